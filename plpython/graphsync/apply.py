@@ -1,0 +1,318 @@
+"""graph.apply_sync(): replay committed log rows into the graph.
+
+Which rows are applied is decided by transaction visibility, as PgQ's
+two-snapshot batches do, never by an id cursor alone. graph._sync_state holds
+done_snapshot and, while a pass is under way, target_snapshot and
+target_position: a log row is applied when its xid is visible in
+done_snapshot, or visible in target_snapshot with id <= target_position. A
+pass takes a target snapshot, applies the rows visible in it and not in
+done_snapshot in id order, batch by batch, and ends with done := target. A
+transaction that took a low id but committed after a higher id was applied is
+invisible to that pass's target, so a later pass applies it.
+
+Graph writes and the cursor move in the caller's transaction: a crash rolls
+both back together. The state row is locked FOR UPDATE, so concurrent calls
+run one after the other and never apply a row twice.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+from graphsync import registry, settings, sources
+
+FETCH = """
+SELECT id, op, table_oid, old_pk, new_pk, properties::text AS properties,
+       old_row::text AS old_row, new_row::text AS new_row, error_message
+FROM graph._sync_log
+WHERE id > $1 AND xid >= $2
+  AND NOT pg_visible_in_snapshot(xid::text::xid8, $3::pg_snapshot)
+  AND pg_visible_in_snapshot(xid::text::xid8, $4::pg_snapshot)
+ORDER BY id
+LIMIT $5
+"""
+
+
+class EdgeBufferFull(Exception):
+    """Applying a batch would grow the edge overlay past graph.edge_buffer_size."""
+
+
+@dataclass
+class Counts:
+    inserts: int = 0
+    updates: int = 0
+    deletes: int = 0
+    truncates: int = 0
+    batches: int = 0
+    failed: int = 0
+
+    def add(self, op):
+        name = {"I": "inserts", "U": "updates", "D": "deletes", "T": "truncates"}[op]
+        setattr(self, name, getattr(self, name) + 1)
+
+
+@dataclass
+class Changes:
+    """Graph changes gathered from log rows, written by flush()."""
+
+    nodes: dict = field(default_factory=dict)  # (oid, pk) -> (alive, tenant, props json)
+    edges: list = field(default_factory=list)  # (op, source, (oid, pk), (oid, pk), w, label)
+
+
+def _edges_of_row(reg, table_oid, pk, row):
+    """The edges a row (text values of captured columns) carries:
+    [(source_id, (oid, pk), (oid, pk), weight, label)]."""
+    found = []
+    for e in reg.edges_carried_by(table_oid):
+        if e.kind == "fk":
+            a, b = pk, row.get(e.from_column)
+        else:
+            a, b = row.get(e.from_column), row.get(e.to_column)
+        if a is None or b is None:
+            continue
+        w = row.get(e.weight_column) if e.weight_column else None
+        weight = float(w) if w is not None else 1.0
+        label = (row.get(e.label_column) if e.label_column else None) or e.label
+        found.append((e.edge_source_id, (e.from_table, a), (e.to_table, b), weight, label))
+        if e.bidirectional:
+            found.append((e.edge_source_id, (e.to_table, b), (e.from_table, a), weight, label))
+    return found
+
+
+def gather(reg, row, changes):
+    """Add the graph changes of one I/U/D log row to ``changes``."""
+    op, table_oid = row["op"], int(row["table_oid"])
+    old_row = json.loads(row["old_row"]) if row["old_row"] else None
+    new_row = json.loads(row["new_row"]) if row["new_row"] else None
+    if op in ("I", "U") and (row["new_pk"] is None or new_row is None):
+        raise ValueError("log row %d (%s) has no new key or new_row" % (row["id"], op))
+    if op in ("U", "D") and (row["old_pk"] is None or old_row is None):
+        raise ValueError("log row %d (%s) has no old key or old_row" % (row["id"], op))
+    node = reg.nodes.get(table_oid)
+    if node is not None:
+        if op == "D" or (op == "U" and row["old_pk"] != row["new_pk"]):
+            changes.nodes[(table_oid, row["old_pk"])] = (False, None, None)
+        if op in ("I", "U"):
+            tenant = new_row.get(node.tenant_column) if node.tenant_column else None
+            changes.nodes[(table_oid, row["new_pk"])] = (True, tenant, row["properties"])
+    old = _edges_of_row(reg, table_oid, row["old_pk"], old_row) if old_row else []
+    new = _edges_of_row(reg, table_oid, row["new_pk"], new_row) if new_row else []
+    for edge in old:
+        if edge in new:
+            new.remove(edge)
+        else:
+            changes.edges.append(("-",) + edge)
+    changes.edges.extend(("+",) + edge for edge in new)
+
+
+def _node_ids(plpy, keys):
+    """Node id of each (oid, pk) key, giving a new (not alive) node to unknown keys."""
+    keys = list(keys)
+    rows = plpy.execute(plpy.prepare(
+        """SELECT k.table_oid, k.pk, n.node_id
+           FROM unnest($1::oid[], $2::text[]) AS k (table_oid, pk)
+           LEFT JOIN graph._nodes AS n USING (table_oid, pk)""", ["oid[]", "text[]"]),
+        [[k[0] for k in keys], [k[1] for k in keys]])
+    ids = {(int(r["table_oid"]), r["pk"]): r["node_id"] for r in rows}
+    missing = [k for k, v in ids.items() if v is None]
+    if missing:
+        first = plpy.execute("SELECT coalesce(max(node_id), -1) + 1 AS n FROM graph._nodes")[0]["n"]
+        new_ids = list(range(first, first + len(missing)))
+        plpy.execute(plpy.prepare(
+            """INSERT INTO graph._nodes (node_id, table_oid, pk, alive, touched)
+               SELECT * , false, true FROM unnest($1::bigint[], $2::oid[], $3::text[])""",
+            ["bigint[]", "oid[]", "text[]"]),
+            [new_ids, [k[0] for k in missing], [k[1] for k in missing]])
+        ids.update(zip(missing, new_ids))
+    return ids
+
+
+def _label_ids(plpy, labels):
+    labels = sorted(set(labels))
+    plpy.execute(plpy.prepare(
+        "INSERT INTO graph._labels (label) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+        ["text[]"]), [labels])
+    rows = plpy.execute(plpy.prepare(
+        "SELECT label_id, label FROM graph._labels WHERE label = ANY ($1)", ["text[]"]), [labels])
+    return {r["label"]: r["label_id"] for r in rows}
+
+
+class Replayer:
+    """Applies gathered changes; tracks the overlay size against its bound."""
+
+    def __init__(self, plpy, reg, buffer_size):
+        self.plpy, self.reg, self.buffer_size = plpy, reg, buffer_size
+        self.overlay_used = plpy.execute(
+            "SELECT count(*) AS n FROM graph._edge_overlay")[0]["n"]
+
+    def flush(self, changes):
+        plpy = self.plpy
+        if not changes.nodes and not changes.edges:
+            return
+        if self.overlay_used + len(changes.edges) > self.buffer_size:
+            raise EdgeBufferFull()
+        keys = set(changes.nodes)
+        for _, _, a, b, _, _ in changes.edges:
+            keys.update((a, b))
+        ids = _node_ids(plpy, keys)
+        if changes.nodes:
+            items = list(changes.nodes.items())
+            plpy.execute(plpy.prepare(
+                """UPDATE graph._nodes AS n
+                   SET alive = u.alive, tenant = u.tenant, properties = u.props::jsonb,
+                       touched = true
+                   FROM unnest($1::bigint[], $2::boolean[], $3::text[], $4::text[])
+                        AS u (node_id, alive, tenant, props)
+                   WHERE n.node_id = u.node_id""",
+                ["bigint[]", "boolean[]", "text[]", "text[]"]),
+                [[ids[k] for k, _ in items], [v[0] for _, v in items],
+                 [v[1] for _, v in items], [v[2] for _, v in items]])
+        if changes.edges:
+            labels = _label_ids(plpy, [c[5] for c in changes.edges])
+            plpy.execute(plpy.prepare(
+                """INSERT INTO graph._edge_overlay (op, edge_source_id, src, dst, weight, label_id)
+                   SELECT * FROM unnest($1::char[], $2::int[], $3::bigint[], $4::bigint[],
+                                        $5::float8[], $6::int[])""",
+                ["char[]", "int[]", "bigint[]", "bigint[]", "float8[]", "int[]"]),
+                [[c[0] for c in changes.edges], [c[1] for c in changes.edges],
+                 [ids[c[2]] for c in changes.edges], [ids[c[3]] for c in changes.edges],
+                 [c[4] for c in changes.edges], [labels[c[5]] for c in changes.edges]])
+            self.overlay_used += len(changes.edges)
+
+    def truncate(self, table_oid):
+        """TRUNCATE: the table's nodes die, and every edge its rows carried."""
+        plpy = self.plpy
+        plpy.execute(plpy.prepare(
+            """UPDATE graph._nodes SET alive = false, tenant = NULL, properties = NULL,
+                   touched = true
+               WHERE table_oid = $1 AND alive""", ["oid"]), [table_oid])
+        carried = [e.edge_source_id for e in self.reg.edges_carried_by(table_oid)]
+        plpy.execute(plpy.prepare(
+            """INSERT INTO graph._edge_cuts (edge_source_id, overlay_id)
+               SELECT s, (SELECT coalesce(max(id), 0) FROM graph._edge_overlay)
+               FROM unnest($1::int[]) AS s
+               ON CONFLICT (edge_source_id) DO UPDATE SET overlay_id = excluded.overlay_id""",
+            ["int[]"]), [carried])
+
+    def apply_rows(self, rows, counts):
+        """Apply log rows in id order (all or nothing: the caller wraps this in a
+        subtransaction)."""
+        changes = Changes()
+        for row in rows:
+            if row["op"] == "T":
+                self.flush(changes)
+                changes = Changes()
+                self.truncate(int(row["table_oid"]))
+            else:
+                gather(self.reg, row, changes)
+            counts.add(row["op"])
+        self.flush(changes)
+
+
+def _record_error(plpy, row_id, message):
+    plpy.execute(plpy.prepare(
+        "UPDATE graph._sync_log SET error_message = $2 WHERE id = $1", ["bigint", "text"]),
+        [row_id, message])
+
+
+def _apply_batch(plpy, replayer, rows, policy, counts):
+    """Apply one batch. Returns (last applied-or-skipped id or None, stop reason or
+    None, ids of rows that failed). A failing batch is retried row by row to find
+    and record the failing rows."""
+    try:
+        with plpy.subtransaction():
+            replayer.apply_rows(rows, Counts())
+        for row in rows:
+            counts.add(row["op"])
+        return rows[-1]["id"], None, []
+    except EdgeBufferFull:
+        return None, "edge_buffer_full", []
+    except Exception:
+        pass
+    last, failed = None, []
+    for row in rows:
+        try:
+            with plpy.subtransaction():
+                replayer.apply_rows([row], counts)
+        except EdgeBufferFull:
+            return last, "edge_buffer_full", failed
+        except Exception as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            _record_error(plpy, row["id"], message)
+            counts.failed += 1
+            failed.append(row["id"])
+            plpy.warning("graphsync: log row %d failed: %s" % (row["id"], message))
+            if policy == "stop":
+                return last, "failed_row", failed
+        last = row["id"]
+    return last, None, failed
+
+
+def apply_sync(plpy, max_batches=None):
+    """Replay committed log rows; returns a dict of what was applied."""
+    plpy.execute("SELECT graph._require_admin()")
+    batch_size = settings.positive_int(plpy, "graph.sync_batch_size")
+    buffer_size = settings.positive_int(plpy, "graph.edge_buffer_size")
+    policy = settings.choice(plpy, "graph.sync_error_policy")
+    st = plpy.execute(
+        """SELECT done_snapshot::text AS done, target_snapshot::text AS target, target_position,
+                  read_only, read_only_reason, build_required,
+                  pg_snapshot_xmin(done_snapshot)::text::bigint AS done_xmin
+           FROM graph._sync_state FOR UPDATE""")[0]
+    counts = Counts()
+    result = {"stopped": None}
+    if st["read_only"]:
+        plpy.notice("graphsync: the graph is read-only (%s); run graph.build() to recover"
+                    % st["read_only_reason"])
+        result["stopped"] = st["read_only_reason"]
+        return _result(counts, result)
+    if st["build_required"]:
+        plpy.notice("graphsync: the registration changed; run graph.build() to load it")
+    target, position = st["target"], st["target_position"]
+    if target is None:
+        snap = plpy.execute("SELECT pg_current_snapshot()::text AS s")[0]["s"]
+        me = plpy.execute("SELECT pg_current_xact_id_if_assigned()::text AS x")[0]["x"]
+        target = sources.exclude_xid(snap, int(me)) if me is not None else snap
+        position = 0
+    fetch = plpy.prepare(FETCH, ["bigint", "bigint", "text", "text", "int"])
+    save = plpy.prepare(
+        """UPDATE graph._sync_state SET target_snapshot = $1::pg_snapshot, target_position = $2,
+               applied_sync_id = greatest(applied_sync_id, $2), last_apply_at = now()""",
+        ["text", "bigint"])
+    replayer = Replayer(plpy, registry.load(plpy), buffer_size)
+    while max_batches is None or counts.batches < max_batches:
+        rows = plpy.execute(fetch, [position, st["done_xmin"], st["done"], target, batch_size])
+        if not rows:
+            plpy.execute(plpy.prepare(
+                """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot,
+                       target_snapshot = NULL, target_position = 0, last_apply_at = now()""",
+                ["text"]), [target])
+            break
+        last, stop, failed = _apply_batch(plpy, replayer, rows, policy, counts)
+        if last is not None:
+            position = last
+            plpy.execute(save, [target, position])
+            _clear_errors(plpy, [r["id"] for r in rows if r["error_message"]
+                                 and r["id"] <= last and r["id"] not in failed])
+        counts.batches += 1
+        if stop:
+            result["stopped"] = stop
+            if stop == "edge_buffer_full":
+                plpy.execute("""UPDATE graph._sync_state
+                                SET read_only = true, read_only_reason = 'edge_buffer_full'""")
+                plpy.warning("graphsync: edge buffer full (graph.edge_buffer_size = %d); the"
+                             " graph is read-only until graph.build()" % buffer_size)
+            break
+    return _result(counts, result)
+
+
+def _clear_errors(plpy, ids):
+    if ids:
+        plpy.execute(plpy.prepare(
+            "UPDATE graph._sync_log SET error_message = NULL WHERE id = ANY ($1)"
+            " AND error_message IS NOT NULL", ["bigint[]"]), [ids])
+
+
+def _result(counts, extra):
+    out = dict(counts.__dict__)
+    out.update(extra)
+    return out

@@ -1,0 +1,77 @@
+"""graph.build(): write a fresh immutable base from the source tables.
+
+Reads every registered source in one snapshot (sources.read_into_temp),
+numbers the nodes densely, writes the CSR of each direction under a new
+generation, clears the overlay and the node delta, and sets the replay
+cursor to that snapshot: log rows of transactions the read saw are applied
+by the base itself, the others are replayed later.
+"""
+
+import time
+
+import numpy as np
+
+from graphsync import csr, registry, sources, state
+
+RENUMBER_NODES = """
+DELETE FROM graph._nodes;
+INSERT INTO graph._labels (label)
+SELECT DISTINCT label FROM pg_temp._gs_src_edges ON CONFLICT (label) DO NOTHING;
+INSERT INTO graph._nodes (node_id, table_oid, pk, alive, tenant, properties)
+SELECT row_number() OVER (ORDER BY table_oid, pk) - 1, table_oid, pk, true, tenant, properties
+FROM pg_temp._gs_src_nodes;
+INSERT INTO graph._nodes (node_id, table_oid, pk, alive)
+SELECT (SELECT count(*) FROM pg_temp._gs_src_nodes) + row_number() OVER (ORDER BY table_oid, pk) - 1,
+       table_oid, pk, false
+FROM (
+    SELECT src_oid AS table_oid, src_pk AS pk FROM pg_temp._gs_src_edges
+    UNION SELECT dst_oid, dst_pk FROM pg_temp._gs_src_edges
+    EXCEPT SELECT table_oid, pk FROM pg_temp._gs_src_nodes
+) AS ghosts;
+"""
+
+EDGE_ARRAYS = """
+SELECT array_agg(s.node_id) AS src, array_agg(d.node_id) AS dst, array_agg(e.weight) AS w,
+       array_agg(l.label_id) AS lab, array_agg(e.edge_source_id) AS es
+FROM pg_temp._gs_src_edges AS e
+JOIN graph._nodes AS s ON s.table_oid = e.src_oid AND s.pk = e.src_pk
+JOIN graph._nodes AS d ON d.table_oid = e.dst_oid AND d.pk = e.dst_pk
+JOIN graph._labels AS l ON l.label = e.label
+"""
+
+
+def build(plpy):
+    """Rebuild the base; returns (generation, node_count, edge_count, seconds)."""
+    started = time.monotonic()
+    plpy.execute("SELECT graph._require_admin()")
+    generation = plpy.execute(
+        "SELECT generation FROM graph._sync_state FOR UPDATE")[0]["generation"] + 1
+    reg = registry.load(plpy)
+    plpy.notice("graphsync build: reading %d node tables and %d edge sources"
+                % (len(reg.nodes), len(reg.edges)))
+    snapshot = sources.read_into_temp(plpy, reg)
+    plpy.execute(RENUMBER_NODES)
+    node_count = plpy.execute("SELECT count(*) AS n FROM graph._nodes")[0]["n"]
+    alive_count = plpy.execute(
+        "SELECT count(*) AS n FROM graph._nodes WHERE alive")[0]["n"]
+    row = plpy.execute(EDGE_ARRAYS)[0]
+    e = csr.edges(row["src"] or [], row["dst"] or [], row["w"] or [], row["lab"] or [],
+                  row["es"] or [])
+    plpy.notice("graphsync build: %d nodes, %d edges read; writing generation %d"
+                % (alive_count, len(e.src), generation))
+    alive = np.zeros(node_count, dtype=bool)
+    alive[:alive_count] = True
+    out = csr.build(node_count, e)
+    state.write_base(plpy, generation, {"out": out, "in": csr.reverse(out)}, alive)
+    plpy.execute("DELETE FROM graph._edge_overlay")
+    plpy.execute("DELETE FROM graph._edge_cuts")
+    plpy.execute(plpy.prepare(
+        """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot,
+               target_snapshot = NULL, target_position = 0, generation = $2,
+               read_only = false, read_only_reason = NULL, build_required = false,
+               last_build_at = now(),
+               applied_sync_id = greatest(applied_sync_id, coalesce((
+                   SELECT max(id) FROM graph._sync_log
+                   WHERE pg_visible_in_snapshot(xid::text::xid8, $1::pg_snapshot)), 0))""",
+        ["text", "bigint"]), [snapshot, generation])
+    return generation, alive_count, len(e.src), time.monotonic() - started

@@ -1,0 +1,131 @@
+"""CSR arrays: build, reverse, serialize, and fold the edge overlay.
+
+Pure functions of NumPy arrays (no database). A graph over dense node ids
+0..n-1 is held per direction as:
+
+- ``offsets`` int64[n+1]: the edges of node u are positions offsets[u]:offsets[u+1]
+- ``targets`` int64[m], ``weights`` float64[m], ``labels`` int32[m]
+- ``sources`` int32[m]: the edge source (registry id) each edge came from
+"""
+
+from collections import Counter
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Csr(NamedTuple):
+    offsets: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray
+    labels: np.ndarray
+    sources: np.ndarray
+
+    @property
+    def node_count(self):
+        return len(self.offsets) - 1
+
+    @property
+    def edge_count(self):
+        return len(self.targets)
+
+
+class Edges(NamedTuple):
+    """An edge list (COO): parallel arrays, one entry per edge."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    weights: np.ndarray
+    labels: np.ndarray
+    sources: np.ndarray
+
+
+DTYPES = {"offsets": "<i8", "targets": "<i8", "weights": "<f8", "labels": "<i4", "sources": "<i4"}
+
+
+def edges(src, dst, weights, labels, sources):
+    """An Edges tuple with the canonical dtypes."""
+    return Edges(
+        np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64),
+        np.asarray(weights, dtype=np.float64), np.asarray(labels, dtype=np.int32),
+        np.asarray(sources, dtype=np.int32),
+    )
+
+
+def build(node_count, e):
+    """The CSR of edge list ``e`` over ``node_count`` nodes (edges grouped by src, stable)."""
+    order = np.argsort(e.src, kind="stable")
+    counts = np.bincount(e.src, minlength=node_count) if len(e.src) else np.zeros(
+        node_count, dtype=np.int64)
+    offsets = np.zeros(node_count + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return Csr(offsets, e.dst[order], e.weights[order], e.labels[order], e.sources[order])
+
+
+def edge_list(csr):
+    """The edges of ``csr`` as an edge list."""
+    src = np.repeat(np.arange(csr.node_count, dtype=np.int64), np.diff(csr.offsets))
+    return Edges(src, csr.targets, csr.weights, csr.labels, csr.sources)
+
+
+def reverse(csr):
+    """The CSR of the same edges with every direction flipped."""
+    e = edge_list(csr)
+    return build(csr.node_count, Edges(e.dst, e.src, e.weights, e.labels, e.sources))
+
+
+def to_bytes(csr):
+    """Little-endian buffers of each array, by field name."""
+    return {name: np.ascontiguousarray(getattr(csr, name), dtype=DTYPES[name]).tobytes()
+            for name in Csr._fields}
+
+
+def from_bytes(buffers):
+    """The Csr held in ``buffers`` (as written by to_bytes)."""
+    return Csr(*(np.frombuffer(buffers[name], dtype=DTYPES[name]) for name in Csr._fields))
+
+
+def fold_overlay(base, overlay, cut_sources):
+    """The current edge list: base edges plus the overlay.
+
+    ``base`` is an edge list sorted by src (as edge_list returns); ``overlay`` is (ops, Edges) where ops[i] is +1 to
+    add one edge and -1 to remove one matching edge (same src, dst, weight,
+    label and source), already stripped of rows a cut hides; every base edge
+    whose source is in ``cut_sources`` is gone. Removing an edge that is not
+    there removes nothing. Cost: O(base) vector work plus O(overlay) Python.
+    """
+    keep = np.ones(len(base.src), dtype=bool)
+    if cut_sources:
+        keep &= ~np.isin(base.sources, np.fromiter(cut_sources, dtype=np.int32))
+    ops, extra = overlay
+    net = Counter()
+    for i in range(len(ops)):
+        key = (int(extra.src[i]), int(extra.dst[i]), float(extra.weights[i]),
+               int(extra.labels[i]), int(extra.sources[i]))
+        net[key] += int(ops[i])
+    added = []
+    removals = [(k, -n) for k, n in net.items() if n < 0]
+    if removals:
+        for (s, d, w, lab, source), count in removals:
+            lo, hi = np.searchsorted(base.src, [s, s + 1])
+            candidates = np.arange(lo, hi)
+            match = candidates[
+                keep[candidates] & (base.dst[candidates] == d) & (base.weights[candidates] == w)
+                & (base.labels[candidates] == lab) & (base.sources[candidates] == source)
+            ]
+            keep[match[:count]] = False
+    for key, n in net.items():
+        added.extend([key] * max(n, 0))
+    if added:
+        cols = list(zip(*added))
+        more = edges(*cols)
+    else:
+        more = edges([], [], [], [], [])
+    return Edges(*(np.concatenate([getattr(base, f)[keep], getattr(more, f)])
+                   for f in Edges._fields))
+
+
+def drop_dead(e, alive):
+    """The edges of ``e`` whose two endpoints are alive."""
+    ok = alive[e.src] & alive[e.dst]
+    return Edges(*(getattr(e, f)[ok] for f in Edges._fields))

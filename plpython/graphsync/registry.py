@@ -1,0 +1,75 @@
+"""The registry as plain Python values: node tables and edge sources."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NodeTable:
+    table_oid: int
+    table_name: str
+    id_columns: tuple
+    columns: tuple
+    tenant_column: str
+    filter_columns: tuple
+
+    @property
+    def property_columns(self):
+        """Columns kept as node properties: registered then filter columns."""
+        return tuple(dict.fromkeys(self.columns + self.filter_columns))
+
+
+@dataclass(frozen=True)
+class EdgeSource:
+    edge_source_id: int
+    kind: str  # 'fk' or 'join'
+    from_table: int
+    from_column: str
+    to_table: int
+    to_column: str
+    via_table: int
+    label: str
+    bidirectional: bool
+    weight_column: str
+    label_column: str
+
+    @property
+    def carrier(self):
+        """The table whose rows carry the edges."""
+        return self.via_table if self.kind == "join" else self.from_table
+
+
+@dataclass(frozen=True)
+class Registry:
+    nodes: dict  # table_oid -> NodeTable
+    edges: tuple  # EdgeSource, by id
+
+    def edges_carried_by(self, table_oid):
+        return [e for e in self.edges if e.carrier == table_oid]
+
+
+def load(plpy):
+    """Read the registry tables."""
+    nodes = {
+        int(r["table_oid"]): NodeTable(
+            int(r["table_oid"]), r["table_name"], tuple(r["id_columns"]),
+            tuple(r["columns"]), r["tenant_column"], tuple(r["filter_columns"]),
+        )
+        for r in plpy.execute(
+            "SELECT table_oid, table_name, id_columns, columns, tenant_column, filter_columns"
+            " FROM graph._node_tables ORDER BY table_oid"
+        )
+    }
+    edges = tuple(
+        EdgeSource(
+            r["edge_source_id"], r["kind"], int(r["from_table"]), r["from_column"],
+            int(r["to_table"]), r["to_column"],
+            int(r["via_table"]) if r["via_table"] is not None else None,
+            r["label"], r["bidirectional"], r["weight_column"], r["label_column"],
+        )
+        for r in plpy.execute(
+            "SELECT edge_source_id, kind, from_table, from_column, to_table, to_column,"
+            " via_table, label, bidirectional, weight_column, label_column"
+            " FROM graph._edge_sources ORDER BY edge_source_id"
+        )
+    )
+    return Registry(nodes, edges)

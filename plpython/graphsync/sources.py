@@ -1,0 +1,92 @@
+"""Read the registered source tables, as they are now, into temp tables.
+
+Build and verify share this read so the graph and the check of it agree on
+every key, property and edge. The whole read is one SQL statement, so it sees
+one snapshot, and that snapshot is returned with it: a log row is reflected in
+the read exactly when its transaction is visible in that snapshot.
+"""
+
+TEMP_TABLES = """
+CREATE TEMP TABLE IF NOT EXISTS _gs_src_nodes (
+    table_oid oid, pk text, tenant text, properties jsonb) ON COMMIT DROP;
+CREATE TEMP TABLE IF NOT EXISTS _gs_src_edges (
+    edge_source_id int, src_oid oid, src_pk text, dst_oid oid, dst_pk text,
+    weight float8, label text) ON COMMIT DROP;
+TRUNCATE pg_temp._gs_src_nodes, pg_temp._gs_src_edges;
+"""
+
+
+def _q(plpy, sql, types, args):
+    return plpy.execute(plpy.prepare(sql, types), args)[0]["v"]
+
+
+def _key(plpy, cols, alias):
+    return _q(plpy, "SELECT graph._key_expr($1, $2) AS v", ["text[]", "text"], [list(cols), alias])
+
+
+def _object(plpy, cols, alias):
+    return _q(plpy, "SELECT graph._object_expr($1, $2, false) AS v",
+              ["text[]", "text"], [list(cols), alias])
+
+
+def _table(plpy, oid):
+    return _q(plpy, "SELECT $1::regclass::text AS v", ["oid"], [oid])
+
+
+def _node_select(plpy, node):
+    tenant = ("t.%s::text" % plpy.quote_ident(node.tenant_column)
+              if node.tenant_column else "NULL::text")
+    return "INSERT INTO pg_temp._gs_src_nodes SELECT %d, %s, %s, %s FROM %s AS t" % (
+        node.table_oid, _key(plpy, node.id_columns, "t"), tenant,
+        _object(plpy, node.property_columns, "t"), _table(plpy, node.table_oid))
+
+
+def _edge_selects(plpy, reg, e):
+    qi = plpy.quote_ident
+    weight = ("coalesce(t.%s::text::float8, 1.0)" % qi(e.weight_column)
+              if e.weight_column else "1.0::float8")
+    label = plpy.quote_literal(e.label)
+    if e.label_column:
+        label = "coalesce(t.%s::text, %s)" % (qi(e.label_column), label)
+    if e.kind == "fk":
+        src = _key(plpy, reg.nodes[e.from_table].id_columns, "t")
+        dst = "t.%s::text" % qi(e.from_column)
+        where = "t.%s IS NOT NULL" % qi(e.from_column)
+    else:
+        src = "t.%s::text" % qi(e.from_column)
+        dst = "t.%s::text" % qi(e.to_column)
+        where = "t.%s IS NOT NULL AND t.%s IS NOT NULL" % (qi(e.from_column), qi(e.to_column))
+    ends = [(e.from_table, src, e.to_table, dst)]
+    if e.bidirectional:
+        ends.append((e.to_table, dst, e.from_table, src))
+    table = _table(plpy, e.carrier)
+    return [
+        "INSERT INTO pg_temp._gs_src_edges SELECT %d, %d, %s, %d, %s, %s, %s FROM %s AS t WHERE %s"
+        % (e.edge_source_id, a, a_pk, b, b_pk, weight, label, table, where)
+        for a, a_pk, b, b_pk in ends
+    ]
+
+
+def read_into_temp(plpy, reg):
+    """Fill pg_temp._gs_src_nodes/_gs_src_edges from the sources; return the
+    snapshot (text) the read saw, with this transaction's own xid counted as
+    in progress so its later writes are still replayed."""
+    plpy.execute(TEMP_TABLES)
+    statements = [_node_select(plpy, n) for n in reg.nodes.values()]
+    for e in reg.edges:
+        statements.extend(_edge_selects(plpy, reg, e))
+    ctes = ", ".join("s%d AS (%s)" % (i, s) for i, s in enumerate(statements))
+    sql = "%s SELECT pg_current_snapshot()::text AS snap" % (
+        ("WITH " + ctes) if ctes else "")
+    snap = plpy.execute(sql)[0]["snap"]
+    me = plpy.execute("SELECT pg_current_xact_id_if_assigned()::text AS x")[0]["x"]
+    return exclude_xid(snap, int(me)) if me is not None else snap
+
+
+def exclude_xid(snapshot, xid):
+    """``snapshot`` (xmin:xmax:xip text) with ``xid`` counted as in progress."""
+    xmin, xmax, xip = snapshot.split(":")
+    if xid >= int(xmax):
+        return snapshot
+    xips = sorted({int(x) for x in xip.split(",") if x} | {xid})
+    return "%d:%s:%s" % (min(int(xmin), xid), xmax, ",".join(map(str, xips)))

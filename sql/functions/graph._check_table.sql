@@ -1,0 +1,25 @@
+-- graph._check_table(tbl): raise 42809 unless tbl is an ordinary or
+-- partitioned table the caller can SELECT from.
+CREATE OR REPLACE FUNCTION graph._check_table(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = tbl) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table', tbl USING ERRCODE = '42809';
+    END IF;
+    IF (SELECT c.relnamespace FROM pg_catalog.pg_class AS c WHERE c.oid = tbl)
+        = 'graph'::regnamespace THEN
+        RAISE EXCEPTION '% belongs to graphsync and cannot be registered', tbl
+            USING ERRCODE = '42809';
+    END IF;
+    IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for table %', tbl USING ERRCODE = '42501';
+    END IF;
+END;
+$$;

@@ -1,0 +1,25 @@
+-- graph.add_filter_column(tbl, column_name): let traversals filter the nodes of
+-- tbl on column_name. Its value is kept with each node. Touches:
+-- graph._node_tables, the capture function of tbl.
+CREATE OR REPLACE FUNCTION graph.add_filter_column(tbl regclass, column_name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM graph._require_admin();
+    PERFORM graph._node_table(tbl, 'table');
+    PERFORM graph._check_columns(tbl, ARRAY[column_name]);
+    IF column_name = ANY ((graph._node_table(tbl, 'table')).filter_columns) THEN
+        RAISE EXCEPTION 'column % of % is already a filter column', quote_ident(column_name), tbl
+            USING ERRCODE = '42710';
+    END IF;
+    UPDATE graph._node_tables AS n SET filter_columns = n.filter_columns || column_name
+    WHERE n.table_oid = tbl;
+    UPDATE graph._sync_state SET build_required = true;
+    PERFORM graph._install_capture(tbl);
+END;
+$$;
+
+COMMENT ON FUNCTION graph.add_filter_column(regclass, text) IS
+'Mark a column of a node table as a filter column usable in traversal filters.';

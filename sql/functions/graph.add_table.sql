@@ -1,0 +1,62 @@
+-- graph.add_table(tbl, id_columns, columns, tenant_column): register tbl as a
+-- node table. Each row becomes a node keyed by id_columns (default: the primary
+-- key, else a unique key on NOT NULL columns; composite keys allowed), carrying
+-- columns as properties and tenant_column as its tenant. Installs the capture
+-- triggers; rows already in tbl enter the graph at the next graph.build().
+-- Returns the table. Touches: graph._node_tables, triggers on tbl.
+CREATE OR REPLACE FUNCTION graph.add_table(
+    tbl regclass,
+    id_columns text [] DEFAULT NULL,
+    columns text [] DEFAULT '{}',
+    tenant_column text DEFAULT NULL
+)
+RETURNS regclass
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key_cols text [] := graph._table_key(tbl);
+BEGIN
+    PERFORM graph._require_admin();
+    PERFORM graph._check_table(tbl);
+    IF EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = tbl) THEN
+        RAISE EXCEPTION 'table % is already registered', tbl USING ERRCODE = '42710',
+            HINT = 'Call graph.remove_table first to register it again.';
+    END IF;
+    IF id_columns IS NOT NULL THEN
+        PERFORM graph._check_columns(tbl, id_columns);
+        IF cardinality(id_columns) = 0 OR NOT EXISTS (
+            SELECT FROM pg_catalog.pg_index AS i
+            WHERE i.indrelid = tbl AND i.indisunique AND i.indpred IS NULL
+              AND i.indexprs IS NULL
+              AND (SELECT array_agg(a.attname::text ORDER BY a.attname)
+                   FROM pg_catalog.pg_attribute AS a
+                   WHERE a.attrelid = tbl AND a.attnum = ANY (i.indkey))
+                  = (SELECT array_agg(c ORDER BY c) FROM unnest(id_columns) AS c)
+        ) OR EXISTS (
+            SELECT FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = tbl AND a.attname = ANY (id_columns) AND NOT a.attnotnull
+        ) THEN
+            RAISE EXCEPTION 'columns % of table % are not a primary key or a unique key on NOT NULL columns',
+                id_columns, tbl USING ERRCODE = '42P10';
+        END IF;
+        key_cols := id_columns;
+    ELSIF key_cols IS NULL THEN
+        RAISE EXCEPTION 'table % has no primary key and no unique key on NOT NULL columns', tbl
+            USING ERRCODE = '42P10', HINT = 'Add a primary key, or pass id_columns.';
+    END IF;
+    PERFORM graph._check_columns(tbl, coalesce(columns, '{}'));
+    IF tenant_column IS NOT NULL THEN
+        PERFORM graph._check_columns(tbl, ARRAY[tenant_column]);
+    END IF;
+
+    INSERT INTO graph._node_tables (table_oid, table_name, id_columns, columns, tenant_column)
+    VALUES (tbl, tbl::text, key_cols, coalesce(columns, '{}'), tenant_column);
+    UPDATE graph._sync_state SET build_required = true;
+    PERFORM graph._install_capture(tbl);
+    RETURN tbl;
+END;
+$$;
+
+COMMENT ON FUNCTION graph.add_table(regclass, text [], text [], text) IS
+'Register a table as a node table: key columns (default: primary key), property columns, tenant column. Installs capture triggers; run graph.build() to load existing rows.';

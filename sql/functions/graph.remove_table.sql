@@ -1,0 +1,32 @@
+-- graph.remove_table(tbl, cascade): unregister node table tbl, dropping its
+-- capture triggers. Edge sources that use it are removed too when cascade,
+-- else they block the removal (2BP01). The table's nodes leave the graph at
+-- the next graph.build(). Touches: graph._node_tables, graph._edge_sources.
+CREATE OR REPLACE FUNCTION graph.remove_table(tbl regclass, cascade boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    carriers oid [];
+BEGIN
+    PERFORM graph._require_admin();
+    PERFORM graph._node_table(tbl, 'table');
+    IF EXISTS (SELECT FROM graph._edge_sources AS e WHERE tbl IN (e.from_table, e.to_table))
+       AND NOT cascade THEN
+        RAISE EXCEPTION 'edge sources use table %', tbl USING ERRCODE = '2BP01',
+            HINT = 'Remove them with graph.remove_edge, or pass cascade => true.';
+    END IF;
+    WITH gone AS (
+        DELETE FROM graph._edge_sources AS e WHERE tbl IN (e.from_table, e.to_table)
+        RETURNING coalesce(e.via_table, e.from_table) AS carrier
+    )
+    SELECT coalesce(array_agg(DISTINCT carrier), '{}') INTO carriers FROM gone;
+    DELETE FROM graph._node_tables AS n WHERE n.table_oid = tbl;
+    UPDATE graph._sync_state SET build_required = true;
+    PERFORM graph._install_capture(c) FROM unnest(carriers || tbl::oid) AS c;
+END;
+$$;
+
+COMMENT ON FUNCTION graph.remove_table(regclass, boolean) IS
+'Unregister a node table (and with cascade, the edge sources that use it); drops its capture triggers.';

@@ -1,0 +1,118 @@
+"""A throwaway PostgreSQL 15 cluster for the demo, the tests and the benchmarks.
+
+initdb and pg_ctl refuse to run as root, so when we are root the server runs as the
+``postgres`` OS user. The cluster lives in a temporary directory, listens on a free
+TCP port on loopback and on a Unix socket in that directory, and preloads pg_cron.
+
+    python tools/pgcluster.py start DIR   # prints the DSN
+    python tools/pgcluster.py stop DIR
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+
+CRON_DATABASE = "graphsync"
+
+
+def pg_bindir() -> str:
+    """The bin directory of the PostgreSQL 15 server binaries."""
+    candidates = sorted(glob.glob("/usr/lib/postgresql/15/bin"))
+    if not candidates:
+        raise SystemExit("PostgreSQL 15 server binaries not found: apt-get install postgresql-15")
+    return candidates[-1]
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _chown_to_server_user(path: str) -> None:
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("postgres")
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def dsn_for(directory: str, dbname: str = "postgres") -> str:
+    with open(os.path.join(directory, "port")) as f:
+        port = f.read().strip()
+    return f"host={directory} port={port} dbname={dbname} user=postgres"
+
+
+def _pg_ctl_start(directory: str, port: int) -> None:
+    options = " ".join([
+        f"-p {port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={directory}",
+        "-c shared_preload_libraries=pg_cron", f"-c cron.database_name={CRON_DATABASE}",
+        "-c max_connections=100", "-c fsync=off", "-c synchronous_commit=off",
+        "-c full_page_writes=off", "-c shared_buffers=512MB", "-c max_wal_size=4GB",
+    ])
+    subprocess.run(
+        _as_server_user([f"{pg_bindir()}/pg_ctl", "-D", os.path.join(directory, "data"),
+                         "-o", options, "-l", os.path.join(directory, "server.log"),
+                         "-w", "-t", "120", "start"]),
+        check=True, stdout=subprocess.DEVNULL,
+    )
+
+
+def start(directory: str) -> str:
+    """Create and start a cluster in ``directory``; return a DSN for the postgres database."""
+    os.makedirs(directory, exist_ok=True)
+    os.chmod(directory, 0o755)
+    _chown_to_server_user(directory)
+    data = os.path.join(directory, "data")
+    bindir = pg_bindir()
+    if not os.path.exists(os.path.join(data, "PG_VERSION")):
+        subprocess.run(
+            _as_server_user([f"{bindir}/initdb", "-D", data, "-U", "postgres", "-A", "trust",
+                             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]),
+            check=True, stdout=subprocess.DEVNULL,
+        )
+    port = _free_port()
+    with open(os.path.join(directory, "port"), "w") as f:
+        f.write(str(port))
+    _pg_ctl_start(directory, port)
+    return dsn_for(directory)
+
+
+def restart(directory: str) -> None:
+    """Start an existing (possibly crashed) cluster again on its recorded port."""
+    with open(os.path.join(directory, "port")) as f:
+        port = int(f.read())
+    _pg_ctl_start(directory, port)
+
+
+def postmaster_pid(directory: str) -> int:
+    with open(os.path.join(directory, "data", "postmaster.pid")) as f:
+        return int(f.readline())
+
+
+def stop(directory: str, remove: bool = True) -> None:
+    data = os.path.join(directory, "data")
+    if os.path.exists(os.path.join(data, "postmaster.pid")):
+        subprocess.run(_as_server_user([f"{pg_bindir()}/pg_ctl", "-D", data, "-m", "fast",
+                                        "-w", "stop"]), stdout=subprocess.DEVNULL)
+    if remove:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in ("start", "stop"):
+        raise SystemExit(__doc__)
+    if sys.argv[1] == "start":
+        print(start(sys.argv[2]))
+    else:
+        stop(sys.argv[2])
