@@ -122,7 +122,7 @@ def _node_ids(plpy, keys):
                SELECT * , false, true FROM unnest($1::bigint[], $2::oid[], $3::text[])""",
             ["bigint[]", "oid[]", "text[]"]),
             [new_ids, [k[0] for k in missing], [k[1] for k in missing]])
-        ids.update(zip(missing, new_ids))
+        ids.update(zip(missing, new_ids, strict=True))
     return ids
 
 

@@ -117,7 +117,7 @@ def fold_overlay(base, overlay, cut_sources):
     for key, n in net.items():
         added.extend([key] * max(n, 0))
     if added:
-        cols = list(zip(*added))
+        cols = list(zip(*added, strict=True))
         more = edges(*cols)
     else:
         more = edges([], [], [], [], [])

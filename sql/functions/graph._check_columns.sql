@@ -1,6 +1,6 @@
 -- graph._check_columns(tbl, cols): raise 42703 naming the first column of cols
 -- that tbl does not have (dropped columns do not count).
-CREATE OR REPLACE FUNCTION graph._check_columns(tbl regclass, cols text [])
+CREATE OR REPLACE FUNCTION graph._check_columns(tbl regclass, cols text[])
 RETURNS void
 LANGUAGE plpgsql
 STABLE

@@ -1,7 +1,7 @@
 -- graph._key_expr(cols, alias): the SQL expression giving a row's key text.
 -- One column: its text form. Several: the record text form, e.g. (1,abc).
 -- Capture triggers, build and verify all use it, so keys always agree.
-CREATE OR REPLACE FUNCTION graph._key_expr(cols text [], alias text)
+CREATE OR REPLACE FUNCTION graph._key_expr(cols text[], alias text)
 RETURNS text
 LANGUAGE sql
 IMMUTABLE

@@ -1,7 +1,7 @@
 -- graph._object_expr(cols, alias, as_text): a jsonb_build_object(...) expression
 -- over the given columns of alias; values as text when as_text. 'NULL::jsonb'
 -- when cols is NULL.
-CREATE OR REPLACE FUNCTION graph._object_expr(cols text [], alias text, as_text boolean)
+CREATE OR REPLACE FUNCTION graph._object_expr(cols text[], alias text, as_text boolean)
 RETURNS text
 LANGUAGE sql
 IMMUTABLE

@@ -1,7 +1,7 @@
 -- graph._table_key(tbl): the columns of tbl's primary key, or of its first
 -- unique index on NOT NULL columns; NULL when it has neither.
 CREATE OR REPLACE FUNCTION graph._table_key(tbl regclass)
-RETURNS text []
+RETURNS text[]
 LANGUAGE sql
 STABLE
 SET search_path = pg_catalog, pg_temp

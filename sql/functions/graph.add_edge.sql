@@ -14,7 +14,7 @@ CREATE OR REPLACE FUNCTION graph.add_edge(
     to_table regclass,
     to_column text DEFAULT NULL,
     label text DEFAULT NULL,
-    bidirectional boolean DEFAULT false,
+    bidirectional boolean DEFAULT FALSE,
     weight_column text DEFAULT NULL,
     label_column text DEFAULT NULL,
     via_table regclass DEFAULT NULL

@@ -6,8 +6,8 @@
 -- Returns the table. Touches: graph._node_tables, triggers on tbl.
 CREATE OR REPLACE FUNCTION graph.add_table(
     tbl regclass,
-    id_columns text [] DEFAULT NULL,
-    columns text [] DEFAULT '{}',
+    id_columns text[] DEFAULT NULL,
+    columns text[] DEFAULT '{}',
     tenant_column text DEFAULT NULL
 )
 RETURNS regclass
@@ -58,5 +58,5 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION graph.add_table(regclass, text [], text [], text) IS
+COMMENT ON FUNCTION graph.add_table(regclass, text[], text[], text) IS
 'Register a table as a node table: key columns (default: primary key), property columns, tenant column. Installs capture triggers; run graph.build() to load existing rows.';

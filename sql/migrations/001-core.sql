@@ -6,10 +6,10 @@
 CREATE TABLE graph._node_tables (
     table_oid oid PRIMARY KEY,
     table_name text NOT NULL,
-    id_columns text [] NOT NULL,
-    columns text [] NOT NULL DEFAULT '{}',
+    id_columns text[] NOT NULL,
+    columns text[] NOT NULL DEFAULT '{}',
     tenant_column text,
-    filter_columns text [] NOT NULL DEFAULT '{}',
+    filter_columns text[] NOT NULL DEFAULT '{}',
     registered_at timestamptz NOT NULL DEFAULT now()
 );
 
@@ -27,13 +27,13 @@ CREATE TABLE graph._edge_sources (
     to_table oid NOT NULL,
     to_column text,
     via_table oid,
-    via_id_columns text [],
+    via_id_columns text[],
     label text NOT NULL,
     bidirectional boolean NOT NULL DEFAULT false,
     weight_column text,
     label_column text,
     registered_at timestamptz NOT NULL DEFAULT now(),
-    CHECK ((kind = 'join') = (via_table IS NOT NULL))
+    CHECK ((kind = 'join') = (via_table IS NOT null))
 );
 
 COMMENT ON TABLE graph._edge_sources IS

@@ -1,0 +1,166 @@
+"""Unweighted and weighted shortest paths over a graph held in CSR arrays.
+
+Pure NumPy/SciPy: no database access. The CSR contract (offsets, targets, weights, labels,
+alive, edge_label_mask) is the one described in :mod:`graphsync.traverse`.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from graphsync.traverse import (
+    bfs,
+    check_node_ids,
+    csr_arrays,
+    enterable_nodes,
+    expand_level,
+)
+
+
+class Path(NamedTuple):
+    """An unweighted path: ``labels[i]`` is the label id of the edge nodes[i] -> nodes[i+1]."""
+
+    nodes: np.ndarray  # int64, src first, dst last
+    labels: np.ndarray  # int32, one per step (len(nodes) - 1)
+
+
+class WeightedPath(NamedTuple):
+    """A cheapest path with the weight and label id of each step and its total cost."""
+
+    nodes: np.ndarray  # int64, src first, dst last
+    step_weights: np.ndarray  # float64, one per step
+    step_labels: np.ndarray  # int32, one per step
+    total_cost: float
+
+
+def walk_back(parent, parent_label, dst):
+    """Return (nodes, labels) of the tree path ending at ``dst`` (parent -1 marks the root)."""
+    nodes, labels = [int(dst)], []
+    while parent[nodes[-1]] != -1:
+        labels.append(int(parent_label[nodes[-1]]))
+        nodes.append(int(parent[nodes[-1]]))
+    return np.array(nodes[::-1], dtype=np.int64), np.array(labels[::-1], dtype=np.int32)
+
+
+def shortest_path(offsets, targets, labels, alive, src, dst, max_depth, edge_label_mask=None):
+    """Fewest-edges path from ``src`` to ``dst`` using at most ``max_depth`` edges.
+
+    Level-by-level BFS from ``src`` that stops as soon as ``dst`` is reached. Among equally
+    short paths the one found first in BFS order (CSR edge order) is returned. Returns a
+    :class:`Path` (``src == dst`` alive gives a one-node path with no steps), or None when
+    either end is dead or ``dst`` is not reachable within ``max_depth`` edges. Raises
+    ValueError for a node id outside 0..n-1.
+    """
+    offsets, targets, labels, edge_label_mask = csr_arrays(
+        offsets, targets, labels, edge_label_mask)
+    n = len(offsets) - 1
+    src, dst = check_node_ids([src, dst], n, "node id").tolist()
+    enterable = enterable_nodes(alive)
+    if not (enterable[src] and enterable[dst]):
+        return None
+    if src == dst:
+        return Path(np.array([src], dtype=np.int64), np.empty(0, dtype=np.int32))
+    parent = np.full(n, -1, dtype=np.int64)
+    parent_label = np.full(n, -1, dtype=np.int32)
+    enterable[src] = False
+    frontier = np.array([src], dtype=np.int64)
+    for _ in range(max_depth):
+        nodes, parents, step_labels = expand_level(
+            offsets, targets, labels, frontier, enterable, edge_label_mask)
+        if not len(nodes):
+            return None
+        parent[nodes], parent_label[nodes] = parents, step_labels
+        enterable[nodes] = False
+        if not enterable[dst]:
+            return Path(*walk_back(parent, parent_label, dst))
+        frontier = nodes
+    return None
+
+
+def allowed_edge_positions(offsets, targets, labels, alive, edge_label_mask=None):
+    """Return (sources, positions) int64 arrays of the edges with both ends alive and an
+    allowed label, in CSR order."""
+    sources = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
+    keep = alive[sources] & alive[targets]
+    if edge_label_mask is not None:
+        keep &= edge_label_mask[labels]
+    positions = np.flatnonzero(keep)
+    return sources[positions], positions
+
+
+def cheapest_parallel_edges(sources, targets, weights, n):
+    """Return the indices, into the given edge arrays, of the cheapest edge of each
+    (source, target) pair over nodes 0..n-1, self loops dropped, sorted by (source, target).
+
+    Among equally cheap parallel edges the one given first wins.
+    """
+    order = np.flatnonzero(sources != targets)
+    pair_key = sources[order] * n + targets[order]
+    by_pair = np.argsort(pair_key, kind="stable")
+    order, pair_key = order[by_pair], pair_key[by_pair]
+    if not len(order):
+        return order
+    new_pair = np.ones(len(order), dtype=bool)
+    new_pair[1:] = pair_key[1:] != pair_key[:-1]
+    pair = np.cumsum(new_pair) - 1
+    cheapest = np.minimum.reduceat(weights[order], np.flatnonzero(new_pair))
+    candidates = np.flatnonzero(weights[order] == cheapest[pair])
+    first = np.ones(len(candidates), dtype=bool)
+    first[1:] = pair[candidates[1:]] != pair[candidates[:-1]]
+    return order[candidates[first]]
+
+
+def weighted_shortest_path(offsets, targets, weights, labels, alive, src, dst,
+                           edge_label_mask=None):
+    """Cheapest path from ``src`` to ``dst`` by summed edge weight (Dijkstra, SciPy).
+
+    Parallel edges count with their smallest weight (and that edge's label); self loops are
+    ignored; zero weights are valid; an edge of weight +inf is never used. Weights must be
+    non-negative on every edge the search could use, i.e. every allowed edge (both ends
+    alive, label allowed) leaving a node reachable from ``src``: otherwise
+    ValueError("negative edge weight ...") is raised. A negative weight elsewhere in the
+    graph is not an error.
+
+    Returns a :class:`WeightedPath` (``src == dst`` alive gives a one-node path of cost 0),
+    or None when either end is dead or ``dst`` is unreachable at finite cost. Raises
+    ValueError for a node id outside 0..n-1.
+    """
+    offsets, targets, labels, edge_label_mask = csr_arrays(
+        offsets, targets, labels, edge_label_mask)
+    weights = np.asarray(weights, dtype=np.float64)
+    alive = np.asarray(alive, dtype=bool)
+    n = len(offsets) - 1
+    src, dst = check_node_ids([src, dst], n, "node id").tolist()
+    if not (alive[src] and alive[dst]):
+        return None
+    reachable = np.zeros(n, dtype=bool)
+    reachable[bfs(offsets, targets, labels, alive, [src], n, n, edge_label_mask).nodes] = True
+    sources, positions = allowed_edge_positions(offsets, targets, labels, alive, edge_label_mask)
+    used = reachable[sources]
+    sources, positions = sources[used], positions[used]
+    negative = weights[positions] < 0
+    if negative.any():
+        edge = positions[np.argmax(negative)]
+        raise ValueError(
+            f"negative edge weight {weights[edge]} on an edge reachable from node {src}")
+    if not reachable[dst]:
+        return None
+    best = cheapest_parallel_edges(sources, targets[positions], weights[positions], n)
+    sources, positions = sources[best], positions[best]
+    # Built from (data, indices, indptr), explicit zero weights stay stored and csgraph
+    # treats them as edges of weight 0 (SciPy 1.10 and later).
+    graph = csr_matrix(
+        (weights[positions], targets[positions],
+         np.concatenate([[0], np.cumsum(np.bincount(sources, minlength=n))])),
+        shape=(n, n))
+    cost, predecessors = dijkstra(graph, directed=True, indices=src, return_predecessors=True)
+    if not np.isfinite(cost[dst]):
+        return None
+    nodes = [dst]
+    while nodes[-1] != src:
+        nodes.append(int(predecessors[nodes[-1]]))
+    nodes = np.array(nodes[::-1], dtype=np.int64)
+    steps = positions[np.searchsorted(sources * n + targets[positions], nodes[:-1] * n + nodes[1:])]
+    return WeightedPath(nodes, weights[steps], labels[steps], float(weights[steps].sum()))

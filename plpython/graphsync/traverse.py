@@ -1,0 +1,221 @@
+"""Breadth-first and depth-first traversal over a graph held in CSR arrays.
+
+Pure NumPy: no database access. Shared graph contract (all modules of this package):
+
+* ``offsets`` int64[n + 1]: the edges of node ``u`` are positions ``offsets[u]:offsets[u + 1]``.
+* ``targets`` int64[m]: target node id of each edge.
+* ``labels`` int32[m]: label id of each edge (an index into the caller's list of labels).
+* ``alive`` bool[n]: dead nodes, and every edge touching them, are treated as absent.
+
+The caller picks the direction by passing the forward, the reversed, or the two-way CSR.
+Optional restrictions:
+
+* ``edge_label_mask``: None or bool array indexed by label id (it must cover every label id
+  used in ``labels``); only edges whose label is True are followed.
+* ``node_mask``: None or bool[n]; only nodes that are True (and alive) may be entered.
+  Seeds are exempt: an alive seed is always part of the result.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Traversal(NamedTuple):
+    """Result of :func:`bfs` / :func:`dfs`, one entry per visited node in visit order."""
+
+    nodes: np.ndarray  # int64 node ids
+    depth: np.ndarray  # int32 depth, 0 for seeds
+    parent: np.ndarray  # int64 node the node was reached from, -1 for seeds
+    parent_label: np.ndarray  # int32 label id of the edge it was reached by, -1 for seeds
+    capped: bool  # True when max_nodes stopped the traversal before it was complete
+
+
+def csr_arrays(offsets, targets, labels, edge_label_mask=None):
+    """Return the CSR arguments as int64, int64, int32 arrays and the mask as bool (or None)."""
+    if edge_label_mask is not None:
+        edge_label_mask = np.asarray(edge_label_mask, dtype=bool)
+    return (np.asarray(offsets, dtype=np.int64), np.asarray(targets, dtype=np.int64),
+            np.asarray(labels, dtype=np.int32), edge_label_mask)
+
+
+def enterable_nodes(alive, node_mask=None):
+    """Return a fresh bool[n] array of the nodes a traversal may enter (alive and in node_mask)."""
+    enterable = np.array(alive, dtype=bool, copy=True)
+    if node_mask is not None:
+        enterable &= np.asarray(node_mask, dtype=bool)
+    return enterable
+
+
+def check_node_ids(ids, n, what):
+    """Return ``ids`` as an int64 array, raising ValueError if any id is outside 0..n-1."""
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    if ids.size and (ids.min() < 0 or ids.max() >= n):
+        raise ValueError(f"{what} out of range 0..{n - 1}")
+    return ids
+
+
+def seed_nodes(seeds, alive):
+    """Return the alive seeds, deduplicated, in first-given order (int64 array)."""
+    seeds = check_node_ids(seeds, len(alive), "seed node id")
+    seeds = seeds[np.asarray(alive, dtype=bool)[seeds]]
+    _, first = np.unique(seeds, return_index=True)
+    return seeds[np.sort(first)]
+
+
+def frontier_edges(offsets, frontier):
+    """Return (source node, edge position) int64 arrays of every edge out of ``frontier``.
+
+    Edges are listed frontier node by frontier node, each in CSR order.
+    """
+    starts = offsets[frontier]
+    counts = offsets[frontier + 1] - starts
+    block_start = np.cumsum(counts) - counts
+    positions = np.arange(int(counts.sum()), dtype=np.int64)
+    positions += np.repeat(starts - block_start, counts)
+    return np.repeat(frontier, counts), positions
+
+
+def expand_level(offsets, targets, labels, frontier, enterable, edge_label_mask=None):
+    """Return the nodes first reached from ``frontier`` through one allowed edge.
+
+    ``enterable`` is bool[n]: only nodes True there may be reached (the caller clears the
+    nodes it has already visited). Each new node appears once, in discovery order (frontier
+    order, then CSR edge order), with the node and edge label it was first reached by.
+    Returns (nodes int64, parents int64, parent_labels int32).
+    """
+    sources, positions = frontier_edges(offsets, frontier)
+    reached = targets[positions]
+    keep = enterable[reached]
+    if edge_label_mask is not None:
+        keep &= edge_label_mask[labels[positions]]
+    reached, sources, positions = reached[keep], sources[keep], positions[keep]
+    _, first = np.unique(reached, return_index=True)
+    first.sort()
+    return reached[first], sources[first], labels[positions[first]].astype(np.int32)
+
+
+def check_limits(max_depth, max_nodes):
+    """Raise ValueError unless max_depth >= 0 and max_nodes >= 1."""
+    if max_depth < 0:
+        raise ValueError("max_depth must be >= 0")
+    if max_nodes < 1:
+        raise ValueError("max_nodes must be >= 1")
+
+
+def bfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
+        edge_label_mask=None, node_mask=None):
+    """Breadth-first traversal from ``seeds``, vectorised one depth level at a time.
+
+    Dead seeds are dropped and duplicates removed; the others are depth 0. Each reachable
+    node within ``max_depth`` edges appears once, at its minimal depth, in BFS order. At most
+    ``max_nodes`` nodes (seeds included) are returned; ``capped`` tells whether more nodes
+    were reachable within ``max_depth``. Raises ValueError for a seed id outside 0..n-1,
+    max_depth < 0 or max_nodes < 1. Returns a :class:`Traversal`.
+    """
+    check_limits(max_depth, max_nodes)
+    offsets, targets, labels, edge_label_mask = csr_arrays(
+        offsets, targets, labels, edge_label_mask)
+    frontier = seed_nodes(seeds, alive)
+    capped = len(frontier) > max_nodes
+    frontier = frontier[:max_nodes]
+    enterable = enterable_nodes(alive, node_mask)
+    enterable[frontier] = False
+    no_parent = np.full(len(frontier), -1)
+    levels = [(frontier, no_parent.astype(np.int64), no_parent.astype(np.int32))]
+    budget = max_nodes - len(frontier)
+    depth = 0
+    while depth < max_depth and len(frontier) and not capped:
+        nodes, parents, parent_labels = expand_level(
+            offsets, targets, labels, frontier, enterable, edge_label_mask)
+        if len(nodes) > budget:
+            capped = True
+            nodes, parents, parent_labels = nodes[:budget], parents[:budget], parent_labels[:budget]
+        enterable[nodes] = False
+        budget -= len(nodes)
+        levels.append((nodes, parents, parent_labels))
+        frontier = nodes
+        depth += 1
+    return Traversal(
+        nodes=np.concatenate([level[0] for level in levels]),
+        depth=np.repeat(np.arange(len(levels), dtype=np.int32), [len(lv[0]) for lv in levels]),
+        parent=np.concatenate([level[1] for level in levels]),
+        parent_label=np.concatenate([level[2] for level in levels]),
+        capped=bool(capped),
+    )
+
+
+def allowed_out_edges(offsets, targets, labels, node, enterable, edge_label_mask):
+    """Return (targets, labels) as Python lists of the allowed edges out of ``node``, CSR order."""
+    lo, hi = offsets[node], offsets[node + 1]
+    out, out_labels = targets[lo:hi], labels[lo:hi]
+    keep = enterable[out]
+    if edge_label_mask is not None:
+        keep &= edge_label_mask[out_labels]
+    return out[keep].tolist(), out_labels[keep].tolist()
+
+
+def dfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
+        edge_label_mask=None, node_mask=None):
+    """Depth-first traversal from ``seeds`` (preorder), with the same arguments as :func:`bfs`.
+
+    Seeds (alive, deduplicated) are the roots, explored one after the other in the given
+    order; a seed is never entered from another seed. Edges are tried in CSR order and a
+    node is visited the first time the search reaches it; its depth is its depth in the DFS
+    tree, and nodes at depth ``max_depth`` are not expanded. So a node reachable within
+    ``max_depth`` may be missed when the search first reaches it along a longer path.
+    ``capped`` is True when max_nodes stopped the search while another node was still to be
+    visited. Returns a :class:`Traversal`.
+    """
+    check_limits(max_depth, max_nodes)
+    offsets, targets, labels, edge_label_mask = csr_arrays(
+        offsets, targets, labels, edge_label_mask)
+    roots = seed_nodes(seeds, alive).tolist()
+    enterable = enterable_nodes(alive, node_mask)
+    enterable[roots] = False
+    visited = set(roots)
+    order, depths, parents, parent_labels = [], [], [], []
+    capped = False
+
+    def visit(node, depth, parent, label):
+        order.append(node)
+        depths.append(depth)
+        parents.append(parent)
+        parent_labels.append(label)
+
+    for root in roots:
+        if len(order) == max_nodes:
+            capped = True
+            break
+        visit(root, 0, -1, -1)
+        stack = []
+        if max_depth > 0:
+            stack.append([root, 0, *allowed_out_edges(
+                offsets, targets, labels, root, enterable, edge_label_mask)])
+        while stack and not capped:
+            frame = stack[-1]
+            node, cursor, out, out_labels = frame
+            while cursor < len(out) and out[cursor] in visited:
+                cursor += 1
+            if cursor == len(out):
+                stack.pop()
+                continue
+            frame[1] = cursor + 1
+            if len(order) == max_nodes:
+                capped = True
+                break
+            child, depth = out[cursor], len(stack)
+            visited.add(child)
+            visit(child, depth, node, out_labels[cursor])
+            if depth < max_depth:
+                stack.append([child, 0, *allowed_out_edges(
+                    offsets, targets, labels, child, enterable, edge_label_mask)])
+        if capped:
+            break
+    return Traversal(
+        nodes=np.array(order, dtype=np.int64),
+        depth=np.array(depths, dtype=np.int32),
+        parent=np.array(parents, dtype=np.int64),
+        parent_label=np.array(parent_labels, dtype=np.int32),
+        capped=capped,
+    )

@@ -1,0 +1,232 @@
+"""Tests of graphsync.traverse: BFS/DFS against NetworkX on random graphs, and edge cases."""
+
+from itertools import islice
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from graphsync.traverse import bfs, dfs
+
+SEEDS = range(8)
+
+
+def restrictions(graph, rng):
+    """Random (edge_label_mask, node_mask): about 3/4 of labels and 85% of nodes allowed."""
+    label_mask = rng.random(graph.n_labels) < 0.75
+    node_mask = rng.random(len(graph.alive)) < 0.85
+    return label_mask, node_mask
+
+
+def oracle_graph(graph, seeds, label_mask, node_mask):
+    """(NetworkX digraph a traversal from ``seeds`` may use, alive seeds deduplicated)."""
+    node_ok = node_mask.copy()
+    node_ok[seeds] = True
+    alive_seeds = list(dict.fromkeys(s for s in seeds if graph.alive[s]))
+    return graph.digraph(label_mask, node_ok), alive_seeds
+
+
+def oracle_depths(graph, seeds, max_depth, label_mask, node_mask):
+    """Minimal depth of every node reachable from the alive seeds, by NetworkX."""
+    digraph, alive_seeds = oracle_graph(graph, seeds, label_mask, node_mask)
+    if not alive_seeds:
+        return {}
+    return nx.multi_source_dijkstra_path_length(
+        digraph, alive_seeds, cutoff=max_depth, weight=lambda u, v, d: 1)
+
+
+def oracle_bfs_order(graph, seeds, max_depth, label_mask, node_mask):
+    """BFS visit order by NetworkX: its layers up to ``max_depth``, concatenated (NetworkX
+    orders several seeds as a set, so the order is only comparable for one seed)."""
+    digraph, alive_seeds = oracle_graph(graph, seeds, label_mask, node_mask)
+    if not alive_seeds:
+        return []
+    layers = islice(nx.bfs_layers(digraph, alive_seeds), max_depth + 1)
+    return [node for layer in layers for node in layer]
+
+
+def assert_tree_edges(graph, result, seeds, label_mask, node_mask):
+    """Every seed is a root; every other node is allowed and was reached from an earlier node
+    one level up through an existing allowed edge with the reported label."""
+    position = {node: i for i, node in enumerate(result.nodes.tolist())}
+    assert len(position) == len(result.nodes)
+    assert graph.alive[result.nodes].all()
+    columns = result.nodes, result.depth, result.parent, result.parent_label
+    for node, depth, parent, label in zip(*(c.tolist() for c in columns), strict=True):
+        if parent == -1:
+            assert node in seeds and depth == 0 and label == -1
+            continue
+        assert node not in seeds and node_mask[node] and label_mask[label]
+        assert position[parent] < position[node]
+        assert result.depth[position[parent]] == depth - 1
+        lo, hi = graph.offsets[parent], graph.offsets[parent + 1]
+        assert ((graph.targets[lo:hi] == node) & (graph.labels[lo:hi] == label)).any()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("max_depth", [0, 1, 3, 100])
+def test_bfs_matches_networkx(make_graph, seed, max_depth):
+    graph = make_graph(seed)
+    rng = np.random.default_rng(seed + 100)
+    label_mask, node_mask = restrictions(graph, rng)
+    seeds = rng.integers(0, len(graph.alive), 3).tolist()
+    result = bfs(graph.offsets, graph.targets, graph.labels, graph.alive, seeds, max_depth,
+                 len(graph.alive), label_mask, node_mask)
+    expected = oracle_depths(graph, seeds, max_depth, label_mask, node_mask)
+    assert dict(zip(result.nodes.tolist(), result.depth.tolist(), strict=True)) == expected
+    assert (np.diff(result.depth) >= 0).all()
+    assert not result.capped
+    assert_tree_edges(graph, result, seeds, label_mask, node_mask)
+    assert result.nodes.dtype == np.int64 and result.parent.dtype == np.int64
+    assert result.depth.dtype == np.int32 and result.parent_label.dtype == np.int32
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("masked", [False, True])
+def test_bfs_order_matches_networkx_layers(make_graph, seed, masked):
+    graph = make_graph(seed)
+    rng = np.random.default_rng(seed + 150)
+    label_mask, node_mask = restrictions(graph, rng)
+    if not masked:
+        label_mask, node_mask = np.ones_like(label_mask), np.ones_like(node_mask)
+    source = int(np.flatnonzero(graph.alive)[seed])
+    result = bfs(graph.offsets, graph.targets, graph.labels, graph.alive, [source], 4, 10_000,
+                 label_mask if masked else None, node_mask if masked else None)
+    assert result.nodes.tolist() == oracle_bfs_order(graph, [source], 4, label_mask, node_mask)
+    expected = oracle_depths(graph, [source], 4, label_mask, node_mask)
+    assert dict(zip(result.nodes.tolist(), result.depth.tolist(), strict=True)) == expected
+
+
+@pytest.mark.parametrize("traversal", [bfs, dfs])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_max_nodes_cuts_the_full_order(make_graph, traversal, seed):
+    graph = make_graph(seed, dead_fraction=0.0)
+    args = graph.offsets, graph.targets, graph.labels, graph.alive, [seed, seed + 1], 100
+    full = traversal(*args, 10_000)
+    reached = len(full.nodes)
+    assert reached > 4 and not full.capped
+    for max_nodes in (1, 2, reached // 2, reached - 1):
+        part = traversal(*args, max_nodes)
+        assert part.capped
+        np.testing.assert_array_equal(part.nodes, full.nodes[:max_nodes])
+        np.testing.assert_array_equal(part.depth, full.depth[:max_nodes])
+        np.testing.assert_array_equal(part.parent, full.parent[:max_nodes])
+    exact = traversal(*args, reached)
+    assert not exact.capped
+    np.testing.assert_array_equal(exact.nodes, full.nodes)
+
+
+@pytest.mark.parametrize("traversal", [bfs, dfs])
+def test_cap_is_not_reported_beyond_max_depth(traversal):
+    # 0 -> 1 -> 2: with max_depth 1 only {0, 1} is reachable, so 2 nodes are not capped.
+    offsets, targets, labels = np.array([0, 1, 2, 2]), np.array([1, 2]), np.array([0, 0])
+    result = traversal(offsets, targets, labels, np.ones(3, bool), [0], 1, 2)
+    assert result.nodes.tolist() == [0, 1] and not result.capped
+    assert traversal(offsets, targets, labels, np.ones(3, bool), [0], 2, 2).capped
+
+
+@pytest.mark.parametrize("traversal", [bfs, dfs])
+def test_seeds_deduplicated_dead_dropped_and_exempt_from_node_mask(traversal):
+    # 0 -> 1, 2 -> 1, 3 dead; node_mask excludes seed 2 and node 1.
+    offsets = np.array([0, 1, 1, 2, 2])
+    targets, labels = np.array([1, 1]), np.array([0, 0])
+    alive = np.array([True, True, True, False])
+    node_mask = np.array([True, False, False, True])
+    result = traversal(offsets, targets, labels, alive, [2, 3, 0, 2], 5, 10, None, node_mask)
+    assert result.nodes.tolist() == [2, 0]
+    assert result.depth.tolist() == [0, 0]
+    assert result.parent.tolist() == [-1, -1] and result.parent_label.tolist() == [-1, -1]
+
+
+@pytest.mark.parametrize("traversal", [bfs, dfs])
+def test_dead_nodes_are_never_entered(traversal):
+    # 0 -> 1 -> 2 with 1 dead: nothing beyond the seed.
+    offsets, targets, labels = np.array([0, 1, 2, 2]), np.array([1, 2]), np.array([0, 0])
+    alive = np.array([True, False, True])
+    assert traversal(offsets, targets, labels, alive, [0], 5, 10).nodes.tolist() == [0]
+    assert traversal(offsets, targets, labels, alive, [1], 5, 10).nodes.tolist() == []
+
+
+@pytest.mark.parametrize("traversal", [bfs, dfs])
+def test_empty_graph_and_no_seeds(traversal):
+    empty = np.zeros(0, np.int64)
+    result = traversal(np.zeros(1, np.int64), empty, empty, np.zeros(0, bool), [], 3, 10)
+    assert len(result.nodes) == 0 and not result.capped
+    assert result.nodes.dtype == np.int64 and result.depth.dtype == np.int32
+
+
+@pytest.mark.parametrize("traversal", [bfs, dfs])
+def test_invalid_arguments_raise(traversal):
+    offsets, targets, labels = np.array([0, 1, 1]), np.array([1]), np.array([0])
+    alive = np.ones(2, bool)
+    for seeds, max_depth, max_nodes in (([2], 1, 5), ([-1], 1, 5), ([0], -1, 5), ([0], 1, 0)):
+        with pytest.raises(ValueError):
+            traversal(offsets, targets, labels, alive, seeds, max_depth, max_nodes)
+
+
+def assert_dfs_preorder(result):
+    """The visit order is a DFS preorder: each node's parent is on the current root path and
+    the node's depth is its position on that path."""
+    path = []
+    columns = result.nodes, result.depth, result.parent
+    for node, depth, parent in zip(*(c.tolist() for c in columns), strict=True):
+        if parent == -1:
+            path = []
+        else:
+            assert parent in path
+            del path[path.index(parent) + 1:]
+        assert depth == len(path)
+        path.append(node)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("max_depth", [1, 2, 3, 100])
+def test_dfs_order_matches_networkx_preorder(make_graph, seed, max_depth):
+    graph = make_graph(seed)
+    rng = np.random.default_rng(seed + 200)
+    label_mask, node_mask = restrictions(graph, rng)
+    source = int(np.flatnonzero(graph.alive)[seed])
+    node_ok = node_mask.copy()
+    node_ok[source] = True
+    digraph = graph.digraph(label_mask, node_ok)
+    result = dfs(graph.offsets, graph.targets, graph.labels, graph.alive, [source], max_depth,
+                 10_000, label_mask, node_mask)
+    expected = list(nx.dfs_preorder_nodes(digraph, source, depth_limit=max_depth))
+    assert result.nodes.tolist() == expected
+    predecessors = nx.dfs_predecessors(digraph, source, depth_limit=max_depth)
+    tree = zip(result.nodes.tolist()[1:], result.parent.tolist()[1:], strict=True)
+    assert dict(tree) == predecessors
+    assert result.depth.max() <= max_depth
+    assert_dfs_preorder(result)
+    assert_tree_edges(graph, result, [source], label_mask, node_mask)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_dfs_from_several_seeds_reaches_what_bfs_reaches(make_graph, seed):
+    graph = make_graph(seed)
+    rng = np.random.default_rng(seed + 300)
+    label_mask, node_mask = restrictions(graph, rng)
+    seeds = rng.integers(0, len(graph.alive), 4).tolist()
+    n = len(graph.alive)
+    result = dfs(graph.offsets, graph.targets, graph.labels, graph.alive, seeds, n, n,
+                 label_mask, node_mask)
+    assert set(result.nodes.tolist()) == set(oracle_depths(graph, seeds, n, label_mask, node_mask))
+    assert not result.capped
+    assert_dfs_preorder(result)
+    assert_tree_edges(graph, result, seeds, label_mask, node_mask)
+
+
+def test_dfs_depth_limit_follows_the_dfs_tree():
+    # 0 -> 1 -> 2 -> 3 and 0 -> 2. DFS reaches 2 at depth 2 first (via 1), so with
+    # max_depth 2 it never expands 2 and misses 3, which BFS finds at depth 2.
+    offsets = np.array([0, 2, 3, 4, 4])
+    targets, labels = np.array([1, 2, 2, 3]), np.array([0, 1, 0, 0])
+    alive = np.ones(4, bool)
+    result = dfs(offsets, targets, labels, alive, [0], 2, 10)
+    assert result.nodes.tolist() == [0, 1, 2]
+    assert result.depth.tolist() == [0, 1, 2]
+    assert result.parent.tolist() == [-1, 0, 1]
+    assert result.parent_label.tolist() == [-1, 0, 0]
+    assert bfs(offsets, targets, labels, alive, [0], 2, 10).nodes.tolist() == [0, 1, 2, 3]
+    assert dfs(offsets, targets, labels, alive, [0], 3, 10).nodes.tolist() == [0, 1, 2, 3]
+    assert dfs(offsets, targets, labels, alive, [0], 0, 10).nodes.tolist() == [0]
