@@ -1,0 +1,139 @@
+"""The graphsync demo: a throwaway PostgreSQL, the bundle installed, the sample
+work-management schema registered, writes synced, graph questions answered,
+health shown.
+
+    .venv/bin/python demo/demo.py        # or: make demo
+
+With GRAPHSYNC_DSN set, it uses that server instead (a superuser connection);
+it creates its schema `app` there and leaves it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+import install  # noqa: E402
+import pgcluster  # noqa: E402
+
+SEED = """
+INSERT INTO app.workspaces VALUES (1, 'Acme'), (2, 'Globex');
+INSERT INTO app.companies VALUES (1, 1, 'Acme Robotics'), (2, 1, 'Acme Foods'), (3, 2, 'Globex Labs');
+INSERT INTO app.contacts VALUES
+    (1, 1, 'Ada', 'ada@acme.test', 1), (2, 1, 'Brian', 'brian@acme.test', 1),
+    (3, 1, 'Chen', 'chen@acme.test', 2), (4, 2, 'Dora', 'dora@globex.test', 3),
+    (5, 2, 'Emil', NULL, 3);
+INSERT INTO app.projects VALUES (1, 1, 'Website', 'open'), (2, 2, 'Lab move', 'open');
+INSERT INTO app.tasks VALUES
+    (1, 1, 'Wireframes', 'done', 1, 1), (2, 1, 'Copy', 'open', 1, 2),
+    (3, 2, 'Pack', 'open', 2, 4);
+INSERT INTO app.relations (source_id, target_id, type, weight) VALUES
+    (1, 2, 'colleague', 1), (2, 3, 'friend', 3), (3, 4, 'supplier', 2);
+"""
+
+WRITES = [
+    ("a new contact at Globex Labs",
+     "INSERT INTO app.contacts VALUES (6, 2, 'Fay', 'fay@globex.test', 3)"),
+    ("Ada introduces Fay (a weighted relation)",
+     "INSERT INTO app.relations (source_id, target_id, type, weight) VALUES (1, 6, 'intro', 5)"),
+    ("a deal with Dora", "INSERT INTO app.deals VALUES (1, 2, 'Lab equipment', 12000, 4)"),
+    ("Chen moves to Acme Robotics", "UPDATE app.contacts SET company_id = 1 WHERE id = 3"),
+    ("task 2 reassigned to Chen", "UPDATE app.tasks SET assignee = 3, status = 'doing' WHERE id = 2"),
+    ("the supplier relation ends", "DELETE FROM app.relations WHERE type = 'supplier'"),
+    ("a bulk load of 2,000 tasks",
+     "INSERT INTO app.tasks SELECT g, 1, 'bulk ' || g, 'open', 1, 1 + g % 3 FROM generate_series(100, 2099) g"),
+]
+
+QUESTIONS = [
+    ("Who and what is within 2 hops of Ada?",
+     "SELECT node_table, node_id, depth, edge_label FROM graph.traverse("
+     "'app.contacts', '1', max_depth => 2, direction => 'any', max_nodes => 12) ORDER BY depth, node_table, node_id"),
+    ("How is Ada connected to Dora (fewest hops)?",
+     "SELECT step, node_table, node_id, edge_label FROM graph.shortest_path("
+     "'app.contacts', '1', 'app.contacts', '4', direction => 'any')"),
+    ("Cheapest relation path from Ada to Chen (weights)?",
+     "SELECT step, node_table, node_id, edge_weight, total_cost FROM graph.weighted_shortest_path("
+     "'app.contacts', '1', 'app.contacts', '3', edge_types => ARRAY['colleague', 'friend', 'intro'])"),
+    ("Components of the whole graph", "SELECT * FROM graph.component_stats() LIMIT 5"),
+]
+
+
+def show(cur, title: str, query: str, expanded: bool = False) -> None:
+    print(f"\n== {title}\n   {query}")
+    cur.execute(query)
+    names = [d.name for d in cur.description]
+    rows = cur.fetchall()
+    if expanded:
+        width = max(len(n) for n in names)
+        for row in rows:
+            for name, value in zip(names, row, strict=True):
+                print(f"   {name:<{width}} | {value}")
+        return
+    print("   " + " | ".join(names))
+    for row in rows:
+        print("   " + " | ".join("" if v is None else str(v) for v in row))
+    print(f"   ({len(rows)} rows)")
+
+
+def has_function(cur, name: str) -> bool:
+    cur.execute("SELECT to_regproc(%s) IS NOT NULL", (f"graph.{name}",))
+    return cur.fetchone()[0]
+
+
+def run(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.add_notice_handler(lambda d: print(f"   NOTICE: {d.message_primary}"))
+        result = install.install(conn)
+        print(f"graphsync {result['version']} installed")
+        cur = conn.cursor()
+        cur.execute("DROP SCHEMA IF EXISTS app CASCADE")
+        cur.execute((ROOT / "demo" / "schema.sql").read_text())
+        cur.execute(SEED)
+        print("sample schema created: workspaces, companies, contacts, projects, tasks, deals, relations")
+        cur.execute((ROOT / "demo" / "register.sql").read_text())
+        show(cur, "registered and built (existing rows backfilled)", "SELECT * FROM graph.build()")
+        for what, statement in WRITES:
+            cur.execute(statement)
+            print(f"write: {what}: {cur.rowcount} row(s)")
+        show(cur, "pending before sync", "SELECT pending_sync_rows FROM graph.sync_health()")
+        show(cur, "sync", "SELECT * FROM graph.apply_sync()")
+        show(cur, "graph equals sources? (no rows = yes)", "SELECT * FROM graph.verify()")
+        for title, query in QUESTIONS:
+            name = query.split("graph.", 1)[1].split("(", 1)[0]
+            if has_function(cur, name):
+                show(cur, title, query)
+        if has_function(cur, "schedule_maintenance"):
+            cur.execute("SELECT current_database() = current_setting('cron.database_name', true)")
+            if cur.fetchone()[0]:
+                show(cur, "maintenance scheduled with pg_cron", "SELECT graph.schedule_maintenance()")
+        show(cur, "graph.sync_health()", "SELECT * FROM graph.sync_health()", expanded=True)
+
+
+def main() -> int:
+    external = os.environ.get("GRAPHSYNC_DSN")
+    if external:
+        run(external)
+        return 0
+    directory = tempfile.mkdtemp(prefix="graphsync-demo-")
+    print(f"starting a throwaway PostgreSQL 15 in {directory}")
+    admin = pgcluster.start(directory)
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {pgcluster.CRON_DATABASE}")
+        run(pgcluster.dsn_for(directory, pgcluster.CRON_DATABASE))
+    finally:
+        pgcluster.stop(directory)
+        print("\nthrowaway server stopped and removed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
