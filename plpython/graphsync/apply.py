@@ -272,7 +272,10 @@ def apply_sync(plpy, max_batches=None):
         snap = plpy.execute("SELECT pg_current_snapshot()::text AS s")[0]["s"]
         me = plpy.execute("SELECT pg_current_xact_id_if_assigned()::text AS x")[0]["x"]
         target = sources.exclude_xid(snap, int(me)) if me is not None else snap
-        position = 0
+        # Every unapplied row has xid >= xmin(done): start the pass at the lowest such id.
+        position = plpy.execute(plpy.prepare(
+            "SELECT coalesce(min(id), 1) - 1 AS p FROM graph._sync_log WHERE xid >= $1",
+            ["bigint"]), [st["done_xmin"]])[0]["p"]
     fetch = plpy.prepare(FETCH, ["bigint", "bigint", "text", "text", "int"])
     save = plpy.prepare(
         """UPDATE graph._sync_state SET target_snapshot = $1::pg_snapshot, target_position = $2,
