@@ -108,6 +108,9 @@ def install(conn: psycopg.Connection) -> dict:
                        END $$""")
         cur.execute("CREATE SCHEMA IF NOT EXISTS graph")
         migrations = _run_migrations(cur)
+        cur.execute("""CREATE TABLE IF NOT EXISTS graph._version (
+                           singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+                           version text NOT NULL, installed_at timestamptz NOT NULL DEFAULT now())""")
         modules_changed = _sync_modules(cur)
         for path in sorted((ROOT / "sql" / "functions").glob("*.sql")):
             cur.execute(path.read_text())
@@ -115,9 +118,6 @@ def install(conn: psycopg.Connection) -> dict:
         cur.execute("SELECT graph._install_capture(table_oid) FROM ("
                     " SELECT table_oid FROM graph._node_tables"
                     " UNION SELECT coalesce(via_table, from_table) FROM graph._edge_sources) AS t")
-        cur.execute("""CREATE TABLE IF NOT EXISTS graph._version (
-                           singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-                           version text NOT NULL, installed_at timestamptz NOT NULL DEFAULT now())""")
         cur.execute("""INSERT INTO graph._version (version) VALUES (%s)
                        ON CONFLICT (singleton) DO UPDATE SET version = excluded.version,
                            installed_at = now()

@@ -71,7 +71,9 @@ def _edges_of_row(reg, table_oid, pk, row):
             continue
         w = row.get(e.weight_column) if e.weight_column else None
         weight = float(w) if w is not None else 1.0
-        label = (row.get(e.label_column) if e.label_column else None) or e.label
+        label = row.get(e.label_column) if e.label_column else None
+        if label is None:
+            label = e.label
         found.append((e.edge_source_id, (e.from_table, a), (e.to_table, b), weight, label))
         if e.bidirectional:
             found.append((e.edge_source_id, (e.to_table, b), (e.from_table, a), weight, label))
@@ -255,8 +257,7 @@ def apply_sync(plpy, max_batches=None):
     policy = settings.choice(plpy, "graph.sync_error_policy")
     st = plpy.execute(
         """SELECT done_snapshot::text AS done, target_snapshot::text AS target, target_position,
-                  read_only, read_only_reason, build_required,
-                  pg_snapshot_xmin(done_snapshot)::text::bigint AS done_xmin
+                  read_only, read_only_reason, build_required
            FROM graph._sync_state FOR UPDATE""")[0]
     counts = Counts()
     result = {"stopped": None}
@@ -267,29 +268,61 @@ def apply_sync(plpy, max_batches=None):
         return _result(counts, result)
     if st["build_required"]:
         plpy.notice("graphsync: the registration changed; run graph.build() to load it")
-    target, position = st["target"], st["target_position"]
-    if target is None:
-        snap = plpy.execute("SELECT pg_current_snapshot()::text AS s")[0]["s"]
-        me = plpy.execute("SELECT pg_current_xact_id_if_assigned()::text AS x")[0]["x"]
-        target = sources.exclude_xid(snap, int(me)) if me is not None else snap
-        # Every unapplied row has xid >= xmin(done): start the pass at the lowest such id.
-        position = plpy.execute(plpy.prepare(
-            "SELECT coalesce(min(id), 1) - 1 AS p FROM graph._sync_log WHERE xid >= $1",
-            ["bigint"]), [st["done_xmin"]])[0]["p"]
+    done, target, position = st["done"], st["target"], st["target_position"]
+    resumed = target is not None
+    replayer = Replayer(plpy, registry.load(plpy), buffer_size)
+    while True:
+        if target is None:
+            target, position = _new_pass(plpy, done)
+        finished, stop = _run_pass(plpy, replayer, done, target, position, batch_size, policy,
+                                   max_batches, counts)
+        if stop:
+            result["stopped"] = stop
+            if stop == "edge_buffer_full":
+                plpy.execute("""UPDATE graph._sync_state
+                                SET read_only = true, read_only_reason = 'edge_buffer_full'""")
+                plpy.warning("graphsync: edge buffer full (graph.edge_buffer_size = %d); the"
+                             " graph is read-only until graph.build()" % buffer_size)
+        # A call that finished a pass an earlier call left unfinished goes on with a fresh one.
+        if not (finished and resumed and max_batches is None and not stop):
+            break
+        done, target, resumed = target, None, False
+    return _result(counts, result)
+
+
+def _xmin(snapshot):
+    return int(snapshot.split(":", 1)[0])
+
+
+def _new_pass(plpy, done):
+    """A pass's target (this moment's snapshot, our own xid counted as in progress)
+    and its start: every unapplied row has xid >= xmin(done), so start at the lowest
+    id in that range."""
+    snap = plpy.execute("SELECT pg_current_snapshot()::text AS s")[0]["s"]
+    me = plpy.execute("SELECT pg_current_xact_id_if_assigned()::text AS x")[0]["x"]
+    target = sources.exclude_xid(snap, int(me)) if me is not None else snap
+    position = plpy.execute(plpy.prepare(
+        "SELECT coalesce(min(id), 1) - 1 AS p FROM graph._sync_log WHERE xid >= $1",
+        ["bigint"]), [_xmin(done)])[0]["p"]
+    return target, position
+
+
+def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_batches, counts):
+    """Apply the rows visible in ``target`` and not in ``done``, from ``position`` on,
+    batch by batch. Returns (finished, stop reason or None)."""
     fetch = plpy.prepare(FETCH, ["bigint", "bigint", "text", "text", "int"])
     save = plpy.prepare(
         """UPDATE graph._sync_state SET target_snapshot = $1::pg_snapshot, target_position = $2,
                applied_sync_id = greatest(applied_sync_id, $2), last_apply_at = now()""",
         ["text", "bigint"])
-    replayer = Replayer(plpy, registry.load(plpy), buffer_size)
     while max_batches is None or counts.batches < max_batches:
-        rows = plpy.execute(fetch, [position, st["done_xmin"], st["done"], target, batch_size])
+        rows = plpy.execute(fetch, [position, _xmin(done), done, target, batch_size])
         if not rows:
             plpy.execute(plpy.prepare(
                 """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot,
                        target_snapshot = NULL, target_position = 0, last_apply_at = now()""",
                 ["text"]), [target])
-            break
+            return True, None
         last, stop, failed = _apply_batch(plpy, replayer, rows, policy, counts)
         if last is not None:
             position = last
@@ -298,14 +331,8 @@ def apply_sync(plpy, max_batches=None):
                                  and r["id"] <= last and r["id"] not in failed])
         counts.batches += 1
         if stop:
-            result["stopped"] = stop
-            if stop == "edge_buffer_full":
-                plpy.execute("""UPDATE graph._sync_state
-                                SET read_only = true, read_only_reason = 'edge_buffer_full'""")
-                plpy.warning("graphsync: edge buffer full (graph.edge_buffer_size = %d); the"
-                             " graph is read-only until graph.build()" % buffer_size)
-            break
-    return _result(counts, result)
+            return False, stop
+    return False, None
 
 
 def _clear_errors(plpy, ids):

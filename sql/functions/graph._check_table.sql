@@ -1,5 +1,5 @@
 -- graph._check_table(tbl): raise 42809 unless tbl is an ordinary or
--- partitioned table the caller can SELECT from.
+-- partitioned table the caller may SELECT from and put triggers on.
 CREATE OR REPLACE FUNCTION graph._check_table(tbl regclass)
 RETURNS void
 LANGUAGE plpgsql
@@ -18,8 +18,10 @@ BEGIN
         RAISE EXCEPTION '% belongs to graphsync and cannot be registered', tbl
             USING ERRCODE = '42809';
     END IF;
-    IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT') THEN
-        RAISE EXCEPTION 'permission denied for table %', tbl USING ERRCODE = '42501';
+    IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT')
+       OR NOT pg_catalog.has_table_privilege(tbl, 'TRIGGER') THEN
+        RAISE EXCEPTION 'permission denied for table %: registering needs SELECT and TRIGGER', tbl
+            USING ERRCODE = '42501';
     END IF;
 END;
 $$;

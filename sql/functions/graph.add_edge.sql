@@ -61,9 +61,11 @@ BEGIN
     END IF;
     IF weight_column IS NOT NULL THEN
         PERFORM graph._check_columns(carrier, ARRAY[weight_column]);
-        IF (SELECT t.typcategory FROM pg_catalog.pg_attribute AS a
+        IF (SELECT coalesce(nullif(t.typbasetype, 0), t.oid) FROM pg_catalog.pg_attribute AS a
             JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
-            WHERE a.attrelid = carrier AND a.attname = weight_column) <> 'N' THEN
+            WHERE a.attrelid = carrier AND a.attname = weight_column)
+            NOT IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype,
+                    'float4'::regtype, 'float8'::regtype) THEN
             RAISE EXCEPTION 'weight column % of % is not numeric', quote_ident(weight_column), carrier
                 USING ERRCODE = '42804';
         END IF;

@@ -1,0 +1,107 @@
+-- The SQL surface of graphsync: public functions, their signatures, comments,
+-- and SECURITY DEFINER hygiene.
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+SELECT plan(37);
+
+SELECT has_schema('graph');
+
+-- Each public function exists with its signature and result type.
+SELECT has_function('graph', 'add_table', ARRAY['regclass', 'text[]', 'text[]', 'text']);
+SELECT function_returns('graph', 'add_table', ARRAY['regclass', 'text[]', 'text[]', 'text'], 'regclass');
+SELECT has_function('graph', 'add_edge',
+                    ARRAY['regclass', 'text', 'regclass', 'text', 'text', 'boolean', 'text', 'text', 'regclass']);
+SELECT function_returns('graph', 'add_edge',
+                        ARRAY['regclass', 'text', 'regclass', 'text', 'text', 'boolean', 'text', 'text', 'regclass'],
+                        'integer');
+SELECT has_function('graph', 'add_filter_column', ARRAY['regclass', 'text']);
+SELECT function_returns('graph', 'add_filter_column', ARRAY['regclass', 'text'], 'void');
+SELECT has_function('graph', 'remove_table', ARRAY['regclass', 'boolean']);
+SELECT function_returns('graph', 'remove_table', ARRAY['regclass', 'boolean'], 'void');
+SELECT has_function('graph', 'remove_edge', ARRAY['regclass', 'text', 'regclass', 'regclass']);
+SELECT function_returns('graph', 'remove_edge', ARRAY['regclass', 'text', 'regclass', 'regclass'], 'void');
+SELECT has_function('graph', 'apply_sync', ARRAY['integer']);
+SELECT function_returns('graph', 'apply_sync', ARRAY['integer'], 'record');
+SELECT has_function('graph', 'build', ARRAY[]::text[]);
+SELECT function_returns('graph', 'build', ARRAY[]::text[], 'record');
+SELECT has_function('graph', 'verify', ARRAY[]::text[]);
+SELECT function_returns('graph', 'verify', ARRAY[]::text[], 'setof record');
+SELECT has_function('graph', 'sync_health', ARRAY[]::text[]);
+SELECT function_returns('graph', 'sync_health', ARRAY[]::text[], 'record');
+
+-- Parameter names, defaults and OUT columns are part of the interface (named
+-- arguments are how the demo and the docs call them).
+SELECT is(pg_get_function_arguments('graph.add_table(regclass,text[],text[],text)'::regprocedure),
+          'tbl regclass, id_columns text[] DEFAULT NULL::text[], columns text[] DEFAULT ''{}''::text[], '
+          'tenant_column text DEFAULT NULL::text', 'add_table parameters');
+SELECT is(pg_get_function_arguments(
+              'graph.add_edge(regclass,text,regclass,text,text,boolean,text,text,regclass)'::regprocedure),
+          'from_table regclass, from_column text, to_table regclass, to_column text DEFAULT NULL::text, '
+          'label text DEFAULT NULL::text, bidirectional boolean DEFAULT false, '
+          'weight_column text DEFAULT NULL::text, label_column text DEFAULT NULL::text, '
+          'via_table regclass DEFAULT NULL::regclass', 'add_edge parameters');
+-- Result columns: the documented ones are there, in this order (later versions may
+-- add more).
+CREATE FUNCTION pg_temp.missing_out_columns(fn regprocedure, want text[]) RETURNS text[]
+LANGUAGE sql AS $$
+    SELECT coalesce(array_agg(w ORDER BY o), '{}')
+    FROM unnest(want) WITH ORDINALITY AS u (w, o)
+    WHERE strpos(', ' || pg_get_function_arguments(fn) || ',', ', OUT ' || w || ',') = 0
+$$;
+SELECT is(pg_temp.missing_out_columns('graph.apply_sync(integer)', ARRAY[
+              'inserts bigint', 'updates bigint', 'deletes bigint', 'truncates bigint', 'batches bigint',
+              'failed bigint', 'stopped text']), '{}', 'apply_sync result columns');
+SELECT ok(pg_get_function_arguments('graph.apply_sync(integer)'::regprocedure)
+          LIKE 'max_batches integer DEFAULT NULL::integer, OUT %', 'apply_sync parameter');
+SELECT is(pg_temp.missing_out_columns('graph.build()', ARRAY[
+              'generation bigint', 'node_count bigint', 'edge_count bigint', 'seconds double precision']),
+          '{}', 'build result columns');
+SELECT is(pg_get_function_result('graph.verify()'::regprocedure),
+          'TABLE(difference text, table_name text, id text, detail jsonb)', 'verify result columns');
+SELECT is(pg_temp.missing_out_columns('graph.sync_health()', ARRAY[
+              'applied_sync_id bigint', 'max_sync_log_id bigint', 'pending_sync_rows bigint',
+              'failed_sync_rows bigint', 'last_error text', 'disabled_trigger_count bigint',
+              'edge_buffer_used bigint', 'edge_buffer_size bigint', 'read_only boolean', 'read_only_reason text',
+              'build_required boolean', 'generation bigint']), '{}', 'sync_health result columns');
+
+-- Every public function (name not starting with _) carries a comment.
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc AS p
+    WHERE p.pronamespace = 'graph'::regnamespace AND p.proname !~ '^_'
+      AND coalesce(obj_description(p.oid, 'pg_proc'), '') = ''
+$$, 'every public function of schema graph is commented');
+SELECT cmp_ok((SELECT count(*) FROM pg_proc AS p
+               WHERE p.pronamespace = 'graph'::regnamespace AND p.proname !~ '^_'), '>=', 9::bigint,
+              'the public functions are counted by the check above');
+SELECT has_table('graph', '_sync_log', 'the log table exists');
+SELECT isnt(obj_description('graph._sync_log'::regclass, 'pg_class'), NULL, 'the log table is commented');
+
+-- SECURITY DEFINER functions pin search_path (with pg_temp last), so callers cannot
+-- capture their unqualified names.
+SELECT is_definer('graph', 'sync_health', ARRAY[]::text[]);
+SELECT isnt_definer('graph', 'apply_sync', ARRAY['integer']);
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc AS p
+    WHERE p.pronamespace = 'graph'::regnamespace AND p.prosecdef
+      AND NOT EXISTS (SELECT FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\_path=%')
+$$, 'every SECURITY DEFINER function of schema graph has search_path in proconfig');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc AS p
+    WHERE p.pronamespace = 'graph'::regnamespace AND p.prosecdef
+      AND NOT EXISTS (SELECT FROM unnest(p.proconfig) AS c WHERE c ~ '^search_path=.*\mpg_temp$')
+$$, 'every SECURITY DEFINER function of schema graph puts pg_temp last in search_path');
+
+-- The same holds for the capture functions registration generates.
+CREATE TABLE public.pgtap_fn_t (id int PRIMARY KEY, v text);
+SELECT lives_ok($$SELECT graph.add_table('public.pgtap_fn_t', columns => '{v}')$$, 'add_table');
+SELECT ok((SELECT p.prosecdef FROM pg_proc AS p
+           WHERE p.oid = ('graph._capture_' || 'public.pgtap_fn_t'::regclass::oid)::regproc),
+          'the capture function is SECURITY DEFINER');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc AS p
+    WHERE p.pronamespace = 'graph'::regnamespace AND p.prosecdef
+      AND NOT EXISTS (SELECT FROM unnest(p.proconfig) AS c WHERE c ~ '^search_path=.*\mpg_temp$')
+$$, 'capture functions pin search_path too');
+
+SELECT * FROM finish();
+ROLLBACK;

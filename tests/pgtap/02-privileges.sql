@@ -1,0 +1,52 @@
+-- Schema graph is closed to PUBLIC except for what privileges.sql opens.
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+SELECT plan(14);
+
+SELECT is_empty($$
+    SELECT c.oid::regclass::text, a.privilege_type
+    FROM pg_class AS c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) AS a
+    WHERE c.relnamespace = 'graph'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+      AND a.grantee = 0
+$$, 'no table of schema graph grants anything to PUBLIC');
+SELECT is_empty($$
+    SELECT c.oid::regclass::text, a.privilege_type
+    FROM pg_class AS c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) AS a
+    WHERE c.relnamespace = 'graph'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+      AND a.grantee = 0 AND (a.privilege_type <> 'SELECT' OR c.relname = '_sync_log')
+$$, 'PUBLIC can neither change a table of schema graph nor read the log');
+SELECT is_empty($$
+    SELECT c.oid::regclass::text, a.privilege_type
+    FROM pg_class AS c, aclexplode(coalesce(c.relacl, acldefault('s', c.relowner))) AS a
+    WHERE c.relnamespace = 'graph'::regnamespace AND c.relkind = 'S' AND a.grantee = 0
+      AND a.privilege_type <> 'SELECT'
+$$, 'no sequence of schema graph can be advanced by PUBLIC');
+SELECT ok(has_function_privilege('public', 'graph.sync_health()', 'EXECUTE'), 'PUBLIC may run graph.sync_health()');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text
+    FROM pg_proc AS p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
+    WHERE p.pronamespace = 'graph'::regnamespace AND a.grantee = 0 AND a.privilege_type = 'EXECUTE'
+      AND (p.proname IN ('add_table', 'add_edge', 'add_filter_column', 'remove_table', 'remove_edge',
+                         'apply_sync', 'build', 'verify')
+           OR p.prosrc LIKE '%graph._require_admin()%' OR p.proname LIKE '\_capture\_%')
+$$, 'PUBLIC may run no admin function');
+SELECT schema_privs_are('graph', 'public', ARRAY['USAGE'], 'PUBLIC has USAGE only on schema graph');
+SELECT ok(EXISTS (SELECT FROM pg_roles WHERE rolname = 'graph_admin'), 'the graph_admin role exists');
+SELECT table_privs_are('graph', '_sync_log', 'graph_admin',
+                       ARRAY['DELETE', 'INSERT', 'REFERENCES', 'SELECT', 'TRIGGER', 'TRUNCATE', 'UPDATE'],
+                       'graph_admin has every table privilege on the log');
+
+-- A role that is neither superuser nor graph_admin member.
+CREATE ROLE pgtap_nobody NOLOGIN;
+SET LOCAL ROLE pgtap_nobody;
+SELECT throws_ok('SELECT count(*) FROM graph._sync_log', '42501', NULL, 'PUBLIC cannot read the log');
+SELECT throws_ok('INSERT INTO graph._sync_log (op, table_oid, table_name) VALUES (''T'', 0, ''x'')', '42501',
+                 NULL, 'PUBLIC cannot write the log');
+SELECT throws_ok('DELETE FROM graph._nodes', '42501', NULL, 'PUBLIC cannot change the graph');
+SELECT throws_ok('SELECT graph.add_table(''pg_class'')', '42501', NULL, 'PUBLIC cannot register tables');
+SELECT throws_ok('SELECT * FROM graph.apply_sync()', '42501', NULL, 'PUBLIC cannot replay');
+SELECT lives_ok('SELECT * FROM graph.sync_health()', 'PUBLIC can read sync health');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;

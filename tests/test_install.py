@@ -1,0 +1,274 @@
+"""install.py: a second run is a no-op, uninstall removes graphsync and nothing of
+the user's, a reinstall works, and an upgrade keeps the log and the graph."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+from psycopg import sql
+
+import install
+from conftest import ROOT, apply, connect, verify
+
+FINGERPRINT = {
+    "functions": """
+        SELECT coalesce(string_agg(format('%s|%s|%s|%s|%s', p.oid, p.oid::regprocedure,
+                                          p.proconfig, md5(pg_get_functiondef(p.oid)),
+                                          obj_description(p.oid, 'pg_proc')), E'\\n' ORDER BY p.oid), '')
+        FROM pg_proc AS p WHERE p.pronamespace = 'graph'::regnamespace""",
+    "relations": """
+        SELECT coalesce(string_agg(format('%s|%s|%s|%s', c.oid, c.relname, c.relkind,
+                                          obj_description(c.oid, 'pg_class')), E'\\n' ORDER BY c.oid), '')
+        FROM pg_class AS c WHERE c.relnamespace = 'graph'::regnamespace""",
+    "attributes": """
+        SELECT coalesce(string_agg(format('%s.%s|%s|%s|%s|%s', c.relname, a.attname, a.attnum,
+                                          format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                                          pg_get_expr(d.adbin, d.adrelid)), E'\\n' ORDER BY c.oid, a.attnum), '')
+        FROM pg_class AS c JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        LEFT JOIN pg_attrdef AS d ON d.adrelid = c.oid AND d.adnum = a.attnum
+        WHERE c.relnamespace = 'graph'::regnamespace""",
+    "constraints_and_indexes": """
+        SELECT coalesce(string_agg(x, E'\\n' ORDER BY x), '') FROM (
+            SELECT format('%s|%s', c.conname, pg_get_constraintdef(c.oid)) AS x
+            FROM pg_constraint AS c WHERE c.connamespace = 'graph'::regnamespace
+            UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'graph') AS s""",
+    "schema": "SELECT n.oid FROM pg_namespace AS n WHERE n.nspname = 'graph'",
+    "triggers": """
+        SELECT coalesce(string_agg(format('%s|%s|%s|%s|%s', t.oid, t.tgrelid::regclass, t.tgname, t.tgenabled,
+                                          t.tgfoid::regprocedure), E'\\n' ORDER BY t.oid), '')
+        FROM pg_trigger AS t WHERE NOT t.tgisinternal""",
+    "migrations": """
+        SELECT coalesce(string_agg(format('%s|%s|%s', name, checksum, applied_at), E'\\n' ORDER BY name), '')
+        FROM graph._migrations""",
+}
+
+
+def _table_contents(c, schema: str) -> dict:
+    """Row count and content hash of every table of ``schema``."""
+    tables = [r[0] for r in c.execute(
+        "SELECT c.oid::regclass::text FROM pg_class AS c WHERE c.relnamespace = %s::regnamespace"
+        " AND c.relkind IN ('r', 'p') ORDER BY c.relname", (schema,))]
+    out = {}
+    for t in tables:
+        out[t] = c.execute(sql.SQL("SELECT count(*), md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), ''))"
+                                   " FROM {} AS x").format(sql.SQL(t))).fetchone()
+    return out
+
+
+# Who may do what in schema graph.
+PRIVILEGES = """
+SELECT coalesce(string_agg(x, E'\\n' ORDER BY x), '') FROM (
+    SELECT format('function %s %s', p.oid::regprocedure, p.proacl) AS x
+    FROM pg_proc AS p WHERE p.pronamespace = 'graph'::regnamespace
+    UNION ALL SELECT format('relation %s %s', c.relname, c.relacl)
+    FROM pg_class AS c WHERE c.relnamespace = 'graph'::regnamespace
+    UNION ALL SELECT format('schema %s', n.nspacl) FROM pg_namespace AS n WHERE n.nspname = 'graph') AS s
+"""
+
+
+def fingerprint(c) -> dict:
+    """Definitions and data of schema graph (privileges apart: see PRIVILEGES)."""
+    out = {k: c.execute(q).fetchone()[0] for k, q in FINGERPRINT.items()}
+    out["graph_tables"] = _table_contents(c, "graph")
+    return out
+
+
+def privileges(c) -> list[str]:
+    return c.execute(PRIVILEGES).fetchone()[0].splitlines()
+
+
+def run_cli(dsn: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "install.py"), "--dsn", dsn, *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def fresh_db(server):
+    """An empty database (graphsync not installed), dropped afterwards."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    dsn = server.create_database(name)
+    yield dsn
+    server.drop_database(name)
+
+
+@pytest.fixture
+def installed_db(server, template):
+    name = "t_" + uuid.uuid4().hex[:12]
+    dsn = server.create_database(name, template)
+    yield dsn
+    server.drop_database(name)
+
+
+USER_SCHEMA = """
+CREATE SCHEMA shop;
+CREATE TABLE shop.customers (id int PRIMARY KEY, name text, referrer int);
+CREATE TABLE shop.orders (id int PRIMARY KEY, customer_id int REFERENCES shop.customers, total numeric);
+INSERT INTO shop.customers SELECT g, 'c' || g, nullif(g - 1, 0) FROM generate_series(1, 30) g;
+INSERT INTO shop.orders SELECT g, 1 + g % 30, g * 1.5 FROM generate_series(1, 60) g;
+"""
+REGISTER = """
+SELECT graph.add_table('shop.customers', columns => '{name}');
+SELECT graph.add_table('shop.orders', columns => '{total}');
+SELECT graph.add_edge('shop.customers', 'referrer', 'shop.customers');
+SELECT graph.add_edge('shop.orders', 'customer_id', 'shop.customers', weight_column => 'total');
+"""
+WRITE_ROWS = 4
+
+
+def writes(new_customer=31, customer=2, order=7, new_order=1000, deleted_order=8) -> str:
+    """WRITE_ROWS writes: an insert, an update (edge and property), a key change, a delete."""
+    return f"""
+INSERT INTO shop.customers VALUES ({new_customer}, 'new', 5);
+UPDATE shop.customers SET referrer = {new_customer}, name = 'changed {new_customer}' WHERE id = {customer};
+UPDATE shop.orders SET id = {new_order} WHERE id = {order};
+DELETE FROM shop.orders WHERE id = {deleted_order};
+"""
+
+
+def test_a_second_install_changes_no_definition_or_data(installed_db):
+    with connect(installed_db) as c:
+        install.install(c)  # the files as they are now, whatever the template was built from
+        c.execute(USER_SCHEMA)
+        c.execute(REGISTER)
+        c.execute("SELECT graph.build()")
+        c.execute(writes())
+        before = fingerprint(c)
+        assert before["functions"] and before["triggers"] and before["migrations"]
+        assert before["graph_tables"]["graph._sync_log"][0] == WRITE_ROWS
+
+        result = install.install(c)
+        assert result["migrations"] == [] and result["modules_changed"] is False
+        assert fingerprint(c) == before
+
+    cli = run_cli(installed_db, "--quiet")
+    assert cli.returncode == 0, cli.stderr
+    with connect(installed_db) as c:
+        assert fingerprint(c) == before
+        assert apply(c)["stopped"] is None
+        assert verify(c) == []
+
+
+def test_a_second_install_changes_no_privilege(installed_db):
+    """The privileges install.py grants do not depend on how many times it ran, nor on
+    whether tables were registered between runs."""
+    with connect(installed_db) as c:
+        install.install(c)
+        c.execute(USER_SCHEMA)
+        c.execute(REGISTER)
+        before = privileges(c)
+        install.install(c)
+        after = privileges(c)
+        changed = sorted(set(before) ^ set(after))
+        assert before == after, "privileges changed by a second install:\n" + "\n".join(changed)
+        install.install(c)
+        assert privileges(c) == after
+
+
+def test_the_fingerprint_sees_a_changed_install(installed_db):
+    """Control: the fingerprints compared above do change when the install does."""
+    with connect(installed_db) as c:
+        before = fingerprint(c)
+        acl = privileges(c)
+        c.execute("REVOKE ALL ON graph._labels FROM graph_admin")
+        assert privileges(c) != acl
+        c.execute("COMMENT ON FUNCTION graph.verify() IS 'changed'")
+        assert fingerprint(c)["functions"] != before["functions"]
+        c.execute("ALTER TABLE graph._labels ADD COLUMN extra int")
+        assert fingerprint(c)["attributes"] != before["attributes"]
+        c.execute("INSERT INTO graph._labels (label) VALUES ('x')")
+        assert fingerprint(c)["graph_tables"] != before["graph_tables"]
+
+
+def test_uninstall_then_install_again(fresh_db):
+    cli = run_cli(fresh_db)
+    assert cli.returncode == 0, cli.stderr
+    assert "installed" in cli.stdout
+    with connect(fresh_db) as c:
+        c.execute(USER_SCHEMA)
+        c.execute(REGISTER)
+        c.execute("SELECT graph.build()")
+        c.execute(writes())
+        apply(c)
+        c.execute("INSERT INTO shop.customers VALUES (32, 'unapplied', 1)")
+        assert c.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'graphsync\\_capture\\_%'"
+                         ).fetchone()[0] == 8
+        user_before = _table_contents(c, "shop")
+        user_defs = c.execute("SELECT string_agg(format('%s|%s', c.oid, c.relname), ',' ORDER BY c.oid)"
+                              " FROM pg_class AS c WHERE c.relnamespace = 'shop'::regnamespace").fetchone()[0]
+
+    cli = run_cli(fresh_db, "--uninstall")
+    assert cli.returncode == 0, cli.stderr
+    with connect(fresh_db) as c:
+        assert c.execute("SELECT to_regnamespace('graph')").fetchone()[0] is None
+        assert c.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'graphsync%'").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM pg_proc WHERE proname LIKE '\\_capture\\_%'").fetchone()[0] == 0
+        assert _table_contents(c, "shop") == user_before
+        assert c.execute("SELECT string_agg(format('%s|%s', c.oid, c.relname), ',' ORDER BY c.oid)"
+                         " FROM pg_class AS c WHERE c.relnamespace = 'shop'::regnamespace").fetchone()[0] == user_defs
+        # The tables are writable without graphsync.
+        c.execute("INSERT INTO shop.customers VALUES (33, 'after uninstall', NULL)")
+
+    cli = run_cli(fresh_db, "--uninstall")
+    assert cli.returncode == 0, "uninstalling twice must not fail: " + cli.stderr
+
+    cli = run_cli(fresh_db)
+    assert cli.returncode == 0, cli.stderr
+    with connect(fresh_db) as c:
+        assert c.execute("SELECT count(*) FROM graph._node_tables").fetchone()[0] == 0
+        c.execute(REGISTER)
+        c.execute("SELECT graph.build()")
+        assert verify(c) == []
+        c.execute(writes(new_customer=41, customer=3, order=10, new_order=2000, deleted_order=9))
+        result = apply(c)
+        assert (result["inserts"], result["updates"], result["deletes"]) == (1, 2, 1)
+        assert verify(c) == []
+
+
+def test_an_upgrade_keeps_the_log_and_the_graph(installed_db):
+    with connect(installed_db) as c:
+        c.execute(USER_SCHEMA)
+        c.execute(REGISTER)
+        c.execute("SELECT graph.build()")
+        c.execute(writes())
+        pending = c.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone()[0]
+        assert pending == WRITE_ROWS
+        kept = {
+            "log": "SELECT string_agg(row(l.*)::text, E'\\n' ORDER BY id) FROM graph._sync_log AS l",
+            "state": "SELECT row(s.*)::text FROM graph._sync_state AS s",
+            "nodes": "SELECT md5(string_agg(row(n.*)::text, ',' ORDER BY node_id)) FROM graph._nodes AS n",
+            "csr": "SELECT string_agg(format('%s|%s|%s', generation, direction, md5(targets)), ',' ORDER BY 1)"
+                   " FROM graph._csr",
+            "registry": "SELECT (SELECT string_agg(row(n.*)::text, ',' ORDER BY table_oid)"
+                        " FROM graph._node_tables AS n)"
+                        " || (SELECT string_agg(row(e.*)::text, ',' ORDER BY edge_source_id)"
+                        " FROM graph._edge_sources AS e)",
+        }
+        before = {k: c.execute(q).fetchone()[0] for k, q in kept.items()}
+        # Make the installed copy look older: other package code, an older version, a
+        # function and a capture trigger missing.
+        c.execute("UPDATE graph._py_modules SET source = source || E'\\n# older' WHERE name = 'graphsync.apply'")
+        c.execute("UPDATE graph._version SET version = '0.0.0'")
+        c.execute("DROP FUNCTION graph.sync_health()")
+        c.execute("DROP TRIGGER graphsync_capture_update ON shop.orders")
+
+        result = install.install(c)
+        assert result["modules_changed"] is True
+
+        assert {k: c.execute(q).fetchone()[0] for k, q in kept.items()} == before
+        assert c.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone()[0] == pending
+        assert c.execute("SELECT version FROM graph._version").fetchone()[0] == install.VERSION
+        assert c.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.orders'::regclass"
+                         " AND tgname = 'graphsync_capture_update'").fetchone()[0] == 1
+        modules = dict(c.execute("SELECT name, source FROM graph._py_modules").fetchall())
+        assert modules["graphsync.apply"] == (ROOT / "plpython" / "graphsync" / "apply.py").read_text()
+
+    with connect(installed_db) as c:  # a new backend loads the upgraded package
+        c.execute("UPDATE shop.orders SET customer_id = 3 WHERE id = 1")
+        result = apply(c)
+        assert result["stopped"] is None and result["failed"] == 0
+        assert (result["inserts"], result["updates"], result["deletes"]) == (1, 3, 1)
+        assert c.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone()[0] == 0
+        assert verify(c) == []
