@@ -1,6 +1,7 @@
 """graph.verify(): compare the applied graph with a fresh read of the sources."""
 
 import json
+import math
 
 import numpy as np
 
@@ -60,6 +61,11 @@ SELECT 'extra_edge', * FROM (SELECT * FROM actual EXCEPT ALL SELECT * FROM expec
 """
 
 
+def _json_number(x):
+    """x, or its text when JSON cannot hold it (NaN, infinities)."""
+    return x if math.isfinite(x) else str(x)
+
+
 def verify(plpy):
     """Rows (difference, table_name, id, detail) for each difference; none when in sync."""
     plpy.execute("SELECT FROM graph._sync_state FOR SHARE")
@@ -86,6 +92,6 @@ def verify(plpy):
         out.append((r["difference"], names.get(int(r["src_oid"]), str(r["src_oid"])),
                     r["src_pk"], json.dumps({
                         "to_table": names.get(int(r["dst_oid"]), str(r["dst_oid"])),
-                        "to_id": r["dst_pk"], "label": r["label"], "weight": r["weight"],
+                        "to_id": r["dst_pk"], "label": r["label"], "weight": _json_number(r["weight"]),
                         "edge_source_id": r["edge_source_id"]})))
     return out
