@@ -42,5 +42,9 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/run.py
 
+.PHONY: bench-rebuild
+bench-rebuild: setup
+	$(PY) benchmarks/rebuild.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

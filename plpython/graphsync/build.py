@@ -50,6 +50,9 @@ def build(plpy):
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))
     snapshot = sources.read_into_temp(plpy, reg)
+    # Fresh temp tables have no statistics: without them the planner joins 1M edges to the
+    # nodes by a nested loop (4-6 s instead of ~1 s at 1M edges; benchmarks/REBUILD.md).
+    plpy.execute("ANALYZE pg_temp._gs_src_nodes, pg_temp._gs_src_edges")
     plpy.execute(RENUMBER_NODES)
     node_count = plpy.execute("SELECT count(*) AS n FROM graph._nodes")[0]["n"]
     alive_count = plpy.execute(
@@ -74,4 +77,6 @@ def build(plpy):
                    SELECT max(id) FROM graph._sync_log
                    WHERE pg_visible_in_snapshot(xid::text::xid8, $1::pg_snapshot)), 0))""",
         ["text", "bigint"]), [snapshot, generation])
+    # Record column types (drift), clear folded TRUNCATE markers and failed rows.
+    plpy.execute(plpy.prepare("SELECT graph._after_build($1::pg_snapshot)", ["text"]), [snapshot])
     return generation, alive_count, len(e.src), time.monotonic() - started

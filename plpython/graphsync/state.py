@@ -89,3 +89,31 @@ def load(plpy):
     over, cut_sources = overlay(plpy)
     current = csr.fold_overlay(csr.edge_list(b["out"]), over, cut_sources)
     return Graph(generation, len(alive), alive, csr.drop_dead(current, alive))
+
+
+def cache_nbytes():
+    """Bytes held by this backend's graph cache: the NumPy arrays of the base and
+    of what reads derived from it (views, folded views, node keys), each array
+    counted once. Objects in the cache report what they hold through an
+    ``arrays()`` method (their NumPy arrays) and/or ``held_nbytes()`` (other data)."""
+    seen = set()
+
+    def size(value):
+        if isinstance(value, np.ndarray):
+            owner = value
+            while isinstance(owner.base, np.ndarray):
+                owner = owner.base
+            if id(owner) in seen:
+                return 0
+            seen.add(id(owner))
+            return owner.nbytes
+        if isinstance(value, dict):
+            return sum(size(v) for v in value.values())
+        if isinstance(value, (list, tuple)):
+            return sum(size(v) for v in value)
+        held = value.held_nbytes() if hasattr(value, "held_nbytes") else 0
+        if hasattr(value, "arrays"):
+            held += size(value.arrays())
+        return held
+
+    return size(_cache)

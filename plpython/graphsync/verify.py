@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from graphsync import registry, sources, state
+from graphsync import drift, registry, sources, state
 
 NODE_DIFFERENCES = """
 SELECT 'missing_node' AS difference, s.table_oid, s.pk, NULL::text AS detail
@@ -69,10 +69,14 @@ def _json_number(x):
 def verify(plpy):
     """Rows (difference, table_name, id, detail) for each difference; none when in sync."""
     plpy.execute("SELECT FROM graph._sync_state FOR SHARE")
+    # Schema drift first: a dropped table or column leaves the sources unreadable.
+    drifted = drift.verify_rows(plpy)
+    if drift.blocks_source_read(drifted):
+        return drifted
     reg = registry.load(plpy)
     sources.read_into_temp(plpy, reg)
     names = {oid: n.table_name for oid, n in reg.nodes.items()}
-    out = []
+    out = list(drifted)
     for r in plpy.execute(NODE_DIFFERENCES):
         out.append((r["difference"], names.get(int(r["table_oid"]), str(r["table_oid"])),
                     r["pk"], r["detail"]))

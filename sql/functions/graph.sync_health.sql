@@ -1,44 +1,147 @@
--- graph.sync_health(): one row on the state of replay, for psql (\x) and
--- monitors: replay position and high-water, pending and failed log rows,
--- disabled capture triggers, edge buffer pressure, read-only state.
+-- graph.sync_health(): one row on everything that can make the graph fall
+-- behind or drift from its sources, for psql (\x) and monitors:
+--   how changes reach the graph (sync_mode: on_read, scheduled, manual) and the
+--   settings that bound it; replay position, log high-water, pending rows and
+--   the age of the oldest; failed rows and the last error; disabled and missing
+--   capture triggers; edge buffer pressure, tombstones, TRUNCATE markers and
+--   whether a rebuild is due (and why); read-only state; schema drift; the last
+--   maintenance run and the last source check; what to do next.
 -- SECURITY DEFINER so any role can read health without reading the log.
--- Reads: graph._sync_state, graph._sync_log, graph._edge_overlay, pg_trigger.
+-- Reads: graph._sync_state, graph._sync_log, graph._edge_overlay, graph._nodes,
+-- graph._maintenance_jobs, the catalog, cron.job when pg_cron is installed.
+DO $$
+BEGIN
+    -- The row type grew in 0.2: CREATE OR REPLACE cannot change OUT columns.
+    IF NOT 'next_action' = ANY (coalesce(
+        (SELECT p.proargnames FROM pg_catalog.pg_proc AS p
+         WHERE p.oid = pg_catalog.to_regprocedure('graph.sync_health()')), '{next_action}')) THEN
+        DROP FUNCTION graph.sync_health();
+    END IF;
+END;
+$$;
+
 CREATE OR REPLACE FUNCTION graph.sync_health(
+    OUT sync_mode text,
+    OUT query_freshness text,
+    OUT sync_batch_size bigint,
+    OUT sync_error_policy text,
     OUT applied_sync_id bigint,
     OUT max_sync_log_id bigint,
     OUT pending_sync_rows bigint,
+    OUT oldest_pending_age interval,
     OUT failed_sync_rows bigint,
     OUT last_error text,
     OUT disabled_trigger_count bigint,
+    OUT missing_trigger_count bigint,
+    OUT missing_triggers text,
     OUT edge_buffer_used bigint,
     OUT edge_buffer_size bigint,
+    OUT tombstone_count bigint,
+    OUT needs_vacuum boolean,
+    OUT needs_rebuild boolean,
+    OUT rebuild_reasons text,
     OUT read_only boolean,
     OUT read_only_reason text,
     OUT build_required boolean,
-    OUT generation bigint
+    OUT generation bigint,
+    OUT schema_state text,
+    OUT schema_drift text,
+    OUT last_maintenance_at timestamptz,
+    OUT last_maintenance_status text,
+    OUT last_maintenance_error text,
+    OUT last_verify_at timestamptz,
+    OUT last_verify_differences bigint,
+    OUT apply_sync_recommended boolean,
+    OUT maintenance_recommended boolean,
+    OUT reconcile_recommended boolean,
+    OUT next_action text
 )
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT
-        s.applied_sync_id,
-        (SELECT max(l.id) FROM graph._sync_log AS l),
-        (SELECT count(*) FROM graph._pending_log()),
-        (SELECT count(*) FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL),
-        (SELECT l.error_message FROM graph._sync_log AS l
-         WHERE l.error_message IS NOT NULL ORDER BY l.id DESC LIMIT 1),
-        (SELECT count(*) FROM pg_catalog.pg_trigger AS t
-         WHERE t.tgname LIKE 'graphsync\_capture\_%' AND t.tgenabled = 'D'),
-        (SELECT count(*) FROM graph._edge_overlay),
-        coalesce(nullif(current_setting('graph.edge_buffer_size', true), ''), '100000')::bigint,
-        s.read_only,
-        s.read_only_reason,
-        s.build_required,
-        s.generation
-    FROM graph._sync_state AS s
+DECLARE
+    s graph._sync_state;
+    reasons text [] := graph._rebuild_reasons();
+    scheduled boolean := false;
+    verify_rebuilt boolean;
+BEGIN
+    SELECT * INTO s FROM graph._sync_state;
+    query_freshness := coalesce(nullif(current_setting('graph.query_freshness', true), ''), 'apply_pending_sync');
+    sync_batch_size := coalesce(nullif(current_setting('graph.sync_batch_size', true), ''), '10000')::bigint;
+    sync_error_policy := coalesce(nullif(current_setting('graph.sync_error_policy', true), ''), 'stop');
+    IF pg_catalog.to_regclass('cron.job') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT FROM cron.job AS j WHERE j.jobname = $1'
+                ' AND j.database = pg_catalog.current_database() AND j.active)'
+            INTO scheduled USING 'graphsync_maintenance';
+    END IF;
+    sync_mode := coalesce(nullif(concat_ws(' + ',
+        CASE WHEN query_freshness = 'apply_pending_sync' THEN 'on_read' END,
+        CASE WHEN scheduled THEN 'scheduled' END), ''), 'manual');
+
+    applied_sync_id := s.applied_sync_id;
+    SELECT max(l.id) INTO max_sync_log_id FROM graph._sync_log AS l;
+    SELECT count(*), now() - min(p.created_at) INTO pending_sync_rows, oldest_pending_age
+    FROM graph._pending_log() AS p;
+    SELECT count(*) INTO failed_sync_rows FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL;
+    SELECT format('log row %s: %s', l.id, l.error_message) INTO last_error
+    FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL ORDER BY l.id DESC LIMIT 1;
+
+    SELECT count(*) INTO disabled_trigger_count
+    FROM pg_catalog.pg_trigger AS t
+    WHERE t.tgname LIKE 'graphsync\_capture\_%' AND t.tgenabled IN ('D', 'R');
+    SELECT coalesce(sum(cardinality(string_to_array(d.detail, ', '))), 0),
+           string_agg(format('%s (%s)', d.table_name, d.detail), '; ' ORDER BY d.table_name)
+    INTO missing_trigger_count, missing_triggers
+    FROM graph._schema_drift() AS d WHERE d.kind = 'trigger_missing';
+
+    SELECT count(*) INTO edge_buffer_used FROM graph._edge_overlay;
+    edge_buffer_size := coalesce(nullif(current_setting('graph.edge_buffer_size', true), ''), '100000')::bigint;
+    SELECT count(*) INTO tombstone_count FROM graph._nodes AS n WHERE n.touched AND NOT n.alive;
+    needs_vacuum := EXISTS (SELECT FROM graph._sync_log AS l WHERE l.needs_vacuum);
+    needs_rebuild := cardinality(reasons) > 0;
+    rebuild_reasons := nullif(array_to_string(reasons, '; '), '');
+    read_only := s.read_only;
+    read_only_reason := s.read_only_reason;
+    build_required := s.build_required;
+    generation := s.generation;
+
+    SELECT string_agg(format('%s: %s%s (%s)', d.kind, d.table_name,
+                             coalesce('.' || d.column_name, ''), d.detail), '; '
+                      ORDER BY d.table_name, d.kind),
+           bool_or(d.repair = 'reconcile')
+    INTO schema_drift, reconcile_recommended
+    FROM graph._schema_drift() AS d;
+    schema_state := CASE WHEN schema_drift IS NULL THEN 'current' ELSE 'drifted' END;
+
+    SELECT j.started_at, j.status, j.error
+    INTO last_maintenance_at, last_maintenance_status, last_maintenance_error
+    FROM graph._maintenance_jobs AS j
+    WHERE j.kind IN ('scheduled', 'vacuum') AND j.status <> 'skipped'
+    ORDER BY j.job_id DESC LIMIT 1;
+    SELECT j.started_at, j.differences, j.rebuilt
+    INTO last_verify_at, last_verify_differences, verify_rebuilt
+    FROM graph._maintenance_jobs AS j
+    WHERE j.differences IS NOT NULL
+    ORDER BY j.job_id DESC LIMIT 1;
+
+    reconcile_recommended := coalesce(reconcile_recommended, false)
+        OR coalesce(last_verify_differences > 0 AND NOT verify_rebuilt, false);
+    apply_sync_recommended := pending_sync_rows > 0 AND NOT s.read_only;
+    maintenance_recommended := needs_rebuild;
+    next_action := CASE
+        WHEN reconcile_recommended THEN 'run graph.reconcile(): '
+            || coalesce(schema_drift, last_verify_differences || ' source difference(s) found')
+        WHEN failed_sync_rows > 0 THEN
+            'fix the cause of the failed log rows (' || last_error || '), then run graph.retry_failed()'
+        WHEN needs_rebuild THEN 'run graph.run_scheduled_maintenance(): ' || rebuild_reasons
+        WHEN pending_sync_rows > 0 THEN 'run graph.apply_sync() (or let maintenance or a read apply it)'
+        ELSE 'nothing to do'
+    END;
+    RETURN;
+END;
 $$;
 
 COMMENT ON FUNCTION graph.sync_health() IS
-'One row of replay health: applied position, log high-water, pending and failed rows, disabled triggers, edge buffer use, read-only state.';
+'One row of replay and drift health: sync mode and settings, applied position, pending/failed rows, triggers, buffer and tombstones, rebuild need, read-only state, schema drift, last maintenance and source check, next action.';

@@ -1,0 +1,156 @@
+"""Replay throughput: graph.apply_sync() over a large mixed log vs a plain copy of the same rows.
+
+The log is made by real writes to the demo schema (demo/schema.sql, registered by
+demo/register.sql): inserts, updates and deletes over six node tables, foreign-key
+edges and a bidirectional join-table edge. Each timed apply runs in a transaction
+that is rolled back, so every repetition replays the same log.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+
+import psycopg
+from common import Result, interleaved, timed
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = ("SET graph.sync_batch_size = 10000", "SET graph.edge_buffer_size = 5000000")
+GRAPH_TABLES = "graph._nodes, graph._edge_overlay, graph._edge_cuts, graph._labels, graph._sync_state"
+
+# One round of writes over the ids lo..hi (hi - lo + 1 a multiple of 10): about 4.7 log
+# rows per id, 2/3 inserts, 1/4 updates, 1/10 deletes. Companies and projects have the ids
+# that are multiples of 10; contact g works at, and task g is in, the one rounding g up.
+ROUND = [
+    "INSERT INTO app.companies SELECT g, 1 + g % 10, 'co' || g FROM generate_series({lo}, {hi}) AS g"
+    " WHERE g % 10 = 0",
+    "INSERT INTO app.projects SELECT g, 1 + g % 10, 'p' || g FROM generate_series({lo}, {hi}) AS g"
+    " WHERE g % 10 = 0",
+    "INSERT INTO app.contacts SELECT g, 1 + g % 10, 'c' || g, 'c' || g || '@example.org', 10 * ((g + 9) / 10)"
+    " FROM generate_series({lo}, {hi}) AS g",
+    "INSERT INTO app.tasks SELECT g, 1 + g % 10, 't' || g, 'open', 10 * ((g + 9) / 10), g"
+    " FROM generate_series({lo}, {hi}) AS g",
+    "INSERT INTO app.deals SELECT g, 1 + g % 10, 'd' || g, g % 1000, g FROM generate_series({lo}, {hi}) AS g"
+    " WHERE g % 4 = 0",
+    "INSERT INTO app.relations (source_id, target_id, type, weight)"
+    " SELECT g, {lo} + g * 7 % ({hi} - {lo} + 1), 'knows', 1 + g % 3 FROM generate_series({lo}, {hi}) AS g"
+    " WHERE g % 2 = 0",
+    "UPDATE app.contacts SET name = name || '*', company_id = 10 * (({lo} + id * 3 % ({hi} - {lo} + 1) + 9) / 10)"
+    " WHERE id BETWEEN {lo} AND {hi} AND id % 2 = 0",
+    "UPDATE app.tasks SET status = 'done' WHERE id BETWEEN {lo} AND {hi} AND id % 3 = 0",
+    "UPDATE app.deals SET amount = amount + 1 WHERE id BETWEEN {lo} AND {hi}",
+    "DELETE FROM app.relations WHERE source_id BETWEEN {lo} AND {hi} AND source_id % 8 = 0",
+    "DELETE FROM app.tasks WHERE id BETWEEN {lo} AND {hi} AND id % 5 = 0",
+    "DELETE FROM app.deals WHERE id BETWEEN {lo} AND {hi} AND id % 8 = 0",
+]
+
+# Runs apply_sync with plpy wrapped, timing each SQL statement it runs (by its first
+# line) and gather(), the Python that turns log rows into graph changes.
+PROFILE = '''
+CREATE FUNCTION pg_temp.profile_apply() RETURNS text LANGUAGE plpython3u AS $$
+import json, time
+if "graphsync" not in GD:
+    plpy.execute("SELECT graph._import_package()")
+from graphsync import apply
+
+spent = {}
+
+def clock(name, fn, *args):
+    start = time.perf_counter()
+    try:
+        return fn(*args)
+    finally:
+        spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+
+class Timed:
+    def __init__(self):
+        self.names = {}
+    def prepare(self, query, *args):
+        plan = clock("SQL: plpy.prepare() (parse and analyse)", plpy.prepare, query, *args)
+        self.names[id(plan)] = "SQL: " + " ".join(query.split())[:70]
+        return plan
+    def execute(self, query, *args):
+        name = self.names.get(id(query)) or "SQL: " + " ".join(str(query).split())[:70]
+        return clock(name, plpy.execute, query, *args)
+    def __getattr__(self, name):
+        return getattr(plpy, name)
+
+gather = apply.gather
+apply.gather = lambda *args: clock("Python: gather() (json.loads, edge diff)", gather, *args)
+try:
+    result = clock("total", apply.apply_sync, Timed())
+finally:
+    apply.gather = gather
+return json.dumps({"result": result, "spent": spent})
+$$;
+'''
+
+
+def setup(conn: psycopg.Connection) -> None:
+    """The demo schema, registered, with ten workspaces, built."""
+    conn.execute((ROOT / "demo" / "schema.sql").read_text())
+    conn.execute("INSERT INTO app.workspaces SELECT g, 'ws' || g FROM generate_series(1, 10) AS g")
+    conn.execute((ROOT / "demo" / "register.sql").read_text())
+    conn.execute("SELECT graph.build()")
+
+
+def generate(conn: psycopg.Connection, rows: int) -> int:
+    """Write rounds of mixed changes until the log holds at least ``rows`` rows; its row count."""
+    size = max(10, rows // 100 // 10 * 10)
+    logged, lo = 0, 1
+    while logged < rows:
+        for sql in ROUND:
+            logged += conn.execute(sql.format(lo=lo, hi=lo + size - 1)).rowcount
+        lo += size
+    conn.execute("VACUUM ANALYZE graph._sync_log")
+    return conn.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
+
+
+def _apply(conn: psycopg.Connection) -> dict[str, float]:
+    """Seconds of one graph.apply_sync() over the whole log, rolled back."""
+    with conn.transaction(force_rollback=True):
+        seconds = timed(conn, "SELECT graph.apply_sync()")
+    conn.execute(f"VACUUM {GRAPH_TABLES}")
+    return {"replay": seconds}
+
+
+def _copy(conn: psycopg.Connection) -> dict[str, float]:
+    """Seconds of a plain INSERT … SELECT of every log row into an index-less twin table."""
+    conn.execute("TRUNCATE log_copy")
+    return {"replay": timed(conn, "INSERT INTO log_copy SELECT * FROM graph._sync_log")}
+
+
+def log_size(conn: psycopg.Connection) -> str:
+    """On-disk bytes per log row, of the table alone and with its indexes."""
+    heap, total, rows = conn.execute(
+        """SELECT pg_table_size('graph._sync_log'), pg_total_relation_size('graph._sync_log'), count(*)
+           FROM graph._sync_log""").fetchone()
+    return f"{heap / rows:.0f} bytes per row in the table, {total / rows:.0f} with its indexes"
+
+
+def run(conn: psycopg.Connection, logged: int, reps: int) -> Result:
+    """apply_sync vs a plain copy of the ``logged`` log rows."""
+    for setting in SETTINGS:
+        conn.execute(setting)
+    conn.execute("CREATE TABLE log_copy (LIKE graph._sync_log)")
+    medians = interleaved(reps, {"copy": partial(_copy, conn), "apply": partial(_apply, conn)})
+    copy, apply = medians["copy"]["replay"], medians["apply"]["replay"]
+    rate = logged / apply
+    return Result(f"replay {logged:,} mixed log rows: apply_sync vs INSERT … SELECT copy", copy, apply,
+                  "≥ 50,000 rows/s", rate >= 50_000)
+
+
+def profile(dsn: str) -> str:
+    """A Markdown table of where one apply_sync over the whole log spends its time."""
+    with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction(force_rollback=True):
+        for setting in SETTINGS:
+            conn.execute(setting)
+        conn.execute(PROFILE)
+        spent = json.loads(conn.execute("SELECT pg_temp.profile_apply()").fetchone()[0])["spent"]
+    total = spent.pop("total")
+    spent["Python: the rest of apply_sync"] = total - sum(spent.values())
+    lines = ["| part of apply_sync | seconds | share |", "|---|---:|---:|"]
+    lines += [f"| {name.replace('|', '/')} | {s:.2f} | {s / total:.0%} |"
+              for name, s in sorted(spent.items(), key=lambda kv: -kv[1]) if s >= 0.005 * total]
+    return "\n".join(lines + [f"| total | {total:.2f} | 100% |"])

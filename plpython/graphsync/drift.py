@@ -1,0 +1,229 @@
+"""Schema drift in graph.verify(), and graph.reconcile(): repair drift and
+bring the graph back to equal its sources.
+
+graph._schema_drift() (SQL) finds the drift; this module reports it as
+verify() rows and repairs it:
+
+- table dropped: unregister it, and the edge sources that use it
+- column dropped: unregister a property or filter column; drop a weight or
+  label column from its edge source (default weight and label); remove an
+  edge source whose endpoint column is gone. A dropped tenant column is not
+  repaired: choosing another tenant column is a security decision.
+- key changed: re-key the table to its current key (graph._table_key) unless
+  edge sources reference its key values (then re-register by hand)
+- column retyped or replaced: rebuild
+- capture trigger disabled: enable it; missing: install it again
+
+then apply pending sync, compare with the sources (graph.verify()) and
+rebuild when anything differs, so writes made while triggers were off or with
+session_replication_role = replica reach the graph.
+"""
+
+import json
+
+from graphsync import apply, build, maintenance
+
+# Drift that keeps build and verify from reading the sources at all.
+UNREADABLE = ("table_dropped", "column_dropped")
+
+
+def rows(plpy):
+    return [dict(r) for r in plpy.execute(
+        "SELECT kind, table_oid, table_name, column_name, detail, repair"
+        " FROM graph._schema_drift() ORDER BY table_name, kind, column_name")]
+
+
+def verify_rows(plpy):
+    """Schema drift as graph.verify() rows: (difference, table_name, id, detail)."""
+    return [(d["kind"], d["table_name"], d["column_name"],
+             json.dumps({"detail": d["detail"], "repair": d["repair"]})) for d in rows(plpy)]
+
+
+def blocks_source_read(verify_out):
+    return any(r[0] in UNREADABLE for r in verify_out)
+
+
+class Repairs:
+    """What reconcile changed: rows (action, table_name, items, detail)."""
+
+    def __init__(self, plpy):
+        self.plpy = plpy
+        self.actions = []
+        self.tables = set()  # tables whose capture must be regenerated
+        self.registration_changed = False
+        self.unrepaired = []
+
+    def add(self, action, table_name, items, detail):
+        self.actions.append((action, table_name, items, detail))
+
+    def q(self, sql, types=(), args=()):
+        return self.plpy.execute(self.plpy.prepare(sql, list(types)), list(args))
+
+    def remove_edge_sources(self, where, types, args, why):
+        for e in self.q("DELETE FROM graph._edge_sources WHERE " + where + " RETURNING edge_source_id,"
+                        " label, coalesce(via_table, from_table) AS carrier,"
+                        " coalesce((SELECT n.table_name FROM graph._node_tables AS n"
+                        " WHERE n.table_oid = from_table), from_table::regclass::text) AS from_name",
+                        types, args):
+            self.tables.add(int(e["carrier"]))
+            self.registration_changed = True
+            self.add("removed_edge_source", e["from_name"], 1,
+                     "edge source %d (%s): %s" % (e["edge_source_id"], e["label"], why))
+
+    def table_dropped(self, d):
+        oid = d["table_oid"]
+        self.remove_edge_sources("$1 IN (from_table, to_table) OR via_table = $1", ["oid"], [oid],
+                                 "table %s was dropped" % d["table_name"])
+        if self.q("DELETE FROM graph._node_tables WHERE table_oid = $1 RETURNING 1", ["oid"], [oid]):
+            self.add("unregistered_table", d["table_name"], 1, "the table was dropped")
+            self.registration_changed = True
+        self.tables.add(int(oid))
+
+    def column_dropped(self, d):
+        oid, col, name = d["table_oid"], d["column_name"], d["table_name"]
+        roles = set(self.q("SELECT roles FROM graph._registered_column_roles()"
+                           " WHERE table_oid = $1 AND column_name = $2",
+                           ["oid", "text"], [oid, col])[0]["roles"])
+        for role, field in (("property", "columns"), ("filter", "filter_columns")):
+            if role in roles:
+                self.q("UPDATE graph._node_tables SET %s = array_remove(%s, $2) WHERE table_oid = $1"
+                       % (field, field), ["oid", "text"], [oid, col])
+                self.add("unregistered_column", name, 1, "%s column %s was dropped" % (role, col))
+        for role, field in (("weight", "weight_column"), ("label", "label_column")):
+            if role in roles:
+                self.q("UPDATE graph._edge_sources SET %s = NULL"
+                       " WHERE coalesce(via_table, from_table) = $1 AND %s = $2" % (field, field),
+                       ["oid", "text"], [oid, col])
+                self.add("unregistered_column", name, 1,
+                         "%s column %s was dropped; its edges take the default %s" % (role, col, role))
+        if "edge_end" in roles:
+            self.remove_edge_sources(
+                "coalesce(via_table, from_table) = $1 AND (from_column = $2"
+                " OR (kind = 'join' AND to_column = $2))", ["oid", "text"], [oid, col],
+                "endpoint column %s was dropped" % col)
+        if "tenant" in roles:
+            self.unrepaired.append(d)
+            self.add("needs_attention", name, 0,
+                     "tenant column %s was dropped: re-register the table (graph.remove_table, then"
+                     " graph.add_table with another tenant_column)" % col)
+        self.tables.add(int(oid))
+        self.registration_changed = True
+
+    def key_changed(self, d):
+        oid, name = d["table_oid"], d["table_name"]
+        new_key = self.q("SELECT graph._table_key($1) AS k", ["oid"], [oid])[0]["k"]
+        node = self.q("SELECT id_columns FROM graph._node_tables WHERE table_oid = $1", ["oid"], [oid])
+        referenced = self.q(
+            """SELECT count(*) AS n FROM graph._edge_sources
+               WHERE (kind = 'fk' AND to_table = $1) OR (kind = 'join' AND $1 IN (from_table, to_table))""",
+            ["oid"], [oid])[0]["n"]
+        if new_key is None or (node and referenced):
+            self.unrepaired.append(d)
+            why = ("it has no primary key or unique key on NOT NULL columns now" if new_key is None
+                   else "%d edge sources reference its key values" % referenced)
+            self.add("needs_attention", name, 0, "key %s is no longer a key and %s: re-register the table"
+                     % (d["column_name"], why))
+            return
+        if node:
+            self.q("UPDATE graph._node_tables SET id_columns = $2 WHERE table_oid = $1",
+                   ["oid", "text[]"], [oid, new_key])
+        self.q("UPDATE graph._edge_sources SET via_id_columns = $2 WHERE via_table = $1",
+               ["oid", "text[]"], [oid, new_key])
+        self.add("rekeyed_table", name, 1, "key %s -> %s" % (d["column_name"], ",".join(new_key)))
+        self.tables.add(int(oid))
+        self.registration_changed = True
+
+    def trigger_disabled(self, d):
+        for tg in d["detail"].split(", "):
+            self.plpy.execute("ALTER TABLE %s ENABLE TRIGGER %s" % (
+                self.q("SELECT $1::regclass::text AS t", ["oid"], [d["table_oid"]])[0]["t"],
+                self.plpy.quote_ident(tg)))
+        self.add("enabled_trigger", d["table_name"], len(d["detail"].split(", ")), d["detail"])
+
+    def trigger_missing(self, d):
+        self.tables.add(int(d["table_oid"]))
+        self.add("installed_trigger", d["table_name"], len(d["detail"].split(", ")), d["detail"])
+
+    def repair(self, drifted):
+        done_keys = set()
+        for d in drifted:
+            kind = d["kind"]
+            if kind == "key_changed":
+                if d["table_oid"] not in done_keys:
+                    done_keys.add(d["table_oid"])
+                    self.key_changed(d)
+            elif kind in ("table_dropped", "column_dropped", "trigger_disabled", "trigger_missing"):
+                getattr(self, kind)(d)
+        for oid in sorted(self.tables):
+            self.q("SELECT graph._install_capture($1)", ["oid"], [oid])
+        if self.registration_changed:
+            self.q("UPDATE graph._sync_state SET build_required = true")
+
+
+def _differences(plpy):
+    return [dict(r) for r in plpy.execute(plpy.prepare(
+        "SELECT difference, table_name, id FROM graph.verify() WHERE difference = ANY ($1)",
+        ["text[]"]), [list(maintenance.CONTENT_DIFFERENCES)])]
+
+
+def _summarize(repairs, diffs, action):
+    groups = {}
+    for r in diffs:
+        groups.setdefault((r["difference"], r["table_name"]), []).append(r["id"])
+    for (difference, table), ids in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or "")):
+        sample = ", ".join(str(i) for i in ids[:10]) + (", ..." if len(ids) > 10 else "")
+        repairs.add("%s_%s" % (action, difference), table, len(ids), "ids: " + sample)
+
+
+def _reconcile(plpy, job_id, repairs, result):
+    maintenance.phase(plpy, job_id, "repair drift")
+    drifted = rows(plpy)
+    with plpy.subtransaction():
+        repairs.repair(drifted)
+    remaining = rows(plpy)
+    if any(d["kind"] in UNREADABLE for d in remaining):
+        result["reason"] = "schema drift left for a person to repair"
+        return
+    maintenance.phase(plpy, job_id, "apply")
+    with plpy.subtransaction():
+        applied = apply.apply_sync(plpy, None)
+    result["rows_applied"] = sum(applied[k] for k in ("inserts", "updates", "deletes", "truncates"))
+    maintenance.phase(plpy, job_id, "verify")
+    diffs = _differences(plpy)
+    result["differences"] = len(diffs)
+    reasons = list(plpy.execute("SELECT graph._rebuild_reasons() AS r")[0]["r"])
+    if diffs:
+        reasons.append("%d differences from the sources" % len(diffs))
+    if not reasons:
+        return
+    maintenance.phase(plpy, job_id, "rebuild")
+    with plpy.subtransaction():
+        generation, nodes, edges, _ = build.build(plpy)
+        apply.apply_sync(plpy, None)
+    result["rebuilt"], result["generation"] = True, generation
+    _summarize(repairs, diffs, "repaired")
+    repairs.add("rebuilt", None, 1, "generation %d (%d nodes, %d edges) because: %s"
+                % (generation, nodes, edges, "; ".join(reasons)))
+    maintenance.phase(plpy, job_id, "verify")
+    _summarize(repairs, _differences(plpy), "still")
+
+
+def reconcile(plpy):
+    """Repair drift and differences; rows (action, table_name, items, detail)."""
+    plpy.execute("SELECT graph._require_admin()")
+    maintenance.lock(plpy, wait=True)
+    job_id = maintenance.job_start(plpy, "reconcile")
+    result = maintenance.new_result(job_id)
+    repairs = Repairs(plpy)
+    try:
+        _reconcile(plpy, job_id, repairs, result)
+        result["status"] = "succeeded"
+    except Exception as exc:
+        result["status"], result["error"] = "failed", maintenance.error_text(exc)
+        repairs.actions = [("failed", None, 0, result["error"])]
+    if not repairs.actions:
+        repairs.add("nothing_to_repair", None, 0, "the graph equals the sources")
+    result["reason"] = result["reason"] or "; ".join(
+        "%s %s (%s)" % (a[0], a[1] or "", a[3]) for a in repairs.actions)[:2000]
+    maintenance.job_finish(plpy, job_id, result)
+    return repairs.actions

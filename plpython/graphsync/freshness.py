@@ -1,0 +1,164 @@
+"""graph.query_freshness: what a read does about log rows not yet applied.
+
+- ``'apply_pending_sync'`` (default): apply the committed pending rows first
+  (graph._read_sync, in the reader's transaction). When that cannot happen
+  without blocking or writing -- a read-only transaction, a hot standby, an
+  apply or build running elsewhere, a read-only graph, a failed row -- the
+  pending rows are folded into this one read in memory instead (fold()).
+- ``'off'``: read what has been applied.
+- ``'error_on_pending'``: raise SQLSTATE 55000 when committed rows are pending.
+
+In every mode but 'off' the caller's own uncommitted writes are folded in, so
+a transaction reads its own writes. Folding uses apply.gather(), the same code
+replay uses, so a folded read and an applied one agree. A fold is bounded by
+MAX_FOLD_ROWS rows (SQLSTATE 54000 past it) and its view is cached for as long
+as the pending rows and the applied graph stay the same.
+"""
+
+import numpy as np
+
+from graphsync import apply, csr, errors, graphview, settings, state
+from graphsync.graphview import run
+
+MAX_FOLD_ROWS = 200_000
+
+PENDING_IDS = """
+SELECT coalesce(array_agg(p.id), '{}') AS ids
+FROM graph._pending_rows(current_user::regrole, $1) AS p
+"""
+
+PENDING = "SELECT * FROM graph._pending_rows(current_user::regrole, $1)"
+
+RESOLVE = """
+SELECT k.i, n.node_id
+FROM unnest($1::oid[], $2::text[]) WITH ORDINALITY AS k (table_oid, pk, i)
+JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
+"""
+
+
+def view(plpy):
+    """The View a read runs on, after applying the freshness policy."""
+    mode = settings.choice(plpy, "graph.query_freshness")
+    if mode == "off":
+        return graphview.current(plpy)
+    st = run(plpy, "SELECT committed_rows, own_rows, applied FROM graph._read_sync($1)",
+             ["boolean"], [mode == "apply_pending_sync"])[0]
+    if mode == "error_on_pending" and st["committed_rows"]:
+        errors.raise_sql(plpy, "55000", "graphsync: %d committed log rows are not applied yet"
+                         % st["committed_rows"],
+                         hint="graph.query_freshness is 'error_on_pending'; run graph.apply_sync()")
+    v = graphview.current(plpy)
+    if st["committed_rows"] or st["own_rows"]:
+        v = folded(plpy, v)
+    return v
+
+
+def folded(plpy, v):
+    """``v`` with the pending rows the caller may read folded in (cached)."""
+    ids = run(plpy, PENDING_IDS, ["int"], [MAX_FOLD_ROWS + 1])[0]["ids"]
+    if len(ids) > MAX_FOLD_ROWS:
+        errors.raise_sql(plpy, "54000", "graphsync: more than %d log rows are pending; a read"
+                         " cannot fold them in memory" % MAX_FOLD_ROWS,
+                         hint="Run graph.apply_sync(), or read the applied graph with"
+                              " SET graph.query_freshness = 'off'.")
+    if not ids:
+        return v
+    signature = (v.key, hash(tuple(ids)), len(ids),
+                 run(plpy, "SELECT current_user::text AS u")[0]["u"])
+    cached = state._cache.get("folded")
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    rows = run(plpy, PENDING, ["int"], [MAX_FOLD_ROWS])
+    f = fold(plpy, v, rows)
+    state._cache["folded"] = (signature, f)
+    return f
+
+
+def gather(reg, rows):
+    """Replay ``rows`` (log rows in id order) in memory: (node changes {(oid, pk):
+    (alive, tenant, properties)}, edge changes [(op, source, key, key, weight,
+    label)], truncated table oids, cut edge sources). A row that cannot be
+    gathered is skipped (replay records its error)."""
+    nodes, edges, truncated, cuts = {}, [], set(), set()
+    for row in rows:
+        table_oid = int(row["table_oid"])
+        if row["op"] == "T":
+            carried = {e.edge_source_id for e in reg.edges_carried_by(table_oid)}
+            edges = [c for c in edges if c[1] not in carried]
+            cuts |= carried
+            if table_oid in reg.nodes:
+                truncated.add(table_oid)
+                for k in nodes:
+                    if k[0] == table_oid:
+                        nodes[k] = (False, None, None)
+            continue
+        changes = apply.Changes()
+        try:
+            apply.gather(reg, row, changes)
+        except (ValueError, TypeError, KeyError):
+            continue
+        nodes.update(changes.nodes)
+        edges.extend(changes.edges)
+    return nodes, edges, truncated, cuts
+
+
+def _resolve(plpy, v, keys):
+    """Node id of each (oid, pk) key: its id in graph._nodes when the caller can see
+    it, else a temporary id past the end of ``v``. Returns (ids, new keys by id)."""
+    keys = list(keys)
+    ids = {}
+    if keys:
+        rows = run(plpy, RESOLVE, ["oid[]", "text[]"], [[k[0] for k in keys], [k[1] for k in keys]])
+        for r in rows:
+            ids[keys[r["i"] - 1]] = r["node_id"]
+    extra = {}
+    top = v.node_count
+    for k in keys:
+        if k not in ids:
+            ids[k] = top
+            extra[top] = k
+            top += 1
+    return ids, extra
+
+
+def fold(plpy, v, rows):
+    """A new View: ``v`` with pending log ``rows`` applied in memory."""
+    nodes, edges, truncated, cuts = gather(v.registry, rows)
+    keys = set(nodes)
+    for c in edges:
+        keys.update((c[2], c[3]))
+    ids, extra = _resolve(plpy, v, keys)
+    n = v.node_count + len(extra)
+    labels = dict(v.labels)
+    label_ids = dict(v.label_ids)
+    for c in edges:
+        if c[5] not in label_ids:
+            label_ids[c[5]] = max(labels, default=0) + 1
+            labels[label_ids[c[5]]] = c[5]
+    alive = np.zeros(n, dtype=bool)
+    alive[:v.node_count] = v.alive
+    tables = None
+    if truncated or v._tables is not None:
+        tables = np.zeros(n, dtype=np.int64)
+        tables[:v.node_count] = v.tables(plpy)
+        for i, k in extra.items():
+            tables[i] = k[0]
+        for t in truncated:
+            alive[tables == t] = False
+    values = dict(v.node_values)
+    for k, (is_alive, tenant, props) in nodes.items():
+        alive[ids[k]] = is_alive
+        values[ids[k]] = (tenant, props)
+    ops = np.array([1 if c[0] == "+" else -1 for c in edges], dtype=np.int64)
+    extra_edges = csr.edges([ids[c[2]] for c in edges], [ids[c[3]] for c in edges],
+                            [c[4] for c in edges], [label_ids[c[5]] for c in edges],
+                            [c[1] for c in edges])
+    base = v.csr("out")
+    folded_edges = csr.fold_overlay(csr.edge_list(base), (ops, extra_edges), cuts)
+    out = csr.build(n, folded_edges)
+    f = graphview.View(v.key, n, v.base_count, alive, out, None, labels, v.registry, v.cuts | cuts)
+    f.extra_keys = {**v.extra_keys, **extra}
+    f.node_values = values
+    f.pending = True
+    f._tables = tables
+    return f

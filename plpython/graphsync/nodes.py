@@ -1,0 +1,229 @@
+"""Nodes as callers name them: (table, id text) <-> node ids, and hydration.
+
+A node's id text is its key in the form the capture log uses: the column's
+text form for a one-column key, the record text form for a composite key, e.g.
+``(1,abc)`` or ``("a,b",3)``. An id that does not match as given is normalised
+through the key columns' types (``007`` finds integer key 7; a composite id may
+carry spaces) before it is looked up again.
+
+Keys are read from graph._nodes as the caller (row-level security applies);
+hydration reads the source table as the caller, so its privileges and
+row-level security apply too.
+"""
+
+import sys
+
+from graphsync import errors, state
+from graphsync.graphview import run
+
+LOOKUP = """
+SELECT k.i, n.node_id
+FROM unnest($1::oid[], $2::text[]) WITH ORDINALITY AS k (table_oid, pk, i)
+JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
+"""
+
+KEYS = """
+SELECT coalesce(array_agg(node_id), '{}') AS ids, coalesce(array_agg(table_oid), '{}') AS tables,
+       coalesce(array_agg(pk), '{}') AS pks
+FROM graph._nodes WHERE node_id = ANY ($1)
+"""
+
+ALL_KEYS = """
+SELECT coalesce(array_agg(node_id), '{}') AS ids, coalesce(array_agg(table_oid), '{}') AS tables,
+       coalesce(array_agg(pk), '{}') AS pks
+FROM graph._nodes WHERE node_id < $1
+"""
+
+KEY_TYPES = """
+SELECT a.attname::text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
+FROM unnest($2::text[]) WITH ORDINALITY AS c (name, o)
+JOIN pg_catalog.pg_attribute AS a ON a.attrelid = $1 AND a.attname = c.name
+ORDER BY c.o
+"""
+
+_sql = {}  # (kind, table_oid, registry entry) -> SQL text
+
+
+def parse_record(text):
+    """The fields of a record's text form, e.g. '(1,"a,b",)' -> ['1', 'a,b', None]."""
+    if len(text) < 2 or text[0] != "(" or text[-1] != ")":
+        raise ValueError("a composite id must look like (v1,v2,...), not %r" % text)
+    fields, cur, quoted, i, body = [], [], False, 0, text[1:-1]
+    in_quotes = False
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            cur.append(body[i + 1])
+            i += 2
+            continue
+        if in_quotes:
+            if ch == '"' and i + 1 < len(body) and body[i + 1] == '"':
+                cur.append('"')
+                i += 1
+            elif ch == '"':
+                in_quotes = False
+            else:
+                cur.append(ch)
+        elif ch == '"':
+            in_quotes = quoted = True
+        elif ch == ",":
+            fields.append("".join(cur) if cur or quoted else None)
+            cur, quoted = [], False
+        else:
+            cur.append(ch)
+        i += 1
+    if in_quotes:
+        raise ValueError("unterminated quoted field in composite id %r" % text)
+    fields.append("".join(cur) if cur or quoted else None)
+    return fields
+
+
+def _key_types(plpy, node):
+    return [(r["name"], r["type"]) for r in run(plpy, KEY_TYPES, ["oid", "text[]"],
+                                                 [node.table_oid, list(node.id_columns)])]
+
+
+def _normalise(plpy, node, pk):
+    """``pk`` in the canonical text form of ``node``'s key (raises 22P02 and the like
+    when it is not a valid key)."""
+    types = _key_types(plpy, node)
+    if len(types) == 1:
+        sql = "SELECT ($1::text)::%s::text AS k" % types[0][1]
+        return run(plpy, sql, ["text"], [pk])[0]["k"]
+    try:
+        fields = parse_record(pk)
+    except ValueError as exc:
+        errors.raise_sql(plpy, "22P02", str(exc))
+    if len(fields) != len(types):
+        errors.raise_sql(plpy, "22P02", "composite id %r has %d fields; the key of %s has %d"
+                         % (pk, len(fields), node.table_name, len(types)))
+    sql = "SELECT ROW(%s)::text AS k" % ", ".join(
+        "$%d::text::%s" % (i + 1, t) for i, (_, t) in enumerate(types))
+    return run(plpy, sql, ["text"] * len(types), fields)[0]["k"]
+
+
+def lookup(plpy, v, pairs):
+    """Node id of each (table_oid, id text) pair, None when there is no such node
+    the caller can see (tables must be registered node tables)."""
+    found = [None] * len(pairs)
+    by_key = {k: i for i, k in v.extra_keys.items()} if v.extra_keys else {}
+
+    def search(todo):
+        rows = run(plpy, LOOKUP, ["oid[]", "text[]"],
+                   [[pairs[i][0] for i in todo], [keys[i] for i in todo]])
+        for r in rows:
+            found[todo[r["i"] - 1]] = r["node_id"]
+        for i in todo:
+            if found[i] is None and (pairs[i][0], keys[i]) in by_key:
+                found[i] = by_key[(pairs[i][0], keys[i])]
+
+    keys = [p[1] for p in pairs]
+    search(list(range(len(pairs))))
+    missing = [i for i in range(len(pairs)) if found[i] is None]
+    if missing:
+        for i in missing:
+            keys[i] = _normalise(plpy, v.registry.nodes[pairs[i][0]], pairs[i][1])
+        search(missing)
+    return found
+
+
+class KeyCache:
+    """Keys of base nodes seen so far in this backend: (table_oid, id text) by node
+    id. A base node's key never changes within a generation, and the cache lives
+    in state._cache, which a new generation clears. Keys come from graph._nodes
+    as some caller (row-level security); a read hands out only the nodes of its
+    own security mask (tables its caller may SELECT), so a key cached for one
+    role never reaches a role that could not read it."""
+
+    def __init__(self, key, base_count):
+        self.key = key
+        self.keys = {}
+        self.base_count = base_count
+        self.text_bytes = 0
+
+    def add(self, ids, tables, pks):
+        for i, t, pk in zip(ids, tables, pks, strict=True):
+            if i < self.base_count and i not in self.keys:
+                self.keys[i] = (t, pk)
+                self.text_bytes += sys.getsizeof(pk)
+
+    def held_nbytes(self):
+        return self.text_bytes + 100 * len(self.keys)  # strings, dict slots and tuples
+
+    def arrays(self):
+        return []
+
+
+def _key_cache(v):
+    generation = v.key[0]
+    cache = state._cache.get("keys")
+    if cache is None or cache.key != generation:
+        cache = state._cache["keys"] = KeyCache(generation, v.base_count)
+    return cache
+
+
+def keys(plpy, v, ids):
+    """{node id: (table_oid, id text)} of ``ids`` the caller can see (a node of a
+    table outside the caller's security mask must not be asked for)."""
+    cache = _key_cache(v)
+    known, extra = cache.keys, v.extra_keys
+    out, misses = {}, []
+    for i in ids:
+        if i in known:
+            out[i] = known[i]
+        elif i in extra:
+            out[i] = extra[i]
+        else:
+            misses.append(i)
+    if misses:
+        if len(misses) > max(1000, cache.base_count // 4) and len(known) < cache.base_count:
+            r = run(plpy, ALL_KEYS, ["bigint"], [cache.base_count])[0]
+            cache.add(r["ids"], r["tables"], r["pks"])
+        r = None
+        rest = [i for i in misses if i not in known]
+        if rest:
+            r = run(plpy, KEYS, ["bigint[]"], [rest])[0]
+            cache.add(r["ids"], r["tables"], r["pks"])
+            out.update(zip(r["ids"], zip(r["tables"], r["pks"], strict=True), strict=True))
+        for i in misses:
+            if i in known:
+                out[i] = known[i]
+    return out
+
+
+def _hydrate_sql(plpy, node):
+    key = (node.table_oid, node)
+    sql = _sql.get(key)
+    if sql is None:
+        types = _key_types(plpy, node)
+        table = run(plpy, "SELECT $1::regclass::text AS t", ["oid"], [node.table_oid])[0]["t"]
+        key_expr = run(plpy, "SELECT graph._key_expr($1, 't') AS e", ["text[]"],
+                       [list(node.id_columns)])[0]["e"]
+        obj = run(plpy, "SELECT graph._object_expr($1, 't', false) AS e", ["text[]"],
+                  [list(dict.fromkeys(node.id_columns + node.property_columns))])[0]["e"]
+        qi = plpy.quote_ident
+        if len(types) == 1:
+            sql = ("SELECT %s AS pk, %s::text AS node FROM %s AS t WHERE t.%s = ANY ($1::text[]::%s[])"
+                   % (key_expr, obj, table, qi(types[0][0]), types[0][1]))
+        else:
+            cols = ", ".join("c%d" % i for i in range(len(types)))
+            args = ", ".join("$%d::text[]" % (i + 1) for i in range(len(types)))
+            on = " AND ".join("t.%s = k.c%d::%s" % (qi(name), i, t)
+                              for i, (name, t) in enumerate(types))
+            sql = ("SELECT %s AS pk, %s::text AS node FROM %s AS t JOIN unnest(%s) AS k (%s) ON %s"
+                   % (key_expr, obj, table, args, cols, on))
+        _sql[key] = sql
+    return sql, len(node.id_columns)
+
+
+def hydrate(plpy, node, pks):
+    """{id text: node json text} of the rows of ``node``'s table with those keys that
+    the caller can read (its privileges and row-level security apply)."""
+    sql, width = _hydrate_sql(plpy, node)
+    pks = list(pks)
+    if width == 1:
+        rows = run(plpy, sql, ["text[]"], [pks])
+    else:
+        columns = list(zip(*(parse_record(pk) for pk in pks), strict=True))
+        rows = run(plpy, sql, ["text[]"] * width, [list(c) for c in columns])
+    return {r["pk"]: r["node"] for r in rows}

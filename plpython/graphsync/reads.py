@@ -1,0 +1,301 @@
+"""Graph reads: traversal, shortest paths, components, over the View a read sees.
+
+Each function takes the arguments of its SQL function (regclass values arrive as
+text), applies the freshness policy (freshness.view), builds the caller's masks
+(access.py), runs the pure algorithm (traverse, paths, components) on the
+effective CSR, and turns node ids back into (table, id text) (nodes.py).
+
+Bounds: max_depth and max_nodes have defaults and hard caps; a traversal that
+reaches max_nodes stops with capped = true. Bad input raises a clear error:
+22023 (bad argument value), 22004 (NULL where a value is needed), 55000
+(table not registered), 42501 (table the caller may not read), 42P01 (no such
+table: raised by the regclass cast itself).
+"""
+
+import numpy as np
+
+from graphsync import access, bibfs, errors, freshness, nodes, traverse
+
+# paths, bidijkstra and components import SciPy (a quarter of a second in a new
+# backend); the functions that need them import them, so a traversal never waits.
+from graphsync.graphview import run
+
+DEFAULT_DEPTH = 6
+DEFAULT_PATH_DEPTH = 32
+MAX_DEPTH = 1000
+DEFAULT_NODES = 10_000
+MAX_NODES = 1_000_000
+HYDRATE_ROUNDS = 8
+
+DIRECTIONS = ("out", "in", "any")
+STRATEGIES = ("bfs", "dfs")
+
+
+def bad(plpy, message, hint=None, sqlstate="22023"):
+    errors.raise_sql(plpy, sqlstate, message, hint)
+
+
+def check_depth(plpy, max_depth, default):
+    if max_depth is None:
+        return default
+    if max_depth < 0:
+        bad(plpy, "max_depth must be >= 0, not %d" % max_depth)
+    if max_depth > MAX_DEPTH:
+        bad(plpy, "max_depth %d is above the limit of %d" % (max_depth, MAX_DEPTH))
+    return max_depth
+
+
+def check_nodes(plpy, max_nodes):
+    if max_nodes is None:
+        return DEFAULT_NODES
+    if max_nodes < 1:
+        bad(plpy, "max_nodes must be >= 1, not %d" % max_nodes)
+    if max_nodes > MAX_NODES:
+        bad(plpy, "max_nodes %d is above the limit of %d" % (max_nodes, MAX_NODES))
+    return max_nodes
+
+
+def check_choice(plpy, name, value, choices, default):
+    if value is None:
+        return default
+    if value not in choices:
+        bad(plpy, "%s must be one of %s, not %r" % (name, ", ".join(choices), value))
+    return value
+
+
+def table_oids(plpy, names):
+    """Oids of regclass text values (the cast raises 42P01 for an unknown table);
+    int values are taken as oids already."""
+    if names is None:
+        return None
+    if all(isinstance(n, int) for n in names):
+        return list(names)
+    rows = run(plpy, "SELECT array_agg(t::regclass::oid ORDER BY o) AS oids"
+               " FROM unnest($1::text[]) WITH ORDINALITY AS u (t, o)", ["text[]"], [list(names)])
+    return [int(o) for o in rows[0]["oids"] or []]
+
+
+def resolve(plpy, v, acc, tables, ids, what):
+    """Node ids (None when absent or not visible) of (table text, id text) pairs."""
+    if tables is None or ids is None:
+        bad(plpy, "%s table and id must not be NULL" % what, sqlstate="22004")
+    if len(tables) != len(ids):
+        bad(plpy, "%s tables and ids must have the same length (%d, %d)" % (what, len(tables), len(ids)))
+    if any(t is None for t in tables) or any(i is None for i in ids):
+        bad(plpy, "%s tables and ids must not contain NULL" % what, sqlstate="22004")
+    oids = table_oids(plpy, tables)
+    names = dict(zip(oids, (str(t) for t in tables), strict=True))
+    for oid in dict.fromkeys(oids):
+        acc.check_table(plpy, v, oid, names[oid])
+    return nodes.lookup(plpy, v, list(zip(oids, ids, strict=True)))
+
+
+def seeds(plpy, seed_table, seed_id, seed_tables, seed_ids):
+    """The seeds of graph.traverse: (seed_table, seed_id), or the arrays seed_tables
+    and seed_ids, not both."""
+    one = seed_table is not None or seed_id is not None
+    many = seed_tables is not None or seed_ids is not None
+    if one == many:
+        bad(plpy, "give either seed_table and seed_id, or seed_tables and seed_ids",
+            sqlstate="22004" if not one else "22023")
+    return ([seed_table], [seed_id]) if one else (seed_tables, seed_ids)
+
+
+class Read:
+    """The common start of a read: freshness, the caller's access, masks."""
+
+    def __init__(self, plpy, tenant=None):
+        self.plpy = plpy
+        self.v = freshness.view(plpy)
+        self.acc = access.Access(plpy, self.v, tenant)
+        self.security = access.security_mask(plpy, self.v, self.acc)
+
+    def graph(self, direction, edge_types):
+        c = self.v.csr(direction)
+        return c, self.v.label_mask(edge_types)
+
+    def visible(self, node_id):
+        return node_id is not None and node_id < len(self.security) and bool(self.security[node_id])
+
+
+def traverse_rows(plpy, seed_tables, seed_ids, max_depth=None, direction=None, edge_types=None,
+                    node_tables=None, filter_json=None, tenant=None, strategy=None, max_nodes=None,
+                    hydrate=False):
+    """Rows of graph.traverse (see there for the arguments)."""
+    max_depth = check_depth(plpy, max_depth, DEFAULT_DEPTH)
+    max_nodes = check_nodes(plpy, max_nodes)
+    direction = check_choice(plpy, "direction", direction, DIRECTIONS, "out")
+    strategy = check_choice(plpy, "strategy", strategy, STRATEGIES, "bfs")
+    r = Read(plpy, tenant)
+    seeds = [s for s in resolve(plpy, r.v, r.acc, seed_tables, seed_ids, "seed") if r.visible(s)]
+    restriction = access.restriction_mask(plpy, r.v, r.acc, table_oids(plpy, node_tables), filter_json)
+    c, label_mask = r.graph(direction, edge_types)
+    run_one = traverse.bfs if strategy == "bfs" else traverse.dfs
+    enterable = r.security
+    hidden = set()
+    hydrated = {}
+    for _ in range(HYDRATE_ROUNDS if hydrate else 1):
+        t = run_one(c.offsets, c.targets, c.labels, enterable, seeds, max_depth, max_nodes,
+                    label_mask, restriction)
+        if not hydrate:
+            break
+        found = _hydrate(plpy, r.v, t.nodes, hydrated)
+        now_hidden = {int(i) for i in t.nodes if int(i) not in found}
+        if not now_hidden - hidden:
+            break
+        hidden |= now_hidden
+        enterable = r.security.copy()
+        enterable[list(hidden)] = False
+        seeds = [s for s in seeds if s not in hidden]
+    ids, depths, parents, labels = (t.nodes.tolist(), t.depth.tolist(), t.parent.tolist(),
+                                    t.parent_label.tolist())
+    if hydrate and hidden:  # still hidden after the last round: drop them and what hangs below
+        keep, dropped = [], set()
+        for i, (node, parent) in enumerate(zip(ids, parents, strict=True)):
+            if node in hidden or parent in dropped:
+                dropped.add(node)
+            else:
+                keep.append(i)
+        ids, depths, parents, labels = ([col[i] for i in keep] for col in (ids, depths, parents, labels))
+    keys = nodes.keys(plpy, r.v, ids)  # every parent is a visited node
+    labels_of = r.v.labels
+    out = []
+    for node, depth, parent, label in zip(ids, depths, parents, labels, strict=True):
+        if node not in keys:  # not readable after all: row-level security of graph._nodes
+            continue
+        table, pk = keys[node]
+        ptable, ppk = keys.get(parent, (None, None))
+        out.append((table, pk, depth, ptable, ppk, labels_of.get(label) if parent >= 0 else None,
+                    hydrated.get(node) if hydrate else None, t.capped))
+    return out
+
+
+def _hydrate(plpy, v, ids, hydrated):
+    """Hydrate the nodes of ``ids`` not hydrated yet into ``hydrated`` (node id ->
+    json text); returns the set of ids that have a row the caller can read."""
+    todo = [int(i) for i in ids if int(i) not in hydrated]
+    keys = nodes.keys(plpy, v, todo)
+    by_table = {}
+    for i, (table, pk) in keys.items():
+        by_table.setdefault(table, []).append((i, pk))
+    for table, items in by_table.items():
+        rows = nodes.hydrate(plpy, v.registry.nodes[table], [pk for _, pk in items])
+        for i, pk in items:
+            if pk in rows:
+                hydrated[i] = rows[pk]
+    return {int(i) for i in ids if int(i) in hydrated}
+
+
+def _ends(plpy, src_table, src_id, dst_table, dst_id, tenant):
+    r = Read(plpy, tenant)
+    src, dst = resolve(plpy, r.v, r.acc, [src_table, dst_table], [src_id, dst_id], "path end")
+    if not (r.visible(src) and r.visible(dst)):
+        return r, None, None
+    return r, src, dst
+
+
+def _path_rows(plpy, r, node_ids, step_labels, step_weights=None):
+    keys = nodes.keys(plpy, r.v, node_ids)
+    if len(keys) < len(set(node_ids)):
+        return []
+    out, cost = [], 0.0
+    total = float(sum(step_weights)) if step_weights is not None else None
+    for i, node in enumerate(node_ids):
+        table, pk = keys[node]
+        label = r.v.labels.get(step_labels[i - 1]) if i else None
+        if step_weights is None:
+            out.append((i, table, pk, label))
+        else:
+            weight = float(step_weights[i - 1]) if i else None
+            cost += weight or 0.0
+            out.append((i, table, pk, label, weight, cost, total))
+    return out
+
+
+def shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth=None, direction=None,
+                       edge_types=None, tenant=None):
+    """Rows of graph.shortest_path: one per node of a fewest-edges path."""
+    max_depth = check_depth(plpy, max_depth, DEFAULT_PATH_DEPTH)
+    direction = check_choice(plpy, "direction", direction, DIRECTIONS, "out")
+    r, src, dst = _ends(plpy, src_table, src_id, dst_table, dst_id, tenant)
+    if src is None:
+        return []
+    c, label_mask = r.graph(direction, edge_types)
+    back = r.v.csr({"out": "in", "in": "out", "any": "any"}[direction])
+    p = bibfs.shortest_path(c, back, r.security, src, dst, max_depth, label_mask)
+    if p is None:
+        return []
+    return _path_rows(plpy, r, p.nodes.tolist(), p.labels.tolist())
+
+
+def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, direction=None,
+                                edge_types=None, tenant=None):
+    """Rows of graph.weighted_shortest_path: one per node of a cheapest path."""
+    direction = check_choice(plpy, "direction", direction, DIRECTIONS, "out")
+    r, src, dst = _ends(plpy, src_table, src_id, dst_table, dst_id, tenant)
+    if src is None:
+        return []
+    from graphsync import bidijkstra, paths
+
+    c, label_mask = r.graph(direction, edge_types)
+    prepared = r.v.derived(
+        ("weighted", r.acc.me, r.acc.tenant, direction, tuple(edge_types) if edge_types is not None else None),
+        lambda: bidijkstra.prepare(c.offsets, c.targets, c.weights, c.labels, r.security, label_mask))
+    try:
+        if prepared.has_negative:  # the reference decides whether a negative edge is in reach
+            p = paths.weighted_shortest_path(c.offsets, c.targets, c.weights, c.labels, r.security,
+                                             src, dst, label_mask)
+        else:
+            p = bidijkstra.shortest(prepared, c.weights, c.labels, src, dst)
+    except ValueError as exc:
+        bad(plpy, "graphsync: %s" % str(exc).split(" on an edge")[0]
+            + " on an edge reachable from the source",
+            hint="Edge weights must be >= 0 (a NULL weight counts as 1).")
+    if p is None:
+        return []
+    return _path_rows(plpy, r, p.nodes.tolist(), p.step_labels.tolist(), p.step_weights.tolist())
+
+
+def _component_labels(plpy, r):
+    from graphsync import components
+
+    c = r.v.csr("out")
+    return r.v.derived(("components", r.acc.me, r.acc.tenant),
+                       lambda: components.connected_components(c.offsets, c.targets, r.security))
+
+
+def connected_components_packed(plpy, tenant=None):
+    """The one row of graph._components: every node the caller may see and its
+    component, as parallel columns -- table oids and components as comma-separated
+    text, keys as text[]. PL/Python converts every returned value through its text
+    form and re-enters a set-returning function for each row, so for 200k nodes one
+    packed row that SQL unnests is several times faster than rows."""
+    r = Read(plpy, tenant)
+    labels = _component_labels(plpy, r)
+    ids = np.flatnonzero(labels >= 0).tolist()
+    keys = nodes.keys(plpy, r.v, ids)
+    ids = [i for i in ids if i in keys]
+    comps = labels.tolist()
+    return {"tables": ",".join(str(keys[i][0]) for i in ids), "pks": [keys[i][1] for i in ids],
+            "components": ",".join(str(comps[i]) for i in ids)}
+
+
+def component_of_rows(plpy, tbl, node_id, tenant=None):
+    """Rows (node_table, node_id) of the component holding (tbl, node_id)."""
+    r = Read(plpy, tenant)
+    [node] = resolve(plpy, r.v, r.acc, [tbl], [node_id], "node")
+    if not r.visible(node):
+        return []
+    labels = _component_labels(plpy, r)
+    ids = np.flatnonzero(labels == labels[node]).tolist()
+    keys = nodes.keys(plpy, r.v, ids)
+    return [keys[i] for i in ids if i in keys]
+
+
+def component_stats_rows(plpy, tenant=None):
+    """Rows (component, size), largest first."""
+    from graphsync import components
+
+    r = Read(plpy, tenant)
+    ids, sizes = components.component_stats(_component_labels(plpy, r))
+    return list(zip(ids.tolist(), sizes.tolist(), strict=True))

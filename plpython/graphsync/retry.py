@@ -1,0 +1,105 @@
+"""graph.retry_failed(): apply again the log rows that failed.
+
+A row that failed under sync_error_policy 'stop' is still pending: the next
+apply_sync() tries it first, and this function ends with one. A row that
+failed under 'skip' was passed over: the cursor is beyond it. Retrying it
+later than the rows after it must give the graph the same result as applying
+it in order, so each skipped row goes through the same gather/flush code as
+apply_sync, with two corrections:
+
+- node state is taken from the source row as it is now, not from the log
+  image (a later row of the same node may already have been applied; the
+  current row is what every ordering ends in);
+- its edge changes are dropped when a later TRUNCATE of its table cut them.
+
+Edge changes are +1/-1 counts in the overlay, so they commute. A rebuild
+folds every failed row it read (graph._after_build clears them), so a
+skipped row never meets a base that already holds it. A failed TRUNCATE row
+is retried by a rebuild.
+"""
+
+from graphsync import apply, build, registry, settings, sources
+
+SKIPPED = """
+SELECT l.id, l.op, l.table_oid, l.old_pk, l.new_pk, l.properties::text AS properties,
+       l.old_row::text AS old_row, l.new_row::text AS new_row, l.error_message
+FROM graph._sync_log AS l
+WHERE l.error_message IS NOT NULL
+  AND NOT EXISTS (SELECT FROM graph._pending_log() AS p WHERE p.id = l.id)
+ORDER BY l.id
+"""
+
+
+def _current_nodes(plpy, reg, table_oid, pks):
+    """{pk: (alive, tenant, properties json)} of the source rows of ``pks`` now."""
+    node = reg.nodes[table_oid]
+    tenant = ("t.%s::text" % plpy.quote_ident(node.tenant_column)
+              if node.tenant_column else "NULL::text")
+    key = sources._key(plpy, node.id_columns, "t")
+    sql = "SELECT %s AS pk, %s AS tenant, (%s)::text AS props FROM %s AS t WHERE %s = ANY ($1)" % (
+        key, tenant, sources._object(plpy, node.property_columns, "t"),
+        sources._table(plpy, table_oid), key)
+    found = {r["pk"]: (True, r["tenant"], r["props"])
+             for r in plpy.execute(plpy.prepare(sql, ["text[]"]), [list(pks)])}
+    return {pk: found.get(pk, (False, None, None)) for pk in pks}
+
+
+def _changes(plpy, reg, row):
+    changes = apply.Changes()
+    apply.gather(reg, row, changes)
+    by_table = {}
+    for table_oid, pk in changes.nodes:
+        by_table.setdefault(table_oid, []).append(pk)
+    for table_oid, pks in by_table.items():
+        for pk, value in _current_nodes(plpy, reg, table_oid, pks).items():
+            changes.nodes[(table_oid, pk)] = value
+    cut_later = plpy.execute(plpy.prepare(
+        """SELECT EXISTS (SELECT FROM graph._sync_log WHERE op = 'T' AND table_oid = $1
+                          AND id > $2 AND error_message IS NULL) AS cut""",
+        ["oid", "bigint"]), [row["table_oid"], row["id"]])[0]["cut"]
+    if cut_later:
+        changes.edges = []
+    return changes
+
+
+def _set_error(plpy, row_id, message):
+    plpy.execute(plpy.prepare("UPDATE graph._sync_log SET error_message = $2 WHERE id = $1",
+                              ["bigint", "text"]), [row_id, message])
+
+
+def retry_failed(plpy):
+    plpy.execute("SELECT graph._require_admin()")
+    plpy.execute("SELECT FROM graph._sync_state FOR UPDATE")
+    out = {"retried": 0, "succeeded": 0, "still_failed": 0, "applied_after": 0, "rebuilt": False,
+           "stopped": None}
+    rows = plpy.execute(SKIPPED)
+    if any(r["op"] == "T" for r in rows):
+        build.build(plpy)  # folds every failed row it reads, TRUNCATEs included
+        out["rebuilt"] = True
+        out["retried"] = out["succeeded"] = len(rows)
+        rows = []
+    reg = registry.load(plpy)
+    replayer = apply.Replayer(plpy, reg, settings.positive_int(plpy, "graph.edge_buffer_size"))
+    for row in rows:
+        out["retried"] += 1
+        try:
+            with plpy.subtransaction():
+                replayer.flush(_changes(plpy, reg, row))
+                _set_error(plpy, row["id"], None)
+            out["succeeded"] += 1
+        except apply.EdgeBufferFull:
+            out["stopped"] = "edge_buffer_full"
+            out["still_failed"] += 1
+            break
+        except Exception as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            _set_error(plpy, row["id"], message)
+            out["still_failed"] += 1
+            plpy.warning("graphsync: log row %d failed again: %s" % (row["id"], message))
+    if out["stopped"] is None:
+        # Rows that failed under 'stop' are still pending: apply_sync retries them in order.
+        r = apply.apply_sync(plpy, None)
+        out["applied_after"] = r["inserts"] + r["updates"] + r["deletes"] + r["truncates"]
+        out["still_failed"] += r["failed"]
+        out["stopped"] = r["stopped"]
+    return out

@@ -1,0 +1,130 @@
+"""graph.search: find nodes by a registered property, through SQL on the source
+tables, as the caller (their privileges and row-level security apply, and
+their indexes help).
+
+Identifiers enter the SQL only through quote_ident / the regclass text form;
+the value is always a bound parameter. Modes:
+
+- ``exact``: column = value (compared in the column's type when the value casts
+  to it, so a b-tree index on the column serves it; otherwise as text)
+- ``prefix``: column text LIKE 'value%' (a text_pattern_ops index serves it)
+- ``contains``: column text LIKE '%value%' (a pg_trgm index serves it)
+
+``case_sensitive => false`` compares lower-cased text (ILIKE for the patterns).
+Tables the caller cannot SELECT are skipped unless named in table_filter
+(then 42501).
+"""
+
+from graphsync import errors, reads, registry
+from graphsync.graphview import run
+
+MODES = ("exact", "prefix", "contains")
+MAX_ROWS = 100_000
+
+COLUMN_TYPE = """
+SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+       t.typcategory = 'S' AS is_text
+FROM pg_catalog.pg_attribute AS a
+JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+WHERE a.attrelid = $1 AND a.attname = $2 AND NOT a.attisdropped
+"""
+
+
+def _like_escape(value):
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _casts(plpy, value, type_name):
+    """Whether ``value`` is valid input for ``type_name``."""
+    try:
+        with plpy.subtransaction():
+            run(plpy, "SELECT $1::%s AS v" % type_name, ["text"], [value])
+        return True
+    except plpy.SPIError:
+        return False
+
+
+def _table_sql(plpy, node, column, mode, case_sensitive, value, with_tenant):
+    """(SQL, value argument) finding rows of ``node`` by ``column``; None when no row
+    can match."""
+    qi = plpy.quote_ident
+    col = run(plpy, COLUMN_TYPE, ["oid", "text"], [node.table_oid, column])
+    if not col:
+        return None
+    type_name, is_text = col[0]["type"], col[0]["is_text"]
+    ref = "t.%s" % qi(column)
+    text_ref = ref if is_text else "%s::text" % ref
+    arg = value
+    if mode == "exact" and case_sensitive:
+        if is_text or _casts(plpy, value, type_name):
+            where = "%s = $1::%s" % (ref, type_name)
+        else:
+            return None
+    elif mode == "exact":
+        where = "lower(%s) = lower($1)" % text_ref
+    else:
+        pattern = _like_escape(value) + "%"
+        if mode == "contains":
+            pattern = "%" + pattern
+        arg = pattern
+        where = "%s %s $1" % (text_ref, "LIKE" if case_sensitive else "ILIKE")
+    table = run(plpy, "SELECT $1::regclass::text AS t", ["oid"], [node.table_oid])[0]["t"]
+    key_expr = run(plpy, "SELECT graph._key_expr($1, 't') AS e", ["text[]"],
+                   [list(node.id_columns)])[0]["e"]
+    obj = run(plpy, "SELECT graph._object_expr($1, 't', false) AS e", ["text[]"],
+              [list(dict.fromkeys(node.id_columns + node.property_columns))])[0]["e"]
+    if with_tenant and node.tenant_column:
+        where += " AND t.%s::text = $3" % qi(node.tenant_column)
+    sql = ("SELECT %s AS pk, %s AS value, %s::text AS node FROM %s AS t WHERE %s LIMIT $2"
+           % (key_expr, text_ref, obj, table, where))
+    return sql, arg
+
+
+def search_rows(plpy, property_key, value, table_filter=None, mode=None, case_sensitive=True,
+                max_rows=None, tenant=None):
+    """Rows (node_table, node_id, value, node) of the nodes whose registered
+    property ``property_key`` matches ``value``."""
+    if property_key is None or value is None:
+        errors.raise_sql(plpy, "22004", "property_key and value must not be NULL")
+    mode = reads.check_choice(plpy, "mode", mode, MODES, "exact")
+    max_rows = 100 if max_rows is None else max_rows
+    if max_rows < 1 or max_rows > MAX_ROWS:
+        errors.raise_sql(plpy, "22023", "max_rows must be between 1 and %d, not %d" % (MAX_ROWS, max_rows))
+    if case_sensitive is None:
+        case_sensitive = True
+    reg = registry.load(plpy)
+    if tenant is None:
+        tenant = run(plpy, "SELECT current_setting('graph.tenant', true) AS t")[0]["t"] or None
+    named = reads.table_oids(plpy, table_filter)
+    if named is not None:
+        for oid, name in zip(named, table_filter, strict=True):
+            if oid not in reg.nodes:
+                errors.raise_sql(plpy, "55000", "%s is not a registered node table" % name)
+            if not run(plpy, "SELECT has_table_privilege($1, 'SELECT') AS ok", ["oid"], [oid])[0]["ok"]:
+                errors.raise_sql(plpy, "42501", "permission denied for table %s" % name)
+    candidates = [n for oid, n in reg.nodes.items()
+                  if (named is None or oid in named) and property_key in n.property_columns]
+    if not candidates:
+        errors.raise_sql(plpy, "42703", "no registered node table has a property column %s"
+                         % plpy.quote_ident(property_key),
+                         hint="Property columns are the columns and filter columns given to"
+                              " graph.add_table / graph.add_filter_column.")
+    out = []
+    for node in candidates:
+        if len(out) >= max_rows:
+            break
+        if named is None and not run(plpy, "SELECT has_table_privilege($1, 'SELECT') AS ok",
+                                     ["oid"], [node.table_oid])[0]["ok"]:
+            continue
+        made = _table_sql(plpy, node, property_key, mode, case_sensitive, value, tenant is not None)
+        if made is None:
+            continue
+        sql, arg = made
+        types, args = ["text", "int"], [arg, max_rows - len(out)]
+        if tenant is not None and node.tenant_column:
+            types.append("text")
+            args.append(tenant)
+        for row in run(plpy, sql, types, args):
+            out.append((node.table_oid, row["pk"], row["value"], row["node"]))
+    return out
+

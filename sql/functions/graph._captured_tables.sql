@@ -1,0 +1,28 @@
+-- graph._captured_tables(): the tables that carry capture triggers (node
+-- tables and join tables), with the name the registry knows them by (kept
+-- when the table itself is gone).
+CREATE OR REPLACE FUNCTION graph._captured_tables()
+RETURNS TABLE (table_oid oid, table_name text, present boolean)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT
+        t.table_oid,
+        coalesce(
+            (SELECT c.oid::regclass::text FROM pg_catalog.pg_class AS c WHERE c.oid = t.table_oid),
+            (SELECT n.table_name FROM graph._node_tables AS n WHERE n.table_oid = t.table_oid),
+            (SELECT min(r.table_name) FROM graph._registered_columns AS r WHERE r.table_oid = t.table_oid),
+            t.table_oid::text
+        ),
+        EXISTS (SELECT FROM pg_catalog.pg_class AS c
+                WHERE c.oid = t.table_oid AND c.relkind IN ('r', 'p'))
+    FROM (
+        SELECT n.table_oid FROM graph._node_tables AS n
+        UNION
+        SELECT e.via_table FROM graph._edge_sources AS e WHERE e.kind = 'join'
+    ) AS t
+$$;
+
+COMMENT ON FUNCTION graph._captured_tables() IS
+'Node tables and join tables (the tables with capture triggers), their names, and whether they still exist.';

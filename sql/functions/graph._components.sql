@@ -1,0 +1,20 @@
+-- graph._components(tenant): the work of graph.connected_components, packed in
+-- one row: table oids and component numbers as comma-separated text, keys as
+-- text[] (in the same order). Runs as the caller.
+CREATE OR REPLACE FUNCTION graph._components(
+    tenant text,
+    OUT tables text,
+    OUT pks text[],
+    OUT components text
+)
+LANGUAGE plpython3u
+SET search_path = pg_catalog, pg_temp
+AS $$
+if "graphsync" not in GD:
+    plpy.execute("SELECT graph._import_package()")
+from graphsync import reads
+return reads.connected_components_packed(plpy, tenant)
+$$;
+
+COMMENT ON FUNCTION graph._components(text) IS
+'Internal (graph.connected_components): every visible node and its component, packed in one row.';

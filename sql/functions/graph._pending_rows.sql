@@ -1,0 +1,33 @@
+-- graph._pending_rows(as_role, max_rows): the pending log rows (committed, or
+-- the caller's own uncommitted ones) of tables as_role may SELECT, in id order,
+-- at most max_rows, for a read to fold into its view in memory when it cannot
+-- apply them. as_role must be a role the session user may become (reads pass
+-- current_user), so nobody reads rows of tables they could not read anyway.
+-- SECURITY DEFINER: the log itself stays admin-only. Reads: graph._sync_log.
+CREATE OR REPLACE FUNCTION graph._pending_rows(as_role regrole, max_rows integer)
+RETURNS TABLE (
+    id bigint,
+    op char(1),
+    table_oid oid,
+    old_pk text,
+    new_pk text,
+    properties text,
+    old_row text,
+    new_row text
+)
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT l.id, l.op, l.table_oid, l.old_pk, l.new_pk, l.properties::text, l.old_row::text,
+           l.new_row::text
+    FROM graph._pending_log() AS l
+    WHERE pg_catalog.pg_has_role(session_user, as_role, 'MEMBER')
+      AND pg_catalog.has_table_privilege(as_role, l.table_oid, 'SELECT')
+    ORDER BY l.id
+    LIMIT max_rows
+$$;
+
+COMMENT ON FUNCTION graph._pending_rows(regrole, integer) IS
+'Internal (reads): pending log rows of the tables a role may SELECT, for folding into one read in memory.';

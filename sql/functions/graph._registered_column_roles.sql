@@ -1,0 +1,40 @@
+-- graph._registered_column_roles(): every column the registry names, with the
+-- roles it plays: key, property, filter, tenant (node tables); via_key,
+-- edge_end, weight, label (the table that carries an edge source's rows).
+-- Drift detection and graph._after_build() read it.
+CREATE OR REPLACE FUNCTION graph._registered_column_roles()
+RETURNS TABLE (table_oid oid, column_name text, roles text[])
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.table_oid, c.column_name, array_agg(DISTINCT c.role ORDER BY c.role)
+    FROM (
+        SELECT n.table_oid, k.c AS column_name, 'key' AS role
+        FROM graph._node_tables AS n CROSS JOIN LATERAL unnest(n.id_columns) AS k (c)
+        UNION ALL
+        SELECT n.table_oid, p.c, 'property'
+        FROM graph._node_tables AS n CROSS JOIN LATERAL unnest(n.columns) AS p (c)
+        UNION ALL
+        SELECT n.table_oid, f.c, 'filter'
+        FROM graph._node_tables AS n CROSS JOIN LATERAL unnest(n.filter_columns) AS f (c)
+        UNION ALL
+        SELECT n.table_oid, n.tenant_column, 'tenant'
+        FROM graph._node_tables AS n WHERE n.tenant_column IS NOT NULL
+        UNION ALL
+        SELECT e.via_table, k.c, 'via_key'
+        FROM graph._edge_sources AS e CROSS JOIN LATERAL unnest(e.via_id_columns) AS k (c)
+        WHERE e.kind = 'join'
+        UNION ALL
+        SELECT coalesce(e.via_table, e.from_table), x.c, x.role
+        FROM graph._edge_sources AS e
+        CROSS JOIN LATERAL (VALUES (e.from_column, 'edge_end'), (e.to_column, 'edge_end'),
+                                   (e.weight_column, 'weight'), (e.label_column, 'label')
+        ) AS x (c, role)
+        WHERE x.c IS NOT NULL AND (x.role <> 'edge_end' OR e.kind = 'join' OR x.c = e.from_column)
+    ) AS c
+    GROUP BY c.table_oid, c.column_name
+$$;
+
+COMMENT ON FUNCTION graph._registered_column_roles() IS
+'Every registered column of every captured table, with its roles (key, property, filter, tenant, via_key, edge_end, weight, label).';

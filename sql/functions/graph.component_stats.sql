@@ -1,0 +1,16 @@
+-- graph.component_stats(tenant): one row per weakly connected component of the
+-- nodes the caller may see: its number (as graph.connected_components numbers
+-- it) and its size, largest first. Applies graph.query_freshness.
+-- Reads: graph._csr, graph._edge_overlay, graph._nodes.
+CREATE OR REPLACE FUNCTION graph.component_stats(tenant text DEFAULT NULL)
+RETURNS TABLE (component bigint, size bigint)
+LANGUAGE plpython3u
+AS $$
+if "graphsync" not in GD:
+    plpy.execute("SELECT graph._import_package()")
+from graphsync import reads
+return reads.component_stats_rows(plpy, tenant)
+$$;
+
+COMMENT ON FUNCTION graph.component_stats(text) IS
+'Weakly connected components of the visible graph and their sizes, largest first.';

@@ -1,0 +1,50 @@
+-- graph.schedule_maintenance(every): have pg_cron call
+-- graph.run_scheduled_maintenance() in this database every interval ('1
+-- minute', '5 minutes', '2 hours', '1 day'; '30 seconds' needs pg_cron 1.5)
+-- or on a cron schedule ('*/10 * * * *'), as the calling role (which must be
+-- able to log in). Calling it again changes the schedule. 55000 with a hint
+-- when pg_cron is not installed here. Admin only. Returns the cron job id.
+-- Touches: cron.job.
+CREATE OR REPLACE FUNCTION graph.schedule_maintenance(every text DEFAULT '1 minute')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    version text;
+    schedule text;
+    secs numeric;
+BEGIN
+    PERFORM graph._require_admin();
+    version := graph._cron_check();
+    IF every ~ '^\s*\S+(\s+\S+){4}\s*$' OR every ~ '^\s*@' THEN
+        schedule := btrim(every);
+    ELSE
+        BEGIN
+            secs := extract(EPOCH FROM every::interval);
+        EXCEPTION WHEN invalid_datetime_format OR syntax_error THEN
+            RAISE EXCEPTION 'every must be an interval or a cron schedule, not %', quote_literal(every)
+                USING ERRCODE = '22023';
+        END;
+        schedule := CASE
+            WHEN secs >= 1 AND secs < 60 AND secs = trunc(secs)
+                 AND string_to_array(split_part(version, '-', 1), '.')::int [] >= '{1,5}'
+                THEN format('%s seconds', secs::int)
+            WHEN secs = 60 THEN '* * * * *'
+            WHEN secs > 60 AND secs < 3600 AND secs % 60 = 0 THEN format('*/%s * * * *', (secs / 60)::int)
+            WHEN secs = 3600 THEN '0 * * * *'
+            WHEN secs > 3600 AND secs < 86400 AND secs % 3600 = 0 THEN format('0 */%s * * *', (secs / 3600)::int)
+            WHEN secs = 86400 THEN '0 0 * * *'
+        END;
+        IF schedule IS NULL THEN
+            RAISE EXCEPTION 'pg_cron % cannot run a job every %', version, every USING ERRCODE = '22023',
+                HINT = 'Use whole minutes below an hour, whole hours below a day, 1 day, a cron schedule, '
+                       'or (pg_cron 1.5 and later) 1 to 59 seconds.';
+        END IF;
+    END IF;
+    RETURN cron.schedule('graphsync_maintenance', schedule, 'SELECT graph.run_scheduled_maintenance()');
+END;
+$$;
+
+COMMENT ON FUNCTION graph.schedule_maintenance(text) IS
+'Schedule graph.run_scheduled_maintenance() with pg_cron every interval (default 1 minute) or on a cron schedule; returns the cron job id. Admin only.';

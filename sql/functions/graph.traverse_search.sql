@@ -1,0 +1,53 @@
+-- graph.traverse_search(...): graph.search for seeds (at most max_seeds), then
+-- graph.traverse from all of them at once; takes the arguments of both and
+-- returns the rows of graph.traverse. Reads: the sources, then what
+-- graph.traverse reads.
+CREATE OR REPLACE FUNCTION graph.traverse_search(
+    property_key text,
+    value text,
+    table_filter regclass[] DEFAULT NULL,
+    mode text DEFAULT 'exact',
+    case_sensitive boolean DEFAULT TRUE,
+    max_seeds integer DEFAULT 100,
+    max_depth integer DEFAULT 6,
+    direction text DEFAULT 'out',
+    edge_types text[] DEFAULT NULL,
+    node_tables regclass[] DEFAULT NULL,
+    filter jsonb DEFAULT NULL,
+    tenant text DEFAULT NULL,
+    strategy text DEFAULT 'bfs',
+    max_nodes integer DEFAULT 10000,
+    hydrate boolean DEFAULT FALSE
+)
+RETURNS TABLE (
+    node_table regclass,
+    node_id text,
+    depth integer,
+    parent_table regclass,
+    parent_id text,
+    edge_label text,
+    node jsonb,
+    capped boolean
+)
+LANGUAGE sql
+AS $$
+    SELECT t.*
+    FROM (
+        SELECT
+            array_agg(s.node_table) AS seed_tables,
+            array_agg(s.node_id) AS seed_ids
+        FROM graph.search(property_key, value, table_filter, mode, case_sensitive, max_seeds, tenant) AS s
+    ) AS found
+    CROSS JOIN LATERAL graph.traverse(
+        seed_tables => found.seed_tables, seed_ids => found.seed_ids, max_depth => max_depth,
+        direction => direction, edge_types => edge_types, node_tables => node_tables, filter => $11,
+        tenant => tenant, strategy => strategy, max_nodes => max_nodes, hydrate => hydrate
+    ) AS t
+    WHERE found.seed_tables IS NOT NULL
+$$;
+
+COMMENT ON FUNCTION graph.traverse_search(
+    text, text, regclass[], text, boolean, integer, integer, text, text[], regclass[], jsonb, text, text,
+    integer, boolean
+) IS
+'Search for seed nodes by a registered property, then traverse from all of them (the rows of graph.traverse).';

@@ -1,0 +1,30 @@
+-- graph.vacuum(): a maintenance run that always rebuilds the base: folds
+-- tombstones, the edge overlay, TRUNCATE markers, new nodes and registration
+-- changes into a fresh generation (progress NOTICEs as it goes). Waits for a
+-- run under way instead of skipping. Fails (status 'failed', recorded) when
+-- schema drift blocks a rebuild: run graph.reconcile() then. Admin only.
+-- Returns the same row as graph.run_scheduled_maintenance().
+CREATE OR REPLACE FUNCTION graph.vacuum(
+    OUT job_id bigint,
+    OUT status text,
+    OUT rows_applied bigint,
+    OUT failed_rows bigint,
+    OUT rebuilt boolean,
+    OUT generation bigint,
+    OUT rows_pruned bigint,
+    OUT differences bigint,
+    OUT reason text,
+    OUT error text,
+    OUT seconds double precision
+)
+LANGUAGE plpython3u
+SET search_path = pg_catalog, pg_temp
+AS $$
+if "graphsync" not in GD:
+    plpy.execute("SELECT graph._import_package()")
+from graphsync import maintenance
+return maintenance.run(plpy, "vacuum", force=True)
+$$;
+
+COMMENT ON FUNCTION graph.vacuum() IS
+'Maintenance run that always rebuilds the base (fold tombstones, overlay, truncations). Admin only.';

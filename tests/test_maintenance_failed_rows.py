@@ -1,0 +1,147 @@
+"""Poison log rows under each sync_error_policy, and graph.retry_failed()."""
+
+import pytest
+
+from conftest import apply, connect, verify
+
+POISON = """
+CREATE OR REPLACE FUNCTION public.poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.pk = '666' AND NEW.alive THEN RAISE EXCEPTION 'node 666 is cursed'; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._nodes
+FOR EACH ROW EXECUTE FUNCTION public.poison();
+"""
+CURE = "DROP TRIGGER poison ON graph._nodes"
+
+
+def health(conn):
+    cur = conn.execute("SELECT * FROM graph.sync_health()")
+    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
+
+
+def retry(conn):
+    cur = conn.execute("SELECT * FROM graph.retry_failed()")
+    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
+
+
+@pytest.fixture
+def people(db):
+    """A fresh registered table (with a self-referencing edge) per test."""
+    with connect(db) as c:
+        c.execute("DROP TABLE IF EXISTS people CASCADE")
+        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
+        c.execute("CREATE TABLE people (id int PRIMARY KEY, name text, boss int)")
+        c.execute("INSERT INTO people VALUES (1, 'root', NULL)")
+        c.execute("SELECT graph.add_table('people', columns => '{name}')")
+        c.execute("SELECT graph.add_edge('people', 'boss', 'people', label => 'reports_to')")
+        c.execute("SELECT graph.build()")
+        c.execute("DELETE FROM graph._sync_log")
+    yield db
+    with connect(db) as c:
+        c.execute("DROP TRIGGER IF EXISTS poison ON graph._nodes")
+
+
+def test_stop_policy_holds_the_failing_row_and_everything_after_it(people):
+    with connect(people) as c:
+        c.execute("SET graph.sync_error_policy = 'stop'")
+        c.execute(POISON)
+        c.execute("INSERT INTO people VALUES (2, 'before', 1)")
+        c.execute("INSERT INTO people VALUES (666, 'poison', 1)")
+        c.execute("INSERT INTO people VALUES (3, 'after', 666)")
+        result = apply(c)
+        assert (result["failed"], result["stopped"]) == (1, "failed_row")
+        h = health(c)
+        assert h["failed_sync_rows"] == 1 and "node 666 is cursed" in h["last_error"]
+        assert h["pending_sync_rows"] == 2  # the failing row and the one after it wait
+        assert "retry_failed" in h["next_action"]
+        assert apply(c)["stopped"] == "failed_row"  # still waiting, still recorded
+        m = c.execute("SELECT status, failed_rows, reason FROM graph.run_scheduled_maintenance()").fetchone()
+        assert m[0] == "succeeded" and m[1] == 1 and "apply stopped: failed_row" in m[2]
+        assert c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0] == 3  # nothing lost
+        r = retry(c)  # the cause is still there
+        assert r["still_failed"] == 1 and r["stopped"] == "failed_row"
+        c.execute(CURE)
+        r = retry(c)
+        assert (r["applied_after"], r["still_failed"], r["stopped"]) == (2, 0, None)
+        h = health(c)
+        assert h["failed_sync_rows"] == 0 and h["pending_sync_rows"] == 0 and h["last_error"] is None
+        assert verify(c) == []
+
+
+def test_skip_policy_records_and_continues_and_retry_catches_up_out_of_order(people):
+    with connect(people) as c:
+        c.execute("SET graph.sync_error_policy = 'skip'")
+        c.execute(POISON)
+        c.execute("INSERT INTO people VALUES (666, 'poison', 1)")
+        c.execute("INSERT INTO people VALUES (4, 'reports to 666', 666)")
+        c.execute("UPDATE people SET name = 'renamed poison', boss = NULL WHERE id = 666")
+        c.execute("INSERT INTO people VALUES (5, 'after', 4)")
+        result = apply(c)
+        assert result["failed"] == 2 and result["stopped"] is None
+        h = health(c)
+        assert h["failed_sync_rows"] == 2 and h["pending_sync_rows"] == 0
+        assert "node 666 is cursed" in h["last_error"]
+        diffs = {(d[0], d[2]) for d in verify(c)}
+        assert ("missing_node", "666") in diffs  # skipped, so the graph lacks it until retried
+        # later rows for the same node are applied before the retry
+        c.execute("UPDATE people SET name = 'final name' WHERE id = 666")
+        c.execute("SET graph.sync_error_policy = 'stop'")
+        c.execute(CURE)
+        assert apply(c)["failed"] == 0  # the cure lets new rows through
+        r = retry(c)
+        assert (r["retried"], r["succeeded"], r["still_failed"]) == (2, 2, 0)
+        assert health(c)["failed_sync_rows"] == 0
+        assert verify(c) == []
+        props = c.execute("""SELECT properties->>'name' FROM graph._nodes
+                             WHERE table_oid = 'people'::regclass AND pk = '666'""").fetchone()[0]
+        assert props == "final name"
+
+
+def test_a_retried_row_does_not_resurrect_edges_a_later_truncate_cut(people):
+    with connect(people) as c:
+        c.execute("SET graph.sync_error_policy = 'skip'")
+        c.execute(POISON)
+        c.execute("INSERT INTO people VALUES (666, 'poison', 1)")
+        apply(c)
+        c.execute("TRUNCATE people")
+        c.execute("INSERT INTO people VALUES (7, 'after the truncate', NULL)")
+        apply(c)
+        c.execute(CURE)
+        # the TRUNCATE marker would make maintenance rebuild; retry before that
+        r = retry(c)
+        assert r["succeeded"] == 1 and r["rebuilt"] is False
+        assert verify(c) == []
+
+
+def test_a_rebuild_folds_failed_rows_and_clears_them(people):
+    with connect(people) as c:
+        c.execute("SET graph.sync_error_policy = 'skip'")
+        c.execute(POISON)
+        c.execute("INSERT INTO people VALUES (666, 'poison', 1), (8, 'fine', 666)")
+        assert apply(c)["failed"] == 1
+        c.execute(CURE)
+        notices = []
+        c.add_notice_handler(lambda d: notices.append(d.message_primary))
+        assert c.execute("SELECT status FROM graph.vacuum()").fetchone() == ("succeeded",)
+        assert any("reflects 1 failed log row" in n for n in notices)
+        assert health(c)["failed_sync_rows"] == 0
+        assert retry(c)["retried"] == 0  # nothing left to apply twice
+        assert verify(c) == []
+
+
+def test_a_row_that_fails_again_keeps_its_new_error(people):
+    with connect(people) as c:
+        c.execute("SET graph.sync_error_policy = 'skip'")
+        c.execute(POISON)
+        c.execute("INSERT INTO people VALUES (666, 'poison', 1)")
+        apply(c)
+        c.execute(POISON.split("CREATE TRIGGER")[0].replace("node 666 is cursed", "still cursed"))
+        r = retry(c)
+        assert (r["retried"], r["succeeded"], r["still_failed"]) == (1, 0, 1)
+        assert "still cursed" in health(c)["last_error"]
+        assert c.execute("SELECT count(*) FROM graph._sync_log WHERE error_message IS NOT NULL").fetchone()[0] == 1
+        c.execute(CURE)
+        assert retry(c)["succeeded"] == 1
+        assert verify(c) == []
