@@ -251,13 +251,7 @@ def test_pruning_respects_retention_and_keeps_failed_rows(app):
         c.execute("DELETE FROM graph._sync_log")
 
 
-FOLD_RACE = ("issue 3: with query_freshness = 'apply_pending_sync', a read that folds pending rows while a"
-             " rebuild commits resolves node ids in a newer snapshot than its base (freshness._resolve):"
-             " IndexError")
-
-
-@pytest.mark.parametrize("freshness", [
-    "off", pytest.param("apply_pending_sync", marks=pytest.mark.xfail(reason=FOLD_RACE, strict=False))])
+@pytest.mark.parametrize("freshness", ["off", "apply_pending_sync"])
 def test_rebuild_while_others_write_and_read(app, freshness):
     """Writers and readers run while maintenance rebuilds several times: no
     reader ever errors, every write reaches the graph."""

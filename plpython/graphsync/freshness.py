@@ -104,13 +104,16 @@ def gather(reg, rows):
 
 def _resolve(plpy, v, keys):
     """Node id of each (oid, pk) key: its id in graph._nodes when the caller can see
-    it, else a temporary id past the end of ``v``. Returns (ids, new keys by id)."""
+    it and ``v`` knows it, else a temporary id past the end of ``v``. Returns (ids, new keys by id)."""
     keys = list(keys)
     ids = {}
     if keys:
         rows = run(plpy, RESOLVE, ["oid[]", "text[]"], [[k[0] for k in keys], [k[1] for k in keys]])
         for r in rows:
-            ids[keys[r["i"] - 1]] = r["node_id"]
+            # An id past the end of v was given by an apply that committed after v was
+            # loaded (each statement has its own snapshot): v does not know it yet.
+            if r["node_id"] < v.node_count:
+                ids[keys[r["i"] - 1]] = r["node_id"]
     extra = {}
     top = v.node_count
     for k in keys:

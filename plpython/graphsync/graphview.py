@@ -157,17 +157,23 @@ def _grow(c, node_count):
     return csr.Csr(np.concatenate([c.offsets, more]), *c[1:])
 
 
-def _effective(plpy, base, node_count):
-    """(out CSR with the overlay folded in, in CSR or None to derive it, cut edge
-    sources): the base's own arrays when there is no overlay and no cut."""
+def _effective(plpy, base, alive):
+    """(alive, out CSR with the overlay folded in, in CSR or None to derive it, cut
+    edge sources): the base's own arrays when there is no overlay and no cut. Each
+    statement has its own snapshot, so the overlay may name node ids an apply gave
+    after ``alive`` was read: alive grows to cover them, not alive."""
     cuts = {r["edge_source_id"] for r in run(plpy, "SELECT edge_source_id FROM graph._edge_cuts")}
     o = run(plpy, OVERLAY)[0]
     if not o["ops"] and not cuts:
-        return _grow(base["out"], node_count), _grow(base["in"], node_count), cuts
+        n = len(alive)
+        return alive, _grow(base["out"], n), _grow(base["in"], n), cuts
     over = (np.asarray(o["ops"], dtype=np.int64),
             csr.edges(o["src"], o["dst"], o["w"], o["lab"], o["es"]))
+    top = int(max(over[1].src.max(initial=-1), over[1].dst.max(initial=-1))) + 1
+    if top > len(alive):
+        alive = np.concatenate([alive, np.zeros(top - len(alive), dtype=bool)])
     folded = csr.fold_overlay(csr.edge_list(base["out"]), over, cuts)
-    return csr.build(node_count, folded), None, cuts
+    return alive, csr.build(len(alive), folded), None, cuts
 
 
 def current(plpy):
@@ -180,10 +186,12 @@ def current(plpy):
     b = state.base(plpy, key[0])  # clears state._cache on a new generation
     state._cache.pop("view", None)
     state._cache.pop("folded", None)
-    alive = _alive(plpy, b["alive"])
-    out, base_in, cuts = _effective(plpy, b, len(alive))
+    alive, out, base_in, cuts = _effective(plpy, b, _alive(plpy, b["alive"]))
     labels = {r["label_id"]: r["label"] for r in run(plpy, "SELECT label_id, label FROM graph._labels")}
     v = View(key, len(alive), len(b["alive"]), alive, out, base_in, labels,
              registry.load(plpy), cuts)
-    state._cache["view"] = v
+    # Cache it only when nothing changed while it was read statement by statement.
+    row = run(plpy, KEY)[0]
+    if (row["generation"], row["version"]) == key:
+        state._cache["view"] = v
     return v

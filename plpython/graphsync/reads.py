@@ -12,6 +12,8 @@ reaches max_nodes stops with capped = true. Bad input raises a clear error:
 table: raised by the regclass cast itself).
 """
 
+import functools
+
 import numpy as np
 
 from graphsync import access, bibfs, errors, freshness, nodes, traverse
@@ -26,6 +28,8 @@ MAX_DEPTH = 1000
 DEFAULT_NODES = 10_000
 MAX_NODES = 1_000_000
 HYDRATE_ROUNDS = 8
+
+STABLE_TRIES = 3
 
 DIRECTIONS = ("out", "in", "any")
 STRATEGIES = ("bfs", "dfs")
@@ -101,6 +105,35 @@ def seeds(plpy, seed_table, seed_id, seed_tables, seed_ids):
     return ([seed_table], [seed_id]) if one else (seed_tables, seed_ids)
 
 
+def _generation(plpy):
+    return plpy.execute("SELECT generation FROM graph._sync_state")[0]["generation"]
+
+
+def stable(read):
+    """Run ``read`` again when a rebuild commits while it runs.
+
+    Node ids mean something only within one generation, and under READ COMMITTED
+    each statement of a read may see a newer generation than the base it loaded:
+    the read would mix two numberings. Generations only grow, so when the
+    generation is the same before and after, every statement in between saw it.
+    """
+    @functools.wraps(read)
+    def run_stable(plpy, *args, **kwargs):
+        for _ in range(STABLE_TRIES):
+            before = _generation(plpy)
+            try:
+                result = read(plpy, *args, **kwargs)
+            except Exception:
+                if _generation(plpy) != before:
+                    continue
+                raise
+            if _generation(plpy) == before:
+                return result
+        errors.raise_sql(plpy, "40001", "the graph was rebuilt %d times during this read" % STABLE_TRIES,
+                         hint="Run the read again.")
+    return run_stable
+
+
 class Read:
     """The common start of a read: freshness, the caller's access, masks."""
 
@@ -118,6 +151,7 @@ class Read:
         return node_id is not None and node_id < len(self.security) and bool(self.security[node_id])
 
 
+@stable
 def traverse_rows(plpy, seed_tables, seed_ids, max_depth=None, direction=None, edge_types=None,
                     node_tables=None, filter_json=None, tenant=None, strategy=None, max_nodes=None,
                     hydrate=False):
@@ -212,6 +246,7 @@ def _path_rows(plpy, r, node_ids, step_labels, step_weights=None):
     return out
 
 
+@stable
 def shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth=None, direction=None,
                        edge_types=None, tenant=None):
     """Rows of graph.shortest_path: one per node of a fewest-edges path."""
@@ -228,6 +263,7 @@ def shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth=Non
     return _path_rows(plpy, r, p.nodes.tolist(), p.labels.tolist())
 
 
+@stable
 def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, direction=None,
                                 edge_types=None, tenant=None):
     """Rows of graph.weighted_shortest_path: one per node of a cheapest path."""
@@ -264,6 +300,7 @@ def _component_labels(plpy, r):
                        lambda: components.connected_components(c.offsets, c.targets, r.security))
 
 
+@stable
 def connected_components_packed(plpy, tenant=None):
     """The one row of graph._components: every node the caller may see and its
     component, as parallel columns -- table oids and components as comma-separated
@@ -280,6 +317,7 @@ def connected_components_packed(plpy, tenant=None):
             "components": ",".join(str(comps[i]) for i in ids)}
 
 
+@stable
 def component_of_rows(plpy, tbl, node_id, tenant=None):
     """Rows (node_table, node_id) of the component holding (tbl, node_id)."""
     r = Read(plpy, tenant)
@@ -292,6 +330,7 @@ def component_of_rows(plpy, tbl, node_id, tenant=None):
     return [keys[i] for i in ids if i in keys]
 
 
+@stable
 def component_stats_rows(plpy, tenant=None):
     """Rows (component, size), largest first."""
     from graphsync import components
