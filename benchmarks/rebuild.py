@@ -177,9 +177,9 @@ def report(nodes, edges, r):
         f"| `graph.vacuum()` (maintenance run that rebuilds) | {r['vacuum']:.2f} s | "
         f"{r['vacuum'] / r['floor']:.2f}× |",
         "",
-        f"One build, split at its progress NOTICEs: {r['phases'][0]:.2f} s reading the sources and numbering",
-        f"the nodes (graph._nodes rewritten), {r['phases'][1]:.2f} s building the CSR of both directions and",
-        "writing it.",
+        f"One build, split at its progress NOTICEs: {r['phases'][0]:.2f} s reading the sources, renumbering",
+        "the nodes (graph._nodes rewritten) and resolving edge endpoints to node ids;",
+        f"{r['phases'][1]:.2f} s building the CSR of both directions and writing it.",
         "",
         "| reads | calls | p50 | p99 | max |",
         "|---|---:|---:|---:|---:|",

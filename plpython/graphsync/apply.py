@@ -16,6 +16,7 @@ run one after the other and never apply a row twice.
 """
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from graphsync import registry, settings, sources
@@ -106,8 +107,26 @@ def gather(reg, row, changes):
     changes.edges.extend(("+",) + edge for edge in new)
 
 
-def _node_ids(plpy, keys):
-    """Node id of each (oid, pk) key, giving a new (not alive) node to unknown keys."""
+@contextmanager
+def _index_joins(plpy):
+    """Plan the statements inside as index lookups into graph._nodes, not hash or
+    merge joins over all of it: a batch touches a few thousand of possibly
+    millions of nodes. The settings are restored afterwards."""
+    old = plpy.execute("SELECT current_setting('enable_hashjoin') AS h,"
+                       " current_setting('enable_mergejoin') AS m")[0]
+    plpy.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
+    try:
+        yield
+    finally:
+        plpy.execute(plpy.prepare(
+            "SELECT set_config('enable_hashjoin', $1, true), set_config('enable_mergejoin', $2, true)",
+            ["text", "text"]), [old["h"], old["m"]])
+
+
+def _node_ids(plpy, keys, finals):
+    """Node id of each (oid, pk) key, creating the unknown ones: with their final
+    state from ``finals`` ({key: (alive, tenant, properties)}) when there, else as
+    not alive (a key only an edge names). Returns (ids, the keys created)."""
     keys = list(keys)
     rows = plpy.execute(plpy.prepare(
         """SELECT k.table_oid, k.pk, n.node_id
@@ -119,13 +138,17 @@ def _node_ids(plpy, keys):
     if missing:
         first = plpy.execute("SELECT coalesce(max(node_id), -1) + 1 AS n FROM graph._nodes")[0]["n"]
         new_ids = list(range(first, first + len(missing)))
+        state = [finals.get(k, (False, None, None)) for k in missing]
         plpy.execute(plpy.prepare(
-            """INSERT INTO graph._nodes (node_id, table_oid, pk, alive, touched)
-               SELECT * , false, true FROM unnest($1::bigint[], $2::oid[], $3::text[])""",
-            ["bigint[]", "oid[]", "text[]"]),
-            [new_ids, [k[0] for k in missing], [k[1] for k in missing]])
+            """INSERT INTO graph._nodes (node_id, table_oid, pk, alive, tenant, properties, touched)
+               SELECT i, t, k, a, te, p::jsonb, true
+               FROM unnest($1::bigint[], $2::oid[], $3::text[], $4::boolean[], $5::text[], $6::text[])
+                    AS u (i, t, k, a, te, p)""",
+            ["bigint[]", "oid[]", "text[]", "boolean[]", "text[]", "text[]"]),
+            [new_ids, [k[0] for k in missing], [k[1] for k in missing], [v[0] for v in state],
+             [v[1] for v in state], [v[2] for v in state]])
         ids.update(zip(missing, new_ids, strict=True))
-    return ids
+    return ids, set(missing)
 
 
 def _label_ids(plpy, labels):
@@ -155,19 +178,10 @@ class Replayer:
         keys = set(changes.nodes)
         for _, _, a, b, _, _ in changes.edges:
             keys.update((a, b))
-        ids = _node_ids(plpy, keys)
-        if changes.nodes:
-            items = list(changes.nodes.items())
-            plpy.execute(plpy.prepare(
-                """UPDATE graph._nodes AS n
-                   SET alive = u.alive, tenant = u.tenant, properties = u.props::jsonb,
-                       touched = true
-                   FROM unnest($1::bigint[], $2::boolean[], $3::text[], $4::text[])
-                        AS u (node_id, alive, tenant, props)
-                   WHERE n.node_id = u.node_id""",
-                ["bigint[]", "boolean[]", "text[]", "text[]"]),
-                [[ids[k] for k, _ in items], [v[0] for _, v in items],
-                 [v[1] for _, v in items], [v[2] for _, v in items]])
+        with _index_joins(plpy):
+            ids, created = _node_ids(plpy, keys, changes.nodes)
+            self._update_nodes([(k, v) for k, v in changes.nodes.items() if k not in created], ids)
+
         if changes.edges:
             labels = _label_ids(plpy, [c[5] for c in changes.edges])
             plpy.execute(plpy.prepare(
@@ -179,6 +193,21 @@ class Replayer:
                  [ids[c[2]] for c in changes.edges], [ids[c[3]] for c in changes.edges],
                  [c[4] for c in changes.edges], [labels[c[5]] for c in changes.edges]])
             self.overlay_used += len(changes.edges)
+
+    def _update_nodes(self, items, ids):
+        """Give existing nodes their new state: items are (key, (alive, tenant, properties))."""
+        if not items:
+            return
+        plpy = self.plpy
+        plpy.execute(plpy.prepare(
+            """UPDATE graph._nodes AS n
+               SET alive = u.alive, tenant = u.tenant, properties = u.props::jsonb, touched = true
+               FROM unnest($1::bigint[], $2::boolean[], $3::text[], $4::text[])
+                    AS u (node_id, alive, tenant, props)
+               WHERE n.node_id = u.node_id""",
+            ["bigint[]", "boolean[]", "text[]", "text[]"]),
+            [[ids[k] for k, _ in items], [v[0] for _, v in items],
+             [v[1] for _, v in items], [v[2] for _, v in items]])
 
     def truncate(self, table_oid):
         """TRUNCATE: the table's nodes die, and every edge its rows carried."""
@@ -195,7 +224,7 @@ class Replayer:
                ON CONFLICT (edge_source_id) DO UPDATE SET overlay_id = excluded.overlay_id""",
             ["int[]"]), [carried])
 
-    def apply_rows(self, rows, counts):
+    def apply_rows(self, rows):
         """Apply log rows in id order (all or nothing: the caller wraps this in a
         subtransaction)."""
         changes = Changes()
@@ -206,7 +235,6 @@ class Replayer:
                 self.truncate(int(row["table_oid"]))
             else:
                 gather(self.reg, row, changes)
-            counts.add(row["op"])
         self.flush(changes)
 
 
@@ -222,7 +250,7 @@ def _apply_batch(plpy, replayer, rows, policy, counts):
     and record the failing rows."""
     try:
         with plpy.subtransaction():
-            replayer.apply_rows(rows, Counts())
+            replayer.apply_rows(rows)
         for row in rows:
             counts.add(row["op"])
         return rows[-1]["id"], None, []
@@ -234,7 +262,7 @@ def _apply_batch(plpy, replayer, rows, policy, counts):
     for row in rows:
         try:
             with plpy.subtransaction():
-                replayer.apply_rows([row], counts)
+                replayer.apply_rows([row])
         except EdgeBufferFull:
             return last, "edge_buffer_full", failed
         except Exception as exc:
@@ -245,6 +273,8 @@ def _apply_batch(plpy, replayer, rows, policy, counts):
             plpy.warning("graphsync: log row %d failed: %s" % (row["id"], message))
             if policy == "stop":
                 return last, "failed_row", failed
+        else:
+            counts.add(row["op"])
         last = row["id"]
     return last, None, failed
 

@@ -24,9 +24,11 @@ INSERT INTO graph._nodes (node_id, table_oid, pk, alive)
 SELECT (SELECT count(*) FROM pg_temp._gs_src_nodes) + row_number() OVER (ORDER BY table_oid, pk) - 1,
        table_oid, pk, false
 FROM (
-    SELECT src_oid AS table_oid, src_pk AS pk FROM pg_temp._gs_src_edges
-    UNION SELECT dst_oid, dst_pk FROM pg_temp._gs_src_edges
-    EXCEPT SELECT table_oid, pk FROM pg_temp._gs_src_nodes
+    SELECT DISTINCT e.table_oid, e.pk
+    FROM (SELECT src_oid AS table_oid, src_pk AS pk FROM pg_temp._gs_src_edges
+          UNION ALL SELECT dst_oid, dst_pk FROM pg_temp._gs_src_edges) AS e
+    WHERE NOT EXISTS (SELECT FROM pg_temp._gs_src_nodes AS n
+                      WHERE n.table_oid = e.table_oid AND n.pk = e.pk)
 ) AS ghosts;
 """
 
@@ -50,9 +52,6 @@ def build(plpy):
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))
     snapshot = sources.read_into_temp(plpy, reg)
-    # Fresh temp tables have no statistics: without them the planner joins 1M edges to the
-    # nodes by a nested loop (4-6 s instead of ~1 s at 1M edges; benchmarks/REBUILD.md).
-    plpy.execute("ANALYZE pg_temp._gs_src_nodes, pg_temp._gs_src_edges")
     plpy.execute(RENUMBER_NODES)
     node_count = plpy.execute("SELECT count(*) AS n FROM graph._nodes")[0]["n"]
     alive_count = plpy.execute(

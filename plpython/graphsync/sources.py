@@ -79,6 +79,9 @@ def read_into_temp(plpy, reg):
     sql = "%s SELECT pg_current_snapshot()::text AS snap" % (
         ("WITH " + ctes) if ctes else "")
     snap = plpy.execute(sql)[0]["snap"]
+    # Fresh temp tables have no statistics: without them the planner joins a million
+    # edges to the nodes by nested loop (seconds instead of a fraction).
+    plpy.execute("ANALYZE pg_temp._gs_src_nodes, pg_temp._gs_src_edges")
     me = plpy.execute("SELECT pg_current_xact_id_if_assigned()::text AS x")[0]["x"]
     return exclude_xid(snap, int(me)) if me is not None else snap
 

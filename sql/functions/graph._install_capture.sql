@@ -9,7 +9,10 @@
 -- captured the same whatever the writer's session says; build, verify and
 -- apply_sync pin the same ones. SECURITY DEFINER: owned by the installer, so a
 -- graph_admin member needs no CREATE on schema graph (callers check that the
--- registering role may SELECT and TRIGGER the table).
+-- registering role may SELECT and TRIGGER the table). It also turns JIT off
+-- (transition tables have no statistics: a bulk UPDATE's plan looked costly
+-- enough to spend a third of its time compiling) and merge joins (a sort on
+-- text keys where a hash join does).
 -- Touches: pg_trigger of tbl, the function graph._capture_<oid>.
 CREATE OR REPLACE FUNCTION graph._install_capture(tbl oid)
 RETURNS void
@@ -73,6 +76,8 @@ SET timezone = 'UTC'
 SET intervalstyle = 'postgres'
 SET extra_float_digits = 3
 SET bytea_output = 'hex'
+SET jit = off
+SET enable_mergejoin = off
 AS $body$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -82,19 +87,23 @@ BEGIN
         INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
         SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o;
     ELSIF TG_OP = 'UPDATE' THEN
-        WITH o AS (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o),
-        n AS (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n),
-        o2 AS (SELECT o.*, row_number() OVER () AS rn FROM o
-               WHERE NOT EXISTS (SELECT FROM n WHERE n.k = o.k)),
-        n2 AS (SELECT n.*, row_number() OVER () AS rn FROM n
-               WHERE NOT EXISTS (SELECT FROM o WHERE o.k = n.k))
+        -- One hash full join on the key pairs old and new rows; rows whose key
+        -- changed (unmatched on both sides) are paired by their order.
+        WITH j AS MATERIALIZED (
+            SELECT o.k AS ok, o.p AS op, o.r AS orow, n.k AS nk, n.p AS np, n.r AS nrow
+            FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o) AS o
+            FULL JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n) AS n
+                ON n.k = o.k
+        ),
+        o2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.nk IS NULL),
+        n2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.ok IS NULL)
         INSERT INTO graph._sync_log
             (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
-        SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
-        FROM o JOIN n ON n.k = o.k
-        WHERE (o.p, o.r) IS DISTINCT FROM (n.p, n.r)
+        SELECT 'U', %2$s, j.nk, j.ok, j.nk, j.np, j.orow, j.nrow
+        FROM j
+        WHERE j.ok IS NOT NULL AND j.nk IS NOT NULL AND (j.op, j.orow) IS DISTINCT FROM (j.np, j.nrow)
         UNION ALL
-        SELECT 'U', %2$s, n2.k, o2.k, n2.k, n2.p, o2.r, n2.r
+        SELECT 'U', %2$s, n2.nk, o2.ok, n2.nk, n2.np, o2.orow, n2.nrow
         FROM o2 JOIN n2 ON n2.rn = o2.rn;
     ELSIF TG_OP = 'TRUNCATE' THEN
         INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
