@@ -41,9 +41,7 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/run.py
-
-.PHONY: bench-rebuild
-bench-rebuild: setup
+	$(PY) benchmarks/reads.py
 	$(PY) benchmarks/rebuild.py
 
 clean:

@@ -1,7 +1,5 @@
-"""The graph as applied: the base CSR (cached per backend by generation), the
-node delta, the edge overlay and the truncation cuts, folded into one view."""
-
-from typing import NamedTuple
+"""The immutable base: written by build, loaded once per backend per generation
+and cached here (graphview.py folds the overlay and the node delta over it)."""
 
 import numpy as np
 
@@ -9,13 +7,6 @@ from graphsync import csr
 
 # Per-backend cache of the base: {"generation": g, "out": Csr, "in": Csr, "alive": bool[]}
 _cache = {}
-
-
-class Graph(NamedTuple):
-    generation: int
-    node_count: int
-    alive: np.ndarray  # bool per node id
-    edges: csr.Edges  # current edges, both endpoints alive
 
 
 def write_base(plpy, generation, by_direction, alive):
@@ -51,44 +42,6 @@ def base(plpy, generation):
         loaded["generation"] = generation
         _cache.update(loaded)
     return _cache
-
-
-def alive_nodes(plpy, base_alive):
-    """Alive flag per node id: the base's, updated by nodes touched since."""
-    rows = plpy.execute("SELECT node_id, alive FROM graph._nodes WHERE touched")
-    top = plpy.execute("SELECT coalesce(max(node_id), -1) + 1 AS n FROM graph._nodes")[0]["n"]
-    alive = np.zeros(max(top, len(base_alive)), dtype=bool)
-    alive[:len(base_alive)] = base_alive
-    if rows:
-        ids = np.fromiter((r["node_id"] for r in rows), dtype=np.int64, count=len(rows))
-        flags = np.fromiter((r["alive"] for r in rows), dtype=bool, count=len(rows))
-        alive[ids] = flags
-    return alive
-
-
-def overlay(plpy):
-    """The overlay rows a cut does not hide: (ops, Edges), and the cut sources."""
-    cuts = {r["edge_source_id"]: r["overlay_id"]
-            for r in plpy.execute("SELECT edge_source_id, overlay_id FROM graph._edge_cuts")}
-    rows = plpy.execute(
-        "SELECT id, op, edge_source_id, src, dst, weight, label_id FROM graph._edge_overlay"
-        " ORDER BY id")
-    rows = [r for r in rows if r["id"] > cuts.get(r["edge_source_id"], 0)]
-    ops = np.array([1 if r["op"] == "+" else -1 for r in rows], dtype=np.int64)
-    e = csr.edges([r["src"] for r in rows], [r["dst"] for r in rows],
-                  [r["weight"] for r in rows], [r["label_id"] for r in rows],
-                  [r["edge_source_id"] for r in rows])
-    return (ops, e), set(cuts)
-
-
-def load(plpy):
-    """The current applied graph."""
-    generation = plpy.execute("SELECT generation FROM graph._sync_state")[0]["generation"]
-    b = base(plpy, generation)
-    alive = alive_nodes(plpy, b["alive"])
-    over, cut_sources = overlay(plpy)
-    current = csr.fold_overlay(csr.edge_list(b["out"]), over, cut_sources)
-    return Graph(generation, len(alive), alive, csr.drop_dead(current, alive))
 
 
 def cache_nbytes():

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from graphsync import drift, registry, sources, state
+from graphsync import csr, drift, graphview, registry, sources
 
 NODE_DIFFERENCES = """
 SELECT 'missing_node' AS difference, s.table_oid, s.pk, NULL::text AS detail
@@ -80,13 +80,13 @@ def verify(plpy):
     for r in plpy.execute(NODE_DIFFERENCES):
         out.append((r["difference"], names.get(int(r["table_oid"]), str(r["table_oid"])),
                     r["pk"], r["detail"]))
-    g = state.load(plpy)
+    # The graph exactly as reads see it (overlay and cuts folded, dead nodes dropped).
+    v = graphview.current(plpy)
+    e = csr.drop_dead(csr.edge_list(v.csr("out")), v.alive)
     known = plpy.execute("SELECT count(*) AS n FROM graph._nodes")[0]["n"]
-    dangling = (g.edges.src >= known) | (g.edges.dst >= known)
+    dangling = (e.src >= known) | (e.dst >= known)
     for i in np.flatnonzero(dangling):
-        out.append(("dangling_edge", None, str(int(g.edges.src[i])),
-                    json.dumps({"dst_node": int(g.edges.dst[i])})))
-    e = g.edges
+        out.append(("dangling_edge", None, str(int(e.src[i])), json.dumps({"dst_node": int(e.dst[i])})))
     plpy.execute(GRAPH_EDGES_TABLE)
     plpy.execute(plpy.prepare(GRAPH_EDGES, ["bigint[]", "bigint[]", "float8[]", "int[]",
                                                   "int[]"]),

@@ -9,17 +9,6 @@
 -- SECURITY DEFINER so any role can read health without reading the log.
 -- Reads: graph._sync_state, graph._sync_log, graph._edge_overlay, graph._nodes,
 -- graph._maintenance_jobs, the catalog, cron.job when pg_cron is installed.
-DO $$
-BEGIN
-    -- The row type grew in 0.2: CREATE OR REPLACE cannot change OUT columns.
-    IF NOT 'next_action' = ANY (coalesce(
-        (SELECT p.proargnames FROM pg_catalog.pg_proc AS p
-         WHERE p.oid = pg_catalog.to_regprocedure('graph.sync_health()')), '{next_action}')) THEN
-        DROP FUNCTION graph.sync_health();
-    END IF;
-END;
-$$;
-
 CREATE OR REPLACE FUNCTION graph.sync_health(
     OUT sync_mode text,
     OUT query_freshness text,
