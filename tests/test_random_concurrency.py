@@ -428,6 +428,25 @@ def test_writers_with_other_session_settings(empty):
         assert differences == [], "\n".join(map(str, differences))
 
 
+def test_admin_calls_from_sessions_with_other_settings(empty):
+    """Build, vacuum, maintenance and reconcile render source keys the way capture does,
+    whatever the settings of the admin's session (a German DateStyle would otherwise
+    turn every date key into another node)."""
+    with connect(empty) as admin:
+        admin.execute(SETTINGS_SCHEMA)
+        admin.execute("INSERT INTO days VALUES ('2024-03-01', now(), '1 day', 0.3, '2024-01-01')")
+        apply(admin)
+        for settings in WRITER_SETTINGS:
+            for name, value in settings.items():
+                admin.execute("SELECT set_config(%s, %s, false)", (name, value))
+            for call in ("SELECT * FROM graph.vacuum()", "SELECT * FROM graph.run_scheduled_maintenance()",
+                         "SELECT * FROM graph.reconcile()", "SELECT * FROM graph.build()"):
+                admin.execute(call)
+                differences = verify(admin)
+                assert differences == [], f"{call} under {settings}: {differences}"
+            admin.execute("RESET ALL")
+
+
 def test_edge_values_replay_as_build_reads_them(empty):
     """Empty-string labels, NULL/zero/negative/NaN weights: an edge written after the
     build is replayed with the same label and weight the build (and verify) read."""
