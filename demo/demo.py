@@ -55,7 +55,9 @@ WRITES = [
 QUESTIONS = [
     ("Who and what is within 2 hops of Ada?",
      "SELECT node_table, node_id, depth, edge_label FROM graph.traverse("
-     "'app.contacts', '1', max_depth => 2, direction => 'any', max_nodes => 12) ORDER BY depth, node_table, node_id"),
+     "'app.contacts', '1', max_depth => 2, direction => 'any', max_nodes => 12,"
+     " edge_types => ARRAY['works_at', 'colleague', 'friend', 'intro', 'deal_with'])"
+     " ORDER BY depth, node_table, node_id"),
     ("How is Ada connected to Dora (fewest hops)?",
      "SELECT step, node_table, node_id, edge_label FROM graph.shortest_path("
      "'app.contacts', '1', 'app.contacts', '4', direction => 'any')"),
@@ -83,11 +85,6 @@ def show(cur, title: str, query: str, expanded: bool = False) -> None:
     print(f"   ({len(rows)} rows)")
 
 
-def has_function(cur, name: str) -> bool:
-    cur.execute("SELECT to_regproc(%s) IS NOT NULL", (f"graph.{name}",))
-    return cur.fetchone()[0]
-
-
 def run(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.add_notice_handler(lambda d: print(f"   NOTICE: {d.message_primary}"))
@@ -107,13 +104,14 @@ def run(dsn: str) -> None:
         show(cur, "sync", "SELECT * FROM graph.apply_sync()")
         show(cur, "graph equals sources? (no rows = yes)", "SELECT * FROM graph.verify()")
         for title, query in QUESTIONS:
-            name = query.split("graph.", 1)[1].split("(", 1)[0]
-            if has_function(cur, name):
-                show(cur, title, query)
-        if has_function(cur, "schedule_maintenance"):
-            cur.execute("SELECT current_database() = current_setting('cron.database_name', true)")
-            if cur.fetchone()[0]:
-                show(cur, "maintenance scheduled with pg_cron", "SELECT graph.schedule_maintenance()")
+            show(cur, title, query)
+        cur.execute("SELECT current_database() = current_setting('cron.database_name', true)")
+        if cur.fetchone()[0]:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+            show(cur, "maintenance scheduled with pg_cron (every minute)",
+                 "SELECT graph.schedule_maintenance() AS cron_job_id")
+            show(cur, "a maintenance run, as pg_cron will call it",
+                 "SELECT status, rows_applied, rebuilt, rows_pruned, reason FROM graph.run_scheduled_maintenance()")
         show(cur, "graph.sync_health()", "SELECT * FROM graph.sync_health()", expanded=True)
 
 
