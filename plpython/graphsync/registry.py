@@ -1,6 +1,6 @@
 """The registry as plain Python values: node tables and edge sources."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,14 @@ class EdgeSource:
 class Registry:
     nodes: dict  # table_oid -> NodeTable
     edges: tuple  # EdgeSource, by id
+    carried: dict = field(default_factory=dict)  # table_oid -> [EdgeSource] its rows carry
+
+    def __post_init__(self):
+        for e in self.edges:
+            self.carried.setdefault(e.carrier, []).append(e)
 
     def edges_carried_by(self, table_oid):
-        return [e for e in self.edges if e.carrier == table_oid]
+        return self.carried.get(table_oid, [])
 
 
 def load(plpy):
