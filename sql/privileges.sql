@@ -31,6 +31,10 @@ graph._pending_rows(regrole, integer),
 graph._node_delta(),
 graph._node_runs(bigint),
 graph._components(text),
+graph._component_of(regclass, text, text),
+graph._traverse(
+    regclass, text, integer, text, text[], regclass[], jsonb, text, text, integer, boolean, regclass[], text[]
+),
 graph.traverse(
     regclass, text, integer, text, text[], regclass[], jsonb, text, text, integer, boolean, regclass[], text[]
 ),

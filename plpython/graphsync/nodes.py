@@ -13,6 +13,8 @@ row-level security apply too.
 
 import sys
 
+import numpy as np
+
 from graphsync import errors, state
 from graphsync.graphview import run
 
@@ -128,30 +130,49 @@ def lookup(plpy, v, pairs):
 
 
 class KeyCache:
-    """Keys of base nodes seen so far in this backend: (table_oid, id text) by node
-    id. A base node's key never changes within a generation, and the cache lives
-    in state._cache, which a new generation clears. Keys come from graph._nodes
-    as some caller (row-level security); a read hands out only the nodes of its
-    own security mask (tables its caller may SELECT), so a key cached for one
-    role never reaches a role that could not read it."""
+    """Keys of base nodes seen so far in this backend, as arrays indexed by node id:
+    ``tables`` (table oid, 0 when not cached) and ``pks`` (id text, None when not
+    cached), so a read looks up thousands of keys with one NumPy indexing
+    instead of a dictionary lookup each. A base node's key never changes within
+    a generation, and the cache lives in state._cache, which a new generation
+    clears. Keys come from graph._nodes as some caller (row-level security); a
+    read hands out only the nodes of its own security mask (tables its caller
+    may SELECT), so a key cached for one role never reaches a role that could
+    not read it. The arrays are allocated on the first key cached."""
 
     def __init__(self, key, base_count):
         self.key = key
-        self.keys = {}
         self.base_count = base_count
+        self.tables = None  # uint32[base_count]
+        self.pks = None  # object[base_count]
+        self.count = 0  # keys cached
+        self.fetched = 0  # keys asked for piecemeal (KEYS) so far
+        self.loaded_all = False  # ALL_KEYS was read (as the caller of that read)
         self.text_bytes = 0
 
     def add(self, ids, tables, pks):
-        for i, t, pk in zip(ids, tables, pks, strict=True):
-            if i < self.base_count and i not in self.keys:
-                self.keys[i] = (t, pk)
-                self.text_bytes += sys.getsizeof(pk)
+        if not len(ids):
+            return
+        if self.tables is None:
+            self.tables = np.zeros(self.base_count, dtype=np.uint32)
+            self.pks = np.empty(self.base_count, dtype=object)
+        ids = np.asarray(ids, dtype=np.int64)
+        new = ids < self.base_count
+        new[new] = self.tables[ids[new]] == 0
+        if not new.any():
+            return
+        fresh = ids[new]
+        fresh_pks = np.asarray(pks, dtype=object)[new]
+        self.tables[fresh] = np.asarray(tables, dtype=np.int64)[new]
+        self.pks[fresh] = fresh_pks
+        self.count += len(fresh)
+        self.text_bytes += sum(map(sys.getsizeof, fresh_pks.tolist()))
 
     def held_nbytes(self):
-        return self.text_bytes + 100 * len(self.keys)  # strings, dict slots and tuples
+        return self.text_bytes  # the key strings; the arrays are counted by arrays()
 
     def arrays(self):
-        return []
+        return [a for a in (self.tables, self.pks) if a is not None]
 
 
 def _key_cache(v):
@@ -162,33 +183,67 @@ def _key_cache(v):
     return cache
 
 
+def key_arrays(plpy, v, ids):
+    """(found bool[k], table oids int64[k], id texts object[k]) of node ids ``ids``:
+    found is False for a node the caller cannot see (its table and id are then
+    0 and None). A node of a table outside the caller's security mask must not
+    be asked for.
+
+    Keys missing from the cache are read from graph._nodes: only those, until a
+    read misses more than a quarter of the base, or the backend has asked for a
+    quarter piecemeal; then every key is read once (a full read costs about as
+    much as reading a quarter key by key)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    cache = _key_cache(v)
+    tables = np.zeros(len(ids), dtype=np.int64)
+    pks = np.empty(len(ids), dtype=object)
+    base = ids < cache.base_count
+    if cache.tables is not None:
+        tables[base] = cache.tables[ids[base]]
+        pks[base] = cache.pks[ids[base]]
+    missing = np.flatnonzero(tables == 0)
+    if len(missing) and v.extra_keys:
+        extra = v.extra_keys
+        for j in missing.tolist():
+            k = extra.get(int(ids[j]))
+            if k is not None:
+                tables[j], pks[j] = k
+        missing = missing[tables[missing] == 0]
+    if len(missing) and not cache.loaded_all:
+        many = max(1000, cache.base_count // 4)
+        if (len(missing) > many or cache.fetched + len(missing) > many) and cache.count < cache.base_count:
+            r = run(plpy, ALL_KEYS, ["bigint"], [cache.base_count])[0]
+            cache.add(r["ids"], r["tables"], r["pks"])
+            cache.loaded_all = True
+            at = missing[ids[missing] < cache.base_count]
+            tables[at] = cache.tables[ids[at]]
+            pks[at] = cache.pks[ids[at]]
+            missing = missing[tables[missing] == 0]
+    if len(missing):
+        # Not cached: base nodes the caller could not read so far, and nodes past the base.
+        asked = ids[missing]
+        r = run(plpy, KEYS, ["bigint[]"], [asked.tolist()])[0]
+        cache.fetched += int(np.count_nonzero(asked < cache.base_count))
+        if r["ids"]:
+            got = np.asarray(r["ids"], dtype=np.int64)
+            cache.add(got, r["tables"], r["pks"])
+            order = np.argsort(got)
+            at = np.searchsorted(got, asked, sorter=order)
+            at[at == len(got)] = 0
+            hit = got[order[at]] == asked
+            rows = order[at[hit]]
+            tables[missing[hit]] = np.asarray(r["tables"], dtype=np.int64)[rows]
+            pks[missing[hit]] = np.asarray(r["pks"], dtype=object)[rows]
+    return tables != 0, tables, pks
+
+
 def keys(plpy, v, ids):
     """{node id: (table_oid, id text)} of ``ids`` the caller can see (a node of a
     table outside the caller's security mask must not be asked for)."""
-    cache = _key_cache(v)
-    known, extra = cache.keys, v.extra_keys
-    out, misses = {}, []
-    for i in ids:
-        if i in known:
-            out[i] = known[i]
-        elif i in extra:
-            out[i] = extra[i]
-        else:
-            misses.append(i)
-    if misses:
-        if len(misses) > max(1000, cache.base_count // 4) and len(known) < cache.base_count:
-            r = run(plpy, ALL_KEYS, ["bigint"], [cache.base_count])[0]
-            cache.add(r["ids"], r["tables"], r["pks"])
-        r = None
-        rest = [i for i in misses if i not in known]
-        if rest:
-            r = run(plpy, KEYS, ["bigint[]"], [rest])[0]
-            cache.add(r["ids"], r["tables"], r["pks"])
-            out.update(zip(r["ids"], zip(r["tables"], r["pks"], strict=True), strict=True))
-        for i in misses:
-            if i in known:
-                out[i] = known[i]
-    return out
+    ids = [int(i) for i in ids]
+    found, tables, pks = key_arrays(plpy, v, ids)
+    return {i: (t, pk) for i, f, t, pk in zip(ids, found.tolist(), tables.tolist(), pks.tolist(), strict=True)
+            if f}
 
 
 def _hydrate_sql(plpy, node):

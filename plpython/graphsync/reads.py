@@ -151,17 +151,80 @@ class Read:
         return node_id is not None and node_id < len(self.security) and bool(self.security[node_id])
 
 
+# Large answers cross from PL/Python to SQL as one row of array literals
+# ('{1,1,2}', '{"a",NULL}'), which the public function casts back and unnests:
+# PL/Python converts each element of a returned list through its text form and
+# the element type's input function (about 0.1 µs an element), and re-enters a
+# set-returning function for every row; a text is converted in one go, and
+# array_in reads it back in C at a fraction of that.
+
+NUL = "\x1e"  # stands for NULL while a text literal is built
+
+
+def int_literal(values, nulls=None):
+    """The array literal of the integers ``values``, NULL where the bool array
+    ``nulls`` is True. Runs of equal values (a table, a BFS level, a component)
+    are written by string repetition, so they cost next to nothing."""
+    values = np.asarray(values, dtype=np.int64)
+    n = len(values)
+    if not n:
+        return "{}"
+    nulls = np.zeros(n, dtype=bool) if nulls is None else np.asarray(nulls, dtype=bool)
+    starts = np.flatnonzero((values[1:] != values[:-1]) | (nulls[1:] != nulls[:-1])) + 1
+    if len(starts) < n // 4:
+        starts = np.concatenate([[0], starts])
+        counts = np.diff(np.append(starts, n)).tolist()
+        text = "".join(("NULL," if null else "%d," % v) * c for v, null, c in zip(
+            values[starts].tolist(), nulls[starts].tolist(), counts, strict=True))
+        return "{" + text[:-1] + "}"
+    texts = list(map(str, values.tolist()))
+    for i in np.flatnonzero(nulls).tolist():
+        texts[i] = "NULL"
+    return "{" + ",".join(texts) + "}"
+
+
+def text_literal(values, nulls=None):
+    """The array literal of the strings ``values`` (an object array), NULL where
+    the bool array ``nulls`` is True. Joined and quoted a whole column at a
+    time; escaped element by element only when a value holds a double quote, a
+    backslash or the NULL placeholder."""
+    values = np.asarray(values, dtype=object)
+    if not len(values):
+        return "{}"
+    if nulls is not None and nulls.any():
+        values = values.copy()
+        values[nulls] = NUL
+        nones = int(np.count_nonzero(nulls))
+    else:
+        nones = 0
+    joined = '","'.join(values.tolist())
+    if joined.count('"') == 2 * (len(values) - 1) and "\\" not in joined and joined.count(NUL) == nones:
+        literal = '{"' + joined + '"}'
+        return literal.replace('"%s"' % NUL, "NULL") if nones else literal
+    texts = ['"%s"' % v.replace("\\", "\\\\").replace('"', '\\"') for v in values.tolist()]
+    for i in np.flatnonzero(nulls).tolist() if nones else ():
+        texts[i] = "NULL"
+    return "{" + ",".join(texts) + "}"
+
+
 @stable
-def traverse_rows(plpy, seed_tables, seed_ids, max_depth=None, direction=None, edge_types=None,
-                    node_tables=None, filter_json=None, tenant=None, strategy=None, max_nodes=None,
-                    hydrate=False):
-    """Rows of graph.traverse (see there for the arguments)."""
+def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth=None, direction=None,
+                     edge_types=None, node_tables=None, filter_json=None, tenant=None, strategy=None,
+                     max_nodes=None, hydrate=False):
+    """The one row of graph._traverse: the rows of graph.traverse (see there for the
+    arguments) as parallel columns in visit order, each an array literal of final
+    values: table oids, id texts, depths, parent table oids, parent id texts,
+    label names, node json texts (None when not hydrating); and capped.
+    PL/Python re-enters a set-returning function and converts values one by one
+    for every row it returns: for thousands of nodes one row of columns,
+    unnested by graph.traverse, is several times faster."""
+    seed_tables, seed_ids = seeds(plpy, seed_table, seed_id, seed_tables, seed_ids)
     max_depth = check_depth(plpy, max_depth, DEFAULT_DEPTH)
     max_nodes = check_nodes(plpy, max_nodes)
     direction = check_choice(plpy, "direction", direction, DIRECTIONS, "out")
     strategy = check_choice(plpy, "strategy", strategy, STRATEGIES, "bfs")
     r = Read(plpy, tenant)
-    seeds = [s for s in resolve(plpy, r.v, r.acc, seed_tables, seed_ids, "seed") if r.visible(s)]
+    starts = [s for s in resolve(plpy, r.v, r.acc, seed_tables, seed_ids, "seed") if r.visible(s)]
     restriction = access.restriction_mask(plpy, r.v, r.acc, table_oids(plpy, node_tables), filter_json)
     c, label_mask = r.graph(direction, edge_types)
     run_one = traverse.bfs if strategy == "bfs" else traverse.dfs
@@ -169,7 +232,7 @@ def traverse_rows(plpy, seed_tables, seed_ids, max_depth=None, direction=None, e
     hidden = set()
     hydrated = {}
     for _ in range(HYDRATE_ROUNDS if hydrate else 1):
-        t = run_one(c.offsets, c.targets, c.labels, enterable, seeds, max_depth, max_nodes,
+        t = run_one(c.offsets, c.targets, c.labels, enterable, starts, max_depth, max_nodes,
                     label_mask, restriction)
         if not hydrate:
             break
@@ -180,28 +243,50 @@ def traverse_rows(plpy, seed_tables, seed_ids, max_depth=None, direction=None, e
         hidden |= now_hidden
         enterable = r.security.copy()
         enterable[list(hidden)] = False
-        seeds = [s for s in seeds if s not in hidden]
-    ids, depths, parents, labels = (t.nodes.tolist(), t.depth.tolist(), t.parent.tolist(),
-                                    t.parent_label.tolist())
+        starts = [s for s in starts if s not in hidden]
+    ids, depths, parents, labels = t.nodes, t.depth, t.parent, t.parent_label
     if hydrate and hidden:  # still hidden after the last round: drop them and what hangs below
         keep, dropped = [], set()
-        for i, (node, parent) in enumerate(zip(ids, parents, strict=True)):
+        for i, (node, parent) in enumerate(zip(ids.tolist(), parents.tolist(), strict=True)):
             if node in hidden or parent in dropped:
                 dropped.add(node)
             else:
                 keep.append(i)
-        ids, depths, parents, labels = ([col[i] for i in keep] for col in (ids, depths, parents, labels))
-    keys = nodes.keys(plpy, r.v, ids)  # every parent is a visited node
-    labels_of = r.v.labels
-    out = []
-    for node, depth, parent, label in zip(ids, depths, parents, labels, strict=True):
-        if node not in keys:  # not readable after all: row-level security of graph._nodes
-            continue
-        table, pk = keys[node]
-        ptable, ppk = keys.get(parent, (None, None))
-        out.append((table, pk, depth, ptable, ppk, labels_of.get(label) if parent >= 0 else None,
-                    hydrated.get(node) if hydrate else None, t.capped))
-    return out
+        keep = np.asarray(keep, dtype=np.int64)
+        ids, depths, parents, labels = ids[keep], depths[keep], parents[keep], labels[keep]
+    found, tables, pks = nodes.key_arrays(plpy, r.v, ids)  # every parent is a visited node
+    row_of = np.empty(max(len(r.security), 1), dtype=np.int64)
+    row_of[ids] = np.arange(len(ids))
+    has_parent = parents >= 0
+    parent_rows = row_of[parents[has_parent]]
+    parent_found = np.zeros(len(ids), dtype=bool)
+    parent_found[has_parent] = found[parent_rows]
+    ptables = np.zeros(len(ids), dtype=np.int64)
+    ppks = np.empty(len(ids), dtype=object)
+    ptables[has_parent] = tables[parent_rows]
+    ppks[has_parent] = pks[parent_rows]
+    top = max(max(r.v.labels, default=-1), int(labels.max(initial=-1)))
+    names = np.empty(top + 2, dtype=object)  # [-1] (past the last label id): no edge
+    for label_id, name in r.v.labels.items():
+        names[label_id] = name
+    named = np.array([name is not None for name in names.tolist()], dtype=bool)
+    label_at = np.where(has_parent, labels, -1)
+    edge_labels, has_label = names[label_at], named[label_at]
+    if not found.all():  # not readable after all: row-level security of graph._nodes
+        ids, depths, tables, pks, ptables, ppks, edge_labels, parent_found, has_label = (
+            a[found] for a in (ids, depths, tables, pks, ptables, ppks, edge_labels, parent_found, has_label))
+    if hydrate:
+        json = np.array([hydrated.get(i) for i in ids.tolist()], dtype=object)
+    return {
+        "tables": int_literal(tables),
+        "ids": text_literal(pks),
+        "depths": int_literal(depths),
+        "parent_tables": int_literal(ptables, ~parent_found),
+        "parent_ids": text_literal(ppks, ~parent_found),
+        "labels": text_literal(edge_labels, ~has_label),
+        "nodes": text_literal(json, np.array([j is None for j in json.tolist()], dtype=bool)) if hydrate else None,
+        "capped": t.capped,
+    }
 
 
 def _hydrate(plpy, v, ids, hydrated):
@@ -301,33 +386,32 @@ def _component_labels(plpy, r):
 
 
 @stable
-def connected_components_packed(plpy, tenant=None):
-    """The one row of graph._components: every node the caller may see and its
-    component, as parallel columns -- table oids and components as comma-separated
-    text, keys as text[]. PL/Python converts every returned value through its text
-    form and re-enters a set-returning function for each row, so for 200k nodes one
-    packed row that SQL unnests is several times faster than rows."""
+def connected_components_columns(plpy, tenant=None):
+    """The one row of graph._components: every node the caller may see, in node id
+    order, and its component, as parallel array literals (see int_literal): table
+    oids, id texts, components. One row that graph.connected_components unnests
+    instead of a row per node (see traverse_columns)."""
     r = Read(plpy, tenant)
     labels = _component_labels(plpy, r)
-    ids = np.flatnonzero(labels >= 0).tolist()
-    keys = nodes.keys(plpy, r.v, ids)
-    ids = [i for i in ids if i in keys]
-    comps = labels.tolist()
-    return {"tables": ",".join(str(keys[i][0]) for i in ids), "pks": [keys[i][1] for i in ids],
-            "components": ",".join(str(comps[i]) for i in ids)}
+    ids = np.flatnonzero(labels >= 0)
+    found, tables, pks = nodes.key_arrays(plpy, r.v, ids)
+    if not found.all():
+        ids, tables, pks = ids[found], tables[found], pks[found]
+    return {"tables": int_literal(tables), "pks": text_literal(pks), "components": int_literal(labels[ids])}
 
 
 @stable
-def component_of_rows(plpy, tbl, node_id, tenant=None):
-    """Rows (node_table, node_id) of the component holding (tbl, node_id)."""
+def component_of_columns(plpy, tbl, node_id, tenant=None):
+    """The one row of graph._component_of: the nodes of the component holding (tbl,
+    node_id), in node id order, as array literals of table oids and id texts
+    (empty when the node does not exist or the caller may not see it)."""
     r = Read(plpy, tenant)
     [node] = resolve(plpy, r.v, r.acc, [tbl], [node_id], "node")
     if not r.visible(node):
-        return []
+        return {"tables": "{}", "ids": "{}"}
     labels = _component_labels(plpy, r)
-    ids = np.flatnonzero(labels == labels[node]).tolist()
-    keys = nodes.keys(plpy, r.v, ids)
-    return [keys[i] for i in ids if i in keys]
+    found, tables, pks = nodes.key_arrays(plpy, r.v, np.flatnonzero(labels == labels[node]))
+    return {"tables": int_literal(tables[found]), "ids": text_literal(pks[found])}
 
 
 @stable

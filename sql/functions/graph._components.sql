@@ -1,10 +1,12 @@
 -- graph._components(tenant): the work of graph.connected_components, packed in
--- one row: table oids and component numbers as comma-separated text, keys as
--- text[] (in the same order). Runs as the caller.
+-- one row: table oids, keys and component numbers of the nodes, in node id
+-- order, each an array literal (text, cast back by graph.connected_components:
+-- PL/Python converts a list element by element, a text at once). Runs as the
+-- caller.
 CREATE OR REPLACE FUNCTION graph._components(
     tenant text,
     OUT tables text,
-    OUT pks text[],
+    OUT pks text,
     OUT components text
 )
 LANGUAGE plpython3u
@@ -13,7 +15,7 @@ AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
 from graphsync import reads
-return reads.connected_components_packed(plpy, tenant)
+return reads.connected_components_columns(plpy, tenant)
 $$;
 
 COMMENT ON FUNCTION graph._components(text) IS

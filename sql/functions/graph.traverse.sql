@@ -18,9 +18,13 @@
 -- and the label of that edge. Nodes of tables the caller may not SELECT are
 -- never entered. Applies graph.query_freshness first.
 -- Reads: graph._csr, graph._edge_overlay, graph._nodes (as the caller), sources.
--- Runs as the caller, without SET search_path: PL/Python re-enters a
--- set-returning function for every row, and a SET clause would be redone each
--- time; every object it uses is schema-qualified.
+-- Runs as the caller. RETURN QUERY over graph._traverse, which returns the
+-- answer as one row of array literals (see there); the unnest calls in the
+-- select list walk them in step, in visit order, and no row passes through
+-- PL/Python. PL/pgSQL rather than SQL: its plan is kept for the session, where a
+-- SQL function's is redone for every statement that calls it (it matters for
+-- small traversals). VOLATILE: a read may apply pending changes; it runs
+-- graph._traverse once per call. Every object it uses is schema-qualified.
 CREATE OR REPLACE FUNCTION graph.traverse(
     seed_table regclass DEFAULT NULL,
     seed_id text DEFAULT NULL,
@@ -46,14 +50,22 @@ RETURNS TABLE (
     node jsonb,
     capped boolean
 )
-LANGUAGE plpython3u
+LANGUAGE plpgsql
+VOLATILE
 AS $$
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
-from graphsync import reads
-tables, ids = reads.seeds(plpy, seed_table, seed_id, seed_tables, seed_ids)
-return reads.traverse_rows(plpy, tables, ids, max_depth, direction, edge_types, node_tables, filter,
-                           tenant, strategy, max_nodes, hydrate)
+BEGIN
+    RETURN QUERY
+    SELECT
+        pg_catalog.unnest(r.tables::pg_catalog.oid []::pg_catalog.regclass []),
+        pg_catalog.unnest(r.ids::pg_catalog.text []),
+        pg_catalog.unnest(r.depths::pg_catalog.int4 []),
+        pg_catalog.unnest(r.parent_tables::pg_catalog.oid []::pg_catalog.regclass []),
+        pg_catalog.unnest(r.parent_ids::pg_catalog.text []),
+        pg_catalog.unnest(r.labels::pg_catalog.text []),
+        pg_catalog.unnest(r.nodes::pg_catalog.jsonb []),
+        r.capped
+    FROM graph._traverse($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) AS r;
+END;
 $$;
 
 COMMENT ON FUNCTION graph.traverse(

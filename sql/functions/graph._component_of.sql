@@ -1,0 +1,22 @@
+-- graph._component_of(tbl, id, tenant): the work of graph.component_of, packed
+-- in one row: table oids and keys of the component's nodes, in node id order,
+-- each an array literal (text, cast back by graph.component_of; see
+-- graph._traverse). Runs as the caller, without SET search_path: tbl reaches
+-- PL/Python as text, read back under the caller's search_path.
+CREATE OR REPLACE FUNCTION graph._component_of(
+    tbl regclass,
+    id text,
+    tenant text,
+    OUT tables text,
+    OUT ids text
+)
+LANGUAGE plpython3u
+AS $$
+if "graphsync" not in GD:
+    plpy.execute("SELECT graph._import_package()")
+from graphsync import reads
+return reads.component_of_columns(plpy, tbl, id, tenant)
+$$;
+
+COMMENT ON FUNCTION graph._component_of(regclass, text, text) IS
+'Internal (graph.component_of): the nodes of a component, packed in one row.';

@@ -1,0 +1,51 @@
+-- graph._traverse(...): the work of graph.traverse (same arguments, none
+-- optional), returned as one row: parallel columns in visit order, each an
+-- array literal (text) of final values -- table oids, ids, depths, parent table
+-- oids, parent ids, edge labels, node json (NULL unless hydrate) -- and capped.
+-- graph.traverse casts them back and unnests them: PL/Python re-enters a
+-- set-returning function for every row it returns and converts a list element
+-- by element, while a text crosses in one go and array_in reads it in C.
+-- Runs as the caller, like graph.traverse, and without SET search_path: regclass
+-- arguments reach PL/Python as text, which must be read back under the caller's
+-- search_path; every object it uses is schema-qualified.
+CREATE OR REPLACE FUNCTION graph._traverse(
+    seed_table regclass,
+    seed_id text,
+    max_depth integer,
+    direction text,
+    edge_types text[],
+    node_tables regclass[],
+    filter jsonb,
+    tenant text,
+    strategy text,
+    max_nodes integer,
+    hydrate boolean,
+    seed_tables regclass[],
+    seed_ids text[],
+    OUT tables text,
+    OUT ids text,
+    OUT depths text,
+    OUT parent_tables text,
+    OUT parent_ids text,
+    OUT labels text,
+    OUT nodes text,
+    OUT capped boolean
+)
+LANGUAGE plpython3u
+SET datestyle = 'ISO, YMD'
+SET timezone = 'UTC'
+SET intervalstyle = 'postgres'
+SET extra_float_digits = 3
+SET bytea_output = 'hex'
+AS $$
+if "graphsync" not in GD:
+    plpy.execute("SELECT graph._import_package()")
+from graphsync import reads
+return reads.traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth, direction, edge_types,
+                              node_tables, filter, tenant, strategy, max_nodes, hydrate)
+$$;
+
+COMMENT ON FUNCTION graph._traverse(
+    regclass, text, integer, text, text[], regclass[], jsonb, text, text, integer, boolean, regclass[], text[]
+) IS
+'Internal (graph.traverse): the traversal as one row of arrays in visit order.';
