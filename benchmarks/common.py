@@ -1,13 +1,21 @@
-"""Helpers shared by the benchmarks: wall-clock timing, interleaved repetitions, results."""
+"""Helpers shared by the benchmarks: the server and database to run on, wall-clock
+timing, interleaved repetitions, results. Callers put the repository root and
+tools/ on sys.path first (install.py and pgcluster.py live there)."""
 
 from __future__ import annotations
 
+import os
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
+
+import install
+import pgcluster
 
 
 @dataclass
@@ -51,3 +59,34 @@ def markdown_table(results: list[Result]) -> str:
     lines += [f"| {r.operation} | {r.baseline:.3f} s | {r.measured:.3f} s | {r.ratio:.2f}× | {r.goal} | "
               f"{'yes' if r.met else '**no**'} |" for r in results]
     return "\n".join(lines)
+
+
+@contextmanager
+def server() -> Iterator[str]:
+    """A superuser DSN: GRAPHSYNC_DSN, or a throwaway cluster's, stopped and removed on exit."""
+    if os.environ.get("GRAPHSYNC_DSN"):
+        yield os.environ["GRAPHSYNC_DSN"]
+        return
+    directory = tempfile.mkdtemp(prefix="graphsync-bench-")
+    try:
+        yield pgcluster.start(directory)
+    finally:
+        pgcluster.stop(directory)
+
+
+@contextmanager
+def database(admin_dsn: str, name: str) -> Iterator[str]:
+    """The DSN of a fresh database with graphsync installed; dropped on exit."""
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    params = psycopg.conninfo.conninfo_to_dict(admin_dsn)
+    params["dbname"] = name
+    dsn = psycopg.conninfo.make_conninfo(**params)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            install.install(conn)
+        yield dsn
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

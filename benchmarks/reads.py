@@ -24,11 +24,9 @@ Writes the table to benchmarks/READS.md (or --out).
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,8 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-import install  # noqa: E402
-import pgcluster  # noqa: E402
+from common import database, server  # noqa: E402
 
 DB = "graphsync_bench_reads"
 
@@ -130,7 +127,6 @@ class Bench:
 
     def setup(self):
         with self.connect() as c:
-            install.install(c)
             start = time.perf_counter()
             c.execute(SCHEMA.format(nodes=self.nodes, edges=self.edges))
             load = time.perf_counter() - start
@@ -271,20 +267,8 @@ def main(argv=None):
     nodes = args.nodes or (20_000 if args.quick else 200_000)
     edges = args.edges or (100_000 if args.quick else 1_000_000)
     repeat = 5 if args.quick else 11
-    directory = None
-    external = os.environ.get("GRAPHSYNC_DSN")
-    try:
-        if external:
-            admin = external
-        else:
-            directory = tempfile.mkdtemp(prefix="graphsync-bench-reads-")
-            admin = pgcluster.start(directory)
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-            c.execute(f'CREATE DATABASE "{DB}"')
-        params = psycopg.conninfo.conninfo_to_dict(admin)
-        params["dbname"] = DB
-        b = Bench(psycopg.conninfo.make_conninfo(**params), nodes, edges, repeat)
+    with server() as admin, database(admin, DB) as dsn:
+        b = Bench(dsn, nodes, edges, repeat)
         b.setup()
         b.cold()
         b.traversals()
@@ -293,9 +277,6 @@ def main(argv=None):
         b.components()
         b.pending()
         b.write(args.out, args.quick)
-    finally:
-        if directory:
-            pgcluster.stop(directory)
     return 0
 
 

@@ -24,7 +24,6 @@ import platform
 import random
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,8 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-import install  # noqa: E402
-import pgcluster  # noqa: E402
+from common import database, server  # noqa: E402
 
 DBNAME = "gs_bench_rebuild"
 
@@ -204,29 +202,11 @@ def main(argv=None):
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "REBUILD.md"))
     args = parser.parse_args(argv)
     nodes, edges, reps = (20_000, 100_000, 3) if args.quick else (200_000, 1_000_000, 3)
-    external = os.environ.get("GRAPHSYNC_DSN")
-    directory = None
-    if external:
-        admin = external
-    else:
-        directory = tempfile.mkdtemp(prefix="graphsync-bench-")
-        admin = pgcluster.start(directory)
-    try:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(f"DROP DATABASE IF EXISTS {DBNAME} WITH (FORCE)")
-            c.execute(f"CREATE DATABASE {DBNAME}")
-        dsn = psycopg.conninfo.make_conninfo(admin, dbname=DBNAME)
-        with psycopg.connect(dsn, autocommit=True) as c:
-            install.install(c)
+    with server() as admin, database(admin, DBNAME) as dsn:
         result = run(dsn, nodes, edges, reps)
-        text = report(nodes, edges, result)
-        print(text)
-        Path(args.out).write_text(text)
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(f"DROP DATABASE IF EXISTS {DBNAME} WITH (FORCE)")
-    finally:
-        if directory:
-            pgcluster.stop(directory)
+    text = report(nodes, edges, result)
+    print(text)
+    Path(args.out).write_text(text)
     return 0
 
 

@@ -16,10 +16,7 @@ import datetime
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -30,9 +27,8 @@ sys.path.insert(0, str(HERE.parent / "tools"))
 
 import capture  # noqa: E402
 import replay  # noqa: E402
-from common import Result, markdown_table  # noqa: E402
+from common import Result, database, markdown_table, server  # noqa: E402
 
-import install  # noqa: E402
 import pgcluster  # noqa: E402
 
 BULK_ROWS, TRANSACTIONS, LOG_ROWS = 100_000, 10_000, 1_000_000
@@ -41,37 +37,6 @@ STARTED = time.monotonic()
 
 def progress(message: str) -> None:
     print(f"[{time.monotonic() - STARTED:6.0f} s] {message}", file=sys.stderr, flush=True)
-
-
-@contextmanager
-def server() -> Iterator[str]:
-    """A superuser DSN: GRAPHSYNC_DSN, or a throwaway cluster's, stopped and removed on exit."""
-    if os.environ.get("GRAPHSYNC_DSN"):
-        yield os.environ["GRAPHSYNC_DSN"]
-        return
-    directory = tempfile.mkdtemp(prefix="graphsync-bench-")
-    try:
-        yield pgcluster.start(directory)
-    finally:
-        pgcluster.stop(directory)
-
-
-@contextmanager
-def database(admin_dsn: str, name: str) -> Iterator[str]:
-    """The DSN of a fresh database with graphsync installed; dropped on exit."""
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    params = psycopg.conninfo.conninfo_to_dict(admin_dsn)
-    params["dbname"] = name
-    dsn = psycopg.conninfo.make_conninfo(**params)
-    try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            install.install(conn)
-        yield dsn
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def environment(conn: psycopg.Connection) -> str:
