@@ -90,9 +90,18 @@ def expand_level(offsets, targets, labels, frontier, enterable, edge_label_mask=
     if edge_label_mask is not None:
         keep &= edge_label_mask[labels[positions]]
     reached, sources, positions = reached[keep], sources[keep], positions[keep]
-    _, first = np.unique(reached, return_index=True)
-    first.sort()
+    first = first_occurrences(reached, len(enterable))
     return reached[first], sources[first], labels[positions[first]].astype(np.int32)
+
+
+def first_occurrences(values, n):
+    """Positions of the first occurrence of each distinct value of ``values`` (ints in
+    0..n-1), in order. Linear: each value's slot gets the positions written last to
+    first, so the first position is the one that stays (no sort, unlike np.unique)."""
+    order = np.arange(len(values))
+    slot = np.empty(n, dtype=np.int64)
+    slot[values[::-1]] = order[::-1]
+    return order[slot[values] == order]
 
 
 def check_limits(max_depth, max_nodes):

@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from graphsync.traverse import bfs, dfs
+from graphsync.traverse import bfs, dfs, first_occurrences
 
 SEEDS = range(8)
 
@@ -230,3 +230,13 @@ def test_dfs_depth_limit_follows_the_dfs_tree():
     assert bfs(offsets, targets, labels, alive, [0], 2, 10).nodes.tolist() == [0, 1, 2, 3]
     assert dfs(offsets, targets, labels, alive, [0], 3, 10).nodes.tolist() == [0, 1, 2, 3]
     assert dfs(offsets, targets, labels, alive, [0], 0, 10).nodes.tolist() == [0]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_first_occurrences_matches_a_sort_based_dedupe(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    values = rng.integers(0, n, int(rng.integers(0, 400)))
+    _, expected = np.unique(values, return_index=True)
+    expected.sort()
+    assert first_occurrences(values, n).tolist() == expected.tolist()
