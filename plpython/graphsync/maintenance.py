@@ -15,18 +15,12 @@ Runs never overlap: a scheduled run that finds another under way returns
 
 import time
 
-from graphsync import apply, build
+from graphsync import apply, build, settings
 
 LOCK = (7_420_151, 4)  # advisory lock (int4 pair): one maintenance run per database
 CONTENT_DIFFERENCES = ("missing_node", "extra_node", "stale_property", "missing_edge",
                        "extra_edge", "dangling_edge")
 BLOCKING_DRIFT = ("table_dropped", "column_dropped", "key_changed")
-
-
-def setting(plpy, name, default):
-    value = plpy.execute(plpy.prepare("SELECT current_setting($1, true) AS v", ["text"]),
-                         [name])[0]["v"]
-    return default if value in (None, "") else value
 
 
 def lock(plpy, wait):
@@ -130,7 +124,7 @@ def prune(plpy):
     pruned = plpy.execute("SELECT graph.prune_sync_log() AS n")[0]["n"]
     plpy.execute(plpy.prepare(
         "DELETE FROM graph._maintenance_jobs WHERE started_at < now() - $1::interval",
-        ["text"]), [setting(plpy, "graph.job_retention", "7 days")])
+        ["text"]), [settings.raw(plpy, "graph.job_retention")])
     return pruned
 
 
@@ -146,7 +140,7 @@ def maintain(plpy, job_id, result, force, notes):
         reasons.insert(0, "forced by graph.vacuum()")
     pending = plpy.execute("SELECT count(*) AS n FROM graph._pending_log()")[0]["n"]
     if not blocking and not pending and not applied["stopped"] and verify_due(
-            plpy, setting(plpy, "graph.verify_interval", "1 day")):
+            plpy, settings.raw(plpy, "graph.verify_interval")):
         phase(plpy, job_id, "verify")
         total, summary = count_differences(plpy)
         result["differences"] = total

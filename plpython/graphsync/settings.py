@@ -9,6 +9,8 @@ DEFAULTS = {
     "graph.edge_buffer_size": "100000",
     "graph.query_freshness": "apply_pending_sync",
     "graph.sync_error_policy": "stop",
+    "graph.job_retention": "7 days",
+    "graph.verify_interval": "1 day",
 }
 
 CHOICES = {
