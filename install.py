@@ -7,7 +7,7 @@
 Everything happens in one transaction: run-once migrations (sql/migrations,
 recorded in graph._migrations), the PL/Python package (plpython/graphsync,
 stored in graph._py_modules: no file is copied to the server), the functions
-(sql/functions, replayed every time), privileges. The log and the graph are
+(sql/functions, replayed every time, then sql/output-settings.sql), privileges. The log and the graph are
 kept. A second run changes nothing.
 """
 
@@ -114,6 +114,7 @@ def install(conn: psycopg.Connection) -> dict:
         modules_changed = _sync_modules(cur)
         for path in sorted((ROOT / "sql" / "functions").glob("*.sql")):
             cur.execute(path.read_text())
+        cur.execute((ROOT / "sql" / "output-settings.sql").read_text())
         cur.execute((ROOT / "sql" / "privileges.sql").read_text())
         cur.execute("SELECT graph._install_capture(table_oid) FROM ("
                     " SELECT table_oid FROM graph._node_tables"

@@ -24,15 +24,8 @@ FROM graph._sync_state AS s
 """
 
 
-def cache_nbytes():
-    """Bytes this backend holds in its cache of the base (0 when the reader module
-    does not report it)."""
-    fn = getattr(state, "cache_nbytes", None)
-    return int(fn()) if fn is not None else 0
-
-
 def status(plpy):
     """One row: generation, sizes, this backend's cache, last build."""
     row = dict(plpy.execute(SIZES)[0])
-    row["cache_bytes"] = cache_nbytes()
+    row["cache_bytes"] = state.cache_nbytes()
     return row

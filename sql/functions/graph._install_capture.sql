@@ -4,10 +4,10 @@
 -- Rows are captured with the columns the graph needs: properties (typed) for
 -- node tables, and keys, tenant, edge endpoint, weight and label columns as
 -- text in old_row/new_row. An UPDATE that changes none of them logs nothing.
--- The capture function pins the settings that shape text output (DateStyle,
--- TimeZone, IntervalStyle, extra_float_digits, bytea_output), so a key is
--- captured the same whatever the writer's session says; build, verify and
--- apply_sync pin the same ones. SECURITY DEFINER: owned by the installer, so a
+-- The capture function pins the settings that shape text output
+-- (graph._output_settings()), so a key is captured the same whatever the
+-- writer's session says; sql/output-settings.sql pins the same ones on every
+-- function that renders source values. SECURITY DEFINER: owned by the installer, so a
 -- graph_admin member needs no CREATE on schema graph (callers check that the
 -- registering role may SELECT and TRIGGER the table). It also turns JIT off
 -- (transition tables have no statistics: a bulk UPDATE's plan looked costly
@@ -71,11 +71,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET datestyle = 'ISO, YMD'
-SET timezone = 'UTC'
-SET intervalstyle = 'postgres'
-SET extra_float_digits = 3
-SET bytea_output = 'hex'
+%9$s
 SET jit = off
 SET enable_mergejoin = off
 AS $body$
@@ -114,7 +110,7 @@ END;
 $body$;
 REVOKE ALL ON FUNCTION %1$s() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION %1$s() TO graph_admin;
-$f$, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o);
+$f$, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, graph._output_settings());
 
     FOR ev, ref IN VALUES
         ('insert', 'REFERENCING NEW TABLE AS new_rows'),

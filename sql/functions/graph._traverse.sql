@@ -32,11 +32,6 @@ CREATE OR REPLACE FUNCTION graph._traverse(
     OUT capped boolean
 )
 LANGUAGE plpython3u
-SET datestyle = 'ISO, YMD'
-SET timezone = 'UTC'
-SET intervalstyle = 'postgres'
-SET extra_float_digits = 3
-SET bytea_output = 'hex'
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")

@@ -19,11 +19,6 @@ CREATE OR REPLACE FUNCTION graph.vacuum(
 )
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
-SET datestyle = 'ISO, YMD'
-SET timezone = 'UTC'
-SET intervalstyle = 'postgres'
-SET extra_float_digits = 3
-SET bytea_output = 'hex'
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")

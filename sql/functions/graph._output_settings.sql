@@ -1,0 +1,16 @@
+-- graph._output_settings(): the SET clauses that fix how values render as text
+-- (DateStyle, TimeZone, IntervalStyle, extra_float_digits, bytea_output). Keys
+-- and properties are text rendered by capture triggers and by the source read
+-- of build/verify; with these pinned on both, a row's key is the same text
+-- whatever the writer's or the admin's session says. The one list: capture
+-- functions are generated with it, and sql/output-settings.sql sets it on every
+-- function that renders source values.
+CREATE OR REPLACE FUNCTION graph._output_settings()
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'SET datestyle = ''ISO, YMD'' SET timezone = ''UTC'' SET intervalstyle = ''postgres'''
+        || ' SET extra_float_digits = 3 SET bytea_output = ''hex'''
+$$;
