@@ -11,19 +11,8 @@
 -- keeps serving. Admin only. Returns one row: what it did and why.
 -- Touches: everything apply_sync and build touch, graph._sync_log (pruning),
 -- graph._maintenance_jobs.
-CREATE OR REPLACE FUNCTION graph.run_scheduled_maintenance(
-    OUT job_id bigint,
-    OUT status text,
-    OUT rows_applied bigint,
-    OUT failed_rows bigint,
-    OUT rebuilt boolean,
-    OUT generation bigint,
-    OUT rows_pruned bigint,
-    OUT differences bigint,
-    OUT reason text,
-    OUT error text,
-    OUT seconds double precision
-)
+CREATE OR REPLACE FUNCTION graph.run_scheduled_maintenance()
+RETURNS graph.maintenance_run
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
 AS $$

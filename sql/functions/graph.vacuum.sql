@@ -4,19 +4,8 @@
 -- run under way instead of skipping. Fails (status 'failed', recorded) when
 -- schema drift blocks a rebuild: run graph.reconcile() then. Admin only.
 -- Returns the same row as graph.run_scheduled_maintenance().
-CREATE OR REPLACE FUNCTION graph.vacuum(
-    OUT job_id bigint,
-    OUT status text,
-    OUT rows_applied bigint,
-    OUT failed_rows bigint,
-    OUT rebuilt boolean,
-    OUT generation bigint,
-    OUT rows_pruned bigint,
-    OUT differences bigint,
-    OUT reason text,
-    OUT error text,
-    OUT seconds double precision
-)
+CREATE OR REPLACE FUNCTION graph.vacuum()
+RETURNS graph.maintenance_run
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
 AS $$

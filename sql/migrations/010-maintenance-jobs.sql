@@ -48,3 +48,18 @@ COMMENT ON TABLE graph._registered_columns IS
 -- Failed rows and truncation markers are few; health counts them often.
 CREATE INDEX _sync_log_failed_idx ON graph._sync_log (id) WHERE error_message IS NOT null;
 CREATE INDEX _sync_log_vacuum_idx ON graph._sync_log (id) WHERE needs_vacuum;
+
+-- The row graph.run_scheduled_maintenance() and graph.vacuum() return.
+CREATE TYPE graph.maintenance_run AS (
+    job_id bigint,
+    status text,
+    rows_applied bigint,
+    failed_rows bigint,
+    rebuilt boolean,
+    generation bigint,
+    rows_pruned bigint,
+    differences bigint,
+    reason text,
+    error text,
+    seconds double precision
+);
