@@ -1,8 +1,7 @@
 -- graph.traverse_search(...): graph.search for seeds (at most max_seeds), then
 -- graph.traverse from all of them at once; takes the arguments of both and
 -- returns the rows of graph.traverse. Reads: the sources, then what
--- graph.traverse reads. Unnests graph._traverse like graph.traverse does (one
--- row of arrays, see there).
+-- graph.traverse reads.
 CREATE OR REPLACE FUNCTION graph.traverse_search(
     property_key text,
     value text,
@@ -33,24 +32,17 @@ RETURNS TABLE (
 LANGUAGE sql
 VOLATILE
 AS $$
-    SELECT
-        pg_catalog.unnest(t.tables::pg_catalog.oid []::pg_catalog.regclass []),
-        pg_catalog.unnest(t.ids::pg_catalog.text []),
-        pg_catalog.unnest(t.depths::pg_catalog.int4 []),
-        pg_catalog.unnest(t.parent_tables::pg_catalog.oid []::pg_catalog.regclass []),
-        pg_catalog.unnest(t.parent_ids::pg_catalog.text []),
-        pg_catalog.unnest(t.labels::pg_catalog.text []),
-        pg_catalog.unnest(t.nodes::pg_catalog.jsonb []),
-        t.capped
+    SELECT t.*
     FROM (
         SELECT
             pg_catalog.array_agg(s.node_table) AS seed_tables,
             pg_catalog.array_agg(s.node_id) AS seed_ids
         FROM graph.search(property_key, value, table_filter, mode, case_sensitive, max_seeds, tenant) AS s
     ) AS found
-    CROSS JOIN LATERAL graph._traverse(
-        NULL, NULL, max_depth, direction, edge_types, node_tables, $11, tenant, strategy, max_nodes, hydrate,
-        found.seed_tables, found.seed_ids
+    CROSS JOIN LATERAL graph.traverse(
+        seed_tables => found.seed_tables, seed_ids => found.seed_ids, max_depth => max_depth,
+        direction => direction, edge_types => edge_types, node_tables => node_tables, filter => $11,
+        tenant => tenant, strategy => strategy, max_nodes => max_nodes, hydrate => hydrate
     ) AS t
     WHERE found.seed_tables IS NOT NULL
 $$;
