@@ -39,24 +39,23 @@ def bad(plpy, message, hint=None, sqlstate="22023"):
     errors.raise_sql(plpy, sqlstate, message, hint)
 
 
-def check_depth(plpy, max_depth, default):
-    if max_depth is None:
+def check_bound(plpy, name, value, default, low, high):
+    """``value``, or ``default`` when NULL; 22023 outside low..high."""
+    if value is None:
         return default
-    if max_depth < 0:
-        bad(plpy, "max_depth must be >= 0, not %d" % max_depth)
-    if max_depth > MAX_DEPTH:
-        bad(plpy, "max_depth %d is above the limit of %d" % (max_depth, MAX_DEPTH))
-    return max_depth
+    if value < low:
+        bad(plpy, "%s must be >= %d, not %d" % (name, low, value))
+    if value > high:
+        bad(plpy, "%s %d is above the limit of %d" % (name, value, high))
+    return value
+
+
+def check_depth(plpy, max_depth, default):
+    return check_bound(plpy, "max_depth", max_depth, default, 0, MAX_DEPTH)
 
 
 def check_nodes(plpy, max_nodes):
-    if max_nodes is None:
-        return DEFAULT_NODES
-    if max_nodes < 1:
-        bad(plpy, "max_nodes must be >= 1, not %d" % max_nodes)
-    if max_nodes > MAX_NODES:
-        bad(plpy, "max_nodes %d is above the limit of %d" % (max_nodes, MAX_NODES))
-    return max_nodes
+    return check_bound(plpy, "max_nodes", max_nodes, DEFAULT_NODES, 1, MAX_NODES)
 
 
 def check_choice(plpy, name, value, choices, default):
