@@ -47,13 +47,13 @@ ROUND = [
 ]
 
 # Runs apply_sync with plpy wrapped, timing each SQL statement it runs (by its first
-# line) and gather(), the Python that turns log rows into graph changes.
+# line) and changes.add_row(), the Python that turns log rows into graph changes.
 PROFILE = '''
 CREATE FUNCTION pg_temp.profile_apply() RETURNS text LANGUAGE plpython3u AS $$
 import json, time
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import apply
+from graphsync.sync import apply, changes
 
 spent = {}
 
@@ -77,12 +77,12 @@ class Timed:
     def __getattr__(self, name):
         return getattr(plpy, name)
 
-gather = apply.gather
-apply.gather = lambda *args: clock("Python: gather() (json.loads, edge diff)", gather, *args)
+add_row = changes.add_row
+changes.add_row = lambda *args: clock("Python: changes.add_row() (json.loads, edge diff)", add_row, *args)
 try:
     result = clock("total", apply.apply_sync, Timed())
 finally:
-    apply.gather = gather
+    changes.add_row = add_row
 return json.dumps({"result": result, "spent": spent})
 $$;
 '''

@@ -249,7 +249,7 @@ def test_an_upgrade_keeps_the_log_and_the_graph(installed_db):
         before = {k: c.execute(q).fetchone()[0] for k, q in kept.items()}
         # Make the installed copy look older: other package code, an older version, a
         # function and a capture trigger missing.
-        c.execute("UPDATE graph._py_modules SET source = source || E'\\n# older' WHERE name = 'graphsync.apply'")
+        c.execute("UPDATE graph._py_modules SET source = source || E'\\n# older' WHERE name = 'graphsync.sync.apply'")
         c.execute("UPDATE graph._version SET version = '0.0.0'")
         c.execute("DROP FUNCTION graph.sync_health()")
         c.execute("DROP TRIGGER graphsync_capture_update ON shop.orders")
@@ -263,7 +263,7 @@ def test_an_upgrade_keeps_the_log_and_the_graph(installed_db):
         assert c.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.orders'::regclass"
                          " AND tgname = 'graphsync_capture_update'").fetchone()[0] == 1
         modules = dict(c.execute("SELECT name, source FROM graph._py_modules").fetchall())
-        assert modules["graphsync.apply"] == (ROOT / "plpython" / "graphsync" / "apply.py").read_text()
+        assert modules["graphsync.sync.apply"] == (ROOT / "plpython" / "graphsync" / "sync" / "apply.py").read_text()
 
     with connect(installed_db) as c:  # a new backend loads the upgraded package
         c.execute("UPDATE shop.orders SET customer_id = 3 WHERE id = 1")

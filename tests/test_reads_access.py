@@ -215,6 +215,6 @@ def test_caps_and_unknown_nodes(app):
         assert c.execute("SELECT count(*) FROM graph.shortest_path('app.contacts', '1', 'app.contacts', '99999')"
                          ).fetchone()[0] == 0
         c.execute("""DO $$
-from graphsync import state
+from graphsync.sync import base as state
 assert state.cache_nbytes() > 0, state.cache_nbytes()
 $$ LANGUAGE plpython3u""")

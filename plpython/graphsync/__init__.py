@@ -1,0 +1,51 @@
+"""graphsync: the Python that runs inside PostgreSQL (plpython3u). Code map.
+
+The package is installed into graph._py_modules by install.py and imported from
+there (graph._import_package); every SQL wrapper in sql/functions/ is a few lines
+that import one module below and call it with the ``plpy`` handle. Layers run one
+way: ops -> reads -> sync -> algorithms, with db, settings and errors below all.
+A read never imports the replay module; verification never imports the repair
+module; algorithms never touch the database (lint and tests enforce it).
+
+Top level
+  errors.py             the SQLSTATEs graphsync raises, one exception type per kind, raised one way
+  settings.py           every graph.* setting: default, allowed values, meaning, scope; read once
+  db.py                 kept plans (plan/run) and the snapshot text helpers replay uses
+
+algorithms/             pure NumPy/SciPy over CSR arrays; no plpy, no SQL
+  csr.py                the CSR contract: build, reverse, edge lists, overlay folding, bytes
+  traverse.py           BFS/DFS by levels with masks and bounds
+  bibfs.py              meet-in-the-middle BFS for shortest_path; the Path type
+  paths.py              reference shortest paths (BFS, Dijkstra) and the WeightedPath type
+  bidijkstra.py         meet-in-the-middle Dijkstra for weighted_shortest_path
+  components.py         weakly connected components and their sizes
+
+sync/                   the write path: log rows -> graph tables -> base
+  registry.py           node tables and edge sources as plain values
+  sources.py            one-snapshot read of every registered source into temp tables
+  changes.py            log rows -> graph changes (used by replay AND by reads that fold)
+  apply.py              apply_sync(): two-snapshot batches, replay into nodes and overlay
+  build.py              build(): renumber nodes, write a new generation's base
+  retry.py              retry_failed(): apply failed log rows again
+  base.py               the stored base of a generation and this backend's cache of it
+
+reads/                  the read path: the graph a caller sees, and the read functions
+  view.py               the applied graph as CSR arrays (base + overlay + tombstones), cached
+  freshness.py          graph.query_freshness: apply or fold pending rows before a read
+  access.py             which nodes a caller may see and enter (tables, tenant, filters)
+  nodes.py              (table, id text) <-> node ids; hydration from the source tables
+  arguments.py          argument checks of the read functions (bounds, choices, seeds)
+  literals.py           answers as array literals (how thousands of values reach SQL)
+  search.py             search(): find nodes by property through SQL on the sources
+  api.py                the entry points the SQL read functions call
+
+ops/                    operations: maintenance, drift, verification, health
+  jobs.py               maintenance lock, job rows, phases
+  drift.py              reading schema drift (graph._schema_drift) for the others
+  maintenance.py        run_scheduled_maintenance() and vacuum()
+  reconcile.py          reconcile(): repair drift, make the graph equal its sources
+  verify.py             verify(): compare the applied graph with the sources
+  status.py             status(): sizes, generation, this backend's cache
+
+See the README ("How sync works", "Code map") for the design these modules implement.
+"""

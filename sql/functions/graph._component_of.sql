@@ -14,8 +14,8 @@ LANGUAGE plpython3u
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import reads
-return reads.component_of_columns(plpy, tbl, id, tenant)
+from graphsync.reads import api
+return api.component_of_columns(plpy, tbl, id, tenant)
 $$;
 
 COMMENT ON FUNCTION graph._component_of(regclass, text, text) IS

@@ -14,8 +14,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import reads
-return reads.connected_components_columns(plpy, tenant)
+from graphsync.reads import api
+return api.connected_components_columns(plpy, tenant)
 $$;
 
 COMMENT ON FUNCTION graph._components(text) IS

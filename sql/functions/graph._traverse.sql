@@ -35,8 +35,8 @@ LANGUAGE plpython3u
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import reads
-return reads.traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth, direction, edge_types,
+from graphsync.reads import api
+return api.traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth, direction, edge_types,
                               node_tables, filter, tenant, strategy, max_nodes, hydrate)
 $$;
 

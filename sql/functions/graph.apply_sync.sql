@@ -21,7 +21,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import apply
+from graphsync.sync import apply
 return apply.apply_sync(plpy, max_batches)
 $$;
 

@@ -16,7 +16,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import build
+from graphsync.sync import build
 return build.build(plpy)
 $$;
 

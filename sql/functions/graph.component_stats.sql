@@ -8,8 +8,8 @@ LANGUAGE plpython3u
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import reads
-return reads.component_stats_rows(plpy, tenant)
+from graphsync.reads import api
+return api.component_stats_rows(plpy, tenant)
 $$;
 
 COMMENT ON FUNCTION graph.component_stats(text) IS

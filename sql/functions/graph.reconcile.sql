@@ -16,8 +16,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import drift
-return drift.reconcile(plpy)
+from graphsync.ops import reconcile
+return reconcile.reconcile(plpy)
 $$;
 
 COMMENT ON FUNCTION graph.reconcile() IS

@@ -19,7 +19,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import retry
+from graphsync.sync import retry
 return retry.retry_failed(plpy)
 $$;
 

@@ -18,8 +18,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import maintenance
-return maintenance.run(plpy, "scheduled")
+from graphsync.ops import maintenance
+return maintenance.run_job(plpy, "scheduled")
 $$;
 
 COMMENT ON FUNCTION graph.run_scheduled_maintenance() IS

@@ -19,7 +19,7 @@ LANGUAGE plpython3u
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import search
+from graphsync.reads import search
 return search.search_rows(plpy, property_key, value, table_filter, mode, case_sensitive, max_rows, tenant)
 $$;
 

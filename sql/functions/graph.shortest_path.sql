@@ -21,8 +21,8 @@ LANGUAGE plpython3u
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import reads
-return reads.shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth, direction,
+from graphsync.reads import api
+return api.shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth, direction,
                                 edge_types, tenant)
 $$;
 

@@ -32,8 +32,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import health
-return health.status(plpy)
+from graphsync.ops import status
+return status.status(plpy)
 $$;
 
 COMMENT ON FUNCTION graph.status() IS

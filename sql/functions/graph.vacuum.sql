@@ -11,8 +11,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import maintenance
-return maintenance.run(plpy, "vacuum", force=True)
+from graphsync.ops import maintenance
+return maintenance.run_job(plpy, "vacuum", force=True)
 $$;
 
 COMMENT ON FUNCTION graph.vacuum() IS

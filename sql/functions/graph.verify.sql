@@ -10,7 +10,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import verify
+from graphsync.ops import verify
 return verify.verify(plpy)
 $$;
 

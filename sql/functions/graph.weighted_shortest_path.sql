@@ -30,8 +30,8 @@ LANGUAGE plpython3u
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")
-from graphsync import reads
-return reads.weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, direction,
+from graphsync.reads import api
+return api.weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, direction,
                                          edge_types, tenant)
 $$;
 

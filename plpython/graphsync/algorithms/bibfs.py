@@ -16,12 +16,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from graphsync.traverse import expand_level
+from graphsync.algorithms.traverse import expand_level
 
 
 class Path(NamedTuple):
-    """As paths.Path (that module imports SciPy, which a cold backend need not load
-    for a BFS): ``labels[i]`` is the label id of the edge nodes[i] -> nodes[i+1]."""
+    """An unweighted path: ``labels[i]`` is the label id of the edge nodes[i] -> nodes[i+1].
+    Defined here, not in paths (which imports SciPy, a quarter of a second in a cold
+    backend that only needs a BFS); paths uses it too."""
 
     nodes: np.ndarray
     labels: np.ndarray

@@ -15,8 +15,10 @@ Tables the caller cannot SELECT are skipped unless named in table_filter
 (then 42501).
 """
 
-from graphsync import errors, reads, registry
-from graphsync.graphview import run
+from graphsync import errors
+from graphsync.db import run
+from graphsync.reads import arguments
+from graphsync.sync import registry
 
 MODES = ("exact", "prefix", "contains")
 MAX_ROWS = 100_000
@@ -86,7 +88,7 @@ def search_rows(plpy, property_key, value, table_filter=None, mode=None, case_se
     property ``property_key`` matches ``value``."""
     if property_key is None or value is None:
         errors.raise_sql(plpy, "22004", "property_key and value must not be NULL")
-    mode = reads.check_choice(plpy, "mode", mode, MODES, "exact")
+    mode = arguments.check_choice(plpy, "mode", mode, MODES, "exact")
     max_rows = 100 if max_rows is None else max_rows
     if max_rows < 1 or max_rows > MAX_ROWS:
         errors.raise_sql(plpy, "22023", "max_rows must be between 1 and %d, not %d" % (MAX_ROWS, max_rows))
@@ -95,7 +97,7 @@ def search_rows(plpy, property_key, value, table_filter=None, mode=None, case_se
     reg = registry.load(plpy)
     if tenant is None:
         tenant = run(plpy, "SELECT current_setting('graph.tenant', true) AS t")[0]["t"] or None
-    named = reads.table_oids(plpy, table_filter)
+    named = arguments.table_oids(plpy, table_filter)
     if named is not None:
         for oid, name in zip(named, table_filter, strict=True):
             if oid not in reg.nodes:

@@ -10,20 +10,14 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from graphsync.traverse import (
+from graphsync.algorithms.bibfs import Path
+from graphsync.algorithms.traverse import (
     bfs,
     check_node_ids,
     csr_arrays,
     enterable_nodes,
     expand_level,
 )
-
-
-class Path(NamedTuple):
-    """An unweighted path: ``labels[i]`` is the label id of the edge nodes[i] -> nodes[i+1]."""
-
-    nodes: np.ndarray  # int64, src first, dst last
-    labels: np.ndarray  # int32, one per step (len(nodes) - 1)
 
 
 class WeightedPath(NamedTuple):

@@ -1,8 +1,8 @@
-"""Schema drift in graph.verify(), and graph.reconcile(): repair drift and
-bring the graph back to equal its sources.
+"""graph.reconcile(): repair schema drift and bring the graph back to equal its
+sources.
 
-graph._schema_drift() (SQL) finds the drift; this module reports it as
-verify() rows and repairs it:
+graph._schema_drift() (SQL, read through ops/drift.py) finds the drift; this
+module repairs it:
 
 - table dropped: unregister it, and the edge sources that use it
 - column dropped: unregister a property or filter column; drop a weight or
@@ -19,28 +19,9 @@ rebuild when anything differs, so writes made while triggers were off or with
 session_replication_role = replica reach the graph.
 """
 
-import json
 
-from graphsync import apply, build, maintenance
-
-# Drift that keeps build and verify from reading the sources at all.
-UNREADABLE = ("table_dropped", "column_dropped")
-
-
-def rows(plpy):
-    return [dict(r) for r in plpy.execute(
-        "SELECT kind, table_oid, table_name, column_name, detail, repair"
-        " FROM graph._schema_drift() ORDER BY table_name, kind, column_name")]
-
-
-def verify_rows(plpy):
-    """Schema drift as graph.verify() rows: (difference, table_name, id, detail)."""
-    return [(d["kind"], d["table_name"], d["column_name"],
-             json.dumps({"detail": d["detail"], "repair": d["repair"]})) for d in rows(plpy)]
-
-
-def blocks_source_read(verify_out):
-    return any(r[0] in UNREADABLE for r in verify_out)
+from graphsync.ops import drift, jobs
+from graphsync.sync import apply, build
 
 
 class Repairs:
@@ -163,7 +144,7 @@ class Repairs:
 def _differences(plpy):
     return [dict(r) for r in plpy.execute(plpy.prepare(
         "SELECT difference, table_name, id FROM graph.verify() WHERE difference = ANY ($1)",
-        ["text[]"]), [list(maintenance.CONTENT_DIFFERENCES)])]
+        ["text[]"]), [list(drift.CONTENT_DIFFERENCES)])]
 
 
 def _summarize(repairs, diffs, action):
@@ -176,19 +157,19 @@ def _summarize(repairs, diffs, action):
 
 
 def _reconcile(plpy, job_id, repairs, result):
-    maintenance.phase(plpy, job_id, "repair drift")
-    drifted = rows(plpy)
+    jobs.phase(plpy, job_id, "repair drift")
+    drifted = drift.rows(plpy)
     with plpy.subtransaction():
         repairs.repair(drifted)
-    remaining = rows(plpy)
-    if any(d["kind"] in UNREADABLE for d in remaining):
+    remaining = drift.rows(plpy)
+    if any(d["kind"] in drift.UNREADABLE for d in remaining):
         result["reason"] = "schema drift left for a person to repair"
         return
-    maintenance.phase(plpy, job_id, "apply")
+    jobs.phase(plpy, job_id, "apply")
     with plpy.subtransaction():
         applied = apply.apply_sync(plpy, None)
     result["rows_applied"] = sum(applied[k] for k in ("inserts", "updates", "deletes", "truncates"))
-    maintenance.phase(plpy, job_id, "verify")
+    jobs.phase(plpy, job_id, "verify")
     diffs = _differences(plpy)
     result["differences"] = len(diffs)
     reasons = list(plpy.execute("SELECT graph._rebuild_reasons() AS r")[0]["r"])
@@ -196,7 +177,7 @@ def _reconcile(plpy, job_id, repairs, result):
         reasons.append("%d differences from the sources" % len(diffs))
     if not reasons:
         return
-    maintenance.phase(plpy, job_id, "rebuild")
+    jobs.phase(plpy, job_id, "rebuild")
     with plpy.subtransaction():
         generation, nodes, edges, _ = build.build(plpy)
         apply.apply_sync(plpy, None)
@@ -204,26 +185,26 @@ def _reconcile(plpy, job_id, repairs, result):
     _summarize(repairs, diffs, "repaired")
     repairs.add("rebuilt", None, 1, "generation %d (%d nodes, %d edges) because: %s"
                 % (generation, nodes, edges, "; ".join(reasons)))
-    maintenance.phase(plpy, job_id, "verify")
+    jobs.phase(plpy, job_id, "verify")
     _summarize(repairs, _differences(plpy), "still")
 
 
 def reconcile(plpy):
     """Repair drift and differences; rows (action, table_name, items, detail)."""
     plpy.execute("SELECT graph._require_admin()")
-    maintenance.lock(plpy, wait=True)
-    job_id = maintenance.job_start(plpy, "reconcile")
-    result = maintenance.new_result(job_id)
+    jobs.lock(plpy, wait=True)
+    job_id = jobs.job_start(plpy, "reconcile")
+    result = jobs.new_result(job_id)
     repairs = Repairs(plpy)
     try:
         _reconcile(plpy, job_id, repairs, result)
         result["status"] = "succeeded"
     except Exception as exc:
-        result["status"], result["error"] = "failed", maintenance.error_text(exc)
+        result["status"], result["error"] = "failed", jobs.error_text(exc)
         repairs.actions = [("failed", None, 0, result["error"])]
     if not repairs.actions:
         repairs.add("nothing_to_repair", None, 0, "the graph equals the sources")
     result["reason"] = result["reason"] or "; ".join(
         "%s %s (%s)" % (a[0], a[1] or "", a[3]) for a in repairs.actions)[:2000]
-    maintenance.job_finish(plpy, job_id, result)
+    jobs.job_finish(plpy, job_id, result)
     return repairs.actions

@@ -1,9 +1,10 @@
-"""The immutable base: written by build, loaded once per backend per generation
-and cached here (graphview.py folds the overlay and the node delta over it)."""
+"""The immutable base of a generation: written by build, loaded once per backend
+per generation and cached here (reads/view.py folds the overlay and the node
+delta over it)."""
 
 import numpy as np
 
-from graphsync import csr
+from graphsync.algorithms import csr
 
 # Per-backend cache of the base: {"generation": g, "out": Csr, "in": Csr, "alive": bool[]}
 _cache = {}
@@ -26,7 +27,7 @@ def write_base(plpy, generation, by_direction, alive):
                  [generation])
 
 
-def base(plpy, generation):
+def load(plpy, generation):
     """The base of ``generation``: loaded once per backend, then from the cache."""
     if _cache.get("generation") != generation:
         _cache.clear()

@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from graphsync.components import component_stats, connected_components
+from graphsync.algorithms.components import component_stats, connected_components
 
 
 @pytest.mark.parametrize("seed", range(10))

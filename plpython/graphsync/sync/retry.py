@@ -18,7 +18,8 @@ skipped row never meets a base that already holds it. A failed TRUNCATE row
 is retried by a rebuild.
 """
 
-from graphsync import apply, build, registry, settings, sources
+from graphsync import settings
+from graphsync.sync import apply, build, changes, registry, sources
 
 SKIPPED = """
 SELECT l.id, l.op, l.table_oid, l.old_pk, l.new_pk, l.properties::text AS properties,
@@ -45,21 +46,21 @@ def _current_nodes(plpy, reg, table_oid, pks):
 
 
 def _changes(plpy, reg, row):
-    changes = apply.Changes()
-    apply.gather(reg, row, changes)
+    gathered = changes.Changes()
+    changes.add_row(reg, row, gathered)
     by_table = {}
-    for table_oid, pk in changes.nodes:
+    for table_oid, pk in gathered.nodes:
         by_table.setdefault(table_oid, []).append(pk)
     for table_oid, pks in by_table.items():
         for pk, value in _current_nodes(plpy, reg, table_oid, pks).items():
-            changes.nodes[(table_oid, pk)] = value
+            gathered.nodes[(table_oid, pk)] = value
     cut_later = plpy.execute(plpy.prepare(
         """SELECT EXISTS (SELECT FROM graph._sync_log WHERE op = 'T' AND table_oid = $1
                           AND id > $2 AND error_message IS NULL) AS cut""",
         ["oid", "bigint"]), [row["table_oid"], row["id"]])[0]["cut"]
     if cut_later:
-        changes.edges = []
-    return changes
+        gathered.edges = []
+    return gathered
 
 
 def _set_error(plpy, row_id, message):

@@ -4,7 +4,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from graphsync.paths import (
+from graphsync.algorithms.paths import (
     cheapest_parallel_edges,
     shortest_path,
     weighted_shortest_path,

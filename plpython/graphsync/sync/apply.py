@@ -15,11 +15,11 @@ both back together. The state row is locked FOR UPDATE, so concurrent calls
 run one after the other and never apply a row twice.
 """
 
-import json
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from graphsync import registry, settings, sources
+from graphsync import db, settings
+from graphsync.sync import changes, registry
 
 FETCH = """
 SELECT id, op, table_oid, old_pk, new_pk, properties::text AS properties,
@@ -49,62 +49,6 @@ class Counts:
     def add(self, op):
         name = {"I": "inserts", "U": "updates", "D": "deletes", "T": "truncates"}[op]
         setattr(self, name, getattr(self, name) + 1)
-
-
-@dataclass
-class Changes:
-    """Graph changes gathered from log rows, written by flush()."""
-
-    nodes: dict = field(default_factory=dict)  # (oid, pk) -> (alive, tenant, props json)
-    edges: list = field(default_factory=list)  # (op, source, (oid, pk), (oid, pk), w, label)
-
-
-def _edges_of_row(reg, table_oid, pk, row):
-    """The edges a row (text values of captured columns) carries:
-    [(source_id, (oid, pk), (oid, pk), weight, label)]."""
-    found = []
-    for e in reg.edges_carried_by(table_oid):
-        if e.kind == "fk":
-            a, b = pk, row.get(e.from_column)
-        else:
-            a, b = row.get(e.from_column), row.get(e.to_column)
-        if a is None or b is None:
-            continue
-        w = row.get(e.weight_column) if e.weight_column else None
-        weight = float(w) if w is not None else 1.0
-        label = row.get(e.label_column) if e.label_column else None
-        if label is None:
-            label = e.label
-        found.append((e.edge_source_id, (e.from_table, a), (e.to_table, b), weight, label))
-        if e.bidirectional:
-            found.append((e.edge_source_id, (e.to_table, b), (e.from_table, a), weight, label))
-    return found
-
-
-def gather(reg, row, changes):
-    """Add the graph changes of one I/U/D log row to ``changes``."""
-    op, table_oid = row["op"], int(row["table_oid"])
-    old_row = json.loads(row["old_row"]) if row["old_row"] else None
-    new_row = json.loads(row["new_row"]) if row["new_row"] else None
-    if op in ("I", "U") and (row["new_pk"] is None or new_row is None):
-        raise ValueError("log row %d (%s) has no new key or new_row" % (row["id"], op))
-    if op in ("U", "D") and (row["old_pk"] is None or old_row is None):
-        raise ValueError("log row %d (%s) has no old key or old_row" % (row["id"], op))
-    node = reg.nodes.get(table_oid)
-    if node is not None:
-        if op == "D" or (op == "U" and row["old_pk"] != row["new_pk"]):
-            changes.nodes[(table_oid, row["old_pk"])] = (False, None, None)
-        if op in ("I", "U"):
-            tenant = new_row.get(node.tenant_column) if node.tenant_column else None
-            changes.nodes[(table_oid, row["new_pk"])] = (True, tenant, row["properties"])
-    old = _edges_of_row(reg, table_oid, row["old_pk"], old_row) if old_row else []
-    new = _edges_of_row(reg, table_oid, row["new_pk"], new_row) if new_row else []
-    for edge in old:
-        if edge in new:
-            new.remove(edge)
-        else:
-            changes.edges.append(("-",) + edge)
-    changes.edges.extend(("+",) + edge for edge in new)
 
 
 @contextmanager
@@ -169,30 +113,30 @@ class Replayer:
         self.overlay_used = plpy.execute(
             "SELECT count(*) AS n FROM graph._edge_overlay")[0]["n"]
 
-    def flush(self, changes):
+    def flush(self, gathered):
         plpy = self.plpy
-        if not changes.nodes and not changes.edges:
+        if not gathered.nodes and not gathered.edges:
             return
-        if self.overlay_used + len(changes.edges) > self.buffer_size:
+        if self.overlay_used + len(gathered.edges) > self.buffer_size:
             raise EdgeBufferFull()
-        keys = set(changes.nodes)
-        for _, _, a, b, _, _ in changes.edges:
+        keys = set(gathered.nodes)
+        for _, _, a, b, _, _ in gathered.edges:
             keys.update((a, b))
         with _index_joins(plpy):
-            ids, created = _node_ids(plpy, keys, changes.nodes)
-            self._update_nodes([(k, v) for k, v in changes.nodes.items() if k not in created], ids)
+            ids, created = _node_ids(plpy, keys, gathered.nodes)
+            self._update_nodes([(k, v) for k, v in gathered.nodes.items() if k not in created], ids)
 
-        if changes.edges:
-            labels = _label_ids(plpy, [c[5] for c in changes.edges])
+        if gathered.edges:
+            labels = _label_ids(plpy, [c[5] for c in gathered.edges])
             plpy.execute(plpy.prepare(
                 """INSERT INTO graph._edge_overlay (op, edge_source_id, src, dst, weight, label_id)
                    SELECT * FROM unnest($1::char[], $2::int[], $3::bigint[], $4::bigint[],
                                         $5::float8[], $6::int[])""",
                 ["char[]", "int[]", "bigint[]", "bigint[]", "float8[]", "int[]"]),
-                [[c[0] for c in changes.edges], [c[1] for c in changes.edges],
-                 [ids[c[2]] for c in changes.edges], [ids[c[3]] for c in changes.edges],
-                 [c[4] for c in changes.edges], [labels[c[5]] for c in changes.edges]])
-            self.overlay_used += len(changes.edges)
+                [[c[0] for c in gathered.edges], [c[1] for c in gathered.edges],
+                 [ids[c[2]] for c in gathered.edges], [ids[c[3]] for c in gathered.edges],
+                 [c[4] for c in gathered.edges], [labels[c[5]] for c in gathered.edges]])
+            self.overlay_used += len(gathered.edges)
 
     def _update_nodes(self, items, ids):
         """Give existing nodes their new state: items are (key, (alive, tenant, properties))."""
@@ -227,15 +171,15 @@ class Replayer:
     def apply_rows(self, rows):
         """Apply log rows in id order (all or nothing: the caller wraps this in a
         subtransaction)."""
-        changes = Changes()
+        gathered = changes.Changes()
         for row in rows:
             if row["op"] == "T":
-                self.flush(changes)
-                changes = Changes()
+                self.flush(gathered)
+                gathered = changes.Changes()
                 self.truncate(int(row["table_oid"]))
             else:
-                gather(self.reg, row, changes)
-        self.flush(changes)
+                changes.add_row(self.reg, row, gathered)
+        self.flush(gathered)
 
 
 def _record_error(plpy, row_id, message):
@@ -320,20 +264,15 @@ def apply_sync(plpy, max_batches=None):
     return _result(counts, result)
 
 
-def _xmin(snapshot):
-    return int(snapshot.split(":", 1)[0])
-
-
 def _new_pass(plpy, done):
     """A pass's target (this moment's snapshot, our own xid counted as in progress)
     and its start: every unapplied row has xid >= xmin(done), so start at the lowest
     id in that range."""
     snap = plpy.execute("SELECT pg_current_snapshot()::text AS s")[0]["s"]
-    me = plpy.execute("SELECT pg_current_xact_id_if_assigned()::text AS x")[0]["x"]
-    target = sources.exclude_xid(snap, int(me)) if me is not None else snap
+    target = db.snapshot_excluding_self(plpy, snap)
     position = plpy.execute(plpy.prepare(
         "SELECT coalesce(min(id), 1) - 1 AS p FROM graph._sync_log WHERE xid >= $1",
-        ["bigint"]), [_xmin(done)])[0]["p"]
+        ["bigint"]), [db.xmin(done)])[0]["p"]
     return target, position
 
 
@@ -346,7 +285,7 @@ def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_ba
                applied_sync_id = greatest(applied_sync_id, $2), last_apply_at = now()""",
         ["text", "bigint"])
     while max_batches is None or counts.batches < max_batches:
-        rows = plpy.execute(fetch, [position, _xmin(done), done, target, batch_size])
+        rows = plpy.execute(fetch, [position, db.xmin(done), done, target, batch_size])
         if not rows:
             plpy.execute(plpy.prepare(
                 """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot,

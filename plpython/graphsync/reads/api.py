@@ -1,8 +1,8 @@
 """Graph reads: traversal, shortest paths, components, over the View a read sees.
 
 Each function takes the arguments of its SQL function (regclass values arrive as
-text), applies the freshness policy (freshness.view), builds the caller's masks
-(access.py), runs the pure algorithm (traverse, paths, components) on the
+text), applies the freshness policy (freshness.fresh_view), builds the caller's masks
+(access.py), runs the pure algorithm (algorithms/) on the
 effective CSR, and turns node ids back into (table, id text) (nodes.py).
 
 Bounds: max_depth and max_nodes have defaults and hard caps; a traversal that
@@ -16,66 +16,28 @@ import functools
 
 import numpy as np
 
-from graphsync import access, bibfs, errors, freshness, nodes, traverse
+from graphsync import errors
+from graphsync.algorithms import bibfs, traverse
 
 # paths, bidijkstra and components import SciPy (a quarter of a second in a new
 # backend); the functions that need them import them, so a traversal never waits.
-from graphsync.graphview import run
-
-DEFAULT_DEPTH = 6
-DEFAULT_PATH_DEPTH = 32
-MAX_DEPTH = 1000
-DEFAULT_NODES = 10_000
-MAX_NODES = 1_000_000
-HYDRATE_ROUNDS = 8
+from graphsync.reads import access, freshness, nodes
+from graphsync.reads.arguments import (
+    DEFAULT_DEPTH,
+    DEFAULT_PATH_DEPTH,
+    DIRECTIONS,
+    HYDRATE_ROUNDS,
+    STRATEGIES,
+    bad,
+    check_choice,
+    check_depth,
+    check_nodes,
+    seeds,
+    table_oids,
+)
+from graphsync.reads.literals import int_literal, text_literal
 
 STABLE_TRIES = 3
-
-DIRECTIONS = ("out", "in", "any")
-STRATEGIES = ("bfs", "dfs")
-
-
-def bad(plpy, message, hint=None, sqlstate="22023"):
-    errors.raise_sql(plpy, sqlstate, message, hint)
-
-
-def check_bound(plpy, name, value, default, low, high):
-    """``value``, or ``default`` when NULL; 22023 outside low..high."""
-    if value is None:
-        return default
-    if value < low:
-        bad(plpy, "%s must be >= %d, not %d" % (name, low, value))
-    if value > high:
-        bad(plpy, "%s %d is above the limit of %d" % (name, value, high))
-    return value
-
-
-def check_depth(plpy, max_depth, default):
-    return check_bound(plpy, "max_depth", max_depth, default, 0, MAX_DEPTH)
-
-
-def check_nodes(plpy, max_nodes):
-    return check_bound(plpy, "max_nodes", max_nodes, DEFAULT_NODES, 1, MAX_NODES)
-
-
-def check_choice(plpy, name, value, choices, default):
-    if value is None:
-        return default
-    if value not in choices:
-        bad(plpy, "%s must be one of %s, not %r" % (name, ", ".join(choices), value))
-    return value
-
-
-def table_oids(plpy, names):
-    """Oids of regclass text values (the cast raises 42P01 for an unknown table);
-    int values are taken as oids already."""
-    if names is None:
-        return None
-    if all(isinstance(n, int) for n in names):
-        return list(names)
-    rows = run(plpy, "SELECT array_agg(t::regclass::oid ORDER BY o) AS oids"
-               " FROM unnest($1::text[]) WITH ORDINALITY AS u (t, o)", ["text[]"], [list(names)])
-    return [int(o) for o in rows[0]["oids"] or []]
 
 
 def resolve(plpy, v, acc, tables, ids, what):
@@ -91,17 +53,6 @@ def resolve(plpy, v, acc, tables, ids, what):
     for oid in dict.fromkeys(oids):
         acc.check_table(plpy, v, oid, names[oid])
     return nodes.lookup(plpy, v, list(zip(oids, ids, strict=True)))
-
-
-def seeds(plpy, seed_table, seed_id, seed_tables, seed_ids):
-    """The seeds of graph.traverse: (seed_table, seed_id), or the arrays seed_tables
-    and seed_ids, not both."""
-    one = seed_table is not None or seed_id is not None
-    many = seed_tables is not None or seed_ids is not None
-    if one == many:
-        bad(plpy, "give either seed_table and seed_id, or seed_tables and seed_ids",
-            sqlstate="22004" if not one else "22023")
-    return ([seed_table], [seed_id]) if one else (seed_tables, seed_ids)
 
 
 def _generation(plpy):
@@ -138,7 +89,7 @@ class Read:
 
     def __init__(self, plpy, tenant=None):
         self.plpy = plpy
-        self.v = freshness.view(plpy)
+        self.v = freshness.fresh_view(plpy)
         self.acc = access.Access(plpy, self.v, tenant)
         self.security = access.security_mask(plpy, self.v, self.acc)
 
@@ -148,62 +99,6 @@ class Read:
 
     def visible(self, node_id):
         return node_id is not None and node_id < len(self.security) and bool(self.security[node_id])
-
-
-# Large answers cross from PL/Python to SQL as one row of array literals
-# ('{1,1,2}', '{"a",NULL}'), which the public function casts back and unnests:
-# PL/Python converts each element of a returned list through its text form and
-# the element type's input function (about 0.1 µs an element), and re-enters a
-# set-returning function for every row; a text is converted in one go, and
-# array_in reads it back in C at a fraction of that.
-
-NUL = "\x1e"  # stands for NULL while a text literal is built
-
-
-def int_literal(values, nulls=None):
-    """The array literal of the integers ``values``, NULL where the bool array
-    ``nulls`` is True. Runs of equal values (a table, a BFS level, a component)
-    are written by string repetition, so they cost next to nothing."""
-    values = np.asarray(values, dtype=np.int64)
-    n = len(values)
-    if not n:
-        return "{}"
-    nulls = np.zeros(n, dtype=bool) if nulls is None else np.asarray(nulls, dtype=bool)
-    starts = np.flatnonzero((values[1:] != values[:-1]) | (nulls[1:] != nulls[:-1])) + 1
-    if len(starts) < n // 4:
-        starts = np.concatenate([[0], starts])
-        counts = np.diff(np.append(starts, n)).tolist()
-        text = "".join(("NULL," if null else "%d," % v) * c for v, null, c in zip(
-            values[starts].tolist(), nulls[starts].tolist(), counts, strict=True))
-        return "{" + text[:-1] + "}"
-    texts = list(map(str, values.tolist()))
-    for i in np.flatnonzero(nulls).tolist():
-        texts[i] = "NULL"
-    return "{" + ",".join(texts) + "}"
-
-
-def text_literal(values, nulls=None):
-    """The array literal of the strings ``values`` (an object array), NULL where
-    the bool array ``nulls`` is True. Joined and quoted a whole column at a
-    time; escaped element by element only when a value holds a double quote, a
-    backslash or the NULL placeholder."""
-    values = np.asarray(values, dtype=object)
-    if not len(values):
-        return "{}"
-    if nulls is not None and nulls.any():
-        values = values.copy()
-        values[nulls] = NUL
-        nones = int(np.count_nonzero(nulls))
-    else:
-        nones = 0
-    joined = '","'.join(values.tolist())
-    if joined.count('"') == 2 * (len(values) - 1) and "\\" not in joined and joined.count(NUL) == nones:
-        literal = '{"' + joined + '"}'
-        return literal.replace('"%s"' % NUL, "NULL") if nones else literal
-    texts = ['"%s"' % v.replace("\\", "\\\\").replace('"', '\\"') for v in values.tolist()]
-    for i in np.flatnonzero(nulls).tolist() if nones else ():
-        texts[i] = "NULL"
-    return "{" + ",".join(texts) + "}"
 
 
 @stable
@@ -355,7 +250,7 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
     r, src, dst = _ends(plpy, src_table, src_id, dst_table, dst_id, tenant)
     if src is None:
         return []
-    from graphsync import bidijkstra, paths
+    from graphsync.algorithms import bidijkstra, paths
 
     c, label_mask = r.graph(direction, edge_types)
     prepared = r.v.derived(
@@ -377,7 +272,7 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
 
 
 def _component_labels(plpy, r):
-    from graphsync import components
+    from graphsync.algorithms import components
 
     c = r.v.csr("out")
     return r.v.derived(("components", r.acc.me, r.acc.tenant),
@@ -416,7 +311,7 @@ def component_of_columns(plpy, tbl, node_id, tenant=None):
 @stable
 def component_stats_rows(plpy, tenant=None):
     """Rows (component, size), largest first."""
-    from graphsync import components
+    from graphsync.algorithms import components
 
     r = Read(plpy, tenant)
     ids, sizes = components.component_stats(_component_labels(plpy, r))

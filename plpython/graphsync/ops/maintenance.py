@@ -15,60 +15,9 @@ Runs never overlap: a scheduled run that finds another under way returns
 
 import time
 
-from graphsync import apply, build, settings
-
-LOCK = (7_420_151, 4)  # advisory lock (int4 pair): one maintenance run per database
-CONTENT_DIFFERENCES = ("missing_node", "extra_node", "stale_property", "missing_edge",
-                       "extra_edge", "dangling_edge")
-BLOCKING_DRIFT = ("table_dropped", "column_dropped", "key_changed")
-
-
-def lock(plpy, wait):
-    """Take the maintenance lock for this transaction; False if busy and not wait."""
-    if wait:
-        plpy.execute("SELECT pg_advisory_xact_lock(%d, %d)" % LOCK)
-        return True
-    return plpy.execute("SELECT pg_try_advisory_xact_lock(%d, %d) AS ok" % LOCK)[0]["ok"]
-
-
-def job_start(plpy, kind, status="running"):
-    return plpy.execute(plpy.prepare(
-        "INSERT INTO graph._maintenance_jobs (kind, status) VALUES ($1, $2) RETURNING job_id",
-        ["text", "text"]), [kind, status])[0]["job_id"]
-
-
-def job_finish(plpy, job_id, result):
-    plpy.execute(plpy.prepare(
-        """UPDATE graph._maintenance_jobs SET finished_at = clock_timestamp(), status = $2,
-               rows_applied = $3, failed_rows = $4, rebuilt = $5, generation = $6,
-               rows_pruned = $7, differences = $8, reason = $9, error = $10
-           WHERE job_id = $1""",
-        ["bigint", "text", "bigint", "bigint", "boolean", "bigint", "bigint", "bigint", "text",
-         "text"]),
-        [job_id, result["status"], result["rows_applied"], result["failed_rows"],
-         result["rebuilt"], result["generation"], result["rows_pruned"], result["differences"],
-         result["reason"], result["error"]])
-
-
-def phase(plpy, job_id, name):
-    """Record the phase in the job row, and show it live in pg_stat_activity."""
-    plpy.execute(plpy.prepare(
-        "SELECT set_config('application_name', $1, true)", ["text"]),
-        ["graphsync maintenance: " + name])
-    plpy.execute(plpy.prepare(
-        "UPDATE graph._maintenance_jobs SET phase = $2 WHERE job_id = $1", ["bigint", "text"]),
-        [job_id, name])
-
-
-def new_result(job_id, status="running"):
-    return {"job_id": job_id, "status": status, "rows_applied": 0, "failed_rows": 0,
-            "rebuilt": False, "generation": None, "rows_pruned": 0, "differences": None,
-            "reason": None, "error": None, "seconds": 0.0}
-
-
-def error_text(exc):
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]
+from graphsync import settings
+from graphsync.ops import drift, jobs
+from graphsync.sync import apply, build
 
 
 def apply_pending(plpy, result, notes):
@@ -86,18 +35,6 @@ def apply_pending(plpy, result, notes):
     return r
 
 
-def drift(plpy):
-    return [dict(r) for r in plpy.execute(
-        "SELECT kind, table_name, column_name, detail, repair FROM graph._schema_drift()"
-        " ORDER BY table_name, kind")]
-
-
-def describe_drift(rows):
-    return ", ".join("%s %s%s" % (d["kind"], d["table_name"],
-                                  "." + d["column_name"] if d["column_name"] else "")
-                     for d in rows)
-
-
 def verify_due(plpy, interval):
     """True when no source check ran within ``interval`` ('off' never)."""
     if interval.strip().lower() in ("off", "none", "false"):
@@ -113,7 +50,7 @@ def count_differences(plpy):
     """Differences between the applied graph and the sources: (total, summary text)."""
     rows = plpy.execute(plpy.prepare(
         "SELECT difference, count(*) AS n FROM graph.verify() WHERE difference = ANY ($1)"
-        " GROUP BY difference ORDER BY difference", ["text[]"]), [list(CONTENT_DIFFERENCES)])
+        " GROUP BY difference ORDER BY difference", ["text[]"]), [list(drift.CONTENT_DIFFERENCES)])
     total = sum(r["n"] for r in rows)
     return total, ", ".join("%d %s" % (r["n"], r["difference"]) for r in rows)
 
@@ -129,19 +66,19 @@ def prune(plpy):
 
 
 def maintain(plpy, job_id, result, force, notes):
-    phase(plpy, job_id, "apply")
+    jobs.phase(plpy, job_id, "apply")
     applied = apply_pending(plpy, result, notes)
 
-    phase(plpy, job_id, "check")
-    drifted = drift(plpy)
-    blocking = [d for d in drifted if d["kind"] in BLOCKING_DRIFT]
+    jobs.phase(plpy, job_id, "check")
+    drifted = drift.rows(plpy)
+    blocking = [d for d in drifted if d["kind"] in drift.BLOCKING]
     reasons = list(plpy.execute("SELECT graph._rebuild_reasons() AS r")[0]["r"])
     if force:
         reasons.insert(0, "forced by graph.vacuum()")
     pending = plpy.execute("SELECT count(*) AS n FROM graph._pending_log()")[0]["n"]
     if not blocking and not pending and not applied["stopped"] and verify_due(
             plpy, settings.raw(plpy, "graph.verify_interval")):
-        phase(plpy, job_id, "verify")
+        jobs.phase(plpy, job_id, "verify")
         total, summary = count_differences(plpy)
         result["differences"] = total
         notes.append("source check: %s" % (summary or "no differences"))
@@ -149,56 +86,56 @@ def maintain(plpy, job_id, result, force, notes):
             reasons.append("the sources differ from the graph (%s)" % summary)
     other = [d for d in drifted if d["repair"] == "reconcile" and d not in blocking]
     if other:
-        notes.append("drift for graph.reconcile(): %s" % describe_drift(other))
+        notes.append("drift for graph.reconcile(): %s" % drift.describe(other))
 
     if force and blocking:
         raise RuntimeError("cannot rebuild while the schema has drifted (%s); run graph.reconcile()"
-                           % describe_drift(blocking))
+                           % drift.describe(blocking))
     if reasons and blocking:
         notes.append("rebuild needed (%s) but blocked by schema drift (%s); run graph.reconcile()"
-                     % ("; ".join(reasons), describe_drift(blocking)))
+                     % ("; ".join(reasons), drift.describe(blocking)))
     elif reasons:
-        phase(plpy, job_id, "rebuild")
+        jobs.phase(plpy, job_id, "rebuild")
         plpy.notice("graphsync maintenance: rebuilding the base: %s" % "; ".join(reasons))
         with plpy.subtransaction():
             generation, nodes, edges, seconds = build.build(plpy)
         result["rebuilt"], result["generation"] = True, generation
         notes.append("rebuilt generation %d (%d nodes, %d edges, %.1f s) because: %s"
                      % (generation, nodes, edges, seconds, "; ".join(reasons)))
-        phase(plpy, job_id, "apply")
+        jobs.phase(plpy, job_id, "apply")
         apply_pending(plpy, result, notes)
     elif not blocking:
         notes.append("no rebuild needed")
     else:
-        notes.append("schema drift (%s); run graph.reconcile()" % describe_drift(blocking))
+        notes.append("schema drift (%s); run graph.reconcile()" % drift.describe(blocking))
 
-    phase(plpy, job_id, "prune")
+    jobs.phase(plpy, job_id, "prune")
     with plpy.subtransaction():
         result["rows_pruned"] = prune(plpy)
     if result["rows_pruned"]:
         notes.append("pruned %d applied log rows" % result["rows_pruned"])
 
 
-def run(plpy, kind="scheduled", force=False):
+def run_job(plpy, kind="scheduled", force=False):
     """One maintenance run; returns its result row (dict)."""
     started = time.monotonic()
     plpy.execute("SELECT graph._require_admin()")
-    if not lock(plpy, wait=kind != "scheduled"):
-        job_id = job_start(plpy, kind, "skipped")
-        result = new_result(job_id, "skipped")
+    if not jobs.lock(plpy, wait=kind != "scheduled"):
+        job_id = jobs.job_start(plpy, kind, "skipped")
+        result = jobs.new_result(job_id, "skipped")
         result["reason"] = "another maintenance run is under way"
-        job_finish(plpy, job_id, result)
+        jobs.job_finish(plpy, job_id, result)
         return result
-    job_id = job_start(plpy, kind)
-    result = new_result(job_id)
+    job_id = jobs.job_start(plpy, kind)
+    result = jobs.new_result(job_id)
     notes = []
     try:
         maintain(plpy, job_id, result, force, notes)
         result["status"] = "succeeded"
     except Exception as exc:  # recorded in the job row; the phase's work rolled back
-        result["status"], result["error"] = "failed", error_text(exc)
+        result["status"], result["error"] = "failed", jobs.error_text(exc)
         plpy.warning("graphsync maintenance failed: %s" % result["error"])
     result["reason"] = "; ".join(notes) or "nothing to do"
     result["seconds"] = time.monotonic() - started
-    job_finish(plpy, job_id, result)
+    jobs.job_finish(plpy, job_id, result)
     return result

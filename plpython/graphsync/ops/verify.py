@@ -5,7 +5,10 @@ import math
 
 import numpy as np
 
-from graphsync import csr, drift, graphview, registry, sources
+from graphsync.algorithms import csr
+from graphsync.ops import drift
+from graphsync.reads import view as graph_view
+from graphsync.sync import registry, sources
 
 NODE_DIFFERENCES = """
 SELECT 'missing_node' AS difference, s.table_oid, s.pk, NULL::text AS detail
@@ -81,7 +84,7 @@ def verify(plpy):
         out.append((r["difference"], names.get(int(r["table_oid"]), str(r["table_oid"])),
                     r["pk"], r["detail"]))
     # The graph exactly as reads see it (overlay and cuts folded, dead nodes dropped).
-    v = graphview.current(plpy)
+    v = graph_view.current(plpy)
     e = csr.drop_dead(csr.edge_list(v.csr("out")), v.alive)
     known = plpy.execute("SELECT count(*) AS n FROM graph._nodes")[0]["n"]
     dangling = (e.src >= known) | (e.dst >= known)

@@ -6,6 +6,8 @@ one snapshot, and that snapshot is returned with it: a log row is reflected in
 the read exactly when its transaction is visible in that snapshot.
 """
 
+from graphsync import db
+
 TEMP_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS _gs_src_nodes (
     table_oid oid, pk text, tenant text, properties jsonb) ON COMMIT DROP;
@@ -82,14 +84,4 @@ def read_into_temp(plpy, reg):
     # Fresh temp tables have no statistics: without them the planner joins a million
     # edges to the nodes by nested loop (seconds instead of a fraction).
     plpy.execute("ANALYZE pg_temp._gs_src_nodes, pg_temp._gs_src_edges")
-    me = plpy.execute("SELECT pg_current_xact_id_if_assigned()::text AS x")[0]["x"]
-    return exclude_xid(snap, int(me)) if me is not None else snap
-
-
-def exclude_xid(snapshot, xid):
-    """``snapshot`` (xmin:xmax:xip text) with ``xid`` counted as in progress."""
-    xmin, xmax, xip = snapshot.split(":")
-    if xid >= int(xmax):
-        return snapshot
-    xips = sorted({int(x) for x in xip.split(",") if x} | {xid})
-    return "%d:%s:%s" % (min(int(xmin), xid), xmax, ",".join(map(str, xips)))
+    return db.snapshot_excluding_self(plpy, snap)

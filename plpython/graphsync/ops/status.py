@@ -1,6 +1,6 @@
 """graph.status(): the size of the graph and of what keeps it, for psql and monitors."""
 
-from graphsync import state
+from graphsync.sync import base
 
 SIZES = """
 SELECT s.generation, s.last_build_at, s.last_apply_at,
@@ -27,5 +27,5 @@ FROM graph._sync_state AS s
 def status(plpy):
     """One row: generation, sizes, this backend's cache, last build."""
     row = dict(plpy.execute(SIZES)[0])
-    row["cache_bytes"] = state.cache_nbytes()
+    row["cache_bytes"] = base.cache_nbytes()
     return row

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from graphsync.paths import WeightedPath, allowed_edge_positions, cheapest_parallel_edges
+from graphsync.algorithms.paths import WeightedPath, allowed_edge_positions, cheapest_parallel_edges
 
 
 class Prepared(NamedTuple):

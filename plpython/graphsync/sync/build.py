@@ -11,7 +11,8 @@ import time
 
 import numpy as np
 
-from graphsync import csr, registry, sources, state
+from graphsync.algorithms import csr
+from graphsync.sync import base, registry, sources
 
 RENUMBER_NODES = """
 DELETE FROM graph._nodes;
@@ -64,7 +65,7 @@ def build(plpy):
     alive = np.zeros(node_count, dtype=bool)
     alive[:alive_count] = True
     out = csr.build(node_count, e)
-    state.write_base(plpy, generation, {"out": out, "in": csr.reverse(out)}, alive)
+    base.write_base(plpy, generation, {"out": out, "in": csr.reverse(out)}, alive)
     plpy.execute("DELETE FROM graph._edge_overlay")
     plpy.execute("DELETE FROM graph._edge_cuts")
     plpy.execute(plpy.prepare(

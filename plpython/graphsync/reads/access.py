@@ -18,7 +18,7 @@ import json
 import numpy as np
 
 from graphsync import errors
-from graphsync.graphview import run
+from graphsync.db import run
 
 VISIBILITY = """
 SELECT coalesce(array_agg(n.table_oid) FILTER (

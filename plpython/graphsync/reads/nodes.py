@@ -15,8 +15,9 @@ import sys
 
 import numpy as np
 
-from graphsync import errors, state
-from graphsync.graphview import run
+from graphsync import errors
+from graphsync.db import run
+from graphsync.sync import base
 
 LOOKUP = """
 SELECT k.i, n.node_id
@@ -134,7 +135,7 @@ class KeyCache:
     ``tables`` (table oid, 0 when not cached) and ``pks`` (id text, None when not
     cached), so a read looks up thousands of keys with one NumPy indexing
     instead of a dictionary lookup each. A base node's key never changes within
-    a generation, and the cache lives in state._cache, which a new generation
+    a generation, and the cache lives in base._cache, which a new generation
     clears. Keys come from graph._nodes as some caller (row-level security); a
     read hands out only the nodes of its own security mask (tables its caller
     may SELECT), so a key cached for one role never reaches a role that could
@@ -177,9 +178,9 @@ class KeyCache:
 
 def _key_cache(v):
     generation = v.key[0]
-    cache = state._cache.get("keys")
+    cache = base._cache.get("keys")
     if cache is None or cache.key != generation:
-        cache = state._cache["keys"] = KeyCache(generation, v.base_count)
+        cache = base._cache["keys"] = KeyCache(generation, v.base_count)
     return cache
 
 
@@ -197,10 +198,10 @@ def key_arrays(plpy, v, ids):
     cache = _key_cache(v)
     tables = np.zeros(len(ids), dtype=np.int64)
     pks = np.empty(len(ids), dtype=object)
-    base = ids < cache.base_count
+    in_base = ids < cache.base_count
     if cache.tables is not None:
-        tables[base] = cache.tables[ids[base]]
-        pks[base] = cache.pks[ids[base]]
+        tables[in_base] = cache.tables[ids[in_base]]
+        pks[in_base] = cache.pks[ids[in_base]]
     missing = np.flatnonzero(tables == 0)
     if len(missing) and v.extra_keys:
         extra = v.extra_keys

@@ -9,7 +9,7 @@
 - ``'error_on_pending'``: raise SQLSTATE 55000 when committed rows are pending.
 
 In every mode but 'off' the caller's own uncommitted writes are folded in, so
-a transaction reads its own writes. Folding uses apply.gather(), the same code
+a transaction reads its own writes. Folding uses sync/changes.py, the same code
 replay uses, so a folded read and an applied one agree. A fold is bounded by
 MAX_FOLD_ROWS rows (SQLSTATE 54000 past it) and its view is cached for as long
 as the pending rows and the applied graph stay the same.
@@ -17,8 +17,11 @@ as the pending rows and the applied graph stay the same.
 
 import numpy as np
 
-from graphsync import apply, csr, errors, graphview, settings, state
-from graphsync.graphview import run
+from graphsync import errors, settings
+from graphsync.algorithms import csr
+from graphsync.db import run
+from graphsync.reads import view as graph_view
+from graphsync.sync import base, changes
 
 MAX_FOLD_ROWS = 200_000
 
@@ -36,18 +39,18 @@ JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
 """
 
 
-def view(plpy):
+def fresh_view(plpy):
     """The View a read runs on, after applying the freshness policy."""
     mode = settings.choice(plpy, "graph.query_freshness")
     if mode == "off":
-        return graphview.current(plpy)
+        return graph_view.current(plpy)
     st = run(plpy, "SELECT committed_rows, own_rows, applied FROM graph._read_sync($1)",
              ["boolean"], [mode == "apply_pending_sync"])[0]
     if mode == "error_on_pending" and st["committed_rows"]:
         errors.raise_sql(plpy, "55000", "graphsync: %d committed log rows are not applied yet"
                          % st["committed_rows"],
                          hint="graph.query_freshness is 'error_on_pending'; run graph.apply_sync()")
-    v = graphview.current(plpy)
+    v = graph_view.current(plpy)
     if st["committed_rows"] or st["own_rows"]:
         v = folded(plpy, v)
     return v
@@ -65,41 +68,13 @@ def folded(plpy, v):
         return v
     signature = (v.key, hash(tuple(ids)), len(ids),
                  run(plpy, "SELECT current_user::text AS u")[0]["u"])
-    cached = state._cache.get("folded")
+    cached = base._cache.get("folded")
     if cached is not None and cached[0] == signature:
         return cached[1]
     rows = run(plpy, PENDING, ["int"], [MAX_FOLD_ROWS])
     f = fold(plpy, v, rows)
-    state._cache["folded"] = (signature, f)
+    base._cache["folded"] = (signature, f)
     return f
-
-
-def gather(reg, rows):
-    """Replay ``rows`` (log rows in id order) in memory: (node changes {(oid, pk):
-    (alive, tenant, properties)}, edge changes [(op, source, key, key, weight,
-    label)], truncated table oids, cut edge sources). A row that cannot be
-    gathered is skipped (replay records its error)."""
-    nodes, edges, truncated, cuts = {}, [], set(), set()
-    for row in rows:
-        table_oid = int(row["table_oid"])
-        if row["op"] == "T":
-            carried = {e.edge_source_id for e in reg.edges_carried_by(table_oid)}
-            edges = [c for c in edges if c[1] not in carried]
-            cuts |= carried
-            if table_oid in reg.nodes:
-                truncated.add(table_oid)
-                for k in nodes:
-                    if k[0] == table_oid:
-                        nodes[k] = (False, None, None)
-            continue
-        changes = apply.Changes()
-        try:
-            apply.gather(reg, row, changes)
-        except (ValueError, TypeError, KeyError):
-            continue
-        nodes.update(changes.nodes)
-        edges.extend(changes.edges)
-    return nodes, edges, truncated, cuts
 
 
 def _resolve(plpy, v, keys):
@@ -126,7 +101,7 @@ def _resolve(plpy, v, keys):
 
 def fold(plpy, v, rows):
     """A new View: ``v`` with pending log ``rows`` applied in memory."""
-    nodes, edges, truncated, cuts = gather(v.registry, rows)
+    nodes, edges, truncated, cuts = changes.fold_rows(v.registry, rows)
     keys = set(nodes)
     for c in edges:
         keys.update((c[2], c[3]))
@@ -159,7 +134,7 @@ def fold(plpy, v, rows):
     base = v.csr("out")
     folded_edges = csr.fold_overlay(csr.edge_list(base), (ops, extra_edges), cuts)
     out = csr.build(n, folded_edges)
-    f = graphview.View(v.key, n, v.base_count, alive, out, None, labels, v.registry, v.cuts | cuts)
+    f = graph_view.View(v.key, n, v.base_count, alive, out, None, labels, v.registry, v.cuts | cuts)
     f.extra_keys = {**v.extra_keys, **extra}
     f.node_values = values
     f.pending = True

@@ -5,7 +5,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from graphsync import bidijkstra, paths
+from graphsync.algorithms import bidijkstra, paths
 
 
 @pytest.mark.parametrize("seed", range(40))

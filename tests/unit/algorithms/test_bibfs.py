@@ -5,7 +5,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from graphsync import bibfs, csr, paths
+from graphsync.algorithms import bibfs, csr, paths
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -1,18 +1,18 @@
 """The graph a read sees: the applied graph as CSR arrays, cached per backend.
 
-A View is the base CSR of the current generation (state.base, loaded once per
+A View is the base CSR of the current generation (base.load, loaded once per
 generation) with the edge overlay and the truncation cuts folded in, the alive
 flag of every node (base flags updated by the nodes touched since the build),
 and the label names. Dead nodes keep their edges in the arrays: the algorithms
 take an ``alive``/enterable mask, so node changes never force a CSR rebuild.
 
-Views are cached in ``state._cache["view"]`` under (generation, version), where
+Views are cached in ``base._cache["view"]`` under (generation, version), where
 version is graph._graph_version.version, which every change of a graph table
 moves (migration 002). A read with nothing changed costs one query for that
 key. The cache holds one view (plus its lazily built 'in' and 'any' CSRs, and
 one folded view of pending rows, see freshness.py), so memory stays bounded:
 at most the base plus about three CSRs of the current edge count; see
-``state.cache_nbytes()``.
+``base.cache_nbytes()``.
 
 Everything a View holds is structural (node ids, which table a node id belongs
 to, alive flags, edges, label names): the same for every role. Keys, tenants
@@ -21,7 +21,9 @@ and properties stay in graph._nodes, behind row-level security.
 
 import numpy as np
 
-from graphsync import csr, registry, state
+from graphsync.algorithms import csr
+from graphsync.db import run
+from graphsync.sync import base, registry
 
 KEY = "SELECT s.generation, v.version FROM graph._sync_state AS s, graph._graph_version AS v"
 
@@ -36,23 +38,6 @@ FROM graph._edge_overlay AS o
 LEFT JOIN graph._edge_cuts AS c ON c.edge_source_id = o.edge_source_id
 WHERE o.id > coalesce(c.overlay_id, 0)
 """
-
-_plans = {}
-
-
-def plan(plpy, sql, types=()):
-    """A prepared plan of ``sql``, kept for the life of the backend."""
-    key = (sql, tuple(types))
-    p = _plans.get(key)
-    if p is None:
-        p = _plans[key] = plpy.prepare(sql, list(types))
-    return p
-
-
-def run(plpy, sql, types=(), args=()):
-    """Execute ``sql`` through a kept plan."""
-    return plpy.execute(plan(plpy, sql, types), list(args))
-
 
 class View:
     """The graph one read runs on (see the module docstring)."""
@@ -121,7 +106,7 @@ class View:
         return mask
 
     def arrays(self):
-        """What this view holds, for state.cache_nbytes()."""
+        """What this view holds, for base.cache_nbytes()."""
         return [self._csr, self.alive, self._tables, self._derived]
 
 
@@ -157,7 +142,7 @@ def _grow(c, node_count):
     return csr.Csr(np.concatenate([c.offsets, more]), *c[1:])
 
 
-def _effective(plpy, base, alive):
+def _effective(plpy, loaded, alive):
     """(alive, out CSR with the overlay folded in, in CSR or None to derive it, cut
     edge sources): the base's own arrays when there is no overlay and no cut. Each
     statement has its own snapshot, so the overlay may name node ids an apply gave
@@ -166,13 +151,13 @@ def _effective(plpy, base, alive):
     o = run(plpy, OVERLAY)[0]
     if not o["ops"] and not cuts:
         n = len(alive)
-        return alive, _grow(base["out"], n), _grow(base["in"], n), cuts
+        return alive, _grow(loaded["out"], n), _grow(loaded["in"], n), cuts
     over = (np.asarray(o["ops"], dtype=np.int64),
             csr.edges(o["src"], o["dst"], o["w"], o["lab"], o["es"]))
     top = int(max(over[1].src.max(initial=-1), over[1].dst.max(initial=-1))) + 1
     if top > len(alive):
         alive = np.concatenate([alive, np.zeros(top - len(alive), dtype=bool)])
-    folded = csr.fold_overlay(csr.edge_list(base["out"]), over, cuts)
+    folded = csr.fold_overlay(csr.edge_list(loaded["out"]), over, cuts)
     return alive, csr.build(len(alive), folded), None, cuts
 
 
@@ -180,12 +165,12 @@ def current(plpy):
     """The View of the applied graph, from the cache when nothing changed."""
     row = run(plpy, KEY)[0]
     key = (row["generation"], row["version"])
-    cached = state._cache.get("view")
+    cached = base._cache.get("view")
     if cached is not None and cached.key == key:
         return cached
-    b = state.base(plpy, key[0])  # clears state._cache on a new generation
-    state._cache.pop("view", None)
-    state._cache.pop("folded", None)
+    b = base.load(plpy, key[0])  # clears base._cache on a new generation
+    base._cache.pop("view", None)
+    base._cache.pop("folded", None)
     alive, out, base_in, cuts = _effective(plpy, b, _alive(plpy, b["alive"]))
     labels = {r["label_id"]: r["label"] for r in run(plpy, "SELECT label_id, label FROM graph._labels")}
     v = View(key, len(alive), len(b["alive"]), alive, out, base_in, labels,
@@ -193,5 +178,5 @@ def current(plpy):
     # Cache it only when nothing changed while it was read statement by statement.
     row = run(plpy, KEY)[0]
     if (row["generation"], row["version"]) == key:
-        state._cache["view"] = v
+        base._cache["view"] = v
     return v

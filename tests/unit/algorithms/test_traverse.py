@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from graphsync.traverse import bfs, dfs, first_occurrences
+from graphsync.algorithms.traverse import bfs, dfs, first_occurrences
 
 SEEDS = range(8)
 

@@ -1,0 +1,43 @@
+"""Talking SQL from PL/Python: kept plans, and the snapshot text helpers replay uses.
+
+Every area runs its statements through ``run`` (a plan prepared once per backend
+and kept) or ``plpy.execute`` directly for one-off statements. Nothing here
+imports another graphsync module.
+"""
+
+_plans = {}
+
+
+def plan(plpy, sql, types=()):
+    """A prepared plan of ``sql``, kept for the life of the backend."""
+    key = (sql, tuple(types))
+    p = _plans.get(key)
+    if p is None:
+        p = _plans[key] = plpy.prepare(sql, list(types))
+    return p
+
+
+def run(plpy, sql, types=(), args=()):
+    """Execute ``sql`` through a kept plan."""
+    return plpy.execute(plan(plpy, sql, types), list(args))
+
+
+def xmin(snapshot):
+    """The xmin of a pg_snapshot's text form (xmin:xmax:xip)."""
+    return int(snapshot.split(":", 1)[0])
+
+
+def exclude_xid(snapshot, xid):
+    """``snapshot`` (xmin:xmax:xip text) with ``xid`` counted as in progress."""
+    low, high, xip = snapshot.split(":")
+    if xid >= int(high):
+        return snapshot
+    xips = sorted({int(x) for x in xip.split(",") if x} | {xid})
+    return "%d:%s:%s" % (min(int(low), xid), high, ",".join(map(str, xips)))
+
+
+def snapshot_excluding_self(plpy, snapshot):
+    """``snapshot`` with the calling transaction's own xid (when it has one) counted
+    as in progress, so the caller's later writes are still replayed."""
+    me = plpy.execute("SELECT pg_current_xact_id_if_assigned()::text AS x")[0]["x"]
+    return exclude_xid(snapshot, int(me)) if me is not None else snapshot

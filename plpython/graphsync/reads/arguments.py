@@ -1,0 +1,72 @@
+"""Checking the arguments of the read functions: bounds, choices, seeds, table names.
+
+Bad input is SQLSTATE 22023 (bad value) or 22004 (NULL where a value is needed);
+an unknown table is 42P01, raised by the regclass cast itself.
+"""
+
+from graphsync import errors
+from graphsync.db import run
+
+DEFAULT_DEPTH = 6
+DEFAULT_PATH_DEPTH = 32
+MAX_DEPTH = 1000
+DEFAULT_NODES = 10_000
+MAX_NODES = 1_000_000
+HYDRATE_ROUNDS = 8
+
+DIRECTIONS = ("out", "in", "any")
+STRATEGIES = ("bfs", "dfs")
+
+
+def bad(plpy, message, hint=None, sqlstate="22023"):
+    errors.raise_sql(plpy, sqlstate, message, hint)
+
+
+def check_bound(plpy, name, value, default, low, high):
+    """``value``, or ``default`` when NULL; 22023 outside low..high."""
+    if value is None:
+        return default
+    if value < low:
+        bad(plpy, "%s must be >= %d, not %d" % (name, low, value))
+    if value > high:
+        bad(plpy, "%s %d is above the limit of %d" % (name, value, high))
+    return value
+
+
+def check_depth(plpy, max_depth, default):
+    return check_bound(plpy, "max_depth", max_depth, default, 0, MAX_DEPTH)
+
+
+def check_nodes(plpy, max_nodes):
+    return check_bound(plpy, "max_nodes", max_nodes, DEFAULT_NODES, 1, MAX_NODES)
+
+
+def check_choice(plpy, name, value, choices, default):
+    if value is None:
+        return default
+    if value not in choices:
+        bad(plpy, "%s must be one of %s, not %r" % (name, ", ".join(choices), value))
+    return value
+
+
+def table_oids(plpy, names):
+    """Oids of regclass text values (the cast raises 42P01 for an unknown table);
+    int values are taken as oids already."""
+    if names is None:
+        return None
+    if all(isinstance(n, int) for n in names):
+        return list(names)
+    rows = run(plpy, "SELECT array_agg(t::regclass::oid ORDER BY o) AS oids"
+               " FROM unnest($1::text[]) WITH ORDINALITY AS u (t, o)", ["text[]"], [list(names)])
+    return [int(o) for o in rows[0]["oids"] or []]
+
+
+def seeds(plpy, seed_table, seed_id, seed_tables, seed_ids):
+    """The seeds of graph.traverse: (seed_table, seed_id), or the arrays seed_tables
+    and seed_ids, not both."""
+    one = seed_table is not None or seed_id is not None
+    many = seed_tables is not None or seed_ids is not None
+    if one == many:
+        bad(plpy, "give either seed_table and seed_id, or seed_tables and seed_ids",
+            sqlstate="22004" if not one else "22023")
+    return ([seed_table], [seed_id]) if one else (seed_tables, seed_ids)
