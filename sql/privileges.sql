@@ -11,9 +11,6 @@ GRANT ALL ON ALL TABLES IN SCHEMA graph TO graph_admin;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA graph TO graph_admin;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA graph TO graph_admin;
 
-GRANT EXECUTE ON FUNCTION graph.sync_health() TO public;
-GRANT EXECUTE ON FUNCTION graph.status() TO public;
-
 -- Reads (graph.traverse, paths, components, search) run as the caller. The
 -- structural graph tables are readable by everyone: node ids, edges, labels,
 -- the registry. Keys, tenants and properties live in graph._nodes, whose
@@ -22,29 +19,40 @@ GRANT EXECUTE ON FUNCTION graph.status() TO public;
 -- SECURITY DEFINER functions graph._read_sync and graph._pending_rows.
 GRANT SELECT ON graph._csr, graph._edge_overlay, graph._edge_cuts, graph._labels, graph._sync_state,
 graph._node_tables, graph._edge_sources, graph._nodes, graph._graph_version, graph._py_modules TO public;
-GRANT EXECUTE ON FUNCTION
-graph._import_package(),
-graph._key_expr(text[], text),
-graph._object_expr(text[], text, boolean),
-graph._read_sync(boolean),
-graph._pending_rows(regrole, integer),
-graph._node_delta(),
-graph._node_runs(bigint),
-graph._components(text),
-graph._component_of(regclass, text, text),
-graph._traverse(
-    regclass, text, integer, text, text[], regclass[], jsonb, text, text, integer, boolean, regclass[], text[]
-),
-graph.traverse(
-    regclass, text, integer, text, text[], regclass[], jsonb, text, text, integer, boolean, regclass[], text[]
-),
-graph.shortest_path(regclass, text, regclass, text, integer, text, text[], text),
-graph.weighted_shortest_path(regclass, text, regclass, text, text, text[], text),
-graph.connected_components(text),
-graph.component_stats(text),
-graph.component_of(regclass, text, text),
-graph.search(text, text, regclass[], text, boolean, integer, text),
-graph.traverse_search(
-    text, text, regclass[], text, boolean, integer, integer, text, text[], regclass[], jsonb, text, text,
-    integer, boolean
-) TO public;
+
+-- Functions every role may call: health, the reads, and the internal functions
+-- the reads call as their caller. Chosen by name from the catalog (every
+-- overload of each), so no signature is restated here; a name that matches no
+-- function is an error, not a grant silently lost.
+DO $$
+DECLARE
+    names text [] := ARRAY[
+        -- health
+        'sync_health', 'status',
+        -- reads
+        'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
+        'connected_components', 'component_stats', 'component_of',
+        -- what the reads call as their caller
+        '_setting', '_import_package', '_key_expr', '_object_expr', '_read_sync', '_pending_rows',
+        '_node_delta', '_node_runs', '_traverse', '_components', '_component_of'
+    ];
+    missing text [];
+    fn regprocedure;
+BEGIN
+    missing := ARRAY(
+        SELECT n FROM unnest(names) AS n
+        WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_proc AS p
+                          WHERE p.pronamespace = 'graph'::regnamespace AND p.proname = n)
+    );
+    IF missing <> '{}' THEN
+        RAISE EXCEPTION 'sql/privileges.sql names functions schema graph does not have: %', missing;
+    END IF;
+    FOR fn IN
+        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
+        WHERE p.pronamespace = 'graph'::regnamespace AND p.proname = ANY(names)
+        ORDER BY p.oid
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO public', fn);
+    END LOOP;
+END;
+$$;

@@ -2,7 +2,7 @@
 -- the structural tables, graph._nodes behind row-level security, never the log.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(14);
+SELECT plan(16);
 
 SELECT ok(
     (SELECT c.relrowsecurity FROM pg_class AS c WHERE c.oid = 'graph._nodes'::regclass),
@@ -29,6 +29,21 @@ SELECT is_empty($$
                          'apply_sync', 'build', 'verify')
            OR p.prosrc LIKE '%graph._require_admin()%' OR p.proname LIKE '\_capture\_%')
 $$, 'PUBLIC may run no admin function');
+-- What PUBLIC may run is exactly this list (sql/privileges.sql grants it by name):
+-- health, the reads, and the internal functions reads call as their caller.
+SELECT bag_eq($$
+    SELECT p.proname::text
+    FROM pg_proc AS p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
+    WHERE p.pronamespace = 'graph'::regnamespace AND a.grantee = 0 AND a.privilege_type = 'EXECUTE'
+$$, $$
+    SELECT unnest(ARRAY[
+        'sync_health', 'status',
+        'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
+        'connected_components', 'component_stats', 'component_of',
+        '_setting', '_import_package', '_key_expr', '_object_expr', '_read_sync', '_pending_rows',
+        '_node_delta', '_node_runs', '_traverse', '_components', '_component_of'
+    ])
+$$, 'PUBLIC may run exactly health, the reads and what the reads call');
 SELECT schema_privs_are('graph', 'public', ARRAY['USAGE'], 'PUBLIC has USAGE only on schema graph');
 SELECT ok(EXISTS (SELECT FROM pg_roles WHERE rolname = 'graph_admin'), 'the graph_admin role exists');
 SELECT table_privs_are('graph', '_sync_log', 'graph_admin',
@@ -45,6 +60,7 @@ SELECT throws_ok('DELETE FROM graph._nodes', '42501', NULL, 'PUBLIC cannot chang
 SELECT throws_ok('SELECT graph.add_table(''pg_class'')', '42501', NULL, 'PUBLIC cannot register tables');
 SELECT throws_ok('SELECT * FROM graph.apply_sync()', '42501', NULL, 'PUBLIC cannot replay');
 SELECT lives_ok('SELECT * FROM graph.sync_health()', 'PUBLIC can read sync health');
+SELECT lives_ok('SELECT graph._setting(''graph.sync_batch_size'')', 'PUBLIC can read a graph setting');
 RESET ROLE;
 
 SELECT * FROM finish();
