@@ -1,0 +1,413 @@
+"""graphsync.sync.changes: log rows -> graph changes, with a hand-built registry.
+
+Log rows are written the way the capture triggers write them (graph._install_capture):
+``old_pk``/``new_pk`` the key's text form, ``properties`` JSON text of the registered
+columns, ``old_row``/``new_row`` JSON text of the captured columns (tenant, edge
+endpoints, weight, label) with every value as text or null.
+"""
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from graphsync.sync import changes
+from graphsync.sync.registry import EdgeSource, NodeTable, Registry
+
+COMPANIES, CONTACTS, PAIRS, RELATIONS, ADVICE, OTHER = 100, 200, 300, 400, 500, 900
+
+NODES = {
+    COMPANIES: NodeTable(COMPANIES, "app.companies", ("id",), ("name",), None, ()),
+    CONTACTS: NodeTable(CONTACTS, "app.contacts", ("id",), ("name", "status"), "workspace_id",
+                        ("status", "score")),
+    PAIRS: NodeTable(PAIRS, "app.pairs", ("a", "b"), (), None, ()),
+}
+WORKS_AT = EdgeSource(1, "fk", CONTACTS, "company_id", COMPANIES, None, None, "works_at", False, None, None)
+REPORTS_TO = EdgeSource(2, "fk", CONTACTS, "manager_id", CONTACTS, None, None, "reports_to", False,
+                        "trust", "kind")
+RELATED = EdgeSource(3, "join", CONTACTS, "source_id", CONTACTS, "target_id", RELATIONS, "relations", True,
+                     "weight", "type")
+OWNED_BY = EdgeSource(4, "fk", PAIRS, "owner_id", CONTACTS, None, None, "owned_by", False, None, None)
+ADVISES = EdgeSource(5, "join", CONTACTS, "contact_id", COMPANIES, "company_id", ADVICE, "advises", False,
+                     None, None)
+
+
+def registry():
+    return Registry(dict(NODES), (WORKS_AT, REPORTS_TO, RELATED, OWNED_BY, ADVISES))
+
+
+REG = registry()
+
+
+def log(op, table, old_pk=None, new_pk=None, properties=None, old=None, new=None, row_id=1):
+    """A log row as graph._sync_log holds it (the JSON columns as text)."""
+    return {"id": row_id, "op": op, "table_oid": table, "old_pk": old_pk, "new_pk": new_pk,
+            "properties": None if properties is None else json.dumps(properties),
+            "old_row": None if old is None else json.dumps(old),
+            "new_row": None if new is None else json.dumps(new)}
+
+
+def contact(company=None, manager=None, trust=None, kind=None, workspace="7"):
+    return {"workspace_id": workspace, "company_id": company, "manager_id": manager, "trust": trust,
+            "kind": kind}
+
+
+def gather(*rows):
+    c = changes.Changes()
+    for row in rows:
+        changes.add_row(REG, row, c)
+    return c
+
+
+def c_(pk):
+    return (CONTACTS, pk)
+
+
+def co(pk):
+    return (COMPANIES, pk)
+
+
+# registry
+
+def test_registry_groups_edge_sources_by_the_table_carrying_them():
+    assert REG.edges_carried_by(CONTACTS) == [WORKS_AT, REPORTS_TO]
+    assert REG.edges_carried_by(RELATIONS) == [RELATED]
+    assert REG.edges_carried_by(PAIRS) == [OWNED_BY]
+    assert REG.edges_carried_by(COMPANIES) == [] and REG.edges_carried_by(OTHER) == []
+    assert (WORKS_AT.carrier, RELATED.carrier, ADVISES.carrier) == (CONTACTS, RELATIONS, ADVICE)
+
+
+def test_registries_do_not_share_their_carried_map():
+    """carried is filled in __post_init__: a default dict shared between instances would
+    mix two registries' edge sources."""
+    one = Registry({}, (WORKS_AT,))
+    two = Registry({}, (RELATED,))
+    assert one.edges_carried_by(CONTACTS) == [WORKS_AT] and one.edges_carried_by(RELATIONS) == []
+    assert two.edges_carried_by(RELATIONS) == [RELATED] and two.edges_carried_by(CONTACTS) == []
+
+
+def test_property_columns_are_registered_then_filter_columns_once_each():
+    assert NODES[CONTACTS].property_columns == ("name", "status", "score")
+
+
+# edges_of_row
+
+def test_fk_edges_start_at_the_row_key_with_default_weight_and_label():
+    assert changes.edges_of_row(REG, CONTACTS, "1", contact(company="3", manager="2")) == [
+        (1, c_("1"), co("3"), 1.0, "works_at"), (2, c_("1"), c_("2"), 1.0, "reports_to")]
+
+
+def test_weight_and_label_columns():
+    row = contact(manager="2", trust="0.25", kind="mentor")
+    assert changes.edges_of_row(REG, CONTACTS, "1", row) == [(2, c_("1"), c_("2"), 0.25, "mentor")]
+    for text, value in (("3", 3.0), ("-1.5", -1.5), ("1e3", 1000.0), ("Infinity", float("inf"))):
+        row = contact(manager="2", trust=text)
+        assert changes.edges_of_row(REG, CONTACTS, "1", row)[0][3] == value
+
+
+def test_a_null_endpoint_carries_no_edge():
+    assert changes.edges_of_row(REG, CONTACTS, "1", contact()) == []
+    assert changes.edges_of_row(REG, CONTACTS, "1", {}) == []  # columns not captured at all
+    assert changes.edges_of_row(REG, RELATIONS, "r1", {"source_id": "1", "target_id": None}) == []
+    assert changes.edges_of_row(REG, RELATIONS, "r1", {"source_id": None, "target_id": "2"}) == []
+
+
+def test_join_rows_carry_edges_between_their_endpoint_columns():
+    row = {"source_id": "1", "target_id": "2", "weight": "2.5", "type": "friend"}
+    assert changes.edges_of_row(REG, RELATIONS, "r1", row) == [  # bidirectional: both ways
+        (3, c_("1"), c_("2"), 2.5, "friend"), (3, c_("2"), c_("1"), 2.5, "friend")]
+    row = {"contact_id": "1", "company_id": "3"}
+    assert changes.edges_of_row(REG, ADVICE, "a1", row) == [(5, c_("1"), co("3"), 1.0, "advises")]
+
+
+def test_a_composite_key_is_the_edge_start_as_given():
+    assert changes.edges_of_row(REG, PAIRS, '(1,"a b")', {"owner_id": "5"}) == [
+        (4, (PAIRS, '(1,"a b")'), c_("5"), 1.0, "owned_by")]
+
+
+def test_a_table_carrying_nothing_has_no_edges():
+    assert changes.edges_of_row(REG, COMPANIES, "3", {"company_id": "3"}) == []
+    assert changes.edges_of_row(REG, OTHER, "3", {"company_id": "3"}) == []
+
+
+def test_a_weight_that_is_not_a_number_raises():
+    with pytest.raises(ValueError):
+        changes.edges_of_row(REG, CONTACTS, "1", contact(manager="2", trust="heavy"))
+
+
+# add_row
+
+def test_insert_of_a_node_row():
+    c = gather(log("I", CONTACTS, new_pk="1", properties={"name": "Ann"}, new=contact(company="3")))
+    assert c.nodes == {c_("1"): (True, "7", '{"name": "Ann"}')}
+    assert c.edges == [("+", 1, c_("1"), co("3"), 1.0, "works_at")]
+
+
+def test_insert_without_tenant_column_or_edges():
+    c = gather(log("I", COMPANIES, new_pk="3", properties={"name": "Acme"}, new={}))
+    assert c.nodes == {co("3"): (True, None, '{"name": "Acme"}')} and c.edges == []
+
+
+def test_insert_into_a_join_table_changes_edges_only():
+    c = gather(log("I", RELATIONS, new_pk="r1", new={"source_id": "1", "target_id": "2", "weight": None,
+                                                     "type": None}))
+    assert c.nodes == {}
+    assert c.edges == [("+", 3, c_("1"), c_("2"), 1.0, "relations"), ("+", 3, c_("2"), c_("1"), 1.0, "relations")]
+
+
+def test_update_of_properties_keeps_unchanged_edges_out():
+    c = gather(log("U", CONTACTS, old_pk="1", new_pk="1", properties={"name": "Bea"},
+                   old=contact(company="3", manager="2"), new=contact(company="3", manager="2", workspace="8")))
+    assert c.nodes == {c_("1"): (True, "8", '{"name": "Bea"}')}
+    assert c.edges == []
+
+
+def test_update_that_moves_an_edge():
+    c = gather(log("U", CONTACTS, old_pk="1", new_pk="1", properties={},
+                   old=contact(company="3"), new=contact(company="4")))
+    assert c.nodes == {c_("1"): (True, "7", "{}")}
+    assert c.edges == [("-", 1, c_("1"), co("3"), 1.0, "works_at"), ("+", 1, c_("1"), co("4"), 1.0, "works_at")]
+
+
+def test_update_that_changes_weight_or_label_replaces_the_edge():
+    c = gather(log("U", RELATIONS, old_pk="r1", new_pk="r1",
+                   old={"source_id": "1", "target_id": "2", "weight": "1", "type": "friend"},
+                   new={"source_id": "1", "target_id": "2", "weight": "2", "type": "friend"}))
+    assert c.edges == [("-", 3, c_("1"), c_("2"), 1.0, "friend"), ("-", 3, c_("2"), c_("1"), 1.0, "friend"),
+                       ("+", 3, c_("1"), c_("2"), 2.0, "friend"), ("+", 3, c_("2"), c_("1"), 2.0, "friend")]
+    c = gather(log("U", CONTACTS, old_pk="1", new_pk="1", properties={},
+                   old=contact(manager="2", kind="a"), new=contact(manager="2", kind="b")))
+    assert c.edges == [("-", 2, c_("1"), c_("2"), 1.0, "a"), ("+", 2, c_("1"), c_("2"), 1.0, "b")]
+
+
+def test_update_that_changes_the_key_kills_the_old_node_and_moves_its_edges():
+    c = gather(log("U", CONTACTS, old_pk="1", new_pk="9", properties={"name": "Ann"},
+                   old=contact(company="3"), new=contact(company="3")))
+    assert c.nodes == {c_("1"): (False, None, None), c_("9"): (True, "7", '{"name": "Ann"}')}
+    assert c.edges == [("-", 1, c_("1"), co("3"), 1.0, "works_at"), ("+", 1, c_("9"), co("3"), 1.0, "works_at")]
+
+
+def test_update_of_a_join_row_key_alone_changes_nothing():
+    row = {"source_id": "1", "target_id": "2", "weight": "1", "type": "t"}
+    c = gather(log("U", RELATIONS, old_pk="r1", new_pk="r2", old=row, new=row))
+    assert c.nodes == {} and c.edges == []
+
+
+def test_delete_kills_the_node_and_removes_its_edges():
+    c = gather(log("D", CONTACTS, old_pk="1", old=contact(company="3", manager="2", trust="5")))
+    assert c.nodes == {c_("1"): (False, None, None)}
+    assert c.edges == [("-", 1, c_("1"), co("3"), 1.0, "works_at"), ("-", 2, c_("1"), c_("2"), 5.0, "reports_to")]
+
+
+def test_delete_of_a_join_row():
+    c = gather(log("D", RELATIONS, old_pk="r1", old={"source_id": "1", "target_id": "2", "weight": "3",
+                                                     "type": None}))
+    assert c.nodes == {}
+    assert c.edges == [("-", 3, c_("1"), c_("2"), 3.0, "relations"), ("-", 3, c_("2"), c_("1"), 3.0, "relations")]
+
+
+def test_a_bidirectional_self_loop_is_two_parallel_edges():
+    loop = {"source_id": "1", "target_id": "1", "weight": None, "type": None}
+    edge = (3, c_("1"), c_("1"), 1.0, "relations")
+    assert gather(log("I", RELATIONS, new_pk="r", new=loop)).edges == [("+",) + edge] * 2
+    assert gather(log("U", RELATIONS, old_pk="r", new_pk="r", old=loop, new=loop)).edges == []
+    assert gather(log("D", RELATIONS, old_pk="r", old=loop)).edges == [("-",) + edge] * 2
+    moved = dict(loop, target_id="2")
+    assert gather(log("U", RELATIONS, old_pk="r", new_pk="r", old=loop, new=moved)).edges == [
+        ("-",) + edge, ("-",) + edge,
+        ("+", 3, c_("1"), c_("2"), 1.0, "relations"), ("+", 3, c_("2"), c_("1"), 1.0, "relations")]
+
+
+def test_rows_accumulate_and_a_later_row_decides_a_node():
+    c = gather(log("I", CONTACTS, new_pk="1", properties={"v": 1}, new=contact(company="3")),
+               log("U", CONTACTS, old_pk="1", new_pk="1", properties={"v": 2},
+                   old=contact(company="3"), new=contact(company="3", workspace="8")),
+               log("D", CONTACTS, old_pk="1", old=contact(company="3")),
+               log("I", CONTACTS, new_pk="1", properties={"v": 3}, new=contact()))
+    assert c.nodes == {c_("1"): (True, "7", '{"v": 3}')}
+    assert c.edges == [("+", 1, c_("1"), co("3"), 1.0, "works_at"), ("-", 1, c_("1"), co("3"), 1.0, "works_at")]
+
+
+@pytest.mark.parametrize("row", [
+    log("I", CONTACTS, new_pk=None, properties={}, new=contact(), row_id=41),
+    log("I", CONTACTS, new_pk="1", properties={}, new=None, row_id=41),
+    log("U", CONTACTS, old_pk=None, new_pk="1", properties={}, old=contact(), new=contact(), row_id=41),
+    log("U", CONTACTS, old_pk="1", new_pk="1", properties={}, old=None, new=contact(), row_id=41),
+    log("U", RELATIONS, old_pk="r", new_pk=None, old={}, new={}, row_id=41),
+    log("D", CONTACTS, old_pk=None, old=contact(), row_id=41),
+    log("D", CONTACTS, old_pk="1", old=None, row_id=41),
+], ids=["I-no-key", "I-no-row", "U-no-old-key", "U-no-old-row", "U-no-new-key", "D-no-key", "D-no-row"])
+def test_a_row_without_its_key_or_captured_row_raises_and_adds_nothing(row):
+    c = gather(log("I", CONTACTS, new_pk="5", properties={}, new=contact(company="3")))
+    before = (dict(c.nodes), list(c.edges))
+    with pytest.raises(ValueError, match="log row 41"):
+        changes.add_row(REG, row, c)
+    assert (c.nodes, c.edges) == before
+
+
+# fold_rows
+
+def test_fold_rows_of_plain_rows_is_add_row_in_order():
+    rows = [log("I", CONTACTS, new_pk="1", properties={}, new=contact(company="3")),
+            log("I", RELATIONS, new_pk="r", new={"source_id": "1", "target_id": "2", "weight": "2", "type": "x"}),
+            log("U", CONTACTS, old_pk="1", new_pk="2", properties={}, old=contact(company="3"),
+                new=contact(company="4")),
+            log("D", RELATIONS, old_pk="r", old={"source_id": "1", "target_id": "2", "weight": "2", "type": "x"})]
+    c = gather(*rows)
+    assert changes.fold_rows(REG, rows) == (c.nodes, c.edges, set(), set())
+
+
+def test_truncate_of_a_node_table_cuts_what_it_carries_and_kills_its_nodes():
+    rows = [log("I", COMPANIES, new_pk="3", properties={}, new={}),
+            log("I", CONTACTS, new_pk="1", properties={}, new=contact(company="3", manager="2")),
+            log("I", RELATIONS, new_pk="r", new={"source_id": "1", "target_id": "2", "weight": None, "type": None}),
+            log("T", CONTACTS),
+            log("I", CONTACTS, new_pk="5", properties={"after": True}, new=contact(company="3"))]
+    nodes, edges, truncated, cuts = changes.fold_rows(REG, rows)
+    assert truncated == {CONTACTS}
+    assert cuts == {WORKS_AT.edge_source_id, REPORTS_TO.edge_source_id}
+    assert nodes == {co("3"): (True, None, "{}"), c_("1"): (False, None, None),
+                     c_("5"): (True, "7", '{"after": true}')}
+    assert edges == [  # the join table's rows still stand; the contacts' edges before the cut are gone
+        ("+", 3, c_("1"), c_("2"), 1.0, "relations"), ("+", 3, c_("2"), c_("1"), 1.0, "relations"),
+        ("+", 1, c_("5"), co("3"), 1.0, "works_at")]
+
+
+def test_truncate_of_a_join_table_cuts_its_edges_only():
+    rows = [log("I", CONTACTS, new_pk="1", properties={}, new=contact(company="3")),
+            log("I", RELATIONS, new_pk="r", new={"source_id": "1", "target_id": "2", "weight": None, "type": None}),
+            log("T", RELATIONS),
+            log("I", RELATIONS, new_pk="s", new={"source_id": "2", "target_id": "3", "weight": None, "type": None})]
+    nodes, edges, truncated, cuts = changes.fold_rows(REG, rows)
+    assert (truncated, cuts) == (set(), {RELATED.edge_source_id})
+    assert nodes == {c_("1"): (True, "7", "{}")}
+    assert edges == [("+", 1, c_("1"), co("3"), 1.0, "works_at"),
+                     ("+", 3, c_("2"), c_("3"), 1.0, "relations"), ("+", 3, c_("3"), c_("2"), 1.0, "relations")]
+
+
+def test_truncate_of_a_table_carrying_nothing_cuts_nothing():
+    """Edges pointing at the truncated table's nodes are carried by other tables: they stay."""
+    rows = [log("I", COMPANIES, new_pk="3", properties={}, new={}),
+            log("I", CONTACTS, new_pk="1", properties={}, new=contact(company="3")),
+            log("T", COMPANIES),
+            log("T", OTHER)]
+    nodes, edges, truncated, cuts = changes.fold_rows(REG, rows)
+    assert (truncated, cuts) == ({COMPANIES}, set())
+    assert nodes == {co("3"): (False, None, None), c_("1"): (True, "7", "{}")}
+    assert edges == [("+", 1, c_("1"), co("3"), 1.0, "works_at")]
+
+
+@pytest.mark.parametrize("bad", [
+    log("I", CONTACTS, new_pk="x", properties={}, new=None),
+    log("U", CONTACTS, old_pk=None, new_pk="x", properties={}, old=contact(), new=contact()),
+    log("D", CONTACTS, old_pk="x", old=None),
+    dict(log("I", CONTACTS, new_pk="x", properties={}), new_row='{"company_id": '),  # not JSON
+    log("I", CONTACTS, new_pk="x", properties={}, new=contact(manager="2", trust="heavy")),  # weight
+    {k: v for k, v in log("I", CONTACTS, new_pk="x", new=contact()).items() if k != "properties"},
+    {k: v for k, v in log("D", CONTACTS, old_pk="x", old=contact()).items() if k != "new_row"},
+], ids=["I-no-row", "U-no-old-key", "D-no-row", "bad-json", "bad-weight", "no-properties", "no-new_row"])
+def test_fold_rows_skips_a_row_it_cannot_gather_whole(bad):
+    """Nothing of a skipped row is kept (not its node change made before its edges
+    failed), and the rows around it are folded."""
+    rows = [log("I", CONTACTS, new_pk="1", properties={}, new=contact(company="3")),
+            dict(bad, id=2),
+            log("D", CONTACTS, old_pk="1", old=contact(company="3"), row_id=3)]
+    nodes, edges, truncated, cuts = changes.fold_rows(REG, rows)
+    assert nodes == {c_("1"): (False, None, None)}
+    assert edges == [("+", 1, c_("1"), co("3"), 1.0, "works_at"), ("-", 1, c_("1"), co("3"), 1.0, "works_at")]
+    assert (truncated, cuts) == (set(), set())
+
+
+def test_fold_rows_takes_the_table_oid_as_text_too():
+    nodes, _, _, _ = changes.fold_rows(REG, [dict(log("I", CONTACTS, new_pk="1", properties={}, new=contact()),
+                                                  table_oid=str(CONTACTS))])
+    assert nodes == {c_("1"): (True, "7", "{}")}
+
+
+# fold_rows against the source tables: a random history of contacts and relations rows,
+# folded, leaves the nodes and edges a fresh read of the final tables gives.
+
+def source_edges(contacts, relations):
+    """The edges of the tables' rows, written out from the registry's meaning."""
+    found = Counter()
+    for pk, r in contacts.items():
+        if r["company_id"] is not None:
+            found[(1, c_(pk), co(r["company_id"]), 1.0, "works_at")] += 1
+        if r["manager_id"] is not None:
+            w = 1.0 if r["trust"] is None else float(r["trust"])
+            found[(2, c_(pk), c_(r["manager_id"]), w, r["kind"] or "reports_to")] += 1
+    for r in relations.values():
+        if r["source_id"] is not None and r["target_id"] is not None:
+            w = 1.0 if r["weight"] is None else float(r["weight"])
+            label = r["type"] if r["type"] is not None else "relations"
+            found[(3, c_(r["source_id"]), c_(r["target_id"]), w, label)] += 1
+            found[(3, c_(r["target_id"]), c_(r["source_id"]), w, label)] += 1
+    return found
+
+
+def random_history(rng, steps):
+    """Log rows of random writes, and the tables they leave (pk -> captured row)."""
+    tables = {CONTACTS: {}, RELATIONS: {}}
+    rows = []
+
+    def pick(choices):
+        return choices[int(rng.integers(0, len(choices)))]
+
+    def value(table):
+        if table == CONTACTS:
+            return {"workspace_id": pick(["7", "8", None]), "company_id": pick(["3", "4", None]),
+                    "manager_id": pick(["1", "2", "3", None]), "trust": pick(["0.5", "2", None]),
+                    "kind": pick(["mentor", None])}
+        return {"source_id": pick(["1", "2", "3", None]), "target_id": pick(["1", "2", "3"]),
+                "weight": pick(["1", "2.5", None]), "type": pick(["friend", None])}
+
+    for i in range(steps):
+        table = pick([CONTACTS, RELATIONS])
+        rows_of = tables[table]
+        free = [str(k) for k in range(1, 7) if str(k) not in rows_of]
+        kind = rng.random()
+        if kind < 0.05:
+            rows.append(log("T", table, row_id=i))
+            rows_of.clear()
+        elif kind < 0.45 and free:
+            pk, new = pick(free), value(table)
+            rows.append(log("I", table, new_pk=pk, properties={"v": i}, new=new, row_id=i))
+            rows_of[pk] = new
+        elif kind < 0.8 and rows_of:
+            old_pk = pick(sorted(rows_of))
+            new_pk = pick(free) if free and rng.random() < 0.3 else old_pk
+            old = rows_of.pop(old_pk)
+            new = value(table) if rng.random() < 0.7 else old
+            rows.append(log("U", table, old_pk=old_pk, new_pk=new_pk, properties={"v": i}, old=old, new=new,
+                            row_id=i))
+            rows_of[new_pk] = new
+        elif rows_of:
+            pk = pick(sorted(rows_of))
+            rows.append(log("D", table, old_pk=pk, old=rows_of.pop(pk), row_id=i))
+    return rows, tables
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_folded_history_equals_the_final_tables(seed):
+    rng = np.random.default_rng(seed)
+    rows, tables = random_history(rng, int(rng.integers(1, 60)))
+    nodes, edges, truncated, cuts = changes.fold_rows(REG, rows)
+    contacts = tables[CONTACTS]
+    alive = {k[1] for k, v in nodes.items() if v[0]}
+    assert alive == set(contacts)
+    for pk, r in contacts.items():
+        assert nodes[c_(pk)][1] == r["workspace_id"]
+    # The fold's edge changes, replayed in order from an empty graph with the cuts
+    # applied there too (nothing to cut), never remove an edge that is not there ...
+    graph = Counter()
+    for op, *edge in edges:
+        edge = tuple(edge)
+        if op == "+":
+            graph[edge] += 1
+        else:
+            assert graph[edge] > 0, edge
+            graph[edge] -= 1
+    # ... and leave exactly the edges of the final tables.
+    assert +graph == source_edges(contacts, tables[RELATIONS])
+    assert truncated <= {CONTACTS} and cuts <= {1, 2, 3}
