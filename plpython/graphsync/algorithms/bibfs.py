@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from graphsync.algorithms.adjacency import Adjacency
 from graphsync.algorithms.traverse import expand_level
 
 
@@ -39,8 +40,9 @@ def _chain(parent, label, node):
 
 def shortest_path(forward, backward, alive, src, dst, max_depth, edge_label_mask=None):
     """A fewest-edges path from ``src`` to ``dst`` of at most ``max_depth`` edges, as a
-    Path, or None. ``forward`` is the CSR (offsets, targets, labels, ...) to walk,
-    ``backward`` the same edges reversed; ``alive`` the nodes that may be used."""
+    Path, or None. ``forward`` is the graph to walk (an adjacency.Adjacency or a
+    csr.Csr), ``backward`` the same edges reversed; ``alive`` the nodes that may be used."""
+    forward, backward = (g if isinstance(g, Adjacency) else Adjacency.of(g) for g in (forward, backward))
     alive = np.asarray(alive, dtype=bool)
     if not (alive[src] and alive[dst]):
         return None
@@ -58,12 +60,10 @@ def shortest_path(forward, backward, alive, src, dst, max_depth, edge_label_mask
                       "frontier": np.array([root], dtype=np.int64), "depth": 0})
     f, b = sides
     while f["depth"] + b["depth"] < max_depth and len(f["frontier"]) and len(b["frontier"]):
-        work = [int((s["csr"].offsets[s["frontier"] + 1] - s["csr"].offsets[s["frontier"]]).sum())
-                for s in sides]
+        work = [int(s["csr"].degrees(s["frontier"]).sum()) for s in sides]
         side, other = (f, b) if work[0] <= work[1] else (b, f)
         c = side["csr"]
-        nodes, parents, labels = expand_level(c.offsets, c.targets, c.labels, side["frontier"],
-                                              side["enterable"], edge_label_mask)
+        nodes, parents, labels = expand_level(c, side["frontier"], side["enterable"], edge_label_mask)
         side["depth"] += 1
         side["enterable"][nodes] = False
         side["dist"][nodes] = side["depth"]

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from graphsync.algorithms.adjacency import Adjacency
 from graphsync.algorithms.bibfs import Path
 from graphsync.algorithms.traverse import (
     bfs,
@@ -18,6 +19,15 @@ from graphsync.algorithms.traverse import (
     enterable_nodes,
     expand_level,
 )
+
+
+class NegativeWeight(ValueError):
+    """An edge the search could use has a negative weight: the edge ``tail`` -> ``head``
+    (node ids) of weight ``weight``, reachable from node ``source``."""
+
+    def __init__(self, weight, tail, head, source):
+        super().__init__(f"negative edge weight {weight} on an edge reachable from node {source}")
+        self.weight, self.tail, self.head, self.source = weight, tail, head, source
 
 
 class WeightedPath(NamedTuple):
@@ -50,6 +60,7 @@ def shortest_path(offsets, targets, labels, alive, src, dst, max_depth, edge_lab
     offsets, targets, labels, edge_label_mask = csr_arrays(
         offsets, targets, labels, edge_label_mask)
     n = len(offsets) - 1
+    adj = Adjacency(offsets, targets, labels)
     src, dst = check_node_ids([src, dst], n, "node id").tolist()
     enterable = enterable_nodes(alive)
     if not (enterable[src] and enterable[dst]):
@@ -61,8 +72,7 @@ def shortest_path(offsets, targets, labels, alive, src, dst, max_depth, edge_lab
     enterable[src] = False
     frontier = np.array([src], dtype=np.int64)
     for _ in range(max_depth):
-        nodes, parents, step_labels = expand_level(
-            offsets, targets, labels, frontier, enterable, edge_label_mask)
+        nodes, parents, step_labels = expand_level(adj, frontier, enterable, edge_label_mask)
         if not len(nodes):
             return None
         parent[nodes], parent_label[nodes] = parents, step_labels
@@ -114,7 +124,7 @@ def weighted_shortest_path(offsets, targets, weights, labels, alive, src, dst,
     ignored; zero weights are valid; an edge of weight +inf is never used. Weights must be
     non-negative on every edge the search could use, i.e. every allowed edge (both ends
     alive, label allowed) leaving a node reachable from ``src``: otherwise
-    ValueError("negative edge weight ...") is raised. A negative weight elsewhere in the
+    :class:`NegativeWeight` (a ValueError, "negative edge weight ...") is raised. A negative weight elsewhere in the
     graph is not an error.
 
     Returns a :class:`WeightedPath` (``src == dst`` alive gives a one-node path of cost 0),
@@ -136,9 +146,9 @@ def weighted_shortest_path(offsets, targets, weights, labels, alive, src, dst,
     sources, positions = sources[used], positions[used]
     negative = weights[positions] < 0
     if negative.any():
-        edge = positions[np.argmax(negative)]
-        raise ValueError(
-            f"negative edge weight {weights[edge]} on an edge reachable from node {src}")
+        at = np.argmax(negative)
+        edge = positions[at]
+        raise NegativeWeight(float(weights[edge]), int(sources[at]), int(targets[edge]), src)
     if not reachable[dst]:
         return None
     best = cheapest_parallel_edges(sources, targets[positions], weights[positions], n)

@@ -7,7 +7,9 @@ Pure NumPy: no database access. Shared graph contract (all modules of this packa
 * ``labels`` int32[m]: label id of each edge (an index into the caller's list of labels).
 * ``alive`` bool[n]: dead nodes, and every edge touching them, are treated as absent.
 
-The caller picks the direction by passing the forward, the reversed, or the two-way CSR.
+The caller picks the direction by passing the forward, the reversed, or the two-way CSR,
+as arrays (``bfs``, ``dfs``) or as an ``adjacency.Adjacency`` (``bfs_over``, ``dfs_over``:
+a base CSR with the edge lists of changed nodes replaced, see adjacency.py).
 Optional restrictions:
 
 * ``edge_label_mask``: None or bool array indexed by label id (it must cover every label id
@@ -19,6 +21,8 @@ Optional restrictions:
 from typing import NamedTuple
 
 import numpy as np
+
+from graphsync.algorithms.adjacency import Adjacency
 
 
 class Traversal(NamedTuple):
@@ -76,22 +80,22 @@ def frontier_edges(offsets, frontier):
     return np.repeat(frontier, counts), positions
 
 
-def expand_level(offsets, targets, labels, frontier, enterable, edge_label_mask=None):
-    """Return the nodes first reached from ``frontier`` through one allowed edge.
+def expand_level(adj, frontier, enterable, edge_label_mask=None):
+    """Return the nodes first reached from ``frontier`` through one allowed edge of
+    ``adj`` (an Adjacency).
 
     ``enterable`` is bool[n]: only nodes True there may be reached (the caller clears the
     nodes it has already visited). Each new node appears once, in discovery order (frontier
-    order, then CSR edge order), with the node and edge label it was first reached by.
+    order, then edge-list order), with the node and edge label it was first reached by.
     Returns (nodes int64, parents int64, parent_labels int32).
     """
-    sources, positions = frontier_edges(offsets, frontier)
-    reached = targets[positions]
+    sources, reached, labels = adj.frontier_edges(frontier)
     keep = enterable[reached]
     if edge_label_mask is not None:
-        keep &= edge_label_mask[labels[positions]]
-    reached, sources, positions = reached[keep], sources[keep], positions[keep]
+        keep &= edge_label_mask[labels]
+    reached, sources, labels = reached[keep], sources[keep], labels[keep]
     first = first_occurrences(reached, len(enterable))
-    return reached[first], sources[first], labels[positions[first]].astype(np.int32)
+    return reached[first], sources[first], labels[first].astype(np.int32)
 
 
 def first_occurrences(values, n):
@@ -114,7 +118,14 @@ def check_limits(max_depth, max_nodes):
 
 def bfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
         edge_label_mask=None, node_mask=None):
-    """Breadth-first traversal from ``seeds``, vectorised one depth level at a time.
+    """:func:`bfs_over` on the CSR arrays (offsets, targets, labels)."""
+    offsets, targets, labels, edge_label_mask = csr_arrays(offsets, targets, labels, edge_label_mask)
+    return bfs_over(Adjacency(offsets, targets, labels), alive, seeds, max_depth, max_nodes,
+                    edge_label_mask, node_mask)
+
+
+def bfs_over(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node_mask=None):
+    """Breadth-first traversal of ``adj`` from ``seeds``, vectorised one depth level at a time.
 
     Dead seeds are dropped and duplicates removed; the others are depth 0. Each reachable
     node within ``max_depth`` edges appears once, at its minimal depth, in BFS order. At most
@@ -123,8 +134,8 @@ def bfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
     max_depth < 0 or max_nodes < 1. Returns a :class:`Traversal`.
     """
     check_limits(max_depth, max_nodes)
-    offsets, targets, labels, edge_label_mask = csr_arrays(
-        offsets, targets, labels, edge_label_mask)
+    if edge_label_mask is not None:
+        edge_label_mask = np.asarray(edge_label_mask, dtype=bool)
     frontier = seed_nodes(seeds, alive)
     capped = len(frontier) > max_nodes
     frontier = frontier[:max_nodes]
@@ -135,8 +146,7 @@ def bfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
     budget = max_nodes - len(frontier)
     depth = 0
     while depth < max_depth and len(frontier) and not capped:
-        nodes, parents, parent_labels = expand_level(
-            offsets, targets, labels, frontier, enterable, edge_label_mask)
+        nodes, parents, parent_labels = expand_level(adj, frontier, enterable, edge_label_mask)
         if len(nodes) > budget:
             capped = True
             nodes, parents, parent_labels = nodes[:budget], parents[:budget], parent_labels[:budget]
@@ -154,10 +164,9 @@ def bfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
     )
 
 
-def allowed_out_edges(offsets, targets, labels, node, enterable, edge_label_mask):
-    """Return (targets, labels) as Python lists of the allowed edges out of ``node``, CSR order."""
-    lo, hi = offsets[node], offsets[node + 1]
-    out, out_labels = targets[lo:hi], labels[lo:hi]
+def allowed_out_edges(adj, node, enterable, edge_label_mask):
+    """Return (targets, labels) as Python lists of the allowed edges out of ``node``, in order."""
+    _, out, out_labels = adj.frontier_edges(np.array([node], dtype=np.int64))
     keep = enterable[out]
     if edge_label_mask is not None:
         keep &= edge_label_mask[out_labels]
@@ -166,7 +175,14 @@ def allowed_out_edges(offsets, targets, labels, node, enterable, edge_label_mask
 
 def dfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
         edge_label_mask=None, node_mask=None):
-    """Depth-first traversal from ``seeds`` (preorder), with the same arguments as :func:`bfs`.
+    """:func:`dfs_over` on the CSR arrays (offsets, targets, labels)."""
+    offsets, targets, labels, edge_label_mask = csr_arrays(offsets, targets, labels, edge_label_mask)
+    return dfs_over(Adjacency(offsets, targets, labels), alive, seeds, max_depth, max_nodes,
+                    edge_label_mask, node_mask)
+
+
+def dfs_over(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node_mask=None):
+    """Depth-first traversal of ``adj`` from ``seeds`` (preorder), as :func:`bfs_over`.
 
     Seeds (alive, deduplicated) are the roots, explored one after the other in the given
     order; a seed is never entered from another seed. Edges are tried in CSR order and a
@@ -177,8 +193,8 @@ def dfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
     visited. Returns a :class:`Traversal`.
     """
     check_limits(max_depth, max_nodes)
-    offsets, targets, labels, edge_label_mask = csr_arrays(
-        offsets, targets, labels, edge_label_mask)
+    if edge_label_mask is not None:
+        edge_label_mask = np.asarray(edge_label_mask, dtype=bool)
     roots = seed_nodes(seeds, alive).tolist()
     enterable = enterable_nodes(alive, node_mask)
     enterable[roots] = False
@@ -199,8 +215,7 @@ def dfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
         visit(root, 0, -1, -1)
         stack = []
         if max_depth > 0:
-            stack.append([root, 0, *allowed_out_edges(
-                offsets, targets, labels, root, enterable, edge_label_mask)])
+            stack.append([root, 0, *allowed_out_edges(adj, root, enterable, edge_label_mask)])
         while stack and not capped:
             frame = stack[-1]
             node, cursor, out, out_labels = frame
@@ -217,8 +232,7 @@ def dfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
             visited.add(child)
             visit(child, depth, node, out_labels[cursor])
             if depth < max_depth:
-                stack.append([child, 0, *allowed_out_edges(
-                    offsets, targets, labels, child, enterable, edge_label_mask)])
+                stack.append([child, 0, *allowed_out_edges(adj, child, enterable, edge_label_mask)])
         if capped:
             break
     return Traversal(

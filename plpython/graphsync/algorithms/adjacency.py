@@ -1,0 +1,322 @@
+"""Adjacency that changes in O(change): an immutable base CSR with some nodes'
+edge lists replaced, and the edge overlay folded into it incrementally.
+
+Pure NumPy: no database access. Reads walk an :class:`Adjacency` (traverse,
+bibfs); a change of a few edges relocates only the nodes whose edge lists
+changed, instead of rebuilding full CSR arrays:
+
+- ``Adjacency``: the base CSR of one direction (never written: it may be shared
+  or memory-mapped) plus a tail buffer holding the current edge list of every
+  relocated node. Edge positions are virtual: ``0..m-1`` are base positions,
+  ``m..`` are tail positions. ``frontier_edges`` gathers the edges of a frontier
+  in frontier order, then edge order, from either part.
+- ``Overlay``: the net count of every overlay edge key ``(src, dst, weight,
+  label, source)`` since the base (the semantics of ``csr.fold_overlay``: net
+  counts first, then a negative count removes that many matching base edges in
+  base order and a positive one appends the edge that many times, in order of
+  first appearance), folded into the adjacency of each direction kept:
+  'out' (u -> v), 'in' (v -> u) and 'any' (both; see ``both_ways``).
+"""
+
+from collections import Counter
+
+import numpy as np
+
+from graphsync.algorithms import csr as csr_mod
+
+_INITIAL_TAIL = 1024
+
+
+class Adjacency:
+    """Edge lists per node: base CSR arrays, with relocated nodes read from a tail."""
+
+    def __init__(self, offsets, targets, labels, weights=None, sources=None, node_count=None):
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.targets = np.asarray(targets, dtype=np.int64)
+        self.labels = np.asarray(labels, dtype=np.int32)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+        self.sources = None if sources is None else np.asarray(sources, dtype=np.int32)
+        self.base_nodes = len(self.offsets) - 1
+        self.base_edges = len(self.targets)
+        n = self.base_nodes if node_count is None else max(node_count, self.base_nodes)
+        self.node_count = n
+        self.slot = np.full(n, -1, dtype=np.int64)  # node -> segment, -1: its base edges
+        self.seg_lo = np.zeros(0, dtype=np.int64)
+        self.seg_hi = np.zeros(0, dtype=np.int64)
+        self.segments = 0
+        self.tail_used = 0
+        self.tail_live = 0
+        self.t_targets = np.zeros(0, dtype=np.int64)
+        self.t_labels = np.zeros(0, dtype=np.int32)
+        self.t_weights = np.zeros(0, dtype=np.float64)
+        self.t_sources = np.zeros(0, dtype=np.int32)
+
+    @classmethod
+    def of(cls, c, node_count=None):
+        """The adjacency of a csr.Csr (nothing relocated)."""
+        return cls(c.offsets, c.targets, c.labels, c.weights, c.sources, node_count)
+
+    @property
+    def relocated(self):
+        return self.segments > 0
+
+    def copy(self):
+        """An independent copy (the base arrays are shared: they are never written)."""
+        other = object.__new__(Adjacency)
+        other.__dict__.update(self.__dict__)
+        for name in ("slot", "seg_lo", "seg_hi", "t_targets", "t_labels", "t_weights", "t_sources"):
+            setattr(other, name, getattr(self, name).copy())
+        return other
+
+    def grow(self, node_count):
+        """Cover node ids up to ``node_count`` - 1 (new ids have no edges)."""
+        if node_count > self.node_count:
+            more = np.full(node_count - self.node_count, -1, dtype=np.int64)
+            self.slot = np.concatenate([self.slot, more])
+            self.node_count = node_count
+
+    # -- reading ---------------------------------------------------------------
+
+    def _bounds(self, nodes):
+        """(first, end) virtual positions of the edge lists of ``nodes``."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        in_base = nodes < self.base_nodes
+        at = np.where(in_base, nodes, 0)
+        lo = np.where(in_base, self.offsets[at], 0)
+        hi = np.where(in_base, self.offsets[at + 1], 0)
+        if self.segments:
+            seg = self.slot[nodes]
+            moved = seg >= 0
+            if moved.any():
+                s = seg[moved]
+                lo = lo.copy()
+                hi = hi.copy()
+                lo[moved] = self.seg_lo[s] + self.base_edges
+                hi[moved] = self.seg_hi[s] + self.base_edges
+        return lo, hi
+
+    def degrees(self, nodes):
+        lo, hi = self._bounds(nodes)
+        return hi - lo
+
+    def _take(self, base, tail, positions):
+        if not self.tail_used:
+            return base[positions]
+        in_tail = positions >= self.base_edges
+        if not in_tail.any():
+            return base[positions]
+        out = np.empty(len(positions), dtype=base.dtype)
+        out[~in_tail] = base[positions[~in_tail]]
+        out[in_tail] = tail[positions[in_tail] - self.base_edges]
+        return out
+
+    def frontier_edges(self, frontier):
+        """(sources, targets, labels) of every edge out of ``frontier``: frontier
+        node by frontier node, each in edge-list order."""
+        frontier = np.asarray(frontier, dtype=np.int64)
+        lo, hi = self._bounds(frontier)
+        counts = hi - lo
+        block_start = np.cumsum(counts) - counts
+        positions = np.arange(int(counts.sum()), dtype=np.int64)
+        positions += np.repeat(lo - block_start, counts)
+        return (np.repeat(frontier, counts), self._take(self.targets, self.t_targets, positions),
+                self._take(self.labels, self.t_labels, positions))
+
+    def node_edges(self, node):
+        """(targets, weights, labels, sources) arrays of one node's edge list."""
+        lo, hi = (int(x[0]) for x in self._bounds([node]))
+        if lo >= self.base_edges:  # a relocated node (or an empty list at the end)
+            a, b = lo - self.base_edges, hi - self.base_edges
+            return (self.t_targets[a:b], self.t_weights[a:b], self.t_labels[a:b], self.t_sources[a:b])
+        return (self.targets[lo:hi], self.weights[lo:hi], self.labels[lo:hi], self.sources[lo:hi])
+
+    def compact(self):
+        """The whole adjacency as one contiguous csr.Csr (O(edges))."""
+        if not self.segments and self.node_count == self.base_nodes:
+            return csr_mod.Csr(self.offsets, self.targets, self.weights, self.labels, self.sources)
+        nodes = np.arange(self.node_count, dtype=np.int64)
+        lo, hi = self._bounds(nodes)
+        counts = hi - lo
+        offsets = np.zeros(self.node_count + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        positions = np.arange(int(offsets[-1]), dtype=np.int64)
+        positions += np.repeat(lo - offsets[:-1], counts)
+        return csr_mod.Csr(offsets, self._take(self.targets, self.t_targets, positions),
+                           self._take(self.weights, self.t_weights, positions),
+                           self._take(self.labels, self.t_labels, positions),
+                           self._take(self.sources, self.t_sources, positions))
+
+    # -- writing ---------------------------------------------------------------
+
+    def set_node(self, node, targets, weights, labels, sources):
+        """Replace the edge list of ``node`` (relocating it to the tail)."""
+        k = len(targets)
+        old = self.slot[node]
+        if old >= 0:
+            self.tail_live -= int(self.seg_hi[old] - self.seg_lo[old])
+        if self.tail_used + k > len(self.t_targets):
+            if self.tail_live + k <= len(self.t_targets) // 2:
+                self._compact_tail()
+            if self.tail_used + k > len(self.t_targets):
+                self._grow_tail(self.tail_used + k)
+        lo = self.tail_used
+        self.t_targets[lo:lo + k] = targets
+        self.t_weights[lo:lo + k] = weights
+        self.t_labels[lo:lo + k] = labels
+        self.t_sources[lo:lo + k] = sources
+        self.tail_used += k
+        self.tail_live += k
+        if old >= 0:
+            seg = old
+        else:
+            seg = self.segments
+            if seg == len(self.seg_lo):
+                size = max(64, 2 * len(self.seg_lo))
+                self.seg_lo = np.resize(self.seg_lo, size)
+                self.seg_hi = np.resize(self.seg_hi, size)
+            self.segments += 1
+            self.slot[node] = seg
+        self.seg_lo[seg], self.seg_hi[seg] = lo, lo + k
+
+    def _grow_tail(self, need):
+        size = max(_INITIAL_TAIL, need, 2 * len(self.t_targets))
+        for name in ("t_targets", "t_labels", "t_weights", "t_sources"):
+            a = getattr(self, name)
+            grown = np.zeros(size, dtype=a.dtype)
+            grown[:self.tail_used] = a[:self.tail_used]
+            setattr(self, name, grown)
+
+    def _compact_tail(self):
+        """Drop the edge lists of earlier relocations of the same nodes."""
+        segs = np.arange(self.segments)
+        lo, hi = self.seg_lo[segs], self.seg_hi[segs]
+        counts = hi - lo
+        new_lo = np.cumsum(counts) - counts
+        positions = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(lo - new_lo, counts)
+        for name in ("t_targets", "t_labels", "t_weights", "t_sources"):
+            a = getattr(self, name)
+            a[:len(positions)] = a[positions]
+        self.seg_lo[segs], self.seg_hi[segs] = new_lo, new_lo + counts
+        self.tail_used = self.tail_live = int(counts.sum())
+
+
+def both_ways(c):
+    """The 'any' base of out-CSR ``c``: each node's out-edges, then its in-edges
+    reversed. A reversed edge's source is stored as -1 - source, so removing an
+    overlay edge never takes the reversed copy of a different edge."""
+    e = csr_mod.edge_list(c)
+    both = csr_mod.Edges(*(np.concatenate([a, b]) for a, b in zip(
+        e, (e.dst, e.src, e.weights, e.labels, -1 - e.sources), strict=True)))
+    return csr_mod.build(c.node_count, both)
+
+
+def cut_base(c, cut_sources):
+    """``c`` without the edges whose source is in ``cut_sources`` (a TRUNCATE)."""
+    if not cut_sources:
+        return c
+    keep = ~np.isin(c.sources, np.fromiter(cut_sources, dtype=np.int32))
+    e = csr_mod.edge_list(c)
+    return csr_mod.build(c.node_count, csr_mod.Edges(*(getattr(e, f)[keep] for f in csr_mod.Edges._fields)))
+
+
+class Overlay:
+    """The edge overlay folded incrementally into the adjacency of each direction.
+
+    ``bases`` maps a direction ('out', 'in', 'any') to a callable returning that
+    direction's base csr.Csr (cuts already applied); a direction is made the
+    first time it is asked for. ``stats`` counts the adjacencies made from a base
+    ('full') and the node edge lists relocated ('nodes')."""
+
+    def __init__(self, bases, node_count):
+        self.bases = bases
+        self.node_count = node_count
+        self.net = Counter()  # (src, dst, weight, label, source) -> net count, in first-seen order
+        self.adj = {}
+        self.entries = {}  # direction -> {node: Counter({(dst, weight, label, source): count})}
+        self.stats = {"full": 0, "nodes": 0}
+
+    def copy(self):
+        other = Overlay(self.bases, self.node_count)
+        other.net = Counter(self.net)
+        other.adj = {d: a.copy() for d, a in self.adj.items()}
+        other.entries = {d: {u: Counter(c) for u, c in e.items()} for d, e in self.entries.items()}
+        other.stats = self.stats
+        return other
+
+    @staticmethod
+    def _directed(direction, key):
+        s, d, w, lab, es = key
+        if direction == "out":
+            return ((s, (d, w, lab, es)),)
+        if direction == "in":
+            return ((d, (s, w, lab, es)),)
+        return ((s, (d, w, lab, es)), (d, (s, w, lab, -1 - es)))
+
+    def grow(self, node_count):
+        if node_count > self.node_count:
+            self.node_count = node_count
+            for a in self.adj.values():
+                a.grow(node_count)
+
+    def adjacency(self, direction):
+        """The current Adjacency of ``direction``."""
+        a = self.adj.get(direction)
+        if a is None:
+            a = Adjacency.of(self.bases[direction](), self.node_count)
+            self.stats["full"] += 1
+            entries = {}
+            for key, count in self.net.items():
+                for u, e in self._directed(direction, key):
+                    entries.setdefault(u, Counter())[e] += count
+            self.adj[direction], self.entries[direction] = a, entries
+            for u in entries:
+                self._relocate(direction, u)
+        return a
+
+    def add(self, ops, src, dst, weights, labels, sources):
+        """Fold overlay rows (ops +1/-1, in id order) into every kept direction."""
+        touched = {d: set() for d in self.adj}
+        top = self.node_count
+        for op, s, d, w, lab, es in zip(ops, src, dst, weights, labels, sources, strict=True):
+            key = (int(s), int(d), float(w), int(lab), int(es))
+            self.net[key] += int(op)
+            top = max(top, key[0] + 1, key[1] + 1)
+            for direction in self.adj:
+                for u, e in self._directed(direction, key):
+                    self.entries[direction].setdefault(u, Counter())[e] += int(op)
+                    touched[direction].add(u)
+        self.grow(top)
+        for direction, nodes in touched.items():
+            for u in nodes:
+                self._relocate(direction, u)
+
+    def _relocate(self, direction, u):
+        """Recompute the edge list of ``u``: its base edges less the removed ones, then
+        the added ones (see the module docstring)."""
+        a = self.adj[direction]
+        entries = self.entries[direction].get(u, {})
+        if u < a.base_nodes:
+            lo, hi = int(a.offsets[u]), int(a.offsets[u + 1])
+            t, w = a.targets[lo:hi], a.weights[lo:hi]
+            lab, es = a.labels[lo:hi], a.sources[lo:hi]
+        else:
+            t = np.zeros(0, dtype=np.int64)
+            w, lab, es = np.zeros(0), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
+        keep = np.ones(len(t), dtype=bool)
+        added = []
+        for (dst, weight, label, source), count in entries.items():
+            if count < 0 and len(t):
+                match = np.flatnonzero(keep & (t == dst) & (w == weight) & (lab == label) & (es == source))
+                keep[match[:-count]] = False
+            elif count > 0:
+                added.extend([(dst, weight, label, source)] * count)
+        if added:
+            more = list(zip(*added, strict=True))
+            t = np.concatenate([t[keep], np.asarray(more[0], dtype=np.int64)])
+            w = np.concatenate([w[keep], np.asarray(more[1], dtype=np.float64)])
+            lab = np.concatenate([lab[keep], np.asarray(more[2], dtype=np.int32)])
+            es = np.concatenate([es[keep], np.asarray(more[3], dtype=np.int32)])
+        else:
+            t, w, lab, es = t[keep], w[keep], lab[keep], es[keep]
+        a.set_node(u, t, w, lab, es)
+        self.stats["nodes"] += 1

@@ -1,0 +1,162 @@
+"""graphsync.algorithms.adjacency: the overlay folded incrementally, node by node,
+gives the same graph as folding it into full CSR arrays (csr.fold_overlay), in
+every direction, whatever the chunks the overlay arrives in."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from graphsync.algorithms import csr
+from graphsync.algorithms.adjacency import Adjacency, Overlay, both_ways, cut_base
+from graphsync.algorithms.traverse import bfs, bfs_over
+
+
+def random_base(rng, n, m):
+    e = csr.edges(rng.integers(0, n, m), rng.integers(0, n, m), rng.integers(1, 3, m).astype(float),
+                  rng.integers(0, 3, m), rng.integers(1, 3, m))
+    return csr.build(n, e)
+
+
+def random_overlay(rng, base, n_rows, top):
+    """Rows that remove base edges, add new ones (some beyond the base's nodes),
+    and remove edges that are not there."""
+    e = csr.edge_list(base)
+    rows = []
+    for _ in range(n_rows):
+        kind = rng.integers(0, 3)
+        if kind == 0 and len(e.src):
+            i = rng.integers(0, len(e.src))
+            key = (e.src[i], e.dst[i], e.weights[i], e.labels[i], e.sources[i])
+            rows.append((-1, *key))
+        elif kind == 1:
+            rows.append((1, rng.integers(0, top), rng.integers(0, top), float(rng.integers(1, 3)),
+                         rng.integers(0, 3), rng.integers(1, 3)))
+        else:
+            rows.append((-1, rng.integers(0, top), rng.integers(0, top), 1.0, 0, 1))
+    return rows
+
+
+def columns(rows):
+    if not rows:
+        return [np.zeros(0)] * 6
+    return [np.asarray(c) for c in zip(*rows, strict=True)]
+
+
+def per_node(c, ordered):
+    """{node: edge list} of a Csr, as ordered lists or as multisets (a reversed edge's
+    source, stored as -1 - source in 'any', is read back)."""
+    out = {}
+    sources = np.where(c.sources < 0, -1 - c.sources, c.sources)
+    for u in range(c.node_count):
+        lo, hi = c.offsets[u], c.offsets[u + 1]
+        edges = list(zip(c.targets[lo:hi].tolist(), c.weights[lo:hi].tolist(), c.labels[lo:hi].tolist(),
+                         sources[lo:hi].tolist(), strict=True))
+        if edges:
+            out[u] = edges if ordered else Counter(edges)
+    return out
+
+
+def reference(base, rows, cuts=frozenset()):
+    """The folded graph of each direction, from full arrays."""
+    ops, src, dst, w, lab, es = columns(rows)
+    over = (np.asarray(ops, dtype=np.int64), csr.edges(src, dst, w, lab, es))
+    folded = csr.fold_overlay(csr.edge_list(base), over, set(cuts))
+    top = max([base.node_count] + [int(x) + 1 for x in np.concatenate([folded.src, folded.dst])])
+    out = csr.build(top, folded)
+    both = csr.Edges(*(np.concatenate([a, b]) for a, b in zip(
+        folded, (folded.dst, folded.src, folded.weights, folded.labels, folded.sources), strict=True)))
+    return {"out": out, "in": csr.reverse(out), "any": csr.build(top, both)}
+
+
+def overlay_of(base, cuts=frozenset()):
+    bases = {"out": lambda: cut_base(base, cuts), "in": lambda: csr.reverse(cut_base(base, cuts)),
+             "any": lambda: both_ways(cut_base(base, cuts))}
+    return Overlay(bases, base.node_count)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_incremental_fold_equals_the_full_fold(seed):
+    rng = np.random.default_rng(seed)
+    base = random_base(rng, 30, 120)
+    rows = random_overlay(rng, base, 80, 36)
+    cuts = frozenset({1}) if seed % 3 == 0 else frozenset()
+    expected = reference(base, rows, cuts)
+    o = overlay_of(base, cuts)
+    o.adjacency("out")  # kept from the start; 'in' and 'any' are made halfway
+    cut = int(rng.integers(0, len(rows)))
+    chunks = [rows[:cut], rows[cut:]]
+    o.add(*columns(chunks[0]))
+    o.adjacency("in")
+    o.adjacency("any")
+    for i in range(0, len(chunks[1]), 7):
+        o.add(*columns(chunks[1][i:i + 7]))
+    got = {d: o.adjacency(d).compact() for d in ("out", "in", "any")}
+    # 'out' keeps fold_overlay's order exactly; 'in' and 'any' the same edges per node.
+    assert per_node(got["out"], True) == per_node(expected["out"], True)
+    for d in ("in", "any"):
+        assert per_node(got[d], False) == per_node(expected[d], False)
+    assert o.stats["full"] == 3  # one per direction, never again
+
+
+def test_frontier_edges_read_base_and_relocated_nodes_in_order():
+    base = csr.build(4, csr.edges([0, 0, 1, 2], [1, 2, 2, 3], [1, 1, 1, 1], [0, 1, 0, 0], [1, 1, 1, 1]))
+    o = overlay_of(base)
+    a = o.adjacency("out")
+    o.add([1, -1], [1, 0], [3, 1], [1.0, 1.0], [2, 0], [1, 1])  # 1 gains 1->3; 0 loses 0->1
+    sources, targets, labels = a.frontier_edges(np.array([0, 1, 2], dtype=np.int64))
+    assert sources.tolist() == [0, 1, 1, 2]
+    assert targets.tolist() == [2, 2, 3, 3]
+    assert labels.tolist() == [1, 0, 2, 0]
+    assert a.degrees(np.array([0, 1, 2, 3])).tolist() == [1, 2, 1, 0]
+
+
+def test_removing_an_edge_that_is_not_there_removes_nothing_and_new_nodes_grow():
+    base = csr.build(2, csr.edges([0], [1], [1.0], [0], [1]))
+    o = overlay_of(base)
+    a = o.adjacency("out")
+    o.add([-1, 1], [0, 5], [0, 0], [1.0, 1.0], [0, 0], [1, 1])
+    assert a.node_count == 6
+    assert per_node(a.compact(), True) == {0: [(1, 1.0, 0, 1)], 5: [(0, 1.0, 0, 1)]}
+
+
+def test_a_copy_does_not_see_later_changes_and_the_tail_compacts():
+    rng = np.random.default_rng(7)
+    base = random_base(rng, 20, 60)
+    o = overlay_of(base)
+    o.adjacency("out")
+    snapshot = o.copy()
+    before = per_node(snapshot.adjacency("out").compact(), True)
+    rows = []
+    for _ in range(200):  # the same few nodes relocated again and again
+        s, d = int(rng.integers(0, 3)), int(rng.integers(0, 20))
+        rows.append((1, s, d, 1.0, 0, 1))
+        rows.append((-1, s, d, 1.0, 0, 1))
+    for i in range(0, len(rows), 2):
+        o.add(*columns(rows[i:i + 2]))
+    assert per_node(snapshot.adjacency("out").compact(), True) == before
+    a = o.adjacency("out")
+    assert per_node(a.compact(), True) == per_node(reference(base, rows)["out"], True)
+    assert a.tail_used <= 4 * max(a.tail_live, 256)
+
+
+def test_traversal_over_a_patched_adjacency_equals_traversal_over_full_arrays():
+    rng = np.random.default_rng(3)
+    base = random_base(rng, 40, 160)
+    rows = random_overlay(rng, base, 60, 40)
+    o = overlay_of(base)
+    a = o.adjacency("out")
+    o.add(*columns(rows))
+    full = reference(base, rows)["out"]
+    alive = np.ones(a.node_count, dtype=bool)
+    alive[rng.integers(0, a.node_count, 5)] = False
+    for seed in range(10):
+        want = bfs(full.offsets, full.targets, full.labels, alive, [seed], 3, 1000)
+        got = bfs_over(a, alive, [seed], 3, 1000)
+        assert got.nodes.tolist() == want.nodes.tolist()
+        assert got.parent.tolist() == want.parent.tolist()
+
+
+def test_an_adjacency_of_plain_arrays_needs_no_weights():
+    a = Adjacency([0, 1, 1], [1], [0])
+    assert a.frontier_edges(np.array([0, 1]))[1].tolist() == [1]
