@@ -6,7 +6,10 @@
 -- holds graph._sync_state (SKIP LOCKED), not when the graph is read-only or a
 -- pending row already failed. The apply then commits with the reader's
 -- transaction. applied tells whether it ran. SECURITY DEFINER: any reader may
--- catch the graph up, none may read the log.
+-- catch the graph up, none may read the log, and a reader who is not an admin
+-- (graph._session_is_admin) sees no message that could quote a source value:
+-- apply_sync's WARNINGs are silenced for it, and a failed apply is reported by
+-- its SQLSTATE only.
 -- Touches (when it applies): what graph.apply_sync touches.
 CREATE OR REPLACE FUNCTION graph._read_sync(
     try_apply boolean,
@@ -39,11 +42,24 @@ BEGIN
         RETURN;
     END IF;
     BEGIN
+        IF NOT graph._session_is_admin() THEN
+            -- apply_sync's WARNINGs quote failing rows' errors, values of any table:
+            -- not for this reader (health shows it what it may see).
+            PERFORM pg_catalog.set_config('client_min_messages', 'error', true);
+        END IF;
         PERFORM graph.apply_sync();
         applied := true;
     EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'graphsync: a read could not apply pending log rows (%); it folds them in memory',
-            sqlerrm;
+        -- The subtransaction's client_min_messages is rolled back: this WARNING shows.
+        IF graph._session_is_admin() THEN
+            RAISE WARNING 'graphsync: a read could not apply pending log rows (%); it folds them in memory',
+                sqlerrm;
+        ELSE
+            RAISE WARNING 'graphsync: a read could not apply pending log rows (SQLSTATE %); it folds them'
+                ' in memory', sqlstate
+                USING DETAIL = 'The error may quote source values: it is visible to graph_admin, who can'
+                    ' run graph.apply_sync() to see it.';
+        END IF;
         RETURN;
     END;
     SELECT count(*) FILTER (WHERE l.xid IS DISTINCT FROM me), count(*) FILTER (WHERE l.xid = me)

@@ -6,7 +6,11 @@
 --   capture triggers; edge buffer pressure, tombstones, TRUNCATE markers and
 --   whether a rebuild is due (and why); read-only state; schema drift; the last
 --   maintenance run and the last source check; what to do next.
--- SECURITY DEFINER so any role can read health without reading the log.
+-- SECURITY DEFINER so any role can read health without reading the log. No
+-- column shows a role a value it cannot read: last_error quotes a failed log
+-- row's message only to a role that may read that row's table
+-- (graph._session_may_read), last_maintenance_error only to admins; the other
+-- columns hold counts, states and catalog names.
 -- Reads: graph._sync_state, graph._sync_log, graph._edge_overlay, graph._nodes,
 -- graph._maintenance_jobs, the catalog, cron.job when pg_cron is installed.
 CREATE OR REPLACE FUNCTION graph.sync_health(
@@ -74,7 +78,10 @@ BEGIN
     SELECT count(*), now() - min(p.created_at) INTO pending_sync_rows, oldest_pending_age
     FROM graph._pending_log() AS p;
     SELECT count(*) INTO failed_sync_rows FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL;
-    SELECT format('log row %s: %s', l.id, l.error_message) INTO last_error
+    -- An error message may quote the row's values: only a role that may read them sees it.
+    SELECT CASE WHEN graph._session_may_read(l.table_oid) THEN format('log row %s: %s', l.id, l.error_message)
+                ELSE format('log row %s of table %s failed; details visible to graph_admin', l.id, l.table_name)
+           END INTO last_error
     FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL ORDER BY l.id DESC LIMIT 1;
 
     SELECT count(*) INTO disabled_trigger_count
@@ -104,7 +111,10 @@ BEGIN
     FROM graph._schema_drift() AS d;
     schema_state := CASE WHEN schema_drift IS NULL THEN 'current' ELSE 'drifted' END;
 
-    SELECT j.started_at, j.status, j.error
+    -- A run's error may quote any source value: admins only.
+    SELECT j.started_at, j.status,
+           CASE WHEN j.error IS NULL OR graph._session_is_admin() THEN j.error
+                ELSE 'the run failed; details visible to graph_admin' END
     INTO last_maintenance_at, last_maintenance_status, last_maintenance_error
     FROM graph._maintenance_jobs AS j
     WHERE j.kind IN ('scheduled', 'vacuum') AND j.status <> 'skipped'

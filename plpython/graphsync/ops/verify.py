@@ -77,7 +77,7 @@ def verify(plpy):
     if drift.blocks_source_read(drifted):
         return drifted
     reg = registry.load(plpy)
-    sources.read_into_temp(plpy, reg)
+    sources.read_into_temp(plpy, reg, "graph.verify()")
     names = {oid: n.table_name for oid, n in reg.nodes.items()}
     out = list(drifted)
     for r in plpy.execute(NODE_DIFFERENCES):

@@ -9,7 +9,8 @@ apply_sync, with two corrections:
 
 - node state is taken from the source row as it is now, not from the log
   image (a later row of the same node may already have been applied; the
-  current row is what every ordering ends in);
+  current row is what every ordering ends in), read unfiltered by row-level
+  security like build's read (sources.unfiltered);
 - its edge changes are dropped when a later TRUNCATE of its table cut them.
 
 Edge changes are +1/-1 counts in the overlay, so they commute. A rebuild
@@ -40,8 +41,9 @@ def _current_nodes(plpy, reg, table_oid, pks):
     sql = "SELECT %s AS pk, %s AS tenant, (%s)::text AS props FROM %s AS t WHERE %s = ANY ($1)" % (
         key, tenant, sources._object(plpy, node.property_columns, "t"),
         sources._table(plpy, table_oid), key)
-    found = {r["pk"]: (True, r["tenant"], r["props"])
-             for r in plpy.execute(plpy.prepare(sql, ["text[]"]), [list(pks)])}
+    with sources.unfiltered(plpy, [table_oid], "graph.retry_failed()"):
+        found = {r["pk"]: (True, r["tenant"], r["props"])
+                 for r in plpy.execute(plpy.prepare(sql, ["text[]"]), [list(pks)])}
     return {pk: found.get(pk, (False, None, None)) for pk in pks}
 
 
@@ -80,6 +82,12 @@ def retry_failed(plpy):
         out["retried"] = out["succeeded"] = len(rows)
         rows = []
     reg = registry.load(plpy)
+    # The current source rows are read unfiltered (see _current_nodes): refuse now,
+    # for the whole call, a caller that row-level security applies to, rather than
+    # record that refusal as each row's error.
+    plpy.execute(plpy.prepare("SELECT graph._check_row_security($1, 'graph.retry_failed()')",
+                              ["oid[]"]),
+                 [sorted({int(r["table_oid"]) for r in rows if int(r["table_oid"]) in reg.nodes})])
     replayer = apply.Replayer(plpy, reg, settings.positive_int(plpy, "graph.edge_buffer_size"))
     for row in rows:
         out["retried"] += 1

@@ -4,7 +4,15 @@ Build and verify share this read so the graph and the check of it agree on
 every key, property and edge. The whole read is one SQL statement, so it sees
 one snapshot, and that snapshot is returned with it: a log row is reflected in
 the read exactly when its transaction is visible in that snapshot.
+
+Row-level security never filters this read: it runs with row_security = off
+(unfiltered()), after graph._check_row_security has refused, with SQLSTATE
+42501 and a hint, a caller that a policy would apply to. So build, verify,
+maintenance's source check, reconcile and retry_failed see every row or fail
+loudly, and a table owner's policy function never runs as the admin.
 """
+
+import contextlib
 
 from graphsync import db
 
@@ -69,10 +77,29 @@ def _edge_selects(plpy, reg, e):
     ]
 
 
-def read_into_temp(plpy, reg):
+@contextlib.contextmanager
+def unfiltered(plpy, table_oids, purpose):
+    """Run the statements of the block with row_security = off, after refusing
+    (42501, graph._check_row_security) a caller that row-level security applies
+    to on any of ``table_oids``. The previous value comes back afterwards, also
+    when the block fails, so nothing else the transaction reads loses its policies
+    (graph._nodes has some)."""
+    plpy.execute(plpy.prepare("SELECT graph._check_row_security($1, $2)", ["oid[]", "text"]),
+                 [sorted(set(table_oids)), purpose])
+    was = plpy.execute("SELECT pg_catalog.current_setting('row_security') AS v")[0]["v"]
+    plpy.execute("SELECT pg_catalog.set_config('row_security', 'off', true)")
+    try:
+        yield
+    finally:
+        plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('row_security', $1, true)",
+                                  ["text"]), [was])
+
+
+def read_into_temp(plpy, reg, purpose="graph.build()"):
     """Fill pg_temp._gs_src_nodes/_gs_src_edges from the sources; return the
     snapshot (text) the read saw, with this transaction's own xid counted as
-    in progress so its later writes are still replayed."""
+    in progress so its later writes are still replayed. ``purpose`` names the
+    caller (e.g. 'graph.build()') in the error a filtered read raises."""
     plpy.execute(TEMP_TABLES)
     statements = [_node_select(plpy, n) for n in reg.nodes.values()]
     for e in reg.edges:
@@ -80,7 +107,9 @@ def read_into_temp(plpy, reg):
     ctes = ", ".join("s%d AS (%s)" % (i, s) for i, s in enumerate(statements))
     sql = "%s SELECT pg_current_snapshot()::text AS snap" % (
         ("WITH " + ctes) if ctes else "")
-    snap = plpy.execute(sql)[0]["snap"]
+    tables = list(reg.nodes) + [e.carrier for e in reg.edges]
+    with unfiltered(plpy, tables, purpose):
+        snap = plpy.execute(sql)[0]["snap"]
     # Fresh temp tables have no statistics: without them the planner joins a million
     # edges to the nodes by nested loop (seconds instead of a fraction).
     plpy.execute("ANALYZE pg_temp._gs_src_nodes, pg_temp._gs_src_edges")
