@@ -106,6 +106,17 @@ def test_weight_and_label_columns():
         assert changes.edges_of_row(REG, CONTACTS, "1", row)[0][3] == value
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "add_row pairs old and new edges by tuple equality, and float('NaN') != float('NaN'): "
+    "an update of a row whose weight column holds NaN (legal in numeric/float8) that "
+    "leaves the edge as it was emits '-' and '+' of it, which csr.fold_overlay cannot "
+    "match either (see tests/unit/algorithms/test_csr.py)"))
+def test_an_update_leaving_a_nan_weight_alone_changes_no_edge():
+    row = contact(manager="2", trust="NaN")
+    c = gather(log("U", CONTACTS, old_pk="1", new_pk="1", properties={"name": "new"}, old=row, new=row))
+    assert c.edges == []
+
+
 def test_a_null_endpoint_carries_no_edge():
     assert changes.edges_of_row(REG, CONTACTS, "1", contact()) == []
     assert changes.edges_of_row(REG, CONTACTS, "1", {}) == []  # columns not captured at all
