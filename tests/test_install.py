@@ -3,10 +3,14 @@ the user's, a reinstall works, and an upgrade keeps the log and the graph."""
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
+import psycopg
 import pytest
 from psycopg import sql
 
@@ -272,3 +276,218 @@ def test_an_upgrade_keeps_the_log_and_the_graph(installed_db):
         assert (result["inserts"], result["updates"], result["deletes"]) == (1, 3, 1)
         assert c.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone()[0] == 0
         assert verify(c) == []
+
+
+# -- Migration checksums --------------------------------------------------------
+
+@pytest.mark.parametrize("text, statements", [
+    ("SELECT 1;", "SELECT 1;"),
+    ("-- a comment\nSELECT 1; -- another\n", "SELECT 1;"),
+    # Whitespace separates words, nothing else.
+    ("SELECT\n    1\t,\n  2 ;\n\n", "SELECT 1,2;"),
+    ("CREATE TABLE t (\n    id int PRIMARY KEY\n)", "CREATE TABLE t(id int PRIMARY KEY)"),
+    ("SELECT 1/* inline */+ 2", "SELECT 1+2"),
+    ("SELECT a/* a comment separates words */b", "SELECT a b"),
+    ("/* outer /* nested */ still comment */ SELECT 1", "SELECT 1"),
+    ("SELECT 1 -- no newline at the end", "SELECT 1"),
+    # Literals are kept byte for byte, -- and /* inside them included.
+    ("SELECT '--  not a comment',  'a /* b */'", "SELECT '--  not a comment','a /* b */'"),
+    ("SELECT 'it''s -- still text' -- gone", "SELECT 'it''s -- still text'"),
+    ("SELECT E'it\\'s -- still text' -- gone", "SELECT E'it\\'s -- still text'"),
+    ("SELECT 'ends with backslash\\' -- gone", "SELECT 'ends with backslash\\'"),
+    ('SELECT 1 AS "a -- b"  -- gone', 'SELECT 1 AS "a -- b"'),
+    ('SELECT 1 AS "a "" -- b" -- gone', 'SELECT 1 AS "a "" -- b"'),
+    # Dollar-quoted bodies are kept whole: their comments and layout are the function's.
+    ("CREATE FUNCTION f() RETURNS int AS $$\n  -- kept\n  SELECT  1\n$$ LANGUAGE sql; -- gone",
+     "CREATE FUNCTION f()RETURNS int AS $$\n  -- kept\n  SELECT  1\n$$ LANGUAGE sql;"),
+    ("DO $body$ BEGIN EXECUTE $$ -- $$; END $body$; -- gone", "DO $body$ BEGIN EXECUTE $$ -- $$; END $body$;"),
+    # $1 is a parameter and a$b$ an identifier, not dollar quotes.
+    ("PREPARE p AS SELECT $1 -- gone\n", "PREPARE p AS SELECT $1"),
+    ("SELECT a$b$ FROM t -- gone $b$", "SELECT a$b$ FROM t"),
+    # An unterminated literal or comment runs to the end, as the server reads it.
+    ("SELECT 'open -- x", "SELECT 'open -- x"),
+    ("SELECT 1 /* open", "SELECT 1"),
+])
+def test_migration_statements_drop_comments_and_layout_only(text, statements):
+    assert install.migration_statements(text) == statements
+
+
+def test_migration_checksum_sees_statements_not_comments():
+    base = "CREATE TABLE t (\n    id int PRIMARY KEY, -- the key\n    v text DEFAULT '--'\n);\n"
+    same = ("-- Table t: documented here now.\n--   id  the key\n--   v   a value\n"
+            "CREATE TABLE t (id int PRIMARY KEY, v text DEFAULT '--');")
+    assert install.migration_checksum(base) == install.migration_checksum(same)
+    for edited in (base.replace("int", "bigint"), base.replace("'--'", "'-- '"), base.replace("v text", "w text"),
+                   base.replace("id int", "idint"), base + "CREATE INDEX ON t (v);"):
+        assert install.migration_checksum(edited) != install.migration_checksum(base), edited
+
+
+def test_the_released_checksums_are_those_of_the_previous_release():
+    """RELEASED_RAW_CHECKSUMS holds, for the migrations as released, the sha256 of the
+    file text (what releases up to PREVIOUS_RELEASE stored) and the statement checksum,
+    which the files as they are now still have."""
+    from test_upgrade import PREVIOUS_RELEASE, released_file
+
+    for name, (raw, statements) in install.RELEASED_RAW_CHECKSUMS.items():
+        released = released_file(PREVIOUS_RELEASE, f"sql/migrations/{name}")
+        assert hashlib.sha256(released.encode()).hexdigest() == raw, name
+        assert install.migration_checksum(released) == statements, name
+        assert install.migration_checksum((ROOT / "sql" / "migrations" / name).read_text()) == statements, name
+
+
+# -- Refusals: each changes nothing ----------------------------------------------
+
+def copy_tree(dest: Path) -> Path:
+    """A copy of what install.py installs from, to edit in a test."""
+    shutil.copy(ROOT / "install.py", dest / "install.py")
+    for folder in ("sql", "plpython"):
+        shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def run_copy_cli(tree: Path, dsn: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(tree / "install.py"), "--dsn", dsn, *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def everything(c) -> tuple:
+    """What an install could change in a database: its schemas, languages and
+    extensions, and, when graphsync is there, its definitions, data and privileges."""
+    catalog = c.execute("""SELECT (SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace),
+                                  (SELECT string_agg(lanname, ',' ORDER BY lanname) FROM pg_language),
+                                  (SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension)""").fetchone()
+    if c.execute("SELECT to_regnamespace('graph') IS NULL").fetchone()[0]:
+        return catalog, None, None
+    return catalog, fingerprint(c), privileges(c)
+
+
+def test_an_edited_applied_migration_is_refused(installed_db, tmp_path):
+    tree = copy_tree(tmp_path)
+    core = tree / "sql" / "migrations" / "001-core.sql"
+    core.write_text(core.read_text().replace("    tenant text,\n", "    tenant text NOT NULL,\n", 1))
+    with connect(installed_db) as c:
+        c.execute(USER_SCHEMA)
+        c.execute(REGISTER)
+        c.execute("SELECT graph.build()")
+        c.execute(writes())
+        before = everything(c)
+        with pytest.raises(install.InstallError) as err:
+            install.install(c, root=tree)
+        assert "sql/migrations/001-core.sql" in str(err.value) and "edited" in str(err.value)
+        assert everything(c) == before
+
+    cli = run_copy_cli(tree, installed_db)
+    assert cli.returncode == 2, cli
+    assert "001-core.sql" in cli.stderr and "Traceback" not in cli.stderr
+    with connect(installed_db) as c:
+        assert everything(c) == before
+
+
+def test_comments_and_layout_of_an_applied_migration_may_change(installed_db, tmp_path):
+    tree = copy_tree(tmp_path)
+    with connect(installed_db) as c:
+        install.install(c, root=tree)
+        before = fingerprint(c)
+        core = tree / "sql" / "migrations" / "001-core.sql"
+        core.write_text("-- A new header comment.\n"
+                        + core.read_text().replace("    tenant text,\n", "    tenant   text, -- the tenant\n", 1))
+        result = install.install(c, root=tree)
+        assert result["migrations"] == []
+        assert fingerprint(c) == before
+
+
+def test_a_checksum_stored_by_the_previous_release_is_accepted_and_rewritten(installed_db):
+    with connect(installed_db) as c:
+        expected = dict(c.execute("SELECT name, checksum FROM graph._migrations").fetchall())
+        for name, (raw, _) in install.RELEASED_RAW_CHECKSUMS.items():
+            c.execute("UPDATE graph._migrations SET checksum = %s WHERE name = %s", (raw, name))
+        assert install.install(c)["migrations"] == []
+        assert dict(c.execute("SELECT name, checksum FROM graph._migrations").fetchall()) == expected
+
+
+def test_a_released_checksum_does_not_excuse_an_edit(installed_db, tmp_path):
+    """A database that stored the released file checksum, upgraded with a tree whose
+    migration statements differ from the released ones, is refused too."""
+    tree = copy_tree(tmp_path)
+    jobs = tree / "sql" / "migrations" / "010-maintenance-jobs.sql"
+    jobs.write_text(jobs.read_text().replace("reason text,\n    error text,", "reason text,\n    error text,\n"
+                                             "    extra text,", 1))
+    with connect(installed_db) as c:
+        raw = install.RELEASED_RAW_CHECKSUMS["010-maintenance-jobs.sql"][0]
+        c.execute("UPDATE graph._migrations SET checksum = %s WHERE name = '010-maintenance-jobs.sql'", (raw,))
+        before = everything(c)
+        with pytest.raises(install.InstallError, match="010-maintenance-jobs.sql"):
+            install.install(c, root=tree)
+        assert everything(c) == before
+
+
+def test_a_migration_the_tree_does_not_have_is_refused(installed_db):
+    with connect(installed_db) as c:
+        c.execute("INSERT INTO graph._migrations (name, checksum) VALUES ('900-from-the-future.sql', 'x')")
+        before = everything(c)
+        with pytest.raises(install.InstallError, match="900-from-the-future.sql"):
+            install.install(c)
+        assert everything(c) == before
+
+
+@pytest.mark.parametrize("change", ["unlisted", "missing", "twice"])
+def test_functions_and_their_manifest_must_agree(installed_db, tmp_path, change):
+    tree = copy_tree(tmp_path)
+    functions = tree / "sql" / "functions"
+    manifest = functions / "README.md"
+    if change == "unlisted":
+        (functions / "graph.extra.sql").write_text("CREATE FUNCTION graph.extra() RETURNS int LANGUAGE sql"
+                                                   " AS $$ SELECT 1 $$;\n")
+        named = "graph.extra.sql"
+    elif change == "missing":
+        (functions / "graph.vacuum.sql").unlink()
+        named = "graph.vacuum.sql"
+    else:
+        manifest.write_text(manifest.read_text() + "\n- `graph.verify.sql` — again\n")
+        named = "graph.verify.sql"
+    with pytest.raises(install.InstallError) as err:
+        install.function_files(tree)
+    assert named in str(err.value) and "README.md" in str(err.value)
+    with connect(installed_db) as c:
+        before = everything(c)
+        with pytest.raises(install.InstallError):
+            install.install(c, root=tree)
+        assert everything(c) == before
+    cli = run_copy_cli(tree, installed_db)
+    assert cli.returncode == 2 and named in cli.stderr and "Traceback" not in cli.stderr, cli
+
+
+def test_functions_install_in_manifest_order():
+    files = [p.name for p in install.function_files()]
+    assert sorted(files) == sorted(p.name for p in (ROOT / "sql" / "functions").glob("*.sql"))
+    # The manifest, not the file names, sets the order: internal helpers first,
+    # traverse_search after the functions its SQL body calls.
+    assert files.index("graph._setting.sql") < files.index("graph.add_table.sql")
+    assert files.index("graph.traverse_search.sql") > max(files.index("graph.traverse.sql"),
+                                                          files.index("graph.search.sql"))
+    assert files != sorted(files)
+
+
+@pytest.mark.parametrize("installed", [False, True], ids=["fresh", "installed"])
+def test_a_non_superuser_is_told_to_use_a_superuser(server, fresh_db, installed):
+    role = "gs_installer_" + uuid.uuid4().hex[:8]
+    with connect(fresh_db) as c:
+        if installed:  # plpython3u exists then: what used to be blamed on NumPy
+            install.install(c)
+        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        c.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(c.info.dbname),
+                                                                     sql.Identifier(role)))
+        before = everything(c)
+    try:
+        dsn = psycopg.conninfo.make_conninfo(fresh_db, user=role)
+        for args in ((), ("--uninstall",)):
+            cli = run_cli(dsn, *args)
+            assert cli.returncode == 2, cli
+            assert "superuser" in cli.stderr and role in cli.stderr, cli.stderr
+            assert "Traceback" not in cli.stderr and "numpy" not in cli.stderr.lower(), cli.stderr
+        with connect(fresh_db) as c:
+            assert everything(c) == before
+    finally:
+        with connect(fresh_db) as c:
+            c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
