@@ -13,6 +13,10 @@
 
 CREATE SEQUENCE graph._graph_version_seq;
 
+-- Table graph._graph_version: one row.
+--   singleton  always true: keeps the table to one row
+--   version    the number, from graph._graph_version_seq; bumped by the
+--              statement triggers graphsync_version below
 CREATE TABLE graph._graph_version (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     version bigint NOT NULL

@@ -2,10 +2,28 @@
 -- built with (for drift detection), and indexes health and pruning read.
 -- Run once per database by install.py and recorded in graph._migrations.
 
--- One row per call of graph.run_scheduled_maintenance(), graph.vacuum() or
--- graph.reconcile(). A failed run keeps its row (the work is rolled back in a
--- subtransaction, the row is not). phase is the last phase entered; while a
--- run is under way, pg_stat_activity.application_name shows it live.
+-- Table graph._maintenance_jobs: one row per call of
+-- graph.run_scheduled_maintenance(), graph.vacuum() or graph.reconcile(). A
+-- failed run keeps its row (the work is rolled back in a subtransaction, the
+-- row is not). phase is the last phase entered; while a run is under way,
+-- pg_stat_activity.application_name shows it live. Pruned after
+-- graph.job_retention.
+--   job_id        the run's id (returned by the run)
+--   kind          'scheduled' (run_scheduled_maintenance), 'vacuum' or 'reconcile'
+--   started_at    when the run started
+--   finished_at   when it ended (NULL while running)
+--   status        'running', 'succeeded', 'failed', or 'skipped' (another run
+--                 held the maintenance lock)
+--   phase         the last phase entered
+--   rows_applied  log rows the run applied
+--   failed_rows   log rows that failed to apply during the run
+--   rebuilt       whether it rebuilt the base
+--   generation    the generation it built (NULL: no rebuild)
+--   rows_pruned   applied log rows it deleted
+--   differences   differences its source check (verify) found; NULL: no check ran
+--   reason        what it did and why (e.g. why it rebuilt), or why it was skipped
+--   error         the error of a failed run
+--   run_by        the role that ran it
 CREATE TABLE graph._maintenance_jobs (
     job_id bigserial PRIMARY KEY,
     kind text NOT NULL CHECK (kind IN ('scheduled', 'vacuum', 'reconcile')),
@@ -30,9 +48,15 @@ CREATE INDEX _maintenance_jobs_started_idx ON graph._maintenance_jobs (started_a
 COMMENT ON TABLE graph._maintenance_jobs IS
 'One row per maintenance, vacuum or reconcile run: when, what it did, why, and its error if it failed. differences: source differences a verify in that run found (NULL: no verify ran).';
 
--- The registered columns as the last build saw them. A column whose type or
--- attribute number differs now was retyped (or dropped and added again)
--- without its rows being captured, so the base no longer matches it.
+-- Table graph._registered_columns: the registered columns as the last build saw
+-- them (written by graph._after_build). A column whose type or attribute number
+-- differs now was retyped (or dropped and added again) without its rows being
+-- captured, so the base no longer matches it.
+--   table_oid    the table (a node table or a join table)
+--   column_name  a column the registry names (graph._registered_column_roles)
+--   table_name   the table's name at the build, for reports
+--   attnum       the column's attribute number at the build
+--   type_name    its type at the build (format_type)
 CREATE TABLE graph._registered_columns (
     table_oid oid NOT NULL,
     column_name text NOT NULL,
