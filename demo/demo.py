@@ -122,10 +122,9 @@ def main() -> int:
         return 0
     directory = tempfile.mkdtemp(prefix="graphsync-demo-")
     print(f"starting a throwaway PostgreSQL 15 in {directory}")
-    admin = pgcluster.start(directory)
+    pgcluster.start(directory)
     try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {pgcluster.CRON_DATABASE}")
+        # The database pg_cron runs jobs in; the cluster is created with it.
         run(pgcluster.dsn_for(directory, pgcluster.CRON_DATABASE))
     finally:
         pgcluster.stop(directory)

@@ -4,6 +4,12 @@ initdb and pg_ctl refuse to run as root, so when we are root the server runs as 
 ``postgres`` OS user. The cluster lives in a temporary directory, listens on a free
 TCP port on loopback and on a Unix socket in that directory, and preloads pg_cron.
 
+pg_cron's launcher connects to the database named by cron.database_name
+(CRON_DATABASE) as soon as the server starts, and exits and restarts every second
+while that database does not exist. So a new cluster gets that database, empty,
+before it first starts (in single-user mode); whoever uses pg_cron installs
+graphsync and pg_cron into it (demo/demo.py, tests/test_cron.py).
+
     python tools/pgcluster.py start DIR   # prints the DSN
     python tools/pgcluster.py stop DIR
 """
@@ -18,7 +24,7 @@ import socket
 import subprocess
 import sys
 
-CRON_DATABASE = "graphsync"
+CRON_DATABASE = "graphsync"  # cron.database_name: created with the cluster
 
 
 def pg_bindir() -> str:
@@ -68,6 +74,17 @@ def _pg_ctl_start(directory: str, port: int) -> None:
     )
 
 
+def _create_database_offline(data: str, name: str) -> None:
+    """Create database ``name`` in the stopped cluster ``data`` (single-user mode), so
+    it exists before anything connects to it."""
+    proc = subprocess.run(
+        _as_server_user([f"{pg_bindir()}/postgres", "--single", "-D", data, "-c", "fsync=off", "postgres"]),
+        input=f'CREATE DATABASE "{name}";\n', text=True, capture_output=True,
+    )
+    if proc.returncode != 0 or "ERROR:" in proc.stderr:
+        raise RuntimeError(f"creating database {name} in {data} failed:\n{proc.stderr}")
+
+
 def start(directory: str) -> str:
     """Create and start a cluster in ``directory``; return a DSN for the postgres database."""
     os.makedirs(directory, exist_ok=True)
@@ -81,6 +98,7 @@ def start(directory: str) -> str:
                              "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]),
             check=True, stdout=subprocess.DEVNULL,
         )
+        _create_database_offline(data, CRON_DATABASE)
     port = _free_port()
     with open(os.path.join(directory, "port"), "w") as f:
         f.write(str(port))
