@@ -57,8 +57,9 @@ def test_stop_policy_holds_the_failing_row_and_everything_after_it(people):
         assert h["pending_sync_rows"] == 2  # the failing row and the one after it wait
         assert "retry_failed" in h["next_action"]
         assert apply(c)["stopped"] == "failed_row"  # still waiting, still recorded
-        m = c.execute("SELECT status, failed_rows, reason FROM graph.run_scheduled_maintenance()").fetchone()
-        assert m[0] == "succeeded" and m[1] == 1 and "apply stopped: failed_row" in m[2]
+        m = c.execute("SELECT status, failed_rows, reason, error FROM graph.run_scheduled_maintenance()").fetchone()
+        assert m[0] == "partial" and m[1] == 1 and "apply stopped: failed_row" in m[2]  # never 'succeeded'
+        assert "1 log rows failed to apply" in m[3] and "node 666 is cursed" in m[3] and "retry_failed" in m[3]
         assert c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0] == 3  # nothing lost
         r = retry(c)  # the cause is still there
         assert r["still_failed"] == 1 and r["stopped"] == "failed_row"

@@ -1,5 +1,8 @@
 -- graph._cron_check(): raise 55000, with a hint saying what a DBA must do,
--- unless pg_cron is installed in this database; return its version.
+-- unless pg_cron is installed in this database, and 42501 with the GRANT to
+-- ask for when the caller may not use schema cron (pg_cron grants no USAGE on
+-- it: a non-superuser admin needs GRANT USAGE ON SCHEMA cron TO graph_admin);
+-- return its version.
 CREATE OR REPLACE FUNCTION graph._cron_check()
 RETURNS text
 LANGUAGE plpgsql
@@ -8,13 +11,28 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     version text;
-    cron_db text := current_setting('cron.database_name', true);
+    cron_db text;
+    preload text;
 BEGIN
     SELECT e.extversion INTO version FROM pg_catalog.pg_extension AS e WHERE e.extname = 'pg_cron';
     IF version IS NOT NULL THEN
+        IF NOT pg_catalog.has_schema_privilege('cron', 'USAGE') THEN
+            RAISE EXCEPTION 'permission denied for schema cron: % may not schedule pg_cron jobs', current_user
+                USING ERRCODE = '42501',
+                HINT = format('A superuser runs, in database %s: GRANT USAGE ON SCHEMA cron TO graph_admin;',
+                              current_database());
+        END IF;
         RETURN version;
     END IF;
-    IF NOT coalesce(current_setting('shared_preload_libraries', true), '') ~ '(^|[ ,])pg_cron($|[ ,])' THEN
+    BEGIN  -- only superusers may examine these settings
+        cron_db := current_setting('cron.database_name', true);
+        preload := coalesce(current_setting('shared_preload_libraries', true), '');
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database %', current_database() USING ERRCODE = '55000',
+            HINT = format('A superuser must preload pg_cron (shared_preload_libraries), set cron.database_name = %L, '
+                          'restart, and run CREATE EXTENSION pg_cron in that database.', current_database());
+    END;
+    IF NOT preload ~ '(^|[ ,])pg_cron($|[ ,])' THEN
         RAISE EXCEPTION 'pg_cron is not available on this server' USING ERRCODE = '55000',
             HINT = format('Install pg_cron (Debian: postgresql-15-cron), add it to shared_preload_libraries, '
                           'set cron.database_name = %L in postgresql.conf, restart, then run '

@@ -5,6 +5,11 @@
 -- rows may have been applied); rows waiting under 'stop' are retried by the
 -- apply_sync() this function ends with. A row that succeeds loses its
 -- error_message; one that fails again gets the new one. Admin only.
+-- Returns what it did: retried (failed rows it applied again), succeeded (of
+-- those, rows whose error is gone), still_failed (rows with an error when it
+-- ends), applied_after (rows the closing apply_sync() applied), rebuilt (a
+-- failed TRUNCATE was folded by a rebuild), stopped (why replay stopped),
+-- failed_ids (ids of the rows that still fail, at most 100) and a summary.
 -- Touches: what apply_sync touches, graph._sync_log.error_message.
 CREATE OR REPLACE FUNCTION graph.retry_failed(
     OUT retried bigint,
@@ -12,7 +17,9 @@ CREATE OR REPLACE FUNCTION graph.retry_failed(
     OUT still_failed bigint,
     OUT applied_after bigint,
     OUT rebuilt boolean,
-    OUT stopped text
+    OUT stopped text,
+    OUT failed_ids bigint[],
+    OUT summary text
 )
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
@@ -24,4 +31,4 @@ return retry.retry_failed(plpy)
 $$;
 
 COMMENT ON FUNCTION graph.retry_failed() IS
-'Apply again the log rows that failed (skipped or waiting), after their cause is fixed; clears their error on success. Admin only.';
+'Apply again the log rows that failed (skipped or waiting), after their cause is fixed; clears their error on success; reports retried, succeeded, still failed (with ids) and a summary. Admin only.';

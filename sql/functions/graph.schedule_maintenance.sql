@@ -2,9 +2,14 @@
 -- graph.run_scheduled_maintenance() in this database every interval ('1
 -- minute', '5 minutes', '2 hours', '1 day'; '30 seconds' needs pg_cron 1.5)
 -- or on a cron schedule ('*/10 * * * *'), as the calling role (which must be
--- able to log in). Calling it again changes the schedule. 55000 with a hint
--- when pg_cron is not installed here. Admin only. Returns the cron job id.
--- Touches: cron.job.
+-- able to log in: 55000 otherwise). Calling it again changes the schedule.
+-- 55000 with a hint when pg_cron is not installed here, 42501 with the GRANT
+-- to ask for when the caller may not use schema cron. Records the job and
+-- when it was scheduled in graph._maintenance_schedule, so sync_health() can
+-- tell a job that never runs from one that has not run yet. A NOTICE reminds
+-- that without cron.use_background_workers pg_cron connects over libpq and
+-- needs a connection that asks no password. Admin only. Returns the cron job
+-- id. Touches: cron.job, graph._maintenance_schedule.
 CREATE OR REPLACE FUNCTION graph.schedule_maintenance(every text DEFAULT '1 minute')
 RETURNS bigint
 LANGUAGE plpgsql
@@ -14,9 +19,17 @@ DECLARE
     version text;
     schedule text;
     secs numeric;
+    job bigint;
+    workers text;
+    host text;
 BEGIN
     PERFORM graph._require_admin();
     version := graph._cron_check();
+    IF NOT (SELECT r.rolcanlogin FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user) THEN
+        RAISE EXCEPTION 'pg_cron runs the job as %, which cannot log in', current_user USING ERRCODE = '55000',
+            HINT = 'Schedule it as a member of graph_admin that can log in, or ALTER ROLE '
+                   || quote_ident(current_user) || ' LOGIN.';
+    END IF;
     IF every ~ '^\s*\S+(\s+\S+){4}\s*$' OR every ~ '^\s*@' THEN
         schedule := btrim(every);
     ELSE
@@ -42,7 +55,26 @@ BEGIN
                        'or (pg_cron 1.5 and later) 1 to 59 seconds.';
         END IF;
     END IF;
-    RETURN cron.schedule('graphsync_maintenance', schedule, 'SELECT graph.run_scheduled_maintenance()');
+    job := cron.schedule('graphsync_maintenance', schedule, 'SELECT graph.run_scheduled_maintenance()');
+    DELETE FROM graph._maintenance_schedule AS m
+    WHERE NOT EXISTS (SELECT FROM cron.job AS j WHERE j.jobid = m.jobid) AND m.scheduled_by = current_user;
+    INSERT INTO graph._maintenance_schedule AS m (jobid, schedule) VALUES (job, schedule)
+    ON CONFLICT (jobid) DO UPDATE SET schedule = excluded.schedule, scheduled_at = excluded.scheduled_at,
+        scheduled_by = excluded.scheduled_by
+    WHERE m.schedule IS DISTINCT FROM excluded.schedule;
+    BEGIN  -- pg_cron lets only superusers examine its settings
+        workers := coalesce(current_setting('cron.use_background_workers', true), 'off');
+        host := coalesce(nullif(current_setting('cron.host', true), ''), 'localhost');
+    EXCEPTION WHEN insufficient_privilege THEN
+        workers := NULL;
+    END;
+    IF workers = 'off' THEN
+        RAISE NOTICE 'pg_cron will connect to % over libpq as % to run job %', host, current_user, job
+            USING HINT = 'Unless that connection needs no password, the job fails: set '
+                         'cron.use_background_workers = on (README: pg_cron setup); '
+                         'graph.sync_health() shows whether it runs.';
+    END IF;
+    RETURN job;
 END;
 $$;
 

@@ -5,14 +5,17 @@
 --   the age of the oldest; failed rows and the last error; disabled and missing
 --   capture triggers; edge buffer pressure, tombstones, TRUNCATE markers and
 --   whether a rebuild is due (and why); read-only state; schema drift; the last
---   maintenance run and the last source check; what to do next.
+--   maintenance, vacuum or reconcile run; whether the pg_cron job really runs
+--   (graph._cron_job_state: failing, late, never ran, inactive); the last
+--   source check; what to do next.
 -- SECURITY DEFINER so any role can read health without reading the log. No
 -- column shows a role a value it cannot read: last_error quotes a failed log
 -- row's message only to a role that may read that row's table
 -- (graph._session_may_read), last_maintenance_error only to admins; the other
 -- columns hold counts, states and catalog names.
 -- Reads: graph._sync_state, graph._sync_log, graph._edge_overlay, graph._nodes,
--- graph._maintenance_jobs, the catalog, cron.job when pg_cron is installed.
+-- graph._maintenance_jobs, graph._maintenance_schedule, the catalog, cron.job
+-- and cron.job_run_details when pg_cron is installed.
 CREATE OR REPLACE FUNCTION graph.sync_health(
     OUT sync_mode text,
     OUT query_freshness text,
@@ -42,6 +45,9 @@ CREATE OR REPLACE FUNCTION graph.sync_health(
     OUT last_maintenance_at timestamptz,
     OUT last_maintenance_status text,
     OUT last_maintenance_error text,
+    OUT schedule_state text,
+    OUT schedule_last_success_at timestamptz,
+    OUT schedule_error text,
     OUT last_verify_at timestamptz,
     OUT last_verify_differences bigint,
     OUT apply_sync_recommended boolean,
@@ -57,21 +63,24 @@ AS $$
 DECLARE
     s graph._sync_state;
     reasons text [] := graph._rebuild_reasons();
-    scheduled boolean := false;
+    cron record := graph._cron_job_state();
     verify_rebuilt boolean;
+    maintenance_phase text;
+    maintenance_kind text;
 BEGIN
     SELECT * INTO s FROM graph._sync_state;
     query_freshness := coalesce(nullif(current_setting('graph.query_freshness', true), ''), 'apply_pending_sync');
     sync_batch_size := coalesce(nullif(current_setting('graph.sync_batch_size', true), ''), '10000')::bigint;
     sync_error_policy := coalesce(nullif(current_setting('graph.sync_error_policy', true), ''), 'stop');
-    IF pg_catalog.to_regclass('cron.job') IS NOT NULL THEN
-        EXECUTE 'SELECT EXISTS (SELECT FROM cron.job AS j WHERE j.jobname = $1'
-                ' AND j.database = pg_catalog.current_database() AND j.active)'
-            INTO scheduled USING 'graphsync_maintenance';
-    END IF;
+    -- Whether the pg_cron job really runs (graph._cron_job_state). pg_cron's
+    -- message of a failed run is for admins, like a run's error.
+    schedule_state := cron.state;
+    schedule_last_success_at := cron.last_success_at;
+    schedule_error := CASE WHEN cron.error IS NULL OR graph._session_is_admin() THEN cron.error
+                           ELSE 'the job failed; details visible to graph_admin' END;
     sync_mode := coalesce(nullif(concat_ws(' + ',
         CASE WHEN query_freshness = 'apply_pending_sync' THEN 'on_read' END,
-        CASE WHEN scheduled THEN 'scheduled' END), ''), 'manual');
+        CASE WHEN cron.jobid IS NOT NULL AND cron.state <> 'inactive' THEN 'scheduled' END), ''), 'manual');
 
     applied_sync_id := s.applied_sync_id;
     SELECT max(l.id) INTO max_sync_log_id FROM graph._sync_log AS l;
@@ -114,10 +123,12 @@ BEGIN
     -- A run's error may quote any source value: admins only.
     SELECT j.started_at, j.status,
            CASE WHEN j.error IS NULL OR graph._session_is_admin() THEN j.error
-                ELSE 'the run failed; details visible to graph_admin' END
-    INTO last_maintenance_at, last_maintenance_status, last_maintenance_error
+                ELSE 'the run failed; details visible to graph_admin' END,
+           j.phase, j.kind
+    INTO last_maintenance_at, last_maintenance_status, last_maintenance_error, maintenance_phase,
+         maintenance_kind
     FROM graph._maintenance_jobs AS j
-    WHERE j.kind IN ('scheduled', 'vacuum') AND j.status <> 'skipped'
+    WHERE j.status NOT IN ('skipped', 'running')
     ORDER BY j.job_id DESC LIMIT 1;
     SELECT j.started_at, j.differences, j.rebuilt
     INTO last_verify_at, last_verify_differences, verify_rebuilt
@@ -128,14 +139,34 @@ BEGIN
     reconcile_recommended := coalesce(reconcile_recommended, false)
         OR coalesce(last_verify_differences > 0 AND NOT verify_rebuilt, false);
     apply_sync_recommended := pending_sync_rows > 0 AND NOT s.read_only;
-    maintenance_recommended := needs_rebuild;
+    -- Maintenance is due when a rebuild is, when the last run failed, and
+    -- whenever the scheduled job does not actually run it.
+    maintenance_recommended := needs_rebuild OR coalesce(last_maintenance_status = 'failed', false)
+        OR cron.state IN ('failing', 'late', 'never_ran', 'inactive');
     next_action := CASE
         WHEN reconcile_recommended THEN 'run graph.reconcile(): '
             || coalesce(schema_drift, last_verify_differences || ' source difference(s) found')
         WHEN failed_sync_rows > 0 THEN
             'fix the cause of the failed log rows (' || last_error || '), then run graph.retry_failed()'
+        WHEN cron.state IN ('failing', 'late', 'never_ran', 'inactive') THEN
+            CASE WHEN cron.error IS NULL OR graph._session_is_admin() THEN cron.action
+                 ELSE format('scheduled maintenance does not run (pg_cron job %s is %s); '
+                             'graph_admin sees why', cron.jobid, cron.state) END
+            || '; until then run graph.run_scheduled_maintenance() by hand'
+        -- A partial maintenance run left what other columns show (failed rows,
+        -- drift, the job); differences a reconcile left show only here.
+        WHEN last_maintenance_status = 'failed'
+             OR (last_maintenance_status = 'partial' AND maintenance_kind = 'reconcile') THEN
+            format('the last %s run %s: %s; fix the cause, then run %s', maintenance_kind,
+                   CASE last_maintenance_status WHEN 'failed' THEN 'failed in phase ' || maintenance_phase
+                                                ELSE 'left work undone' END,
+                   last_maintenance_error,
+                   CASE maintenance_kind WHEN 'reconcile' THEN 'graph.reconcile()'
+                                         WHEN 'vacuum' THEN 'graph.vacuum()'
+                                         ELSE 'graph.run_scheduled_maintenance()' END)
         WHEN needs_rebuild THEN 'run graph.run_scheduled_maintenance(): ' || rebuild_reasons
         WHEN pending_sync_rows > 0 THEN 'run graph.apply_sync() (or let maintenance or a read apply it)'
+        WHEN cron.state = 'unknown' THEN cron.action
         ELSE 'nothing to do'
     END;
     RETURN;

@@ -1,7 +1,7 @@
 -- graph.unschedule_maintenance(): remove this database's pg_cron job that
 -- runs graph.run_scheduled_maintenance(). Returns false when there was none;
 -- 55000 with a hint when pg_cron is not installed here. Admin only.
--- Touches: cron.job.
+-- Touches: cron.job, graph._maintenance_schedule.
 CREATE OR REPLACE FUNCTION graph.unschedule_maintenance()
 RETURNS boolean
 LANGUAGE plpgsql
@@ -17,6 +17,7 @@ BEGIN
                       ' AND j.database = pg_catalog.current_database()' USING 'graphsync_maintenance'
     LOOP
         PERFORM cron.unschedule(id);
+        DELETE FROM graph._maintenance_schedule AS m WHERE m.jobid = id;
         removed := true;
     END LOOP;
     RETURN removed;

@@ -7,7 +7,10 @@ block it; apply again what committed during the rebuild; prune applied log
 rows older than graph.log_retention and job rows older than
 graph.job_retention. Each phase runs in its own subtransaction: a failing
 phase rolls back alone, the run records its error in its job row and returns
-normally, so the row persists and the graph keeps serving what it had.
+normally with status 'failed', so the row persists and the graph keeps serving
+what it had. A run that raised nothing but leaves work undone (failed log
+rows, drift for reconcile, a rebuild drift blocked, a pg_cron job that does
+not run: left_undone) returns status 'partial' with what, never 'succeeded'.
 
 Runs never overlap: a scheduled run that finds another under way returns
 'skipped' (pg_try_advisory_xact_lock); vacuum and reconcile wait for it.
@@ -103,7 +106,7 @@ def maintain(plpy, job_id, result, force, notes):
         notes.append("rebuilt generation %d (%d nodes, %d edges, %.1f s) because: %s"
                      % (generation, nodes, edges, seconds, "; ".join(reasons)))
         jobs.phase(plpy, job_id, "apply")
-        apply_pending(plpy, result, notes)
+        applied = apply_pending(plpy, result, notes)
     elif not blocking:
         notes.append("no rebuild needed")
     else:
@@ -114,6 +117,40 @@ def maintain(plpy, job_id, result, force, notes):
         result["rows_pruned"] = prune(plpy)
     if result["rows_pruned"]:
         notes.append("pruned %d applied log rows" % result["rows_pruned"])
+    return left_undone(plpy, drifted, [] if result["rebuilt"] else reasons, applied["stopped"])
+
+
+FAILED_ROWS = """
+SELECT count(*) AS n, max(id) AS last,
+       (SELECT error_message FROM graph._sync_log WHERE error_message IS NOT NULL
+        ORDER BY id DESC LIMIT 1) AS error
+FROM graph._sync_log WHERE error_message IS NOT NULL
+"""
+CRON_NOT_RUNNING = ("failing", "late", "never_ran", "inactive")
+
+
+def left_undone(plpy, drifted, rebuild_reasons, stopped):
+    """What a run that raised nothing still leaves undone, one line each; the
+    run is 'partial' then, never 'succeeded': log rows that fail to apply,
+    replay stopped by a full edge buffer, drift only graph.reconcile() repairs
+    (a disabled or missing capture trigger, a dropped column writes fail on), a
+    due rebuild that drift blocked, a pg_cron job that does not actually run."""
+    undone = []
+    failed = plpy.execute(FAILED_ROWS)[0]
+    if failed["n"]:
+        undone.append("%d log rows failed to apply (latest: log row %d: %s); fix the cause, then run"
+                      " graph.retry_failed()" % (failed["n"], failed["last"], failed["error"]))
+    if stopped == "edge_buffer_full":
+        undone.append("replay stopped: the edge buffer is full")
+    repair = [d for d in drifted if d["repair"] == "reconcile"]
+    if repair:
+        undone.append("schema drift needs graph.reconcile(): %s" % drift.describe(repair))
+    if rebuild_reasons:
+        undone.append("rebuild due but not done (%s)" % "; ".join(rebuild_reasons))
+    cron = plpy.execute("SELECT state, action FROM graph._cron_job_state()")[0]
+    if cron["state"] in CRON_NOT_RUNNING:
+        undone.append("scheduled maintenance does not run: %s" % cron["action"])
+    return undone
 
 
 def run_job(plpy, kind="scheduled", force=False):
@@ -130,8 +167,11 @@ def run_job(plpy, kind="scheduled", force=False):
     result = jobs.new_result(job_id)
     notes = []
     try:
-        maintain(plpy, job_id, result, force, notes)
-        result["status"] = "succeeded"
+        undone = maintain(plpy, job_id, result, force, notes)
+        result["status"] = "partial" if undone else "succeeded"
+        if undone:
+            result["error"] = "; ".join(undone)
+            plpy.warning("graphsync maintenance left work undone: %s" % result["error"])
     except Exception as exc:  # recorded in the job row; the phase's work rolled back
         result["status"], result["error"] = "failed", jobs.error_text(exc)
         plpy.warning("graphsync maintenance failed: %s" % result["error"])

@@ -16,7 +16,10 @@ module repairs it:
 
 then apply pending sync, compare with the sources (graph.verify()) and
 rebuild when anything differs, so writes made while triggers were off or with
-session_replication_role = replica reach the graph.
+session_replication_role = replica reach the graph. The job row records the
+differences found (sync_health().last_verify_differences); the run is
+'partial', saying what, when drift is left for a person or differences remain
+after the rebuild.
 """
 
 
@@ -157,14 +160,17 @@ def _summarize(repairs, diffs, action):
 
 
 def _reconcile(plpy, job_id, repairs, result):
+    """Repair, apply, verify, rebuild; returns what is left undone (the run is
+    'partial' then), one line each."""
     jobs.phase(plpy, job_id, "repair drift")
     drifted = drift.rows(plpy)
     with plpy.subtransaction():
         repairs.repair(drifted)
     remaining = drift.rows(plpy)
-    if any(d["kind"] in drift.UNREADABLE for d in remaining):
+    unreadable = [d for d in remaining if d["kind"] in drift.UNREADABLE]
+    if unreadable:
         result["reason"] = "schema drift left for a person to repair"
-        return
+        return ["the sources cannot be read until %s is repaired" % drift.describe(unreadable)]
     jobs.phase(plpy, job_id, "apply")
     with plpy.subtransaction():
         applied = apply.apply_sync(plpy, None)
@@ -176,7 +182,7 @@ def _reconcile(plpy, job_id, repairs, result):
     if diffs:
         reasons.append("%d differences from the sources" % len(diffs))
     if not reasons:
-        return
+        return []
     jobs.phase(plpy, job_id, "rebuild")
     with plpy.subtransaction():
         generation, nodes, edges, _ = build.build(plpy)
@@ -186,7 +192,11 @@ def _reconcile(plpy, job_id, repairs, result):
     repairs.add("rebuilt", None, 1, "generation %d (%d nodes, %d edges) because: %s"
                 % (generation, nodes, edges, "; ".join(reasons)))
     jobs.phase(plpy, job_id, "verify")
-    _summarize(repairs, _differences(plpy), "still")
+    still = _differences(plpy)
+    _summarize(repairs, still, "still")
+    if still:
+        return ["%d differences from the sources remain after the rebuild (see graph.verify())" % len(still)]
+    return []
 
 
 def reconcile(plpy):
@@ -197,8 +207,10 @@ def reconcile(plpy):
     result = jobs.new_result(job_id)
     repairs = Repairs(plpy)
     try:
-        _reconcile(plpy, job_id, repairs, result)
-        result["status"] = "succeeded"
+        undone = _reconcile(plpy, job_id, repairs, result)
+        undone[:0] = ["%s: %s" % (a[1], a[3]) for a in repairs.actions if a[0] == "needs_attention"]
+        result["status"] = "partial" if undone else "succeeded"
+        result["error"] = "; ".join(undone) or None
     except Exception as exc:
         result["status"], result["error"] = "failed", jobs.error_text(exc)
         repairs.actions = [("failed", None, 0, result["error"])]

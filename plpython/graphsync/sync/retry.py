@@ -17,6 +17,13 @@ Edge changes are +1/-1 counts in the overlay, so they commute. A rebuild
 folds every failed row it read (graph._after_build clears them), so a
 skipped row never meets a base that already holds it. A failed TRUNCATE row
 is retried by a rebuild.
+
+It reports what it did: retried (failed rows it applied again: the skipped
+ones, the waiting one replay reached, all of them when a rebuild folded
+them), succeeded (of those, rows whose error is gone), still_failed (rows with
+an error when it ends), failed_ids (their ids, at most MAX_IDS), applied_after
+(rows the closing apply_sync() applied), rebuilt, stopped, and a one-line
+summary.
 """
 
 from graphsync import settings
@@ -30,6 +37,25 @@ WHERE l.error_message IS NOT NULL
   AND NOT EXISTS (SELECT FROM graph._pending_log() AS p WHERE p.id = l.id)
 ORDER BY l.id
 """
+
+
+# Every failed row, and whether it still waits in front of replay (policy 'stop').
+FAILED = """
+SELECT l.id, p.id IS NOT NULL AS waiting
+FROM graph._sync_log AS l LEFT JOIN graph._pending_log() AS p ON p.id = l.id
+WHERE l.error_message IS NOT NULL
+ORDER BY l.id
+"""
+# After the retry: how many of the retried rows lost their error, and the rows
+# that still have one (the first MAX_IDS ids, the count, the latest error).
+REPORT = """
+SELECT (SELECT count(*) FROM graph._sync_log WHERE id = ANY ($1) AND error_message IS NULL) AS succeeded,
+       (SELECT count(*) FROM graph._sync_log WHERE error_message IS NOT NULL) AS still_failed,
+       ARRAY(SELECT id FROM graph._sync_log WHERE error_message IS NOT NULL ORDER BY id LIMIT $2) AS ids,
+       (SELECT format('log row %s: %s', id, error_message) FROM graph._sync_log
+        WHERE error_message IS NOT NULL ORDER BY id DESC LIMIT 1) AS latest
+"""
+MAX_IDS = 100  # failed_ids names at most this many rows
 
 
 def _current_nodes(plpy, reg, table_oid, pks):
@@ -75,11 +101,14 @@ def retry_failed(plpy):
     plpy.execute("SELECT FROM graph._sync_state FOR UPDATE")
     out = {"retried": 0, "succeeded": 0, "still_failed": 0, "applied_after": 0, "rebuilt": False,
            "stopped": None}
+    failed_before = plpy.execute(FAILED)
+    waiting = [r["id"] for r in failed_before if r["waiting"]]
     rows = plpy.execute(SKIPPED)
+    attempted = set()
     if any(r["op"] == "T" for r in rows):
         build.build(plpy)  # folds every failed row it reads, TRUNCATEs included
         out["rebuilt"] = True
-        out["retried"] = out["succeeded"] = len(rows)
+        attempted = {r["id"] for r in failed_before}
         rows = []
     reg = registry.load(plpy)
     # The current source rows are read unfiltered (see _current_nodes): refuse now,
@@ -90,25 +119,49 @@ def retry_failed(plpy):
                  [sorted({int(r["table_oid"]) for r in rows if int(r["table_oid"]) in reg.nodes})])
     replayer = apply.Replayer(plpy, reg, settings.positive_int(plpy, "graph.edge_buffer_size"))
     for row in rows:
-        out["retried"] += 1
+        attempted.add(row["id"])
         try:
             with plpy.subtransaction():
                 replayer.flush(_changes(plpy, reg, row))
                 _set_error(plpy, row["id"], None)
-            out["succeeded"] += 1
         except apply.EdgeBufferFull:
             out["stopped"] = "edge_buffer_full"
-            out["still_failed"] += 1
             break
         except Exception as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             _set_error(plpy, row["id"], message)
-            out["still_failed"] += 1
             plpy.warning("graphsync: log row %d failed again: %s" % (row["id"], message))
     if out["stopped"] is None:
         # Rows that failed under 'stop' are still pending: apply_sync retries them in order.
         r = apply.apply_sync(plpy, None)
         out["applied_after"] = r["inserts"] + r["updates"] + r["deletes"] + r["truncates"]
-        out["still_failed"] += r["failed"]
         out["stopped"] = r["stopped"]
+        if waiting:
+            still_waiting = [p["id"] for p in plpy.execute(plpy.prepare(
+                "SELECT p.id FROM graph._pending_log() AS p WHERE p.id = ANY ($1) ORDER BY p.id",
+                ["bigint[]"]), [waiting])]
+            attempted.update(set(waiting) - set(still_waiting))
+            if still_waiting and r["stopped"] == "failed_row":
+                attempted.add(still_waiting[0])  # where replay stopped again
+    return _report(plpy, out, attempted)
+
+
+def _report(plpy, out, attempted):
+    """Fill in what was retried, what succeeded, and what still fails (ids and a summary)."""
+    r = plpy.execute(plpy.prepare(REPORT, ["bigint[]", "integer"]), [sorted(attempted), MAX_IDS])[0]
+    out["retried"] = len(attempted)
+    out["succeeded"] = r["succeeded"]
+    out["still_failed"] = r["still_failed"]
+    out["failed_ids"] = list(r["ids"])
+    summary = "retried %d log rows: %d succeeded, %d still fail" % (
+        out["retried"], out["succeeded"], out["still_failed"])
+    if r["still_failed"]:
+        summary += " (ids %s%s; latest: %s)" % (
+            ", ".join(str(i) for i in out["failed_ids"]), ", ..." if r["still_failed"] > MAX_IDS else "",
+            r["latest"])
+    if out["applied_after"]:
+        summary += "; then applied %d pending log rows" % out["applied_after"]
+    if out["stopped"]:
+        summary += "; stopped: %s" % out["stopped"]
+    out["summary"] = summary
     return out
