@@ -34,7 +34,7 @@ DECLARE
         'connected_components', 'component_stats', 'component_of',
         -- what the reads call as their caller
         '_setting', '_import_package', '_key_expr', '_object_expr', '_read_sync', '_pending_rows',
-        '_node_delta', '_node_runs', '_traverse', '_components', '_component_of'
+        '_node_changes', '_node_runs', '_traverse', '_components', '_component_of'
     ];
     missing text [];
     fn regprocedure;

@@ -14,6 +14,7 @@ Top level
 
 algorithms/             pure NumPy/SciPy over CSR arrays; no plpy, no SQL
   csr.py                the CSR contract: build, reverse, edge lists, overlay folding, bytes
+  adjacency.py          a base CSR with changed nodes relocated; the overlay folded in node by node
   traverse.py           BFS/DFS by levels with masks and bounds
   bibfs.py              meet-in-the-middle BFS for shortest_path; the Path type
   paths.py              reference shortest paths (BFS, Dijkstra) and the WeightedPath type
@@ -30,7 +31,7 @@ sync/                   the write path: log rows -> graph tables -> base
   base.py               the stored base of a generation and this backend's cache of it
 
 reads/                  the read path: the graph a caller sees, and the read functions
-  view.py               the applied graph as CSR arrays (base + overlay + tombstones), cached
+  view.py               the applied graph a backend keeps, brought up to date in O(change)
   freshness.py          graph.query_freshness: apply or fold pending rows before a read
   access.py             which nodes a caller may see and enter (tables, tenant, filters)
   nodes.py              (table, id text) <-> node ids; hydration from the source tables

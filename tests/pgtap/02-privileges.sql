@@ -41,7 +41,7 @@ $$, $$
         'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
         'connected_components', 'component_stats', 'component_of',
         '_setting', '_import_package', '_key_expr', '_object_expr', '_read_sync', '_pending_rows',
-        '_node_delta', '_node_runs', '_traverse', '_components', '_component_of'
+        '_node_changes', '_node_runs', '_traverse', '_components', '_component_of'
     ])
 $$, 'PUBLIC may run exactly health, the reads and what the reads call');
 SELECT schema_privs_are('graph', 'public', ARRAY['USAGE'], 'PUBLIC has USAGE only on schema graph');

@@ -83,7 +83,7 @@ class Adjacency:
         in_base = nodes < self.base_nodes
         at = np.where(in_base, nodes, 0)
         lo = np.where(in_base, self.offsets[at], 0)
-        hi = np.where(in_base, self.offsets[at + 1], 0)
+        hi = np.where(in_base, self.offsets[np.minimum(at + 1, self.base_nodes)], 0)
         if self.segments:
             seg = self.slot[nodes]
             moved = seg >= 0
@@ -233,13 +233,17 @@ class Overlay:
         self.net = Counter()  # (src, dst, weight, label, source) -> net count, in first-seen order
         self.adj = {}
         self.entries = {}  # direction -> {node: Counter({(dst, weight, label, source): count})}
+        self.owned = {}  # direction -> nodes whose Counter this overlay may change (copy on write)
         self.stats = {"full": 0, "nodes": 0}
 
     def copy(self):
+        """An independent copy: arrays copied, per-node counters shared until written."""
         other = Overlay(self.bases, self.node_count)
         other.net = Counter(self.net)
         other.adj = {d: a.copy() for d, a in self.adj.items()}
-        other.entries = {d: {u: Counter(c) for u, c in e.items()} for d, e in self.entries.items()}
+        other.entries = {d: dict(e) for d, e in self.entries.items()}
+        other.owned = {d: set() for d in self.entries}
+        self.owned = {d: set() for d in self.entries}  # shared now: copy before writing here too
         other.stats = self.stats
         return other
 
@@ -269,6 +273,7 @@ class Overlay:
                 for u, e in self._directed(direction, key):
                     entries.setdefault(u, Counter())[e] += count
             self.adj[direction], self.entries[direction] = a, entries
+            self.owned[direction] = set(entries)
             for u in entries:
                 self._relocate(direction, u)
         return a
@@ -282,8 +287,12 @@ class Overlay:
             self.net[key] += int(op)
             top = max(top, key[0] + 1, key[1] + 1)
             for direction in self.adj:
+                entries, owned = self.entries[direction], self.owned[direction]
                 for u, e in self._directed(direction, key):
-                    self.entries[direction].setdefault(u, Counter())[e] += int(op)
+                    if u not in owned:
+                        entries[u] = Counter(entries.get(u, ()))
+                        owned.add(u)
+                    entries[u][e] += int(op)
                     touched[direction].add(u)
         self.grow(top)
         for direction, nodes in touched.items():

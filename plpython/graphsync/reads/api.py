@@ -94,8 +94,8 @@ class Read:
         self.security = access.security_mask(plpy, self.v, self.acc)
 
     def graph(self, direction, edge_types):
-        c = self.v.csr(direction)
-        return c, self.v.label_mask(edge_types)
+        """(the Adjacency of ``direction`` traversals walk, the label mask)."""
+        return self.v.adjacency(direction), self.v.label_mask(edge_types)
 
     def visible(self, node_id):
         return node_id is not None and node_id < len(self.security) and bool(self.security[node_id])
@@ -120,14 +120,13 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     r = Read(plpy, tenant)
     starts = [s for s in resolve(plpy, r.v, r.acc, seed_tables, seed_ids, "seed") if r.visible(s)]
     restriction = access.restriction_mask(plpy, r.v, r.acc, table_oids(plpy, node_tables), filter_json)
-    c, label_mask = r.graph(direction, edge_types)
-    run_one = traverse.bfs if strategy == "bfs" else traverse.dfs
+    adj, label_mask = r.graph(direction, edge_types)
+    run_one = traverse.bfs_over if strategy == "bfs" else traverse.dfs_over
     enterable = r.security
     hidden = set()
     hydrated = {}
     for _ in range(HYDRATE_ROUNDS if hydrate else 1):
-        t = run_one(c.offsets, c.targets, c.labels, enterable, starts, max_depth, max_nodes,
-                    label_mask, restriction)
+        t = run_one(adj, enterable, starts, max_depth, max_nodes, label_mask, restriction)
         if not hydrate:
             break
         found = _hydrate(plpy, r.v, t.nodes, hydrated)
@@ -234,9 +233,9 @@ def shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth=Non
     r, src, dst = _ends(plpy, src_table, src_id, dst_table, dst_id, tenant)
     if src is None:
         return []
-    c, label_mask = r.graph(direction, edge_types)
-    back = r.v.csr({"out": "in", "in": "out", "any": "any"}[direction])
-    p = bibfs.shortest_path(c, back, r.security, src, dst, max_depth, label_mask)
+    adj, label_mask = r.graph(direction, edge_types)
+    back = r.v.adjacency({"out": "in", "in": "out", "any": "any"}[direction])
+    p = bibfs.shortest_path(adj, back, r.security, src, dst, max_depth, label_mask)
     if p is None:
         return []
     return _path_rows(plpy, r, p.nodes.tolist(), p.labels.tolist())
@@ -252,7 +251,7 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
         return []
     from graphsync.algorithms import bidijkstra, paths
 
-    c, label_mask = r.graph(direction, edge_types)
+    c, label_mask = r.v.csr(direction), r.v.label_mask(edge_types)
     prepared = r.v.derived(
         ("weighted", r.acc.me, r.acc.tenant, direction, tuple(edge_types) if edge_types is not None else None),
         lambda: bidijkstra.prepare(c.offsets, c.targets, c.weights, c.labels, r.security, label_mask))

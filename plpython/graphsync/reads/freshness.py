@@ -18,7 +18,7 @@ as the pending rows and the applied graph stay the same.
 import numpy as np
 
 from graphsync import errors, settings
-from graphsync.algorithms import csr
+from graphsync.algorithms import adjacency, csr
 from graphsync.db import run
 from graphsync.reads import view as graph_view
 from graphsync.sync import base, changes
@@ -100,26 +100,28 @@ def _resolve(plpy, v, keys):
 
 
 def fold(plpy, v, rows):
-    """A new View: ``v`` with pending log ``rows`` applied in memory."""
+    """A new View: ``v`` with pending log ``rows`` applied in memory, on a copy of
+    its Live graph (O(nodes) to copy, O(rows) to fold; a pending TRUNCATE folds
+    the edges into full arrays)."""
     nodes, edges, truncated, cuts = changes.fold_rows(v.registry, rows)
     keys = set(nodes)
     for c in edges:
         keys.update((c[2], c[3]))
     ids, extra = _resolve(plpy, v, keys)
     n = v.node_count + len(extra)
+    live = v.live.copy()
+    live._grow(n)
     labels = dict(v.labels)
     label_ids = dict(v.label_ids)
     for c in edges:
         if c[5] not in label_ids:
             label_ids[c[5]] = max(labels, default=0) + 1
             labels[label_ids[c[5]]] = c[5]
-    alive = np.zeros(n, dtype=bool)
-    alive[:v.node_count] = v.alive
-    tables = None
-    if truncated or v._tables is not None:
-        tables = np.zeros(n, dtype=np.int64)
-        tables[:v.node_count] = v.tables(plpy)
-        for i, k in extra.items():
+    live.labels = labels
+    alive = live.alive
+    if truncated or live.tables is not None:
+        tables = live.node_tables(plpy)
+        for i, k in {**v.extra_keys, **extra}.items():
             tables[i] = k[0]
         for t in truncated:
             alive[tables == t] = False
@@ -131,12 +133,16 @@ def fold(plpy, v, rows):
     extra_edges = csr.edges([ids[c[2]] for c in edges], [ids[c[3]] for c in edges],
                             [c[4] for c in edges], [label_ids[c[5]] for c in edges],
                             [c[1] for c in edges])
-    base = v.csr("out")
-    folded_edges = csr.fold_overlay(csr.edge_list(base), (ops, extra_edges), cuts)
-    out = csr.build(n, folded_edges)
-    f = graph_view.View(v.key, n, v.base_count, alive, out, None, labels, v.registry, v.cuts | cuts)
+    if cuts:
+        out = csr.build(n, csr.fold_overlay(csr.edge_list(v.csr("out")), (ops, extra_edges), cuts))
+        live.overlay = adjacency.Overlay({"out": lambda: out, "in": lambda: csr.reverse(out),
+                                          "any": lambda: adjacency.both_ways(out)}, n)
+        live.overlay.stats = graph_view.STATS_PROXY
+    elif len(ops):
+        live.overlay.add(ops, *extra_edges)
+    f = graph_view.View(v.key, live)
+    f.cuts = v.cuts | cuts
     f.extra_keys = {**v.extra_keys, **extra}
     f.node_values = values
     f.pending = True
-    f._tables = tables
     return f

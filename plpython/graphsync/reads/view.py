@@ -1,60 +1,194 @@
-"""The graph a read sees: the applied graph as CSR arrays, cached per backend.
+"""The graph a read sees: the applied graph, kept per backend and brought up to
+date in O(change), never by rebuilding full CSR arrays because a few edges changed.
 
-A View is the base CSR of the current generation (base.load, loaded once per
-generation) with the edge overlay and the truncation cuts folded in, the alive
-flag of every node (base flags updated by the nodes touched since the build),
-and the label names. Dead nodes keep their edges in the arrays: the algorithms
-take an ``alive``/enterable mask, so node changes never force a CSR rebuild.
+Each backend keeps one ``Live`` graph per generation (in ``base._cache["live"]``):
 
-Views are cached in ``base._cache["view"]`` under (generation, version), where
-version is graph._graph_version.version, which every change of a graph table
-moves (migration 002). A read with nothing changed costs one query for that
-key. The cache holds one view (plus its lazily built 'in' and 'any' CSRs, and
-one folded view of pending rows, see freshness.py), so memory stays bounded:
-at most the base plus about three CSRs of the current edge count; see
-``base.cache_nbytes()``.
+- the base CSR of the generation (base.load: loaded once per generation, never written);
+- an ``adjacency.Overlay``: the edge overlay folded in node by node, per direction
+  ('out', 'in', 'any', each made the first time a read asks for it);
+- the alive flag of every node id, and (loaded on first use) its table;
+- the label names and the registry;
+- how far it has read: the last overlay row id and the last node change id.
 
-Everything a View holds is structural (node ids, which table a node id belongs
-to, alive flags, edges, label names): the same for every role. Keys, tenants
-and properties stay in graph._nodes, behind row-level security.
+When graph._graph_version moves (every change of a graph table does, migration
+002), ``current`` reads only what is new: overlay rows with a higher id, nodes
+with a higher change_id (migration 070), the cuts, the labels. Graph writes are
+serialized by the lock on graph._sync_state, so ids and change ids grow in commit
+order and nothing committed is skipped. A new TRUNCATE cut re-folds the overlay
+on the cut base (rare); a new generation loads a new base.
+
+A transaction that wrote the graph itself (a read that applied pending rows, or
+an admin's apply in the same transaction) sees its uncommitted rows, and the kept
+graph takes them too; the next read checks that they still exist (the transaction
+committed, and no savepoint rolled them back) and starts again from the base
+when they do not. A transaction that wrote a new base keeps nothing.
+
+Dead nodes keep their edges: the algorithms take an ``alive``/enterable mask.
+Everything held is structural (node ids, tables of node ids, alive flags, edges,
+label names): the same for every role. Keys, tenants and properties stay in
+graph._nodes, behind row-level security. ``STATS`` counts what refreshing cost
+(tests assert that writes never make a read rebuild full arrays).
 """
 
 import numpy as np
 
 from graphsync.algorithms import csr
+from graphsync.algorithms.adjacency import Overlay, both_ways, cut_base
 from graphsync.db import run
 from graphsync.sync import base, registry
 
 KEY = "SELECT s.generation, v.version FROM graph._sync_state AS s, graph._graph_version AS v"
 
-OVERLAY = """
-SELECT coalesce(array_agg(CASE o.op WHEN '+' THEN 1 ELSE -1 END ORDER BY o.id), '{}') AS ops,
-       coalesce(array_agg(o.src ORDER BY o.id), '{}') AS src,
-       coalesce(array_agg(o.dst ORDER BY o.id), '{}') AS dst,
-       coalesce(array_agg(o.weight ORDER BY o.id), '{}') AS w,
-       coalesce(array_agg(o.label_id ORDER BY o.id), '{}') AS lab,
-       coalesce(array_agg(o.edge_source_id ORDER BY o.id), '{}') AS es
+CUTS = "SELECT c.edge_source_id, c.overlay_id FROM graph._edge_cuts AS c"
+
+OVERLAY_AFTER = """
+SELECT coalesce(pg_catalog.array_agg(CASE o.op WHEN '+' THEN 1 ELSE -1 END ORDER BY o.id),
+                           '{}') AS ops,
+       coalesce(pg_catalog.array_agg(o.src ORDER BY o.id), '{}') AS src,
+       coalesce(pg_catalog.array_agg(o.dst ORDER BY o.id), '{}') AS dst,
+       coalesce(pg_catalog.array_agg(o.weight ORDER BY o.id), '{}') AS w,
+       coalesce(pg_catalog.array_agg(o.label_id ORDER BY o.id), '{}') AS lab,
+       coalesce(pg_catalog.array_agg(o.edge_source_id ORDER BY o.id), '{}') AS es,
+       pg_catalog.max(o.id) AS last
 FROM graph._edge_overlay AS o
 LEFT JOIN graph._edge_cuts AS c ON c.edge_source_id = o.edge_source_id
-WHERE o.id > coalesce(c.overlay_id, 0)
+WHERE o.id > $1 AND o.id <= $2 AND o.id > coalesce(c.overlay_id, 0)
 """
 
-class View:
-    """The graph one read runs on (see the module docstring)."""
+NODE_CHANGES = "SELECT node_ids, alive, table_oids, last FROM graph._node_changes($1, $2)"
 
-    def __init__(self, key, node_count, base_count, alive, out, base_in, labels, reg, cuts):
+LABELS = "SELECT l.label_id, l.label FROM graph._labels AS l"
+
+UNBOUNDED = 2 ** 62
+
+STATS = {"base_loads": 0, "adjacency_builds": 0, "refreshes": 0, "nodes_relocated": 0,
+         "full_arrays": 0, "copies": 0}
+
+
+class Live:
+    """The applied graph of one generation as this backend holds it (see above)."""
+
+    def __init__(self, plpy, generation, keep=True):
+        b = base.load(plpy, generation, keep=keep)
+        STATS["base_loads"] += 1
+        self.generation = generation
+        self.base = b
+        self.base_count = len(b["alive"])
+        self.alive = np.array(b["alive"], dtype=bool)
+        self.tables = None
+        self.cuts = {}
+        self.last_overlay = 0
+        self.last_change = 0
+        self.labels = {}
+        self.registry = None
+        self.overlay = self._new_overlay()
+
+    def _new_overlay(self):
+        b, cuts = self.base, set(self.cuts)
+        bases = {"out": lambda: cut_base(b["out"], cuts),
+                 "in": (lambda: b["in"]) if not cuts else (lambda: csr.reverse(cut_base(b["out"], cuts))),
+                 "any": lambda: both_ways(cut_base(b["out"], cuts))}
+        o = Overlay(bases, max(self.base_count, len(self.alive)))
+        o.stats = STATS_PROXY
+        return o
+
+    def copy(self):
+        other = object.__new__(Live)
+        other.__dict__.update(self.__dict__)
+        other.alive = self.alive.copy()
+        other.tables = None if self.tables is None else self.tables.copy()
+        other.cuts = dict(self.cuts)
+        other.overlay = self.overlay.copy()
+        STATS["copies"] += 1
+        return other
+
+    @property
+    def node_count(self):
+        return len(self.alive)
+
+    def _grow(self, n):
+        if n > len(self.alive):
+            self.alive = np.concatenate([self.alive, np.zeros(n - len(self.alive), dtype=bool)])
+            if self.tables is not None:
+                self.tables = np.concatenate([self.tables, np.zeros(n - len(self.tables), dtype=np.int64)])
+        self.overlay.grow(len(self.alive))
+
+    def refresh(self, plpy, upto_overlay=UNBOUNDED, upto_change=UNBOUNDED):
+        """Read what changed since the last refresh (up to the given ids)."""
+        STATS["refreshes"] += 1
+        cuts = {int(r["edge_source_id"]): r["overlay_id"] for r in run(plpy, CUTS)}
+        if cuts != self.cuts:  # a TRUNCATE since: fold the whole overlay on the cut base
+            self.cuts, self.last_overlay = cuts, 0
+            self.overlay = self._new_overlay()
+        o = run(plpy, OVERLAY_AFTER, ["bigint", "bigint"], [self.last_overlay, upto_overlay])[0]
+        if o["last"] is not None:
+            ids = np.asarray(o["src"] + o["dst"], dtype=np.int64)
+            self._grow(int(ids.max()) + 1)
+            self.overlay.add(o["ops"], o["src"], o["dst"], o["w"], o["lab"], o["es"])
+            self.last_overlay = o["last"]
+        d = run(plpy, NODE_CHANGES, ["bigint", "bigint"], [self.last_change, upto_change])[0]
+        if d["last"] is not None:
+            ids = np.asarray(d["node_ids"], dtype=np.int64)
+            self._grow(int(ids.max()) + 1)
+            self.alive[ids] = np.asarray(d["alive"], dtype=bool)
+            if self.tables is not None:
+                self.tables[ids] = np.asarray(d["table_oids"], dtype=np.int64)
+            self.last_change = d["last"]
+        self.labels = {r["label_id"]: r["label"] for r in run(plpy, LABELS)}
+        self.registry = registry.load(plpy)
+
+    def node_tables(self, plpy):
+        """Table oid of every node id (int64[node_count]), loaded on first use: runs
+        over the base ids, then every node changed since the build."""
+        if self.tables is None:
+            tables = np.zeros(len(self.alive), dtype=np.int64)
+            for r in run(plpy, "SELECT table_oid, first_id, last_id FROM graph._node_runs($1)",
+                         ["bigint"], [self.base_count]):
+                tables[r["first_id"]:r["last_id"] + 1] = int(r["table_oid"])
+            d = run(plpy, NODE_CHANGES, ["bigint", "bigint"], [0, self.last_change])[0]
+            if d["node_ids"]:
+                ids = np.asarray(d["node_ids"], dtype=np.int64)
+                keep = ids < len(tables)
+                tables[ids[keep]] = np.asarray(d["table_oids"], dtype=np.int64)[keep]
+            self.tables = tables
+        return self.tables
+
+    def arrays(self):
+        """What this graph holds, for base.cache_nbytes()."""
+        held = [self.alive, self.tables]
+        for a in self.overlay.adj.values():
+            held += [a.slot, a.seg_lo, a.seg_hi, a.t_targets, a.t_labels, a.t_weights, a.t_sources,
+                     a.offsets, a.targets, a.labels, a.weights, a.sources]
+        return held
+
+
+class _StatsProxy(dict):
+    """Overlay counters, kept in STATS under the names reads report."""
+
+    def __getitem__(self, key):
+        return STATS[{"full": "adjacency_builds", "nodes": "nodes_relocated"}[key]]
+
+    def __setitem__(self, key, value):
+        STATS[{"full": "adjacency_builds", "nodes": "nodes_relocated"}[key]] = value
+
+
+STATS_PROXY = _StatsProxy()
+
+
+class View:
+    """The graph one read runs on: a Live graph (or a copy of one) under a key."""
+
+    def __init__(self, key, live):
         self.key = key
-        self.node_count = node_count
-        self.base_count = base_count  # node ids below it are the base's
-        self.alive = alive
-        self.labels = labels  # label id -> name
-        self.label_ids = {name: i for i, name in labels.items()}
-        self.registry = reg
-        self.cuts = cuts  # edge sources cut (TRUNCATE) since the build
-        self._csr = {"out": out}
-        if base_in is not None:
-            self._csr["in"] = base_in
-        self._tables = None
+        self.live = live
+        self.node_count = live.node_count
+        self.base_count = live.base_count
+        self.alive = live.alive
+        self.labels = live.labels  # label id -> name
+        self.label_ids = {name: i for i, name in live.labels.items()}
+        self.registry = live.registry
+        self.cuts = set(live.cuts)  # edge sources cut (TRUNCATE) since the build
+        self._csr = {}
         self._derived = {}
         # Set on a view folded with pending rows (freshness.fold): node id ->
         # (table_oid, pk) of nodes not in graph._nodes, and node id -> (tenant,
@@ -63,28 +197,32 @@ class View:
         self.node_values = {}
         self.pending = False
 
+    def adjacency(self, direction):
+        """The Adjacency of ``direction`` ('out', 'in' or 'any') that traversals walk."""
+        a = self.live.overlay.adjacency(direction)
+        a.grow(self.node_count)
+        return a
+
     def csr(self, direction):
-        """The effective CSR of ``direction`` ('out', 'in' or 'any')."""
+        """The effective graph of ``direction`` as contiguous CSR arrays, for the
+        algorithms that take whole arrays (components, weighted paths, verify):
+        O(edges), once per view and direction."""
         c = self._csr.get(direction)
         if c is None:
-            out = self._csr["out"]
-            if direction == "in":
-                c = csr.reverse(out)
-            else:
-                e = csr.edge_list(out)
-                both = csr.Edges(*(np.concatenate([a, b]) for a, b in zip(
-                    e, (e.dst, e.src, e.weights, e.labels, e.sources), strict=True)))
-                c = csr.build(out.node_count, both)
+            c = self.adjacency(direction).compact()
+            if c.node_count < self.node_count:
+                more = np.full(self.node_count - c.node_count, c.offsets[-1], dtype=np.int64)
+                c = csr.Csr(np.concatenate([c.offsets, more]), *c[1:])
+            STATS["full_arrays"] += 1
             self._csr[direction] = c
         return c
 
     def tables(self, plpy):
-        """Table oid of every node id (int64[node_count]), loaded on first use."""
-        if self._tables is None:
-            self._tables = node_tables(plpy, self.base_count, self.node_count)
-            for i, k in self.extra_keys.items():
-                self._tables[i] = k[0]
-        return self._tables
+        """Table oid of every node id (int64[node_count])."""
+        tables = self.live.node_tables(plpy)
+        for i, k in self.extra_keys.items():
+            tables[i] = k[0]
+        return tables
 
     def derived(self, key, make):
         """A value computed from this view, kept with it (bounded: a few entries)."""
@@ -106,77 +244,59 @@ class View:
         return mask
 
     def arrays(self):
-        """What this view holds, for base.cache_nbytes()."""
-        return [self._csr, self.alive, self._tables, self._derived]
+        """What this view holds beyond its Live graph, for base.cache_nbytes()."""
+        return [self._csr, self._derived]
 
 
-def node_tables(plpy, base_count, node_count):
-    """Table oid of each node id: runs over the base ids, then each touched id."""
-    tables = np.zeros(node_count, dtype=np.int64)
-    for r in run(plpy, "SELECT table_oid, first_id, last_id FROM graph._node_runs($1)",
-                 ["bigint"], [base_count]):
-        tables[r["first_id"]:r["last_id"] + 1] = int(r["table_oid"])
-    d = run(plpy, "SELECT node_ids, table_oids FROM graph._node_delta()")[0]
-    if d["node_ids"]:
-        ids = np.asarray(d["node_ids"], dtype=np.int64)
-        keep = ids < node_count
-        tables[ids[keep]] = np.asarray(d["table_oids"], dtype=np.int64)[keep]
-    return tables
+# Set while the kept Live graph holds rows of a transaction that has not ended
+# (this backend's own writes): {"xid", "overlay", "change"}, the last ids read then.
+_taint = {}
 
 
-def _alive(plpy, base_alive):
-    """Alive flag per node id (structural, the same for every role)."""
-    d = run(plpy, "SELECT node_ids, alive, top FROM graph._node_delta()")[0]
-    alive = np.zeros(max(d["top"], len(base_alive)), dtype=bool)
-    alive[:len(base_alive)] = base_alive
-    if d["node_ids"]:
-        alive[np.asarray(d["node_ids"], dtype=np.int64)] = np.asarray(d["alive"], dtype=bool)
-    return alive
-
-
-def _grow(c, node_count):
-    """``c`` over ``node_count`` nodes (the ids past its end have no edges)."""
-    if c.node_count == node_count:
-        return c
-    more = np.full(node_count - c.node_count, c.offsets[-1], dtype=np.int64)
-    return csr.Csr(np.concatenate([c.offsets, more]), *c[1:])
-
-
-def _effective(plpy, loaded, alive):
-    """(alive, out CSR with the overlay folded in, in CSR or None to derive it, cut
-    edge sources): the base's own arrays when there is no overlay and no cut. Each
-    statement has its own snapshot, so the overlay may name node ids an apply gave
-    after ``alive`` was read: alive grows to cover them, not alive."""
-    cuts = {r["edge_source_id"] for r in run(plpy, "SELECT edge_source_id FROM graph._edge_cuts")}
-    o = run(plpy, OVERLAY)[0]
-    if not o["ops"] and not cuts:
-        n = len(alive)
-        return alive, _grow(loaded["out"], n), _grow(loaded["in"], n), cuts
-    over = (np.asarray(o["ops"], dtype=np.int64),
-            csr.edges(o["src"], o["dst"], o["w"], o["lab"], o["es"]))
-    top = int(max(over[1].src.max(initial=-1), over[1].dst.max(initial=-1))) + 1
-    if top > len(alive):
-        alive = np.concatenate([alive, np.zeros(top - len(alive), dtype=bool)])
-    folded = csr.fold_overlay(csr.edge_list(loaded["out"]), over, cuts)
-    return alive, csr.build(len(alive), folded), None, cuts
+def _untaint(plpy, own):
+    """False when the kept graph holds rows that no longer exist: its transaction
+    rolled back, or rolled back to a savepoint before them."""
+    if own is not None and own["xid"] == _taint["xid"]:
+        ok = run(plpy, """SELECT ($1 = 0 OR EXISTS (SELECT FROM graph._edge_overlay AS o WHERE o.id = $1))
+                             AND ($2 = 0 OR EXISTS (SELECT FROM graph._nodes AS n WHERE n.change_id = $2)) AS ok""",
+                 ["bigint", "bigint"], [_taint["overlay"], _taint["change"]])[0]["ok"]
+        return ok
+    status = run(plpy, "SELECT pg_catalog.pg_xact_status($1::xid8) AS s", ["text"], [_taint["xid"]])[0]["s"]
+    _taint.clear()
+    return status == "committed"
 
 
 def current(plpy):
-    """The View of the applied graph, from the cache when nothing changed."""
+    """The View of the applied graph: the kept Live graph, brought up to date."""
     row = run(plpy, KEY)[0]
     key = (row["generation"], row["version"])
+    own = base.own_writes(plpy)
+    if own is not None and own["rebuilt"]:  # this transaction wrote a base: keep nothing
+        live = Live(plpy, key[0], keep=False)
+        live.refresh(plpy)
+        return View(key, live)
+    if _taint and not _untaint(plpy, own):
+        base._cache.pop("live", None)
+        base._cache.pop("view", None)
     cached = base._cache.get("view")
     if cached is not None and cached.key == key:
         return cached
-    b = base.load(plpy, key[0])  # clears base._cache on a new generation
+    live = base._cache.get("live")
+    if live is None or live.generation != key[0]:
+        base._cache.pop("live", None)
+        live = Live(plpy, key[0])  # base.load clears base._cache on a new generation
     base._cache.pop("view", None)
     base._cache.pop("folded", None)
-    alive, out, base_in, cuts = _effective(plpy, b, _alive(plpy, b["alive"]))
-    labels = {r["label_id"]: r["label"] for r in run(plpy, "SELECT label_id, label FROM graph._labels")}
-    v = View(key, len(alive), len(b["alive"]), alive, out, base_in, labels,
-             registry.load(plpy), cuts)
-    # Cache it only when nothing changed while it was read statement by statement.
-    row = run(plpy, KEY)[0]
-    if (row["generation"], row["version"]) == key:
-        base._cache["view"] = v
+    live.refresh(plpy)
+    # Each statement above has its own snapshot: a rebuild that committed in between
+    # renumbered the nodes, and what was read may mix generations. Keep nothing then
+    # (reads.api.stable runs the read again).
+    if run(plpy, KEY)[0]["generation"] != key[0]:
+        base._cache.pop("live", None)
+        return View(key, live)
+    if own is not None:
+        _taint.update(xid=own["xid"], overlay=live.last_overlay, change=live.last_change)
+    base._cache["live"] = live
+    v = View(key, live)
+    base._cache["view"] = v
     return v

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from graphsync import db, settings
-from graphsync.sync import changes, registry
+from graphsync.sync import base, changes, registry
 
 FETCH = """
 SELECT id, op, table_oid, old_pk, new_pk, properties::text AS properties,
@@ -84,8 +84,9 @@ def _node_ids(plpy, keys, finals):
         new_ids = list(range(first, first + len(missing)))
         state = [finals.get(k, (False, None, None)) for k in missing]
         plpy.execute(plpy.prepare(
-            """INSERT INTO graph._nodes (node_id, table_oid, pk, alive, tenant, properties, touched)
-               SELECT i, t, k, a, te, p::jsonb, true
+            """INSERT INTO graph._nodes (node_id, table_oid, pk, alive, tenant, properties, touched,
+                                        change_id)
+               SELECT i, t, k, a, te, p::jsonb, true, (SELECT nextval('graph._node_change_seq'))
                FROM unnest($1::bigint[], $2::oid[], $3::text[], $4::boolean[], $5::text[], $6::text[])
                     AS u (i, t, k, a, te, p)""",
             ["bigint[]", "oid[]", "text[]", "boolean[]", "text[]", "text[]"]),
@@ -119,6 +120,7 @@ class Replayer:
             return
         if self.overlay_used + len(gathered.edges) > self.buffer_size:
             raise EdgeBufferFull()
+        base.note_own_write(plpy)
         keys = set(gathered.nodes)
         for _, _, a, b, _, _ in gathered.edges:
             keys.update((a, b))
@@ -145,7 +147,8 @@ class Replayer:
         plpy = self.plpy
         plpy.execute(plpy.prepare(
             """UPDATE graph._nodes AS n
-               SET alive = u.alive, tenant = u.tenant, properties = u.props::jsonb, touched = true
+               SET alive = u.alive, tenant = u.tenant, properties = u.props::jsonb, touched = true,
+                   change_id = (SELECT nextval('graph._node_change_seq'))
                FROM unnest($1::bigint[], $2::boolean[], $3::text[], $4::text[])
                     AS u (node_id, alive, tenant, props)
                WHERE n.node_id = u.node_id""",
@@ -156,9 +159,10 @@ class Replayer:
     def truncate(self, table_oid):
         """TRUNCATE: the table's nodes die, and every edge its rows carried."""
         plpy = self.plpy
+        base.note_own_write(plpy)
         plpy.execute(plpy.prepare(
             """UPDATE graph._nodes SET alive = false, tenant = NULL, properties = NULL,
-                   touched = true
+                   touched = true, change_id = (SELECT nextval('graph._node_change_seq'))
                WHERE table_oid = $1 AND alive""", ["oid"]), [table_oid])
         carried = [e.edge_source_id for e in self.reg.edges_carried_by(table_oid)]
         plpy.execute(plpy.prepare(

@@ -27,22 +27,57 @@ def write_base(plpy, generation, by_direction, alive):
                  [generation])
 
 
-def load(plpy, generation):
-    """The base of ``generation``: loaded once per backend, then from the cache."""
+def load(plpy, generation, keep=True):
+    """The base of ``generation``: loaded once per backend, then from the cache
+    (``keep=False``: a base this transaction wrote and may roll back; not cached)."""
+    if not keep:
+        return _read(plpy, generation)
     if _cache.get("generation") != generation:
         _cache.clear()
-        rows = plpy.execute(plpy.prepare(
-            "SELECT direction, offsets, targets, weights, labels, sources, alive"
-            " FROM graph._csr WHERE generation = $1", ["bigint"]), [generation])
-        loaded = {r["direction"]: csr.from_bytes(r) for r in rows}
-        if rows:
-            loaded["alive"] = np.frombuffer(rows[0]["alive"], dtype=bool)
-        else:  # never built: an empty base
-            empty = csr.build(0, csr.edges([], [], [], [], []))
-            loaded = {"out": empty, "in": empty, "alive": np.zeros(0, dtype=bool)}
-        loaded["generation"] = generation
-        _cache.update(loaded)
+        _cache.update(_read(plpy, generation))
     return _cache
+
+
+def _read(plpy, generation):
+    """The base of ``generation`` from graph._csr (an empty one before the first build)."""
+    rows = plpy.execute(plpy.prepare(
+        "SELECT direction, offsets, targets, weights, labels, sources, alive"
+        " FROM graph._csr WHERE generation = $1", ["bigint"]), [generation])
+    loaded = {r["direction"]: csr.from_bytes(r) for r in rows}
+    if rows:
+        loaded["alive"] = np.frombuffer(rows[0]["alive"], dtype=bool)
+    else:  # never built: an empty base
+        empty = csr.build(0, csr.edges([], [], [], [], []))
+        loaded = {"out": empty, "in": empty, "alive": np.zeros(0, dtype=bool)}
+    loaded["generation"] = generation
+    return loaded
+
+
+# This backend's transaction that wrote the graph tables, if any: reads in it see
+# its uncommitted rows, which must not outlive a rollback (reads/view.py).
+_own = {}
+
+
+def note_own_write(plpy, rebuilt=False):
+    """Record that the current transaction writes the graph tables (``rebuilt``: it
+    wrote a new base). Called by replay and build before they write."""
+    xid = plpy.execute("SELECT pg_catalog.pg_current_xact_id()::text AS x")[0]["x"]
+    if _own.get("xid") != xid:
+        _own.clear()
+        _own.update(xid=xid, rebuilt=False)
+    if rebuilt:
+        _own["rebuilt"] = True
+
+
+def own_writes(plpy):
+    """{"xid", "rebuilt"} when the current transaction wrote the graph tables, else None."""
+    if not _own:
+        return None
+    x = plpy.execute("SELECT pg_catalog.pg_current_xact_id_if_assigned()::text AS x")[0]["x"]
+    if x != _own["xid"]:
+        _own.clear()
+        return None
+    return _own
 
 
 def cache_nbytes():

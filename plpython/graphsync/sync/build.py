@@ -53,6 +53,7 @@ def build(plpy):
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))
     snapshot = sources.read_into_temp(plpy, reg)
+    base.note_own_write(plpy, rebuilt=True)
     plpy.execute(RENUMBER_NODES)
     node_count = plpy.execute("SELECT count(*) AS n FROM graph._nodes")[0]["n"]
     alive_count = plpy.execute(

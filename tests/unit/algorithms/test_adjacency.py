@@ -160,3 +160,14 @@ def test_traversal_over_a_patched_adjacency_equals_traversal_over_full_arrays():
 def test_an_adjacency_of_plain_arrays_needs_no_weights():
     a = Adjacency([0, 1, 1], [1], [0])
     assert a.frontier_edges(np.array([0, 1]))[1].tolist() == [1]
+
+
+def test_an_empty_base_grows_and_compacts():
+    empty = csr.build(0, csr.edges([], [], [], [], []))
+    o = overlay_of(empty)
+    a = o.adjacency("out")
+    a.grow(3)
+    assert a.compact().offsets.tolist() == [0, 0, 0, 0]
+    o.add([1], [2], [0], [1.0], [0], [1])
+    assert a.frontier_edges(np.array([0, 1, 2]))[1].tolist() == [0]
+    assert per_node(a.compact(), True) == {2: [(0, 1.0, 0, 1)]}
