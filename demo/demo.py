@@ -108,6 +108,10 @@ def run(dsn: str) -> None:
         cur.execute("SELECT current_database() = current_setting('cron.database_name', true)")
         if cur.fetchone()[0]:
             cur.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+            show(cur, "pg_cron set up as the README prescribes: jobs run in background workers, no password",
+                 "SELECT name, setting FROM pg_settings WHERE name IN ('shared_preload_libraries',"
+                 " 'cron.database_name', 'cron.use_background_workers', 'max_worker_processes',"
+                 " 'password_encryption') ORDER BY name")
             show(cur, "maintenance scheduled with pg_cron (every minute)",
                  "SELECT graph.schedule_maintenance() AS cron_job_id")
             show(cur, "a maintenance run, as pg_cron will call it",

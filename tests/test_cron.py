@@ -7,7 +7,16 @@ tests' own cluster this module installs graphsync into that database and empties
 it again afterwards; on a server given by GRAPHSYNC_DSN it creates the database
 from the installed template when it does not exist, and drops it afterwards.
 pg_cron before 1.5 schedules at most once a minute, so the test waits up to WAIT
-seconds for a run."""
+seconds for a run.
+
+The tests' own cluster is set up as the README's pg_cron setup prescribes, on a
+server that asks every TCP connection for a scram-sha-256 password: jobs run in
+background workers (cron.use_background_workers = on). A second cluster, without
+background workers, shows what happens otherwise: every job fails to connect, and
+sync_health() says so. The states of the scheduled job (graph._cron_job_state) are
+each created here: waiting, ok, late, inactive and never_ran on real records of
+real runs ('late' and 'never_ran' by moving those records back in time: pg_cron
+runs at most once a minute), failing from real failed runs."""
 
 import os
 import tempfile
@@ -62,11 +71,39 @@ def crondb(server, template):
             server.drop_database(name)
 
 
-def test_a_scheduled_job_runs_maintenance_and_the_graph_catches_up(crondb):
+def health(conn):
+    cur = conn.execute("SELECT * FROM graph.sync_health()")
+    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
+
+
+def wait_for_run(conn, jobid, after=0):
+    """The first finished run of ``jobid`` with runid > ``after``: (runid, status, message)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        run = conn.execute("""SELECT runid, status, return_message FROM cron.job_run_details
+                              WHERE jobid = %s AND runid > %s AND status IN ('succeeded', 'failed')
+                              ORDER BY runid LIMIT 1""", (jobid, after)).fetchone()
+        if run:
+            return run
+        time.sleep(1)
+    raise AssertionError(f"pg_cron ran no job within {WAIT} s")
+
+
+def test_a_scheduled_job_runs_maintenance_and_the_graph_catches_up(server, crondb):
+    if server.directory:  # our cluster: TCP connections need a scram password, as in production
+        params = psycopg.conninfo.conninfo_to_dict(server.admin_dsn)
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(host="127.0.0.1", port=params["port"], user="postgres", dbname="postgres")
+        with connect(crondb) as c:
+            assert c.execute("SHOW cron.use_background_workers").fetchone() == ("on",)
     with connect(crondb) as c:
         jobid = c.execute("SELECT graph.schedule_maintenance()").fetchone()[0]
         job = c.execute("SELECT schedule, command, database FROM cron.job WHERE jobid = %s", (jobid,)).fetchone()
         assert job == ("* * * * *", "SELECT graph.run_scheduled_maintenance()", c.info.dbname)
+        state, runs = c.execute("""SELECT s.state, (SELECT count(*) FROM cron.job_run_details)
+                                   FROM graph._cron_job_state() AS s""").fetchone()
+        if runs == 0:  # not yet at a minute boundary
+            assert state == "waiting"
         assert "scheduled" in c.execute("SELECT sync_mode FROM graph.sync_health()").fetchone()[0]
         c.execute("INSERT INTO app.contacts SELECT g, 1, 'late' || g, NULL, NULL FROM generate_series(100, 150) g")
         c.execute("UPDATE app.contacts SET name = 'renamed' WHERE id = 3")
@@ -89,9 +126,130 @@ def test_a_scheduled_job_runs_maintenance_and_the_graph_catches_up(crondb):
                            ORDER BY job_id LIMIT 1""").fetchone()
         assert job == ("scheduled", "succeeded", 52, "postgres")
         assert verify(c) == []
+        h = health(c)
+        assert (h["schedule_state"], h["schedule_error"]) == ("ok", None)
+        assert h["schedule_last_success_at"] is not None and h["next_action"] == "nothing to do"
+        assert h["maintenance_recommended"] is False
+
+        # pg_cron stops running it (its records moved back in time, as if the last run
+        # were ten minutes ago): health says so, and a run by hand is 'partial'
+        c.execute("""UPDATE cron.job_run_details SET start_time = start_time - interval '10 minutes',
+                         end_time = end_time - interval '10 minutes' WHERE jobid = %s""", (jobid,))
+        c.execute("UPDATE graph._maintenance_schedule SET scheduled_at = scheduled_at - interval '10 minutes'")
+        h = health(c)
+        assert h["schedule_state"] == "late" and h["maintenance_recommended"]
+        assert h["next_action"].startswith(f"pg_cron has not run job {jobid} (* * * * *) successfully since ")
+        assert f"cron.database_name = '{c.info.dbname}') and the server log" in h["next_action"]
+        assert h["next_action"].endswith("; until then run graph.run_scheduled_maintenance() by hand")
+        m = c.execute("SELECT status, error FROM graph.run_scheduled_maintenance()").fetchone()
+        assert m[0] == "partial" and m[1].startswith("scheduled maintenance does not run: pg_cron has not run")
+
+        # switched off
+        c.execute("SELECT cron.alter_job(%s, active => false)", (jobid,))
+        h = health(c)
+        assert h["schedule_state"] == "inactive" and "scheduled" not in h["sync_mode"]
+        assert h["maintenance_recommended"]
+        assert f"SELECT cron.alter_job({jobid}, active => true)" in h["next_action"]
         assert c.execute("SELECT graph.unschedule_maintenance()").fetchone() == (True,)
+        h = health(c)
+        assert h["schedule_state"] == "not_scheduled" and h["next_action"] == "nothing to do"
+        assert c.execute("SELECT count(*) FROM graph._maintenance_schedule").fetchone() == (0,)
         assert c.execute("SELECT count(*) FROM cron.job").fetchone() == (0,)
         assert c.execute("SELECT graph.unschedule_maintenance()").fetchone() == (False,)
+
+
+def at_least_seconds_before_a_minute_boundary(seconds):
+    """Sleep until the next minute boundary is ``seconds`` away or more (pg_cron
+    starts every-minute jobs at the boundary)."""
+    while 60 - time.time() % 60 < seconds or time.time() % 60 < 2:
+        time.sleep(0.5)
+
+
+def test_a_job_scheduled_long_ago_that_never_ran(crondb):
+    with connect(crondb) as c:
+        at_least_seconds_before_a_minute_boundary(15)
+        jobid = c.execute("SELECT graph.schedule_maintenance()").fetchone()[0]
+        try:
+            c.execute("UPDATE graph._maintenance_schedule SET scheduled_at = now() - interval '10 minutes'")
+            assert c.execute("SELECT count(*) FROM cron.job_run_details WHERE jobid = %s",
+                             (jobid,)).fetchone() == (0,)
+            h = health(c)
+            assert h["schedule_state"] == "never_ran" and h["schedule_last_success_at"] is None
+            assert "scheduled" in h["sync_mode"] and h["maintenance_recommended"]
+            assert h["next_action"].startswith(f"pg_cron has never run job {jobid} (* * * * *) since it was"
+                                               " scheduled at ")
+            # rescheduled on the same schedule: still the same job that never ran
+            assert c.execute("SELECT graph.schedule_maintenance()").fetchone() == (jobid,)
+            assert health(c)["schedule_state"] == "never_ran"
+            # a new schedule starts the clock again
+            c.execute("SELECT graph.schedule_maintenance('5 minutes')")
+            assert health(c)["schedule_state"] == "waiting"
+        finally:
+            c.execute("SELECT graph.unschedule_maintenance()")
+
+
+def test_a_role_that_cannot_read_every_job_is_told_so_not_that_nothing_is_scheduled(crondb):
+    with connect(crondb) as c:
+        c.execute("DROP ROLE IF EXISTS gs_cron_reader")
+        c.execute("CREATE ROLE gs_cron_reader LOGIN IN ROLE graph_admin")
+        c.execute("SELECT graph.schedule_maintenance()")
+        params = psycopg.conninfo.conninfo_to_dict(crondb)
+        params["user"] = "gs_cron_reader"
+        try:
+            with psycopg.connect(psycopg.conninfo.make_conninfo(**params), autocommit=True) as r:
+                # no USAGE on schema cron, then pg_cron's row-level security: never a silent not_scheduled
+                state, action = r.execute("SELECT state, action FROM graph._cron_job_state()").fetchone()
+                assert state == "unknown" and "cannot read every row of pg_cron's job tables" in action
+                c.execute("GRANT USAGE ON SCHEMA cron TO gs_cron_reader")
+                state, action = r.execute("SELECT state, action FROM graph._cron_job_state()").fetchone()
+                assert state == "unknown" and "row-level security" in action
+                # health is the same for every role
+                assert health(r)["schedule_state"] == health(c)["schedule_state"] != "not_scheduled"
+        finally:
+            c.execute("SELECT graph.unschedule_maintenance()")
+            c.execute("REVOKE USAGE ON SCHEMA cron FROM gs_cron_reader")
+            c.execute("DROP ROLE gs_cron_reader")
+
+
+def test_without_background_workers_a_scram_server_fails_every_job_and_health_says_so():
+    """The README's pg_cron setup before cron.use_background_workers: pg_cron runs each
+    job over a libpq connection to localhost, which a server with scram-sha-256 for
+    TCP connections refuses without a password. Every run fails; health used to say
+    all was well."""
+    try:
+        pgcluster.pg_bindir()
+    except SystemExit:
+        pytest.skip("no PostgreSQL 15 server binaries here")
+    directory = tempfile.mkdtemp(prefix="graphsync-scramtest-")
+    try:
+        pgcluster.start(directory, {"cron.use_background_workers": "off"})
+        with connect(pgcluster.dsn_for(directory, pgcluster.CRON_DATABASE)) as c:
+            c.execute("ALTER ROLE postgres PASSWORD 'a secret pg_cron does not have'")
+            install.install(c)
+            c.execute("CREATE EXTENSION pg_cron")
+            c.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+            c.execute("SELECT graph.add_table('t', columns => '{v}')")
+            c.execute("SELECT graph.build()")
+            notices = []
+            c.add_notice_handler(lambda d: notices.append((d.message_primary, d.message_hint)))
+            jobid = c.execute("SELECT graph.schedule_maintenance()").fetchone()[0]
+            assert any("over libpq as postgres" in m and "cron.use_background_workers = on" in hint
+                       for m, hint in notices), notices
+            c.execute("INSERT INTO t VALUES (1, 'waits for maintenance')")
+            run = wait_for_run(c, jobid)
+            assert run[1:] == ("failed", "connection failed")
+            h = health(c)
+            assert h["schedule_state"] == "failing" and h["schedule_error"] == "connection failed"
+            assert h["maintenance_recommended"] and h["pending_sync_rows"] == 1
+            assert h["next_action"].startswith(f"pg_cron job {jobid} fails (connection failed): pg_cron cannot"
+                                               " connect to the server to run it; set"
+                                               " cron.use_background_workers = on")
+            assert c.execute("SELECT count(*) FROM graph._maintenance_jobs").fetchone() == (0,)
+            m = c.execute("SELECT status, rows_applied, error FROM graph.run_scheduled_maintenance()").fetchone()
+            assert m[0] == "partial" and m[1] == 1  # it did its work, but the schedule is broken
+            assert m[2].startswith(f"scheduled maintenance does not run: pg_cron job {jobid} fails")
+    finally:
+        pgcluster.stop(directory)
 
 
 @pytest.mark.parametrize("every, schedule", [

@@ -10,6 +10,13 @@ while that database does not exist. So a new cluster gets that database, empty,
 before it first starts (in single-user mode); whoever uses pg_cron installs
 graphsync and pg_cron into it (demo/demo.py, tests/test_cron.py).
 
+The cluster is set up as the README's pg_cron setup prescribes, on a server that
+asks every TCP connection for a scram-sha-256 password (CRON_SETTINGS, HBA): pg_cron
+runs jobs in background workers, so no job needs a connection or a password. Only
+the Unix socket in the directory trusts local users, for the harness. start() and
+restart() take other settings (tests start a cluster without background workers,
+to show what then fails); restart() keeps what start() was given.
+
     python tools/pgcluster.py start DIR   # prints the DSN
     python tools/pgcluster.py stop DIR
 """
@@ -17,6 +24,7 @@ graphsync and pg_cron into it (demo/demo.py, tests/test_cron.py).
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -25,6 +33,22 @@ import subprocess
 import sys
 
 CRON_DATABASE = "graphsync"  # cron.database_name: created with the cluster
+
+# The README's pg_cron setup (Operations, "pg_cron setup"): jobs run in background
+# workers, which pg_cron's launcher and each running job take from max_worker_processes
+# (default 8, shared with parallel query).
+CRON_SETTINGS = {
+    "shared_preload_libraries": "pg_cron",
+    "cron.database_name": CRON_DATABASE,
+    "cron.use_background_workers": "on",
+    "max_worker_processes": "16",
+}
+# Passwords for TCP connections, as a production server has them; the socket in the
+# cluster's directory trusts local users (the harness connects through it).
+HBA = """local all all trust
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
 
 
 def pg_bindir() -> str:
@@ -59,10 +83,24 @@ def dsn_for(directory: str, dbname: str = "postgres") -> str:
     return f"host={directory} port={port} dbname={dbname} user=postgres"
 
 
-def _pg_ctl_start(directory: str, port: int) -> None:
+def _settings(directory: str, settings: dict[str, str] | None) -> dict[str, str]:
+    """CRON_SETTINGS, then what start() was given (kept in the directory), then ``settings``."""
+    path = os.path.join(directory, "settings.json")
+    saved = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)
+    merged = {**CRON_SETTINGS, **saved, **(settings or {})}
+    with open(path, "w") as f:
+        json.dump({k: v for k, v in merged.items() if CRON_SETTINGS.get(k) != v}, f)
+    return merged
+
+
+def _pg_ctl_start(directory: str, port: int, settings: dict[str, str] | None = None) -> None:
     options = " ".join([
         f"-p {port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={directory}",
-        "-c shared_preload_libraries=pg_cron", f"-c cron.database_name={CRON_DATABASE}",
+        "-c password_encryption=scram-sha-256",
+        *(f"-c {name}={value}" for name, value in _settings(directory, settings).items()),
         "-c max_connections=100", "-c fsync=off", "-c synchronous_commit=off",
         "-c full_page_writes=off", "-c shared_buffers=512MB", "-c max_wal_size=4GB",
     ])
@@ -85,8 +123,9 @@ def _create_database_offline(data: str, name: str) -> None:
         raise RuntimeError(f"creating database {name} in {data} failed:\n{proc.stderr}")
 
 
-def start(directory: str) -> str:
-    """Create and start a cluster in ``directory``; return a DSN for the postgres database."""
+def start(directory: str, settings: dict[str, str] | None = None) -> str:
+    """Create and start a cluster in ``directory``; return a DSN for the postgres database.
+    ``settings`` override CRON_SETTINGS (server parameters by name)."""
     os.makedirs(directory, exist_ok=True)
     os.chmod(directory, 0o755)
     _chown_to_server_user(directory)
@@ -99,18 +138,21 @@ def start(directory: str) -> str:
             check=True, stdout=subprocess.DEVNULL,
         )
         _create_database_offline(data, CRON_DATABASE)
+        with open(os.path.join(data, "pg_hba.conf"), "w") as f:
+            f.write(HBA)
     port = _free_port()
     with open(os.path.join(directory, "port"), "w") as f:
         f.write(str(port))
-    _pg_ctl_start(directory, port)
+    _pg_ctl_start(directory, port, settings)
     return dsn_for(directory)
 
 
-def restart(directory: str) -> None:
-    """Start an existing (possibly crashed) cluster again on its recorded port."""
+def restart(directory: str, settings: dict[str, str] | None = None) -> None:
+    """Start an existing (possibly crashed or stopped) cluster again on its recorded
+    port, with the settings it had, changed by ``settings``."""
     with open(os.path.join(directory, "port")) as f:
         port = int(f.read())
-    _pg_ctl_start(directory, port)
+    _pg_ctl_start(directory, port, settings)
 
 
 def postmaster_pid(directory: str) -> int:
