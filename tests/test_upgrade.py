@@ -83,9 +83,9 @@ CATALOG = {
         LEFT JOIN pg_attrdef AS d ON d.adrelid = c.oid AND d.adnum = a.attnum
         WHERE c.relnamespace = 'graph'::regnamespace""",
     "constraints": """
-        SELECT string_agg(format('%s|%s|%s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid)),
-                          E'\\n' ORDER BY 1)
-        FROM pg_constraint AS c WHERE c.connamespace = 'graph'::regnamespace""",
+        SELECT string_agg(x, E'\\n' ORDER BY x) FROM (
+            SELECT format('%s|%s|%s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid)) AS x
+            FROM pg_constraint AS c WHERE c.connamespace = 'graph'::regnamespace) AS k""",
     "indexes": "SELECT string_agg(indexdef, E'\\n' ORDER BY indexdef) FROM pg_indexes WHERE schemaname = 'graph'",
     "sequences": """
         SELECT string_agg(format('%s|%s|%s|%s|%s', sequencename, data_type, start_value, increment_by, cycle),
