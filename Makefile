@@ -43,6 +43,7 @@ bench: setup
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/reads.py
 	$(PY) benchmarks/rebuild.py
+	$(PY) benchmarks/reads_under_writes.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

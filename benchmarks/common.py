@@ -17,6 +17,32 @@ import psycopg
 import install
 import pgcluster
 
+# The graph the read benchmarks run on (benchmarks/reads.py, benchmarks/reads_under_writes.py):
+# bench.nodes and bench.links, a join table with weight and label columns, random endpoints
+# from a fixed seed, registered. Format with nodes= and edges=, run it, then graph.build().
+GRAPH_SCHEMA = """
+DROP SCHEMA IF EXISTS bench CASCADE;
+CREATE SCHEMA bench;
+CREATE TABLE bench.nodes (id int PRIMARY KEY, name text NOT NULL, status text NOT NULL);
+CREATE TABLE bench.links (
+    id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL, weight float8, kind text NOT NULL
+);
+SELECT setseed(0.42);
+INSERT INTO bench.nodes SELECT g, 'node ' || g, CASE WHEN g % 3 = 0 THEN 'done' ELSE 'open' END
+FROM generate_series(1, {nodes}) AS g;
+INSERT INTO bench.links
+SELECT g, 1 + floor(random() * {nodes})::int, 1 + floor(random() * {nodes})::int,
+       round((1 + random() * 9)::numeric, 2)::float8, (ARRAY['a', 'b', 'c'])[1 + g % 3]
+FROM generate_series(1, {edges}) AS g;
+CREATE INDEX ON bench.links (src);
+CREATE INDEX ON bench.links (dst);
+ANALYZE bench.nodes, bench.links;
+SELECT graph.add_table('bench.nodes', columns => '{{name}}');
+SELECT graph.add_filter_column('bench.nodes', 'status');
+SELECT graph.add_edge('bench.nodes', 'src', 'bench.nodes', to_column => 'dst', via_table => 'bench.links',
+                      weight_column => 'weight', label_column => 'kind');
+"""
+
 
 @dataclass
 class Result:

@@ -36,33 +36,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from common import database, server  # noqa: E402
+from common import GRAPH_SCHEMA, database, server  # noqa: E402
 
 DB = "graphsync_bench_reads"
 
-SCHEMA = """
-CREATE EXTENSION IF NOT EXISTS pgrouting CASCADE;
-DROP SCHEMA IF EXISTS bench CASCADE;
-CREATE SCHEMA bench;
-CREATE TABLE bench.nodes (id int PRIMARY KEY, name text NOT NULL, status text NOT NULL);
-CREATE TABLE bench.links (
-    id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL, weight float8, kind text NOT NULL
-);
-SELECT setseed(0.42);
-INSERT INTO bench.nodes SELECT g, 'node ' || g, CASE WHEN g % 3 = 0 THEN 'done' ELSE 'open' END
-FROM generate_series(1, {nodes}) AS g;
-INSERT INTO bench.links
-SELECT g, 1 + floor(random() * {nodes})::int, 1 + floor(random() * {nodes})::int,
-       round((1 + random() * 9)::numeric, 2)::float8, (ARRAY['a', 'b', 'c'])[1 + g % 3]
-FROM generate_series(1, {edges}) AS g;
-CREATE INDEX ON bench.links (src);
-CREATE INDEX ON bench.links (dst);
-ANALYZE bench.nodes, bench.links;
-SELECT graph.add_table('bench.nodes', columns => '{{name}}');
-SELECT graph.add_filter_column('bench.nodes', 'status');
-SELECT graph.add_edge('bench.nodes', 'src', 'bench.nodes', to_column => 'dst', via_table => 'bench.links',
-                      weight_column => 'weight', label_column => 'kind');
-"""
+# pgRouting is the peer of the weighted path and component reads.
+SCHEMA = "\nCREATE EXTENSION IF NOT EXISTS pgrouting CASCADE;" + GRAPH_SCHEMA
 
 PGR_EDGES = "SELECT id, src AS source, dst AS target, weight AS cost FROM bench.links"
 
