@@ -166,9 +166,9 @@ def plan(rounds):
     for r in range(rounds):
         for k, load in enumerate(LOADS):
             modes = MODES if (r + k) % 2 == 0 else MODES[::-1]
-            for m, mode in enumerate(modes):
+            for mode in modes:
                 pair = [(mode, load, True)] if load == "rest" else [(mode, load, True), (mode, load, False)]
-                if (r + k + m) % 2:
+                if (r + k + MODES.index(mode)) % 2:
                     pair.reverse()
                 steps += pair
     return steps
@@ -332,8 +332,8 @@ def git_state():
                                 "install.py"], capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "not a git checkout"
-    return "commit %s%s" % (head, ", with uncommitted changes in plpython/ or sql/ (installed as they were)"
-                            if dirty else "")
+    return "commit %s%s" % (head, ", with uncommitted changes in %d files of plpython/, sql/ and install.py"
+                            " (installed as they were when the run started)" % len(dirty.splitlines()) if dirty else "")
 
 
 def read_rows(r):
@@ -397,7 +397,7 @@ def detail_rows(r):
     return rows
 
 
-def report(r, args, load_before, load_after, plot_link):
+def report(r, args, code, load_before, load_after, plot_link):
     reads, goals = read_rows(r)
     lines = [
         "# Reads under writes: benchmark results",
@@ -410,7 +410,7 @@ def report(r, args, load_before, load_after, plot_link):
         % (platform.machine(), os.cpu_count(), len(os.sched_getaffinity(0)),
            "/".join("%.1f" % x for x in load_before), "/".join("%.1f" % x for x in load_after)),
         "  the machine was shared: other work ran during the run (see the load per phase below)",
-        "- server: %s, fsync %s, synchronous_commit %s; code: %s" % (*r.server, git_state()),
+        "- server: %s, fsync %s, synchronous_commit %s; code: %s" % (*r.server, code),
         *("- " + n for n in r.notes),
         "- benchmark database settings: %s" % ", ".join("%s = %s" % kv for kv in DB_SETTINGS.items()),
         "- each phase: %d reader connections running `%s` from random seeds back to back; %d writer"
@@ -504,6 +504,7 @@ def main(argv=None):
     duration = args.duration or (5 if args.quick else 20)
     rounds = args.rounds or (1 if args.quick else 2)
     load_before = os.getloadavg()
+    code = git_state()  # what gets installed: the tree as it is now
     started = time.monotonic()
     with server() as admin, database(admin, DB) as dsn:
         r = Run(dsn, nodes, edges, duration, rounds, args.rebuild_above)
@@ -512,7 +513,7 @@ def main(argv=None):
     load_after = os.getloadavg()
     plot(r, args.plot, args.quick)
     link = os.path.relpath(args.plot, Path(args.out).resolve().parent)
-    text, goals = report(r, args, load_before, load_after, link)
+    text, goals = report(r, args, code, load_before, load_after, link)
     Path(args.out).write_text(text)
     print(text)
     print("wrote %s and %s in %.0f s" % (args.out, args.plot, time.monotonic() - started))
