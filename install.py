@@ -56,6 +56,53 @@ RELEASED_RAW_CHECKSUMS = {
 }
 
 
+# The cluster-wide roles, created once and kept by --uninstall. graph_admin is
+# the role operators are granted. graph_capture and graph_sync own graphsync's
+# SECURITY DEFINER functions (sql/privileges.sql hands them over and grants what
+# each needs): NOLOGIN, not superusers, so definer code never runs as the
+# installing superuser. graph_capture owns the generated capture functions and
+# may only append to the log. graph_sync owns the other definers (health,
+# status, the read helpers, capture generation): a member of graph_admin (it
+# applies pending rows for readers) and of graph_capture (it hands capture
+# functions to that role), BYPASSRLS so health can read pg_cron's job table,
+# whose row-level security shows each role only its own jobs, and a member of
+# pg_read_all_settings so it can read pg_cron's superuser-only settings
+# (cron.log_run). A role of either name that exists with other attributes is
+# set back to these.
+ROLES = """
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'graph_admin') THEN
+        CREATE ROLE graph_admin NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'graph_capture') THEN
+        CREATE ROLE graph_capture NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'graph_sync') THEN
+        CREATE ROLE graph_sync NOLOGIN BYPASSRLS;
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'graph_capture'
+               AND (rolsuper OR rolcanlogin OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls)) THEN
+        ALTER ROLE graph_capture NOSUPERUSER NOLOGIN NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS;
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'graph_sync'
+               AND (rolsuper OR rolcanlogin OR rolcreaterole OR rolcreatedb OR rolreplication OR NOT rolbypassrls)) THEN
+        ALTER ROLE graph_sync NOSUPERUSER NOLOGIN NOCREATEROLE NOCREATEDB NOREPLICATION BYPASSRLS;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('graph_sync', 'graph_admin', 'MEMBER') THEN
+        GRANT graph_admin TO graph_sync;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('graph_sync', 'graph_capture', 'MEMBER') THEN
+        GRANT graph_capture TO graph_sync;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('graph_sync', 'pg_read_all_settings', 'MEMBER') THEN
+        GRANT pg_read_all_settings TO graph_sync;
+    END IF;
+END
+$$
+"""
+
+
 class InstallError(Exception):
     pass
 
@@ -292,11 +339,7 @@ def install(conn: psycopg.Connection, root: Path = ROOT) -> dict:
         _require_superuser(cur, "install.py")
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         _check_prerequisites(cur)
-        cur.execute("""DO $$ BEGIN
-                           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'graph_admin') THEN
-                               CREATE ROLE graph_admin NOLOGIN;
-                           END IF;
-                       END $$""")
+        cur.execute(ROLES)
         cur.execute("CREATE SCHEMA IF NOT EXISTS graph")
         migrations = _run_migrations(cur, root)
         cur.execute("""CREATE TABLE IF NOT EXISTS graph._version (

@@ -11,6 +11,48 @@ GRANT ALL ON ALL TABLES IN SCHEMA graph TO graph_admin;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA graph TO graph_admin;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA graph TO graph_admin;
 
+-- graph_admin changes the graph, never the code that runs it: the PL/Python
+-- package (graph._py_modules: whoever writes it runs Python as the server's OS
+-- user) and the install records (graph._migrations, graph._version) change only
+-- through install.py, as their owner. No graph_admin member may put a trigger on
+-- (or a foreign key to) a graph table either: its function would run as
+-- whoever writes that table next, a superuser's build included.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON graph._py_modules, graph._migrations, graph._version FROM graph_admin;
+REVOKE TRIGGER, REFERENCES ON ALL TABLES IN SCHEMA graph FROM graph_admin;
+
+-- Who SECURITY DEFINER code runs as (the roles install.py creates: NOLOGIN, not
+-- superusers). graph_capture owns the generated capture functions
+-- (graph._capture_<oid>) and may do nothing but append to the log. graph_sync owns
+-- every other definer (health, status, the read helpers, capture generation) and
+-- holds graph_admin's table rights through its membership; it may create
+-- functions in schema graph (capture generation) and lend that right to
+-- graph_capture for the moment a new capture function is handed over
+-- (graph._write_capture). No definer is owned by the installing superuser.
+GRANT USAGE ON SCHEMA graph TO graph_capture;
+GRANT INSERT ON graph._sync_log TO graph_capture;
+GRANT CREATE ON SCHEMA graph TO graph_sync WITH GRANT OPTION;
+DO $$
+DECLARE
+    fn regprocedure;
+    owner text;
+BEGIN
+    EXECUTE format('GRANT USAGE ON SEQUENCE %s TO graph_capture',
+                   pg_catalog.pg_get_serial_sequence('graph._sync_log', 'id'));
+    FOR fn, owner IN
+        SELECT p.oid::regprocedure, CASE WHEN p.proname LIKE '\_capture\_%' THEN 'graph_capture' ELSE 'graph_sync' END
+        FROM pg_catalog.pg_proc AS p
+        WHERE p.pronamespace = 'graph'::regnamespace AND p.prosecdef
+        ORDER BY p.oid
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s OWNER TO %I', fn, owner);
+    END LOOP;
+    -- Health reads pg_cron's job tables as graph_sync.
+    IF EXISTS (SELECT FROM pg_catalog.pg_namespace AS n WHERE n.nspname = 'cron') THEN
+        GRANT USAGE ON SCHEMA cron TO graph_sync;
+    END IF;
+END;
+$$;
+
 -- Reads (graph.traverse, paths, components, search) run as the caller. The
 -- structural graph tables are readable by everyone: node ids, edges, labels,
 -- the registry. Keys, tenants and properties live in graph._nodes, whose
@@ -33,7 +75,8 @@ DECLARE
         'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
         'connected_components', 'component_stats', 'component_of',
         -- what the reads call as their caller
-        '_setting', '_import_package', '_key_expr', '_object_expr', '_read_sync', '_pending_rows',
+        '_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr', '_key_expr',
+        '_object_expr', '_read_sync', '_pending_rows',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of'
     ];
     missing text [];

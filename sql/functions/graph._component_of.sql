@@ -1,8 +1,8 @@
 -- graph._component_of(tbl, id, tenant): the work of graph.component_of, packed
 -- in one row: table oids and keys of the component's nodes, in node id order,
 -- each an array literal (text, cast back by graph.component_of; see
--- graph._traverse). Runs as the caller, without SET search_path: tbl reaches
--- PL/Python as text, read back under the caller's search_path.
+-- graph._traverse). Runs as the caller, with search_path pinned (see
+-- graph._traverse).
 CREATE OR REPLACE FUNCTION graph._component_of(
     tbl regclass,
     id text,
@@ -11,6 +11,7 @@ CREATE OR REPLACE FUNCTION graph._component_of(
     OUT ids text
 )
 LANGUAGE plpython3u
+SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")

@@ -5,9 +5,11 @@
 -- graph.traverse casts them back and unnests them: PL/Python re-enters a
 -- set-returning function for every row it returns and converts a list element
 -- by element, while a text crosses in one go and array_in reads it in C.
--- Runs as the caller, like graph.traverse, and without SET search_path: regclass
--- arguments reach PL/Python as text, which must be read back under the caller's
--- search_path; every object it uses is schema-qualified.
+-- Runs as the caller, like graph.traverse, with search_path pinned: regclass
+-- arguments reach PL/Python as text rendered under the pinned path (qualified
+-- unless in pg_catalog or pg_temp) and are read back under the same path, and no
+-- function, operator or type the SQL it runs names can come from a schema the
+-- caller (or anyone who can create in a schema on the caller's path) controls.
 CREATE OR REPLACE FUNCTION graph._traverse(
     seed_table regclass,
     seed_id text,
@@ -32,6 +34,7 @@ CREATE OR REPLACE FUNCTION graph._traverse(
     OUT capped boolean
 )
 LANGUAGE plpython3u
+SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")

@@ -9,6 +9,7 @@ CREATE OR REPLACE FUNCTION graph.component_of(tbl regclass, id text, tenant text
 RETURNS TABLE (node_table regclass, node_id text)
 LANGUAGE sql
 VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT
         pg_catalog.unnest(r.tables::pg_catalog.oid []::pg_catalog.regclass []),

@@ -5,6 +5,7 @@
 CREATE OR REPLACE FUNCTION graph.component_stats(tenant text DEFAULT NULL)
 RETURNS TABLE (component bigint, size bigint)
 LANGUAGE plpython3u
+SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")

@@ -10,6 +10,7 @@ CREATE OR REPLACE FUNCTION graph.connected_components(tenant text DEFAULT NULL)
 RETURNS TABLE (node_table regclass, node_id text, component bigint)
 LANGUAGE sql
 VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT
         pg_catalog.unnest(r.tables::pg_catalog.oid []::pg_catalog.regclass []),

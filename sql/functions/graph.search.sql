@@ -16,6 +16,7 @@ CREATE OR REPLACE FUNCTION graph.search(
 )
 RETURNS TABLE (node_table regclass, node_id text, matched text, node jsonb)
 LANGUAGE plpython3u
+SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")

@@ -18,6 +18,7 @@ CREATE OR REPLACE FUNCTION graph.shortest_path(
 )
 RETURNS TABLE (step integer, node_table regclass, node_id text, edge_label text)
 LANGUAGE plpython3u
+SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")

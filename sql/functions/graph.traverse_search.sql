@@ -31,6 +31,7 @@ RETURNS TABLE (
 )
 LANGUAGE sql
 VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT t.*
     FROM (

@@ -27,6 +27,7 @@ RETURNS TABLE (
     total_cost double precision
 )
 LANGUAGE plpython3u
+SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in GD:
     plpy.execute("SELECT graph._import_package()")

@@ -2,7 +2,7 @@
 -- and SECURITY DEFINER hygiene.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(37);
+SELECT plan(39);
 
 SELECT has_schema('graph');
 
@@ -106,6 +106,21 @@ SELECT is_empty($$
     WHERE p.pronamespace = 'graph'::regnamespace AND p.prosecdef
       AND NOT EXISTS (SELECT FROM unnest(p.proconfig) AS c WHERE c ~ '^search_path=.*\mpg_temp$')
 $$, 'every SECURITY DEFINER function of schema graph puts pg_temp last in search_path');
+
+-- Every function pins search_path, SECURITY INVOKER ones too: what a caller's
+-- search_path holds (public, a schema the caller controls) never resolves a name
+-- graphsync uses. No SECURITY DEFINER function runs as the installing superuser:
+-- graph_capture owns the capture functions, graph_sync every other definer.
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc AS p
+    WHERE p.pronamespace = 'graph'::regnamespace
+      AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
+$$, 'every function of schema graph pins search_path = pg_catalog, pg_temp');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text, p.proowner::regrole::text FROM pg_proc AS p
+    WHERE p.pronamespace = 'graph'::regnamespace AND p.prosecdef
+      AND p.proowner::regrole::text <> CASE WHEN p.proname LIKE '\_capture\_%' THEN 'graph_capture' ELSE 'graph_sync' END
+$$, 'every SECURITY DEFINER function is owned by graph_sync, the capture functions by graph_capture');
 
 -- The same holds for the capture functions registration generates.
 CREATE TABLE public.pgtap_fn_t (id int PRIMARY KEY, v text);

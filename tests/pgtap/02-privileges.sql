@@ -2,7 +2,7 @@
 -- the structural tables, graph._nodes behind row-level security, never the log.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(16);
+SELECT plan(18);
 
 SELECT ok(
     (SELECT c.relrowsecurity FROM pg_class AS c WHERE c.oid = 'graph._nodes'::regclass),
@@ -40,15 +40,29 @@ $$, $$
         'sync_health', 'status',
         'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
         'connected_components', 'component_stats', 'component_of',
-        '_setting', '_import_package', '_key_expr', '_object_expr', '_read_sync', '_pending_rows',
+        '_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr',
+        '_key_expr', '_object_expr', '_read_sync', '_pending_rows',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of'
     ])
 $$, 'PUBLIC may run exactly health, the reads and what the reads call');
 SELECT schema_privs_are('graph', 'public', ARRAY['USAGE'], 'PUBLIC has USAGE only on schema graph');
 SELECT ok(EXISTS (SELECT FROM pg_roles WHERE rolname = 'graph_admin'), 'the graph_admin role exists');
 SELECT table_privs_are('graph', '_sync_log', 'graph_admin',
-                       ARRAY['DELETE', 'INSERT', 'REFERENCES', 'SELECT', 'TRIGGER', 'TRUNCATE', 'UPDATE'],
-                       'graph_admin has every table privilege on the log');
+                       ARRAY['DELETE', 'INSERT', 'SELECT', 'TRUNCATE', 'UPDATE'],
+                       'graph_admin reads and writes the log, but puts no trigger or foreign key on it');
+SELECT is_empty($$
+    SELECT c.oid::regclass::text, a.privilege_type
+    FROM pg_class AS c, aclexplode(c.relacl) AS a
+    WHERE c.relnamespace = 'graph'::regnamespace AND a.grantee = 'graph_admin'::regrole
+      AND c.relname IN ('_py_modules', '_migrations', '_version') AND a.privilege_type <> 'SELECT'
+$$, 'graph_admin can only read the code tables (_py_modules, _migrations, _version)');
+SELECT is_empty($$
+    SELECT c.oid::regclass::text, a.privilege_type
+    FROM pg_class AS c, aclexplode(c.relacl) AS a
+    WHERE c.relnamespace IN ('graph'::regnamespace) AND a.grantee = 'graph_capture'::regrole
+      AND NOT (c.relname = '_sync_log' AND a.privilege_type = 'INSERT')
+      AND NOT (c.relkind = 'S' AND a.privilege_type = 'USAGE')
+$$, 'graph_capture may only append to the log');
 
 -- A role that is neither superuser nor graph_admin member.
 CREATE ROLE pgtap_nobody NOLOGIN;

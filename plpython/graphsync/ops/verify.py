@@ -101,4 +101,126 @@ def verify(plpy):
                         "to_table": names.get(int(r["dst_oid"]), str(r["dst_oid"])),
                         "to_id": r["dst_pk"], "label": r["label"], "weight": _json_number(r["weight"]),
                         "edge_source_id": r["edge_source_id"]})))
+    out.extend(phantom_edges(plpy, reg, names))
+    return out
+
+
+# Phantom edges: an edge endpoint (text) that no row's key renders as, while a row
+# whose key equals it under the key column's type exists: numeric 1.50 against an
+# unconstrained numeric key 1.5, 'ABC' against a citext key 'abc'. Capture and
+# build render endpoints as the target key type renders them where a built-in
+# conversion does it (graph._captured_expr); what is left is found here.
+GHOST_ENDS = """
+SELECT x.table_oid, pg_catalog.array_agg(DISTINCT x.pk) AS pks
+FROM pg_temp._gs_src_edges AS e
+CROSS JOIN LATERAL (VALUES (e.src_oid, e.src_pk), (e.dst_oid, e.dst_pk)) AS x (table_oid, pk)
+WHERE NOT EXISTS (SELECT FROM pg_temp._gs_src_nodes AS n WHERE n.table_oid = x.table_oid AND n.pk = x.pk)
+GROUP BY x.table_oid
+"""
+
+# How to compare a text with a one-column key in the key's own type, without code a
+# table owner wrote: the base type (a domain's CHECK is the owner's), its equality
+# operator -- '=' for a built-in type or an enum (pinned search_path: PostgreSQL's),
+# else the default btree operator class's, written schema-qualified, when a
+# superuser's C function implements it (citext) -- and no cast from text other
+# than a superuser's C function (else input through the type's input function).
+KEY_EQUALITY = """
+SELECT a.attname::text AS col, pg_catalog.format_type(b.oid, NULL) AS base,
+       CASE WHEN graph._builtin_type(a.atttypid) OR b.typtype = 'e' THEN '='
+            ELSE (SELECT pg_catalog.format('OPERATOR(%I.%s)', ns.nspname, o.oprname)
+                  FROM pg_catalog.pg_opclass AS c
+                  JOIN pg_catalog.pg_am AS am ON am.oid = c.opcmethod AND am.amname = 'btree'
+                  JOIN pg_catalog.pg_amop AS ao
+                      ON ao.amopfamily = c.opcfamily AND ao.amopstrategy = 3
+                     AND ao.amoplefttype = b.oid AND ao.amoprighttype = b.oid
+                  JOIN pg_catalog.pg_operator AS o ON o.oid = ao.amopopr
+                  JOIN pg_catalog.pg_namespace AS ns ON ns.oid = o.oprnamespace
+                  JOIN pg_catalog.pg_proc AS p ON p.oid = o.oprcode
+                  JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang
+                  JOIN pg_catalog.pg_roles AS r ON r.oid = p.proowner
+                  WHERE c.opcintype = b.oid AND c.opcdefault AND r.rolsuper AND l.lanname IN ('c', 'internal')
+                  LIMIT 1)
+       END AS op,
+       NOT EXISTS (SELECT FROM pg_catalog.pg_cast AS k
+                   JOIN pg_catalog.pg_proc AS p ON p.oid = k.castfunc
+                   JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang
+                   JOIN pg_catalog.pg_roles AS r ON r.oid = p.proowner
+                   WHERE k.castsource = 'pg_catalog.text'::pg_catalog.regtype AND k.casttarget = b.oid
+                     AND NOT (r.rolsuper AND l.lanname IN ('c', 'internal'))) AS cast_ok,
+       graph._key_expr($1, ARRAY[a.attname::text], 't') AS key_expr, $1::pg_catalog.regclass::text AS tbl
+FROM pg_catalog.pg_attribute AS a
+JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+JOIN pg_catalog.pg_type AS b ON b.oid = coalesce(nullif(t.typbasetype, 0), t.oid) AND b.typtype <> 'd'
+WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+"""
+
+PHANTOMS = """
+SELECT e.edge_source_id, e.src_oid, e.src_pk, e.dst_oid, e.dst_pk, e.label, m.table_oid, m.pk, m.key
+FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::text[]))
+    AS m (table_oid, pk, key)
+JOIN pg_temp._gs_src_edges AS e
+    ON (e.src_oid = m.table_oid AND e.src_pk = m.pk) OR (e.dst_oid = m.table_oid AND e.dst_pk = m.pk)
+ORDER BY e.edge_source_id, e.src_pk, e.dst_pk
+"""
+
+MAX_GHOST_PROBES = 1000  # ends probed one by one when their batch has one the type refuses
+
+
+def _refused(exc):
+    """Whether the key type refused an end's text (a data exception, class 22);
+    anything else -- a cancel, a timeout -- is raised."""
+    return (getattr(exc, "sqlstate", None) or "").startswith("22")
+
+
+def _equal_keys(plpy, table_oid, pks, how):
+    """{ghost pk: the key of a row equal to it under the key's type}."""
+    sql = ("SELECT g.pk, %s AS key FROM pg_catalog.unnest($1::text[]) AS g (pk) JOIN %s AS t ON t.%s %s (g.pk)::%s"
+           % (how["key_expr"], how["tbl"], plpy.quote_ident(how["col"]), how["op"], how["base"]))
+    plan = plpy.prepare(sql, ["text[]"])
+
+    def probe(batch):
+        with plpy.subtransaction():
+            return {r["pk"]: r["key"] for r in plpy.execute(plan, [batch])}
+
+    with sources.unfiltered(plpy, [table_oid], "graph.verify()"):
+        try:
+            return probe(pks)
+        except plpy.SPIError as exc:
+            if not _refused(exc):
+                raise
+        found = {}
+        for pk in pks[:MAX_GHOST_PROBES]:  # some end is no valid key of this type
+            try:
+                found.update(probe([pk]))
+            except plpy.SPIError as exc:
+                if not _refused(exc):
+                    raise
+        return found
+
+
+def phantom_edges(plpy, reg, names):
+    """verify() rows for edges of the source read whose end has no row by its key
+    text while a row with a key equal to it under the key's type exists."""
+    matched = []
+    for g in plpy.execute(GHOST_ENDS):
+        node = reg.nodes.get(int(g["table_oid"]))
+        if node is None or len(node.id_columns) != 1:
+            continue
+        how = plpy.execute(plpy.prepare(KEY_EQUALITY, ["oid", "text"]), [node.table_oid, node.id_columns[0]])
+        if not how or how[0]["op"] is None or not how[0]["cast_ok"]:
+            continue  # no equality graphsync may run: such an edge stays a plain ghost
+        for pk, key in _equal_keys(plpy, node.table_oid, list(g["pks"]), how[0]).items():
+            if key != pk:
+                matched.append((node.table_oid, pk, key))
+    if not matched:
+        return []
+    out = []
+    rows = plpy.execute(plpy.prepare(PHANTOMS, ["oid[]", "text[]", "text[]"]),
+                        [[m[0] for m in matched], [m[1] for m in matched], [m[2] for m in matched]])
+    for r in rows:
+        out.append(("phantom_edge", names.get(int(r["src_oid"]), str(r["src_oid"])), r["src_pk"], json.dumps({
+            "to_table": names.get(int(r["dst_oid"]), str(r["dst_oid"])), "to_id": r["dst_pk"],
+            "label": r["label"], "edge_source_id": r["edge_source_id"],
+            "no_row_has_id": r["pk"], "of_table": names.get(int(r["table_oid"]), str(r["table_oid"])),
+            "equal_row_id": r["key"]})))
     return out

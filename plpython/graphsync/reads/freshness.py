@@ -34,7 +34,7 @@ PENDING = "SELECT * FROM graph._pending_rows(current_user::regrole, $1)"
 
 RESOLVE = """
 SELECT k.i, n.node_id
-FROM unnest($1::oid[], $2::text[]) WITH ORDINALITY AS k (table_oid, pk, i)
+FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS k (table_oid, pk, i)
 JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
 """
 

@@ -21,7 +21,7 @@ from graphsync.sync import base
 
 LOOKUP = """
 SELECT k.i, n.node_id
-FROM unnest($1::oid[], $2::text[]) WITH ORDINALITY AS k (table_oid, pk, i)
+FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS k (table_oid, pk, i)
 JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
 """
 
@@ -37,10 +37,20 @@ SELECT coalesce(array_agg(node_id), '{}') AS ids, coalesce(array_agg(table_oid),
 FROM graph._nodes WHERE node_id < $1
 """
 
+# Each key column: its name, its type as a cast target (a domain's base type, so
+# no domain CHECK -- possibly its owner's function -- runs), whether that type is
+# built in (graph._builtin_type), and its text expression (graph._value_expr).
+# Ids are parsed and compared in the key's type only when it is built in; a key of
+# another type is compared by its text, since its casts and operators may be
+# functions a table owner wrote, and reads run as their caller.
 KEY_TYPES = """
-SELECT a.attname::text AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
-FROM unnest($2::text[]) WITH ORDINALITY AS c (name, o)
-JOIN pg_catalog.pg_attribute AS a ON a.attrelid = $1 AND a.attname = c.name
+SELECT a.attname::text AS name,
+       pg_catalog.format_type(coalesce(nullif(t.typbasetype, 0), t.oid),
+                              CASE WHEN a.atttypmod >= 0 THEN a.atttypmod ELSE t.typtypmod END) AS type,
+       graph._builtin_type(a.atttypid) AS builtin, graph._value_expr($1, a.attname, 't') AS text_expr
+FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS c (name, o)
+JOIN pg_catalog.pg_attribute AS a ON a.attrelid = $1 AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
 ORDER BY c.o
 """
 
@@ -82,8 +92,8 @@ def parse_record(text):
 
 
 def _key_types(plpy, node):
-    return [(r["name"], r["type"]) for r in run(plpy, KEY_TYPES, ["oid", "text[]"],
-                                                 [node.table_oid, list(node.id_columns)])]
+    return [(r["name"], r["type"] if r["builtin"] else None, r["text_expr"])
+            for r in run(plpy, KEY_TYPES, ["oid", "text[]"], [node.table_oid, list(node.id_columns)])]
 
 
 def _normalise(plpy, node, pk):
@@ -91,6 +101,8 @@ def _normalise(plpy, node, pk):
     when it is not a valid key)."""
     types = _key_types(plpy, node)
     if len(types) == 1:
+        if types[0][1] is None:
+            return pk  # not a built-in type: the id is its text as given
         sql = "SELECT ($1::text)::%s::text AS k" % types[0][1]
         return run(plpy, sql, ["text"], [pk])[0]["k"]
     try:
@@ -101,7 +113,7 @@ def _normalise(plpy, node, pk):
         errors.raise_sql(plpy, "22P02", "composite id %r has %d fields; the key of %s has %d"
                          % (pk, len(fields), node.table_name, len(types)))
     sql = "SELECT ROW(%s)::text AS k" % ", ".join(
-        "$%d::text::%s" % (i + 1, t) for i, (_, t) in enumerate(types))
+        "$%d::text::%s" % (i + 1, t) if t else "$%d::text" % (i + 1) for i, (_, t, _) in enumerate(types))
     return run(plpy, sql, ["text"] * len(types), fields)[0]["k"]
 
 
@@ -253,20 +265,22 @@ def _hydrate_sql(plpy, node):
     if sql is None:
         types = _key_types(plpy, node)
         table = run(plpy, "SELECT $1::regclass::text AS t", ["oid"], [node.table_oid])[0]["t"]
-        key_expr = run(plpy, "SELECT graph._key_expr($1, 't') AS e", ["text[]"],
-                       [list(node.id_columns)])[0]["e"]
-        obj = run(plpy, "SELECT graph._object_expr($1, 't', false) AS e", ["text[]"],
-                  [list(dict.fromkeys(node.id_columns + node.property_columns))])[0]["e"]
+        key_expr = run(plpy, "SELECT graph._key_expr($1, $2, 't') AS e", ["oid", "text[]"],
+                       [node.table_oid, list(node.id_columns)])[0]["e"]
+        obj = run(plpy, "SELECT graph._object_expr($1, $2, 't', false) AS e", ["oid", "text[]"],
+                  [node.table_oid, list(dict.fromkeys(node.id_columns + node.property_columns))])[0]["e"]
         qi = plpy.quote_ident
         if len(types) == 1:
-            sql = ("SELECT %s AS pk, %s::text AS node FROM %s AS t WHERE t.%s = ANY ($1::text[]::%s[])"
-                   % (key_expr, obj, table, qi(types[0][0]), types[0][1]))
+            name, type_name, text_expr = types[0]
+            match = ("t.%s = ANY ($1::text[]::%s[])" % (qi(name), type_name) if type_name
+                     else "%s = ANY ($1::text[])" % text_expr)
+            sql = "SELECT %s AS pk, %s::text AS node FROM %s AS t WHERE %s" % (key_expr, obj, table, match)
         else:
             cols = ", ".join("c%d" % i for i in range(len(types)))
-            args = ", ".join("$%d::text[]" % (i + 1) for i in range(len(types)))
-            on = " AND ".join("t.%s = k.c%d::%s" % (qi(name), i, t)
-                              for i, (name, t) in enumerate(types))
-            sql = ("SELECT %s AS pk, %s::text AS node FROM %s AS t JOIN unnest(%s) AS k (%s) ON %s"
+            args = ", ".join("pg_catalog.unnest($%d::text[])" % (i + 1) for i in range(len(types)))
+            on = " AND ".join("t.%s = k.c%d::%s" % (qi(name), i, t) if t else "%s = k.c%d" % (expr, i)
+                              for i, (name, t, expr) in enumerate(types))
+            sql = ("SELECT %s AS pk, %s::text AS node FROM %s AS t JOIN ROWS FROM (%s) AS k (%s) ON %s"
                    % (key_expr, obj, table, args, cols, on))
         _sql[key] = sql
     return sql, len(node.id_columns)

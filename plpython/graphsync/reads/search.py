@@ -23,12 +23,22 @@ from graphsync.sync import registry
 MODES = ("exact", "prefix", "contains")
 MAX_ROWS = 100_000
 
+# The column's type as exact compares need it: its base type (a domain's CHECK
+# could call its owner's function; comparing in the base type runs none), whether
+# it is text, and whether it is built in (graph._builtin_type). Values of other
+# types are compared by their text form, rendered by the type's output function
+# (graph._value_expr): their casts and operators may be functions a table owner
+# wrote, and the search runs as its caller.
 COLUMN_TYPE = """
-SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
-       t.typcategory = 'S' AS is_text
+SELECT pg_catalog.format_type(coalesce(nullif(t.typbasetype, 0), t.oid), NULL) AS type,
+       b.typcategory = 'S' AS is_text, graph._builtin_type(a.atttypid) AS builtin,
+       graph._value_expr($1, $2, 't') AS text_expr, graph._key_expr($1, $3, 't') AS key_expr,
+       graph._object_expr($1, $4, 't', false) AS node_expr,
+       CASE WHEN $5::text IS NOT NULL THEN graph._captured_expr($1, $5, 't') END AS tenant_expr
 FROM pg_catalog.pg_attribute AS a
 JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
-WHERE a.attrelid = $1 AND a.attname = $2 AND NOT a.attisdropped
+JOIN pg_catalog.pg_type AS b ON b.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
+WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
 """
 
 
@@ -50,15 +60,20 @@ def _table_sql(plpy, node, column, mode, case_sensitive, value, with_tenant):
     """(SQL, value argument) finding rows of ``node`` by ``column``; None when no row
     can match."""
     qi = plpy.quote_ident
-    col = run(plpy, COLUMN_TYPE, ["oid", "text"], [node.table_oid, column])
+    col = run(plpy, COLUMN_TYPE, ["oid", "text", "text[]", "text[]", "text"],
+              [node.table_oid, column, list(node.id_columns),
+               list(dict.fromkeys(node.id_columns + node.property_columns)), node.tenant_column])
     if not col:
         return None
-    type_name, is_text = col[0]["type"], col[0]["is_text"]
+    c = col[0]
+    type_name, is_text, builtin = c["type"], c["is_text"], c["builtin"]
     ref = "t.%s" % qi(column)
-    text_ref = ref if is_text else "%s::text" % ref
+    text_ref = ref if is_text and builtin else c["text_expr"]
     arg = value
     if mode == "exact" and case_sensitive:
-        if is_text or _casts(plpy, value, type_name):
+        if not builtin:
+            where = "%s = $1" % text_ref
+        elif is_text or _casts(plpy, value, type_name):
             where = "%s = $1::%s" % (ref, type_name)
         else:
             return None
@@ -71,12 +86,9 @@ def _table_sql(plpy, node, column, mode, case_sensitive, value, with_tenant):
         arg = pattern
         where = "%s %s $1" % (text_ref, "LIKE" if case_sensitive else "ILIKE")
     table = run(plpy, "SELECT $1::regclass::text AS t", ["oid"], [node.table_oid])[0]["t"]
-    key_expr = run(plpy, "SELECT graph._key_expr($1, 't') AS e", ["text[]"],
-                   [list(node.id_columns)])[0]["e"]
-    obj = run(plpy, "SELECT graph._object_expr($1, 't', false) AS e", ["text[]"],
-              [list(dict.fromkeys(node.id_columns + node.property_columns))])[0]["e"]
+    key_expr, obj = c["key_expr"], c["node_expr"]
     if with_tenant and node.tenant_column:
-        where += " AND t.%s::text = $3" % qi(node.tenant_column)
+        where += " AND %s = $3" % c["tenant_expr"]
     sql = ("SELECT %s AS pk, %s AS value, %s::text AS node FROM %s AS t WHERE %s LIMIT $2"
            % (key_expr, text_ref, obj, table, where))
     return sql, arg

@@ -61,11 +61,11 @@ MAX_IDS = 100  # failed_ids names at most this many rows
 def _current_nodes(plpy, reg, table_oid, pks):
     """{pk: (alive, tenant, properties json)} of the source rows of ``pks`` now."""
     node = reg.nodes[table_oid]
-    tenant = ("t.%s::text" % plpy.quote_ident(node.tenant_column)
+    tenant = (sources._captured(plpy, table_oid, node.tenant_column, "t")
               if node.tenant_column else "NULL::text")
-    key = sources._key(plpy, node.id_columns, "t")
+    key = sources._key(plpy, table_oid, node.id_columns, "t")
     sql = "SELECT %s AS pk, %s AS tenant, (%s)::text AS props FROM %s AS t WHERE %s = ANY ($1)" % (
-        key, tenant, sources._object(plpy, node.property_columns, "t"),
+        key, tenant, sources._object(plpy, table_oid, node.property_columns, "t"),
         sources._table(plpy, table_oid), key)
     with sources.unfiltered(plpy, [table_oid], "graph.retry_failed()"):
         found = {r["pk"]: (True, r["tenant"], r["props"])

@@ -30,13 +30,23 @@ def _q(plpy, sql, types, args):
     return plpy.execute(plpy.prepare(sql, types), args)[0]["v"]
 
 
-def _key(plpy, cols, alias):
-    return _q(plpy, "SELECT graph._key_expr($1, $2) AS v", ["text[]", "text"], [list(cols), alias])
+def _key(plpy, oid, cols, alias):
+    """The key text of ``alias``, a row of table ``oid`` (graph._key_expr)."""
+    return _q(plpy, "SELECT graph._key_expr($1, $2, $3) AS v", ["oid", "text[]", "text"],
+              [oid, list(cols), alias])
 
 
-def _object(plpy, cols, alias):
-    return _q(plpy, "SELECT graph._object_expr($1, $2, false) AS v",
-              ["text[]", "text"], [list(cols), alias])
+def _object(plpy, oid, cols, alias):
+    """The properties JSON of ``alias``, a row of table ``oid`` (graph._object_expr)."""
+    return _q(plpy, "SELECT graph._object_expr($1, $2, $3, false) AS v",
+              ["oid", "text[]", "text"], [oid, list(cols), alias])
+
+
+def _captured(plpy, oid, col, alias):
+    """The text a captured row holds for column ``col`` (graph._captured_expr): what
+    replay reads for a tenant, an edge endpoint, a weight or a label."""
+    return _q(plpy, "SELECT graph._captured_expr($1, $2, $3) AS v", ["oid", "text", "text"],
+              [oid, col, alias])
 
 
 def _table(plpy, oid):
@@ -44,32 +54,35 @@ def _table(plpy, oid):
 
 
 def _node_select(plpy, node):
-    tenant = ("t.%s::text" % plpy.quote_ident(node.tenant_column)
-              if node.tenant_column else "NULL::text")
+    oid = node.table_oid
+    tenant = _captured(plpy, oid, node.tenant_column, "t") if node.tenant_column else "NULL::text"
     return "INSERT INTO pg_temp._gs_src_nodes SELECT %d, %s, %s, %s FROM %s AS t" % (
-        node.table_oid, _key(plpy, node.id_columns, "t"), tenant,
-        _object(plpy, node.property_columns, "t"), _table(plpy, node.table_oid))
+        oid, _key(plpy, oid, node.id_columns, "t"), tenant,
+        _object(plpy, oid, node.property_columns, "t"), _table(plpy, oid))
 
 
 def _edge_selects(plpy, reg, e):
+    # Every value is rendered as capture renders it (graph._captured_expr): an
+    # endpoint as its target's key type renders it, no owner's cast ever.
     qi = plpy.quote_ident
-    weight = ("coalesce(t.%s::text::float8, 1.0)" % qi(e.weight_column)
+    oid = e.carrier
+    weight = ("coalesce((%s)::float8, 1.0)" % _captured(plpy, oid, e.weight_column, "t")
               if e.weight_column else "1.0::float8")
     label = plpy.quote_literal(e.label)
     if e.label_column:
-        label = "coalesce(t.%s::text, %s)" % (qi(e.label_column), label)
+        label = "coalesce(%s, %s)" % (_captured(plpy, oid, e.label_column, "t"), label)
     if e.kind == "fk":
-        src = _key(plpy, reg.nodes[e.from_table].id_columns, "t")
-        dst = "t.%s::text" % qi(e.from_column)
-        where = "t.%s IS NOT NULL" % qi(e.from_column)
+        src = _key(plpy, oid, reg.nodes[e.from_table].id_columns, "t")
+        dst = _captured(plpy, oid, e.from_column, "t")
+        where = "pg_catalog.num_nulls(t.%s) = 0" % qi(e.from_column)
     else:
-        src = "t.%s::text" % qi(e.from_column)
-        dst = "t.%s::text" % qi(e.to_column)
-        where = "t.%s IS NOT NULL AND t.%s IS NOT NULL" % (qi(e.from_column), qi(e.to_column))
+        src = _captured(plpy, oid, e.from_column, "t")
+        dst = _captured(plpy, oid, e.to_column, "t")
+        where = "pg_catalog.num_nulls(t.%s, t.%s) = 0" % (qi(e.from_column), qi(e.to_column))
     ends = [(e.from_table, src, e.to_table, dst)]
     if e.bidirectional:
         ends.append((e.to_table, dst, e.from_table, src))
-    table = _table(plpy, e.carrier)
+    table = _table(plpy, oid)
     return [
         "INSERT INTO pg_temp._gs_src_edges SELECT %d, %d, %s, %d, %s, %s, %s FROM %s AS t WHERE %s"
         % (e.edge_source_id, a, a_pk, b, b_pk, weight, label, table, where)

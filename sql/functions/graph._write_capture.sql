@@ -1,0 +1,170 @@
+-- graph._write_capture(tbl): (re)generate the capture trigger function of
+-- table tbl, graph._capture_<oid>, from the registry; drop it (and with it the
+-- triggers that call it) when tbl is no longer registered as a node table or an
+-- edge source. Returns whether the function exists now. graph._install_capture
+-- calls it and attaches the triggers.
+--
+-- What a captured row holds (the format sync/changes.py reads):
+--   pk, old_pk, new_pk  the key text (graph._key_expr)
+--   properties          the registered and filter columns of a node table, typed
+--                       JSON for built-in types, text otherwise (graph._object_expr)
+--   old_row, new_row    the columns the graph needs besides (tenant, edge endpoints,
+--                       weight, label), as text (graph._captured_expr: an endpoint
+--                       as its target's key type renders it)
+-- An UPDATE that changes none of them logs nothing. No value is rendered by a
+-- cast or operator a table owner could have written: type output functions only.
+--
+-- The capture function is SECURITY DEFINER, owned by graph_capture, a NOLOGIN
+-- role that may only insert into graph._sync_log (and use its sequence): a
+-- writer of a registered table needs no right on the log, and nothing that
+-- could run inside capture runs with more. It refuses to run as the trigger of
+-- any table but tbl and its partitions and inheritance children (42501), so
+-- EXECUTE granted by mistake cannot forge log rows of tbl.
+-- It pins search_path, the settings that shape text output
+-- (graph._output_settings(), so a key is captured the same whatever the writer's
+-- session says), turns JIT off (transition tables have no statistics: a bulk
+-- UPDATE's plan looked costly enough to spend a third of its time compiling)
+-- and merge joins (a sort on text keys where a hash join does).
+--
+-- SECURITY DEFINER itself, owned by graph_sync (which may create functions in
+-- schema graph and hand them to graph_capture), so a graph_admin member needs no
+-- CREATE on schema graph. The session user must be a member of graph_admin (or
+-- a superuser) or own tbl (a DDL event on its own table regenerates capture);
+-- anyone else gets 42501. Handing a function to graph_capture needs that role
+-- to have CREATE on schema graph for the moment of the ALTER ... OWNER: the
+-- grant is made and revoked inside this call, under an advisory lock, so at rest
+-- graph_capture holds nothing but its INSERT.
+-- Touches: the function graph._capture_<oid> (and, when dropped, its triggers).
+CREATE OR REPLACE FUNCTION graph._write_capture(tbl oid)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn text := format('graph.%I', '_capture_' || tbl);
+    node graph._node_tables;
+    key_cols text [];
+    prop_cols text [];
+    row_cols text [];
+    k_o text; k_n text; p_o text; p_n text; r_o text; r_n text;
+    ident text;
+    existed boolean;
+BEGIN
+    IF NOT (pg_catalog.pg_has_role(session_user, 'graph_admin', 'MEMBER')
+            OR coalesce((SELECT pg_catalog.pg_has_role(session_user, c.relowner, 'USAGE')
+                         FROM pg_catalog.pg_class AS c WHERE c.oid = tbl), false))
+    THEN
+        RAISE EXCEPTION 'permission denied: % is not a member of graph_admin', session_user
+            USING ERRCODE = '42501';
+    END IF;
+    -- One writer at a time: the grant below changes schema graph's privileges.
+    PERFORM pg_catalog.pg_advisory_xact_lock(7420152);
+    SELECT * INTO node FROM graph._node_tables WHERE table_oid = tbl;
+    SELECT array_agg(DISTINCT c ORDER BY c) INTO row_cols FROM (
+        SELECT node.tenant_column AS c
+        UNION ALL SELECT unnest(ARRAY[e.from_column, e.weight_column, e.label_column])
+        FROM graph._edge_sources AS e WHERE e.kind = 'fk' AND e.from_table = tbl
+        UNION ALL SELECT unnest(ARRAY[e.from_column, e.to_column, e.weight_column, e.label_column])
+        FROM graph._edge_sources AS e WHERE e.kind = 'join' AND e.via_table = tbl
+    ) AS cols WHERE c IS NOT NULL;
+
+    IF node.table_oid IS NULL AND row_cols IS NULL THEN
+        EXECUTE format('DROP FUNCTION IF EXISTS %s() CASCADE', fn);
+        RETURN false;
+    END IF;
+
+    IF node.table_oid IS NOT NULL THEN
+        key_cols := node.id_columns;
+        SELECT coalesce(array_agg(c ORDER BY o), '{}') INTO prop_cols FROM (
+            SELECT c, min(o) AS o
+            FROM unnest(node.columns || node.filter_columns) WITH ORDINALITY AS u (c, o)
+            GROUP BY c
+        ) AS p;
+    ELSE
+        SELECT e.via_id_columns INTO key_cols
+        FROM graph._edge_sources AS e WHERE e.via_table = tbl LIMIT 1;
+    END IF;
+    row_cols := coalesce(row_cols, '{}');
+
+    k_o := graph._key_expr(tbl, key_cols, 'o');
+    k_n := graph._key_expr(tbl, key_cols, 'n');
+    p_o := graph._object_expr(tbl, prop_cols, 'o', false);
+    p_n := graph._object_expr(tbl, prop_cols, 'n', false);
+    r_o := graph._object_expr(tbl, row_cols, 'o', true);
+    r_n := graph._object_expr(tbl, row_cols, 'n', true);
+    ident := format('%s, %L', tbl, tbl::regclass::text);
+    existed := pg_catalog.to_regprocedure(fn || '()') IS NOT NULL;
+
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION %1$s()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+%9$s
+SET jit = off
+SET enable_mergejoin = off
+AS $body$
+BEGIN
+    IF TG_RELID <> %10$L::pg_catalog.oid THEN
+        -- Fired on a partition or inheritance child of the table, or forged.
+        IF NOT EXISTS (
+            WITH RECURSIVE up (relid) AS (
+                SELECT TG_RELID
+                UNION
+                SELECT i.inhparent FROM pg_catalog.pg_inherits AS i JOIN up ON i.inhrelid = up.relid
+            )
+            SELECT FROM up WHERE up.relid = %10$L::pg_catalog.oid
+        ) THEN
+            RAISE EXCEPTION 'graphsync: this capture function belongs to table %%', %11$L
+                USING ERRCODE = '42501';
+        END IF;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
+        SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM new_rows AS n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
+        SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o;
+    ELSIF TG_OP = 'UPDATE' THEN
+        -- One hash full join on the key pairs old and new rows; rows whose key
+        -- changed (unmatched on both sides) are paired by their order.
+        WITH j AS MATERIALIZED (
+            SELECT o.k AS ok, o.p AS op, o.r AS orow, n.k AS nk, n.p AS np, n.r AS nrow
+            FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o) AS o
+            FULL JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n) AS n
+                ON n.k = o.k
+        ),
+        o2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.nk IS NULL),
+        n2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.ok IS NULL)
+        INSERT INTO graph._sync_log
+            (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
+        SELECT 'U', %2$s, j.nk, j.ok, j.nk, j.np, j.orow, j.nrow
+        FROM j
+        WHERE j.ok IS NOT NULL AND j.nk IS NOT NULL AND (j.op, j.orow) IS DISTINCT FROM (j.np, j.nrow)
+        UNION ALL
+        SELECT 'U', %2$s, n2.nk, o2.ok, n2.nk, n2.np, o2.orow, n2.nrow
+        FROM o2 JOIN n2 ON n2.rn = o2.rn;
+    ELSIF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
+        VALUES ('T', %2$s, true);
+    END IF;
+    RETURN NULL;
+END;
+$body$;
+REVOKE ALL ON FUNCTION %1$s() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION %1$s() TO graph_admin;
+$f$, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, graph._output_settings(), tbl, tbl::regclass::text);
+
+    IF NOT existed THEN
+        GRANT CREATE ON SCHEMA graph TO graph_capture;
+        EXECUTE format('ALTER FUNCTION %s() OWNER TO graph_capture', fn);
+        REVOKE CREATE ON SCHEMA graph FROM graph_capture;
+    END IF;
+    RETURN true;
+END;
+$$;
+
+COMMENT ON FUNCTION graph._write_capture(oid) IS
+'Internal: (re)generate a table''s capture function, owned by graph_capture, or drop it when the table is no longer registered; whether it exists.';
