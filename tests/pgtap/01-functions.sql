@@ -86,7 +86,7 @@ $$, $$
         'connected_components', 'component_stats', 'component_of',
         -- operations
         'run_scheduled_maintenance', 'vacuum', 'reconcile', 'retry_failed', 'prune_sync_log',
-        'schedule_maintenance', 'unschedule_maintenance', 'status'
+        'schedule_maintenance', 'unschedule_maintenance', 'set_setting', 'status'
     ])
 $$, 'the public functions of schema graph are exactly the documented ones');
 SELECT has_table('graph', '_sync_log', 'the log table exists');

@@ -12,7 +12,8 @@ module repairs it:
 - key changed: re-key the table to its current key (graph._table_key) unless
   edge sources reference its key values (then re-register by hand)
 - column retyped or replaced: rebuild
-- capture trigger disabled: enable it; missing: install it again
+- capture trigger disabled: enable it (graph._enable_capture_trigger, so an
+  admin who does not own the table can); missing: install it again
 
 then apply pending sync, compare with the sources (graph.verify()) and
 rebuild when anything differs, so writes made while triggers were off or with
@@ -118,10 +119,10 @@ class Repairs:
         self.registration_changed = True
 
     def trigger_disabled(self, d):
+        # Through a narrow definer: ALTER TABLE needs the table's owner, an
+        # admin need not be one.
         for tg in d["detail"].split(", "):
-            self.plpy.execute("ALTER TABLE %s ENABLE TRIGGER %s" % (
-                self.q("SELECT $1::regclass::text AS t", ["oid"], [d["table_oid"]])[0]["t"],
-                self.plpy.quote_ident(tg)))
+            self.q("SELECT graph._enable_capture_trigger($1, $2)", ["oid", "text"], [d["table_oid"], tg])
         self.add("enabled_trigger", d["table_name"], len(d["detail"].split(", ")), d["detail"])
 
     def trigger_missing(self, d):
