@@ -38,8 +38,16 @@ DECLARE
 BEGIN
     EXECUTE format('GRANT USAGE ON SEQUENCE %s TO graph_capture',
                    pg_catalog.pg_get_serial_sequence('graph._sync_log', 'id'));
+    -- Two definers stay with the installing superuser on purpose: only a table's
+    -- owner may enable its triggers (graph._enable_capture_trigger: reconcile by an
+    -- admin who owns no table) and only the database's owner may ALTER DATABASE
+    -- ... SET (graph.set_setting). Each refuses a session user outside graph_admin
+    -- and does that one thing, to graphsync's own capture triggers or graph.*
+    -- settings only, running no code a table owner controls.
     FOR fn, owner IN
-        SELECT p.oid::regprocedure, CASE WHEN p.proname LIKE '\_capture\_%' THEN 'graph_capture' ELSE 'graph_sync' END
+        SELECT p.oid::regprocedure, CASE WHEN p.proname LIKE '\_capture\_%' THEN 'graph_capture'
+                                         WHEN p.proname IN ('_enable_capture_trigger', 'set_setting') THEN current_user
+                                         ELSE 'graph_sync' END
         FROM pg_catalog.pg_proc AS p
         WHERE p.pronamespace = 'graph'::regnamespace AND p.prosecdef
         ORDER BY p.oid
