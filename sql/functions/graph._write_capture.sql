@@ -14,6 +14,34 @@
 -- An UPDATE that changes none of them logs nothing. No value is rendered by a
 -- cast or operator a table owner could have written: type output functions only.
 --
+-- How the generated body builds a log row: the format() call at the end fills
+-- its placeholders with these expressions, in this order:
+--   %1$s  fn     the function's name, graph._capture_<oid of tbl>
+--   %2$s  ident  "<oid>, '<name>'": the values of table_oid and table_name
+--   %3$s  k_n    the key text of a new row         (alias n, a row of new_rows)
+--   %4$s  p_n    the properties object of a new row
+--   %5$s  r_n    the captured-columns object of a new row
+--   %6$s  k_o    the key text of an old row         (alias o, a row of old_rows)
+--   %7$s  r_o    the captured-columns object of an old row
+--   %8$s  p_o    the properties object of an old row: only compared, so that an
+--                UPDATE that changes no property and no captured column logs nothing
+--   %9$s         graph._output_settings(): the SET clauses pinning text output
+--   %10$L %11$L  tbl's oid and name, for the check on TG_RELID
+-- p_o and p_n are a NULL jsonb for a table that is no node table (a join table).
+-- new_rows and old_rows are the statement's transition tables. The UPDATE
+-- branch full-joins old and new rows on the key into j: ok, op, orow (old key,
+-- properties, captured columns) and nk, np, nrow (new ones); a row whose key
+-- changed is unmatched on both sides, and o2 and n2 pair those by their order.
+-- Each statement so writes one graph._sync_log row per row it changed:
+--   op  pk    old_pk  new_pk  properties  old_row  new_row  needs_vacuum
+--   I   k_n   NULL    k_n     p_n         NULL     r_n      false
+--   U   k_n   k_o     k_n     p_n         r_o      r_n      false
+--   D   k_o   k_o     NULL    NULL        r_o      NULL     false
+-- and a TRUNCATE one 'T' row: no key, no values, needs_vacuum true. table_oid and
+-- table_name of I, U and D rows are tbl's (ident); id, xid and created_at take
+-- their defaults (xid: the writer's transaction); error_message stays NULL until
+-- replay fails on the row. Migration 001 documents each column.
+--
 -- The capture function is SECURITY DEFINER, owned by graph_capture, a NOLOGIN
 -- role that may only insert into graph._sync_log (and use its sequence): a
 -- writer of a registered table needs no right on the log, and nothing that
