@@ -275,7 +275,7 @@ class Run:
         self.collect("ready", len(roles), 600)
         ready = time.perf_counter() - asked
         loadavg = os.getloadavg()[0]
-        start = time.monotonic() + 0.05
+        start = time.monotonic() + 0.2  # every worker has its start time by then
         for key in roles:
             self.workers[key][1].put(start)
         results = [dict(res, role=role) for _, role, _, res in self.collect("done", len(roles), self.chunk + 600)]
@@ -393,7 +393,8 @@ def detail_rows(r):
                                                    ms(percentile(applier, 99)), ph["applier"]["rows"])
             if applier else "–",
             ", ".join(str(x) for x in ph["pending"]), ", ".join(str(x) for x in ph["overlay"]),
-            "; ".join("%d× %s" % (n, m) for m, n in errors.most_common(3)) or "none"))
+            "; ".join(["%d× %s" % (n, m) for m, n in errors.most_common(3)]
+                      + (["%d failed log rows" % ph["failed"]] if ph["failed"] else [])) or "none"))
     return rows
 
 
@@ -441,6 +442,10 @@ def report(r, args, code, load_before, load_after, plot_link):
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         *write_rows(r),
         "",
+        "Readers and writers share %d cores: while readers run, a writer also waits for a CPU, so this ratio"
+        % os.cpu_count(),
+        "includes CPU contention, not only what graphsync adds to a commit.",
+        "",
         "## Each phase",
         "",
         "Load average (1 min) when each round of the phase started; the applier (`off` only); log rows"
@@ -463,7 +468,7 @@ def plot(r, path, quick):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(MODES), figsize=(12, 4.6), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, len(MODES), figsize=(12, 5.4), sharex=True, sharey=True)
     for ax, mode in zip(axes, MODES, strict=True):
         for load, colour in zip(LOADS, ("tab:green", "tab:orange", "tab:red"), strict=True):
             lat = sorted(x * 1000 for x in r.phases[(mode, load, True)]["reader"]["lat"])
@@ -478,7 +483,7 @@ def plot(r, path, quick):
         ax.set_title("graph.query_freshness = '%s'" % mode)
         ax.set_xlabel("traverse depth 2 latency (ms, log scale; dashed: 50 ms)")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="upper left", fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, frameon=False)
     axes[0].set_ylabel("share of reads at most this slow")
     fig.suptitle("graphsync reads under writes: %d readers, %d writers, %d nodes / %d edges%s, %d cores"
                  % (READERS, WRITERS, r.nodes, r.edges, " (--quick)" if quick else "", os.cpu_count()))
