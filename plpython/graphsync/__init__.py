@@ -10,7 +10,7 @@ module; algorithms never touch the database (lint and tests enforce it).
 Top level
   errors.py             the SQLSTATEs graphsync raises, one exception type per kind, raised one way
   settings.py           every graph.* setting: default, allowed values, meaning, scope; read once
-  db.py                 kept plans (plan/run) and the snapshot text helpers replay uses
+  db.py                 kept plans (plan/run), the admin check, the snapshot text helpers replay uses
 
 algorithms/             pure NumPy/SciPy over CSR arrays; no plpy, no SQL
   csr.py                the CSR contract: build, reverse, edge lists, overlay folding, bytes

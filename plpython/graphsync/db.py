@@ -1,11 +1,16 @@
-"""Talking SQL from PL/Python: kept plans, and the snapshot text helpers replay uses.
+"""Talking SQL from PL/Python: kept plans, the admin check, and the snapshot text
+helpers replay uses.
 
 Every area runs its statements through ``run`` (a plan prepared once per backend
 and kept) or ``plpy.execute`` directly for one-off statements. Nothing here
-imports another graphsync module.
+imports another graphsync module but errors.
 """
 
+from graphsync import errors
+
 _plans = {}
+
+ADMIN = "SELECT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') AS ok, current_user::text AS me"
 
 
 def plan(plpy, sql, types=()):
@@ -20,6 +25,14 @@ def plan(plpy, sql, types=()):
 def run(plpy, sql, types=(), args=()):
     """Execute ``sql`` through a kept plan."""
     return plpy.execute(plan(plpy, sql, types), list(args))
+
+
+def require_admin(plpy):
+    """Raise 42501 unless the caller is a superuser or a member of graph_admin: the
+    check graph._require_admin makes for the SQL functions, for the Python ones."""
+    r = run(plpy, ADMIN)[0]
+    if not r["ok"]:
+        raise errors.InsufficientPrivilege("permission denied: %s is not a member of graph_admin" % r["me"])
 
 
 def xmin(snapshot):

@@ -1,9 +1,156 @@
-"""Raising errors with a SQLSTATE from PL/Python."""
+"""The errors graphsync raises: one exception type per SQLSTATE, raised one way.
+
+Any module raises one of the types below, with a message a user can act on and,
+where useful, a detail and a hint::
+
+    raise errors.InvalidArgument("max_depth must be >= 0, not -1")
+
+This is the only file that names a SQLSTATE. The functions the SQL wrappers call
+(the entry points) are decorated with ``@errors.entry_point``: a graphsync error
+leaving one is raised to PostgreSQL by ``raise_`` with its SQLSTATE, its message
+as the one line the user reads, and its DETAIL and HINT. An error PostgreSQL
+itself raised inside (``plpy.SPIError``: an unknown table, a cancel, a timeout)
+is not a graphsync error and passes through unchanged.
+
+The line reads ``graphsync: <message>``. PL/Python reports an exception that
+leaves a function as ``<module>.<type>: <message>`` (``plpy.Error: ...``); the
+exception ``raise_`` raises is a ``plpy.Error`` whose type is named
+``graphsync`` in ``builtins``, which PL/Python prints without a module. Its
+traceback goes to CONTEXT, as for every PL/Python error; the message, DETAIL
+and HINT carry none.
+
+The algorithms raise plain Python exceptions (they import nothing of graphsync);
+the read that calls them maps those to the types here.
+"""
+
+import functools
+
+# The class of SQLSTATEs PostgreSQL uses for bad data (invalid input syntax, out
+# of range, ...): an SPIError of this class, raised while graphsync checks a
+# value the caller gave, means the value is bad. Any other SPIError (a cancel,
+# a lock timeout, a missing privilege) is not caught.
+DATA_EXCEPTION_CLASS = "22"
+
+# PostgreSQL stopping a statement, not anything wrong with a row or a value:
+# class 57 (operator intervention: 57014 query_canceled, from pg_cancel_backend
+# and statement_timeout; 57P01 admin_shutdown, ...) and 55P03 lock_not_available
+# (lock_timeout). See is_cancel.
+CANCEL_CLASS = "57"
+LOCK_TIMEOUT = "55P03"
 
 
-def raise_sql(plpy, sqlstate, message, hint=None):
-    """Raise a PostgreSQL error with ``sqlstate`` (never returns)."""
-    kwargs = {"sqlstate": sqlstate}
-    if hint:
-        kwargs["hint"] = hint
-    plpy.error(message, **kwargs)
+class GraphsyncError(Exception):
+    """An error graphsync raises on purpose; subclasses set ``sqlstate``."""
+
+    sqlstate = None
+
+    def __init__(self, message, detail=None, hint=None):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+
+
+class InvalidArgument(GraphsyncError, ValueError):
+    """22023 invalid_parameter_value: an argument or a graph.* setting outside what
+    is allowed (a bound, a choice, a filter, a negative edge weight in reach)."""
+
+    sqlstate = "22023"
+
+
+class NullValue(GraphsyncError, ValueError):
+    """22004 null_value_not_allowed: NULL where a value is needed, also inside an
+    array argument."""
+
+    sqlstate = "22004"
+
+
+class InvalidTextRepresentation(GraphsyncError, ValueError):
+    """22P02 invalid_text_representation: a node id that is not a key of its table."""
+
+    sqlstate = "22P02"
+
+
+class ObjectNotInPrerequisiteState(GraphsyncError):
+    """55000 object_not_in_prerequisite_state: a table that is not registered,
+    committed log rows not applied under 'error_on_pending', a rebuild blocked by
+    schema drift."""
+
+    sqlstate = "55000"
+
+
+class InsufficientPrivilege(GraphsyncError):
+    """42501 insufficient_privilege: an admin-only function called by a role outside
+    graph_admin; a table the caller may not read."""
+
+    sqlstate = "42501"
+
+
+class UndefinedColumn(GraphsyncError):
+    """42703 undefined_column: a property no registered node table has."""
+
+    sqlstate = "42703"
+
+
+class ProgramLimitExceeded(GraphsyncError):
+    """54000 program_limit_exceeded: more pending log rows than a read folds in memory."""
+
+    sqlstate = "54000"
+
+
+class SerializationFailure(GraphsyncError):
+    """40001 serialization_failure: the graph was rebuilt again and again during a read."""
+
+    sqlstate = "40001"
+
+
+def is_data_exception(spi_error):
+    """Whether a plpy.SPIError is PostgreSQL refusing a value (SQLSTATE class 22)."""
+    return (getattr(spi_error, "sqlstate", None) or "").startswith(DATA_EXCEPTION_CLASS)
+
+
+def is_cancel(exc):
+    """Whether ``exc`` is PostgreSQL stopping the statement: a cancel, a statement
+    or lock timeout, a shutdown (SQLSTATE class 57, or 55P03). Cancel means stop:
+    code that catches exceptions to retry, record or fold them re-raises these
+    first (``if errors.is_cancel(exc): raise``), so a cancel is never retried, never
+    recorded as a log row's or a maintenance phase's failure."""
+    state = getattr(exc, "sqlstate", None) or ""
+    return state.startswith(CANCEL_CLASS) or state == LOCK_TIMEOUT
+
+
+def spi_message(spi_error):
+    """The primary message of a plpy.SPIError (its text, without a type prefix)."""
+    return spi_error.args[0] if spi_error.args else str(spi_error)
+
+
+_pg_error = {}  # plpy.Error -> the subclass raise_ raises (one per interpreter)
+
+
+def _pg_error_type(plpy):
+    cls = _pg_error.get(plpy.Error)
+    if cls is None:
+        cls = _pg_error[plpy.Error] = type("graphsync", (plpy.Error,), {"__module__": "builtins"})
+    return cls
+
+
+def raise_(plpy, exc):
+    """Raise graphsync error ``exc`` to PostgreSQL: its SQLSTATE, the line
+    'graphsync: <message>', its DETAIL and HINT. Never returns."""
+    err = _pg_error_type(plpy)(exc.message)
+    err.sqlstate = exc.sqlstate
+    err.detail = exc.detail
+    err.hint = exc.hint
+    raise err from None
+
+
+def entry_point(fn):
+    """Decorate a function a SQL wrapper calls as ``fn(plpy, ...)``: a graphsync error
+    leaving it is raised to PostgreSQL by ``raise_``; anything else passes unchanged."""
+    @functools.wraps(fn)
+    def call(plpy, *args, **kwargs):
+        try:
+            return fn(plpy, *args, **kwargs)
+        except GraphsyncError as exc:
+            raise_(plpy, exc)
+    return call

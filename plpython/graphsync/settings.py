@@ -1,54 +1,164 @@
-"""graphsync settings: custom GUCs under the ``graph.`` prefix, with defaults.
+"""Every ``graph.*`` setting, declared once, and the one way to read each.
 
-Set them like any parameter: ``SET graph.sync_batch_size = 5000``, or per
-database with ``ALTER DATABASE … SET``. A bad value raises SQLSTATE 22023.
+Settings are custom parameters: ``SET graph.sync_batch_size = 5000`` for a
+session, ``ALTER ROLE … SET`` or ``ALTER DATABASE … SET`` for more (pg_cron's
+sessions see the database's). Unset or empty means the default below.
+
+Python reads a setting with ``get(plpy, name)``, which returns the typed value;
+SQL reads one with ``graph._setting(name)``, which returns the same value as text
+(``text`` below). Both validate: a value outside what is allowed is SQLSTATE
+22023, and the message says what is allowed. No other file repeats a default.
+
+Scope: a 'session' setting changes only what the caller's own reads do
+(query_freshness, tenant); a 'shared' one governs the graph everyone sees
+(batch and buffer sizes, error policy, rebuild thresholds, retentions, the
+source check). The README's Settings table is checked against SETTINGS.
 """
 
-DEFAULTS = {
-    "graph.sync_batch_size": "10000",
-    "graph.edge_buffer_size": "100000",
-    "graph.query_freshness": "apply_pending_sync",
-    "graph.sync_error_policy": "stop",
-    "graph.job_retention": "7 days",
-    "graph.verify_interval": "1 day",
-}
+import math
+from dataclasses import dataclass
 
-CHOICES = {
-    "graph.query_freshness": ("apply_pending_sync", "off", "error_on_pending"),
-    "graph.sync_error_policy": ("stop", "skip"),
-}
+from graphsync import errors
+from graphsync.db import run
+
+INT_MAX = 2_147_483_647
+OFF = ("off", "none", "false")  # what turns graph.verify_interval off
 
 
-class SettingError(ValueError):
-    """A setting holds a value graphsync cannot use (SQLSTATE 22023)."""
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None  # as text; None: no value
+    kind: str  # 'integer', 'choice', 'fraction', 'interval', 'interval_or_off', 'text'
+    meaning: str
+    scope: str  # 'session' or 'shared'
+    low: int = 1  # 'integer': the allowed range
+    high: int = INT_MAX
+    choices: tuple = ()  # 'choice': the allowed values
 
-    sqlstate = "22023"
+    def allowed(self):
+        """What the setting accepts, in words (the README and error messages say it)."""
+        if self.kind == "integer":
+            return "an integer from %d to %d" % (self.low, self.high)
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "fraction":
+            return "a number above 0 and at most 1"
+        if self.kind == "interval":
+            return "an interval of 0 or more"
+        if self.kind == "interval_or_off":
+            return "an interval of 0 or more, or off"
+        return "any text"
 
 
-def raw(plpy, name):
-    """The current value of setting ``name`` as text, or its default."""
-    row = plpy.execute(
-        plpy.prepare("SELECT current_setting($1, true) AS v", ["text"]), [name]
-    )[0]
-    value = row["v"]
-    return DEFAULTS[name] if value in (None, "") else value
+SETTINGS = {s.name: s for s in (
+    Setting("graph.sync_batch_size", "10000", "integer",
+            "log rows per replay batch", "shared"),
+    Setting("graph.edge_buffer_size", "100000", "integer",
+            "most edge-overlay rows before the graph turns read-only", "shared"),
+    Setting("graph.sync_error_policy", "stop", "choice",
+            "`stop`: a failing row and everything after it wait; `skip`: record it and go on", "shared",
+            choices=("stop", "skip")),
+    Setting("graph.query_freshness", "apply_pending_sync", "choice",
+            "what a read does about log rows not applied yet (see Freshness)", "session",
+            choices=("apply_pending_sync", "off", "error_on_pending")),
+    Setting("graph.tenant", None, "text",
+            "the tenant a read keeps to when it names none (see Read security)", "session"),
+    Setting("graph.rebuild_overlay_fraction", "0.5", "fraction",
+            "maintenance rebuilds when the edge overlay reaches this share of graph.edge_buffer_size",
+            "shared"),
+    Setting("graph.rebuild_tombstone_fraction", "0.25", "fraction",
+            "maintenance rebuilds when tombstones reach this share of the base's nodes", "shared"),
+    Setting("graph.verify_interval", "1 day", "interval_or_off",
+            "how often maintenance compares the graph with the sources", "shared"),
+    Setting("graph.log_retention", "1 hour", "interval",
+            "applied log rows older than this are pruned", "shared"),
+    Setting("graph.job_retention", "7 days", "interval",
+            "maintenance job rows older than this are pruned", "shared"),
+)}
+
+CURRENT = "SELECT pg_catalog.current_setting($1, true) AS v"
+INTERVAL_OK = "SELECT $1::pg_catalog.interval >= pg_catalog.interval '0' AS ok"
 
 
-def positive_int(plpy, name):
-    value = raw(plpy, name)
+def declared(name):
+    """The declaration of setting ``name`` (22023 when graphsync has no such setting)."""
+    s = SETTINGS.get(name)
+    if s is None:
+        raise errors.InvalidArgument("%s is not a graphsync setting" % name,
+                                     hint="The settings are " + ", ".join(sorted(SETTINGS)) + ".")
+    return s
+
+
+def _bad(s, value):
+    default = "no value" if s.default is None else "the default, %s" % s.default
+    return errors.InvalidArgument(
+        "%s must be %s, not %r" % (s.name, s.allowed(), value),
+        hint="SET %s to a valid value, or RESET it for %s." % (s.name, default))
+
+
+def _interval_ok(plpy, value):
+    """Whether ``value`` is an interval of 0 or more (PostgreSQL parses it)."""
     try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number <= 0:
-        raise SettingError("%s must be a positive integer, not %r" % (name, value))
-    return number
+        with plpy.subtransaction():
+            return bool(run(plpy, INTERVAL_OK, ["text"], [value])[0]["ok"])
+    except plpy.SPIError as exc:
+        if not errors.is_data_exception(exc):
+            raise
+        return False
 
 
-def choice(plpy, name):
-    value = raw(plpy, name)
-    if value not in CHOICES[name]:
-        raise SettingError(
-            "%s must be one of %s, not %r" % (name, ", ".join(CHOICES[name]), value)
-        )
+def parse(plpy, s, value):
+    """The typed value of text ``value`` (not empty) for setting ``s``; 22023 when bad.
+    ``plpy`` is needed only for intervals."""
+    if s.kind == "integer":
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise _bad(s, value) from None
+        if not s.low <= number <= s.high:
+            raise _bad(s, value)
+        return number
+    if s.kind == "choice":
+        if value not in s.choices:
+            raise _bad(s, value)
+        return value
+    if s.kind == "fraction":
+        try:
+            number = float(value)
+        except ValueError:
+            raise _bad(s, value) from None
+        if not (math.isfinite(number) and 0 < number <= 1):
+            raise _bad(s, value)
+        return number
+    if s.kind == "interval_or_off" and value.strip().lower() in OFF:
+        return "off"
+    if s.kind in ("interval", "interval_or_off"):
+        if not _interval_ok(plpy, value):
+            raise _bad(s, value)
+        return value
     return value
+
+
+# The typed defaults (an interval's default is its text: valid by declaration).
+_DEFAULTS = {s.name: s.default if s.default is None or s.kind.startswith("interval") else parse(None, s, s.default)
+             for s in SETTINGS.values()}
+
+
+def get(plpy, name):
+    """The value of setting ``name`` in force, typed: int for sizes, float for
+    fractions, text for choices, intervals ('off' for verify_interval turned off)
+    and the tenant; None for a text setting without a value. One query (an
+    interval that is set takes a second one, to parse it)."""
+    s = declared(name)
+    value = run(plpy, CURRENT, ["text"], [name])[0]["v"]
+    if value is None or value == "":
+        return _DEFAULTS[name]
+    return parse(plpy, s, value)
+
+
+@errors.entry_point
+def text(plpy, name):
+    """graph._setting(name): the value ``get`` returns, as text (None stays NULL)."""
+    value = get(plpy, name)
+    return None if value is None else str(value)

@@ -1,14 +1,20 @@
--- graph._setting(name): the value in force of the graph.* setting ``name``, as
--- text. Stub: to be replaced by the accessor backed by the one declaration of
--- every setting (plpython/graphsync/settings.py).
+-- graph._setting(name): the value in force of the graph.* setting name, as
+-- text: the session's (or role's, or database's) value, else its default;
+-- NULL for a setting without a value (graph.tenant unset). The one accessor
+-- SQL uses: every setting is declared once, with its default, allowed values
+-- and scope, in plpython/graphsync/settings.py, and validated there: a bad
+-- value is SQLSTATE 22023 saying what is allowed. Reads: the setting only.
 CREATE OR REPLACE FUNCTION graph._setting(name text)
 RETURNS text
-LANGUAGE sql
+LANGUAGE plpython3u
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_catalog.current_setting(name, true)
+if "graphsync" not in GD:
+    plpy.execute("SELECT graph._import_package()")
+from graphsync import settings
+return settings.text(plpy, name)
 $$;
 
 COMMENT ON FUNCTION graph._setting(text) IS
-'The value in force of a graph.* setting (internal).';
+'The value in force of a graph.* setting as text, validated against its declaration (22023 when bad); its default when unset (internal).';

@@ -1,5 +1,5 @@
 -- graph.prune_sync_log(retention): delete applied log rows created more than
--- retention ago (default: graph.log_retention, else '1 hour'). Never deletes
+-- retention ago (default: the setting graph.log_retention). Never deletes
 -- an unapplied row: a row is applied when its transaction is visible in the
 -- replay cursor's done_snapshot (every transaction below its xmin had ended;
 -- one in its in-progress list or at or above its xmax was still open, or had
@@ -15,8 +15,9 @@ DECLARE
     pruned bigint;
 BEGIN
     PERFORM graph._require_admin();
-    retention := coalesce(retention,
-                          nullif(current_setting('graph.log_retention', true), '')::interval, '1 hour');
+    IF retention IS NULL THEN
+        retention := graph._setting('graph.log_retention')::interval;
+    END IF;
     WITH gone AS (
         DELETE FROM graph._sync_log AS l
         USING graph._sync_state AS s
@@ -33,4 +34,4 @@ END;
 $$;
 
 COMMENT ON FUNCTION graph.prune_sync_log(interval) IS
-'Delete applied log rows older than retention (default graph.log_retention or 1 hour); never an unapplied, failed or unfolded TRUNCATE row. Admin only.';
+'Delete applied log rows older than retention (default: graph.log_retention); never an unapplied, failed or unfolded TRUNCATE row. Admin only.';

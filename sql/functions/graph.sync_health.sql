@@ -69,9 +69,9 @@ DECLARE
     maintenance_kind text;
 BEGIN
     SELECT * INTO s FROM graph._sync_state;
-    query_freshness := coalesce(nullif(current_setting('graph.query_freshness', true), ''), 'apply_pending_sync');
-    sync_batch_size := coalesce(nullif(current_setting('graph.sync_batch_size', true), ''), '10000')::bigint;
-    sync_error_policy := coalesce(nullif(current_setting('graph.sync_error_policy', true), ''), 'stop');
+    query_freshness := graph._setting('graph.query_freshness');
+    sync_batch_size := graph._setting('graph.sync_batch_size')::bigint;
+    sync_error_policy := graph._setting('graph.sync_error_policy');
     -- Whether the pg_cron job really runs (graph._cron_job_state). pg_cron's
     -- message of a failed run is for admins, like a run's error.
     schedule_state := cron.state;
@@ -102,7 +102,7 @@ BEGIN
     FROM graph._schema_drift() AS d WHERE d.kind = 'trigger_missing';
 
     SELECT count(*) INTO edge_buffer_used FROM graph._edge_overlay;
-    edge_buffer_size := coalesce(nullif(current_setting('graph.edge_buffer_size', true), ''), '100000')::bigint;
+    edge_buffer_size := graph._setting('graph.edge_buffer_size')::bigint;
     SELECT count(*) INTO tombstone_count FROM graph._nodes AS n WHERE n.touched AND NOT n.alive;
     needs_vacuum := EXISTS (SELECT FROM graph._sync_log AS l WHERE l.needs_vacuum);
     needs_rebuild := cardinality(reasons) > 0;

@@ -14,11 +14,14 @@ not run: left_undone) returns status 'partial' with what, never 'succeeded'.
 
 Runs never overlap: a scheduled run that finds another under way returns
 'skipped' (pg_try_advisory_xact_lock); vacuum and reconcile wait for it.
+
+A run reads every 'shared' setting (settings.py); it reads them all before it
+starts, so a bad value is an error (22023) of the call, not a failed phase.
 """
 
 import time
 
-from graphsync import settings
+from graphsync import db, errors, settings
 from graphsync.ops import drift, jobs
 from graphsync.sync import apply, build
 
@@ -40,7 +43,7 @@ def apply_pending(plpy, result, notes):
 
 def verify_due(plpy, interval):
     """True when no source check ran within ``interval`` ('off' never)."""
-    if interval.strip().lower() in ("off", "none", "false"):
+    if interval == "off":
         return False
     return plpy.execute(plpy.prepare(
         """SELECT NOT EXISTS (SELECT FROM graph._maintenance_jobs
@@ -58,17 +61,17 @@ def count_differences(plpy):
     return total, ", ".join("%d %s" % (r["n"], r["difference"]) for r in rows)
 
 
-def prune(plpy):
+def prune(plpy, job_retention):
     """Prune applied log rows (graph.prune_sync_log: never an unapplied one) and
-    job rows older than graph.job_retention."""
+    job rows older than ``job_retention``."""
     pruned = plpy.execute("SELECT graph.prune_sync_log() AS n")[0]["n"]
     plpy.execute(plpy.prepare(
         "DELETE FROM graph._maintenance_jobs WHERE started_at < now() - $1::interval",
-        ["text"]), [settings.raw(plpy, "graph.job_retention")])
+        ["text"]), [job_retention])
     return pruned
 
 
-def maintain(plpy, job_id, result, force, notes):
+def maintain(plpy, job_id, result, force, notes, config):
     jobs.phase(plpy, job_id, "apply")
     applied = apply_pending(plpy, result, notes)
 
@@ -80,7 +83,7 @@ def maintain(plpy, job_id, result, force, notes):
         reasons.insert(0, "forced by graph.vacuum()")
     pending = plpy.execute("SELECT count(*) AS n FROM graph._pending_log()")[0]["n"]
     if not blocking and not pending and not applied["stopped"] and verify_due(
-            plpy, settings.raw(plpy, "graph.verify_interval")):
+            plpy, config["graph.verify_interval"]):
         jobs.phase(plpy, job_id, "verify")
         total, summary = count_differences(plpy)
         result["differences"] = total
@@ -92,8 +95,8 @@ def maintain(plpy, job_id, result, force, notes):
         notes.append("drift for graph.reconcile(): %s" % drift.describe(other))
 
     if force and blocking:
-        raise RuntimeError("cannot rebuild while the schema has drifted (%s); run graph.reconcile()"
-                           % drift.describe(blocking))
+        raise errors.ObjectNotInPrerequisiteState(
+            "cannot rebuild while the schema has drifted (%s); run graph.reconcile()" % drift.describe(blocking))
     if reasons and blocking:
         notes.append("rebuild needed (%s) but blocked by schema drift (%s); run graph.reconcile()"
                      % ("; ".join(reasons), drift.describe(blocking)))
@@ -114,7 +117,7 @@ def maintain(plpy, job_id, result, force, notes):
 
     jobs.phase(plpy, job_id, "prune")
     with plpy.subtransaction():
-        result["rows_pruned"] = prune(plpy)
+        result["rows_pruned"] = prune(plpy, config["graph.job_retention"])
     if result["rows_pruned"]:
         notes.append("pruned %d applied log rows" % result["rows_pruned"])
     return left_undone(plpy, drifted, [] if result["rebuilt"] else reasons, applied["stopped"])
@@ -153,10 +156,12 @@ def left_undone(plpy, drifted, rebuild_reasons, stopped):
     return undone
 
 
+@errors.entry_point
 def run_job(plpy, kind="scheduled", force=False):
     """One maintenance run; returns its result row (dict)."""
     started = time.monotonic()
-    plpy.execute("SELECT graph._require_admin()")
+    db.require_admin(plpy)
+    config = {s.name: settings.get(plpy, s.name) for s in settings.SETTINGS.values() if s.scope == "shared"}
     if not jobs.lock(plpy, wait=kind != "scheduled"):
         job_id = jobs.job_start(plpy, kind, "skipped")
         result = jobs.new_result(job_id, "skipped")
@@ -167,7 +172,7 @@ def run_job(plpy, kind="scheduled", force=False):
     result = jobs.new_result(job_id)
     notes = []
     try:
-        undone = maintain(plpy, job_id, result, force, notes)
+        undone = maintain(plpy, job_id, result, force, notes, config)
         result["status"] = "partial" if undone else "succeeded"
         if undone:
             result["error"] = "; ".join(undone)

@@ -20,12 +20,18 @@ rebuild when anything differs, so writes made while triggers were off or with
 session_replication_role = replica reach the graph. The job row records the
 differences found (sync_health().last_verify_differences); the run is
 'partial', saying what, when drift is left for a person or differences remain
-after the rebuild.
+after the rebuild. The settings it reads (through apply_sync and
+graph._rebuild_reasons) are checked before it starts: a bad value is an error
+(22023), not a failed run.
 """
 
 
+from graphsync import db, errors, settings
 from graphsync.ops import drift, jobs
 from graphsync.sync import apply, build
+
+SETTINGS_READ = ("graph.sync_batch_size", "graph.edge_buffer_size", "graph.sync_error_policy",
+                 "graph.rebuild_overlay_fraction", "graph.rebuild_tombstone_fraction")
 
 
 class Repairs:
@@ -200,9 +206,12 @@ def _reconcile(plpy, job_id, repairs, result):
     return []
 
 
+@errors.entry_point
 def reconcile(plpy):
     """Repair drift and differences; rows (action, table_name, items, detail)."""
-    plpy.execute("SELECT graph._require_admin()")
+    db.require_admin(plpy)
+    for name in SETTINGS_READ:
+        settings.get(plpy, name)
     jobs.lock(plpy, wait=True)
     job_id = jobs.job_start(plpy, "reconcile")
     result = jobs.new_result(job_id)

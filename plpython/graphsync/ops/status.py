@@ -1,5 +1,6 @@
 """graph.status(): the size of the graph and of what keeps it, for psql and monitors."""
 
+from graphsync import errors
 from graphsync.sync import base
 
 SIZES = """
@@ -24,6 +25,7 @@ FROM graph._sync_state AS s
 """
 
 
+@errors.entry_point
 def status(plpy):
     """One row: generation, sizes, this backend's cache, last build."""
     row = dict(plpy.execute(SIZES)[0])

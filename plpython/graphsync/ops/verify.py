@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from graphsync import db, errors
 from graphsync.algorithms import csr
 from graphsync.ops import drift
 from graphsync.reads import view as graph_view
@@ -69,8 +70,10 @@ def _json_number(x):
     return x if math.isfinite(x) else str(x)
 
 
+@errors.entry_point
 def verify(plpy):
     """Rows (difference, table_name, id, detail) for each difference; none when in sync."""
+    db.require_admin(plpy)
     plpy.execute("SELECT FROM graph._sync_state FOR SHARE")
     # Schema drift first: a dropped table or column leaves the sources unreadable.
     drifted = drift.verify_rows(plpy)

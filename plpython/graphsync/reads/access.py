@@ -17,7 +17,7 @@ import json
 
 import numpy as np
 
-from graphsync import errors
+from graphsync import errors, settings
 from graphsync.db import run
 
 VISIBILITY = """
@@ -25,8 +25,7 @@ SELECT coalesce(array_agg(n.table_oid) FILTER (
            WHERE pg_catalog.has_table_privilege(n.table_oid, 'SELECT')), '{}') AS visible,
        count(*) AS registered,
        (SELECT s.build_required FROM graph._sync_state AS s) AS build_required,
-       current_user::text AS me,
-       current_setting('graph.tenant', true) AS tenant
+       current_user::text AS me
 FROM graph._node_tables AS n
 """
 
@@ -47,17 +46,16 @@ class Access:
         self.me = r["me"]
         # Until a build, the graph may still hold nodes of tables no longer registered.
         self.all_visible = (len(self.visible) == r["registered"] and not r["build_required"])
-        if tenant is None and r["tenant"]:
-            tenant = r["tenant"]
-        self.tenant = tenant
+        self.tenant = settings.get(plpy, "graph.tenant") if tenant is None else tenant
 
     def check_table(self, plpy, v, table_oid, name):
         """Raise unless ``table_oid`` is a registered node table the caller may read."""
         if table_oid not in v.registry.nodes:
-            errors.raise_sql(plpy, "55000", "%s is not a registered node table" % name,
-                             hint="Register it with graph.add_table and run graph.build().")
+            raise errors.ObjectNotInPrerequisiteState(
+                "%s is not a registered node table" % name,
+                hint="Register it with graph.add_table and run graph.build().")
         if table_oid not in self.visible:
-            errors.raise_sql(plpy, "42501", "permission denied for table %s" % name)
+            raise errors.InsufficientPrivilege("permission denied for table %s" % name)
 
 
 def security_mask(plpy, v, acc):
@@ -101,7 +99,7 @@ def restriction_mask(plpy, v, acc, node_tables=None, filter_json=None):
         except ValueError:
             wanted = None
         if not isinstance(wanted, dict):
-            errors.raise_sql(plpy, "22023", "filter must be a JSON object of filter column: value")
+            raise errors.InvalidArgument("filter must be a JSON object of filter column: value")
         for column, value in wanted.items():
             mask &= _filter_ok(plpy, v, acc, tables, column, value)
     return mask
@@ -110,8 +108,8 @@ def restriction_mask(plpy, v, acc, node_tables=None, filter_json=None):
 def _filter_ok(plpy, v, acc, tables, column, value):
     holders = [oid for oid, nt in v.registry.nodes.items() if column in nt.filter_columns]
     if not holders:
-        errors.raise_sql(plpy, "22023", "%s is not a registered filter column of any node table"
-                         % json.dumps(column), hint="Register it with graph.add_filter_column.")
+        raise errors.InvalidArgument("%s is not a registered filter column of any node table"
+                                     % json.dumps(column), hint="Register it with graph.add_filter_column.")
     values = value if isinstance(value, list) else [value]
 
     def make():

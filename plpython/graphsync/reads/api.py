@@ -6,10 +6,11 @@ text), applies the freshness policy (freshness.fresh_view), builds the caller's 
 effective CSR, and turns node ids back into (table, id text) (nodes.py).
 
 Bounds: max_depth and max_nodes have defaults and hard caps; a traversal that
-reaches max_nodes stops with capped = true. Bad input raises a clear error:
-22023 (bad argument value), 22004 (NULL where a value is needed), 55000
-(table not registered), 42501 (table the caller may not read), 42P01 (no such
-table: raised by the regclass cast itself).
+reaches max_nodes stops with capped = true. Bad input raises a clear error (see
+errors.py): 22023 (bad argument value, negative edge weight in reach), 22004
+(NULL where a value is needed, also inside an array), 22P02 (an id that is not
+a key of its table), 55000 (table not registered), 42501 (table the caller may
+not read), 42P01 (no such table: raised by the regclass cast itself).
 """
 
 import functools
@@ -28,10 +29,10 @@ from graphsync.reads.arguments import (
     DIRECTIONS,
     HYDRATE_ROUNDS,
     STRATEGIES,
-    bad,
     check_choice,
     check_depth,
     check_nodes,
+    no_nulls,
     seeds,
     table_oids,
 )
@@ -43,11 +44,12 @@ STABLE_TRIES = 3
 def resolve(plpy, v, acc, tables, ids, what):
     """Node ids (None when absent or not visible) of (table text, id text) pairs."""
     if tables is None or ids is None:
-        bad(plpy, "%s table and id must not be NULL" % what, sqlstate="22004")
+        raise errors.NullValue("%s table and id must not be NULL" % what)
     if len(tables) != len(ids):
-        bad(plpy, "%s tables and ids must have the same length (%d, %d)" % (what, len(tables), len(ids)))
+        raise errors.InvalidArgument("%s tables and ids must have the same length (%d, %d)"
+                                     % (what, len(tables), len(ids)))
     if any(t is None for t in tables) or any(i is None for i in ids):
-        bad(plpy, "%s tables and ids must not contain NULL" % what, sqlstate="22004")
+        raise errors.NullValue("%s tables and ids must not contain NULL" % what)
     oids = table_oids(plpy, tables)
     names = dict(zip(oids, (str(t) for t in tables), strict=True))
     for oid in dict.fromkeys(oids):
@@ -79,8 +81,8 @@ def stable(read):
                 raise
             if _generation(plpy) == before:
                 return result
-        errors.raise_sql(plpy, "40001", "the graph was rebuilt %d times during this read" % STABLE_TRIES,
-                         hint="Run the read again.")
+        raise errors.SerializationFailure("the graph was rebuilt %d times during this read" % STABLE_TRIES,
+                                          hint="Run the read again.")
     return run_stable
 
 
@@ -101,6 +103,7 @@ class Read:
         return node_id is not None and node_id < len(self.security) and bool(self.security[node_id])
 
 
+@errors.entry_point
 @stable
 def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth=None, direction=None,
                      edge_types=None, node_tables=None, filter_json=None, tenant=None, strategy=None,
@@ -117,9 +120,11 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     max_nodes = check_nodes(plpy, max_nodes)
     direction = check_choice(plpy, "direction", direction, DIRECTIONS, "out")
     strategy = check_choice(plpy, "strategy", strategy, STRATEGIES, "bfs")
+    no_nulls("edge_types", edge_types)
+    node_tables = table_oids(plpy, node_tables, "node_tables")
     r = Read(plpy, tenant)
     starts = [s for s in resolve(plpy, r.v, r.acc, seed_tables, seed_ids, "seed") if r.visible(s)]
-    restriction = access.restriction_mask(plpy, r.v, r.acc, table_oids(plpy, node_tables), filter_json)
+    restriction = access.restriction_mask(plpy, r.v, r.acc, node_tables, filter_json)
     adj, label_mask = r.graph(direction, edge_types)
     run_one = traverse.bfs_over if strategy == "bfs" else traverse.dfs_over
     enterable = r.security
@@ -224,12 +229,14 @@ def _path_rows(plpy, r, node_ids, step_labels, step_weights=None):
     return out
 
 
+@errors.entry_point
 @stable
 def shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth=None, direction=None,
                        edge_types=None, tenant=None):
     """Rows of graph.shortest_path: one per node of a fewest-edges path."""
     max_depth = check_depth(plpy, max_depth, DEFAULT_PATH_DEPTH)
     direction = check_choice(plpy, "direction", direction, DIRECTIONS, "out")
+    no_nulls("edge_types", edge_types)
     r, src, dst = _ends(plpy, src_table, src_id, dst_table, dst_id, tenant)
     if src is None:
         return []
@@ -241,11 +248,13 @@ def shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth=Non
     return _path_rows(plpy, r, p.nodes.tolist(), p.labels.tolist())
 
 
+@errors.entry_point
 @stable
 def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, direction=None,
                                 edge_types=None, tenant=None):
     """Rows of graph.weighted_shortest_path: one per node of a cheapest path."""
     direction = check_choice(plpy, "direction", direction, DIRECTIONS, "out")
+    no_nulls("edge_types", edge_types)
     r, src, dst = _ends(plpy, src_table, src_id, dst_table, dst_id, tenant)
     if src is None:
         return []
@@ -261,10 +270,17 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
                                              src, dst, label_mask)
         else:
             p = bidijkstra.shortest(prepared, c.weights, c.labels, src, dst)
-    except ValueError as exc:
-        bad(plpy, "graphsync: %s" % str(exc).split(" on an edge")[0]
-            + " on an edge reachable from the source",
-            hint="Edge weights must be >= 0 (a NULL weight counts as 1).")
+    except paths.NegativeWeight as exc:
+        ends = nodes.keys(plpy, r.v, [exc.tail, exc.head])  # both in the caller's mask
+        detail = None
+        if exc.tail in ends and exc.head in ends:
+            (tail_table, tail_id), (head_table, head_id) = ends[exc.tail], ends[exc.head]
+            detail = "The edge from (%s, %s) to (%s, %s) has weight %s." % (
+                r.v.registry.nodes[tail_table].table_name, tail_id,
+                r.v.registry.nodes[head_table].table_name, head_id, exc.weight)
+        raise errors.InvalidArgument("negative edge weight %s on an edge reachable from the source" % exc.weight,
+                                     detail=detail,
+                                     hint="Edge weights must be >= 0 (a NULL weight counts as 1).") from None
     if p is None:
         return []
     return _path_rows(plpy, r, p.nodes.tolist(), p.step_labels.tolist(), p.step_weights.tolist())
@@ -278,6 +294,7 @@ def _component_labels(plpy, r):
                        lambda: components.connected_components(c.offsets, c.targets, r.security))
 
 
+@errors.entry_point
 @stable
 def connected_components_columns(plpy, tenant=None):
     """The one row of graph._components: every node the caller may see, in node id
@@ -293,6 +310,7 @@ def connected_components_columns(plpy, tenant=None):
     return {"tables": int_literal(tables), "pks": text_literal(pks), "components": int_literal(labels[ids])}
 
 
+@errors.entry_point
 @stable
 def component_of_columns(plpy, tbl, node_id, tenant=None):
     """The one row of graph._component_of: the nodes of the component holding (tbl,
@@ -307,6 +325,7 @@ def component_of_columns(plpy, tbl, node_id, tenant=None):
     return {"tables": int_literal(tables[found]), "ids": text_literal(pks[found])}
 
 
+@errors.entry_point
 @stable
 def component_stats_rows(plpy, tenant=None):
     """Rows (component, size), largest first."""

@@ -1,7 +1,8 @@
 """Checking the arguments of the read functions: bounds, choices, seeds, table names.
 
-Bad input is SQLSTATE 22023 (bad value) or 22004 (NULL where a value is needed);
-an unknown table is 42P01, raised by the regclass cast itself.
+Bad input raises errors.InvalidArgument (22023, a bad value) or errors.NullValue
+(22004, NULL where a value is needed, also inside an array); an unknown table is
+42P01, raised by the regclass cast itself.
 """
 
 from graphsync import errors
@@ -18,18 +19,14 @@ DIRECTIONS = ("out", "in", "any")
 STRATEGIES = ("bfs", "dfs")
 
 
-def bad(plpy, message, hint=None, sqlstate="22023"):
-    errors.raise_sql(plpy, sqlstate, message, hint)
-
-
 def check_bound(plpy, name, value, default, low, high):
     """``value``, or ``default`` when NULL; 22023 outside low..high."""
     if value is None:
         return default
     if value < low:
-        bad(plpy, "%s must be >= %d, not %d" % (name, low, value))
+        raise errors.InvalidArgument("%s must be >= %d, not %d" % (name, low, value))
     if value > high:
-        bad(plpy, "%s %d is above the limit of %d" % (name, value, high))
+        raise errors.InvalidArgument("%s %d is above the limit of %d" % (name, value, high))
     return value
 
 
@@ -45,15 +42,23 @@ def check_choice(plpy, name, value, choices, default):
     if value is None:
         return default
     if value not in choices:
-        bad(plpy, "%s must be one of %s, not %r" % (name, ", ".join(choices), value))
+        raise errors.InvalidArgument("%s must be one of %s, not %r" % (name, ", ".join(choices), value))
     return value
 
 
-def table_oids(plpy, names):
+def no_nulls(name, values):
+    """``values`` (an array argument, or None); 22004 when it holds a NULL."""
+    if values is not None and any(v is None for v in values):
+        raise errors.NullValue("%s must not contain NULL" % name)
+    return values
+
+
+def table_oids(plpy, names, what="tables"):
     """Oids of regclass text values (the cast raises 42P01 for an unknown table);
-    int values are taken as oids already."""
+    int values are taken as oids already. 22004 for a NULL element."""
     if names is None:
         return None
+    no_nulls(what, names)
     if all(isinstance(n, int) for n in names):
         return list(names)
     rows = run(plpy, "SELECT array_agg(t::regclass::oid ORDER BY o) AS oids"
@@ -67,6 +72,6 @@ def seeds(plpy, seed_table, seed_id, seed_tables, seed_ids):
     one = seed_table is not None or seed_id is not None
     many = seed_tables is not None or seed_ids is not None
     if one == many:
-        bad(plpy, "give either seed_table and seed_id, or seed_tables and seed_ids",
-            sqlstate="22004" if not one else "22023")
+        message = "give either seed_table and seed_id, or seed_tables and seed_ids"
+        raise errors.InvalidArgument(message) if one else errors.NullValue(message)
     return ([seed_table], [seed_id]) if one else (seed_tables, seed_ids)

@@ -41,15 +41,15 @@ JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
 
 def fresh_view(plpy):
     """The View a read runs on, after applying the freshness policy."""
-    mode = settings.choice(plpy, "graph.query_freshness")
+    mode = settings.get(plpy, "graph.query_freshness")
     if mode == "off":
         return graph_view.current(plpy)
     st = run(plpy, "SELECT committed_rows, own_rows, applied FROM graph._read_sync($1)",
              ["boolean"], [mode == "apply_pending_sync"])[0]
     if mode == "error_on_pending" and st["committed_rows"]:
-        errors.raise_sql(plpy, "55000", "graphsync: %d committed log rows are not applied yet"
-                         % st["committed_rows"],
-                         hint="graph.query_freshness is 'error_on_pending'; run graph.apply_sync()")
+        raise errors.ObjectNotInPrerequisiteState(
+            "%d committed log rows are not applied yet" % st["committed_rows"],
+            hint="graph.query_freshness is 'error_on_pending'; run graph.apply_sync().")
     v = graph_view.current(plpy)
     if st["committed_rows"] or st["own_rows"]:
         v = folded(plpy, v)
@@ -60,10 +60,9 @@ def folded(plpy, v):
     """``v`` with the pending rows the caller may read folded in (cached)."""
     ids = run(plpy, PENDING_IDS, ["int"], [MAX_FOLD_ROWS + 1])[0]["ids"]
     if len(ids) > MAX_FOLD_ROWS:
-        errors.raise_sql(plpy, "54000", "graphsync: more than %d log rows are pending; a read"
-                         " cannot fold them in memory" % MAX_FOLD_ROWS,
-                         hint="Run graph.apply_sync(), or read the applied graph with"
-                              " SET graph.query_freshness = 'off'.")
+        raise errors.ProgramLimitExceeded(
+            "more than %d log rows are pending; a read cannot fold them in memory" % MAX_FOLD_ROWS,
+            hint="Run graph.apply_sync(), or read the applied graph with SET graph.query_freshness = 'off'.")
     if not ids:
         return v
     signature = (v.key, hash(tuple(ids)), len(ids),

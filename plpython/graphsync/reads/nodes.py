@@ -96,25 +96,36 @@ def _key_types(plpy, node):
             for r in run(plpy, KEY_TYPES, ["oid", "text[]"], [node.table_oid, list(node.id_columns)])]
 
 
+def _not_a_key(node, pk, detail=None):
+    return errors.InvalidTextRepresentation("%r is not an id of %s" % (pk, node.table_name), detail=detail)
+
+
 def _normalise(plpy, node, pk):
-    """``pk`` in the canonical text form of ``node``'s key (raises 22P02 and the like
-    when it is not a valid key)."""
+    """``pk`` in the canonical text form of ``node``'s key (22P02 when it is not a
+    valid key: the key columns' types refuse it, or a composite id is malformed)."""
     types = _key_types(plpy, node)
     if len(types) == 1:
         if types[0][1] is None:
             return pk  # not a built-in type: the id is its text as given
-        sql = "SELECT ($1::text)::%s::text AS k" % types[0][1]
-        return run(plpy, sql, ["text"], [pk])[0]["k"]
+        sql, args = "SELECT ($1::text)::%s::text AS k" % types[0][1], [pk]
+    else:
+        try:
+            fields = parse_record(pk)
+        except ValueError as exc:
+            raise _not_a_key(node, pk, str(exc)) from None
+        if len(fields) != len(types):
+            raise _not_a_key(node, pk, "It has %d fields; the key (%s) has %d."
+                             % (len(fields), ", ".join(name for name, _, _ in types), len(types)))
+        sql = "SELECT ROW(%s)::text AS k" % ", ".join(
+            "$%d::text::%s" % (i + 1, t) if t else "$%d::text" % (i + 1) for i, (_, t, _) in enumerate(types))
+        args = fields
     try:
-        fields = parse_record(pk)
-    except ValueError as exc:
-        errors.raise_sql(plpy, "22P02", str(exc))
-    if len(fields) != len(types):
-        errors.raise_sql(plpy, "22P02", "composite id %r has %d fields; the key of %s has %d"
-                         % (pk, len(fields), node.table_name, len(types)))
-    sql = "SELECT ROW(%s)::text AS k" % ", ".join(
-        "$%d::text::%s" % (i + 1, t) if t else "$%d::text" % (i + 1) for i, (_, t, _) in enumerate(types))
-    return run(plpy, sql, ["text"] * len(types), fields)[0]["k"]
+        with plpy.subtransaction():
+            return run(plpy, sql, ["text"] * len(args), args)[0]["k"]
+    except plpy.SPIError as exc:
+        if not errors.is_data_exception(exc):
+            raise
+        raise _not_a_key(node, pk, errors.spi_message(exc)) from None
 
 
 def lookup(plpy, v, pairs):

@@ -15,7 +15,7 @@ Tables the caller cannot SELECT are skipped unless named in table_filter
 (then 42501).
 """
 
-from graphsync import errors
+from graphsync import errors, settings
 from graphsync.db import run
 from graphsync.reads import arguments
 from graphsync.sync import registry
@@ -47,12 +47,15 @@ def _like_escape(value):
 
 
 def _casts(plpy, value, type_name):
-    """Whether ``value`` is valid input for ``type_name``."""
+    """Whether ``value`` is valid input for ``type_name`` (only the type refusing the
+    value counts as no: a cancel or a timeout meanwhile is raised)."""
     try:
         with plpy.subtransaction():
             run(plpy, "SELECT $1::%s AS v" % type_name, ["text"], [value])
         return True
-    except plpy.SPIError:
+    except plpy.SPIError as exc:
+        if not errors.is_data_exception(exc):
+            raise
         return False
 
 
@@ -94,35 +97,38 @@ def _table_sql(plpy, node, column, mode, case_sensitive, value, with_tenant):
     return sql, arg
 
 
+@errors.entry_point
 def search_rows(plpy, property_key, value, table_filter=None, mode=None, case_sensitive=True,
                 max_rows=None, tenant=None):
     """Rows (node_table, node_id, value, node) of the nodes whose registered
     property ``property_key`` matches ``value``."""
     if property_key is None or value is None:
-        errors.raise_sql(plpy, "22004", "property_key and value must not be NULL")
+        raise errors.NullValue("property_key and value must not be NULL")
     mode = arguments.check_choice(plpy, "mode", mode, MODES, "exact")
     max_rows = 100 if max_rows is None else max_rows
     if max_rows < 1 or max_rows > MAX_ROWS:
-        errors.raise_sql(plpy, "22023", "max_rows must be between 1 and %d, not %d" % (MAX_ROWS, max_rows))
+        raise errors.InvalidArgument("max_rows must be between 1 and %d, not %d" % (MAX_ROWS, max_rows))
     if case_sensitive is None:
         case_sensitive = True
     reg = registry.load(plpy)
     if tenant is None:
-        tenant = run(plpy, "SELECT current_setting('graph.tenant', true) AS t")[0]["t"] or None
-    named = arguments.table_oids(plpy, table_filter)
+        tenant = settings.get(plpy, "graph.tenant")
+    named = arguments.table_oids(plpy, table_filter, "table_filter")
     if named is not None:
         for oid, name in zip(named, table_filter, strict=True):
             if oid not in reg.nodes:
-                errors.raise_sql(plpy, "55000", "%s is not a registered node table" % name)
+                raise errors.ObjectNotInPrerequisiteState(
+                    "%s is not a registered node table" % name,
+                    hint="Register it with graph.add_table and run graph.build().")
             if not run(plpy, "SELECT has_table_privilege($1, 'SELECT') AS ok", ["oid"], [oid])[0]["ok"]:
-                errors.raise_sql(plpy, "42501", "permission denied for table %s" % name)
+                raise errors.InsufficientPrivilege("permission denied for table %s" % name)
     candidates = [n for oid, n in reg.nodes.items()
                   if (named is None or oid in named) and property_key in n.property_columns]
     if not candidates:
-        errors.raise_sql(plpy, "42703", "no registered node table has a property column %s"
-                         % plpy.quote_ident(property_key),
-                         hint="Property columns are the columns and filter columns given to"
-                              " graph.add_table / graph.add_filter_column.")
+        raise errors.UndefinedColumn("no registered node table has a property column %s"
+                                     % plpy.quote_ident(property_key),
+                                     hint="Property columns are the columns and filter columns given to"
+                                          " graph.add_table / graph.add_filter_column.")
     out = []
     for node in candidates:
         if len(out) >= max_rows:

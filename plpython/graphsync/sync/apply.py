@@ -18,7 +18,7 @@ run one after the other and never apply a row twice.
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from graphsync import db, settings
+from graphsync import db, errors, settings
 from graphsync.sync import base, changes, registry
 
 FETCH = """
@@ -227,12 +227,13 @@ def _apply_batch(plpy, replayer, rows, policy, counts):
     return last, None, failed
 
 
+@errors.entry_point
 def apply_sync(plpy, max_batches=None):
     """Replay committed log rows; returns a dict of what was applied."""
-    plpy.execute("SELECT graph._require_admin()")
-    batch_size = settings.positive_int(plpy, "graph.sync_batch_size")
-    buffer_size = settings.positive_int(plpy, "graph.edge_buffer_size")
-    policy = settings.choice(plpy, "graph.sync_error_policy")
+    db.require_admin(plpy)
+    batch_size = settings.get(plpy, "graph.sync_batch_size")
+    buffer_size = settings.get(plpy, "graph.edge_buffer_size")
+    policy = settings.get(plpy, "graph.sync_error_policy")
     st = plpy.execute(
         """SELECT done_snapshot::text AS done, target_snapshot::text AS target, target_position,
                   read_only, read_only_reason, build_required

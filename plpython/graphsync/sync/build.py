@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from graphsync import db, errors
 from graphsync.algorithms import csr
 from graphsync.sync import base, registry, sources
 
@@ -43,10 +44,11 @@ JOIN graph._labels AS l ON l.label = e.label
 """
 
 
+@errors.entry_point
 def build(plpy):
     """Rebuild the base; returns (generation, node_count, edge_count, seconds)."""
     started = time.monotonic()
-    plpy.execute("SELECT graph._require_admin()")
+    db.require_admin(plpy)
     generation = plpy.execute(
         "SELECT generation FROM graph._sync_state FOR UPDATE")[0]["generation"] + 1
     reg = registry.load(plpy)

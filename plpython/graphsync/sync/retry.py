@@ -26,7 +26,7 @@ an error when it ends), failed_ids (their ids, at most MAX_IDS), applied_after
 summary.
 """
 
-from graphsync import settings
+from graphsync import db, errors, settings
 from graphsync.sync import apply, build, changes, registry, sources
 
 SKIPPED = """
@@ -96,8 +96,9 @@ def _set_error(plpy, row_id, message):
                               ["bigint", "text"]), [row_id, message])
 
 
+@errors.entry_point
 def retry_failed(plpy):
-    plpy.execute("SELECT graph._require_admin()")
+    db.require_admin(plpy)
     plpy.execute("SELECT FROM graph._sync_state FOR UPDATE")
     out = {"retried": 0, "succeeded": 0, "still_failed": 0, "applied_after": 0, "rebuilt": False,
            "stopped": None}
@@ -117,7 +118,7 @@ def retry_failed(plpy):
     plpy.execute(plpy.prepare("SELECT graph._check_row_security($1, 'graph.retry_failed()')",
                               ["oid[]"]),
                  [sorted({int(r["table_oid"]) for r in rows if int(r["table_oid"]) in reg.nodes})])
-    replayer = apply.Replayer(plpy, reg, settings.positive_int(plpy, "graph.edge_buffer_size"))
+    replayer = apply.Replayer(plpy, reg, settings.get(plpy, "graph.edge_buffer_size"))
     for row in rows:
         attempted.add(row["id"])
         try:

@@ -1,0 +1,222 @@
+"""One error vocabulary: every error a user can trigger through the public functions
+arrives with its SQLSTATE and one clear line, plus DETAIL or HINT where they help --
+never a Python traceback, a "plpy.Error:" or "spiexceptions." prefix, a file name
+or a line number (plpython/graphsync/errors.py)."""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+import pytest
+
+import test_registration_errors as registration
+from conftest import ROOT, connect
+
+SCHEMA = (ROOT / "demo" / "schema.sql").read_text()
+REGISTER = (ROOT / "demo" / "register.sql").read_text()
+
+EXTRA = """
+CREATE TABLE app.pairs (a int, b text, name text, PRIMARY KEY (a, b));
+INSERT INTO app.pairs VALUES (1, 'x', 'one'), (2, 'y', 'two');
+SELECT graph.add_table('app.pairs', columns => '{name}');
+"""
+
+FORBIDDEN = ("Traceback", "plpy.", "spiexceptions", 'File "')
+LINE_NUMBER = re.compile(r"\bline \d+")
+
+
+def assert_clean(err: psycopg.Error, sqlstate: str, fragment: str | None = None) -> None:
+    """``err`` has SQLSTATE ``sqlstate`` and one clear line; its message, detail and hint
+    carry no Python traceback text; ``fragment`` appears in one of them."""
+    d = err.diag
+    assert err.sqlstate == sqlstate, f"{err.sqlstate} {d.message_primary!r}"
+    assert d.message_primary and "\n" not in d.message_primary, repr(d.message_primary)
+    texts = [t for t in (d.message_primary, d.message_detail, d.message_hint) if t]
+    for text in texts:
+        for bad in FORBIDDEN:
+            assert bad not in text, f"{bad!r} in {text!r}"
+        assert not LINE_NUMBER.search(text), text
+    if fragment is not None:
+        assert any(fragment in t for t in texts), f"{fragment!r} not in {texts}"
+
+
+def error_of(conn, query: str, params=None) -> psycopg.Error:
+    with pytest.raises(psycopg.Error) as info:
+        conn.execute(query, params)
+    return info.value
+
+
+@pytest.fixture(scope="module")
+def app(db):
+    with connect(db) as c:
+        c.execute(SCHEMA)
+        c.execute("INSERT INTO app.workspaces VALUES (1, 'acme'), (2, 'globex')")
+        c.execute("INSERT INTO app.companies SELECT g, 1 + g % 2, 'co' || g FROM generate_series(1, 10) g")
+        c.execute("INSERT INTO app.contacts SELECT g, 1 + g % 2, 'c' || g, NULL, 1 + g % 10"
+                  " FROM generate_series(1, 30) g")
+        c.execute(REGISTER)
+        c.execute(EXTRA)
+        c.execute(registration.OBJECTS)
+        c.execute("SELECT graph.build()")
+        c.execute("DROP ROLE IF EXISTS gs_err_reader; CREATE ROLE gs_err_reader")
+        c.execute("GRANT USAGE ON SCHEMA app TO gs_err_reader")
+        c.execute("GRANT SELECT ON app.companies TO gs_err_reader")
+    yield db
+    with connect(db) as c:
+        c.execute("DROP OWNED BY gs_err_reader")
+        c.execute("DROP ROLE gs_err_reader")
+
+
+# The bad input of the reads (tests/test_reads_access.py and more): (call, SQLSTATE,
+# a fragment of the message, detail or hint).
+READS = [
+    ("graph.traverse('app.relations', '1')", "55000", "app.relations"),
+    ("graph.traverse('app.contacts', '1', max_depth => -1)", "22023", "max_depth"),
+    ("graph.traverse('app.contacts', '1', max_depth => 100000)", "22023", "max_depth"),
+    ("graph.traverse('app.contacts', '1', direction => 'up')", "22023", "out, in, any"),
+    ("graph.traverse('app.contacts', '1', strategy => 'random')", "22023", "bfs, dfs"),
+    ("graph.traverse('app.contacts', '1', max_nodes => 0)", "22023", "max_nodes"),
+    ("graph.traverse('app.contacts', 'abc')", "22P02", "invalid input syntax for type integer"),
+    ("graph.traverse('app.contacts', '99999999999')", "22P02", "out of range"),
+    ("graph.traverse('app.pairs', '(1,x,3)')", "22P02", "3 fields"),
+    ("graph.traverse('app.pairs', '(1,x')", "22P02", "(v1,v2,...)"),
+    ("graph.traverse('app.pairs', '(one,x)')", "22P02", "invalid input syntax for type integer"),
+    ("graph.traverse('app.contacts', NULL)", "22004", "NULL"),
+    ("graph.traverse('app.contacts', '1', seed_tables => '{app.contacts}', seed_ids => '{1}')", "22023", "either"),
+    ("graph.traverse(seed_tables => NULL, seed_ids => NULL)", "22004", "either"),
+    ("graph.traverse(seed_tables => '{app.contacts}', seed_ids => '{1,2}')", "22023", "same length"),
+    ("graph.traverse(seed_tables => '{app.contacts}', seed_ids => ARRAY[NULL])", "22004", "NULL"),
+    ("graph.traverse('app.contacts', '1', node_tables => ARRAY[NULL]::regclass[])", "22004", "node_tables"),
+    ("graph.traverse('app.contacts', '1', edge_types => ARRAY[NULL])", "22004", "edge_types"),
+    ("graph.traverse('app.contacts', '1', filter => '[1]')", "22023", "JSON object"),
+    ("graph.traverse('app.contacts', '1', filter => '{\"nope\": 1}')", "22023", "graph.add_filter_column"),
+    ("graph.shortest_path('app.contacts', '1', 'app.contacts', '2', direction => 'x')", "22023", "direction"),
+    ("graph.shortest_path('app.contacts', '1', 'app.contacts', NULL)", "22004", "NULL"),
+    ("graph.shortest_path('app.contacts', '1', 'app.contacts', '2', edge_types => ARRAY[NULL])",
+     "22004", "edge_types"),
+    ("graph.weighted_shortest_path('app.contacts', '1', 'app.relations', '2')", "55000", "graph.add_table"),
+    ("graph.weighted_shortest_path('app.contacts', 'x', 'app.contacts', '2')", "22P02", "app.contacts"),
+    ("graph.component_of('app.relations', '1')", "55000", "app.relations"),
+    ("graph.component_of('app.contacts', 'abc')", "22P02", "app.contacts"),
+    ("graph.search('name', 'x', mode => 'fuzzy')", "22023", "exact, prefix, contains"),
+    ("graph.search('name', 'x', max_rows => 0)", "22023", "max_rows"),
+    ("graph.search(NULL, 'x')", "22004", "NULL"),
+    ("graph.search('name', 'x', table_filter => '{app.relations}')", "55000", "app.relations"),
+    ("graph.search('name', 'x', table_filter => ARRAY[NULL]::regclass[])", "22004", "table_filter"),
+    ("graph.search('nope', 'x')", "42703", "graph.add_filter_column"),
+    ("graph.traverse_search('name', 'co1', direction => 'up')", "22023", "direction"),
+]
+
+
+@pytest.mark.parametrize(("call", "sqlstate", "fragment"), READS, ids=[r[0] for r in READS])
+def test_bad_read_input_is_one_clear_line(app, call, sqlstate, fragment):
+    with connect(app) as c:
+        assert_clean(error_of(c, "SELECT * FROM " + call), sqlstate, fragment)
+
+
+# Tables the caller may not read (tests/test_reads_access.py), as a role with SELECT
+# on app.companies only.
+NOT_READABLE = [
+    "graph.traverse('app.contacts', '1')",
+    "graph.shortest_path('app.companies', '1', 'app.contacts', '1')",
+    "graph.component_of('app.contacts', '1')",
+    "graph.search('name', 'c1', table_filter => '{app.contacts}')",
+]
+
+
+@pytest.mark.parametrize("call", NOT_READABLE)
+def test_a_table_the_caller_may_not_read(app, call):
+    with connect(app) as c:
+        c.execute("SET ROLE gs_err_reader")
+        assert_clean(error_of(c, "SELECT * FROM " + call), "42501", "permission denied for table app.contacts")
+        c.execute("RESET ROLE")
+
+
+def test_an_unknown_table_is_postgresql_s_own_error(app):
+    with connect(app) as c:
+        assert_clean(error_of(c, "SELECT * FROM graph.traverse('app.nope', '1')"), "42P01", "app.nope")
+
+
+def test_pending_rows_under_error_on_pending(app):
+    with connect(app) as c:
+        c.execute("INSERT INTO app.companies VALUES (100, 1, 'pending')")
+        c.execute("SET graph.query_freshness = 'error_on_pending'")
+        err = error_of(c, "SELECT * FROM graph.traverse('app.companies', '1')")
+        assert_clean(err, "55000", "not applied yet")
+        assert "graph.apply_sync()" in err.diag.message_hint
+        c.execute("RESET graph.query_freshness")
+        c.execute("SELECT graph.apply_sync()")
+
+
+def test_too_many_pending_rows_to_fold(app):
+    """More pending rows than a read folds in memory: 54000 (the caller's own
+    uncommitted rows, so nothing has to be applied or cleaned up afterwards)."""
+    with connect(app) as c:
+        c.execute("CREATE TABLE app.many (id int PRIMARY KEY)")
+        c.execute("SELECT graph.add_table('app.many')")
+        with pytest.raises(psycopg.Error) as info, c.transaction():
+            c.execute("INSERT INTO app.many SELECT generate_series(1, 200001)")
+            c.execute("SELECT * FROM graph.traverse('app.companies', '1')")
+        assert_clean(info.value, "54000", "200000")
+        assert "graph.apply_sync()" in info.value.diag.message_hint
+        c.execute("SELECT graph.remove_table('app.many')")
+
+
+def test_a_negative_edge_weight_in_reach_names_the_edge(app):
+    with connect(app) as c:
+        c.execute("INSERT INTO app.relations (source_id, target_id, type, weight) VALUES (3, 4, 'knows', -2)")
+        err = error_of(c, "SELECT * FROM graph.weighted_shortest_path('app.contacts', '3', 'app.contacts', '5')")
+        assert_clean(err, "22023", "negative edge weight -2.0 on an edge reachable from the source")
+        assert err.diag.message_detail in ("The edge from (app.contacts, 3) to (app.contacts, 4) has weight -2.0.",
+                                           "The edge from (app.contacts, 4) to (app.contacts, 3) has weight -2.0.")
+        assert "weights must be >= 0" in err.diag.message_hint
+        c.execute("DELETE FROM app.relations")
+        c.execute("SELECT graph.apply_sync()")
+
+
+@pytest.mark.parametrize(("call", "sqlstate", "fragment"), [c[1:] for c in registration.CASES],
+                         ids=[c[0] for c in registration.CASES])
+def test_bad_registration_is_one_clear_line(app, call, sqlstate, fragment):
+    with connect(app) as c:
+        assert_clean(error_of(c, call), sqlstate, fragment)
+
+
+# Admin-only functions, called by a role outside graph_admin that was granted EXECUTE
+# by mistake (tests/test_privileges.py): the Python ones check the role themselves.
+ADMIN_ONLY = ["graph.apply_sync(integer)", "graph.build()", "graph.verify()", "graph.retry_failed()",
+              "graph.reconcile()", "graph.run_scheduled_maintenance()", "graph.vacuum()",
+              "graph.prune_sync_log(interval)"]
+
+
+@pytest.mark.parametrize("fn", ADMIN_ONLY)
+def test_an_admin_function_called_by_another_role(app, fn):
+    call = re.sub(r"\(\w+\)", "()", fn)
+    with connect(app) as c:
+        c.execute(f"GRANT EXECUTE ON FUNCTION {fn} TO gs_err_reader")
+        c.execute("GRANT EXECUTE ON FUNCTION graph._require_admin() TO gs_err_reader")
+        try:
+            c.execute("SET ROLE gs_err_reader")
+            assert_clean(error_of(c, "SELECT * FROM " + call), "42501", "is not a member of graph_admin")
+        finally:
+            c.execute("RESET ROLE")
+            c.execute(f"REVOKE EXECUTE ON FUNCTION {fn} FROM gs_err_reader")
+            c.execute("REVOKE EXECUTE ON FUNCTION graph._require_admin() FROM gs_err_reader")
+
+
+def test_a_cancel_during_search_is_not_taken_for_a_non_matching_value(app):
+    """search asks the column's type whether the value fits it (exact mode); only the
+    type refusing the value means "no match": a statement timeout that fires while
+    the type reads a long value stops the search, it is not swallowed."""
+    with connect(app) as c:
+        c.execute("CREATE TABLE app.coded (id int PRIMARY KEY, codes int[])")
+        c.execute("SELECT graph.add_table('app.coded', columns => '{codes}')")
+        try:
+            assert c.execute("SELECT count(*) FROM graph.search('codes', '{1}')").fetchone() == (0,)  # warm
+            long_value = "{" + ",".join(["12345"] * 1_500_000) + "}"  # about a second to read as int[]
+            c.execute("SET statement_timeout = '300ms'")
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                c.execute("SELECT count(*) FROM graph.search('codes', %s)", [long_value])
+        finally:
+            c.execute("RESET statement_timeout")
+            c.execute("SELECT graph.remove_table('app.coded')")
