@@ -189,26 +189,35 @@ def test_a_job_scheduled_long_ago_that_never_ran(crondb):
             c.execute("SELECT graph.unschedule_maintenance()")
 
 
-def test_a_role_that_cannot_read_every_job_is_told_so_not_that_nothing_is_scheduled(crondb):
+def test_every_admin_sees_the_job_alike_and_health_says_when_it_cannot_see_it(crondb):
+    """pg_cron's row-level security shows a role only its own jobs; graphsync reads
+    them as graph_sync (BYPASSRLS), so an admin that did not schedule the job judges
+    it as health does. Without USAGE on schema cron (the README's GRANT) health
+    cannot tell, and says so: never a silent not_scheduled."""
     with connect(crondb) as c:
-        c.execute("DROP ROLE IF EXISTS gs_cron_reader")
-        c.execute("CREATE ROLE gs_cron_reader LOGIN IN ROLE graph_admin")
+        c.execute("DROP ROLE IF EXISTS gs_cron_other")
+        c.execute("CREATE ROLE gs_cron_other LOGIN IN ROLE graph_admin")
         at_least_seconds_before_a_minute_boundary(10)
         c.execute("SELECT graph.schedule_maintenance()")
         params = psycopg.conninfo.conninfo_to_dict(crondb)
-        params["user"] = "gs_cron_reader"
+        params["user"] = "gs_cron_other"
+        direct = c.execute("SELECT has_schema_privilege('graph_sync', 'cron', 'USAGE')"
+                           " AND NOT has_schema_privilege('graph_admin', 'cron', 'USAGE')").fetchone()[0]
         try:
-            with psycopg.connect(psycopg.conninfo.make_conninfo(**params), autocommit=True) as r:
-                # pg_cron's row-level security shows a role its own jobs only: never a silent
-                # not_scheduled for a job someone else scheduled
-                state, action = r.execute("SELECT state, action FROM graph._cron_job_state()").fetchone()
-                assert state == "unknown" and "cannot read every row of pg_cron's job tables" in action
-                assert "row-level security" in action
-                # health is the same for every role, and sees the job
-                assert health(r)["schedule_state"] == health(c)["schedule_state"] == "waiting"
+            with psycopg.connect(psycopg.conninfo.make_conninfo(**params), autocommit=True) as o:
+                assert o.execute("SELECT count(*) FROM cron.job").fetchone() == (0,)  # pg_cron's view
+                assert o.execute("SELECT state FROM graph._cron_job_state()").fetchone() == ("waiting",)
+                assert health(o)["schedule_state"] == health(c)["schedule_state"] == "waiting"
+                c.execute("REVOKE USAGE ON SCHEMA cron FROM graph_admin, graph_sync")
+                h = health(o)
+                assert h["schedule_state"] == "unknown" and "scheduled" not in h["sync_mode"]
+                assert h["next_action"] == ("whether scheduled maintenance runs is unknown: role graph_sync cannot"
+                                            " read every row of pg_cron's job tables (permission denied for"
+                                            " schema cron)")
         finally:
+            c.execute("GRANT USAGE ON SCHEMA cron TO " + ("graph_sync" if direct else "graph_admin"))
             c.execute("SELECT graph.unschedule_maintenance()")
-            c.execute("DROP ROLE gs_cron_reader")
+            c.execute("DROP ROLE gs_cron_other")
 
 
 def test_without_background_workers_a_scram_server_fails_every_job_and_health_says_so():
@@ -227,7 +236,10 @@ def test_without_background_workers_a_scram_server_fails_every_job_and_health_sa
             c.execute("ALTER ROLE postgres PASSWORD 'a secret pg_cron does not have'")
             install.install(c)
             c.execute("CREATE EXTENSION pg_cron")
+            c.execute("GRANT USAGE ON SCHEMA cron TO graph_admin")  # the README's pg_cron setup
+            c.execute("CREATE ROLE gs_scram_admin LOGIN IN ROLE graph_admin")
             c.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+            c.execute("GRANT SELECT ON t TO gs_scram_admin")
             c.execute("SELECT graph.add_table('t', columns => '{v}')")
             c.execute("SELECT graph.build()")
             notices = []
@@ -245,9 +257,14 @@ def test_without_background_workers_a_scram_server_fails_every_job_and_health_sa
                                                " connect to the server to run it; set"
                                                " cron.use_background_workers = on")
             assert c.execute("SELECT count(*) FROM graph._maintenance_jobs").fetchone() == (0,)
-            m = c.execute("SELECT status, rows_applied, error FROM graph.run_scheduled_maintenance()").fetchone()
-            assert m[0] == "partial" and m[1] == 1  # it did its work, but the schedule is broken
+            # a run by hand did its work, but the schedule is broken: 'partial', whoever runs it
+            admin = psycopg.conninfo.make_conninfo(c.info.dsn, user="gs_scram_admin")
+            with psycopg.connect(admin, autocommit=True) as a:
+                m = a.execute("SELECT status, rows_applied, error FROM graph.run_scheduled_maintenance()").fetchone()
+            assert m[0] == "partial" and m[1] == 1
             assert m[2].startswith(f"scheduled maintenance does not run: pg_cron job {jobid} fails")
+            m = c.execute("SELECT status, error FROM graph.run_scheduled_maintenance()").fetchone()
+            assert m[0] == "partial" and m[1].startswith(f"scheduled maintenance does not run: pg_cron job {jobid}")
     finally:
         pgcluster.stop(directory)
 

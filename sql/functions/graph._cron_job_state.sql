@@ -18,11 +18,13 @@
 -- several such jobs (scheduled by different roles) the worst one is reported.
 -- With cron.log_run = off pg_cron records no runs; the scheduled job rows of
 -- graph._maintenance_jobs run by the job's role count as its runs then.
--- Invoker: sync_health() calls it as its owner, maintenance as its caller.
--- row_security = off: a role whose view of cron.job pg_cron's row-level
--- security would narrow (everyone but superusers and BYPASSRLS roles sees only
--- their own jobs) gets an error instead, so state 'unknown', never a silent
--- not_scheduled or ok.
+-- SECURITY DEFINER, owned by graph_sync (BYPASSRLS), so health and every
+-- admin's maintenance run judge the job alike: pg_cron's row-level security
+-- shows anyone else only their own jobs. row_security = off turns a view that
+-- would be narrowed into an error, so a role that cannot read every job (or
+-- lacks USAGE on schema cron) gets state 'unknown', never a silent
+-- not_scheduled or ok. pg_cron's message (error, and action, which quotes it)
+-- is for admins only (session user, graph._session_is_admin).
 -- Reads: cron.job, cron.job_run_details, graph._maintenance_schedule,
 -- graph._maintenance_jobs.
 CREATE OR REPLACE FUNCTION graph._cron_job_state(
@@ -35,6 +37,7 @@ CREATE OR REPLACE FUNCTION graph._cron_job_state(
 )
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET row_security = off
 AS $$
@@ -162,6 +165,11 @@ BEGIN
         action := format('whether scheduled maintenance runs is unknown: role %I cannot read every row of '
                          'pg_cron''s job tables (%s)', current_user, SQLERRM);
     END;
+    IF error IS NOT NULL AND NOT graph._session_is_admin() THEN
+        error := 'details visible to graph_admin';
+        action := format('scheduled maintenance: pg_cron job %s is %s; graph_admin sees why',
+                         coalesce(jobid::text, '(unknown)'), state);
+    END IF;
     RETURN;
 END;
 $$;
