@@ -178,6 +178,8 @@ def run_job(plpy, kind="scheduled", force=False):
             result["error"] = "; ".join(undone)
             plpy.warning("graphsync maintenance left work undone: %s" % result["error"])
     except Exception as exc:  # recorded in the job row; the phase's work rolled back
+        if errors.is_cancel(exc):  # cancel means stop: the whole run rolls back
+            raise
         result["status"], result["error"] = "failed", jobs.error_text(exc)
         plpy.warning("graphsync maintenance failed: %s" % result["error"])
     result["reason"] = "; ".join(notes) or "nothing to do"

@@ -222,6 +222,8 @@ def reconcile(plpy):
         result["status"] = "partial" if undone else "succeeded"
         result["error"] = "; ".join(undone) or None
     except Exception as exc:
+        if errors.is_cancel(exc):  # cancel means stop: the whole run rolls back
+            raise
         result["status"], result["error"] = "failed", jobs.error_text(exc)
         repairs.actions = [("failed", None, 0, result["error"])]
     if not repairs.actions:

@@ -75,9 +75,9 @@ def stable(read):
             before = _generation(plpy)
             try:
                 result = read(plpy, *args, **kwargs)
-            except Exception:
-                if _generation(plpy) != before:
-                    continue
+            except Exception as exc:
+                if not errors.is_cancel(exc) and _generation(plpy) != before:
+                    continue  # a cancel stops the read, whatever else happened
                 raise
             if _generation(plpy) == before:
                 return result

@@ -195,7 +195,8 @@ def _record_error(plpy, row_id, message):
 def _apply_batch(plpy, replayer, rows, policy, counts):
     """Apply one batch. Returns (last applied-or-skipped id or None, stop reason or
     None, ids of rows that failed). A failing batch is retried row by row to find
-    and record the failing rows."""
+    and record the failing rows. A cancel or timeout (errors.is_cancel) is not a
+    failing row: it stops the call, and the caller's transaction rolls back."""
     try:
         with plpy.subtransaction():
             replayer.apply_rows(rows)
@@ -204,8 +205,9 @@ def _apply_batch(plpy, replayer, rows, policy, counts):
         return rows[-1]["id"], None, []
     except EdgeBufferFull:
         return None, "edge_buffer_full", []
-    except Exception:
-        pass
+    except Exception as exc:
+        if errors.is_cancel(exc):
+            raise
     last, failed = None, []
     for row in rows:
         try:
@@ -214,6 +216,8 @@ def _apply_batch(plpy, replayer, rows, policy, counts):
         except EdgeBufferFull:
             return last, "edge_buffer_full", failed
         except Exception as exc:
+            if errors.is_cancel(exc):
+                raise
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             _record_error(plpy, row["id"], message)
             counts.failed += 1

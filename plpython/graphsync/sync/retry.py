@@ -129,6 +129,8 @@ def retry_failed(plpy):
             out["stopped"] = "edge_buffer_full"
             break
         except Exception as exc:
+            if errors.is_cancel(exc):  # cancel means stop, never the row's error
+                raise
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             _set_error(plpy, row["id"], message)
             plpy.warning("graphsync: log row %d failed again: %s" % (row["id"], message))
