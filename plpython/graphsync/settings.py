@@ -13,6 +13,15 @@ Scope: a 'session' setting changes only what the caller's own reads do
 (query_freshness, tenant); a 'shared' one governs the graph everyone sees
 (batch and buffer sizes, error policy, rebuild thresholds, retentions, the
 source check). The README's Settings table is checked against SETTINGS.
+
+A shared setting is changed only by admins. Its value in force is the one the
+session has (from SET, the role, the database or the server's configuration)
+when the session user is a superuser or a member of graph_admin; for any other
+session it is the database's value (``ALTER DATABASE … SET``, or
+``graph.set_setting``) or the default, whatever that session SETs. So a reader
+whose read applies pending rows (through the SECURITY DEFINER graph._read_sync)
+applies them exactly as an admin's maintenance would. The session user decides,
+not current_user: inside a SECURITY DEFINER function current_user is its owner.
 """
 
 import math
@@ -78,6 +87,24 @@ SETTINGS = {s.name: s for s in (
 )}
 
 CURRENT = "SELECT pg_catalog.current_setting($1, true) AS v"
+# A shared setting's value in force (see the module docstring): the session's for an
+# admin (graph._session_is_admin's rule, written out: a reader may run this accessor,
+# not that helper); else the database's (ALTER DATABASE ... SET: setrole 0), or one
+# set for every database (ALTER ROLE ALL SET), or none.
+SHARED = """
+SELECT CASE WHEN pg_catalog.pg_has_role(session_user, 'graph_admin', 'MEMBER')
+            THEN pg_catalog.current_setting($1, true)
+            ELSE (SELECT pg_catalog.substr(c.setting, pg_catalog.length($1) + 2)
+                  FROM pg_catalog.pg_db_role_setting AS d
+                  CROSS JOIN LATERAL pg_catalog.unnest(d.setconfig) AS c (setting)
+                  WHERE d.setrole = 0
+                    AND d.setdatabase IN (0, (SELECT b.oid FROM pg_catalog.pg_database AS b
+                                              WHERE b.datname = pg_catalog.current_database()))
+                    AND pg_catalog.starts_with(c.setting, pg_catalog.concat($1, '='))
+                  ORDER BY d.setdatabase DESC
+                  LIMIT 1)
+       END AS v
+"""
 INTERVAL_OK = "SELECT $1::pg_catalog.interval >= pg_catalog.interval '0' AS ok"
 
 
@@ -149,9 +176,10 @@ def get(plpy, name):
     """The value of setting ``name`` in force, typed: int for sizes, float for
     fractions, text for choices, intervals ('off' for verify_interval turned off)
     and the tenant; None for a text setting without a value. One query (an
-    interval that is set takes a second one, to parse it)."""
+    interval that is set takes a second one, to parse it). A shared setting's
+    value comes from an admin or the database only (see the module docstring)."""
     s = declared(name)
-    value = run(plpy, CURRENT, ["text"], [name])[0]["v"]
+    value = run(plpy, SHARED if s.scope == "shared" else CURRENT, ["text"], [name])[0]["v"]
     if value is None or value == "":
         return _DEFAULTS[name]
     return parse(plpy, s, value)

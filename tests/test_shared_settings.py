@@ -1,0 +1,258 @@
+"""Shared state is changed only by admins: a 'shared' setting (batch and buffer
+sizes, error policy, rebuild thresholds, retentions, the source check) takes
+effect from a session or role only when the session user is an admin (a
+superuser or a graph_admin member); for anyone else it is the database's value
+(ALTER DATABASE ... SET) or the default. 'session' settings (query_freshness,
+tenant) keep working for everyone.
+
+Real roles log in: a plain reader and a non-superuser graph_admin member. A
+reader's read applies pending rows through the SECURITY DEFINER
+graph._read_sync, which is where a reader's session value used to govern the
+graph everyone shares."""
+
+from __future__ import annotations
+
+import sys
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from conftest import ROOT, connect
+
+sys.path.insert(0, str(ROOT / "plpython"))
+
+from graphsync import settings  # noqa: E402
+
+READER, ADMIN = "gs_set_reader", "gs_set_admin"
+
+# A valid value other than the default, for every shared setting.
+OTHER = {
+    "graph.sync_batch_size": "7",
+    "graph.edge_buffer_size": "3",
+    "graph.sync_error_policy": "skip",
+    "graph.rebuild_overlay_fraction": "0.9",
+    "graph.rebuild_tombstone_fraction": "0.9",
+    "graph.verify_interval": "5 minutes",
+    "graph.log_retention": "2 days",
+    "graph.job_retention": "3 days",
+}
+SHARED = sorted(n for n, s in settings.SETTINGS.items() if s.scope == "shared")
+
+# Counts the batches an apply commits: each one saves the cursor in graph._sync_state.
+COUNT_SAVES = """
+CREATE SEQUENCE public.state_saves;
+GRANT USAGE ON SEQUENCE public.state_saves TO PUBLIC;
+CREATE FUNCTION public.count_save() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_catalog.nextval('public.state_saves'); RETURN NULL; END $$;
+CREATE TRIGGER count_save AFTER UPDATE OF target_position ON graph._sync_state
+FOR EACH ROW WHEN (NEW.target_position > 0) EXECUTE FUNCTION public.count_save();
+"""
+
+POISON = """
+CREATE OR REPLACE FUNCTION public.poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.pk = '666' AND NEW.alive THEN RAISE EXCEPTION 'node 666 is cursed'; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._nodes
+FOR EACH ROW EXECUTE FUNCTION public.poison();
+"""
+
+
+def as_role(dsn, role):
+    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
+
+
+def saves(conn):
+    return conn.execute(
+        "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM public.state_saves").fetchone()[0]
+
+
+def read(conn):
+    return conn.execute("SELECT count(*) FROM graph.traverse('items', '1', max_depth => 100,"
+                        " direction => 'in')").fetchone()[0]
+
+
+def state(conn):
+    return conn.execute("SELECT read_only, read_only_reason FROM graph._sync_state").fetchone()
+
+
+def pending(conn):
+    return conn.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]
+
+
+def dbname(dsn):
+    return psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+
+
+def reset_database(conn, dsn):
+    conn.execute(sql.SQL("ALTER DATABASE {} RESET ALL").format(sql.Identifier(dbname(dsn))))
+
+
+@pytest.fixture(scope="module")
+def roles(db):
+    with connect(db) as c:
+        for role in (READER, ADMIN):
+            c.execute(f"DROP ROLE IF EXISTS {role}")
+        c.execute(f"CREATE ROLE {READER} LOGIN")
+        c.execute(f"CREATE ROLE {ADMIN} LOGIN IN ROLE graph_admin")
+        c.execute("CREATE TABLE items (id int PRIMARY KEY, name text, parent int)")
+        c.execute(f"GRANT SELECT ON items TO {READER}, {ADMIN}")
+        c.execute("SELECT graph.add_table('items', columns => '{name}')")
+        c.execute("SELECT graph.add_edge('items', 'parent', 'items')")
+        c.execute(COUNT_SAVES)
+    yield db
+    with connect(db) as c:
+        reset_database(c, db)
+        for role in (READER, ADMIN):
+            c.execute(f"DROP OWNED BY {role}")
+            c.execute(f"DROP ROLE {role}")
+
+
+@pytest.fixture
+def items(roles):
+    """items 1..10 as a chain, built, no pending rows, no database-level settings."""
+    with connect(roles) as c:
+        reset_database(c, roles)
+        c.execute("DROP TRIGGER IF EXISTS poison ON graph._nodes")
+        c.execute("TRUNCATE items")
+        c.execute("INSERT INTO items SELECT g, 'i' || g, nullif(g - 1, 0) FROM generate_series(1, 10) g")
+        c.execute("SELECT graph.build()")
+        c.execute("DELETE FROM graph._sync_log")
+        c.execute("SELECT setval('public.state_saves', 1, false)")
+    yield roles
+    with connect(roles) as c:
+        c.execute("DROP TRIGGER IF EXISTS poison ON graph._nodes")
+        reset_database(c, roles)
+
+
+def write_chain(conn, first, count):
+    """count new items from first on, each pointing at the one before: edge rows."""
+    conn.execute("INSERT INTO items SELECT g, 'i' || g, g - 1 FROM generate_series(%s::int, %s::int) g",
+                 [first, first + count - 1])
+
+
+def test_every_shared_setting_is_covered():
+    assert sorted(OTHER) == SHARED
+
+
+def test_a_readers_edge_buffer_size_does_not_turn_the_graph_read_only(items):
+    with connect(items) as c:
+        write_chain(c, 11, 5)
+    with as_role(items, READER) as r:
+        r.execute("SET graph.edge_buffer_size = 1")
+        assert read(r) == 15  # the read applied the five rows
+    with connect(items) as c:
+        assert state(c) == (False, None) and pending(c) == 0
+
+
+def test_a_readers_batch_size_does_not_change_how_the_read_applies(items):
+    with connect(items) as c:
+        write_chain(c, 11, 5)
+    with as_role(items, READER) as r:
+        r.execute("SET graph.sync_batch_size = 1")
+        assert read(r) == 15
+    with connect(items) as c:
+        assert pending(c) == 0 and saves(c) == 1  # one batch of five, not five of one
+
+
+def test_a_readers_error_policy_does_not_skip_a_failing_row(items):
+    with connect(items) as c:
+        c.execute(POISON)
+        c.execute("INSERT INTO items VALUES (666, 'cursed', 10), (11, 'after', 666)")
+    with as_role(items, READER) as r:
+        r.execute("SET graph.sync_error_policy = 'skip'")
+        read(r)
+    with connect(items) as c:
+        # 'stop' (the default) holds the failing row and the one after it.
+        assert pending(c) == 2
+        assert c.execute("SELECT count(*) FROM graph._sync_log WHERE error_message IS NOT NULL"
+                         ).fetchone()[0] == 1
+
+
+def test_a_readers_bad_value_of_a_shared_setting_breaks_nothing(items):
+    with connect(items) as c:
+        write_chain(c, 11, 2)
+    with as_role(items, READER) as r:
+        r.execute("SET graph.sync_batch_size = 'lots'")
+        assert read(r) == 12
+        assert r.execute("SELECT sync_batch_size FROM graph.sync_health()").fetchone() == (10000,)
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_a_readers_session_or_role_value_is_not_in_force_an_admins_is(items, name):
+    default = settings.SETTINGS[name].default
+    with connect(items) as c:
+        c.execute(sql.SQL("ALTER ROLE {} SET {} = {}").format(sql.Identifier(READER), sql.SQL(name), OTHER[name]))
+    try:
+        with as_role(items, READER) as r:
+            assert r.execute("SELECT current_setting(%s)", [name]).fetchone() == (OTHER[name],)
+            assert r.execute("SELECT graph._setting(%s)", [name]).fetchone() == (default,)
+            r.execute("SELECT set_config(%s, %s, false)", [name, OTHER[name]])
+            assert r.execute("SELECT graph._setting(%s)", [name]).fetchone() == (default,)
+    finally:
+        with connect(items) as c:
+            c.execute(sql.SQL("ALTER ROLE {} RESET {}").format(sql.Identifier(READER), sql.SQL(name)))
+    with as_role(items, ADMIN) as a:
+        a.execute("SELECT set_config(%s, %s, false)", [name, OTHER[name]])
+        assert a.execute("SELECT graph._setting(%s)", [name]).fetchone() == (OTHER[name],)
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_the_database_value_is_in_force_for_everyone(items, name):
+    with connect(items) as c:
+        c.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+            sql.Identifier(dbname(items)), sql.SQL(name), OTHER[name]))
+    for role in (READER, ADMIN):
+        with as_role(items, role) as r:
+            assert r.execute("SELECT graph._setting(%s)", [name]).fetchone() == (OTHER[name],)
+    with as_role(items, READER) as r:  # and a reader's own SET does not override it
+        r.execute("SELECT set_config(%s, %s, false)", [name, settings.SETTINGS[name].default])
+        assert r.execute("SELECT graph._setting(%s)", [name]).fetchone() == (OTHER[name],)
+
+
+def test_a_database_edge_buffer_size_governs_a_readers_apply(items):
+    with connect(items) as c:
+        c.execute(sql.SQL("ALTER DATABASE {} SET graph.edge_buffer_size = 1").format(
+            sql.Identifier(dbname(items))))
+        write_chain(c, 11, 5)
+    with as_role(items, READER) as r:
+        r.execute("SET graph.edge_buffer_size = 100000")  # changes nothing shared
+        assert read(r) == 15  # folded in memory
+    with connect(items) as c:
+        assert state(c) == (True, "edge_buffer_full") and pending(c) == 5
+
+
+def test_an_admins_session_value_governs_its_apply(items):
+    with connect(items) as c:
+        write_chain(c, 11, 5)
+    with as_role(items, ADMIN) as a:
+        a.execute("SET graph.sync_batch_size = 2")
+        assert a.execute("SELECT batches FROM graph.apply_sync()").fetchone() == (3,)
+
+
+def test_session_settings_work_for_everyone(items):
+    with connect(items) as c:
+        write_chain(c, 11, 2)
+    with as_role(items, READER) as r:
+        r.execute("SET graph.query_freshness = 'off'")
+        assert r.execute("SELECT graph._setting('graph.query_freshness')").fetchone() == ("off",)
+        assert read(r) == 10  # the applied graph only: nothing applied
+        r.execute("SET graph.tenant = 'acme'")
+        assert r.execute("SELECT graph._setting('graph.tenant')").fetchone() == ("acme",)
+    with connect(items) as c:
+        assert pending(c) == 2
+
+
+def test_a_non_superuser_admin_sets_a_shared_setting_for_everyone(items):
+    with as_role(items, ADMIN) as a:
+        assert a.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
+        a.execute("SELECT graph.set_setting('graph.sync_batch_size', '2')")
+        with connect(items) as c:
+            write_chain(c, 11, 5)
+    with as_role(items, READER) as r:
+        assert r.execute("SELECT graph._setting('graph.sync_batch_size')").fetchone() == ("2",)
+        assert read(r) == 15
+    with connect(items) as c:
+        assert pending(c) == 0 and saves(c) == 3  # the reader's read applied in batches of two
