@@ -1,5 +1,6 @@
 -- graph._pending_log(): the committed log rows not yet applied (as the cursor
--- in graph._sync_state defines "applied"), in id order.
+-- in graph._sync_state defines "applied"), in id order. Rows a build read in its
+-- own transaction (build_xid, up to build_position) are in the base: not pending.
 CREATE OR REPLACE FUNCTION graph._pending_log()
 RETURNS SETOF graph._sync_log
 LANGUAGE sql
@@ -13,5 +14,6 @@ AS $$
        AND NOT pg_visible_in_snapshot(l.xid::text::xid8, s.done_snapshot)
        AND NOT (s.target_snapshot IS NOT NULL AND l.id <= s.target_position
                 AND pg_visible_in_snapshot(l.xid::text::xid8, s.target_snapshot))
+       AND NOT (l.xid = s.build_xid AND l.id <= s.build_position)
     ORDER BY l.id
 $$;

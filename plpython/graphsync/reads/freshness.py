@@ -33,7 +33,7 @@ FROM graph._pending_rows(current_user::regrole, $1) AS p
 PENDING = "SELECT * FROM graph._pending_rows(current_user::regrole, $1)"
 
 RESOLVE = """
-SELECT k.i, n.node_id
+SELECT k.i, n.node_id, n.extra_rows
 FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS k (table_oid, pk, i)
 JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
 """
@@ -78,9 +78,10 @@ def folded(plpy, v):
 
 def _resolve(plpy, v, keys):
     """Node id of each (oid, pk) key: its id in graph._nodes when the caller can see
-    it and ``v`` knows it, else a temporary id past the end of ``v``. Returns (ids, new keys by id)."""
+    it and ``v`` knows it, else a temporary id past the end of ``v``. Returns (ids, new keys by id,
+    extra rows holding each known key: graph._nodes.extra_rows)."""
     keys = list(keys)
-    ids = {}
+    ids, dups = {}, {}
     if keys:
         rows = run(plpy, RESOLVE, ["oid[]", "text[]"], [[k[0] for k in keys], [k[1] for k in keys]])
         for r in rows:
@@ -88,6 +89,7 @@ def _resolve(plpy, v, keys):
             # loaded (each statement has its own snapshot): v does not know it yet.
             if r["node_id"] < v.node_count:
                 ids[keys[r["i"] - 1]] = r["node_id"]
+                dups[keys[r["i"] - 1]] = r["extra_rows"]
     extra = {}
     top = v.node_count
     for k in keys:
@@ -95,7 +97,7 @@ def _resolve(plpy, v, keys):
             ids[k] = top
             extra[top] = k
             top += 1
-    return ids, extra
+    return ids, extra, dups
 
 
 def fold(plpy, v, rows):
@@ -106,7 +108,7 @@ def fold(plpy, v, rows):
     keys = set(nodes)
     for c in edges:
         keys.update((c[2], c[3]))
-    ids, extra = _resolve(plpy, v, keys)
+    ids, extra, dups = _resolve(plpy, v, keys)
     n = v.node_count + len(extra)
     live = v.live.copy()
     live._grow(n)
@@ -125,9 +127,12 @@ def fold(plpy, v, rows):
         for t in truncated:
             alive[tables == t] = False
     values = dict(v.node_values)
-    for k, (is_alive, tenant, props) in nodes.items():
-        alive[ids[k]] = is_alive
-        values[ids[k]] = (tenant, props)
+    for k, change in nodes.items():  # rows holding each key (changes.NodeChange)
+        i = ids[k]
+        is_alive, _, state = change.result(1 + dups.get(k, 0) if alive[i] else 0)
+        alive[i] = is_alive
+        if state is not None:
+            values[i] = state
     ops = np.array([1 if c[0] == "+" else -1 for c in edges], dtype=np.int64)
     extra_edges = csr.edges([ids[c[2]] for c in edges], [ids[c[3]] for c in edges],
                             [c[4] for c in edges], [label_ids[c[5]] for c in edges],

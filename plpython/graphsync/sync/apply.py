@@ -8,7 +8,9 @@ done_snapshot, or visible in target_snapshot with id <= target_position. A
 pass takes a target snapshot, applies the rows visible in it and not in
 done_snapshot in id order, batch by batch, and ends with done := target. A
 transaction that took a low id but committed after a higher id was applied is
-invisible to that pass's target, so a later pass applies it.
+invisible to that pass's target, so a later pass applies it. Rows that a
+build read in its own transaction (graph._sync_state.build_xid, up to
+build_position; see sync/build.py) are in the base already and are skipped.
 
 Graph writes and the cursor move in the caller's transaction: a crash rolls
 both back together. The state row is locked FOR UPDATE, so concurrent calls
@@ -24,10 +26,13 @@ from graphsync.sync import base, changes, registry
 FETCH = """
 SELECT id, op, table_oid, old_pk, new_pk, properties::text AS properties,
        old_row::text AS old_row, new_row::text AS new_row, error_message
-FROM graph._sync_log
+FROM graph._sync_log AS l
 WHERE id > $1 AND xid >= $2
   AND NOT pg_visible_in_snapshot(xid::text::xid8, $3::pg_snapshot)
   AND pg_visible_in_snapshot(xid::text::xid8, $4::pg_snapshot)
+  -- rows a build read in its own transaction are in the base (migration 040)
+  AND NOT EXISTS (SELECT FROM graph._sync_state AS s
+                  WHERE s.build_xid = l.xid AND l.id <= s.build_position)
 ORDER BY id
 LIMIT $5
 """
@@ -67,33 +72,38 @@ def _index_joins(plpy):
             ["text", "text"]), [old["h"], old["m"]])
 
 
-def _node_ids(plpy, keys, finals):
-    """Node id of each (oid, pk) key, creating the unknown ones: with their final
-    state from ``finals`` ({key: (alive, tenant, properties)}) when there, else as
-    not alive (a key only an edge names). Returns (ids, the keys created)."""
+def _node_ids(plpy, keys, changed):
+    """Node id of each (oid, pk) key, creating the unknown ones: with the state
+    their change in ``changed`` ({key: changes.NodeChange}) gives them, else as not
+    alive (a key only an edge names). Returns (ids, the keys created, the row
+    count of each existing node: 1 + extra_rows when alive, else 0)."""
     keys = list(keys)
     rows = plpy.execute(plpy.prepare(
-        """SELECT k.table_oid, k.pk, n.node_id
+        """SELECT k.table_oid, k.pk, n.node_id,
+                  CASE WHEN n.alive THEN 1 + n.extra_rows ELSE 0 END AS row_count
            FROM unnest($1::oid[], $2::text[]) AS k (table_oid, pk)
            LEFT JOIN graph._nodes AS n USING (table_oid, pk)""", ["oid[]", "text[]"]),
         [[k[0] for k in keys], [k[1] for k in keys]])
     ids = {(int(r["table_oid"]), r["pk"]): r["node_id"] for r in rows}
+    counts = {(int(r["table_oid"]), r["pk"]): r["row_count"] for r in rows}
     missing = [k for k, v in ids.items() if v is None]
     if missing:
         first = plpy.execute("SELECT coalesce(max(node_id), -1) + 1 AS n FROM graph._nodes")[0]["n"]
         new_ids = list(range(first, first + len(missing)))
-        state = [finals.get(k, (False, None, None)) for k in missing]
+        state = [changed[k].result(0) if k in changed else (False, 0, None) for k in missing]
+        state = [(a, x, s or (None, None)) for a, x, s in state]
         plpy.execute(plpy.prepare(
-            """INSERT INTO graph._nodes (node_id, table_oid, pk, alive, tenant, properties, touched,
-                                        change_id)
-               SELECT i, t, k, a, te, p::jsonb, true, (SELECT nextval('graph._node_change_seq'))
-               FROM unnest($1::bigint[], $2::oid[], $3::text[], $4::boolean[], $5::text[], $6::text[])
-                    AS u (i, t, k, a, te, p)""",
-            ["bigint[]", "oid[]", "text[]", "boolean[]", "text[]", "text[]"]),
+            """INSERT INTO graph._nodes (node_id, table_oid, pk, alive, extra_rows, tenant, properties,
+                                        touched, change_id)
+               SELECT i, t, k, a, x, te, p::jsonb, true, (SELECT nextval('graph._node_change_seq'))
+               FROM unnest($1::bigint[], $2::oid[], $3::text[], $4::boolean[], $5::int[], $6::text[],
+                           $7::text[])
+                    AS u (i, t, k, a, x, te, p)""",
+            ["bigint[]", "oid[]", "text[]", "boolean[]", "int[]", "text[]", "text[]"]),
             [new_ids, [k[0] for k in missing], [k[1] for k in missing], [v[0] for v in state],
-             [v[1] for v in state], [v[2] for v in state]])
+             [v[1] for v in state], [v[2][0] for v in state], [v[2][1] for v in state]])
         ids.update(zip(missing, new_ids, strict=True))
-    return ids, set(missing)
+    return ids, set(missing), counts
 
 
 def _label_ids(plpy, labels):
@@ -125,8 +135,9 @@ class Replayer:
         for _, _, a, b, _, _ in gathered.edges:
             keys.update((a, b))
         with _index_joins(plpy):
-            ids, created = _node_ids(plpy, keys, gathered.nodes)
-            self._update_nodes([(k, v) for k, v in gathered.nodes.items() if k not in created], ids)
+            ids, created, counts = _node_ids(plpy, keys, gathered.nodes)
+            self._update_nodes([(k, v.result(counts[k])) for k, v in gathered.nodes.items()
+                                if k not in created], ids)
 
         if gathered.edges:
             labels = _label_ids(plpy, [c[5] for c in gathered.edges])
@@ -141,27 +152,32 @@ class Replayer:
             self.overlay_used += len(gathered.edges)
 
     def _update_nodes(self, items, ids):
-        """Give existing nodes their new state: items are (key, (alive, tenant, properties))."""
+        """Give existing nodes their new state: items are (key, (alive, extra_rows,
+        (tenant, properties) or None to keep them)), see changes.NodeChange.result."""
         if not items:
             return
         plpy = self.plpy
+        keep = [v[2] is None for _, v in items]
+        states = [v[2] or (None, None) for _, v in items]
         plpy.execute(plpy.prepare(
             """UPDATE graph._nodes AS n
-               SET alive = u.alive, tenant = u.tenant, properties = u.props::jsonb, touched = true,
-                   change_id = (SELECT nextval('graph._node_change_seq'))
-               FROM unnest($1::bigint[], $2::boolean[], $3::text[], $4::text[])
-                    AS u (node_id, alive, tenant, props)
+               SET alive = u.alive, extra_rows = u.extra,
+                   tenant = CASE WHEN u.keep THEN n.tenant ELSE u.tenant END,
+                   properties = CASE WHEN u.keep THEN n.properties ELSE u.props::jsonb END,
+                   touched = true, change_id = (SELECT nextval('graph._node_change_seq'))
+               FROM unnest($1::bigint[], $2::boolean[], $3::int[], $4::boolean[], $5::text[], $6::text[])
+                    AS u (node_id, alive, extra, keep, tenant, props)
                WHERE n.node_id = u.node_id""",
-            ["bigint[]", "boolean[]", "text[]", "text[]"]),
-            [[ids[k] for k, _ in items], [v[0] for _, v in items],
-             [v[1] for _, v in items], [v[2] for _, v in items]])
+            ["bigint[]", "boolean[]", "int[]", "boolean[]", "text[]", "text[]"]),
+            [[ids[k] for k, _ in items], [v[0] for _, v in items], [v[1] for _, v in items], keep,
+             [s[0] for s in states], [s[1] for s in states]])
 
     def truncate(self, table_oid):
         """TRUNCATE: the table's nodes die, and every edge its rows carried."""
         plpy = self.plpy
         base.note_own_write(plpy)
         plpy.execute(plpy.prepare(
-            """UPDATE graph._nodes SET alive = false, tenant = NULL, properties = NULL,
+            """UPDATE graph._nodes SET alive = false, extra_rows = 0, tenant = NULL, properties = NULL,
                    touched = true, change_id = (SELECT nextval('graph._node_change_seq'))
                WHERE table_oid = $1 AND alive""", ["oid"]), [table_oid])
         carried = [e.edge_source_id for e in self.reg.edges_carried_by(table_oid)]

@@ -4,7 +4,11 @@ Reads every registered source in one snapshot (sources.read_into_temp),
 numbers the nodes densely, writes the CSR of each direction under a new
 generation, clears the overlay and the node delta, and sets the replay
 cursor to that snapshot: log rows of transactions the read saw are applied
-by the base itself, the others are replayed later.
+by the base itself, the others are replayed later. A build inside a
+transaction that wrote to registered tables reads those writes too, but its
+snapshot counts that transaction as in progress (what it writes after the
+build must still be replayed); so the build also records that transaction and
+its last log id before the read, and replay skips those rows (OWN_ROWS).
 """
 
 import time
@@ -44,6 +48,16 @@ JOIN graph._labels AS l ON l.label = e.label
 """
 
 
+# The log rows this transaction wrote before the read (its own writes, which the
+# read sees although the snapshot counts the transaction as in progress): they
+# are in the base, and replay must skip them (graph._sync_state.build_xid and
+# build_position, migration 040).
+OWN_ROWS = """
+SELECT x.xid, coalesce((SELECT max(l.id) FROM graph._sync_log AS l WHERE l.xid = x.xid), 0) AS position
+FROM (SELECT coalesce(pg_current_xact_id_if_assigned()::text::bigint, 0) AS xid) AS x
+"""
+
+
 @errors.entry_point
 def build(plpy):
     """Rebuild the base; returns (generation, node_count, edge_count, seconds)."""
@@ -55,6 +69,7 @@ def build(plpy):
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))
     snapshot = sources.read_into_temp(plpy, reg)
+    own = plpy.execute(OWN_ROWS)[0]
     base.note_own_write(plpy, rebuilt=True)
     plpy.execute(RENUMBER_NODES)
     node_count = plpy.execute("SELECT count(*) AS n FROM graph._nodes")[0]["n"]
@@ -75,11 +90,15 @@ def build(plpy):
         """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot,
                target_snapshot = NULL, target_position = 0, generation = $2,
                read_only = false, read_only_reason = NULL, build_required = false,
-               last_build_at = now(),
+               last_build_at = now(), build_xid = $3, build_position = $4,
                applied_sync_id = greatest(applied_sync_id, coalesce((
                    SELECT max(id) FROM graph._sync_log
                    WHERE pg_visible_in_snapshot(xid::text::xid8, $1::pg_snapshot)), 0))""",
-        ["text", "bigint"]), [snapshot, generation])
+        ["text", "bigint", "bigint", "bigint"]), [snapshot, generation, own["xid"], own["position"]])
     # Record column types (drift), clear folded TRUNCATE markers and failed rows.
     plpy.execute(plpy.prepare("SELECT graph._after_build($1::pg_snapshot)", ["text"]), [snapshot])
+    plpy.execute(plpy.prepare(
+        """UPDATE graph._sync_log SET needs_vacuum = false
+           WHERE needs_vacuum AND xid = $1 AND id <= $2""", ["bigint", "bigint"]),
+        [own["xid"], own["position"]])
     return generation, alive_count, len(e.src), time.monotonic() - started

@@ -16,11 +16,71 @@ from dataclasses import dataclass, field
 
 
 @dataclass
+class NodeChange:
+    """What log rows did to the node of one key.
+
+    A node counts the rows that hold its key, and is alive while that count is
+    above 0: a deferrable unique key can be held by two rows for a moment inside
+    a transaction (keys swapped in two statements, a new version inserted before
+    the old one is deleted), and each statement is captured alone, so "a row
+    with key k left" does not mean "no row has key k" (graph._nodes.extra_rows,
+    migration 041). A row coming in adds 1, a row going out takes 1, never below
+    0: the change maps a count c to max(c + add, floor), or to floor alone when
+    ``absolute``. ``state`` is (tenant, properties json) of the last row that
+    came in; None when none did (the node keeps its state while rows remain).
+    """
+
+    add: int = 0
+    floor: int = 0
+    absolute: bool = False
+    state: tuple | None = None
+
+    @classmethod
+    def exactly(cls, count, state=None):
+        """The node has ``count`` rows afterwards, whatever it had."""
+        return cls(0, count, True, state)
+
+    def row_in(self, tenant, properties):
+        self.add += 1
+        self.floor += 1
+        self.state = (tenant, properties)
+
+    def row_out(self):
+        self.add -= 1
+        self.floor = max(self.floor - 1, 0)
+
+    def count(self, before):
+        """The node's row count after the change, from ``before``."""
+        return self.floor if self.absolute else max(before + self.add, self.floor)
+
+    def then(self, later):
+        """This change followed by ``later``."""
+        if later.absolute:
+            return later
+        return NodeChange(self.add + later.add, max(self.floor + later.add, later.floor),
+                          self.absolute, later.state if later.state is not None else self.state)
+
+    def result(self, before):
+        """(alive, extra_rows, state) after the change, from ``before`` rows; state
+        is None when the node keeps the one it has (alive, no row came in)."""
+        n = self.count(before)
+        if n == 0:
+            return False, 0, (None, None)
+        return True, n - 1, self.state
+
+
+@dataclass
 class Changes:
     """Graph changes gathered from log rows, written by flush()."""
 
-    nodes: dict = field(default_factory=dict)  # (oid, pk) -> (alive, tenant, props json)
+    nodes: dict = field(default_factory=dict)  # (oid, pk) -> NodeChange
     edges: list = field(default_factory=list)  # (op, source, (oid, pk), (oid, pk), w, label)
+
+    def node(self, key):
+        change = self.nodes.get(key)
+        if change is None:
+            change = self.nodes[key] = NodeChange()
+        return change
 
 
 def edges_of_row(reg, table_oid, pk, row):
@@ -56,11 +116,13 @@ def add_row(reg, row, changes):
         raise ValueError("log row %d (%s) has no old key or old_row" % (row["id"], op))
     node = reg.nodes.get(table_oid)
     if node is not None:
-        if op == "D" or (op == "U" and row["old_pk"] != row["new_pk"]):
-            changes.nodes[(table_oid, row["old_pk"])] = (False, None, None)
+        # An update is its old row going out and its new row coming in, also
+        # when the key stays: the count is unchanged, the state is the new row's.
+        if op in ("U", "D"):
+            changes.node((table_oid, row["old_pk"])).row_out()
         if op in ("I", "U"):
             tenant = new_row.get(node.tenant_column) if node.tenant_column else None
-            changes.nodes[(table_oid, row["new_pk"])] = (True, tenant, row["properties"])
+            changes.node((table_oid, row["new_pk"])).row_in(tenant, row["properties"])
     old = edges_of_row(reg, table_oid, row["old_pk"], old_row) if old_row else []
     new = edges_of_row(reg, table_oid, row["new_pk"], new_row) if new_row else []
     for edge in old:
@@ -73,9 +135,10 @@ def add_row(reg, row, changes):
 
 def fold_rows(reg, rows):
     """Replay ``rows`` (log rows in id order) in memory: (node changes {(oid, pk):
-    (alive, tenant, properties)}, edge changes [(op, source, key, key, weight,
-    label)], truncated table oids, cut edge sources). A row that cannot be
-    gathered is skipped (replay records its error)."""
+    NodeChange}, edge changes [(op, source, key, key, weight, label)], truncated
+    table oids, cut edge sources). A row that cannot be gathered is skipped
+    (replay records its error). A key of a table truncated on the way counts
+    its rows from 0 (NodeChange.exactly)."""
     nodes, edges, truncated, cuts = {}, [], set(), set()
     for row in rows:
         table_oid = int(row["table_oid"])
@@ -87,13 +150,15 @@ def fold_rows(reg, rows):
                 truncated.add(table_oid)
                 for k in nodes:
                     if k[0] == table_oid:
-                        nodes[k] = (False, None, None)
+                        nodes[k] = NodeChange.exactly(0)
             continue
         one = Changes()
         try:
             add_row(reg, row, one)
         except (ValueError, TypeError, KeyError):
             continue
-        nodes.update(one.nodes)
+        for k, change in one.nodes.items():
+            before = nodes.get(k) or (NodeChange.exactly(0) if k[0] in truncated else None)
+            nodes[k] = before.then(change) if before is not None else change
         edges.extend(one.edges)
     return nodes, edges, truncated, cuts

@@ -59,7 +59,8 @@ MAX_IDS = 100  # failed_ids names at most this many rows
 
 
 def _current_nodes(plpy, reg, table_oid, pks):
-    """{pk: (alive, tenant, properties json)} of the source rows of ``pks`` now."""
+    """{pk: changes.NodeChange} setting each node of ``pks`` to its source rows now
+    (how many hold the key, the state of one)."""
     node = reg.nodes[table_oid]
     tenant = (sources._captured(plpy, table_oid, node.tenant_column, "t")
               if node.tenant_column else "NULL::text")
@@ -68,9 +69,10 @@ def _current_nodes(plpy, reg, table_oid, pks):
         key, tenant, sources._object(plpy, table_oid, node.property_columns, "t"),
         sources._table(plpy, table_oid), key)
     with sources.unfiltered(plpy, [table_oid], "graph.retry_failed()"):
-        found = {r["pk"]: (True, r["tenant"], r["props"])
-                 for r in plpy.execute(plpy.prepare(sql, ["text[]"]), [list(pks)])}
-    return {pk: found.get(pk, (False, None, None)) for pk in pks}
+        found = {pk: changes.NodeChange.exactly(0) for pk in pks}
+        for r in plpy.execute(plpy.prepare(sql, ["text[]"]), [list(pks)]):
+            found[r["pk"]] = changes.NodeChange.exactly(found[r["pk"]].floor + 1, (r["tenant"], r["props"]))
+    return found
 
 
 def _changes(plpy, reg, row):

@@ -60,6 +60,17 @@ def gather(*rows):
     return c
 
 
+def final(nodes, before=0):
+    """Each key's node after its NodeChange as (alive, tenant, properties), from
+    ``before`` rows holding the key (0: a key no row held; a state the change
+    keeps shows as "kept")."""
+    out = {}
+    for key, change in nodes.items():
+        alive, _, state = change.result(before)
+        out[key] = (alive,) + (state if state is not None else ("kept", "kept"))
+    return out
+
+
 def c_(pk):
     return (CONTACTS, pk)
 
@@ -151,33 +162,33 @@ def test_a_weight_that_is_not_a_number_raises():
 
 def test_insert_of_a_node_row():
     c = gather(log("I", CONTACTS, new_pk="1", properties={"name": "Ann"}, new=contact(company="3")))
-    assert c.nodes == {c_("1"): (True, "7", '{"name": "Ann"}')}
+    assert final(c.nodes) == {c_("1"): (True, "7", '{"name": "Ann"}')}
     assert c.edges == [("+", 1, c_("1"), co("3"), 1.0, "works_at")]
 
 
 def test_insert_without_tenant_column_or_edges():
     c = gather(log("I", COMPANIES, new_pk="3", properties={"name": "Acme"}, new={}))
-    assert c.nodes == {co("3"): (True, None, '{"name": "Acme"}')} and c.edges == []
+    assert final(c.nodes) == {co("3"): (True, None, '{"name": "Acme"}')} and c.edges == []
 
 
 def test_insert_into_a_join_table_changes_edges_only():
     c = gather(log("I", RELATIONS, new_pk="r1", new={"source_id": "1", "target_id": "2", "weight": None,
                                                      "type": None}))
-    assert c.nodes == {}
+    assert final(c.nodes) == {}
     assert c.edges == [("+", 3, c_("1"), c_("2"), 1.0, "relations"), ("+", 3, c_("2"), c_("1"), 1.0, "relations")]
 
 
 def test_update_of_properties_keeps_unchanged_edges_out():
     c = gather(log("U", CONTACTS, old_pk="1", new_pk="1", properties={"name": "Bea"},
                    old=contact(company="3", manager="2"), new=contact(company="3", manager="2", workspace="8")))
-    assert c.nodes == {c_("1"): (True, "8", '{"name": "Bea"}')}
+    assert final(c.nodes) == {c_("1"): (True, "8", '{"name": "Bea"}')}
     assert c.edges == []
 
 
 def test_update_that_moves_an_edge():
     c = gather(log("U", CONTACTS, old_pk="1", new_pk="1", properties={},
                    old=contact(company="3"), new=contact(company="4")))
-    assert c.nodes == {c_("1"): (True, "7", "{}")}
+    assert final(c.nodes) == {c_("1"): (True, "7", "{}")}
     assert c.edges == [("-", 1, c_("1"), co("3"), 1.0, "works_at"), ("+", 1, c_("1"), co("4"), 1.0, "works_at")]
 
 
@@ -195,26 +206,26 @@ def test_update_that_changes_weight_or_label_replaces_the_edge():
 def test_update_that_changes_the_key_kills_the_old_node_and_moves_its_edges():
     c = gather(log("U", CONTACTS, old_pk="1", new_pk="9", properties={"name": "Ann"},
                    old=contact(company="3"), new=contact(company="3")))
-    assert c.nodes == {c_("1"): (False, None, None), c_("9"): (True, "7", '{"name": "Ann"}')}
+    assert final(c.nodes) == {c_("1"): (False, None, None), c_("9"): (True, "7", '{"name": "Ann"}')}
     assert c.edges == [("-", 1, c_("1"), co("3"), 1.0, "works_at"), ("+", 1, c_("9"), co("3"), 1.0, "works_at")]
 
 
 def test_update_of_a_join_row_key_alone_changes_nothing():
     row = {"source_id": "1", "target_id": "2", "weight": "1", "type": "t"}
     c = gather(log("U", RELATIONS, old_pk="r1", new_pk="r2", old=row, new=row))
-    assert c.nodes == {} and c.edges == []
+    assert final(c.nodes) == {} and c.edges == []
 
 
 def test_delete_kills_the_node_and_removes_its_edges():
     c = gather(log("D", CONTACTS, old_pk="1", old=contact(company="3", manager="2", trust="5")))
-    assert c.nodes == {c_("1"): (False, None, None)}
+    assert final(c.nodes) == {c_("1"): (False, None, None)}
     assert c.edges == [("-", 1, c_("1"), co("3"), 1.0, "works_at"), ("-", 2, c_("1"), c_("2"), 5.0, "reports_to")]
 
 
 def test_delete_of_a_join_row():
     c = gather(log("D", RELATIONS, old_pk="r1", old={"source_id": "1", "target_id": "2", "weight": "3",
                                                      "type": None}))
-    assert c.nodes == {}
+    assert final(c.nodes) == {}
     assert c.edges == [("-", 3, c_("1"), c_("2"), 3.0, "relations"), ("-", 3, c_("2"), c_("1"), 3.0, "relations")]
 
 
@@ -236,8 +247,62 @@ def test_rows_accumulate_and_a_later_row_decides_a_node():
                    old=contact(company="3"), new=contact(company="3", workspace="8")),
                log("D", CONTACTS, old_pk="1", old=contact(company="3")),
                log("I", CONTACTS, new_pk="1", properties={"v": 3}, new=contact()))
-    assert c.nodes == {c_("1"): (True, "7", '{"v": 3}')}
+    assert final(c.nodes) == {c_("1"): (True, "7", '{"v": 3}')}
     assert c.edges == [("+", 1, c_("1"), co("3"), 1.0, "works_at"), ("-", 1, c_("1"), co("3"), 1.0, "works_at")]
+
+
+# A key two rows hold for a moment (a deferrable unique key, inside a transaction)
+
+def test_a_new_version_inserted_before_the_old_one_is_deleted_keeps_the_node():
+    c = gather(log("I", CONTACTS, new_pk="1", properties={"v": "new"}, new=contact()),
+               log("D", CONTACTS, old_pk="1", old=contact()))
+    assert final(c.nodes, before=1) == {c_("1"): (True, "7", '{"v": "new"}')}
+    assert final(c.nodes, before=0) == {c_("1"): (False, None, None)}
+
+
+def test_two_keys_swapped_in_two_statements_keep_both_nodes():
+    c = gather(log("U", CONTACTS, old_pk="1", new_pk="2", properties={"v": "a"}, old=contact(), new=contact()),
+               log("U", CONTACTS, old_pk="2", new_pk="1", properties={"v": "b"}, old=contact(), new=contact()))
+    # Key 2: row a came in, row b left: a holds it (the last row in gives the state).
+    assert final(c.nodes, before=1) == {c_("1"): (True, "7", '{"v": "b"}'), c_("2"): (True, "7", '{"v": "a"}')}
+
+
+def test_a_row_leaving_a_key_another_row_holds_keeps_its_state():
+    c = gather(log("D", CONTACTS, old_pk="1", old=contact()))
+    assert final(c.nodes, before=2) == {c_("1"): (True, "kept", "kept")}
+    assert c.nodes[c_("1")].result(2)[1] == 0  # one row holds it now: no extra rows
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_node_changes_compose_like_the_rows_one_by_one(seed):
+    """then() of changes gathered apart equals gathering the rows together, and a
+    change's count equals counting the rows in and out one by one from any start."""
+    rng = np.random.default_rng(seed)
+    steps = [("in", "out", "exactly")[int(rng.integers(0, 3))] for _ in range(int(rng.integers(0, 12)))]
+
+    def apply_step(change, step, i):
+        if step == "in":
+            change.row_in("t%d" % i, "p%d" % i)
+        elif step == "out":
+            change.row_out()
+        else:
+            change = change.then(changes.NodeChange.exactly(i % 3, ("x", "y") if i % 3 else None))
+        return change
+
+    whole = changes.NodeChange()
+    parts = []
+    for i, step in enumerate(steps):
+        whole = apply_step(whole, step, i)
+        parts.append(apply_step(changes.NodeChange(), step, i))
+    folded = changes.NodeChange()
+    for part in parts:
+        folded = folded.then(part)
+    for before in range(4):
+        count = before
+        for i, step in enumerate(steps):
+            count = count + 1 if step == "in" else max(count - 1, 0) if step == "out" else i % 3
+        assert whole.count(before) == folded.count(before) == count
+        assert whole.result(before) == folded.result(before)
 
 
 @pytest.mark.parametrize("row", [
@@ -251,10 +316,10 @@ def test_rows_accumulate_and_a_later_row_decides_a_node():
 ], ids=["I-no-key", "I-no-row", "U-no-old-key", "U-no-old-row", "U-no-new-key", "D-no-key", "D-no-row"])
 def test_a_row_without_its_key_or_captured_row_raises_and_adds_nothing(row):
     c = gather(log("I", CONTACTS, new_pk="5", properties={}, new=contact(company="3")))
-    before = (dict(c.nodes), list(c.edges))
+    before = (final(c.nodes), list(c.edges))
     with pytest.raises(ValueError, match="log row 41"):
         changes.add_row(REG, row, c)
-    assert (c.nodes, c.edges) == before
+    assert (final(c.nodes), c.edges) == before
 
 
 # fold_rows
@@ -266,7 +331,8 @@ def test_fold_rows_of_plain_rows_is_add_row_in_order():
                 new=contact(company="4")),
             log("D", RELATIONS, old_pk="r", old={"source_id": "1", "target_id": "2", "weight": "2", "type": "x"})]
     c = gather(*rows)
-    assert changes.fold_rows(REG, rows) == (c.nodes, c.edges, set(), set())
+    nodes, edges, truncated, cuts = changes.fold_rows(REG, rows)
+    assert (final(nodes), edges, truncated, cuts) == (final(c.nodes), c.edges, set(), set())
 
 
 def test_truncate_of_a_node_table_cuts_what_it_carries_and_kills_its_nodes():
@@ -278,7 +344,7 @@ def test_truncate_of_a_node_table_cuts_what_it_carries_and_kills_its_nodes():
     nodes, edges, truncated, cuts = changes.fold_rows(REG, rows)
     assert truncated == {CONTACTS}
     assert cuts == {WORKS_AT.edge_source_id, REPORTS_TO.edge_source_id}
-    assert nodes == {co("3"): (True, None, "{}"), c_("1"): (False, None, None),
+    assert final(nodes) == {co("3"): (True, None, "{}"), c_("1"): (False, None, None),
                      c_("5"): (True, "7", '{"after": true}')}
     assert edges == [  # the join table's rows still stand; the contacts' edges before the cut are gone
         ("+", 3, c_("1"), c_("2"), 1.0, "relations"), ("+", 3, c_("2"), c_("1"), 1.0, "relations"),
@@ -292,7 +358,7 @@ def test_truncate_of_a_join_table_cuts_its_edges_only():
             log("I", RELATIONS, new_pk="s", new={"source_id": "2", "target_id": "3", "weight": None, "type": None})]
     nodes, edges, truncated, cuts = changes.fold_rows(REG, rows)
     assert (truncated, cuts) == (set(), {RELATED.edge_source_id})
-    assert nodes == {c_("1"): (True, "7", "{}")}
+    assert final(nodes) == {c_("1"): (True, "7", "{}")}
     assert edges == [("+", 1, c_("1"), co("3"), 1.0, "works_at"),
                      ("+", 3, c_("2"), c_("3"), 1.0, "relations"), ("+", 3, c_("3"), c_("2"), 1.0, "relations")]
 
@@ -305,7 +371,7 @@ def test_truncate_of_a_table_carrying_nothing_cuts_nothing():
             log("T", OTHER)]
     nodes, edges, truncated, cuts = changes.fold_rows(REG, rows)
     assert (truncated, cuts) == ({COMPANIES}, set())
-    assert nodes == {co("3"): (False, None, None), c_("1"): (True, "7", "{}")}
+    assert final(nodes) == {co("3"): (False, None, None), c_("1"): (True, "7", "{}")}
     assert edges == [("+", 1, c_("1"), co("3"), 1.0, "works_at")]
 
 
@@ -325,7 +391,7 @@ def test_fold_rows_skips_a_row_it_cannot_gather_whole(bad):
             dict(bad, id=2),
             log("D", CONTACTS, old_pk="1", old=contact(company="3"), row_id=3)]
     nodes, edges, truncated, cuts = changes.fold_rows(REG, rows)
-    assert nodes == {c_("1"): (False, None, None)}
+    assert final(nodes) == {c_("1"): (False, None, None)}
     assert edges == [("+", 1, c_("1"), co("3"), 1.0, "works_at"), ("-", 1, c_("1"), co("3"), 1.0, "works_at")]
     assert (truncated, cuts) == (set(), set())
 
@@ -333,7 +399,7 @@ def test_fold_rows_skips_a_row_it_cannot_gather_whole(bad):
 def test_fold_rows_takes_the_table_oid_as_text_too():
     nodes, _, _, _ = changes.fold_rows(REG, [dict(log("I", CONTACTS, new_pk="1", properties={}, new=contact()),
                                                   table_oid=str(CONTACTS))])
-    assert nodes == {c_("1"): (True, "7", "{}")}
+    assert final(nodes) == {c_("1"): (True, "7", "{}")}
 
 
 # fold_rows against the source tables: a random history of contacts and relations rows,
@@ -400,11 +466,43 @@ def random_history(rng, steps):
 
 
 @pytest.mark.parametrize("seed", range(40))
+def test_a_history_with_briefly_shared_keys_keeps_every_held_key_alive(seed):
+    """Rows of a table whose key is deferrable: an insert or a key change may land on
+    a key another row holds. A node is alive exactly when some row holds its key."""
+    rng = np.random.default_rng(seed)
+    held = Counter()  # key -> rows holding it
+    rows = []
+    for i in range(int(rng.integers(1, 80))):
+        kind = rng.random()
+        pk = str(int(rng.integers(1, 5)))
+        if kind < 0.4:
+            rows.append(log("I", CONTACTS, new_pk=pk, properties={"v": i}, new=contact(), row_id=i))
+            held[pk] += 1
+        elif kind < 0.45 and held:
+            rows.append(log("T", CONTACTS, row_id=i))
+            held.clear()
+        elif +held:
+            old = sorted(+held)[int(rng.integers(0, len(+held)))]
+            held[old] -= 1
+            if kind < 0.7:
+                rows.append(log("U", CONTACTS, old_pk=old, new_pk=pk, properties={"v": i}, old=contact(),
+                                new=contact(), row_id=i))
+                held[pk] += 1
+            else:
+                rows.append(log("D", CONTACTS, old_pk=old, old=contact(), row_id=i))
+    nodes, _, _, _ = changes.fold_rows(REG, rows)
+    assert {k[1] for k, v in final(nodes).items() if v[0]} == set(+held)
+    for k, change in nodes.items():
+        assert change.result(0)[1] == max(held[k[1]] - 1, 0)
+
+
+@pytest.mark.parametrize("seed", range(40))
 def test_folded_history_equals_the_final_tables(seed):
     rng = np.random.default_rng(seed)
     rows, tables = random_history(rng, int(rng.integers(1, 60)))
     nodes, edges, truncated, cuts = changes.fold_rows(REG, rows)
     contacts = tables[CONTACTS]
+    nodes = final(nodes)
     alive = {k[1] for k, v in nodes.items() if v[0]}
     assert alive == set(contacts)
     for pk, r in contacts.items():

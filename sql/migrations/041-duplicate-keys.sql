@@ -1,0 +1,17 @@
+-- 041-duplicate-keys: a key that two rows hold for a moment.
+--
+-- A deferrable primary or unique key lets two rows of a table share a key
+-- inside a transaction: keys swapped in two statements, a new version of a row
+-- inserted before the old one is deleted. Each statement is captured on its
+-- own, so replay meets "delete key 2" while another row still holds key 2;
+-- applying it as a tombstone lost that node. Replay counts the rows that hold
+-- a node's key instead: an insert (or a key moved in) adds one, a delete (or a
+-- key moved out) takes one, and the node is alive while the count is above 0
+-- (sync/changes.py NodeChange). At commit the key is unique again, so the count
+-- is 1 or 0 at every transaction boundary.
+--
+-- New column of graph._nodes:
+--   extra_rows  rows beyond the first that hold the key right now (0 almost
+--               always; 0 for a dead node): the node's row count is
+--               1 + extra_rows when alive, else 0
+ALTER TABLE graph._nodes ADD COLUMN extra_rows integer NOT NULL DEFAULT 0;
