@@ -1,5 +1,10 @@
 """Drift: every way the graph can part from its sources shows in sync_health()
-and verify(), and graph.reconcile() repairs it."""
+and verify(), and graph.reconcile() repairs it.
+
+graphsync's event triggers follow DDL on registered tables as it happens
+(tests/test_ddl.py); the schema changes here are made with them disabled
+(unfollowed), as when a superuser turned them off, so the drift stays for
+health, verify and reconcile to find."""
 
 import pytest
 
@@ -24,6 +29,18 @@ def actions(rows):
 
 def kinds(diffs):
     return {(d[0], d[1]) for d in diffs}
+
+
+def unfollowed(conn, *ddl):
+    """Run ``ddl`` with graphsync's event triggers disabled, then enable them again."""
+    conn.execute("ALTER EVENT TRIGGER graphsync_follow_ddl DISABLE")
+    conn.execute("ALTER EVENT TRIGGER graphsync_follow_drop DISABLE")
+    try:
+        for statement in ddl:
+            conn.execute(statement)
+    finally:
+        conn.execute("ALTER EVENT TRIGGER graphsync_follow_ddl ENABLE ALWAYS")
+        conn.execute("ALTER EVENT TRIGGER graphsync_follow_drop ENABLE ALWAYS")
 
 
 def assert_current(conn):
@@ -55,7 +72,7 @@ def app(db):
 
 def test_a_dropped_property_column(app):
     with connect(app) as c:
-        c.execute("ALTER TABLE app.contacts DROP COLUMN email")
+        unfollowed(c, "ALTER TABLE app.contacts DROP COLUMN email")
         h = health(c)
         assert h["schema_state"] == "drifted" and "column_dropped: app.contacts.email" in h["schema_drift"]
         assert h["reconcile_recommended"] and h["next_action"].startswith("run graph.reconcile()")
@@ -96,8 +113,8 @@ def test_a_retyped_column_is_rebuilt_by_maintenance(app):
 
 def test_a_column_dropped_and_added_again(app):
     with connect(app) as c:
-        c.execute("ALTER TABLE app.projects DROP COLUMN name")
-        c.execute("ALTER TABLE app.projects ADD COLUMN name text DEFAULT 'reset'")
+        unfollowed(c, "ALTER TABLE app.projects DROP COLUMN name",
+                   "ALTER TABLE app.projects ADD COLUMN name text DEFAULT 'reset'")
         assert "column_replaced: app.projects.name" in health(c)["schema_drift"]
         assert ("stale_property", "app.projects") in kinds(verify(c))
         # the capture function of the table was compiled for the old column; reconcile re-creates it
@@ -109,7 +126,7 @@ def test_a_column_dropped_and_added_again(app):
 
 def test_a_dropped_table(app):
     with connect(app) as c:
-        c.execute("DROP TABLE app.deals")
+        unfollowed(c, "DROP TABLE app.deals")
         h = health(c)
         assert "table_dropped: app.deals" in h["schema_drift"]
         assert kinds(verify(c)) == {("table_dropped", "app.deals")}
@@ -188,12 +205,23 @@ def test_a_missing_trigger_and_the_writes_it_missed(app):
         assert_current(c)
 
 
-def test_writes_made_as_replica_are_found_by_the_source_check(app):
+def uncaptured(conn, triggers, *writes):
+    """Run ``writes`` with capture ``triggers`` ((table, trigger) pairs) disabled, then
+    enable them again (ALWAYS): writes capture never saw. (Writes made with
+    session_replication_role = replica are captured: the triggers fire ALWAYS.)"""
+    for table, trigger in triggers:
+        conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
+    for statement in writes:
+        conn.execute(statement)
+    for table, trigger in triggers:
+        conn.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger}")
+
+
+def test_writes_capture_missed_are_found_by_the_source_check(app):
     with connect(app) as c:
-        c.execute("SET session_replication_role = replica")
-        c.execute("INSERT INTO app.workspaces VALUES (90, 'replicated')")
-        c.execute("UPDATE app.contacts SET name = 'replicated' WHERE id = 5")
-        c.execute("RESET session_replication_role")
+        uncaptured(c, [("app.workspaces", "graphsync_capture_insert"), ("app.contacts", "graphsync_capture_update")],
+                   "INSERT INTO app.workspaces VALUES (90, 'unseen')",
+                   "UPDATE app.contacts SET name = 'unseen' WHERE id = 5")
         apply(c)
         assert {("missing_node", "app.workspaces"), ("stale_property", "app.contacts")} <= kinds(verify(c))
         # maintenance's periodic source check finds them and rebuilds
@@ -207,11 +235,10 @@ def test_writes_made_as_replica_are_found_by_the_source_check(app):
         assert_current(c)
 
 
-def test_writes_made_as_replica_are_repaired_by_reconcile(app):
+def test_writes_capture_missed_are_repaired_by_reconcile(app):
     with connect(app) as c:
-        c.execute("SET session_replication_role = replica")
-        c.execute("DELETE FROM app.relations WHERE id IN (SELECT min(id) FROM app.relations)")
-        c.execute("RESET session_replication_role")
+        uncaptured(c, [("app.relations", "graphsync_capture_delete")],
+                   "DELETE FROM app.relations WHERE id IN (SELECT min(id) FROM app.relations)")
         assert ("extra_edge", "app.contacts") in kinds(verify(c))
         done = reconcile(c)
         assert ("repaired_extra_edge", "app.contacts") in actions(done)

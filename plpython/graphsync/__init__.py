@@ -45,6 +45,7 @@ ops/                    operations: maintenance, drift, verification, health
   drift.py              reading schema drift (graph._schema_drift) for the others
   maintenance.py        run_scheduled_maintenance() and vacuum()
   reconcile.py          reconcile(): repair drift, make the graph equal its sources
+  follow.py             following DDL (the event trigger): renames, drops, partitions, from the catalog
   verify.py             verify(): compare the applied graph with the sources
   status.py             status(): sizes, generation, this backend's cache
 

@@ -29,7 +29,7 @@ BEGIN
             (SELECT count(*) FROM graph._nodes AS n WHERE n.touched AND NOT n.alive) AS tombstones,
             greatest(coalesce((SELECT c.node_count FROM graph._csr AS c
                                WHERE c.generation = st.generation AND c.direction = 'out'), 0), 1) AS nodes,
-            (SELECT string_agg(format('%s.%s %s', d.table_name, d.column_name, d.kind), ', ')
+            (SELECT string_agg(d.table_name || coalesce('.' || d.column_name, '') || ' ' || d.kind, ', ')
              FROM graph._schema_drift() AS d WHERE d.repair = 'rebuild') AS drift
         FROM graph._sync_state AS st
     )

@@ -5,15 +5,29 @@
 --   column_retyped    a registered column's type changed since the last build
 --   column_replaced   dropped and added again under the same name since the last build
 --   key_changed       the key columns are no longer a unique key on NOT NULL columns
---   trigger_disabled  a capture trigger is disabled (or fires only as replica)
+--   trigger_disabled  a capture trigger is disabled, or not enabled ALWAYS (it
+--                     would miss replica-mode writes or logical replication)
 --   trigger_missing   a capture trigger is gone
+--   trigger_impostor  a trigger of a capture trigger's name calls another
+--                     function (or has another shape): graphsync's is missing
+--   trigger_extra     a trigger calls a capture function where none is expected
+--                     (it would capture twice, or rows the table no longer has)
+-- Capture triggers are those of graph._trigger_states(), recognised by their
+-- function, on the table and each of its partitions and inheritance children;
+-- a detail names a member's trigger as 'name on member'.
+--   ddl_not_followed  graphsync's event trigger graphsync_follow_ddl or
+--                     graphsync_follow_drop is missing or not enabled ALWAYS
+--                     (table_oid NULL, table_name the event trigger's name)
+-- Plus every open graph._schema_events row (what following a schema change
+-- left for a rebuild or for reconcile: column_unregistered, column_renamed,
+-- table_unregistered, members_changed, follow_failed, ...).
 -- repair names who repairs it: 'rebuild' or 'reconcile'. Cheap: catalog
 -- lookups only. Writes made while triggers were off or with
 -- session_replication_role = replica are not visible here; graph.verify() and
 -- maintenance's periodic source check find those.
 -- PL/pgSQL so the install order of the functions it calls does not matter.
--- Reads: the registry, graph._registered_columns, pg_class, pg_attribute,
--- pg_index, pg_trigger.
+-- Reads: the registry, graph._registered_columns, graph._schema_events,
+-- pg_class, pg_attribute, pg_index, pg_trigger, pg_inherits.
 CREATE OR REPLACE FUNCTION graph._schema_drift()
 RETURNS TABLE (
     kind text, table_oid oid, table_name text, column_name text, detail text, repair text
@@ -42,11 +56,12 @@ BEGIN
         UNION
         SELECT e.via_table, e.via_id_columns FROM graph._edge_sources AS e WHERE e.kind = 'join'
     ),
-    expected_triggers AS (
-        SELECT t.table_oid, t.table_name, 'graphsync_capture_' || ev.ev AS tgname
-        FROM captured AS t
-        CROSS JOIN (VALUES ('insert'), ('update'), ('delete'), ('truncate')) AS ev (ev)
-        WHERE t.present
+    triggers AS (
+        SELECT s.table_oid, s.table_name, s.state,
+               CASE WHEN s.member_oid = s.table_oid THEN s.trigger_name
+                    ELSE s.trigger_name || ' on ' || s.member_oid::regclass::text END AS tgname
+        FROM graph._trigger_states() AS s
+        WHERE s.state <> 'ok'
     )
     SELECT 'table_dropped', t.table_oid, t.table_name, NULL, 'the table no longer exists', 'reconcile'
     FROM captured AS t WHERE NOT t.present
@@ -85,21 +100,25 @@ BEGIN
           )
     )
     UNION ALL
-    SELECT 'trigger_disabled', x.table_oid, x.table_name, NULL,
+    SELECT 'trigger_' || x.state, x.table_oid, x.table_name, NULL,
            string_agg(x.tgname, ', ' ORDER BY x.tgname), 'reconcile'
-    FROM expected_triggers AS x
-    JOIN pg_catalog.pg_trigger AS tg ON tg.tgrelid = x.table_oid AND tg.tgname = x.tgname
-    WHERE tg.tgenabled IN ('D', 'R')
-    GROUP BY x.table_oid, x.table_name
+    FROM triggers AS x
+    GROUP BY x.state, x.table_oid, x.table_name
     UNION ALL
-    SELECT 'trigger_missing', x.table_oid, x.table_name, NULL,
-           string_agg(x.tgname, ', ' ORDER BY x.tgname), 'reconcile'
-    FROM expected_triggers AS x
-    WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS tg
-                      WHERE tg.tgrelid = x.table_oid AND tg.tgname = x.tgname)
-    GROUP BY x.table_oid, x.table_name;
+    SELECT e.kind, e.table_oid, e.table_name, e.column_name, e.detail, e.repair
+    FROM graph._schema_events AS e
+    WHERE e.resolved_at IS NULL
+    UNION ALL
+    SELECT 'ddl_not_followed', NULL, w.name, NULL,
+           format('event trigger %s is %s: DDL on registered tables is not followed, so a rename or a drop'
+                  ' can break capture; graph.reconcile() run by a superuser enables it ALWAYS (so does'
+                  ' install.py)', w.name, CASE WHEN et.oid IS NULL THEN 'missing' ELSE 'not enabled ALWAYS' END),
+           'reconcile'
+    FROM (VALUES ('graphsync_follow_ddl'), ('graphsync_follow_drop')) AS w (name)
+    LEFT JOIN pg_catalog.pg_event_trigger AS et ON et.evtname = w.name
+    WHERE et.evtenabled IS DISTINCT FROM 'A' AND EXISTS (SELECT FROM captured);
 END;
 $$;
 
 COMMENT ON FUNCTION graph._schema_drift() IS
-'Schema drift of the registered tables (dropped or retyped columns, dropped tables, changed keys, disabled or missing capture triggers), one row per finding, with who repairs it.';
+'Schema drift of the registered tables (dropped or retyped columns, dropped tables, changed keys, disabled, missing, impostor or stray capture triggers, open schema-change records), one row per finding, with who repairs it.';

@@ -47,7 +47,11 @@
 -- writer of a registered table needs no right on the log, and nothing that
 -- could run inside capture runs with more. It refuses to run as the trigger of
 -- any table but tbl and its partitions and inheritance children (42501), so
--- EXECUTE granted by mistake cannot forge log rows of tbl.
+-- EXECUTE granted by mistake cannot forge log rows of tbl; EXECUTE is PUBLIC's,
+-- so the owner of tbl can attach it to a partition it creates (graph._follow_ddl
+-- runs as that owner). Rows of a member carry tbl's oid and name; a TRUNCATE of
+-- a member alone logs a marker under the member's oid (no node has it) with
+-- needs_vacuum, so the next rebuild drops the rows it took.
 -- It pins search_path, the settings that shape text output
 -- (graph._output_settings(), so a key is captured the same whatever the writer's
 -- session says), turns JIT off (transition tables have no statistics: a bulk
@@ -174,15 +178,19 @@ BEGIN
         UNION ALL
         SELECT 'U', %2$s, n2.nk, o2.ok, n2.nk, n2.np, o2.orow, n2.nrow
         FROM o2 JOIN n2 ON n2.rn = o2.rn;
-    ELSIF TG_OP = 'TRUNCATE' THEN
+    ELSIF TG_OP = 'TRUNCATE' AND TG_RELID = %10$L::pg_catalog.oid THEN
         INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
         VALUES ('T', %2$s, true);
+    ELSIF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
+        VALUES ('T', TG_RELID, pg_catalog.format('%%I.%%I', TG_TABLE_SCHEMA, TG_TABLE_NAME), true);
     END IF;
     RETURN NULL;
 END;
 $body$;
 REVOKE ALL ON FUNCTION %1$s() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION %1$s() TO graph_admin;
+GRANT EXECUTE ON FUNCTION %1$s() TO PUBLIC;
 $f$, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, graph._output_settings(), tbl, tbl::regclass::text);
 
     IF NOT existed THEN

@@ -93,13 +93,19 @@ BEGIN
            END INTO last_error
     FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL ORDER BY l.id DESC LIMIT 1;
 
-    SELECT count(*) INTO disabled_trigger_count
-    FROM pg_catalog.pg_trigger AS t
-    WHERE t.tgname LIKE 'graphsync\_capture\_%' AND t.tgenabled IN ('D', 'R');
-    SELECT coalesce(sum(cardinality(string_to_array(d.detail, ', '))), 0),
-           string_agg(format('%s (%s)', d.table_name, d.detail), '; ' ORDER BY d.table_name)
-    INTO missing_trigger_count, missing_triggers
-    FROM graph._schema_drift() AS d WHERE d.kind = 'trigger_missing';
+    -- graphsync's capture triggers, recognised by their function, on each captured
+    -- table and its partitions and children (graph._trigger_states): disabled counts
+    -- those that would not fire in every session_replication_role (not enabled
+    -- ALWAYS); missing counts those gone or whose name another trigger holds.
+    SELECT count(*) FILTER (WHERE t.state = 'disabled'),
+           count(*) FILTER (WHERE t.state IN ('missing', 'impostor'))
+    INTO disabled_trigger_count, missing_trigger_count
+    FROM graph._trigger_states() AS t;
+    SELECT string_agg(format('%s (%s%s)', d.table_name, d.detail,
+                             CASE WHEN d.kind = 'trigger_impostor' THEN ': held by another function' ELSE '' END),
+                      '; ' ORDER BY d.table_name, d.kind)
+    INTO missing_triggers
+    FROM graph._schema_drift() AS d WHERE d.kind IN ('trigger_missing', 'trigger_impostor');
 
     SELECT count(*) INTO edge_buffer_used FROM graph._edge_overlay;
     edge_buffer_size := graph._setting('graph.edge_buffer_size')::bigint;

@@ -42,7 +42,8 @@ $$, $$
         'connected_components', 'component_stats', 'component_of',
         '_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr',
         '_key_expr', '_object_expr', '_read_sync', '_pending_rows',
-        '_node_changes', '_node_runs', '_traverse', '_components', '_component_of'
+        '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
+        '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture'
     ])
 $$, 'PUBLIC may run exactly health, the reads and what the reads call');
 SELECT schema_privs_are('graph', 'public', ARRAY['USAGE'], 'PUBLIC has USAGE only on schema graph');

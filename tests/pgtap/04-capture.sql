@@ -18,8 +18,8 @@ SELECT trigger_is('public', 'pgtap_t', 'graphsync_capture_insert',
 -- tgtype bits: 1 row-level, 2 before, 64 instead of.
 SELECT is((SELECT count(*) FROM pg_trigger
            WHERE tgrelid = 'public.pgtap_t'::regclass AND tgname LIKE 'graphsync\_capture\_%'
-             AND tgtype & (1 | 2 | 64) = 0 AND tgenabled = 'O'),
-          4::bigint, 'the four capture triggers are enabled AFTER ... FOR EACH STATEMENT');
+             AND tgtype & (1 | 2 | 64) = 0 AND tgenabled = 'A'),
+          4::bigint, 'the four capture triggers are AFTER ... FOR EACH STATEMENT, enabled ALWAYS (replica writes too)');
 
 CREATE TEMP TABLE log_mark AS SELECT coalesce(max(id), 0) AS id FROM graph._sync_log;
 CREATE TEMP VIEW new_log AS

@@ -7,13 +7,20 @@ module repairs it:
 - table dropped: unregister it, and the edge sources that use it
 - column dropped: unregister a property or filter column; drop a weight or
   label column from its edge source (default weight and label); remove an
-  edge source whose endpoint column is gone. A dropped tenant column is not
-  repaired: choosing another tenant column is a security decision.
+  edge source whose endpoint column is gone; a dropped tenant column leaves
+  the table without tenants (choosing another tenant column is left to a
+  person: register the table again)
+- column renamed, partitions or children changed, table renamed: followed as
+  the event trigger follows them (ops/follow.py), first, for every captured
+  table, so a change made while the event trigger was off is a rename, not a
+  drop; a table whose following had failed is followed again
 - key changed: re-key the table to its current key (graph._table_key) unless
   edge sources reference its key values (then re-register by hand)
 - column retyped or replaced: rebuild
-- capture trigger disabled: enable it (graph._enable_capture_trigger, so an
-  admin who does not own the table can); missing: install it again
+- capture trigger disabled, missing, an impostor (graphsync's name, another
+  function) or a stray one calling a capture function: graph._install_capture
+  puts graphsync's own trigger in place, enabled ALWAYS (triggers are
+  recognised by their function, graph._trigger_states)
 
 then apply pending sync, compare with the sources (graph.verify()) and
 rebuild when anything differs, so writes made while triggers were off or with
@@ -27,7 +34,7 @@ graph._rebuild_reasons) are checked before it starts: a bad value is an error
 
 
 from graphsync import db, errors, settings
-from graphsync.ops import drift, jobs
+from graphsync.ops import drift, follow, jobs
 from graphsync.sync import apply, build
 
 SETTINGS_READ = ("graph.sync_batch_size", "graph.edge_buffer_size", "graph.sync_error_policy",
@@ -93,10 +100,11 @@ class Repairs:
                 " OR (kind = 'join' AND to_column = $2))", ["oid", "text"], [oid, col],
                 "endpoint column %s was dropped" % col)
         if "tenant" in roles:
-            self.unrepaired.append(d)
-            self.add("needs_attention", name, 0,
-                     "tenant column %s was dropped: re-register the table (graph.remove_table, then"
-                     " graph.add_table with another tenant_column)" % col)
+            self.q("UPDATE graph._node_tables SET tenant_column = NULL WHERE table_oid = $1 AND tenant_column = $2",
+                   ["oid", "text"], [oid, col])
+            self.add("unregistered_column", name, 1,
+                     "tenant column %s was dropped: the table's nodes have no tenant now, so a read for any"
+                     " tenant sees them; register the table again with another tenant_column to scope them" % col)
         self.tables.add(int(oid))
         self.registration_changed = True
 
@@ -125,11 +133,31 @@ class Repairs:
         self.registration_changed = True
 
     def trigger_disabled(self, d):
-        # Through a narrow definer: ALTER TABLE needs the table's owner, an
-        # admin need not be one.
-        for tg in d["detail"].split(", "):
-            self.q("SELECT graph._enable_capture_trigger($1, $2)", ["oid", "text"], [d["table_oid"], tg])
+        # graph._install_capture enables it ALWAYS (through graph._enable_capture_trigger
+        # when the admin does not own the table).
+        self.tables.add(int(d["table_oid"]))
         self.add("enabled_trigger", d["table_name"], len(d["detail"].split(", ")), d["detail"])
+
+    def ddl_not_followed(self, d):
+        """Enable (or create) graphsync's event trigger ALWAYS: only a superuser may."""
+        name = d["table_name"]
+        if not self.q("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")[0]["rolsuper"]:
+            self.add("needs_attention", name, 0, d["detail"])
+            return
+        event = "sql_drop" if name == "graphsync_follow_drop" else "ddl_command_end"
+        if not self.q("SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = $1", ["text"], [name]):
+            self.plpy.execute("CREATE EVENT TRIGGER %s ON %s EXECUTE FUNCTION graph._follow_ddl()"
+                              % (self.plpy.quote_ident(name), event))
+        self.plpy.execute("ALTER EVENT TRIGGER %s ENABLE ALWAYS" % self.plpy.quote_ident(name))
+        self.add("enabled_event_trigger", name, 1, "DDL on registered tables is followed again")
+
+    def trigger_impostor(self, d):
+        self.tables.add(int(d["table_oid"]))
+        self.add("replaced_trigger", d["table_name"], len(d["detail"].split(", ")), d["detail"])
+
+    def trigger_extra(self, d):
+        self.tables.add(int(d["table_oid"]))
+        self.add("dropped_trigger", d["table_name"], len(d["detail"].split(", ")), d["detail"])
 
     def trigger_missing(self, d):
         self.tables.add(int(d["table_oid"]))
@@ -143,7 +171,8 @@ class Repairs:
                 if d["table_oid"] not in done_keys:
                     done_keys.add(d["table_oid"])
                     self.key_changed(d)
-            elif kind in ("table_dropped", "column_dropped", "trigger_disabled", "trigger_missing"):
+            elif kind in ("table_dropped", "column_dropped", "trigger_disabled", "trigger_missing",
+                          "trigger_impostor", "trigger_extra", "ddl_not_followed"):
                 getattr(self, kind)(d)
         for oid in sorted(self.tables):
             self.q("SELECT graph._install_capture($1)", ["oid"], [oid])
@@ -166,13 +195,32 @@ def _summarize(repairs, diffs, action):
         repairs.add("%s_%s" % (action, difference), table, len(ids), "ids: " + sample)
 
 
+def _follow_all(plpy, repairs):
+    """Follow the schema of every captured table as the event trigger would (renames,
+    drops, partitions, retypes); resolve the 'follow_failed' records, whose tables
+    get their capture generated again."""
+    tables = [int(r["table_oid"]) for r in plpy.execute("SELECT table_oid FROM graph._captured_tables()")]
+    repairs.tables |= set(follow.follow_tables(plpy, repairs, tables))
+    for r in plpy.execute("UPDATE graph._schema_events SET resolved_at = now()"
+                          " WHERE repair = 'reconcile' AND resolved_at IS NULL"
+                          " RETURNING table_oid, table_name, detail"):
+        repairs.tables.add(int(r["table_oid"]))
+        repairs.add("followed_again", r["table_name"], 1, r["detail"])
+
+
+def follow_ddl(plpy, tables):
+    """The event trigger's follower (graph._follow_registry): ops/follow.py, with
+    this module's repairs. Returns the tables whose triggers to attach."""
+    return follow.follow_ddl(plpy, Repairs, tables)
+
+
 def _reconcile(plpy, job_id, repairs, result):
     """Repair, apply, verify, rebuild; returns what is left undone (the run is
     'partial' then), one line each."""
     jobs.phase(plpy, job_id, "repair drift")
-    drifted = drift.rows(plpy)
     with plpy.subtransaction():
-        repairs.repair(drifted)
+        _follow_all(plpy, repairs)
+        repairs.repair(drift.rows(plpy))
     remaining = drift.rows(plpy)
     unreadable = [d for d in remaining if d["kind"] in drift.UNREADABLE]
     if unreadable:

@@ -48,6 +48,14 @@ JOIN graph._labels AS l ON l.label = e.label
 """
 
 
+RESOLVE_EVENTS = """
+UPDATE graph._schema_events SET resolved_at = now()
+WHERE resolved_at IS NULL AND repair = 'rebuild'
+  AND (pg_visible_in_snapshot(xid::text::xid8, $1::pg_snapshot)
+       OR xid::text::xid8 = pg_current_xact_id_if_assigned())
+"""
+
+
 # The log rows this transaction wrote before the read (its own writes, which the
 # read sees although the snapshot counts the transaction as in progress): they
 # are in the base, and replay must skip them (graph._sync_state.build_xid and
@@ -101,4 +109,7 @@ def build(plpy):
         """UPDATE graph._sync_log SET needs_vacuum = false
            WHERE needs_vacuum AND xid = $1 AND id <= $2""", ["bigint", "bigint"]),
         [own["xid"], own["position"]])
+    # The schema changes this read saw (graph._schema_events a rebuild catches up
+    # with: columns unregistered or renamed, partitions attached or detached) are.
+    plpy.execute(plpy.prepare(RESOLVE_EVENTS, ["text"]), [snapshot])
     return generation, alive_count, len(e.src), time.monotonic() - started

@@ -10,11 +10,15 @@ Row-level security never filters this read: it runs with row_security = off
 42501 and a hint, a caller that a policy would apply to. So build, verify,
 maintenance's source check, reconcile and retry_failed see every row or fail
 loudly, and a table owner's policy function never runs as the admin.
+
+A registered table or column that no longer exists (dropped while the event
+trigger graphsync_follow_drop was off) is refused up front (55000, naming it,
+with a hint), never read through SQL generated for it.
 """
 
 import contextlib
 
-from graphsync import db
+from graphsync import db, errors
 
 TEMP_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS _gs_src_nodes (
@@ -47,6 +51,34 @@ def _captured(plpy, oid, col, alias):
     replay reads for a tenant, an edge endpoint, a weight or a label."""
     return _q(plpy, "SELECT graph._captured_expr($1, $2, $3) AS v", ["oid", "text", "text"],
               [oid, col, alias])
+
+
+# Registered tables and columns the catalog no longer has.
+GONE = """
+SELECT t.table_name, NULL::text AS column_name
+FROM graph._captured_tables() AS t WHERE NOT t.present
+UNION ALL
+SELECT t.table_name, r.column_name
+FROM graph._registered_column_roles() AS r
+JOIN graph._captured_tables() AS t ON t.table_oid = r.table_oid AND t.present
+WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                  WHERE a.attrelid = r.table_oid AND a.attname = r.column_name
+                    AND a.attnum > 0 AND NOT a.attisdropped)
+ORDER BY 1, 2
+"""
+
+
+def check_present(plpy, purpose):
+    """Raise 55000 naming the registered tables and columns that were dropped:
+    the sources cannot be read until graph.reconcile() unregisters them."""
+    gone = plpy.execute(GONE)
+    if gone:
+        raise errors.ObjectNotInPrerequisiteState(
+            "%s cannot read the sources: %s no longer exist%s" % (
+                purpose, ", ".join(r["table_name"] + ("." + r["column_name"] if r["column_name"] else "")
+                                   for r in gone), "s" if len(gone) == 1 else ""),
+            hint="Run graph.reconcile() to unregister what was dropped (the event triggers"
+                 " graphsync_follow_ddl and graphsync_follow_drop do it as it happens when enabled).")
 
 
 def _table(plpy, oid):
@@ -113,6 +145,7 @@ def read_into_temp(plpy, reg, purpose="graph.build()"):
     snapshot (text) the read saw, with this transaction's own xid counted as
     in progress so its later writes are still replayed. ``purpose`` names the
     caller (e.g. 'graph.build()') in the error a filtered read raises."""
+    check_present(plpy, purpose)
     plpy.execute(TEMP_TABLES)
     statements = [_node_select(plpy, n) for n in reg.nodes.values()]
     for e in reg.edges:

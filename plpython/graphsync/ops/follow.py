@@ -1,0 +1,448 @@
+"""Following the application's schema changes, so capture never breaks its writes.
+
+The event trigger graph._follow_ddl (ddl_command_end and sql_drop) runs as the
+role whose DDL fired it, normally the table's owner. It passes the captured
+tables a change concerns (graph._followed_tables) to the SECURITY DEFINER
+graph._follow_registry, which calls follow_ddl() here, then attaches the
+capture triggers itself, as that owner (graph._attach_capture). Everything here
+is derived from the catalog, compared with what capture was generated for
+(graph._column_map, graph._capture_members); the table oids it is given only
+say where to look, so a direct call can do nothing but bring the registry in
+step with the catalog.
+
+For one captured table (follow_table):
+- dropped table: unregister it and the edge sources that use it
+- column renamed (same attnum, other name): the registry takes the new name
+  everywhere it appears, and so do the pending log rows captured under the old
+  one; nothing is unregistered. A renamed property or filter column changes the
+  nodes' property names, so the base is rebuilt at the next build.
+- column dropped: unregister that role of it (reconcile.Repairs: a property or
+  filter column leaves, a weight or label column falls back to the default, an
+  edge source loses its endpoint, a tenant column leaves the table without
+  tenants); a dropped key column re-keys the table to its current key when it
+  can, else the table is unregistered. A dropped column whose name a live
+  column carries again keeps its registration (a rebuild follows the retype).
+- column retyped, table renamed (also by its schema): capture is regenerated
+- partitions and inheritance children created, attached, detached or dropped:
+  the triggers follow the tree; rows that joined or left the table without an
+  INSERT or DELETE (attaching a table that holds rows, detaching or dropping
+  one) mark it for a rebuild
+Every change that leaves the graph to catch up is recorded in
+graph._schema_events (health shows it until a build or reconcile resolves it)
+and reported to the DDL's session as a WARNING (unregistrations) or NOTICE.
+
+follow_ddl() never lets an error reach the DDL: a table it cannot follow gets a
+capture function that captures nothing (so the application's writes go on), a
+WARNING, and a 'follow_failed' record for graph.reconcile(), which follows it
+again and rebuilds. A cancel is never caught.
+"""
+
+# graph._column_map joined with the catalog: what became of each registered column.
+COLUMNS = """
+SELECT m.attnum, m.column_name, m.type_name, a.attname::text AS now_name,
+       coalesce(a.attisdropped, true) AS dropped,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS now_type,
+       EXISTS (SELECT FROM pg_catalog.pg_attribute AS b
+               WHERE b.attrelid = m.table_oid AND b.attname = m.column_name
+                 AND b.attnum > 0 AND NOT b.attisdropped) AS name_live
+FROM graph._column_map AS m
+LEFT JOIN pg_catalog.pg_attribute AS a ON a.attrelid = m.table_oid AND a.attnum = m.attnum
+WHERE m.table_oid = $1
+ORDER BY m.attnum
+"""
+
+# Registered columns capture was not generated for (an install older than the
+# map) that no live column carries: dropped, by name.
+GONE_UNMAPPED = """
+SELECT r.column_name FROM graph._registered_column_roles() AS r
+WHERE r.table_oid = $1
+  AND NOT EXISTS (SELECT FROM graph._column_map AS m WHERE m.table_oid = $1 AND m.column_name = r.column_name)
+  AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                  WHERE a.attrelid = $1 AND a.attname = r.column_name AND a.attnum > 0 AND NOT a.attisdropped)
+ORDER BY r.column_name
+"""
+
+# Partitions and children now (tree) against those recorded (graph._capture_members),
+# with the size of each that changed: rows may have come or gone with it.
+MEMBERS = """
+WITH RECURSIVE tree AS (
+    SELECT i.inhrelid AS member FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = $1
+    UNION
+    SELECT i.inhrelid FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.member
+), recorded AS (
+    SELECT m.member_oid, m.member_name FROM graph._capture_members AS m
+    WHERE m.table_oid = $1 AND m.member_oid <> $1
+)
+SELECT coalesce(t.member, r.member_oid) AS member,
+       coalesce(c.oid::regclass::text, r.member_name) AS name,
+       t.member IS NOT NULL AS joined, c.oid IS NOT NULL AS exists,
+       CASE WHEN c.oid IS NOT NULL THEN pg_catalog.pg_relation_size(c.oid) END AS bytes
+FROM tree AS t
+FULL JOIN recorded AS r ON r.member_oid = t.member
+LEFT JOIN pg_catalog.pg_class AS c ON c.oid = coalesce(t.member, r.member_oid)
+WHERE t.member IS NULL OR r.member_oid IS NULL
+ORDER BY 2
+"""
+
+TABLE = """
+SELECT c.oid::regclass::text AS name,
+       (SELECT m.member_name FROM graph._capture_members AS m
+        WHERE m.table_oid = $1 AND m.member_oid = $1) AS captured_name,
+       coalesce((SELECT n.table_name FROM graph._node_tables AS n WHERE n.table_oid = $1),
+                (SELECT m.member_name FROM graph._capture_members AS m
+                 WHERE m.table_oid = $1 AND m.member_oid = $1),
+                (SELECT min(r.table_name) FROM graph._registered_columns AS r WHERE r.table_oid = $1),
+                $1::text) AS registered_name
+FROM (SELECT $1::oid AS oid) AS o
+LEFT JOIN pg_catalog.pg_class AS c ON c.oid = o.oid AND c.relkind IN ('r', 'p')
+"""
+
+
+def _renamed(field):
+    """SQL: ``field`` (a column name) mapped through $2 (old names) -> $3 (new names)."""
+    return ("coalesce((SELECT rn.new FROM unnest($2::text[], $3::text[]) AS rn (old, new)"
+            " WHERE rn.old = %s), %s)" % (field, field))
+
+
+def _renamed_array(field):
+    """SQL: each name of array ``field`` mapped through $2 -> $3, in order."""
+    return ("coalesce((SELECT array_agg(coalesce(rn.new, u.c) ORDER BY u.o)"
+            " FROM unnest(%s) WITH ORDINALITY AS u (c, o)"
+            " LEFT JOIN unnest($2::text[], $3::text[]) AS rn (old, new) ON rn.old = u.c), %s)"
+            % (field, field))
+
+
+def _renamed_keys(field):
+    """SQL: jsonb ``field`` with its keys mapped through $2 -> $3."""
+    return ("CASE WHEN %s ?| $2::text[] THEN (SELECT pg_catalog.jsonb_object_agg(coalesce(rn.new, e.key), e.value)"
+            " FROM pg_catalog.jsonb_each(%s) AS e"
+            " LEFT JOIN unnest($2::text[], $3::text[]) AS rn (old, new) ON rn.old = e.key) ELSE %s END"
+            % (field, field, field))
+
+
+RENAME_STATEMENTS = (
+    """UPDATE graph._node_tables AS n SET id_columns = %s, columns = %s, filter_columns = %s,
+                                        tenant_column = %s
+       WHERE n.table_oid = $1""" % (_renamed_array("n.id_columns"), _renamed_array("n.columns"),
+                                     _renamed_array("n.filter_columns"), _renamed("n.tenant_column")),
+    # Columns of the table that carries the edges.
+    """UPDATE graph._edge_sources AS e SET from_column = %s, weight_column = %s, label_column = %s,
+                                         to_column = CASE WHEN e.kind = 'join' THEN %s ELSE e.to_column END,
+                                         via_id_columns = CASE WHEN e.kind = 'join' THEN %s ELSE e.via_id_columns END
+       WHERE coalesce(e.via_table, e.from_table) = $1""" % (
+        _renamed("e.from_column"), _renamed("e.weight_column"), _renamed("e.label_column"),
+        _renamed("e.to_column"), _renamed_array("e.via_id_columns")),
+    # A foreign-key edge names its target's key column.
+    """UPDATE graph._edge_sources AS e SET to_column = %s
+       WHERE e.kind = 'fk' AND e.to_table = $1 AND e.to_column IS NOT NULL""" % _renamed("e.to_column"),
+    """WITH moved AS (
+           DELETE FROM graph._registered_columns AS r
+           WHERE r.table_oid = $1 AND r.column_name = ANY ($2::text[]) RETURNING r.*
+       )
+       INSERT INTO graph._registered_columns (table_oid, column_name, table_name, attnum, type_name)
+       SELECT m.table_oid, %s, m.table_name, m.attnum, m.type_name FROM moved AS m""" % _renamed("m.column_name"),
+)
+
+# Log rows captured under the old names and not applied yet (and failed rows, which
+# a retry applies): renamed too, so replay reads them under the names it knows. The
+# DDL holds the table's ACCESS EXCLUSIVE lock, so no writer of it is still open; the
+# replay state row is locked first, so no replay is halfway through them.
+RENAME_LOG = """
+UPDATE graph._sync_log AS l SET properties = %s, old_row = %s, new_row = %s
+WHERE l.table_oid = $1
+  AND (l.xid >= (SELECT pg_catalog.pg_snapshot_xmin(s.done_snapshot)::text::bigint FROM graph._sync_state AS s)
+       OR l.error_message IS NOT NULL)
+  AND (l.properties ?| $2::text[] OR l.old_row ?| $2::text[] OR l.new_row ?| $2::text[])
+""" % (_renamed_keys("l.properties"), _renamed_keys("l.old_row"), _renamed_keys("l.new_row"))
+
+RECORD = """
+INSERT INTO graph._schema_events (table_oid, table_name, column_name, kind, detail, repair)
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
+
+OPEN_FAILURE = """
+SELECT 1 FROM graph._schema_events
+WHERE table_oid = $1 AND kind = 'follow_failed' AND resolved_at IS NULL
+"""
+
+# What a table that cannot be followed captures until reconcile(): nothing. Its
+# writes go on; the follow_failed record says so and reconcile() rebuilds.
+CAPTURE_NOTHING = """
+CREATE OR REPLACE FUNCTION %s()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $body$
+BEGIN
+    RETURN NULL;
+END;
+$body$
+"""
+
+# Repairs actions -> schema event kinds (all caught up with by a rebuild).
+EVENT_KINDS = {
+    "unregistered_table": "table_unregistered",
+    "unregistered_column": "column_unregistered",
+    "removed_edge_source": "edge_source_removed",
+    "rekeyed_table": "table_rekeyed",
+    "needs_attention": "table_unregistered",
+}
+
+
+def _cancelled(exc):
+    """Whether ``exc`` is a cancel, timeout or shutdown (SQLSTATE class 57): never caught."""
+    return (getattr(exc, "sqlstate", None) or "").startswith("57")
+
+
+class Follower:
+    """Follows the tables of one schema change; collects what to regenerate and record."""
+
+    def __init__(self, plpy, repairs):
+        self.plpy = plpy
+        self.repairs = repairs  # a reconcile.Repairs: the one implementation of unregistering
+        self.events = []  # (table_oid, table_name, column_name, kind, detail, repair)
+        self.regenerate = set()  # tables whose capture function must be generated again
+        self.reattach = set()  # tables whose triggers must be checked (members changed)
+        self.related = set()  # other tables whose capture depends on a changed one
+        self.dropped = set()  # tables that no longer exist
+
+    def q(self, sql, types=(), args=()):
+        return self.repairs.q(sql, types, args)
+
+    def event(self, oid, name, column, kind, detail, repair="rebuild", level="warning"):
+        self.events.append((oid, name, column, kind, detail, repair))
+        getattr(self.plpy, level)("graphsync: %s%s: %s" % (name, "." + column if column else "", detail))
+
+    def follow_table(self, oid):
+        """Bring the registration and capture of captured table ``oid`` in step with the catalog."""
+        t = self.q(TABLE, ["oid"], [oid])[0]
+        before = len(self.repairs.actions)
+        if t["name"] is None:
+            self.repairs.table_dropped({"table_oid": oid, "table_name": t["registered_name"]})
+            self.dropped.add(oid)
+        else:
+            self.columns(oid, t["name"])
+            self.members(oid, t["name"])
+            if t["captured_name"] is not None and t["captured_name"] != t["name"]:
+                self.table_renamed(oid, t["captured_name"], t["name"])
+        for action, table, _items, detail in self.repairs.actions[before:]:
+            kind = EVENT_KINDS.get(action)
+            if kind:
+                self.event(oid, table or t["registered_name"], None, kind, detail)
+        self.related |= {c for c in self.repairs.tables if c != oid}
+        if oid in self.repairs.tables and oid not in self.dropped:
+            self.regenerate.add(oid)
+
+    def columns(self, oid, name):
+        renames, dropped, retyped = {}, [], []
+        for c in self.q(COLUMNS, ["oid"], [oid]):
+            if c["dropped"]:
+                if not c["name_live"]:  # else dropped and added again: kept, rebuilt as retyped
+                    dropped.append(c["column_name"])
+                else:
+                    self.regenerate.add(oid)
+            elif c["now_name"] != c["column_name"]:
+                renames[c["column_name"]] = c["now_name"]
+            elif c["now_type"] != c["type_name"]:
+                retyped.append(c["column_name"])
+        dropped += [r["column_name"] for r in self.q(GONE_UNMAPPED, ["oid"], [oid])
+                    if r["column_name"] not in dropped]
+        if renames:
+            self.rename(oid, name, renames)
+        for col in dropped:
+            self.column_dropped(oid, name, col)
+        if retyped:
+            self.regenerate.add(oid)
+            self.related |= self.referencing(oid)
+
+    def referencing(self, oid):
+        """Tables carrying foreign-key edges to ``oid`` (their capture renders its key type)."""
+        return {int(r["c"]) for r in self.q(
+            "SELECT DISTINCT from_table AS c FROM graph._edge_sources WHERE kind = 'fk' AND to_table = $1"
+            " UNION SELECT via_table FROM graph._edge_sources WHERE kind = 'join' AND $1 IN (from_table, to_table)",
+            ["oid"], [oid])}
+
+    def rename(self, oid, name, renames):
+        old, new = list(renames), [renames[c] for c in renames]
+        roles = {r["column_name"]: set(r["roles"]) for r in self.q(
+            "SELECT column_name, roles FROM graph._registered_column_roles() WHERE table_oid = $1"
+            " AND column_name = ANY ($2)", ["oid", "text[]"], [oid, old])}
+        self.q("SELECT FROM graph._sync_state FOR UPDATE")
+        for sql in RENAME_STATEMENTS:
+            self.q(sql, ["oid", "text[]", "text[]"], [oid, old, new])
+        self.q(RENAME_LOG, ["oid", "text[]", "text[]"], [oid, old, new])
+        for o, n in renames.items():
+            named = roles.get(o, set())
+            if named & {"property", "filter"}:
+                self.q("UPDATE graph._sync_state SET build_required = true")
+                self.event(oid, name, n, "column_renamed",
+                           "renamed from %s; the registration follows it, and the nodes' %s name changes at"
+                           " the next rebuild" % (o, " and ".join(sorted(named & {"property", "filter"}))))
+            else:
+                self.plpy.notice("graphsync: %s.%s was renamed to %s; its registration (%s) follows it"
+                                 % (name, o, n, ", ".join(sorted(named)) or "capture"))
+        self.regenerate.add(oid)
+        self.related |= self.referencing(oid)
+
+    def column_dropped(self, oid, name, col):
+        found = self.q("SELECT roles FROM graph._registered_column_roles()"
+                       " WHERE table_oid = $1 AND column_name = $2", ["oid", "text"], [oid, col])
+        if not found:
+            return  # unregistered with the table already (its key went first)
+        roles = set(found[0]["roles"])
+        if roles & {"key", "via_key"}:
+            self.key_dropped(oid, name, col)
+            if not self.q("SELECT 1 FROM graph._registered_column_roles()"
+                          " WHERE table_oid = $1 AND column_name = $2", ["oid", "text"], [oid, col]):
+                return
+        self.repairs.column_dropped({"table_oid": oid, "table_name": name, "column_name": col})
+
+    def key_dropped(self, oid, name, col):
+        """A key column went: re-key to the table's current key when reconcile would,
+        else unregister the table (capture cannot key its rows any more)."""
+        node = self.q("SELECT id_columns FROM graph._node_tables WHERE table_oid = $1", ["oid"], [oid])
+        via = self.q("SELECT via_id_columns FROM graph._edge_sources WHERE via_table = $1 LIMIT 1", ["oid"], [oid])
+        key = (node[0]["id_columns"] if node else via[0]["via_id_columns"]) if (node or via) else [col]
+        d = {"table_oid": oid, "table_name": name, "column_name": ",".join(key), "kind": "key_changed"}
+        unrepaired = len(self.repairs.unrepaired)
+        self.repairs.key_changed(d)
+        if len(self.repairs.unrepaired) == unrepaired:
+            return
+        self.repairs.unrepaired.pop()
+        self.repairs.actions.pop()  # its needs_attention row: the table is unregistered instead
+        why = "its key column %s was dropped and it has no key graphsync could use instead" % col
+        self.repairs.remove_edge_sources("$1 IN (from_table, to_table) OR via_table = $1", ["oid"], [oid], why)
+        if self.q("DELETE FROM graph._node_tables WHERE table_oid = $1 RETURNING 1", ["oid"], [oid]):
+            self.repairs.registration_changed = True
+            self.repairs.add("unregistered_table", name, 1,
+                             why + ": register it again with graph.add_table(..., id_columns => ...)")
+        self.repairs.tables.add(int(oid))
+
+    def members(self, oid, name):
+        changed = self.q(MEMBERS, ["oid"], [oid])
+        for m in changed:
+            self.reattach.add(oid)
+            if m["joined"]:
+                if m["bytes"]:
+                    self.event(oid, name, None, "members_changed",
+                               "%s became a partition or child of it holding rows; they enter the graph at the"
+                               " next rebuild" % m["name"])
+            elif not m["exists"]:
+                self.event(oid, name, None, "members_changed",
+                           "its partition or child %s was dropped with its rows; they leave the graph at the"
+                           " next rebuild" % m["name"])
+            elif m["bytes"]:
+                self.event(oid, name, None, "members_changed",
+                           "%s is no longer a partition or child of it and took its rows along; they leave the"
+                           " graph at the next rebuild" % m["name"])
+
+    def table_renamed(self, oid, old, new):
+        self.q("UPDATE graph._node_tables SET table_name = $2 WHERE table_oid = $1", ["oid", "text"], [oid, new])
+        self.q("UPDATE graph._registered_columns SET table_name = $2 WHERE table_oid = $1",
+               ["oid", "text"], [oid, new])
+        self.plpy.notice("graphsync: table %s is now %s; capture logs the new name" % (old, new))
+        self.regenerate.add(oid)
+
+    def forget(self, oid):
+        """A dropped table: its triggers went with it; drop its capture function
+        (and any trigger a table that left its tree still had) and its records."""
+        fn = self.q("SELECT pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || $1))::text"
+                    " AS fn", ["oid"], [oid])[0]["fn"]
+        if fn is not None:
+            self.plpy.execute("DROP FUNCTION IF EXISTS %s CASCADE" % fn)
+        self.q("SELECT graph._map_capture($1)", ["oid"], [oid])
+
+    def regenerated(self, oid):
+        """Generate the capture function of ``oid`` again and record what it was
+        generated for; True when the table is still captured (attach its triggers)."""
+        captured = self.q("SELECT graph._write_capture($1) AS ok", ["oid"], [oid])[0]["ok"]
+        self.q("SELECT graph._map_capture($1)", ["oid"], [oid])
+        return captured
+
+    def record(self):
+        for e in self.events:
+            self.q(RECORD, ["oid", "text", "text", "text", "text", "text"], list(e))
+        self.events = []
+
+
+def follow_tables(plpy, repairs, tables):
+    """Follow ``tables`` (captured table oids) with ``repairs``, raising on error
+    (reconcile() uses this). Returns the tables whose triggers to attach."""
+    f = Follower(plpy, repairs)
+    for oid in sorted(set(int(t) for t in tables)):
+        f.follow_table(oid)
+    if repairs.registration_changed:
+        plpy.execute("UPDATE graph._sync_state SET build_required = true")
+    attach = set()
+    for oid in sorted(f.dropped):
+        f.forget(oid)
+    for oid in sorted(f.regenerate):
+        if f.regenerated(oid):
+            attach.add(oid)
+    for oid in sorted(f.reattach - f.regenerate - f.dropped):
+        f.q("SELECT graph._map_capture($1)", ["oid"], [oid])
+        attach.add(oid)
+    # Tables whose capture depends on a changed one (edge sources removed, a key
+    # renamed or retyped): generated again where the caller may; capture that
+    # stays as it was only renders stale values, which reconcile() repairs.
+    for oid in sorted(f.related - f.regenerate - f.dropped):
+        if not f.q("SELECT 1 FROM pg_catalog.pg_class WHERE oid = $1", ["oid"], [oid]):
+            continue
+        try:
+            with plpy.subtransaction():
+                if f.regenerated(oid):
+                    attach.add(oid)
+        except plpy.SPIError as exc:
+            if _cancelled(exc):
+                raise
+            f.event(oid, f.q(TABLE, ["oid"], [oid])[0]["name"], None, "follow_failed",
+                    "its capture depends on a table that changed and could not be generated again (%s)"
+                    % (exc.args[0] if exc.args else exc), repair="reconcile")
+    f.record()
+    return sorted(attach)
+
+
+def _switch_off(plpy, oid, exc):
+    """After a failed follow of ``oid``: capture nothing for it until reconcile(),
+    and say so (WARNING, a follow_failed record)."""
+    t = plpy.execute(plpy.prepare(TABLE, ["oid"]), [oid])[0]
+    name = t["name"] or t["registered_name"]
+    message = getattr(exc, "message", None) or (exc.args[0] if exc.args else str(exc))
+    fn = plpy.execute(plpy.prepare(
+        "SELECT pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || $1)) AS fn",
+        ["oid"]), [oid])[0]["fn"]
+    off = False
+    if fn is not None:
+        try:
+            with plpy.subtransaction():
+                plpy.execute(CAPTURE_NOTHING % fn.replace("()", ""))
+            off = True
+        except plpy.SPIError as err:
+            if _cancelled(err):
+                raise
+    detail = ("a schema change of it could not be followed (%s); %s until graph.reconcile() follows"
+              " it again and rebuilds" % (message, "its writes are not captured" if off
+                                          else "its capture may fail"))
+    plpy.warning("graphsync: %s: %s" % (name, detail))
+    with plpy.subtransaction():
+        if not plpy.execute(plpy.prepare(OPEN_FAILURE, ["oid"]), [oid]):
+            plpy.execute(plpy.prepare(RECORD, ["oid", "text", "text", "text", "text", "text"]),
+                         [oid, name, None, "follow_failed", detail, "reconcile"])
+
+
+def follow_ddl(plpy, repairs_for, tables):
+    """What the event trigger calls (through graph._follow_registry): follow each
+    of ``tables``, one at a time, never raising but for a cancel. ``repairs_for``
+    makes a reconcile.Repairs. Returns the tables whose triggers the caller
+    attaches."""
+    attach = []
+    for oid in sorted(set(int(t) for t in tables)):
+        try:
+            with plpy.subtransaction():
+                attach += follow_tables(plpy, repairs_for(plpy), [oid])
+        except Exception as exc:  # noqa: BLE001 - anything but a cancel is turned into a record
+            if _cancelled(exc):
+                raise
+            _switch_off(plpy, oid, exc)
+    return sorted(set(attach))

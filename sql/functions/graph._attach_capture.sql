@@ -1,0 +1,86 @@
+-- graph._attach_capture(tbl): give captured table tbl, and each of its
+-- partitions and inheritance children at any depth, exactly graphsync's capture
+-- triggers (graph._trigger_states() lists them), each enabled ALWAYS so it
+-- fires in every session_replication_role: a trigger of graphsync's name that
+-- calls another function (an impostor) is replaced, with a WARNING naming that
+-- function; a trigger that calls tbl's capture function where none is expected
+-- (another name, a table that left the tree) is dropped; a missing one is
+-- created; a disabled one, or one enabled for origin or replica sessions only,
+-- is enabled ALWAYS.
+-- SECURITY INVOKER: the triggers are created, replaced and enabled by the caller
+-- (graph._install_capture's caller, or the role whose DDL the event trigger
+-- follows, who owns the table). Creating a trigger needs TRIGGER on the table;
+-- dropping or enabling one needs its owner: a graph_admin member who is not has
+-- triggers enabled through graph._enable_capture_trigger where that applies,
+-- and otherwise gets a WARNING while health keeps reporting the trigger. EXECUTE
+-- is PUBLIC's: it only ever attaches graphsync's own capture functions, which
+-- capture nothing but registered tables and their members.
+-- Touches: pg_trigger of tbl and its members.
+CREATE OR REPLACE FUNCTION graph._attach_capture(tbl oid)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn text := format('graph.%I', '_capture_' || tbl);
+    t record;
+    found_fn text;
+    enabled boolean;
+    following text := current_setting('graphsync.following_ddl', true);
+BEGIN
+    -- graphsync's own DDL below is not a schema change to follow.
+    PERFORM set_config('graphsync.following_ddl', 'on', true);
+    FOR t IN
+        SELECT s.member_oid, s.trigger_name, s.event, s.state, s.member_oid::regclass AS member,
+               pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE') AS owner
+        FROM graph._trigger_states() AS s
+        JOIN pg_catalog.pg_class AS c ON c.oid = s.member_oid
+        WHERE s.table_oid = tbl AND s.state <> 'ok'
+        ORDER BY s.member_oid, s.trigger_name
+    LOOP
+        BEGIN
+            IF t.state IN ('impostor', 'extra') THEN
+                SELECT tg.tgfoid::regprocedure::text INTO found_fn FROM pg_catalog.pg_trigger AS tg
+                WHERE tg.tgrelid = t.member_oid AND tg.tgname = t.trigger_name;
+                IF t.state = 'impostor' THEN
+                    RAISE WARNING 'graphsync: replacing trigger % on %: it calls %, not graphsync''s capture function %()',
+                        quote_ident(t.trigger_name), t.member, found_fn, fn;
+                END IF;
+                EXECUTE format('DROP TRIGGER %I ON %s', t.trigger_name, t.member);
+            END IF;
+            IF t.state IN ('missing', 'impostor') THEN
+                EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                               t.trigger_name, upper(t.event), t.member,
+                               CASE t.event
+                                   WHEN 'insert' THEN 'REFERENCING NEW TABLE AS new_rows'
+                                   WHEN 'update' THEN 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
+                                   WHEN 'delete' THEN 'REFERENCING OLD TABLE AS old_rows'
+                                   ELSE ''
+                               END, fn);
+            END IF;
+            IF t.state IN ('missing', 'impostor', 'disabled') THEN
+                enabled := false;
+                IF t.owner THEN
+                    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', t.member, t.trigger_name);
+                    enabled := true;
+                ELSIF t.member_oid = tbl
+                      AND pg_catalog.to_regprocedure('graph._enable_capture_trigger(oid,text,boolean)') IS NOT NULL THEN
+                    EXECUTE 'SELECT graph._enable_capture_trigger($1, $2, true)' USING tbl, t.trigger_name;
+                    enabled := true;
+                END IF;
+                IF NOT enabled THEN
+                    RAISE WARNING 'graphsync: trigger % on % is not enabled ALWAYS: only the owner of % can enable it',
+                        quote_ident(t.trigger_name), t.member, t.member;
+                END IF;
+            END IF;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE WARNING 'graphsync: could not repair trigger % on %: %', quote_ident(t.trigger_name), t.member,
+                SQLERRM USING HINT = 'Run graph.reconcile() as the table''s owner or a superuser.';
+        END;
+    END LOOP;
+    PERFORM set_config('graphsync.following_ddl', coalesce(following, ''), true);
+END;
+$$;
+
+COMMENT ON FUNCTION graph._attach_capture(oid) IS
+'Internal: give a captured table and its partitions/children exactly graphsync''s capture triggers, enabled ALWAYS (impostors replaced, strays dropped), as the caller.';

@@ -1,0 +1,89 @@
+-- graph._follow_ddl(): the event trigger function that keeps capture in step
+-- with the application's schema, so that no DDL on a registered table makes
+-- the application's writes fail. Installed here as two event triggers,
+-- graphsync_follow_ddl (ddl_command_end) and graphsync_follow_drop (sql_drop),
+-- both enabled ALWAYS (they fire under session_replication_role = replica too);
+-- install.py creates them (event triggers need a superuser), DROP SCHEMA graph
+-- drops them with this function.
+-- It takes the tables the command created, altered or dropped (a renamed schema
+-- stands for its tables), keeps those a registered table is concerned by
+-- (graph._followed_tables: itself, a partition or child of it, a recorded
+-- member), has graph._follow_registry bring the registry and the capture
+-- functions in step (SECURITY DEFINER: the registry is not the DDL role's to
+-- write), then attaches the capture triggers itself (graph._attach_capture),
+-- SECURITY INVOKER: as the role whose DDL fired it, normally the table's owner,
+-- so graphsync's definer roles need no right on anyone's tables.
+-- It never makes the DDL fail: any error but a cancel becomes a WARNING, and
+-- what it left undone shows in sync_health() (a 'follow_failed' record, a
+-- missing or disabled trigger) for graph.reconcile(). graphsync's own DDL
+-- (capture being attached: graphsync.following_ddl = 'on') is not followed.
+CREATE OR REPLACE FUNCTION graph._follow_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    relations oid [];
+    tables oid [];
+    tbl oid;
+BEGIN
+    IF current_setting('graphsync.following_ddl', true) = 'on' THEN
+        RETURN;
+    END IF;
+    BEGIN
+        IF TG_EVENT = 'sql_drop' THEN
+            SELECT array_agg(DISTINCT d.objid) INTO relations
+            FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
+            WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.object_type IN ('table', 'table column');
+        ELSE
+            SELECT array_agg(DISTINCT x.rel) INTO relations FROM (
+                SELECT c.objid AS rel FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+                WHERE c.classid = 'pg_catalog.pg_class'::regclass AND c.object_type IN ('table', 'table column')
+                UNION ALL
+                SELECT k.oid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+                JOIN pg_catalog.pg_class AS k ON k.relnamespace = c.objid
+                WHERE c.classid = 'pg_catalog.pg_namespace'::regclass AND c.command_tag = 'ALTER SCHEMA'
+            ) AS x;
+        END IF;
+        IF relations IS NULL THEN
+            RETURN;
+        END IF;
+        tables := ARRAY(SELECT graph._followed_tables(relations));
+        IF tables = '{}' THEN
+            RETURN;
+        END IF;
+        tables := ARRAY(SELECT graph._follow_registry(tables));
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'graphsync could not follow this schema change: %', SQLERRM
+            USING HINT = 'Run graph.reconcile(); graph.sync_health() shows what capture misses until then.';
+        RETURN;
+    END;
+    FOREACH tbl IN ARRAY tables LOOP
+        BEGIN
+            PERFORM graph._attach_capture(tbl);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'graphsync could not attach capture to %: %', tbl::regclass, SQLERRM
+                USING HINT = 'Run graph.reconcile() as the table''s owner; graph.sync_health() shows the triggers missing.';
+        END;
+    END LOOP;
+END;
+$$;
+
+COMMENT ON FUNCTION graph._follow_ddl() IS
+'Internal: event trigger function keeping capture in step with DDL on registered tables (renames followed, drops unregistered, partitions captured); never fails the DDL.';
+
+DO $$
+DECLARE
+    ev text;
+    name text;
+BEGIN
+    FOR name, ev IN VALUES ('graphsync_follow_ddl', 'ddl_command_end'), ('graphsync_follow_drop', 'sql_drop') LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger AS e WHERE e.evtname = name) THEN
+            EXECUTE format('CREATE EVENT TRIGGER %I ON %s EXECUTE FUNCTION graph._follow_ddl()', name, ev);
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger AS e WHERE e.evtname = name AND e.evtenabled = 'A') THEN
+            EXECUTE format('ALTER EVENT TRIGGER %I ENABLE ALWAYS', name);
+        END IF;
+    END LOOP;
+END;
+$$;

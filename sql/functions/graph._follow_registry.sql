@@ -1,0 +1,35 @@
+-- graph._follow_registry(tables): bring the registration and capture of the
+-- captured tables a schema change concerns in step with the catalog: renamed
+-- columns followed, dropped ones (and dropped tables) unregistered with a
+-- WARNING, capture regenerated after a retype or a table rename, partitions and
+-- children that joined or left recorded (ops/follow.py). Returns the tables
+-- whose capture triggers the caller attaches (graph._attach_capture).
+-- The event trigger graph._follow_ddl calls it as the role whose DDL fired it,
+-- the table's owner, who may not write the registry: so SECURITY DEFINER, and
+-- PUBLIC's to run. It takes its argument as a hint only: the tables concerned
+-- are derived again (graph._followed_tables), and what happens to each from
+-- the catalog, so a direct call can do nothing but what the next schema change
+-- of those tables would. It never raises but for a cancel: a table it cannot
+-- follow captures nothing until graph.reconcile() (WARNING, and a
+-- 'follow_failed' record health shows).
+-- Touches: the registry, graph._registered_columns, graph._column_map,
+-- graph._capture_members, graph._schema_events, pending rows of graph._sync_log
+-- (renamed keys), capture functions.
+CREATE OR REPLACE FUNCTION graph._follow_registry(tables oid[])
+RETURNS SETOF oid
+LANGUAGE plpython3u
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+concerned = [r["t"] for r in plpy.execute(
+    plpy.prepare("SELECT graph._followed_tables($1) AS t", ["oid[]"]), [tables or []])]
+if not concerned:
+    return []
+if "graphsync" not in GD:
+    plpy.execute("SELECT graph._import_package()")
+from graphsync.ops import reconcile
+return reconcile.follow_ddl(plpy, concerned)
+$$;
+
+COMMENT ON FUNCTION graph._follow_registry(oid[]) IS
+'Internal: bring the registration and capture of the captured tables a schema change concerns in step with the catalog; the tables whose triggers to attach.';

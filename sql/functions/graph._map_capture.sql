@@ -1,0 +1,36 @@
+-- graph._map_capture(tbl): record, from the catalog, what the capture of tbl
+-- was generated for: the attribute number and type of each registered column
+-- (graph._column_map), and tbl itself under the name its capture logs with the
+-- partitions and inheritance children at any depth that carry its triggers
+-- (graph._capture_members). Clears both when tbl is no longer captured. graph._install_capture and the schema-change follower call
+-- it each time they regenerate capture. Touches: graph._column_map,
+-- graph._capture_members.
+CREATE OR REPLACE FUNCTION graph._map_capture(tbl oid)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM graph._column_map AS m WHERE m.table_oid = tbl;
+    INSERT INTO graph._column_map (table_oid, attnum, column_name, type_name)
+    SELECT tbl, a.attnum, r.column_name, pg_catalog.format_type(a.atttypid, a.atttypmod)
+    FROM graph._registered_column_roles() AS r
+    JOIN pg_catalog.pg_attribute AS a
+        ON a.attrelid = tbl AND a.attname = r.column_name AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE r.table_oid = tbl;
+
+    DELETE FROM graph._capture_members AS m WHERE m.table_oid = tbl;
+    IF EXISTS (SELECT FROM graph._captured_tables() AS t WHERE t.table_oid = tbl AND t.present) THEN
+        INSERT INTO graph._capture_members (member_oid, table_oid, member_name)
+        WITH RECURSIVE members AS (
+            SELECT tbl AS member
+            UNION
+            SELECT i.inhrelid FROM members AS m JOIN pg_catalog.pg_inherits AS i ON i.inhparent = m.member
+        )
+        SELECT m.member, tbl, m.member::regclass::text FROM members AS m;
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION graph._map_capture(oid) IS
+'Internal: record the attnums and types of a captured table''s registered columns and its member partitions/children, as capture was generated.';

@@ -1,0 +1,78 @@
+-- graph._trigger_states(): every capture trigger graphsync expects, and what
+-- pg_trigger holds in its place, one row per trigger. A captured table (node or
+-- join table) carries graphsync_capture_insert/update/delete/truncate; each of
+-- its partitions and inheritance children, at any depth, carries
+-- graphsync_capture_<event>_<table oid>; all call the table's capture function
+-- graph._capture_<table oid>. A trigger is recognised by its function and shape,
+-- never by its name alone. state:
+--   ok        graphsync's trigger, enabled ALWAYS (fires whatever
+--             session_replication_role says: replica-mode writes and logical
+--             replication subscribers are captured too)
+--   disabled  graphsync's trigger, but disabled, or enabled only for origin or
+--             only for replica sessions
+--   missing   no trigger of that name
+--   impostor  a trigger of that name that is not graphsync's: another function,
+--             or not an AFTER ... FOR EACH STATEMENT trigger of that one event
+--             with the transition tables capture reads, or with a WHEN clause or
+--             a column list
+--   extra     a trigger that calls a capture function under another name or on a
+--             table that is not (any more) that table or one of its members:
+--             it would capture a second time, or capture rows the table no
+--             longer has
+-- event is NULL for extra rows. SECURITY DEFINER, and PUBLIC's to run: the
+-- owner of a registered table attaches capture to a new partition through it
+-- (graph._attach_capture runs as that owner), and it shows nothing the
+-- registry and pg_trigger do not. Reads: the registry, pg_inherits, pg_trigger.
+CREATE OR REPLACE FUNCTION graph._trigger_states()
+RETURNS TABLE (
+    table_oid oid, table_name text, member_oid oid, trigger_name text, event text, state text
+)
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE captured AS (
+        SELECT t.table_oid, t.table_name,
+               pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || t.table_oid)) AS fn
+        FROM graph._captured_tables() AS t
+        WHERE t.present
+    ),
+    members AS (
+        SELECT c.table_oid, c.table_oid AS member_oid FROM captured AS c
+        UNION
+        SELECT m.table_oid, i.inhrelid
+        FROM members AS m JOIN pg_catalog.pg_inherits AS i ON i.inhparent = m.member_oid
+    ),
+    expected AS (
+        SELECT c.table_oid, c.table_name, c.fn, m.member_oid, ev.event, ev.tgtype, ev.oldtab, ev.newtab,
+               'graphsync_capture_' || ev.event
+               || CASE WHEN m.member_oid = c.table_oid THEN '' ELSE '_' || c.table_oid END AS tgname
+        FROM captured AS c
+        JOIN members AS m ON m.table_oid = c.table_oid
+        CROSS JOIN (VALUES ('insert', 4, NULL, 'new_rows'), ('update', 16, 'old_rows', 'new_rows'),
+                           ('delete', 8, 'old_rows', NULL), ('truncate', 32, NULL, NULL)
+        ) AS ev (event, tgtype, oldtab, newtab)
+    )
+    SELECT e.table_oid, e.table_name, e.member_oid, e.tgname, e.event,
+           CASE
+               WHEN tg.oid IS NULL THEN 'missing'
+               WHEN tg.tgfoid IS DISTINCT FROM e.fn OR tg.tgtype <> e.tgtype
+                    OR tg.tgoldtable IS DISTINCT FROM e.oldtab OR tg.tgnewtable IS DISTINCT FROM e.newtab
+                    OR tg.tgqual IS NOT NULL OR pg_catalog.cardinality(tg.tgattr::int2 []) > 0
+                    OR tg.tgisinternal THEN 'impostor'
+               WHEN tg.tgenabled <> 'A' THEN 'disabled'
+               ELSE 'ok'
+           END
+    FROM expected AS e
+    LEFT JOIN pg_catalog.pg_trigger AS tg ON tg.tgrelid = e.member_oid AND tg.tgname = e.tgname
+    UNION ALL
+    SELECT c.table_oid, c.table_name, tg.tgrelid, tg.tgname, NULL, 'extra'
+    FROM captured AS c
+    JOIN pg_catalog.pg_trigger AS tg ON tg.tgfoid = c.fn
+    WHERE NOT EXISTS (SELECT FROM expected AS e
+                      WHERE e.table_oid = c.table_oid AND e.member_oid = tg.tgrelid AND e.tgname = tg.tgname)
+$$;
+
+COMMENT ON FUNCTION graph._trigger_states() IS
+'Internal: every capture trigger graphsync expects on captured tables and their partitions/children, with its state (ok, disabled, missing, impostor, extra), recognised by function.';

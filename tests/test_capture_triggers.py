@@ -1,0 +1,130 @@
+"""Capture triggers are what they claim to be: enabled ALWAYS, so writes made with
+session_replication_role = replica (logical replication subscribers) are captured;
+recognised by their function, not their name, so a same-named impostor, a
+trigger enabled for origin sessions only, or graphsync's trigger under another
+name shows in health, keeps maintenance from reporting 'succeeded', and is
+replaced by reconcile() and by graph._install_capture."""
+
+import pytest
+
+from conftest import apply, connect, verify
+
+
+def health(conn):
+    cur = conn.execute("SELECT * FROM graph.sync_health()")
+    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
+
+
+def states(conn, table):
+    return dict(conn.execute("SELECT trigger_name, state FROM graph._trigger_states()"
+                             " WHERE member_oid = %s::regclass", (table,)).fetchall())
+
+
+def log_count(conn):
+    return conn.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def tables(db):
+    with connect(db) as c:
+        c.execute("""
+            CREATE TABLE people (id int PRIMARY KEY, name text, boss int);
+            INSERT INTO people SELECT g, 'p' || g, NULLIF(g - 1, 0) FROM generate_series(1, 10) g;
+            CREATE FUNCTION public.not_graphsync() RETURNS trigger LANGUAGE plpgsql AS
+                $$ BEGIN RETURN NULL; END $$;
+        """)
+        c.execute("SELECT graph.add_table('people', columns => '{name}')")
+        c.execute("SELECT graph.add_edge('people', 'boss', 'people', label => 'reports_to')")
+        c.execute("SELECT graph.build()")
+        c.execute(f"ALTER DATABASE {c.info.dbname} SET graph.verify_interval = 'off'")
+    return db
+
+
+def assert_healthy(c):
+    h = health(c)
+    assert h["disabled_trigger_count"] == 0 and h["missing_trigger_count"] == 0, h
+    assert h["schema_state"] == "current", h
+    assert set(states(c, "people").values()) == {"ok"}
+    assert verify(c) == []
+
+
+def test_triggers_are_enabled_always_and_capture_replica_writes(tables):
+    with connect(tables) as c:
+        assert c.execute("SELECT DISTINCT tgenabled FROM pg_trigger WHERE tgrelid = 'people'::regclass"
+                         " AND tgname LIKE 'graphsync%'").fetchall() == [("A",)]
+        c.execute("SET session_replication_role = replica")
+        c.execute("INSERT INTO people VALUES (50, 'replicated', 1)")
+        c.execute("UPDATE people SET name = 'changed on a subscriber' WHERE id = 2")
+        c.execute("DELETE FROM people WHERE id = 10")
+        c.execute("RESET session_replication_role")
+        apply(c)
+        assert_healthy(c)
+
+
+def test_a_trigger_enabled_for_origin_sessions_only_is_not_healthy(tables):
+    with connect(tables) as c:
+        c.execute("ALTER TABLE people ENABLE TRIGGER graphsync_capture_update")  # fires in origin sessions only
+        h = health(c)
+        assert h["disabled_trigger_count"] == 1 and "trigger_disabled: public.people (graphsync_capture_update)" in \
+            h["schema_drift"], h
+        assert c.execute("SELECT status FROM graph.run_scheduled_maintenance()").fetchone()[0] != "succeeded"
+        done = c.execute("SELECT action, table_name FROM graph.reconcile()").fetchall()
+        assert ("enabled_trigger", "public.people") in done
+        assert_healthy(c)
+
+
+def test_a_same_named_impostor_is_reported_and_replaced_by_reconcile(tables):
+    with connect(tables) as c:
+        c.execute("DROP TRIGGER graphsync_capture_insert ON people")
+        c.execute("CREATE TRIGGER graphsync_capture_insert AFTER INSERT ON people"
+                  " FOR EACH STATEMENT EXECUTE FUNCTION public.not_graphsync()")
+        assert states(c, "people")["graphsync_capture_insert"] == "impostor"
+        h = health(c)
+        assert h["missing_trigger_count"] == 1 and h["reconcile_recommended"], h
+        assert "trigger_impostor: public.people (graphsync_capture_insert)" in h["schema_drift"]
+        assert "held by another function" in h["missing_triggers"]
+        before = log_count(c)
+        c.execute("INSERT INTO people VALUES (60, 'unseen', 1)")  # the impostor captures nothing
+        assert log_count(c) == before
+        m = c.execute("SELECT status, error FROM graph.run_scheduled_maintenance()").fetchone()
+        assert m[0] != "succeeded" and "trigger_impostor" in m[1]
+        done = c.execute("SELECT action, table_name FROM graph.reconcile()").fetchall()
+        assert ("replaced_trigger", "public.people") in done and ("repaired_missing_node", "public.people") in done
+        assert c.execute("SELECT tgfoid::regproc::text FROM pg_trigger WHERE tgrelid = 'people'::regclass"
+                         " AND tgname = 'graphsync_capture_insert'").fetchone()[0] == \
+            c.execute("SELECT 'graph._capture_' || 'people'::regclass::oid").fetchone()[0]
+        c.execute("INSERT INTO people VALUES (61, 'seen', 1)")
+        assert log_count(c) == before + 1
+        apply(c)
+        assert_healthy(c)
+
+
+def test_graphsyncs_trigger_under_another_name_never_captures_twice(tables):
+    with connect(tables) as c:
+        c.execute("ALTER TRIGGER graphsync_capture_insert ON people RENAME TO audit_insert")
+        assert states(c, "people") == {"graphsync_capture_insert": "missing", "graphsync_capture_update": "ok",
+                                       "graphsync_capture_delete": "ok", "graphsync_capture_truncate": "ok",
+                                       "audit_insert": "extra"}
+        assert "trigger_extra: public.people (audit_insert)" in health(c)["schema_drift"]
+        done = c.execute("SELECT action, table_name FROM graph.reconcile()").fetchall()
+        assert ("dropped_trigger", "public.people") in done and ("installed_trigger", "public.people") in done
+        before = log_count(c)
+        c.execute("INSERT INTO people VALUES (70, 'once', 1)")
+        assert log_count(c) == before + 1
+        apply(c)
+        assert_healthy(c)
+
+
+def test_install_replaces_an_impostor_with_a_warning(tables):
+    with connect(tables) as c:
+        c.execute("DROP TRIGGER graphsync_capture_delete ON people")
+        c.execute("CREATE TRIGGER graphsync_capture_delete AFTER DELETE ON people"
+                  " FOR EACH ROW EXECUTE FUNCTION public.not_graphsync()")
+        seen = []
+        c.add_notice_handler(lambda d: seen.append(d.message_primary))
+        c.execute("SELECT graph._install_capture('people'::regclass)")
+        assert any("replacing trigger graphsync_capture_delete on public.people: it calls public.not_graphsync()" in m
+                   for m in seen), seen
+        c.execute("DELETE FROM people WHERE id = 70")
+        apply(c)
+        assert_healthy(c)

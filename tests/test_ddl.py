@@ -1,0 +1,318 @@
+"""Schema changes never break the application's writes: graphsync's event triggers
+(graph._follow_ddl) keep capture in step with DDL on registered tables, run by
+the table's owner, a real role that is neither superuser nor graph_admin.
+
+Renames are followed (the registration takes the new name, pending log rows too),
+drops unregister what they drop with a WARNING and a health record, retypes and
+table renames regenerate capture, a dropped table is unregistered; a failure to
+follow never fails the DDL and never leaves a capture that fails writes."""
+
+import uuid
+
+import psycopg
+import pytest
+
+from conftest import apply, connect, verify
+
+SCHEMA = """
+CREATE SCHEMA shop;
+CREATE TABLE shop.customers (
+    id int PRIMARY KEY, workspace int NOT NULL, name text, email text, tier text, code text NOT NULL UNIQUE);
+CREATE TABLE shop.orders (id int PRIMARY KEY, customer int, amount numeric, status text, note text);
+CREATE TABLE shop.links (id bigserial PRIMARY KEY, a int NOT NULL, b int NOT NULL, w int, kind text);
+"""
+
+REGISTER = """
+SELECT graph.add_table('shop.customers', columns => '{name,email}', tenant_column => 'workspace');
+SELECT graph.add_filter_column('shop.customers', 'tier');
+SELECT graph.add_table('shop.orders', columns => '{status,note}');
+SELECT graph.add_edge('shop.orders', 'customer', 'shop.customers', label => 'placed_by');
+SELECT graph.add_edge('shop.customers', 'a', 'shop.customers', to_column => 'b', via_table => 'shop.links',
+                      weight_column => 'w', label_column => 'kind');
+"""
+
+
+@pytest.fixture(scope="module")
+def owner(db):
+    """A login role that owns the application's tables: not a superuser, not graph_admin."""
+    role = "gs_ddl_" + uuid.uuid4().hex[:8]
+    with connect(db) as c:
+        c.execute(f"CREATE ROLE {role} LOGIN")
+        c.execute(f"GRANT CREATE ON DATABASE {c.info.dbname} TO {role}")
+    yield role
+    with connect(db) as c:
+        c.execute(f"REASSIGN OWNED BY {role} TO CURRENT_USER")
+        c.execute(f"DROP OWNED BY {role}")
+        c.execute(f"DROP ROLE {role}")
+
+
+def as_role(dsn, role):
+    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
+
+
+def health(conn):
+    cur = conn.execute("SELECT * FROM graph.sync_health()")
+    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
+
+
+def warnings_of(conn):
+    """Collect the WARNING/NOTICE messages the server sends on ``conn``."""
+    seen = []
+    conn.add_notice_handler(lambda d: seen.append((d.severity_nonlocalized, d.message_primary)))
+    return seen
+
+
+@pytest.fixture
+def shop(db, owner):
+    """The shop schema, owned by ``owner`` and registered by the superuser (an admin)."""
+    with connect(db) as c:
+        c.execute("DROP SCHEMA IF EXISTS shop CASCADE")
+    with as_role(db, owner) as app:
+        app.execute(SCHEMA)
+        app.execute("INSERT INTO shop.customers SELECT g, 1 + g % 2, 'c' || g, 'e' || g, 'gold', 'k' || g"
+                    " FROM generate_series(1, 20) g")
+        app.execute("INSERT INTO shop.orders SELECT g, 1 + g % 20, g, 'open', 'n' || g FROM generate_series(1, 40) g")
+        app.execute("INSERT INTO shop.links (a, b, w, kind)"
+                    " SELECT g, 1 + g % 20, g, 'knows' FROM generate_series(1, 20) g")
+    with connect(db) as c:
+        c.execute(REGISTER)
+        c.execute("SELECT graph.build()")
+        assert verify(c) == []
+    yield db
+    with connect(db) as c:
+        c.execute("DROP SCHEMA IF EXISTS shop CASCADE")  # the event trigger unregisters its tables
+        assert c.execute("SELECT count(*) FROM graph._node_tables").fetchone()[0] == 0
+        c.execute("SELECT graph.build()")
+
+
+class App:
+    """The application: writes through the current column and table names."""
+
+    def __init__(self, conn):
+        self.c = conn
+        self.n = 1000
+        self.customers, self.customer_id, self.name = "shop.customers", "id", "name"
+        self.workspace, self.order_customer, self.note = "workspace", "customer", "note"
+        self.link_a, self.link_w, self.kind = "a", "w", "kind"
+
+    def writes(self):
+        """An INSERT, an UPDATE and a DELETE on each registered table; none may fail."""
+        self.n += 1
+        n, c = self.n, self.c
+        c.execute(f"INSERT INTO {self.customers} ({self.customer_id}, {self.workspace}, {self.name}, email, tier, code)"
+                  f" VALUES ({n}, 1, 'new', 'x@y', 'gold', 'k{n}')")
+        c.execute(f"UPDATE {self.customers} SET {self.name} = {self.name} || '+' WHERE {self.customer_id} = {n - 990}")
+        cols = "id, " + self.order_customer + ", amount, status" + (", " + self.note if self.note else "")
+        vals = f"{n}, {n}, 5, 'open'" + (", 'n'" if self.note else "")
+        c.execute(f"INSERT INTO shop.orders ({cols}) VALUES ({vals})")
+        c.execute(f"UPDATE shop.orders SET status = 'paid', {self.order_customer} = {n} WHERE id = {n - 995}")
+        c.execute(f"DELETE FROM shop.orders WHERE id = {n - 985}")
+        kind = (", " + self.kind) if self.kind else ""
+        c.execute(f"INSERT INTO shop.links ({self.link_a}, b, {self.link_w}{kind})"
+                  f" VALUES ({n}, 1, 2{', ' + repr('likes') if self.kind else ''})")
+        c.execute(f"UPDATE shop.links SET {self.link_w} = {self.link_w} + 1 WHERE id = {n - 990}")
+        c.execute(f"DELETE FROM shop.links WHERE id = {n - 985}")
+
+
+def test_an_orm_migration_sequence_never_breaks_writes(shop, owner):
+    with as_role(shop, owner) as conn, connect(shop) as admin:
+        seen = warnings_of(conn)
+        app = App(conn)
+        app.writes()
+
+        def step(ddl, **renamed):
+            conn.execute(ddl)
+            for k, v in renamed.items():
+                setattr(app, k, v)
+            app.writes()
+
+        step("ALTER TABLE shop.orders ADD COLUMN created_at timestamptz DEFAULT now()")
+        step("ALTER TABLE shop.customers RENAME COLUMN name TO full_name", name="full_name")
+        step("ALTER TABLE shop.orders RENAME COLUMN customer TO customer_id", order_customer="customer_id")
+        step("ALTER TABLE shop.customers RENAME COLUMN workspace TO workspace_id", workspace="workspace_id")
+        step("ALTER TABLE shop.links RENAME COLUMN w TO weight", link_w="weight")
+        step("ALTER TABLE shop.links RENAME COLUMN a TO source_id", link_a="source_id")
+        step("ALTER TABLE shop.orders ALTER COLUMN status TYPE varchar(20)")
+        step("ALTER TABLE shop.orders ALTER COLUMN customer_id TYPE bigint")
+        step("ALTER TABLE shop.orders DROP COLUMN note", note=None)
+        last = admin.execute("SELECT max(id) FROM graph._sync_log").fetchone()[0]
+        step("ALTER TABLE shop.customers RENAME TO clients", customers="shop.clients")
+        # Rows are logged under the registered table's oid and its current name.
+        assert admin.execute("SELECT DISTINCT table_oid::regclass::text, table_name FROM graph._sync_log"
+                             " WHERE id > %s AND table_oid = 'shop.clients'::regclass", (last,)
+                             ).fetchall() == [("shop.clients", "shop.clients")]
+        step("ALTER TABLE shop.orders ADD CONSTRAINT amount_positive CHECK (amount >= 0)")
+        step("ALTER TABLE shop.orders DROP CONSTRAINT amount_positive")
+        step("CREATE INDEX orders_customer_idx ON shop.orders (customer_id)")
+        step("ALTER TABLE shop.links DROP COLUMN kind", kind=None)
+        step("ALTER TABLE shop.clients RENAME COLUMN id TO client_id", customer_id="client_id")
+
+        # Drops were reported to the session that ran them.
+        warned = " ".join(m for s, m in seen if s == "WARNING")
+        assert "property column note was dropped" in warned and "label column kind was dropped" in warned
+
+        # The registration followed every rename; nothing renamed was unregistered.
+        reg = admin.execute("""SELECT table_name, id_columns, columns, tenant_column, filter_columns
+                               FROM graph._node_tables ORDER BY table_name""").fetchall()
+        assert reg == [("shop.clients", ["client_id"], ["full_name", "email"], "workspace_id", ["tier"]),
+                       ("shop.orders", ["id"], ["status"], None, [])]
+        edges = admin.execute("""SELECT kind, from_column, to_column, weight_column, label_column
+                                 FROM graph._edge_sources ORDER BY edge_source_id""").fetchall()
+        assert edges == [("fk", "customer_id", None, None, None), ("join", "source_id", "b", "weight", None)]
+
+        apply(admin)
+        h = health(admin)
+        # A renamed and a dropped property change node properties: a rebuild is due, and says why.
+        assert h["needs_rebuild"] and "column_renamed" in h["rebuild_reasons"]
+        assert "column_unregistered" in h["schema_drift"] and h["reconcile_recommended"] is False
+        m = admin.execute("SELECT status, rebuilt FROM graph.run_scheduled_maintenance()").fetchone()
+        assert m == ("succeeded", True)
+        assert verify(admin) == []
+        h = health(admin)
+        assert h["schema_state"] == "current" and h["next_action"] == "nothing to do", h
+        app.writes()
+        apply(admin)
+        assert verify(admin) == []
+
+
+def test_renamed_edge_tenant_and_key_columns_need_no_rebuild(shop, owner):
+    """Rows captured before a rename and applied after it are read under the new
+    names: the pending log rows are renamed with the registration."""
+    with as_role(shop, owner) as conn, connect(shop) as admin:
+        app = App(conn)
+        app.writes()  # pending, captured under the old names
+        conn.execute("ALTER TABLE shop.orders RENAME COLUMN customer TO buyer")
+        conn.execute("ALTER TABLE shop.customers RENAME COLUMN workspace TO tenant")
+        conn.execute("ALTER TABLE shop.links RENAME COLUMN a TO src")
+        conn.execute("ALTER TABLE shop.links RENAME COLUMN kind TO relation")
+        conn.execute("ALTER TABLE shop.customers RENAME COLUMN id TO customer_no")
+        app.order_customer, app.workspace, app.link_a, app.kind, app.customer_id = (
+            "buyer", "tenant", "src", "relation", "customer_no")
+        app.writes()
+        apply(admin)
+        h = health(admin)
+        assert not h["needs_rebuild"] and h["schema_state"] == "current", h
+        assert verify(admin) == []
+
+
+def test_a_dropped_key_column_rekeys_or_unregisters(shop, owner):
+    with as_role(shop, owner) as conn, connect(shop) as admin:
+        seen = warnings_of(conn)
+        # orders: no edge references its key, and it has no other key: unregistered.
+        conn.execute("ALTER TABLE shop.orders DROP COLUMN id")
+        conn.execute("INSERT INTO shop.orders (customer, amount, status) VALUES (1, 1, 'open')")
+        assert admin.execute("SELECT count(*) FROM graph._node_tables"
+                             " WHERE table_oid = 'shop.orders'::regclass").fetchone()[0] == 0
+        assert any("its key column id was dropped" in m for s, m in seen if s == "WARNING")
+        # links: its key goes, another unique key on NOT NULL columns takes over.
+        conn.execute("ALTER TABLE shop.links ADD COLUMN ref uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE")
+        conn.execute("ALTER TABLE shop.links DROP COLUMN id")
+        assert admin.execute("SELECT via_id_columns FROM graph._edge_sources WHERE kind = 'join'"
+                             ).fetchone()[0] == ["ref"]
+        conn.execute("INSERT INTO shop.links (a, b, w, kind) VALUES (1, 2, 3, 'x')")
+        conn.execute("DELETE FROM shop.links WHERE a = 2")
+        apply(admin)
+        admin.execute("SELECT * FROM graph.run_scheduled_maintenance()")
+        assert verify(admin) == []
+
+
+def test_a_dropped_table_is_unregistered(shop, owner):
+    with as_role(shop, owner) as conn, connect(shop) as admin:
+        links, orders = admin.execute("SELECT 'shop.links'::regclass::oid, 'shop.orders'::regclass::oid").fetchone()
+        conn.execute("DROP TABLE shop.links")
+        assert admin.execute("SELECT count(*) FROM graph._edge_sources WHERE kind = 'join'").fetchone()[0] == 0
+        assert "edge_source_removed" in health(admin)["schema_drift"]
+        conn.execute("DROP TABLE shop.orders")
+        assert admin.execute("SELECT table_name FROM graph._node_tables").fetchall() == [("shop.customers",)]
+        assert admin.execute("SELECT count(*) FROM graph._edge_sources").fetchone()[0] == 0
+        # their capture functions went with them
+        assert admin.execute("SELECT count(*) FROM pg_proc WHERE proname IN (%s, %s)",
+                             (f"_capture_{links}", f"_capture_{orders}")).fetchone()[0] == 0
+        conn.execute("INSERT INTO shop.customers VALUES (900, 1, 'n', 'e', 'gold', 'k900')")
+        m = admin.execute("SELECT status, rebuilt FROM graph.run_scheduled_maintenance()").fetchone()
+        assert m == ("succeeded", True)
+        assert verify(admin) == []
+        assert health(admin)["schema_state"] == "current"
+
+
+def test_build_reports_a_table_dropped_unfollowed_clearly(shop, owner):
+    """With the event triggers off, a dropped registered table made build() fail with
+    a syntax error (its oid where its name was); now: 55000 naming it, and reconcile
+    repairs it."""
+    with as_role(shop, owner) as conn, connect(shop) as admin:
+        admin.execute("ALTER EVENT TRIGGER graphsync_follow_drop DISABLE")
+        try:
+            conn.execute("DROP TABLE shop.links")
+        finally:
+            admin.execute("ALTER EVENT TRIGGER graphsync_follow_drop ENABLE ALWAYS")
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as e:
+            admin.execute("SELECT graph.build()")
+        assert "shop.links" in e.value.diag.message_primary and "no longer exist" in e.value.diag.message_primary
+        assert "graph.reconcile()" in e.value.diag.message_hint
+        assert {r[0] for r in verify(admin)} == {"table_dropped"}
+        m = admin.execute("SELECT status, error FROM graph.run_scheduled_maintenance()").fetchone()
+        assert m[0] != "succeeded"
+        admin.execute("SELECT * FROM graph.reconcile()")
+        assert verify(admin) == []
+
+
+def test_a_failure_to_follow_never_fails_ddl_or_writes(shop, owner):
+    """The event trigger meets an error: the DDL succeeds with a WARNING, the table's
+    capture is switched off (writes go on, not a capture that fails them), health
+    says so, and reconcile() repairs everything once the cause is gone."""
+    with as_role(shop, owner) as conn, connect(shop) as admin:
+        admin.execute("""CREATE FUNCTION public.gs_refuse() RETURNS trigger LANGUAGE plpgsql AS
+                         $$ BEGIN RAISE EXCEPTION 'registry is locked for the test'; END $$""")
+        admin.execute("CREATE TRIGGER gs_refuse BEFORE UPDATE ON graph._node_tables"
+                      " FOR EACH ROW EXECUTE FUNCTION public.gs_refuse()")
+        try:
+            seen = warnings_of(conn)
+            conn.execute("ALTER TABLE shop.customers RENAME COLUMN name TO full_name")
+            assert any("could not be followed" in m and "registry is locked" in m for s, m in seen if s == "WARNING")
+            conn.execute("INSERT INTO shop.customers VALUES (500, 1, 'n', 'e', 'gold', 'k500')")
+            conn.execute("UPDATE shop.customers SET full_name = 'x' WHERE id = 1")
+            h = health(admin)
+            assert "follow_failed: shop.customers" in h["schema_drift"] and h["reconcile_recommended"]
+            assert h["next_action"].startswith("run graph.reconcile()")
+            m = admin.execute("SELECT status FROM graph.run_scheduled_maintenance()").fetchone()
+            assert m[0] != "succeeded"
+        finally:
+            admin.execute("DROP TRIGGER gs_refuse ON graph._node_tables")
+            admin.execute("DROP FUNCTION public.gs_refuse()")
+        done = admin.execute("SELECT action, table_name FROM graph.reconcile()").fetchall()
+        assert ("followed_again", "shop.customers") in done and ("rebuilt", None) in done
+        assert admin.execute("SELECT columns FROM graph._node_tables WHERE table_oid = 'shop.customers'::regclass"
+                             ).fetchone()[0] == ["full_name", "email"]
+        conn.execute("UPDATE shop.customers SET full_name = 'y' WHERE id = 2")
+        apply(admin)
+        assert verify(admin) == []
+        assert health(admin)["schema_state"] == "current"
+
+
+def test_the_follower_called_directly_does_nothing_harmful(shop, owner):
+    """graph._follow_registry and graph._attach_capture are PUBLIC's (the event trigger
+    calls them as the table owner): called by anyone, with any oids, they only bring
+    the registry and capture in step with the catalog."""
+    with connect(shop) as admin:
+        admin.execute("DROP ROLE IF EXISTS gs_ddl_nobody")
+        admin.execute("CREATE ROLE gs_ddl_nobody LOGIN")
+        admin.execute("ALTER TABLE shop.orders DISABLE TRIGGER graphsync_capture_insert")
+        before = admin.execute("SELECT * FROM graph._node_tables ORDER BY table_oid").fetchall()
+        edges = admin.execute("SELECT * FROM graph._edge_sources ORDER BY edge_source_id").fetchall()
+        events = admin.execute("SELECT count(*) FROM graph._schema_events").fetchone()[0]
+        oids = [r[0] for r in admin.execute("SELECT oid FROM pg_class WHERE relnamespace = 'shop'::regnamespace")]
+        orders = admin.execute("SELECT 'shop.orders'::regclass::oid").fetchone()[0]
+    try:
+        with as_role(shop, "gs_ddl_nobody") as nobody:
+            assert nobody.execute("SELECT * FROM graph._follow_registry(%s::oid[])", (oids,)).fetchall() == []
+            nobody.execute("SELECT graph._attach_capture(%s)", (orders,))  # may not enable it: a WARNING
+        with connect(shop) as admin:
+            assert admin.execute("SELECT * FROM graph._node_tables ORDER BY table_oid").fetchall() == before
+            assert admin.execute("SELECT * FROM graph._edge_sources ORDER BY edge_source_id").fetchall() == edges
+            assert admin.execute("SELECT count(*) FROM graph._schema_events").fetchone()[0] == events
+            assert admin.execute("SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'shop.orders'::regclass"
+                                 " AND tgname = 'graphsync_capture_insert'").fetchone()[0] == "D"
+            admin.execute("SELECT * FROM graph.reconcile()")
+    finally:
+        with connect(shop) as admin:
+            admin.execute("DROP ROLE gs_ddl_nobody")
