@@ -261,6 +261,7 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
     from graphsync.algorithms import bidijkstra, paths
 
     c, label_mask = r.v.csr(direction), r.v.label_mask(edge_types)
+    _refuse_unusable_weights(plpy, r, c, label_mask, direction, src)
     prepared = r.v.derived(
         ("weighted", r.acc.me, r.acc.tenant, direction, tuple(edge_types) if edge_types is not None else None),
         lambda: bidijkstra.prepare(c.offsets, c.targets, c.weights, c.labels, r.security, label_mask))
@@ -284,6 +285,53 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
     if p is None:
         return []
     return _path_rows(plpy, r, p.nodes.tolist(), p.step_labels.tolist(), p.step_weights.tolist())
+
+
+def _refuse_unusable_weights(plpy, r, c, label_mask, direction, src):
+    """Raise 22023 naming the edge when the search from ``src`` could reach an edge
+    whose weight a cheapest path cannot use (README "Weights"): negative, or
+    +-Infinity (NaN is kept as +Infinity, see changes.weight_of). Dijkstra would
+    silently skip an infinite edge (a path would seem missing) or answer wrongly
+    past a negative one. Such edges elsewhere in the graph are no error."""
+    w = c.weights
+    bad = r.v.derived(("unusable_weights", direction),
+                      lambda: np.flatnonzero(~(np.isfinite(w) & (w >= 0))))
+    if not len(bad):
+        return
+    tails = np.searchsorted(c.offsets, bad, side="right") - 1
+    heads = c.targets[bad]
+    allowed = r.security[tails] & r.security[heads]
+    if label_mask is not None:
+        allowed &= np.asarray(label_mask, dtype=bool)[c.labels[bad]]
+    bad, tails, heads = bad[allowed], tails[allowed], heads[allowed]
+    if not len(bad):
+        return
+    n = len(c.offsets) - 1
+    reached = np.zeros(n, dtype=bool)
+    reached[traverse.bfs(c.offsets, c.targets, c.labels, r.security, [src], n, n, label_mask).nodes] = True
+    found = np.flatnonzero(reached[tails])
+    if not len(found):
+        return
+    at, tail, head = int(bad[found[0]]), int(tails[found[0]]), int(heads[found[0]])
+    weight = float(w[at])
+    text = "Infinity" if weight == np.inf else "-Infinity" if weight == -np.inf else repr(weight)
+    ends = nodes.keys(plpy, r.v, [tail, head])  # both in the caller's mask
+    detail = None
+    if tail in ends and head in ends:
+        (tail_table, tail_id), (head_table, head_id) = ends[tail], ends[head]
+        source = next((e for e in r.v.registry.edges if e.edge_source_id == int(c.sources[at])), None)
+        detail = "The edge from (%s, %s) to (%s, %s) has weight %s%s." % (
+            r.v.registry.nodes[tail_table].table_name, tail_id,
+            r.v.registry.nodes[head_table].table_name, head_id, text,
+            "" if source is None or source.weight_column is None else ", from column %s of %s" % (
+                plpy.quote_ident(source.weight_column),
+                plpy.execute(plpy.prepare("SELECT $1::regclass::text AS t", ["oid"]),
+                             [source.carrier])[0]["t"]))
+    raise errors.InvalidArgument(
+        "%s edge weight %s on an edge reachable from the source: a weighted path needs weights that"
+        " are finite numbers >= 0" % ("negative" if weight < 0 else "infinite", text), detail=detail,
+        hint="A NULL weight counts as 1, NaN as Infinity. Fix the weight in the source row, or leave"
+             " the edge out of the search with edge_types.")
 
 
 def _component_labels(plpy, r):

@@ -12,7 +12,14 @@ endpoints, weight, label, as text).
 """
 
 import json
+import math
 from dataclasses import dataclass, field
+from decimal import Decimal
+
+# float8's largest value and its smallest above 0 (a denormal), as exact decimals:
+# weight_of and sources.weight_expr compare a weight's text with them exactly.
+FLOAT8_MAX = Decimal("1.7976931348623157e308")
+FLOAT8_MIN = Decimal("4.9406564584124654e-324")
 
 
 @dataclass
@@ -83,6 +90,29 @@ class Changes:
         return change
 
 
+def weight_of(text):
+    """The weight an edge takes from the text of its weight column (README
+    "Weights"): NULL counts as 1; NaN counts as +Infinity (NaN equals nothing,
+    not even itself, so an edge weighing NaN could never be matched and removed);
+    a number beyond float8's range counts as +-Infinity and one closer to 0 than
+    float8 holds as 0; any other number is the float8 nearest to it. Negative and
+    infinite weights are kept: weighted_shortest_path refuses them when its search
+    can reach them. sources.weight_expr is the same rule in SQL, for build."""
+    if text is None:
+        return 1.0
+    w = float(text)
+    if 1e-300 < abs(w) < 1e300:
+        return w
+    d = Decimal(text)
+    if d.is_nan() or d > FLOAT8_MAX:
+        return math.inf
+    if d < -FLOAT8_MAX:
+        return -math.inf
+    if d != 0 and abs(d) < FLOAT8_MIN:
+        return 0.0
+    return w
+
+
 def edges_of_row(reg, table_oid, pk, row):
     """The edges a row (text values of captured columns) carries:
     [(source_id, (oid, pk), (oid, pk), weight, label)]."""
@@ -94,8 +124,7 @@ def edges_of_row(reg, table_oid, pk, row):
             a, b = row.get(e.from_column), row.get(e.to_column)
         if a is None or b is None:
             continue
-        w = row.get(e.weight_column) if e.weight_column else None
-        weight = float(w) if w is not None else 1.0
+        weight = weight_of(row.get(e.weight_column) if e.weight_column else None)
         label = row.get(e.label_column) if e.label_column else None
         if label is None:
             label = e.label

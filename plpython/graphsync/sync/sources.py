@@ -19,6 +19,7 @@ with a hint), never read through SQL generated for it.
 import contextlib
 
 from graphsync import db, errors
+from graphsync.sync import changes
 
 TEMP_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS _gs_src_nodes (
@@ -93,13 +94,47 @@ def _node_select(plpy, node):
         _object(plpy, oid, node.property_columns, "t"), _table(plpy, oid))
 
 
+# The type a weight column holds (a domain's base type): integer and float types
+# render texts that float8 always takes.
+WEIGHT_TYPE = """
+SELECT coalesce(nullif(t.typbasetype, 0), t.oid)::regtype::text AS t
+FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+"""
+
+
+def weight_expr(plpy, oid, col, alias):
+    """The SQL expression of the weight an edge of ``alias`` (a row of table ``oid``)
+    takes from its weight column ``col``: changes.weight_of in SQL, on the same text
+    capture holds (NULL 1, NaN +Infinity, beyond float8 +-Infinity, closer to 0
+    than float8 holds 0), so build, verify and replay agree, and a numeric weight
+    float8 cannot hold never fails a build."""
+    if col is None:
+        return "1.0::float8"
+    text = _captured(plpy, oid, col, alias)
+    null = "%s.%s IS NULL" % (plpy.quote_ident(alias), plpy.quote_ident(col))
+    rows = plpy.execute(plpy.prepare(WEIGHT_TYPE, ["oid", "text"]), [oid, col])
+    kind = rows[0]["t"] if rows else None
+    if kind in ("smallint", "integer", "bigint"):
+        number = "(%s)::float8" % text
+    elif kind in ("real", "double precision"):
+        number = "coalesce(nullif((%s)::float8, 'NaN'::float8), 'Infinity'::float8)" % text
+    else:
+        number = (
+            "(SELECT CASE WHEN n = 'NaN'::numeric OR n > %(max)s THEN 'Infinity'::float8"
+            " WHEN n < -%(max)s THEN '-Infinity'::float8"
+            " WHEN n <> 0 AND abs(n) < %(min)s THEN 0::float8 ELSE n::float8 END"
+            " FROM (VALUES ((%(text)s)::numeric)) AS w (n))"
+            % {"max": changes.FLOAT8_MAX, "min": changes.FLOAT8_MIN, "text": text})
+    return "CASE WHEN %s THEN 1.0::float8 ELSE %s END" % (null, number)
+
+
 def _edge_selects(plpy, reg, e):
     # Every value is rendered as capture renders it (graph._captured_expr): an
     # endpoint as its target's key type renders it, no owner's cast ever.
     qi = plpy.quote_ident
     oid = e.carrier
-    weight = ("coalesce((%s)::float8, 1.0)" % _captured(plpy, oid, e.weight_column, "t")
-              if e.weight_column else "1.0::float8")
+    weight = weight_expr(plpy, oid, e.weight_column, "t")
     label = plpy.quote_literal(e.label)
     if e.label_column:
         label = "coalesce(%s, %s)" % (_captured(plpy, oid, e.label_column, "t"), label)
