@@ -4,7 +4,7 @@
 -- needs_vacuum on the TRUNCATE markers the read folded; clears error_message
 -- on failed log rows the read folded (the base reflects their change, so a
 -- retry would apply it twice). Returns how many failed rows it cleared.
--- Called by graphsync.build. Touches: graph._registered_columns, graph._sync_log.
+-- Called by graphsync.build; admin only (42501). Touches: graph._registered_columns, graph._sync_log.
 CREATE OR REPLACE FUNCTION graph._after_build(snapshot pg_snapshot)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -13,6 +13,7 @@ AS $$
 DECLARE
     folded bigint;
 BEGIN
+    PERFORM graph._require_admin();  -- admin only, even if EXECUTE was granted by mistake
     DELETE FROM graph._registered_columns;
     INSERT INTO graph._registered_columns (table_oid, column_name, table_name, attnum, type_name)
     SELECT r.table_oid, r.column_name, r.table_oid::regclass::text, a.attnum,
