@@ -1,5 +1,6 @@
 """The graphsync demo: a throwaway PostgreSQL, the bundle installed, the sample
-work-management schema registered, writes synced, graph questions answered,
+work-management schema registered, writes synced, graph questions answered, one
+neighbourhood drawn (docs/neighbourhood.svg with Graphviz, and as Mermaid text),
 health shown.
 
     .venv/bin/python demo/demo.py        # or: make demo
@@ -11,6 +12,8 @@ it creates its schema `app` there and leaves it.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -68,6 +71,32 @@ QUESTIONS = [
 ]
 
 
+# The neighbourhood the demo draws: Ada's people, companies, workspaces and
+# deals within 3 hops, with names in the labels. graph.export_dot / export_mermaid take traverse's arguments.
+PICTURE = ("'app.contacts', '1', max_depth => 3, direction => 'any', max_nodes => 20,"
+           " edge_types => ARRAY['works_at', 'colleague', 'friend', 'intro', 'deal_with', 'in_workspace'],"
+           " label_property => 'name'")
+SVG = ROOT / "docs" / "neighbourhood.svg"
+
+
+def draw(cur) -> None:
+    """Render Ada's neighbourhood to docs/neighbourhood.svg with Graphviz's dot, and
+    print it as Mermaid."""
+    print(f"\n== Ada's neighbourhood as a picture\n   SELECT graph.export_dot({PICTURE})")
+    dot_text = cur.execute(f"SELECT graph.export_dot({PICTURE})").fetchone()[0]
+    dot = shutil.which("dot")
+    if dot is None:
+        print("   Graphviz's dot is not installed (Debian package graphviz): no SVG drawn")
+    else:
+        svg = subprocess.run([dot, "-Tsvg"], input=dot_text.encode(), capture_output=True, check=True).stdout
+        SVG.parent.mkdir(exist_ok=True)
+        SVG.write_bytes(svg)
+        print(f"   drawn with dot -Tsvg: {SVG.relative_to(ROOT)} ({len(svg)} bytes)")
+    print(f"\n== The same neighbourhood as Mermaid\n   SELECT graph.export_mermaid({PICTURE})")
+    mermaid = cur.execute(f"SELECT graph.export_mermaid({PICTURE})").fetchone()[0]
+    print("\n".join("   " + line for line in mermaid.splitlines()))
+
+
 def show(cur, title: str, query: str, expanded: bool = False) -> None:
     print(f"\n== {title}\n   {query}")
     cur.execute(query)
@@ -105,6 +134,7 @@ def run(dsn: str) -> None:
         show(cur, "graph equals sources? (no rows = yes)", "SELECT * FROM graph.verify()")
         for title, query in QUESTIONS:
             show(cur, title, query)
+        draw(cur)
         cur.execute("SELECT current_database() = current_setting('cron.database_name', true)")
         if cur.fetchone()[0]:
             cur.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")

@@ -82,6 +82,7 @@ DECLARE
         -- reads
         'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
         'connected_components', 'component_stats', 'component_of',
+        'export_dot', 'export_mermaid', 'export_graphml',
         -- what the reads call as their caller
         '_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr', '_key_expr',
         '_object_expr', '_read_sync', '_pending_rows',

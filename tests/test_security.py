@@ -422,6 +422,11 @@ CALLS = [
     ("connected_components", "SELECT * FROM graph.connected_components()", ()),
     ("component_stats", "SELECT * FROM graph.component_stats()", ()),
     ("component_of", "SELECT * FROM graph.component_of('hz.b', '1')", ()),
+    ("export_dot", "SELECT graph.export_dot('hz.a', '1', direction => 'any', label_property => 'name')", ()),
+    ("export_mermaid", "SELECT graph.export_mermaid(seed_tables => '{hz.a,hz.b}', seed_ids => '{1,1}',"
+                       " filter => '{\"kind\": \"k\"}', tenant => 't1')", ()),
+    ("export_graphml", "SELECT graph.export_graphml('hz.a', '1', edge_types => '{next}', label_property => 'name')",
+     ()),
     ("sync_health", "SELECT * FROM graph.sync_health()", ()),
     ("status", "SELECT * FROM graph.status()", ()),
     ("run_scheduled_maintenance", "SELECT * FROM graph.run_scheduled_maintenance()", ()),

@@ -20,6 +20,7 @@ algorithms/             pure NumPy/SciPy over CSR arrays; no plpy, no SQL
   paths.py              reference shortest paths (BFS, Dijkstra) and the WeightedPath type
   bidijkstra.py         meet-in-the-middle Dijkstra for weighted_shortest_path
   components.py         weakly connected components and their sizes
+  induced.py            the edges among a set of nodes (what an export draws besides the walk's tree)
 
 sync/                   the write path: log rows -> graph tables -> base
   registry.py           node tables and edge sources as plain values
@@ -38,6 +39,7 @@ reads/                  the read path: the graph a caller sees, and the read fun
   arguments.py          argument checks of the read functions (bounds, choices, seeds)
   literals.py           answers as array literals (how thousands of values reach SQL)
   search.py             search(): find nodes by property through SQL on the sources
+  export.py             export_dot/_mermaid/_graphml(): a traversal and the edges among its nodes, as text
   api.py                the entry points the SQL read functions call
 
 ops/                    operations: maintenance, drift, verification, health

@@ -84,6 +84,7 @@ $$, $$
         -- reads
         'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
         'connected_components', 'component_stats', 'component_of',
+        'export_dot', 'export_mermaid', 'export_graphml',
         -- operations
         'run_scheduled_maintenance', 'vacuum', 'reconcile', 'retry_failed', 'prune_sync_log',
         'schedule_maintenance', 'unschedule_maintenance', 'set_setting', 'status'

@@ -1,0 +1,44 @@
+-- graph.export_mermaid(...): the neighbourhood graph.traverse finds, as
+-- a Mermaid flowchart (paste into Markdown that renders Mermaid).
+-- Takes graph.traverse's arguments (seed_table/seed_id, or seed_tables[i]/
+-- seed_ids[i] by name; max_depth, direction, edge_types, node_tables, filter,
+-- tenant, max_nodes; see graph.traverse) plus label_property: a key or property
+-- column whose value each node's label shows (read from the source row as the
+-- caller, as traverse's hydrate does). Returns the text: one node per node the
+-- traversal returns, labelled with its table and key, and every edge among them
+-- (not only the edges the walk took) with its label and weight, every text
+-- escaped for the format (plpython/graphsync/reads/export.py).
+-- Runs as the caller: graph.traverse does the walk (same checks, freshness,
+-- privileges, bounds and SQLSTATEs); 42703 for an unknown label_property.
+-- Reads: what graph.traverse reads (graph._csr, graph._edge_overlay,
+-- graph._nodes as the caller, the sources when label_property is given).
+CREATE OR REPLACE FUNCTION graph.export_mermaid(
+    seed_table regclass DEFAULT NULL,
+    seed_id text DEFAULT NULL,
+    max_depth integer DEFAULT 6,
+    direction text DEFAULT 'out',
+    edge_types text[] DEFAULT NULL,
+    node_tables regclass[] DEFAULT NULL,
+    filter jsonb DEFAULT NULL,
+    tenant text DEFAULT NULL,
+    max_nodes integer DEFAULT 10000,
+    label_property text DEFAULT NULL,
+    seed_tables regclass[] DEFAULT NULL,
+    seed_ids text[] DEFAULT NULL
+)
+RETURNS text
+LANGUAGE plpython3u
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+if "graphsync" not in GD:
+    plpy.execute("SELECT graph._import_package()")
+from graphsync.reads import export
+return export.export_text(plpy, "mermaid", seed_table, seed_id, seed_tables, seed_ids, max_depth, direction,
+                          edge_types, node_tables, filter, tenant, max_nodes, label_property)
+$$;
+
+COMMENT ON FUNCTION graph.export_mermaid(
+    regclass, text, integer, text, text[], regclass[], jsonb, text, integer, text, regclass[], text[]
+) IS
+'The nodes graph.traverse returns (same arguments) and every edge among them, with labels and weights, as Mermaid flowchart text; label_property adds a property to node labels.';
