@@ -37,6 +37,8 @@ WARNING, and a 'follow_failed' record for graph.reconcile(), which follows it
 again and rebuilds. A cancel is never caught.
 """
 
+from graphsync import errors
+
 # graph._column_map joined with the catalog: what became of each registered column.
 COLUMNS = """
 SELECT m.attnum, m.column_name, m.type_name, a.attname::text AS now_name,
@@ -191,8 +193,8 @@ EVENT_KINDS = {
 
 
 def _cancelled(exc):
-    """Whether ``exc`` is a cancel, timeout or shutdown (SQLSTATE class 57): never caught."""
-    return (getattr(exc, "sqlstate", None) or "").startswith("57")
+    """Whether ``exc`` is a cancel, timeout or shutdown: never caught (errors.is_cancel)."""
+    return errors.is_cancel(exc)
 
 
 class Follower:

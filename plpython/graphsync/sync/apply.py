@@ -26,13 +26,12 @@ from graphsync.sync import base, changes, registry
 FETCH = """
 SELECT id, op, table_oid, old_pk, new_pk, properties::text AS properties,
        old_row::text AS old_row, new_row::text AS new_row, error_message
-FROM graph._sync_log AS l
+FROM graph._sync_log
 WHERE id > $1 AND xid >= $2
   AND NOT pg_visible_in_snapshot(xid::text::xid8, $3::pg_snapshot)
   AND pg_visible_in_snapshot(xid::text::xid8, $4::pg_snapshot)
   -- rows a build read in its own transaction are in the base (migration 040)
-  AND NOT EXISTS (SELECT FROM graph._sync_state AS s
-                  WHERE s.build_xid = l.xid AND l.id <= s.build_position)
+  AND NOT (xid = $6 AND id <= $7)
 ORDER BY id
 LIMIT $5
 """
@@ -256,7 +255,7 @@ def apply_sync(plpy, max_batches=None):
     policy = settings.get(plpy, "graph.sync_error_policy")
     st = plpy.execute(
         """SELECT done_snapshot::text AS done, target_snapshot::text AS target, target_position,
-                  read_only, read_only_reason, build_required
+                  read_only, read_only_reason, build_required, build_xid, build_position
            FROM graph._sync_state FOR UPDATE""")[0]
     counts = Counts()
     result = {"stopped": None}
@@ -274,7 +273,7 @@ def apply_sync(plpy, max_batches=None):
         if target is None:
             target, position = _new_pass(plpy, done)
         finished, stop = _run_pass(plpy, replayer, done, target, position, batch_size, policy,
-                                   max_batches, counts)
+                                   max_batches, counts, (st["build_xid"], st["build_position"]))
         if stop:
             result["stopped"] = stop
             if stop == "edge_buffer_full":
@@ -301,16 +300,18 @@ def _new_pass(plpy, done):
     return target, position
 
 
-def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_batches, counts):
+def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_batches, counts,
+              built=(0, 0)):
     """Apply the rows visible in ``target`` and not in ``done``, from ``position`` on,
-    batch by batch. Returns (finished, stop reason or None)."""
-    fetch = plpy.prepare(FETCH, ["bigint", "bigint", "text", "text", "int"])
+    batch by batch, but the rows ``built`` (build_xid, build_position) names: the
+    last build read them in its own transaction. Returns (finished, stop reason or None)."""
+    fetch = plpy.prepare(FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"])
     save = plpy.prepare(
         """UPDATE graph._sync_state SET target_snapshot = $1::pg_snapshot, target_position = $2,
                applied_sync_id = greatest(applied_sync_id, $2), last_apply_at = now()""",
         ["text", "bigint"])
     while max_batches is None or counts.batches < max_batches:
-        rows = plpy.execute(fetch, [position, db.xmin(done), done, target, batch_size])
+        rows = plpy.execute(fetch, [position, db.xmin(done), done, target, batch_size, *built])
         if not rows:
             plpy.execute(plpy.prepare(
                 """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot,
