@@ -61,7 +61,7 @@ def revision() -> str:
 def report(env: str, args: argparse.Namespace, results: list[Result], logged: int, log_size: str,
            profiles: tuple[str, str]) -> str:
     """RESULTS.md: the table, how it was measured, and where the time goes."""
-    replayed = results[-1]
+    replayed = next(r for r in results if r.operation.startswith("replay "))
     return f"""# graphsync benchmarks
 
 {env}. Code: {revision()}.
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             replay.setup(conn)
             logged = replay.generate(conn, LOG_ROWS // scale)
             progress(f"replay: apply_sync vs copy of {logged:,} log rows")
-            results.append(replay.run(conn, logged, args.replay_reps))
+            results.extend(replay.run(conn, logged, args.replay_reps, dsn))
             log_size = replay.log_size(conn)
             progress("replay: profiling one apply_sync")
             replay_profile = replay.profile(dsn)

@@ -55,20 +55,108 @@ class Counts:
         setattr(self, name, getattr(self, name) + 1)
 
 
+# Replay's statements join a batch's keys (a few thousand) to graph._nodes (up to
+# millions of rows). Their plans must not depend on what the statistics say about
+# graph._nodes: an ANALYZE (autovacuum's) that runs while a long apply has written
+# many uncommitted nodes records the table as a few rows in many pages, and a
+# planner that believes that joins each batch to a materialized sequential scan of
+# all of it, rescanned for every key (12 minutes and 228 GB of temporary files for a
+# 1M-row apply that takes 38 s otherwise). With hash and merge joins, sequential
+# scans and materialization off, the one plan left for a join to graph._nodes is a
+# nested loop over the batch with an index lookup per key, and that cost does not
+# depend on statistics (an index scan is priced by the index's real size). Set for
+# the statements replay runs, restored afterwards; local to the transaction.
+PLANNER = ("enable_hashjoin", "enable_mergejoin", "enable_seqscan", "enable_material")
+PIN_PLANNER = """
+SELECT o.*, set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
+       set_config('enable_seqscan', 'off', true), set_config('enable_material', 'off', true)
+FROM (SELECT current_setting('enable_hashjoin') AS enable_hashjoin,
+             current_setting('enable_mergejoin') AS enable_mergejoin,
+             current_setting('enable_seqscan') AS enable_seqscan,
+             current_setting('enable_material') AS enable_material OFFSET 0) AS o
+"""
+RESTORE_PLANNER = """
+SELECT set_config('enable_hashjoin', $1, true), set_config('enable_mergejoin', $2, true),
+       set_config('enable_seqscan', $3, true), set_config('enable_material', $4, true)
+"""
+
+
+def pin_planner(plpy):
+    """Pin the planner settings above; returns what restore_planner needs."""
+    old = db.run(plpy, PIN_PLANNER)[0]
+    return [old[name] for name in PLANNER]
+
+
+def restore_planner(plpy, old):
+    db.run(plpy, RESTORE_PLANNER, ["text"] * 4, old)
+
+
 @contextmanager
-def _index_joins(plpy):
-    """Plan the statements inside as index lookups into graph._nodes, not hash or
-    merge joins over all of it: a batch touches a few thousand of possibly
-    millions of nodes. The settings are restored afterwards."""
-    old = plpy.execute("SELECT current_setting('enable_hashjoin') AS h,"
-                       " current_setting('enable_mergejoin') AS m")[0]
-    plpy.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
+def _pinned(replayer):
+    """The pinned planner settings for the statements inside: a no-op when apply_sync
+    pinned them for the whole call (Replayer.pin), else set and restored around them."""
+    if replayer.pinned is not None:
+        yield
+        return
+    old = pin_planner(replayer.plpy)
     try:
         yield
     finally:
-        plpy.execute(plpy.prepare(
-            "SELECT set_config('enable_hashjoin', $1, true), set_config('enable_mergejoin', $2, true)",
-            ["text", "text"]), [old["h"], old["m"]])
+        restore_planner(replayer.plpy, old)
+
+
+NODE_IDS = """
+SELECT k.table_oid, k.pk, n.node_id, CASE WHEN n.alive THEN 1 + n.extra_rows ELSE 0 END AS row_count
+FROM unnest($1::oid[], $2::text[]) AS k (table_oid, pk)
+LEFT JOIN graph._nodes AS n USING (table_oid, pk)
+"""
+
+NEXT_NODE_ID = "SELECT coalesce(max(node_id), -1) + 1 AS n FROM graph._nodes"
+
+INSERT_NODES = """
+INSERT INTO graph._nodes (node_id, table_oid, pk, alive, extra_rows, tenant, properties, touched, change_id)
+SELECT i, t, k, a, x, te, p::jsonb, true, (SELECT nextval('graph._node_change_seq'))
+FROM unnest($1::bigint[], $2::oid[], $3::text[], $4::boolean[], $5::int[], $6::text[], $7::text[])
+     AS u (i, t, k, a, x, te, p)
+"""
+
+UPDATE_NODES = """
+UPDATE graph._nodes AS n
+SET alive = u.alive, extra_rows = u.extra,
+    tenant = CASE WHEN u.keep THEN n.tenant ELSE u.tenant END,
+    properties = CASE WHEN u.keep THEN n.properties ELSE u.props::jsonb END,
+    touched = true, change_id = (SELECT nextval('graph._node_change_seq'))
+FROM unnest($1::bigint[], $2::boolean[], $3::int[], $4::boolean[], $5::text[], $6::text[])
+     AS u (node_id, alive, extra, keep, tenant, props)
+WHERE n.node_id = u.node_id
+"""
+
+INSERT_LABELS = "INSERT INTO graph._labels (label) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
+LABEL_IDS = "SELECT label_id, label FROM graph._labels WHERE label = ANY ($1)"
+
+# The overlay rows and their count (graph._sync_state.overlay_count, migration 095)
+# in one statement, so the count commits and rolls back with the rows.
+INSERT_EDGES = """
+WITH added AS (
+    INSERT INTO graph._edge_overlay (op, edge_source_id, src, dst, weight, label_id)
+    SELECT * FROM unnest($1::char[], $2::int[], $3::bigint[], $4::bigint[], $5::float8[], $6::int[])
+    RETURNING 1
+)
+UPDATE graph._sync_state SET overlay_count = overlay_count + (SELECT count(*) FROM added)
+"""
+
+TRUNCATE_NODES = """
+UPDATE graph._nodes SET alive = false, extra_rows = 0, tenant = NULL, properties = NULL,
+    touched = true, change_id = (SELECT nextval('graph._node_change_seq'))
+WHERE table_oid = $1 AND alive
+"""
+
+CUT_EDGES = """
+INSERT INTO graph._edge_cuts (edge_source_id, overlay_id)
+SELECT s, (SELECT coalesce(max(id), 0) FROM graph._edge_overlay)
+FROM unnest($1::int[]) AS s
+ON CONFLICT (edge_source_id) DO UPDATE SET overlay_id = excluded.overlay_id
+"""
 
 
 def _node_ids(plpy, keys, changed):
@@ -77,28 +165,16 @@ def _node_ids(plpy, keys, changed):
     alive (a key only an edge names). Returns (ids, the keys created, the row
     count of each existing node: 1 + extra_rows when alive, else 0)."""
     keys = list(keys)
-    rows = plpy.execute(plpy.prepare(
-        """SELECT k.table_oid, k.pk, n.node_id,
-                  CASE WHEN n.alive THEN 1 + n.extra_rows ELSE 0 END AS row_count
-           FROM unnest($1::oid[], $2::text[]) AS k (table_oid, pk)
-           LEFT JOIN graph._nodes AS n USING (table_oid, pk)""", ["oid[]", "text[]"]),
-        [[k[0] for k in keys], [k[1] for k in keys]])
+    rows = db.run(plpy, NODE_IDS, ["oid[]", "text[]"], [[k[0] for k in keys], [k[1] for k in keys]])
     ids = {(int(r["table_oid"]), r["pk"]): r["node_id"] for r in rows}
     counts = {(int(r["table_oid"]), r["pk"]): r["row_count"] for r in rows}
     missing = [k for k, v in ids.items() if v is None]
     if missing:
-        first = plpy.execute("SELECT coalesce(max(node_id), -1) + 1 AS n FROM graph._nodes")[0]["n"]
+        first = db.run(plpy, NEXT_NODE_ID)[0]["n"]
         new_ids = list(range(first, first + len(missing)))
         state = [changed[k].result(0) if k in changed else (False, 0, None) for k in missing]
         state = [(a, x, s or (None, None)) for a, x, s in state]
-        plpy.execute(plpy.prepare(
-            """INSERT INTO graph._nodes (node_id, table_oid, pk, alive, extra_rows, tenant, properties,
-                                        touched, change_id)
-               SELECT i, t, k, a, x, te, p::jsonb, true, (SELECT nextval('graph._node_change_seq'))
-               FROM unnest($1::bigint[], $2::oid[], $3::text[], $4::boolean[], $5::int[], $6::text[],
-                           $7::text[])
-                    AS u (i, t, k, a, x, te, p)""",
-            ["bigint[]", "oid[]", "text[]", "boolean[]", "int[]", "text[]", "text[]"]),
+        db.run(plpy, INSERT_NODES, ["bigint[]", "oid[]", "text[]", "boolean[]", "int[]", "text[]", "text[]"],
             [new_ids, [k[0] for k in missing], [k[1] for k in missing], [v[0] for v in state],
              [v[1] for v in state], [v[2][0] for v in state], [v[2][1] for v in state]])
         ids.update(zip(missing, new_ids, strict=True))
@@ -107,21 +183,39 @@ def _node_ids(plpy, keys, changed):
 
 def _label_ids(plpy, labels):
     labels = sorted(set(labels))
-    plpy.execute(plpy.prepare(
-        "INSERT INTO graph._labels (label) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-        ["text[]"]), [labels])
-    rows = plpy.execute(plpy.prepare(
-        "SELECT label_id, label FROM graph._labels WHERE label = ANY ($1)", ["text[]"]), [labels])
+    db.run(plpy, INSERT_LABELS, ["text[]"], [labels])
+    rows = db.run(plpy, LABEL_IDS, ["text[]"], [labels])
     return {r["label"]: r["label_id"] for r in rows}
 
 
 class Replayer:
-    """Applies gathered changes; tracks the overlay size against its bound."""
+    """Applies gathered changes; tracks the overlay size against its bound.
 
-    def __init__(self, plpy, reg, buffer_size):
-        self.plpy, self.reg, self.buffer_size = plpy, reg, buffer_size
-        self.overlay_used = plpy.execute(
-            "SELECT count(*) AS n FROM graph._edge_overlay")[0]["n"]
+    ``reg`` None: the registry is read when a row first needs it. ``overlay_used``
+    None: read from graph._sync_state.overlay_count (migration 095)."""
+
+    def __init__(self, plpy, reg, buffer_size, overlay_used=None):
+        self.plpy, self._reg, self.buffer_size = plpy, reg, buffer_size
+        if overlay_used is None:
+            overlay_used = db.run(plpy, "SELECT overlay_count FROM graph._sync_state")[0]["overlay_count"]
+        self.overlay_used = overlay_used
+        self.pinned = None
+
+    @property
+    def reg(self):
+        if self._reg is None:
+            self._reg = registry.load(self.plpy)
+        return self._reg
+
+    def pin(self):
+        """Pin the planner settings until unpin(): call outside any subtransaction."""
+        if self.pinned is None:
+            self.pinned = pin_planner(self.plpy)
+
+    def unpin(self):
+        if self.pinned is not None:
+            restore_planner(self.plpy, self.pinned)
+            self.pinned = None
 
     def flush(self, gathered):
         plpy = self.plpy
@@ -133,22 +227,18 @@ class Replayer:
         keys = set(gathered.nodes)
         for _, _, a, b, _, _ in gathered.edges:
             keys.update((a, b))
-        with _index_joins(plpy):
+        with _pinned(self):
             ids, created, counts = _node_ids(plpy, keys, gathered.nodes)
             self._update_nodes([(k, v.result(counts[k])) for k, v in gathered.nodes.items()
                                 if k not in created], ids)
 
         if gathered.edges:
-            labels = _label_ids(plpy, [c[5] for c in gathered.edges])
-            plpy.execute(plpy.prepare(
-                """INSERT INTO graph._edge_overlay (op, edge_source_id, src, dst, weight, label_id)
-                   SELECT * FROM unnest($1::char[], $2::int[], $3::bigint[], $4::bigint[],
-                                        $5::float8[], $6::int[])""",
-                ["char[]", "int[]", "bigint[]", "bigint[]", "float8[]", "int[]"]),
-                [[c[0] for c in gathered.edges], [c[1] for c in gathered.edges],
-                 [ids[c[2]] for c in gathered.edges], [ids[c[3]] for c in gathered.edges],
-                 [c[4] for c in gathered.edges], [labels[c[5]] for c in gathered.edges]])
-            self.overlay_used += len(gathered.edges)
+            edges = gathered.edges
+            labels = _label_ids(plpy, [c[5] for c in edges])
+            db.run(plpy, INSERT_EDGES, ["char[]", "int[]", "bigint[]", "bigint[]", "float8[]", "int[]"],
+                   [[c[0] for c in edges], [c[1] for c in edges], [ids[c[2]] for c in edges],
+                    [ids[c[3]] for c in edges], [c[4] for c in edges], [labels[c[5]] for c in edges]])
+            self.overlay_used += len(edges)
 
     def _update_nodes(self, items, ids):
         """Give existing nodes their new state: items are (key, (alive, extra_rows,
@@ -158,16 +248,7 @@ class Replayer:
         plpy = self.plpy
         keep = [v[2] is None for _, v in items]
         states = [v[2] or (None, None) for _, v in items]
-        plpy.execute(plpy.prepare(
-            """UPDATE graph._nodes AS n
-               SET alive = u.alive, extra_rows = u.extra,
-                   tenant = CASE WHEN u.keep THEN n.tenant ELSE u.tenant END,
-                   properties = CASE WHEN u.keep THEN n.properties ELSE u.props::jsonb END,
-                   touched = true, change_id = (SELECT nextval('graph._node_change_seq'))
-               FROM unnest($1::bigint[], $2::boolean[], $3::int[], $4::boolean[], $5::text[], $6::text[])
-                    AS u (node_id, alive, extra, keep, tenant, props)
-               WHERE n.node_id = u.node_id""",
-            ["bigint[]", "boolean[]", "int[]", "boolean[]", "text[]", "text[]"]),
+        db.run(plpy, UPDATE_NODES, ["bigint[]", "boolean[]", "int[]", "boolean[]", "text[]", "text[]"],
             [[ids[k] for k, _ in items], [v[0] for _, v in items], [v[1] for _, v in items], keep,
              [s[0] for s in states], [s[1] for s in states]])
 
@@ -175,17 +256,10 @@ class Replayer:
         """TRUNCATE: the table's nodes die, and every edge its rows carried."""
         plpy = self.plpy
         base.note_own_write(plpy)
-        plpy.execute(plpy.prepare(
-            """UPDATE graph._nodes SET alive = false, extra_rows = 0, tenant = NULL, properties = NULL,
-                   touched = true, change_id = (SELECT nextval('graph._node_change_seq'))
-               WHERE table_oid = $1 AND alive""", ["oid"]), [table_oid])
+        with _pinned(self):
+            db.run(plpy, TRUNCATE_NODES, ["oid"], [table_oid])
         carried = [e.edge_source_id for e in self.reg.edges_carried_by(table_oid)]
-        plpy.execute(plpy.prepare(
-            """INSERT INTO graph._edge_cuts (edge_source_id, overlay_id)
-               SELECT s, (SELECT coalesce(max(id), 0) FROM graph._edge_overlay)
-               FROM unnest($1::int[]) AS s
-               ON CONFLICT (edge_source_id) DO UPDATE SET overlay_id = excluded.overlay_id""",
-            ["int[]"]), [carried])
+        db.run(plpy, CUT_EDGES, ["int[]"], [carried])
 
     def apply_rows(self, rows):
         """Apply log rows in id order (all or nothing: the caller wraps this in a
@@ -202,9 +276,8 @@ class Replayer:
 
 
 def _record_error(plpy, row_id, message):
-    plpy.execute(plpy.prepare(
-        "UPDATE graph._sync_log SET error_message = $2 WHERE id = $1", ["bigint", "text"]),
-        [row_id, message])
+    db.run(plpy, "UPDATE graph._sync_log SET error_message = $2 WHERE id = $1", ["bigint", "text"],
+           [row_id, message])
 
 
 def _apply_batch(plpy, replayer, rows, policy, counts):
@@ -212,6 +285,7 @@ def _apply_batch(plpy, replayer, rows, policy, counts):
     None, ids of rows that failed). A failing batch is retried row by row to find
     and record the failing rows. A cancel or timeout (errors.is_cancel) is not a
     failing row: it stops the call, and the caller's transaction rolls back."""
+    used = replayer.overlay_used  # what the overlay holds when a subtransaction rolls back
     try:
         with plpy.subtransaction():
             replayer.apply_rows(rows)
@@ -219,20 +293,25 @@ def _apply_batch(plpy, replayer, rows, policy, counts):
             counts.add(row["op"])
         return rows[-1]["id"], None, []
     except EdgeBufferFull:
+        replayer.overlay_used = used
         return None, "edge_buffer_full", []
     except Exception as exc:
         if errors.is_cancel(exc):
             raise
+        replayer.overlay_used = used
     last, failed = None, []
     for row in rows:
         try:
             with plpy.subtransaction():
                 replayer.apply_rows([row])
+            used = replayer.overlay_used
         except EdgeBufferFull:
+            replayer.overlay_used = used
             return last, "edge_buffer_full", failed
         except Exception as exc:
             if errors.is_cancel(exc):
                 raise
+            replayer.overlay_used = used
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             _record_error(plpy, row["id"], message)
             counts.failed += 1
@@ -246,6 +325,34 @@ def _apply_batch(plpy, replayer, rows, policy, counts):
     return last, None, failed
 
 
+STATE = """
+SELECT done_snapshot::text AS done, target_snapshot::text AS target, target_position,
+       read_only, read_only_reason, build_required, build_xid, build_position, overlay_count
+FROM graph._sync_state FOR UPDATE
+"""
+
+READ_ONLY = "UPDATE graph._sync_state SET read_only = true, read_only_reason = 'edge_buffer_full'"
+
+# This moment's snapshot and the calling transaction's xid (NULL when it has none).
+NOW = "SELECT pg_current_snapshot()::text AS s, pg_current_xact_id_if_assigned()::text AS x"
+
+PASS_START = "SELECT coalesce(min(id), 1) - 1 AS p FROM graph._sync_log WHERE xid >= $1"
+
+SAVE = """
+UPDATE graph._sync_state SET target_snapshot = $1::pg_snapshot, target_position = $2,
+    applied_sync_id = greatest(applied_sync_id, $2), last_apply_at = now()
+"""
+
+DONE = """
+UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot, target_snapshot = NULL,
+    target_position = 0, last_apply_at = now()
+"""
+
+CLEAR_ERRORS = """
+UPDATE graph._sync_log SET error_message = NULL WHERE id = ANY ($1) AND error_message IS NOT NULL
+"""
+
+
 @errors.entry_point
 def apply_sync(plpy, max_batches=None):
     """Replay committed log rows; returns a dict of what was applied."""
@@ -253,10 +360,7 @@ def apply_sync(plpy, max_batches=None):
     batch_size = settings.get(plpy, "graph.sync_batch_size")
     buffer_size = settings.get(plpy, "graph.edge_buffer_size")
     policy = settings.get(plpy, "graph.sync_error_policy")
-    st = plpy.execute(
-        """SELECT done_snapshot::text AS done, target_snapshot::text AS target, target_position,
-                  read_only, read_only_reason, build_required, build_xid, build_position
-           FROM graph._sync_state FOR UPDATE""")[0]
+    st = db.run(plpy, STATE)[0]
     counts = Counts()
     result = {"stopped": None}
     if st["read_only"]:
@@ -268,7 +372,7 @@ def apply_sync(plpy, max_batches=None):
         plpy.notice("graphsync: the registration changed; run graph.build() to load it")
     done, target, position = st["done"], st["target"], st["target_position"]
     resumed = target is not None
-    replayer = Replayer(plpy, registry.load(plpy), buffer_size)
+    replayer = Replayer(plpy, None, buffer_size, st["overlay_count"])
     while True:
         if target is None:
             target, position = _new_pass(plpy, done)
@@ -277,51 +381,49 @@ def apply_sync(plpy, max_batches=None):
         if stop:
             result["stopped"] = stop
             if stop == "edge_buffer_full":
-                plpy.execute("""UPDATE graph._sync_state
-                                SET read_only = true, read_only_reason = 'edge_buffer_full'""")
+                db.run(plpy, READ_ONLY)
                 plpy.warning("graphsync: edge buffer full (graph.edge_buffer_size = %d); the"
                              " graph is read-only until graph.build()" % buffer_size)
         # A call that finished a pass an earlier call left unfinished goes on with a fresh one.
         if not (finished and resumed and max_batches is None and not stop):
             break
         done, target, resumed = target, None, False
+    # Not in a finally: after an error the (sub)transaction that rolls back restores them.
+    replayer.unpin()
     return _result(counts, result)
 
 
 def _new_pass(plpy, done):
     """A pass's target (this moment's snapshot, our own xid counted as in progress)
     and its start: every unapplied row has xid >= xmin(done), so start at the lowest
-    id in that range."""
-    snap = plpy.execute("SELECT pg_current_snapshot()::text AS s")[0]["s"]
-    target = db.snapshot_excluding_self(plpy, snap)
-    position = plpy.execute(plpy.prepare(
-        "SELECT coalesce(min(id), 1) - 1 AS p FROM graph._sync_log WHERE xid >= $1",
-        ["bigint"]), [db.xmin(done)])[0]["p"]
+    id in that range. A target equal to ``done`` (nothing committed since) has no
+    rows: the pass starts and ends at once."""
+    now = db.run(plpy, NOW)[0]
+    target = db.exclude_xid(now["s"], int(now["x"])) if now["x"] is not None else now["s"]
+    if target == done:
+        return target, None
+    position = db.run(plpy, PASS_START, ["bigint"], [db.xmin(done)])[0]["p"]
     return target, position
 
 
 def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_batches, counts,
               built=(0, 0)):
-    """Apply the rows visible in ``target`` and not in ``done``, from ``position`` on,
-    batch by batch, but the rows ``built`` (build_xid, build_position) names: the
-    last build read them in its own transaction. Returns (finished, stop reason or None)."""
-    fetch = plpy.prepare(FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"])
-    save = plpy.prepare(
-        """UPDATE graph._sync_state SET target_snapshot = $1::pg_snapshot, target_position = $2,
-               applied_sync_id = greatest(applied_sync_id, $2), last_apply_at = now()""",
-        ["text", "bigint"])
+    """Apply the rows visible in ``target`` and not in ``done``, from ``position`` on
+    (None: there are none), batch by batch, but the rows ``built`` (build_xid,
+    build_position) names: the last build read them in its own transaction.
+    Returns (finished, stop reason or None)."""
     while max_batches is None or counts.batches < max_batches:
-        rows = plpy.execute(fetch, [position, db.xmin(done), done, target, batch_size, *built])
+        rows = [] if position is None else db.run(
+            plpy, FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"],
+            [position, db.xmin(done), done, target, batch_size, *built])
         if not rows:
-            plpy.execute(plpy.prepare(
-                """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot,
-                       target_snapshot = NULL, target_position = 0, last_apply_at = now()""",
-                ["text"]), [target])
+            db.run(plpy, DONE, ["text"], [target])
             return True, None
+        replayer.pin()  # here, outside the batch's subtransaction
         last, stop, failed = _apply_batch(plpy, replayer, rows, policy, counts)
         if last is not None:
             position = last
-            plpy.execute(save, [target, position])
+            db.run(plpy, SAVE, ["text", "bigint"], [target, position])
             _clear_errors(plpy, [r["id"] for r in rows if r["error_message"]
                                  and r["id"] <= last and r["id"] not in failed])
         counts.batches += 1
@@ -332,9 +434,7 @@ def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_ba
 
 def _clear_errors(plpy, ids):
     if ids:
-        plpy.execute(plpy.prepare(
-            "UPDATE graph._sync_log SET error_message = NULL WHERE id = ANY ($1)"
-            " AND error_message IS NOT NULL", ["bigint[]"]), [ids])
+        db.run(plpy, CLEAR_ERRORS, ["bigint[]"], [ids])
 
 
 def _result(counts, extra):

@@ -96,7 +96,7 @@ def build(plpy):
     plpy.execute("DELETE FROM graph._edge_cuts")
     plpy.execute(plpy.prepare(
         """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot,
-               target_snapshot = NULL, target_position = 0, generation = $2,
+               target_snapshot = NULL, target_position = 0, generation = $2, overlay_count = 0,
                read_only = false, read_only_reason = NULL, build_required = false,
                last_build_at = now(), build_xid = $3, build_position = $4,
                applied_sync_id = greatest(applied_sync_id, coalesce((
