@@ -340,7 +340,7 @@ def test_the_released_checksums_are_those_of_the_previous_release():
 def copy_tree(dest: Path) -> Path:
     """A copy of what install.py installs from, to edit in a test."""
     shutil.copy(ROOT / "install.py", dest / "install.py")
-    for folder in ("sql", "plpython"):
+    for folder in ("sql", "plpython", "client"):
         shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
