@@ -6,7 +6,7 @@
 VENV      := .venv
 PY        := $(VENV)/bin/python
 APT_PKGS  := postgresql-15 postgresql-plpython3-15 postgresql-15-pgtap postgresql-15-cron graphviz \
-             postgresql-15-pgrouting python3-numpy python3-scipy \
+             postgresql-15-pgrouting postgresql-15-pgq3 python3-numpy python3-scipy \
              libtap-parser-sourcehandler-pgtap-perl
 APT_PKGS  += python3-venv
 STAMP_APT := $(VENV)/.apt-done

@@ -25,13 +25,18 @@
 --   %7$s  r_o    the captured-columns object of an old row
 --   %8$s  p_o    the properties object of an old row: only compared, so that an
 --                UPDATE that changes no property and no captured column logs nothing
---   %9$s         graph._output_settings(): the SET clauses pinning text output
+--   %9$s         graph._output_settings(): the SET clauses pinning text output,
+--                or nothing when every rendered column (key, properties,
+--                captured columns) is of a type no setting renders differently
 --   %10$L %11$L  tbl's oid and name, for the check on TG_RELID
 -- p_o and p_n are a NULL jsonb for a table that is no node table (a join table).
 -- new_rows and old_rows are the statement's transition tables. The UPDATE
 -- branch full-joins old and new rows on the key into j: ok, op, orow (old key,
 -- properties, captured columns) and nk, np, nrow (new ones); a row whose key
 -- changed is unmatched on both sides, and o2 and n2 pair those by their order.
+-- An UPDATE of at most one row (most OLTP writes) takes a branch of its own
+-- with the same outcome and neither join nor window: the old and new row are
+-- logged when the key changed or is NULL, or else when p or r differ.
 -- Each statement so writes one graph._sync_log row per row it changed:
 --   op  pk    old_pk  new_pk  properties  old_row  new_row  needs_vacuum
 --   I   k_n   NULL    k_n     p_n         NULL     r_n      false
@@ -54,7 +59,9 @@
 -- needs_vacuum, so the next rebuild drops the rows it took.
 -- It pins search_path, the settings that shape text output
 -- (graph._output_settings(), so a key is captured the same whatever the writer's
--- session says), turns JIT off (transition tables have no statistics: a bulk
+-- session says; left out when no rendered column's type reads them, as each
+-- SET clause costs every call, and a retyped column regenerates capture through
+-- graph._follow_ddl), turns JIT off (transition tables have no statistics: a bulk
 -- UPDATE's plan looked costly enough to spend a third of its time compiling)
 -- and merge joins (a sort on text keys where a hash join does).
 --
@@ -82,6 +89,11 @@ DECLARE
     k_o text; k_n text; p_o text; p_n text; r_o text; r_n text;
     ident text;
     existed boolean;
+    plain_text boolean;
+    -- Types whose output function reads no setting (not DateStyle, TimeZone,
+    -- IntervalStyle, extra_float_digits nor bytea_output). Domains, arrays and
+    -- composites are not listed: a column of those keeps the settings pinned.
+    settings_free oid [] := '{int2,int4,int8,oid,numeric,text,varchar,bpchar,name,bool,uuid}'::regtype [];
 BEGIN
     IF NOT (pg_catalog.pg_has_role(session_user, 'graph_admin', 'MEMBER')
             OR coalesce((SELECT pg_catalog.pg_has_role(session_user, c.relowner, 'USAGE')
@@ -126,6 +138,14 @@ BEGIN
     r_o := graph._object_expr(tbl, row_cols, 'o', true);
     r_n := graph._object_expr(tbl, row_cols, 'n', true);
     ident := format('%s, %L', tbl, tbl::regclass::text);
+    -- Whether every column rendered has a type whose text form no setting
+    -- changes: then the output settings need not be pinned on each call.
+    SELECT count(*) = count(*) FILTER (WHERE a.atttypid = ANY (settings_free))
+           AND count(*) = cardinality(ARRAY(SELECT DISTINCT unnest(key_cols || prop_cols || row_cols)))
+    INTO plain_text
+    FROM pg_catalog.pg_attribute AS a
+    WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attname = ANY (key_cols || prop_cols || row_cols);
     existed := pg_catalog.to_regprocedure(fn || '()') IS NOT NULL;
 
     EXECUTE format($f$
@@ -160,24 +180,36 @@ BEGIN
         INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
         SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o;
     ELSIF TG_OP = 'UPDATE' THEN
-        -- One hash full join on the key pairs old and new rows; rows whose key
-        -- changed (unmatched on both sides) are paired by their order.
-        WITH j AS MATERIALIZED (
-            SELECT o.k AS ok, o.p AS op, o.r AS orow, n.k AS nk, n.p AS np, n.r AS nrow
-            FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o) AS o
-            FULL JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n) AS n
-                ON n.k = o.k
-        ),
-        o2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.nk IS NULL),
-        n2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.ok IS NULL)
-        INSERT INTO graph._sync_log
-            (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
-        SELECT 'U', %2$s, j.nk, j.ok, j.nk, j.np, j.orow, j.nrow
-        FROM j
-        WHERE j.ok IS NOT NULL AND j.nk IS NOT NULL AND (j.op, j.orow) IS DISTINCT FROM (j.np, j.nrow)
-        UNION ALL
-        SELECT 'U', %2$s, n2.nk, o2.ok, n2.nk, n2.np, o2.orow, n2.nrow
-        FROM o2 JOIN n2 ON n2.rn = o2.rn;
+        IF NOT EXISTS (SELECT FROM old_rows OFFSET 1) THEN
+            -- At most one row (most OLTP writes): no join, no window. The same rule
+            -- as below: a row whose key changed (or is NULL: unmatched by the join)
+            -- is logged, a row with the same key only if it changed what is captured.
+            INSERT INTO graph._sync_log
+                (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
+            SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
+            FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o) AS o,
+                 (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n) AS n
+            WHERE o.k IS NULL OR n.k IS NULL OR o.k <> n.k OR (o.p, o.r) IS DISTINCT FROM (n.p, n.r);
+        ELSE
+            -- One hash full join on the key pairs old and new rows; rows whose key
+            -- changed (unmatched on both sides) are paired by their order.
+            WITH j AS MATERIALIZED (
+                SELECT o.k AS ok, o.p AS op, o.r AS orow, n.k AS nk, n.p AS np, n.r AS nrow
+                FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o) AS o
+                FULL JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n) AS n
+                    ON n.k = o.k
+            ),
+            o2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.nk IS NULL),
+            n2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.ok IS NULL)
+            INSERT INTO graph._sync_log
+                (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
+            SELECT 'U', %2$s, j.nk, j.ok, j.nk, j.np, j.orow, j.nrow
+            FROM j
+            WHERE j.ok IS NOT NULL AND j.nk IS NOT NULL AND (j.op, j.orow) IS DISTINCT FROM (j.np, j.nrow)
+            UNION ALL
+            SELECT 'U', %2$s, n2.nk, o2.ok, n2.nk, n2.np, o2.orow, n2.nrow
+            FROM o2 JOIN n2 ON n2.rn = o2.rn;
+        END IF;
     ELSIF TG_OP = 'TRUNCATE' AND TG_RELID = %10$L::pg_catalog.oid THEN
         INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
         VALUES ('T', %2$s, true);
@@ -191,7 +223,8 @@ $body$;
 REVOKE ALL ON FUNCTION %1$s() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION %1$s() TO graph_admin;
 GRANT EXECUTE ON FUNCTION %1$s() TO PUBLIC;
-$f$, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, graph._output_settings(), tbl, tbl::regclass::text);
+$f$, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, CASE WHEN plain_text THEN '' ELSE graph._output_settings() END,
+       tbl, tbl::regclass::text);
 
     IF NOT existed THEN
         GRANT CREATE ON SCHEMA graph TO graph_capture;

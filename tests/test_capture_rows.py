@@ -1,0 +1,108 @@
+"""What capture logs for single-row statements, which take their own branch (no join,
+no window), is what the multi-row path logs for the same changes; the output settings
+are pinned on a capture function exactly when a rendered column's type reads them,
+and then a value is captured the same whatever the writer's session says."""
+
+import pytest
+
+from conftest import apply, connect, verify
+
+LOGGED = "SELECT op, pk, old_pk, new_pk, properties, old_row, new_row FROM graph._sync_log"
+
+
+def capture_config(conn, table):
+    return conn.execute("""SELECT coalesce(p.proconfig, '{}') FROM pg_trigger AS t JOIN pg_proc AS p
+                           ON p.oid = t.tgfoid WHERE t.tgrelid = %s::regclass AND t.tgname LIKE 'graphsync%%'
+                           LIMIT 1""", (table,)).fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def twins(db):
+    """Two registered twins; 'one' gets single-row statements, 'two' the same changes
+    in a statement that also touches row 99 without changing what is captured."""
+    with connect(db) as c:
+        c.execute("CREATE TABLE hub (id int PRIMARY KEY, name text)")
+        c.execute("INSERT INTO hub SELECT g, 'h' || g FROM generate_series(1, 5) g")
+        c.execute("SELECT graph.add_table('hub', columns => '{name}')")
+        for t in ("one", "two"):
+            c.execute(f"""CREATE TABLE {t} (id int PRIMARY KEY, name text, note text, ref int REFERENCES hub,
+                                            tenant int)""")
+            c.execute(f"INSERT INTO {t} VALUES (1, 'a', 'x', 1, 7), (2, 'b', 'y', 2, 7), (99, 'z', 'z', 1, 7)")
+            c.execute(f"SELECT graph.add_table('{t}', columns => '{{name}}', tenant_column => 'tenant')")
+            c.execute(f"SELECT graph.add_edge('{t}', 'ref', 'hub', label => 'to')")
+        c.execute("SELECT graph.build()")
+    return db
+
+
+CHANGES = [  # (assignments, rows): run on one row of 'one' and, keeping row 99 as it is, on 'two'
+    ({"name": "name"}, "id = 1"),                        # no-op: nothing logged
+    ({"note": "'changed'"}, "id = 1"),                   # uncaptured column only: nothing
+    ({"name": "'renamed'"}, "id = 1"),                   # a property
+    ({"ref": "3"}, "id = 2"),                            # an edge endpoint
+    ({"tenant": "8"}, "id = 2"),                         # the tenant
+    ({"id": "10"}, "id = 1"),                            # the key alone
+    ({"id": "1", "name": "'back'", "ref": "NULL"}, "id = 10"),  # key, property and endpoint
+    ({"id": "3", "name": "name"}, "id = 2"),             # the key, nothing else
+    ({"name": "'none'"}, "false"),                       # no row at all
+]
+
+
+@pytest.mark.parametrize(("assignments", "where"), CHANGES)
+def test_single_row_update_logs_what_the_multi_row_path_logs(twins, assignments, where):
+    with connect(twins) as c:
+        c.execute("TRUNCATE graph._sync_log")
+        c.execute(f"UPDATE one SET {', '.join(f'{k} = {v}' for k, v in assignments.items())} WHERE {where}")
+        single = c.execute(LOGGED + " WHERE table_oid = 'one'::regclass ORDER BY id").fetchall()
+        keep_99 = ", ".join(f"{k} = CASE WHEN id = 99 THEN {k} ELSE {v} END" for k, v in assignments.items())
+        c.execute(f"UPDATE two SET {keep_99} WHERE {where} OR id = 99")
+        multi = c.execute(LOGGED + " WHERE table_oid = 'two'::regclass ORDER BY id").fetchall()
+        assert single == multi
+        expect_logged = where != "false" and assignments not in ({"name": "name"}, {"note": "'changed'"})
+        assert len(single) == (1 if expect_logged else 0), single
+        if expect_logged and "id" in assignments:
+            assert single[0][2] != single[0][3]  # old_pk, new_pk
+        apply(c)
+        assert verify(c) == []
+
+
+def test_a_single_row_key_change_replays_as_a_move(twins):
+    with connect(twins) as c:
+        c.execute("UPDATE one SET id = 50 WHERE id = 99")
+        assert c.execute(LOGGED + " ORDER BY id DESC LIMIT 1").fetchone()[:4] == ("U", "50", "99", "50")
+        apply(c)
+        alive = dict(c.execute("SELECT pk, alive FROM graph._nodes WHERE table_oid = 'one'::regclass"
+                               " AND pk IN ('50', '99')").fetchall())
+        assert alive == {"50": True, "99": False}
+        assert verify(c) == []
+
+
+def test_output_settings_are_pinned_only_for_types_that_read_them(conn):
+    conn.execute("CREATE TABLE plainish (id bigint PRIMARY KEY, name varchar, ok bool, u uuid, amount numeric)")
+    conn.execute("SELECT graph.add_table('plainish', columns => '{name,ok,u,amount}')")
+    conn.execute("CREATE DOMAIN small AS int")
+    conn.execute("CREATE TABLE domained (id small PRIMARY KEY, name text)")
+    conn.execute("SELECT graph.add_table('domained', columns => '{name}')")
+    conn.execute("CREATE TABLE stamped (id int PRIMARY KEY, at timestamptz)")
+    conn.execute("SELECT graph.add_table('stamped', columns => '{at}')")
+    pinned = {"DateStyle=ISO, YMD", "TimeZone=UTC", "IntervalStyle=postgres", "extra_float_digits=3",
+              "bytea_output=hex"}
+    lower = {s.lower() for s in pinned}
+    assert not lower & {s.lower() for s in capture_config(conn, "plainish")}
+    assert lower <= {s.lower() for s in capture_config(conn, "domained")}
+    assert lower <= {s.lower() for s in capture_config(conn, "stamped")}
+
+
+def test_a_column_retyped_to_a_setting_dependent_type_gets_the_settings_pinned(conn):
+    conn.execute("CREATE TABLE retyped (id int PRIMARY KEY, at text, f text)")
+    conn.execute("SELECT graph.add_table('retyped', columns => '{at,f}')")
+    assert "timezone=utc" not in {s.lower() for s in capture_config(conn, "retyped")}
+    conn.execute("ALTER TABLE retyped ALTER COLUMN at TYPE timestamptz USING at::timestamptz,"
+                 " ALTER COLUMN f TYPE float8 USING f::float8")
+    assert "timezone=utc" in {s.lower() for s in capture_config(conn, "retyped")}
+    conn.execute("SET datestyle = 'SQL, DMY'")
+    conn.execute("SET timezone = 'America/New_York'")
+    conn.execute("SET extra_float_digits = -3")
+    conn.execute("INSERT INTO retyped VALUES (1, '2024-03-01 12:00:00+00', 0.1::float8 + 0.2::float8)")
+    props = conn.execute("SELECT properties FROM graph._sync_log ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert props["at"] == "2024-03-01T12:00:00+00:00"
+    assert props["f"] == 0.30000000000000004
