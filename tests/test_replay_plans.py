@@ -1,0 +1,110 @@
+"""Replay's bookkeeping and plans on a real server: the kept overlay count
+(graph._sync_state.overlay_count, migration 095) and plans that do not follow a
+misleading ANALYZE of the graph tables taken while an apply is under way."""
+
+import pytest
+
+from conftest import ROOT, apply, connect, verify
+
+SCHEMA = (ROOT / "demo" / "schema.sql").read_text()
+REGISTER = (ROOT / "demo" / "register.sql").read_text()
+
+COUNTS = """SELECT (SELECT overlay_count FROM graph._sync_state), (SELECT count(*) FROM graph._edge_overlay)"""
+
+
+@pytest.fixture(scope="module")
+def app(db):
+    with connect(db) as c:
+        c.execute(SCHEMA)
+        c.execute("INSERT INTO app.workspaces VALUES (1, 'acme'), (2, 'globex')")
+        c.execute("INSERT INTO app.companies SELECT g, 1 + g % 2, 'co' || g FROM generate_series(1, 20) g")
+        c.execute(REGISTER)
+        c.execute("SELECT graph.build()")
+    return db
+
+
+def kept_and_counted(c):
+    kept, counted = c.execute(COUNTS).fetchone()
+    assert kept == counted
+    return kept
+
+
+def write_contacts(c, lo, hi):
+    c.execute("""INSERT INTO app.contacts SELECT g, 1 + g %% 2, 'c' || g, NULL, 1 + g %% 20
+                 FROM generate_series(%s::int, %s::int) g""", (lo, hi))
+
+
+def test_overlay_count_follows_apply_build_truncate_and_rollback(app):
+    with connect(app) as c:
+        assert kept_and_counted(c) == 0
+        write_contacts(c, 1, 50)
+        apply(c)
+        assert kept_and_counted(c) == 50  # contact -> company
+        # A rolled back apply rolls its count back with its rows.
+        write_contacts(c, 51, 60)
+        with c.transaction(force_rollback=True):
+            apply(c)
+            assert kept_and_counted(c) == 60
+        assert kept_and_counted(c) == 50
+        # A TRUNCATE cuts edges but adds no overlay row; the rows after it do.
+        c.execute("TRUNCATE app.relations")
+        c.execute("UPDATE app.contacts SET company_id = 7 WHERE id <= 5")
+        apply(c)
+        assert kept_and_counted(c) == 50 + 10 + 10  # the 10 rolled back, 5 moves (- and +)
+        c.execute("SELECT graph.build()")
+        assert kept_and_counted(c) == 0
+        assert verify(c) == []
+
+
+def test_overlay_count_after_failed_rows_and_a_full_edge_buffer(app):
+    with connect(app) as c:
+        c.execute("SELECT graph.build()")
+        # A batch whose last row cannot be applied: the batch rolls back (its edges
+        # too) and is retried row by row; the count stays that of the rows written.
+        write_contacts(c, 101, 110)
+        c.execute("""INSERT INTO graph._sync_log (op, table_oid, table_name, new_pk)
+                     VALUES ('I', 'app.contacts'::regclass, 'app.contacts', '999999')""")
+        c.execute("SET graph.sync_error_policy = 'skip'")
+        result = apply(c)
+        assert result["failed"] == 1
+        assert kept_and_counted(c) == 10
+        c.execute("SELECT graph.build()")
+        # The buffer fills in the middle of a batch: nothing of that batch stays.
+        c.execute("SET graph.edge_buffer_size = 25")
+        c.execute("SET graph.sync_batch_size = 4")
+        write_contacts(c, 201, 230)
+        result = apply(c)
+        assert result["stopped"] == "edge_buffer_full"
+        assert kept_and_counted(c) == 24  # 6 batches of 4 edges fit, the 7th does not
+        c.execute("RESET graph.edge_buffer_size")
+        c.execute("SELECT graph.build()")
+        assert kept_and_counted(c) == 0
+        write_contacts(c, 231, 232)
+        apply(c)
+        assert kept_and_counted(c) == 2
+        c.execute("SELECT graph.retry_failed()")
+        assert kept_and_counted(c) == 2
+
+
+def test_an_analyze_in_the_middle_of_an_apply_does_not_turn_lookups_into_scans(app):
+    """An ANALYZE from another session while an apply has written many uncommitted
+    nodes records graph._nodes as almost empty in many pages. The rest of the apply
+    must still find nodes by index, not scan graph._nodes for every batch."""
+    with connect(app) as c, connect(app) as other:
+        c.execute("SELECT graph.build()")
+        c.execute("SET graph.sync_batch_size = 2000")
+        write_contacts(c, 1000, 20999)  # 20,000 log rows
+        c.execute("UPDATE app.contacts SET name = name || '*' WHERE id >= 1000")
+        with c.transaction(force_rollback=True):
+            c.execute("SELECT graph.apply_sync(max_batches => 10)")  # the inserts, uncommitted
+            other.execute("ANALYZE graph._nodes, graph._edge_overlay, graph._sync_log")
+            assert other.execute("SELECT reltuples < 1000 FROM pg_class WHERE oid = 'graph._nodes'::regclass"
+                                 ).fetchone()[0]
+            before = c.execute("""SELECT coalesce(seq_tup_read, 0) FROM pg_stat_xact_all_tables
+                                  WHERE relid = 'graph._nodes'::regclass""").fetchone()[0]
+            result = apply(c)  # the updates: 20,000 lookups of existing nodes
+            assert result["updates"] == 20000
+            read = c.execute("""SELECT coalesce(seq_tup_read, 0) FROM pg_stat_xact_all_tables
+                                WHERE relid = 'graph._nodes'::regclass""").fetchone()[0]
+            assert read - before < 20000, "replay scanned graph._nodes instead of looking nodes up"
+            assert verify(c) == []
