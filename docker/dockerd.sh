@@ -41,7 +41,11 @@ stop)
         exit 0
     fi
     pid=$(cat "$PIDFILE")
-    kill "$pid" 2>/dev/null || true
+    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != dockerd ]; then
+        echo "dockerd (pid $pid in $PIDFILE) is not running"
+        exit 0
+    fi
+    kill "$pid"
     for _ in $(seq 120); do
         kill -0 "$pid" 2>/dev/null || { echo "dockerd stopped"; exit 0; }
         sleep 0.5

@@ -1,11 +1,11 @@
 """A server crash (kill -9 of the postmaster and every backend) in the middle of a
 large graph.apply_sync(): nothing is half-applied, and the next apply applies
-every row exactly once."""
+every row exactly once. server.kill() and server.restart() (tests/conftest.py) do it
+to the local cluster's processes or, on the container backend, with docker kill and
+docker start."""
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 import uuid
@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import TEMPLATE, apply, connect, pgcluster, verify
+from conftest import TEMPLATE, apply, connect, verify
 
 PARENTS = 1_000
 CHILDREN = 100_000  # inserted: one log row and one '+' edge each
@@ -23,37 +23,6 @@ RENAMED = CHILDREN - REPARENTED  # property changed only: one log row, no edge c
 DELETED = 1_000  # one log row and one '-' edge each
 LOG_ROWS = CHILDREN + REPARENTED + RENAMED + DELETED
 EDGE_CHANGES = CHILDREN + 2 * REPARENTED + DELETED
-
-
-def _children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry))
-    return found
-
-
-def _kill_cluster(directory: str) -> None:
-    """SIGKILL the postmaster and all its children, and wait until they are gone."""
-    pid = pgcluster.postmaster_pid(directory)
-    os.kill(pid, signal.SIGSTOP)  # no new child can be forked while we look
-    victims = [pid, *_children_of(pid)]
-    for p in victims:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 60
-    while any(os.path.exists(f"/proc/{p}") for p in victims):  # until reaped, not just zombies
-        assert time.monotonic() < deadline, f"server processes {victims} still exist after SIGKILL"
-        time.sleep(0.05)
 
 
 def db_name(dsn: str) -> str:
@@ -91,12 +60,11 @@ def crashable(server, db):
     yield db
     # Whatever happened, leave the shared cluster running for the other modules.
     if not _server_running(server.admin_dsn):
-        if os.path.exists(os.path.join(server.directory, "data", "postmaster.pid")):
-            try:
-                _kill_cluster(server.directory)
-            except (OSError, ValueError, AssertionError):
-                pass
-        pgcluster.restart(server.directory)
+        try:
+            server.kill()  # whatever is left of it
+        except (OSError, ValueError, AssertionError):
+            pass
+        server.restart()
 
 
 def test_kill_9_during_apply_sync_leaves_nothing_half_applied(server, crashable):
@@ -155,7 +123,7 @@ def test_kill_9_during_apply_sync_leaves_nothing_half_applied(server, crashable)
             assert thread.is_alive(), f"apply_sync finished before the crash could be injected: {outcome}"
             assert time.monotonic() < deadline, "apply_sync never got under way"
             time.sleep(0.02)
-        _kill_cluster(server.directory)
+        server.kill()
 
     thread.join(30)
     assert not thread.is_alive()
@@ -163,7 +131,7 @@ def test_kill_9_during_apply_sync_leaves_nothing_half_applied(server, crashable)
     applier.close()
     assert not _server_running(server.admin_dsn)
 
-    pgcluster.restart(server.directory)
+    server.restart()
 
     with connect(db) as c:
         after = _graph_state(c)

@@ -220,6 +220,7 @@ def test_every_admin_sees_the_job_alike_and_health_says_when_it_cannot_see_it(cr
             c.execute("DROP ROLE gs_cron_other")
 
 
+@pytest.mark.local_only(reason="starts a second cluster on this machine with tools/pgcluster.py")
 def test_without_background_workers_a_scram_server_fails_every_job_and_health_says_so():
     """The README's pg_cron setup before cron.use_background_workers: pg_cron runs each
     job over a libpq connection to localhost, which a server with scram-sha-256 for
@@ -304,6 +305,7 @@ def test_without_pg_cron_the_error_says_what_to_do(db):
 LAUNCHER = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_cron launcher'"
 
 
+@pytest.mark.local_only(reason="starts a cluster on this machine with tools/pgcluster.py and reads its log file")
 def test_a_new_cluster_has_the_database_pg_cron_connects_to():
     """pg_cron's launcher connects to cron.database_name as the server starts; while
     that database does not exist it exits and restarts every second (about 1,200

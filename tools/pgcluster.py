@@ -43,12 +43,25 @@ CRON_SETTINGS = {
     "cron.use_background_workers": "on",
     "max_worker_processes": "16",
 }
+# Every other setting of the throwaway cluster: passwords stored as scram, and speed
+# over durability (fsync off: a throwaway cluster, never a production one).
+SERVER_SETTINGS = {
+    "password_encryption": "scram-sha-256",
+    "max_connections": "100",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "shared_buffers": "512MB",
+    "max_wal_size": "4GB",
+}
 # Passwords for TCP connections, as a production server has them; the socket in the
 # cluster's directory trusts local users (the harness connects through it).
 HBA = """local all all trust
 host all all 127.0.0.1/32 scram-sha-256
 host all all ::1/128 scram-sha-256
 """
+# docker/postgresql.conf and docker/pg_hba.conf configure the container test backend's
+# server with these same settings (tests/test_container_image.py compares them).
 
 
 def pg_bindir() -> str:
@@ -99,10 +112,9 @@ def _settings(directory: str, settings: dict[str, str] | None) -> dict[str, str]
 def _pg_ctl_start(directory: str, port: int, settings: dict[str, str] | None = None) -> None:
     options = " ".join([
         f"-p {port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={directory}",
-        "-c password_encryption=scram-sha-256",
+        "-c password_encryption=" + SERVER_SETTINGS["password_encryption"],
         *(f"-c {name}={value}" for name, value in _settings(directory, settings).items()),
-        "-c max_connections=100", "-c fsync=off", "-c synchronous_commit=off",
-        "-c full_page_writes=off", "-c shared_buffers=512MB", "-c max_wal_size=4GB",
+        *(f"-c {name}={value}" for name, value in SERVER_SETTINGS.items() if name != "password_encryption"),
     ])
     subprocess.run(
         _as_server_user([f"{pg_bindir()}/pg_ctl", "-D", os.path.join(directory, "data"),
