@@ -37,8 +37,6 @@ WARNING, and a 'follow_failed' record for graph.reconcile(), which follows it
 again and rebuilds. A cancel is never caught.
 """
 
-from graphsync import errors
-
 # graph._column_map joined with the catalog: what became of each registered column.
 COLUMNS = """
 SELECT m.attnum, m.column_name, m.type_name, a.attname::text AS now_name,
@@ -193,8 +191,11 @@ EVENT_KINDS = {
 
 
 def _cancelled(exc):
-    """Whether ``exc`` is a cancel, timeout or shutdown: never caught (errors.is_cancel)."""
-    return errors.is_cancel(exc)
+    """Whether ``exc`` is a cancel, timeout or shutdown (SQLSTATE class 57): never caught.
+    Not errors.is_cancel: a lock timeout (55P03) here is a table that could not be
+    followed (capture switched off, recorded), since graph._follow_ddl's WHEN OTHERS
+    would catch it and let the DDL go on with capture not followed."""
+    return (getattr(exc, "sqlstate", None) or "").startswith("57")
 
 
 class Follower:
