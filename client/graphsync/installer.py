@@ -378,13 +378,20 @@ def as_psycopg(connection: Any) -> psycopg.Connection:
 @contextmanager
 def connection_for(dsn_or_connection: Any) -> Iterator[psycopg.Connection]:
     """A psycopg connection for ``dsn_or_connection``. A DSN (str) opens an autocommit
-    connection, closed afterwards; a connection given is used as it is: when it is in
-    a transaction, graphsync's work joins it (a savepoint) and commits with it."""
+    connection, closed afterwards, and graphsync commits its own transaction. A
+    connection given is the caller's: in autocommit, graphsync commits its own
+    transaction; otherwise graphsync's work joins the caller's transaction (a
+    savepoint in it, opened first when none is, as a Django or Alembic migration
+    that has not run a statement yet) and commits or rolls back with it."""
     if isinstance(dsn_or_connection, str):
         with psycopg.connect(dsn_or_connection, autocommit=True) as conn:
             yield conn
-    else:
-        yield as_psycopg(dsn_or_connection)
+        return
+    conn = as_psycopg(dsn_or_connection)
+    if not conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        # Without this, conn.transaction() would begin a transaction of its own and commit it.
+        conn.execute("SELECT 1")
+    yield conn
 
 
 # -- Install, upgrade, uninstall ------------------------------------------------
