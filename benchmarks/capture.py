@@ -1,21 +1,47 @@
-"""Capture overhead: the same writes on a registered contacts table and on an unregistered twin.
+#!/usr/bin/env python3
+"""Capture overhead: the same writes on four twin tables, side by side in one run.
 
-Both tables have the same columns, primary key and foreign key to bench.companies;
-only bench.contacts carries graphsync's capture triggers (a node table with properties
-name and email, tenant workspace_id, and an edge company_id -> bench.companies).
+    .venv/bin/python benchmarks/capture.py           # full sizes; writes benchmarks/CAPTURE.md
+    .venv/bin/python benchmarks/capture.py --quick   # 10x smaller, a smoke test; prints only
+
+The twins have the same columns, primary key and foreign key to bench.companies and
+differ only in what fires on a write:
+  plain    nothing;
+  minimal  a minimal PL/pgSQL statement-level trigger with transition tables, one
+           log row (a bigserial and the row as jsonb) per changed row;
+  pgq      PgQ's C row trigger, pgq.logutriga('bench');
+  graphsync  graphsync's capture (bench.contacts: a node table with properties name
+           and email, tenant workspace_id, an edge company_id -> bench.companies).
+Single-row statements run in a server-side PL/pgSQL loop (one transaction of N
+statements per operation, timed by clock_timestamp() in the server, so neither the
+client round trip nor the commit's fsync is in the figure); the added cost of a
+variant is (its time - plain's time) / N. Bulk statements are one statement of
+``rows`` rows each, timed by the client. Variants alternate their order in every
+repetition, so the machine's load hits all of them.
 """
 
 from __future__ import annotations
 
-import re
-import subprocess
-import tempfile
-from functools import partial
+import argparse
+import datetime
+import os
+import statistics
+import sys
+from pathlib import Path
 
 import psycopg
-from common import Result, interleaved, timed
 
-REGISTERED, PLAIN = "bench.contacts", "bench.contacts_plain"
+HERE = Path(__file__).resolve().parent
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))
+    sys.path.insert(0, str(HERE.parent / "tools"))
+
+from common import Result, database, server, timed  # noqa: E402
+
+TABLES = {"plain": "bench.contacts_plain", "minimal": "bench.contacts_minimal",
+          "pgq": "bench.contacts_pgq", "graphsync": "bench.contacts"}
+REGISTERED, PLAIN = TABLES["graphsync"], TABLES["plain"]
+OPS = ("INSERT", "UPDATE", "DELETE")
 
 SCHEMA = """
 CREATE SCHEMA bench;
@@ -26,11 +52,62 @@ CREATE TABLE bench.contacts (
 );
 CREATE TABLE bench.contacts_plain (LIKE bench.contacts INCLUDING ALL,
                                    FOREIGN KEY (company_id) REFERENCES bench.companies);
+CREATE TABLE bench.contacts_minimal (LIKE bench.contacts INCLUDING ALL,
+                                     FOREIGN KEY (company_id) REFERENCES bench.companies);
+CREATE TABLE bench.contacts_pgq (LIKE bench.contacts INCLUDING ALL,
+                                 FOREIGN KEY (company_id) REFERENCES bench.companies);
 INSERT INTO bench.companies SELECT g, 1 + g % 10, 'company ' || g FROM generate_series(1, 1000) AS g;
+
+CREATE TABLE bench.minimal_log (id bigserial PRIMARY KEY, op text NOT NULL, row jsonb);
+CREATE FUNCTION bench.minimal_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO bench.minimal_log (op, row) SELECT 'D', to_jsonb(o) FROM old_rows AS o;
+    ELSE
+        INSERT INTO bench.minimal_log (op, row) SELECT left(TG_OP, 1), to_jsonb(n) FROM new_rows AS n;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER minimal_i AFTER INSERT ON bench.contacts_minimal
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION bench.minimal_capture();
+CREATE TRIGGER minimal_u AFTER UPDATE ON bench.contacts_minimal
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION bench.minimal_capture();
+CREATE TRIGGER minimal_d AFTER DELETE ON bench.contacts_minimal
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION bench.minimal_capture();
+
+CREATE EXTENSION pgq;
+SELECT pgq.create_queue('bench');
+CREATE TRIGGER pgq_capture AFTER INSERT OR UPDATE OR DELETE ON bench.contacts_pgq
+    FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('bench');
+
 SELECT graph.add_table('bench.companies', columns => '{name}', tenant_column => 'workspace_id');
 SELECT graph.add_table('bench.contacts', columns => '{name,email}', tenant_column => 'workspace_id');
 SELECT graph.add_edge('bench.contacts', 'company_id', 'bench.companies', label => 'works_at');
 SELECT graph.build();
+"""
+
+# One loop function per table: N single-row statements, seconds by the server's clock.
+LOOP = """
+CREATE FUNCTION bench.{name}_single(op text, n int) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    IF op = 'INSERT' THEN
+        FOR i IN 1..n LOOP
+            INSERT INTO {table} VALUES (i, 1 + i % 10, 'name ' || i, 'person' || i || '@example.org', 1 + i % 1000);
+        END LOOP;
+    ELSIF op = 'UPDATE' THEN
+        FOR i IN 1..n LOOP
+            UPDATE {table} SET name = name || ' jr', email = 'new.' || email WHERE id = i;
+        END LOOP;
+    ELSE
+        FOR i IN 1..n LOOP
+            DELETE FROM {table} WHERE id = i;
+        END LOOP;
+    END IF;
+    RETURN extract(epoch FROM clock_timestamp() - t0);
+END $$;
 """
 
 # Every statement changes captured columns, so each changed row is logged.
@@ -40,79 +117,132 @@ BULK = {
     "UPDATE": "UPDATE {table} SET name = name || ' jr', email = 'new.' || email",
     "DELETE": "DELETE FROM {table}",
 }
-SINGLE = {  # pgbench scripts; :i counts the transactions 1, 2, ...
-    "INSERT": "INSERT INTO {table} VALUES (:i, 1 + :i % 10, 'name ' || :i, 'person' || :i || '@example.org',"
-              " 1 + :i % 1000)",
-    "UPDATE": "UPDATE {table} SET name = name || ' jr', email = 'new.' || email WHERE id = :i",
-    "DELETE": "DELETE FROM {table} WHERE id = :i",
-}
-PGBENCH_ARGS = ["-n", "-M", "prepared", "-c", "1", "-D", "i=0"]
-TPS = re.compile(r"tps = ([\d.]+) \(without initial connection time\)")
 
 
 def setup(conn: psycopg.Connection) -> None:
     conn.execute(SCHEMA)
+    for name, table in TABLES.items():
+        conn.execute(LOOP.format(name=name, table=table))
 
 
-def _reset(conn: psycopg.Connection, table: str) -> None:
-    """Empty the table and the log; flush dirty buffers so each run starts alike."""
-    conn.execute(f"TRUNCATE {table}")
-    conn.execute("TRUNCATE graph._sync_log")
+def _logged(conn: psycopg.Connection, variant: str) -> int:
+    if variant == "graphsync":
+        return conn.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
+    if variant == "minimal":
+        return conn.execute("SELECT count(*) FROM bench.minimal_log").fetchone()[0]
+    if variant == "pgq":
+        return conn.execute("SELECT count(*) FROM pgq.event_template").fetchone()[0]
+    return 0
+
+
+def _reset(conn: psycopg.Connection) -> None:
+    """Empty the tables and every log; flush dirty buffers so each run starts alike."""
+    conn.execute("TRUNCATE " + ", ".join(t for t in TABLES.values()))
+    conn.execute("TRUNCATE graph._sync_log, bench.minimal_log, pgq.event_template")
     conn.execute("CHECKPOINT")
 
 
-def _check_log(conn: psycopg.Connection, table: str, rows: int) -> None:
-    """The registered table logged one row per inserted, updated and deleted row; the twin none."""
-    logged = conn.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
-    expected = 3 * rows if table == REGISTERED else 0
+def _check(conn: psycopg.Connection, variant: str, rows: int) -> None:
+    """Each capturing variant logged one event per inserted, updated and deleted row."""
+    logged, expected = _logged(conn, variant), 0 if variant == "plain" else 3 * rows
     if logged != expected:
-        raise RuntimeError(f"{table}: {logged} log rows, expected {expected}")
+        raise RuntimeError(f"{variant}: {logged} events logged, expected {expected}")
 
 
-def _bulk(conn: psycopg.Connection, table: str, rows: int) -> dict[str, float]:
-    """Seconds of a bulk INSERT, UPDATE and DELETE of ``rows`` rows."""
-    _reset(conn, table)
-    times = {op: timed(conn, sql.format(table=table, n=rows)) for op, sql in BULK.items()}
-    _check_log(conn, table, rows)
+def _single(conn: psycopg.Connection, variant: str, n: int) -> dict[str, float]:
+    _reset(conn)
+    times = {op: conn.execute(f"SELECT bench.{variant}_single(%s, %s)", (op, n)).fetchone()[0] for op in OPS}
+    _check(conn, variant, n)
     return times
 
 
-def _pgbench(pgbench: str, dsn: str, statement: str, txns: int) -> float:
-    """Seconds pgbench takes for ``txns`` one-statement transactions on one connection
-    (from its tps, excluding the connection set-up)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
-        script.write(f"\\set i :i + 1\n{statement};\n")
-        script.flush()
-        out = subprocess.run([pgbench, *PGBENCH_ARGS, "-t", str(txns), "-f", script.name, dsn],
-                             check=True, capture_output=True, text=True).stdout
-    return txns / float(TPS.search(out).group(1))
-
-
-def _single(conn: psycopg.Connection, pgbench: str, dsn: str, table: str, txns: int) -> dict[str, float]:
-    """Seconds of ``txns`` single-row INSERT, then UPDATE, then DELETE transactions."""
-    _reset(conn, table)
-    times = {op: _pgbench(pgbench, dsn, sql.format(table=table), txns) for op, sql in SINGLE.items()}
-    _check_log(conn, table, txns)
+def _bulk(conn: psycopg.Connection, variant: str, rows: int) -> dict[str, float]:
+    _reset(conn)
+    times = {op: timed(conn, BULK[op].format(table=TABLES[variant], n=rows)) for op in OPS}
+    _check(conn, variant, rows)
     return times
 
 
-def _results(label: str, medians: dict[str, dict[str, float]], limit: float) -> list[Result]:
-    return [Result(label.format(op=op), medians[PLAIN][op], medians[REGISTERED][op], f"≤ {limit}×",
-                   medians[REGISTERED][op] <= limit * medians[PLAIN][op])
-            for op in medians[PLAIN]]
+def _interleave(reps: int, measure) -> dict[str, list[dict[str, float]]]:
+    """Every repetition runs every variant, in an order rotated each time."""
+    names = list(TABLES)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for rep in range(reps):
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
+            runs[name].append(measure(name))
+    return runs
+
+
+def _load() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def measure(conn: psycopg.Connection, rows: int, txns: int, reps: int) -> dict:
+    """Raw figures: per repetition, single-row seconds and bulk seconds of every variant."""
+    loads = [_load()]
+    single = _interleave(reps, lambda v: _single(conn, v, txns))
+    loads.append(_load())
+    bulk = _interleave(reps, lambda v: _bulk(conn, v, rows))
+    loads.append(_load())
+    return {"single": single, "bulk": bulk, "loads": loads, "rows": rows, "txns": txns, "reps": reps}
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def added_us(figures: dict, variant: str, op: str) -> list[float]:
+    """Added µs per single-row statement, one figure per repetition (same repetition's plain run)."""
+    runs, n = figures["single"], figures["txns"]
+    return [(v[op] - p[op]) * 1e6 / n for v, p in zip(runs[variant], runs["plain"], strict=True)]
+
+
+def bulk_ratio(figures: dict, variant: str, over: str, op: str) -> list[float]:
+    runs = figures["bulk"]
+    return [v[op] / b[op] for v, b in zip(runs[variant], runs[over], strict=True)]
+
+
+def markdown(figures: dict) -> str:
+    """The tables of CAPTURE.md."""
+    lines = [f"Single-row statements: added µs per statement over no trigger, {figures['txns']:,} statements, "
+             "median (min–max) of the repetitions:", "",
+             "| statement | minimal PL/pgSQL | PgQ logutriga | graphsync | graphsync / PgQ |",
+             "|---|---:|---:|---:|---:|"]
+    for op in OPS:
+        cells = [_spread(added_us(figures, v, op), "{:.1f}") for v in ("minimal", "pgq", "graphsync")]
+        ratio = [g / q if q > 0 else float("inf")
+                 for g, q in zip(added_us(figures, "graphsync", op), added_us(figures, "pgq", op), strict=True)]
+        lines.append(f"| {op} | {' | '.join(cells)} | {_spread(ratio, '{:.2f}×')} |")
+    lines += ["", f"Bulk statements of {figures['rows']:,} rows: seconds, and ratios per repetition, median (min–max):",
+              "", "| statement | no trigger | minimal | PgQ | graphsync | graphsync / minimal | graphsync / PgQ |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for op in OPS:
+        secs = [_spread([r[op] for r in figures["bulk"][v]], "{:.3f} s") for v in TABLES]
+        ratios = [_spread(bulk_ratio(figures, "graphsync", over, op), "{:.2f}×") for over in ("minimal", "pgq")]
+        lines.append(f"| {op} | {' | '.join(secs + ratios)} |")
+    return "\n".join(lines)
 
 
 def run(conn: psycopg.Connection, dsn: str, pgbench: str, rows: int, txns: int, reps: int) -> list[Result]:
-    """Bulk and single-row capture overhead, registered vs unregistered, interleaved."""
-    bulk = interleaved(reps, {t: partial(_bulk, conn, t, rows) for t in (PLAIN, REGISTERED)})
-    single = interleaved(reps, {t: partial(_single, conn, pgbench, dsn, t, txns) for t in (PLAIN, REGISTERED)})
-    return (_results(f"bulk {{op}} of {rows:,} rows", bulk, 1.5)
-            + _results(f"{txns:,} single-row {{op}} transactions", single, 1.3))
+    """For benchmarks/run.py: graphsync's added single-row cost vs PgQ's, and bulk vs the minimal trigger."""
+    figures = measure(conn, rows, txns, reps)
+    results = []
+    for op in OPS:
+        pgq, ours = (statistics.median(added_us(figures, v, op)) / 1e6 for v in ("pgq", "graphsync"))
+        results.append(Result(f"added per single-row {op} (baseline: PgQ)", pgq, ours, "≤ 1× PgQ", ours <= pgq))
+    for op in OPS:
+        minimal, ours = (statistics.median(r[op] for r in figures["bulk"][v]) for v in ("minimal", "graphsync"))
+        results.append(Result(f"bulk {op} of {rows:,} rows (baseline: minimal trigger)", minimal, ours,
+                              "≤ 1× minimal", ours <= minimal))
+    return results
 
 
 def profile(dsn: str, rows: int) -> str:
     """A Markdown table: for one bulk run on the registered table, how long the capture
     trigger's log INSERT took, and its JIT compilation (auto_explain, nested statements)."""
+    import re
+
     plans: list[str] = []
     lines = ["| statement | total | trigger's log INSERT | of which JIT compilation |", "|---|---:|---:|---:|"]
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -121,7 +251,7 @@ def profile(dsn: str, rows: int) -> str:
         for setting in ("log_min_duration = 1", "log_nested_statements = on", "log_analyze = on",
                         "log_level = notice"):
             conn.execute(f"SET auto_explain.{setting}")
-        _reset(conn, REGISTERED)
+        _reset(conn)
         for op, sql in BULK.items():
             plans.clear()
             total = timed(conn, sql.format(table=REGISTERED, n=rows))
@@ -131,3 +261,64 @@ def profile(dsn: str, rows: int) -> str:
             jit_ms = f"{float(jit.group(1)):.0f} ms" if jit else "none"
             lines.append(f"| bulk {op} of {rows:,} rows | {total * 1000:.0f} ms | {trigger:.0f} ms | {jit_ms} |")
     return "\n".join(lines)
+
+
+NOTES = """
+## How it is measured
+
+`.venv/bin/python benchmarks/capture.py` (about 10 minutes on a loaded 2-core machine). Four twin tables
+(same columns, primary key, foreign key) differ only in what fires on a write: nothing; a minimal
+PL/pgSQL statement-level trigger with transition tables that logs each row as jsonb into a table with a
+bigserial key; PgQ's C row trigger `pgq.logutriga('bench')` (Debian package `postgresql-15-pgq3`,
+installed by `make setup`); graphsync's capture (node table with two properties and a tenant, one FK
+edge). Single-row statements run in a server-side PL/pgSQL loop, one transaction of N statements per
+operation, timed by the server's clock, so neither the round trip nor the commit's fsync is in the
+figure; added µs = (variant - no trigger) / N within the same repetition. Bulk: one statement each of
+INSERT into the empty table, UPDATE of two captured columns of every row, DELETE of every row. The
+order of the variants rotates every repetition. The machine is shared and heavily loaded (the load
+average is stated above): absolute µs are several times what an idle machine shows, ratios within a
+repetition are the figure to read, and the min–max ranges show how much the load moved them.
+
+## What changed in capture
+
+- An UPDATE of at most one row (`NOT EXISTS (SELECT FROM old_rows OFFSET 1)`) takes a branch of its own:
+  the old and new row are paired directly, with neither the hash full join nor the two window
+  functions of the multi-row path; it logs exactly what that path logs (tests/test_capture_rows.py runs
+  each case both ways, including key changes, no-op updates and updates of uncaptured columns).
+- The five output settings (DateStyle, TimeZone, IntervalStyle, extra_float_digits, bytea_output) are
+  pinned on a capture function only when a rendered column (key, property, captured column) has a type
+  whose text form reads one of them; int, bigint, numeric, text, varchar, bool, uuid and the like do
+  not. Domains, arrays, composites, floats and date/time types keep them pinned. A column retyped later
+  regenerates capture (graph._follow_ddl), which pins them again when needed. search_path (security),
+  `jit = off` (a generic plan first made for a bulk statement would otherwise JIT-compile every later
+  single-row call) and `enable_mergejoin = off` stay.
+- The log's indexes stay: `_sync_log_pkey` (replay reads by id), `_sync_log_xid_brin` (a replay pass
+  starts at `min(id) WHERE xid >= xmin`, build records its position by xid), and the two partial
+  indexes (`WHERE error_message IS NOT NULL`, `WHERE needs_vacuum`: retry_failed and maintenance) cost
+  a single-row insert only their predicate, as a captured row matches neither. No migration.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10x smaller sizes; print, do not write CAPTURE.md")
+    parser.add_argument("--reps", type=int, default=12, help="repetitions (default 12)")
+    args = parser.parse_args(argv)
+    scale = 10 if args.quick else 1
+    with server() as admin, database(admin, "graphsync_bench_capture") as dsn, \
+            psycopg.connect(dsn, autocommit=True) as conn:
+        setup(conn)
+        figures = measure(conn, 100_000 // scale, 10_000 // scale, args.reps)
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        pgq = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'pgq'").fetchone()[0]
+    text = (f"{datetime.date.today()}, {os.cpu_count()} cores, PostgreSQL {version}, PgQ {pgq}; "
+            f"load average (1, 5, 15 min) at start, between, end: {' / '.join(figures['loads'])}; "
+            f"{args.reps} repetitions.\n\n{markdown(figures)}\n{NOTES}")
+    print(text)
+    if not args.quick:
+        (HERE / "CAPTURE.md").write_text("# Capture on the OLTP path\n\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

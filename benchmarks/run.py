@@ -76,8 +76,9 @@ of a line alternate within one run, so machine noise hits both. Ratios matter mo
   `bench.contacts` (PK, FK to companies) is registered with `graph.add_table(columns => '{{name,email}}',
   tenant_column => 'workspace_id')` and `graph.add_edge('bench.contacts', 'company_id', 'bench.companies')`;
   `bench.contacts_plain` is the same table unregistered.
-- **Single-row transactions**: pgbench `{' '.join(capture.PGBENCH_ARGS)} -t N` with one-statement scripts
-  (one committed transaction each, ids 1..N); time = N / tps without connection set-up.
+- **Single-row statements**: N statements in a server-side PL/pgSQL loop, timed by the server's clock;
+  the figure is the time added over the unregistered twin, graphsync's against PgQ's `pgq.logutriga`
+  (benchmarks/capture.py; benchmarks/CAPTURE.md has the four variants side by side).
 - **Replay**: {logged:,} log rows from mixed writes to the registered demo schema; `graph.apply_sync()`
   ({', '.join(s.removeprefix('SET ') for s in replay.SETTINGS)}) replays
   {logged / replayed.measured:,.0f} rows/s, in a transaction rolled back each time; the baseline,
