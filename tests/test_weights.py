@@ -3,9 +3,9 @@ negative numbers, and numeric values beyond float8's range. One rule (README
 "Weights"), the same through insert, update, delete, build and a read that folds
 pending rows: the edge is kept with its weight (NaN counted as +Infinity, a
 number beyond float8 as +-Infinity), verify() finds nothing, unweighted reads use
-the edge, and weighted_shortest_path fails with 22023 naming the edge whenever
-the search can reach it, never answering as if a path were missing. NULL counts
-as 1."""
+the edge, and weighted_shortest_path fails with 22023 naming the edge and its
+weight column whenever the search can reach it, never answering as if a path
+were missing. NULL counts as 1."""
 
 import math
 
@@ -86,7 +86,8 @@ def assert_refused(c, src, dst):
     assert "reachable from the source" in message, message
     detail = info.value.diag.message_detail or ""
     assert "(public.spots, 2)" in detail and "(public.spots, 3)" in detail, detail
-    assert ("cost" in detail or "fee" in detail), detail
+    hint = info.value.diag.message_hint or ""
+    assert "column cost of public.roads" in hint or "column fee of public.tolls" in hint, hint
 
 
 def add_bad_edge(c, table, weight_text):

@@ -319,19 +319,20 @@ def _refuse_unusable_weights(plpy, r, c, label_mask, direction, src):
     detail = None
     if tail in ends and head in ends:
         (tail_table, tail_id), (head_table, head_id) = ends[tail], ends[head]
-        source = next((e for e in r.v.registry.edges if e.edge_source_id == int(c.sources[at])), None)
-        detail = "The edge from (%s, %s) to (%s, %s) has weight %s%s." % (
+        detail = "The edge from (%s, %s) to (%s, %s) has weight %s." % (
             r.v.registry.nodes[tail_table].table_name, tail_id,
-            r.v.registry.nodes[head_table].table_name, head_id, text,
-            "" if source is None or source.weight_column is None else ", from column %s of %s" % (
-                plpy.quote_ident(source.weight_column),
-                plpy.execute(plpy.prepare("SELECT $1::regclass::text AS t", ["oid"]),
-                             [source.carrier])[0]["t"]))
+            r.v.registry.nodes[head_table].table_name, head_id, text)
+    source = next((e for e in r.v.registry.edges if e.edge_source_id == int(c.sources[at])), None)
+    column = ""
+    if source is not None and source.weight_column is not None:
+        column = " It comes from column %s of %s." % (
+            plpy.quote_ident(source.weight_column),
+            plpy.execute(plpy.prepare("SELECT $1::regclass::text AS t", ["oid"]), [source.carrier])[0]["t"])
     raise errors.InvalidArgument(
-        "%s edge weight %s on an edge reachable from the source: a weighted path needs weights that"
-        " are finite numbers >= 0" % ("negative" if weight < 0 else "infinite", text), detail=detail,
-        hint="A NULL weight counts as 1, NaN as Infinity. Fix the weight in the source row, or leave"
-             " the edge out of the search with edge_types.")
+        "%s edge weight %s on an edge reachable from the source" % ("negative" if weight < 0 else "infinite",
+                                                                     text), detail=detail,
+        hint="Edge weights must be >= 0 and finite (a NULL weight counts as 1, NaN as Infinity).%s Fix"
+             " the row, or leave the edge out of the search with edge_types." % column)
 
 
 def _component_labels(plpy, r):
