@@ -125,7 +125,9 @@ CATALOG = {
 # What an upgrade must keep.
 KEPT = {
     "log": "SELECT string_agg(row(l.*)::text, E'\\n' ORDER BY id) FROM graph._sync_log AS l",
-    "state": "SELECT row(s.*)::text FROM graph._sync_state AS s",
+    "state": "SELECT row(s.done_snapshot, s.target_snapshot, s.target_position, s.applied_sync_id, s.read_only,"
+             " s.read_only_reason, s.generation, s.build_required, s.last_apply_at, s.last_build_at)::text"
+             " FROM graph._sync_state AS s",
     # The columns the previous release had (later migrations may add bookkeeping columns).
     "nodes": "SELECT md5(string_agg(row(n.node_id, n.table_oid, n.pk, n.alive, n.tenant, n.properties,"
              " n.touched)::text, ',' ORDER BY node_id)) FROM graph._nodes AS n",
