@@ -5,24 +5,25 @@
 -- graph.traverse casts them back and unnests them: PL/Python re-enters a
 -- set-returning function for every row it returns and converts a list element
 -- by element, while a text crosses in one go and array_in reads it in C.
--- Runs as the caller, like graph.traverse, with search_path pinned: regclass
--- arguments reach PL/Python as text rendered under the pinned path (qualified
--- unless in pg_catalog or pg_temp) and are read back under the same path, and no
--- function, operator or type the SQL it runs names can come from a schema the
--- caller (or anyone who can create in a schema on the caller's path) controls.
+-- Tables come as oids (graph.traverse casts its regclass arguments): PL/Python
+-- takes an oid as a number, where a regclass would be rendered to a name and
+-- parsed back on every call; a name is rendered only for an error message.
+-- Runs as the caller, like graph.traverse, with search_path pinned: no function,
+-- operator or type the SQL it runs names can come from a schema the caller (or
+-- anyone who can create in a schema on the caller's path) controls.
 CREATE OR REPLACE FUNCTION graph._traverse(
-    seed_table regclass,
+    seed_table oid,
     seed_id text,
     max_depth integer,
     direction text,
     edge_types text[],
-    node_tables regclass[],
+    node_tables oid[],
     filter jsonb,
     tenant text,
     strategy text,
     max_nodes integer,
     hydrate boolean,
-    seed_tables regclass[],
+    seed_tables oid[],
     seed_ids text[],
     OUT tables text,
     OUT ids text,
@@ -44,6 +45,6 @@ return api.traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, ma
 $$;
 
 COMMENT ON FUNCTION graph._traverse(
-    regclass, text, integer, text, text[], regclass[], jsonb, text, text, integer, boolean, regclass[], text[]
+    oid, text, integer, text, text[], oid[], jsonb, text, text, integer, boolean, oid[], text[]
 ) IS
 'Internal (graph.traverse): the traversal as one row of arrays in visit order.';

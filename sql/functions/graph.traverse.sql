@@ -18,7 +18,8 @@
 -- and the label of that edge. Nodes of tables the caller may not SELECT are
 -- never entered. Applies graph.query_freshness first.
 -- Reads: graph._csr, graph._edge_overlay, graph._nodes (as the caller), sources.
--- Runs as the caller. RETURN QUERY over graph._traverse, which returns the
+-- Runs as the caller. RETURN QUERY over graph._traverse (tables passed as
+-- oids: the names were resolved by the regclass casts), which returns the
 -- answer as one row of array literals (see there); the unnest calls in the
 -- select list walk them in step, in visit order, and no row passes through
 -- PL/Python. PL/pgSQL rather than SQL: its plan is kept for the session, where a
@@ -65,7 +66,10 @@ BEGIN
         pg_catalog.unnest(r.labels::pg_catalog.text []),
         pg_catalog.unnest(r.nodes::pg_catalog.jsonb []),
         r.capped
-    FROM graph._traverse($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) AS r;
+    FROM graph._traverse(
+        $1::pg_catalog.oid, $2, $3, $4, $5, $6::pg_catalog.oid [], $7, $8, $9, $10, $11,
+        $12::pg_catalog.oid [], $13
+    ) AS r;
 END;
 $$;
 

@@ -61,6 +61,12 @@ def check_node_ids(ids, n, what):
 
 def seed_nodes(seeds, alive):
     """Return the alive seeds, deduplicated, in first-given order (int64 array)."""
+    if isinstance(seeds, list) and len(seeds) <= 8:  # the usual one seed: no NumPy call but one
+        n = len(alive)
+        for s in seeds:
+            if not 0 <= s < n:
+                raise ValueError(f"seed node id out of range 0..{n - 1}")
+        return np.array(list(dict.fromkeys(s for s in seeds if alive[s])), dtype=np.int64)
     seeds = check_node_ids(seeds, len(alive), "seed node id")
     seeds = seeds[np.asarray(alive, dtype=bool)[seeds]]
     _, first = np.unique(seeds, return_index=True)
@@ -89,13 +95,38 @@ def expand_level(adj, frontier, enterable, edge_label_mask=None):
     order, then edge-list order), with the node and edge label it was first reached by.
     Returns (nodes int64, parents int64, parent_labels int32).
     """
-    sources, reached, labels = adj.frontier_edges(frontier)
+    return first_reached(*adj.frontier_edges(frontier), enterable, edge_label_mask)
+
+
+def first_reached(sources, reached, labels, enterable, edge_label_mask=None):
+    """:func:`expand_level` on the edges ``adj.frontier_edges`` gathered."""
     keep = enterable[reached]
     if edge_label_mask is not None:
         keep &= edge_label_mask[labels]
     reached, sources, labels = reached[keep], sources[keep], labels[keep]
     first = first_occurrences(reached, len(enterable))
     return reached[first], sources[first], labels[first].astype(np.int32)
+
+
+def first_reached_small(sources, reached, labels, alive, node_mask, edge_label_mask, visited):
+    """:func:`first_reached` edge by edge in Python, for a few edges: a node may be
+    entered when alive, allowed by ``node_mask`` (None: all) and not in the set
+    ``visited``, to which each node entered is added."""
+    ok = alive[reached]
+    if node_mask is not None:
+        ok &= node_mask[reached]
+    if edge_label_mask is not None:
+        ok &= edge_label_mask[labels]
+    nodes, parents, parent_labels = [], [], []
+    for source, node, label, good in zip(sources.tolist(), reached.tolist(), labels.tolist(), ok.tolist(),
+                                         strict=True):
+        if good and node not in visited:
+            visited.add(node)
+            nodes.append(node)
+            parents.append(source)
+            parent_labels.append(label)
+    return (np.array(nodes, dtype=np.int64), np.array(parents, dtype=np.int64),
+            np.array(parent_labels, dtype=np.int32))
 
 
 def first_occurrences(values, n):
@@ -124,33 +155,56 @@ def bfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
                     edge_label_mask, node_mask)
 
 
-def bfs_over(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node_mask=None):
-    """Breadth-first traversal of ``adj`` from ``seeds``, vectorised one depth level at a time.
+# A level whose frontier has at most this many edges is expanded edge by edge in
+# Python (first_reached_small), with a set of the nodes visited so far; a larger one
+# by whole-array NumPy operations (first_reached) on a mask of the nodes still
+# enterable, made (O(n)) the first time. A NumPy call costs about a microsecond
+# whatever its size and a level takes some fifteen of them, so for the few edges of
+# a small traversal Python is several times faster; both give the same answer.
+SMALL_LEVEL = 128
+
+
+def bfs_over(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node_mask=None,
+             small_level=SMALL_LEVEL):
+    """Breadth-first traversal of ``adj`` from ``seeds``, one depth level at a time.
 
     Dead seeds are dropped and duplicates removed; the others are depth 0. Each reachable
     node within ``max_depth`` edges appears once, at its minimal depth, in BFS order. At most
     ``max_nodes`` nodes (seeds included) are returned; ``capped`` tells whether more nodes
     were reachable within ``max_depth``. Raises ValueError for a seed id outside 0..n-1,
-    max_depth < 0 or max_nodes < 1. Returns a :class:`Traversal`.
+    max_depth < 0 or max_nodes < 1. Returns a :class:`Traversal`. ``small_level``: see
+    SMALL_LEVEL (the answer does not depend on it).
     """
     check_limits(max_depth, max_nodes)
+    alive = np.asarray(alive, dtype=bool)
     if edge_label_mask is not None:
         edge_label_mask = np.asarray(edge_label_mask, dtype=bool)
+    if node_mask is not None:
+        node_mask = np.asarray(node_mask, dtype=bool)
     frontier = seed_nodes(seeds, alive)
     capped = len(frontier) > max_nodes
     frontier = frontier[:max_nodes]
-    enterable = enterable_nodes(alive, node_mask)
-    enterable[frontier] = False
+    visited = set(frontier.tolist())  # until the first large level; then `enterable`
+    enterable = None
     no_parent = np.full(len(frontier), -1)
     levels = [(frontier, no_parent.astype(np.int64), no_parent.astype(np.int32))]
     budget = max_nodes - len(frontier)
     depth = 0
     while depth < max_depth and len(frontier) and not capped:
-        nodes, parents, parent_labels = expand_level(adj, frontier, enterable, edge_label_mask)
+        sources, reached, labels = adj.frontier_edges(frontier)
+        if enterable is None and len(reached) <= small_level:
+            nodes, parents, parent_labels = first_reached_small(sources, reached, labels, alive, node_mask,
+                                                                edge_label_mask, visited)
+        else:
+            if enterable is None:
+                enterable = enterable_nodes(alive, node_mask)
+                enterable[np.fromiter(visited, dtype=np.int64, count=len(visited))] = False
+            nodes, parents, parent_labels = first_reached(sources, reached, labels, enterable, edge_label_mask)
         if len(nodes) > budget:
             capped = True
             nodes, parents, parent_labels = nodes[:budget], parents[:budget], parent_labels[:budget]
-        enterable[nodes] = False
+        if enterable is not None:
+            enterable[nodes] = False
         budget -= len(nodes)
         levels.append((nodes, parents, parent_labels))
         frontier = nodes

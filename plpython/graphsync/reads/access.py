@@ -17,45 +17,47 @@ import json
 
 import numpy as np
 
-from graphsync import errors, settings
+from graphsync import errors
 from graphsync.db import run
+from graphsync.reads.view import GENERATION, same_generation
 
-VISIBILITY = """
-SELECT coalesce(array_agg(n.table_oid) FILTER (
-           WHERE pg_catalog.has_table_privilege(n.table_oid, 'SELECT')), '{}') AS visible,
-       count(*) AS registered,
-       (SELECT s.build_required FROM graph._sync_state AS s) AS build_required,
-       current_user::text AS me
-FROM graph._node_tables AS n
-"""
-
-TENANT_NODES = "SELECT coalesce(array_agg(node_id), '{}') AS ids FROM graph._nodes WHERE tenant = $1"
+TENANT_NODES = ("SELECT coalesce(array_agg(node_id), '{}') AS ids, %s FROM graph._nodes WHERE tenant = $1"
+                % GENERATION)
 
 FILTER_NODES = """
-SELECT coalesce(array_agg(node_id), '{}') AS ids FROM graph._nodes
+SELECT coalesce(array_agg(node_id), '{}') AS ids, %s FROM graph._nodes
 WHERE table_oid = ANY ($1) AND properties -> $2 = ANY ($3::jsonb[])
-"""
+""" % GENERATION
 
 
 class Access:
-    """The caller's view of the registry for one read."""
+    """The caller's view of the registry for one read, from its reads.start.Start:
+    the registered tables it may SELECT (has_table_privilege as the caller), who
+    it is, and the tenant it keeps to (the argument, else graph.tenant)."""
 
-    def __init__(self, plpy, v, tenant=None):
-        r = run(plpy, VISIBILITY)[0]
-        self.visible = {int(t) for t in r["visible"]}
-        self.me = r["me"]
+    def __init__(self, st, tenant=None):
+        self.visible = st.visible
+        self.me = st.me
         # Until a build, the graph may still hold nodes of tables no longer registered.
-        self.all_visible = (len(self.visible) == r["registered"] and not r["build_required"])
-        self.tenant = settings.get(plpy, "graph.tenant") if tenant is None else tenant
+        self.all_visible = len(self.visible) == st.registered and not st.build_required
+        self.tenant = st.tenant if tenant is None else tenant
+        # What the security mask depends on, to key what a view derives from it: the
+        # tables the caller may SELECT now (a GRANT or REVOKE changes no graph version),
+        # whether they are all of them, the tenant.
+        self.scope = (self.visible, self.all_visible, self.tenant)
 
-    def check_table(self, plpy, v, table_oid, name):
-        """Raise unless ``table_oid`` is a registered node table the caller may read."""
+    def check_table(self, plpy, v, table_oid, name=None):
+        """Raise unless ``table_oid`` is a registered node table the caller may read
+        (``name``: how the caller named it; by default its regclass text)."""
+        if table_oid in v.registry.nodes and table_oid in self.visible:
+            return
+        if name is None:
+            name = run(plpy, "SELECT $1::pg_catalog.regclass::text AS t", ["oid"], [table_oid])[0]["t"]
         if table_oid not in v.registry.nodes:
             raise errors.ObjectNotInPrerequisiteState(
                 "%s is not a registered node table" % name,
                 hint="Register it with graph.add_table and run graph.build().")
-        if table_oid not in self.visible:
-            raise errors.InsufficientPrivilege("permission denied for table %s" % name)
+        raise errors.InsufficientPrivilege("permission denied for table %s" % name)
 
 
 def security_mask(plpy, v, acc):
@@ -69,7 +71,7 @@ def security_mask(plpy, v, acc):
         return mask
     if acc.all_visible and acc.tenant is None:
         return v.alive
-    return v.derived(("security", acc.me, acc.tenant), make)
+    return v.derived(("security",) + acc.scope, make)
 
 
 def _tenant_ok(plpy, v, tenant):
@@ -77,7 +79,9 @@ def _tenant_ok(plpy, v, tenant):
     tables = v.tables(plpy)
     has_tenant = np.isin(tables, np.asarray(tenant_tables, dtype=np.int64))
     ok = ~has_tenant
-    ids = np.asarray(run(plpy, TENANT_NODES, ["text"], [tenant])[0]["ids"], dtype=np.int64)
+    r = run(plpy, TENANT_NODES, ["text"], [tenant])[0]
+    same_generation(v.key[0], r)
+    ids = np.asarray(r["ids"], dtype=np.int64)
     ok[ids[ids < len(ok)]] = True
     for i, (value, _) in v.node_values.items():
         if has_tenant[i]:
@@ -115,12 +119,12 @@ def _filter_ok(plpy, v, acc, tables, column, value):
     def make():
         has_column = np.isin(tables, np.asarray(holders, dtype=np.int64))
         ok = ~has_column
-        ids = np.asarray(run(plpy, FILTER_NODES, ["oid[]", "text", "text[]"],
-                             [holders, column, [json.dumps(x) for x in values]])[0]["ids"],
-                         dtype=np.int64)
+        r = run(plpy, FILTER_NODES, ["oid[]", "text", "text[]"], [holders, column, [json.dumps(x) for x in values]])[0]
+        same_generation(v.key[0], r)
+        ids = np.asarray(r["ids"], dtype=np.int64)
         ok[ids[ids < len(ok)]] = True
         for i, (_, props) in v.node_values.items():
             if has_column[i]:
                 ok[i] = (json.loads(props) if props else {}).get(column) in values
         return ok
-    return v.derived(("filter", acc.me, column, json.dumps(values, sort_keys=True)), make)
+    return v.derived(("filter",) + acc.scope + (column, json.dumps(values, sort_keys=True)), make)

@@ -22,7 +22,9 @@ from graphsync.algorithms import bibfs, traverse
 
 # paths, bidijkstra and components import SciPy (a quarter of a second in a new
 # backend); the functions that need them import them, so a traversal never waits.
-from graphsync.reads import access, freshness, nodes
+from graphsync.db import run
+from graphsync.reads import access, freshness, nodes, start
+from graphsync.reads import view as graph_view
 from graphsync.reads.arguments import (
     DEFAULT_DEPTH,
     DEFAULT_PATH_DEPTH,
@@ -41,8 +43,8 @@ from graphsync.reads.literals import int_literal, text_literal
 STABLE_TRIES = 3
 
 
-def resolve(plpy, v, acc, tables, ids, what):
-    """Node ids (None when absent or not visible) of (table text, id text) pairs."""
+def _check_pairs(tables, ids, what):
+    """22004/22023 unless ``tables`` and ``ids`` are arrays of the same length without NULLs."""
     if tables is None or ids is None:
         raise errors.NullValue("%s table and id must not be NULL" % what)
     if len(tables) != len(ids):
@@ -50,15 +52,14 @@ def resolve(plpy, v, acc, tables, ids, what):
                                      % (what, len(tables), len(ids)))
     if any(t is None for t in tables) or any(i is None for i in ids):
         raise errors.NullValue("%s tables and ids must not contain NULL" % what)
-    oids = table_oids(plpy, tables)
-    names = dict(zip(oids, (str(t) for t in tables), strict=True))
-    for oid in dict.fromkeys(oids):
-        acc.check_table(plpy, v, oid, names[oid])
-    return nodes.lookup(plpy, v, list(zip(oids, ids, strict=True)))
+
+
+# The generation the running read started on (reads.start), for stable().
+_started = {}
 
 
 def _generation(plpy):
-    return plpy.execute("SELECT generation FROM graph._sync_state")[0]["generation"]
+    return run(plpy, "SELECT s.generation FROM graph._sync_state AS s")[0]["generation"]
 
 
 def stable(read):
@@ -66,34 +67,60 @@ def stable(read):
 
     Node ids mean something only within one generation, and under READ COMMITTED
     each statement of a read may see a newer generation than the base it loaded:
-    the read would mix two numberings. Generations only grow, so when the
-    generation is the same before and after, every statement in between saw it.
+    the read would mix two numberings. Every statement of a read that gives or
+    takes node ids says which generation it saw (view.same_generation), and
+    raises view.Renumbered when it is not the read's; the read then runs again.
+    A read that fails otherwise runs again too when the generation moved since it
+    started (the failure may come from mixed numberings), unless it was cancelled.
     """
     @functools.wraps(read)
     def run_stable(plpy, *args, **kwargs):
         for _ in range(STABLE_TRIES):
-            before = _generation(plpy)
+            _started.clear()
             try:
-                result = read(plpy, *args, **kwargs)
+                return read(plpy, *args, **kwargs)
+            except graph_view.Renumbered:
+                continue
             except Exception as exc:
-                if not errors.is_cancel(exc) and _generation(plpy) != before:
+                if (not errors.is_cancel(exc) and "generation" in _started
+                        and _generation(plpy) != _started["generation"]):
                     continue  # a cancel stops the read, whatever else happened
                 raise
-            if _generation(plpy) == before:
-                return result
         raise errors.SerializationFailure("the graph was rebuilt %d times during this read" % STABLE_TRIES,
                                           hint="Run the read again.")
     return run_stable
 
 
 class Read:
-    """The common start of a read: freshness, the caller's access, masks."""
+    """The common start of a read: one START statement (reads.start: freshness,
+    generation, the caller's tables and settings), the view, the caller's access
+    and security mask, and the node ids of the nodes the read names (``ends``:
+    (tables, ids) of seeds or path ends; tables as oids or regclass texts)."""
 
-    def __init__(self, plpy, tenant=None):
+    def __init__(self, plpy, tenant=None, ends=None, what=None):
         self.plpy = plpy
-        self.v = freshness.fresh_view(plpy)
-        self.acc = access.Access(plpy, self.v, tenant)
+        keys = ()
+        if ends is not None:
+            _check_pairs(*ends, what)
+            if len(ends[0]) <= 2:  # START looks up to two keys up itself
+                keys = list(zip(*ends, strict=True))
+        st = start.start(plpy, keys)
+        _started["generation"] = st.key[0]
+        self.v = freshness.fresh_view(plpy, st)
+        self.acc = access.Access(st, tenant)
         self.security = access.security_mask(plpy, self.v, self.acc)
+        self.ends = None if ends is None else self._resolve(plpy, *ends, st if keys else None)
+
+    def _resolve(self, plpy, tables, ids, st):
+        """Node ids (None when absent or not visible to the caller) of (table, id text) pairs."""
+        named = not all(isinstance(t, int) for t in tables)
+        oids = list(st.tables[:len(tables)]) if st is not None else table_oids(plpy, tables)
+        names = dict(zip(oids, (str(t) if named else None for t in tables), strict=True))
+        for oid in dict.fromkeys(oids):
+            self.acc.check_table(plpy, self.v, oid, names[oid])
+        found = nodes.lookup(plpy, self.v, list(zip(oids, ids, strict=True)),
+                             st.nodes[:len(tables)] if st is not None else None)
+        return [f if self.visible(f) else None for f in found]
 
     def graph(self, direction, edge_types):
         """(the Adjacency of ``direction`` traversals walk, the label mask)."""
@@ -122,8 +149,8 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     strategy = check_choice(plpy, "strategy", strategy, STRATEGIES, "bfs")
     no_nulls("edge_types", edge_types)
     node_tables = table_oids(plpy, node_tables, "node_tables")
-    r = Read(plpy, tenant)
-    starts = [s for s in resolve(plpy, r.v, r.acc, seed_tables, seed_ids, "seed") if r.visible(s)]
+    r = Read(plpy, tenant, (seed_tables, seed_ids), "seed")
+    starts = [s for s in r.ends if s is not None]
     restriction = access.restriction_mask(plpy, r.v, r.acc, node_tables, filter_json)
     adj, label_mask = r.graph(direction, edge_types)
     run_one = traverse.bfs_over if strategy == "bfs" else traverse.dfs_over
@@ -153,21 +180,11 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
         keep = np.asarray(keep, dtype=np.int64)
         ids, depths, parents, labels = ids[keep], depths[keep], parents[keep], labels[keep]
     found, tables, pks = nodes.key_arrays(plpy, r.v, ids)  # every parent is a visited node
-    row_of = np.empty(max(len(r.security), 1), dtype=np.int64)
-    row_of[ids] = np.arange(len(ids))
     has_parent = parents >= 0
-    parent_rows = row_of[parents[has_parent]]
-    parent_found = np.zeros(len(ids), dtype=bool)
-    parent_found[has_parent] = found[parent_rows]
-    ptables = np.zeros(len(ids), dtype=np.int64)
-    ppks = np.empty(len(ids), dtype=object)
-    ptables[has_parent] = tables[parent_rows]
-    ppks[has_parent] = pks[parent_rows]
-    top = max(max(r.v.labels, default=-1), int(labels.max(initial=-1)))
-    names = np.empty(top + 2, dtype=object)  # [-1] (past the last label id): no edge
-    for label_id, name in r.v.labels.items():
-        names[label_id] = name
-    named = np.array([name is not None for name in names.tolist()], dtype=bool)
+    rows = _rows_of(ids, parents)  # each parent's row (any row for a seed: masked below)
+    parent_found = has_parent & found[rows]
+    ptables, ppks = tables[rows], pks[rows]
+    names, named = r.v.label_names(int(labels.max(initial=-1)))
     label_at = np.where(has_parent, labels, -1)
     edge_labels, has_label = names[label_at], named[label_at]
     if not found.all():  # not readable after all: row-level security of graph._nodes
@@ -187,6 +204,17 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     }
 
 
+def _rows_of(ids, nodes):
+    """The position in ``ids`` (distinct node ids) of each of ``nodes``; 0 for a node
+    not in ``ids``. O(k log k) in the answer's size, not in the graph's."""
+    if not len(ids):
+        return np.zeros(len(nodes), dtype=np.int64)
+    order = np.argsort(ids)
+    at = np.searchsorted(ids, nodes, sorter=order)
+    at[at == len(ids)] = 0
+    return order[at]
+
+
 def _hydrate(plpy, v, ids, hydrated):
     """Hydrate the nodes of ``ids`` not hydrated yet into ``hydrated`` (node id ->
     json text); returns the set of ids that have a row the caller can read."""
@@ -204,9 +232,9 @@ def _hydrate(plpy, v, ids, hydrated):
 
 
 def _ends(plpy, src_table, src_id, dst_table, dst_id, tenant):
-    r = Read(plpy, tenant)
-    src, dst = resolve(plpy, r.v, r.acc, [src_table, dst_table], [src_id, dst_id], "path end")
-    if not (r.visible(src) and r.visible(dst)):
+    r = Read(plpy, tenant, ([src_table, dst_table], [src_id, dst_id]), "path end")
+    src, dst = r.ends
+    if src is None or dst is None:
         return r, None, None
     return r, src, dst
 
@@ -263,7 +291,7 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
     c, label_mask = r.v.csr(direction), r.v.label_mask(edge_types)
     _refuse_unusable_weights(plpy, r, c, label_mask, direction, src)
     prepared = r.v.derived(
-        ("weighted", r.acc.me, r.acc.tenant, direction, tuple(edge_types) if edge_types is not None else None),
+        ("weighted",) + r.acc.scope + (direction, tuple(edge_types) if edge_types is not None else None),
         lambda: bidijkstra.prepare(c.offsets, c.targets, c.weights, c.labels, r.security, label_mask))
     try:
         if prepared.has_negative:  # the reference decides whether a negative edge is in reach
@@ -339,7 +367,7 @@ def _component_labels(plpy, r):
     from graphsync.algorithms import components
 
     c = r.v.csr("out")
-    return r.v.derived(("components", r.acc.me, r.acc.tenant),
+    return r.v.derived(("components",) + r.acc.scope,
                        lambda: components.connected_components(c.offsets, c.targets, r.security))
 
 
@@ -365,9 +393,9 @@ def component_of_columns(plpy, tbl, node_id, tenant=None):
     """The one row of graph._component_of: the nodes of the component holding (tbl,
     node_id), in node id order, as array literals of table oids and id texts
     (empty when the node does not exist or the caller may not see it)."""
-    r = Read(plpy, tenant)
-    [node] = resolve(plpy, r.v, r.acc, [tbl], [node_id], "node")
-    if not r.visible(node):
+    r = Read(plpy, tenant, ([tbl], [node_id]), "node")
+    [node] = r.ends
+    if node is None:
         return {"tables": "{}", "ids": "{}"}
     labels = _component_labels(plpy, r)
     found, tables, pks = nodes.key_arrays(plpy, r.v, np.flatnonzero(labels == labels[node]))

@@ -17,7 +17,7 @@ as the pending rows and the applied graph stay the same.
 
 import numpy as np
 
-from graphsync import errors, settings
+from graphsync import errors
 from graphsync.algorithms import adjacency, csr
 from graphsync.db import run
 from graphsync.reads import view as graph_view
@@ -33,31 +33,28 @@ FROM graph._pending_rows(current_user::regrole, $1) AS p
 PENDING = "SELECT * FROM graph._pending_rows(current_user::regrole, $1)"
 
 RESOLVE = """
-SELECT k.i, n.node_id, n.extra_rows
+SELECT k.i, n.node_id, n.extra_rows, %s
 FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS k (table_oid, pk, i)
 JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
-"""
+""" % graph_view.GENERATION
 
 
-def fresh_view(plpy):
-    """The View a read runs on, after applying the freshness policy."""
-    mode = settings.get(plpy, "graph.query_freshness")
-    if mode == "off":
-        return graph_view.current(plpy)
-    st = run(plpy, "SELECT committed_rows, own_rows, applied FROM graph._read_sync($1)",
-             ["boolean"], [mode == "apply_pending_sync"])[0]
-    if mode == "error_on_pending" and st["committed_rows"]:
+def fresh_view(plpy, st):
+    """The View a read runs on, after applying the freshness policy. ``st``: the
+    read's reads.start.Start, whose freshness step has run (and applied what it
+    could, in 'apply_pending_sync')."""
+    if st.freshness == "error_on_pending" and st.committed_rows:
         raise errors.ObjectNotInPrerequisiteState(
-            "%d committed log rows are not applied yet" % st["committed_rows"],
+            "%d committed log rows are not applied yet" % st.committed_rows,
             hint="graph.query_freshness is 'error_on_pending'; run graph.apply_sync().")
-    v = graph_view.current(plpy)
-    if st["committed_rows"] or st["own_rows"]:
-        v = folded(plpy, v)
+    v = graph_view.current(plpy, st.key)
+    if st.freshness != "off" and (st.committed_rows or st.own_rows):
+        v = folded(plpy, v, st.me)
     return v
 
 
-def folded(plpy, v):
-    """``v`` with the pending rows the caller may read folded in (cached)."""
+def folded(plpy, v, me):
+    """``v`` with the pending rows the caller (current_user ``me``) may read folded in (cached)."""
     ids = run(plpy, PENDING_IDS, ["int"], [MAX_FOLD_ROWS + 1])[0]["ids"]
     if len(ids) > MAX_FOLD_ROWS:
         raise errors.ProgramLimitExceeded(
@@ -65,8 +62,7 @@ def folded(plpy, v):
             hint="Run graph.apply_sync(), or read the applied graph with SET graph.query_freshness = 'off'.")
     if not ids:
         return v
-    signature = (v.key, hash(tuple(ids)), len(ids),
-                 run(plpy, "SELECT current_user::text AS u")[0]["u"])
+    signature = (v.key, hash(tuple(ids)), len(ids), me)
     cached = base._cache.get("folded")
     if cached is not None and cached[0] == signature:
         return cached[1]
@@ -85,6 +81,7 @@ def _resolve(plpy, v, keys):
     if keys:
         rows = run(plpy, RESOLVE, ["oid[]", "text[]"], [[k[0] for k in keys], [k[1] for k in keys]])
         for r in rows:
+            graph_view.same_generation(v.key[0], r)
             # An id past the end of v was given by an apply that committed after v was
             # loaded (each statement has its own snapshot): v does not know it yet.
             if r["node_id"] < v.node_count:

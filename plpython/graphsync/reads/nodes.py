@@ -17,25 +17,26 @@ import numpy as np
 
 from graphsync import errors
 from graphsync.db import run
+from graphsync.reads.view import GENERATION, same_generation
 from graphsync.sync import base
 
 LOOKUP = """
-SELECT k.i, n.node_id
+SELECT coalesce(pg_catalog.array_agg(k.i), '{}') AS i, coalesce(pg_catalog.array_agg(n.node_id), '{}') AS ids, %s
 FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS k (table_oid, pk, i)
 JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
-"""
+""" % GENERATION
 
 KEYS = """
 SELECT coalesce(array_agg(node_id), '{}') AS ids, coalesce(array_agg(table_oid), '{}') AS tables,
-       coalesce(array_agg(pk), '{}') AS pks
+       coalesce(array_agg(pk), '{}') AS pks, %s
 FROM graph._nodes WHERE node_id = ANY ($1)
-"""
+""" % GENERATION
 
 ALL_KEYS = """
 SELECT coalesce(array_agg(node_id), '{}') AS ids, coalesce(array_agg(table_oid), '{}') AS tables,
-       coalesce(array_agg(pk), '{}') AS pks
+       coalesce(array_agg(pk), '{}') AS pks, %s
 FROM graph._nodes WHERE node_id < $1
-"""
+""" % GENERATION
 
 # Each key column: its name, its type as a cast target (a domain's base type, so
 # no domain CHECK -- possibly its owner's function -- runs), whether that type is
@@ -53,6 +54,10 @@ JOIN pg_catalog.pg_attribute AS a ON a.attrelid = $1 AND a.attname = c.name AND 
 JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
 ORDER BY c.o
 """
+
+# When a backend reads every key of the base at once (see key_arrays).
+ALL_KEYS_AT_ONCE = 50_000
+ALL_KEYS_SHARE = 16
 
 _sql = {}  # (kind, table_oid, registry entry) -> SQL text
 
@@ -128,28 +133,39 @@ def _normalise(plpy, node, pk):
         raise _not_a_key(node, pk, errors.spi_message(exc)) from None
 
 
-def lookup(plpy, v, pairs):
+def lookup(plpy, v, pairs, found=None):
     """Node id of each (table_oid, id text) pair, None when there is no such node
-    the caller can see (tables must be registered node tables)."""
-    found = [None] * len(pairs)
+    the caller can see (tables must be registered node tables). ``found``: the
+    node ids of the pairs as given, when the caller looked them up already
+    (reads.start); then only ids that did not match are looked up again."""
     by_key = {k: i for i, k in v.extra_keys.items()} if v.extra_keys else {}
 
     def search(todo):
-        rows = run(plpy, LOOKUP, ["oid[]", "text[]"],
-                   [[pairs[i][0] for i in todo], [keys[i] for i in todo]])
-        for r in rows:
-            found[todo[r["i"] - 1]] = r["node_id"]
+        r = run(plpy, LOOKUP, ["oid[]", "text[]"], [[pairs[i][0] for i in todo], [keys[i] for i in todo]])[0]
+        same_generation(v.key[0], r)
+        for i, node_id in zip(r["i"], r["ids"], strict=True):
+            found[todo[i - 1]] = node_id
+
+    def extra(todo):
         for i in todo:
             if found[i] is None and (pairs[i][0], keys[i]) in by_key:
                 found[i] = by_key[(pairs[i][0], keys[i])]
 
     keys = [p[1] for p in pairs]
-    search(list(range(len(pairs))))
+    if found is None:
+        found = [None] * len(pairs)
+        search(list(range(len(pairs))))
+    else:
+        found = list(found)
+    extra(range(len(pairs)))
     missing = [i for i in range(len(pairs)) if found[i] is None]
     if missing:
         for i in missing:
             keys[i] = _normalise(plpy, v.registry.nodes[pairs[i][0]], pairs[i][1])
-        search(missing)
+        again = [i for i in missing if keys[i] != pairs[i][1]]
+        if again:
+            search(again)
+            extra(again)
     return found
 
 
@@ -213,10 +229,15 @@ def key_arrays(plpy, v, ids):
     0 and None). A node of a table outside the caller's security mask must not
     be asked for.
 
-    Keys missing from the cache are read from graph._nodes: only those, until a
-    read misses more than a quarter of the base, or the backend has asked for a
-    quarter piecemeal; then every key is read once (a full read costs about as
-    much as reading a quarter key by key)."""
+    Keys missing from the cache are read from graph._nodes. A key read by node id
+    costs an index probe and a heap fetch at random (about 10 µs); every key of
+    the base read at once costs well under 1 µs a key. So a small base
+    (ALL_KEYS_AT_ONCE nodes or fewer: tens of milliseconds) is read whole at the
+    first miss; a larger one key by key until this backend has asked for one
+    ALL_KEYS_SHARE-th of it (a read that misses that many at once included), and
+    then whole, once: by then the keys read one by one have cost about what the
+    whole read does, and every later read of the generation finds its keys here
+    (what a recursive CTE would read from the heap, it takes from memory)."""
     ids = np.asarray(ids, dtype=np.int64)
     cache = _key_cache(v)
     tables = np.zeros(len(ids), dtype=np.int64)
@@ -234,9 +255,11 @@ def key_arrays(plpy, v, ids):
                 tables[j], pks[j] = k
         missing = missing[tables[missing] == 0]
     if len(missing) and not cache.loaded_all:
-        many = max(1000, cache.base_count // 4)
-        if (len(missing) > many or cache.fetched + len(missing) > many) and cache.count < cache.base_count:
+        if cache.count < cache.base_count and (
+                cache.base_count <= ALL_KEYS_AT_ONCE
+                or cache.fetched + len(missing) > cache.base_count // ALL_KEYS_SHARE):
             r = run(plpy, ALL_KEYS, ["bigint"], [cache.base_count])[0]
+            same_generation(v.key[0], r)
             cache.add(r["ids"], r["tables"], r["pks"])
             cache.loaded_all = True
             at = missing[ids[missing] < cache.base_count]
@@ -247,6 +270,7 @@ def key_arrays(plpy, v, ids):
         # Not cached: base nodes the caller could not read so far, and nodes past the base.
         asked = ids[missing]
         r = run(plpy, KEYS, ["bigint[]"], [asked.tolist()])[0]
+        same_generation(v.key[0], r)
         cache.fetched += int(np.count_nonzero(asked < cache.base_count))
         if r["ids"]:
             got = np.asarray(r["ids"], dtype=np.int64)

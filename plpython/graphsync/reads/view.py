@@ -39,6 +39,10 @@ from graphsync.sync import base, registry
 
 KEY = "SELECT s.generation, v.version FROM graph._sync_state AS s, graph._graph_version AS v"
 
+# A column every statement of a read that gives or takes node ids carries: the
+# generation its snapshot sees (see same_generation).
+GENERATION = "(SELECT s.generation FROM graph._sync_state AS s) AS generation"
+
 CUTS = "SELECT c.edge_source_id, c.overlay_id FROM graph._edge_cuts AS c"
 
 OVERLAY_AFTER = """
@@ -55,11 +59,31 @@ LEFT JOIN graph._edge_cuts AS c ON c.edge_source_id = o.edge_source_id
 WHERE o.id > $1 AND o.id <= $2 AND o.id > coalesce(c.overlay_id, 0)
 """
 
-NODE_CHANGES = "SELECT node_ids, alive, table_oids, last FROM graph._node_changes($1, $2)"
+NODE_CHANGES = "SELECT node_ids, alive, table_oids, last, %s FROM graph._node_changes($1, $2)" % GENERATION
+
+NODE_RUNS = "SELECT r.table_oid, r.first_id, r.last_id, %s FROM graph._node_runs($1) AS r" % GENERATION
 
 LABELS = "SELECT l.label_id, l.label FROM graph._labels AS l"
 
 UNBOUNDED = 2 ** 62
+
+
+class Renumbered(Exception):
+    """A statement of a read saw another generation than the read's view: a
+    rebuild committed while the read ran (reads.api.stable runs it again)."""
+
+
+def same_generation(generation, row):
+    """Raise Renumbered unless the statement that returned ``row`` (with a
+    ``generation`` column, GENERATION) saw ``generation``.
+
+    Node ids mean something only within one generation, and under READ COMMITTED
+    each statement of a read has its own snapshot: a rebuild that commits between
+    two of them renumbers the nodes. Each statement that gives or takes node ids
+    says which generation it saw, so no extra round trip checks it."""
+    if row["generation"] != generation:
+        raise Renumbered()
+
 
 STATS = {"base_loads": 0, "adjacency_builds": 0, "refreshes": 0, "nodes_relocated": 0,
          "full_arrays": 0, "copies": 0}
@@ -142,10 +166,11 @@ class Live:
         over the base ids, then every node changed since the build."""
         if self.tables is None:
             tables = np.zeros(len(self.alive), dtype=np.int64)
-            for r in run(plpy, "SELECT table_oid, first_id, last_id FROM graph._node_runs($1)",
-                         ["bigint"], [self.base_count]):
+            for r in run(plpy, NODE_RUNS, ["bigint"], [self.base_count]):
+                same_generation(self.generation, r)
                 tables[r["first_id"]:r["last_id"] + 1] = int(r["table_oid"])
             d = run(plpy, NODE_CHANGES, ["bigint", "bigint"], [0, self.last_change])[0]
+            same_generation(self.generation, d)
             if d["node_ids"]:
                 ids = np.asarray(d["node_ids"], dtype=np.int64)
                 keep = ids < len(tables)
@@ -232,6 +257,18 @@ class View:
             self._derived[key] = make()
         return self._derived[key]
 
+    def label_names(self, top=-1):
+        """(names object[], named bool[]) indexed by label id, covering ids up to
+        ``top``; the last entry (index -1) is None: no edge."""
+        names = self._derived.get("label_names")
+        if names is None or len(names[0]) < top + 2:
+            names = np.empty(max(max(self.labels, default=-1), top) + 2, dtype=object)
+            for label_id, name in self.labels.items():
+                names[label_id] = name
+            names = (names, np.array([name is not None for name in names.tolist()], dtype=bool))
+            self._derived["label_names"] = names
+        return names
+
     def label_mask(self, edge_types):
         """None (every label), or bool[max label id + 1] of the labels in ``edge_types``."""
         if edge_types is None:
@@ -266,10 +303,12 @@ def _untaint(plpy, own):
     return status == "committed"
 
 
-def current(plpy):
-    """The View of the applied graph: the kept Live graph, brought up to date."""
-    row = run(plpy, KEY)[0]
-    key = (row["generation"], row["version"])
+def current(plpy, key=None):
+    """The View of the applied graph: the kept Live graph, brought up to date.
+    ``key``: (generation, version) when the caller has read them (reads.start)."""
+    if key is None:
+        row = run(plpy, KEY)[0]
+        key = (row["generation"], row["version"])
     own = base.own_writes(plpy)
     if own is not None and own["rebuilt"]:  # this transaction wrote a base: keep nothing
         live = Live(plpy, key[0], keep=False)
@@ -293,7 +332,7 @@ def current(plpy):
     # (reads.api.stable runs the read again).
     if run(plpy, KEY)[0]["generation"] != key[0]:
         base._cache.pop("live", None)
-        return View(key, live)
+        raise Renumbered()
     if own is not None:
         _taint.update(xid=own["xid"], overlay=live.last_overlay, change=live.last_change)
     base._cache["live"] = live

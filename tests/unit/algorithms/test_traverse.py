@@ -6,7 +6,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from graphsync.algorithms.traverse import bfs, dfs, first_occurrences
+from graphsync.algorithms.adjacency import Adjacency
+from graphsync.algorithms.traverse import bfs, bfs_over, dfs, first_occurrences, seed_nodes
 
 SEEDS = range(8)
 
@@ -95,6 +96,39 @@ def test_bfs_order_matches_networkx_layers(make_graph, seed, masked):
     assert result.nodes.tolist() == oracle_bfs_order(graph, [source], 4, label_mask, node_mask)
     expected = oracle_depths(graph, [source], 4, label_mask, node_mask)
     assert dict(zip(result.nodes.tolist(), result.depth.tolist(), strict=True)) == expected
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("max_depth", [0, 1, 2, 5, 100])
+def test_bfs_levels_in_python_and_in_numpy_agree(make_graph, seed, max_depth):
+    # Small levels are expanded edge by edge in Python, large ones with NumPy (from the
+    # first large level on): every mix gives the same traversal, caps included.
+    graph = make_graph(seed, n=300, m=900)
+    rng = np.random.default_rng(seed + 300)
+    label_mask, node_mask = restrictions(graph, rng)
+    adj = Adjacency(graph.offsets, graph.targets, graph.labels)
+    seeds = rng.integers(0, len(graph.alive), 1 + seed % 3).tolist()
+    for masks in ((None, None), (label_mask, node_mask)):
+        for max_nodes in (1, 7, 40, 10_000):
+            runs = [bfs_over(adj, graph.alive, seeds, max_depth, max_nodes, *masks, small_level=small)
+                    for small in (0, 4, 30, 10**9)]
+            for other in runs[1:]:
+                for a, b in zip(runs[0][:4], other[:4], strict=True):
+                    np.testing.assert_array_equal(a, b)
+                    assert a.dtype == b.dtype
+                assert runs[0].capped == other.capped
+
+
+def test_seed_nodes_from_a_short_list_and_from_an_array_agree():
+    alive = np.array([True, False, True, True])
+    for seeds in ([2, 0, 2, 1, 3], [1], [], [3, 3]):
+        np.testing.assert_array_equal(seed_nodes(seeds, alive), seed_nodes(np.array(seeds, dtype=np.int64), alive))
+        assert seed_nodes(seeds, alive).dtype == np.int64
+    for bad in ([4], [-1], [0, 9]):
+        with pytest.raises(ValueError, match="out of range 0..3"):
+            seed_nodes(bad, alive)
+        with pytest.raises(ValueError, match="out of range 0..3"):
+            seed_nodes(np.array(bad), alive)
 
 
 @pytest.mark.parametrize("traversal", [bfs, dfs])

@@ -1,0 +1,211 @@
+"""How a read starts (reads/start.py) and what a backend keeps between reads.
+
+A read asks for its freshness step, generation, version, the caller's tables and
+settings and its seed's node id in one statement, passes tables as oids, and
+checks the generation of every later statement that gives or takes node ids
+instead of reading the generation again: a rebuild that commits in the middle
+of a read makes it run again. The keys a backend keeps serve every role, but a
+role only ever gets the nodes of the tables it may SELECT now -- after SET ROLE,
+after a REVOKE, in the same backend.
+
+Real roles, several connections; a source-table policy that waits on an
+advisory lock holds a read in the middle while another connection rebuilds."""
+
+import threading
+
+import psycopg
+import pytest
+
+from conftest import apply, connect
+
+READER = "gs_start_reader"
+
+SCHEMA = """
+DROP SCHEMA IF EXISTS rs CASCADE;
+CREATE SCHEMA rs;
+CREATE TABLE rs.a (id int PRIMARY KEY, hidden boolean NOT NULL DEFAULT false);
+CREATE TABLE rs.b (id int PRIMARY KEY);
+CREATE TABLE rs.c (id int PRIMARY KEY);
+CREATE TABLE rs.ab (id serial PRIMARY KEY, a int, b int);
+CREATE TABLE rs.bc (id serial PRIMARY KEY, b int, c int);
+CREATE TABLE rs.aa (id serial PRIMARY KEY, src int, dst int);
+CREATE TABLE rs.other (id int PRIMARY KEY);
+INSERT INTO rs.a (id) SELECT g FROM generate_series(1, 3) g;
+INSERT INTO rs.b SELECT g FROM generate_series(1, 3) g;
+INSERT INTO rs.c SELECT g FROM generate_series(1, 3) g;
+INSERT INTO rs.ab (a, b) VALUES (1, 1), (1, 2), (2, 3);
+INSERT INTO rs.bc (b, c) VALUES (1, 1), (2, 2), (3, 3);
+INSERT INTO rs.aa (src, dst) VALUES (1, 2), (1, 3);
+SELECT graph.add_table('rs.a');
+SELECT graph.add_table('rs.b');
+SELECT graph.add_table('rs.c');
+SELECT graph.add_edge('rs.a', 'a', 'rs.b', to_column => 'b', via_table => 'rs.ab', label => 'ab');
+SELECT graph.add_edge('rs.b', 'b', 'rs.c', to_column => 'c', via_table => 'rs.bc', label => 'bc');
+SELECT graph.add_edge('rs.a', 'src', 'rs.a', to_column => 'dst', via_table => 'rs.aa', label => 'aa');
+SELECT graph.build();
+"""
+
+FROM_A1 = ("SELECT node_table::text, node_id, parent_id FROM graph.traverse('rs.a', '1', max_depth => 3)"
+           " ORDER BY 1, 2")
+
+
+@pytest.fixture(scope="module")
+def graph_db(db):
+    with connect(db) as c:
+        c.execute(SCHEMA)
+        c.execute(f"DROP ROLE IF EXISTS {READER}")
+        c.execute(f"CREATE ROLE {READER}")
+        c.execute(f"GRANT USAGE ON SCHEMA rs TO {READER}")
+    return db
+
+
+def rows(conn, sql=FROM_A1, params=None):
+    return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+
+
+def tables_of(result):
+    return sorted({r[0] for r in result})
+
+
+def test_a_role_gets_only_what_it_may_select_now_in_one_backend(graph_db):
+    with connect(graph_db) as admin, connect(graph_db) as c:
+        admin.execute(f"GRANT SELECT ON rs.a, rs.b TO {READER}")
+        everything = rows(c)  # as the superuser: every key of the base is now kept by this backend
+        assert tables_of(everything) == ["rs.a", "rs.b", "rs.c"]
+        c.execute(f"SET ROLE {READER}")
+        seen = rows(c)
+        assert tables_of(seen) == ["rs.a", "rs.b"]
+        assert seen == [r for r in everything if r[0] != "rs.c"]
+        # The same backend, the same graph version: the mask the last read derived
+        # must not outlive a REVOKE (no graph change comes with it).
+        admin.execute(f"REVOKE SELECT ON rs.b FROM {READER}")
+        assert tables_of(rows(c)) == ["rs.a"]
+        admin.execute(f"GRANT SELECT ON rs.b, rs.c TO {READER}")
+        assert rows(c) == everything
+        c.execute("RESET ROLE")
+        admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c FROM {READER}")
+
+
+def test_tables_are_passed_as_oids_and_named_in_errors(graph_db):
+    with connect(graph_db) as c:
+        before = rows(c)
+        c.execute("ALTER TABLE rs.a RENAME TO a_renamed")
+        try:
+            renamed = rows(c, FROM_A1.replace("'rs.a'", "'rs.a_renamed'"))
+            assert renamed == [(("rs.a_renamed" if t == "rs.a" else t), i, p) for t, i, p in before]
+            many = rows(c, "SELECT node_id FROM graph.traverse(seed_tables => ARRAY['rs.a_renamed', 'rs.b',"
+                           " 'rs.a_renamed']::regclass[], seed_ids => ARRAY['1', '3', '2'], max_depth => 0)")
+            assert many == [("1",), ("3",), ("2",)]
+            with pytest.raises(psycopg.errors.UndefinedTable):
+                c.execute(FROM_A1)  # the old name resolves to nothing
+        finally:
+            c.execute("ALTER TABLE rs.a_renamed RENAME TO a")
+        oid = c.execute("SELECT 'rs.other'::regclass::oid").fetchone()[0]
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="rs.other is not a registered"):
+            c.execute("SELECT * FROM graph.traverse(%s::oid::regclass, '1')", [oid])
+        c.execute("DROP TABLE rs.other")
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match=f"{oid} is not a registered"):
+            c.execute("SELECT * FROM graph.traverse(%s::oid::regclass, '1')", [oid])  # a dropped table's oid
+        c.execute("CREATE TABLE rs.other (id int PRIMARY KEY)")
+        c.execute(f"SET ROLE {READER}")
+        try:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied for table rs.a"):
+                c.execute(FROM_A1)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied for table rs.b"):
+                c.execute("SELECT * FROM graph.shortest_path('rs.b', '1', 'rs.b', '2')")
+        finally:
+            c.execute("RESET ROLE")
+
+
+def test_a_read_that_applied_pending_rows_reads_them_and_keeps_the_callers_messages(graph_db):
+    notices = []
+    with connect(graph_db) as admin, connect(graph_db) as c:
+        admin.execute(f"GRANT SELECT ON rs.a, rs.b, rs.c TO {READER}")
+        admin.execute("INSERT INTO rs.a (id) VALUES (7)")
+        admin.execute("INSERT INTO rs.aa (src, dst) VALUES (1, 7)")
+        admin.execute("SELECT graph.add_filter_column('rs.b', 'id')")  # apply_sync now says: build required
+        c.add_notice_handler(lambda d: notices.append(d.message_primary))
+        c.execute(f"SET ROLE {READER}")
+        c.execute("SET client_min_messages = notice")
+        assert ("rs.a", "7", "1") in rows(c)
+        assert c.execute("SHOW client_min_messages").fetchone()[0] == "notice"
+        assert notices == []  # apply_sync's NOTICE is not for a reader
+        c.execute("RESET ROLE")
+        assert admin.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0] == 0  # the read applied
+        admin.execute("DELETE FROM rs.aa WHERE dst = 7")
+        admin.execute("DELETE FROM rs.a WHERE id = 7")
+        admin.execute("SELECT graph.build()")
+        admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c FROM {READER}")
+
+
+def test_a_rebuild_in_the_middle_of_a_read_runs_it_again(graph_db):
+    """The read's first statements see generation g; a rebuild that renumbers the
+    nodes commits; the read's next statement that takes node ids sees g + 1 and
+    the read runs again, on g + 1, instead of naming nodes by the wrong numbers.
+
+    Held in the middle by a policy on rs.a that waits, once, on an advisory lock:
+    traverse with hydrate reads rs.a as the caller after its first traversal. a2
+    is hidden by the policy, so a second traversal runs (max_nodes lets it reach
+    a3, which the first one did not) and asks for a3's key: a3 was inserted after
+    the build, so its key is not kept by the backend and is read then. The rebuild
+    inserts a0 first, so every id moves by one."""
+    with connect(graph_db) as admin:
+        admin.execute("""
+            CREATE FUNCTION rs.gate(hidden boolean) RETURNS boolean LANGUAGE plpgsql AS $$
+            BEGIN
+                IF pg_catalog.current_setting('rs.wait', true) = 'on' THEN
+                    PERFORM pg_catalog.set_config('rs.wait', 'off', false);
+                    PERFORM pg_catalog.pg_advisory_lock_shared(424242);
+                    PERFORM pg_catalog.pg_advisory_unlock_shared(424242);
+                END IF;
+                RETURN NOT hidden;
+            END $$""")
+        admin.execute("ALTER TABLE rs.a ENABLE ROW LEVEL SECURITY")
+        admin.execute(f"CREATE POLICY gate ON rs.a FOR SELECT TO {READER} USING (rs.gate(hidden))")
+        admin.execute(f"GRANT SELECT ON rs.a TO {READER}")
+        admin.execute("DELETE FROM rs.aa")
+        admin.execute("DELETE FROM rs.a WHERE id = 3")
+        admin.execute("SELECT graph.build()")
+        admin.execute("INSERT INTO rs.a (id) VALUES (3)")
+        admin.execute("INSERT INTO rs.aa (src, dst) VALUES (1, 2), (2, 3), (1, 3)")
+        admin.execute("UPDATE rs.a SET hidden = true WHERE id = 2")
+        apply(admin)
+    read = ("SELECT node_id, parent_id, depth FROM graph.traverse('rs.a', '1', max_depth => 1, max_nodes => 2,"
+            " hydrate => true) ORDER BY depth, node_id")
+    result, failure = [], []
+    with connect(graph_db) as lock, connect(graph_db) as reader, connect(graph_db) as admin:
+        lock.execute("SELECT pg_advisory_lock(424242)")
+        reader.execute(f"SET ROLE {READER}")
+        reader.execute("SET rs.wait = on")
+        generation = admin.execute("SELECT generation FROM graph._sync_state").fetchone()[0]
+
+        def run():
+            try:
+                result.extend(rows(reader, read))
+            except Exception as exc:  # reported by the assertion below
+                failure.append(exc)
+
+        t = threading.Thread(target=run)
+        t.start()
+        waiting = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                   " AND pid = %s")
+        pid = reader.info.backend_pid
+        for _ in range(600):
+            if admin.execute(waiting, [pid]).fetchone()[0]:
+                break
+            t.join(0.05)
+        else:
+            raise AssertionError("the read never reached the policy")
+        admin.execute("INSERT INTO rs.a (id) VALUES (0)")
+        admin.execute("SELECT graph.build()")
+        assert admin.execute("SELECT generation FROM graph._sync_state").fetchone()[0] == generation + 1
+        lock.execute("SELECT pg_advisory_unlock(424242)")
+        t.join(60)
+        assert not t.is_alive() and failure == []
+        assert result == [("1", None, 0), ("3", "1", 1)]
+        assert rows(reader, read) == result
+    with connect(graph_db) as admin:
+        admin.execute("DROP POLICY gate ON rs.a")
+        admin.execute("ALTER TABLE rs.a DISABLE ROW LEVEL SECURITY")
+        admin.execute("DROP FUNCTION rs.gate(boolean)")
+        admin.execute(f"REVOKE SELECT ON rs.a FROM {READER}")
