@@ -32,6 +32,7 @@ sync/                   the write path: log rows -> graph tables -> base
   base.py               the stored base of a generation and this backend's cache of it
 
 reads/                  the read path: the graph a caller sees, and the read functions
+  start.py              a read's first statement: freshness step, generation, the caller's tables, settings
   view.py               the applied graph a backend keeps, brought up to date in O(change)
   freshness.py          graph.query_freshness: apply or fold pending rows before a read
   access.py             which nodes a caller may see and enter (tables, tenant, filters)
