@@ -251,11 +251,14 @@ class ContainerServer(Server):
 
 def start_server() -> Server:
     """The throwaway server of GRAPHSYNC_TEST_BACKEND."""
-    if BACKEND not in BACKENDS:
-        raise pytest.UsageError(f"GRAPHSYNC_TEST_BACKEND={BACKEND!r}: expected one of {', '.join(BACKENDS)}")
     if BACKEND == "container":
         return ContainerServer.start()
     return LocalServer.start()
+
+
+def pytest_configure(config):
+    if BACKEND not in BACKENDS:
+        raise pytest.UsageError(f"GRAPHSYNC_TEST_BACKEND={BACKEND!r}: expected one of {', '.join(BACKENDS)}")
 
 
 def pytest_collection_modifyitems(config, items):
