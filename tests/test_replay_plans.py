@@ -86,9 +86,6 @@ def test_overlay_count_after_failed_rows_and_a_full_edge_buffer(app):
         assert kept_and_counted(c) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="open: with hash/merge joins and materialization off, the"
-                   " lookups after a mid-apply ANALYZE still scan graph._nodes per key; enable_seqscan"
-                   " = off fixes this case but slows other passes (benchmarks/REPLAY.md)")
 def test_an_analyze_in_the_middle_of_an_apply_does_not_turn_lookups_into_scans(app):
     """An ANALYZE from another session while an apply has written many uncommitted
     nodes records graph._nodes as almost empty in many pages. The rest of the apply
