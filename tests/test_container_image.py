@@ -16,6 +16,7 @@ from conftest import ROOT, pgcluster
 DOCKER = ROOT / "docker"
 CLIENT_ONLY = {"libtap-parser-sourcehandler-pgtap-perl"}  # pg_prove runs where pytest runs
 HOST_ONLY = {"graphviz", "python3-venv"}  # the demo's and the tests' tools, not the server's
+BENCH_ONLY = {"postgresql-15-pgq3"}  # PgQ, the capture benchmark's peer: benchmarks run on the local cluster
 
 
 def _conf(text: str) -> dict[str, str]:
@@ -49,7 +50,7 @@ def _dockerfile_packages() -> set[str]:
 
 
 def test_the_image_has_every_server_package_make_setup_installs():
-    server_packages = _makefile_packages() - CLIENT_ONLY - HOST_ONLY
+    server_packages = _makefile_packages() - CLIENT_ONLY - HOST_ONLY - BENCH_ONLY
     assert {"postgresql-15", "postgresql-plpython3-15", "python3-numpy", "python3-scipy",
             "postgresql-15-pgtap", "postgresql-15-cron", "postgresql-15-pgrouting"} <= server_packages
     assert server_packages - _dockerfile_packages() == set()
