@@ -3,7 +3,10 @@
 -- at most max_rows, for a read to fold into its view in memory when it cannot
 -- apply them. as_role must be a role the session user may become (reads pass
 -- current_user), so nobody reads rows of tables they could not read anyway.
--- SECURITY DEFINER: the log itself stays admin-only. Reads: graph._sync_log.
+-- SECURITY DEFINER: the log itself stays admin-only. Without JIT compilation and
+-- parallel workers: a large log makes graph._pending_log() look costly enough for
+-- both, which take seconds to start for a scan of milliseconds (graph._read_sync
+-- turns them off around its count the same way). Reads: graph._sync_log.
 CREATE OR REPLACE FUNCTION graph._pending_rows(as_role regrole, max_rows integer)
 RETURNS TABLE (
     id bigint,
@@ -19,6 +22,8 @@ LANGUAGE sql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET max_parallel_workers_per_gather = 0
 AS $$
     SELECT l.id, l.op, l.table_oid, l.old_pk, l.new_pk, l.properties::text, l.old_row::text,
            l.new_row::text

@@ -6,24 +6,40 @@
 -- holds graph._sync_state (SKIP LOCKED), not when the graph is read-only or a
 -- pending row already failed. The apply then commits with the reader's
 -- transaction. applied tells whether it ran; the counts are those before it
--- (a read that applied reads the graph, and the counts, again). SECURITY
+-- (a read that applied reads the graph, and the counts, again). pending_mark
+-- (NULL when nothing is pending) names the pending rows for a read that folds
+-- them and keeps the result: the applied snapshot and the highest pending id.
+-- While the applied snapshot stays, rows only join the pending ones (commits;
+-- a row of this transaction rolled back is followed by higher ids only), so
+-- the mark and the counts change whenever the pending rows do. SECURITY
 -- DEFINER: any reader may catch the graph up, none may read the log, and a
 -- reader who is not an admin (graph._session_is_admin) sees no message that
 -- could quote a source value: apply_sync's WARNINGs are silenced for it, and a
 -- failed apply is reported by its SQLSTATE only.
--- Every read calls it, so nothing pending must cost next to nothing: a pending
--- row is a log row past the applied snapshot (graph._pending_log() only ever
--- narrows that), so when no row is past it -- one probe of the xid index, a
--- plan kept for the session -- the counts are 0 without running
--- graph._pending_log() (a SQL function with a SET clause: planned anew on
--- every call). For the same reason client_min_messages is set only around the
--- apply, not by a SET clause (each costs every call tens of microseconds).
+-- Every read calls it, so "nothing pending" must cost next to nothing, whatever
+-- the size of the log. graph._pending_log() (a SQL function with a SET clause:
+-- planned anew on every call) scans the log from the applied snapshot's xmin on,
+-- through a BRIN index whose newest ranges are unsummarized; it runs only when
+-- the state row cannot tell that nothing is pending. It can when no pass is half
+-- done (target_snapshot is NULL) and
+--   * no log row has an id above applied_sync_id (and the rows the last build
+--     read in its own transaction, up to build_position): a transaction that
+--     began after done_snapshot was taken has higher ids than every row visible
+--     in it (ids come from one sequence, in order: no CACHE), and every row
+--     visible in it was applied, so a row with a lower id that is not applied
+--     belongs to a transaction that was running then, and
+--   * none of the transactions running then (done_snapshot's xip) is this one
+--     or has committed since (or is too old for its status to be known).
+-- Two index probes and a look at each of those transactions' status. For the
+-- same reason client_min_messages is set only around the apply, not by a SET
+-- clause (each costs every call tens of microseconds).
 -- Touches (when it applies): what graph.apply_sync touches.
 CREATE OR REPLACE FUNCTION graph._read_sync(
     try_apply boolean,
     OUT committed_rows bigint,
     OUT own_rows bigint,
-    OUT applied boolean
+    OUT applied boolean,
+    OUT pending_mark text
 )
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -34,23 +50,40 @@ DECLARE
     has_failed boolean;
     graph_read_only boolean;
     messages text := pg_catalog.current_setting('client_min_messages');
+    jit_was text;
+    workers_were text;
 BEGIN
     applied := false;
     committed_rows := 0;
     own_rows := 0;
-    IF NOT EXISTS (
+    IF EXISTS (
         SELECT FROM graph._sync_state AS s
-        JOIN graph._sync_log AS l
-            ON l.xid >= pg_catalog.pg_snapshot_xmin(s.done_snapshot)::text::bigint
-           AND NOT pg_catalog.pg_visible_in_snapshot(l.xid::text::xid8, s.done_snapshot)
+        WHERE s.target_snapshot IS NULL
+          AND coalesce((SELECT max(l.id) FROM graph._sync_log AS l), 0)
+              <= greatest(s.applied_sync_id, s.build_position)
+          AND NOT EXISTS (
+              SELECT FROM pg_catalog.pg_snapshot_xip(s.done_snapshot) AS x (xid)
+              WHERE x.xid = pg_catalog.pg_current_xact_id_if_assigned()
+                 OR pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'in progress'
+                    AND pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'aborted')
     ) THEN
-        RETURN;
+        RETURN;  -- nothing pending (see above)
     END IF;
+    -- The log is large here: planned as a join with a one-row table it never
+    -- analyzed, graph._pending_log() looks costly enough for JIT compilation and
+    -- parallel workers, which take seconds to start for a count of milliseconds.
+    jit_was := pg_catalog.current_setting('jit');
+    workers_were := pg_catalog.current_setting('max_parallel_workers_per_gather');
+    PERFORM pg_catalog.set_config('jit', 'off', true);
+    PERFORM pg_catalog.set_config('max_parallel_workers_per_gather', '0', true);
     SELECT count(*) FILTER (WHERE l.xid IS DISTINCT FROM me),
            count(*) FILTER (WHERE l.xid = me),
-           coalesce(bool_or(l.error_message IS NOT NULL), false)
-    INTO committed_rows, own_rows, has_failed
+           coalesce(bool_or(l.error_message IS NOT NULL), false),
+           (SELECT s.done_snapshot::text FROM graph._sync_state AS s) || '/' || max(l.id)
+    INTO committed_rows, own_rows, has_failed, pending_mark
     FROM graph._pending_log() AS l;
+    PERFORM pg_catalog.set_config('jit', jit_was, true);
+    PERFORM pg_catalog.set_config('max_parallel_workers_per_gather', workers_were, true);
     IF committed_rows = 0 OR NOT try_apply OR has_failed OR pg_catalog.pg_is_in_recovery()
        OR pg_catalog.current_setting('transaction_read_only')::boolean THEN
         RETURN;

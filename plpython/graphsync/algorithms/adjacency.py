@@ -26,6 +26,9 @@ from graphsync.algorithms import csr as csr_mod
 
 _INITIAL_TAIL = 1024
 
+# A frontier of at most this many nodes is gathered node by node (frontier_edges).
+SMALL_FRONTIER = 8
+
 
 class Adjacency:
     """Edge lists per node: base CSR arrays, with relocated nodes read from a tail."""
@@ -114,6 +117,8 @@ class Adjacency:
         """(sources, targets, labels) of every edge out of ``frontier``: frontier
         node by frontier node, each in edge-list order."""
         frontier = np.asarray(frontier, dtype=np.int64)
+        if len(frontier) <= SMALL_FRONTIER:
+            return self._few_frontier_edges(frontier)
         lo, hi = self._bounds(frontier)
         counts = hi - lo
         block_start = np.cumsum(counts) - counts
@@ -121,6 +126,28 @@ class Adjacency:
         positions += np.repeat(lo - block_start, counts)
         return (np.repeat(frontier, counts), self._take(self.targets, self.t_targets, positions),
                 self._take(self.labels, self.t_labels, positions))
+
+    def _few_frontier_edges(self, frontier):
+        """frontier_edges of a few nodes, a slice per node: some ten NumPy calls
+        fewer than the whole-frontier way (a microsecond each, whatever the size)."""
+        targets, labels = [], []
+        for u in frontier.tolist():
+            seg = self.slot[u] if self.segments else -1
+            if seg >= 0:
+                lo, hi = self.seg_lo[seg], self.seg_hi[seg]
+                targets.append(self.t_targets[lo:hi])
+                labels.append(self.t_labels[lo:hi])
+            elif u < self.base_nodes:
+                lo, hi = self.offsets[u], self.offsets[u + 1]
+                targets.append(self.targets[lo:hi])
+                labels.append(self.labels[lo:hi])
+            else:
+                targets.append(self.targets[:0])
+                labels.append(self.labels[:0])
+        if not targets:
+            return frontier, self.targets[:0].copy(), self.labels[:0].copy()
+        counts = [len(t) for t in targets]
+        return np.repeat(frontier, counts), np.concatenate(targets), np.concatenate(labels)
 
     def node_edges(self, node):
         """(targets, weights, labels, sources) arrays of one node's edge list."""

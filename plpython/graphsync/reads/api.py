@@ -181,7 +181,7 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
         ids, depths, parents, labels = ids[keep], depths[keep], parents[keep], labels[keep]
     found, tables, pks = nodes.key_arrays(plpy, r.v, ids)  # every parent is a visited node
     has_parent = parents >= 0
-    rows = _rows_of(ids, parents)  # each parent's row (any row for a seed: masked below)
+    rows = _rows_of(ids, parents, len(r.security))  # each parent's row (any row for a seed: masked below)
     parent_found = has_parent & found[rows]
     ptables, ppks = tables[rows], pks[rows]
     names, named = r.v.label_names(int(labels.max(initial=-1)))
@@ -204,11 +204,17 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     }
 
 
-def _rows_of(ids, nodes):
-    """The position in ``ids`` (distinct node ids) of each of ``nodes``; 0 for a node
-    not in ``ids``. O(k log k) in the answer's size, not in the graph's."""
+def _rows_of(ids, nodes, n):
+    """The position in ``ids`` (distinct node ids below ``n``) of each of ``nodes``
+    (which are in ``ids``, or -1: then any position). A small answer is sorted (O(k log k));
+    a large one is scattered into an array over every node id (O(k), in memory
+    that is allocated but never written but where the ids fall)."""
     if not len(ids):
         return np.zeros(len(nodes), dtype=np.int64)
+    if len(ids) > n // 64:
+        row_of = np.empty(n, dtype=np.int64)
+        row_of[ids] = np.arange(len(ids))
+        return row_of[np.where(nodes < 0, ids[0], nodes)]
     order = np.argsort(ids)
     at = np.searchsorted(ids, nodes, sorter=order)
     at[at == len(ids)] = 0

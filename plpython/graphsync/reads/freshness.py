@@ -20,15 +20,22 @@ import numpy as np
 from graphsync import errors
 from graphsync.algorithms import adjacency, csr
 from graphsync.db import run
+from graphsync.reads import nodes
 from graphsync.reads import view as graph_view
 from graphsync.sync import base, changes
 
 MAX_FOLD_ROWS = 200_000
 
-PENDING_IDS = """
-SELECT coalesce(array_agg(p.id), '{}') AS ids
-FROM graph._pending_rows(current_user::regrole, $1) AS p
-"""
+# A fold of more edge changes than FOLD_IN_ARRAYS, and than one per EDGES_PER_CHANGE
+# edges of the graph, builds full arrays (_folded_overlay): node by node, each
+# changed node costs some tens of microseconds; full arrays well under a
+# microsecond an edge.
+FOLD_IN_ARRAYS = 1_000
+EDGES_PER_CHANGE = 128
+
+# A fold that resolves more keys than this looks the base's up in memory
+# (nodes.key_index) rather than in graph._nodes, key by key.
+KEYS_BY_INDEX = 2_000
 
 PENDING = "SELECT * FROM graph._pending_rows(current_user::regrole, $1)"
 
@@ -49,44 +56,66 @@ def fresh_view(plpy, st):
             hint="graph.query_freshness is 'error_on_pending'; run graph.apply_sync().")
     v = graph_view.current(plpy, st.key)
     if st.freshness != "off" and (st.committed_rows or st.own_rows):
-        v = folded(plpy, v, st.me)
+        v = folded(plpy, v, st)
     return v
 
 
-def folded(plpy, v, me):
-    """``v`` with the pending rows the caller (current_user ``me``) may read folded in (cached)."""
-    ids = run(plpy, PENDING_IDS, ["int"], [MAX_FOLD_ROWS + 1])[0]["ids"]
-    if len(ids) > MAX_FOLD_ROWS:
-        raise errors.ProgramLimitExceeded(
-            "more than %d log rows are pending; a read cannot fold them in memory" % MAX_FOLD_ROWS,
-            hint="Run graph.apply_sync(), or read the applied graph with SET graph.query_freshness = 'off'.")
-    if not ids:
-        return v
-    signature = (v.key, hash(tuple(ids)), len(ids), me)
+def folded(plpy, v, st):
+    """``v`` with the pending rows the caller may read folded in. The folded view
+    is kept while the view, the pending rows (st.pending_mark and the counts,
+    see graph._read_sync), the caller and the tables it may SELECT stay the same:
+    a read that finds it reads no log row."""
+    signature = (v.key, st.committed_rows, st.own_rows, st.pending_mark, st.me, st.visible)
     cached = base._cache.get("folded")
     if cached is not None and cached[0] == signature:
         return cached[1]
-    rows = run(plpy, PENDING, ["int"], [MAX_FOLD_ROWS])
-    f = fold(plpy, v, rows)
+    rows = run(plpy, PENDING, ["int"], [MAX_FOLD_ROWS + 1])
+    if len(rows) > MAX_FOLD_ROWS:
+        raise errors.ProgramLimitExceeded(
+            "more than %d log rows are pending; a read cannot fold them in memory" % MAX_FOLD_ROWS,
+            hint="Run graph.apply_sync(), or read the applied graph with SET graph.query_freshness = 'off'.")
+    f = fold(plpy, v, rows, st.visible) if len(rows) else v
     base._cache["folded"] = (signature, f)
     return f
 
 
-def _resolve(plpy, v, keys):
+def _resolve(plpy, v, keys, visible, counted=()):
     """Node id of each (oid, pk) key: its id in graph._nodes when the caller can see
     it and ``v`` knows it, else a temporary id past the end of ``v``. Returns (ids, new keys by id,
-    extra rows holding each known key: graph._nodes.extra_rows)."""
+    extra rows holding each key of ``counted``: graph._nodes.extra_rows).
+
+    Many keys (a fold of many rows) are looked up in the backend's index of the
+    base's keys (nodes.key_index) where the caller may SELECT the table: a key
+    of a table the caller may SELECT has the node id graph._nodes shows it. The
+    rest, and the keys of ``counted`` (whose extra_rows are needed), by RESOLVE."""
     keys = list(keys)
     ids, dups = {}, {}
-    if keys:
-        rows = run(plpy, RESOLVE, ["oid[]", "text[]"], [[k[0] for k in keys], [k[1] for k in keys]])
+    rest = keys
+    if len(keys) > KEYS_BY_INDEX:
+        index = nodes.key_index(plpy, v)
+        by_table = {}
+        for k in keys:
+            by_table.setdefault(k[0], []).append(k)
+        rest = []
+        for table, of_table in by_table.items():
+            if table not in visible or table not in index:
+                rest.extend(of_table)
+                continue
+            found = list(map(index[table].get, [k[1] for k in of_table]))
+            for k, i in zip(of_table, found, strict=True):
+                if i is None or k in counted:
+                    rest.append(k)
+                else:
+                    ids[k] = i
+    if rest:
+        rows = run(plpy, RESOLVE, ["oid[]", "text[]"], [[k[0] for k in rest], [k[1] for k in rest]])
         for r in rows:
             graph_view.same_generation(v.key[0], r)
             # An id past the end of v was given by an apply that committed after v was
             # loaded (each statement has its own snapshot): v does not know it yet.
             if r["node_id"] < v.node_count:
-                ids[keys[r["i"] - 1]] = r["node_id"]
-                dups[keys[r["i"] - 1]] = r["extra_rows"]
+                ids[rest[r["i"] - 1]] = r["node_id"]
+                dups[rest[r["i"] - 1]] = r["extra_rows"]
     extra = {}
     top = v.node_count
     for k in keys:
@@ -97,24 +126,85 @@ def _resolve(plpy, v, keys):
     return ids, extra, dups
 
 
-def fold(plpy, v, rows):
+def _net(held, ops, e):
+    """(Edges, counts): the net count of every edge key of ``held`` (a Counter of
+    (src, dst, weight, label, source) keys, in order of first appearance) and of
+    the rows ``ops``/``e`` after it, keys with a count other than 0, in order of
+    first appearance -- what adding the rows to the Counter gives, by sorting."""
+    keys = list(held)
+    columns = [np.asarray(c) for c in zip(*keys, strict=True)] if keys else [np.zeros(0)] * 5
+    all_ = csr.Edges(*(np.concatenate([c, x]).astype(x.dtype) for c, x in zip(columns, e, strict=True)))
+    count = np.concatenate([np.fromiter(held.values(), dtype=np.int64, count=len(keys)), ops])
+    if not len(count):
+        return all_, count
+    order = np.lexsort((all_.sources, all_.labels, all_.weights, all_.dst, all_.src))  # stable
+    step = np.ones(len(order), dtype=bool)
+    for c in all_:
+        step[1:] &= c[order][1:] == c[order][:-1]
+    starts = np.flatnonzero(~step | (np.arange(len(order)) == 0))
+    sums = np.add.reduceat(count[order], starts)
+    first = order[starts]  # the first appearance of each key (lexsort keeps the given order)
+    keep = sums != 0
+    by_first = np.argsort(first[keep], kind="stable")
+    at = first[keep][by_first]
+    return csr.Edges(*(c[at] for c in all_)), sums[keep][by_first]
+
+
+def _folded_overlay(overlay, ops, e, n):
+    """A new adjacency.Overlay over ``n`` nodes: ``overlay`` (what the view holds)
+    with the edge changes ``ops``/``e`` folded in, as full arrays per direction,
+    made the first time a read asks for a direction. For a fold of many rows:
+    O(edges) once, where relocating each node changed costs more.
+
+    The same graph, in the same order, as folding the changes in node by node:
+    the net count of every edge key since the base, in order of first appearance
+    (Overlay.net, then these), folded by csr.fold_overlay's rule -- a negative
+    count removes that many matching base edges in base order, a positive one
+    appends the edge that many times -- with the additions appended in one go."""
+    changed, counts = _net(overlay.net, ops, e)
+    bases = overlay.bases
+
+    def folded(direction):
+        s, d, w, lab, es = changed
+        if direction == "in":
+            s, d = d, s
+        elif direction == "any":  # each key gives (s -> d), then (d -> s) with -1 - source
+            s, d = np.stack([s, d], axis=1).ravel(), np.stack([d, s], axis=1).ravel()
+            w, lab = np.repeat(w, 2), np.repeat(lab, 2)
+            es = np.stack([es, -1 - es], axis=1).ravel()
+        c = counts if direction != "any" else np.repeat(counts, 2)
+        directed = csr.Edges(s, d, w, lab, es)
+        removed = c < 0
+        base = csr.edge_list(bases[direction]())
+        if removed.any():
+            base = csr.fold_overlay(base, (c[removed], csr.Edges(*(a[removed] for a in directed))), set())
+        added = np.repeat(np.flatnonzero(c > 0), c[c > 0])
+        return csr.build(n, csr.Edges(*(np.concatenate([a, b[added]]) for a, b in zip(base, directed, strict=True))))
+
+    o = adjacency.Overlay({d: (lambda d=d: folded(d)) for d in ("out", "in", "any")}, n)
+    o.stats = graph_view.STATS_PROXY
+    return o
+
+
+def fold(plpy, v, rows, visible):
     """A new View: ``v`` with pending log ``rows`` applied in memory, on a copy of
-    its Live graph (O(nodes) to copy, O(rows) to fold; a pending TRUNCATE folds
-    the edges into full arrays)."""
-    nodes, edges, truncated, cuts = changes.fold_rows(v.registry, rows)
-    keys = set(nodes)
-    for c in edges:
-        keys.update((c[2], c[3]))
-    ids, extra, dups = _resolve(plpy, v, keys)
+    its Live graph (O(nodes) to copy, O(rows) to fold; a pending TRUNCATE, or many
+    edge changes (see FOLD_IN_ARRAYS), folds the edges into full arrays).
+    ``visible``: the tables the caller may SELECT."""
+    node_changes, edges, truncated, cuts = changes.fold_rows(v.registry, rows)
+    # (op, source, key, key, weight, label) per edge change, as columns
+    e_ops, e_sources, e_from, e_to, e_weights, e_labels = zip(*edges, strict=True) if edges else [()] * 6
+    keys = set(node_changes).union(e_from, e_to)
+    ids, extra, dups = _resolve(plpy, v, keys, visible, node_changes)
     n = v.node_count + len(extra)
     live = v.live.copy()
     live._grow(n)
     labels = dict(v.labels)
     label_ids = dict(v.label_ids)
-    for c in edges:
-        if c[5] not in label_ids:
-            label_ids[c[5]] = max(labels, default=0) + 1
-            labels[label_ids[c[5]]] = c[5]
+    for label in dict.fromkeys(e_labels):
+        if label not in label_ids:
+            label_ids[label] = max(labels, default=0) + 1
+            labels[label_ids[label]] = label
     live.labels = labels
     alive = live.alive
     if truncated or live.tables is not None:
@@ -124,21 +214,22 @@ def fold(plpy, v, rows):
         for t in truncated:
             alive[tables == t] = False
     values = dict(v.node_values)
-    for k, change in nodes.items():  # rows holding each key (changes.NodeChange)
+    for k, change in node_changes.items():  # rows holding each key (changes.NodeChange)
         i = ids[k]
         is_alive, _, state = change.result(1 + dups.get(k, 0) if alive[i] else 0)
         alive[i] = is_alive
         if state is not None:
             values[i] = state
-    ops = np.array([1 if c[0] == "+" else -1 for c in edges], dtype=np.int64)
-    extra_edges = csr.edges([ids[c[2]] for c in edges], [ids[c[3]] for c in edges],
-                            [c[4] for c in edges], [label_ids[c[5]] for c in edges],
-                            [c[1] for c in edges])
+    ops = np.where(np.array(e_ops, dtype=object) == "+", 1, -1).astype(np.int64)
+    extra_edges = csr.edges(list(map(ids.__getitem__, e_from)), list(map(ids.__getitem__, e_to)),
+                            e_weights, list(map(label_ids.__getitem__, e_labels)), e_sources)
     if cuts:
         out = csr.build(n, csr.fold_overlay(csr.edge_list(v.csr("out")), (ops, extra_edges), cuts))
         live.overlay = adjacency.Overlay({"out": lambda: out, "in": lambda: csr.reverse(out),
                                           "any": lambda: adjacency.both_ways(out)}, n)
         live.overlay.stats = graph_view.STATS_PROXY
+    elif len(ops) > max(FOLD_IN_ARRAYS, len(live.base["out"].targets) // EDGES_PER_CHANGE):
+        live.overlay = _folded_overlay(live.overlay, ops, extra_edges, n)
     elif len(ops):
         live.overlay.add(ops, *extra_edges)
     f = graph_view.View(v.key, live)

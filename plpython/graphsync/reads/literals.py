@@ -12,6 +12,11 @@ import numpy as np
 
 NUL = "\x1e"  # stands for NULL while a text literal is built
 
+# At most this many values are written one by one in Python: each NumPy call
+# costs about a microsecond whatever its size, and the whole-column ways below
+# take several, more than joining a few texts.
+SMALL = 32
+
 
 def int_literal(values, nulls=None):
     """The array literal of the integers ``values``, NULL where the bool array
@@ -21,6 +26,11 @@ def int_literal(values, nulls=None):
     n = len(values)
     if not n:
         return "{}"
+    if n <= SMALL:
+        if nulls is None:
+            return "{" + ",".join(map(str, values.tolist())) + "}"
+        return "{" + ",".join("NULL" if null else str(v) for v, null in zip(
+            values.tolist(), np.asarray(nulls, dtype=bool).tolist(), strict=True)) + "}"
     nulls = np.zeros(n, dtype=bool) if nulls is None else np.asarray(nulls, dtype=bool)
     starts = np.flatnonzero((values[1:] != values[:-1]) | (nulls[1:] != nulls[:-1])) + 1
     if len(starts) < n // 4:
@@ -43,6 +53,10 @@ def text_literal(values, nulls=None):
     values = np.asarray(values, dtype=object)
     if not len(values):
         return "{}"
+    if len(values) <= SMALL:
+        flags = [False] * len(values) if nulls is None else np.asarray(nulls, dtype=bool).tolist()
+        return "{" + ",".join("NULL" if null else '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
+                              for v, null in zip(values.tolist(), flags, strict=True)) + "}"
     if nulls is not None and nulls.any():
         values = values.copy()
         values[nulls] = NUL

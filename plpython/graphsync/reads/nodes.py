@@ -189,6 +189,8 @@ class KeyCache:
         self.fetched = 0  # keys asked for piecemeal (KEYS) so far
         self.loaded_all = False  # ALL_KEYS was read (as the caller of that read)
         self.text_bytes = 0
+        self.index = None  # key_index: {table oid: {id text: node id}}, made on first use
+        self.index_bytes = 0
 
     def add(self, ids, tables, pks):
         if not len(ids):
@@ -207,9 +209,11 @@ class KeyCache:
         self.pks[fresh] = fresh_pks
         self.count += len(fresh)
         self.text_bytes += sum(map(sys.getsizeof, fresh_pks.tolist()))
+        self.index = None  # made again from what is held now
+        self.index_bytes = 0
 
     def held_nbytes(self):
-        return self.text_bytes  # the key strings; the arrays are counted by arrays()
+        return self.text_bytes + self.index_bytes  # the key strings and the index; arrays()
 
     def arrays(self):
         return [a for a in (self.tables, self.pks) if a is not None]
@@ -240,12 +244,16 @@ def key_arrays(plpy, v, ids):
     (what a recursive CTE would read from the heap, it takes from memory)."""
     ids = np.asarray(ids, dtype=np.int64)
     cache = _key_cache(v)
-    tables = np.zeros(len(ids), dtype=np.int64)
-    pks = np.empty(len(ids), dtype=object)
-    in_base = ids < cache.base_count
-    if cache.tables is not None:
-        tables[in_base] = cache.tables[ids[in_base]]
-        pks[in_base] = cache.pks[ids[in_base]]
+    if cache.tables is not None and len(ids) and ids.max() < cache.base_count:  # all in the base
+        tables = cache.tables[ids].astype(np.int64)
+        pks = cache.pks[ids]
+    else:
+        tables = np.zeros(len(ids), dtype=np.int64)
+        pks = np.empty(len(ids), dtype=object)
+        in_base = ids < cache.base_count
+        if cache.tables is not None:
+            tables[in_base] = cache.tables[ids[in_base]]
+            pks[in_base] = cache.pks[ids[in_base]]
     missing = np.flatnonzero(tables == 0)
     if len(missing) and v.extra_keys:
         extra = v.extra_keys
@@ -258,10 +266,7 @@ def key_arrays(plpy, v, ids):
         if cache.count < cache.base_count and (
                 cache.base_count <= ALL_KEYS_AT_ONCE
                 or cache.fetched + len(missing) > cache.base_count // ALL_KEYS_SHARE):
-            r = run(plpy, ALL_KEYS, ["bigint"], [cache.base_count])[0]
-            same_generation(v.key[0], r)
-            cache.add(r["ids"], r["tables"], r["pks"])
-            cache.loaded_all = True
+            _load_all(plpy, v, cache)
             at = missing[ids[missing] < cache.base_count]
             tables[at] = cache.tables[ids[at]]
             pks[at] = cache.pks[ids[at]]
@@ -283,6 +288,36 @@ def key_arrays(plpy, v, ids):
             tables[missing[hit]] = np.asarray(r["tables"], dtype=np.int64)[rows]
             pks[missing[hit]] = np.asarray(r["pks"], dtype=object)[rows]
     return tables != 0, tables, pks
+
+
+def _load_all(plpy, v, cache):
+    """Read every key of the base the caller can read into ``cache`` (once)."""
+    r = run(plpy, ALL_KEYS, ["bigint"], [cache.base_count])[0]
+    same_generation(v.key[0], r)
+    cache.add(r["ids"], r["tables"], r["pks"])
+    cache.loaded_all = True
+
+
+def key_index(plpy, v):
+    """{table oid: {id text: node id}} of the base nodes whose keys this backend
+    keeps, every key of the base read first (see key_arrays): for a read that
+    resolves many keys at once (folding many pending rows), built once per
+    generation. It holds what some caller could read: look up only tables the
+    caller may SELECT (graph._nodes shows a caller the nodes of those tables)."""
+    cache = _key_cache(v)
+    if cache.index is None:
+        if not cache.loaded_all and cache.count < cache.base_count:
+            _load_all(plpy, v, cache)
+        index = {}
+        if cache.tables is not None:
+            held = np.flatnonzero(cache.tables)
+            tables = cache.tables[held]
+            for table in np.unique(tables).tolist():
+                at = held[tables == table]
+                index[table] = dict(zip(cache.pks[at].tolist(), at.tolist(), strict=True))
+        cache.index = index
+        cache.index_bytes = sum(sys.getsizeof(d) for d in index.values())
+    return cache.index
 
 
 def keys(plpy, v, ids):

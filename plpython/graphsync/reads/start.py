@@ -39,7 +39,7 @@ if FRESHNESS.scope != "session" or TENANT.scope != "session":
 # thousands of rows, and plan anew on every call.
 START = """
 SELECT s.generation, v.version, s.build_required,
-       r.committed_rows, r.own_rows, r.applied,
+       r.committed_rows, r.own_rows, r.applied, r.pending_mark,
        t.visible, t.registered,
        current_user::text AS me,
        m.freshness,
@@ -57,7 +57,7 @@ SELECT s.generation, v.version, s.build_required,
 FROM (SELECT pg_catalog.current_setting('graph.query_freshness', true) AS raw) AS f
 CROSS JOIN LATERAL (SELECT coalesce(nullif(f.raw, ''), $1) AS mode, f.raw AS freshness) AS m
 LEFT JOIN LATERAL (
-    SELECT x.committed_rows, x.own_rows, x.applied
+    SELECT x.committed_rows, x.own_rows, x.applied, x.pending_mark
     FROM graph._read_sync(m.mode = 'apply_pending_sync' AND $2) AS x
     WHERE m.mode <> 'off'
 ) AS r ON true
@@ -81,6 +81,7 @@ class Start(NamedTuple):
     freshness: str  # graph.query_freshness in force
     committed_rows: int  # pending committed log rows (0 when freshness is 'off')
     own_rows: int  # the caller's own uncommitted log rows (0 when 'off')
+    pending_mark: object  # names the pending rows (graph._read_sync); None when none
     visible: frozenset  # registered tables the caller may SELECT
     registered: int  # registered node tables
     build_required: bool
@@ -113,6 +114,7 @@ def start(plpy, keys=()):
         freshness=_setting(plpy, FRESHNESS, r["freshness"]),
         committed_rows=r["committed_rows"] or 0,
         own_rows=r["own_rows"] or 0,
+        pending_mark=r["pending_mark"],
         visible=frozenset(int(t) for t in r["visible"]),
         registered=r["registered"],
         build_required=r["build_required"],

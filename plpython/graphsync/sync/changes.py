@@ -134,11 +134,15 @@ def edges_of_row(reg, table_oid, pk, row):
     return found
 
 
-def add_row(reg, row, changes):
-    """Add the graph changes of one I/U/D log row to ``changes``."""
+def add_row(reg, row, changes, parsed=None):
+    """Add the graph changes of one I/U/D log row to ``changes``. ``parsed``:
+    (old_row, new_row) as the row's JSON texts parse, when the caller parsed them."""
     op, table_oid = row["op"], int(row["table_oid"])
-    old_row = json.loads(row["old_row"]) if row["old_row"] else None
-    new_row = json.loads(row["new_row"]) if row["new_row"] else None
+    if parsed is None:
+        old_row = json.loads(row["old_row"]) if row["old_row"] else None
+        new_row = json.loads(row["new_row"]) if row["new_row"] else None
+    else:
+        old_row, new_row = parsed
     if op in ("I", "U") and (row["new_pk"] is None or new_row is None):
         raise ValueError("log row %d (%s) has no new key or new_row" % (row["id"], op))
     if op in ("U", "D") and (row["old_pk"] is None or old_row is None):
@@ -162,6 +166,30 @@ def add_row(reg, row, changes):
     changes.edges.extend(("+",) + edge for edge in new)
 
 
+_UNPARSED = object()
+
+
+def _parsed(rows, column):
+    """The JSON of ``column`` of every row (None where empty), parsed in one go: a
+    call of json.loads per row costs several times its parsing. When one text
+    does not parse (or a row has no such column), _UNPARSED for every row
+    (add_row parses, and refuses, each)."""
+    try:
+        texts = [r[column] for r in rows]
+    except KeyError:
+        return [_UNPARSED] * len(rows)
+    present = [t for t in texts if t]
+    try:
+        values = json.loads("[" + ",".join(present) + "]")
+    except ValueError:
+        return [_UNPARSED] * len(texts)
+    # One JSON object per text (what the log holds), or each text on its own.
+    if len(values) != len(present) or not all(isinstance(v, dict) for v in values):
+        return [_UNPARSED] * len(texts)
+    values = iter(values)
+    return [next(values) if t else None for t in texts]
+
+
 def fold_rows(reg, rows):
     """Replay ``rows`` (log rows in id order) in memory: (node changes {(oid, pk):
     NodeChange}, edge changes [(op, source, key, key, weight, label)], truncated
@@ -169,7 +197,8 @@ def fold_rows(reg, rows):
     (replay records its error). A key of a table truncated on the way counts
     its rows from 0 (NodeChange.exactly)."""
     nodes, edges, truncated, cuts = {}, [], set(), set()
-    for row in rows:
+    old_rows, new_rows = _parsed(rows, "old_row"), _parsed(rows, "new_row")
+    for row, old_row, new_row in zip(rows, old_rows, new_rows, strict=True):
         table_oid = int(row["table_oid"])
         if row["op"] == "T":
             carried = {e.edge_source_id for e in reg.edges_carried_by(table_oid)}
@@ -183,7 +212,7 @@ def fold_rows(reg, rows):
             continue
         one = Changes()
         try:
-            add_row(reg, row, one)
+            add_row(reg, row, one, None if old_row is _UNPARSED or new_row is _UNPARSED else (old_row, new_row))
         except (ValueError, TypeError, KeyError):
             continue
         for k, change in one.nodes.items():

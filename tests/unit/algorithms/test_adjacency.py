@@ -171,3 +171,24 @@ def test_an_empty_base_grows_and_compacts():
     o.add([1], [2], [0], [1.0], [0], [1])
     assert a.frontier_edges(np.array([0, 1, 2]))[1].tolist() == [0]
     assert per_node(a.compact(), True) == {2: [(0, 1.0, 0, 1)]}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_few_frontier_nodes_are_gathered_as_a_whole_frontier_is(seed, monkeypatch):
+    """Up to SMALL_FRONTIER nodes are read slice by slice: the same edges, order
+    and dtypes, for base, relocated and grown nodes."""
+    from graphsync.algorithms import adjacency
+
+    rng = np.random.default_rng(seed + 40)
+    base = random_base(rng, 30, 120)
+    o = overlay_of(base)
+    a = o.adjacency("out")
+    o.add(*columns(random_overlay(rng, base, 60, 36)))
+    frontiers = [rng.integers(0, a.node_count, int(rng.integers(0, adjacency.SMALL_FRONTIER + 1)))
+                 for _ in range(20)]
+    few = [a.frontier_edges(f) for f in frontiers]
+    monkeypatch.setattr(adjacency, "SMALL_FRONTIER", -1)
+    for f, got in zip(frontiers, few, strict=True):
+        for x, y in zip(got, a.frontier_edges(f), strict=True):
+            np.testing.assert_array_equal(x, y)
+            assert x.dtype == y.dtype

@@ -212,3 +212,20 @@ def test_text_literal_random(seed):
     back = [None if nulls is not None and nulls[i] else v for i, v in enumerate(values.tolist())]
     assert parse_array(text) == back
     assert psycopg_load(text, TEXT_ARRAY) == back
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_few_values_give_the_literal_the_whole_column_ways_give(seed, monkeypatch):
+    """Up to literals.SMALL values are written one by one in Python: the same text."""
+    from graphsync.reads import literals
+
+    rng = np.random.default_rng(seed + 500)
+    n = int(rng.integers(1, literals.SMALL + 1))
+    ints = np.repeat(rng.integers(-3, 3, n), rng.integers(1, 4, n))[:n]
+    pieces = ["a", "1", " ", ",", "{", '"', "\\", NUL, "NULL", "é", ""]
+    texts = np.array(["".join(rng.choice(pieces, int(rng.integers(0, 5))).tolist()) for _ in range(n)],
+                     dtype=object)
+    nulls = None if seed % 3 == 0 else rng.random(n) < 0.3
+    few = int_literal(ints, nulls), text_literal(texts, nulls)
+    monkeypatch.setattr(literals, "SMALL", 0)
+    assert (int_literal(ints, nulls), text_literal(texts, nulls)) == few

@@ -1,0 +1,90 @@
+"""graphsync.reads.freshness._folded_overlay: many pending edge changes folded into
+full arrays give the graph folding them node by node gives (adjacency.Overlay.add),
+in every direction -- the same edge lists in the same order for 'out', the same
+edges for 'in' and 'any' -- with and without removals, edges past the base."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from graphsync.algorithms import csr
+from graphsync.algorithms.adjacency import Overlay, both_ways
+from graphsync.reads.freshness import _folded_overlay
+
+
+def random_rows(rng, base, k, top):
+    e = csr.edge_list(base)
+    rows = []
+    for _ in range(k):
+        kind = rng.integers(0, 3)
+        if kind == 0 and len(e.src):
+            i = rng.integers(0, len(e.src))
+            rows.append((-1, e.src[i], e.dst[i], e.weights[i], e.labels[i], e.sources[i]))
+        elif kind == 1:
+            rows.append((1, rng.integers(0, top), rng.integers(0, top), float(rng.integers(1, 3)),
+                         rng.integers(0, 3), rng.integers(1, 3)))
+        else:
+            rows.append((-1, rng.integers(0, top), rng.integers(0, top), 1.0, 0, 1))
+    ops = np.array([r[0] for r in rows], dtype=np.int64)
+    return ops, csr.edges(*(list(c) for c in zip(*(r[1:] for r in rows), strict=True)))
+
+
+def per_node(c, ordered):
+    out = {}
+    for u in range(c.node_count):
+        lo, hi = c.offsets[u], c.offsets[u + 1]
+        edges = list(zip(c.targets[lo:hi].tolist(), c.weights[lo:hi].tolist(), c.labels[lo:hi].tolist(),
+                         c.sources[lo:hi].tolist(), strict=True))
+        if edges:
+            out[u] = edges if ordered else Counter(edges)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("only_additions", [False, True])
+def test_folding_into_full_arrays_equals_folding_node_by_node(seed, only_additions):
+    rng = np.random.default_rng(seed)
+    e = csr.edges(rng.integers(0, 40, 160), rng.integers(0, 40, 160), rng.integers(1, 3, 160).astype(float),
+                  rng.integers(0, 3, 160), rng.integers(1, 3, 160))
+    base = csr.build(40, e)
+    applied = Overlay({"out": lambda: base, "in": lambda: csr.reverse(base), "any": lambda: both_ways(base)}, 40)
+    applied.adjacency("out")
+    held_ops, held = random_rows(rng, base, 50, 44)
+    applied.add(held_ops, *held)  # what the view holds already
+    n = 50
+    ops, pending = random_rows(rng, base, 120, n)
+    if only_additions:
+        ops = np.ones_like(ops)
+    incremental = applied.copy()
+    incremental.grow(n)
+    incremental.add(ops, *pending)
+    folded = _folded_overlay(applied, ops, pending, n)
+    for direction, ordered in (("out", True), ("in", False), ("any", False)):
+        want = incremental.adjacency(direction).compact()
+        got = folded.adjacency(direction).compact()
+        assert got.node_count == n
+        assert per_node(got, ordered) == per_node(want, ordered), direction
+    assert not any(folded.adjacency(d).relocated for d in ("out", "in", "any"))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_net_counts_are_what_adding_the_rows_to_the_counter_gives(seed):
+    from graphsync.reads.freshness import _net
+
+    rng = np.random.default_rng(seed + 70)
+    held = Counter()
+    for _ in range(int(rng.integers(0, 30))):
+        held[(int(rng.integers(0, 5)), int(rng.integers(0, 5)), float(rng.integers(0, 2)) - 0.0,
+              int(rng.integers(0, 2)), int(rng.integers(1, 3)))] += int(rng.choice([-1, 1]))
+    k = int(rng.integers(0, 40))
+    ops = rng.choice([-1, 1], k).astype(np.int64)
+    e = csr.edges(rng.integers(0, 5, k), rng.integers(0, 5, k), rng.integers(0, 2, k).astype(float),
+                  rng.integers(0, 2, k), rng.integers(1, 3, k))
+    want = Counter(held)
+    for op, key in zip(ops.tolist(), zip(*(c.tolist() for c in e), strict=True), strict=True):
+        want[key] += op
+    got, counts = _net(held, ops, e)
+    assert list(zip(zip(*(c.tolist() for c in got), strict=True), counts.tolist(), strict=True)) == [
+        (key, c) for key, c in want.items() if c]
+    assert got.labels.dtype == np.int32 and got.sources.dtype == np.int32 and counts.dtype == np.int64
