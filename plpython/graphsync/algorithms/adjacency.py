@@ -127,6 +127,27 @@ class Adjacency:
         return (np.repeat(frontier, counts), self._take(self.targets, self.t_targets, positions),
                 self._take(self.labels, self.t_labels, positions))
 
+    def edge_lists(self, frontier, limit):
+        """[(targets, labels)] of each node of ``frontier`` (a list), as Python lists
+        in edge-list order; None when they hold more than ``limit`` edges."""
+        bounds = []
+        total = 0
+        for u in frontier:
+            seg = self.slot[u] if self.segments else -1
+            if seg >= 0:
+                lo, hi = int(self.seg_lo[seg]), int(self.seg_hi[seg])
+                bounds.append((self.t_targets, self.t_labels, lo, hi))
+            elif u < self.base_nodes:
+                lo, hi = int(self.offsets[u]), int(self.offsets[u + 1])
+                bounds.append((self.targets, self.labels, lo, hi))
+            else:  # a node past the base, never relocated: no edges
+                lo = hi = 0
+                bounds.append((self.targets, self.labels, 0, 0))
+            total += hi - lo
+            if total > limit:
+                return None
+        return [(t[lo:hi].tolist(), lab[lo:hi].tolist()) for t, lab, lo, hi in bounds]
+
     def _few_frontier_edges(self, frontier):
         """frontier_edges of a few nodes, a slice per node: some ten NumPy calls
         fewer than the whole-frontier way (a microsecond each, whatever the size)."""

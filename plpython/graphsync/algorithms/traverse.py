@@ -108,27 +108,6 @@ def first_reached(sources, reached, labels, enterable, edge_label_mask=None):
     return reached[first], sources[first], labels[first].astype(np.int32)
 
 
-def first_reached_small(sources, reached, labels, alive, node_mask, edge_label_mask, visited):
-    """:func:`first_reached` edge by edge in Python, for a few edges: a node may be
-    entered when alive, allowed by ``node_mask`` (None: all) and not in the set
-    ``visited``, to which each node entered is added."""
-    ok = alive[reached]
-    if node_mask is not None:
-        ok &= node_mask[reached]
-    if edge_label_mask is not None:
-        ok &= edge_label_mask[labels]
-    nodes, parents, parent_labels = [], [], []
-    for source, node, label, good in zip(sources.tolist(), reached.tolist(), labels.tolist(), ok.tolist(),
-                                         strict=True):
-        if good and node not in visited:
-            visited.add(node)
-            nodes.append(node)
-            parents.append(source)
-            parent_labels.append(label)
-    return (np.array(nodes, dtype=np.int64), np.array(parents, dtype=np.int64),
-            np.array(parent_labels, dtype=np.int32))
-
-
 def first_occurrences(values, n):
     """Positions of the first occurrence of each distinct value of ``values`` (ints in
     0..n-1), in order. Linear: each value's slot gets the positions written last to
@@ -155,12 +134,12 @@ def bfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
                     edge_label_mask, node_mask)
 
 
-# A level whose frontier has at most this many edges is expanded edge by edge in
-# Python (first_reached_small), with a set of the nodes visited so far; a larger one
-# by whole-array NumPy operations (first_reached) on a mask of the nodes still
-# enterable, made (O(n)) the first time. A NumPy call costs about a microsecond
-# whatever its size and a level takes some fifteen of them, so for the few edges of
-# a small traversal Python is several times faster; both give the same answer.
+# While a level's frontier has at most this many edges, the traversal walks it in
+# Python, edge by edge, with a set of the nodes visited so far; from the first
+# larger level on, by whole-array NumPy operations (first_reached) on a mask of the
+# nodes still enterable, made (O(n)) then. A NumPy call costs about a microsecond
+# whatever its size and a level takes some fifteen, so for the few edges of a
+# small traversal Python is several times faster; both give the same answer.
 SMALL_LEVEL = 128
 
 
@@ -181,39 +160,58 @@ def bfs_over(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node
         edge_label_mask = np.asarray(edge_label_mask, dtype=bool)
     if node_mask is not None:
         node_mask = np.asarray(node_mask, dtype=bool)
-    frontier = seed_nodes(seeds, alive)
-    capped = len(frontier) > max_nodes
-    frontier = frontier[:max_nodes]
-    visited = set(frontier.tolist())  # until the first large level; then `enterable`
-    enterable = None
-    no_parent = np.full(len(frontier), -1)
-    levels = [(frontier, no_parent.astype(np.int64), no_parent.astype(np.int32))]
+    seeds = seed_nodes(seeds, alive)
+    capped = len(seeds) > max_nodes
+    frontier = seeds[:max_nodes].tolist()
+    # The levels walked in Python: (node, parent, label) lists, and each level's size.
+    nodes, parents, labels, sizes = list(frontier), [-1] * len(frontier), [-1] * len(frontier), [len(frontier)]
+    visited = set(frontier)
     budget = max_nodes - len(frontier)
     depth = 0
-    while depth < max_depth and len(frontier) and not capped:
-        sources, reached, labels = adj.frontier_edges(frontier)
-        if enterable is None and len(reached) <= small_level:
-            nodes, parents, parent_labels = first_reached_small(sources, reached, labels, alive, node_mask,
-                                                                edge_label_mask, visited)
-        else:
-            if enterable is None:
-                enterable = enterable_nodes(alive, node_mask)
-                enterable[np.fromiter(visited, dtype=np.int64, count=len(visited))] = False
-            nodes, parents, parent_labels = first_reached(sources, reached, labels, enterable, edge_label_mask)
-        if len(nodes) > budget:
+    while depth < max_depth and frontier and not capped:
+        lists = adj.edge_lists(frontier, small_level) if len(frontier) <= small_level else None
+        if lists is None:
+            break  # a large level: NumPy from here on
+        level = []
+        for u, (targets, edge_labels) in zip(frontier, lists, strict=True):
+            for v, label in zip(targets, edge_labels, strict=True):
+                if (v in visited or not alive[v] or (node_mask is not None and not node_mask[v])
+                        or (edge_label_mask is not None and not edge_label_mask[label])):
+                    continue
+                visited.add(v)
+                level.append((v, u, label))
+        if len(level) > budget:
             capped = True
-            nodes, parents, parent_labels = nodes[:budget], parents[:budget], parent_labels[:budget]
-        if enterable is not None:
-            enterable[nodes] = False
-        budget -= len(nodes)
-        levels.append((nodes, parents, parent_labels))
-        frontier = nodes
+            level = level[:budget]
+        budget -= len(level)
+        frontier = [v for v, _, _ in level]
+        nodes += frontier
+        parents += [u for _, u, _ in level]
+        labels += [label for _, _, label in level]
+        sizes.append(len(level))
         depth += 1
+    levels = [(np.array(nodes, dtype=np.int64), np.array(parents, dtype=np.int64),
+               np.array(labels, dtype=np.int32))]
+    if depth < max_depth and frontier and not capped:
+        enterable = enterable_nodes(alive, node_mask)
+        enterable[np.fromiter(visited, dtype=np.int64, count=len(visited))] = False
+        frontier = np.array(frontier, dtype=np.int64)
+        while depth < max_depth and len(frontier) and not capped:
+            level = first_reached(*adj.frontier_edges(frontier), enterable, edge_label_mask)
+            if len(level[0]) > budget:
+                capped = True
+                level = tuple(a[:budget] for a in level)
+            enterable[level[0]] = False
+            budget -= len(level[0])
+            levels.append(level)
+            sizes.append(len(level[0]))
+            frontier = level[0]
+            depth += 1
     return Traversal(
-        nodes=np.concatenate([level[0] for level in levels]),
-        depth=np.repeat(np.arange(len(levels), dtype=np.int32), [len(lv[0]) for lv in levels]),
-        parent=np.concatenate([level[1] for level in levels]),
-        parent_label=np.concatenate([level[2] for level in levels]),
+        nodes=np.concatenate([level[0] for level in levels]) if len(levels) > 1 else levels[0][0],
+        depth=np.repeat(np.arange(len(sizes), dtype=np.int32), sizes),
+        parent=np.concatenate([level[1] for level in levels]) if len(levels) > 1 else levels[0][1],
+        parent_label=np.concatenate([level[2] for level in levels]) if len(levels) > 1 else levels[0][2],
         capped=bool(capped),
     )
 

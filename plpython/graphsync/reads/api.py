@@ -38,7 +38,7 @@ from graphsync.reads.arguments import (
     seeds,
     table_oids,
 )
-from graphsync.reads.literals import int_literal, text_literal
+from graphsync.reads.literals import int_literal, literal_of_ints, literal_of_texts, text_literal
 
 STABLE_TRIES = 3
 
@@ -179,19 +179,40 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
                 keep.append(i)
         keep = np.asarray(keep, dtype=np.int64)
         ids, depths, parents, labels = ids[keep], depths[keep], parents[keep], labels[keep]
-    found, tables, pks = nodes.key_arrays(plpy, r.v, ids)  # every parent is a visited node
+    json = [hydrated.get(i) for i in ids.tolist()] if hydrate else None
+    if len(ids) <= FEW:
+        keys = nodes.key_list(plpy, r.v, ids.tolist())  # every parent is a visited node
+        return _few_columns(ids, depths, parents, labels, keys, r.v.labels, json, t.capped)
+    found, tables, pks = nodes.key_arrays(plpy, r.v, ids)
+    return _columns(ids, depths, parents, labels, found, tables, pks,
+                    r.v.label_names(int(labels.max(initial=-1))), json, t.capped, len(r.security))
+
+
+# An answer of at most this many nodes is put together in Python, node by node:
+# each NumPy call costs about a microsecond whatever its size, and the
+# whole-column way takes some thirty of them.
+FEW = 64
+
+
+def _columns(ids, depths, parents, labels, found, tables, pks, label_names, json, capped, n):
+    """The columns of graph._traverse (see traverse_columns) of a traversal's
+    arrays, the keys of its nodes (found, tables, pks: nodes.key_arrays),
+    ``label_names`` (View.label_names), the node json of each (None: not
+    hydrating), over ``n`` node ids. Rows of nodes not found are left out."""
     has_parent = parents >= 0
-    rows = _rows_of(ids, parents, len(r.security))  # each parent's row (any row for a seed: masked below)
+    rows = _rows_of(ids, parents, n)  # each parent's row (any row for a seed: masked below)
     parent_found = has_parent & found[rows]
     ptables, ppks = tables[rows], pks[rows]
-    names, named = r.v.label_names(int(labels.max(initial=-1)))
+    names, named = label_names
     label_at = np.where(has_parent, labels, -1)
     edge_labels, has_label = names[label_at], named[label_at]
+    if json is not None:
+        json = np.array(json, dtype=object)
     if not found.all():  # not readable after all: row-level security of graph._nodes
-        ids, depths, tables, pks, ptables, ppks, edge_labels, parent_found, has_label = (
-            a[found] for a in (ids, depths, tables, pks, ptables, ppks, edge_labels, parent_found, has_label))
-    if hydrate:
-        json = np.array([hydrated.get(i) for i in ids.tolist()], dtype=object)
+        keep = found
+        depths, tables, pks, ptables, ppks, edge_labels, parent_found, has_label = (
+            a[keep] for a in (depths, tables, pks, ptables, ppks, edge_labels, parent_found, has_label))
+        json = None if json is None else json[keep]
     return {
         "tables": int_literal(tables),
         "ids": text_literal(pks),
@@ -199,8 +220,39 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
         "parent_tables": int_literal(ptables, ~parent_found),
         "parent_ids": text_literal(ppks, ~parent_found),
         "labels": text_literal(edge_labels, ~has_label),
-        "nodes": text_literal(json, np.array([j is None for j in json.tolist()], dtype=bool)) if hydrate else None,
-        "capped": t.capped,
+        "nodes": None if json is None else text_literal(json, np.array([j is None for j in json.tolist()],
+                                                                       dtype=bool)),
+        "capped": capped,
+    }
+
+
+def _few_columns(ids, depths, parents, labels, keys, label_by_id, json, capped):
+    """_columns of a few nodes, node by node; ``keys``: (table oid, id text) or None
+    of each node (nodes.key_list), ``label_by_id``: label id -> name."""
+    row = {node: i for i, node in enumerate(ids.tolist())}
+    out = {"tables": [], "ids": [], "depths": [], "parent_tables": [], "parent_ids": [], "labels": [], "nodes": []}
+    for i, (depth, parent, label, key) in enumerate(zip(depths.tolist(), parents.tolist(), labels.tolist(), keys,
+                                                        strict=True)):
+        if key is None:  # not readable after all: row-level security of graph._nodes
+            continue
+        pkey = keys[row[parent]] if parent >= 0 else None
+        out["tables"].append(key[0])
+        out["ids"].append(key[1])
+        out["depths"].append(depth)
+        out["parent_tables"].append(None if pkey is None else pkey[0])
+        out["parent_ids"].append(None if pkey is None else pkey[1])
+        out["labels"].append(label_by_id.get(label) if parent >= 0 else None)
+        if json is not None:
+            out["nodes"].append(json[i])
+    return {
+        "tables": literal_of_ints(out["tables"]),
+        "ids": literal_of_texts(out["ids"]),
+        "depths": literal_of_ints(out["depths"]),
+        "parent_tables": literal_of_ints(out["parent_tables"]),
+        "parent_ids": literal_of_texts(out["parent_ids"]),
+        "labels": literal_of_texts(out["labels"]),
+        "nodes": None if json is None else literal_of_texts(out["nodes"]),
+        "capped": capped,
     }
 
 

@@ -18,6 +18,18 @@ NUL = "\x1e"  # stands for NULL while a text literal is built
 SMALL = 32
 
 
+def literal_of_ints(values):
+    """The array literal of a list of ints, None for NULL."""
+    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+
+
+def literal_of_texts(values):
+    """The array literal of a list of strings, None for NULL: each double-quoted,
+    its backslashes and double quotes escaped."""
+    return "{" + ",".join("NULL" if v is None else '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
+                          for v in values) + "}"
+
+
 def int_literal(values, nulls=None):
     """The array literal of the integers ``values``, NULL where the bool array
     ``nulls`` is True. Runs of equal values (a table, a BFS level, a component)
@@ -29,8 +41,8 @@ def int_literal(values, nulls=None):
     if n <= SMALL:
         if nulls is None:
             return "{" + ",".join(map(str, values.tolist())) + "}"
-        return "{" + ",".join("NULL" if null else str(v) for v, null in zip(
-            values.tolist(), np.asarray(nulls, dtype=bool).tolist(), strict=True)) + "}"
+        return literal_of_ints([None if null else v for v, null in zip(
+            values.tolist(), np.asarray(nulls, dtype=bool).tolist(), strict=True)])
     nulls = np.zeros(n, dtype=bool) if nulls is None else np.asarray(nulls, dtype=bool)
     starts = np.flatnonzero((values[1:] != values[:-1]) | (nulls[1:] != nulls[:-1])) + 1
     if len(starts) < n // 4:
@@ -54,9 +66,10 @@ def text_literal(values, nulls=None):
     if not len(values):
         return "{}"
     if len(values) <= SMALL:
-        flags = [False] * len(values) if nulls is None else np.asarray(nulls, dtype=bool).tolist()
-        return "{" + ",".join("NULL" if null else '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
-                              for v, null in zip(values.tolist(), flags, strict=True)) + "}"
+        if nulls is None:
+            return literal_of_texts(values.tolist())
+        return literal_of_texts([None if null else v for v, null in zip(
+            values.tolist(), np.asarray(nulls, dtype=bool).tolist(), strict=True)])
     if nulls is not None and nulls.any():
         values = values.copy()
         values[nulls] = NUL

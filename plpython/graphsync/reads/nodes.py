@@ -320,13 +320,37 @@ def key_index(plpy, v):
     return cache.index
 
 
+def key_list(plpy, v, ids):
+    """(table_oid, id text) of each node id of the list ``ids``, None for a node the
+    caller cannot see: key_arrays for a few ids, one by one from the cache (no
+    NumPy call per id list), asking key_arrays only for those it does not hold.
+    A node of a table outside the caller's security mask must not be asked for."""
+    cache = _key_cache(v)
+    out = [None] * len(ids)
+    missing = []
+    if cache.tables is None:
+        missing = list(range(len(ids)))
+    else:
+        tables, pks, held = cache.tables, cache.pks, cache.base_count
+        for j, i in enumerate(ids):
+            table = int(tables[i]) if i < held else 0
+            if table:
+                out[j] = (table, pks[i])
+            else:
+                missing.append(j)
+    if missing:
+        found, tables, pks = key_arrays(plpy, v, [ids[j] for j in missing])
+        for j, f, table, pk in zip(missing, found.tolist(), tables.tolist(), pks.tolist(), strict=True):
+            if f:
+                out[j] = (table, pk)
+    return out
+
+
 def keys(plpy, v, ids):
     """{node id: (table_oid, id text)} of ``ids`` the caller can see (a node of a
     table outside the caller's security mask must not be asked for)."""
     ids = [int(i) for i in ids]
-    found, tables, pks = key_arrays(plpy, v, ids)
-    return {i: (t, pk) for i, f, t, pk in zip(ids, found.tolist(), tables.tolist(), pks.tolist(), strict=True)
-            if f}
+    return {i: k for i, k in zip(ids, key_list(plpy, v, ids), strict=True) if k is not None}
 
 
 def _hydrate_sql(plpy, node):

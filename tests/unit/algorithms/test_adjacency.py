@@ -192,3 +192,22 @@ def test_a_few_frontier_nodes_are_gathered_as_a_whole_frontier_is(seed, monkeypa
         for x, y in zip(got, a.frontier_edges(f), strict=True):
             np.testing.assert_array_equal(x, y)
             assert x.dtype == y.dtype
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_edge_lists_are_the_frontier_edges_node_by_node(seed):
+    rng = np.random.default_rng(seed + 90)
+    base = random_base(rng, 30, 120)
+    o = overlay_of(base)
+    a = o.adjacency("out")
+    o.add(*columns(random_overlay(rng, base, 60, 36)))
+    for _ in range(20):
+        frontier = rng.integers(0, a.node_count, int(rng.integers(0, 12))).tolist()
+        lists = a.edge_lists(frontier, 10**9)
+        sources, targets, labels = a.frontier_edges(np.array(frontier, dtype=np.int64))
+        assert [u for u, (t, _) in zip(frontier, lists, strict=True) for _ in t] == sources.tolist()
+        assert [x for t, _ in lists for x in t] == targets.tolist()
+        assert [x for _, lab in lists for x in lab] == labels.tolist()
+        total = len(targets)
+        assert a.edge_lists(frontier, total) is not None
+        assert total == 0 or a.edge_lists(frontier, total - 1) is None

@@ -22,3 +22,29 @@ def test_rows_of_finds_every_parent_both_ways(seed, k):
 
 def test_rows_of_an_empty_answer():
     assert len(_rows_of(np.zeros(0, np.int64), np.zeros(0, np.int64), 10)) == 0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_few_nodes_give_the_columns_the_whole_column_way_gives(seed):
+    """_few_columns (node by node) and _columns (whole arrays) write the same
+    literals: keys, parents' keys, labels (unknown ids NULL), nodes not found left
+    out with their parents' columns NULL below them, node json."""
+    from graphsync.reads.api import _columns, _few_columns
+
+    rng = np.random.default_rng(seed + 20)
+    n, k = 200, int(rng.integers(0, 40))
+    ids = rng.permutation(n)[:k].astype(np.int64)
+    depths = np.sort(rng.integers(0, 4, k)).astype(np.int32)
+    parents = np.array([-1 if d == 0 or i == 0 else ids[rng.integers(0, i)] for i, d in enumerate(depths)],
+                       dtype=np.int64)
+    labels = np.where(parents >= 0, rng.integers(0, 4, k), -1).astype(np.int32)
+    found = rng.random(k) < 0.8
+    tables = np.where(found, rng.choice([16384, 16390], k), 0).astype(np.int64)
+    pks = np.array([f'k"{i}\\x' if f else None for i, f in enumerate(found.tolist())], dtype=object)
+    label_by_id = {0: "a", 1: "b\\c", 2: 'q"'}  # 3: no name
+    names = np.array(["a", "b\\c", 'q"', None, None], dtype=object)
+    named = np.array([True, True, True, False, False])
+    json = [None if rng.random() < 0.3 else '{"n": %d}' % i for i in range(k)] if seed % 2 else None
+    keys = [(t, pk) if f else None for f, t, pk in zip(found.tolist(), tables.tolist(), pks.tolist(), strict=True)]
+    few = _few_columns(ids, depths, parents, labels, keys, label_by_id, json, seed % 3 == 0)
+    assert few == _columns(ids, depths, parents, labels, found, tables, pks, (names, named), json, seed % 3 == 0, n)
