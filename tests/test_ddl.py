@@ -316,3 +316,37 @@ def test_the_follower_called_directly_does_nothing_harmful(shop, owner):
     finally:
         with connect(shop) as admin:
             admin.execute("DROP ROLE gs_ddl_nobody")
+
+
+def test_no_setting_lets_the_owner_skip_following(shop, owner):
+    """The event trigger reads no setting a session could use to skip it: a table
+    owner who sets graphsync.following_ddl (what graphsync's own trigger DDL once
+    set) still has a rename followed, a new partition captured, and writes that
+    never fail."""
+    with as_role(shop, owner) as conn, connect(shop) as admin:
+        conn.execute("SET graphsync.following_ddl = on")
+        conn.execute("ALTER TABLE shop.customers RENAME COLUMN name TO full_name")
+        conn.execute("INSERT INTO shop.customers (id, workspace, full_name, email, tier, code)"
+                     " VALUES (600, 1, 'n', 'e', 'gold', 'k600')")
+        assert admin.execute("SELECT columns FROM graph._node_tables WHERE table_oid = 'shop.customers'::regclass"
+                             ).fetchone()[0] == ["full_name", "email"]
+        conn.execute("BEGIN")
+        conn.execute("SELECT set_config('graphsync.following_ddl', 'on', true)")
+        conn.execute("ALTER TABLE shop.orders RENAME COLUMN note TO remark")
+        conn.execute("UPDATE shop.orders SET remark = 'r' WHERE id = 1")
+        conn.execute("COMMIT")
+        assert admin.execute("SELECT columns FROM graph._node_tables WHERE table_oid = 'shop.orders'::regclass"
+                             ).fetchone()[0] == ["status", "remark"]
+        conn.execute("CREATE TABLE shop.events (id int, kind text, PRIMARY KEY (id, kind)) PARTITION BY LIST (kind)")
+        conn.execute("CREATE TABLE shop.events_a PARTITION OF shop.events FOR VALUES IN ('a')")
+        admin.execute("SELECT graph.add_table('shop.events')")
+        conn.execute("CREATE TABLE shop.events_b PARTITION OF shop.events FOR VALUES IN ('b')")
+        assert admin.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.events_b'::regclass"
+                             " AND tgname LIKE 'graphsync_capture_%' AND tgenabled = 'A'").fetchone()[0] == 4
+        conn.execute("INSERT INTO shop.events VALUES (1, 'a'), (2, 'b')")
+        conn.execute("RESET graphsync.following_ddl")
+        assert health(admin)["missing_trigger_count"] == 0
+        admin.execute("SELECT graph.build()")  # renamed properties rename the nodes' properties
+        conn.execute("UPDATE shop.events SET id = 3 WHERE id = 2")
+        apply(admin)
+        assert verify(admin) == []

@@ -26,10 +26,7 @@ DECLARE
     t record;
     found_fn text;
     enabled boolean;
-    following text := current_setting('graphsync.following_ddl', true);
 BEGIN
-    -- graphsync's own DDL below is not a schema change to follow.
-    PERFORM set_config('graphsync.following_ddl', 'on', true);
     FOR t IN
         SELECT s.member_oid, s.trigger_name, s.event, s.state, s.member_oid::regclass AS member,
                pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE') AS owner
@@ -78,7 +75,6 @@ BEGIN
                 SQLERRM USING HINT = 'Run graph.reconcile() as the table''s owner or a superuser.';
         END;
     END LOOP;
-    PERFORM set_config('graphsync.following_ddl', coalesce(following, ''), true);
 END;
 $$;
 

@@ -15,8 +15,12 @@
 -- so graphsync's definer roles need no right on anyone's tables.
 -- It never makes the DDL fail: any error but a cancel becomes a WARNING, and
 -- what it left undone shows in sync_health() (a 'follow_failed' record, a
--- missing or disabled trigger) for graph.reconcile(). graphsync's own DDL
--- (capture being attached: graphsync.following_ddl = 'on') is not followed.
+-- missing or disabled trigger) for graph.reconcile().
+-- It reads no setting: nothing a session sets can make it skip a change (a
+-- marker a session could set would let a table owner leave capture behind its
+-- schema). graphsync's own DDL fires it too -- graph._attach_capture enabling a
+-- trigger is an ALTER TABLE -- and finds nothing to do: the registry is in
+-- step, so graph._follow_registry returns no table to attach again.
 CREATE OR REPLACE FUNCTION graph._follow_ddl()
 RETURNS event_trigger
 LANGUAGE plpgsql
@@ -27,9 +31,6 @@ DECLARE
     tables oid [];
     tbl oid;
 BEGIN
-    IF current_setting('graphsync.following_ddl', true) = 'on' THEN
-        RETURN;
-    END IF;
     BEGIN
         IF TG_EVENT = 'sql_drop' THEN
             SELECT array_agg(DISTINCT d.objid) INTO relations
