@@ -57,8 +57,8 @@ ROUND = [
 PROFILE = '''
 CREATE FUNCTION pg_temp.profile_apply() RETURNS text LANGUAGE plpython3u AS $$
 import json, time
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
 from graphsync.sync import apply, changes
 
 spent = {}

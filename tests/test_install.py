@@ -491,3 +491,70 @@ def test_a_non_superuser_is_told_to_use_a_superuser(server, fresh_db, installed)
         with connect(fresh_db) as c:
             c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
             c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_a_backend_connected_before_an_upgrade_runs_the_upgraded_code(installed_db, tmp_path):
+    """A pooled connection that imported the package before an upgrade runs the
+    upgraded package on its next call, without reconnecting: reads, apply and
+    health alike."""
+    tree = copy_tree(tmp_path)
+    arguments = tree / "plpython" / "graphsync" / "reads" / "arguments.py"
+    arguments.write_text(arguments.read_text().replace("MAX_DEPTH = 1000\n", "MAX_DEPTH = 2000\n", 1))
+    with connect(installed_db) as pooled:
+        pooled.execute(USER_SCHEMA)
+        pooled.execute(REGISTER)
+        pooled.execute("SELECT graph.build()")
+        pid = pooled.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="above the limit of 1000"):
+            pooled.execute("SELECT * FROM graph.traverse('shop.customers', '1', max_depth => 1500)")
+        pooled.execute("SELECT * FROM graph.sync_health()")
+        with connect(installed_db) as installer:
+            assert install.install(installer, root=tree)["modules_changed"] is True
+        assert pooled.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
+        rows = pooled.execute("SELECT node_id FROM graph.traverse('shop.customers', '1', max_depth => 1500)"
+                              " ORDER BY 1").fetchall()
+        assert ("1",) in rows
+        pooled.execute(writes())
+        assert apply(pooled)["failed"] == 0
+        assert verify(pooled) == []
+        with connect(installed_db) as installer:  # and back: a downgrade is followed the same way
+            install.install(installer)
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="above the limit of 1000"):
+            pooled.execute("SELECT * FROM graph.traverse('shop.customers', '1', max_depth => 1500)")
+
+
+def test_every_plpython_function_asks_for_the_installed_package_on_its_first_call(installed_db):
+    """The reload above works because each PL/Python function that imports the package
+    asks graph._import_package() on its first call (its SD empty), not once per backend
+    (GD): a function that did the latter would keep the old package after an upgrade."""
+    with connect(installed_db) as c:
+        bodies = c.execute("""SELECT p.oid::regprocedure::text, p.prosrc FROM pg_proc AS p
+                              JOIN pg_language AS l ON l.oid = p.prolang
+                              WHERE p.pronamespace = 'graph'::regnamespace AND l.lanname = 'plpython3u'
+                                AND p.prosrc LIKE '%graphsync%' AND p.proname <> '_import_package'""").fetchall()
+    assert len(bodies) >= 15
+    ask = 'if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:'
+    wrong = [name for name, src in bodies if ask not in src or "GD" in src]
+    assert wrong == []
+
+
+def test_a_repeatable_read_transaction_open_across_an_upgrade_is_not_left_on_old_code(installed_db, tmp_path):
+    """A REPEATABLE READ transaction that began before the upgrade sees the old package
+    in its snapshot: what it loads then is not taken as settled, and the backend's
+    next transaction runs the upgraded code."""
+    tree = copy_tree(tmp_path)
+    arguments = tree / "plpython" / "graphsync" / "reads" / "arguments.py"
+    arguments.write_text(arguments.read_text().replace("MAX_DEPTH = 1000\n", "MAX_DEPTH = 2000\n", 1))
+    with connect(installed_db) as pooled:
+        pooled.execute(USER_SCHEMA)
+        pooled.execute(REGISTER)
+        pooled.execute("SELECT graph.build()")
+        pooled.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        pooled.execute("SELECT count(*) FROM shop.customers")  # the snapshot is taken
+        with connect(installed_db) as installer:
+            install.install(installer, root=tree)
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="above the limit of 1000"):
+            pooled.execute("SELECT * FROM graph.traverse('shop.customers', '1', max_depth => 1500)")
+        pooled.execute("ROLLBACK")
+        assert pooled.execute("SELECT count(*) FROM graph.traverse('shop.customers', '1', max_depth => 1500)"
+                              ).fetchone()[0] > 0

@@ -185,7 +185,7 @@ def test_an_upgrade_from_the_previous_release_equals_a_fresh_install(databases, 
         assert result["migrations"] == added and result["modules_changed"] is True
         assert kept(c) == before
 
-    with connect(upgraded) as c:  # a new backend loads the upgraded package (old ones must reconnect)
+        # The backend that ran the previous release's package runs the upgraded one.
         assert c.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone()[0] == WRITE_ROWS
         result = apply(c)
         assert result["stopped"] is None and result["failed"] == 0

@@ -25,8 +25,8 @@ concerned = [r["t"] for r in plpy.execute(
     plpy.prepare("SELECT graph._followed_tables($1) AS t", ["oid[]"]), [tables or []])]
 if not concerned:
     return []
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
 from graphsync.ops import reconcile
 return reconcile.follow_ddl(plpy, concerned)
 $$;

@@ -10,8 +10,8 @@ LANGUAGE plpython3u
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
 from graphsync import settings
 return settings.text(plpy, name)
 $$;

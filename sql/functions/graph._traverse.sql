@@ -37,8 +37,8 @@ CREATE OR REPLACE FUNCTION graph._traverse(
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
 from graphsync.reads import api
 return api.traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth, direction, edge_types,
                               node_tables, filter, tenant, strategy, max_nodes, hydrate)

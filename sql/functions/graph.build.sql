@@ -14,8 +14,8 @@ CREATE OR REPLACE FUNCTION graph.build(
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
 from graphsync.sync import build
 return build.build(plpy)
 $$;

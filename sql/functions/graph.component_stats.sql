@@ -7,8 +7,8 @@ RETURNS TABLE (component bigint, size bigint)
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
 from graphsync.reads import api
 return api.component_stats_rows(plpy, tenant)
 $$;

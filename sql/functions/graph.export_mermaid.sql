@@ -31,8 +31,8 @@ LANGUAGE plpython3u
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
 from graphsync.reads import export
 return export.export_text(plpy, "mermaid", seed_table, seed_id, seed_tables, seed_ids, max_depth, direction,
                           edge_types, node_tables, filter, tenant, max_nodes, label_property)

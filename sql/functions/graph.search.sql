@@ -18,8 +18,8 @@ RETURNS TABLE (node_table regclass, node_id text, matched text, node jsonb)
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
 from graphsync.reads import search
 return search.search_rows(plpy, property_key, value, table_filter, mode, case_sensitive, max_rows, tenant)
 $$;

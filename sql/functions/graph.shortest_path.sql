@@ -20,8 +20,8 @@ RETURNS TABLE (step integer, node_table regclass, node_id text, edge_label text)
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
 from graphsync.reads import api
 return api.shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth, direction,
                                 edge_types, tenant)

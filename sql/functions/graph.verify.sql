@@ -8,8 +8,8 @@ RETURNS TABLE (difference text, table_name text, id text, detail jsonb)
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
 from graphsync.ops import verify
 return verify.verify(plpy)
 $$;

@@ -29,8 +29,8 @@ RETURNS TABLE (
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
 from graphsync.reads import api
 return api.weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, direction,
                                          edge_types, tenant)
