@@ -92,20 +92,20 @@ def test_an_analyze_in_the_middle_of_an_apply_does_not_turn_lookups_into_scans(a
     must still find nodes by index, not scan graph._nodes for every batch."""
     with connect(app) as c, connect(app) as other:
         c.execute("SELECT graph.build()")
-        c.execute("SET graph.sync_batch_size = 2000")
-        write_contacts(c, 1000, 20999)  # 20,000 log rows
+        c.execute("SET graph.sync_batch_size = 5000")
+        write_contacts(c, 1000, 30999)  # 30,000 log rows
         c.execute("UPDATE app.contacts SET name = name || '*' WHERE id >= 1000")
         with c.transaction(force_rollback=True):
-            c.execute("SELECT graph.apply_sync(max_batches => 10)")  # the inserts, uncommitted
+            c.execute("SELECT graph.apply_sync(max_batches => 6)")  # the inserts, uncommitted
             other.execute("ANALYZE graph._nodes, graph._edge_overlay, graph._sync_log")
             assert other.execute("SELECT reltuples < 1000 FROM pg_class WHERE oid = 'graph._nodes'::regclass"
                                  ).fetchone()[0]
             before = c.execute("""SELECT coalesce(seq_tup_read, 0) FROM pg_stat_xact_all_tables
                                   WHERE relid = 'graph._nodes'::regclass""").fetchone()[0]
             c.execute("SET LOCAL statement_timeout = '60s'")  # a scan per key takes far longer
-            result = apply(c)  # the updates: 20,000 lookups of existing nodes
-            assert result["updates"] == 20000
+            result = apply(c)  # the updates: 30,000 lookups of existing nodes
+            assert result["updates"] == 30000
             read = c.execute("""SELECT coalesce(seq_tup_read, 0) FROM pg_stat_xact_all_tables
                                 WHERE relid = 'graph._nodes'::regclass""").fetchone()[0]
-            assert read - before < 20000, "replay scanned graph._nodes instead of looking nodes up"
+            assert read - before < 30000, "replay scanned graph._nodes instead of looking nodes up"
             assert verify(c) == []

@@ -55,61 +55,50 @@ class Counts:
         setattr(self, name, getattr(self, name) + 1)
 
 
-# Replay's statements join a batch's keys (a few thousand) to graph._nodes (up to
-# millions of rows). Their plans must not depend on what the statistics say about
-# graph._nodes: an ANALYZE (autovacuum's) that runs while a long apply has written
-# many uncommitted nodes records the table as a few rows in many pages, and a
-# planner that believes that joins each batch to a materialized sequential scan of
-# all of it, rescanned for every key (12 minutes and 228 GB of temporary files for a
-# 1M-row apply that takes 38 s otherwise). With hash and merge joins and
-# materialization off, the one plan left for a join to graph._nodes is a
-# nested loop over the batch with an index lookup per key: a sequential scan
-# rescanned for every key is priced at the table's real size (its pages), whatever
-# the statistics say about its rows. (enable_seqscan = off is not used: it sent
-# other statements of a pass to plans far worse than a scan.) Set for the
-# statements replay runs, restored afterwards; local to the transaction.
-PLANNER = ("enable_hashjoin", "enable_mergejoin", "enable_material")
-PIN_PLANNER = """
-SELECT o.*, set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
-       set_config('enable_material', 'off', true)
-FROM (SELECT current_setting('enable_hashjoin') AS enable_hashjoin,
-             current_setting('enable_mergejoin') AS enable_mergejoin,
-             current_setting('enable_material') AS enable_material OFFSET 0) AS o
+# Replay's statements find a batch's keys (a few thousand) among graph._nodes (up
+# to millions of rows). Their plans must not depend on what the statistics say
+# about graph._nodes: an ANALYZE (autovacuum's) that runs while a long apply has
+# written many uncommitted nodes records the table as a few rows in many pages, and
+# a planner that believes that joins each batch to a sequential scan of all of it,
+# once per key of the batch (a 1M-row apply that takes 38 s otherwise ran 12
+# minutes; a batch of 3,000 node updates took 97 s). So each statement has one
+# plan, whatever the statistics:
+# - NODE_IDS finds each key in a LATERAL subquery with a LIMIT (never flattened
+#   into a join): a nested loop over the batch with one probe of the
+#   (table_oid, pk) index per key (a scan per key is priced at the table's real
+#   size in pages, so it is never chosen over the probe);
+# - UPDATE_NODES writes the rows NODE_IDS found by their ctid, with sequential
+#   scans off for that statement alone (_no_seqscan): a nested loop over the batch
+#   with a TID scan per row is then the only plan left (no index orders by ctid).
+# JIT is off for the whole call (PIN): a cost estimate that a batch of keys
+# inflates starts compilations that take longer than the statements.
+PIN = """
+SELECT o.jit, set_config('jit', 'off', true)
+FROM (SELECT current_setting('jit') AS jit OFFSET 0) AS o
 """
-RESTORE_PLANNER = """
-SELECT set_config('enable_hashjoin', $1, true), set_config('enable_mergejoin', $2, true),
-       set_config('enable_material', $3, true)
-"""
-
-
-def pin_planner(plpy):
-    """Pin the planner settings above; returns what restore_planner needs."""
-    old = db.run(plpy, PIN_PLANNER)[0]
-    return [old[name] for name in PLANNER]
-
-
-def restore_planner(plpy, old):
-    db.run(plpy, RESTORE_PLANNER, ["text"] * 3, old)
+RESTORE = "SELECT set_config('jit', $1, true)"
 
 
 @contextmanager
-def _pinned(replayer):
-    """The pinned planner settings for the statements inside: a no-op when apply_sync
-    pinned them for the whole call (Replayer.pin), else set and restored around them."""
-    if replayer.pinned is not None:
-        yield
-        return
-    old = pin_planner(replayer.plpy)
+def _no_seqscan(plpy):
+    """enable_seqscan off for the statements inside, restored afterwards."""
+    was = db.run(plpy, "SELECT current_setting('enable_seqscan') AS v")[0]["v"]
+    db.run(plpy, "SELECT set_config('enable_seqscan', 'off', true)")
     try:
         yield
     finally:
-        restore_planner(replayer.plpy, old)
+        db.run(plpy, "SELECT set_config('enable_seqscan', $1, true)", ["text"], [was])
 
 
 NODE_IDS = """
-SELECT k.table_oid, k.pk, n.node_id, CASE WHEN n.alive THEN 1 + n.extra_rows ELSE 0 END AS row_count
-FROM unnest($1::oid[], $2::text[]) AS k (table_oid, pk)
-LEFT JOIN graph._nodes AS n USING (table_oid, pk)
+SELECT k.i, n.node_id, n.ctid::text AS tid, n.row_count
+FROM ROWS FROM (unnest($1::oid[]), unnest($2::text[])) WITH ORDINALITY AS k (table_oid, pk, i)
+LEFT JOIN LATERAL (
+    SELECT n.node_id, n.ctid, CASE WHEN n.alive THEN 1 + n.extra_rows ELSE 0 END AS row_count
+    FROM graph._nodes AS n
+    WHERE n.table_oid = k.table_oid AND n.pk = k.pk
+    LIMIT 1
+) AS n ON true
 """
 
 NEXT_NODE_ID = "SELECT coalesce(max(node_id), -1) + 1 AS n FROM graph._nodes"
@@ -121,15 +110,18 @@ FROM unnest($1::bigint[], $2::oid[], $3::text[], $4::boolean[], $5::int[], $6::t
      AS u (i, t, k, a, x, te, p)
 """
 
+# By ctid (see above): the rows NODE_IDS found, in the same flush, while this
+# transaction holds graph._sync_state (every writer of graph._nodes does), so no
+# other transaction moved them.
 UPDATE_NODES = """
 UPDATE graph._nodes AS n
 SET alive = u.alive, extra_rows = u.extra,
     tenant = CASE WHEN u.keep THEN n.tenant ELSE u.tenant END,
     properties = CASE WHEN u.keep THEN n.properties ELSE u.props::jsonb END,
     touched = true, change_id = (SELECT nextval('graph._node_change_seq'))
-FROM unnest($1::bigint[], $2::boolean[], $3::int[], $4::boolean[], $5::text[], $6::text[])
-     AS u (node_id, alive, extra, keep, tenant, props)
-WHERE n.node_id = u.node_id
+FROM unnest($1::tid[], $2::boolean[], $3::int[], $4::boolean[], $5::text[], $6::text[])
+     AS u (tid, alive, extra, keep, tenant, props)
+WHERE n.ctid = u.tid
 """
 
 INSERT_LABELS = "INSERT INTO graph._labels (label) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
@@ -164,12 +156,18 @@ def _node_ids(plpy, keys, changed):
     """Node id of each (oid, pk) key, creating the unknown ones: with the state
     their change in ``changed`` ({key: changes.NodeChange}) gives them, else as not
     alive (a key only an edge names). Returns (ids, the keys created, the row
-    count of each existing node: 1 + extra_rows when alive, else 0)."""
+    count of each existing node: 1 + extra_rows when alive, else 0, the ctid of
+    each existing node's row)."""
     keys = list(keys)
     rows = db.run(plpy, NODE_IDS, ["oid[]", "text[]"], [[k[0] for k in keys], [k[1] for k in keys]])
-    ids = {(int(r["table_oid"]), r["pk"]): r["node_id"] for r in rows}
-    counts = {(int(r["table_oid"]), r["pk"]): r["row_count"] for r in rows}
-    missing = [k for k, v in ids.items() if v is None]
+    ids, counts, tids, missing = {}, {}, {}, []
+    for r in rows:
+        k = keys[r["i"] - 1]
+        ids[k] = r["node_id"]
+        if r["node_id"] is None:
+            missing.append(k)
+        else:
+            counts[k], tids[k] = r["row_count"], r["tid"]
     if missing:
         first = db.run(plpy, NEXT_NODE_ID)[0]["n"]
         new_ids = list(range(first, first + len(missing)))
@@ -179,7 +177,7 @@ def _node_ids(plpy, keys, changed):
             [new_ids, [k[0] for k in missing], [k[1] for k in missing], [v[0] for v in state],
              [v[1] for v in state], [v[2][0] for v in state], [v[2][1] for v in state]])
         ids.update(zip(missing, new_ids, strict=True))
-    return ids, set(missing), counts
+    return ids, set(missing), counts, tids
 
 
 def _label_ids(plpy, labels):
@@ -209,13 +207,13 @@ class Replayer:
         return self._reg
 
     def pin(self):
-        """Pin the planner settings until unpin(): call outside any subtransaction."""
+        """JIT off until unpin() (see PIN): call outside any subtransaction."""
         if self.pinned is None:
-            self.pinned = pin_planner(self.plpy)
+            self.pinned = db.run(self.plpy, PIN)[0]["jit"]
 
     def unpin(self):
         if self.pinned is not None:
-            restore_planner(self.plpy, self.pinned)
+            db.run(self.plpy, RESTORE, ["text"], [self.pinned])
             self.pinned = None
 
     def flush(self, gathered):
@@ -228,10 +226,9 @@ class Replayer:
         keys = set(gathered.nodes)
         for _, _, a, b, _, _ in gathered.edges:
             keys.update((a, b))
-        with _pinned(self):
-            ids, created, counts = _node_ids(plpy, keys, gathered.nodes)
-            self._update_nodes([(k, v.result(counts[k])) for k, v in gathered.nodes.items()
-                                if k not in created], ids)
+        ids, created, counts, tids = _node_ids(plpy, keys, gathered.nodes)
+        self._update_nodes([(k, v.result(counts[k])) for k, v in gathered.nodes.items()
+                            if k not in created], tids)
 
         if gathered.edges:
             edges = gathered.edges
@@ -241,24 +238,28 @@ class Replayer:
                     [ids[c[3]] for c in edges], [c[4] for c in edges], [labels[c[5]] for c in edges]])
             self.overlay_used += len(edges)
 
-    def _update_nodes(self, items, ids):
+    def _update_nodes(self, items, tids):
         """Give existing nodes their new state: items are (key, (alive, extra_rows,
-        (tenant, properties) or None to keep them)), see changes.NodeChange.result."""
+        (tenant, properties) or None to keep them)), see changes.NodeChange.result;
+        ``tids`` the ctid of each key's row (_node_ids)."""
         if not items:
             return
         plpy = self.plpy
         keep = [v[2] is None for _, v in items]
         states = [v[2] or (None, None) for _, v in items]
-        db.run(plpy, UPDATE_NODES, ["bigint[]", "boolean[]", "int[]", "boolean[]", "text[]", "text[]"],
-            [[ids[k] for k, _ in items], [v[0] for _, v in items], [v[1] for _, v in items], keep,
-             [s[0] for s in states], [s[1] for s in states]])
+        with _no_seqscan(plpy):
+            done = db.run(plpy, UPDATE_NODES, ["tid[]", "boolean[]", "int[]", "boolean[]", "text[]", "text[]"],
+                          [[tids[k] for k, _ in items], [v[0] for _, v in items], [v[1] for _, v in items],
+                           keep, [s[0] for s in states], [s[1] for s in states]]).nrows()
+        if done != len(items):
+            raise RuntimeError("graphsync: %d of %d nodes to update moved while replay held them"
+                               % (len(items) - done, len(items)))
 
     def truncate(self, table_oid):
         """TRUNCATE: the table's nodes die, and every edge its rows carried."""
         plpy = self.plpy
         base.note_own_write(plpy)
-        with _pinned(self):
-            db.run(plpy, TRUNCATE_NODES, ["oid"], [table_oid])
+        db.run(plpy, TRUNCATE_NODES, ["oid"], [table_oid])
         carried = [e.edge_source_id for e in self.reg.edges_carried_by(table_oid)]
         db.run(plpy, CUT_EDGES, ["int[]"], [carried])
 
