@@ -29,7 +29,8 @@ sync/                   the write path: log rows -> graph tables -> base
   apply.py              apply_sync(): two-snapshot batches, replay into nodes and overlay
   build.py              build(): renumber nodes, write a new generation's base
   retry.py              retry_failed(): apply failed log rows again
-  base.py               the stored base of a generation and this backend's cache of it
+  base.py               the stored base of a generation and how a backend gets it (mapped, or its own copy)
+  basefile.py           the shared, memory-mapped base file of a generation: format, checks, atomic writes
 
 reads/                  the read path: the graph a caller sees, and the read functions
   start.py              a read's first statement: freshness step, generation, the caller's tables, settings

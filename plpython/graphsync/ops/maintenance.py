@@ -5,7 +5,7 @@ the sources when graph.verify_interval has passed; rebuild the base when
 graph._rebuild_reasons() (or the check, or vacuum) says so and drift does not
 block it; apply again what committed during the rebuild; prune applied log
 rows older than graph.log_retention and job rows older than
-graph.job_retention. Each phase runs in its own subtransaction: a failing
+graph.job_retention; remove the shared base files of older generations. Each phase runs in its own subtransaction: a failing
 phase rolls back alone, the run records its error in its job row and returns
 normally with status 'failed', so the row persists and the graph keeps serving
 what it had. A run that raised nothing but leaves work undone (failed log
@@ -23,7 +23,7 @@ import time
 
 from graphsync import db, errors, settings
 from graphsync.ops import drift, jobs
-from graphsync.sync import apply, build
+from graphsync.sync import apply, base, build
 
 
 def apply_pending(plpy, result, notes):
@@ -71,7 +71,22 @@ def prune(plpy, job_retention):
     return pruned
 
 
+def remove_files(plpy, below, notes):
+    """Remove the shared base files no backend needs any more (sync/base.py); a
+    file system error is a note, not a failed run (the files are only a cache)."""
+    try:
+        removed, files, size = base.remove_old_files(plpy, below)
+    except OSError as exc:
+        notes.append("shared base files not cleaned up: %s" % (exc.strerror or exc))
+        return
+    if removed:
+        notes.append("removed %d old shared base files; %d files, %.1f MiB kept"
+                     % (len(removed), files, size / 2 ** 20))
+
+
 def maintain(plpy, job_id, result, force, notes, config):
+    # The generation committed before this run: files of older ones are unused.
+    committed = plpy.execute("SELECT generation FROM graph._sync_state")[0]["generation"]
     jobs.phase(plpy, job_id, "apply")
     applied = apply_pending(plpy, result, notes)
 
@@ -120,6 +135,7 @@ def maintain(plpy, job_id, result, force, notes, config):
         result["rows_pruned"] = prune(plpy, config["graph.job_retention"])
     if result["rows_pruned"]:
         notes.append("pruned %d applied log rows" % result["rows_pruned"])
+    remove_files(plpy, committed, notes)
     return left_undone(plpy, drifted, [] if result["rebuilt"] else reasons, applied["stopped"])
 
 

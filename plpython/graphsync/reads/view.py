@@ -3,7 +3,9 @@ date in O(change), never by rebuilding full CSR arrays because a few edges chang
 
 Each backend keeps one ``Live`` graph per generation (in ``base._cache["live"]``):
 
-- the base CSR of the generation (base.load: loaded once per generation, never written);
+- the base CSR of the generation (base.load: mapped from the generation's shared
+  file, or loaded, once per generation; never written), with the 'any' direction and
+  the table of every base node when the file holds them;
 - an ``adjacency.Overlay``: the edge overlay folded in node by node, per direction
   ('out', 'in', 'any', each made the first time a read asks for it);
 - the alive flag of every node id, and (loaded on first use) its table;
@@ -111,7 +113,8 @@ class Live:
         b, cuts = self.base, set(self.cuts)
         bases = {"out": lambda: cut_base(b["out"], cuts),
                  "in": (lambda: b["in"]) if not cuts else (lambda: csr.reverse(cut_base(b["out"], cuts))),
-                 "any": lambda: both_ways(cut_base(b["out"], cuts))}
+                 "any": (lambda: b["any"]) if not cuts and b.get("any") is not None
+                 else (lambda: both_ways(cut_base(b["out"], cuts)))}
         o = Overlay(bases, max(self.base_count, len(self.alive)))
         o.stats = STATS_PROXY
         return o
@@ -162,13 +165,17 @@ class Live:
         self.registry = registry.load(plpy)
 
     def node_tables(self, plpy):
-        """Table oid of every node id (int64[node_count]), loaded on first use: runs
-        over the base ids, then every node changed since the build."""
+        """Table oid of every node id (int64[node_count]), made on first use: the
+        base's (recorded by build, else runs over the base ids from graph._nodes),
+        then every node changed since the build."""
         if self.tables is None:
             tables = np.zeros(len(self.alive), dtype=np.int64)
-            for r in run(plpy, NODE_RUNS, ["bigint"], [self.base_count]):
-                same_generation(self.generation, r)
-                tables[r["first_id"]:r["last_id"] + 1] = int(r["table_oid"])
+            if self.base.get("tables") is not None:  # recorded by build (migration 130)
+                tables[:self.base_count] = self.base["tables"]
+            else:
+                for r in run(plpy, NODE_RUNS, ["bigint"], [self.base_count]):
+                    same_generation(self.generation, r)
+                    tables[r["first_id"]:r["last_id"] + 1] = int(r["table_oid"])
             d = run(plpy, NODE_CHANGES, ["bigint", "bigint"], [0, self.last_change])[0]
             same_generation(self.generation, d)
             if d["node_ids"]:

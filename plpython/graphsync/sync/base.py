@@ -1,56 +1,156 @@
-"""The immutable base of a generation: written by build, loaded once per backend
-per generation and cached here (reads/view.py folds the overlay and the node
-delta over it)."""
+"""The immutable base of a generation: written by build into graph._csr, and how a
+backend gets it: mapped from the generation's shared file (sync/basefile.py), which
+the first reader that needs it writes from graph._csr; held privately only when
+no file can be used (see load). Reads (reads/view.py) fold the overlay and the
+node delta over it."""
+
+import mmap
 
 import numpy as np
 
 from graphsync.algorithms import csr
+from graphsync.db import run
+from graphsync.sync import basefile
 
-# Per-backend cache of the base: {"generation": g, "out": Csr, "in": Csr, "alive": bool[]}
+# Per-backend cache of the base: {"generation": g, "out": Csr, "in": Csr, "any": Csr
+# (None: derived by the reader), "alive": bool[], "tables": uint32[] (None: read from
+# graph._nodes), "shared": whether the arrays are mapped from the shared file}
 _cache = {}
 
+# What this backend did with shared files: maps, full checks, files refused and
+# written, and loads that fell back to private memory (read by the tests).
+FILE_STATS = {"maps": 0, "checks": 0, "refused": 0, "writes": 0, "private": 0}
 
-def write_base(plpy, generation, by_direction, alive):
-    """Store the CSR of each direction under ``generation``; drop older ones."""
-    plan = plpy.prepare(
-        """INSERT INTO graph._csr (generation, direction, node_count, edge_count, offsets,
-               targets, weights, labels, sources, alive)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-        ["bigint", "text", "bigint", "bigint", "bytea", "bytea", "bytea", "bytea", "bytea",
-         "bytea"])
+WRITE = """INSERT INTO graph._csr (generation, direction, node_count, edge_count, offsets,
+               targets, weights, labels, sources, alive, tables, file_bytes, file_sha256)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"""
+
+FILE_ROW = """SELECT c.file_bytes, c.file_sha256,
+       (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database()) AS db
+FROM graph._csr AS c WHERE c.generation = $1 AND c.direction = 'out'"""
+
+READ = """SELECT direction, offsets, targets, weights, labels, sources, alive, tables
+FROM graph._csr WHERE generation = $1"""
+
+# Sleep between tries for a directory's lock: a cancel reaches a backend here.
+WAIT = "SELECT pg_catalog.pg_sleep(0.005)"
+
+
+def write_base(plpy, generation, by_direction, alive, tables):
+    """Store the CSR of each direction under ``generation``, with the table oid of
+    every base node (``tables``) and the size and SHA-256 of the generation's shared
+    file (on the 'out' row); drop older generations' rows."""
+    header, arrays = basefile.contents(generation, by_direction["out"], by_direction["in"], alive, tables)
+    size, sha256 = basefile.digest(header, arrays)
+    del header, arrays
+    plan = plpy.prepare(WRITE, ["bigint", "text", "bigint", "bigint", "bytea", "bytea", "bytea", "bytea",
+                                "bytea", "bytea", "bytea", "bigint", "text"])
+    alive_bytes = np.asarray(alive, dtype=bool).tobytes()
     for direction, c in by_direction.items():
         b = csr.to_bytes(c)
+        out = direction == "out"
         plpy.execute(plan, [generation, direction, c.node_count, c.edge_count, b["offsets"],
-                            b["targets"], b["weights"], b["labels"], b["sources"],
-                            np.asarray(alive, dtype=bool).tobytes()])
+                            b["targets"], b["weights"], b["labels"], b["sources"], alive_bytes,
+                            np.ascontiguousarray(tables, dtype="<u4").tobytes() if out else None,
+                            size if out else None, sha256 if out else None])
     plpy.execute(plpy.prepare("DELETE FROM graph._csr WHERE generation < $1", ["bigint"]),
                  [generation])
 
 
 def load(plpy, generation, keep=True):
-    """The base of ``generation``: loaded once per backend, then from the cache
-    (``keep=False``: a base this transaction wrote and may roll back; not cached)."""
+    """The base of ``generation``: mapped from its shared file once per backend, then
+    from the cache (``keep=False``: a base this transaction wrote and may roll back;
+    read privately, never cached nor written to a file)."""
     if not keep:
         return _read(plpy, generation)
     if _cache.get("generation") != generation:
         _cache.clear()
-        _cache.update(_read(plpy, generation))
+        _cache.update(_shared(plpy, generation))
     return _cache
+
+
+def _shared(plpy, generation):
+    """The base of ``generation`` mapped from its shared file, written first (under
+    the directory's lock) when it is missing or not the one graph._csr records.
+    Held privately instead when graph._csr records no file (a base built before
+    migration 130, until the next build), or when the file cannot be written or
+    read (a warning says why)."""
+    rows = run(plpy, FILE_ROW, ["bigint"], [generation])
+    if not rows or rows[0]["file_sha256"] is None:
+        return _private(plpy, generation)
+    size, sha256 = rows[0]["file_bytes"], rows[0]["file_sha256"]
+    try:
+        folder = basefile.directory(basefile.root(), rows[0]["db"])
+        got = basefile.open_verified(folder, generation, size, sha256, FILE_STATS)
+        if got is None:
+            with basefile.Lock(folder, lambda: plpy.execute(WAIT)):
+                got = basefile.open_verified(folder, generation, size, sha256, FILE_STATS)
+                if got is None:
+                    loaded = _read(plpy, generation)
+                    header, arrays = basefile.contents(generation, loaded["out"], loaded["in"], loaded["alive"],
+                                                       loaded["tables"])
+                    if not basefile.write(folder, generation, header, arrays, size, sha256):
+                        plpy.warning("graphsync: the base of generation %d does not match the size and checksum"
+                                     " graph._csr records for its shared file; this backend holds it privately"
+                                     % generation)
+                        return _private(plpy, generation, loaded)
+                    FILE_STATS["writes"] += 1
+                    del header, arrays, loaded
+                    basefile.remove_old(folder, generation)
+                    got = basefile.open_verified(folder, generation, size, sha256, FILE_STATS)
+    except OSError as exc:
+        plpy.warning("graphsync: the shared base file of generation %d cannot be used (%s); this backend"
+                     " holds the base privately" % (generation, exc.strerror or exc))
+        return _private(plpy, generation)
+    if got is None:  # written and checked under the lock, yet refused: never trusted
+        return _private(plpy, generation)
+    FILE_STATS["maps"] += 1
+    got.update(generation=generation, shared=True)
+    return got
+
+
+def _private(plpy, generation, loaded=None):
+    FILE_STATS["private"] += 1
+    loaded = loaded or _read(plpy, generation)
+    loaded["any"] = None
+    return loaded
 
 
 def _read(plpy, generation):
     """The base of ``generation`` from graph._csr (an empty one before the first build)."""
-    rows = plpy.execute(plpy.prepare(
-        "SELECT direction, offsets, targets, weights, labels, sources, alive"
-        " FROM graph._csr WHERE generation = $1", ["bigint"]), [generation])
+    rows = run(plpy, READ, ["bigint"], [generation])
     loaded = {r["direction"]: csr.from_bytes(r) for r in rows}
     if rows:
         loaded["alive"] = np.frombuffer(rows[0]["alive"], dtype=bool)
+        tables = [r["tables"] for r in rows if r["direction"] == "out"][0]
+        loaded["tables"] = None if tables is None else np.frombuffer(tables, dtype="<u4")
     else:  # never built: an empty base
         empty = csr.build(0, csr.edges([], [], [], [], []))
-        loaded = {"out": empty, "in": empty, "alive": np.zeros(0, dtype=bool)}
+        loaded = {"out": empty, "in": empty, "alive": np.zeros(0, dtype=bool),
+                  "tables": np.zeros(0, dtype="<u4")}
     loaded["generation"] = generation
+    loaded["any"] = None
+    loaded["shared"] = False
     return loaded
+
+
+def remove_old_files(plpy, below):
+    """Remove the shared files of generations older than ``below`` (a generation
+    committed before the caller's transaction began), temp files of dead writers, and
+    the directories of dropped databases (maintenance). Safe at any time: a backend
+    that mapped a removed file keeps it; one whose snapshot still sees an older
+    generation writes its file again from the graph._csr rows it sees. Returns
+    (names removed, files kept, bytes kept)."""
+    row = run(plpy, """SELECT (SELECT pg_catalog.array_agg(d.oid::bigint) FROM pg_catalog.pg_database AS d) AS oids,
+                              (SELECT d.oid FROM pg_catalog.pg_database AS d
+                               WHERE d.datname = pg_catalog.current_database()) AS db""")[0]
+    top = basefile.root()
+    removed = ["database %d" % oid for oid in basefile.remove_databases(top, set(row["oids"]))]
+    folder = basefile.directory(top, row["db"])
+    with basefile.Lock(folder, lambda: plpy.execute(WAIT)):
+        removed += basefile.remove_old(folder, below)
+    files, size = basefile.usage(folder)
+    return removed, files, size
 
 
 # This backend's transaction that wrote the graph tables, if any: reads in it see
@@ -81,8 +181,8 @@ def own_writes(plpy):
 
 
 def cache_nbytes():
-    """Bytes held by this backend's graph cache: the NumPy arrays of the base and
-    of what reads derived from it (views, folded views, node keys), each array
+    """Bytes held by this backend's graph cache: the NumPy arrays of the base (not
+    when mapped from its shared file) and of what reads derived from it (views, folded views, node keys), each array
     counted once. Objects in the cache report what they hold through an
     ``arrays()`` method (their NumPy arrays) and/or ``held_nbytes()`` (other data)."""
     seen = set()
@@ -92,7 +192,7 @@ def cache_nbytes():
             owner = value
             while isinstance(owner.base, np.ndarray):
                 owner = owner.base
-            if id(owner) in seen:
+            if id(owner) in seen or isinstance(getattr(owner.base, "obj", None), mmap.mmap):  # shared
                 return 0
             seen.add(id(owner))
             return owner.nbytes

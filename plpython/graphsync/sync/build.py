@@ -48,6 +48,8 @@ JOIN graph._labels AS l ON l.label = e.label
 """
 
 
+NODE_RUNS = "SELECT r.table_oid, r.first_id, r.last_id FROM graph._node_runs($1) AS r"
+
 RESOLVE_EVENTS = """
 UPDATE graph._schema_events SET resolved_at = now()
 WHERE resolved_at IS NULL AND repair = 'rebuild'
@@ -91,7 +93,10 @@ def build(plpy):
     alive = np.zeros(node_count, dtype=bool)
     alive[:alive_count] = True
     out = csr.build(node_count, e)
-    base.write_base(plpy, generation, {"out": out, "in": csr.reverse(out)}, alive)
+    tables = np.zeros(node_count, dtype=np.uint32)
+    for r in plpy.execute(plpy.prepare(NODE_RUNS, ["bigint"]), [node_count]):
+        tables[r["first_id"]:r["last_id"] + 1] = int(r["table_oid"])
+    base.write_base(plpy, generation, {"out": out, "in": csr.reverse(out)}, alive, tables)
     plpy.execute("DELETE FROM graph._edge_overlay")
     plpy.execute("DELETE FROM graph._edge_cuts")
     plpy.execute(plpy.prepare(

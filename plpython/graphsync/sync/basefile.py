@@ -1,0 +1,332 @@
+"""The shared base file of a generation: what every backend maps instead of holding
+its own copy of the base (sync/base.py decides when; this module knows the format
+and the file system, never plpy).
+
+One read-only file per database and generation,
+``<data directory>/graphsync/<database oid>/<generation>.base``, holds the base CSR
+of each direction ('out', 'in', and 'any', which reads derive from 'out': see
+algorithms.adjacency.both_ways), the alive flag and the table oid of every base node.
+The OS page cache then holds one copy per server, whatever the number of backends.
+
+Format (little-endian): MAGIC, the header's length (u64), a JSON header
+``{"generation": g, "arrays": [[name, dtype, offset, count], ...]}``, then each array
+at an ALIGN-byte aligned offset, zero padding between. A file is a pure function of
+the generation's graph._csr rows, so build records its size and SHA-256 there
+(graph._csr.file_bytes and file_sha256, migration 130) and every reader that writes
+or opens a file checks it against them: a missing, truncated, corrupt, stale or
+hostile file is never used, it is written again.
+
+Checking 1 GB of file costs about a second, too much for every new backend, so a
+full check leaves a stamp beside the file (``<generation>.verified``): the file's
+device, inode, size, mtime and ctime and the SHA-256 it was checked against. A
+backend whose opened file has exactly that identity and whose graph._csr row names
+that SHA-256 maps it without reading it; any other file is checked in full. Every
+write to a file (a byte flipped, a copy or restore over it) moves its ctime, which
+no process can set back: only a change below the file system (a disk's bit rot)
+goes unseen until the stamp goes. A missing stamp only costs a full check.
+
+Writing: under an exclusive lock on ``<dir>/lock`` (flock: released when its
+holder dies), into ``.<generation>.<pid>.tmp`` (O_EXCL), checked against the
+recorded size and SHA-256 as it is written, fsync'd, renamed over the final name,
+the directory fsync'd. A crash leaves at most a temp file no reader opens;
+remove_old removes it under the same lock. A file unlinked or replaced stays valid
+for the backends that mapped it (Linux keeps the inode until the last mapping goes).
+"""
+
+import errno
+import fcntl
+import hashlib
+import json
+import mmap
+import os
+import re
+import shutil
+import stat
+import struct
+
+import numpy as np
+
+from graphsync.algorithms import csr
+from graphsync.algorithms.adjacency import both_ways
+
+MAGIC = b"GSBASE1\n"
+ALIGN = 64
+DIRECTORY = "graphsync"
+DIRECTIONS = ("out", "in", "any")
+NAMES = re.compile(r"^(\d+)\.(base|verified)$")
+TEMP = re.compile(r"^\.(\d+)\.(\d+)\.tmp$")
+
+
+def contents(generation, out, into, alive, tables):
+    """(header bytes, arrays) of the file of ``generation``: the Csr of 'out' and 'in',
+    'any' derived from 'out', alive (bool[n]) and tables (table oid of each base node)."""
+    parts = {"out": out, "in": into, "any": both_ways(out)}
+    arrays, entries = [], []
+    named = [("%s.%s" % (d, f), np.ascontiguousarray(getattr(parts[d], f), dtype=csr.DTYPES[f]))
+             for d in DIRECTIONS for f in csr.Csr._fields]
+    named += [("alive", np.ascontiguousarray(alive, dtype="|b1")),
+              ("tables", np.ascontiguousarray(tables, dtype="<u4"))]
+    for name, a in named:
+        entries.append([name, a.dtype.str, 0, len(a)])
+        arrays.append(a)
+    # Offsets depend on the header's length, which depends on the offsets' digits:
+    # lay out with a fixed-width header (offsets padded) until it settles.
+    header_len = 0
+    while True:
+        at = _aligned(len(MAGIC) + 8 + header_len)
+        for entry, a in zip(entries, arrays, strict=True):
+            entry[2] = at
+            at = _aligned(at + a.nbytes)
+        text = json.dumps({"generation": int(generation), "arrays": entries}, separators=(",", ":")).encode()
+        if len(text) <= header_len:
+            return text + b" " * (header_len - len(text)), arrays
+        header_len = len(text) + 64
+
+
+def _aligned(n):
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def chunks(header, arrays):
+    """The bytes of the file, piece by piece (no copy of the arrays)."""
+    yield MAGIC + struct.pack("<Q", len(header)) + header
+    at = len(MAGIC) + 8 + len(header)
+    for a in arrays:
+        start = _aligned(at)
+        if start > at:
+            yield bytes(start - at)
+        yield memoryview(a).cast("B")
+        at = start + a.nbytes
+
+
+def digest(header, arrays):
+    """(size in bytes, SHA-256 hex) of the file of these contents."""
+    h, size = hashlib.sha256(), 0
+    for piece in chunks(header, arrays):
+        h.update(piece)
+        size += len(piece)
+    return size, h.hexdigest()
+
+
+def parse(buffer, generation):
+    """{name: read-only array over ``buffer``} of a file's contents; ValueError when
+    it is not a well-formed file of ``generation`` (its checksum was checked before)."""
+    view = memoryview(buffer)
+    if len(view) < len(MAGIC) + 8 or bytes(view[:len(MAGIC)]) != MAGIC:
+        raise ValueError("not a graphsync base file")
+    (header_len,) = struct.unpack("<Q", view[len(MAGIC):len(MAGIC) + 8])
+    start = len(MAGIC) + 8
+    if header_len > len(view) - start:
+        raise ValueError("header past the end of the file")
+    header = json.loads(bytes(view[start:start + header_len]))
+    if header.get("generation") != generation:
+        raise ValueError("a file of generation %r, not %d" % (header.get("generation"), generation))
+    out = {}
+    for name, dtype, offset, count in header["arrays"]:
+        dt = np.dtype(dtype)
+        if offset < 0 or count < 0 or offset + dt.itemsize * count > len(view):
+            raise ValueError("array %s past the end of the file" % name)
+        out[name] = np.frombuffer(buffer, dtype=dt, count=count, offset=offset)
+    return out
+
+
+def arrays_of(parsed):
+    """{"out", "in", "any": Csr, "alive", "tables"} of parsed file contents."""
+    got = {d: csr.Csr(*(parsed["%s.%s" % (d, f)] for f in csr.Csr._fields)) for d in DIRECTIONS}
+    got["alive"] = parsed["alive"]
+    got["tables"] = parsed["tables"]
+    return got
+
+
+# -- the file system ---------------------------------------------------------------
+
+
+def root(data_directory=None):
+    """The graphsync directory of this server: ``graphsync`` in the data directory.
+    A backend runs with the data directory as its working directory (PostgreSQL
+    changes into it at start), which is how a backend finds it without a superuser's
+    current_setting('data_directory'); PG_VERSION there says it is one."""
+    data = data_directory or os.getcwd()
+    if not os.path.isfile(os.path.join(data, "PG_VERSION")):
+        raise OSError(errno.ENOENT, "the working directory is not a PostgreSQL data directory", data)
+    return os.path.join(data, DIRECTORY)
+
+
+def directory(top, database_oid):
+    """The directory of a database's files (made, mode 0700, when missing)."""
+    path = os.path.join(top, str(int(database_oid)))
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def path_of(folder, generation):
+    return os.path.join(folder, "%d.base" % generation)
+
+
+def _stamp_path(folder, generation):
+    return os.path.join(folder, "%d.verified" % generation)
+
+
+def _identity(st):
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def open_verified(folder, generation, size, sha256, stats=None):
+    """The arrays of the file of ``generation`` mapped read-only, or None when it is
+    missing or not exactly the file of that size and SHA-256 (see the stamp above).
+    ``stats`` (a dict) counts full checks ('checks') and files refused ('refused')."""
+    try:
+        fd = os.open(path_of(folder, generation), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError:  # not ours to read (its owner or mode): replaced like a corrupt one
+        _count(stats, "refused")
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size or size == 0:
+            _count(stats, "refused")
+            return None
+        mapped = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+    finally:
+        os.close(fd)
+    if _read_stamp(folder, generation) != _identity(st) + [sha256]:
+        _count(stats, "checks")
+        if hashlib.sha256(mapped).hexdigest() != sha256:
+            _count(stats, "refused")
+            mapped.close()
+            return None
+        _write_stamp(folder, generation, _identity(st) + [sha256])
+    try:
+        return arrays_of(parse(mapped, generation))
+    except (ValueError, KeyError, TypeError):
+        _count(stats, "refused")
+        return None
+
+
+def _count(stats, name):
+    if stats is not None:
+        stats[name] = stats.get(name, 0) + 1
+
+
+def _read_stamp(folder, generation):
+    try:
+        with open(_stamp_path(folder, generation), "rb") as f:
+            return json.loads(f.read(4096))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_stamp(folder, generation, value):
+    """Record a full check (atomically; losing it only costs another full check)."""
+    tmp = os.path.join(folder, ".%d.%d.stamp.tmp" % (generation, os.getpid()))
+    try:
+        with open(tmp, "w") as f:
+            json.dump(value, f)
+        os.rename(tmp, _stamp_path(folder, generation))
+    except OSError:
+        pass
+
+
+class Lock:
+    """The exclusive lock of a database's directory (flock on ``<dir>/lock``).
+    ``wait()`` is called between tries: the caller sleeps there, where a cancel can
+    reach it (a blocking flock could not be cancelled)."""
+
+    def __init__(self, folder, wait):
+        self.folder, self.wait, self.fd = folder, wait, None
+
+    def __enter__(self):
+        self.fd = os.open(os.path.join(self.folder, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return self
+                except BlockingIOError:
+                    self.wait()
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # releases the lock
+
+
+def write(folder, generation, header, arrays, size, sha256):
+    """Write the file of ``generation`` atomically (hold the Lock). False, and no
+    file, when the contents are not of the recorded ``size`` and ``sha256``."""
+    tmp = os.path.join(folder, ".%d.%d.tmp" % (generation, os.getpid()))
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o400)
+    try:
+        h, written = hashlib.sha256(), 0
+        for piece in chunks(header, arrays):
+            h.update(piece)
+            view = memoryview(piece)
+            while len(view):
+                n = os.write(fd, view)
+                view = view[n:]
+                written += n
+        if written != size or h.hexdigest() != sha256:
+            os.close(fd)
+            fd = None
+            os.unlink(tmp)
+            return False
+        os.fsync(fd)
+    finally:
+        if fd is not None:
+            os.close(fd)
+    os.rename(tmp, path_of(folder, generation))
+    _fsync_directory(folder)
+    return True
+
+
+def _fsync_directory(folder):
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_old(folder, generation):
+    """Remove the files of generations below ``generation`` and temp files (hold the
+    Lock: a temp file seen then is a dead writer's). Returns the names removed."""
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        m = NAMES.match(name)
+        old = m is not None and int(m.group(1)) < generation
+        if old or TEMP.match(name) or name.endswith(".stamp.tmp"):
+            try:
+                os.unlink(os.path.join(folder, name))
+                removed.append(name)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def remove_databases(top, keep):
+    """Remove the directories of databases whose oid is not in ``keep`` (dropped
+    databases). Returns the oids removed."""
+    removed = []
+    try:
+        names = os.listdir(top)
+    except FileNotFoundError:
+        return removed
+    for name in names:
+        if name.isdigit() and int(name) not in keep:
+            shutil.rmtree(os.path.join(top, name), ignore_errors=True)
+            removed.append(int(name))
+    return removed
+
+
+def usage(folder):
+    """(files, bytes) in a database's directory."""
+    files = size = 0
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False):
+            files += 1
+            size += entry.stat(follow_symlinks=False).st_size
+    return files, size
