@@ -43,8 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-import pgcluster  # noqa: E402
 from common import GRAPH_SCHEMA, database  # noqa: E402
+
+import pgcluster  # noqa: E402
 
 DB = "graphsync_bench_memory"
 

@@ -11,9 +11,9 @@
 -- A base built before this migration has NULL here: backends hold it privately,
 -- as before, until the next build.
 ALTER TABLE graph._csr
-    ADD COLUMN tables bytea,
-    ADD COLUMN file_bytes bigint,
-    ADD COLUMN file_sha256 text;
+ADD COLUMN tables bytea,
+ADD COLUMN file_bytes bigint,
+ADD COLUMN file_sha256 text;
 
 DO $$
 BEGIN

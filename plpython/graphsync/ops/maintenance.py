@@ -5,12 +5,13 @@ the sources when graph.verify_interval has passed; rebuild the base when
 graph._rebuild_reasons() (or the check, or vacuum) says so and drift does not
 block it; apply again what committed during the rebuild; prune applied log
 rows older than graph.log_retention and job rows older than
-graph.job_retention; remove the shared base files of older generations. Each phase runs in its own subtransaction: a failing
-phase rolls back alone, the run records its error in its job row and returns
-normally with status 'failed', so the row persists and the graph keeps serving
-what it had. A run that raised nothing but leaves work undone (failed log
-rows, drift for reconcile, a rebuild drift blocked, a pg_cron job that does
-not run: left_undone) returns status 'partial' with what, never 'succeeded'.
+graph.job_retention; remove the shared base files of older generations.
+Each phase runs in its own subtransaction: a failing phase rolls back alone,
+the run records its error in its job row and returns normally with status
+'failed', so the row persists and the graph keeps serving what it had. A run
+that raised nothing but leaves work undone (failed log rows, drift for
+reconcile, a rebuild drift blocked, a pg_cron job that does not run:
+left_undone) returns status 'partial' with what, never 'succeeded'.
 
 Runs never overlap: a scheduled run that finds another under way returns
 'skipped' (pg_try_advisory_xact_lock); vacuum and reconcile wait for it.

@@ -1,0 +1,117 @@
+"""graphsync.sync.basefile: the shared base file's format, its checks, atomic writes
+and cleanup, in a scratch directory standing in for a data directory."""
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+
+from graphsync.algorithms import csr
+from graphsync.algorithms.adjacency import both_ways
+from graphsync.sync import basefile
+
+
+def graph(seed=3, n=50, m=200):
+    rng = np.random.default_rng(seed)
+    e = csr.edges(rng.integers(0, n, m), rng.integers(0, n, m), rng.random(m), rng.integers(0, 3, m),
+                  rng.integers(1, 4, m))
+    out = csr.build(n, e)
+    alive = rng.random(n) < 0.9
+    tables = np.where(np.arange(n) < n // 2, 16400, 16500).astype(np.uint32)
+    return out, csr.reverse(out), alive, tables
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "PG_VERSION").write_text("15\n")
+    return basefile.directory(basefile.root(str(tmp_path)), 16384)
+
+
+def written(folder, generation=7, g=None):
+    out, into, alive, tables = g or graph()
+    header, arrays = basefile.contents(generation, out, into, alive, tables)
+    size, sha = basefile.digest(header, arrays)
+    assert basefile.write(folder, generation, header, arrays, size, sha)
+    return size, sha
+
+
+def test_the_file_holds_every_array_aligned_and_its_digest_is_its_bytes(folder):
+    out, into, alive, tables = graph()
+    size, sha = written(folder, 7, (out, into, alive, tables))
+    path = basefile.path_of(folder, 7)
+    assert os.path.getsize(path) == size and os.stat(path).st_mode & 0o777 == 0o400
+    with open(path, "rb") as f:
+        data = f.read()
+    assert hashlib.sha256(data).hexdigest() == sha
+    got = basefile.open_verified(folder, 7, size, sha)  # mapped: page-aligned, so each array is aligned
+    for direction, want in (("out", out), ("in", into), ("any", both_ways(out))):
+        for field in csr.Csr._fields:
+            a = getattr(got[direction], field)
+            assert np.array_equal(a, getattr(want, field)) and a.ctypes.data % basefile.ALIGN == 0
+    assert np.array_equal(got["alive"], alive) and np.array_equal(got["tables"], tables)
+    with pytest.raises(ValueError):
+        basefile.parse(data, 8)  # another generation's
+    with pytest.raises(ValueError):
+        basefile.parse(data[: size // 2], 7)
+
+
+def test_open_verified_maps_read_only_and_checks_in_full_only_a_file_it_has_not_checked(folder):
+    size, sha = written(folder)
+    stats = {}
+    got = basefile.open_verified(folder, 7, size, sha, stats)
+    assert not got["out"].targets.flags.writeable and stats == {"checks": 1}
+    got = basefile.open_verified(folder, 7, size, sha, stats)
+    assert got is not None and stats == {"checks": 1}  # the stamp of the first check
+    assert basefile.open_verified(folder, 7, size, "0" * 64, stats) is None  # another checksum recorded
+    assert basefile.open_verified(folder, 7, size + 1, sha, stats) is None
+    assert basefile.open_verified(folder, 8, size, sha, stats) is None  # no such file
+
+
+def test_a_file_changed_in_place_is_checked_again_and_refused(folder):
+    size, sha = written(folder)
+    path = basefile.path_of(folder, 7)
+    assert basefile.open_verified(folder, 7, size, sha) is not None
+    st = os.stat(path)
+    os.chmod(path, 0o600)
+    with open(path, "r+b") as f:
+        f.seek(size - 1)
+        f.write(b"\xff")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size and mtime; ctime moved
+    stats = {}
+    assert basefile.open_verified(folder, 7, size, sha, stats) is None
+    assert stats == {"checks": 1, "refused": 1}
+
+
+def test_write_refuses_contents_that_are_not_the_recorded_ones(folder):
+    out, into, alive, tables = graph()
+    header, arrays = basefile.contents(7, out, into, alive, tables)
+    size, sha = basefile.digest(header, arrays)
+    assert not basefile.write(folder, 7, header, arrays, size, "0" * 64)
+    assert os.listdir(folder) == []  # no file, no temp file
+
+
+def test_remove_old_keeps_the_generation_and_newer_and_removes_temp_files(folder):
+    for g in (5, 6, 7):
+        written(folder, g)
+    basefile.open_verified(folder, 6, *written(folder, 6))  # a stamp too
+    for name in (".6.123.tmp", ".7.9.stamp.tmp", "lock", "notes.txt"):
+        with open(os.path.join(folder, name), "w") as f:
+            f.write("x")
+    removed = basefile.remove_old(folder, 7)
+    assert sorted(removed) == [".6.123.tmp", ".7.9.stamp.tmp", "5.base", "6.base", "6.verified"]
+    assert sorted(os.listdir(folder)) == ["7.base", "lock", "notes.txt"]
+    assert basefile.usage(folder)[0] == 3
+
+
+def test_remove_databases_removes_only_directories_of_other_oids(folder):
+    top = os.path.dirname(folder)
+    basefile.directory(top, 99)
+    os.makedirs(os.path.join(top, "not-an-oid"))
+    assert basefile.remove_databases(top, {16384}) == [99]
+    assert sorted(os.listdir(top)) == ["16384", "not-an-oid"]
+
+
+def test_root_refuses_a_directory_that_is_not_a_data_directory(tmp_path):
+    with pytest.raises(OSError):
+        basefile.root(str(tmp_path))
