@@ -1,4 +1,4 @@
-# graphsync: make demo | make test | make lint | make bench | make test-container
+# graphsync: make demo | make test | make lint | make bench | make bench-large | make test-container
 # GRAPHSYNC_DSN=... points demo, tests and benchmarks at an existing server
 # (a superuser connection to a database graphsync may install into).
 # Setup steps print one line each; their output goes to $(LOGS)/, shown when one fails.
@@ -19,7 +19,7 @@ IMAGE           ?= graphsync-test-pg15
 BASE_IMAGE      ?= debian:bookworm-slim
 CONTAINER_TESTS ?= tests
 
-.PHONY: setup demo test test-unit test-container container-image lint bench clean
+.PHONY: setup demo test test-unit test-container container-image lint bench bench-large clean
 
 setup: $(STAMP_APT) $(STAMP_PIP)
 
@@ -67,6 +67,11 @@ bench: setup
 	$(PY) benchmarks/reads.py
 	$(PY) benchmarks/rebuild.py
 	$(PY) benchmarks/reads_under_writes.py
+	$(PY) benchmarks/memory.py
+
+# 2M nodes / 10M edges: some 20 GB of memory at 100 backends and an hour on 2 cores
+bench-large: setup
+	$(PY) benchmarks/memory.py --large --out benchmarks/MEMORY_LARGE.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -43,7 +43,9 @@ class Adjacency:
         self.base_edges = len(self.targets)
         n = self.base_nodes if node_count is None else max(node_count, self.base_nodes)
         self.node_count = n
-        self.slot = np.full(n, -1, dtype=np.int64)  # node -> segment, -1: its base edges
+        # node -> segment, -1: its base edges; made on the first relocation (None until
+        # then: a backend that relocates nothing holds no per-node array here)
+        self.slot = None
         self.seg_lo = np.zeros(0, dtype=np.int64)
         self.seg_hi = np.zeros(0, dtype=np.int64)
         self.segments = 0
@@ -68,14 +70,16 @@ class Adjacency:
         other = object.__new__(Adjacency)
         other.__dict__.update(self.__dict__)
         for name in ("slot", "seg_lo", "seg_hi", "t_targets", "t_labels", "t_weights", "t_sources"):
-            setattr(other, name, getattr(self, name).copy())
+            if getattr(self, name) is not None:
+                setattr(other, name, getattr(self, name).copy())
         return other
 
     def grow(self, node_count):
         """Cover node ids up to ``node_count`` - 1 (new ids have no edges)."""
         if node_count > self.node_count:
-            more = np.full(node_count - self.node_count, -1, dtype=np.int64)
-            self.slot = np.concatenate([self.slot, more])
+            if self.slot is not None:
+                more = np.full(node_count - self.node_count, -1, dtype=np.int64)
+                self.slot = np.concatenate([self.slot, more])
             self.node_count = node_count
 
     # -- reading ---------------------------------------------------------------
@@ -199,6 +203,8 @@ class Adjacency:
     def set_node(self, node, targets, weights, labels, sources):
         """Replace the edge list of ``node`` (relocating it to the tail)."""
         k = len(targets)
+        if self.slot is None:
+            self.slot = np.full(self.node_count, -1, dtype=np.int64)
         old = self.slot[node]
         if old >= 0:
             self.tail_live -= int(self.seg_hi[old] - self.seg_lo[old])
