@@ -54,6 +54,9 @@ BEGIN
     LOOP
         EXECUTE format('ALTER FUNCTION %s OWNER TO %I', fn, owner);
     END LOOP;
+    -- graph._server_setting reads the graph.* values of the server's configuration
+    -- files as graph_sync (PostgreSQL shows them to superusers only).
+    GRANT EXECUTE ON FUNCTION pg_catalog.pg_show_all_file_settings() TO graph_sync;
     -- Health reads pg_cron's job tables as graph_sync.
     IF EXISTS (SELECT FROM pg_catalog.pg_namespace AS n WHERE n.nspname = 'cron') THEN
         GRANT USAGE ON SCHEMA cron TO graph_sync;
@@ -84,7 +87,7 @@ DECLARE
         'connected_components', 'component_stats', 'component_of',
         'export_dot', 'export_mermaid', 'export_graphml',
         -- what the reads call as their caller
-        '_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr', '_key_expr',
+        '_setting', '_server_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr', '_key_expr',
         '_object_expr', '_read_sync', '_pending_rows',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
         -- what the event trigger graph._follow_ddl calls as the role whose DDL it

@@ -256,3 +256,53 @@ def test_a_non_superuser_admin_sets_a_shared_setting_for_everyone(items):
         assert read(r) == 15
     with connect(items) as c:
         assert pending(c) == 0 and saves(c) == 3  # the reader's read applied in batches of two
+
+
+def _alter_system(conn, name, value):
+    """ALTER SYSTEM SET (or RESET, value None) and reload; new sessions see it."""
+    if value is None:
+        conn.execute(sql.SQL("ALTER SYSTEM RESET {}").format(sql.SQL(name)))
+    else:
+        conn.execute(sql.SQL("SET {} = {}").format(sql.SQL(name), sql.Literal(value)))  # a placeholder to set
+        conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.SQL(name), sql.Literal(value)))
+    conn.execute("SELECT pg_reload_conf()")
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_the_servers_value_is_in_force_for_everyone(items, name):
+    """A value set for the whole server (postgresql.conf, ALTER SYSTEM) takes effect
+    for readers too, whatever they SET; a database value still comes first."""
+    default = settings.SETTINGS[name].default
+    with connect(items) as c:
+        _alter_system(c, name, OTHER[name])
+    try:
+        for role in (READER, ADMIN):
+            with as_role(items, role) as r:
+                assert r.execute("SELECT graph._setting(%s)", [name]).fetchone() == (OTHER[name],), role
+        with as_role(items, READER) as r:
+            r.execute("SELECT set_config(%s, %s, false)", [name, default])
+            assert r.execute("SELECT graph._setting(%s)", [name]).fetchone() == (OTHER[name],)
+        with connect(items) as c:
+            c.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                sql.Identifier(dbname(items)), sql.SQL(name), sql.Literal(default)))
+        with as_role(items, READER) as r:
+            assert r.execute("SELECT graph._setting(%s)", [name]).fetchone() == (default,)
+    finally:
+        with connect(items) as c:
+            _alter_system(c, name, None)
+
+
+def test_a_servers_edge_buffer_size_governs_a_readers_apply(items):
+    with connect(items) as c:
+        _alter_system(c, "graph.edge_buffer_size", "1")
+    try:
+        with connect(items) as c:
+            write_chain(c, 11, 5)
+        with as_role(items, READER) as r:
+            r.execute("SET graph.edge_buffer_size = 100000")  # changes nothing shared
+            assert read(r) == 15  # folded in memory
+        with connect(items) as c:
+            assert state(c) == (True, "edge_buffer_full") and pending(c) == 5
+    finally:
+        with connect(items) as c:
+            _alter_system(c, "graph.edge_buffer_size", None)

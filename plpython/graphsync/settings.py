@@ -18,7 +18,8 @@ A shared setting is changed only by admins. Its value in force is the one the
 session has (from SET, the role, the database or the server's configuration)
 when the session user is a superuser or a member of graph_admin; for any other
 session it is the database's value (``ALTER DATABASE … SET``, or
-``graph.set_setting``) or the default, whatever that session SETs. So a reader
+``graph.set_setting``), else the server's (postgresql.conf, ``ALTER SYSTEM``:
+graph._server_setting), else the default, whatever that session SETs. So a reader
 whose read applies pending rows (through the SECURITY DEFINER graph._read_sync)
 applies them exactly as an admin's maintenance would. The session user decides,
 not current_user: inside a SECURITY DEFINER function current_user is its owner.
@@ -90,11 +91,12 @@ CURRENT = "SELECT pg_catalog.current_setting($1, true) AS v"
 # A shared setting's value in force (see the module docstring): the session's for an
 # admin (graph._session_is_admin's rule, written out: a reader may run this accessor,
 # not that helper); else the database's (ALTER DATABASE ... SET: setrole 0), or one
-# set for every database (ALTER ROLE ALL SET), or none.
+# set for every database (ALTER ROLE ALL SET), or the server's configuration files'
+# (graph._server_setting), or none.
 SHARED = """
 SELECT CASE WHEN pg_catalog.pg_has_role(session_user, 'graph_admin', 'MEMBER')
             THEN pg_catalog.current_setting($1, true)
-            ELSE (SELECT pg_catalog.substr(c.setting, pg_catalog.length($1) + 2)
+            ELSE coalesce((SELECT pg_catalog.substr(c.setting, pg_catalog.length($1) + 2)
                   FROM pg_catalog.pg_db_role_setting AS d
                   CROSS JOIN LATERAL pg_catalog.unnest(d.setconfig) AS c (setting)
                   WHERE d.setrole = 0
@@ -102,7 +104,7 @@ SELECT CASE WHEN pg_catalog.pg_has_role(session_user, 'graph_admin', 'MEMBER')
                                               WHERE b.datname = pg_catalog.current_database()))
                     AND pg_catalog.starts_with(c.setting, pg_catalog.concat($1, '='))
                   ORDER BY d.setdatabase DESC
-                  LIMIT 1)
+                  LIMIT 1), graph._server_setting($1))
        END AS v
 """
 INTERVAL_OK = "SELECT $1::pg_catalog.interval >= pg_catalog.interval '0' AS ok"

@@ -41,7 +41,7 @@ $$, $$
         'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
         'connected_components', 'component_stats', 'component_of',
         'export_dot', 'export_mermaid', 'export_graphml',
-        '_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr',
+        '_setting', '_server_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr',
         '_key_expr', '_object_expr', '_read_sync', '_pending_rows',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
         '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture'
