@@ -72,6 +72,9 @@ $$;
 -- SECURITY DEFINER functions graph._read_sync and graph._pending_rows.
 GRANT SELECT ON graph._csr, graph._edge_overlay, graph._edge_cuts, graph._labels, graph._sync_state,
 graph._node_tables, graph._edge_sources, graph._nodes, graph._graph_version, graph._py_modules TO public;
+-- What replay applied (graph.changed_nodes reads it as the caller): row-level
+-- security (migration 100) shows each role the node changes of the tables it may SELECT.
+GRANT SELECT ON graph._change_log TO public;
 
 -- Functions every role may call: health, the reads, and the internal functions
 -- the reads call as their caller. Chosen by name from the catalog (every
@@ -80,8 +83,8 @@ graph._node_tables, graph._edge_sources, graph._nodes, graph._graph_version, gra
 DO $$
 DECLARE
     names text [] := ARRAY[
-        -- health
-        'sync_health', 'status',
+        -- health, and catching up on change notifications
+        'sync_health', 'status', 'changed_nodes',
         -- reads
         'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
         'connected_components', 'component_stats', 'component_of',

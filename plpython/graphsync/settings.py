@@ -85,6 +85,9 @@ SETTINGS = {s.name: s for s in (
             "applied log rows older than this are pruned", "shared"),
     Setting("graph.job_retention", "7 days", "interval",
             "maintenance job rows older than this are pruned", "shared"),
+    Setting("graph.notify_queue_limit", "0.5", "fraction",
+            "NOTIFY graphsync is skipped (and counted) while the notification queue is at least this full",
+            "shared"),
 )}
 
 CURRENT = "SELECT pg_catalog.current_setting($1, true) AS v"

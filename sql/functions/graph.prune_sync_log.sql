@@ -5,7 +5,12 @@
 -- one in its in-progress list or at or above its xmax was still open, or had
 -- not started, when the cursor last moved). Failed rows (error_message) and
 -- unfolded TRUNCATE markers (needs_vacuum) are kept. Maintenance calls it.
--- Admin only. Returns how many rows it deleted. Touches: graph._sync_log.
+-- The record of applied changes (graph._change_log, migration 100) is pruned
+-- with it: every change numbered up to the newest one applied more than
+-- retention ago, and graph.changed_nodes() then refuses a position before that
+-- (graph._sync_state.change_horizon).
+-- Admin only. Returns how many log rows it deleted. Touches: graph._sync_log,
+-- graph._change_log, graph._sync_state.change_horizon.
 CREATE OR REPLACE FUNCTION graph.prune_sync_log(retention interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -13,6 +18,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     pruned bigint;
+    horizon bigint;
 BEGIN
     PERFORM graph._require_admin();
     IF retention IS NULL THEN
@@ -29,9 +35,14 @@ BEGIN
         RETURNING 1
     )
     SELECT count(*) INTO pruned FROM gone;
+    SELECT max(c.sync_id) INTO horizon FROM graph._change_log AS c WHERE c.created_at < now() - retention;
+    IF horizon IS NOT NULL THEN
+        DELETE FROM graph._change_log AS c WHERE c.sync_id <= horizon;
+        UPDATE graph._sync_state SET change_horizon = greatest(change_horizon, horizon);
+    END IF;
     RETURN pruned;
 END;
 $$;
 
 COMMENT ON FUNCTION graph.prune_sync_log(interval) IS
-'Delete applied log rows older than retention (default: graph.log_retention); never an unapplied, failed or unfolded TRUNCATE row. Admin only.';
+'Delete applied log rows older than retention (default: graph.log_retention); never an unapplied, failed or unfolded TRUNCATE row; prunes the record of applied changes with it. Admin only.';

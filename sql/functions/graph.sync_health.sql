@@ -7,7 +7,8 @@
 --   whether a rebuild is due (and why); read-only state; schema drift; the last
 --   maintenance, vacuum or reconcile run; whether the pg_cron job really runs
 --   (graph._cron_job_state: failing, late, never ran, inactive); the last
---   source check; what to do next.
+--   source check; what to do next; the latest change number
+--   (graph.changed_nodes) and the notifications a full queue skipped.
 -- SECURITY DEFINER so any role can read health without reading the log. No
 -- column shows a role a value it cannot read: last_error quotes a failed log
 -- row's message only to a role that may read that row's table
@@ -53,7 +54,9 @@ CREATE OR REPLACE FUNCTION graph.sync_health(
     OUT apply_sync_recommended boolean,
     OUT maintenance_recommended boolean,
     OUT reconcile_recommended boolean,
-    OUT next_action text
+    OUT next_action text,
+    OUT last_change_sync_id bigint,
+    OUT notifications_skipped bigint
 )
 LANGUAGE plpgsql
 STABLE
@@ -83,6 +86,10 @@ BEGIN
         CASE WHEN cron.jobid IS NOT NULL AND cron.state <> 'inactive' THEN 'scheduled' END), ''), 'manual');
 
     applied_sync_id := s.applied_sync_id;
+    -- Change notifications (migration 100): where graph.changed_nodes() stands,
+    -- and how many NOTIFY graphsync a too full queue made replay skip.
+    last_change_sync_id := s.change_position;
+    notifications_skipped := s.notifications_skipped;
     SELECT max(l.id) INTO max_sync_log_id FROM graph._sync_log AS l;
     SELECT count(*), now() - min(p.created_at) INTO pending_sync_rows, oldest_pending_age
     FROM graph._pending_log() AS p;
@@ -180,4 +187,4 @@ END;
 $$;
 
 COMMENT ON FUNCTION graph.sync_health() IS
-'One row of replay and drift health: sync mode and settings, applied position, pending/failed rows, triggers, buffer and tombstones, rebuild need, read-only state, schema drift, last maintenance and source check, next action.';
+'One row of replay and drift health: sync mode and settings, applied position, pending/failed rows, triggers, buffer and tombstones, rebuild need, read-only state, schema drift, last maintenance and source check, next action, latest change number, skipped notifications.';

@@ -24,7 +24,7 @@ import time
 
 from graphsync import db, errors, settings
 from graphsync.ops import drift, jobs
-from graphsync.sync import apply, base, build
+from graphsync.sync import apply, base, build, notify
 
 
 def apply_pending(plpy, result, notes):
@@ -174,6 +174,7 @@ def left_undone(plpy, drifted, rebuild_reasons, stopped):
 
 
 @errors.entry_point
+@notify.top_level
 def run_job(plpy, kind="scheduled", force=False):
     """One maintenance run; returns its result row (dict)."""
     started = time.monotonic()

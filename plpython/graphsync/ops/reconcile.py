@@ -35,7 +35,7 @@ graph._rebuild_reasons) are checked before it starts: a bad value is an error
 
 from graphsync import db, errors, settings
 from graphsync.ops import drift, follow, jobs
-from graphsync.sync import apply, build
+from graphsync.sync import apply, build, notify
 
 SETTINGS_READ = ("graph.sync_batch_size", "graph.edge_buffer_size", "graph.sync_error_policy",
                  "graph.rebuild_overlay_fraction", "graph.rebuild_tombstone_fraction")
@@ -255,6 +255,7 @@ def _reconcile(plpy, job_id, repairs, result):
 
 
 @errors.entry_point
+@notify.top_level
 def reconcile(plpy):
     """Repair drift and differences; rows (action, table_name, items, detail)."""
     db.require_admin(plpy)

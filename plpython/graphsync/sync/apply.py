@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from graphsync import db, errors, settings
-from graphsync.sync import base, changes, registry
+from graphsync.sync import base, changes, notify, registry
 
 FETCH = """
 SELECT id, op, table_oid, old_pk, new_pk, properties::text AS properties,
@@ -275,6 +275,7 @@ class Replayer:
             else:
                 changes.add_row(self.reg, row, gathered)
         self.flush(gathered)
+        notify.record(self.plpy, self.reg, rows)  # numbered for NOTIFY graphsync and changed_nodes()
 
 
 def _record_error(plpy, row_id, message):
@@ -356,6 +357,7 @@ UPDATE graph._sync_log SET error_message = NULL WHERE id = ANY ($1) AND error_me
 
 
 @errors.entry_point
+@notify.top_level
 def apply_sync(plpy, max_batches=None):
     """Replay committed log rows; returns a dict of what was applied."""
     db.require_admin(plpy)

@@ -17,7 +17,7 @@ import numpy as np
 
 from graphsync import db, errors
 from graphsync.algorithms import csr
-from graphsync.sync import base, registry, sources
+from graphsync.sync import base, notify, registry, sources
 
 RENUMBER_NODES = """
 DELETE FROM graph._nodes;
@@ -69,6 +69,7 @@ FROM (SELECT coalesce(pg_current_xact_id_if_assigned()::text::bigint, 0) AS xid)
 
 
 @errors.entry_point
+@notify.top_level
 def build(plpy):
     """Rebuild the base; returns (generation, node_count, edge_count, seconds)."""
     started = time.monotonic()
@@ -117,4 +118,5 @@ def build(plpy):
     # The schema changes this read saw (graph._schema_events a rebuild catches up
     # with: columns unregistered or renamed, partitions attached or detached) are.
     plpy.execute(plpy.prepare(RESOLVE_EVENTS, ["text"]), [snapshot])
+    notify.rebuilt(plpy)  # changed_nodes() cannot continue from before a rebuild
     return generation, alive_count, len(e.src), time.monotonic() - started

@@ -27,7 +27,7 @@ summary.
 """
 
 from graphsync import db, errors, settings
-from graphsync.sync import apply, build, changes, registry, sources
+from graphsync.sync import apply, build, changes, notify, registry, sources
 
 SKIPPED = """
 SELECT l.id, l.op, l.table_oid, l.old_pk, l.new_pk, l.properties::text AS properties,
@@ -99,6 +99,7 @@ def _set_error(plpy, row_id, message):
 
 
 @errors.entry_point
+@notify.top_level
 def retry_failed(plpy):
     db.require_admin(plpy)
     plpy.execute("SELECT FROM graph._sync_state FOR UPDATE")
@@ -126,6 +127,7 @@ def retry_failed(plpy):
         try:
             with plpy.subtransaction():
                 replayer.flush(_changes(plpy, reg, row))
+                notify.record(plpy, reg, [row])
                 _set_error(plpy, row["id"], None)
         except apply.EdgeBufferFull:
             out["stopped"] = "edge_buffer_full"
