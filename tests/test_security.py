@@ -409,6 +409,8 @@ CALLS = [
     ("add_filter_column", "SELECT graph.add_filter_column('hz.a', 'kind')", ()),
     ("build", "SELECT * FROM graph.build()", ()),
     ("apply_sync", "SELECT * FROM graph.apply_sync()", ()),
+    ("changed_nodes", "SELECT * FROM graph.changed_nodes(0, max_rows => 5)", ("55000",)),
+    ("changed_nodes", "SELECT * FROM graph.changed_nodes((SELECT h.change_horizon FROM graph._sync_state AS h))", ()),
     ("verify", "SELECT * FROM graph.verify()", ()),
     ("traverse", "SELECT * FROM graph.traverse('hz.a', '1', hydrate => true, filter => '{\"kind\": \"k\"}',"
                  " tenant => 't1', direction => 'any')", ()),

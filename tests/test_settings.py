@@ -55,6 +55,8 @@ BAD = [
     ("graph.log_retention", "-1 hour", "SELECT graph.prune_sync_log()"),
     ("graph.log_retention", "forever", "SELECT * FROM graph.run_scheduled_maintenance()"),
     ("graph.job_retention", "forever", "SELECT * FROM graph.run_scheduled_maintenance()"),
+    ("graph.notify_queue_limit", "0", "SELECT * FROM graph.apply_sync()"),
+    ("graph.notify_queue_limit", "full", "SELECT * FROM graph.build()"),
 ]
 
 
@@ -105,7 +107,7 @@ DEFAULTS = {
     "graph.sync_batch_size": "10000", "graph.edge_buffer_size": "100000", "graph.sync_error_policy": "stop",
     "graph.query_freshness": "apply_pending_sync", "graph.tenant": None, "graph.rebuild_overlay_fraction": "0.5",
     "graph.rebuild_tombstone_fraction": "0.25", "graph.verify_interval": "1 day", "graph.log_retention": "1 hour",
-    "graph.job_retention": "7 days",
+    "graph.job_retention": "7 days", "graph.notify_queue_limit": "0.5",
 }
 
 

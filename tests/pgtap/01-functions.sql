@@ -80,7 +80,7 @@ $$, $$
         -- registration
         'add_table', 'add_edge', 'add_filter_column', 'remove_table', 'remove_edge',
         -- sync
-        'build', 'apply_sync', 'verify', 'sync_health',
+        'build', 'apply_sync', 'verify', 'sync_health', 'changed_nodes',
         -- reads
         'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
         'connected_components', 'component_stats', 'component_of',

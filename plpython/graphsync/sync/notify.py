@@ -153,15 +153,14 @@ def payload(generation, version, summary, limit=MAX_PAYLOAD):
     return json.dumps(body)
 
 
-def send(plpy, start):
+def send(plpy, start, limit):
     """Send this call's notification (what it recorded after position ``start``),
-    unless it recorded nothing or the queue is too full."""
+    unless it recorded nothing or the queue is at least ``limit`` full."""
     summary = db.run(plpy, SUMMARY, ["bigint"], [start])
     if not summary:
         return
     st = db.run(plpy, STATE)[0]
     text = payload(st["generation"], st["version"], summary)
-    limit = settings.get(plpy, "graph.notify_queue_limit")
     if st["usage"] >= limit:
         db.run(plpy, SKIPPED)
         plpy.warning("graphsync: the notification queue is %.1f%% full (graph.notify_queue_limit = %g);"
@@ -187,12 +186,13 @@ def top_level(fn):
                 return fn(plpy, *args, **kwargs)
             finally:
                 _depth[0] -= 1
+        limit = settings.get(plpy, "graph.notify_queue_limit")  # a bad value fails the call before it works
         start = db.run(plpy, START)[0]["p"]
         _depth[0] = 1
         try:
             out = fn(plpy, *args, **kwargs)
         finally:
             _depth[0] = 0
-        send(plpy, start)
+        send(plpy, start, limit)
         return out
     return call
