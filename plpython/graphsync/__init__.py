@@ -29,6 +29,7 @@ sync/                   the write path: log rows -> graph tables -> base
   apply.py              apply_sync(): two-snapshot batches, replay into nodes and overlay
   build.py              build(): renumber nodes, write a new generation's base
   retry.py              retry_failed(): apply failed log rows again
+  notify.py             what replay applied, numbered (changed_nodes); one NOTIFY graphsync per top-level call
   base.py               the stored base of a generation and how a backend gets it (mapped, or its own copy)
   basefile.py           the shared, memory-mapped base file of a generation: format, checks, atomic writes
 
