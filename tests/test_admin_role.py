@@ -322,3 +322,49 @@ def test_scheduling_needs_a_role_pg_cron_can_run_the_job_as(cron_admin):
         with connect(cron_admin) as c:
             c.execute("DROP ROLE gs_ar_nologin")
 
+
+
+def test_the_trigger_helper_does_no_more_as_a_superuser_than_enable_that_trigger(shop, admin, owner):
+    """graph._enable_capture_trigger runs ALTER TABLE as the installing superuser; that
+    DDL fires graphsync's event trigger inside it. The event trigger then follows the
+    registry (as graph_sync, as always) but attaches no trigger as that superuser:
+    an owner's trigger that holds graphsync's name stays, for the owner or a
+    superuser's reconcile() to replace, and nothing but the trigger asked is enabled."""
+    owner.execute("""CREATE FUNCTION shop.audit2() RETURNS trigger LANGUAGE plpgsql AS
+                     $$ BEGIN RETURN NULL; END $$""")
+    owner.execute("DROP TRIGGER graphsync_capture_truncate ON shop.orders")
+    owner.execute("""CREATE TRIGGER graphsync_capture_truncate AFTER TRUNCATE ON shop.orders
+                     FOR EACH STATEMENT EXECUTE FUNCTION shop.audit2()""")
+    owner.execute("ALTER TABLE shop.orders DISABLE TRIGGER graphsync_capture_insert")
+    owner.execute("ALTER TABLE shop.orders DISABLE TRIGGER graphsync_capture_delete")
+    with connect(shop) as c:
+        # A schema change the event trigger cannot follow now: it is left for later.
+        c.execute("""CREATE FUNCTION public.ar_refuse() RETURNS trigger LANGUAGE plpgsql AS
+                     $$ BEGIN RAISE EXCEPTION 'registry is locked for the test'; END $$""")
+        c.execute("CREATE TRIGGER ar_refuse BEFORE UPDATE ON graph._node_tables"
+                  " FOR EACH ROW EXECUTE FUNCTION public.ar_refuse()")
+    try:
+        owner.execute("ALTER TABLE shop.orders RENAME COLUMN total TO amount")
+    finally:
+        with connect(shop) as c:
+            c.execute("DROP TRIGGER ar_refuse ON graph._node_tables")
+            c.execute("DROP FUNCTION public.ar_refuse()")
+    try:
+        admin.execute("SELECT graph._enable_capture_trigger('shop.orders'::regclass, 'graphsync_capture_insert',"
+                      " true)")
+        triggers = dict(owner.execute("""SELECT tgname, tgfoid::regproc::text || ' ' || tgenabled::text FROM pg_trigger
+                                         WHERE tgrelid = 'shop.orders'::regclass
+                                           AND tgname LIKE 'graphsync_capture_%'""").fetchall())
+        assert triggers["graphsync_capture_truncate"] == "shop.audit2 O"  # not replaced as a superuser
+        assert triggers["graphsync_capture_insert"].endswith(" A")
+        assert triggers["graphsync_capture_delete"].endswith(" D")  # not asked, not enabled
+        # The table's owner, outside graph_admin, may use neither superuser-owned helper.
+        for call in ("SELECT graph._enable_capture_trigger('shop.orders'::regclass, 'graphsync_capture_delete')",
+                     "SELECT graph.set_setting('graph.sync_batch_size', '1')"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                owner.execute(call)
+    finally:
+        with connect(shop) as c:
+            c.execute("SELECT * FROM graph.reconcile()")
+            c.execute("DROP FUNCTION shop.audit2()")
+        assert health(admin)["schema_state"] == "current"

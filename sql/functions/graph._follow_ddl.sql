@@ -20,7 +20,10 @@
 -- marker a session could set would let a table owner leave capture behind its
 -- schema). graphsync's own DDL fires it too -- graph._attach_capture enabling a
 -- trigger is an ALTER TABLE -- and finds nothing to do: the registry is in
--- step, so graph._follow_registry returns no table to attach again.
+-- step, so graph._follow_registry returns no table to attach again. DDL that a
+-- superuser's SECURITY DEFINER function runs for another session user
+-- (graph._enable_capture_trigger's ALTER TABLE) has the registry followed, but
+-- no trigger attached with that superuser's rights: health reports what is left.
 CREATE OR REPLACE FUNCTION graph._follow_ddl()
 RETURNS event_trigger
 LANGUAGE plpgsql
@@ -59,6 +62,12 @@ BEGIN
             USING HINT = 'Run graph.reconcile(); graph.sync_health() shows what capture misses until then.';
         RETURN;
     END;
+    IF current_user <> session_user
+       AND (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user) THEN
+        -- A superuser's SECURITY DEFINER code (graph._enable_capture_trigger) ran
+        -- this DDL for another session user: attach nothing with its rights.
+        RETURN;
+    END IF;
     FOREACH tbl IN ARRAY tables LOOP
         BEGIN
             PERFORM graph._attach_capture(tbl);
