@@ -1,6 +1,7 @@
 -- graph._registered_column_roles(): every column the registry names, with the
 -- roles it plays: key, property, filter, tenant (node tables); via_key,
--- edge_end, weight, label (the table that carries an edge source's rows).
+-- edge_end, weight, label (the table that carries an edge source's rows);
+-- row_filter (read by the row filter of a node table or an edge source).
 -- Drift detection and graph._after_build() read it.
 CREATE OR REPLACE FUNCTION graph._registered_column_roles()
 RETURNS TABLE (table_oid oid, column_name text, roles text[])
@@ -32,9 +33,19 @@ AS $$
                                    (e.weight_column, 'weight'), (e.label_column, 'label')
         ) AS x (c, role)
         WHERE x.c IS NOT NULL AND (x.role <> 'edge_end' OR e.kind = 'join' OR x.c = e.from_column)
+        UNION ALL
+        SELECT coalesce(e.via_table, e.from_table), x.c, 'edge_end'
+        FROM graph._edge_sources AS e
+        CROSS JOIN LATERAL unnest(coalesce(e.from_columns, '{}') || coalesce(e.to_columns, '{}')) AS x (c)
+        UNION ALL
+        SELECT coalesce(e.via_table, e.from_table), x.c, 'row_filter'
+        FROM graph._edge_sources AS e CROSS JOIN LATERAL unnest(e.row_filter_columns) AS x (c)
+        UNION ALL
+        SELECT n.table_oid, x.c, 'row_filter'
+        FROM graph._node_tables AS n CROSS JOIN LATERAL unnest(n.row_filter_columns) AS x (c)
     ) AS c
     GROUP BY c.table_oid, c.column_name
 $$;
 
 COMMENT ON FUNCTION graph._registered_column_roles() IS
-'Every registered column of every captured table, with its roles (key, property, filter, tenant, via_key, edge_end, weight, label).';
+'Every registered column of every captured table, with its roles (key, property, filter, tenant, via_key, edge_end, weight, label, row_filter).';

@@ -10,7 +10,9 @@
 --                       JSON for built-in types, text otherwise (graph._object_expr)
 --   old_row, new_row    the columns the graph needs besides (tenant, edge endpoints,
 --                       weight, label), as text (graph._captured_expr: an endpoint
---                       as its target's key type renders it)
+--                       as its target's key type renders it), and under the key ""
+--                       the endpoints computed from several columns or JSON and the
+--                       row filter results (graph._carried_expr)
 -- An UPDATE that changes none of them logs nothing. No value is rendered by a
 -- cast or operator a table owner could have written: type output functions only.
 --
@@ -90,6 +92,7 @@ DECLARE
     ident text;
     existed boolean;
     plain_text boolean;
+    read_cols text [];
     -- Types whose output function reads no setting (not DateStyle, TimeZone,
     -- IntervalStyle, extra_float_digits nor bytea_output). Domains, arrays and
     -- composites are not listed: a column of those keeps the settings pinned.
@@ -113,7 +116,9 @@ BEGIN
         FROM graph._edge_sources AS e WHERE e.kind = 'join' AND e.via_table = tbl
     ) AS cols WHERE c IS NOT NULL;
 
-    IF node.table_oid IS NULL AND row_cols IS NULL THEN
+    IF node.table_oid IS NULL AND NOT EXISTS (
+        SELECT FROM graph._edge_sources AS e WHERE coalesce(e.via_table, e.from_table) = tbl
+    ) THEN
         EXECUTE format('DROP FUNCTION IF EXISTS %s() CASCADE', fn);
         RETURN false;
     END IF;
@@ -137,6 +142,17 @@ BEGIN
     p_n := graph._object_expr(tbl, prop_cols, 'n', false);
     r_o := graph._object_expr(tbl, row_cols, 'o', true);
     r_n := graph._object_expr(tbl, row_cols, 'n', true);
+    -- Computed endpoints and row filter results, under the key "" (graph._carried_expr).
+    IF graph._carried_expr(tbl, 'o') IS NOT NULL THEN
+        r_o := format('(%s || %s)', r_o, graph._carried_expr(tbl, 'o'));
+        r_n := format('(%s || %s)', r_n, graph._carried_expr(tbl, 'n'));
+        SELECT array_agg(DISTINCT c) INTO read_cols FROM (
+            SELECT unnest(coalesce(e.from_columns, '{}') || coalesce(e.to_columns, '{}') || e.row_filter_columns) AS c
+            FROM graph._edge_sources AS e WHERE coalesce(e.via_table, e.from_table) = tbl
+            UNION ALL SELECT unnest(node.row_filter_columns)
+        ) AS x;
+        row_cols := row_cols || coalesce(read_cols, '{}');
+    END IF;
     ident := format('%s, %L', tbl, tbl::regclass::text);
     -- Whether every column rendered has a type whose text form no setting
     -- changes: then the output settings need not be pinned on each call.

@@ -1,12 +1,23 @@
 -- graph.add_edge(...): register an edge source.
---   Foreign-key edge (via_table NULL): each row of from_table whose from_column
---   is not NULL links its node to the node of to_table whose key equals it.
+--   Foreign-key edge (via_table NULL): each row of from_table that references a
+--   to_table key links its node to the node of to_table with that key. The
+--   reference is from_column (one column), or from_columns, one column per key
+--   column of to_table in its order (a composite key, e.g. (workspace_id,
+--   project_id) -> (workspace_id, id)), exactly one of the two.
 --   Join-table edge (via_table given): each row of via_table links the
---   from_table node keyed by its from_column to the to_table node keyed by its
---   to_column.
--- weight_column (numeric; NULL counts as 1) and label_column (per-row label,
--- default label) are columns of the row that carries the edge. bidirectional
--- adds the reverse edge too. Returns the edge source id.
+--   from_table node keyed by its from_column (or from_columns) to the to_table
+--   node keyed by its to_column (or to_columns).
+--   json_path: the last of from_columns (or from_column) is a jsonb column and
+--   that key part is the value at json_path (as #> reads it); a JSON array
+--   there gives one edge per element; a missing, null or non-key value no edge
+--   (graph._end_expr).
+--   row_filter: a boolean expression over the carrying row's columns
+--   (graph._check_filter: built-in immutable code only); rows failing it carry
+--   no edge.
+-- Columns are compared as the key's type (graph._check_end). weight_column
+-- (numeric; NULL counts as 1) and label_column (per-row label, default label)
+-- are columns of the row that carries the edge. bidirectional adds the reverse
+-- edge too. Returns the edge source id.
 -- Touches: graph._edge_sources, capture triggers of the carrying table.
 CREATE OR REPLACE FUNCTION graph.add_edge(
     from_table regclass,
@@ -17,7 +28,11 @@ CREATE OR REPLACE FUNCTION graph.add_edge(
     bidirectional boolean DEFAULT FALSE,
     weight_column text DEFAULT NULL,
     label_column text DEFAULT NULL,
-    via_table regclass DEFAULT NULL
+    via_table regclass DEFAULT NULL,
+    from_columns text[] DEFAULT NULL,
+    to_columns text[] DEFAULT NULL,
+    json_path text[] DEFAULT NULL,
+    row_filter text DEFAULT NULL
 )
 RETURNS integer
 LANGUAGE plpgsql
@@ -29,20 +44,48 @@ DECLARE
     carrier regclass := coalesce(via_table, from_table);
     via_key text [];
     new_id integer;
+    f_col text := from_column;
+    f_cols text [] := from_columns;
+    t_col text := to_column;
+    t_cols text [] := to_columns;
+    filter_sql text;
+    filter_cols text [] := '{}';
 BEGIN
     PERFORM graph._require_admin();
     src := graph._node_table(from_table, 'from_table');
     dst := graph._node_table(to_table, 'to_table');
+    IF (from_column IS NULL) = (from_columns IS NULL) THEN
+        RAISE EXCEPTION 'pass exactly one of from_column and from_columns'
+            USING ERRCODE = CASE WHEN from_column IS NULL THEN '22004' ELSE '22023' END;
+    END IF;
+    IF from_columns IS NOT NULL AND (cardinality(from_columns) = 0 OR array_position(from_columns, NULL) IS NOT NULL) THEN
+        RAISE EXCEPTION 'from_columns must name at least one column and no NULL' USING ERRCODE = '22023';
+    END IF;
+    IF json_path IS NOT NULL AND (cardinality(json_path) = 0 OR array_position(json_path, NULL) IS NOT NULL) THEN
+        RAISE EXCEPTION 'json_path must name at least one key or index and no NULL' USING ERRCODE = '22023';
+    END IF;
+    -- An endpoint of one plain column keeps from_column; several, or JSON, are a list.
+    IF json_path IS NOT NULL AND f_cols IS NULL THEN
+        f_cols := ARRAY[f_col];
+    END IF;
+    IF f_cols IS NOT NULL AND cardinality(f_cols) = 1 AND json_path IS NULL THEN
+        f_col := f_cols[1];
+        f_cols := NULL;
+    ELSIF f_cols IS NOT NULL THEN
+        f_col := NULL;
+    END IF;
     IF via_table IS NULL THEN
-        IF cardinality(dst.id_columns) > 1 THEN
-            RAISE EXCEPTION 'to_table % has a composite key; foreign-key edges need a single-column key', to_table
-                USING ERRCODE = '0A000', HINT = 'Use a join table (via_table) instead.';
+        IF to_columns IS NOT NULL AND to_columns IS DISTINCT FROM dst.id_columns THEN
+            RAISE EXCEPTION 'to_columns % are not the key columns % of %', to_columns, dst.id_columns, to_table
+                USING ERRCODE = '42P10';
         END IF;
-        IF to_column IS NOT NULL AND to_column <> dst.id_columns[1] THEN
-            RAISE EXCEPTION 'to_column % is not the key column % of %', quote_ident(to_column),
-                quote_ident(dst.id_columns[1]), to_table USING ERRCODE = '42P10';
+        t_cols := NULL;
+        IF to_column IS NOT NULL AND (cardinality(dst.id_columns) > 1 OR to_column <> dst.id_columns[1]) THEN
+            RAISE EXCEPTION 'to_column % is not the key of %', quote_ident(to_column), to_table
+                USING ERRCODE = '42P10';
         END IF;
-        PERFORM graph._check_columns(from_table, ARRAY[from_column]);
+        PERFORM graph._check_end(from_table, coalesce(f_cols, ARRAY[f_col]), to_table, json_path,
+                                 'the reference of ' || from_table::text);
     ELSE
         PERFORM graph._check_table(via_table);
         via_key := graph._table_key(via_table);
@@ -50,14 +93,18 @@ BEGIN
             RAISE EXCEPTION 'join table % has no primary key and no unique key on NOT NULL columns', via_table
                 USING ERRCODE = '42P10';
         END IF;
-        IF to_column IS NULL THEN
-            RAISE EXCEPTION 'to_column is required for a join-table edge' USING ERRCODE = '22004';
+        IF (to_column IS NULL) = (to_columns IS NULL) THEN
+            RAISE EXCEPTION 'a join-table edge needs exactly one of to_column and to_columns'
+                USING ERRCODE = CASE WHEN to_column IS NULL THEN '22004' ELSE '22023' END;
         END IF;
-        IF cardinality(src.id_columns) > 1 OR cardinality(dst.id_columns) > 1 THEN
-            RAISE EXCEPTION 'join-table edges need single-column keys on both ends'
-                USING ERRCODE = '0A000';
+        IF t_cols IS NOT NULL AND cardinality(t_cols) = 1 THEN
+            t_col := t_cols[1];
+            t_cols := NULL;
         END IF;
-        PERFORM graph._check_columns(via_table, ARRAY[from_column, to_column]);
+        PERFORM graph._check_end(via_table, coalesce(f_cols, ARRAY[f_col]), from_table, json_path,
+                                 'the from side of ' || via_table::text);
+        PERFORM graph._check_end(via_table, coalesce(t_cols, ARRAY[t_col]), to_table, NULL,
+                                 'the to side of ' || via_table::text);
     END IF;
     IF weight_column IS NOT NULL THEN
         PERFORM graph._check_columns(carrier, ARRAY[weight_column]);
@@ -73,26 +120,33 @@ BEGIN
     IF label_column IS NOT NULL THEN
         PERFORM graph._check_columns(carrier, ARRAY[label_column]);
     END IF;
+    IF row_filter IS NOT NULL THEN
+        SELECT f.expression, f.columns INTO filter_sql, filter_cols FROM graph._check_filter(carrier, row_filter) AS f;
+    END IF;
     IF EXISTS (
         SELECT FROM graph._edge_sources AS e
-        WHERE e.from_table = add_edge.from_table AND e.from_column = add_edge.from_column
+        WHERE e.from_table = add_edge.from_table AND e.from_column IS NOT DISTINCT FROM f_col
+          AND e.from_columns IS NOT DISTINCT FROM f_cols AND e.json_path IS NOT DISTINCT FROM add_edge.json_path
           AND e.to_table = add_edge.to_table
           AND e.via_table IS NOT DISTINCT FROM add_edge.via_table
-          AND e.to_column IS NOT DISTINCT FROM add_edge.to_column
+          AND e.to_column IS NOT DISTINCT FROM t_col AND e.to_columns IS NOT DISTINCT FROM t_cols
     ) THEN
         RAISE EXCEPTION 'this edge source is already registered' USING ERRCODE = '42710';
     END IF;
 
     INSERT INTO graph._edge_sources (
         kind, from_table, from_column, to_table, to_column, via_table, via_id_columns,
-        label, bidirectional, weight_column, label_column
+        label, bidirectional, weight_column, label_column,
+        from_columns, to_columns, json_path, row_filter, row_filter_columns
     ) VALUES (
         CASE WHEN via_table IS NULL THEN 'fk' ELSE 'join' END,
-        from_table, from_column, to_table, to_column, via_table, via_key,
-        coalesce(label, CASE WHEN via_table IS NULL THEN from_column
-                             ELSE (SELECT c.relname::text FROM pg_catalog.pg_class AS c
-                                   WHERE c.oid = via_table) END),
-        coalesce(bidirectional, false), weight_column, label_column
+        from_table, f_col, to_table, t_col, via_table, via_key,
+        coalesce(label, CASE WHEN via_table IS NOT NULL
+                                 THEN (SELECT c.relname::text FROM pg_catalog.pg_class AS c WHERE c.oid = via_table)
+                             WHEN json_path IS NOT NULL THEN json_path[cardinality(json_path)]
+                             ELSE coalesce(f_col, array_to_string(f_cols, ',')) END),
+        coalesce(bidirectional, false), weight_column, label_column,
+        f_cols, t_cols, add_edge.json_path, filter_sql, filter_cols
     ) RETURNING edge_source_id INTO new_id;
     UPDATE graph._sync_state SET build_required = true;
     PERFORM graph._install_capture(carrier);
@@ -100,5 +154,6 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION graph.add_edge(regclass, text, regclass, text, text, boolean, text, text, regclass) IS
-'Register an edge source: a foreign-key column of from_table, or a join table (via_table) with from_column/to_column, optional weight and label columns. Returns its id.';
+COMMENT ON FUNCTION graph.add_edge(regclass, text, regclass, text, text, boolean, text, text, regclass, text[], text[],
+                                   text[], text) IS
+'Register an edge source: a foreign-key reference of from_table (from_column, or from_columns for a composite key; json_path reads it from JSONB), or a join table (via_table) with from/to columns; optional weight and label columns and row filter. Returns its id.';

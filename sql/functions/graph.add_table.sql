@@ -1,14 +1,17 @@
--- graph.add_table(tbl, id_columns, columns, tenant_column): register tbl as a
--- node table. Each row becomes a node keyed by id_columns (default: the primary
--- key, else a unique key on NOT NULL columns; composite keys allowed), carrying
--- columns as properties and tenant_column as its tenant. Installs the capture
+-- graph.add_table(tbl, id_columns, columns, tenant_column, row_filter): register
+-- tbl as a node table. Each row becomes a node keyed by id_columns (default: the
+-- primary key, else a unique key on NOT NULL columns; composite keys allowed),
+-- carrying columns as properties and tenant_column as its tenant. row_filter: a
+-- boolean expression over tbl's columns (graph._check_filter: PostgreSQL's own
+-- immutable code only); rows failing it are no nodes. Installs the capture
 -- triggers; rows already in tbl enter the graph at the next graph.build().
 -- Returns the table. Touches: graph._node_tables, triggers on tbl.
 CREATE OR REPLACE FUNCTION graph.add_table(
     tbl regclass,
     id_columns text[] DEFAULT NULL,
     columns text[] DEFAULT '{}',
-    tenant_column text DEFAULT NULL
+    tenant_column text DEFAULT NULL,
+    row_filter text DEFAULT NULL
 )
 RETURNS regclass
 LANGUAGE plpgsql
@@ -16,6 +19,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     key_cols text [] := graph._table_key(tbl);
+    filter_sql text;
+    filter_cols text [] := '{}';
 BEGIN
     PERFORM graph._require_admin();
     PERFORM graph._check_table(tbl);
@@ -50,13 +55,18 @@ BEGIN
         PERFORM graph._check_columns(tbl, ARRAY[tenant_column]);
     END IF;
 
-    INSERT INTO graph._node_tables (table_oid, table_name, id_columns, columns, tenant_column)
-    VALUES (tbl, tbl::text, key_cols, coalesce(columns, '{}'), tenant_column);
+    IF row_filter IS NOT NULL THEN
+        SELECT f.expression, f.columns INTO filter_sql, filter_cols FROM graph._check_filter(tbl, row_filter) AS f;
+    END IF;
+
+    INSERT INTO graph._node_tables (table_oid, table_name, id_columns, columns, tenant_column, row_filter,
+                                    row_filter_columns)
+    VALUES (tbl, tbl::text, key_cols, coalesce(columns, '{}'), tenant_column, filter_sql, filter_cols);
     UPDATE graph._sync_state SET build_required = true;
     PERFORM graph._install_capture(tbl);
     RETURN tbl;
 END;
 $$;
 
-COMMENT ON FUNCTION graph.add_table(regclass, text[], text[], text) IS
-'Register a table as a node table: key columns (default: primary key), property columns, tenant column. Installs capture triggers; run graph.build() to load existing rows.';
+COMMENT ON FUNCTION graph.add_table(regclass, text[], text[], text, text) IS
+'Register a table as a node table: key columns (default: primary key), property columns, tenant column, row filter (rows failing it are no nodes). Installs capture triggers; run graph.build() to load existing rows.';

@@ -7,12 +7,14 @@ SELECT plan(40);
 SELECT has_schema('graph');
 
 -- Each public function exists with its signature and result type.
-SELECT has_function('graph', 'add_table', ARRAY['regclass', 'text[]', 'text[]', 'text']);
-SELECT function_returns('graph', 'add_table', ARRAY['regclass', 'text[]', 'text[]', 'text'], 'regclass');
+SELECT has_function('graph', 'add_table', ARRAY['regclass', 'text[]', 'text[]', 'text', 'text']);
+SELECT function_returns('graph', 'add_table', ARRAY['regclass', 'text[]', 'text[]', 'text', 'text'], 'regclass');
 SELECT has_function('graph', 'add_edge',
-                    ARRAY['regclass', 'text', 'regclass', 'text', 'text', 'boolean', 'text', 'text', 'regclass']);
+                    ARRAY['regclass', 'text', 'regclass', 'text', 'text', 'boolean', 'text', 'text', 'regclass',
+                          'text[]', 'text[]', 'text[]', 'text']);
 SELECT function_returns('graph', 'add_edge',
-                        ARRAY['regclass', 'text', 'regclass', 'text', 'text', 'boolean', 'text', 'text', 'regclass'],
+                        ARRAY['regclass', 'text', 'regclass', 'text', 'text', 'boolean', 'text', 'text', 'regclass',
+                              'text[]', 'text[]', 'text[]', 'text'],
                         'integer');
 SELECT has_function('graph', 'add_filter_column', ARRAY['regclass', 'text']);
 SELECT function_returns('graph', 'add_filter_column', ARRAY['regclass', 'text'], 'void');
@@ -31,15 +33,18 @@ SELECT function_returns('graph', 'sync_health', ARRAY[]::text[], 'record');
 
 -- Parameter names, defaults and OUT columns are part of the interface (named
 -- arguments are how the demo and the docs call them).
-SELECT is(pg_get_function_arguments('graph.add_table(regclass,text[],text[],text)'::regprocedure),
+SELECT is(pg_get_function_arguments('graph.add_table(regclass,text[],text[],text,text)'::regprocedure),
           'tbl regclass, id_columns text[] DEFAULT NULL::text[], columns text[] DEFAULT ''{}''::text[], '
-          'tenant_column text DEFAULT NULL::text', 'add_table parameters');
+          'tenant_column text DEFAULT NULL::text, row_filter text DEFAULT NULL::text', 'add_table parameters');
 SELECT is(pg_get_function_arguments(
-              'graph.add_edge(regclass,text,regclass,text,text,boolean,text,text,regclass)'::regprocedure),
+              'graph.add_edge(regclass,text,regclass,text,text,boolean,text,text,regclass,text[],text[],text[],text)'
+              ::regprocedure),
           'from_table regclass, from_column text, to_table regclass, to_column text DEFAULT NULL::text, '
           'label text DEFAULT NULL::text, bidirectional boolean DEFAULT false, '
           'weight_column text DEFAULT NULL::text, label_column text DEFAULT NULL::text, '
-          'via_table regclass DEFAULT NULL::regclass', 'add_edge parameters');
+          'via_table regclass DEFAULT NULL::regclass, from_columns text[] DEFAULT NULL::text[], '
+          'to_columns text[] DEFAULT NULL::text[], json_path text[] DEFAULT NULL::text[], '
+          'row_filter text DEFAULT NULL::text', 'add_edge parameters');
 -- Result columns: the documented ones are there, in this order (later versions may
 -- add more).
 CREATE FUNCTION pg_temp.missing_out_columns(fn regprocedure, want text[]) RETURNS text[]

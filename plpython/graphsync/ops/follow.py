@@ -128,10 +128,12 @@ RENAME_STATEMENTS = (
     # Columns of the table that carries the edges.
     """UPDATE graph._edge_sources AS e SET from_column = %s, weight_column = %s, label_column = %s,
                                          to_column = CASE WHEN e.kind = 'join' THEN %s ELSE e.to_column END,
-                                         via_id_columns = CASE WHEN e.kind = 'join' THEN %s ELSE e.via_id_columns END
+                                         via_id_columns = CASE WHEN e.kind = 'join' THEN %s ELSE e.via_id_columns END,
+                                         from_columns = %s, to_columns = %s
        WHERE coalesce(e.via_table, e.from_table) = $1""" % (
         _renamed("e.from_column"), _renamed("e.weight_column"), _renamed("e.label_column"),
-        _renamed("e.to_column"), _renamed_array("e.via_id_columns")),
+        _renamed("e.to_column"), _renamed_array("e.via_id_columns"), _renamed_array("e.from_columns"),
+        _renamed_array("e.to_columns")),
     # A foreign-key edge names its target's key column.
     """UPDATE graph._edge_sources AS e SET to_column = %s
        WHERE e.kind = 'fk' AND e.to_table = $1 AND e.to_column IS NOT NULL""" % _renamed("e.to_column"),

@@ -96,8 +96,8 @@ class Repairs:
                          "%s column %s was dropped; its edges take the default %s" % (role, col, role))
         if "edge_end" in roles:
             self.remove_edge_sources(
-                "coalesce(via_table, from_table) = $1 AND (from_column = $2"
-                " OR (kind = 'join' AND to_column = $2))", ["oid", "text"], [oid, col],
+                "coalesce(via_table, from_table) = $1 AND (from_column = $2 OR $2 = ANY (from_columns)"
+                " OR (kind = 'join' AND (to_column = $2 OR $2 = ANY (to_columns))))", ["oid", "text"], [oid, col],
                 "endpoint column %s was dropped" % col)
         if "tenant" in roles:
             self.q("UPDATE graph._node_tables SET tenant_column = NULL WHERE table_oid = $1 AND tenant_column = $2",

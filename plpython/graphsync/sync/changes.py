@@ -113,24 +113,53 @@ def weight_of(text):
     return w
 
 
+def _ends(e, pk, row):
+    """(from keys, to keys) of the edges of source ``e`` a row carries: the row's
+    own key and plain columns, or the keys capture computed (graph._carried_expr:
+    under "", the source's entry: false when the row fails the source's filter)."""
+    computed = None
+    if e.computed:
+        computed = (row.get("") or {}).get(str(e.edge_source_id))
+        if not computed:
+            return (), ()
+        if computed is True:
+            computed = {}
+    if e.kind == "fk":
+        froms = (pk,)
+        tos = computed["t"] if e.from_columns is not None else (row.get(e.from_column),)
+    else:
+        froms = computed["f"] if e.from_columns is not None else (row.get(e.from_column),)
+        tos = computed["t"] if e.to_columns is not None else (row.get(e.to_column),)
+    return froms, tos
+
+
+def is_node(node, row):
+    """Whether a row of node table ``node`` (its captured image) is a node: it
+    passes the table's row filter, whose result capture logs under "" as "n"."""
+    return node.row_filter is None or (row.get("") or {}).get("n") is True
+
+
 def edges_of_row(reg, table_oid, pk, row):
     """The edges a row (text values of captured columns) carries:
     [(source_id, (oid, pk), (oid, pk), weight, label)]."""
     found = []
     for e in reg.edges_carried_by(table_oid):
-        if e.kind == "fk":
-            a, b = pk, row.get(e.from_column)
-        else:
-            a, b = row.get(e.from_column), row.get(e.to_column)
-        if a is None or b is None:
+        froms, tos = _ends(e, pk, row)
+        if not froms or not tos:
             continue
         weight = weight_of(row.get(e.weight_column) if e.weight_column else None)
         label = row.get(e.label_column) if e.label_column else None
         if label is None:
             label = e.label
-        found.append((e.edge_source_id, (e.from_table, a), (e.to_table, b), weight, label))
-        if e.bidirectional:
-            found.append((e.edge_source_id, (e.to_table, b), (e.from_table, a), weight, label))
+        for a in froms:
+            if a is None:
+                continue
+            for b in tos:
+                if b is None:
+                    continue
+                found.append((e.edge_source_id, (e.from_table, a), (e.to_table, b), weight, label))
+                if e.bidirectional:
+                    found.append((e.edge_source_id, (e.to_table, b), (e.from_table, a), weight, label))
     return found
 
 
@@ -151,9 +180,9 @@ def add_row(reg, row, changes, parsed=None):
     if node is not None:
         # An update is its old row going out and its new row coming in, also
         # when the key stays: the count is unchanged, the state is the new row's.
-        if op in ("U", "D"):
+        if op in ("U", "D") and is_node(node, old_row):
             changes.node((table_oid, row["old_pk"])).row_out()
-        if op in ("I", "U"):
+        if op in ("I", "U") and is_node(node, new_row):
             tenant = new_row.get(node.tenant_column) if node.tenant_column else None
             changes.node((table_oid, row["new_pk"])).row_in(tenant, row["properties"])
     old = edges_of_row(reg, table_oid, row["old_pk"], old_row) if old_row else []

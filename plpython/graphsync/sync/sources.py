@@ -89,9 +89,25 @@ def _table(plpy, oid):
 def _node_select(plpy, node):
     oid = node.table_oid
     tenant = _captured(plpy, oid, node.tenant_column, "t") if node.tenant_column else "NULL::text"
-    return "INSERT INTO pg_temp._gs_src_nodes SELECT %d, %s, %s, %s FROM %s AS t" % (
+    return "INSERT INTO pg_temp._gs_src_nodes SELECT %d, %s, %s, %s FROM %s AS t WHERE %s" % (
         oid, _key(plpy, oid, node.id_columns, "t"), tenant,
-        _object(plpy, oid, node.property_columns, "t"), _table(plpy, oid))
+        _object(plpy, oid, node.property_columns, "t"), _table(plpy, oid),
+        _filter(plpy, node.row_filter, "t"))
+
+
+def _filter(plpy, row_filter, alias):
+    """Whether ``alias`` passes a registered row filter (graph._filter_expr), as capture
+    evaluates it; 'true' without one."""
+    if row_filter is None:
+        return "true"
+    return _q(plpy, "SELECT graph._filter_expr($1, $2) AS v", ["text", "text"], [row_filter, alias])
+
+
+def _end(plpy, oid, cols, key_table, json_path, alias):
+    """The keys (text[]) ``alias`` references through ``cols`` (graph._end_expr)."""
+    return _q(plpy, "SELECT graph._end_expr($1, $2, $3, $4, $5) AS v",
+              ["oid", "text[]", "oid", "text[]", "text"],
+              [oid, list(cols), key_table, list(json_path) if json_path else None, alias])
 
 
 # The type a weight column holds (a domain's base type): integer and float types
@@ -138,21 +154,38 @@ def _edge_selects(plpy, reg, e):
     label = plpy.quote_literal(e.label)
     if e.label_column:
         label = "coalesce(%s, %s)" % (_captured(plpy, oid, e.label_column, "t"), label)
+    # An endpoint is a plain column (NULL: no edge) or the keys graph._end_expr
+    # computes (several columns, JSON), each a row of a lateral unnest.
+    joins, where = [], ["pg_catalog.num_nulls(t.%s) = 0" % qi(c)
+                        for c in (e.from_column, e.to_column if e.kind == "join" else None) if c]
     if e.kind == "fk":
         src = _key(plpy, oid, reg.nodes[e.from_table].id_columns, "t")
-        dst = _captured(plpy, oid, e.from_column, "t")
-        where = "pg_catalog.num_nulls(t.%s) = 0" % qi(e.from_column)
-    else:
+    elif e.from_columns is None:
         src = _captured(plpy, oid, e.from_column, "t")
+    else:
+        joins.append("CROSS JOIN LATERAL pg_catalog.unnest(%s) AS _gs_f (k)"
+                     % _end(plpy, oid, e.from_columns, e.from_table, e.json_path, "t"))
+        src = "_gs_f.k"
+    if e.kind == "join" and e.to_columns is not None:
+        joins.append("CROSS JOIN LATERAL pg_catalog.unnest(%s) AS _gs_t (k)"
+                     % _end(plpy, oid, e.to_columns, e.to_table, None, "t"))
+        dst = "_gs_t.k"
+    elif e.kind == "join":
         dst = _captured(plpy, oid, e.to_column, "t")
-        where = "pg_catalog.num_nulls(t.%s, t.%s) = 0" % (qi(e.from_column), qi(e.to_column))
+    elif e.from_columns is not None:
+        joins.append("CROSS JOIN LATERAL pg_catalog.unnest(%s) AS _gs_t (k)"
+                     % _end(plpy, oid, e.from_columns, e.to_table, e.json_path, "t"))
+        dst = "_gs_t.k"
+    else:
+        dst = _captured(plpy, oid, e.from_column, "t")
+    where.append(_filter(plpy, e.row_filter, "t"))
     ends = [(e.from_table, src, e.to_table, dst)]
     if e.bidirectional:
         ends.append((e.to_table, dst, e.from_table, src))
     table = _table(plpy, oid)
     return [
-        "INSERT INTO pg_temp._gs_src_edges SELECT %d, %d, %s, %d, %s, %s, %s FROM %s AS t WHERE %s"
-        % (e.edge_source_id, a, a_pk, b, b_pk, weight, label, table, where)
+        "INSERT INTO pg_temp._gs_src_edges SELECT %d, %d, %s, %d, %s, %s, %s FROM %s AS t %s WHERE %s"
+        % (e.edge_source_id, a, a_pk, b, b_pk, weight, label, table, " ".join(joins), " AND ".join(where))
         for a, a_pk, b, b_pk in ends
     ]
 

@@ -1,0 +1,97 @@
+-- graph._check_filter(tbl, row_filter, old_names, new_names): check a row filter
+-- and return it as graphsync stores it: (expression, columns), the expression
+-- as PostgreSQL deparses it (one expression, whatever text was passed) and the
+-- columns of tbl it reads.
+-- A row filter is a boolean expression over tbl's own columns that runs only
+-- code shipped with PostgreSQL, and only immutable code: capture evaluates it
+-- as graph_capture inside every write, build and verify as the admin, so it
+-- must never run a function, operator, cast or domain check a table owner (or
+-- anyone but PostgreSQL) wrote, nor depend on time, settings or other rows.
+-- It is parsed as the predicate of a partial index on an empty temporary copy
+-- of tbl's columns (CREATE TEMP TABLE ... (LIKE tbl)), under the pinned
+-- search_path pg_catalog, pg_temp:
+--   42703  a column tbl does not have (PostgreSQL's own error)
+--   42804  not boolean
+--   42P17  a subquery, an aggregate, a window or set-returning function, a
+--          reference to another table, a function that is not immutable
+--          (PostgreSQL's index-predicate rules), or any function, operator,
+--          type (enums aside) or other object that is not PostgreSQL's own
+--          (anything pg_depend records for the index besides tbl's columns,
+--          enum types and collations: built-in objects are pinned, never recorded)
+--   22023  empty
+-- old_names/new_names: the filter names columns by their old names, which tbl
+-- now has under the new ones (a column rename being followed): the result
+-- names them by the new.
+CREATE OR REPLACE FUNCTION graph._check_filter(
+    tbl regclass, row_filter text, old_names text[] DEFAULT '{}', new_names text[] DEFAULT '{}'
+)
+RETURNS TABLE (expression text, columns text[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    copy oid;
+    idx oid;
+    bad text;
+    i integer;
+BEGIN
+    IF row_filter IS NULL OR btrim(row_filter) = '' THEN
+        RAISE EXCEPTION 'a row filter must be a boolean expression, not empty' USING ERRCODE = '22023';
+    END IF;
+    DROP TABLE IF EXISTS pg_temp._gs_filter_check;
+    EXECUTE format('CREATE TEMP TABLE _gs_filter_check (LIKE %s) ON COMMIT DROP', tbl);
+    FOR i IN 1 .. coalesce(cardinality(old_names), 0) LOOP
+        EXECUTE format('ALTER TABLE pg_temp._gs_filter_check RENAME COLUMN %I TO %I', new_names[i],
+                       '_gs_renamed_' || i);
+    END LOOP;
+    FOR i IN 1 .. coalesce(cardinality(old_names), 0) LOOP
+        EXECUTE format('ALTER TABLE pg_temp._gs_filter_check RENAME COLUMN %I TO %I', '_gs_renamed_' || i,
+                       old_names[i]);
+    END LOOP;
+    copy := 'pg_temp._gs_filter_check'::regclass;
+    BEGIN
+        EXECUTE format('CREATE INDEX _gs_filter_check_idx ON pg_temp._gs_filter_check ((1)) WHERE %s', row_filter);
+    EXCEPTION
+        WHEN feature_not_supported OR grouping_error OR windowing_error OR undefined_table
+             OR invalid_object_definition THEN
+            RAISE EXCEPTION 'row filter % is not an expression over the columns of % alone: %', row_filter, tbl,
+                SQLERRM USING ERRCODE = '42P17',
+                HINT = 'A row filter may use the row''s columns, constants and PostgreSQL''s own immutable'
+                       ' functions and operators; no subquery, aggregate, window function or other table.';
+    END;
+    idx := 'pg_temp._gs_filter_check_idx'::regclass;
+    FOR i IN 1 .. coalesce(cardinality(old_names), 0) LOOP
+        EXECUTE format('ALTER TABLE pg_temp._gs_filter_check RENAME COLUMN %I TO %I', old_names[i],
+                       new_names[i]);
+    END LOOP;
+    SELECT pg_catalog.pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) INTO bad
+    FROM pg_catalog.pg_depend AS d
+    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = idx
+      AND NOT (d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = copy)
+      AND d.refclassid <> 'pg_catalog.pg_collation'::regclass
+      AND NOT (d.refclassid = 'pg_catalog.pg_type'::regclass
+               AND EXISTS (SELECT FROM pg_catalog.pg_type AS t WHERE t.oid = d.refobjid AND t.typtype = 'e'))
+    LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'row filter % uses %, which is not PostgreSQL''s own', row_filter, bad
+            USING ERRCODE = '42P17',
+            HINT = 'A row filter may run only PostgreSQL''s own immutable functions and operators: capture runs'
+                   ' it inside every write, and no code a table owner wrote may run there.';
+    END IF;
+    RETURN QUERY
+    SELECT pg_catalog.pg_get_expr(x.indpred, x.indrelid),
+           coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum)
+                     FROM pg_catalog.pg_attribute AS a
+                     WHERE a.attrelid = copy AND a.attnum IN (
+                         SELECT d.refobjsubid FROM pg_catalog.pg_depend AS d
+                         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = idx
+                           AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = copy
+                           AND d.refobjsubid > 0)), '{}')
+    FROM pg_catalog.pg_index AS x WHERE x.indexrelid = idx;
+    DROP TABLE pg_temp._gs_filter_check;
+END;
+$$;
+
+COMMENT ON FUNCTION graph._check_filter(regclass, text, text[], text[]) IS
+'Internal: check a row filter (boolean, over the table''s own columns, PostgreSQL''s immutable code only) and return it deparsed with the columns it reads.';
