@@ -77,3 +77,151 @@ def test_composite_edges_replay(composite):
         assert out_edges(c, "ws_tasks", "(2,11)") == [("ws_projects", "(2,1)", "in")]
         assert out_edges(c, "ws_tasks", "(2,10)") == [("ws_projects", "(2,1)", "in")]
         rebuilt_equal(c)
+
+
+P1, P2, P3 = ("aaaaaaaa-0000-0000-0000-00000000000%d" % i for i in (1, 2, 3))
+
+
+@pytest.fixture(scope="module")
+def jsonrefs(db):
+    with connect(db) as c:
+        c.execute("""
+            CREATE TABLE j_entities (workspace_id uuid, id uuid, properties jsonb, PRIMARY KEY (workspace_id, id));
+            CREATE TABLE j_items (id int PRIMARY KEY, doc jsonb);
+        """)
+        c.execute(f"""INSERT INTO j_entities VALUES
+            ('{W1}', '{P1}', '{{"projectId": "{P2}", "assignees": ["{P2}", "{P3.upper()}", "nope", 7, null]}}'),
+            ('{W1}', '{P2}', '{{"projectId": {{"x": 1}}, "assignees": "{P3}"}}'),
+            ('{W1}', '{P3}', '{{}}'),
+            ('{W2}', '{P1}', '{{"projectId": "{P1}"}}'),
+            ('{W2}', '{P2}', NULL)""")
+        c.execute("""INSERT INTO j_items VALUES (1, '{"next": 2, "also": ["3", " 1", 2.5, "x"]}'), (2, '{"next": "1"}'),
+                                                (3, '{"next": 99999999999}')""")
+        c.execute("""
+            SELECT graph.add_table('j_entities');
+            SELECT graph.add_table('j_items');
+            SELECT graph.add_edge('j_entities', NULL, 'j_entities', from_columns => '{workspace_id,properties}',
+                                  json_path => '{projectId}');
+            SELECT graph.add_edge('j_entities', NULL, 'j_entities', from_columns => '{workspace_id,properties}',
+                                  json_path => '{assignees}');
+            SELECT graph.add_edge('j_items', 'doc', 'j_items', json_path => '{next}');
+            SELECT graph.add_edge('j_items', 'doc', 'j_items', json_path => '{also}', label => 'also');
+            SELECT graph.build();
+        """)
+    return db
+
+
+def k(w, e):
+    return "(%s,%s)" % (w, e)
+
+
+def test_json_references_build(jsonrefs):
+    with connect(jsonrefs) as c:
+        assert out_edges(c, "j_entities", k(W1, P1)) == sorted([
+            ("j_entities", k(W1, P2), "projectId"), ("j_entities", k(W1, P2), "assignees"),
+            ("j_entities", k(W1, P3), "assignees")])
+        assert out_edges(c, "j_entities", k(W1, P2)) == [("j_entities", k(W1, P3), "assignees")]
+        assert out_edges(c, "j_entities", k(W2, P1)) == [("j_entities", k(W2, P1), "projectId")]
+        assert out_edges(c, "j_items", "1") == [("j_items", "1", "also"), ("j_items", "2", "next"),
+                                                ("j_items", "3", "also")]
+        assert out_edges(c, "j_items", "3") == []
+        assert verify(c) == []
+
+
+def test_json_references_replay_and_log_only_reference_changes(jsonrefs):
+    with connect(jsonrefs) as c:
+        count = "SELECT count(*) FROM graph._sync_log WHERE table_oid = 'j_entities'::regclass"
+        before = c.execute(count).fetchone()[0]
+        c.execute("UPDATE j_entities SET properties = properties || '{\"title\": \"t\"}' WHERE id = %s", (P1,))
+        assert c.execute(count).fetchone()[0] == before  # no referenced value changed: nothing logged
+        c.execute("UPDATE j_entities SET properties = properties || jsonb_build_object('projectId', %s::text)"
+                  " WHERE workspace_id = %s AND id = %s", (P3, W1, P1))
+        c.execute("UPDATE j_entities SET properties = jsonb_build_object('assignees', jsonb_build_array(%s::text))"
+                  " WHERE workspace_id = %s AND id = %s", (P1, W2, P2))
+        c.execute("UPDATE j_entities SET workspace_id = %s WHERE workspace_id = %s AND id = %s", (W2, W1, P3))
+        c.execute("UPDATE j_items SET doc = '{\"next\": [3, 3]}' WHERE id = 2")
+        c.execute("DELETE FROM j_items WHERE id = 1")
+        apply(c)
+        # (W1, P3) moved to W2: references to it in W1 lead nowhere now.
+        assert out_edges(c, "j_entities", k(W1, P1)) == [("j_entities", k(W1, P2), "assignees")]
+        assert out_edges(c, "j_entities", k(W1, P2)) == []
+        assert out_edges(c, "j_entities", k(W2, P2)) == [("j_entities", k(W2, P1), "assignees")]
+        assert out_edges(c, "j_entities", k(W2, P3)) == []
+        assert out_edges(c, "j_items", "2") == [("j_items", "3", "next"), ("j_items", "3", "next")]
+        rebuilt_equal(c)
+
+
+@pytest.fixture(scope="module")
+def filtered(db):
+    with connect(db) as c:
+        c.execute("""
+            CREATE TYPE f_kind AS ENUM ('plain', 'archived');
+            CREATE TABLE f_nodes (id int PRIMARY KEY, deleted_at timestamptz, kind f_kind DEFAULT 'plain');
+            CREATE TABLE f_rel (id int PRIMARY KEY, a int, b int, deleted_at timestamptz);
+            INSERT INTO f_nodes VALUES (1, NULL, 'plain'), (2, NULL, 'plain'), (3, now(), 'plain'),
+                                       (4, NULL, 'archived');
+            INSERT INTO f_rel VALUES (1, 1, 2, NULL), (2, 2, 1, now()), (3, 1, 4, NULL);
+            SELECT graph.add_table('f_nodes', row_filter => 'deleted_at IS NULL AND kind <> ''archived''');
+            SELECT graph.add_edge('f_nodes', 'a', 'f_nodes', to_column => 'b', via_table => 'f_rel',
+                                  row_filter => 'deleted_at IS NULL', label => 'rel');
+            SELECT graph.build();
+        """)
+    return db
+
+
+NODE_FILTER = "SELECT row_filter, row_filter_columns FROM graph._node_tables WHERE table_oid = 'f_nodes'::regclass"
+EDGE_FILTER = "SELECT row_filter, row_filter_columns FROM graph._edge_sources WHERE via_table = 'f_rel'::regclass"
+
+
+def nodes(c):
+    return sorted(r[0] for r in c.execute(
+        "SELECT pk FROM graph._nodes WHERE alive AND table_oid = 'f_nodes'::regclass"))
+
+
+def test_row_filters_build(filtered):
+    with connect(filtered) as c:
+        assert c.execute(NODE_FILTER).fetchone() == (
+            "((deleted_at IS NULL) AND (kind <> 'archived'::public.f_kind))", ["deleted_at", "kind"])
+        assert nodes(c) == ["1", "2"]
+        assert out_edges(c, "f_nodes", "1") == [("f_nodes", "2", "rel")]
+        assert out_edges(c, "f_nodes", "2") == []
+        assert verify(c) == []
+
+
+def test_rows_moving_in_and_out_of_filters_replay(filtered):
+    with connect(filtered) as c:
+        c.execute("UPDATE f_nodes SET deleted_at = now() WHERE id = 2")          # node out
+        c.execute("UPDATE f_nodes SET deleted_at = NULL WHERE id = 3")           # node in
+        c.execute("UPDATE f_nodes SET kind = 'plain' WHERE id = 4")              # node in (enum)
+        c.execute("UPDATE f_rel SET deleted_at = NULL WHERE id = 2")             # edge restored
+        c.execute("UPDATE f_rel SET deleted_at = now() WHERE id = 1")            # edge soft-deleted
+        c.execute("INSERT INTO f_rel VALUES (4, 3, 1, NULL), (5, 1, 3, now())")
+        before = c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
+        c.execute("UPDATE f_rel SET deleted_at = deleted_at + interval '1 day' WHERE id = 5")  # still out
+        c.execute("UPDATE f_nodes SET deleted_at = deleted_at + interval '1 day' WHERE id = 2")
+        assert c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0] == before
+        apply(c)
+        assert nodes(c) == ["1", "3", "4"]
+        assert out_edges(c, "f_nodes", "1") == [("f_nodes", "4", "rel")]
+        assert out_edges(c, "f_nodes", "3") == [("f_nodes", "1", "rel")]
+        rebuilt_equal(c)
+
+
+def test_renaming_and_dropping_a_filter_column(filtered):
+    with connect(filtered) as c:
+        c.execute("ALTER TABLE f_rel RENAME COLUMN deleted_at TO removed_at")
+        assert c.execute(EDGE_FILTER).fetchone() == (
+            "(removed_at IS NULL)", ["removed_at"])
+        c.execute("UPDATE f_rel SET removed_at = NULL WHERE id = 1")
+        c.execute("UPDATE f_nodes SET deleted_at = NULL WHERE id = 2")
+        c.execute("INSERT INTO f_rel VALUES (6, 4, 3, now())")
+        apply(c)
+        assert out_edges(c, "f_nodes", "1") == [("f_nodes", "2", "rel"), ("f_nodes", "4", "rel")]
+        assert verify(c) == []
+        # Dropping it leaves a filter no row passes (never one that lets hidden rows in).
+        c.execute("ALTER TABLE f_nodes DROP COLUMN deleted_at")
+        c.execute("INSERT INTO f_nodes VALUES (5)")
+        assert c.execute(NODE_FILTER).fetchone() == ("false", [])
+        c.execute("SELECT graph.build()")
+        assert nodes(c) == []
+        assert verify(c) == []

@@ -21,12 +21,17 @@ CREATE TABLE nullable_unique (a int UNIQUE, b text);
 CREATE TABLE comp (x int, y int, PRIMARY KEY (x, y));
 CREATE TABLE link (id int PRIMARY KEY, a int, b int, w text);
 CREATE TABLE nokey_link (a int, b int);
+CREATE TABLE ent (ws int, id int, props jsonb, kind text, deleted_at timestamptz, PRIMARY KEY (ws, id));
+CREATE TABLE ent_link (id int PRIMARY KEY, ws int, a int, b text);
+CREATE FUNCTION owner_says_yes(int) RETURNS boolean IMMUTABLE LANGUAGE sql AS 'SELECT true';
+CREATE DOMAIN positive AS int CHECK (VALUE > 0);
 CREATE VIEW a_view AS SELECT * FROM ok_a;
 CREATE MATERIALIZED VIEW a_matview AS SELECT 1 AS id;
 CREATE SEQUENCE a_seq;
 SELECT graph.add_table('ok_a', columns => '{name}');
 SELECT graph.add_table('ok_b', columns => '{name}');
 SELECT graph.add_table('comp');
+SELECT graph.add_table('ent');
 SELECT graph.add_edge('ok_a', 'ref', 'ok_b');
 """
 
@@ -98,7 +103,38 @@ CASES = [
      "42809", "a_view"),
     ("to_column_not_the_key", "SELECT graph.add_edge('ok_a', 'ref2', 'ok_b', to_column => 'name')",
      "42P10", "name"),
-    ("fk_edge_to_composite_key", "SELECT graph.add_edge('ok_a', 'ref2', 'comp')", "0A000", "comp"),
+    # One column for a key of two: an arity mismatch, with a hint naming from_columns.
+    ("fk_edge_to_composite_key", "SELECT graph.add_edge('ok_a', 'ref2', 'comp')", "42P10", "comp"),
+    ("composite_arity", "SELECT graph.add_edge('ent', NULL, 'comp', from_columns => '{ws,id,ws}')", "42P10", "comp"),
+    ("composite_join_arity", "SELECT graph.add_edge('ent', NULL, 'comp', via_table => 'ent_link',"
+     " from_columns => '{a}', to_columns => '{ws,a}')", "42P10", "ent"),
+    ("composite_unknown_column", "SELECT graph.add_edge('ent', NULL, 'comp', from_columns => '{ws,nope}')",
+     "42703", "nope"),
+    ("composite_type_mismatch", "SELECT graph.add_edge('ent', NULL, 'comp', from_columns => '{ws,kind}')",
+     "42804", "kind"),
+    ("join_type_mismatch", "SELECT graph.add_edge('ent', NULL, 'comp', via_table => 'ent_link',"
+     " from_columns => '{ws,a}', to_columns => '{ws,b}')", "42804", "b"),
+    ("from_column_and_from_columns", "SELECT graph.add_edge('ent', 'ws', 'comp', from_columns => '{ws,id}')",
+     "22023", "exactly one"),
+    ("neither_from_column_nor_from_columns", "SELECT graph.add_edge('ent', NULL, 'comp')", "22004", "exactly one"),
+    ("json_path_on_text_column", "SELECT graph.add_edge('ent', NULL, 'comp', from_columns => '{ws,kind}',"
+     " json_path => '{x}')", "42804", "jsonb"),
+    ("json_path_on_int_column", "SELECT graph.add_edge('ok_a', 'ref2', 'ok_b', json_path => '{x}')", "42804", "jsonb"),
+    ("filter_unknown_column", "SELECT graph.add_table('unreg', row_filter => 'nope IS NULL')", "42703", "nope"),
+    ("filter_subquery", "SELECT graph.add_table('unreg', row_filter => 'ref IN (SELECT 1)')", "42P17", "subquery"),
+    ("filter_other_table", "SELECT graph.add_table('unreg', row_filter => 'ref IN (SELECT id FROM public.ok_b)')",
+     "42P17", "ok_b"),
+    ("filter_volatile", "SELECT graph.add_table('unreg', row_filter => 'random() > 0.5')", "42P17", "IMMUTABLE"),
+    ("filter_stable", "SELECT graph.add_edge('ent', NULL, 'comp', from_columns => '{ws,id}',"
+     " row_filter => 'deleted_at < now()')", "42P17", "IMMUTABLE"),
+    ("filter_aggregate", "SELECT graph.add_table('unreg', row_filter => 'count(*) > 0')", "42P17", "aggregate"),
+    ("filter_owner_function", "SELECT graph.add_table('unreg', row_filter => 'public.owner_says_yes(ref)')",
+     "42P17", "owner_says_yes"),
+    ("filter_owner_domain", "SELECT graph.add_table('unreg', row_filter => 'ref::public.positive > 1')",
+     "42P17", "positive"),
+    ("filter_not_boolean", "SELECT graph.add_table('unreg', row_filter => 'ref + 1')", "42804", "boolean"),
+    ("filter_two_statements", "SELECT graph.add_table('unreg', row_filter => 'true; DROP TABLE ok_b')",
+     "22023", "one boolean expression"),
     ("remove_unknown_edge", "SELECT graph.remove_edge('ok_b', 'name', 'ok_a')", "42704", "ok_b"),
     ("remove_unknown_join_edge", "SELECT graph.remove_edge('ok_a', 'ref', 'ok_b', via_table => 'link')",
      "42704", "ok_a"),
@@ -126,7 +162,12 @@ def test_the_valid_calls_next_to_the_errors_succeed(objects):
     with connect(objects) as c:
         with c.transaction():
             before = state(c)
-            c.execute("SELECT graph.add_table('unreg', columns => '{ref}')")
+            c.execute("SELECT graph.add_table('unreg', columns => '{ref}', row_filter => 'ref IS NOT NULL')")
+            c.execute("SELECT graph.add_edge('ent', NULL, 'comp', from_columns => '{ws,id}',"
+                      " row_filter => 'deleted_at IS NULL AND kind <> ''archived''')")
+            c.execute("SELECT graph.add_edge('ent', NULL, 'comp', from_columns => '{ws,props}', json_path => '{x}')")
+            c.execute("SELECT graph.add_edge('ent', NULL, 'comp', via_table => 'ent_link', from_columns => '{ws,a}',"
+                      " to_columns => '{ws,a}')")
             c.execute("SELECT graph.add_edge('ok_a', 'ref2', 'ok_b', weight_column => 'w',"
                       " label_column => 'label_text')")
             c.execute("SELECT graph.add_edge('ok_a', 'a', 'ok_b', to_column => 'b', via_table => 'link')")

@@ -7,21 +7,24 @@
 -- as graph_capture inside every write, build and verify as the admin, so it
 -- must never run a function, operator, cast or domain check a table owner (or
 -- anyone but PostgreSQL) wrote, nor depend on time, settings or other rows.
--- It is parsed as the predicate of a partial index on an empty temporary copy
--- of tbl's columns (CREATE TEMP TABLE ... (LIKE tbl)), under the pinned
--- search_path pg_catalog, pg_temp:
+-- Checked in two steps, under the pinned search_path pg_catalog, pg_temp, on an
+-- empty temporary table with tbl's column names and types:
+--   1. parsed, not planned, as a temporary view over the copy: anything the
+--      view's rule depends on besides the copy's columns, enum types and
+--      collations is not PostgreSQL's own (built-in objects are pinned, and
+--      pg_depend never records them) or another table, and is refused before
+--      any planning could fold a call of it on constants (an owner's IMMUTABLE
+--      function, implicit cast or domain check would run as the admin);
+--   2. the predicate of a partial index on the copy: PostgreSQL's own rules
+--      refuse subqueries, aggregates, window and set-returning functions and
+--      anything not immutable.
+-- Errors, each changing nothing:
+--   22023  empty, or a ';' in it (one expression only)
 --   42703  a column tbl does not have (PostgreSQL's own error)
 --   42804  not boolean
---   42P17  a subquery, an aggregate, a window or set-returning function, a
---          reference to another table, a function that is not immutable
---          (PostgreSQL's index-predicate rules), or any function, operator,
---          type (enums aside) or other object that is not PostgreSQL's own
---          (anything pg_depend records for the index besides tbl's columns,
---          enum types and collations: built-in objects are pinned, never recorded)
---   22023  empty
--- old_names/new_names: the filter names columns by their old names, which tbl
--- now has under the new ones (a column rename being followed): the result
--- names them by the new.
+--   42P17  another table, a subquery, an aggregate, a window or set-returning
+--          function, a function that is not immutable, or any function,
+--          operator, type (enums aside) or other object not PostgreSQL's own
 CREATE OR REPLACE FUNCTION graph._check_filter(
     tbl regclass, row_filter text, old_names text[] DEFAULT '{}', new_names text[] DEFAULT '{}'
 )
@@ -36,11 +39,16 @@ DECLARE
     bad text;
     i integer;
 BEGIN
-    IF row_filter IS NULL OR btrim(row_filter) = '' THEN
-        RAISE EXCEPTION 'a row filter must be a boolean expression, not empty' USING ERRCODE = '22023';
+    IF row_filter IS NULL OR btrim(row_filter) = '' OR strpos(row_filter, ';') > 0 THEN
+        RAISE EXCEPTION 'a row filter must be one boolean expression, not %',
+            coalesce(quote_literal(row_filter), 'NULL') USING ERRCODE = '22023';
     END IF;
-    DROP TABLE IF EXISTS pg_temp._gs_filter_check;
-    EXECUTE format('CREATE TEMP TABLE _gs_filter_check (LIKE %s) ON COMMIT DROP', tbl);
+    DROP TABLE IF EXISTS pg_temp._gs_filter_check CASCADE;
+    -- The copy names each column and type from the catalog (LIKE would need SELECT on tbl).
+    EXECUTE format('CREATE TEMP TABLE _gs_filter_check (%s) ON COMMIT DROP',
+                   (SELECT string_agg(format('%I %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)),
+                                      ', ' ORDER BY a.attnum)
+                    FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped));
     FOR i IN 1 .. coalesce(cardinality(old_names), 0) LOOP
         EXECUTE format('ALTER TABLE pg_temp._gs_filter_check RENAME COLUMN %I TO %I', new_names[i],
                        '_gs_renamed_' || i);
@@ -50,11 +58,36 @@ BEGIN
                        old_names[i]);
     END LOOP;
     copy := 'pg_temp._gs_filter_check'::regclass;
+    -- 1. Parsed only: what it names.
+    BEGIN
+        EXECUTE format('CREATE TEMP VIEW _gs_filter_view AS SELECT (%s) AS f FROM pg_temp._gs_filter_check',
+                       row_filter);
+    EXCEPTION
+        WHEN undefined_table THEN
+            RAISE EXCEPTION 'row filter % is not an expression over the columns of % alone: %', row_filter, tbl,
+                SQLERRM USING ERRCODE = '42P17';
+    END;
+    SELECT pg_catalog.pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) INTO bad
+    FROM pg_catalog.pg_rewrite AS r
+    JOIN pg_catalog.pg_depend AS d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+    WHERE r.ev_class = 'pg_temp._gs_filter_view'::regclass
+      AND NOT (d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid IN (copy, r.ev_class))
+      AND d.refclassid <> 'pg_catalog.pg_collation'::regclass
+      AND NOT (d.refclassid = 'pg_catalog.pg_type'::regclass
+               AND EXISTS (SELECT FROM pg_catalog.pg_type AS t WHERE t.oid = d.refobjid AND t.typtype = 'e'))
+    LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'row filter % uses %, which is not PostgreSQL''s own or not a column of %', row_filter, bad,
+            tbl USING ERRCODE = '42P17',
+            HINT = 'A row filter may read only the row''s own columns and run only PostgreSQL''s own immutable'
+                   ' functions and operators: capture runs it inside every write.';
+    END IF;
+    DROP VIEW pg_temp._gs_filter_view;
+    -- 2. PostgreSQL's rules for an index predicate.
     BEGIN
         EXECUTE format('CREATE INDEX _gs_filter_check_idx ON pg_temp._gs_filter_check ((1)) WHERE %s', row_filter);
     EXCEPTION
-        WHEN feature_not_supported OR grouping_error OR windowing_error OR undefined_table
-             OR invalid_object_definition THEN
+        WHEN feature_not_supported OR grouping_error OR windowing_error THEN
             RAISE EXCEPTION 'row filter % is not an expression over the columns of % alone: %', row_filter, tbl,
                 SQLERRM USING ERRCODE = '42P17',
                 HINT = 'A row filter may use the row''s columns, constants and PostgreSQL''s own immutable'
@@ -65,20 +98,6 @@ BEGIN
         EXECUTE format('ALTER TABLE pg_temp._gs_filter_check RENAME COLUMN %I TO %I', old_names[i],
                        new_names[i]);
     END LOOP;
-    SELECT pg_catalog.pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) INTO bad
-    FROM pg_catalog.pg_depend AS d
-    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = idx
-      AND NOT (d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = copy)
-      AND d.refclassid <> 'pg_catalog.pg_collation'::regclass
-      AND NOT (d.refclassid = 'pg_catalog.pg_type'::regclass
-               AND EXISTS (SELECT FROM pg_catalog.pg_type AS t WHERE t.oid = d.refobjid AND t.typtype = 'e'))
-    LIMIT 1;
-    IF bad IS NOT NULL THEN
-        RAISE EXCEPTION 'row filter % uses %, which is not PostgreSQL''s own', row_filter, bad
-            USING ERRCODE = '42P17',
-            HINT = 'A row filter may run only PostgreSQL''s own immutable functions and operators: capture runs'
-                   ' it inside every write, and no code a table owner wrote may run there.';
-    END IF;
     RETURN QUERY
     SELECT pg_catalog.pg_get_expr(x.indpred, x.indrelid),
            coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum)

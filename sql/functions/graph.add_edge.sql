@@ -154,6 +154,8 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION graph.add_edge(regclass, text, regclass, text, text, boolean, text, text, regclass, text[], text[],
-                                   text[], text) IS
+COMMENT ON FUNCTION graph.add_edge(
+    regclass, text, regclass, text, text, boolean, text, text, regclass, text[], text[],
+    text[], text
+) IS
 'Register an edge source: a foreign-key reference of from_table (from_column, or from_columns for a composite key; json_path reads it from JSONB), or a join table (via_table) with from/to columns; optional weight and label columns and row filter. Returns its id.';

@@ -22,19 +22,19 @@
 --   row_filter, row_filter_columns  the same for node tables: rows failing it
 --                  are no nodes
 ALTER TABLE graph._edge_sources
-    ALTER COLUMN from_column DROP NOT NULL,
-    ADD COLUMN from_columns text[],
-    ADD COLUMN to_columns text[],
-    ADD COLUMN json_path text[],
-    ADD COLUMN row_filter text,
-    ADD COLUMN row_filter_columns text[] NOT NULL DEFAULT '{}',
-    ADD CONSTRAINT _edge_sources_one_from CHECK ((from_column IS NULL) <> (from_columns IS NULL)),
-    ADD CONSTRAINT _edge_sources_to_list CHECK (to_columns IS NULL OR (kind = 'join' AND to_column IS NULL)),
-    ADD CONSTRAINT _edge_sources_json_path CHECK (json_path IS NULL OR from_columns IS NOT NULL);
+ALTER COLUMN from_column DROP NOT NULL,
+ADD COLUMN from_columns text[],
+ADD COLUMN to_columns text[],
+ADD COLUMN json_path text[],
+ADD COLUMN row_filter text,
+ADD COLUMN row_filter_columns text[] NOT NULL DEFAULT '{}',
+ADD CONSTRAINT _edge_sources_one_from CHECK ((from_column IS NULL) <> (from_columns IS NULL)),
+ADD CONSTRAINT _edge_sources_to_list CHECK (to_columns IS NULL OR (kind = 'join' AND to_column IS NULL)),
+ADD CONSTRAINT _edge_sources_json_path CHECK (json_path IS NULL OR from_columns IS NOT NULL);
 
 ALTER TABLE graph._node_tables
-    ADD COLUMN row_filter text,
-    ADD COLUMN row_filter_columns text[] NOT NULL DEFAULT '{}';
+ADD COLUMN row_filter text,
+ADD COLUMN row_filter_columns text[] NOT NULL DEFAULT '{}';
 
 COMMENT ON COLUMN graph._edge_sources.from_columns IS
 'The carrying row''s columns holding the key of the referenced node, in key order (composite or JSON); NULL: from_column.';

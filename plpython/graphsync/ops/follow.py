@@ -134,6 +134,14 @@ RENAME_STATEMENTS = (
         _renamed("e.from_column"), _renamed("e.weight_column"), _renamed("e.label_column"),
         _renamed("e.to_column"), _renamed_array("e.via_id_columns"), _renamed_array("e.from_columns"),
         _renamed_array("e.to_columns")),
+    # Row filters name columns: parsed again under the old names, deparsed under the new.
+    """UPDATE graph._node_tables AS n SET (row_filter, row_filter_columns) = (
+           SELECT f.expression, f.columns FROM graph._check_filter(n.table_oid::regclass, n.row_filter, $2, $3) AS f)
+       WHERE n.table_oid = $1 AND n.row_filter_columns && $2::text[]""",
+    """UPDATE graph._edge_sources AS e SET (row_filter, row_filter_columns) = (
+           SELECT f.expression, f.columns
+           FROM graph._check_filter(coalesce(e.via_table, e.from_table)::regclass, e.row_filter, $2, $3) AS f)
+       WHERE coalesce(e.via_table, e.from_table) = $1 AND e.row_filter_columns && $2::text[]""",
     # A foreign-key edge names its target's key column.
     """UPDATE graph._edge_sources AS e SET to_column = %s
        WHERE e.kind = 'fk' AND e.to_table = $1 AND e.to_column IS NOT NULL""" % _renamed("e.to_column"),

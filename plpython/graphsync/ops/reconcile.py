@@ -99,6 +99,16 @@ class Repairs:
                 "coalesce(via_table, from_table) = $1 AND (from_column = $2 OR $2 = ANY (from_columns)"
                 " OR (kind = 'join' AND (to_column = $2 OR $2 = ANY (to_columns))))", ["oid", "text"], [oid, col],
                 "endpoint column %s was dropped" % col)
+        if "row_filter" in roles:
+            # No row passes until a new filter is registered: a filter that hid rows
+            # (soft-deleted, private) never lets them in by being dropped.
+            for table, where in (("_node_tables", "table_oid = $1"),
+                                 ("_edge_sources", "coalesce(via_table, from_table) = $1")):
+                self.q("UPDATE graph.%s SET row_filter = 'false', row_filter_columns = '{}'"
+                       " WHERE %s AND $2 = ANY (row_filter_columns)" % (table, where), ["oid", "text"], [oid, col])
+            self.add("unregistered_column", name, 1,
+                     "row filter column %s was dropped: the row filter is now false (no row passes) until a new"
+                     " one is registered" % col)
         if "tenant" in roles:
             self.q("UPDATE graph._node_tables SET tenant_column = NULL WHERE table_oid = $1 AND tenant_column = $2",
                    ["oid", "text"], [oid, col])
