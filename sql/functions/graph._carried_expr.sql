@@ -11,10 +11,13 @@
 --       {"f": [keys], "t": [keys]}  it passes; the keys of the from_table ("f",
 --                           join tables) and of the to_table ("t") nodes the row
 --                           references (graph._end_expr), for the computed ends
+-- failed: the same with {"error": message, "row": alias} in place of each row
+-- filter's result, for a capture whose filter raised (graph._write_capture):
+-- replay records that error on the row.
 -- So an UPDATE is logged exactly when what the graph takes from the row
 -- changes: a reference, or the row moving in or out of a filter. sync/changes.py
 -- reads it. Reads: the registry.
-CREATE OR REPLACE FUNCTION graph._carried_expr(tbl oid, alias text)
+CREATE OR REPLACE FUNCTION graph._carried_expr(tbl oid, alias text, failed boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql
 STABLE
@@ -26,9 +29,14 @@ DECLARE
     ends text [];
     body text;
     node_filter text := (SELECT n.row_filter FROM graph._node_tables AS n WHERE n.table_oid = tbl);
+    -- The failed capture's marker: the error (SQLERRM of the capture function's
+    -- handler) and which row image it stands in (so old and new always differ
+    -- and the row is logged).
+    fail text := format('pg_catalog.jsonb_build_object(''error'', SQLERRM, ''row'', %L)', alias);
 BEGIN
     IF node_filter IS NOT NULL THEN
-        entries := entries || format('''n'', pg_catalog.to_jsonb(%s)', graph._filter_expr(node_filter, alias));
+        entries := entries || CASE WHEN failed THEN format('''n'', %s', fail)
+                                   ELSE format('''n'', pg_catalog.to_jsonb(%s)', graph._filter_expr(node_filter, alias)) END;
     END IF;
     FOR e IN
         SELECT * FROM graph._edge_sources AS s
@@ -49,7 +57,9 @@ BEGIN
         END IF;
         body := CASE WHEN cardinality(ends) = 0 THEN '''true''::pg_catalog.jsonb'
                      ELSE format('pg_catalog.jsonb_build_object(%s)', array_to_string(ends, ', ')) END;
-        IF e.row_filter IS NOT NULL THEN
+        IF e.row_filter IS NOT NULL AND failed THEN
+            body := fail;
+        ELSIF e.row_filter IS NOT NULL THEN
             body := format('CASE WHEN %s THEN %s ELSE ''false''::pg_catalog.jsonb END',
                            graph._filter_expr(e.row_filter, alias), body);
         END IF;
@@ -63,5 +73,5 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION graph._carried_expr(oid, text) IS
+COMMENT ON FUNCTION graph._carried_expr(oid, text, boolean) IS
 'Internal: the SQL expression of what a captured row holds besides its columns: computed edge endpoints and row filter results.';

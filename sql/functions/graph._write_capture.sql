@@ -31,6 +31,7 @@
 --                or nothing when every rendered column (key, properties,
 --                captured columns) is of a type no setting renders differently
 --   %10$L %11$L  tbl's oid and name, for the check on TG_RELID
+--   %12$s        the statements below, made by the same placeholders (ops)
 -- p_o and p_n are a NULL jsonb for a table that is no node table (a join table).
 -- new_rows and old_rows are the statement's transition tables. The UPDATE
 -- branch full-joins old and new rows on the key into j: ok, op, orow (old key,
@@ -93,6 +94,10 @@ DECLARE
     existed boolean;
     plain_text boolean;
     read_cols text [];
+    r_o0 text;
+    r_n0 text;
+    filtered boolean;
+    ops text;
     -- Types whose output function reads no setting (not DateStyle, TimeZone,
     -- IntervalStyle, extra_float_digits nor bytea_output). Domains, arrays and
     -- composites are not listed: a column of those keeps the settings pinned.
@@ -142,6 +147,11 @@ BEGIN
     p_n := graph._object_expr(tbl, prop_cols, 'n', false);
     r_o := graph._object_expr(tbl, row_cols, 'o', true);
     r_n := graph._object_expr(tbl, row_cols, 'n', true);
+    r_o0 := r_o;
+    r_n0 := r_n;
+    filtered := node.row_filter IS NOT NULL OR EXISTS (
+        SELECT FROM graph._edge_sources AS e
+        WHERE coalesce(e.via_table, e.from_table) = tbl AND e.row_filter IS NOT NULL);
     -- Computed endpoints and row filter results, under the key "" (graph._carried_expr).
     IF graph._carried_expr(tbl, 'o') IS NOT NULL THEN
         r_o := format('(%s || %s)', r_o, graph._carried_expr(tbl, 'o'));
@@ -163,32 +173,13 @@ BEGIN
     WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
       AND a.attname = ANY (key_cols || prop_cols || row_cols);
     existed := pg_catalog.to_regprocedure(fn || '()') IS NOT NULL;
-
-    EXECUTE format($f$
-CREATE OR REPLACE FUNCTION %1$s()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-%9$s
-SET jit = off
-SET enable_mergejoin = off
-AS $body$
-BEGIN
-    IF TG_RELID <> %10$L::pg_catalog.oid THEN
-        -- Fired on a partition or inheritance child of the table, or forged.
-        IF NOT EXISTS (
-            WITH RECURSIVE up (relid) AS (
-                SELECT TG_RELID
-                UNION
-                SELECT i.inhparent FROM pg_catalog.pg_inherits AS i JOIN up ON i.inhrelid = up.relid
-            )
-            SELECT FROM up WHERE up.relid = %10$L::pg_catalog.oid
-        ) THEN
-            RAISE EXCEPTION 'graphsync: this capture function belongs to table %%', %11$L
-                USING ERRCODE = '42501';
-        END IF;
-    END IF;
+    -- What each statement logs (placeholders as above). A row filter is the one
+    -- thing capture evaluates that can raise (a cast of a bad value, a division
+    -- by zero): then the statement is logged again with the error in place of
+    -- each filter result (graph._carried_expr's fallback), so the write goes on
+    -- and replay records the error on those log rows, where sync_health() shows
+    -- it. The savepoint that costs is taken only for tables with a filter.
+    ops := format($o$
     IF TG_OP = 'INSERT' THEN
         INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
         SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM new_rows AS n;
@@ -233,14 +224,97 @@ BEGIN
         INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
         VALUES ('T', TG_RELID, pg_catalog.format('%%I.%%I', TG_TABLE_SCHEMA, TG_TABLE_NAME), true);
     END IF;
-    RETURN NULL;
+$o$, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, tbl::regclass::text);
+    IF filtered THEN
+        ops := format($o$
+    BEGIN
+%s
+    EXCEPTION WHEN data_exception THEN
+%s
+    END;
+$o$, ops, format($o$
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
+        SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM new_rows AS n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
+        SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NOT EXISTS (SELECT FROM old_rows OFFSET 1) THEN
+            -- At most one row (most OLTP writes): no join, no window. The same rule
+            -- as below: a row whose key changed (or is NULL: unmatched by the join)
+            -- is logged, a row with the same key only if it changed what is captured.
+            INSERT INTO graph._sync_log
+                (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
+            SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
+            FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o) AS o,
+                 (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n) AS n
+            WHERE o.k IS NULL OR n.k IS NULL OR o.k <> n.k OR (o.p, o.r) IS DISTINCT FROM (n.p, n.r);
+        ELSE
+            -- One hash full join on the key pairs old and new rows; rows whose key
+            -- changed (unmatched on both sides) are paired by their order.
+            WITH j AS MATERIALIZED (
+                SELECT o.k AS ok, o.p AS op, o.r AS orow, n.k AS nk, n.p AS np, n.r AS nrow
+                FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o) AS o
+                FULL JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n) AS n
+                    ON n.k = o.k
+            ),
+            o2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.nk IS NULL),
+            n2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.ok IS NULL)
+            INSERT INTO graph._sync_log
+                (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
+            SELECT 'U', %2$s, j.nk, j.ok, j.nk, j.np, j.orow, j.nrow
+            FROM j
+            WHERE j.ok IS NOT NULL AND j.nk IS NOT NULL AND (j.op, j.orow) IS DISTINCT FROM (j.np, j.nrow)
+            UNION ALL
+            SELECT 'U', %2$s, n2.nk, o2.ok, n2.nk, n2.np, o2.orow, n2.nrow
+            FROM o2 JOIN n2 ON n2.rn = o2.rn;
+        END IF;
+    ELSIF TG_OP = 'TRUNCATE' AND TG_RELID = %10$L::pg_catalog.oid THEN
+        INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
+        VALUES ('T', %2$s, true);
+    ELSIF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
+        VALUES ('T', TG_RELID, pg_catalog.format('%%I.%%I', TG_TABLE_SCHEMA, TG_TABLE_NAME), true);
+    END IF;
+$o$, fn, ident, k_n, p_n, format('(%s || %s)', r_n0, graph._carried_expr(tbl, 'n', true)), k_o,
+                 format('(%s || %s)', r_o0, graph._carried_expr(tbl, 'o', true)), p_o, NULL, tbl,
+                 tbl::regclass::text));
+    END IF;
+
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION %1$s()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+%9$s
+SET jit = off
+SET enable_mergejoin = off
+AS $body$
+BEGIN
+    IF TG_RELID <> %10$L::pg_catalog.oid THEN
+        -- Fired on a partition or inheritance child of the table, or forged.
+        IF NOT EXISTS (
+            WITH RECURSIVE up (relid) AS (
+                SELECT TG_RELID
+                UNION
+                SELECT i.inhparent FROM pg_catalog.pg_inherits AS i JOIN up ON i.inhrelid = up.relid
+            )
+            SELECT FROM up WHERE up.relid = %10$L::pg_catalog.oid
+        ) THEN
+            RAISE EXCEPTION 'graphsync: this capture function belongs to table %%', %11$L
+                USING ERRCODE = '42501';
+        END IF;
+    END IF;
+%12$s    RETURN NULL;
 END;
 $body$;
 REVOKE ALL ON FUNCTION %1$s() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION %1$s() TO graph_admin;
 GRANT EXECUTE ON FUNCTION %1$s() TO PUBLIC;
 $f$, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, CASE WHEN plain_text THEN '' ELSE graph._output_settings() END,
-       tbl, tbl::regclass::text);
+       tbl, tbl::regclass::text, ops);
 
     IF NOT existed THEN
         GRANT CREATE ON SCHEMA graph TO graph_capture;

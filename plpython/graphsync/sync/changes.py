@@ -124,6 +124,7 @@ def _ends(e, pk, row):
             return (), ()
         if computed is True:
             computed = {}
+        _raise_failed(computed)
     if e.kind == "fk":
         froms = (pk,)
         tos = computed["t"] if e.from_columns is not None else (row.get(e.from_column),)
@@ -133,10 +134,20 @@ def _ends(e, pk, row):
     return froms, tos
 
 
+def _raise_failed(result):
+    """Raise the error a row filter raised at capture (graph._carried_expr's marker)."""
+    if isinstance(result, dict) and "error" in result:
+        raise ValueError("the row filter raised an error when this row was captured: %s" % result["error"])
+
+
 def is_node(node, row):
     """Whether a row of node table ``node`` (its captured image) is a node: it
     passes the table's row filter, whose result capture logs under "" as "n"."""
-    return node.row_filter is None or (row.get("") or {}).get("n") is True
+    if node.row_filter is None:
+        return True
+    result = (row.get("") or {}).get("n")
+    _raise_failed(result)
+    return result is True
 
 
 def edges_of_row(reg, table_oid, pk, row):
