@@ -134,8 +134,12 @@ KEPT = {
     "overlay": "SELECT md5(string_agg(row(o.*)::text, ',' ORDER BY id)) FROM graph._edge_overlay AS o",
     "csr": "SELECT string_agg(format('%s|%s|%s|%s', generation, direction, md5(offsets), md5(targets)), ','"
            " ORDER BY generation, direction) FROM graph._csr",
-    "registry": "SELECT (SELECT string_agg(row(n.*)::text, ',' ORDER BY table_oid) FROM graph._node_tables AS n)"
-                " || (SELECT string_agg(row(e.*)::text, ',' ORDER BY edge_source_id) FROM graph._edge_sources AS e)",
+    # The registry's columns as the previous release has them (later migrations add more).
+    "registry": "SELECT (SELECT string_agg(row(n.table_oid, n.table_name, n.id_columns, n.columns, n.tenant_column,"
+                " n.filter_columns, n.registered_at)::text, ',' ORDER BY table_oid) FROM graph._node_tables AS n)"
+                " || (SELECT string_agg(row(e.edge_source_id, e.kind, e.from_table, e.from_column, e.to_table,"
+                " e.to_column, e.via_table, e.via_id_columns, e.label, e.bidirectional, e.weight_column,"
+                " e.label_column, e.registered_at)::text, ',' ORDER BY edge_source_id) FROM graph._edge_sources AS e)",
     "labels": "SELECT string_agg(row(b.*)::text, ',' ORDER BY label_id) FROM graph._labels AS b",
 }
 
