@@ -16,9 +16,11 @@ of three variants, their order alternating every repetition:
 - graphsync: N backends that each run one graph.traverse of depth 2 (from random seeds).
 
 Each backend's memory comes from /proc/<pid>/smaps_rollup while all N are open:
-Private_Dirty (anonymous and written memory: what this backend alone costs), Pss (its
-fair share of what it maps) and Rss. The figure the goal is stated in is a
-backend's Private_Dirty beyond the baseline's. Then the first read in a fresh
+Anonymous (its private heap: what this backend alone costs), Pss (its fair share of
+what it maps) and Rss. Private_Dirty is not that figure: it counts every page only
+this process maps, so shared buffers and a shared file that one backend alone has
+touched are "private" in a run of 1 backend and shared in a run of 20. The figure the
+goal is stated in is a backend's Anonymous beyond the baseline's. Then the first read in a fresh
 connection (traverse depth 2), alternating with the CTE's first read, each in a new
 connection. Needs the server's /proc: a local cluster (tools/pgcluster.py), run as
 root or as the server's OS user.
@@ -66,7 +68,7 @@ SELECT count(*) FROM (SELECT id, min(depth) FROM walk GROUP BY id) AS reached
 
 TRAVERSE = "SELECT count(*) FROM graph.traverse('bench.nodes', %(seed)s, max_depth => 2)"
 
-FIELDS = ("Rss", "Pss", "Private_Clean", "Private_Dirty")
+FIELDS = ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Anonymous")
 
 
 def smaps(pid: int) -> dict[str, float]:
@@ -137,8 +139,8 @@ class Bench:
                           for f in FIELDS}
                 per[v]["Pss total"] = statistics.median(sum(b["Pss"] for b in run) for run in got[v])
                 per[v]["Rss total"] = statistics.median(sum(b["Rss"] for b in run) for run in got[v])
-                per[v]["min-max private"] = (min(min(b["Private_Dirty"] for b in run) for run in got[v]),
-                                             max(max(b["Private_Dirty"] for b in run) for run in got[v]))
+                per[v]["min-max private"] = (min(min(b["Anonymous"] for b in run) for run in got[v]),
+                                             max(max(b["Anonymous"] for b in run) for run in got[v]))
             rows.append((count, per))
             print(count, {v: {k: (round(x, 1) if isinstance(x, float) else x) for k, x in p.items()}
                           for v, p in per.items()}, flush=True)
@@ -162,9 +164,9 @@ def report(b: Bench, rows: list[tuple], first: tuple[list[float], list[float]], 
            "Written by `benchmarks/memory.py` (%s). Each backend ran one read, traverse depth 2"
            " from a random seed (graphsync) or the same walk as a recursive CTE; the baseline"
            " backends only imported NumPy and SciPy in PL/Python. Figures are medians over the"
-           " repetitions of each backend's /proc smaps_rollup (MiB); private = Private_Dirty, what"
-           " a backend alone costs (a shared base file's pages are Shared_Clean once two backends"
-           " map it, Private_Clean while one does)." % time.strftime("%Y-%m-%d"), ""]
+           " repetitions of each backend's /proc smaps_rollup (MiB); private = Anonymous, the"
+           " backend's own heap (Private_Dirty would also count shared buffers and shared file"
+           " pages that only one backend has touched so far)." % time.strftime("%Y-%m-%d"), ""]
     out += ["- " + n for n in b.notes]
     out += ["- machine: %d cores, load average %s before, %s after; %d repetitions, the three"
             " variants alternating; run took %.0f s"
@@ -172,11 +174,11 @@ def report(b: Bench, rows: list[tuple], first: tuple[list[float], list[float]], 
     out += ["| backends | variant | private / backend | beyond baseline | min-max private | Pss / backend |"
             " Pss total | Rss total |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for count, per in rows:
-        base = per["baseline"]["Private_Dirty"]
+        base = per["baseline"]["Anonymous"]
         for v in ("baseline", "cte", "graphsync"):
             p = per[v]
             out.append("| %d | %s | %.1f | %s | %.1f-%.1f | %.1f | %.0f | %.0f |" % (
-                count, v, p["Private_Dirty"], "" if v == "baseline" else "%+.1f" % (p["Private_Dirty"] - base),
+                count, v, p["Anonymous"], "" if v == "baseline" else "%+.1f" % (p["Anonymous"] - base),
                 *p["min-max private"], p["Pss"], p["Pss total"], p["Rss total"]))
     ours, peer = first
     out += ["", "First read in a fresh connection (traverse depth 2; the CTE's first read alternating with"

@@ -11,9 +11,11 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import struct
 import threading
 import time
+import uuid
 
 import psycopg
 import pytest
@@ -290,3 +292,65 @@ def test_a_directory_it_cannot_write_falls_back_to_private_memory(graph_db):
             assert _stats(c)["private"] == 1 and not os.path.exists(path)
     finally:
         os.chmod(folder, 0o700)
+
+
+def test_a_writer_killed_mid_write_leaves_no_visible_file(server, template):
+    """SIGSTOP the backend writing a 20 MB file as soon as its temp file appears: the
+    final name does not exist; SIGKILL it (the server restarts its backends); the next
+    read writes the file and removes the dead writer's temp file."""
+    if server.directory is None:
+        pytest.skip("GRAPHSYNC_DSN names an external server: the tests may not kill its backends")
+    name = "t_" + uuid.uuid4().hex[:12]
+    dsn = server.create_database(name, template)
+    try:
+        with connect(dsn) as c:
+            c.execute(SCHEMA.replace("300", "20000").replace("1200", "200000"))
+            path, size, digest = base_file(c)
+        folder = os.path.dirname(path)
+        owner = os.stat(os.path.dirname(os.path.dirname(folder)))  # the data directory's
+        for p in (os.path.dirname(folder), folder):  # made as the server's OS user would
+            os.makedirs(p, mode=0o700, exist_ok=True)
+            os.chown(p, owner.st_uid, owner.st_gid)
+        for _attempt in range(5):
+            if os.path.exists(path):
+                os.unlink(path)
+            r = connect(dsn)
+            pid = r.info.backend_pid
+            t = threading.Thread(target=_quietly, args=(answer, r))
+            t.start()
+            caught = None
+            deadline = time.monotonic() + 30
+            while caught is None and t.is_alive() and time.monotonic() < deadline:
+                caught = next((n for n in os.listdir(folder) if n.endswith(".tmp")), None)
+            if caught is None:  # the write was over before we looked: again
+                t.join(30)
+                r.close()
+                continue
+            os.kill(pid, signal.SIGSTOP)
+            assert not os.path.exists(path)  # nothing is visible under the final name
+            os.kill(pid, signal.SIGKILL)
+            t.join(30)
+            r.close()
+            break
+        else:
+            pytest.skip("the file was written before the test could catch the writer")
+        deadline = time.monotonic() + 60
+        while True:  # the server reinitializes after a backend is killed
+            try:
+                with connect(dsn) as c:
+                    assert answer(c)["out"]
+                    break
+            except psycopg.OperationalError:
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+        assert sha(path) == digest
+        assert not [n for n in os.listdir(folder) if n.endswith(".tmp")]  # removed by that writer
+    finally:
+        server.drop_database(name)
+
+
+def _quietly(fn, *args):
+    try:
+        fn(*args)
+    except psycopg.Error:
+        pass
