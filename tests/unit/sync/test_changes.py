@@ -529,3 +529,70 @@ def test_folded_history_equals_the_final_tables(seed):
     # ... and leave exactly the edges of the final tables.
     assert +graph == source_edges(contacts, tables[RELATIONS])
     assert truncated <= {CONTACTS} and cuts <= {1, 2, 3}
+
+
+# computed endpoints and row filters (the row image's "" entry, graph._carried_expr)
+
+ENTITIES, LINKS = 600, 700
+ENTITY = NodeTable(ENTITIES, "app.entities", ("workspace_id", "id"), (), None, (), "(deleted_at IS NULL)")
+PROJECT = EdgeSource(11, "fk", ENTITIES, None, ENTITIES, None, None, "projectId", False, None, None,
+                     ("workspace_id", "properties"), None, ("projectId",))
+LINKED = EdgeSource(12, "join", ENTITIES, None, ENTITIES, None, LINKS, "links", True, None, "type",
+                    ("workspace_id", "source_id"), ("workspace_id", "target_id"), None, "(deleted_at IS NULL)")
+FILTERED_FK = EdgeSource(13, "fk", ENTITIES, "owner_id", ENTITIES, None, None, "owner", False, None, None,
+                         None, None, None, "(kind <> 'x'::text)")
+COMPUTED = Registry({ENTITIES: ENTITY}, (PROJECT, LINKED, FILTERED_FK))
+
+
+def e_(pk):
+    return (ENTITIES, pk)
+
+
+def test_computed_endpoints_give_one_edge_per_logged_key():
+    row = {"owner_id": "(1,9)", "": {"11": {"t": ["(1,2)", "(1,3)", "(1,2)"]}, "13": True, "n": True}}
+    assert changes.edges_of_row(COMPUTED, ENTITIES, "(1,1)", row) == [
+        (11, e_("(1,1)"), e_("(1,2)"), 1.0, "projectId"), (11, e_("(1,1)"), e_("(1,3)"), 1.0, "projectId"),
+        (11, e_("(1,1)"), e_("(1,2)"), 1.0, "projectId"), (13, e_("(1,1)"), e_("(1,9)"), 1.0, "owner")]
+    assert changes.edges_of_row(COMPUTED, ENTITIES, "(1,1)", {"": {"11": {"t": []}, "13": True}}) == []
+
+
+def test_a_join_row_links_every_from_key_to_every_to_key_both_ways():
+    row = {"type": "blocks", "": {"12": {"f": ["(1,1)"], "t": ["(1,2)"]}}}
+    assert changes.edges_of_row(COMPUTED, LINKS, "r", row) == [
+        (12, e_("(1,1)"), e_("(1,2)"), 1.0, "blocks"), (12, e_("(1,2)"), e_("(1,1)"), 1.0, "blocks")]
+
+
+def test_a_row_failing_an_edge_filter_carries_no_edge_and_moving_in_adds_it():
+    out = {"type": None, "": {"12": False}}
+    back = {"type": None, "": {"12": {"f": ["(1,1)"], "t": ["(1,2)"]}}}
+    assert changes.edges_of_row(COMPUTED, LINKS, "r", out) == []
+    c = gather_in(COMPUTED, log("U", LINKS, old_pk="r", new_pk="r", old=out, new=back))
+    assert c.edges == [("+", 12, e_("(1,1)"), e_("(1,2)"), 1.0, "links"),
+                       ("+", 12, e_("(1,2)"), e_("(1,1)"), 1.0, "links")]
+    c = gather_in(COMPUTED, log("U", LINKS, old_pk="r", new_pk="r", old=back, new=out))
+    assert [e[0] for e in c.edges] == ["-", "-"]
+
+
+def test_a_row_failing_the_node_filter_is_no_node():
+    alive, gone = {"": {"n": True, "11": {"t": []}, "13": True}}, {"": {"n": False, "11": {"t": []}, "13": True}}
+    c = gather_in(COMPUTED, log("I", ENTITIES, new_pk="(1,1)", properties={}, new=gone))
+    assert c.nodes == {}
+    c = gather_in(COMPUTED, log("U", ENTITIES, old_pk="(1,1)", new_pk="(1,1)", properties={}, old=gone, new=alive))
+    assert final(c.nodes) == {e_("(1,1)"): (True, None, "{}")}  # soft-deleted row restored: a node insert
+    c = gather_in(COMPUTED, log("U", ENTITIES, old_pk="(1,1)", new_pk="(1,1)", properties={}, old=alive, new=gone))
+    assert final(c.nodes, before=1) == {e_("(1,1)"): (False, None, None)}  # soft delete: a node delete
+
+
+def test_a_filter_that_raised_at_capture_raises_at_replay():
+    failed = {"": {"n": {"error": "division by zero", "row": "n"}, "11": {"t": []}, "13": True}}
+    with pytest.raises(ValueError, match="division by zero"):
+        gather_in(COMPUTED, log("I", ENTITIES, new_pk="(1,1)", properties={}, new=failed))
+    with pytest.raises(ValueError, match="division by zero"):
+        changes.edges_of_row(COMPUTED, LINKS, "r", {"": {"12": {"error": "division by zero", "row": "o"}}})
+
+
+def gather_in(reg, *rows):
+    c = changes.Changes()
+    for row in rows:
+        changes.add_row(reg, row, c)
+    return c
