@@ -58,6 +58,8 @@ ORDER BY c.o
 # When a backend reads every key of the base at once (see key_arrays).
 ALL_KEYS_AT_ONCE = 50_000
 ALL_KEYS_SHARE = 16
+# Keys a backend keeps in a dictionary before it keeps arrays of every base node (KeyCache).
+FEW_KEYS = 4096
 
 _sql = {}  # (kind, table_oid, registry entry) -> SQL text
 
@@ -170,20 +172,24 @@ def lookup(plpy, v, pairs, found=None):
 
 
 class KeyCache:
-    """Keys of base nodes seen so far in this backend, as arrays indexed by node id:
-    ``tables`` (table oid, 0 when not cached) and ``pks`` (id text, None when not
-    cached), so a read looks up thousands of keys with one NumPy indexing
-    instead of a dictionary lookup each. A base node's key never changes within
+    """Keys of base nodes seen so far in this backend: while few (up to FEW_KEYS), a
+    dictionary ``few`` {node id: (table oid, id text)}; past that, arrays indexed
+    by node id: ``tables`` (table oid, 0 when not cached) and ``pks`` (id text,
+    None when not cached), so a read looks up thousands of keys with one NumPy
+    indexing instead of a dictionary lookup each. (Arrays of every base node cost
+    12 bytes a node, 24 MB at 2M nodes, in every backend: not for the few keys a
+    backend that runs small reads returns.) A base node's key never changes within
     a generation, and the cache lives in base._cache, which a new generation
     clears. Keys come from graph._nodes as some caller (row-level security); a
     read hands out only the nodes of its own security mask (tables its caller
     may SELECT), so a key cached for one role never reaches a role that could
-    not read it. The arrays are allocated on the first key cached."""
+    not read it."""
 
     def __init__(self, key, base_count):
         self.key = key
         self.base_count = base_count
-        self.tables = None  # uint32[base_count]
+        self.few = {}  # node id -> (table oid, id text), until FEW_KEYS are held
+        self.tables = None  # uint32[base_count], once more are
         self.pks = None  # object[base_count]
         self.count = 0  # keys cached
         self.fetched = 0  # keys asked for piecemeal (KEYS) so far
@@ -195,10 +201,26 @@ class KeyCache:
     def add(self, ids, tables, pks):
         if not len(ids):
             return
+        ids = np.asarray(ids, dtype=np.int64)
+        if self.tables is None and self.count + len(ids) <= FEW_KEYS:
+            added = 0
+            for i, table, pk in zip(ids.tolist(), tables, pks, strict=True):
+                if i < self.base_count and i not in self.few:
+                    self.few[i] = (int(table), pk)
+                    self.text_bytes += sys.getsizeof(pk)
+                    added += 1
+            if added:
+                self.count += added
+                self.index, self.index_bytes = None, 0
+            return
         if self.tables is None:
             self.tables = np.zeros(self.base_count, dtype=np.uint32)
             self.pks = np.empty(self.base_count, dtype=object)
-        ids = np.asarray(ids, dtype=np.int64)
+            if self.few:
+                held = np.fromiter(self.few, dtype=np.int64, count=len(self.few))
+                self.tables[held] = [k[0] for k in self.few.values()]
+                self.pks[held] = [k[1] for k in self.few.values()]
+                self.few = {}
         new = ids < self.base_count
         new[new] = self.tables[ids[new]] == 0
         if not new.any():
@@ -212,8 +234,44 @@ class KeyCache:
         self.index = None  # made again from what is held now
         self.index_bytes = 0
 
+    def take(self, ids):
+        """(table oids int64[k], 0 when not cached; id texts object[k]) of node ids ``ids``."""
+        ids = np.asarray(ids, dtype=np.int64)
+        tables = np.zeros(len(ids), dtype=np.int64)
+        pks = np.empty(len(ids), dtype=object)
+        if self.tables is not None:
+            if len(ids) and ids.max() < self.base_count:  # all in the base
+                return self.tables[ids].astype(np.int64), self.pks[ids]
+            in_base = ids < self.base_count
+            tables[in_base] = self.tables[ids[in_base]]
+            pks[in_base] = self.pks[ids[in_base]]
+        elif self.few:
+            for j, i in enumerate(ids.tolist()):
+                k = self.few.get(i)
+                if k is not None:
+                    tables[j], pks[j] = k
+        return tables, pks
+
+    def get(self, i):
+        """(table oid, id text) of node id ``i``, None when not cached."""
+        if self.tables is None:
+            return self.few.get(i)
+        if i < self.base_count and self.tables[i]:
+            return int(self.tables[i]), self.pks[i]
+        return None
+
+    def items(self):
+        """(node ids int64[], table oids int64[], id texts object[]) of every key held."""
+        if self.tables is None:
+            ids = np.fromiter(self.few, dtype=np.int64, count=len(self.few))
+            return (ids, np.array([k[0] for k in self.few.values()], dtype=np.int64),
+                    np.array([k[1] for k in self.few.values()] or [], dtype=object))
+        held = np.flatnonzero(self.tables)
+        return held, self.tables[held].astype(np.int64), self.pks[held]
+
     def held_nbytes(self):
-        return self.text_bytes + self.index_bytes  # the key strings and the index; arrays()
+        # the key strings, the index and the dictionary of few keys; arrays()
+        return self.text_bytes + self.index_bytes + (sys.getsizeof(self.few) if self.few else 0)
 
     def arrays(self):
         return [a for a in (self.tables, self.pks) if a is not None]
@@ -244,16 +302,7 @@ def key_arrays(plpy, v, ids):
     (what a recursive CTE would read from the heap, it takes from memory)."""
     ids = np.asarray(ids, dtype=np.int64)
     cache = _key_cache(v)
-    if cache.tables is not None and len(ids) and ids.max() < cache.base_count:  # all in the base
-        tables = cache.tables[ids].astype(np.int64)
-        pks = cache.pks[ids]
-    else:
-        tables = np.zeros(len(ids), dtype=np.int64)
-        pks = np.empty(len(ids), dtype=object)
-        in_base = ids < cache.base_count
-        if cache.tables is not None:
-            tables[in_base] = cache.tables[ids[in_base]]
-            pks[in_base] = cache.pks[ids[in_base]]
+    tables, pks = cache.take(ids)
     missing = np.flatnonzero(tables == 0)
     if len(missing) and v.extra_keys:
         extra = v.extra_keys
@@ -267,9 +316,7 @@ def key_arrays(plpy, v, ids):
                 cache.base_count <= ALL_KEYS_AT_ONCE
                 or cache.fetched + len(missing) > cache.base_count // ALL_KEYS_SHARE):
             _load_all(plpy, v, cache)
-            at = missing[ids[missing] < cache.base_count]
-            tables[at] = cache.tables[ids[at]]
-            pks[at] = cache.pks[ids[at]]
+            tables[missing], pks[missing] = cache.take(ids[missing])
             missing = missing[tables[missing] == 0]
     if len(missing):
         # Not cached: base nodes the caller could not read so far, and nodes past the base.
@@ -309,12 +356,10 @@ def key_index(plpy, v):
         if not cache.loaded_all and cache.count < cache.base_count:
             _load_all(plpy, v, cache)
         index = {}
-        if cache.tables is not None:
-            held = np.flatnonzero(cache.tables)
-            tables = cache.tables[held]
-            for table in np.unique(tables).tolist():
-                at = held[tables == table]
-                index[table] = dict(zip(cache.pks[at].tolist(), at.tolist(), strict=True))
+        held, tables, pks = cache.items()
+        for table in np.unique(tables).tolist():
+            at = tables == table
+            index[table] = dict(zip(pks[at].tolist(), held[at].tolist(), strict=True))
         cache.index = index
         cache.index_bytes = sum(sys.getsizeof(d) for d in index.values())
     return cache.index
@@ -329,7 +374,13 @@ def key_list(plpy, v, ids):
     out = [None] * len(ids)
     missing = []
     if cache.tables is None:
-        missing = list(range(len(ids)))
+        few = cache.few
+        for j, i in enumerate(ids):
+            k = few.get(i)
+            if k is not None:
+                out[j] = k
+            else:
+                missing.append(j)
     else:
         tables, pks, held = cache.tables, cache.pks, cache.base_count
         for j, i in enumerate(ids):

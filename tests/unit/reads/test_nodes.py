@@ -1,4 +1,4 @@
-"""graphsync.reads.nodes.parse_record: the fields of a composite key's record text form.
+"""graphsync.reads.nodes: parse_record (the fields of a composite key's record text form) and the KeyCache.
 
 Expected values are written by hand from PostgreSQL's rules for composite values
 (docs, "Composite Types", 8.16.6 Composite Type Input and Output Syntax):
@@ -16,6 +16,7 @@ Expected values are written by hand from PostgreSQL's rules for composite values
 import numpy as np
 import pytest
 
+from graphsync.reads import nodes
 from graphsync.reads.nodes import parse_record
 
 WHITESPACE = " \t\n\r\v\f"  # what C isspace() sees in the C locale
@@ -145,3 +146,21 @@ def test_round_trip_of_random_fields(seed):
             else:
                 fields.append("".join(rng.choice(alphabet, int(rng.integers(1, 8))).tolist()))
         assert parse_record(record_out(fields)) == fields
+
+
+def test_key_cache_keeps_few_keys_in_a_dictionary_then_arrays_with_the_same_answers(monkeypatch):
+    monkeypatch.setattr(nodes, "FEW_KEYS", 10)
+    cache = nodes.KeyCache(1, 100)
+    cache.add([5, 7, 150], [16400, 16401, 16400], ["a", "b", "past the base"])
+    assert cache.tables is None and cache.count == 2  # no per-node arrays for two keys
+    tables, pks = cache.take([7, 5, 6, 150])
+    assert tables.tolist() == [16401, 16400, 0, 0] and pks.tolist() == ["b", "a", None, None]
+    assert cache.get(5) == (16400, "a") and cache.get(6) is None
+    ids, ts, ps = cache.items()
+    assert sorted(zip(ids.tolist(), ts.tolist(), ps.tolist(), strict=True)) == [(5, 16400, "a"), (7, 16401, "b")]
+    cache.add(list(range(20, 40)), [16402] * 20, ["k%d" % i for i in range(20, 40)])
+    assert cache.tables is not None and not cache.few and cache.count == 22  # now arrays
+    tables, pks = cache.take([7, 5, 6, 25])
+    assert tables.tolist() == [16401, 16400, 0, 16402] and pks.tolist() == ["b", "a", None, "k25"]
+    assert cache.get(7) == (16401, "b") and cache.get(99) is None
+    assert len(cache.items()[0]) == 22
