@@ -87,6 +87,10 @@ def _shared(plpy, generation):
                 got = basefile.open_verified(folder, generation, size, sha256, FILE_STATS)
                 if got is None:
                     loaded = _read(plpy, generation)
+                    if not loaded["found"]:
+                        # A rebuild committed since FILE_ROW and removed these rows: the
+                        # read sees another generation now and runs again (view.Renumbered).
+                        return _private(plpy, generation, loaded)
                     header, arrays = basefile.contents(generation, loaded["out"], loaded["in"], loaded["alive"],
                                                        loaded["tables"])
                     if not basefile.write(folder, generation, header, arrays, size, sha256):
@@ -131,6 +135,7 @@ def _read(plpy, generation):
     loaded["generation"] = generation
     loaded["any"] = None
     loaded["shared"] = False
+    loaded["found"] = bool(rows)
     return loaded
 
 
