@@ -17,6 +17,10 @@ the Unix socket in the directory trusts local users, for the harness. start() an
 restart() take other settings (tests start a cluster without background workers,
 to show what then fails); restart() keeps what start() was given.
 
+start_standby() makes a hot standby of a running cluster (pg_basebackup -R over the
+primary's socket, which then also trusts local replication connections) in another
+directory, on its own free port.
+
     python tools/pgcluster.py start DIR   # prints the DSN
     python tools/pgcluster.py stop DIR
 """
@@ -156,6 +160,43 @@ def start(directory: str, settings: dict[str, str] | None = None) -> str:
     with open(os.path.join(directory, "port"), "w") as f:
         f.write(str(port))
     _pg_ctl_start(directory, port, settings)
+    return dsn_for(directory)
+
+
+REPLICATION_HBA = "local replication all trust\n"
+
+
+def start_standby(primary: str, directory: str) -> str:
+    """Make a hot standby of the running cluster in ``primary`` in ``directory`` (a
+    streaming replica: pg_basebackup -R, so it follows the primary over its socket)
+    and start it on a free port, with the primary's settings; return a DSN for its
+    postgres database. The primary's socket is made to trust local replication
+    connections first (and its configuration reloaded)."""
+    os.makedirs(directory, exist_ok=True)
+    os.chmod(directory, 0o755)
+    _chown_to_server_user(directory)
+    hba = os.path.join(primary, "data", "pg_hba.conf")
+    with open(hba) as f:
+        lines = f.read()
+    if REPLICATION_HBA not in lines:
+        with open(hba, "a") as f:
+            f.write(REPLICATION_HBA)
+        subprocess.run(_as_server_user([f"{pg_bindir()}/pg_ctl", "-D", os.path.join(primary, "data"), "reload"]),
+                       check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(primary, "port")) as f:
+        primary_port = f.read().strip()
+    subprocess.run(
+        _as_server_user([f"{pg_bindir()}/pg_basebackup", "-h", primary, "-p", primary_port, "-U", "postgres",
+                         "-D", os.path.join(directory, "data"), "-R", "-X", "stream", "-c", "fast",
+                         "--no-sync"]),
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    with open(os.path.join(primary, "settings.json")) as f:
+        saved = json.load(f)
+    port = _free_port()
+    with open(os.path.join(directory, "port"), "w") as f:
+        f.write(str(port))
+    _pg_ctl_start(directory, port, saved)
     return dsn_for(directory)
 
 

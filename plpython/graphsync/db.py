@@ -10,7 +10,19 @@ from graphsync import errors
 
 _plans = {}
 
-ADMIN = "SELECT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') AS ok, current_user::text AS me"
+ADMIN = """
+SELECT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') AS ok, current_user::text AS me,
+       pg_catalog.pg_is_in_recovery() AS standby,
+       pg_catalog.current_setting('transaction_read_only')::boolean AS read_only
+"""
+
+# What graph._require_admin says too (as 'graphsync: ...'), when an admin function cannot write.
+STANDBY = "cannot change the graph on a hot standby"
+STANDBY_HINT = ("Run graphsync's admin functions (apply_sync, build, maintenance, registration) on the primary:"
+                " the standby's graph follows the primary's by replication, and reads here fold pending log"
+                " rows in memory.")
+READ_ONLY = "cannot change the graph in a read-only transaction"
+READ_ONLY_HINT = "Run it in a read-write transaction."
 
 
 def plan(plpy, sql, types=()):
@@ -28,11 +40,17 @@ def run(plpy, sql, types=(), args=()):
 
 
 def require_admin(plpy):
-    """Raise 42501 unless the caller is a superuser or a member of graph_admin: the
-    check graph._require_admin makes for the SQL functions, for the Python ones."""
+    """Raise 42501 unless the caller is a superuser or a member of graph_admin, then
+    25006 on a hot standby or in a read-only transaction (every admin function
+    writes the graph, the log or its job rows): the check graph._require_admin
+    makes for the SQL functions, for the Python ones."""
     r = run(plpy, ADMIN)[0]
     if not r["ok"]:
         raise errors.InsufficientPrivilege("permission denied: %s is not a member of graph_admin" % r["me"])
+    if r["standby"]:
+        raise errors.ReadOnlySqlTransaction(STANDBY, hint=STANDBY_HINT)
+    if r["read_only"]:
+        raise errors.ReadOnlySqlTransaction(READ_ONLY, hint=READ_ONLY_HINT)
 
 
 def xmin(snapshot):

@@ -98,6 +98,13 @@ class ProgramLimitExceeded(GraphsyncError):
     sqlstate = "54000"
 
 
+class ReadOnlySqlTransaction(GraphsyncError):
+    """25006 read_only_sql_transaction: an admin function (which writes the graph or
+    the log) called on a hot standby or in a read-only transaction."""
+
+    sqlstate = "25006"
+
+
 class SerializationFailure(GraphsyncError):
     """40001 serialization_failure: the graph was rebuilt again and again during a read."""
 

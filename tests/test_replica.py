@@ -1,0 +1,247 @@
+"""Read replicas: every read on a hot standby (a streaming replica made with
+pg_basebackup -R, on this machine) returns what the same read returns on the
+primary once the standby has replayed, with log rows applied and with rows
+still pending (which the standby folds in memory: it cannot write); admin
+functions there fail with 25006 and a hint, not a traceback.
+
+The test starts its own primary (tools/pgcluster.py) and its standby, and stops
+both at the end."""
+
+import tempfile
+import time
+
+import psycopg
+import pytest
+
+import install
+import pgcluster
+from conftest import ROOT, connect
+
+pytestmark = pytest.mark.local_only(reason="starts a primary and its hot standby on this machine with"
+                                           " tools/pgcluster.py")
+
+SCHEMA = (ROOT / "demo" / "schema.sql").read_text()
+REGISTER = (ROOT / "demo" / "register.sql").read_text()
+
+COMPONENT_OF_600 = "SELECT * FROM graph.component_of('app.contacts', '600', tenant => '1')"
+# Every read function, deterministic where the function is (visit order, node id
+# order), ordered where it is a set.
+READS = [
+    "SELECT * FROM graph.traverse('app.companies', '5', max_depth => 3, direction => 'any')",
+    "SELECT * FROM graph.traverse('app.contacts', '3', direction => 'any', strategy => 'dfs', max_nodes => 40)",
+    "SELECT * FROM graph.traverse(seed_tables => '{app.tasks,app.deals}', seed_ids => '{1,2}', direction => 'any',"
+    " edge_types => '{assigned_to,deal_with,works_at,knows}', hydrate => true)",
+    "SELECT * FROM graph.traverse('app.projects', '2', direction => 'in', filter => '{\"status\": \"open\"}')",
+    "SELECT * FROM graph.traverse('app.companies', '2', direction => 'any', tenant => '1')",
+    "SELECT * FROM graph.traverse_search('name', 'co1', mode => 'prefix', direction => 'any', max_depth => 2)",
+    "SELECT * FROM graph.shortest_path('app.contacts', '1', 'app.contacts', '42', direction => 'any')",
+    "SELECT * FROM graph.shortest_path('app.tasks', '7', 'app.companies', '3', direction => 'any')",
+    "SELECT * FROM graph.weighted_shortest_path('app.contacts', '1', 'app.contacts', '42', direction => 'any')",
+    "SELECT * FROM graph.weighted_shortest_path('app.contacts', '8', 'app.contacts', '600', direction => 'any')",
+    "SELECT * FROM graph.connected_components()",
+    "SELECT * FROM graph.component_stats()",
+    "SELECT * FROM graph.component_of('app.contacts', '1')",
+    COMPONENT_OF_600,
+    "SELECT * FROM graph.search('name', 'c1', mode => 'prefix', max_rows => 1000) ORDER BY 1, 2",
+    "SELECT * FROM graph.search('title', 'T', mode => 'contains', case_sensitive => false) ORDER BY 1, 2",
+    "SELECT graph.export_dot('app.companies', '5', direction => 'any', max_depth => 2, label_property => 'name')",
+    "SELECT graph.export_mermaid('app.contacts', '4', direction => 'any', max_depth => 2)",
+    "SELECT graph.export_graphml('app.tasks', '3', direction => 'any', max_depth => 3)",
+]
+
+# What sync_health and status say about the graph itself (not about this server's
+# clock, backend caches or pg_cron), which both servers must agree on.
+HEALTH = ("SELECT applied_sync_id, max_sync_log_id, pending_sync_rows, failed_sync_rows, edge_buffer_used,"
+          " tombstone_count, read_only, build_required, generation, schema_state, apply_sync_recommended"
+          " FROM graph.sync_health()")
+STATUS = ("SELECT generation, node_count, node_ids, tombstones, base_edges, overlay_edges, labels, node_tables,"
+          " edge_sources, log_rows, last_build_at, last_apply_at FROM graph.status()")
+
+
+@pytest.fixture(scope="module")
+def servers():
+    """(primary DSN, standby DSN): the demo schema on a primary, built, and its hot standby."""
+    try:
+        pgcluster.pg_bindir()
+    except SystemExit:
+        pytest.skip("no PostgreSQL 15 server binaries here")
+    primary = tempfile.mkdtemp(prefix="graphsync-primary-")
+    standby = tempfile.mkdtemp(prefix="graphsync-standby-")
+    try:
+        pgcluster.start(primary)
+        with connect(pgcluster.dsn_for(primary)) as c:
+            c.execute("CREATE DATABASE app")
+        dsn = pgcluster.dsn_for(primary, "app")
+        with connect(dsn) as c:
+            install.install(c)
+            c.execute(SCHEMA)
+            c.execute("INSERT INTO app.workspaces VALUES (1, 'acme'), (2, 'globex')")
+            c.execute("INSERT INTO app.companies SELECT g, 1 + g % 2, 'co' || g FROM generate_series(1, 20) g")
+            c.execute("""INSERT INTO app.contacts SELECT g, 1 + g % 2, 'c' || g, 'c' || g || '@x.org',
+                             CASE WHEN g % 5 = 0 THEN NULL ELSE 1 + g % 20 END FROM generate_series(1, 100) g""")
+            c.execute("INSERT INTO app.projects SELECT g, 1 + g % 2, 'p' || g, CASE WHEN g % 2 = 0 THEN 'open'"
+                      " ELSE 'closed' END FROM generate_series(1, 10) g")
+            c.execute("INSERT INTO app.tasks SELECT g, 1 + g % 2, 'T' || g, CASE WHEN g % 3 = 0 THEN 'done'"
+                      " ELSE 'open' END, 1 + g % 10, 1 + g % 100 FROM generate_series(1, 60) g")
+            c.execute("INSERT INTO app.deals SELECT g, 1 + g % 2, 'd' || g, g * 10, 1 + (g * 7) % 100"
+                      " FROM generate_series(1, 30) g")
+            c.execute("INSERT INTO app.relations (source_id, target_id, type, weight)"
+                      " SELECT 1 + g % 100, 1 + (g * 13) % 100, 'knows', 1 + g % 7 FROM generate_series(1, 150) g")
+            c.execute(REGISTER)
+            c.execute("SELECT graph.build()")
+            c.execute("DROP ROLE IF EXISTS gs_replica_reader; CREATE ROLE gs_replica_reader")
+            c.execute("GRANT USAGE ON SCHEMA app TO gs_replica_reader")
+            c.execute("GRANT SELECT ON app.companies, app.contacts, app.tasks, app.relations"
+                      " TO gs_replica_reader")
+        pgcluster.start_standby(primary, standby)
+        yield dsn, pgcluster.dsn_for(standby, "app")
+    finally:
+        pgcluster.stop(standby)
+        pgcluster.stop(primary)
+
+
+def writer(dsn):
+    """A connection whose commits are flushed before they return, so that once the
+    standby has replayed up to pg_current_wal_lsn() it has every commit."""
+    c = connect(dsn)
+    c.execute("SET synchronous_commit = on")
+    return c
+
+
+def wait_for_replay(primary, standby, timeout=60):
+    lsn = primary.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+    deadline = time.monotonic() + timeout
+    while not standby.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
+        assert time.monotonic() < deadline, f"the standby has not replayed up to {lsn} after {timeout} s"
+        time.sleep(0.05)
+
+
+def results(conn, role=None, read_only=False):
+    """Every read of READS (its rows, or its error's SQLSTATE and message), and what
+    health and status say about the graph, on ``conn``."""
+    out = {}
+    if role:
+        conn.execute(f"SET ROLE {role}")
+    try:
+        for query in READS:
+            try:
+                with conn.transaction():
+                    if read_only:
+                        conn.execute("SET TRANSACTION READ ONLY")
+                    out[query] = conn.execute(query).fetchall()
+            except psycopg.Error as exc:
+                out[query] = (exc.sqlstate, exc.diag.message_primary)
+        out["health"] = conn.execute(HEALTH).fetchall()
+        out["status"] = conn.execute(STATUS).fetchall()
+    finally:
+        if role:
+            conn.execute("RESET ROLE")
+    return out
+
+
+def assert_same(primary, standby):
+    for query in primary:
+        assert standby[query] == primary[query], query
+
+
+WRITES = [
+    "INSERT INTO app.contacts VALUES (600, 1, 'c600', NULL, 3), (601, 2, 'c601', 'x@y', 4)",
+    "INSERT INTO app.relations (source_id, target_id, type, weight)"
+    " VALUES (600, 42, 'knows', 0.5), (8, 600, 'knows', 2)",
+    "UPDATE app.contacts SET company_id = 7 WHERE id IN (1, 2, 3)",
+    "UPDATE app.companies SET name = 'co1-renamed' WHERE id = 1",
+    "DELETE FROM app.deals WHERE id IN (2, 3)",
+    "DELETE FROM app.relations WHERE id IN (SELECT id FROM app.relations WHERE source_id = 10)",
+    "UPDATE app.tasks SET assignee = 600 WHERE id = 7",
+    "INSERT INTO app.tasks VALUES (500, 1, 'T500', 'open', 2, 601)",
+]
+
+MORE_WRITES = [
+    "DELETE FROM app.tasks WHERE id = 500",
+    "UPDATE app.relations SET weight = 9 WHERE source_id = 600",
+    "INSERT INTO app.companies VALUES (30, 1, 'co30')",
+    "UPDATE app.contacts SET company_id = 30 WHERE id = 42",
+]
+
+
+def test_reads_on_the_standby_equal_the_primarys_applied_and_pending(servers):
+    primary_dsn, standby_dsn = servers
+    with writer(primary_dsn) as w, connect(primary_dsn) as p, connect(standby_dsn) as s:
+        assert s.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+        wait_for_replay(w, s)
+        for role in (None, "gs_replica_reader"):
+            assert_same(results(p, role), results(s, role))
+
+        # Applied on the primary: the standby reads the replicated graph.
+        for statement in WRITES:
+            w.execute(statement)
+        w.execute("SELECT graph.apply_sync()")
+        wait_for_replay(w, s)
+        for role in (None, "gs_replica_reader"):
+            assert_same(results(p, role), results(s, role))
+
+        # Pending: the log rows reach the standby, which cannot apply them and folds
+        # them into each read in memory, as a read-only transaction on the primary does.
+        for statement in MORE_WRITES:
+            w.execute(statement)
+        wait_for_replay(w, s)
+        assert s.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone() == (len(MORE_WRITES),)
+        folded = {}
+        for role in (None, "gs_replica_reader"):
+            on_primary = results(p, role, read_only=True)
+            folded[role] = results(s, role)
+            assert_same(on_primary, folded[role])
+        assert ("app.companies", "30") in [r[:2] for r in folded[None][COMPONENT_OF_600]]  # component_of: folded in
+        assert p.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone() == (len(MORE_WRITES),)
+
+        # Once the primary applies them (here: its next read does), the standby reads
+        # the same graph from the tables, and it is the graph it had folded.
+        assert p.execute("SELECT count(*) FROM graph.traverse('app.companies', '30')").fetchone()[0] > 0
+        assert p.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone() == (0,)
+        wait_for_replay(w, s)
+        for role in (None, "gs_replica_reader"):
+            applied = results(s, role)
+            assert_same(results(p, role), applied)
+            for query in READS:
+                assert applied[query] == folded[role][query], query
+
+
+def test_admin_functions_on_the_standby_fail_with_25006_and_a_hint(servers):
+    _, standby_dsn = servers
+    calls = [
+        "SELECT * FROM graph.apply_sync()",
+        "SELECT * FROM graph.build()",
+        "SELECT * FROM graph.run_scheduled_maintenance()",
+        "SELECT * FROM graph.vacuum()",
+        "SELECT * FROM graph.verify()",
+        "SELECT * FROM graph.reconcile()",
+        "SELECT * FROM graph.retry_failed()",
+        "SELECT graph.prune_sync_log()",
+        "SELECT graph.add_filter_column('app.contacts', 'email')",
+        "SELECT graph.remove_edge('app.deals', 'contact_id', 'app.contacts')",
+    ]
+    with connect(standby_dsn) as s:
+        for call in calls:
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as err:
+                s.execute(call)
+            diag = err.value.diag
+            assert diag.message_primary == "graphsync: cannot change the graph on a hot standby", call
+            assert diag.message_hint.startswith("Run graphsync's admin functions"), call
+        # A role outside graph_admin is told that first.
+        s.execute("SET ROLE gs_replica_reader")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            s.execute("SELECT * FROM graph.apply_sync()")
+        s.execute("RESET ROLE")
+
+
+def test_admin_functions_in_a_read_only_transaction_fail_with_25006_and_a_hint(servers):
+    primary_dsn, _ = servers
+    with connect(primary_dsn) as c:
+        for call in ("SELECT * FROM graph.apply_sync()", "SELECT * FROM graph.build()",
+                     "SELECT graph.add_filter_column('app.contacts', 'email')"):
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as err, c.transaction():
+                c.execute("SET TRANSACTION READ ONLY")
+                c.execute(call)
+            assert err.value.diag.message_primary == ("graphsync: cannot change the graph in a read-only"
+                                                      " transaction"), call
+            assert err.value.diag.message_hint == "Run it in a read-write transaction.", call
