@@ -1,18 +1,32 @@
-"""Which nodes a read may enter: the caller's tables, tenant, and restrictions.
+"""Which nodes a read may enter: the caller's tables, rows, tenant, and restrictions.
 
 Two masks over the node ids of a View:
 
 - the *security* mask: alive nodes of registered tables the caller may SELECT,
-  within the tenant when one is given (nodes of tables without a tenant column
-  stay allowed). Seeds, path ends and components obey it like every node.
+  whose source rows the caller can see where the table's row-level security
+  applies to the caller (row_security), within the tenant when one is given
+  (nodes of tables without a tenant column stay allowed). Seeds, path ends and
+  components obey it like every node.
 - the *restriction* mask: ``node_tables`` and ``filter`` of a traversal. Seeds
   are exempt, as traverse.bfs exempts them from its node_mask.
 
 Keys, tenants and properties are read from graph._nodes as the caller, so
 row-level security there (migration 002) hides what the caller may not see even
 if a mask were wrong.
+
+Row-level security of a source table is the caller's to apply: for each table
+whose policies apply to the caller (reads.start says which), a read asks which
+of the table's nodes have a row the caller can see, by a query on the table as
+the caller (SECURITY INVOKER, like every read), so the caller's policies decide
+as they do in SQL, and nothing runs with more privileges than the caller. Its
+answer depends on the source rows, the caller and any setting a policy reads, so
+it is asked anew by every read (one query per such table) and never kept; what
+is derived from the security mask is kept under a digest of the answer. Tables
+without row-level security (or whose policies do not apply to the caller: their
+owner, a superuser, a BYPASSRLS role) add nothing to a read.
 """
 
+import hashlib
 import json
 
 import numpy as np
@@ -23,6 +37,26 @@ from graphsync.reads.view import GENERATION, same_generation
 
 TENANT_NODES = ("SELECT coalesce(array_agg(node_id), '{}') AS ids, %s FROM graph._nodes WHERE tenant = $1"
                 % GENERATION)
+
+# The nodes of one table whose source row the caller can see: the table's key
+# expression (graph._key_expr) over the table as the caller, so its row-level
+# security applies, joined to the nodes of that table. %s: the key expression, the
+# table (regclass text).
+ROW_VISIBLE = """
+SELECT coalesce(pg_catalog.array_agg(n.node_id), '{}') AS ids, %s
+FROM graph._nodes AS n
+WHERE n.table_oid = $1 AND n.pk IN (SELECT %%s FROM %%s AS t)
+""" % GENERATION
+
+# Which of some keys (of pending rows folded into the view, not in graph._nodes
+# yet) have a row the caller can see.
+ROW_KEYS = "SELECT k.pk FROM (SELECT %s AS pk FROM %s AS t) AS k WHERE k.pk = ANY ($1::text[])"
+
+ROW_SQL = """
+SELECT $1::pg_catalog.regclass::text AS tbl, graph._key_expr($1, $2, 't') AS key_expr
+"""
+
+_row_sql = {}  # (table oid, registry entry) -> (ROW_VISIBLE, ROW_KEYS) of that table
 
 FILTER_NODES = """
 SELECT coalesce(array_agg(node_id), '{}') AS ids, %s FROM graph._nodes
@@ -41,9 +75,14 @@ class Access:
         # Until a build, the graph may still hold nodes of tables no longer registered.
         self.all_visible = len(self.visible) == st.registered and not st.build_required
         self.tenant = st.tenant if tenant is None else tenant
+        # Tables whose row-level security applies to the caller, and (row_security)
+        # bool[n]: the nodes whose rows the caller can see there.
+        self.row_secured = st.row_secured
+        self.row_visible = None
         # What the security mask depends on, to key what a view derives from it: the
         # tables the caller may SELECT now (a GRANT or REVOKE changes no graph version),
-        # whether they are all of them, the tenant.
+        # whether they are all of them, the tenant (and, added by row_security, a
+        # digest of the rows the caller can see).
         self.scope = (self.visible, self.all_visible, self.tenant)
 
     def check_table(self, plpy, v, table_oid, name=None):
@@ -60,16 +99,60 @@ class Access:
         raise errors.InsufficientPrivilege("permission denied for table %s" % name)
 
 
+def _row_statements(plpy, node):
+    key = (node.table_oid, node)
+    made = _row_sql.get(key)
+    if made is None:
+        r = run(plpy, ROW_SQL, ["oid", "text[]"], [node.table_oid, list(node.id_columns)])[0]
+        made = _row_sql[key] = (ROW_VISIBLE % (r["key_expr"], r["tbl"]), ROW_KEYS % (r["key_expr"], r["tbl"]))
+    return made
+
+
+def row_security(plpy, v, acc):
+    """Set acc.row_visible to bool[n], False for the nodes of a table whose
+    row-level security applies to the caller and hides their source row from the
+    caller, and add a digest of it to acc.scope; nothing when no such table is
+    registered (see the module docstring). One query per such table, as the
+    caller; one more for a table with pending rows folded into ``v``."""
+    secured = sorted(t for t in acc.row_secured if t in v.registry.nodes)
+    if not secured:
+        return
+    n = v.node_count
+    ok = np.ones(n, dtype=bool)
+    tables = v.tables(plpy)
+    digest = hashlib.blake2b(digest_size=16)
+    for table in secured:
+        visible_sql, keys_sql = _row_statements(plpy, v.registry.nodes[table])
+        r = run(plpy, visible_sql, ["oid"], [table])[0]
+        same_generation(v.key[0], r)
+        ids = np.sort(np.asarray(r["ids"], dtype=np.int64))
+        ids = ids[ids < n]
+        ok[tables == table] = False
+        ok[ids] = True
+        digest.update(np.int64(table).tobytes() + ids.tobytes())
+        pending = sorted((i, pk) for i, (t, pk) in v.extra_keys.items() if t == table)
+        if pending:
+            seen = {k["pk"] for k in run(plpy, keys_sql, ["text[]"], [[pk for _, pk in pending]])}
+            shown = [i for i, pk in pending if pk in seen]
+            ok[shown] = True
+            digest.update(np.asarray(shown, dtype=np.int64).tobytes())
+    acc.row_visible = ok
+    acc.scope = acc.scope + (digest.hexdigest(),)
+
+
 def security_mask(plpy, v, acc):
-    """bool[n]: the nodes the caller may see and enter (see the module docstring)."""
+    """bool[n]: the nodes the caller may see and enter (see the module docstring).
+    row_security has run for ``acc``."""
     def make():
         mask = v.alive.copy()
         if not acc.all_visible:
             mask &= np.isin(v.tables(plpy), np.fromiter(acc.visible, dtype=np.int64))
+        if acc.row_visible is not None:
+            mask &= acc.row_visible
         if acc.tenant is not None:
             mask &= _tenant_ok(plpy, v, acc.tenant)
         return mask
-    if acc.all_visible and acc.tenant is None:
+    if acc.all_visible and acc.tenant is None and acc.row_visible is None:
         return v.alive
     return v.derived(("security",) + acc.scope, make)
 

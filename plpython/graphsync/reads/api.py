@@ -108,6 +108,7 @@ class Read:
         _started["generation"] = st.key[0]
         self.v = freshness.fresh_view(plpy, st)
         self.acc = access.Access(st, tenant)
+        access.row_security(plpy, self.v, self.acc)
         self.security = access.security_mask(plpy, self.v, self.acc)
         self.ends = None if ends is None else self._resolve(plpy, *ends, st if keys else None)
 

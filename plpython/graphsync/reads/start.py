@@ -2,7 +2,8 @@
 
 Every read function needs the same things first -- the freshness step
 (graph._read_sync), the generation and version its view is keyed on, the tables
-the caller may SELECT, who the caller is, the two session settings that shape a
+the caller may SELECT (and which of them have row-level security that applies
+to the caller), who the caller is, the two session settings that shape a
 read, and the node ids of the one or two nodes it names (a seed, path ends).
 Asked one by one they cost a read about nine round trips, more than a small
 traversal itself; START asks them together, through a plan kept for the
@@ -40,7 +41,7 @@ if FRESHNESS.scope != "session" or TENANT.scope != "session":
 START = """
 SELECT s.generation, v.version, s.build_required,
        r.committed_rows, r.own_rows, r.applied, r.pending_mark,
-       t.visible, t.registered,
+       t.visible, t.row_secured, t.registered,
        current_user::text AS me,
        m.freshness,
        pg_catalog.current_setting('graph.tenant', true) AS tenant,
@@ -66,6 +67,9 @@ CROSS JOIN (SELECT v.version FROM graph._graph_version AS v LIMIT 1) AS v
 CROSS JOIN (
     SELECT coalesce(pg_catalog.array_agg(n.table_oid) FILTER (
                WHERE pg_catalog.has_table_privilege(n.table_oid, 'SELECT')), '{}') AS visible,
+           coalesce(pg_catalog.array_agg(n.table_oid) FILTER (
+               WHERE pg_catalog.has_table_privilege(n.table_oid, 'SELECT')
+                 AND pg_catalog.row_security_active(n.table_oid)), '{}') AS row_secured,
            pg_catalog.count(*) AS registered
     FROM graph._node_tables AS n
 ) AS t
@@ -83,6 +87,7 @@ class Start(NamedTuple):
     own_rows: int  # the caller's own uncommitted log rows (0 when 'off')
     pending_mark: object  # names the pending rows (graph._read_sync); None when none
     visible: frozenset  # registered tables the caller may SELECT
+    row_secured: frozenset  # of those, the ones whose row-level security applies to the caller
     registered: int  # registered node tables
     build_required: bool
     me: str  # current_user
@@ -116,6 +121,7 @@ def start(plpy, keys=()):
         own_rows=r["own_rows"] or 0,
         pending_mark=r["pending_mark"],
         visible=frozenset(int(t) for t in r["visible"]),
+        row_secured=frozenset(int(t) for t in r["row_secured"]),
         registered=r["registered"],
         build_required=r["build_required"],
         me=r["me"],
