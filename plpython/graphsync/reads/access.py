@@ -38,25 +38,31 @@ from graphsync.reads.view import GENERATION, same_generation
 TENANT_NODES = ("SELECT coalesce(array_agg(node_id), '{}') AS ids, %s FROM graph._nodes WHERE tenant = $1"
                 % GENERATION)
 
-# The nodes of one table whose source row the caller can see: the table's key
-# expression (graph._key_expr) over the table as the caller, so its row-level
-# security applies, joined to the nodes of that table. %s: the key expression, the
-# table (regclass text).
+# The nodes of one table whose source row the caller can see: the table read as
+# the caller (its row-level security applies), each row's key (graph._key_expr)
+# joined to graph._nodes (OFFSET 0 keeps the key a plain text value, so the
+# planner may probe graph._nodes' (table_oid, pk) index row by row when the
+# caller sees few rows, or hash the table's nodes when it sees many). The keys of
+# visible rows that have no node there below $2, the view's node count (pending
+# rows a read folds in, or rows applied after the view was read), come back as
+# text. %s: the key expression, the table (regclass text).
 ROW_VISIBLE = """
-SELECT coalesce(pg_catalog.array_agg(n.node_id), '{}') AS ids, %s
-FROM graph._nodes AS n
-WHERE n.table_oid = $1 AND n.pk IN (SELECT %%s FROM %%s AS t)
+SELECT coalesce(pg_catalog.array_agg(n.node_id) FILTER (WHERE n.node_id < $2), '{}') AS ids,
+       coalesce(pg_catalog.array_agg(r.pk) FILTER (WHERE n.node_id IS NULL OR n.node_id >= $2), '{}') AS pks, %s
+FROM (SELECT %%s AS pk FROM %%s AS t OFFSET 0) AS r
+LEFT JOIN graph._nodes AS n ON n.table_oid = $1 AND n.pk = r.pk
 """ % GENERATION
 
-# Which of some keys (of pending rows folded into the view, not in graph._nodes
-# yet) have a row the caller can see.
-ROW_KEYS = "SELECT k.pk FROM (SELECT %s AS pk FROM %s AS t) AS k WHERE k.pk = ANY ($1::text[])"
+# A large table makes the query above look costly enough for JIT compilation,
+# which takes longer than the query: off around it (as graph._read_sync does), then back.
+JIT_OFF = "SELECT pg_catalog.current_setting('jit') AS was, pg_catalog.set_config('jit', 'off', true)"
+JIT_BACK = "SELECT pg_catalog.set_config('jit', $1, true)"
 
 ROW_SQL = """
 SELECT $1::pg_catalog.regclass::text AS tbl, graph._key_expr($1, $2, 't') AS key_expr
 """
 
-_row_sql = {}  # (table oid, registry entry) -> (ROW_VISIBLE, ROW_KEYS) of that table
+_row_sql = {}  # (table oid, registry entry) -> ROW_VISIBLE of that table
 
 FILTER_NODES = """
 SELECT coalesce(array_agg(node_id), '{}') AS ids, %s FROM graph._nodes
@@ -104,7 +110,7 @@ def _row_statements(plpy, node):
     made = _row_sql.get(key)
     if made is None:
         r = run(plpy, ROW_SQL, ["oid", "text[]"], [node.table_oid, list(node.id_columns)])[0]
-        made = _row_sql[key] = (ROW_VISIBLE % (r["key_expr"], r["tbl"]), ROW_KEYS % (r["key_expr"], r["tbl"]))
+        made = _row_sql[key] = ROW_VISIBLE % (r["key_expr"], r["tbl"])
     return made
 
 
@@ -113,7 +119,7 @@ def row_security(plpy, v, acc):
     row-level security applies to the caller and hides their source row from the
     caller, and add a digest of it to acc.scope; nothing when no such table is
     registered (see the module docstring). One query per such table, as the
-    caller; one more for a table with pending rows folded into ``v``."""
+    caller."""
     secured = sorted(t for t in acc.row_secured if t in v.registry.nodes)
     if not secured:
         return
@@ -121,19 +127,23 @@ def row_security(plpy, v, acc):
     ok = np.ones(n, dtype=bool)
     tables = v.tables(plpy)
     digest = hashlib.blake2b(digest_size=16)
+    rows = {}
+    jit = run(plpy, JIT_OFF)[0]["was"]
+    try:
+        for table in secured:
+            rows[table] = run(plpy, _row_statements(plpy, v.registry.nodes[table]), ["oid", "bigint"], [table, n])[0]
+    finally:
+        run(plpy, JIT_BACK, ["text"], [jit])
     for table in secured:
-        visible_sql, keys_sql = _row_statements(plpy, v.registry.nodes[table])
-        r = run(plpy, visible_sql, ["oid"], [table])[0]
+        r = rows[table]
         same_generation(v.key[0], r)
         ids = np.sort(np.asarray(r["ids"], dtype=np.int64))
-        ids = ids[ids < n]
         ok[tables == table] = False
         ok[ids] = True
         digest.update(np.int64(table).tobytes() + ids.tobytes())
-        pending = sorted((i, pk) for i, (t, pk) in v.extra_keys.items() if t == table)
-        if pending:
-            seen = {k["pk"] for k in run(plpy, keys_sql, ["text[]"], [[pk for _, pk in pending]])}
-            shown = [i for i, pk in pending if pk in seen]
+        if r["pks"] and v.extra_keys:  # rows with no node in the view's range: pending rows folded in?
+            seen = set(r["pks"])
+            shown = sorted(i for i, (t, pk) in v.extra_keys.items() if t == table and pk in seen)
             ok[shown] = True
             digest.update(np.asarray(shown, dtype=np.int64).tobytes())
     acc.row_visible = ok

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""What a source table's row-level security costs a read, side by side in one run.
+
+    .venv/bin/python benchmarks/rls_reads.py [--quick] [--nodes N --edges M] [--reps R] [--out FILE]
+
+The read benchmarks' graph (benchmarks/common.py GRAPH_SCHEMA; 100k nodes / 500k
+edges, --quick: 10k / 50k), and three roles reading it with the same reads from
+the same seeds, alternating which goes first:
+
+- ``bypass``: BYPASSRLS, so row-level security does not apply: today's fast path;
+- ``rls_all``: a policy ``USING (true)``: the same answer, plus the query that
+  asks which rows the caller can see (one per read and such table);
+- ``rls_tenant``: a policy keeping a tenth of the rows (``id % 10 = 0``), as a
+  per-workspace policy does;
+- the peer: a recursive CTE of the same depth-2 walk as ``rls_tenant``, whose
+  join with bench.nodes the same policy filters.
+
+Reads: traverse depth 2 from 20 seeds (id % 10 = 0, so every role sees them),
+connected_components (count). Ratios against ``bypass``, medians over the
+repetitions (min-max). Writes benchmarks/RLS.md (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from common import GRAPH_SCHEMA, database, server  # noqa: E402
+
+DB = "graphsync_bench_rls"
+ROLES = ("bypass", "rls_all", "rls_tenant")
+
+SETUP = """
+ALTER TABLE bench.nodes ENABLE ROW LEVEL SECURITY;
+DROP ROLE IF EXISTS bench_bypass; DROP ROLE IF EXISTS bench_rls_all; DROP ROLE IF EXISTS bench_rls_tenant;
+CREATE ROLE bench_bypass BYPASSRLS; CREATE ROLE bench_rls_all; CREATE ROLE bench_rls_tenant;
+GRANT USAGE ON SCHEMA bench TO bench_bypass, bench_rls_all, bench_rls_tenant;
+GRANT SELECT ON ALL TABLES IN SCHEMA bench TO bench_bypass, bench_rls_all, bench_rls_tenant;
+CREATE POLICY all_rows ON bench.nodes FOR SELECT TO bench_rls_all USING (true);
+CREATE POLICY tenth ON bench.nodes FOR SELECT TO bench_rls_tenant USING (id % 10 = 0);
+"""
+
+TRAVERSE = "SELECT count(*) FROM graph.traverse('bench.nodes', %(seed)s, max_depth => 2)"
+COMPONENTS = "SELECT count(*) FROM graph.connected_components()"
+CTE = """
+WITH RECURSIVE walk (id, depth) AS (
+    SELECT n.id, 0 FROM bench.nodes AS n WHERE n.id = %(seed)s::int
+    UNION
+    SELECT n.id, w.depth + 1 FROM walk AS w JOIN bench.links AS l ON l.src = w.id
+    JOIN bench.nodes AS n ON n.id = l.dst WHERE w.depth < 2
+)
+SELECT count(DISTINCT id) FROM walk
+"""
+
+
+def run_reads(conn, seeds, cte=False):
+    out = {}
+    start = time.perf_counter()
+    for seed in seeds:
+        conn.execute(CTE if cte else TRAVERSE, {"seed": str(seed) if not cte else seed})
+    out["traverse depth 2"] = (time.perf_counter() - start) / len(seeds)
+    if not cte:
+        start = time.perf_counter()
+        conn.execute(COMPONENTS)
+        out["connected_components"] = time.perf_counter() - start
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--nodes", type=int)
+    ap.add_argument("--edges", type=int)
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "RLS.md"))
+    args = ap.parse_args()
+    nodes = args.nodes or (10_000 if args.quick else 100_000)
+    edges = args.edges or nodes * 5
+    seeds = random.Random(7).sample([i for i in range(10, nodes + 1, 10)], 20)
+    load_before = os.getloadavg()
+    with server() as admin_dsn, database(admin_dsn, DB) as dsn:
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute(GRAPH_SCHEMA.format(nodes=nodes, edges=edges))
+            c.execute("SELECT graph.build()")
+            c.execute(SETUP)
+        conns = {}
+        for role in ROLES:
+            conns[role] = psycopg.connect(dsn, autocommit=True)
+            conns[role].execute(f"SET ROLE bench_{role}")
+        conns["cte"] = psycopg.connect(dsn, autocommit=True)
+        conns["cte"].execute("SET ROLE bench_rls_tenant")
+        answers = {role: conns[role].execute(COMPONENTS).fetchone()[0] for role in ROLES}
+        assert answers["bypass"] == answers["rls_all"] == nodes and answers["rls_tenant"] == nodes // 10, answers
+        for name, c in conns.items():  # warm every backend alike
+            run_reads(c, seeds[:5], cte=name == "cte")
+        runs = {name: [] for name in conns}
+        names = list(conns)
+        for rep in range(args.reps):
+            for name in names if rep % 2 == 0 else reversed(names):
+                runs[name].append(run_reads(conns[name], seeds, cte=name == "cte"))
+        for c in conns.values():
+            c.close()
+    load_after = os.getloadavg()
+
+    def ratios(name, op):
+        r = [run[op] / base[op] for run, base in zip(runs[name], runs["bypass"], strict=True)]
+        return statistics.median(r), min(r), max(r)
+
+    lines = [
+        "# Row-level security in reads: what it costs",
+        "",
+        f"`benchmarks/rls_reads.py`, {nodes:,} nodes / {edges:,} edges, {args.reps} alternating repetitions,"
+        f" 20 seeds per traversal. Load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
+        f" (2 cores, shared with other work).",
+        "",
+        "| read | role | median | vs `bypass`: median (min-max) |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    for op in ("traverse depth 2", "connected_components"):
+        for name in (*ROLES, "cte"):
+            if op not in runs[name][0]:
+                continue
+            median = statistics.median(run[op] for run in runs[name]) * 1000
+            label = "recursive CTE, tenth policy" if name == "cte" else f"`{name}`"
+            if name == "bypass":
+                lines.append(f"| {op} | {label} | {median:.1f} ms | 1 |")
+            else:
+                m, lo, hi = ratios(name, op)
+                lines.append(f"| {op} | {label} | {median:.1f} ms | {m:.2f}× ({lo:.2f}–{hi:.2f}) |")
+    text = "\n".join(lines) + "\n"
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
