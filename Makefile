@@ -67,6 +67,7 @@ bench: setup
 	$(PY) benchmarks/reads.py
 	$(PY) benchmarks/rebuild.py
 	$(PY) benchmarks/reads_under_writes.py
+	$(PY) benchmarks/rls_reads.py
 	$(PY) benchmarks/memory.py
 
 # 2M nodes / 10M edges: some 20 GB of memory at 100 backends and an hour on 2 cores
