@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -94,6 +95,32 @@ $$;
 '''
 
 
+# The replay of an earlier revision, side by side with the installed one: that revision's
+# sync/apply.py compiled as a module of its own over the installed package.
+PREVIOUS = '''
+CREATE FUNCTION pg_temp.apply_previous(source text, OUT failed bigint, OUT stopped text)
+LANGUAGE plpython3u AS $$
+import types
+if "graphsync" not in GD:
+    plpy.execute("SELECT graph._import_package()")
+    GD["graphsync"] = True
+module = GD.get("apply_previous")
+if module is None:
+    module = GD["apply_previous"] = types.ModuleType("graphsync.sync.apply_previous")
+    exec(compile(source, "apply_previous.py", "exec"), module.__dict__)
+result = module.apply_sync(plpy)
+return result["failed"], result["stopped"]
+$$;
+'''
+APPLY = "SELECT failed, stopped FROM graph.apply_sync()"
+
+
+def previous_source(revision: str) -> str:
+    """sync/apply.py as it was at ``revision`` of this repository."""
+    return subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:plpython/graphsync/sync/apply.py"],
+                          check=True, capture_output=True, text=True).stdout
+
+
 def setup(conn: psycopg.Connection) -> None:
     """The demo schema, registered, with ten workspaces, built."""
     conn.execute((ROOT / "demo" / "schema.sql").read_text())
@@ -126,12 +153,13 @@ def _temp_bytes(conn: psycopg.Connection) -> int:
 
 
 def _apply(conn: psycopg.Connection, dsn: str | None = None, analyze_after: float | None = None,
-           timeout: float | None = None) -> dict[str, float]:
+           timeout: float | None = None, query: tuple = (APPLY, ())) -> dict[str, float]:
     """Seconds of one graph.apply_sync() over the whole log, rolled back. With
     ``analyze_after``, a second connection runs MID_APPLY_ANALYZE that many seconds into
     the apply. Afterwards the graph tables are vacuumed and analyzed at rest again, so
     every repetition starts from the same statistics. ``timeout`` (seconds) cancels an
-    apply whose plans went wrong, reported as that time."""
+    apply whose plans went wrong, reported as that time. ``query``: the apply to run
+    (statement, parameters)."""
     temp = _temp_bytes(conn)
     analyzed = threading.Event()
 
@@ -149,7 +177,7 @@ def _apply(conn: psycopg.Connection, dsn: str | None = None, analyze_after: floa
             helper.start()
         start = time.perf_counter()
         try:
-            failed, stopped = conn.execute("SELECT failed, stopped FROM graph.apply_sync()").fetchone()
+            failed, stopped = conn.execute(*query).fetchone()
         except psycopg.errors.QueryCanceled:
             failed, stopped = 0, None
         seconds = time.perf_counter() - start
@@ -171,6 +199,14 @@ def _copy(conn: psycopg.Connection) -> dict[str, float]:
     return {"replay": timed(conn, "INSERT INTO log_copy SELECT * FROM graph._sync_log")}
 
 
+def _recorded(fn, into: list[float]):
+    def call() -> dict[str, float]:
+        out = fn()
+        into.append(out["replay"])
+        return out
+    return call
+
+
 def log_size(conn: psycopg.Connection) -> str:
     """On-disk bytes per log row, of the table alone and with its indexes."""
     heap, total, rows = conn.execute(
@@ -180,9 +216,12 @@ def log_size(conn: psycopg.Connection) -> str:
 
 
 def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None,
-        analyze_after: float = 3.0, timeout: float | None = None) -> list[Result]:
+        analyze_after: float = 3.0, timeout: float | None = None, previous: str | None = None,
+        samples: dict[str, list[float]] | None = None) -> list[Result]:
     """apply_sync vs a plain copy of the ``logged`` log rows; with ``dsn``, also apply_sync
-    with the graph tables analyzed by another session ``analyze_after`` seconds in."""
+    with the graph tables analyzed by another session ``analyze_after`` seconds in; with
+    ``previous`` (a revision), both again with that revision's replay, alternating. Every
+    repetition's seconds go into ``samples`` (variant -> list) when given."""
     for setting in SETTINGS:
         conn.execute(setting)
     conn.execute("DROP TABLE IF EXISTS log_copy")
@@ -191,6 +230,15 @@ def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None
     variants = {"copy": partial(_copy, conn), "apply": partial(_apply, conn, timeout=timeout)}
     if dsn:
         variants["analyzed"] = partial(_apply, conn, dsn, analyze_after, timeout)
+    if previous:
+        conn.execute("DROP FUNCTION IF EXISTS pg_temp.apply_previous(text)")
+        conn.execute(PREVIOUS)
+        old = ("SELECT failed, stopped FROM pg_temp.apply_previous(%s)", (previous_source(previous),))
+        variants["previous"] = partial(_apply, conn, timeout=timeout, query=old)
+        if dsn:
+            variants["previous analyzed"] = partial(_apply, conn, dsn, analyze_after, timeout, old)
+    if samples is not None:
+        variants = {name: _recorded(fn, samples.setdefault(name, [])) for name, fn in variants.items()}
     medians = interleaved(reps, variants)
     copy, apply = medians["copy"]["replay"], medians["apply"]["replay"]
     results = [Result(f"replay {logged:,} mixed log rows: apply_sync vs INSERT … SELECT copy", copy, apply,
@@ -201,6 +249,12 @@ def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None
                               f" (temp files {medians['analyzed']['temp_mb']:.0f} MB vs"
                               f" {medians['apply']['temp_mb']:.0f} MB)",
                               copy, analyzed, "≥ 100,000 rows/s", logged / analyzed >= 100_000))
+    for name in ("previous", "previous analyzed"):
+        if name in medians:
+            m = medians[name]
+            results.append(Result(f"{name}: replay of {previous}" + (
+                f" (temp files {m['temp_mb']:.0f} MB)" if name != "previous" else ""),
+                copy, m["replay"], "≥ 100,000 rows/s", logged / m["replay"] >= 100_000))
     return results
 
 
@@ -227,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--analyze-after", type=float, default=3.0, help="seconds into the apply (default 3)")
     parser.add_argument("--timeout", type=float, default=600, help="cancel an apply after this (default 600 s)")
     parser.add_argument("--profile", action="store_true", help="also print where one apply spends its time")
+    parser.add_argument("--previous", metavar="REVISION",
+                        help="also run the replay of this revision (its sync/apply.py), alternating")
     args = parser.parse_args(argv)
     with server() as admin, database(admin, "graphsync_bench_replay") as dsn, \
             psycopg.connect(dsn, autocommit=True) as conn:
@@ -234,9 +290,13 @@ def main(argv: list[str] | None = None) -> int:
         logged = generate(conn, args.rows)
         load = open("/proc/loadavg").read().split()[:3]
         print(f"{logged:,} log rows; {log_size(conn)}; load average before: {' '.join(load)}", flush=True)
-        for r in run(conn, logged, args.reps, dsn, args.analyze_after, args.timeout):
+        samples: dict[str, list[float]] = {}
+        for r in run(conn, logged, args.reps, dsn, args.analyze_after, args.timeout, args.previous, samples):
             print(f"{r.operation}: copy {r.baseline:.2f} s, apply {r.measured:.2f} s, {r.ratio:.1f}x,"
                   f" {logged / r.measured:,.0f} rows/s", flush=True)
+        for name, seconds in samples.items():
+            print(f"{name}: " + ", ".join(f"{x:.2f} s" for x in seconds) + " (" +
+                  ", ".join(f"{logged / x:,.0f} rows/s" for x in seconds) + ")")
         print(f"load average after: {' '.join(open('/proc/loadavg').read().split()[:3])}")
         if args.profile:
             print(profile(dsn))

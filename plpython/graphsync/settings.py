@@ -65,7 +65,8 @@ SETTINGS = {s.name: s for s in (
     Setting("graph.sync_batch_size", "10000", "integer",
             "log rows per replay batch", "shared"),
     Setting("graph.edge_buffer_size", "100000", "integer",
-            "most edge-overlay rows before the graph turns read-only", "shared"),
+            "most edge-overlay rows: past it apply_sync() rebuilds the base, a read's apply turns the graph"
+            " read-only", "shared"),
     Setting("graph.sync_error_policy", "stop", "choice",
             "`stop`: a failing row and everything after it wait; `skip`: record it and go on", "shared",
             choices=("stop", "skip")),

@@ -98,7 +98,7 @@ BEGIN
         -- (health shows it what it may see). The caller's setting comes back after.
         PERFORM pg_catalog.set_config('client_min_messages',
                                       CASE WHEN graph._session_is_admin() THEN 'warning' ELSE 'error' END, true);
-        PERFORM graph.apply_sync();
+        PERFORM graph._apply_for_read();
         PERFORM pg_catalog.set_config('client_min_messages', messages, true);
         applied := true;
     EXCEPTION WHEN OTHERS THEN

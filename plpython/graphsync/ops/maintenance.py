@@ -39,6 +39,10 @@ def apply_pending(plpy, result, notes):
         notes.append("%d log rows failed" % r["failed"])
     if r["stopped"]:
         notes.append("apply stopped: %s" % r["stopped"])
+    if r["rebuilt"]:
+        result["rebuilt"] = True
+        result["generation"] = plpy.execute("SELECT generation FROM graph._sync_state")[0]["generation"]
+        notes.append("the apply rebuilt generation %d because: %s" % (result["generation"], r["rebuilt"]))
     return r
 
 

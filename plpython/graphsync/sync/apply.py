@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from graphsync import db, errors, settings
-from graphsync.sync import base, changes, notify, registry
+from graphsync.sync import base, build, changes, notify, registry
 
 FETCH = """
 SELECT id, op, table_oid, old_pk, new_pk, properties::text AS properties,
@@ -358,20 +358,32 @@ UPDATE graph._sync_log SET error_message = NULL WHERE id = ANY ($1) AND error_me
 
 @errors.entry_point
 @notify.top_level
-def apply_sync(plpy, max_batches=None):
-    """Replay committed log rows; returns a dict of what was applied."""
+def apply_sync(plpy, max_batches=None, rebuild=True):
+    """Replay committed log rows; returns a dict of what was applied (and, under
+    "rebuilt", why the call rebuilt the base, or None).
+
+    A backlog that holds more edge changes than graph.edge_buffer_size has room for
+    (a bulk load after registration) is folded into a rebuild of the base in this
+    call when ``rebuild`` (_rebuild), and the graph stays writable; without
+    ``rebuild`` (the apply a read runs, graph._apply_for_read) the call stops and
+    the graph turns read-only until a rebuild. A graph already read-only for that
+    reason is rebuilt the same way."""
     db.require_admin(plpy)
     batch_size = settings.get(plpy, "graph.sync_batch_size")
     buffer_size = settings.get(plpy, "graph.edge_buffer_size")
     policy = settings.get(plpy, "graph.sync_error_policy")
     st = db.run(plpy, STATE)[0]
     counts = Counts()
-    result = {"stopped": None}
+    result = {"stopped": None, "rebuilt": None}
     if st["read_only"]:
-        plpy.notice("graphsync: the graph is read-only (%s); run graph.build() to recover"
-                    % st["read_only_reason"])
-        result["stopped"] = st["read_only_reason"]
-        return _result(counts, result)
+        why = "read-only (%s)" % st["read_only_reason"]
+        if not (rebuild and st["read_only_reason"] == "edge_buffer_full" and _rebuild(plpy, why)):
+            plpy.notice("graphsync: the graph is read-only (%s); run graph.build() to recover"
+                        % st["read_only_reason"])
+            result["stopped"] = st["read_only_reason"]
+            return _result(counts, result)
+        result["rebuilt"] = why
+        st = db.run(plpy, STATE)[0]
     if st["build_required"]:
         plpy.notice("graphsync: the registration changed; run graph.build() to load it")
     done, target, position = st["done"], st["target"], st["target_position"]
@@ -382,6 +394,15 @@ def apply_sync(plpy, max_batches=None):
             target, position = _new_pass(plpy, done)
         finished, stop = _run_pass(plpy, replayer, done, target, position, batch_size, policy,
                                    max_batches, counts, (st["build_xid"], st["build_position"]))
+        why = "the pending rows hold more edge changes than graph.edge_buffer_size (%d) has room for" % buffer_size
+        if stop == "edge_buffer_full" and rebuild and _rebuild(plpy, why):
+            # The base now holds every row committed before the build's snapshot: go
+            # on with a fresh pass over what committed after it.
+            result["rebuilt"] = why
+            st = db.run(plpy, STATE)[0]
+            done, target, resumed = st["done"], None, False
+            replayer.overlay_used = st["overlay_count"]
+            continue
         if stop:
             result["stopped"] = stop
             if stop == "edge_buffer_full":
@@ -395,6 +416,26 @@ def apply_sync(plpy, max_batches=None):
     # Not in a finally: after an error the (sub)transaction that rolls back restores them.
     replayer.unpin()
     return _result(counts, result)
+
+
+def _rebuild(plpy, why):
+    """Fold the pending log rows into a new base (sync/build.py) instead of the
+    overlay, in a subtransaction: the build reads the sources in one snapshot and
+    marks every log row that snapshot sees applied (and the rows this transaction
+    wrote before it: build_xid, build_position), the replay of this call before it
+    included. True when built. A build that fails (not a cancel) rolls back alone
+    and is reported in a WARNING: the caller then stops as without ``rebuild``."""
+    plpy.notice("graphsync: rebuilding the base instead of replaying: %s" % why)
+    try:
+        with plpy.subtransaction():
+            build.build(plpy)
+    except Exception as exc:
+        if errors.is_cancel(exc):
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        plpy.warning("graphsync: rebuilding the base for a full edge buffer failed: %s" % message)
+        return False
+    return True
 
 
 def _new_pass(plpy, done):
