@@ -234,6 +234,28 @@ def test_maintenance_removes_old_generations_files(graph_db):
         assert sorted(n for n in os.listdir(folder) if n.endswith(".base")) == [os.path.basename(new_path)]
 
 
+def test_a_snapshot_that_still_sees_a_removed_generation_writes_its_file_again(graph_db):
+    with connect(graph_db) as c:
+        before = answer(c)
+        old_path, _, old_digest = base_file(c)
+    old = connect(graph_db)
+    old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    assert base_file(old)[0] == old_path  # its snapshot: the current generation
+    with connect(graph_db) as c:
+        c.execute("INSERT INTO g.links VALUES (6001, 1, 4, 'd')")
+        c.execute("SELECT graph.build()")
+        new_path = base_file(c)[0]
+        assert answer(c) != before  # writes the new generation's file, removes the older ones
+    assert os.path.exists(new_path) and not os.path.exists(old_path)
+    assert answer(old) == before  # from the graph._csr rows its snapshot sees
+    assert sha(old_path) == old_digest and os.path.exists(new_path)
+    old.execute("COMMIT")
+    old.close()
+    with connect(graph_db) as c:
+        c.execute("SELECT graph.run_scheduled_maintenance()")
+    assert not os.path.exists(old_path) and os.path.exists(new_path)
+
+
 def test_a_reader_waits_for_the_writer_and_can_be_cancelled(graph_db):
     with connect(graph_db) as c:
         before = answer(c)
