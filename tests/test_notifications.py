@@ -134,11 +134,52 @@ def test_a_maintenance_run_that_applies_and_rebuilds_sends_one(graph, roles):
     assert note["rebuilt"] is True
     assert note["tables"] == {"public.people": {"inserted": 1, "updated": 0, "deleted": 0}}
     assert note["generation"] == admin.execute("SELECT generation FROM graph._sync_state").fetchone()[0]
-    # A rebuild does not say node by node what it changed: catch-up from before it is refused.
+    # The rebuild changed no node (the apply before it had): catch-up goes on across it.
+    assert [(k, op) for _, _, k, op in changed(admin, before)] == [("1", "insert")]
+
+
+def test_a_rebuild_records_the_nodes_it_changes_without_log_rows(graph, roles):
+    """Rows that were there before a table was registered, a property column
+    registered, a table unregistered: the log says nothing of them, the rebuild does."""
+    admin, listener = graph
+    admin.execute("INSERT INTO people VALUES (1, 'ann'), (2, 'bob')")
+    apply(admin)
+    heard(listener)
+    admin.execute("DROP TABLE IF EXISTS pets; CREATE TABLE pets (id int PRIMARY KEY, kind text)")
+    admin.execute("INSERT INTO pets VALUES (1, 'cat'), (2, 'dog')")
+    admin.execute("SELECT graph.add_table('pets')")
+    admin.execute("SELECT graph.add_filter_column('pets', 'kind')")
+    admin.execute("SELECT graph.remove_table('secrets')")
+    before = position(admin)
+    admin.execute("SELECT graph.build()")
+    (note,) = heard(listener)
+    assert note["rebuilt"] is True
+    assert note["tables"] == {"public.pets": {"inserted": 2, "updated": 0, "deleted": 0}}
+    assert [(t, k, op) for _, t, k, op in changed(admin, before)] == [("pets", "1", "insert"), ("pets", "2", "insert")]
+    before = position(admin)
+    admin.execute("ALTER TABLE people ADD COLUMN age int")
+    admin.execute("UPDATE people SET age = 40 WHERE id = 2")
+    apply(admin)  # age is no registered column: no log row
+    admin.execute("SELECT graph.add_filter_column('people', 'age')")  # a property more: every node changes
+    admin.execute("SELECT graph.build()")
+    assert [(t, k, op) for _, t, k, op in changed(admin, before)] == [("people", "1", "update"), ("people", "2", "update")]
+    admin.execute("DROP TABLE pets")
+
+
+def test_a_rebuild_that_changes_too_many_nodes_says_to_reload(graph, roles):
+    admin, listener = graph
+    admin.execute("DROP TABLE IF EXISTS many; CREATE TABLE many (id int PRIMARY KEY)")
+    admin.execute("INSERT INTO many SELECT generate_series(1, 10001)")
+    admin.execute("SELECT graph.add_table('many')")
+    before = position(admin)
+    admin.execute("SELECT graph.build()")
+    (note,) = heard(listener)
+    assert note["rebuilt"] is True and note["tables"] == {}
     with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as e:
         changed(admin, before)
     assert "Reload" in e.value.diag.message_hint
     assert changed(admin, note["to_sync_id"]) == []
+    admin.execute("DROP TABLE many")
 
 
 def test_a_read_that_applies_pending_rows_sends_one_and_a_rolled_back_apply_none(graph, roles):

@@ -13,8 +13,9 @@
 -- record cannot tell which rows a policy would show); admins see all.
 -- Refuses NULL (22004), a negative max_rows or position, or a position past the
 -- latest change (22023), and a position before graph._sync_state.change_horizon
--- (55000): the changes after it were pruned with the log, or a rebuild replaced
--- the graph since; reload, then continue from sync_health().last_change_sync_id.
+-- (55000): the changes after it were pruned with the log, or a rebuild changed
+-- more nodes than it records one by one (sync/notify.py); reload, then continue
+-- from sync_health().last_change_sync_id.
 -- Reads: graph._change_log, graph._sync_state, graph._node_tables, the catalog.
 CREATE OR REPLACE FUNCTION graph.changed_nodes(
     since_sync_id bigint,
@@ -44,8 +45,8 @@ BEGIN
         RAISE EXCEPTION 'graphsync: the changes after sync_id % are gone', since_sync_id
             USING ERRCODE = '55000',
                   DETAIL = format('graph.changed_nodes() continues from sync_id %s or later: the changes up to'
-                                  ' it were pruned with the log (graph.log_retention), or a rebuild replaced'
-                                  ' the graph.', s.change_horizon),
+                                  ' it were pruned with the log (graph.log_retention), or a rebuild changed'
+                                  ' too many nodes to record each.', s.change_horizon),
                   HINT = format('Reload what you keep of the graph, then continue from sync_id %s'
                                 ' (graph.sync_health().last_change_sync_id, read before the reload).',
                                 s.change_position);

@@ -82,6 +82,7 @@ def build(plpy):
     snapshot = sources.read_into_temp(plpy, reg)
     own = plpy.execute(OWN_ROWS)[0]
     base.note_own_write(plpy, rebuilt=True)
+    notify.rebuilt(plpy, reg)  # the nodes it changes, for changed_nodes(): before they are renumbered
     plpy.execute(RENUMBER_NODES)
     node_count = plpy.execute("SELECT count(*) AS n FROM graph._nodes")[0]["n"]
     alive_count = plpy.execute(
@@ -118,5 +119,4 @@ def build(plpy):
     # The schema changes this read saw (graph._schema_events a rebuild catches up
     # with: columns unregistered or renamed, partitions attached or detached) are.
     plpy.execute(plpy.prepare(RESOLVE_EVENTS, ["text"]), [snapshot])
-    notify.rebuilt(plpy)  # changed_nodes() cannot continue from before a rebuild
     return generation, alive_count, len(e.src), time.monotonic() - started

@@ -5,7 +5,8 @@ Replay records what it applies in graph._change_log (migration 100), numbered
 in commit order by graph._sync_state.change_position: a node change per row of
 a node table (an update that moves the key is a delete and an insert), one row
 per (batch, table, operation) of the other captured tables, one per TRUNCATE,
-one per rebuild. graph.changed_nodes() reads it; graph.prune_sync_log() prunes
+and for a rebuild the nodes it changed (it compares the sources with the
+applied graph) and the rebuild itself. graph.changed_nodes() reads it; graph.prune_sync_log() prunes
 it with the log.
 
 A call that changes the graph (apply_sync, build, maintenance, retry_failed,
@@ -48,14 +49,33 @@ FROM p, ROWS FROM (pg_catalog.unnest($1::bigint[]), pg_catalog.unnest($2::oid[])
      WITH ORDINALITY AS u (l, t, k, o, n, c, i)
 """
 
-# A rebuild is one change; changed_nodes() cannot continue from before it.
+# A rebuild is one change of its own ('B'), after the node changes it makes. When it
+# makes more than MAX_REBUILD_CHANGES (or says nothing of them), changed_nodes()
+# cannot continue from before it: change_horizon moves to it.
 REBUILT = """
 WITH p AS (
-    UPDATE graph._sync_state SET change_position = change_position + 1, change_horizon = change_position + 1
+    UPDATE graph._sync_state SET change_position = change_position + 1,
+        change_horizon = CASE WHEN $1 THEN change_position + 1 ELSE change_horizon END
     RETURNING change_position AS s
 )
 INSERT INTO graph._change_log (sync_id, op, node, row_count, xid)
 SELECT p.s, 'B', false, 0, pg_catalog.pg_current_xact_id()::text::bigint FROM p
+"""
+MAX_REBUILD_CHANGES = 10_000
+
+# The nodes a rebuild changes: alive in the applied graph (graph._nodes) or in the
+# sources just read (pg_temp._gs_src_nodes, sources.read_into_temp), not both, or
+# with another tenant or other properties. Run before the build renumbers the nodes.
+REBUILD_CHANGES = """
+SELECT coalesce(s.table_oid, n.table_oid) AS table_oid, coalesce(s.pk, n.pk) AS pk,
+       CASE WHEN n.pk IS NULL THEN 'I' WHEN s.pk IS NULL THEN 'D' ELSE 'U' END AS op
+FROM (SELECT DISTINCT ON (table_oid, pk) table_oid, pk, tenant, properties FROM pg_temp._gs_src_nodes
+      ORDER BY table_oid, pk) AS s
+FULL JOIN (SELECT table_oid, pk, tenant, properties FROM graph._nodes WHERE alive) AS n
+     ON n.table_oid = s.table_oid AND n.pk = s.pk
+WHERE s.pk IS NULL OR n.pk IS NULL OR s.tenant IS DISTINCT FROM n.tenant OR s.properties IS DISTINCT FROM n.properties
+ORDER BY 1, 2
+LIMIT $1
 """
 
 START = "SELECT change_position AS p FROM graph._sync_state"
@@ -111,9 +131,21 @@ def record(plpy, reg, rows):
                [list(c) for c in zip(*found, strict=True)])
 
 
-def rebuilt(plpy):
-    """Record a rebuild (in build's transaction, holding the state lock)."""
-    db.run(plpy, REBUILT)
+def rebuilt(plpy, reg):
+    """Record a rebuild: the nodes it changes, then the rebuild itself (in build's
+    transaction, holding the state lock, after the sources were read into
+    pg_temp._gs_src_nodes and before graph._nodes is renumbered). More than
+    MAX_REBUILD_CHANGES node changes (a first build, a table registered holding
+    rows) are not recorded one by one: changed_nodes() cannot continue from
+    before such a rebuild, and clients reload."""
+    found = db.run(plpy, REBUILD_CHANGES, ["int"], [MAX_REBUILD_CHANGES + 1])
+    whole = len(found) > MAX_REBUILD_CHANGES
+    if found and not whole:
+        entries = [(None, int(r["table_oid"]), r["pk"], r["op"], int(r["table_oid"]) in reg.nodes, 1)
+                   for r in found]
+        db.run(plpy, RECORD, ["bigint[]", "oid[]", "text[]", "text[]", "boolean[]", "int[]"],
+               [list(c) for c in zip(*entries, strict=True)])
+    db.run(plpy, REBUILT, ["boolean"], [whole])
 
 
 def payload(generation, version, summary, limit=MAX_PAYLOAD):
