@@ -155,14 +155,16 @@ def test_a_rebuild_records_the_nodes_it_changes_without_log_rows(graph, roles):
     (note,) = heard(listener)
     assert note["rebuilt"] is True
     assert note["tables"] == {"public.pets": {"inserted": 2, "updated": 0, "deleted": 0}}
-    assert [(t, k, op) for _, t, k, op in changed(admin, before)] == [("pets", "1", "insert"), ("pets", "2", "insert")]
+    assert [(t, k, op) for _, t, k, op in changed(admin, before)] == [
+        ("pets", "1", "insert"), ("pets", "2", "insert")]
     before = position(admin)
     admin.execute("ALTER TABLE people ADD COLUMN age int")
     admin.execute("UPDATE people SET age = 40 WHERE id = 2")
     apply(admin)  # age is no registered column: no log row
     admin.execute("SELECT graph.add_filter_column('people', 'age')")  # a property more: every node changes
     admin.execute("SELECT graph.build()")
-    assert [(t, k, op) for _, t, k, op in changed(admin, before)] == [("people", "1", "update"), ("people", "2", "update")]
+    assert [(t, k, op) for _, t, k, op in changed(admin, before)] == [
+        ("people", "1", "update"), ("people", "2", "update")]
     admin.execute("DROP TABLE pets")
 
 
