@@ -36,7 +36,7 @@ if __name__ == "__main__":
     sys.path.insert(0, str(HERE.parent))
     sys.path.insert(0, str(HERE.parent / "tools"))
 
-from common import Result, database, server, timed  # noqa: E402
+from common import Result, database, plot_ratios, png_beside, server, timed  # noqa: E402
 
 TABLES = {"plain": "bench.contacts_plain", "minimal": "bench.contacts_minimal",
           "pgq": "bench.contacts_pgq", "graphsync": "bench.contacts"}
@@ -224,6 +224,20 @@ def markdown(figures: dict) -> str:
     return "\n".join(lines)
 
 
+def plot(figures: dict, path: str, title: str) -> None:
+    """The ratios of CAPTURE.md's tables as a PNG: graphsync over PgQ (single-row added
+    cost, bulk) and over the minimal trigger (bulk), per statement, median (min–max)."""
+    bars = []
+    for op in OPS:
+        single = [g / q if q > 0 else float("inf")
+                  for g, q in zip(added_us(figures, "graphsync", op), added_us(figures, "pgq", op), strict=True)]
+        bars.append((f"single-row {op}: added cost / PgQ's", statistics.median(single), min(single), max(single), 1.0))
+        for over, name, goal in (("minimal", "minimal trigger", 1.0), ("pgq", "PgQ", None)):
+            bulk = bulk_ratio(figures, "graphsync", over, op)
+            bars.append((f"bulk {op}: / {name}", statistics.median(bulk), min(bulk), max(bulk), goal))
+    plot_ratios(path, title, bars, "graphsync time / peer time (left of 1: graphsync cheaper)", higher_is_better=False)
+
+
 def run(conn: psycopg.Connection, dsn: str, pgbench: str, rows: int, txns: int, reps: int) -> list[Result]:
     """For benchmarks/run.py: graphsync's added single-row cost vs PgQ's, and bulk vs the minimal trigger."""
     figures = measure(conn, rows, txns, reps)
@@ -304,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10x smaller sizes; print, do not write CAPTURE.md")
     parser.add_argument("--reps", type=int, default=12, help="repetitions (default 12)")
+    parser.add_argument("--plot", help="where to write the plot (default: capture.png beside CAPTURE.md;"
+                        " --quick writes none unless given)")
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
     with server() as admin, database(admin, "graphsync_bench_capture") as dsn, \
@@ -315,6 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     text = (f"{datetime.date.today()}, {os.cpu_count()} cores, PostgreSQL {version}, PgQ {pgq}; "
             f"load average (1, 5, 15 min) at start, between, end: {' / '.join(figures['loads'])}; "
             f"{args.reps} repetitions.\n\n{markdown(figures)}\n{NOTES}")
+    png = args.plot or (None if args.quick else png_beside(HERE / "CAPTURE.md"))
+    if png:
+        plot(figures, png, f"capture: graphsync vs PgQ logutriga and a minimal PL/pgSQL trigger"
+                           f"{' (--quick)' if args.quick else ''}, {args.reps} repetitions, {os.cpu_count()} cores,"
+                           f" load {figures['loads'][0]} at start")
+        text += f"\n![The ratios above: graphsync time / peer time]({os.path.basename(png)})\n"
     print(text)
     if not args.quick:
         (HERE / "CAPTURE.md").write_text("# Capture on the OLTP path\n\n" + text)

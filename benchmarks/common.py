@@ -78,6 +78,47 @@ def interleaved(reps: int, variants: dict[str, Callable[[], dict[str, float]]]) 
             for name, done in runs.items()}
 
 
+def png_beside(table: str | os.PathLike) -> str:
+    """Where a results table's plot goes: beside it, its name in lower case (READS.md -> reads.png)."""
+    path = os.fspath(table)
+    return os.path.join(os.path.dirname(path), os.path.splitext(os.path.basename(path))[0].lower() + ".png")
+
+
+def plot_ratios(path: str, title: str, bars: list[tuple], xlabel: str, higher_is_better: bool) -> None:
+    """Write a PNG (matplotlib) of the ratios a results table states, one bar each:
+    ``bars`` are (label, median, low, high, goal), low and high the range over the
+    repetitions (None: a single figure), goal the ratio wanted (None: no goal; drawn
+    as a mark on the bar). Log scale, 1x drawn; a bar is green where its median meets
+    the goal (at or above it when ``higher_is_better``, else at or below), red where
+    it misses, grey without a goal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(bars) + 1.6))
+    ys = list(range(len(bars)))[::-1]
+    for y, (_, median, low, high, goal) in zip(ys, bars, strict=True):
+        wanted = None if goal is None else (median >= goal if higher_is_better else median <= goal)
+        colour = {None: "tab:grey", True: "tab:green", False: "tab:red"}[wanted]
+        ax.barh(y, median - 1, left=1, color=colour, alpha=0.7)  # from 1x to the median
+        if low is not None and high is not None:
+            ax.errorbar(median, y, xerr=[[median - low], [high - median]], fmt="none", ecolor="black", capsize=3)
+        if goal is not None:
+            ax.plot([goal], [y], marker="|", markersize=18, color="black")
+        ax.text(max(median, high or median) * 1.08, y, "%.2f×" % median, va="center", fontsize=8)
+    ax.axvline(1, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(ys)
+    ax.set_yticklabels([b[0] for b in bars], fontsize=8)
+    ax.set_xlabel(xlabel + "; log scale; bar: median, whiskers: min–max, |: goal")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def markdown_table(results: list[Result]) -> str:
     """The results as a Markdown table."""
     lines = ["| operation | unregistered / baseline | registered / graphsync | ratio | goal | met? |",

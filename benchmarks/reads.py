@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from common import GRAPH_SCHEMA, database, server  # noqa: E402
+from common import GRAPH_SCHEMA, database, plot_ratios, png_beside, server  # noqa: E402
 
 DB = "graphsync_bench_reads"
 
@@ -97,6 +97,7 @@ class Bench:
     def __init__(self, dsn, nodes, edges, repeat):
         self.dsn, self.nodes, self.edges, self.repeat = dsn, nodes, edges, repeat
         self.rows = []  # (operation, graphsync, peer, ratio text, goal, met)
+        self.ratios = []  # (operation, peer / graphsync median, low, high, wanted): the plot's bars
         self.notes = []
         self.load_before = "/".join("%.1f" % x for x in os.getloadavg())
         self.repeat_traversal = repeat * 5
@@ -109,9 +110,11 @@ class Bench:
     def seed(self):
         return str(self.rng.randint(1, self.nodes))
 
-    def row(self, operation, ours, peer, goal, met, ratio=None):
+    def row(self, operation, ours, peer, goal, met, ratio=None, wanted=None):
         if ratio is None:
             ratio = "%.1f× faster" % (peer / ours) if peer and ours else ""
+            if peer and ours:
+                self.ratios.append((operation, peer / ours, None, None, wanted))
         self.rows.append((operation, "%.1f ms" % ours, "%.1f ms" % peer if peer else "–", ratio, goal,
                           {True: "met", False: "**missed**", None: "–"}[met]))
         print("%-58s ours %9.1f ms  peer %9s  %s" % (operation, ours, "%.1f ms" % peer if peer else "-", ratio),
@@ -147,7 +150,7 @@ class Bench:
                 peer.append(t2)
         o, p = median_ms(ours), median_ms(peer)
         self.row("weighted_shortest_path vs pgr_dijkstra (median of %d pairs)" % len(pairs), o, p,
-                 "≥ 10× faster", p / o >= 10)
+                 "≥ 10× faster", p / o >= 10, wanted=10)
 
     def components(self):
         with self.connect() as c:
@@ -161,7 +164,7 @@ class Bench:
         self.notes.append("connected_components returns %d rows (every node); pgr_connectedComponents %d"
                           " (nodes with an edge)" % (n1, n2))
         o, p = median_ms(ours), median_ms(peer)
-        self.row("connected_components vs pgr_connectedComponents", o, p, "≥ 10× faster", p / o >= 10)
+        self.row("connected_components vs pgr_connectedComponents", o, p, "≥ 10× faster", p / o >= 10, wanted=10)
 
     def compare(self, c, depth, seeds):
         """Times of traverse and of the CTE from each seed, alternating which goes first."""
@@ -184,6 +187,7 @@ class Bench:
         o, p = median_ms(ours), median_ms(peer)
         each = sorted(b / a for a, b in zip(ours, peer, strict=True))
         text = "%.2f× (per seed %.2f–%.2f)" % (p / o, each[0], each[-1])
+        self.ratios.append((operation, p / o, each[0], each[-1], wanted))
         self.row("%s (median %d nodes, %d seeds)" % (operation, statistics.median(sizes), len(ours)), o, p, goal,
                  None if wanted is None else p / o >= wanted, text)
 
@@ -289,6 +293,10 @@ class Bench:
                  median_ms(following), None, "", None)
 
     def write(self, path, quick):
+        png = png_beside(path)
+        plot_ratios(png, "graphsync reads vs peers: %d nodes / %d edges%s, %d cores, load %s at start"
+                    % (self.nodes, self.edges, " (--quick)" if quick else "", os.cpu_count(), self.load_before),
+                    self.ratios, "peer time / graphsync time (right of 1: graphsync faster)", higher_is_better=True)
         lines = [
             "# Graph reads: benchmark results",
             "",
@@ -304,9 +312,11 @@ class Bench:
             "| --- | ---: | ---: | --- | --- | --- |",
             *("| %s | %s | %s | %s | %s | %s |" % r for r in self.rows),
             "",
+            "![Ratios of the table: peer time / graphsync time](%s)" % os.path.basename(png),
+            "",
         ]
         Path(path).write_text("\n".join(lines))
-        print("wrote", path)
+        print("wrote", path, "and", png)
 
 
 def main(argv=None):

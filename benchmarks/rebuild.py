@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from common import database, server  # noqa: E402
+from common import database, plot_ratios, png_beside, server  # noqa: E402
 
 DBNAME = "gs_bench_rebuild"
 
@@ -196,6 +196,19 @@ def report(nodes, edges, r):
     return "\n".join(lines)
 
 
+def plot(nodes, edges, r, path):
+    """The ratios of REBUILD.md as a PNG: build and vacuum over CREATE TABLE AS (medians),
+    read latency during rebuilds over at rest (p50, p99)."""
+    bars = [("graph.build() / CREATE TABLE AS", r["build"] / r["floor"], None, None, None),
+            ("graph.vacuum() / CREATE TABLE AS", r["vacuum"] / r["floor"], None, None, None)]
+    for p in (50, 99):
+        bars.append(("traverse depth 2 p%d: during rebuilds / at rest" % p,
+                     percentile(r["busy"], p) / percentile(r["rest"], p), None, None, None))
+    load = " ".join(open("/proc/loadavg").read().split()[:3])
+    plot_ratios(path, f"rebuild: {nodes:,} nodes / {edges:,} edges, {os.cpu_count()} cores, load {load} at the end",
+                bars, "time / the baseline's time", higher_is_better=False)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20k nodes / 100k edges")
@@ -204,7 +217,9 @@ def main(argv=None):
     nodes, edges, reps = (20_000, 100_000, 3) if args.quick else (200_000, 1_000_000, 3)
     with server() as admin, database(admin, DBNAME) as dsn:
         result = run(dsn, nodes, edges, reps)
-    text = report(nodes, edges, result)
+    png = png_beside(args.out)
+    plot(nodes, edges, result, png)
+    text = report(nodes, edges, result) + "![The ratios above](%s)\n" % os.path.basename(png)
     print(text)
     Path(args.out).write_text(text)
     return 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -22,7 +24,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # install.py and pgcluster.py, for common
 
-from common import Result, database, interleaved, server, timed  # noqa: E402
+from common import Result, database, interleaved, plot_ratios, server, timed  # noqa: E402
 
 SETTINGS = ("SET graph.sync_batch_size = 10000", "SET graph.edge_buffer_size = 5000000")
 GRAPH_TABLES = "graph._nodes, graph._edge_overlay, graph._edge_cuts, graph._labels, graph._sync_state"
@@ -258,6 +260,20 @@ def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None
     return results
 
 
+def plot(samples: dict[str, list[float]], logged: int, path: str, title: str) -> None:
+    """Each apply variant over the copy as a PNG, median (min–max) of the repetitions,
+    each apply over the copy of its own repetition (``samples``: run()'s)."""
+    names = {"apply": "apply_sync / copy", "analyzed": "apply_sync with a mid-apply ANALYZE / copy",
+             "previous": "previous revision's apply_sync / copy",
+             "previous analyzed": "previous revision's, mid-apply ANALYZE / copy"}
+    bars = []
+    for variant, label in names.items():
+        if variant in samples:
+            each = [a / c for a, c in zip(samples[variant], samples["copy"], strict=True)]
+            bars.append((f"{label} ({logged:,} log rows)", statistics.median(each), min(each), max(each), None))
+    plot_ratios(path, title, bars, "time / the copy's time (INSERT … SELECT of the log)", higher_is_better=False)
+
+
 def profile(dsn: str) -> str:
     """A Markdown table of where one apply_sync over the whole log spends its time."""
     with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction(force_rollback=True):
@@ -283,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also print where one apply spends its time")
     parser.add_argument("--previous", metavar="REVISION",
                         help="also run the replay of this revision (its sync/apply.py), alternating")
+    parser.add_argument("--plot", default=str(Path(__file__).resolve().parent / "replay.png"),
+                        help="where to write the plot of the ratios (default benchmarks/replay.png, beside REPLAY.md)")
     args = parser.parse_args(argv)
     with server() as admin, database(admin, "graphsync_bench_replay") as dsn, \
             psycopg.connect(dsn, autocommit=True) as conn:
@@ -297,7 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, seconds in samples.items():
             print(f"{name}: " + ", ".join(f"{x:.2f} s" for x in seconds) + " (" +
                   ", ".join(f"{logged / x:,.0f} rows/s" for x in seconds) + ")")
-        print(f"load average after: {' '.join(open('/proc/loadavg').read().split()[:3])}")
+        after = " ".join(open("/proc/loadavg").read().split()[:3])
+        print(f"load average after: {after}")
+        plot(samples, logged, args.plot, f"replay: {args.reps} repetitions alternating, {os.cpu_count()} cores,"
+                                         f" load {' '.join(load)} before, {after} after")
+        print(f"wrote {args.plot}")
         if args.profile:
             print(profile(dsn))
     return 0
