@@ -6,6 +6,8 @@ Real roles log in: a reader that may SELECT people only, a stranger that may
 SELECT nothing, an owner of a table with row-level security."""
 
 import json
+import threading
+import time
 
 import psycopg
 import pytest
@@ -213,6 +215,33 @@ def test_a_transaction_that_commits_late_is_numbered_when_it_is_applied(graph, r
     (second,) = heard(listener)
     assert second["from_sync_id"] == first["to_sync_id"] + 1
     assert [(k, op) for _, _, k, op in changed(admin, first["to_sync_id"])] == [("1", "insert")]
+
+
+def test_an_apply_that_waited_for_another_counts_only_its_own_rows(graph, roles):
+    """The second apply starts while the first holds the replay lock in an open
+    transaction, and numbers its rows after the first's: each notification counts
+    its own call's rows, and the sync ids follow on."""
+    admin, listener = graph
+    with connect(roles) as first, connect(roles) as second, connect(roles) as writer:
+        writer.execute("INSERT INTO people VALUES (1, 'a'), (2, 'b')")
+        first.execute("BEGIN")
+        assert apply(first)["inserts"] == 2
+        writer.execute("INSERT INTO people VALUES (3, 'c')")
+        done = []
+        waiting = threading.Thread(target=lambda: done.append(apply(second)))
+        waiting.start()
+        deadline = time.monotonic() + 10
+        while not admin.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                " AND query LIKE '%%apply_sync%%'").fetchone()[0]:
+            assert time.monotonic() < deadline, "the second apply never waited"
+            time.sleep(0.05)
+        first.execute("COMMIT")
+        waiting.join(10)
+    assert done[0]["inserts"] == 1
+    one, two = heard(listener)
+    assert one["tables"]["public.people"]["inserted"] == 2
+    assert two["tables"]["public.people"]["inserted"] == 1
+    assert two["from_sync_id"] == one["to_sync_id"] + 1
 
 
 def test_a_full_queue_skips_the_notification_counts_it_and_the_apply_commits(graph, roles):
