@@ -305,6 +305,25 @@ def test_changed_nodes_in_order_bounded_and_continued(graph, roles):
     assert changed(admin, position(admin)) == []
 
 
+def test_a_soft_delete_row_filter_makes_deletes_and_inserts(graph, roles):
+    admin, listener = graph
+    admin.execute("DROP TABLE IF EXISTS docs; CREATE TABLE docs (id int PRIMARY KEY, deleted_at timestamptz)")
+    admin.execute("SELECT graph.add_table('docs', row_filter => 'deleted_at IS NULL')")
+    admin.execute("SELECT graph.build()")
+    heard(listener)
+    before = position(admin)
+    with connect(roles) as writer:
+        writer.execute("INSERT INTO docs VALUES (1, NULL), (2, now())")  # 2 is no node
+        writer.execute("UPDATE docs SET deleted_at = now() WHERE id = 1")  # soft-deleted: the node goes
+        writer.execute("UPDATE docs SET deleted_at = NULL WHERE id = 2")  # restored: the node comes
+    apply(admin)
+    assert [(k, op) for _, t, k, op in changed(admin, before)] == [("1", "insert"), ("1", "delete"), ("2", "insert")]
+    (note,) = heard(listener)
+    # The node changes, and the insert of row 2, which is no node, by its log operation.
+    assert note["tables"] == {"public.docs": {"inserted": 3, "updated": 0, "deleted": 1}}
+    admin.execute("DROP TABLE docs")
+
+
 def test_changed_nodes_shows_each_role_the_tables_it_may_read(graph, roles):
     admin, _ = graph
     before = position(admin)

@@ -30,6 +30,7 @@ import json
 from collections import Counter
 
 from graphsync import db, settings
+from graphsync.sync import changes
 
 CHANNEL = "graphsync"
 MAX_PAYLOAD = 4000  # bytes; PostgreSQL's limit is 8000
@@ -99,27 +100,41 @@ SEND = "SELECT pg_catalog.pg_notify($1, $2)"
 SKIPPED = "UPDATE graph._sync_state SET notifications_skipped = notifications_skipped + 1"
 
 
-def entries(node_tables, rows):
+def entries(nodes, rows):
     """What applying log ``rows`` records, as (log_id, table_oid, node_id, op, node,
-    row_count) tuples in order: each row of a node table (``node_tables``: their
-    oids) is a node change, an update that moves the key a delete of the old key
-    and an insert of the new; a TRUNCATE is one entry; the rows of other tables
-    are counted per (table, operation), after the node changes."""
+    row_count) tuples in order. ``nodes``: the registered node tables by oid
+    (registry.NodeTable). A row of a node table is a node change where one of
+    its images is a node (passes the table's row filter, changes.is_node): an
+    insert, an update (an update that moves the key, or moves the row into or out
+    of the filter, a delete and/or an insert), a delete; a TRUNCATE is one entry;
+    the other rows are counted per (table, operation), after the node changes."""
     out, other = [], Counter()
     for r in rows:
         op, table = r["op"], int(r["table_oid"])
-        node = table in node_tables
+        node = nodes.get(table)
         if op == "T":
-            out.append((r["id"], table, None, "T", node, 1))
-        elif not node:
-            other[(table, op)] += 1
-        elif op == "U" and r["old_pk"] != r["new_pk"]:
+            out.append((r["id"], table, None, "T", node is not None, 1))
+            continue
+        old = op in ("U", "D") and node is not None and _is_node(node, r, "old_row")
+        new = op in ("I", "U") and node is not None and _is_node(node, r, "new_row")
+        if old and new and r["old_pk"] == r["new_pk"]:
+            out.append((r["id"], table, r["new_pk"], "U", True, 1))
+            continue
+        if old:
             out.append((r["id"], table, r["old_pk"], "D", True, 1))
+        if new:
             out.append((r["id"], table, r["new_pk"], "I", True, 1))
-        else:
-            out.append((r["id"], table, r["new_pk"] if op in ("I", "U") else r["old_pk"], op, True, 1))
+        if not old and not new:
+            other[(table, op)] += 1
     out.extend((None, table, None, op, False, n) for (table, op), n in other.items())
     return out
+
+
+def _is_node(node, row, image):
+    """Whether the ``image`` ('old_row', 'new_row') of a log row of node table ``node`` is a node."""
+    if node.row_filter is None:
+        return True
+    return changes.is_node(node, json.loads(row[image]) if row[image] else {})
 
 
 def record(plpy, reg, rows):

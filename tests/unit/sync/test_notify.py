@@ -1,29 +1,47 @@
 """graphsync.sync.notify: what applying log rows records, and the notification's payload."""
 
 import json
+from types import SimpleNamespace
 
 from graphsync.sync import notify
 
-NODES, JOIN = 100, 300
+NODES, JOIN, FILTERED = 100, 300, 400
+REGISTERED = {NODES: SimpleNamespace(row_filter=None), FILTERED: SimpleNamespace(row_filter="active")}
 
 
-def log(i, op, table, old=None, new=None):
-    return {"id": i, "op": op, "table_oid": table, "old_pk": old, "new_pk": new}
+def log(i, op, table, old=None, new=None, old_row=None, new_row=None):
+    """A log row; ``old_row``/``new_row``: whether that image passes the row filter."""
+    def image(passes):
+        return None if passes is None else json.dumps({"": {"n": passes}})
+    return {"id": i, "op": op, "table_oid": table, "old_pk": old, "new_pk": new,
+            "old_row": image(old_row), "new_row": image(new_row)}
 
 
 def test_each_node_row_is_a_node_change_and_other_tables_are_counted_after_them():
     rows = [log(1, "I", NODES, new="1"), log(2, "I", JOIN, new="(1,2)"), log(3, "U", NODES, "1", "1"),
             log(4, "I", JOIN, new="(1,3)"), log(5, "D", JOIN, old="(1,2)"), log(6, "D", NODES, old="1")]
-    assert notify.entries({NODES}, rows) == [
+    assert notify.entries(REGISTERED, rows) == [
         (1, NODES, "1", "I", True, 1), (3, NODES, "1", "U", True, 1), (6, NODES, "1", "D", True, 1),
         (None, JOIN, None, "I", False, 2), (None, JOIN, None, "D", False, 1)]
 
 
 def test_an_update_that_moves_the_key_is_a_delete_and_an_insert_and_a_truncate_is_one_entry():
     rows = [log(7, "U", NODES, "1", "2"), log(8, "T", NODES), log(9, "T", JOIN)]
-    assert notify.entries({NODES}, rows) == [
+    assert notify.entries(REGISTERED, rows) == [
         (7, NODES, "1", "D", True, 1), (7, NODES, "2", "I", True, 1),
         (8, NODES, None, "T", True, 1), (9, JOIN, None, "T", False, 1)]
+
+
+def test_rows_the_row_filter_keeps_out_are_no_node_changes():
+    rows = [log(1, "I", FILTERED, new="1", new_row=True), log(2, "I", FILTERED, new="2", new_row=False),
+            log(3, "U", FILTERED, "1", "1", old_row=True, new_row=False),
+            log(4, "U", FILTERED, "2", "2", old_row=False, new_row=True),
+            log(5, "U", FILTERED, "2", "2", old_row=True, new_row=True),
+            log(6, "U", FILTERED, "1", "1", old_row=False, new_row=False), log(7, "D", FILTERED, old="2", old_row=True)]
+    assert notify.entries(REGISTERED, rows) == [
+        (1, FILTERED, "1", "I", True, 1), (3, FILTERED, "1", "D", True, 1), (4, FILTERED, "2", "I", True, 1),
+        (5, FILTERED, "2", "U", True, 1), (7, FILTERED, "2", "D", True, 1),
+        (None, FILTERED, None, "I", False, 1), (None, FILTERED, None, "U", False, 1)]
 
 
 def summary(tbl, op, n, first, last):
