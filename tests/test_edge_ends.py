@@ -4,6 +4,7 @@ filters: registration, capture, build and replay agree, verify() finds nothing."
 import io
 
 import networkx as nx
+import psycopg
 import pytest
 
 from conftest import apply, connect, verify
@@ -265,3 +266,84 @@ def test_a_read_only_read_folds_pending_json_references(jsonrefs):
         apply(w)
         assert (out_edges(c, "j_items", "7"), out_edges(c, "j_items", "8")) == folded
         assert verify(c) == []
+
+
+FILTER_OWNER = "gs_keys_owner"
+
+
+def test_a_filter_column_retyped_to_an_owners_type_runs_none_of_its_code(db):
+    """The owner of a filtered table retypes the filter's column to a type of its own
+    whose implicit cast to text would record who runs it: neither capture (with and
+    without the schema-change follower) nor a build ever calls it."""
+    with connect(db) as c:
+        c.execute(f"DROP ROLE IF EXISTS {FILTER_OWNER}")
+        c.execute(f"CREATE ROLE {FILTER_OWNER} LOGIN")
+        c.execute(f"CREATE SCHEMA fown AUTHORIZATION {FILTER_OWNER}")
+        c.execute("CREATE TABLE public.fspy (who name)")
+        c.execute("GRANT INSERT, SELECT ON public.fspy TO PUBLIC")
+    owner_dsn = psycopg.conninfo.make_conninfo(db, user=FILTER_OWNER)
+    with connect(owner_dsn) as o:
+        o.execute("""
+            CREATE TABLE fown.t (id int PRIMARY KEY, k text);
+            INSERT INTO fown.t VALUES (1, 'a'), (2, 'x');
+            CREATE TYPE fown.evil AS (v text);
+            CREATE FUNCTION fown.evil_text(fown.evil) RETURNS text LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO public.fspy VALUES (current_user); RETURN $1.v; END $$;
+            CREATE CAST (fown.evil AS text) WITH FUNCTION fown.evil_text(fown.evil) AS IMPLICIT;
+        """)
+    with connect(db) as c:
+        c.execute("SELECT graph.add_table('fown.t', row_filter => 'k <> ''x''')")
+        c.execute("SELECT graph.build()")
+        assert nodes_of(c, "fown.t") == ["1"]
+        c.execute("ALTER EVENT TRIGGER graphsync_follow_ddl DISABLE")
+    try:
+        with connect(owner_dsn) as o:  # capture generated for text meets the owner's type
+            o.execute("ALTER TABLE fown.t ALTER COLUMN k TYPE fown.evil USING ROW(k)::fown.evil")
+            o.execute("INSERT INTO fown.t VALUES (3, ROW('b'))")
+            o.execute("UPDATE fown.t SET k = ROW('c') WHERE id = 1")
+    finally:
+        with connect(db) as c:
+            c.execute("ALTER EVENT TRIGGER graphsync_follow_ddl ENABLE ALWAYS")
+    with connect(owner_dsn) as o:  # followed: capture generated again, the filter no longer checks
+        o.execute("ALTER TABLE fown.t ADD COLUMN z int")
+        o.execute("INSERT INTO fown.t VALUES (4, ROW('d'))")
+    with connect(db) as c:
+        assert c.execute("SELECT row_filter FROM graph._node_tables WHERE table_oid = 'fown.t'::regclass"
+                         ).fetchone() == ("(k <> 'x'::text)",)
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="no longer checks"):
+            c.execute("SELECT graph.build()")
+        assert c.execute("SELECT count(*) FROM public.fspy").fetchone()[0] == 0
+        c.execute("DROP SCHEMA fown CASCADE")
+        c.execute("DROP TABLE public.fspy")
+        c.execute(f"DROP ROLE {FILTER_OWNER}")
+
+
+def test_edge_sources_of_several_columns_or_json_are_removed_by_the_names_they_were_added_with(db):
+    remove = "SELECT graph.remove_edge('r_nodes', NULL, 'r_nodes', "
+    with connect(db) as c:
+        c.execute("""
+            CREATE TABLE r_nodes (ws int, id int, doc jsonb, PRIMARY KEY (ws, id));
+            CREATE TABLE r_links (id int PRIMARY KEY, ws int, a int, b int);
+            SELECT graph.add_table('r_nodes');
+            SELECT graph.add_edge('r_nodes', NULL, 'r_nodes', from_columns => '{ws,doc}', json_path => '{p}');
+            SELECT graph.add_edge('r_nodes', NULL, 'r_nodes', from_columns => '{ws,doc}', json_path => '{q}');
+            SELECT graph.add_edge('r_nodes', NULL, 'r_nodes', via_table => 'r_links', from_columns => '{ws,a}',
+                                  to_columns => '{ws,b}');
+            SELECT graph.add_edge('r_nodes', NULL, 'r_nodes', via_table => 'r_links', from_columns => '{ws,a}',
+                                  to_columns => '{ws,a}', label => 'loop');
+        """)
+        count = "SELECT count(*) FROM graph._edge_sources WHERE from_table = 'r_nodes'::regclass"
+        with pytest.raises(psycopg.errors.UndefinedObject):  # without json_path: not how either was added
+            c.execute(remove + "from_columns => '{ws,doc}')")
+        with pytest.raises(psycopg.errors.AmbiguousFunction):  # both join sources start at (ws, a)
+            c.execute(remove + "via_table => 'r_links', from_columns => '{ws,a}')")
+        assert c.execute(count).fetchone()[0] == 4
+        c.execute(remove + "from_columns => '{ws,doc}', json_path => '{p}')")
+        c.execute(remove + "via_table => 'r_links', from_columns => '{ws,a}', to_columns => '{ws,a}')")
+        assert c.execute(count).fetchone()[0] == 2
+        with pytest.raises(psycopg.errors.UndefinedObject):
+            c.execute(remove + "from_columns => '{ws,doc}', json_path => '{p}')")
+        c.execute(remove + "from_columns => '{ws,doc}', json_path => '{q}')")
+        c.execute(remove + "via_table => 'r_links', from_columns => '{ws,a}')")  # the one left
+        assert c.execute(count).fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'r_links'::regclass").fetchone()[0] == 0

@@ -25,6 +25,8 @@ CREATE TABLE ent (ws int, id int, props jsonb, kind text, deleted_at timestamptz
 CREATE TABLE ent_link (id int PRIMARY KEY, ws int, a int, b text);
 CREATE FUNCTION owner_says_yes(int) RETURNS boolean IMMUTABLE LANGUAGE sql AS 'SELECT true';
 CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+CREATE TYPE pair AS (x int, y int);
+CREATE TABLE paired (id int PRIMARY KEY, p pair);
 CREATE VIEW a_view AS SELECT * FROM ok_a;
 CREATE MATERIALIZED VIEW a_matview AS SELECT 1 AS id;
 CREATE SEQUENCE a_seq;
@@ -132,6 +134,7 @@ CASES = [
      "42P17", "owner_says_yes"),
     ("filter_owner_domain", "SELECT graph.add_table('unreg', row_filter => 'ref::public.positive > 1')",
      "42P17", "positive"),
+    ("filter_on_a_composite_column", "SELECT graph.add_table('paired', row_filter => 'p IS NULL')", "42P17", "pair"),
     ("filter_not_boolean", "SELECT graph.add_table('unreg', row_filter => 'ref + 1')", "42804", "boolean"),
     ("filter_two_statements", "SELECT graph.add_table('unreg', row_filter => 'true; DROP TABLE ok_b')",
      "22023", "one boolean expression"),

@@ -16,11 +16,10 @@
 -- replay records that error on the row.
 -- So an UPDATE is logged exactly when what the graph takes from the row
 -- changes: a reference, or the row moving in or out of a filter. sync/changes.py
--- reads it. Reads: the registry.
+-- reads it. Volatile: graph._filter_expr checks each filter again. Reads: the registry.
 CREATE OR REPLACE FUNCTION graph._carried_expr(tbl oid, alias text, failed boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql
-STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -36,7 +35,7 @@ DECLARE
 BEGIN
     IF node_filter IS NOT NULL THEN
         entries := entries || CASE WHEN failed THEN format('''n'', %s', fail)
-                                   ELSE format('''n'', pg_catalog.to_jsonb(%s)', graph._filter_expr(node_filter, alias)) END;
+                                   ELSE format('''n'', pg_catalog.to_jsonb(%s)', graph._filter_expr(tbl, node_filter, alias, false)) END;
     END IF;
     FOR e IN
         SELECT * FROM graph._edge_sources AS s
@@ -61,7 +60,7 @@ BEGIN
             body := fail;
         ELSIF e.row_filter IS NOT NULL THEN
             body := format('CASE WHEN %s THEN %s ELSE ''false''::pg_catalog.jsonb END',
-                           graph._filter_expr(e.row_filter, alias), body);
+                           graph._filter_expr(tbl, e.row_filter, alias, false), body);
         END IF;
         entries := entries || format('%L, %s', e.edge_source_id::text, body);
     END LOOP;

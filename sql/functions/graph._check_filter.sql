@@ -24,7 +24,8 @@
 --   42804  not boolean
 --   42P17  another table, a subquery, an aggregate, a window or set-returning
 --          function, a function that is not immutable, or any function,
---          operator, type (enums aside) or other object not PostgreSQL's own
+--          operator, type (enums aside) or other object not PostgreSQL's own;
+--          a column whose (base) type is not PostgreSQL's own or an enum
 CREATE OR REPLACE FUNCTION graph._check_filter(
     tbl regclass, row_filter text, old_names text[] DEFAULT '{}', new_names text[] DEFAULT '{}'
 )
@@ -98,6 +99,23 @@ BEGIN
         EXECUTE format('ALTER TABLE pg_temp._gs_filter_check RENAME COLUMN %I TO %I', old_names[i],
                        new_names[i]);
     END LOOP;
+    -- The filter reads each column as a value of its base type (graph._filter_expr):
+    -- that type's own code must be PostgreSQL's (an owner's base or composite type
+    -- brings its own equality and casts; an enum's are built in).
+    SELECT format('column %s is of type %s', quote_ident(a.attname), pg_catalog.format_type(a.atttypid, NULL))
+    INTO bad
+    FROM pg_catalog.pg_depend AS d
+    JOIN pg_catalog.pg_attribute AS a ON a.attrelid = copy AND a.attnum = d.refobjsubid
+    JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+    JOIN pg_catalog.pg_type AS b ON b.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
+    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = idx
+      AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = copy AND d.refobjsubid > 0
+      AND NOT (b.oid < 16384 OR b.typtype = 'e')
+    LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'row filter % reads %, which is not a type of PostgreSQL''s own or an enum', row_filter, bad
+            USING ERRCODE = '42P17';
+    END IF;
     RETURN QUERY
     SELECT pg_catalog.pg_get_expr(x.indpred, x.indrelid),
            coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum)

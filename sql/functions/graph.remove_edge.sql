@@ -1,33 +1,63 @@
--- graph.remove_edge(from_table, from_column, to_table, via_table): unregister
--- the matching edge source; 42704 when there is none. Its edges leave the
--- graph at the next graph.build(). Touches: graph._edge_sources, triggers.
+-- graph.remove_edge(from_table, from_column, to_table, via_table, from_columns,
+-- to_columns, json_path): unregister the matching edge source, named as
+-- graph.add_edge named it (from_column or from_columns, and json_path; to_column
+-- or to_columns only tell join-table sources apart when given); 42704 when
+-- there is none, 42725 when the name fits several (pass to_columns or
+-- json_path). Its edges leave the graph at the next graph.build().
+-- Touches: graph._edge_sources, triggers.
 CREATE OR REPLACE FUNCTION graph.remove_edge(
     from_table regclass,
     from_column text,
     to_table regclass,
-    via_table regclass DEFAULT NULL
+    via_table regclass DEFAULT NULL,
+    from_columns text[] DEFAULT NULL,
+    to_columns text[] DEFAULT NULL,
+    json_path text[] DEFAULT NULL
 )
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    f_cols text [] := coalesce(from_columns, CASE WHEN json_path IS NOT NULL THEN ARRAY[from_column] END);
+    f_col text := from_column;
+    t_cols text [] := to_columns;
+    found_ids integer [];
     carrier oid;
 BEGIN
     PERFORM graph._require_admin();
-    DELETE FROM graph._edge_sources AS e
-    WHERE e.from_table = remove_edge.from_table AND e.from_column = remove_edge.from_column
-      AND e.to_table = remove_edge.to_table
-      AND e.via_table IS NOT DISTINCT FROM remove_edge.via_table
-    RETURNING coalesce(e.via_table, e.from_table) INTO carrier;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'no edge source %.% -> % is registered', from_table,
-            quote_ident(from_column), to_table USING ERRCODE = '42704';
+    -- The same normal form as graph.add_edge: one plain column is from_column.
+    IF f_cols IS NOT NULL AND cardinality(f_cols) = 1 AND json_path IS NULL THEN
+        f_col := f_cols[1];
+        f_cols := NULL;
+    ELSIF f_cols IS NOT NULL THEN
+        f_col := NULL;
     END IF;
+    IF t_cols IS NOT NULL AND cardinality(t_cols) = 1 THEN
+        t_cols := NULL;
+    END IF;
+    SELECT array_agg(e.edge_source_id) INTO found_ids
+    FROM graph._edge_sources AS e
+    WHERE e.from_table = remove_edge.from_table AND e.to_table = remove_edge.to_table
+      AND e.via_table IS NOT DISTINCT FROM remove_edge.via_table
+      AND e.from_column IS NOT DISTINCT FROM f_col AND e.from_columns IS NOT DISTINCT FROM f_cols
+      AND e.json_path IS NOT DISTINCT FROM remove_edge.json_path
+      AND (remove_edge.to_columns IS NULL OR e.to_columns IS NOT DISTINCT FROM t_cols
+           AND e.to_column IS NOT DISTINCT FROM CASE WHEN t_cols IS NULL THEN remove_edge.to_columns[1] END);
+    IF found_ids IS NULL THEN
+        RAISE EXCEPTION 'no edge source %.% -> % is registered', from_table,
+            coalesce(quote_ident(from_column), array_to_string(from_columns, ',')), to_table
+            USING ERRCODE = '42704';
+    ELSIF cardinality(found_ids) > 1 THEN
+        RAISE EXCEPTION 'edge sources % all match; name one', found_ids USING ERRCODE = '42725',
+            HINT = 'Pass to_columns (join tables) or json_path to tell them apart.';
+    END IF;
+    DELETE FROM graph._edge_sources AS e WHERE e.edge_source_id = found_ids[1]
+    RETURNING coalesce(e.via_table, e.from_table) INTO carrier;
     UPDATE graph._sync_state SET build_required = true;
     PERFORM graph._install_capture(carrier);
 END;
 $$;
 
-COMMENT ON FUNCTION graph.remove_edge(regclass, text, regclass, regclass) IS
-'Unregister an edge source (foreign-key column, or join table with via_table).';
+COMMENT ON FUNCTION graph.remove_edge(regclass, text, regclass, regclass, text[], text[], text[]) IS
+'Unregister an edge source, named as graph.add_edge named it (foreign-key column(s), JSON path, or join table with via_table).';

@@ -20,8 +20,10 @@ SELECT has_function('graph', 'add_filter_column', ARRAY['regclass', 'text']);
 SELECT function_returns('graph', 'add_filter_column', ARRAY['regclass', 'text'], 'void');
 SELECT has_function('graph', 'remove_table', ARRAY['regclass', 'boolean']);
 SELECT function_returns('graph', 'remove_table', ARRAY['regclass', 'boolean'], 'void');
-SELECT has_function('graph', 'remove_edge', ARRAY['regclass', 'text', 'regclass', 'regclass']);
-SELECT function_returns('graph', 'remove_edge', ARRAY['regclass', 'text', 'regclass', 'regclass'], 'void');
+SELECT has_function('graph', 'remove_edge',
+                    ARRAY['regclass', 'text', 'regclass', 'regclass', 'text[]', 'text[]', 'text[]']);
+SELECT function_returns('graph', 'remove_edge',
+                        ARRAY['regclass', 'text', 'regclass', 'regclass', 'text[]', 'text[]', 'text[]'], 'void');
 SELECT has_function('graph', 'apply_sync', ARRAY['integer']);
 SELECT function_returns('graph', 'apply_sync', ARRAY['integer'], 'record');
 SELECT has_function('graph', 'build', ARRAY[]::text[]);

@@ -67,7 +67,7 @@ def _current_nodes(plpy, reg, table_oid, pks):
     key = sources._key(plpy, table_oid, node.id_columns, "t")
     sql = "SELECT %s AS pk, %s AS tenant, (%s)::text AS props FROM %s AS t WHERE %s = ANY ($1) AND %s" % (
         key, tenant, sources._object(plpy, table_oid, node.property_columns, "t"),
-        sources._table(plpy, table_oid), key, sources._filter(plpy, node.row_filter, "t"))
+        sources._table(plpy, table_oid), key, sources._filter(plpy, table_oid, node.row_filter, "t"))
     with sources.unfiltered(plpy, [table_oid], "graph.retry_failed()"):
         found = {pk: changes.NodeChange.exactly(0) for pk in pks}
         for r in plpy.execute(plpy.prepare(sql, ["text[]"]), [list(pks)]):

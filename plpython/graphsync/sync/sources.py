@@ -92,15 +92,17 @@ def _node_select(plpy, node):
     return "INSERT INTO pg_temp._gs_src_nodes SELECT %d, %s, %s, %s FROM %s AS t WHERE %s" % (
         oid, _key(plpy, oid, node.id_columns, "t"), tenant,
         _object(plpy, oid, node.property_columns, "t"), _table(plpy, oid),
-        _filter(plpy, node.row_filter, "t"))
+        _filter(plpy, oid, node.row_filter, "t"))
 
 
-def _filter(plpy, row_filter, alias):
-    """Whether ``alias`` passes a registered row filter (graph._filter_expr), as capture
-    evaluates it; 'true' without one."""
+def _filter(plpy, oid, row_filter, alias):
+    """Whether ``alias``, a row of table ``oid``, passes a registered row filter
+    (graph._filter_expr), as capture evaluates it; 'true' without one. A filter that
+    no longer checks against the table's columns fails the read (55000)."""
     if row_filter is None:
         return "true"
-    return _q(plpy, "SELECT graph._filter_expr($1, $2) AS v", ["text", "text"], [row_filter, alias])
+    return _q(plpy, "SELECT graph._filter_expr($1, $2, $3, true) AS v", ["oid", "text", "text"],
+              [oid, row_filter, alias])
 
 
 def _end(plpy, oid, cols, key_table, json_path, alias):
@@ -178,7 +180,7 @@ def _edge_selects(plpy, reg, e):
         dst = "_gs_t.k"
     else:
         dst = _captured(plpy, oid, e.from_column, "t")
-    where.append(_filter(plpy, e.row_filter, "t"))
+    where.append(_filter(plpy, oid, e.row_filter, "t"))
     ends = [(e.from_table, src, e.to_table, dst)]
     if e.bidirectional:
         ends.append((e.to_table, dst, e.from_table, src))
