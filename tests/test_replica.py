@@ -97,6 +97,10 @@ def servers():
             c.execute("GRANT USAGE ON SCHEMA app TO gs_replica_reader")
             c.execute("GRANT SELECT ON app.companies, app.contacts, app.tasks, app.relations"
                       " TO gs_replica_reader")
+            # The reader sees the tasks of workspace 1 only: row-level security in reads, on both.
+            c.execute("ALTER TABLE app.tasks ENABLE ROW LEVEL SECURITY")
+            c.execute("CREATE POLICY workspace_1 ON app.tasks FOR SELECT TO gs_replica_reader"
+                      " USING (workspace_id = 1)")
         pgcluster.start_standby(primary, standby)
         yield dsn, pgcluster.dsn_for(standby, "app"), pgcluster.dsn_for(primary, "graph_replica")
     finally:
@@ -175,6 +179,11 @@ def test_reads_on_the_standby_equal_the_primarys_applied_and_pending(servers):
         wait_for_replay(w, s)
         for role in (None, "gs_replica_reader"):
             assert_same(results(p, role), results(s, role))
+        s.execute("SET ROLE gs_replica_reader")
+        tasks = s.execute("SELECT node_id::int FROM graph.connected_components()"
+                          " WHERE node_table = 'app.tasks'::regclass").fetchall()
+        s.execute("RESET ROLE")
+        assert tasks and all(t % 2 == 0 for (t,) in tasks)  # workspace 1 + t % 2: the even ones
 
         # Applied on the primary: the standby reads the replicated graph.
         for statement in WRITES:
