@@ -10,6 +10,8 @@ replica" subscribes to the source tables by logical replication and keeps its
 own log and graph (the capture triggers fire for replicated rows: they are
 enabled ALWAYS)."""
 
+import os
+import shutil
 import tempfile
 import time
 
@@ -61,6 +63,9 @@ STATUS = ("SELECT generation, node_count, node_ids, tombstones, base_edges, over
           " edge_sources, log_rows, last_build_at, last_apply_at FROM graph.status()")
 
 
+DIRECTORIES = {}  # primary, standby: the clusters' directories
+
+
 @pytest.fixture(scope="module")
 def servers():
     """(primary DSN, standby DSN): the demo schema on a primary, built, and its hot standby."""
@@ -102,6 +107,9 @@ def servers():
             c.execute("CREATE POLICY workspace_1 ON app.tasks FOR SELECT TO gs_replica_reader"
                       " USING (workspace_id = 1)")
         pgcluster.start_standby(primary, standby)
+        DIRECTORIES.update(primary=primary, standby=standby)
+        # What pg_basebackup copied of the shared base files: gone, so the standby writes its own.
+        shutil.rmtree(os.path.join(standby, "data", "graphsync"), ignore_errors=True)
         yield dsn, pgcluster.dsn_for(standby, "app"), pgcluster.dsn_for(primary, "graph_replica")
     finally:
         pgcluster.stop(standby)
@@ -184,6 +192,11 @@ def test_reads_on_the_standby_equal_the_primarys_applied_and_pending(servers):
                           " WHERE node_table = 'app.tasks'::regclass").fetchall()
         s.execute("RESET ROLE")
         assert tasks and all(t % 2 == 0 for (t,) in tasks)  # workspace 1 + t % 2: the even ones
+        # The standby's first reader wrote the shared base file into the standby's own data directory.
+        database, generation = s.execute("SELECT d.oid, s.generation FROM pg_database AS d, graph._sync_state AS s"
+                                         " WHERE d.datname = current_database()").fetchone()
+        assert os.path.exists(os.path.join(DIRECTORIES["standby"], "data", "graphsync", str(database),
+                                           f"{generation}.base"))
 
         # Applied on the primary: the standby reads the replicated graph.
         for statement in WRITES:
