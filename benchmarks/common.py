@@ -111,7 +111,7 @@ def plot_ratios(path: str, title: str, bars: list[tuple], xlabel: str, higher_is
     ax.set_xscale("log")
     ax.set_yticks(ys)
     ax.set_yticklabels([b[0] for b in bars], fontsize=8)
-    ax.set_xlabel(xlabel + "; log scale; bar: median, whiskers: min–max, |: goal")
+    ax.set_xlabel(xlabel + "\nlog scale; bar: median, whiskers: min–max, |: goal")
     ax.set_title(title, fontsize=10)
     ax.grid(True, axis="x", which="both", alpha=0.3)
     fig.tight_layout()

@@ -6,7 +6,8 @@
 -- late is applied, and numbered, after log rows with higher ids). node_id is
 -- the node's key text as the reads return it; op is 'insert', 'update',
 -- 'delete' (an update that changes the key is a delete of the old key and an
--- insert of the new) or 'truncate' (node_id NULL: every node of the table).
+-- insert of the new; a row leaving or entering the table's row_filter a delete
+-- or an insert) or 'truncate' (node_id NULL: every node of the table).
 -- Continue from the last sync_id returned, or from a notification's
 -- to_sync_id. Runs as the caller: only changes of registered node tables the
 -- caller may SELECT, and whose row-level security does not apply to it (the
