@@ -83,11 +83,12 @@ START = "SELECT change_position AS p FROM graph._sync_state"
 
 # What this transaction recorded after ``start``: the rows of this call.
 SUMMARY = """
-SELECT c.table_oid::pg_catalog.regclass::text AS tbl, c.op::text AS op, sum(c.row_count)::bigint AS n,
-       min(c.sync_id) AS first, max(c.sync_id) AS last
-FROM graph._change_log AS c
-WHERE c.sync_id > $1 AND c.xid = pg_catalog.pg_current_xact_id_if_assigned()::text::bigint
-GROUP BY 1, 2
+SELECT g.table_oid::pg_catalog.regclass::text AS tbl, g.op, g.n, g.first, g.last
+FROM (SELECT c.table_oid, c.op::text AS op, sum(c.row_count)::bigint AS n, min(c.sync_id) AS first,
+             max(c.sync_id) AS last
+      FROM graph._change_log AS c
+      WHERE c.sync_id > $1 AND c.xid = pg_catalog.pg_current_xact_id_if_assigned()::text::bigint
+      GROUP BY c.table_oid, c.op) AS g
 """
 
 STATE = """
