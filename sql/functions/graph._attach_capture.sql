@@ -30,7 +30,7 @@ BEGIN
     FOR t IN
         SELECT s.member_oid, s.trigger_name, s.event, s.state, s.member_oid::regclass AS member,
                pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE') AS owner
-        FROM graph._trigger_states() AS s
+        FROM graph._trigger_states(tbl) AS s
         JOIN pg_catalog.pg_class AS c ON c.oid = s.member_oid
         WHERE s.table_oid = tbl AND s.state <> 'ok'
         ORDER BY s.member_oid, s.trigger_name

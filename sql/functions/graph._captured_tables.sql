@@ -1,7 +1,9 @@
 -- graph._captured_tables(): the tables that carry capture triggers (node
 -- tables and join tables), with the name the registry knows them by (kept
--- when the table itself is gone).
-CREATE OR REPLACE FUNCTION graph._captured_tables()
+-- when the table itself is gone). graph._captured_tables(tbl): the same of
+-- table tbl alone (all when NULL), so capture generation for one table does not
+-- read the whole registry.
+CREATE OR REPLACE FUNCTION graph._captured_tables(tbl oid)
 RETURNS TABLE (table_oid oid, table_name text, present boolean)
 LANGUAGE sql
 STABLE
@@ -18,11 +20,24 @@ AS $$
         EXISTS (SELECT FROM pg_catalog.pg_class AS c
                 WHERE c.oid = t.table_oid AND c.relkind IN ('r', 'p'))
     FROM (
-        SELECT n.table_oid FROM graph._node_tables AS n
+        SELECT n.table_oid FROM graph._node_tables AS n WHERE tbl IS NULL OR n.table_oid = tbl
         UNION
-        SELECT e.via_table FROM graph._edge_sources AS e WHERE e.kind = 'join'
+        SELECT e.via_table FROM graph._edge_sources AS e
+        WHERE e.kind = 'join' AND (tbl IS NULL OR e.via_table = tbl)
     ) AS t
 $$;
+
+CREATE OR REPLACE FUNCTION graph._captured_tables()
+RETURNS TABLE (table_oid oid, table_name text, present boolean)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM graph._captured_tables(NULL)
+$$;
+
+COMMENT ON FUNCTION graph._captured_tables(oid) IS
+'Internal: graph._captured_tables() of one table (all when NULL).';
 
 COMMENT ON FUNCTION graph._captured_tables() IS
 'Node tables and join tables (the tables with capture triggers), their names, and whether they still exist.';

@@ -5,7 +5,12 @@
 -- capture triggers, enabled ALWAYS (graph._attach_capture: impostors replaced,
 -- strays dropped); when tbl is no longer registered, the function and its
 -- triggers are dropped.
--- Registration, reconcile and install.py call it.
+-- Registration, reconcile and install.py call it. graph.add_schema registers
+-- many tables in one transaction with graphsync.deferring_capture set to 'on'
+-- (transaction-local): then this does nothing, and add_schema calls it once per
+-- table it touched at the end (one capture generation per table, not one per
+-- registration). An admin who sets it by hand registers tables without capture:
+-- health shows their triggers missing and graph.reconcile() installs them.
 -- SECURITY INVOKER: the triggers are created by the caller, who needs TRIGGER on
 -- tbl (registration checks it) and EXECUTE on the capture function (graph_admin
 -- has it); graphsync's definer roles hold no right on anyone's tables.
@@ -16,6 +21,9 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF current_setting('graphsync.deferring_capture', true) = 'on' THEN
+        RETURN;
+    END IF;
     IF NOT graph._write_capture(tbl) THEN
         PERFORM graph._map_capture(tbl);
         RETURN;

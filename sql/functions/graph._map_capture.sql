@@ -14,13 +14,13 @@ BEGIN
     DELETE FROM graph._column_map AS m WHERE m.table_oid = tbl;
     INSERT INTO graph._column_map (table_oid, attnum, column_name, type_name)
     SELECT tbl, a.attnum, r.column_name, pg_catalog.format_type(a.atttypid, a.atttypmod)
-    FROM graph._registered_column_roles() AS r
+    FROM graph._registered_column_roles(tbl) AS r
     JOIN pg_catalog.pg_attribute AS a
         ON a.attrelid = tbl AND a.attname = r.column_name AND a.attnum > 0 AND NOT a.attisdropped
     WHERE r.table_oid = tbl;
 
     DELETE FROM graph._capture_members AS m WHERE m.table_oid = tbl;
-    IF EXISTS (SELECT FROM graph._captured_tables() AS t WHERE t.table_oid = tbl AND t.present) THEN
+    IF EXISTS (SELECT FROM graph._captured_tables(tbl) AS t WHERE t.table_oid = tbl AND t.present) THEN
         INSERT INTO graph._capture_members (member_oid, table_oid, member_name)
         WITH RECURSIVE members AS (
             SELECT tbl AS member

@@ -2,8 +2,9 @@
 -- roles it plays: key, property, filter, tenant (node tables); via_key,
 -- edge_end, weight, label (the table that carries an edge source's rows);
 -- row_filter (read by the row filter of a node table or an edge source).
--- Drift detection and graph._after_build() read it.
-CREATE OR REPLACE FUNCTION graph._registered_column_roles()
+-- Drift detection and graph._after_build() read it; capture generation reads
+-- graph._registered_column_roles(tbl), those of table tbl alone (all when NULL).
+CREATE OR REPLACE FUNCTION graph._registered_column_roles(tbl oid)
 RETURNS TABLE (table_oid oid, column_name text, roles text[])
 LANGUAGE sql
 STABLE
@@ -44,8 +45,21 @@ AS $$
         SELECT n.table_oid, x.c, 'row_filter'
         FROM graph._node_tables AS n CROSS JOIN LATERAL unnest(n.row_filter_columns) AS x (c)
     ) AS c
+    WHERE tbl IS NULL OR c.table_oid = tbl
     GROUP BY c.table_oid, c.column_name
 $$;
+
+CREATE OR REPLACE FUNCTION graph._registered_column_roles()
+RETURNS TABLE (table_oid oid, column_name text, roles text[])
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM graph._registered_column_roles(NULL)
+$$;
+
+COMMENT ON FUNCTION graph._registered_column_roles(oid) IS
+'Internal: graph._registered_column_roles() of one table (all when NULL).';
 
 COMMENT ON FUNCTION graph._registered_column_roles() IS
 'Every registered column of every captured table, with its roles (key, property, filter, tenant, via_key, edge_end, weight, label, row_filter).';

@@ -23,7 +23,11 @@
 -- owner of a registered table attaches capture to a new partition through it
 -- (graph._attach_capture runs as that owner), and it shows nothing the
 -- registry and pg_trigger do not. Reads: the registry, pg_inherits, pg_trigger.
-CREATE OR REPLACE FUNCTION graph._trigger_states()
+-- graph._trigger_states(tbl) is the same for captured table tbl alone (all when
+-- NULL): registration asks about one table, so registering many tables stays
+-- linear. Without JIT: its estimates are far above its real size, and compiling
+-- took longer than running it.
+CREATE OR REPLACE FUNCTION graph._trigger_states(tbl oid)
 RETURNS TABLE (
     table_oid oid, table_name text, member_oid oid, trigger_name text, event text, state text
 )
@@ -31,11 +35,12 @@ LANGUAGE sql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     WITH RECURSIVE captured AS (
         SELECT t.table_oid, t.table_name,
                pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || t.table_oid)) AS fn
-        FROM graph._captured_tables() AS t
+        FROM graph._captured_tables(tbl) AS t
         WHERE t.present
     ),
     members AS (
@@ -73,6 +78,21 @@ AS $$
     WHERE NOT EXISTS (SELECT FROM expected AS e
                       WHERE e.table_oid = c.table_oid AND e.member_oid = tg.tgrelid AND e.tgname = tg.tgname)
 $$;
+
+CREATE OR REPLACE FUNCTION graph._trigger_states()
+RETURNS TABLE (
+    table_oid oid, table_name text, member_oid oid, trigger_name text, event text, state text
+)
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM graph._trigger_states(NULL)
+$$;
+
+COMMENT ON FUNCTION graph._trigger_states(oid) IS
+'Internal: the capture triggers graph._trigger_states() lists, of one captured table (all when NULL).';
 
 COMMENT ON FUNCTION graph._trigger_states() IS
 'Internal: every capture trigger graphsync expects on captured tables and their partitions/children, with its state (ok, disabled, missing, impostor, extra), recognised by function.';

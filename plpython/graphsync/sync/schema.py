@@ -1,0 +1,348 @@
+"""graph.add_schema(): register a whole schema from its catalog.
+
+``plan`` is a pure function of catalog facts (tables, keys, foreign keys, what is
+registered already) and returns one Step per registration; ``add_schema`` reads
+those facts in three statements, and, unless previewing, carries out each step
+through graph.add_table / graph.add_edge, so every check those make applies. The
+work is linear in tables and foreign keys: one capture generation per
+registration, no build (build_required is flagged, as any registration does).
+
+What becomes what:
+  * a table with a primary key or a unique key on NOT NULL columns is a node table;
+  * a table whose key is exactly the columns of two of its foreign keys is a join
+    table: a join-table edge between the two tables it references (labelled by
+    its name), and also a node table when it has other columns or is referenced;
+  * every other foreign key is an edge, labelled by its column names;
+  * what cannot be registered is a skipped step with the reason: no key, a
+    partition or inheritance child of a registered table, a foreign key to an
+    excluded, unkeyed or unregistered table or to columns that are not its key.
+"""
+
+from dataclasses import dataclass
+
+from graphsync import db, errors
+
+
+@dataclass(frozen=True)
+class Table:
+    oid: int
+    name: str  # regclass text
+    relname: str  # the bare name (a join-table edge's label)
+    key: tuple  # key columns (graph._table_key), () when none
+    columns: tuple  # every column, in attnum order
+    ancestors: tuple  # oids of the tables it is a partition or inheritance child of
+    may_register: bool  # the caller has SELECT and TRIGGER on it
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    from_oid: int
+    from_columns: tuple
+    to_oid: int
+    to_columns: tuple
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # 'node_table', 'fk_edge' or 'join_edge'
+    table: int  # the node table, or the table whose rows carry the edge
+    edge: str  # 'fk' edges: "col -> target"; join edges: "a -> t1, b -> t2"; else None
+    label: str
+    action: str  # 'register', 'skipped' or 'already registered'
+    reason: str
+    call: tuple = ()  # what to register: ('table',) or ('edge', keyword arguments)
+
+
+NO_KEY = "no primary key and no unique key on NOT NULL columns"
+
+
+def _join_pair(table, fks):
+    """The two foreign keys of ``table`` whose columns make up its key, in key order;
+    None when its key is not exactly two foreign keys."""
+    key = set(table.key)
+    inside = [f for f in fks if set(f.from_columns) <= key]
+    for i, a in enumerate(inside):
+        for b in inside[i + 1:]:
+            if set(a.from_columns) | set(b.from_columns) == key and a.from_columns != b.from_columns:
+                pair = sorted((a, b), key=lambda f: min(table.key.index(c) for c in f.from_columns))
+                return tuple(pair)
+    return None
+
+
+def _aligned(fk, target_key):
+    """(from columns, to columns) of ``fk`` in the order of ``target_key``, or None
+    when the referenced columns are not that key."""
+    if sorted(fk.to_columns) != sorted(target_key) or not target_key:
+        return None
+    order = [fk.to_columns.index(c) for c in target_key]
+    return tuple(fk.from_columns[i] for i in order), tuple(target_key)
+
+
+def plan(tables, fks, registered, edges, names, exclude, composite=False):
+    """The steps add_schema takes.
+
+    tables      [Table] of the schema
+    fks         [ForeignKey] declared on those tables
+    registered  {oid: key columns} of the registered node tables (any schema)
+    edges       set of registered edge sources: ('fk', from, (cols), to) and
+                ('join', via, (from col, to col))
+    names       {oid: name} of every table named in fks
+    exclude     set of oids to leave out
+    composite   whether graph.add_edge takes composite endpoints (from_columns)
+    """
+    steps = []
+    by_oid = {t.oid: t for t in tables}
+    outgoing = {}
+    for f in fks:
+        outgoing.setdefault(f.from_oid, []).append(f)
+    referenced = {f.to_oid for f in fks} | {e[3] for e in edges if e[0] == "fk"}
+    node_key = dict(registered)  # oid -> key of tables that are or will be nodes
+    skipped = {}  # oid -> why the table is no node
+    joins = {}  # oid -> its two foreign keys
+    # Parents before their partitions and children.
+    for t in sorted(tables, key=lambda t: (len(t.ancestors), t.name)):
+        covered = next((a for a in t.ancestors if a in node_key), None)
+        pair = _join_pair(t, outgoing.get(t.oid, [])) if t.key and t.oid not in exclude else None
+        reason = None
+        if t.oid in exclude:
+            reason = "excluded"
+        elif t.oid in registered:
+            if pair is not None:
+                joins[t.oid] = pair
+            steps.append(Step("node_table", t.oid, None, None, "already registered", None))
+            continue
+        elif covered is not None:
+            reason = "partition or inheritance child of %s, which is registered and captures its rows" % (
+                names.get(covered) or by_oid[covered].name)
+        elif not t.key:
+            reason = NO_KEY
+        elif not t.may_register:
+            reason = "registering it needs SELECT and TRIGGER on it"
+        if reason is not None:
+            skipped[t.oid] = reason
+            steps.append(Step("node_table", t.oid, None, None, "skipped", reason))
+            continue
+        if pair is not None:
+            joins[t.oid] = pair
+            if set(t.columns) <= set(t.key) and t.oid not in referenced:
+                continue  # a pure join table: an edge only
+        node_key[t.oid] = tuple(t.key)
+        steps.append(Step("node_table", t.oid, None, None, "register", None, ("table",)))
+
+    def target_problem(fk):
+        to = fk.to_oid
+        if to in exclude:
+            return "references %s, which is excluded" % names[to]
+        if to not in node_key:
+            why = skipped.get(to) or ("not in the schema and not registered"
+                                      if to not in by_oid else "not registered")
+            return "references %s, which is not registered (%s)" % (names[to], why)
+        if _aligned(fk, node_key[to]) is None:
+            return "references %s (%s), not its key (%s)" % (
+                names[to], ", ".join(fk.to_columns), ", ".join(node_key[to]))
+        if len(fk.from_columns) > 1 and not composite:
+            return "composite foreign key: graph.add_edge takes single-column endpoints only"
+        return None
+
+    for t in sorted(tables, key=lambda t: t.name):
+        if t.oid in exclude or (t.oid in skipped and t.oid not in joins):
+            continue
+        pair = joins.get(t.oid, ())
+        if pair:
+            a, b = pair
+            edge = "%s -> %s, %s -> %s" % (", ".join(a.from_columns), names[a.to_oid],
+                                          ", ".join(b.from_columns), names[b.to_oid])
+            problem = target_problem(a) or target_problem(b)
+            if problem is None and (len(a.from_columns) > 1 or len(b.from_columns) > 1):
+                problem = "join table with composite endpoints: graph.add_edge takes single-column ones only"
+            if problem is not None:
+                steps.append(Step("join_edge", t.oid, edge, None, "skipped", problem))
+            elif ("join", t.oid, (a.from_columns[0], b.from_columns[0])) in edges:
+                steps.append(Step("join_edge", t.oid, edge, None, "already registered", None))
+            else:
+                steps.append(Step("join_edge", t.oid, edge, t.relname,
+                                  "register", None, ("edge", {
+                                      "from_table": a.to_oid, "from_column": a.from_columns[0],
+                                      "to_table": b.to_oid, "to_column": b.from_columns[0],
+                                      "via_table": t.oid})))
+        if t.oid not in node_key:
+            continue
+        for fk in sorted(outgoing.get(t.oid, []), key=lambda f: (f.from_columns, f.name)):
+            if fk in pair:
+                continue
+            edge = "%s -> %s" % (", ".join(fk.from_columns), names[fk.to_oid])
+            label = ",".join(fk.from_columns)
+            problem = target_problem(fk)
+            if problem is not None:
+                steps.append(Step("fk_edge", t.oid, edge, label, "skipped", problem))
+                continue
+            cols, _ = _aligned(fk, node_key[fk.to_oid])
+            if ("fk", t.oid, cols, fk.to_oid) in edges:
+                steps.append(Step("fk_edge", t.oid, edge, label, "already registered", None))
+                continue
+            if len(cols) == 1:
+                call = {"from_table": t.oid, "from_column": cols[0], "to_table": fk.to_oid, "label": label}
+            else:
+                call = {"from_table": t.oid, "from_columns": list(cols), "to_table": fk.to_oid,
+                        "to_columns": list(node_key[fk.to_oid]), "label": label}
+            edges = edges | {("fk", t.oid, cols, fk.to_oid)}
+            steps.append(Step("fk_edge", t.oid, edge, label, "register", None, ("edge", call)))
+    return steps
+
+
+# The tables of a schema: key (graph._table_key), columns, the tables they are
+# partitions or inheritance children of (nearest first), and whether the caller
+# may register them (graph._check_table asks for SELECT and TRIGGER).
+TABLES = """
+WITH RECURSIVE up (child, parent, depth) AS (
+    SELECT i.inhrelid, i.inhparent, 1 FROM pg_catalog.pg_inherits AS i
+    UNION ALL
+    SELECT up.child, i.inhparent, up.depth + 1 FROM up JOIN pg_catalog.pg_inherits AS i ON i.inhrelid = up.parent
+)
+SELECT c.oid::int8 AS oid, c.oid::pg_catalog.regclass::text AS name, c.relname::text AS relname,
+       coalesce(graph._table_key(c.oid), '{}') AS key,
+       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS columns,
+       ARRAY(SELECT up.parent::int8 FROM up WHERE up.child = c.oid ORDER BY up.depth) AS ancestors,
+       pg_catalog.has_table_privilege(c.oid, 'SELECT') AND pg_catalog.has_table_privilege(c.oid, 'TRIGGER')
+           AS may_register
+FROM pg_catalog.pg_class AS c
+WHERE c.relnamespace = $1::pg_catalog.oid AND c.relkind IN ('r', 'p')
+ORDER BY c.oid
+"""
+
+# Foreign keys declared on those tables (not the copies PostgreSQL makes on
+# partitions), columns in the constraint's order.
+FOREIGN_KEYS = """
+SELECT k.conname::text AS name, k.conrelid::int8 AS from_oid, k.confrelid::int8 AS to_oid,
+       k.confrelid::pg_catalog.regclass::text AS to_name,
+       ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY AS u (n, i)
+             JOIN pg_catalog.pg_attribute AS a ON a.attrelid = k.conrelid AND a.attnum = u.n
+             ORDER BY u.i) AS from_columns,
+       ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY AS u (n, i)
+             JOIN pg_catalog.pg_attribute AS a ON a.attrelid = k.confrelid AND a.attnum = u.n
+             ORDER BY u.i) AS to_columns
+FROM pg_catalog.pg_constraint AS k
+JOIN pg_catalog.pg_class AS c ON c.oid = k.conrelid
+WHERE k.contype = 'f' AND k.conparentid = 0 AND c.relnamespace = $1::pg_catalog.oid
+ORDER BY k.conrelid, k.conname
+"""
+
+REGISTERED = """
+SELECT 'node' AS what, n.table_oid::int8 AS a, n.id_columns AS cols, NULL::int8 AS b, n.table_name AS name
+FROM graph._node_tables AS n
+UNION ALL
+SELECT e.kind, coalesce(e.via_table, e.from_table)::int8,
+       CASE WHEN e.kind = 'join' THEN ARRAY[e.from_column, e.to_column] ELSE ARRAY[e.from_column] END,
+       e.to_table::int8, NULL
+FROM graph._edge_sources AS e
+"""
+
+ADD_TABLE = "SELECT graph.add_table(tbl => $1::oid::pg_catalog.regclass)"
+ADD_EDGE = {
+    "fk": ("SELECT graph.add_edge(from_table => $1::oid::pg_catalog.regclass, from_column => $2,"
+           " to_table => $3::oid::pg_catalog.regclass, label => $4) AS id", ["int8", "text", "int8", "text"],
+           ("from_table", "from_column", "to_table", "label")),
+    "fk_composite": ("SELECT graph.add_edge(from_table => $1::oid::pg_catalog.regclass, from_column => NULL,"
+                     " from_columns => $2, to_table => $3::oid::pg_catalog.regclass, to_columns => $4,"
+                     " label => $5) AS id", ["int8", "text[]", "int8", "text[]", "text"],
+                     ("from_table", "from_columns", "to_table", "to_columns", "label")),
+    "join": ("SELECT graph.add_edge(from_table => $1::oid::pg_catalog.regclass, from_column => $2,"
+             " to_table => $3::oid::pg_catalog.regclass, to_column => $4,"
+             " via_table => $5::oid::pg_catalog.regclass) AS id", ["int8", "text", "int8", "text", "int8"],
+             ("from_table", "from_column", "to_table", "to_column", "via_table")),
+}
+
+# graph._install_capture does nothing while this is 'on' (in this transaction):
+# add_schema installs capture once per table it touched, after registering.
+DEFER = "SELECT pg_catalog.set_config('graphsync.deferring_capture', $1, true)"
+INSTALL_CAPTURE = "SELECT graph._install_capture($1::pg_catalog.oid)"
+
+# Whether graph.add_edge takes composite endpoints (from_columns, to_columns).
+COMPOSITE = """
+SELECT EXISTS (SELECT FROM pg_catalog.pg_proc AS p
+               WHERE p.pronamespace = 'graph'::pg_catalog.regnamespace AND p.proname = 'add_edge'
+                 AND 'from_columns' = ANY (p.proargnames)) AS ok
+"""
+
+OIDS = """
+SELECT $1::pg_catalog.regnamespace::pg_catalog.oid::int8 AS oid, $1::pg_catalog.regnamespace::text AS schema,
+       ARRAY(SELECT x::pg_catalog.regclass::pg_catalog.oid::int8 FROM pg_catalog.unnest($2) AS x
+             WHERE x IS NOT NULL) AS exclude
+"""
+
+
+def _facts(plpy, schema):
+    tables = [Table(int(r["oid"]), r["name"], r["relname"], tuple(r["key"]), tuple(r["columns"]),
+                    tuple(int(a) for a in r["ancestors"]), r["may_register"])
+              for r in db.run(plpy, TABLES, ["int8"], [schema])]
+    names = {t.oid: t.name for t in tables}
+    fks = []
+    for r in db.run(plpy, FOREIGN_KEYS, ["int8"], [schema]):
+        names[int(r["to_oid"])] = r["to_name"]
+        fks.append(ForeignKey(r["name"], int(r["from_oid"]), tuple(r["from_columns"]), int(r["to_oid"]),
+                              tuple(r["to_columns"])))
+    registered, edges = {}, set()
+    for r in db.run(plpy, REGISTERED):
+        if r["what"] == "node":
+            registered[int(r["a"])] = tuple(r["cols"])
+            names.setdefault(int(r["a"]), r["name"])
+        elif r["what"] == "fk":
+            edges.add(("fk", int(r["a"]), tuple(r["cols"]), int(r["b"])))
+        else:
+            edges.add(("join", int(r["a"]), tuple(r["cols"])))
+    return tables, fks, registered, edges, names
+
+
+def _register(plpy, step):
+    """Carry out one step; returns (edge source id or None, error message or None).
+    A refusal of graph.add_table/add_edge becomes the step's reason; a cancel is raised."""
+    what, args = step.call[0], (step.call[1] if len(step.call) > 1 else None)
+    try:
+        with plpy.subtransaction():
+            if what == "table":
+                db.run(plpy, ADD_TABLE, ["int8"], [step.table])
+                return None, None
+            kind = "join" if step.kind == "join_edge" else ("fk_composite" if "from_columns" in args else "fk")
+            sql, types, params = ADD_EDGE[kind]
+            return db.run(plpy, sql, types, [args[n] for n in params])[0]["id"], None
+    except plpy.SPIError as exc:
+        if errors.is_cancel(exc):
+            raise
+        return None, errors.spi_message(exc)
+
+
+@errors.entry_point
+def add_schema(plpy, schema, preview, exclude):
+    """Rows (kind, table, edge, edge_source, label, action, reason), one per step."""
+    db.require_admin(plpy)
+    if schema is None:
+        raise errors.NullValue("schema must not be NULL")
+    # regnamespace and regclass[] arrive as their text (search_path is pinned, so
+    # names are schema-qualified): back to oids.
+    ids = db.run(plpy, OIDS, ["text", "text[]"], [schema, exclude or []])[0]
+    if ids["schema"] == "graph":
+        raise errors.InvalidArgument("schema graph is graphsync's own")
+    schema, excluded = ids["oid"], {int(x) for x in ids["exclude"]}
+    tables, fks, registered, edges, names = _facts(plpy, schema)
+    composite = db.run(plpy, COMPOSITE)[0]["ok"]
+    out, touched = [], []
+    if not preview:
+        db.run(plpy, DEFER, ["text"], ["on"])
+    for s in plan(tables, fks, registered, edges, names, excluded, composite):
+        edge_id, action, reason = None, s.action, s.reason
+        if s.action == "register":
+            if preview:
+                action = "would register"
+            else:
+                edge_id, reason = _register(plpy, s)
+                action = "registered" if reason is None else "skipped"
+                if reason is None:
+                    touched.append(s.table)
+        out.append((s.kind, s.table, s.edge, edge_id, s.label, action, reason))
+    if not preview:
+        db.run(plpy, DEFER, ["text"], [""])
+        for oid in dict.fromkeys(touched):
+            db.run(plpy, INSTALL_CAPTURE, ["int8"], [oid])
+    return out
