@@ -253,7 +253,8 @@ def test_musicbrainz_registers_in_one_call(db):
                    (SELECT count(*) FROM pg_constraint k JOIN pg_class r ON r.oid = k.conrelid
                     WHERE k.contype = 'f' AND r.relnamespace = 'musicbrainz'::regnamespace
                       AND graph._table_key(r.oid) IS NOT NULL)
-            FROM pg_class c WHERE c.relnamespace = 'musicbrainz'::regnamespace AND c.relkind IN ('r', 'p')""").fetchone()
+            FROM pg_class c
+            WHERE c.relnamespace = 'musicbrainz'::regnamespace AND c.relkind IN ('r', 'p')""").fetchone()
         started = time.monotonic()
         rows = c.execute("SELECT kind, table_name::text, action, reason FROM graph.add_schema('musicbrainz')"
                          ).fetchall()
