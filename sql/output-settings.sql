@@ -8,7 +8,7 @@ DO $$
 DECLARE
     names text [] := ARRAY[
         'build', 'apply_sync', 'verify', 'reconcile', 'retry_failed', 'run_scheduled_maintenance', 'vacuum',
-        '_traverse', 'search'
+        '_traverse', 'search', 'dangling_references', 'duplicate_edges'
     ];
     missing text [];
     fn regprocedure;

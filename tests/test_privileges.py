@@ -13,6 +13,9 @@ ADMIN_ONLY = [
     "graph.build()", "graph.verify()", "graph.run_scheduled_maintenance()", "graph.vacuum()",
     "graph.reconcile()", "graph.retry_failed()", "graph.prune_sync_log()",
     "graph.schedule_maintenance()", "graph.unschedule_maintenance()",
+    "graph.add_schema('public')", "graph.add_schema('public', preview => true)",
+    "graph.alter_table('t', add_properties => '{v}')", "graph.remove_filter_column('t', 'v')",
+    "graph.alter_edge(1, label => 'x')", "graph.dangling_references()", "graph.duplicate_edges()",
 ]
 EVERYONE = ["graph.sync_health()", "graph.status()"]
 

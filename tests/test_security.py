@@ -407,11 +407,19 @@ CALLS = [
     ("add_edge", "SELECT graph.add_edge('hz.a', 'x', 'hz.a', to_column => 'y', via_table => 'hz.j',"
                  " weight_column => 'w', label_column => 'kind')", ()),
     ("add_filter_column", "SELECT graph.add_filter_column('hz.a', 'kind')", ()),
+    ("add_schema", "SELECT * FROM graph.add_schema('hz', preview => true)", ()),
+    ("add_schema", "SELECT * FROM graph.add_schema('hz')", ()),
+    ("alter_table", "SELECT graph.alter_table('hz.b', add_filter_columns => '{name}')", ()),
+    ("remove_filter_column", "SELECT graph.remove_filter_column('hz.b', 'name')", ()),
+    ("alter_edge", "SELECT graph.alter_edge((SELECT pg_catalog.min(edge_source_id) FROM graph._edge_sources),"
+                   " label => 'ab2', bidirectional => true)", ()),
     ("build", "SELECT * FROM graph.build()", ()),
     ("apply_sync", "SELECT * FROM graph.apply_sync()", ()),
     ("changed_nodes", "SELECT * FROM graph.changed_nodes(0, max_rows => 5)", ("55000",)),
     ("changed_nodes", "SELECT * FROM graph.changed_nodes((SELECT h.change_horizon FROM graph._sync_state AS h))", ()),
     ("verify", "SELECT * FROM graph.verify()", ()),
+    ("dangling_references", "SELECT * FROM graph.dangling_references()", ()),
+    ("duplicate_edges", "SELECT * FROM graph.duplicate_edges(max_rows => 10)", ()),
     ("traverse", "SELECT * FROM graph.traverse('hz.a', '1', hydrate => true, filter => '{\"kind\": \"k\"}',"
                  " tenant => 't1', direction => 'any')", ()),
     ("traverse", "SELECT * FROM graph.traverse(seed_tables => '{hz.a,hz.b}', seed_ids => '{1,1}')", ()),
@@ -442,6 +450,7 @@ CALLS = [
     ("remove_edge", "SELECT graph.remove_edge('hz.a', 'x', 'hz.a', via_table => 'hz.j')", ()),
     ("remove_table", "SELECT graph.remove_table('hz.a', cascade => true)", ()),
     ("remove_table", "SELECT graph.remove_table('hz.b')", ()),
+    ("remove_table", "SELECT graph.remove_table('hz.j')", ()),
 ]
 
 HZ = """

@@ -24,6 +24,7 @@ algorithms/             pure NumPy/SciPy over CSR arrays; no plpy, no SQL
 
 sync/                   the write path: log rows -> graph tables -> base
   registry.py           node tables and edge sources as plain values
+  schema.py             add_schema(): a whole schema's registrations planned from its catalog
   sources.py            one-snapshot read of every registered source into temp tables
   changes.py            log rows -> graph changes (used by replay AND by reads that fold)
   apply.py              apply_sync(): two-snapshot batches, replay into nodes and overlay
@@ -52,6 +53,7 @@ ops/                    operations: maintenance, drift, verification, health
   reconcile.py          reconcile(): repair drift, make the graph equal its sources
   follow.py             following DDL (the event trigger): renames, drops, partitions, from the catalog
   verify.py             verify(): compare the applied graph with the sources
+  integrity.py          dangling_references(), duplicate_edges(): integrity reports read from the sources
   status.py             status(): sizes, generation, this backend's cache
 
 See the README ("How sync works", "Code map") for the design these modules implement.

@@ -7,15 +7,18 @@
 --   whether a rebuild is due (and why); read-only state; schema drift; the last
 --   maintenance, vacuum or reconcile run; whether the pg_cron job really runs
 --   (graph._cron_job_state: failing, late, never ran, inactive); the last
---   source check; what to do next; the latest change number
---   (graph.changed_nodes) and the notifications a full queue skipped.
+--   source check; the counts of dangling references and duplicate edges the
+--   last integrity check found (graph._integrity: kept by
+--   graph.dangling_references(), graph.duplicate_edges() and maintenance's
+--   source check; health reads no source table); what to do next; the latest
+--   change number (graph.changed_nodes) and the notifications a full queue skipped.
 -- SECURITY DEFINER so any role can read health without reading the log. No
 -- column shows a role a value it cannot read: last_error quotes a failed log
 -- row's message only to a role that may read that row's table
 -- (graph._session_may_read), last_maintenance_error only to admins; the other
 -- columns hold counts, states and catalog names.
 -- Reads: graph._sync_state, graph._sync_log, graph._edge_overlay, graph._nodes,
--- graph._maintenance_jobs, graph._maintenance_schedule, the catalog, cron.job
+-- graph._maintenance_jobs, graph._maintenance_schedule, graph._integrity, the catalog, cron.job
 -- and cron.job_run_details when pg_cron is installed.
 CREATE OR REPLACE FUNCTION graph.sync_health(
     OUT sync_mode text,
@@ -51,6 +54,9 @@ CREATE OR REPLACE FUNCTION graph.sync_health(
     OUT schedule_error text,
     OUT last_verify_at timestamptz,
     OUT last_verify_differences bigint,
+    OUT dangling_references bigint,
+    OUT duplicate_edges bigint,
+    OUT integrity_checked_at timestamptz,
     OUT apply_sync_recommended boolean,
     OUT maintenance_recommended boolean,
     OUT reconcile_recommended boolean,
@@ -148,6 +154,10 @@ BEGIN
     FROM graph._maintenance_jobs AS j
     WHERE j.differences IS NOT NULL
     ORDER BY j.job_id DESC LIMIT 1;
+
+    SELECT i.dangling_references, i.duplicate_edges, i.checked_at
+    INTO dangling_references, duplicate_edges, integrity_checked_at
+    FROM graph._integrity AS i;
 
     reconcile_recommended := coalesce(reconcile_recommended, false)
         OR coalesce(last_verify_differences > 0 AND NOT verify_rebuilt, false);

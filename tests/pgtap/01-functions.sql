@@ -86,6 +86,8 @@ $$, $$
     SELECT unnest(ARRAY[
         -- registration
         'add_table', 'add_edge', 'add_filter_column', 'remove_table', 'remove_edge',
+        'add_schema', 'alter_table', 'remove_filter_column', 'alter_edge',
+        'dangling_references', 'duplicate_edges',
         -- sync
         'build', 'apply_sync', 'verify', 'sync_health', 'changed_nodes',
         -- reads

@@ -1,7 +1,8 @@
 """graph.run_scheduled_maintenance() and graph.vacuum().
 
 One run: apply pending sync; look for schema drift; check the graph against
-the sources when graph.verify_interval has passed; rebuild the base when
+the sources when graph.verify_interval has passed (and count dangling references
+and duplicate edges for sync_health(), ops/integrity.py); rebuild the base when
 graph._rebuild_reasons() (or the check, or vacuum) says so and drift does not
 block it; apply again what committed during the rebuild; prune applied log
 rows older than graph.log_retention and job rows older than
@@ -23,7 +24,7 @@ starts, so a bad value is an error (22023) of the call, not a failed phase.
 import time
 
 from graphsync import db, errors, settings
-from graphsync.ops import drift, jobs
+from graphsync.ops import drift, integrity, jobs
 from graphsync.sync import apply, base, build, notify
 
 
@@ -108,6 +109,9 @@ def maintain(plpy, job_id, result, force, notes, config):
         total, summary = count_differences(plpy)
         result["differences"] = total
         notes.append("source check: %s" % (summary or "no differences"))
+        dangling, duplicates = integrity.check(plpy)  # the counts sync_health() shows
+        if dangling or duplicates:
+            notes.append("integrity: %d dangling references, %d duplicate edges" % (dangling, duplicates))
         if total:
             reasons.append("the sources differ from the graph (%s)" % summary)
     other = [d for d in drifted if d["repair"] == "reconcile" and d not in blocking]
