@@ -44,7 +44,9 @@ $$, $$
         '_setting', '_server_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr',
         '_key_expr', '_object_expr', '_read_sync', '_pending_rows',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
-        '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture'
+        '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture',
+        -- _trigger_states(oid): the same for one table (graph._attach_capture asks so)
+        '_trigger_states'
     ])
 $$, 'PUBLIC may run exactly health, the reads and what the reads call');
 SELECT schema_privs_are('graph', 'public', ARRAY['USAGE'], 'PUBLIC has USAGE only on schema graph');
