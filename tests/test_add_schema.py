@@ -27,6 +27,9 @@ CREATE TABLE shop.task_tags (task_id int REFERENCES shop.tasks, tag_id int REFER
                              PRIMARY KEY (task_id, tag_id));
 CREATE TABLE shop.memberships (person_id int REFERENCES shop.people, team_id int REFERENCES shop.people,
                                role text, PRIMARY KEY (person_id, team_id));
+CREATE TABLE shop.project_members (workspace_id int, project_id int, person_id int REFERENCES shop.people,
+                                   PRIMARY KEY (workspace_id, project_id, person_id),
+                                   FOREIGN KEY (project_id, workspace_id) REFERENCES shop.projects (id, workspace_id));
 CREATE TABLE shop.audit (at timestamptz, what text, person_id int REFERENCES shop.people);
 CREATE TABLE shop.notes (id int PRIMARY KEY, person_id int REFERENCES shop.people, body text,
                          tag_name text REFERENCES shop.tags (name));
@@ -41,6 +44,7 @@ INSERT INTO shop.tasks VALUES (100, 1, 10, 1), (101, 1, 10, 2);
 INSERT INTO shop.tags VALUES (1, 'red'), (2, 'blue');
 INSERT INTO shop.task_tags VALUES (100, 1), (100, 2), (101, 1);
 INSERT INTO shop.memberships VALUES (2, 1, 'member');
+INSERT INTO shop.project_members VALUES (1, 10, 2);
 INSERT INTO shop.events VALUES (1, '2026-05-01', 1);
 """
 
@@ -85,22 +89,23 @@ def test_preview_is_the_plan_and_changes_nothing(shop):
             ("fk_edge", "shop.people", "workspace_id -> shop.workspaces"),
             ("fk_edge", "shop.projects", "workspace_id -> shop.workspaces"),
             ("fk_edge", "shop.tasks", "owner_id -> shop.people"),
+            # composite, the referenced columns in another order than the key's
+            ("fk_edge", "shop.tasks", "workspace_id, project_id -> shop.projects"),
             ("fk_edge", "shop.notes", "person_id -> shop.people"),
             ("fk_edge", "shop.events", "person_id -> shop.people"),
             # a pure join table: an edge only; one with a column of its own: an edge and a node
             ("join_edge", "shop.task_tags", "task_id -> shop.tasks, tag_id -> shop.tags"),
             ("join_edge", "shop.memberships", "person_id -> shop.people, team_id -> shop.people"),
+            ("join_edge", "shop.project_members",
+             "project_id, workspace_id -> shop.projects, person_id -> shop.people"),
         }, sorted(would)
         skipped = {k: r[5] for k, r in rows.items() if r[4] == "skipped"}
         assert skipped[("node_table", "shop.audit", None)] == "no primary key and no unique key on NOT NULL columns"
         assert skipped[("node_table", "shop.secret", None)] == "excluded"
         assert "partition" in skipped[("node_table", "shop.events_2026", None)]
-        composite = ("fk_edge", "shop.tasks", "workspace_id, project_id -> shop.projects")
-        assert "composite foreign key" in skipped[composite]
         assert "not its key" in skipped[("fk_edge", "shop.notes", "tag_name -> shop.tags")]
         assert set(skipped) == {("node_table", "shop.audit", None), ("node_table", "shop.secret", None),
                                 ("node_table", "shop.events_2026", None),
-                                ("fk_edge", "shop.tasks", "workspace_id, project_id -> shop.projects"),
                                 ("fk_edge", "shop.notes", "tag_name -> shop.tags")}
         assert rows[("fk_edge", "shop.people", "manager_id -> shop.people")][3] == "manager_id"
         assert rows[("join_edge", "shop.task_tags", "task_id -> shop.tasks, tag_id -> shop.tags")][3] == "task_tags"
@@ -122,10 +127,16 @@ def test_registers_builds_and_stays_in_sync(shop):
                          ).fetchone()[0] == 1
         out = set(c.execute("SELECT node_table::text, node_id"
                             " FROM graph.traverse('shop.tasks', '100', max_depth => 1)"))
-        assert out == {("shop.tasks", "100"), ("shop.people", "1"), ("shop.tags", "1"), ("shop.tags", "2")}
+        assert out == {("shop.tasks", "100"), ("shop.people", "1"), ("shop.tags", "1"), ("shop.tags", "2"),
+                       ("shop.projects", "(1,10)")}
+        members = set(c.execute("SELECT node_table::text, node_id, edge_label"
+                                " FROM graph.traverse('shop.projects', '(1,10)', max_depth => 1) WHERE depth = 1"))
+        assert members == {("shop.people", "2", "project_members"), ("shop.workspaces", "1", "workspace_id")}
         c.execute("INSERT INTO shop.task_tags VALUES (101, 2)")
         c.execute("UPDATE shop.people SET manager_id = 2 WHERE id = 3")
         c.execute("INSERT INTO shop.events VALUES (2, '2026-06-01', 2)")
+        c.execute("INSERT INTO shop.project_members VALUES (1, 10, 3)")
+        c.execute("UPDATE shop.tasks SET project_id = NULL WHERE id = 101")
         apply(c)
         assert verify(c) == []
         labels = {r[0] for r in c.execute(

@@ -59,6 +59,15 @@ CASES = [
     ("edge_null", "SELECT graph.alter_edge(NULL, label => 'x')", "42704"),
     ("edge_empty_label", "SELECT graph.alter_edge((SELECT min(edge_source_id) FROM graph._edge_sources),"
      " label => '')", "22023"),
+    ("filter_with_subquery", "SELECT graph.alter_table('person', row_filter => 'id IN (SELECT 1)')", "42P17"),
+    ("filter_volatile", "SELECT graph.alter_table('person', row_filter => 'random() > 0.5')", "42P17"),
+    ("filter_unknown_column", "SELECT graph.alter_table('person', row_filter => 'nope IS NULL')", "42703"),
+    ("filter_and_clear", "SELECT graph.alter_table('person', row_filter => 'true', clear_row_filter => true)",
+     "22023"),
+    ("edge_filter_not_boolean", "SELECT graph.alter_edge((SELECT min(edge_source_id) FROM graph._edge_sources),"
+     " row_filter => 'id + 1')", "42804"),
+    ("edge_filter_two_statements", "SELECT graph.alter_edge((SELECT min(edge_source_id) FROM graph._edge_sources),"
+     " row_filter => 'true; drop table org')", "22023"),
 ]
 
 
@@ -157,5 +166,32 @@ def test_an_edge_source_relabelled_and_made_bidirectional(objects):
                          " WHERE depth = 1").fetchall()
         assert rows == [("4", "employed_by")]
         c.execute("SELECT graph.alter_edge(%s, label => 'works_at', bidirectional => false)", (es,))
+        c.execute("SELECT graph.build()")
+        assert verify(c) == []
+
+
+def test_row_filters_set_and_cleared(objects):
+    with connect(objects) as c:
+        es = c.execute("SELECT edge_source_id FROM graph._edge_sources WHERE from_table = 'person'::regclass"
+                       ).fetchone()[0]
+        c.execute("SELECT graph.alter_table('person', row_filter => $$status <> 'closed'$$)")
+        c.execute("SELECT graph.alter_edge(%s, row_filter => 'id <> 1')", (es,))
+        c.execute("SELECT graph.build()")
+        assert verify(c) == []
+        alive = {r[0] for r in c.execute("SELECT pk FROM graph._nodes WHERE table_oid = 'person'::regclass AND alive")}
+        assert alive == set(c.execute("SELECT string_agg(id::text, ',') FROM person WHERE status <> 'closed'"
+                                      ).fetchone()[0].split(","))
+        # capture follows the new filters at once: moving in and out of them
+        c.execute("UPDATE person SET status = 'closed' WHERE id = 4")
+        c.execute("UPDATE person SET status = 'open' WHERE id = 2")
+        apply(c)
+        assert verify(c) == []
+        linked = {r[0] for r in c.execute("SELECT node_id FROM graph.traverse('org', '1', max_depth => 1,"
+                                          " direction => 'in') WHERE depth = 1")}
+        assert linked == {"2"}  # person 1 is filtered out of the edge source, person 2 open again
+        c.execute("SELECT graph.alter_table('person', clear_row_filter => true)")
+        c.execute("SELECT graph.alter_edge(%s, clear_row_filter => true)", (es,))
+        assert c.execute("SELECT row_filter FROM graph._node_tables WHERE table_oid = 'person'::regclass"
+                         ).fetchone()[0] is None
         c.execute("SELECT graph.build()")
         assert verify(c) == []

@@ -1,14 +1,20 @@
--- graph.alter_edge(edge_source_id, label, bidirectional): relabel an edge
--- source, or make it (not) bidirectional, without removing and registering it
+-- graph.alter_edge(edge_source_id, label, bidirectional, row_filter,
+-- clear_row_filter): relabel an edge source, make it (not) bidirectional, set
+-- or clear its row filter (rows of the carrying table failing it carry no edge;
+-- graph._check_filter, as graph.add_edge), without removing and registering it
 -- again. NULL leaves a setting as it is. Refused, changing nothing: an unknown
--- edge source (42704), an empty label (22023). The registry changes at once
--- and replay follows it; the base keeps the old edges until the next
+-- edge source (42704), an empty label or row_filter with clear_row_filter
+-- (22023), a bad row filter (graph._check_filter's 22023, 42703, 42804, 42P17).
+-- The registry changes at once and replay follows it (a new filter regenerates
+-- the carrying table's capture); the base keeps the old edges until the next
 -- graph.build() (flagged, so maintenance rebuilds). Returns the edge source id.
--- Touches: graph._edge_sources.
+-- Touches: graph._edge_sources, the capture function of the carrying table.
 CREATE OR REPLACE FUNCTION graph.alter_edge(
     edge_source_id integer,
     label text DEFAULT NULL,
-    bidirectional boolean DEFAULT NULL
+    bidirectional boolean DEFAULT NULL,
+    row_filter text DEFAULT NULL,
+    clear_row_filter boolean DEFAULT FALSE
 )
 RETURNS integer
 LANGUAGE plpgsql
@@ -16,6 +22,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     e graph._edge_sources;
+    carrier oid;
+    filter_sql text;
+    filter_cols text [];
 BEGIN
     PERFORM graph._require_admin();
     SELECT * INTO e FROM graph._edge_sources AS s WHERE s.edge_source_id = alter_edge.edge_source_id;
@@ -26,16 +35,34 @@ BEGIN
     IF label = '' THEN
         RAISE EXCEPTION 'label must not be empty' USING ERRCODE = '22023';
     END IF;
-    IF coalesce(label, e.label) = e.label AND coalesce(bidirectional, e.bidirectional) = e.bidirectional THEN
+    IF row_filter IS NOT NULL AND clear_row_filter THEN
+        RAISE EXCEPTION 'pass row_filter or clear_row_filter, not both' USING ERRCODE = '22023';
+    END IF;
+    carrier := coalesce(e.via_table, e.from_table);
+    filter_sql := e.row_filter;
+    filter_cols := e.row_filter_columns;
+    IF row_filter IS NOT NULL THEN
+        SELECT f.expression, f.columns INTO filter_sql, filter_cols
+        FROM graph._check_filter(carrier::regclass, row_filter) AS f;
+    ELSIF clear_row_filter THEN
+        filter_sql := NULL;
+        filter_cols := '{}';
+    END IF;
+    IF coalesce(label, e.label) = e.label AND coalesce(bidirectional, e.bidirectional) = e.bidirectional
+       AND filter_sql IS NOT DISTINCT FROM e.row_filter THEN
         RETURN e.edge_source_id;
     END IF;
     UPDATE graph._edge_sources AS s
-    SET label = coalesce(alter_edge.label, s.label), bidirectional = coalesce(alter_edge.bidirectional, s.bidirectional)
+    SET label = coalesce(alter_edge.label, s.label), bidirectional = coalesce(alter_edge.bidirectional, s.bidirectional),
+        row_filter = filter_sql, row_filter_columns = filter_cols
     WHERE s.edge_source_id = e.edge_source_id;
     UPDATE graph._sync_state SET build_required = true;
+    IF filter_sql IS DISTINCT FROM e.row_filter THEN
+        PERFORM graph._install_capture(carrier);
+    END IF;
     RETURN e.edge_source_id;
 END;
 $$;
 
-COMMENT ON FUNCTION graph.alter_edge(integer, text, boolean) IS
-'Relabel an edge source or change whether it is bidirectional; flags a rebuild.';
+COMMENT ON FUNCTION graph.alter_edge(integer, text, boolean, text, boolean) IS
+'Relabel an edge source, change whether it is bidirectional, set or clear its row filter; flags a rebuild.';

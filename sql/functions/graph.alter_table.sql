@@ -1,20 +1,25 @@
 -- graph.alter_table(tbl, add_properties, remove_properties, add_filter_columns,
--- remove_filter_columns): change which columns of registered node table tbl are
--- kept as properties and as filter columns, without removing and registering
--- it again. Each array is optional (NULL: no change). Refused, changing
--- nothing: a table that is not registered (55000), a column tbl does not have
--- or a NULL one (42703, 22004), adding a property or filter column it has
--- already (42710), removing one it does not have (42703), the same column added
--- and removed in one call (22023). Regenerates the table's capture and flags a
--- rebuild: existing nodes take the new columns at the next graph.build() (or
--- maintenance run). Returns the table. Touches: graph._node_tables, the
--- capture function of tbl.
+-- remove_filter_columns, row_filter, clear_row_filter): change which columns of
+-- registered node table tbl are kept as properties and as filter columns, and
+-- its row filter (rows failing it are no nodes; graph._check_filter, as
+-- graph.add_table), without removing and registering it again. Each argument
+-- is optional (NULL: no change); clear_row_filter drops the filter. Refused,
+-- changing nothing: a table that is not registered (55000), a column tbl does
+-- not have or a NULL one (42703, 22004), adding a property or filter column it
+-- has already (42710), removing one it does not have (42703), the same column
+-- added and removed in one call, or row_filter with clear_row_filter (22023), a
+-- bad row filter (graph._check_filter's 22023, 42703, 42804, 42P17).
+-- Regenerates the table's capture and flags a rebuild: existing nodes take the
+-- new columns and filter at the next graph.build() (or maintenance run).
+-- Returns the table. Touches: graph._node_tables, the capture function of tbl.
 CREATE OR REPLACE FUNCTION graph.alter_table(
     tbl regclass,
     add_properties text[] DEFAULT NULL,
     remove_properties text[] DEFAULT NULL,
     add_filter_columns text[] DEFAULT NULL,
-    remove_filter_columns text[] DEFAULT NULL
+    remove_filter_columns text[] DEFAULT NULL,
+    row_filter text DEFAULT NULL,
+    clear_row_filter boolean DEFAULT FALSE
 )
 RETURNS regclass
 LANGUAGE plpgsql
@@ -25,6 +30,8 @@ DECLARE
     props text [];
     filters text [];
     c text;
+    filter_sql text;
+    filter_cols text [];
 BEGIN
     PERFORM graph._require_admin();
     node := graph._node_table(tbl, 'table');
@@ -55,6 +62,18 @@ BEGIN
         RAISE EXCEPTION 'column % of % is not a filter column', quote_ident(c), tbl USING ERRCODE = '42703';
     END IF;
 
+    IF row_filter IS NOT NULL AND clear_row_filter THEN
+        RAISE EXCEPTION 'pass row_filter or clear_row_filter, not both' USING ERRCODE = '22023';
+    END IF;
+    filter_sql := node.row_filter;
+    filter_cols := node.row_filter_columns;
+    IF row_filter IS NOT NULL THEN
+        SELECT f.expression, f.columns INTO filter_sql, filter_cols FROM graph._check_filter(tbl, row_filter) AS f;
+    ELSIF clear_row_filter THEN
+        filter_sql := NULL;
+        filter_cols := '{}';
+    END IF;
+
     -- Kept in registration order, added ones last, each once.
     SELECT coalesce(array_agg(x ORDER BY o), '{}') INTO props
     FROM (SELECT DISTINCT ON (x) x, o
@@ -66,15 +85,18 @@ BEGIN
           FROM unnest(node.filter_columns || coalesce(add_filter_columns, '{}')) WITH ORDINALITY AS u (x, o)
           WHERE NOT x = ANY (coalesce(remove_filter_columns, '{}'))
           ORDER BY x, o) AS k;
-    IF props = node.columns AND filters = node.filter_columns THEN
+    IF props = node.columns AND filters = node.filter_columns
+       AND filter_sql IS NOT DISTINCT FROM node.row_filter THEN
         RETURN tbl;
     END IF;
-    UPDATE graph._node_tables AS n SET columns = props, filter_columns = filters WHERE n.table_oid = tbl;
+    UPDATE graph._node_tables AS n
+    SET columns = props, filter_columns = filters, row_filter = filter_sql, row_filter_columns = filter_cols
+    WHERE n.table_oid = tbl;
     UPDATE graph._sync_state SET build_required = true;
     PERFORM graph._install_capture(tbl);
     RETURN tbl;
 END;
 $$;
 
-COMMENT ON FUNCTION graph.alter_table(regclass, text[], text[], text[], text[]) IS
-'Add or remove property and filter columns of a registered node table; regenerates capture and flags a rebuild.';
+COMMENT ON FUNCTION graph.alter_table(regclass, text[], text[], text[], text[], text, boolean) IS
+'Add or remove property and filter columns of a registered node table, set or clear its row filter; regenerates capture and flags a rebuild.';

@@ -79,17 +79,16 @@ def _aligned(fk, target_key):
     return tuple(fk.from_columns[i] for i in order), tuple(target_key)
 
 
-def plan(tables, fks, registered, edges, names, exclude, composite=False):
+def plan(tables, fks, registered, edges, names, exclude):
     """The steps add_schema takes.
 
     tables      [Table] of the schema
     fks         [ForeignKey] declared on those tables
     registered  {oid: key columns} of the registered node tables (any schema)
     edges       set of registered edge sources: ('fk', from, (cols), to) and
-                ('join', via, (from col, to col))
+                ('join', via, (from cols), (to cols)), columns in key order
     names       {oid: name} of every table named in fks
     exclude     set of oids to leave out
-    composite   whether graph.add_edge takes composite endpoints (from_columns)
     """
     steps = []
     by_oid = {t.oid: t for t in tables}
@@ -141,8 +140,6 @@ def plan(tables, fks, registered, edges, names, exclude, composite=False):
         if _aligned(fk, node_key[to]) is None:
             return "references %s (%s), not its key (%s)" % (
                 names[to], ", ".join(fk.to_columns), ", ".join(node_key[to]))
-        if len(fk.from_columns) > 1 and not composite:
-            return "composite foreign key: graph.add_edge takes single-column endpoints only"
         return None
 
     for t in sorted(tables, key=lambda t: t.name):
@@ -154,18 +151,17 @@ def plan(tables, fks, registered, edges, names, exclude, composite=False):
             edge = "%s -> %s, %s -> %s" % (", ".join(a.from_columns), names[a.to_oid],
                                           ", ".join(b.from_columns), names[b.to_oid])
             problem = target_problem(a) or target_problem(b)
-            if problem is None and (len(a.from_columns) > 1 or len(b.from_columns) > 1):
-                problem = "join table with composite endpoints: graph.add_edge takes single-column ones only"
             if problem is not None:
                 steps.append(Step("join_edge", t.oid, edge, None, "skipped", problem))
-            elif ("join", t.oid, (a.from_columns[0], b.from_columns[0])) in edges:
-                steps.append(Step("join_edge", t.oid, edge, None, "already registered", None))
             else:
-                steps.append(Step("join_edge", t.oid, edge, t.relname,
-                                  "register", None, ("edge", {
-                                      "from_table": a.to_oid, "from_column": a.from_columns[0],
-                                      "to_table": b.to_oid, "to_column": b.from_columns[0],
-                                      "via_table": t.oid})))
+                a_cols, _ = _aligned(a, node_key[a.to_oid])
+                b_cols, _ = _aligned(b, node_key[b.to_oid])
+                if ("join", t.oid, a_cols, b_cols) in edges:
+                    steps.append(Step("join_edge", t.oid, edge, None, "already registered", None))
+                else:
+                    steps.append(Step("join_edge", t.oid, edge, t.relname, "register", None, ("edge", {
+                        "from_table": a.to_oid, "from_columns": list(a_cols),
+                        "to_table": b.to_oid, "to_columns": list(b_cols), "via_table": t.oid})))
         if t.oid not in node_key:
             continue
         for fk in sorted(outgoing.get(t.oid, []), key=lambda f: (f.from_columns, f.name)):
@@ -181,11 +177,7 @@ def plan(tables, fks, registered, edges, names, exclude, composite=False):
             if ("fk", t.oid, cols, fk.to_oid) in edges:
                 steps.append(Step("fk_edge", t.oid, edge, label, "already registered", None))
                 continue
-            if len(cols) == 1:
-                call = {"from_table": t.oid, "from_column": cols[0], "to_table": fk.to_oid, "label": label}
-            else:
-                call = {"from_table": t.oid, "from_columns": list(cols), "to_table": fk.to_oid,
-                        "to_columns": list(node_key[fk.to_oid]), "label": label}
+            call = {"from_table": t.oid, "from_columns": list(cols), "to_table": fk.to_oid, "label": label}
             edges = edges | {("fk", t.oid, cols, fk.to_oid)}
             steps.append(Step("fk_edge", t.oid, edge, label, "register", None, ("edge", call)))
     return steps
@@ -229,29 +221,29 @@ WHERE k.contype = 'f' AND k.conparentid = 0 AND c.relnamespace = $1::pg_catalog.
 ORDER BY k.conrelid, k.conname
 """
 
+# What is registered: node tables with their keys; edge sources that are no JSON
+# references, with their end columns (one column or a list, in key order).
 REGISTERED = """
-SELECT 'node' AS what, n.table_oid::int8 AS a, n.id_columns AS cols, NULL::int8 AS b, n.table_name AS name
+SELECT 'node' AS what, n.table_oid::int8 AS a, n.id_columns AS cols, NULL::text[] AS to_cols,
+       NULL::int8 AS b, n.table_name AS name
 FROM graph._node_tables AS n
 UNION ALL
-SELECT e.kind, coalesce(e.via_table, e.from_table)::int8,
-       CASE WHEN e.kind = 'join' THEN ARRAY[e.from_column, e.to_column] ELSE ARRAY[e.from_column] END,
-       e.to_table::int8, NULL
+SELECT e.kind, coalesce(e.via_table, e.from_table)::int8, coalesce(e.from_columns, ARRAY[e.from_column]),
+       coalesce(e.to_columns, ARRAY[e.to_column]), e.to_table::int8, NULL
 FROM graph._edge_sources AS e
+WHERE e.json_path IS NULL
 """
 
 ADD_TABLE = "SELECT graph.add_table(tbl => $1::oid::pg_catalog.regclass)"
+# Endpoints as column lists (graph.add_edge keeps a one-column list as from_column).
 ADD_EDGE = {
-    "fk": ("SELECT graph.add_edge(from_table => $1::oid::pg_catalog.regclass, from_column => $2,"
-           " to_table => $3::oid::pg_catalog.regclass, label => $4) AS id", ["int8", "text", "int8", "text"],
-           ("from_table", "from_column", "to_table", "label")),
-    "fk_composite": ("SELECT graph.add_edge(from_table => $1::oid::pg_catalog.regclass, from_column => NULL,"
-                     " from_columns => $2, to_table => $3::oid::pg_catalog.regclass, to_columns => $4,"
-                     " label => $5) AS id", ["int8", "text[]", "int8", "text[]", "text"],
-                     ("from_table", "from_columns", "to_table", "to_columns", "label")),
-    "join": ("SELECT graph.add_edge(from_table => $1::oid::pg_catalog.regclass, from_column => $2,"
-             " to_table => $3::oid::pg_catalog.regclass, to_column => $4,"
-             " via_table => $5::oid::pg_catalog.regclass) AS id", ["int8", "text", "int8", "text", "int8"],
-             ("from_table", "from_column", "to_table", "to_column", "via_table")),
+    "fk": ("SELECT graph.add_edge(from_table => $1::oid::pg_catalog.regclass, from_column => NULL,"
+           " from_columns => $2, to_table => $3::oid::pg_catalog.regclass, label => $4) AS id",
+           ["int8", "text[]", "int8", "text"], ("from_table", "from_columns", "to_table", "label")),
+    "join": ("SELECT graph.add_edge(from_table => $1::oid::pg_catalog.regclass, from_column => NULL,"
+             " from_columns => $2, to_table => $3::oid::pg_catalog.regclass, to_columns => $4,"
+             " via_table => $5::oid::pg_catalog.regclass) AS id", ["int8", "text[]", "int8", "text[]", "int8"],
+             ("from_table", "from_columns", "to_table", "to_columns", "via_table")),
 }
 
 # graph._install_capture does nothing while this is 'on' (in this transaction):
@@ -259,12 +251,6 @@ ADD_EDGE = {
 DEFER = "SELECT pg_catalog.set_config('graphsync.deferring_capture', $1, true)"
 INSTALL_CAPTURE = "SELECT graph._install_capture($1::pg_catalog.oid)"
 
-# Whether graph.add_edge takes composite endpoints (from_columns, to_columns).
-COMPOSITE = """
-SELECT EXISTS (SELECT FROM pg_catalog.pg_proc AS p
-               WHERE p.pronamespace = 'graph'::pg_catalog.regnamespace AND p.proname = 'add_edge'
-                 AND 'from_columns' = ANY (p.proargnames)) AS ok
-"""
 
 OIDS = """
 SELECT $1::pg_catalog.regnamespace::pg_catalog.oid::int8 AS oid, $1::pg_catalog.regnamespace::text AS schema,
@@ -291,7 +277,7 @@ def _facts(plpy, schema):
         elif r["what"] == "fk":
             edges.add(("fk", int(r["a"]), tuple(r["cols"]), int(r["b"])))
         else:
-            edges.add(("join", int(r["a"]), tuple(r["cols"])))
+            edges.add(("join", int(r["a"]), tuple(r["cols"]), tuple(r["to_cols"])))
     return tables, fks, registered, edges, names
 
 
@@ -304,7 +290,7 @@ def _register(plpy, step):
             if what == "table":
                 db.run(plpy, ADD_TABLE, ["int8"], [step.table])
                 return None, None
-            kind = "join" if step.kind == "join_edge" else ("fk_composite" if "from_columns" in args else "fk")
+            kind = "join" if step.kind == "join_edge" else "fk"
             sql, types, params = ADD_EDGE[kind]
             return db.run(plpy, sql, types, [args[n] for n in params])[0]["id"], None
     except plpy.SPIError as exc:
@@ -326,11 +312,10 @@ def add_schema(plpy, schema, preview, exclude):
         raise errors.InvalidArgument("schema graph is graphsync's own")
     schema, excluded = ids["oid"], {int(x) for x in ids["exclude"]}
     tables, fks, registered, edges, names = _facts(plpy, schema)
-    composite = db.run(plpy, COMPOSITE)[0]["ok"]
     out, touched = [], []
     if not preview:
         db.run(plpy, DEFER, ["text"], ["on"])
-    for s in plan(tables, fks, registered, edges, names, excluded, composite):
+    for s in plan(tables, fks, registered, edges, names, excluded):
         edge_id, action, reason = None, s.action, s.reason
         if s.action == "register":
             if preview:

@@ -7,11 +7,11 @@ def table(oid, name, key, columns=None, ancestors=(), may=True):
     return Table(oid, name, name.split(".")[-1], tuple(key), tuple(columns or key), tuple(ancestors), may)
 
 
-def steps(tables, fks, registered=None, edges=frozenset(), exclude=(), composite=False):
+def steps(tables, fks, registered=None, edges=frozenset(), exclude=()):
     names = {t.oid: t.name for t in tables}
     names.update({oid: "x.t%d" % oid for oid in [*(registered or {}), *(f.to_oid for f in fks)]
                   if oid not in names})
-    return plan(tables, fks, registered or {}, set(edges), names, set(exclude), composite)
+    return plan(tables, fks, registered or {}, set(edges), names, set(exclude))
 
 
 A = table(1, "s.a", ["id"], ["id", "b_id", "self_id"])
@@ -34,7 +34,7 @@ def test_nodes_fk_edges_and_join_tables():
         ("join_edge", 4, "a_id -> s.a, b_id -> s.b", "register"),  # key order, not constraint order
     }
     join = next(s for s in out if s.kind == "join_edge" and s.table == 3)
-    assert join.call[1] == {"from_table": 1, "from_column": "a_id", "to_table": 2, "to_column": "b_id",
+    assert join.call[1] == {"from_table": 1, "from_columns": ["a_id"], "to_table": 2, "to_columns": ["b_id"],
                             "via_table": 3}
     assert join.label == "ab"
     # nodes come before the edges that need them
@@ -47,21 +47,31 @@ def test_a_referenced_join_table_is_a_node_too():
     out = steps([A, B, AB, ref], fks)
     assert ("node_table", 3, "register") in {(s.kind, s.table, s.action) for s in out}
     composite = next(s for s in out if s.table == 5 and s.kind == "fk_edge")
-    assert composite.action == "skipped" and "composite" in composite.reason
-    out = steps([A, B, AB, ref], fks, composite=True)
-    composite = next(s for s in out if s.table == 5 and s.kind == "fk_edge")
     assert composite.action == "register"
     assert composite.call[1]["from_columns"] == ["a_id", "b_id"]
-    assert composite.call[1]["to_columns"] == ["a_id", "b_id"]
 
 
 def test_composite_columns_follow_the_target_key_order():
     p = table(6, "s.p", ["ws", "id"])
     t = table(7, "s.t", ["id"], ["id", "pid", "w"])
-    out = steps([p, t], [ForeignKey("t_p", 7, ("pid", "w"), 6, ("id", "ws"))], composite=True)
+    out = steps([p, t], [ForeignKey("t_p", 7, ("pid", "w"), 6, ("id", "ws"))])
     e = next(s for s in out if s.kind == "fk_edge")
-    assert e.call[1]["from_columns"] == ["w", "pid"] and e.call[1]["to_columns"] == ["ws", "id"]
+    assert e.call[1]["from_columns"] == ["w", "pid"]
     assert e.label == "pid,w"
+
+
+def test_a_join_table_with_composite_ends_sharing_a_column():
+    entities = table(1, "s.entities", ["ws", "id"])
+    relations = table(2, "s.relations", ["ws", "src", "dst"], ["ws", "src", "dst", "kind"])
+    fks = [ForeignKey("r_src", 2, ("ws", "src"), 1, ("ws", "id")),
+           ForeignKey("r_dst", 2, ("dst", "ws"), 1, ("id", "ws"))]
+    out = steps([entities, relations], fks)
+    join = next(s for s in out if s.kind == "join_edge")
+    assert join.action == "register"
+    assert join.call[1] == {"from_table": 1, "from_columns": ["ws", "src"], "to_table": 1,
+                            "to_columns": ["ws", "dst"], "via_table": 2}
+    assert ("node_table", 2, "register") in {(s.kind, s.table, s.action) for s in out}  # it has a column of its own
+    assert not [s for s in out if s.kind == "fk_edge"]
 
 
 def test_skips_with_reasons():
@@ -87,7 +97,7 @@ def test_skips_with_reasons():
 
 
 def test_what_is_registered_is_reported_so():
-    edges = {("fk", 1, ("b_id",), 2), ("join", 3, ("a_id", "b_id"))}
+    edges = {("fk", 1, ("b_id",), 2), ("join", 3, ("a_id",), ("b_id",))}
     out = steps([A, B, AB], FKS[:4], registered={1: ("id",), 2: ("id",)}, edges=edges)
     got = {(s.kind, s.table, s.edge): s.action for s in out}
     assert got == {("node_table", 1, None): "already registered", ("node_table", 2, None): "already registered",
