@@ -167,3 +167,34 @@ def test_admins_only_and_row_security_refuses(objects):
             for role in ("integrity_reader", "integrity_ops"):
                 c.execute(f"DROP OWNED BY {role}")
                 c.execute(f"DROP ROLE {role}")
+
+
+def test_row_filters_and_json_references(db):
+    """A reference to a row its table's filter leaves out (soft-deleted) is dangling; a
+    JSON array naming one id twice is two edges, a duplicate."""
+    with connect(db) as c:
+        c.execute("""
+            CREATE TABLE ent (id int PRIMARY KEY, deleted_at timestamptz, props jsonb);
+            INSERT INTO ent VALUES (1, NULL, '{"refs": [2, 2, 3, 4]}'), (2, now(), NULL),
+                                   (3, NULL, '{"refs": [9, 1, 1, 1]}'), (4, NULL, '{"refs": []}');
+            SELECT graph.add_table('ent', row_filter => 'deleted_at IS NULL');
+            SELECT graph.add_edge('ent', NULL, 'ent', from_columns => '{props}', json_path => '{refs}',
+                                  label => 'refs');
+        """)
+        es = c.execute("SELECT edge_source_id FROM graph._edge_sources WHERE label = 'refs'").fetchone()[0]
+
+        def mine(rows):  # the module's other tables are registered too
+            return [r for r in rows if r[0] == es]
+
+        refs = ("SELECT e.id::text AS src, x.v AS dst FROM ent e, jsonb_array_elements_text(e.props -> 'refs') x (v)"
+                " WHERE e.props ? 'refs'")
+        dangling = expected(c, f"SELECT {es}, 'ent', r.src, 'ent', r.dst FROM ({refs}) r WHERE NOT EXISTS"
+                               " (SELECT FROM ent t WHERE t.id::text = r.dst AND t.deleted_at IS NULL)")
+        duplicates = expected(c, f"SELECT {es}, 'ent', r.src, 'ent', r.dst, 'refs', count(*) FROM ({refs}) r"
+                                 " GROUP BY r.src, r.dst HAVING count(*) > 1")
+        assert dangling == [(es, "ent", "1", "ent", "2"), (es, "ent", "1", "ent", "2"), (es, "ent", "3", "ent", "9")]
+        assert mine(report(c, "dangling_references")) == dangling
+        assert duplicates == [(es, "ent", "1", "ent", "2", "refs", 2), (es, "ent", "3", "ent", "1", "refs", 3)]
+        assert mine(report(c, "duplicate_edges")) == duplicates
+        c.execute("UPDATE ent SET deleted_at = NULL WHERE id = 2")  # restored
+        assert mine(report(c, "dangling_references")) == [(es, "ent", "3", "ent", "9")]

@@ -54,7 +54,7 @@ ORDER BY m.attnum
 # Registered columns capture was not generated for (an install older than the
 # map) that no live column carries: dropped, by name.
 GONE_UNMAPPED = """
-SELECT r.column_name FROM graph._registered_column_roles() AS r
+SELECT r.column_name FROM graph._registered_column_roles($1) AS r
 WHERE r.table_oid = $1
   AND NOT EXISTS (SELECT FROM graph._column_map AS m WHERE m.table_oid = $1 AND m.column_name = r.column_name)
   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
@@ -279,7 +279,7 @@ class Follower:
     def rename(self, oid, name, renames):
         old, new = list(renames), [renames[c] for c in renames]
         roles = {r["column_name"]: set(r["roles"]) for r in self.q(
-            "SELECT column_name, roles FROM graph._registered_column_roles() WHERE table_oid = $1"
+            "SELECT column_name, roles FROM graph._registered_column_roles($1) WHERE table_oid = $1"
             " AND column_name = ANY ($2)", ["oid", "text[]"], [oid, old])}
         self.q("SELECT FROM graph._sync_state FOR UPDATE")
         for sql in RENAME_STATEMENTS:
@@ -299,14 +299,14 @@ class Follower:
         self.related |= self.referencing(oid)
 
     def column_dropped(self, oid, name, col):
-        found = self.q("SELECT roles FROM graph._registered_column_roles()"
+        found = self.q("SELECT roles FROM graph._registered_column_roles($1)"
                        " WHERE table_oid = $1 AND column_name = $2", ["oid", "text"], [oid, col])
         if not found:
             return  # unregistered with the table already (its key went first)
         roles = set(found[0]["roles"])
         if roles & {"key", "via_key"}:
             self.key_dropped(oid, name, col)
-            if not self.q("SELECT 1 FROM graph._registered_column_roles()"
+            if not self.q("SELECT 1 FROM graph._registered_column_roles($1)"
                           " WHERE table_oid = $1 AND column_name = $2", ["oid", "text"], [oid, col]):
                 return
         self.repairs.column_dropped({"table_oid": oid, "table_name": name, "column_name": col})
