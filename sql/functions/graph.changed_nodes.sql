@@ -61,10 +61,7 @@ BEGIN
     FROM graph._node_tables AS n
     JOIN pg_catalog.pg_class AS c ON c.oid = n.table_oid
     WHERE pg_catalog.pg_has_role('graph_admin', 'MEMBER')
-       OR (pg_catalog.has_table_privilege(c.oid, 'SELECT')
-           AND (NOT c.relrowsecurity
-                OR (SELECT r.rolbypassrls FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
-                OR (NOT c.relforcerowsecurity AND pg_catalog.pg_has_role(c.relowner, 'USAGE'))));
+       OR (pg_catalog.has_table_privilege(c.oid, 'SELECT') AND NOT pg_catalog.row_security_active(c.oid));
     RETURN QUERY
     SELECT c.sync_id, c.table_oid::regclass, c.node_id,
            CASE c.op WHEN 'I' THEN 'insert' WHEN 'U' THEN 'update' WHEN 'D' THEN 'delete' ELSE 'truncate' END
