@@ -19,6 +19,8 @@
 -- are columns of the row that carries the edge. bidirectional adds the reverse
 -- edge too. Returns the edge source id.
 -- Touches: graph._edge_sources, capture triggers of the carrying table.
+-- Errors reach the caller with SQLSTATE, message, detail and hint only (no
+-- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.add_edge(
     from_table regclass,
     from_column text,
@@ -50,6 +52,10 @@ DECLARE
     t_cols text [] := to_columns;
     filter_sql text;
     filter_cols text [] := '{}';
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
 BEGIN
     PERFORM graph._require_admin();
     src := graph._node_table(from_table, 'from_table');
@@ -151,6 +157,20 @@ BEGIN
     UPDATE graph._sync_state SET build_required = true;
     PERFORM graph._install_capture(carrier);
     RETURN new_id;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
 END;
 $$;
 

@@ -6,6 +6,8 @@
 -- immutable code only); rows failing it are no nodes. Installs the capture
 -- triggers; rows already in tbl enter the graph at the next graph.build().
 -- Returns the table. Touches: graph._node_tables, triggers on tbl.
+-- Errors reach the caller with SQLSTATE, message, detail and hint only (no
+-- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.add_table(
     tbl regclass,
     id_columns text[] DEFAULT NULL,
@@ -21,6 +23,10 @@ DECLARE
     key_cols text [] := graph._table_key(tbl);
     filter_sql text;
     filter_cols text [] := '{}';
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
 BEGIN
     PERFORM graph._require_admin();
     PERFORM graph._check_table(tbl);
@@ -65,6 +71,20 @@ BEGIN
     UPDATE graph._sync_state SET build_required = true;
     PERFORM graph._install_capture(tbl);
     RETURN tbl;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
 END;
 $$;
 

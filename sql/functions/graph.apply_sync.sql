@@ -11,6 +11,9 @@
 -- Touches: graph._nodes, graph._edge_overlay, graph._edge_cuts,
 -- graph._labels, graph._sync_state, graph._sync_log.error_message, and what
 -- graph.build touches when it rebuilds.
+-- PL/pgSQL around graph._apply_sync, which does the work in PL/Python: an error
+-- reaches the caller with its SQLSTATE, message, detail and hint only. It
+-- checks the caller first, so EXECUTE granted on it by mistake opens nothing.
 CREATE OR REPLACE FUNCTION graph.apply_sync(
     max_batches integer DEFAULT NULL,
     OUT inserts bigint,
@@ -21,13 +24,34 @@ CREATE OR REPLACE FUNCTION graph.apply_sync(
     OUT failed bigint,
     OUT stopped text
 )
-LANGUAGE plpython3u
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
-    SD["graphsync"] = True
-from graphsync.sync import apply
-return apply.apply_sync(plpy, max_batches)
+DECLARE
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    PERFORM graph._require_admin();
+    SELECT r.*
+    INTO inserts, updates, deletes, truncates, batches, failed, stopped
+    FROM graph._apply_sync(max_batches) AS r;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
+END;
 $$;
 
 COMMENT ON FUNCTION graph.apply_sync(integer) IS

@@ -18,6 +18,8 @@
 -- more nodes than it records one by one (sync/notify.py); reload, then continue
 -- from sync_health().last_change_sync_id.
 -- Reads: graph._change_log, graph._sync_state, graph._node_tables, the catalog.
+-- Errors reach the caller with SQLSTATE, message, detail and hint only (no
+-- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.changed_nodes(
     since_sync_id bigint,
     max_rows integer DEFAULT 10000
@@ -30,6 +32,10 @@ AS $$
 DECLARE
     s record;
     visible oid [];
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
 BEGIN
     IF since_sync_id IS NULL OR max_rows IS NULL THEN
         RAISE EXCEPTION 'graphsync: % must not be NULL', CASE WHEN since_sync_id IS NULL THEN 'since_sync_id'
@@ -69,6 +75,20 @@ BEGIN
     WHERE c.sync_id > since_sync_id AND c.node AND c.table_oid = ANY (visible)
     ORDER BY c.sync_id
     LIMIT max_rows;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
 END;
 $$;
 

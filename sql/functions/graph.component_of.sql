@@ -2,19 +2,42 @@
 -- component that holds node (tbl, id), that node included; no row when the
 -- node does not exist or the caller may not see it. Applies
 -- graph.query_freshness. Reads: graph._csr, graph._edge_overlay, graph._nodes
--- (as the caller). A SQL function over graph._component_of, which packs the
+-- (as the caller). RETURN QUERY over graph._component_of, which packs the
 -- answer in one row; the unnest calls in the select list walk its arrays in
--- step. VOLATILE (a read may apply pending changes), so it is never inlined.
+-- step. PL/pgSQL, so that an error reaches the caller with its SQLSTATE,
+-- message, detail and hint only (no PL/Python traceback in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.component_of(tbl regclass, id text, tenant text DEFAULT NULL)
 RETURNS TABLE (node_table regclass, node_id text)
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT
-        pg_catalog.unnest(r.tables::pg_catalog.oid []::pg_catalog.regclass []),
-        pg_catalog.unnest(r.ids::pg_catalog.text [])
-    FROM graph._component_of(tbl, id, tenant) AS r
+DECLARE
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    RETURN QUERY
+        SELECT
+            pg_catalog.unnest(r.tables::pg_catalog.oid []::pg_catalog.regclass []),
+            pg_catalog.unnest(r.ids::pg_catalog.text [])
+        FROM graph._component_of(tbl, id, tenant) AS r;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
+END;
 $$;
 
 COMMENT ON FUNCTION graph.component_of(regclass, text, text) IS

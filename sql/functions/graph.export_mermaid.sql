@@ -12,6 +12,8 @@
 -- privileges, bounds and SQLSTATEs); 42703 for an unknown label_property.
 -- Reads: what graph.traverse reads (graph._csr, graph._edge_overlay,
 -- graph._nodes as the caller, the sources when label_property is given).
+-- PL/pgSQL around graph._export_mermaid, which does the work in PL/Python: an error
+-- reaches the caller with its SQLSTATE, message, detail and hint only.
 CREATE OR REPLACE FUNCTION graph.export_mermaid(
     seed_table regclass DEFAULT NULL,
     seed_id text DEFAULT NULL,
@@ -27,15 +29,32 @@ CREATE OR REPLACE FUNCTION graph.export_mermaid(
     seed_ids text[] DEFAULT NULL
 )
 RETURNS text
-LANGUAGE plpython3u
+LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
-    SD["graphsync"] = True
-from graphsync.reads import export
-return export.export_text(plpy, "mermaid", seed_table, seed_id, seed_tables, seed_ids, max_depth, direction,
-                          edge_types, node_tables, filter, tenant, max_nodes, label_property)
+DECLARE
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    RETURN graph._export_mermaid(seed_table, seed_id, max_depth, direction, edge_types, node_tables, filter, tenant, max_nodes, label_property, seed_tables, seed_ids);
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
+END;
 $$;
 
 COMMENT ON FUNCTION graph.export_mermaid(

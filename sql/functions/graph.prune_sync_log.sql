@@ -11,6 +11,8 @@
 -- (graph._sync_state.change_horizon).
 -- Admin only. Returns how many log rows it deleted. Touches: graph._sync_log,
 -- graph._change_log, graph._sync_state.change_horizon.
+-- Errors reach the caller with SQLSTATE, message, detail and hint only (no
+-- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.prune_sync_log(retention interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -19,6 +21,10 @@ AS $$
 DECLARE
     pruned bigint;
     horizon bigint;
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
 BEGIN
     PERFORM graph._require_admin();
     IF retention IS NULL THEN
@@ -41,6 +47,20 @@ BEGIN
         UPDATE graph._sync_state SET change_horizon = greatest(change_horizon, horizon);
     END IF;
     RETURN pruned;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
 END;
 $$;
 

@@ -5,6 +5,8 @@
 -- there is none, 42725 when the name fits several (pass to_columns or
 -- json_path). Its edges leave the graph at the next graph.build().
 -- Touches: graph._edge_sources, triggers.
+-- Errors reach the caller with SQLSTATE, message, detail and hint only (no
+-- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.remove_edge(
     from_table regclass,
     from_column text,
@@ -24,6 +26,10 @@ DECLARE
     t_cols text [] := to_columns;
     found_ids integer [];
     carrier oid;
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
 BEGIN
     PERFORM graph._require_admin();
     -- The same normal form as graph.add_edge: one plain column is from_column.
@@ -56,6 +62,20 @@ BEGIN
     RETURNING coalesce(e.via_table, e.from_table) INTO carrier;
     UPDATE graph._sync_state SET build_required = true;
     PERFORM graph._install_capture(carrier);
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
 END;
 $$;
 

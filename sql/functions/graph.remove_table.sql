@@ -2,6 +2,8 @@
 -- capture triggers. Edge sources that use it are removed too when cascade,
 -- else they block the removal (2BP01). The table's nodes leave the graph at
 -- the next graph.build(). Touches: graph._node_tables, graph._edge_sources.
+-- Errors reach the caller with SQLSTATE, message, detail and hint only (no
+-- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.remove_table(tbl regclass, cascade boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
@@ -9,6 +11,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     carriers oid [];
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
 BEGIN
     PERFORM graph._require_admin();
     PERFORM graph._node_table(tbl, 'table');
@@ -25,6 +31,20 @@ BEGIN
     DELETE FROM graph._node_tables AS n WHERE n.table_oid = tbl;
     UPDATE graph._sync_state SET build_required = true;
     PERFORM graph._install_capture(c) FROM unnest(carriers || tbl::oid) AS c;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
 END;
 $$;
 

@@ -11,6 +11,9 @@
 -- failed TRUNCATE was folded by a rebuild), stopped (why replay stopped),
 -- failed_ids (ids of the rows that still fail, at most 100) and a summary.
 -- Touches: what apply_sync touches, graph._sync_log.error_message.
+-- PL/pgSQL around graph._retry_failed, which does the work in PL/Python: an error
+-- reaches the caller with its SQLSTATE, message, detail and hint only. It
+-- checks the caller first, so EXECUTE granted on it by mistake opens nothing.
 CREATE OR REPLACE FUNCTION graph.retry_failed(
     OUT retried bigint,
     OUT succeeded bigint,
@@ -21,13 +24,34 @@ CREATE OR REPLACE FUNCTION graph.retry_failed(
     OUT failed_ids bigint[],
     OUT summary text
 )
-LANGUAGE plpython3u
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
-    SD["graphsync"] = True
-from graphsync.sync import retry
-return retry.retry_failed(plpy)
+DECLARE
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    PERFORM graph._require_admin();
+    SELECT r.*
+    INTO retried, succeeded, still_failed, applied_after, rebuilt, stopped, failed_ids, summary
+    FROM graph._retry_failed() AS r;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
+END;
 $$;
 
 COMMENT ON FUNCTION graph.retry_failed() IS

@@ -10,6 +10,8 @@
 -- that without cron.use_background_workers pg_cron connects over libpq and
 -- needs a connection that asks no password. Admin only. Returns the cron job
 -- id. Touches: cron.job, graph._maintenance_schedule.
+-- Errors reach the caller with SQLSTATE, message, detail and hint only (no
+-- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.schedule_maintenance(every text DEFAULT '1 minute')
 RETURNS bigint
 LANGUAGE plpgsql
@@ -22,6 +24,10 @@ DECLARE
     job bigint;
     workers text;
     host text;
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
 BEGIN
     PERFORM graph._require_admin();
     version := graph._cron_check();
@@ -75,6 +81,20 @@ BEGIN
                          'graph.sync_health() shows whether it runs.';
     END IF;
     RETURN job;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
 END;
 $$;
 

@@ -6,6 +6,8 @@
 -- role can read sizes without reading the graph tables.
 -- Reads: graph._sync_state, graph._nodes, graph._csr, graph._edge_overlay,
 -- graph._labels, the registry, graph._sync_log, graph._maintenance_jobs.
+-- PL/pgSQL around graph._status, which does the work in PL/Python: an error
+-- reaches the caller with its SQLSTATE, message, detail and hint only.
 CREATE OR REPLACE FUNCTION graph.status(
     OUT generation bigint,
     OUT node_count bigint,
@@ -25,15 +27,37 @@ CREATE OR REPLACE FUNCTION graph.status(
     OUT last_apply_at timestamptz,
     OUT last_rebuild_by_maintenance_at timestamptz
 )
-LANGUAGE plpython3u
+LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
-    SD["graphsync"] = True
-from graphsync.ops import status
-return status.status(plpy)
+DECLARE
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    SELECT r.*
+    INTO generation, node_count, node_ids, tombstones, base_edges, overlay_edges, labels,
+         node_tables, edge_sources, base_bytes, delta_bytes, log_bytes, log_rows, cache_bytes,
+         last_build_at, last_apply_at, last_rebuild_by_maintenance_at
+    FROM graph._status() AS r;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
+END;
 $$;
 
 COMMENT ON FUNCTION graph.status() IS

@@ -20,6 +20,8 @@
 -- Reads: graph._sync_state, graph._sync_log, graph._edge_overlay, graph._nodes,
 -- graph._maintenance_jobs, graph._maintenance_schedule, graph._integrity, the catalog, cron.job
 -- and cron.job_run_details when pg_cron is installed.
+-- Errors reach the caller with SQLSTATE, message, detail and hint only (no
+-- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.sync_health(
     OUT sync_mode text,
     OUT query_freshness text,
@@ -76,6 +78,10 @@ DECLARE
     verify_rebuilt boolean;
     maintenance_phase text;
     maintenance_kind text;
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
 BEGIN
     SELECT * INTO s FROM graph._sync_state;
     query_freshness := graph._setting('graph.query_freshness');
@@ -193,6 +199,20 @@ BEGIN
         ELSE 'nothing to do'
     END;
     RETURN;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
 END;
 $$;
 

@@ -26,6 +26,8 @@
 -- SQL function's is redone for every statement that calls it (it matters for
 -- small traversals). VOLATILE: a read may apply pending changes; it runs
 -- graph._traverse once per call. Every object it uses is schema-qualified.
+-- Errors reach the caller with SQLSTATE, message, detail and hint only (no
+-- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.traverse(
     seed_table regclass DEFAULT NULL,
     seed_id text DEFAULT NULL,
@@ -55,6 +57,11 @@ LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
 BEGIN
     RETURN QUERY
     SELECT
@@ -70,6 +77,20 @@ BEGIN
         $1::pg_catalog.oid, $2, $3, $4, $5, $6::pg_catalog.oid [], $7, $8, $9, $10, $11,
         $12::pg_catalog.oid [], $13
     ) AS r;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
 END;
 $$;
 

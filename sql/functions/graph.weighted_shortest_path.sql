@@ -8,6 +8,8 @@
 -- reaches it, cost so far, total_cost of the whole path. No row when
 -- unreachable. Applies graph.query_freshness.
 -- Reads: graph._csr, graph._edge_overlay, graph._nodes (as the caller).
+-- PL/pgSQL around graph._weighted_shortest_path, which does the work in PL/Python: an error
+-- reaches the caller with its SQLSTATE, message, detail and hint only.
 CREATE OR REPLACE FUNCTION graph.weighted_shortest_path(
     src_table regclass,
     src_id text,
@@ -26,14 +28,31 @@ RETURNS TABLE (
     cost double precision,
     total_cost double precision
 )
-LANGUAGE plpython3u
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
-    SD["graphsync"] = True
-from graphsync.reads import api
-return api.weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, direction,
-                                         edge_types, tenant)
+DECLARE
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    RETURN QUERY SELECT * FROM graph._weighted_shortest_path(src_table, src_id, dst_table, dst_id, direction, edge_types, tenant);
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
+END;
 $$;
 
 COMMENT ON FUNCTION graph.weighted_shortest_path(regclass, text, regclass, text, text, text[], text) IS
