@@ -23,11 +23,11 @@ REVOKE TRIGGER, REFERENCES ON ALL TABLES IN SCHEMA graph FROM graph_admin;
 -- Who SECURITY DEFINER code runs as (the roles install.py creates: NOLOGIN, not
 -- superusers). graph_capture owns the generated capture functions
 -- (graph._capture_<oid>) and may do nothing but append to the log. graph_sync owns
--- every other definer (health, status, the read helpers, capture generation) and
+-- the other definers (health, status, the read helpers, capture generation) and
 -- holds graph_admin's table rights through its membership; it may create
 -- functions in schema graph (capture generation) and lend that right to
 -- graph_capture for the moment a new capture function is handed over
--- (graph._write_capture). No definer is owned by the installing superuser.
+-- (graph._write_capture). Two stay with the installing superuser; below, why.
 GRANT USAGE ON SCHEMA graph TO graph_capture;
 GRANT INSERT ON graph._sync_log TO graph_capture;
 GRANT CREATE ON SCHEMA graph TO graph_sync WITH GRANT OPTION;
