@@ -29,7 +29,6 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "tools"))
 
 import psycopg  # noqa: E402
-
 from common import GRAPH_SCHEMA, database, server  # noqa: E402
 
 WRAPPED = ("SELECT count(*) FROM graph.traverse('bench.nodes', %s, max_depth => 2, direction => 'any')")
