@@ -36,6 +36,7 @@ OTHER = {
     "graph.verify_interval": "5 minutes",
     "graph.log_retention": "2 days",
     "graph.job_retention": "3 days",
+    "graph.notify_queue_limit": "0.9",
 }
 SHARED = sorted(n for n, s in settings.SETTINGS.items() if s.scope == "shared")
 
