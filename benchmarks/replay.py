@@ -103,9 +103,8 @@ PREVIOUS = '''
 CREATE FUNCTION pg_temp.apply_previous(source text, OUT failed bigint, OUT stopped text)
 LANGUAGE plpython3u AS $$
 import types
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
-    GD["graphsync"] = True
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
 module = GD.get("apply_previous")
 if module is None:
     module = GD["apply_previous"] = types.ModuleType("graphsync.sync.apply_previous")

@@ -294,3 +294,20 @@ def test_an_error_raised_in_capture_shows_no_internal_query_text(app):
             assert_no_internals(err)
         finally:
             c.execute("SELECT graph.remove_table('app.notes')")
+
+
+def test_every_public_function_passes_errors_on_without_internals(app):
+    """The tests above provoke errors of the public functions there were; this keeps the
+    rule for every one: none is PL/Python (its errors carry a traceback), every
+    PL/pgSQL one re-raises (GET STACKED DIAGNOSTICS), and a SQL one calls no internal
+    function (its own CONTEXT names only itself)."""
+    with connect(app) as c:
+        rows = c.execute("""SELECT p.proname, l.lanname, p.prosrc FROM pg_proc AS p
+                            JOIN pg_language AS l ON l.oid = p.prolang
+                            WHERE p.pronamespace = 'graph'::regnamespace AND p.proname !~ '^_'""").fetchall()
+    assert len(rows) >= 30
+    wrong = [name for name, lang, src in rows
+             if lang == "plpython3u"
+             or (lang == "plpgsql" and "GET STACKED DIAGNOSTICS" not in src)
+             or (lang == "sql" and re.search(r"graph\._", src))]
+    assert wrong == []

@@ -13,6 +13,9 @@
 --   action       'registered', 'would register' (preview), 'skipped', 'already registered'
 --   reason       why it was skipped
 -- Admin only. Calls graph.add_table and graph.add_edge (sync/schema.py).
+-- PL/pgSQL around graph._add_schema, which does the work in PL/Python: an error
+-- reaches the caller with its SQLSTATE, message, detail and hint only. It
+-- checks the caller first, so EXECUTE granted on it by mistake opens nothing.
 CREATE OR REPLACE FUNCTION graph.add_schema(
     schema regnamespace,
     preview boolean DEFAULT false,
@@ -21,13 +24,32 @@ CREATE OR REPLACE FUNCTION graph.add_schema(
 RETURNS TABLE (
     kind text, table_name regclass, edge text, edge_source integer, label text, action text, reason text
 )
-LANGUAGE plpython3u
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-if "graphsync" not in GD:
-    plpy.execute("SELECT graph._import_package()")
-from graphsync.sync import schema as schema_mod
-return schema_mod.add_schema(plpy, schema, preview, exclude)
+DECLARE
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    PERFORM graph._require_admin();
+    RETURN QUERY SELECT * FROM graph._add_schema(schema, preview, exclude);
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
+END;
 $$;
 
 COMMENT ON FUNCTION graph.add_schema(regnamespace, boolean, regclass[]) IS

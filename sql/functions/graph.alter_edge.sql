@@ -9,6 +9,8 @@
 -- the carrying table's capture); the base keeps the old edges until the next
 -- graph.build() (flagged, so maintenance rebuilds). Returns the edge source id.
 -- Touches: graph._edge_sources, the capture function of the carrying table.
+-- Errors reach the caller with SQLSTATE, message, detail and hint only (no
+-- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.alter_edge(
     edge_source_id integer,
     label text DEFAULT NULL,
@@ -25,6 +27,10 @@ DECLARE
     carrier oid;
     filter_sql text;
     filter_cols text [];
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
 BEGIN
     PERFORM graph._require_admin();
     SELECT * INTO e FROM graph._edge_sources AS s WHERE s.edge_source_id = alter_edge.edge_source_id;
@@ -61,6 +67,20 @@ BEGIN
         PERFORM graph._install_capture(carrier);
     END IF;
     RETURN e.edge_source_id;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
 END;
 $$;
 

@@ -12,6 +12,8 @@
 -- Regenerates the table's capture and flags a rebuild: existing nodes take the
 -- new columns and filter at the next graph.build() (or maintenance run).
 -- Returns the table. Touches: graph._node_tables, the capture function of tbl.
+-- Errors reach the caller with SQLSTATE, message, detail and hint only (no
+-- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.alter_table(
     tbl regclass,
     add_properties text[] DEFAULT NULL,
@@ -32,6 +34,10 @@ DECLARE
     c text;
     filter_sql text;
     filter_cols text [];
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
 BEGIN
     PERFORM graph._require_admin();
     node := graph._node_table(tbl, 'table');
@@ -95,6 +101,20 @@ BEGIN
     UPDATE graph._sync_state SET build_required = true;
     PERFORM graph._install_capture(tbl);
     RETURN tbl;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
 END;
 $$;
 
