@@ -38,9 +38,12 @@ def assert_no_internals(err: psycopg.Error) -> None:
         assert CONTEXT_LINE.match(line), f"CONTEXT shows {line!r}: {err.diag.context!r}"
 
 
-def assert_clean(err: psycopg.Error, sqlstate: str, fragment: str | None = None) -> None:
+def assert_clean(err: psycopg.Error, sqlstate: str, fragment: str | None = None, public: bool = True) -> None:
     """``err`` has SQLSTATE ``sqlstate`` and one clear line; its message, detail and hint
-    carry no Python traceback text; ``fragment`` appears in one of them."""
+    carry no Python traceback text; ``fragment`` appears in one of them. An error of a
+    public function (``public``) also names nothing internal in CONTEXT; an internal
+    function called directly keeps its PL/Python context (only the public functions
+    re-raise without it)."""
     d = err.diag
     assert err.sqlstate == sqlstate, f"{err.sqlstate} {d.message_primary!r}"
     assert d.message_primary and "\n" not in d.message_primary, repr(d.message_primary)
@@ -51,7 +54,8 @@ def assert_clean(err: psycopg.Error, sqlstate: str, fragment: str | None = None)
         assert not LINE_NUMBER.search(text), text
     if fragment is not None:
         assert any(fragment in t for t in texts), f"{fragment!r} not in {texts}"
-    assert_no_internals(err)
+    if public:
+        assert_no_internals(err)
 
 
 def error_of(conn, query: str, params=None) -> psycopg.Error:

@@ -98,9 +98,12 @@ def test_the_accessor_validates_and_refuses_unknown_names(graph_db):
     with connect(graph_db) as c:
         c.execute("SET graph.sync_batch_size = 'x'")
         assert_clean(pytest.raises(psycopg.Error, c.execute, "SELECT graph._setting('graph.sync_batch_size')").value,
-                     "22023", "graph.sync_batch_size must be an integer from 1 to 2147483647, not 'x'")
+                     "22023", "graph.sync_batch_size must be an integer from 1 to 2147483647, not 'x'", public=False)
         assert_clean(pytest.raises(psycopg.Error, c.execute, "SELECT graph._setting('graph.nope')").value,
-                     "22023", "graph.nope is not a graphsync setting")
+                     "22023", "graph.nope is not a graphsync setting", public=False)
+        # Through a public function the same error names nothing internal.
+        assert_clean(pytest.raises(psycopg.Error, c.execute, "SELECT * FROM graph.sync_health()").value,
+                     "22023", "graph.sync_batch_size must be an integer from 1 to 2147483647, not 'x'")
 
 
 DEFAULTS = {

@@ -73,8 +73,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     s graph._sync_state;
-    reasons text [] := graph._rebuild_reasons();
-    cron record := graph._cron_job_state();
+    reasons text [];
+    cron record;
     verify_rebuilt boolean;
     maintenance_phase text;
     maintenance_kind text;
@@ -83,6 +83,10 @@ DECLARE
     e_detail text;
     e_hint text;
 BEGIN
+    -- Set here, not in DECLARE: an error of a declaration's initializer is
+    -- raised outside this block and would skip its EXCEPTION clause.
+    reasons := graph._rebuild_reasons();
+    cron := graph._cron_job_state();
     SELECT * INTO s FROM graph._sync_state;
     query_freshness := graph._setting('graph.query_freshness');
     sync_batch_size := graph._setting('graph.sync_batch_size')::bigint;
