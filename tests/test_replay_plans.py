@@ -109,3 +109,25 @@ def test_an_analyze_in_the_middle_of_an_apply_does_not_turn_lookups_into_scans(a
                                 WHERE relid = 'graph._nodes'::regclass""").fetchone()[0]
             assert read - before < 30000, "replay scanned graph._nodes instead of looking nodes up"
             assert verify(c) == []
+
+
+def test_an_apply_that_grows_a_small_graph_keeps_looking_nodes_up(app):
+    """Plans kept from the first batches of an apply, made while graph._nodes was
+    small (a scan is cheaper than a probe there), must not keep scanning it for
+    every key while the apply grows it."""
+    with connect(app) as c:
+        c.execute("SELECT graph.build()")
+        c.execute("VACUUM ANALYZE graph._nodes")
+        c.execute("SET graph.sync_batch_size = 1000")
+        write_contacts(c, 40000, 59999)  # 20,000 log rows: 20 batches
+        c.execute("UPDATE app.contacts SET name = name || '*' WHERE id BETWEEN 40000 AND 59999")
+        with c.transaction(force_rollback=True):
+            before = c.execute("""SELECT coalesce(seq_tup_read, 0) FROM pg_stat_xact_all_tables
+                                  WHERE relid = 'graph._nodes'::regclass""").fetchone()[0]
+            c.execute("SET LOCAL statement_timeout = '60s'")
+            result = apply(c)
+            assert result["inserts"] == 20000 and result["updates"] == 20000
+            read = c.execute("""SELECT coalesce(seq_tup_read, 0) FROM pg_stat_xact_all_tables
+                                WHERE relid = 'graph._nodes'::regclass""").fetchone()[0]
+            assert read - before < 20000, "replay scanned graph._nodes instead of looking nodes up"
+            assert verify(c) == []

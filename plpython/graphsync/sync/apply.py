@@ -57,19 +57,22 @@ class Counts:
 
 # Replay's statements find a batch's keys (a few thousand) among graph._nodes (up
 # to millions of rows). Their plans must not depend on what the statistics say
-# about graph._nodes: an ANALYZE (autovacuum's) that runs while a long apply has
-# written many uncommitted nodes records the table as a few rows in many pages, and
-# a planner that believes that joins each batch to a sequential scan of all of it,
-# once per key of the batch (a 1M-row apply that takes 38 s otherwise ran 12
-# minutes; a batch of 3,000 node updates took 97 s). So each statement has one
-# plan, whatever the statistics:
+# about graph._nodes, nor on its size when a kept plan was made: an ANALYZE
+# (autovacuum's) that runs while a long apply has written many uncommitted nodes
+# records the table as a few rows in many pages, and a planner that believes that
+# joins each batch to a sequential scan of all of it, once per key of the batch (a
+# 1M-row apply that takes 38 s otherwise ran 12 minutes; a batch of 3,000 node
+# updates took 97 s); and a plan kept from the first batches of an apply that
+# starts on a small graph keeps scanning the table for every key while the apply
+# grows it. So the node statements run with sequential scans off (_no_seqscan,
+# around the node work of each flush), each with one plan left:
 # - NODE_IDS finds each key in a LATERAL subquery with a LIMIT (never flattened
 #   into a join): a nested loop over the batch with one probe of the
-#   (table_oid, pk) index per key (a scan per key is priced at the table's real
-#   size in pages, so it is never chosen over the probe);
-# - UPDATE_NODES writes the rows NODE_IDS found by their ctid, with sequential
-#   scans off for that statement alone (_no_seqscan): a nested loop over the batch
-#   with a TID scan per row is then the only plan left (no index orders by ctid).
+#   (table_oid, pk) index per key;
+# - UPDATE_NODES writes the rows NODE_IDS found by their ctid: a nested loop over
+#   the batch with a TID scan per row (no index orders by ctid);
+# - NEXT_NODE_ID reads the end of the primary key, TRUNCATE_NODES a range of the
+#   (table_oid, pk) index.
 # JIT is off for the whole call (PIN): a cost estimate that a batch of keys
 # inflates starts compilations that take longer than the statements.
 PIN = """
@@ -226,9 +229,10 @@ class Replayer:
         keys = set(gathered.nodes)
         for _, _, a, b, _, _ in gathered.edges:
             keys.update((a, b))
-        ids, created, counts, tids = _node_ids(plpy, keys, gathered.nodes)
-        self._update_nodes([(k, v.result(counts[k])) for k, v in gathered.nodes.items()
-                            if k not in created], tids)
+        with _no_seqscan(plpy):
+            ids, created, counts, tids = _node_ids(plpy, keys, gathered.nodes)
+            self._update_nodes([(k, v.result(counts[k])) for k, v in gathered.nodes.items()
+                                if k not in created], tids)
 
         if gathered.edges:
             edges = gathered.edges
@@ -247,10 +251,9 @@ class Replayer:
         plpy = self.plpy
         keep = [v[2] is None for _, v in items]
         states = [v[2] or (None, None) for _, v in items]
-        with _no_seqscan(plpy):
-            done = db.run(plpy, UPDATE_NODES, ["tid[]", "boolean[]", "int[]", "boolean[]", "text[]", "text[]"],
-                          [[tids[k] for k, _ in items], [v[0] for _, v in items], [v[1] for _, v in items],
-                           keep, [s[0] for s in states], [s[1] for s in states]]).nrows()
+        done = db.run(plpy, UPDATE_NODES, ["tid[]", "boolean[]", "int[]", "boolean[]", "text[]", "text[]"],
+                      [[tids[k] for k, _ in items], [v[0] for _, v in items], [v[1] for _, v in items],
+                       keep, [s[0] for s in states], [s[1] for s in states]]).nrows()
         if done != len(items):
             raise RuntimeError("graphsync: %d of %d nodes to update moved while replay held them"
                                % (len(items) - done, len(items)))
@@ -259,7 +262,8 @@ class Replayer:
         """TRUNCATE: the table's nodes die, and every edge its rows carried."""
         plpy = self.plpy
         base.note_own_write(plpy)
-        db.run(plpy, TRUNCATE_NODES, ["oid"], [table_oid])
+        with _no_seqscan(plpy):
+            db.run(plpy, TRUNCATE_NODES, ["oid"], [table_oid])
         carried = [e.edge_source_id for e in self.reg.edges_carried_by(table_oid)]
         db.run(plpy, CUT_EDGES, ["int[]"], [carried])
 
