@@ -201,13 +201,14 @@ def test_edge_buffer_full_turns_read_only_and_build_recovers(app):
         c.execute("INSERT INTO app.relations (source_id, target_id, type) "
                   "SELECT 1 + g % 90, 1 + g % 70, 'flood' FROM generate_series(1, 100) g")
         pending = c.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]
-        result = apply(c)
-        assert result["stopped"] == "edge_buffer_full"
+        c.execute("SELECT graph._apply_for_read()")  # a read's apply: it never rebuilds
         health = c.execute("SELECT read_only, read_only_reason, edge_buffer_used, pending_sync_rows "
                            "FROM graph.sync_health()").fetchone()
         assert health[0] is True and health[1] == "edge_buffer_full"
         assert health[2] <= 50 and health[3] == pending  # every log row kept
-        assert apply(c)["stopped"] == "edge_buffer_full"  # still read-only
+        c.execute("SELECT graph._apply_for_read()")  # still read-only
+        assert c.execute("SELECT read_only, pending_sync_rows FROM graph.sync_health()").fetchone() == (
+            True, pending)
         c.execute("SELECT graph.build()")
         assert c.execute("SELECT read_only, pending_sync_rows FROM graph.sync_health()").fetchone() == (False, 0)
         assert verify(c) == []
