@@ -336,9 +336,16 @@ def _run_migrations(cur: psycopg.Cursor, root: Path) -> list[str]:
             f"sql/migrations/{path.name} was edited after this database ran it (on {applied_at:%Y-%m-%d}):"
             " its statements no longer match the checksum in graph._migrations. A migration runs once and"
             " is never edited; restore the file and put the change in a new migration. Nothing was changed.")
+    # A fresh install runs every migration, whose DROP ... IF EXISTS of what older
+    # releases had would each print "does not exist, skipping": notices are muted
+    # while they run (warnings and errors still reach the caller).
+    cur.execute("SELECT current_setting('client_min_messages')")
+    (level,) = cur.fetchone()
+    cur.execute("SELECT set_config('client_min_messages', 'warning', true)")
     for path, checksum in pending:
         cur.execute(path.read_text())
         cur.execute("INSERT INTO graph._migrations (name, checksum) VALUES (%s, %s)", (path.name, checksum))
+    cur.execute("SELECT set_config('client_min_messages', %s, true)", (level,))
     return [path.name for path, _ in pending]
 
 
