@@ -72,7 +72,9 @@ def parse_record(text):
     in_quotes = False
     while i < len(body):
         ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
+        if ch == "\\":
+            if i + 1 == len(body):  # it escapes the closing ')': the text ends inside the record
+                raise ValueError("composite id %r ends in a backslash that escapes its ')'" % text)
             cur.append(body[i + 1])
             i += 2
             continue
@@ -89,6 +91,8 @@ def parse_record(text):
         elif ch == ",":
             fields.append("".join(cur) if cur or quoted else None)
             cur, quoted = [], False
+        elif ch == ")":  # PostgreSQL's record_in ends the record here: what follows is junk
+            raise ValueError("junk after the ')' that ends composite id %r" % text)
         else:
             cur.append(ch)
         i += 1

@@ -97,20 +97,12 @@ def test_malformed_record_text_raises_value_error(text):
         parse_record(text)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parse_record reads an unquoted ')' inside the parentheses as data; PostgreSQL's "
-    "record_in ends the record there and rejects the rest ('Junk after right parenthesis'), "
-    "e.g. '(1,2)3)' parses as ['1', '2)3']"))
 @pytest.mark.parametrize("text", ["(a)b)", "(1,2)3)", "(a,b)c)"])
 def test_unquoted_close_paren_inside_is_malformed(text):
     with pytest.raises(ValueError):
         parse_record(text)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parse_record keeps a lone trailing backslash as data ('(a\\\\)' -> ['a\\\\']); "
-    "PostgreSQL's record_in reads it as escaping the ')' and fails with 'Unexpected end "
-    "of input'"))
 def test_trailing_lone_backslash_is_malformed():
     with pytest.raises(ValueError):
         parse_record("(a\\)")
