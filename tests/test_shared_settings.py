@@ -307,3 +307,33 @@ def test_a_servers_edge_buffer_size_governs_a_readers_apply(items):
     finally:
         with connect(items) as c:
             _alter_system(c, "graph.edge_buffer_size", None)
+
+
+def test_the_servers_files_show_nothing_but_graph_settings(items):
+    """graph._server_setting runs as graph_sync with the right to read the server's
+    configuration files (superusers' only): a table owner, a plain reader and a
+    non-superuser admin each ask it for a non-graphsync value written with ALTER
+    SYSTEM, under its own name and under names shaped to slip past the graph.* check,
+    and get NULL every time; a graph.* value written the same way they do see."""
+    owner = "gs_set_owner"
+    with connect(items) as c:
+        c.execute(f"DROP ROLE IF EXISTS {owner}")
+        c.execute(f"CREATE ROLE {owner} LOGIN")
+        c.execute(f"GRANT CREATE ON SCHEMA public TO {owner}")
+        _alter_system(c, "work_mem", "7MB")
+        _alter_system(c, "graph.sync_batch_size", "7")
+    try:
+        with as_role(items, owner) as o:
+            o.execute("CREATE TABLE public.owned (id int PRIMARY KEY)")
+        for role in (owner, READER, ADMIN):
+            with as_role(items, role) as r:
+                for name in ("work_mem", "graph.x\nwork_mem", "work_mem\ngraph.x", "graph.*", "GRAPH.WORK_MEM"):
+                    assert r.execute("SELECT graph._server_setting(%s)", [name]).fetchone() == (None,), (role, name)
+                assert r.execute("SELECT graph._server_setting('graph.sync_batch_size')").fetchone() == ("7",), role
+    finally:
+        with connect(items) as c:
+            _alter_system(c, "work_mem", None)
+            _alter_system(c, "graph.sync_batch_size", None)
+            c.execute("DROP TABLE IF EXISTS public.owned")
+            c.execute(f"DROP OWNED BY {owner}")
+            c.execute(f"DROP ROLE {owner}")
