@@ -326,6 +326,9 @@ def test_a_writer_killed_mid_write_leaves_no_visible_file(server, template):
     dsn = server.create_database(name, template)
     try:
         with connect(dsn) as c:
+            # The test cluster commits asynchronously: the crash restart that killing a
+            # backend causes could lose this setup unless it is flushed when it commits.
+            c.execute("SET synchronous_commit = on")
             c.execute(SCHEMA.replace("300", "20000").replace("1200", "200000"))
             path, size, digest = base_file(c)
         folder = os.path.dirname(path)
