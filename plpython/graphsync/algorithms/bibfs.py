@@ -3,8 +3,16 @@
 paths.shortest_path grows one BFS from the source until it reaches the target:
 on a graph of average degree d, a path of k edges costs about d^k work. Growing
 a BFS from each end, always the side whose frontier has fewer edges, one whole
-level at a time, costs about 2 d^(k/2). Levels are expanded with
-traverse.expand_level, the same vectorised step bfs uses.
+level at a time, costs about 2 d^(k/2). Each level is a few whole-array NumPy
+steps over the frontier's edges (gathered by Adjacency.frontier_edges).
+
+Nothing is allocated over every node of the graph: each side keeps the nodes it
+has visited as a sorted array (membership by binary search) and its levels, so a
+search costs in proportion to what it visits, not to the graph's size. Arrays
+over every node (distances, parents, an enterable mask per side) cost six
+allocations of up to 8 bytes a node per call, whose pages the kernel faults in
+one by one: on 200k nodes that made a short path several times dearer than its
+search.
 
 When a new level of one side reaches nodes the other side has visited, the
 best meeting node m (least total depth) gives a fewest-edges path: no shorter
@@ -17,7 +25,6 @@ from typing import NamedTuple
 import numpy as np
 
 from graphsync.algorithms.adjacency import Adjacency
-from graphsync.algorithms.traverse import expand_level
 
 
 class Path(NamedTuple):
@@ -29,13 +36,70 @@ class Path(NamedTuple):
     labels: np.ndarray
 
 
-def _chain(parent, label, node):
-    """Nodes and labels from ``node`` along parent pointers to the root (parent -1)."""
-    nodes, labels = [int(node)], []
-    while parent[nodes[-1]] >= 0:
-        labels.append(int(label[nodes[-1]]))
-        nodes.append(int(parent[nodes[-1]]))
-    return nodes, labels
+def _member(sorted_ids, values):
+    """bool per value of ``values``: whether it is in ``sorted_ids`` (sorted int64)."""
+    if not len(sorted_ids):
+        return np.zeros(len(values), dtype=bool)
+    at = np.searchsorted(sorted_ids, values)
+    np.minimum(at, len(sorted_ids) - 1, out=at)
+    return sorted_ids[at] == values
+
+
+class _Side:
+    """One side of the search: its graph, the nodes it has visited (sorted, with the
+    depth of each), its levels (nodes, parents, labels) and its frontier."""
+
+    def __init__(self, adj, root):
+        self.adj = adj
+        self.seen = np.array([root], dtype=np.int64)
+        self.seen_depth = np.zeros(1, dtype=np.int64)
+        self.levels = [(self.seen, np.array([-1], dtype=np.int64), np.array([-1], dtype=np.int32))]
+        self.frontier = self.seen
+        self.depth = 0
+
+    def expand(self, alive, edge_label_mask):
+        """The nodes first reached from the frontier through one allowed edge, not
+        visited before, each once in discovery order (frontier order, then edge-list
+        order) with the node and label it was first reached by; they become the
+        frontier."""
+        sources, reached, labels = self.adj.frontier_edges(self.frontier)
+        keep = alive[reached] & ~_member(self.seen, reached)
+        if edge_label_mask is not None:
+            keep &= edge_label_mask[labels]
+        reached, sources, labels = reached[keep], sources[keep], labels[keep]
+        _, first = np.unique(reached, return_index=True)
+        first.sort()
+        nodes = reached[first]
+        self.depth += 1
+        self.levels.append((nodes, sources[first], labels[first].astype(np.int32)))
+        # Merge the level (sorted) into the visited nodes: O(visited) copying, no sort of them.
+        new = np.sort(nodes)
+        at = np.searchsorted(self.seen, new) + np.arange(len(new))
+        old = np.ones(len(self.seen) + len(new), dtype=bool)
+        old[at] = False
+        seen = np.empty(len(old), dtype=np.int64)
+        seen[at], seen[old] = new, self.seen
+        depth = np.empty(len(old), dtype=np.int64)
+        depth[at], depth[old] = self.depth, self.seen_depth
+        self.seen, self.seen_depth = seen, depth
+        self.frontier = nodes
+        return nodes
+
+    def depth_of(self, nodes):
+        """The depth of each of ``nodes`` (visited by this side)."""
+        return self.seen_depth[np.searchsorted(self.seen, nodes)]
+
+    def chain(self, node):
+        """Nodes and labels from ``node`` along parent pointers to the root."""
+        parent = {}
+        for nodes, parents, labels in self.levels:
+            parent.update(zip(nodes.tolist(), zip(parents.tolist(), labels.tolist(), strict=True), strict=True))
+        nodes, labels = [int(node)], []
+        while parent[nodes[-1]][0] >= 0:
+            up, label = parent[nodes[-1]]
+            labels.append(label)
+            nodes.append(up)
+        return nodes, labels
 
 
 def shortest_path(forward, backward, alive, src, dst, max_depth, edge_label_mask=None):
@@ -44,37 +108,22 @@ def shortest_path(forward, backward, alive, src, dst, max_depth, edge_label_mask
     csr.Csr), ``backward`` the same edges reversed; ``alive`` the nodes that may be used."""
     forward, backward = (g if isinstance(g, Adjacency) else Adjacency.of(g) for g in (forward, backward))
     alive = np.asarray(alive, dtype=bool)
+    if edge_label_mask is not None:
+        edge_label_mask = np.asarray(edge_label_mask, dtype=bool)
     if not (alive[src] and alive[dst]):
         return None
     if src == dst:
         return Path(np.array([src], dtype=np.int64), np.empty(0, dtype=np.int32))
-    n = len(alive)
-    sides = []
-    for c, root in ((forward, src), (backward, dst)):
-        dist = np.full(n, -1, dtype=np.int64)
-        dist[root] = 0
-        enterable = alive.copy()
-        enterable[root] = False
-        sides.append({"csr": c, "dist": dist, "enterable": enterable,
-                      "parent": np.full(n, -1, dtype=np.int64), "label": np.full(n, -1, dtype=np.int32),
-                      "frontier": np.array([root], dtype=np.int64), "depth": 0})
-    f, b = sides
-    while f["depth"] + b["depth"] < max_depth and len(f["frontier"]) and len(b["frontier"]):
-        work = [int(s["csr"].degrees(s["frontier"]).sum()) for s in sides]
+    f, b = _Side(forward, src), _Side(backward, dst)
+    while f.depth + b.depth < max_depth and len(f.frontier) and len(b.frontier):
+        work = [int(s.adj.degrees(s.frontier).sum()) for s in (f, b)]
         side, other = (f, b) if work[0] <= work[1] else (b, f)
-        c = side["csr"]
-        nodes, parents, labels = expand_level(c, side["frontier"], side["enterable"], edge_label_mask)
-        side["depth"] += 1
-        side["enterable"][nodes] = False
-        side["dist"][nodes] = side["depth"]
-        side["parent"][nodes] = parents
-        side["label"][nodes] = labels
-        side["frontier"] = nodes
-        meet = nodes[other["dist"][nodes] >= 0]
+        nodes = side.expand(alive, edge_label_mask)
+        meet = nodes[_member(other.seen, nodes)]
         if len(meet):
-            m = int(meet[np.argmin(other["dist"][meet])])
-            head, head_labels = _chain(f["parent"], f["label"], m)
-            tail, tail_labels = _chain(b["parent"], b["label"], m)
+            m = int(meet[np.argmin(other.depth_of(meet))])
+            head, head_labels = f.chain(m)
+            tail, tail_labels = b.chain(m)
             nodes = head[::-1] + tail[1:]
             return Path(np.array(nodes, dtype=np.int64),
                         np.array(head_labels[::-1] + tail_labels, dtype=np.int32))
