@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from graphsync.algorithms.adjacency import Adjacency
+from graphsync.algorithms.traverse import first_occurrences, member, merge_sorted
 
 
 class Path(NamedTuple):
@@ -34,15 +35,6 @@ class Path(NamedTuple):
 
     nodes: np.ndarray
     labels: np.ndarray
-
-
-def _member(sorted_ids, values):
-    """bool per value of ``values``: whether it is in ``sorted_ids`` (sorted int64)."""
-    if not len(sorted_ids):
-        return np.zeros(len(values), dtype=bool)
-    at = np.searchsorted(sorted_ids, values)
-    np.minimum(at, len(sorted_ids) - 1, out=at)
-    return sorted_ids[at] == values
 
 
 class _Side:
@@ -63,25 +55,15 @@ class _Side:
         order) with the node and label it was first reached by; they become the
         frontier."""
         sources, reached, labels = self.adj.frontier_edges(self.frontier)
-        keep = alive[reached] & ~_member(self.seen, reached)
+        keep = alive[reached] & ~member(self.seen, reached)
         if edge_label_mask is not None:
             keep &= edge_label_mask[labels]
         reached, sources, labels = reached[keep], sources[keep], labels[keep]
-        _, first = np.unique(reached, return_index=True)
-        first.sort()
+        first = first_occurrences(reached, len(alive))
         nodes = reached[first]
         self.depth += 1
         self.levels.append((nodes, sources[first], labels[first].astype(np.int32)))
-        # Merge the level (sorted) into the visited nodes: O(visited) copying, no sort of them.
-        new = np.sort(nodes)
-        at = np.searchsorted(self.seen, new) + np.arange(len(new))
-        old = np.ones(len(self.seen) + len(new), dtype=bool)
-        old[at] = False
-        seen = np.empty(len(old), dtype=np.int64)
-        seen[at], seen[old] = new, self.seen
-        depth = np.empty(len(old), dtype=np.int64)
-        depth[at], depth[old] = self.depth, self.seen_depth
-        self.seen, self.seen_depth = seen, depth
+        self.seen, self.seen_depth = merge_sorted(self.seen, nodes, (self.seen_depth, self.depth))
         self.frontier = nodes
         return nodes
 
@@ -119,7 +101,7 @@ def shortest_path(forward, backward, alive, src, dst, max_depth, edge_label_mask
         work = [int(s.adj.degrees(s.frontier).sum()) for s in (f, b)]
         side, other = (f, b) if work[0] <= work[1] else (b, f)
         nodes = side.expand(alive, edge_label_mask)
-        meet = nodes[_member(other.seen, nodes)]
+        meet = nodes[member(other.seen, nodes)]
         if len(meet):
             m = int(meet[np.argmin(other.depth_of(meet))])
             head, head_labels = f.chain(m)

@@ -108,14 +108,56 @@ def first_reached(sources, reached, labels, enterable, edge_label_mask=None):
     return reached[first], sources[first], labels[first].astype(np.int32)
 
 
+# Arrays over every node id cost a read more than their size suggests: a new
+# array's pages are faulted in one by one as they are first written (some
+# microseconds each on a loaded machine, thousands a call at 200k nodes). While
+# fewer than one value per SPARSE_SHARE node ids is involved, the steps below
+# work on arrays of the values only (a sort, a binary search), not over every node.
+SPARSE_SHARE = 16
+
+
 def first_occurrences(values, n):
     """Positions of the first occurrence of each distinct value of ``values`` (ints in
-    0..n-1), in order. Linear: each value's slot gets the positions written last to
-    first, so the first position is the one that stays (no sort, unlike np.unique)."""
+    0..n-1), in order. Few values: sorted (np.unique's first index of each). Many:
+    linear, each value's slot over every node id gets the positions written last to
+    first, so the first position is the one that stays."""
+    if len(values) * SPARSE_SHARE < n:
+        _, first = np.unique(values, return_index=True)
+        first.sort()
+        return first
     order = np.arange(len(values))
     slot = np.empty(n, dtype=np.int64)
     slot[values[::-1]] = order[::-1]
     return order[slot[values] == order]
+
+
+def member(sorted_ids, values):
+    """bool per value of ``values``: whether it is in ``sorted_ids`` (sorted int64)."""
+    if not len(sorted_ids):
+        return np.zeros(len(values), dtype=bool)
+    at = np.searchsorted(sorted_ids, values)
+    np.minimum(at, len(sorted_ids) - 1, out=at)
+    return sorted_ids[at] == values
+
+
+def merge_sorted(sorted_ids, values, *columns):
+    """``sorted_ids`` with the distinct ``values`` (none of them in it) merged in, in
+    order, and each (old column, value for the new) of ``columns`` merged alike:
+    O(len) copying, no sort of what is held. Returns (ids, *merged columns)."""
+    new_order = np.argsort(values, kind="stable")
+    new = values[new_order]
+    at = np.searchsorted(sorted_ids, new) + np.arange(len(new))
+    old = np.ones(len(sorted_ids) + len(new), dtype=bool)
+    old[at] = False
+    ids = np.empty(len(old), dtype=np.int64)
+    ids[at], ids[old] = new, sorted_ids
+    out = [ids]
+    for held, added in columns:
+        c = np.empty(len(old), dtype=held.dtype)
+        c[old] = held
+        c[at] = added[new_order] if np.ndim(added) else added
+        out.append(c)
+    return tuple(out)
 
 
 def check_limits(max_depth, max_nodes):
@@ -193,15 +235,36 @@ def bfs_over(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node
     levels = [(np.array(nodes, dtype=np.int64), np.array(parents, dtype=np.int64),
                np.array(labels, dtype=np.int32))]
     if depth < max_depth and frontier and not capped:
-        enterable = enterable_nodes(alive, node_mask)
-        enterable[np.fromiter(visited, dtype=np.int64, count=len(visited))] = False
+        # NumPy from here on. While the nodes visited are few (SPARSE_SHARE), they are
+        # kept as a sorted array (membership by binary search); then as a mask of the
+        # nodes still enterable, over every node id.
+        n = len(alive)
+        seen = np.sort(np.fromiter(visited, dtype=np.int64, count=len(visited)))
+        enterable = None
         frontier = np.array(frontier, dtype=np.int64)
         while depth < max_depth and len(frontier) and not capped:
-            level = first_reached(*adj.frontier_edges(frontier), enterable, edge_label_mask)
+            sources, reached, edge_labels = adj.frontier_edges(frontier)
+            if enterable is None and (len(seen) + len(reached)) * SPARSE_SHARE >= n:
+                enterable = enterable_nodes(alive, node_mask)
+                enterable[seen] = False
+            if enterable is not None:
+                level = first_reached(sources, reached, edge_labels, enterable, edge_label_mask)
+            else:
+                keep = alive[reached] & ~member(seen, reached)
+                if node_mask is not None:
+                    keep &= node_mask[reached]
+                if edge_label_mask is not None:
+                    keep &= edge_label_mask[edge_labels]
+                reached, sources, edge_labels = reached[keep], sources[keep], edge_labels[keep]
+                first = first_occurrences(reached, n)
+                level = reached[first], sources[first], edge_labels[first].astype(np.int32)
             if len(level[0]) > budget:
                 capped = True
                 level = tuple(a[:budget] for a in level)
-            enterable[level[0]] = False
+            if enterable is not None:
+                enterable[level[0]] = False
+            else:
+                seen = merge_sorted(seen, level[0])[0]
             budget -= len(level[0])
             levels.append(level)
             sizes.append(len(level[0]))

@@ -274,3 +274,53 @@ def test_first_occurrences_matches_a_sort_based_dedupe(seed):
     _, expected = np.unique(values, return_index=True)
     expected.sort()
     assert first_occurrences(values, n).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_numpy_levels_over_sorted_visited_nodes_and_over_a_mask_agree(make_graph, seed, monkeypatch):
+    # The NumPy levels keep the visited nodes as a sorted array while they are few
+    # (SPARSE_SHARE) and as a mask over every node id after: every mix of the two
+    # gives the same traversal as the Python levels, caps and restrictions included.
+    from graphsync.algorithms import traverse
+
+    graph = make_graph(seed, n=300, m=900)
+    rng = np.random.default_rng(seed + 600)
+    label_mask, node_mask = restrictions(graph, rng)
+    adj = Adjacency(graph.offsets, graph.targets, graph.labels)
+    seeds = rng.integers(0, len(graph.alive), 1 + seed % 3).tolist()
+    for masks in ((None, None), (label_mask, node_mask)):
+        for max_depth, max_nodes in ((2, 10_000), (5, 40), (100, 10_000)):
+            expected = bfs_over(adj, graph.alive, seeds, max_depth, max_nodes, *masks, small_level=10**9)
+            for share in (0, 1, 16, 10**9):  # 0: never a mask; 10**9: a mask at once
+                monkeypatch.setattr(traverse, "SPARSE_SHARE", share)
+                got = bfs_over(adj, graph.alive, seeds, max_depth, max_nodes, *masks, small_level=0)
+                for a, b in zip(expected[:4], got[:4], strict=True):
+                    np.testing.assert_array_equal(a, b)
+                    assert a.dtype == b.dtype
+                assert expected.capped == got.capped
+
+
+def test_a_small_traversal_of_a_large_graph_allocates_by_what_it_visits():
+    # A level of more than SMALL_LEVEL edges is walked with NumPy; it made a mask over
+    # every node and an int64 slot per node id for each level (~9 bytes a node), whose
+    # pages the kernel faults in one by one: at 200k nodes some 150 faults per depth-3
+    # traversal, more than the traversal itself.
+    import tracemalloc
+
+    n = 1_000_000
+    rng = np.random.default_rng(5)
+    degree = 6
+    offsets = np.arange(0, degree * n + 1, degree, dtype=np.int64)
+    targets = rng.integers(0, n, degree * n).astype(np.int64)
+    adj = Adjacency(offsets, targets, np.zeros(len(targets), dtype=np.int32))
+    alive = np.ones(n, dtype=bool)
+    bfs_over(adj, alive, [0], 3, 10_000)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        result = bfs_over(adj, alive, [0], 3, 10_000)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert len(result.nodes) > 1 + degree + degree ** 2  # the last level had more than SMALL_LEVEL edges
+    assert peak < n  # under a byte a node: nothing of the graph's size
