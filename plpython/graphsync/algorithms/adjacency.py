@@ -136,14 +136,18 @@ class Adjacency:
         in edge-list order; None when they hold more than ``limit`` edges."""
         bounds = []
         total = 0
+        # Elements and slices through memoryviews: several times cheaper than NumPy's
+        # indexing (a NumPy scalar, a view object) for one node's list.
+        offsets, slot = memoryview(self.offsets), memoryview(self.slot) if self.segments else None
+        base = (memoryview(self.targets), memoryview(self.labels))
         for u in frontier:
-            seg = self.slot[u] if self.segments else -1
+            seg = slot[u] if slot is not None else -1
             if seg >= 0:
                 lo, hi = int(self.seg_lo[seg]), int(self.seg_hi[seg])
                 bounds.append((self.t_targets, self.t_labels, lo, hi))
             elif u < self.base_nodes:
-                lo, hi = int(self.offsets[u]), int(self.offsets[u + 1])
-                bounds.append((self.targets, self.labels, lo, hi))
+                lo, hi = offsets[u], offsets[u + 1]
+                bounds.append((*base, lo, hi))
             else:  # a node past the base, never relocated: no edges
                 lo = hi = 0
                 bounds.append((self.targets, self.labels, 0, 0))

@@ -185,31 +185,48 @@ def bfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
 SMALL_LEVEL = 128
 
 
-def bfs_over(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node_mask=None,
-             small_level=SMALL_LEVEL):
-    """Breadth-first traversal of ``adj`` from ``seeds``, one depth level at a time.
+class _Levels(NamedTuple):
+    """The levels a traversal walked in Python (see _python_levels)."""
 
-    Dead seeds are dropped and duplicates removed; the others are depth 0. Each reachable
-    node within ``max_depth`` edges appears once, at its minimal depth, in BFS order. At most
-    ``max_nodes`` nodes (seeds included) are returned; ``capped`` tells whether more nodes
-    were reachable within ``max_depth``. Raises ValueError for a seed id outside 0..n-1,
-    max_depth < 0 or max_nodes < 1. Returns a :class:`Traversal`. ``small_level``: see
-    SMALL_LEVEL (the answer does not depend on it).
-    """
+    nodes: list
+    parents: list
+    labels: list
+    sizes: list  # nodes per depth, seeds first
+    visited: set
+    frontier: list  # the last level
+    budget: int  # nodes max_nodes still allows
+    depth: int
+    capped: bool
+
+    @property
+    def done(self):
+        """Whether the traversal is complete (else its next level is a large one)."""
+        return not self.frontier or self.capped
+
+
+def _python_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask, node_mask, small_level):
+    """The levels of a breadth-first traversal as long as each has at most
+    ``small_level`` edges, walked edge by edge in Python lists (see SMALL_LEVEL)."""
     check_limits(max_depth, max_nodes)
-    alive = np.asarray(alive, dtype=bool)
-    if edge_label_mask is not None:
-        edge_label_mask = np.asarray(edge_label_mask, dtype=bool)
-    if node_mask is not None:
-        node_mask = np.asarray(node_mask, dtype=bool)
-    seeds = seed_nodes(seeds, alive)
-    capped = len(seeds) > max_nodes
-    frontier = seeds[:max_nodes].tolist()
-    # The levels walked in Python: (node, parent, label) lists, and each level's size.
+    # Python reads an element through a memoryview several times faster than through
+    # NumPy's indexing (which makes a NumPy scalar).
+    alive_at = memoryview(alive)
+    if isinstance(seeds, list) and len(seeds) <= 8:  # the usual one seed: no NumPy call
+        n = len(alive)
+        for s in seeds:
+            if not 0 <= s < n:
+                raise ValueError(f"seed node id out of range 0..{n - 1}")
+        frontier = list(dict.fromkeys(s for s in seeds if alive_at[s]))
+    else:
+        frontier = seed_nodes(seeds, alive).tolist()
+    capped = len(frontier) > max_nodes
+    frontier = frontier[:max_nodes]
     nodes, parents, labels, sizes = list(frontier), [-1] * len(frontier), [-1] * len(frontier), [len(frontier)]
     visited = set(frontier)
     budget = max_nodes - len(frontier)
     depth = 0
+    node_ok = None if node_mask is None else memoryview(node_mask)
+    label_ok = None if edge_label_mask is None else memoryview(edge_label_mask)
     while depth < max_depth and frontier and not capped:
         lists = adj.edge_lists(frontier, small_level) if len(frontier) <= small_level else None
         if lists is None:
@@ -217,8 +234,8 @@ def bfs_over(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node
         level = []
         for u, (targets, edge_labels) in zip(frontier, lists, strict=True):
             for v, label in zip(targets, edge_labels, strict=True):
-                if (v in visited or not alive[v] or (node_mask is not None and not node_mask[v])
-                        or (edge_label_mask is not None and not edge_label_mask[label])):
+                if (v in visited or not alive_at[v] or (node_ok is not None and not node_ok[v])
+                        or (label_ok is not None and not label_ok[label])):
                     continue
                 visited.add(v)
                 level.append((v, u, label))
@@ -232,6 +249,46 @@ def bfs_over(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node
         labels += [label for _, _, label in level]
         sizes.append(len(level))
         depth += 1
+    if depth >= max_depth:
+        frontier = []
+    return _Levels(nodes, parents, labels, sizes, visited, frontier, budget, depth, capped)
+
+
+def _masks(alive, edge_label_mask, node_mask):
+    return (np.asarray(alive, dtype=bool), None if edge_label_mask is None else np.asarray(edge_label_mask, dtype=bool),
+            None if node_mask is None else np.asarray(node_mask, dtype=bool))
+
+
+def bfs_lists(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node_mask=None,
+              small_level=SMALL_LEVEL):
+    """bfs_over's answer as Python lists (nodes, depths, parents, parent labels,
+    capped) when every level has at most ``small_level`` edges; None otherwise
+    (run bfs_over). For a small traversal, whose answer is then written out node
+    by node: no NumPy call, where making and reading back bfs_over's four arrays
+    takes some ten."""
+    alive, edge_label_mask, node_mask = _masks(alive, edge_label_mask, node_mask)
+    lv = _python_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask, node_mask, small_level)
+    if not lv.done:
+        return None
+    depths = [d for d, size in enumerate(lv.sizes) for _ in range(size)]
+    return lv.nodes, depths, lv.parents, lv.labels, bool(lv.capped)
+
+
+def bfs_over(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node_mask=None,
+             small_level=SMALL_LEVEL):
+    """Breadth-first traversal of ``adj`` from ``seeds``, one depth level at a time.
+
+    Dead seeds are dropped and duplicates removed; the others are depth 0. Each reachable
+    node within ``max_depth`` edges appears once, at its minimal depth, in BFS order. At most
+    ``max_nodes`` nodes (seeds included) are returned; ``capped`` tells whether more nodes
+    were reachable within ``max_depth``. Raises ValueError for a seed id outside 0..n-1,
+    max_depth < 0 or max_nodes < 1. Returns a :class:`Traversal`. ``small_level``: see
+    SMALL_LEVEL (the answer does not depend on it).
+    """
+    alive, edge_label_mask, node_mask = _masks(alive, edge_label_mask, node_mask)
+    lv = _python_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask, node_mask, small_level)
+    nodes, parents, labels, sizes, visited = lv.nodes, lv.parents, lv.labels, list(lv.sizes), lv.visited
+    frontier, budget, depth, capped = lv.frontier, lv.budget, lv.depth, lv.capped
     levels = [(np.array(nodes, dtype=np.int64), np.array(parents, dtype=np.int64),
                np.array(labels, dtype=np.int32))]
     if depth < max_depth and frontier and not capped:

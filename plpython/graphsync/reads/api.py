@@ -38,7 +38,7 @@ from graphsync.reads.arguments import (
     seeds,
     table_oids,
 )
-from graphsync.reads.literals import int_literal, literal_of_ints, literal_of_texts, text_literal
+from graphsync.reads.literals import int_literal, text_literal
 
 STABLE_TRIES = 3
 
@@ -154,6 +154,14 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     starts = [s for s in r.ends if s is not None]
     restriction = access.restriction_mask(plpy, r.v, r.acc, node_tables, filter_json)
     adj, label_mask = r.graph(direction, edge_types)
+    if strategy == "bfs" and not hydrate:
+        # A small traversal (every level of at most traverse.SMALL_LEVEL edges, at most
+        # FEW nodes) stays in Python lists from the walk to the literals.
+        small = traverse.bfs_lists(adj, r.security, starts, max_depth, max_nodes, label_mask, restriction)
+        if small is not None and len(small[0]) <= FEW:
+            ids, depths, parents, labels, capped = small
+            keys = nodes.key_list(plpy, r.v, ids)  # every parent is a visited node
+            return _few_columns(ids, depths, parents, labels, keys, r.v.labels, None, capped)
     run_one = traverse.bfs_over if strategy == "bfs" else traverse.dfs_over
     enterable = r.security
     hidden = set()
@@ -227,32 +235,48 @@ def _columns(ids, depths, parents, labels, found, tables, pks, label_names, json
     }
 
 
+def _quoted(text):
+    """An element of an array literal: ``text`` double-quoted, its backslashes and
+    double quotes escaped."""
+    if "\\" in text or '"' in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + text + '"'
+
+
 def _few_columns(ids, depths, parents, labels, keys, label_by_id, json, capped):
-    """_columns of a few nodes, node by node; ``keys``: (table oid, id text) or None
-    of each node (nodes.key_list), ``label_by_id``: label id -> name."""
-    row = {node: i for i, node in enumerate(ids.tolist())}
-    out = {"tables": [], "ids": [], "depths": [], "parent_tables": [], "parent_ids": [], "labels": [], "nodes": []}
-    for i, (depth, parent, label, key) in enumerate(zip(depths.tolist(), parents.tolist(), labels.tolist(), keys,
-                                                        strict=True)):
+    """_columns of a few nodes, node by node, as Python lists (or arrays) in;
+    ``keys``: (table oid, id text) or None of each node (nodes.key_list),
+    ``label_by_id``: label id -> name."""
+    ids, depths, parents, labels = (a.tolist() if isinstance(a, np.ndarray) else a
+                                    for a in (ids, depths, parents, labels))
+    row = dict(zip(ids, range(len(ids))))
+    tables, pks, depth_out, ptables, ppks, names, docs = [], [], [], [], [], [], []
+    for i, key in enumerate(keys):
         if key is None:  # not readable after all: row-level security of graph._nodes
             continue
+        parent = parents[i]
         pkey = keys[row[parent]] if parent >= 0 else None
-        out["tables"].append(key[0])
-        out["ids"].append(key[1])
-        out["depths"].append(depth)
-        out["parent_tables"].append(None if pkey is None else pkey[0])
-        out["parent_ids"].append(None if pkey is None else pkey[1])
-        out["labels"].append(label_by_id.get(label) if parent >= 0 else None)
+        tables.append(str(key[0]))
+        pks.append(_quoted(key[1]))
+        depth_out.append(str(depths[i]))
+        if pkey is None:
+            ptables.append("NULL")
+            ppks.append("NULL")
+        else:
+            ptables.append(str(pkey[0]))
+            ppks.append(_quoted(pkey[1]))
+        name = label_by_id.get(labels[i]) if parent >= 0 else None
+        names.append("NULL" if name is None else _quoted(name))
         if json is not None:
-            out["nodes"].append(json[i])
+            docs.append("NULL" if json[i] is None else _quoted(json[i]))
     return {
-        "tables": literal_of_ints(out["tables"]),
-        "ids": literal_of_texts(out["ids"]),
-        "depths": literal_of_ints(out["depths"]),
-        "parent_tables": literal_of_ints(out["parent_tables"]),
-        "parent_ids": literal_of_texts(out["parent_ids"]),
-        "labels": literal_of_texts(out["labels"]),
-        "nodes": None if json is None else literal_of_texts(out["nodes"]),
+        "tables": "{" + ",".join(tables) + "}",
+        "ids": "{" + ",".join(pks) + "}",
+        "depths": "{" + ",".join(depth_out) + "}",
+        "parent_tables": "{" + ",".join(ptables) + "}",
+        "parent_ids": "{" + ",".join(ppks) + "}",
+        "labels": "{" + ",".join(names) + "}",
+        "nodes": None if json is None else "{" + ",".join(docs) + "}",
         "capped": capped,
     }
 

@@ -386,9 +386,10 @@ def key_list(plpy, v, ids):
             else:
                 missing.append(j)
     else:
-        tables, pks, held = cache.tables, cache.pks, cache.base_count
+        # an element through a memoryview: a Python int, no NumPy scalar made
+        tables, pks, held = memoryview(cache.tables), cache.pks, cache.base_count
         for j, i in enumerate(ids):
-            table = int(tables[i]) if i < held else 0
+            table = tables[i] if i < held else 0
             if table:
                 out[j] = (table, pks[i])
             else:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from graphsync.algorithms.adjacency import Adjacency
-from graphsync.algorithms.traverse import bfs, bfs_over, dfs, first_occurrences, seed_nodes
+from graphsync.algorithms.traverse import bfs, bfs_lists, bfs_over, dfs, first_occurrences, seed_nodes
 
 SEEDS = range(8)
 
@@ -324,3 +324,35 @@ def test_a_small_traversal_of_a_large_graph_allocates_by_what_it_visits():
         tracemalloc.stop()
     assert len(result.nodes) > 1 + degree + degree ** 2  # the last level had more than SMALL_LEVEL edges
     assert peak < n  # under a byte a node: nothing of the graph's size
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("max_depth", [0, 1, 2, 5])
+def test_bfs_lists_is_bfs_over_as_lists_while_levels_are_small(make_graph, seed, max_depth):
+    graph = make_graph(seed, n=300, m=900)
+    rng = np.random.default_rng(seed + 900)
+    label_mask, node_mask = restrictions(graph, rng)
+    adj = Adjacency(graph.offsets, graph.targets, graph.labels)
+    seeds = rng.integers(0, len(graph.alive), 1 + seed % 3).tolist()
+    answered = 0
+    for masks in ((None, None), (label_mask, node_mask)):
+        for max_nodes in (1, 7, 40, 10_000):
+            for small in (0, 4, 30, 10**9):
+                expected = bfs_over(adj, graph.alive, seeds, max_depth, max_nodes, *masks, small_level=small)
+                got = bfs_lists(adj, graph.alive, seeds, max_depth, max_nodes, *masks, small_level=small)
+                if got is None:  # a level of more than ``small`` edges
+                    assert small < 10**9
+                    continue
+                answered += 1
+                assert got[:4] == tuple(a.tolist() for a in expected[:4])
+                assert got[4] is expected.capped
+    assert answered
+
+
+def test_bfs_lists_checks_its_arguments_as_bfs_over_does():
+    adj = Adjacency(np.array([0, 1, 1]), np.array([1]), np.array([0]))
+    alive = np.ones(2, bool)
+    for seeds, max_depth, max_nodes in (([2], 1, 5), ([-1], 1, 5), ([0], -1, 5), ([0], 1, 0)):
+        for run in (bfs_over, bfs_lists):
+            with pytest.raises(ValueError):
+                run(adj, alive, seeds, max_depth, max_nodes)

@@ -47,4 +47,6 @@ def test_a_few_nodes_give_the_columns_the_whole_column_way_gives(seed):
     json = [None if rng.random() < 0.3 else '{"n": %d}' % i for i in range(k)] if seed % 2 else None
     keys = [(t, pk) if f else None for f, t, pk in zip(found.tolist(), tables.tolist(), pks.tolist(), strict=True)]
     few = _few_columns(ids, depths, parents, labels, keys, label_by_id, json, seed % 3 == 0)
+    assert _few_columns(ids.tolist(), depths.tolist(), parents.tolist(), labels.tolist(), keys, label_by_id, json,
+                        seed % 3 == 0) == few  # lists in (traverse.bfs_lists) as arrays
     assert few == _columns(ids, depths, parents, labels, found, tables, pks, (names, named), json, seed % 3 == 0, n)
