@@ -241,3 +241,41 @@ def test_a_late_commit_with_a_lower_log_id_is_still_read(graph_db):
         admin.execute("DELETE FROM rs.a WHERE id IN (40, 41)")
         apply(admin)
         admin.execute(f"REVOKE SELECT ON rs.a FROM {READER}")
+
+
+COUNTS = """
+CREATE OR REPLACE FUNCTION pg_temp.read_counts() RETURNS text LANGUAGE plpython3u AS $$
+import json, sys
+db = sys.modules.get("graphsync.db")
+return json.dumps(db.COUNTS if db else None)
+$$
+"""
+
+PATH = "SELECT step, node_table::text, node_id FROM graph.shortest_path('rs.a', '1', 'rs.c', '3')"
+
+
+def test_a_repeated_small_read_runs_one_statement_and_prepares_no_plan(graph_db):
+    """The fixed cost of a read: its start (freshness step, generation, the caller's
+    tables, settings, the seed's node id) is one statement through a plan kept for
+    the backend, and when nothing changed nothing else runs -- the view, the masks
+    and the keys are kept. A per-call catalog query, generation check or plan
+    prepared per call shows here as more statements or plans."""
+    import json
+
+    with connect(graph_db) as admin, connect(graph_db) as c:
+        admin.execute(f"GRANT SELECT ON rs.a, rs.b, rs.c TO {READER}")
+        c.execute(COUNTS)
+        for role in ("postgres", READER):
+            c.execute(f"SET ROLE {role}")
+            for _ in range(2):  # the first reads of a role load what the backend keeps
+                rows(c)
+                rows(c, PATH)
+            before = json.loads(c.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+            expected = (rows(c), rows(c, PATH))
+            for _ in range(4):
+                assert (rows(c), rows(c, PATH)) == expected
+            after = json.loads(c.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+            assert after["statements"] - before["statements"] == 10, role  # START, once a read
+            assert after["plans"] == before["plans"], role
+            c.execute("RESET ROLE")
+        admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c FROM {READER}")

@@ -10,6 +10,11 @@ from graphsync import errors
 
 _plans = {}
 
+# Statements run and plans prepared through run/plan in this backend: tests read
+# them to show what a read costs in round trips to the executor (a repeated small
+# read: one statement, no plan prepared).
+COUNTS = {"statements": 0, "plans": 0}
+
 ADMIN = """
 SELECT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') AS ok, current_user::text AS me,
        pg_catalog.pg_is_in_recovery() AS standby,
@@ -31,11 +36,13 @@ def plan(plpy, sql, types=()):
     p = _plans.get(key)
     if p is None:
         p = _plans[key] = plpy.prepare(sql, list(types))
+        COUNTS["plans"] += 1
     return p
 
 
 def run(plpy, sql, types=(), args=()):
     """Execute ``sql`` through a kept plan."""
+    COUNTS["statements"] += 1
     return plpy.execute(plan(plpy, sql, types), list(args))
 
 
