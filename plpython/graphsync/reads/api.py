@@ -249,7 +249,7 @@ def _few_columns(ids, depths, parents, labels, keys, label_by_id, json, capped):
     ``label_by_id``: label id -> name."""
     ids, depths, parents, labels = (a.tolist() if isinstance(a, np.ndarray) else a
                                     for a in (ids, depths, parents, labels))
-    row = dict(zip(ids, range(len(ids))))
+    row = {node: i for i, node in enumerate(ids)}
     tables, pks, depth_out, ptables, ppks, names, docs = [], [], [], [], [], [], []
     for i, key in enumerate(keys):
         if key is None:  # not readable after all: row-level security of graph._nodes
