@@ -2,6 +2,7 @@
 """Graph reads side by side with their peers, on one generated graph, in one run.
 
     .venv/bin/python benchmarks/reads.py [--quick] [--nodes N --edges M] [--out FILE]
+                                         [--only PHASE,...] [--repeat N]
 
 A graph of 200k nodes / 1M edges (--quick: 20k / 100k) stored as ordinary
 tables (bench.nodes; bench.links, a join table with weight and label columns),
@@ -319,26 +320,34 @@ class Bench:
         print("wrote", path, "and", png)
 
 
+PHASES = ("cold", "traversals", "paths", "weighted", "components", "pending", "fold")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20k nodes / 100k edges, fewer repetitions")
     parser.add_argument("--nodes", type=int)
     parser.add_argument("--edges", type=int)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "READS.md"))
+    parser.add_argument("--only", help="comma-separated phases to run, of: " + ",".join(PHASES)
+                        + " (default: all); for a shorter run, written to --out")
+    parser.add_argument("--repeat", type=int, help="repetitions (default 11, --quick 5; traversals 5x that)")
     args = parser.parse_args(argv)
     nodes = args.nodes or (20_000 if args.quick else 200_000)
     edges = args.edges or (100_000 if args.quick else 1_000_000)
-    repeat = 5 if args.quick else 11
+    repeat = args.repeat or (5 if args.quick else 11)
+    phases = PHASES if not args.only else args.only.split(",")
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        parser.error("unknown phases: %s" % ", ".join(sorted(unknown)))
     with server() as admin, database(admin, DB) as dsn:
         b = Bench(dsn, nodes, edges, repeat)
         b.setup()
-        b.cold()
-        b.traversals()
-        b.paths()
-        b.weighted()
-        b.components()
-        b.pending()
-        b.fold()
+        for phase in PHASES:
+            if phase in phases:
+                getattr(b, phase)()
+        if args.only:
+            b.notes.append("phases run: %s (--only); repetitions %d" % (", ".join(phases), repeat))
         b.write(args.out, args.quick)
     return 0
 
