@@ -9,7 +9,9 @@ Pure NumPy: no database access. Shared graph contract (all modules of this packa
 
 The caller picks the direction by passing the forward, the reversed, or the two-way CSR,
 as arrays (``bfs``, ``dfs``) or as an ``adjacency.Adjacency`` (``bfs_over``, ``dfs_over``:
-a base CSR with the edge lists of changed nodes replaced, see adjacency.py).
+a base CSR with the edge lists of changed nodes replaced, see adjacency.py);
+``bfs_lists`` gives ``bfs_over``'s answer as Python lists when every level is small (a
+small traversal written out node by node need not make NumPy arrays).
 Optional restrictions:
 
 * ``edge_label_mask``: None or bool array indexed by label id (it must cover every label id
