@@ -95,18 +95,22 @@ def _resolve(plpy, v, keys, visible, counted=()):
         index = nodes.key_index(plpy, v)
         by_table = {}
         for k in keys:
-            by_table.setdefault(k[0], []).append(k)
+            of_table = by_table.get(k[0])
+            if of_table is None:
+                of_table = by_table[k[0]] = []
+            of_table.append(k)
         rest = []
         for table, of_table in by_table.items():
             if table not in visible or table not in index:
                 rest.extend(of_table)
                 continue
-            found = list(map(index[table].get, [k[1] for k in of_table]))
-            for k, i in zip(of_table, found, strict=True):
-                if i is None or k in counted:
-                    rest.append(k)
-                else:
-                    ids[k] = i
+            found = dict(zip(of_table, map(index[table].get, [k[1] for k in of_table]), strict=True))
+            if counted:  # their extra_rows come from graph._nodes (RESOLVE)
+                found.update(dict.fromkeys([k for k in found if k in counted]))
+            rest.extend(k for k, i in found.items() if i is None)
+            ids.update(found)
+        for k in rest:
+            ids.pop(k, None)
     if rest:
         rows = run(plpy, RESOLVE, ["oid[]", "text[]"], [[k[0] for k in rest], [k[1] for k in rest]])
         for r in rows:
@@ -118,11 +122,12 @@ def _resolve(plpy, v, keys, visible, counted=()):
                 dups[rest[r["i"] - 1]] = r["extra_rows"]
     extra = {}
     top = v.node_count
-    for k in keys:
-        if k not in ids:
-            ids[k] = top
-            extra[top] = k
-            top += 1
+    if len(ids) < len(keys):
+        for k in keys:
+            if k not in ids:
+                ids[k] = top
+                extra[top] = k
+                top += 1
     return ids, extra, dups
 
 
@@ -131,16 +136,17 @@ def _net(held, ops, e):
     (src, dst, weight, label, source) keys, in order of first appearance) and of
     the rows ``ops``/``e`` after it, keys with a count other than 0, in order of
     first appearance -- what adding the rows to the Counter gives, by sorting."""
-    keys = list(held)
-    columns = [np.asarray(c) for c in zip(*keys, strict=True)] if keys else [np.zeros(0)] * 5
-    all_ = csr.Edges(*(np.concatenate([c, x]).astype(x.dtype) for c, x in zip(columns, e, strict=True)))
-    count = np.concatenate([np.fromiter(held.values(), dtype=np.int64, count=len(keys)), ops])
+    # The held keys as one float64 array in one go (node ids stay below 2**53, so exact).
+    table = np.array(list(held), dtype=np.float64).reshape(-1, 5)
+    all_ = csr.Edges(*(np.concatenate([table[:, j].astype(x.dtype), x]) for j, x in enumerate(e)))
+    count = np.concatenate([np.fromiter(held.values(), dtype=np.int64, count=len(table)), ops])
     if not len(count):
         return all_, count
     order = np.lexsort((all_.sources, all_.labels, all_.weights, all_.dst, all_.src))  # stable
     step = np.ones(len(order), dtype=bool)
     for c in all_:
-        step[1:] &= c[order][1:] == c[order][:-1]
+        c = c[order]
+        step[1:] &= c[1:] == c[:-1]
     starts = np.flatnonzero(~step | (np.arange(len(order)) == 0))
     sums = np.add.reduceat(count[order], starts)
     first = order[starts]  # the first appearance of each key (lexsort keeps the given order)
@@ -220,7 +226,7 @@ def fold(plpy, v, rows, visible):
         alive[i] = is_alive
         if state is not None:
             values[i] = state
-    ops = np.where(np.array(e_ops, dtype=object) == "+", 1, -1).astype(np.int64)
+    ops = np.where(np.array(e_ops, dtype="U1") == "+", 1, -1).astype(np.int64)
     extra_edges = csr.edges(list(map(ids.__getitem__, e_from)), list(map(ids.__getitem__, e_to)),
                             e_weights, list(map(label_ids.__getitem__, e_labels)), e_sources)
     if cuts:

@@ -17,6 +17,7 @@ both back together. The state row is locked FOR UPDATE, so concurrent calls
 run one after the other and never apply a row twice.
 """
 
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -50,9 +51,13 @@ class Counts:
     batches: int = 0
     failed: int = 0
 
-    def add(self, op):
+    def add(self, op, n=1):
         name = {"I": "inserts", "U": "updates", "D": "deletes", "T": "truncates"}[op]
-        setattr(self, name, getattr(self, name) + 1)
+        setattr(self, name, getattr(self, name) + n)
+
+    def add_rows(self, rows):
+        for op, n in Counter(r["op"] for r in rows).items():
+            self.add(op, n)
 
 
 # Replay's statements find a batch's keys (a few thousand) among graph._nodes (up
@@ -202,6 +207,7 @@ class Replayer:
             overlay_used = db.run(plpy, "SELECT overlay_count FROM graph._sync_state")[0]["overlay_count"]
         self.overlay_used = overlay_used
         self.pinned = None
+        self.plans = {}  # changes.add_rows's reading of each table, kept for the call
 
     @property
     def reg(self):
@@ -269,15 +275,21 @@ class Replayer:
 
     def apply_rows(self, rows):
         """Apply log rows in id order (all or nothing: the caller wraps this in a
-        subtransaction)."""
+        subtransaction): the rows between TRUNCATEs gathered in one go
+        (changes.add_rows, every row's JSON parsed at once) and flushed together."""
         gathered = changes.Changes()
-        for row in rows:
-            if row["op"] == "T":
-                self.flush(gathered)
-                gathered = changes.Changes()
-                self.truncate(int(row["table_oid"]))
-            else:
-                changes.add_row(self.reg, row, gathered)
+        old_rows, new_rows = changes.parse_images(rows)
+        start = 0
+        for at in [i for i, row in enumerate(rows) if row["op"] == "T"] + [len(rows)]:
+            if at > start:
+                changes.add_rows(self.reg, rows[start:at], gathered, (old_rows[start:at], new_rows[start:at]),
+                                 plans=self.plans)
+            if at == len(rows):
+                break
+            self.flush(gathered)
+            gathered = changes.Changes()
+            self.truncate(int(rows[at]["table_oid"]))
+            start = at + 1
         self.flush(gathered)
         notify.record(self.plpy, self.reg, rows)  # numbered for NOTIFY graphsync and changed_nodes()
 
@@ -296,8 +308,7 @@ def _apply_batch(plpy, replayer, rows, policy, counts):
     try:
         with plpy.subtransaction():
             replayer.apply_rows(rows)
-        for row in rows:
-            counts.add(row["op"])
+        counts.add_rows(rows)
         return rows[-1]["id"], None, []
     except EdgeBufferFull:
         replayer.overlay_used = used

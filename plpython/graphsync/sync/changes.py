@@ -226,8 +226,151 @@ def _parsed(rows, column):
     # One JSON object per text (what the log holds), or each text on its own.
     if len(values) != len(present) or not all(isinstance(v, dict) for v in values):
         return [_UNPARSED] * len(texts)
+    if len(present) == len(texts):
+        return values
     values = iter(values)
     return [next(values) if t else None for t in texts]
+
+
+class _Plan:
+    """How the rows of one table turn into graph changes, worked out once per
+    gathering (add_rows) instead of once per row: the node table, and each edge
+    source the rows carry as a flat tuple when none of them is computed by
+    capture (then edges_of_row, the general reading, is used)."""
+
+    __slots__ = ("table_oid", "node", "plain_node", "tenant", "specs", "general")
+
+    def __init__(self, reg, table_oid):
+        self.table_oid = table_oid
+        self.node = reg.nodes.get(table_oid)
+        self.plain_node = self.node is not None and self.node.row_filter is None
+        self.tenant = self.node.tenant_column if self.node is not None else None
+        carried = reg.edges_carried_by(table_oid)
+        self.general = any(e.computed for e in carried)
+        self.specs = () if self.general else tuple(
+            (e.edge_source_id, e.kind == "fk", e.from_table, e.to_table, e.from_column,
+             e.from_column if e.kind == "fk" else e.to_column, e.weight_column, e.label_column, e.label,
+             e.bidirectional)
+            for e in carried)
+
+
+def _plain_edges(specs, pk, row):
+    """edges_of_row for sources that are plain columns (``specs``: _Plan.specs)."""
+    found = []
+    for sid, fk, ft, tt, fc, tc, wc, lc, label, bi in specs:
+        a = pk if fk else row.get(fc)
+        b = row.get(tc)
+        weight = weight_of(row.get(wc)) if wc else 1.0
+        if a is None or b is None:
+            continue
+        if lc:
+            lab = row.get(lc)
+            if lab is None:
+                lab = label
+        else:
+            lab = label
+        found.append((sid, (ft, a), (tt, b), weight, lab))
+        if bi:
+            found.append((sid, (tt, b), (ft, a), weight, lab))
+    return found
+
+
+def add_rows(reg, rows, changes, parsed=None, skip=False, truncated=(), plans=None):
+    """Add the graph changes of I/U/D log ``rows`` (in id order, no TRUNCATE) to
+    ``changes``: what add_row() does row by row, in one loop over the batch.
+    ``parsed``: (old_rows, new_rows) as _parsed() gives them (parsed here when None).
+    A row that cannot be gathered raises (as add_row does), or with ``skip`` adds
+    nothing and is left out. A key of a table in ``truncated`` that ``changes``
+    does not hold yet counts its rows from 0 (NodeChange.exactly). ``plans``: a
+    dict of _Plan by table oid to reuse between calls. Returns the number of
+    rows skipped."""
+    if parsed is None:
+        parsed = (_parsed(rows, "old_row"), _parsed(rows, "new_row"))
+    if plans is None:
+        plans = {}
+    nodes, edges = changes.nodes, changes.edges
+    skipped = 0
+    for row, old_row, new_row in zip(rows, parsed[0], parsed[1], strict=True):
+        raw = row["table_oid"]
+        plan = plans.get(raw)
+        if plan is None:
+            plan = plans[raw] = _Plan(reg, int(raw))
+        if old_row is _UNPARSED or new_row is _UNPARSED or not plan.plain_node and plan.node is not None:
+            # The general reading, on a copy: a row adds all of its changes or none.
+            one = Changes()
+            try:
+                add_row(reg, row, one, None if old_row is _UNPARSED or new_row is _UNPARSED
+                        else (old_row, new_row))
+            except (ValueError, TypeError, KeyError):
+                if not skip:
+                    raise
+                skipped += 1
+                continue
+            _merge(one, nodes, edges, truncated)
+            continue
+        try:
+            op, old_pk, new_pk = row["op"], row["old_pk"], row["new_pk"]
+            if op != "D" and (new_pk is None or new_row is None):
+                raise ValueError("log row %d (%s) has no new key or new_row" % (row["id"], op))
+            if op != "I" and (old_pk is None or old_row is None):
+                raise ValueError("log row %d (%s) has no old key or old_row" % (row["id"], op))
+            if plan.general:
+                old = edges_of_row(reg, plan.table_oid, old_pk, old_row) if old_row else []
+                new = edges_of_row(reg, plan.table_oid, new_pk, new_row) if new_row else []
+            elif plan.specs:
+                old = _plain_edges(plan.specs, old_pk, old_row) if old_row else []
+                new = _plain_edges(plan.specs, new_pk, new_row) if new_row else []
+            else:
+                old = new = ()
+            if plan.node is not None and op != "D":
+                tenant = new_row.get(plan.tenant) if plan.tenant else None
+                properties = row["properties"]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            if not skip:
+                raise
+            skipped += 1
+            continue
+        if plan.node is not None:
+            if op != "I":
+                key = (plan.table_oid, old_pk)
+                c = nodes.get(key)
+                if c is None:
+                    c = nodes[key] = NodeChange.exactly(0) if plan.table_oid in truncated else NodeChange()
+                c.add -= 1
+                if c.floor:
+                    c.floor -= 1
+            if op != "D":
+                key = (plan.table_oid, new_pk)
+                c = nodes.get(key)
+                if c is None:
+                    c = nodes[key] = NodeChange.exactly(0) if plan.table_oid in truncated else NodeChange()
+                c.add += 1
+                c.floor += 1
+                c.state = (tenant, properties)
+        if old:
+            new = list(new)
+            for edge in old:
+                if edge in new:
+                    new.remove(edge)
+                else:
+                    edges.append(("-",) + edge)
+        for edge in new:
+            edges.append(("+",) + edge)
+    return skipped
+
+
+def _merge(one, nodes, edges, truncated):
+    """Compose the changes of one row (``one``) after ``nodes`` and ``edges``."""
+    for k, change in one.nodes.items():
+        before = nodes.get(k) or (NodeChange.exactly(0) if k[0] in truncated else None)
+        nodes[k] = before.then(change) if before is not None else change
+    edges.extend(one.edges)
+
+
+def parse_images(rows):
+    """(old_rows, new_rows): the captured images of log ``rows``, each column's
+    JSON parsed in one go (_parsed), for add_rows."""
+    return _parsed(rows, "old_row"), _parsed(rows, "new_row")
 
 
 def fold_rows(reg, rows):
@@ -236,27 +379,24 @@ def fold_rows(reg, rows):
     table oids, cut edge sources). A row that cannot be gathered is skipped
     (replay records its error). A key of a table truncated on the way counts
     its rows from 0 (NodeChange.exactly)."""
-    nodes, edges, truncated, cuts = {}, [], set(), set()
-    old_rows, new_rows = _parsed(rows, "old_row"), _parsed(rows, "new_row")
-    for row, old_row, new_row in zip(rows, old_rows, new_rows, strict=True):
-        table_oid = int(row["table_oid"])
-        if row["op"] == "T":
-            carried = {e.edge_source_id for e in reg.edges_carried_by(table_oid)}
-            edges = [c for c in edges if c[1] not in carried]
-            cuts |= carried
-            if table_oid in reg.nodes:
-                truncated.add(table_oid)
-                for k in nodes:
-                    if k[0] == table_oid:
-                        nodes[k] = NodeChange.exactly(0)
-            continue
-        one = Changes()
-        try:
-            add_row(reg, row, one, None if old_row is _UNPARSED or new_row is _UNPARSED else (old_row, new_row))
-        except (ValueError, TypeError, KeyError):
-            continue
-        for k, change in one.nodes.items():
-            before = nodes.get(k) or (NodeChange.exactly(0) if k[0] in truncated else None)
-            nodes[k] = before.then(change) if before is not None else change
-        edges.extend(one.edges)
-    return nodes, edges, truncated, cuts
+    gathered, truncated, cuts = Changes(), set(), set()
+    old_rows, new_rows = parse_images(rows)
+    plans = {}
+    start = 0
+    for at in [i for i, row in enumerate(rows) if row["op"] == "T"] + [len(rows)]:
+        if at > start:
+            add_rows(reg, rows[start:at], gathered, (old_rows[start:at], new_rows[start:at]), True,
+                     truncated, plans)
+        if at == len(rows):
+            break
+        table_oid = int(rows[at]["table_oid"])
+        carried = {e.edge_source_id for e in reg.edges_carried_by(table_oid)}
+        gathered.edges = [c for c in gathered.edges if c[1] not in carried]
+        cuts |= carried
+        if table_oid in reg.nodes:
+            truncated.add(table_oid)
+            for k in gathered.nodes:
+                if k[0] == table_oid:
+                    gathered.nodes[k] = NodeChange.exactly(0)
+        start = at + 1
+    return gathered.nodes, gathered.edges, truncated, cuts

@@ -596,3 +596,58 @@ def gather_in(reg, *rows):
     for row in rows:
         changes.add_row(reg, row, c)
     return c
+
+
+# add_rows: the batch reading replay and folds use, against add_row row by row
+
+def _one_by_one(reg, rows):
+    c = changes.Changes()
+    for row in rows:
+        changes.add_row(reg, row, c)
+    return c
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_add_rows_of_a_batch_equals_add_row_one_by_one(seed):
+    rng = np.random.default_rng(seed)
+    rows, _ = random_history(rng, int(rng.integers(1, 60)))
+    rows = [r for r in rows if r["op"] != "T"]
+    one_by_one = _one_by_one(REG, rows)
+    batch = changes.Changes()
+    assert changes.add_rows(REG, rows, batch) == 0
+    assert (final(batch.nodes), batch.edges) == (final(one_by_one.nodes), one_by_one.edges)
+    for k, change in batch.nodes.items():
+        assert (change.add, change.floor, change.absolute) == (
+            one_by_one.nodes[k].add, one_by_one.nodes[k].floor, one_by_one.nodes[k].absolute)
+
+
+def test_add_rows_reads_filtered_and_computed_tables_as_add_row_does():
+    alive = {"": {"n": True, "11": {"t": ["(1,2)"]}, "13": True}, "owner_id": "(1,9)"}
+    gone = {"": {"n": False, "11": {"t": []}, "13": True}, "owner_id": None}
+    link = {"type": "blocks", "": {"12": {"f": ["(1,1)"], "t": ["(1,2)"]}}}
+    rows = [log("I", ENTITIES, new_pk="(1,1)", properties={}, new=alive),
+            log("I", LINKS, new_pk="r", new=link),
+            log("U", ENTITIES, old_pk="(1,1)", new_pk="(1,1)", properties={"x": 1}, old=alive, new=gone),
+            log("D", LINKS, old_pk="r", old=link)]
+    one_by_one, batch = _one_by_one(COMPUTED, rows), changes.Changes()
+    changes.add_rows(COMPUTED, rows, batch)
+    assert (final(batch.nodes), batch.edges) == (final(one_by_one.nodes), one_by_one.edges)
+
+
+@pytest.mark.parametrize("bad", [
+    log("I", CONTACTS, new_pk="x", properties={}, new=None),
+    log("D", CONTACTS, old_pk=None, old=contact()),
+    dict(log("I", CONTACTS, new_pk="x", properties={}), new_row='{"company_id": '),  # not JSON
+    log("I", CONTACTS, new_pk="x", properties={}, new=contact(manager="2", trust="heavy")),  # weight
+    {k: v for k, v in log("I", CONTACTS, new_pk="x", new=contact()).items() if k != "properties"},
+], ids=["I-no-row", "D-no-key", "bad-json", "bad-weight", "no-properties"])
+def test_add_rows_raises_on_a_row_it_cannot_gather_or_skips_it_whole(bad):
+    rows = [log("I", CONTACTS, new_pk="1", properties={}, new=contact(company="3")),
+            dict(bad, id=2),
+            log("D", RELATIONS, old_pk="r", old={"source_id": "1", "target_id": "2", "weight": None, "type": None})]
+    with pytest.raises((ValueError, KeyError)):
+        changes.add_rows(REG, rows, changes.Changes())
+    c = changes.Changes()
+    assert changes.add_rows(REG, rows, c, skip=True) == 1
+    expected = _one_by_one(REG, [rows[0], rows[2]])
+    assert (final(c.nodes), c.edges) == (final(expected.nodes), expected.edges)
