@@ -142,8 +142,9 @@ def server() -> Iterator[str]:
 
 
 @contextmanager
-def database(admin_dsn: str, name: str) -> Iterator[str]:
-    """The DSN of a fresh database with graphsync installed; dropped on exit."""
+def database(admin_dsn: str, name: str, root: os.PathLike | None = None) -> Iterator[str]:
+    """The DSN of a fresh database with graphsync installed (from the repository tree
+    ``root``, by default this one); dropped on exit."""
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -152,7 +153,7 @@ def database(admin_dsn: str, name: str) -> Iterator[str]:
     dsn = psycopg.conninfo.make_conninfo(**params)
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            install.install(conn)
+            install.install(conn, **({"root": root} if root is not None else {}))
         yield dsn
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as admin:

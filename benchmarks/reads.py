@@ -35,7 +35,9 @@ import argparse
 import os
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -293,6 +295,49 @@ class Bench:
         self.row("… the first read after that apply (the backend follows %dk overlay rows)" % (n // 1000),
                  median_ms(following), None, "", None)
 
+    def fold_against(self, other, revision, reps):
+        """The fold step side by side with ``other`` (a Bench on a database holding the
+        same graph, with ``revision``'s code installed): ``reps`` rounds, each folding
+        n = edges // 10 fresh pending rows in a READ ONLY transaction on both databases,
+        the order alternating every round, then applying them on both. Reports the
+        fold's medians and the ratio previous / this of each round."""
+        n = self.edges // 10
+        top = self.edges + 1_000_000
+        times = {"this": [], "previous": []}
+        sides = [("this", self), ("previous", other)]
+        with self.connect() as c, self.connect() as w, other.connect() as oc, other.connect() as ow:
+            conns = {"this": (c, w), "previous": (oc, ow)}
+            for name, _ in sides:
+                r, _ = conns[name]
+                r.execute("SELECT graph.apply_sync()")
+                timed(r, TRAVERSE, {"seed": "1", "depth": 6})
+            for rep in range(reps):
+                for name, _ in sides:
+                    conns[name][1].execute(
+                        "INSERT INTO bench.links SELECT g, 1 + (g * 7919) %% %(n)s, 1 + (g * 104729) %% %(n)s, 1.0,"
+                        " 'a' FROM generate_series(%(lo)s, %(hi)s) AS g",
+                        {"n": self.nodes, "lo": top + 1, "hi": top + n})
+                top += n
+                seed = self.seed()
+                for name, _ in sides if rep % 2 == 0 else reversed(sides):
+                    r = conns[name][0]
+                    with r.transaction():
+                        r.execute("SET TRANSACTION READ ONLY")
+                        times[name].append(timed(r, TRAVERSE, {"seed": seed, "depth": 2})[0])
+                for name, _ in sides:
+                    conns[name][0].execute("SELECT graph.apply_sync()")
+                print("round %d: fold this %.2f s, previous %.2f s, load %s" % (
+                    rep + 1, times["this"][-1], times["previous"][-1],
+                    "/".join("%.1f" % x for x in os.getloadavg())), flush=True)
+        ratios = [p / t for p, t in zip(times["previous"], times["this"], strict=True)]
+        span = "%.0f–%.0f ms" % (min(times["this"]) * 1000, max(times["this"]) * 1000)
+        self.row("read-only read folding %dk pending rows (traverse depth 2; median of %d, %s) vs %s"
+                 % (n // 1000, reps, span, revision), median_ms(times["this"]), median_ms(times["previous"]),
+                 "< 1 s", median_ms(times["this"]) < 1000,
+                 ratio="%.2f× faster (%.2f–%.2f)" % (statistics.median(ratios), min(ratios), max(ratios)))
+        self.ratios.append(("fold %dk pending rows: %s / this" % (n // 1000, revision), statistics.median(ratios),
+                            min(ratios), max(ratios), None))
+
     def write(self, path, quick):
         png = png_beside(path)
         plot_ratios(png, "graphsync reads vs peers: %d nodes / %d edges%s, %d cores, load %s at start"
@@ -323,6 +368,13 @@ class Bench:
 PHASES = ("cold", "traversals", "paths", "weighted", "components", "pending", "fold")
 
 
+def previous_tree(revision, into):
+    """This repository's files at ``revision`` in the directory ``into`` (git archive)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", into], input=archive, check=True)
+    return Path(into)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20k nodes / 100k edges, fewer repetitions")
@@ -332,6 +384,10 @@ def main(argv=None):
     parser.add_argument("--only", help="comma-separated phases to run, of: " + ",".join(PHASES)
                         + " (default: all); for a shorter run, written to --out")
     parser.add_argument("--repeat", type=int, help="repetitions (default 11, --quick 5; traversals 5x that)")
+    parser.add_argument("--fold-only", metavar="REVISION",
+                        help="run only the fold step, side by side with this revision's code installed in a"
+                             " second database holding the same graph; prints its rows, writes no file")
+    parser.add_argument("--reps", type=int, default=4, help="rounds of --fold-only (default 4)")
     args = parser.parse_args(argv)
     nodes = args.nodes or (20_000 if args.quick else 200_000)
     edges = args.edges or (100_000 if args.quick else 1_000_000)
@@ -340,6 +396,16 @@ def main(argv=None):
     unknown = set(phases) - set(PHASES)
     if unknown:
         parser.error("unknown phases: %s" % ", ".join(sorted(unknown)))
+    if args.fold_only:
+        with server() as admin, database(admin, DB) as dsn, tempfile.TemporaryDirectory() as tree, \
+                database(admin, DB + "_previous", previous_tree(args.fold_only, tree)) as other_dsn:
+            b, other = Bench(dsn, nodes, edges, repeat), Bench(other_dsn, nodes, edges, repeat)
+            b.setup()
+            other.setup()
+            b.fold_against(other, args.fold_only, args.reps)
+            print("load average (1, 5, 15 min) before: %s, after: %s" % (
+                b.load_before, "/".join("%.1f" % x for x in os.getloadavg())))
+        return 0
     with server() as admin, database(admin, DB) as dsn:
         b = Bench(dsn, nodes, edges, repeat)
         b.setup()

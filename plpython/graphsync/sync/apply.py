@@ -71,12 +71,13 @@ class Counts:
 # starts on a small graph keeps scanning the table for every key while the apply
 # grows it. So the node statements run with sequential scans off (_no_seqscan,
 # around the node work of each flush), each with one plan left:
-# - NODE_IDS finds each key in a LATERAL subquery with a LIMIT (never flattened
+# - NODES finds each key in a LATERAL subquery with a LIMIT (never flattened
 #   into a join): a nested loop over the batch with one probe of the
-#   (table_oid, pk) index per key;
-# - UPDATE_NODES writes the rows NODE_IDS found by their ctid: a nested loop over
+#   (table_oid, pk) index per key; it numbers the missing keys from the end of
+#   the primary key and inserts them;
+# - UPDATE_NODES writes the rows NODES found by their ctid: a nested loop over
 #   the batch with a TID scan per row (no index orders by ctid);
-# - NEXT_NODE_ID reads the end of the primary key, TRUNCATE_NODES a range of the
+# - TRUNCATE_NODES reads a range of the
 #   (table_oid, pk) index.
 # JIT is off for the whole call (PIN): a cost estimate that a batch of keys
 # inflates starts compilations that take longer than the statements.
@@ -98,27 +99,42 @@ def _no_seqscan(plpy):
         db.run(plpy, "SELECT set_config('enable_seqscan', $1, true)", ["text"], [was])
 
 
-NODE_IDS = """
-SELECT k.i, n.node_id, n.ctid::text AS tid, n.row_count
-FROM ROWS FROM (unnest($1::oid[]), unnest($2::text[])) WITH ORDINALITY AS k (table_oid, pk, i)
-LEFT JOIN LATERAL (
-    SELECT n.node_id, n.ctid, CASE WHEN n.alive THEN 1 + n.extra_rows ELSE 0 END AS row_count
-    FROM graph._nodes AS n
-    WHERE n.table_oid = k.table_oid AND n.pk = k.pk
-    LIMIT 1
-) AS n ON true
+# Each key's node, created where missing, in one statement: the keys (with the state
+# a node created for them takes) go in as arrays once, the ids, ctids and row counts
+# come back as arrays in the keys' order. Each key is found by a LATERAL subquery
+# with a LIMIT (never flattened into a join): one probe of the (table_oid, pk) index
+# per key; the missing ones are numbered after the largest node id (the end of the
+# primary key) and inserted from the same lookup, with one change_id for the batch.
+NODES = """
+WITH k AS MATERIALIZED (
+    SELECT k.i, k.table_oid, k.pk, k.alive, k.extra, k.tenant, k.props, n.node_id, n.tid, n.row_count
+    FROM ROWS FROM (unnest($1::oid[]), unnest($2::text[]), unnest($3::boolean[]), unnest($4::int[]),
+                    unnest($5::text[]), unnest($6::text[]))
+         WITH ORDINALITY AS k (table_oid, pk, alive, extra, tenant, props, i)
+    LEFT JOIN LATERAL (
+        SELECT n.node_id, n.ctid AS tid, CASE WHEN n.alive THEN 1 + n.extra_rows ELSE 0 END AS row_count
+        FROM graph._nodes AS n
+        WHERE n.table_oid = k.table_oid AND n.pk = k.pk
+        LIMIT 1
+    ) AS n ON true
+), new AS MATERIALIZED (
+    SELECT k.i, (SELECT coalesce(max(node_id), -1) + 1 FROM graph._nodes) + row_number() OVER (ORDER BY k.i) - 1
+           AS node_id
+    FROM k
+    WHERE k.node_id IS NULL
+), added AS (
+    INSERT INTO graph._nodes (node_id, table_oid, pk, alive, extra_rows, tenant, properties, touched, change_id)
+    SELECT new.node_id, k.table_oid, k.pk, k.alive, k.extra, k.tenant, k.props::jsonb, true,
+           (SELECT nextval('graph._node_change_seq'))
+    FROM new JOIN k USING (i)
+    ORDER BY new.node_id
+)
+SELECT array_agg(coalesce(k.node_id, new.node_id) ORDER BY k.i) AS ids,
+       array_agg(k.tid::text ORDER BY k.i) AS tids, array_agg(k.row_count ORDER BY k.i) AS counts
+FROM k LEFT JOIN new USING (i)
 """
 
-NEXT_NODE_ID = "SELECT coalesce(max(node_id), -1) + 1 AS n FROM graph._nodes"
-
-INSERT_NODES = """
-INSERT INTO graph._nodes (node_id, table_oid, pk, alive, extra_rows, tenant, properties, touched, change_id)
-SELECT i, t, k, a, x, te, p::jsonb, true, (SELECT nextval('graph._node_change_seq'))
-FROM unnest($1::bigint[], $2::oid[], $3::text[], $4::boolean[], $5::int[], $6::text[], $7::text[])
-     AS u (i, t, k, a, x, te, p)
-"""
-
-# By ctid (see above): the rows NODE_IDS found, in the same flush, while this
+# By ctid (see above): the rows NODES found, in the same flush, while this
 # transaction holds graph._sync_state (every writer of graph._nodes does), so no
 # other transaction moved them.
 UPDATE_NODES = """
@@ -136,14 +152,15 @@ INSERT_LABELS = "INSERT INTO graph._labels (label) SELECT unnest($1::text[]) ON 
 LABEL_IDS = "SELECT label_id, label FROM graph._labels WHERE label = ANY ($1)"
 
 # The overlay rows and their count (graph._sync_state.overlay_count, migration 095)
-# in one statement, so the count commits and rolls back with the rows.
+# in one statement, so the count commits and rolls back with the rows. The count is
+# the arrays' length ($7): every element is one row (the insert runs whether or not
+# the outer statement reads it; no RETURNING to keep the rows for a count).
 INSERT_EDGES = """
 WITH added AS (
     INSERT INTO graph._edge_overlay (op, edge_source_id, src, dst, weight, label_id)
     SELECT * FROM unnest($1::char[], $2::int[], $3::bigint[], $4::bigint[], $5::float8[], $6::int[])
-    RETURNING 1
 )
-UPDATE graph._sync_state SET overlay_count = overlay_count + (SELECT count(*) FROM added)
+UPDATE graph._sync_state SET overlay_count = overlay_count + $7
 """
 
 TRUNCATE_NODES = """
@@ -160,32 +177,29 @@ ON CONFLICT (edge_source_id) DO UPDATE SET overlay_id = excluded.overlay_id
 """
 
 
+_UNNAMED = (False, 0, None)  # the state a node named only by an edge is created with
+
+
 def _node_ids(plpy, keys, changed):
-    """Node id of each (oid, pk) key, creating the unknown ones: with the state
-    their change in ``changed`` ({key: changes.NodeChange}) gives them, else as not
-    alive (a key only an edge names). Returns (ids, the keys created, the row
+    """Node id of each (oid, pk) key, creating the unknown ones (NODES): with the
+    state their change in ``changed`` ({key: changes.NodeChange}) gives them, else as
+    not alive (a key only an edge names). Returns (ids, the keys created, the row
     count of each existing node: 1 + extra_rows when alive, else 0, the ctid of
     each existing node's row)."""
     keys = list(keys)
-    rows = db.run(plpy, NODE_IDS, ["oid[]", "text[]"], [[k[0] for k in keys], [k[1] for k in keys]])
-    ids, counts, tids, missing = {}, {}, {}, []
-    for r in rows:
-        k = keys[r["i"] - 1]
-        ids[k] = r["node_id"]
-        if r["node_id"] is None:
-            missing.append(k)
+    state = [changed[k].result(0) if k in changed else _UNNAMED for k in keys]
+    given = [s[2] or (None, None) for s in state]
+    r = db.run(plpy, NODES, ["oid[]", "text[]", "boolean[]", "int[]", "text[]", "text[]"],
+               [[k[0] for k in keys], [k[1] for k in keys], [s[0] for s in state], [s[1] for s in state],
+                [g[0] for g in given], [g[1] for g in given]])[0]
+    ids = dict(zip(keys, r["ids"] or (), strict=True))
+    counts, tids, created = {}, {}, set()
+    for k, tid, count in zip(keys, r["tids"] or (), r["counts"] or (), strict=True):
+        if tid is None:
+            created.add(k)
         else:
-            counts[k], tids[k] = r["row_count"], r["tid"]
-    if missing:
-        first = db.run(plpy, NEXT_NODE_ID)[0]["n"]
-        new_ids = list(range(first, first + len(missing)))
-        state = [changed[k].result(0) if k in changed else (False, 0, None) for k in missing]
-        state = [(a, x, s or (None, None)) for a, x, s in state]
-        db.run(plpy, INSERT_NODES, ["bigint[]", "oid[]", "text[]", "boolean[]", "int[]", "text[]", "text[]"],
-            [new_ids, [k[0] for k in missing], [k[1] for k in missing], [v[0] for v in state],
-             [v[1] for v in state], [v[2][0] for v in state], [v[2][1] for v in state]])
-        ids.update(zip(missing, new_ids, strict=True))
-    return ids, set(missing), counts, tids
+            counts[k], tids[k] = count, tid
+    return ids, created, counts, tids
 
 
 def _label_ids(plpy, labels):
@@ -233,8 +247,7 @@ class Replayer:
             raise EdgeBufferFull()
         base.note_own_write(plpy)
         keys = set(gathered.nodes)
-        for _, _, a, b, _, _ in gathered.edges:
-            keys.update((a, b))
+        keys.update([c[2] for c in gathered.edges], [c[3] for c in gathered.edges])
         with _no_seqscan(plpy):
             ids, created, counts, tids = _node_ids(plpy, keys, gathered.nodes)
             self._update_nodes([(k, v.result(counts[k])) for k, v in gathered.nodes.items()
@@ -243,9 +256,10 @@ class Replayer:
         if gathered.edges:
             edges = gathered.edges
             labels = _label_ids(plpy, [c[5] for c in edges])
-            db.run(plpy, INSERT_EDGES, ["char[]", "int[]", "bigint[]", "bigint[]", "float8[]", "int[]"],
-                   [[c[0] for c in edges], [c[1] for c in edges], [ids[c[2]] for c in edges],
-                    [ids[c[3]] for c in edges], [c[4] for c in edges], [labels[c[5]] for c in edges]])
+            ops, sources, src, dst, weights, names = zip(*edges, strict=True)
+            db.run(plpy, INSERT_EDGES, ["char[]", "int[]", "bigint[]", "bigint[]", "float8[]", "int[]", "bigint"],
+                   [list(ops), list(sources), list(map(ids.__getitem__, src)), list(map(ids.__getitem__, dst)),
+                    list(weights), list(map(labels.__getitem__, names)), len(edges)])
             self.overlay_used += len(edges)
 
     def _update_nodes(self, items, tids):

@@ -254,8 +254,9 @@ class _Plan:
             for e in carried)
 
 
-def _plain_edges(specs, pk, row):
-    """edges_of_row for sources that are plain columns (``specs``: _Plan.specs)."""
+def _plain_edges(specs, pk, row, *sign):
+    """edges_of_row for sources that are plain columns (``specs``: _Plan.specs); with
+    ``sign`` ("+" or "-"), each edge as the change (sign, edge) instead."""
     found = []
     for sid, fk, ft, tt, fc, tc, wc, lc, label, bi in specs:
         a = pk if fk else row.get(fc)
@@ -269,9 +270,9 @@ def _plain_edges(specs, pk, row):
                 lab = label
         else:
             lab = label
-        found.append((sid, (ft, a), (tt, b), weight, lab))
+        found.append((*sign, sid, (ft, a), (tt, b), weight, lab))
         if bi:
-            found.append((sid, (tt, b), (ft, a), weight, lab))
+            found.append((*sign, sid, (tt, b), (ft, a), weight, lab))
     return found
 
 
@@ -314,14 +315,21 @@ def add_rows(reg, rows, changes, parsed=None, skip=False, truncated=(), plans=No
                 raise ValueError("log row %d (%s) has no new key or new_row" % (row["id"], op))
             if op != "I" and (old_pk is None or old_row is None):
                 raise ValueError("log row %d (%s) has no old key or old_row" % (row["id"], op))
+            signed = ()  # the row's edge changes, when it is an insert or a delete of plain columns
             if plan.general:
                 old = edges_of_row(reg, plan.table_oid, old_pk, old_row) if old_row else []
                 new = edges_of_row(reg, plan.table_oid, new_pk, new_row) if new_row else []
-            elif plan.specs:
-                old = _plain_edges(plan.specs, old_pk, old_row) if old_row else []
-                new = _plain_edges(plan.specs, new_pk, new_row) if new_row else []
-            else:
+            elif not plan.specs:
                 old = new = ()
+            elif not old_row:
+                old, new = (), ()
+                signed = _plain_edges(plan.specs, new_pk, new_row, "+") if new_row else ()
+            elif not new_row:
+                old, new = (), ()
+                signed = _plain_edges(plan.specs, old_pk, old_row, "-")
+            else:
+                old = _plain_edges(plan.specs, old_pk, old_row)
+                new = _plain_edges(plan.specs, new_pk, new_row)
             if plan.node is not None and op != "D":
                 tenant = new_row.get(plan.tenant) if plan.tenant else None
                 properties = row["properties"]
@@ -347,6 +355,9 @@ def add_rows(reg, rows, changes, parsed=None, skip=False, truncated=(), plans=No
                 c.add += 1
                 c.floor += 1
                 c.state = (tenant, properties)
+        if signed:
+            edges.extend(signed)
+            continue
         if old:
             new = list(new)
             for edge in old:
