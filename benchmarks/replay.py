@@ -56,7 +56,7 @@ ROUND = [
 ]
 
 # Runs apply_sync with plpy wrapped, timing each SQL statement it runs (by its first
-# line) and changes.add_row(), the Python that turns log rows into graph changes.
+# line) and changes.add_rows(), the Python that turns a batch of log rows into graph changes.
 PROFILE = '''
 CREATE FUNCTION pg_temp.profile_apply() RETURNS text LANGUAGE plpython3u AS $$
 import json, time
@@ -86,12 +86,13 @@ class Timed:
     def __getattr__(self, name):
         return getattr(plpy, name)
 
-add_row = changes.add_row
-changes.add_row = lambda *args: clock("Python: changes.add_row() (json.loads, edge diff)", add_row, *args)
+add_rows = changes.add_rows
+changes.add_rows = lambda *args, **kw: clock("Python: changes.add_rows() (edges, edge diff, node counts)",
+                                             add_rows, *args, **kw)
 try:
     result = clock("total", apply.apply_sync, Timed())
 finally:
-    changes.add_row = add_row
+    changes.add_rows = add_rows
 return json.dumps({"result": result, "spent": spent})
 $$;
 '''

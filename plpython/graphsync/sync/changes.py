@@ -3,6 +3,10 @@
 Replay (sync/apply.py) and reads that fold pending rows in memory
 (reads/freshness.py) both turn log rows into graph changes here, so a folded
 read and an applied one agree. Pure Python over dicts: no database access.
+Both gather a whole batch in one loop (add_rows: the JSON images parsed in one
+go, each table's edge sources read once, each key's NodeChange changed in
+place); add_row() is the same reading of one row, which add_rows falls back on
+for rows of filtered tables and rows whose JSON did not parse.
 
 A log row (see the capture generator, graph._install_capture) carries the key
 (``old_pk``/``new_pk``: one column's text form, or a composite key's record
