@@ -27,6 +27,12 @@ registered and built. Then, side by side:
 
 Starts a throwaway cluster (tools/pgcluster.py) unless GRAPHSYNC_DSN is set.
 Writes the table to benchmarks/READS.md (or --out).
+
+    .venv/bin/python benchmarks/reads.py --fold-only REVISION [--reps 3]
+
+runs only the fold, side by side with REVISION's code installed in a second database
+holding the same graph (the same pending rows on both, the order alternating every
+round); prints its row and writes no file.
 """
 
 from __future__ import annotations
