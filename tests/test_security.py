@@ -625,3 +625,25 @@ def test_verify_reports_an_edge_to_a_key_no_row_has_while_an_equal_row_exists(ke
         assert found == {("k.s", "1", "k.ci", "ABC", "abc"), ("k.s", "3", "k.ci", "aBc", "abc"),
                          ("k.s", "1", "k.num", "1.50", "1.5"), ("k.s", "3", "k.num", "1.50", "1.5")}
         assert {r[0] for r in verify(c)} == {"phantom_edge"}
+
+
+def test_verify_reports_a_phantom_edge_to_a_composite_key_equal_under_its_types(keys):
+    # A composite key (numeric, citext): an end whose fields equal a row's key under
+    # each column's type, but render otherwise, links to no node; verify() names the
+    # row it equals, field by field. Ends no row equals (one field off, junk) are no phantom.
+    with connect(keys) as c:
+        c.execute("CREATE EXTENSION IF NOT EXISTS citext")
+        c.execute("CREATE TABLE k.ck (n numeric, c citext, PRIMARY KEY (n, c));"
+                  " INSERT INTO k.ck VALUES (1.5, 'abc'), (2, 'x,y')")
+        c.execute("CREATE TABLE k.s (id int PRIMARY KEY, n numeric(10,2), c citext)")
+        c.execute("INSERT INTO k.s VALUES (1, 1.50, 'ABC'), (2, 1.50, 'abd'), (3, 2, 'X,Y'), (4, 1.5, 'abc')")
+        c.execute("SELECT graph.add_table('k.ck'); SELECT graph.add_table('k.s')")
+        c.execute("SELECT graph.add_edge('k.s', from_column => NULL, from_columns => '{n,c}', to_table => 'k.ck',"
+                  " label => 'ck')")
+        c.execute("SELECT graph.build()")
+        found = {(r[1], r[2], r[3]["to_table"], r[3]["to_id"], r[3]["equal_row_id"])
+                 for r in verify(c) if r[0] == "phantom_edge"}
+        assert found == {("k.s", "1", "k.ck", "(1.50,ABC)", "(1.5,abc)"),
+                         ("k.s", "4", "k.ck", "(1.50,abc)", "(1.5,abc)"),
+                         ("k.s", "3", "k.ck", '(2.00,"X,Y")', '(2,"x,y")')}, found
+        assert {r[0] for r in verify(c)} == {"phantom_edge"}

@@ -8,6 +8,7 @@ import numpy as np
 from graphsync import db, errors
 from graphsync.algorithms import csr
 from graphsync.ops import drift
+from graphsync.reads import nodes
 from graphsync.reads import view as graph_view
 from graphsync.sync import registry, sources
 
@@ -121,7 +122,7 @@ WHERE NOT EXISTS (SELECT FROM pg_temp._gs_src_nodes AS n WHERE n.table_oid = x.t
 GROUP BY x.table_oid
 """
 
-# How to compare a text with a one-column key in the key's own type, without code a
+# How to compare a text with a key column in the key's own type, without code a
 # table owner wrote: the base type (a domain's CHECK is the owner's), its equality
 # operator -- '=' for a built-in type or an enum (pinned search_path: PostgreSQL's),
 # else the default btree operator class's, written schema-qualified, when a
@@ -150,11 +151,12 @@ SELECT a.attname::text AS col, pg_catalog.format_type(b.oid, NULL) AS base,
                    JOIN pg_catalog.pg_roles AS r ON r.oid = p.proowner
                    WHERE k.castsource = 'pg_catalog.text'::pg_catalog.regtype AND k.casttarget = b.oid
                      AND NOT (r.rolsuper AND l.lanname IN ('c', 'internal'))) AS cast_ok,
-       graph._key_expr($1, ARRAY[a.attname::text], 't') AS key_expr, $1::pg_catalog.regclass::text AS tbl
-FROM pg_catalog.pg_attribute AS a
+       graph._key_expr($1, $2, 't') AS key_expr, $1::pg_catalog.regclass::text AS tbl
+FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS k (name, i)
+JOIN pg_catalog.pg_attribute AS a ON a.attrelid = $1 AND a.attname = k.name AND a.attnum > 0 AND NOT a.attisdropped
 JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
 JOIN pg_catalog.pg_type AS b ON b.oid = coalesce(nullif(t.typbasetype, 0), t.oid) AND b.typtype <> 'd'
-WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY k.i
 """
 
 PHANTOMS = """
@@ -175,16 +177,37 @@ def _refused(exc):
     return (getattr(exc, "sqlstate", None) or "").startswith("22")
 
 
+def _fields(pk, arity):
+    """The key column texts of end ``pk`` (a record's text for a composite key), or
+    None when it is no key of that many columns: it cannot equal any row's key."""
+    if arity == 1:
+        return [pk]
+    try:
+        fields = nodes.parse_record(pk)
+    except ValueError:
+        return None
+    return fields if len(fields) == arity and None not in fields else None
+
+
 def _equal_keys(plpy, table_oid, pks, how):
-    """{ghost pk: the key of a row equal to it under the key's type}."""
-    sql = ("SELECT g.pk, %s AS key FROM pg_catalog.unnest($1::text[]) AS g (pk) JOIN %s AS t ON t.%s %s (g.pk)::%s"
-           % (how["key_expr"], how["tbl"], plpy.quote_ident(how["col"]), how["op"], how["base"]))
-    plan = plpy.prepare(sql, ["text[]"])
+    """{ghost pk: the key of a row equal to it under the key's type}; ``how`` holds
+    one KEY_EQUALITY row per key column, in key order."""
+    arity = len(how)
+    args = ", ".join("pg_catalog.unnest($%d::text[])" % (i + 1) for i in range(arity + 1))
+    fields = ", ".join("f%d" % i for i in range(arity))
+    equal = " AND ".join("t.%s %s (g.f%d)::%s" % (plpy.quote_ident(h["col"]), h["op"], i, h["base"])
+                         for i, h in enumerate(how))
+    sql = ("SELECT g.pk, %s AS key FROM ROWS FROM (%s) AS g (pk, %s) JOIN %s AS t ON %s"
+           % (how[0]["key_expr"], args, fields, how[0]["tbl"], equal))
+    plan = plpy.prepare(sql, ["text[]"] * (arity + 1))
+    split = {pk: f for pk, f in ((pk, _fields(pk, arity)) for pk in pks) if f is not None}
 
     def probe(batch):
         with plpy.subtransaction():
-            return {r["pk"]: r["key"] for r in plpy.execute(plan, [batch])}
+            return {r["pk"]: r["key"] for r in plpy.execute(
+                plan, [batch] + [[split[pk][i] for pk in batch] for i in range(arity)])}
 
+    pks = list(split)
     with sources.unfiltered(plpy, [table_oid], "graph.verify()"):
         try:
             return probe(pks)
@@ -207,12 +230,12 @@ def phantom_edges(plpy, reg, names):
     matched = []
     for g in plpy.execute(GHOST_ENDS):
         node = reg.nodes.get(int(g["table_oid"]))
-        if node is None or len(node.id_columns) != 1:
+        if node is None:
             continue
-        how = plpy.execute(plpy.prepare(KEY_EQUALITY, ["oid", "text"]), [node.table_oid, node.id_columns[0]])
-        if not how or how[0]["op"] is None or not how[0]["cast_ok"]:
+        how = plpy.execute(plpy.prepare(KEY_EQUALITY, ["oid", "text[]"]), [node.table_oid, list(node.id_columns)])
+        if len(how) != len(node.id_columns) or any(h["op"] is None or not h["cast_ok"] for h in how):
             continue  # no equality graphsync may run: such an edge stays a plain ghost
-        for pk, key in _equal_keys(plpy, node.table_oid, list(g["pks"]), how[0]).items():
+        for pk, key in _equal_keys(plpy, node.table_oid, list(g["pks"]), list(how)).items():
             if key != pk:
                 matched.append((node.table_oid, pk, key))
     if not matched:
