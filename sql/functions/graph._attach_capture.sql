@@ -6,7 +6,8 @@
 -- function; a trigger that calls tbl's capture function where none is expected
 -- (another name, a table that left the tree) is dropped; a missing one is
 -- created; a disabled one, or one enabled for origin or replica sessions only,
--- is enabled ALWAYS.
+-- is enabled ALWAYS -- all of a table's in one ALTER TABLE, so that the event
+-- trigger graph._follow_ddl looks at one schema change per table, not four.
 -- SECURITY INVOKER: the triggers are created, replaced and enabled by the caller
 -- (graph._install_capture's caller, or the role whose DDL the event trigger
 -- follows, who owns the table). Creating a trigger needs TRIGGER on the table;
@@ -26,6 +27,12 @@ DECLARE
     t record;
     found_fn text;
     enabled boolean;
+    -- triggers to enable ALWAYS, by member: one ALTER TABLE per member at the end
+    -- (each ALTER TABLE is a schema change graph._follow_ddl looks at)
+    to_enable regclass [] := '{}';
+    enable_names text [] := '{}';
+    member regclass;
+    names text [];
 BEGIN
     FOR t IN
         SELECT s.member_oid, s.trigger_name, s.event, s.state, s.member_oid::regclass AS member,
@@ -58,7 +65,8 @@ BEGIN
             IF t.state IN ('missing', 'impostor', 'disabled') THEN
                 enabled := false;
                 IF t.owner THEN
-                    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', t.member, t.trigger_name);
+                    to_enable := to_enable || t.member;
+                    enable_names := enable_names || t.trigger_name;
                     enabled := true;
                 ELSIF t.member_oid = tbl
                       AND pg_catalog.to_regprocedure('graph._enable_capture_trigger(oid,text,boolean)') IS NOT NULL THEN
@@ -72,6 +80,20 @@ BEGIN
             END IF;
         EXCEPTION WHEN insufficient_privilege THEN
             RAISE WARNING 'graphsync: could not repair trigger % on %: %', quote_ident(t.trigger_name), t.member,
+                SQLERRM USING HINT = 'Run graph.reconcile() as the table''s owner or a superuser.';
+        END;
+    END LOOP;
+    FOR member, names IN
+        SELECT u.member, array_agg(u.name ORDER BY u.i)
+        FROM unnest(to_enable, enable_names) WITH ORDINALITY AS u (member, name, i)
+        GROUP BY u.member ORDER BY min(u.i)
+    LOOP
+        BEGIN
+            EXECUTE format('ALTER TABLE %s ', member)
+                || (SELECT string_agg(format('ENABLE ALWAYS TRIGGER %I', n.name), ', ' ORDER BY n.i)
+                    FROM unnest(names) WITH ORDINALITY AS n (name, i));
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE WARNING 'graphsync: could not enable triggers % on %: %', names, member,
                 SQLERRM USING HINT = 'Run graph.reconcile() as the table''s owner or a superuser.';
         END;
     END LOOP;

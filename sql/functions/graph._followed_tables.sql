@@ -1,33 +1,102 @@
 -- graph._followed_tables(relations): the captured tables (node tables and join
--- tables, registered) that a schema change of relations concerns: a relation
+-- tables, registered) that a schema change of relations concerns -- a relation
 -- that is one of them, a partition or inheritance child of one at any depth
 -- (created, attached, inheriting), or a recorded member of one (dropped,
--- detached). Empty for everything else, so the event trigger graph._follow_ddl
+-- detached) -- and whose registration or capture is out of step with the
+-- catalog now. Empty for everything else, so the event trigger graph._follow_ddl
 -- leaves the application's other DDL (temporary tables included) at a catalog
--- lookup. SECURITY DEFINER (graph._capture_members is not PUBLIC's to read);
--- reads only. Reads: the registry, graph._capture_members, pg_inherits.
+-- lookup, and DDL that changed nothing follow_ddl looks at (graphsync's own
+-- ALTER TABLE ... ENABLE ALWAYS TRIGGER, an index, a default) at that lookup
+-- too, before any Python.
+-- In step means exactly what ops/follow.py's follow_table finds nothing to do
+-- for: the table exists under the name its capture logs (graph._capture_members'
+-- own row), each column capture was generated for (graph._column_map) is live
+-- under the same attnum, name and type, no registered column that capture was
+-- not generated for is gone, and its partitions and children are those recorded.
+-- Derived from the catalog only, never from anything a session sets, so no DDL
+-- that changes what capture depends on can pass for one that does not.
+-- SECURITY DEFINER (graph._capture_members and graph._column_map are not
+-- PUBLIC's to read); reads only. Reads: the registry, graph._capture_members,
+-- graph._column_map, pg_class, pg_attribute, pg_inherits. PL/pgSQL, table by
+-- table: a session plans its queries once, and each looks up one table's rows.
 CREATE OR REPLACE FUNCTION graph._followed_tables(relations oid[])
 RETURNS SETOF oid
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH RECURSIVE captured AS (
-        SELECT n.table_oid FROM graph._node_tables AS n
+DECLARE
+    t oid;
+BEGIN
+    FOR t IN
+        WITH RECURSIVE captured AS (
+            SELECT n.table_oid FROM graph._node_tables AS n
+            UNION
+            SELECT e.via_table FROM graph._edge_sources AS e WHERE e.kind = 'join'
+        ),
+        up AS (
+            SELECT r.oid AS rel FROM unnest(relations) AS r (oid)
+            UNION
+            SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits AS i ON i.inhrelid = up.rel
+        )
+        SELECT c.table_oid FROM captured AS c WHERE c.table_oid IN (SELECT up.rel FROM up)
         UNION
-        SELECT e.via_table FROM graph._edge_sources AS e WHERE e.kind = 'join'
-    ),
-    up AS (
-        SELECT r.oid AS rel FROM unnest(relations) AS r (oid)
-        UNION
-        SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits AS i ON i.inhrelid = up.rel
-    )
-    SELECT c.table_oid FROM captured AS c WHERE c.table_oid IN (SELECT up.rel FROM up)
-    UNION
-    SELECT m.table_oid FROM graph._capture_members AS m
-    WHERE m.member_oid = ANY (relations) AND m.table_oid IN (SELECT c.table_oid FROM captured AS c)
+        SELECT m.table_oid FROM graph._capture_members AS m
+        WHERE m.member_oid = ANY (relations) AND m.table_oid IN (SELECT c.table_oid FROM captured AS c)
+    LOOP
+        -- the table, under the name its capture logs
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c
+                       JOIN graph._capture_members AS s
+                           ON s.table_oid = t AND s.member_oid = t AND s.member_name = c.oid::pg_catalog.regclass::text
+                       WHERE c.oid = t AND c.relkind IN ('r', 'p'))
+           -- each column capture was generated for: same attnum, name and type, live
+           OR EXISTS (SELECT FROM graph._column_map AS m
+                      LEFT JOIN pg_catalog.pg_attribute AS a ON a.attrelid = t AND a.attnum = m.attnum
+                      WHERE m.table_oid = t
+                        AND (a.attrelid IS NULL OR a.attisdropped OR a.attname::text <> m.column_name
+                             OR pg_catalog.format_type(a.atttypid, a.atttypmod) <> m.type_name))
+           -- a registered column (graph._registered_column_roles(t), written out)
+           -- that capture was not generated for and no live column carries
+           OR EXISTS (SELECT FROM (
+                          SELECT x.c FROM graph._node_tables AS n
+                          CROSS JOIN LATERAL unnest(n.id_columns || n.columns || n.filter_columns
+                                                    || n.row_filter_columns || n.tenant_column) AS x (c)
+                          WHERE n.table_oid = t
+                          UNION ALL
+                          SELECT x.c FROM graph._edge_sources AS e
+                          CROSS JOIN LATERAL unnest(
+                              CASE WHEN e.kind = 'join' THEN coalesce(e.via_id_columns, '{}') || e.to_column
+                                   ELSE '{}'::text [] END
+                              || ARRAY[e.from_column, e.weight_column, e.label_column]
+                              || coalesce(e.from_columns, '{}') || coalesce(e.to_columns, '{}')
+                              || e.row_filter_columns) AS x (c)
+                          WHERE coalesce(e.via_table, e.from_table) = t
+                      ) AS r
+                      WHERE r.c IS NOT NULL
+                        AND NOT EXISTS (SELECT FROM graph._column_map AS m
+                                        WHERE m.table_oid = t AND m.column_name = r.c)
+                        AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                                        WHERE a.attrelid = t AND a.attname = r.c
+                                          AND a.attnum > 0 AND NOT a.attisdropped))
+           -- the partitions and children at any depth, against those recorded
+           OR EXISTS (WITH RECURSIVE tree AS (
+                          SELECT i.inhrelid AS member FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = t
+                          UNION
+                          SELECT i.inhrelid FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.member
+                      ),
+                      recorded AS (
+                          SELECT m.member_oid FROM graph._capture_members AS m
+                          WHERE m.table_oid = t AND m.member_oid <> t
+                      )
+                      SELECT FROM tree FULL JOIN recorded AS r ON r.member_oid = tree.member
+                      WHERE tree.member IS NULL OR r.member_oid IS NULL)
+        THEN
+            RETURN NEXT t;
+        END IF;
+    END LOOP;
+END;
 $$;
 
 COMMENT ON FUNCTION graph._followed_tables(oid[]) IS
-'Internal: the captured tables a schema change of some relations concerns (themselves, their partitions or children, recorded members).';
+'Internal: the captured tables a schema change of some relations concerns (themselves, their partitions or children, recorded members) whose registration or capture is out of step with the catalog.';

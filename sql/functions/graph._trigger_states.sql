@@ -26,57 +26,70 @@
 -- graph._trigger_states(tbl) is the same for captured table tbl alone (all when
 -- NULL): registration asks about one table, so registering many tables stays
 -- linear. Without JIT: its estimates are far above its real size, and compiling
--- took longer than running it.
+-- took longer than running it. Triggers are looked up by table and name, and
+-- the ones calling a capture function through pg_depend (indexed), not by
+-- reading all of pg_trigger: registering a schema asks once per table.
 CREATE OR REPLACE FUNCTION graph._trigger_states(tbl oid)
 RETURNS TABLE (
     table_oid oid, table_name text, member_oid oid, trigger_name text, event text, state text
 )
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    WITH RECURSIVE captured AS (
-        SELECT t.table_oid, t.table_name,
-               pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || t.table_oid)) AS fn
-        FROM graph._captured_tables(tbl) AS t
-        WHERE t.present
-    ),
-    members AS (
-        SELECT c.table_oid, c.table_oid AS member_oid FROM captured AS c
-        UNION
-        SELECT m.table_oid, i.inhrelid
-        FROM members AS m JOIN pg_catalog.pg_inherits AS i ON i.inhparent = m.member_oid
-    ),
-    expected AS (
-        SELECT c.table_oid, c.table_name, c.fn, m.member_oid, ev.event, ev.tgtype, ev.oldtab, ev.newtab,
-               'graphsync_capture_' || ev.event
-               || CASE WHEN m.member_oid = c.table_oid THEN '' ELSE '_' || c.table_oid END AS tgname
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+        WITH RECURSIVE captured AS (
+            SELECT t.table_oid, t.table_name,
+                   pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || t.table_oid)) AS fn
+            FROM graph._captured_tables(tbl) AS t
+            WHERE t.present
+        ),
+        members AS (
+            SELECT c.table_oid, c.table_oid AS member_oid FROM captured AS c
+            UNION
+            SELECT m.table_oid, i.inhrelid
+            FROM members AS m JOIN pg_catalog.pg_inherits AS i ON i.inhparent = m.member_oid
+        ),
+        expected AS (
+            SELECT c.table_oid, c.table_name, c.fn, m.member_oid, ev.event, ev.tgtype, ev.oldtab, ev.newtab,
+                   'graphsync_capture_' || ev.event
+                   || CASE WHEN m.member_oid = c.table_oid THEN '' ELSE '_' || c.table_oid END AS tgname
+            FROM captured AS c
+            JOIN members AS m ON m.table_oid = c.table_oid
+            CROSS JOIN (VALUES ('insert', 4, NULL, 'new_rows'), ('update', 16, 'old_rows', 'new_rows'),
+                               ('delete', 8, 'old_rows', NULL), ('truncate', 32, NULL, NULL)
+            ) AS ev (event, tgtype, oldtab, newtab)
+        )
+        SELECT e.table_oid, e.table_name, e.member_oid, e.tgname, e.event,
+               CASE
+                   WHEN tg.oid IS NULL THEN 'missing'
+                   WHEN tg.tgfoid IS DISTINCT FROM e.fn OR tg.tgtype <> e.tgtype
+                        OR tg.tgoldtable IS DISTINCT FROM e.oldtab OR tg.tgnewtable IS DISTINCT FROM e.newtab
+                        OR tg.tgqual IS NOT NULL OR pg_catalog.cardinality(tg.tgattr::int2 []) > 0
+                        OR tg.tgisinternal THEN 'impostor'
+                   WHEN tg.tgenabled <> 'A' THEN 'disabled'
+                   ELSE 'ok'
+               END
+        FROM expected AS e
+        LEFT JOIN LATERAL (
+            SELECT t.* FROM pg_catalog.pg_trigger AS t WHERE t.tgrelid = e.member_oid AND t.tgname = e.tgname
+            OFFSET 0  -- an index lookup per expected trigger, never a hash of all of pg_trigger
+        ) AS tg ON true
+        UNION ALL
+        -- the triggers that call a capture function: those that depend on it
+        SELECT c.table_oid, c.table_name, tg.tgrelid, tg.tgname, NULL, 'extra'
         FROM captured AS c
-        JOIN members AS m ON m.table_oid = c.table_oid
-        CROSS JOIN (VALUES ('insert', 4, NULL, 'new_rows'), ('update', 16, 'old_rows', 'new_rows'),
-                           ('delete', 8, 'old_rows', NULL), ('truncate', 32, NULL, NULL)
-        ) AS ev (event, tgtype, oldtab, newtab)
-    )
-    SELECT e.table_oid, e.table_name, e.member_oid, e.tgname, e.event,
-           CASE
-               WHEN tg.oid IS NULL THEN 'missing'
-               WHEN tg.tgfoid IS DISTINCT FROM e.fn OR tg.tgtype <> e.tgtype
-                    OR tg.tgoldtable IS DISTINCT FROM e.oldtab OR tg.tgnewtable IS DISTINCT FROM e.newtab
-                    OR tg.tgqual IS NOT NULL OR pg_catalog.cardinality(tg.tgattr::int2 []) > 0
-                    OR tg.tgisinternal THEN 'impostor'
-               WHEN tg.tgenabled <> 'A' THEN 'disabled'
-               ELSE 'ok'
-           END
-    FROM expected AS e
-    LEFT JOIN pg_catalog.pg_trigger AS tg ON tg.tgrelid = e.member_oid AND tg.tgname = e.tgname
-    UNION ALL
-    SELECT c.table_oid, c.table_name, tg.tgrelid, tg.tgname, NULL, 'extra'
-    FROM captured AS c
-    JOIN pg_catalog.pg_trigger AS tg ON tg.tgfoid = c.fn
-    WHERE NOT EXISTS (SELECT FROM expected AS e
-                      WHERE e.table_oid = c.table_oid AND e.member_oid = tg.tgrelid AND e.tgname = tg.tgname)
+        JOIN pg_catalog.pg_depend AS d
+            ON d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid = c.fn
+           AND d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass
+        JOIN pg_catalog.pg_trigger AS tg ON tg.oid = d.objid AND tg.tgfoid = c.fn
+        WHERE NOT EXISTS (SELECT FROM expected AS e
+                          WHERE e.table_oid = c.table_oid AND e.member_oid = tg.tgrelid AND e.tgname = tg.tgname);
+END;
 $$;
 
 CREATE OR REPLACE FUNCTION graph._trigger_states()

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""graph.add_schema on the MusicBrainz schema: this tree against a baseline commit, one run.
+
+    .venv/bin/python benchmarks/add_schema.py [--baseline REF] [--reps R] [--out FILE]
+
+The MusicBrainz schema as the mbdata package ships it (CreateTypes, CreateTables,
+CreatePrimaryKeys, CreateFKConstraints; tests/test_add_schema.py loads it the same
+way), empty tables. For each variant (``baseline``: the tree of git commit REF,
+extracted with git archive; ``this``: the working tree) one template database
+holds graphsync installed from that tree and the schema; every repetition copies
+the template (CREATE DATABASE ... TEMPLATE) and times one
+``SELECT count(*) FROM graph.add_schema('musicbrainz')`` from a fresh connection,
+the variants alternating which goes first. Reports medians (min-max) and the
+ratio baseline / this per repetition pair. Writes benchmarks/ADD_SCHEMA.md (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+import install  # noqa: E402
+from common import server  # noqa: E402
+
+BASELINE = "ac45690"  # the last commit before add_schema's capture was batched
+
+
+def musicbrainz_sql() -> str:
+    import mbdata
+
+    root = Path(mbdata.__file__).parent / "sql"
+
+    def clean(name):
+        text = (root / name).read_text()
+        text = re.sub(r"^\\.*$", "", text, flags=re.M)
+        text = re.sub(r"^(BEGIN|COMMIT);$", "", text, flags=re.M)
+        return text.replace("COLLATE musicbrainz", "").replace(" CUBE", " text")
+
+    return "".join(clean(n) for n in ("CreateTypes.sql", "CreateTables.sql", "CreatePrimaryKeys.sql",
+                                      "CreateFKConstraints.sql"))
+
+
+def extract(ref: str, into: str) -> Path:
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(into, filter="data")
+    return Path(into)
+
+
+def dsn_for(admin_dsn: str, name: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(admin_dsn)
+    params["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**params)
+
+
+def make_template(admin_dsn: str, name: str, root: Path, schema_sql: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(dsn_for(admin_dsn, name), autocommit=True) as conn:
+        install.install(conn, root=root)
+        conn.execute("CREATE SCHEMA musicbrainz")
+        conn.execute("SET search_path = musicbrainz")
+        conn.execute(schema_sql)
+        conn.execute("RESET search_path")
+
+
+def one_run(admin_dsn: str, template: str) -> tuple[float, int]:
+    name = template + "_run"
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        with psycopg.connect(dsn_for(admin_dsn, name), autocommit=True) as conn:
+            conn.execute("SELECT 1")
+            start = time.perf_counter()
+            conn.execute("SELECT count(*) FROM graph.add_schema('musicbrainz')")
+            seconds = time.perf_counter() - start
+            tables = conn.execute("SELECT count(*) FROM graph._node_tables").fetchone()[0]
+        return seconds, tables
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", default=BASELINE, help="git commit of the baseline tree")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "ADD_SCHEMA.md"))
+    args = parser.parse_args()
+    schema_sql = musicbrainz_sql()
+    load_before = os.getloadavg()[0]
+    tmp = tempfile.mkdtemp(prefix="graphsync-bench-baseline-")
+    times: dict[str, list[float]] = {"baseline": [], "this": []}
+    tables = {}
+    try:
+        roots = {"baseline": extract(args.baseline, tmp), "this": ROOT}
+        with server() as admin_dsn:
+            for variant, root in roots.items():
+                make_template(admin_dsn, "gs_bench_schema_" + variant, root, schema_sql)
+            order = list(roots)
+            for rep in range(args.reps):
+                for variant in order if rep % 2 == 0 else reversed(order):
+                    seconds, n = one_run(admin_dsn, "gs_bench_schema_" + variant)
+                    times[variant].append(seconds)
+                    tables[variant] = n
+                    print(f"rep {rep + 1} {variant}: {seconds:.2f} s ({n} node tables), load {os.getloadavg()[0]:.1f}",
+                          flush=True)
+            with psycopg.connect(admin_dsn, autocommit=True) as admin:
+                for variant in roots:
+                    admin.execute(f'DROP DATABASE IF EXISTS "gs_bench_schema_{variant}" WITH (FORCE)')
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    load_after = os.getloadavg()[0]
+    ratios = [b / t for b, t in zip(times["baseline"], times["this"], strict=True)]
+    med = {v: statistics.median(ts) for v, ts in times.items()}
+    text = f"""# add_schema on the MusicBrainz schema
+
+`benchmarks/add_schema.py`: `graph.add_schema('musicbrainz')` on the MusicBrainz schema of the
+`mbdata` package (empty tables), baseline commit `{args.baseline}` against this tree, each in a
+fresh copy of its own template database, {args.reps} alternating repetitions in one run on one
+throwaway cluster. Load average {load_before:.1f} before, {load_after:.1f} after (2 cores, shared
+with other work: the absolute times are noisy, the ratio less so).
+
+| variant | node tables registered | median | min–max |
+| --- | ---: | ---: | ---: |
+| baseline `{args.baseline}` | {tables['baseline']} | {med['baseline']:.1f} s | {min(times['baseline']):.1f}–{max(times['baseline']):.1f} s |
+| this tree | {tables['this']} | {med['this']:.1f} s | {min(times['this']):.1f}–{max(times['this']):.1f} s |
+
+Speed-up (baseline / this, per repetition pair): median {statistics.median(ratios):.1f}×
+({min(ratios):.1f}–{max(ratios):.1f}×).
+"""
+    Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
