@@ -30,20 +30,20 @@ DECLARE
     t oid;
 BEGIN
     FOR t IN
-        WITH RECURSIVE captured AS (
-            SELECT n.table_oid FROM graph._node_tables AS n
-            UNION
-            SELECT e.via_table FROM graph._edge_sources AS e WHERE e.kind = 'join'
-        ),
-        up AS (
+        WITH RECURSIVE up AS (
             SELECT r.oid AS rel FROM unnest(relations) AS r (oid)
             UNION
             SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits AS i ON i.inhrelid = up.rel
+        ),
+        candidates AS (
+            SELECT up.rel FROM up
+            UNION
+            SELECT m.table_oid FROM graph._capture_members AS m WHERE m.member_oid = ANY (relations)
         )
-        SELECT c.table_oid FROM captured AS c WHERE c.table_oid IN (SELECT up.rel FROM up)
-        UNION
-        SELECT m.table_oid FROM graph._capture_members AS m
-        WHERE m.member_oid = ANY (relations) AND m.table_oid IN (SELECT c.table_oid FROM captured AS c)
+        -- those that are captured: node tables and join tables
+        SELECT c.rel FROM candidates AS c
+        WHERE EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = c.rel)
+           OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE e.kind = 'join' AND e.via_table = c.rel)
     LOOP
         -- the table, under the name its capture logs
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c
