@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-import install  # noqa: E402
 from common import server  # noqa: E402
+
+import install  # noqa: E402
 
 BASELINE = "ac45690"  # the last commit before add_schema's capture was batched
 
@@ -131,6 +132,10 @@ def main() -> int:
     load_after = os.getloadavg()[0]
     ratios = [b / t for b, t in zip(times["baseline"], times["this"], strict=True)]
     med = {v: statistics.median(ts) for v, ts in times.items()}
+
+    def row(name, v):
+        return f"| {name} | {tables[v]} | {med[v]:.1f} s | {min(times[v]):.1f}–{max(times[v]):.1f} s |"
+
     text = f"""# add_schema on the MusicBrainz schema
 
 `benchmarks/add_schema.py`: `graph.add_schema('musicbrainz')` on the MusicBrainz schema of the
@@ -141,8 +146,8 @@ with other work: the absolute times are noisy, the ratio less so).
 
 | variant | node tables registered | median | min–max |
 | --- | ---: | ---: | ---: |
-| baseline `{args.baseline}` | {tables['baseline']} | {med['baseline']:.1f} s | {min(times['baseline']):.1f}–{max(times['baseline']):.1f} s |
-| this tree | {tables['this']} | {med['this']:.1f} s | {min(times['this']):.1f}–{max(times['this']):.1f} s |
+{row('baseline `%s`' % args.baseline, 'baseline')}
+{row('this tree', 'this')}
 
 Speed-up (baseline / this, per repetition pair): median {statistics.median(ratios):.1f}×
 ({min(ratios):.1f}–{max(ratios):.1f}×).

@@ -17,13 +17,16 @@
 -- is PUBLIC's: it only ever attaches graphsync's own capture functions, which
 -- capture nothing but registered tables and their members.
 -- Touches: pg_trigger of tbl and its members.
-CREATE OR REPLACE FUNCTION graph._attach_capture(tbl oid)
+-- graph._attach_capture(tbls): the same for several captured tables at once, in
+-- one pass over the triggers (graph.add_schema attaches every table it
+-- registered so: one read of graph._trigger_states, not one per table).
+CREATE OR REPLACE FUNCTION graph._attach_capture(tbls oid[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    fn text := format('graph.%I', '_capture_' || tbl);
+    fn text;
     t record;
     found_fn text;
     enabled boolean;
@@ -35,13 +38,14 @@ DECLARE
     names text [];
 BEGIN
     FOR t IN
-        SELECT s.member_oid, s.trigger_name, s.event, s.state, s.member_oid::regclass AS member,
+        SELECT s.table_oid, s.member_oid, s.trigger_name, s.event, s.state, s.member_oid::regclass AS member,
                pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE') AS owner
-        FROM graph._trigger_states(tbl) AS s
+        FROM graph._trigger_states(CASE WHEN pg_catalog.cardinality(tbls) = 1 THEN tbls[1] END) AS s
         JOIN pg_catalog.pg_class AS c ON c.oid = s.member_oid
-        WHERE s.table_oid = tbl AND s.state <> 'ok'
-        ORDER BY s.member_oid, s.trigger_name
+        WHERE s.table_oid = ANY (tbls) AND s.state <> 'ok'
+        ORDER BY s.table_oid, s.member_oid, s.trigger_name
     LOOP
+        fn := format('graph.%I', '_capture_' || t.table_oid);
         BEGIN
             IF t.state IN ('impostor', 'extra') THEN
                 SELECT tg.tgfoid::regprocedure::text INTO found_fn FROM pg_catalog.pg_trigger AS tg
@@ -68,9 +72,9 @@ BEGIN
                     to_enable := to_enable || t.member;
                     enable_names := enable_names || t.trigger_name;
                     enabled := true;
-                ELSIF t.member_oid = tbl
+                ELSIF t.member_oid = t.table_oid
                       AND pg_catalog.to_regprocedure('graph._enable_capture_trigger(oid,text,boolean)') IS NOT NULL THEN
-                    EXECUTE 'SELECT graph._enable_capture_trigger($1, $2, true)' USING tbl, t.trigger_name;
+                    EXECUTE 'SELECT graph._enable_capture_trigger($1, $2, true)' USING t.table_oid, t.trigger_name;
                     enabled := true;
                 END IF;
                 IF NOT enabled THEN
@@ -99,6 +103,19 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+CREATE OR REPLACE FUNCTION graph._attach_capture(tbl oid)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM graph._attach_capture(ARRAY[tbl]);
+END;
+$$;
+
+COMMENT ON FUNCTION graph._attach_capture(oid[]) IS
+'Internal: graph._attach_capture(oid) of several captured tables, in one pass over their triggers.';
 
 COMMENT ON FUNCTION graph._attach_capture(oid) IS
 'Internal: give a captured table and its partitions/children exactly graphsync''s capture triggers, enabled ALWAYS (impostors replaced, strays dropped), as the caller.';

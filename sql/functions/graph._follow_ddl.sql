@@ -34,6 +34,12 @@ DECLARE
     tables oid [];
     tbl oid;
 BEGIN
+    -- Commands that never change a table's columns, name or members: nothing to
+    -- look up (capture generation runs these for every table it captures).
+    IF TG_EVENT = 'ddl_command_end'
+       AND TG_TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE TRIGGER', 'GRANT', 'REVOKE', 'COMMENT') THEN
+        RETURN;
+    END IF;
     BEGIN
         IF TG_EVENT = 'sql_drop' THEN
             SELECT array_agg(DISTINCT d.objid) INTO relations

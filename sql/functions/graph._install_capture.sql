@@ -9,29 +9,49 @@
 -- many tables in one transaction with graphsync.deferring_capture set to 'on'
 -- (transaction-local): then this does nothing, and add_schema calls it once per
 -- table it touched at the end (one capture generation per table, not one per
--- registration). An admin who sets it by hand registers tables without capture:
+-- registration; graph._install_capture(tbls), which attaches the triggers of all
+-- of them in one pass). An admin who sets it by hand registers tables without capture:
 -- health shows their triggers missing and graph.reconcile() installs them.
 -- SECURITY INVOKER: the triggers are created by the caller, who needs TRIGGER on
 -- tbl (registration checks it) and EXECUTE on the capture function (graph_admin
 -- has it); graphsync's definer roles hold no right on anyone's tables.
 -- Touches: the function graph._capture_<oid>, pg_trigger of tbl.
+CREATE OR REPLACE FUNCTION graph._install_capture(tbls oid[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tbl oid;
+    attach oid [] := '{}';
+BEGIN
+    IF current_setting('graphsync.deferring_capture', true) = 'on' THEN
+        RETURN;
+    END IF;
+    FOREACH tbl IN ARRAY tbls LOOP
+        IF graph._write_capture(tbl) THEN
+            attach := attach || tbl;
+        END IF;
+        PERFORM graph._map_capture(tbl);
+    END LOOP;
+    IF attach <> '{}' THEN
+        PERFORM graph._attach_capture(attach);
+    END IF;
+END;
+$$;
+
 CREATE OR REPLACE FUNCTION graph._install_capture(tbl oid)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF current_setting('graphsync.deferring_capture', true) = 'on' THEN
-        RETURN;
-    END IF;
-    IF NOT graph._write_capture(tbl) THEN
-        PERFORM graph._map_capture(tbl);
-        RETURN;
-    END IF;
-    PERFORM graph._map_capture(tbl);
-    PERFORM graph._attach_capture(tbl);
+    PERFORM graph._install_capture(ARRAY[tbl]);
 END;
 $$;
+
+COMMENT ON FUNCTION graph._install_capture(oid[]) IS
+'Internal: graph._install_capture(oid) of several tables, their triggers attached in one pass.';
 
 COMMENT ON FUNCTION graph._install_capture(oid) IS
 'Internal: (re)generate a table''s capture function and attach its triggers, or drop them when the table is no longer registered.';

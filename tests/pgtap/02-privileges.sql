@@ -42,13 +42,15 @@ $$, $$
         'connected_components', 'component_stats', 'component_of',
         'export_dot', 'export_mermaid', 'export_graphml',
         '_setting', '_server_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr',
-        '_key_expr', '_object_expr', '_read_sync', '_pending_rows',
+        '_key_expr', '_object_expr', '_read_sync', '_pending_rows', '_row_visible',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',
         '_export_dot', '_export_mermaid', '_export_graphml',
         '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture',
         -- _trigger_states(oid): the same for one table (graph._attach_capture asks so)
-        '_trigger_states'
+        '_trigger_states',
+        -- _attach_capture(oid[]): the same for several tables (graph.add_schema)
+        '_attach_capture'
     ])
 $$, 'PUBLIC may run exactly health, the reads and what the reads call');
 SELECT schema_privs_are('graph', 'public', ARRAY['USAGE'], 'PUBLIC has USAGE only on schema graph');

@@ -247,9 +247,10 @@ ADD_EDGE = {
 }
 
 # graph._install_capture does nothing while this is 'on' (in this transaction):
-# add_schema installs capture once per table it touched, after registering.
+# add_schema installs capture once per table it touched, after registering, in
+# one call (graph._install_capture(oid[]): one pass over the triggers).
 DEFER = "SELECT pg_catalog.set_config('graphsync.deferring_capture', $1, true)"
-INSTALL_CAPTURE = "SELECT graph._install_capture($1::pg_catalog.oid)"
+INSTALL_CAPTURE = "SELECT graph._install_capture($1::pg_catalog.oid[])"
 
 
 OIDS = """
@@ -328,6 +329,6 @@ def add_schema(plpy, schema, preview, exclude):
         out.append((s.kind, s.table, s.edge, edge_id, s.label, action, reason))
     if not preview:
         db.run(plpy, DEFER, ["text"], [""])
-        for oid in dict.fromkeys(touched):
-            db.run(plpy, INSTALL_CAPTURE, ["int8"], [oid])
+        if touched:
+            db.run(plpy, INSTALL_CAPTURE, ["int8[]"], [list(dict.fromkeys(touched))])
     return out
