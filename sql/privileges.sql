@@ -67,8 +67,8 @@ $$;
 -- Reads (graph.traverse, paths, components, search) run as the caller. The
 -- structural graph tables are readable by everyone: node ids, edges, labels,
 -- the registry. Keys, tenants and properties live in graph._nodes, whose
--- row-level security (migration 002) shows each reader only the nodes of the
--- tables it may SELECT. The log stays admin-only: reads reach it through the
+-- row-level security (migrations 002, 180) shows each reader only the nodes of the
+-- tables it may SELECT, and of those only the nodes whose source row it can see. The log stays admin-only: reads reach it through the
 -- SECURITY DEFINER functions graph._read_sync and graph._pending_rows.
 GRANT SELECT ON graph._csr, graph._edge_overlay, graph._edge_cuts, graph._labels, graph._sync_state,
 graph._node_tables, graph._edge_sources, graph._nodes, graph._graph_version, graph._py_modules TO public;
@@ -92,6 +92,8 @@ DECLARE
         -- what the reads call as their caller
         '_setting', '_server_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr', '_key_expr',
         '_object_expr', '_read_sync', '_pending_rows',
+        -- what graph._nodes' row-level security calls as whoever reads it
+        '_row_visible',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',
         '_export_dot', '_export_mermaid', '_export_graphml',

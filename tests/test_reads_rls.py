@@ -256,3 +256,28 @@ def test_a_role_that_row_level_security_would_filter_but_turns_it_off_gets_the_s
             c.execute("SELECT * FROM graph.connected_components()")
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
             c.execute("SELECT * FROM rl.items")  # as in SQL
+
+
+def test_graph_nodes_shows_a_reader_only_the_nodes_of_rows_it_can_see(rls_db):
+    # A direct SELECT on graph._nodes (public: the reads read it as the caller) shows
+    # the keys, tenants and properties only of rows the source's policy shows the
+    # reader, as the reads do; an admin sees every node.
+    for role in (WS1, WS2):
+        with reader(rls_db, role) as c:
+            rows = c.execute("SELECT n.table_oid::regclass::text, n.pk, n.properties ->> 'name'"
+                             " FROM graph._nodes AS n WHERE n.alive").fetchall()
+            assert {(t, pk) for t, pk, _ in rows} == VISIBLE[role], role
+            # by key, as an attacker would ask
+            hidden = {("rl.items", "1"), ("rl.items", "20")} - VISIBLE[role]
+            for table, pk in hidden:
+                assert c.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = %s::regclass AND pk = %s",
+                                 (table, pk)).fetchone()[0] == 0, (role, pk)
+            # the setting the people policy reads, changed in the session: followed statement by statement
+            c.execute("SELECT set_config('app.ws', %s, false)", (WORKSPACE[WS2 if role == WS1 else WS1],))
+            people = {r[0] for r in c.execute(
+                "SELECT pk FROM graph._nodes WHERE table_oid = 'rl.people'::regclass")}
+            assert people == {"2" if role == WS1 else "1"}, role
+    with connect(rls_db) as admin:
+        admin.execute("SET ROLE graph_admin")
+        assert {(str(t), pk) for t, pk in admin.execute(
+            "SELECT table_oid::regclass::text, pk FROM graph._nodes WHERE alive")} == EVERYTHING
