@@ -350,3 +350,43 @@ def test_no_setting_lets_the_owner_skip_following(shop, owner):
         conn.execute("UPDATE shop.events SET id = 3 WHERE id = 2")
         apply(admin)
         assert verify(admin) == []
+
+
+def follow_calls(conn):
+    """Calls of the Python follower in the current transaction (track_functions)."""
+    return conn.execute("SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions"
+                        " WHERE schemaname = 'graph' AND funcname = '_follow_registry'").fetchone()[0]
+
+
+def test_graphsyncs_own_capture_ddl_never_reaches_the_follower_and_the_owners_always_does(shop, owner):
+    """Installing capture (creating the triggers and enabling them ALWAYS, one ALTER
+    TABLE per table) leaves the registry in step with the catalog, so the event
+    trigger stops at its catalog check; whatever DDL the owner runs, even in the same
+    ALTER TABLE as an ENABLE ALWAYS TRIGGER of graphsync's own, reaches the follower
+    when it changes what capture depends on."""
+    with connect(shop) as admin, as_role(shop, owner) as conn:
+        admin.execute("SET track_functions = 'all'")
+        admin.execute("BEGIN")
+        admin.execute("CREATE TABLE shop.notes (id int PRIMARY KEY, body text)")
+        admin.execute("ALTER TABLE shop.notes OWNER TO " + owner)
+        admin.execute("SELECT graph.add_table('shop.notes', columns => '{body}')")
+        assert follow_calls(admin) == 0
+        admin.execute("COMMIT")
+        assert admin.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.notes'::regclass"
+                             " AND tgname LIKE 'graphsync_capture_%' AND tgenabled = 'A'").fetchone()[0] == 4
+        conn.execute("SET track_functions = 'all'")
+        conn.execute("BEGIN")
+        conn.execute("ALTER TABLE shop.notes DISABLE TRIGGER graphsync_capture_insert")  # changes no column
+        assert follow_calls(conn) == 0
+        conn.execute("ALTER TABLE shop.notes ENABLE ALWAYS TRIGGER graphsync_capture_insert,"
+                     " ALTER COLUMN body TYPE varchar(20)")
+        assert follow_calls(conn) == 1
+        conn.execute("COMMIT")
+        assert admin.execute("SELECT type_name FROM graph._column_map WHERE table_oid = 'shop.notes'::regclass"
+                             " AND column_name = 'body'").fetchone()[0] == "character varying(20)"
+        conn.execute("ALTER TABLE shop.notes RENAME COLUMN body TO text")
+        assert admin.execute("SELECT columns FROM graph._node_tables WHERE table_oid = 'shop.notes'::regclass"
+                             ).fetchone()[0] == ["text"]
+        conn.execute("INSERT INTO shop.notes VALUES (1, 'x')")
+        admin.execute("SELECT graph.build()")
+        assert verify(admin) == []

@@ -19,8 +19,11 @@
 -- It reads no setting: nothing a session sets can make it skip a change (a
 -- marker a session could set would let a table owner leave capture behind its
 -- schema). graphsync's own DDL fires it too -- graph._attach_capture enabling a
--- trigger is an ALTER TABLE -- and finds nothing to do: the registry is in
--- step, so graph._follow_registry returns no table to attach again. DDL that a
+-- table's triggers is an ALTER TABLE -- and stops at graph._followed_tables,
+-- which keeps only tables out of step with the catalog (the registry is in step
+-- once capture is installed), before any Python; that is derived from the
+-- catalog alone, so the owner's DDL that changes what capture depends on is
+-- followed whatever command it comes with. DDL that a
 -- superuser's SECURITY DEFINER function runs for another session user
 -- (graph._enable_capture_trigger's ALTER TABLE) has the registry followed, but
 -- no trigger attached with that superuser's rights: health reports what is left.
