@@ -93,7 +93,7 @@ DECLARE
         '_setting', '_server_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr', '_key_expr',
         '_object_expr', '_read_sync', '_pending_rows',
         -- what graph._nodes' row-level security calls as whoever reads it
-        '_row_visible',
+        '_visible_rows',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',
         '_export_dot', '_export_mermaid', '_export_graphml',

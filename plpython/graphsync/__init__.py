@@ -39,7 +39,7 @@ reads/                  the read path: the graph a caller sees, and the read fun
   view.py               the applied graph a backend keeps, brought up to date in O(change)
   freshness.py          graph.query_freshness: apply or fold pending rows before a read
   access.py             which nodes a caller may see and enter (tables, source rows, tenant, filters)
-  row_policy.py         graph._nodes' row check: the source rows a reader can see, once per statement
+  row_policy.py         graph._nodes' row-level security: the source rows a reader can see, once per statement
   nodes.py              (table, id text) <-> node ids; hydration from the source tables
   arguments.py          argument checks of the read functions (bounds, choices, seeds)
   literals.py           answers as array literals (how thousands of values reach SQL)
