@@ -2,29 +2,34 @@
 -- tables and join tables), with the name the registry knows them by (kept
 -- when the table itself is gone). graph._captured_tables(tbl): the same of
 -- table tbl alone (all when NULL), so capture generation for one table does not
--- read the whole registry.
+-- read the whole registry; PL/pgSQL, so a session plans its query once, not at
+-- every call.
 CREATE OR REPLACE FUNCTION graph._captured_tables(tbl oid)
 RETURNS TABLE (table_oid oid, table_name text, present boolean)
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT
-        t.table_oid,
-        coalesce(
-            (SELECT c.oid::regclass::text FROM pg_catalog.pg_class AS c WHERE c.oid = t.table_oid),
-            (SELECT n.table_name FROM graph._node_tables AS n WHERE n.table_oid = t.table_oid),
-            (SELECT min(r.table_name) FROM graph._registered_columns AS r WHERE r.table_oid = t.table_oid),
-            t.table_oid::text
-        ),
-        EXISTS (SELECT FROM pg_catalog.pg_class AS c
-                WHERE c.oid = t.table_oid AND c.relkind IN ('r', 'p'))
-    FROM (
-        SELECT n.table_oid FROM graph._node_tables AS n WHERE tbl IS NULL OR n.table_oid = tbl
-        UNION
-        SELECT e.via_table FROM graph._edge_sources AS e
-        WHERE e.kind = 'join' AND (tbl IS NULL OR e.via_table = tbl)
-    ) AS t
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+        SELECT
+            t.table_oid,
+            coalesce(
+                (SELECT c.oid::regclass::text FROM pg_catalog.pg_class AS c WHERE c.oid = t.table_oid),
+                (SELECT n.table_name FROM graph._node_tables AS n WHERE n.table_oid = t.table_oid),
+                (SELECT min(r.table_name) FROM graph._registered_columns AS r WHERE r.table_oid = t.table_oid),
+                t.table_oid::text
+            ),
+            EXISTS (SELECT FROM pg_catalog.pg_class AS c
+                    WHERE c.oid = t.table_oid AND c.relkind IN ('r', 'p'))
+        FROM (
+            SELECT n.table_oid FROM graph._node_tables AS n WHERE tbl IS NULL OR n.table_oid = tbl
+            UNION
+            SELECT e.via_table FROM graph._edge_sources AS e
+            WHERE e.kind = 'join' AND (tbl IS NULL OR e.via_table = tbl)
+        ) AS t;
+END;
 $$;
 
 CREATE OR REPLACE FUNCTION graph._captured_tables()

@@ -3,50 +3,56 @@
 -- edge_end, weight, label (the table that carries an edge source's rows);
 -- row_filter (read by the row filter of a node table or an edge source).
 -- Drift detection and graph._after_build() read it; capture generation reads
--- graph._registered_column_roles(tbl), those of table tbl alone (all when NULL).
+-- graph._registered_column_roles(tbl), those of table tbl alone (all when NULL):
+-- PL/pgSQL, so a session plans its query once, not at every call (registering a
+-- schema asks once per table).
 CREATE OR REPLACE FUNCTION graph._registered_column_roles(tbl oid)
 RETURNS TABLE (table_oid oid, column_name text, roles text[])
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT c.table_oid, c.column_name, array_agg(DISTINCT c.role ORDER BY c.role)
-    FROM (
-        SELECT n.table_oid, k.c AS column_name, 'key' AS role
-        FROM graph._node_tables AS n CROSS JOIN LATERAL unnest(n.id_columns) AS k (c)
-        UNION ALL
-        SELECT n.table_oid, p.c, 'property'
-        FROM graph._node_tables AS n CROSS JOIN LATERAL unnest(n.columns) AS p (c)
-        UNION ALL
-        SELECT n.table_oid, f.c, 'filter'
-        FROM graph._node_tables AS n CROSS JOIN LATERAL unnest(n.filter_columns) AS f (c)
-        UNION ALL
-        SELECT n.table_oid, n.tenant_column, 'tenant'
-        FROM graph._node_tables AS n WHERE n.tenant_column IS NOT NULL
-        UNION ALL
-        SELECT e.via_table, k.c, 'via_key'
-        FROM graph._edge_sources AS e CROSS JOIN LATERAL unnest(e.via_id_columns) AS k (c)
-        WHERE e.kind = 'join'
-        UNION ALL
-        SELECT coalesce(e.via_table, e.from_table), x.c, x.role
-        FROM graph._edge_sources AS e
-        CROSS JOIN LATERAL (VALUES (e.from_column, 'edge_end'), (e.to_column, 'edge_end'),
-                                   (e.weight_column, 'weight'), (e.label_column, 'label')
-        ) AS x (c, role)
-        WHERE x.c IS NOT NULL AND (x.role <> 'edge_end' OR e.kind = 'join' OR x.c = e.from_column)
-        UNION ALL
-        SELECT coalesce(e.via_table, e.from_table), x.c, 'edge_end'
-        FROM graph._edge_sources AS e
-        CROSS JOIN LATERAL unnest(coalesce(e.from_columns, '{}') || coalesce(e.to_columns, '{}')) AS x (c)
-        UNION ALL
-        SELECT coalesce(e.via_table, e.from_table), x.c, 'row_filter'
-        FROM graph._edge_sources AS e CROSS JOIN LATERAL unnest(e.row_filter_columns) AS x (c)
-        UNION ALL
-        SELECT n.table_oid, x.c, 'row_filter'
-        FROM graph._node_tables AS n CROSS JOIN LATERAL unnest(n.row_filter_columns) AS x (c)
-    ) AS c
-    WHERE tbl IS NULL OR c.table_oid = tbl
-    GROUP BY c.table_oid, c.column_name
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+        SELECT c.table_oid, c.column_name, array_agg(DISTINCT c.role ORDER BY c.role)
+        FROM (
+            SELECT n.table_oid, k.c AS column_name, 'key' AS role
+            FROM graph._node_tables AS n CROSS JOIN LATERAL unnest(n.id_columns) AS k (c)
+            UNION ALL
+            SELECT n.table_oid, p.c, 'property'
+            FROM graph._node_tables AS n CROSS JOIN LATERAL unnest(n.columns) AS p (c)
+            UNION ALL
+            SELECT n.table_oid, f.c, 'filter'
+            FROM graph._node_tables AS n CROSS JOIN LATERAL unnest(n.filter_columns) AS f (c)
+            UNION ALL
+            SELECT n.table_oid, n.tenant_column, 'tenant'
+            FROM graph._node_tables AS n WHERE n.tenant_column IS NOT NULL
+            UNION ALL
+            SELECT e.via_table, k.c, 'via_key'
+            FROM graph._edge_sources AS e CROSS JOIN LATERAL unnest(e.via_id_columns) AS k (c)
+            WHERE e.kind = 'join'
+            UNION ALL
+            SELECT coalesce(e.via_table, e.from_table), x.c, x.role
+            FROM graph._edge_sources AS e
+            CROSS JOIN LATERAL (VALUES (e.from_column, 'edge_end'), (e.to_column, 'edge_end'),
+                                       (e.weight_column, 'weight'), (e.label_column, 'label')
+            ) AS x (c, role)
+            WHERE x.c IS NOT NULL AND (x.role <> 'edge_end' OR e.kind = 'join' OR x.c = e.from_column)
+            UNION ALL
+            SELECT coalesce(e.via_table, e.from_table), x.c, 'edge_end'
+            FROM graph._edge_sources AS e
+            CROSS JOIN LATERAL unnest(coalesce(e.from_columns, '{}') || coalesce(e.to_columns, '{}')) AS x (c)
+            UNION ALL
+            SELECT coalesce(e.via_table, e.from_table), x.c, 'row_filter'
+            FROM graph._edge_sources AS e CROSS JOIN LATERAL unnest(e.row_filter_columns) AS x (c)
+            UNION ALL
+            SELECT n.table_oid, x.c, 'row_filter'
+            FROM graph._node_tables AS n CROSS JOIN LATERAL unnest(n.row_filter_columns) AS x (c)
+        ) AS c
+        WHERE tbl IS NULL OR c.table_oid = tbl
+        GROUP BY c.table_oid, c.column_name;
+END;
 $$;
 
 CREATE OR REPLACE FUNCTION graph._registered_column_roles()
