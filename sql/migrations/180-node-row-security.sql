@@ -31,7 +31,9 @@ USING (
         WHEN pg_catalog.has_table_privilege(table_oid, 'SELECT') IS NOT true THEN false
         WHEN NOT pg_catalog.row_security_active(table_oid) THEN true
         ELSE (table_oid, pk) IN (
-            SELECT v.table_oid, v.pk
+            SELECT
+                v.table_oid,
+                v.pk
             FROM graph._visible_rows(
                 current_user, pg_catalog.pg_current_snapshot()::text, pg_catalog.statement_timestamp()
             ) AS v
