@@ -364,7 +364,16 @@ def test_graphsyncs_own_capture_ddl_never_reaches_the_follower_and_the_owners_al
     trigger stops at its catalog check; whatever DDL the owner runs, even in the same
     ALTER TABLE as an ENABLE ALWAYS TRIGGER of graphsync's own, reaches the follower
     when it changes what capture depends on."""
-    with connect(shop) as admin, as_role(shop, owner) as conn:
+    with connect(shop) as admin:
+        admin.execute(f"ALTER ROLE {owner} SET track_functions = 'all'")  # superuser-only to set
+        try:
+            _own_and_owners_ddl(shop, owner, admin)
+        finally:
+            admin.execute(f"ALTER ROLE {owner} RESET track_functions")
+
+
+def _own_and_owners_ddl(shop, owner, admin):
+    with as_role(shop, owner) as conn:
         admin.execute("SET track_functions = 'all'")
         admin.execute("BEGIN")
         admin.execute("CREATE TABLE shop.notes (id int PRIMARY KEY, body text)")
@@ -374,7 +383,6 @@ def test_graphsyncs_own_capture_ddl_never_reaches_the_follower_and_the_owners_al
         admin.execute("COMMIT")
         assert admin.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop.notes'::regclass"
                              " AND tgname LIKE 'graphsync_capture_%' AND tgenabled = 'A'").fetchone()[0] == 4
-        conn.execute("SET track_functions = 'all'")
         conn.execute("BEGIN")
         conn.execute("ALTER TABLE shop.notes DISABLE TRIGGER graphsync_capture_insert")  # changes no column
         assert follow_calls(conn) == 0
