@@ -2,7 +2,9 @@
 keeps reading while another connection writes and replays never loads the base
 again and never rebuilds full CSR arrays for a traversal (counted, not timed), and
 it answers exactly what a fresh backend (which folds everything from scratch)
-answers. A transaction's own uncommitted graph writes never outlive a rollback."""
+answers -- in the default freshness mode too, where reads fold the rows committed
+since their last read (each row once) while another backend applies. A
+transaction's own uncommitted graph writes never outlive a rollback."""
 
 import json
 import random
@@ -35,8 +37,21 @@ $$
 """
 
 
+FOLD_STATS = """
+CREATE OR REPLACE FUNCTION pg_temp.fold_stats() RETURNS text LANGUAGE plpython3u AS $$
+import json, sys
+freshness = sys.modules.get("graphsync.reads.freshness")
+return json.dumps(freshness.STATS if freshness else None)
+$$
+"""
+
+
 def stats(c):
     return json.loads(c.execute("SELECT pg_temp.view_stats()").fetchone()[0])
+
+
+def fold_stats(c):
+    return json.loads(c.execute("SELECT pg_temp.fold_stats()").fetchone()[0])
 
 
 def answers(c, seeds):
@@ -107,6 +122,46 @@ def test_reads_under_writes_follow_changes_without_rebuilding_arrays(graph_db, f
     assert after["full_arrays"] == before["full_arrays"] == 0
     assert after["refreshes"] > before["refreshes"]
     assert after["nodes_relocated"] > before["nodes_relocated"]
+
+
+def pending(c):
+    return c.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone()[0]
+
+
+def test_default_reads_while_another_backend_applies_fold_each_new_row_once(graph_db):
+    """The default mode while the state row is held (an apply in an open
+    transaction, as a reader's apply holds it until that read ends): a read can
+    neither apply nor wait, and folds. Each read folds only the rows committed
+    since the last one onto the view it kept -- the rows folded add up to the rows
+    written, not to the rows pending at each read -- with no base load, no
+    adjacency built from the base and no full arrays, and answers what a fresh
+    backend that folds everything from scratch answers."""
+    rng = random.Random("held")
+    seeds = [1, 2, 17, 150, 299]
+    with connect(graph_db) as r, connect(graph_db) as w, connect(graph_db) as holder:
+        apply(w)
+        r.execute(STATS)
+        r.execute(FOLD_STATS)
+        answers(r, seeds)
+        holder.execute("BEGIN")
+        apply(holder)  # holds graph._sync_state until it ends
+        before, folds_before = stats(r), fold_stats(r)
+        written = 0
+        for _ in range(8):
+            was = pending(w)
+            write_some(w, rng, 6)
+            written += pending(w) - was
+            got = answers(r, seeds)
+            with connect(graph_db) as fresh:
+                assert got == answers(fresh, seeds)
+        after, folds_after = stats(r), fold_stats(r)
+        holder.execute("ROLLBACK")
+    assert written > 0
+    assert folds_after["rows_folded"] - folds_before["rows_folded"] == written
+    assert folds_after["incremental_folds"] - folds_before["incremental_folds"] >= 7
+    assert after["base_loads"] == before["base_loads"]
+    assert after["adjacency_builds"] == before["adjacency_builds"]
+    assert after["full_arrays"] == before["full_arrays"] == 0
 
 
 def test_a_rollback_takes_the_transactions_own_graph_writes_out_of_the_backend(graph_db):

@@ -1,13 +1,15 @@
--- graph._pending_rows(as_role, max_rows): the pending log rows (committed, or
--- the caller's own uncommitted ones) of tables as_role may SELECT, in id order,
--- at most max_rows, for a read to fold into its view in memory when it cannot
--- apply them. as_role must be a role the session user may become (reads pass
+-- graph._pending_rows(as_role, max_rows, seen): the pending log rows (committed,
+-- or the caller's own uncommitted ones) of tables as_role may SELECT, in id order,
+-- at most max_rows, for a read to fold into its view in memory when it does not
+-- apply them. seen (NULL: none): a snapshot of an earlier call whose rows the
+-- read folded already; only the rows of transactions it did not see come back
+-- (while the applied snapshot stays, those are the rows committed since). as_role must be a role the session user may become (reads pass
 -- current_user), so nobody reads rows of tables they could not read anyway.
 -- SECURITY DEFINER: the log itself stays admin-only. Without JIT compilation and
 -- parallel workers: a large log makes graph._pending_log() look costly enough for
 -- both, which take seconds to start for a scan of milliseconds (graph._read_sync
 -- turns them off around its count the same way). Reads: graph._sync_log.
-CREATE OR REPLACE FUNCTION graph._pending_rows(as_role regrole, max_rows integer)
+CREATE OR REPLACE FUNCTION graph._pending_rows(as_role regrole, max_rows integer, seen pg_snapshot DEFAULT NULL)
 RETURNS TABLE (
     id bigint,
     op char(1),
@@ -30,9 +32,10 @@ AS $$
     FROM graph._pending_log() AS l
     WHERE pg_catalog.pg_has_role(session_user, as_role, 'MEMBER')
       AND pg_catalog.has_table_privilege(as_role, l.table_oid, 'SELECT')
+      AND (seen IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(l.xid::text::xid8, seen))
     ORDER BY l.id
     LIMIT max_rows
 $$;
 
-COMMENT ON FUNCTION graph._pending_rows(regrole, integer) IS
-'Internal (reads): pending log rows of the tables a role may SELECT, for folding into one read in memory.';
+COMMENT ON FUNCTION graph._pending_rows(regrole, integer, pg_snapshot) IS
+'Internal (reads): pending log rows of the tables a role may SELECT, for folding into one read in memory; seen: only those an earlier call''s snapshot did not see.';

@@ -1,21 +1,32 @@
--- graph._read_sync(try_apply): the freshness step of a read. Counts the
+-- graph._read_sync(try_apply, as_role): the freshness step of a read. Counts the
 -- committed log rows not yet applied (committed_rows) and the caller's own
--- uncommitted ones (own_rows). With try_apply, applies the committed ones
--- first, but only when that can neither block nor fail the read: not on a hot
--- standby, not in a read-only transaction, not while another apply or a build
--- holds graph._sync_state (SKIP LOCKED), not when the graph is read-only or a
--- pending row already failed. The apply then commits with the reader's
--- transaction. applied tells whether it ran; the counts are those before it
--- (a read that applied reads the graph, and the counts, again). pending_mark
--- (NULL when nothing is pending) names the pending rows for a read that folds
--- them and keeps the result: the applied snapshot and the highest pending id.
--- While the applied snapshot stays, rows only join the pending ones (commits;
--- a row of this transaction rolled back is followed by higher ids only), so
--- the mark and the counts change whenever the pending rows do. SECURITY
--- DEFINER: any reader may catch the graph up, none may read the log, and a
--- reader who is not an admin (graph._session_is_admin) sees no message that
--- could quote a source value: apply_sync's WARNINGs are silenced for it, and a
--- failed apply is reported by its SQLSTATE only.
+-- uncommitted ones (own_rows). With try_apply, applies the committed ones first,
+-- but only when that can neither block nor fail the read: not on a hot standby,
+-- not in a read-only transaction, not while another apply or a build holds
+-- graph._sync_state (SKIP LOCKED), not when the graph is read-only or a pending
+-- row already failed -- and at most about once a second: while fewer than 1,000
+-- rows are pending and the last apply (anyone's:
+-- graph._sync_state.last_apply_at) is less than a second old, the read folds
+-- them instead (reads/freshness.py, which folds only the rows new since its last
+-- read), unless some of them are rows of tables as_role (the reading role; the
+-- session user must be a member) may not SELECT: a fold leaves those out
+-- (graph._pending_rows), an apply does not. An apply costs a read some 20 ms
+-- whatever it applies, holds the state row until the read's transaction ends,
+-- and makes every other backend refresh its graph; applying a handful of rows in
+-- each read made concurrent readers 3-7 times slower
+-- (benchmarks/READS_UNDER_WRITES.md). Going by the last apply, not by the age of
+-- the rows, bounds how often reads apply however slow they get. The apply then
+-- commits with the reader's transaction. applied tells whether it ran; the
+-- counts are those before it (a read that applied reads the graph, and the
+-- counts, again). pending_mark (NULL when nothing is pending) names the pending
+-- rows for a read that folds them and keeps the result: the applied snapshot and
+-- the highest pending id. While the applied snapshot stays, rows only join the
+-- pending ones (commits; a row of this transaction rolled back is followed by
+-- higher ids only), so the mark and the counts change whenever the pending rows
+-- do. SECURITY DEFINER: any reader may catch the graph up, none may read the
+-- log, and a reader who is not an admin (graph._session_is_admin) sees no
+-- message that could quote a source value: apply_sync's WARNINGs are silenced
+-- for it, and a failed apply is reported by its SQLSTATE only.
 -- Every read calls it, so "nothing pending" must cost next to nothing, whatever
 -- the size of the log. graph._pending_log() (a SQL function with a SET clause:
 -- planned anew on every call) scans the log from the applied snapshot's xmin on,
@@ -36,6 +47,7 @@
 -- Touches (when it applies): what graph.apply_sync touches.
 CREATE OR REPLACE FUNCTION graph._read_sync(
     try_apply boolean,
+    as_role regrole DEFAULT NULL,
     OUT committed_rows bigint,
     OUT own_rows bigint,
     OUT applied boolean,
@@ -48,6 +60,8 @@ AS $$
 DECLARE
     me bigint := pg_catalog.pg_current_xact_id_if_assigned()::text::bigint;
     has_failed boolean;
+    last_apply timestamptz;
+    hidden boolean;
     graph_read_only boolean;
     messages text := pg_catalog.current_setting('client_min_messages');
     jit_was text;
@@ -79,14 +93,22 @@ BEGIN
     SELECT count(*) FILTER (WHERE l.xid IS DISTINCT FROM me),
            count(*) FILTER (WHERE l.xid = me),
            coalesce(bool_or(l.error_message IS NOT NULL), false),
-           (SELECT s.done_snapshot::text FROM graph._sync_state AS s) || '/' || max(l.id)
-    INTO committed_rows, own_rows, has_failed, pending_mark
+           (SELECT s.done_snapshot::text FROM graph._sync_state AS s) || '/' || max(l.id),
+           (SELECT s.last_apply_at FROM graph._sync_state AS s),
+           coalesce(bool_or(l.xid IS DISTINCT FROM me AND as_role IS NOT NULL
+                            AND pg_catalog.pg_has_role(session_user, as_role, 'MEMBER')
+                            AND NOT pg_catalog.has_table_privilege(as_role, l.table_oid, 'SELECT')), false)
+    INTO committed_rows, own_rows, has_failed, pending_mark, last_apply, hidden
     FROM graph._pending_log() AS l;
     PERFORM pg_catalog.set_config('jit', jit_was, true);
     PERFORM pg_catalog.set_config('max_parallel_workers_per_gather', workers_were, true);
     IF committed_rows = 0 OR NOT try_apply OR has_failed OR pg_catalog.pg_is_in_recovery()
        OR pg_catalog.current_setting('transaction_read_only')::boolean THEN
         RETURN;
+    END IF;
+    IF committed_rows < 1000 AND NOT hidden
+       AND last_apply > pg_catalog.statement_timestamp() - interval '1 second' THEN
+        RETURN;  -- applied less than a second ago: folded (see above)
     END IF;
     SELECT s.read_only INTO graph_read_only FROM graph._sync_state AS s FOR UPDATE SKIP LOCKED;
     IF NOT FOUND OR graph_read_only THEN
@@ -120,5 +142,5 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION graph._read_sync(boolean) IS
+COMMENT ON FUNCTION graph._read_sync(boolean, regrole) IS
 'Internal (reads): count pending log rows and, when it cannot block or fail, apply the committed ones first.';

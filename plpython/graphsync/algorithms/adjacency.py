@@ -16,8 +16,17 @@ changed, instead of rebuilding full CSR arrays:
   base order and a positive one appends the edge that many times, in order of
   first appearance), folded into the adjacency of each direction kept:
   'out' (u -> v), 'in' (v -> u) and 'any' (both; see ``both_ways``).
+
+Relocation is lazy: a change marks the nodes whose edge lists it changed
+(``Adjacency.dirty``), and a node's list is recomputed the first time a read
+asks for it (every accessor cleans the nodes it is asked about; ``compact``
+cleans all). A change costs O(edges changed) dict updates; a read relocates
+only the changed nodes it reaches -- a depth-2 traversal reaches a few dozen
+of the graph's nodes, so under writes most changes are never relocated by
+most reads, and a list changed many times is recomputed once.
 """
 
+import weakref
 from collections import Counter
 
 import numpy as np
@@ -55,6 +64,22 @@ class Adjacency:
         self.t_labels = np.zeros(0, dtype=np.int32)
         self.t_weights = np.zeros(0, dtype=np.float64)
         self.t_sources = np.zeros(0, dtype=np.int32)
+        # nodes whose edge list changed since it was last made, and what makes it
+        # again (Overlay binds it): see the module docstring
+        self.dirty = set()
+        self.fixer = None
+
+    def _clean(self, nodes):
+        """Make the edge lists of the dirty nodes among ``nodes`` (ints) again."""
+        dirty = self.dirty
+        for u in nodes:
+            if u in dirty:
+                dirty.discard(u)
+                self.fixer(u)
+
+    def _clean_array(self, nodes):
+        if self.dirty:
+            self._clean(np.asarray(nodes, dtype=np.int64).ravel().tolist())
 
     @classmethod
     def of(cls, c, node_count=None):
@@ -72,6 +97,8 @@ class Adjacency:
         for name in ("slot", "seg_lo", "seg_hi", "t_targets", "t_labels", "t_weights", "t_sources"):
             if getattr(self, name) is not None:
                 setattr(other, name, getattr(self, name).copy())
+        other.dirty = set(self.dirty)
+        other.fixer = None  # the copy's Overlay binds its own
         return other
 
     def grow(self, node_count):
@@ -86,6 +113,7 @@ class Adjacency:
 
     def _bounds(self, nodes):
         """(first, end) virtual positions of the edge lists of ``nodes``."""
+        self._clean_array(nodes)
         nodes = np.asarray(nodes, dtype=np.int64)
         in_base = nodes < self.base_nodes
         at = np.where(in_base, nodes, 0)
@@ -134,6 +162,8 @@ class Adjacency:
     def edge_lists(self, frontier, limit):
         """[(targets, labels)] of each node of ``frontier`` (a list), as Python lists
         in edge-list order; None when they hold more than ``limit`` edges."""
+        if self.dirty:
+            self._clean(frontier)
         bounds = []
         total = 0
         # Elements and slices through memoryviews: several times cheaper than NumPy's
@@ -159,6 +189,7 @@ class Adjacency:
     def _few_frontier_edges(self, frontier):
         """frontier_edges of a few nodes, a slice per node: some ten NumPy calls
         fewer than the whole-frontier way (a microsecond each, whatever the size)."""
+        self._clean_array(frontier)
         targets, labels = [], []
         for u in frontier.tolist():
             seg = self.slot[u] if self.segments else -1
@@ -188,6 +219,8 @@ class Adjacency:
 
     def compact(self):
         """The whole adjacency as one contiguous csr.Csr (O(edges))."""
+        if self.dirty:
+            self._clean(sorted(self.dirty))
         if not self.segments and self.node_count == self.base_nodes:
             return csr_mod.Csr(self.offsets, self.targets, self.weights, self.labels, self.sources)
         nodes = np.arange(self.node_count, dtype=np.int64)
@@ -299,11 +332,19 @@ class Overlay:
         other = Overlay(self.bases, self.node_count)
         other.net = Counter(self.net)
         other.adj = {d: a.copy() for d, a in self.adj.items()}
+        for d, a in other.adj.items():
+            other._bind(d, a)
         other.entries = {d: dict(e) for d, e in self.entries.items()}
         other.owned = {d: set() for d in self.entries}
         self.owned = {d: set() for d in self.entries}  # shared now: copy before writing here too
         other.stats = self.stats
         return other
+
+    def _bind(self, direction, a):
+        """Let adjacency ``a`` of ``direction`` relocate its dirty nodes from this
+        overlay's counts (a weak reference: the overlay holds the adjacency)."""
+        me = weakref.ref(self)
+        a.fixer = lambda u: me()._relocate(direction, u)
 
     @staticmethod
     def _directed(direction, key):
@@ -332,12 +373,13 @@ class Overlay:
                     entries.setdefault(u, Counter())[e] += count
             self.adj[direction], self.entries[direction] = a, entries
             self.owned[direction] = set(entries)
-            for u in entries:
-                self._relocate(direction, u)
+            self._bind(direction, a)
+            a.dirty.update(entries)
         return a
 
     def add(self, ops, src, dst, weights, labels, sources):
-        """Fold overlay rows (ops +1/-1, in id order) into every kept direction."""
+        """Fold overlay rows (ops +1/-1, in id order) into every kept direction: the
+        counts now, the edge lists of the nodes changed when a read asks for them."""
         touched = {d: set() for d in self.adj}
         top = self.node_count
         for op, s, d, w, lab, es in zip(ops, src, dst, weights, labels, sources, strict=True):
@@ -354,8 +396,7 @@ class Overlay:
                     touched[direction].add(u)
         self.grow(top)
         for direction, nodes in touched.items():
-            for u in nodes:
-                self._relocate(direction, u)
+            self.adj[direction].dirty.update(nodes)
 
     def _relocate(self, direction, u):
         """Recompute the edge list of ``u``: its base edges less the removed ones, then

@@ -59,7 +59,7 @@ FROM (SELECT pg_catalog.current_setting('graph.query_freshness', true) AS raw) A
 CROSS JOIN LATERAL (SELECT coalesce(nullif(f.raw, ''), $1) AS mode, f.raw AS freshness) AS m
 LEFT JOIN LATERAL (
     SELECT x.committed_rows, x.own_rows, x.applied, x.pending_mark
-    FROM graph._read_sync(m.mode = 'apply_pending_sync' AND $2) AS x
+    FROM graph._read_sync(m.mode = 'apply_pending_sync' AND $2, current_user::regrole) AS x
     WHERE m.mode <> 'off'
 ) AS r ON true
 CROSS JOIN (SELECT s.generation, s.build_required FROM graph._sync_state AS s LIMIT 1) AS s

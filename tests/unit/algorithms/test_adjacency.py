@@ -211,3 +211,30 @@ def test_edge_lists_are_the_frontier_edges_node_by_node(seed):
         total = len(targets)
         assert a.edge_lists(frontier, total) is not None
         assert total == 0 or a.edge_lists(frontier, total - 1) is None
+
+
+def test_changed_edge_lists_are_made_when_read_and_only_those_read():
+    """Relocation is lazy: a change relocates nothing; a read relocates the changed
+    nodes it asks about, once each however often they changed; a copy taken while
+    changes wait makes its own lists from its own counts; every accessor reads the
+    changed lists (and the result equals the full fold)."""
+    rng = np.random.default_rng(11)
+    base = random_base(rng, 40, 160)
+    o = overlay_of(base)
+    a = o.adjacency("out")
+    rows = [(1, 3, 7, 1.0, 0, 1), (1, 3, 8, 1.0, 0, 1), (1, 5, 9, 2.0, 1, 2), (1, 30, 1, 1.0, 0, 1)]
+    o.add(*columns(rows[:2]))
+    o.add(*columns(rows[2:]))
+    assert o.stats["nodes"] == 0 and a.dirty == {3, 5, 30}
+    copy = o.copy()
+    o.add(*columns([(-1, 3, 7, 1.0, 0, 1)]))  # not in the copy
+    sources, targets, _ = a.frontier_edges(np.array([3, 4], dtype=np.int64))
+    assert o.stats["nodes"] == 1 and a.dirty == {5, 30}  # only 3, once
+    assert targets[sources == 3].tolist()[-1:] == [8] and 7 not in targets[sources == 3].tolist()[-2:]
+    assert a.edge_lists([5], 100)[0][0][-1] == 9 and a.dirty == {30}
+    assert a.degrees(np.array([30])).tolist() == [int(base.offsets[31] - base.offsets[30]) + 1] and not a.dirty
+    expected = reference(base, rows + [(-1, 3, 7, 1.0, 0, 1)])["out"]
+    assert per_node(a.compact(), True) == per_node(expected, True)
+    c = copy.adjacency("out")
+    assert c.dirty == {3, 5, 30}
+    assert per_node(c.compact(), True) == per_node(reference(base, rows)["out"], True)
