@@ -15,13 +15,15 @@ MAX_FOLD_ROWS rows (SQLSTATE 54000 past it) and its view is cached for as long
 as the pending rows and the applied graph stay the same.
 
 Under writes, reads fold more often than they apply (graph._read_sync applies
-only when the pending rows are many or old), so a fold costs O(change): while
-the applied graph and its applied snapshot stay the same, pending rows only
-join (commits), and the next read folds only the rows its last fold's snapshot
-did not see onto the view it kept (fold's ``onto``), in place. A new applied
-graph, the caller's own rows, a TRUNCATE or a fold into full arrays starts
-again from the applied view. ``STATS`` counts the log rows folded (tests assert
-that a fold under writes reads each row once).
+about once a second), so a fold costs O(change): while the applied graph and
+its applied snapshot stay the same, pending rows only join (commits), and the
+next read folds only the rows its last fold's snapshot did not see onto the
+view it kept (fold's ``onto``), in place. START (reads/start.py) reads those
+rows, in the snapshot it names (``Start.seen``), so the folded view is kept by
+that snapshot, not by counts. A new applied graph, the caller's own rows, a
+TRUNCATE or a fold into full arrays starts again from the applied view.
+``STATS`` counts the log rows folded (tests assert that a fold under writes
+reads each row once).
 """
 
 import numpy as np
@@ -78,29 +80,40 @@ def fresh_view(plpy, st):
     return v
 
 
+def fold_from():
+    """What START needs to read only the pending rows the backend's kept folded
+    view has not folded (reads.start.start's ``fold_from``)."""
+    cached = base._cache.get("folded")
+    if cached is None:
+        return None, None, 0
+    grows, f = cached
+    return "%s/%s/%s" % (grows[0][0], grows[0][1], grows[1]), f.seen, f.rows_folded
+
+
 def folded(plpy, v, st):
     """``v`` with the pending rows the caller may read folded in. The folded view
-    is kept while the view, the pending rows (st.pending_mark and the counts,
-    see graph._read_sync), the caller and the tables it may SELECT stay the same:
-    a read that finds it reads no log row. While only the pending rows grew (the
-    same view, applied snapshot, caller and tables, and no own rows), the rows
-    committed since are folded onto the kept one (see the module docstring)."""
-    signature = (v.key, st.committed_rows, st.own_rows, st.pending_mark, st.me, st.visible)
+    is kept, with the snapshot whose pending rows it holds; while only the
+    pending rows grew (the same view, applied snapshot, caller and tables, and
+    no own rows), the rows committed since are folded onto it (see the module
+    docstring): a read that finds no new row folds nothing."""
+    grows = (v.key, st.done, st.me, st.visible)
     cached = base._cache.pop("folded", None)
-    if cached is not None and cached[0] == signature:
-        base._cache["folded"] = cached
-        return cached[1]
-    # The part of the signature that stays while pending rows only join: the applied
-    # snapshot is the pending mark's first part (graph._read_sync).
-    grows = (v.key, str(st.pending_mark).rpartition("/")[0], st.me, st.visible)
+    rows = st.pending
     onto = None
-    if (cached is not None and cached[2] == grows and st.own_rows == 0 and st.pending_mark is not None
-            and getattr(cached[1], "foldable", False)):
-        onto = cached[1]
-    rows = run(plpy, PENDING, ["int", "text"], [MAX_FOLD_ROWS + 1 - (onto.rows_folded if onto else 0),
-                                                onto.seen if onto else None])
-    seen = rows[0]["seen"]
-    rows = [r for r in rows if r["id"] is not None]
+    if st.from_seen:  # START read only the rows the kept view's snapshot did not see
+        if cached is not None and cached[0] == grows and st.own_rows == 0:
+            onto = cached[1]
+        else:  # the caller or its tables changed: read them all
+            rows = None
+    if not v.exact:
+        # v holds graph changes that committed after START's snapshot (view.current),
+        # so do not fold rows START read: read the pending rows now
+        onto, rows = None, None
+    if rows is None:
+        rows = run(plpy, PENDING, ["int", "text"], [MAX_FOLD_ROWS + 1, None])
+        st = st._replace(seen=rows[0]["seen"])
+        rows = [r for r in rows if r["id"] is not None]
+    seen = st.seen
     if len(rows) + (onto.rows_folded if onto else 0) > MAX_FOLD_ROWS:
         raise errors.ProgramLimitExceeded(
             "more than %d log rows are pending; a read cannot fold them in memory" % MAX_FOLD_ROWS,
@@ -114,10 +127,11 @@ def folded(plpy, v, st):
         f = fold(plpy, v, rows, st.visible, onto) if rows else onto
     else:
         f = fold(plpy, v, rows, st.visible) if rows else v
-    if f is not v:
+    # A view with own rows folded in is never folded onto (they may roll back),
+    # nor one that cannot be (see fold).
+    if f is not v and st.own_rows == 0 and f.foldable:
         f.seen = seen
-    # A view with own rows folded in is never folded onto: they may roll back.
-    base._cache["folded"] = (signature, f, grows if st.own_rows == 0 else None)
+        base._cache["folded"] = (grows, f)
     return f
 
 

@@ -12,7 +12,14 @@ numbered by the generation it returns.
 
 The freshness step runs inside START. When it applied pending rows, START's own
 snapshot (taken before) does not see them: the read runs START again, without
-applying, and takes that answer (rare: only the first read after writes).
+applying, and takes that answer (rare: about once a second under writes).
+
+When the freshness step did not apply and rows are pending, START also reads
+them (graph._pending_rows), in its own snapshot, for the read to fold
+(reads/freshness.py): only the rows the snapshot of the backend's kept folded
+view did not see, when that view is of the same generation, version and applied
+snapshot (``fold_from``), else all of them. A read under writes then costs one
+statement more than a read at rest: START, not START and a read of the log.
 
 Settings are read here as settings.py reads a session setting (the value the
 session has; unset or empty is the default) and checked by settings.parse.
@@ -22,6 +29,7 @@ from typing import NamedTuple
 
 from graphsync import settings
 from graphsync.db import run
+from graphsync.reads import freshness
 
 FRESHNESS = settings.declared("graph.query_freshness")
 TENANT = settings.declared("graph.tenant")
@@ -32,15 +40,19 @@ if FRESHNESS.scope != "session" or TENANT.scope != "session":
 
 # $1 the default freshness mode, $2 whether the freshness step may apply, $3/$4
 # and $5/$6 up to two (table, id text) keys to look up (NULL: none, and no index
-# probe). Tables come as regclass text: a name, or an oid's digits (no catalog
+# probe), $7 the most pending rows to read, $8 'generation/version/applied
+# snapshot' of the kept folded view, $9 the snapshot it saw and $10 the rows it
+# folded (NULL: none; see above). Tables come as regclass text: a name, or an oid's digits (no catalog
 # lookup). The plan is kept: after its first few calls PostgreSQL keeps one plan
 # for all values, as long as that plan does not look much dearer than one made
 # for the given values. graph._sync_state and graph._graph_version hold one row;
 # LIMIT 1 tells the planner, which would otherwise cost the select list for
 # thousands of rows, and plan anew on every call.
 START = """
-SELECT s.generation, v.version, s.build_required,
+SELECT s.generation, v.version, s.build_required, s.done,
        r.committed_rows, r.own_rows, r.applied, r.pending_mark,
+       p.fetched, p.from_seen, p.seen, p.ids, p.ops, p.table_oids, p.old_pks, p.new_pks, p.properties,
+       p.old_rows, p.new_rows,
        t.visible, t.row_secured, t.registered,
        current_user::text AS me,
        m.freshness,
@@ -62,7 +74,8 @@ LEFT JOIN LATERAL (
     FROM graph._read_sync(m.mode = 'apply_pending_sync' AND $2, current_user::regrole) AS x
     WHERE m.mode <> 'off'
 ) AS r ON true
-CROSS JOIN (SELECT s.generation, s.build_required FROM graph._sync_state AS s LIMIT 1) AS s
+CROSS JOIN (SELECT s.generation, s.build_required, s.done_snapshot::text AS done
+            FROM graph._sync_state AS s LIMIT 1) AS s
 CROSS JOIN (SELECT v.version FROM graph._graph_version AS v LIMIT 1) AS v
 CROSS JOIN (
     SELECT coalesce(pg_catalog.array_agg(n.table_oid) FILTER (
@@ -73,9 +86,33 @@ CROSS JOIN (
            pg_catalog.count(*) AS registered
     FROM graph._node_tables AS n
 ) AS t
+CROSS JOIN LATERAL (
+    SELECT w.fetch AS fetched, w.same AS from_seen,
+           pg_catalog.pg_current_snapshot()::text AS seen,
+           pg_catalog.array_agg(x.id ORDER BY x.id) AS ids, pg_catalog.array_agg(x.op ORDER BY x.id) AS ops,
+           pg_catalog.array_agg(x.table_oid ORDER BY x.id) AS table_oids,
+           pg_catalog.array_agg(x.old_pk ORDER BY x.id) AS old_pks,
+           pg_catalog.array_agg(x.new_pk ORDER BY x.id) AS new_pks,
+           pg_catalog.array_agg(x.properties ORDER BY x.id) AS properties,
+           pg_catalog.array_agg(x.old_row ORDER BY x.id) AS old_rows,
+           pg_catalog.array_agg(x.new_row ORDER BY x.id) AS new_rows
+    FROM (SELECT k.fetch, k.same, CASE WHEN k.same THEN $9::pg_catalog.pg_snapshot END AS seen,
+                 CASE WHEN k.same THEN $7 - $10 ELSE $7 END AS most
+          FROM (SELECT coalesce(m.mode <> 'off' AND NOT r.applied
+                                AND (r.committed_rows > 0 OR r.own_rows > 0)
+                                AND NOT (m.mode = 'error_on_pending' AND r.committed_rows > 0), false) AS fetch,
+                       coalesce(r.own_rows = 0
+                                AND $8 = s.generation || '/' || v.version || '/' || s.done, false) AS same
+          ) AS k
+    ) AS w
+    LEFT JOIN LATERAL (
+        SELECT y.* FROM graph._pending_rows(current_user::regrole, w.most, w.seen) AS y WHERE w.fetch
+    ) AS x ON true
+    GROUP BY w.fetch, w.same
+) AS p
 """
 
-TYPES = ["text", "boolean", "text", "text", "text", "text"]
+TYPES = ["text", "boolean", "text", "text", "text", "text", "int", "text", "text", "int"]
 
 
 class Start(NamedTuple):
@@ -90,6 +127,10 @@ class Start(NamedTuple):
     row_secured: frozenset  # of those, the ones whose row-level security applies to the caller
     registered: int  # registered node tables
     build_required: bool
+    done: str  # the applied snapshot (graph._sync_state.done_snapshot)
+    pending: list | None  # the pending rows START read (None: it read none), in id order
+    from_seen: bool  # they are only those the kept folded view's snapshot did not see
+    seen: str  # the snapshot they were read in
     me: str  # current_user
     tenant: object  # graph.tenant in force (None: no tenant)
     tables: tuple  # the table oid of each key asked
@@ -103,6 +144,20 @@ def _setting(plpy, s, raw):
     return settings.parse(plpy, s, raw)
 
 
+COLUMNS = ("id", "op", "table_oid", "old_pk", "new_pk", "properties", "old_row", "new_row")
+
+
+def _pending(r):
+    """The pending rows START read, as graph._pending_rows returns them."""
+    if not r["fetched"]:
+        return None
+    if r["ids"] is None:
+        return []
+    columns = (r["ids"], r["ops"], r["table_oids"], r["old_pks"], r["new_pks"], r["properties"],
+               r["old_rows"], r["new_rows"])
+    return [dict(zip(COLUMNS, row, strict=True)) for row in zip(*columns, strict=True) if row[0] is not None]
+
+
 def start(plpy, keys=()):
     """Run START, with the freshness step; ``keys``: up to two (table, id text)
     pairs, table as an oid or its regclass text, whose node ids to look up as given."""
@@ -110,6 +165,7 @@ def start(plpy, keys=()):
     args = [FRESHNESS.default, True]
     for table, pk in keys:
         args += [None if table is None else str(table), pk]
+    args += [freshness.MAX_FOLD_ROWS + 1, *freshness.fold_from()]
     r = run(plpy, START, TYPES, args)[0]
     if r["applied"]:
         args[1] = False
@@ -124,6 +180,10 @@ def start(plpy, keys=()):
         row_secured=frozenset(int(t) for t in r["row_secured"]),
         registered=r["registered"],
         build_required=r["build_required"],
+        done=r["done"],
+        pending=_pending(r),
+        from_seen=bool(r["from_seen"]),
+        seen=r["seen"],
         me=r["me"],
         tenant=_setting(plpy, TENANT, r["tenant"]),
         tables=tuple(None if t is None else int(t) for t in (r["table1"], r["table2"])),

@@ -228,6 +228,9 @@ class View:
         self.extra_keys = {}
         self.node_values = {}
         self.pending = False
+        # False when the graph held is newer than ``key`` says (current(): a graph
+        # change committed while it was read)
+        self.exact = True
 
     def adjacency(self, direction):
         """The Adjacency of ``direction`` ('out', 'in' or 'any') that traversals walk."""
@@ -337,12 +340,14 @@ def current(plpy, key=None):
     # Each statement above has its own snapshot: a rebuild that committed in between
     # renumbered the nodes, and what was read may mix generations. Keep nothing then
     # (reads.api.stable runs the read again).
-    if run(plpy, KEY)[0]["generation"] != key[0]:
+    now = run(plpy, KEY)[0]
+    if now["generation"] != key[0]:
         base._cache.pop("live", None)
         raise Renumbered()
     if own is not None:
         _taint.update(xid=own["xid"], overlay=live.last_overlay, change=live.last_change)
     base._cache["live"] = live
     v = View(key, live)
+    v.exact = now["version"] == key[1]
     base._cache["view"] = v
     return v
