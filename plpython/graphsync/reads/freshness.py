@@ -184,12 +184,11 @@ def _resolve(plpy, v, keys, visible, counted=(), onto=None):
                 dups[rest[r["i"] - 1]] = r["extra_rows"]
     extra = {}
     top = v.node_count if onto is None else onto.node_count
-    if len(ids) < len(keys):
-        for k in keys:
-            if k not in ids:
-                ids[k] = top
-                extra[top] = k
-                top += 1
+    for k in keys:
+        if k not in ids:
+            ids[k] = top
+            extra[top] = k
+            top += 1
     return ids, extra, dups
 
 
