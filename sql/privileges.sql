@@ -19,6 +19,8 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA graph TO graph_admin;
 -- whoever writes that table next, a superuser's build included.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON graph._py_modules, graph._migrations, graph._version FROM graph_admin;
 REVOKE TRIGGER, REFERENCES ON ALL TABLES IN SCHEMA graph FROM graph_admin;
+-- The package's compiled code is stored by the installing role alone, as its source is.
+REVOKE EXECUTE ON FUNCTION graph._compile_package() FROM graph_admin;
 
 -- Who SECURITY DEFINER code runs as (the roles install.py creates: NOLOGIN, not
 -- superusers). graph_capture owns the generated capture functions

@@ -531,7 +531,8 @@ def test_every_plpython_function_asks_for_the_installed_package_on_its_first_cal
         bodies = c.execute("""SELECT p.oid::regprocedure::text, p.prosrc FROM pg_proc AS p
                               JOIN pg_language AS l ON l.oid = p.prolang
                               WHERE p.pronamespace = 'graph'::regnamespace AND l.lanname = 'plpython3u'
-                                AND p.prosrc LIKE '%graphsync%' AND p.proname <> '_import_package'""").fetchall()
+                                AND p.prosrc LIKE '%graphsync%'
+                                AND p.proname NOT IN ('_import_package', '_compile_package')""").fetchall()
     assert len(bodies) >= 15
     ask = 'if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:'
     wrong = [name for name, src in bodies if ask not in src or "GD" in src]
@@ -558,3 +559,87 @@ def test_a_repeatable_read_transaction_open_across_an_upgrade_is_not_left_on_old
         pooled.execute("ROLLBACK")
         assert pooled.execute("SELECT count(*) FROM graph.traverse('shop.customers', '1', max_depth => 1500)"
                               ).fetchone()[0] > 0
+
+
+# -- The package's compiled code ---------------------------------------------------
+
+# The code key of every module as graph._compile_package stores it and
+# graph._import_package checks it, computed here on the server's Python.
+CODE_KEYS_MATCH = """
+SELECT count(*), count(m.code), count(*) FILTER (WHERE m.code_key = (
+    SELECT k.magic FROM magic AS k) || ':' || encode(sha256(convert_to(m.source, 'UTF8')), 'hex'))
+FROM graph._py_modules AS m"""
+MAGIC = """
+CREATE TEMP TABLE magic (magic text);
+DO $$
+import importlib.util
+plpy.execute(plpy.prepare("INSERT INTO magic VALUES ($1)", ["text"]), [importlib.util.MAGIC_NUMBER.hex()])
+$$ LANGUAGE plpython3u"""
+# Replaces the stored code of graphsync.reads.arguments by that of its source with
+# MAX_DEPTH raised, leaving source and key as they are.
+OTHER_CODE = """
+DO $$
+import marshal
+source = plpy.execute("SELECT source FROM graph._py_modules WHERE name = 'graphsync.reads.arguments'")[0]["source"]
+assert "MAX_DEPTH = 1000\\n" in source
+code = compile(source.replace("MAX_DEPTH = 1000\\n", "MAX_DEPTH = 2000\\n", 1), "<graphsync x>", "exec")
+plpy.execute(plpy.prepare("UPDATE graph._py_modules SET code = $1 WHERE name = 'graphsync.reads.arguments'",
+                          ["bytea"]), [marshal.dumps(code)])
+$$ LANGUAGE plpython3u"""
+DEEP = "SELECT count(*) FROM graph.traverse('shop.customers', '1', max_depth => 1500)"
+
+
+def test_each_module_runs_from_the_code_compiled_at_install_while_it_matches_its_source(installed_db):
+    """install.py stores each module's code object, compiled by the server's Python,
+    beside its source; a new backend runs that code, not the source, as long as the
+    key (bytecode magic number, SHA-256 of the source) matches; a source changed
+    without its code is compiled from the source; the next install compiles it again."""
+    with connect(installed_db) as c:
+        install.install(c)
+        c.execute(USER_SCHEMA)
+        c.execute(REGISTER)
+        c.execute("SELECT graph.build()")
+        c.execute(MAGIC)
+        total, compiled, matching = c.execute(CODE_KEYS_MATCH).fetchone()
+        assert total >= 30 and compiled == total and matching == total
+        assert c.execute("SELECT graph._compile_package()").fetchone() == (0,)  # nothing stale
+        c.execute(OTHER_CODE)
+    with connect(installed_db) as reader:  # runs the stored code: depth 1500 is allowed
+        assert reader.execute(DEEP).fetchone()[0] > 0
+    with connect(installed_db) as c:  # the source changes, its code does not: the source runs
+        c.execute("UPDATE graph._py_modules SET source = source || E'\\n# changed'"
+                  " WHERE name = 'graphsync.reads.arguments'")
+    with connect(installed_db) as reader:
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="above the limit of 1000"):
+            reader.execute(DEEP)
+    with connect(installed_db) as c:  # the stale key is seen, and that module compiled again
+        assert c.execute("SELECT graph._compile_package()").fetchone() == (1,)
+        c.execute(MAGIC)
+        assert c.execute(CODE_KEYS_MATCH).fetchone()[2] == total
+    with connect(installed_db) as reader:
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="above the limit of 1000"):
+            reader.execute(DEEP)
+    with connect(installed_db) as c:  # an install puts the tree's source and its code back
+        assert install.install(c)["modules_changed"] is True
+        c.execute(MAGIC)
+        assert c.execute(CODE_KEYS_MATCH).fetchone() == (total, total, total)
+
+
+def test_code_compiled_by_another_python_is_not_loaded(installed_db):
+    """A key of another bytecode magic number (the server's Python upgraded since the
+    install) makes a backend compile the source, whatever the stored code holds."""
+    with connect(installed_db) as c:
+        c.execute(USER_SCHEMA)
+        c.execute(REGISTER)
+        c.execute("SELECT graph.build()")
+        c.execute(OTHER_CODE)
+        key = c.execute("SELECT code_key FROM graph._py_modules WHERE name = 'graphsync.reads.arguments'").fetchone()[0]
+        c.execute("UPDATE graph._py_modules SET code_key = 'ffff0d0a' || substr(code_key, 9)"
+                  " WHERE name = 'graphsync.reads.arguments'")
+    with connect(installed_db) as reader:
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="above the limit of 1000"):
+            reader.execute(DEEP)
+    with connect(installed_db) as c:  # control: with its key back, the same code is loaded
+        c.execute("UPDATE graph._py_modules SET code_key = %s WHERE name = 'graphsync.reads.arguments'", (key,))
+    with connect(installed_db) as reader:
+        assert reader.execute(DEEP).fetchone()[0] > 0

@@ -118,7 +118,7 @@ CATALOG = {
     "migrations": "SELECT string_agg(format('%s|%s', name, checksum), E'\\n' ORDER BY name) FROM graph._migrations",
     "version": "SELECT version FROM graph._version",
     "py_modules": """
-        SELECT md5(string_agg(format('%s|%s|%s', name, is_package, source), E'\\n' ORDER BY name))
+        SELECT md5(string_agg(format('%s|%s|%s|%s', name, is_package, source, code_key), E'\\n' ORDER BY name))
         FROM graph._py_modules""",
 }
 

@@ -428,6 +428,9 @@ def _install(conn: psycopg.Connection, root: Path, upgrade: bool) -> dict:
         modules_changed = _sync_modules(cur, root)
         for path in functions:
             cur.execute(path.read_text())
+        # The package's compiled code beside its source (a new backend loads it instead
+        # of compiling every module); compiles only what is missing or stale.
+        cur.execute("SELECT graph._compile_package()")
         cur.execute((root / "sql" / "output-settings.sql").read_text())
         cur.execute((root / "sql" / "privileges.sql").read_text())
         cur.execute("SELECT graph._install_capture(table_oid) FROM ("

@@ -16,13 +16,20 @@
 -- runs the installed code. A REPEATABLE READ or SERIALIZABLE transaction sees
 -- the package as its snapshot does, possibly older than the functions it runs:
 -- there the answer is not settled (false), and the caller asks again next call.
+-- A module runs from the code object install.py stored beside its source
+-- (graph._compile_package) when that code was compiled from this very source
+-- (SHA-256, checked here by PostgreSQL) by a Python of this bytecode magic number;
+-- otherwise from its source, compiled here. Both are written only by the table's
+-- owner, the installing role. Loading code objects instead of compiling some 25
+-- modules is most of what a fresh backend's first read paid beyond NumPy.
 CREATE OR REPLACE FUNCTION graph._import_package()
 RETURNS boolean
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
 AS $$
-import importlib.abc
+import importlib.machinery
 import importlib.util
+import marshal
 import sys
 
 r = plpy.execute(
@@ -31,21 +38,34 @@ r = plpy.execute(
 fingerprint, settled = r["f"], r["settled"]
 if GD.get("graphsync") == fingerprint and "graphsync" in sys.modules:
     return settled
-rows = plpy.execute("SELECT name, is_package, source FROM graph._py_modules")
-sources = {r["name"]: (r["is_package"], r["source"]) for r in rows}
+# Each module's compiled code when it was compiled from this source by this Python
+# (graph._compile_package), else its source.
+rows = plpy.execute(plpy.prepare(
+    "SELECT m.name, m.is_package,"
+    " CASE WHEN m.code_key = $1 || ':' || pg_catalog.encode(pg_catalog.sha256("
+    "pg_catalog.convert_to(m.source, 'UTF8')), 'hex') THEN m.code END AS code,"
+    " m.source FROM graph._py_modules AS m", ["text"]), [importlib.util.MAGIC_NUMBER.hex()])
+modules = {r["name"]: r for r in rows}
 
 
-class GraphsyncFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class GraphsyncFinder:
+    """A meta-path finder and loader of graph._py_modules (the protocol needs no base
+    class: importlib.abc alone costs a first read tens of milliseconds)."""
+
     def find_spec(self, name, path=None, target=None):
-        if name not in sources:
+        if name not in modules:
             return None
-        return importlib.util.spec_from_loader(name, self, is_package=sources[name][0])
+        return importlib.machinery.ModuleSpec(name, self, is_package=modules[name]["is_package"])
 
     def create_module(self, spec):
         return None
 
     def exec_module(self, module):
-        code = compile(sources[module.__name__][1], "<graphsync %s>" % module.__name__, "exec")
+        m = modules[module.__name__]
+        if m["code"] is not None:
+            code = marshal.loads(m["code"])
+        else:
+            code = compile(m["source"], "<graphsync %s>" % module.__name__, "exec", dont_inherit=True)
         exec(code, module.__dict__)
 
 

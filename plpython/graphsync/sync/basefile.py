@@ -40,7 +40,6 @@ import json
 import mmap
 import os
 import re
-import shutil
 import stat
 import struct
 
@@ -310,6 +309,8 @@ def remove_old(folder, generation):
 def remove_databases(top, keep):
     """Remove the directories of databases whose oid is not in ``keep`` (dropped
     databases). Returns the oids removed."""
+    import shutil  # here, not at the top: a read never removes directories (first-read cost)
+
     removed = []
     try:
         names = os.listdir(top)

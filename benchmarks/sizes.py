@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Reads, the first read in a fresh connection and per-backend memory against the
+graph's size, side by side with their peers, in one run.
+
+    .venv/bin/python benchmarks/sizes.py [--edges 10000,100000,1000000[,10000000]]
+                                         [--first-reads 15] [--backends 5] [--repeat 3]
+                                         [--out FILE]
+
+For each size (nodes = edges / 5; the graph of benchmarks/reads.py: bench.nodes,
+bench.links with weights and labels, registered, built, read once so that the
+shared base file of its generation exists), in a database of its own:
+
+- the first statement in a fresh connection, each variant in a new connection, the
+  variants alternating (rotated every repetition): a DO block that imports NumPy
+  (the floor any PL/Python backend that uses NumPy pays), one that imports NumPy and
+  scipy.sparse.csgraph, graph.traverse depth 2 from a random seed, the same with
+  the package's stored code switched off (every module compiled from its source, as
+  before migration 190), and the same walk as a recursive CTE;
+- memory per backend (/proc/<pid>/smaps_rollup, as benchmarks/memory.py): N
+  backends that each imported NumPy only, ran one CTE walk, or one graph.traverse;
+  Anonymous (its own heap) and Pss (its share of what it maps, the base file's pages
+  included);
+- the read comparisons of benchmarks/reads.py with few repetitions: traverse depth
+  2, 3 and 6 vs a recursive CTE in a warm backend, weighted_shortest_path vs
+  pgr_dijkstra, connected_components vs pgr_connectedComponents.
+
+Needs the server's /proc: a local cluster (tools/pgcluster.py), run as root or as
+the server's OS user. Writes benchmarks/SIZES.md (or --out) and the plot beside it
+(sizes.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import reads  # noqa: E402
+from common import database, png_beside  # noqa: E402
+from memory import smaps  # noqa: E402
+
+import pgcluster  # noqa: E402
+
+DB = "graphsync_bench_sizes"
+
+NUMPY = "DO $$ import numpy $$ LANGUAGE plpython3u"
+SCIPY = "DO $$ import numpy, scipy.sparse.csgraph $$ LANGUAGE plpython3u"
+CTE = reads.CTE
+TRAVERSE = reads.TRAVERSE
+# Every module compiled from its source: the stored code's key no longer matches.
+CODE_OFF = "UPDATE graph._py_modules SET code_key = 'off:' || code_key WHERE code_key NOT LIKE 'off:%'"
+CODE_ON = "UPDATE graph._py_modules SET code_key = substr(code_key, 5) WHERE code_key LIKE 'off:%'"
+
+FIRST = [("numpy", "DO block: `import numpy`"),
+         ("scipy", "DO block: `import numpy, scipy.sparse.csgraph`"),
+         ("graphsync", "graph.traverse depth 2"),
+         ("source", "graph.traverse depth 2, modules compiled from source (no stored code)"),
+         ("cte", "recursive CTE depth 2")]
+
+
+def load():
+    return "/".join("%.1f" % x for x in os.getloadavg())
+
+
+class Size:
+    """One graph size: its database, and what was measured on it."""
+
+    def __init__(self, dsn: str, edges: int, args):
+        self.dsn, self.edges, self.nodes, self.args = dsn, edges, edges // 5, args
+        self.rng = random.Random(edges)
+        self.notes: list[str] = []
+        self.first: dict[str, list[float]] = {}
+        self.memory: dict[str, dict[str, float]] = {}
+        self.reads = None
+
+    def connect(self):
+        return psycopg.connect(self.dsn, autocommit=True)
+
+    def seed(self) -> str:
+        return str(self.rng.randint(1, self.nodes))
+
+    def setup(self) -> None:
+        with self.connect() as c:
+            start = time.perf_counter()
+            c.execute(reads.SCHEMA.format(nodes=self.nodes, edges=self.edges))
+            loaded = time.perf_counter() - start
+            start = time.perf_counter()
+            c.execute("SELECT graph.build()")
+            built = time.perf_counter() - start
+        with self.connect() as c:
+            start = time.perf_counter()
+            c.execute(TRAVERSE, {"seed": self.seed(), "depth": 2})
+            first = time.perf_counter() - start
+        self.notes.append("%d nodes, %d edges: load %.1f s, graph.build() %.1f s, the first read after the build"
+                          " (writes the generation's shared file) %.0f ms; load average %s"
+                          % (self.nodes, self.edges, loaded, built, first * 1000, load()))
+        print(self.notes[-1], flush=True)
+
+    def first_reads(self) -> None:
+        """Seconds of the first statement in a fresh connection, each variant in a new
+        connection, the order rotated every repetition."""
+        got: dict[str, list[float]] = {k: [] for k, _ in FIRST}
+        names = [k for k, _ in FIRST]
+        for rep in range(self.args.first_reads):
+            shift = rep % len(names)
+            for name in names[shift:] + names[:shift]:
+                if name == "source":
+                    with self.connect() as c:
+                        c.execute(CODE_OFF)
+                try:
+                    with self.connect() as c:
+                        c.execute("SELECT 1")
+                        sql = {"numpy": NUMPY, "scipy": SCIPY, "cte": CTE}.get(name, TRAVERSE)
+                        params = None if name in ("numpy", "scipy") else {
+                            "seed": self.seed() if name != "cte" else int(self.seed()), "depth": 2}
+                        start = time.perf_counter()
+                        c.execute(sql, params)
+                        got[name].append(time.perf_counter() - start)
+                finally:
+                    if name == "source":
+                        with self.connect() as c:
+                            c.execute(CODE_ON)
+        self.first = got
+        print({k: round(statistics.median(v) * 1000, 1) for k, v in got.items()}, flush=True)
+
+    def backends(self, variant: str, count: int) -> list[dict[str, float]]:
+        conns = [self.connect() for _ in range(count)]
+        try:
+            for c in conns:
+                if variant == "numpy":
+                    c.execute(NUMPY)
+                elif variant == "cte":
+                    c.execute(CTE, {"seed": int(self.seed()), "depth": 2}).fetchone()
+                else:
+                    c.execute(TRAVERSE, {"seed": self.seed(), "depth": 2}).fetchone()
+            return [smaps(c.info.backend_pid) for c in conns]
+        finally:
+            for c in conns:
+                c.close()
+
+    def measure_memory(self) -> None:
+        variants = ["numpy", "cte", "graphsync"]
+        got: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+        for rep in range(2):
+            for v in variants if rep % 2 == 0 else reversed(variants):
+                got[v] += self.backends(v, self.args.backends)
+        self.memory = {v: {f: statistics.median(b[f] for b in got[v]) for f in ("Anonymous", "Pss", "Rss")}
+                       for v in variants}
+        print({v: {k: round(x, 1) for k, x in m.items()} for v, m in self.memory.items()}, flush=True)
+
+    def peers(self) -> None:
+        """The read comparisons of benchmarks/reads.py, few repetitions."""
+        b = reads.Bench(self.dsn, self.nodes, self.edges, self.args.repeat)
+        b.rng = random.Random(self.edges + 1)
+        b.traversals()
+        b.weighted()
+        b.components()
+        self.reads = b
+
+    def result(self) -> dict:
+        """What was measured, as plain values (SIZES.json)."""
+        return {"edges": self.edges, "nodes": self.nodes, "notes": self.notes, "first": self.first,
+                "memory": self.memory, "ratios": self.reads.ratios, "rows": self.reads.rows,
+                "first_reads": self.args.first_reads, "backends": self.args.backends, "repeat": self.args.repeat}
+
+
+def report(sizes: list[dict], runs: list[str], png: str) -> str:
+    out = ["# Reads, first read and memory against the graph's size", "",
+           "Written by `benchmarks/sizes.py`; each size in a database of its own on a throwaway cluster, the"
+           " variants of each measurement alternating. Medians (min–max). The runs:", ""]
+    out += ["- " + r for r in runs]
+    out += ["- " + n for s in sizes for n in s["notes"]]
+    out += ["", "## First statement in a fresh connection", "",
+            "Each variant in a new connection, %s each; ms." % "/".join(str(s["first_reads"]) for s in sizes), "",
+            "| edges | " + " | ".join(label for _, label in FIRST) + " | traverse beyond `import numpy` |",
+            "|---:|" + "---:|" * (len(FIRST) + 1)]
+    for s in sizes:
+        first = s["first"]
+        med = {k: statistics.median(v) * 1000 for k, v in first.items()}
+        cells = ["%.0f (%.0f–%.0f)" % (med[k], min(first[k]) * 1000, max(first[k]) * 1000) for k, _ in FIRST]
+        out.append("| %d | %s | %+.0f |" % (s["edges"], " | ".join(cells), med["graphsync"] - med["numpy"]))
+    out += ["", "## Memory per backend", "",
+            "%s backends per variant, twice, the variants alternating; MiB per backend (median):"
+            " Anonymous is the backend's own heap, Pss its share of all it maps (the base file's pages"
+            " it touched included)." % "/".join(str(s["backends"]) for s in sizes), "",
+            "| edges | `import numpy` only: own / Pss | CTE: own / Pss | graphsync: own / Pss |"
+            " graphsync own beyond `import numpy` |", "|---:|---:|---:|---:|---:|"]
+    for s in sizes:
+        m = s["memory"]
+        out.append("| %d | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %+.1f |" % (
+            s["edges"], m["numpy"]["Anonymous"], m["numpy"]["Pss"], m["cte"]["Anonymous"], m["cte"]["Pss"],
+            m["graphsync"]["Anonymous"], m["graphsync"]["Pss"], m["graphsync"]["Anonymous"] - m["numpy"]["Anonymous"]))
+    out += ["", "## Reads vs their peers", "",
+            "benchmarks/reads.py's comparisons (its Bench, repeat %s): ratio = peer time / graphsync time"
+            " (above 1: graphsync faster), per-seed range for the traversals."
+            % "/".join(str(s["repeat"]) for s in sizes), ""]
+    ops = [r[0] for r in sizes[0]["ratios"]]
+    out += ["| operation | " + " | ".join("%d edges" % s["edges"] for s in sizes) + " |",
+            "|---|" + "---:|" * len(sizes)]
+    for i, op in enumerate(ops):
+        cells = []
+        for s in sizes:
+            _, ratio, low, high, _ = s["ratios"][i]
+            cells.append("%.2f×" % ratio + (" (%.2f–%.2f)" % (low, high) if low is not None else ""))
+        out.append("| %s | %s |" % (op, " | ".join(cells)))
+    out += ["", "Times (ms, graphsync / peer):", ""]
+    for s in sizes:
+        out += ["- %d edges: " % s["edges"] + "; ".join("%s %s / %s" % (r[0], r[1], r[2]) for r in s["rows"])]
+    out += ["", "![read latency, memory and ratios against the graph's size](%s)" % os.path.basename(png), ""]
+    return "\n".join(out)
+
+
+def plot(path: str, sizes: list[dict], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    xs = [s["edges"] for s in sizes]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    ax = axes[0]
+    for k, label in FIRST:
+        med = [statistics.median(s["first"][k]) * 1000 for s in sizes]
+        lo = [m - min(s["first"][k]) * 1000 for m, s in zip(med, sizes, strict=True)]
+        hi = [max(s["first"][k]) * 1000 - m for m, s in zip(med, sizes, strict=True)]
+        ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=3, label=label.replace("`", ""))
+    ax.axhline(50, color="black", linestyle=":", linewidth=1, label="goal: first read ≤ 50 ms")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("edges")
+    ax.set_ylabel("ms (median, whiskers min–max)")
+    ax.set_title("first statement in a fresh connection", fontsize=10)
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    for v, label in (("numpy", "import numpy only"), ("cte", "recursive CTE"), ("graphsync", "graph.traverse")):
+        ax.plot(xs, [s["memory"][v]["Anonymous"] for s in sizes], marker="o", label=label + ": own heap")
+        ax.plot(xs, [s["memory"][v]["Pss"] for s in sizes], marker="x", linestyle="--", label=label + ": Pss")
+    ax.set_xscale("log")
+    ax.set_xlabel("edges")
+    ax.set_ylabel("MiB per backend (median)")
+    ax.set_title("memory per backend after one read", fontsize=10)
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    ops = [r[0] for r in sizes[0]["ratios"]]
+    for i, op in enumerate(ops):
+        ax.plot(xs, [s["ratios"][i][1] for s in sizes], marker="o", label=op)
+    ax.axhline(1, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: "%g×" % v))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("edges")
+    ax.set_ylabel("peer time / graphsync time (median; above 1: graphsync faster)")
+    ax.set_title("reads vs peers in a warm backend", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--edges", default="10000,100000,1000000")
+    p.add_argument("--first-reads", type=int, default=15)
+    p.add_argument("--backends", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--add", action="store_true",
+                   help="keep the other sizes of the JSON beside --out (an earlier run) and add these")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "SIZES.md"))
+    a = p.parse_args()
+    started, load_before = time.monotonic(), load()
+    out = Path(a.out)
+    raw = out.with_suffix(".json")
+    kept = json.loads(raw.read_text()) if a.add and raw.exists() else {"runs": [], "sizes": []}
+    edges = [int(x) for x in a.edges.split(",")]
+    kept["sizes"] = [s for s in kept["sizes"] if s["edges"] not in edges]
+    png = png_beside(a.out)
+    directory = tempfile.mkdtemp(prefix="graphsync-bench-")
+    text = ""
+    try:
+        admin = pgcluster.start(directory, {"max_connections": str(2 * a.backends + 30)})
+        for n in edges:
+            with database(admin, DB) as dsn:
+                s = Size(dsn, n, a)
+                s.setup()
+                s.first_reads()
+                s.measure_memory()
+                s.peers()
+            # Written after each size: a long run stopped early keeps what it measured.
+            run = ("%s: `benchmarks/sizes.py --edges %s --first-reads %d --backends %d --repeat %d`, %d cores"
+                   " shared with other work, load average %s at its start, %s now, %.0f s so far"
+                   % (time.strftime("%Y-%m-%d %H:%M"), a.edges, a.first_reads, a.backends, a.repeat,
+                      os.cpu_count(), load_before, load(), time.monotonic() - started))
+            sizes = sorted(kept["sizes"] + [s.result()], key=lambda x: x["edges"])
+            kept = {"runs": kept["runs"][:len(kept["runs"]) - (n != edges[0])] + [run], "sizes": sizes}
+            raw.write_text(json.dumps(kept, indent=1) + "\n")
+            plot(png, sizes, "graphsync against the graph's size (%d cores, shared; load averages in %s)"
+                 % (os.cpu_count(), out.name))
+            text = report(sizes, kept["runs"], png)
+            out.write_text(text)
+    finally:
+        pgcluster.stop(directory)
+    print(text)
+
+if __name__ == "__main__":
+    main()
