@@ -41,10 +41,11 @@ if GD.get("graphsync") == fingerprint and "graphsync" in sys.modules:
 # Each module's compiled code when it was compiled from this source by this Python
 # (graph._compile_package), else its source.
 rows = plpy.execute(plpy.prepare(
-    "SELECT m.name, m.is_package,"
-    " CASE WHEN m.code_key = $1 || ':' || pg_catalog.encode(pg_catalog.sha256("
-    "pg_catalog.convert_to(m.source, 'UTF8')), 'hex') THEN m.code END AS code,"
-    " m.source FROM graph._py_modules AS m", ["text"]), [importlib.util.MAGIC_NUMBER.hex()])
+    "SELECT m.name, m.is_package, CASE WHEN k.ok THEN m.code END AS code,"
+    " CASE WHEN k.ok THEN NULL ELSE m.source END AS source"
+    " FROM graph._py_modules AS m, LATERAL (SELECT m.code_key = $1 || ':' || pg_catalog.encode("
+    "pg_catalog.sha256(pg_catalog.convert_to(m.source, 'UTF8')), 'hex') AS ok) AS k",
+    ["text"]), [importlib.util.MAGIC_NUMBER.hex()])
 modules = {r["name"]: r for r in rows}
 
 
