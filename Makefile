@@ -69,10 +69,14 @@ bench: setup
 	$(PY) benchmarks/reads_under_writes.py
 	$(PY) benchmarks/rls_reads.py
 	$(PY) benchmarks/memory.py
+	$(PY) benchmarks/sizes.py
 
-# 2M nodes / 10M edges: some 20 GB of memory at 100 backends and an hour on 2 cores
+# 2M nodes / 10M edges: some 20 GB of memory at 100 backends and an hour on 2 cores;
+# then the 10M-edge point of the sizes sweep (SIZES.md, sizes.png; the smaller sizes are
+# kept from the last `make bench`): some 40 minutes more
 bench-large: setup
 	$(PY) benchmarks/memory.py --large --out benchmarks/MEMORY_LARGE.md
+	$(PY) benchmarks/sizes.py --edges 10000000 --first-reads 8 --repeat 2 --add
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

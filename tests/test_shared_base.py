@@ -130,6 +130,33 @@ def test_a_deleted_file_is_written_again_by_the_next_read(graph_db):
         assert _stats(c)["writes"] == 1
 
 
+def test_a_file_is_read_in_full_once_when_written_then_mapped_without_reading_it(graph_db):
+    """The writer checks every byte as it writes them and stamps the file: neither it
+    nor a later backend reads the file in full again (a new backend's first read is
+    O(1) in the graph's size). A file whose identity moved since (any write, here a
+    touch) is checked in full once more."""
+    with connect(graph_db) as c:
+        before = answer(c)
+        path, size, digest = base_file(c)
+    stamp = path[:-len(".base")] + ".verified"
+    os.unlink(path)
+    os.unlink(stamp)
+    with connect(graph_db) as c:
+        assert answer(c) == before
+        s = _stats(c)
+        assert (s["writes"], s["checks"], s["maps"], s["refused"]) == (1, 0, 1, 0)
+    assert os.path.exists(stamp) and sha(path) == digest
+    with connect(graph_db) as c:
+        assert answer(c) == before
+        s = _stats(c)
+        assert (s["writes"], s["checks"], s["maps"], s["refused"]) == (0, 0, 1, 0)
+    os.utime(path)  # control: the ctime moves, the stamp no longer matches
+    with connect(graph_db) as c:
+        assert answer(c) == before
+        s = _stats(c)
+        assert (s["writes"], s["checks"], s["maps"], s["refused"]) == (0, 1, 1, 0)
+
+
 @pytest.mark.parametrize("keep_mtime", [False, True])
 def test_a_corrupt_file_is_never_used(graph_db, keep_mtime):
     with connect(graph_db) as c:

@@ -20,7 +20,9 @@ Checking 1 GB of file costs about a second, too much for every new backend, so a
 full check leaves a stamp beside the file (``<generation>.verified``): the file's
 device, inode, size, mtime and ctime and the SHA-256 it was checked against. A
 backend whose opened file has exactly that identity and whose graph._csr row names
-that SHA-256 maps it without reading it; any other file is checked in full. Every
+that SHA-256 maps it without reading it; any other file is checked in full. The
+writer stamps the file it wrote (it checked every byte as it wrote them), so a file
+is read in full once, when written, and a new backend's first read maps it in O(1). Every
 write to a file (a byte flipped, a copy or restore over it) moves its ctime, which
 no process can set back: only a change below the file system (a disk's bit rot)
 goes unseen until the stamp goes. A missing stamp only costs a full check.
@@ -274,11 +276,15 @@ def write(folder, generation, header, arrays, size, sha256):
             os.unlink(tmp)
             return False
         os.fsync(fd)
+        os.rename(tmp, path_of(folder, generation))
+        st = os.fstat(fd)  # after the rename, which may move the ctime
     finally:
         if fd is not None:
             os.close(fd)
-    os.rename(tmp, path_of(folder, generation))
     _fsync_directory(folder)
+    # Checked as it was written: its stamp says so, and the next open (this backend's
+    # or any other's) maps it without reading it all again.
+    _write_stamp(folder, generation, _identity(st) + [sha256])
     return True
 
 
