@@ -71,6 +71,13 @@ FIRST = [("numpy", "DO block: `import numpy`"),
          ("cte", "recursive CTE depth 2")]
 
 
+def schedstat(pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds waiting for one) of process ``pid`` so far."""
+    with open("/proc/%d/schedstat" % pid) as f:
+        on_cpu, waiting, _ = f.read().split()
+    return int(on_cpu) / 1e9, int(waiting) / 1e9
+
+
 def load():
     return "/".join("%.1f" % x for x in os.getloadavg())
 
@@ -111,8 +118,13 @@ class Size:
 
     def first_reads(self) -> None:
         """Seconds of the first statement in a fresh connection, each variant in a new
-        connection, the order rotated every repetition."""
+        connection, the order rotated every repetition: by the client's clock, and the
+        backend's own CPU time (on_cpu) and time waiting for a CPU (runqueue) over the
+        statement, from /proc/<pid>/schedstat: on a loaded machine the clock mostly
+        measures the queue."""
         got: dict[str, list[float]] = {k: [] for k, _ in FIRST}
+        cpu: dict[str, list[float]] = {k: [] for k, _ in FIRST}
+        queue: dict[str, list[float]] = {k: [] for k, _ in FIRST}
         names = [k for k, _ in FIRST]
         for rep in range(self.args.first_reads):
             shift = rep % len(names)
@@ -126,15 +138,21 @@ class Size:
                         sql = {"numpy": NUMPY, "scipy": SCIPY, "cte": CTE}.get(name, TRAVERSE)
                         params = None if name in ("numpy", "scipy") else {
                             "seed": self.seed() if name != "cte" else int(self.seed()), "depth": 2}
+                        pid = c.info.backend_pid
+                        before = schedstat(pid)
                         start = time.perf_counter()
                         c.execute(sql, params)
                         got[name].append(time.perf_counter() - start)
+                        after = schedstat(pid)
+                        cpu[name].append(after[0] - before[0])
+                        queue[name].append(after[1] - before[1])
                 finally:
                     if name == "source":
                         with self.connect() as c:
                             c.execute(CODE_ON)
-        self.first = got
+        self.first, self.cpu, self.queue = got, cpu, queue
         print({k: round(statistics.median(v) * 1000, 1) for k, v in got.items()}, flush=True)
+        print("cpu", {k: round(statistics.median(v) * 1000, 1) for k, v in cpu.items()}, flush=True)
 
     def backends(self, variant: str, count: int) -> list[dict[str, float]]:
         conns = [self.connect() for _ in range(count)]
@@ -173,6 +191,7 @@ class Size:
     def result(self) -> dict:
         """What was measured, as plain values (SIZES.json)."""
         return {"edges": self.edges, "nodes": self.nodes, "notes": self.notes, "first": self.first,
+                "cpu": self.cpu, "queue": self.queue,
                 "memory": self.memory, "ratios": self.reads.ratios, "rows": self.reads.rows,
                 "first_reads": self.args.first_reads, "backends": self.args.backends, "repeat": self.args.repeat}
 
@@ -192,6 +211,17 @@ def report(sizes: list[dict], runs: list[str], png: str) -> str:
         med = {k: statistics.median(v) * 1000 for k, v in first.items()}
         cells = ["%.0f (%.0f–%.0f)" % (med[k], min(first[k]) * 1000, max(first[k]) * 1000) for k, _ in FIRST]
         out.append("| %d | %s | %+.0f |" % (s["edges"], " | ".join(cells), med["graphsync"] - med["numpy"]))
+    out += ["", "The same statements' CPU time in the backend (on a CPU, from /proc/<pid>/schedstat; ms, median"
+            " (min–max)), which the machine's load affects far less than the clock; last column: the median"
+            " time the backend waited for a CPU during the graph.traverse statement.", "",
+            "| edges | " + " | ".join(label for _, label in FIRST) + " | traverse beyond `import numpy` |"
+            " traverse: waiting for a CPU |", "|---:|" + "---:|" * (len(FIRST) + 2)]
+    for s in sizes:
+        cpu = s["cpu"]
+        med = {k: statistics.median(v) * 1000 for k, v in cpu.items()}
+        cells = ["%.0f (%.0f–%.0f)" % (med[k], min(cpu[k]) * 1000, max(cpu[k]) * 1000) for k, _ in FIRST]
+        out.append("| %d | %s | %+.0f | %.0f |" % (s["edges"], " | ".join(cells), med["graphsync"] - med["numpy"],
+                                                  statistics.median(s["queue"]["graphsync"]) * 1000))
     out += ["", "## Memory per backend", "",
             "%s backends per variant, twice, the variants alternating; MiB per backend (median):"
             " Anonymous is the backend's own heap, Pss its share of all it maps (the base file's pages"
@@ -231,21 +261,23 @@ def plot(path: str, sizes: list[dict], title: str) -> None:
     import matplotlib.ticker
 
     xs = [s["edges"] for s in sizes]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
-    ax = axes[0]
-    for k, label in FIRST:
-        med = [statistics.median(s["first"][k]) * 1000 for s in sizes]
-        lo = [m - min(s["first"][k]) * 1000 for m, s in zip(med, sizes, strict=True)]
-        hi = [max(s["first"][k]) * 1000 - m for m, s in zip(med, sizes, strict=True)]
-        ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=3, label=label.replace("`", ""))
-    ax.axhline(50, color="black", linestyle=":", linewidth=1, label="goal: first read ≤ 50 ms")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("edges")
-    ax.set_ylabel("ms (median, whiskers min–max)")
-    ax.set_title("first statement in a fresh connection", fontsize=10)
-    ax.legend(fontsize=7)
-    ax = axes[1]
+    fig, axes = plt.subplots(2, 2, figsize=(14, 10))
+    axes = axes.flatten()
+    for ax, key, what in ((axes[0], "first", "by the client's clock"),
+                          (axes[1], "cpu", "the backend's CPU time (schedstat)")):
+        for k, label in FIRST:
+            med = [statistics.median(s[key][k]) * 1000 for s in sizes]
+            lo = [m - min(s[key][k]) * 1000 for m, s in zip(med, sizes, strict=True)]
+            hi = [max(s[key][k]) * 1000 - m for m, s in zip(med, sizes, strict=True)]
+            ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=3, label=label.replace("`", ""))
+        ax.axhline(50, color="black", linestyle=":", linewidth=1, label="goal: first read ≤ 50 ms")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("edges")
+        ax.set_ylabel("ms (median, whiskers min–max)")
+        ax.set_title("first statement in a fresh connection: " + what, fontsize=10)
+        ax.legend(fontsize=7)
+    ax = axes[2]
     for v, label in (("numpy", "import numpy only"), ("cte", "recursive CTE"), ("graphsync", "graph.traverse")):
         ax.plot(xs, [s["memory"][v]["Anonymous"] for s in sizes], marker="o", label=label + ": own heap")
         ax.plot(xs, [s["memory"][v]["Pss"] for s in sizes], marker="x", linestyle="--", label=label + ": Pss")
@@ -254,7 +286,7 @@ def plot(path: str, sizes: list[dict], title: str) -> None:
     ax.set_ylabel("MiB per backend (median)")
     ax.set_title("memory per backend after one read", fontsize=10)
     ax.legend(fontsize=7)
-    ax = axes[2]
+    ax = axes[3]
     ops = [r[0] for r in sizes[0]["ratios"]]
     for i, op in enumerate(ops):
         ax.plot(xs, [s["ratios"][i][1] for s in sizes], marker="o", label=op)
