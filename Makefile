@@ -76,7 +76,7 @@ bench: setup
 # kept from the last `make bench`): some 40 minutes more
 bench-large: setup
 	$(PY) benchmarks/memory.py --large --out benchmarks/MEMORY_LARGE.md
-	$(PY) benchmarks/sizes.py --edges 10000000 --first-reads 8 --repeat 2 --add
+	$(PY) benchmarks/sizes.py --edges 10000000 --first-reads 8 --repeat 2 --peer-reps 1 --add
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -180,19 +180,30 @@ class Size:
         print({v: {k: round(x, 1) for k, x in m.items()} for v, m in self.memory.items()}, flush=True)
 
     def peers(self) -> None:
-        """The read comparisons of benchmarks/reads.py, few repetitions."""
+        """The read comparisons of benchmarks/reads.py, few repetitions (--peer-reps of
+        the pgRouting ones, which read every edge on each call: minutes at 10M edges)."""
         b = reads.Bench(self.dsn, self.nodes, self.edges, self.args.repeat)
         b.rng = random.Random(self.edges + 1)
         b.traversals()
+        b.repeat = self.args.peer_reps
         b.weighted()
-        b.components()
+        with self.connect() as c:  # as reads.Bench.components, with peer_reps repetitions
+            reads.timed(c, "SELECT count(*) FROM graph.component_stats()")
+            ours, peer = [], []
+            for _ in range(self.args.peer_reps):
+                ours.append(reads.timed(c, "SELECT count(*) FROM graph.connected_components()")[0])
+                peer.append(reads.timed(c, "SELECT count(*) FROM pgr_connectedComponents(%s)", [reads.PGR_EDGES])[0])
+        o, p = reads.median_ms(ours), reads.median_ms(peer)
+        b.row("connected_components vs pgr_connectedComponents (%d runs)" % len(ours), o, p, "≥ 10× faster",
+              p / o >= 10, wanted=10)
         self.reads = b
 
     def result(self) -> dict:
         """What was measured, as plain values (SIZES.json)."""
         return {"edges": self.edges, "nodes": self.nodes, "notes": self.notes, "first": self.first,
                 "cpu": self.cpu, "queue": self.queue,
-                "memory": self.memory, "ratios": self.reads.ratios, "rows": self.reads.rows,
+                "memory": self.memory, "ratios": self.reads.ratios if self.reads else None,
+                "rows": self.reads.rows if self.reads else None,
                 "first_reads": self.args.first_reads, "backends": self.args.backends, "repeat": self.args.repeat}
 
 
@@ -237,17 +248,18 @@ def report(sizes: list[dict], runs: list[str], png: str) -> str:
             "benchmarks/reads.py's comparisons (its Bench, repeat %s): ratio = peer time / graphsync time"
             " (above 1: graphsync faster), per-seed range for the traversals."
             % "/".join(str(s["repeat"]) for s in sizes), ""]
-    ops = [r[0] for r in sizes[0]["ratios"]]
-    out += ["| operation | " + " | ".join("%d edges" % s["edges"] for s in sizes) + " |",
-            "|---|" + "---:|" * len(sizes)]
+    measured = [s for s in sizes if s["ratios"]]
+    ops = [r[0] for r in measured[0]["ratios"]] if measured else []
+    out += ["| operation | " + " | ".join("%d edges" % s["edges"] for s in measured) + " |",
+            "|---|" + "---:|" * len(measured)]
     for i, op in enumerate(ops):
         cells = []
-        for s in sizes:
+        for s in measured:
             _, ratio, low, high, _ = s["ratios"][i]
             cells.append("%.2f×" % ratio + (" (%.2f–%.2f)" % (low, high) if low is not None else ""))
         out.append("| %s | %s |" % (op, " | ".join(cells)))
     out += ["", "Times (ms, graphsync / peer):", ""]
-    for s in sizes:
+    for s in measured:
         out += ["- %d edges: " % s["edges"] + "; ".join("%s %s / %s" % (r[0], r[1], r[2]) for r in s["rows"])]
     out += ["", "![read latency, memory and ratios against the graph's size](%s)" % os.path.basename(png), ""]
     return "\n".join(out)
@@ -287,9 +299,10 @@ def plot(path: str, sizes: list[dict], title: str) -> None:
     ax.set_title("memory per backend after one read", fontsize=10)
     ax.legend(fontsize=7)
     ax = axes[3]
-    ops = [r[0] for r in sizes[0]["ratios"]]
-    for i, op in enumerate(ops):
-        ax.plot(xs, [s["ratios"][i][1] for s in sizes], marker="o", label=op)
+    measured = [s for s in sizes if s["ratios"]]
+    for i, op in enumerate([r[0] for r in measured[0]["ratios"]] if measured else []):
+        ax.plot([s["edges"] for s in measured], [s["ratios"][i][1] for s in measured], marker="o",
+                label=op.replace(" (3 runs)", "").replace(" (2 runs)", "").replace(" (1 runs)", ""))
     ax.axhline(1, color="black", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -311,6 +324,7 @@ def main() -> None:
     p.add_argument("--first-reads", type=int, default=15)
     p.add_argument("--backends", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--peer-reps", type=int, default=3)
     p.add_argument("--add", action="store_true",
                    help="keep the other sizes of the JSON beside --out (an earlier run) and add these")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "SIZES.md"))
@@ -323,7 +337,6 @@ def main() -> None:
     kept["sizes"] = [s for s in kept["sizes"] if s["edges"] not in edges]
     png = png_beside(a.out)
     directory = tempfile.mkdtemp(prefix="graphsync-bench-")
-    text = ""
     try:
         admin = pgcluster.start(directory, {"max_connections": str(2 * a.backends + 30)})
         for n in edges:
@@ -332,22 +345,30 @@ def main() -> None:
                 s.setup()
                 s.first_reads()
                 s.measure_memory()
+                kept = write(kept, s, a, load_before, started, raw, png, out)
                 s.peers()
-            # Written after each size: a long run stopped early keeps what it measured.
-            run = ("%s: `benchmarks/sizes.py --edges %s --first-reads %d --backends %d --repeat %d`, %d cores"
-                   " shared with other work, load average %s at its start, %s now, %.0f s so far"
-                   % (time.strftime("%Y-%m-%d %H:%M"), a.edges, a.first_reads, a.backends, a.repeat,
-                      os.cpu_count(), load_before, load(), time.monotonic() - started))
-            sizes = sorted(kept["sizes"] + [s.result()], key=lambda x: x["edges"])
-            kept = {"runs": kept["runs"][:len(kept["runs"]) - (n != edges[0])] + [run], "sizes": sizes}
-            raw.write_text(json.dumps(kept, indent=1) + "\n")
-            plot(png, sizes, "graphsync against the graph's size (%d cores, shared; load averages in %s)"
-                 % (os.cpu_count(), out.name))
-            text = report(sizes, kept["runs"], png)
-            out.write_text(text)
+            kept = write(kept, s, a, load_before, started, raw, png, out)
     finally:
         pgcluster.stop(directory)
-    print(text)
+    print(out.read_text())
+
+
+def write(kept: dict, s: Size, a, load_before: str, started: float, raw: Path, png: str, out: Path) -> dict:
+    """Write the JSON, the plot and the table with size ``s`` as measured so far (a long
+    run stopped early keeps what it measured); returns what is kept."""
+    run = ("%s: `benchmarks/sizes.py --edges %s --first-reads %d --backends %d --repeat %d --peer-reps %d`,"
+           " %d cores shared with other work, load average %s at its start, %s at its last write, %.0f s so far"
+           % (time.strftime("%Y-%m-%d %H:%M"), a.edges, a.first_reads, a.backends, a.repeat, a.peer_reps,
+              os.cpu_count(), load_before, load(), time.monotonic() - started))
+    runs = kept["runs"][:-1] if getattr(a, "wrote", False) else kept["runs"]
+    a.wrote = True
+    sizes = sorted([x for x in kept["sizes"] if x["edges"] != s.edges] + [s.result()], key=lambda x: x["edges"])
+    kept = {"runs": runs + [run], "sizes": sizes}
+    raw.write_text(json.dumps(kept, indent=1) + "\n")
+    plot(png, sizes, "graphsync against the graph's size (%d cores, shared; load averages in %s)"
+         % (os.cpu_count(), out.name))
+    out.write_text(report(sizes, kept["runs"], png))
+    return kept
 
 if __name__ == "__main__":
     main()
