@@ -30,6 +30,7 @@ WITHOUT_SCIPY = [
     "SELECT count(*) FROM graph.traverse('fr.nodes', '1', max_depth => 2, direction => 'any', strategy => 'dfs')",
     "SELECT count(*) FROM graph.shortest_path('fr.nodes', '1', 'fr.nodes', '50')",
     "SELECT length(graph.export_dot('fr.nodes', '1', max_depth => 1))",
+    "SELECT count(*) FROM graph.traverse_search('name', 'n1', max_depth => 2)",
 ]
 WITH_SCIPY = [
     "SELECT count(*) FROM graph.weighted_shortest_path('fr.nodes', '1', 'fr.nodes', '50')",
