@@ -1,7 +1,9 @@
 """graphsync: the Python that runs inside PostgreSQL (plpython3u). Code map.
 
-The package is installed into graph._py_modules by install.py and imported from
-there (graph._import_package); every SQL wrapper in sql/functions/ is a few lines
+The package is installed into graph._py_modules by install.py, each module beside
+its code compiled by the server's Python (graph._compile_package), and imported from
+there (graph._import_package: the stored code when it was compiled from that source by
+that Python, else the source); every SQL wrapper in sql/functions/ is a few lines
 that import one module below and call it with the ``plpy`` handle. Layers run one
 way: ops -> reads -> sync -> algorithms, with db, settings and errors below all.
 A read never imports the replay module; verification never imports the repair
