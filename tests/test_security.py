@@ -365,6 +365,14 @@ PLANTS = [
     ("OPERATOR", "> (bigint, bigint)", None),
     ("OPERATOR", "< (bigint, bigint)", None),
     ("OPERATOR", "~~ (text, text)", None),
+    # what the capture functions compare, which pin no search_path (written
+    # OPERATOR(pg_catalog.x) there)
+    ("OPERATOR", "<> (text, text)", None),
+    ("OPERATOR", "<> (oid, oid)", None),
+    ("OPERATOR", "<> (jsonb, jsonb)", None),
+    ("OPERATOR", "<> (boolean, boolean)", None),
+    ("OPERATOR", "= (bigint, integer)", None),
+    ("OPERATOR", "> (bigint, integer)", None),
     ("AGGREGATE", "array_agg(text)", None),
     ("AGGREGATE", "string_agg(text, text)", None),
     ("AGGREGATE", "count(*)", None),
@@ -514,6 +522,18 @@ def test_objects_planted_in_public_and_in_the_callers_first_schema_are_never_cal
                     m.execute("UPDATE hz.a SET name = 'a44', b_id = 1 WHERE id OPERATOR(pg_catalog.=) 4")
                     m.execute("INSERT INTO hz.j VALUES (3, 3, 4, 0.5, 'next')")
                     m.execute("DELETE FROM hz.j WHERE id OPERATOR(pg_catalog.=) 1")
+                    # Statements of several rows and of none take capture's other paths.
+                    m.execute("INSERT INTO hz.a VALUES (5, 'a5', 't1', 'k', 1), (6, 'a6', 't2', 'j', NULL)")
+                    m.execute("UPDATE hz.a SET name = 'a' OPERATOR(pg_catalog.||) id::pg_catalog.text, id = id"
+                              " OPERATOR(pg_catalog.+) 10 WHERE id OPERATOR(pg_catalog.>=) 5")
+                    m.execute("UPDATE hz.a SET kind = 'k' WHERE id OPERATOR(pg_catalog.=) 16")
+                    m.execute("UPDATE hz.a SET name = 'none' WHERE id OPERATOR(pg_catalog.=) 99")
+                    m.execute("DELETE FROM hz.a WHERE id OPERATOR(pg_catalog.>=) 15")
+                    m.execute("DELETE FROM hz.a WHERE id OPERATOR(pg_catalog.=) 99")
+                    assert su.execute("SELECT p.proconfig FROM pg_catalog.pg_proc AS p WHERE p.oid"
+                                      " OPERATOR(pg_catalog.=) ('graph._capture_' OPERATOR(pg_catalog.||)"
+                                      " 'hz.a'::pg_catalog.regclass::pg_catalog.oid)::pg_catalog.regproc"
+                                      ).fetchone() == (None,)  # hz.a's capture pins nothing
                     m.execute("SELECT * FROM graph.traverse('hz.a', '4')").fetchall()
                     m.execute("SELECT * FROM graph.search('name', 'a4')").fetchall()
                     m.execute("SELECT * FROM graph.sync_health()").fetchone()

@@ -21,7 +21,7 @@ AS $$
 DECLARE
     ref text := format('%I.%I', alias, col);
     plain text := CASE WHEN io
-                       THEN format('CASE WHEN pg_catalog.num_nulls(%1$s) = 0 THEN pg_catalog.format(''%%s'', %1$s) END',
+                       THEN format('CASE WHEN pg_catalog.num_nulls(%1$s) OPERATOR(pg_catalog.=) 0 THEN pg_catalog.format(''%%s'', %1$s) END',
                                    ref)
                        ELSE graph._value_expr(tbl, col, alias) END;
     x text;
@@ -55,16 +55,17 @@ BEGIN
     IF k_base = 'numeric'::regtype AND k_mod >= 4 AND s_base = ANY (numbers) THEN
         prec := ((k_mod - 4) >> 16) & 65535;
         scale := (((k_mod - 4) & 2047) # 1024) - 1024;
-        conv := format('CASE WHEN pg_catalog.abs((%1$s)::pg_catalog.numeric) < %2$L::pg_catalog.numeric'
-                       ' AND pg_catalog.round((%1$s)::pg_catalog.numeric, %3$s) = (%1$s)::pg_catalog.numeric'
+        conv := format('CASE WHEN pg_catalog.abs((%1$s)::pg_catalog.numeric) OPERATOR(pg_catalog.<) %2$L::pg_catalog.numeric'
+                       ' AND pg_catalog.round((%1$s)::pg_catalog.numeric, %3$s) OPERATOR(pg_catalog.=) (%1$s)::pg_catalog.numeric'
                        ' THEN ((%1$s)::pg_catalog.numeric(%4$s, %3$s))::pg_catalog.text ELSE %1$s END',
                        x, '1e' || (prec - scale), scale, prec);
     ELSIF k_base = 'numeric'::regtype AND k_mod < 0 AND s_base IN ('float4'::regtype, 'float8'::regtype) THEN
         conv := format('((%s)::pg_catalog.numeric)::pg_catalog.text', x);
     ELSIF k_base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
           AND s_base IN ('numeric'::regtype, 'float4'::regtype, 'float8'::regtype) THEN
-        conv := format('CASE WHEN (%1$s)::pg_catalog.numeric BETWEEN %2$s AND %3$s'
-                       ' AND pg_catalog.trunc((%1$s)::pg_catalog.numeric) = (%1$s)::pg_catalog.numeric'
+        conv := format('CASE WHEN (%1$s)::pg_catalog.numeric OPERATOR(pg_catalog.>=) %2$s'
+                       ' AND (%1$s)::pg_catalog.numeric OPERATOR(pg_catalog.<=) %3$s'
+                       ' AND pg_catalog.trunc((%1$s)::pg_catalog.numeric) OPERATOR(pg_catalog.=) (%1$s)::pg_catalog.numeric'
                        ' THEN (((%1$s)::pg_catalog.numeric)::%4$s)::pg_catalog.text ELSE %1$s END',
                        x,
                        CASE k_base WHEN 'int2'::regtype THEN '-32768' WHEN 'int4'::regtype THEN '-2147483648'
@@ -74,12 +75,12 @@ BEGIN
                        k_base::regtype);
     ELSIF k_base = 'uuid'::regtype
           AND s_base IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'name'::regtype) THEN
-        conv := format('CASE WHEN %1$s ~* %2$L THEN ((%1$s)::pg_catalog.uuid)::pg_catalog.text ELSE %1$s END',
+        conv := format('CASE WHEN %1$s OPERATOR(pg_catalog.~*) %2$L THEN ((%1$s)::pg_catalog.uuid)::pg_catalog.text ELSE %1$s END',
                        x, '^([0-9a-f]{4}(-?[0-9a-f]{4}){7}|\{[0-9a-f]{4}(-?[0-9a-f]{4}){7}\})$');
     ELSE
         RETURN plain;
     END IF;
-    RETURN format('CASE WHEN pg_catalog.pg_typeof(%s) = %L::pg_catalog.regtype THEN %s ELSE %s END',
+    RETURN format('CASE WHEN pg_catalog.pg_typeof(%s) OPERATOR(pg_catalog.=) %L::pg_catalog.regtype THEN %s ELSE %s END',
                   ref, s_typ, conv, plain);
 END;
 $$;

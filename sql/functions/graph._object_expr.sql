@@ -31,7 +31,7 @@ BEGIN
                                                   THEN format('%I.%I', alias, u.c)
                                                   ELSE graph._value_expr(tbl, u.c, alias) END), ', '
                       ORDER BY u.o),
-           string_agg(format('pg_catalog.pg_typeof(%I.%I) = %L::pg_catalog.regtype', alias, u.c, a.atttypid),
+           string_agg(format('pg_catalog.pg_typeof(%I.%I) OPERATOR(pg_catalog.=) %L::pg_catalog.regtype', alias, u.c, a.atttypid),
                       ' AND ' ORDER BY u.o)
                FILTER (WHERE a.atttypid IS NOT NULL AND graph._builtin_type(a.atttypid))
     INTO texts, typed, guard

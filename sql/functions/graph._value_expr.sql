@@ -31,11 +31,11 @@ BEGIN
     SELECT a.atttypid INTO typ
     FROM pg_catalog.pg_attribute AS a
     WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
-    io := format('CASE WHEN pg_catalog.num_nulls(%1$s) = 0 THEN pg_catalog.format(''%%s'', %1$s) END', ref);
+    io := format('CASE WHEN pg_catalog.num_nulls(%1$s) OPERATOR(pg_catalog.=) 0 THEN pg_catalog.format(''%%s'', %1$s) END', ref);
     IF typ IS NULL OR NOT graph._builtin_type(typ) THEN
         RETURN io;
     END IF;
-    RETURN format('CASE WHEN pg_catalog.pg_typeof(%1$s) = %2$L::pg_catalog.regtype THEN (%1$s)::pg_catalog.text'
+    RETURN format('CASE WHEN pg_catalog.pg_typeof(%1$s) OPERATOR(pg_catalog.=) %2$L::pg_catalog.regtype THEN (%1$s)::pg_catalog.text'
                   ' ELSE %3$s END', ref, typ, io);
 END;
 $$;

@@ -97,6 +97,7 @@ DECLARE
     r_o0 text;
     r_n0 text;
     filtered boolean;
+    lean boolean;
     ops text;
     -- Types whose output function reads no setting (not DateStyle, TimeZone,
     -- IntervalStyle, extra_float_digits nor bytea_output). Domains, arrays and
@@ -173,58 +174,114 @@ BEGIN
     WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
       AND a.attname = ANY (key_cols || prop_cols || row_cols);
     existed := pg_catalog.to_regprocedure(fn || '()') IS NOT NULL;
-    -- What each statement logs (placeholders as above). A row filter is the one
-    -- thing capture evaluates that can raise (a cast of a bad value, a division
-    -- by zero): then the statement is logged again with the error in place of
-    -- each filter result (graph._carried_expr's fallback), so the write goes on
-    -- and replay records the error on those log rows, where sync_health() shows
-    -- it. The savepoint that costs is taken only for tables with a filter.
-    ops := format($o$
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
-        SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM new_rows AS n;
-    ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
-        SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o;
-    ELSIF TG_OP = 'UPDATE' THEN
-        IF NOT EXISTS (SELECT FROM old_rows OFFSET 1) THEN
-            -- At most one row (most OLTP writes): no join, no window. The same rule
-            -- as below: a row whose key changed (or is NULL: unmatched by the join)
-            -- is logged, a row with the same key only if it changed what is captured.
+    -- Whether the function may go without SET clauses (each costs every call):
+    -- when no output setting needs pinning and every expression in its body is
+    -- one of graph._key_expr, graph._object_expr and graph._captured_expr over
+    -- plain columns, which, like the statements below, name every function,
+    -- operator, type and table schema-qualified, so nothing in it resolves
+    -- through the caller's search_path. A row filter or a computed endpoint
+    -- (graph._carried_expr) is an expression of its own: its function keeps
+    -- search_path pinned.
+    lean := plain_text AND graph._carried_expr(tbl, 'o') IS NULL;
+    -- What each statement logs (placeholders as above), one text: a row filter
+    -- is the one thing capture evaluates that can raise (a cast of a bad value,
+    -- a division by zero): then the statement is logged again, by the same
+    -- text, with the error in place of each filter result (graph._carried_expr's
+    -- fallback), so the write goes on and replay records the error on those log
+    -- rows, where sync_health() shows it. The savepoint that costs is taken only
+    -- for tables with a filter.
+    --
+    -- A statement of one row (most OLTP writes) logs it with one INSERT and
+    -- neither join nor window: LIMIT 1 keeps that plan cheap (no JIT) whatever
+    -- size of statement first planned it, and the NOT EXISTS makes it log nothing
+    -- when the statement changed more rows, which the bulk statements then log.
+    -- An UPDATE logs the old and new row when the key changed (or is NULL), or
+    -- else when p or r differ. The bulk statements run with jit and merge joins
+    -- off, set for them alone and restored: transition tables have no
+    -- statistics, and a bulk UPDATE's plan looked costly enough to spend a third
+    -- of its time compiling; a merge join sorts text keys where a hash join does.
+    -- The bulk UPDATE full-joins old and new rows on the key into j; a row whose
+    -- key changed is unmatched on both sides, and o2 and n2 pair those by order.
+    -- Two jsonb values differ, as IS DISTINCT FROM has it, when exactly one is
+    -- NULL or both are not and are unequal (written out, as IS DISTINCT FROM
+    -- would look its operator up through search_path).
+    ops := $o$
+    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+        PERFORM FROM new_rows LIMIT 2;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        IF changed OPERATOR(pg_catalog.=) 1 THEN
+            INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
+            SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM new_rows AS n;
+        ELSIF changed OPERATOR(pg_catalog.>) 1 THEN
+            jit_was := pg_catalog.current_setting('jit');
+            mergejoin_was := pg_catalog.current_setting('enable_mergejoin');
+            PERFORM pg_catalog.set_config('jit', 'off', true), pg_catalog.set_config('enable_mergejoin', 'off', true);
+            INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
+            SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM new_rows AS n;
+            PERFORM pg_catalog.set_config('jit', jit_was, true),
+                    pg_catalog.set_config('enable_mergejoin', mergejoin_was, true);
+        END IF;
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+        PERFORM FROM old_rows LIMIT 2;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        IF changed OPERATOR(pg_catalog.=) 1 THEN
+            INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
+            SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o;
+        ELSIF changed OPERATOR(pg_catalog.>) 1 THEN
+            jit_was := pg_catalog.current_setting('jit');
+            mergejoin_was := pg_catalog.current_setting('enable_mergejoin');
+            PERFORM pg_catalog.set_config('jit', 'off', true), pg_catalog.set_config('enable_mergejoin', 'off', true);
+            INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
+            SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o;
+            PERFORM pg_catalog.set_config('jit', jit_was, true),
+                    pg_catalog.set_config('enable_mergejoin', mergejoin_was, true);
+        END IF;
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        PERFORM FROM old_rows LIMIT 2;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        IF changed OPERATOR(pg_catalog.=) 1 THEN
             INSERT INTO graph._sync_log
                 (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
             SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
-            FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o) AS o,
-                 (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n) AS n
-            WHERE o.k IS NULL OR n.k IS NULL OR o.k <> n.k OR (o.p, o.r) IS DISTINCT FROM (n.p, n.r);
-        ELSE
-            -- One hash full join on the key pairs old and new rows; rows whose key
-            -- changed (unmatched on both sides) are paired by their order.
+            FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o OFFSET 0) AS o,
+                 (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n OFFSET 0) AS n
+            WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
+               OR (o.p IS NULL) OPERATOR(pg_catalog.<>) (n.p IS NULL) OR o.p OPERATOR(pg_catalog.<>) n.p
+               OR (o.r IS NULL) OPERATOR(pg_catalog.<>) (n.r IS NULL) OR o.r OPERATOR(pg_catalog.<>) n.r;
+        ELSIF changed OPERATOR(pg_catalog.>) 1 THEN
+            jit_was := pg_catalog.current_setting('jit');
+            mergejoin_was := pg_catalog.current_setting('enable_mergejoin');
+            PERFORM pg_catalog.set_config('jit', 'off', true), pg_catalog.set_config('enable_mergejoin', 'off', true);
             WITH j AS MATERIALIZED (
                 SELECT o.k AS ok, o.p AS op, o.r AS orow, n.k AS nk, n.p AS np, n.r AS nrow
                 FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o) AS o
                 FULL JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n) AS n
-                    ON n.k = o.k
+                    ON n.k OPERATOR(pg_catalog.=) o.k
             ),
-            o2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.nk IS NULL),
-            n2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.ok IS NULL)
+            o2 AS (SELECT j.*, pg_catalog.row_number() OVER () AS rn FROM j WHERE j.nk IS NULL),
+            n2 AS (SELECT j.*, pg_catalog.row_number() OVER () AS rn FROM j WHERE j.ok IS NULL)
             INSERT INTO graph._sync_log
                 (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
             SELECT 'U', %2$s, j.nk, j.ok, j.nk, j.np, j.orow, j.nrow
             FROM j
-            WHERE j.ok IS NOT NULL AND j.nk IS NOT NULL AND (j.op, j.orow) IS DISTINCT FROM (j.np, j.nrow)
+            WHERE j.ok IS NOT NULL AND j.nk IS NOT NULL
+              AND ((j.op IS NULL) OPERATOR(pg_catalog.<>) (j.np IS NULL) OR j.op OPERATOR(pg_catalog.<>) j.np
+                   OR (j.orow IS NULL) OPERATOR(pg_catalog.<>) (j.nrow IS NULL)
+                   OR j.orow OPERATOR(pg_catalog.<>) j.nrow)
             UNION ALL
             SELECT 'U', %2$s, n2.nk, o2.ok, n2.nk, n2.np, o2.orow, n2.nrow
-            FROM o2 JOIN n2 ON n2.rn = o2.rn;
+            FROM o2 JOIN n2 ON n2.rn OPERATOR(pg_catalog.=) o2.rn;
+            PERFORM pg_catalog.set_config('jit', jit_was, true),
+                    pg_catalog.set_config('enable_mergejoin', mergejoin_was, true);
         END IF;
-    ELSIF TG_OP = 'TRUNCATE' AND TG_RELID = %10$L::pg_catalog.oid THEN
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' AND TG_RELID OPERATOR(pg_catalog.=) %10$L::pg_catalog.oid THEN
         INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
         VALUES ('T', %2$s, true);
-    ELSIF TG_OP = 'TRUNCATE' THEN
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
         INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
         VALUES ('T', TG_RELID, pg_catalog.format('%%I.%%I', TG_TABLE_SCHEMA, TG_TABLE_NAME), true);
     END IF;
-$o$, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, tbl::regclass::text);
+$o$;
     IF filtered THEN
         ops := format($o$
     BEGIN
@@ -232,54 +289,11 @@ $o$, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, tbl::regclass::text);
     EXCEPTION WHEN data_exception THEN
 %s
     END;
-$o$, ops, format($o$
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
-        SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM new_rows AS n;
-    ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
-        SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o;
-    ELSIF TG_OP = 'UPDATE' THEN
-        IF NOT EXISTS (SELECT FROM old_rows OFFSET 1) THEN
-            -- At most one row (most OLTP writes): no join, no window. The same rule
-            -- as below: a row whose key changed (or is NULL: unmatched by the join)
-            -- is logged, a row with the same key only if it changed what is captured.
-            INSERT INTO graph._sync_log
-                (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
-            SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
-            FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o) AS o,
-                 (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n) AS n
-            WHERE o.k IS NULL OR n.k IS NULL OR o.k <> n.k OR (o.p, o.r) IS DISTINCT FROM (n.p, n.r);
-        ELSE
-            -- One hash full join on the key pairs old and new rows; rows whose key
-            -- changed (unmatched on both sides) are paired by their order.
-            WITH j AS MATERIALIZED (
-                SELECT o.k AS ok, o.p AS op, o.r AS orow, n.k AS nk, n.p AS np, n.r AS nrow
-                FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o) AS o
-                FULL JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n) AS n
-                    ON n.k = o.k
-            ),
-            o2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.nk IS NULL),
-            n2 AS (SELECT j.*, row_number() OVER () AS rn FROM j WHERE j.ok IS NULL)
-            INSERT INTO graph._sync_log
-                (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
-            SELECT 'U', %2$s, j.nk, j.ok, j.nk, j.np, j.orow, j.nrow
-            FROM j
-            WHERE j.ok IS NOT NULL AND j.nk IS NOT NULL AND (j.op, j.orow) IS DISTINCT FROM (j.np, j.nrow)
-            UNION ALL
-            SELECT 'U', %2$s, n2.nk, o2.ok, n2.nk, n2.np, o2.orow, n2.nrow
-            FROM o2 JOIN n2 ON n2.rn = o2.rn;
-        END IF;
-    ELSIF TG_OP = 'TRUNCATE' AND TG_RELID = %10$L::pg_catalog.oid THEN
-        INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
-        VALUES ('T', %2$s, true);
-    ELSIF TG_OP = 'TRUNCATE' THEN
-        INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
-        VALUES ('T', TG_RELID, pg_catalog.format('%%I.%%I', TG_TABLE_SCHEMA, TG_TABLE_NAME), true);
-    END IF;
-$o$, fn, ident, k_n, p_n, format('(%s || %s)', r_n0, graph._carried_expr(tbl, 'n', true)), k_o,
-                 format('(%s || %s)', r_o0, graph._carried_expr(tbl, 'o', true)), p_o, NULL, tbl,
-                 tbl::regclass::text));
+$o$, format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl),
+             format(ops, fn, ident, k_n, p_n, format('(%s || %s)', r_n0, graph._carried_expr(tbl, 'n', true)),
+                    k_o, format('(%s || %s)', r_o0, graph._carried_expr(tbl, 'o', true)), p_o, NULL, tbl));
+    ELSE
+        ops := format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl);
     END IF;
 
     EXECUTE format($f$
@@ -287,21 +301,23 @@ CREATE OR REPLACE FUNCTION %1$s()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
 %9$s
-SET jit = off
-SET enable_mergejoin = off
 AS $body$
+DECLARE
+    changed bigint;
+    jit_was text;
+    mergejoin_was text;
 BEGIN
-    IF TG_RELID <> %10$L::pg_catalog.oid THEN
+    IF TG_RELID OPERATOR(pg_catalog.<>) %10$L::pg_catalog.oid THEN
         -- Fired on a partition or inheritance child of the table, or forged.
         IF NOT EXISTS (
             WITH RECURSIVE up (relid) AS (
                 SELECT TG_RELID
                 UNION
-                SELECT i.inhparent FROM pg_catalog.pg_inherits AS i JOIN up ON i.inhrelid = up.relid
+                SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
+                JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.relid
             )
-            SELECT FROM up WHERE up.relid = %10$L::pg_catalog.oid
+            SELECT FROM up WHERE up.relid OPERATOR(pg_catalog.=) %10$L::pg_catalog.oid
         ) THEN
             RAISE EXCEPTION 'graphsync: this capture function belongs to table %%', %11$L
                 USING ERRCODE = '42501';
@@ -313,7 +329,10 @@ $body$;
 REVOKE ALL ON FUNCTION %1$s() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION %1$s() TO graph_admin;
 GRANT EXECUTE ON FUNCTION %1$s() TO PUBLIC;
-$f$, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, CASE WHEN plain_text THEN '' ELSE graph._output_settings() END,
+$f$, fn, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       CASE WHEN lean THEN ''
+            ELSE 'SET search_path = pg_catalog, pg_temp'
+                 || CASE WHEN plain_text THEN '' ELSE E'\n' || graph._output_settings() END END,
        tbl, tbl::regclass::text, ops);
 
     IF NOT existed THEN

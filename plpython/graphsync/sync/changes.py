@@ -182,6 +182,9 @@ def add_row(reg, row, changes, parsed=None):
     """Add the graph changes of one I/U/D log row to ``changes``. ``parsed``:
     (old_row, new_row) as the row's JSON texts parse, when the caller parsed them."""
     op, table_oid = row["op"], int(row["table_oid"])
+    if op not in ("I", "U", "D"):
+        # The log keeps no CHECK on op (migration 175); 'T' rows are the callers' own.
+        raise ValueError("log row %d has op %r, not I, U or D" % (row["id"], op))
     if parsed is None:
         old_row = json.loads(row["old_row"]) if row["old_row"] else None
         new_row = json.loads(row["new_row"]) if row["new_row"] else None

@@ -169,6 +169,14 @@ def test_a_weight_that_is_not_a_number_raises():
 
 # add_row
 
+def test_a_row_of_an_op_other_than_insert_update_delete_raises():
+    """The log keeps no CHECK on op (migration 175): a row of another op fails, as a
+    row without its key does, instead of being read as an insert or a delete."""
+    for op in ("X", "T", "i", None):
+        with pytest.raises(ValueError, match="op"):
+            gather(log(op, CONTACTS, new_pk="1", properties={"name": "Ann"}, new=contact(company="3")))
+
+
 def test_insert_of_a_node_row():
     c = gather(log("I", CONTACTS, new_pk="1", properties={"name": "Ann"}, new=contact(company="3")))
     assert final(c.nodes) == {c_("1"): (True, "7", '{"name": "Ann"}')}
