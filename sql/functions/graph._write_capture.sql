@@ -27,18 +27,22 @@
 --   %7$s  r_o    the captured-columns object of an old row
 --   %8$s  p_o    the properties object of an old row: only compared, so that an
 --                UPDATE that changes no property and no captured column logs nothing
---   %9$s         graph._output_settings(): the SET clauses pinning text output,
---                or nothing when every rendered column (key, properties,
---                captured columns) is of a type no setting renders differently
+--   %9$s         the SET clauses: search_path, and graph._output_settings()
+--                pinning text output unless every rendered column (key,
+--                properties, captured columns) is of a type no setting renders
+--                differently; nothing at all for a lean function (see lean)
 --   %10$L %11$L  tbl's oid and name, for the check on TG_RELID
---   %12$s        the statements below, made by the same placeholders (ops)
+--   %12$s        the statements below (ops), made by placeholders 2 to 8, 10 and
+--   %13$s-%18$s  fk_n, fp_n, fr_n, fk_o, fr_o, fp_o: k, p, r of a single row
+--                (see fast; else the same as k, p, r)
+--   %19$s %20$s  guard_n, guard_o: the type check of a single row (else true)
 -- p_o and p_n are a NULL jsonb for a table that is no node table (a join table).
 -- new_rows and old_rows are the statement's transition tables. The UPDATE
 -- branch full-joins old and new rows on the key into j: ok, op, orow (old key,
 -- properties, captured columns) and nk, np, nrow (new ones); a row whose key
 -- changed is unmatched on both sides, and o2 and n2 pair those by their order.
--- An UPDATE of at most one row (most OLTP writes) takes a branch of its own
--- with the same outcome and neither join nor window: the old and new row are
+-- A statement of one row (most OLTP writes) takes a branch of its own with
+-- the same outcome and neither join nor window: an UPDATE's old and new row are
 -- logged when the key changed or is NULL, or else when p or r differ.
 -- Each statement so writes one graph._sync_log row per row it changed:
 --   op  pk    old_pk  new_pk  properties  old_row  new_row  needs_vacuum
@@ -60,13 +64,15 @@
 -- runs as that owner). Rows of a member carry tbl's oid and name; a TRUNCATE of
 -- a member alone logs a marker under the member's oid (no node has it) with
 -- needs_vacuum, so the next rebuild drops the rows it took.
--- It pins search_path, the settings that shape text output
--- (graph._output_settings(), so a key is captured the same whatever the writer's
--- session says; left out when no rendered column's type reads them, as each
--- SET clause costs every call, and a retyped column regenerates capture through
--- graph._follow_ddl), turns JIT off (transition tables have no statistics: a bulk
--- UPDATE's plan looked costly enough to spend a third of its time compiling)
--- and merge joins (a sort on text keys where a hash join does).
+-- Each SET clause of a function costs every call of it (PostgreSQL 15 saves and
+-- restores every setting around the call), and a capture function is called by
+-- every writing statement. So the function pins search_path only where its body
+-- has expressions that are not all schema-qualified (row filters, computed
+-- endpoints), and the settings that shape text output (graph._output_settings(),
+-- so a key is captured the same whatever the writer's session says) only where a
+-- rendered column's type reads them (a retyped column regenerates capture through
+-- graph._follow_ddl). JIT and merge joins are turned off by set_config() around
+-- the bulk statements only (see ops).
 --
 -- SECURITY DEFINER itself, owned by graph_sync (which may create functions in
 -- schema graph and hand them to graph_capture), so a graph_admin member needs no
@@ -96,8 +102,13 @@ DECLARE
     read_cols text [];
     r_o0 text;
     r_n0 text;
+    r_o1 text;
+    r_n1 text;
     filtered boolean;
     lean boolean;
+    fast boolean;
+    fk_o text; fk_n text; fp_o text; fp_n text; fr_o text; fr_n text;
+    guard_o text; guard_n text;
     ops text;
     -- Types whose output function reads no setting (not DateStyle, TimeZone,
     -- IntervalStyle, extra_float_digits nor bytea_output). Domains, arrays and
@@ -183,36 +194,81 @@ BEGIN
     -- (graph._carried_expr) is an expression of its own: its function keeps
     -- search_path pinned.
     lean := plain_text AND graph._carried_expr(tbl, 'o') IS NULL;
-    -- What each statement logs (placeholders as above), one text: a row filter
-    -- is the one thing capture evaluates that can raise (a cast of a bad value,
-    -- a division by zero): then the statement is logged again, by the same
-    -- text, with the error in place of each filter result (graph._carried_expr's
-    -- fallback), so the write goes on and replay records the error on those log
-    -- rows, where sync_health() shows it. The savepoint that costs is taken only
-    -- for tables with a filter.
+    -- The single-row statements' expressions. Each rendering above checks the
+    -- column's type before it uses a built-in cast or typed JSON (an owner's
+    -- cast must never run: a column retyped while DDL was not followed), and
+    -- planning those checks and their fallbacks is most of a single-row
+    -- statement's cost. So a lean function whose every column is rendered plainly
+    -- (its own ::text, typed JSON: no key conversion) checks the types once per
+    -- statement (guard_o, guard_n, in the statement that counts its rows) and
+    -- logs the one row with the unchecked forms, which equal what the checked
+    -- ones give for those types. A statement whose types fail the check (the
+    -- function is stale) is logged by the bulk statements, with the checked forms.
+    fast := lean AND NOT EXISTS (
+        SELECT FROM unnest(row_cols) AS c
+        WHERE graph._captured_expr(tbl, c, 'n') IS DISTINCT FROM graph._value_expr(tbl, c, 'n'));
+    IF fast THEN
+        SELECT string_agg(format('pg_catalog.pg_typeof(o.%I) OPERATOR(pg_catalog.=) %L::pg_catalog.regtype',
+                                 a.attname, a.atttypid), ' AND ' ORDER BY a.attnum),
+               string_agg(format('pg_catalog.pg_typeof(n.%I) OPERATOR(pg_catalog.=) %L::pg_catalog.regtype',
+                                 a.attname, a.atttypid), ' AND ' ORDER BY a.attnum)
+        INTO guard_o, guard_n
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
+          AND a.attname = ANY (key_cols || prop_cols || row_cols);
+        fk_o := CASE WHEN cardinality(key_cols) = 1 THEN format('(o.%I)::pg_catalog.text', key_cols[1]) ELSE k_o END;
+        fk_n := CASE WHEN cardinality(key_cols) = 1 THEN format('(n.%I)::pg_catalog.text', key_cols[1]) ELSE k_n END;
+        IF node.table_oid IS NULL THEN
+            fp_o := p_o;
+            fp_n := p_n;
+        ELSE
+            SELECT format('pg_catalog.jsonb_build_object(%s)', coalesce(string_agg(format('%L, o.%I', c, c), ', '
+                                                                                   ORDER BY o), '')),
+                   format('pg_catalog.jsonb_build_object(%s)', coalesce(string_agg(format('%L, n.%I', c, c), ', '
+                                                                                   ORDER BY o), ''))
+            INTO fp_o, fp_n FROM unnest(prop_cols) WITH ORDINALITY AS u (c, o);
+        END IF;
+        SELECT format('pg_catalog.jsonb_build_object(%s)',
+                      coalesce(string_agg(format('%L, (o.%I)::pg_catalog.text', c, c), ', ' ORDER BY o), '')),
+               format('pg_catalog.jsonb_build_object(%s)',
+                      coalesce(string_agg(format('%L, (n.%I)::pg_catalog.text', c, c), ', ' ORDER BY o), ''))
+        INTO fr_o, fr_n FROM unnest(row_cols) WITH ORDINALITY AS u (c, o);
+    ELSE
+        guard_o := 'true';
+        guard_n := 'true';
+        fk_o := k_o; fk_n := k_n; fp_o := p_o; fp_n := p_n; fr_o := r_o; fr_n := r_n;
+    END IF;
+    -- What each statement logs (placeholders as above; %13$s to %20$s the
+    -- single-row forms and the type checks), one text: a row filter is the one
+    -- thing capture evaluates that can raise (a cast of a bad value, a division
+    -- by zero): then the statement is logged again, by the same text, with the
+    -- error in place of each filter result (graph._carried_expr's fallback), so
+    -- the write goes on and replay records the error on those log rows, where
+    -- sync_health() shows it. The savepoint that costs is taken only for tables
+    -- with a filter.
     --
-    -- A statement of one row (most OLTP writes) logs it with one INSERT and
-    -- neither join nor window: LIMIT 1 keeps that plan cheap (no JIT) whatever
-    -- size of statement first planned it, and the NOT EXISTS makes it log nothing
-    -- when the statement changed more rows, which the bulk statements then log.
-    -- An UPDATE logs the old and new row when the key changed (or is NULL), or
-    -- else when p or r differ. The bulk statements run with jit and merge joins
-    -- off, set for them alone and restored: transition tables have no
-    -- statistics, and a bulk UPDATE's plan looked costly enough to spend a third
-    -- of its time compiling; a merge join sorts text keys where a hash join does.
-    -- The bulk UPDATE full-joins old and new rows on the key into j; a row whose
-    -- key changed is unmatched on both sides, and o2 and n2 pair those by order.
-    -- Two jsonb values differ, as IS DISTINCT FROM has it, when exactly one is
-    -- NULL or both are not and are unequal (written out, as IS DISTINCT FROM
-    -- would look its operator up through search_path).
+    -- Each statement first counts its rows, up to two (PERFORM, ROW_COUNT).
+    -- One row (most OLTP writes) is logged by one INSERT with neither join nor
+    -- window; it is planned only ever for one row, so its plan stays cheap
+    -- (no JIT). An UPDATE logs the old and new row when the key changed (or is
+    -- NULL), or else when p or r differ. More rows are logged by the bulk
+    -- statements, which run with jit and merge joins off, set for them alone and
+    -- restored: transition tables have no statistics, and a bulk UPDATE's plan
+    -- looked costly enough to spend a third of its time compiling; a merge join
+    -- sorts text keys where a hash join does. The bulk UPDATE full-joins old and
+    -- new rows on the key into j; a row whose key changed is unmatched on both
+    -- sides, and o2 and n2 pair those by their order. p and r are compared with
+    -- <>, not IS DISTINCT FROM (which looks its operator up through search_path):
+    -- r is never NULL, p is NULL on both sides (a join table) or on neither, and a
+    -- NULL <> NULL in the OR logs nothing, as two equal values do.
     ops := $o$
     IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
-        PERFORM FROM new_rows LIMIT 2;
+        PERFORM FROM new_rows AS n WHERE %19$s LIMIT 2;
         GET DIAGNOSTICS changed = ROW_COUNT;
         IF changed OPERATOR(pg_catalog.=) 1 THEN
             INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
-            SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM new_rows AS n;
-        ELSIF changed OPERATOR(pg_catalog.>) 1 THEN
+            SELECT 'I', %2$s, %13$s, %13$s, %14$s, %15$s FROM new_rows AS n;
+        ELSIF changed OPERATOR(pg_catalog.>) 1 OR EXISTS (SELECT FROM new_rows) THEN
             jit_was := pg_catalog.current_setting('jit');
             mergejoin_was := pg_catalog.current_setting('enable_mergejoin');
             PERFORM pg_catalog.set_config('jit', 'off', true), pg_catalog.set_config('enable_mergejoin', 'off', true);
@@ -222,12 +278,12 @@ BEGIN
                     pg_catalog.set_config('enable_mergejoin', mergejoin_was, true);
         END IF;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
-        PERFORM FROM old_rows LIMIT 2;
+        PERFORM FROM old_rows AS o WHERE %20$s LIMIT 2;
         GET DIAGNOSTICS changed = ROW_COUNT;
         IF changed OPERATOR(pg_catalog.=) 1 THEN
             INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
-            SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o;
-        ELSIF changed OPERATOR(pg_catalog.>) 1 THEN
+            SELECT 'D', %2$s, %16$s, %16$s, %17$s FROM old_rows AS o;
+        ELSIF changed OPERATOR(pg_catalog.>) 1 OR EXISTS (SELECT FROM old_rows) THEN
             jit_was := pg_catalog.current_setting('jit');
             mergejoin_was := pg_catalog.current_setting('enable_mergejoin');
             PERFORM pg_catalog.set_config('jit', 'off', true), pg_catalog.set_config('enable_mergejoin', 'off', true);
@@ -237,18 +293,17 @@ BEGIN
                     pg_catalog.set_config('enable_mergejoin', mergejoin_was, true);
         END IF;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
-        PERFORM FROM old_rows LIMIT 2;
+        PERFORM FROM old_rows AS o WHERE %20$s LIMIT 2;
         GET DIAGNOSTICS changed = ROW_COUNT;
         IF changed OPERATOR(pg_catalog.=) 1 THEN
             INSERT INTO graph._sync_log
                 (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
             SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
-            FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o OFFSET 0) AS o,
-                 (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n OFFSET 0) AS n
+            FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r FROM old_rows AS o OFFSET 0) AS o,
+                 (SELECT %13$s AS k, %14$s AS p, %15$s AS r FROM new_rows AS n OFFSET 0) AS n
             WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
-               OR (o.p IS NULL) OPERATOR(pg_catalog.<>) (n.p IS NULL) OR o.p OPERATOR(pg_catalog.<>) n.p
-               OR (o.r IS NULL) OPERATOR(pg_catalog.<>) (n.r IS NULL) OR o.r OPERATOR(pg_catalog.<>) n.r;
-        ELSIF changed OPERATOR(pg_catalog.>) 1 THEN
+               OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r;
+        ELSIF changed OPERATOR(pg_catalog.>) 1 OR EXISTS (SELECT FROM old_rows) THEN
             jit_was := pg_catalog.current_setting('jit');
             mergejoin_was := pg_catalog.current_setting('enable_mergejoin');
             PERFORM pg_catalog.set_config('jit', 'off', true), pg_catalog.set_config('enable_mergejoin', 'off', true);
@@ -265,9 +320,7 @@ BEGIN
             SELECT 'U', %2$s, j.nk, j.ok, j.nk, j.np, j.orow, j.nrow
             FROM j
             WHERE j.ok IS NOT NULL AND j.nk IS NOT NULL
-              AND ((j.op IS NULL) OPERATOR(pg_catalog.<>) (j.np IS NULL) OR j.op OPERATOR(pg_catalog.<>) j.np
-                   OR (j.orow IS NULL) OPERATOR(pg_catalog.<>) (j.nrow IS NULL)
-                   OR j.orow OPERATOR(pg_catalog.<>) j.nrow)
+              AND (j.op OPERATOR(pg_catalog.<>) j.np OR j.orow OPERATOR(pg_catalog.<>) j.nrow)
             UNION ALL
             SELECT 'U', %2$s, n2.nk, o2.ok, n2.nk, n2.np, o2.orow, n2.nrow
             FROM o2 JOIN n2 ON n2.rn OPERATOR(pg_catalog.=) o2.rn;
@@ -283,17 +336,21 @@ BEGIN
     END IF;
 $o$;
     IF filtered THEN
+        r_n1 := format('(%s || %s)', r_n0, graph._carried_expr(tbl, 'n', true));
+        r_o1 := format('(%s || %s)', r_o0, graph._carried_expr(tbl, 'o', true));
         ops := format($o$
     BEGIN
 %s
     EXCEPTION WHEN data_exception THEN
 %s
     END;
-$o$, format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl),
-             format(ops, fn, ident, k_n, p_n, format('(%s || %s)', r_n0, graph._carried_expr(tbl, 'n', true)),
-                    k_o, format('(%s || %s)', r_o0, graph._carried_expr(tbl, 'o', true)), p_o, NULL, tbl));
+$o$, format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, NULL, NULL,
+                         k_n, p_n, r_n, k_o, r_o, p_o, 'true', 'true'),
+             format(ops, fn, ident, k_n, p_n, r_n1, k_o, r_o1, p_o, NULL, tbl, NULL, NULL,
+                    k_n, p_n, r_n1, k_o, r_o1, p_o, 'true', 'true'));
     ELSE
-        ops := format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl);
+        ops := format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, NULL, NULL,
+                      fk_n, fp_n, fr_n, fk_o, fr_o, fp_o, guard_n, guard_o);
     END IF;
 
     EXECUTE format($f$
