@@ -149,9 +149,29 @@ def _check(conn: psycopg.Connection, variant: str, rows: int) -> None:
         raise RuntimeError(f"{variant}: {logged} events logged, expected {expected}")
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """The CPU time a local server backend has run (/proc/<pid>/schedstat: ns on a CPU;
+    time spent waiting for one on a loaded machine is not in it); None when the
+    server is not on this machine."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _single(conn: psycopg.Connection, variant: str, n: int) -> dict[str, float]:
+    """Seconds by the server's clock per operation, and (key "cpu <op>") the backend's
+    CPU seconds for it when the server runs on this machine."""
     _reset(conn)
-    times = {op: conn.execute(f"SELECT bench.{variant}_single(%s, %s)", (op, n)).fetchone()[0] for op in OPS}
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    times = {}
+    for op in OPS:
+        before = _cpu_seconds(pid)
+        times[op] = conn.execute(f"SELECT bench.{variant}_single(%s, %s)", (op, n)).fetchone()[0]
+        after = _cpu_seconds(pid)
+        if before is not None and after is not None:
+            times["cpu " + op] = after - before
     _check(conn, variant, n)
     return times
 
@@ -193,9 +213,14 @@ def _spread(values: list[float], fmt: str) -> str:
 
 
 def added_us(figures: dict, variant: str, op: str) -> list[float]:
-    """Added µs per single-row statement, one figure per repetition (same repetition's plain run)."""
+    """Added µs per single-row statement, one figure per repetition (same repetition's plain
+    run); ``op`` "cpu INSERT" etc. for the server backend's CPU time."""
     runs, n = figures["single"], figures["txns"]
     return [(v[op] - p[op]) * 1e6 / n for v, p in zip(runs[variant], runs["plain"], strict=True)]
+
+
+def _has_cpu(figures: dict) -> bool:
+    return all("cpu " + op in r for runs in figures["single"].values() for r in runs for op in OPS)
 
 
 def bulk_ratio(figures: dict, variant: str, over: str, op: str) -> list[float]:
@@ -214,6 +239,17 @@ def markdown(figures: dict) -> str:
         ratio = [g / q if q > 0 else float("inf")
                  for g, q in zip(added_us(figures, "graphsync", op), added_us(figures, "pgq", op), strict=True)]
         lines.append(f"| {op} | {' | '.join(cells)} | {_spread(ratio, '{:.2f}×')} |")
+    if _has_cpu(figures):
+        lines += ["", "The same statements, added server CPU µs per statement (the backend's time on a CPU, "
+                  "/proc/<pid>/schedstat: on a loaded machine the clock above also counts waiting for one):", "",
+                  "| statement | minimal PL/pgSQL | PgQ logutriga | graphsync | graphsync / PgQ |",
+                  "|---|---:|---:|---:|---:|"]
+        for op in OPS:
+            cpu = "cpu " + op
+            cells = [_spread(added_us(figures, v, cpu), "{:.1f}") for v in ("minimal", "pgq", "graphsync")]
+            ratio = [g / q if q > 0 else float("inf")
+                     for g, q in zip(added_us(figures, "graphsync", cpu), added_us(figures, "pgq", cpu), strict=True)]
+            lines.append(f"| {op} | {' | '.join(cells)} | {_spread(ratio, '{:.2f}×')} |")
     lines += ["", f"Bulk statements of {figures['rows']:,} rows: seconds, and ratios per repetition, median (min–max):",
               "", "| statement | no trigger | minimal | PgQ | graphsync | graphsync / minimal | graphsync / PgQ |",
               "|---|---:|---:|---:|---:|---:|---:|"]
@@ -229,9 +265,11 @@ def plot(figures: dict, path: str, title: str) -> None:
     cost, bulk) and over the minimal trigger (bulk), per statement, median (min–max)."""
     bars = []
     for op in OPS:
+        key = "cpu " + op if _has_cpu(figures) else op
         single = [g / q if q > 0 else float("inf")
-                  for g, q in zip(added_us(figures, "graphsync", op), added_us(figures, "pgq", op), strict=True)]
-        bars.append((f"single-row {op}: added cost / PgQ's", statistics.median(single), min(single), max(single), 1.0))
+                  for g, q in zip(added_us(figures, "graphsync", key), added_us(figures, "pgq", key), strict=True)]
+        bars.append((f"single-row {op}: added {'CPU ' if key != op else ''}cost / PgQ's",
+                     statistics.median(single), min(single), max(single), 1.0))
         for over, name, goal in (("minimal", "minimal trigger", 1.0), ("pgq", "PgQ", None)):
             bulk = bulk_ratio(figures, "graphsync", over, op)
             bars.append((f"bulk {op}: / {name}", statistics.median(bulk), min(bulk), max(bulk), goal))
@@ -280,8 +318,8 @@ def profile(dsn: str, rows: int) -> str:
 NOTES = """
 ## How it is measured
 
-`.venv/bin/python benchmarks/capture.py` (about 25 minutes on a loaded 2-core machine; `--quick` for a smoke
-test). Four twin tables
+`.venv/bin/python benchmarks/capture.py` (about 25 minutes on a loaded 2-core machine with the default 12
+repetitions; `--reps` for fewer, `--quick` for a smoke test). Four twin tables
 (same columns, primary key, foreign key) differ only in what fires on a write: nothing; a minimal
 PL/pgSQL statement-level trigger with transition tables that logs each row as jsonb into a table with a
 bigserial key; PgQ's C row trigger `pgq.logutriga('bench')` (Debian package `postgresql-15-pgq3`,
@@ -292,25 +330,45 @@ figure; added µs = (variant - no trigger) / N within the same repetition. Bulk:
 INSERT into the empty table, UPDATE of two captured columns of every row, DELETE of every row. The
 order of the variants rotates every repetition. The machine is shared and heavily loaded (the load
 average is stated above): absolute µs are several times what an idle machine shows, ratios within a
-repetition are the figure to read, and the min–max ranges show how much the load moved them.
+repetition are the figure to read, and the min–max ranges show how much the load moved them. The
+single-row statements are also stated in the server backend's CPU time (`/proc/<pid>/schedstat`,
+when the server runs on the benchmark's machine), which waiting for a CPU does not inflate. The
+cluster the benchmark starts runs with fsync = off, synchronous_commit = off (tools/pgcluster.py);
+the single-row figures come from one transaction per operation, so commits are not in them.
 
 ## What changed in capture
 
-- An UPDATE of at most one row (`NOT EXISTS (SELECT FROM old_rows OFFSET 1)`) takes a branch of its own:
-  the old and new row are paired directly, with neither the hash full join nor the two window
-  functions of the multi-row path; it logs exactly what that path logs (tests/test_capture_rows.py runs
-  each case both ways, including key changes, no-op updates and updates of uncaptured columns).
-- The five output settings (DateStyle, TimeZone, IntervalStyle, extra_float_digits, bytea_output) are
-  pinned on a capture function only when a rendered column (key, property, captured column) has a type
-  whose text form reads one of them; int, bigint, numeric, text, varchar, bool, uuid and the like do
-  not. Domains, arrays, composites, floats and date/time types keep them pinned. A column retyped later
-  regenerates capture (graph._follow_ddl), which pins them again when needed. search_path (security),
-  `jit = off` (a generic plan first made for a bulk statement would otherwise JIT-compile every later
-  single-row call) and `enable_mergejoin = off` stay.
-- The log's indexes stay: `_sync_log_pkey` (replay reads by id), `_sync_log_xid_brin` (a replay pass
-  starts at `min(id) WHERE xid >= xmin`, build records its position by xid), and the two partial
-  indexes (`WHERE error_message IS NOT NULL`, `WHERE needs_vacuum`: retry_failed and maintenance) cost
-  a single-row insert only their predicate, as a captured row matches neither. No migration.
+Where a single-row statement's capture time went (perf on a scratch cluster, the INSERT loop):
+about two thirds in the capture function, and of that most in planning and starting its
+statements, not in running them: the SET clauses (PostgreSQL 15 saves and restores every
+setting around such a call), the log's CHECK on `op` (read and planned again by every statement
+that inserts a row), the per-value type checks of the generated expressions (each a function
+call to look up and permission-check at every start) and the log's four indexes (each opened
+and described per statement).
+
+- No SET clause on a capture function whose body is schema-qualified throughout (every operator
+  written `OPERATOR(pg_catalog.x)`, no `IS DISTINCT FROM`, whose `=` is looked up through
+  `search_path`): tables without row filters or computed endpoints, whose rendered columns'
+  types no output setting changes. Others keep `search_path` (and the output settings where
+  needed). `tests/test_security.py` plants operators and functions named like the ones capture
+  uses in a schema first on the writer's path and shows single-row, multi-row and empty
+  statements never call them.
+- Each statement counts its rows, up to two (`PERFORM … LIMIT 2`, `GET DIAGNOSTICS`). One row
+  is logged by one plain INSERT planned only ever for one row (so never JIT-compiled, with no
+  `jit = off` needed); more rows by the bulk statements, around which `jit` and
+  `enable_mergejoin` are set off with `set_config()` and restored.
+- The single-row INSERT uses the unchecked forms (`::text`, typed JSON) of what the generated
+  expressions render, after one type check of the row's columns in the counting statement; a
+  stale function (a column retyped while DDL was not followed) fails that check and its rows
+  go to the bulk statements with the checked forms, so an owner's cast still never runs.
+- The single-row UPDATE computes the old and the new side once each (`OFFSET 0`), not once per
+  reference in its condition.
+- The log: the CHECK on `op` is dropped (migration 175; replay refuses a row of another op),
+  and the two partial indexes become one (migration 176:
+  `WHERE error_message IS NOT NULL OR needs_vacuum` answers both kinds of query). The primary
+  key (replay reads by id) and the BRIN on `xid` (where a replay pass starts, pending rows,
+  pruning) stay.
+- Not done: a C trigger, as PgQ has (graphsync installs over a connection, packages only).
 """
 
 
