@@ -229,6 +229,57 @@ def test_a_column_retyped_to_the_owners_type_still_runs_none_of_its_code(world):
         assert verify(c) == []
 
 
+def test_a_stale_capture_function_meets_the_owners_type_and_runs_none_of_its_code(world):
+    """With DDL not followed (a superuser disabled the event triggers), a column the
+    owner retypes to its own type, which has casts to text and JSON, meets the capture
+    function generated for text. That function pins no search_path and logs a single
+    row with unchecked ::text and typed JSON after one type check: the check fails,
+    the row is logged by the bulk statements' checked forms (the type's output
+    function), and the owner's casts never run as graph_capture."""
+    with connect(world) as c:
+        c.execute("CREATE TABLE own.stale (id int PRIMARY KEY, word text, tag text)")
+        c.execute(f"ALTER TABLE own.stale OWNER TO {OWNER}")
+        c.execute("SELECT graph.add_table('own.stale', columns => '{word}', tenant_column => 'tag')")
+        assert c.execute("SELECT proconfig FROM pg_proc WHERE oid = ('graph._capture_'"
+                         " || 'own.stale'::regclass::oid)::regproc").fetchone() == (None,)
+        followers = [r[0] for r in c.execute("SELECT evtname FROM pg_event_trigger"
+                                             " WHERE evtname LIKE 'graphsync%' AND evtenabled = 'A'")]
+        assert followers
+        before = foreign_calls(c)
+        for name in followers:
+            c.execute(f"ALTER EVENT TRIGGER {name} DISABLE")
+        try:
+            with as_role(world, OWNER) as o:
+                o.execute("INSERT INTO own.stale VALUES (1, 'ok', 'ok')")  # plans capture for text
+                o.execute("ALTER TABLE own.stale ALTER COLUMN word TYPE own.mood USING word::own.mood,"
+                          " ALTER COLUMN tag TYPE own.mood USING tag::own.mood")
+            with connect(world) as c2:
+                c2.execute("DELETE FROM spy.calls")  # the owner's own calls above
+            with as_role(world, OWNER) as o:
+                o.execute("INSERT INTO own.stale VALUES (2, 'happy', 'sad')")
+                o.execute("UPDATE own.stale SET word = 'sad' WHERE id = 2")
+                o.execute("INSERT INTO own.stale VALUES (3, 'ok', 'ok'), (4, 'sad', 'ok')")
+                o.execute("DELETE FROM own.stale WHERE id = 3")
+        finally:
+            for name in followers:
+                c.execute(f"ALTER EVENT TRIGGER {name} ENABLE ALWAYS")
+        assert foreign_calls(c) == before
+        assert c.execute("SELECT DISTINCT who FROM spy.calls WHERE who <> %s", (OWNER,)).fetchall() == []
+        logged = c.execute("""SELECT op, pk, properties, new_row FROM graph._sync_log
+                              WHERE table_oid = 'own.stale'::regclass ORDER BY id""").fetchall()
+        assert logged == [
+            ("I", "1", {"word": "ok"}, {"tag": "ok"}),
+            ("I", "2", {"word": "happy"}, {"tag": "sad"}),
+            ("U", "2", {"word": "sad"}, {"tag": "sad"}),
+            ("I", "3", {"word": "ok"}, {"tag": "ok"}),
+            ("I", "4", {"word": "sad"}, {"tag": "ok"}),
+            ("D", "3", None, None),
+        ]
+        c.execute("DELETE FROM graph._sync_log WHERE table_oid = 'own.stale'::regclass")
+        c.execute("SELECT graph.remove_table('own.stale')")
+        c.execute("DROP TABLE own.stale")
+
+
 # -- who SECURITY DEFINER code runs as -------------------------------------------
 
 def test_definer_functions_are_owned_by_graph_sync_and_graph_capture(world):
