@@ -204,9 +204,15 @@ BEGIN
     -- logs the one row with the unchecked forms, which equal what the checked
     -- ones give for those types. A statement whose types fail the check (the
     -- function is stale) is logged by the bulk statements, with the checked forms.
-    fast := lean AND NOT EXISTS (
-        SELECT FROM unnest(row_cols) AS c
-        WHERE graph._captured_expr(tbl, c, 'n') IS DISTINCT FROM graph._value_expr(tbl, c, 'n'));
+    -- (r_n compared with the same object made of graph._value_expr: no conversion;
+    -- graph._captured_expr reads the registry, and add_schema generates hundreds.)
+    fast := false;
+    IF lean THEN
+        SELECT format('pg_catalog.jsonb_build_object(%s)',
+                      coalesce(string_agg(format('%L, %s', u.c, graph._value_expr(tbl, u.c, 'n')), ', '
+                                          ORDER BY u.o), '')) = r_n
+        INTO fast FROM unnest(row_cols) WITH ORDINALITY AS u (c, o);
+    END IF;
     IF fast THEN
         SELECT string_agg(format('pg_catalog.pg_typeof(o.%I) OPERATOR(pg_catalog.=) %L::pg_catalog.regtype',
                                  a.attname, a.atttypid), ' AND ' ORDER BY a.attnum),
