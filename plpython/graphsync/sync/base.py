@@ -36,13 +36,16 @@ FROM graph._csr WHERE generation = $1"""
 WAIT = "SELECT pg_catalog.pg_sleep(0.005)"
 
 
-def write_base(plpy, generation, by_direction, alive, tables):
+def write_base(plpy, generation, by_direction, alive, tables, file=None):
     """Store the CSR of each direction under ``generation``, with the table oid of
     every base node (``tables``) and the size and SHA-256 of the generation's shared
-    file (on the 'out' row); drop older generations' rows."""
-    header, arrays = basefile.contents(generation, by_direction["out"], by_direction["in"], alive, tables)
-    size, sha256 = basefile.digest(header, arrays)
-    del header, arrays
+    file (on the 'out' row: ``file``, (size, sha256) of the file the build wrote,
+    else computed here); drop older generations' rows."""
+    if file is None:
+        header, arrays = basefile.contents(generation, by_direction["out"], by_direction["in"], alive, tables)
+        file = basefile.digest(header, arrays)
+        del header, arrays
+    size, sha256 = file
     plan = plpy.prepare(WRITE, ["bigint", "text", "bigint", "bigint", "bytea", "bytea", "bytea", "bytea",
                                 "bytea", "bytea", "bytea", "bigint", "text"])
     alive_bytes = np.asarray(alive, dtype=bool).tobytes()

@@ -48,7 +48,6 @@ import struct
 import numpy as np
 
 from graphsync.algorithms import csr
-from graphsync.algorithms.adjacency import both_ways
 
 MAGIC = b"GSBASE1\n"
 ALIGN = 64
@@ -60,8 +59,9 @@ TEMP = re.compile(r"^\.(\d+)\.(\d+)\.tmp$")
 
 def contents(generation, out, into, alive, tables):
     """(header bytes, arrays) of the file of ``generation``: the Csr of 'out' and 'in',
-    'any' derived from 'out', alive (bool[n]) and tables (table oid of each base node)."""
-    parts = {"out": out, "in": into, "any": both_ways(out)}
+    'any' derived from them (adjacency.both_ways(out), placed without a sort:
+    csr.both_directions), alive (bool[n]) and tables (table oid of each base node)."""
+    parts = {"out": out, "in": into, "any": csr.both_directions(out, into)}
     arrays, entries = [], []
     named = [("%s.%s" % (d, f), np.ascontiguousarray(getattr(parts[d], f), dtype=csr.DTYPES[f]))
              for d in DIRECTIONS for f in csr.Csr._fields]
@@ -257,6 +257,46 @@ class Lock:
 def write(folder, generation, header, arrays, size, sha256):
     """Write the file of ``generation`` atomically (hold the Lock). False, and no
     file, when the contents are not of the recorded ``size`` and ``sha256``."""
+    tmp, written, digest_hex = _write_temp(folder, generation, header, arrays)
+    if written != size or digest_hex != sha256:
+        os.unlink(tmp)
+        return False
+    os.rename(tmp, path_of(folder, generation))
+    _fsync_directory(folder)
+    _stamp_written(folder, generation, sha256)
+    return True
+
+
+def create(folder, generation, header, arrays):
+    """Write the file of a generation being built (hold the Lock), hashing it as it
+    is written (one pass over the arrays), and stamp it as checked: returns (size,
+    SHA-256 hex), which the build records in graph._csr. The build's transaction may
+    still roll back: a file of a generation that never commits is harmless, as
+    readers trust a file only when its size and SHA-256 are what graph._csr records
+    (a later build of the same generation number writes another checksum there, and
+    its file replaces this one)."""
+    tmp, written, digest_hex = _write_temp(folder, generation, header, arrays)
+    final = path_of(folder, generation)
+    os.rename(tmp, final)
+    _fsync_directory(folder)
+    _stamp_written(folder, generation, digest_hex)
+    return written, digest_hex
+
+
+def _stamp_written(folder, generation, sha256):
+    """Stamp the file just written as checked (every byte was hashed as it was
+    written), so the next open, this backend's or any other's, maps it without
+    reading it all again."""
+    try:
+        st = os.stat(path_of(folder, generation), follow_symlinks=False)
+        _write_stamp(folder, generation, _identity(st) + [sha256])
+    except OSError:
+        pass  # no stamp only costs the first reader a full check
+
+
+def _write_temp(folder, generation, header, arrays):
+    """Write the contents into ``.<generation>.<pid>.tmp`` (O_EXCL), fsync'd; return
+    (its path, bytes written, SHA-256 hex of what was written)."""
     tmp = os.path.join(folder, ".%d.%d.tmp" % (generation, os.getpid()))
     if os.path.lexists(tmp):
         os.unlink(tmp)
@@ -270,22 +310,13 @@ def write(folder, generation, header, arrays, size, sha256):
                 n = os.write(fd, view)
                 view = view[n:]
                 written += n
-        if written != size or h.hexdigest() != sha256:
-            os.close(fd)
-            fd = None
-            os.unlink(tmp)
-            return False
         os.fsync(fd)
-        os.rename(tmp, path_of(folder, generation))
-        st = os.fstat(fd)  # after the rename, which may move the ctime
-    finally:
-        if fd is not None:
-            os.close(fd)
-    _fsync_directory(folder)
-    # Checked as it was written: its stamp says so, and the next open (this backend's
-    # or any other's) maps it without reading it all again.
-    _write_stamp(folder, generation, _identity(st) + [sha256])
-    return True
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp, written, h.hexdigest()
 
 
 def _fsync_directory(folder):

@@ -1,54 +1,133 @@
 """graph.build(): write a fresh immutable base from the source tables.
 
-Reads every registered source in one snapshot (sources.read_into_temp),
-numbers the nodes densely, writes the CSR of each direction under a new
-generation, clears the overlay and the node delta, and sets the replay
-cursor to that snapshot: log rows of transactions the read saw are applied
-by the base itself, the others are replayed later. A build inside a
-transaction that wrote to registered tables reads those writes too, but its
-snapshot counts that transaction as in progress (what it writes after the
-build must still be replayed); so the build also records that transaction and
-its last log id before the read, and replay skips those rows (OWN_ROWS).
+Reads every registered source in one snapshot (sources.read_into_temp), brings
+graph._nodes to the nodes read while keeping every remaining node's id (only the
+rows that differ are written; new nodes take the ids of nodes gone, then the
+next ones), resolves the edges to node ids in chunks of packed bytes, builds
+the CSR of each direction, writes the generation's shared base file from those
+arrays (so no reader has to) and the graph._csr rows of a new generation, clears
+the overlay and the node delta, and sets the replay cursor to that snapshot: log
+rows of transactions the read saw are applied by the base itself, the others are
+replayed later. A build inside a transaction that wrote to registered tables
+reads those writes too, but its snapshot counts that transaction as in progress
+(what it writes after the build must still be replayed); so the build also
+records that transaction and its last log id before the read, and replay skips
+those rows (OWN_ROWS).
+
+Node ids run 0..max(node_id): an id no graph._nodes row holds (its node went at
+a rebuild and no new node took it yet) is in the base as a node that is not
+alive, of table 0, without edges.
 """
 
+import contextlib
 import time
 
 import numpy as np
 
 from graphsync import db, errors
 from graphsync.algorithms import csr
-from graphsync.sync import base, notify, registry, sources
+from graphsync.sync import base, basefile, notify, registry, sources
 
-RENUMBER_NODES = """
-DELETE FROM graph._nodes;
+LABELS = """
 INSERT INTO graph._labels (label)
-SELECT DISTINCT label FROM pg_temp._gs_src_edges ON CONFLICT (label) DO NOTHING;
+SELECT DISTINCT label FROM pg_temp._gs_src_edges ON CONFLICT (label) DO NOTHING
+"""
+
+# The source rows just read against graph._nodes, in one join: only the rows that
+# differ, so a rebuild that changes few nodes writes few rows, and every node keeps
+# its node id. op: 'I' a node graph._nodes lacks; 'U' a row to bring to the state
+# read (a node whose state differs or that replay marked; a row no source holds any
+# more: not alive, no tenant or properties -- it stays if an edge still ends there,
+# as a ghost, else it goes: see build). change: what changed_nodes() records of the
+# rebuild (notify.rebuilt): 'I' a node alive now and not before, 'D' the reverse,
+# 'U' another tenant or other properties.
+NODE_PLAN = """
+CREATE TEMP TABLE IF NOT EXISTS _gs_node_plan (
+    node_id bigint, table_oid oid, pk text, alive boolean, tenant text, properties jsonb, op "char",
+    change "char"
+) ON COMMIT DROP;
+TRUNCATE pg_temp._gs_node_plan;
+INSERT INTO pg_temp._gs_node_plan
+SELECT n.node_id, coalesce(w.table_oid, n.table_oid), coalesce(w.pk, n.pk), w.pk IS NOT NULL, w.tenant,
+       w.properties, CASE WHEN n.node_id IS NULL THEN 'I' ELSE 'U' END,
+       CASE WHEN n.node_id IS NULL OR (w.pk IS NOT NULL AND NOT n.alive) THEN 'I'
+            WHEN w.pk IS NULL THEN (CASE WHEN n.alive THEN 'D' END)
+            WHEN n.tenant IS DISTINCT FROM w.tenant OR n.properties IS DISTINCT FROM w.properties THEN 'U' END
+FROM pg_temp._gs_src_nodes AS w
+FULL JOIN graph._nodes AS n ON n.table_oid = w.table_oid AND n.pk = w.pk
+WHERE n.node_id IS NULL OR n.touched OR n.extra_rows <> 0 OR n.change_id IS NOT NULL
+   OR (w.pk IS NULL AND (n.alive OR n.tenant IS NOT NULL OR n.properties IS NOT NULL))
+   OR (w.pk IS NOT NULL AND (NOT n.alive OR n.tenant IS DISTINCT FROM w.tenant
+                             OR n.properties IS DISTINCT FROM w.properties));
+"""
+
+NODE_UPDATE = """
+UPDATE graph._nodes AS n
+SET alive = p.alive, tenant = p.tenant, properties = p.properties, touched = false, extra_rows = 0,
+    change_id = NULL
+FROM pg_temp._gs_node_plan AS p WHERE p.op = 'U' AND n.node_id = p.node_id
+"""
+
+NODE_IDS = "SELECT count(*) AS n, coalesce(max(node_id), -1) AS top FROM graph._nodes"
+
+# New nodes (%s: rows of table_oid, pk, alive, tenant, properties), in (table, key)
+# order, take the free node ids $1..$2 in order: first the ids no row holds (nodes
+# gone at earlier rebuilds; $3: there are some, and $1 is 0), then the next ones.
+NODE_INSERT = """
 INSERT INTO graph._nodes (node_id, table_oid, pk, alive, tenant, properties)
-SELECT row_number() OVER (ORDER BY table_oid, pk) - 1, table_oid, pk, true, tenant, properties
-FROM pg_temp._gs_src_nodes;
-INSERT INTO graph._nodes (node_id, table_oid, pk, alive)
-SELECT (SELECT count(*) FROM pg_temp._gs_src_nodes) + row_number() OVER (ORDER BY table_oid, pk) - 1,
-       table_oid, pk, false
-FROM (
-    SELECT DISTINCT e.table_oid, e.pk
-    FROM (SELECT src_oid AS table_oid, src_pk AS pk FROM pg_temp._gs_src_edges
-          UNION ALL SELECT dst_oid, dst_pk FROM pg_temp._gs_src_edges) AS e
-    WHERE NOT EXISTS (SELECT FROM pg_temp._gs_src_nodes AS n
-                      WHERE n.table_oid = e.table_oid AND n.pk = e.pk)
-) AS ghosts;
+SELECT f.id, p.table_oid, p.pk, p.alive, p.tenant, p.properties
+FROM (SELECT q.*, row_number() OVER (ORDER BY q.table_oid, q.pk) AS i FROM (%s) AS q) AS p
+JOIN (SELECT h.id, row_number() OVER (ORDER BY h.id) AS i
+      FROM pg_catalog.generate_series($1, $2) AS h (id)
+      WHERE NOT $3 OR NOT EXISTS (SELECT FROM graph._nodes AS n WHERE n.node_id = h.id)) AS f
+  ON f.i = p.i
+RETURNING node_id, table_oid, pk
 """
+NEW_NODES = """SELECT table_oid, pk, alive, tenant, properties FROM pg_temp._gs_node_plan WHERE op = 'I'"""
+NEW_GHOSTS = """SELECT DISTINCT g.table_oid, g.pk, false AS alive, NULL::text AS tenant, NULL::jsonb AS properties
+FROM pg_catalog.unnest($4::oid[], $5::text[]) AS g (table_oid, pk)"""
 
-EDGE_ARRAYS = """
-SELECT array_agg(s.node_id) AS src, array_agg(d.node_id) AS dst, array_agg(e.weight) AS w,
-       array_agg(l.label_id) AS lab, array_agg(e.edge_source_id) AS es
+# Every node id, packed: node id (int8), table oid (int8), alive (1 byte), big-endian.
+NODE_ARRAYS = """
+SELECT pg_catalog.string_agg(pg_catalog.int8send(n.node_id) || pg_catalog.int8send(n.table_oid::bigint)
+                             || CASE WHEN n.alive THEN '\\x01'::bytea ELSE '\\x00'::bytea END, ''::bytea) AS b
+FROM graph._nodes AS n
+"""
+NODE_RECORD = np.dtype([("id", ">i8"), ("table", ">i8"), ("alive", "u1")])
+
+# The edges of a range of pages of pg_temp._gs_src_edges with their endpoints'
+# node ids, packed (src, dst int8, -1 for an endpoint graph._nodes lacks: a ghost;
+# weight float8; label id, edge source int4; big-endian): one bytea per chunk
+# instead of a Python object per value. The keys of the ends graph._nodes lacks
+# follow, in the same order.
+EDGE_CHUNK = """
+SELECT pg_catalog.string_agg(pg_catalog.int8send(coalesce(s.node_id, -1))
+                             || pg_catalog.int8send(coalesce(d.node_id, -1)) || pg_catalog.float8send(e.weight)
+                             || pg_catalog.int4send(l.label_id)
+                             || pg_catalog.int4send(e.edge_source_id), ''::bytea) AS b,
+       pg_catalog.array_agg(e.src_oid) FILTER (WHERE s.node_id IS NULL) AS src_oid,
+       pg_catalog.array_agg(e.src_pk) FILTER (WHERE s.node_id IS NULL) AS src_pk,
+       pg_catalog.array_agg(e.dst_oid) FILTER (WHERE d.node_id IS NULL) AS dst_oid,
+       pg_catalog.array_agg(e.dst_pk) FILTER (WHERE d.node_id IS NULL) AS dst_pk
 FROM pg_temp._gs_src_edges AS e
-JOIN graph._nodes AS s ON s.table_oid = e.src_oid AND s.pk = e.src_pk
-JOIN graph._nodes AS d ON d.table_oid = e.dst_oid AND d.pk = e.dst_pk
 JOIN graph._labels AS l ON l.label = e.label
+LEFT JOIN graph._nodes AS s ON s.table_oid = e.src_oid AND s.pk = e.src_pk
+LEFT JOIN graph._nodes AS d ON d.table_oid = e.dst_oid AND d.pk = e.dst_pk
+WHERE e.ctid >= $1 AND e.ctid < $2
+"""
+EDGE_RECORD = np.dtype([("src", ">i8"), ("dst", ">i8"), ("weight", ">f8"), ("label", ">i4"), ("source", ">i4")])
+
+EDGE_PAGES = """
+SELECT (SELECT count(*) FROM pg_temp._gs_src_edges) AS n,
+       pg_catalog.pg_relation_size('pg_temp._gs_src_edges') / pg_catalog.current_setting('block_size')::bigint AS pages
 """
 
+# Edges resolved per chunk (a bytea holds under 1 GB; smaller chunks hold less
+# memory twice, as PostgreSQL's aggregate and as Python bytes, at once).
+CHUNK_EDGES = 2_000_000
 
-NODE_RUNS = "SELECT r.table_oid, r.first_id, r.last_id FROM graph._node_runs($1) AS r"
+DROP_NODES = "DELETE FROM graph._nodes WHERE node_id = ANY($1::bigint[])"
+
 
 RESOLVE_EVENTS = """
 UPDATE graph._schema_events SET resolved_at = now()
@@ -79,26 +158,39 @@ def build(plpy):
     reg = registry.load(plpy)
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))
-    snapshot = sources.read_into_temp(plpy, reg)
-    own = plpy.execute(OWN_ROWS)[0]
-    base.note_own_write(plpy, rebuilt=True)
-    notify.rebuilt(plpy, reg)  # the nodes it changes, for changed_nodes(): before they are renumbered
-    plpy.execute(RENUMBER_NODES)
-    node_count = plpy.execute("SELECT count(*) AS n FROM graph._nodes")[0]["n"]
-    alive_count = plpy.execute(
-        "SELECT count(*) AS n FROM graph._nodes WHERE alive")[0]["n"]
-    row = plpy.execute(EDGE_ARRAYS)[0]
-    e = csr.edges(row["src"] or [], row["dst"] or [], row["w"] or [], row["lab"] or [],
-                  row["es"] or [])
+    with planned_for_bulk(plpy):
+        snapshot = sources.read_into_temp(plpy, reg)
+        own = plpy.execute(OWN_ROWS)[0]
+        base.note_own_write(plpy, rebuilt=True)
+        plpy.execute(LABELS)
+        plpy.execute(NODE_PLAN)
+        notify.rebuilt(plpy, reg)  # the nodes it changes (pg_temp._gs_node_plan), for changed_nodes()
+        plpy.execute(NODE_UPDATE)
+        insert_nodes(plpy, NEW_NODES)
+        e, missing = read_edges(plpy)
+        if missing:  # ghosts: edge ends no source row holds, new in graph._nodes
+            ids = insert_nodes(plpy, NEW_GHOSTS, [[k[0] for k in missing], [k[1] for k in missing]])
+            fill_ghosts(e, missing, ids)
+        nodes = plpy.execute(NODE_ARRAYS)[0]["b"]
+        node_count, alive, tables = node_arrays(nodes)
+        del nodes
+        # Rows neither alive nor the end of an edge go; their ids are free for new nodes.
+        gone = unreferenced(node_count, alive, tables, e)
+        if len(gone):
+            db.run(plpy, DROP_NODES, ["bigint[]"], [gone.tolist()])
+            tables[gone] = 0
+            node_count = top_node(alive, tables) + 1
+            alive, tables = alive[:node_count], tables[:node_count]
+    alive_count = int(alive.sum())
     plpy.notice("graphsync build: %d nodes, %d edges read; writing generation %d"
                 % (alive_count, len(e.src), generation))
-    alive = np.zeros(node_count, dtype=bool)
-    alive[:alive_count] = True
+    edge_count = len(e.src)
     out = csr.build(node_count, e)
-    tables = np.zeros(node_count, dtype=np.uint32)
-    for r in plpy.execute(plpy.prepare(NODE_RUNS, ["bigint"]), [node_count]):
-        tables[r["first_id"]:r["last_id"] + 1] = int(r["table_oid"])
-    base.write_base(plpy, generation, {"out": out, "in": csr.reverse(out)}, alive, tables)
+    del e
+    into = csr.reverse(out)
+    file = write_file(plpy, generation, out, into, alive, tables)
+    base.write_base(plpy, generation, {"out": out, "in": into}, alive, tables, file)
+    del out, into
     plpy.execute("DELETE FROM graph._edge_overlay")
     plpy.execute("DELETE FROM graph._edge_cuts")
     plpy.execute(plpy.prepare(
@@ -119,4 +211,144 @@ def build(plpy):
     # The schema changes this read saw (graph._schema_events a rebuild catches up
     # with: columns unregistered or renamed, partitions attached or detached) are.
     plpy.execute(plpy.prepare(RESOLVE_EVENTS, ["text"]), [snapshot])
-    return generation, alive_count, len(e.src), time.monotonic() - started
+    return generation, alive_count, edge_count, time.monotonic() - started
+
+
+# What build's statements run with: hash joins and aggregates over every source row
+# in memory rather than in batches spilled to disk (work_mem at least BULK_WORK_MEM,
+# a larger value in force is kept), and no JIT compilation, which costs seconds per
+# statement and saves nothing on these (one pass of simple expressions per row).
+BULK_WORK_MEM = "64MB"
+BULK = """
+SELECT pg_catalog.current_setting('work_mem') AS work_mem, pg_catalog.current_setting('jit') AS jit,
+       CASE WHEN pg_catalog.pg_size_bytes(pg_catalog.current_setting('work_mem')) < pg_catalog.pg_size_bytes($1)
+            THEN $1 ELSE pg_catalog.current_setting('work_mem') END AS bulk
+"""
+SET = "SELECT pg_catalog.set_config('work_mem', $1, true), pg_catalog.set_config('jit', $2, true)"
+
+
+@contextlib.contextmanager
+def planned_for_bulk(plpy):
+    """Run the block with work_mem and jit for bulk statements (for the transaction),
+    then put back the values they had, also when the block fails."""
+    was = plpy.execute(plpy.prepare(BULK, ["text"]), [BULK_WORK_MEM])[0]
+    plan = plpy.prepare(SET, ["text", "text"])
+    plpy.execute(plan, [was["bulk"], "off"])
+    try:
+        yield
+    finally:
+        plpy.execute(plan, [was["work_mem"], was["jit"]])
+
+
+def insert_nodes(plpy, rows, args=()):
+    """Insert the new nodes ``rows`` (NEW_NODES, or NEW_GHOSTS with ``args``) under the
+    free node ids; returns {(table_oid, pk): node_id} of those inserted."""
+    ids = plpy.execute(NODE_IDS)[0]
+    holes = ids["n"] <= ids["top"]
+    # enough ids: every free one below the top, and one after it per new row
+    last = ids["top"] + (len(args[0]) if args else
+                         plpy.execute("SELECT count(*) AS n FROM pg_temp._gs_node_plan WHERE op = 'I'")[0]["n"])
+    if last == ids["top"]:
+        return {}
+    got = db.run(plpy, NODE_INSERT % rows, ["bigint", "bigint", "boolean", "oid[]", "text[]"][:3 + len(args)],
+                 [0 if holes else ids["top"] + 1, last, holes, *args])
+    return {(int(r["table_oid"]), r["pk"]): int(r["node_id"]) for r in got}
+
+
+def node_arrays(packed):
+    """(node_count, alive bool[n], tables uint32[n]) from NODE_ARRAYS' bytes: node ids
+    run 0..max; an id no row holds (a node gone at a rebuild, its id free for a new
+    one) is not alive, of table 0, and has no edges."""
+    rec = np.frombuffer(packed or b"", dtype=NODE_RECORD)
+    node_count = int(rec["id"].max()) + 1 if len(rec) else 0
+    alive = np.zeros(node_count, dtype=bool)
+    tables = np.zeros(node_count, dtype=np.uint32)
+    ids = rec["id"].astype(np.int64)
+    alive[ids] = rec["alive"].astype(bool)
+    tables[ids] = rec["table"]
+    return node_count, alive, tables
+
+
+def edge_arrays(chunks, total):
+    """(csr.Edges, missing) from EDGE_CHUNK's rows: ``chunks`` an iterable of rows
+    (b: packed bytes, None when empty; src_oid, src_pk, dst_oid, dst_pk: the keys of
+    the ends graph._nodes lacks, marked -1 in the bytes, in order), filled into arrays
+    preallocated for ``total`` edges (at least as many as the chunks hold) and cut to
+    what they held. ``missing``: [(index, end, (table_oid, pk))], end 0 src, 1 dst."""
+    e = csr.Edges(np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64),
+                  np.empty(total, dtype=np.float64), np.empty(total, dtype=np.int32),
+                  np.empty(total, dtype=np.int32))
+    at, missing = 0, []
+    for row in chunks:
+        rec = np.frombuffer(row["b"] or b"", dtype=EDGE_RECORD)
+        n = len(rec)
+        for name, field in zip(csr.Edges._fields, ("src", "dst", "weight", "label", "source"), strict=True):
+            getattr(e, name)[at:at + n] = rec[field]
+        for end, (oids, pks) in enumerate(((row["src_oid"], row["src_pk"]), (row["dst_oid"], row["dst_pk"]))):
+            if oids:
+                where = at + np.flatnonzero((e.src if end == 0 else e.dst)[at:at + n] == -1)
+                missing.extend(zip(where.tolist(), [end] * len(where), zip(map(int, oids), pks, strict=True),
+                                   strict=True))
+        at += n
+        del rec, row
+    return csr.Edges(*(a[:at] for a in e)), missing
+
+
+def fill_ghosts(e, missing, ids):
+    """Put the node ids ``ids`` ({(table_oid, pk): node_id}) of the ghosts just
+    inserted in the edge ends ``missing`` (edge_arrays) left at -1."""
+    for index, end, key in missing:
+        (e.src if end == 0 else e.dst)[index] = ids[key]
+
+
+def unreferenced(node_count, alive, tables, e):
+    """The node ids of rows (table not 0) that are not alive and no edge of ``e`` ends
+    at: rows whose node left the sources (and ghosts no edge needs any more)."""
+    used = np.zeros(node_count, dtype=bool)
+    used[e.src] = True
+    used[e.dst] = True
+    return np.flatnonzero(~alive & ~used & (tables != 0))
+
+
+def top_node(alive, tables):
+    """The highest node id a row holds (-1: none)."""
+    held = np.flatnonzero(tables != 0)
+    return int(held[-1]) if len(held) else -1
+
+
+def read_edges(plpy):
+    """(csr.Edges, missing) of the edges just read, their endpoints as node ids,
+    resolved CHUNK_EDGES at a time by ranges of pages of pg_temp._gs_src_edges
+    (edge_arrays)."""
+    size = plpy.execute(EDGE_PAGES)[0]
+    total, pages = int(size["n"]), int(size["pages"])
+    step = max(1, -(-pages * CHUNK_EDGES // max(total, 1)))
+    plan = plpy.prepare(EDGE_CHUNK, ["tid", "tid"])
+
+    def chunks():
+        for first in range(0, pages, step):
+            # the last range is open-ended: pages added since the size was read
+            last = first + step if first + step < pages else 2 ** 32 - 2
+            yield plpy.execute(plan, ["(%d,0)" % first, "(%d,0)" % last])[0]
+
+    return edge_arrays(chunks(), total)
+
+
+def write_file(plpy, generation, out, into, alive, tables):
+    """Write the shared base file of ``generation`` from the arrays in hand, so no
+    reader pays for it; returns its (size, SHA-256), or None when the file cannot be
+    written here (a warning says why; the first reader writes it then)."""
+    header, arrays = basefile.contents(generation, out, into, alive, tables)
+    try:
+        db_oid = plpy.execute(
+            "SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database()")[0]["oid"]
+        folder = basefile.directory(basefile.root(), db_oid)
+        with basefile.Lock(folder, lambda: plpy.execute(base.WAIT)):
+            file = basefile.create(folder, generation, header, arrays)
+            # Keep the file of the generation readers use until this one commits.
+            basefile.remove_old(folder, generation - 1)
+        return file
+    except OSError as exc:
+        plpy.warning("graphsync build: the shared base file of generation %d cannot be written (%s); the"
+                     " first read writes it" % (generation, exc.strerror or exc))
+        return None

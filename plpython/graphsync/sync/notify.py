@@ -65,16 +65,13 @@ SELECT p.s, 'B', false, 0, pg_catalog.pg_current_xact_id()::text::bigint FROM p
 MAX_REBUILD_CHANGES = 10_000
 
 # The nodes a rebuild changes: alive in the applied graph (graph._nodes) or in the
-# sources just read (pg_temp._gs_src_nodes, sources.read_into_temp), not both, or
-# with another tenant or other properties. Run before the build renumbers the nodes.
+# sources just read, not both, or with another tenant or other properties -- the
+# 'change' column of the rebuild's node plan (pg_temp._gs_node_plan, sync/build.py),
+# made by the one join of the sources read with graph._nodes before it changes.
 REBUILD_CHANGES = """
-SELECT coalesce(s.table_oid, n.table_oid) AS table_oid, coalesce(s.pk, n.pk) AS pk,
-       CASE WHEN n.pk IS NULL THEN 'I' WHEN s.pk IS NULL THEN 'D' ELSE 'U' END AS op
-FROM (SELECT DISTINCT ON (table_oid, pk) table_oid, pk, tenant, properties FROM pg_temp._gs_src_nodes
-      ORDER BY table_oid, pk) AS s
-FULL JOIN (SELECT table_oid, pk, tenant, properties FROM graph._nodes WHERE alive) AS n
-     ON n.table_oid = s.table_oid AND n.pk = s.pk
-WHERE s.pk IS NULL OR n.pk IS NULL OR s.tenant IS DISTINCT FROM n.tenant OR s.properties IS DISTINCT FROM n.properties
+SELECT p.table_oid, p.pk, p.change::text AS op
+FROM pg_temp._gs_node_plan AS p
+WHERE p.change IS NOT NULL
 ORDER BY 1, 2
 LIMIT $1
 """
@@ -149,8 +146,8 @@ def record(plpy, reg, rows):
 
 def rebuilt(plpy, reg):
     """Record a rebuild: the nodes it changes, then the rebuild itself (in build's
-    transaction, holding the state lock, after the sources were read into
-    pg_temp._gs_src_nodes and before graph._nodes is renumbered). More than
+    transaction, holding the state lock, after the sources were read and compared
+    with graph._nodes into pg_temp._gs_node_plan, before graph._nodes changes). More than
     MAX_REBUILD_CHANGES node changes (a first build, a table registered holding
     rows) are not recorded one by one: changed_nodes() cannot continue from
     before such a rebuild, and clients reload."""

@@ -350,3 +350,26 @@ def test_minus_removes_an_edge_whose_weight_is_nan():
                                 overlay([("-", nan_edge)]), set()).src) == 0
     assert len(csr.fold_overlay(csr.edge_list(csr.build(2, from_tuples([]))),
                                 overlay([("+", nan_edge), ("-", nan_edge)]), set()).src) == 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_both_directions_equals_both_ways(seed):
+    """csr.both_directions(out, reverse(out)) is array for array what
+    adjacency.both_ways(out) builds by sorting (the 'any' direction of a base file)."""
+    from graphsync.algorithms.adjacency import both_ways
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 30))
+    rows = [random_edge(rng, n) for _ in range(int(rng.integers(0, 120)))]
+    out = csr.build(n, from_tuples(rows))
+    got, want = csr.both_directions(out, csr.reverse(out)), both_ways(out)
+    for name in csr.Csr._fields:
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.dtype == np.dtype(csr.DTYPES[name]).newbyteorder("=") or a.dtype.str == csr.DTYPES[name]
+        assert a.tolist() == b.tolist(), name
+
+
+def test_both_directions_of_no_edges():
+    out = csr.build(3, csr.edges([], [], [], [], []))
+    got = csr.both_directions(out, csr.reverse(out))
+    assert got.offsets.tolist() == [0, 0, 0, 0] and got.edge_count == 0
