@@ -118,6 +118,44 @@ def test_two_backends_map_the_same_file(graph_db):
         assert a.execute("SELECT cache_bytes FROM graph.status()").fetchone()[0] < size
 
 
+def test_build_writes_the_file_so_no_reader_does(graph_db):
+    """graph.build() writes the new generation's file from the arrays it built (and
+    stamps it as checked): the first read in a fresh backend maps it, writing
+    nothing and reading no checksum."""
+    with connect(graph_db) as c:
+        c.execute("INSERT INTO g.links VALUES (6101, 2, 5, 'e')")
+        c.execute("SELECT graph.build()")
+        path, size, digest = base_file(c)
+        assert os.path.getsize(path) == size and sha(path) == digest
+        assert os.stat(path).st_mode & 0o777 == 0o400
+        assert not [n for n in os.listdir(os.path.dirname(path)) if n.endswith(".tmp")]
+    with connect(graph_db) as c:
+        assert answer(c)["out"]
+        s = _stats(c)
+        assert s["writes"] == 0 and s["checks"] == 0 and s["maps"] == 1 and s["private"] == 0
+        assert mapped(c.info.backend_pid, path)
+
+
+def test_a_build_that_rolls_back_leaves_no_file_a_reader_trusts(graph_db):
+    """A build writes its file before it commits: when it rolls back, a later build of
+    the same generation number records another checksum, and a reader never maps
+    the rolled-back build's file for it."""
+    with connect(graph_db) as c:
+        c.execute("BEGIN")
+        c.execute("INSERT INTO g.links VALUES (6102, 3, 6, 'rolled-back')")
+        c.execute("SELECT graph.build()")
+        path, _, rolled_back = base_file(c)
+        c.execute("ROLLBACK")
+        c.execute("INSERT INTO g.links VALUES (6103, 3, 7, 'kept')")
+        c.execute("SELECT graph.build()")
+        again, _, digest = base_file(c)
+        assert again == path and digest != rolled_back and sha(path) == digest
+    with connect(graph_db) as c:
+        assert answer(c)["out"]
+        s = _stats(c)
+        assert s["maps"] == 1 and s["writes"] == 0 and s["refused"] == 0
+
+
 def test_a_deleted_file_is_written_again_by_the_next_read(graph_db):
     with connect(graph_db) as c:
         before = answer(c)
@@ -250,15 +288,15 @@ def test_maintenance_removes_old_generations_files(graph_db):
         assert not os.path.exists(old) and not os.path.exists(dropped)
         assert os.path.exists(path)  # the generation committed before the run stays for this run
         new_path, _, _ = base_file(c)
+        assert os.path.exists(new_path)  # written by the rebuild itself
         answer(c)
-        assert os.path.exists(new_path)  # written by the read, which removed the older files
-        assert not os.path.exists(path)
+        assert os.path.exists(path)  # kept for readers of the generation before, until maintenance
+        c.execute("SELECT graph.run_scheduled_maintenance()")
+        assert sorted(n for n in os.listdir(folder) if n.endswith(".base")) == [os.path.basename(new_path)]
         # The backend that mapped the removed file still reads it (Linux keeps the inode).
         lines = mapped(holder.info.backend_pid, path + " (deleted)")
         assert lines
         holder.close()
-        c.execute("SELECT graph.run_scheduled_maintenance()")
-        assert sorted(n for n in os.listdir(folder) if n.endswith(".base")) == [os.path.basename(new_path)]
 
 
 def test_a_snapshot_that_still_sees_a_removed_generation_writes_its_file_again(graph_db):
@@ -272,8 +310,9 @@ def test_a_snapshot_that_still_sees_a_removed_generation_writes_its_file_again(g
         c.execute("INSERT INTO g.links VALUES (6001, 1, 4, 'd')")
         c.execute("SELECT graph.build()")
         new_path = base_file(c)[0]
-        assert answer(c) != before  # writes the new generation's file, removes the older ones
-    assert os.path.exists(new_path) and not os.path.exists(old_path)
+        assert answer(c) != before
+    assert os.path.exists(new_path)  # the build wrote it
+    os.unlink(old_path)  # as maintenance removes the files of generations before the current one
     assert answer(old) == before  # from the graph._csr rows its snapshot sees
     assert sha(old_path) == old_digest and os.path.exists(new_path)
     old.execute("COMMIT")

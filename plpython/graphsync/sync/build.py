@@ -85,7 +85,7 @@ RETURNING node_id, table_oid, pk
 """
 NEW_NODES = """SELECT table_oid, pk, alive, tenant, properties FROM pg_temp._gs_node_plan WHERE op = 'I'"""
 NEW_GHOSTS = """SELECT DISTINCT g.table_oid, g.pk, false AS alive, NULL::text AS tenant, NULL::jsonb AS properties
-FROM pg_catalog.unnest($4::oid[], $5::text[]) AS g (table_oid, pk)"""
+FROM ROWS FROM (pg_catalog.unnest($4::oid[]), pg_catalog.unnest($5::text[])) AS g (table_oid, pk)"""
 
 # Every node id, packed: node id (int8), table oid (int8), alive (1 byte), big-endian.
 NODE_ARRAYS = """
@@ -169,7 +169,7 @@ def build(plpy):
         insert_nodes(plpy, NEW_NODES)
         e, missing = read_edges(plpy)
         if missing:  # ghosts: edge ends no source row holds, new in graph._nodes
-            ids = insert_nodes(plpy, NEW_GHOSTS, [[k[0] for k in missing], [k[1] for k in missing]])
+            ids = insert_nodes(plpy, NEW_GHOSTS, [[k[0] for _, _, k in missing], [k[1] for _, _, k in missing]])
             fill_ghosts(e, missing, ids)
         nodes = plpy.execute(NODE_ARRAYS)[0]["b"]
         node_count, alive, tables = node_arrays(nodes)
