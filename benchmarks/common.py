@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
@@ -153,7 +154,7 @@ def database(admin_dsn: str, name: str, root: os.PathLike | None = None) -> Iter
     dsn = psycopg.conninfo.make_conninfo(**params)
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            install.install(conn, **({"root": root} if root is not None else {}))
+            install.install(conn, **({"root": Path(root)} if root is not None else {}))
         yield dsn
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as admin:

@@ -105,7 +105,7 @@ def test_an_edge_to_a_key_no_row_holds_makes_a_ghost_at_build(people):
 
 def test_the_source_read_is_one_snapshot(people, db):
     """Each source is read by its own query, all in the snapshot of one statement: a
-    row committed by another session between two of the queries is in neither."""
+    row committed by another session while the first query runs is not in the second."""
     c = people
     blocker = connect(db)
     blocker.execute("SELECT pg_advisory_lock(4242)")
@@ -115,19 +115,21 @@ def test_the_source_read_is_one_snapshot(people, db):
         with connect(db) as r:
             result["rows"] = r.execute("""
                 SELECT q.i, count(*) FROM unnest(ARRAY[
-                    'SELECT 1::oid, id::text, NULL::text, NULL::jsonb FROM public.bp_people',
-                    'SELECT 2::oid, id::text, NULL::text, NULL::jsonb FROM public.bp_people
-                     WHERE (SELECT pg_advisory_lock_shared(4242)) IS NOT NULL']) WITH ORDINALITY AS q (query, i)
+                    'SELECT 1::oid, id::text, NULL::text, NULL::jsonb FROM public.bp_people
+                     WHERE (SELECT pg_advisory_lock_shared(4242)) IS NOT NULL',
+                    'SELECT 2::oid, id::text, NULL::text, NULL::jsonb FROM public.bp_people'])
+                    WITH ORDINALITY AS q (query, i)
                 CROSS JOIN LATERAL graph._source_nodes(q.query) AS n GROUP BY q.i ORDER BY q.i""").fetchall()
 
     t = threading.Thread(target=read)
     t.start()
-    time.sleep(1.0)  # the first query has run; the second waits for the lock
+    time.sleep(1.0)  # the first query waits for the lock, its snapshot taken
     assert t.is_alive()
     c.execute("INSERT INTO bp_people VALUES (2000, 'meanwhile')")  # commits
     blocker.execute("SELECT pg_advisory_unlock(4242)")
     t.join(30)
     blocker.close()
+    # A VOLATILE function would run the second query in a new snapshot: (2, 51).
     assert result["rows"] == [(1, 50), (2, 50)]
 
 
