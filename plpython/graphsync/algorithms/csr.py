@@ -74,26 +74,48 @@ def reverse(csr):
     return build(csr.node_count, Edges(e.dst, e.src, e.weights, e.labels, e.sources))
 
 
-def both_directions(out, into):
+class BothDirections:
     """The 'any' CSR of ``out`` and its reverse ``into`` (reverse(out)): each node's
     out-edges, then its in-edges with their source stored as -1 - source -- exactly
-    what adjacency.both_ways(out) gives, without sorting 2m edges: positions are
-    computed from the offsets of the two directions and each edge is placed once."""
-    n, m = out.node_count, out.edge_count
-    offsets = out.offsets + into.offsets
-    at = np.arange(m, dtype=np.int64)
-    pos_out = at + np.repeat(into.offsets[:-1], np.diff(out.offsets))
-    pos_in = at + np.repeat(out.offsets[1:], np.diff(into.offsets))
-    del at
-    arrays = []
-    for name, a, b in (("targets", out.targets, into.targets), ("weights", out.weights, into.weights),
-                       ("labels", out.labels, into.labels), ("sources", out.sources, -1 - into.sources)):
-        both = np.empty(2 * m, dtype=DTYPES[name])
+    what adjacency.both_ways(out) gives, without sorting 2m edges: the position of
+    every edge follows from the offsets of the two directions, and each edge is
+    placed once. ``array(name)`` makes one array at a time (a writer streaming a
+    file holds one 'any' array, not four); ``offsets`` is ready."""
+
+    def __init__(self, out, into):
+        self.out, self.into = out, into
+        self.offsets = out.offsets + into.offsets
+        self.edge_count = 2 * out.edge_count
+        self._pos = None
+
+    def positions(self):
+        """(where each out-edge goes, where each in-edge goes) in the 'any' arrays."""
+        if self._pos is None:
+            out, into, m = self.out, self.into, self.out.edge_count
+            at = np.arange(m, dtype=np.int64)
+            self._pos = (at + np.repeat(into.offsets[:-1], np.diff(out.offsets)),
+                         at + np.repeat(out.offsets[1:], np.diff(into.offsets)))
+        return self._pos
+
+    def array(self, name):
+        if name == "offsets":
+            return self.offsets
+        pos_out, pos_in = self.positions()
+        a, b = getattr(self.out, name), getattr(self.into, name)
+        both = np.empty(self.edge_count, dtype=DTYPES[name])
         both[pos_out] = a
-        both[pos_in] = b
-        arrays.append(both)
-    assert len(offsets) == n + 1
-    return Csr(offsets, *arrays)
+        both[pos_in] = -1 - b if name == "sources" else b
+        return both
+
+    def release(self):
+        """Drop the positions (once every array is made)."""
+        self._pos = None
+
+
+def both_directions(out, into):
+    """The 'any' Csr of ``out`` and its reverse ``into`` (see BothDirections)."""
+    b = BothDirections(out, into)
+    return Csr(*(b.array(name) for name in Csr._fields))
 
 
 def to_bytes(csr):

@@ -57,14 +57,25 @@ NAMES = re.compile(r"^(\d+)\.(base|verified)$")
 TEMP = re.compile(r"^\.(\d+)\.(\d+)\.tmp$")
 
 
-def contents(generation, out, into, alive, tables):
+def contents(generation, out, into, alive, tables, lazy=False):
     """(header bytes, arrays) of the file of ``generation``: the Csr of 'out' and 'in',
     'any' derived from them (adjacency.both_ways(out), placed without a sort:
-    csr.both_directions), alive (bool[n]) and tables (table oid of each base node)."""
-    parts = {"out": out, "in": into, "any": csr.both_directions(out, into)}
+    csr.BothDirections), alive (bool[n]) and tables (table oid of each base node).
+    ``lazy``: the 'any' arrays (but its offsets) are callables that make each array
+    when chunks() reaches it, so a writer holds one of them at a time."""
+    both = csr.BothDirections(out, into)
+    parts = {"out": out, "in": into}
     arrays, entries = [], []
-    named = [("%s.%s" % (d, f), np.ascontiguousarray(getattr(parts[d], f), dtype=csr.DTYPES[f]))
-             for d in DIRECTIONS for f in csr.Csr._fields]
+    named = []
+    for d in DIRECTIONS:
+        for f in csr.Csr._fields:
+            dtype = np.dtype(csr.DTYPES[f])
+            if d != "any":
+                named.append(("%s.%s" % (d, f), np.ascontiguousarray(getattr(parts[d], f), dtype=dtype)))
+            elif lazy and f != "offsets":
+                named.append(("any." + f, _Later(lambda f=f: both.array(f), dtype, both.edge_count)))
+            else:
+                named.append(("any." + f, np.ascontiguousarray(both.array(f), dtype=dtype)))
     named += [("alive", np.ascontiguousarray(alive, dtype="|b1")),
               ("tables", np.ascontiguousarray(tables, dtype="<u4"))]
     for name, a in named:
@@ -84,6 +95,17 @@ def contents(generation, out, into, alive, tables):
         header_len = len(text) + 64
 
 
+class _Later:
+    """An array of known dtype and length, made when the file is written (contents)."""
+
+    def __init__(self, make, dtype, count):
+        self.make, self.dtype, self.count = make, np.dtype(dtype), count
+        self.nbytes = self.dtype.itemsize * count
+
+    def __len__(self):
+        return self.count
+
+
 def _aligned(n):
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
@@ -96,7 +118,14 @@ def chunks(header, arrays):
         start = _aligned(at)
         if start > at:
             yield bytes(start - at)
-        yield memoryview(a).cast("B")
+        if isinstance(a, _Later):  # made now, dropped once written
+            made = np.ascontiguousarray(a.make(), dtype=a.dtype)
+            if made.nbytes != a.nbytes:
+                raise ValueError("an array of the file is not of its recorded length")
+            yield memoryview(made).cast("B")
+            del made
+        else:
+            yield memoryview(a).cast("B")
         at = start + a.nbytes
 
 
@@ -310,6 +339,7 @@ def _write_temp(folder, generation, header, arrays):
                 n = os.write(fd, view)
                 view = view[n:]
                 written += n
+            del piece, view  # an array made for this piece goes before the next is made
         os.fsync(fd)
     except BaseException:
         os.close(fd)

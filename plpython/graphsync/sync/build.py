@@ -338,7 +338,7 @@ def write_file(plpy, generation, out, into, alive, tables):
     """Write the shared base file of ``generation`` from the arrays in hand, so no
     reader pays for it; returns its (size, SHA-256), or None when the file cannot be
     written here (a warning says why; the first reader writes it then)."""
-    header, arrays = basefile.contents(generation, out, into, alive, tables)
+    header, arrays = basefile.contents(generation, out, into, alive, tables, lazy=True)
     try:
         db_oid = plpy.execute(
             "SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database()")[0]["oid"]

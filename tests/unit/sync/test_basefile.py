@@ -118,3 +118,38 @@ def test_remove_databases_removes_only_directories_of_other_oids(folder):
 def test_root_refuses_a_directory_that_is_not_a_data_directory(tmp_path):
     with pytest.raises(OSError):
         basefile.root(str(tmp_path))
+
+
+def test_the_build_writes_with_one_pass_what_a_reader_would_write(folder):
+    """basefile.create (the build's write: lazy 'any' arrays, hashed as written) makes
+    the same bytes, size and SHA-256 as contents + digest + write (a reader's), and
+    stamps the file so that open_verified maps it without a full check."""
+    out, into, alive, tables = graph(seed=11, n=80, m=500)
+    header, arrays = basefile.contents(5, out, into, alive, tables)
+    want = basefile.digest(header, arrays)
+    lazy_header, lazy_arrays = basefile.contents(5, out, into, alive, tables, lazy=True)
+    assert lazy_header == header
+    assert basefile.digest(lazy_header, lazy_arrays) == want
+    assert basefile.create(folder, 5, lazy_header, lazy_arrays) == want
+    with open(basefile.path_of(folder, 5), "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == want[1]
+    stats = {}
+    got = basefile.open_verified(folder, 5, want[0], want[1], stats)
+    assert got is not None and stats.get("checks", 0) == 0
+    assert np.array_equal(got["any"].sources, both_ways(out).sources)
+    assert not [n for n in os.listdir(folder) if n.endswith(".tmp")]
+
+
+def test_a_file_the_build_wrote_is_refused_for_another_checksum(folder):
+    """A build that rolled back left its file: the next build of the same generation
+    records another checksum, and open_verified refuses the file left behind."""
+    g = graph(seed=12)
+    header, arrays = basefile.contents(6, *g, lazy=True)
+    size, sha = basefile.create(folder, 6, header, arrays)
+    other = graph(seed=13)
+    header, arrays = basefile.contents(6, *other)
+    size2, sha2 = basefile.digest(header, arrays)
+    assert sha2 != sha
+    stats = {}
+    assert basefile.open_verified(folder, 6, size2, sha2, stats) is None
+    assert stats.get("refused", 0) + stats.get("checks", 0) >= 1
