@@ -28,10 +28,16 @@ from graphsync import db, errors
 from graphsync.algorithms import csr
 from graphsync.sync import base, basefile, notify, registry, sources
 
+# The labels of the edges read: each edge source's own label, and the values of its
+# label column where it has one (only those edges are scanned).
 LABELS = """
 INSERT INTO graph._labels (label)
-SELECT DISTINCT label FROM pg_temp._gs_src_edges ON CONFLICT (label) DO NOTHING
+SELECT l.label FROM pg_catalog.unnest($1::text[]) AS l (label) WHERE l.label IS NOT NULL
+UNION
+SELECT DISTINCT e.label FROM pg_temp._gs_src_edges AS e WHERE e.edge_source_id = ANY($2::int[])
+ON CONFLICT (label) DO NOTHING
 """
+LABEL_IDS = "SELECT label_id FROM graph._labels WHERE label = $1"
 
 # The source rows just read against graph._nodes, in one join: only the rows that
 # differ, so a rebuild that changes few nodes writes few rows, and every node keeps
@@ -99,22 +105,27 @@ NODE_RECORD = np.dtype([("id", ">i8"), ("table", ">i8"), ("alive", "u1")])
 # node ids, packed (src, dst int8, -1 for an endpoint graph._nodes lacks: a ghost;
 # weight float8; label id, edge source int4; big-endian): one bytea per chunk
 # instead of a Python object per value. The keys of the ends graph._nodes lacks
-# follow, in the same order.
+# follow, in the same order. An edge without a label has none (as when the label
+# was joined in). %(label)s: the label id from graph._labels when some edge source
+# has a label column; else -1, each edge source's own label id being filled in
+# afterwards (LABEL_IDS), which spares a join of every edge.
 EDGE_CHUNK = """
 SELECT pg_catalog.string_agg(pg_catalog.int8send(coalesce(s.node_id, -1))
                              || pg_catalog.int8send(coalesce(d.node_id, -1)) || pg_catalog.float8send(e.weight)
-                             || pg_catalog.int4send(l.label_id)
+                             || pg_catalog.int4send(%(label)s)
                              || pg_catalog.int4send(e.edge_source_id), ''::bytea) AS b,
        pg_catalog.array_agg(e.src_oid) FILTER (WHERE s.node_id IS NULL) AS src_oid,
        pg_catalog.array_agg(e.src_pk) FILTER (WHERE s.node_id IS NULL) AS src_pk,
        pg_catalog.array_agg(e.dst_oid) FILTER (WHERE d.node_id IS NULL) AS dst_oid,
        pg_catalog.array_agg(e.dst_pk) FILTER (WHERE d.node_id IS NULL) AS dst_pk
 FROM pg_temp._gs_src_edges AS e
-JOIN graph._labels AS l ON l.label = e.label
+%(join)s
 LEFT JOIN graph._nodes AS s ON s.table_oid = e.src_oid AND s.pk = e.src_pk
 LEFT JOIN graph._nodes AS d ON d.table_oid = e.dst_oid AND d.pk = e.dst_pk
-WHERE e.ctid >= $1 AND e.ctid < $2
+WHERE e.ctid >= $1 AND e.ctid < $2 AND e.label IS NOT NULL
 """
+LABEL_JOIN = {"label": "l.label_id", "join": "JOIN graph._labels AS l ON l.label = e.label"}
+NO_LABEL_JOIN = {"label": "-1", "join": ""}
 EDGE_RECORD = np.dtype([("src", ">i8"), ("dst", ">i8"), ("weight", ">f8"), ("label", ">i4"), ("source", ">i4")])
 
 EDGE_PAGES = """
@@ -159,15 +170,18 @@ def build(plpy):
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))
     with planned_for_bulk(plpy):
-        snapshot = sources.read_into_temp(plpy, reg)
+        snapshot = sources.read_into_temp(plpy, reg, analyze=False)  # no nested loops (planned_for_bulk)
         own = plpy.execute(OWN_ROWS)[0]
         base.note_own_write(plpy, rebuilt=True)
-        plpy.execute(LABELS)
+        labelled = [e.edge_source_id for e in reg.edges if e.label_column]
+        db.run(plpy, LABELS, ["text[]", "int[]"], [sorted({e.label for e in reg.edges if e.label}), labelled])
         plpy.execute(NODE_PLAN)
         notify.rebuilt(plpy, reg)  # the nodes it changes (pg_temp._gs_node_plan), for changed_nodes()
         plpy.execute(NODE_UPDATE)
         insert_nodes(plpy, NEW_NODES)
-        e, missing = read_edges(plpy)
+        e, missing = read_edges(plpy, LABEL_JOIN if labelled else NO_LABEL_JOIN)
+        if not labelled:
+            source_labels(plpy, reg, e)
         if missing:  # ghosts: edge ends no source row holds, new in graph._nodes
             ids = insert_nodes(plpy, NEW_GHOSTS, [[k[0] for _, _, k in missing], [k[1] for _, _, k in missing]])
             fill_ghosts(e, missing, ids)
@@ -221,23 +235,28 @@ def build(plpy):
 BULK_WORK_MEM = "64MB"
 BULK = """
 SELECT pg_catalog.current_setting('work_mem') AS work_mem, pg_catalog.current_setting('jit') AS jit,
+       pg_catalog.current_setting('enable_nestloop') AS nestloop,
        CASE WHEN pg_catalog.pg_size_bytes(pg_catalog.current_setting('work_mem')) < pg_catalog.pg_size_bytes($1)
             THEN $1 ELSE pg_catalog.current_setting('work_mem') END AS bulk
 """
-SET = "SELECT pg_catalog.set_config('work_mem', $1, true), pg_catalog.set_config('jit', $2, true)"
+SET = """SELECT pg_catalog.set_config('work_mem', $1, true), pg_catalog.set_config('jit', $2, true),
+       pg_catalog.set_config('enable_nestloop', $3, true)"""
 
 
 @contextlib.contextmanager
 def planned_for_bulk(plpy):
-    """Run the block with work_mem and jit for bulk statements (for the transaction),
-    then put back the values they had, also when the block fails."""
+    """Run the block with work_mem and jit for bulk statements, and no nested loops
+    (the temp tables of the read have no statistics: an ANALYZE of them cost a
+    third of a CREATE TABLE AS of the same rows, and without one the planner may
+    take a million rows for a few and probe graph._nodes per row), for the
+    transaction; then put back the values they had, also when the block fails."""
     was = plpy.execute(plpy.prepare(BULK, ["text"]), [BULK_WORK_MEM])[0]
-    plan = plpy.prepare(SET, ["text", "text"])
-    plpy.execute(plan, [was["bulk"], "off"])
+    plan = plpy.prepare(SET, ["text", "text", "text"])
+    plpy.execute(plan, [was["bulk"], "off", "off"])
     try:
         yield
     finally:
-        plpy.execute(plan, [was["work_mem"], was["jit"]])
+        plpy.execute(plan, [was["work_mem"], was["jit"], was["nestloop"]])
 
 
 def insert_nodes(plpy, rows, args=()):
@@ -316,14 +335,27 @@ def top_node(alive, tables):
     return int(held[-1]) if len(held) else -1
 
 
-def read_edges(plpy):
+def source_labels(plpy, reg, e):
+    """Fill in the label id of every edge of ``e`` (left -1 by EDGE_CHUNK) from its
+    edge source's label: no edge source has a label column."""
+    ids = {}
+    for s in reg.edges:
+        if s.label is not None:
+            ids[s.edge_source_id] = db.run(plpy, LABEL_IDS, ["text"], [s.label])[0]["label_id"]
+    by_source = np.full(max([0, *ids]) + 1, -1, dtype=np.int32)
+    for source, label_id in ids.items():
+        by_source[source] = label_id
+    e.labels[:] = by_source[e.sources]
+
+
+def read_edges(plpy, label):
     """(csr.Edges, missing) of the edges just read, their endpoints as node ids,
     resolved CHUNK_EDGES at a time by ranges of pages of pg_temp._gs_src_edges
-    (edge_arrays)."""
+    (edge_arrays); ``label``: how EDGE_CHUNK gets label ids (LABEL_JOIN, NO_LABEL_JOIN)."""
     size = plpy.execute(EDGE_PAGES)[0]
     total, pages = int(size["n"]), int(size["pages"])
     step = max(1, -(-pages * CHUNK_EDGES // max(total, 1)))
-    plan = plpy.prepare(EDGE_CHUNK, ["tid", "tid"])
+    plan = plpy.prepare(EDGE_CHUNK % label, ["tid", "tid"])
 
     def chunks():
         for first in range(0, pages, step):

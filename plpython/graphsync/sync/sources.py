@@ -231,11 +231,12 @@ SELECT pg_catalog.pg_current_snapshot()::text AS snap
 """
 
 
-def read_into_temp(plpy, reg, purpose="graph.build()"):
+def read_into_temp(plpy, reg, purpose="graph.build()", analyze=True):
     """Fill pg_temp._gs_src_nodes/_gs_src_edges from the sources; return the
     snapshot (text) the read saw, with this transaction's own xid counted as
     in progress so its later writes are still replayed. ``purpose`` names the
-    caller (e.g. 'graph.build()') in the error a filtered read raises."""
+    caller (e.g. 'graph.build()') in the error a filtered read raises; ``analyze``:
+    ANALYZE the temp tables after the read."""
     check_present(plpy, purpose)
     plpy.execute(TEMP_TABLES)
     node_queries = [_node_select(plpy, n) for n in reg.nodes.values()]
@@ -246,6 +247,8 @@ def read_into_temp(plpy, reg, purpose="graph.build()"):
     with unfiltered(plpy, tables, purpose):
         snap = plpy.execute(plpy.prepare(READ, ["text[]", "text[]"]), [node_queries, edge_queries])[0]["snap"]
     # Fresh temp tables have no statistics: without them the planner joins a million
-    # edges to the nodes by nested loop (seconds instead of a fraction).
-    plpy.execute("ANALYZE pg_temp._gs_src_nodes, pg_temp._gs_src_edges")
+    # edges to the nodes by nested loop (seconds instead of a fraction). A caller that
+    # plans without nested loops passes analyze=False (build).
+    if analyze:
+        plpy.execute("ANALYZE pg_temp._gs_src_nodes, pg_temp._gs_src_edges")
     return db.snapshot_excluding_self(plpy, snap)
