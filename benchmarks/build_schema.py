@@ -68,7 +68,7 @@ for variant in %s:
         ctes = ", ".join("s%%d AS (%%s)" %% (i, s) for i, s in enumerate(statements))
         plpy.execute("WITH " + ctes + " SELECT pg_current_snapshot()::text AS snap")
     else:
-        plpy.execute(plpy.prepare(sources.READ, ["text[]", "text[]"]), [nodes, edges])
+        plpy.execute(plpy.prepare(sources.READ %% "", ["text[]", "text[]"]), [nodes, edges])
     took = "%%s %%.3f %%d %%d" %% (variant, time.monotonic() - started, len(nodes), len(edges))
     plpy.execute(plpy.prepare("SELECT set_config('graphsync_bench.' || $1, $2, false)", ["text", "text"]),
                  [variant, took])

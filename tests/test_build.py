@@ -144,3 +144,25 @@ def test_the_source_read_functions_are_for_admins_only(people, db):
                     s.execute("SELECT * FROM graph.%s('SELECT 1')" % fn)
     finally:
         c.execute("DROP ROLE gs_build_stranger")
+
+
+def test_large_tables_are_read_by_the_statement_itself_small_ones_through_the_functions(people):
+    """The read puts the sources of large tables (sources.DIRECT_PAGES) in CTEs of its
+    statement and the others through graph._source_nodes/_source_edges: both kinds in
+    one build give the graph the sources hold."""
+    c = people
+    c.execute("""CREATE TABLE bp_big (id int PRIMARY KEY, pad text, person int REFERENCES bp_people)""")
+    c.execute("""INSERT INTO bp_big SELECT g, repeat('x', 200), 1 + g % 50 FROM generate_series(1, 20000) AS g""")
+    try:
+        pages = c.execute("SELECT pg_relation_size('bp_big') / 8192").fetchone()[0]
+        assert pages >= 128  # read by the statement itself (DIRECT_PAGES)
+        c.execute("SELECT graph.add_table('bp_big', columns => '{pad}')")
+        c.execute("SELECT graph.add_edge('bp_big', 'person', 'bp_people')")
+        c.execute("SELECT graph.build()")
+        assert c.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = 'bp_big'::regclass AND alive"
+                         ).fetchone()[0] == 20000
+        assert c.execute("SELECT base_edges FROM graph.status()").fetchone()[0] == 40 + 20000
+        assert verify(c) == []
+    finally:
+        c.execute("SELECT graph.remove_table('bp_big', cascade => true)")
+        c.execute("DROP TABLE bp_big")

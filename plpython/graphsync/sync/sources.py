@@ -7,8 +7,9 @@ the read exactly when its transaction is visible in that snapshot. The statement
 passes one generated SELECT per node table and per edge source direction to
 graph._source_nodes / graph._source_edges (STABLE: they run it in the statement's
 snapshot), so each source's query is planned on its own and planning grows
-linearly with the registry (one CTE per source made a 375-table registry plan
-for minutes).
+linearly with the registry (one CTE per source was reported to keep a 375-table
+registry planning for minutes); the few largest tables are read by CTEs of the
+same statement instead (read_statement).
 
 Row-level security never filters this read: it runs with row_security = off
 (unfiltered()), after graph._check_row_security has refused, with SQLSTATE
@@ -226,9 +227,33 @@ WITH n AS (
     INSERT INTO pg_temp._gs_src_edges
     SELECT r.* FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS q (query, i)
     CROSS JOIN LATERAL graph._source_edges(q.query) AS r
-)
+)%s
 SELECT pg_catalog.pg_current_snapshot()::text AS snap
 """
+
+# A function returns its rows through a tuplestore, which costs a large table about
+# half again the time of its read: the sources whose tables hold at least
+# DIRECT_PAGES pages, DIRECT_SOURCES of them at most (the largest first), are read
+# by CTEs of the same statement instead, so its planning stays small.
+DIRECT_PAGES = 128
+DIRECT_SOURCES = 16
+SIZES = """SELECT t.oid, pg_catalog.pg_relation_size(t.oid) / pg_catalog.current_setting('block_size')::bigint AS pages
+FROM pg_catalog.unnest($1::oid[]) AS t (oid)"""
+
+
+def read_statement(plpy, node_queries, edge_queries):
+    """(sql, node queries, edge queries) of the read: ``*_queries`` are (table oid,
+    query) pairs; those of large tables become CTEs of the statement, the others
+    are passed to it (READ's $1 and $2)."""
+    pairs = [("n", oid, q) for oid, q in node_queries] + [("e", oid, q) for oid, q in edge_queries]
+    pages = {int(r["oid"]): int(r["pages"] or 0)
+             for r in db.run(plpy, SIZES, ["oid[]"], [sorted({oid for _, oid, _ in pairs})])}
+    largest = sorted(range(len(pairs)), key=lambda i: -pages.get(pairs[i][1], 0))[:DIRECT_SOURCES]
+    direct = {i for i in largest if pages.get(pairs[i][1], 0) >= DIRECT_PAGES}
+    ctes = "".join(", d%d AS (INSERT INTO pg_temp.%s %s)" % (
+        i, "_gs_src_nodes" if pairs[i][0] == "n" else "_gs_src_edges", pairs[i][2]) for i in sorted(direct))
+    rest = [[q for i, (kind, _, q) in enumerate(pairs) if kind == k and i not in direct] for k in ("n", "e")]
+    return READ % ctes, rest[0], rest[1]
 
 
 def read_into_temp(plpy, reg, purpose="graph.build()", analyze=True):
@@ -239,13 +264,14 @@ def read_into_temp(plpy, reg, purpose="graph.build()", analyze=True):
     ANALYZE the temp tables after the read."""
     check_present(plpy, purpose)
     plpy.execute(TEMP_TABLES)
-    node_queries = [_node_select(plpy, n) for n in reg.nodes.values()]
+    node_queries = [(n.table_oid, _node_select(plpy, n)) for n in reg.nodes.values()]
     edge_queries = []
     for e in reg.edges:
-        edge_queries.extend(_edge_selects(plpy, reg, e))
+        edge_queries.extend((e.carrier, q) for q in _edge_selects(plpy, reg, e))
+    sql, nodes, edges = read_statement(plpy, node_queries, edge_queries)
     tables = list(reg.nodes) + [e.carrier for e in reg.edges]
     with unfiltered(plpy, tables, purpose):
-        snap = plpy.execute(plpy.prepare(READ, ["text[]", "text[]"]), [node_queries, edge_queries])[0]["snap"]
+        snap = plpy.execute(plpy.prepare(sql, ["text[]", "text[]"]), [nodes, edges])[0]["snap"]
     # Fresh temp tables have no statistics: without them the planner joins a million
     # edges to the nodes by nested loop (seconds instead of a fraction). A caller that
     # plans without nested loops passes analyze=False (build).
