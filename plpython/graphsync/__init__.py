@@ -30,7 +30,7 @@ sync/                   the write path: log rows -> graph tables -> base
   sources.py            one-snapshot read of every registered source into temp tables
   changes.py            log rows -> graph changes (used by replay AND by reads that fold)
   apply.py              apply_sync(): two-snapshot batches, replay into nodes and overlay
-  build.py              build(): renumber nodes, write a new generation's base
+  build.py              build(): graph._nodes brought to the sources (ids kept), a new base and its file
   retry.py              retry_failed(): apply failed log rows again
   notify.py             what replay applied, numbered (changed_nodes); one NOTIFY graphsync per top-level call
   base.py               the stored base of a generation and how a backend gets it (mapped, or its own copy)

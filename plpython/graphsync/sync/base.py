@@ -1,6 +1,7 @@
 """The immutable base of a generation: written by build into graph._csr, and how a
 backend gets it: mapped from the generation's shared file (sync/basefile.py), which
-the first reader that needs it writes from graph._csr; held privately only when
+the build writes, and the first reader that needs it writes again from graph._csr
+when it is missing or not the one recorded; held privately only when
 no file can be used (see load). Reads (reads/view.py) fold the overlay and the
 node delta over it."""
 

@@ -14,7 +14,8 @@ at an ALIGN-byte aligned offset, zero padding between. A file is a pure function
 the generation's graph._csr rows, so build records its size and SHA-256 there
 (graph._csr.file_bytes and file_sha256, migration 130) and every reader that writes
 or opens a file checks it against them: a missing, truncated, corrupt, stale or
-hostile file is never used, it is written again.
+hostile file is never used, it is written again. The build writes the file itself
+(create: from the arrays it built, hashed as it is written, stamped as checked).
 
 Checking 1 GB of file costs about a second, too much for every new backend, so a
 full check leaves a stamp beside the file (``<generation>.verified``): the file's
