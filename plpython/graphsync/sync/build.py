@@ -37,7 +37,7 @@ UNION
 SELECT DISTINCT e.label FROM pg_temp._gs_src_edges AS e WHERE e.edge_source_id = ANY($2::int[])
 ON CONFLICT (label) DO NOTHING
 """
-LABEL_IDS = "SELECT label_id FROM graph._labels WHERE label = $1"
+LABEL_IDS = "SELECT label, label_id FROM graph._labels WHERE label = ANY($1::text[])"
 
 # The source rows just read against graph._nodes, in one join: only the rows that
 # differ, so a rebuild that changes few nodes writes few rows, and every node keeps
@@ -170,21 +170,23 @@ def build(plpy):
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))
     with planned_for_bulk(plpy):
-        snapshot = sources.read_into_temp(plpy, reg, analyze=False)  # no nested loops (planned_for_bulk)
+        snapshot = sources.read_into_temp(plpy, reg, analyze=False)  # see no_nested_loops
         own = plpy.execute(OWN_ROWS)[0]
         base.note_own_write(plpy, rebuilt=True)
         labelled = [e.edge_source_id for e in reg.edges if e.label_column]
-        db.run(plpy, LABELS, ["text[]", "int[]"], [sorted({e.label for e in reg.edges if e.label}), labelled])
-        plpy.execute(NODE_PLAN)
-        notify.rebuilt(plpy, reg)  # the nodes it changes (pg_temp._gs_node_plan), for changed_nodes()
-        plpy.execute(NODE_UPDATE)
-        insert_nodes(plpy, NEW_NODES)
-        e, missing = read_edges(plpy, LABEL_JOIN if labelled else NO_LABEL_JOIN)
+        own_labels = sorted({e.label for e in reg.edges if e.label is not None})
+        with no_nested_loops(plpy):
+            db.run(plpy, LABELS, ["text[]", "int[]"], [own_labels, labelled])
+            plpy.execute(NODE_PLAN)
+            notify.rebuilt(plpy, reg)  # the nodes it changes (pg_temp._gs_node_plan), for changed_nodes()
+            plpy.execute(NODE_UPDATE)
+            insert_nodes(plpy, NEW_NODES)
+            e, missing = read_edges(plpy, LABEL_JOIN if labelled else NO_LABEL_JOIN)
+            if missing:  # ghosts: edge ends no source row holds, new in graph._nodes
+                ids = insert_nodes(plpy, NEW_GHOSTS, [[k[0] for _, _, k in missing], [k[1] for _, _, k in missing]])
+                fill_ghosts(e, missing, ids)
         if not labelled:
             source_labels(plpy, reg, e)
-        if missing:  # ghosts: edge ends no source row holds, new in graph._nodes
-            ids = insert_nodes(plpy, NEW_GHOSTS, [[k[0] for _, _, k in missing], [k[1] for _, _, k in missing]])
-            fill_ghosts(e, missing, ids)
         nodes = plpy.execute(NODE_ARRAYS)[0]["b"]
         node_count, alive, tables = node_arrays(nodes)
         del nodes
@@ -235,28 +237,41 @@ def build(plpy):
 BULK_WORK_MEM = "64MB"
 BULK = """
 SELECT pg_catalog.current_setting('work_mem') AS work_mem, pg_catalog.current_setting('jit') AS jit,
-       pg_catalog.current_setting('enable_nestloop') AS nestloop,
        CASE WHEN pg_catalog.pg_size_bytes(pg_catalog.current_setting('work_mem')) < pg_catalog.pg_size_bytes($1)
             THEN $1 ELSE pg_catalog.current_setting('work_mem') END AS bulk
 """
-SET = """SELECT pg_catalog.set_config('work_mem', $1, true), pg_catalog.set_config('jit', $2, true),
-       pg_catalog.set_config('enable_nestloop', $3, true)"""
+SET = "SELECT pg_catalog.set_config('work_mem', $1, true), pg_catalog.set_config('jit', $2, true)"
+NESTLOOP = "SELECT pg_catalog.current_setting('enable_nestloop') AS v"
+SET_NESTLOOP = "SELECT pg_catalog.set_config('enable_nestloop', $1, true)"
 
 
 @contextlib.contextmanager
 def planned_for_bulk(plpy):
-    """Run the block with work_mem and jit for bulk statements, and no nested loops
-    (the temp tables of the read have no statistics: an ANALYZE of them cost a
-    third of a CREATE TABLE AS of the same rows, and without one the planner may
-    take a million rows for a few and probe graph._nodes per row), for the
-    transaction; then put back the values they had, also when the block fails."""
+    """Run the block with work_mem and jit for bulk statements (for the transaction),
+    then put back the values they had, also when the block fails."""
     was = plpy.execute(plpy.prepare(BULK, ["text"]), [BULK_WORK_MEM])[0]
-    plan = plpy.prepare(SET, ["text", "text", "text"])
-    plpy.execute(plan, [was["bulk"], "off", "off"])
+    plan = plpy.prepare(SET, ["text", "text"])
+    plpy.execute(plan, [was["bulk"], "off"])
     try:
         yield
     finally:
-        plpy.execute(plan, [was["work_mem"], was["jit"], was["nestloop"]])
+        plpy.execute(plan, [was["work_mem"], was["jit"]])
+
+
+@contextlib.contextmanager
+def no_nested_loops(plpy):
+    """Run the block without nested-loop joins: the temp tables of the read have no
+    statistics (an ANALYZE of them cost a third of a CREATE TABLE AS of the same rows),
+    and without them the planner may take a million rows for a few and probe
+    graph._nodes once per row. Only around the statements over those tables: the
+    catalog lookups of the rest (a few per registered table) need their index loops."""
+    was = plpy.execute(NESTLOOP)[0]["v"]
+    plan = plpy.prepare(SET_NESTLOOP, ["text"])
+    plpy.execute(plan, ["off"])
+    try:
+        yield
+    finally:
+        plpy.execute(plan, [was])
 
 
 def insert_nodes(plpy, rows, args=()):
@@ -338,10 +353,9 @@ def top_node(alive, tables):
 def source_labels(plpy, reg, e):
     """Fill in the label id of every edge of ``e`` (left -1 by EDGE_CHUNK) from its
     edge source's label: no edge source has a label column."""
-    ids = {}
-    for s in reg.edges:
-        if s.label is not None:
-            ids[s.edge_source_id] = db.run(plpy, LABEL_IDS, ["text"], [s.label])[0]["label_id"]
+    got = {r["label"]: r["label_id"]
+           for r in db.run(plpy, LABEL_IDS, ["text[]"], [sorted({s.label for s in reg.edges if s.label is not None})])}
+    ids = {s.edge_source_id: got[s.label] for s in reg.edges if s.label is not None}
     by_source = np.full(max([0, *ids]) + 1, -1, dtype=np.int32)
     for source, label_id in ids.items():
         by_source[source] = label_id
