@@ -223,7 +223,9 @@ def run(dsn, nodes, edges, reps, previous_dsn=None, latencies=True):
     with psycopg.connect(dsn, autocommit=True) as c:
         if not previous_dsn:
             floor = median_of(reps, lambda: ctas(c))
-            build = median_of(reps, lambda: seconds(c, "SELECT graph.build()"))
+            builds = [one_build(dsn) for _ in range(reps)]
+            build = statistics.median(b[0] for b in builds)
+            result["builds"] = builds
         vacuum = seconds(c, "SELECT * FROM graph.vacuum()") if latencies else None
         phases = build_phases(c) if latencies else None
         print(f"CTAS {floor:.2f} s, build {build:.2f} s, vacuum {vacuum} s", flush=True)
@@ -296,6 +298,15 @@ def report(nodes, edges, r, previous=None):
             f"| `graph.build()` | {r['build']:.2f} s | {r['build'] / r['floor']:.2f}× |",
             "",
         ]
+        if r.get("builds"):
+            rss = [b[1] for b in r["builds"] if b[1] is not None]
+            lines += [
+                ("The build measured is the first one (every node new)." if r.get("first_build") else
+                 "A build over a base already built from the same rows.")
+                + (f" Peak resident memory of its backend (VmHWM): {spread(rss)} MiB." if rss else "")
+                + f" The first read after it in a fresh connection: {spread([b[2] for b in r['builds']])} s.",
+                "",
+            ]
     if r.get("vacuum") is not None:
         lines += [f"`graph.vacuum()` (a maintenance run that rebuilds, once): {r['vacuum']:.2f} s, "
                   f"{r['vacuum'] / r['floor']:.2f}× the median CREATE TABLE AS.", ""]
