@@ -26,6 +26,8 @@ WRITE = """INSERT INTO graph._csr (generation, direction, node_count, edge_count
                targets, weights, labels, sources, alive, tables, file_bytes, file_sha256)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"""
 
+SET_ARRAY = "UPDATE graph._csr SET %s = $1 WHERE generation = $2 AND direction = $3"
+
 FILE_ROW = """SELECT c.file_bytes, c.file_sha256,
        (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database()) AS db
 FROM graph._csr AS c WHERE c.generation = $1 AND c.direction = 'out'"""
@@ -51,12 +53,18 @@ def write_base(plpy, generation, by_direction, alive, tables, file=None):
                                 "bytea", "bytea", "bytea", "bigint", "text"])
     alive_bytes = np.asarray(alive, dtype=bool).tobytes()
     for direction, c in by_direction.items():
-        b = csr.to_bytes(c)
         out = direction == "out"
-        plpy.execute(plan, [generation, direction, c.node_count, c.edge_count, b["offsets"],
-                            b["targets"], b["weights"], b["labels"], b["sources"], alive_bytes,
-                            np.ascontiguousarray(tables, dtype="<u4").tobytes() if out else None,
+        # The row first with empty arrays, then each array by itself: one array at a
+        # time is held as bytes (here and in PostgreSQL), not all five of a direction
+        # (an UPDATE keeps the stored values of the columns it does not set).
+        plpy.execute(plan, [generation, direction, c.node_count, c.edge_count, b"", b"", b"", b"", b"",
+                            alive_bytes, np.ascontiguousarray(tables, dtype="<u4").tobytes() if out else None,
                             size if out else None, sha256 if out else None])
+        for name in csr.Csr._fields:
+            data = np.ascontiguousarray(getattr(c, name), dtype=csr.DTYPES[name]).tobytes()
+            plpy.execute(plpy.prepare(SET_ARRAY % plpy.quote_ident(name), ["bytea", "bigint", "text"]),
+                         [data, generation, direction])
+            del data
     plpy.execute(plpy.prepare("DELETE FROM graph._csr WHERE generation < $1", ["bigint"]),
                  [generation])
 
