@@ -13,6 +13,7 @@ graph everyone shares."""
 from __future__ import annotations
 
 import sys
+import time
 
 import psycopg
 import pytest
@@ -141,6 +142,7 @@ def test_every_shared_setting_is_covered():
 def test_a_readers_edge_buffer_size_does_not_turn_the_graph_read_only(items):
     with connect(items) as c:
         write_chain(c, 11, 5)
+    time.sleep(1.2)  # a read applies (rather than folds) once the last apply is a second old
     with as_role(items, READER) as r:
         r.execute("SET graph.edge_buffer_size = 1")
         assert read(r) == 15  # the read applied the five rows
@@ -151,6 +153,7 @@ def test_a_readers_edge_buffer_size_does_not_turn_the_graph_read_only(items):
 def test_a_readers_batch_size_does_not_change_how_the_read_applies(items):
     with connect(items) as c:
         write_chain(c, 11, 5)
+    time.sleep(1.2)  # a read applies (rather than folds) once the last apply is a second old
     with as_role(items, READER) as r:
         r.execute("SET graph.sync_batch_size = 1")
         assert read(r) == 15
@@ -162,6 +165,7 @@ def test_a_readers_error_policy_does_not_skip_a_failing_row(items):
     with connect(items) as c:
         c.execute(POISON)
         c.execute("INSERT INTO items VALUES (666, 'cursed', 10), (11, 'after', 666)")
+    time.sleep(1.2)  # a read applies (rather than folds) once the last apply is a second old
     with as_role(items, READER) as r:
         r.execute("SET graph.sync_error_policy = 'skip'")
         read(r)
@@ -252,6 +256,7 @@ def test_a_non_superuser_admin_sets_a_shared_setting_for_everyone(items):
         a.execute("SELECT graph.set_setting('graph.sync_batch_size', '2')")
         with connect(items) as c:
             write_chain(c, 11, 5)
+    time.sleep(1.2)  # a read applies (rather than folds) once the last apply is a second old
     with as_role(items, READER) as r:
         assert r.execute("SELECT graph._setting('graph.sync_batch_size')").fetchone() == ("2",)
         assert read(r) == 15
