@@ -30,7 +30,8 @@
 --   %9$s         the SET clauses: search_path, and graph._output_settings()
 --                pinning text output unless every rendered column (key,
 --                properties, captured columns) is of a type no setting renders
---                differently; nothing at all for a lean function (see lean)
+--                differently (every capture function pins search_path, as every
+--                SECURITY DEFINER function must; its body is schema-qualified too)
 --   %10$L %11$L  tbl's oid and name, for the check on TG_RELID
 --   %12$s        the statements below (ops), made by placeholders 2 to 8, 10 and
 --   %13$s-%18$s  fk_n, fp_n, fr_n, fk_o, fr_o, fp_o: k, p, r of a single row
@@ -185,14 +186,14 @@ BEGIN
     WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
       AND a.attname = ANY (key_cols || prop_cols || row_cols);
     existed := pg_catalog.to_regprocedure(fn || '()') IS NOT NULL;
-    -- Whether the function may go without SET clauses (each costs every call):
-    -- when no output setting needs pinning and every expression in its body is
-    -- one of graph._key_expr, graph._object_expr and graph._captured_expr over
-    -- plain columns, which, like the statements below, name every function,
-    -- operator, type and table schema-qualified, so nothing in it resolves
-    -- through the caller's search_path. A row filter or a computed endpoint
-    -- (graph._carried_expr) is an expression of its own: its function keeps
-    -- search_path pinned.
+    -- Whether the function's body is made only of graph._key_expr,
+    -- graph._object_expr and graph._captured_expr over plain columns (no output
+    -- setting to pin, no row filter, no computed endpoint: graph._carried_expr is
+    -- an expression of its own), which may then log a single row by the
+    -- unchecked forms (see fast). Every capture function pins search_path (a
+    -- SECURITY DEFINER function must); its statements also name every function,
+    -- operator, type and table schema-qualified, so nothing in it would resolve
+    -- through the caller's search_path even without the pin.
     lean := plain_text AND graph._carried_expr(tbl, 'o') IS NULL;
     -- The single-row statements' expressions. Each rendering above checks the
     -- column's type before it uses a built-in cast or typed JSON (an owner's
@@ -393,9 +394,8 @@ REVOKE ALL ON FUNCTION %1$s() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION %1$s() TO graph_admin;
 GRANT EXECUTE ON FUNCTION %1$s() TO PUBLIC;
 $f$, fn, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       CASE WHEN lean THEN ''
-            ELSE 'SET search_path = pg_catalog, pg_temp'
-                 || CASE WHEN plain_text THEN '' ELSE E'\n' || graph._output_settings() END END,
+       'SET search_path = pg_catalog, pg_temp'
+       || CASE WHEN plain_text THEN '' ELSE E'\n' || graph._output_settings() END,
        tbl, tbl::regclass::text, ops);
 
     IF NOT existed THEN
