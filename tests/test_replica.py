@@ -182,7 +182,9 @@ MORE_WRITES = [
 
 def test_reads_on_the_standby_equal_the_primarys_applied_and_pending(servers):
     primary_dsn, standby_dsn, _ = servers
-    with writer(primary_dsn) as w, connect(primary_dsn) as p, connect(standby_dsn) as s:
+    # p flushes its commits too: its read below applies the pending rows, and that apply
+    # must be in the WAL that wait_for_replay waits for.
+    with writer(primary_dsn) as w, writer(primary_dsn) as p, connect(standby_dsn) as s:
         assert s.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
         wait_for_replay(w, s)
         for role in (None, "gs_replica_reader"):
