@@ -10,6 +10,13 @@ traversal itself; START asks them together, through a plan kept for the
 session, in one snapshot, so what it returns is consistent: the node ids are
 numbered by the generation it returns.
 
+A graph_admin member's read applies no source table's row-level security
+(``row_secured`` is empty for it), as graph._nodes' policy shows it every node
+(migration 180): asking the tables which rows it can see would run their
+owners' policy code with an admin's privileges and hide nothing the admin
+cannot read in graph._nodes anyway. (hydrate => true still reads the rows as the
+caller, under their policies, as a SELECT does.)
+
 The freshness step runs inside START. When it applied pending rows, START's own
 snapshot (taken before) does not see them: the read runs START again, without
 applying, and takes that answer (rare: about once a second under writes).
@@ -82,7 +89,8 @@ CROSS JOIN (
                WHERE pg_catalog.has_table_privilege(n.table_oid, 'SELECT')), '{}') AS visible,
            coalesce(pg_catalog.array_agg(n.table_oid) FILTER (
                WHERE pg_catalog.has_table_privilege(n.table_oid, 'SELECT')
-                 AND pg_catalog.row_security_active(n.table_oid)), '{}') AS row_secured,
+                 AND pg_catalog.row_security_active(n.table_oid)
+                 AND NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')), '{}') AS row_secured,
            pg_catalog.count(*) AS registered
     FROM graph._node_tables AS n
 ) AS t
