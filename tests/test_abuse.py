@@ -321,6 +321,8 @@ def test_a_bypassrls_role_sees_no_node_of_a_table_it_may_not_select(world):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             b.execute("SELECT * FROM ab.docs")
         assert b.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = 'ab.docs'::regclass").fetchone() == (0,)
+        assert b.execute("SELECT count(*) FROM graph._change_log WHERE table_oid = 'ab.docs'::regclass"
+                         ).fetchone() == (0,)
 
 
 @pytest.mark.xfail(strict=True, reason=(
