@@ -1,0 +1,269 @@
+"""Row-level security of the tables that CARRY edges, in every read: a join
+table's per-workspace policy decides which of its edges a role walks, as the
+node tables' policies decide which nodes it enters (test_reads_rls.py). An edge
+whose carrying row the caller cannot see is not followed, not counted in a
+component, not exported, and lends neither its weight nor its label to a path
+or a traversal -- also when another row the caller can see carries an edge
+between the same two nodes. A foreign-key or JSONB-reference edge is carried by
+a row of a node table: its node is the edge's from end, so hiding the row hides
+the edge in every direction ('in' and 'any' too).
+
+Real roles, each reading through its own connection."""
+
+import psycopg
+import pytest
+
+from conftest import apply, connect
+
+WS1, WS2, ADMIN_RLS = "gs_rje_ws1", "gs_rje_ws2", "gs_rje_admin"
+
+# items (no row-level security): shared by both workspaces. relations (a join
+# table) and notes (a node table carrying foreign-key and JSONB-reference edges)
+# belong to workspaces:
+#   ws 1: 1 -a-> 2 -rel-> 3; note 1 -> item 5
+#   ws 2: 1 -secret(0.5)-> 2 (same ends as ws 1's, another weight and label),
+#         1 -> 4 -> 3, 5 -> 6; note 2 -> item 5 and, by its JSON document, items 5 and 6
+SCHEMA = f"""
+DROP SCHEMA IF EXISTS rj CASCADE;
+CREATE SCHEMA rj;
+CREATE TABLE rj.items (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE rj.relations (
+    id serial PRIMARY KEY, ws int NOT NULL, src int NOT NULL, dst int NOT NULL,
+    weight float8 NOT NULL, kind text
+);
+CREATE TABLE rj.notes (ws int NOT NULL, id int PRIMARY KEY, item_id int REFERENCES rj.items, doc jsonb);
+INSERT INTO rj.items SELECT i, 'item ' || i FROM generate_series(1, 6) AS i;
+INSERT INTO rj.relations (ws, src, dst, weight, kind) VALUES
+    (1, 1, 2, 1, 'a'), (1, 2, 3, 1, NULL),
+    (2, 1, 2, 0.5, 'secret'), (2, 1, 4, 1, NULL), (2, 4, 3, 1, NULL), (2, 5, 6, 1, NULL);
+INSERT INTO rj.notes VALUES (1, 1, 5, NULL), (2, 2, 5, '{{"items": [5, 6]}}');
+SELECT graph.add_table('rj.items', columns => '{{name}}');
+SELECT graph.add_table('rj.notes');
+SELECT graph.add_edge('rj.items', 'src', 'rj.items', to_column => 'dst', via_table => 'rj.relations',
+                      weight_column => 'weight', label_column => 'kind', label => 'rel');
+SELECT graph.add_edge('rj.notes', 'item_id', 'rj.items', label => 'about');
+SELECT graph.add_edge('rj.notes', NULL, 'rj.items', from_columns => '{{doc}}', json_path => '{{items}}',
+                      label => 'mentions');
+SELECT graph.build();
+DROP ROLE IF EXISTS {WS1}; DROP ROLE IF EXISTS {WS2}; DROP ROLE IF EXISTS {ADMIN_RLS};
+CREATE ROLE {WS1}; CREATE ROLE {WS2}; CREATE ROLE {ADMIN_RLS} IN ROLE graph_admin;
+GRANT USAGE ON SCHEMA rj TO {WS1}, {WS2}, {ADMIN_RLS};
+GRANT SELECT ON ALL TABLES IN SCHEMA rj TO {WS1}, {WS2}, {ADMIN_RLS};
+ALTER TABLE rj.relations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rj.notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY by_role ON rj.relations FOR SELECT
+    USING (ws = CASE current_user WHEN '{WS1}' THEN 1 WHEN '{WS2}' THEN 2 WHEN '{ADMIN_RLS}' THEN 1 END);
+CREATE POLICY by_role ON rj.notes FOR SELECT
+    USING (ws = CASE current_user WHEN '{WS1}' THEN 1 WHEN '{WS2}' THEN 2 WHEN '{ADMIN_RLS}' THEN 1 END);
+"""
+
+ITEMS = "rj.items"
+
+
+@pytest.fixture(scope="module")
+def rj_db(db):
+    with connect(db) as c:
+        c.execute(SCHEMA)
+    return db
+
+
+def reader(dsn, role):
+    c = connect(dsn)
+    if role is not None:
+        c.execute(f"SET ROLE {role}")
+    return c
+
+
+def items(rows):
+    return {r[1] for r in rows if str(r[0]) == ITEMS}
+
+
+def keys(rows):
+    return {(str(r[0]), r[1]) for r in rows}
+
+
+def everything_read(c):
+    out = {}
+    out["out 1"] = items(c.execute(
+        "SELECT node_table, node_id FROM graph.traverse('rj.items', '1', max_depth => 10)"))
+    out["labels out 1"] = {(r[0], r[1]) for r in c.execute(
+        "SELECT node_id, edge_label FROM graph.traverse('rj.items', '1', max_depth => 1) WHERE depth = 1")}
+    out["in 3"] = items(c.execute(
+        "SELECT node_table, node_id FROM graph.traverse('rj.items', '3', direction => 'in', max_depth => 10)"))
+    out["any 5"] = keys(c.execute(
+        "SELECT node_table, node_id FROM graph.traverse('rj.items', '5', direction => 'any', max_depth => 10)"))
+    out["dfs any 5"] = keys(c.execute(
+        "SELECT node_table, node_id FROM graph.traverse('rj.items', '5', direction => 'any', max_depth => 10,"
+        " strategy => 'dfs')"))
+    out["hydrated out 1"] = items(c.execute(
+        "SELECT node_table, node_id FROM graph.traverse('rj.items', '1', max_depth => 10, hydrate => true)"))
+    out["path 1-3"] = [r[0] for r in c.execute(
+        "SELECT node_id FROM graph.shortest_path('rj.items', '1', 'rj.items', '3')")]
+    out["path 3-1 in"] = [r[0] for r in c.execute(
+        "SELECT node_id FROM graph.shortest_path('rj.items', '3', 'rj.items', '1', direction => 'in')")]
+    out["path 5-6 any"] = [r[0] for r in c.execute(
+        "SELECT node_id FROM graph.shortest_path('rj.items', '5', 'rj.items', '6', direction => 'any')")]
+    out["weighted 1-2"] = [(r[0], r[1], r[2]) for r in c.execute(
+        "SELECT node_id, edge_label, cost FROM graph.weighted_shortest_path('rj.items', '1', 'rj.items', '2')")]
+    out["weighted 1-3"] = [r[0] for r in c.execute(
+        "SELECT node_id FROM graph.weighted_shortest_path('rj.items', '1', 'rj.items', '3')")]
+    comps = {}
+    for t, k, comp in c.execute("SELECT node_table::text, node_id, component FROM graph.connected_components()"):
+        comps.setdefault(comp, set()).add((t, k))
+    out["components"] = sorted(sorted(s) for s in comps.values())
+    out["stats"] = sorted(r[0] for r in c.execute("SELECT size FROM graph.component_stats()"))
+    out["component_of 4"] = keys(c.execute("SELECT node_table, node_id FROM graph.component_of('rj.items', '4')"))
+    out["component_of 5"] = keys(c.execute("SELECT node_table, node_id FROM graph.component_of('rj.items', '5')"))
+    out["traverse_search"] = items(c.execute(
+        "SELECT node_table, node_id FROM graph.traverse_search('name', 'item 1', direction => 'out',"
+        " max_depth => 10)"))
+    graphml = c.execute("SELECT graph.export_graphml('rj.items', '1', direction => 'any', max_depth => 10)"
+                        ).fetchone()[0]
+    out["graphml edges"] = graphml.count("<edge ")
+    out["graphml secret"] = "secret" in graphml
+    dot = c.execute("SELECT graph.export_dot('rj.items', '1', direction => 'any', max_depth => 10)").fetchone()[0]
+    out["dot secret"] = "secret" in dot
+    mermaid = c.execute("SELECT graph.export_mermaid('rj.items', '1', direction => 'any', max_depth => 10)"
+                        ).fetchone()[0]
+    out["mermaid secret"] = "secret" in mermaid
+    return out
+
+
+def _n(*ids):
+    return sorted((ITEMS, str(i)) for i in ids)
+
+
+def test_two_workspaces_walk_disjoint_edge_sets_through_every_read(rj_db):
+    seen = {}
+    for role in (WS1, WS2):
+        with reader(rj_db, role) as c:
+            seen[role] = everything_read(c)
+    one, two = seen[WS1], seen[WS2]
+    # traversals in each direction, both strategies, hydrated
+    assert one["out 1"] == one["hydrated out 1"] == one["traverse_search"] == {"1", "2", "3"}
+    assert two["out 1"] == two["hydrated out 1"] == two["traverse_search"] == {"1", "2", "3", "4"}
+    assert one["labels out 1"] == {("2", "a")}  # not ws 2's 'secret' edge between the same ends
+    assert two["labels out 1"] == {("2", "secret"), ("4", "rel")}
+    assert one["in 3"] == {"3", "2", "1"} and two["in 3"] == {"3", "4", "1"}
+    # 5 and 6 are linked by ws 2's relation and ws 2's note only: ws 1 sees neither
+    assert one["any 5"] == one["dfs any 5"] == {(ITEMS, "5"), ("rj.notes", "1")}
+    assert two["any 5"] == two["dfs any 5"] == {(ITEMS, "5"), (ITEMS, "6"), ("rj.notes", "2")}
+    # paths
+    assert one["path 1-3"] == ["1", "2", "3"] and two["path 1-3"] == ["1", "4", "3"]
+    assert one["path 3-1 in"] == ["3", "2", "1"] and two["path 3-1 in"] == ["3", "4", "1"]
+    assert one["path 5-6 any"] == [] and two["path 5-6 any"] == ["5", "6"]
+    assert one["weighted 1-2"] == [("1", None, 0.0), ("2", "a", 1.0)]  # not the hidden 0.5 edge
+    assert two["weighted 1-2"] == [("1", None, 0.0), ("2", "secret", 0.5)]
+    assert one["weighted 1-3"] == ["1", "2", "3"] and two["weighted 1-3"] == ["1", "4", "3"]
+    # components count only the edges the role walks
+    assert one["components"] == sorted([_n(1, 2, 3), _n(4), sorted([(ITEMS, "5"), ("rj.notes", "1")]), _n(6)])
+    assert two["components"] == sorted([_n(1, 2, 3, 4), sorted([(ITEMS, "5"), (ITEMS, "6"), ("rj.notes", "2")])])
+    assert one["stats"] == [1, 1, 2, 3] and two["stats"] == [3, 4]
+    assert one["component_of 4"] == {(ITEMS, "4")}
+    assert one["component_of 5"] == {(ITEMS, "5"), ("rj.notes", "1")}
+    assert two["component_of 4"] == set(_n(1, 2, 3, 4))
+    # exports: ws 1 exports 1 -> 2 -> 3 (two edges), ws 2 1 -> 2, 1 -> 4 -> 3 (three)
+    assert one["graphml edges"] == 2 and two["graphml edges"] == 3
+    assert not (one["graphml secret"] or one["dot secret"] or one["mermaid secret"])
+    assert two["graphml secret"] and two["dot secret"] and two["mermaid secret"]
+
+
+def test_a_superuser_walks_every_edge(rj_db):
+    with reader(rj_db, None) as c:
+        r = everything_read(c)
+    assert r["out 1"] == {"1", "2", "3", "4"}
+    assert ("4", "rel") in r["labels out 1"] and {n for n, _ in r["labels out 1"]} == {"2", "4"}
+    assert r["path 5-6 any"] == ["5", "6"]
+    assert r["weighted 1-2"][-1][2] == 0.5
+    assert r["stats"] == [4, 4] and r["graphml edges"] == 4
+
+
+def test_a_role_without_select_on_the_join_table_walks_none_of_its_edges(rj_db):
+    with connect(rj_db) as admin:
+        admin.execute(f"REVOKE SELECT ON rj.relations FROM {WS1}")
+        try:
+            with reader(rj_db, WS1) as c:
+                r = everything_read(c)
+        finally:
+            admin.execute(f"GRANT SELECT ON rj.relations TO {WS1}")
+    assert r["out 1"] == {"1"} and r["in 3"] == {"3"} and r["path 1-3"] == []
+    assert r["stats"] == [1, 1, 1, 1, 1, 2] and r["graphml edges"] == 0
+
+
+def test_edges_follow_rows_moving_between_workspaces_applied_or_pending(rj_db):
+    """A relation moved to the other workspace leaves one role's graph and enters
+    the other's at once, whether the graph has applied the move or not (its
+    policy reads the row as it is); a new relation pending in the log, folded in
+    by a read-only transaction, is walked only by the workspace that sees it."""
+    with connect(rj_db) as w, reader(rj_db, WS1) as one, reader(rj_db, WS2) as two:
+        w.execute("UPDATE rj.relations SET ws = 1 WHERE src = 5 AND dst = 6")
+        w.execute("INSERT INTO rj.relations (ws, src, dst, weight) VALUES (2, 3, 6, 1)")
+        try:
+            for c in (one, two):
+                c.execute("BEGIN READ ONLY")
+            try:
+                one_out = items(one.execute(
+                    "SELECT node_table, node_id FROM graph.traverse('rj.items', '3', max_depth => 10)"))
+                two_out = items(two.execute(
+                    "SELECT node_table, node_id FROM graph.traverse('rj.items', '3', max_depth => 10)"))
+                one_56 = [r[0] for r in one.execute(
+                    "SELECT node_id FROM graph.shortest_path('rj.items', '5', 'rj.items', '6')")]
+                two_56 = [r[0] for r in two.execute(
+                    "SELECT node_id FROM graph.shortest_path('rj.items', '5', 'rj.items', '6')")]
+            finally:
+                for c in (one, two):
+                    c.execute("ROLLBACK")
+            assert one_out == {"3"} and two_out == {"3", "6"}
+            assert one_56 == ["5", "6"] and two_56 == []
+            one.execute("SET graph.query_freshness = 'off'")  # the graph has not applied the move
+            assert [r[0] for r in one.execute(
+                "SELECT node_id FROM graph.shortest_path('rj.items', '5', 'rj.items', '6')")] == ["5", "6"]
+            one.execute("RESET graph.query_freshness")
+            apply(w)
+            assert items(two.execute(
+                "SELECT node_table, node_id FROM graph.traverse('rj.items', '3', max_depth => 10)")) == {"3", "6"}
+            assert items(one.execute(
+                "SELECT node_table, node_id FROM graph.traverse('rj.items', '3', max_depth => 10)")) == {"3"}
+        finally:
+            w.execute("UPDATE rj.relations SET ws = 2 WHERE src = 5 AND dst = 6")
+            w.execute("DELETE FROM rj.relations WHERE src = 3 AND dst = 6")
+            apply(w)
+
+
+def test_a_table_without_row_level_security_keeps_every_edge(rj_db):
+    with connect(rj_db) as admin:
+        admin.execute("ALTER TABLE rj.relations DISABLE ROW LEVEL SECURITY")
+        try:
+            with reader(rj_db, WS1) as c:
+                r = everything_read(c)
+        finally:
+            admin.execute("ALTER TABLE rj.relations ENABLE ROW LEVEL SECURITY")
+    assert r["out 1"] == {"1", "2", "3", "4"} and r["path 5-6 any"] == ["5", "6"]
+    assert ("4", "rel") in r["labels out 1"]
+
+
+def test_the_source_reading_and_integrity_functions_reveal_no_hidden_row(rj_db):
+    """graph._source_edges/_source_nodes (what build and verify read the sources
+    through), verify, dangling_references and duplicate_edges are admin only; an
+    admin a join table's policy applies to is refused (42501), never shown a
+    filtered or an unfiltered answer; _source_edges runs its query as the caller,
+    so its policy applies as in SQL."""
+    query = "SELECT 1, 0::oid, src::text, 0::oid, dst::text, weight, kind FROM rj.relations"
+    with reader(rj_db, WS1) as c:
+        for sql in ("SELECT * FROM graph._source_edges(%s)", "SELECT * FROM graph._source_nodes(%s)"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute(sql, ("SELECT 0::oid, id::text, NULL::text, NULL::jsonb FROM rj.notes"
+                                if "nodes" in sql else query,))
+            c.rollback()
+        for sql in ("SELECT * FROM graph.verify()", "SELECT * FROM graph.dangling_references()",
+                    "SELECT * FROM graph.duplicate_edges()"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute(sql)
+            c.rollback()
+    with reader(rj_db, ADMIN_RLS) as c:
+        assert {r[2] for r in c.execute("SELECT * FROM graph._source_edges(%s)", (query,))} == {"1", "2"}
+        for sql in ("SELECT * FROM graph.verify()", "SELECT * FROM graph.dangling_references()",
+                    "SELECT * FROM graph.duplicate_edges()"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+                c.execute(sql)
+            c.rollback()
