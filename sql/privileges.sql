@@ -94,6 +94,9 @@ DECLARE
         -- what the reads call as their caller
         '_setting', '_server_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr', '_key_expr',
         '_object_expr', '_read_sync', '_pending_rows',
+        -- ... and to read, as the caller, the edges a join table's rows carry
+        -- (reads/edge_rows.py): catalog-only generators of the endpoint SQL
+        '_as_key_expr', '_end_expr',
         -- what graph._nodes' row-level security calls as whoever reads it
         '_visible_rows',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',

@@ -85,6 +85,12 @@ class Access:
         # bool[n]: the nodes whose rows the caller can see there.
         self.row_secured = st.row_secured
         self.row_visible = None
+        # Join edge sources whose rows the caller may see only some of (row-level
+        # security) or none of (no SELECT), and (edge_rows.edge_security) the edges
+        # the rows it can see carry.
+        self.edges_secured = st.edge_secured
+        self.edges_hidden = st.edge_hidden
+        self.carried = None
         # What the security mask depends on, to key what a view derives from it: the
         # tables the caller may SELECT now (a GRANT or REVOKE changes no graph version),
         # whether they are all of them, the tenant (and, added by row_security, a

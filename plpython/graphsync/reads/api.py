@@ -23,7 +23,7 @@ from graphsync.algorithms import bibfs, traverse
 # paths, bidijkstra and components import SciPy (a quarter of a second in a new
 # backend); the functions that need them import them, so a traversal never waits.
 from graphsync.db import run
-from graphsync.reads import access, freshness, nodes, start
+from graphsync.reads import access, edge_rows, freshness, nodes, start
 from graphsync.reads import view as graph_view
 from graphsync.reads.arguments import (
     DEFAULT_DEPTH,
@@ -110,6 +110,7 @@ class Read:
         self.acc = access.Access(st, tenant)
         access.row_security(plpy, self.v, self.acc)
         self.security = access.security_mask(plpy, self.v, self.acc)
+        edge_rows.edge_security(plpy, self.v, self.acc)
         self.ends = None if ends is None else self._resolve(plpy, *ends, st if keys else None)
 
     def _resolve(self, plpy, tables, ids, st):
@@ -125,7 +126,15 @@ class Read:
 
     def graph(self, direction, edge_types):
         """(the Adjacency of ``direction`` traversals walk, the label mask)."""
-        return self.v.adjacency(direction), self.v.label_mask(edge_types)
+        return self.adjacency(direction), self.v.label_mask(edge_types)
+
+    def adjacency(self, direction):
+        """The Adjacency of ``direction`` the caller may walk (reads/edge_rows.py)."""
+        return edge_rows.walked_adjacency(self.v, self.acc, direction)
+
+    def csr(self, direction):
+        """The CSR of ``direction`` the caller may walk (reads/edge_rows.py)."""
+        return edge_rows.walked_csr(self.v, self.acc, direction)
 
     def visible(self, node_id):
         return node_id is not None and node_id < len(self.security) and bool(self.security[node_id])
@@ -352,7 +361,7 @@ def shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth=Non
     if src is None:
         return []
     adj, label_mask = r.graph(direction, edge_types)
-    back = r.v.adjacency({"out": "in", "in": "out", "any": "any"}[direction])
+    back = r.adjacency({"out": "in", "in": "out", "any": "any"}[direction])
     p = bibfs.shortest_path(adj, back, r.security, src, dst, max_depth, label_mask)
     if p is None:
         return []
@@ -371,7 +380,7 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
         return []
     from graphsync.algorithms import bidijkstra, paths
 
-    c, label_mask = r.v.csr(direction), r.v.label_mask(edge_types)
+    c, label_mask = r.csr(direction), r.v.label_mask(edge_types)
     _refuse_unusable_weights(plpy, r, c, label_mask, direction, src)
     prepared = r.v.derived(
         ("weighted",) + r.acc.scope + (direction, tuple(edge_types) if edge_types is not None else None),
@@ -405,7 +414,7 @@ def _refuse_unusable_weights(plpy, r, c, label_mask, direction, src):
     silently skip an infinite edge (a path would seem missing) or answer wrongly
     past a negative one. Such edges elsewhere in the graph are no error."""
     w = c.weights
-    bad = r.v.derived(("unusable_weights", direction),
+    bad = r.v.derived(("unusable_weights", direction) + r.acc.scope,
                       lambda: np.flatnonzero(~(np.isfinite(w) & (w >= 0))))
     if not len(bad):
         return
@@ -449,7 +458,7 @@ def _refuse_unusable_weights(plpy, r, c, label_mask, direction, src):
 def _component_labels(plpy, r):
     from graphsync.algorithms import components
 
-    c = r.v.csr("out")
+    c = r.csr("out")
     return r.v.derived(("components",) + r.acc.scope,
                        lambda: components.connected_components(c.offsets, c.targets, r.security))
 

@@ -156,7 +156,7 @@ def picture(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth=None, di
     v = read.v
     ids = nodes.lookup(plpy, v, [(int(r["table_oid"]), r["node_id"]) for r in rows])
     position = {node_id: i for i, node_id in enumerate(ids) if node_id is not None}
-    e = induced.induced_edges(v.adjacency("out"), list(position), v.label_mask(edge_types))
+    e = induced.induced_edges(read.adjacency("out"), list(position), v.label_mask(edge_types))
     edges = [Edge(position[t], position[h], v.labels.get(lab, str(lab)), w)
              for t, h, lab, w in zip(e.src.tolist(), e.dst.tolist(), e.labels.tolist(), e.weights.tolist(),
                                      strict=True)]

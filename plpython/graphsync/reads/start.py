@@ -3,7 +3,8 @@
 Every read function needs the same things first -- the freshness step
 (graph._read_sync), the generation and version its view is keyed on, the tables
 the caller may SELECT (and which of them have row-level security that applies
-to the caller), who the caller is, the two session settings that shape a
+to the caller; and which join tables carrying edges do, or may not be read:
+reads/edge_rows.py), who the caller is, the two session settings that shape a
 read, and the node ids of the one or two nodes it names (a seed, path ends).
 Asked one by one they cost a read about nine round trips, more than a small
 traversal itself; START asks them together, through a plan kept for the
@@ -60,7 +61,7 @@ SELECT s.generation, v.version, s.build_required, s.done,
        r.committed_rows, r.own_rows, r.applied, r.pending_mark,
        p.fetched, p.from_seen, p.seen, p.ids, p.ops, p.table_oids, p.old_pks, p.new_pks, p.properties,
        p.old_rows, p.new_rows,
-       t.visible, t.row_secured, t.registered,
+       t.visible, t.row_secured, t.registered, j.edge_secured, j.edge_hidden,
        current_user::text AS me,
        m.freshness,
        pg_catalog.current_setting('graph.tenant', true) AS tenant,
@@ -94,6 +95,15 @@ CROSS JOIN (
            pg_catalog.count(*) AS registered
     FROM graph._node_tables AS n
 ) AS t
+CROSS JOIN (
+    SELECT coalesce(pg_catalog.array_agg(e.edge_source_id) FILTER (
+               WHERE CASE WHEN pg_catalog.has_table_privilege(e.via_table, 'SELECT')
+                          THEN pg_catalog.row_security_active(e.via_table) ELSE false END), '{}') AS edge_secured,
+           coalesce(pg_catalog.array_agg(e.edge_source_id) FILTER (
+               WHERE pg_catalog.has_table_privilege(e.via_table, 'SELECT') IS NOT true), '{}') AS edge_hidden
+    FROM graph._edge_sources AS e
+    WHERE e.kind = 'join'
+) AS j
 CROSS JOIN LATERAL (
     SELECT w.fetch AS fetched, w.same AS from_seen,
            pg_catalog.pg_current_snapshot()::text AS seen,
@@ -134,6 +144,8 @@ class Start(NamedTuple):
     visible: frozenset  # registered tables the caller may SELECT
     row_secured: frozenset  # of those, the ones whose row-level security applies to the caller
     registered: int  # registered node tables
+    edge_secured: frozenset  # join edge sources whose table's row-level security applies to the caller
+    edge_hidden: frozenset  # join edge sources whose table the caller may not SELECT
     build_required: bool
     done: str  # the applied snapshot (graph._sync_state.done_snapshot)
     pending: list | None  # the pending rows START read (None: it read none), in id order
@@ -187,6 +199,8 @@ def start(plpy, keys=()):
         visible=frozenset(int(t) for t in r["visible"]),
         row_secured=frozenset(int(t) for t in r["row_secured"]),
         registered=r["registered"],
+        edge_secured=frozenset(int(s) for s in r["edge_secured"]),
+        edge_hidden=frozenset(int(s) for s in r["edge_hidden"]),
         build_required=r["build_required"],
         done=r["done"],
         pending=_pending(r),

@@ -198,6 +198,14 @@ def _edge_selects(plpy, reg, e):
     ]
 
 
+def edge_selects(plpy, reg, e):
+    """The SELECTs (one per direction the source stores) of the edges of edge
+    source ``e`` over its carrying table, as build reads them: (edge source,
+    from table, from key, to table, to key, weight, label). reads.edge_rows runs
+    them as a reader."""
+    return _edge_selects(plpy, reg, e)
+
+
 @contextlib.contextmanager
 def unfiltered(plpy, table_oids, purpose):
     """Run the statements of the block with row_security = off, after refusing
