@@ -86,7 +86,7 @@ class Access:
         self.row_secured = st.row_secured
         self.row_visible = None
         # Join edge sources whose rows the caller may see only some of (row-level
-        # security) or none of (no SELECT), and (edge_rows.edge_security) the edges
+        # security) or none of (row-level security, and no SELECT), and (edge_rows.edge_security) the edges
         # the rows it can see carry.
         self.edges_secured = st.edge_secured
         self.edges_hidden = st.edge_hidden

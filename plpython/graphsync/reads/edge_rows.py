@@ -15,9 +15,12 @@ policies decide, and nothing runs with more privileges than the caller), its
 ends joined to graph._nodes. algorithms.carried then keeps, of those sources'
 edges, as many of each exact (source, from, to, weight, label) as the visible
 rows carry: a hidden row lends neither its edge nor its weight nor its label,
-even between two nodes a visible row links. The edges of a join table the
-caller may not SELECT at all are all dropped (no row of it is visible). Reads
-of tables without row-level security run no statement here.
+even between two nodes a visible row links. The edges of a join table with
+row-level security that the caller may not SELECT at all are all dropped (no
+row of it is visible to the caller); a join table without row-level security
+keeps its edges for every reader, as before (the graph's structure is readable
+by everyone; a read needs SELECT on the node tables only). Reads of tables
+without row-level security run no statement here.
 
 The answer depends on the rows, the caller and any setting its policies read:
 asked again by every read, never kept; what is derived from it (the filtered

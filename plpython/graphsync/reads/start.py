@@ -100,7 +100,9 @@ CROSS JOIN (
                WHERE CASE WHEN pg_catalog.has_table_privilege(e.via_table, 'SELECT')
                           THEN pg_catalog.row_security_active(e.via_table) ELSE false END), '{}') AS edge_secured,
            coalesce(pg_catalog.array_agg(e.edge_source_id) FILTER (
-               WHERE pg_catalog.has_table_privilege(e.via_table, 'SELECT') IS NOT true), '{}') AS edge_hidden
+               WHERE pg_catalog.has_table_privilege(e.via_table, 'SELECT') IS NOT true
+                 AND (SELECT c.relrowsecurity FROM pg_catalog.pg_class AS c WHERE c.oid = e.via_table)),
+           '{}') AS edge_hidden
     FROM graph._edge_sources AS e
     WHERE e.kind = 'join'
 ) AS j
@@ -145,7 +147,7 @@ class Start(NamedTuple):
     row_secured: frozenset  # of those, the ones whose row-level security applies to the caller
     registered: int  # registered node tables
     edge_secured: frozenset  # join edge sources whose table's row-level security applies to the caller
-    edge_hidden: frozenset  # join edge sources whose table the caller may not SELECT
+    edge_hidden: frozenset  # of those with row-level security, the ones the caller may not SELECT
     build_required: bool
     done: str  # the applied snapshot (graph._sync_state.done_snapshot)
     pending: list | None  # the pending rows START read (None: it read none), in id order
