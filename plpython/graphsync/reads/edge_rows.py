@@ -110,7 +110,8 @@ def edge_security(plpy, v, acc):
                 a = a_id if a_id is not None and a_id < n else node_of.get((int(a_oid), a_pk))
                 b = b_id if b_id is not None and b_id < n else node_of.get((int(b_oid), b_pk))
                 if a is not None and b is not None:
-                    es, src, dst, w, label = es + [e], src + [a], dst + [b], w + [weight], label + [name]
+                    # (json renders an infinite weight as the string "Infinity": float() reads it)
+                    es, src, dst, w, label = es + [e], src + [a], dst + [b], w + [float(weight)], label + [name]
         visible = csr.edges(src, dst, [np.inf if x is None else x for x in w], _label_ids(v, label), es)
     digest = hashlib.blake2b(digest_size=16)
     digest.update(np.asarray(secured, dtype=np.int64).tobytes())
