@@ -42,7 +42,6 @@ import numpy as np
 from graphsync.algorithms import carried, csr
 from graphsync.algorithms.adjacency import Adjacency, both_ways
 from graphsync.db import run
-from graphsync.reads.access import JIT_BACK, JIT_OFF
 from graphsync.reads.view import GENERATION, same_generation
 from graphsync.sync import sources
 
@@ -50,7 +49,18 @@ from graphsync.sync import sources
 # view's node count); ends with no such node come back as keys, for the nodes
 # pending rows a read folds in (View.extra_keys). %s: a UNION ALL of the sources'
 # selects (edge source, from table, from key, to table, to key, weight, label).
+# The nodes of the end tables ($2) are read from graph._nodes once, as the caller
+# (its policy runs once per node, and once per statement for a table whose
+# row-level security applies: row_policy.py), and both ends are hash-joined to
+# them: the planner cannot estimate the rows of the sources' selects (it takes a
+# few for many thousands) and would otherwise probe graph._nodes, and run its
+# policy, once per end of every row; EDGES_PLAN turns nested loops off for this
+# statement (and JIT, as access.py does).
 VISIBLE_EDGES = """
+WITH r (es, a_oid, a_pk, b_oid, b_pk, w, label) AS MATERIALIZED (%s),
+ids AS MATERIALIZED (
+    SELECT n.table_oid, n.pk, n.node_id FROM graph._nodes AS n WHERE n.table_oid = ANY ($2) AND n.node_id < $1
+)
 SELECT coalesce(pg_catalog.array_agg(r.es) FILTER (WHERE k.ok), '{}') AS es,
        coalesce(pg_catalog.array_agg(a.node_id) FILTER (WHERE k.ok), '{}') AS src,
        coalesce(pg_catalog.array_agg(b.node_id) FILTER (WHERE k.ok), '{}') AS dst,
@@ -59,13 +69,19 @@ SELECT coalesce(pg_catalog.array_agg(r.es) FILTER (WHERE k.ok), '{}') AS es,
        coalesce(pg_catalog.array_agg(pg_catalog.json_build_array(r.es, a.node_id, r.a_oid, r.a_pk, b.node_id,
                                                                  r.b_oid, r.b_pk, r.w, r.label))
                 FILTER (WHERE NOT k.ok), '{}') AS other, %s
-FROM (%%s OFFSET 0) AS r (es, a_oid, a_pk, b_oid, b_pk, w, label)
-LEFT JOIN graph._nodes AS a ON a.table_oid = r.a_oid AND a.pk = r.a_pk
-LEFT JOIN graph._nodes AS b ON b.table_oid = r.b_oid AND b.pk = r.b_pk
-CROSS JOIN LATERAL (SELECT coalesce(a.node_id < $1 AND b.node_id < $1, false) AS ok) AS k
-""" % GENERATION
+FROM r
+LEFT JOIN ids AS a ON a.table_oid = r.a_oid AND a.pk = r.a_pk
+LEFT JOIN ids AS b ON b.table_oid = r.b_oid AND b.pk = r.b_pk
+CROSS JOIN LATERAL (SELECT a.node_id IS NOT NULL AND b.node_id IS NOT NULL AS ok) AS k
+""" % ("%s", GENERATION)
 
-_sql = {}  # (registry edge sources secured, their node tables) -> VISIBLE_EDGES of them
+EDGES_PLAN = """
+SELECT pg_catalog.current_setting('jit') AS jit, pg_catalog.current_setting('enable_nestloop') AS nestloop,
+       pg_catalog.set_config('jit', 'off', true), pg_catalog.set_config('enable_nestloop', 'off', true)
+"""
+EDGES_PLAN_BACK = "SELECT pg_catalog.set_config('jit', $1, true), pg_catalog.set_config('enable_nestloop', $2, true)"
+
+_sql = {}  # (registry edge sources secured, their node tables) -> (VISIBLE_EDGES of them, end tables)
 
 
 def _statement(plpy, reg, secured):
@@ -75,7 +91,8 @@ def _statement(plpy, reg, secured):
     if made is None:
         selects = [s for e in edges
                    for s in sources.edge_selects(plpy, reg, dataclasses.replace(e, row_filter=None))]
-        made = _sql[key] = VISIBLE_EDGES % " UNION ALL ".join(selects)
+        ends = sorted({t for e in edges for t in (e.from_table, e.to_table)})
+        made = _sql[key] = (VISIBLE_EDGES % " UNION ALL ".join(selects), ends)
     return made
 
 
@@ -96,11 +113,12 @@ def edge_security(plpy, v, acc):
     n = v.node_count
     visible = csr.edges([], [], [], [], [])
     if queried:
-        jit = run(plpy, JIT_OFF)[0]["was"]
+        sql, ends = _statement(plpy, v.registry, set(queried))
+        was = run(plpy, EDGES_PLAN)[0]
         try:
-            r = run(plpy, _statement(plpy, v.registry, set(queried)), ["bigint"], [n])[0]
+            r = run(plpy, sql, ["bigint", "oid[]"], [n, ends])[0]
         finally:
-            run(plpy, JIT_BACK, ["text"], [jit])
+            run(plpy, EDGES_PLAN_BACK, ["text", "text"], [was["jit"], was["nestloop"]])
         same_generation(v.key[0], r)
         es, src, dst, w, label = r["es"], r["src"], r["dst"], r["w"], r["label"]
         if r["other"] and v.extra_keys:  # ends that are nodes pending rows folded in?
