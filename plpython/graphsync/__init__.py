@@ -23,6 +23,7 @@ algorithms/             pure NumPy/SciPy over CSR arrays; no plpy, no SQL
   bidijkstra.py         meet-in-the-middle Dijkstra for weighted_shortest_path
   components.py         weakly connected components and their sizes
   induced.py            the edges among a set of nodes (what an export draws besides the walk's tree)
+  carried.py            keep the edges of secured sources that the rows a reader can see carry
 
 sync/                   the write path: log rows -> graph tables -> base
   registry.py           node tables and edge sources as plain values
@@ -42,6 +43,7 @@ reads/                  the read path: the graph a caller sees, and the read fun
   freshness.py          graph.query_freshness: apply or fold pending rows before a read
   access.py             which nodes a caller may see and enter (tables, source rows, tenant, filters)
   row_policy.py         graph._nodes' row-level security: the source rows a reader can see, once per statement
+  edge_rows.py          which edges a read may walk: a join table's row-level security, as the caller
   nodes.py              (table, id text) <-> node ids; hydration from the source tables
   arguments.py          argument checks of the read functions (bounds, choices, seeds)
   literals.py           answers as array literals (how thousands of values reach SQL)
