@@ -324,3 +324,13 @@ def test_a_pending_relation_to_a_pending_node_is_folded_for_its_workspace_only(r
             w.execute("DELETE FROM rj.relations WHERE dst = 7")
             w.execute("DELETE FROM rj.items WHERE id = 7")
             apply(w)
+
+
+def test_a_role_the_join_tables_policy_would_filter_but_turns_it_off_gets_the_sql_error(rj_db):
+    with reader(rj_db, WS1) as c:
+        c.execute("SET row_security = off")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            c.execute("SELECT * FROM graph.traverse('rj.items', '1')")
+        c.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            c.execute("SELECT * FROM rj.relations")  # as in SQL
