@@ -12,7 +12,8 @@ session, in one snapshot, so what it returns is consistent: the node ids are
 numbered by the generation it returns.
 
 A graph_admin member's read applies no source table's row-level security
-(``row_secured`` is empty for it), as graph._nodes' policy shows it every node
+(``row_secured``, ``edge_secured`` and ``edge_hidden`` are empty for it: it
+keeps every join table's edges), as graph._nodes' policy shows it every node
 (migration 180): asking the tables which rows it can see would run their
 owners' policy code with an admin's privileges and hide nothing the admin
 cannot read in graph._nodes anyway. (hydrate => true still reads the rows as the
@@ -104,7 +105,7 @@ CROSS JOIN (
                  AND (SELECT c.relrowsecurity FROM pg_catalog.pg_class AS c WHERE c.oid = e.via_table)),
            '{}') AS edge_hidden
     FROM graph._edge_sources AS e
-    WHERE e.kind = 'join'
+    WHERE e.kind = 'join' AND NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')
 ) AS j
 CROSS JOIN LATERAL (
     SELECT w.fetch AS fetched, w.same AS from_seen,
