@@ -56,6 +56,50 @@ def test_overlay_count_follows_apply_build_truncate_and_rollback(app):
         assert verify(c) == []
 
 
+def test_an_edge_added_and_removed_in_one_batch_writes_no_overlay_row(app):
+    with connect(app) as c:
+        before = kept_and_counted(c)
+        write_contacts(c, 501, 510)  # each works at a company
+        c.execute("UPDATE app.contacts SET company_id = NULL WHERE id BETWEEN 501 AND 504")
+        c.execute("UPDATE app.contacts SET company_id = 3 WHERE id = 505")
+        c.execute("DELETE FROM app.contacts WHERE id BETWEEN 506 AND 508")
+        c.execute("INSERT INTO app.relations (source_id, target_id, type) VALUES (509, 510, 'knows')")
+        c.execute("DELETE FROM app.relations WHERE source_id = 509")
+        apply(c)
+        # Left: 505's new edge, 509's and 510's (the relation went again); the dead contacts are tombstones.
+        assert kept_and_counted(c) == before + 3
+        assert c.execute("""SELECT count(*) FROM graph._nodes AS n JOIN pg_class AS t ON t.oid = n.table_oid
+                            WHERE t.relname = 'contacts' AND n.pk IN ('506', '507', '508')
+                                  AND NOT n.alive""").fetchone()[0] == 3
+        assert verify(c) == []
+
+
+def test_the_tombstone_count_reads_an_index_of_tombstones_only(app):
+    """graph._nodes indexes the tombstones (migration 220), not every touched node:
+    a node replay writes alive takes no entry, the count reads the index."""
+    with connect(app) as c:
+        write_contacts(c, 601, 620)
+        c.execute("DELETE FROM app.contacts WHERE id BETWEEN 601 AND 605")
+        apply(c)
+        assert c.execute("""SELECT indexdef FROM pg_indexes WHERE schemaname = 'graph' AND tablename = '_nodes'
+                            AND indexdef LIKE '%WHERE%touched%'""").fetchall() == [
+            ("CREATE INDEX _nodes_tombstone_idx ON graph._nodes USING btree (node_id)"
+             " WHERE (touched AND (NOT alive))",)]
+        with c.transaction(force_rollback=True):
+            c.execute("SET LOCAL enable_seqscan = off")
+            plan = "\n".join(r[0] for r in c.execute(
+                "EXPLAIN SELECT count(*) FROM graph._nodes AS n WHERE n.touched AND NOT n.alive"))
+            assert "_nodes_tombstone_idx" in plan
+            tombstones = c.execute("SELECT count(*) FROM graph._nodes WHERE touched AND NOT alive").fetchone()[0]
+            c.execute("SET LOCAL enable_indexscan = off")
+            c.execute("SET LOCAL enable_bitmapscan = off")
+            c.execute("SET LOCAL enable_indexonlyscan = off")
+            c.execute("SET LOCAL enable_seqscan = on")
+            assert c.execute("SELECT count(*) FROM graph._nodes WHERE touched AND NOT alive").fetchone()[0] \
+                == tombstones >= 5
+        assert verify(c) == []
+
+
 def test_overlay_count_after_failed_rows_and_a_full_edge_buffer(app):
     with connect(app) as c:
         c.execute("SELECT graph.build()")

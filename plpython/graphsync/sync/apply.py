@@ -243,7 +243,10 @@ class Replayer:
         plpy = self.plpy
         if not gathered.nodes and not gathered.edges:
             return
-        if self.overlay_used + len(gathered.edges) > self.buffer_size:
+        # An edge the batch adds and removes again writes no overlay row (its keys'
+        # nodes are still found or created, as when it was written).
+        edges = changes.cancel_edges(gathered.edges)
+        if self.overlay_used + len(edges) > self.buffer_size:
             raise EdgeBufferFull()
         base.note_own_write(plpy)
         keys = set(gathered.nodes)
@@ -253,8 +256,7 @@ class Replayer:
             self._update_nodes([(k, v.result(counts[k])) for k, v in gathered.nodes.items()
                                 if k not in created], tids)
 
-        if gathered.edges:
-            edges = gathered.edges
+        if edges:
             labels = _label_ids(plpy, [c[5] for c in edges])
             ops, sources, src, dst, weights, names = zip(*edges, strict=True)
             db.run(plpy, INSERT_EDGES, ["char[]", "int[]", "bigint[]", "bigint[]", "float8[]", "int[]", "bigint"],

@@ -377,6 +377,31 @@ def add_rows(reg, rows, changes, parsed=None, skip=False, truncated=(), plans=No
     return skipped
 
 
+def cancel_edges(edges):
+    """``edges`` (edge changes (op, source, key, key, weight, label) in order) less
+    every addition that a later removal of the same edge undoes, and that removal:
+    the overlay rows a batch need not write. Each removal takes the latest
+    addition of its edge not taken yet (brackets matched), so what is left means
+    the same under every reading of the overlay: summed per edge (csr.fold_overlay,
+    adjacency.Overlay) a pair adds 0; applied in order, a removal never below 0
+    (the adjacency's relocation), an addition then its removal leave the count
+    as it was. A removal with no addition before it in ``edges`` stays: it may
+    remove an edge of the base or of an earlier batch. Returns ``edges`` itself
+    when nothing cancels."""
+    open_, drop = {}, set()
+    for i, c in enumerate(edges):
+        if c[0] == "+":
+            open_.setdefault(c[1:], []).append(i)
+        else:
+            added = open_.get(c[1:])
+            if added:
+                drop.add(added.pop())
+                drop.add(i)
+    if not drop:
+        return edges
+    return [c for i, c in enumerate(edges) if i not in drop]
+
+
 def _merge(one, nodes, edges, truncated):
     """Compose the changes of one row (``one``) after ``nodes`` and ``edges``."""
     for k, change in one.nodes.items():

@@ -659,3 +659,48 @@ def test_add_rows_raises_on_a_row_it_cannot_gather_or_skips_it_whole(bad):
     assert changes.add_rows(REG, rows, c, skip=True) == 1
     expected = _one_by_one(REG, [rows[0], rows[2]])
     assert (final(c.nodes), c.edges) == (final(expected.nodes), expected.edges)
+
+
+def _e(op, dst, weight=1.0, source=1):
+    return (op, source, (CONTACTS, "1"), (COMPANIES, dst), weight, "works_at")
+
+
+def test_cancel_edges_drops_an_addition_that_a_later_removal_undoes():
+    a, b = _e("+", "1"), _e("+", "2")
+    assert changes.cancel_edges([a, b, _e("-", "1")]) == [b]
+    # Two additions, one removal: one addition stays, the first (the later one is taken).
+    assert changes.cancel_edges([a, b, a, _e("-", "1")]) == [a, b]
+
+
+def test_cancel_edges_keeps_a_removal_before_any_addition_and_other_edges():
+    minus, plus = _e("-", "1"), _e("+", "1")
+    # The removal may take an edge of the base; the addition comes after it.
+    assert changes.cancel_edges([minus, plus]) == [minus, plus]
+    # Another weight or source is another edge.
+    edges = [plus, _e("-", "1", weight=2.0), _e("-", "1", source=2)]
+    assert changes.cancel_edges(edges) is edges
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_cancel_edges_leaves_every_reading_of_the_overlay_unchanged(seed):
+    rng = np.random.default_rng(seed)
+    edges = [_e("+" if rng.random() < 0.55 else "-", str(rng.integers(3)), float(rng.integers(2)))
+             for _ in range(int(rng.integers(0, 40)))]
+    kept = changes.cancel_edges(edges)
+    assert len(kept) <= len(edges)
+    for before in range(3):
+        for key in {c[1:] for c in edges}:
+            # Summed, as csr.fold_overlay and adjacency.Overlay count; and in order,
+            # a removal never taking the count below 0.
+            def summed(cs, key=key):
+                return sum(1 if c[0] == "+" else -1 for c in cs if c[1:] == key)
+
+            def ordered(cs, key=key, before=before):
+                n = before
+                for c in cs:
+                    if c[1:] == key:
+                        n = n + 1 if c[0] == "+" else max(n - 1, 0)
+                return n
+
+            assert summed(kept) == summed(edges)
+            assert ordered(kept) == ordered(edges)
