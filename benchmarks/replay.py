@@ -14,8 +14,10 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
@@ -115,6 +117,13 @@ return result["failed"], result["stopped"]
 $$;
 '''
 APPLY = "SELECT failed, stopped FROM graph.apply_sync()"
+
+
+def previous_tree(revision: str, into: str) -> Path:
+    """This repository's files at ``revision`` in the directory ``into`` (git archive)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", into], input=archive, check=True)
+    return Path(into)
 
 
 def previous_source(revision: str) -> str:
@@ -219,19 +228,26 @@ def log_size(conn: psycopg.Connection) -> str:
 
 def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None,
         analyze_after: float = 3.0, timeout: float | None = None, previous: str | None = None,
-        samples: dict[str, list[float]] | None = None) -> list[Result]:
+        samples: dict[str, list[float]] | None = None, against: tuple | None = None) -> list[Result]:
     """apply_sync vs a plain copy of the ``logged`` log rows; with ``dsn``, also apply_sync
     with the graph tables analyzed by another session ``analyze_after`` seconds in; with
-    ``previous`` (a revision), both again with that revision's replay, alternating. Every
+    ``previous`` (a revision), both again with that revision's replay, alternating; with
+    ``against`` (revision, connection, dsn: a database where that revision is installed,
+    migrations and all, holding the same log), both again there, alternating. Every
     repetition's seconds go into ``samples`` (variant -> list) when given."""
-    for setting in SETTINGS:
-        conn.execute(setting)
+    for c in [conn] + ([against[1]] if against else []):
+        for setting in SETTINGS:
+            c.execute(setting)
+        c.execute(f"VACUUM ANALYZE {GRAPH_TABLES}")
     conn.execute("DROP TABLE IF EXISTS log_copy")
     conn.execute("CREATE TABLE log_copy (LIKE graph._sync_log)")
-    conn.execute(f"VACUUM ANALYZE {GRAPH_TABLES}")
     variants = {"copy": partial(_copy, conn), "apply": partial(_apply, conn, timeout=timeout)}
     if dsn:
         variants["analyzed"] = partial(_apply, conn, dsn, analyze_after, timeout)
+    if against:
+        variants["against"] = partial(_apply, against[1], timeout=timeout)
+        if dsn:
+            variants["against analyzed"] = partial(_apply, against[1], against[2], analyze_after, timeout)
     if previous:
         conn.execute("DROP FUNCTION IF EXISTS pg_temp.apply_previous(text)")
         conn.execute(PREVIOUS)
@@ -251,11 +267,12 @@ def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None
                               f" (temp files {medians['analyzed']['temp_mb']:.0f} MB vs"
                               f" {medians['apply']['temp_mb']:.0f} MB)",
                               copy, analyzed, "≥ 100,000 rows/s", logged / analyzed >= 100_000))
-    for name in ("previous", "previous analyzed"):
+    for name in ("previous", "previous analyzed", "against", "against analyzed"):
         if name in medians:
             m = medians[name]
-            results.append(Result(f"{name}: replay of {previous}" + (
-                f" (temp files {m['temp_mb']:.0f} MB)" if name != "previous" else ""),
+            revision = against[0] if name.startswith("against") else previous
+            results.append(Result(f"{name}: replay of {revision}" + (
+                f" (temp files {m['temp_mb']:.0f} MB)" if name.endswith("analyzed") else ""),
                 copy, m["replay"], "≥ 100,000 rows/s", logged / m["replay"] >= 100_000))
     return results
 
@@ -265,7 +282,9 @@ def plot(samples: dict[str, list[float]], logged: int, path: str, title: str) ->
     each apply over the copy of its own repetition (``samples``: run()'s)."""
     names = {"apply": "apply_sync / copy", "analyzed": "apply_sync with a mid-apply ANALYZE / copy",
              "previous": "previous revision's apply_sync / copy",
-             "previous analyzed": "previous revision's, mid-apply ANALYZE / copy"}
+             "previous analyzed": "previous revision's, mid-apply ANALYZE / copy",
+             "against": "that revision installed in its own database / copy",
+             "against analyzed": "the same, mid-apply ANALYZE / copy"}
     bars = []
     for variant, label in names.items():
         if variant in samples:
@@ -299,22 +318,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also print where one apply spends its time")
     parser.add_argument("--previous", metavar="REVISION",
                         help="also run the replay of this revision (its sync/apply.py), alternating")
+    parser.add_argument("--batch-size", type=int, default=10000,
+                        help="graph.sync_batch_size of every apply (default 10,000, the setting's default)")
+    parser.add_argument("--against", metavar="REVISION",
+                        help="also run the replay of this revision installed in a database of its own (its"
+                             " migrations and all its code), with the same log, alternating")
     parser.add_argument("--plot", default=str(Path(__file__).resolve().parent / "replay.png"),
                         help="where to write the plot of the ratios (default benchmarks/replay.png, beside REPLAY.md)")
     args = parser.parse_args(argv)
+    global SETTINGS
+    SETTINGS = (f"SET graph.sync_batch_size = {int(args.batch_size)}",) + SETTINGS[1:]
     with server() as admin, database(admin, "graphsync_bench_replay") as dsn, \
-            psycopg.connect(dsn, autocommit=True) as conn:
+            psycopg.connect(dsn, autocommit=True) as conn, ExitStack() as stack:
+        against = None
+        if args.against:
+            tree = stack.enter_context(tempfile.TemporaryDirectory())
+            other_dsn = stack.enter_context(database(admin, "graphsync_bench_replay_against",
+                                                     previous_tree(args.against, tree)))
+            other = stack.enter_context(psycopg.connect(other_dsn, autocommit=True))
+            setup(other)
+            generate(other, args.rows)
+            against = (args.against, other, other_dsn)
         setup(conn)
         logged = generate(conn, args.rows)
+        if against and against[1].execute("SELECT count(*) FROM graph._sync_log").fetchone()[0] != logged:
+            raise RuntimeError("the two databases' logs differ")
         load = open("/proc/loadavg").read().split()[:3]
         print(f"{logged:,} log rows; {log_size(conn)}; load average before: {' '.join(load)}", flush=True)
         samples: dict[str, list[float]] = {}
-        for r in run(conn, logged, args.reps, dsn, args.analyze_after, args.timeout, args.previous, samples):
+        for r in run(conn, logged, args.reps, dsn, args.analyze_after, args.timeout, args.previous, samples,
+                     against):
             print(f"{r.operation}: copy {r.baseline:.2f} s, apply {r.measured:.2f} s, {r.ratio:.1f}x,"
                   f" {logged / r.measured:,.0f} rows/s", flush=True)
         for name, seconds in samples.items():
             print(f"{name}: " + ", ".join(f"{x:.2f} s" for x in seconds) + " (" +
                   ", ".join(f"{logged / x:,.0f} rows/s" for x in seconds) + ")")
+        for mine, theirs in (("apply", "against"), ("analyzed", "against analyzed")):
+            if theirs in samples:
+                each = [t / m for m, t in zip(samples[mine], samples[theirs], strict=True)]
+                print(f"{theirs} / {mine} per repetition: " + ", ".join(f"{x:.2f}x" for x in each)
+                      + f"; median {statistics.median(each):.2f}x")
         after = " ".join(open("/proc/loadavg").read().split()[:3])
         print(f"load average after: {after}")
         plot(samples, logged, args.plot, f"replay: {args.reps} repetitions alternating, {os.cpu_count()} cores,"
