@@ -74,6 +74,27 @@ def test_an_edge_added_and_removed_in_one_batch_writes_no_overlay_row(app):
         assert verify(c) == []
 
 
+def test_an_update_that_leaves_a_node_as_it_was_does_not_write_it(app):
+    """An update of edge columns only changes edges: the node keeps its row version
+    and its change_id; an update of a property still writes it."""
+    node = """SELECT n.ctid::text, n.change_id FROM graph._nodes AS n
+              WHERE n.table_oid = 'app.contacts'::regclass AND n.pk = %s"""
+    with connect(app) as c:
+        write_contacts(c, 701, 703)
+        apply(c)
+        before = {pk: c.execute(node, (pk,)).fetchone() for pk in ("701", "702", "703")}
+        edges = kept_and_counted(c)
+        c.execute("UPDATE app.contacts SET company_id = 9 WHERE id IN (701, 702)")
+        c.execute("UPDATE app.contacts SET name = 'renamed' WHERE id IN (702, 703)")
+        result = apply(c)
+        assert result["updates"] == 4 and result["failed"] == 0
+        after = {pk: c.execute(node, (pk,)).fetchone() for pk in ("701", "702", "703")}
+        assert after["701"] == before["701"]
+        assert after["702"][1] > before["702"][1] and after["703"][1] > before["703"][1]
+        assert kept_and_counted(c) == edges + 4  # two edges moved
+        assert verify(c) == []
+
+
 def test_the_tombstone_count_reads_an_index_of_tombstones_only(app):
     """graph._nodes indexes the tombstones (migration 220), not every touched node:
     a node replay writes alive takes no entry, the count reads the index."""

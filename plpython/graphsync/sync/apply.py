@@ -136,16 +136,29 @@ FROM k LEFT JOIN new USING (i)
 
 # By ctid (see above): the rows NODES found, in the same flush, while this
 # transaction holds graph._sync_state (every writer of graph._nodes does), so no
-# other transaction moved them.
+# other transaction moved them. A node whose state the batch leaves as it was (an
+# update of edge columns only, a property set to the value it had) is not written:
+# no new row version and index entries, and no change_id (graph._nodes.change_id
+# numbers changes of the alive flag, tenant or properties, migration 070). "found"
+# counts the rows at the ctids, for the check that none moved.
 UPDATE_NODES = """
-UPDATE graph._nodes AS n
-SET alive = u.alive, extra_rows = u.extra,
-    tenant = CASE WHEN u.keep THEN n.tenant ELSE u.tenant END,
-    properties = CASE WHEN u.keep THEN n.properties ELSE u.props::jsonb END,
-    touched = true, change_id = (SELECT nextval('graph._node_change_seq'))
-FROM unnest($1::tid[], $2::boolean[], $3::int[], $4::boolean[], $5::text[], $6::text[])
-     AS u (tid, alive, extra, keep, tenant, props)
-WHERE n.ctid = u.tid
+WITH u AS MATERIALIZED (
+    SELECT * FROM unnest($1::tid[], $2::boolean[], $3::int[], $4::boolean[], $5::text[], $6::text[])
+         AS u (tid, alive, extra, keep, tenant, props)
+), written AS (
+    UPDATE graph._nodes AS n
+    SET alive = u.alive, extra_rows = u.extra,
+        tenant = CASE WHEN u.keep THEN n.tenant ELSE u.tenant END,
+        properties = CASE WHEN u.keep THEN n.properties ELSE u.props::jsonb END,
+        touched = true, change_id = (SELECT nextval('graph._node_change_seq'))
+    FROM u
+    WHERE n.ctid = u.tid
+      AND (n.alive IS DISTINCT FROM u.alive OR n.extra_rows IS DISTINCT FROM u.extra
+           OR NOT u.keep AND (n.tenant IS DISTINCT FROM u.tenant OR n.properties IS DISTINCT FROM u.props::jsonb))
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM written) AS written,
+       (SELECT count(*) FROM u JOIN graph._nodes AS n ON n.ctid = u.tid) AS found
 """
 
 INSERT_LABELS = "INSERT INTO graph._labels (label) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
@@ -275,7 +288,7 @@ class Replayer:
         states = [v[2] or (None, None) for _, v in items]
         done = db.run(plpy, UPDATE_NODES, ["tid[]", "boolean[]", "int[]", "boolean[]", "text[]", "text[]"],
                       [[tids[k] for k, _ in items], [v[0] for _, v in items], [v[1] for _, v in items],
-                       keep, [s[0] for s in states], [s[1] for s in states]]).nrows()
+                       keep, [s[0] for s in states], [s[1] for s in states]])[0]["found"]
         if done != len(items):
             raise RuntimeError("graphsync: %d of %d nodes to update moved while replay held them"
                                % (len(items) - done, len(items)))
