@@ -1,5 +1,7 @@
-"""Capture triggers are what they claim to be: enabled ALWAYS, so writes made with
-session_replication_role = replica (logical replication subscribers) are captured;
+"""Capture triggers are what they claim to be: the statement triggers enabled
+ALWAYS, so writes made with session_replication_role = replica are captured, and
+the row triggers for logical replication's apply worker enabled REPLICA (they
+log nothing outside an apply worker, so no write is captured twice);
 recognised by their function, not their name, so a same-named impostor, a
 trigger enabled for origin sessions only, or graphsync's trigger under another
 name shows in health, keeps maintenance from reporting 'succeeded', and is
@@ -50,13 +52,22 @@ def assert_healthy(c):
 
 def test_triggers_are_enabled_always_and_capture_replica_writes(tables):
     with connect(tables) as c:
-        assert c.execute("SELECT DISTINCT tgenabled FROM pg_trigger WHERE tgrelid = 'people'::regclass"
-                         " AND tgname LIKE 'graphsync%'").fetchall() == [("A",)]
-        c.execute("SET session_replication_role = replica")
-        c.execute("INSERT INTO people VALUES (50, 'replicated', 1)")
+        # tgtype bit 1: row-level
+        assert c.execute("SELECT tgname, tgtype & 1, tgenabled FROM pg_trigger WHERE tgrelid = 'people'::regclass"
+                         " AND tgname LIKE 'graphsync%' ORDER BY 1").fetchall() == [
+            ("graphsync_capture_delete", 0, "A"), ("graphsync_capture_insert", 0, "A"),
+            ("graphsync_capture_truncate", 0, "A"), ("graphsync_capture_update", 0, "A"),
+            ("graphsync_replica_capture_delete", 1, "R"), ("graphsync_replica_capture_insert", 1, "R"),
+            ("graphsync_replica_capture_update", 1, "R")]
+        before = log_count(c)
+        c.execute("SET session_replication_role = replica")  # both kinds fire: each row is logged once
+        c.execute("INSERT INTO people VALUES (50, 'replicated', 1), (51, 'replicated too', 50)")
         c.execute("UPDATE people SET name = 'changed on a subscriber' WHERE id = 2")
         c.execute("DELETE FROM people WHERE id = 10")
         c.execute("RESET session_replication_role")
+        assert c.execute("SELECT op, pk FROM graph._sync_log WHERE id > (SELECT max(id) - 4 FROM graph._sync_log)"
+                         " ORDER BY id").fetchall() == [("I", "50"), ("I", "51"), ("U", "2"), ("D", "10")]
+        assert log_count(c) == before + 4
         apply(c)
         assert_healthy(c)
 
@@ -104,7 +115,9 @@ def test_graphsyncs_trigger_under_another_name_never_captures_twice(tables):
         c.execute("ALTER TRIGGER graphsync_capture_insert ON people RENAME TO audit_insert")
         assert states(c, "people") == {"graphsync_capture_insert": "missing", "graphsync_capture_update": "ok",
                                        "graphsync_capture_delete": "ok", "graphsync_capture_truncate": "ok",
-                                       "audit_insert": "extra"}
+                                       "graphsync_replica_capture_insert": "ok",
+                                       "graphsync_replica_capture_update": "ok",
+                                       "graphsync_replica_capture_delete": "ok", "audit_insert": "extra"}
         assert "trigger_extra: public.people (audit_insert)" in health(c)["schema_drift"]
         done = c.execute("SELECT action, table_name FROM graph.reconcile()").fetchall()
         assert ("dropped_trigger", "public.people") in done and ("installed_trigger", "public.people") in done
@@ -127,4 +140,23 @@ def test_install_replaces_an_impostor_with_a_warning(tables):
                    for m in seen), seen
         c.execute("DELETE FROM people WHERE id = 70")
         apply(c)
+        assert_healthy(c)
+
+
+def test_a_replica_trigger_enabled_otherwise_or_renamed_is_reported_and_repaired(tables):
+    """The row triggers for logical replication's apply worker are checked as the
+    statement triggers are: enabled REPLICA (ALWAYS would call them on every write
+    of the primary; origin-only never in an apply worker), by function."""
+    with connect(tables) as c:
+        c.execute("ALTER TABLE people ENABLE TRIGGER graphsync_replica_capture_update")  # origin sessions only
+        c.execute("ALTER TRIGGER graphsync_replica_capture_delete ON people RENAME TO audit_delete")
+        assert {k: v for k, v in states(c, "people").items() if v != "ok"} == {
+            "graphsync_replica_capture_update": "disabled", "graphsync_replica_capture_delete": "missing",
+            "audit_delete": "extra"}
+        h = health(c)
+        assert "trigger_disabled: public.people (graphsync_replica_capture_update)" in h["schema_drift"], h
+        done = c.execute("SELECT action, table_name FROM graph.reconcile()").fetchall()
+        assert ("enabled_trigger", "public.people") in done and ("dropped_trigger", "public.people") in done
+        assert c.execute("SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'people'::regclass"
+                         " AND tgname = 'graphsync_replica_capture_update'").fetchone() == ("R",)
         assert_healthy(c)

@@ -47,10 +47,10 @@ def previous_release(tmp_path_factory):
 
 
 # The catalog of a graphsync install, without what differs between two databases
-# by construction: oids (a capture function is named after its table's oid, so that
+# by construction: oids (a capture function, statement or row, is named after its table's oid, so that
 # oid is replaced by the table's name), applied_at and installed_at, row data.
-CAPTURE_OID = r"""CASE WHEN p.proname ~ '^_capture_\d+$'
-    THEN substring(p.proname FROM '^_capture_(\d+)$') END"""
+CAPTURE_OID = r"""CASE WHEN p.proname ~ '^_capture_(row_)?\d+$'
+    THEN substring(p.proname FROM '^_capture_(?:row_)?(\d+)$') END"""
 
 
 def _unoid(expr: str, oid_text: str) -> str:

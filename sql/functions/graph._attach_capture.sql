@@ -1,12 +1,13 @@
 -- graph._attach_capture(tbl): give captured table tbl, and each of its
 -- partitions and inheritance children at any depth, exactly graphsync's capture
--- triggers (graph._trigger_states() lists them), each enabled ALWAYS so it
--- fires in every session_replication_role: a trigger of graphsync's name that
+-- triggers (graph._trigger_states() lists them), each statement trigger enabled
+-- ALWAYS so it fires in every session_replication_role, each row trigger (for
+-- logical replication's apply worker) enabled REPLICA: a trigger of graphsync's name that
 -- calls another function (an impostor) is replaced, with a WARNING naming that
 -- function; a trigger that calls tbl's capture function where none is expected
 -- (another name, a table that left the tree) is dropped; a missing one is
 -- created; a disabled one, or one enabled for origin or replica sessions only,
--- is enabled ALWAYS -- all of a table's in one ALTER TABLE, so that the event
+-- is enabled so -- all of a table's in one ALTER TABLE, so that the event
 -- trigger graph._follow_ddl looks at one schema change per table, not four.
 -- SECURITY INVOKER: the triggers are created, replaced and enabled by the caller
 -- (graph._install_capture's caller, or the role whose DDL the event trigger
@@ -27,6 +28,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fn text;
+    per_row boolean;
     t record;
     found_fn text;
     enabled boolean;
@@ -45,7 +47,8 @@ BEGIN
         WHERE s.table_oid = ANY (tbls) AND s.state <> 'ok'
         ORDER BY s.table_oid, s.member_oid, s.trigger_name
     LOOP
-        fn := format('graph.%I', '_capture_' || t.table_oid);
+        per_row := t.trigger_name LIKE 'graphsync\_replica\_capture\_%';
+        fn := format('graph.%I', CASE WHEN per_row THEN '_capture_row_' ELSE '_capture_' END || t.table_oid);
         BEGIN
             IF t.state IN ('impostor', 'extra') THEN
                 SELECT tg.tgfoid::regprocedure::text INTO found_fn FROM pg_catalog.pg_trigger AS tg
@@ -57,14 +60,14 @@ BEGIN
                 EXECUTE format('DROP TRIGGER %I ON %s', t.trigger_name, t.member);
             END IF;
             IF t.state IN ('missing', 'impostor') THEN
-                EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH %s EXECUTE FUNCTION %s()',
                                t.trigger_name, upper(t.event), t.member,
-                               CASE t.event
-                                   WHEN 'insert' THEN 'REFERENCING NEW TABLE AS new_rows'
-                                   WHEN 'update' THEN 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
-                                   WHEN 'delete' THEN 'REFERENCING OLD TABLE AS old_rows'
-                                   ELSE ''
-                               END, fn);
+                               CASE WHEN per_row THEN ''
+                                    WHEN t.event = 'insert' THEN 'REFERENCING NEW TABLE AS new_rows'
+                                    WHEN t.event = 'update' THEN 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
+                                    WHEN t.event = 'delete' THEN 'REFERENCING OLD TABLE AS old_rows'
+                                    ELSE ''
+                               END, CASE WHEN per_row THEN 'ROW' ELSE 'STATEMENT' END, fn);
             END IF;
             IF t.state IN ('missing', 'impostor', 'disabled') THEN
                 enabled := false;
@@ -78,8 +81,9 @@ BEGIN
                     enabled := true;
                 END IF;
                 IF NOT enabled THEN
-                    RAISE WARNING 'graphsync: trigger % on % is not enabled ALWAYS: only the owner of % can enable it',
-                        quote_ident(t.trigger_name), t.member, t.member;
+                    RAISE WARNING 'graphsync: trigger % on % is not enabled %: only the owner of % can enable it',
+                        quote_ident(t.trigger_name), t.member, CASE WHEN per_row THEN 'REPLICA' ELSE 'ALWAYS' END,
+                        t.member;
                 END IF;
             END IF;
         EXCEPTION WHEN insufficient_privilege THEN
@@ -94,7 +98,9 @@ BEGIN
     LOOP
         BEGIN
             EXECUTE format('ALTER TABLE %s ', member)
-                || (SELECT string_agg(format('ENABLE ALWAYS TRIGGER %I', n.name), ', ' ORDER BY n.i)
+                || (SELECT string_agg(format('ENABLE %s TRIGGER %I',
+                                             CASE WHEN n.name LIKE 'graphsync\_replica\_capture\_%' THEN 'REPLICA'
+                                                  ELSE 'ALWAYS' END, n.name), ', ' ORDER BY n.i)
                     FROM unnest(names) WITH ORDINALITY AS n (name, i));
         EXCEPTION WHEN insufficient_privilege THEN
             RAISE WARNING 'graphsync: could not enable triggers % on %: %', names, member,

@@ -8,9 +8,11 @@
 -- no one's tables): it refuses, with 42501, a session that is not a superuser
 -- or a member of graph_admin (session_user: inside a SECURITY DEFINER function
 -- current_user is the owner); and with 55000 a table graphsync does not
--- capture, a name that is not graphsync_capture_insert/update/delete/truncate,
--- and a trigger of that name that does not call the table's generated capture
--- function graph._capture_<oid> (an impostor is reported by health, never
+-- capture, a name that is not graphsync_capture_insert/update/delete/truncate
+-- or graphsync_replica_capture_insert/update/delete, and a trigger of that name
+-- that does not call the table's generated capture function graph._capture_<oid>
+-- (graph._capture_row_<oid> for the replica ones, which are always enabled
+-- REPLICA, whatever always says) (an impostor is reported by health, never
 -- enabled). It runs no code a table owner controls: enabling a trigger reads
 -- and writes the catalog only. Touches: pg_trigger of tbl.
 CREATE OR REPLACE FUNCTION graph._enable_capture_trigger(tbl oid, trigger_name text, always boolean DEFAULT false)
@@ -20,14 +22,19 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    capture regprocedure := pg_catalog.to_regprocedure(format('graph.%I()', '_capture_' || tbl));
+    per_row boolean := trigger_name LIKE 'graphsync\_replica\_capture\_%';
+    capture regprocedure := pg_catalog.to_regprocedure(
+        format('graph.%I()', CASE WHEN per_row THEN '_capture_row_' ELSE '_capture_' END || tbl));
 BEGIN
     IF NOT pg_catalog.pg_has_role(session_user, 'graph_admin', 'MEMBER') THEN
         RAISE EXCEPTION 'permission denied: % is not a member of graph_admin', session_user
             USING ERRCODE = '42501';
     END IF;
     IF trigger_name IS NULL OR trigger_name NOT IN ('graphsync_capture_insert', 'graphsync_capture_update',
-                                                    'graphsync_capture_delete', 'graphsync_capture_truncate') THEN
+                                                    'graphsync_capture_delete', 'graphsync_capture_truncate',
+                                                    'graphsync_replica_capture_insert',
+                                                    'graphsync_replica_capture_update',
+                                                    'graphsync_replica_capture_delete') THEN
         RAISE EXCEPTION '% is not a graphsync capture trigger', quote_ident(trigger_name)
             USING ERRCODE = '55000';
     END IF;
@@ -42,7 +49,7 @@ BEGIN
             HINT = 'graph.reconcile() installs capture triggers that are missing.';
     END IF;
     EXECUTE format('ALTER TABLE %s ENABLE %s TRIGGER %I', tbl::regclass,
-                   CASE WHEN always THEN 'ALWAYS' ELSE '' END, trigger_name);
+                   CASE WHEN per_row THEN 'REPLICA' WHEN always THEN 'ALWAYS' ELSE '' END, trigger_name);
 END;
 $$;
 

@@ -1,8 +1,10 @@
--- graph._install_capture(tbl): (re)generate the capture function of tbl
--- (graph._write_capture), record what it was generated for (graph._map_capture:
+-- graph._install_capture(tbl): (re)generate the capture functions of tbl
+-- (graph._write_capture; graph._write_replica_capture, the row-level one for
+-- logical replication's apply worker), record what it was generated for (graph._map_capture:
 -- column attnums, partitions and children) and give tbl and each of its
--- partitions and inheritance children exactly graphsync's statement-level
--- capture triggers, enabled ALWAYS (graph._attach_capture: impostors replaced,
+-- partitions and inheritance children exactly graphsync's capture triggers
+-- (graph._trigger_states lists them: statement-level ones enabled ALWAYS,
+-- row-level ones enabled REPLICA; graph._attach_capture: impostors replaced,
 -- strays dropped); when tbl is no longer registered, the function and its
 -- triggers are dropped.
 -- Registration, reconcile and install.py call it. graph.add_schema registers
@@ -32,6 +34,7 @@ BEGIN
         IF graph._write_capture(tbl) THEN
             attach := attach || tbl;
         END IF;
+        PERFORM graph._write_replica_capture(tbl);
         PERFORM graph._map_capture(tbl);
     END LOOP;
     IF attach <> '{}' THEN

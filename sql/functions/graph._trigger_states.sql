@@ -3,18 +3,27 @@
 -- join table) carries graphsync_capture_insert/update/delete/truncate; each of
 -- its partitions and inheritance children, at any depth, carries
 -- graphsync_capture_<event>_<table oid>; all call the table's capture function
--- graph._capture_<table oid>. A trigger is recognised by its function and shape,
--- never by its name alone. state:
---   ok        graphsync's trigger, enabled ALWAYS (fires whatever
---             session_replication_role says: replica-mode writes and logical
---             replication subscribers are captured too)
---   disabled  graphsync's trigger, but disabled, or enabled only for origin or
---             only for replica sessions
+-- graph._capture_<table oid> (AFTER ... FOR EACH STATEMENT, enabled ALWAYS).
+-- The table and each member that is a regular table (not a partitioned one)
+-- also carry graphsync_replica_capture_insert/update/delete (members:
+-- graphsync_replica_capture_<event>_<table oid>), which call the table's
+-- row-level capture function graph._capture_row_<table oid> (AFTER ... FOR EACH
+-- ROW, enabled REPLICA): logical replication's apply worker fires row triggers
+-- only (graph._write_replica_capture). A trigger is recognised by its function
+-- and shape, never by its name alone. state:
+--   ok        graphsync's trigger, enabled as it must be: a statement trigger
+--             ALWAYS (fires whatever session_replication_role says: replica-mode
+--             writes and the initial copy of a subscription are captured too),
+--             a row trigger REPLICA (fires in replica-role sessions only, so the
+--             primary's writes never call it; it logs in an apply worker only)
+--   disabled  graphsync's trigger, but disabled, or enabled otherwise (a
+--             statement trigger for origin or replica sessions only, a row
+--             trigger ALWAYS or for origin sessions)
 --   missing   no trigger of that name
 --   impostor  a trigger of that name that is not graphsync's: another function,
---             or not an AFTER ... FOR EACH STATEMENT trigger of that one event
---             with the transition tables capture reads, or with a WHEN clause or
---             a column list
+--             or not an AFTER trigger of that one event of the expected level
+--             (statement, with the transition tables capture reads; row, with
+--             none), or with a WHEN clause or a column list
 --   extra     a trigger that calls a capture function under another name or on a
 --             table that is not (any more) that table or one of its members:
 --             it would capture a second time, or capture rows the table no
@@ -27,7 +36,7 @@
 -- NULL): registration asks about one table, so registering many tables stays
 -- linear. Without JIT: its estimates are far above its real size, and compiling
 -- took longer than running it. Triggers are looked up by table and name, and
--- the ones calling a capture function through pg_depend (indexed), not by
+-- the ones calling a capture function (either) through pg_depend (indexed), not by
 -- reading all of pg_trigger: registering a schema asks once per table.
 CREATE OR REPLACE FUNCTION graph._trigger_states(tbl oid)
 RETURNS TABLE (
@@ -44,7 +53,8 @@ BEGIN
     RETURN QUERY
         WITH RECURSIVE captured AS (
             SELECT t.table_oid, t.table_name,
-                   pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || t.table_oid)) AS fn
+                   pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || t.table_oid)) AS fn,
+                   pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_row_' || t.table_oid)) AS rfn
             FROM graph._captured_tables(tbl) AS t
             WHERE t.present
         ),
@@ -55,14 +65,21 @@ BEGIN
             FROM members AS m JOIN pg_catalog.pg_inherits AS i ON i.inhparent = m.member_oid
         ),
         expected AS (
-            SELECT c.table_oid, c.table_name, c.fn, m.member_oid, ev.event, ev.tgtype, ev.oldtab, ev.newtab,
-                   'graphsync_capture_' || ev.event
+            SELECT c.table_oid, c.table_name, CASE WHEN ev.per_row THEN c.rfn ELSE c.fn END AS fn, m.member_oid,
+                   ev.event, ev.tgtype, ev.oldtab, ev.newtab, ev.enabled,
+                   CASE WHEN ev.per_row THEN 'graphsync_replica_capture_' ELSE 'graphsync_capture_' END || ev.event
                    || CASE WHEN m.member_oid = c.table_oid THEN '' ELSE '_' || c.table_oid END AS tgname
             FROM captured AS c
             JOIN members AS m ON m.table_oid = c.table_oid
-            CROSS JOIN (VALUES ('insert', 4, NULL, 'new_rows'), ('update', 16, 'old_rows', 'new_rows'),
-                               ('delete', 8, 'old_rows', NULL), ('truncate', 32, NULL, NULL)
-            ) AS ev (event, tgtype, oldtab, newtab)
+            CROSS JOIN (VALUES ('insert', 4, NULL, 'new_rows', false, 'A'),
+                               ('update', 16, 'old_rows', 'new_rows', false, 'A'),
+                               ('delete', 8, 'old_rows', NULL, false, 'A'), ('truncate', 32, NULL, NULL, false, 'A'),
+                               -- row-level (tgtype bit 1), for logical replication's apply worker
+                               ('insert', 5, NULL, NULL, true, 'R'), ('update', 17, NULL, NULL, true, 'R'),
+                               ('delete', 9, NULL, NULL, true, 'R')
+            ) AS ev (event, tgtype, oldtab, newtab, per_row, enabled)
+            WHERE NOT ev.per_row
+               OR (SELECT r.relkind FROM pg_catalog.pg_class AS r WHERE r.oid = m.member_oid) = 'r'
         )
         SELECT e.table_oid, e.table_name, e.member_oid, e.tgname, e.event,
                CASE
@@ -71,7 +88,7 @@ BEGIN
                         OR tg.tgoldtable IS DISTINCT FROM e.oldtab OR tg.tgnewtable IS DISTINCT FROM e.newtab
                         OR tg.tgqual IS NOT NULL OR pg_catalog.cardinality(tg.tgattr::int2 []) > 0
                         OR tg.tgisinternal THEN 'impostor'
-                   WHEN tg.tgenabled <> 'A' THEN 'disabled'
+                   WHEN tg.tgenabled::text <> e.enabled THEN 'disabled'
                    ELSE 'ok'
                END
         FROM expected AS e
@@ -83,10 +100,11 @@ BEGIN
         -- the triggers that call a capture function: those that depend on it
         SELECT c.table_oid, c.table_name, tg.tgrelid, tg.tgname, NULL, 'extra'
         FROM captured AS c
+        CROSS JOIN LATERAL (VALUES (c.fn), (c.rfn)) AS f (fn)
         JOIN pg_catalog.pg_depend AS d
-            ON d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid = c.fn
+            ON d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid = f.fn
            AND d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass
-        JOIN pg_catalog.pg_trigger AS tg ON tg.oid = d.objid AND tg.tgfoid = c.fn
+        JOIN pg_catalog.pg_trigger AS tg ON tg.oid = d.objid AND tg.tgfoid = f.fn
         WHERE NOT EXISTS (SELECT FROM expected AS e
                           WHERE e.table_oid = c.table_oid AND e.member_oid = tg.tgrelid AND e.tgname = tg.tgname);
 END;

@@ -360,16 +360,18 @@ class Follower:
     def forget(self, oid):
         """A dropped table: its triggers went with it; drop its capture function
         (and any trigger a table that left its tree still had) and its records."""
-        fn = self.q("SELECT pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || $1))::text"
-                    " AS fn", ["oid"], [oid])[0]["fn"]
-        if fn is not None:
-            self.plpy.execute("DROP FUNCTION IF EXISTS %s CASCADE" % fn)
+        for prefix in ("_capture_", "_capture_row_"):
+            fn = self.q("SELECT pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', $2 || $1))::text"
+                        " AS fn", ["oid", "text"], [oid, prefix])[0]["fn"]
+            if fn is not None:
+                self.plpy.execute("DROP FUNCTION IF EXISTS %s CASCADE" % fn)
         self.q("SELECT graph._map_capture($1)", ["oid"], [oid])
 
     def regenerated(self, oid):
         """Generate the capture function of ``oid`` again and record what it was
         generated for; True when the table is still captured (attach its triggers)."""
         captured = self.q("SELECT graph._write_capture($1) AS ok", ["oid"], [oid])[0]["ok"]
+        self.q("SELECT graph._write_replica_capture($1)", ["oid"], [oid])
         self.q("SELECT graph._map_capture($1)", ["oid"], [oid])
         return captured
 
@@ -422,14 +424,16 @@ def _switch_off(plpy, oid, exc):
     t = plpy.execute(plpy.prepare(TABLE, ["oid"]), [oid])[0]
     name = t["name"] or t["registered_name"]
     message = getattr(exc, "message", None) or (exc.args[0] if exc.args else str(exc))
-    fn = plpy.execute(plpy.prepare(
-        "SELECT pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || $1)) AS fn",
-        ["oid"]), [oid])[0]["fn"]
+    fns = [r["fn"] for r in plpy.execute(plpy.prepare(
+        "SELECT pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', p || $1)) AS fn"
+        " FROM unnest(ARRAY['_capture_', '_capture_row_']) AS p", ["oid"]), [oid])]
     off = False
-    if fn is not None:
+    if fns[0] is not None:
         try:
             with plpy.subtransaction():
-                plpy.execute(CAPTURE_NOTHING % fn.replace("()", ""))
+                for fn in fns:  # the statement capture function, and the row-level one if there is one
+                    if fn is not None:
+                        plpy.execute(CAPTURE_NOTHING % fn.replace("()", ""))
             off = True
         except plpy.SPIError as err:
             if _cancelled(err):
