@@ -101,7 +101,7 @@ DECLARE
         '_visible_rows',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',
-        '_export_dot', '_export_mermaid', '_export_graphml',
+        '_export',
         -- what the event trigger graph._follow_ddl calls as the role whose DDL it
         -- follows (a table owner): each derives what it does from the catalog
         '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture'

@@ -22,6 +22,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 
 import networkx as nx
+import psycopg
 import pytest
 
 from conftest import connect
@@ -435,3 +436,24 @@ def test_exports_run_as_the_caller_with_a_pinned_search_path(world):
         assert [r[0] for r in rows] == ["export_dot", "export_graphml", "export_mermaid"]
         for _, definer, config in rows:
             assert definer is False and config == ["search_path=pg_catalog, pg_temp"]
+
+
+def test_the_three_exports_share_one_internal_function(world):
+    """graph.export_dot/_mermaid/_graphml call graph._export with their format; it
+    is the one internal export function, runs as the caller, and refuses a format
+    it has no renderer for."""
+    with connect(world) as c:
+        rows = c.execute("SELECT p.proname::text, p.prosecdef, p.proconfig FROM pg_proc AS p"
+                         " WHERE p.pronamespace = 'graph'::regnamespace AND p.proname LIKE '\\_export%'"
+                         " ORDER BY 1").fetchall()
+        assert rows == [("_export", False, ["search_path=pg_catalog, pg_temp"])]
+        for fmt in ("dot", "mermaid", "graphml"):
+            public = c.execute(f"SELECT graph.export_{fmt}(%s, 'ada', direction => 'any', label_property => 'name')",
+                               (PEOPLE,)).fetchone()[0]
+            internal = c.execute("SELECT graph._export(%s, %s, 'ada', 6, 'any', NULL, NULL, NULL, NULL,"
+                                 " 10000, 'name', NULL, NULL)", (fmt, PEOPLE)).fetchone()[0]
+            assert internal == public and public
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as err:
+            c.execute("SELECT graph._export('svg', %s, 'ada', 6, 'any', NULL, NULL, NULL, NULL, 10000,"
+                      " NULL, NULL, NULL)", (PEOPLE,))
+        assert err.value.diag.message_primary == "unknown export format svg: expected one of dot, mermaid, graphml"

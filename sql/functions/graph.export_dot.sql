@@ -12,7 +12,7 @@
 -- privileges, bounds and SQLSTATEs); 42703 for an unknown label_property.
 -- Reads: what graph.traverse reads (graph._csr, graph._edge_overlay,
 -- graph._nodes as the caller, the sources when label_property is given).
--- PL/pgSQL around graph._export_dot, which does the work in PL/Python: an error
+-- PL/pgSQL around graph._export('dot', ...), which does the work in PL/Python: an error
 -- reaches the caller with its SQLSTATE, message, detail and hint only.
 CREATE OR REPLACE FUNCTION graph.export_dot(
     seed_table regclass DEFAULT NULL,
@@ -39,7 +39,7 @@ DECLARE
     e_detail text;
     e_hint text;
 BEGIN
-    RETURN graph._export_dot(seed_table, seed_id, max_depth, direction, edge_types, node_tables, filter, tenant, max_nodes, label_property, seed_tables, seed_ids);
+    RETURN graph._export('dot', seed_table, seed_id, max_depth, direction, edge_types, node_tables, filter, tenant, max_nodes, label_property, seed_tables, seed_ids);
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where
     -- it arose: no internal query text, no PL/Python traceback (CONTEXT).

@@ -46,7 +46,7 @@ $$, $$
         '_as_key_expr', '_end_expr',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',
-        '_export_dot', '_export_mermaid', '_export_graphml',
+        '_export',
         '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture',
         -- _trigger_states(oid): the same for one table (graph._attach_capture asks so)
         '_trigger_states',

@@ -168,7 +168,10 @@ def picture(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth=None, di
 def export_text(plpy, fmt, seed_table, seed_id, seed_tables, seed_ids, max_depth=None, direction=None,
                 edge_types=None, node_tables=None, filter_json=None, tenant=None, max_nodes=None,
                 label_property=None):
-    """The text of graph.export_<fmt> (fmt one of FORMATS)."""
+    """The text of graph.export_<fmt> (fmt one of FORMATS; the three public
+    functions call one internal one, graph._export, with their format)."""
+    if fmt not in RENDER:
+        raise errors.InvalidArgument("unknown export format %s: expected one of %s" % (fmt, ", ".join(FORMATS)))
     p = picture(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth, direction, edge_types, node_tables,
                 filter_json, tenant, max_nodes, label_property)
     return RENDER[fmt](p)
