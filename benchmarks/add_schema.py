@@ -4,9 +4,9 @@
     .venv/bin/python benchmarks/add_schema.py [--baseline REF] [--reps R] [--out FILE]
 
 The MusicBrainz schema as the mbdata package ships it (CreateTypes, CreateTables,
-CreatePrimaryKeys, CreateFKConstraints; tests/test_add_schema.py loads it the same
-way), empty tables. For each variant (``baseline``: the tree of git commit REF,
-extracted with git archive; ``this``: the working tree) one template database
+CreatePrimaryKeys, CreateFKConstraints; loaded by tools/musicbrainz.py, as
+tests/test_add_schema.py loads it), empty tables. For each variant (``baseline``:
+the tree of git commit REF, extracted with git archive; ``this``: the working tree) one template database
 holds graphsync installed from that tree and the schema; every repetition copies
 the template (CREATE DATABASE ... TEMPLATE) and times one
 ``SELECT count(*) FROM graph.add_schema('musicbrainz')`` from a fresh connection,
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -38,23 +37,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 from common import server  # noqa: E402
 
 import install  # noqa: E402
+from musicbrainz import load_musicbrainz, musicbrainz_sql  # noqa: E402
 
 BASELINE = "ac45690"  # the last commit before add_schema's capture was batched
-
-
-def musicbrainz_sql() -> str:
-    import mbdata
-
-    root = Path(mbdata.__file__).parent / "sql"
-
-    def clean(name):
-        text = (root / name).read_text()
-        text = re.sub(r"^\\.*$", "", text, flags=re.M)
-        text = re.sub(r"^(BEGIN|COMMIT);$", "", text, flags=re.M)
-        return text.replace("COLLATE musicbrainz", "").replace(" CUBE", " text")
-
-    return "".join(clean(n) for n in ("CreateTypes.sql", "CreateTables.sql", "CreatePrimaryKeys.sql",
-                                      "CreateFKConstraints.sql"))
 
 
 def extract(ref: str, into: str) -> Path:
@@ -70,16 +55,13 @@ def dsn_for(admin_dsn: str, name: str) -> str:
     return psycopg.conninfo.make_conninfo(**params)
 
 
-def make_template(admin_dsn: str, name: str, root: Path, schema_sql: str) -> None:
+def make_template(admin_dsn: str, name: str, root: Path, schema_sql: tuple[str, str, str]) -> None:
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     with psycopg.connect(dsn_for(admin_dsn, name), autocommit=True) as conn:
         install.install(conn, root=root)
-        conn.execute("CREATE SCHEMA musicbrainz")
-        conn.execute("SET search_path = musicbrainz")
-        conn.execute(schema_sql)
-        conn.execute("RESET search_path")
+        load_musicbrainz(conn, schema_sql)
 
 
 def one_run(admin_dsn: str, template: str) -> tuple[float, int]:

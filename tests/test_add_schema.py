@@ -3,14 +3,13 @@ with reasons, idempotent, admin only; and the MusicBrainz schema (mbdata's SQL).
 
 from __future__ import annotations
 
-import re
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from conftest import apply, connect, verify
+from musicbrainz import load_musicbrainz
 from test_registration_errors import state
 
 SHOP = """
@@ -232,33 +231,9 @@ def test_bad_arguments(shop):
 # MusicBrainz ---------------------------------------------------------------------------
 
 
-def musicbrainz_sql() -> tuple[str, str, str]:
-    """CreateTypes, CreateTables and CreatePrimaryKeys + CreateFKConstraints from the
-    mbdata package (a dev dependency), made loadable without MusicBrainz's own
-    collation and the cube extension."""
-    import mbdata
-
-    root = Path(mbdata.__file__).parent / "sql"
-
-    def clean(name):
-        text = (root / name).read_text()
-        text = re.sub(r"^\\.*$", "", text, flags=re.M)
-        text = re.sub(r"^(BEGIN|COMMIT);$", "", text, flags=re.M)
-        return text.replace("COLLATE musicbrainz", "").replace(" CUBE", " text")
-
-    return (clean("CreateTypes.sql"), clean("CreateTables.sql"),
-            clean("CreatePrimaryKeys.sql") + clean("CreateFKConstraints.sql"))
-
-
 def test_musicbrainz_registers_in_one_call(db):
-    types, tables, keys = musicbrainz_sql()
     with connect(db) as c:
-        c.execute("CREATE SCHEMA musicbrainz")
-        c.execute("SET search_path = musicbrainz")
-        c.execute(types)
-        c.execute(tables)
-        c.execute(keys)
-        c.execute("RESET search_path")
+        load_musicbrainz(c)  # tools/musicbrainz.py, shared with benchmarks/add_schema.py
         n_tables, n_keyed, n_fks = c.execute("""
             SELECT count(*), count(*) FILTER (WHERE graph._table_key(c.oid) IS NOT NULL),
                    (SELECT count(*) FROM pg_constraint k JOIN pg_class r ON r.oid = k.conrelid
