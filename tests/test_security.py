@@ -361,6 +361,7 @@ def test_a_mistaken_grant_on_all_functions_opens_no_internal_helper(world):
         with as_role(world, MALLORY) as m:
             m.execute("CREATE TABLE mal.fake (id int PRIMARY KEY, feeling text, team text, status text, name text)")
             for sql in [f"SELECT graph._write_capture({people})", f"SELECT graph._install_capture({people})",
+                        f"SELECT graph._write_replica_capture({people})",
                         "SELECT graph.add_table('mal.fake')", "SELECT * FROM graph.apply_sync()",
                         "SELECT * FROM graph.build()", "SELECT * FROM graph.verify()",
                         "SELECT graph._after_build(pg_current_snapshot())", "SELECT * FROM graph.reconcile()",
@@ -371,6 +372,12 @@ def test_a_mistaken_grant_on_all_functions_opens_no_internal_helper(world):
             # A capture function attached to another table forges nothing.
             m.execute(f"CREATE TRIGGER forge AFTER INSERT ON mal.fake REFERENCING NEW TABLE AS new_rows"
                       f" FOR EACH STATEMENT EXECUTE FUNCTION graph._capture_{people}()")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="belongs to table"):
+                m.execute("INSERT INTO mal.fake VALUES (999, 'happy', 'ok', 'ok', 'forged')")
+            # Nor does the row-level one (logical replication's), fired however it is enabled.
+            m.execute("DROP TRIGGER forge ON mal.fake")
+            m.execute(f"CREATE TRIGGER forge AFTER INSERT ON mal.fake FOR EACH ROW"
+                      f" EXECUTE FUNCTION graph._capture_row_{people}()")
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="belongs to table"):
                 m.execute("INSERT INTO mal.fake VALUES (999, 'happy', 'ok', 'ok', 'forged')")
             m.execute("DROP TABLE mal.fake")

@@ -42,8 +42,10 @@
 --              new_row r_n; nothing when the key, p and r are all unchanged
 --   DELETE  D  pk = old_pk = k_o, old_row r_o
 -- A row filter that raises is logged as graph._write_capture logs it (the
--- error in place of the filter results). table_oid and table_name are tbl's,
--- for its members' rows too.
+-- error in place of the filter results), for that row alone: the statement path
+-- logs every row of a statement so when any of its rows raises, this one logs
+-- the other rows of a replicated statement with their results. table_oid and
+-- table_name are tbl's, for its members' rows too.
 --
 -- SECURITY DEFINER, owned by graph_capture like the statement capture function,
 -- pinning search_path (and the output settings unless every rendered column's
