@@ -456,4 +456,5 @@ def test_the_three_exports_share_one_internal_function(world):
         with pytest.raises(psycopg.errors.InvalidParameterValue) as err:
             c.execute("SELECT graph._export('svg', %s, 'ada', 6, 'any', NULL, NULL, NULL, NULL, 10000,"
                       " NULL, NULL, NULL)", (PEOPLE,))
-        assert err.value.diag.message_primary == "unknown export format svg: expected one of dot, mermaid, graphml"
+        assert err.value.diag.message_primary == ("graphsync: unknown export format svg: expected one of dot, mermaid,"
+                                                  " graphml")
