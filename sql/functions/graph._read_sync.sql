@@ -8,9 +8,14 @@
 -- rows are pending and the last apply (anyone's:
 -- graph._sync_state.last_apply_at) is less than a second old, the read folds
 -- them instead (reads/freshness.py, which folds only the rows new since its last
--- read), unless some of them are rows of tables as_role (the reading role; the
--- session user must be a member) may not SELECT: a fold leaves those out
--- (graph._pending_rows), an apply does not. An apply costs a read some 20 ms
+-- read), unless some of them are rows a fold leaves out for as_role (the
+-- reading role; the session user must be a member): rows of tables it may not
+-- SELECT, and rows of tables whose row-level security applies to it
+-- (graph._pending_rows: a fold cannot run the policy as the reader); an apply
+-- brings those in. Where it cannot apply (see above), a read by such a role
+-- reads those tables as last applied -- its own uncommitted rows of them too --
+-- and this function says so in a WARNING that names the role, never a table, a
+-- key or a value. An apply costs a read some 20 ms
 -- whatever it applies, holds the state row until the read's transaction ends,
 -- and makes every other backend refresh its graph; applying a handful of rows in
 -- each read made concurrent readers 3-7 times slower
@@ -28,9 +33,12 @@
 -- message that could quote a source value: apply_sync's WARNINGs are silenced
 -- for it, and a failed apply is reported by its SQLSTATE only.
 -- Every read calls it, so "nothing pending" must cost next to nothing, whatever
--- the size of the log. graph._pending_log() (a SQL function with a SET clause:
--- planned anew on every call) scans the log from the applied snapshot's xmin on,
--- through a BRIN index whose newest ranges are unsummarized; it runs only when
+-- the size of the log, and "a few rows pending" next to nothing more.
+-- graph._pending_log() finds the pending rows through the log's btree indexes,
+-- by id above applied_sync_id and by xid for the transactions of done_snapshot's
+-- xip that committed since (its header says why those are all of them); one
+-- aggregate over it gives the counts, the mark and the tables they touch (the
+-- fold reads the rows themselves through graph._pending_rows). It runs only when
 -- the state row cannot tell that nothing is pending. It can when no pass is half
 -- done (target_snapshot is NULL) and
 --   * no log row has an id above applied_sync_id (and the rows the last build
@@ -62,6 +70,10 @@ DECLARE
     has_failed boolean;
     last_apply timestamptz;
     hidden boolean;
+    others oid[];
+    mine oid[];
+    secured boolean := false;
+    secured_own boolean := false;
     graph_read_only boolean;
     messages text := pg_catalog.current_setting('client_min_messages');
     jit_was text;
@@ -83,9 +95,9 @@ BEGIN
     ) THEN
         RETURN;  -- nothing pending (see above)
     END IF;
-    -- The log is large here: planned as a join with a one-row table it never
-    -- analyzed, graph._pending_log() looks costly enough for JIT compilation and
-    -- parallel workers, which take seconds to start for a count of milliseconds.
+    -- During a half-done pass graph._pending_log() scans the log, which can look
+    -- costly enough for JIT compilation and parallel workers, which take seconds
+    -- to start for a count of milliseconds.
     jit_was := pg_catalog.current_setting('jit');
     workers_were := pg_catalog.current_setting('max_parallel_workers_per_gather');
     PERFORM pg_catalog.set_config('jit', 'off', true);
@@ -95,50 +107,84 @@ BEGIN
            coalesce(bool_or(l.error_message IS NOT NULL), false),
            (SELECT s.done_snapshot::text FROM graph._sync_state AS s) || '/' || max(l.id),
            (SELECT s.last_apply_at FROM graph._sync_state AS s),
-           coalesce(bool_or(l.xid IS DISTINCT FROM me AND as_role IS NOT NULL
-                            AND pg_catalog.pg_has_role(session_user, as_role, 'MEMBER')
-                            AND NOT pg_catalog.has_table_privilege(as_role, l.table_oid, 'SELECT')), false)
-    INTO committed_rows, own_rows, has_failed, pending_mark, last_apply, hidden
+           array_agg(DISTINCT l.table_oid) FILTER (WHERE l.xid IS DISTINCT FROM me),
+           array_agg(DISTINCT l.table_oid) FILTER (WHERE l.xid = me)
+    INTO committed_rows, own_rows, has_failed, pending_mark, last_apply, others, mine
     FROM graph._pending_log() AS l;
     PERFORM pg_catalog.set_config('jit', jit_was, true);
     PERFORM pg_catalog.set_config('max_parallel_workers_per_gather', workers_were, true);
-    IF committed_rows = 0 OR NOT try_apply OR has_failed OR pg_catalog.pg_is_in_recovery()
-       OR pg_catalog.current_setting('transaction_read_only')::boolean THEN
-        RETURN;
+    -- Tables of pending rows a fold leaves out for as_role (graph._pending_rows):
+    -- those it may not SELECT (hidden: an apply brings their rows in, and the
+    -- role cannot read them anyway), and those whose row-level security applies
+    -- to it (secured: the same test as the executor's, made for as_role; a fold
+    -- would need the policy, which only the reader may run).
+    IF as_role IS NOT NULL AND pg_catalog.pg_has_role(session_user, as_role, 'MEMBER') THEN
+        SELECT coalesce(bool_or(NOT coalesce(pg_catalog.has_table_privilege(as_role, t.oid, 'SELECT'), false))
+                        FILTER (WHERE t.oid = ANY (others)), false),
+               coalesce(bool_or(t.secured) FILTER (WHERE t.oid = ANY (others)), false),
+               coalesce(bool_or(t.secured) FILTER (WHERE t.oid = ANY (mine)), false)
+        INTO hidden, secured, secured_own
+        FROM (SELECT u.oid, coalesce(c.relrowsecurity AND NOT (r.rolsuper OR r.rolbypassrls)
+                                     AND (c.relforcerowsecurity
+                                          OR NOT pg_catalog.pg_has_role(as_role, c.relowner, 'USAGE')), false)
+                                AS secured
+              FROM pg_catalog.unnest(others || mine) AS u (oid)
+              LEFT JOIN pg_catalog.pg_class AS c ON c.oid = u.oid
+              CROSS JOIN pg_catalog.pg_roles AS r
+              WHERE r.oid = as_role) AS t;
     END IF;
-    IF committed_rows < 1000 AND NOT hidden
-       AND last_apply > pg_catalog.statement_timestamp() - interval '1 second' THEN
-        RETURN;  -- applied less than a second ago: folded (see above)
-    END IF;
-    SELECT s.read_only INTO graph_read_only FROM graph._sync_state AS s FOR UPDATE SKIP LOCKED;
-    IF NOT FOUND OR graph_read_only THEN
-        RETURN;
-    END IF;
+    hidden := coalesce(hidden, false) OR secured;
+    <<step>>
     BEGIN
-        -- apply_sync's NOTICEs are not for a reader; its WARNINGs quote failing rows'
-        -- errors, values of any table: not for a reader who is not an admin either
-        -- (health shows it what it may see). The caller's setting comes back after.
-        PERFORM pg_catalog.set_config('client_min_messages',
-                                      CASE WHEN graph._session_is_admin() THEN 'warning' ELSE 'error' END, true);
-        PERFORM graph._apply_for_read();
-        PERFORM pg_catalog.set_config('client_min_messages', messages, true);
-        applied := true;
-    EXCEPTION WHEN OTHERS THEN
-        -- The subtransaction's client_min_messages is rolled back; this WARNING shows
-        -- whatever the caller's setting.
-        PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
-        IF graph._session_is_admin() THEN
-            RAISE WARNING 'graphsync: a read could not apply pending log rows (%); it folds them in memory',
-                sqlerrm;
-        ELSE
-            RAISE WARNING 'graphsync: a read could not apply pending log rows (SQLSTATE %); it folds them'
-                ' in memory', sqlstate
-                USING DETAIL = 'The error may quote source values: it is visible to graph_admin, who can'
-                    ' run graph.apply_sync() to see it.';
+        IF committed_rows = 0 OR NOT try_apply OR has_failed OR pg_catalog.pg_is_in_recovery()
+           OR pg_catalog.current_setting('transaction_read_only')::boolean THEN
+            EXIT step;
         END IF;
-        PERFORM pg_catalog.set_config('client_min_messages', messages, true);
-        RETURN;
+        IF committed_rows < 1000 AND NOT hidden
+           AND last_apply > pg_catalog.statement_timestamp() - interval '1 second' THEN
+            EXIT step;  -- applied less than a second ago: folded (see above)
+        END IF;
+        SELECT s.read_only INTO graph_read_only FROM graph._sync_state AS s FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND OR graph_read_only THEN
+            EXIT step;
+        END IF;
+        BEGIN
+            -- apply_sync's NOTICEs are not for a reader; its WARNINGs quote failing rows'
+            -- errors, values of any table: not for a reader who is not an admin either
+            -- (health shows it what it may see). The caller's setting comes back after.
+            PERFORM pg_catalog.set_config('client_min_messages',
+                                          CASE WHEN graph._session_is_admin() THEN 'warning' ELSE 'error' END, true);
+            PERFORM graph._apply_for_read();
+            PERFORM pg_catalog.set_config('client_min_messages', messages, true);
+            applied := true;
+        EXCEPTION WHEN OTHERS THEN
+            -- The subtransaction's client_min_messages is rolled back; this WARNING shows
+            -- whatever the caller's setting.
+            PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
+            IF graph._session_is_admin() THEN
+                RAISE WARNING 'graphsync: a read could not apply pending log rows (%); it folds them in memory',
+                    sqlerrm;
+            ELSE
+                RAISE WARNING 'graphsync: a read could not apply pending log rows (SQLSTATE %); it folds them'
+                    ' in memory', sqlstate
+                    USING DETAIL = 'The error may quote source values: it is visible to graph_admin, who can'
+                        ' run graph.apply_sync() to see it.';
+            END IF;
+            PERFORM pg_catalog.set_config('client_min_messages', messages, true);
+        END;
     END;
+    -- A read that applied runs this again (reads/start.py), which tells what is
+    -- still pending then.
+    IF (secured OR secured_own) AND NOT applied THEN
+        RAISE WARNING 'graphsync: this read leaves out changes not yet applied to tables whose row-level'
+            ' security applies to %: it shows those tables as last applied', as_role
+            USING DETAIL = 'A read folds pending changes in memory only where the reading role sees every'
+                ' row; it could not apply them here (a read-only transaction, a hot standby, another'
+                ' apply running, a read-only graph or a failed log row), and its own uncommitted'
+                ' changes to such tables are never folded.',
+                  HINT = 'Read in a read-write transaction on the primary after the changes commit, or'
+                      ' have graph_admin run graph.apply_sync().';
+    END IF;
 END;
 $$;
 

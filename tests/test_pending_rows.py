@@ -1,0 +1,153 @@
+"""The pending log rows a read folds (graph._pending_log, graph._pending_rows,
+graph._read_sync): which rows, what finding them scans, and who gets them.
+
+- A read with rows pending finds them through the log's btree indexes (id above
+  the applied position, xid for the transactions the applied snapshot counted as
+  running): counted, not timed, with the backend's own table counters
+  (pg_stat_xact_user_tables), on a log of thousands of applied rows that a scan
+  from the applied snapshot's xmin would visit.
+- A transaction that took a low log id and commits after a pass applied higher
+  ones is pending, folded and then applied.
+- Rows of a table whose row-level security applies to the reading role never
+  come back from graph._pending_rows, even called directly; a read-write read
+  applies them first; a read-only one reads the applied graph for that table and
+  says so in a WARNING that quotes no value.
+
+Real roles, each reading through its own connection."""
+
+import psycopg
+import pytest
+
+from conftest import apply, connect
+
+T1, T2, BYPASS = "gs_pend_t1", "gs_pend_t2", "gs_pend_bypass"
+
+SCHEMA = f"""
+DROP SCHEMA IF EXISTS ps CASCADE;
+CREATE SCHEMA ps;
+CREATE TABLE ps.docs (tenant int NOT NULL, id int PRIMARY KEY, title text NOT NULL, parent_id int REFERENCES ps.docs);
+CREATE TABLE ps.notes (id int PRIMARY KEY, body text NOT NULL, doc_id int REFERENCES ps.docs);
+INSERT INTO ps.docs VALUES (1, 1, 'one', NULL), (2, 2, 'two', NULL);
+INSERT INTO ps.notes VALUES (1, 'note one', 1);
+SELECT graph.add_table('ps.docs', columns => '{{title}}');
+SELECT graph.add_table('ps.notes', columns => '{{body}}');
+SELECT graph.add_edge('ps.docs', 'parent_id', 'ps.docs', label => 'parent');
+SELECT graph.add_edge('ps.notes', 'doc_id', 'ps.docs', label => 'on');
+SELECT graph.build();
+DROP ROLE IF EXISTS {T1}; DROP ROLE IF EXISTS {T2}; DROP ROLE IF EXISTS {BYPASS};
+CREATE ROLE {T1} LOGIN; CREATE ROLE {T2} LOGIN; CREATE ROLE {BYPASS} LOGIN BYPASSRLS;
+GRANT USAGE ON SCHEMA ps TO {T1}, {T2}, {BYPASS};
+GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ps TO {T1}, {T2}, {BYPASS};
+ALTER TABLE ps.docs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY by_tenant ON ps.docs
+    USING (tenant = CASE current_user WHEN '{T1}' THEN 1 WHEN '{T2}' THEN 2 END);
+CREATE POLICY bypass_all ON ps.docs TO {BYPASS} USING (true);
+"""
+
+PENDING = ("SELECT table_oid::regclass::text, new_pk, new_row, properties"
+           " FROM graph._pending_rows(current_user::regrole, 1000)")
+DOCS = ("SELECT node_id FROM graph.traverse('ps.docs', '1', max_depth => 1, direction => 'in')"
+        " WHERE node_table = 'ps.docs'::regclass ORDER BY 1")
+
+
+@pytest.fixture(scope="module")
+def ps_db(db):
+    with connect(db) as c:
+        c.execute(SCHEMA)
+    return db
+
+
+def as_role(dsn, role):
+    c = connect(dsn)
+    c.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(role)))
+    warnings = []
+    # the fields, read in the handler (the notice is gone after it)
+    c.add_notice_handler(lambda d: warnings.append((d.message_primary, d.message_detail, d.message_hint))
+                         if d.severity_nonlocalized == "WARNING" else None)
+    c.warnings = warnings
+    return c
+
+
+def pending_count(c):
+    return c.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]
+
+
+def test_pending_rows_never_hand_out_rows_of_a_table_whose_row_security_applies(ps_db):
+    with connect(ps_db) as w, as_role(ps_db, T1) as t1, as_role(ps_db, BYPASS) as by:
+        w.execute("INSERT INTO ps.docs VALUES (2, 20, 'secret of tenant two', 1)")
+        w.execute("INSERT INTO ps.notes VALUES (20, 'a note anyone may read', 1)")
+        try:
+            rows = t1.execute(PENDING).fetchall()
+            assert not any("secret" in str(r) for r in rows), rows
+            assert [r[:2] for r in rows] == [("ps.notes", "20")]  # a table without row-level security
+            assert ("ps.docs", "20") in [r[:2] for r in by.execute(PENDING).fetchall()]  # BYPASSRLS
+            assert ("ps.docs", "20") in [r[:2] for r in w.execute(PENDING).fetchall()]  # the owner
+        finally:
+            apply(w)
+
+
+def test_a_read_write_read_applies_rows_of_such_a_table_first(ps_db):
+    with connect(ps_db) as w, as_role(ps_db, T1) as t1:
+        apply(w)  # the last apply is less than a second old: a read would fold a few rows
+        w.execute("INSERT INTO ps.docs VALUES (1, 30, 'child of one', 1)")
+        assert t1.execute(DOCS).fetchall() == [("1",), ("30",)]
+        assert pending_count(w) == 0 and t1.warnings == []
+
+
+def test_a_read_only_read_leaves_them_out_and_says_so(ps_db):
+    with connect(ps_db) as w, as_role(ps_db, T1) as t1, as_role(ps_db, BYPASS) as by:
+        w.execute("INSERT INTO ps.docs VALUES (1, 31, 'secret title 31', 1)")
+        w.execute("INSERT INTO ps.notes VALUES (31, 'note 31', 1)")
+        try:
+            for c in (t1, by):
+                c.execute("BEGIN READ ONLY")
+            try:
+                one = t1.execute("SELECT node_table::text, node_id FROM graph.traverse('ps.docs', '1',"
+                                 " max_depth => 1, direction => 'in')").fetchall()
+                bypass = by.execute("SELECT node_table::text, node_id FROM graph.traverse('ps.docs', '1',"
+                                    " max_depth => 1, direction => 'in')").fetchall()
+            finally:
+                for c in (t1, by):
+                    c.execute("ROLLBACK")
+            assert ("ps.notes", "31") in one and ("ps.docs", "31") not in one  # folded / left out
+            assert ("ps.docs", "31") in bypass and by.warnings == []
+            assert len(t1.warnings) == 1
+            primary, detail, hint = t1.warnings[0]
+            assert "row-level security" in primary and hint
+            assert "31" not in " ".join(filter(None, (primary, detail, hint)))  # no key, no value
+            assert pending_count(w) == 2  # nothing applied
+        finally:
+            apply(w)
+        assert ("ps.docs", "31") in t1.execute("SELECT node_table::text, node_id FROM graph.traverse("
+                                               "'ps.docs', '1', max_depth => 1, direction => 'in')").fetchall()
+
+
+def test_a_read_finds_the_pending_rows_without_scanning_the_applied_log(ps_db):
+    """A transaction that took a low log id, still running while thousands of rows
+    are applied, commits: the read folds its row and the one after it, visiting a
+    handful of log rows, not the thousands a scan from the applied snapshot's xmin
+    (which that transaction holds back) visits."""
+    with connect(ps_db) as w, connect(ps_db) as slow, connect(ps_db) as r:
+        slow.execute("BEGIN")
+        slow.execute("INSERT INTO ps.notes VALUES (100, 'slow', 2)")
+        w.execute("INSERT INTO ps.notes SELECT g, 'bulk', 1 FROM generate_series(1000, 4999) g")
+        apply(w)
+        slow.execute("COMMIT")
+        w.execute("INSERT INTO ps.notes VALUES (101, 'after', 2)")
+        assert pending_count(w) == 2
+        r.execute("BEGIN READ ONLY")
+        before = r.execute("SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM"
+                           " pg_stat_xact_user_tables WHERE relid = 'graph._sync_log'::regclass").fetchone()
+        found = r.execute("SELECT node_id FROM graph.traverse('ps.docs', '2', max_depth => 1, direction => 'in')"
+                          " WHERE node_table = 'ps.notes'::regclass ORDER BY 1").fetchall()
+        after = r.execute("SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM"
+                          " pg_stat_xact_user_tables WHERE relid = 'graph._sync_log'::regclass").fetchone()
+        r.execute("COMMIT")
+        assert found == [("100",), ("101",)]
+        visited = (after[0] if after else 0) - (before[0] if before else 0)
+        assert 0 < visited <= 20, visited  # the pending rows, read once or twice, and a probe or two
+        apply(w)
+        assert pending_count(w) == 0
+        assert [x[0] for x in r.execute(
+            "SELECT node_id FROM graph.traverse('ps.docs', '2', max_depth => 1, direction => 'in')"
+            " WHERE node_table = 'ps.notes'::regclass ORDER BY 1")] == ["100", "101"]
