@@ -151,3 +151,74 @@ def test_a_read_finds_the_pending_rows_without_scanning_the_applied_log(ps_db):
         assert [x[0] for x in r.execute(
             "SELECT node_id FROM graph.traverse('ps.docs', '2', max_depth => 1, direction => 'in')"
             " WHERE node_table = 'ps.notes'::regclass ORDER BY 1")] == ["100", "101"]
+
+
+# The pending rows by their definition (graph._sync_state's header): not visible in
+# done_snapshot, not applied by a half-done pass, not read by the last build in its own
+# transaction -- a scan of the log from done_snapshot's xmin, as graph._pending_log()
+# was before it went by index.
+BY_DEFINITION = """
+SELECT l.id FROM graph._sync_state AS s JOIN graph._sync_log AS l
+    ON l.xid >= pg_snapshot_xmin(s.done_snapshot)::text::bigint
+   AND NOT pg_visible_in_snapshot(l.xid::text::xid8, s.done_snapshot)
+   AND NOT (s.target_snapshot IS NOT NULL AND l.id <= s.target_position
+            AND pg_visible_in_snapshot(l.xid::text::xid8, s.target_snapshot))
+   AND NOT (l.xid = s.build_xid AND l.id <= s.build_position)
+ORDER BY l.id
+"""
+
+
+def same_rows(c):
+    by_index = [r[0] for r in c.execute("SELECT id FROM graph._pending_log()")]
+    assert by_index == [r[0] for r in c.execute(BY_DEFINITION)]
+    return by_index
+
+
+def test_the_pending_rows_by_index_are_the_pending_rows_by_definition(ps_db):
+    """Around the states the index lookup reasons about: transactions the applied
+    snapshot counted as running (committed since, still running, rolled back), the
+    reader's own rows before and after an apply in its transaction, a pass committed
+    half-way (graph.apply_sync(max_batches)), a build in a transaction that wrote."""
+    with connect(ps_db) as w, connect(ps_db) as slow, connect(ps_db) as gone, connect(ps_db) as me:
+        apply(w)
+        assert same_rows(w) == []
+        slow.execute("BEGIN")
+        slow.execute("INSERT INTO ps.notes VALUES (200, 'slow', 1)")
+        gone.execute("BEGIN")
+        gone.execute("INSERT INTO ps.notes VALUES (201, 'rolled back', 1)")
+        w.execute("INSERT INTO ps.notes SELECT g, 'bulk', 1 FROM generate_series(210, 219) g")
+        apply(w)  # slow and gone are in its snapshot's xip
+        w.execute("INSERT INTO ps.notes VALUES (220, 'after', 1)")
+        assert len(same_rows(w)) == 1  # slow's row is not committed
+        gone.execute("ROLLBACK")
+        slow.execute("COMMIT")
+        assert len(same_rows(w)) == 2
+        # the reader's own rows, before and after an apply in its transaction
+        me.execute("BEGIN")
+        me.execute("INSERT INTO ps.notes VALUES (230, 'mine', 1)")
+        assert len(same_rows(me)) == 3
+        apply(me)
+        assert len(same_rows(me)) == 1 and len(same_rows(w)) == 2  # its apply is not committed
+        me.execute("COMMIT")
+        assert len(same_rows(w)) == 1
+        # a pass committed half-way
+        w.execute("INSERT INTO ps.notes SELECT g, 'more', 1 FROM generate_series(240, 245) g")
+        w.execute("SET graph.sync_batch_size = 2")
+        try:
+            w.execute("SELECT graph.apply_sync(max_batches => 2)")
+            assert w.execute("SELECT target_snapshot IS NOT NULL FROM graph._sync_state").fetchone() == (True,)
+            assert len(same_rows(w)) == 3
+        finally:
+            w.execute("RESET graph.sync_batch_size")
+        apply(w)
+        assert same_rows(w) == []
+        # a build in a transaction that wrote, then wrote again
+        me.execute("BEGIN")
+        me.execute("INSERT INTO ps.notes VALUES (250, 'before the build', 1)")
+        me.execute("SELECT graph.build()")
+        me.execute("INSERT INTO ps.notes VALUES (251, 'after the build', 1)")
+        assert len(same_rows(me)) == 1
+        me.execute("COMMIT")
+        assert len(same_rows(w)) == 1
+        apply(w)
+        assert same_rows(w) == []
