@@ -22,6 +22,9 @@ from conftest import apply, connect, verify
 OWNER, ADMIN, MALLORY = "gs_sec_owner", "gs_sec_admin", "gs_sec_mallory"
 SUPERUSER_DEFINERS = {"_enable_capture_trigger", "set_setting"}  # see sql/privileges.sql
 HOSTILE_PATH = "SET search_path = own, evil, public, pg_catalog"
+# What every capture function pins: search_path (a SECURITY DEFINER function must),
+# and jit and merge joins off (its plans are kept for every statement size).
+CAPTURE_PINS = ["search_path=pg_catalog, pg_temp", "jit=off", "enable_mergejoin=off"]
 
 
 def as_role(dsn, role):
@@ -242,7 +245,7 @@ def test_a_stale_capture_function_meets_the_owners_type_and_runs_none_of_its_cod
         c.execute("SELECT graph.add_table('own.stale', columns => '{word}', tenant_column => 'tag')")
         assert c.execute("SELECT proconfig FROM pg_proc WHERE oid = ('graph._capture_'"
                          " || 'own.stale'::regclass::oid)::regproc").fetchone() == (
-            ["search_path=pg_catalog, pg_temp"],)  # only the pin: a plain table's function (the single-row path)
+            CAPTURE_PINS,)  # the pins only, no output setting: a plain table's function (the single-row path)
         followers = [r[0] for r in c.execute("SELECT evtname FROM pg_event_trigger"
                                              " WHERE evtname LIKE 'graphsync%' AND evtenabled = 'A'")]
         assert followers
@@ -592,7 +595,7 @@ def test_objects_planted_in_public_and_in_the_callers_first_schema_are_never_cal
                     assert su.execute("SELECT p.proconfig FROM pg_catalog.pg_proc AS p WHERE p.oid"
                                       " OPERATOR(pg_catalog.=) ('graph._capture_' OPERATOR(pg_catalog.||)"
                                       " 'hz.a'::pg_catalog.regclass::pg_catalog.oid)::pg_catalog.regproc"
-                                      ).fetchone() == (["search_path=pg_catalog, pg_temp"],)  # the pin only
+                                      ).fetchone() == (CAPTURE_PINS,)  # the pins only
                     m.execute("SELECT * FROM graph.traverse('hz.a', '4')").fetchall()
                     m.execute("SELECT * FROM graph.search('name', 'a4')").fetchall()
                     m.execute("SELECT * FROM graph.sync_health()").fetchone()

@@ -215,19 +215,38 @@ BEGIN
         INTO fast FROM unnest(row_cols) WITH ORDINALITY AS u (c, o);
     END IF;
     IF fast THEN
-        SELECT string_agg(format('pg_catalog.pg_typeof(o.%I) OPERATOR(pg_catalog.=) %L::pg_catalog.regtype',
-                                 a.attname, a.atttypid), ' AND ' ORDER BY a.attnum),
-               string_agg(format('pg_catalog.pg_typeof(n.%I) OPERATOR(pg_catalog.=) %L::pg_catalog.regtype',
-                                 a.attname, a.atttypid), ' AND ' ORDER BY a.attnum)
+        -- One comparison of arrays (the checks of all the columns in one
+        -- operator call: each function call of a statement costs its start).
+        SELECT format('ARRAY[%s] OPERATOR(pg_catalog.=) %L::pg_catalog.regtype []',
+                      string_agg(format('pg_catalog.pg_typeof(o.%I)', a.attname), ', ' ORDER BY a.attnum),
+                      array_agg(a.atttypid ORDER BY a.attnum)::text),
+               format('ARRAY[%s] OPERATOR(pg_catalog.=) %L::pg_catalog.regtype []',
+                      string_agg(format('pg_catalog.pg_typeof(n.%I)', a.attname), ', ' ORDER BY a.attnum),
+                      array_agg(a.atttypid ORDER BY a.attnum)::text)
         INTO guard_o, guard_n
         FROM pg_catalog.pg_attribute AS a
         WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
           AND a.attname = ANY (key_cols || prop_cols || row_cols);
         fk_o := CASE WHEN cardinality(key_cols) = 1 THEN format('(o.%I)::pg_catalog.text', key_cols[1]) ELSE k_o END;
         fk_n := CASE WHEN cardinality(key_cols) = 1 THEN format('(n.%I)::pg_catalog.text', key_cols[1]) ELSE k_n END;
+        -- An object of text values (the captured columns; properties whose
+        -- columns are all text or varchar) is made by jsonb_object(keys,
+        -- values): the keys one constant array, the values one array, and no
+        -- type of a value looked up per call, as jsonb_build_object does for
+        -- each argument. The two give equal jsonb.
         IF node.table_oid IS NULL THEN
             fp_o := p_o;
             fp_n := p_n;
+        ELSIF cardinality(prop_cols) > 0 AND NOT EXISTS (
+            SELECT FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = tbl AND a.attname = ANY (prop_cols)
+              AND a.atttypid <> ALL ('{text,varchar}'::regtype [])
+        ) THEN
+            SELECT format('pg_catalog.jsonb_object(%L::pg_catalog.text [], ARRAY[%s])', prop_cols::text,
+                          string_agg(format('(o.%I)::pg_catalog.text', c), ', ' ORDER BY o)),
+                   format('pg_catalog.jsonb_object(%L::pg_catalog.text [], ARRAY[%s])', prop_cols::text,
+                          string_agg(format('(n.%I)::pg_catalog.text', c), ', ' ORDER BY o))
+            INTO fp_o, fp_n FROM unnest(prop_cols) WITH ORDINALITY AS u (c, o);
         ELSE
             SELECT format('pg_catalog.jsonb_build_object(%s)', coalesce(string_agg(format('%L, o.%I', c, c), ', '
                                                                                    ORDER BY o), '')),
@@ -235,11 +254,16 @@ BEGIN
                                                                                    ORDER BY o), ''))
             INTO fp_o, fp_n FROM unnest(prop_cols) WITH ORDINALITY AS u (c, o);
         END IF;
-        SELECT format('pg_catalog.jsonb_build_object(%s)',
-                      coalesce(string_agg(format('%L, (o.%I)::pg_catalog.text', c, c), ', ' ORDER BY o), '')),
-               format('pg_catalog.jsonb_build_object(%s)',
-                      coalesce(string_agg(format('%L, (n.%I)::pg_catalog.text', c, c), ', ' ORDER BY o), ''))
-        INTO fr_o, fr_n FROM unnest(row_cols) WITH ORDINALITY AS u (c, o);
+        IF cardinality(row_cols) = 0 THEN
+            fr_o := 'pg_catalog.jsonb_build_object()';
+            fr_n := fr_o;
+        ELSE
+            SELECT format('pg_catalog.jsonb_object(%L::pg_catalog.text [], ARRAY[%s])', row_cols::text,
+                          string_agg(format('(o.%I)::pg_catalog.text', c), ', ' ORDER BY o)),
+                   format('pg_catalog.jsonb_object(%L::pg_catalog.text [], ARRAY[%s])', row_cols::text,
+                          string_agg(format('(n.%I)::pg_catalog.text', c), ', ' ORDER BY o))
+            INTO fr_o, fr_n FROM unnest(row_cols) WITH ORDINALITY AS u (c, o);
+        END IF;
     ELSE
         guard_o := 'true';
         guard_n := 'true';
@@ -270,69 +294,55 @@ BEGIN
     -- NULL <> NULL in the OR logs nothing, as two equal values do.
     ops := $o$
     IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
-        PERFORM FROM new_rows AS n WHERE %19$s LIMIT 2;
-        GET DIAGNOSTICS changed = ROW_COUNT;
-        IF changed OPERATOR(pg_catalog.=) 1 THEN
-            INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
-            SELECT 'I', %2$s, %13$s, %13$s, %14$s, %15$s FROM new_rows AS n;
-        ELSIF changed OPERATOR(pg_catalog.>) 1 OR EXISTS (SELECT FROM new_rows) THEN
-            jit_was := pg_catalog.current_setting('jit');
-            mergejoin_was := pg_catalog.current_setting('enable_mergejoin');
-            PERFORM pg_catalog.set_config('jit', 'off', true), pg_catalog.set_config('enable_mergejoin', 'off', true);
+        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
+        SELECT 'I', %2$s, %13$s, %13$s, %14$s, %15$s FROM new_rows AS n WHERE %19$s;
+        IF NOT FOUND THEN
             INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
             SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM new_rows AS n;
-            PERFORM pg_catalog.set_config('jit', jit_was, true),
-                    pg_catalog.set_config('enable_mergejoin', mergejoin_was, true);
         END IF;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
-        PERFORM FROM old_rows AS o WHERE %20$s LIMIT 2;
-        GET DIAGNOSTICS changed = ROW_COUNT;
-        IF changed OPERATOR(pg_catalog.=) 1 THEN
-            INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
-            SELECT 'D', %2$s, %16$s, %16$s, %17$s FROM old_rows AS o;
-        ELSIF changed OPERATOR(pg_catalog.>) 1 OR EXISTS (SELECT FROM old_rows) THEN
-            jit_was := pg_catalog.current_setting('jit');
-            mergejoin_was := pg_catalog.current_setting('enable_mergejoin');
-            PERFORM pg_catalog.set_config('jit', 'off', true), pg_catalog.set_config('enable_mergejoin', 'off', true);
+        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
+        SELECT 'D', %2$s, %16$s, %16$s, %17$s FROM old_rows AS o WHERE %20$s;
+        IF NOT FOUND THEN
             INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
             SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o;
-            PERFORM pg_catalog.set_config('jit', jit_was, true),
-                    pg_catalog.set_config('enable_mergejoin', mergejoin_was, true);
         END IF;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        INSERT INTO graph._sync_log
+            (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
+        SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
+        FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r FROM old_rows AS o WHERE %20$s OFFSET 0) AS o,
+             (SELECT %13$s AS k, %14$s AS p, %15$s AS r FROM new_rows AS n OFFSET 0) AS n
+        WHERE NOT EXISTS (SELECT FROM old_rows OFFSET 1)
+          AND (o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
+               OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r);
+        IF FOUND THEN
+            RETURN NULL;
+        END IF;
         PERFORM FROM old_rows AS o WHERE %20$s LIMIT 2;
         GET DIAGNOSTICS changed = ROW_COUNT;
         IF changed OPERATOR(pg_catalog.=) 1 THEN
+            RETURN NULL;
+        ELSIF changed OPERATOR(pg_catalog.=) 2 THEN
             INSERT INTO graph._sync_log
                 (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
             SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
-            FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r FROM old_rows AS o OFFSET 0) AS o,
-                 (SELECT %13$s AS k, %14$s AS p, %15$s AS r FROM new_rows AS n OFFSET 0) AS n
+            FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r, pg_catalog.row_number() OVER () AS i
+                  FROM old_rows AS o) AS o
+            JOIN (SELECT %13$s AS k, %14$s AS p, %15$s AS r, pg_catalog.row_number() OVER () AS i
+                  FROM new_rows AS n) AS n ON n.i OPERATOR(pg_catalog.=) o.i
             WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
                OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r;
-        ELSIF changed OPERATOR(pg_catalog.>) 1 OR EXISTS (SELECT FROM old_rows) THEN
-            jit_was := pg_catalog.current_setting('jit');
-            mergejoin_was := pg_catalog.current_setting('enable_mergejoin');
-            PERFORM pg_catalog.set_config('jit', 'off', true), pg_catalog.set_config('enable_mergejoin', 'off', true);
-            WITH j AS MATERIALIZED (
-                SELECT o.k AS ok, o.p AS op, o.r AS orow, n.k AS nk, n.p AS np, n.r AS nrow
-                FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM old_rows AS o) AS o
-                FULL JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM new_rows AS n) AS n
-                    ON n.k OPERATOR(pg_catalog.=) o.k
-            ),
-            o2 AS (SELECT j.*, pg_catalog.row_number() OVER () AS rn FROM j WHERE j.nk IS NULL),
-            n2 AS (SELECT j.*, pg_catalog.row_number() OVER () AS rn FROM j WHERE j.ok IS NULL)
+        ELSE
             INSERT INTO graph._sync_log
                 (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
-            SELECT 'U', %2$s, j.nk, j.ok, j.nk, j.np, j.orow, j.nrow
-            FROM j
-            WHERE j.ok IS NOT NULL AND j.nk IS NOT NULL
-              AND (j.op OPERATOR(pg_catalog.<>) j.np OR j.orow OPERATOR(pg_catalog.<>) j.nrow)
-            UNION ALL
-            SELECT 'U', %2$s, n2.nk, o2.ok, n2.nk, n2.np, o2.orow, n2.nrow
-            FROM o2 JOIN n2 ON n2.rn OPERATOR(pg_catalog.=) o2.rn;
-            PERFORM pg_catalog.set_config('jit', jit_was, true),
-                    pg_catalog.set_config('enable_mergejoin', mergejoin_was, true);
+            SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
+            FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r, pg_catalog.row_number() OVER () AS i
+                  FROM old_rows AS o) AS o
+            JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r, pg_catalog.row_number() OVER () AS i
+                  FROM new_rows AS n) AS n ON n.i OPERATOR(pg_catalog.=) o.i
+            WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
+               OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r;
         END IF;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' AND TG_RELID OPERATOR(pg_catalog.=) %10$L::pg_catalog.oid THEN
         INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
@@ -369,8 +379,6 @@ SECURITY DEFINER
 AS $body$
 DECLARE
     changed bigint;
-    jit_was text;
-    mergejoin_was text;
 BEGIN
     IF TG_RELID OPERATOR(pg_catalog.<>) %10$L::pg_catalog.oid THEN
         -- Fired on a partition or inheritance child of the table, or forged.
@@ -394,7 +402,7 @@ REVOKE ALL ON FUNCTION %1$s() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION %1$s() TO graph_admin;
 GRANT EXECUTE ON FUNCTION %1$s() TO PUBLIC;
 $f$, fn, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       'SET search_path = pg_catalog, pg_temp'
+       E'SET search_path = pg_catalog, pg_temp\nSET jit = off\nSET enable_mergejoin = off'
        || CASE WHEN plain_text THEN '' ELSE E'\n' || graph._output_settings() END,
        tbl, tbl::regclass::text, ops);
 
