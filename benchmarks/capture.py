@@ -338,36 +338,45 @@ the single-row figures come from one transaction per operation, so commits are n
 
 ## What changed in capture
 
-Where a single-row statement's capture time went (perf on a scratch cluster, the INSERT loop):
-about two thirds in the capture function, and of that most in planning and starting its
-statements, not in running them: the SET clauses (PostgreSQL 15 saves and restores every
-setting around such a call), the log's CHECK on `op` (read and planned again by every statement
-that inserts a row), the per-value type checks of the generated expressions (each a function
-call to look up and permission-check at every start) and the log's four indexes (each opened
-and described per statement).
+Where a single-row statement's capture went (instructions counted per statement in a
+single-user server, 200 warm statements of each kind, the INSERT loop of this benchmark): about a
+third in starting the capture statements' executor (each function call in a statement is looked
+up and permission-checked at every start: the per-column type checks were ten of them),
+an eighth in `jsonb_build_object` looking up each value's type and output function, a tenth in
+the SET clauses, the rest in the log row's insert and its indexes and in the trigger machinery.
 
-- No SET clause on a capture function whose body is schema-qualified throughout (every operator
-  written `OPERATOR(pg_catalog.x)`, no `IS DISTINCT FROM`, whose `=` is looked up through
-  `search_path`): tables without row filters or computed endpoints, whose rendered columns'
-  types no output setting changes. Others keep `search_path` (and the output settings where
-  needed). `tests/test_security.py` plants operators and functions named like the ones capture
-  uses in a schema first on the writer's path and shows single-row, multi-row and empty
-  statements never call them.
-- Each statement counts its rows, up to two (`PERFORM … LIMIT 2`, `GET DIAGNOSTICS`). One row
-  is logged by one plain INSERT planned only ever for one row (so never JIT-compiled, with no
-  `jit = off` needed); more rows by the bulk statements, around which `jit` and
-  `enable_mergejoin` are set off with `set_config()` and restored.
-- The single-row INSERT uses the unchecked forms (`::text`, typed JSON) of what the generated
-  expressions render, after one type check of the row's columns in the counting statement; a
-  stale function (a column retyped while DDL was not followed) fails that check and its rows
-  go to the bulk statements with the checked forms, so an owner's cast still never runs.
-- The single-row UPDATE computes the old and the new side once each (`OFFSET 0`), not once per
-  reference in its condition.
-- The log: the CHECK on `op` is dropped (migration 175; replay refuses a row of another op),
-  and the two partial indexes become one (migration 176:
-  `WHERE error_message IS NOT NULL OR needs_vacuum` answers both kinds of query). The primary
-  key (replay reads by id) and the BRIN on `xid` (where a replay pass starts, pending rows,
-  pruning) stay.
+- One statement per single-row INSERT or DELETE (there were two: a count of the rows with the
+  type check, then the INSERT into the log). The statement logs the rows with the unchecked
+  forms (`::text`, typed JSON) under the type check, whatever the row count (the types are the
+  columns', so the check passes for every row or for none); when it logs nothing (no row, or a
+  stale function whose column was retyped) the checked forms log the rows, so an owner's cast
+  still never runs. A single-row UPDATE is logged by one statement that runs only when the old
+  transition table holds one row (`NOT EXISTS (... OFFSET 1)`); when it logs nothing (nothing
+  captured changed, or more rows) the rows are counted up to two, as before.
+- The type check is one comparison of two arrays (`ARRAY[pg_typeof(a), ...] = '{...}'::regtype[]`)
+  instead of one comparison per column, and the new side of an UPDATE is not checked again
+  (both sides are rows of one relation).
+- Objects of text values (the captured columns; properties whose columns are all `text` or
+  `varchar`) are made by `jsonb_object(keys, values)`, the keys one constant array: equal jsonb,
+  without `jsonb_build_object`'s type lookups per value.
+- `jit` and `enable_mergejoin` are pinned off by the capture function's SET clause beside
+  `search_path` (one mechanism where three blocks of `set_config()` saved, set and restored them
+  around the bulk statements): the statements now serve every row count with plans kept for the
+  session, made for the row count of their first run, and a first run of millions of rows must
+  not leave a JIT-compiled plan to every later single-row write. The two booleans cost less per
+  call than the counting statement they replace.
+- A bulk UPDATE pairs old and new rows by position (`row_number()` over each transition table,
+  one hash join; PostgreSQL appends an updated row's old and new version to them together), with
+  the unchecked forms when the types check; before, it full-joined them on the key text, with the
+  checked forms, materialized the join and paired the rows whose key changed by two windows.
+- The log's `xid` defaults to `txid_current()` (migration 215), the same number as
+  `pg_current_xact_id()::text::bigint` without the text round trip per row.
+- Instruction counts per single-row statement added over no trigger, same method, this code
+  against the code before it (PgQ in the same runs): INSERT 157k → 136k (PgQ 111k), UPDATE
+  208k → 195k (116k), DELETE 148k → 132k (113k).
+- Earlier: the log lost its CHECK on `op` (migration 175) and one of its partial indexes
+  (migration 176). The primary key (replay reads by id) and the BRIN on `xid` (where a replay
+  pass starts, pending rows, pruning) stay; the attention index holds no captured row.
 - Not done: a C trigger, as PgQ has (graphsync installs over a connection, packages only).
 """
 

@@ -106,3 +106,24 @@ def test_a_column_retyped_to_a_setting_dependent_type_gets_the_settings_pinned(c
     props = conn.execute("SELECT properties FROM graph._sync_log ORDER BY id DESC LIMIT 1").fetchone()[0]
     assert props["at"] == "2024-03-01T12:00:00+00:00"
     assert props["f"] == 0.30000000000000004
+
+
+def test_a_multi_row_update_pairs_each_rows_old_and_new_values(conn):
+    """A statement's old and new transition rows are paired by their position, so each
+    logged UPDATE carries one row's own old and new key and values, whether its key
+    changed or not; the stale (checked) forms pair them the same way."""
+    conn.execute("CREATE TABLE paired (id int PRIMARY KEY, name text, tenant int)")
+    conn.execute("INSERT INTO paired SELECT g, 'p' || g, g % 3 FROM generate_series(1, 6) g")
+    conn.execute("SELECT graph.add_table('paired', columns => '{name}', tenant_column => 'tenant')")
+    conn.execute("SELECT graph.build()")
+    conn.execute("TRUNCATE graph._sync_log")
+    # keys 1 and 2 move, 3 and 4 keep their key and change a property, 5 keeps all
+    conn.execute("""UPDATE paired SET id = CASE WHEN id <= 2 THEN id + 100 ELSE id END,
+                                      name = CASE WHEN id = 5 THEN name ELSE name || '!' END,
+                                      tenant = CASE WHEN id = 6 THEN 9 ELSE tenant END""")
+    logged = conn.execute("SELECT op, old_pk, new_pk, properties ->> 'name', new_row ->> 'tenant'"
+                          " FROM graph._sync_log ORDER BY old_pk::int").fetchall()
+    assert logged == [("U", "1", "101", "p1!", "1"), ("U", "2", "102", "p2!", "2"), ("U", "3", "3", "p3!", "0"),
+                      ("U", "4", "4", "p4!", "1"), ("U", "6", "6", "p6!", "9")]
+    apply(conn)
+    assert verify(conn) == []

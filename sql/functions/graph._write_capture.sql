@@ -27,24 +27,24 @@
 --   %7$s  r_o    the captured-columns object of an old row
 --   %8$s  p_o    the properties object of an old row: only compared, so that an
 --                UPDATE that changes no property and no captured column logs nothing
---   %9$s         the SET clauses: search_path, and graph._output_settings()
---                pinning text output unless every rendered column (key,
---                properties, captured columns) is of a type no setting renders
---                differently (every capture function pins search_path, as every
---                SECURITY DEFINER function must; its body is schema-qualified too)
+--   %9$s         the SET clauses: search_path, jit and enable_mergejoin off,
+--                and graph._output_settings() pinning text output unless every
+--                rendered column (key, properties, captured columns) is of a type
+--                no setting renders differently (every capture function pins
+--                search_path, as every SECURITY DEFINER function must; its body is
+--                schema-qualified too)
 --   %10$L %11$L  tbl's oid and name, for the check on TG_RELID
 --   %12$s        the statements below (ops), made by placeholders 2 to 8, 10 and
 --   %13$s-%18$s  fk_n, fp_n, fr_n, fk_o, fr_o, fp_o: k, p, r of a single row
 --                (see fast; else the same as k, p, r)
---   %19$s %20$s  guard_n, guard_o: the type check of a single row (else true)
+--   %19$s %20$s  guard_n, guard_o: the type check of a row (else true)
 -- p_o and p_n are a NULL jsonb for a table that is no node table (a join table).
--- new_rows and old_rows are the statement's transition tables. The UPDATE
--- branch full-joins old and new rows on the key into j: ok, op, orow (old key,
--- properties, captured columns) and nk, np, nrow (new ones); a row whose key
--- changed is unmatched on both sides, and o2 and n2 pair those by their order.
--- A statement of one row (most OLTP writes) takes a branch of its own with
--- the same outcome and neither join nor window: an UPDATE's old and new row are
--- logged when the key changed or is NULL, or else when p or r differ.
+-- new_rows and old_rows are the statement's transition tables. PostgreSQL
+-- appends an updated row's old and new version to them together, so the UPDATE
+-- branch pairs them by position (row_number() over each, one hash join on it).
+-- An UPDATE's old and new row are logged when the key changed or is NULL, or
+-- else when p or r differ. A single-row UPDATE (most OLTP writes) takes a
+-- statement of its own with the same outcome and neither join nor window.
 -- Each statement so writes one graph._sync_log row per row it changed:
 --   op  pk    old_pk  new_pk  properties  old_row  new_row  needs_vacuum
 --   I   k_n   NULL    k_n     p_n         NULL     r_n      false
@@ -67,13 +67,16 @@
 -- needs_vacuum, so the next rebuild drops the rows it took.
 -- Each SET clause of a function costs every call of it (PostgreSQL 15 saves and
 -- restores every setting around the call), and a capture function is called by
--- every writing statement. So the function pins search_path only where its body
--- has expressions that are not all schema-qualified (row filters, computed
--- endpoints), and the settings that shape text output (graph._output_settings(),
--- so a key is captured the same whatever the writer's session says) only where a
--- rendered column's type reads them (a retyped column regenerates capture through
--- graph._follow_ddl). JIT and merge joins are turned off by set_config() around
--- the bulk statements only (see ops).
+-- every writing statement. Every capture function pins search_path, and jit and
+-- enable_mergejoin off: its statements serve every statement size with plans
+-- kept for the session, made for the row count of their first run (a first run
+-- of millions of rows would otherwise leave a JIT-compiled plan to every later
+-- single-row write), and a merge join sorts text keys where a hash join does
+-- not. The two booleans cost less per call than a statement that counts the
+-- rows first (see ops). The settings that shape text output
+-- (graph._output_settings(), so a key is captured the same whatever the
+-- writer's session says) are pinned only where a rendered column's type reads
+-- them (a retyped column regenerates capture through graph._follow_ddl).
 --
 -- SECURITY DEFINER itself, owned by graph_sync (which may create functions in
 -- schema graph and hand them to graph_capture), so a graph_admin member needs no
@@ -278,17 +281,19 @@ BEGIN
     -- sync_health() shows it. The savepoint that costs is taken only for tables
     -- with a filter.
     --
-    -- Each statement first counts its rows, up to two (PERFORM, ROW_COUNT).
-    -- One row (most OLTP writes) is logged by one INSERT with neither join nor
-    -- window; it is planned only ever for one row, so its plan stays cheap
-    -- (no JIT). An UPDATE logs the old and new row when the key changed (or is
-    -- NULL), or else when p or r differ. More rows are logged by the bulk
-    -- statements, which run with jit and merge joins off, set for them alone and
-    -- restored: transition tables have no statistics, and a bulk UPDATE's plan
-    -- looked costly enough to spend a third of its time compiling; a merge join
-    -- sorts text keys where a hash join does. The bulk UPDATE full-joins old and
-    -- new rows on the key into j; a row whose key changed is unmatched on both
-    -- sides, and o2 and n2 pair those by their order. p and r are compared with
+    -- An INSERT or DELETE is logged by one statement whatever its row count
+    -- (most OLTP writes: one row, one statement): the unchecked forms, under the
+    -- type check (guard_n, guard_o: one comparison of two arrays, as each
+    -- function call costs its start in every statement). Types are the
+    -- columns', so the check passes for every row or for none; when it logs
+    -- nothing (no row, or a stale function) the checked forms log the rows. A
+    -- single-row UPDATE is logged by a statement that pairs its old and new row
+    -- with neither window nor hash, run only when old_rows holds one row (NOT EXISTS ...
+    -- OFFSET 1); when that logs nothing, the rows are counted up to two under
+    -- the check: one row changed nothing captured; two take the positional pairing
+    -- with the unchecked forms; none (no row, or a stale function) the same
+    -- pairing with the checked forms. The new side of an UPDATE needs no check of
+    -- its own: both sides are rows of one relation. p and r are compared with
     -- <>, not IS DISTINCT FROM (which looks its operator up through search_path):
     -- r is never NULL, p is NULL on both sides (a join table) or on neither, and a
     -- NULL <> NULL in the OR logs nothing, as two equal values do.
