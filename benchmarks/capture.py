@@ -318,7 +318,7 @@ def profile(dsn: str, rows: int) -> str:
 NOTES = """
 ## How it is measured
 
-`.venv/bin/python benchmarks/capture.py` (25 minutes with `--reps 6` at a load of 15–17 on 2 cores; the
+`.venv/bin/python benchmarks/capture.py` (about 22 minutes with `--reps 6` at a load of 15–22 on 2 cores; the
 default is 12 repetitions; `--quick` for a smoke test). Four twin tables
 (same columns, primary key, foreign key) differ only in what fires on a write: nothing; a minimal
 PL/pgSQL statement-level trigger with transition tables that logs each row as jsonb into a table with a
