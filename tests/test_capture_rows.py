@@ -127,3 +127,25 @@ def test_a_multi_row_update_pairs_each_rows_old_and_new_values(conn):
                       ("U", "4", "4", "p4!", "1"), ("U", "6", "6", "p6!", "9")]
     apply(conn)
     assert verify(conn) == []
+
+
+def test_a_multi_row_update_is_paired_by_a_hash_join_whatever_row_count_planned_it(conn):
+    """A capture statement's plan is kept for the session, made for the row count of its
+    first run: the positional pairing of a multi-row UPDATE must not become a nested
+    loop when a two-row UPDATE planned it (a later statement of many rows would then
+    compare every old row with every new one)."""
+    conn.execute("CREATE TABLE hashed (id int PRIMARY KEY, name text)")
+    conn.execute("INSERT INTO hashed SELECT g, 'h' || g FROM generate_series(1, 50) g")
+    conn.execute("SELECT graph.add_table('hashed', columns => '{name}')")
+    plans = []
+    conn.add_notice_handler(lambda d: plans.append(d.message_primary))
+    conn.execute("LOAD 'auto_explain'")
+    for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_level = notice"):
+        conn.execute(f"SET auto_explain.{setting}")
+    conn.execute("UPDATE hashed SET name = name || '!' WHERE id <= 2")
+    conn.execute("UPDATE hashed SET name = name || '!'")
+    pairing = [p for p in plans if "row_number() OVER" in p and "Insert on _sync_log" in p]
+    assert len(pairing) == 2, plans
+    assert all("Hash Full Join" in p and "Nested Loop" not in p for p in pairing), pairing
+    assert conn.execute("SELECT count(*) FROM graph._sync_log WHERE table_oid = 'hashed'::regclass"
+                        " AND op = 'U'").fetchone()[0] == 52

@@ -292,7 +292,11 @@ BEGIN
     -- OFFSET 1); when that logs nothing, the rows are counted up to two under
     -- the check: one row changed nothing captured; two take the positional pairing
     -- with the unchecked forms; none (no row, or a stale function) the same
-    -- pairing with the checked forms. The new side of an UPDATE needs no check of
+    -- pairing with the checked forms. The pairing is a FULL JOIN so that it is a
+    -- hash join whatever row count planned it first (merge joins are off; a
+    -- nested loop kept from a two-row statement would compare every old row with
+    -- every new one of a later large one); both sides hold as many rows, so
+    -- every row is matched. The new side of an UPDATE needs no check of
     -- its own: both sides are rows of one relation. p and r are compared with
     -- <>, not IS DISTINCT FROM (which looks its operator up through search_path):
     -- r is never NULL, p is NULL on both sides (a join table) or on neither, and a
@@ -334,7 +338,7 @@ BEGIN
             SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
             FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r, pg_catalog.row_number() OVER () AS i
                   FROM old_rows AS o) AS o
-            JOIN (SELECT %13$s AS k, %14$s AS p, %15$s AS r, pg_catalog.row_number() OVER () AS i
+            FULL JOIN (SELECT %13$s AS k, %14$s AS p, %15$s AS r, pg_catalog.row_number() OVER () AS i
                   FROM new_rows AS n) AS n ON n.i OPERATOR(pg_catalog.=) o.i
             WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
                OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r;
@@ -344,7 +348,7 @@ BEGIN
             SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
             FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r, pg_catalog.row_number() OVER () AS i
                   FROM old_rows AS o) AS o
-            JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r, pg_catalog.row_number() OVER () AS i
+            FULL JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r, pg_catalog.row_number() OVER () AS i
                   FROM new_rows AS n) AS n ON n.i OPERATOR(pg_catalog.=) o.i
             WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
                OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r;
