@@ -13,6 +13,7 @@ enabled ALWAYS)."""
 import os
 import shutil
 import tempfile
+import threading
 import time
 
 import psycopg
@@ -245,6 +246,64 @@ def test_reads_on_the_standby_equal_the_primarys_applied_and_pending(servers):
             assert_same(results(p, role), applied)
             for query in READS:
                 assert applied[query] == folded[role][query], query
+
+
+RACED = "SELECT node_table::text, node_id FROM graph.traverse('app.contacts', '43', direction => 'any', max_depth => 1)"
+
+
+def test_a_standby_read_racing_the_replay_of_an_apply_sees_one_snapshot(servers):
+    """Issue 11's race, made deterministic. The primary applies the pending rows and,
+    before it commits, takes an ACCESS EXCLUSIVE lock on graph._sync_log, which the
+    standby replays (its startup process holds the lock until the commit replays). A
+    standby read then takes its START snapshot (the rows pending) and waits in its
+    freshness step for the lock; the apply commits and replays; the freshness step
+    counts nothing pending. Before the fix the read returned the graph from before
+    the apply without the rows it applied (the contact still at its old company):
+    neither the applied graph nor applied + pending. The standby's backend had kept
+    a folded view for another role just before (its rows must not be taken)."""
+    primary_dsn, standby_dsn, _ = servers
+    with writer(primary_dsn) as w, writer(primary_dsn) as a, connect(standby_dsn) as s, \
+            connect(standby_dsn) as watch:
+        w.execute("SELECT graph.apply_sync()")
+        before = w.execute(RACED).fetchall()
+        w.execute("INSERT INTO app.companies VALUES (40, 1, 'co40')")
+        w.execute("UPDATE app.contacts SET company_id = 40 WHERE id = 43")
+        wait_for_replay(w, s)
+        expected = s.execute(RACED).fetchall()  # folded
+        assert ("app.companies", "40") in expected and expected != before
+        s.execute("SET ROLE gs_replica_reader")
+        assert ("app.companies", "40") in s.execute(RACED).fetchall()  # a folded view kept for that role
+        s.execute("RESET ROLE")
+        a.execute("BEGIN")
+        a.execute("SELECT graph.apply_sync()")
+        a.execute("LOCK TABLE graph._sync_log IN ACCESS EXCLUSIVE MODE")
+        a.execute("SELECT pg_switch_wal()")  # the lock's WAL record reaches the standby now
+        wait_for_replay(a, s)
+        out = {}
+
+        def read():
+            try:
+                out["rows"] = s.execute(RACED).fetchall()
+            except Exception as exc:  # raised below
+                out["error"] = exc
+
+        t = threading.Thread(target=read)
+        t.start()
+        try:
+            deadline = time.monotonic() + 60
+            while watch.execute("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s",
+                                (s.info.backend_pid,)).fetchone() != (True,):
+                assert time.monotonic() < deadline, "the standby read never waited for graph._sync_log"
+                time.sleep(0.01)
+        finally:
+            a.execute("COMMIT")
+            t.join()
+        if "error" in out:
+            raise out["error"]
+        assert out["rows"] == expected
+        wait_for_replay(a, s)
+        assert s.execute(RACED).fetchall() == expected == w.execute(RACED).fetchall()
+        assert w.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone() == (0,)
 
 
 def test_admin_functions_on_the_standby_fail_with_25006_and_a_hint(servers):

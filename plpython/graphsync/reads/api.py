@@ -41,6 +41,10 @@ from graphsync.reads.arguments import (
 from graphsync.reads.literals import int_literal, text_literal
 
 STABLE_TRIES = 3
+# A read runs again when an apply committed while it started (view.Moved): rare
+# (graph changes commit about once a second under writes), but under an apply in a
+# loop more often than a rebuild.
+MOVED_TRIES = 10
 
 
 def _check_pairs(tables, ids, what):
@@ -72,18 +76,31 @@ def stable(read):
     raises view.Renumbered when it is not the read's; the read then runs again.
     A read that fails otherwise runs again too when the generation moved since it
     started (the failure may come from mixed numberings), unless it was cancelled.
+    It runs again too when an apply committed while it started (view.Moved), so
+    that it shows one snapshot's graph (reads.freshness).
     """
     @functools.wraps(read)
     def run_stable(plpy, *args, **kwargs):
-        for _ in range(STABLE_TRIES):
+        moved = 0
+        tries = 0
+        while tries < STABLE_TRIES:
             _started.clear()
             try:
                 return read(plpy, *args, **kwargs)
+            except graph_view.Moved:
+                moved += 1
+                if moved < MOVED_TRIES:
+                    continue
+                raise errors.SerializationFailure(
+                    "the graph changed %d times while this read started" % MOVED_TRIES,
+                    hint="Run the read again.") from None
             except graph_view.Renumbered:
+                tries += 1
                 continue
             except Exception as exc:
                 if (not errors.is_cancel(exc) and "generation" in _started
                         and _generation(plpy) != _started["generation"]):
+                    tries += 1
                     continue  # a cancel stops the read, whatever else happened
                 raise
         raise errors.SerializationFailure("the graph was rebuilt %d times during this read" % STABLE_TRIES,

@@ -24,6 +24,15 @@ that snapshot, not by counts. A new applied graph, the caller's own rows, a
 TRUNCATE or a fold into full arrays starts again from the applied view.
 ``STATS`` counts the log rows folded (tests assert that a fold under writes
 reads each row once).
+
+One snapshot: a read shows the applied graph as of START's snapshot S plus
+exactly the pending rows committed in S. The rows are START's, never read again
+in a later snapshot (an apply that committed since would have taken rows the
+view does not hold): when the view the read gets is not the one S saw
+(view.current: a graph change committed meanwhile, ``View.exact``), or when
+START's rows cannot be folded onto the kept view (it went, or they are many or a
+TRUNCATE), the read starts again (view.Moved; reads.api.stable), having dropped
+the kept folded view, so that START reads all pending rows.
 """
 
 import numpy as np
@@ -48,15 +57,6 @@ EDGES_PER_CHANGE = 128
 # (nodes.key_index) rather than in graph._nodes, key by key.
 KEYS_BY_INDEX = 2_000
 
-# The pending rows (only those the snapshot $2 did not see, when given), and the
-# snapshot the rows were read in: the function runs in the statement's snapshot.
-PENDING = """
-SELECT s.seen, p.*
-FROM (SELECT pg_catalog.pg_current_snapshot()::text AS seen) AS s
-LEFT JOIN LATERAL graph._pending_rows(current_user::regrole, $1, $2::pg_catalog.pg_snapshot) AS p ON true
-ORDER BY p.id
-"""
-
 STATS = {"rows_folded": 0, "folds": 0, "incremental_folds": 0}
 
 RESOLVE = """
@@ -75,7 +75,12 @@ def fresh_view(plpy, st):
             "%d committed log rows are not applied yet" % st.committed_rows,
             hint="graph.query_freshness is 'error_on_pending'; run graph.apply_sync().")
     v = graph_view.current(plpy, st.key)
-    if st.freshness != "off" and (st.committed_rows or st.own_rows):
+    if not v.exact:  # v is newer than START's snapshot: start again (see the module docstring)
+        base._cache.pop("folded", None)
+        raise graph_view.Moved()
+    # START read the pending rows (st.pending) also when its count said none: an
+    # apply committed after its snapshot (reads.start).
+    if st.freshness != "off" and (st.committed_rows or st.own_rows or st.pending is not None):
         v = folded(plpy, v, st)
     return v
 
@@ -87,7 +92,7 @@ def fold_from():
     if cached is None:
         return None, None, 0
     grows, f = cached
-    return "%s/%s/%s" % (grows[0][0], grows[0][1], grows[1]), f.seen, f.rows_folded
+    return grows, f.seen, f.rows_folded
 
 
 def folded(plpy, v, st):
@@ -95,34 +100,26 @@ def folded(plpy, v, st):
     is kept, with the snapshot whose pending rows it holds; while only the
     pending rows grew (the same view, applied snapshot, caller and tables, and
     no own rows), the rows committed since are folded onto it (see the module
-    docstring): a read that finds no new row folds nothing."""
-    grows = (v.key, st.done, st.me, st.visible)
+    docstring): a read that finds no new row folds nothing. The rows folded are
+    START's, read in its snapshot; when they cannot be folded onto the kept view,
+    the read starts again without it (view.Moved)."""
+    grows = st.fold_key  # (generation, version, applied snapshot, caller, tables): START's
     cached = base._cache.pop("folded", None)
     rows = st.pending
     onto = None
+    if rows is None:  # START read none (a pending count from after its snapshot): read them all
+        raise graph_view.Moved()
     if st.from_seen:  # START read only the rows the kept view's snapshot did not see
-        if cached is not None and cached[0] == grows and st.own_rows == 0:
-            onto = cached[1]
-        else:  # the caller or its tables changed: read them all
-            rows = None
-    if not v.exact:
-        # v holds graph changes that committed after START's snapshot (view.current),
-        # so do not fold rows START read: read the pending rows now
-        onto, rows = None, None
-    if rows is None:
-        rows = run(plpy, PENDING, ["int", "text"], [MAX_FOLD_ROWS + 1, None])
-        st = st._replace(seen=rows[0]["seen"])
-        rows = [r for r in rows if r["id"] is not None]
+        if cached is None or cached[0] != grows or st.own_rows:
+            raise graph_view.Moved()  # the kept view went meanwhile (view.current)
+        onto = cached[1]
+        if len(rows) > FOLD_IN_ARRAYS or any(r["op"] == "T" for r in rows):
+            raise graph_view.Moved()  # many rows or a TRUNCATE: fold all of them from the applied view
     seen = st.seen
     if len(rows) + (onto.rows_folded if onto else 0) > MAX_FOLD_ROWS:
         raise errors.ProgramLimitExceeded(
             "more than %d log rows are pending; a read cannot fold them in memory" % MAX_FOLD_ROWS,
             hint="Run graph.apply_sync(), or read the applied graph with SET graph.query_freshness = 'off'.")
-    if onto is not None and (len(rows) > FOLD_IN_ARRAYS or any(r["op"] == "T" for r in rows)):
-        onto = None  # many rows or a TRUNCATE: fold everything again, from the applied view
-        rows = run(plpy, PENDING, ["int", "text"], [MAX_FOLD_ROWS + 1, None])
-        seen = rows[0]["seen"]
-        rows = [r for r in rows if r["id"] is not None]
     if onto is not None:
         f = fold(plpy, v, rows, st.visible, onto) if rows else onto
     else:

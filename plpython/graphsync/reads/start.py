@@ -26,9 +26,23 @@ applying, and takes that answer (rare: about once a second under writes).
 When the freshness step did not apply and rows are pending, START also reads
 them (graph._pending_rows), in its own snapshot, for the read to fold
 (reads/freshness.py): only the rows the snapshot of the backend's kept folded
-view did not see, when that view is of the same generation, version and applied
-snapshot (``fold_from``), else all of them. A read under writes then costs one
-statement more than a read at rest: START, not START and a read of the log.
+view did not see, when that view is of the same generation, version, applied
+snapshot, caller and tables the caller may SELECT (``fold_key``), else all of
+them. A read under writes then costs one statement more than a read at rest:
+START, not START and a read of the log.
+
+One snapshot. Everything START returns about the graph -- generation, version,
+applied snapshot, the pending rows -- comes from START's snapshot S, and the read
+shows the applied graph as of S plus exactly the pending rows committed in S.
+The freshness step is the exception: graph._read_sync is VOLATILE, so its counts
+come from later snapshots. An apply that commits between S and that count (on a
+hot standby: its replay) makes the count say "nothing pending" while S still
+sees the rows it applied, and a read that went by the count alone showed the
+graph before the apply without them. So when the count says nothing pending,
+START asks graph._applied_snapshot_now() -- after the count, in a snapshot of its
+own -- for the applied snapshot: when it is not the one S sees, an apply
+committed in between, and START reads the pending rows S sees (usually none: a
+read at rest pays one more one-row query).
 
 Settings are read here as settings.py reads a session setting (the value the
 session has; unset or empty is the default) and checked by settings.parse.
@@ -49,18 +63,19 @@ if FRESHNESS.scope != "session" or TENANT.scope != "session":
 
 # $1 the default freshness mode, $2 whether the freshness step may apply, $3/$4
 # and $5/$6 up to two (table, id text) keys to look up (NULL: none, and no index
-# probe), $7 the most pending rows to read, $8 'generation/version/applied
-# snapshot' of the kept folded view, $9 the snapshot it saw and $10 the rows it
-# folded (NULL: none; see above). Tables come as regclass text: a name, or an oid's digits (no catalog
-# lookup). The plan is kept: after its first few calls PostgreSQL keeps one plan
-# for all values, as long as that plan does not look much dearer than one made
-# for the given values. graph._sync_state and graph._graph_version hold one row;
-# LIMIT 1 tells the planner, which would otherwise cost the select list for
-# thousands of rows, and plan anew on every call.
+# probe), $7 the most pending rows to read, $8 the fold_key ('generation/version/
+# applied snapshot/caller/tables it may SELECT') of the kept folded view, $9 the
+# snapshot it saw and $10 the rows it folded (NULL: none; see above). Tables
+# come as regclass text: a name, or an oid's digits (no catalog lookup). The plan
+# is kept: after its first few calls PostgreSQL keeps one plan for all values, as
+# long as that plan does not look much dearer than one made for the given
+# values. graph._sync_state and graph._graph_version hold one row; LIMIT 1 tells
+# the planner, which would otherwise cost the select list for thousands of rows,
+# and plan anew on every call.
 START = """
 SELECT s.generation, v.version, s.build_required, s.done,
        r.committed_rows, r.own_rows, r.applied, r.pending_mark,
-       p.fetched, p.from_seen, p.seen, p.ids, p.ops, p.table_oids, p.old_pks, p.new_pks, p.properties,
+       p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, p.table_oids, p.old_pks, p.new_pks, p.properties,
        p.old_rows, p.new_rows,
        t.visible, t.row_secured, t.registered, j.edge_secured, j.edge_hidden,
        current_user::text AS me,
@@ -87,7 +102,7 @@ CROSS JOIN (SELECT s.generation, s.build_required, s.done_snapshot::text AS done
             FROM graph._sync_state AS s LIMIT 1) AS s
 CROSS JOIN (SELECT v.version FROM graph._graph_version AS v LIMIT 1) AS v
 CROSS JOIN (
-    SELECT coalesce(pg_catalog.array_agg(n.table_oid) FILTER (
+    SELECT coalesce(pg_catalog.array_agg(n.table_oid ORDER BY n.table_oid) FILTER (
                WHERE pg_catalog.has_table_privilege(n.table_oid, 'SELECT')), '{}') AS visible,
            coalesce(pg_catalog.array_agg(n.table_oid) FILTER (
                WHERE pg_catalog.has_table_privilege(n.table_oid, 'SELECT')
@@ -108,7 +123,7 @@ CROSS JOIN (
     WHERE e.kind = 'join' AND NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')
 ) AS j
 CROSS JOIN LATERAL (
-    SELECT w.fetch AS fetched, w.same AS from_seen,
+    SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key,
            pg_catalog.pg_current_snapshot()::text AS seen,
            pg_catalog.array_agg(x.id ORDER BY x.id) AS ids, pg_catalog.array_agg(x.op ORDER BY x.id) AS ops,
            pg_catalog.array_agg(x.table_oid ORDER BY x.id) AS table_oids,
@@ -117,19 +132,22 @@ CROSS JOIN LATERAL (
            pg_catalog.array_agg(x.properties ORDER BY x.id) AS properties,
            pg_catalog.array_agg(x.old_row ORDER BY x.id) AS old_rows,
            pg_catalog.array_agg(x.new_row ORDER BY x.id) AS new_rows
-    FROM (SELECT k.fetch, k.same, CASE WHEN k.same THEN $9::pg_catalog.pg_snapshot END AS seen,
+    FROM (SELECT k.fetch, k.same, k.fold_key, CASE WHEN k.same THEN $9::pg_catalog.pg_snapshot END AS seen,
                  CASE WHEN k.same THEN $7 - $10 ELSE $7 END AS most
           FROM (SELECT coalesce(m.mode <> 'off' AND NOT r.applied
-                                AND (r.committed_rows > 0 OR r.own_rows > 0)
+                                AND CASE WHEN r.committed_rows > 0 OR r.own_rows > 0 THEN true
+                                         ELSE graph._applied_snapshot_now(r.applied) IS DISTINCT FROM s.done
+                                    END
                                 AND NOT (m.mode = 'error_on_pending' AND r.committed_rows > 0), false) AS fetch,
-                       coalesce(r.own_rows = 0
-                                AND $8 = s.generation || '/' || v.version || '/' || s.done, false) AS same
+                       coalesce(r.own_rows = 0 AND $8 = j.fold_key, false) AS same, j.fold_key
+                FROM (SELECT s.generation || '/' || v.version || '/' || s.done || '/' || current_user
+                             || '/' || t.visible::text AS fold_key) AS j
           ) AS k
     ) AS w
     LEFT JOIN LATERAL (
         SELECT y.* FROM graph._pending_rows(current_user::regrole, w.most, w.seen) AS y WHERE w.fetch
     ) AS x ON true
-    GROUP BY w.fetch, w.same
+    GROUP BY w.fetch, w.same, w.fold_key
 ) AS p
 """
 
@@ -153,6 +171,7 @@ class Start(NamedTuple):
     done: str  # the applied snapshot (graph._sync_state.done_snapshot)
     pending: list | None  # the pending rows START read (None: it read none), in id order
     from_seen: bool  # they are only those the kept folded view's snapshot did not see
+    fold_key: str  # what a folded view of this read is kept under (see START)
     seen: str  # the snapshot they were read in
     me: str  # current_user
     tenant: object  # graph.tenant in force (None: no tenant)
@@ -208,6 +227,7 @@ def start(plpy, keys=()):
         done=r["done"],
         pending=_pending(r),
         from_seen=bool(r["from_seen"]),
+        fold_key=r["fold_key"],
         seen=r["seen"],
         me=r["me"],
         tenant=_setting(plpy, TENANT, r["tenant"]),

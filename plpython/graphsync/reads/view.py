@@ -75,6 +75,12 @@ class Renumbered(Exception):
     rebuild committed while the read ran (reads.api.stable runs it again)."""
 
 
+class Moved(Renumbered):
+    """The graph a read was about to show is not the one its START statement's
+    snapshot saw (an apply committed in between: reads.freshness): the read runs
+    again (reads.api.stable), so that it shows one snapshot's graph."""
+
+
 def same_generation(generation, row):
     """Raise Renumbered unless the statement that returned ``row`` (with a
     ``generation`` column, GENERATION) saw ``generation``.
@@ -229,7 +235,7 @@ class View:
         self.node_values = {}
         self.pending = False
         # False when the graph held is newer than ``key`` says (current(): a graph
-        # change committed while it was read)
+        # change committed while it was read; a read then starts again, see Moved)
         self.exact = True
 
     def adjacency(self, direction):
@@ -349,5 +355,6 @@ def current(plpy, key=None):
     base._cache["live"] = live
     v = View(key, live)
     v.exact = now["version"] == key[1]
-    base._cache["view"] = v
+    if v.exact:  # a view newer than its key is never taken for that key again
+        base._cache["view"] = v
     return v
