@@ -33,6 +33,10 @@ Writes the table to benchmarks/READS.md (or --out).
 runs only the fold, side by side with REVISION's code installed in a second database
 holding the same graph (the same pending rows on both, the order alternating every
 round); prints its row and writes no file.
+
+    .venv/bin/python benchmarks/reads.py --at-rest-only REVISION [--reps 4]
+
+the same for reads at rest (nothing pending): what a read's first statement costs.
 """
 
 from __future__ import annotations
@@ -345,6 +349,38 @@ class Bench:
         self.ratios.append(("fold %dk pending rows: %s / this" % (n // 1000, revision), statistics.median(ratios),
                             min(ratios), max(ratios), None))
 
+    def at_rest_against(self, other, revision, reps, reads=200):
+        """Reads at rest (nothing pending: traverse depth 1 from random seeds, in one
+        backend per side that has read before) side by side with ``other`` (a Bench on a
+        database holding the same graph, with ``revision``'s code installed): ``reps``
+        rounds of ``reads`` reads on each side, the order alternating every round.
+        Reports the medians of all reads and the ratio previous / this of each round's
+        median: what a read's first statement costs at rest (reads/start.py)."""
+        times = {"this": [], "previous": []}
+        rounds = {"this": [], "previous": []}
+        sides = [("this", self), ("previous", other)]
+        with self.connect() as c, other.connect() as oc:
+            conns = {"this": c, "previous": oc}
+            for name, _ in sides:
+                conns[name].execute("SELECT graph.apply_sync()")
+                timed(conns[name], TRAVERSE, {"seed": "1", "depth": 6})
+                for _ in range(50):  # warm both alike
+                    timed(conns[name], TRAVERSE, {"seed": self.seed(), "depth": 1})
+            for rep in range(reps):
+                seeds = [self.seed() for _ in range(reads)]
+                for name, _ in sides if rep % 2 == 0 else reversed(sides):
+                    these = [timed(conns[name], TRAVERSE, {"seed": seed, "depth": 1})[0] for seed in seeds]
+                    times[name] += these
+                    rounds[name].append(statistics.median(these))
+                print("round %d: read at rest this %.3f ms, previous %.3f ms, load %s" % (
+                    rep + 1, rounds["this"][-1] * 1000, rounds["previous"][-1] * 1000,
+                    "/".join("%.1f" % x for x in os.getloadavg())), flush=True)
+        ratios = [p / t for p, t in zip(rounds["previous"], rounds["this"], strict=True)]
+        self.row("read at rest (traverse depth 1; median of %d reads in %d rounds) vs %s"
+                 % (reads * reps, reps, revision), median_ms(times["this"]), median_ms(times["previous"]),
+                 "", None,
+                 ratio="%.3f× (%.3f–%.3f) previous / this" % (statistics.median(ratios), min(ratios), max(ratios)))
+
     def write(self, path, quick):
         png = png_beside(path)
         plot_ratios(png, "graphsync reads vs peers: %d nodes / %d edges%s, %d cores, load %s at start"
@@ -394,7 +430,10 @@ def main(argv=None):
     parser.add_argument("--fold-only", metavar="REVISION",
                         help="run only the fold step, side by side with this revision's code installed in a"
                              " second database holding the same graph; prints its rows, writes no file")
-    parser.add_argument("--reps", type=int, default=4, help="rounds of --fold-only (default 4)")
+    parser.add_argument("--at-rest-only", metavar="REVISION",
+                        help="run only reads at rest (nothing pending), side by side with this revision's code"
+                             " installed in a second database holding the same graph; prints its rows")
+    parser.add_argument("--reps", type=int, default=4, help="rounds of --fold-only or --at-rest-only (default 4)")
     args = parser.parse_args(argv)
     nodes = args.nodes or (20_000 if args.quick else 200_000)
     edges = args.edges or (100_000 if args.quick else 1_000_000)
@@ -403,13 +442,17 @@ def main(argv=None):
     unknown = set(phases) - set(PHASES)
     if unknown:
         parser.error("unknown phases: %s" % ", ".join(sorted(unknown)))
-    if args.fold_only:
+    if args.fold_only or args.at_rest_only:
+        revision = args.fold_only or args.at_rest_only
         with server() as admin, database(admin, DB) as dsn, tempfile.TemporaryDirectory() as tree, \
-                database(admin, DB + "_previous", previous_tree(args.fold_only, tree)) as other_dsn:
+                database(admin, DB + "_previous", previous_tree(revision, tree)) as other_dsn:
             b, other = Bench(dsn, nodes, edges, repeat), Bench(other_dsn, nodes, edges, repeat)
             b.setup()
             other.setup()
-            b.fold_against(other, args.fold_only, args.reps)
+            if args.fold_only:
+                b.fold_against(other, revision, args.reps)
+            else:
+                b.at_rest_against(other, revision, args.reps)
             print("load average (1, 5, 15 min) before: %s, after: %s" % (
                 b.load_before, "/".join("%.1f" % x for x in os.getloadavg())))
         return 0
