@@ -42,7 +42,10 @@ graph before the apply without them. So when the count says nothing pending,
 START asks graph._applied_snapshot_now() -- after the count, in a snapshot of its
 own -- for the applied snapshot: when it is not the one S sees, an apply
 committed in between, and START reads the pending rows S sees (usually none: a
-read at rest pays one more one-row query).
+read at rest pays one more one-row query). That call sits in a subquery of its
+own at the top level (``q``, OFFSET 0: evaluated once, after the count): inside
+the subquery that decides ``fetch`` it kept the planner from turning ``fetch``
+into a one-time filter, and graph._pending_rows then ran on every read.
 
 Settings are read here as settings.py reads a session setting (the value the
 session has; unset or empty is the default) and checked by settings.parse.
@@ -101,6 +104,12 @@ LEFT JOIN LATERAL (
 CROSS JOIN (SELECT s.generation, s.build_required, s.done_snapshot::text AS done
             FROM graph._sync_state AS s LIMIT 1) AS s
 CROSS JOIN (SELECT v.version FROM graph._graph_version AS v LIMIT 1) AS v
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN r.committed_rows = 0 AND r.own_rows = 0 AND NOT r.applied
+                THEN graph._applied_snapshot_now(r.applied) IS DISTINCT FROM s.done
+           END AS moved
+    OFFSET 0
+) AS q
 CROSS JOIN (
     SELECT coalesce(pg_catalog.array_agg(n.table_oid ORDER BY n.table_oid) FILTER (
                WHERE pg_catalog.has_table_privilege(n.table_oid, 'SELECT')), '{}') AS visible,
@@ -135,9 +144,7 @@ CROSS JOIN LATERAL (
     FROM (SELECT k.fetch, k.same, k.fold_key, CASE WHEN k.same THEN $9::pg_catalog.pg_snapshot END AS seen,
                  CASE WHEN k.same THEN $7 - $10 ELSE $7 END AS most
           FROM (SELECT coalesce(m.mode <> 'off' AND NOT r.applied
-                                AND CASE WHEN r.committed_rows > 0 OR r.own_rows > 0 THEN true
-                                         ELSE graph._applied_snapshot_now(r.applied) IS DISTINCT FROM s.done
-                                    END
+                                AND (r.committed_rows > 0 OR r.own_rows > 0 OR q.moved)
                                 AND NOT (m.mode = 'error_on_pending' AND r.committed_rows > 0), false) AS fetch,
                        coalesce(r.own_rows = 0 AND $8 = j.fold_key, false) AS same, j.fold_key
                 FROM (SELECT s.generation || '/' || v.version || '/' || s.done || '/' || current_user
