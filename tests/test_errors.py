@@ -315,3 +315,58 @@ def test_every_public_function_passes_errors_on_without_internals(app):
              or (lang == "plpgsql" and "GET STACKED DIAGNOSTICS" not in src)
              or (lang == "sql" and re.search(r"graph\._", src))]
     assert wrong == []
+
+
+# Errors PostgreSQL raises under a statement graphsync runs in PL/Python (a plpy.SPIError
+# leaving graph._<name>): PL/Python renders such an error "spiexceptions.<Type>: <message>";
+# the caller gets PostgreSQL's own message, detail and hint, with no such prefix.
+RLS_TABLE = """
+CREATE TABLE app.secrets (id int PRIMARY KEY, v text, ref int);
+INSERT INTO app.secrets SELECT g, 'v' || g, nullif(g + 1, 4) FROM generate_series(1, 3) g;
+ALTER TABLE app.secrets ENABLE ROW LEVEL SECURITY;
+CREATE POLICY by_id ON app.secrets USING (1 / (id - 2) <> 0);  -- row 2: division by zero
+SELECT graph.add_table('app.secrets', columns => '{v}');
+SELECT graph.add_edge('app.secrets', 'ref', 'app.secrets', label => 'next');
+SELECT graph.build();
+"""
+
+
+@pytest.fixture
+def row_secured(app):
+    with connect(app) as c:
+        c.execute("CREATE ROLE gs_err_admin LOGIN IN ROLE graph_admin")
+        c.execute(RLS_TABLE)
+        c.execute("GRANT SELECT ON app.secrets TO gs_err_admin, gs_err_reader")
+    try:
+        yield app
+    finally:
+        with connect(app) as c:
+            c.execute("SELECT graph.remove_table('app.secrets', cascade => true)")
+            c.execute("DROP TABLE app.secrets")
+            c.execute("DROP OWNED BY gs_err_admin")
+            c.execute("DROP ROLE gs_err_admin")
+
+
+@pytest.mark.parametrize("call", ["SELECT * FROM graph.build()", "SELECT * FROM graph.dangling_references()"])
+def test_a_refusal_raised_by_postgresql_inside_keeps_its_own_words(row_secured, call):
+    """build() and dangling_references() refuse (42501) an admin whom the source's
+    row-level security applies to; the refusal is raised in SQL under PL/Python."""
+    with connect(row_secured) as c:
+        c.execute("SET ROLE gs_err_admin")
+        err = error_of(c, call)
+        c.execute("RESET ROLE")
+    assert_clean(err, "42501", "row-level security")
+    # the words graph._check_row_security raised, nothing before them
+    assert err.diag.message_primary.startswith("graphsync: graph."), err.diag.message_primary
+    assert err.diag.message_hint and "BYPASSRLS" in err.diag.message_hint
+
+
+def test_a_read_passes_postgresql_s_error_on_in_its_own_words(row_secured):
+    """A read as a reader the source's policy applies to runs the policy as the reader;
+    the policy's own error (22012) reaches the reader as PostgreSQL raised it."""
+    with connect(row_secured) as c:
+        c.execute("SET ROLE gs_err_reader")
+        err = error_of(c, "SELECT * FROM graph.traverse('app.secrets', '1', max_depth => 3, hydrate => true)")
+        c.execute("RESET ROLE")
+    assert_clean(err, "22012", "division by zero")
+    assert err.diag.message_primary == "division by zero", err.diag.message_primary

@@ -10,7 +10,11 @@ This is the only file that names a SQLSTATE. The functions the SQL wrappers call
 leaving one is raised to PostgreSQL by ``raise_`` with its SQLSTATE, its message
 as the one line the user reads, and its DETAIL and HINT. An error PostgreSQL
 itself raised inside (``plpy.SPIError``: an unknown table, a cancel, a timeout)
-is not a graphsync error and passes through unchanged.
+is not a graphsync error and passes through unchanged. PL/Python renders such an
+error leaving a function as ``spiexceptions.<Type>: <message>`` (once per
+PL/Python level it crosses); the PL/pgSQL wrapper of each public function drops
+that prefix when it re-raises, so the caller reads PostgreSQL's own message, with
+its SQLSTATE, DETAIL and HINT.
 
 The line reads ``graphsync: <message>``. PL/Python reports an exception that
 leaves a function as ``<module>.<type>: <message>`` (``plpy.Error: ...``); the
