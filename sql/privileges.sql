@@ -67,8 +67,10 @@ END;
 $$;
 
 -- Reads (graph.traverse, paths, components, search) run as the caller. The
--- structural graph tables are readable by everyone: node ids, edges, labels,
--- the registry. Keys, tenants and properties live in graph._nodes, whose
+-- structural graph tables are readable by everyone: node ids, edges, label ids,
+-- the registry. Label names are row values: graph._labels' row-level security
+-- (migration 240) shows each reader the labels it could read from the sources;
+-- the sequence of label ids tells reads the highest id (a number, no label). Keys, tenants and properties live in graph._nodes, whose
 -- row-level security (migrations 002, 180) shows each reader only the nodes of the
 -- tables it may SELECT, and of those only the nodes whose source row it can see. The log stays admin-only: reads reach it through the
 -- SECURITY DEFINER functions graph._read_sync and graph._pending_rows.
@@ -77,6 +79,7 @@ graph._node_tables, graph._edge_sources, graph._nodes, graph._graph_version, gra
 -- What replay applied (graph.changed_nodes reads it as the caller): row-level
 -- security (migration 100) shows each role the node changes of the tables it may SELECT.
 GRANT SELECT ON graph._change_log TO public;
+GRANT SELECT ON SEQUENCE graph._labels_label_id_seq TO public;
 
 -- Functions every role may call: health, the reads, and the internal functions
 -- the reads call as their caller. Chosen by name from the catalog (every
@@ -99,6 +102,8 @@ DECLARE
         '_as_key_expr', '_end_expr',
         -- what graph._nodes' row-level security calls as whoever reads it
         '_visible_rows',
+        -- ... and graph._labels' row-level security
+        '_visible_labels',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',
         '_export',

@@ -325,15 +325,34 @@ def test_a_bypassrls_role_sees_no_node_of_a_table_it_may_not_select(world):
                          ).fetchone() == (0,)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "graph._labels is readable by every role and holds each label_column value of every carrying row, "
-    "those of rows a reader may not SELECT or whose policy hides them included; see README Privileges, "
-    "'What is left'"))
 def test_graph_labels_shows_no_label_of_a_row_the_reader_cannot_see(world):
+    """graph._labels' row-level security (migration 240): a label column's values
+    show only to roles that could read them from the carrying table."""
     with as_role(world, READER) as r:
         labels = [row[0] for row in r.execute("SELECT label FROM graph._labels")]
         assert "blue kind" in labels or labels == []
         assert not [label for label in labels if HIDDEN in label]
+        # the fixed labels are registry text, public in graph._edge_sources
+        assert {"ref", "about", "blue kind"} <= set(labels)
+    with as_role(world, NOSELECT) as n:  # may SELECT no carrying table: only the fixed labels
+        fixed = {row[0] for row in n.execute("SELECT label FROM graph._edge_sources WHERE label IS NOT NULL")}
+        assert {"ref", "about"} <= fixed and "blue kind" not in fixed
+        assert {row[0] for row in n.execute("SELECT label FROM graph._labels")} == fixed
+    with as_role(world, ADMIN) as a:
+        assert {"blue kind", HIDDEN + " kind 2"} <= {row[0] for row in a.execute("SELECT label FROM graph._labels")}
+
+
+def test_a_reader_s_reads_name_the_labels_it_may_see_and_filter_by_them(world):
+    with as_role(world, READER) as r:
+        rows = r.execute("SELECT node_id, edge_label FROM graph.traverse('ab.docs', '1', direction => 'any',"
+                         " edge_types => '{blue kind}')").fetchall()
+        assert ("3", "blue kind") in rows
+        assert r.execute("SELECT count(*) FROM graph.traverse('ab.docs', '2', direction => 'any',"
+                         " edge_types => %s)", [[HIDDEN + " kind 2"]]).fetchone() == (0,)
+    with as_role(world, ADMIN) as a:  # an admin's read in the same server names every label
+        rows = a.execute("SELECT node_id, edge_label FROM graph.traverse('ab.docs', '2', direction => 'any',"
+                         " edge_types => %s)", [[HIDDEN + " kind 2"]]).fetchall()
+        assert ("4", HIDDEN + " kind 2") in rows
 
 
 # -- 2. a graph_admin member's code never runs as graph_capture or anyone else ----

@@ -282,11 +282,12 @@ def fold(plpy, v, rows, visible, onto=None):
     live._grow(n)
     labels = dict(prior.labels)
     label_ids = dict(prior.label_ids)
+    top = prior.label_top  # above every label id, those the caller may not see included
     for label in dict.fromkeys(e_labels):
         if label not in label_ids:
-            label_ids[label] = max(labels, default=0) + 1
+            top = label_ids[label] = max(max(labels, default=0), top) + 1
             labels[label_ids[label]] = label
-    live.labels = labels
+    live.labels, live.label_top = labels, top
     alive = live.alive
     if truncated or live.tables is not None:
         tables = live.node_tables(plpy)

@@ -9,12 +9,12 @@ Each backend keeps one ``Live`` graph per generation (in ``base._cache["live"]``
 - an ``adjacency.Overlay``: the edge overlay folded in node by node, per direction
   ('out', 'in', 'any', each made the first time a read asks for it);
 - the alive flag of every node id, and (loaded on first use) its table;
-- the label names and the registry;
+- the registry;
 - how far it has read: the last overlay row id and the last node change id.
 
 When graph._graph_version moves (every change of a graph table does, migration
 002), ``current`` reads only what is new: overlay rows with a higher id, nodes
-with a higher change_id (migration 070), the cuts, the labels. Graph writes are
+with a higher change_id (migration 070), the cuts. Graph writes are
 serialized by the lock on graph._sync_state, so ids and change ids grow in commit
 order and nothing committed is skipped. A new TRUNCATE cut re-folds the overlay
 on the cut base (rare); a new generation loads a new base.
@@ -27,7 +27,10 @@ when they do not. A transaction that wrote a new base keeps nothing.
 
 Dead nodes keep their edges: the algorithms take an ``alive``/enterable mask.
 Everything held is structural (node ids, tables of node ids, alive flags, edges,
-label names): the same for every role. Keys, tenants and properties stay in
+label ids): the same for every role. Label names are row values (a label
+column's): every read loads them as its caller (``with_labels``), so graph._labels'
+row-level security (migration 240) gives it the names of the labels its caller
+may see; an edge whose label it may not see has no name. Keys, tenants and properties stay in
 graph._nodes, behind row-level security. ``STATS`` counts what refreshing cost
 (tests assert that writes never make a read rebuild full arrays).
 """
@@ -65,7 +68,14 @@ NODE_CHANGES = "SELECT node_ids, alive, table_oids, last, %s FROM graph._node_ch
 
 NODE_RUNS = "SELECT r.table_oid, r.first_id, r.last_id, %s FROM graph._node_runs($1) AS r" % GENERATION
 
-LABELS = "SELECT l.label_id, l.label FROM graph._labels AS l"
+# The labels the caller may see (graph._labels' row-level security, migration 240),
+# and the highest label id there is (the sequence: a number, no label), which new
+# labels folded from pending rows start above.
+LABELS = """
+SELECT (SELECT s.last_value FROM graph._labels_label_id_seq AS s) AS top,
+       coalesce(pg_catalog.array_agg(l.label_id), '{}') AS ids, coalesce(pg_catalog.array_agg(l.label), '{}') AS names
+FROM graph._labels AS l
+"""
 
 UNBOUNDED = 2 ** 62
 
@@ -111,7 +121,8 @@ class Live:
         self.cuts = {}
         self.last_overlay = 0
         self.last_change = 0
-        self.labels = {}
+        self.labels = {}  # label id -> name, those the reading role may see (with_labels)
+        self.label_top = 0  # no label has a higher id
         self.registry = None
         self.overlay = self._new_overlay()
 
@@ -167,7 +178,6 @@ class Live:
             if self.tables is not None:
                 self.tables[ids] = np.asarray(d["table_oids"], dtype=np.int64)
             self.last_change = d["last"]
-        self.labels = {r["label_id"]: r["label"] for r in run(plpy, LABELS)}
         self.registry = registry.load(plpy)
 
     def node_tables(self, plpy):
@@ -222,8 +232,9 @@ class View:
         self.node_count = live.node_count
         self.base_count = live.base_count
         self.alive = live.alive
-        self.labels = live.labels  # label id -> name
+        self.labels = live.labels  # label id -> name (those the caller may see)
         self.label_ids = {name: i for i, name in live.labels.items()}
+        self.label_top = live.label_top
         self.registry = live.registry
         self.cuts = set(live.cuts)  # edge sources cut (TRUNCATE) since the build
         self._csr = {}
@@ -278,7 +289,7 @@ class View:
         ``top``; the last entry (index -1) is None: no edge."""
         names = self._derived.get("label_names")
         if names is None or len(names[0]) < top + 2:
-            names = np.empty(max(max(self.labels, default=-1), top) + 2, dtype=object)
+            names = np.empty(max(max(self.labels, default=-1), self.label_top, top) + 2, dtype=object)
             for label_id, name in self.labels.items():
                 names[label_id] = name
             names = (names, np.array([name is not None for name in names.tolist()], dtype=bool))
@@ -289,7 +300,7 @@ class View:
         """None (every label), or bool[max label id + 1] of the labels in ``edge_types``."""
         if edge_types is None:
             return None
-        mask = np.zeros(max(self.labels, default=-1) + 1, dtype=bool)
+        mask = np.zeros(max(max(self.labels, default=-1), self.label_top) + 1, dtype=bool)
         for name in edge_types:
             i = self.label_ids.get(name)
             if i is not None:
@@ -319,6 +330,18 @@ def _untaint(plpy, own):
     return status == "committed"
 
 
+def with_labels(plpy, v):
+    """``v`` with the label names its caller may see, loaded now (see the module
+    docstring): the kept graph is shared by every role a backend runs reads as."""
+    r = run(plpy, LABELS)[0]
+    labels = dict(zip(r["ids"], r["names"], strict=True))
+    v.live.labels, v.live.label_top = labels, max(int(r["top"] or 0), v.live.label_top)
+    v.labels, v.label_top = labels, v.live.label_top
+    v.label_ids = {name: i for i, name in labels.items()}
+    v._derived.pop("label_names", None)
+    return v
+
+
 def current(plpy, key=None):
     """The View of the applied graph: the kept Live graph, brought up to date.
     ``key``: (generation, version) when the caller has read them (reads.start)."""
@@ -329,13 +352,13 @@ def current(plpy, key=None):
     if own is not None and own["rebuilt"]:  # this transaction wrote a base: keep nothing
         live = Live(plpy, key[0], keep=False)
         live.refresh(plpy)
-        return View(key, live)
+        return with_labels(plpy, View(key, live))
     if _taint and not _untaint(plpy, own):
         base._cache.pop("live", None)
         base._cache.pop("view", None)
     cached = base._cache.get("view")
     if cached is not None and cached.key == key:
-        return cached
+        return with_labels(plpy, cached)
     live = base._cache.get("live")
     if live is None or live.generation != key[0]:
         base._cache.pop("live", None)
@@ -357,4 +380,4 @@ def current(plpy, key=None):
     v.exact = now["version"] == key[1]
     if v.exact:  # a view newer than its key is never taken for that key again
         base._cache["view"] = v
-    return v
+    return with_labels(plpy, v)
