@@ -74,7 +74,7 @@ def fresh_view(plpy, st):
         raise errors.ObjectNotInPrerequisiteState(
             "%d committed log rows are not applied yet" % st.committed_rows,
             hint="graph.query_freshness is 'error_on_pending'; run graph.apply_sync().")
-    v = graph_view.current(plpy, st.key)
+    v = graph_view.current(plpy, st.key, st.me)
     if not v.exact:  # v is newer than START's snapshot: start again (see the module docstring)
         base._cache.pop("folded", None)
         raise graph_view.Moved()

@@ -28,9 +28,13 @@ when they do not. A transaction that wrote a new base keeps nothing.
 Dead nodes keep their edges: the algorithms take an ``alive``/enterable mask.
 Everything held is structural (node ids, tables of node ids, alive flags, edges,
 label ids): the same for every role. Label names are row values (a label
-column's): every read loads them as its caller (``with_labels``), so graph._labels'
-row-level security (migration 240) gives it the names of the labels its caller
-may see; an edge whose label it may not see has no name. Keys, tenants and properties stay in
+column's): they are loaded as the reading role (``with_labels``), so graph._labels'
+row-level security (migration 240) gives a read the names of the labels its caller
+may see; an edge whose label it may not see has no name. The names are kept for
+the role and the view's version (labels only grow, and each new one moves the
+version); a role for which some label column's table has row-level security
+active loads them on every read, as its rows may show or hide a label without
+any graph change. Keys, tenants and properties stay in
 graph._nodes, behind row-level security. ``STATS`` counts what refreshing cost
 (tests assert that writes never make a read rebuild full arrays).
 """
@@ -69,11 +73,20 @@ NODE_CHANGES = "SELECT node_ids, alive, table_oids, last, %s FROM graph._node_ch
 NODE_RUNS = "SELECT r.table_oid, r.first_id, r.last_id, %s FROM graph._node_runs($1) AS r" % GENERATION
 
 # The labels the caller may see (graph._labels' row-level security, migration 240),
-# and the highest label id there is (the sequence: a number, no label), which new
-# labels folded from pending rows start above.
+# the highest label id there is (the sequence: a number, no label), which new
+# labels folded from pending rows start above, and whether the answer may change
+# without a graph change: the row-level security of a label column's table
+# applies to the caller (graph_admin members see every label).
 LABELS = """
 SELECT (SELECT s.last_value FROM graph._labels_label_id_seq AS s) AS top,
-       coalesce(pg_catalog.array_agg(l.label_id), '{}') AS ids, coalesce(pg_catalog.array_agg(l.label), '{}') AS names
+       coalesce(pg_catalog.array_agg(l.label_id), '{}') AS ids, coalesce(pg_catalog.array_agg(l.label), '{}') AS names,
+       current_user::text AS me,
+       (NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') AND EXISTS (
+           SELECT FROM graph._edge_sources AS e
+           CROSS JOIN LATERAL (SELECT CASE WHEN e.kind = 'join' THEN e.via_table ELSE e.from_table END AS t) AS c
+           WHERE e.label_column IS NOT NULL
+             AND CASE WHEN pg_catalog.has_table_privilege(c.t, 'SELECT')
+                      THEN pg_catalog.row_security_active(c.t) ELSE false END)) AS per_read
 FROM graph._labels AS l
 """
 
@@ -235,6 +248,7 @@ class View:
         self.labels = live.labels  # label id -> name (those the caller may see)
         self.label_ids = {name: i for i, name in live.labels.items()}
         self.label_top = live.label_top
+        self.labels_for = None  # (role, key) the names were loaded for (with_labels)
         self.registry = live.registry
         self.cuts = set(live.cuts)  # edge sources cut (TRUNCATE) since the build
         self._csr = {}
@@ -330,10 +344,14 @@ def _untaint(plpy, own):
     return status == "committed"
 
 
-def with_labels(plpy, v):
-    """``v`` with the label names its caller may see, loaded now (see the module
-    docstring): the kept graph is shared by every role a backend runs reads as."""
+def with_labels(plpy, v, me=None):
+    """``v`` with the label names its caller (``me``: current_user, when the caller
+    knows it) may see (see the module docstring): the kept graph is shared by every
+    role a backend runs reads as."""
+    if me is not None and v.labels_for == (me, v.key):
+        return v
     r = run(plpy, LABELS)[0]
+    v.labels_for = None if r["per_read"] else (r["me"], v.key)
     labels = dict(zip(r["ids"], r["names"], strict=True))
     v.live.labels, v.live.label_top = labels, max(int(r["top"] or 0), v.live.label_top)
     v.labels, v.label_top = labels, v.live.label_top
@@ -342,9 +360,10 @@ def with_labels(plpy, v):
     return v
 
 
-def current(plpy, key=None):
+def current(plpy, key=None, me=None):
     """The View of the applied graph: the kept Live graph, brought up to date.
-    ``key``: (generation, version) when the caller has read them (reads.start)."""
+    ``key``: (generation, version) when the caller has read them (reads.start);
+    ``me``: current_user, when the caller has read it (with_labels)."""
     if key is None:
         row = run(plpy, KEY)[0]
         key = (row["generation"], row["version"])
@@ -352,13 +371,13 @@ def current(plpy, key=None):
     if own is not None and own["rebuilt"]:  # this transaction wrote a base: keep nothing
         live = Live(plpy, key[0], keep=False)
         live.refresh(plpy)
-        return with_labels(plpy, View(key, live))
+        return with_labels(plpy, View(key, live), me)
     if _taint and not _untaint(plpy, own):
         base._cache.pop("live", None)
         base._cache.pop("view", None)
     cached = base._cache.get("view")
     if cached is not None and cached.key == key:
-        return with_labels(plpy, cached)
+        return with_labels(plpy, cached, me)
     live = base._cache.get("live")
     if live is None or live.generation != key[0]:
         base._cache.pop("live", None)
@@ -380,4 +399,4 @@ def current(plpy, key=None):
     v.exact = now["version"] == key[1]
     if v.exact:  # a view newer than its key is never taken for that key again
         base._cache["view"] = v
-    return with_labels(plpy, v)
+    return with_labels(plpy, v, me)
