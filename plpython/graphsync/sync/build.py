@@ -26,7 +26,7 @@ import numpy as np
 
 from graphsync import db, errors
 from graphsync.algorithms import csr
-from graphsync.sync import base, basefile, notify, registry, sources
+from graphsync.sync import base, basefile, notify, packed, registry, sources
 
 # The labels of the edges read: each edge source's own label, and the values of its
 # label column where it has one (only those edges are scanned).
@@ -34,7 +34,8 @@ LABELS = """
 INSERT INTO graph._labels (label)
 SELECT l.label FROM pg_catalog.unnest($1::text[]) AS l (label) WHERE l.label IS NOT NULL
 UNION
-SELECT DISTINCT e.label FROM pg_temp._gs_src_edges AS e WHERE e.edge_source_id = ANY($2::int[])
+SELECT DISTINCT e.label FROM pg_temp._gs_src_edges AS e
+WHERE pg_catalog.cardinality($2::int[]) > 0 AND e.edge_source_id = ANY($2::int[])
 ON CONFLICT (label) DO NOTHING
 """
 LABEL_IDS = "SELECT label, label_id FROM graph._labels WHERE label = ANY($1::text[])"
@@ -170,7 +171,8 @@ def build(plpy):
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))
     with planned_for_bulk(plpy):
-        snapshot = sources.read_into_temp(plpy, reg, analyze=False)  # see no_nested_loops
+        direct = {e.edge_source_id: packed.select(plpy, reg, e) for e in reg.edges if packed.eligible(plpy, reg, e)}
+        snapshot, read = sources.read(plpy, reg, analyze=False, packed=direct)  # see no_nested_loops
         own = plpy.execute(OWN_ROWS)[0]
         base.note_own_write(plpy, rebuilt=True)
         labelled = [e.edge_source_id for e in reg.edges if e.label_column]
@@ -181,7 +183,9 @@ def build(plpy):
             notify.rebuilt(plpy, reg)  # the nodes it changes (pg_temp._gs_node_plan), for changed_nodes()
             plpy.execute(NODE_UPDATE)
             insert_nodes(plpy, NEW_NODES)
-            e, missing = read_edges(plpy, LABEL_JOIN if labelled else NO_LABEL_JOIN)
+            parts = [read_edges(plpy, LABEL_JOIN if labelled else NO_LABEL_JOIN)] if len(direct) < len(reg.edges) else []
+            parts += packed_edges(plpy, reg, read)
+            e, missing = packed.concat(parts) if parts else (edge_arrays((), 0))
             if missing:  # ghosts: edge ends no source row holds, new in graph._nodes
                 ids = insert_nodes(plpy, NEW_GHOSTS, [[k[0] for _, _, k in missing], [k[1] for _, _, k in missing]])
                 fill_ghosts(e, missing, ids)
@@ -378,6 +382,28 @@ def read_edges(plpy, label):
             yield plpy.execute(plan, ["(%d,0)" % first, "(%d,0)" % last])[0]
 
     return edge_arrays(chunks(), total)
+
+
+def packed_edges(plpy, reg, read):
+    """[(csr.Edges, missing)] of the edge sources read as packed integers (``read``:
+    {edge_source_id: row of packed.select}), their ends resolved to node ids among
+    their target tables' keys, read once per table; each row is dropped once used."""
+    by_id = {e.edge_source_id: e for e in reg.edges}
+    sources_read = [by_id[i] for i in sorted(read)]
+    got = {r["label"]: r["label_id"] for r in db.run(
+        plpy, LABEL_IDS, ["text[]"], [sorted({e.label for e in sources_read})])} if sources_read else {}
+    keys, parts = {}, []
+    for e in sources_read:
+        row = read.pop(e.edge_source_id)
+        for table in (e.from_table, e.to_table):
+            if table not in keys:
+                keys[table] = packed.node_keys(plpy, table)
+        src, dst = packed.ints(row["s"]), packed.ints(row["d"])
+        weights = packed.floats(row["w"], len(src))
+        del row
+        parts.append(packed.edges(src, dst, weights, keys[e.from_table], keys[e.to_table],
+                                  (e.from_table, e.to_table), e.edge_source_id, got[e.label], e.bidirectional))
+    return parts
 
 
 def write_file(plpy, generation, out, into, alive, tables):

@@ -270,19 +270,36 @@ def read_into_temp(plpy, reg, purpose="graph.build()", analyze=True):
     in progress so its later writes are still replayed. ``purpose`` names the
     caller (e.g. 'graph.build()') in the error a filtered read raises; ``analyze``:
     ANALYZE the temp tables after the read."""
+    return read(plpy, reg, purpose, analyze)[0]
+
+
+def read(plpy, reg, purpose="graph.build()", analyze=True, packed=None):
+    """read_into_temp, but the edge sources of ``packed`` ({edge_source_id: SELECT of
+    one row}, sync/packed.py) are read by their SELECT in the same statement (so the
+    same snapshot) instead of into _gs_src_edges; returns (snapshot, {edge_source_id:
+    the row its SELECT returned})."""
+    packed = packed or {}
     check_present(plpy, purpose)
     plpy.execute(TEMP_TABLES)
     node_queries = [(n.table_oid, _node_select(plpy, n)) for n in reg.nodes.values()]
     edge_queries = []
     for e in reg.edges:
-        edge_queries.extend((e.carrier, q) for q in _edge_selects(plpy, reg, e))
+        if e.edge_source_id not in packed:
+            edge_queries.extend((e.carrier, q) for q in _edge_selects(plpy, reg, e))
     sql, nodes, edges = read_statement(plpy, node_queries, edge_queries)
+    ids = sorted(packed)
+    if ids:  # one CTE of one row per packed source, its columns beside the snapshot
+        sql = sql.replace("\nSELECT pg_catalog.pg_current_snapshot()::text AS snap", "".join(
+            ", p%d AS (%s)" % (i, packed[i]) for i in ids) + "\nSELECT pg_catalog.pg_current_snapshot()::text AS snap")
+        sql = sql.rstrip() + "".join(", p%d.s AS p%d_s, p%d.d AS p%d_d, p%d.w AS p%d_w" % ((i,) * 6) for i in ids) \
+            + " FROM " + " CROSS JOIN ".join("p%d" % i for i in ids)
     tables = list(reg.nodes) + [e.carrier for e in reg.edges]
     with unfiltered(plpy, tables, purpose):
-        snap = plpy.execute(plpy.prepare(sql, ["text[]", "text[]"]), [nodes, edges])[0]["snap"]
+        row = plpy.execute(plpy.prepare(sql, ["text[]", "text[]"]), [nodes, edges])[0]
     # Fresh temp tables have no statistics: without them the planner joins a million
     # edges to the nodes by nested loop (seconds instead of a fraction). A caller that
     # plans without nested loops passes analyze=False (build).
     if analyze:
         plpy.execute("ANALYZE pg_temp._gs_src_nodes, pg_temp._gs_src_edges")
-    return db.snapshot_excluding_self(plpy, snap)
+    got = {i: {c: row["p%d_%s" % (i, c)] for c in "sdw"} for i in ids}
+    return db.snapshot_excluding_self(plpy, row["snap"]), got

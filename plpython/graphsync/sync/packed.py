@@ -1,0 +1,177 @@
+"""Edge sources with integer endpoints, read as packed int8 and resolved with NumPy.
+
+build() reads an edge source whose endpoints are plain columns of a built-in integer
+type (smallint, integer, bigint), each the type of its target node table's one key
+column, without rendering a key text per row: the source read's statement
+(sources.read) aggregates the endpoints as int8 and the weights as float8 into a few
+bytea values, in the same snapshot as every other source, and build maps them to node
+ids by binary search over each target table's (key, node id) pairs, read once from
+graph._nodes (NODE_KEYS), instead of two hash joins of text keys per edge. What a
+captured row and graph._nodes hold for such a key is its decimal text (graph._as_key_expr
+renders a key of the same type as the plain value), so an integer equals a key exactly
+when its decimal text does; an endpoint no node has becomes a ghost under that text, as
+on the text path. Every other edge source (text, uuid, numeric, composite keys, JSON
+references, label columns, endpoints of another type than their key) keeps the text
+path of sources.py. Only pg_catalog functions of built-in types run on the values.
+"""
+
+import numpy as np
+
+from graphsync.algorithms import csr
+from graphsync.sync import sources
+
+INTEGERS = ("int2", "int4", "int8")
+
+# The type of a column, when it is a built-in integer type itself (not a domain).
+COLUMN_TYPE = """
+SELECT t.typname::text AS t
+FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+  AND t.typnamespace = 'pg_catalog'::regnamespace AND t.typtype = 'b'
+"""
+
+# A node table's keys (texts, NUL-separated: no text holds one) and their node ids
+# (int8, big-endian), in the same order.
+NODE_KEYS = """
+SELECT pg_catalog.string_agg(pg_catalog.textsend(n.pk), '\\x00'::bytea) AS k,
+       pg_catalog.string_agg(pg_catalog.int8send(n.node_id), ''::bytea) AS i
+FROM graph._nodes AS n WHERE n.table_oid = $1
+"""
+INT8 = (-2 ** 63, 2 ** 63 - 1)
+
+
+def _type(plpy, oid, col):
+    rows = plpy.execute(plpy.prepare(COLUMN_TYPE, ["oid", "text"]), [oid, col])
+    return rows[0]["t"] if rows else None
+
+
+def _int_end(plpy, reg, table_oid, oid, col):
+    """Whether column ``col`` of table ``oid``, an endpoint into node table
+    ``table_oid``, is an integer of that table's one key column's type."""
+    node = reg.nodes.get(table_oid)
+    if node is None or len(node.id_columns) != 1:
+        return False
+    kind = _type(plpy, oid, col)
+    return kind in INTEGERS and kind == _type(plpy, table_oid, node.id_columns[0])
+
+
+def eligible(plpy, reg, e):
+    """Whether edge source ``e`` is read as packed integers: plain endpoint columns of
+    its targets' integer key types, one label (no label column)."""
+    if e.label is None or e.label_column or e.from_columns is not None or e.to_columns is not None:
+        return False
+    if e.kind == "fk":
+        node = reg.nodes.get(e.from_table)
+        return (node is not None and len(node.id_columns) == 1
+                and _int_end(plpy, reg, e.from_table, e.from_table, node.id_columns[0])
+                and _int_end(plpy, reg, e.to_table, e.from_table, e.from_column))
+    return (e.kind == "join" and _int_end(plpy, reg, e.from_table, e.via_table, e.from_column)
+            and _int_end(plpy, reg, e.to_table, e.via_table, e.to_column))
+
+
+def select(plpy, reg, e):
+    """The SELECT of one row (s, d, w: bytea, NULL without rows) reading ``e``'s edges
+    in the from -> to direction: the endpoints as int8, the weights as float8 (w NULL
+    without a weight column: every weight 1), packed big-endian in the same row order."""
+    qi = plpy.quote_ident
+    oid = e.carrier
+    if e.kind == "fk":
+        ends = (reg.nodes[e.from_table].id_columns[0], e.from_column)
+    else:
+        ends = (e.from_column, e.to_column)
+    where = ["pg_catalog.num_nulls(t.%s) = 0" % qi(c) for c in ends]
+    where.append(sources._filter(plpy, oid, e.row_filter, "t"))
+    agg = "pg_catalog.string_agg(pg_catalog.%s(%s), ''::bytea)"
+    columns = [agg % ("int8send", "(t.%s)::pg_catalog.int8" % qi(c)) for c in ends]
+    columns.append(agg % ("float8send", sources.weight_expr(plpy, oid, e.weight_column, "t"))
+                   if e.weight_column else "NULL::bytea")
+    return "SELECT %s FROM %s AS t WHERE %s" % (
+        ", ".join("%s AS %s" % (c, n) for c, n in zip(columns, "sdw", strict=True)),
+        sources._table(plpy, oid), " AND ".join(where))
+
+
+def node_keys(plpy, table_oid):
+    """(sorted int8 keys, their node ids) of node table ``table_oid`` (NODE_KEYS)."""
+    row = plpy.execute(plpy.prepare(NODE_KEYS, ["oid"]), [table_oid])[0]
+    return parse_keys(row["k"], row["i"])
+
+
+def parse_keys(texts, ids):
+    """(keys, ids) sorted by key, native int64: the keys of NUL-separated key texts
+    ``texts`` that are the decimal text of an int8 (exactly as integer output writes
+    it: no sign but '-', no leading zero, no space), with their node ids from the
+    big-endian int8 ``ids``, in the same order. Other texts can equal no integer's
+    text and are left out."""
+    ids = np.frombuffer(ids or b"", dtype=">i8").astype(np.int64)
+    texts = texts.split(b"\0") if texts is not None else []
+    keys = np.empty(len(ids), dtype=np.int64)
+    ok = np.zeros(len(ids), dtype=bool)
+    low, high = INT8
+    for i, t in enumerate(texts):
+        if t.isdigit() or t[:1] == b"-" and t[1:].isdigit():  # int() also takes "+1", " 1", "1_0"
+            v = int(t)
+            if str(v).encode() == t and low <= v <= high:  # no leading zero, no "-0"
+                keys[i], ok[i] = v, True
+    keys, ids = keys[ok], ids[ok]
+    order = np.argsort(keys, kind="stable")
+    return keys[order], ids[order]
+
+
+def resolve(values, keys, ids):
+    """The node ids of integer endpoints ``values`` among sorted ``keys`` with node
+    ``ids``; -1 where no key equals the value (a ghost)."""
+    values = np.asarray(values, dtype=np.int64)
+    if not len(keys):
+        return np.full(len(values), -1, dtype=np.int64)
+    at = np.searchsorted(keys, values)
+    at[at == len(keys)] = 0
+    return np.where(keys[at] == values, ids[at], -1)
+
+
+def ints(packed):
+    """Native int64 values of big-endian packed int8 bytes (None: none)."""
+    return np.frombuffer(packed or b"", dtype=">i8").astype(np.int64)
+
+
+def floats(packed, n):
+    """Native float64 weights of packed float8 bytes; ``n`` ones when None."""
+    if packed is None:
+        return np.ones(n, dtype=np.float64)
+    return np.frombuffer(packed, dtype=">f8").astype(np.float64)
+
+
+def edges(src, dst, weights, src_keys, dst_keys, ends, source_id, label_id, bidirectional):
+    """(csr.Edges, missing) of one packed edge source: integer endpoints ``src`` and
+    ``dst`` (int64), ``weights`` (float64), resolved among (keys, ids) ``src_keys`` and
+    ``dst_keys`` of the target tables ``ends`` (src table oid, dst table oid); each edge
+    labelled ``label_id`` and of edge source ``source_id``, and, ``bidirectional``, each
+    also from dst to src after all of them. ``missing``: [(index, end, (table_oid, key
+    text))] of the ends no node has, left -1 (end 0 src, 1 dst), as build.edge_arrays."""
+    a, b = resolve(src, *src_keys), resolve(dst, *dst_keys)
+    values, tables = [src, dst], list(ends)
+    if bidirectional:
+        a, b = np.concatenate([a, b]), np.concatenate([b, a])
+        values = [np.concatenate([src, dst]), np.concatenate([dst, src])]
+        tables = [tables, tables[::-1]]
+        weights = np.concatenate([weights, weights])
+    n = len(a)
+    missing = []
+    for end, ids in enumerate((a, b)):
+        for i in np.flatnonzero(ids == -1).tolist():
+            table = tables[end] if not bidirectional else tables[i >= len(src)][end]
+            missing.append((i, end, (int(table), str(int(values[end][i])))))
+    missing.sort()
+    return csr.Edges(a, b, np.ascontiguousarray(weights, dtype=np.float64), np.full(n, label_id, dtype=np.int32),
+                     np.full(n, source_id, dtype=np.int32)), missing
+
+
+def concat(parts):
+    """(csr.Edges, missing) of edge lists ``parts`` [(Edges, missing)] one after
+    another, the indices of ``missing`` moved with their edges."""
+    at, missing = 0, []
+    for e, m in parts:
+        missing.extend((at + i, end, key) for i, end, key in m)
+        at += len(e.src)
+    if len(parts) == 1:
+        return parts[0][0], missing
+    return csr.Edges(*(np.concatenate(arrays) for arrays in zip(*(e for e, _ in parts), strict=True))), missing
