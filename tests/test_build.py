@@ -166,3 +166,100 @@ def test_large_tables_are_read_by_the_statement_itself_small_ones_through_the_fu
     finally:
         c.execute("SELECT graph.remove_table('bp_big', cascade => true)")
         c.execute("DROP TABLE bp_big")
+
+
+def source_edge_rows(c):
+    """graph.build() in a transaction, and the rows its read put in pg_temp._gs_src_edges
+    (the text path) before it committed."""
+    with c.transaction():
+        c.execute("SELECT graph.build()")
+        return c.execute("SELECT count(*) FROM pg_temp._gs_src_edges").fetchone()[0]
+
+
+def test_integer_endpoints_are_resolved_without_the_key_text_read(people):
+    """An edge source whose endpoints are integer columns of their key's type is read
+    as packed integers and resolved in NumPy (sync/packed.py): none of its rows goes
+    through the key texts of pg_temp._gs_src_edges; a text-keyed one still does."""
+    c = people
+    assert source_edge_rows(c) == 0
+    assert c.execute("SELECT base_edges FROM graph.status()").fetchone()[0] == 40
+    c.execute("CREATE TABLE bp_tags (code text PRIMARY KEY, person int REFERENCES bp_people)")
+    c.execute("INSERT INTO bp_tags SELECT 'tag' || g, g FROM generate_series(1, 5) AS g")
+    try:
+        c.execute("SELECT graph.add_table('bp_tags')")
+        c.execute("SELECT graph.add_edge('bp_tags', 'person', 'bp_people')")
+        assert source_edge_rows(c) == 5
+        assert c.execute("SELECT base_edges FROM graph.status()").fetchone()[0] == 45
+        assert verify(c) == []
+    finally:
+        c.execute("SELECT graph.remove_table('bp_tags', cascade => true)")
+        c.execute("DROP TABLE bp_tags")
+
+
+MIXED = """
+CREATE TABLE bp_big_keys (id bigint PRIMARY KEY, name text);
+CREATE TABLE bp_small_keys (id smallint PRIMARY KEY, big bigint, also int);
+CREATE TABLE bp_big_links (id serial PRIMARY KEY, a bigint, b bigint, w real, keep boolean);
+INSERT INTO bp_big_keys SELECT g * 1000000000000, 'b' || g FROM generate_series(-30, 30) AS g;
+INSERT INTO bp_big_keys VALUES (9223372036854775807, 'max'), (-9223372036854775808, 'min');
+INSERT INTO bp_small_keys SELECT g, g * 1000000000000, g FROM generate_series(-20, 20) AS g;
+INSERT INTO bp_big_links (a, b, w, keep) SELECT g * 1000000000000, (g % 7) * 1000000000000, g / 4.0, g % 3 <> 0
+FROM generate_series(-30, 30) AS g;
+INSERT INTO bp_big_links (a, b, w, keep) VALUES (9223372036854775807, -9223372036854775808, 2, true),
+    (9223372036854775807, 123, 1, true), (-5, 9223372036854775807, NULL, true);
+SELECT graph.add_table('bp_big_keys', columns => '{name}');
+SELECT graph.add_table('bp_small_keys');
+SELECT graph.add_edge('bp_big_keys', 'a', 'bp_big_keys', to_column => 'b', via_table => 'bp_big_links',
+                      label => 'big', weight_column => 'w', bidirectional => true, row_filter => 'keep');
+SELECT graph.add_edge('bp_small_keys', 'big', 'bp_big_keys', label => 'small_to_big');
+SELECT graph.add_edge('bp_small_keys', 'also', 'bp_people', label => 'small_to_people');
+"""
+
+
+def test_packed_integer_sources_and_text_sources_agree_with_verify(people):
+    """bigint keys spread thin (binary search), at the ends of the range, negative;
+    a smallint key table's bigint foreign key (packed) and its int column into the int
+    keys of bp_people (int into int: packed too); ghosts (123, -5), a row filter, a
+    bidirectional weighted source: the graph built equals the text read verify does,
+    before and after changes and a rebuild."""
+    c = people
+    c.execute(MIXED)
+    try:
+        c.execute("SELECT graph.build()")
+        assert verify(c) == []
+        ghosts = {r[0] for r in c.execute("""SELECT pk FROM graph._nodes
+            WHERE table_oid = 'bp_big_keys'::regclass AND NOT alive""").fetchall()}
+        assert ghosts == {"123", "-5"}
+        c.execute("DELETE FROM bp_big_keys WHERE id = 0")
+        c.execute("UPDATE bp_big_links SET keep = NOT keep")
+        c.execute("INSERT INTO bp_big_links (a, b, w, keep) VALUES (-5, 123, 3, true)")
+        apply(c)
+        assert verify(c) == []
+        c.execute("SELECT graph.build()")
+        assert verify(c) == []
+        assert c.execute("""SELECT count(*) FROM graph._nodes
+            WHERE table_oid = 'bp_big_keys'::regclass AND pk = '0' AND NOT alive""").fetchone()[0] == 1
+    finally:
+        for t in ("bp_small_keys", "bp_big_keys"):
+            c.execute("SELECT graph.remove_table(%s, cascade => true)", (t,))
+        c.execute("DROP TABLE bp_big_links, bp_small_keys, bp_big_keys")
+
+
+def test_an_integer_endpoint_of_another_type_than_its_key_takes_the_text_path(people):
+    """An int column into bigint keys renders as the key type renders it (the text path,
+    graph._as_key_expr); the packed path is only for endpoints of the key's own type."""
+    c = people
+    c.execute("CREATE TABLE bp_wide (id bigint PRIMARY KEY)")
+    c.execute("CREATE TABLE bp_narrow (id int PRIMARY KEY, wide int)")
+    c.execute("INSERT INTO bp_wide SELECT generate_series(1, 10)")
+    c.execute("INSERT INTO bp_narrow SELECT g, g FROM generate_series(1, 12) AS g")
+    try:
+        c.execute("SELECT graph.add_table('bp_wide')")
+        c.execute("SELECT graph.add_table('bp_narrow')")
+        c.execute("SELECT graph.add_edge('bp_narrow', 'wide', 'bp_wide')")
+        assert source_edge_rows(c) == 12
+        assert verify(c) == []
+    finally:
+        for t in ("bp_narrow", "bp_wide"):
+            c.execute("SELECT graph.remove_table(%s, cascade => true)", (t,))
+        c.execute("DROP TABLE bp_narrow, bp_wide")

@@ -38,6 +38,8 @@ SELECT pg_catalog.string_agg(pg_catalog.textsend(n.pk), '\\x00'::bytea) AS k,
 FROM graph._nodes AS n WHERE n.table_oid = $1
 """
 INT8 = (-2 ** 63, 2 ** 63 - 1)
+DENSE = 4
+BLOCK = 65536  # key texts parsed at a time (arrays of BLOCK x 20)
 
 
 def _type(plpy, oid, col):
@@ -98,31 +100,62 @@ def node_keys(plpy, table_oid):
 
 def parse_keys(texts, ids):
     """(keys, ids) sorted by key, native int64: the keys of NUL-separated key texts
-    ``texts`` that are the decimal text of an int8 (exactly as integer output writes
-    it: no sign but '-', no leading zero, no space), with their node ids from the
-    big-endian int8 ``ids``, in the same order. Other texts can equal no integer's
-    text and are left out."""
+    ``texts`` that are the decimal text of an int8 exactly as integer output writes
+    it ('-' for a negative number, no other sign, no leading zero, no space), with
+    their node ids from the big-endian int8 ``ids``, in the same order. Other texts
+    can equal no integer's text and are left out."""
     ids = np.frombuffer(ids or b"", dtype=">i8").astype(np.int64)
-    texts = texts.split(b"\0") if texts is not None else []
-    keys = np.empty(len(ids), dtype=np.int64)
-    ok = np.zeros(len(ids), dtype=bool)
+    split = texts.split(b"\0") if texts is not None else []
+    keys = np.zeros(len(split), dtype=np.int64)
+    ok = np.zeros(len(split), dtype=bool)
+    lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
+    for at in range(0, len(split), BLOCK):
+        keys[at:at + BLOCK], ok[at:at + BLOCK] = _parse(split[at:at + BLOCK], lengths[at:at + BLOCK])
     low, high = INT8
-    for i, t in enumerate(texts):
+    for i in np.flatnonzero(lengths >= 19).tolist():  # 19 digits and more: beyond 10**18, one by one
+        t = split[i]
         if t.isdigit() or t[:1] == b"-" and t[1:].isdigit():  # int() also takes "+1", " 1", "1_0"
             v = int(t)
-            if str(v).encode() == t and low <= v <= high:  # no leading zero, no "-0"
+            if str(v).encode() == t and low <= v <= high:
                 keys[i], ok[i] = v, True
     keys, ids = keys[ok], ids[ok]
     order = np.argsort(keys, kind="stable")
     return keys[order], ids[order]
 
 
+def _parse(texts, lengths):
+    """(values, ok) of key texts ``texts`` (bytes, of ``lengths``): ok where a text is
+    the decimal text of an integer of up to 18 digits as integer output writes it."""
+    width = 20  # a longer text is not one of these, whatever its first 20 bytes
+    strings = np.array(texts, dtype="S%d" % width)
+    chars = strings.view(np.uint8).reshape(len(texts), width)
+    negative = chars[:, 0] == ord("-")
+    body = np.arange(width) < lengths[:, None]
+    body[:, 0] &= ~negative
+    digits = body.sum(axis=1)
+    first = np.where(negative, chars[:, 1], chars[:, 0])
+    ok = (lengths <= 19) & (digits >= 1) & (digits <= 18)
+    ok &= (((chars - np.uint8(ord("0"))) < 10) & body).sum(axis=1) == digits
+    ok &= (first != ord("0")) | (digits == 1) & ~negative
+    values = np.zeros(len(texts), dtype=np.int64)
+    values[ok] = strings[ok].astype(np.int64)
+    return values, ok
+
+
 def resolve(values, keys, ids):
     """The node ids of integer endpoints ``values`` among sorted ``keys`` with node
-    ``ids``; -1 where no key equals the value (a ghost)."""
+    ``ids``; -1 where no key equals the value (a ghost). Keys spanning a range of
+    at most DENSE times their number (serial keys) are looked up in a table indexed
+    by the key, others by binary search."""
     values = np.asarray(values, dtype=np.int64)
     if not len(keys):
         return np.full(len(values), -1, dtype=np.int64)
+    low, high = int(keys[0]), int(keys[-1])
+    if high - low < DENSE * len(keys) + 1024:
+        table = np.full(high - low + 1, -1, dtype=np.int64)
+        table[keys - low] = ids
+        inside = (values >= low) & (values <= high)
+        return np.where(inside, table[np.where(inside, values - low, 0)], -1)
     at = np.searchsorted(keys, values)
     at[at == len(keys)] = 0
     return np.where(keys[at] == values, ids[at], -1)

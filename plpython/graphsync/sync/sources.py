@@ -139,9 +139,15 @@ def weight_expr(plpy, oid, col, alias):
     null = "%s.%s IS NULL" % (plpy.quote_ident(alias), plpy.quote_ident(col))
     rows = plpy.execute(plpy.prepare(WEIGHT_TYPE, ["oid", "text"]), [oid, col])
     kind = rows[0]["t"] if rows else None
+    # The read runs with extra_float_digits = 3 (graph._output_settings): a float8's
+    # text is exact, and an integer's text and the integer both round to the nearest
+    # float8, so these take the value itself, not its text (a real's text does not).
+    value = "%s.%s" % (plpy.quote_ident(alias), plpy.quote_ident(col))
     if kind in ("smallint", "integer", "bigint"):
-        number = "(%s)::float8" % text
-    elif kind in ("real", "double precision"):
+        number = "(%s)::pg_catalog.float8" % value
+    elif kind == "double precision":
+        number = "coalesce(nullif((%s)::pg_catalog.float8, 'NaN'::float8), 'Infinity'::float8)" % value
+    elif kind == "real":
         number = "coalesce(nullif((%s)::float8, 'NaN'::float8), 'Infinity'::float8)" % text
     else:
         number = (

@@ -1,0 +1,66 @@
+"""graphsync.sync.packed: integer key texts parsed as integer output writes them,
+endpoints resolved to node ids (a table for serial keys, binary search otherwise),
+packed edge lists with their ghosts, against plain Python references."""
+
+import numpy as np
+import pytest
+
+from graphsync.sync import packed
+
+INT8_MIN, INT8_MAX = -2 ** 63, 2 ** 63 - 1
+
+
+def parse(texts):
+    ids = np.arange(len(texts), dtype=">i8").tobytes()
+    keys, got = packed.parse_keys(b"\0".join(texts), ids)
+    return {int(k): texts[i] for k, i in zip(keys, got, strict=True)}
+
+
+def test_only_texts_integer_output_writes_are_keys():
+    valid = [b"0", b"7", b"-7", b"123456789012345678", b"-123456789012345678", b"1234567890123456789",
+             str(INT8_MAX).encode(), str(INT8_MIN).encode()]
+    invalid = [b"-0", b"00", b"007", b"-07", b"", b"-", b"1-2", b"a1", b"12a", b" 12", b"12 ", b"+1", b"1_0",
+               b"1e3", b"1.0", str(INT8_MAX + 1).encode(), str(INT8_MIN - 1).encode(), b"9" * 20,
+               b"1" * 40, "١٢".encode()]
+    assert parse(valid + invalid) == {int(t): t for t in valid}
+
+
+def test_keys_parse_like_int_over_random_texts():
+    rng = np.random.default_rng(5)
+    numbers = np.concatenate([rng.integers(INT8_MIN, INT8_MAX, 3000, dtype=np.int64, endpoint=True),
+                              rng.integers(-1000, 1000, 3000)])
+    texts = list(dict.fromkeys(str(int(v)).encode() for v in numbers))
+    texts += [b"0" + t for t in texts[:50] if not t.startswith(b"-")]
+    expect = {int(t): t for t in texts if str(int(t)).encode() == t}
+    assert parse(texts) == expect
+    assert packed.parse_keys(None, None)[0].size == 0
+
+
+@pytest.mark.parametrize("spread", [1, 3, 10 ** 12])
+def test_resolve_finds_the_node_of_each_key_and_minus_one_elsewhere(spread):
+    rng = np.random.default_rng(spread)
+    keys = np.unique(rng.integers(-10 ** 5, 10 ** 5, 2000)) * spread
+    ids = rng.permutation(len(keys)).astype(np.int64)
+    values = np.concatenate([rng.choice(keys, 5000), rng.integers(-2 * 10 ** 5, 2 * 10 ** 5, 5000) * spread,
+                             [INT8_MIN, INT8_MAX]])
+    node = dict(zip(keys.tolist(), ids.tolist(), strict=True))
+    got = packed.resolve(values, keys, ids)
+    assert got.tolist() == [node.get(v, -1) for v in values.tolist()]
+    assert packed.resolve(values, keys[:0], ids[:0]).tolist() == [-1] * len(values)
+
+
+def test_packed_edges_with_ghosts_and_both_directions():
+    keys = (np.array([1, 2, 3], dtype=np.int64), np.array([10, 20, 30], dtype=np.int64))
+    other = (np.array([5], dtype=np.int64), np.array([50], dtype=np.int64))
+    src = np.array([1, 4, 3], dtype=np.int64)
+    dst = np.array([5, 5, 6], dtype=np.int64)
+    e, missing = packed.edges(src, dst, np.array([1.5, 2.0, 3.0]), keys, other, (100, 200), 7, 9, True)
+    assert e.src.tolist() == [10, -1, 30, 50, 50, -1]
+    assert e.dst.tolist() == [50, 50, -1, 10, -1, 30]
+    assert e.weights.tolist() == [1.5, 2.0, 3.0, 1.5, 2.0, 3.0]
+    assert set(e.labels.tolist()) == {9} and set(e.sources.tolist()) == {7}
+    assert missing == [(1, 0, (100, "4")), (2, 1, (200, "6")), (4, 1, (100, "4")), (5, 0, (200, "6"))]
+    one, m1 = packed.edges(src, dst, np.ones(3), keys, other, (100, 200), 7, 9, False)
+    both, m = packed.concat([(one, m1), (e, missing)])
+    assert both.src.tolist() == [10, -1, 30] + e.src.tolist()
+    assert m == m1 + [(3 + i, end, key) for i, end, key in missing]
