@@ -373,3 +373,13 @@ def test_both_directions_of_no_edges():
     out = csr.build(3, csr.edges([], [], [], [], []))
     got = csr.both_directions(out, csr.reverse(out))
     assert got.offsets.tolist() == [0, 0, 0, 0] and got.edge_count == 0
+
+
+@pytest.mark.parametrize("bound", [1, 7, 2 ** 16, 2 ** 16 + 1, 200_000, 2 ** 32, 2 ** 40])
+def test_stable_order_is_a_stable_argsort(bound):
+    rng = np.random.default_rng(bound % 1000)
+    keys = rng.integers(0, bound, 5000, dtype=np.int64)
+    keys[:10] = bound - 1
+    assert np.array_equal(csr.stable_order(keys, bound), np.argsort(keys, kind="stable"))
+    assert np.array_equal(csr.stable_order(keys[:1], bound), [0])
+    assert len(csr.stable_order(keys[:0], bound)) == 0
