@@ -29,6 +29,7 @@ sync/                   the write path: log rows -> graph tables -> base
   registry.py           node tables and edge sources as plain values
   schema.py             add_schema(): a whole schema's registrations planned from its catalog
   sources.py            one-snapshot read of every registered source into temp tables
+  packed.py             integer-keyed edge sources read as packed int8, resolved to node ids in NumPy
   changes.py            log rows -> graph changes (used by replay AND by reads that fold)
   apply.py              apply_sync(): two-snapshot batches, replay into nodes and overlay
   build.py              build(): graph._nodes brought to the sources (ids kept), a new base and its file

@@ -3,7 +3,9 @@
 Reads every registered source in one snapshot (sources.read_into_temp), brings
 graph._nodes to the nodes read while keeping every remaining node's id (only the
 rows that differ are written; new nodes take the ids of nodes gone, then the
-next ones), resolves the edges to node ids in chunks of packed bytes, builds
+next ones), resolves the edges to node ids (in chunks of packed bytes, joined
+to graph._nodes by key text; edge sources with integer endpoints of their keys'
+type are read as packed integers and resolved in NumPy: sync/packed.py), builds
 the CSR of each direction, writes the generation's shared base file from those
 arrays (so no reader has to) and the graph._csr rows of a new generation, clears
 the overlay and the node delta, and sets the replay cursor to that snapshot: log
