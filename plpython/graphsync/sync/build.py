@@ -185,9 +185,10 @@ def build(plpy):
             notify.rebuilt(plpy, reg)  # the nodes it changes (pg_temp._gs_node_plan), for changed_nodes()
             plpy.execute(NODE_UPDATE)
             insert_nodes(plpy, NEW_NODES)
-            parts = [read_edges(plpy, LABEL_JOIN if labelled else NO_LABEL_JOIN)] if len(direct) < len(reg.edges) else []
-            parts += packed_edges(plpy, reg, read)
-            e, missing = packed.concat(parts) if parts else (edge_arrays((), 0))
+            parts = packed_edges(plpy, reg, read)
+            if len(direct) < len(reg.edges):  # the sources read as key texts
+                parts.insert(0, read_edges(plpy, LABEL_JOIN if labelled else NO_LABEL_JOIN))
+            e, missing = packed.concat(parts) if parts else edge_arrays((), 0)
             if missing:  # ghosts: edge ends no source row holds, new in graph._nodes
                 ids = insert_nodes(plpy, NEW_GHOSTS, [[k[0] for _, _, k in missing], [k[1] for _, _, k in missing]])
                 fill_ghosts(e, missing, ids)
