@@ -17,6 +17,7 @@ path of sources.py. Only pg_catalog functions of built-in types run on the value
 
 import numpy as np
 
+from graphsync import db
 from graphsync.algorithms import csr
 from graphsync.sync import sources
 
@@ -43,7 +44,7 @@ BLOCK = 65536  # key texts parsed at a time (arrays of BLOCK x 20)
 
 
 def _type(plpy, oid, col):
-    rows = plpy.execute(plpy.prepare(COLUMN_TYPE, ["oid", "text"]), [oid, col])
+    rows = db.run(plpy, COLUMN_TYPE, ["oid", "text"], [oid, col])  # a kept plan: a few per edge source
     return rows[0]["t"] if rows else None
 
 
@@ -94,7 +95,7 @@ def select(plpy, reg, e):
 
 def node_keys(plpy, table_oid):
     """(sorted int8 keys, their node ids) of node table ``table_oid`` (NODE_KEYS)."""
-    row = plpy.execute(plpy.prepare(NODE_KEYS, ["oid"]), [table_oid])[0]
+    row = db.run(plpy, NODE_KEYS, ["oid"], [table_oid])[0]
     return parse_keys(row["k"], row["i"])
 
 
