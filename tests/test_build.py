@@ -263,3 +263,27 @@ def test_an_integer_endpoint_of_another_type_than_its_key_takes_the_text_path(pe
         for t in ("bp_narrow", "bp_wide"):
             c.execute("SELECT graph.remove_table(%s, cascade => true)", (t,))
         c.execute("DROP TABLE bp_narrow, bp_wide")
+
+
+def test_a_registry_of_many_integer_edge_sources_reads_the_largest_packed_and_the_rest_as_text(people):
+    """Hundreds of integer edge sources (the MusicBrainz registry has 682) must not make
+    the read's statement wider than PostgreSQL allows (1,664 columns: the registry's
+    build failed so) nor slow to plan:
+    packed.PACKED_SOURCES (16) of them, the largest tables first, are read packed, the
+    others through the text path; the graph equals the sources either way."""
+    c = people
+    many = 20
+    c.execute("CREATE TABLE bp_many (id int PRIMARY KEY, %s)" % ", ".join("r%d int" % i for i in range(many)))
+    c.execute("INSERT INTO bp_many SELECT g, %s FROM generate_series(1, 30) AS g"
+              % ", ".join("1 + (g + %d) %% 50" % i for i in range(many)))
+    try:
+        c.execute("SELECT graph.add_table('bp_many')")
+        for i in range(many):
+            c.execute("SELECT graph.add_edge('bp_many', %s, 'bp_people', label => %s)", ("r%d" % i, "r%d" % i))
+        # 16 of the many + 1 integer sources (bp_links too), tables of one page each: registry order
+        assert source_edge_rows(c) == (many + 1 - 16) * 30
+        assert c.execute("SELECT base_edges FROM graph.status()").fetchone()[0] == 40 + many * 30
+        assert verify(c) == []
+    finally:
+        c.execute("SELECT graph.remove_table('bp_many', cascade => true)")
+        c.execute("DROP TABLE bp_many")

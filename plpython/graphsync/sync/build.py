@@ -173,7 +173,7 @@ def build(plpy):
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))
     with planned_for_bulk(plpy):
-        direct = {e.edge_source_id: packed.select(plpy, reg, e) for e in reg.edges if packed.eligible(plpy, reg, e)}
+        direct = {e.edge_source_id: packed.select(plpy, reg, e) for e in packed.chosen(plpy, reg)}
         snapshot, read = sources.read(plpy, reg, analyze=False, packed=direct)  # see no_nested_loops
         own = plpy.execute(OWN_ROWS)[0]
         base.note_own_write(plpy, rebuilt=True)

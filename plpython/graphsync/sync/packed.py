@@ -72,6 +72,23 @@ def eligible(plpy, reg, e):
             and _int_end(plpy, reg, e.to_table, e.via_table, e.to_column))
 
 
+# At most this many edge sources are read packed, those of the largest tables: each is a
+# CTE of the read's statement and three columns of its row, and a registry of hundreds of
+# sources would make the statement too wide (1,664 columns at most) and slow to plan.
+PACKED_SOURCES = 16
+
+
+def chosen(plpy, reg):
+    """The edge sources build reads packed: eligible ones, PACKED_SOURCES at most,
+    those of the largest carrier tables first (registry order among equals)."""
+    candidates = [e for e in reg.edges if eligible(plpy, reg, e)]
+    if len(candidates) <= PACKED_SOURCES:
+        return candidates
+    pages = {int(r["oid"]): int(r["pages"] or 0)
+             for r in db.run(plpy, sources.SIZES, ["oid[]"], [sorted({e.carrier for e in candidates})])}
+    return sorted(candidates, key=lambda e: -pages.get(e.carrier, 0))[:PACKED_SOURCES]
+
+
 def select(plpy, reg, e):
     """The SELECT of one row (s, d, w: bytea, NULL without rows) reading ``e``'s edges
     in the from -> to direction: the endpoints as int8, the weights as float8 (w NULL
