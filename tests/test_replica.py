@@ -410,6 +410,13 @@ def graph_replica(servers):
             r.execute("ALTER SUBSCRIPTION graph_replica DISABLE")
             r.execute("ALTER SUBSCRIPTION graph_replica SET (slot_name = NONE)")
             r.execute("DROP SUBSCRIPTION graph_replica")
+            # The walsender of the disabled subscription may still hold the slot for a moment
+            # (pg_drop_replication_slot would fail with 55006, as it did once in a full run).
+            deadline = time.monotonic() + 60
+            while w.execute("SELECT active FROM pg_replication_slots"
+                            " WHERE slot_name = 'graph_replica'").fetchone()[0]:
+                assert time.monotonic() < deadline, "the slot graph_replica is still active after 60 s"
+                time.sleep(0.05)
             w.execute("SELECT pg_drop_replication_slot('graph_replica')")
 
 
