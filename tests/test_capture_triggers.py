@@ -38,6 +38,9 @@ def tables(db):
         c.execute("SELECT graph.add_table('people', columns => '{name}')")
         c.execute("SELECT graph.add_edge('people', 'boss', 'people', label => 'reports_to')")
         c.execute("SELECT graph.build()")
+        # Replica capture (the row triggers) is on where a subscription applies to a
+        # table, or everywhere once asked for: this database subscribes to nothing.
+        assert c.execute("SELECT graph.enable_replica_capture()").fetchone() == (1,)
         c.execute(f"ALTER DATABASE {c.info.dbname} SET graph.verify_interval = 'off'")
     return db
 

@@ -16,6 +16,7 @@ ADMIN_ONLY = [
     "graph.add_schema('public')", "graph.add_schema('public', preview => true)",
     "graph.alter_table('t', add_properties => '{v}')", "graph.remove_filter_column('t', 'v')",
     "graph.alter_edge(1, label => 'x')", "graph.dangling_references()", "graph.duplicate_edges()",
+    "graph.enable_replica_capture()",
 ]
 EVERYONE = ["graph.sync_health()", "graph.status()"]
 

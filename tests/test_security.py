@@ -359,6 +359,7 @@ def test_a_mistaken_grant_on_all_functions_opens_no_internal_helper(world):
     with connect(world) as c:
         people = c.execute("SELECT 'own.people'::regclass::oid").fetchone()[0]
         log_rows = c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
+        c.execute("SELECT graph.enable_replica_capture()")  # the row-level capture functions too
         c.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA graph TO {MALLORY}")
     try:
         with as_role(world, MALLORY) as m:
@@ -389,6 +390,7 @@ def test_a_mistaken_grant_on_all_functions_opens_no_internal_helper(world):
     finally:
         with connect(world) as c:
             c.execute(f"REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA graph FROM {MALLORY}")
+            c.execute("SELECT graph.enable_replica_capture(enabled => false)")
 
 
 # -- objects planted where a caller's search_path looks -------------------------
@@ -518,6 +520,8 @@ CALLS = [
     ("retry_failed", "SELECT * FROM graph.retry_failed()", ()),
     ("prune_sync_log", "SELECT graph.prune_sync_log('0 seconds')", ()),
     ("set_setting", "SELECT graph.set_setting('graph.sync_batch_size', '5000')", ()),
+    ("enable_replica_capture", "SELECT graph.enable_replica_capture()", ()),
+    ("enable_replica_capture", "SELECT graph.enable_replica_capture(enabled => false)", ()),
     ("schedule_maintenance", "SELECT graph.schedule_maintenance()", ("55000",)),
     ("unschedule_maintenance", "SELECT graph.unschedule_maintenance()", ("55000",)),
     ("remove_edge", "SELECT graph.remove_edge('hz.a', 'x', 'hz.a', via_table => 'hz.j')", ()),

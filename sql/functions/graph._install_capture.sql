@@ -1,6 +1,6 @@
 -- graph._install_capture(tbl): (re)generate the capture functions of tbl
--- (graph._write_capture; graph._write_replica_capture, the row-level one for
--- logical replication's apply worker), record what it was generated for (graph._map_capture:
+-- (graph._write_capture; with per_row the row-level one for logical
+-- replication's apply worker, only where graph._replica_capture_wanted), record what it was generated for (graph._map_capture:
 -- column attnums, partitions and children) and give tbl and each of its
 -- partitions and inheritance children exactly graphsync's capture triggers
 -- (graph._trigger_states lists them: statement-level ones enabled ALWAYS,
@@ -34,7 +34,8 @@ BEGIN
         IF graph._write_capture(tbl) THEN
             attach := attach || tbl;
         END IF;
-        PERFORM graph._write_replica_capture(tbl);
+        -- the row-level one where replica capture is wanted (else dropped)
+        PERFORM graph._write_capture(tbl, true);
         PERFORM graph._map_capture(tbl);
     END LOOP;
     IF attach <> '{}' THEN

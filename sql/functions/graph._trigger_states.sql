@@ -4,12 +4,15 @@
 -- its partitions and inheritance children, at any depth, carries
 -- graphsync_capture_<event>_<table oid>; all call the table's capture function
 -- graph._capture_<table oid> (AFTER ... FOR EACH STATEMENT, enabled ALWAYS).
--- The table and each member that is a regular table (not a partitioned one)
--- also carry graphsync_replica_capture_insert/update/delete (members:
+-- Where replica capture is wanted (graph._replica_capture_wanted: a
+-- subscription of this database applies to the table, or an admin turned it on
+-- for all), the table and each member that is a regular table (not a partitioned
+-- one) also carry graphsync_replica_capture_insert/update/delete (members:
 -- graphsync_replica_capture_<event>_<table oid>), which call the table's
 -- row-level capture function graph._capture_row_<table oid> (AFTER ... FOR EACH
 -- ROW, enabled REPLICA): logical replication's apply worker fires row triggers
--- only (graph._write_replica_capture). A trigger is recognised by its function
+-- only (graph._write_capture with per_row); where it is not wanted, a trigger
+-- calling the row function is 'extra'. A trigger is recognised by its function
 -- and shape, never by its name alone. state:
 --   ok        graphsync's trigger, enabled as it must be: a statement trigger
 --             ALWAYS (fires whatever session_replication_role says: replica-mode
@@ -54,7 +57,8 @@ BEGIN
         WITH RECURSIVE captured AS (
             SELECT t.table_oid, t.table_name,
                    pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || t.table_oid)) AS fn,
-                   pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_row_' || t.table_oid)) AS rfn
+                   pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_row_' || t.table_oid)) AS rfn,
+                   graph._replica_capture_wanted(t.table_oid) AS replica
             FROM graph._captured_tables(tbl) AS t
             WHERE t.present
         ),
@@ -79,7 +83,7 @@ BEGIN
                                ('delete', 9, NULL, NULL, true, 'R')
             ) AS ev (event, tgtype, oldtab, newtab, per_row, enabled)
             WHERE NOT ev.per_row
-               OR (SELECT r.relkind FROM pg_catalog.pg_class AS r WHERE r.oid = m.member_oid) = 'r'
+               OR (c.replica AND (SELECT r.relkind FROM pg_catalog.pg_class AS r WHERE r.oid = m.member_oid) = 'r')
         )
         SELECT e.table_oid, e.table_name, e.member_oid, e.tgname, e.event,
                CASE

@@ -1,8 +1,13 @@
--- graph._write_capture(tbl): (re)generate the capture trigger function of
--- table tbl, graph._capture_<oid>, from the registry; drop it (and with it the
+-- graph._write_capture(tbl, per_row): (re)generate the capture trigger function
+-- of table tbl, graph._capture_<oid> (statement level), or with per_row
+-- graph._capture_row_<oid> (row level, for logical replication's apply worker:
+-- see "A row-level function" below), from the registry; drop it (and with it the
 -- triggers that call it) when tbl is no longer registered as a node table or an
 -- edge source. Returns whether the function exists now. graph._install_capture
--- calls it and attaches the triggers.
+-- calls it and attaches the triggers. This is the one generator of capture SQL:
+-- both functions choose their columns, render their values and check their
+-- trigger's table by the same code; they differ only in the pieces chosen on
+-- per_row below (the statements, the SET clauses, the apply-worker check).
 --
 -- What a captured row holds (the format sync/changes.py reads):
 --   pk, old_pk, new_pk  the key text (graph._key_expr)
@@ -86,15 +91,45 @@
 -- to have CREATE on schema graph for the moment of the ALTER ... OWNER: the
 -- grant is made and revoked inside this call, under an advisory lock, so at rest
 -- graph_capture holds nothing but its INSERT.
--- Touches: the function graph._capture_<oid> (and, when dropped, its triggers).
-CREATE OR REPLACE FUNCTION graph._write_capture(tbl oid)
+--
+-- A row-level function (per_row). PostgreSQL's logical replication apply
+-- worker fires ROW triggers only, never statement triggers, for the INSERT,
+-- UPDATE and DELETE it applies (TRUNCATE does fire statement triggers there; the
+-- initial table synchronization runs a COPY, which fires both). So a graph
+-- replica (a database that subscribes to the source tables and keeps its own
+-- log and graph) would see the initial copy and nothing after it. The triggers
+-- that call graph._capture_row_<oid> (graphsync_replica_capture_<event>, on each
+-- captured table and its regular-table members; graph._trigger_states) are
+-- AFTER ... FOR EACH ROW, enabled REPLICA: they fire only in sessions whose
+-- session_replication_role is replica, so the primary's ordinary writes never
+-- call them. graph._install_capture generates it only where replica capture is
+-- wanted (graph._replica_capture_wanted: graph.enable_replica_capture() was
+-- called, or tbl is a table of a subscription of this database).
+-- Exactly once: in a replica-role session the statement triggers (enabled
+-- ALWAYS) fire too, except in the apply path of a replication worker. So the
+-- body logs only when its backend is a logical replication worker (apply or
+-- table synchronization worker: its pid is in pg_stat_get_subscription(NULL),
+-- which any role may read, unlike pg_stat_get_activity's backend_type, which
+-- graph_capture is shown NULL for) that is not running a COPY
+-- (pg_stat_get_progress_info('COPY'), whose pid column every role sees: the
+-- initial copy of a table synchronization, which the statement triggers
+-- capture); everywhere else it returns at once. What it logs is what the
+-- statement path logs for a statement of that one row, by the same expressions
+-- in their checked forms (no fast forms), over the trigger's OLD and NEW (the
+-- same placeholders %2$s to %8$s; the table above, for one row). A row filter
+-- that raises marks only that row with the error, where the statement path marks
+-- every row of the statement. It pins search_path (and the output settings
+-- unless plain_text), not jit and enable_mergejoin: its statements read one row.
+-- Touches: the function graph._capture_<oid> or graph._capture_row_<oid> (and,
+-- when dropped, its triggers).
+CREATE OR REPLACE FUNCTION graph._write_capture(tbl oid, per_row boolean DEFAULT false)
 RETURNS boolean
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    fn text := format('graph.%I', '_capture_' || tbl);
+    fn text := format('graph.%I', CASE WHEN per_row THEN '_capture_row_' ELSE '_capture_' END || tbl);
     node graph._node_tables;
     key_cols text [];
     prop_cols text [];
@@ -128,6 +163,14 @@ BEGIN
     END IF;
     -- One writer at a time: the grant below changes schema graph's privileges.
     PERFORM pg_catalog.pg_advisory_xact_lock(7420152);
+    -- Replica capture only where wanted (graph._replica_capture_wanted): else
+    -- the row function goes, and with it its triggers.
+    IF per_row AND NOT graph._replica_capture_wanted(tbl) THEN
+        IF pg_catalog.to_regprocedure(fn || '()') IS NOT NULL THEN
+            EXECUTE format('DROP FUNCTION %s() CASCADE', fn);
+        END IF;
+        RETURN false;
+    END IF;
     SELECT * INTO node FROM graph._node_tables WHERE table_oid = tbl;
     SELECT array_agg(DISTINCT c ORDER BY c) INTO row_cols FROM (
         SELECT node.tenant_column AS c
@@ -211,7 +254,7 @@ BEGIN
     -- (r_n compared with the same object made of graph._value_expr: no conversion;
     -- graph._captured_expr reads the registry, and add_schema generates hundreds.)
     fast := false;
-    IF lean THEN
+    IF lean AND NOT per_row THEN
         SELECT format('pg_catalog.jsonb_build_object(%s)',
                       coalesce(string_agg(format('%L, %s', u.c, graph._value_expr(tbl, u.c, 'n')), ', '
                                           ORDER BY u.o), '')) = r_n
@@ -301,6 +344,27 @@ BEGIN
     -- <>, not IS DISTINCT FROM (which looks its operator up through search_path):
     -- r is never NULL, p is NULL on both sides (a join table) or on neither, and a
     -- NULL <> NULL in the OR logs nothing, as two equal values do.
+    IF per_row THEN
+        -- The row function's statements (see "A row-level function" above): the
+        -- checked forms over the trigger's OLD and NEW, one row each.
+        ops := $o$
+    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
+        SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM (SELECT NEW.*) AS n;
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
+        SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM (SELECT OLD.*) AS o;
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        INSERT INTO graph._sync_log
+            (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
+        SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
+        FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM (SELECT OLD.*) AS o) AS o,
+             (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM (SELECT NEW.*) AS n) AS n
+        WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
+           OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r;
+    END IF;
+$o$;
+    ELSE
     ops := $o$
     IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
         INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
@@ -361,6 +425,7 @@ BEGIN
         VALUES ('T', TG_RELID, pg_catalog.format('%%I.%%I', TG_TABLE_SCHEMA, TG_TABLE_NAME), true);
     END IF;
 $o$;
+    END IF;
     IF filtered THEN
         r_n1 := format('(%s || %s)', r_n0, graph._carried_expr(tbl, 'n', true));
         r_o1 := format('(%s || %s)', r_o0, graph._carried_expr(tbl, 'o', true));
@@ -386,9 +451,7 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 %9$s
 AS $body$
-DECLARE
-    changed bigint;
-BEGIN
+%13$sBEGIN
     IF TG_RELID OPERATOR(pg_catalog.<>) %10$L::pg_catalog.oid THEN
         -- Fired on a partition or inheritance child of the table, or forged.
         IF NOT EXISTS (
@@ -404,16 +467,26 @@ BEGIN
                 USING ERRCODE = '42501';
         END IF;
     END IF;
-%12$s    RETURN NULL;
+%14$s%12$s    RETURN NULL;
 END;
 $body$;
 REVOKE ALL ON FUNCTION %1$s() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION %1$s() TO graph_admin;
 GRANT EXECUTE ON FUNCTION %1$s() TO PUBLIC;
 $f$, fn, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       E'SET search_path = pg_catalog, pg_temp\nSET jit = off\nSET enable_mergejoin = off'
+       'SET search_path = pg_catalog, pg_temp'
+       || CASE WHEN per_row THEN '' ELSE E'\nSET jit = off\nSET enable_mergejoin = off' END
        || CASE WHEN plain_text THEN '' ELSE E'\n' || graph._output_settings() END,
-       tbl, tbl::regclass::text, ops);
+       tbl, tbl::regclass::text, ops,
+       CASE WHEN per_row THEN '' ELSE E'DECLARE\n    changed bigint;\n' END,
+       CASE WHEN per_row THEN $g$    -- Only a replication worker's apply: elsewhere the statement triggers capture.
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_stat_get_subscription(NULL) AS w
+                   WHERE w.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid())
+       OR EXISTS (SELECT FROM pg_catalog.pg_stat_get_progress_info('COPY') AS p
+                  WHERE p.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()) THEN
+        RETURN NULL;
+    END IF;
+$g$ ELSE '' END);
 
     IF NOT existed THEN
         GRANT CREATE ON SCHEMA graph TO graph_capture;
@@ -424,5 +497,5 @@ $f$, fn, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 END;
 $$;
 
-COMMENT ON FUNCTION graph._write_capture(oid) IS
-'Internal: (re)generate a table''s capture function, owned by graph_capture, or drop it when the table is no longer registered; whether it exists.';
+COMMENT ON FUNCTION graph._write_capture(oid, boolean) IS
+'Internal: (re)generate a table''s capture function (per_row: its row-level one for logical replication''s apply worker), owned by graph_capture, or drop it when the table is no longer registered; whether it exists.';

@@ -96,7 +96,7 @@ $$, $$
         'export_dot', 'export_mermaid', 'export_graphml',
         -- operations
         'run_scheduled_maintenance', 'vacuum', 'reconcile', 'retry_failed', 'prune_sync_log',
-        'schedule_maintenance', 'unschedule_maintenance', 'set_setting', 'status'
+        'schedule_maintenance', 'unschedule_maintenance', 'set_setting', 'status', 'enable_replica_capture'
     ])
 $$, 'the public functions of schema graph are exactly the documented ones');
 SELECT has_table('graph', '_sync_log', 'the log table exists');

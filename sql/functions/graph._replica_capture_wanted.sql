@@ -1,0 +1,36 @@
+-- graph._replica_capture_wanted(tbl): whether captured table tbl carries
+-- replica capture (the row-level capture function graph._capture_row_<oid> and
+-- its triggers, for logical replication's apply worker: graph._write_capture
+-- with per_row): when an admin turned it on for every captured table
+-- (graph.enable_replica_capture(), graph._sync_state.replica_capture), or when a
+-- subscription of this database applies changes to tbl or to one of its
+-- partitions or inheritance children (pg_subscription_rel, which lists a
+-- subscription's tables from CREATE SUBSCRIPTION or ALTER SUBSCRIPTION ...
+-- REFRESH PUBLICATION on; the event trigger graphsync_follow_subscription
+-- generates replica capture for them in that same transaction, before the apply
+-- worker starts). Reads only what every role may read (pg_subscription's oid and
+-- subdbid columns). Catalog lookups by index: registering a schema asks once per
+-- table. Reads: graph._sync_state, pg_inherits, pg_subscription_rel, pg_subscription.
+CREATE OR REPLACE FUNCTION graph._replica_capture_wanted(tbl oid)
+RETURNS boolean
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT s.replica_capture FROM graph._sync_state AS s), false)
+        OR EXISTS (
+            WITH RECURSIVE members (relid) AS (
+                SELECT tbl
+                UNION
+                SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i JOIN members AS m ON i.inhparent = m.relid
+            )
+            SELECT FROM members AS m
+            JOIN pg_catalog.pg_subscription_rel AS r ON r.srrelid = m.relid
+            JOIN pg_catalog.pg_subscription AS s ON s.oid = r.srsubid
+            WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database AS d
+                               WHERE d.datname = pg_catalog.current_database())
+        )
+$$;
+
+COMMENT ON FUNCTION graph._replica_capture_wanted(oid) IS
+'Internal: whether a captured table carries replica capture (row-level, for logical replication''s apply worker): turned on for all, or a subscription of this database applies to it.';

@@ -1,0 +1,55 @@
+-- graph.enable_replica_capture(enabled): give every captured table replica
+-- capture (enabled, the default) -- the row-level capture function
+-- graph._capture_row_<oid> and its triggers graphsync_replica_capture_*, for
+-- logical replication's apply worker -- or take it back to the tables a
+-- subscription of this database applies to (enabled => false). Without it,
+-- replica capture follows the subscriptions on its own (the event trigger
+-- graphsync_follow_subscription, registration and reconcile():
+-- graph._replica_capture_wanted); turning it on is for a database about to
+-- subscribe in a way that event trigger does not see (it was disabled), or that
+-- wants the triggers in place ahead of time. Stored in
+-- graph._sync_state.replica_capture; capture is regenerated and the triggers
+-- attached as the caller, as registration does (graph._install_capture).
+-- Admin only. Returns how many captured tables carry replica capture now.
+-- Touches: graph._sync_state, the functions graph._capture_row_<oid>, pg_trigger.
+-- Errors reach the caller with SQLSTATE, message, detail and hint only.
+CREATE OR REPLACE FUNCTION graph.enable_replica_capture(enabled boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    PERFORM graph._require_admin();
+    IF enabled IS NULL THEN
+        RAISE EXCEPTION 'enabled must be true or false' USING ERRCODE = '22004';
+    END IF;
+    UPDATE graph._sync_state SET replica_capture = enabled;
+    PERFORM graph._install_capture(ARRAY(SELECT t.table_oid FROM graph._captured_tables() AS t
+                                         WHERE t.present ORDER BY t.table_oid));
+    RETURN (SELECT count(*) FROM graph._captured_tables() AS t
+            WHERE pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_row_' || t.table_oid))
+                  IS NOT NULL);
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION graph.enable_replica_capture(boolean) IS
+'Give every captured table replica capture (row-level, for logical replication''s apply worker), or with enabled => false only the tables a subscription of this database applies to; how many tables carry it now. Admin only.';
