@@ -36,28 +36,39 @@ if __name__ == "__main__":
     sys.path.insert(0, str(HERE.parent))
     sys.path.insert(0, str(HERE.parent / "tools"))
 
-from common import Result, database, plot_ratios, png_beside, server, timed  # noqa: E402
+from common import Result, cpu_seconds, database, load, plot_ratios, png_beside, server, timed  # noqa: E402
 
 TABLES = {"plain": "bench.contacts_plain", "minimal": "bench.contacts_minimal",
           "pgq": "bench.contacts_pgq", "graphsync": "bench.contacts"}
 REGISTERED, PLAIN = TABLES["graphsync"], TABLES["plain"]
 OPS = ("INSERT", "UPDATE", "DELETE")
 
-SCHEMA = """
+# The tables the capture benchmarks write (benchmarks/replica_capture.py too):
+# bench.companies (1,000 rows) and bench.contacts; twin(t) makes a table t like
+# bench.contacts, register(t) registers it as bench.contacts is (a node table with
+# properties name and email, tenant workspace_id, an edge company_id -> bench.companies).
+BASE = """
 CREATE SCHEMA bench;
 CREATE TABLE bench.companies (id int PRIMARY KEY, workspace_id int NOT NULL, name text NOT NULL);
 CREATE TABLE bench.contacts (
     id int PRIMARY KEY, workspace_id int NOT NULL, name text NOT NULL, email text,
     company_id int REFERENCES bench.companies
 );
-CREATE TABLE bench.contacts_plain (LIKE bench.contacts INCLUDING ALL,
-                                   FOREIGN KEY (company_id) REFERENCES bench.companies);
-CREATE TABLE bench.contacts_minimal (LIKE bench.contacts INCLUDING ALL,
-                                     FOREIGN KEY (company_id) REFERENCES bench.companies);
-CREATE TABLE bench.contacts_pgq (LIKE bench.contacts INCLUDING ALL,
-                                 FOREIGN KEY (company_id) REFERENCES bench.companies);
 INSERT INTO bench.companies SELECT g, 1 + g % 10, 'company ' || g FROM generate_series(1, 1000) AS g;
+"""
+REGISTER_COMPANIES = "SELECT graph.add_table('bench.companies', columns => '{name}', tenant_column => 'workspace_id');\n"
 
+
+def twin(table: str) -> str:
+    return f"CREATE TABLE {table} (LIKE bench.contacts INCLUDING ALL, FOREIGN KEY (company_id) REFERENCES bench.companies);\n"
+
+
+def register(table: str) -> str:
+    return (f"SELECT graph.add_table('{table}', columns => '{{name,email}}', tenant_column => 'workspace_id');\n"
+            f"SELECT graph.add_edge('{table}', 'company_id', 'bench.companies', label => 'works_at');\n")
+
+
+SCHEMA = BASE + twin(TABLES["plain"]) + twin(TABLES["minimal"]) + twin(TABLES["pgq"]) + """
 CREATE TABLE bench.minimal_log (id bigserial PRIMARY KEY, op text NOT NULL, row jsonb);
 CREATE FUNCTION bench.minimal_capture() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -81,11 +92,7 @@ SELECT pgq.create_queue('bench');
 CREATE TRIGGER pgq_capture AFTER INSERT OR UPDATE OR DELETE ON bench.contacts_pgq
     FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('bench');
 
-SELECT graph.add_table('bench.companies', columns => '{name}', tenant_column => 'workspace_id');
-SELECT graph.add_table('bench.contacts', columns => '{name,email}', tenant_column => 'workspace_id');
-SELECT graph.add_edge('bench.contacts', 'company_id', 'bench.companies', label => 'works_at');
-SELECT graph.build();
-"""
+""" + REGISTER_COMPANIES + register(REGISTERED) + "SELECT graph.build();\n"
 
 # One loop function per table: N single-row statements, seconds by the server's clock.
 LOOP = """
@@ -149,36 +156,42 @@ def _check(conn: psycopg.Connection, variant: str, rows: int) -> None:
         raise RuntimeError(f"{variant}: {logged} events logged, expected {expected}")
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """The CPU time a local server backend has run (/proc/<pid>/schedstat: ns on a CPU;
-    time spent waiting for one on a loaded machine is not in it); None when the
-    server is not on this machine."""
-    try:
-        with open(f"/proc/{pid}/schedstat") as f:
-            return int(f.read().split()[0]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _single(conn: psycopg.Connection, variant: str, n: int) -> dict[str, float]:
-    """Seconds by the server's clock per operation, and (key "cpu <op>") the backend's
-    CPU seconds for it when the server runs on this machine."""
-    _reset(conn)
+def _with_cpu(conn: psycopg.Connection, run) -> dict[str, float]:
+    """Seconds of each operation (run(op) returns them) and, under "cpu <op>", the
+    backend's CPU seconds for it when the server runs on this machine."""
     pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
     times = {}
     for op in OPS:
-        before = _cpu_seconds(pid)
-        times[op] = conn.execute(f"SELECT bench.{variant}_single(%s, %s)", (op, n)).fetchone()[0]
-        after = _cpu_seconds(pid)
+        before = cpu_seconds(pid)
+        times[op] = run(op)
+        after = cpu_seconds(pid)
         if before is not None and after is not None:
             times["cpu " + op] = after - before
+    return times
+
+
+def single_row(conn: psycopg.Connection, name: str, n: int) -> dict[str, float]:
+    """N single-row statements of each operation by the loop bench.<name>_single (LOOP):
+    seconds by the server's clock, and the backend's CPU seconds ("cpu <op>")."""
+    return _with_cpu(conn, lambda op: conn.execute(f"SELECT bench.{name}_single(%s, %s)", (op, n)).fetchone()[0])
+
+
+def bulk(conn: psycopg.Connection, table: str, rows: int) -> dict[str, float]:
+    """One statement of each operation over ``rows`` rows of ``table`` (BULK): seconds by
+    the client's clock, and the backend's CPU seconds ("cpu <op>")."""
+    return _with_cpu(conn, lambda op: timed(conn, BULK[op].format(table=table, n=rows)))
+
+
+def _single(conn: psycopg.Connection, variant: str, n: int) -> dict[str, float]:
+    _reset(conn)
+    times = single_row(conn, variant, n)
     _check(conn, variant, n)
     return times
 
 
 def _bulk(conn: psycopg.Connection, variant: str, rows: int) -> dict[str, float]:
     _reset(conn)
-    times = {op: timed(conn, BULK[op].format(table=TABLES[variant], n=rows)) for op in OPS}
+    times = bulk(conn, TABLES[variant], rows)
     _check(conn, variant, rows)
     return times
 
@@ -193,18 +206,13 @@ def _interleave(reps: int, measure) -> dict[str, list[dict[str, float]]]:
     return runs
 
 
-def _load() -> str:
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 def measure(conn: psycopg.Connection, rows: int, txns: int, reps: int) -> dict:
     """Raw figures: per repetition, single-row seconds and bulk seconds of every variant."""
-    loads = [_load()]
+    loads = [load()]
     single = _interleave(reps, lambda v: _single(conn, v, txns))
-    loads.append(_load())
+    loads.append(load())
     bulk = _interleave(reps, lambda v: _bulk(conn, v, rows))
-    loads.append(_load())
+    loads.append(load())
     return {"single": single, "bulk": bulk, "loads": loads, "rows": rows, "txns": txns, "reps": reps}
 
 

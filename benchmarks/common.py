@@ -60,6 +60,23 @@ class Result:
         return self.measured / self.baseline
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time a local server backend has run (/proc/<pid>/schedstat: ns on a CPU;
+    time spent waiting for one on a loaded machine is not in it); None when the
+    server is not on this machine."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def load() -> str:
+    """The machine's load average over 1, 5 and 15 minutes, as /proc/loadavg says it."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def timed(conn: psycopg.Connection, query: str) -> float:
     """Seconds the server took to run ``query``, by the client's wall clock."""
     start = time.perf_counter()

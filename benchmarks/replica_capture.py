@@ -8,10 +8,12 @@ Both twins are registered alike (a node table with properties name and email, te
 workspace_id, an edge company_id -> bench.companies) and carry graphsync's four
 statement-level capture triggers (enabled ALWAYS). They differ in one thing:
   with     the three row-level triggers graphsync_replica_capture_insert/update/delete
-           (enabled REPLICA: an ordinary session never fires them), as installed;
+           (enabled REPLICA: an ordinary session never fires them), as a subscription
+           or graph.enable_replica_capture() installs them (the benchmark calls it);
   without  the same table with those three triggers dropped: capture as it was before
            they existed (the peer).
-Single-row statements run in a server-side PL/pgSQL loop (N statements per
+The tables, the write loops and their timing are benchmarks/capture.py's (BASE, twin,
+register, LOOP, single_row, bulk). Single-row statements run in a server-side PL/pgSQL loop (N statements per
 operation in one transaction, timed by clock_timestamp() in the server); bulk
 statements are one statement of R rows each, timed by the client; and for each, the
 server backend's CPU seconds (/proc/<pid>/schedstat: the server runs on this machine,
@@ -25,7 +27,6 @@ per changed row, and that no row was logged twice. Writes benchmarks/REPLICA_CAP
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -33,63 +34,21 @@ from pathlib import Path
 import psycopg
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "tools"))
 
-from common import database, server, timed  # noqa: E402
+from capture import BASE, LOOP, OPS, REGISTER_COMPANIES, bulk, register, single_row, twin  # noqa: E402
+from common import database, load, server  # noqa: E402
 
 TABLES = {"with": "bench.contacts", "without": "bench.contacts_norow"}
-OPS = ("INSERT", "UPDATE", "DELETE")
 
-SCHEMA = """
-CREATE SCHEMA bench;
-CREATE TABLE bench.companies (id int PRIMARY KEY, workspace_id int NOT NULL, name text NOT NULL);
-INSERT INTO bench.companies SELECT g, 1 + g % 10, 'company ' || g FROM generate_series(1, 1000) AS g;
-CREATE TABLE bench.contacts (
-    id int PRIMARY KEY, workspace_id int NOT NULL, name text NOT NULL, email text,
-    company_id int REFERENCES bench.companies
-);
-CREATE TABLE bench.contacts_norow (LIKE bench.contacts INCLUDING ALL,
-                                   FOREIGN KEY (company_id) REFERENCES bench.companies);
-SELECT graph.add_table('bench.companies', columns => '{name}', tenant_column => 'workspace_id');
-SELECT graph.add_table('bench.contacts', columns => '{name,email}', tenant_column => 'workspace_id');
-SELECT graph.add_edge('bench.contacts', 'company_id', 'bench.companies', label => 'works_at');
-SELECT graph.add_table('bench.contacts_norow', columns => '{name,email}', tenant_column => 'workspace_id');
-SELECT graph.add_edge('bench.contacts_norow', 'company_id', 'bench.companies', label => 'works_at');
-DROP TRIGGER graphsync_replica_capture_insert ON bench.contacts_norow;
-DROP TRIGGER graphsync_replica_capture_update ON bench.contacts_norow;
-DROP TRIGGER graphsync_replica_capture_delete ON bench.contacts_norow;
-SELECT graph.build();
-"""
-
-LOOP = """
-CREATE FUNCTION bench.{name}_single(op text, n int) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE
-    t0 timestamptz := clock_timestamp();
-BEGIN
-    IF op = 'INSERT' THEN
-        FOR i IN 1..n LOOP
-            INSERT INTO {table} VALUES (i, 1 + i % 10, 'name ' || i, 'person' || i || '@example.org', 1 + i % 1000);
-        END LOOP;
-    ELSIF op = 'UPDATE' THEN
-        FOR i IN 1..n LOOP
-            UPDATE {table} SET name = name || ' jr', email = 'new.' || email WHERE id = i;
-        END LOOP;
-    ELSE
-        FOR i IN 1..n LOOP
-            DELETE FROM {table} WHERE id = i;
-        END LOOP;
-    END IF;
-    RETURN extract(epoch FROM clock_timestamp() - t0);
-END $$;
-"""
-
-BULK = {
-    "INSERT": "INSERT INTO {table} SELECT g, 1 + g % 10, 'name ' || g, 'person' || g || '@example.org',"
-              " 1 + g % 1000 FROM generate_series(1, {n}) AS g",
-    "UPDATE": "UPDATE {table} SET name = name || ' jr', email = 'new.' || email",
-    "DELETE": "DELETE FROM {table}",
-}
+# capture.py's tables; replica capture turned on (a primary that subscribes to nothing has
+# none), then taken off the twin.
+SCHEMA = (BASE + twin(TABLES["without"]) + "SELECT graph.enable_replica_capture();\n" + REGISTER_COMPANIES
+          + register(TABLES["with"]) + register(TABLES["without"]) + "".join(
+              f"DROP TRIGGER graphsync_replica_capture_{op.lower()} ON {TABLES['without']};\n" for op in OPS)
+          + "SELECT graph.build();\n")
 
 
 def _reset(conn: psycopg.Connection) -> None:
@@ -106,41 +65,18 @@ def _check(conn: psycopg.Connection, variant: str, rows: int) -> None:
         raise RuntimeError(f"{variant}: {logged} log rows ({distinct} distinct), expected {3 * rows}")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """The CPU time the (local) server backend has run: /proc/<pid>/schedstat, ns on a
-    CPU; time spent waiting for a CPU on a loaded machine is not in it."""
-    with open(f"/proc/{pid}/schedstat") as f:
-        return int(f.read().split()[0]) / 1e9
-
-
-def _measure(conn: psycopg.Connection, run) -> dict[str, float]:
-    """Wall seconds of each operation (run(op) returns them) and, under "cpu <op>",
-    the backend's CPU seconds for it."""
-    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    out = {}
-    for op in OPS:
-        before = _cpu_seconds(pid)
-        out[op] = run(op)
-        out["cpu " + op] = _cpu_seconds(pid) - before
-    return out
-
-
 def _single(conn: psycopg.Connection, variant: str, n: int) -> dict[str, float]:
     _reset(conn)
-    out = _measure(conn, lambda op: conn.execute(f"SELECT bench.{variant}_single(%s, %s)", (op, n)).fetchone()[0])
+    out = single_row(conn, variant, n)
     _check(conn, variant, n)
     return out
 
 
 def _bulk(conn: psycopg.Connection, variant: str, rows: int) -> dict[str, float]:
     _reset(conn)
-    out = _measure(conn, lambda op: timed(conn, BULK[op].format(table=TABLES[variant], n=rows)))
+    out = bulk(conn, TABLES[variant], rows)
     _check(conn, variant, rows)
     return out
-
-
-def _load() -> str:
-    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _spread(values: list[float]) -> str:
@@ -154,7 +90,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--out", default=str(HERE / "REPLICA_CAPTURE.md"))
     args = parser.parse_args()
-    load_before = _load()
+    load_before = load()
     runs: dict[str, dict[str, list[dict[str, float]]]] = {"single": {v: [] for v in TABLES},
                                                            "bulk": {v: [] for v in TABLES}}
     with server() as admin_dsn, database(admin_dsn, "gs_bench_replica_capture") as dsn, \
@@ -174,8 +110,8 @@ def main() -> int:
             for variant in names if rep % 2 == 0 else list(reversed(names)):
                 runs["single"][variant].append(_single(conn, variant, args.n))
                 runs["bulk"][variant].append(_bulk(conn, variant, args.rows))
-            print(f"rep {rep + 1}/{args.reps} done, load {_load()}", flush=True)
-    load_after = _load()
+            print(f"rep {rep + 1}/{args.reps} done, load {load()}", flush=True)
+    load_after = load()
     lines = [
         "# Row-level replica capture triggers: cost to the primary's writes",
         "",

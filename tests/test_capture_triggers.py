@@ -163,3 +163,22 @@ def test_a_replica_trigger_enabled_otherwise_or_renamed_is_reported_and_repaired
         assert c.execute("SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'people'::regclass"
                          " AND tgname = 'graphsync_replica_capture_update'").fetchone() == ("R",)
         assert_healthy(c)
+
+
+def test_replica_capture_turned_off_leaves_the_statement_triggers_alone(tables):
+    """graph.enable_replica_capture(enabled => false) takes replica capture back to the
+    subscribed tables (none here): the row triggers and function go, health stays
+    clean, capture goes on; turned on again, they are back."""
+    with connect(tables) as c:
+        assert c.execute("SELECT graph.enable_replica_capture(enabled => false)").fetchone() == (0,)
+        assert set(states(c, "people")) == {f"graphsync_capture_{e}" for e in ("insert", "update", "delete",
+                                                                              "truncate")}
+        assert c.execute("SELECT count(*) FROM pg_proc WHERE proname ~ '^_capture_row_'").fetchone() == (0,)
+        before = log_count(c)
+        c.execute("INSERT INTO people VALUES (80, 'still captured', 1)")
+        assert log_count(c) == before + 1
+        apply(c)
+        assert_healthy(c)
+        assert c.execute("SELECT graph.enable_replica_capture()").fetchone() == (1,)
+        assert states(c, "people")["graphsync_replica_capture_insert"] == "ok"
+        assert_healthy(c)

@@ -463,3 +463,58 @@ def test_changes_replicated_later_reach_the_graph_replica(graph_replica):
         w.execute("SELECT graph.apply_sync()")
         assert r.execute("SELECT * FROM graph.verify()").fetchall() == []
         assert graph_answers(r) == graph_answers(w)
+
+
+def replica_capture(conn):
+    """The captured tables that carry replica capture (the row-level function), and
+    how many replica triggers the database has."""
+    tables = [r[0] for r in conn.execute(
+        "SELECT t.table_name FROM graph._captured_tables() AS t"
+        " WHERE to_regprocedure(format('graph.%I()', '_capture_row_' || t.table_oid)) IS NOT NULL"
+        " ORDER BY 1").fetchall()]
+    triggers = conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'graphsync\\_replica\\_capture\\_%'"
+                            ).fetchone()[0]
+    return tables, triggers
+
+
+def test_replica_capture_is_where_a_subscription_applies_and_nowhere_else(graph_replica):
+    """Registered before CREATE SUBSCRIPTION, the replica's tables got their row-level
+    capture from that command (the event trigger graphsync_follow_subscription); the
+    primary, which subscribes to nothing, has none: its registration generated one
+    capture function per table, not two."""
+    primary_dsn, replica_dsn = graph_replica
+    with writer(primary_dsn) as w, connect(replica_dsn) as r:
+        subscribed = sorted(r.execute("SELECT srrelid::regclass::text FROM pg_subscription_rel").fetchall())
+        tables, triggers = replica_capture(r)
+        assert tables == [t for (t,) in subscribed] and len(tables) == len(TABLES)
+        assert triggers == 3 * len(TABLES)
+        assert r.execute("SELECT missing_trigger_count, disabled_trigger_count FROM graph.sync_health()"
+                         ).fetchone() == (0, 0)
+        assert replica_capture(w) == ([], 0)
+        assert w.execute("SELECT missing_trigger_count FROM graph.sync_health()").fetchone() == (0,)
+
+
+def test_replica_capture_missing_on_a_subscribed_table_is_reported_and_reconciled(graph_replica):
+    """A subscribed table whose replica capture is gone (the event trigger was off, or
+    the function was dropped) shows in health as missing triggers; reconcile()
+    installs them and the changes applied later are captured again."""
+    primary_dsn, replica_dsn = graph_replica
+    with writer(primary_dsn) as w, connect(replica_dsn) as r:
+        wait_for_subscriber(w, r)
+        r.execute("DROP FUNCTION graph._capture_row_%s() CASCADE" % r.execute(
+            "SELECT 'app.contacts'::regclass::oid").fetchone()[0])
+        h = r.execute("SELECT missing_trigger_count, schema_drift FROM graph.sync_health()").fetchone()
+        assert h[0] == 3 and "trigger_missing: app.contacts (graphsync_replica_capture_delete," \
+            " graphsync_replica_capture_insert, graphsync_replica_capture_update)" in h[1], h
+        done = r.execute("SELECT action, table_name FROM graph.reconcile()").fetchall()
+        assert ("installed_trigger", "app.contacts") in done, done
+        assert r.execute("SELECT missing_trigger_count FROM graph.sync_health()").fetchone() == (0,)
+        mark = r.execute("SELECT coalesce(max(id), 0) FROM graph._sync_log").fetchone()[0]
+        w.execute("INSERT INTO app.contacts VALUES (701, 2, 'c701', NULL, 5)")
+        wait_for_subscriber(w, r)
+        assert r.execute("SELECT op, table_name, pk FROM graph._sync_log WHERE id > %s", (mark,)).fetchall() == [
+            ("I", "app.contacts", "701")]
+        r.execute("SELECT graph.apply_sync()")
+        w.execute("SELECT graph.apply_sync()")
+        assert r.execute("SELECT * FROM graph.verify()").fetchall() == []
+        assert graph_answers(r) == graph_answers(w)
