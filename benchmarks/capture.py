@@ -56,11 +56,13 @@ CREATE TABLE bench.contacts (
 );
 INSERT INTO bench.companies SELECT g, 1 + g % 10, 'company ' || g FROM generate_series(1, 1000) AS g;
 """
-REGISTER_COMPANIES = "SELECT graph.add_table('bench.companies', columns => '{name}', tenant_column => 'workspace_id');\n"
+REGISTER_COMPANIES = ("SELECT graph.add_table('bench.companies', columns => '{name}',"
+                      " tenant_column => 'workspace_id');\n")
 
 
 def twin(table: str) -> str:
-    return f"CREATE TABLE {table} (LIKE bench.contacts INCLUDING ALL, FOREIGN KEY (company_id) REFERENCES bench.companies);\n"
+    return (f"CREATE TABLE {table} (LIKE bench.contacts INCLUDING ALL,"
+            " FOREIGN KEY (company_id) REFERENCES bench.companies);\n")
 
 
 def register(table: str) -> str:
