@@ -2,6 +2,7 @@
 """graph.add_schema on the MusicBrainz schema: this tree against a baseline commit, one run.
 
     .venv/bin/python benchmarks/add_schema.py [--baseline REF] [--reps R] [--out FILE]
+    .venv/bin/python benchmarks/add_schema.py --replica-capture [--reps R] [--out FILE]
 
 The MusicBrainz schema as the mbdata package ships it (CreateTypes, CreateTables,
 CreatePrimaryKeys, CreateFKConstraints; loaded by tools/musicbrainz.py, as
@@ -12,6 +13,10 @@ the template (CREATE DATABASE ... TEMPLATE) and times one
 ``SELECT count(*) FROM graph.add_schema('musicbrainz')`` from a fresh connection,
 the variants alternating which goes first. Reports medians (min-max) and the
 ratio baseline / this per repetition pair. Writes benchmarks/ADD_SCHEMA.md (or --out).
+With --replica-capture the baseline is this tree too, its template database with
+graph.enable_replica_capture() called before the schema is loaded: every table
+registered gets the row-level replica capture as well (README "Scaling out"), so the
+ratio is what replica capture costs registration.
 """
 
 from __future__ import annotations
@@ -55,12 +60,15 @@ def dsn_for(admin_dsn: str, name: str) -> str:
     return psycopg.conninfo.make_conninfo(**params)
 
 
-def make_template(admin_dsn: str, name: str, root: Path, schema_sql: tuple[str, str, str]) -> None:
+def make_template(admin_dsn: str, name: str, root: Path, schema_sql: tuple[str, str, str],
+                  replica_capture: bool = False) -> None:
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     with psycopg.connect(dsn_for(admin_dsn, name), autocommit=True) as conn:
         install.install(conn, root=root)
+        if replica_capture:
+            conn.execute("SELECT graph.enable_replica_capture()")
         load_musicbrainz(conn, schema_sql)
 
 
@@ -85,6 +93,8 @@ def one_run(admin_dsn: str, template: str) -> tuple[float, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", default=BASELINE, help="git commit of the baseline tree")
+    parser.add_argument("--replica-capture", action="store_true",
+                        help="baseline: this tree with replica capture turned on for every table")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "ADD_SCHEMA.md"))
     args = parser.parse_args()
@@ -94,10 +104,11 @@ def main() -> int:
     times: dict[str, list[float]] = {"baseline": [], "this": []}
     tables = {}
     try:
-        roots = {"baseline": extract(args.baseline, tmp), "this": ROOT}
+        roots = {"baseline": ROOT if args.replica_capture else extract(args.baseline, tmp), "this": ROOT}
         with server() as admin_dsn:
             for variant, root in roots.items():
-                make_template(admin_dsn, "gs_bench_schema_" + variant, root, schema_sql)
+                make_template(admin_dsn, "gs_bench_schema_" + variant, root, schema_sql,
+                              replica_capture=args.replica_capture and variant == "baseline")
             order = list(roots)
             for rep in range(args.reps):
                 for variant in order if rep % 2 == 0 else reversed(order):
@@ -115,20 +126,26 @@ def main() -> int:
     ratios = [b / t for b, t in zip(times["baseline"], times["this"], strict=True)]
     med = {v: statistics.median(ts) for v, ts in times.items()}
 
+    baseline = ("this tree, `graph.enable_replica_capture()`" if args.replica_capture
+                else "baseline `%s`" % args.baseline)
+    compared = ("this tree with replica capture on for every table (`graph.enable_replica_capture()`) and"
+                " without (the default where no subscription applies)" if args.replica_capture
+                else f"baseline commit `{args.baseline}` against this tree")
+
     def row(name, v):
         return f"| {name} | {tables[v]} | {med[v]:.1f} s | {min(times[v]):.1f}–{max(times[v]):.1f} s |"
 
     text = f"""# add_schema on the MusicBrainz schema
 
 `benchmarks/add_schema.py`: `graph.add_schema('musicbrainz')` on the MusicBrainz schema of the
-`mbdata` package (empty tables), baseline commit `{args.baseline}` against this tree, each in a
+`mbdata` package (empty tables), {compared}, each in a
 fresh copy of its own template database, {args.reps} alternating repetitions in one run on one
 throwaway cluster. Load average {load_before:.1f} before, {load_after:.1f} after (2 cores, shared
 with other work: the absolute times are noisy, the ratio less so).
 
 | variant | node tables registered | median | min–max |
 | --- | ---: | ---: | ---: |
-{row('baseline `%s`' % args.baseline, 'baseline')}
+{row(baseline, 'baseline')}
 {row('this tree', 'this')}
 
 Speed-up (baseline / this, per repetition pair): median {statistics.median(ratios):.1f}×
