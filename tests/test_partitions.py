@@ -70,6 +70,9 @@ def events(db, owner):
             INSERT INTO ev.events SELECT g, g % 20, 1 + g % 5, 'n' FROM generate_series(1, 30) g;
         """)
     with connect(db) as c:
+        # replica capture (row triggers for logical replication's apply worker) on every
+        # captured table, as on a subscriber: members present and later get it too
+        c.execute("SELECT graph.enable_replica_capture()")
         c.execute("SELECT graph.add_table('ev.accounts', columns => '{name}')")
         c.execute("SELECT graph.add_table('ev.events', columns => '{note}')")
         c.execute("SELECT graph.add_edge('ev.events', 'account', 'ev.accounts', label => 'of')")
