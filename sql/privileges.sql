@@ -73,12 +73,16 @@ $$;
 -- the sequence of label ids tells reads the highest id (a number, no label). Keys, tenants and properties live in graph._nodes, whose
 -- row-level security (migrations 002, 180) shows each reader only the nodes of the
 -- tables it may SELECT, and of those only the nodes whose source row it can see. The log stays admin-only: reads reach it through the
--- SECURITY DEFINER functions graph._read_sync and graph._pending_rows.
+-- SECURITY DEFINER functions graph._read_sync and graph._pending_ids (through the
+-- view graph._pending_visible, which graph._pending_rows reads as the caller).
 GRANT SELECT ON graph._csr, graph._edge_overlay, graph._edge_cuts, graph._labels, graph._sync_state,
 graph._node_tables, graph._edge_sources, graph._nodes, graph._graph_version, graph._py_modules TO public;
 -- What replay applied (graph.changed_nodes reads it as the caller): row-level
 -- security (migration 100) shows each role the node changes of the tables it may SELECT.
 GRANT SELECT ON graph._change_log TO public;
+-- The pending log rows a read folds (graph._pending_rows): the view shows each role
+-- the rows of the tables it may read, decided as that role (migration 250).
+GRANT SELECT ON graph._pending_visible TO public;
 GRANT SELECT ON SEQUENCE graph._labels_label_id_seq TO public;
 
 -- Functions every role may call: health, the reads, and the internal functions
@@ -96,7 +100,7 @@ DECLARE
         'export_dot', 'export_mermaid', 'export_graphml',
         -- what the reads call as their caller
         '_setting', '_server_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr', '_key_expr',
-        '_object_expr', '_read_sync', '_pending_rows', '_applied_snapshot_now',
+        '_object_expr', '_read_sync', '_pending_rows', '_pending_ids', '_applied_snapshot_now',
         -- ... and to read, as the caller, the edges a join table's rows carry
         -- (reads/edge_rows.py): catalog-only generators of the endpoint SQL
         '_as_key_expr', '_end_expr',

@@ -22,8 +22,9 @@ What each test shows, by the brief's numbers:
    function, operator, cast, domain, temporary function), nor through registry
    rows it writes directly.
 3. graph._source_nodes / _source_edges refuse a reader and read as their caller.
-4. graph._pending_rows / graph._read_sync honour as_role only for a role the
-   session user may become.
+4. graph._pending_rows answers as the role running the call (current_user), a
+   SECURITY DEFINER function of another role included; graph._read_sync honours
+   as_role only for a role the session user may become.
 5. the Python package loads only from graph._py_modules, whatever tables named
    like it a role plants on its search_path.
 6. every SECURITY DEFINER function of schema graph has an explicit decision here.
@@ -240,17 +241,18 @@ def test_an_admins_read_runs_no_owners_policy(world):
             c.execute("DELETE FROM spy_ab.calls")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a read by a role the source's row-level security applies to asks every such registered table it may "
-    "SELECT which rows it can see (reads/access.py, reads/row_policy.py), the tables the read never reaches "
-    "included: the owner's policy code runs as the reader on a read of tables without row-level security; "
-    "see README Privileges, 'What is left'"))
 def test_a_read_runs_no_policy_of_a_table_it_does_not_reach(world):
+    """A read asks only the tables it can reach (reads/access.py): a traversal of
+    ab.open that cannot leave it, and a SELECT on graph._nodes of ab.open's nodes,
+    run no policy of ab.docs or ab.links as the reader."""
     with connect(world) as c:
         apply(c)
         c.execute("DELETE FROM spy_ab.calls")
     with as_role(world, READER) as r:
         r.execute("SELECT * FROM graph.traverse('ab.open', '2', max_depth => 0)").fetchall()
+    with connect(world) as c:
+        assert READER not in policy_runners(c), "DBG1"
+    with as_role(world, READER) as r:
         r.execute("SELECT * FROM graph._nodes WHERE table_oid = 'ab.open'::regclass").fetchall()
     with connect(world) as c:
         assert READER not in policy_runners(c)
@@ -551,29 +553,36 @@ def pending(world):
         apply(c)
 
 
-def test_pending_rows_only_for_a_role_the_session_user_may_become(pending):
+def test_pending_rows_only_of_tables_the_current_user_may_read(pending):
+    """graph._pending_rows answers as the role running the call (current_user:
+    SECURITY INVOKER, over the view graph._pending_visible), whatever the session
+    user may become; as_role must name that role, else no row."""
     with as_role(pending, READER) as r:
-        assert _pending_vault(r, GROUP) == ["10", "11"]  # the positive control: READER may SET ROLE to it
-        for who in (READER, OTHER, BYPASS, NOSELECT, OWNER, "graph_admin", "graph_sync", "postgres", None):
+        for who in (READER, GROUP, OTHER, BYPASS, NOSELECT, OWNER, "graph_admin", "graph_sync", "postgres", None):
             assert _pending_vault(r, who) == [], who
-        r.execute(f"SET ROLE {GROUP}")  # current_user changes, the session user does not
-        assert _pending_vault(r, GROUP) == ["10", "11"]
-        assert _pending_vault(r, OTHER) == []
+        assert r.execute("SELECT count(*) FROM graph._pending_visible WHERE table_oid = 'ab.vault'::regclass"
+                         ).fetchone() == (0,)
+        r.execute(f"SET ROLE {GROUP}")  # current_user changes: GROUP may SELECT ab.vault
+        assert _pending_vault(r, GROUP) == ["10", "11"]  # the positive control
+        assert _pending_vault(r, READER) == [] and _pending_vault(r, OTHER) == []
         r.execute("RESET ROLE")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             r.execute(f"SET ROLE {OTHER}")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             r.execute(f"SET SESSION AUTHORIZATION {OTHER}")
+    with as_role(pending, BYPASS) as b:  # BYPASSRLS, SELECT on ab.vault: row-level security does not apply
+        assert _pending_vault(b, BYPASS) == ["10", "11"]
+    with as_role(pending, NOSELECT) as n:
+        assert _pending_vault(n, NOSELECT) == []
     with connect(pending) as su:
-        # a superuser session may become anyone: as_role is honoured for any role
-        assert _pending_vault(su, OTHER) == ["10", "11"]
-        su.execute(f"SET SESSION AUTHORIZATION {READER}")  # now the session user is READER
-        assert su.execute("SELECT session_user::text").fetchone() == (READER,)
-        assert _pending_vault(su, OTHER) == []
-        assert _pending_vault(su, BYPASS) == []
-        assert _pending_vault(su, GROUP) == ["10", "11"]
+        assert _pending_vault(su, "postgres") == ["10", "11"]
+        assert _pending_vault(su, OTHER) == []  # not the current user
+        su.execute(f"SET SESSION AUTHORIZATION {READER}")
+        assert _pending_vault(su, READER) == [] and _pending_vault(su, GROUP) == []
         su.execute("RESET SESSION AUTHORIZATION")
-        su.execute(f"SET ROLE {NOSELECT}")  # SET ROLE keeps the superuser as session user
+        su.execute(f"SET ROLE {NOSELECT}")  # SET ROLE: the superuser's session answers as NOSELECT
+        assert _pending_vault(su, NOSELECT) == [] and _pending_vault(su, "postgres") == []
+        su.execute(f"SET ROLE {OTHER}")
         assert _pending_vault(su, OTHER) == ["10", "11"]
 
 
@@ -596,11 +605,11 @@ def test_read_sync_applies_for_hidden_rows_only_of_a_role_the_session_user_may_b
             c.execute("UPDATE graph._sync_state SET last_apply_at = least(last_apply_at, now())")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "graph._pending_rows decides as_role by the session user, which a SECURITY DEFINER function of another "
-    "role does not change: code of MALLORY's that a victim calls reads the pending rows of the victim's "
-    "tables (a confused deputy; graph._pending_rows is another engineer's, see README Privileges)"))
 def test_a_definer_function_of_another_role_cannot_read_pending_rows_as_its_caller(pending):
+    """A confused deputy: MALLORY's SECURITY DEFINER function, called by OTHER (who
+    may SELECT ab.vault), asks for the pending rows as OTHER, by the argument and
+    through the view. What it gets is bounded by MALLORY, the role running the call
+    (current_user), who may not read ab.vault: nothing (migration 250)."""
     with connect(pending) as c:
         c.execute(f"GRANT USAGE ON SCHEMA mal TO {OTHER}")
     with as_role(pending, MALLORY) as m:
@@ -610,15 +619,22 @@ def test_a_definer_function_of_another_role_cannot_read_pending_rows_as_its_call
                      BEGIN
                          INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p)
                          FROM graph._pending_rows(session_user::regrole, 100) AS p;
+                         INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p)
+                         FROM graph._pending_rows(current_user::regrole, 100) AS p;
+                         INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p) FROM graph._pending_visible AS p;
+                         INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p) FROM graph._pending_ids() AS p;
                          RETURN 1;
                      END $$""")
         m.execute(f"GRANT EXECUTE ON FUNCTION mal.harmless() TO {OTHER}")
     with as_role(pending, OTHER) as o:
         assert o.execute("SELECT mal.harmless()").fetchone() == (1,)
+        # the positive control: OTHER's own call returns them
+        assert _pending_vault(o, OTHER) == ["10", "11"]
     with as_role(pending, MALLORY) as m:
-        loot = m.execute("SELECT count(*) FROM mal.loot").fetchone()[0]
+        loot = [r[0] for r in m.execute("SELECT note FROM mal.loot")]
         m.execute("DROP TABLE mal.loot; DROP FUNCTION mal.harmless()")
-    assert loot == 0
+    # graph._pending_ids() hands out the ids of the two pending rows, no value
+    assert len(loot) == 2 and all(isinstance(row, int) for row in loot), loot
 
 
 # -- 5. the Python package loads from graph._py_modules only ----------------------
@@ -685,7 +701,7 @@ DEFINERS = {
     "_server_setting": ("graph_sync", True),
     # reads: catch the graph up, read the log (admin-only) for a reader
     "_read_sync": ("graph_sync", True),
-    "_pending_rows": ("graph_sync", True),
+    "_pending_ids": ("graph_sync", True),  # ids only; graph._pending_rows reads the rows as its caller
     "_node_changes": ("graph_sync", True),
     "_node_runs": ("graph_sync", True),
     # the DDL follower's helpers, called as the role whose DDL fired it: each derives

@@ -1,24 +1,23 @@
 -- graph._pending_rows(as_role, max_rows, seen): the pending log rows (committed,
--- or the caller's own uncommitted ones) of tables as_role may SELECT and whose
+-- or the caller's own uncommitted ones) of tables the caller may SELECT and whose
 -- row-level security does not apply to it, in id order, at most max_rows, for a
 -- read to fold into its view in memory when it does not apply them. seen (NULL:
 -- none): a snapshot of an earlier call whose rows the read folded already; only
 -- the rows of transactions it did not see come back (while the applied snapshot
--- stays, those are the rows committed since). as_role must be a role the session
--- user may become (reads pass current_user), so nobody reads rows of tables they
--- could not read anyway.
+-- stays, those are the rows committed since). as_role must be the caller
+-- (current_user; reads pass it): any other role gets no row.
+-- SECURITY INVOKER, over the security-barrier view graph._pending_visible
+-- (migration 250), whose checks run as the role reading it: has_table_privilege
+-- and row_security_active, as the caller. So code of another role -- a SECURITY
+-- DEFINER function a victim calls -- gets the rows of the tables that role may
+-- read, never the victim's: what a caller gets is bounded by the role actually
+-- running the call, not by the session user.
 -- Row-level security: a log row holds the captured values of a source row whatever
--- the table's policies say, and this function, which runs as its owner, cannot
--- run a policy as as_role (nor should it run code a table owner wrote). So the
--- rows of a table whose row-level security applies to as_role -- the executor's
--- test, made for as_role: relrowsecurity, and as_role neither a superuser nor
--- BYPASSRLS, and not the table's owner (or a member of it) unless FORCE ROW LEVEL
--- SECURITY -- never come back; a read by such a role applies them first where it
--- can, and says when it cannot (graph._read_sync).
--- SECURITY DEFINER: the log itself stays admin-only. Without JIT compilation and
--- parallel workers: a half-done pass makes graph._pending_log() scan the log,
--- which can look costly enough for both, which take seconds to start for a scan
--- of milliseconds. Reads: graph._sync_log.
+-- the table's policies say, and no policy runs here (nor should code a table
+-- owner wrote). So the rows of a table whose row-level security applies to the
+-- caller never come back; a read by such a role applies them first where it can,
+-- and says when it cannot (graph._read_sync).
+-- Reads: graph._pending_visible (graph._sync_log, graph._sync_state).
 CREATE OR REPLACE FUNCTION graph._pending_rows(as_role regrole, max_rows integer, seen pg_snapshot DEFAULT NULL)
 RETURNS TABLE (
     id bigint,
@@ -32,25 +31,17 @@ RETURNS TABLE (
 )
 LANGUAGE sql
 STABLE
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET max_parallel_workers_per_gather = 0
 AS $$
-    SELECT l.id, l.op, l.table_oid, l.old_pk, l.new_pk, l.properties::text, l.old_row::text,
-           l.new_row::text
-    FROM graph._pending_log() AS l
-    WHERE pg_catalog.pg_has_role(session_user, as_role, 'MEMBER')
-      AND pg_catalog.has_table_privilege(as_role, l.table_oid, 'SELECT')
-      AND NOT EXISTS (
-          SELECT FROM pg_catalog.pg_class AS c, pg_catalog.pg_roles AS r
-          WHERE c.oid = l.table_oid AND r.oid = as_role
-            AND c.relrowsecurity AND NOT (r.rolsuper OR r.rolbypassrls)
-            AND (c.relforcerowsecurity OR NOT pg_catalog.pg_has_role(as_role, c.relowner, 'USAGE')))
-      AND (seen IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(l.xid::text::xid8, seen))
-    ORDER BY l.id
+    SELECT p.id, p.op, p.table_oid, p.old_pk, p.new_pk, p.properties, p.old_row, p.new_row
+    FROM graph._pending_visible AS p
+    WHERE as_role::oid = (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
+      AND (seen IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(p.xid::text::xid8, seen))
+    ORDER BY p.id
     LIMIT max_rows
 $$;
 
 COMMENT ON FUNCTION graph._pending_rows(regrole, integer, pg_snapshot) IS
-'Internal (reads): pending log rows of the tables a role may SELECT and whose row-level security does not apply to it, for folding into one read in memory; seen: only those an earlier call''s snapshot did not see.';
+'Internal (reads): pending log rows of the tables the caller may SELECT and whose row-level security does not apply to it, for folding into one read in memory; seen: only those an earlier call''s snapshot did not see.';

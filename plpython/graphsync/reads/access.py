@@ -24,16 +24,74 @@ it is asked anew by every read (one query per such table) and never kept; what
 is derived from the security mask is kept under a digest of the answer. Tables
 without row-level security (or whose policies do not apply to the caller: their
 owner, a superuser, a BYPASSRLS role) add nothing to a read.
+
+A read asks only the tables it can reach (``reach``): the tables of its seeds
+and path ends, and those a walk from them can enter within its depth by the
+registered edge sources (in its direction, into ``node_tables``), and of join
+tables only those whose edges such a walk can follow (reads/edge_rows.py). The
+nodes of a secured table it does not ask are out of its security mask (it
+cannot reach them anyway), so no policy of a table the read never reaches runs
+as the reader. Components read every table, and ask every one.
 """
 
 import hashlib
 import json
+from collections import namedtuple
 
 import numpy as np
 
 from graphsync import errors
 from graphsync.db import run
 from graphsync.reads.view import GENERATION, same_generation
+
+# Walk: what bounds a read's reach, by table: the tables it starts from (seeds,
+# path ends; empty: those of the read's first ``from_ends`` ends, None: of all,
+# the others' tables reached as well), its direction and depth (None: unbounded),
+# ``node_tables`` (None: any) and ``edge_types`` (None: any).
+Walk = namedtuple("Walk", "tables direction max_depth node_tables edge_types from_ends",
+                  defaults=(None, None, None))
+
+
+def reach(registry, walk, ends=()):
+    """(node tables, join edge source ids) a read bounded by ``walk`` can enter or
+    follow: its start tables, and what a walk from them enters by the registered
+    edge sources within ``walk.max_depth`` edges (``ends``: the table oids of the
+    read's ends, for a walk without tables). A superset of what the read
+    actually reaches (a table, not a node, at a time); None, None for no bound."""
+    if walk is None:
+        return None, None
+    ends = tuple(ends or ())
+    returned = ()
+    if not walk.tables:
+        walk = walk._replace(tables=ends[:walk.from_ends] if walk.from_ends is not None else ends)
+        returned = ends[len(walk.tables):]
+    steps = {}
+    for e in registry.edges:
+        if (walk.edge_types is not None and e.label_column is None and e.label is not None
+                and e.label not in walk.edge_types):
+            continue  # a fixed label the walk does not follow
+        if walk.direction in ("out", "any") or e.bidirectional:
+            steps.setdefault(e.from_table, []).append((e.to_table, e))
+        if walk.direction in ("in", "any") or e.bidirectional:
+            steps.setdefault(e.to_table, []).append((e.from_table, e))
+    reached = set(walk.tables)
+    followed = set()
+    frontier = set(walk.tables)
+    depth = 0
+    while frontier and (walk.max_depth is None or depth < walk.max_depth):
+        step = set()
+        for t in frontier:
+            for u, e in steps.get(t, ()):
+                if walk.node_tables is not None and u not in walk.node_tables:
+                    continue
+                if e.kind == "join":
+                    followed.add(e.edge_source_id)
+                if u not in reached:
+                    reached.add(u)
+                    step.add(u)
+        frontier = step
+        depth += 1
+    return frozenset(reached | set(returned)), frozenset(followed)
 
 TENANT_NODES = ("SELECT coalesce(array_agg(node_id), '{}') AS ids, %s FROM graph._nodes WHERE tenant = $1"
                 % GENERATION)
@@ -76,6 +134,10 @@ class Access:
     it is, and the tenant it keeps to (the argument, else graph.tenant)."""
 
     def __init__(self, st, tenant=None):
+        # What the read can reach (reach()): node tables and join edge sources,
+        # None for every one; set by the read before row_security.
+        self.reach_tables = None
+        self.reach_joins = None
         self.visible = st.visible
         self.me = st.me
         # Until a build, the graph may still hold nodes of tables no longer registered.
@@ -123,24 +185,31 @@ def _row_statements(plpy, node):
 def row_security(plpy, v, acc):
     """Set acc.row_visible to bool[n], False for the nodes of a table whose
     row-level security applies to the caller and hides their source row from the
-    caller, and add a digest of it to acc.scope; nothing when no such table is
-    registered (see the module docstring). One query per such table, as the
-    caller."""
+    caller, or that the read does not reach (acc.reach_tables), and add a digest
+    of it to acc.scope; nothing when no such table is registered (see the module
+    docstring). One query per such table the read reaches, as the caller."""
     secured = sorted(t for t in acc.row_secured if t in v.registry.nodes)
     if not secured:
         return
+    asked = [t for t in secured if acc.reach_tables is None or t in acc.reach_tables]
     n = v.node_count
     ok = np.ones(n, dtype=bool)
     tables = v.tables(plpy)
     digest = hashlib.blake2b(digest_size=16)
     rows = {}
-    jit = run(plpy, JIT_OFF)[0]["was"]
-    try:
-        for table in secured:
-            rows[table] = run(plpy, _row_statements(plpy, v.registry.nodes[table]), ["oid", "bigint"], [table, n])[0]
-    finally:
-        run(plpy, JIT_BACK, ["text"], [jit])
-    for table in secured:
+    if asked:
+        jit = run(plpy, JIT_OFF)[0]["was"]
+        try:
+            for table in asked:
+                rows[table] = run(plpy, _row_statements(plpy, v.registry.nodes[table]), ["oid", "bigint"],
+                                  [table, n])[0]
+        finally:
+            run(plpy, JIT_BACK, ["text"], [jit])
+    unasked = [t for t in secured if t not in rows]
+    if unasked:  # not reached: out of the mask, never asked
+        ok[np.isin(tables, np.asarray(unasked, dtype=np.int64))] = False
+        digest.update(b"unasked" + np.asarray(unasked, dtype=np.int64).tobytes())
+    for table in asked:
         r = rows[table]
         same_generation(v.key[0], r)
         ids = np.sort(np.asarray(r["ids"], dtype=np.int64))

@@ -114,7 +114,9 @@ class Read:
     and security mask, and the node ids of the nodes the read names (``ends``:
     (tables, ids) of seeds or path ends; tables as oids or regclass texts)."""
 
-    def __init__(self, plpy, tenant=None, ends=None, what=None):
+    def __init__(self, plpy, tenant=None, ends=None, what=None, walk=None):
+        """``walk``: an access.Walk bounding what the read can reach (its tables
+        empty: the tables of ``ends``), None for every table (see access.reach)."""
         self.plpy = plpy
         keys = ()
         if ends is not None:
@@ -125,20 +127,24 @@ class Read:
         _started["generation"] = st.key[0]
         self.v = freshness.fresh_view(plpy, st)
         self.acc = access.Access(st, tenant)
+        oids = None
+        if ends is not None:
+            oids = list(st.tables[:len(ends[0])]) if keys else table_oids(plpy, ends[0])
+        if walk is not None and (st.row_secured or st.edge_secured or st.edge_hidden):
+            self.acc.reach_tables, self.acc.reach_joins = access.reach(self.v.registry, walk, oids)
         access.row_security(plpy, self.v, self.acc)
         self.security = access.security_mask(plpy, self.v, self.acc)
         edge_rows.edge_security(plpy, self.v, self.acc)
-        self.ends = None if ends is None else self._resolve(plpy, *ends, st if keys else None)
+        self._given = st.nodes[:len(ends[0])] if keys else None
+        self.ends = None if ends is None else self._resolve(plpy, *ends, oids)
 
-    def _resolve(self, plpy, tables, ids, st):
+    def _resolve(self, plpy, tables, ids, oids):
         """Node ids (None when absent or not visible to the caller) of (table, id text) pairs."""
         named = not all(isinstance(t, int) for t in tables)
-        oids = list(st.tables[:len(tables)]) if st is not None else table_oids(plpy, tables)
         names = dict(zip(oids, (str(t) if named else None for t in tables), strict=True))
         for oid in dict.fromkeys(oids):
             self.acc.check_table(plpy, self.v, oid, names[oid])
-        found = nodes.lookup(plpy, self.v, list(zip(oids, ids, strict=True)),
-                             st.nodes[:len(tables)] if st is not None else None)
+        found = nodes.lookup(plpy, self.v, list(zip(oids, ids, strict=True)), self._given)
         return [f if self.visible(f) else None for f in found]
 
     def graph(self, direction, edge_types):
@@ -176,7 +182,8 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     strategy = check_choice(plpy, "strategy", strategy, STRATEGIES, "bfs")
     no_nulls("edge_types", edge_types)
     node_tables = table_oids(plpy, node_tables, "node_tables")
-    r = Read(plpy, tenant, (seed_tables, seed_ids), "seed")
+    r = Read(plpy, tenant, (seed_tables, seed_ids), "seed",
+             access.Walk((), direction, max_depth, node_tables, edge_types))
     starts = [s for s in r.ends if s is not None]
     restriction = access.restriction_mask(plpy, r.v, r.acc, node_tables, filter_json)
     adj, label_mask = r.graph(direction, edge_types)
@@ -340,8 +347,11 @@ def _hydrate(plpy, v, ids, hydrated):
     return {int(i) for i in ids if int(i) in hydrated}
 
 
-def _ends(plpy, src_table, src_id, dst_table, dst_id, tenant):
-    r = Read(plpy, tenant, ([src_table, dst_table], [src_id, dst_id]), "path end")
+def _ends(plpy, src_table, src_id, dst_table, dst_id, tenant, walk):
+    """The Read of a path from (src_table, src_id) to (dst_table, dst_id), and
+    both ends' node ids (None, None when either is absent or hidden); ``walk``:
+    how a path from the source may walk (its tables: the source's, see access.Walk)."""
+    r = Read(plpy, tenant, ([src_table, dst_table], [src_id, dst_id]), "path end", walk._replace(from_ends=1))
     src, dst = r.ends
     if src is None or dst is None:
         return r, None, None
@@ -374,7 +384,8 @@ def shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth=Non
     max_depth = check_depth(plpy, max_depth, DEFAULT_PATH_DEPTH)
     direction = check_choice(plpy, "direction", direction, DIRECTIONS, "out")
     no_nulls("edge_types", edge_types)
-    r, src, dst = _ends(plpy, src_table, src_id, dst_table, dst_id, tenant)
+    r, src, dst = _ends(plpy, src_table, src_id, dst_table, dst_id, tenant,
+                        access.Walk((), direction, max_depth, None, edge_types))
     if src is None:
         return []
     adj, label_mask = r.graph(direction, edge_types)
@@ -392,7 +403,8 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
     """Rows of graph.weighted_shortest_path: one per node of a cheapest path."""
     direction = check_choice(plpy, "direction", direction, DIRECTIONS, "out")
     no_nulls("edge_types", edge_types)
-    r, src, dst = _ends(plpy, src_table, src_id, dst_table, dst_id, tenant)
+    r, src, dst = _ends(plpy, src_table, src_id, dst_table, dst_id, tenant,
+                        access.Walk((), direction, None, None, edge_types))
     if src is None:
         return []
     from graphsync.algorithms import bidijkstra, paths
@@ -502,7 +514,7 @@ def component_of_columns(plpy, tbl, node_id, tenant=None):
     """The one row of graph._component_of: the nodes of the component holding (tbl,
     node_id), in node id order, as array literals of table oids and id texts
     (empty when the node does not exist or the caller may not see it)."""
-    r = Read(plpy, tenant, ([tbl], [node_id]), "node")
+    r = Read(plpy, tenant, ([tbl], [node_id]), "node", access.Walk((), "any", None))
     [node] = r.ends
     if node is None:
         return {"tables": "{}", "ids": "{}"}

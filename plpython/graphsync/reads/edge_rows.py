@@ -20,7 +20,9 @@ row-level security that the caller may not SELECT at all are all dropped (no
 row of it is visible to the caller); a join table without row-level security
 keeps its edges for every reader, as before (the graph's structure is readable
 by everyone; a read needs SELECT on the node tables only). Reads of tables
-without row-level security run no statement here.
+without row-level security run no statement here, and a read asks only the join
+tables whose edges it can follow (access.reach): the edges of the others are
+dropped without asking, as the read never walks them.
 
 The answer depends on the rows, the caller and any setting its policies read:
 asked again by every read, never kept; what is derived from it (the filtered
@@ -106,8 +108,11 @@ def edge_security(plpy, v, acc):
     row-level security applies to the caller and it may SELECT every join table
     (see the module docstring). One statement, as the caller."""
     live = {e.edge_source_id for e in v.registry.edges if e.kind == "join"}
-    queried = sorted(s for s in acc.edges_secured if s in live)
-    secured = sorted(set(queried) | {s for s in acc.edges_hidden if s in live})
+    secured = sorted({s for s in acc.edges_secured if s in live} | {s for s in acc.edges_hidden if s in live})
+    # Only the join tables whose edges the read can follow (access.reach) are
+    # asked; the edges of the others are dropped unasked (the read never walks them).
+    queried = sorted(s for s in acc.edges_secured
+                     if s in live and (acc.reach_joins is None or s in acc.reach_joins))
     if not secured:
         return
     n = v.node_count

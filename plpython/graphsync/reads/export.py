@@ -57,7 +57,7 @@ from typing import NamedTuple
 from graphsync import errors
 from graphsync.algorithms import induced
 from graphsync.db import run
-from graphsync.reads import api, nodes
+from graphsync.reads import access, api, nodes
 from graphsync.sync import registry
 
 FORMATS = ("dot", "mermaid", "graphml")
@@ -152,7 +152,10 @@ def picture(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth=None, di
     capped = bool(rows[0]["capped"]) if len(rows) else False
     if not found:
         return Picture([], [], capped, label_property)
-    read = api.Read(plpy, tenant)
+    # The edges among the nodes found: the tables of those nodes, and the join
+    # tables linking two of them, are all this read reaches (reads/access.py).
+    shown = tuple(sorted({int(r["table_oid"]) for r in rows}))
+    read = api.Read(plpy, tenant, walk=access.Walk(shown, "out", 1, shown))
     v = read.v
     ids = nodes.lookup(plpy, v, [(int(r["table_oid"]), r["node_id"]) for r in rows])
     position = {node_id: i for i, node_id in enumerate(ids) if node_id is not None}

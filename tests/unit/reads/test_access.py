@@ -1,0 +1,56 @@
+"""graphsync.reads.access.reach: which node tables and join edge sources a read
+bounded by a walk can enter or follow, by the registry alone (the tables a read
+asks which rows the caller can see; README Read security)."""
+
+from graphsync.reads.access import Walk, reach
+from graphsync.sync.registry import EdgeSource
+
+# tables 1..6: 1 -fk-> 2 -join(via 9)-> 3 -fk-> 4;  5 <-fk- 1 (label 'x');  6 alone;
+# 2 <-> 6 only through a bidirectional fk of 6 (label 'b').
+EDGES = (
+    EdgeSource(1, "fk", 1, "a", 2, "id", None, "r", False, None, None),
+    EdgeSource(2, "join", 2, "a", 3, "b", 9, None, False, None, "kind"),
+    EdgeSource(3, "fk", 3, "a", 4, "id", None, None, False, None, None),
+    EdgeSource(4, "fk", 1, "c", 5, "id", None, "x", False, None, None),
+    EdgeSource(5, "fk", 6, "a", 2, "id", None, "b", True, None, None),
+)
+
+
+class Reg:
+    edges = EDGES
+
+
+def test_no_walk_is_no_bound():
+    assert reach(Reg, None) == (None, None)
+
+
+def test_depth_zero_reaches_the_seed_tables_only():
+    assert reach(Reg, Walk((1,), "out", 0)) == ({1}, set())
+    assert reach(Reg, Walk((), "any", 0), ends=(3, 4)) == ({3, 4}, set())
+
+
+def test_depth_counts_edges_and_a_join_is_followed_only_from_a_reached_table():
+    assert reach(Reg, Walk((1,), "out", 1)) == ({1, 2, 5}, set())
+    # 6 through the bidirectional edge, at depth 2 from 1
+    assert reach(Reg, Walk((1,), "out", 2)) == ({1, 2, 3, 5, 6}, {2})
+    assert reach(Reg, Walk((1,), "out", None)) == ({1, 2, 3, 4, 5, 6}, {2})
+
+
+def test_direction():
+    assert reach(Reg, Walk((3,), "out", None)) == ({3, 4}, set())
+    assert reach(Reg, Walk((3,), "in", None)) == ({1, 2, 3, 6}, {2})
+    assert reach(Reg, Walk((4,), "in", 1)) == ({3, 4}, set())
+    assert reach(Reg, Walk((4,), "any", None))[0] == {1, 2, 3, 4, 5, 6}
+
+
+def test_node_tables_and_fixed_labels_bound_the_walk():
+    assert reach(Reg, Walk((1,), "out", None, node_tables=(2,))) == ({1, 2}, set())
+    # a join source is followed only into a table the walk may enter
+    assert reach(Reg, Walk((2,), "out", None, node_tables=(4,))) == ({2}, set())
+    # edge_types: fixed labels not named are not followed; label columns may carry any
+    assert reach(Reg, Walk((1,), "out", None, edge_types=["x"])) == ({1, 5}, set())
+    assert reach(Reg, Walk((2,), "out", None, edge_types=["x"])) == ({2, 3, 4}, {2})
+
+
+def test_path_ends_past_the_first_are_reached_not_walked_from():
+    assert reach(Reg, Walk((), "out", 1, from_ends=1), ends=(3, 1)) == ({1, 3, 4}, set())
