@@ -105,7 +105,7 @@ DECLARE
         -- (reads/edge_rows.py): catalog-only generators of the endpoint SQL
         '_as_key_expr', '_end_expr',
         -- what graph._nodes' row-level security calls as whoever reads it
-        '_visible_rows',
+        '_row_visible',
         -- ... and graph._labels' row-level security
         '_visible_labels',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',

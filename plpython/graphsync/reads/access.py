@@ -93,8 +93,10 @@ def reach(registry, walk, ends=()):
         depth += 1
     return frozenset(reached | set(returned)), frozenset(followed)
 
-TENANT_NODES = ("SELECT coalesce(array_agg(node_id), '{}') AS ids, %s FROM graph._nodes WHERE tenant = $1"
-                % GENERATION)
+# The nodes of a tenant, but those of the secured tables the read does not ask ($2:
+# graph._nodes' policy would ask them; a leakproof test, so it runs first).
+TENANT_NODES = ("SELECT coalesce(array_agg(node_id), '{}') AS ids, %s FROM graph._nodes"
+                " WHERE tenant = $1 AND table_oid <> ALL ($2::oid[])" % GENERATION)
 
 # The nodes of one table whose source row the caller can see: the table read as
 # the caller (its row-level security applies), each row's key (graph._key_expr)
@@ -147,6 +149,7 @@ class Access:
         # bool[n]: the nodes whose rows the caller can see there.
         self.row_secured = st.row_secured
         self.row_visible = None
+        self.unasked = ()  # of those, the ones the read does not reach: never asked (row_security)
         # Join edge sources whose rows the caller may see only some of (row-level
         # security) or none of (row-level security, and no SELECT), and (edge_rows.edge_security) the edges
         # the rows it can see carry.
@@ -205,7 +208,7 @@ def row_security(plpy, v, acc):
                                   [table, n])[0]
         finally:
             run(plpy, JIT_BACK, ["text"], [jit])
-    unasked = [t for t in secured if t not in rows]
+    unasked = acc.unasked = [t for t in secured if t not in rows]
     if unasked:  # not reached: out of the mask, never asked
         ok[np.isin(tables, np.asarray(unasked, dtype=np.int64))] = False
         digest.update(b"unasked" + np.asarray(unasked, dtype=np.int64).tobytes())
@@ -235,19 +238,19 @@ def security_mask(plpy, v, acc):
         if acc.row_visible is not None:
             mask &= acc.row_visible
         if acc.tenant is not None:
-            mask &= _tenant_ok(plpy, v, acc.tenant)
+            mask &= _tenant_ok(plpy, v, acc.tenant, acc.unasked)
         return mask
     if acc.all_visible and acc.tenant is None and acc.row_visible is None:
         return v.alive
     return v.derived(("security",) + acc.scope, make)
 
 
-def _tenant_ok(plpy, v, tenant):
+def _tenant_ok(plpy, v, tenant, unasked=()):
     tenant_tables = [oid for oid, nt in v.registry.nodes.items() if nt.tenant_column]
     tables = v.tables(plpy)
     has_tenant = np.isin(tables, np.asarray(tenant_tables, dtype=np.int64))
     ok = ~has_tenant
-    r = run(plpy, TENANT_NODES, ["text"], [tenant])[0]
+    r = run(plpy, TENANT_NODES, ["text", "oid[]"], [tenant, list(unasked)])[0]
     same_generation(v.key[0], r)
     ids = np.asarray(r["ids"], dtype=np.int64)
     ok[ids[ids < len(ok)]] = True
@@ -283,11 +286,12 @@ def _filter_ok(plpy, v, acc, tables, column, value):
         raise errors.InvalidArgument("%s is not a registered filter column of any node table"
                                      % json.dumps(column), hint="Register it with graph.add_filter_column.")
     values = value if isinstance(value, list) else [value]
+    asked = [oid for oid in holders if oid not in acc.unasked]  # the others are out of the mask
 
     def make():
         has_column = np.isin(tables, np.asarray(holders, dtype=np.int64))
         ok = ~has_column
-        r = run(plpy, FILTER_NODES, ["oid[]", "text", "text[]"], [holders, column, [json.dumps(x) for x in values]])[0]
+        r = run(plpy, FILTER_NODES, ["oid[]", "text", "text[]"], [asked, column, [json.dumps(x) for x in values]])[0]
         same_generation(v.key[0], r)
         ids = np.asarray(r["ids"], dtype=np.int64)
         ok[ids[ids < len(ok)]] = True

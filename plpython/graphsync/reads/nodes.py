@@ -32,11 +32,26 @@ SELECT coalesce(array_agg(node_id), '{}') AS ids, coalesce(array_agg(table_oid),
 FROM graph._nodes WHERE node_id = ANY ($1)
 """ % GENERATION
 
+# Every key but those of the tables whose row-level security applies to the
+# caller ($2: graph._nodes' policy would ask each of those tables which rows the
+# caller can see, also tables the read never reaches; their keys are read by node
+# id, KEYS, when a read asks for them). The test on table_oid is leakproof, so it
+# runs before the policy.
 ALL_KEYS = """
 SELECT coalesce(array_agg(node_id), '{}') AS ids, coalesce(array_agg(table_oid), '{}') AS tables,
        coalesce(array_agg(pk), '{}') AS pks, %s
-FROM graph._nodes WHERE node_id < $1
+FROM graph._nodes WHERE node_id < $1 AND table_oid <> ALL ($2::oid[])
 """ % GENERATION
+
+# The registered tables whose row-level security applies to the caller (as START
+# tells a read: none for a graph_admin member, whom graph._nodes' policy shows every node).
+SECURED = """
+SELECT coalesce(pg_catalog.array_agg(n.table_oid), '{}') AS tables
+FROM graph._node_tables AS n
+WHERE NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')
+  AND CASE WHEN pg_catalog.has_table_privilege(n.table_oid, 'SELECT')
+           THEN pg_catalog.row_security_active(n.table_oid) ELSE false END
+"""
 
 # Each key column: its name, its type as a cast target (a domain's base type, so
 # no domain CHECK -- possibly its owner's function -- runs), whether that type is
@@ -342,8 +357,10 @@ def key_arrays(plpy, v, ids):
 
 
 def _load_all(plpy, v, cache):
-    """Read every key of the base the caller can read into ``cache`` (once)."""
-    r = run(plpy, ALL_KEYS, ["bigint"], [cache.base_count])[0]
+    """Read every key of the base the caller can read into ``cache`` (once), but
+    those of tables whose row-level security applies to the caller (ALL_KEYS)."""
+    secured = run(plpy, SECURED)[0]["tables"]
+    r = run(plpy, ALL_KEYS, ["bigint", "oid[]"], [cache.base_count, secured])[0]
     same_generation(v.key[0], r)
     cache.add(r["ids"], r["tables"], r["pks"])
     cache.loaded_all = True

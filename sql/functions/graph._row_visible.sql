@@ -1,0 +1,28 @@
+-- graph._row_visible(tbl, pk, as_role, snapshot, statement_at): whether the current
+-- role can see the row of registered node table tbl whose key (as
+-- graph._key_expr renders it) is pk. The row-level security policy of graph._nodes
+-- (migration 251) asks it for each node of a table whose row-level security
+-- applies to the reader, passing current_user, the statement's snapshot and start:
+-- the table's visible keys are read once for those (one query on that table, as
+-- the caller: reads/row_policy.py) and kept for the rest of the statement, so a
+-- statement runs the policy of no table but those whose nodes it reads.
+-- SECURITY INVOKER: the table's policies decide as the caller, as in SQL; it runs
+-- nothing with more privileges than its caller, and the policy never calls it for
+-- graph_admin members (graphsync's definer roles). PUBLIC's to run (a policy calls
+-- it as whoever reads graph._nodes); called directly it answers what a SELECT on
+-- the table shows the caller (false for a table it may not SELECT or that is not
+-- registered). Reads: the table, graph._node_tables.
+CREATE OR REPLACE FUNCTION graph._row_visible(tbl oid, pk text, as_role name, snapshot text, statement_at timestamptz)
+RETURNS boolean
+LANGUAGE plpython3u
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
+from graphsync.reads import row_policy
+return row_policy.row_visible(plpy, tbl, pk, (as_role, snapshot, statement_at))
+$$;
+
+COMMENT ON FUNCTION graph._row_visible(oid, text, name, text, timestamptz) IS
+'Internal: whether the caller can see the row of a node table with a given key (graph._nodes'' row-level security asks, per node of a table whose row-level security applies).';
