@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""A read that asks only the row-secured tables it reaches, against the code before.
+
+    .venv/bin/python benchmarks/reach.py --before DIR [--nodes N] [--reps R] [--out FILE]
+
+``--before``: a checkout of the code to compare with (the repository tree of an
+earlier commit). One server, two databases: ``before`` installed from that tree,
+``after`` from this one; the same graph in both: the read benchmarks' graph
+(benchmarks/common.py GRAPH_SCHEMA, N nodes, 5N edges) plus bench.other, a
+registered table of N rows with row-level security that no edge reaches.
+
+Roles, each reading both databases with the same depth-2 traversals from the same
+20 seeds, alternating the order (database and role) every repetition:
+
+- ``plain``: BYPASSRLS, row-level security applies to no table: the ordinary read,
+  which must not get slower;
+- ``rls``: policies on bench.nodes (a tenth of the rows: ``id % 10 = 0``) and on
+  bench.other (``USING (true)``): before, every read asked both tables (one query
+  each) and graph._nodes' policy read both again in each statement that read a
+  node of either; after, a read asks bench.nodes only (bench.other is not reached)
+  and graph._nodes' policy asks only the table of the nodes a statement reads.
+
+Ratios after / before, per repetition, median (min-max). Writes benchmarks/REACH.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from common import GRAPH_SCHEMA, database, server  # noqa: E402
+
+ROLES = ("plain", "rls")
+
+SETUP = """
+CREATE TABLE bench.other (id int PRIMARY KEY, note text NOT NULL);
+INSERT INTO bench.other SELECT g, 'other ' || g FROM generate_series(1, {nodes}) AS g;
+SELECT graph.add_table('bench.other', columns => '{{note}}');
+SELECT graph.build();
+ALTER TABLE bench.nodes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE bench.other ENABLE ROW LEVEL SECURITY;
+DO $$ BEGIN
+    CREATE ROLE bench_plain BYPASSRLS;
+    CREATE ROLE bench_rls;
+EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
+GRANT USAGE ON SCHEMA bench TO bench_plain, bench_rls;
+GRANT SELECT ON ALL TABLES IN SCHEMA bench TO bench_plain, bench_rls;
+CREATE POLICY tenth ON bench.nodes FOR SELECT TO bench_rls USING (id % 10 = 0);
+CREATE POLICY all_rows ON bench.other FOR SELECT TO bench_rls USING (true);
+"""
+
+TRAVERSE = "SELECT count(*) FROM graph.traverse('bench.nodes', %(seed)s, max_depth => 2)"
+
+
+def run_reads(conn, seeds):
+    start = time.perf_counter()
+    for seed in seeds:
+        conn.execute(TRAVERSE, {"seed": str(seed)})
+    return (time.perf_counter() - start) / len(seeds)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--before", required=True, help="the repository tree of the code to compare with")
+    ap.add_argument("--nodes", type=int, default=10_000)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "REACH.md"))
+    args = ap.parse_args()
+    nodes, edges = args.nodes, args.nodes * 5
+    seeds = random.Random(7).sample(list(range(10, nodes + 1, 10)), 20)
+    load_before = os.getloadavg()
+    with server() as admin, database(admin, "graphsync_reach_before", args.before) as before, \
+            database(admin, "graphsync_reach_after") as after:
+        for dsn in (before, after):
+            with psycopg.connect(dsn, autocommit=True) as c:
+                c.execute(GRAPH_SCHEMA.format(nodes=nodes, edges=edges))
+                c.execute(SETUP.format(nodes=nodes))
+        conns = {}
+        for db, dsn in (("before", before), ("after", after)):
+            for role in ROLES:
+                conns[db, role] = psycopg.connect(dsn, autocommit=True)
+                conns[db, role].execute(f"SET ROLE bench_{role}")
+        try:
+            for role in ROLES:  # the same answers, and every backend warmed alike
+                for seed in seeds[:3]:
+                    got = {db: conns[db, role].execute(TRAVERSE, {"seed": str(seed)}).fetchone()[0]
+                           for db in ("before", "after")}
+                    assert got["before"] == got["after"], (role, seed, got)
+            for c in conns.values():
+                run_reads(c, seeds[:5])
+            runs = {k: [] for k in conns}
+            order = list(conns)
+            for rep in range(args.reps):
+                for k in order if rep % 2 == 0 else reversed(order):
+                    runs[k].append(run_reads(conns[k], seeds))
+        finally:
+            for c in conns.values():
+                c.close()
+    load_after = os.getloadavg()
+
+    lines = [
+        "# A read asks only the row-secured tables it reaches: before and after",
+        "",
+        f"`benchmarks/reach.py`, {nodes:,} nodes / {edges:,} edges (+ bench.other, {nodes:,} rows that no edge"
+        f" reaches), traverse depth 2 from 20 seeds, {args.reps} alternating repetitions. Load average"
+        f" {load_before[0]:.1f} before, {load_after[0]:.1f} after (2 cores, shared with other work: a noisy run).",
+        "",
+        "| role | before | after | after / before: median (min-max) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for role in ROLES:
+        b, a = runs["before", role], runs["after", role]
+        ratios = [x / y for x, y in zip(a, b, strict=True)]
+        lines.append(f"| `{role}` | {statistics.median(b) * 1000:.1f} ms | {statistics.median(a) * 1000:.1f} ms"
+                     f" | {statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f}) |")
+    text = "\n".join(lines) + "\n"
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
