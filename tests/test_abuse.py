@@ -726,6 +726,37 @@ def test_a_definer_function_of_another_role_cannot_read_pending_rows_as_its_call
     assert len(loot) == 2 and all(isinstance(row, int) for row in loot), loot
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "graph._session_is_admin (health's admin check) decides by the session user, which a SECURITY DEFINER "
+    "function of another role does not change: MALLORY's code that an admin calls reads health's admin-only "
+    "columns (last_maintenance_error, which may quote any table's values); see README Privileges, 'What is left'"))
+def test_a_definer_function_of_another_role_reads_no_admin_only_health(world):
+    with connect(world) as c:
+        c.execute(f"GRANT USAGE ON SCHEMA mal TO {ADMIN}")
+        c.execute("INSERT INTO graph._maintenance_jobs (kind, status, error, finished_at)"
+                  f" VALUES ('vacuum', 'failed', '{HIDDEN} error of a run', now())")
+    try:
+        with as_role(world, MALLORY) as m:
+            m.execute("CREATE TABLE mal.health (note text)")
+            m.execute("""CREATE FUNCTION mal.harmless() RETURNS int LANGUAGE plpgsql SECURITY DEFINER
+                         SET search_path = pg_catalog AS $$
+                         BEGIN
+                             INSERT INTO mal.health SELECT h.last_maintenance_error FROM graph.sync_health() AS h;
+                             RETURN 1;
+                         END $$""")
+            m.execute(f"GRANT EXECUTE ON FUNCTION mal.harmless() TO {ADMIN}")
+        with as_role(world, ADMIN) as a:
+            assert HIDDEN in a.execute("SELECT last_maintenance_error FROM graph.sync_health()").fetchone()[0]
+            assert a.execute("SELECT mal.harmless()").fetchone() == (1,)
+        with as_role(world, MALLORY) as m:
+            loot = [r[0] for r in m.execute("SELECT note FROM mal.health")]
+        assert loot and not [note for note in loot if HIDDEN in (note or "")], loot
+    finally:
+        with connect(world) as c:
+            c.execute("DROP TABLE IF EXISTS mal.health; DROP FUNCTION IF EXISTS mal.harmless()")
+            c.execute("DELETE FROM graph._maintenance_jobs WHERE error LIKE %s", (HIDDEN + "%",))
+
+
 # -- 5. the Python package loads from graph._py_modules only ----------------------
 
 PLANTED_SOURCE = ("import plpy\n"
