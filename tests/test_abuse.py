@@ -651,6 +651,13 @@ def test_pending_rows_only_of_tables_the_current_user_may_read(pending):
             assert _pending_vault(r, who) == [], who
         assert r.execute("SELECT count(*) FROM graph._pending_visible WHERE table_oid = 'ab.vault'::regclass"
                          ).fetchone() == (0,)
+        # a security barrier: a cheap leaky function of the caller's sees no row the view keeps from it
+        leaked = []
+        r.add_notice_handler(lambda d: leaked.append(d.message_primary))
+        r.execute("CREATE FUNCTION pg_temp.leak(t text) RETURNS boolean LANGUAGE plpgsql COST 0.0001 AS"
+                  " $$ BEGIN RAISE NOTICE 'leak %', t; RETURN true; END $$")
+        r.execute("SELECT * FROM graph._pending_visible AS p WHERE pg_temp.leak(p.new_row)").fetchall()
+        assert not [m for m in leaked if "vault note" in m], leaked
         r.execute(f"SET ROLE {GROUP}")  # current_user changes: GROUP may SELECT ab.vault
         assert _pending_vault(r, GROUP) == ["10", "11"]  # the positive control
         assert _pending_vault(r, READER) == [] and _pending_vault(r, OTHER) == []
