@@ -18,7 +18,12 @@ Roles, each reading both databases with the same depth-2 traversals from the sam
   bench.other (``USING (true)``): before, every read asked both tables (one query
   each) and graph._nodes' policy read both again in each statement that read a
   node of either; after, a read asks bench.nodes only (bench.other is not reached)
-  and graph._nodes' policy asks only the table of the nodes a statement reads.
+  and graph._nodes' policy asks only the table of the nodes a statement reads;
+- ``rls_near``: the same policy on bench.nodes, no SELECT on bench.other (so neither
+  version asks it): what asking graph._nodes' policy node by node (graph._row_visible)
+  instead of one hashed set per statement costs;
+- ``all_near``: as ``rls_near`` with a policy ``USING (true)``: every node visible, so
+  every node a statement reads calls the policy function (the worst case of that).
 
 Ratios after / before, per repetition, median (min-max). Writes benchmarks/REACH.md.
 """
@@ -41,7 +46,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from common import GRAPH_SCHEMA, database, server  # noqa: E402
 
-ROLES = ("plain", "rls")
+ROLES = ("plain", "rls", "rls_near", "all_near")
 
 SETUP = """
 CREATE TABLE bench.other (id int PRIMARY KEY, note text NOT NULL);
@@ -50,14 +55,22 @@ SELECT graph.add_table('bench.other', columns => '{{note}}');
 SELECT graph.build();
 ALTER TABLE bench.nodes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE bench.other ENABLE ROW LEVEL SECURITY;
-DO $$ BEGIN
-    CREATE ROLE bench_plain BYPASSRLS;
-    CREATE ROLE bench_rls;
-EXCEPTION WHEN duplicate_object THEN NULL;
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['bench_plain', 'bench_rls', 'bench_rls_near', 'bench_all_near'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I', r);
+        END IF;
+    END LOOP;
+    ALTER ROLE bench_plain BYPASSRLS;
 END $$;
-GRANT USAGE ON SCHEMA bench TO bench_plain, bench_rls;
-GRANT SELECT ON ALL TABLES IN SCHEMA bench TO bench_plain, bench_rls;
-CREATE POLICY tenth ON bench.nodes FOR SELECT TO bench_rls USING (id % 10 = 0);
+GRANT USAGE ON SCHEMA bench TO bench_plain, bench_rls, bench_rls_near, bench_all_near;
+GRANT SELECT ON ALL TABLES IN SCHEMA bench TO bench_plain, bench_rls, bench_rls_near, bench_all_near;
+REVOKE SELECT ON bench.other FROM bench_rls_near, bench_all_near;
+CREATE POLICY tenth ON bench.nodes FOR SELECT TO bench_rls, bench_rls_near USING (id % 10 = 0);
+CREATE POLICY all_nodes ON bench.nodes FOR SELECT TO bench_all_near USING (true);
 CREATE POLICY all_rows ON bench.other FOR SELECT TO bench_rls USING (true);
 """
 
