@@ -1,4 +1,4 @@
--- graph._read_sync(try_apply, as_role): the freshness step of a read. Counts the
+-- graph._read_sync(try_apply, as_role, warn): the freshness step of a read. Counts the
 -- committed log rows not yet applied (committed_rows) and the caller's own
 -- uncommitted ones (own_rows). With try_apply, applies the committed ones first,
 -- but only when that can neither block nor fail the read: not on a hot standby,
@@ -23,7 +23,14 @@
 -- the rows, bounds how often reads apply however slow they get. The apply then
 -- commits with the reader's transaction. applied tells whether it ran; the
 -- counts are those before it (a read that applied reads the graph, and the
--- counts, again). pending_mark (NULL when nothing is pending) names the pending
+-- counts, again). applied_snapshot is graph._sync_state.done_snapshot as the
+-- snapshot that counted saw it (the check or the count below: the statement that
+-- waited for a lock an apply held sees that apply): a read whose own snapshot sees
+-- another one knows an apply committed after it took that snapshot
+-- (reads/start.py), with no statement of its own to ask. warn false: no
+-- WARNING about the rows a read leaves out (below), for a statement that only
+-- tells whether a read must read pending rows, which then reads them through a
+-- statement that calls this function again and warns (reads/start.py). pending_mark (NULL when nothing is pending) names the pending
 -- rows for a read that folds them and keeps the result: the applied snapshot and
 -- the highest pending id. While the applied snapshot stays, rows only join the
 -- pending ones (commits; a row of this transaction rolled back is followed by
@@ -56,17 +63,19 @@
 CREATE OR REPLACE FUNCTION graph._read_sync(
     try_apply boolean,
     as_role regrole DEFAULT NULL,
+    warn boolean DEFAULT true,
     OUT committed_rows bigint,
     OUT own_rows bigint,
     OUT applied boolean,
-    OUT pending_mark text
+    OUT pending_mark text,
+    OUT applied_snapshot text
 )
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    me bigint := pg_catalog.pg_current_xact_id_if_assigned()::text::bigint;
+    me bigint;
     has_failed boolean;
     last_apply timestamptz;
     hidden boolean;
@@ -75,26 +84,28 @@ DECLARE
     secured boolean := false;
     secured_own boolean := false;
     graph_read_only boolean;
-    messages text := pg_catalog.current_setting('client_min_messages');
+    messages text;
     jit_was text;
     workers_were text;
 BEGIN
     applied := false;
     committed_rows := 0;
     own_rows := 0;
-    IF EXISTS (
-        SELECT FROM graph._sync_state AS s
-        WHERE s.target_snapshot IS NULL
+    SELECT s.done_snapshot::text INTO applied_snapshot
+    FROM graph._sync_state AS s
+    WHERE s.target_snapshot IS NULL
           AND coalesce((SELECT max(l.id) FROM graph._sync_log AS l), 0)
               <= greatest(s.applied_sync_id, s.build_position)
           AND NOT EXISTS (
               SELECT FROM pg_catalog.pg_snapshot_xip(s.done_snapshot) AS x (xid)
               WHERE x.xid = pg_catalog.pg_current_xact_id_if_assigned()
                  OR pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'in progress'
-                    AND pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'aborted')
-    ) THEN
+                    AND pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'aborted');
+    IF FOUND THEN
         RETURN;  -- nothing pending (see above)
     END IF;
+    me := pg_catalog.pg_current_xact_id_if_assigned()::text::bigint;
+    messages := pg_catalog.current_setting('client_min_messages');
     -- During a half-done pass graph._pending_log() scans the log, which can look
     -- costly enough for JIT compilation and parallel workers, which take seconds
     -- to start for a count of milliseconds.
@@ -106,10 +117,11 @@ BEGIN
            count(*) FILTER (WHERE l.xid = me),
            coalesce(bool_or(l.error_message IS NOT NULL), false),
            (SELECT s.done_snapshot::text FROM graph._sync_state AS s) || '/' || max(l.id),
+           (SELECT s.done_snapshot::text FROM graph._sync_state AS s),
            (SELECT s.last_apply_at FROM graph._sync_state AS s),
            array_agg(DISTINCT l.table_oid) FILTER (WHERE l.xid IS DISTINCT FROM me),
            array_agg(DISTINCT l.table_oid) FILTER (WHERE l.xid = me)
-    INTO committed_rows, own_rows, has_failed, pending_mark, last_apply, others, mine
+    INTO committed_rows, own_rows, has_failed, pending_mark, applied_snapshot, last_apply, others, mine
     FROM graph._pending_log() AS l;
     PERFORM pg_catalog.set_config('jit', jit_was, true);
     PERFORM pg_catalog.set_config('max_parallel_workers_per_gather', workers_were, true);
@@ -175,7 +187,7 @@ BEGIN
     END;
     -- A read that applied runs this again (reads/start.py), which tells what is
     -- still pending then.
-    IF (secured OR secured_own) AND NOT applied THEN
+    IF (secured OR secured_own) AND NOT applied AND warn THEN
         RAISE WARNING 'graphsync: this read leaves out changes not yet applied to tables whose row-level'
             ' security applies to %: it shows those tables as last applied', as_role
             USING DETAIL = 'A read folds pending changes in memory only where the reading role sees every'
@@ -188,5 +200,5 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION graph._read_sync(boolean, regrole) IS
+COMMENT ON FUNCTION graph._read_sync(boolean, regrole, boolean) IS
 'Internal (reads): count pending log rows and, when it cannot block or fail, apply the committed ones first.';

@@ -38,14 +38,21 @@ The freshness step is the exception: graph._read_sync is VOLATILE, so its counts
 come from later snapshots. An apply that commits between S and that count (on a
 hot standby: its replay) makes the count say "nothing pending" while S still
 sees the rows it applied, and a read that went by the count alone showed the
-graph before the apply without them. So when the count says nothing pending,
-START asks graph._applied_snapshot_now() -- after the count, in a snapshot of its
-own -- for the applied snapshot: when it is not the one S sees, an apply
-committed in between, and START reads the pending rows S sees (usually none: a
-read at rest pays one more one-row query). That call sits in a subquery of its
-own at the top level (``q``, OFFSET 0: evaluated once, after the count): inside
-the subquery that decides ``fetch`` it kept the planner from turning ``fetch``
-into a one-time filter, and graph._pending_rows then ran on every read.
+graph before the apply without them. So graph._read_sync also returns the
+applied snapshot as the snapshot that counted saw it (``applied_snapshot``):
+when it is not the one S sees, an apply committed in between, and START reads
+the pending rows S sees (usually none). (This used to be a call of its own,
+graph._applied_snapshot_now, on every read at rest.)
+
+A read at rest runs START_AT_REST: START without the pending rows, whose
+aggregates and function scan cost a read at rest about a third of START's
+executor time though they read nothing (every plan node is set up whether it
+runs or not). It says whether START would have read pending rows
+(``fetched``); when it would, the read runs START instead, which answers from a
+snapshot of its own, and the backend's next read starts with START, until a
+read finds nothing pending again. So a read at rest and a read under writes
+each cost one statement; the first read after the graph went quiet or busy
+costs two.
 
 Settings are read here as settings.py reads a session setting (the value the
 session has; unset or empty is the default) and checked by settings.parse.
@@ -75,11 +82,11 @@ if FRESHNESS.scope != "session" or TENANT.scope != "session":
 # values. graph._sync_state and graph._graph_version hold one row; LIMIT 1 tells
 # the planner, which would otherwise cost the select list for thousands of rows,
 # and plan anew on every call.
-START = """
+# %s: the columns of the pending rows; %%s: whether graph._read_sync warns.
+_SELECT = """
 SELECT s.generation, v.version, s.build_required, s.done,
        r.committed_rows, r.own_rows, r.applied, r.pending_mark,
-       p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, p.table_oids, p.old_pks, p.new_pks, p.properties,
-       p.old_rows, p.new_rows,
+       %s,
        t.visible, t.row_secured, t.registered, j.edge_secured, j.edge_hidden,
        current_user::text AS me,
        m.freshness,
@@ -97,19 +104,13 @@ SELECT s.generation, v.version, s.build_required, s.done,
 FROM (SELECT pg_catalog.current_setting('graph.query_freshness', true) AS raw) AS f
 CROSS JOIN LATERAL (SELECT coalesce(nullif(f.raw, ''), $1) AS mode, f.raw AS freshness) AS m
 LEFT JOIN LATERAL (
-    SELECT x.committed_rows, x.own_rows, x.applied, x.pending_mark
-    FROM graph._read_sync(m.mode = 'apply_pending_sync' AND $2, current_user::regrole) AS x
+    SELECT x.committed_rows, x.own_rows, x.applied, x.pending_mark, x.applied_snapshot
+    FROM graph._read_sync(m.mode = 'apply_pending_sync' AND $2, current_user::regrole, %s) AS x
     WHERE m.mode <> 'off'
 ) AS r ON true
 CROSS JOIN (SELECT s.generation, s.build_required, s.done_snapshot::text AS done
             FROM graph._sync_state AS s LIMIT 1) AS s
 CROSS JOIN (SELECT v.version FROM graph._graph_version AS v LIMIT 1) AS v
-CROSS JOIN LATERAL (
-    SELECT CASE WHEN r.committed_rows = 0 AND r.own_rows = 0 AND NOT r.applied
-                THEN graph._applied_snapshot_now(r.applied) IS DISTINCT FROM s.done
-           END AS moved
-    OFFSET 0
-) AS q
 CROSS JOIN (
     SELECT coalesce(pg_catalog.array_agg(n.table_oid ORDER BY n.table_oid) FILTER (
                WHERE pg_catalog.has_table_privilege(n.table_oid, 'SELECT')), '{}') AS visible,
@@ -131,7 +132,19 @@ CROSS JOIN (
     FROM graph._edge_sources AS e
     WHERE e.kind = 'join' AND NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')
 ) AS j
-CROSS JOIN LATERAL (
+"""
+
+# Whether START reads the pending rows: the freshness step ran and did not apply,
+# and rows are pending, or the applied snapshot it saw after counting is not the
+# one START's snapshot sees (an apply committed in between: see above); never
+# when 'error_on_pending' is about to raise.
+_FETCH = """coalesce(m.mode <> 'off' AND NOT r.applied
+                                AND (r.committed_rows > 0 OR r.own_rows > 0
+                                     OR r.applied_snapshot IS DISTINCT FROM s.done)
+                                AND NOT (m.mode = 'error_on_pending' AND r.committed_rows > 0), false)"""
+
+START = _SELECT % ("""p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, p.table_oids, p.old_pks, p.new_pks,
+       p.properties, p.old_rows, p.new_rows""", "true") + """CROSS JOIN LATERAL (
     SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key,
            pg_catalog.pg_current_snapshot()::text AS seen,
            pg_catalog.array_agg(x.id ORDER BY x.id) AS ids, pg_catalog.array_agg(x.op ORDER BY x.id) AS ops,
@@ -143,9 +156,7 @@ CROSS JOIN LATERAL (
            pg_catalog.array_agg(x.new_row ORDER BY x.id) AS new_rows
     FROM (SELECT k.fetch, k.same, k.fold_key, CASE WHEN k.same THEN $9::pg_catalog.pg_snapshot END AS seen,
                  CASE WHEN k.same THEN $7 - $10 ELSE $7 END AS most
-          FROM (SELECT coalesce(m.mode <> 'off' AND NOT r.applied
-                                AND (r.committed_rows > 0 OR r.own_rows > 0 OR q.moved)
-                                AND NOT (m.mode = 'error_on_pending' AND r.committed_rows > 0), false) AS fetch,
+          FROM (SELECT %s AS fetch,
                        coalesce(r.own_rows = 0 AND $8 = j.fold_key, false) AS same, j.fold_key
                 FROM (SELECT s.generation || '/' || v.version || '/' || s.done || '/' || current_user
                              || '/' || t.visible::text AS fold_key) AS j
@@ -156,9 +167,18 @@ CROSS JOIN LATERAL (
     ) AS x ON true
     GROUP BY w.fetch, w.same, w.fold_key
 ) AS p
-"""
+""" % _FETCH
+
+# START at rest: the same but for the pending rows, which it never reads: it
+# says only whether START would (``fetched``), and then the read runs START.
+START_AT_REST = _SELECT % ("%s AS fetched" % _FETCH, "false")
 
 TYPES = ["text", "boolean", "text", "text", "text", "text", "int", "text", "text", "int"]
+TYPES_AT_REST = TYPES[:6]
+
+# Whether this backend's last read found nothing pending to read (START_AT_REST
+# said so): its next read starts with START_AT_REST, else with START.
+_last = {"at_rest": True}
 
 
 class Start(NamedTuple):
@@ -214,11 +234,24 @@ def start(plpy, keys=()):
     args = [FRESHNESS.default, True]
     for table, pk in keys:
         args += [None if table is None else str(table), pk]
-    args += [freshness.MAX_FOLD_ROWS + 1, *freshness.fold_from()]
-    r = run(plpy, START, TYPES, args)[0]
-    if r["applied"]:
-        args[1] = False
+    at_rest = _last["at_rest"]
+    if at_rest:
+        r = run(plpy, START_AT_REST, TYPES_AT_REST, args)[0]
+        if r["applied"]:
+            args[1] = False
+            r = run(plpy, START_AT_REST, TYPES_AT_REST, args)[0]
+        at_rest = not r["fetched"]
+    if not at_rest:
+        if _last["at_rest"]:
+            # START_AT_REST's freshness step did not apply (or its rerun came here): no
+            # second try, which would cost as much again and fail or wait as the first did.
+            args[1] = False
+        args += [freshness.MAX_FOLD_ROWS + 1, *freshness.fold_from()]
         r = run(plpy, START, TYPES, args)[0]
+        if r["applied"]:
+            args[1] = False
+            r = run(plpy, START, TYPES, args)[0]
+    _last["at_rest"] = not r["fetched"]
     return Start(
         key=(r["generation"], r["version"]),
         freshness=_setting(plpy, FRESHNESS, r["freshness"]),
@@ -232,10 +265,10 @@ def start(plpy, keys=()):
         edge_hidden=frozenset(int(s) for s in r["edge_hidden"]),
         build_required=r["build_required"],
         done=r["done"],
-        pending=_pending(r),
-        from_seen=bool(r["from_seen"]),
-        fold_key=r["fold_key"],
-        seen=r["seen"],
+        pending=None if at_rest else _pending(r),
+        from_seen=False if at_rest else bool(r["from_seen"]),
+        fold_key=None if at_rest else r["fold_key"],
+        seen=None if at_rest else r["seen"],
         me=r["me"],
         tenant=_setting(plpy, TENANT, r["tenant"]),
         tables=tuple(None if t is None else int(t) for t in (r["table1"], r["table2"])),
