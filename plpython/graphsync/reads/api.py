@@ -193,6 +193,10 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
         small = traverse.bfs_lists(adj, r.security, starts, max_depth, max_nodes, label_mask, restriction)
         if small is not None and len(small[0]) <= FEW:
             ids, depths, parents, labels, capped = small
+            held = nodes.key_columns(r.v, ids)
+            out = held and _bfs_columns(ids, depths, parents, labels, *held, r.v.labels, capped)
+            if out:
+                return out
             keys = nodes.key_list(plpy, r.v, ids)  # every parent is a visited node
             return _few_columns(ids, depths, parents, labels, keys, r.v.labels, None, capped)
     run_one = traverse.bfs_over if strategy == "bfs" else traverse.dfs_over
@@ -310,6 +314,52 @@ def _few_columns(ids, depths, parents, labels, keys, label_by_id, json, capped):
         "parent_ids": "{" + ",".join(ppks) + "}",
         "labels": "{" + ",".join(names) + "}",
         "nodes": None if json is None else "{" + ",".join(docs) + "}",
+        "capped": capped,
+    }
+
+
+def _bfs_columns(ids, depths, parents, labels, tables, pks, label_by_id, capped):
+    """_few_columns of a small breadth-first traversal (traverse.bfs_lists: its seeds
+    first, each without a parent, then every node with one) whose every key the
+    backend holds (``tables``, ``pks``: nodes.key_columns), a column at a time:
+    each literal is one str.join of the values, checked once for what would need
+    quoting, where _few_columns quotes value by value (some microseconds a node on
+    a loaded machine). None when that does not apply -- a label without a name,
+    an id or label with a double quote or backslash --: then _few_columns answers."""
+    seeds = 0
+    for p in parents:
+        if p >= 0:
+            break
+        seeds += 1
+    if -1 in parents[seeds:]:
+        return None
+    names = [label_by_id.get(x) for x in labels[seeds:]]
+    if None in names:
+        return None
+    ids_text = '","'.join(pks)
+    label_text = '","'.join(names)
+    # the separators' double quotes, and no other; no backslash
+    if ("\\" in ids_text or "\\" in label_text or ids_text.count('"') != 2 * max(len(pks) - 1, 0)
+            or label_text.count('"') != 2 * max(len(names) - 1, 0)):
+        return None
+    nulls = ",".join(["NULL"] * seeds)
+    if len(ids) > seeds:
+        row = dict(zip(ids, range(len(ids)), strict=True))
+        at = [row[p] for p in parents[seeds:]]
+        head = nulls + "," if seeds else ""
+        ptables = "{" + head + ",".join([str(tables[i]) for i in at]) + "}"
+        ppks = "{" + head + '"' + '","'.join([pks[i] for i in at]) + '"}'  # ids checked above: parents are nodes
+        label_names = "{" + head + '"' + label_text + '"}'
+    else:
+        ptables = ppks = label_names = "{" + nulls + "}"
+    return {
+        "tables": "{" + ",".join(map(str, tables)) + "}",
+        "ids": '{"' + ids_text + '"}' if pks else "{}",
+        "depths": "{" + ",".join(map(str, depths)) + "}",
+        "parent_tables": ptables,
+        "parent_ids": ppks,
+        "labels": label_names,
+        "nodes": None,
         "capped": capped,
     }
 

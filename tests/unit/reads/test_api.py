@@ -50,3 +50,48 @@ def test_a_few_nodes_give_the_columns_the_whole_column_way_gives(seed):
     assert _few_columns(ids.tolist(), depths.tolist(), parents.tolist(), labels.tolist(), keys, label_by_id, json,
                         seed % 3 == 0) == few  # lists in (traverse.bfs_lists) as arrays
     assert few == _columns(ids, depths, parents, labels, found, tables, pks, (names, named), json, seed % 3 == 0, n)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_small_bfs_gives_the_columns_node_by_node_gives(seed):
+    """_bfs_columns (a literal per column, one join each) writes what _few_columns
+    writes for a breadth-first traversal's lists (seeds first, then nodes with
+    parents) whose keys are all held, and declines (None) what it cannot write
+    that way: a label without a name, a double quote or a backslash in an id or a
+    label. Ids and labels cover the empty text, a comma, braces, spaces and NULL
+    spelled as text (all quoted)."""
+    from graphsync.reads.api import _bfs_columns, _few_columns
+
+    rng = np.random.default_rng(seed + 100)
+    n, k = 300, int(rng.integers(0, 40))
+    seeds = min(k, int(rng.integers(1, 4)))
+    ids = rng.permutation(n)[:k].tolist()
+    depths = [0] * seeds + sorted(rng.integers(1, 4, k - seeds).tolist())
+    parents = [-1] * seeds + [ids[int(rng.integers(0, i))] for i in range(seeds, k)]
+    labels = [-1] * seeds + rng.integers(0, 4, k - seeds).tolist()
+    plain = ["", "7", "a,b", "{x}", "NULL", "two words", "ü"]
+    awkward = ['q"', "b\\c"]
+    hard = seed % 4 == 0  # ids or labels that need quoting, labels without a name
+    texts = plain + awkward if hard else plain
+    keys = [(int(rng.choice([16384, 16390])), "%s%d" % (texts[int(rng.integers(0, len(texts)))], i))
+            for i in range(k)]
+    label_by_id = {0: "a", 1: "", 2: "x,y", 3: 'q"' if hard else "NULL"}
+    if hard and rng.random() < 0.5:
+        del label_by_id[2]
+    few = _few_columns(ids, depths, parents, labels, keys, label_by_id, None, seed % 3 == 0)
+    fast = _bfs_columns(ids, depths, parents, labels, [t for t, _ in keys], [pk for _, pk in keys], label_by_id,
+                        seed % 3 == 0)
+    if fast is None:
+        assert hard, "declined a traversal it can write"
+    else:
+        assert fast == few
+
+
+def test_a_small_bfs_of_no_node_or_only_seeds():
+    from graphsync.reads.api import _bfs_columns, _few_columns
+
+    for ids, keys in (([], []), ([5], [(16384, "5")]), ([5, 9], [(16384, "5"), (16390, "(1,x)")])):
+        n = len(ids)
+        args = (ids, [0] * n, [-1] * n, [-1] * n)
+        assert (_bfs_columns(*args, [t for t, _ in keys], [pk for _, pk in keys], {0: "a"}, False)
+                == _few_columns(*args, keys, {0: "a"}, None, False))

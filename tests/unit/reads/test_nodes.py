@@ -156,3 +156,26 @@ def test_key_cache_keeps_few_keys_in_a_dictionary_then_arrays_with_the_same_answ
     assert tables.tolist() == [16401, 16400, 0, 16402] and pks.tolist() == ["b", "a", None, "k25"]
     assert cache.get(7) == (16401, "b") and cache.get(99) is None
     assert len(cache.items()[0]) == 22
+
+
+def test_key_columns_answers_only_when_the_arrays_hold_every_key(monkeypatch):
+    """nodes.key_columns: the keys of a list of node ids as two lists, from the
+    KeyCache's arrays; None (ask key_list) while the cache is a dictionary, for a
+    node it does not hold, for a node past the base, and for no node."""
+    from types import SimpleNamespace
+
+    from graphsync.sync import base
+
+    monkeypatch.setattr(nodes, "FEW_KEYS", 2)
+    monkeypatch.setattr(base, "_cache", {})
+    v = SimpleNamespace(key=(3, 1), base_count=50)
+    cache = nodes._key_cache(v)
+    cache.add([4, 9], [16400, 16401], ["a", "b"])
+    assert cache.tables is None and nodes.key_columns(v, [4, 9]) is None  # few keys: a dictionary
+    cache.add([10, 11, 12], [16400] * 3, ["c", "d", "e"])
+    assert cache.tables is not None
+    assert nodes.key_columns(v, [11, 4, 9]) == ([16400, 16400, 16401], ["d", "a", "b"])
+    assert nodes.key_columns(v, [11, 5]) is None  # 5 is not held
+    assert nodes.key_columns(v, [11, 50]) is None  # past the base
+    assert nodes.key_columns(v, []) is None
+    assert nodes.key_list(None, v, [11, 4]) == [(16400, "d"), (16400, "a")]  # the same keys, the other way
