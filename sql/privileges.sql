@@ -84,6 +84,11 @@ GRANT SELECT ON graph._change_log TO public;
 -- the rows of the tables it may read, decided as that role (migration 250).
 GRANT SELECT ON graph._pending_visible TO public;
 GRANT SELECT ON SEQUENCE graph._labels_label_id_seq TO public;
+-- The log's id sequence tells reads the highest log id handed out (a number, which
+-- graph.sync_health() shows every role as max_sync_log_id): a read at rest tells
+-- "nothing pending" from it and graph._sync_state without calling graph._read_sync
+-- (reads/start.py). SELECT only: no nextval or setval.
+GRANT SELECT ON SEQUENCE graph._sync_log_id_seq TO public;
 
 -- Functions every role may call: health, the reads, and the internal functions
 -- the reads call as their caller. Chosen by name from the catalog (every

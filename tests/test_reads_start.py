@@ -279,3 +279,52 @@ def test_a_repeated_small_read_runs_one_statement_and_prepares_no_plan(graph_db)
             assert after["plans"] == before["plans"], role
             c.execute("RESET ROLE")
         admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c FROM {READER}")
+
+
+def read_with_the_log_locked(admin, reader, sql):
+    """The rows of ``sql`` read by ``reader`` while ``admin`` holds an ACCESS EXCLUSIVE
+    lock on graph._sync_log, or the SQLSTATE of the read's error: 55P03 when the read
+    waited for the lock longer than the reader's lock_timeout -- it read the log
+    (graph._read_sync), where telling "nothing pending" does not."""
+    admin.execute("BEGIN")
+    admin.execute("LOCK TABLE graph._sync_log IN ACCESS EXCLUSIVE MODE")
+    try:
+        return rows(reader, sql)
+    except psycopg.Error as exc:
+        return exc.sqlstate
+    finally:
+        admin.execute("ROLLBACK")
+
+
+def test_a_read_at_rest_tells_nothing_pending_without_reading_the_log(graph_db):
+    """START tells "nothing pending" from graph._sync_state and the log's sequence, in
+    its own snapshot, as the caller (a role that may read no log row), and calls
+    graph._read_sync, which reads the log, only when that test fails: when a row is
+    pending (the read then shows it), and, never wrongly, when a log id went to a
+    transaction that rolled back (until an apply passes it)."""
+    reach = "SELECT node_id FROM graph.traverse('rs.a', '1', max_depth => 1) WHERE depth = 1 ORDER BY 1"
+    with connect(graph_db) as admin, connect(graph_db) as reader:
+        apply(admin)
+        admin.execute(f"GRANT SELECT ON rs.a TO {READER}")
+        reader.execute(f"SET ROLE {READER}")
+        reader.execute("SET lock_timeout = '2s'")
+        before = rows(reader, reach)
+        assert read_with_the_log_locked(admin, reader, reach) == before
+        admin.execute("INSERT INTO rs.a (id) VALUES (50)")
+        admin.execute("INSERT INTO rs.aa (src, dst) VALUES (1, 50)")
+        assert read_with_the_log_locked(admin, reader, reach) == "55P03"
+        after = rows(reader, reach)
+        assert after == sorted(before + [("50",)])
+        apply(admin)
+        assert read_with_the_log_locked(admin, reader, reach) == after
+        admin.execute("BEGIN")
+        admin.execute("INSERT INTO rs.a (id) VALUES (51)")
+        admin.execute("ROLLBACK")  # its log id was handed out all the same
+        assert read_with_the_log_locked(admin, reader, reach) == "55P03"
+        assert rows(reader, reach) == after
+        admin.execute("DELETE FROM rs.aa WHERE dst = 50")
+        admin.execute("DELETE FROM rs.a WHERE id = 50")
+        apply(admin)  # applies ids past the one rolled back
+        assert read_with_the_log_locked(admin, reader, reach) == before
+        reader.execute("RESET ROLE")
+        admin.execute(f"REVOKE SELECT ON rs.a FROM {READER}")
