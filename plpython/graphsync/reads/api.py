@@ -188,17 +188,20 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     restriction = access.restriction_mask(plpy, r.v, r.acc, node_tables, filter_json)
     adj, label_mask = r.graph(direction, edge_types)
     if strategy == "bfs" and not hydrate:
-        # A small traversal (every level of at most traverse.SMALL_LEVEL edges, at most
-        # FEW nodes) stays in Python lists from the walk to the literals.
+        # A small traversal (every level of at most traverse.SMALL_LEVEL edges) stays in
+        # Python lists from the walk to the literals: written a column at a time when
+        # the backend holds every key, else node by node when at most FEW nodes, else
+        # walked again below.
         small = traverse.bfs_lists(adj, r.security, starts, max_depth, max_nodes, label_mask, restriction)
-        if small is not None and len(small[0]) <= FEW:
+        if small is not None:
             ids, depths, parents, labels, capped = small
             held = nodes.key_columns(r.v, ids)
             out = held and _bfs_columns(ids, depths, parents, labels, *held, r.v.labels, capped)
             if out:
                 return out
-            keys = nodes.key_list(plpy, r.v, ids)  # every parent is a visited node
-            return _few_columns(ids, depths, parents, labels, keys, r.v.labels, None, capped)
+            if len(ids) <= FEW:
+                keys = nodes.key_list(plpy, r.v, ids)  # every parent is a visited node
+                return _few_columns(ids, depths, parents, labels, keys, r.v.labels, None, capped)
     run_one = traverse.bfs_over if strategy == "bfs" else traverse.dfs_over
     enterable = r.security
     hidden = set()
