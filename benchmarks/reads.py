@@ -37,6 +37,14 @@ round); prints its row and writes no file.
     .venv/bin/python benchmarks/reads.py --at-rest-only REVISION [--reps 4]
 
 the same for reads at rest (nothing pending): what a read's first statement costs.
+
+    .venv/bin/python benchmarks/reads.py --traversals-against REVISION [--repeat N] [--out FILE]
+
+traverse depth 2, 3 and 6 against the recursive CTE on both databases, from the
+same random seeds: for each seed, each side in turn (the order alternating) runs
+its traverse and its CTE (alternating which goes first), so both codes' ratios
+come from one run under the same load; also this code's speed over REVISION's,
+seed by seed. Writes the table to --out (default benchmarks/READS_TRAVERSALS.md).
 """
 
 from __future__ import annotations
@@ -179,13 +187,14 @@ class Bench:
         o, p = median_ms(ours), median_ms(peer)
         self.row("connected_components vs pgr_connectedComponents", o, p, "≥ 10× faster", p / o >= 10, wanted=10)
 
-    def compare(self, c, depth, seeds):
-        """Times of traverse and of the CTE from each seed, alternating which goes first."""
+    def compare(self, c, depth, seeds, first=0):
+        """Times of traverse and of the CTE from each seed, alternating which goes first
+        (``first`` 1: the CTE first for the first seed)."""
         ours, peer, sizes = [], [], []
         for i, s in enumerate(seeds):
             runs = [(TRAVERSE, {"seed": s, "depth": depth}, ours), (CTE, {"seed": int(s), "depth": depth}, peer)]
             got = {}
-            for sql, params, times in (runs if i % 2 == 0 else runs[::-1]):
+            for sql, params, times in (runs if (i + first) % 2 == 0 else runs[::-1]):
                 t, n = timed(c, sql, params)
                 times.append(t)
                 got[sql] = n
@@ -381,6 +390,45 @@ class Bench:
                  "", None,
                  ratio="%.3f× (%.3f–%.3f) previous / this" % (statistics.median(ratios), min(ratios), max(ratios)))
 
+    def traversals_against(self, other, revision):
+        """traverse depth 2, 3, 6 vs the recursive CTE on this code's database and on
+        ``other`` (the same graph, ``revision``'s code), seed by seed, the sides'
+        order alternating (see the module docstring). Rows: each side's ratio
+        (CTE / traverse, per seed min-max) and this code's speed over revision's."""
+        goals = {2: ("≥ 0.67× (within 1.5× of the CTE)", 1 / 1.5), 3: ("≥ 0.67× (within 1.5× of the CTE)", 1 / 1.5),
+                 6: ("≥ 3× faster", 3.0)}
+        with self.connect() as c, other.connect() as oc:
+            sides = [("this", c), (revision, oc)]
+            for _, conn in sides:  # as traversals(): keys of the base kept, both sides warmed alike
+                timed(conn, TRAVERSE, {"seed": "1", "depth": 6})
+            for s in [self.seed() for _ in range(self.warmup)]:
+                for _, conn in sides:
+                    self.compare(conn, 2, [s])
+            for depth in (2, 3, 6):
+                n = self.repeat_traversal if depth < 6 else self.repeat_traversal // 2
+                got = {name: ([], [], []) for name, _ in sides}
+                for i, s in enumerate([self.seed() for _ in range(n)]):
+                    for name, conn in sides if i % 2 == 0 else sides[::-1]:
+                        ours, peer, sizes = self.compare(conn, depth, [s], first=i // 2 % 2)
+                        for into, value in zip(got[name], (ours[0], peer[0], sizes[0]), strict=True):
+                            into.append(value)
+                goal, wanted = goals[depth]
+                for name, _ in sides:
+                    ours, peer, sizes = got[name]
+                    self.ratio_row("traverse depth %d vs recursive CTE, %s code" % (depth, name), ours, peer, sizes,
+                                   goal, wanted)
+                mine, theirs = got["this"][0], got[revision][0]
+                each = sorted(b / a for a, b in zip(mine, theirs, strict=True))
+                self.rows.append(("… depth %d: this code's speed over %s's (same seeds)" % (depth, revision),
+                                  "%.2f ms" % median_ms(mine), "%.2f ms" % median_ms(theirs),
+                                  "%.2f× (per seed %.2f–%.2f)" % (statistics.median(each), each[0], each[-1]),
+                                  "", "–"))
+                self.ratios.append(("depth %d: %s / this" % (depth, revision), statistics.median(each), each[0],
+                                    each[-1], None))
+                print(self.rows[-1], flush=True)
+        self.notes.append("code: this tree and %s's (git archive) installed in two databases of one server,"
+                          " the same graph in each; every seed is read on both, the order alternating" % revision)
+
     def write(self, path, quick):
         png = png_beside(path)
         plot_ratios(png, "graphsync reads vs peers: %d nodes / %d edges%s, %d cores, load %s at start"
@@ -433,6 +481,10 @@ def main(argv=None):
     parser.add_argument("--at-rest-only", metavar="REVISION",
                         help="run only reads at rest (nothing pending), side by side with this revision's code"
                              " installed in a second database holding the same graph; prints its rows")
+    parser.add_argument("--traversals-against", metavar="REVISION",
+                        help="traverse depth 2, 3, 6 vs the CTE on this code and on this revision's, installed in a"
+                             " second database holding the same graph, seed by seed; writes --out (default"
+                             " benchmarks/READS_TRAVERSALS.md)")
     parser.add_argument("--reps", type=int, default=4, help="rounds of --fold-only or --at-rest-only (default 4)")
     args = parser.parse_args(argv)
     nodes = args.nodes or (20_000 if args.quick else 200_000)
@@ -442,6 +494,18 @@ def main(argv=None):
     unknown = set(phases) - set(PHASES)
     if unknown:
         parser.error("unknown phases: %s" % ", ".join(sorted(unknown)))
+    if args.traversals_against:
+        revision = args.traversals_against
+        out = args.out if args.out != parser.get_default("out") else str(ROOT / "benchmarks" / "READS_TRAVERSALS.md")
+        with server() as admin, database(admin, DB) as dsn, tempfile.TemporaryDirectory() as tree, \
+                database(admin, DB + "_previous", previous_tree(revision, tree)) as other_dsn:
+            b, other = Bench(dsn, nodes, edges, repeat), Bench(other_dsn, nodes, edges, repeat)
+            b.setup()
+            other.setup()
+            b.traversals_against(other, revision)
+            b.notes.append("--traversals-against %s; repetitions %d" % (revision, repeat))
+            b.write(out, args.quick)
+        return 0
     if args.fold_only or args.at_rest_only:
         revision = args.fold_only or args.at_rest_only
         with server() as admin, database(admin, DB) as dsn, tempfile.TemporaryDirectory() as tree, \
