@@ -63,7 +63,7 @@
 CREATE OR REPLACE FUNCTION graph._read_sync(
     try_apply boolean,
     as_role regrole DEFAULT NULL,
-    warn boolean DEFAULT true,
+    warn boolean DEFAULT TRUE,
     OUT committed_rows bigint,
     OUT own_rows bigint,
     OUT applied boolean,
