@@ -98,6 +98,32 @@ SELECT max(agg_cost) FROM pgr_dijkstra(%(edges)s, %(a)s::bigint, %(b)s::bigint, 
 
 SP = "SELECT count(*) FROM graph.shortest_path('bench.nodes', %(a)s, 'bench.nodes', %(b)s)"
 
+# The in-server CPU time per call of a batch of traversals (cte false) or CTEs from
+# ``seeds``, in µs: each through a plan kept for the session, timed by the backend's
+# thread CPU clock (benchmarks/reads.py --traversals-against).
+CPU_BATCH = """
+CREATE OR REPLACE FUNCTION pg_temp.cpu_batch(depth int, seeds text[], cte boolean) RETURNS float8
+LANGUAGE plpython3u AS $$
+import time
+key = "cpu_batch_cte" if cte else "cpu_batch_traverse"
+p = SD.get(key)
+if p is None:
+    if cte:
+        p = plpy.prepare("WITH RECURSIVE walk (id, depth) AS (SELECT $1::int, 0 UNION SELECT l.dst, w.depth + 1"
+                         " FROM walk AS w JOIN bench.links AS l ON l.src = w.id WHERE w.depth < $2)"
+                         " SELECT count(*) AS n FROM (SELECT id, min(depth) FROM walk GROUP BY id) AS reached",
+                         ["text", "int"])
+    else:
+        p = plpy.prepare("SELECT count(*) AS n FROM graph.traverse('bench.nodes', $1, max_depth => $2,"
+                         " max_nodes => 1000000)", ["text", "int"])
+    SD[key] = p
+start = time.thread_time()
+for s in seeds:
+    plpy.execute(p, [s, depth])
+return (time.thread_time() - start) / len(seeds) * 1e6
+$$
+"""
+
 
 def timed(conn, sql, params=None):
     start = time.perf_counter()
@@ -429,6 +455,57 @@ class Bench:
         self.notes.append("code: this tree and %s's (git archive) installed in two databases of one server,"
                           " the same graph in each; every seed is read on both, the order alternating" % revision)
 
+    def cpu_against(self, other, revision, rounds=15):
+        """In-server CPU time per call (the backend's thread CPU time around a batch of
+        calls, in PL/Python: no round trip, and a process waiting for a core is not
+        charged) of traverse and of the CTE, on this code's database and on
+        ``other``'s: each round, one batch of fresh random seeds on each side and
+        each query, the order alternating. Rows: the median of the rounds' ratios
+        (CTE / traverse per side, and this code's speed over revision's), with their
+        min-max. Load changes a round's figures (cache sharing) far less than the
+        client's clock."""
+        sizes = {2: 20, 3: 10, 6: 2}
+        goals = {2: ("≥ 0.67× (within 1.5× of the CTE)", 1 / 1.5), 3: ("≥ 0.67× (within 1.5× of the CTE)", 1 / 1.5),
+                 6: ("≥ 3× faster", 3.0)}
+        with self.connect() as c, other.connect() as oc:
+            sides = [("this", c), (revision, oc)]
+            for _, conn in sides:
+                conn.execute(CPU_BATCH)
+                timed(conn, TRAVERSE, {"seed": "1", "depth": 6})
+                warm = [self.seed() for _ in range(100)]
+                for cte in (False, True):
+                    conn.execute("SELECT pg_temp.cpu_batch(%s, %s, %s)", [2, warm, cte])
+            for depth in (2, 3, 6):
+                got = {(name, cte): [] for name, _ in sides for cte in (False, True)}
+                for r in range(rounds if depth < 6 else rounds // 2):
+                    seeds = [self.seed() for _ in range(sizes[depth])]
+                    order = [(name, conn, cte) for name, conn in sides for cte in (False, True)]
+                    for name, conn, cte in order if r % 2 == 0 else order[::-1]:
+                        got[(name, cte)].append(conn.execute("SELECT pg_temp.cpu_batch(%s, %s, %s)",
+                                                             [depth, seeds, cte]).fetchone()[0])
+                goal, wanted = goals[depth]
+                for name, _ in sides:
+                    ours, peer = got[(name, False)], got[(name, True)]
+                    each = sorted(p / o for o, p in zip(ours, peer, strict=True))
+                    med = statistics.median(each)
+                    self.ratios.append(("CPU depth %d, %s" % (depth, name), med, each[0], each[-1], wanted))
+                    self.rows.append(("in-server CPU per call, depth %d vs recursive CTE, %s code (%d rounds of %d"
+                                      " seeds)" % (depth, name, len(ours), sizes[depth]),
+                                      "%.0f µs" % statistics.median(ours), "%.0f µs" % statistics.median(peer),
+                                      "%.2f× (per round %.2f–%.2f)" % (med, each[0], each[-1]), goal,
+                                      "met" if med >= wanted else "**missed**"))
+                    print(self.rows[-1], flush=True)
+                mine, theirs = got[("this", False)], got[(revision, False)]
+                each = sorted(b / a for a, b in zip(mine, theirs, strict=True))
+                self.rows.append(("… in-server CPU, depth %d: this code's speed over %s's" % (depth, revision),
+                                  "%.0f µs" % statistics.median(mine), "%.0f µs" % statistics.median(theirs),
+                                  "%.2f× (per round %.2f–%.2f)" % (statistics.median(each), each[0], each[-1]),
+                                  "", "–"))
+                print(self.rows[-1], flush=True)
+        self.notes.append("in-server CPU rows: pg_temp.cpu_batch runs a batch of calls through a kept plan and"
+                          " returns the backend's thread CPU time per call; client rows: the client's clock,"
+                          " round trip included")
+
     def write(self, path, quick):
         png = png_beside(path)
         plot_ratios(png, "graphsync reads vs peers: %d nodes / %d edges%s, %d cores, load %s at start"
@@ -503,6 +580,7 @@ def main(argv=None):
             b.setup()
             other.setup()
             b.traversals_against(other, revision)
+            b.cpu_against(other, revision)
             b.notes.append("--traversals-against %s; repetitions %d" % (revision, repeat))
             b.write(out, args.quick)
         return 0
