@@ -89,6 +89,14 @@ GRANT SELECT ON SEQUENCE graph._labels_label_id_seq TO public;
 -- "nothing pending" from it and graph._sync_state without calling graph._read_sync
 -- (reads/start.py). SELECT only: no nextval or setval.
 GRANT SELECT ON SEQUENCE graph._sync_log_id_seq TO public;
+-- graph._nodes, graph._change_log and graph._labels are views owned by
+-- graph_views (migration 245) over graph._node_rows, graph._change_log_rows and
+-- graph._label_rows, which only graph_admin reads or writes directly: a view
+-- applies the row-level security of its table to every reader, BYPASSRLS ones
+-- included. graph_views reads those three tables and nothing else; nobody
+-- writes through the views.
+GRANT SELECT ON graph._node_rows, graph._change_log_rows, graph._label_rows TO graph_views;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON graph._nodes, graph._change_log, graph._labels FROM graph_admin;
 
 -- Functions every role may call: health, the reads, and the internal functions
 -- the reads call as their caller. Chosen by name from the catalog (every

@@ -402,11 +402,17 @@ def test_a_reader_sees_no_value_of_a_row_the_policy_hides(world):
         assert b.execute("SELECT count(*) FROM graph.search('title', 'hidden', mode => 'prefix')").fetchone() == (0,)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "graph._nodes keeps a node's key, tenant and properties from a role that may not SELECT its table by "
-    "row-level security, which a BYPASSRLS role bypasses: such a role reads them for every registered table. "
-    "Fixing it takes a view in place of the public SELECT on graph._nodes (README Privileges, 'What is left')"))
 def test_a_bypassrls_role_sees_no_node_of_a_table_it_may_not_select(world):
+    """graph._nodes, graph._change_log and graph._labels are views owned by
+    graph_views (migration 245): their tables' row-level security applies to every
+    reader, BYPASSRLS included, and checks the reader's own privileges."""
+    with as_role(world, OWNER) as o:
+        o.execute("UPDATE ab.docs SET title = title WHERE id = 1")  # a node change to record
+    with connect(world) as c:
+        apply(c)
+        assert c.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = 'ab.docs'::regclass").fetchone()[0] > 0
+        assert c.execute("SELECT count(*) FROM graph._change_log WHERE table_oid = 'ab.docs'::regclass"
+                         ).fetchone()[0] > 0
     with as_role(world, BYPASS) as b:
         assert b.execute("SELECT has_table_privilege('ab.docs', 'SELECT')").fetchone() == (False,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -414,6 +420,42 @@ def test_a_bypassrls_role_sees_no_node_of_a_table_it_may_not_select(world):
         assert b.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = 'ab.docs'::regclass").fetchone() == (0,)
         assert b.execute("SELECT count(*) FROM graph._change_log WHERE table_oid = 'ab.docs'::regclass"
                          ).fetchone() == (0,)
+        # ab.links carries the label column kind; BYPASS may not SELECT it either
+        labels = {row[0] for row in b.execute("SELECT label FROM graph._labels")}
+        assert {"ref", "about"} <= labels and not [label for label in labels if "kind" in label], labels
+        # nor read the rows under the views
+        for table in ("graph._node_rows", "graph._change_log_rows", "graph._label_rows"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                b.execute(f"SELECT * FROM {table}")
+
+
+def test_a_bypassrls_role_that_may_select_a_table_sees_its_nodes(world):
+    """BYPASSRLS still counts where it should: a role that may SELECT ab.vault (no
+    row-level security) and ab.links (row-level security it bypasses) sees every
+    node of the one and every label of the other, as a SELECT of its own would."""
+    with as_role(world, OWNER) as o:
+        o.execute("INSERT INTO ab.vault VALUES (50, 'vault note 50')")
+    with connect(world) as c:
+        apply(c)
+        c.execute(f"GRANT SELECT ON ab.links TO {BYPASS}")
+    try:
+        with as_role(world, BYPASS) as b:
+            assert b.execute("SELECT count(*) FROM ab.links").fetchone()[0] >= 2  # the policy bypassed
+            assert b.execute("SELECT pk, properties ->> 'note' FROM graph._nodes WHERE table_oid ="
+                             " 'ab.vault'::regclass AND alive ORDER BY 1").fetchall() == [
+                                 ("1", "vault note 1"), ("50", "vault note 50")]
+            assert b.execute("SELECT count(*) FROM graph._change_log WHERE table_oid = 'ab.vault'::regclass"
+                             ).fetchone()[0] > 0
+            labels = {row[0] for row in b.execute("SELECT label FROM graph._labels")}
+            assert {"ref", "about", "blue kind", f"{HIDDEN} kind 2"} <= labels
+            assert [r[0] for r in b.execute("SELECT node_id FROM graph.traverse('ab.vault', '1', max_depth => 0)")
+                    ] == ["1"]
+    finally:
+        with as_role(world, OWNER) as o:
+            o.execute("DELETE FROM ab.vault WHERE id = 50")
+        with connect(world) as c:
+            c.execute(f"REVOKE SELECT ON ab.links FROM {BYPASS}")
+            apply(c)
 
 
 def test_graph_labels_shows_no_label_of_a_row_the_reader_cannot_see(world):

@@ -87,10 +87,16 @@ RELEASED_RAW_CHECKSUMS = {
 # functions to that role), BYPASSRLS so health can read pg_cron's job table,
 # whose row-level security shows each role only its own jobs, and a member of
 # pg_read_all_settings so it can read pg_cron's superuser-only settings
-# (cron.log_run). A role of either name that exists with other attributes is
-# set back to these.
+# (cron.log_run). graph_views owns the views graph._nodes, graph._change_log and
+# graph._labels (migration 245): the row-level security of the tables under them
+# applies to whoever reads a view because it applies to its owner, so it is
+# never BYPASSRLS nor a superuser, and a member of no role (graph_admin's
+# policies would show it every row). A role of any of these names that exists
+# with other attributes is set back to these.
 ROLES = """
 DO $$
+DECLARE
+    granted text;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'graph_admin') THEN
         CREATE ROLE graph_admin NOLOGIN;
@@ -109,6 +115,20 @@ BEGIN
                AND (rolsuper OR rolcanlogin OR rolcreaterole OR rolcreatedb OR rolreplication OR NOT rolbypassrls)) THEN
         ALTER ROLE graph_sync NOSUPERUSER NOLOGIN NOCREATEROLE NOCREATEDB NOREPLICATION BYPASSRLS;
     END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'graph_views') THEN
+        CREATE ROLE graph_views NOLOGIN;
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'graph_views'
+               AND (rolsuper OR rolcanlogin OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls)) THEN
+        ALTER ROLE graph_views NOSUPERUSER NOLOGIN NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS;
+    END IF;
+    FOR granted IN
+        SELECT r.rolname::text FROM pg_catalog.pg_auth_members AS m
+        JOIN pg_catalog.pg_roles AS r ON r.oid = m.roleid
+        WHERE m.member = 'graph_views'::regrole
+    LOOP
+        EXECUTE format('REVOKE %I FROM graph_views', granted);
+    END LOOP;
     IF NOT pg_catalog.pg_has_role('graph_sync', 'graph_admin', 'MEMBER') THEN
         GRANT graph_admin TO graph_sync;
     END IF;
@@ -465,7 +485,7 @@ def upgrade(dsn_or_connection: Any, root: Path | None = None) -> dict:
 
 def uninstall(dsn_or_connection: Any) -> None:
     """Remove schema graph and with it every capture trigger; keeps the cluster-wide
-    roles (graph_admin, graph_capture, graph_sync) and the source tables' rows."""
+    roles (graph_admin, graph_capture, graph_sync, graph_views) and the source tables' rows."""
     with connection_for(dsn_or_connection) as conn, conn.transaction(), conn.cursor() as cur:
         _require_superuser(cur, "Uninstalling graphsync")
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))

@@ -2,8 +2,8 @@
 -- numbered after < change_id <= upto (migration 070): their ids, alive flags and
 -- tables, and the highest change_id among them (NULL when none). Structural only:
 -- no key, tenant or property. SECURITY DEFINER so every role derives the same
--- alive flags from it (graph._nodes has row-level security).
--- Reads: graph._nodes (through _nodes_change_idx).
+-- alive flags from it (graph._nodes shows each reader its own rows).
+-- Reads: graph._node_rows (through _nodes_change_idx).
 CREATE OR REPLACE FUNCTION graph._node_changes(
     after bigint,
     upto bigint,
@@ -22,7 +22,7 @@ AS $$
         coalesce(array_agg(n.alive ORDER BY n.change_id), '{}'),
         coalesce(array_agg(n.table_oid ORDER BY n.change_id), '{}'),
         max(n.change_id)
-    FROM graph._nodes AS n
+    FROM graph._node_rows AS n
     WHERE n.change_id > after AND n.change_id <= upto
 $$;
 

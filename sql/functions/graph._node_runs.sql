@@ -2,7 +2,7 @@
 -- as runs of consecutive ids (build numbers the nodes table by table, so a
 -- base has about one run per table). Structural only: no key, tenant or
 -- property. SECURITY DEFINER so reads can mask the nodes of tables the caller
--- may not SELECT without reading them. Reads: graph._nodes.
+-- may not SELECT without reading them. Reads: graph._node_rows.
 CREATE OR REPLACE FUNCTION graph._node_runs(below bigint)
 RETURNS TABLE (table_oid oid, first_id bigint, last_id bigint)
 LANGUAGE sql
@@ -16,7 +16,7 @@ AS $$
             n.node_id,
             n.table_oid,
             n.node_id - row_number() OVER (PARTITION BY n.table_oid ORDER BY n.node_id) AS run
-        FROM graph._nodes AS n
+        FROM graph._node_rows AS n
         WHERE n.node_id < below
     ) AS r
     GROUP BY r.table_oid, r.run

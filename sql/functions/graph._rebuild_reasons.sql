@@ -26,7 +26,7 @@ BEGIN
             st.read_only, st.read_only_reason, st.build_required,
             (SELECT count(*) FROM graph._sync_log AS l WHERE l.needs_vacuum) AS truncations,
             (SELECT count(*) FROM graph._edge_overlay) AS overlay,
-            (SELECT count(*) FROM graph._nodes AS n WHERE n.touched AND NOT n.alive) AS tombstones,
+            (SELECT count(*) FROM graph._node_rows AS n WHERE n.touched AND NOT n.alive) AS tombstones,
             greatest(coalesce((SELECT c.node_count FROM graph._csr AS c
                                WHERE c.generation = st.generation AND c.direction = 'out'), 0), 1) AS nodes,
             (SELECT string_agg(d.table_name || coalesce('.' || d.column_name, '') || ' ' || d.kind, ', ')

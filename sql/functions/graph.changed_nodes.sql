@@ -17,7 +17,7 @@
 -- (55000): the changes after it were pruned with the log, or a rebuild changed
 -- more nodes than it records one by one (sync/notify.py); reload, then continue
 -- from sync_health().last_change_sync_id.
--- Reads: graph._change_log, graph._sync_state, graph._node_tables, the catalog.
+-- Reads: graph._change_log (the view), graph._sync_state, graph._node_tables, the catalog.
 -- Errors reach the caller with SQLSTATE, message, detail and hint only (no
 -- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.changed_nodes(

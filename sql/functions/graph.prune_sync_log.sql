@@ -41,9 +41,9 @@ BEGIN
         RETURNING 1
     )
     SELECT count(*) INTO pruned FROM gone;
-    SELECT max(c.sync_id) INTO horizon FROM graph._change_log AS c WHERE c.created_at < now() - retention;
+    SELECT max(c.sync_id) INTO horizon FROM graph._change_log_rows AS c WHERE c.created_at < now() - retention;
     IF horizon IS NOT NULL THEN
-        DELETE FROM graph._change_log AS c WHERE c.sync_id <= horizon;
+        DELETE FROM graph._change_log_rows AS c WHERE c.sync_id <= horizon;
         UPDATE graph._sync_state SET change_horizon = greatest(change_horizon, horizon);
     END IF;
     RETURN pruned;

@@ -4,7 +4,7 @@
 -- delta and the log, log rows, the memory this backend's cache of the base
 -- holds, last build, apply and maintenance rebuild. SECURITY DEFINER so any
 -- role can read sizes without reading the graph tables.
--- Reads: graph._sync_state, graph._nodes, graph._csr, graph._edge_overlay,
+-- Reads: graph._sync_state, graph._node_rows, graph._csr, graph._edge_overlay,
 -- graph._labels, the registry, graph._sync_log, graph._maintenance_jobs.
 -- PL/pgSQL around graph._status, which does the work in PL/Python: an error
 -- reaches the caller with its SQLSTATE, message, detail and hint only.

@@ -17,7 +17,7 @@
 -- row's message only to a role that may read that row's table
 -- (graph._session_may_read), last_maintenance_error only to admins; the other
 -- columns hold counts, states and catalog names.
--- Reads: graph._sync_state, graph._sync_log, graph._edge_overlay, graph._nodes,
+-- Reads: graph._sync_state, graph._sync_log, graph._edge_overlay, graph._node_rows,
 -- graph._maintenance_jobs, graph._maintenance_schedule, graph._integrity, the catalog, cron.job
 -- and cron.job_run_details when pg_cron is installed.
 -- Errors reach the caller with SQLSTATE, message, detail and hint only (no
@@ -132,7 +132,7 @@ BEGIN
 
     SELECT count(*) INTO edge_buffer_used FROM graph._edge_overlay;
     edge_buffer_size := graph._setting('graph.edge_buffer_size')::bigint;
-    SELECT count(*) INTO tombstone_count FROM graph._nodes AS n WHERE n.touched AND NOT n.alive;
+    SELECT count(*) INTO tombstone_count FROM graph._node_rows AS n WHERE n.touched AND NOT n.alive;
     needs_vacuum := EXISTS (SELECT FROM graph._sync_log AS l WHERE l.needs_vacuum);
     needs_rebuild := cardinality(reasons) > 0;
     rebuild_reasons := nullif(array_to_string(reasons, '; '), '');

@@ -2,7 +2,7 @@
 -- tables. One row per difference: missing_node, extra_node, stale_property,
 -- missing_edge, extra_edge, dangling_edge. No rows when the graph equals the
 -- sources (run graph.apply_sync() first: unapplied log rows are differences).
--- Reads: the sources, graph._nodes, graph._csr, graph._edge_overlay.
+-- Reads: the sources, graph._node_rows, graph._csr, graph._edge_overlay.
 -- PL/pgSQL around graph._verify, which does the work in PL/Python: an error
 -- reaches the caller with its SQLSTATE, message, detail and hint only. It
 -- checks the caller first, so EXECUTE granted on it by mistake opens nothing.

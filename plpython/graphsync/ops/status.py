@@ -5,17 +5,17 @@ from graphsync.sync import base
 
 SIZES = """
 SELECT s.generation, s.last_build_at, s.last_apply_at,
-       (SELECT count(*) FROM graph._nodes WHERE alive) AS node_count,
-       (SELECT count(*) FROM graph._nodes) AS node_ids,
-       (SELECT count(*) FROM graph._nodes WHERE touched AND NOT alive) AS tombstones,
+       (SELECT count(*) FROM graph._node_rows WHERE alive) AS node_count,
+       (SELECT count(*) FROM graph._node_rows) AS node_ids,
+       (SELECT count(*) FROM graph._node_rows WHERE touched AND NOT alive) AS tombstones,
        coalesce((SELECT c.edge_count FROM graph._csr AS c
                  WHERE c.generation = s.generation AND c.direction = 'out'), 0) AS base_edges,
        (SELECT count(*) FROM graph._edge_overlay) AS overlay_edges,
-       (SELECT count(*) FROM graph._labels) AS labels,
+       (SELECT count(*) FROM graph._label_rows) AS labels,
        (SELECT count(*) FROM graph._node_tables) AS node_tables,
        (SELECT count(*) FROM graph._edge_sources) AS edge_sources,
        pg_catalog.pg_total_relation_size('graph._csr') AS base_bytes,
-       pg_catalog.pg_total_relation_size('graph._nodes')
+       pg_catalog.pg_total_relation_size('graph._node_rows')
          + pg_catalog.pg_total_relation_size('graph._edge_overlay') AS delta_bytes,
        pg_catalog.pg_total_relation_size('graph._sync_log') AS log_bytes,
        (SELECT count(*) FROM graph._sync_log) AS log_rows,

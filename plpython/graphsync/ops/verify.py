@@ -15,11 +15,11 @@ from graphsync.sync import registry, sources
 NODE_DIFFERENCES = """
 SELECT 'missing_node' AS difference, s.table_oid, s.pk, NULL::text AS detail
 FROM pg_temp._gs_src_nodes AS s
-LEFT JOIN graph._nodes AS n ON n.table_oid = s.table_oid AND n.pk = s.pk AND n.alive
+LEFT JOIN graph._node_rows AS n ON n.table_oid = s.table_oid AND n.pk = s.pk AND n.alive
 WHERE n.node_id IS NULL
 UNION ALL
 SELECT 'extra_node', n.table_oid, n.pk, NULL
-FROM graph._nodes AS n
+FROM graph._node_rows AS n
 LEFT JOIN pg_temp._gs_src_nodes AS s ON s.table_oid = n.table_oid AND s.pk = n.pk
 WHERE n.alive AND s.pk IS NULL
 UNION ALL
@@ -27,7 +27,7 @@ SELECT 'stale_property', s.table_oid, s.pk,
        jsonb_build_object('graph', jsonb_build_object('tenant', n.tenant, 'properties', n.properties),
                           'source', jsonb_build_object('tenant', s.tenant, 'properties', s.properties))::text
 FROM pg_temp._gs_src_nodes AS s
-JOIN graph._nodes AS n ON n.table_oid = s.table_oid AND n.pk = s.pk AND n.alive
+JOIN graph._node_rows AS n ON n.table_oid = s.table_oid AND n.pk = s.pk AND n.alive
 WHERE (n.tenant, n.properties) IS DISTINCT FROM (s.tenant, s.properties)
 """
 
@@ -43,9 +43,9 @@ GRAPH_EDGES = """
 INSERT INTO pg_temp._gs_graph_edges
 SELECT e.es, s.table_oid, s.pk, d.table_oid, d.pk, e.w, l.label
 FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::int[], $5::int[]) AS e (s, d, w, lab, es)
-JOIN graph._nodes AS s ON s.node_id = e.s
-JOIN graph._nodes AS d ON d.node_id = e.d
-JOIN graph._labels AS l ON l.label_id = e.lab;
+JOIN graph._node_rows AS s ON s.node_id = e.s
+JOIN graph._node_rows AS d ON d.node_id = e.d
+JOIN graph._label_rows AS l ON l.label_id = e.lab;
 """
 
 EDGE_COMPARE = """
@@ -66,7 +66,7 @@ SELECT 'extra_edge', * FROM (SELECT * FROM actual EXCEPT ALL SELECT * FROM expec
 """
 
 
-NODE_IDS = "SELECT pg_catalog.string_agg(pg_catalog.int8send(n.node_id), ''::bytea) AS b FROM graph._nodes AS n"
+NODE_IDS = "SELECT pg_catalog.string_agg(pg_catalog.int8send(n.node_id), ''::bytea) AS b FROM graph._node_rows AS n"
 
 
 def _json_number(x):

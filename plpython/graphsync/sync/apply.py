@@ -113,17 +113,17 @@ WITH k AS MATERIALIZED (
          WITH ORDINALITY AS k (table_oid, pk, alive, extra, tenant, props, i)
     LEFT JOIN LATERAL (
         SELECT n.node_id, n.ctid AS tid, CASE WHEN n.alive THEN 1 + n.extra_rows ELSE 0 END AS row_count
-        FROM graph._nodes AS n
+        FROM graph._node_rows AS n
         WHERE n.table_oid = k.table_oid AND n.pk = k.pk
         LIMIT 1
     ) AS n ON true
 ), new AS MATERIALIZED (
-    SELECT k.i, (SELECT coalesce(max(node_id), -1) + 1 FROM graph._nodes) + row_number() OVER (ORDER BY k.i) - 1
+    SELECT k.i, (SELECT coalesce(max(node_id), -1) + 1 FROM graph._node_rows) + row_number() OVER (ORDER BY k.i) - 1
            AS node_id
     FROM k
     WHERE k.node_id IS NULL
 ), added AS (
-    INSERT INTO graph._nodes (node_id, table_oid, pk, alive, extra_rows, tenant, properties, touched, change_id)
+    INSERT INTO graph._node_rows (node_id, table_oid, pk, alive, extra_rows, tenant, properties, touched, change_id)
     SELECT new.node_id, k.table_oid, k.pk, k.alive, k.extra, k.tenant, k.props::jsonb, true,
            (SELECT nextval('graph._node_change_seq'))
     FROM new JOIN k USING (i)
@@ -146,7 +146,7 @@ WITH u AS MATERIALIZED (
     SELECT * FROM unnest($1::tid[], $2::boolean[], $3::int[], $4::boolean[], $5::text[], $6::text[])
          AS u (tid, alive, extra, keep, tenant, props)
 ), written AS (
-    UPDATE graph._nodes AS n
+    UPDATE graph._node_rows AS n
     SET alive = u.alive, extra_rows = u.extra,
         tenant = CASE WHEN u.keep THEN n.tenant ELSE u.tenant END,
         properties = CASE WHEN u.keep THEN n.properties ELSE u.props::jsonb END,
@@ -158,11 +158,11 @@ WITH u AS MATERIALIZED (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM written) AS written,
-       (SELECT count(*) FROM u JOIN graph._nodes AS n ON n.ctid = u.tid) AS found
+       (SELECT count(*) FROM u JOIN graph._node_rows AS n ON n.ctid = u.tid) AS found
 """
 
-INSERT_LABELS = "INSERT INTO graph._labels (label) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
-LABEL_IDS = "SELECT label_id, label FROM graph._labels WHERE label = ANY ($1)"
+INSERT_LABELS = "INSERT INTO graph._label_rows (label) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
+LABEL_IDS = "SELECT label_id, label FROM graph._label_rows WHERE label = ANY ($1)"
 
 # The overlay rows and their count (graph._sync_state.overlay_count, migration 095)
 # in one statement, so the count commits and rolls back with the rows. The count is
@@ -177,7 +177,7 @@ UPDATE graph._sync_state SET overlay_count = overlay_count + $7
 """
 
 TRUNCATE_NODES = """
-UPDATE graph._nodes SET alive = false, extra_rows = 0, tenant = NULL, properties = NULL,
+UPDATE graph._node_rows SET alive = false, extra_rows = 0, tenant = NULL, properties = NULL,
     touched = true, change_id = (SELECT nextval('graph._node_change_seq'))
 WHERE table_oid = $1 AND alive
 """

@@ -33,14 +33,14 @@ from graphsync.sync import base, basefile, notify, packed, registry, sources
 # The labels of the edges read: each edge source's own label, and the values of its
 # label column where it has one (only those edges are scanned).
 LABELS = """
-INSERT INTO graph._labels (label)
+INSERT INTO graph._label_rows (label)
 SELECT l.label FROM pg_catalog.unnest($1::text[]) AS l (label) WHERE l.label IS NOT NULL
 UNION
 SELECT DISTINCT e.label FROM pg_temp._gs_src_edges AS e
 WHERE pg_catalog.cardinality($2::int[]) > 0 AND e.edge_source_id = ANY($2::int[])
 ON CONFLICT (label) DO NOTHING
 """
-LABEL_IDS = "SELECT label, label_id FROM graph._labels WHERE label = ANY($1::text[])"
+LABEL_IDS = "SELECT label, label_id FROM graph._label_rows WHERE label = ANY($1::text[])"
 
 # The source rows just read against graph._nodes, in one join: only the rows that
 # differ, so a rebuild that changes few nodes writes few rows, and every node keeps
@@ -63,7 +63,7 @@ SELECT n.node_id, coalesce(w.table_oid, n.table_oid), coalesce(w.pk, n.pk), w.pk
             WHEN w.pk IS NULL THEN (CASE WHEN n.alive THEN 'D' END)
             WHEN n.tenant IS DISTINCT FROM w.tenant OR n.properties IS DISTINCT FROM w.properties THEN 'U' END
 FROM pg_temp._gs_src_nodes AS w
-FULL JOIN graph._nodes AS n ON n.table_oid = w.table_oid AND n.pk = w.pk
+FULL JOIN graph._node_rows AS n ON n.table_oid = w.table_oid AND n.pk = w.pk
 WHERE n.node_id IS NULL OR n.touched OR n.extra_rows <> 0 OR n.change_id IS NOT NULL
    OR (w.pk IS NULL AND (n.alive OR n.tenant IS NOT NULL OR n.properties IS NOT NULL))
    OR (w.pk IS NOT NULL AND (NOT n.alive OR n.tenant IS DISTINCT FROM w.tenant
@@ -71,24 +71,24 @@ WHERE n.node_id IS NULL OR n.touched OR n.extra_rows <> 0 OR n.change_id IS NOT 
 """
 
 NODE_UPDATE = """
-UPDATE graph._nodes AS n
+UPDATE graph._node_rows AS n
 SET alive = p.alive, tenant = p.tenant, properties = p.properties, touched = false, extra_rows = 0,
     change_id = NULL
 FROM pg_temp._gs_node_plan AS p WHERE p.op = 'U' AND n.node_id = p.node_id
 """
 
-NODE_IDS = "SELECT count(*) AS n, coalesce(max(node_id), -1) AS top FROM graph._nodes"
+NODE_IDS = "SELECT count(*) AS n, coalesce(max(node_id), -1) AS top FROM graph._node_rows"
 
 # New nodes (%s: rows of table_oid, pk, alive, tenant, properties), in (table, key)
 # order, take the free node ids $1..$2 in order: first the ids no row holds (nodes
 # gone at earlier rebuilds; $3: there are some, and $1 is 0), then the next ones.
 NODE_INSERT = """
-INSERT INTO graph._nodes (node_id, table_oid, pk, alive, tenant, properties)
+INSERT INTO graph._node_rows (node_id, table_oid, pk, alive, tenant, properties)
 SELECT f.id, p.table_oid, p.pk, p.alive, p.tenant, p.properties
 FROM (SELECT q.*, row_number() OVER (ORDER BY q.table_oid, q.pk) AS i FROM (%s) AS q) AS p
 JOIN (SELECT h.id, row_number() OVER (ORDER BY h.id) AS i
       FROM pg_catalog.generate_series($1, $2) AS h (id)
-      WHERE NOT $3 OR NOT EXISTS (SELECT FROM graph._nodes AS n WHERE n.node_id = h.id)) AS f
+      WHERE NOT $3 OR NOT EXISTS (SELECT FROM graph._node_rows AS n WHERE n.node_id = h.id)) AS f
   ON f.i = p.i
 RETURNING node_id, table_oid, pk
 """
@@ -100,7 +100,7 @@ FROM ROWS FROM (pg_catalog.unnest($4::oid[]), pg_catalog.unnest($5::text[])) AS 
 NODE_ARRAYS = """
 SELECT pg_catalog.string_agg(pg_catalog.int8send(n.node_id) || pg_catalog.int8send(n.table_oid::bigint)
                              || CASE WHEN n.alive THEN '\\x01'::bytea ELSE '\\x00'::bytea END, ''::bytea) AS b
-FROM graph._nodes AS n
+FROM graph._node_rows AS n
 """
 NODE_RECORD = np.dtype([("id", ">i8"), ("table", ">i8"), ("alive", "u1")])
 
@@ -123,11 +123,11 @@ SELECT pg_catalog.string_agg(pg_catalog.int8send(coalesce(s.node_id, -1))
        pg_catalog.array_agg(e.dst_pk) FILTER (WHERE d.node_id IS NULL) AS dst_pk
 FROM pg_temp._gs_src_edges AS e
 %(join)s
-LEFT JOIN graph._nodes AS s ON s.table_oid = e.src_oid AND s.pk = e.src_pk
-LEFT JOIN graph._nodes AS d ON d.table_oid = e.dst_oid AND d.pk = e.dst_pk
+LEFT JOIN graph._node_rows AS s ON s.table_oid = e.src_oid AND s.pk = e.src_pk
+LEFT JOIN graph._node_rows AS d ON d.table_oid = e.dst_oid AND d.pk = e.dst_pk
 WHERE e.ctid >= $1 AND e.ctid < $2 AND e.label IS NOT NULL
 """
-LABEL_JOIN = {"label": "l.label_id", "join": "JOIN graph._labels AS l ON l.label = e.label"}
+LABEL_JOIN = {"label": "l.label_id", "join": "JOIN graph._label_rows AS l ON l.label = e.label"}
 NO_LABEL_JOIN = {"label": "-1", "join": ""}
 EDGE_RECORD = np.dtype([("src", ">i8"), ("dst", ">i8"), ("weight", ">f8"), ("label", ">i4"), ("source", ">i4")])
 
@@ -140,7 +140,7 @@ SELECT (SELECT count(*) FROM pg_temp._gs_src_edges) AS n,
 # memory twice, as PostgreSQL's aggregate and as Python bytes, at once).
 CHUNK_EDGES = 2_000_000
 
-DROP_NODES = "DELETE FROM graph._nodes WHERE node_id = ANY($1::bigint[])"
+DROP_NODES = "DELETE FROM graph._node_rows WHERE node_id = ANY($1::bigint[])"
 
 
 RESOLVE_EVENTS = """

@@ -43,7 +43,7 @@ WITH p AS (
     UPDATE graph._sync_state SET change_position = change_position + pg_catalog.cardinality($1::bigint[])
     RETURNING change_position - pg_catalog.cardinality($1::bigint[]) AS first
 )
-INSERT INTO graph._change_log (sync_id, log_id, table_oid, node_id, op, node, row_count, xid)
+INSERT INTO graph._change_log_rows (sync_id, log_id, table_oid, node_id, op, node, row_count, xid)
 SELECT p.first + u.i, u.l, u.t, u.k, u.o, u.n, u.c, (SELECT pg_catalog.pg_current_xact_id()::text::bigint)
 FROM p, ROWS FROM (pg_catalog.unnest($1::bigint[]), pg_catalog.unnest($2::oid[]), pg_catalog.unnest($3::text[]),
                    pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::boolean[]), pg_catalog.unnest($6::int[]))
@@ -59,7 +59,7 @@ WITH p AS (
         change_horizon = CASE WHEN $1 THEN change_position + 1 ELSE change_horizon END
     RETURNING change_position AS s
 )
-INSERT INTO graph._change_log (sync_id, op, node, row_count, xid)
+INSERT INTO graph._change_log_rows (sync_id, op, node, row_count, xid)
 SELECT p.s, 'B', false, 0, pg_catalog.pg_current_xact_id()::text::bigint FROM p
 """
 MAX_REBUILD_CHANGES = 10_000
@@ -83,7 +83,7 @@ SUMMARY = """
 SELECT g.table_oid::pg_catalog.regclass::text AS tbl, g.op, g.n, g.first, g.last
 FROM (SELECT c.table_oid, c.op::text AS op, sum(c.row_count)::bigint AS n, min(c.sync_id) AS first,
              max(c.sync_id) AS last
-      FROM graph._change_log AS c
+      FROM graph._change_log_rows AS c
       WHERE c.sync_id > $1 AND c.xid = pg_catalog.pg_current_xact_id_if_assigned()::text::bigint
       GROUP BY c.table_oid, c.op) AS g
 """

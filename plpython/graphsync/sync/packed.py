@@ -36,7 +36,7 @@ WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
 NODE_KEYS = """
 SELECT pg_catalog.string_agg(pg_catalog.textsend(n.pk), '\\x00'::bytea) AS k,
        pg_catalog.string_agg(pg_catalog.int8send(n.node_id), ''::bytea) AS i
-FROM graph._nodes AS n WHERE n.table_oid = $1
+FROM graph._node_rows AS n WHERE n.table_oid = $1
 """
 INT8 = (-2 ** 63, 2 ** 63 - 1)
 DENSE = 4
