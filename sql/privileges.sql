@@ -97,6 +97,8 @@ GRANT SELECT ON SEQUENCE graph._sync_log_id_seq TO public;
 -- writes through the views.
 GRANT SELECT ON graph._node_rows, graph._change_log_rows, graph._label_rows TO graph_views;
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON graph._nodes, graph._change_log, graph._labels FROM graph_admin;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON graph._nodes, graph._change_log, graph._labels
+FROM graph_views;
 
 -- Functions every role may call: health, the reads, and the internal functions
 -- the reads call as their caller. Chosen by name from the catalog (every

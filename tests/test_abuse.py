@@ -936,6 +936,54 @@ def test_no_invoker_function_is_owned_by_a_definer_role(world):
                               AND NOT p.prosecdef""").fetchall() == []
 
 
+def _graph_views_role(c):
+    """graph_views' attributes, the roles it is a member of, and what it may do."""
+    return (
+        c.execute("""SELECT rolsuper, rolbypassrls, rolcanlogin, rolcreaterole, rolcreatedb, rolreplication
+                     FROM pg_roles WHERE rolname = 'graph_views'""").fetchone(),
+        c.execute("""SELECT m.roleid::regrole::text FROM pg_auth_members AS m
+                     WHERE m.member = 'graph_views'::regrole OR m.roleid = 'graph_views'::regrole""").fetchall(),
+        c.execute("""SELECT c.oid::regclass::text, a.privilege_type FROM pg_class AS c, aclexplode(c.relacl) AS a
+                     WHERE a.grantee = 'graph_views'::regrole ORDER BY 1, 2""").fetchall(),
+        c.execute("""SELECT c.oid::regclass::text, c.relkind::text FROM pg_class AS c
+                     WHERE c.relowner = 'graph_views'::regrole ORDER BY 1""").fetchall(),
+    )
+
+
+GRAPH_VIEWS = (
+    (False, False, False, False, False, False),
+    [],
+    [("graph._change_log", "SELECT"), ("graph._change_log_rows", "SELECT"), ("graph._label_rows", "SELECT"),
+     ("graph._labels", "SELECT"), ("graph._node_rows", "SELECT"), ("graph._nodes", "SELECT")],
+    [("graph._change_log", "v"), ("graph._labels", "v"), ("graph._nodes", "v")],
+)
+
+
+def test_graph_views_owns_the_three_views_and_reads_their_tables_only(world):
+    """graph_views (migration 245) is what makes the views' row-level security bind
+    every reader: never BYPASSRLS or a superuser, a member of no role (graph_admin's
+    policies would show it every row), no role a member of it; it owns the three
+    views and may SELECT their three tables, nothing more. An install sets a role
+    of that name that was changed back."""
+    import install
+
+    with connect(world) as c:
+        assert _graph_views_role(c) == GRAPH_VIEWS
+        try:
+            c.execute("ALTER ROLE graph_views BYPASSRLS")
+            c.execute("GRANT graph_admin TO graph_views")
+            with as_role(world, BYPASS) as b:  # the control: the views leak then
+                assert b.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = 'ab.docs'::regclass"
+                                 ).fetchone()[0] > 0
+            install.install(c)
+        finally:
+            c.execute("ALTER ROLE graph_views NOBYPASSRLS")
+            c.execute("REVOKE graph_admin FROM graph_views")
+        assert _graph_views_role(c) == GRAPH_VIEWS
+    with as_role(world, BYPASS) as b:
+        assert b.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = 'ab.docs'::regclass").fetchone() == (0,)
+
+
 # -- 7. a non-superuser admin's tasks tests/test_admin_role.py leaves out ---------
 
 def test_a_non_superuser_admin_alters_registrations_and_reads_integrity_reports(world):

@@ -45,7 +45,7 @@ BEGIN
 END $$;
 CREATE TABLE public.ar_cursed (cursed boolean);
 GRANT SELECT ON public.ar_cursed TO PUBLIC;
-CREATE TRIGGER ar_poison BEFORE INSERT OR UPDATE ON graph._nodes
+CREATE TRIGGER ar_poison BEFORE INSERT OR UPDATE ON graph._node_rows
 FOR EACH ROW EXECUTE FUNCTION public.ar_poison();
 """
 

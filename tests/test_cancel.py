@@ -35,7 +35,7 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER sleeper BEFORE INSERT OR UPDATE ON graph._nodes
+CREATE TRIGGER sleeper BEFORE INSERT OR UPDATE ON graph._node_rows
 FOR EACH ROW EXECUTE FUNCTION public.sleeper();
 """
 SLEEP = "SET graphsync_test.sleep_at = '%s'" % SLEEP_AT
@@ -49,7 +49,7 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._nodes
+CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._node_rows
 FOR EACH ROW EXECUTE FUNCTION public.poison();
 """
 
@@ -120,7 +120,7 @@ def graph_db(db):
 
 
 def _reset(c):
-    c.execute("DROP TRIGGER IF EXISTS poison ON graph._nodes")
+    c.execute("DROP TRIGGER IF EXISTS poison ON graph._node_rows")
     c.execute("TRUNCATE people")
     c.execute("SELECT graph.build()")
     c.execute("DELETE FROM graph._sync_log")
@@ -136,8 +136,8 @@ def pending(graph_db):
         c.execute(SLEEPER)
     yield graph_db
     with connect(graph_db) as c:
-        c.execute("DROP TRIGGER IF EXISTS poison ON graph._nodes")
-        c.execute("DROP TRIGGER IF EXISTS sleeper ON graph._nodes")
+        c.execute("DROP TRIGGER IF EXISTS poison ON graph._node_rows")
+        c.execute("DROP TRIGGER IF EXISTS sleeper ON graph._node_rows")
 
 
 def _failed_rows(c):
@@ -177,7 +177,7 @@ def _assert_stopped(call, took, expected=errors.QueryCanceled, bound=PROMPTLY):
 
 def _assert_recovers(c):
     """Nothing was recorded as failed, and the next apply finishes the work."""
-    c.execute("DROP TRIGGER IF EXISTS sleeper ON graph._nodes")
+    c.execute("DROP TRIGGER IF EXISTS sleeper ON graph._node_rows")
     assert _failed_rows(c) == []
     result = apply(c)
     assert (result["failed"], result["stopped"]) == (0, None)
@@ -217,7 +217,7 @@ def test_pg_terminate_backend_ends_apply_sync(pending):
 
 def test_cancel_stops_build_and_keeps_the_old_base(pending):
     with connect(pending) as watcher:
-        watcher.execute("DROP TRIGGER sleeper ON graph._nodes")
+        watcher.execute("DROP TRIGGER sleeper ON graph._node_rows")
         apply(watcher)
         watcher.execute(SLEEPER)
         generation = watcher.execute("SELECT generation FROM graph._sync_state").fetchone()[0]
@@ -244,7 +244,7 @@ def test_cancel_stops_maintenance_instead_of_recording_a_failed_phase(pending, s
                                        "SELECT * FROM graph.reconcile()"])
 def test_cancel_stops_maintenance_in_its_rebuild(pending, statement):
     with connect(pending) as watcher:
-        watcher.execute("DROP TRIGGER sleeper ON graph._nodes")
+        watcher.execute("DROP TRIGGER sleeper ON graph._node_rows")
         apply(watcher)
         watcher.execute("UPDATE graph._sync_state SET build_required = true")  # reconcile rebuilds
         watcher.execute(SLEEPER)
@@ -265,19 +265,19 @@ def test_statement_timeout_stops_maintenance(pending):
 
 def test_cancel_stops_retry_failed_and_keeps_each_rows_own_error(pending):
     with connect(pending) as watcher:
-        watcher.execute("DROP TRIGGER sleeper ON graph._nodes")
+        watcher.execute("DROP TRIGGER sleeper ON graph._node_rows")
         watcher.execute(POISON)
         watcher.execute("SET graph.sync_error_policy = 'skip'")
         result = apply(watcher)
         assert result["failed"] == 5
         before = _failed_rows(watcher)
         assert {m for _, m in before} == {"every twentieth person is cursed"}
-        watcher.execute("DROP TRIGGER poison ON graph._nodes")
+        watcher.execute("DROP TRIGGER poison ON graph._node_rows")
         watcher.execute(SLEEPER)
         call, took = _interrupted(pending, watcher, "SELECT * FROM graph.retry_failed()")
         _assert_stopped(call, took)
         assert _failed_rows(watcher) == before
-        watcher.execute("DROP TRIGGER sleeper ON graph._nodes")
+        watcher.execute("DROP TRIGGER sleeper ON graph._node_rows")
         retried = watcher.execute("SELECT retried, succeeded, still_failed FROM graph.retry_failed()").fetchone()
         assert retried == (len(before), len(before), 0)
         _assert_recovers(watcher)

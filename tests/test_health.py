@@ -30,7 +30,7 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER sabotage BEFORE INSERT OR UPDATE ON graph._nodes
+CREATE TRIGGER sabotage BEFORE INSERT OR UPDATE ON graph._node_rows
 FOR EACH ROW EXECUTE FUNCTION public.sabotage();
 CREATE FUNCTION public.break_build() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'disk on fire'; END $$;

@@ -176,13 +176,13 @@ def test_the_fingerprint_sees_a_changed_install(installed_db):
     with connect(installed_db) as c:
         before = fingerprint(c)
         acl = privileges(c)
-        c.execute("REVOKE ALL ON graph._labels FROM graph_admin")
+        c.execute("REVOKE ALL ON graph._label_rows FROM graph_admin")
         assert privileges(c) != acl
         c.execute("COMMENT ON FUNCTION graph.verify() IS 'changed'")
         assert fingerprint(c)["functions"] != before["functions"]
-        c.execute("ALTER TABLE graph._labels ADD COLUMN extra int")
+        c.execute("ALTER TABLE graph._label_rows ADD COLUMN extra int")
         assert fingerprint(c)["attributes"] != before["attributes"]
-        c.execute("INSERT INTO graph._labels (label) VALUES ('x')")
+        c.execute("INSERT INTO graph._label_rows (label) VALUES ('x')")
         assert fingerprint(c)["graph_tables"] != before["graph_tables"]
 
 

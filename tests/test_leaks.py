@@ -22,7 +22,7 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._nodes
+CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._node_rows
 FOR EACH ROW EXECUTE FUNCTION public.poison();
 """
 
@@ -75,7 +75,7 @@ def tables(roles):
     """open_t (readable by the reader) and secrets (readable by the peer), registered
     and built; the next write to secrets fails to apply with its value in the error."""
     with connect(roles) as c:
-        c.execute("DROP TRIGGER IF EXISTS poison ON graph._nodes")
+        c.execute("DROP TRIGGER IF EXISTS poison ON graph._node_rows")
         c.execute("DROP TRIGGER IF EXISTS escape ON graph._sync_log")
         c.execute("DROP TABLE IF EXISTS secrets, open_t CASCADE")
         c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
@@ -93,7 +93,7 @@ def tables(roles):
         c.execute(POISON)
     yield roles
     with connect(roles) as c:
-        c.execute("DROP TRIGGER IF EXISTS poison ON graph._nodes")
+        c.execute("DROP TRIGGER IF EXISTS poison ON graph._node_rows")
         c.execute("DROP TRIGGER IF EXISTS escape ON graph._sync_log")
 
 
@@ -152,7 +152,7 @@ def test_health_and_status_show_a_failed_row_only_to_roles_that_may_read_it(tabl
 
 def test_a_failed_maintenance_run_shows_its_error_to_admins_only(tables):
     with connect(tables) as c:
-        c.execute("DROP TRIGGER poison ON graph._nodes")
+        c.execute("DROP TRIGGER poison ON graph._node_rows")
         c.execute(f"INSERT INTO secrets VALUES (1, '{SECRET}')")
         c.execute("SELECT graph.apply_sync()")
         c.execute(POISON)

@@ -10,10 +10,10 @@ BEGIN
     IF NEW.pk = '666' AND NEW.alive THEN RAISE EXCEPTION 'node 666 is cursed'; END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._nodes
+CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._node_rows
 FOR EACH ROW EXECUTE FUNCTION public.poison();
 """
-CURE = "DROP TRIGGER poison ON graph._nodes"
+CURE = "DROP TRIGGER poison ON graph._node_rows"
 
 
 def health(conn):
@@ -40,7 +40,7 @@ def people(db):
         c.execute("DELETE FROM graph._sync_log")
     yield db
     with connect(db) as c:
-        c.execute("DROP TRIGGER IF EXISTS poison ON graph._nodes")
+        c.execute("DROP TRIGGER IF EXISTS poison ON graph._node_rows")
 
 
 def test_stop_policy_holds_the_failing_row_and_everything_after_it(people):

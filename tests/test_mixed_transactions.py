@@ -145,20 +145,20 @@ def test_retry_failed_in_the_middle_of_a_writing_transaction(conn):
             IF NEW.pk = '13' AND NEW.alive THEN RAISE EXCEPTION 'node 13 is cursed'; END IF;
             RETURN NEW;
         END $$""")
-    conn.execute("""CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._nodes
+    conn.execute("""CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._node_rows
                     FOR EACH ROW EXECUTE FUNCTION public.poison()""")
     try:
         conn.execute("SET graph.sync_error_policy = 'skip'")
         conn.execute("INSERT INTO people VALUES (13, 'unlucky', 1), (14, 'lucky', 13)")
         assert apply(conn)["failed"] == 1
-        conn.execute("DROP TRIGGER poison ON graph._nodes")
+        conn.execute("DROP TRIGGER poison ON graph._node_rows")
         with conn.transaction():
             conn.execute("UPDATE people SET name = 'fine now', boss = 2 WHERE id = 13")
             conn.execute("SELECT * FROM graph.retry_failed()")
             conn.execute("INSERT INTO people VALUES (15, 'later', 13)")
         settle(conn)
     finally:
-        conn.execute("DROP TRIGGER IF EXISTS poison ON graph._nodes")
+        conn.execute("DROP TRIGGER IF EXISTS poison ON graph._node_rows")
         conn.execute("RESET graph.sync_error_policy")
 
 

@@ -319,6 +319,8 @@ NOT_ADMIN_CALLS = [
     "DELETE FROM graph._sync_log",
     "UPDATE graph._sync_state SET read_only = true",
     "DELETE FROM graph._nodes",
+    "DELETE FROM graph._node_rows",
+    "SELECT count(*) FROM graph._node_rows",
     "DELETE FROM graph._node_tables",
 ]
 

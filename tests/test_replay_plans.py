@@ -68,7 +68,7 @@ def test_an_edge_added_and_removed_in_one_batch_writes_no_overlay_row(app):
         apply(c)
         # Left: 505's new edge, 509's and 510's (the relation went again); the dead contacts are tombstones.
         assert kept_and_counted(c) == before + 3
-        assert c.execute("""SELECT count(*) FROM graph._nodes AS n JOIN pg_class AS t ON t.oid = n.table_oid
+        assert c.execute("""SELECT count(*) FROM graph._node_rows AS n JOIN pg_class AS t ON t.oid = n.table_oid
                             WHERE t.relname = 'contacts' AND n.pk IN ('506', '507', '508')
                                   AND NOT n.alive""").fetchone()[0] == 3
         assert verify(c) == []
@@ -77,7 +77,7 @@ def test_an_edge_added_and_removed_in_one_batch_writes_no_overlay_row(app):
 def test_an_update_that_leaves_a_node_as_it_was_does_not_write_it(app):
     """An update of edge columns only changes edges: the node keeps its row version
     and its change_id; an update of a property still writes it."""
-    node = """SELECT n.ctid::text, n.change_id FROM graph._nodes AS n
+    node = """SELECT n.ctid::text, n.change_id FROM graph._node_rows AS n
               WHERE n.table_oid = 'app.contacts'::regclass AND n.pk = %s"""
     with connect(app) as c:
         write_contacts(c, 701, 703)
@@ -102,14 +102,14 @@ def test_the_tombstone_count_reads_an_index_of_tombstones_only(app):
         write_contacts(c, 601, 620)
         c.execute("DELETE FROM app.contacts WHERE id BETWEEN 601 AND 605")
         apply(c)
-        assert c.execute("""SELECT indexdef FROM pg_indexes WHERE schemaname = 'graph' AND tablename = '_nodes'
+        assert c.execute("""SELECT indexdef FROM pg_indexes WHERE schemaname = 'graph' AND tablename = '_node_rows'
                             AND indexdef LIKE '%WHERE%touched%'""").fetchall() == [
-            ("CREATE INDEX _nodes_tombstone_idx ON graph._nodes USING btree (node_id)"
+            ("CREATE INDEX _nodes_tombstone_idx ON graph._node_rows USING btree (node_id)"
              " WHERE (touched AND (NOT alive))",)]
         with c.transaction(force_rollback=True):
             c.execute("SET LOCAL enable_seqscan = off")
             plan = "\n".join(r[0] for r in c.execute(
-                "EXPLAIN SELECT count(*) FROM graph._nodes AS n WHERE n.touched AND NOT n.alive"))
+                "EXPLAIN SELECT count(*) FROM graph._node_rows AS n WHERE n.touched AND NOT n.alive"))
             assert "_nodes_tombstone_idx" in plan
             tombstones = c.execute("SELECT count(*) FROM graph._nodes WHERE touched AND NOT alive").fetchone()[0]
             c.execute("SET LOCAL enable_indexscan = off")
@@ -162,16 +162,16 @@ def test_an_analyze_in_the_middle_of_an_apply_does_not_turn_lookups_into_scans(a
         c.execute("UPDATE app.contacts SET name = name || '*' WHERE id >= 1000")
         with c.transaction(force_rollback=True):
             c.execute("SELECT graph.apply_sync(max_batches => 6)")  # the inserts, uncommitted
-            other.execute("ANALYZE graph._nodes, graph._edge_overlay, graph._sync_log")
-            assert other.execute("SELECT reltuples < 1000 FROM pg_class WHERE oid = 'graph._nodes'::regclass"
+            other.execute("ANALYZE graph._node_rows, graph._edge_overlay, graph._sync_log")
+            assert other.execute("SELECT reltuples < 1000 FROM pg_class WHERE oid = 'graph._node_rows'::regclass"
                                  ).fetchone()[0]
             before = c.execute("""SELECT coalesce(seq_tup_read, 0) FROM pg_stat_xact_all_tables
-                                  WHERE relid = 'graph._nodes'::regclass""").fetchone()[0]
+                                  WHERE relid = 'graph._node_rows'::regclass""").fetchone()[0]
             c.execute("SET LOCAL statement_timeout = '60s'")  # a scan per key takes far longer
             result = apply(c)  # the updates: 30,000 lookups of existing nodes
             assert result["updates"] == 30000
             read = c.execute("""SELECT coalesce(seq_tup_read, 0) FROM pg_stat_xact_all_tables
-                                WHERE relid = 'graph._nodes'::regclass""").fetchone()[0]
+                                WHERE relid = 'graph._node_rows'::regclass""").fetchone()[0]
             assert read - before < 30000, "replay scanned graph._nodes instead of looking nodes up"
             assert verify(c) == []
 
@@ -182,17 +182,17 @@ def test_an_apply_that_grows_a_small_graph_keeps_looking_nodes_up(app):
     every key while the apply grows it."""
     with connect(app) as c:
         c.execute("SELECT graph.build()")
-        c.execute("VACUUM ANALYZE graph._nodes")
+        c.execute("VACUUM ANALYZE graph._node_rows")
         c.execute("SET graph.sync_batch_size = 1000")
         write_contacts(c, 40000, 59999)  # 20,000 log rows: 20 batches
         c.execute("UPDATE app.contacts SET name = name || '*' WHERE id BETWEEN 40000 AND 59999")
         with c.transaction(force_rollback=True):
             before = c.execute("""SELECT coalesce(seq_tup_read, 0) FROM pg_stat_xact_all_tables
-                                  WHERE relid = 'graph._nodes'::regclass""").fetchone()[0]
+                                  WHERE relid = 'graph._node_rows'::regclass""").fetchone()[0]
             c.execute("SET LOCAL statement_timeout = '60s'")
             result = apply(c)
             assert result["inserts"] == 20000 and result["updates"] == 20000
             read = c.execute("""SELECT coalesce(seq_tup_read, 0) FROM pg_stat_xact_all_tables
-                                WHERE relid = 'graph._nodes'::regclass""").fetchone()[0]
+                                WHERE relid = 'graph._node_rows'::regclass""").fetchone()[0]
             assert read - before < 20000, "replay scanned graph._nodes instead of looking nodes up"
             assert verify(c) == []

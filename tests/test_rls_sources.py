@@ -33,7 +33,7 @@ BEGIN
     IF NEW.properties->>'v' = 'poisoned' THEN RAISE EXCEPTION 'poisoned row'; END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._nodes
+CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._node_rows
 FOR EACH ROW EXECUTE FUNCTION public.poison();
 """
 
@@ -97,7 +97,7 @@ def docs(request, roles):
         assert alive_nodes(c) == 5
     yield roles, request.param
     with connect(roles) as c:
-        c.execute("DROP TRIGGER IF EXISTS poison ON graph._nodes")
+        c.execute("DROP TRIGGER IF EXISTS poison ON graph._node_rows")
 
 
 def assert_refused(error, purpose):
@@ -158,7 +158,7 @@ def test_retry_failed_reads_the_current_row_unfiltered_or_refuses(docs):
         c.execute("SET graph.sync_error_policy = 'skip'")
         c.execute("UPDATE docs SET v = 'poisoned' WHERE id = 2")
         assert c.execute("SELECT failed FROM graph.apply_sync()").fetchone() == (1,)
-        c.execute("DROP TRIGGER poison ON graph._nodes")
+        c.execute("DROP TRIGGER poison ON graph._node_rows")
         c.execute("SELECT setval('public.policy_calls', 1, false)")
     with as_role(dsn, ADMIN) as a:
         with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:

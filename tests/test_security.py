@@ -341,8 +341,8 @@ def test_a_plpython_definer_owned_by_graph_sync_works_for_any_role(world):
     "INSERT INTO graph._migrations (name, checksum) VALUES ('999-evil.sql', 'x')",
     "UPDATE graph._version SET version = '0'",
     "CREATE TRIGGER evil AFTER INSERT ON graph._sync_log FOR EACH STATEMENT EXECUTE FUNCTION adm.evil()",
-    "CREATE TRIGGER evil AFTER INSERT ON graph._nodes FOR EACH STATEMENT EXECUTE FUNCTION adm.evil()",
-    "CREATE TABLE adm.fk (id bigint REFERENCES graph._nodes)",
+    "CREATE TRIGGER evil AFTER INSERT ON graph._node_rows FOR EACH STATEMENT EXECUTE FUNCTION adm.evil()",
+    "CREATE TABLE adm.fk (id bigint REFERENCES graph._node_rows)",
 ])
 def test_a_graph_admin_member_cannot_change_the_code_or_hook_graph_tables(world, sql):
     with as_role(world, ADMIN) as a:

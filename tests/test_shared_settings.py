@@ -57,7 +57,7 @@ BEGIN
     IF NEW.pk = '666' AND NEW.alive THEN RAISE EXCEPTION 'node 666 is cursed'; END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._nodes
+CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._node_rows
 FOR EACH ROW EXECUTE FUNCTION public.poison();
 """
 
@@ -117,7 +117,7 @@ def items(roles):
     """items 1..10 as a chain, built, no pending rows, no database-level settings."""
     with connect(roles) as c:
         reset_database(c, roles)
-        c.execute("DROP TRIGGER IF EXISTS poison ON graph._nodes")
+        c.execute("DROP TRIGGER IF EXISTS poison ON graph._node_rows")
         c.execute("TRUNCATE items")
         c.execute("INSERT INTO items SELECT g, 'i' || g, nullif(g - 1, 0) FROM generate_series(1, 10) g")
         c.execute("SELECT graph.build()")
@@ -125,7 +125,7 @@ def items(roles):
         c.execute("SELECT setval('public.state_saves', 1, false)")
     yield roles
     with connect(roles) as c:
-        c.execute("DROP TRIGGER IF EXISTS poison ON graph._nodes")
+        c.execute("DROP TRIGGER IF EXISTS poison ON graph._node_rows")
         reset_database(c, roles)
 
 

@@ -229,7 +229,7 @@ def test_the_catalog_comparison_sees_a_difference(databases):
         changes = {
             "functions": "ALTER FUNCTION graph.verify() SET work_mem = '8MB'",
             "columns": "ALTER TABLE graph._csr ALTER COLUMN offsets SET COMPRESSION pglz",
-            "indexes": "CREATE INDEX ON graph._labels (label, label_id)",
+            "indexes": "CREATE INDEX ON graph._label_rows (label, label_id)",
             "triggers": "ALTER TABLE shop.orders DISABLE TRIGGER graphsync_capture_insert",
             "relations": "REVOKE SELECT ON graph._labels FROM public",
         }

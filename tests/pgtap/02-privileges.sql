@@ -2,12 +2,20 @@
 -- the structural tables, graph._nodes behind row-level security, never the log.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(18);
+SELECT plan(19);
 
 SELECT ok(
-    (SELECT c.relrowsecurity FROM pg_class AS c WHERE c.oid = 'graph._nodes'::regclass),
-    'graph._nodes (keys and properties), readable by PUBLIC for reads, is behind row-level security'
+    (SELECT c.relrowsecurity FROM pg_class AS c WHERE c.oid = 'graph._node_rows'::regclass),
+    'graph._node_rows (keys and properties), read by PUBLIC through graph._nodes, is behind row-level security'
 );
+SELECT results_eq($$
+    SELECT c.relname::text, c.relkind::text, c.relowner::regrole::text, r.rolbypassrls OR r.rolsuper
+    FROM pg_class AS c JOIN pg_roles AS r ON r.oid = c.relowner
+    WHERE c.oid IN ('graph._nodes'::regclass, 'graph._change_log'::regclass, 'graph._labels'::regclass)
+    ORDER BY 1
+$$, $$ VALUES ('_change_log', 'v', 'graph_views', false), ('_labels', 'v', 'graph_views', false),
+              ('_nodes', 'v', 'graph_views', false) $$,
+'graph._nodes, graph._change_log and graph._labels are views of graph_views, which row-level security binds');
 SELECT is_empty($$
     SELECT c.oid::regclass::text, a.privilege_type
     FROM pg_class AS c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) AS a
