@@ -9,12 +9,12 @@ SELECT ok(
     'graph._node_rows (keys and properties), read by PUBLIC through graph._nodes, is behind row-level security'
 );
 SELECT results_eq($$
-    SELECT c.relname::text, c.relkind::text, c.relowner::regrole::text, r.rolbypassrls OR r.rolsuper
+    SELECT c.oid::regclass::text, c.relkind::text, c.relowner::regrole::text, r.rolbypassrls OR r.rolsuper
     FROM pg_class AS c JOIN pg_roles AS r ON r.oid = c.relowner
     WHERE c.oid IN ('graph._nodes'::regclass, 'graph._change_log'::regclass, 'graph._labels'::regclass)
     ORDER BY 1
-$$, $$ VALUES ('_change_log', 'v', 'graph_views', false), ('_labels', 'v', 'graph_views', false),
-              ('_nodes', 'v', 'graph_views', false) $$,
+$$, $$ VALUES ('graph._change_log', 'v', 'graph_views', false), ('graph._labels', 'v', 'graph_views', false),
+              ('graph._nodes', 'v', 'graph_views', false) $$,
 'graph._nodes, graph._change_log and graph._labels are views of graph_views, which row-level security binds');
 SELECT is_empty($$
     SELECT c.oid::regclass::text, a.privilege_type
