@@ -429,6 +429,36 @@ def test_a_bypassrls_role_sees_no_node_of_a_table_it_may_not_select(world):
                 b.execute(f"SELECT * FROM {table}")
 
 
+def test_an_admin_reads_through_the_views_what_the_tables_hold(world):
+    """The views apply graphsync_read alone (graph_views is no graph_admin member),
+    whose admin branch shows a graph_admin member without BYPASSRLS every row, as
+    graphsync_admin did on the tables: ab.docs' hidden rows, the rebuild rows of
+    graph._change_log and every node change in changed_nodes(), every label; and
+    running no owner's policy code for it."""
+    with as_role(world, OWNER) as o:
+        o.execute("UPDATE ab.docs SET title = title WHERE id = 2")  # a change of a row ADMIN's policy hides
+    with as_role(world, ADMIN) as a:
+        assert a.execute("SELECT count(*) FROM ab.docs").fetchone() == (2,)  # the policy applies to ADMIN
+    with connect(world) as c:
+        apply(c)
+        before = foreign_calls(c)
+        horizon = c.execute("SELECT change_horizon FROM graph._sync_state").fetchone()[0]
+        every = {name: c.execute(sql).fetchone() for name, sql in (
+            ("nodes", "SELECT count(*) FROM graph._node_rows"),
+            ("changes", "SELECT count(*) FROM graph._change_log_rows"),
+            ("labels", "SELECT count(*) FROM graph._label_rows"))}
+    with as_role(world, ADMIN) as a:
+        assert a.execute("SELECT count(*) FROM graph._nodes").fetchone() == every["nodes"]
+        assert a.execute("SELECT count(*) FROM graph._change_log").fetchone() == every["changes"]
+        assert a.execute("SELECT count(*) FROM graph._labels").fetchone() == every["labels"]
+        assert a.execute("SELECT count(*) FROM graph._change_log WHERE NOT node").fetchone()[0] > 0
+        assert ("ab.docs", "2") in {(t, k) for t, k in a.execute(
+            "SELECT node_table::text, node_id FROM graph.changed_nodes(%s)", (horizon,))}
+        assert a.execute("SELECT count(*) FROM graph._labels WHERE label LIKE 'hidden%%'").fetchone()[0] > 0
+    with connect(world) as c:
+        assert foreign_calls(c) == before
+
+
 def test_a_bypassrls_role_that_may_select_a_table_sees_its_nodes(world):
     """BYPASSRLS still counts where it should: a role that may SELECT ab.vault (no
     row-level security) and ab.links (row-level security it bypasses) sees every

@@ -78,3 +78,50 @@ COMMENT ON VIEW graph._change_log IS
 'What replay and rebuilds applied: graph._change_log_rows under its row-level security, applied to every reader.';
 COMMENT ON VIEW graph._labels IS
 'Edge label names the reader could read from the sources: graph._label_rows under its row-level security, applied to every reader.';
+
+-- The policies a view applies are graphsync_read only (graphsync_admin is TO
+-- graph_admin, which graph_views is not a member of): so graphsync_read decides
+-- for graph_admin members too, by its admin branch, asked once per statement
+-- (an initplan) rather than once per row. graph._change_log's policy gains that
+-- branch: through the table, graphsync_admin showed admins every row (rebuilds
+-- and the rows of other tables too), and changed_nodes() shows an admin the
+-- node changes of every table.
+ALTER POLICY graphsync_read ON graph._node_rows
+USING (
+    CASE
+        WHEN (SELECT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')) THEN true
+        WHEN pg_catalog.has_table_privilege(table_oid, 'SELECT') IS NOT true THEN false
+        WHEN NOT pg_catalog.row_security_active(table_oid) THEN true
+        ELSE (table_oid, pk) IN (
+            SELECT
+                v.table_oid,
+                v.pk
+            FROM graph._visible_rows(
+                current_user, pg_catalog.pg_current_snapshot()::text, pg_catalog.statement_timestamp()
+            ) AS v
+        )
+    END
+);
+
+ALTER POLICY graphsync_read ON graph._change_log_rows
+USING (
+    CASE
+        WHEN (SELECT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')) THEN true
+        WHEN NOT node THEN false
+        WHEN pg_catalog.has_table_privilege(table_oid, 'SELECT') THEN NOT pg_catalog.row_security_active(table_oid)
+        ELSE false
+    END
+);
+
+ALTER POLICY graphsync_read ON graph._label_rows
+USING (
+    CASE
+        WHEN (SELECT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')) THEN true
+        ELSE label IN (
+            SELECT v.label
+            FROM graph._visible_labels(
+                current_user, pg_catalog.pg_current_snapshot()::text, pg_catalog.statement_timestamp()
+            ) AS v
+        )
+    END
+);
