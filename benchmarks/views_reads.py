@@ -17,8 +17,9 @@ first from one repetition to the next: ``reader`` (may SELECT bench.*),
 ``admin`` (a graph_admin member) and ``bypass`` (BYPASSRLS, may SELECT bench.*).
 Reads, per repetition: the reads' key lookup (reads/nodes.py LOOKUP: 200 keys
 joined to graph._nodes by (table_oid, pk)), 20 times; the keys of 1,000 node
-ids (reads/nodes.py KEYS), 20 times; traverse depth 2 from 20 seeds, each in a
-new session (so its keys are read from graph._nodes, not the backend's cache).
+ids (reads/nodes.py KEYS), 20 times; count(*) of graph._nodes (the policy on
+every row), 5 times; traverse depth 2 from 10 seeds, each in a new session (so
+its keys are read from graph._nodes, not the backend's cache).
 Ratios view / table per repetition, median (min-max). Also records the plan of
 the key lookup for each role in each database. Writes benchmarks/VIEWS.md (or
 --out).
@@ -68,6 +69,7 @@ FROM ROWS FROM (pg_catalog.unnest(%(oids)s::oid[]), pg_catalog.unnest(%(pks)s::t
 JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
 """
 KEYS = "SELECT count(pk) FROM graph._nodes WHERE node_id = ANY (%(ids)s::bigint[])"
+EVERY = "SELECT count(*) FROM graph._nodes"
 TRAVERSE = "SELECT count(*) FROM graph.traverse('bench.nodes', %(seed)s, max_depth => 2)"
 
 
@@ -97,6 +99,10 @@ def run_reads(dsn: str, role: str, params: dict) -> dict[str, float]:
         for _ in range(20):
             c.execute(KEYS, params["keys"]).fetchone()
         out["keys of 1,000 ids"] = (time.perf_counter() - start) / 20
+        start = time.perf_counter()
+        for _ in range(5):
+            c.execute(EVERY).fetchone()
+        out["every node (count(*), the policy per row)"] = (time.perf_counter() - start) / 5
     total = 0.0
     for seed in params["seeds"]:
         with connect_as(dsn, role) as c:
@@ -127,7 +133,7 @@ def main() -> None:
     nodes = args.nodes or (10_000 if args.quick else 100_000)
     edges = args.edges or nodes * 5
     rnd = random.Random(7)
-    seeds = rnd.sample(range(1, nodes + 1), 20)
+    seeds = rnd.sample(range(1, nodes + 1), 10)
     pks = [str(k) for k in rnd.sample(range(1, nodes + 1), 200)]
     ids = rnd.sample(range(nodes), 1000)
     load_before = os.getloadavg()

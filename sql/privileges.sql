@@ -70,8 +70,8 @@ $$;
 -- structural graph tables are readable by everyone: node ids, edges, label ids,
 -- the registry. Label names are row values: graph._labels' row-level security
 -- (migration 240) shows each reader the labels it could read from the sources;
--- the sequence of label ids tells reads the highest id (a number, no label). Keys, tenants and properties live in graph._nodes, whose
--- row-level security (migrations 002, 180) shows each reader only the nodes of the
+-- the sequence of label ids tells reads the highest id (a number, no label). Keys, tenants and properties live in graph._nodes (a
+-- view, below), whose row-level security (migrations 002, 180, 245) shows each reader only the nodes of the
 -- tables it may SELECT, and of those only the nodes whose source row it can see. The log stays admin-only: reads reach it through the
 -- SECURITY DEFINER functions graph._read_sync and graph._pending_ids (through the
 -- view graph._pending_visible, which graph._pending_rows reads as the caller).
