@@ -29,7 +29,17 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # install.py and pgcluster.py, 
 from common import Result, database, interleaved, plot_ratios, server, timed  # noqa: E402
 
 SETTINGS = ("SET graph.sync_batch_size = 10000", "SET graph.edge_buffer_size = 5000000")
-GRAPH_TABLES = "graph._nodes, graph._edge_overlay, graph._edge_cuts, graph._labels, graph._sync_state"
+
+
+def graph_tables(conn: psycopg.Connection) -> str:
+    """The graph tables to VACUUM ANALYZE in ``conn``'s database: graph._nodes and
+    graph._labels are views over graph._node_rows and graph._label_rows since migration
+    245; an earlier revision installed (``against``) has them as tables."""
+    nodes, labels = conn.execute(
+        "SELECT coalesce(to_regclass('graph._node_rows'), to_regclass('graph._nodes'))::text,"
+        " coalesce(to_regclass('graph._label_rows'), to_regclass('graph._labels'))::text").fetchone()
+    return f"{nodes}, graph._edge_overlay, graph._edge_cuts, {labels}, graph._sync_state"
+
 
 # One round of writes over the ids lo..hi (hi - lo + 1 a multiple of 10): about 4.7 log
 # rows per id, 2/3 inserts, 1/4 updates, 1/10 deletes. Companies and projects have the ids
@@ -155,7 +165,7 @@ def generate(conn: psycopg.Connection, rows: int) -> int:
 # What autovacuum may do while a long apply runs: analyze the graph tables (and the log)
 # from another session. The apply's own rows are not committed, so the statistics say
 # graph._nodes and graph._edge_overlay hold almost nothing in many pages.
-MID_APPLY_ANALYZE = "ANALYZE graph._nodes, graph._edge_overlay, graph._sync_log"
+MID_APPLY_ANALYZE = "ANALYZE {nodes}, graph._edge_overlay, graph._sync_log"
 
 
 def _temp_bytes(conn: psycopg.Connection) -> int:
@@ -177,7 +187,7 @@ def _apply(conn: psycopg.Connection, dsn: str | None = None, analyze_after: floa
     def analyze() -> None:
         time.sleep(analyze_after)
         with psycopg.connect(dsn, autocommit=True) as other:
-            other.execute(MID_APPLY_ANALYZE)
+            other.execute(MID_APPLY_ANALYZE.format(nodes=graph_tables(other).split(",")[0]))
         analyzed.set()
 
     helper = threading.Thread(target=analyze) if analyze_after is not None else None
@@ -200,7 +210,7 @@ def _apply(conn: psycopg.Connection, dsn: str | None = None, analyze_after: floa
             raise RuntimeError(f"the apply took {seconds:.1f} s, the ANALYZE came after it")
     if failed or stopped:
         raise RuntimeError(f"apply_sync: {failed} failed rows, stopped: {stopped}")
-    conn.execute(f"VACUUM ANALYZE {GRAPH_TABLES}")
+    conn.execute(f"VACUUM ANALYZE {graph_tables(conn)}")
     return {"replay": seconds, "temp_mb": (_temp_bytes(conn) - temp) / 2**20}
 
 
@@ -238,7 +248,7 @@ def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None
     for c in [conn] + ([against[1]] if against else []):
         for setting in SETTINGS:
             c.execute(setting)
-        c.execute(f"VACUUM ANALYZE {GRAPH_TABLES}")
+        c.execute(f"VACUUM ANALYZE {graph_tables(c)}")
     conn.execute("DROP TABLE IF EXISTS log_copy")
     conn.execute("CREATE TABLE log_copy (LIKE graph._sync_log)")
     variants = {"copy": partial(_copy, conn), "apply": partial(_apply, conn, timeout=timeout)}

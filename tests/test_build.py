@@ -23,7 +23,7 @@ SELECT graph.add_edge('bp_people', 'a', 'bp_people', to_column => 'b', via_table
 SELECT graph.build();
 """
 
-NODES = """SELECT n.pk, n.node_id, n.alive, n.xmin::text::bigint AS x FROM graph._nodes AS n
+NODES = """SELECT n.pk, n.node_id, n.alive, n.xmin::text::bigint AS x FROM graph._node_rows AS n
 WHERE n.table_oid = 'bp_people'::regclass ORDER BY n.pk"""
 
 
