@@ -32,6 +32,7 @@ from collections import Counter
 import numpy as np
 
 from graphsync.algorithms import csr as csr_mod
+from graphsync.algorithms import weights as weights_mod
 
 _INITIAL_TAIL = 1024
 
@@ -383,7 +384,7 @@ class Overlay:
         touched = {d: set() for d in self.adj}
         top = self.node_count
         for op, s, d, w, lab, es in zip(ops, src, dst, weights, labels, sources, strict=True):
-            key = (int(s), int(d), float(w), int(lab), int(es))
+            key = (int(s), int(d), weights_mod.key(w), int(lab), int(es))
             self.net[key] += int(op)
             top = max(top, key[0] + 1, key[1] + 1)
             for direction in self.adj:
@@ -411,10 +412,12 @@ class Overlay:
             t = np.zeros(0, dtype=np.int64)
             w, lab, es = np.zeros(0), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
         keep = np.ones(len(t), dtype=bool)
-        added = []
+        added, w_keys = [], None
         for (dst, weight, label, source), count in entries.items():
             if count < 0 and len(t):
-                match = np.flatnonzero(keep & (t == dst) & (w == weight) & (lab == label) & (es == source))
+                if w_keys is None:
+                    w_keys = weights_mod.keys(w)
+                match = np.flatnonzero(keep & (t == dst) & (w_keys == weight) & (lab == label) & (es == source))
                 keep[match[:-count]] = False
             elif count > 0:
                 added.extend([(dst, weight, label, source)] * count)

@@ -9,11 +9,13 @@ each exact key (source, src, dst, weight, label) as the visible rows carry: an
 edge that a hidden row carries between the same two nodes as a visible row, with
 another weight or label, is dropped, and so is the second copy when only one of
 two rows carrying the same edge is visible. Edges of other sources are kept.
+Weights are compared by algorithms.weights.key (a NaN weight is +Infinity).
 """
 
 import numpy as np
 
 from graphsync.algorithms import csr as csr_mod
+from graphsync.algorithms import weights
 
 FIELDS = ("sources", "src", "dst", "weights", "labels")
 
@@ -38,6 +40,7 @@ def carried(e, secured, visible):
     # the number of visible edges of that key.
     cols = [np.concatenate([np.asarray(getattr(e, f))[candidates], np.asarray(getattr(visible, f))])
             for f in FIELDS]
+    cols[FIELDS.index("weights")] = weights.keys(cols[FIELDS.index("weights")])  # NaN: see weights.py
     is_visible = np.concatenate([np.zeros(len(candidates), dtype=np.int8), np.ones(k, dtype=np.int8)])
     order = np.lexsort([is_visible] + cols[::-1])
     ordered = [c[order] for c in cols]

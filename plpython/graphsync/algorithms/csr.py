@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from graphsync.algorithms import weights as weights_mod
+
 
 class Csr(NamedTuple):
     offsets: np.ndarray
@@ -146,7 +148,8 @@ def fold_overlay(base, overlay, cut_sources):
 
     ``base`` is an edge list sorted by src (as edge_list returns); ``overlay`` is (ops, Edges) where ops[i] is +1 to
     add one edge and -1 to remove one matching edge (same src, dst, weight,
-    label and source), already stripped of rows a cut hides; every base edge
+    label and source; weights compared by weights.key, so a NaN weight matches
+    a NaN or +Infinity one), already stripped of rows a cut hides; every base edge
     whose source is in ``cut_sources`` is gone. Removing an edge that is not
     there removes nothing. Cost: O(base) vector work plus O(overlay) Python.
     """
@@ -156,17 +159,18 @@ def fold_overlay(base, overlay, cut_sources):
     ops, extra = overlay
     net = Counter()
     for i in range(len(ops)):
-        key = (int(extra.src[i]), int(extra.dst[i]), float(extra.weights[i]),
+        key = (int(extra.src[i]), int(extra.dst[i]), weights_mod.key(extra.weights[i]),
                int(extra.labels[i]), int(extra.sources[i]))
         net[key] += int(ops[i])
     added = []
     removals = [(k, -n) for k, n in net.items() if n < 0]
     if removals:
+        base_weights = weights_mod.keys(base.weights)
         for (s, d, w, lab, source), count in removals:
             lo, hi = np.searchsorted(base.src, [s, s + 1])
             candidates = np.arange(lo, hi)
             match = candidates[
-                keep[candidates] & (base.dst[candidates] == d) & (base.weights[candidates] == w)
+                keep[candidates] & (base.dst[candidates] == d) & (base_weights[candidates] == w)
                 & (base.labels[candidates] == lab) & (base.sources[candidates] == source)
             ]
             keep[match[:count]] = False

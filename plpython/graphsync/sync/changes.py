@@ -20,6 +20,8 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from graphsync.algorithms import weights
+
 # float8's largest value and its smallest above 0 (a denormal), as exact decimals:
 # weight_of and sources.weight_expr compare a weight's text with them exactly.
 FLOAT8_MAX = Decimal("1.7976931348623157e308")
@@ -387,13 +389,15 @@ def cancel_edges(edges):
     (the adjacency's relocation), an addition then its removal leave the count
     as it was. A removal with no addition before it in ``edges`` stays: it may
     remove an edge of the base or of an earlier batch. Returns ``edges`` itself
-    when nothing cancels."""
+    when nothing cancels. Weights are compared by algorithms.weights.key (a NaN
+    weight is +Infinity, as weight_of makes it)."""
     open_, drop = {}, set()
     for i, c in enumerate(edges):
+        key = (c[1], c[2], c[3], weights.key(c[4]), c[5])
         if c[0] == "+":
-            open_.setdefault(c[1:], []).append(i)
+            open_.setdefault(key, []).append(i)
         else:
-            added = open_.get(c[1:])
+            added = open_.get(key)
             if added:
                 drop.add(added.pop())
                 drop.add(i)

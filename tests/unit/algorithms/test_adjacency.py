@@ -2,6 +2,7 @@
 gives the same graph as folding it into full CSR arrays (csr.fold_overlay), in
 every direction, whatever the chunks the overlay arrives in."""
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -238,3 +239,18 @@ def test_changed_edge_lists_are_made_when_read_and_only_those_read():
     c = copy.adjacency("out")
     assert c.dirty == {3, 5, 30}
     assert per_node(c.compact(), True) == per_node(reference(base, rows)["out"], True)
+
+
+def test_a_minus_removes_a_nan_weighted_edge_and_plus_minus_of_one_cancel():
+    """The incremental overlay keys its counts and matches base edges by weights.key: a
+    NaN weight (nan != nan) is +Infinity, whichever NaN object a row holds."""
+    nan = float("nan")
+    base = csr.build(3, csr.edges([0, 0], [1, 2], [nan, 1.0], [0, 0], [1, 1]))
+    o = overlay_of(base)
+    a = o.adjacency("out")
+    o.add([-1, 1, -1], [0, 1, 1], [1, 2, 2], [-nan, nan, float("nan")], [0, 0, 0], [1, 1, 1])
+    assert per_node(a.compact(), True) == {0: [(2, 1.0, 0, 1)]}
+    assert {k: n for k, n in o.net.items() if n} == {(0, 1, math.inf, 0, 1): -1}
+    o.adjacency("any")  # made after the rows: from the net counts
+    assert per_node(o.adjacency("any").compact(), False) == {0: Counter([(2, 1.0, 0, 1)]),
+                                                             2: Counter([(0, 1.0, 0, 1)])}

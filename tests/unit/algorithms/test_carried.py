@@ -59,3 +59,13 @@ def test_random_graphs_match_the_multiset_reference(seed):
     out = csr.build(n, e)
     kept = carried.visible_csr(out, secured, visible)
     assert keys(csr.edge_list(kept)) == reference(e, set(secured), visible)
+
+
+def test_a_nan_weight_is_the_same_weight_as_another_nan_and_as_infinity():
+    """nan != nan: without weights.keys every NaN-weighted edge would be a key of its own,
+    and a visible row carrying it would never keep it."""
+    nan = float("nan")
+    e = csr.edges([0, 0, 0], [1, 1, 1], [nan, -nan, 1.0], [0, 0, 0], [1, 1, 1])
+    assert carried.carried(e, [1], csr.edges([0], [1], [nan], [0], [1])).tolist() == [True, False, False]
+    assert carried.carried(e, [1], csr.edges([0, 0], [1, 1], [np.inf, nan], [0, 0], [1, 1])).tolist() == [
+        True, True, False]

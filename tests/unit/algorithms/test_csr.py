@@ -337,19 +337,24 @@ def test_a_retried_insert_after_its_delete_leaves_no_edge():
     assert fold([A], [("-", A), ("-", A), ("+", A)]) == Counter()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a NaN weight (legal in a numeric or float8 weight column) never matches: "
-    "fold_overlay compares weights with == and keys its Counter by float objects, and "
-    "nan != nan, so a '-' never removes a NaN-weighted edge and '+'/'-' of one never "
-    "cancel; with changes.add_row emitting '-'/'+' for every update of such a row "
-    "(see tests/unit/sync/test_changes.py), each update adds a parallel edge and a "
-    "delete leaves the edge behind"))
 def test_minus_removes_an_edge_whose_weight_is_nan():
+    """nan != nan, and every NaN object hashes differently: fold_overlay compares weights
+    by weights.key (NaN as +Infinity, README "Weights"), so a '-' of a NaN-weighted edge
+    removes it and a '+'/'-' pair of one cancels, whatever NaN objects they hold."""
     nan_edge = (0, 1, float("nan"), 0, 1)
     assert len(csr.fold_overlay(csr.edge_list(csr.build(2, from_tuples([nan_edge]))),
                                 overlay([("-", nan_edge)]), set()).src) == 0
     assert len(csr.fold_overlay(csr.edge_list(csr.build(2, from_tuples([]))),
                                 overlay([("+", nan_edge), ("-", nan_edge)]), set()).src) == 0
+    other_nan = (0, 1, -float("nan"), 0, 1)  # another object, another sign bit
+    assert len(csr.fold_overlay(csr.edge_list(csr.build(2, from_tuples([nan_edge, nan_edge]))),
+                                overlay([("-", other_nan)]), set()).src) == 1
+    # NaN is +Infinity: a '+' of one and a '-' of the other cancel
+    inf_edge = (0, 1, float("inf"), 0, 1)
+    assert len(csr.fold_overlay(csr.edge_list(csr.build(2, from_tuples([]))),
+                                overlay([("+", inf_edge), ("-", other_nan)]), set()).src) == 0
+    kept = csr.fold_overlay(csr.edge_list(csr.build(2, from_tuples([]))), overlay([("+", nan_edge)]), set())
+    assert kept.weights.tolist() == [float("inf")]
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -681,6 +681,16 @@ def test_cancel_edges_keeps_a_removal_before_any_addition_and_other_edges():
     assert changes.cancel_edges(edges) is edges
 
 
+def test_cancel_edges_matches_nan_weights_by_weights_key():
+    """nan != nan: cancel_edges keys edges with weights.key (NaN as +Infinity), so a
+    removal of a NaN-weighted edge takes the addition before it, whatever NaN objects
+    the two hold, and an infinite weight is the same weight."""
+    plus, minus = _e("+", "1", weight=float("nan")), _e("-", "1", weight=-float("nan"))
+    assert changes.cancel_edges([plus, minus]) == []
+    assert changes.cancel_edges([_e("+", "1", weight=float("inf")), minus]) == []
+    assert changes.cancel_edges([plus, _e("-", "1", weight=1.0)]) == [plus, _e("-", "1", weight=1.0)]
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_cancel_edges_leaves_every_reading_of_the_overlay_unchanged(seed):
     rng = np.random.default_rng(seed)
