@@ -117,8 +117,8 @@ DECLARE
         '_setting', '_server_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr', '_key_expr',
         '_object_expr', '_read_sync', '_pending_rows', '_pending_ids',
         -- ... and to read, as the caller, the edges a join table's rows carry
-        -- (reads/edge_rows.py): catalog-only generators of the endpoint SQL
-        '_as_key_expr', '_end_expr',
+        -- (reads/edge_rows.py): catalog-only generators of the endpoint and row filter SQL
+        '_as_key_expr', '_end_expr', '_edge_filter_expr', '_filter_row_expr',
         -- what graph._nodes' row-level security calls as whoever reads it
         '_row_visible',
         -- ... and graph._labels' row-level security

@@ -338,3 +338,58 @@ def test_a_role_the_join_tables_policy_would_filter_but_turns_it_off_gets_the_sq
         c.rollback()
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
             c.execute("SELECT * FROM rj.relations")  # as in SQL
+
+
+def test_a_visible_row_failing_the_row_filter_keeps_no_hidden_rows_edge(rj_db):
+    """Issue 10: the join-row check applies the edge source's row_filter. WS1 sees only
+    its own soft-deleted link 1 -> 2; WS2's live link 1 -> 2 (same weight, same label)
+    is what the graph holds. Counting WS1's soft-deleted row as carrying the edge would
+    let WS1 walk the hidden row's edge. Also in a READ ONLY transaction (as on a hot
+    standby: the read makes no temporary table to check the filter)."""
+    with connect(rj_db) as admin:
+        admin.execute(f"""
+            DROP SCHEMA IF EXISTS rf CASCADE;
+            CREATE SCHEMA rf;
+            CREATE TABLE rf.items (id int PRIMARY KEY);
+            CREATE TABLE rf.links (id serial PRIMARY KEY, ws int NOT NULL, src int NOT NULL, dst int NOT NULL,
+                                   deleted_at timestamptz, status text NOT NULL DEFAULT 'live');
+            INSERT INTO rf.items SELECT generate_series(1, 4);
+            INSERT INTO rf.links (ws, src, dst, deleted_at, status) VALUES
+                (1, 1, 2, now(), 'live'), (2, 1, 2, NULL, 'live'), (1, 2, 3, NULL, 'live'),
+                (1, 3, 4, NULL, 'gone'), (2, 3, 4, NULL, 'live');
+            SELECT graph.add_table('rf.items');
+            SELECT graph.add_edge('rf.items', 'src', 'rf.items', to_column => 'dst', via_table => 'rf.links',
+                                  row_filter => 'deleted_at IS NULL AND status <> ''gone''', label => 'link');
+            SELECT graph.build();
+            GRANT USAGE ON SCHEMA rf TO {WS1}, {WS2};
+            GRANT SELECT ON ALL TABLES IN SCHEMA rf TO {WS1}, {WS2};
+            ALTER TABLE rf.links ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY by_role ON rf.links FOR SELECT
+                USING (ws = CASE current_user WHEN '{WS1}' THEN 1 WHEN '{WS2}' THEN 2 END);
+        """)
+    walked = {}
+    for role in (WS1, WS2):
+        for mode in ("", " READ ONLY"):
+            with reader(rj_db, role) as c:
+                c.execute("BEGIN" + mode)
+                walked[role, mode] = {
+                    "from 1": {r[0] for r in c.execute(
+                        "SELECT node_id FROM graph.traverse('rf.items', '1', direction => 'any', max_depth => 5)")},
+                    "from 3": {r[0] for r in c.execute(
+                        "SELECT node_id FROM graph.traverse('rf.items', '3', max_depth => 5)")},
+                    "path": [r[0] for r in c.execute(
+                        "SELECT node_id FROM graph.shortest_path('rf.items', '1', 'rf.items', '2')")],
+                    "component of 1": {r[1] for r in c.execute(
+                        "SELECT node_table, node_id FROM graph.component_of('rf.items', '1')")},
+                }
+                c.execute("ROLLBACK")
+    for mode in ("", " READ ONLY"):
+        one, two = walked[WS1, mode], walked[WS2, mode]
+        assert one["from 1"] == {"1"} and one["path"] == []  # its own row is soft-deleted: not WS2's edge
+        assert one["from 3"] == {"3"}  # its 3 -> 4 fails the filter ('gone'); WS2's passes it
+        assert two["from 1"] == {"1", "2"} and two["path"] == ["1", "2"]
+        assert two["from 3"] == {"3", "4"}
+        assert one["component of 1"] == {"1"} and two["component of 1"] == {"1", "2"}
+    with connect(rj_db) as admin:
+        admin.execute("SELECT graph.remove_table('rf.items', cascade => true)")
+        admin.execute("DROP SCHEMA rf CASCADE")

@@ -15,7 +15,10 @@ policies decide, and nothing runs with more privileges than the caller), its
 ends joined to graph._nodes. algorithms.carried then keeps, of those sources'
 edges, as many of each exact (source, from, to, weight, label) as the visible
 rows carry: a hidden row lends neither its edge nor its weight nor its label,
-even between two nodes a visible row links. The edges of a join table with
+even between two nodes a visible row links. A visible row that fails the edge
+source's registered ``row_filter`` carries no edge (graph._edge_filter_expr: the
+filter as registration checked and stored it, checked again against the catalog
+only, as a read makes no temporary table). The edges of a join table with
 row-level security that the caller may not SELECT at all are all dropped (no
 row of it is visible to the caller); a join table without row-level security
 keeps its edges for every reader, as before (the graph's structure is readable
@@ -27,15 +30,8 @@ dropped without asking, as the read never walks them.
 The answer depends on the rows, the caller and any setting its policies read:
 asked again by every read, never kept; what is derived from it (the filtered
 CSR of each direction, components) is kept with the view under a digest of it.
-
-A registered edge row filter (``row_filter``) is not applied to this read (its
-SQL is checked against the table with a temporary table, which a read, also on
-a hot standby, cannot make): a visible row that fails the filter counts as
-carrying its edge, which the graph does not hold unless a row passing the
-filter carries the very same one.
 """
 
-import dataclasses
 import hashlib
 import json
 
@@ -91,8 +87,7 @@ def _statement(plpy, reg, secured):
     key = (edges, tuple(reg.nodes.get(e.from_table) for e in edges))
     made = _sql.get(key)
     if made is None:
-        selects = [s for e in edges
-                   for s in sources.edge_selects(plpy, reg, dataclasses.replace(e, row_filter=None))]
+        selects = [s for e in edges for s in sources.edge_selects(plpy, reg, e, reader=True)]
         ends = sorted({t for e in edges for t in (e.from_table, e.to_table)})
         made = _sql[key] = (VISIBLE_EDGES % " UNION ALL ".join(selects), ends)
     return made

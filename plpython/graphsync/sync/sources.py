@@ -159,7 +159,7 @@ def weight_expr(plpy, oid, col, alias):
     return "CASE WHEN %s THEN 1.0::float8 ELSE %s END" % (null, number)
 
 
-def _edge_selects(plpy, reg, e):
+def _edge_selects(plpy, reg, e, reader=False):
     # Every value is rendered as capture renders it (graph._captured_expr): an
     # endpoint as its target's key type renders it, no owner's cast ever.
     qi = plpy.quote_ident
@@ -192,7 +192,12 @@ def _edge_selects(plpy, reg, e):
         dst = "_gs_t.k"
     else:
         dst = _captured(plpy, oid, e.from_column, "t")
-    where.append(_filter(plpy, oid, e.row_filter, "t"))
+    if reader and e.row_filter is not None:
+        # (a read cannot check the filter again as _filter does: graph._edge_filter_expr)
+        where.append(_q(plpy, "SELECT graph._edge_filter_expr($1, $2) AS v", ["integer", "text"],
+                        [e.edge_source_id, "t"]))
+    else:
+        where.append(_filter(plpy, oid, e.row_filter, "t"))
     ends = [(e.from_table, src, e.to_table, dst)]
     if e.bidirectional:
         ends.append((e.to_table, dst, e.from_table, src))
@@ -204,12 +209,13 @@ def _edge_selects(plpy, reg, e):
     ]
 
 
-def edge_selects(plpy, reg, e):
+def edge_selects(plpy, reg, e, reader=False):
     """The SELECTs (one per direction the source stores) of the edges of edge
     source ``e`` over its carrying table, as build reads them: (edge source,
     from table, from key, to table, to key, weight, label). reads.edge_rows runs
-    them as a reader."""
-    return _edge_selects(plpy, reg, e)
+    them as a reader (``reader``: the row filter as registration stored it,
+    graph._edge_filter_expr, which makes no temporary table)."""
+    return _edge_selects(plpy, reg, e, reader)
 
 
 @contextlib.contextmanager
