@@ -393,3 +393,46 @@ def test_a_visible_row_failing_the_row_filter_keeps_no_hidden_rows_edge(rj_db):
     with connect(rj_db) as admin:
         admin.execute("SELECT graph.remove_table('rf.items', cascade => true)")
         admin.execute("DROP SCHEMA rf CASCADE")
+
+
+def test_a_row_filter_that_no_longer_applies_lets_no_visible_row_carry_an_edge(rj_db):
+    """The join-row check takes the filter as registration stored it and checks it
+    against the catalog only: once a column it reads is of a type that is not
+    PostgreSQL's own (an owner's composite type here), no visible row passes it, so
+    the caller walks none of that source's edges, with a WARNING, as capture does."""
+    with connect(rj_db) as admin:
+        admin.execute(f"""
+            DROP SCHEMA IF EXISTS rg CASCADE;
+            CREATE SCHEMA rg;
+            CREATE TABLE rg.items (id int PRIMARY KEY);
+            CREATE TABLE rg.links (id serial PRIMARY KEY, ws int NOT NULL, src int NOT NULL, dst int NOT NULL,
+                                   status text NOT NULL);
+            INSERT INTO rg.items SELECT generate_series(1, 3);
+            INSERT INTO rg.links (ws, src, dst, status) VALUES (1, 1, 2, 'live'), (1, 2, 3, 'live');
+            SELECT graph.add_table('rg.items');
+            SELECT graph.add_edge('rg.items', 'src', 'rg.items', to_column => 'dst', via_table => 'rg.links',
+                                  row_filter => 'status IS NOT NULL', label => 'link');
+            SELECT graph.build();
+            GRANT USAGE ON SCHEMA rg TO {WS1};
+            GRANT SELECT ON ALL TABLES IN SCHEMA rg TO {WS1};
+            ALTER TABLE rg.links ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY by_role ON rg.links FOR SELECT USING (ws = 1);
+        """)
+    walk = "SELECT node_id FROM graph.traverse('rg.items', '1', max_depth => 5)"
+    try:
+        with reader(rj_db, WS1) as c:
+            assert {r[0] for r in c.execute(walk)} == {"1", "2", "3"}
+        with connect(rj_db) as admin:
+            admin.execute("CREATE TYPE rg.status AS (v text)")
+            admin.execute("GRANT USAGE ON TYPE rg.status TO PUBLIC")
+            admin.execute("ALTER TABLE rg.links ALTER COLUMN status TYPE rg.status USING ROW(status)::rg.status")
+        with reader(rj_db, WS1) as c:
+            warnings = []
+            c.add_notice_handler(lambda d: warnings.append(d.severity_nonlocalized + ": " + d.message_primary))
+            c.execute("SET graph.query_freshness = 'off'")
+            assert {r[0] for r in c.execute(walk)} == {"1"}
+            assert any(w.startswith("WARNING") and "no longer applies" in w for w in warnings), warnings
+    finally:
+        with connect(rj_db) as admin:
+            admin.execute("SELECT graph.remove_table('rg.items', cascade => true)")
+            admin.execute("DROP SCHEMA rg CASCADE")
