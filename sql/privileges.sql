@@ -109,6 +109,8 @@ DECLARE
     names text [] := ARRAY[
         -- health, and catching up on change notifications
         'sync_health', 'status', 'changed_nodes',
+        -- what every public wrapper's error handler calls as its caller
+        '_error_message',
         -- reads
         'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
         'connected_components', 'component_stats', 'component_of',

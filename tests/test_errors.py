@@ -315,6 +315,30 @@ def test_every_public_function_passes_errors_on_without_internals(app):
              or (lang == "plpgsql" and "GET STACKED DIAGNOSTICS" not in src)
              or (lang == "sql" and re.search(r"graph\._", src))]
     assert wrong == []
+    # ... and every one cleans the message with the one helper, graph._error_message
+    copied = [name for name, lang, src in rows
+              if lang == "plpgsql" and ("graph._error_message(e_message)" not in src or "regexp_replace" in src)]
+    assert copied == []
+
+
+@pytest.mark.parametrize(("message", "clean"), [
+    ("division by zero", "division by zero"),
+    ("spiexceptions.DivisionByZero: division by zero", "division by zero"),
+    ("spiexceptions.InsufficientPrivilege: spiexceptions.InsufficientPrivilege: graphsync: no",
+     "graphsync: no"),
+    ("plpy.SPIError: spiexceptions.QueryCanceled: canceling statement", "canceling statement"),
+    ("a value spiexceptions.X: inside stays", "a value spiexceptions.X: inside stays"),
+    ("spiexceptions.X:no space", "spiexceptions.X:no space"),
+    ("", ""),
+    (None, None),
+])
+def test_the_error_message_helper_strips_only_pl_python_s_leading_prefixes(app, message, clean):
+    """graph._error_message: what every public PL/pgSQL wrapper hands on as the message;
+    PUBLIC may run it (the reads' wrappers run as their caller)."""
+    with connect(app) as c:
+        assert c.execute("SELECT graph._error_message(%s)", (message,)).fetchone()[0] == clean
+        c.execute("SET ROLE gs_err_reader")
+        assert c.execute("SELECT graph._error_message(message => %s)", (message,)).fetchone()[0] == clean
 
 
 # Errors PostgreSQL raises under a statement graphsync runs in PL/Python (a plpy.SPIError

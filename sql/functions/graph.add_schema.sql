@@ -40,9 +40,7 @@ EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
     GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
                             e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    -- PL/Python renders PostgreSQL's own error under a statement graphsync ran (an SPIError
-    -- leaving it) as 'spiexceptions.<Type>: <message>', once per PL/Python level: keep the message.
-    e_message := pg_catalog.regexp_replace(e_message, '^((spiexceptions[.][A-Za-z]+|plpy[.]SPIError): )+', '');
+    e_message := graph._error_message(e_message);  -- without PL/Python's 'spiexceptions.<Type>: '
     IF e_detail = '' AND e_hint = '' THEN
         RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
     ELSIF e_hint = '' THEN
