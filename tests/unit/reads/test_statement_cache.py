@@ -1,0 +1,50 @@
+"""graphsync.reads.statement_cache: the one per-statement cache of the policies' answers."""
+
+import pytest
+
+from graphsync.reads import statement_cache
+
+
+@pytest.fixture(autouse=True)
+def empty():
+    statement_cache.forget()
+    yield
+    statement_cache.forget()
+
+
+def reader(answer, role):
+    calls = []
+
+    def read():
+        calls.append(1)
+        return answer, role
+    return read, calls
+
+
+def test_an_answer_is_read_once_per_scope_and_kind():
+    scope = ("alice", "10:20:", "t0")
+    read, calls = reader(["a"], "alice")
+    assert statement_cache.kept("rows", scope, read) == ["a"]
+    assert statement_cache.kept("rows", scope, read) == ["a"] and len(calls) == 1
+    other, other_calls = reader(["L"], "alice")
+    assert statement_cache.kept("labels", scope, other) == ["L"] and len(other_calls) == 1  # another kind
+    assert statement_cache.kept("rows", scope, read) == ["a"] and len(calls) == 1  # kept beside it
+
+
+@pytest.mark.parametrize("changed", [("bob", "10:20:", "t0"), ("alice", "10:21:", "t0"), ("alice", "10:20:", "t1")])
+def test_another_role_snapshot_or_statement_reads_again(changed):
+    read, calls = reader(["a"], "alice")
+    statement_cache.kept("rows", ("alice", "10:20:", "t0"), read)
+    again, again_calls = reader(["b"], changed[0])
+    assert statement_cache.kept("rows", changed, again) == ["b"] and len(again_calls) == 1
+    assert statement_cache.kept("rows", changed, again) == ["b"] and len(again_calls) == 1  # kept now
+    statement_cache.kept("rows", ("alice", "10:20:", "t0"), read)
+    assert len(calls) == 2  # one scope per kind is kept
+
+
+@pytest.mark.parametrize("role", ["bob", None])
+def test_an_answer_read_as_another_role_than_the_scope_s_is_not_kept(role):
+    scope = ("alice", "10:20:", "t0")
+    read, calls = reader(["a"], role)
+    assert statement_cache.kept("rows", scope, read) == ["a"]
+    assert statement_cache.kept("rows", scope, read) == ["a"] and len(calls) == 2
