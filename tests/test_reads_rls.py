@@ -8,10 +8,11 @@ backend; a table without row-level security is unaffected.
 
 Real roles, each reading through its own connection."""
 
-import psycopg
 import pytest
 
+import rls_helpers
 from conftest import apply, connect
+from rls_helpers import by_role, node_keys, row_security_disabled, with_schema
 
 WS1, WS2, BYPASS = "gs_rls_ws1", "gs_rls_ws2", "gs_rls_bypass"
 
@@ -54,7 +55,7 @@ ALTER TABLE rl.items ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rl.people ENABLE ROW LEVEL SECURITY;
 -- items: by role; people: by a setting each session makes
 CREATE POLICY by_role ON rl.items FOR SELECT
-    USING (ws = CASE current_user WHEN '{WS1}' THEN 1 WHEN '{WS2}' THEN 2 END);
+    USING (ws = {by_role({WS1: 1, WS2: 2})});
 CREATE POLICY by_setting ON rl.people FOR SELECT USING (ws::text = current_setting('app.ws', true));
 """
 
@@ -70,43 +71,33 @@ WORKSPACE = {WS1: "1", WS2: "2"}
 
 @pytest.fixture(scope="module")
 def rls_db(db):
-    with connect(db) as c:
-        c.execute(SCHEMA)
-    return db
+    return with_schema(db, SCHEMA)
 
 
 def reader(dsn, role):
-    c = connect(dsn)
-    if role in WORKSPACE:
-        c.execute("SELECT set_config('app.ws', %s, false)", (WORKSPACE[role],))
-    if role is not None:
-        c.execute(f"SET ROLE {role}")
-    return c
-
-
-def nodes_of(rows):
-    return {(str(r[0]), r[1]) for r in rows}
+    """A connection of ``role`` with its workspace's app.ws (the people policy's setting)."""
+    return rls_helpers.reader(dsn, role, {"app.ws": WORKSPACE[role]} if role in WORKSPACE else None)
 
 
 def everything_read(c):
     """The nodes each read returns, by read."""
     out = {}
-    out["components"] = nodes_of(c.execute("SELECT node_table, node_id FROM graph.connected_components()"))
+    out["components"] = node_keys(c.execute("SELECT node_table, node_id FROM graph.connected_components()"))
     out["stats"] = c.execute("SELECT sum(size) FROM graph.component_stats()").fetchone()[0]
     for seed in ("1", "11", "20", "4"):
-        out[f"traverse {seed}"] = nodes_of(c.execute(
+        out[f"traverse {seed}"] = node_keys(c.execute(
             "SELECT node_table, node_id FROM graph.traverse('rl.items', %s, direction => 'any', max_depth => 10)",
             (seed,)))
-        out[f"component_of {seed}"] = nodes_of(c.execute(
+        out[f"component_of {seed}"] = node_keys(c.execute(
             "SELECT node_table, node_id FROM graph.component_of('rl.items', %s)", (seed,)))
-    out["component_of tag"] = nodes_of(c.execute(
+    out["component_of tag"] = node_keys(c.execute(
         "SELECT node_table, node_id FROM graph.component_of('rl.tags', '1')"))
-    out["many seeds"] = nodes_of(c.execute(
+    out["many seeds"] = node_keys(c.execute(
         "SELECT node_table, node_id FROM graph.traverse(seed_tables => '{rl.items,rl.items,rl.tags}',"
         " seed_ids => '{1,11,1}', direction => 'any')"))
-    out["search"] = nodes_of(c.execute("SELECT node_table, node_id FROM graph.search('name', 'item',"
+    out["search"] = node_keys(c.execute("SELECT node_table, node_id FROM graph.search('name', 'item',"
                                        " mode => 'prefix')"))
-    out["traverse_search"] = nodes_of(c.execute(
+    out["traverse_search"] = node_keys(c.execute(
         "SELECT node_table, node_id FROM graph.traverse_search('name', 'item', mode => 'prefix',"
         " direction => 'any')"))
     out["path 1-4"] = [tuple(r) for r in c.execute(
@@ -194,7 +185,7 @@ def test_a_superuser_a_bypassrls_role_and_the_owner_see_everything(rls_db, role)
 def test_a_policy_on_a_setting_follows_the_setting_read_by_read(rls_db):
     with reader(rls_db, WS1) as c:
         def people():
-            return {n for n in nodes_of(c.execute("SELECT node_table, node_id FROM graph.connected_components()"))
+            return {n for n in node_keys(c.execute("SELECT node_table, node_id FROM graph.connected_components()"))
                     if n[0] == "rl.people"}
         assert people() == {("rl.people", "1")}
         c.execute("SET app.ws = '2'")
@@ -219,19 +210,19 @@ def test_rows_moving_between_workspaces_and_pending_rows(rls_db):
         for c in (one, two):
             c.execute("BEGIN READ ONLY")
         try:
-            one_sees = nodes_of(one.execute("SELECT node_table, node_id FROM graph.connected_components()"))
-            two_sees = nodes_of(two.execute("SELECT node_table, node_id FROM graph.connected_components()"))
+            one_sees = node_keys(one.execute("SELECT node_table, node_id FROM graph.connected_components()"))
+            two_sees = node_keys(two.execute("SELECT node_table, node_id FROM graph.connected_components()"))
         finally:
             for c in (one, two):
                 c.execute("ROLLBACK")
         assert ("rl.items", "30") not in two_sees and ("rl.items", "30") not in one_sees
         assert ("rl.items", "3") in two_sees and ("rl.items", "3") not in one_sees
         one.execute("SET graph.query_freshness = 'off'")
-        assert ("rl.items", "3") not in nodes_of(one.execute(
+        assert ("rl.items", "3") not in node_keys(one.execute(
             "SELECT node_table, node_id FROM graph.connected_components()"))
         one.execute("RESET graph.query_freshness")
         apply(w)
-        assert ("rl.items", "30") in nodes_of(two.execute(
+        assert ("rl.items", "30") in node_keys(two.execute(
             "SELECT node_table, node_id FROM graph.traverse('rl.items', '12', direction => 'in')"))
         w.execute("UPDATE rl.items SET ws = 1 WHERE id = 3")
         w.execute("DELETE FROM rl.items WHERE id = 30")
@@ -239,13 +230,8 @@ def test_rows_moving_between_workspaces_and_pending_rows(rls_db):
 
 
 def test_a_table_without_row_level_security_is_unaffected(rls_db):
-    with connect(rls_db) as admin:
-        admin.execute("ALTER TABLE rl.items DISABLE ROW LEVEL SECURITY")
-        try:
-            with reader(rls_db, WS1) as c:
-                r = everything_read(c)
-        finally:
-            admin.execute("ALTER TABLE rl.items ENABLE ROW LEVEL SECURITY")
+    with row_security_disabled(rls_db, "rl.items"), reader(rls_db, WS1) as c:
+        r = everything_read(c)
     items = {n for n in EVERYTHING if n[0] == "rl.items"}
     assert r["components"] == items | {("rl.people", "1"), ("rl.tags", "1"), ("rl.tags", "2")}
     assert r["path 1-4"] == [("rl.items", "1"), ("rl.items", "20"), ("rl.items", "4")]
@@ -253,11 +239,7 @@ def test_a_table_without_row_level_security_is_unaffected(rls_db):
 
 def test_a_role_that_row_level_security_would_filter_but_turns_it_off_gets_the_sql_error(rls_db):
     with reader(rls_db, WS1) as c:
-        c.execute("SET row_security = off")
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
-            c.execute("SELECT * FROM graph.connected_components()")
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
-            c.execute("SELECT * FROM rl.items")  # as in SQL
+        rls_helpers.assert_row_security_off_is_refused(c, "SELECT * FROM graph.connected_components()", "rl.items")
 
 
 def test_graph_nodes_shows_a_reader_only_the_nodes_of_rows_it_can_see(rls_db):

@@ -13,7 +13,9 @@ Real roles, each reading through its own connection."""
 import psycopg
 import pytest
 
+import rls_helpers
 from conftest import apply, connect
+from rls_helpers import by_role, node_keys, notices, reader, row_security_disabled, with_schema
 
 WS1, WS2, ADMIN_RLS = "gs_rje_ws1", "gs_rje_ws2", "gs_rje_admin"
 
@@ -52,9 +54,9 @@ GRANT SELECT ON ALL TABLES IN SCHEMA rj TO {WS1}, {WS2}, {ADMIN_RLS};
 ALTER TABLE rj.relations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rj.notes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY by_role ON rj.relations FOR SELECT
-    USING (ws = CASE current_user WHEN '{WS1}' THEN 1 WHEN '{WS2}' THEN 2 WHEN '{ADMIN_RLS}' THEN 1 END);
+    USING (ws = {by_role({WS1: 1, WS2: 2, ADMIN_RLS: 1})});
 CREATE POLICY by_role ON rj.notes FOR SELECT
-    USING (ws = CASE current_user WHEN '{WS1}' THEN 1 WHEN '{WS2}' THEN 2 WHEN '{ADMIN_RLS}' THEN 1 END);
+    USING (ws = {by_role({WS1: 1, WS2: 2, ADMIN_RLS: 1})});
 """
 
 ITEMS = "rj.items"
@@ -62,24 +64,11 @@ ITEMS = "rj.items"
 
 @pytest.fixture(scope="module")
 def rj_db(db):
-    with connect(db) as c:
-        c.execute(SCHEMA)
-    return db
-
-
-def reader(dsn, role):
-    c = connect(dsn)
-    if role is not None:
-        c.execute(f"SET ROLE {role}")
-    return c
+    return with_schema(db, SCHEMA)
 
 
 def items(rows):
     return {r[1] for r in rows if str(r[0]) == ITEMS}
-
-
-def keys(rows):
-    return {(str(r[0]), r[1]) for r in rows}
 
 
 def everything_read(c):
@@ -90,9 +79,9 @@ def everything_read(c):
         "SELECT node_id, edge_label FROM graph.traverse('rj.items', '1', max_depth => 1) WHERE depth = 1")}
     out["in 3"] = items(c.execute(
         "SELECT node_table, node_id FROM graph.traverse('rj.items', '3', direction => 'in', max_depth => 10)"))
-    out["any 5"] = keys(c.execute(
+    out["any 5"] = node_keys(c.execute(
         "SELECT node_table, node_id FROM graph.traverse('rj.items', '5', direction => 'any', max_depth => 10)"))
-    out["dfs any 5"] = keys(c.execute(
+    out["dfs any 5"] = node_keys(c.execute(
         "SELECT node_table, node_id FROM graph.traverse('rj.items', '5', direction => 'any', max_depth => 10,"
         " strategy => 'dfs')"))
     out["hydrated out 1"] = items(c.execute(
@@ -112,8 +101,8 @@ def everything_read(c):
         comps.setdefault(comp, set()).add((t, k))
     out["components"] = sorted(sorted(s) for s in comps.values())
     out["stats"] = sorted(r[0] for r in c.execute("SELECT size FROM graph.component_stats()"))
-    out["component_of 4"] = keys(c.execute("SELECT node_table, node_id FROM graph.component_of('rj.items', '4')"))
-    out["component_of 5"] = keys(c.execute("SELECT node_table, node_id FROM graph.component_of('rj.items', '5')"))
+    out["component_of 4"] = node_keys(c.execute("SELECT node_table, node_id FROM graph.component_of('rj.items', '4')"))
+    out["component_of 5"] = node_keys(c.execute("SELECT node_table, node_id FROM graph.component_of('rj.items', '5')"))
     out["traverse_search"] = items(c.execute(
         "SELECT node_table, node_id FROM graph.traverse_search('name', 'item 1', direction => 'out',"
         " max_depth => 10)"))
@@ -201,8 +190,7 @@ def test_edges_follow_rows_moving_between_workspaces_applied_or_pending(rj_db):
     no row of such a table to such a role) and reads the table as last applied,
     with a WARNING (test_pending_rows.py)."""
     with connect(rj_db) as w, reader(rj_db, WS1) as one, reader(rj_db, WS2) as two:
-        warnings = []
-        two.add_notice_handler(lambda d: warnings.append(d.severity_nonlocalized + ": " + d.message_primary))
+        warnings = notices(two)
         w.execute("UPDATE rj.relations SET ws = 1 WHERE src = 5 AND dst = 6")
         w.execute("INSERT INTO rj.relations (ws, src, dst, weight) VALUES (2, 3, 6, 1)")
         try:
@@ -239,13 +227,8 @@ def test_edges_follow_rows_moving_between_workspaces_applied_or_pending(rj_db):
 
 
 def test_a_table_without_row_level_security_keeps_every_edge(rj_db):
-    with connect(rj_db) as admin:
-        admin.execute("ALTER TABLE rj.relations DISABLE ROW LEVEL SECURITY")
-        try:
-            with reader(rj_db, WS1) as c:
-                r = everything_read(c)
-        finally:
-            admin.execute("ALTER TABLE rj.relations ENABLE ROW LEVEL SECURITY")
+    with row_security_disabled(rj_db, "rj.relations"), reader(rj_db, WS1) as c:
+        r = everything_read(c)
     assert r["out 1"] == {"1", "2", "3", "4"} and r["path 5-6 any"] == ["5", "6"]
     assert ("4", "rel") in r["labels out 1"]
 
@@ -332,12 +315,8 @@ def test_a_pending_relation_to_a_pending_node_is_walked_by_its_workspace_only(rj
 
 def test_a_role_the_join_tables_policy_would_filter_but_turns_it_off_gets_the_sql_error(rj_db):
     with reader(rj_db, WS1) as c:
-        c.execute("SET row_security = off")
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
-            c.execute("SELECT * FROM graph.traverse('rj.items', '1')")
-        c.rollback()
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
-            c.execute("SELECT * FROM rj.relations")  # as in SQL
+        rls_helpers.assert_row_security_off_is_refused(c, "SELECT * FROM graph.traverse('rj.items', '1')",
+                                                       "rj.relations")
 
 
 def test_a_visible_row_failing_the_row_filter_keeps_no_hidden_rows_edge(rj_db):
@@ -365,7 +344,7 @@ def test_a_visible_row_failing_the_row_filter_keeps_no_hidden_rows_edge(rj_db):
             GRANT SELECT ON ALL TABLES IN SCHEMA rf TO {WS1}, {WS2};
             ALTER TABLE rf.links ENABLE ROW LEVEL SECURITY;
             CREATE POLICY by_role ON rf.links FOR SELECT
-                USING (ws = CASE current_user WHEN '{WS1}' THEN 1 WHEN '{WS2}' THEN 2 END);
+                USING (ws = {by_role({WS1: 1, WS2: 2})});
         """)
     walked = {}
     for role in (WS1, WS2):
@@ -427,8 +406,7 @@ def test_a_row_filter_that_no_longer_applies_lets_no_visible_row_carry_an_edge(r
             admin.execute("GRANT USAGE ON TYPE rg.status TO PUBLIC")
             admin.execute("ALTER TABLE rg.links ALTER COLUMN status TYPE rg.status USING ROW(status)::rg.status")
         with reader(rj_db, WS1) as c:
-            warnings = []
-            c.add_notice_handler(lambda d: warnings.append(d.severity_nonlocalized + ": " + d.message_primary))
+            warnings = notices(c)
             c.execute("SET graph.query_freshness = 'off'")
             assert {r[0] for r in c.execute(walk)} == {"1"}
             assert any(w.startswith("WARNING") and "no longer applies" in w for w in warnings), warnings
@@ -436,3 +414,42 @@ def test_a_row_filter_that_no_longer_applies_lets_no_visible_row_carry_an_edge(r
         with connect(rj_db) as admin:
             admin.execute("SELECT graph.remove_table('rg.items', cascade => true)")
             admin.execute("DROP SCHEMA rg CASCADE")
+
+
+def test_tables_whose_names_need_quoting_under_the_policies_of_graph_nodes_and_labels(rj_db):
+    """graph._nodes' and graph._labels' row-level security read the secured node table
+    and the label column's table as the caller (reads/row_policy.py, label_policy.py):
+    their statements quote the tables' names (format('%I')), whatever they hold."""
+    schema, items, links = '"Odd ""Sch"" ema"', '"Odd ""Sch"" ema"."It ems"', '"Odd ""Sch"" ema"."Li nks"'
+    with connect(rj_db) as admin:
+        admin.execute(f"""
+            DROP SCHEMA IF EXISTS {schema} CASCADE;
+            CREATE SCHEMA {schema};
+            CREATE TABLE {items} (id int PRIMARY KEY, ws int NOT NULL);
+            CREATE TABLE {links} (id serial PRIMARY KEY, ws int NOT NULL, src int NOT NULL, dst int NOT NULL,
+                                  "Ki nd" text NOT NULL);
+            INSERT INTO {items} VALUES (1, 1), (2, 1), (3, 2);
+            INSERT INTO {links} (ws, src, dst, "Ki nd") VALUES (1, 1, 2, 'mine'), (2, 1, 3, 'theirs');
+            SELECT graph.add_table('{items}');
+            SELECT graph.add_edge('{items}', 'src', '{items}', to_column => 'dst', via_table => '{links}',
+                                  label_column => 'Ki nd');
+            SELECT graph.build();
+            GRANT USAGE ON SCHEMA {schema} TO {WS1};
+            GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {WS1};
+            ALTER TABLE {items} ENABLE ROW LEVEL SECURITY;
+            ALTER TABLE {links} ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY ws1 ON {items} FOR SELECT USING (ws = 1);
+            CREATE POLICY ws1 ON {links} FOR SELECT USING (ws = 1);
+        """)
+    try:
+        with reader(rj_db, WS1) as c:
+            assert sorted(c.execute(f"SELECT node_id, edge_label FROM graph.traverse('{items}', '1')")) == [
+                ("1", None), ("2", "mine")]
+            assert {r[0] for r in c.execute("SELECT label FROM graph._labels")} >= {"mine"}
+            assert "theirs" not in {r[0] for r in c.execute("SELECT label FROM graph._labels")}
+            assert c.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = %s::regclass",
+                             (items,)).fetchone() == (2,)
+    finally:
+        with connect(rj_db) as admin:
+            admin.execute(f"SELECT graph.remove_table('{items}', cascade => true)")
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
