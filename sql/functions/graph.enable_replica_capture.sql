@@ -39,6 +39,7 @@ EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- it arose (CONTEXT).
     GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
                             e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    e_message := graph._error_message(e_message);  -- without PL/Python's 'spiexceptions.<Type>: '
     IF e_detail = '' AND e_hint = '' THEN
         RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
     ELSIF e_hint = '' THEN
