@@ -327,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600, help="cancel an apply after this (default 600 s)")
     parser.add_argument("--profile", action="store_true", help="also print where one apply spends its time")
     parser.add_argument("--previous", metavar="REVISION",
-                        help="also run the replay of this revision (its sync/apply.py), alternating")
+                        help="also run the replay of this revision (its sync/apply.py), alternating, in this"
+                             " database: only for revisions from migration 245 on, whose replay writes"
+                             " graph._node_rows (use --against for older ones)")
     parser.add_argument("--batch-size", type=int, default=10000,
                         help="graph.sync_batch_size of every apply (default 10,000, the setting's default)")
     parser.add_argument("--against", metavar="REVISION",
