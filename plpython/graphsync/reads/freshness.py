@@ -35,6 +35,8 @@ TRUNCATE), the read starts again (view.Moved; reads.api.stable), having dropped
 the kept folded view, so that START reads all pending rows.
 """
 
+import itertools
+
 import numpy as np
 
 from graphsync import errors
@@ -42,7 +44,7 @@ from graphsync.algorithms import adjacency, csr
 from graphsync.db import run
 from graphsync.reads import nodes
 from graphsync.reads import view as graph_view
-from graphsync.sync import base, changes
+from graphsync.sync import base, columns
 
 MAX_FOLD_ROWS = 200_000
 
@@ -113,8 +115,10 @@ def folded(plpy, v, st):
         if cached is None or cached[0] != grows or st.own_rows:
             raise graph_view.Moved()  # the kept view went meanwhile (view.current)
         onto = cached[1]
-        if len(rows) > FOLD_IN_ARRAYS or any(r["op"] == "T" for r in rows):
-            raise graph_view.Moved()  # many rows or a TRUNCATE: fold all of them from the applied view
+        if rows and (not onto.foldable or len(rows) > FOLD_IN_ARRAYS or "T" in rows.ops):
+            # a view that cannot be folded onto (full arrays, a TRUNCATE), many rows or
+            # a TRUNCATE: fold all of them from the applied view
+            raise graph_view.Moved()
     seen = st.seen
     if len(rows) + (onto.rows_folded if onto else 0) > MAX_FOLD_ROWS:
         raise errors.ProgramLimitExceeded(
@@ -124,9 +128,9 @@ def folded(plpy, v, st):
         f = fold(plpy, v, rows, st.visible, onto) if rows else onto
     else:
         f = fold(plpy, v, rows, st.visible) if rows else v
-    # A view with own rows folded in is never folded onto (they may roll back),
-    # nor one that cannot be (see fold).
-    if f is not v and st.own_rows == 0 and f.foldable:
+    # A view with own rows folded in is never kept (they may roll back); one that
+    # cannot be folded onto (see fold) is kept for the reads that find no new row.
+    if f is not v and st.own_rows == 0:
         f.seen = seen
         base._cache["folded"] = (grows, f)
     return f
@@ -187,6 +191,46 @@ def _resolve(plpy, v, keys, visible, counted=(), onto=None):
             extra[top] = k
             top += 1
     return ids, extra, dups
+
+
+def _resolve_ends(plpy, v, ec, visible, node_changes, onto):
+    """(from ids, to ids) of the edge changes ``ec`` (columns.EdgeColumns), and
+    _resolve's (ids, new keys by id, extra rows) of the keys of ``node_changes``
+    and of the ends not found below. Many ends (a fold of many rows from the
+    applied view) are looked up in the backend's index of the base's keys
+    (nodes.key_index) table by table, each end in one list comprehension, as
+    _resolve would look up their keys: only in tables the caller may SELECT, and
+    not the keys of ``node_changes`` (whose extra_rows come from graph._nodes)."""
+    m = len(ec)
+    tables = np.concatenate([ec.from_tables, ec.to_tables])
+    pks = np.concatenate([ec.from_pks, ec.to_pks])
+    got = np.full(2 * m, -1, dtype=np.int64)
+    if onto is None and 2 * m > KEYS_BY_INDEX:
+        index = nodes.key_index(plpy, v)
+        counted = {}
+        for k in node_changes:
+            counted.setdefault(k[0], set()).add(k[1])
+        every = np.unique(tables).tolist()
+        for table in every:
+            of_table = index.get(table)
+            if of_table is None or table not in visible:
+                continue
+            at = None if len(every) == 1 else np.flatnonzero(tables == table)
+            asked = (pks if at is None else pks[at]).tolist()
+            found = list(map(of_table.get, asked, itertools.repeat(-1)))
+            skip = counted.get(table)
+            if skip:
+                found = [-1 if pk in skip else i for pk, i in zip(asked, found, strict=True)]
+            if at is None:
+                got = np.array(found, dtype=np.int64)
+            else:
+                got[at] = found
+    miss = np.flatnonzero(got < 0)
+    missed = list(zip(tables[miss].tolist(), pks[miss].tolist(), strict=True))
+    ids, extra, dups = _resolve(plpy, v, set(node_changes).union(missed), visible, node_changes, onto)
+    if len(miss):
+        got[miss] = list(map(ids.__getitem__, missed))
+    return got[:m], got[m:], ids, extra, dups
 
 
 def _net(held, ops, e):
@@ -263,13 +307,10 @@ def fold(plpy, v, rows, visible, onto=None):
     first go left (``node_counts``), edge changes add up."""
     STATS["folds"] += 1
     STATS["rows_folded"] += len(rows)
-    node_changes, edges, truncated, cuts = changes.fold_rows(v.registry, rows)
+    node_changes, ec, truncated, cuts = columns.fold_columns(v.registry, rows.cols)
     if onto is not None and (truncated or cuts):
         raise ValueError("graphsync: a TRUNCATE is folded from the applied view, never onto a folded one")
-    # (op, source, key, key, weight, label) per edge change, as columns
-    e_ops, e_sources, e_from, e_to, e_weights, e_labels = zip(*edges, strict=True) if edges else [()] * 6
-    keys = set(node_changes).union(e_from, e_to)
-    ids, extra, dups = _resolve(plpy, v, keys, visible, node_changes, onto)
+    e_from, e_to, ids, extra, dups = _resolve_ends(plpy, v, ec, visible, node_changes, onto)
     prior = v if onto is None else onto
     n = prior.node_count + len(extra)
     if onto is None:
@@ -283,7 +324,8 @@ def fold(plpy, v, rows, visible, onto=None):
     labels = dict(prior.labels)
     label_ids = dict(prior.label_ids)
     top = prior.label_top  # above every label id, those the caller may not see included
-    for label in dict.fromkeys(e_labels):
+    edge_labels = ec.labels.tolist()
+    for label in dict.fromkeys(edge_labels):
         if label not in label_ids:
             top = label_ids[label] = max(max(labels, default=0), top) + 1
             labels[label_ids[label]] = label
@@ -304,9 +346,8 @@ def fold(plpy, v, rows, visible, onto=None):
         alive[i] = is_alive
         if state is not None:
             values[i] = state
-    ops = np.where(np.array(e_ops, dtype="U1") == "+", 1, -1).astype(np.int64)
-    extra_edges = csr.edges(list(map(ids.__getitem__, e_from)), list(map(ids.__getitem__, e_to)),
-                            e_weights, list(map(label_ids.__getitem__, e_labels)), e_sources)
+    ops = ec.ops
+    extra_edges = csr.edges(e_from, e_to, ec.weights, list(map(label_ids.__getitem__, edge_labels)), ec.sources)
     foldable = onto is not None or not truncated
     if cuts:
         out = csr.build(n, csr.fold_overlay(csr.edge_list(v.csr("out")), (ops, extra_edges), cuts))

@@ -79,6 +79,7 @@ from typing import NamedTuple
 from graphsync import settings
 from graphsync.db import run
 from graphsync.reads import freshness
+from graphsync.sync import columns
 
 FRESHNESS = settings.declared("graph.query_freshness")
 TENANT = settings.declared("graph.tenant")
@@ -206,6 +207,27 @@ TYPES_AT_REST = TYPES[:6]
 _last = {"at_rest": True}
 
 
+class Pending:
+    """The pending rows START read, as columns: ``cols`` {column of
+    graph._pending_rows: list}, in id order (sync/columns.py folds them so)."""
+
+    __slots__ = ("cols",)
+
+    def __init__(self, cols):
+        self.cols = cols
+
+    def __len__(self):
+        return len(self.cols["id"])
+
+    @property
+    def ops(self):
+        return self.cols["op"]
+
+    def rows(self):
+        """The rows, as graph._pending_rows returns them (dicts)."""
+        return columns.rows_of(self.cols)
+
+
 class Start(NamedTuple):
     """What START returned, typed."""
 
@@ -221,7 +243,7 @@ class Start(NamedTuple):
     edge_hidden: frozenset  # of those with row-level security, the ones the caller may not SELECT
     build_required: bool
     done: str  # the applied snapshot (graph._sync_state.done_snapshot)
-    pending: list | None  # the pending rows START read (None: it read none), in id order
+    pending: Pending | None  # the pending rows START read (None: it read none), in id order
     from_seen: bool  # they are only those the kept folded view's snapshot did not see
     fold_key: str  # what a folded view of this read is kept under (see START)
     seen: str  # the snapshot they were read in
@@ -238,18 +260,16 @@ def _setting(plpy, s, raw):
     return settings.parse(plpy, s, raw)
 
 
-COLUMNS = ("id", "op", "table_oid", "old_pk", "new_pk", "properties", "old_row", "new_row")
+ARRAYS = ("ids", "ops", "table_oids", "old_pks", "new_pks", "properties", "old_rows", "new_rows")
 
 
 def _pending(r):
-    """The pending rows START read, as graph._pending_rows returns them."""
+    """The pending rows START read (Pending), None when it read none."""
     if not r["fetched"]:
         return None
-    if r["ids"] is None:
-        return []
-    columns = (r["ids"], r["ops"], r["table_oids"], r["old_pks"], r["new_pks"], r["properties"],
-               r["old_rows"], r["new_rows"])
-    return [dict(zip(COLUMNS, row, strict=True)) for row in zip(*columns, strict=True) if row[0] is not None]
+    if r["ids"] is None or r["ids"][0] is None:  # the LEFT JOIN's one row of nulls: no row
+        return Pending({c: [] for c in columns.COLUMNS})
+    return Pending({c: r[a] for c, a in zip(columns.COLUMNS, ARRAYS, strict=True)})
 
 
 def start(plpy, keys=()):

@@ -227,6 +227,11 @@ def _parsed(rows, column):
         texts = [r[column] for r in rows]
     except KeyError:
         return [_UNPARSED] * len(rows)
+    return parse_texts(texts)
+
+
+def parse_texts(texts):
+    """_parsed() of a column's texts (None or empty: no image), a list."""
     present = [t for t in texts if t]
     try:
         values = json.loads("[" + ",".join(present) + "]")

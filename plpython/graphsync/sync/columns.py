@@ -1,0 +1,245 @@
+"""Graph changes of many log rows at once, as columns: what changes.fold_rows gives,
+for reads that fold many pending rows (reads/freshness.py).
+
+changes.fold_rows reads a row at a time and gives every edge change as a tuple of
+tuples; at 100k pending rows that alone costs a read seconds. Here the rows come as
+columns (graph._pending_rows' arrays, as reads.start reads them) and the edge
+changes go out as columns (EdgeColumns), in the order fold_rows gives them:
+
+- the rows that only carry edges of plain columns -- an insert or a delete into a
+  table that is no node table (a join table) whose edge sources capture does not
+  compute -- are read column by column: for each edge source, its endpoint, weight
+  and label values of all such rows in one list comprehension each, the weights
+  through one weight_of() call per distinct text;
+- every other row (node tables, updates, computed sources, rows that cannot be
+  gathered whole) goes through changes.add_rows, run by run of consecutive rows,
+  as fold_rows would take it;
+- the edge changes of both are put back in log order (row, then the order within
+  a row that changes._plain_edges and add_rows give).
+
+Anything unusual -- a TRUNCATE, a JSON image that does not parse, a value that is
+not text -- folds all rows with changes.fold_rows, exactly as before. Pure Python
+and NumPy: no database access.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from graphsync.sync import changes
+
+
+class EdgeColumns(NamedTuple):
+    """Edge changes (changes.fold_rows' (op, source, key, key, weight, label) tuples)
+    as parallel columns, in the same order."""
+
+    ops: np.ndarray  # int64: +1 an addition, -1 a removal
+    sources: np.ndarray  # int64: the edge source id
+    from_tables: np.ndarray  # int64: table oid of the from key
+    from_pks: np.ndarray  # object: id text of the from key
+    to_tables: np.ndarray
+    to_pks: np.ndarray  # object
+    weights: np.ndarray  # float64
+    labels: np.ndarray  # object
+
+    def __len__(self):
+        return len(self.ops)
+
+    def tuples(self):
+        """The changes as fold_rows gives them."""
+        return [("+" if op > 0 else "-", s, (ft, fp), (tt, tp), w, lab)
+                for op, s, ft, fp, tt, tp, w, lab in zip(
+                    self.ops.tolist(), self.sources.tolist(), self.from_tables.tolist(), self.from_pks.tolist(),
+                    self.to_tables.tolist(), self.to_pks.tolist(), self.weights.tolist(), self.labels.tolist(),
+                    strict=True)]
+
+
+def _objects(values):
+    """An object array of ``values`` (a list), one element each (never a 2-d array)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def edge_columns(edges):
+    """EdgeColumns of changes.fold_rows' edge change tuples."""
+    if not edges:
+        return EdgeColumns(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), _objects([]),
+                           np.zeros(0, np.int64), _objects([]), np.zeros(0, np.float64), _objects([]))
+    ops, sources, froms, tos, weights, labels = zip(*edges, strict=True)
+    return EdgeColumns(np.where(np.array(ops, dtype="U1") == "+", 1, -1).astype(np.int64),
+                       np.array(sources, dtype=np.int64),
+                       np.fromiter((k[0] for k in froms), dtype=np.int64, count=len(froms)),
+                       _objects([k[1] for k in froms]),
+                       np.fromiter((k[0] for k in tos), dtype=np.int64, count=len(tos)),
+                       _objects([k[1] for k in tos]),
+                       np.array(weights, dtype=np.float64), _objects(list(labels)))
+
+
+COLUMNS = ("id", "op", "table_oid", "old_pk", "new_pk", "properties", "old_row", "new_row")
+
+
+def rows_of(cols, at=None):
+    """Log rows (dicts, as graph._pending_rows returns them) of columns ``cols``
+    ({column: list}), those at positions ``at`` (all when None)."""
+    picked = [cols[c] for c in COLUMNS]
+    if at is not None:
+        picked = [[c[i] for i in at] for c in picked]
+    return [dict(zip(COLUMNS, row, strict=True)) for row in zip(*picked, strict=True)]
+
+
+class _Unusual(Exception):
+    """Columns the fast reading does not take: fold them row by row (fold_rows)."""
+
+
+def _texts(values):
+    """``values`` when each is a text or None, else _Unusual."""
+    if not set(map(type, values)) <= {str, type(None)}:
+        raise _Unusual()
+    return values
+
+
+def fold_columns(reg, cols):
+    """changes.fold_rows of the log rows given as columns ``cols`` ({column name:
+    list}, rows in id order): (node changes, EdgeColumns, truncated table oids, cut
+    edge sources), the same changes in the same order."""
+    try:
+        return _fold_columns(reg, cols)
+    except _Unusual:
+        nodes, edges, truncated, cuts = changes.fold_rows(reg, rows_of(cols))
+        return nodes, edge_columns(edges), truncated, cuts
+
+
+def _fold_columns(reg, cols):
+    ops = cols["op"]
+    n = len(ops)
+    if "T" in ops:
+        raise _Unusual()
+    tables = np.array(cols["table_oid"], dtype=np.int64)
+    plans = {t: changes._Plan(reg, t) for t in np.unique(tables).tolist()}
+    plain = [t for t, p in plans.items() if p.node is None and not p.general and p.specs]
+    # Rows read column by column: an insert or a delete of a table in ``plain``, with
+    # its key and image, and no image on the other side (add_rows' branch for
+    # signed edges); an image "{}" (no captured column) goes row by row.
+    op = np.array(ops, dtype="U1")
+    old_texts, new_texts = np.array(cols["old_row"], dtype=object), np.array(cols["new_row"], dtype=object)
+    old_pks, new_pks = np.array(cols["old_pk"], dtype=object), np.array(cols["new_pk"], dtype=object)
+    no_old, no_new = old_texts == None, new_texts == None  # noqa: E711 (elementwise)
+    inserts = (op == "I") & no_old & ~no_new & (new_pks != None)  # noqa: E711
+    deletes = (op == "D") & no_new & ~no_old & (old_pks != None) & (old_texts != "{}")  # noqa: E711
+    fast = np.flatnonzero(np.isin(tables, plain) & (inserts | deletes)) if plain else np.zeros(0, np.int64)
+    is_insert = inserts[fast]
+    texts = np.where(is_insert, new_texts[fast], old_texts[fast]).tolist()
+    images = changes.parse_texts(texts)
+    if texts and (images[0] is changes._UNPARSED or None in images):
+        raise _Unusual()
+    pks = np.where(is_insert, new_pks[fast], old_pks[fast])
+    _texts(pks.tolist())
+    sign = np.where(is_insert, 1, -1).astype(np.int64)
+    parts = []  # (row keys, within-row keys, EdgeColumns)
+    fast_tables = tables[fast]
+    for table in plain:
+        at = np.flatnonzero(fast_tables == table)
+        if len(at):
+            at_list = at.tolist()
+            parts += _plain_part(plans[table].specs, fast[at], sign[at], [images[j] for j in at_list], pks[at])
+    # The other rows, run by run of consecutive ones, through add_rows (skipping
+    # what it cannot gather, as fold_rows does).
+    gathered = changes.Changes()
+    is_fast = np.zeros(n, dtype=bool)
+    is_fast[fast] = True
+    others = np.flatnonzero(~is_fast)
+    if len(others):
+        other_rows = rows_of(cols, others.tolist())
+        olds = changes.parse_texts([r["old_row"] for r in other_rows])
+        news = changes.parse_texts([r["new_row"] for r in other_rows])
+        breaks = np.flatnonzero(np.diff(others) != 1) + 1
+        add_plans = {}
+        done = 0
+        for run in np.split(others, breaks):
+            start = len(gathered.edges)
+            end = done + len(run)
+            changes.add_rows(reg, other_rows[done:end], gathered, (olds[done:end], news[done:end]), True, set(),
+                             add_plans)
+            done = end
+            added = len(gathered.edges) - start
+            if added:
+                e = edge_columns(gathered.edges[start:])
+                parts.append((np.full(added, run[0], dtype=np.int64), np.arange(added, dtype=np.int64), e))
+    return gathered.nodes, _concat(parts), set(), set()
+
+
+def _present(values):
+    """bool[k]: which of ``values`` (a list) are not None."""
+    if None not in values:
+        return np.ones(len(values), dtype=bool)
+    return np.array(values, dtype=object) != None  # noqa: E711 (elementwise)
+
+
+def _plain_part(specs, rows, sign, images, pks):
+    """The edge changes of one plain table's fast rows (log positions ``rows``,
+    ``sign`` +1 an insert, -1 a delete; their ``images`` and keys ``pks``), per
+    edge source as changes._plain_edges gives them, with their order keys. A row
+    whose weight does not read as one (weight_of raises) gives no change of any
+    source, as add_rows skips it."""
+    k = len(rows)
+    ok = np.ones(k, dtype=bool)
+    weights = []
+    for _, _, _, _, _, _, wc, _, _, _ in specs:
+        if not wc:
+            weights.append(np.ones(k))
+            continue
+        texts = _texts([r.get(wc) for r in images])
+        of = {}
+        for text in set(texts):
+            try:
+                of[text] = changes.weight_of(text)
+            except (ValueError, TypeError, KeyError, AttributeError):  # add_rows skips the row
+                of[text] = None
+        w = list(map(of.__getitem__, texts))
+        if None in w:
+            bad = np.array(w, dtype=object) == None  # noqa: E711 (elementwise)
+            ok &= ~bad
+            w = [1.0 if x is None else x for x in w]
+        weights.append(np.array(w, dtype=np.float64))
+    parts = []
+    for s, (sid, fk, ft, tt, fc, tc, _, lc, label, bi) in enumerate(specs):
+        a = pks.tolist() if fk else _texts([r.get(fc) for r in images])
+        b = _texts([r.get(tc) for r in images])
+        if lc:
+            labels = _texts([r.get(lc) for r in images])
+            if None in labels:
+                labels = [label if x is None else x for x in labels]
+        else:
+            labels = [label] * k
+        keep = ok & _present(a) & _present(b)
+        a, b, labels = np.array(a, dtype=object), np.array(b, dtype=object), np.array(labels, dtype=object)
+        w = weights[s]
+        if keep.all():
+            these, signs = rows, sign
+        else:
+            a, b, labels, w, these, signs = a[keep], b[keep], labels[keep], w[keep], rows[keep], sign[keep]
+        m = len(these)
+        if not m:
+            continue
+        e = EdgeColumns(signs, np.full(m, sid, dtype=np.int64), np.full(m, ft, dtype=np.int64), a,
+                        np.full(m, tt, dtype=np.int64), b, w, labels)
+        parts.append((these, np.full(m, 2 * s, dtype=np.int64), e))
+        if bi:
+            r = EdgeColumns(signs, e.sources, e.to_tables, b, e.from_tables, a, w, labels)
+            parts.append((these, np.full(m, 2 * s + 1, dtype=np.int64), r))
+    return parts
+
+
+def _concat(parts):
+    """One EdgeColumns of ``parts`` ((row keys, within-row keys, EdgeColumns)), in
+    the order of their keys."""
+    if not parts:
+        return edge_columns([])
+    row_keys = np.concatenate([p[0] for p in parts])
+    within = np.concatenate([p[1] for p in parts])
+    order = np.lexsort((within, row_keys))
+    joined = [np.concatenate(c) for c in zip(*(p[2] for p in parts), strict=True)]
+    if not (order[1:] > order[:-1]).all():
+        joined = [c[order] for c in joined]
+    return EdgeColumns(*joined)
