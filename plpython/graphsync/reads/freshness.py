@@ -10,7 +10,10 @@
 
 In every mode but 'off' the caller's own uncommitted writes are folded in, so
 a transaction reads its own writes. Folding uses sync/changes.py, the same code
-replay uses, so a folded read and an applied one agree. A fold is bounded by
+replay uses, so a folded read and an applied one agree; sync/columns.py reads the
+rows START returns as columns (inserts and deletes of join tables column by
+column, every other row through changes.add_rows) and gives the edge changes as
+arrays, whose ends are looked up table by table (_resolve_ends). A fold is bounded by
 MAX_FOLD_ROWS rows (SQLSTATE 54000 past it) and its view is cached for as long
 as the pending rows and the applied graph stay the same.
 
@@ -21,7 +24,9 @@ next read folds only the rows its last fold's snapshot did not see onto the
 view it kept (fold's ``onto``), in place. START (reads/start.py) reads those
 rows, in the snapshot it names (``Start.seen``), so the folded view is kept by
 that snapshot, not by counts. A new applied graph, the caller's own rows, a
-TRUNCATE or a fold into full arrays starts again from the applied view.
+TRUNCATE or a fold into full arrays starts again from the applied view (a view
+folded into full arrays, or with a TRUNCATE, is kept for the reads that find no
+row committed since: they fold nothing).
 ``STATS`` counts the log rows folded (tests assert that a fold under writes
 reads each row once).
 
