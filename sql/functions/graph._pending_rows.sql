@@ -17,6 +17,9 @@
 -- owner wrote). So the rows of a table whose row-level security applies to the
 -- caller never come back; a read by such a role applies them first where it can,
 -- and says when it cannot (graph._read_sync).
+-- With work_mem 64MB: the rows are sorted by id, whole rows, which the default
+-- 4MB spilled to disk from some 20,000 rows on (a read folds up to 200,000; a
+-- quarter to half of this function's time at 100,000, benchmarks/REPLAY.md).
 -- Reads: graph._pending_visible (graph._sync_log, graph._sync_state).
 CREATE OR REPLACE FUNCTION graph._pending_rows(as_role regrole, max_rows integer, seen pg_snapshot DEFAULT NULL)
 RETURNS TABLE (
@@ -34,6 +37,7 @@ STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET max_parallel_workers_per_gather = 0
+SET work_mem = '64MB'
 AS $$
     SELECT p.id, p.op, p.table_oid, p.old_pk, p.new_pk, p.properties, p.old_row, p.new_row
     FROM graph._pending_visible AS p
