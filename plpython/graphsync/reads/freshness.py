@@ -203,7 +203,7 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto):
     _resolve's (ids, new keys by id, extra rows) of the keys of ``node_changes``
     and of the ends not found below. Many ends (a fold of many rows from the
     applied view) are looked up in the backend's index of the base's keys
-    (nodes.key_index) table by table, each end in one list comprehension, as
+    (nodes.key_index) table by table, with one map() over the ends of each, as
     _resolve would look up their keys: only in tables the caller may SELECT, and
     not the keys of ``node_changes`` (whose extra_rows come from graph._nodes)."""
     m = len(ec)
@@ -300,7 +300,8 @@ def _folded_overlay(overlay, ops, e, n):
 
 
 def fold(plpy, v, rows, visible, onto=None):
-    """A new View: ``v`` with pending log ``rows`` applied in memory, on a copy of
+    """A new View: ``v`` with pending log ``rows`` (reads.start.Pending: columns, in
+    id order, read by sync/columns.py) applied in memory, on a copy of
     its Live graph (O(nodes) to copy, O(rows) to fold; a pending TRUNCATE, or many
     edge changes (see FOLD_IN_ARRAYS), folds the edges into full arrays).
     ``visible``: the tables the caller may SELECT.
