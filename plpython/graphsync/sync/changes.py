@@ -238,7 +238,7 @@ def parse_texts(texts):
     except ValueError:
         return [_UNPARSED] * len(texts)
     # One JSON object per text (what the log holds), or each text on its own.
-    if len(values) != len(present) or not all(isinstance(v, dict) for v in values):
+    if len(values) != len(present) or not set(map(type, values)) <= {dict}:  # json.loads makes plain dicts
         return [_UNPARSED] * len(texts)
     if len(present) == len(texts):
         return values

@@ -122,8 +122,8 @@ def _fold_columns(reg, cols):
     # its key and image, and no image on the other side (add_rows' branch for
     # signed edges); an image "{}" (no captured column) goes row by row.
     op = np.array(ops, dtype="U1")
-    old_texts, new_texts = np.array(cols["old_row"], dtype=object), np.array(cols["new_row"], dtype=object)
-    old_pks, new_pks = np.array(cols["old_pk"], dtype=object), np.array(cols["new_pk"], dtype=object)
+    old_texts, new_texts = _objects(cols["old_row"]), _objects(cols["new_row"])
+    old_pks, new_pks = _objects(cols["old_pk"]), _objects(cols["new_pk"])
     no_old, no_new = old_texts == None, new_texts == None  # noqa: E711 (elementwise)
     inserts = (op == "I") & no_old & ~no_new & (new_pks != None)  # noqa: E711
     deletes = (op == "D") & no_new & ~no_old & (old_pks != None) & (old_texts != "{}")  # noqa: E711
@@ -173,7 +173,7 @@ def _present(values):
     """bool[k]: which of ``values`` (a list) are not None."""
     if None not in values:
         return np.ones(len(values), dtype=bool)
-    return np.array(values, dtype=object) != None  # noqa: E711 (elementwise)
+    return _objects(values) != None  # noqa: E711 (elementwise)
 
 
 def _plain_part(specs, rows, sign, images, pks):
@@ -198,7 +198,7 @@ def _plain_part(specs, rows, sign, images, pks):
                 of[text] = None
         w = list(map(of.__getitem__, texts))
         if None in w:
-            bad = np.array(w, dtype=object) == None  # noqa: E711 (elementwise)
+            bad = _objects(w) == None  # noqa: E711 (elementwise)
             ok &= ~bad
             w = [1.0 if x is None else x for x in w]
         weights.append(np.array(w, dtype=np.float64))
@@ -213,7 +213,7 @@ def _plain_part(specs, rows, sign, images, pks):
         else:
             labels = [label] * k
         keep = ok & _present(a) & _present(b)
-        a, b, labels = np.array(a, dtype=object), np.array(b, dtype=object), np.array(labels, dtype=object)
+        a, b, labels = _objects(a), _objects(b), _objects(labels)
         w = weights[s]
         if keep.all():
             these, signs = rows, sign
