@@ -93,6 +93,19 @@ def reach(registry, walk, ends=()):
         depth += 1
     return frozenset(reached | set(returned)), frozenset(followed)
 
+
+def label_carriers(registry, walk, ends=()):
+    """The tables carrying a label column whose edges a read bounded by ``walk``
+    can follow (``reach``'s bound: a join source it follows, a foreign-key source
+    whose two tables it reaches): graph._labels' policy asks only these of the
+    tables whose row-level security applies to the reader (label_policy.narrowed).
+    None for no bound."""
+    tables, joins = reach(registry, walk, ends)
+    if tables is None:
+        return None
+    return frozenset(e.carrier for e in registry.edges if e.label_column is not None and (
+        e.edge_source_id in joins if e.kind == "join" else e.from_table in tables and e.to_table in tables))
+
 # The nodes of a tenant, but those of the secured tables the read does not ask ($2:
 # graph._nodes' policy would ask them; a leakproof test, so it runs first).
 TENANT_NODES = ("SELECT coalesce(array_agg(node_id), '{}') AS ids, %s FROM graph._nodes"

@@ -125,11 +125,13 @@ class Read:
                 keys = list(zip(*ends, strict=True))
         st = start.start(plpy, keys)
         _started["generation"] = st.key[0]
-        self.v = freshness.fresh_view(plpy, st)
-        self.acc = access.Access(st, tenant)
         oids = None
         if ends is not None:
             oids = list(st.tables[:len(ends[0])]) if keys else table_oids(plpy, ends[0])
+        # graph._labels' policy asks only the label columns of tables the read can reach
+        carriers = None if walk is None else (lambda registry: access.label_carriers(registry, walk, oids))
+        self.v = freshness.fresh_view(plpy, st, carriers)
+        self.acc = access.Access(st, tenant)
         if walk is not None and (st.row_secured or st.edge_secured or st.edge_hidden):
             self.acc.reach_tables, self.acc.reach_joins = access.reach(self.v.registry, walk, oids)
         access.row_security(plpy, self.v, self.acc)

@@ -73,22 +73,22 @@ JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
 """ % graph_view.GENERATION
 
 
-def fresh_view(plpy, st):
+def fresh_view(plpy, st, carriers=None):
     """The View a read runs on, after applying the freshness policy. ``st``: the
     read's reads.start.Start, whose freshness step has run (and applied what it
-    could, in 'apply_pending_sync')."""
+    could, in 'apply_pending_sync'). ``carriers``: see view.with_labels."""
     if st.freshness == "error_on_pending" and st.committed_rows:
         raise errors.ObjectNotInPrerequisiteState(
             "%d committed log rows are not applied yet" % st.committed_rows,
             hint="graph.query_freshness is 'error_on_pending'; run graph.apply_sync().")
-    v = graph_view.current(plpy, st.key, st.me)
+    v = graph_view.current(plpy, st.key, st.me, carriers)
     if not v.exact:  # v is newer than START's snapshot: start again (see the module docstring)
         base._cache.pop("folded", None)
         raise graph_view.Moved()
     # START read the pending rows (st.pending) also when its count said none: an
     # apply committed after its snapshot (reads.start).
     if st.freshness != "off" and (st.committed_rows or st.own_rows or st.pending is not None):
-        v = folded(plpy, v, st)
+        v = folded(plpy, v, st, None if carriers is None else carriers(v.registry))
     return v
 
 
@@ -98,18 +98,20 @@ def fold_from():
     cached = base._cache.get("folded")
     if cached is None:
         return None, None, 0
-    grows, f = cached
+    grows, f, _ = cached
     return grows, f.seen, f.rows_folded
 
 
-def folded(plpy, v, st):
+def folded(plpy, v, st, narrow=None):
     """``v`` with the pending rows the caller may read folded in. The folded view
     is kept, with the snapshot whose pending rows it holds; while only the
     pending rows grew (the same view, applied snapshot, caller and tables, and
     no own rows), the rows committed since are folded onto it (see the module
     docstring): a read that finds no new row folds nothing. The rows folded are
     START's, read in its snapshot; when they cannot be folded onto the kept view,
-    the read starts again without it (view.Moved)."""
+    the read starts again without it (view.Moved). ``narrow``: the label carriers
+    the read asked (view.with_labels); a kept view whose labels were read for
+    other ones is not folded onto."""
     grows = st.fold_key  # (generation, version, applied snapshot, caller, tables): START's
     cached = base._cache.pop("folded", None)
     rows = st.pending
@@ -117,7 +119,7 @@ def folded(plpy, v, st):
     if rows is None:  # START read none (a pending count from after its snapshot): read them all
         raise graph_view.Moved()
     if st.from_seen:  # START read only the rows the kept view's snapshot did not see
-        if cached is None or cached[0] != grows or st.own_rows:
+        if cached is None or cached[0] != grows or cached[2] != narrow or st.own_rows:
             raise graph_view.Moved()  # the kept view went meanwhile (view.current)
         onto = cached[1]
         if rows and (not onto.foldable or len(rows) > FOLD_IN_ARRAYS or "T" in rows.ops):
@@ -137,7 +139,7 @@ def folded(plpy, v, st):
     # cannot be folded onto (see fold) is kept for the reads that find no new row.
     if f is not v and st.own_rows == 0:
         f.seen = seen
-        base._cache["folded"] = (grows, f)
+        base._cache["folded"] = (grows, f, narrow)
     return f
 
 

@@ -10,7 +10,16 @@ text build and replay store) and the answer is kept under the reader, the
 snapshot and the statement's start (reads.statement_cache, as reads.row_policy
 keeps its rows): a later statement, a commit a new snapshot sees, or a SET ROLE
 reads the tables again.
+
+A read narrows what it asks (``narrowed``): of the label columns whose table's
+row-level security applies to the caller, it asks only those of the carrying
+tables it can reach (reads/access.py ``label_carriers``), so no policy of a table
+a read never reaches runs as its reader; label columns of tables without
+row-level security for the caller run no owner code and are always read. A
+direct SELECT on graph._labels, outside a read, asks every column as before.
 """
+
+import contextlib
 
 from graphsync.db import run
 from graphsync.reads import statement_cache
@@ -20,7 +29,8 @@ from graphsync.reads import statement_cache
 # by format('%I'), the column's expression graph._captured_expr's (identifiers
 # quoted there, no value in the text).
 LABELLED = """
-SELECT pg_catalog.format('SELECT DISTINCT %s AS v FROM %I.%I AS t',
+SELECT e.carrier, CASE WHEN pg_catalog.row_security_active(e.carrier) THEN true ELSE false END AS secured,
+       pg_catalog.format('SELECT DISTINCT %s AS v FROM %I.%I AS t',
                          graph._captured_expr(e.carrier, e.label_column, 't'), ns.nspname, c.relname) AS sql,
        current_user::text AS me
 FROM (SELECT CASE WHEN s.kind = 'join' THEN s.via_table ELSE s.from_table END AS carrier, s.label_column
@@ -34,11 +44,34 @@ ORDER BY e.carrier, e.label_column
 FIXED = "SELECT DISTINCT s.label, current_user::text AS me FROM graph._edge_sources AS s WHERE s.label IS NOT NULL"
 
 
-def _read(plpy):
+# None: every label column; else the carrying tables (oids) whose secured label
+# columns a read may ask (``narrowed``).
+_narrow = None
+
+
+@contextlib.contextmanager
+def narrowed(carriers):
+    """Within the block, ask only the secured label columns of ``carriers`` (table
+    oids; None: every one); the columns of other tables are read as before."""
+    global _narrow
+    was = _narrow
+    _narrow = None if carriers is None else frozenset(carriers)
+    try:
+        yield
+    finally:
+        _narrow = was
+
+
+def asked(columns, narrow):
+    """The rows of LABELLED a policy reads under ``narrow`` (see ``narrowed``)."""
+    return [c for c in columns if narrow is None or not c["secured"] or c["carrier"] in narrow]
+
+
+def _read(plpy, narrow):
     fixed = run(plpy, FIXED)
     columns = run(plpy, LABELLED)
     labels = {r["label"] for r in fixed}
-    for c in columns:
+    for c in asked(columns, narrow):
         labels.update(r["v"] for r in plpy.execute(c["sql"]) if r["v"] is not None)
     me = (fixed or columns)[0]["me"] if (fixed or columns) else None
     return sorted(labels), me
@@ -46,4 +79,5 @@ def _read(plpy):
 
 def visible_labels(plpy, scope):
     """The labels the caller can see (see the module docstring), kept for ``scope``."""
-    return statement_cache.kept("labels", scope, lambda: _read(plpy))
+    narrow = _narrow
+    return statement_cache.kept("labels", tuple(scope) + (narrow,), lambda: _read(plpy, narrow))

@@ -44,6 +44,7 @@ import numpy as np
 from graphsync.algorithms import csr
 from graphsync.algorithms.adjacency import Overlay, both_ways, cut_base
 from graphsync.db import run
+from graphsync.reads import label_policy
 from graphsync.sync import base, registry
 
 KEY = "SELECT s.generation, v.version FROM graph._sync_state AS s, graph._graph_version AS v"
@@ -344,13 +345,16 @@ def _untaint(plpy, own):
     return status == "committed"
 
 
-def with_labels(plpy, v, me=None):
+def with_labels(plpy, v, me=None, carriers=None):
     """``v`` with the label names its caller (``me``: current_user, when the caller
     knows it) may see (see the module docstring): the kept graph is shared by every
-    role a backend runs reads as."""
+    role a backend runs reads as. ``carriers``: a callable of the registry giving
+    the tables whose secured label columns graph._labels' policy may ask
+    (label_policy.narrowed), None: every one."""
     if me is not None and v.labels_for == (me, v.key):
         return v
-    r = run(plpy, LABELS)[0]
+    with label_policy.narrowed(None if carriers is None else carriers(v.registry)):
+        r = run(plpy, LABELS)[0]
     v.labels_for = None if r["per_read"] else (r["me"], v.key)
     labels = dict(zip(r["ids"], r["names"], strict=True))
     v.live.labels, v.live.label_top = labels, max(int(r["top"] or 0), v.live.label_top)
@@ -360,10 +364,10 @@ def with_labels(plpy, v, me=None):
     return v
 
 
-def current(plpy, key=None, me=None):
+def current(plpy, key=None, me=None, carriers=None):
     """The View of the applied graph: the kept Live graph, brought up to date.
     ``key``: (generation, version) when the caller has read them (reads.start);
-    ``me``: current_user, when the caller has read it (with_labels)."""
+    ``me``: current_user, when the caller has read it; ``carriers``: see with_labels."""
     if key is None:
         row = run(plpy, KEY)[0]
         key = (row["generation"], row["version"])
@@ -371,13 +375,13 @@ def current(plpy, key=None, me=None):
     if own is not None and own["rebuilt"]:  # this transaction wrote a base: keep nothing
         live = Live(plpy, key[0], keep=False)
         live.refresh(plpy)
-        return with_labels(plpy, View(key, live), me)
+        return with_labels(plpy, View(key, live), me, carriers)
     if _taint and not _untaint(plpy, own):
         base._cache.pop("live", None)
         base._cache.pop("view", None)
     cached = base._cache.get("view")
     if cached is not None and cached.key == key:
-        return with_labels(plpy, cached, me)
+        return with_labels(plpy, cached, me, carriers)
     live = base._cache.get("live")
     if live is None or live.generation != key[0]:
         base._cache.pop("live", None)
@@ -399,4 +403,4 @@ def current(plpy, key=None, me=None):
     v.exact = now["version"] == key[1]
     if v.exact:  # a view newer than its key is never taken for that key again
         base._cache["view"] = v
-    return with_labels(plpy, v, me)
+    return with_labels(plpy, v, me, carriers)
