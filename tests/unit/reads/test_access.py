@@ -2,7 +2,7 @@
 bounded by a walk can enter or follow, by the registry alone (the tables a read
 asks which rows the caller can see; README Read security)."""
 
-from graphsync.reads.access import Walk, reach
+from graphsync.reads.access import Walk, label_carriers, reach
 from graphsync.sync.registry import EdgeSource
 
 # tables 1..6: 1 -fk-> 2 -join(via 9)-> 3 -fk-> 4;  5 <-fk- 1 (label 'x');  6 alone;
@@ -54,3 +54,23 @@ def test_node_tables_and_fixed_labels_bound_the_walk():
 
 def test_path_ends_past_the_first_are_reached_not_walked_from():
     assert reach(Reg, Walk((), "out", 1, from_ends=1), ends=(3, 1)) == ({1, 3, 4}, set())
+
+
+# label columns: the join of source 2 (carrier 9) and a foreign key 3 -> 4 carried by 3
+LABELLED = EDGES + (EdgeSource(6, "fk", 3, "t", 4, "id", None, None, False, None, "tag"),)
+
+
+class Labelled:
+    edges = LABELLED
+
+
+def test_label_carriers_are_those_of_the_sources_a_walk_can_follow():
+    assert label_carriers(Labelled, None) is None
+    assert label_carriers(Labelled, Walk((1,), "out", 1)) == set()
+    assert label_carriers(Labelled, Walk((1,), "out", 2)) == {9}
+    # a foreign key's label column only when the walk reaches both of its tables
+    assert label_carriers(Labelled, Walk((3,), "out", 0)) == set()
+    assert label_carriers(Labelled, Walk((3,), "out", 1)) == {3}
+    assert label_carriers(Labelled, Walk((1,), "out", None)) == {3, 9}
+    assert label_carriers(Labelled, Walk((4,), "in", 1)) == {3}
+    assert label_carriers(Labelled, Walk((2,), "out", None, node_tables=(4,))) == set()
