@@ -34,8 +34,9 @@ may see; an edge whose label it may not see has no name. The names are kept for
 the role and the view's version (labels only grow, and each new one moves the
 version); a role for which some label column's table has row-level security
 active loads them on every read, as its rows may show or hide a label without
-any graph change. Keys, tenants and properties stay in
-graph._nodes, behind row-level security. ``STATS`` counts what refreshing cost
+any graph change; a read's policy then asks only the secured label columns of the
+tables the read can reach (``carriers``: access.label_carriers, label_policy.narrowed).
+Keys, tenants and properties stay in graph._nodes, behind row-level security. ``STATS`` counts what refreshing cost
 (tests assert that writes never make a read rebuild full arrays).
 """
 

@@ -1,7 +1,6 @@
 """graphsync.reads.label_policy: which label columns graph._labels' policy reads
 when a read narrows it to the tables it can reach (README Read security)."""
 
-from graphsync.reads.label_policy import _narrow as _unset
 from graphsync.reads import label_policy
 
 COLUMNS = [{"carrier": 1, "secured": False, "sql": "a"},
@@ -20,7 +19,7 @@ def test_narrowing_skips_the_secured_columns_of_tables_not_named():
 
 
 def test_narrowed_holds_within_its_block_only():
-    assert _unset is None and label_policy._narrow is None
+    assert label_policy._narrow is None
     with label_policy.narrowed([2]):
         assert label_policy._narrow == {2}
         with label_policy.narrowed(None):
