@@ -83,6 +83,10 @@ GRANT SELECT ON graph._change_log TO public;
 -- The pending log rows a read folds (graph._pending_rows): the view shows each role
 -- the rows of the tables it may read, decided as that role (migration 250).
 GRANT SELECT ON graph._pending_visible TO public;
+-- The failed log rows health may quote to a role (graph.sync_health): the view shows
+-- each role those of the tables it may read, decided as that role (migration 285).
+GRANT SELECT ON graph._failed_visible TO public;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON graph._failed_visible FROM graph_admin;
 GRANT SELECT ON SEQUENCE graph._labels_label_id_seq TO public;
 -- The log's id sequence tells reads the highest log id handed out (a number, which
 -- graph.sync_health() shows every role as max_sync_log_id): a read at rest tells
@@ -109,6 +113,8 @@ DECLARE
     names text [] := ARRAY[
         -- health, and catching up on change notifications
         'sync_health', 'status', 'changed_nodes',
+        -- health's row without error messages (graph.sync_health calls it as its caller)
+        '_health_masked',
         -- what every public wrapper's error handler calls as its caller
         '_error_message',
         -- reads

@@ -830,35 +830,99 @@ def test_a_definer_function_of_another_role_cannot_read_pending_rows_as_its_call
     assert len(loot) == 2 and all(isinstance(row, int) for row in loot), loot
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "graph._session_is_admin (health's admin check) decides by the session user, which a SECURITY DEFINER "
-    "function of another role does not change: MALLORY's code that an admin calls reads health's admin-only "
-    "columns (last_maintenance_error, which may quote any table's values); see README Privileges, 'What is left'"))
+HEALTH_LOOT = """CREATE FUNCTION mal.harmless() RETURNS int LANGUAGE plpgsql SECURITY DEFINER
+                 SET search_path = pg_catalog AS $$
+                 BEGIN
+                     INSERT INTO mal.health
+                     SELECT pg_catalog.concat_ws(' | ', h.last_error, h.last_maintenance_error, h.schedule_error,
+                                                 h.next_action)
+                     FROM graph.sync_health() AS h;
+                     INSERT INTO mal.health SELECT pg_catalog.to_jsonb(v)::text FROM graph._failed_visible AS v;
+                     INSERT INTO mal.health SELECT pg_catalog.to_jsonb(h)::text FROM graph._health_masked() AS h;
+                     RETURN 1;
+                 END $$"""
+
+
 def test_a_definer_function_of_another_role_reads_no_admin_only_health(world):
+    """A confused deputy: MALLORY's SECURITY DEFINER function, called by ADMIN, reads
+    sync_health(); called by OTHER (who may SELECT ab.vault), it reads the message of
+    a failed ab.vault log row. What it gets is decided by MALLORY, the role running
+    the call (current_user), who is no admin and may not read ab.vault: no message of
+    a failed run or log row (migration 285). Before, health asked the session user."""
     with connect(world) as c:
-        c.execute(f"GRANT USAGE ON SCHEMA mal TO {ADMIN}")
+        c.execute(f"GRANT USAGE ON SCHEMA mal TO {ADMIN}, {OTHER}")
         c.execute("INSERT INTO graph._maintenance_jobs (kind, status, error, finished_at)"
                   f" VALUES ('vacuum', 'failed', '{HIDDEN} error of a run', now())")
+        failed = c.execute("INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)"
+                           " VALUES ('U', 'ab.vault'::regclass, 'ab.vault', '999', %s) RETURNING id",
+                           (f"{HIDDEN} vault value of a failed row",)).fetchone()[0]
     try:
         with as_role(world, MALLORY) as m:
             m.execute("CREATE TABLE mal.health (note text)")
-            m.execute("""CREATE FUNCTION mal.harmless() RETURNS int LANGUAGE plpgsql SECURITY DEFINER
-                         SET search_path = pg_catalog AS $$
-                         BEGIN
-                             INSERT INTO mal.health SELECT h.last_maintenance_error FROM graph.sync_health() AS h;
-                             RETURN 1;
-                         END $$""")
-            m.execute(f"GRANT EXECUTE ON FUNCTION mal.harmless() TO {ADMIN}")
-        with as_role(world, ADMIN) as a:
-            assert HIDDEN in a.execute("SELECT last_maintenance_error FROM graph.sync_health()").fetchone()[0]
+            m.execute(HEALTH_LOOT)
+            m.execute(f"GRANT EXECUTE ON FUNCTION mal.harmless() TO {ADMIN}, {OTHER}")
+        with as_role(world, ADMIN) as a:  # the positive control: the admin's own call shows both
+            h = a.execute("SELECT last_maintenance_error, last_error FROM graph.sync_health()").fetchone()
+            assert HIDDEN in h[0] and h[1] == f"log row {failed}: {HIDDEN} vault value of a failed row", h
             assert a.execute("SELECT mal.harmless()").fetchone() == (1,)
+        with as_role(world, OTHER) as o:  # ... and OTHER's shows the row it may read, not the run's error
+            h = o.execute("SELECT last_maintenance_error, last_error, next_action FROM graph.sync_health()"
+                          ).fetchone()
+            assert h[0] == "the run failed; details visible to graph_admin", h
+            assert HIDDEN in h[1] and HIDDEN in h[2], h
+            assert o.execute("SELECT mal.harmless()").fetchone() == (1,)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                o.execute("SELECT * FROM graph._health(true)")
         with as_role(world, MALLORY) as m:
             loot = [r[0] for r in m.execute("SELECT note FROM mal.health")]
-        assert loot and not [note for note in loot if HIDDEN in (note or "")], loot
+            own = m.execute("SELECT last_error FROM graph.sync_health()").fetchone()[0]
+        assert own == f"log row {failed} of table ab.vault failed; details visible to graph_admin"
+        assert len(loot) == 4 and not [note for note in loot if HIDDEN in (note or "")], loot
+        assert sum(f"log row {failed} of table ab.vault failed" in note for note in loot) == 2, loot
     finally:
         with connect(world) as c:
             c.execute("DROP TABLE IF EXISTS mal.health; DROP FUNCTION IF EXISTS mal.harmless()")
             c.execute("DELETE FROM graph._maintenance_jobs WHERE error LIKE %s", (HIDDEN + "%",))
+            c.execute("DELETE FROM graph._sync_log WHERE error_message LIKE %s", (HIDDEN + "%",))
+
+
+def test_failed_rows_only_of_tables_the_current_user_may_read(world):
+    """graph._failed_visible (what sync_health() quotes to a role that is no admin)
+    holds the failed rows of the tables the role reading it may SELECT and whose
+    row-level security does not apply to it, decided as that role; a security
+    barrier keeps the others from a leaky function of the caller's."""
+    with connect(world) as c:
+        c.execute("INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message) VALUES"
+                  " ('U', 'ab.vault'::regclass, 'ab.vault', '998', %s),"
+                  " ('U', 'ab.docs'::regclass, 'ab.docs', '998', %s)",
+                  (f"{HIDDEN} vault message", f"{HIDDEN} docs message"))
+    try:
+        def visible(conn):
+            return sorted(r[0] for r in conn.execute(
+                "SELECT table_name FROM graph._failed_visible WHERE error_message LIKE %s", (HIDDEN + "%",)))
+        with as_role(world, READER) as r:  # ab.docs: row-level security applies to READER
+            assert visible(r) == []
+            leaked = []
+            r.add_notice_handler(lambda d: leaked.append(d.message_primary))
+            r.execute("CREATE FUNCTION pg_temp.leak(t text) RETURNS boolean LANGUAGE plpgsql COST 0.0001 AS"
+                      " $$ BEGIN RAISE NOTICE 'leak %', t; RETURN true; END $$")
+            r.execute("SELECT * FROM graph._failed_visible AS v WHERE pg_temp.leak(v.error_message)").fetchall()
+            assert not [m for m in leaked if HIDDEN in m], leaked
+            r.execute(f"SET ROLE {GROUP}")  # current_user changes: GROUP may SELECT ab.vault
+            assert visible(r) == ["ab.vault"]
+        with as_role(world, OTHER) as o:
+            assert visible(o) == ["ab.vault"]
+        with as_role(world, NOSELECT) as n:
+            assert visible(n) == []
+        with as_role(world, OWNER) as o:  # owns both (ab.docs' policy is not forced on its owner)
+            assert visible(o) == ["ab.docs", "ab.vault"]
+        with connect(world) as su:
+            assert visible(su) == ["ab.docs", "ab.vault"]
+            su.execute(f"SET ROLE {OTHER}")
+            assert visible(su) == ["ab.vault"]
+    finally:
+        with connect(world) as c:
+            c.execute("DELETE FROM graph._sync_log WHERE error_message LIKE %s", (HIDDEN + "%",))
 
 
 # -- 5. the Python package loads from graph._py_modules only ----------------------
@@ -918,8 +982,11 @@ def test_a_table_named_like_the_package_table_on_the_search_path_is_never_loaded
 # its reason: a definer runs with its owner's rights whoever calls it.
 INSTALLER = "installer"  # the installing superuser: see README Privileges
 DEFINERS = {
-    # health, open to every role: shows no value a role cannot read (tests/test_leaks.py)
-    "sync_health": ("graph_sync", True),
+    # health, open to every role: shows no value a role cannot read (tests/test_leaks.py);
+    # graph.sync_health (SECURITY INVOKER) calls _health for a role that may run it
+    # (graph_admin: EXECUTE is checked against current_user), else _health_masked
+    "_health_masked": ("graph_sync", True),
+    "_health": ("graph_sync", False),
     "status": ("graph_sync", True),
     "_cron_job_state": ("graph_sync", False),
     "_server_setting": ("graph_sync", True),

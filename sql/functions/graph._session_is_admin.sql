@@ -1,9 +1,11 @@
 -- graph._session_is_admin(): whether the session user (the role that logged in,
 -- or SET SESSION AUTHORIZATION) is a superuser or a member of graph_admin.
--- SECURITY DEFINER functions (health, the read helpers) run as their owner, so
--- current_user cannot tell who called them; session_user can. Decides who sees
--- source values in health and in the messages of a read (graph.sync_health,
--- graph._read_sync). Reads: the catalog.
+-- SECURITY DEFINER functions run as their owner, so current_user cannot tell who
+-- called them; session_user tells who reads the session's messages. Decides what
+-- the WARNINGs of a read (graph._read_sync) may quote: they go to the session's
+-- client, never to the code that called the read. Not for what a function
+-- returns: code of another role that the session user calls would get it (health
+-- decides by current_user: migration 285). Reads: the catalog.
 CREATE OR REPLACE FUNCTION graph._session_is_admin()
 RETURNS boolean
 LANGUAGE sql

@@ -12,14 +12,21 @@
 --   graph.dangling_references(), graph.duplicate_edges() and maintenance's
 --   source check; health reads no source table); what to do next; the latest
 --   change number (graph.changed_nodes) and the notifications a full queue skipped.
--- SECURITY DEFINER so any role can read health without reading the log. No
--- column shows a role a value it cannot read: last_error quotes a failed log
--- row's message only to a role that may read that row's table
--- (graph._session_may_read), last_maintenance_error only to admins; the other
--- columns hold counts, states and catalog names.
--- Reads: graph._sync_state, graph._sync_log, graph._edge_overlay, graph._node_rows,
+-- No column shows a role a value it cannot read, decided by the role running the
+-- call (current_user), never by the session user (migration 285): SECURITY INVOKER,
+-- so code of another role -- a SECURITY DEFINER function an admin or a reader
+-- calls -- sees what that role may see, not what its caller may. A role that may
+-- EXECUTE graph._health (graph_admin and superusers) gets every column from it;
+-- every other role gets graph._health_masked() (SECURITY DEFINER: it reads health
+-- without reading the log), which names the latest failed log row and its table
+-- but not its message, and says only that a maintenance run or the pg_cron job
+-- failed. The message of that row comes from graph._failed_visible, whose checks
+-- run as the reader: a role sees it (in last_error and next_action) when it may
+-- SELECT the row's table and that table's row-level security does not apply to it.
+-- The other columns hold counts, states and catalog names.
+-- Reads (through graph._health): graph._sync_state, graph._sync_log, graph._edge_overlay, graph._node_rows,
 -- graph._maintenance_jobs, graph._maintenance_schedule, graph._integrity, the catalog, cron.job
--- and cron.job_run_details when pg_cron is installed.
+-- and cron.job_run_details when pg_cron is installed; graph._failed_visible.
 -- Errors reach the caller with SQLSTATE, message, detail and hint only (no
 -- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.sync_health(
@@ -68,140 +75,61 @@ CREATE OR REPLACE FUNCTION graph.sync_health(
 )
 LANGUAGE plpgsql
 STABLE
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    s graph._sync_state;
-    reasons text [];
-    cron record;
-    verify_rebuilt boolean;
-    maintenance_phase text;
-    maintenance_kind text;
+    failed_id bigint;
+    visible text;
     e_state text;
     e_message text;
     e_detail text;
     e_hint text;
 BEGIN
-    -- Set here, not in DECLARE: an error of a declaration's initializer is
-    -- raised outside this block and would skip its EXCEPTION clause.
-    reasons := graph._rebuild_reasons();
-    cron := graph._cron_job_state();
-    SELECT * INTO s FROM graph._sync_state;
-    query_freshness := graph._setting('graph.query_freshness');
-    sync_batch_size := graph._setting('graph.sync_batch_size')::bigint;
-    sync_error_policy := graph._setting('graph.sync_error_policy');
-    -- Whether the pg_cron job really runs (graph._cron_job_state). pg_cron's
-    -- message of a failed run is for admins, like a run's error.
-    schedule_state := cron.state;
-    schedule_last_success_at := cron.last_success_at;
-    schedule_error := CASE WHEN cron.error IS NULL OR graph._session_is_admin() THEN cron.error
-                           ELSE 'the job failed; details visible to graph_admin' END;
-    sync_mode := coalesce(nullif(concat_ws(' + ',
-        CASE WHEN query_freshness = 'apply_pending_sync' THEN 'on_read' END,
-        CASE WHEN cron.jobid IS NOT NULL AND cron.state <> 'inactive' THEN 'scheduled' END), ''), 'manual');
-
-    applied_sync_id := s.applied_sync_id;
-    -- Change notifications (migration 100): where graph.changed_nodes() stands,
-    -- and how many NOTIFY graphsync a too full queue made replay skip.
-    last_change_sync_id := s.change_position;
-    notifications_skipped := s.notifications_skipped;
-    SELECT max(l.id) INTO max_sync_log_id FROM graph._sync_log AS l;
-    SELECT count(*), now() - min(p.created_at) INTO pending_sync_rows, oldest_pending_age
-    FROM graph._pending_log() AS p;
-    SELECT count(*) INTO failed_sync_rows FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL;
-    -- An error message may quote the row's values: only a role that may read them sees it.
-    SELECT CASE WHEN graph._session_may_read(l.table_oid) THEN format('log row %s: %s', l.id, l.error_message)
-                ELSE format('log row %s of table %s failed; details visible to graph_admin', l.id, l.table_name)
-           END INTO last_error
-    FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL ORDER BY l.id DESC LIMIT 1;
-
-    -- graphsync's capture triggers, recognised by their function, on each captured
-    -- table and its partitions and children (graph._trigger_states): disabled counts
-    -- those that would not fire in every session_replication_role (not enabled
-    -- ALWAYS); missing counts those gone or whose name another trigger holds.
-    SELECT count(*) FILTER (WHERE t.state = 'disabled'),
-           count(*) FILTER (WHERE t.state IN ('missing', 'impostor'))
-    INTO disabled_trigger_count, missing_trigger_count
-    FROM graph._trigger_states() AS t;
-    SELECT string_agg(format('%s (%s%s)', d.table_name, d.detail,
-                             CASE WHEN d.kind = 'trigger_impostor' THEN ': held by another function' ELSE '' END),
-                      '; ' ORDER BY d.table_name, d.kind)
-    INTO missing_triggers
-    FROM graph._schema_drift() AS d WHERE d.kind IN ('trigger_missing', 'trigger_impostor');
-
-    SELECT count(*) INTO edge_buffer_used FROM graph._edge_overlay;
-    edge_buffer_size := graph._setting('graph.edge_buffer_size')::bigint;
-    SELECT count(*) INTO tombstone_count FROM graph._node_rows AS n WHERE n.touched AND NOT n.alive;
-    needs_vacuum := EXISTS (SELECT FROM graph._sync_log AS l WHERE l.needs_vacuum);
-    needs_rebuild := cardinality(reasons) > 0;
-    rebuild_reasons := nullif(array_to_string(reasons, '; '), '');
-    read_only := s.read_only;
-    read_only_reason := s.read_only_reason;
-    build_required := s.build_required;
-    generation := s.generation;
-
-    SELECT string_agg(format('%s: %s%s (%s)', d.kind, d.table_name,
-                             coalesce('.' || d.column_name, ''), d.detail), '; '
-                      ORDER BY d.table_name, d.kind),
-           bool_or(d.repair = 'reconcile')
-    INTO schema_drift, reconcile_recommended
-    FROM graph._schema_drift() AS d;
-    schema_state := CASE WHEN schema_drift IS NULL THEN 'current' ELSE 'drifted' END;
-
-    -- A run's error may quote any source value: admins only.
-    SELECT j.started_at, j.status,
-           CASE WHEN j.error IS NULL OR graph._session_is_admin() THEN j.error
-                ELSE 'the run failed; details visible to graph_admin' END,
-           j.phase, j.kind
-    INTO last_maintenance_at, last_maintenance_status, last_maintenance_error, maintenance_phase,
-         maintenance_kind
-    FROM graph._maintenance_jobs AS j
-    WHERE j.status NOT IN ('skipped', 'running')
-    ORDER BY j.job_id DESC LIMIT 1;
-    SELECT j.started_at, j.differences, j.rebuilt
-    INTO last_verify_at, last_verify_differences, verify_rebuilt
-    FROM graph._maintenance_jobs AS j
-    WHERE j.differences IS NOT NULL
-    ORDER BY j.job_id DESC LIMIT 1;
-
-    SELECT i.dangling_references, i.duplicate_edges, i.checked_at
-    INTO dangling_references, duplicate_edges, integrity_checked_at
-    FROM graph._integrity AS i;
-
-    reconcile_recommended := coalesce(reconcile_recommended, false)
-        OR coalesce(last_verify_differences > 0 AND NOT verify_rebuilt, false);
-    apply_sync_recommended := pending_sync_rows > 0 AND NOT s.read_only;
-    -- Maintenance is due when a rebuild is, when the last run failed, and
-    -- whenever the scheduled job does not actually run it.
-    maintenance_recommended := needs_rebuild OR coalesce(last_maintenance_status = 'failed', false)
-        OR cron.state IN ('failing', 'late', 'never_ran', 'inactive');
-    next_action := CASE
-        WHEN reconcile_recommended THEN 'run graph.reconcile(): '
-            || coalesce(schema_drift, last_verify_differences || ' source difference(s) found')
-        WHEN failed_sync_rows > 0 THEN
-            'fix the cause of the failed log rows (' || last_error || '), then run graph.retry_failed()'
-        WHEN cron.state IN ('failing', 'late', 'never_ran', 'inactive') THEN
-            CASE WHEN cron.error IS NULL OR graph._session_is_admin() THEN cron.action
-                 ELSE format('scheduled maintenance does not run (pg_cron job %s is %s); '
-                             'graph_admin sees why', cron.jobid, cron.state) END
-            || '; until then run graph.run_scheduled_maintenance() by hand'
-        -- A partial maintenance run left what other columns show (failed rows,
-        -- drift, the job); differences a reconcile left show only here.
-        WHEN last_maintenance_status = 'failed'
-             OR (last_maintenance_status = 'partial' AND maintenance_kind = 'reconcile') THEN
-            format('the last %s run %s: %s; fix the cause, then run %s', maintenance_kind,
-                   CASE last_maintenance_status WHEN 'failed' THEN 'failed in phase ' || maintenance_phase
-                                                ELSE 'left work undone' END,
-                   last_maintenance_error,
-                   CASE maintenance_kind WHEN 'reconcile' THEN 'graph.reconcile()'
-                                         WHEN 'vacuum' THEN 'graph.vacuum()'
-                                         ELSE 'graph.run_scheduled_maintenance()' END)
-        WHEN needs_rebuild THEN 'run graph.run_scheduled_maintenance(): ' || rebuild_reasons
-        WHEN pending_sync_rows > 0 THEN 'run graph.apply_sync() (or let maintenance or a read apply it)'
-        WHEN cron.state = 'unknown' THEN cron.action
-        ELSE 'nothing to do'
-    END;
+    -- EXECUTE on graph._health is checked against current_user: the role running
+    -- this call, whoever logged in.
+    IF pg_catalog.has_function_privilege('graph._health(boolean)', 'EXECUTE') THEN
+        SELECT h.*
+        INTO
+         sync_mode, query_freshness, sync_batch_size, sync_error_policy, applied_sync_id,
+         max_sync_log_id, pending_sync_rows, oldest_pending_age, failed_sync_rows, last_error,
+         disabled_trigger_count, missing_trigger_count, missing_triggers, edge_buffer_used,
+         edge_buffer_size, tombstone_count, needs_vacuum, needs_rebuild, rebuild_reasons,
+         read_only, read_only_reason, build_required, generation, schema_state, schema_drift,
+         last_maintenance_at, last_maintenance_status, last_maintenance_error, schedule_state,
+         schedule_last_success_at, schedule_error, last_verify_at, last_verify_differences,
+         dangling_references, duplicate_edges, integrity_checked_at, apply_sync_recommended,
+         maintenance_recommended, reconcile_recommended, next_action, last_change_sync_id,
+         notifications_skipped, failed_id
+        FROM graph._health(true) AS h;
+        RETURN;
+    END IF;
+    SELECT h.*
+    INTO
+         sync_mode, query_freshness, sync_batch_size, sync_error_policy, applied_sync_id,
+         max_sync_log_id, pending_sync_rows, oldest_pending_age, failed_sync_rows, last_error,
+         disabled_trigger_count, missing_trigger_count, missing_triggers, edge_buffer_used,
+         edge_buffer_size, tombstone_count, needs_vacuum, needs_rebuild, rebuild_reasons,
+         read_only, read_only_reason, build_required, generation, schema_state, schema_drift,
+         last_maintenance_at, last_maintenance_status, last_maintenance_error, schedule_state,
+         schedule_last_success_at, schedule_error, last_verify_at, last_verify_differences,
+         dangling_references, duplicate_edges, integrity_checked_at, apply_sync_recommended,
+         maintenance_recommended, reconcile_recommended, next_action, last_change_sync_id,
+         notifications_skipped, failed_id
+    FROM graph._health_masked() AS h;
+    -- The latest failed row's message, when the caller may read its table (the
+    -- view decides as the caller); next_action quotes it as graph._health would.
+    IF failed_id IS NOT NULL THEN
+        SELECT format('log row %s: %s', v.id, v.error_message) INTO visible
+        FROM graph._failed_visible AS v WHERE v.id = failed_id;
+        IF visible IS NOT NULL THEN
+            IF next_action = format('fix the cause of the failed log rows (%s), then run graph.retry_failed()',
+                                    last_error) THEN
+                next_action := format('fix the cause of the failed log rows (%s), then run graph.retry_failed()',
+                                      visible);
+            END IF;
+            last_error := visible;
+        END IF;
+    END IF;
     RETURN;
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where
