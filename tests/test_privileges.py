@@ -134,7 +134,7 @@ def test_every_security_definer_function_pins_search_path(roles):
         assert loose == []
         definers = c.execute("""SELECT count(*) FROM pg_proc
                                 WHERE pronamespace = 'graph'::regnamespace AND prosecdef""").fetchone()[0]
-        assert definers >= 3  # sync_health, status, the capture trigger functions
+        assert definers >= 3  # health (graph._health_masked), status, the capture trigger functions
 
 
 def test_objects_planted_in_public_are_never_called(roles):
