@@ -75,6 +75,7 @@ $$;
 
 SWAPS = (
     ("CREATE OR REPLACE FUNCTION graph._health(reveal boolean, ", "CREATE OR REPLACE FUNCTION bench.health_before("),
+    ("reveal := reveal AND graph._session_is_admin();", ""),
     ("CASE WHEN reveal THEN format('log row", "CASE WHEN bench.session_may_read(l.table_oid) THEN format('log row"),
     ("OR reveal THEN", "OR graph._session_is_admin() THEN"),
 )

@@ -900,6 +900,32 @@ def test_a_definer_function_of_another_role_reads_no_admin_only_health(world):
             c.execute("DELETE FROM graph._sync_log WHERE error_message LIKE %s", (HIDDEN + "%",))
 
 
+def test_execute_on_health_granted_by_mistake_reveals_nothing_in_the_roles_own_sessions(world):
+    """graph._health(true) reveals only when the session user is an admin as well
+    (and graph._cron_job_state hides pg_cron's message from anyone else): a role
+    given EXECUTE on it by mistake (GRANT EXECUTE ON ALL FUNCTIONS ...) reads no
+    error message in its own session, directly or through sync_health()."""
+    with connect(world) as c:
+        c.execute("INSERT INTO graph._maintenance_jobs (kind, status, error, finished_at)"
+                  f" VALUES ('vacuum', 'failed', '{HIDDEN} error of a run', now())")
+        c.execute(f"GRANT EXECUTE ON FUNCTION graph._health(boolean), graph._cron_job_state() TO {MALLORY}")
+    try:
+        with as_role(world, MALLORY) as m:
+            for sql in ("SELECT to_jsonb(h)::text FROM graph._health(true) AS h",
+                        "SELECT to_jsonb(h)::text FROM graph.sync_health() AS h",
+                        "SELECT to_jsonb(s)::text FROM graph._cron_job_state() AS s"):
+                note = m.execute(sql).fetchone()[0]
+                assert HIDDEN not in note, (sql, note)
+            assert m.execute("SELECT last_maintenance_error FROM graph._health(true)").fetchone() == (
+                "the run failed; details visible to graph_admin",)
+        with as_role(world, ADMIN) as a:  # the positive control
+            assert HIDDEN in a.execute("SELECT last_maintenance_error FROM graph._health(true)").fetchone()[0]
+    finally:
+        with connect(world) as c:
+            c.execute(f"REVOKE EXECUTE ON FUNCTION graph._health(boolean), graph._cron_job_state() FROM {MALLORY}")
+            c.execute("DELETE FROM graph._maintenance_jobs WHERE error LIKE %s", (HIDDEN + "%",))
+
+
 def test_failed_rows_only_of_tables_the_current_user_may_read(world):
     """graph._failed_visible (what sync_health() quotes to a role that is no admin)
     holds the failed rows of the tables the role reading it may SELECT and whose

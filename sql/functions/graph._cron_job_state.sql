@@ -25,7 +25,9 @@
 -- lacks USAGE on schema cron) gets state 'unknown', never a silent
 -- not_scheduled or ok. pg_cron's message (error, and action, which quotes it)
 -- is for admins only: only graph_admin (and graph_sync, its owner) may EXECUTE
--- this function; graph._health hides both from everyone else (migration 285).
+-- this function, and it hides both from a session user outside graph_admin
+-- (graph._session_is_admin: a mistaken GRANT EXECUTE reveals nothing);
+-- graph._health hides them from every caller that is no admin (migration 285).
 -- Reads: cron.job, cron.job_run_details, graph._maintenance_schedule,
 -- graph._maintenance_jobs.
 CREATE OR REPLACE FUNCTION graph._cron_job_state(
@@ -166,6 +168,11 @@ BEGIN
         action := format('whether scheduled maintenance runs is unknown: role %I cannot read every row of '
                          'pg_cron''s job tables (%s)', current_user, SQLERRM);
     END;
+    IF error IS NOT NULL AND NOT graph._session_is_admin() THEN
+        error := 'details visible to graph_admin';
+        action := format('scheduled maintenance: pg_cron job %s is %s; graph_admin sees why',
+                         coalesce(jobid::text, '(unknown)'), state);
+    END IF;
     RETURN;
 END;
 $$;

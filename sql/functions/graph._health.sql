@@ -9,7 +9,11 @@
 -- superusers): EXECUTE is checked against the role running the call
 -- (current_user), so code of another role that an admin calls -- a SECURITY
 -- DEFINER function -- may not run it, whoever the session user is
--- (migration 285). Every other role gets graph._health_masked().
+-- (migration 285). Every other role gets graph._health_masked(). reveal counts
+-- only when the session user is an admin too (graph._session_is_admin; and
+-- graph._cron_job_state hides pg_cron's message from anyone else): a mistaken
+-- GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA graph reveals nothing to the sessions
+-- of the role it names.
 -- Reads: graph._sync_state, graph._sync_log, graph._edge_overlay, graph._node_rows,
 -- graph._maintenance_jobs, graph._maintenance_schedule, graph._integrity, the catalog, cron.job
 -- and cron.job_run_details when pg_cron is installed.
@@ -73,6 +77,7 @@ DECLARE
     maintenance_phase text;
     maintenance_kind text;
 BEGIN
+    reveal := reveal AND graph._session_is_admin();
     -- Set here, not in DECLARE: an error of a declaration's initializer is
     -- raised outside this block and would skip its EXCEPTION clause.
     reasons := graph._rebuild_reasons();

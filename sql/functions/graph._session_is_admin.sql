@@ -3,9 +3,11 @@
 -- SECURITY DEFINER functions run as their owner, so current_user cannot tell who
 -- called them; session_user tells who reads the session's messages. Decides what
 -- the WARNINGs of a read (graph._read_sync) may quote: they go to the session's
--- client, never to the code that called the read. Not for what a function
--- returns: code of another role that the session user calls would get it (health
--- decides by current_user: migration 285). Reads: the catalog.
+-- client, never to the code that called the read. On its own, not for what a
+-- function returns: code of another role that the session user calls would get
+-- it. Health decides by current_user (migration 285) and asks this as well, so
+-- that a role given EXECUTE on graph._health by mistake is shown nothing in its
+-- own sessions (graph._health, graph._cron_job_state). Reads: the catalog.
 CREATE OR REPLACE FUNCTION graph._session_is_admin()
 RETURNS boolean
 LANGUAGE sql
