@@ -37,7 +37,7 @@ WHERE
     AND CASE
         WHEN pg_catalog.has_table_privilege(l.table_oid, 'SELECT')  -- NULL for a table dropped since
             THEN NOT pg_catalog.row_security_active(l.table_oid)
-        ELSE false
+        ELSE FALSE
     END;
 
 COMMENT ON VIEW graph._failed_visible IS
