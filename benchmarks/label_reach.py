@@ -26,21 +26,15 @@ Ratios after / before, per repetition, median (min-max). Writes benchmarks/LABEL
 
 from __future__ import annotations
 
-import argparse
-import os
 import random
-import statistics
 import sys
-import time
 from pathlib import Path
-
-import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from common import GRAPH_SCHEMA, database, server  # noqa: E402
+import reach  # noqa: E402
 
 ROLES = ("plain", "rls")
 
@@ -72,75 +66,16 @@ GRANT SELECT ON ALL TABLES IN SCHEMA bench TO bench_plain, bench_rls;
 CREATE POLICY every_far ON bench.farlinks FOR SELECT TO bench_rls USING (true);
 """
 
-TRAVERSE = "SELECT count(*) FROM graph.traverse('bench.nodes', %(seed)s, max_depth => 2)"
-
-
-def run_reads(conn, seeds):
-    start = time.perf_counter()
-    for seed in seeds:
-        conn.execute(TRAVERSE, {"seed": str(seed)})
-    return (time.perf_counter() - start) / len(seeds)
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--before", required=True, help="the repository tree of the code to compare with")
-    ap.add_argument("--nodes", type=int, default=10_000)
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "LABEL_REACH.md"))
-    args = ap.parse_args()
-    nodes, edges = args.nodes, args.nodes * 5
-    seeds = random.Random(7).sample(range(1, nodes + 1), 20)
-    load_before = os.getloadavg()
-    with server() as admin, database(admin, "graphsync_label_before", args.before) as before, \
-            database(admin, "graphsync_label_after") as after:
-        for dsn in (before, after):
-            with psycopg.connect(dsn, autocommit=True) as c:
-                c.execute(GRAPH_SCHEMA.format(nodes=nodes, edges=edges))
-                c.execute(SETUP.format(nodes=nodes, edges=edges))
-        conns = {}
-        for db, dsn in (("before", before), ("after", after)):
-            for role in ROLES:
-                conns[db, role] = psycopg.connect(dsn, autocommit=True)
-                conns[db, role].execute(f"SET ROLE bench_{role}")
-        try:
-            for role in ROLES:  # the same answers, and every backend warmed alike
-                for seed in seeds[:3]:
-                    got = {db: conns[db, role].execute(TRAVERSE, {"seed": str(seed)}).fetchone()[0]
-                           for db in ("before", "after")}
-                    assert got["before"] == got["after"], (role, seed, got)
-            for c in conns.values():
-                run_reads(c, seeds[:5])
-            runs = {k: [] for k in conns}
-            order = list(conns)
-            for rep in range(args.reps):
-                for k in order if rep % 2 == 0 else reversed(order):
-                    runs[k].append(run_reads(conns[k], seeds))
-        finally:
-            for c in conns.values():
-                c.close()
-    load_after = os.getloadavg()
-
-    lines = [
-        "# A read asks only the secured label columns it reaches: before and after",
-        "",
-        f"`benchmarks/label_reach.py`, {nodes:,} nodes / {edges:,} edges (+ bench.far, {nodes:,} rows, and"
-        f" bench.farlinks, {edges:,} rows with a label column, that no edge from bench.nodes reaches), traverse"
-        f" depth 2 from 20 seeds, {args.reps} alternating repetitions. Load average {load_before[0]:.1f} before,"
-        f" {load_after[0]:.1f} after (2 cores, shared with other work: a noisy run).",
-        "",
-        "| role | before | after | after / before: median (min-max) |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    for role in ROLES:
-        b, a = runs["before", role], runs["after", role]
-        ratios = [x / y for x, y in zip(a, b, strict=True)]
-        lines.append(f"| `{role}` | {statistics.median(b) * 1000:.1f} ms | {statistics.median(a) * 1000:.1f} ms"
-                     f" | {statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f}) |")
-    text = "\n".join(lines) + "\n"
-    Path(args.out).write_text(text)
-    print(text)
-
+    reach.compare(
+        doc=__doc__, db="label", out="LABEL_REACH.md", setup=SETUP, roles=ROLES,
+        seeds_of=lambda nodes: random.Random(7).sample(range(1, nodes + 1), 20),
+        title="# A read asks only the secured label columns it reaches: before and after",
+        describe=lambda nodes, edges, reps, lb, la: (
+            f"`benchmarks/label_reach.py`, {nodes:,} nodes / {edges:,} edges (+ bench.far, {nodes:,} rows, and"
+            f" bench.farlinks, {edges:,} rows with a label column, that no edge from bench.nodes reaches), traverse"
+            f" depth 2 from 20 seeds, {reps} alternating repetitions. Load average {lb[0]:.1f} before,"
+            f" {la[0]:.1f} after (2 cores, shared with other work: a noisy run)."))
 
 if __name__ == "__main__":
     main()

@@ -84,32 +84,39 @@ def run_reads(conn, seeds):
     return (time.perf_counter() - start) / len(seeds)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def compare(*, doc: str, db: str, out: str, setup: str, roles: tuple[str, ...], seeds_of, title: str,
+            describe) -> None:
+    """The before/after run both benchmarks/reach.py and benchmarks/label_reach.py make:
+    ``setup`` (formatted with nodes and edges) run in a database of the code before and
+    one of this code, one connection per role (SET ROLE bench_<role>), the same answers
+    checked, then depth-2 traversals from ``seeds_of(nodes)`` alternating; writes a table
+    of after / before per role to ``--out`` (default ``out``) headed by ``title`` and
+    ``describe(nodes, edges, reps, load_before, load_after)``."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--before", required=True, help="the repository tree of the code to compare with")
     ap.add_argument("--nodes", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "REACH.md"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / out))
     args = ap.parse_args()
     nodes, edges = args.nodes, args.nodes * 5
-    seeds = random.Random(7).sample(list(range(10, nodes + 1, 10)), 20)
+    seeds = seeds_of(nodes)
     load_before = os.getloadavg()
-    with server() as admin, database(admin, "graphsync_reach_before", args.before) as before, \
-            database(admin, "graphsync_reach_after") as after:
+    with server() as admin, database(admin, f"graphsync_{db}_before", args.before) as before, \
+            database(admin, f"graphsync_{db}_after") as after:
         for dsn in (before, after):
             with psycopg.connect(dsn, autocommit=True) as c:
                 c.execute(GRAPH_SCHEMA.format(nodes=nodes, edges=edges))
-                c.execute(SETUP.format(nodes=nodes))
+                c.execute(setup.format(nodes=nodes, edges=edges))
         conns = {}
-        for db, dsn in (("before", before), ("after", after)):
-            for role in ROLES:
-                conns[db, role] = psycopg.connect(dsn, autocommit=True)
-                conns[db, role].execute(f"SET ROLE bench_{role}")
+        for name, dsn in (("before", before), ("after", after)):
+            for role in roles:
+                conns[name, role] = psycopg.connect(dsn, autocommit=True)
+                conns[name, role].execute(f"SET ROLE bench_{role}")
         try:
-            for role in ROLES:  # the same answers, and every backend warmed alike
+            for role in roles:  # the same answers, and every backend warmed alike
                 for seed in seeds[:3]:
-                    got = {db: conns[db, role].execute(TRAVERSE, {"seed": str(seed)}).fetchone()[0]
-                           for db in ("before", "after")}
+                    got = {name: conns[name, role].execute(TRAVERSE, {"seed": str(seed)}).fetchone()[0]
+                           for name in ("before", "after")}
                     assert got["before"] == got["after"], (role, seed, got)
             for c in conns.values():
                 run_reads(c, seeds[:5])
@@ -124,16 +131,14 @@ def main() -> None:
     load_after = os.getloadavg()
 
     lines = [
-        "# A read asks only the row-secured tables it reaches: before and after",
+        title,
         "",
-        f"`benchmarks/reach.py`, {nodes:,} nodes / {edges:,} edges (+ bench.other, {nodes:,} rows that no edge"
-        f" reaches), traverse depth 2 from 20 seeds, {args.reps} alternating repetitions. Load average"
-        f" {load_before[0]:.1f} before, {load_after[0]:.1f} after (2 cores, shared with other work: a noisy run).",
+        describe(nodes, edges, args.reps, load_before, load_after),
         "",
         "| role | before | after | after / before: median (min-max) |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for role in ROLES:
+    for role in roles:
         b, a = runs["before", role], runs["after", role]
         ratios = [x / y for x, y in zip(a, b, strict=True)]
         lines.append(f"| `{role}` | {statistics.median(b) * 1000:.1f} ms | {statistics.median(a) * 1000:.1f} ms"
@@ -142,6 +147,16 @@ def main() -> None:
     Path(args.out).write_text(text)
     print(text)
 
+
+def main() -> None:
+    compare(
+        doc=__doc__, db="reach", out="REACH.md", setup=SETUP, roles=ROLES,
+        seeds_of=lambda nodes: random.Random(7).sample(list(range(10, nodes + 1, 10)), 20),
+        title="# A read asks only the row-secured tables it reaches: before and after",
+        describe=lambda nodes, edges, reps, lb, la: (
+            f"`benchmarks/reach.py`, {nodes:,} nodes / {edges:,} edges (+ bench.other, {nodes:,} rows that no edge"
+            f" reaches), traverse depth 2 from 20 seeds, {reps} alternating repetitions. Load average"
+            f" {lb[0]:.1f} before, {la[0]:.1f} after (2 cores, shared with other work: a noisy run)."))
 
 if __name__ == "__main__":
     main()
