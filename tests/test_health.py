@@ -306,3 +306,97 @@ def test_health_hides_a_failed_run_error_from_non_admins_but_not_the_recommendat
                 assert "disk on fire" not in h["next_action"] and "disk on fire" not in h["last_maintenance_error"]
         finally:
             c.execute("DROP ROLE gs_health_reader")
+
+
+# graph.sync_health()'s columns, in order, with their types: its API (monitors
+# select them by name, psql shows them in this order).
+SYNC_HEALTH_COLUMNS = [
+    ("sync_mode", "text"), ("query_freshness", "text"), ("sync_batch_size", "bigint"),
+    ("sync_error_policy", "text"), ("applied_sync_id", "bigint"), ("max_sync_log_id", "bigint"),
+    ("pending_sync_rows", "bigint"), ("oldest_pending_age", "interval"), ("failed_sync_rows", "bigint"),
+    ("last_error", "text"), ("disabled_trigger_count", "bigint"), ("missing_trigger_count", "bigint"),
+    ("missing_triggers", "text"), ("edge_buffer_used", "bigint"), ("edge_buffer_size", "bigint"),
+    ("tombstone_count", "bigint"), ("needs_vacuum", "boolean"), ("needs_rebuild", "boolean"),
+    ("rebuild_reasons", "text"), ("read_only", "boolean"), ("read_only_reason", "text"),
+    ("build_required", "boolean"), ("generation", "bigint"), ("schema_state", "text"), ("schema_drift", "text"),
+    ("last_maintenance_at", "timestamp with time zone"), ("last_maintenance_status", "text"),
+    ("last_maintenance_error", "text"), ("schedule_state", "text"),
+    ("schedule_last_success_at", "timestamp with time zone"), ("schedule_error", "text"),
+    ("last_verify_at", "timestamp with time zone"), ("last_verify_differences", "bigint"),
+    ("dangling_references", "bigint"), ("duplicate_edges", "bigint"),
+    ("integrity_checked_at", "timestamp with time zone"), ("apply_sync_recommended", "boolean"),
+    ("maintenance_recommended", "boolean"), ("reconcile_recommended", "boolean"), ("next_action", "text"),
+    ("last_change_sync_id", "bigint"), ("notifications_skipped", "bigint"),
+]
+SYNC_HEALTH_COMMENT = (
+    "One row of replay and drift health: sync mode and settings, applied position, pending/failed rows,"
+    " triggers, buffer and tombstones, rebuild need, read-only state, schema drift, last maintenance and"
+    " source check, next action, latest change number, skipped notifications.")
+
+
+def result_columns(conn, query):
+    """[(name, type)] of what ``query`` returns, read from a temporary view over it."""
+    conn.execute(f"CREATE TEMP VIEW result_columns AS {query}")
+    try:
+        return conn.execute("""SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)
+                               FROM pg_attribute AS a
+                               WHERE a.attrelid = 'pg_temp.result_columns'::regclass AND a.attnum > 0
+                               ORDER BY a.attnum""").fetchall()
+    finally:
+        conn.execute("DROP VIEW pg_temp.result_columns")
+
+
+def test_sync_health_keeps_its_columns_arguments_and_comment(db):
+    """What monitors depend on: one function without arguments, its columns (names,
+    types, order), its comment; the same columns for an admin and for any role."""
+    with connect(db) as c:
+        fns = c.execute("""SELECT p.oid::regprocedure::text, p.pronargs::int,
+                                  obj_description(p.oid, 'pg_proc')
+                           FROM pg_proc AS p
+                           WHERE p.pronamespace = 'graph'::regnamespace AND p.proname = 'sync_health'""").fetchall()
+        assert fns == [("graph.sync_health()", 0, SYNC_HEALTH_COMMENT)]
+        assert result_columns(c, "SELECT * FROM graph.sync_health()") == SYNC_HEALTH_COLUMNS
+        c.execute("DROP ROLE IF EXISTS gs_health_shape")
+        c.execute("CREATE ROLE gs_health_shape")
+        try:
+            with c.transaction():
+                c.execute("SET LOCAL ROLE gs_health_shape")
+                cur = c.execute("SELECT * FROM graph.sync_health()")
+                assert [d.name for d in cur.description] == [n for n, _ in SYNC_HEALTH_COLUMNS]
+                assert len(cur.fetchall()) == 1
+        finally:
+            c.execute("DROP ROLE gs_health_shape")
+
+
+def test_the_health_row_is_defined_once(db):
+    """graph.sync_health, graph._health and graph._health_masked return one
+    composite type, graph.sync_health_row: a column added to it is a column of
+    sync_health() for every role, with no function edited. The type is the
+    installer's, so no definer role (nor graph_admin) can alter it."""
+    with connect(db) as c:
+        assert c.execute("""SELECT t.typowner = (SELECT nspowner FROM pg_namespace WHERE nspname = 'graph'),
+                                   t.typtype
+                            FROM pg_type AS t WHERE t.oid = 'graph.sync_health_row'::regtype""").fetchone() == (
+            True, "c")
+        for role in ("graph_sync", "graph_admin", "graph_capture", "graph_views"):
+            assert not c.execute("SELECT pg_has_role(%s, t.typowner, 'USAGE') FROM pg_type AS t"
+                                 " WHERE t.oid = 'graph.sync_health_row'::regtype", (role,)).fetchone()[0], role
+        assert c.execute("SELECT pg_get_function_result('graph.sync_health()'::regprocedure)").fetchone() == (
+            "graph.sync_health_row",)
+        for fn, args in (("graph._health(boolean)", "reveal boolean, "), ("graph._health_masked()", "")):
+            assert c.execute("SELECT pg_get_function_arguments(%s::regprocedure)", (fn,)).fetchone() == (
+                args + "OUT health graph.sync_health_row, OUT last_failed_id bigint",), fn
+        c.execute("DROP ROLE IF EXISTS gs_health_shape")
+        c.execute("CREATE ROLE gs_health_shape")
+        try:
+            with c.transaction():
+                c.execute("ALTER TYPE graph.sync_health_row ADD ATTRIBUTE probe_column text")
+                want = [n for n, _ in SYNC_HEALTH_COLUMNS] + ["probe_column"]
+                cur = c.execute("SELECT * FROM graph.sync_health()")
+                assert [d.name for d in cur.description] == want
+                c.execute("SET LOCAL ROLE gs_health_shape")
+                cur = c.execute("SELECT * FROM graph.sync_health()")
+                assert [d.name for d in cur.description] == want
+                raise psycopg.Rollback
+        finally:
+            c.execute("DROP ROLE gs_health_shape")

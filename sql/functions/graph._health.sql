@@ -1,5 +1,6 @@
--- graph._health(reveal): the row of graph.sync_health() (see there for what each
--- column holds), plus last_failed_id: the id of the latest failed log row (NULL:
+-- graph._health(reveal): health, the row of graph.sync_health() (type
+-- graph.sync_health_row, migration 290; see graph.sync_health for what each
+-- column holds), and last_failed_id: the id of the latest failed log row (NULL:
 -- none), for graph.sync_health to show its message to a role that may read its
 -- table (graph._failed_visible). reveal false: last_error names the failed row
 -- and its table but not its message, last_maintenance_error and schedule_error
@@ -19,49 +20,7 @@
 -- and cron.job_run_details when pg_cron is installed.
 CREATE OR REPLACE FUNCTION graph._health(
     reveal boolean,
-
-    OUT sync_mode text,
-    OUT query_freshness text,
-    OUT sync_batch_size bigint,
-    OUT sync_error_policy text,
-    OUT applied_sync_id bigint,
-    OUT max_sync_log_id bigint,
-    OUT pending_sync_rows bigint,
-    OUT oldest_pending_age interval,
-    OUT failed_sync_rows bigint,
-    OUT last_error text,
-    OUT disabled_trigger_count bigint,
-    OUT missing_trigger_count bigint,
-    OUT missing_triggers text,
-    OUT edge_buffer_used bigint,
-    OUT edge_buffer_size bigint,
-    OUT tombstone_count bigint,
-    OUT needs_vacuum boolean,
-    OUT needs_rebuild boolean,
-    OUT rebuild_reasons text,
-    OUT read_only boolean,
-    OUT read_only_reason text,
-    OUT build_required boolean,
-    OUT generation bigint,
-    OUT schema_state text,
-    OUT schema_drift text,
-    OUT last_maintenance_at timestamptz,
-    OUT last_maintenance_status text,
-    OUT last_maintenance_error text,
-    OUT schedule_state text,
-    OUT schedule_last_success_at timestamptz,
-    OUT schedule_error text,
-    OUT last_verify_at timestamptz,
-    OUT last_verify_differences bigint,
-    OUT dangling_references bigint,
-    OUT duplicate_edges bigint,
-    OUT integrity_checked_at timestamptz,
-    OUT apply_sync_recommended boolean,
-    OUT maintenance_recommended boolean,
-    OUT reconcile_recommended boolean,
-    OUT next_action text,
-    OUT last_change_sync_id bigint,
-    OUT notifications_skipped bigint,
+    OUT health graph.sync_health_row,
     OUT last_failed_id bigint
 )
 LANGUAGE plpgsql
@@ -70,6 +29,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    h graph.sync_health_row;
     s graph._sync_state;
     reasons text [];
     cron record;
@@ -83,33 +43,33 @@ BEGIN
     reasons := graph._rebuild_reasons();
     cron := graph._cron_job_state();
     SELECT * INTO s FROM graph._sync_state;
-    query_freshness := graph._setting('graph.query_freshness');
-    sync_batch_size := graph._setting('graph.sync_batch_size')::bigint;
-    sync_error_policy := graph._setting('graph.sync_error_policy');
+    h.query_freshness := graph._setting('graph.query_freshness');
+    h.sync_batch_size := graph._setting('graph.sync_batch_size')::bigint;
+    h.sync_error_policy := graph._setting('graph.sync_error_policy');
     -- Whether the pg_cron job really runs (graph._cron_job_state). pg_cron's
     -- message of a failed run is for admins, like a run's error.
-    schedule_state := cron.state;
-    schedule_last_success_at := cron.last_success_at;
-    schedule_error := CASE WHEN cron.error IS NULL OR reveal THEN cron.error
-                           ELSE 'the job failed; details visible to graph_admin' END;
-    sync_mode := coalesce(nullif(concat_ws(' + ',
-        CASE WHEN query_freshness = 'apply_pending_sync' THEN 'on_read' END,
+    h.schedule_state := cron.state;
+    h.schedule_last_success_at := cron.last_success_at;
+    h.schedule_error := CASE WHEN cron.error IS NULL OR reveal THEN cron.error
+                             ELSE 'the job failed; details visible to graph_admin' END;
+    h.sync_mode := coalesce(nullif(concat_ws(' + ',
+        CASE WHEN h.query_freshness = 'apply_pending_sync' THEN 'on_read' END,
         CASE WHEN cron.jobid IS NOT NULL AND cron.state <> 'inactive' THEN 'scheduled' END), ''), 'manual');
 
-    applied_sync_id := s.applied_sync_id;
+    h.applied_sync_id := s.applied_sync_id;
     -- Change notifications (migration 100): where graph.changed_nodes() stands,
     -- and how many NOTIFY graphsync a too full queue made replay skip.
-    last_change_sync_id := s.change_position;
-    notifications_skipped := s.notifications_skipped;
-    SELECT max(l.id) INTO max_sync_log_id FROM graph._sync_log AS l;
-    SELECT count(*), now() - min(p.created_at) INTO pending_sync_rows, oldest_pending_age
+    h.last_change_sync_id := s.change_position;
+    h.notifications_skipped := s.notifications_skipped;
+    SELECT max(l.id) INTO h.max_sync_log_id FROM graph._sync_log AS l;
+    SELECT count(*), now() - min(p.created_at) INTO h.pending_sync_rows, h.oldest_pending_age
     FROM graph._pending_log() AS p;
-    SELECT count(*) INTO failed_sync_rows FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL;
+    SELECT count(*) INTO h.failed_sync_rows FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL;
     -- An error message may quote the row's values: revealed to admins; graph.sync_health
     -- shows it to a role that may read the row's table (graph._failed_visible).
     SELECT CASE WHEN reveal THEN format('log row %s: %s', l.id, l.error_message)
                 ELSE format('log row %s of table %s failed; details visible to graph_admin', l.id, l.table_name)
-           END, l.id INTO last_error, last_failed_id
+           END, l.id INTO h.last_error, last_failed_id
     FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL ORDER BY l.id DESC LIMIT 1;
 
     -- graphsync's capture triggers, recognised by their function, on each captured
@@ -118,65 +78,65 @@ BEGIN
     -- ALWAYS); missing counts those gone or whose name another trigger holds.
     SELECT count(*) FILTER (WHERE t.state = 'disabled'),
            count(*) FILTER (WHERE t.state IN ('missing', 'impostor'))
-    INTO disabled_trigger_count, missing_trigger_count
+    INTO h.disabled_trigger_count, h.missing_trigger_count
     FROM graph._trigger_states() AS t;
     SELECT string_agg(format('%s (%s%s)', d.table_name, d.detail,
                              CASE WHEN d.kind = 'trigger_impostor' THEN ': held by another function' ELSE '' END),
                       '; ' ORDER BY d.table_name, d.kind)
-    INTO missing_triggers
+    INTO h.missing_triggers
     FROM graph._schema_drift() AS d WHERE d.kind IN ('trigger_missing', 'trigger_impostor');
 
-    SELECT count(*) INTO edge_buffer_used FROM graph._edge_overlay;
-    edge_buffer_size := graph._setting('graph.edge_buffer_size')::bigint;
-    SELECT count(*) INTO tombstone_count FROM graph._node_rows AS n WHERE n.touched AND NOT n.alive;
-    needs_vacuum := EXISTS (SELECT FROM graph._sync_log AS l WHERE l.needs_vacuum);
-    needs_rebuild := cardinality(reasons) > 0;
-    rebuild_reasons := nullif(array_to_string(reasons, '; '), '');
-    read_only := s.read_only;
-    read_only_reason := s.read_only_reason;
-    build_required := s.build_required;
-    generation := s.generation;
+    SELECT count(*) INTO h.edge_buffer_used FROM graph._edge_overlay;
+    h.edge_buffer_size := graph._setting('graph.edge_buffer_size')::bigint;
+    SELECT count(*) INTO h.tombstone_count FROM graph._node_rows AS n WHERE n.touched AND NOT n.alive;
+    h.needs_vacuum := EXISTS (SELECT FROM graph._sync_log AS l WHERE l.needs_vacuum);
+    h.needs_rebuild := cardinality(reasons) > 0;
+    h.rebuild_reasons := nullif(array_to_string(reasons, '; '), '');
+    h.read_only := s.read_only;
+    h.read_only_reason := s.read_only_reason;
+    h.build_required := s.build_required;
+    h.generation := s.generation;
 
     SELECT string_agg(format('%s: %s%s (%s)', d.kind, d.table_name,
                              coalesce('.' || d.column_name, ''), d.detail), '; '
                       ORDER BY d.table_name, d.kind),
            bool_or(d.repair = 'reconcile')
-    INTO schema_drift, reconcile_recommended
+    INTO h.schema_drift, h.reconcile_recommended
     FROM graph._schema_drift() AS d;
-    schema_state := CASE WHEN schema_drift IS NULL THEN 'current' ELSE 'drifted' END;
+    h.schema_state := CASE WHEN h.schema_drift IS NULL THEN 'current' ELSE 'drifted' END;
 
     -- A run's error may quote any source value: admins only.
     SELECT j.started_at, j.status,
            CASE WHEN j.error IS NULL OR reveal THEN j.error
                 ELSE 'the run failed; details visible to graph_admin' END,
            j.phase, j.kind
-    INTO last_maintenance_at, last_maintenance_status, last_maintenance_error, maintenance_phase,
+    INTO h.last_maintenance_at, h.last_maintenance_status, h.last_maintenance_error, maintenance_phase,
          maintenance_kind
     FROM graph._maintenance_jobs AS j
     WHERE j.status NOT IN ('skipped', 'running')
     ORDER BY j.job_id DESC LIMIT 1;
     SELECT j.started_at, j.differences, j.rebuilt
-    INTO last_verify_at, last_verify_differences, verify_rebuilt
+    INTO h.last_verify_at, h.last_verify_differences, verify_rebuilt
     FROM graph._maintenance_jobs AS j
     WHERE j.differences IS NOT NULL
     ORDER BY j.job_id DESC LIMIT 1;
 
     SELECT i.dangling_references, i.duplicate_edges, i.checked_at
-    INTO dangling_references, duplicate_edges, integrity_checked_at
+    INTO h.dangling_references, h.duplicate_edges, h.integrity_checked_at
     FROM graph._integrity AS i;
 
-    reconcile_recommended := coalesce(reconcile_recommended, false)
-        OR coalesce(last_verify_differences > 0 AND NOT verify_rebuilt, false);
-    apply_sync_recommended := pending_sync_rows > 0 AND NOT s.read_only;
+    h.reconcile_recommended := coalesce(h.reconcile_recommended, false)
+        OR coalesce(h.last_verify_differences > 0 AND NOT verify_rebuilt, false);
+    h.apply_sync_recommended := h.pending_sync_rows > 0 AND NOT s.read_only;
     -- Maintenance is due when a rebuild is, when the last run failed, and
     -- whenever the scheduled job does not actually run it.
-    maintenance_recommended := needs_rebuild OR coalesce(last_maintenance_status = 'failed', false)
+    h.maintenance_recommended := h.needs_rebuild OR coalesce(h.last_maintenance_status = 'failed', false)
         OR cron.state IN ('failing', 'late', 'never_ran', 'inactive');
-    next_action := CASE
-        WHEN reconcile_recommended THEN 'run graph.reconcile(): '
-            || coalesce(schema_drift, last_verify_differences || ' source difference(s) found')
-        WHEN failed_sync_rows > 0 THEN
-            'fix the cause of the failed log rows (' || last_error || '), then run graph.retry_failed()'
+    h.next_action := CASE
+        WHEN h.reconcile_recommended THEN 'run graph.reconcile(): '
+            || coalesce(h.schema_drift, h.last_verify_differences || ' source difference(s) found')
+        WHEN h.failed_sync_rows > 0 THEN
+            'fix the cause of the failed log rows (' || h.last_error || '), then run graph.retry_failed()'
         WHEN cron.state IN ('failing', 'late', 'never_ran', 'inactive') THEN
             CASE WHEN cron.error IS NULL OR reveal THEN cron.action
                  ELSE format('scheduled maintenance does not run (pg_cron job %s is %s); '
@@ -184,23 +144,24 @@ BEGIN
             || '; until then run graph.run_scheduled_maintenance() by hand'
         -- A partial maintenance run left what other columns show (failed rows,
         -- drift, the job); differences a reconcile left show only here.
-        WHEN last_maintenance_status = 'failed'
-             OR (last_maintenance_status = 'partial' AND maintenance_kind = 'reconcile') THEN
+        WHEN h.last_maintenance_status = 'failed'
+             OR (h.last_maintenance_status = 'partial' AND maintenance_kind = 'reconcile') THEN
             format('the last %s run %s: %s; fix the cause, then run %s', maintenance_kind,
-                   CASE last_maintenance_status WHEN 'failed' THEN 'failed in phase ' || maintenance_phase
-                                                ELSE 'left work undone' END,
-                   last_maintenance_error,
+                   CASE h.last_maintenance_status WHEN 'failed' THEN 'failed in phase ' || maintenance_phase
+                                                  ELSE 'left work undone' END,
+                   h.last_maintenance_error,
                    CASE maintenance_kind WHEN 'reconcile' THEN 'graph.reconcile()'
                                          WHEN 'vacuum' THEN 'graph.vacuum()'
                                          ELSE 'graph.run_scheduled_maintenance()' END)
-        WHEN needs_rebuild THEN 'run graph.run_scheduled_maintenance(): ' || rebuild_reasons
-        WHEN pending_sync_rows > 0 THEN 'run graph.apply_sync() (or let maintenance or a read apply it)'
+        WHEN h.needs_rebuild THEN 'run graph.run_scheduled_maintenance(): ' || h.rebuild_reasons
+        WHEN h.pending_sync_rows > 0 THEN 'run graph.apply_sync() (or let maintenance or a read apply it)'
         WHEN cron.state = 'unknown' THEN cron.action
         ELSE 'nothing to do'
     END;
+    health := h;
     RETURN;
 END;
 $$;
 
 COMMENT ON FUNCTION graph._health(boolean) IS
-'Internal (health): the row of graph.sync_health(), with failed rows'', runs'' and pg_cron''s errors when reveal (admins only: EXECUTE), and the latest failed log row''s id.';
+'Internal (health): the row of graph.sync_health() (graph.sync_health_row), with failed rows'', runs'' and pg_cron''s errors when reveal (admins only: EXECUTE), and the latest failed log row''s id.';

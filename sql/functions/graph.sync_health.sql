@@ -27,57 +27,19 @@
 -- Reads (through graph._health): graph._sync_state, graph._sync_log, graph._edge_overlay, graph._node_rows,
 -- graph._maintenance_jobs, graph._maintenance_schedule, graph._integrity, the catalog, cron.job
 -- and cron.job_run_details when pg_cron is installed; graph._failed_visible.
+-- The row's columns are those of type graph.sync_health_row (migration 290), their
+-- one definition, which graph._health and graph._health_masked return too.
 -- Errors reach the caller with SQLSTATE, message, detail and hint only (no
 -- internal query text in CONTEXT).
-CREATE OR REPLACE FUNCTION graph.sync_health(
-    OUT sync_mode text,
-    OUT query_freshness text,
-    OUT sync_batch_size bigint,
-    OUT sync_error_policy text,
-    OUT applied_sync_id bigint,
-    OUT max_sync_log_id bigint,
-    OUT pending_sync_rows bigint,
-    OUT oldest_pending_age interval,
-    OUT failed_sync_rows bigint,
-    OUT last_error text,
-    OUT disabled_trigger_count bigint,
-    OUT missing_trigger_count bigint,
-    OUT missing_triggers text,
-    OUT edge_buffer_used bigint,
-    OUT edge_buffer_size bigint,
-    OUT tombstone_count bigint,
-    OUT needs_vacuum boolean,
-    OUT needs_rebuild boolean,
-    OUT rebuild_reasons text,
-    OUT read_only boolean,
-    OUT read_only_reason text,
-    OUT build_required boolean,
-    OUT generation bigint,
-    OUT schema_state text,
-    OUT schema_drift text,
-    OUT last_maintenance_at timestamptz,
-    OUT last_maintenance_status text,
-    OUT last_maintenance_error text,
-    OUT schedule_state text,
-    OUT schedule_last_success_at timestamptz,
-    OUT schedule_error text,
-    OUT last_verify_at timestamptz,
-    OUT last_verify_differences bigint,
-    OUT dangling_references bigint,
-    OUT duplicate_edges bigint,
-    OUT integrity_checked_at timestamptz,
-    OUT apply_sync_recommended boolean,
-    OUT maintenance_recommended boolean,
-    OUT reconcile_recommended boolean,
-    OUT next_action text,
-    OUT last_change_sync_id bigint,
-    OUT notifications_skipped bigint
-)
+CREATE OR REPLACE FUNCTION graph.sync_health()
+RETURNS graph.sync_health_row
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    got record;
+    h graph.sync_health_row;
     failed_id bigint;
     visible text;
     e_state text;
@@ -88,49 +50,27 @@ BEGIN
     -- EXECUTE on graph._health is checked against current_user: the role running
     -- this call, whoever logged in.
     IF pg_catalog.has_function_privilege('graph._health(boolean)', 'EXECUTE') THEN
-        SELECT h.*
-        INTO
-         sync_mode, query_freshness, sync_batch_size, sync_error_policy, applied_sync_id,
-         max_sync_log_id, pending_sync_rows, oldest_pending_age, failed_sync_rows, last_error,
-         disabled_trigger_count, missing_trigger_count, missing_triggers, edge_buffer_used,
-         edge_buffer_size, tombstone_count, needs_vacuum, needs_rebuild, rebuild_reasons,
-         read_only, read_only_reason, build_required, generation, schema_state, schema_drift,
-         last_maintenance_at, last_maintenance_status, last_maintenance_error, schedule_state,
-         schedule_last_success_at, schedule_error, last_verify_at, last_verify_differences,
-         dangling_references, duplicate_edges, integrity_checked_at, apply_sync_recommended,
-         maintenance_recommended, reconcile_recommended, next_action, last_change_sync_id,
-         notifications_skipped, failed_id
-        FROM graph._health(true) AS h;
-        RETURN;
+        SELECT r.* INTO got FROM graph._health(true) AS r;
+        RETURN got.health;
     END IF;
-    SELECT h.*
-    INTO
-         sync_mode, query_freshness, sync_batch_size, sync_error_policy, applied_sync_id,
-         max_sync_log_id, pending_sync_rows, oldest_pending_age, failed_sync_rows, last_error,
-         disabled_trigger_count, missing_trigger_count, missing_triggers, edge_buffer_used,
-         edge_buffer_size, tombstone_count, needs_vacuum, needs_rebuild, rebuild_reasons,
-         read_only, read_only_reason, build_required, generation, schema_state, schema_drift,
-         last_maintenance_at, last_maintenance_status, last_maintenance_error, schedule_state,
-         schedule_last_success_at, schedule_error, last_verify_at, last_verify_differences,
-         dangling_references, duplicate_edges, integrity_checked_at, apply_sync_recommended,
-         maintenance_recommended, reconcile_recommended, next_action, last_change_sync_id,
-         notifications_skipped, failed_id
-    FROM graph._health_masked() AS h;
+    SELECT r.* INTO got FROM graph._health_masked() AS r;
+    h := got.health;
+    failed_id := got.last_failed_id;
     -- The latest failed row's message, when the caller may read its table (the
     -- view decides as the caller); next_action quotes it as graph._health would.
     IF failed_id IS NOT NULL THEN
         SELECT format('log row %s: %s', v.id, v.error_message) INTO visible
         FROM graph._failed_visible AS v WHERE v.id = failed_id;
         IF visible IS NOT NULL THEN
-            IF next_action = format('fix the cause of the failed log rows (%s), then run graph.retry_failed()',
-                                    last_error) THEN
-                next_action := format('fix the cause of the failed log rows (%s), then run graph.retry_failed()',
-                                      visible);
+            IF h.next_action = format('fix the cause of the failed log rows (%s), then run graph.retry_failed()',
+                                      h.last_error) THEN
+                h.next_action := format('fix the cause of the failed log rows (%s), then run graph.retry_failed()',
+                                        visible);
             END IF;
-            last_error := visible;
+            h.last_error := visible;
         END IF;
     END IF;
-    RETURN;
+    RETURN h;
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where
     -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
