@@ -176,3 +176,73 @@ def database(admin_dsn: str, name: str, root: os.PathLike | None = None) -> Iter
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- In-server loops: per-call cost without client round trips ------------------
+# benchmarks/error_message.py and benchmarks/health_visibility.py time two variants
+# of the same call by an in-server loop: a PL/pgSQL function that runs the call C
+# times and times itself with clock_timestamp, so no client round trip is in the
+# figure; the variants alternate which goes first every repetition.
+
+IN_SERVER_LOOP = """
+CREATE OR REPLACE FUNCTION bench.loop({args}, calls integer)
+RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz := pg_catalog.clock_timestamp();
+{declare}
+BEGIN
+    FOR i IN 1 .. calls LOOP
+{body}
+    END LOOP;
+    RETURN extract(epoch FROM pg_catalog.clock_timestamp() - t0) * 1000 / calls;
+END;
+$$;
+"""
+
+
+def in_server_loop(args: str, declare: str, body: str) -> str:
+    """The SQL that creates bench.loop(<args>, calls integer) RETURNS float8: the
+    milliseconds per call of ``body`` (PL/pgSQL statements; ``i`` is the iteration,
+    ``args`` choose the variant), run ``calls`` times in one statement. ``declare``:
+    the body's variables (PL/pgSQL declarations). Static SQL, so each call's plan is kept."""
+    return IN_SERVER_LOOP.format(args=args, declare=declare.rstrip(), body=body.rstrip())
+
+
+def alternating_loops(reps: int, cases: list[str], variants: tuple[str, str],
+                      run: Callable[[str, str], float]) -> tuple[dict[tuple[str, str], list[float]], list[float]]:
+    """Run ``run(case, variant)`` (the milliseconds per call one in-server loop
+    measured) for each case and both variants, ``reps`` times; the variants swap
+    which goes first every repetition, so machine noise hits both. Returns the
+    figures per (case, variant), one per repetition, and the 1-minute load average
+    after each repetition."""
+    per_call: dict[tuple[str, str], list[float]] = {(c, v): [] for c in cases for v in variants}
+    loads = []
+    for rep in range(reps):
+        for case in cases:
+            for variant in variants if rep % 2 == 0 else variants[::-1]:
+                per_call[case, variant].append(run(case, variant))
+        loads.append(os.getloadavg()[0])
+    return per_call, loads
+
+
+def loop_report(title: str, intro: str, case_header: str, per_call: dict[tuple[str, str], list[float]],
+                ratio: tuple[str, str], loads: list[float], unit: str = "ms") -> str:
+    """The Markdown of an in-server loop benchmark: ``title``, ``intro``, a table of
+    the median, min and max per call of each (case, variant) in ``unit`` ("ms" or
+    "µs"), ``ratio`` (numerator, denominator variant) per repetition for each case
+    (median, min-max), and the load during the run."""
+    scale, digits = {"ms": (1, 3), "µs": (1e3, 1)}[unit]
+    lines = [f"# {title}", "", intro, "",
+             f"| {case_header} | variant | median per call | min | max |", "|---|---|---:|---:|---:|"]
+    for (case, variant), v in per_call.items():
+        lines.append(f"| {case} | {variant} | {statistics.median(v) * scale:.{digits}f} {unit}"
+                     f" | {min(v) * scale:.{digits}f} {unit} | {max(v) * scale:.{digits}f} {unit} |")
+    lines.append("")
+    top, bottom = ratio
+    for case in dict.fromkeys(c for c, _ in per_call):
+        r = [a / b for a, b in zip(per_call[case, top], per_call[case, bottom], strict=True)]
+        lines.append(f"- {case}: {top} / {bottom} per repetition: median {statistics.median(r):.3f},"
+                     f" min {min(r):.3f}, max {max(r):.3f}.")
+    lines += ["", f"Load average (1 min) during the run: {min(loads):.1f} to {max(loads):.1f}"
+              f" on {os.cpu_count()} cores (the machine is shared and noisy).", ""]
+    return "\n".join(lines)

@@ -20,8 +20,6 @@ unless GRAPHSYNC_DSN is set. Writes benchmarks/ERROR_MESSAGE.md (or --out).
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -30,22 +28,17 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "tools"))
 
 import psycopg  # noqa: E402
-from common import GRAPH_SCHEMA, database, server  # noqa: E402
+from common import GRAPH_SCHEMA, alternating_loops, database, in_server_loop, loop_report, server  # noqa: E402
 
 HELPER = "e_message := graph._error_message(e_message);"
 INLINE = ("e_message := pg_catalog.regexp_replace(e_message,"
           " '^((spiexceptions[.][A-Za-z]+|plpy[.]SPIError): )+', '');")
 
-# ms per call of C calls in one statement; static SQL, so each call's plan is kept.
-LOOP = """
-CREATE OR REPLACE FUNCTION bench.loop(inline boolean, fail boolean, calls integer)
-RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE
-    t0 timestamptz := pg_catalog.clock_timestamp();
+# ms per call of C calls in one statement (common.in_server_loop).
+LOOP = in_server_loop("inline boolean, fail boolean", """
     n bigint;
     seed text;
-BEGIN
-    FOR i IN 1 .. calls LOOP
+""", """
         seed := (i % 1000 + 1)::text;
         IF NOT fail AND inline THEN
             SELECT count(*) INTO n FROM bench.traverse_inline('bench.nodes', seed, max_depth => 0);
@@ -63,11 +56,7 @@ BEGIN
                 NULL;
             END;
         END IF;
-    END LOOP;
-    RETURN extract(epoch FROM pg_catalog.clock_timestamp() - t0) * 1000 / calls;
-END;
-$$;
-"""
+""")
 
 
 def inline_copy(conn: psycopg.Connection) -> None:
@@ -89,8 +78,6 @@ def main() -> int:
     parser.add_argument("--out", default=str(HERE / "ERROR_MESSAGE.md"))
     args = parser.parse_args()
     paths = {"depth-0 traverse (success)": False, "refused traverse (22023, handler runs)": True}
-    per_call = {(p, v): [] for p in paths for v in ("helper", "inline")}
-    loads = []
     with server() as admin, database(admin, "graphsync_bench_error_message") as dsn, \
             psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(GRAPH_SCHEMA.format(nodes=args.nodes, edges=args.edges))
@@ -100,35 +87,16 @@ def main() -> int:
         for fail in paths.values():  # warm the backend's view, plans and both functions
             for inline in (False, True):
                 conn.execute("SELECT bench.loop(%s, %s, 200)", (inline, fail))
-        for rep in range(args.reps):
-            for path, fail in paths.items():
-                order = ("helper", "inline") if rep % 2 == 0 else ("inline", "helper")
-                for variant in order:
-                    ms = conn.execute("SELECT bench.loop(%s, %s, %s)",
-                                      (variant == "inline", fail, args.calls)).fetchone()[0]
-                    per_call[path, variant].append(ms)
-            loads.append(os.getloadavg()[0])
-    lines = [
-        "# One error-message helper: the cost on a read",
-        "",
+        per_call, loads = alternating_loops(
+            args.reps, list(paths), ("helper", "inline"),
+            lambda path, variant: conn.execute("SELECT bench.loop(%s, %s, %s)",
+                                               (variant == "inline", paths[path], args.calls)).fetchone()[0])
+    text = loop_report(
+        "One error-message helper: the cost on a read",
         f"graph.traverse (its handler calls graph._error_message) and the same function with the"
         f" regexp_replace inline, {args.calls} calls per in-server loop, {args.reps} repetitions alternating"
         f" which goes first, on {args.nodes} nodes / {args.edges} edges (benchmarks/error_message.py).",
-        "",
-        "| path | variant | median per call | min | max |",
-        "|---|---|---:|---:|---:|",
-    ]
-    for (path, variant), v in per_call.items():
-        lines.append(f"| {path} | {variant} | {statistics.median(v) * 1e3:.1f} µs | {min(v) * 1e3:.1f} µs"
-                     f" | {max(v) * 1e3:.1f} µs |")
-    lines.append("")
-    for path in paths:
-        r = [h / i for h, i in zip(per_call[path, "helper"], per_call[path, "inline"], strict=True)]
-        lines.append(f"- {path}: helper / inline per repetition: median {statistics.median(r):.3f},"
-                     f" min {min(r):.3f}, max {max(r):.3f}.")
-    lines += ["", f"Load average (1 min) during the run: {min(loads):.1f} to {max(loads):.1f}"
-              f" on {os.cpu_count()} cores (the machine is shared and noisy).", ""]
-    text = "\n".join(lines)
+        "path", per_call, ("helper", "inline"), loads, unit="µs")
     Path(args.out).write_text(text)
     print(text)
     return 0

@@ -24,9 +24,7 @@ unless GRAPHSYNC_DSN is set. Writes benchmarks/HEALTH_VISIBILITY.md (or --out).
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import statistics
 import sys
 from pathlib import Path
 
@@ -35,7 +33,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "tools"))
 
 import psycopg  # noqa: E402
-from common import GRAPH_SCHEMA, database, server  # noqa: E402
+from common import GRAPH_SCHEMA, alternating_loops, database, in_server_loop, loop_report, server  # noqa: E402
 
 READER = "bench_health_reader"
 
@@ -53,25 +51,16 @@ SET search_path = pg_catalog, pg_temp AS $$
 $$;
 """
 
-# ms per call of C calls in one statement; static SQL, so each call's plan is kept.
-LOOP = """
-CREATE OR REPLACE FUNCTION bench.loop(after boolean, calls integer)
-RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE
-    t0 timestamptz := pg_catalog.clock_timestamp();
+# ms per call of C calls in one statement (common.in_server_loop).
+LOOP = in_server_loop("after boolean", """
     e text;
-BEGIN
-    FOR i IN 1 .. calls LOOP
+""", """
         IF after THEN
             SELECT h.last_error INTO e FROM graph.sync_health() AS h;
         ELSE
             SELECT (h.health).last_error INTO e FROM bench.health_before() AS h;
         END IF;
-    END LOOP;
-    RETURN extract(epoch FROM pg_catalog.clock_timestamp() - t0) * 1000 / calls;
-END;
-$$;
-"""
+""")
 
 SWAPS = (
     ("CREATE OR REPLACE FUNCTION graph._health(reveal boolean, ", "CREATE OR REPLACE FUNCTION bench.health_before("),
@@ -104,8 +93,6 @@ def main() -> int:
     parser.add_argument("--out", default=str(HERE / "HEALTH_VISIBILITY.md"))
     args = parser.parse_args()
     roles = {"superuser (admin path)": None, "reader of the failed row's table (masked path + view)": READER}
-    per_call = {(r, v): [] for r in roles for v in ("before", "after")}
-    loads = []
     with server() as admin, database(admin, "graphsync_bench_health_visibility") as dsn, \
             psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(GRAPH_SCHEMA.format(nodes=args.nodes, edges=args.edges))
@@ -130,41 +117,22 @@ def main() -> int:
                 assert "bench failure of node 1" in a[9], a
                 for after in (False, True):
                     c.execute("SELECT bench.loop(%s, 20)", (after,))
-            for rep in range(args.reps):
-                for name, role in roles.items():
-                    order = ("before", "after") if rep % 2 == 0 else ("after", "before")
-                    for variant in order:
-                        ms = conns[role].execute("SELECT bench.loop(%s, %s)",
-                                                 (variant == "after", args.calls)).fetchone()[0]
-                        per_call[name, variant].append(ms)
-                loads.append(os.getloadavg()[0])
+            per_call, loads = alternating_loops(
+                args.reps, list(roles), ("before", "after"),
+                lambda name, variant: conns[roles[name]].execute(
+                    "SELECT bench.loop(%s, %s)", (variant == "after", args.calls)).fetchone()[0])
         finally:
             reader.close()
             conn.execute("DROP SCHEMA bench CASCADE")
             conn.execute(f"DROP OWNED BY {READER}")
             conn.execute(f"DROP ROLE {READER}")
-    lines = [
-        "# Health visibility decided as the caller: the cost on sync_health()",
-        "",
+    text = loop_report(
+        "Health visibility decided as the caller: the cost on sync_health()",
         f"graph.sync_health() (SECURITY INVOKER wrapper since migration 285) and bench.health_before (the"
         f" one SECURITY DEFINER function it was, deciding by the session user), {args.calls} calls per"
         f" in-server loop, {args.reps} repetitions alternating which goes first, one failed log row,"
         f" {args.nodes} nodes / {args.edges} edges (benchmarks/health_visibility.py).",
-        "",
-        "| caller | variant | median per call | min | max |",
-        "|---|---|---:|---:|---:|",
-    ]
-    for (role, variant), v in per_call.items():
-        lines.append(f"| {role} | {variant} | {statistics.median(v):.3f} ms | {min(v):.3f} ms"
-                     f" | {max(v):.3f} ms |")
-    lines.append("")
-    for role in roles:
-        r = [a / b for a, b in zip(per_call[role, "after"], per_call[role, "before"], strict=True)]
-        lines.append(f"- {role}: after / before per repetition: median {statistics.median(r):.3f},"
-                     f" min {min(r):.3f}, max {max(r):.3f}.")
-    lines += ["", f"Load average (1 min) during the run: {min(loads):.1f} to {max(loads):.1f}"
-              f" on {os.cpu_count()} cores (the machine is shared and noisy).", ""]
-    text = "\n".join(lines)
+        "caller", per_call, ("after", "before"), loads)
     Path(args.out).write_text(text)
     print(text)
     return 0
