@@ -1043,7 +1043,6 @@ DEFINERS = {
     "_trigger_states": ("graph_sync", True),
     # capture generation: admin-only (it checks)
     "_write_capture": ("graph_sync", False),
-    "_write_replica_capture": ("graph_sync", False),
     # one statement an owner's right is needed for; each checks its session user
     "_enable_capture_trigger": (INSTALLER, False),
     "set_setting": (INSTALLER, False),

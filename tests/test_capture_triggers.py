@@ -182,3 +182,28 @@ def test_replica_capture_turned_off_leaves_the_statement_triggers_alone(tables):
         assert c.execute("SELECT graph.enable_replica_capture()").fetchone() == (1,)
         assert states(c, "people")["graphsync_replica_capture_insert"] == "ok"
         assert_healthy(c)
+
+
+def test_the_ddl_follower_regenerates_the_row_level_capture_with_the_one_generator(tables):
+    """A renamed registered column reaches the row-level capture function too: the
+    schema change follower calls graph._write_capture(tbl, true), the one capture
+    generator (migration 291 dropped its other name, graph._write_replica_capture)."""
+    with connect(tables) as c:
+        assert c.execute("SELECT count(*) FROM pg_proc WHERE pronamespace = 'graph'::regnamespace"
+                         " AND proname = '_write_replica_capture'").fetchone() == (0,)
+        row_fn = c.execute("SELECT format('graph.%I()', '_capture_row_' || 'people'::regclass::oid)").fetchone()[0]
+
+        def row_capture():
+            return c.execute("SELECT pg_get_functiondef(%s::regprocedure)", (row_fn,)).fetchone()[0]
+
+        assert "full_name" not in row_capture()
+        c.execute("ALTER TABLE people RENAME COLUMN name TO full_name")
+        try:
+            assert "full_name" in row_capture()
+            assert set(states(c, "people").values()) == {"ok"}
+        finally:
+            c.execute("ALTER TABLE people RENAME COLUMN full_name TO name")
+        assert "full_name" not in row_capture()
+        # the property renamed there and back is renamed in the nodes at the next rebuild
+        c.execute("SELECT * FROM graph.reconcile()")
+        assert_healthy(c)

@@ -365,7 +365,6 @@ def test_a_mistaken_grant_on_all_functions_opens_no_internal_helper(world):
         with as_role(world, MALLORY) as m:
             m.execute("CREATE TABLE mal.fake (id int PRIMARY KEY, feeling text, team text, status text, name text)")
             for sql in [f"SELECT graph._write_capture({people})", f"SELECT graph._install_capture({people})",
-                        f"SELECT graph._write_replica_capture({people})",
                         "SELECT graph.add_table('mal.fake')", "SELECT * FROM graph.apply_sync()",
                         "SELECT * FROM graph.build()", "SELECT * FROM graph.verify()",
                         "SELECT graph._after_build(pg_current_snapshot())", "SELECT * FROM graph.reconcile()",

@@ -371,7 +371,7 @@ class Follower:
         """Generate the capture function of ``oid`` again and record what it was
         generated for; True when the table is still captured (attach its triggers)."""
         captured = self.q("SELECT graph._write_capture($1) AS ok", ["oid"], [oid])[0]["ok"]
-        self.q("SELECT graph._write_replica_capture($1)", ["oid"], [oid])
+        self.q("SELECT graph._write_capture($1, true)", ["oid"], [oid])
         self.q("SELECT graph._map_capture($1)", ["oid"], [oid])
         return captured
 
