@@ -48,7 +48,7 @@ reads/                  the read path: the graph a caller sees, and the read fun
   row_policy.py         graph._nodes' row-level security: the source rows a reader can see, once per statement
   edge_rows.py          which edges a read may walk: a join table's row-level security, as the caller
   label_policy.py       graph._labels' row-level security: the label column values a reader can see, once per statement
-  statement_cache.py    the one per-statement cache of those two policies' answers (role, snapshot, statement start)
+  statement_cache.py    the one per-statement cache of those two policies' answers, the current statement's only
   nodes.py              (table, id text) <-> node ids; hydration from the source tables
   arguments.py          argument checks of the read functions (bounds, choices, seeds)
   literals.py           answers as array literals (how thousands of values reach SQL)
