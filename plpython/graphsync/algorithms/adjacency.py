@@ -29,10 +29,9 @@ most reads, and a list changed many times is recomputed once.
 import weakref
 from collections import Counter
 
-import numpy as np
-
 from graphsync.algorithms import csr as csr_mod
 from graphsync.algorithms import weights as weights_mod
+from graphsync.algorithms.lazy_numpy import np
 
 _INITIAL_TAIL = 1024
 
@@ -40,31 +39,62 @@ _INITIAL_TAIL = 1024
 SMALL_FRONTIER = 8
 
 
+class _OnUse:
+    """An attribute of an Adjacency made the first time it is read, then kept (in the
+    instance's dict, which takes precedence from then on): the NumPy arrays of the
+    base made from the arrays given (no copy of a memoryview or an array of that
+    type), and the empty tail arrays."""
+
+    def __init__(self, dtype, given=True):
+        self.dtype, self.given = dtype, given
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, adj, owner=None):
+        if adj is None:
+            return self
+        if self.given:
+            given = adj._given[self.name]
+            made = None if given is None else np.asarray(given, dtype=self.dtype)
+        else:
+            made = np.zeros(0, dtype=self.dtype)
+        adj.__dict__[self.name] = made
+        return made
+
+
 class Adjacency:
     """Edge lists per node: base CSR arrays, with relocated nodes read from a tail."""
 
+    offsets = _OnUse("int64")
+    targets = _OnUse("int64")
+    labels = _OnUse("int32")
+    weights = _OnUse("float64")
+    sources = _OnUse("int32")
+    seg_lo = _OnUse("int64", given=False)
+    seg_hi = _OnUse("int64", given=False)
+    t_targets = _OnUse("int64", given=False)
+    t_labels = _OnUse("int32", given=False)
+    t_weights = _OnUse("float64", given=False)
+    t_sources = _OnUse("int32", given=False)
+
     def __init__(self, offsets, targets, labels, weights=None, sources=None, node_count=None):
-        self.offsets = np.asarray(offsets, dtype=np.int64)
-        self.targets = np.asarray(targets, dtype=np.int64)
-        self.labels = np.asarray(labels, dtype=np.int32)
-        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
-        self.sources = None if sources is None else np.asarray(sources, dtype=np.int32)
-        self.base_nodes = len(self.offsets) - 1
-        self.base_edges = len(self.targets)
+        # The base arrays as given: memoryviews of the mapped base file (sync/basefile.py)
+        # or NumPy arrays. Walking a few nodes' lists reads them through memoryviews
+        # (edge_lists); the NumPy arrays (offsets, targets, ...) are made
+        # the first time whole-array code asks for them, so a small walk imports no NumPy.
+        self._given = {"offsets": offsets, "targets": targets, "labels": labels, "weights": weights,
+                       "sources": sources}
+        self.base_nodes = len(offsets) - 1
+        self.base_edges = len(targets)
         n = self.base_nodes if node_count is None else max(node_count, self.base_nodes)
         self.node_count = n
         # node -> segment, -1: its base edges; made on the first relocation (None until
         # then: a backend that relocates nothing holds no per-node array here)
         self.slot = None
-        self.seg_lo = np.zeros(0, dtype=np.int64)
-        self.seg_hi = np.zeros(0, dtype=np.int64)
-        self.segments = 0
-        self.tail_used = 0
+        self.segments = 0  # seg_lo, seg_hi: the tail positions of each segment (_OnUse)
+        self.tail_used = 0  # t_targets, t_labels, t_weights, t_sources: the tail (_OnUse)
         self.tail_live = 0
-        self.t_targets = np.zeros(0, dtype=np.int64)
-        self.t_labels = np.zeros(0, dtype=np.int32)
-        self.t_weights = np.zeros(0, dtype=np.float64)
-        self.t_sources = np.zeros(0, dtype=np.int32)
         # nodes whose edge list changed since it was last made, and what makes it
         # again (Overlay binds it): see the module docstring
         self.dirty = set()
@@ -169,8 +199,8 @@ class Adjacency:
         total = 0
         # Elements and slices through memoryviews: several times cheaper than NumPy's
         # indexing (a NumPy scalar, a view object) for one node's list.
-        offsets, slot = memoryview(self.offsets), memoryview(self.slot) if self.segments else None
-        base = (memoryview(self.targets), memoryview(self.labels))
+        offsets, slot = _elements(self, "offsets"), memoryview(self.slot) if self.segments else None
+        base = (_elements(self, "targets"), _elements(self, "labels"))
         for u in frontier:
             seg = slot[u] if slot is not None else -1
             if seg >= 0:
@@ -181,7 +211,7 @@ class Adjacency:
                 bounds.append((*base, lo, hi))
             else:  # a node past the base, never relocated: no edges
                 lo = hi = 0
-                bounds.append((self.targets, self.labels, 0, 0))
+                bounds.append((*base, 0, 0))
             total += hi - lo
             if total > limit:
                 return None
@@ -290,6 +320,13 @@ class Adjacency:
             a[:len(positions)] = a[positions]
         self.seg_lo[segs], self.seg_hi[segs] = new_lo, new_lo + counts
         self.tail_used = self.tail_live = int(counts.sum())
+
+
+def _elements(adj, name):
+    """A memoryview of base array ``name`` of ``adj``: the one given when it is a
+    memoryview (the mapped file), else of its NumPy array."""
+    given = adj._given[name]
+    return given if isinstance(given, memoryview) else memoryview(getattr(adj, name))
 
 
 def both_ways(c):

@@ -20,11 +20,12 @@ one exists, or the searches would have met at an earlier level. Among equally
 short paths, which one is returned is unspecified.
 """
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
-import numpy as np
-
 from graphsync.algorithms.adjacency import Adjacency
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.algorithms.traverse import first_occurrences, member, merge_sorted
 
 

@@ -20,12 +20,14 @@ negative, and the caller then falls back to paths.weighted_shortest_path,
 which raises only for a negative edge the search could use.
 """
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
-import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.algorithms.paths import WeightedPath, allowed_edge_positions, cheapest_parallel_edges
 
 

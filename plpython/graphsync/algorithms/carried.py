@@ -12,10 +12,9 @@ two rows carrying the same edge is visible. Edges of other sources are kept.
 Weights are compared by algorithms.weights.key (a NaN weight is +Infinity).
 """
 
-import numpy as np
-
 from graphsync.algorithms import csr as csr_mod
 from graphsync.algorithms import weights
+from graphsync.algorithms.lazy_numpy import np
 
 FIELDS = ("sources", "src", "dst", "weights", "labels")
 

@@ -4,9 +4,10 @@ Pure NumPy/SciPy: no database access. The CSR contract is the one described in
 :mod:`graphsync.traverse`.
 """
 
-import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components as scipy_components
+
+from graphsync.algorithms.lazy_numpy import np
 
 
 def connected_components(offsets, targets, alive):

@@ -8,12 +8,13 @@ Pure functions of NumPy arrays (no database). A graph over dense node ids
 - ``sources`` int32[m]: the edge source (registry id) each edge came from
 """
 
+from __future__ import annotations
+
 from collections import Counter
 from typing import NamedTuple
 
-import numpy as np
-
 from graphsync.algorithms import weights as weights_mod
+from graphsync.algorithms.lazy_numpy import np
 
 
 class Csr(NamedTuple):

@@ -10,9 +10,8 @@ as a ``csr.Csr``; no database access. Cost: O(the edges out of ``nodes``), never
 O(the whole graph).
 """
 
-import numpy as np
-
 from graphsync.algorithms import csr as csr_mod
+from graphsync.algorithms.lazy_numpy import np
 
 
 def _unique_in_order(nodes):

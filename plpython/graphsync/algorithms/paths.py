@@ -4,14 +4,16 @@ Pure NumPy/SciPy: no database access. The CSR contract (offsets, targets, weight
 alive, edge_label_mask) is the one described in :mod:`graphsync.traverse`.
 """
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
-import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from graphsync.algorithms.adjacency import Adjacency
 from graphsync.algorithms.bibfs import Path
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.algorithms.traverse import (
     bfs,
     check_node_ids,

@@ -20,11 +20,12 @@ Optional restrictions:
   Seeds are exempt: an alive seed is always part of the result.
 """
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
-import numpy as np
-
 from graphsync.algorithms.adjacency import Adjacency
+from graphsync.algorithms.lazy_numpy import np
 
 
 class Traversal(NamedTuple):
@@ -267,8 +268,8 @@ def bfs_lists(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, nod
     capped) when every level has at most ``small_level`` edges; None otherwise
     (run bfs_over). For a small traversal, whose answer is then written out node
     by node: no NumPy call, where making and reading back bfs_over's four arrays
-    takes some ten."""
-    alive, edge_label_mask, node_mask = _masks(alive, edge_label_mask, node_mask)
+    takes some ten. The masks are read element by element through memoryviews: any
+    buffer of bools will do (the mapped base file's alive flags: no NumPy at all)."""
     lv = _python_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask, node_mask, small_level)
     if not lv.done:
         return None

@@ -3,10 +3,9 @@
 import json
 import math
 
-import numpy as np
-
 from graphsync import db, errors
 from graphsync.algorithms import csr
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.ops import drift
 from graphsync.reads import nodes
 from graphsync.reads import view as graph_view

@@ -38,9 +38,8 @@ import hashlib
 import json
 from collections import namedtuple
 
-import numpy as np
-
 from graphsync import errors
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.reads.view import GENERATION, same_generation
 
@@ -243,7 +242,10 @@ def row_security(plpy, v, acc):
 
 def security_mask(plpy, v, acc):
     """bool[n]: the nodes the caller may see and enter (see the module docstring).
-    row_security has run for ``acc``."""
+    row_security has run for ``acc``. When that is every alive node, the view's
+    alive flags as they are (View.alive_flags: at rest, a memoryview of the mapped
+    base file, so that a small walk needs no NumPy); code that works on whole
+    arrays takes np.asarray of it (reads.api.Read.security_array)."""
     def make():
         mask = v.alive.copy()
         if not acc.all_visible:
@@ -254,7 +256,7 @@ def security_mask(plpy, v, acc):
             mask &= _tenant_ok(plpy, v, acc.tenant, acc.unasked)
         return mask
     if acc.all_visible and acc.tenant is None and acc.row_visible is None:
-        return v.alive
+        return v.alive_flags()
     return v.derived(("security",) + acc.scope, make)
 
 

@@ -15,10 +15,9 @@ not read), 42P01 (no such table: raised by the regclass cast itself).
 
 import functools
 
-import numpy as np
-
 from graphsync import errors
 from graphsync.algorithms import bibfs, traverse
+from graphsync.algorithms.lazy_numpy import np
 
 # paths, bidijkstra and components import SciPy (a quarter of a second in a new
 # backend); the functions that need them import them, so a traversal never waits.
@@ -161,6 +160,12 @@ class Read:
         """The CSR of ``direction`` the caller may walk (reads/edge_rows.py)."""
         return edge_rows.walked_csr(self.v, self.acc, direction)
 
+    @property
+    def security_array(self):
+        """The security mask as a NumPy bool array (access.security_mask may give the
+        alive flags as a memoryview, which only small walks read as they are)."""
+        return np.asarray(self.security, dtype=bool)
+
     def visible(self, node_id):
         return node_id is not None and node_id < len(self.security) and bool(self.security[node_id])
 
@@ -205,7 +210,7 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
                 keys = nodes.key_list(plpy, r.v, ids)  # every parent is a visited node
                 return _few_columns(ids, depths, parents, labels, keys, r.v.labels, None, capped)
     run_one = traverse.bfs_over if strategy == "bfs" else traverse.dfs_over
-    enterable = r.security
+    enterable = r.security_array
     hidden = set()
     hydrated = {}
     for _ in range(HYDRATE_ROUNDS if hydrate else 1):
@@ -217,7 +222,7 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
         if not now_hidden - hidden:
             break
         hidden |= now_hidden
-        enterable = r.security.copy()
+        enterable = r.security_array.copy()
         enterable[list(hidden)] = False
         starts = [s for s in starts if s not in hidden]
     ids, depths, parents, labels = t.nodes, t.depth, t.parent, t.parent_label
@@ -289,7 +294,7 @@ def _few_columns(ids, depths, parents, labels, keys, label_by_id, json, capped):
     """_columns of a few nodes, node by node, as Python lists (or arrays) in;
     ``keys``: (table oid, id text) or None of each node (nodes.key_list),
     ``label_by_id``: label id -> name."""
-    ids, depths, parents, labels = (a.tolist() if isinstance(a, np.ndarray) else a
+    ids, depths, parents, labels = (a if isinstance(a, list) else a.tolist()
                                     for a in (ids, depths, parents, labels))
     row = {node: i for i, node in enumerate(ids)}
     tables, pks, depth_out, ptables, ppks, names, docs = [], [], [], [], [], [], []
@@ -445,7 +450,7 @@ def shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth=Non
         return []
     adj, label_mask = r.graph(direction, edge_types)
     back = r.adjacency({"out": "in", "in": "out", "any": "any"}[direction])
-    p = bibfs.shortest_path(adj, back, r.security, src, dst, max_depth, label_mask)
+    p = bibfs.shortest_path(adj, back, r.security_array, src, dst, max_depth, label_mask)
     if p is None:
         return []
     return _path_rows(plpy, r, p.nodes.tolist(), p.labels.tolist())
@@ -468,10 +473,10 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
     _refuse_unusable_weights(plpy, r, c, label_mask, direction, src)
     prepared = r.v.derived(
         ("weighted",) + r.acc.scope + (direction, tuple(edge_types) if edge_types is not None else None),
-        lambda: bidijkstra.prepare(c.offsets, c.targets, c.weights, c.labels, r.security, label_mask))
+        lambda: bidijkstra.prepare(c.offsets, c.targets, c.weights, c.labels, r.security_array, label_mask))
     try:
         if prepared.has_negative:  # the reference decides whether a negative edge is in reach
-            p = paths.weighted_shortest_path(c.offsets, c.targets, c.weights, c.labels, r.security,
+            p = paths.weighted_shortest_path(c.offsets, c.targets, c.weights, c.labels, r.security_array,
                                              src, dst, label_mask)
         else:
             p = bidijkstra.shortest(prepared, c.weights, c.labels, src, dst)
@@ -504,7 +509,7 @@ def _refuse_unusable_weights(plpy, r, c, label_mask, direction, src):
         return
     tails = np.searchsorted(c.offsets, bad, side="right") - 1
     heads = c.targets[bad]
-    allowed = r.security[tails] & r.security[heads]
+    allowed = r.security_array[tails] & r.security_array[heads]
     if label_mask is not None:
         allowed &= np.asarray(label_mask, dtype=bool)[c.labels[bad]]
     bad, tails, heads = bad[allowed], tails[allowed], heads[allowed]
@@ -512,7 +517,7 @@ def _refuse_unusable_weights(plpy, r, c, label_mask, direction, src):
         return
     n = len(c.offsets) - 1
     reached = np.zeros(n, dtype=bool)
-    reached[traverse.bfs(c.offsets, c.targets, c.labels, r.security, [src], n, n, label_mask).nodes] = True
+    reached[traverse.bfs(c.offsets, c.targets, c.labels, r.security_array, [src], n, n, label_mask).nodes] = True
     found = np.flatnonzero(reached[tails])
     if not len(found):
         return
@@ -544,7 +549,7 @@ def _component_labels(plpy, r):
 
     c = r.csr("out")
     return r.v.derived(("components",) + r.acc.scope,
-                       lambda: components.connected_components(c.offsets, c.targets, r.security))
+                       lambda: components.connected_components(c.offsets, c.targets, r.security_array))
 
 
 @errors.entry_point

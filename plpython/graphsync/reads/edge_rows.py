@@ -35,10 +35,9 @@ CSR of each direction, components) is kept with the view under a digest of it.
 import hashlib
 import json
 
-import numpy as np
-
 from graphsync.algorithms import carried, csr
 from graphsync.algorithms.adjacency import Adjacency, both_ways
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.reads.view import GENERATION, same_generation
 from graphsync.sync import sources

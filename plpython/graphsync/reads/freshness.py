@@ -42,10 +42,9 @@ the kept folded view, so that START reads all pending rows.
 
 import itertools
 
-import numpy as np
-
 from graphsync import errors
 from graphsync.algorithms import adjacency, csr
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.reads import nodes
 from graphsync.reads import view as graph_view

@@ -8,7 +8,7 @@ set-returning function for every row; a text is converted in one go, and
 array_in reads it back in C at a fraction of that. Pure NumPy: no database access.
 """
 
-import numpy as np
+from graphsync.algorithms.lazy_numpy import np
 
 NUL = "\x1e"  # stands for NULL while a text literal is built
 

@@ -13,9 +13,8 @@ row-level security apply too.
 
 import sys
 
-import numpy as np
-
 from graphsync import errors
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.reads.view import GENERATION, same_generation
 from graphsync.sync import base
@@ -220,10 +219,10 @@ class KeyCache:
     def add(self, ids, tables, pks):
         if not len(ids):
             return
-        ids = np.asarray(ids, dtype=np.int64)
-        if self.tables is None and self.count + len(ids) <= FEW_KEYS:
+        if self.tables is None and self.count + len(ids) <= FEW_KEYS:  # a dictionary: no NumPy
             added = 0
-            for i, table, pk in zip(ids.tolist(), tables, pks, strict=True):
+            for i, table, pk in zip(ids.tolist() if hasattr(ids, "tolist") else ids, tables, pks, strict=True):
+                i = int(i)
                 if i < self.base_count and i not in self.few:
                     self.few[i] = (int(table), pk)
                     self.text_bytes += sys.getsizeof(pk)
@@ -240,6 +239,7 @@ class KeyCache:
                 self.tables[held] = [k[0] for k in self.few.values()]
                 self.pks[held] = [k[1] for k in self.few.values()]
                 self.few = {}
+        ids = np.asarray(ids, dtype=np.int64)
         new = ids < self.base_count
         new[new] = self.tables[ids[new]] == 0
         if not new.any():
@@ -412,11 +412,43 @@ def key_list(plpy, v, ids):
             else:
                 missing.append(j)
     if missing:
-        found, tables, pks = key_arrays(plpy, v, [ids[j] for j in missing])
-        for j, f, table, pk in zip(missing, found.tolist(), tables.tolist(), pks.tolist(), strict=True):
-            if f:
-                out[j] = (table, pk)
+        got = _uncached_keys(plpy, v, cache, [ids[j] for j in missing])
+        for j in missing:
+            out[j] = got.get(ids[j])
     return out
+
+
+def _uncached_keys(plpy, v, cache, ids):
+    """{node id: (table oid, id text)} of the node ids of the list ``ids``, which
+    ``cache`` does not hold, that the caller can see: key_arrays' steps (the view's
+    own keys, every key of the base at once, else those asked), in Python lists
+    (no NumPy: a few keys, the first read's)."""
+    got, todo = {}, []
+    for i in ids:
+        k = v.extra_keys.get(i) if v.extra_keys else None
+        if k is not None:
+            got[i] = k
+        else:
+            todo.append(i)
+    if todo and not cache.loaded_all and cache.count < cache.base_count and (
+            cache.base_count <= ALL_KEYS_AT_ONCE or cache.fetched + len(todo) > cache.base_count // ALL_KEYS_SHARE):
+        _load_all(plpy, v, cache)
+        rest = []
+        for i in todo:
+            k = cache.get(i)
+            if k is not None:
+                got[i] = k
+            else:
+                rest.append(i)
+        todo = rest
+    if todo:
+        r = run(plpy, KEYS, ["bigint[]"], [todo])[0]
+        same_generation(v.key[0], r)
+        cache.fetched += sum(1 for i in todo if i < cache.base_count)
+        if r["ids"]:
+            cache.add(r["ids"], r["tables"], r["pks"])
+            got.update(zip(r["ids"], zip(r["tables"], r["pks"], strict=True), strict=True))
+    return got
 
 
 def key_columns(v, ids):

@@ -76,9 +76,8 @@ session has; unset or empty is the default) and checked by settings.parse.
 
 from typing import NamedTuple
 
-import numpy as np
-
 from graphsync import settings
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.reads import freshness
 from graphsync.sync import columns

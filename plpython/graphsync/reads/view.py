@@ -40,10 +40,9 @@ Keys, tenants and properties stay in graph._nodes, behind row-level security. ``
 (tests assert that writes never make a read rebuild full arrays).
 """
 
-import numpy as np
-
 from graphsync.algorithms import csr
 from graphsync.algorithms.adjacency import Overlay, both_ways, cut_base
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.reads import label_policy
 from graphsync.sync import base, registry
@@ -131,7 +130,7 @@ class Live:
         self.generation = generation
         self.base = b
         self.base_count = len(b["alive"])
-        self.alive = np.array(b["alive"], dtype=bool)
+        self._alive = None  # this graph's own alive flags (the property alive), made when first asked
         self.tables = None
         self.cuts = {}
         self.last_overlay = 0
@@ -143,18 +142,21 @@ class Live:
 
     def _new_overlay(self):
         b, cuts = self.base, set(self.cuts)
-        bases = {"out": lambda: cut_base(b["out"], cuts),
-                 "in": (lambda: b["in"]) if not cuts else (lambda: csr.reverse(cut_base(b["out"], cuts))),
-                 "any": (lambda: b["any"]) if not cuts and b.get("any") is not None
-                 else (lambda: both_ways(cut_base(b["out"], cuts)))}
-        o = Overlay(bases, max(self.base_count, len(self.alive)))
+        if not cuts:  # the base arrays as they are: memoryviews of the mapped file (an Adjacency reads them)
+            bases = {"out": lambda: b["out"], "in": lambda: b["in"],
+                     "any": (lambda: b["any"]) if b.get("any") is not None else (lambda: both_ways(_arrays(b["out"])))}
+        else:
+            bases = {"out": lambda: cut_base(_arrays(b["out"]), cuts),
+                     "in": lambda: csr.reverse(cut_base(_arrays(b["out"]), cuts)),
+                     "any": lambda: both_ways(cut_base(_arrays(b["out"]), cuts))}
+        o = Overlay(bases, max(self.base_count, self.node_count))
         o.stats = STATS_PROXY
         return o
 
     def copy(self):
         other = object.__new__(Live)
         other.__dict__.update(self.__dict__)
-        other.alive = self.alive.copy()
+        other.alive = self.alive.copy()  # (makes this graph's own flags: a fold writes the copy's)
         other.tables = None if self.tables is None else self.tables.copy()
         other.cuts = dict(self.cuts)
         other.overlay = self.overlay.copy()
@@ -162,15 +164,34 @@ class Live:
         return other
 
     @property
+    def alive(self):
+        """The alive flag of every node id, as this graph's own NumPy bool array: a copy
+        of the base's, made the first time it is asked for (a change of a node writes
+        it; whole-array reads read it). Reads that walk a few nodes read alive_flags()."""
+        if self._alive is None:
+            self._alive = np.array(self.base["alive"], dtype=bool)
+        return self._alive
+
+    @alive.setter
+    def alive(self, flags):
+        self._alive = flags
+
+    def alive_flags(self):
+        """The alive flags to read one by one (indexable, len): this graph's own array
+        once made, else the base's as given (a memoryview of the mapped file at rest:
+        no copy, no NumPy)."""
+        return self.base["alive"] if self._alive is None else self._alive
+
+    @property
     def node_count(self):
-        return len(self.alive)
+        return len(self.alive_flags())
 
     def _grow(self, n):
-        if n > len(self.alive):
+        if n > self.node_count:
             self.alive = np.concatenate([self.alive, np.zeros(n - len(self.alive), dtype=bool)])
             if self.tables is not None:
                 self.tables = np.concatenate([self.tables, np.zeros(n - len(self.tables), dtype=np.int64)])
-        self.overlay.grow(len(self.alive))
+        self.overlay.grow(self.node_count)
 
     def refresh(self, plpy, upto_overlay=UNBOUNDED, upto_change=UNBOUNDED):
         """Read what changed since the last refresh (up to the given ids)."""
@@ -200,9 +221,9 @@ class Live:
         base's (recorded by build, else runs over the base ids from graph._nodes),
         then every node changed since the build."""
         if self.tables is None:
-            tables = np.zeros(len(self.alive), dtype=np.int64)
+            tables = np.zeros(self.node_count, dtype=np.int64)
             if self.base.get("tables") is not None:  # recorded by build (migration 130)
-                tables[:self.base_count] = self.base["tables"]
+                tables[:self.base_count] = np.asarray(self.base["tables"])
             else:
                 for r in run(plpy, NODE_RUNS, ["bigint"], [self.base_count]):
                     same_generation(self.generation, r)
@@ -218,11 +239,17 @@ class Live:
 
     def arrays(self):
         """What this graph holds, for base.cache_nbytes()."""
-        held = [self.alive, self.tables]
-        for a in self.overlay.adj.values():
-            held += [a.slot, a.seg_lo, a.seg_hi, a.t_targets, a.t_labels, a.t_weights, a.t_sources,
-                     a.offsets, a.targets, a.labels, a.weights, a.sources]
+        held = [self._alive, self.tables]
+        for a in self.overlay.adj.values():  # only what it made (see adjacency._OnUse)
+            held += [a.slot] + [a.__dict__.get(name) for name in (
+                "seg_lo", "seg_hi", "t_targets", "t_labels", "t_weights", "t_sources",
+                "offsets", "targets", "labels", "weights", "sources")]
         return held
+
+
+def _arrays(c):
+    """Csr ``c`` as NumPy arrays (a memoryview's without a copy), for whole-array work."""
+    return csr.Csr(*(np.asarray(a) for a in c))
 
 
 class _StatsProxy(dict):
@@ -246,7 +273,6 @@ class View:
         self.live = live
         self.node_count = live.node_count
         self.base_count = live.base_count
-        self.alive = live.alive
         self.labels = live.labels  # label id -> name (those the caller may see)
         self.label_ids = {name: i for i, name in live.labels.items()}
         self.label_top = live.label_top
@@ -264,6 +290,15 @@ class View:
         # False when the graph held is newer than ``key`` says (current(): a graph
         # change committed while it was read; a read then starts again, see Moved)
         self.exact = True
+
+    @property
+    def alive(self):
+        """The alive flag of every node id (bool[node_count], its Live graph's)."""
+        return self.live.alive
+
+    def alive_flags(self):
+        """The alive flags to read one by one (Live.alive_flags): no NumPy at rest."""
+        return self.live.alive_flags()
 
     def adjacency(self, direction):
         """The Adjacency of ``direction`` ('out', 'in' or 'any') that traversals walk."""

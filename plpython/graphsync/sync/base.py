@@ -7,9 +7,8 @@ node delta over it."""
 
 import mmap
 
-import numpy as np
-
 from graphsync.algorithms import csr
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.sync import basefile
 

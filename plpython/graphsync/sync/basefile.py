@@ -45,10 +45,10 @@ import os
 import re
 import stat
 import struct
-
-import numpy as np
+import sys
 
 from graphsync.algorithms import csr
+from graphsync.algorithms.lazy_numpy import np
 
 MAGIC = b"GSBASE1\n"
 ALIGN = 64
@@ -139,9 +139,17 @@ def digest(header, arrays):
     return size, h.hexdigest()
 
 
+# The memoryview format of each dtype a file holds: on a little-endian machine the
+# file's arrays are read in place through memoryviews, with no NumPy (see parse).
+FORMATS = {"<i8": "q", "<f8": "d", "<i4": "i", "<u4": "I", "|b1": "?"}
+
+
 def parse(buffer, generation):
     """{name: read-only array over ``buffer``} of a file's contents; ValueError when
-    it is not a well-formed file of ``generation`` (its checksum was checked before)."""
+    it is not a well-formed file of ``generation`` (its checksum was checked before).
+    Each array is a memoryview of ``buffer`` cast to its type (NumPy arrays only on a
+    big-endian machine): a first read walks them without importing NumPy, and the
+    code that needs NumPy arrays makes them with np.asarray (no copy)."""
     view = memoryview(buffer)
     if len(view) < len(MAGIC) + 8 or bytes(view[:len(MAGIC)]) != MAGIC:
         raise ValueError("not a graphsync base file")
@@ -153,11 +161,17 @@ def parse(buffer, generation):
     if header.get("generation") != generation:
         raise ValueError("a file of generation %r, not %d" % (header.get("generation"), generation))
     out = {}
+    native = sys.byteorder == "little"
     for name, dtype, offset, count in header["arrays"]:
-        dt = np.dtype(dtype)
-        if offset < 0 or count < 0 or offset + dt.itemsize * count > len(view):
+        if dtype not in FORMATS:
+            raise ValueError("array %s of an unknown type %r" % (name, dtype))
+        size = struct.calcsize(FORMATS[dtype])
+        if offset < 0 or count < 0 or offset + size * count > len(view) or offset % size:
             raise ValueError("array %s past the end of the file" % name)
-        out[name] = np.frombuffer(buffer, dtype=dt, count=count, offset=offset)
+        if native:
+            out[name] = view[offset:offset + size * count].cast(FORMATS[dtype])
+        else:
+            out[name] = np.frombuffer(buffer, dtype=np.dtype(dtype), count=count, offset=offset)
     return out
 
 

@@ -24,10 +24,9 @@ alive, of table 0, without edges.
 import contextlib
 import time
 
-import numpy as np
-
 from graphsync import db, errors
 from graphsync.algorithms import csr
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.sync import base, basefile, notify, packed, registry, sources
 
 # The labels of the edges read: each edge source's own label, and the values of its

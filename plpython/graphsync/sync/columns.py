@@ -22,10 +22,11 @@ not text -- folds all rows with changes.fold_rows, exactly as before. Pure Pytho
 and NumPy: no database access.
 """
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
-import numpy as np
-
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.sync import changes
 
 

@@ -15,10 +15,9 @@ references, label columns, endpoints of another type than their key) keeps the t
 path of sources.py. Only pg_catalog functions of built-in types run on the values.
 """
 
-import numpy as np
-
 from graphsync import db
 from graphsync.algorithms import csr
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.sync import sources
 
 INTEGERS = ("int2", "int4", "int8")
