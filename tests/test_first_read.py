@@ -1,7 +1,8 @@
 """The first read in a fresh backend pays for what it needs only: a traversal, an
 unweighted path or an export never imports SciPy (only weighted paths and components
-do), and loading the package does not import importlib.abc (which drags in
-importlib.resources, tempfile, pathlib...). The package's stored compiled code is
+do), a small breadth-first traversal of the graph at rest imports no NumPy at all (it
+reads the mapped base file through memoryviews), and loading the package does not
+import importlib.abc (which drags in importlib.resources, tempfile, pathlib...). The package's stored compiled code is
 tested in test_install.py; figures are in benchmarks/SIZES.md."""
 
 import psycopg
@@ -18,6 +19,15 @@ INSERT INTO fr.links SELECT i, 1 + (i * 7) % 200, 1 + (i * 13) % 200, 1 + i % 5 
 SELECT graph.add_table('fr.nodes', columns => '{name}');
 SELECT graph.add_edge('fr.nodes', 'src', 'fr.nodes', to_column => 'dst', via_table => 'fr.links',
                       weight_column => 'weight');
+CREATE TABLE fr.dense (id int PRIMARY KEY);
+CREATE TABLE fr.dense_links (id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL, kind text NOT NULL);
+INSERT INTO fr.dense SELECT i FROM generate_series(1, 300) AS i;
+INSERT INTO fr.dense_links SELECT i, 1 + abs(hashint4(i)) % 300, 1 + abs(hashint4(i + 100000)) % 300,
+                                  (ARRAY['a', 'b'])[1 + i % 2]
+FROM generate_series(1, 1200) AS i;
+SELECT graph.add_table('fr.dense');
+SELECT graph.add_edge('fr.dense', 'src', 'fr.dense', to_column => 'dst', via_table => 'fr.dense_links',
+                      label_column => 'kind');
 SELECT graph.build();
 CREATE FUNCTION fr.loaded(name text) RETURNS boolean LANGUAGE plpython3u AS $$
 import sys
@@ -62,3 +72,60 @@ def test_a_first_read_that_needs_no_scipy_does_not_import_it(graph_db, read):
 def test_weighted_paths_and_components_import_scipy(graph_db, read):
     """Control: the check above sees SciPy where a read uses it."""
     assert loaded_after(graph_db, read) == (True, False, True)
+
+
+# fr.dense: 300 nodes, 1,200 edges: some 4 out-edges a node, so that depth 2 walks a few
+# levels in lists to an answer of up to api.FEW (64) nodes, which is written out node by
+# node; a larger answer (depth 3 and more) is written from NumPy arrays.
+WITHOUT_NUMPY = [
+    "SELECT count(*) FROM graph.traverse('fr.dense', '7', max_depth => 2)",
+    "SELECT count(*) FROM graph.traverse('fr.dense', '7', max_depth => 2, direction => 'in')",
+    "SELECT count(*) FROM graph.traverse('fr.dense', '7', max_depth => 1, direction => 'any')",
+    "SELECT count(*) FROM graph.traverse_search('name', 'n1', max_depth => 2)",
+]
+WITH_NUMPY = [  # whole arrays: a label mask, a depth-first walk, paths, an export's induced edges, components
+    "SELECT count(*) FROM graph.traverse('fr.dense', '7', max_depth => 2, edge_types => '{a}')",
+    "SELECT count(*) FROM graph.traverse('fr.dense', '7', max_depth => 2, strategy => 'dfs')",
+    "SELECT count(*) FROM graph.shortest_path('fr.dense', '7', 'fr.dense', '50')",
+    "SELECT length(graph.export_dot('fr.dense', '7', max_depth => 1))",
+    "SELECT count(*) FROM graph.connected_components()",
+]
+
+
+def numpy_after(dsn, read):
+    """Whether NumPy is loaded in a fresh backend after ``read`` (its first statement)."""
+    with psycopg.connect(dsn, autocommit=True) as c:
+        assert c.execute(read).fetchone()[0] is not None
+        return c.execute("SELECT fr.loaded('numpy'), fr.loaded('graphsync.reads.api')").fetchone()
+
+
+def test_the_traversals_below_walk_real_levels(graph_db):
+    with psycopg.connect(graph_db, autocommit=True) as c:
+        assert c.execute(WITHOUT_NUMPY[0]).fetchone()[0] > 10
+
+
+@pytest.mark.parametrize("read", WITHOUT_NUMPY)
+def test_a_first_small_traversal_of_the_graph_at_rest_imports_no_numpy(graph_db, read):
+    assert numpy_after(graph_db, read) == (False, True)
+
+
+@pytest.mark.parametrize("read", WITH_NUMPY)
+def test_reads_over_whole_arrays_import_numpy(graph_db, read):
+    """Control: the check above sees NumPy where a read uses it."""
+    assert numpy_after(graph_db, read) == (True, True)
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_a_first_traversal_answers_what_a_backend_with_numpy_does(graph_db, depth):
+    """Depth 2 walks lists to a small answer; 3 and 4 give larger answers, written from
+    NumPy arrays (imported then): the answers are those of a backend that had imported
+    NumPy and made whole arrays before."""
+    read = ("SELECT array_agg(t ORDER BY t::text) FROM graph.traverse('fr.dense', '7', max_depth => %d) AS t"
+            % depth)
+    with psycopg.connect(graph_db, autocommit=True) as c:
+        first = c.execute(read).fetchone()[0]
+        assert c.execute("SELECT fr.loaded('numpy')").fetchone()[0] == (depth > 2)
+    with psycopg.connect(graph_db, autocommit=True) as c:
+        c.execute("DO $$ import numpy $$ LANGUAGE plpython3u")
+        c.execute("SELECT count(*) FROM graph.connected_components()")  # whole arrays made first
+        assert c.execute(read).fetchone()[0] == first
