@@ -4,7 +4,7 @@ graph's size, side by side with their peers, in one run.
 
     .venv/bin/python benchmarks/sizes.py [--edges 10000,100000,1000000[,10000000]]
                                          [--first-reads 15] [--backends 5] [--repeat 3]
-                                         [--out FILE]
+                                         [--before TREE] [--out FILE]
 
 For each size (nodes = edges / 5; the graph of benchmarks/reads.py: bench.nodes,
 bench.links with weights and labels, registered, built, read once so that the
@@ -15,7 +15,11 @@ shared base file of its generation exists), in a database of its own:
   (the floor any PL/Python backend that uses NumPy pays), one that imports NumPy and
   scipy.sparse.csgraph, graph.traverse depth 2 from a random seed, the same with
   the package's stored code switched off (every module compiled from its source, as
-  before migration 190), and the same walk as a recursive CTE;
+  before migration 190), and the same walk as a recursive CTE; with ``--before TREE``
+  (a repository tree of earlier code) also graph.traverse depth 2 in a second
+  database of the same cluster, installed from TREE, with the same graph (built
+  there too), the same seeds in turn, its CPU time paired with this code's of the
+  same repetition (ratio this / before);
 - memory per backend (/proc/<pid>/smaps_rollup, as benchmarks/memory.py): N
   backends that each imported NumPy only, ran one CTE walk, or one graph.traverse;
   Anonymous (its own heap) and Pss (its share of what it maps, the base file's pages
@@ -32,6 +36,7 @@ the server's OS user. Writes benchmarks/SIZES.md (or --out) and the plot beside 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -68,7 +73,13 @@ FIRST = [("numpy", "DO block: `import numpy`"),
          ("scipy", "DO block: `import numpy, scipy.sparse.csgraph`"),
          ("graphsync", "graph.traverse depth 2"),
          ("source", "graph.traverse depth 2, modules compiled from source (no stored code)"),
-         ("cte", "recursive CTE depth 2")]
+         ("cte", "recursive CTE depth 2"),
+         ("before", "graph.traverse depth 2, the code before (--before)")]
+
+
+def first_variants(args) -> list[str]:
+    """The first-statement variants measured: 'before' only with --before."""
+    return [k for k, _ in FIRST if k != "before" or args.before]
 
 
 def schedstat(pid: int) -> tuple[float, float]:
@@ -85,8 +96,9 @@ def load():
 class Size:
     """One graph size: its database, and what was measured on it."""
 
-    def __init__(self, dsn: str, edges: int, args):
+    def __init__(self, dsn: str, edges: int, args, before_dsn: str | None = None):
         self.dsn, self.edges, self.nodes, self.args = dsn, edges, edges // 5, args
+        self.before_dsn = before_dsn  # the database of the code before (--before)
         self.rng = random.Random(edges)
         self.notes: list[str] = []
         self.first: dict[str, list[float]] = {}
@@ -100,20 +112,25 @@ class Size:
         return str(self.rng.randint(1, self.nodes))
 
     def setup(self) -> None:
-        with self.connect() as c:
+        if self.before_dsn:
+            self._setup(self.before_dsn, "the code before (--before): ")
+        self._setup(self.dsn, "")
+
+    def _setup(self, dsn: str, what: str) -> None:
+        with psycopg.connect(dsn, autocommit=True) as c:
             start = time.perf_counter()
             c.execute(reads.SCHEMA.format(nodes=self.nodes, edges=self.edges))
             loaded = time.perf_counter() - start
             start = time.perf_counter()
             c.execute("SELECT graph.build()")
             built = time.perf_counter() - start
-        with self.connect() as c:
+        with psycopg.connect(dsn, autocommit=True) as c:
             start = time.perf_counter()
             c.execute(TRAVERSE, {"seed": self.seed(), "depth": 2})
             first = time.perf_counter() - start
-        self.notes.append("%d nodes, %d edges: load %.1f s, graph.build() %.1f s, the first read after the build"
+        self.notes.append("%s%d nodes, %d edges: load %.1f s, graph.build() %.1f s, the first read after the build"
                           " (writes the generation's shared file) %.0f ms; load average %s"
-                          % (self.nodes, self.edges, loaded, built, first * 1000, load()))
+                          % (what, self.nodes, self.edges, loaded, built, first * 1000, load()))
         print(self.notes[-1], flush=True)
 
     def first_reads(self) -> None:
@@ -122,22 +139,24 @@ class Size:
         backend's own CPU time (on_cpu) and time waiting for a CPU (runqueue) over the
         statement, from /proc/<pid>/schedstat: on a loaded machine the clock mostly
         measures the queue."""
-        got: dict[str, list[float]] = {k: [] for k, _ in FIRST}
-        cpu: dict[str, list[float]] = {k: [] for k, _ in FIRST}
-        queue: dict[str, list[float]] = {k: [] for k, _ in FIRST}
-        names = [k for k, _ in FIRST]
+        names = first_variants(self.args)
+        got: dict[str, list[float]] = {k: [] for k in names}
+        cpu: dict[str, list[float]] = {k: [] for k in names}
+        queue: dict[str, list[float]] = {k: [] for k in names}
         for rep in range(self.args.first_reads):
             shift = rep % len(names)
+            seed = self.seed()  # 'graphsync' and 'before' walk from the same seed in each repetition
             for name in names[shift:] + names[:shift]:
                 if name == "source":
                     with self.connect() as c:
                         c.execute(CODE_OFF)
                 try:
-                    with self.connect() as c:
+                    with psycopg.connect(self.before_dsn if name == "before" else self.dsn, autocommit=True) as c:
                         c.execute("SELECT 1")
                         sql = {"numpy": NUMPY, "scipy": SCIPY, "cte": CTE}.get(name, TRAVERSE)
                         params = None if name in ("numpy", "scipy") else {
-                            "seed": self.seed() if name != "cte" else int(self.seed()), "depth": 2}
+                            "seed": (seed if name in ("graphsync", "before") else self.seed()) if name != "cte"
+                            else int(self.seed()), "depth": 2}
                         pid = c.info.backend_pid
                         before = schedstat(pid)
                         start = time.perf_counter()
@@ -201,6 +220,7 @@ class Size:
     def result(self) -> dict:
         """What was measured, as plain values (SIZES.json)."""
         return {"edges": self.edges, "nodes": self.nodes, "notes": self.notes, "first": self.first,
+                "before": self.args.before_label,
                 "cpu": self.cpu, "queue": self.queue,
                 "memory": self.memory, "ratios": self.reads.ratios if self.reads else None,
                 "rows": self.reads.rows if self.reads else None,
@@ -213,26 +233,48 @@ def report(sizes: list[dict], runs: list[str], png: str) -> str:
            " variants of each measurement alternating. Medians (min–max). The runs:", ""]
     out += ["- " + r for r in runs]
     out += ["- " + n for s in sizes for n in s["notes"]]
+    first_cols = [(k, label) for k, label in FIRST if any(k in s["first"] for s in sizes)]
+
+    def cell(values, k):
+        if k not in values:
+            return "—"
+        v = values[k]
+        return "%.0f (%.0f–%.0f)" % (statistics.median(v) * 1000, min(v) * 1000, max(v) * 1000)
+
+    def paired(values):
+        """this code / the code before, per repetition: median (min–max)."""
+        if "before" not in values:
+            return "—"
+        ratios = [a / b for a, b in zip(values["graphsync"], values["before"], strict=True)]
+        return "%.2f (%.2f–%.2f)" % (statistics.median(ratios), min(ratios), max(ratios))
+
+    befores = sorted({s["before"] for s in sizes if s.get("before") and "before" in s["first"]})
     out += ["", "## First statement in a fresh connection", "",
-            "Each variant in a new connection, %s each; ms." % "/".join(str(s["first_reads"]) for s in sizes), "",
-            "| edges | " + " | ".join(label for _, label in FIRST) + " | traverse beyond `import numpy` |",
-            "|---:|" + "---:|" * (len(FIRST) + 1)]
+            "Each variant in a new connection, %s each; ms." % "/".join(str(s["first_reads"]) for s in sizes)
+            + (" The code before: %s." % ", ".join(befores) if befores else ""), "",
+            "| edges | " + " | ".join(label for _, label in first_cols) + " | traverse beyond `import numpy` |"
+            " traverse: this code / before |",
+            "|---:|" + "---:|" * (len(first_cols) + 2)]
     for s in sizes:
         first = s["first"]
         med = {k: statistics.median(v) * 1000 for k, v in first.items()}
-        cells = ["%.0f (%.0f–%.0f)" % (med[k], min(first[k]) * 1000, max(first[k]) * 1000) for k, _ in FIRST]
-        out.append("| %d | %s | %+.0f |" % (s["edges"], " | ".join(cells), med["graphsync"] - med["numpy"]))
+        cells = [cell(first, k) for k, _ in first_cols]
+        out.append("| %d | %s | %+.0f | %s |" % (s["edges"], " | ".join(cells), med["graphsync"] - med["numpy"],
+                                                 paired(first)))
     out += ["", "The same statements' CPU time in the backend (on a CPU, from /proc/<pid>/schedstat; ms, median"
-            " (min–max)), which the machine's load affects far less than the clock; last column: the median"
+            " (min–max)), which the machine's load affects far less than the clock; last columns: this code's"
+            " traverse over the code before's in the same repetition, and the median"
             " time the backend waited for a CPU during the graph.traverse statement.", "",
-            "| edges | " + " | ".join(label for _, label in FIRST) + " | traverse beyond `import numpy` |"
-            " traverse: waiting for a CPU |", "|---:|" + "---:|" * (len(FIRST) + 2)]
+            "| edges | " + " | ".join(label for _, label in first_cols) + " | traverse beyond `import numpy` |"
+            " traverse: this code / before | traverse: waiting for a CPU |",
+            "|---:|" + "---:|" * (len(first_cols) + 3)]
     for s in sizes:
         cpu = s["cpu"]
         med = {k: statistics.median(v) * 1000 for k, v in cpu.items()}
-        cells = ["%.0f (%.0f–%.0f)" % (med[k], min(cpu[k]) * 1000, max(cpu[k]) * 1000) for k, _ in FIRST]
-        out.append("| %d | %s | %+.0f | %.0f |" % (s["edges"], " | ".join(cells), med["graphsync"] - med["numpy"],
-                                                  statistics.median(s["queue"]["graphsync"]) * 1000))
+        cells = [cell(cpu, k) for k, _ in first_cols]
+        out.append("| %d | %s | %+.0f | %s | %.0f |" % (
+            s["edges"], " | ".join(cells), med["graphsync"] - med["numpy"], paired(cpu),
+            statistics.median(s["queue"]["graphsync"]) * 1000))
     out += ["", "## Memory per backend", "",
             "%s backends per variant, twice, the variants alternating; MiB per backend (median):"
             " Anonymous is the backend's own heap, Pss its share of all it maps (the base file's pages"
@@ -278,10 +320,14 @@ def plot(path: str, sizes: list[dict], title: str) -> None:
     for ax, key, what in ((axes[0], "first", "by the client's clock"),
                           (axes[1], "cpu", "the backend's CPU time (schedstat)")):
         for k, label in FIRST:
-            med = [statistics.median(s[key][k]) * 1000 for s in sizes]
-            lo = [m - min(s[key][k]) * 1000 for m, s in zip(med, sizes, strict=True)]
-            hi = [max(s[key][k]) * 1000 - m for m, s in zip(med, sizes, strict=True)]
-            ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=3, label=label.replace("`", ""))
+            have = [s for s in sizes if k in s[key]]
+            if not have:
+                continue
+            med = [statistics.median(s[key][k]) * 1000 for s in have]
+            lo = [m - min(s[key][k]) * 1000 for m, s in zip(med, have, strict=True)]
+            hi = [max(s[key][k]) * 1000 - m for m, s in zip(med, have, strict=True)]
+            ax.errorbar([s["edges"] for s in have], med, yerr=[lo, hi], marker="o", capsize=3,
+                        label=label.replace("`", ""))
         ax.axhline(50, color="black", linestyle=":", linewidth=1, label="goal: first read ≤ 50 ms")
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -325,10 +371,13 @@ def main() -> None:
     p.add_argument("--backends", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--peer-reps", type=int, default=3)
+    p.add_argument("--before", help="a repository tree of earlier code: its first read too (see above)")
+    p.add_argument("--before-label", help="what --before is, for the table (default: its path)")
     p.add_argument("--add", action="store_true",
                    help="keep the other sizes of the JSON beside --out (an earlier run) and add these")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "SIZES.md"))
     a = p.parse_args()
+    a.before_label = a.before_label or a.before
     started, load_before = time.monotonic(), load()
     out = Path(a.out)
     raw = out.with_suffix(".json")
@@ -340,8 +389,9 @@ def main() -> None:
     try:
         admin = pgcluster.start(directory, {"max_connections": str(2 * a.backends + 30)})
         for n in edges:
-            with database(admin, DB) as dsn:
-                s = Size(dsn, n, a)
+            with database(admin, DB) as dsn, (database(admin, DB + "_before", a.before) if a.before
+                                              else contextlib.nullcontext()) as before:
+                s = Size(dsn, n, a, before)
                 s.setup()
                 s.first_reads()
                 s.measure_memory()
@@ -356,9 +406,10 @@ def main() -> None:
 def write(kept: dict, s: Size, a, load_before: str, started: float, raw: Path, png: str, out: Path) -> dict:
     """Write the JSON, the plot and the table with size ``s`` as measured so far (a long
     run stopped early keeps what it measured); returns what is kept."""
-    run = ("%s: `benchmarks/sizes.py --edges %s --first-reads %d --backends %d --repeat %d --peer-reps %d`,"
+    run = ("%s: `benchmarks/sizes.py --edges %s --first-reads %d --backends %d --repeat %d --peer-reps %d%s`,"
            " %d cores shared with other work, load average %s at its start, %s at its last write, %.0f s so far"
            % (time.strftime("%Y-%m-%d %H:%M"), a.edges, a.first_reads, a.backends, a.repeat, a.peer_reps,
+              " --before %s" % a.before_label if a.before else "",
               os.cpu_count(), load_before, load(), time.monotonic() - started))
     runs = kept["runs"][:-1] if getattr(a, "wrote", False) else kept["runs"]
     a.wrote = True

@@ -78,9 +78,10 @@ def build(node_count, e):
 
 
 def edge_list(csr):
-    """The edges of ``csr`` as an edge list."""
-    src = np.repeat(np.arange(csr.node_count, dtype=np.int64), np.diff(csr.offsets))
-    return Edges(src, csr.targets, csr.weights, csr.labels, csr.sources)
+    """The edges of ``csr`` as an edge list, of NumPy arrays (a Csr of the mapped base
+    file holds memoryviews: sync/basefile.py; np.asarray makes no copy)."""
+    src = np.repeat(np.arange(csr.node_count, dtype=np.int64), np.diff(np.asarray(csr.offsets)))
+    return Edges(src, *(np.asarray(a) for a in (csr.targets, csr.weights, csr.labels, csr.sources)))
 
 
 def reverse(csr):

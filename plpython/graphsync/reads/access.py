@@ -34,7 +34,6 @@ cannot reach them anyway), so no policy of a table the read never reaches runs
 as the reader. Components read every table, and ask every one.
 """
 
-import hashlib
 import json
 from collections import namedtuple
 
@@ -210,6 +209,7 @@ def row_security(plpy, v, acc):
     n = v.node_count
     ok = np.ones(n, dtype=bool)
     tables = v.tables(plpy)
+    import hashlib  # here, not at the top: loading it is a first read's cost
     digest = hashlib.blake2b(digest_size=16)
     rows = {}
     if asked:

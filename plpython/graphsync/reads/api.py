@@ -16,7 +16,7 @@ not read), 42P01 (no such table: raised by the regclass cast itself).
 import functools
 
 from graphsync import errors
-from graphsync.algorithms import bibfs, traverse
+from graphsync.algorithms import traverse
 from graphsync.algorithms.lazy_numpy import np
 
 # paths, bidijkstra and components import SciPy (a quarter of a second in a new
@@ -450,6 +450,8 @@ def shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth=Non
         return []
     adj, label_mask = r.graph(direction, edge_types)
     back = r.adjacency({"out": "in", "in": "out", "any": "any"}[direction])
+    from graphsync.algorithms import bibfs  # here: a traversal never imports it (first-read cost)
+
     p = bibfs.shortest_path(adj, back, r.security_array, src, dst, max_depth, label_mask)
     if p is None:
         return []

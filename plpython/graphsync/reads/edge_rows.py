@@ -32,15 +32,13 @@ asked again by every read, never kept; what is derived from it (the filtered
 CSR of each direction, components) is kept with the view under a digest of it.
 """
 
-import hashlib
 import json
 
-from graphsync.algorithms import carried, csr
+from graphsync.algorithms import csr
 from graphsync.algorithms.adjacency import Adjacency, both_ways
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.reads.view import GENERATION, same_generation
-from graphsync.sync import sources
 
 # The edges the rows the caller can see carry, their ends as node ids below $1 (the
 # view's node count); ends with no such node come back as keys, for the nodes
@@ -86,6 +84,8 @@ def _statement(plpy, reg, secured):
     key = (edges, tuple(reg.nodes.get(e.from_table) for e in edges))
     made = _sql.get(key)
     if made is None:
+        from graphsync.sync import sources  # only for secured edges: not a first read's cost
+
         selects = [s for e in edges for s in sources.edge_selects(plpy, reg, e, reader=True)]
         ends = sorted({t for e in edges for t in (e.from_table, e.to_table)})
         made = _sql[key] = (VISIBLE_EDGES % " UNION ALL ".join(selects), ends)
@@ -130,6 +130,7 @@ def edge_security(plpy, v, acc):
                     # (json renders an infinite weight as the string "Infinity": float() reads it)
                     es, src, dst, w, label = es + [e], src + [a], dst + [b], w + [float(weight)], label + [name]
         visible = csr.edges(src, dst, [np.inf if x is None else x for x in w], _label_ids(v, label), es)
+    import hashlib  # here, not at the top: loading it is a first read's cost
     digest = hashlib.blake2b(digest_size=16)
     digest.update(np.asarray(secured, dtype=np.int64).tobytes())
     for a in visible:
@@ -144,6 +145,8 @@ def walked_csr(v, acc, direction):
     if acc.carried is None:
         return v.csr(direction)
     secured, visible = acc.carried
+    from graphsync.algorithms import carried  # only for secured edges: not a first read's cost
+
     out = v.derived(("carried", "out") + acc.scope, lambda: carried.visible_csr(v.csr("out"), secured, visible))
     if direction == "out":
         return out

@@ -48,7 +48,7 @@ from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.reads import nodes
 from graphsync.reads import view as graph_view
-from graphsync.sync import base, columns
+from graphsync.sync import base
 
 MAX_FOLD_ROWS = 200_000
 
@@ -312,6 +312,8 @@ def fold(plpy, v, rows, visible, onto=None):
     (it is not read again) -- O(rows), no copy. Folding rows in two goes gives
     what folding them in one does: node changes go on from the row count the
     first go left (``node_counts``), edge changes add up."""
+    from graphsync.sync import columns  # here: a read with nothing to fold never imports it (first-read cost)
+
     STATS["folds"] += 1
     STATS["rows_folded"] += len(rows)
     node_changes, ec, truncated, cuts = columns.fold_columns(v.registry, rows.cols)

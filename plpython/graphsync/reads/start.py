@@ -80,7 +80,6 @@ from graphsync import settings
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.reads import freshness
-from graphsync.sync import columns
 
 FRESHNESS = settings.declared("graph.query_freshness")
 TENANT = settings.declared("graph.tenant")
@@ -227,6 +226,8 @@ class Pending:
 
     def rows(self):
         """The rows, as graph._pending_rows returns them (dicts)."""
+        from graphsync.sync import columns  # (see _pending)
+
         return columns.rows_of(self.cols)
 
 
@@ -269,6 +270,10 @@ def _pending(r):
     """The pending rows START read (Pending), None when it read none."""
     if not r["fetched"]:
         return None
+    # Here, not at the top: folding pending rows needs sync/columns.py (and what it
+    # imports), a read of the graph at rest does not (a first read's cost).
+    from graphsync.sync import columns
+
     if r["ids"] is None:  # no row
         return Pending({c: [] for c in columns.COLUMNS})
     cols = {c: r[a] for c, a in zip(columns.COLUMNS, ARRAYS, strict=True)}

@@ -142,13 +142,10 @@ class Live:
 
     def _new_overlay(self):
         b, cuts = self.base, set(self.cuts)
-        if not cuts:  # the base arrays as they are: memoryviews of the mapped file (an Adjacency reads them)
-            bases = {"out": lambda: b["out"], "in": lambda: b["in"],
-                     "any": (lambda: b["any"]) if b.get("any") is not None else (lambda: both_ways(_arrays(b["out"])))}
-        else:
-            bases = {"out": lambda: cut_base(_arrays(b["out"]), cuts),
-                     "in": lambda: csr.reverse(cut_base(_arrays(b["out"]), cuts)),
-                     "any": lambda: both_ways(cut_base(_arrays(b["out"]), cuts))}
+        bases = {"out": lambda: cut_base(b["out"], cuts),
+                 "in": (lambda: b["in"]) if not cuts else (lambda: csr.reverse(cut_base(b["out"], cuts))),
+                 "any": (lambda: b["any"]) if not cuts and b.get("any") is not None
+                 else (lambda: both_ways(cut_base(b["out"], cuts)))}
         o = Overlay(bases, max(self.base_count, self.node_count))
         o.stats = STATS_PROXY
         return o
@@ -245,11 +242,6 @@ class Live:
                 "seg_lo", "seg_hi", "t_targets", "t_labels", "t_weights", "t_sources",
                 "offsets", "targets", "labels", "weights", "sources")]
         return held
-
-
-def _arrays(c):
-    """Csr ``c`` as NumPy arrays (a memoryview's without a copy), for whole-array work."""
-    return csr.Csr(*(np.asarray(a) for a in c))
 
 
 class _StatsProxy(dict):

@@ -38,7 +38,6 @@ for the backends that mapped it (Linux keeps the inode until the last mapping go
 
 import errno
 import fcntl
-import hashlib
 import json
 import mmap
 import os
@@ -132,6 +131,7 @@ def chunks(header, arrays):
 
 def digest(header, arrays):
     """(size in bytes, SHA-256 hex) of the file of these contents."""
+    import hashlib  # here, not at the top: loading it is a first read's cost
     h, size = hashlib.sha256(), 0
     for piece in chunks(header, arrays):
         h.update(piece)
@@ -237,6 +237,7 @@ def open_verified(folder, generation, size, sha256, stats=None):
         os.close(fd)
     if _read_stamp(folder, generation) != _identity(st) + [sha256]:
         _count(stats, "checks")
+        import hashlib  # here, not at the top: loading it is a first read's cost
         if hashlib.sha256(mapped).hexdigest() != sha256:
             _count(stats, "refused")
             mapped.close()
@@ -346,6 +347,7 @@ def _write_temp(folder, generation, header, arrays):
         os.unlink(tmp)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o400)
     try:
+        import hashlib  # here, not at the top: loading it is a first read's cost
         h, written = hashlib.sha256(), 0
         for piece in chunks(header, arrays):
             h.update(piece)
