@@ -26,7 +26,7 @@ not current_user: inside a SECURITY DEFINER function current_user is its owner.
 """
 
 import math
-from dataclasses import dataclass
+from collections import namedtuple
 
 from graphsync import errors
 from graphsync.db import run
@@ -35,16 +35,15 @@ INT_MAX = 2_147_483_647
 OFF = ("off", "none", "false")  # what turns graph.verify_interval off
 
 
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    default: str | None  # as text; None: no value
-    kind: str  # 'integer', 'choice', 'fraction', 'interval', 'interval_or_off', 'text'
-    meaning: str
-    scope: str  # 'session' or 'shared'
-    low: int = 1  # 'integer': the allowed range
-    high: int = INT_MAX
-    choices: tuple = ()  # 'choice': the allowed values
+class Setting(namedtuple("Setting", ("name", "default", "kind", "meaning", "scope", "low", "high", "choices"),
+                         defaults=(1, INT_MAX, ()))):
+    """One setting: ``default`` as text (None: no value); ``kind`` 'integer',
+    'choice', 'fraction', 'interval', 'interval_or_off' or 'text'; ``scope``
+    'session' or 'shared'; ``low``..``high``: an 'integer''s allowed range;
+    ``choices``: a 'choice''s allowed values. (A named tuple, not a dataclass:
+    importing dataclasses is a first read's cost.)"""
+
+    __slots__ = ()
 
     def allowed(self):
         """What the setting accepts, in words (the README and error messages say it)."""

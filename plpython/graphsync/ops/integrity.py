@@ -20,7 +20,6 @@ which sync_health() shows; maintenance's periodic source check records them too.
 Rows are bounded by max_rows; the counts are not.
 """
 
-import dataclasses
 
 from graphsync import db, errors
 from graphsync.sync import registry, sources
@@ -67,7 +66,7 @@ def _read(plpy, purpose):
     """The sources read into pg_temp._gs_src_nodes/_gs_src_edges, every edge source
     in its registered direction only."""
     reg = registry.load(plpy)
-    forward = registry.Registry(reg.nodes, tuple(dataclasses.replace(e, bidirectional=False) for e in reg.edges))
+    forward = registry.Registry(reg.nodes, tuple(e._replace(bidirectional=False) for e in reg.edges))
     sources.read_into_temp(plpy, forward, purpose)
 
 

@@ -1,17 +1,17 @@
-"""The registry as plain Python values: node tables and edge sources."""
+"""The registry as plain Python values: node tables and edge sources.
 
-from dataclasses import dataclass, field
+Immutable named tuples, not dataclasses: importing dataclasses (and inspect, which
+it imports) is a good part of what a new backend's first read pays for modules."""
+
+from collections import namedtuple
 
 
-@dataclass(frozen=True)
-class NodeTable:
-    table_oid: int
-    table_name: str
-    id_columns: tuple
-    columns: tuple
-    tenant_column: str
-    filter_columns: tuple
-    row_filter: str = None  # only rows passing it are nodes (capture logs the result)
+class NodeTable(namedtuple("NodeTable", ("table_oid", "table_name", "id_columns", "columns", "tenant_column",
+                                         "filter_columns", "row_filter"), defaults=(None,))):
+    """A registered node table. ``row_filter``: only rows passing it are nodes
+    (capture logs the result)."""
+
+    __slots__ = ()
 
     @property
     def property_columns(self):
@@ -19,23 +19,15 @@ class NodeTable:
         return tuple(dict.fromkeys(self.columns + self.filter_columns))
 
 
-@dataclass(frozen=True)
-class EdgeSource:
-    edge_source_id: int
-    kind: str  # 'fk' or 'join'
-    from_table: int
-    from_column: str
-    to_table: int
-    to_column: str
-    via_table: int
-    label: str
-    bidirectional: bool
-    weight_column: str
-    label_column: str
-    from_columns: tuple = None  # several columns, or a JSON reference (then from_column is None)
-    to_columns: tuple = None  # join tables: several columns (then to_column is None)
-    json_path: tuple = None
-    row_filter: str = None
+class EdgeSource(namedtuple("EdgeSource", (
+        "edge_source_id", "kind", "from_table", "from_column", "to_table", "to_column", "via_table", "label",
+        "bidirectional", "weight_column", "label_column", "from_columns", "to_columns", "json_path", "row_filter"),
+        defaults=(None, None, None, None))):
+    """A registered edge source. ``kind``: 'fk' or 'join'; ``from_columns``: several
+    columns, or a JSON reference (then from_column is None); ``to_columns``: join
+    tables' several columns (then to_column is None)."""
+
+    __slots__ = ()
 
     @property
     def computed(self):
@@ -49,14 +41,15 @@ class EdgeSource:
         return self.via_table if self.kind == "join" else self.from_table
 
 
-@dataclass(frozen=True)
 class Registry:
-    nodes: dict  # table_oid -> NodeTable
-    edges: tuple  # EdgeSource, by id
-    carried: dict = field(default_factory=dict)  # table_oid -> [EdgeSource] its rows carry
+    """``nodes``: table_oid -> NodeTable; ``edges``: EdgeSource, by id; ``carried``:
+    table_oid -> [EdgeSource] its rows carry (made from ``edges``)."""
 
-    def __post_init__(self):
-        for e in self.edges:
+    __slots__ = ("nodes", "edges", "carried")
+
+    def __init__(self, nodes, edges):
+        self.nodes, self.edges, self.carried = nodes, edges, {}
+        for e in edges:
             self.carried.setdefault(e.carrier, []).append(e)
 
     def edges_carried_by(self, table_oid):
