@@ -406,10 +406,10 @@ def main() -> None:
 def write(kept: dict, s: Size, a, load_before: str, started: float, raw: Path, png: str, out: Path) -> dict:
     """Write the JSON, the plot and the table with size ``s`` as measured so far (a long
     run stopped early keeps what it measured); returns what is kept."""
-    run = ("%s: `benchmarks/sizes.py --edges %s --first-reads %d --backends %d --repeat %d --peer-reps %d%s`,"
+    run = ("%s: `benchmarks/sizes.py --edges %s --first-reads %d --backends %d --repeat %d --peer-reps %d%s`%s,"
            " %d cores shared with other work, load average %s at its start, %s at its last write, %.0f s so far"
            % (time.strftime("%Y-%m-%d %H:%M"), a.edges, a.first_reads, a.backends, a.repeat, a.peer_reps,
-              " --before %s" % a.before_label if a.before else "",
+              " --before TREE" if a.before else "", ", TREE: %s" % a.before_label if a.before else "",
               os.cpu_count(), load_before, load(), time.monotonic() - started))
     runs = kept["runs"][:-1] if getattr(a, "wrote", False) else kept["runs"]
     a.wrote = True
