@@ -8,21 +8,17 @@ Pure functions of NumPy arrays (no database). A graph over dense node ids
 - ``sources`` int32[m]: the edge source (registry id) each edge came from
 """
 
-from __future__ import annotations
-
-from collections import Counter
-from typing import NamedTuple
+from collections import Counter, namedtuple
 
 from graphsync.algorithms import weights as weights_mod
 from graphsync.algorithms.lazy_numpy import np
 
 
-class Csr(NamedTuple):
-    offsets: np.ndarray
-    targets: np.ndarray
-    weights: np.ndarray
-    labels: np.ndarray
-    sources: np.ndarray
+class Csr(namedtuple("Csr", ("offsets", "targets", "weights", "labels", "sources"))):
+    """The CSR arrays of one direction (see above): NumPy arrays, or memoryviews of the
+    mapped base file (sync/basefile.py), which the functions here take as arrays."""
+
+    __slots__ = ()
 
     @property
     def node_count(self):
@@ -33,14 +29,10 @@ class Csr(NamedTuple):
         return len(self.targets)
 
 
-class Edges(NamedTuple):
+class Edges(namedtuple("Edges", ("src", "dst", "weights", "labels", "sources"))):
     """An edge list (COO): parallel arrays, one entry per edge."""
 
-    src: np.ndarray
-    dst: np.ndarray
-    weights: np.ndarray
-    labels: np.ndarray
-    sources: np.ndarray
+    __slots__ = ()
 
 
 DTYPES = {"offsets": "<i8", "targets": "<i8", "weights": "<f8", "labels": "<i4", "sources": "<i4"}

@@ -20,22 +20,22 @@ Optional restrictions:
   Seeds are exempt: an alive seed is always part of the result.
 """
 
-from __future__ import annotations
-
-from typing import NamedTuple
+from collections import namedtuple
 
 from graphsync.algorithms.adjacency import Adjacency
 from graphsync.algorithms.lazy_numpy import np
 
 
-class Traversal(NamedTuple):
+class Traversal(namedtuple("Traversal", (
+        "nodes",  # np.ndarray: int64 node ids
+        "depth",  # np.ndarray: int32 depth, 0 for seeds
+        "parent",  # np.ndarray: int64 node the node was reached from, -1 for seeds
+        "parent_label",  # np.ndarray: int32 label id of the edge it was reached by, -1 for seeds
+        "capped",  # bool: True when max_nodes stopped the traversal before it was complete
+))):
     """Result of :func:`bfs` / :func:`dfs`, one entry per visited node in visit order."""
 
-    nodes: np.ndarray  # int64 node ids
-    depth: np.ndarray  # int32 depth, 0 for seeds
-    parent: np.ndarray  # int64 node the node was reached from, -1 for seeds
-    parent_label: np.ndarray  # int32 label id of the edge it was reached by, -1 for seeds
-    capped: bool  # True when max_nodes stopped the traversal before it was complete
+    __slots__ = ()
 
 
 def csr_arrays(offsets, targets, labels, edge_label_mask=None):
@@ -188,18 +188,20 @@ def bfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
 SMALL_LEVEL = 128
 
 
-class _Levels(NamedTuple):
+class _Levels(namedtuple("_Levels", (
+        "nodes",  # list
+        "parents",  # list
+        "labels",  # list
+        "sizes",  # list: nodes per depth, seeds first
+        "visited",  # set
+        "frontier",  # list: the last level
+        "budget",  # int: nodes max_nodes still allows
+        "depth",  # int
+        "capped",  # bool
+))):
     """The levels a traversal walked in Python (see _python_levels)."""
 
-    nodes: list
-    parents: list
-    labels: list
-    sizes: list  # nodes per depth, seeds first
-    visited: set
-    frontier: list  # the last level
-    budget: int  # nodes max_nodes still allows
-    depth: int
-    capped: bool
+    __slots__ = ()
 
     @property
     def done(self):

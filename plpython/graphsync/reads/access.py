@@ -34,7 +34,6 @@ cannot reach them anyway), so no policy of a table the read never reaches runs
 as the reader. Components read every table, and ask every one.
 """
 
-import json
 from collections import namedtuple
 
 from graphsync import errors
@@ -284,6 +283,8 @@ def restriction_mask(plpy, v, acc, node_tables=None, filter_json=None):
     if node_tables is not None:
         mask &= np.isin(tables, np.asarray(node_tables, dtype=np.int64))
     if filter_json:
+        import json  # here, not at the top: only filters need it (json imports re: a first read's cost)
+
         try:
             wanted = json.loads(filter_json)
         except ValueError:
@@ -296,6 +297,8 @@ def restriction_mask(plpy, v, acc, node_tables=None, filter_json=None):
 
 
 def _filter_ok(plpy, v, acc, tables, column, value):
+    import json  # (see restriction_mask)
+
     holders = [oid for oid, nt in v.registry.nodes.items() if column in nt.filter_columns]
     if not holders:
         raise errors.InvalidArgument("%s is not a registered filter column of any node table"

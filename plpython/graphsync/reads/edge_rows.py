@@ -32,7 +32,6 @@ asked again by every read, never kept; what is derived from it (the filtered
 CSR of each direction, components) is kept with the view under a digest of it.
 """
 
-import json
 
 from graphsync.algorithms import csr
 from graphsync.algorithms.adjacency import Adjacency, both_ways
@@ -121,6 +120,8 @@ def edge_security(plpy, v, acc):
         same_generation(v.key[0], r)
         es, src, dst, w, label = r["es"], r["src"], r["dst"], r["w"], r["label"]
         if r["other"] and v.extra_keys:  # ends that are nodes pending rows folded in?
+            import json  # here, not at the top: json imports re (a first read's cost)
+
             node_of = {key: i for i, key in v.extra_keys.items()}
             for text in r["other"]:
                 e, a_id, a_oid, a_pk, b_id, b_oid, b_pk, weight, name = json.loads(text)

@@ -74,7 +74,7 @@ Settings are read here as settings.py reads a session setting (the value the
 session has; unset or empty is the default) and checked by settings.parse.
 """
 
-from typing import NamedTuple
+from collections import namedtuple
 
 from graphsync import settings
 from graphsync.algorithms.lazy_numpy import np
@@ -231,29 +231,31 @@ class Pending:
         return columns.rows_of(self.cols)
 
 
-class Start(NamedTuple):
+class Start(namedtuple("Start", (
+        "key",  # tuple: (generation, version): the view this read runs on
+        "freshness",  # str: graph.query_freshness in force
+        "committed_rows",  # int: pending committed log rows (0 when freshness is 'off')
+        "own_rows",  # int: the caller's own uncommitted log rows (0 when 'off')
+        "pending_mark",  # object: names the pending rows (graph._read_sync); None when none
+        "visible",  # frozenset: registered tables the caller may SELECT
+        "row_secured",  # frozenset: of those, the ones whose row-level security applies to the caller
+        "registered",  # int: registered node tables
+        "edge_secured",  # frozenset: join edge sources whose table's row-level security applies to the caller
+        "edge_hidden",  # frozenset: of those with row-level security, the ones the caller may not SELECT
+        "build_required",  # bool
+        "done",  # str: the applied snapshot (graph._sync_state.done_snapshot)
+        "pending",  # Pending | None: the pending rows START read (None: it read none), in id order
+        "from_seen",  # bool: they are only those the kept folded view's snapshot did not see
+        "fold_key",  # str: what a folded view of this read is kept under (see START)
+        "seen",  # str: the snapshot they were read in
+        "me",  # str: current_user
+        "tenant",  # object: graph.tenant in force (None: no tenant)
+        "tables",  # tuple: the table oid of each key asked
+        "nodes",  # tuple: its node id, as given (None: no node the caller can see)
+))):
     """What START returned, typed."""
 
-    key: tuple  # (generation, version): the view this read runs on
-    freshness: str  # graph.query_freshness in force
-    committed_rows: int  # pending committed log rows (0 when freshness is 'off')
-    own_rows: int  # the caller's own uncommitted log rows (0 when 'off')
-    pending_mark: object  # names the pending rows (graph._read_sync); None when none
-    visible: frozenset  # registered tables the caller may SELECT
-    row_secured: frozenset  # of those, the ones whose row-level security applies to the caller
-    registered: int  # registered node tables
-    edge_secured: frozenset  # join edge sources whose table's row-level security applies to the caller
-    edge_hidden: frozenset  # of those with row-level security, the ones the caller may not SELECT
-    build_required: bool
-    done: str  # the applied snapshot (graph._sync_state.done_snapshot)
-    pending: Pending | None  # the pending rows START read (None: it read none), in id order
-    from_seen: bool  # they are only those the kept folded view's snapshot did not see
-    fold_key: str  # what a folded view of this read is kept under (see START)
-    seen: str  # the snapshot they were read in
-    me: str  # current_user
-    tenant: object  # graph.tenant in force (None: no tenant)
-    tables: tuple  # the table oid of each key asked
-    nodes: tuple  # its node id, as given (None: no node the caller can see)
+    __slots__ = ()
 
 
 def _setting(plpy, s, raw):

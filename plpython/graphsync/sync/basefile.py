@@ -38,10 +38,8 @@ for the backends that mapped it (Linux keeps the inode until the last mapping go
 
 import errno
 import fcntl
-import json
 import mmap
 import os
-import re
 import stat
 import struct
 import sys
@@ -53,8 +51,9 @@ MAGIC = b"GSBASE1\n"
 ALIGN = 64
 DIRECTORY = "graphsync"
 DIRECTIONS = ("out", "in", "any")
-NAMES = re.compile(r"^(\d+)\.(base|verified)$")
-TEMP = re.compile(r"^\.(\d+)\.(\d+)\.tmp$")
+# A first read imports neither json nor re (re alone is some 15 ms of a new backend's
+# CPU under load): the header and the stamp are read by _header and _stamped, json
+# only for what they do not expect, and the directory's names are matched by _names.
 
 
 def contents(generation, out, into, alive, tables, lazy=False):
@@ -89,6 +88,8 @@ def contents(generation, out, into, alive, tables, lazy=False):
         for entry, a in zip(entries, arrays, strict=True):
             entry[2] = at
             at = _aligned(at + a.nbytes)
+        import json
+
         text = json.dumps({"generation": int(generation), "arrays": entries}, separators=(",", ":")).encode()
         if len(text) <= header_len:
             return text + b" " * (header_len - len(text)), arrays
@@ -157,7 +158,7 @@ def parse(buffer, generation):
     start = len(MAGIC) + 8
     if header_len > len(view) - start:
         raise ValueError("header past the end of the file")
-    header = json.loads(bytes(view[start:start + header_len]))
+    header = _header(bytes(view[start:start + header_len]))
     if header.get("generation") != generation:
         raise ValueError("a file of generation %r, not %d" % (header.get("generation"), generation))
     out = {}
@@ -173,6 +174,38 @@ def parse(buffer, generation):
         else:
             out[name] = np.frombuffer(buffer, dtype=np.dtype(dtype), count=count, offset=offset)
     return out
+
+
+def _header(raw):
+    """The JSON header ``raw`` as contents() writes it (json.dumps without spaces, then
+    spaces), read with str methods; json reads anything else (a file is trusted only
+    once its checksum matched: this is about what a first read imports, not safety)."""
+    try:
+        text = raw.decode("ascii").rstrip(" ")
+        head, arrays = text.split(',"arrays":[', 1)
+        if not head.startswith('{"generation":') or not arrays.endswith("]}"):
+            raise ValueError(head)
+        entries = []
+        if arrays != "]}":
+            if not (arrays.startswith("[") and arrays.endswith("]]}")):
+                raise ValueError(arrays)
+            for item in arrays[1:-3].split("],["):
+                name, dtype, offset, count = item.split(",")
+                if not all(len(t) > 1 and t[0] == t[-1] == '"' and "\\" not in t for t in (name, dtype)):
+                    raise ValueError(item)
+                entries.append([name[1:-1], dtype[1:-1], _integer(offset), _integer(count)])
+        return {"generation": _integer(head[len('{"generation":'):]), "arrays": entries}
+    except ValueError:  # UnicodeDecodeError is one
+        import json
+
+        return json.loads(raw)
+
+
+def _integer(text):
+    """The JSON integer ``text`` (digits, maybe a minus sign), else ValueError."""
+    if not text.lstrip("-").isdigit() or not text.isascii():
+        raise ValueError(text)
+    return int(text)
 
 
 def arrays_of(parsed):
@@ -235,7 +268,7 @@ def open_verified(folder, generation, size, sha256, stats=None):
         mapped = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
     finally:
         os.close(fd)
-    if _read_stamp(folder, generation) != _identity(st) + [sha256]:
+    if not _stamped(folder, generation, _identity(st) + [sha256]):
         _count(stats, "checks")
         import hashlib  # here, not at the top: loading it is a first read's cost
         if hashlib.sha256(mapped).hexdigest() != sha256:
@@ -255,17 +288,29 @@ def _count(stats, name):
         stats[name] = stats.get(name, 0) + 1
 
 
-def _read_stamp(folder, generation):
+def _stamped(folder, generation, value):
+    """Whether the stamp of ``generation`` says ``value`` (the file's identity and
+    checksum): compared as the text _write_stamp writes, read as JSON otherwise."""
     try:
         with open(_stamp_path(folder, generation), "rb") as f:
-            return json.loads(f.read(4096))
-    except (OSError, ValueError):
-        return None
+            raw = f.read(4096)
+    except OSError:
+        return False
+    if raw == ("[%s, \"%s\"]" % (", ".join(str(int(x)) for x in value[:-1]), value[-1])).encode():
+        return True  # json.dump's text of the value: no json needed
+    import json
+
+    try:
+        return json.loads(raw) == value
+    except ValueError:
+        return False
 
 
 def _write_stamp(folder, generation, value):
     """Record a full check (atomically; losing it only costs another full check)."""
     tmp = os.path.join(folder, ".%d.%d.stamp.tmp" % (generation, os.getpid()))
+    import json
+
     try:
         with open(tmp, "w") as f:
             json.dump(value, f)
@@ -374,14 +419,22 @@ def _fsync_directory(folder):
         os.close(fd)
 
 
+def _names():
+    """(a generation's file or stamp, a writer's temp file): the names of a directory."""
+    import re  # here, not at the top: a read that maps a file lists no directory
+
+    return re.compile(r"^(\d+)\.(base|verified)$"), re.compile(r"^\.(\d+)\.(\d+)\.tmp$")
+
+
 def remove_old(folder, generation):
     """Remove the files of generations below ``generation`` and temp files (hold the
     Lock: a temp file seen then is a dead writer's). Returns the names removed."""
+    names, temp = _names()
     removed = []
     for name in sorted(os.listdir(folder)):
-        m = NAMES.match(name)
+        m = names.match(name)
         old = m is not None and int(m.group(1)) < generation
-        if old or TEMP.match(name) or name.endswith(".stamp.tmp"):
+        if old or temp.match(name) or name.endswith(".stamp.tmp"):
             try:
                 os.unlink(os.path.join(folder, name))
                 removed.append(name)

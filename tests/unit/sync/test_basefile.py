@@ -155,3 +155,28 @@ def test_a_file_the_build_wrote_is_refused_for_another_checksum(folder):
     stats = {}
     assert basefile.open_verified(folder, 6, size2, sha2, stats) is None
     assert stats.get("refused", 0) + stats.get("checks", 0) >= 1
+
+
+def test_the_header_and_the_stamp_are_read_as_json_reads_them_without_importing_json(folder):
+    """_header and _stamped read what contents() and _write_stamp write with str
+    methods (a first read imports neither json nor re), and anything else as JSON."""
+    import json
+
+    out, into, alive, tables = graph()
+    header, _ = basefile.contents(12, out, into, alive, tables)
+    assert basefile._header(header) == json.loads(header) and len(json.loads(header)["arrays"]) == 17
+    other = b' { "generation": 12, "arrays": [["alive", "|b1", 64, 3]] } '  # spaces: json reads it
+    assert basefile._header(other) == json.loads(other)
+    assert basefile._header(b'{"generation":3,"arrays":[]}   ') == {"generation": 3, "arrays": []}
+    with pytest.raises(ValueError):
+        basefile._header(b'{"generation":--3,"arrays":[]}')
+    value = [2049, 123456, 789, 1700000000123456789, 1700000000123456790, "ab" * 32]
+    basefile._write_stamp(folder, 12, value)
+    with open(os.path.join(folder, "12.verified"), "rb") as f:
+        assert f.read() == json.dumps(value).encode()  # the text _stamped compares
+    assert basefile._stamped(folder, 12, value)
+    assert not basefile._stamped(folder, 12, value[:-1] + ["cd" * 32])
+    assert not basefile._stamped(folder, 13, value)  # no stamp
+    with open(os.path.join(folder, "12.verified"), "w") as f:
+        json.dump(value, f, indent=1)  # another layout of the same value: read as JSON
+    assert basefile._stamped(folder, 12, value)
