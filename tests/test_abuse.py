@@ -830,6 +830,67 @@ def test_a_definer_function_of_another_role_cannot_read_pending_rows_as_its_call
     assert len(loot) == 2 and all(isinstance(row, int) for row in loot), loot
 
 
+PRIV = "gs_ab_priv"  # sees every row of rv.secrets under its policy, through its own definer function
+
+
+@pytest.fixture
+def secrets(world):
+    """rv.secrets: row-level security shows READER the blue row, PRIV both; PRIV's
+    SECURITY DEFINER function counts the table's nodes (graph._nodes' policy asks
+    graph._row_visible as PRIV, which reads and keeps PRIV's visible keys)."""
+    with connect(world) as c:
+        c.execute(f"DROP ROLE IF EXISTS {PRIV}")
+        c.execute(f"CREATE ROLE {PRIV} LOGIN")
+        c.execute(f"CREATE SCHEMA rv; GRANT USAGE ON SCHEMA rv TO PUBLIC; CREATE SCHEMA privs AUTHORIZATION {PRIV}")
+        c.execute("CREATE TABLE rv.secrets (id int PRIMARY KEY, team text NOT NULL, name text NOT NULL)")
+        c.execute(f"INSERT INTO rv.secrets VALUES (1, 'blue', 'b1'), (2, 'red', '{HIDDEN} 2')")
+        c.execute("ALTER TABLE rv.secrets ENABLE ROW LEVEL SECURITY")
+        c.execute(f"CREATE POLICY see ON rv.secrets USING (team = 'blue' OR current_user = '{PRIV}')")
+        c.execute(f"GRANT SELECT ON rv.secrets TO {READER}, {PRIV}")
+        c.execute("SELECT graph.add_table('rv.secrets', columns => '{name}')")
+        c.execute("SELECT graph.build()")
+    with as_role(world, PRIV) as p:
+        p.execute("CREATE FUNCTION privs.count_nodes() RETURNS bigint LANGUAGE sql SECURITY DEFINER"
+                  " SET search_path = pg_catalog AS"
+                  " $$ SELECT count(*) FROM graph._nodes WHERE table_oid = 'rv.secrets'::regclass $$")
+        p.execute("GRANT USAGE ON SCHEMA privs TO PUBLIC")
+    yield world
+    with connect(world) as c:
+        c.execute("SELECT graph.remove_table('rv.secrets', cascade => true)")
+        c.execute("DROP SCHEMA rv, privs CASCADE")
+        c.execute(f"DROP OWNED BY {PRIV}")
+        c.execute(f"DROP ROLE {PRIV}")
+
+
+VISIBLE = ("SELECT graph._row_visible('rv.secrets'::regclass, %s, %s, pg_catalog.pg_current_snapshot()::text,"
+           " pg_catalog.statement_timestamp())")
+
+
+def test_row_visible_answers_a_call_naming_another_roles_scope_as_its_caller(secrets):
+    """graph._row_visible keeps a table's visible keys per (role, snapshot, statement
+    start), the scope its caller passes. In one statement PRIV's definer function
+    reads graph._nodes (its keys are kept under PRIV's scope), then READER asks with
+    PRIV's scope: it must get its own answer (the red row is hidden from it), not
+    PRIV's kept one. Before the fix it got PRIV's: true for the red row."""
+    with as_role(secrets, PRIV) as p:
+        assert p.execute("SELECT privs.count_nodes()").fetchone() == (2,)  # the trap: PRIV sees both
+    with as_role(secrets, READER) as r:
+        assert r.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = 'rv.secrets'::regclass"
+                         ).fetchone() == (1,)
+        for who in (READER, PRIV):
+            assert r.execute(VISIBLE, ("1", who)).fetchone() == (True,), who
+            assert r.execute(VISIBLE, ("2", who)).fetchone() == (False,), who
+        with r.transaction():  # one snapshot for both calls of the statement
+            r.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            got = r.execute("SELECT privs.count_nodes(), (" + VISIBLE + ")", ("2", PRIV)).fetchone()
+        assert got == (2, False)
+        with r.transaction():  # and its own scope afterwards, in the same statement
+            r.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            got = r.execute("SELECT privs.count_nodes(), (" + VISIBLE + "), (" + VISIBLE + ")",
+                            ("2", PRIV, "2", READER)).fetchone()
+        assert got == (2, False, False)
+
+
 HEALTH_LOOT = """CREATE FUNCTION mal.harmless() RETURNS int LANGUAGE plpgsql SECURITY DEFINER
                  SET search_path = pg_catalog AS $$
                  BEGIN

@@ -22,7 +22,7 @@ direct SELECT on graph._labels, outside a read, asks every column as before.
 import contextlib
 
 from graphsync.db import run
-from graphsync.reads import statement_cache
+from graphsync.reads import row_policy, statement_cache
 
 # The edge sources with a label column whose carrying table the caller may SELECT,
 # each with the statement that reads that column's values: the table's name quoted
@@ -80,4 +80,5 @@ def _read(plpy, narrow):
 def visible_labels(plpy, scope):
     """The labels the caller can see (see the module docstring), kept for ``scope``."""
     narrow = _narrow
-    return statement_cache.kept("labels", tuple(scope) + (narrow,), lambda: _read(plpy, narrow))
+    caller = run(plpy, row_policy.CALLER)[0]["me"]  # answered as the caller, whatever role scope names
+    return statement_cache.kept("labels", tuple(scope) + (narrow,), lambda: _read(plpy, narrow), caller)

@@ -10,12 +10,15 @@ answer is kept under the reader, the snapshot and the statement's start
 snapshot sees, or a SET ROLE reads the table again. A statement reads only the
 tables whose nodes it reads: the policy of a table it does not touch never runs
 (before migration 251 the first such node made the statement read every such
-table). A call whose role argument is not the caller's own answers without
-keeping anything.
+table). The role argument is replaced by the caller's own (current_user, one
+kept-plan query per call): a call naming another role answers as its caller,
+never with that role's kept keys.
 """
 
 from graphsync.db import run
 from graphsync.reads import statement_cache
+
+CALLER = "SELECT current_user::text AS me"
 
 # A registered node table, whether the caller may SELECT it, and the statement that
 # reads its keys: the table's name quoted by format('%I'), the key expression
@@ -44,4 +47,5 @@ def _read(plpy, table):
 def row_visible(plpy, table, pk, scope):
     """Whether the caller can see the row of ``table`` keyed ``pk`` (see the module
     docstring), the table's keys kept for ``scope``."""
-    return pk in statement_cache.kept(("rows", table), scope, lambda: _read(plpy, table))
+    caller = run(plpy, CALLER)[0]["me"]
+    return pk in statement_cache.kept(("rows", table), scope, lambda: _read(plpy, table), caller)

@@ -24,58 +24,39 @@ def reader(answer, role):
 def test_an_answer_is_read_once_per_scope_and_kind():
     scope = ("alice", "10:20:", "t0")
     read, calls = reader(["a"], "alice")
-    assert statement_cache.kept("rows", scope, read) == ["a"]
-    assert statement_cache.kept("rows", scope, read) == ["a"] and len(calls) == 1
+    assert statement_cache.kept("rows", scope, read, scope[0]) == ["a"]
+    assert statement_cache.kept("rows", scope, read, scope[0]) == ["a"] and len(calls) == 1
     other, other_calls = reader(["L"], "alice")
-    assert statement_cache.kept("labels", scope, other) == ["L"] and len(other_calls) == 1  # another kind
-    assert statement_cache.kept("rows", scope, read) == ["a"] and len(calls) == 1  # kept beside it
+    assert statement_cache.kept("labels", scope, other, scope[0]) == ["L"] and len(other_calls) == 1  # another kind
+    assert statement_cache.kept("rows", scope, read, scope[0]) == ["a"] and len(calls) == 1  # kept beside it
 
 
 @pytest.mark.parametrize("changed", [("bob", "10:20:", "t0"), ("alice", "10:21:", "t0"), ("alice", "10:20:", "t1")])
 def test_another_role_snapshot_or_statement_reads_again(changed):
     read, calls = reader(["a"], "alice")
-    statement_cache.kept("rows", ("alice", "10:20:", "t0"), read)
+    statement_cache.kept("rows", ("alice", "10:20:", "t0"), read, "alice")
     again, again_calls = reader(["b"], changed[0])
-    assert statement_cache.kept("rows", changed, again) == ["b"] and len(again_calls) == 1
-    assert statement_cache.kept("rows", changed, again) == ["b"] and len(again_calls) == 1  # kept now
-    statement_cache.kept("rows", ("alice", "10:20:", "t0"), read)
-    # Another role in the same statement (snapshot and start) is kept beside the
-    # first; another snapshot or statement start is another statement: the first
-    # statement's answers went when it came.
-    assert len(calls) == (1 if changed[0] == "bob" else 2)
-
-
-class Keys(set):
-    """An answer whose release a weak reference can see."""
-
-
-def test_a_new_statement_drops_the_answers_of_the_earlier_ones():
-    """Memory is held for the current statement only: the keys of a table read by
-    an earlier statement go when a later statement (another snapshot or start)
-    asks anything, even about another table, rather than when the same table
-    is asked again."""
-    import gc
-    import weakref
-
-    first = ("alice", "10:20:", "t0")
-    box = [Keys({"1", "2"})]
-    held = weakref.ref(box[0])
-    assert statement_cache.kept(("rows", 101), first, lambda: (box.pop(), "alice")) == {"1", "2"}
-    assert box == []  # the cache holds the only reference
-    gc.collect()
-    assert held() is not None  # kept for the statement
-    later = ("alice", "10:20:", "t1")
-    statement_cache.kept(("rows", 202), later, lambda: (Keys({"9"}), "alice"))
-    gc.collect()
-    assert held() is None  # the table of the earlier statement is not held any more
-    read, calls = reader(Keys({"1"}), "alice")
-    statement_cache.kept(("rows", 101), first, read)
-    assert len(calls) == 1  # asked again, it is read again
+    assert statement_cache.kept("rows", changed, again, changed[0]) == ["b"] and len(again_calls) == 1
+    assert statement_cache.kept("rows", changed, again, changed[0]) == ["b"] and len(again_calls) == 1  # kept now
+    statement_cache.kept("rows", ("alice", "10:20:", "t0"), read, "alice")
+    assert len(calls) == 2  # one scope per kind is kept
 
 
 @pytest.mark.parametrize("role", ["bob", None])
 def test_an_answer_read_as_another_role_than_the_scope_s_is_not_kept(role):
     scope = ("alice", "10:20:", "t0")
     read, calls = reader(["a"], role)
-    assert statement_cache.kept("rows", scope, read) == ["a"]
-    assert statement_cache.kept("rows", scope, read) == ["a"] and len(calls) == 2
+    assert statement_cache.kept("rows", scope, read, scope[0]) == ["a"]
+    assert statement_cache.kept("rows", scope, read, scope[0]) == ["a"] and len(calls) == 2
+
+
+def test_a_scope_naming_another_role_is_answered_as_the_caller():
+    """A call passing alice's scope while bob runs it gets bob's answer, read as bob,
+    never alice's kept one; and what it read is kept under bob, not alice."""
+    alice = ("alice", "10:20:", "t0")
+    read, calls = reader(["secret"], "alice")
+    assert statement_cache.kept("rows", alice, read, "alice") == ["secret"]
+    mine, my_calls = reader(["public"], "bob")
+    assert statement_cache.kept("rows", alice, mine, "bob") == ["public"] and len(my_calls) == 1
+    assert statement_cache.kept("rows", ("bob", "10:20:", "t0"), mine, "bob") == ["public"] and len(my_calls) == 1
+    assert statement_cache.kept("rows", alice, read, "alice") == ["secret"] and len(calls) == 2
