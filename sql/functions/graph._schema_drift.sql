@@ -15,9 +15,15 @@
 -- Capture triggers are those of graph._trigger_states(), recognised by their
 -- function, on the table and each of its partitions and inheritance children;
 -- a detail names a member's trigger as 'name on member'.
---   ddl_not_followed  graphsync's event trigger graphsync_follow_ddl or
---                     graphsync_follow_drop is missing or not enabled ALWAYS
---                     (table_oid NULL, table_name the event trigger's name)
+--   ddl_not_followed  one of graphsync's event triggers, graphsync_follow_ddl,
+--                     graphsync_follow_drop (DDL on registered tables) or
+--                     graphsync_follow_subscription (CREATE/ALTER SUBSCRIPTION:
+--                     replica capture), is missing or not enabled ALWAYS (disabled,
+--                     or enabled for origin or replica sessions only, so that
+--                     session_replication_role decides whether it fires); table_oid
+--                     NULL, table_name the event trigger's name, detail what it
+--                     misses and the exact statement a superuser runs (only a
+--                     superuser may create or alter an event trigger)
 -- Plus every open graph._schema_events row (what following a schema change
 -- left for a rebuild or for reconcile: column_unregistered, column_renamed,
 -- table_unregistered, members_changed, follow_failed, ...).
@@ -110,11 +116,28 @@ BEGIN
     WHERE e.resolved_at IS NULL
     UNION ALL
     SELECT 'ddl_not_followed', NULL, w.name, NULL,
-           format('event trigger %s is %s: DDL on registered tables is not followed, so a rename or a drop'
-                  ' can break capture; graph.reconcile() run by a superuser enables it ALWAYS (so does'
-                  ' install.py)', w.name, CASE WHEN et.oid IS NULL THEN 'missing' ELSE 'not enabled ALWAYS' END),
+           format('event trigger %s is %s: %s; a superuser runs %s (graph.reconcile() run by a superuser'
+                  ' does it, so does install.py)', w.name,
+                  CASE et.evtenabled WHEN 'D' THEN 'disabled'
+                                     WHEN 'O' THEN 'enabled for origin sessions only (not with'
+                                                   ' session_replication_role = replica)'
+                                     WHEN 'R' THEN 'enabled for replica sessions only (not with'
+                                                   ' session_replication_role = origin)'
+                                     ELSE 'missing' END,
+                  w.misses,
+                  CASE WHEN et.oid IS NULL THEN w.create_statement
+                       ELSE format('ALTER EVENT TRIGGER %I ENABLE ALWAYS', w.name) END),
            'reconcile'
-    FROM (VALUES ('graphsync_follow_ddl'), ('graphsync_follow_drop')) AS w (name)
+    FROM (VALUES
+        ('graphsync_follow_ddl', 'DDL on registered tables is not followed, so a rename or a drop can break capture',
+         'CREATE EVENT TRIGGER graphsync_follow_ddl ON ddl_command_end EXECUTE FUNCTION graph._follow_ddl()'),
+        ('graphsync_follow_drop', 'DDL on registered tables is not followed, so a rename or a drop can break capture',
+         'CREATE EVENT TRIGGER graphsync_follow_drop ON sql_drop EXECUTE FUNCTION graph._follow_ddl()'),
+        ('graphsync_follow_subscription', 'a subscription created or refreshed now gives the registered tables it'
+         || ' applies to no replica capture, so the changes it applies do not reach the graph',
+         'CREATE EVENT TRIGGER graphsync_follow_subscription ON ddl_command_end WHEN TAG IN'
+         || ' (''CREATE SUBSCRIPTION'', ''ALTER SUBSCRIPTION'') EXECUTE FUNCTION graph._follow_subscription()')
+    ) AS w (name, misses, create_statement)
     LEFT JOIN pg_catalog.pg_event_trigger AS et ON et.evtname = w.name
     WHERE et.evtenabled IS DISTINCT FROM 'A' AND EXISTS (SELECT FROM captured);
 END;

@@ -37,6 +37,19 @@ from graphsync import db, errors, settings
 from graphsync.ops import drift, follow, jobs
 from graphsync.sync import apply, build, notify
 
+# graphsync's event triggers as install creates them (sql/functions/graph._follow_ddl.sql,
+# graph._follow_subscription.sql; graph._schema_drift quotes the same statements):
+# what reconcile() run by a superuser creates when one is missing.
+EVENT_TRIGGERS = {
+    "graphsync_follow_ddl":
+        "CREATE EVENT TRIGGER graphsync_follow_ddl ON ddl_command_end EXECUTE FUNCTION graph._follow_ddl()",
+    "graphsync_follow_drop":
+        "CREATE EVENT TRIGGER graphsync_follow_drop ON sql_drop EXECUTE FUNCTION graph._follow_ddl()",
+    "graphsync_follow_subscription":
+        "CREATE EVENT TRIGGER graphsync_follow_subscription ON ddl_command_end WHEN TAG IN"
+        " ('CREATE SUBSCRIPTION', 'ALTER SUBSCRIPTION') EXECUTE FUNCTION graph._follow_subscription()",
+}
+
 SETTINGS_READ = ("graph.sync_batch_size", "graph.edge_buffer_size", "graph.sync_error_policy",
                  "graph.rebuild_overlay_fraction", "graph.rebuild_tombstone_fraction")
 
@@ -149,17 +162,25 @@ class Repairs:
         self.add("enabled_trigger", d["table_name"], len(d["detail"].split(", ")), d["detail"])
 
     def ddl_not_followed(self, d):
-        """Enable (or create) graphsync's event trigger ALWAYS: only a superuser may."""
+        """Enable (or create) graphsync's event trigger ALWAYS: only a superuser may.
+        Anyone else gets needs_attention and a WARNING whose hint is the statement
+        a superuser runs (the drift's detail says it too)."""
         name = d["table_name"]
         if not self.q("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")[0]["rolsuper"]:
+            exists = self.q("SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = $1", ["text"], [name])
+            statement = ("ALTER EVENT TRIGGER %s ENABLE ALWAYS" % self.plpy.quote_ident(name) if exists
+                         else EVENT_TRIGGERS[name])
+            self.plpy.warning("graphsync: only a superuser may enable or create event trigger %s" % name,
+                              hint="As a superuser run: %s; or run graph.reconcile() as a superuser,"
+                                   " or install.py again." % statement)
             self.add("needs_attention", name, 0, d["detail"])
             return
-        event = "sql_drop" if name == "graphsync_follow_drop" else "ddl_command_end"
         if not self.q("SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = $1", ["text"], [name]):
-            self.plpy.execute("CREATE EVENT TRIGGER %s ON %s EXECUTE FUNCTION graph._follow_ddl()"
-                              % (self.plpy.quote_ident(name), event))
+            self.plpy.execute(EVENT_TRIGGERS[name])
         self.plpy.execute("ALTER EVENT TRIGGER %s ENABLE ALWAYS" % self.plpy.quote_ident(name))
-        self.add("enabled_event_trigger", name, 1, "DDL on registered tables is followed again")
+        self.add("enabled_event_trigger", name, 1,
+                 "subscriptions are followed again" if name == "graphsync_follow_subscription"
+                 else "DDL on registered tables is followed again")
 
     def trigger_impostor(self, d):
         self.tables.add(int(d["table_oid"]))
