@@ -136,7 +136,8 @@ BEGIN
         ('graphsync_follow_subscription', 'a subscription created or refreshed now gives the registered tables it'
          || ' applies to no replica capture, so the changes it applies do not reach the graph',
          'CREATE EVENT TRIGGER graphsync_follow_subscription ON ddl_command_end WHEN TAG IN'
-         || ' (''CREATE SUBSCRIPTION'', ''ALTER SUBSCRIPTION'') EXECUTE FUNCTION graph._follow_subscription()')
+         || ' (''CREATE SUBSCRIPTION'', ''ALTER SUBSCRIPTION'', ''DROP SUBSCRIPTION'')'
+         || ' EXECUTE FUNCTION graph._follow_subscription()')
     ) AS w (name, misses, create_statement)
     LEFT JOIN pg_catalog.pg_event_trigger AS et ON et.evtname = w.name
     WHERE et.evtenabled IS DISTINCT FROM 'A' AND EXISTS (SELECT FROM captured);

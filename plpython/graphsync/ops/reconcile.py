@@ -47,7 +47,8 @@ EVENT_TRIGGERS = {
         "CREATE EVENT TRIGGER graphsync_follow_drop ON sql_drop EXECUTE FUNCTION graph._follow_ddl()",
     "graphsync_follow_subscription":
         "CREATE EVENT TRIGGER graphsync_follow_subscription ON ddl_command_end WHEN TAG IN"
-        " ('CREATE SUBSCRIPTION', 'ALTER SUBSCRIPTION') EXECUTE FUNCTION graph._follow_subscription()",
+        " ('CREATE SUBSCRIPTION', 'ALTER SUBSCRIPTION', 'DROP SUBSCRIPTION')"
+        " EXECUTE FUNCTION graph._follow_subscription()",
 }
 
 SETTINGS_READ = ("graph.sync_batch_size", "graph.edge_buffer_size", "graph.sync_error_policy",
