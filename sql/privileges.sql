@@ -128,7 +128,7 @@ DECLARE
         -- (reads/edge_rows.py): catalog-only generators of the endpoint and row filter SQL
         '_as_key_expr', '_end_expr', '_edge_filter_expr', '_filter_row_expr',
         -- what graph._nodes' row-level security calls as whoever reads it
-        '_row_visible',
+        '_row_visible', '_row_scope',
         -- ... and graph._labels' row-level security
         '_visible_labels',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',

@@ -889,6 +889,18 @@ def test_row_visible_answers_a_call_naming_another_roles_scope_as_its_caller(sec
             got = r.execute("SELECT privs.count_nodes(), (" + VISIBLE + "), (" + VISIBLE + ")",
                             ("2", PRIV, "2", READER)).fetchone()
         assert got == (2, False, False)
+        # With a scope token of its own (graph._row_scope(), what the policy passes): it
+        # names READER, so naming PRIV with it gets no kept key of PRIV's either.
+        scoped = ("SELECT graph._row_visible('rv.secrets'::regclass, %s, %s, (SELECT graph._row_scope()),"
+                  " pg_catalog.statement_timestamp())")
+        with r.transaction():
+            r.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            got = r.execute("SELECT privs.count_nodes(), (" + scoped + "), (" + scoped + "), (" + scoped + ")",
+                            ("2", PRIV, "2", READER, "1", READER)).fetchone()
+        assert got == (2, False, False, True)
+        token = r.execute("SELECT graph._row_scope()").fetchone()[0]
+        assert token.count("|") == 2 and token.split("|")[0] == r.execute(
+            "SELECT pg_current_snapshot()::text").fetchone()[0]
 
 
 HEALTH_LOOT = """CREATE FUNCTION mal.harmless() RETURNS int LANGUAGE plpgsql SECURITY DEFINER

@@ -10,15 +10,20 @@ answer is kept under the reader, the snapshot and the statement's start
 snapshot sees, or a SET ROLE reads the table again. A statement reads only the
 tables whose nodes it reads: the policy of a table it does not touch never runs
 (before migration 251 the first such node made the statement read every such
-table). The role argument is replaced by the caller's own (current_user, one
-kept-plan query per call): a call naming another role answers as its caller,
-never with that role's kept keys.
+table). The policy passes as the snapshot a scope token (graph._row_scope, once
+per statement: reads.statement_cache.issue) made for the role running it; only a
+scope whose token names its role may use and keep keys without looking the caller
+up. Any other call (a direct one, or one naming another role than its token's)
+has its role replaced by the caller's own (current_user, one kept-plan query): it
+answers as its caller, never with another role's kept keys.
 """
 
 from graphsync.db import run
 from graphsync.reads import statement_cache
 
 CALLER = "SELECT current_user::text AS me"
+SCOPE = "SELECT current_user::text AS me, pg_catalog.pg_current_snapshot()::text AS snapshot," \
+        " pg_catalog.statement_timestamp()::text AS at"
 
 # A registered node table, whether the caller may SELECT it, and the statement that
 # reads its keys: the table's name quoted by format('%I'), the key expression
@@ -47,5 +52,14 @@ def _read(plpy, table):
 def row_visible(plpy, table, pk, scope):
     """Whether the caller can see the row of ``table`` keyed ``pk`` (see the module
     docstring), the table's keys kept for ``scope``."""
-    caller = run(plpy, CALLER)[0]["me"]
+    if statement_cache.issued_to(scope[1], scope[0]):
+        caller = scope[0]  # the token was made for this role, in this backend: no lookup
+    else:
+        caller = run(plpy, CALLER)[0]["me"]
     return pk in statement_cache.kept(("rows", table), scope, lambda: _read(plpy, table), caller)
+
+
+def scope(plpy):
+    """graph._row_scope(): a scope token for the role running it (see above)."""
+    r = run(plpy, SCOPE)[0]
+    return statement_cache.issue(r["me"], r["snapshot"], r["at"])

@@ -11,9 +11,50 @@ SECURITY DEFINER function of that role read under earlier in the same statement)
 would otherwise be handed that role's kept answer; now it is looked up, read and
 kept as the caller. An answer read as a role that is not the caller's (it could
 not tell) is returned without being kept. Pure Python: no database access.
+
+Scope tokens (graph._row_scope, migration 295): graph._nodes' policy calls its
+function once per node, and looking the caller up each time (one SELECT
+current_user) costs each call more than the lookup of a kept key. So the policy
+passes, instead of the bare snapshot, a token ``issue`` makes once per statement
+for the role running it: the snapshot and statement start with a MAC of them and
+the role under a random secret of this backend (it never leaves this module).
+``issued_to`` tells whether a scope's token was issued to the scope's role: only
+such a scope may use kept answers without looking the caller up; no caller can
+make one for a role it does not run as.
 """
 
+import hashlib
+import hmac
+import secrets
+
 _kept = {}  # kind -> (scope, answer)
+_SECRET = secrets.token_bytes(32)
+_checked = set()  # (token, role) pairs issued_to found true: a MAC is computed once per statement
+
+
+def _mac(role, snapshot, at):
+    text = "\0".join((str(role), str(snapshot), str(at))).encode()
+    return hmac.new(_SECRET, text, hashlib.sha256).hexdigest()
+
+
+def issue(role, snapshot, at):
+    """A scope token for ``role`` (current_user), ``snapshot`` and statement start ``at``."""
+    return "%s|%s|%s" % (snapshot, at, _mac(role, snapshot, at))
+
+
+def issued_to(token, role):
+    """Whether ``token`` was issued (by ``issue``, in this backend) to ``role``."""
+    if (token, role) in _checked:
+        return True
+    if not isinstance(token, str) or token.count("|") != 2:
+        return False
+    snapshot, at, mac = token.split("|")
+    if not hmac.compare_digest(mac, _mac(role, snapshot, at)):
+        return False
+    if len(_checked) >= 64:
+        _checked.clear()
+    _checked.add((token, role))
+    return True
 
 
 def kept(kind, scope, read, caller):

@@ -60,3 +60,16 @@ def test_a_scope_naming_another_role_is_answered_as_the_caller():
     assert statement_cache.kept("rows", alice, mine, "bob") == ["public"] and len(my_calls) == 1
     assert statement_cache.kept("rows", ("bob", "10:20:", "t0"), mine, "bob") == ["public"] and len(my_calls) == 1
     assert statement_cache.kept("rows", alice, read, "alice") == ["secret"] and len(calls) == 2
+
+
+def test_a_scope_token_names_the_role_it_was_issued_to_and_no_other():
+    token = statement_cache.issue("alice", "10:20:", "2026-01-01 00:00:00+00")
+    assert statement_cache.issued_to(token, "alice")
+    assert statement_cache.issued_to(token, "alice")  # checked once, then remembered
+    assert not statement_cache.issued_to(token, "bob")
+    assert statement_cache.issue("alice", "10:21:", "2026-01-01 00:00:00+00") != token  # another snapshot
+    snapshot, at, mac = token.split("|")
+    assert not statement_cache.issued_to("|".join(("10:21:", at, mac)), "alice")  # the MAC covers the snapshot
+    assert not statement_cache.issued_to("|".join((snapshot, "2026-01-01 00:00:01+00", mac)), "alice")
+    for forged in ("10:20:", None, "a|b", "10:20:|x|" + "0" * 64, token + "|"):
+        assert not statement_cache.issued_to(forged, "alice"), forged
