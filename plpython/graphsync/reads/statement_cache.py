@@ -2,10 +2,18 @@
 
 The policies of graph._nodes (migration 251: reads/row_policy.py) and graph._labels
 (migration 240: reads/label_policy.py) call a function for every row they check,
-passing the scope of the answer: (role, snapshot, statement start). The answer is
-read from the sources as the caller once per scope and kept, so a later statement,
-a commit a new snapshot sees, or a SET ROLE reads the sources again. One scope is
-kept per kind of answer. The scope's role is the caller's own, whatever role the
+passing the scope of the answer: (role, snapshot, statement start), which a policy
+may extend. The answer is read from the sources as the caller once per kind and
+scope and kept, so a later statement, a commit a new snapshot sees, or a SET ROLE
+reads the sources again.
+
+Only the current statement's answers are held: the statement is the scope's
+snapshot and start (scope[1:3]); the first call of another statement drops every
+answer kept before it, whatever it asks about, so the keys of a table an earlier
+statement read are not held until that table is asked about again. Answers of
+several roles in one statement are kept side by side.
+
+The scope's role is the caller's own, whatever role the
 call names: a caller passing another role's scope (the role, snapshot and start a
 SECURITY DEFINER function of that role read under earlier in the same statement)
 would otherwise be handed that role's kept answer; now it is looked up, read and
@@ -27,7 +35,8 @@ import hashlib
 import hmac
 import secrets
 
-_kept = {}  # kind -> (scope, answer)
+_statement = None  # (snapshot, statement start) of the answers kept
+_kept = {}  # (kind, scope) -> answer, all of _statement
 _SECRET = secrets.token_bytes(32)
 _checked = set()  # (token, role) pairs issued_to found true: a MAC is computed once per statement
 
@@ -62,16 +71,23 @@ def kept(kind, scope, read, caller):
     role running the call, current_user): the one kept for it, else ``read()``'s.
     ``read`` returns (answer, the role it read as: current_user, or None when it
     could not tell); the answer is kept only when that role is ``caller``."""
+    global _statement
     scope = (caller,) + tuple(scope[1:])
-    hit = _kept.get(kind)
-    if hit is not None and hit[0] == scope:
-        return hit[1]
+    statement = tuple(scope[1:3])
+    if statement != _statement:
+        _kept.clear()
+        _statement = statement
+    key = (kind, scope)
+    if key in _kept:
+        return _kept[key]
     answer, role = read()
-    if role is not None and role == scope[0]:
-        _kept[kind] = (scope, answer)
+    if role is not None and role == caller:
+        _kept[key] = answer
     return answer
 
 
 def forget():
     """Drop every kept answer."""
+    global _statement
     _kept.clear()
+    _statement = None
