@@ -8,6 +8,7 @@ CREATE OR REPLACE FUNCTION graph._captured_tables(tbl oid)
 RETURNS TABLE (table_oid oid, table_name text, present boolean)
 LANGUAGE plpgsql
 STABLE
+ROWS 10  -- a few captured tables, not 1000: index lookups of the catalog, not hashes of it
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
@@ -36,6 +37,7 @@ CREATE OR REPLACE FUNCTION graph._captured_tables()
 RETURNS TABLE (table_oid oid, table_name text, present boolean)
 LANGUAGE sql
 STABLE
+ROWS 10  -- a few captured tables, not 1000: index lookups of the catalog, not hashes of it
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT * FROM graph._captured_tables(NULL)

@@ -15,7 +15,7 @@
 -- graph._cron_job_state hides pg_cron's message from anyone else): a mistaken
 -- GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA graph reveals nothing to the sessions
 -- of the role it names.
--- Reads: graph._sync_state, graph._sync_log, graph._edge_overlay, graph._node_rows,
+-- Reads: graph._sync_state, graph._sync_log, graph._node_rows,
 -- graph._maintenance_jobs, graph._maintenance_schedule, graph._integrity, the catalog, cron.job
 -- and cron.job_run_details when pg_cron is installed.
 CREATE OR REPLACE FUNCTION graph._health(
@@ -36,11 +36,26 @@ DECLARE
     verify_rebuilt boolean;
     maintenance_phase text;
     maintenance_kind text;
+    rebuild_drift text;
 BEGIN
     reveal := reveal AND graph._session_is_admin();
+    -- Schema drift, read once (each read checks every captured table's columns,
+    -- keys and capture triggers in the catalog): the columns that quote it, and
+    -- the drift a rebuild repairs, which graph._rebuild_reasons() would read again.
+    SELECT string_agg(format('%s: %s%s (%s)', d.kind, d.table_name,
+                             coalesce('.' || d.column_name, ''), d.detail), '; '
+                      ORDER BY d.table_name, d.kind),
+           bool_or(d.repair = 'reconcile'),
+           string_agg(format('%s (%s%s)', d.table_name, d.detail,
+                             CASE WHEN d.kind = 'trigger_impostor' THEN ': held by another function' ELSE '' END),
+                      '; ' ORDER BY d.table_name, d.kind) FILTER (WHERE d.kind IN ('trigger_missing', 'trigger_impostor')),
+           string_agg(d.table_name || coalesce('.' || d.column_name, '') || ' ' || d.kind, ', ')
+               FILTER (WHERE d.repair = 'rebuild')
+    INTO h.schema_drift, h.reconcile_recommended, h.missing_triggers, rebuild_drift
+    FROM graph._schema_drift() AS d;
     -- Set here, not in DECLARE: an error of a declaration's initializer is
     -- raised outside this block and would skip its EXCEPTION clause.
-    reasons := graph._rebuild_reasons();
+    reasons := graph._rebuild_reasons(rebuild_drift);
     cron := graph._cron_job_state();
     SELECT * INTO s FROM graph._sync_state;
     h.query_freshness := graph._setting('graph.query_freshness');
@@ -80,13 +95,10 @@ BEGIN
            count(*) FILTER (WHERE t.state IN ('missing', 'impostor'))
     INTO h.disabled_trigger_count, h.missing_trigger_count
     FROM graph._trigger_states() AS t;
-    SELECT string_agg(format('%s (%s%s)', d.table_name, d.detail,
-                             CASE WHEN d.kind = 'trigger_impostor' THEN ': held by another function' ELSE '' END),
-                      '; ' ORDER BY d.table_name, d.kind)
-    INTO h.missing_triggers
-    FROM graph._schema_drift() AS d WHERE d.kind IN ('trigger_missing', 'trigger_impostor');
+    -- missing_triggers: read with the drift above.
 
-    SELECT count(*) INTO h.edge_buffer_used FROM graph._edge_overlay;
+    -- the overlay's rows, counted as replay and build write them (migration 095)
+    h.edge_buffer_used := s.overlay_count;
     h.edge_buffer_size := graph._setting('graph.edge_buffer_size')::bigint;
     SELECT count(*) INTO h.tombstone_count FROM graph._node_rows AS n WHERE n.touched AND NOT n.alive;
     h.needs_vacuum := EXISTS (SELECT FROM graph._sync_log AS l WHERE l.needs_vacuum);
@@ -97,12 +109,7 @@ BEGIN
     h.build_required := s.build_required;
     h.generation := s.generation;
 
-    SELECT string_agg(format('%s: %s%s (%s)', d.kind, d.table_name,
-                             coalesce('.' || d.column_name, ''), d.detail), '; '
-                      ORDER BY d.table_name, d.kind),
-           bool_or(d.repair = 'reconcile')
-    INTO h.schema_drift, h.reconcile_recommended
-    FROM graph._schema_drift() AS d;
+    -- schema_drift and reconcile_recommended: read with the drift above.
     h.schema_state := CASE WHEN h.schema_drift IS NULL THEN 'current' ELSE 'drifted' END;
 
     -- A run's error may quote any source value: admins only.

@@ -1,14 +1,17 @@
--- graph._rebuild_reasons(): why the base should be rebuilt now, one text per
+-- graph._rebuild_reasons(rebuild_drift): why the base should be rebuilt now, one text per
 -- reason; empty when it should not. Reasons: read-only state, a registration
 -- change (build_required), TRUNCATE markers not yet folded (needs_vacuum),
 -- overlay pressure (edge overlay rows >= graph.rebuild_overlay_fraction of
 -- graph.edge_buffer_size), tombstones (dead nodes changed since the build >=
 -- graph.rebuild_tombstone_fraction of the nodes), schema drift a rebuild
--- repairs (a column retyped or replaced). Settings are read through
+-- repairs (a column retyped or replaced: rebuild_drift, the drift rows of
+-- graph._schema_drift() whose repair is 'rebuild', as 'table.column kind' joined
+-- by ', '; NULL when none). The overlay's rows are graph._sync_state.overlay_count
+-- (kept with them, migration 095), not a count of the overlay. Settings are read through
 -- graph._setting (defaults in plpython/graphsync/settings.py).
 -- graph.sync_health() and run_scheduled_maintenance() both decide by it.
 -- PL/pgSQL so the install order of the functions it calls does not matter.
-CREATE OR REPLACE FUNCTION graph._rebuild_reasons()
+CREATE OR REPLACE FUNCTION graph._rebuild_reasons(rebuild_drift text)
 RETURNS text[]
 LANGUAGE plpgsql
 STABLE
@@ -25,12 +28,11 @@ BEGIN
         SELECT
             st.read_only, st.read_only_reason, st.build_required,
             (SELECT count(*) FROM graph._sync_log AS l WHERE l.needs_vacuum) AS truncations,
-            (SELECT count(*) FROM graph._edge_overlay) AS overlay,
+            st.overlay_count AS overlay,
             (SELECT count(*) FROM graph._node_rows AS n WHERE n.touched AND NOT n.alive) AS tombstones,
             greatest(coalesce((SELECT c.node_count FROM graph._csr AS c
                                WHERE c.generation = st.generation AND c.direction = 'out'), 0), 1) AS nodes,
-            (SELECT string_agg(d.table_name || coalesce('.' || d.column_name, '') || ' ' || d.kind, ', ')
-             FROM graph._schema_drift() AS d WHERE d.repair = 'rebuild') AS drift
+            rebuild_drift AS drift
         FROM graph._sync_state AS st
     )
     SELECT array_remove(ARRAY[
@@ -49,6 +51,24 @@ BEGIN
     );
 END;
 $$;
+
+-- graph._rebuild_reasons(): the same, with the schema drift graph._schema_drift()
+-- finds now. PL/pgSQL too, for the install order.
+CREATE OR REPLACE FUNCTION graph._rebuild_reasons()
+RETURNS text[]
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN graph._rebuild_reasons(
+        (SELECT string_agg(d.table_name || coalesce('.' || d.column_name, '') || ' ' || d.kind, ', ')
+         FROM graph._schema_drift() AS d WHERE d.repair = 'rebuild'));
+END;
+$$;
+
+COMMENT ON FUNCTION graph._rebuild_reasons(text) IS
+'Internal: graph._rebuild_reasons() given the schema drift a rebuild repairs (as ''table.column kind'', '', ''-joined; NULL: none), so graph._health reads drift once.';
 
 COMMENT ON FUNCTION graph._rebuild_reasons() IS
 'Why the base should be rebuilt now (read-only, registration change, truncations, overlay pressure, tombstones, retyped columns); empty when it should not.';

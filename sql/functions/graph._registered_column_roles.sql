@@ -10,6 +10,7 @@ CREATE OR REPLACE FUNCTION graph._registered_column_roles(tbl oid)
 RETURNS TABLE (table_oid oid, column_name text, roles text[])
 LANGUAGE plpgsql
 STABLE
+ROWS 50  -- a few registered columns, not 1000: index lookups of the catalog, not hashes of it
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
@@ -59,6 +60,7 @@ CREATE OR REPLACE FUNCTION graph._registered_column_roles()
 RETURNS TABLE (table_oid oid, column_name text, roles text[])
 LANGUAGE sql
 STABLE
+ROWS 50  -- a few registered columns, not 1000: index lookups of the catalog, not hashes of it
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT * FROM graph._registered_column_roles(NULL)

@@ -10,14 +10,18 @@
 -- generates replica capture for them in that same transaction, before the apply
 -- worker starts). Reads only what every role may read (pg_subscription's oid and
 -- subdbid columns). Catalog lookups by index: registering a schema asks once per
+-- table. PL/pgSQL, so a session plans its query once: a SQL function that
+-- cannot be inlined (SET search_path) is planned again at every call, and
+-- graph._trigger_states (health, drift) calls it for every captured table.
 -- table. Reads: graph._sync_state, pg_inherits, pg_subscription_rel, pg_subscription.
 CREATE OR REPLACE FUNCTION graph._replica_capture_wanted(tbl oid)
 RETURNS boolean
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce((SELECT s.replica_capture FROM graph._sync_state AS s), false)
+BEGIN
+    RETURN coalesce((SELECT s.replica_capture FROM graph._sync_state AS s), false)
         OR EXISTS (
             WITH RECURSIVE members (relid) AS (
                 SELECT tbl
@@ -29,7 +33,8 @@ AS $$
             JOIN pg_catalog.pg_subscription AS s ON s.oid = r.srsubid
             WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database AS d
                                WHERE d.datname = pg_catalog.current_database())
-        )
+        );
+END;
 $$;
 
 COMMENT ON FUNCTION graph._replica_capture_wanted(oid) IS

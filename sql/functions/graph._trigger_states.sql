@@ -47,6 +47,7 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql
 STABLE
+ROWS 50  -- a few capture triggers, not 1000: index lookups of the catalog, not hashes of it
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
@@ -120,6 +121,7 @@ RETURNS TABLE (
 )
 LANGUAGE sql
 STABLE
+ROWS 50  -- a few capture triggers, not 1000: index lookups of the catalog, not hashes of it
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
