@@ -60,6 +60,25 @@ INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)
 VALUES ('U', 'bench.nodes'::regclass, 'bench.nodes', '1', 'bench failure of node 1');
 ANALYZE graph._sync_log, graph._node_rows, graph._edge_overlay;
 """
+# Where a call's time went before (a 200-node graph: pg_stat_xact_user_functions with
+# track_functions = 'all', EXPLAIN ANALYZE of each statement), kept under the figures.
+PROFILE = """
+Where the time went before (a 200-node graph; pg_stat_xact_user_functions with
+track_functions = 'all', and EXPLAIN ANALYZE of each statement of graph._health): schema
+drift, read three times per call (missing_triggers; schema_drift and
+reconcile_recommended; graph._rebuild_reasons' drift reason), each time checking every
+captured table's columns (hashing all of pg_attribute: the functions it joins declared
+1,000 rows), keys and capture triggers (graph._trigger_states, whose
+graph._replica_capture_wanted, a SQL function with SET, was planned again at every call
+for every table); graph._edge_overlay counted in full (three sequential scans a call,
+counted by tests/test_health_cost.py). Now drift is read once,
+the overlay's size is graph._sync_state.overlay_count, the table functions declare ROWS
+10/50 (pg_attribute looked up by index) and graph._replica_capture_wanted is PL/pgSQL.
+Still in a call: graph._trigger_states twice (health's trigger counts, and inside drift),
+seven graph._setting calls (PL/Python). The first call of a session pays PL/Python's
+start (some 300 ms of it on this machine) and the first plans of every query.
+"""
+
 ANSWER = "SELECT to_jsonb(h) - 'oldest_pending_age' FROM graph.sync_health() AS h"
 
 
@@ -147,6 +166,7 @@ def main() -> int:
         " row (benchmarks/health_cost.py). 'first call of a new session': connect, one call timed by the"
         " client, disconnect. 2 cores shared with other work: a noisy machine.",
         "graph", per_call, ("after", "before"), loads)
+    text += PROFILE
     Path(args.out).write_text(text)
     print(text)
     return 0

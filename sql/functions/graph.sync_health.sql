@@ -24,7 +24,9 @@
 -- run as the reader: a role sees it (in last_error and next_action) when it may
 -- SELECT the row's table and that table's row-level security does not apply to it.
 -- The other columns hold counts, states and catalog names.
--- Reads (through graph._health): graph._sync_state, graph._sync_log, graph._edge_overlay, graph._node_rows,
+-- Cost: catalog work per registered table and index lookups; no sequential scan of
+-- graph._node_rows, graph._sync_log or graph._edge_overlay (tests/test_health_cost.py).
+-- Reads (through graph._health): graph._sync_state, graph._sync_log, graph._node_rows,
 -- graph._maintenance_jobs, graph._maintenance_schedule, graph._integrity, the catalog, cron.job
 -- and cron.job_run_details when pg_cron is installed; graph._failed_visible.
 -- The row's columns are those of type graph.sync_health_row (migration 290), their
