@@ -76,6 +76,32 @@ def test_sync_health_reads_schema_drift_once(big):
             drift = c.execute(CALLS, ("_schema_drift",)).fetchone()[0] - drift_before
             states = c.execute(CALLS, ("_trigger_states",)).fetchone()[0] - states_before
         assert drift == 1
-        # the counts of disabled and missing triggers, and the drift's trigger rows;
-        # each through the SQL overload and the PL/pgSQL one it calls (two rows)
-        assert states <= 4, states
+        # once, inside drift (the SQL overload and the PL/pgSQL one it calls): with
+        # no trigger drifted, health's trigger counts are 0 without a second read
+        assert states == 2, states
+
+
+def test_trigger_counts_read_again_only_when_drift_shows_triggers(big):
+    """With triggers drifted, health counts them from graph._trigger_states() itself:
+    the same counts as a direct read."""
+    disable = [("public.knows", "graphsync_capture_delete"), ("public.people", "graphsync_capture_insert")]
+    with connect(big) as c:
+        for table, trigger in disable:
+            c.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
+        c.execute("ALTER TABLE public.people ENABLE REPLICA TRIGGER graphsync_capture_update")
+        try:
+            c.execute("SET track_functions = 'all'")
+            with c.transaction():
+                states_before = c.execute(CALLS, ("_trigger_states",)).fetchone()[0]
+                h = c.execute("SELECT disabled_trigger_count, missing_trigger_count FROM graph.sync_health()"
+                              ).fetchone()
+                states = c.execute(CALLS, ("_trigger_states",)).fetchone()[0] - states_before
+            direct = c.execute("SELECT count(*) FILTER (WHERE state = 'disabled'),"
+                               " count(*) FILTER (WHERE state IN ('missing', 'impostor'))"
+                               " FROM graph._trigger_states()").fetchone()
+        finally:
+            for table, trigger in [*disable, ("public.people", "graphsync_capture_update")]:
+                c.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger}")
+        assert h == direct == (3, 0), (h, direct)
+        assert states == 4, states  # inside drift, and for the counts
+        assert c.execute("SELECT disabled_trigger_count FROM graph.sync_health()").fetchone()[0] == 0

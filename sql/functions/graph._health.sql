@@ -37,6 +37,7 @@ DECLARE
     maintenance_phase text;
     maintenance_kind text;
     rebuild_drift text;
+    triggers_drifted boolean;
 BEGIN
     reveal := reveal AND graph._session_is_admin();
     -- Schema drift, read once (each read checks every captured table's columns,
@@ -50,8 +51,9 @@ BEGIN
                              CASE WHEN d.kind = 'trigger_impostor' THEN ': held by another function' ELSE '' END),
                       '; ' ORDER BY d.table_name, d.kind) FILTER (WHERE d.kind IN ('trigger_missing', 'trigger_impostor')),
            string_agg(d.table_name || coalesce('.' || d.column_name, '') || ' ' || d.kind, ', ')
-               FILTER (WHERE d.repair = 'rebuild')
-    INTO h.schema_drift, h.reconcile_recommended, h.missing_triggers, rebuild_drift
+               FILTER (WHERE d.repair = 'rebuild'),
+           coalesce(bool_or(d.kind IN ('trigger_disabled', 'trigger_missing', 'trigger_impostor')), false)
+    INTO h.schema_drift, h.reconcile_recommended, h.missing_triggers, rebuild_drift, triggers_drifted
     FROM graph._schema_drift() AS d;
     -- Set here, not in DECLARE: an error of a declaration's initializer is
     -- raised outside this block and would skip its EXCEPTION clause.
@@ -91,10 +93,17 @@ BEGIN
     -- table and its partitions and children (graph._trigger_states): disabled counts
     -- those that would not fire in every session_replication_role (not enabled
     -- ALWAYS); missing counts those gone or whose name another trigger holds.
-    SELECT count(*) FILTER (WHERE t.state = 'disabled'),
-           count(*) FILTER (WHERE t.state IN ('missing', 'impostor'))
-    INTO h.disabled_trigger_count, h.missing_trigger_count
-    FROM graph._trigger_states() AS t;
+    -- graph._schema_drift() reports each such trigger (kind 'trigger_' || its
+    -- state): with none there, both counts are 0 without reading the triggers again.
+    IF triggers_drifted THEN
+        SELECT count(*) FILTER (WHERE t.state = 'disabled'),
+               count(*) FILTER (WHERE t.state IN ('missing', 'impostor'))
+        INTO h.disabled_trigger_count, h.missing_trigger_count
+        FROM graph._trigger_states() AS t;
+    ELSE
+        h.disabled_trigger_count := 0;
+        h.missing_trigger_count := 0;
+    END IF;
     -- missing_triggers: read with the drift above.
 
     -- the overlay's rows, counted as replay and build write them (migration 095)
