@@ -73,10 +73,11 @@ graph._replica_capture_wanted, a SQL function with SET, was planned again at eve
 for every table); graph._edge_overlay counted in full (three sequential scans a call,
 counted by tests/test_health_cost.py). Now drift is read once,
 the overlay's size is graph._sync_state.overlay_count, the table functions declare ROWS
-10/50 (pg_attribute looked up by index) and graph._replica_capture_wanted is PL/pgSQL.
-Still in a call: graph._trigger_states twice (health's trigger counts, and inside drift),
-seven graph._setting calls (PL/Python). The first call of a session pays PL/Python's
-start (some 300 ms of it on this machine) and the first plans of every query.
+10/50 (pg_attribute looked up by index), graph._replica_capture_wanted is PL/pgSQL, and
+health counts capture triggers with a second graph._trigger_states read only when drift
+shows a drifted one. Still in a call: seven graph._setting calls (PL/Python). The first
+call of a session pays PL/Python's start (some 300 ms of it on this machine) and the
+first plans of every query.
 """
 
 ANSWER = "SELECT to_jsonb(h) - 'oldest_pending_age' FROM graph.sync_health() AS h"
