@@ -6,9 +6,9 @@
 -- base: not pending.
 --
 -- Between passes (target_snapshot is NULL) they are found through two btree
--- indexes, never by a scan of the log from done_snapshot's xmin on (its BRIN index
--- leaves the newest ranges unsummarized until a vacuum: each such scan rechecked
--- every row of those ranges):
+-- indexes, never by a scan of the log from done_snapshot's xmin on (through the
+-- BRIN index the log had until migration 310, which left the newest ranges
+-- unsummarized until a vacuum, each such scan rechecked every row of those ranges):
 --   * by id above applied_sync_id (the primary key): a transaction that began
 --     after done_snapshot was taken (xid >= its xmax) took its ids after it (the
 --     capture triggers run after the row they capture, so the transaction has
