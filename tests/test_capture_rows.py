@@ -168,3 +168,24 @@ def test_the_log_has_only_the_indexes_its_readers_use(conn):
     plan = "\n".join(r[0] for r in conn.execute(
         "EXPLAIN SELECT count(*) FROM graph._sync_log WHERE xid > (SELECT max(xid) FROM graph._sync_log) - 1"))
     assert "_sync_log_xid_idx" in plan and "Seq Scan" not in plan, plan
+
+
+def test_a_delete_checks_the_types_of_the_columns_it_renders_only(conn):
+    """The single-statement DELETE renders the old row's key and captured columns
+    (tenant, edge endpoint), never a property: its type check names those columns
+    only (each pg_typeof() call costs every statement its start), while an INSERT's
+    checks every column it renders."""
+    conn.execute("CREATE TABLE checked (id int PRIMARY KEY, name text, note text, tenant int)")
+    conn.execute("SELECT graph.add_table('checked', columns => '{name,note}', tenant_column => 'tenant')")
+    body = conn.execute("SELECT prosrc FROM pg_proc WHERE oid = ('graph._capture_'"
+                        " || 'checked'::regclass::oid)::regproc").fetchone()[0]
+    delete = next(s for s in body.split(";") if "SELECT 'D'" in s)
+    insert = next(s for s in body.split(";") if "SELECT 'I'" in s)
+    assert "WHERE ARRAY[pg_catalog.pg_typeof(o.id), pg_catalog.pg_typeof(o.tenant)]" in delete, delete
+    assert ("WHERE ARRAY[pg_catalog.pg_typeof(n.id), pg_catalog.pg_typeof(n.name), pg_catalog.pg_typeof(n.note),"
+            " pg_catalog.pg_typeof(n.tenant)]") in insert, insert
+    conn.execute("INSERT INTO checked VALUES (1, 'a', 'b', 7)")
+    conn.execute("DELETE FROM checked WHERE id = 1")
+    assert conn.execute("SELECT op, pk, old_pk, properties, old_row FROM graph._sync_log"
+                        " WHERE table_oid = 'checked'::regclass ORDER BY id").fetchall() == [
+        ("I", "1", None, {"name": "a", "note": "b"}, None), ("D", "1", "1", None, {"tenant": "7"})]

@@ -284,6 +284,44 @@ def test_a_stale_capture_function_meets_the_owners_type_and_runs_none_of_its_cod
         c.execute("DROP TABLE own.stale")
 
 
+
+def test_a_stale_property_column_of_the_owners_type_runs_none_of_its_code_on_delete(world):
+    """A DELETE renders the old row's key and captured columns, no property: its
+    single-statement form checks only those columns' types. A property column the
+    owner retyped to its own type (DDL not followed) leaves that check passing, and
+    the DELETE is logged by the unchecked forms, which never name the property: the
+    owner's casts never run as graph_capture, and the row logged is the same."""
+    with connect(world) as c:
+        c.execute("CREATE TABLE own.stale_d (id int PRIMARY KEY, word text, tag text)")
+        c.execute(f"ALTER TABLE own.stale_d OWNER TO {OWNER}")
+        c.execute("SELECT graph.add_table('own.stale_d', columns => '{word}', tenant_column => 'tag')")
+        followers = [r[0] for r in c.execute("SELECT evtname FROM pg_event_trigger"
+                                             " WHERE evtname LIKE 'graphsync%' AND evtenabled = 'A'")]
+        before = foreign_calls(c)
+        for name in followers:
+            c.execute(f"ALTER EVENT TRIGGER {name} DISABLE")
+        try:
+            with as_role(world, OWNER) as o:
+                o.execute("INSERT INTO own.stale_d VALUES (1, 'ok', 't1'), (2, 'sad', 't2')")
+                o.execute("DELETE FROM own.stale_d WHERE id = 1")  # plans the DELETE for text
+                o.execute("ALTER TABLE own.stale_d ALTER COLUMN word TYPE own.mood USING word::own.mood")
+            with connect(world) as c2:
+                c2.execute("DELETE FROM spy.calls")  # the owner's own calls above
+            with as_role(world, OWNER) as o:
+                o.execute("DELETE FROM own.stale_d WHERE id = 2")
+        finally:
+            for name in followers:
+                c.execute(f"ALTER EVENT TRIGGER {name} ENABLE ALWAYS")
+        assert foreign_calls(c) == before
+        assert c.execute("SELECT DISTINCT who FROM spy.calls WHERE who <> %s", (OWNER,)).fetchall() == []
+        logged = c.execute("""SELECT op, pk, old_pk, properties, old_row FROM graph._sync_log
+                              WHERE table_oid = 'own.stale_d'::regclass AND op = 'D' ORDER BY id""").fetchall()
+        assert logged == [("D", "1", "1", None, {"tag": "t1"}), ("D", "2", "2", None, {"tag": "t2"})]
+        c.execute("DELETE FROM graph._sync_log WHERE table_oid = 'own.stale_d'::regclass")
+        c.execute("SELECT graph.remove_table('own.stale_d')")
+        c.execute("DROP TABLE own.stale_d")
+
+
 # -- who SECURITY DEFINER code runs as -------------------------------------------
 
 def test_definer_functions_are_owned_by_graph_sync_and_graph_capture(world):

@@ -43,6 +43,8 @@
 --   %13$s-%18$s  fk_n, fp_n, fr_n, fk_o, fr_o, fp_o: k, p, r of a single row
 --                (see fast; else the same as k, p, r)
 --   %19$s %20$s  guard_n, guard_o: the type check of a row (else true)
+--   %21$s        guard_d: the type check of an old row's key and captured
+--                columns, the only ones a DELETE renders (else true)
 -- p_o and p_n are a NULL jsonb for a table that is no node table (a join table).
 -- new_rows and old_rows are the statement's transition tables. PostgreSQL
 -- appends an updated row's old and new version to them together, so the UPDATE
@@ -147,7 +149,7 @@ DECLARE
     lean boolean;
     fast boolean;
     fk_o text; fk_n text; fp_o text; fp_n text; fr_o text; fr_n text;
-    guard_o text; guard_n text;
+    guard_o text; guard_n text; guard_d text;
     ops text;
     -- Types whose output function reads no setting (not DateStyle, TimeZone,
     -- IntervalStyle, extra_float_digits nor bytea_output). Domains, arrays and
@@ -273,6 +275,16 @@ BEGIN
         FROM pg_catalog.pg_attribute AS a
         WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
           AND a.attname = ANY (key_cols || prop_cols || row_cols);
+        -- A DELETE renders no property: its check leaves out the columns that
+        -- are properties only (each pg_typeof() call costs its start, ~2,000
+        -- instructions per statement).
+        SELECT format('ARRAY[%s] OPERATOR(pg_catalog.=) %L::pg_catalog.regtype []',
+                      string_agg(format('pg_catalog.pg_typeof(o.%I)', a.attname), ', ' ORDER BY a.attnum),
+                      array_agg(a.atttypid ORDER BY a.attnum)::text)
+        INTO guard_d
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
+          AND a.attname = ANY (key_cols || row_cols);
         fk_o := CASE WHEN cardinality(key_cols) = 1 THEN format('(o.%I)::pg_catalog.text', key_cols[1]) ELSE k_o END;
         fk_n := CASE WHEN cardinality(key_cols) = 1 THEN format('(n.%I)::pg_catalog.text', key_cols[1]) ELSE k_n END;
         -- An object of text values (the captured columns; properties whose
@@ -313,9 +325,10 @@ BEGIN
     ELSE
         guard_o := 'true';
         guard_n := 'true';
+        guard_d := 'true';
         fk_o := k_o; fk_n := k_n; fp_o := p_o; fp_n := p_n; fr_o := r_o; fr_n := r_n;
     END IF;
-    -- What each statement logs (placeholders as above; %13$s to %20$s the
+    -- What each statement logs (placeholders as above; %13$s to %21$s the
     -- single-row forms and the type checks), one text: a row filter is the one
     -- thing capture evaluates that can raise (a cast of a bad value, a division
     -- by zero): then the statement is logged again, by the same text, with the
@@ -326,7 +339,7 @@ BEGIN
     --
     -- An INSERT or DELETE is logged by one statement whatever its row count
     -- (most OLTP writes: one row, one statement): the unchecked forms, under the
-    -- type check (guard_n, guard_o: one comparison of two arrays, as each
+    -- type check (guard_n, guard_o, guard_d: one comparison of two arrays, as each
     -- function call costs its start in every statement). Types are the
     -- columns', so the check passes for every row or for none; when it logs
     -- nothing (no row, or a stale function) the checked forms log the rows. A
@@ -375,7 +388,7 @@ $o$;
         END IF;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
         INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
-        SELECT 'D', %2$s, %16$s, %16$s, %17$s FROM old_rows AS o WHERE %20$s;
+        SELECT 'D', %2$s, %16$s, %16$s, %17$s FROM old_rows AS o WHERE %21$s;
         IF NOT FOUND THEN
             INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
             SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o;
@@ -436,12 +449,12 @@ $o$;
 %s
     END;
 $o$, format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, NULL, NULL,
-                         k_n, p_n, r_n, k_o, r_o, p_o, 'true', 'true'),
+                         k_n, p_n, r_n, k_o, r_o, p_o, 'true', 'true', 'true'),
              format(ops, fn, ident, k_n, p_n, r_n1, k_o, r_o1, p_o, NULL, tbl, NULL, NULL,
-                    k_n, p_n, r_n1, k_o, r_o1, p_o, 'true', 'true'));
+                    k_n, p_n, r_n1, k_o, r_o1, p_o, 'true', 'true', 'true'));
     ELSE
         ops := format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, NULL, NULL,
-                      fk_n, fp_n, fr_n, fk_o, fr_o, fp_o, guard_n, guard_o);
+                      fk_n, fp_n, fr_n, fk_o, fr_o, fp_o, guard_n, guard_o, guard_d);
     END IF;
 
     EXECUTE format($f$
