@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/capture.py           # full sizes; writes benchmarks/CAPTURE.md
     .venv/bin/python benchmarks/capture.py --quick   # 10x smaller, a smoke test; prints only
+    .venv/bin/python benchmarks/capture.py --before TREE   # also the code of TREE (a checkout)
 
 The twins have the same columns, primary key and foreign key to bench.companies and
 differ only in what fires on a write:
@@ -17,12 +18,16 @@ statements per operation, timed by clock_timestamp() in the server, so neither t
 client round trip nor the commit's fsync is in the figure); the added cost of a
 variant is (its time - plain's time) / N. Bulk statements are one statement of
 ``rows`` rows each, timed by the client. Variants alternate their order in every
-repetition, so the machine's load hits all of them.
+repetition, so the machine's load hits all of them. With --before TREE a fifth
+variant, before, is graphsync's capture as the code in the repository tree TREE
+generates it (its own database on the same server, the same schema), so this code
+and the code before it are measured side by side in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import statistics
@@ -135,7 +140,7 @@ def setup(conn: psycopg.Connection) -> None:
 
 
 def _logged(conn: psycopg.Connection, variant: str) -> int:
-    if variant == "graphsync":
+    if variant in ("graphsync", "before"):
         return conn.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
     if variant == "minimal":
         return conn.execute("SELECT count(*) FROM bench.minimal_log").fetchone()[0]
@@ -185,22 +190,23 @@ def bulk(conn: psycopg.Connection, table: str, rows: int) -> dict[str, float]:
 
 
 def _single(conn: psycopg.Connection, variant: str, n: int) -> dict[str, float]:
+    """``variant`` "before" is graphsync's capture in the database of the code before
+    (``conn`` is a connection to it)."""
     _reset(conn)
-    times = single_row(conn, variant, n)
+    times = single_row(conn, "graphsync" if variant == "before" else variant, n)
     _check(conn, variant, n)
     return times
 
 
 def _bulk(conn: psycopg.Connection, variant: str, rows: int) -> dict[str, float]:
     _reset(conn)
-    times = bulk(conn, TABLES[variant], rows)
+    times = bulk(conn, TABLES.get(variant, REGISTERED), rows)
     _check(conn, variant, rows)
     return times
 
 
-def _interleave(reps: int, measure) -> dict[str, list[dict[str, float]]]:
+def _interleave(reps: int, measure, names: list[str]) -> dict[str, list[dict[str, float]]]:
     """Every repetition runs every variant, in an order rotated each time."""
-    names = list(TABLES)
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for rep in range(reps):
         for name in names[rep % len(names):] + names[:rep % len(names)]:
@@ -208,12 +214,16 @@ def _interleave(reps: int, measure) -> dict[str, list[dict[str, float]]]:
     return runs
 
 
-def measure(conn: psycopg.Connection, rows: int, txns: int, reps: int) -> dict:
-    """Raw figures: per repetition, single-row seconds and bulk seconds of every variant."""
+def measure(conn: psycopg.Connection, rows: int, txns: int, reps: int,
+            before: psycopg.Connection | None = None) -> dict:
+    """Raw figures: per repetition, single-row seconds and bulk seconds of every variant
+    (and of "before", graphsync at the code before, when ``before`` connects to its database)."""
+    names = list(TABLES) + (["before"] if before is not None else [])
+    on = {name: before if name == "before" else conn for name in names}
     loads = [load()]
-    single = _interleave(reps, lambda v: _single(conn, v, txns))
+    single = _interleave(reps, lambda v: _single(on[v], v, txns), names)
     loads.append(load())
-    bulk = _interleave(reps, lambda v: _bulk(conn, v, rows))
+    bulk = _interleave(reps, lambda v: _bulk(on[v], v, rows), names)
     loads.append(load())
     return {"single": single, "bulk": bulk, "loads": loads, "rows": rows, "txns": txns, "reps": reps}
 
@@ -236,6 +246,29 @@ def _has_cpu(figures: dict) -> bool:
 def bulk_ratio(figures: dict, variant: str, over: str, op: str) -> list[float]:
     runs = figures["bulk"]
     return [v[op] / b[op] for v, b in zip(runs[variant], runs[over], strict=True)]
+
+
+def before_after(figures: dict) -> str:
+    """The table of this code against the code before it (``--before``): added µs per
+    single-row statement (clock, and server CPU when measured) and bulk seconds, with
+    the ratio this code / the code before per repetition, median (min–max)."""
+    lines = ["This code (graphsync) against the code before it (before), same run, alternating: added µs per "
+             "single-row statement (clock; CPU), bulk seconds; ratios per repetition, median (min–max):", "",
+             "| statement | before | graphsync | graphsync / before |", "|---|---:|---:|---:|"]
+    keys = [(op, "single-row {} by the clock") for op in OPS]
+    if _has_cpu(figures):
+        keys += [("cpu " + op, "single-row {} CPU") for op in OPS]
+    for key, label in keys:
+        after, before = added_us(figures, "graphsync", key), added_us(figures, "before", key)
+        ratio = [a / b if b > 0 else float("inf") for a, b in zip(after, before, strict=True)]
+        lines.append(f"| {label.format(key.removeprefix('cpu '))} | {_spread(before, '{:.1f}')} µs"
+                     f" | {_spread(after, '{:.1f}')} µs | {_spread(ratio, '{:.2f}×')} |")
+    for op in OPS:
+        b = [r[op] for r in figures["bulk"]["before"]]
+        a = [r[op] for r in figures["bulk"]["graphsync"]]
+        lines.append(f"| bulk {op} of {figures['rows']:,} rows | {_spread(b, '{:.3f} s')} | {_spread(a, '{:.3f} s')}"
+                     f" | {_spread(bulk_ratio(figures, 'graphsync', 'before', op), '{:.2f}×')} |")
+    return "\n".join(lines)
 
 
 def markdown(figures: dict) -> str:
@@ -267,6 +300,8 @@ def markdown(figures: dict) -> str:
         secs = [_spread([r[op] for r in figures["bulk"][v]], "{:.3f} s") for v in TABLES]
         ratios = [_spread(bulk_ratio(figures, "graphsync", over, op), "{:.2f}×") for over in ("minimal", "pgq")]
         lines.append(f"| {op} | {' | '.join(secs + ratios)} |")
+    if "before" in figures["single"]:
+        lines += ["", before_after(figures)]
     return "\n".join(lines)
 
 
@@ -329,7 +364,9 @@ NOTES = """
 ## How it is measured
 
 `.venv/bin/python benchmarks/capture.py` (about 22 minutes with `--reps 6` at a load of 15–22 on 2 cores; the
-default is 12 repetitions; `--quick` for a smoke test). Four twin tables
+default is 12 repetitions; `--quick` for a smoke test; `--before TREE` adds graphsync's capture as the
+code in the repository tree TREE generates it, in its own database on the same server, alternating with
+the others). Four twin tables
 (same columns, primary key, foreign key) differ only in what fires on a write: nothing; a minimal
 PL/pgSQL statement-level trigger with transition tables that logs each row as jsonb into a table with a
 bigserial key; PgQ's C row trigger `pgq.logutriga('bench')` (Debian package `postgresql-15-pgq3`,
@@ -346,7 +383,44 @@ when the server runs on the benchmark's machine), which waiting for a CPU does n
 cluster the benchmark starts runs with fsync = off, synchronous_commit = off (tools/pgcluster.py);
 the single-row figures come from one transaction per operation, so commits are not in them.
 
+`.venv/bin/python benchmarks/capture_instructions.py [--before TREE]` counts instead of timing: the
+same single-row loops (200 statements of each kind after a warm-up of as many) in a single-user
+server under callgrind (Debian package `valgrind`), each top-level statement's instructions
+dumped apart; added instructions per statement = (variant - no trigger) / 200. The counts do not
+move with the load (about 0.1k per statement between runs of the same code).
+
 ## What changed in capture
+
+This change (instructions added per single-row statement over no trigger, the code before →
+this code, both counted in one run of `capture_instructions.py`: INSERT 153.1k → 142.6k, UPDATE
+214.4k → 203.0k, DELETE 149.2k → 134.0k; PgQ 113k, 113k, 112k; the minimal PL/pgSQL trigger 67k,
+68k, 68k):
+- The log lost its BRIN index on `xid` (migration 310): the btree on `xid` (migration 200) answers
+  every query it served (the readers' plans did not change: they already went by the btree and
+  the primary key), and every statement that logs a row opened it and inserted into it,
+  10–12k instructions per single-row statement.
+- A DELETE's single statement checks the types of the columns it renders only (the key and the
+  captured columns; it renders no property): each `pg_typeof()` call of the check costs about
+  1.85k instructions per statement (DELETE −3.7k on this table, two property columns).
+
+Where a single-row statement's capture goes now (callgrind, this table, INSERT 142.6k): a
+minimal PL/pgSQL statement trigger with transition tables logging `to_jsonb(row)` into a table
+with one index costs 67k in all, less than PgQ's C row trigger (113k); so what graphsync adds
+above it is its own work, not the trigger machinery: the SECURITY DEFINER call with its three
+SET clauses (about 19k; `jit` and `enable_mergejoin` are 4–6k of it), the type check of the
+unchecked forms (13.6k for five columns), the log's two other indexes (about 10k), the key
+rendered twice (`pk` and `new_pk`), the two JSON objects, the defaults (`txid_current()`,
+`now()`, the sequence). A single-row UPDATE adds its test that the transition table holds one
+row (`NOT EXISTS (SELECT FROM old_rows OFFSET 1)`, an InitPlan: 17.4k), the join of the two
+sides and the old side's values. Tried and not kept (callgrind, same table): rendering values by
+`format('%s', …)` under `IS NULL` instead of casts under the type check (INSERT +7k: `format`
+looks the type's output function up per call); `(SELECT count(*) FROM old_rows) = 1` instead of
+the `NOT EXISTS` (UPDATE +13k). Dropping `jit` and `enable_mergejoin` from the SET clause would
+save 4–6k, but the plans kept for the session would then carry JIT or a merge join made for a
+first run of many rows into every later single-row statement; no cheaper way to keep them out
+was found.
+
+Earlier changes:
 
 Where a single-row statement's capture went (instructions counted per statement in a
 single-user server, 200 warm statements of each kind, the INSERT loop of this benchmark): about a
@@ -395,14 +469,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10x smaller sizes; print, do not write CAPTURE.md")
     parser.add_argument("--reps", type=int, default=12, help="repetitions (default 12)")
+    parser.add_argument("--before", help="a repository tree (a checkout of the code before): measure its"
+                        " capture too, side by side")
     parser.add_argument("--plot", help="where to write the plot (default: capture.png beside CAPTURE.md;"
                         " --quick writes none unless given)")
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
-    with server() as admin, database(admin, "graphsync_bench_capture") as dsn, \
-            psycopg.connect(dsn, autocommit=True) as conn:
+    with contextlib.ExitStack() as stack:
+        admin = stack.enter_context(server())
+        conn = stack.enter_context(psycopg.connect(stack.enter_context(database(admin, "graphsync_bench_capture")),
+                                                   autocommit=True))
         setup(conn)
-        figures = measure(conn, 100_000 // scale, 10_000 // scale, args.reps)
+        before = None
+        if args.before:
+            before = stack.enter_context(psycopg.connect(stack.enter_context(
+                database(admin, "graphsync_bench_capture_before", args.before)), autocommit=True))
+            setup(before)
+        figures = measure(conn, 100_000 // scale, 10_000 // scale, args.reps, before)
         version = conn.execute("SHOW server_version").fetchone()[0]
         pgq = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'pgq'").fetchone()[0]
     text = (f"{datetime.date.today()}, {os.cpu_count()} cores, PostgreSQL {version}, PgQ {pgq}; "
