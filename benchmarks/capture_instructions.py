@@ -99,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         admin = pgcluster.start(directory)
         for name, tree in trees.items():
             with psycopg.connect(admin, autocommit=True) as c:
-                c.execute(f'CREATE DATABASE "{name}"')
-            with psycopg.connect(pgcluster.dsn_for(directory, name), autocommit=True) as c:
+                c.execute(f'CREATE DATABASE "count_{name}"')
+            with psycopg.connect(pgcluster.dsn_for(directory, f"count_{name}"), autocommit=True) as c:
                 install.install(c, **({"root": Path(tree)} if tree else {}))
                 capture.setup(c)
         pgcluster.stop(directory, remove=False)
-        results = {name: added(count(directory, name, args.n), args.n) for name in trees}
+        results = {name: added(count(directory, f"count_{name}", args.n), args.n) for name in trees}
     finally:
         pgcluster.stop(directory)
     lines = [f"Instructions added per single-row statement over no trigger ({args.n} statements of each kind,"
