@@ -20,6 +20,12 @@
 -- With work_mem 64MB: the rows are sorted by id, whole rows, which the default
 -- 4MB spilled to disk from some 20,000 rows on (a read folds up to 200,000; a
 -- quarter to half of this function's time at 100,000, benchmarks/REPLAY.md).
+-- Without sequential or bitmap scans: the view finds the rows by ranges of the log's
+-- btree indexes whose bounds the planner does not know (the state row's), and would
+-- otherwise scan a small log whole, or go by the BRIN index on xid, which rechecks
+-- every row of its ranges (tests/test_pending_rows.py counts the rows a read visits).
+-- PL/pgSQL, not SQL: its query's plan is kept for the session (a SQL function's is
+-- made again on every call, some 0.6 ms for the view's three branches).
 -- Reads: graph._pending_visible (graph._sync_log, graph._sync_state).
 CREATE OR REPLACE FUNCTION graph._pending_rows(as_role regrole, max_rows integer, seen pg_snapshot DEFAULT NULL)
 RETURNS TABLE (
@@ -32,19 +38,24 @@ RETURNS TABLE (
     old_row text,
     new_row text
 )
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET max_parallel_workers_per_gather = 0
 SET work_mem = '64MB'
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
+BEGIN
+    RETURN QUERY
     SELECT p.id, p.op, p.table_oid, p.old_pk, p.new_pk, p.properties, p.old_row, p.new_row
     FROM graph._pending_visible AS p
     WHERE as_role::oid = (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
       AND (seen IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(p.xid::text::xid8, seen))
     ORDER BY p.id
-    LIMIT max_rows
+    LIMIT max_rows;
+END;
 $$;
 
 COMMENT ON FUNCTION graph._pending_rows(regrole, integer, pg_snapshot) IS
