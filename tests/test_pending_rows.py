@@ -169,12 +169,17 @@ ORDER BY l.id
 
 
 def same_rows(c):
-    """The pending rows by graph._pending_log(), by definition, and by the view a
-    read folds them through (graph._pending_visible, by a range of ids: migration
-    305; a superuser may read every table), all the same."""
+    """The pending rows by graph._pending_log(), by definition, by the view a read
+    folds them through (graph._pending_visible, by a range of ids: migration 305; a
+    superuser may read every table) and by graph._read_sync's count, all the same."""
     by_index = [r[0] for r in c.execute("SELECT id FROM graph._pending_log()")]
     assert by_index == [r[0] for r in c.execute(BY_DEFINITION)]
     assert by_index == [r[0] for r in c.execute("SELECT id FROM graph._pending_visible ORDER BY id")]
+    # graph._read_sync counts them (by the same lookups, between passes) and names the highest
+    counted, own, mark = c.execute("SELECT committed_rows, own_rows, pending_mark"
+                                   " FROM graph._read_sync(false, current_user::regrole, false)").fetchone()
+    assert counted + own == len(by_index)
+    assert (mark is None and not by_index) or mark.endswith("/%d" % by_index[-1]), (mark, by_index)
     return by_index
 
 
