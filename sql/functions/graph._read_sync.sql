@@ -126,7 +126,7 @@ BEGIN
     IF sync_state.target_snapshot IS NULL THEN
         -- Between passes: the rows graph._pending_log() returns, found as it finds
         -- them (its header says why they are all), counted where they are found: not
-        -- copied whole into its result and sorted by id first (a third of the count's
+        -- copied whole into its result and sorted by id first (about half the count's
         -- time at 100,000 rows, which a read that folds them waits for). Its xip test
         -- below, too; tests/test_pending_rows.py compares the two.
         xips := ARRAY(

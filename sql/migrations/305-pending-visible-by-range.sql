@@ -45,13 +45,15 @@ r AS (
             WHERE CASE
                 WHEN pg_catalog.has_table_privilege(t.oid, 'SELECT')  -- NULL for a table dropped since
                     THEN NOT pg_catalog.row_security_active(t.oid)
-                ELSE false
+                ELSE FALSE
             END
         ), '{}') AS tables
     FROM (
         SELECT n.table_oid FROM graph._node_tables AS n
         UNION
-        SELECT e.via_table FROM graph._edge_sources AS e WHERE e.via_table IS NOT NULL
+        SELECT e.via_table
+        FROM graph._edge_sources AS e
+        WHERE e.via_table IS NOT NULL
     ) AS t (oid)
 )
 
@@ -67,14 +69,14 @@ SELECT
     l.xid
 FROM graph._sync_log AS l
 WHERE
-    l.id > (SELECT s.applied_sync_id FROM s WHERE s.target_snapshot IS NULL)
+    l.id > (SELECT CASE WHEN s.target_snapshot IS NULL THEN s.applied_sync_id END FROM s)
     AND NOT pg_catalog.pg_visible_in_snapshot(l.xid::text::xid8, (SELECT s.done_snapshot FROM s))
     AND NOT (l.xid = (SELECT s.build_xid FROM s) AND l.id <= (SELECT s.build_position FROM s))
     AND CASE
-        WHEN l.table_oid = ANY((SELECT r.tables FROM r)::oid[]) THEN true
+        WHEN l.table_oid = ANY ((SELECT r.tables FROM r)::oid[]) THEN TRUE -- noqa: CP03, LT01, LT06
         WHEN pg_catalog.has_table_privilege(l.table_oid, 'SELECT')  -- NULL for a table dropped since
             THEN NOT pg_catalog.row_security_active(l.table_oid)
-        ELSE false
+        ELSE FALSE
     END
 UNION ALL
 SELECT
@@ -89,25 +91,25 @@ SELECT
     l.xid
 FROM graph._sync_log AS l
 WHERE
-    l.xid = ANY(ARRAY(
-        SELECT x.xid::text::bigint
-        FROM s, pg_catalog.pg_snapshot_xip(s.done_snapshot) AS x (xid)
+    l.xid = ANY (ARRAY( -- noqa: CP03, LT01, LT06
+        SELECT xip.xip::text::bigint
+        FROM s CROSS JOIN LATERAL pg_catalog.pg_snapshot_xip(s.done_snapshot) AS xip
         WHERE
             s.target_snapshot IS NULL
             AND (
-                x.xid = pg_catalog.pg_current_xact_id_if_assigned()
-                OR pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'in progress'
-                AND pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'aborted'
+                xip.xip = pg_catalog.pg_current_xact_id_if_assigned()
+                OR pg_catalog.pg_xact_status(xip.xip) IS DISTINCT FROM 'in progress'
+                AND pg_catalog.pg_xact_status(xip.xip) IS DISTINCT FROM 'aborted'
             )
     ))
     -- at or below applied_sync_id, tested on each row found (+ 0: never a scan of the key)
     AND l.id + 0 <= (SELECT s.applied_sync_id FROM s)
     AND NOT (l.xid = (SELECT s.build_xid FROM s) AND l.id <= (SELECT s.build_position FROM s))
     AND CASE
-        WHEN l.table_oid = ANY((SELECT r.tables FROM r)::oid[]) THEN true
+        WHEN l.table_oid = ANY ((SELECT r.tables FROM r)::oid[]) THEN TRUE -- noqa: CP03, LT01, LT06
         WHEN pg_catalog.has_table_privilege(l.table_oid, 'SELECT')
             THEN NOT pg_catalog.row_security_active(l.table_oid)
-        ELSE false
+        ELSE FALSE
     END
 UNION ALL
 -- during a pass committed half-way: the rows graph._pending_ids() finds (it scans
@@ -129,5 +131,5 @@ WHERE
     AND CASE
         WHEN pg_catalog.has_table_privilege(l.table_oid, 'SELECT')
             THEN NOT pg_catalog.row_security_active(l.table_oid)
-        ELSE false
+        ELSE FALSE
     END;
