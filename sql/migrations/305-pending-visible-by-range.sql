@@ -16,9 +16,12 @@
 --     counted as running that committed since, or are this one, or are too old for
 --     their status to be known (their ids are at or below applied_sync_id, which is
 --     tested on each row found, never used to scan the key);
---   * during a pass committed half-way, a scan from done_snapshot's xmin on.
--- graph._pending_log() stays the definition (graph._read_sync counts through it;
--- tests/test_pending_rows.py compares the two on the states they reason about).
+--   * during a pass committed half-way, the ids graph._pending_ids() returns (it
+--     scans the log from done_snapshot's xmin on), one probe each, as before.
+-- graph._pending_log() stays the definition (graph._read_sync finds the rows it
+-- counts by the same two lookups; tests/test_pending_rows.py compares the three on
+-- the states they reason about). graph._pending_rows reads this view without
+-- sequential or bitmap scans (its header says why).
 -- Privileges: the rows of a registered table the reader may SELECT and whose
 -- row-level security does not apply to it (decided once per statement, as the
 -- reader, for the registered tables: an InitPlan) come back; every other row (an
