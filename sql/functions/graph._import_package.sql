@@ -38,15 +38,22 @@ r = plpy.execute(
 fingerprint, settled = r["f"], r["settled"]
 if GD.get("graphsync") == fingerprint and "graphsync" in sys.modules:
     return settled
-# Each module's compiled code when it was compiled from this source by this Python
-# (graph._compile_package), else its source.
-rows = plpy.execute(plpy.prepare(
-    "SELECT m.name, m.is_package, CASE WHEN k.ok THEN m.code END AS code,"
-    " CASE WHEN k.ok THEN NULL ELSE m.source END AS source"
-    " FROM graph._py_modules AS m, LATERAL (SELECT m.code_key = $1 || ':' || pg_catalog.encode("
-    "pg_catalog.sha256(pg_catalog.convert_to(m.source, 'UTF8')), 'hex') AS ok) AS k",
-    ["text"]), [importlib.util.MAGIC_NUMBER.hex()])
+# The package's modules: names and row versions now (no source, no code), each
+# module's code or source fetched when it is imported, by one kept plan, from the
+# very row version listed here: a first traversal runs about half of the modules,
+# and neither the others' code nor the SHA-256 of their source is read.
+rows = plpy.execute("SELECT m.name, m.is_package, m.xmin::text AS v FROM graph._py_modules AS m ORDER BY m.name")
+fingerprint = ",".join(r["v"] for r in rows)
 modules = {r["name"]: r for r in rows}
+# A module's compiled code when it was compiled from this source by this Python
+# (graph._compile_package), else its source.
+fetch = plpy.prepare(
+    "SELECT CASE WHEN k.ok THEN m.code END AS code, CASE WHEN k.ok THEN NULL ELSE m.source END AS source"
+    " FROM graph._py_modules AS m, LATERAL (SELECT m.code_key = $1 || ':' || pg_catalog.encode("
+    "pg_catalog.sha256(pg_catalog.convert_to(m.source, 'UTF8')), 'hex') AS ok) AS k"
+    " WHERE m.name = $2 AND m.xmin = $3::pg_catalog.xid",
+    ["text", "text", "text"])
+magic = importlib.util.MAGIC_NUMBER.hex()
 
 
 class GraphsyncFinder:
@@ -62,11 +69,16 @@ class GraphsyncFinder:
         return None
 
     def exec_module(self, module):
-        m = modules[module.__name__]
+        name = module.__name__
+        found = plpy.execute(fetch, [magic, name, modules[name]["v"]])
+        if not found:  # the package was installed again since it was listed: no mix of the two
+            raise ImportError("graphsync: the installed package changed while %s was imported; call again" % name,
+                              name=name)
+        m = found[0]
         if m["code"] is not None:
             code = marshal.loads(m["code"])
         else:
-            code = compile(m["source"], "<graphsync %s>" % module.__name__, "exec", dont_inherit=True)
+            code = compile(m["source"], "<graphsync %s>" % name, "exec", dont_inherit=True)
         exec(code, module.__dict__)
 
 
