@@ -643,3 +643,48 @@ def test_code_compiled_by_another_python_is_not_loaded(installed_db):
         c.execute("UPDATE graph._py_modules SET code_key = %s WHERE name = 'graphsync.reads.arguments'", (key,))
     with connect(installed_db) as reader:
         assert reader.execute(DEEP).fetchone()[0] > 0
+
+
+IMPORT_BIBFS = """
+DO $$
+import sys
+plpy.notice("loaded before: %s" % ("graphsync.algorithms.bibfs" in sys.modules))
+import graphsync.algorithms.bibfs
+plpy.notice("marker: %s" % getattr(graphsync.algorithms.bibfs, "MARKER", None))
+$$ LANGUAGE plpython3u"""
+
+
+def test_a_module_imported_after_another_install_is_not_mixed_with_the_code_listed_before(installed_db):
+    """graph._import_package lists the modules' row versions and fetches each module's
+    code when it is imported, from that very row version: a module first imported after
+    another install committed (same backend, its package listed before) raises
+    ImportError instead of running code of a package other than the one loaded; the
+    next graph._import_package sees the new package and imports it."""
+    notices: list[str] = []
+    with connect(installed_db) as reader, connect(installed_db) as installer:
+        reader.add_notice_handler(lambda d: notices.append(d.message_primary))
+        assert reader.execute("SELECT graph._import_package()").fetchone() == (True,)
+        installer.execute("UPDATE graph._py_modules SET source = source || E'\\nMARKER = 7\\n'"
+                          " WHERE name = 'graphsync.algorithms.bibfs'")
+        with pytest.raises(psycopg.errors.ExternalRoutineException, match="package changed while"):
+            reader.execute(IMPORT_BIBFS)
+        assert notices == ["loaded before: False"]
+        assert reader.execute("SELECT graph._import_package()").fetchone() == (True,)
+        reader.execute(IMPORT_BIBFS)  # the new package, its module compiled from the changed source
+        assert notices[-1] == "marker: 7"
+
+
+def test_lazy_import_runs_the_listed_code_only_while_its_key_matches(installed_db):
+    """A module imported lazily still runs its stored code only when the key matches
+    the row's source: a code object stored with the key of another source (tampered
+    row) is not loaded, its source is compiled instead."""
+    with connect(installed_db) as c:
+        c.execute(OTHER_CODE)  # stored code allows depth 2000, key still that of the source
+        c.execute("UPDATE graph._py_modules SET code_key = substr(code_key, 1, length(code_key) - 4) || 'beef'"
+                  " WHERE name = 'graphsync.reads.arguments'")
+        c.execute(USER_SCHEMA)
+        c.execute(REGISTER)
+        c.execute("SELECT graph.build()")
+    with connect(installed_db) as reader:
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="above the limit of 1000"):
+            reader.execute(DEEP)
