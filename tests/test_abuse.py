@@ -1075,6 +1075,7 @@ def test_a_table_named_like_the_package_table_on_the_search_path_is_never_loaded
         with as_role(world, ADMIN) as a:
             for sql in ("UPDATE graph._py_modules SET source = source",
                         "UPDATE graph._py_modules SET code = NULL, code_key = NULL",
+                        "UPDATE graph._py_modules SET code_xid = xmin",
                         "ALTER TABLE graph._py_modules ADD COLUMN x int",
                         "CREATE TABLE graph._py_modules_x (id int)",
                         "CREATE FUNCTION graph._import_package_x() RETURNS int LANGUAGE sql AS 'SELECT 1'",

@@ -688,3 +688,24 @@ def test_lazy_import_runs_the_listed_code_only_while_its_key_matches(installed_d
     with connect(installed_db) as reader:
         with pytest.raises(psycopg.errors.InvalidParameterValue, match="above the limit of 1000"):
             reader.execute(DEEP)
+
+
+STAMPED = "SELECT count(*), count(*) FILTER (WHERE code_xid = xmin), string_agg(xmin::text, ',' ORDER BY name)" \
+          " FROM graph._py_modules"
+
+
+def test_install_stamps_each_checked_row_and_an_install_that_changed_nothing_writes_none(installed_db):
+    """install.py stamps every module row whose code key it checked against the source
+    with its transaction (code_xid = xmin: a backend then does not hash the source);
+    an install that changed no module writes no row; a row written by hand since is
+    no longer stamped (its source is hashed again, see the tests above)."""
+    with connect(installed_db) as c:
+        install.install(c)
+        total, stamped, versions = c.execute(STAMPED).fetchone()
+        assert total >= 30 and stamped == total
+        install.install(c)
+        assert c.execute(STAMPED).fetchone() == (total, total, versions)
+        c.execute("UPDATE graph._py_modules SET source = source || E'\\n# changed' WHERE name = 'graphsync.reads.arguments'")
+        assert c.execute(STAMPED).fetchone()[1] == total - 1
+        install.install(c)
+        assert c.execute(STAMPED).fetchone()[:2] == (total, total)

@@ -373,6 +373,7 @@ def test_a_plpython_definer_owned_by_graph_sync_works_for_any_role(world):
     "TRUNCATE graph._py_modules",
     "UPDATE graph._py_modules SET code = NULL WHERE name = 'graphsync'",
     "UPDATE graph._py_modules SET code = code, code_key = 'x' WHERE name = 'graphsync.db'",
+    "UPDATE graph._py_modules SET code_xid = xmin WHERE name = 'graphsync.db'",
     "SELECT graph._compile_package()",
     "DELETE FROM graph._migrations",
     "UPDATE graph._migrations SET checksum = 'x'",

@@ -451,6 +451,19 @@ def _install(conn: psycopg.Connection, root: Path, upgrade: bool) -> dict:
         # The package's compiled code beside its source (a new backend loads it instead
         # of compiling every module); compiles only what is missing or stale.
         cur.execute("SELECT graph._compile_package()")
+        # Stamp each row whose code key was just (re)computed with this transaction,
+        # after checking the key's SHA-256 against the source once more, in a
+        # statement of its own (not under PL/Python's subtransaction), so the row's
+        # xmin is this transaction: while it stays so, a backend need not hash the
+        # source (graph._import_package, migration 320). A tree older than that
+        # migration has no such column.
+        cur.execute("SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'graph._py_modules'::pg_catalog.regclass"
+                    " AND attname = 'code_xid' AND NOT attisdropped")
+        if cur.fetchone():
+            cur.execute("UPDATE graph._py_modules AS m SET code_xid = pg_catalog.pg_current_xact_id()::pg_catalog.xid"
+                        " WHERE m.code_xid IS NULL AND m.code IS NOT NULL"
+                        " AND pg_catalog.split_part(m.code_key, ':', 2) = pg_catalog.encode("
+                        "pg_catalog.sha256(pg_catalog.convert_to(m.source, 'UTF8')), 'hex')")
         cur.execute((root / "sql" / "output-settings.sql").read_text())
         cur.execute((root / "sql" / "privileges.sql").read_text())
         cur.execute("SELECT graph._install_capture(table_oid) FROM ("

@@ -8,7 +8,8 @@
 -- (graph._import_package), so it is written only where the source is written and
 -- by the same role. The key is computed by PostgreSQL from the row's source in
 -- the same statement that stores the code, exactly as graph._import_package
--- checks it. Idempotent: an install that changed no module compiles nothing and
+-- checks it; code_xid is cleared (install.py stamps it after, migration 320).
+-- Idempotent: an install that changed no module compiles nothing and
 -- writes no row (so backends keep what they loaded).
 CREATE OR REPLACE FUNCTION graph._compile_package()
 RETURNS integer
@@ -24,7 +25,7 @@ stale = plpy.execute(plpy.prepare(
     "SELECT m.name, m.source FROM graph._py_modules AS m"
     " WHERE m.code IS NULL OR m.code_key IS DISTINCT FROM " + key + " ORDER BY m.name", ["text"]), [magic])
 store = plpy.prepare(
-    "UPDATE graph._py_modules AS m SET code = $2, code_key = " + key + " WHERE m.name = $3",
+    "UPDATE graph._py_modules AS m SET code = $2, code_key = " + key + ", code_xid = NULL WHERE m.name = $3",
     ["text", "bytea", "text"])
 for row in stale:
     code = compile(row["source"], "<graphsync %s>" % row["name"], "exec", dont_inherit=True)

@@ -11,17 +11,24 @@
 -- code from its first call after the upgrade commits.
 -- The installed code is told by the row versions (xmin) of graph._py_modules,
 -- which install.py rewrites in one transaction when the package changed: one
--- short read, no source fetched unless it changed. GD keeps what was loaded;
+-- short read, nothing fetched unless it changed. GD keeps what was loaded;
 -- when it differs, every graphsync module leaves sys.modules and the next import
 -- runs the installed code. A REPEATABLE READ or SERIALIZABLE transaction sees
 -- the package as its snapshot does, possibly older than the functions it runs:
 -- there the answer is not settled (false), and the caller asks again next call.
 -- A module runs from the code object install.py stored beside its source
 -- (graph._compile_package) when that code was compiled from this very source
--- (SHA-256, checked here by PostgreSQL) by a Python of this bytecode magic number;
+-- (SHA-256, checked by PostgreSQL) by a Python of this bytecode magic number;
 -- otherwise from its source, compiled here. Both are written only by the table's
 -- owner, the installing role. Loading code objects instead of compiling some 25
 -- modules is most of what a fresh backend's first read paid beyond NumPy.
+-- The package is listed here (names, row versions: no source, no code); each
+-- module's code (or source) is fetched when it is imported, by one kept plan, from
+-- the very row version listed (an ImportError if another install replaced it
+-- since: no mix of two packages), so a first traversal reads about half of the
+-- rows. The SHA-256 is not computed again while the row's xmin is the install
+-- transaction that checked it and stamped code_xid (migration 320): a row written
+-- since has its source hashed here, as before.
 CREATE OR REPLACE FUNCTION graph._import_package()
 RETURNS boolean
 LANGUAGE plpython3u
@@ -47,10 +54,15 @@ fingerprint = ",".join(r["v"] for r in rows)
 modules = {r["name"]: r for r in rows}
 # A module's compiled code when it was compiled from this source by this Python
 # (graph._compile_package), else its source.
+# The key's SHA-256 is that of the source while the row's xmin is still the
+# install transaction that checked it (code_xid, migration 320): only the magic
+# number is compared then; a row written since has its source hashed here.
 fetch = plpy.prepare(
     "SELECT CASE WHEN k.ok THEN m.code END AS code, CASE WHEN k.ok THEN NULL ELSE m.source END AS source"
-    " FROM graph._py_modules AS m, LATERAL (SELECT m.code_key = $1 || ':' || pg_catalog.encode("
-    "pg_catalog.sha256(pg_catalog.convert_to(m.source, 'UTF8')), 'hex') AS ok) AS k"
+    " FROM graph._py_modules AS m, LATERAL (SELECT CASE WHEN m.code_xid = m.xmin"
+    " THEN pg_catalog.starts_with(m.code_key, $1 || ':')"
+    " ELSE m.code_key = $1 || ':' || pg_catalog.encode("
+    "pg_catalog.sha256(pg_catalog.convert_to(m.source, 'UTF8')), 'hex') END AS ok) AS k"
     " WHERE m.name = $2 AND m.xmin = $3::pg_catalog.xid",
     ["text", "text", "text"])
 magic = importlib.util.MAGIC_NUMBER.hex()
