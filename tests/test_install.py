@@ -705,7 +705,8 @@ def test_install_stamps_each_checked_row_and_an_install_that_changed_nothing_wri
         assert total >= 30 and stamped == total
         install.install(c)
         assert c.execute(STAMPED).fetchone() == (total, total, versions)
-        c.execute("UPDATE graph._py_modules SET source = source || E'\\n# changed' WHERE name = 'graphsync.reads.arguments'")
+        c.execute("UPDATE graph._py_modules SET source = source || E'\\n# changed'"
+                  " WHERE name = 'graphsync.reads.arguments'")
         assert c.execute(STAMPED).fetchone()[1] == total - 1
         install.install(c)
         assert c.execute(STAMPED).fetchone()[:2] == (total, total)
