@@ -1,7 +1,8 @@
 """NumPy, imported the first time code uses it: ``from graphsync.algorithms.lazy_numpy import np``.
 
-``import numpy`` costs a new backend about 90 ms of CPU on an idle machine (two to
-three times that under load), more than the whole of a small read. Every graphsync
+``import numpy`` costs a new backend some 170-215 ms of CPU on the 2-core machine of
+the benchmarks, idle (README, The first read in a new connection), more than the
+whole of a small read. Every graphsync
 module takes NumPy from here, so importing the package imports no NumPy: the common
 first read (a traversal or an unweighted path of a few levels over the mapped base
 file, the graph at rest) reads the base's arrays through memoryviews and never
