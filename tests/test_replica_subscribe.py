@@ -27,6 +27,7 @@ import pytest
 import install
 import pgcluster
 from conftest import connect
+from owner_traps import MOOD_TRAPS
 
 pytestmark = pytest.mark.local_only(reason="starts a cluster with wal_level = logical on this machine with"
                                            " tools/pgcluster.py")
@@ -273,27 +274,7 @@ BEGIN
 END $$;
 CREATE FUNCTION own.spy_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN PERFORM own.spy('trigger ' || TG_NAME); RETURN NULL; END $$;
-CREATE TYPE own.mood AS ENUM ('sad', 'ok', 'happy');
-CREATE FUNCTION own.mood_text(own.mood) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN PERFORM own.spy('mood::text'); RETURN 'X' || pg_catalog.format('%s', $1); END $$;
-CREATE CAST (own.mood AS text) WITH FUNCTION own.mood_text(own.mood);
-CREATE FUNCTION own.mood_json(own.mood) RETURNS json LANGUAGE plpgsql AS $$
-BEGIN PERFORM own.spy('mood::json'); RETURN pg_catalog.to_json(pg_catalog.format('X%s', $1)); END $$;
-CREATE CAST (own.mood AS json) WITH FUNCTION own.mood_json(own.mood);
-CREATE FUNCTION own.mood_jsonb(own.mood) RETURNS jsonb LANGUAGE plpgsql AS $$
-BEGIN PERFORM own.spy('mood::jsonb'); RETURN pg_catalog.to_jsonb(pg_catalog.format('X%s', $1)); END $$;
-CREATE CAST (own.mood AS jsonb) WITH FUNCTION own.mood_jsonb(own.mood);
-CREATE FUNCTION own.text_mood(text) RETURNS own.mood LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM own.spy('text::mood');
-    RETURN (SELECT m FROM pg_catalog.unnest(pg_catalog.enum_range(NULL::own.mood)) AS m
-            WHERE pg_catalog.format('%s', m) OPERATOR(pg_catalog.=) $1);
-END $$;
-CREATE CAST (text AS own.mood) WITH FUNCTION own.text_mood(text);
-CREATE FUNCTION own.mood_eq(own.mood, own.mood) RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN PERFORM own.spy('mood = mood'); RETURN pg_catalog.enum_cmp($1, $2) OPERATOR(pg_catalog.=) 0; END $$;
-CREATE OPERATOR own.= (LEFTARG = own.mood, RIGHTARG = own.mood, FUNCTION = own.mood_eq);
-CREATE TABLE own.people (id int PRIMARY KEY, feeling own.mood, name text, team text);
+""" + MOOD_TRAPS + """CREATE TABLE own.people (id int PRIMARY KEY, feeling own.mood, name text, team text);
 CREATE TABLE own.extra (id int PRIMARY KEY, note text);
 -- the owner's policy, and its triggers: an ordinary one, and impostors holding the
 -- replica capture triggers' names, enabled REPLICA (they would run in the apply worker)

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from conftest import apply, connect, verify
+from owner_traps import MOOD_TRAPS
 
 OWNER, ADMIN, MALLORY = "gs_sec_owner", "gs_sec_admin", "gs_sec_mallory"
 SUPERUSER_DEFINERS = {"_enable_capture_trigger", "set_setting"}  # see sql/privileges.sql
@@ -57,27 +58,7 @@ BEGIN
     END IF;
     RETURN true;
 END $$;
-CREATE TYPE own.mood AS ENUM ('sad', 'ok', 'happy');
-CREATE FUNCTION own.mood_text(own.mood) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN PERFORM own.spy('mood::text'); RETURN 'X' || pg_catalog.format('%s', $1); END $$;
-CREATE CAST (own.mood AS text) WITH FUNCTION own.mood_text(own.mood);
-CREATE FUNCTION own.mood_json(own.mood) RETURNS json LANGUAGE plpgsql AS $$
-BEGIN PERFORM own.spy('mood::json'); RETURN pg_catalog.to_json(pg_catalog.format('X%s', $1)); END $$;
-CREATE CAST (own.mood AS json) WITH FUNCTION own.mood_json(own.mood);
-CREATE FUNCTION own.mood_jsonb(own.mood) RETURNS jsonb LANGUAGE plpgsql AS $$
-BEGIN PERFORM own.spy('mood::jsonb'); RETURN pg_catalog.to_jsonb(pg_catalog.format('X%s', $1)); END $$;
-CREATE CAST (own.mood AS jsonb) WITH FUNCTION own.mood_jsonb(own.mood);
-CREATE FUNCTION own.text_mood(text) RETURNS own.mood LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM own.spy('text::mood');
-    RETURN (SELECT m FROM pg_catalog.unnest(pg_catalog.enum_range(NULL::own.mood)) AS m
-            WHERE pg_catalog.format('%s', m) OPERATOR(pg_catalog.=) $1);
-END $$;
-CREATE CAST (text AS own.mood) WITH FUNCTION own.text_mood(text);
-CREATE FUNCTION own.mood_eq(own.mood, own.mood) RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN PERFORM own.spy('mood = mood'); RETURN pg_catalog.enum_cmp($1, $2) OPERATOR(pg_catalog.=) 0; END $$;
-CREATE OPERATOR own.= (LEFTARG = own.mood, RIGHTARG = own.mood, FUNCTION = own.mood_eq);
-CREATE FUNCTION own.weight_ok(numeric) RETURNS boolean LANGUAGE plpgsql AS $$
+""" + MOOD_TRAPS + """CREATE FUNCTION own.weight_ok(numeric) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN PERFORM own.spy('weight CHECK'); RETURN true; END $$;
 CREATE DOMAIN own.weight AS numeric CHECK (own.weight_ok(VALUE));
 
