@@ -77,29 +77,32 @@ CREATE POLICY all_rows ON bench.other FOR SELECT TO bench_rls USING (true);
 TRAVERSE = "SELECT count(*) FROM graph.traverse('bench.nodes', %(seed)s, max_depth => 2)"
 
 
-def run_reads(conn, seeds):
+def run_reads(conn, seeds, statement=TRAVERSE):
     start = time.perf_counter()
     for seed in seeds:
-        conn.execute(TRAVERSE, {"seed": str(seed)})
+        conn.execute(statement, {"seed": str(seed)})
     return (time.perf_counter() - start) / len(seeds)
 
 
 def compare(*, doc: str, db: str, out: str, setup: str, roles: tuple[str, ...], seeds_of, title: str,
-            describe) -> None:
-    """The before/after run both benchmarks/reach.py and benchmarks/label_reach.py make:
-    ``setup`` (formatted with nodes and edges) run in a database of the code before and
-    one of this code, one connection per role (SET ROLE bench_<role>), the same answers
-    checked, then depth-2 traversals from ``seeds_of(nodes)`` alternating; writes a table
-    of after / before per role to ``--out`` (default ``out``) headed by ``title`` and
+            describe, queries=None, reps: int = 5) -> None:
+    """The before/after run benchmarks/reach.py, label_reach.py and row_visible_caller.py
+    make: ``setup`` (formatted with nodes and edges) run in a database of the code before
+    and one of this code, one connection per role (SET ROLE bench_<role>), the same
+    answers checked, then depth-2 traversals from ``seeds_of(nodes)`` alternating (or,
+    given ``queries``, each statement of {name: (statement, seeds_of)}, with a parameter
+    ``seed``); writes a table of after / before per role (and statement, when there are
+    several) to ``--out`` (default ``out``) headed by ``title`` and
     ``describe(nodes, edges, reps, load_before, load_after)``."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--before", required=True, help="the repository tree of the code to compare with")
     ap.add_argument("--nodes", type=int, default=10_000)
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=reps)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / out))
     args = ap.parse_args()
     nodes, edges = args.nodes, args.nodes * 5
-    seeds = seeds_of(nodes)
+    queries = queries or {"traverse": (TRAVERSE, seeds_of)}
+    seeds = {q: of(nodes) for q, (_, of) in queries.items()}
     load_before = os.getloadavg()
     with server() as admin, database(admin, f"graphsync_{db}_before", args.before) as before, \
             database(admin, f"graphsync_{db}_after") as after:
@@ -114,17 +117,19 @@ def compare(*, doc: str, db: str, out: str, setup: str, roles: tuple[str, ...], 
                 conns[name, role].execute(f"SET ROLE bench_{role}")
         try:
             for role in roles:  # the same answers, and every backend warmed alike
-                for seed in seeds[:3]:
-                    got = {name: conns[name, role].execute(TRAVERSE, {"seed": str(seed)}).fetchone()[0]
-                           for name in ("before", "after")}
-                    assert got["before"] == got["after"], (role, seed, got)
+                for q, (statement, _) in queries.items():
+                    for seed in seeds[q][:3]:
+                        got = {name: conns[name, role].execute(statement, {"seed": str(seed)}).fetchone()[0]
+                               for name in ("before", "after")}
+                        assert got["before"] == got["after"], (role, q, seed, got)
             for c in conns.values():
-                run_reads(c, seeds[:5])
-            runs = {k: [] for k in conns}
-            order = list(conns)
+                for q, (statement, _) in queries.items():
+                    run_reads(c, seeds[q][:5], statement)
+            runs = {(k, q): [] for k in conns for q in queries}
+            order = list(runs)
             for rep in range(args.reps):
-                for k in order if rep % 2 == 0 else reversed(order):
-                    runs[k].append(run_reads(conns[k], seeds))
+                for k, q in order if rep % 2 == 0 else reversed(order):
+                    runs[k, q].append(run_reads(conns[k], seeds[q], queries[q][0]))
         finally:
             for c in conns.values():
                 c.close()
@@ -135,14 +140,18 @@ def compare(*, doc: str, db: str, out: str, setup: str, roles: tuple[str, ...], 
         "",
         describe(nodes, edges, args.reps, load_before, load_after),
         "",
+        "| role | statement | before | after | after / before: median (min-max) |" if len(queries) > 1 else
         "| role | before | after | after / before: median (min-max) |",
-        "| --- | ---: | ---: | ---: |",
+        "| --- | --- | ---: | ---: | ---: |" if len(queries) > 1 else "| --- | ---: | ---: | ---: |",
     ]
     for role in roles:
-        b, a = runs["before", role], runs["after", role]
-        ratios = [x / y for x, y in zip(a, b, strict=True)]
-        lines.append(f"| `{role}` | {statistics.median(b) * 1000:.1f} ms | {statistics.median(a) * 1000:.1f} ms"
-                     f" | {statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f}) |")
+        for q in queries:
+            b, a = runs[("before", role), q], runs[("after", role), q]
+            ratios = [x / y for x, y in zip(a, b, strict=True)]
+            statement = f" `{q}` |" if len(queries) > 1 else ""
+            lines.append(f"| `{role}` |{statement} {statistics.median(b) * 1000:.1f} ms |"
+                         f" {statistics.median(a) * 1000:.1f} ms | {statistics.median(ratios):.2f}"
+                         f" ({min(ratios):.2f}–{max(ratios):.2f}) |")
     text = "\n".join(lines) + "\n"
     Path(args.out).write_text(text)
     print(text)
