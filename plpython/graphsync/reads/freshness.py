@@ -59,6 +59,13 @@ MAX_FOLD_ROWS = 200_000
 FOLD_IN_ARRAYS = 1_000
 EDGES_PER_CHANGE = 128
 
+# A fold of at most this many rows reads them row by row (changes.fold_rows), not as
+# columns (sync/columns.py): the columns' NumPy calls cost a fixed few milliseconds
+# whatever the count (8 updates of a join table: some 3 ms as columns, 0.5 ms row by
+# row; the two agree, tests/unit/sync/test_columns.py), which a read under writes,
+# folding the few rows committed since its last read, paid on every read.
+FOLD_BY_ROW = 64
+
 # A fold that resolves more keys than this looks the base's up in memory
 # (nodes.key_index) rather than in graph._nodes, key by key.
 KEYS_BY_INDEX = 2_000
@@ -131,9 +138,9 @@ def folded(plpy, v, st, narrow=None):
             "more than %d log rows are pending; a read cannot fold them in memory" % MAX_FOLD_ROWS,
             hint="Run graph.apply_sync(), or read the applied graph with SET graph.query_freshness = 'off'.")
     if onto is not None:
-        f = fold(plpy, v, rows, st.visible, onto) if rows else onto
+        f = fold(plpy, v, rows, st.visible, onto, st.keys) if rows else onto
     else:
-        f = fold(plpy, v, rows, st.visible) if rows else v
+        f = fold(plpy, v, rows, st.visible, known=st.keys) if rows else v
     # A view with own rows folded in is never kept (they may roll back); one that
     # cannot be folded onto (see fold) is kept for the reads that find no new row.
     if f is not v and st.own_rows == 0:
@@ -142,7 +149,7 @@ def folded(plpy, v, st, narrow=None):
     return f
 
 
-def _resolve(plpy, v, keys, visible, counted=(), onto=None):
+def _resolve(plpy, v, keys, visible, counted=(), onto=None, known=None):
     """Node id of each (oid, pk) key: its id in graph._nodes when the caller can see
     it and ``v`` knows it, else a temporary id past the end of ``v`` (``onto``: a
     view folded from ``v`` earlier; its temporary ids stay, new ones come past its
@@ -152,18 +159,31 @@ def _resolve(plpy, v, keys, visible, counted=(), onto=None):
     Many keys (a fold of many rows) are looked up in the backend's index of the
     base's keys (nodes.key_index) where the caller may SELECT the table: a key
     of a table the caller may SELECT has the node id graph._nodes shows it. The
-    rest, and the keys of ``counted`` (whose extra_rows are needed), by RESOLVE."""
+    rest, and the keys of ``counted`` (whose extra_rows are needed), by RESOLVE.
+
+    ``known``: what START looked up in its snapshot ({key: (node id, extra rows), or
+    None: no node}, reads.start's ``keys``): a key it holds needs no lookup here, so a
+    read that folds a few rows runs no statement of its own for their keys."""
     ids, dups = {}, {}
     if onto is not None:
-        known = onto.extra_ids
-        ids = {k: known[k] for k in keys if k in known}
-        keys = [k for k in keys if k not in known]
+        held = onto.extra_ids
+        ids = {k: held[k] for k in keys if k in held}
+        keys = [k for k in keys if k not in held]
     keys = list(keys)
-    rest = keys
-    if len(keys) > KEYS_BY_INDEX:
+    ask = keys
+    if known:
+        ask = []
+        for k in keys:
+            hit = known.get(k, False)
+            if hit is False:
+                ask.append(k)
+            elif hit is not None and hit[0] < v.node_count:
+                ids[k], dups[k] = hit
+    rest = ask
+    if len(ask) > KEYS_BY_INDEX:
         index = nodes.key_index(plpy, v)
         by_table = {}
-        for k in keys:
+        for k in ask:
             of_table = by_table.get(k[0])
             if of_table is None:
                 of_table = by_table[k[0]] = []
@@ -199,7 +219,7 @@ def _resolve(plpy, v, keys, visible, counted=(), onto=None):
     return ids, extra, dups
 
 
-def _resolve_ends(plpy, v, ec, visible, node_changes, onto):
+def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
     """(from ids, to ids) of the edge changes ``ec`` (columns.EdgeColumns), and
     _resolve's (ids, new keys by id, extra rows) of the keys of ``node_changes``
     and of the ends not found below. Many ends (a fold of many rows from the
@@ -233,7 +253,7 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto):
                 got[at] = found
     miss = np.flatnonzero(got < 0)
     missed = list(zip(tables[miss].tolist(), pks[miss].tolist(), strict=True))
-    ids, extra, dups = _resolve(plpy, v, set(node_changes).union(missed), visible, node_changes, onto)
+    ids, extra, dups = _resolve(plpy, v, set(node_changes).union(missed), visible, node_changes, onto, known)
     if len(miss):
         got[miss] = list(map(ids.__getitem__, missed))
     return got[:m], got[m:], ids, extra, dups
@@ -301,7 +321,7 @@ def _folded_overlay(overlay, ops, e, n):
     return o
 
 
-def fold(plpy, v, rows, visible, onto=None):
+def fold(plpy, v, rows, visible, onto=None, known=None):
     """A new View: ``v`` with pending log ``rows`` (reads.start.Pending: columns, in
     id order, read by sync/columns.py) applied in memory, on a copy of
     its Live graph (O(nodes) to copy, O(rows) to fold; a pending TRUNCATE, or many
@@ -313,14 +333,19 @@ def fold(plpy, v, rows, visible, onto=None):
     (it is not read again) -- O(rows), no copy. Folding rows in two goes gives
     what folding them in one does: node changes go on from the row count the
     first go left (``node_counts``), edge changes add up."""
-    from graphsync.sync import columns  # here: a read with nothing to fold never imports it (first-read cost)
+    # here: a read with nothing to fold never imports them (first-read cost)
+    from graphsync.sync import changes, columns
 
     STATS["folds"] += 1
     STATS["rows_folded"] += len(rows)
-    node_changes, ec, truncated, cuts = columns.fold_columns(v.registry, rows.cols)
+    if len(rows) <= FOLD_BY_ROW:
+        node_changes, edges, truncated, cuts = changes.fold_rows(v.registry, rows.rows())
+        ec = columns.edge_columns(edges)
+    else:
+        node_changes, ec, truncated, cuts = columns.fold_columns(v.registry, rows.cols)
     if onto is not None and (truncated or cuts):
         raise ValueError("graphsync: a TRUNCATE is folded from the applied view, never onto a folded one")
-    e_from, e_to, ids, extra, dups = _resolve_ends(plpy, v, ec, visible, node_changes, onto)
+    e_from, e_to, ids, extra, dups = _resolve_ends(plpy, v, ec, visible, node_changes, onto, known)
     prior = v if onto is None else onto
     n = prior.node_count + len(extra)
     if onto is None:

@@ -172,11 +172,45 @@ _FETCH = """coalesce(m.mode <> 'off' AND NOT r.applied
                                      OR r.applied_snapshot IS DISTINCT FROM s.done)
                                 AND NOT (m.mode = 'error_on_pending' AND r.committed_rows > 0), false)"""
 
+# The node of each key the pending rows START read may name (KEYS_IN_START rows at
+# most), looked up in START's snapshot, as the caller (graph._nodes' row-level
+# security), so that the fold resolves them without a statement of its own
+# (reads/freshness.py: RESOLVE cost a read under writes one more statement than a
+# read at rest). The keys are those of each row (its table and old and new key)
+# and, for each edge source the row's table carries (a join table: via_table; a
+# foreign key: from_table), the values of its endpoint columns in the row's old
+# and new images, as text -- what sync/changes.py reads for a plain edge source.
+# A key it asks and graph._nodes does not show the caller comes back with a NULL
+# node (node_id NULL): no node. The fold takes only what is asked here; a key
+# made another way (a computed source, a composite key) is not among them and is
+# looked up as before.
+KEYS_IN_START = 1000
+_KEYS = """
+        SELECT pg_catalog.array_agg(k.t) AS key_tables, pg_catalog.array_agg(k.pk) AS key_pks,
+               pg_catalog.array_agg(n.node_id) AS key_ids, pg_catalog.array_agg(n.extra_rows) AS key_extra
+        FROM (SELECT DISTINCT c.t, c.pk
+              FROM ROWS FROM (pg_catalog.unnest(x.table_oids), pg_catalog.unnest(x.old_pks),
+                              pg_catalog.unnest(x.new_pks), pg_catalog.unnest(x.old_rows),
+                              pg_catalog.unnest(x.new_rows)) AS y (t, old_pk, new_pk, old_row, new_row)
+              LEFT JOIN graph._edge_sources AS e
+                  ON e.via_table = y.t OR e.kind = 'fk' AND e.from_table = y.t
+              CROSS JOIN LATERAL (VALUES
+                  (y.t, y.old_pk), (y.t, y.new_pk),
+                  (e.from_table, CASE WHEN e.kind = 'join' THEN y.old_row::jsonb ->> e.from_column END),
+                  (e.from_table, CASE WHEN e.kind = 'join' THEN y.new_row::jsonb ->> e.from_column END),
+                  (e.to_table, y.old_row::jsonb ->> CASE WHEN e.kind = 'join' THEN e.to_column ELSE e.from_column END),
+                  (e.to_table, y.new_row::jsonb ->> CASE WHEN e.kind = 'join' THEN e.to_column ELSE e.from_column END)
+              ) AS c (t, pk)
+              WHERE pg_catalog.cardinality(x.ids) <= %d AND c.t IS NOT NULL AND c.pk IS NOT NULL) AS k
+        LEFT JOIN graph._nodes AS n ON n.table_oid = k.t AND n.pk = k.pk
+    """ % KEYS_IN_START
+
 START = _SELECT % ("""p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, p.table_oids, p.old_pks, p.new_pks,
-       p.properties, p.old_rows, p.new_rows""", "true") + """CROSS JOIN LATERAL (
+       p.properties, p.old_rows, p.new_rows, p.key_tables, p.key_pks, p.key_ids, p.key_extra""", "true") + """CROSS JOIN LATERAL (
     SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key,
            pg_catalog.pg_current_snapshot()::text AS seen,
-           x.ids, x.ops, x.table_oids, x.old_pks, x.new_pks, x.properties, x.old_rows, x.new_rows
+           x.ids, x.ops, x.table_oids, x.old_pks, x.new_pks, x.properties, x.old_rows, x.new_rows,
+           z.key_tables, z.key_pks, z.key_ids, z.key_extra
     FROM (SELECT k.fetch, k.same, k.fold_key, CASE WHEN k.same THEN $9::pg_catalog.pg_snapshot END AS seen,
                  CASE WHEN k.same THEN $7 - $10 ELSE $7 END AS most
           FROM (SELECT %s AS fetch,
@@ -193,8 +227,9 @@ START = _SELECT % ("""p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, 
         FROM graph._pending_rows(current_user::regrole, w.most, w.seen) AS y
         WHERE w.fetch
     ) AS x
+    CROSS JOIN LATERAL (%s) AS z
 ) AS p
-""" % _FETCH
+""" % (_FETCH, _KEYS)
 
 # START at rest: the same but for the pending rows, which it never reads: it
 # says only whether START would (``fetched``), and then the read runs START.
@@ -248,6 +283,7 @@ class Start(namedtuple("Start", (
         "from_seen",  # bool: they are only those the kept folded view's snapshot did not see
         "fold_key",  # str: what a folded view of this read is kept under (see START)
         "seen",  # str: the snapshot they were read in
+        "keys",  # dict: {(table oid, id text): (node id, extra rows) or None} of keys the pending rows name
         "me",  # str: current_user
         "tenant",  # object: graph.tenant in force (None: no tenant)
         "tables",  # tuple: the table oid of each key asked
@@ -286,6 +322,15 @@ def _pending(r):
         order = np.argsort(ids, kind="stable").tolist()
         cols = {c: [v[i] for i in order] for c, v in cols.items()}
     return Pending(cols)
+
+
+def _keys(r):
+    """{(table oid, id text): (node id, extra rows), or None: no node the caller can
+    see} of the keys START looked up for the pending rows (see _KEYS); {} for none."""
+    if not r["fetched"] or r["key_tables"] is None:
+        return {}
+    return {(int(t), pk): None if i is None else (i, x)
+            for t, pk, i, x in zip(r["key_tables"], r["key_pks"], r["key_ids"], r["key_extra"], strict=True)}
 
 
 def start(plpy, keys=()):
@@ -330,6 +375,7 @@ def start(plpy, keys=()):
         from_seen=False if at_rest else bool(r["from_seen"]),
         fold_key=None if at_rest else r["fold_key"],
         seen=None if at_rest else r["seen"],
+        keys=None if at_rest else _keys(r),
         me=r["me"],
         tenant=_setting(plpy, TENANT, r["tenant"]),
         tables=tuple(None if t is None else int(t) for t in (r["table1"], r["table2"])),
