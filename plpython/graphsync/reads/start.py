@@ -206,7 +206,8 @@ _KEYS = """
     """ % KEYS_IN_START
 
 START = _SELECT % ("""p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, p.table_oids, p.old_pks, p.new_pks,
-       p.properties, p.old_rows, p.new_rows, p.key_tables, p.key_pks, p.key_ids, p.key_extra""", "true") + """CROSS JOIN LATERAL (
+       p.properties, p.old_rows, p.new_rows,
+       p.key_tables, p.key_pks, p.key_ids, p.key_extra""", "true") + """CROSS JOIN LATERAL (
     SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key,
            pg_catalog.pg_current_snapshot()::text AS seen,
            x.ids, x.ops, x.table_oids, x.old_pks, x.new_pks, x.properties, x.old_rows, x.new_rows,
