@@ -183,8 +183,11 @@ _FETCH = """coalesce(m.mode <> 'off' AND NOT r.applied
 # A key it asks and graph._nodes does not show the caller comes back with a NULL
 # node (node_id NULL): no node. The fold takes only what is asked here; a key
 # made another way (a computed source, a composite key) is not among them and is
-# looked up as before.
-KEYS_IN_START = 1000
+# looked up as before. Only for a few rows (the rows committed since a backend's
+# last read): reading the images as JSON here costs some 10-100 us a row on a
+# loaded machine, which the fold of many rows (from the applied view) does in
+# Python anyway: 1,000 rows cost START 250 ms this way, at load 10.
+KEYS_IN_START = 64
 _KEYS = """
         SELECT pg_catalog.array_agg(k.t) AS key_tables, pg_catalog.array_agg(k.pk) AS key_pks,
                pg_catalog.array_agg(n.node_id) AS key_ids, pg_catalog.array_agg(n.extra_rows) AS key_extra
@@ -192,14 +195,15 @@ _KEYS = """
               FROM ROWS FROM (pg_catalog.unnest(x.table_oids), pg_catalog.unnest(x.old_pks),
                               pg_catalog.unnest(x.new_pks), pg_catalog.unnest(x.old_rows),
                               pg_catalog.unnest(x.new_rows)) AS y (t, old_pk, new_pk, old_row, new_row)
+              CROSS JOIN LATERAL (SELECT y.old_row::jsonb AS old_row, y.new_row::jsonb AS new_row) AS im
               LEFT JOIN graph._edge_sources AS e
                   ON e.via_table = y.t OR e.kind = 'fk' AND e.from_table = y.t
               CROSS JOIN LATERAL (VALUES
                   (y.t, y.old_pk), (y.t, y.new_pk),
-                  (e.from_table, CASE WHEN e.kind = 'join' THEN y.old_row::jsonb ->> e.from_column END),
-                  (e.from_table, CASE WHEN e.kind = 'join' THEN y.new_row::jsonb ->> e.from_column END),
-                  (e.to_table, y.old_row::jsonb ->> CASE WHEN e.kind = 'join' THEN e.to_column ELSE e.from_column END),
-                  (e.to_table, y.new_row::jsonb ->> CASE WHEN e.kind = 'join' THEN e.to_column ELSE e.from_column END)
+                  (e.from_table, CASE WHEN e.kind = 'join' THEN im.old_row ->> e.from_column END),
+                  (e.from_table, CASE WHEN e.kind = 'join' THEN im.new_row ->> e.from_column END),
+                  (e.to_table, im.old_row ->> CASE WHEN e.kind = 'join' THEN e.to_column ELSE e.from_column END),
+                  (e.to_table, im.new_row ->> CASE WHEN e.kind = 'join' THEN e.to_column ELSE e.from_column END)
               ) AS c (t, pk)
               WHERE pg_catalog.cardinality(x.ids) <= %d AND c.t IS NOT NULL AND c.pk IS NOT NULL) AS k
         LEFT JOIN graph._nodes AS n ON n.table_oid = k.t AND n.pk = k.pk
