@@ -103,9 +103,9 @@ def fold_from():
     view has not folded (reads.start.start's ``fold_from``)."""
     cached = base._cache.get("folded")
     if cached is None:
-        return None, None, 0
+        return None, None, 0, None
     grows, f, _ = cached
-    return grows, f.seen, f.rows_folded
+    return grows, f.seen, f.rows_folded, f.last_id
 
 
 def folded(plpy, v, st, narrow=None):
@@ -145,6 +145,10 @@ def folded(plpy, v, st, narrow=None):
     # cannot be folded onto (see fold) is kept for the reads that find no new row.
     if f is not v and st.own_rows == 0:
         f.seen = seen
+        # the highest log id it holds: START reads the rows its snapshot did not see
+        # by the log's indexes from there (graph._pending_rows' ``after``)
+        f.last_id = max(rows.cols["id"], default=0) if onto is None else max(
+            [onto.last_id, *rows.cols["id"]])
         base._cache["folded"] = (grows, f, narrow)
     return f
 

@@ -92,7 +92,8 @@ if FRESHNESS.scope != "session" or TENANT.scope != "session":
 # and $5/$6 up to two (table, id text) keys to look up (NULL: none, and no index
 # probe), $7 the most pending rows to read, $8 the fold_key ('generation/version/
 # applied snapshot/caller/tables it may SELECT') of the kept folded view, $9 the
-# snapshot it saw and $10 the rows it folded (NULL: none; see above). Tables
+# snapshot it saw, $10 the rows it folded and $11 the highest log id among them
+# (NULL: none; see above; graph._pending_rows finds the rows by it). Tables
 # come as regclass text: a name, or an oid's digits (no catalog lookup). The plan
 # is kept: after its first few calls PostgreSQL keeps one plan for all values, as
 # long as that plan does not look much dearer than one made for the given
@@ -195,7 +196,7 @@ _KEYS = """
               FROM ROWS FROM (pg_catalog.unnest(x.table_oids), pg_catalog.unnest(x.old_pks),
                               pg_catalog.unnest(x.new_pks), pg_catalog.unnest(x.old_rows),
                               pg_catalog.unnest(x.new_rows)) AS y (t, old_pk, new_pk, old_row, new_row)
-              CROSS JOIN LATERAL (SELECT y.old_row::jsonb AS old_row, y.new_row::jsonb AS new_row) AS im
+              CROSS JOIN LATERAL (SELECT y.old_row::jsonb AS old_row, y.new_row::jsonb AS new_row OFFSET 0) AS im
               LEFT JOIN graph._edge_sources AS e
                   ON e.via_table = y.t OR e.kind = 'fk' AND e.from_table = y.t
               CROSS JOIN LATERAL (VALUES
@@ -217,7 +218,7 @@ START = _SELECT % ("""p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, 
            x.ids, x.ops, x.table_oids, x.old_pks, x.new_pks, x.properties, x.old_rows, x.new_rows,
            z.key_tables, z.key_pks, z.key_ids, z.key_extra
     FROM (SELECT k.fetch, k.same, k.fold_key, CASE WHEN k.same THEN $9::pg_catalog.pg_snapshot END AS seen,
-                 CASE WHEN k.same THEN $7 - $10 ELSE $7 END AS most
+                 CASE WHEN k.same THEN $7 - $10 ELSE $7 END AS most, CASE WHEN k.same THEN $11 END AS after
           FROM (SELECT %s AS fetch,
                        coalesce(r.own_rows = 0 AND $8 = j.fold_key, false) AS same, j.fold_key
                 FROM (SELECT s.generation || '/' || v.version || '/' || s.done || '/' || current_user
@@ -229,7 +230,7 @@ START = _SELECT % ("""p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, 
                pg_catalog.array_agg(y.table_oid) AS table_oids, pg_catalog.array_agg(y.old_pk) AS old_pks,
                pg_catalog.array_agg(y.new_pk) AS new_pks, pg_catalog.array_agg(y.properties) AS properties,
                pg_catalog.array_agg(y.old_row) AS old_rows, pg_catalog.array_agg(y.new_row) AS new_rows
-        FROM graph._pending_rows(current_user::regrole, w.most, w.seen) AS y
+        FROM graph._pending_rows(current_user::regrole, w.most, w.seen, w.after) AS y
         WHERE w.fetch
     ) AS x
     CROSS JOIN LATERAL (%s) AS z
@@ -240,7 +241,7 @@ START = _SELECT % ("""p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, 
 # says only whether START would (``fetched``), and then the read runs START.
 START_AT_REST = _SELECT % ("%s AS fetched" % _FETCH, "false")
 
-TYPES = ["text", "boolean", "text", "text", "text", "text", "int", "text", "text", "int"]
+TYPES = ["text", "boolean", "text", "text", "text", "text", "int", "text", "text", "int", "bigint"]
 TYPES_AT_REST = TYPES[:6]
 
 # Whether this backend's last read found nothing pending to read (START_AT_REST
