@@ -28,8 +28,12 @@ them (graph._pending_rows), in its own snapshot, for the read to fold
 (reads/freshness.py): only the rows the snapshot of the backend's kept folded
 view did not see, when that view is of the same generation, version, applied
 snapshot, caller and tables the caller may SELECT (``fold_key``), else all of
-them. A read under writes then costs one statement more than a read at rest:
-START, not START and a read of the log.
+them (graph._pending_rows finds those by the highest log id the view holds and
+the snapshot's xmin, not by filtering every pending row). For a few rows it also
+looks up the nodes of the keys they name (_KEYS), so that the fold needs no
+statement of its own for them. A read under writes then costs one statement, as
+a read at rest does: START, not START, a read of the log and a key lookup
+(tests/test_reads_under_writes.py counts them).
 
 One snapshot. Everything START returns about the graph -- generation, version,
 applied snapshot, the pending rows -- comes from START's snapshot S, and the read
