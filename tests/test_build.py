@@ -63,18 +63,26 @@ WRITTEN = """SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_catalog.pg_stat_xact
 WHERE relid = 'graph._node_rows'::regclass"""
 
 
-def test_a_rebuild_writes_as_many_node_tuples_as_rows_changed(people):
+def test_a_rebuild_writes_as_many_node_tuples_as_rows_changed(server, template):
     """Counted by the server (this transaction's tuple counters), not by time: a
     rebuild after two updates, one insert and one delete of 50 rows inserts one
     graph._nodes row, updates three (the two changed, the deleted one marked gone
-    before it goes) and deletes one; with nothing changed it writes none."""
-    c = people
-    c.execute("UPDATE bp_people SET name = 'changed' WHERE id IN (7, 8)")
-    c.execute("INSERT INTO bp_people VALUES (1000, 'new')")
-    c.execute("DELETE FROM bp_people WHERE id = 45")  # no edge ends there: its row goes
-    assert written_by_build(c) == (1, 3, 1)
-    assert written_by_build(c) == (0, 0, 0)
-    assert verify(c) == []
+    before it goes) and deletes one; with nothing changed it writes none. In a
+    database of its own: the ids it frees would be given to the next module test's
+    nodes."""
+    name = "t_build_tuples"
+    dsn = server.create_database(name, template)
+    try:
+        with connect(dsn) as c:
+            c.execute(SCHEMA)
+            c.execute("UPDATE bp_people SET name = 'changed' WHERE id IN (7, 8)")
+            c.execute("INSERT INTO bp_people VALUES (1000, 'new')")
+            c.execute("DELETE FROM bp_people WHERE id = 45")  # no edge ends there: its row goes
+            assert written_by_build(c) == (1, 3, 1)
+            assert written_by_build(c) == (0, 0, 0)
+            assert verify(c) == []
+    finally:
+        server.drop_database(name)
 
 
 def written_by_build(c):
