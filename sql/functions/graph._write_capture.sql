@@ -266,10 +266,10 @@ BEGIN
         -- One comparison of arrays (the checks of all the columns in one
         -- operator call: each function call of a statement costs its start).
         SELECT format('ARRAY[%s] OPERATOR(pg_catalog.=) %L::pg_catalog.regtype []',
-                      string_agg(format('pg_catalog.pg_typeof(o.%I)', a.attname), ', ' ORDER BY a.attnum),
+                      string_agg(format('graph._type_of(CASE WHEN false THEN o.%I END)', a.attname), ', ' ORDER BY a.attnum),
                       array_agg(a.atttypid ORDER BY a.attnum)::text),
                format('ARRAY[%s] OPERATOR(pg_catalog.=) %L::pg_catalog.regtype []',
-                      string_agg(format('pg_catalog.pg_typeof(n.%I)', a.attname), ', ' ORDER BY a.attnum),
+                      string_agg(format('graph._type_of(CASE WHEN false THEN n.%I END)', a.attname), ', ' ORDER BY a.attnum),
                       array_agg(a.atttypid ORDER BY a.attnum)::text)
         INTO guard_o, guard_n
         FROM pg_catalog.pg_attribute AS a
@@ -279,7 +279,7 @@ BEGIN
         -- are properties only (each pg_typeof() call costs its start, ~2,000
         -- instructions per statement).
         SELECT format('ARRAY[%s] OPERATOR(pg_catalog.=) %L::pg_catalog.regtype []',
-                      string_agg(format('pg_catalog.pg_typeof(o.%I)', a.attname), ', ' ORDER BY a.attnum),
+                      string_agg(format('graph._type_of(CASE WHEN false THEN o.%I END)', a.attname), ', ' ORDER BY a.attnum),
                       array_agg(a.atttypid ORDER BY a.attnum)::text)
         INTO guard_d
         FROM pg_catalog.pg_attribute AS a
