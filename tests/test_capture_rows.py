@@ -183,9 +183,9 @@ def test_a_delete_checks_the_types_of_the_columns_it_renders_only(conn):
     insert = next(s for s in body.split(";") if "SELECT 'I'" in s)
     assert ("WHERE ARRAY[graph._type_of(CASE WHEN false THEN o.id END),"
             " graph._type_of(CASE WHEN false THEN o.tenant END)]") in delete, delete
-    assert ("WHERE ARRAY[graph._type_of(CASE WHEN false THEN n.id END), graph._type_of(CASE WHEN false THEN n.name END),"
-            " graph._type_of(CASE WHEN false THEN n.note END), graph._type_of(CASE WHEN false THEN n.tenant END)]"
-            ) in insert, insert
+    assert ("WHERE ARRAY[graph._type_of(CASE WHEN false THEN n.id END),"
+            " graph._type_of(CASE WHEN false THEN n.name END), graph._type_of(CASE WHEN false THEN n.note END),"
+            " graph._type_of(CASE WHEN false THEN n.tenant END)]") in insert, insert
     conn.execute("INSERT INTO checked VALUES (1, 'a', 'b', 7)")
     conn.execute("DELETE FROM checked WHERE id = 1")
     assert conn.execute("SELECT op, pk, old_pk, properties, old_row FROM graph._sync_log"
