@@ -349,3 +349,59 @@ def test_a_read_at_rest_tells_nothing_pending_without_reading_the_log(graph_db):
         assert quiet["start_at_rest"] == back["start_at_rest"]
         reader.execute("RESET ROLE")
         admin.execute(f"REVOKE SELECT ON rs.a FROM {READER}")
+
+
+ONE_TABLE = """
+DROP SCHEMA IF EXISTS ot CASCADE;
+CREATE SCHEMA ot;
+CREATE TABLE ot.hub (id int PRIMARY KEY);
+CREATE TABLE ot.leaf (id int PRIMARY KEY);
+CREATE TABLE ot.spoke (id serial PRIMARY KEY, src int, dst int);
+CREATE TABLE ot.tip (id serial PRIMARY KEY, hub int, leaf int);
+INSERT INTO ot.hub SELECT g FROM generate_series(0, 150) g;
+INSERT INTO ot.leaf SELECT g FROM generate_series(1, 3) g;
+INSERT INTO ot.spoke (src, dst) SELECT 0, g FROM generate_series(1, 150) g;
+INSERT INTO ot.tip (hub, leaf) VALUES (1, 1), (2, 2), (3, 3);
+SELECT graph.add_table('ot.hub');
+SELECT graph.add_table('ot.leaf');
+SELECT graph.add_edge('ot.hub', 'src', 'ot.hub', to_column => 'dst', via_table => 'ot.spoke', label => 'spoke');
+SELECT graph.add_edge('ot.hub', 'hub', 'ot.leaf', to_column => 'leaf', via_table => 'ot.tip', label => 'tip');
+SELECT graph.build();
+"""
+
+
+@pytest.mark.parametrize("strategy", ["bfs", "dfs"])
+@pytest.mark.parametrize("seed, depth, one", [
+    ("1", 0, True),  # the seed alone
+    ("1", 1, False),  # a hub and its leaf: two tables, node by node
+    ("0", 1, True),  # 151 hubs: whole columns
+    ("0", 2, False),  # 151 hubs and 3 leaves
+    ("0", 3, False),
+])
+def test_a_one_table_answer_gives_its_table_once(graph_db, seed, depth, one, strategy):
+    """graph._traverse returns the table of a one-table answer once (node_table),
+    not as two arrays of the same oid that graph.traverse would parse back; the
+    rows of graph.traverse are the same either way, parents' tables included (and
+    NULL for a seed)."""
+    with connect(graph_db) as c:
+        if c.execute("SELECT to_regclass('ot.hub') IS NULL").fetchone()[0]:
+            c.execute(ONE_TABLE)
+        tables, parent_tables, node_table = c.execute(
+            "SELECT tables, parent_tables, node_table::regclass::text FROM graph._traverse("
+            "'ot.hub'::regclass::oid, %s, %s, 'out', NULL, NULL, NULL, NULL, %s, 1000, false, NULL, NULL)",
+            (seed, depth, strategy)).fetchone()
+        assert (tables is None, parent_tables is None, node_table) == (
+            (True, True, "ot.hub") if one else (False, False, None))
+        got = c.execute("SELECT node_table::text, node_id, depth, parent_table::text, parent_id, edge_label"
+                        " FROM graph.traverse('ot.hub', %s, max_depth => %s, strategy => %s)",
+                        (seed, depth, strategy)).fetchall()
+    hubs = {0: range(1, 151)}
+    want = [("ot.hub", seed, 0, None, None, None)]
+    if seed == "1" and depth >= 1:
+        want.append(("ot.leaf", "1", 1, "ot.hub", "1", "tip"))
+    if seed == "0" and depth >= 1:
+        want += [("ot.hub", str(h), 1, "ot.hub", "0", "spoke") for h in hubs[0]]
+    if seed == "0" and depth >= 2:
+        want += [("ot.leaf", str(h), 2, "ot.hub", str(h), "tip") for h in (1, 2, 3)]
+    assert sorted(got, key=str) == sorted(want, key=str)
+    assert got[0] == want[0]  # the seed first, without a parent

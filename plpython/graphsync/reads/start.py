@@ -179,8 +179,10 @@ _READ_SYNC = """LEFT JOIN LATERAL (
 ) AS r ON true"""
 
 # No freshness step: what graph._read_sync returns when its test passes.
-_NO_READ_SYNC = """CROSS JOIN (SELECT NULL::bigint AS committed_rows, NULL::bigint AS own_rows, NULL::boolean AS applied,
-                   NULL::text AS pending_mark, NULL::text AS applied_snapshot) AS r"""
+_NO_READ_SYNC = """CROSS JOIN (
+    SELECT NULL::bigint AS committed_rows, NULL::bigint AS own_rows, NULL::boolean AS applied,
+           NULL::text AS pending_mark, NULL::text AS applied_snapshot
+) AS r"""
 
 _NODE2 = """CASE WHEN $6 IS NOT NULL THEN
            (SELECT n.node_id FROM graph._nodes AS n
