@@ -203,40 +203,65 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto):
     """(from ids, to ids) of the edge changes ``ec`` (columns.EdgeColumns), and
     _resolve's (ids, new keys by id, extra rows) of the keys of ``node_changes``
     and of the ends not found below. Many ends (a fold of many rows from the
-    applied view) are looked up in the backend's index of the base's keys
-    (nodes.key_index) table by table, with one map() over the ends of each, as
-    _resolve would look up their keys: only in tables the caller may SELECT, and
-    not the keys of ``node_changes`` (whose extra_rows come from graph._nodes)."""
+    applied view) are looked up in the backend's index of the base's keys table by
+    table, as _resolve would look up their keys: only in tables the caller may
+    SELECT, and not the keys of ``node_changes`` (whose extra_rows come from
+    graph._nodes). An end read as an integer (``ec.from_ints``) is looked up among
+    the table's integer keys (nodes.int_key_index) with NumPy (packed.resolve), no
+    string made; the others with one map() over the ends of each table in
+    nodes.key_index."""
+    from graphsync.sync import imagetext, packed  # (see fold)
+
     m = len(ec)
     tables = np.concatenate([ec.from_tables, ec.to_tables])
-    pks = np.concatenate([ec.from_pks, ec.to_pks])
+    pks = np.concatenate([ec.from_pks, ec.to_pks])  # None where ints holds the key
+    ints = None if ec.from_ints is None else np.concatenate([ec.from_ints, ec.to_ints])
     got = np.full(2 * m, -1, dtype=np.int64)
     if onto is None and 2 * m > KEYS_BY_INDEX:
-        index = nodes.key_index(plpy, v)
         counted = {}
         for k in node_changes:
             counted.setdefault(k[0], set()).add(k[1])
         every = np.unique(tables).tolist()
         for table in every:
-            of_table = index.get(table)
-            if of_table is None or table not in visible:
+            if table not in visible:
                 continue
-            at = None if len(every) == 1 else np.flatnonzero(tables == table)
-            asked = (pks if at is None else pks[at]).tolist()
-            found = list(map(of_table.get, asked, itertools.repeat(-1)))
+            at = np.arange(2 * m) if len(every) == 1 else np.flatnonzero(tables == table)
             skip = counted.get(table)
+            if ints is not None and not skip:
+                of_table = nodes.int_key_index(plpy, v).get(table)
+                is_int = ints[at] != imagetext.NOT_INT
+                if of_table is not None and is_int.any():
+                    got[at[is_int]] = packed.resolve(ints[at[is_int]], *of_table)
+                    at = at[~is_int]
+                    if not len(at):
+                        continue
+            of_table = nodes.key_index(plpy, v).get(table)
+            if of_table is None:
+                continue
+            asked = _texts(pks, ints, at).tolist()
+            found = list(map(of_table.get, asked, itertools.repeat(-1)))
             if skip:
                 found = [-1 if pk in skip else i for pk, i in zip(asked, found, strict=True)]
-            if at is None:
-                got = np.array(found, dtype=np.int64)
-            else:
-                got[at] = found
+            got[at] = found
     miss = np.flatnonzero(got < 0)
-    missed = list(zip(tables[miss].tolist(), pks[miss].tolist(), strict=True))
+    missed = list(zip(tables[miss].tolist(), _texts(pks, ints, miss).tolist(), strict=True))
     ids, extra, dups = _resolve(plpy, v, set(node_changes).union(missed), visible, node_changes, onto)
     if len(miss):
         got[miss] = list(map(ids.__getitem__, missed))
     return got[:m], got[m:], ids, extra, dups
+
+
+def _texts(pks, ints, at):
+    """object[]: the key texts at positions ``at`` of ends ``pks`` (None where
+    ``ints`` holds the key: its decimal text)."""
+    from graphsync.sync import imagetext  # (see fold)
+
+    texts = pks[at]
+    if ints is not None:
+        held = np.flatnonzero(ints[at] != imagetext.NOT_INT)
+        if len(held):
+            texts[held] = imagetext.texts_of_ints(ints[at[held]])
+    return texts
 
 
 def _net(held, ops, e):
