@@ -139,25 +139,33 @@ def _fold_columns(reg, cols):
     # Rows read column by column: an insert or a delete of a table in ``plain``, with
     # its key and image, and no image on the other side (add_rows' branch for
     # signed edges); an image "{}" (no captured column) goes row by row.
-    op = np.array(ops, dtype="U1")
-    old_texts, new_texts = _objects(cols["old_row"]), _objects(cols["new_row"])
-    old_pks, new_pks = _objects(cols["old_pk"]), _objects(cols["new_pk"])
-    no_old, no_new = old_texts == None, new_texts == None  # noqa: E711 (elementwise)
-    inserts = (op == "I") & no_old & ~no_new & (new_pks != None)  # noqa: E711
-    deletes = (op == "D") & no_new & ~no_old & (old_pks != None) & (old_texts != "{}")  # noqa: E711
-    fast = np.flatnonzero(np.isin(tables, plain) & (inserts | deletes)) if plain else np.zeros(0, np.int64)
-    is_insert = inserts[fast]
-    texts = np.where(is_insert, new_texts[fast], old_texts[fast]).tolist()
-    pks = np.where(is_insert, new_pks[fast], old_pks[fast])
-    _texts(pks.tolist())
+    if ops.count("I") == n and cols["old_row"].count(None) == n and cols["new_row"].count(None) == 0 \
+            and cols["new_pk"].count(None) == 0 and len(plain) == len(plans):
+        # only inserts into plain tables, each with its key and image (a backlog of join
+        # rows, the common case): every row is read column by column, no object array
+        fast, is_insert = np.arange(n), np.ones(n, dtype=bool)
+        texts, pks = cols["new_row"], _objects(_texts(cols["new_pk"]))
+    else:
+        op = np.array(ops, dtype="U1")
+        old_texts, new_texts = _objects(cols["old_row"]), _objects(cols["new_row"])
+        old_pks, new_pks = _objects(cols["old_pk"]), _objects(cols["new_pk"])
+        no_old, no_new = old_texts == None, new_texts == None  # noqa: E711 (elementwise)
+        inserts = (op == "I") & no_old & ~no_new & (new_pks != None)  # noqa: E711
+        deletes = (op == "D") & no_new & ~no_old & (old_pks != None) & (old_texts != "{}")  # noqa: E711
+        fast = np.flatnonzero(np.isin(tables, plain) & (inserts | deletes)) if plain else np.zeros(0, np.int64)
+        is_insert = inserts[fast]
+        texts = np.where(is_insert, new_texts[fast], old_texts[fast]).tolist()
+        pks = np.where(is_insert, new_pks[fast], old_pks[fast])
+        _texts(pks.tolist())
     sign = np.where(is_insert, 1, -1).astype(np.int64)
     parts = []  # (row keys, within-row keys, EdgeColumns)
     fast_tables = tables[fast]
     for table in plain:
         at = np.flatnonzero(fast_tables == table)
-        if len(at):
-            at_list = at.tolist()
-            parts += _plain_part(plans[table].specs, fast[at], sign[at], [texts[j] for j in at_list], pks[at])
+        if len(at) == len(fast):  # one table's rows
+            parts += _plain_part(plans[table].specs, fast, sign, texts, pks)
+        elif len(at):
+            parts += _plain_part(plans[table].specs, fast[at], sign[at], [texts[j] for j in at.tolist()], pks[at])
     # The other rows, run by run of consecutive ones, through add_rows (skipping
     # what it cannot gather, as fold_rows does).
     gathered = changes.Changes()

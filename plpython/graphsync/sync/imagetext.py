@@ -76,13 +76,13 @@ def fields(texts, names):
     if (np.searchsorted(quotes, row_ends) % 2).any():  # a text of an odd number of quotes
         return None
     last = len(buf) - 1
-    after = buf[np.minimum(closes + 1, last)]
+    after = buf[closes + 1]  # a text ends in '}': no quote is the last byte
     is_key = after == _COLON
     keys = np.flatnonzero(is_key)
     # A key: '": ' then a string (the next string, right there) or null; a value
     # string: just after a key, then ',' or '}' (for a value '}' ends its text).
     value_at = closes[keys] + 3
-    if (buf[np.minimum(closes[keys] + 2, last)] != _SPACE).any():
+    if (buf[closes[keys] + 2] != _SPACE).any():  # (closes[keys] + 1 is ':', not the last byte)
         return None
     is_string = buf[np.minimum(value_at, last)] == _QUOTE
     following = np.minimum(keys + 1, len(opens) - 1)
@@ -94,24 +94,32 @@ def fields(texts, names):
             return None
         if (buf[nulls[:, None] + np.arange(4)] != np.frombuffer(b"null", dtype=np.uint8)).any():
             return None
-        if not np.isin(buf[nulls + 4], (_COMMA, _CLOSE)).all():
+        after_null = buf[nulls + 4]
+        if not ((after_null == _COMMA) | (after_null == _CLOSE)).all():
             return None
     values = np.zeros(len(opens), dtype=bool)
     values[keys[is_string] + 1] = True
     if (values & is_key).any() or ((~values & ~is_key).any()):  # every string a key or a key's value
         return None
-    if not np.isin(after[values], (_COMMA, _CLOSE)).all():
+    after_value = after[values]
+    if not ((after_value == _COMMA) | (after_value == _CLOSE)).all():
         return None
     out = {}
     key_opens = opens[keys] + 1
     key_lengths = closes[keys] - key_opens
+    # each key's length and first and last bytes as one number: one comparison a key
+    # finds a name's candidates, whose other bytes are compared then
+    signature = (key_lengths << 16) | (buf[key_opens].astype(np.int64) << 8) | buf[closes[keys] - 1]
     for name in names:
         wanted = name.encode() if name.isascii() else None
         if wanted is None:
             return None
-        same = np.flatnonzero(key_lengths == len(wanted))
-        for j, char in enumerate(wanted):  # one byte at a time: most keys differ in their first
-            same = same[buf[key_opens[same] + j] == char]
+        if wanted:
+            same = np.flatnonzero(signature == (len(wanted) << 16 | wanted[0] << 8 | wanted[-1]))
+            for j in range(1, len(wanted) - 1):
+                same = same[buf[key_opens[same] + j] == wanted[j]]
+        else:  # "" (a key no plain image has)
+            same = np.flatnonzero(key_lengths == 0)
         at = key_opens[same]
         if len(same) != k or (at < row_starts).any() or (at >= row_ends).any():  # not once in every image
             return None
@@ -183,9 +191,18 @@ def distinct(f):
     chars, _ = _chars(f, width)
     # a null as one byte no text value starts with (a value is ASCII text, no NUL)
     chars[~f.present, 0] = 0xFF
-    rows = np.ascontiguousarray(chars).view(np.dtype((np.void, width))).ravel()
-    unique, inverse = np.unique(rows, return_inverse=True)
-    values = [None if bytes(v)[:1] == b"\xff" else bytes(v).rstrip(b"\0").decode() for v in unique]
+    if width == 8:  # one uint64 a value: one comparison each (all the same, often), or a sort of numbers
+        rows = np.ascontiguousarray(chars).view(np.uint64).ravel()
+        if (rows == rows[0]).all():
+            unique, inverse = rows[:1], np.zeros(k, dtype=np.int64)
+        else:
+            unique, inverse = np.unique(rows, return_inverse=True)
+        unique = [v.tobytes() for v in unique]
+    else:
+        rows = np.ascontiguousarray(chars).view(np.dtype((np.void, width))).ravel()
+        unique, inverse = np.unique(rows, return_inverse=True)
+        unique = [bytes(v) for v in unique]
+    values = [None if v[:1] == b"\xff" else v.rstrip(b"\0").decode() for v in unique]
     return values, inverse.reshape(-1).astype(np.int64)
 
 
