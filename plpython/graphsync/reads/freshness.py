@@ -264,30 +264,60 @@ def _texts(pks, ints, at):
     return texts
 
 
-def _net(held, ops, e):
+def _held_arrays(overlay):
+    """(float64[h, 5] keys, int64[h] counts) of ``overlay.net`` (adjacency.Overlay):
+    the held keys as one float64 array in one go (node ids stay below 2**53, so
+    exact), their fields flattened into fromiter (twice as fast as np.array of the
+    tuples). Kept on the overlay while its version stays (Overlay.add changes it): a
+    backend whose applied graph stays the same folds each new backlog onto the same
+    held keys, made into arrays once."""
+    kept = getattr(overlay, "held_arrays", None)
+    if kept is not None and kept[0] == overlay.version:
+        return kept[1], kept[2]
+    held = overlay.net
+    table = np.fromiter(itertools.chain.from_iterable(held), dtype=np.float64, count=5 * len(held)).reshape(-1, 5)
+    counts = np.fromiter(held.values(), dtype=np.int64, count=len(table))
+    overlay.held_arrays = (overlay.version, table, counts)
+    return table, counts
+
+
+def _net(held, ops, e, arrays=None):
     """(Edges, counts): the net count of every edge key of ``held`` (a Counter of
     (src, dst, weight, label, source) keys, in order of first appearance) and of
     the rows ``ops``/``e`` after it, keys with a count other than 0, in order of
-    first appearance -- what adding the rows to the Counter gives, by sorting."""
-    # The held keys as one float64 array in one go (node ids stay below 2**53, so exact),
-    # their fields flattened into fromiter: twice as fast as np.array of the tuples.
-    table = np.fromiter(itertools.chain.from_iterable(held), dtype=np.float64, count=5 * len(held)).reshape(-1, 5)
+    first appearance -- what adding the rows to the Counter gives, by sorting.
+    ``arrays``: _held_arrays() of the overlay whose net ``held`` is, when made."""
+    if arrays is None:
+        table = np.fromiter(itertools.chain.from_iterable(held), dtype=np.float64, count=5 * len(held)).reshape(-1, 5)
+        arrays = table, np.fromiter(held.values(), dtype=np.int64, count=len(table))
+    table, held_counts = arrays
     all_ = csr.Edges(*(np.concatenate([table[:, j].astype(x.dtype), x]) for j, x in enumerate(e)))
-    count = np.concatenate([np.fromiter(held.values(), dtype=np.int64, count=len(table)), ops])
+    count = np.concatenate([held_counts, ops])
     if not len(count):
         return all_, count
-    order = np.lexsort((all_.sources, all_.labels, all_.weights, all_.dst, all_.src))  # stable
+    # The five fields as three int64 keys that are equal exactly when the fields are:
+    # (src, dst) as one number, the weight's bits (-0.0 as 0.0; a NaN is keyed as
+    # +Infinity already: weights.key, changes.weight_of), (label, source) as one.
+    span = int(max(all_.src.max(), all_.dst.max())) + 1
+    pair = all_.src.astype(np.int64) * span + all_.dst.astype(np.int64)
+    w = all_.weights.astype(np.float64) + 0.0
+    bits = np.where(np.isnan(w), np.inf, w).view(np.int64)
+    kind = (all_.labels.astype(np.int64) << 32) | (all_.sources.astype(np.int64) & 0xFFFFFFFF)
+    order = np.lexsort((kind, bits, pair))  # stable: a key's first appearance comes first
     step = np.ones(len(order), dtype=bool)
-    for c in all_:
+    for c in (pair, bits, kind):
         c = c[order]
         step[1:] &= c[1:] == c[:-1]
     starts = np.flatnonzero(~step | (np.arange(len(order)) == 0))
     sums = np.add.reduceat(count[order], starts)
-    first = order[starts]  # the first appearance of each key (lexsort keeps the given order)
+    first = order[starts]  # the first appearance of each key
     keep = sums != 0
-    by_first = np.argsort(first[keep], kind="stable")
-    at = first[keep][by_first]
-    return csr.Edges(*(c[at] for c in all_)), sums[keep][by_first]
+    # the kept keys in order of first appearance: their first positions are distinct, so
+    # marked in an array of all positions they come out sorted, no sort
+    net = np.zeros(len(order), dtype=np.int64)
+    net[first[keep]] = sums[keep]
+    at = np.flatnonzero(net)
+    return csr.Edges(*(c[at] for c in all_)), net[at]
 
 
 def _folded_overlay(overlay, ops, e, n):
@@ -301,7 +331,7 @@ def _folded_overlay(overlay, ops, e, n):
     (Overlay.net, then these), folded by csr.fold_overlay's rule -- a negative
     count removes that many matching base edges in base order, a positive one
     appends the edge that many times -- with the additions appended in one go."""
-    changed, counts = _net(overlay.net, ops, e)
+    changed, counts = _net(overlay.net, ops, e, _held_arrays(overlay))
     bases = overlay.bases
 
     def folded(direction):
@@ -316,10 +346,10 @@ def _folded_overlay(overlay, ops, e, n):
         directed = csr.Edges(s, d, w, lab, es)
         removed = c < 0
         base = csr.edge_list(bases[direction]())
-        if removed.any():
+        if removed.any():  # (keeps the base's order: sorted by src)
             base = csr.fold_overlay(base, (c[removed], csr.Edges(*(a[removed] for a in directed))), set())
         added = np.repeat(np.flatnonzero(c > 0), c[c > 0])
-        return csr.build(n, csr.Edges(*(np.concatenate([a, b[added]]) for a, b in zip(base, directed, strict=True))))
+        return csr.build_appended(n, base, csr.Edges(*(a[added] for a in directed)))
 
     o = adjacency.Overlay({d: (lambda d=d: folded(d)) for d in ("out", "in", "any")}, n)
     o.stats = graph_view.STATS_PROXY
@@ -348,8 +378,13 @@ def fold(plpy, v, rows, visible, onto=None):
     e_from, e_to, ids, extra, dups = _resolve_ends(plpy, v, ec, visible, node_changes, onto)
     prior = v if onto is None else onto
     n = prior.node_count + len(extra)
+    ops = ec.ops
+    # many edge changes from the applied view: full arrays (_folded_overlay), which read
+    # the applied overlay's counts and replace the copy's overlay (not copied then)
+    in_arrays = not cuts and onto is None and len(ops) > max(
+        FOLD_IN_ARRAYS, len(v.live.base["out"].targets) // EDGES_PER_CHANGE)
     if onto is None:
-        live = v.live.copy()
+        live = v.live.copy(overlay=not in_arrays)
         counts = {}
     else:
         STATS["incremental_folds"] += 1
@@ -381,7 +416,6 @@ def fold(plpy, v, rows, visible, onto=None):
         alive[i] = is_alive
         if state is not None:
             values[i] = state
-    ops = ec.ops
     extra_edges = csr.edges(e_from, e_to, ec.weights, list(map(label_ids.__getitem__, edge_labels)), ec.sources)
     foldable = onto is not None or not truncated
     if cuts:
@@ -390,8 +424,8 @@ def fold(plpy, v, rows, visible, onto=None):
                                           "any": lambda: adjacency.both_ways(out)}, n)
         live.overlay.stats = graph_view.STATS_PROXY
         foldable = False
-    elif onto is None and len(ops) > max(FOLD_IN_ARRAYS, len(live.base["out"].targets) // EDGES_PER_CHANGE):
-        live.overlay = _folded_overlay(live.overlay, ops, extra_edges, n)
+    elif in_arrays:  # the applied graph's overlay: its net counts and the arrays made of them (_held_arrays)
+        live.overlay = _folded_overlay(v.live.overlay, ops, extra_edges, n)
         foldable = False
     elif len(ops):
         live.overlay.add(ops, *extra_edges)
