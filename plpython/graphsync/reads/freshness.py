@@ -13,7 +13,8 @@ a transaction reads its own writes. Folding uses sync/changes.py, the same code
 replay uses, so a folded read and an applied one agree; sync/columns.py reads the
 rows START returns as columns (inserts and deletes of join tables column by
 column, every other row through changes.add_rows) and gives the edge changes as
-arrays, whose ends are looked up table by table (_resolve_ends). A fold is bounded by
+arrays, whose ends are looked up table by table (_resolve_ends: integer ends as
+int64 among the base's integer keys, nodes.int_key_index). A fold is bounded by
 MAX_FOLD_ROWS rows (SQLSTATE 54000 past it) and its view is cached for as long
 as the pending rows and the applied graph stay the same.
 

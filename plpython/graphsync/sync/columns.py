@@ -9,8 +9,11 @@ changes go out as columns (EdgeColumns), in the order fold_rows gives them:
 - the rows that only carry edges of plain columns -- an insert or a delete into a
   table that is no node table (a join table) whose edge sources capture does not
   compute -- are read column by column: for each edge source, its endpoint, weight
-  and label values of all such rows in one list comprehension each, the weights
-  through one weight_of() call per distinct text;
+  and label values of all such rows found in the images' text at once
+  (sync/imagetext.py; images of another form are parsed by json, then read in one
+  list comprehension each), the weights through one weight_of() call per distinct
+  text, an endpoint that is an integer's decimal text as an int64
+  (EdgeColumns.from_ints), resolved to a node id with NumPy by reads/freshness.py;
 - every other row (node tables, updates, computed sources, rows that cannot be
   gathered whole) goes through changes.add_rows, run by run of consecutive rows,
   as fold_rows would take it;
