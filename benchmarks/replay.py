@@ -78,10 +78,10 @@ from graphsync.sync import apply, changes
 
 spent = {}
 
-def clock(name, fn, *args):
+def clock(name, fn, *args, **kw):
     start = time.perf_counter()
     try:
-        return fn(*args)
+        return fn(*args, **kw)
     finally:
         spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
 
@@ -309,7 +309,10 @@ def profile(dsn: str) -> str:
         for setting in SETTINGS:
             conn.execute(setting)
         conn.execute(PROFILE)
-        spent = json.loads(conn.execute("SELECT pg_temp.profile_apply()").fetchone()[0])["spent"]
+        out = json.loads(conn.execute("SELECT pg_temp.profile_apply()").fetchone()[0])
+    if out["result"]["failed"] or out["result"]["stopped"]:
+        raise RuntimeError(f"the profiled apply_sync did not apply the log: {out['result']}")
+    spent = out["spent"]
     total = spent.pop("total")
     spent["Python: the rest of apply_sync"] = total - sum(spent.values())
     lines = ["| part of apply_sync | seconds | share |", "|---|---:|---:|"]
