@@ -369,6 +369,18 @@ def _load_all(plpy, v, cache):
     cache.loaded_all = True
 
 
+def _every_key_by_table(plpy, v, cache):
+    """(table oid, keys, node ids) of each table of the base, every key of the base
+    read into ``cache`` first (_load_all): what key_index and int_key_index are built
+    from."""
+    if not cache.loaded_all and cache.count < cache.base_count:
+        _load_all(plpy, v, cache)
+    held, tables, pks = cache.items()
+    for table in np.unique(tables).tolist():
+        at = tables == table
+        yield table, pks[at], held[at]
+
+
 def key_index(plpy, v):
     """{table oid: {id text: node id}} of the base nodes whose keys this backend
     keeps, every key of the base read first (see key_arrays): for a read that
@@ -377,13 +389,8 @@ def key_index(plpy, v):
     caller may SELECT (graph._nodes shows a caller the nodes of those tables)."""
     cache = _key_cache(v)
     if cache.index is None:
-        if not cache.loaded_all and cache.count < cache.base_count:
-            _load_all(plpy, v, cache)
-        index = {}
-        held, tables, pks = cache.items()
-        for table in np.unique(tables).tolist():
-            at = tables == table
-            index[table] = dict(zip(pks[at].tolist(), held[at].tolist(), strict=True))
+        index = {table: dict(zip(pks.tolist(), held.tolist(), strict=True))
+                 for table, pks, held in _every_key_by_table(plpy, v, cache)}
         cache.index = index
         cache.index_bytes = sum(sys.getsizeof(d) for d in index.values())
     return cache.index
@@ -402,13 +409,9 @@ def int_key_index(plpy, v):
 
     cache = _key_cache(v)
     if cache.int_index is None:
-        if not cache.loaded_all and cache.count < cache.base_count:
-            _load_all(plpy, v, cache)
         index = {}
-        held, tables, pks = cache.items()
-        for table in np.unique(tables).tolist():
-            at = tables == table
-            keys, ids = packed.parse_keys("\0".join(pks[at].tolist()).encode(), held[at].astype(">i8").tobytes())
+        for table, pks, held in _every_key_by_table(plpy, v, cache):
+            keys, ids = packed.parse_keys("\0".join(pks.tolist()).encode(), held.astype(">i8").tobytes())
             short = (keys > -10 ** 18) & (keys < 10 ** 18)  # 19 digits and more: key_index's texts alone
             index[table] = (keys[short], ids[short])
         cache.int_index = index
