@@ -392,6 +392,39 @@ move with the load (about 0.1k per statement between runs of the same code).
 ## What changed in capture
 
 This change (instructions added per single-row statement over no trigger, the code before →
+this code, both counted in one run of `capture_instructions.py`: INSERT 141.9k → 130.2k, UPDATE
+203.0k → 185.1k, DELETE 134.2k → 125.3k; PgQ 113.5k, 113.3k, 111.7k; the minimal PL/pgSQL
+trigger 68k):
+- The type check of the unchecked forms is computed when a statement is planned, not when it
+  runs: `graph._type_of(value)` is `pg_typeof()` declared IMMUTABLE (its result depends on the
+  argument's type only), and the check passes it a typed NULL, `CASE WHEN false THEN col END`,
+  which the planner folds to a NULL of the column's type; the planner then folds the whole
+  comparison to true (the filter vanishes) or false (a plan that reads no row, and the checked
+  forms log the rows). `pg_typeof()` reports the type the parser resolved, so the check says what
+  it said before, once per plan instead of once per execution, where each call's start (lookup,
+  permission check) cost about 2,000 instructions (INSERT −12k, UPDATE −13k, DELETE −9k on this
+  table).
+- A single-row UPDATE counts its old rows up to two first (`PERFORM … LIMIT 2`, `GET
+  DIAGNOSTICS`), then logs its one row by the statement with no join on a key, which no longer
+  tests for a second row by a subquery (an InitPlan): UPDATE −5k.
+
+Where a single-row INSERT's capture goes now (callgrind, this table, 130k): the SECURITY DEFINER
+call with its three SET clauses (about 15k); starting the logging statement's executor, mostly
+its projection (the key rendered twice, the two JSON objects, the defaults `nextval`,
+`txid_current()`, `now()`: each function or I/O conversion looked up and permission-checked at
+each start, about 23k) and the log's three indexes (about 18k, of which the two besides the
+primary key 8k each). Tried and not kept (callgrind, same table): dropping `jit` and
+`enable_mergejoin` from the SET clause saves 5.1k per statement, but no statement shape was found
+whose kept plan cannot carry JIT: reading the transition table through `LIMIT 2` (a bounded cost
+whatever the row count that planned it; the rows past two by a statement planned at each run)
+cost about 9k per INSERT, more than the 5k it saved (net +4.3k). A merge join could be ruled
+out by pairing a multi-row UPDATE's rows without a join (`unnest` of the two sides' arrays of
+rows, by position): tried by hand, a bulk UPDATE of 100,000 rows took longer than the positional
+hash join (2.96 s and 3.42 s against 2.15 s and 3.15 s, load about 8), so `enable_mergejoin` stays.
+
+Earlier changes:
+
+The change before (instructions added per single-row statement over no trigger, the code before →
 this code, both counted in one run of `capture_instructions.py`: INSERT 153.1k → 142.6k, UPDATE
 214.4k → 203.0k, DELETE 149.2k → 134.0k; PgQ 113k, 113k, 112k; the minimal PL/pgSQL trigger 67k,
 68k, 68k):
@@ -403,7 +436,7 @@ this code, both counted in one run of `capture_instructions.py`: INSERT 153.1k �
   captured columns; it renders no property): each `pg_typeof()` call of the check costs about
   1.85k instructions per statement (DELETE −3.7k on this table, two property columns).
 
-Where a single-row statement's capture goes now (callgrind, this table, INSERT 142.6k): a
+Where a single-row statement's capture went then (callgrind, this table, INSERT 142.6k): a
 minimal PL/pgSQL statement trigger with transition tables logging `to_jsonb(row)` into a table
 with one index costs 67k in all, less than PgQ's C row trigger (113k); so what graphsync adds
 above it is its own work, not the trigger machinery: the SECURITY DEFINER call with its three
@@ -420,7 +453,6 @@ save 4–6k, but the plans kept for the session would then carry JIT or a merge 
 first run of many rows into every later single-row statement; no cheaper way to keep them out
 was found.
 
-Earlier changes:
 
 Where a single-row statement's capture went (instructions counted per statement in a
 single-user server, 200 warm statements of each kind, the INSERT loop of this benchmark): about a

@@ -78,10 +78,10 @@ from graphsync.sync import apply, changes
 
 spent = {}
 
-def clock(name, fn, *args):
+def clock(name, fn, *args, **kw):
     start = time.perf_counter()
     try:
-        return fn(*args)
+        return fn(*args, **kw)
     finally:
         spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
 
@@ -173,6 +173,16 @@ def _temp_bytes(conn: psycopg.Connection) -> int:
                         ).fetchone()[0]
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (a backend of a server on this
+    machine), None where /proc does not show it (a server elsewhere, GRAPHSYNC_DSN)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _apply(conn: psycopg.Connection, dsn: str | None = None, analyze_after: float | None = None,
            timeout: float | None = None, query: tuple = (APPLY, ())) -> dict[str, float]:
     """Seconds of one graph.apply_sync() over the whole log, rolled back. With
@@ -196,12 +206,14 @@ def _apply(conn: psycopg.Connection, dsn: str | None = None, analyze_after: floa
             conn.execute(f"SET LOCAL statement_timeout = '{int(timeout * 1000)}ms'")
         if helper:
             helper.start()
+        cpu = _cpu_seconds(conn.info.backend_pid)
         start = time.perf_counter()
         try:
             failed, stopped = conn.execute(*query).fetchone()
         except psycopg.errors.QueryCanceled:
             failed, stopped = 0, None
         seconds = time.perf_counter() - start
+        after = _cpu_seconds(conn.info.backend_pid)
     if helper:
         helper.join()
         if not analyzed.is_set():
@@ -211,7 +223,10 @@ def _apply(conn: psycopg.Connection, dsn: str | None = None, analyze_after: floa
     if failed or stopped:
         raise RuntimeError(f"apply_sync: {failed} failed rows, stopped: {stopped}")
     conn.execute(f"VACUUM ANALYZE {graph_tables(conn)}")
-    return {"replay": seconds, "temp_mb": (_temp_bytes(conn) - temp) / 2**20}
+    out = {"replay": seconds, "temp_mb": (_temp_bytes(conn) - temp) / 2**20}
+    if cpu is not None and after is not None:
+        out["cpu"] = after - cpu  # the applying backend's CPU seconds: less at the mercy of the load
+    return out
 
 
 def _copy(conn: psycopg.Connection) -> dict[str, float]:
@@ -220,10 +235,12 @@ def _copy(conn: psycopg.Connection) -> dict[str, float]:
     return {"replay": timed(conn, "INSERT INTO log_copy SELECT * FROM graph._sync_log")}
 
 
-def _recorded(fn, into: list[float]):
+def _recorded(fn, into: list[float], cpu: list[float] | None = None):
     def call() -> dict[str, float]:
         out = fn()
         into.append(out["replay"])
+        if cpu is not None and "cpu" in out:
+            cpu.append(out["cpu"])
         return out
     return call
 
@@ -266,7 +283,9 @@ def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None
         if dsn:
             variants["previous analyzed"] = partial(_apply, conn, dsn, analyze_after, timeout, old)
     if samples is not None:
-        variants = {name: _recorded(fn, samples.setdefault(name, [])) for name, fn in variants.items()}
+        variants = {name: _recorded(fn, samples.setdefault(name, []),
+                                    None if name == "copy" else samples.setdefault(f"{name} cpu", []))
+                    for name, fn in variants.items()}
     medians = interleaved(reps, variants)
     copy, apply = medians["copy"]["replay"], medians["apply"]["replay"]
     results = [Result(f"replay {logged:,} mixed log rows: apply_sync vs INSERT … SELECT copy", copy, apply,
@@ -309,7 +328,10 @@ def profile(dsn: str) -> str:
         for setting in SETTINGS:
             conn.execute(setting)
         conn.execute(PROFILE)
-        spent = json.loads(conn.execute("SELECT pg_temp.profile_apply()").fetchone()[0])["spent"]
+        out = json.loads(conn.execute("SELECT pg_temp.profile_apply()").fetchone()[0])
+    if out["result"]["failed"] or out["result"]["stopped"]:
+        raise RuntimeError(f"the profiled apply_sync did not apply the log: {out['result']}")
+    spent = out["spent"]
     total = spent.pop("total")
     spent["Python: the rest of apply_sync"] = total - sum(spent.values())
     lines = ["| part of apply_sync | seconds | share |", "|---|---:|---:|"]
@@ -363,10 +385,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r.operation}: copy {r.baseline:.2f} s, apply {r.measured:.2f} s, {r.ratio:.1f}x,"
                   f" {logged / r.measured:,.0f} rows/s", flush=True)
         for name, seconds in samples.items():
+            if not seconds:
+                continue
             print(f"{name}: " + ", ".join(f"{x:.2f} s" for x in seconds) + " (" +
                   ", ".join(f"{logged / x:,.0f} rows/s" for x in seconds) + ")")
-        for mine, theirs in (("apply", "against"), ("analyzed", "against analyzed")):
-            if theirs in samples:
+        for mine, theirs in (("apply", "against"), ("analyzed", "against analyzed"),
+                             ("apply cpu", "against cpu"), ("analyzed cpu", "against analyzed cpu")):
+            if samples.get(theirs):
                 each = [t / m for m, t in zip(samples[mine], samples[theirs], strict=True)]
                 print(f"{theirs} / {mine} per repetition: " + ", ".join(f"{x:.2f}x" for x in each)
                       + f"; median {statistics.median(each):.2f}x")

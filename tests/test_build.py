@@ -59,6 +59,62 @@ def test_a_rebuild_with_nothing_changed_writes_no_node_row(people):
     assert nodes(c) == before
 
 
+WRITTEN = """SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_catalog.pg_stat_xact_user_tables
+WHERE relid = 'graph._node_rows'::regclass"""
+
+
+def test_a_rebuild_writes_as_many_node_tuples_as_rows_changed(server, template):
+    """Counted by the server (this transaction's tuple counters), not by time: a
+    rebuild after two updates, one insert and one delete of 50 rows inserts one
+    graph._nodes row, updates three (the two changed, the deleted one marked gone
+    before it goes) and deletes one; with nothing changed it writes none. In a
+    database of its own: the ids it frees would be given to the next module test's
+    nodes."""
+    name = "t_build_tuples"
+    dsn = server.create_database(name, template)
+    try:
+        with connect(dsn) as c:
+            c.execute(SCHEMA)
+            c.execute("UPDATE bp_people SET name = 'changed' WHERE id IN (7, 8)")
+            c.execute("INSERT INTO bp_people VALUES (1000, 'new')")
+            c.execute("DELETE FROM bp_people WHERE id = 45")  # no edge ends there: its row goes
+            assert written_by_build(c) == (1, 3, 1)
+            assert written_by_build(c) == (0, 0, 0)
+            assert verify(c) == []
+    finally:
+        server.drop_database(name)
+
+
+def written_by_build(c):
+    """(inserted, updated, deleted) graph._nodes tuples of one graph.build(): the
+    difference of the server's counters read before and after it in its transaction
+    (they also hold earlier transactions' counts not yet reported)."""
+    with c.transaction():
+        before = c.execute(WRITTEN).fetchone() or (0, 0, 0)
+        c.execute("SELECT graph.build()")
+        after = c.execute(WRITTEN).fetchone()
+    return tuple(a - b for a, b in zip(after, before, strict=True))
+
+
+def test_a_first_build_numbers_the_nodes_in_key_order(server, template):
+    """graph._nodes empty (a database of its own): every node is new and takes the
+    next id from 0, in (table, key) order (keys compared as graph._nodes compares its
+    key texts); the ghost an edge makes takes the id after them."""
+    name = "t_first_build"
+    dsn = server.create_database(name, template)
+    try:
+        with connect(dsn) as c:
+            c.execute(SCHEMA.replace("SELECT graph.build();", "INSERT INTO bp_links VALUES (500, 1, 777);"))
+            c.execute("SELECT graph.build()")
+            got = c.execute("SELECT pk, node_id, alive FROM graph._node_rows ORDER BY node_id").fetchall()
+            assert [r[0] for r in got] == sorted(str(i) for i in range(1, 51)) + ["777"]
+            assert [r[1] for r in got] == list(range(51))
+            assert [r[2] for r in got] == [True] * 50 + [False]
+            assert verify(c) == []
+    finally:
+        server.drop_database(name)
+
+
 def test_ids_of_nodes_gone_go_to_new_nodes(people):
     c = people
     before = nodes(c)

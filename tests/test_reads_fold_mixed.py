@@ -205,3 +205,31 @@ def test_a_fold_of_mixed_rows_reads_what_replay_applies(graph_db):
         assert applied[("fm.people", "5", "in")] and applied[("fm.entities", ENTITY_SEEDS[-1], "out")]
         folded, applied = fold_then_apply(admin, writer, reader, WRITES_TRUNCATE, {"I", "U", "D", "T"})
         same(folded, applied)
+
+
+# A third round: many join rows (more ends than freshness.KEYS_BY_INDEX), so their
+# integer ends are read as int64 from the images' text (sync/imagetext.py) and
+# resolved among the base's integer keys (nodes.int_key_index): ends of live
+# people, of deleted ones, of none (ghosts, 81..95), weights NULL and not, deletes of
+# rows applied and of rows inserted in the same backlog.
+WRITES_MANY = [
+    "INSERT INTO fm.links SELECT g, 1 + (g * 7) % 95, 1 + (g * 11) % 95,"
+    " CASE WHEN g % 7 = 0 THEN NULL ELSE 1 + g % 5 END, (ARRAY['a', 'b', 'c'])[1 + g % 3]"
+    " FROM generate_series(1000, 2600) g",
+    "DELETE FROM fm.links WHERE id BETWEEN 1000 AND 1100 OR id BETWEEN 121 AND 140",
+]
+# and with node rows of the same table pending (their keys are resolved by graph._nodes)
+WRITES_MANY_NODES = [
+    "INSERT INTO fm.people SELECT g, 'n' || g, NULL FROM generate_series(81, 85) g",
+    "INSERT INTO fm.links SELECT g, 1 + (g * 13) % 90, 1 + (g * 3) % 90, 2, 'c' FROM generate_series(3000, 4200) g",
+    "DELETE FROM fm.links WHERE id BETWEEN 2000 AND 2050",
+]
+
+
+def test_a_fold_of_many_join_rows_reads_what_replay_applies(graph_db):
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        folded, applied = fold_then_apply(admin, writer, reader, WRITES_MANY, {"I", "D"})
+        same(folded, applied)
+        assert applied[("fm.people", "5", "out")] and applied[("fm.people", "2", "in")]
+        folded, applied = fold_then_apply(admin, writer, reader, WRITES_MANY_NODES, {"I", "D"})
+        same(folded, applied)

@@ -11,6 +11,7 @@ after a REVOKE, in the same backend.
 Real roles, several connections; a source-table policy that waits on an
 advisory lock holds a read in the middle while another connection rebuilds."""
 
+import json
 import threading
 
 import psycopg
@@ -246,8 +247,8 @@ def test_a_late_commit_with_a_lower_log_id_is_still_read(graph_db):
 COUNTS = """
 CREATE OR REPLACE FUNCTION pg_temp.read_counts() RETURNS text LANGUAGE plpython3u AS $$
 import json, sys
-db = sys.modules.get("graphsync.db")
-return json.dumps(db.COUNTS if db else None)
+db, start = sys.modules.get("graphsync.db"), sys.modules.get("graphsync.reads.start")
+return json.dumps(dict(db.COUNTS, **{"start_" + k: v for k, v in start.STATS.items()}) if db else None)
 $$
 """
 
@@ -260,7 +261,6 @@ def test_a_repeated_small_read_runs_one_statement_and_prepares_no_plan(graph_db)
     the backend, and when nothing changed nothing else runs -- the view, the masks
     and the keys are kept. A per-call catalog query, generation check or plan
     prepared per call shows here as more statements or plans."""
-    import json
 
     with connect(graph_db) as admin, connect(graph_db) as c:
         admin.execute(f"GRANT SELECT ON rs.a, rs.b, rs.c TO {READER}")
@@ -277,6 +277,10 @@ def test_a_repeated_small_read_runs_one_statement_and_prepares_no_plan(graph_db)
             after = json.loads(c.execute("SELECT pg_temp.read_counts()").fetchone()[0])
             assert after["statements"] - before["statements"] == 10, role  # START, once a read
             assert after["plans"] == before["plans"], role
+            # START_QUIET: no freshness step in the plan (its function scan is set up
+            # on every call even when it does not run)
+            assert after["start_quiet"] - before["start_quiet"] == 10, role
+            assert (after["start_at_rest"], after["start_busy"]) == (before["start_at_rest"], before["start_busy"])
             c.execute("RESET ROLE")
         admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c FROM {READER}")
 
@@ -322,9 +326,82 @@ def test_a_read_at_rest_tells_nothing_pending_without_reading_the_log(graph_db):
         admin.execute("ROLLBACK")  # its log id was handed out all the same
         assert read_with_the_log_locked(admin, reader, reach) == "55P03"
         assert rows(reader, reach) == after
+        # Until an apply passes the id, a read starts with START_AT_REST, whose freshness
+        # step tells "nothing pending": not START_QUIET first, which would fail its test.
+        reader.execute("RESET ROLE")
+        reader.execute(COUNTS)
+        reader.execute(f"SET ROLE {READER}")
+        before_counts = json.loads(reader.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+        for _ in range(3):
+            assert rows(reader, reach) == after
+        after_counts = json.loads(reader.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+        assert after_counts["start_at_rest"] - before_counts["start_at_rest"] == 3
+        assert after_counts["start_quiet"] == before_counts["start_quiet"]
         admin.execute("DELETE FROM rs.aa WHERE dst = 50")
         admin.execute("DELETE FROM rs.a WHERE id = 50")
         apply(admin)  # applies ids past the one rolled back
         assert read_with_the_log_locked(admin, reader, reach) == before
+        back = json.loads(reader.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+        for _ in range(3):
+            assert rows(reader, reach) == before
+        quiet = json.loads(reader.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+        assert quiet["start_quiet"] - back["start_quiet"] == 3  # START_QUIET again
+        assert quiet["start_at_rest"] == back["start_at_rest"]
         reader.execute("RESET ROLE")
         admin.execute(f"REVOKE SELECT ON rs.a FROM {READER}")
+
+
+ONE_TABLE = """
+DROP SCHEMA IF EXISTS ot CASCADE;
+CREATE SCHEMA ot;
+CREATE TABLE ot.hub (id int PRIMARY KEY);
+CREATE TABLE ot.leaf (id int PRIMARY KEY);
+CREATE TABLE ot.spoke (id serial PRIMARY KEY, src int, dst int);
+CREATE TABLE ot.tip (id serial PRIMARY KEY, hub int, leaf int);
+INSERT INTO ot.hub SELECT g FROM generate_series(0, 150) g;
+INSERT INTO ot.leaf SELECT g FROM generate_series(1, 3) g;
+INSERT INTO ot.spoke (src, dst) SELECT 0, g FROM generate_series(1, 150) g;
+INSERT INTO ot.tip (hub, leaf) VALUES (1, 1), (2, 2), (3, 3);
+SELECT graph.add_table('ot.hub');
+SELECT graph.add_table('ot.leaf');
+SELECT graph.add_edge('ot.hub', 'src', 'ot.hub', to_column => 'dst', via_table => 'ot.spoke', label => 'spoke');
+SELECT graph.add_edge('ot.hub', 'hub', 'ot.leaf', to_column => 'leaf', via_table => 'ot.tip', label => 'tip');
+SELECT graph.build();
+"""
+
+
+@pytest.mark.parametrize("strategy", ["bfs", "dfs"])
+@pytest.mark.parametrize("seed, depth, one", [
+    ("1", 0, True),  # the seed alone
+    ("1", 1, False),  # a hub and its leaf: two tables, node by node
+    ("0", 1, True),  # 151 hubs: whole columns
+    ("0", 2, False),  # 151 hubs and 3 leaves
+    ("0", 3, False),
+])
+def test_a_one_table_answer_gives_its_table_once(graph_db, seed, depth, one, strategy):
+    """graph._traverse returns the table of a one-table answer once (node_table),
+    not as two arrays of the same oid that graph.traverse would parse back; the
+    rows of graph.traverse are the same either way, parents' tables included (and
+    NULL for a seed)."""
+    with connect(graph_db) as c:
+        if c.execute("SELECT to_regclass('ot.hub') IS NULL").fetchone()[0]:
+            c.execute(ONE_TABLE)
+        tables, parent_tables, node_table = c.execute(
+            "SELECT tables, parent_tables, node_table::regclass::text FROM graph._traverse("
+            "'ot.hub'::regclass::oid, %s, %s, 'out', NULL, NULL, NULL, NULL, %s, 1000, false, NULL, NULL)",
+            (seed, depth, strategy)).fetchone()
+        assert (tables is None, parent_tables is None, node_table) == (
+            (True, True, "ot.hub") if one else (False, False, None))
+        got = c.execute("SELECT node_table::text, node_id, depth, parent_table::text, parent_id, edge_label"
+                        " FROM graph.traverse('ot.hub', %s, max_depth => %s, strategy => %s)",
+                        (seed, depth, strategy)).fetchall()
+    hubs = {0: range(1, 151)}
+    want = [("ot.hub", seed, 0, None, None, None)]
+    if seed == "1" and depth >= 1:
+        want.append(("ot.leaf", "1", 1, "ot.hub", "1", "tip"))
+    if seed == "0" and depth >= 1:
+        want += [("ot.hub", str(h), 1, "ot.hub", "0", "spoke") for h in hubs[0]]
+    if seed == "0" and depth >= 2:
+        want += [("ot.leaf", str(h), 2, "ot.hub", str(h), "tip") for h in (1, 2, 3)]
+    assert sorted(got, key=str) == sorted(want, key=str)
+    assert got[0] == want[0]  # the seed first, without a parent

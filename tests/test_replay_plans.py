@@ -79,10 +79,12 @@ def test_an_update_that_leaves_a_node_as_it_was_does_not_write_it(app):
     and its change_id; an update of a property still writes it."""
     node = """SELECT n.ctid::text, n.change_id FROM graph._node_rows AS n
               WHERE n.table_oid = 'app.contacts'::regclass AND n.pk = %s"""
+    company = node.replace("app.contacts", "app.companies")
     with connect(app) as c:
         write_contacts(c, 701, 703)
         apply(c)
         before = {pk: c.execute(node, (pk,)).fetchone() for pk in ("701", "702", "703")}
+        target = c.execute(company, ("9",)).fetchone()
         edges = kept_and_counted(c)
         c.execute("UPDATE app.contacts SET company_id = 9 WHERE id IN (701, 702)")
         c.execute("UPDATE app.contacts SET name = 'renamed' WHERE id IN (702, 703)")
@@ -90,6 +92,8 @@ def test_an_update_that_leaves_a_node_as_it_was_does_not_write_it(app):
         assert result["updates"] == 4 and result["failed"] == 0
         after = {pk: c.execute(node, (pk,)).fetchone() for pk in ("701", "702", "703")}
         assert after["701"] == before["701"]
+        # A node only an edge names (the company the contacts moved to) is not written either.
+        assert c.execute(company, ("9",)).fetchone() == target
         assert after["702"][1] > before["702"][1] and after["703"][1] > before["703"][1]
         assert kept_and_counted(c) == edges + 4  # two edges moved
         assert verify(c) == []

@@ -34,6 +34,7 @@ sync/                   the write path: log rows -> graph tables -> base
   packed.py             integer-keyed edge sources read as packed int8, resolved to node ids in NumPy
   changes.py            log rows -> graph changes (used by replay AND by reads that fold)
   columns.py            many pending log rows -> changes.fold_rows' changes as arrays, for reads that fold
+  imagetext.py          fields of many captured JSON images read from their text in NumPy; integer ends as int64
   apply.py              apply_sync(): two-snapshot batches, replay into nodes and overlay
   build.py              build(): graph._nodes brought to the sources (ids kept), a new base and its file
   retry.py              retry_failed(): apply failed log rows again

@@ -1,7 +1,10 @@
 -- graph._traverse(...): the work of graph.traverse (same arguments, none
 -- optional), returned as one row: parallel columns in visit order, each an
 -- array literal (text) of final values -- table oids, ids, depths, parent table
--- oids, parent ids, edge labels, node json (NULL unless hydrate) -- and capped.
+-- oids, parent ids, edge labels, node json (NULL unless hydrate) -- capped, and
+-- node_table: when every node is of one table, its oid, and then the columns of
+-- table oids and parent table oids are NULL (parsing two literals of oids is
+-- about a third of the time graph.traverse takes to read a large answer back).
 -- graph.traverse casts them back and unnests them: PL/Python re-enters a
 -- set-returning function for every row it returns and converts a list element
 -- by element, while a text crosses in one go and array_in reads it in C.
@@ -32,7 +35,8 @@ CREATE OR REPLACE FUNCTION graph._traverse(
     OUT parent_ids text,
     OUT labels text,
     OUT nodes text,
-    OUT capped boolean
+    OUT capped boolean,
+    OUT node_table oid
 )
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp

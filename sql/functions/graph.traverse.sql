@@ -22,7 +22,9 @@
 -- oids: the names were resolved by the regclass casts), which returns the
 -- answer as one row of array literals (see there); the unnest calls in the
 -- select list walk them in step, in visit order, and no row passes through
--- PL/Python. PL/pgSQL rather than SQL: its plan is kept for the session, where a
+-- PL/Python. When every node is of one table, graph._traverse returns that table
+-- once (node_table) instead of two arrays of it: a node's (and its parent's)
+-- table is then that one. PL/pgSQL rather than SQL: its plan is kept for the session, where a
 -- SQL function's is redone for every statement that calls it (it matters for
 -- small traversals). VOLATILE: a read may apply pending changes; it runs
 -- graph._traverse once per call. Every object it uses is schema-qualified.
@@ -65,18 +67,30 @@ DECLARE
 BEGIN
     RETURN QUERY
     SELECT
-        pg_catalog.unnest(r.tables::pg_catalog.oid []::pg_catalog.regclass []),
-        pg_catalog.unnest(r.ids::pg_catalog.text []),
-        pg_catalog.unnest(r.depths::pg_catalog.int4 []),
-        pg_catalog.unnest(r.parent_tables::pg_catalog.oid []::pg_catalog.regclass []),
-        pg_catalog.unnest(r.parent_ids::pg_catalog.text []),
-        pg_catalog.unnest(r.labels::pg_catalog.text []),
-        pg_catalog.unnest(r.nodes::pg_catalog.jsonb []),
-        r.capped
-    FROM graph._traverse(
-        $1::pg_catalog.oid, $2, $3, $4, $5, $6::pg_catalog.oid [], $7, $8, $9, $10, $11,
-        $12::pg_catalog.oid [], $13
-    ) AS r;
+        coalesce(x.node_table, x.one_table)::pg_catalog.regclass,
+        x.node_id,
+        x.depth,
+        CASE WHEN x.parent_id IS NOT NULL THEN coalesce(x.parent_table, x.one_table) END::pg_catalog.regclass,
+        x.parent_id,
+        x.edge_label,
+        x.node,
+        x.capped
+    FROM (
+        SELECT
+            pg_catalog.unnest(r.tables::pg_catalog.oid []) AS node_table,
+            pg_catalog.unnest(r.ids::pg_catalog.text []) AS node_id,
+            pg_catalog.unnest(r.depths::pg_catalog.int4 []) AS depth,
+            pg_catalog.unnest(r.parent_tables::pg_catalog.oid []) AS parent_table,
+            pg_catalog.unnest(r.parent_ids::pg_catalog.text []) AS parent_id,
+            pg_catalog.unnest(r.labels::pg_catalog.text []) AS edge_label,
+            pg_catalog.unnest(r.nodes::pg_catalog.jsonb []) AS node,
+            r.capped,
+            r.node_table AS one_table
+        FROM graph._traverse(
+            $1::pg_catalog.oid, $2, $3, $4, $5, $6::pg_catalog.oid [], $7, $8, $9, $10, $11,
+            $12::pg_catalog.oid [], $13
+        ) AS r
+    ) AS x;
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where
     -- it arose: no internal query text, no PL/Python traceback (CONTEXT).

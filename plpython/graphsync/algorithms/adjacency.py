@@ -360,6 +360,7 @@ class Overlay:
         self.bases = bases
         self.node_count = node_count
         self.net = Counter()  # (src, dst, weight, label, source) -> net count, in first-seen order
+        self.version = 0  # add() counts its calls: what was made from ``net`` is kept by it
         self.adj = {}
         self.entries = {}  # direction -> {node: Counter({(dst, weight, label, source): count})}
         self.owned = {}  # direction -> nodes whose Counter this overlay may change (copy on write)
@@ -420,6 +421,7 @@ class Overlay:
         counts now, the edge lists of the nodes changed when a read asks for them."""
         touched = {d: set() for d in self.adj}
         top = self.node_count
+        self.version += 1
         for op, s, d, w, lab, es in zip(ops, src, dst, weights, labels, sources, strict=True):
             key = (int(s), int(d), weights_mod.key(w), int(lab), int(es))
             self.net[key] += int(op)

@@ -178,7 +178,10 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     """The one row of graph._traverse: the rows of graph.traverse (see there for the
     arguments) as parallel columns in visit order, each an array literal of final
     values: table oids, id texts, depths, parent table oids, parent id texts,
-    label names, node json texts (None when not hydrating); and capped.
+    label names, node json texts (None when not hydrating); capped; and
+    node_table: when every node is of one table, its oid, and the two columns of
+    table oids are None (their literals are some of the dearest to read back:
+    about a third of a large answer's parsing in graph.traverse).
     PL/Python re-enters a set-returning function and converts values one by one
     for every row it returns: for thousands of nodes one row of columns,
     unnested by graph.traverse, is several times faster."""
@@ -269,16 +272,18 @@ def _columns(ids, depths, parents, labels, found, tables, pks, label_names, json
         depths, tables, pks, ptables, ppks, edge_labels, parent_found, has_label = (
             a[keep] for a in (depths, tables, pks, ptables, ppks, edge_labels, parent_found, has_label))
         json = None if json is None else json[keep]
+    one = len(tables) and tables[0] == tables[-1] and bool((tables == tables[0]).all())
     return {
-        "tables": int_literal(tables),
+        "tables": None if one else int_literal(tables),
         "ids": text_literal(pks),
         "depths": int_literal(depths),
-        "parent_tables": int_literal(ptables, ~parent_found),
+        "parent_tables": None if one else int_literal(ptables, ~parent_found),
         "parent_ids": text_literal(ppks, ~parent_found),
         "labels": text_literal(edge_labels, ~has_label),
         "nodes": None if json is None else text_literal(json, np.array([j is None for j in json.tolist()],
                                                                        dtype=bool)),
         "capped": capped,
+        "node_table": int(tables[0]) if one else None,
     }
 
 
@@ -316,15 +321,17 @@ def _few_columns(ids, depths, parents, labels, keys, label_by_id, json, capped):
         names.append("NULL" if name is None else _quoted(name))
         if json is not None:
             docs.append("NULL" if json[i] is None else _quoted(json[i]))
+    one = bool(tables) and tables.count(tables[0]) == len(tables)
     return {
-        "tables": "{" + ",".join(tables) + "}",
+        "tables": None if one else "{" + ",".join(tables) + "}",
         "ids": "{" + ",".join(pks) + "}",
         "depths": "{" + ",".join(depth_out) + "}",
-        "parent_tables": "{" + ",".join(ptables) + "}",
+        "parent_tables": None if one else "{" + ",".join(ptables) + "}",
         "parent_ids": "{" + ",".join(ppks) + "}",
         "labels": "{" + ",".join(names) + "}",
         "nodes": None if json is None else "{" + ",".join(docs) + "}",
         "capped": capped,
+        "node_table": int(tables[0]) if one else None,
     }
 
 
@@ -353,17 +360,20 @@ def _bfs_columns(ids, depths, parents, labels, tables, pks, label_by_id, capped)
             or label_text.count('"') != 2 * max(len(names) - 1, 0)):
         return None
     nulls = ",".join(["NULL"] * seeds)
+    one = bool(tables) and tables.count(tables[0]) == len(tables)
     if len(ids) > seeds:
         row = dict(zip(ids, range(len(ids)), strict=True))
         at = [row[p] for p in parents[seeds:]]
         head = nulls + "," if seeds else ""
-        ptables = "{" + head + ",".join([str(tables[i]) for i in at]) + "}"
+        ptables = None if one else "{" + head + ",".join([str(tables[i]) for i in at]) + "}"
         ppks = "{" + head + '"' + '","'.join([pks[i] for i in at]) + '"}'  # ids checked above: parents are nodes
         label_names = "{" + head + '"' + label_text + '"}'
     else:
         ptables = ppks = label_names = "{" + nulls + "}"
+        if one:
+            ptables = None
     return {
-        "tables": "{" + ",".join(map(str, tables)) + "}",
+        "tables": None if one else "{" + ",".join(map(str, tables)) + "}",
         "ids": '{"' + ids_text + '"}' if pks else "{}",
         "depths": "{" + ",".join(map(str, depths)) + "}",
         "parent_tables": ptables,
@@ -371,6 +381,7 @@ def _bfs_columns(ids, depths, parents, labels, tables, pks, label_by_id, capped)
         "labels": label_names,
         "nodes": None,
         "capped": capped,
+        "node_table": int(tables[0]) if one else None,
     }
 
 

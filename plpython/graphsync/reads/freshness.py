@@ -13,7 +13,8 @@ a transaction reads its own writes. Folding uses sync/changes.py, the same code
 replay uses, so a folded read and an applied one agree; sync/columns.py reads the
 rows START returns as columns (inserts and deletes of join tables column by
 column, every other row through changes.add_rows) and gives the edge changes as
-arrays, whose ends are looked up table by table (_resolve_ends). A fold is bounded by
+arrays, whose ends are looked up table by table (_resolve_ends: integer ends as
+int64 among the base's integer keys, nodes.int_key_index). A fold is bounded by
 MAX_FOLD_ROWS rows (SQLSTATE 54000 past it) and its view is cached for as long
 as the pending rows and the applied graph stay the same.
 
@@ -227,66 +228,121 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
     """(from ids, to ids) of the edge changes ``ec`` (columns.EdgeColumns), and
     _resolve's (ids, new keys by id, extra rows) of the keys of ``node_changes``
     and of the ends not found below. Many ends (a fold of many rows from the
-    applied view) are looked up in the backend's index of the base's keys
-    (nodes.key_index) table by table, with one map() over the ends of each, as
-    _resolve would look up their keys: only in tables the caller may SELECT, and
-    not the keys of ``node_changes`` (whose extra_rows come from graph._nodes)."""
+    applied view) are looked up in the backend's index of the base's keys table by
+    table, as _resolve would look up their keys: only in tables the caller may
+    SELECT, and not the keys of ``node_changes`` (whose extra_rows come from
+    graph._nodes). An end read as an integer (``ec.from_ints``) is looked up among
+    the table's integer keys (nodes.int_key_index) with NumPy (packed.resolve), no
+    string made; the others with one map() over the ends of each table in
+    nodes.key_index."""
+    from graphsync.sync import imagetext, packed  # (see fold)
+
     m = len(ec)
     tables = np.concatenate([ec.from_tables, ec.to_tables])
-    pks = np.concatenate([ec.from_pks, ec.to_pks])
+    pks = np.concatenate([ec.from_pks, ec.to_pks])  # None where ints holds the key
+    ints = None if ec.from_ints is None else np.concatenate([ec.from_ints, ec.to_ints])
     got = np.full(2 * m, -1, dtype=np.int64)
     if onto is None and 2 * m > KEYS_BY_INDEX:
-        index = nodes.key_index(plpy, v)
         counted = {}
         for k in node_changes:
             counted.setdefault(k[0], set()).add(k[1])
         every = np.unique(tables).tolist()
         for table in every:
-            of_table = index.get(table)
-            if of_table is None or table not in visible:
+            if table not in visible:
                 continue
-            at = None if len(every) == 1 else np.flatnonzero(tables == table)
-            asked = (pks if at is None else pks[at]).tolist()
-            found = list(map(of_table.get, asked, itertools.repeat(-1)))
+            at = np.arange(2 * m) if len(every) == 1 else np.flatnonzero(tables == table)
             skip = counted.get(table)
+            if ints is not None and not skip:
+                of_table = nodes.int_key_index(plpy, v).get(table)
+                is_int = ints[at] != imagetext.NOT_INT
+                if of_table is not None and is_int.any():
+                    got[at[is_int]] = packed.resolve(ints[at[is_int]], *of_table)
+                    at = at[~is_int]
+                    if not len(at):
+                        continue
+            of_table = nodes.key_index(plpy, v).get(table)
+            if of_table is None:
+                continue
+            asked = _texts(pks, ints, at).tolist()
+            found = list(map(of_table.get, asked, itertools.repeat(-1)))
             if skip:
                 found = [-1 if pk in skip else i for pk, i in zip(asked, found, strict=True)]
-            if at is None:
-                got = np.array(found, dtype=np.int64)
-            else:
-                got[at] = found
+            got[at] = found
     miss = np.flatnonzero(got < 0)
-    missed = list(zip(tables[miss].tolist(), pks[miss].tolist(), strict=True))
+    missed = list(zip(tables[miss].tolist(), _texts(pks, ints, miss).tolist(), strict=True))
     ids, extra, dups = _resolve(plpy, v, set(node_changes).union(missed), visible, node_changes, onto, known)
     if len(miss):
         got[miss] = list(map(ids.__getitem__, missed))
     return got[:m], got[m:], ids, extra, dups
 
 
-def _net(held, ops, e):
+def _texts(pks, ints, at):
+    """object[]: the key texts at positions ``at`` of ends ``pks`` (None where
+    ``ints`` holds the key: its decimal text)."""
+    from graphsync.sync import imagetext  # (see fold)
+
+    texts = pks[at]
+    if ints is not None:
+        held = np.flatnonzero(ints[at] != imagetext.NOT_INT)
+        if len(held):
+            texts[held] = imagetext.texts_of_ints(ints[at[held]])
+    return texts
+
+
+def _held_arrays(overlay):
+    """(float64[h, 5] keys, int64[h] counts) of ``overlay.net`` (adjacency.Overlay):
+    the held keys as one float64 array in one go (node ids stay below 2**53, so
+    exact), their fields flattened into fromiter (twice as fast as np.array of the
+    tuples). Kept on the overlay while its version stays (Overlay.add changes it): a
+    backend whose applied graph stays the same folds each new backlog onto the same
+    held keys, made into arrays once."""
+    kept = getattr(overlay, "held_arrays", None)
+    if kept is not None and kept[0] == overlay.version:
+        return kept[1], kept[2]
+    held = overlay.net
+    table = np.fromiter(itertools.chain.from_iterable(held), dtype=np.float64, count=5 * len(held)).reshape(-1, 5)
+    counts = np.fromiter(held.values(), dtype=np.int64, count=len(table))
+    overlay.held_arrays = (overlay.version, table, counts)
+    return table, counts
+
+
+def _net(held, ops, e, arrays=None):
     """(Edges, counts): the net count of every edge key of ``held`` (a Counter of
     (src, dst, weight, label, source) keys, in order of first appearance) and of
     the rows ``ops``/``e`` after it, keys with a count other than 0, in order of
-    first appearance -- what adding the rows to the Counter gives, by sorting."""
-    # The held keys as one float64 array in one go (node ids stay below 2**53, so exact),
-    # their fields flattened into fromiter: twice as fast as np.array of the tuples.
-    table = np.fromiter(itertools.chain.from_iterable(held), dtype=np.float64, count=5 * len(held)).reshape(-1, 5)
+    first appearance -- what adding the rows to the Counter gives, by sorting.
+    ``arrays``: _held_arrays() of the overlay whose net ``held`` is, when made."""
+    if arrays is None:
+        table = np.fromiter(itertools.chain.from_iterable(held), dtype=np.float64, count=5 * len(held)).reshape(-1, 5)
+        arrays = table, np.fromiter(held.values(), dtype=np.int64, count=len(table))
+    table, held_counts = arrays
     all_ = csr.Edges(*(np.concatenate([table[:, j].astype(x.dtype), x]) for j, x in enumerate(e)))
-    count = np.concatenate([np.fromiter(held.values(), dtype=np.int64, count=len(table)), ops])
+    count = np.concatenate([held_counts, ops])
     if not len(count):
         return all_, count
-    order = np.lexsort((all_.sources, all_.labels, all_.weights, all_.dst, all_.src))  # stable
+    # The five fields as three int64 keys that are equal exactly when the fields are:
+    # (src, dst) as one number, the weight's bits (-0.0 as 0.0; a NaN is keyed as
+    # +Infinity already: weights.key, changes.weight_of), (label, source) as one.
+    span = int(max(all_.src.max(), all_.dst.max())) + 1
+    pair = all_.src.astype(np.int64) * span + all_.dst.astype(np.int64)
+    w = all_.weights.astype(np.float64) + 0.0
+    bits = np.where(np.isnan(w), np.inf, w).view(np.int64)
+    kind = (all_.labels.astype(np.int64) << 32) | (all_.sources.astype(np.int64) & 0xFFFFFFFF)
+    order = np.lexsort((kind, bits, pair))  # stable: a key's first appearance comes first
     step = np.ones(len(order), dtype=bool)
-    for c in all_:
+    for c in (pair, bits, kind):
         c = c[order]
         step[1:] &= c[1:] == c[:-1]
     starts = np.flatnonzero(~step | (np.arange(len(order)) == 0))
     sums = np.add.reduceat(count[order], starts)
-    first = order[starts]  # the first appearance of each key (lexsort keeps the given order)
+    first = order[starts]  # the first appearance of each key
     keep = sums != 0
-    by_first = np.argsort(first[keep], kind="stable")
-    at = first[keep][by_first]
-    return csr.Edges(*(c[at] for c in all_)), sums[keep][by_first]
+    # the kept keys in order of first appearance: their first positions are distinct, so
+    # marked in an array of all positions they come out sorted, no sort
+    net = np.zeros(len(order), dtype=np.int64)
+    net[first[keep]] = sums[keep]
+    at = np.flatnonzero(net)
+    return csr.Edges(*(c[at] for c in all_)), net[at]
 
 
 def _folded_overlay(overlay, ops, e, n):
@@ -300,7 +356,7 @@ def _folded_overlay(overlay, ops, e, n):
     (Overlay.net, then these), folded by csr.fold_overlay's rule -- a negative
     count removes that many matching base edges in base order, a positive one
     appends the edge that many times -- with the additions appended in one go."""
-    changed, counts = _net(overlay.net, ops, e)
+    changed, counts = _net(overlay.net, ops, e, _held_arrays(overlay))
     bases = overlay.bases
 
     def folded(direction):
@@ -315,10 +371,10 @@ def _folded_overlay(overlay, ops, e, n):
         directed = csr.Edges(s, d, w, lab, es)
         removed = c < 0
         base = csr.edge_list(bases[direction]())
-        if removed.any():
+        if removed.any():  # (keeps the base's order: sorted by src)
             base = csr.fold_overlay(base, (c[removed], csr.Edges(*(a[removed] for a in directed))), set())
         added = np.repeat(np.flatnonzero(c > 0), c[c > 0])
-        return csr.build(n, csr.Edges(*(np.concatenate([a, b[added]]) for a, b in zip(base, directed, strict=True))))
+        return csr.build_appended(n, base, csr.Edges(*(a[added] for a in directed)))
 
     o = adjacency.Overlay({d: (lambda d=d: folded(d)) for d in ("out", "in", "any")}, n)
     o.stats = graph_view.STATS_PROXY
@@ -352,8 +408,13 @@ def fold(plpy, v, rows, visible, onto=None, known=None):
     e_from, e_to, ids, extra, dups = _resolve_ends(plpy, v, ec, visible, node_changes, onto, known)
     prior = v if onto is None else onto
     n = prior.node_count + len(extra)
+    ops = ec.ops
+    # many edge changes from the applied view: full arrays (_folded_overlay), which read
+    # the applied overlay's counts and replace the copy's overlay (not copied then)
+    in_arrays = not cuts and onto is None and len(ops) > max(
+        FOLD_IN_ARRAYS, len(v.live.base["out"].targets) // EDGES_PER_CHANGE)
     if onto is None:
-        live = v.live.copy()
+        live = v.live.copy(overlay=not in_arrays)
         counts = {}
     else:
         STATS["incremental_folds"] += 1
@@ -385,7 +446,6 @@ def fold(plpy, v, rows, visible, onto=None, known=None):
         alive[i] = is_alive
         if state is not None:
             values[i] = state
-    ops = ec.ops
     extra_edges = csr.edges(e_from, e_to, ec.weights, list(map(label_ids.__getitem__, edge_labels)), ec.sources)
     foldable = onto is not None or not truncated
     if cuts:
@@ -394,8 +454,8 @@ def fold(plpy, v, rows, visible, onto=None, known=None):
                                           "any": lambda: adjacency.both_ways(out)}, n)
         live.overlay.stats = graph_view.STATS_PROXY
         foldable = False
-    elif onto is None and len(ops) > max(FOLD_IN_ARRAYS, len(live.base["out"].targets) // EDGES_PER_CHANGE):
-        live.overlay = _folded_overlay(live.overlay, ops, extra_edges, n)
+    elif in_arrays:  # the applied graph's overlay: its net counts and the arrays made of them (_held_arrays)
+        live.overlay = _folded_overlay(v.live.overlay, ops, extra_edges, n)
         foldable = False
     elif len(ops):
         live.overlay.add(ops, *extra_edges)

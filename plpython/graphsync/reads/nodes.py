@@ -215,6 +215,7 @@ class KeyCache:
         self.text_bytes = 0
         self.index = None  # key_index: {table oid: {id text: node id}}, made on first use
         self.index_bytes = 0
+        self.int_index = None  # int_key_index: {table oid: (int64 keys, node ids)}, made on first use
 
     def add(self, ids, tables, pks):
         if not len(ids):
@@ -229,7 +230,7 @@ class KeyCache:
                     added += 1
             if added:
                 self.count += added
-                self.index, self.index_bytes = None, 0
+                self.index, self.index_bytes, self.int_index = None, 0, None
             return
         if self.tables is None:
             self.tables = np.zeros(self.base_count, dtype=np.uint32)
@@ -252,6 +253,7 @@ class KeyCache:
         self.text_bytes += sum(map(sys.getsizeof, fresh_pks.tolist()))
         self.index = None  # made again from what is held now
         self.index_bytes = 0
+        self.int_index = None
 
     def take(self, ids):
         """(table oids int64[k], 0 when not cached; id texts object[k]) of node ids ``ids``."""
@@ -293,7 +295,8 @@ class KeyCache:
         return self.text_bytes + self.index_bytes + (sys.getsizeof(self.few) if self.few else 0)
 
     def arrays(self):
-        return [a for a in (self.tables, self.pks) if a is not None]
+        held = [a for a in (self.tables, self.pks) if a is not None]
+        return held + [a for pair in (self.int_index or {}).values() for a in pair]
 
 
 def _key_cache(v):
@@ -366,6 +369,18 @@ def _load_all(plpy, v, cache):
     cache.loaded_all = True
 
 
+def _every_key_by_table(plpy, v, cache):
+    """(table oid, keys, node ids) of each table of the base, every key of the base
+    read into ``cache`` first (_load_all): what key_index and int_key_index are built
+    from."""
+    if not cache.loaded_all and cache.count < cache.base_count:
+        _load_all(plpy, v, cache)
+    held, tables, pks = cache.items()
+    for table in np.unique(tables).tolist():
+        at = tables == table
+        yield table, pks[at], held[at]
+
+
 def key_index(plpy, v):
     """{table oid: {id text: node id}} of the base nodes whose keys this backend
     keeps, every key of the base read first (see key_arrays): for a read that
@@ -374,16 +389,33 @@ def key_index(plpy, v):
     caller may SELECT (graph._nodes shows a caller the nodes of those tables)."""
     cache = _key_cache(v)
     if cache.index is None:
-        if not cache.loaded_all and cache.count < cache.base_count:
-            _load_all(plpy, v, cache)
-        index = {}
-        held, tables, pks = cache.items()
-        for table in np.unique(tables).tolist():
-            at = tables == table
-            index[table] = dict(zip(pks[at].tolist(), held[at].tolist(), strict=True))
+        index = {table: dict(zip(pks.tolist(), held.tolist(), strict=True))
+                 for table, pks, held in _every_key_by_table(plpy, v, cache)}
         cache.index = index
         cache.index_bytes = sum(sys.getsizeof(d) for d in index.values())
     return cache.index
+
+
+def int_key_index(plpy, v):
+    """{table oid: (keys, node ids)}: key_index's keys that are the decimal text of
+    an integer (as integer output writes it, at most 18 digits: sync/imagetext.ints),
+    as int64 sorted, with their node ids, for packed.resolve: a read folding many
+    pending rows looks up integer ends without a string or a dictionary lookup each
+    (reads/freshness.py). An integer equals a key here exactly when its decimal text
+    equals that key's text. Built once per generation from the same keys as
+    key_index (every key of the base read first), with the same rule: look up only
+    tables the caller may SELECT."""
+    from graphsync.sync import packed  # here: only a fold of many rows needs it
+
+    cache = _key_cache(v)
+    if cache.int_index is None:
+        index = {}
+        for table, pks, held in _every_key_by_table(plpy, v, cache):
+            keys, ids = packed.parse_keys("\0".join(pks.tolist()).encode(), held.astype(">i8").tobytes())
+            short = (keys > -10 ** 18) & (keys < 10 ** 18)  # 19 digits and more: key_index's texts alone
+            index[table] = (keys[short], ids[short])
+        cache.int_index = index
+    return cache.int_index
 
 
 def key_list(plpy, v, ids):

@@ -64,15 +64,21 @@ from a transaction S does not see. It fails more often than graph._read_sync's
 hot standby, the ids a primary logs ahead), never wrongly: graph._read_sync then
 runs as before.
 
-A read at rest runs START_AT_REST: START without the pending rows, whose
-aggregates and function scan cost a read at rest about a third of START's
-executor time though they read nothing (every plan node is set up whether it
-runs or not). It says whether START would have read pending rows
-(``fetched``); when it would, the read runs START instead, which answers from a
-snapshot of its own, and the backend's next read starts with START, until a
-read finds nothing pending again. So a read at rest and a read under writes
-each cost one statement; the first read after the graph went quiet or busy
-costs two.
+A read at rest runs START_QUIET: START without the freshness step and without
+the pending rows, whose function scans and aggregates cost a read at rest some
+40% of START's executor time though they read nothing (every plan node is set
+up whether it runs or not). It makes the "nothing pending" test and says
+whether it passed (``quiet``). When it did not, the read runs START_AT_REST,
+which calls the freshness step when the test fails and says whether START would
+have read pending rows (``fetched``); when it would, the read runs START, which
+answers from a snapshot of its own. The backend's next read starts with the
+statement this one ended with (_last): START until a read finds nothing pending,
+START_AT_REST while the test fails with nothing pending (a log id handed out to
+a transaction that rolled back, until an apply passes it), else START_QUIET.
+So a read at rest and a read under writes each cost one statement; the first
+read after the graph went busy costs three, after it went quiet two. A read
+that names at most one node (a traversal from one seed) runs the statements
+without the second key's lookup (START_QUIET_1, ...).
 
 Settings are read here as settings.py reads a session setting (the value the
 session has; unset or empty is the default) and checked by settings.parse.
@@ -107,11 +113,15 @@ if FRESHNESS.scope != "session" or TENANT.scope != "session":
 # aggregated in the order graph._pending_rows returns them (by id; _pending checks
 # it): an ORDER BY in each aggregate sorted all of them once per column (eight
 # sorts, about a second of a read folding 100k rows on a loaded machine).
-# %s: the columns of the pending rows; %%s: whether graph._read_sync warns.
+# %(fetched)s: whether START reads pending rows (and their columns); %(node2)s the
+# second key's lookup (NULL in the plans of reads that name at most one node: an
+# instance of graph._nodes less to set up); %(read_sync)s the freshness step.
+# ``quiet``: graph._read_sync's "nothing pending" test passed in S, or the mode is
+# 'off' (START_QUIET runs no freshness step; see below).
 _SELECT = """
 SELECT s.generation, v.version, s.build_required, s.done,
        r.committed_rows, r.own_rows, r.applied, r.pending_mark,
-       %s,
+       %(fetched)s,
        t.visible, t.row_secured, t.registered, j.edge_secured, j.edge_hidden,
        current_user::text AS me,
        m.freshness,
@@ -122,28 +132,12 @@ SELECT s.generation, v.version, s.build_required, s.done,
            (SELECT n.node_id FROM graph._nodes AS n
             WHERE n.table_oid = pg_catalog.regclassin($3::pg_catalog.cstring)::pg_catalog.oid AND n.pk = $4)
        END AS node1,
-       CASE WHEN $6 IS NOT NULL THEN
-           (SELECT n.node_id FROM graph._nodes AS n
-            WHERE n.table_oid = pg_catalog.regclassin($5::pg_catalog.cstring)::pg_catalog.oid AND n.pk = $6)
-       END AS node2
+       %(node2)s AS node2, %(quiet)s AS quiet
 FROM (SELECT pg_catalog.current_setting('graph.query_freshness', true) AS raw) AS f
 CROSS JOIN LATERAL (SELECT coalesce(nullif(f.raw, ''), $1) AS mode, f.raw AS freshness) AS m
-LEFT JOIN LATERAL (
-    SELECT x.committed_rows, x.own_rows, x.applied, x.pending_mark, x.applied_snapshot
-    FROM graph._read_sync(m.mode = 'apply_pending_sync' AND $2, current_user::regrole, %s) AS x
-    WHERE m.mode <> 'off' AND NOT EXISTS (
-        SELECT FROM graph._sync_state AS q
-        WHERE q.target_snapshot IS NULL
-          AND coalesce(pg_catalog.pg_sequence_last_value('graph._sync_log_id_seq'::pg_catalog.regclass), 0)
-              <= greatest(q.applied_sync_id, q.build_position)
-          AND NOT EXISTS (
-              SELECT FROM pg_catalog.pg_snapshot_xip(q.done_snapshot) AS x (xid)
-              WHERE x.xid = pg_catalog.pg_current_xact_id_if_assigned()
-                 OR pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'in progress'
-                    AND pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'aborted'))
-) AS r ON true
 CROSS JOIN (SELECT s.generation, s.build_required, s.done_snapshot::text AS done
             FROM graph._sync_state AS s LIMIT 1) AS s
+%(read_sync)s
 CROSS JOIN (SELECT v.version FROM graph._graph_version AS v LIMIT 1) AS v
 CROSS JOIN (
     SELECT coalesce(pg_catalog.array_agg(n.table_oid ORDER BY n.table_oid) FILTER (
@@ -167,6 +161,38 @@ CROSS JOIN (
     WHERE e.kind = 'join' AND NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')
 ) AS j
 """
+
+# graph._read_sync's "nothing pending" test, in S (see above).
+_NOTHING_PENDING = """EXISTS (
+        SELECT FROM graph._sync_state AS q
+        WHERE q.target_snapshot IS NULL
+          AND coalesce(pg_catalog.pg_sequence_last_value('graph._sync_log_id_seq'::pg_catalog.regclass), 0)
+              <= greatest(q.applied_sync_id, q.build_position)
+          AND NOT EXISTS (
+              SELECT FROM pg_catalog.pg_snapshot_xip(q.done_snapshot) AS x (xid)
+              WHERE x.xid = pg_catalog.pg_current_xact_id_if_assigned()
+                 OR pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'in progress'
+                    AND pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'aborted'))"""
+
+# The freshness step, when the test fails (its condition refers to nothing of the
+# row, so the plan tests it once, before the function scan). It returns a row
+# whenever it runs: ``quiet`` is then r.committed_rows IS NULL.
+_READ_SYNC = """LEFT JOIN LATERAL (
+    SELECT x.committed_rows, x.own_rows, x.applied, x.pending_mark, x.applied_snapshot
+    FROM graph._read_sync(m.mode = 'apply_pending_sync' AND $2, current_user::regrole, %s) AS x
+    WHERE m.mode <> 'off' AND NOT """ + _NOTHING_PENDING + """
+) AS r ON true"""
+
+# No freshness step: what graph._read_sync returns when its test passes.
+_NO_READ_SYNC = """CROSS JOIN (
+    SELECT NULL::bigint AS committed_rows, NULL::bigint AS own_rows, NULL::boolean AS applied,
+           NULL::text AS pending_mark, NULL::text AS applied_snapshot
+) AS r"""
+
+_NODE2 = """CASE WHEN $6 IS NOT NULL THEN
+           (SELECT n.node_id FROM graph._nodes AS n
+            WHERE n.table_oid = pg_catalog.regclassin($5::pg_catalog.cstring)::pg_catalog.oid AND n.pk = $6)
+       END"""
 
 # Whether START reads the pending rows: the freshness step ran and did not apply,
 # and rows are pending, or the applied snapshot it saw after counting is not the
@@ -214,9 +240,13 @@ _KEYS = """
         LEFT JOIN graph._nodes AS n ON n.table_oid = k.t AND n.pk = k.pk
     """ % KEYS_IN_START
 
-START = _SELECT % ("""p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, p.table_oids, p.old_pks, p.new_pks,
-       p.properties, p.old_rows, p.new_rows,
-       p.key_tables, p.key_pks, p.key_ids, p.key_extra""", "true") + """CROSS JOIN LATERAL (
+
+def _statement(fetched, node2, read_sync):
+    quiet = "r.committed_rows IS NULL" if read_sync is not _NO_READ_SYNC else "m.mode = 'off' OR " + _NOTHING_PENDING
+    return _SELECT % {"fetched": fetched, "node2": node2, "read_sync": read_sync, "quiet": quiet}
+
+
+_PENDING = """CROSS JOIN LATERAL (
     SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key,
            pg_catalog.pg_current_snapshot()::text AS seen,
            x.ids, x.ops, x.table_oids, x.old_pks, x.new_pks, x.properties, x.old_rows, x.new_rows,
@@ -241,16 +271,41 @@ START = _SELECT % ("""p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, 
 ) AS p
 """ % (_FETCH, _KEYS)
 
+# What START returns beside the start's own columns: the pending rows (_PENDING).
+_FETCHED = """p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, p.table_oids, p.old_pks, p.new_pks,
+       p.properties, p.old_rows, p.new_rows, p.key_tables, p.key_pks, p.key_ids, p.key_extra"""
+
+START = _statement(_FETCHED, _NODE2, _READ_SYNC % "true") + _PENDING
+
 # START at rest: the same but for the pending rows, which it never reads: it
 # says only whether START would (``fetched``), and then the read runs START.
-START_AT_REST = _SELECT % ("%s AS fetched" % _FETCH, "false")
+START_AT_REST = _statement("%s AS fetched" % _FETCH, _NODE2, _READ_SYNC % "false")
+
+# START quiet: START_AT_REST without the freshness step, whose function scan costs
+# a read at rest a third of the statement (its plan nodes are set up whether it
+# runs or not). When its test fails (``quiet`` false) the read runs START_AT_REST.
+START_QUIET = _statement("false AS fetched", _NODE2, _NO_READ_SYNC)
+
+# The same statements for a read that names at most one node ($5/$6 unused).
+START_1, START_AT_REST_1, START_QUIET_1 = (
+    _statement(f, "NULL::bigint", r) + tail for f, r, tail in (
+        (_FETCHED, _READ_SYNC % "true", _PENDING),
+        ("%s AS fetched" % _FETCH, _READ_SYNC % "false", ""),
+        ("false AS fetched", _NO_READ_SYNC, "")))
 
 TYPES = ["text", "boolean", "text", "text", "text", "text", "int", "text", "text", "int", "bigint"]
 TYPES_AT_REST = TYPES[:6]
 
-# Whether this backend's last read found nothing pending to read (START_AT_REST
-# said so): its next read starts with START_AT_REST, else with START.
-_last = {"at_rest": True}
+# How this backend's next read starts: "quiet" (its last read's "nothing pending"
+# test passed: START_QUIET), "at_rest" (the test failed but there was nothing to
+# read, e.g. a log id handed out to a transaction that rolled back:
+# START_AT_REST, whose freshness step answers) or "busy" (its last read read
+# pending rows: START).
+_last = {"mode": "quiet"}
+
+# The reads this backend started, by the first START statement each ran
+# ("quiet": START_QUIET, ...; tests read them: a read at rest runs START_QUIET alone).
+STATS = {"quiet": 0, "at_rest": 0, "busy": 0}
 
 
 class Pending:
@@ -346,28 +401,37 @@ def _keys(r):
 def start(plpy, keys=()):
     """Run START, with the freshness step; ``keys``: up to two (table, id text)
     pairs, table as an oid or its regclass text, whose node ids to look up as given."""
+    one = len(keys) <= 1
     keys = list(keys) + [(None, None)] * (2 - len(keys))
     args = [FRESHNESS.default, True]
     for table, pk in keys:
         args += [None if table is None else str(table), pk]
-    at_rest = _last["at_rest"]
-    if at_rest:
-        r = run(plpy, START_AT_REST, TYPES_AT_REST, args)[0]
+    mode = _last["mode"]
+    r = None
+    if mode == "quiet":
+        STATS["quiet"] += 1
+        r = run(plpy, START_QUIET_1 if one else START_QUIET, TYPES_AT_REST, args)[0]
+        if not r["quiet"]:
+            mode, r = "at_rest", None
+    if mode == "at_rest":
+        STATS["at_rest"] += _last["mode"] == "at_rest"
+        r = run(plpy, START_AT_REST_1 if one else START_AT_REST, TYPES_AT_REST, args)[0]
         if r["applied"]:
             args[1] = False
-            r = run(plpy, START_AT_REST, TYPES_AT_REST, args)[0]
-        at_rest = not r["fetched"]
+            r = run(plpy, START_AT_REST_1 if one else START_AT_REST, TYPES_AT_REST, args)[0]
+        if r["fetched"]:
+            # The freshness step did not apply (or its rerun came here): no second
+            # try, which would cost as much again and fail or wait as the first did.
+            mode, r, args[1] = "busy", None, False
+    at_rest = r is not None
     if not at_rest:
-        if _last["at_rest"]:
-            # START_AT_REST's freshness step did not apply (or its rerun came here): no
-            # second try, which would cost as much again and fail or wait as the first did.
-            args[1] = False
+        STATS["busy"] += mode == "busy"
         args += [freshness.MAX_FOLD_ROWS + 1, *freshness.fold_from()]
-        r = run(plpy, START, TYPES, args)[0]
+        r = run(plpy, START_1 if one else START, TYPES, args)[0]
         if r["applied"]:
             args[1] = False
-            r = run(plpy, START, TYPES, args)[0]
-    _last["at_rest"] = not r["fetched"]
+            r = run(plpy, START_1 if one else START, TYPES, args)[0]
+    _last["mode"] = "busy" if r["fetched"] else "quiet" if r["quiet"] else "at_rest"
     return Start(
         key=(r["generation"], r["version"]),
         freshness=_setting(plpy, FRESHNESS, r["freshness"]),

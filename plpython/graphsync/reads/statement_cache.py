@@ -8,7 +8,7 @@ scope and kept, so a later statement, a commit a new snapshot sees, or a SET ROL
 reads the sources again.
 
 Only the current statement's answers are held: the statement is the scope's
-snapshot and start (scope[1:3]); the first call of another statement drops every
+snapshot (a token's snapshot part) and start (scope[1:3]); the first call of another statement drops every
 answer kept before it, whatever it asks about, so the keys of a table an earlier
 statement read are not held until that table is asked about again. Answers of
 several roles in one statement are kept side by side.
@@ -66,6 +66,15 @@ def issued_to(token, role):
     return True
 
 
+def _snapshot(snapshot):
+    """The snapshot a scope names: a token's (see issue), which holds its role's MAC
+    too, so that two roles' tokens of one statement are one statement, not two that
+    drop each other's answers at every switch."""
+    if isinstance(snapshot, str) and snapshot.count("|") == 2:
+        return snapshot.split("|", 1)[0]
+    return snapshot
+
+
 def kept(kind, scope, read, caller):
     """The answer of ``kind`` for ``scope`` with its role replaced by ``caller`` (the
     role running the call, current_user): the one kept for it, else ``read()``'s.
@@ -73,7 +82,7 @@ def kept(kind, scope, read, caller):
     could not tell); the answer is kept only when that role is ``caller``."""
     global _statement
     scope = (caller,) + tuple(scope[1:])
-    statement = tuple(scope[1:3])
+    statement = (_snapshot(scope[1]), scope[2])
     if statement != _statement:
         _kept.clear()
         _statement = statement

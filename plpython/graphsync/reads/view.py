@@ -150,13 +150,21 @@ class Live:
         o.stats = STATS_PROXY
         return o
 
-    def copy(self):
+    def copy(self, overlay=True):
+        """A copy a fold may change. ``overlay`` False: the copy's overlay is an empty
+        one over the same bases sharing this graph's net counts (Overlay.net) to read,
+        never to write: for a fold that replaces it with full arrays
+        (reads/freshness.py), which so copies neither those counts nor the adjacencies."""
         other = object.__new__(Live)
         other.__dict__.update(self.__dict__)
         other.alive = self.alive.copy()  # (makes this graph's own flags: a fold writes the copy's)
         other.tables = None if self.tables is None else self.tables.copy()
         other.cuts = dict(self.cuts)
-        other.overlay = self.overlay.copy()
+        if overlay:
+            other.overlay = self.overlay.copy()
+        else:
+            other.overlay = Overlay(self.overlay.bases, self.overlay.node_count)
+            other.overlay.net, other.overlay.stats = self.overlay.net, self.overlay.stats
         STATS["copies"] += 1
         return other
 

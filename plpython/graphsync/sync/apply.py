@@ -74,9 +74,9 @@ class Counts:
 # - NODES finds each key in a LATERAL subquery with a LIMIT (never flattened
 #   into a join): a nested loop over the batch with one probe of the
 #   (table_oid, pk) index per key; it numbers the missing keys from the end of
-#   the primary key and inserts them;
-# - UPDATE_NODES writes the rows NODES found by their ctid: a nested loop over
-#   the batch with a TID scan per row (no index orders by ctid);
+#   the primary key and inserts them, and writes the rows it found by their
+#   ctid: a nested loop over the batch with a TID scan per row (no index orders
+#   by ctid);
 # - TRUNCATE_NODES reads a range of the
 #   (table_oid, pk) index.
 # JIT is off for the whole call (PIN): a cost estimate that a batch of keys
@@ -99,18 +99,37 @@ def _no_seqscan(plpy):
         db.run(plpy, "SELECT set_config('enable_seqscan', $1, true)", ["text"], [was])
 
 
-# Each key's node, created where missing, in one statement: the keys (with the state
-# a node created for them takes) go in as arrays once, the ids, ctids and row counts
-# come back as arrays in the keys' order. Each key is found by a LATERAL subquery
-# with a LIMIT (never flattened into a join): one probe of the (table_oid, pk) index
-# per key; the missing ones are numbered after the largest node id (the end of the
-# primary key) and inserted from the same lookup, with one change_id for the batch.
+# Each key's node, created where missing or given its new state where it exists, in
+# one statement: the keys go in as arrays once, each with what the batch did to its
+# row count (changes.NodeChange: add, floor, absolute) and the state (tenant,
+# properties) of the last row that came in (has_state false: none did, the node
+# keeps its own); the node ids come back as an array in the keys' order. A key only
+# an edge names goes in as add 0, floor 0 (a node it creates is not alive; one it
+# finds keeps its count). In the statement:
+# - k finds each key by a LATERAL subquery with a LIMIT (never flattened into a
+#   join): one probe of the (table_oid, pk) index per key; c is the key's row count
+#   after the batch (NodeChange.count from the count before: 1 + extra_rows when
+#   alive, else 0);
+# - added numbers the missing keys after the largest node id (the end of the
+#   primary key) and inserts them, with one change_id for the batch;
+# - written gives the found nodes their new state by the ctid the lookup returned
+#   (a nested loop over the batch with a TID scan per row; the lookup's snapshot is
+#   the update's, and this transaction holds graph._sync_state, as every writer of
+#   graph._nodes does, so no row moved in between). A node whose state the batch
+#   leaves as it was (an update of edge columns only, a property set to the value
+#   it had), and the node of a key only an edge names, is not written: no new row
+#   version and index entries, and no change_id (graph._nodes.change_id numbers
+#   changes of the alive flag, tenant or properties, migration 070). A node whose
+#   count falls to 0 is a tombstone: not alive, no tenant, no properties.
 NODES = """
 WITH k AS MATERIALIZED (
-    SELECT k.i, k.table_oid, k.pk, k.alive, k.extra, k.tenant, k.props, n.node_id, n.tid, n.row_count
-    FROM ROWS FROM (unnest($1::oid[]), unnest($2::text[]), unnest($3::boolean[]), unnest($4::int[]),
-                    unnest($5::text[]), unnest($6::text[]))
-         WITH ORDINALITY AS k (table_oid, pk, alive, extra, tenant, props, i)
+    SELECT k.i, k.table_oid, k.pk, k.tenant, k.props, n.node_id, n.tid,
+           CASE WHEN k.absolute THEN k.floor
+                ELSE greatest(coalesce(n.row_count, 0) + k.add, k.floor) END AS c,
+           k.has_state, k.absolute OR k.add <> 0 OR k.floor <> 0 OR k.has_state AS changed
+    FROM ROWS FROM (unnest($1::oid[]), unnest($2::text[]), unnest($3::int[]), unnest($4::int[]),
+                    unnest($5::boolean[]), unnest($6::boolean[]), unnest($7::text[]), unnest($8::text[]))
+         WITH ORDINALITY AS k (table_oid, pk, add, floor, absolute, has_state, tenant, props, i)
     LEFT JOIN LATERAL (
         SELECT n.node_id, n.ctid AS tid, CASE WHEN n.alive THEN 1 + n.extra_rows ELSE 0 END AS row_count
         FROM graph._node_rows AS n
@@ -124,41 +143,29 @@ WITH k AS MATERIALIZED (
     WHERE k.node_id IS NULL
 ), added AS (
     INSERT INTO graph._node_rows (node_id, table_oid, pk, alive, extra_rows, tenant, properties, touched, change_id)
-    SELECT new.node_id, k.table_oid, k.pk, k.alive, k.extra, k.tenant, k.props::jsonb, true,
+    SELECT new.node_id, k.table_oid, k.pk, k.c > 0, greatest(k.c - 1, 0),
+           CASE WHEN k.c > 0 THEN k.tenant END, CASE WHEN k.c > 0 THEN k.props::jsonb END, true,
            (SELECT nextval('graph._node_change_seq'))
     FROM new JOIN k USING (i)
     ORDER BY new.node_id
-)
-SELECT array_agg(coalesce(k.node_id, new.node_id) ORDER BY k.i) AS ids,
-       array_agg(k.tid::text ORDER BY k.i) AS tids, array_agg(k.row_count ORDER BY k.i) AS counts
-FROM k LEFT JOIN new USING (i)
-"""
-
-# By ctid (see above): the rows NODES found, in the same flush, while this
-# transaction holds graph._sync_state (every writer of graph._nodes does), so no
-# other transaction moved them. A node whose state the batch leaves as it was (an
-# update of edge columns only, a property set to the value it had) is not written:
-# no new row version and index entries, and no change_id (graph._nodes.change_id
-# numbers changes of the alive flag, tenant or properties, migration 070). "found"
-# counts the rows at the ctids, for the check that none moved.
-UPDATE_NODES = """
-WITH u AS MATERIALIZED (
-    SELECT * FROM unnest($1::tid[], $2::boolean[], $3::int[], $4::boolean[], $5::text[], $6::text[])
-         AS u (tid, alive, extra, keep, tenant, props)
+), u AS MATERIALIZED (
+    SELECT k.tid, k.c > 0 AS alive, greatest(k.c - 1, 0) AS extra, k.c > 0 AND NOT k.has_state AS keep,
+           CASE WHEN k.c > 0 THEN k.tenant END AS tenant, CASE WHEN k.c > 0 THEN k.props::jsonb END AS props
+    FROM k
+    WHERE k.node_id IS NOT NULL AND k.changed
 ), written AS (
     UPDATE graph._node_rows AS n
     SET alive = u.alive, extra_rows = u.extra,
         tenant = CASE WHEN u.keep THEN n.tenant ELSE u.tenant END,
-        properties = CASE WHEN u.keep THEN n.properties ELSE u.props::jsonb END,
+        properties = CASE WHEN u.keep THEN n.properties ELSE u.props END,
         touched = true, change_id = (SELECT nextval('graph._node_change_seq'))
     FROM u
     WHERE n.ctid = u.tid
       AND (n.alive IS DISTINCT FROM u.alive OR n.extra_rows IS DISTINCT FROM u.extra
-           OR NOT u.keep AND (n.tenant IS DISTINCT FROM u.tenant OR n.properties IS DISTINCT FROM u.props::jsonb))
-    RETURNING 1
+           OR NOT u.keep AND (n.tenant IS DISTINCT FROM u.tenant OR n.properties IS DISTINCT FROM u.props))
 )
-SELECT (SELECT count(*) FROM written) AS written,
-       (SELECT count(*) FROM u JOIN graph._node_rows AS n ON n.ctid = u.tid) AS found
+SELECT array_agg(coalesce(k.node_id, new.node_id) ORDER BY k.i) AS ids
+FROM k LEFT JOIN new USING (i)
 """
 
 INSERT_LABELS = "INSERT INTO graph._label_rows (label) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
@@ -190,29 +197,35 @@ ON CONFLICT (edge_source_id) DO UPDATE SET overlay_id = excluded.overlay_id
 """
 
 
-_UNNAMED = (False, 0, None)  # the state a node named only by an edge is created with
-
-
-def _node_ids(plpy, keys, changed):
-    """Node id of each (oid, pk) key, creating the unknown ones (NODES): with the
-    state their change in ``changed`` ({key: changes.NodeChange}) gives them, else as
-    not alive (a key only an edge names). Returns (ids, the keys created, the row
-    count of each existing node: 1 + extra_rows when alive, else 0, the ctid of
-    each existing node's row)."""
-    keys = list(keys)
-    state = [changed[k].result(0) if k in changed else _UNNAMED for k in keys]
-    given = [s[2] or (None, None) for s in state]
-    r = db.run(plpy, NODES, ["oid[]", "text[]", "boolean[]", "int[]", "text[]", "text[]"],
-               [[k[0] for k in keys], [k[1] for k in keys], [s[0] for s in state], [s[1] for s in state],
-                [g[0] for g in given], [g[1] for g in given]])[0]
-    ids = dict(zip(keys, r["ids"] or (), strict=True))
-    counts, tids, created = {}, {}, set()
-    for k, tid, count in zip(keys, r["tids"] or (), r["counts"] or (), strict=True):
-        if tid is None:
-            created.add(k)
+def _node_ids(plpy, changed, edges):
+    """Node id of each key: the keys of ``changed`` ({key: changes.NodeChange}),
+    given the state their change leaves them in, and the ends of ``edges`` (edge
+    changes (op, source, key, key, weight, label)), created not alive where unknown
+    (NODES). Returns {key: node id}."""
+    keys = list(changed)
+    ends = {c[2] for c in edges}
+    ends.update([c[3] for c in edges])
+    ends.difference_update(changed)
+    add, floor, absolute, has_state, tenant, props = [], [], [], [], [], []
+    for change in changed.values():
+        add.append(change.add)
+        floor.append(change.floor)
+        absolute.append(change.absolute)
+        state = change.state
+        has_state.append(state is not None)
+        if state is None:
+            tenant.append(None)
+            props.append(None)
         else:
-            counts[k], tids[k] = count, tid
-    return ids, created, counts, tids
+            tenant.append(state[0])
+            props.append(state[1])
+    n = len(ends)
+    keys.extend(ends)
+    none = [None] * n
+    r = db.run(plpy, NODES, ["oid[]", "text[]", "int[]", "int[]", "boolean[]", "boolean[]", "text[]", "text[]"],
+               [[k[0] for k in keys], [k[1] for k in keys], add + [0] * n, floor + [0] * n,
+                absolute + [False] * n, has_state + [False] * n, tenant + none, props + none])[0]
+    return dict(zip(keys, r["ids"] or (), strict=True))
 
 
 def _label_ids(plpy, labels):
@@ -262,12 +275,8 @@ class Replayer:
         if self.overlay_used + len(edges) > self.buffer_size:
             raise EdgeBufferFull()
         base.note_own_write(plpy)
-        keys = set(gathered.nodes)
-        keys.update([c[2] for c in gathered.edges], [c[3] for c in gathered.edges])
         with _no_seqscan(plpy):
-            ids, created, counts, tids = _node_ids(plpy, keys, gathered.nodes)
-            self._update_nodes([(k, v.result(counts[k])) for k, v in gathered.nodes.items()
-                                if k not in created], tids)
+            ids = _node_ids(plpy, gathered.nodes, gathered.edges)
 
         if edges:
             labels = _label_ids(plpy, [c[5] for c in edges])
@@ -276,22 +285,6 @@ class Replayer:
                    [list(ops), list(sources), list(map(ids.__getitem__, src)), list(map(ids.__getitem__, dst)),
                     list(weights), list(map(labels.__getitem__, names)), len(edges)])
             self.overlay_used += len(edges)
-
-    def _update_nodes(self, items, tids):
-        """Give existing nodes their new state: items are (key, (alive, extra_rows,
-        (tenant, properties) or None to keep them)), see changes.NodeChange.result;
-        ``tids`` the ctid of each key's row (_node_ids)."""
-        if not items:
-            return
-        plpy = self.plpy
-        keep = [v[2] is None for _, v in items]
-        states = [v[2] or (None, None) for _, v in items]
-        done = db.run(plpy, UPDATE_NODES, ["tid[]", "boolean[]", "int[]", "boolean[]", "text[]", "text[]"],
-                      [[tids[k] for k, _ in items], [v[0] for _, v in items], [v[1] for _, v in items],
-                       keep, [s[0] for s in states], [s[1] for s in states]])[0]["found"]
-        if done != len(items):
-            raise RuntimeError("graphsync: %d of %d nodes to update moved while replay held them"
-                               % (len(items) - done, len(items)))
 
     def truncate(self, table_oid):
         """TRUNCATE: the table's nodes die, and every edge its rows carried."""

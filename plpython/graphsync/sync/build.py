@@ -78,22 +78,35 @@ FROM pg_temp._gs_node_plan AS p WHERE p.op = 'U' AND n.node_id = p.node_id
 
 NODE_IDS = "SELECT count(*) AS n, coalesce(max(node_id), -1) AS top FROM graph._node_rows"
 
-# New nodes (%s: rows of table_oid, pk, alive, tenant, properties), in (table, key)
-# order, take the free node ids $1..$2 in order: first the ids no row holds (nodes
-# gone at earlier rebuilds; $3: there are some, and $1 is 0), then the next ones.
+# New nodes (%(rows)s: rows of table_oid, pk, alive, tenant, properties), in (table,
+# key) order, take the free node ids $1..$2 in order: first the ids no row holds
+# (nodes gone at earlier rebuilds; $1 is 0 then), then the next ones. %(returning)s:
+# what the caller needs back (the ids of ghosts; nothing for the nodes read, which
+# can be millions of rows).
 NODE_INSERT = """
 INSERT INTO graph._node_rows (node_id, table_oid, pk, alive, tenant, properties)
 SELECT f.id, p.table_oid, p.pk, p.alive, p.tenant, p.properties
-FROM (SELECT q.*, row_number() OVER (ORDER BY q.table_oid, q.pk) AS i FROM (%s) AS q) AS p
+FROM (SELECT q.*, row_number() OVER (ORDER BY q.table_oid, q.pk) AS i FROM (%(rows)s) AS q) AS p
 JOIN (SELECT h.id, row_number() OVER (ORDER BY h.id) AS i
       FROM pg_catalog.generate_series($1, $2) AS h (id)
-      WHERE NOT $3 OR NOT EXISTS (SELECT FROM graph._node_rows AS n WHERE n.node_id = h.id)) AS f
+      WHERE NOT EXISTS (SELECT FROM graph._node_rows AS n WHERE n.node_id = h.id)) AS f
   ON f.i = p.i
-RETURNING node_id, table_oid, pk
+%(returning)s
 """
+# The same when no id below the top is free (a first build, or no node went): the new
+# nodes take $1, $1 + 1, ... in (table, key) order, numbered as they are read instead of
+# joined to a series of ids (which cost a sort and a merge join of every new row).
+NODE_APPEND = """
+INSERT INTO graph._node_rows (node_id, table_oid, pk, alive, tenant, properties)
+SELECT $1 - 1 + row_number() OVER (ORDER BY q.table_oid, q.pk), q.table_oid, q.pk, q.alive, q.tenant,
+       q.properties
+FROM (%(rows)s) AS q
+%(returning)s
+"""
+RETURNING = "RETURNING node_id, table_oid, pk"
 NEW_NODES = """SELECT table_oid, pk, alive, tenant, properties FROM pg_temp._gs_node_plan WHERE op = 'I'"""
 NEW_GHOSTS = """SELECT DISTINCT g.table_oid, g.pk, false AS alive, NULL::text AS tenant, NULL::jsonb AS properties
-FROM ROWS FROM (pg_catalog.unnest($4::oid[]), pg_catalog.unnest($5::text[])) AS g (table_oid, pk)"""
+FROM ROWS FROM (pg_catalog.unnest($3::oid[]), pg_catalog.unnest($4::text[])) AS g (table_oid, pk)"""
 
 # Every node id, packed: node id (int8), table oid (int8), alive (1 byte), big-endian.
 NODE_ARRAYS = """
@@ -282,7 +295,8 @@ def no_nested_loops(plpy):
 
 def insert_nodes(plpy, rows, args=()):
     """Insert the new nodes ``rows`` (NEW_NODES, or NEW_GHOSTS with ``args``) under the
-    free node ids; returns {(table_oid, pk): node_id} of those inserted."""
+    free node ids; returns {(table_oid, pk): node_id} of the ghosts inserted (``args``
+    given), {} for NEW_NODES (nothing is read back)."""
     ids = plpy.execute(NODE_IDS)[0]
     holes = ids["n"] <= ids["top"]
     # enough ids: every free one below the top, and one after it per new row
@@ -290,9 +304,13 @@ def insert_nodes(plpy, rows, args=()):
                          plpy.execute("SELECT count(*) AS n FROM pg_temp._gs_node_plan WHERE op = 'I'")[0]["n"])
     if last == ids["top"]:
         return {}
-    got = db.run(plpy, NODE_INSERT % rows, ["bigint", "bigint", "boolean", "oid[]", "text[]"][:3 + len(args)],
-                 [0 if holes else ids["top"] + 1, last, holes, *args])
-    return {(int(r["table_oid"]), r["pk"]): int(r["node_id"]) for r in got}
+    parts = {"rows": rows, "returning": RETURNING if args else ""}
+    types = ["bigint", "bigint", "oid[]", "text[]"][:2 + len(args)]
+    if holes:
+        got = db.run(plpy, NODE_INSERT % parts, types, [0, last, *args])
+    else:  # $2 unused: every id from $1 on is free
+        got = db.run(plpy, NODE_APPEND % parts, types, [ids["top"] + 1, last, *args])
+    return {(int(r["table_oid"]), r["pk"]): int(r["node_id"]) for r in got} if args else {}
 
 
 def node_arrays(packed):

@@ -396,9 +396,17 @@ def cancel_edges(edges):
     remove an edge of the base or of an earlier batch. Returns ``edges`` itself
     when nothing cancels. Weights are compared by algorithms.weights.key (a NaN
     weight is +Infinity, as weight_of makes it)."""
+    # Only an addition of an edge that some removal names can cancel: key those
+    # (most of a batch's changes are additions) and skip the rest. An edge change
+    # is its own key (c[1:]) but for a NaN weight (weight_of never gives one).
+    removed = {_cancel_key(c) for c in edges if c[0] == "-"}
+    if not removed:
+        return edges
     open_, drop = {}, set()
     for i, c in enumerate(edges):
-        key = (c[1], c[2], c[3], weights.key(c[4]), c[5])
+        key = c[1:] if c[4] == c[4] else _cancel_key(c)  # _cancel_key, inline for the common case
+        if key not in removed:
+            continue
         if c[0] == "+":
             open_.setdefault(key, []).append(i)
         else:
@@ -409,6 +417,16 @@ def cancel_edges(edges):
     if not drop:
         return edges
     return [c for i, c in enumerate(edges) if i not in drop]
+
+
+def _cancel_key(c):
+    """The key by which cancel_edges matches edge change ``c``: (source, key, key,
+    weight, label), the weight by weights.key (-0.0 is 0.0 already under == and
+    hash; a NaN is +Infinity)."""
+    w = c[4]
+    if w == w:
+        return c[1:]
+    return (c[1], c[2], c[3], weights.key(w), c[5])
 
 
 def _merge(one, nodes, edges, truncated):

@@ -9,8 +9,11 @@ changes go out as columns (EdgeColumns), in the order fold_rows gives them:
 - the rows that only carry edges of plain columns -- an insert or a delete into a
   table that is no node table (a join table) whose edge sources capture does not
   compute -- are read column by column: for each edge source, its endpoint, weight
-  and label values of all such rows in one list comprehension each, the weights
-  through one weight_of() call per distinct text;
+  and label values of all such rows found in the images' text at once
+  (sync/imagetext.py; images of another form are parsed by json, then read in one
+  list comprehension each), the weights through one weight_of() call per distinct
+  text, an endpoint that is an integer's decimal text as an int64
+  (EdgeColumns.from_ints), resolved to a node id with NumPy by reads/freshness.py;
 - every other row (node tables, updates, computed sources, rows that cannot be
   gathered whole) goes through changes.add_rows, run by run of consecutive rows,
   as fold_rows would take it;
@@ -27,7 +30,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from graphsync.algorithms.lazy_numpy import np
-from graphsync.sync import changes
+from graphsync.sync import changes, imagetext
 
 
 class EdgeColumns(NamedTuple):
@@ -42,16 +45,33 @@ class EdgeColumns(NamedTuple):
     to_pks: np.ndarray  # object
     weights: np.ndarray  # float64
     labels: np.ndarray  # object
+    # int64: the integer whose decimal text the from key is (imagetext.ints), NOT_INT
+    # where it is another text; from_pks holds None where this holds the integer.
+    # None: every key is in from_pks.
+    from_ints: np.ndarray | None = None
+    to_ints: np.ndarray | None = None
 
     def __len__(self):
         return len(self.ops)
+
+    def key_texts(self, end):
+        """object[]: the id text of every from (``end`` 0) or to (1) key."""
+        pks, ints = (self.from_pks, self.from_ints) if end == 0 else (self.to_pks, self.to_ints)
+        if ints is None:
+            return pks
+        held = np.flatnonzero(ints != imagetext.NOT_INT)
+        if not len(held):
+            return pks
+        pks = pks.copy()
+        pks[held] = imagetext.texts_of_ints(ints[held])
+        return pks
 
     def tuples(self):
         """The changes as fold_rows gives them."""
         return [("+" if op > 0 else "-", s, (ft, fp), (tt, tp), w, lab)
                 for op, s, ft, fp, tt, tp, w, lab in zip(
-                    self.ops.tolist(), self.sources.tolist(), self.from_tables.tolist(), self.from_pks.tolist(),
-                    self.to_tables.tolist(), self.to_pks.tolist(), self.weights.tolist(), self.labels.tolist(),
+                    self.ops.tolist(), self.sources.tolist(), self.from_tables.tolist(), self.key_texts(0).tolist(),
+                    self.to_tables.tolist(), self.key_texts(1).tolist(), self.weights.tolist(), self.labels.tolist(),
                     strict=True)]
 
 
@@ -122,28 +142,33 @@ def _fold_columns(reg, cols):
     # Rows read column by column: an insert or a delete of a table in ``plain``, with
     # its key and image, and no image on the other side (add_rows' branch for
     # signed edges); an image "{}" (no captured column) goes row by row.
-    op = np.array(ops, dtype="U1")
-    old_texts, new_texts = _objects(cols["old_row"]), _objects(cols["new_row"])
-    old_pks, new_pks = _objects(cols["old_pk"]), _objects(cols["new_pk"])
-    no_old, no_new = old_texts == None, new_texts == None  # noqa: E711 (elementwise)
-    inserts = (op == "I") & no_old & ~no_new & (new_pks != None)  # noqa: E711
-    deletes = (op == "D") & no_new & ~no_old & (old_pks != None) & (old_texts != "{}")  # noqa: E711
-    fast = np.flatnonzero(np.isin(tables, plain) & (inserts | deletes)) if plain else np.zeros(0, np.int64)
-    is_insert = inserts[fast]
-    texts = np.where(is_insert, new_texts[fast], old_texts[fast]).tolist()
-    images = changes.parse_texts(texts)
-    if texts and (images[0] is changes._UNPARSED or None in images):
-        raise _Unusual()
-    pks = np.where(is_insert, new_pks[fast], old_pks[fast])
-    _texts(pks.tolist())
+    if ops.count("I") == n and cols["old_row"].count(None) == n and cols["new_row"].count(None) == 0 \
+            and cols["new_pk"].count(None) == 0 and len(plain) == len(plans):
+        # only inserts into plain tables, each with its key and image (a backlog of join
+        # rows, the common case): every row is read column by column, no object array
+        fast, is_insert = np.arange(n), np.ones(n, dtype=bool)
+        texts, pks = cols["new_row"], _objects(_texts(cols["new_pk"]))
+    else:
+        op = np.array(ops, dtype="U1")
+        old_texts, new_texts = _objects(cols["old_row"]), _objects(cols["new_row"])
+        old_pks, new_pks = _objects(cols["old_pk"]), _objects(cols["new_pk"])
+        no_old, no_new = old_texts == None, new_texts == None  # noqa: E711 (elementwise)
+        inserts = (op == "I") & no_old & ~no_new & (new_pks != None)  # noqa: E711
+        deletes = (op == "D") & no_new & ~no_old & (old_pks != None) & (old_texts != "{}")  # noqa: E711
+        fast = np.flatnonzero(np.isin(tables, plain) & (inserts | deletes)) if plain else np.zeros(0, np.int64)
+        is_insert = inserts[fast]
+        texts = np.where(is_insert, new_texts[fast], old_texts[fast]).tolist()
+        pks = np.where(is_insert, new_pks[fast], old_pks[fast])
+        _texts(pks.tolist())
     sign = np.where(is_insert, 1, -1).astype(np.int64)
     parts = []  # (row keys, within-row keys, EdgeColumns)
     fast_tables = tables[fast]
     for table in plain:
         at = np.flatnonzero(fast_tables == table)
-        if len(at):
-            at_list = at.tolist()
-            parts += _plain_part(plans[table].specs, fast[at], sign[at], [images[j] for j in at_list], pks[at])
+        if len(at) == len(fast):  # one table's rows
+            parts += _plain_part(plans[table].specs, fast, sign, texts, pks)
+        elif len(at):
+            parts += _plain_part(plans[table].specs, fast[at], sign[at], [texts[j] for j in at.tolist()], pks[at])
     # The other rows, run by run of consecutive ones, through add_rows (skipping
     # what it cannot gather, as fold_rows does).
     gathered = changes.Changes()
@@ -177,12 +202,21 @@ def _present(values):
     return _objects(values) != None  # noqa: E711 (elementwise)
 
 
-def _plain_part(specs, rows, sign, images, pks):
+def _plain_part(specs, rows, sign, texts, pks):
     """The edge changes of one plain table's fast rows (log positions ``rows``,
-    ``sign`` +1 an insert, -1 a delete; their ``images`` and keys ``pks``), per
-    edge source as changes._plain_edges gives them, with their order keys. A row
+    ``sign`` +1 an insert, -1 a delete; their images' ``texts`` and keys ``pks``),
+    per edge source as changes._plain_edges gives them, with their order keys. A row
     whose weight does not read as one (weight_of raises) gives no change of any
-    source, as add_rows skips it."""
+    source, as add_rows skips it. The images' fields are read from their text
+    (imagetext.fields), an end that is an integer's text as that integer
+    (EdgeColumns.from_ints); images of another form are parsed (json)."""
+    names = {c for spec in specs for c in (None if spec[1] else spec[4], spec[5], spec[6], spec[7]) if c}
+    found = imagetext.fields(texts, sorted(names))
+    if found is None:
+        images = changes.parse_texts(texts)
+        if texts and (images[0] is changes._UNPARSED or None in images):
+            raise _Unusual()
+        found = {c: _Parsed(_texts([r.get(c) for r in images])) for c in names}
     k = len(rows)
     ok = np.ones(k, dtype=bool)
     weights = []
@@ -190,46 +224,78 @@ def _plain_part(specs, rows, sign, images, pks):
         if not wc:
             weights.append(np.ones(k))
             continue
-        texts = _texts([r.get(wc) for r in images])
-        of = {}
-        for text in set(texts):
+        values, inverse = _distinct(found[wc])
+        of = []
+        for text in values:
             try:
-                of[text] = changes.weight_of(text)
+                of.append(changes.weight_of(text))
             except (ValueError, TypeError, KeyError, AttributeError):  # add_rows skips the row
-                of[text] = None
-        w = list(map(of.__getitem__, texts))
-        if None in w:
-            bad = _objects(w) == None  # noqa: E711 (elementwise)
-            ok &= ~bad
-            w = [1.0 if x is None else x for x in w]
-        weights.append(np.array(w, dtype=np.float64))
+                of.append(None)
+        if None in of:
+            ok &= ~np.isin(inverse, [i for i, x in enumerate(of) if x is None])
+            of = [1.0 if x is None else x for x in of]
+        weights.append(np.array(of, dtype=np.float64)[inverse] if k else np.zeros(0))
     parts = []
     for s, (sid, fk, ft, tt, fc, tc, _, lc, label, bi) in enumerate(specs):
-        a = pks.tolist() if fk else _texts([r.get(fc) for r in images])
-        b = _texts([r.get(tc) for r in images])
-        if lc:
-            labels = _texts([r.get(lc) for r in images])
-            if None in labels:
-                labels = [label if x is None else x for x in labels]
+        if fk:
+            a, a_ints, a_present = pks, None, np.ones(k, dtype=bool)
         else:
-            labels = [label] * k
-        keep = ok & _present(a) & _present(b)
-        a, b, labels = _objects(a), _objects(b), _objects(labels)
+            a, a_ints, a_present = _ends(found[fc])
+        b, b_ints, b_present = _ends(found[tc])
+        if lc:
+            values, inverse = _distinct(found[lc])
+            values = [label if x is None else x for x in values]
+            labels = _objects(values)[inverse] if k else _objects([])
+        else:
+            labels = _objects([label] * k)
+        keep = ok & a_present & b_present
+        if a_ints is None and b_ints is not None:
+            a_ints = np.full(k, imagetext.NOT_INT, dtype=np.int64)
         w = weights[s]
         if keep.all():
             these, signs = rows, sign
         else:
             a, b, labels, w, these, signs = a[keep], b[keep], labels[keep], w[keep], rows[keep], sign[keep]
+            if b_ints is not None:
+                a_ints, b_ints = a_ints[keep], b_ints[keep]
         m = len(these)
         if not m:
             continue
         e = EdgeColumns(signs, np.full(m, sid, dtype=np.int64), np.full(m, ft, dtype=np.int64), a,
-                        np.full(m, tt, dtype=np.int64), b, w, labels)
+                        np.full(m, tt, dtype=np.int64), b, w, labels, a_ints, b_ints)
         parts.append((these, np.full(m, 2 * s, dtype=np.int64), e))
         if bi:
-            r = EdgeColumns(signs, e.sources, e.to_tables, b, e.from_tables, a, w, labels)
+            r = EdgeColumns(signs, e.sources, e.to_tables, b, e.from_tables, a, w, labels, b_ints, a_ints)
             parts.append((these, np.full(m, 2 * s + 1, dtype=np.int64), r))
     return parts
+
+
+class _Parsed(NamedTuple):
+    """A column's values read from parsed images (the texts of imagetext.Field)."""
+
+    values: list
+
+
+def _distinct(field):
+    """imagetext.distinct() of a Field or a _Parsed column."""
+    if isinstance(field, _Parsed):
+        first = dict.fromkeys(field.values)
+        at = {v: i for i, v in enumerate(first)}
+        return list(first), np.fromiter(map(at.__getitem__, field.values), dtype=np.int64, count=len(field.values))
+    return imagetext.distinct(field)
+
+
+def _ends(field):
+    """(texts object[k]: None where ints holds the key, or it is null; ints int64[k]
+    or None; present bool[k]) of an end column."""
+    if isinstance(field, _Parsed):
+        return _objects(field.values), None, _present(field.values)
+    ints = imagetext.ints(field)
+    texts = np.empty(len(ints), dtype=object)
+    other = np.flatnonzero((ints == imagetext.NOT_INT) & field.present)
+    if len(other):
+        texts[other] = imagetext.texts_at(field, other.tolist())
+    return texts, ints, field.present
 
 
 def _concat(parts):
@@ -240,7 +306,15 @@ def _concat(parts):
     row_keys = np.concatenate([p[0] for p in parts])
     within = np.concatenate([p[1] for p in parts])
     order = np.lexsort((within, row_keys))
-    joined = [np.concatenate(c) for c in zip(*(p[2] for p in parts), strict=True)]
+    joined = []
+    for c in zip(*(p[2] for p in parts), strict=True):
+        if any(x is None for x in c):  # from_ints, to_ints: NOT_INT where a part has none (its texts hold them)
+            if all(x is None for x in c):
+                joined.append(None)
+                continue
+            c = [np.full(len(p[2]), imagetext.NOT_INT, dtype=np.int64) if x is None else x
+                 for x, p in zip(c, parts, strict=True)]
+        joined.append(np.concatenate(c))
     if not (order[1:] > order[:-1]).all():
-        joined = [c[order] for c in joined]
+        joined = [None if c is None else c[order] for c in joined]
     return EdgeColumns(*joined)

@@ -107,14 +107,22 @@ def entries(nodes, rows):
     of the filter, a delete and/or an insert), a delete; a TRUNCATE is one entry;
     the other rows are counted per (table, operation), after the node changes."""
     out, other = [], Counter()
+    tables = {}  # each table oid as the rows give it: (oid, its NodeTable or None, whether it has a row filter)
     for r in rows:
-        op, table = r["op"], int(r["table_oid"])
-        node = nodes.get(table)
+        op = r["op"]
+        table, node, filtered = tables.get(r["table_oid"]) or tables.setdefault(
+            r["table_oid"], _table(nodes, r["table_oid"]))
         if op == "T":
             out.append((r["id"], table, None, "T", node is not None, 1))
             continue
-        old = op in ("U", "D") and node is not None and _is_node(node, r, "old_row")
-        new = op in ("I", "U") and node is not None and _is_node(node, r, "new_row")
+        if node is None:
+            other[(table, op)] += 1
+            continue
+        if filtered:
+            old = op in ("U", "D") and _is_node(node, r, "old_row")
+            new = op in ("I", "U") and _is_node(node, r, "new_row")
+        else:
+            old, new = op in ("U", "D"), op in ("I", "U")
         if old and new and r["old_pk"] == r["new_pk"]:
             out.append((r["id"], table, r["new_pk"], "U", True, 1))
             continue
@@ -126,6 +134,13 @@ def entries(nodes, rows):
             other[(table, op)] += 1
     out.extend((None, table, None, op, False, n) for (table, op), n in other.items())
     return out
+
+
+def _table(nodes, raw):
+    """(oid, registry.NodeTable or None, whether it has a row filter) of a log row's table_oid."""
+    table = int(raw)
+    node = nodes.get(table)
+    return table, node, node is not None and node.row_filter is not None
 
 
 def _is_node(node, row, image):

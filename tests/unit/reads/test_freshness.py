@@ -68,23 +68,52 @@ def test_folding_into_full_arrays_equals_folding_node_by_node(seed, only_additio
     assert not any(folded.adjacency(d).relocated for d in ("out", "in", "any"))
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_net_counts_are_what_adding_the_rows_to_the_counter_gives(seed):
+def random_net(rng, nodes, weights, labels, sources):
+    """_net of random held edges and rows (each key a draw from nodes x nodes x
+    weights x labels x sources) against what adding the rows to the Counter gives."""
     from graphsync.reads.freshness import _net
 
-    rng = np.random.default_rng(seed + 70)
+    def pick(values, size=None):
+        return np.asarray(values)[rng.integers(0, len(values), size)]
     held = Counter()
     for _ in range(int(rng.integers(0, 30))):
-        held[(int(rng.integers(0, 5)), int(rng.integers(0, 5)), float(rng.integers(0, 2)) - 0.0,
-              int(rng.integers(0, 2)), int(rng.integers(1, 3)))] += int(rng.choice([-1, 1]))
+        held[(int(rng.integers(0, nodes)), int(rng.integers(0, nodes)), float(pick(weights)),
+              int(pick(labels)), int(pick(sources)))] += int(rng.choice([-1, 1]))
     k = int(rng.integers(0, 40))
     ops = rng.choice([-1, 1], k).astype(np.int64)
-    e = csr.edges(rng.integers(0, 5, k), rng.integers(0, 5, k), rng.integers(0, 2, k).astype(float),
-                  rng.integers(0, 2, k), rng.integers(1, 3, k))
+    e = csr.edges(rng.integers(0, nodes, k), rng.integers(0, nodes, k), pick(weights, k).astype(float),
+                  pick(labels, k), pick(sources, k))
     want = Counter(held)
     for op, key in zip(ops.tolist(), zip(*(c.tolist() for c in e), strict=True), strict=True):
         want[key] += op
     got, counts = _net(held, ops, e)
     assert list(zip(zip(*(c.tolist() for c in got), strict=True), counts.tolist(), strict=True)) == [
         (key, c) for key, c in want.items() if c]
+    return got, counts
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_net_counts_are_what_adding_the_rows_to_the_counter_gives(seed):
+    got, counts = random_net(np.random.default_rng(seed + 70), 5, [0.0, 1.0], [0, 1], [1, 2])
     assert got.labels.dtype == np.int32 and got.sources.dtype == np.int32 and counts.dtype == np.int64
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_net_counts_keep_signed_zero_and_infinite_weights_one_key(seed):
+    """_net groups by three int64 keys: a weight of -0.0 is the key of 0.0 (as the
+    Counter, where they are equal), +Infinity its own; labels and sources of any int32."""
+    random_net(np.random.default_rng(seed + 90), 4, [0.0, -0.0, 1.5, float("inf")], [-2, -1, 0, 1],
+               [-3, -2, -1, 0, 1, 2])
+
+
+def test_held_arrays_are_kept_until_the_overlay_changes():
+    from graphsync.reads.freshness import _held_arrays
+
+    o = Overlay({}, 4)
+    o.add([1, 1], [0, 1], [1, 2], [1.0, 2.0], [0, 0], [1, 1])
+    table, counts = _held_arrays(o)
+    assert table.tolist() == [[0, 1, 1.0, 0, 1], [1, 2, 2.0, 0, 1]] and counts.tolist() == [1, 1]
+    assert _held_arrays(o)[0] is table  # kept
+    o.add([-1], [0], [1], [1.0], [0], [1])
+    table, counts = _held_arrays(o)
+    assert counts.tolist() == [0, 1]  # made again after add()

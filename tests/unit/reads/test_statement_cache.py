@@ -104,3 +104,22 @@ def test_a_scope_token_names_the_role_it_was_issued_to_and_no_other():
     assert not statement_cache.issued_to("|".join((snapshot, "2026-01-01 00:00:01+00", mac)), "alice")
     for forged in ("10:20:", None, "a|b", "10:20:|x|" + "0" * 64, token + "|"):
         assert not statement_cache.issued_to(forged, "alice"), forged
+
+
+def test_two_roles_tokens_in_one_statement_keep_each_other_s_answers():
+    """graph._nodes' policy passes a scope token per role (issue): a statement in which
+    a SECURITY DEFINER function reads as its owner between the caller's rows holds
+    two tokens of one snapshot and start. They are one statement: alternating
+    between them reads each role's answer once, not once per switch."""
+    at = "2026-01-01 00:00:00+00"
+    alice = ("alice", statement_cache.issue("alice", "10:20:", at), at)
+    bob = ("bob", statement_cache.issue("bob", "10:20:", at), at)
+    read_a, calls_a = reader(["a"], "alice")
+    read_b, calls_b = reader(["b"], "bob")
+    for _ in range(3):
+        assert statement_cache.kept("rows", alice, read_a, "alice") == ["a"]
+        assert statement_cache.kept("rows", bob, read_b, "bob") == ["b"]
+    assert (len(calls_a), len(calls_b)) == (1, 1)
+    later = ("alice", statement_cache.issue("alice", "10:21:", at), at)  # another snapshot: another statement
+    assert statement_cache.kept("rows", later, read_a, "alice") == ["a"] and len(calls_a) == 2
+    assert statement_cache.kept("rows", bob, read_b, "bob") == ["b"] and len(calls_b) == 2

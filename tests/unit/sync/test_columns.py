@@ -147,3 +147,34 @@ def test_rows_of_gives_the_rows_back():
     rows = [log("I", COMPANIES, new_pk="3", properties={"a": 1}, new={}, row_id=5)]
     assert columns.rows_of(as_columns(rows)) == rows
     assert json.loads(columns.rows_of(as_columns(rows))[0]["properties"]) == {"a": 1}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_backlog_of_join_inserts_reads_integer_ends_as_integers(seed):
+    """Only inserts of join rows (read without object arrays): the same changes as
+    fold_rows; every end that is an integer's decimal text is held as that integer
+    (EdgeColumns.from_ints / to_ints, its text None), the others as text."""
+    rng = np.random.default_rng(seed)
+    rows = [r for r in join_history(rng, int(rng.integers(1, 200))) if r["op"] == "I" and r["new_pk"]]
+    edges = both(REG, rows)
+    if not len(edges):
+        return
+    assert edges.from_ints is not None and edges.to_ints is not None
+    for pks, ints, texts in ((edges.from_pks, edges.from_ints, edges.key_texts(0)),
+                             (edges.to_pks, edges.to_ints, edges.key_texts(1))):
+        for pk, i, text in zip(pks.tolist(), ints.tolist(), texts.tolist(), strict=True):
+            if text.isdigit() and (text == "0" or text[0] != "0"):
+                assert (pk, i) == (None, int(text))
+            else:
+                assert (pk, i) == (text, columns.imagetext.NOT_INT)
+
+
+@pytest.mark.parametrize("value", ["é", 'a"b', "a\\b", "tab\there", "12345678901234567890"])
+def test_images_read_by_the_json_parser_are_the_same(value):
+    """Images the text reading leaves to json (beyond ASCII, escapes) and ends too
+    long to be integers give what fold_rows gives."""
+    good = {"source_id": "1", "target_id": "2", "weight": None, "type": None}
+    rows = [log("I", RELATIONS, new_pk="a", new=good, row_id=1),
+            log("I", RELATIONS, new_pk="b", new=dict(good, source_id=value, type=value), row_id=2),
+            log("D", RELATIONS, old_pk="a", old=good, row_id=3)]
+    assert len(both(REG, rows)) == 6
