@@ -74,6 +74,74 @@ def exclude_xid(snapshot, xid):
     return "%d:%s:%s" % (min(int(low), xid), high, ",".join(map(str, xips)))
 
 
+def listing_running(snapshot, fresh, named):
+    """``snapshot`` (xmin:xmax:xip text) with its xmax raised to ``fresh``, an xid
+    assigned after it was taken, and the xids of ``named`` from its xmax up listed in
+    its xip. A snapshot's xip names only the running transactions below its xmax (the
+    last completed xid + 1): one that had a higher xid when it was taken is running
+    but unnamed, and its log rows can have lower ids than rows the snapshot sees.
+    ``named`` holds every xid from the old xmax up to ``fresh`` that can hold a log
+    row (complete_snapshot): for those, which rows the snapshot sees does not change
+    (an xid at or above xmax was not visible either); each is now named in its xip."""
+    low, high, xip = snapshot.split(":")
+    xips = {int(x) for x in xip.split(",") if x} | {x for x in named if int(high) <= x < fresh}
+    return "%s:%d:%s" % (low, max(int(high), fresh), ",".join(map(str, sorted(xips))))
+
+
+# An xid assigned now: the row version a subtransaction writes carries the
+# subtransaction's own xid as xmin (32 bits; the top-level xid8 gives its epoch).
+FRESH_XID = """UPDATE graph._sync_state SET last_apply_at = last_apply_at
+RETURNING xmin::text AS sub, pg_catalog.pg_current_xact_id()::text AS top,
+          NOT EXISTS (SELECT FROM graph._sync_log AS l
+                      WHERE l.xid = pg_catalog.pg_current_xact_id()::text::bigint) AS no_rows"""
+# The xids (32 bits) whose transactions run now in other backends (or prepared):
+# each holds its xid's lock until it ends (a subtransaction's, until it ends or
+# commits into its parent), and pg_locks shows every backend's to every role. Read
+# before the statuses (NAMED), so that a transaction ending in between is seen by
+# one of the two.
+RUNNING = """SELECT coalesce(pg_catalog.array_agg(l.transactionid::text::bigint), '{}') AS xids
+FROM pg_catalog.pg_locks AS l
+WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+  AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()"""
+# The xids from $1 up to $2 that can hold a log row: this transaction ($3), the ones
+# running now ($4, 32 bits) and the ones committed. Not an aborted one, nor a
+# subtransaction that committed into its running parent (a log row carries its
+# top-level xid): this transaction's own, which ran before the snapshot was
+# completed, would otherwise be named and, committed with it, make every read
+# look for pending rows until the next apply.
+NAMED = """SELECT coalesce(pg_catalog.array_agg(x), '{}') AS named
+FROM pg_catalog.generate_series($1::bigint, $2::bigint - 1) AS x
+WHERE x = $3 OR x % 4294967296 = ANY ($4::bigint[])
+   OR pg_catalog.pg_xact_status(x::text::pg_catalog.xid8) = 'committed'"""
+
+
+def complete_snapshot(plpy, snapshot):
+    """``snapshot`` (taken by this transaction, its own xid counted as in progress:
+    exclude_xid) as the replay cursor keeps it (graph._sync_state.done_snapshot):
+    every transaction it does not see that began before it and can hold a log row is
+    named in its xip (listing_running), so that the pending rows are found by id
+    above the rows it saw or by the xids its xip names (graph._pending_log) -- a
+    transaction with an xid above the snapshot's xmax, running when it was taken,
+    can hold lower log ids than rows it saw. The xid that bounds them is assigned
+    here, after the snapshot, in a subtransaction of its own (one row version of
+    graph._sync_state). Returns (snapshot, settled): settled is this transaction's
+    xid when it has written no log row so far (graph._sync_state.settled_xid,
+    migration 370: its rows to come take ids above every row the snapshot sees),
+    else None."""
+    with plpy.subtransaction():
+        r = run(plpy, FRESH_XID)[0]
+    top, sub = int(r["top"]), int(r["sub"])
+    fresh = (top >> 32 << 32) | sub
+    if fresh < top:  # the 32-bit counter wrapped between the two: the next epoch
+        fresh += 1 << 32
+    high = int(snapshot.split(":")[1])
+    named = []
+    if fresh > high:
+        running = run(plpy, RUNNING)[0]["xids"]
+        named = run(plpy, NAMED, ["bigint", "bigint", "bigint", "bigint[]"], [high, fresh, top, running])[0]["named"]
+    return listing_running(exclude_xid(snapshot, top), fresh, named), top if r["no_rows"] else None
+
+
 def snapshot_excluding_self(plpy, snapshot):
     """``snapshot`` with the calling transaction's own xid (when it has one) counted
     as in progress, so the caller's later writes are still replayed."""

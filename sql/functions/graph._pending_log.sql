@@ -10,7 +10,11 @@
 -- BRIN index the log had until migration 310, which left the newest ranges
 -- unsummarized until a vacuum, each such scan rechecked every row of those ranges):
 --   * by id above applied_sync_id (the primary key): a transaction that began
---     after done_snapshot was taken (xid >= its xmax) took its ids after it (the
+--     after done_snapshot was taken (xid >= its xmax: apply and build keep the
+--     snapshot with its xmax raised to an xid assigned after it was taken, and
+--     every xid from the old xmax up named in its xip, db.complete_snapshot, for a
+--     snapshot's own xmax is only the last completed xid + 1, and a transaction
+--     running above it, unnamed, can hold lower ids) took its ids after it (the
 --     capture triggers run after the row they capture, so the transaction has
 --     its xid before it takes a log id), and ids come from one sequence, in order
 --     (no CACHE): every such row has a higher id than every row visible in

@@ -56,8 +56,11 @@
 --     in it (ids come from one sequence, in order: no CACHE), and every row
 --     visible in it was applied, so a row with a lower id that is not applied
 --     belongs to a transaction that was running then, and
---   * none of the transactions running then (done_snapshot's xip) is this one
---     or has committed since (or is too old for its status to be known).
+--   * none of the transactions running then (done_snapshot's xip, which names
+--     every one of them: db.complete_snapshot) is this one or has committed since
+--     (or is too old for its status to be known), but settled_xid (migration 370:
+--     the apply or build that took the snapshot, whose rows are not pending below
+--     applied_sync_id).
 -- Two index probes and a look at each of those transactions' status. For the
 -- same reason client_min_messages is set only around the apply, not by a SET
 -- clause (each costs every call tens of microseconds).
@@ -107,9 +110,10 @@ BEGIN
               <= greatest(s.applied_sync_id, s.build_position)
           AND NOT EXISTS (
               SELECT FROM pg_catalog.pg_snapshot_xip(s.done_snapshot) AS x (xid)
-              WHERE x.xid = pg_catalog.pg_current_xact_id_if_assigned()
-                 OR pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'in progress'
-                    AND pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'aborted');
+              WHERE (x.xid = pg_catalog.pg_current_xact_id_if_assigned()
+                     OR pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'in progress'
+                        AND pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'aborted')
+                AND x.xid::text::bigint IS DISTINCT FROM s.settled_xid);
     IF FOUND THEN
         RETURN;  -- nothing pending (see above)
     END IF;

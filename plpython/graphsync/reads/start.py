@@ -170,9 +170,10 @@ _NOTHING_PENDING = """EXISTS (
               <= greatest(q.applied_sync_id, q.build_position)
           AND NOT EXISTS (
               SELECT FROM pg_catalog.pg_snapshot_xip(q.done_snapshot) AS x (xid)
-              WHERE x.xid = pg_catalog.pg_current_xact_id_if_assigned()
-                 OR pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'in progress'
-                    AND pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'aborted'))"""
+              WHERE (x.xid = pg_catalog.pg_current_xact_id_if_assigned()
+                     OR pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'in progress'
+                        AND pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'aborted')
+                AND x.xid::text::bigint IS DISTINCT FROM q.settled_xid))"""
 
 # The freshness step, when the test fails (its condition refers to nothing of the
 # row, so the plan tests it once, before the function scan). It returns a row

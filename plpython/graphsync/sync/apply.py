@@ -373,8 +373,8 @@ FROM graph._sync_state FOR UPDATE
 
 READ_ONLY = "UPDATE graph._sync_state SET read_only = true, read_only_reason = 'edge_buffer_full'"
 
-# This moment's snapshot and the calling transaction's xid (NULL when it has none).
-NOW = "SELECT pg_current_snapshot()::text AS s, pg_current_xact_id_if_assigned()::text AS x"
+# This moment's snapshot.
+NOW = "SELECT pg_current_snapshot()::text AS s"
 
 PASS_START = "SELECT coalesce(min(id), 1) - 1 AS p FROM graph._sync_log WHERE xid >= $1"
 
@@ -384,7 +384,7 @@ UPDATE graph._sync_state SET target_snapshot = $1::pg_snapshot, target_position 
 """
 
 DONE = """
-UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot, target_snapshot = NULL,
+UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot, settled_xid = $2, target_snapshot = NULL,
     target_position = 0, last_apply_at = now()
 """
 
@@ -427,10 +427,11 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
     resumed = target is not None
     replayer = Replayer(plpy, None, buffer_size, st["overlay_count"])
     while True:
+        settled = None  # a pass an earlier call began: its transaction is not known here
         if target is None:
-            target, position = _new_pass(plpy, done)
+            target, position, settled = _new_pass(plpy, done)
         finished, stop = _run_pass(plpy, replayer, done, target, position, batch_size, policy,
-                                   max_batches, counts, (st["build_xid"], st["build_position"]))
+                                   max_batches, counts, (st["build_xid"], st["build_position"]), settled)
         why = "the pending rows hold more edge changes than graph.edge_buffer_size (%d) has room for" % buffer_size
         if stop == "edge_buffer_full" and rebuild and _rebuild(plpy, why):
             # The base now holds every row committed before the build's snapshot: go
@@ -476,30 +477,28 @@ def _rebuild(plpy, why):
 
 
 def _new_pass(plpy, done):
-    """A pass's target (this moment's snapshot, our own xid counted as in progress)
-    and its start: every unapplied row has xid >= xmin(done), so start at the lowest
-    id in that range. A target equal to ``done`` (nothing committed since) has no
-    rows: the pass starts and ends at once."""
-    now = db.run(plpy, NOW)[0]
-    target = db.exclude_xid(now["s"], int(now["x"])) if now["x"] is not None else now["s"]
-    if target == done:
-        return target, None
+    """A pass's target (this moment's snapshot, our own xid counted as in progress,
+    every transaction it does not see that began before it named in its xip:
+    db.complete_snapshot) and its start: every unapplied row has xid >= xmin(done),
+    so start at the lowest id in that range."""
+    target, settled = db.complete_snapshot(plpy, db.run(plpy, NOW)[0]["s"])
     position = db.run(plpy, PASS_START, ["bigint"], [db.xmin(done)])[0]["p"]
-    return target, position
+    return target, position, settled
 
 
 def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_batches, counts,
-              built=(0, 0)):
+              built=(0, 0), settled=None):
     """Apply the rows visible in ``target`` and not in ``done``, from ``position`` on
     (None: there are none), batch by batch, but the rows ``built`` (build_xid,
     build_position) names: the last build read them in its own transaction.
-    Returns (finished, stop reason or None)."""
+    ``settled``: the transaction ``target`` names that holds no pending row
+    (db.complete_snapshot). Returns (finished, stop reason or None)."""
     while max_batches is None or counts.batches < max_batches:
         rows = [] if position is None else db.run(
             plpy, FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"],
             [position, db.xmin(done), done, target, batch_size, *built])
         if not rows:
-            db.run(plpy, DONE, ["text"], [target])
+            db.run(plpy, DONE, ["text", "bigint"], [target, settled])
             return True, None
         replayer.pin()  # here, outside the batch's subtransaction
         last, stop, failed = _apply_batch(plpy, replayer, rows, policy, counts)

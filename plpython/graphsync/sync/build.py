@@ -187,6 +187,7 @@ def build(plpy):
     with planned_for_bulk(plpy):
         direct = {e.edge_source_id: packed.select(plpy, reg, e) for e in packed.chosen(plpy, reg)}
         snapshot, read = sources.read(plpy, reg, analyze=False, packed=direct)  # see no_nested_loops
+        snapshot, _ = db.complete_snapshot(plpy, snapshot)  # as the replay cursor keeps it
         own = plpy.execute(OWN_ROWS)[0]
         base.note_own_write(plpy, rebuilt=True)
         labelled = [e.edge_source_id for e in reg.edges if e.label_column]
@@ -229,7 +230,7 @@ def build(plpy):
     plpy.execute("DELETE FROM graph._edge_overlay")
     plpy.execute("DELETE FROM graph._edge_cuts")
     plpy.execute(plpy.prepare(
-        """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot,
+        """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot, settled_xid = $3,
                target_snapshot = NULL, target_position = 0, generation = $2, overlay_count = 0,
                read_only = false, read_only_reason = NULL, build_required = false,
                last_build_at = now(), build_xid = $3, build_position = $4,
