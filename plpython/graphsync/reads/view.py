@@ -117,8 +117,9 @@ def same_generation(generation, row):
         raise Renumbered()
 
 
+# overlay_rows/node_changes: the rows a refresh read (and folded in); copies: Live.copy
 STATS = {"base_loads": 0, "adjacency_builds": 0, "refreshes": 0, "nodes_relocated": 0,
-         "full_arrays": 0, "copies": 0}
+         "full_arrays": 0, "copies": 0, "overlay_rows": 0, "node_changes": 0}
 
 
 class Live:
@@ -210,12 +211,14 @@ class Live:
             ids = np.asarray(o["src"] + o["dst"], dtype=np.int64)
             self._grow(int(ids.max()) + 1)
             self.overlay.add(o["ops"], o["src"], o["dst"], o["w"], o["lab"], o["es"])
+            STATS["overlay_rows"] += len(o["ops"])
             self.last_overlay = o["last"]
         d = run(plpy, NODE_CHANGES, ["bigint", "bigint"], [self.last_change, upto_change])[0]
         if d["last"] is not None:
             ids = np.asarray(d["node_ids"], dtype=np.int64)
             self._grow(int(ids.max()) + 1)
             self.alive[ids] = np.asarray(d["alive"], dtype=bool)
+            STATS["node_changes"] += len(ids)
             if self.tables is not None:
                 self.tables[ids] = np.asarray(d["table_oids"], dtype=np.int64)
             self.last_change = d["last"]
