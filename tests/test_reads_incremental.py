@@ -110,7 +110,7 @@ def test_reads_under_writes_follow_changes_without_rebuilding_arrays(graph_db, f
             write_some(w, rng, 8)
             if freshness == "off":
                 apply(w)
-            got = answers(r, seeds)
+            got = answers(r, SEEDS)
             with connect(graph_db) as fresh:  # a new backend folds everything from scratch
                 fresh.execute("SET graph.query_freshness = 'off'")
                 if freshness == "apply_pending_sync":
@@ -151,7 +151,7 @@ def test_default_reads_while_another_backend_applies_fold_each_new_row_once(grap
             was = pending(w)
             write_some(w, rng, 6)
             written += pending(w) - was
-            got = answers(r, seeds)
+            got = answers(r, SEEDS)
             with connect(graph_db) as fresh:
                 assert got == answers(fresh, seeds)
         after, folds_after = stats(r), fold_stats(r)
@@ -230,23 +230,31 @@ def fold_then_apply_elsewhere(graph_db, r, w, write):
     return stats(r), fold_stats(r)
 
 
+SEEDS = [1, 2, 17, 150, 299]
+
+
+def reader_at_rest(r, w):
+    """``r`` with its statistics functions and its view of the applied graph (``w``
+    applied everything pending), having read SEEDS."""
+    apply(w)
+    r.execute(STATS)
+    r.execute(FOLD_STATS)
+    answers(r, SEEDS)
+
+
 def test_the_first_read_after_another_backends_apply_answers_what_a_fresh_backend_does(graph_db):
     """Issue 9: a backend that folded pending rows reads again after another backend
     applied them (node inserts and deletes too): it answers what a fresh backend
     answers, and reads only what the apply wrote since its applied view."""
     rng = random.Random("applied elsewhere")
-    seeds = [1, 2, 17, 150, 299]
     with connect(graph_db) as r, connect(graph_db) as w:
-        apply(w)
-        r.execute(STATS)
-        r.execute(FOLD_STATS)
-        answers(r, seeds)
+        reader_at_rest(r, w)
         for _ in range(3):
             before, folds_before = fold_then_apply_elsewhere(graph_db, r, w, lambda w: write_some(w, rng, 10))
             assert fold_stats(r)["rows_folded"] > 0
-            got = answers(r, seeds)
+            got = answers(r, SEEDS)
             with connect(graph_db) as fresh:
-                assert got == answers(fresh, seeds)
+                assert got == answers(fresh, SEEDS)
             after = stats(r)
             assert after["refreshes"] > before["refreshes"]
             assert after["base_loads"] == before["base_loads"]
@@ -272,17 +280,13 @@ def test_the_first_read_after_another_backend_applied_what_it_folded_adopts_its_
     node, no new label), so its next read can take that view as the applied one: it
     reads no overlay row or node change again and copies no graph. Today it reads
     every row the apply wrote into the overlay and refreshes node by node."""
-    seeds = [1, 2, 17, 150, 299]
     with connect(graph_db) as r, connect(graph_db) as w:
-        apply(w)
-        r.execute(STATS)
-        r.execute(FOLD_STATS)
-        answers(r, seeds)
+        reader_at_rest(r, w)
         before, folds_before = fold_then_apply_elsewhere(graph_db, r, w, edge_updates)
-        got = answers(r, seeds)
+        got = answers(r, SEEDS)
         after = stats(r)
         with connect(graph_db) as fresh:
-            assert got == answers(fresh, seeds)
+            assert got == answers(fresh, SEEDS)
     assert after["overlay_rows"] == before["overlay_rows"]
     assert after["node_changes"] == before["node_changes"]
     assert after["copies"] == before["copies"]
