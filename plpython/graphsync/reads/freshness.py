@@ -263,30 +263,17 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
             of_table = nodes.key_index(plpy, v).get(table)
             if of_table is None:
                 continue
-            asked = _texts(pks, ints, at).tolist()
+            asked = imagetext.key_texts(pks, ints, at).tolist()
             found = list(map(of_table.get, asked, itertools.repeat(-1)))
             if skip:
                 found = [-1 if pk in skip else i for pk, i in zip(asked, found, strict=True)]
             got[at] = found
     miss = np.flatnonzero(got < 0)
-    missed = list(zip(tables[miss].tolist(), _texts(pks, ints, miss).tolist(), strict=True))
+    missed = list(zip(tables[miss].tolist(), imagetext.key_texts(pks, ints, miss).tolist(), strict=True))
     ids, extra, dups = _resolve(plpy, v, set(node_changes).union(missed), visible, node_changes, onto, known)
     if len(miss):
         got[miss] = list(map(ids.__getitem__, missed))
     return got[:m], got[m:], ids, extra, dups
-
-
-def _texts(pks, ints, at):
-    """object[]: the key texts at positions ``at`` of ends ``pks`` (None where
-    ``ints`` holds the key: its decimal text)."""
-    from graphsync.sync import imagetext  # (see fold)
-
-    texts = pks[at]
-    if ints is not None:
-        held = np.flatnonzero(ints[at] != imagetext.NOT_INT)
-        if len(held):
-            texts[held] = imagetext.texts_of_ints(ints[at[held]])
-    return texts
 
 
 def _held_arrays(overlay):

@@ -56,15 +56,7 @@ class EdgeColumns(NamedTuple):
 
     def key_texts(self, end):
         """object[]: the id text of every from (``end`` 0) or to (1) key."""
-        pks, ints = (self.from_pks, self.from_ints) if end == 0 else (self.to_pks, self.to_ints)
-        if ints is None:
-            return pks
-        held = np.flatnonzero(ints != imagetext.NOT_INT)
-        if not len(held):
-            return pks
-        pks = pks.copy()
-        pks[held] = imagetext.texts_of_ints(ints[held])
-        return pks
+        return imagetext.key_texts(*((self.from_pks, self.from_ints) if end == 0 else (self.to_pks, self.to_ints)))
 
     def tuples(self):
         """The changes as fold_rows gives them."""

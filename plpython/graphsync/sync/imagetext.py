@@ -215,6 +215,23 @@ def texts(f):
     return decoded[inverse] if len(values) else np.empty(len(inverse), dtype=object)
 
 
+def key_texts(pks, ints, at=None):
+    """object[]: the key texts of ``pks`` (at positions ``at``; every one when None),
+    the decimal text of ``ints`` where that holds the key (not NOT_INT; ``pks`` holds
+    None there). ``ints`` None: ``pks`` as they are. ``pks`` itself is never written."""
+    texts = pks if at is None else pks[at]
+    if ints is None:
+        return texts
+    of = ints if at is None else ints[at]
+    held = np.flatnonzero(of != NOT_INT)
+    if not len(held):
+        return texts
+    if at is None:
+        texts = texts.copy()
+    texts[held] = texts_of_ints(of[held])
+    return texts
+
+
 def texts_of_ints(values):
     """object[k]: the decimal text of each of ``values`` (int64, no NOT_INT)."""
     out = np.empty(len(values), dtype=object)

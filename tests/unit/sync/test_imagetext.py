@@ -105,3 +105,12 @@ def test_distinct():
     values, inverse = imagetext.distinct(imagetext.fields(texts, ("a",))["a"])
     assert [values[i] for i in inverse] == ["b", None, "b", "", "c", None]
     assert len(values) == 4
+
+
+def test_key_texts_gives_integer_keys_their_decimal_text_and_leaves_the_keys_unwritten():
+    pks = np.array(["a", None, "c", None], dtype=object)
+    ints = np.array([imagetext.NOT_INT, 42, imagetext.NOT_INT, -7], dtype=np.int64)
+    assert imagetext.key_texts(pks, ints).tolist() == ["a", "42", "c", "-7"]
+    assert imagetext.key_texts(pks, ints, np.array([3, 0])).tolist() == ["-7", "a"]
+    assert pks.tolist() == ["a", None, "c", None]
+    assert imagetext.key_texts(pks, None) is pks
