@@ -1089,6 +1089,27 @@ def test_a_table_named_like_the_package_table_on_the_search_path_is_never_loaded
             c.execute("DROP TABLE IF EXISTS public._py_modules, adm._py_modules, ab._py_modules")
 
 
+def test_the_replay_cursor_is_written_by_apply_and_build_alone(world):
+    """The applied snapshot (done_snapshot, which now names every transaction running
+    when it was taken) and settled_xid (migration 370: the one transaction the
+    'nothing pending' tests pass by) decide which log rows a read folds: a role that
+    could write them could hide committed rows from every reader. A table owner and a
+    reader can write neither, nor run graph._type_of (the planner's type check of
+    capture). A graph_admin member holds the graph tables by design (README
+    Privileges: it changes the graph, never the code): its apply writes them."""
+    for who in (OWNER, READER):
+        with as_role(world, who) as r:
+            for sql in ("UPDATE graph._sync_state SET settled_xid = pg_current_xact_id()::text::bigint",
+                        "UPDATE graph._sync_state SET done_snapshot = pg_current_snapshot()",
+                        "UPDATE graph._sync_state SET last_apply_at = now() + interval '1 day'",
+                        "SELECT graph._type_of(1)"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    r.execute(sql)
+    with as_role(world, ADMIN) as a:  # a non-superuser admin's apply names its own transaction
+        a.execute("SELECT graph.apply_sync()")
+        assert a.execute("SELECT settled_xid IS NOT NULL FROM graph._sync_state").fetchone() == (True,)
+
+
 # -- 6. every SECURITY DEFINER function has an explicit decision ------------------
 
 # name -> (owner, EXECUTE for PUBLIC?). The generated capture functions
