@@ -129,3 +129,46 @@ def test_a_first_traversal_answers_what_a_backend_with_numpy_does(graph_db, dept
         c.execute("DO $$ import numpy $$ LANGUAGE plpython3u")
         c.execute("SELECT count(*) FROM graph.connected_components()")  # whole arrays made first
         assert c.execute(read).fetchone()[0] == first
+
+
+# What a bare PL/Python interpreter holds is the server's (site, sitecustomize...); a
+# first small traversal adds the graphsync modules it runs and no more of the standard
+# library than these. Each of the modules named below cost that first read ~0.5-5 ms of
+# CPU to import: secrets (base64, random, hmac, hashlib, re, enum: statement_cache's
+# secret is os.urandom, its MAC imports hashlib and hmac when a policy computes one),
+# importlib.util (contextlib, which label_policy used too: graph._import_package takes
+# ModuleSpec and the magic number from the frozen import system).
+NOT_ON_A_FIRST_TRAVERSAL = ["secrets", "base64", "random", "hmac", "hashlib", "re", "enum", "contextlib",
+                            "importlib.util", "importlib.machinery", "importlib.abc", "json", "numpy"]
+
+
+def modules_after(dsn, read):
+    """The modules ``read``, a fresh backend's first statement, adds to sys.modules
+    beyond what starting PL/Python loads: (standard library, graphsync's)."""
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute("CREATE FUNCTION pg_temp.modules() RETURNS text[] LANGUAGE plpython3u AS $$\n"
+                  "import sys\nreturn sorted(sys.modules)\n$$")
+        bare = set(c.execute("SELECT pg_temp.modules()").fetchone()[0])
+    with psycopg.connect(dsn, autocommit=True) as c:
+        assert c.execute(read).fetchone()[0] is not None
+        c.execute("CREATE FUNCTION pg_temp.modules() RETURNS text[] LANGUAGE plpython3u AS $$\n"
+                  "import sys\nreturn sorted(sys.modules)\n$$")
+        added = set(c.execute("SELECT pg_temp.modules()").fetchone()[0]) - bare
+    ours = {m for m in added if m == "graphsync" or m.startswith("graphsync.")}
+    return added - ours, ours
+
+
+@pytest.mark.parametrize("read", WITHOUT_NUMPY[:2])
+def test_a_first_small_traversal_imports_none_of_the_costly_standard_modules(graph_db, read):
+    stdlib, ours = modules_after(graph_db, read)
+    assert sorted(stdlib & set(NOT_ON_A_FIRST_TRAVERSAL)) == []
+    # collections (named tuples), functools, mmap, struct and what they import: 18 on
+    # Debian's Python 3.11 (46 before secrets and importlib.util went)
+    assert len(stdlib) <= 20, sorted(stdlib)
+    assert "graphsync.reads.api" in ours and len(ours) <= 27, sorted(ours)
+
+
+def test_the_module_check_sees_a_costly_module_a_read_imports(graph_db):
+    """Control: an export imports json and re, and the check sees them."""
+    stdlib, _ = modules_after(graph_db, "SELECT length(graph.export_dot('fr.dense', '7', max_depth => 1))")
+    assert {"json", "re"} <= stdlib

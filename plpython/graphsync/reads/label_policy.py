@@ -19,8 +19,6 @@ row-level security for the caller run no owner code and are always read. A
 direct SELECT on graph._labels, outside a read, asks every column as before.
 """
 
-import contextlib
-
 from graphsync.db import run
 from graphsync.reads import row_policy, statement_cache
 
@@ -49,17 +47,22 @@ FIXED = "SELECT DISTINCT s.label, current_user::text AS me FROM graph._edge_sour
 _narrow = None
 
 
-@contextlib.contextmanager
-def narrowed(carriers):
+class narrowed:
     """Within the block, ask only the secured label columns of ``carriers`` (table
-    oids; None: every one); the columns of other tables are read as before."""
-    global _narrow
-    was = _narrow
-    _narrow = None if carriers is None else frozenset(carriers)
-    try:
-        yield
-    finally:
-        _narrow = was
+    oids; None: every one); the columns of other tables are read as before. A class,
+    not contextlib.contextmanager: a first read loads this module, and contextlib
+    would cost it an import."""
+
+    def __init__(self, carriers):
+        self.carriers = None if carriers is None else frozenset(carriers)
+
+    def __enter__(self):
+        global _narrow
+        self.was, _narrow = _narrow, self.carriers
+
+    def __exit__(self, *exc):
+        global _narrow
+        _narrow = self.was
 
 
 def asked(columns, narrow):

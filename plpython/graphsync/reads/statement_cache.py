@@ -31,17 +31,20 @@ such a scope may use kept answers without looking the caller up; no caller can
 make one for a role it does not run as.
 """
 
-import hashlib
-import hmac
-import secrets
+import os
 
 _statement = None  # (snapshot, statement start) of the answers kept
 _kept = {}  # (kind, scope) -> answer, all of _statement
-_SECRET = secrets.token_bytes(32)
+# What secrets.token_bytes(32) returns; the secrets module imports base64, random and
+# re (some 5 ms of a first read, which loads this module whether or not a policy asks).
+_SECRET = os.urandom(32)
 _checked = set()  # (token, role) pairs issued_to found true: a MAC is computed once per statement
 
 
 def _mac(role, snapshot, at):
+    import hashlib  # here, not at the top: only a policy's call needs them (first-read cost)
+    import hmac
+
     text = "\0".join((str(role), str(snapshot), str(at))).encode()
     return hmac.new(_SECRET, text, hashlib.sha256).hexdigest()
 
@@ -58,6 +61,8 @@ def issued_to(token, role):
     if not isinstance(token, str) or token.count("|") != 2:
         return False
     snapshot, at, mac = token.split("|")
+    import hmac  # (see _mac)
+
     if not hmac.compare_digest(mac, _mac(role, snapshot, at)):
         return False
     if len(_checked) >= 64:
