@@ -137,9 +137,9 @@ def test_a_first_traversal_answers_what_a_backend_with_numpy_does(graph_db, dept
 # CPU to import: secrets (base64, random, hmac, hashlib, re, enum: statement_cache's
 # secret is os.urandom, its MAC imports hashlib and hmac when a policy computes one),
 # importlib.util (contextlib, which label_policy used too: graph._import_package takes
-# ModuleSpec and the magic number from the frozen import system).
+# ModuleSpec and the magic number from the frozen import system), functools (errors.wraps).
 NOT_ON_A_FIRST_TRAVERSAL = ["secrets", "base64", "random", "hmac", "hashlib", "re", "enum", "contextlib",
-                            "importlib.util", "importlib.machinery", "importlib.abc", "json", "numpy"]
+                            "importlib.util", "importlib.machinery", "importlib.abc", "functools", "json", "numpy"]
 
 
 def modules_after(dsn, read):
@@ -162,9 +162,9 @@ def modules_after(dsn, read):
 def test_a_first_small_traversal_imports_none_of_the_costly_standard_modules(graph_db, read):
     stdlib, ours = modules_after(graph_db, read)
     assert sorted(stdlib & set(NOT_ON_A_FIRST_TRAVERSAL)) == []
-    # collections (named tuples), functools, mmap, struct and what they import: 18 on
-    # Debian's Python 3.11 (46 before secrets and importlib.util went)
-    assert len(stdlib) <= 20, sorted(stdlib)
+    # collections (named tuples), mmap, struct and what they import: 16 on Debian's
+    # Python 3.11 (46 before secrets, importlib.util and functools went)
+    assert len(stdlib) <= 18, sorted(stdlib)
     assert "graphsync.reads.api" in ours and len(ours) <= 27, sorted(ours)
 
 
@@ -172,3 +172,48 @@ def test_the_module_check_sees_a_costly_module_a_read_imports(graph_db):
     """Control: an export imports json and re, and the check sees them."""
     stdlib, _ = modules_after(graph_db, "SELECT length(graph.export_dot('fr.dense', '7', max_depth => 1))")
     assert {"json", "re"} <= stdlib
+
+
+# Every statement a backend's first graphsync call runs through plpy, counted by a
+# wrapper a DO block installs first (the DO block starts the interpreter; the package
+# is not loaded until the read).
+COUNT_STATEMENTS = """DO LANGUAGE plpython3u $$
+import builtins
+log = builtins.fr_statements = []
+plans = {}
+execute, prepare = plpy.execute, plpy.prepare
+def counted_prepare(sql, *args):
+    p = prepare(sql, *args)
+    plans[id(p)] = sql
+    return p
+def counted_execute(query, *args):
+    log.append(plans.get(id(query), query))
+    return execute(query, *args)
+plpy.execute, plpy.prepare = counted_execute, counted_prepare
+$$"""
+
+
+def statements_of_a_first_read(dsn, read):
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute(COUNT_STATEMENTS)
+        assert c.execute(read).fetchone()[0] is not None
+        c.execute("CREATE FUNCTION pg_temp.statements() RETURNS text[] LANGUAGE plpython3u AS $$\n"
+                  "import builtins\nreturn builtins.fr_statements\n$$")
+        return c.execute("SELECT pg_temp.statements()").fetchone()[0]
+
+
+def test_loading_the_package_lists_its_modules_in_one_statement(graph_db):
+    """graph._import_package lists the modules and tells the installed package's
+    fingerprint in one statement (two before), then fetches each module it imports."""
+    done = statements_of_a_first_read(graph_db, WITHOUT_NUMPY[0])
+    listing = [s for s in done if "graph._py_modules" in s and "m.code" not in s]
+    fetches = [s for s in done if "graph._py_modules" in s and "m.code" in s]
+    assert len(listing) == 1, listing
+    assert 20 <= len(fetches) <= 27, len(fetches)  # one a module the traversal imports
+
+
+def test_the_package_code_is_stored_uncompressed(graph_db):
+    """Migration 395: a first read fetches some 27 modules' code; none needs decompressing."""
+    with psycopg.connect(graph_db, autocommit=True) as c:
+        assert c.execute("SELECT count(*), count(m.code), count(pg_catalog.pg_column_compression(m.code))"
+                         " FROM graph._py_modules AS m").fetchone()[2] == 0

@@ -27,7 +27,6 @@ The algorithms raise plain Python exceptions (they import nothing of graphsync);
 the read that calls them maps those to the types here.
 """
 
-import functools
 
 # The class of SQLSTATEs PostgreSQL uses for bad data (invalid input syntax, out
 # of range, ...): an SPIError of this class, raised while graphsync checks a
@@ -155,10 +154,23 @@ def raise_(plpy, exc):
     raise err from None
 
 
+def wraps(fn):
+    """What functools.wraps does for the decorators here (name, qualified name, module,
+    docstring, __wrapped__), without importing functools, which a first read does not
+    otherwise need (it imports types too)."""
+    def wrap(wrapper):
+        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(wrapper, name, getattr(fn, name, None))
+        wrapper.__dict__.update(getattr(fn, "__dict__", {}))
+        wrapper.__wrapped__ = fn
+        return wrapper
+    return wrap
+
+
 def entry_point(fn):
     """Decorate a function a SQL wrapper calls as ``fn(plpy, ...)``: a graphsync error
     leaving it is raised to PostgreSQL by ``raise_``; anything else passes unchanged."""
-    @functools.wraps(fn)
+    @wraps(fn)
     def call(plpy, *args, **kwargs):
         try:
             return fn(plpy, *args, **kwargs)

@@ -43,19 +43,22 @@ import sys
 from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import MAGIC_NUMBER
 
+# The package's modules: names and row versions (no source, no code), in one
+# statement with the answer's fingerprint, the row versions in name order: a
+# backend's first read plans no second statement for the listing. Each module's
+# code or source is fetched when it is imported, by one kept plan, from the very
+# row version listed here: a first traversal runs about half of the modules, and
+# neither the others' code nor the SHA-256 of their source is read.
 r = plpy.execute(
-    "SELECT (SELECT pg_catalog.string_agg(m.xmin::text, ',' ORDER BY m.name) FROM graph._py_modules AS m) AS f,"
-    " pg_catalog.current_setting('transaction_isolation') = 'read committed' AS settled")[0]
-fingerprint, settled = r["f"], r["settled"]
+    "SELECT pg_catalog.array_agg(m.name ORDER BY m.name) AS names,"
+    " pg_catalog.array_agg(m.is_package ORDER BY m.name) AS packages,"
+    " pg_catalog.array_agg(m.xmin::text ORDER BY m.name) AS versions,"
+    " pg_catalog.current_setting('transaction_isolation') = 'read committed' AS settled"
+    " FROM graph._py_modules AS m")[0]
+fingerprint, settled = ",".join(r["versions"] or ()), r["settled"]
 if GD.get("graphsync") == fingerprint and "graphsync" in sys.modules:
     return settled
-# The package's modules: names and row versions now (no source, no code), each
-# module's code or source fetched when it is imported, by one kept plan, from the
-# very row version listed here: a first traversal runs about half of the modules,
-# and neither the others' code nor the SHA-256 of their source is read.
-rows = plpy.execute("SELECT m.name, m.is_package, m.xmin::text AS v FROM graph._py_modules AS m ORDER BY m.name")
-fingerprint = ",".join(r["v"] for r in rows)
-modules = {r["name"]: r for r in rows}
+modules = {name: {"is_package": p, "v": v} for name, p, v in zip(r["names"] or (), r["packages"] or (), r["versions"] or ())}
 # A module's compiled code when it was compiled from this source by this Python
 # (graph._compile_package), else its source.
 # The key's SHA-256 is that of the source while the row's xmin is still the

@@ -13,8 +13,6 @@ a key of its table), 55000 (table not registered), 42501 (table the caller may
 not read), 42P01 (no such table: raised by the regclass cast itself).
 """
 
-import functools
-
 from graphsync import errors
 from graphsync.algorithms import traverse
 from graphsync.algorithms.lazy_numpy import np
@@ -78,7 +76,7 @@ def stable(read):
     It runs again too when an apply committed while it started (view.Moved), so
     that it shows one snapshot's graph (reads.freshness).
     """
-    @functools.wraps(read)
+    @errors.wraps(read)
     def run_stable(plpy, *args, **kwargs):
         moved = 0
         tries = 0
