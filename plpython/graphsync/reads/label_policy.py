@@ -20,7 +20,6 @@ direct SELECT on graph._labels, outside a read, asks every column as before.
 """
 
 from graphsync.db import run
-from graphsync.reads import row_policy, statement_cache
 
 # The edge sources with a label column whose carrying table the caller may SELECT,
 # each with the statement that reads that column's values: the table's name quoted
@@ -82,6 +81,10 @@ def _read(plpy, narrow):
 
 def visible_labels(plpy, scope):
     """The labels the caller can see (see the module docstring), kept for ``scope``."""
+    # here, not at the top: every read loads this module (view.with_labels narrows
+    # the policy), only a policy's call needs these two (a first read's cost)
+    from graphsync.reads import row_policy, statement_cache
+
     narrow = _narrow
     caller = run(plpy, row_policy.CALLER)[0]["me"]  # answered as the caller, whatever role scope names
     return statement_cache.kept("labels", tuple(scope) + (narrow,), lambda: _read(plpy, narrow), caller)
