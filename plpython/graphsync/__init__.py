@@ -5,7 +5,8 @@ its code compiled by the server's Python (graph._compile_package), and imported 
 there (graph._import_package: the stored code when it was compiled from that source by
 that Python, else the source); every SQL wrapper in sql/functions/ is a few lines
 that import one module below and call it with the ``plpy`` handle. Layers run one
-way: ops -> reads -> sync -> algorithms, with db, settings and errors below all.
+way: ops -> reads -> sync -> algorithms, with db, settings and errors below all
+(and records.py below those, algorithms included).
 A read never imports the replay module; verification never imports the repair
 module; algorithms never touch the database (lint and tests enforce it).
 
@@ -13,6 +14,7 @@ Top level
   errors.py             the SQLSTATEs graphsync raises, one exception type per kind, raised one way
   settings.py           every graph.* setting: default, allowed values, meaning, scope; read once
   db.py                 kept plans (plan/run), the admin check, the snapshot text helpers replay uses
+  records.py            named tuples without collections (a first read's cost); below every layer, algorithms too
 
 algorithms/             pure NumPy/SciPy over CSR arrays; no plpy, no SQL
   csr.py                the CSR contract: build, reverse, edge lists, overlay folding, bytes

@@ -26,16 +26,16 @@ not current_user: inside a SECURITY DEFINER function current_user is its owner.
 """
 
 import math
-from collections import namedtuple
 
 from graphsync import errors
 from graphsync.db import run
+from graphsync.records import record
 
 INT_MAX = 2_147_483_647
 OFF = ("off", "none", "false")  # what turns graph.verify_interval off
 
 
-class Setting(namedtuple("Setting", ("name", "default", "kind", "meaning", "scope", "low", "high", "choices"),
+class Setting(record("Setting", ("name", "default", "kind", "meaning", "scope", "low", "high", "choices"),
                          defaults=(1, INT_MAX, ()))):
     """One setting: ``default`` as text (None: no value); ``kind`` 'integer',
     'choice', 'fraction', 'interval', 'interval_or_off' or 'text'; ``scope``

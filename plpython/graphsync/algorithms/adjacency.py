@@ -26,8 +26,9 @@ of the graph's nodes, so under writes most changes are never relocated by
 most reads, and a list changed many times is recomputed once.
 """
 
-import weakref
-from collections import Counter
+# weakref.ref itself, from the builtin module every interpreter has loaded: the weakref
+# module imports _weakrefset, types and itertools (some 0.8 ms of a first read)
+from _weakref import ref as weak_ref
 
 from graphsync.algorithms import csr as csr_mod
 from graphsync.algorithms import weights as weights_mod
@@ -348,6 +349,17 @@ def cut_base(c, cut_sources):
     return csr_mod.build(c.node_count, csr_mod.Edges(*(getattr(e, f)[keep] for f in csr_mod.Edges._fields)))
 
 
+class Counts(dict):
+    """Net counts by key: a dict whose missing key reads as 0, so ``c[k] += n`` counts
+    (what collections.Counter does here, without importing collections: every read
+    makes an Overlay, and a first read would import it for this alone)."""
+
+    __slots__ = ()
+
+    def __missing__(self, key):
+        return 0
+
+
 class Overlay:
     """The edge overlay folded incrementally into the adjacency of each direction.
 
@@ -359,17 +371,17 @@ class Overlay:
     def __init__(self, bases, node_count):
         self.bases = bases
         self.node_count = node_count
-        self.net = Counter()  # (src, dst, weight, label, source) -> net count, in first-seen order
+        self.net = Counts()  # (src, dst, weight, label, source) -> net count, in first-seen order
         self.version = 0  # add() counts its calls: what was made from ``net`` is kept by it
         self.adj = {}
-        self.entries = {}  # direction -> {node: Counter({(dst, weight, label, source): count})}
-        self.owned = {}  # direction -> nodes whose Counter this overlay may change (copy on write)
+        self.entries = {}  # direction -> {node: Counts({(dst, weight, label, source): count})}
+        self.owned = {}  # direction -> nodes whose Counts this overlay may change (copy on write)
         self.stats = {"full": 0, "nodes": 0}
 
     def copy(self):
         """An independent copy: arrays copied, per-node counters shared until written."""
         other = Overlay(self.bases, self.node_count)
-        other.net = Counter(self.net)
+        other.net = Counts(self.net)
         other.adj = {d: a.copy() for d, a in self.adj.items()}
         for d, a in other.adj.items():
             other._bind(d, a)
@@ -382,7 +394,7 @@ class Overlay:
     def _bind(self, direction, a):
         """Let adjacency ``a`` of ``direction`` relocate its dirty nodes from this
         overlay's counts (a weak reference: the overlay holds the adjacency)."""
-        me = weakref.ref(self)
+        me = weak_ref(self)
         a.fixer = lambda u: me()._relocate(direction, u)
 
     @staticmethod
@@ -409,7 +421,7 @@ class Overlay:
             entries = {}
             for key, count in self.net.items():
                 for u, e in self._directed(direction, key):
-                    entries.setdefault(u, Counter())[e] += count
+                    entries.setdefault(u, Counts())[e] += count
             self.adj[direction], self.entries[direction] = a, entries
             self.owned[direction] = set(entries)
             self._bind(direction, a)
@@ -430,7 +442,7 @@ class Overlay:
                 entries, owned = self.entries[direction], self.owned[direction]
                 for u, e in self._directed(direction, key):
                     if u not in owned:
-                        entries[u] = Counter(entries.get(u, ()))
+                        entries[u] = Counts(entries.get(u, ()))
                         owned.add(u)
                     entries[u][e] += int(op)
                     touched[direction].add(u)

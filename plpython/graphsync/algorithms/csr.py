@@ -8,13 +8,12 @@ Pure functions of NumPy arrays (no database). A graph over dense node ids
 - ``sources`` int32[m]: the edge source (registry id) each edge came from
 """
 
-from collections import Counter, namedtuple
-
 from graphsync.algorithms import weights as weights_mod
 from graphsync.algorithms.lazy_numpy import np
+from graphsync.records import record
 
 
-class Csr(namedtuple("Csr", ("offsets", "targets", "weights", "labels", "sources"))):
+class Csr(record("Csr", ("offsets", "targets", "weights", "labels", "sources"))):
     """The CSR arrays of one direction (see above): NumPy arrays, or memoryviews of the
     mapped base file (sync/basefile.py), which the functions here take as arrays."""
 
@@ -29,7 +28,7 @@ class Csr(namedtuple("Csr", ("offsets", "targets", "weights", "labels", "sources
         return len(self.targets)
 
 
-class Edges(namedtuple("Edges", ("src", "dst", "weights", "labels", "sources"))):
+class Edges(record("Edges", ("src", "dst", "weights", "labels", "sources"))):
     """An edge list (COO): parallel arrays, one entry per edge."""
 
     __slots__ = ()
@@ -177,6 +176,8 @@ def fold_overlay(base, overlay, cut_sources):
     if cut_sources:
         keep &= ~np.isin(base.sources, np.fromiter(cut_sources, dtype=np.int32))
     ops, extra = overlay
+    from collections import Counter  # here: a first read (which never folds) does not import collections
+
     net = Counter()
     for i in range(len(ops)):
         key = (int(extra.src[i]), int(extra.dst[i]), weights_mod.key(extra.weights[i]),

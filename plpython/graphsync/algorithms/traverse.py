@@ -20,13 +20,12 @@ Optional restrictions:
   Seeds are exempt: an alive seed is always part of the result.
 """
 
-from collections import namedtuple
-
 from graphsync.algorithms.adjacency import Adjacency
 from graphsync.algorithms.lazy_numpy import np
+from graphsync.records import record
 
 
-class Traversal(namedtuple("Traversal", (
+class Traversal(record("Traversal", (
         "nodes",  # np.ndarray: int64 node ids
         "depth",  # np.ndarray: int32 depth, 0 for seeds
         "parent",  # np.ndarray: int64 node the node was reached from, -1 for seeds
@@ -188,7 +187,7 @@ def bfs(offsets, targets, labels, alive, seeds, max_depth, max_nodes,
 SMALL_LEVEL = 128
 
 
-class _Levels(namedtuple("_Levels", (
+class _Levels(record("_Levels", (
         "nodes",  # list
         "parents",  # list
         "labels",  # list

@@ -34,18 +34,17 @@ cannot reach them anyway), so no policy of a table the read never reaches runs
 as the reader. Components read every table, and ask every one.
 """
 
-from collections import namedtuple
-
 from graphsync import errors
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.reads.view import GENERATION, same_generation
+from graphsync.records import record
 
 # Walk: what bounds a read's reach, by table: the tables it starts from (seeds,
 # path ends; empty: those of the read's first ``from_ends`` ends, None: of all,
 # the others' tables reached as well), its direction and depth (None: unbounded),
 # ``node_tables`` (None: any) and ``edge_types`` (None: any).
-Walk = namedtuple("Walk", "tables direction max_depth node_tables edge_types from_ends",
+Walk = record("Walk", "tables direction max_depth node_tables edge_types from_ends",
                   defaults=(None, None, None))
 
 

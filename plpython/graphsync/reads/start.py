@@ -84,12 +84,11 @@ Settings are read here as settings.py reads a session setting (the value the
 session has; unset or empty is the default) and checked by settings.parse.
 """
 
-from collections import namedtuple
-
 from graphsync import settings
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.reads import freshness
+from graphsync.records import record
 
 FRESHNESS = settings.declared("graph.query_freshness")
 TENANT = settings.declared("graph.tenant")
@@ -332,7 +331,7 @@ class Pending:
         return columns.rows_of(self.cols)
 
 
-class Start(namedtuple("Start", (
+class Start(record("Start", (
         "key",  # tuple: (generation, version): the view this read runs on
         "freshness",  # str: graph.query_freshness in force
         "committed_rows",  # int: pending committed log rows (0 when freshness is 'off')

@@ -3,10 +3,10 @@
 Immutable named tuples, not dataclasses: importing dataclasses (and inspect, which
 it imports) is a good part of what a new backend's first read pays for modules."""
 
-from collections import namedtuple
+from graphsync.records import record
 
 
-class NodeTable(namedtuple("NodeTable", ("table_oid", "table_name", "id_columns", "columns", "tenant_column",
+class NodeTable(record("NodeTable", ("table_oid", "table_name", "id_columns", "columns", "tenant_column",
                                          "filter_columns", "row_filter"), defaults=(None,))):
     """A registered node table. ``row_filter``: only rows passing it are nodes
     (capture logs the result)."""
@@ -19,7 +19,7 @@ class NodeTable(namedtuple("NodeTable", ("table_oid", "table_name", "id_columns"
         return tuple(dict.fromkeys(self.columns + self.filter_columns))
 
 
-class EdgeSource(namedtuple("EdgeSource", (
+class EdgeSource(record("EdgeSource", (
         "edge_source_id", "kind", "from_table", "from_column", "to_table", "to_column", "via_table", "label",
         "bidirectional", "weight_column", "label_column", "from_columns", "to_columns", "json_path", "row_filter"),
         defaults=(None, None, None, None))):
