@@ -722,9 +722,17 @@ def test_source_reads_read_as_their_caller(world):
 # -- 4. as_role of graph._pending_rows and graph._read_sync -----------------------
 
 def _pending_vault(c, as_role):
-    return [r[0] for r in c.execute(
+    """The keys of ab.vault's pending rows graph._pending_rows returns, which
+    graph._pending_columns (what reads call) returns too."""
+    rows = [r[0] for r in c.execute(
         "SELECT new_pk FROM graph._pending_rows(%s::regrole, 1000)"
         " WHERE table_oid = 'ab.vault'::regclass ORDER BY id", (as_role,)).fetchall()]
+    columns = [r[0] for r in c.execute(
+        "SELECT u.new_pk FROM graph._pending_columns(%s::regrole, 1000) AS p,"
+        " ROWS FROM (unnest(p.ids), unnest(p.table_oids), unnest(p.new_pks)) AS u (id, table_oid, new_pk)"
+        " WHERE u.table_oid = 'ab.vault'::regclass ORDER BY u.id", (as_role,)).fetchall()]
+    assert columns == rows, (as_role, rows, columns)
+    return rows
 
 
 @pytest.fixture
@@ -814,6 +822,10 @@ def test_a_definer_function_of_another_role_cannot_read_pending_rows_as_its_call
                          FROM graph._pending_rows(session_user::regrole, 100) AS p;
                          INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p)
                          FROM graph._pending_rows(current_user::regrole, 100) AS p;
+                         INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p)
+                         FROM graph._pending_columns(session_user::regrole, 100) AS p WHERE p.ids IS NOT NULL;
+                         INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p)
+                         FROM graph._pending_columns(current_user::regrole, 100) AS p WHERE p.ids IS NOT NULL;
                          INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p) FROM graph._pending_visible AS p;
                          INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p) FROM graph._pending_ids() AS p;
                          RETURN 1;

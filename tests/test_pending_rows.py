@@ -180,7 +180,22 @@ def same_rows(c):
                                    " FROM graph._read_sync(false, current_user::regrole, false)").fetchone()
     assert counted + own == len(by_index)
     assert (mark is None and not by_index) or mark.endswith("/%d" % by_index[-1]), (mark, by_index)
+    assert pending_columns(c) == c.execute(ROWS).fetchall()  # what reads read: the same rows
     return by_index
+
+
+ROWS = ("SELECT id, op, table_oid, old_pk, new_pk, properties, old_row, new_row"
+        " FROM graph._pending_rows(current_user::regrole, 1000)")
+
+
+def pending_columns(c):
+    """graph._pending_columns' row as rows (graph._pending_rows'), by id."""
+    ids, ops, tables, old_pks, new_pks, *joined = c.execute(
+        "SELECT * FROM graph._pending_columns(current_user::regrole, 1000)").fetchone()
+    if ids is None:
+        return []
+    texts = [[t or None for t in j.split("\n")] for j in joined]
+    return sorted(zip(ids, ops, tables, old_pks, new_pks, *texts, strict=True))
 
 
 def test_the_pending_rows_by_index_are_the_pending_rows_by_definition(ps_db):

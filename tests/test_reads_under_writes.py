@@ -185,3 +185,28 @@ def test_a_late_commit_with_an_xid_above_the_applied_snapshots_xmax_is_pending(g
                              (str(late),)).fetchone()[0]
         apply(admin)
         assert (found, visible, committed, read) == (by_definition, 1, 1, 1)
+
+
+def test_the_first_read_that_finds_rows_pending_counts_them_once(graph_db):
+    """A backend whose last read found nothing pending starts the next one with
+    START_QUIET, then START_AT_REST, whose freshness step counts the pending rows;
+    when it says the read folds them, START_FOLLOW reads them with that step's answer
+    (reads/start.py) and does not count them again: 300 rows pending, the log rows
+    the read visits are the count's 300 and the 300 it folds, and a probe or two
+    (before: 900, the freshness step counting them twice)."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        apply(admin)
+        reader.execute(COUNTS)
+        reach = "SELECT count(*) FROM graph.traverse('uw.n', '1', max_depth => 2)"
+        reader.execute(reach).fetchone()  # nothing pending: the next read starts quiet
+        writer.execute("INSERT INTO uw.e SELECT g, 1 + g % 40, 1 + (g * 7) % 40 FROM generate_series(2000, 2299) g")
+        folded = counts(reader)["rows_folded"]
+        reader.execute("BEGIN READ ONLY")
+        before = reader.execute(VISITED).fetchone()
+        reader.execute(reach).fetchone()
+        after = reader.execute(VISITED).fetchone()
+        reader.execute("COMMIT")
+        visited = (after[0] if after else 0) - (before[0] if before else 0)
+        assert counts(reader)["rows_folded"] == folded + 300
+        assert 600 <= visited <= 600 + 20, visited
+        apply(admin)

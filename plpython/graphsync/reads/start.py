@@ -24,11 +24,12 @@ snapshot (taken before) does not see them: the read runs START again, without
 applying, and takes that answer (rare: about once a second under writes).
 
 When the freshness step did not apply and rows are pending, START also reads
-them (graph._pending_rows), in its own snapshot, for the read to fold
+them (graph._pending_columns: graph._pending_rows' rows as one row of columns),
+in its own snapshot, for the read to fold
 (reads/freshness.py): only the rows the snapshot of the backend's kept folded
 view did not see, when that view is of the same generation, version, applied
 snapshot, caller and tables the caller may SELECT (``fold_key``), else all of
-them (graph._pending_rows finds those by the highest log id the view holds and
+them (graph._pending_columns finds those by the highest log id the view holds and
 the snapshot's xmin, not by filtering every pending row). For a few rows it also
 looks up the nodes of the keys they name (_KEYS), so that the fold needs no
 statement of its own for them. A read under writes then costs one statement, as
@@ -102,16 +103,20 @@ if FRESHNESS.scope != "session" or TENANT.scope != "session":
 # probe), $7 the most pending rows to read, $8 the fold_key ('generation/version/
 # applied snapshot/caller/tables it may SELECT') of the kept folded view, $9 the
 # snapshot it saw, $10 the rows it folded and $11 the highest log id among them
-# (NULL: none; see above; graph._pending_rows finds the rows by it). Tables
+# (NULL: none; see above; graph._pending_columns finds the rows by it). Tables
 # come as regclass text: a name, or an oid's digits (no catalog lookup). The plan
 # is kept: after its first few calls PostgreSQL keeps one plan for all values, as
 # long as that plan does not look much dearer than one made for the given
 # values. graph._sync_state and graph._graph_version hold one row; LIMIT 1 tells
 # the planner, which would otherwise cost the select list for thousands of rows,
-# and plan anew on every call. START's pending rows come as one array per column,
-# aggregated in the order graph._pending_rows returns them (by id; _pending checks
-# it): an ORDER BY in each aggregate sorted all of them once per column (eight
-# sorts, about a second of a read folding 100k rows on a loaded machine).
+# and plan anew on every call. START's pending rows come as one row of columns,
+# aggregated where graph._pending_columns reads them, in no set order (_pending
+# puts them in id order): an ORDER BY in each aggregate sorted all of them once
+# per column (eight sorts, about a second of a read folding 100k rows on a loaded
+# machine), and graph._pending_rows' own sort, every row whole, cost some 30 ms
+# more at 100k (with its tuplestore). Their images and properties come as one text
+# each (a row's after another, by newlines): PL/Python makes one Python object of an
+# array's every element (some 25 ms for 100k images), of a text one (joined_texts).
 # %(fetched)s: whether START reads pending rows (and their columns); %(node2)s the
 # second key's lookup (NULL in the plans of reads that name at most one node: an
 # instance of graph._nodes less to set up); %(read_sync)s the freshness step.
@@ -119,7 +124,7 @@ if FRESHNESS.scope != "session" or TENANT.scope != "session":
 # 'off' (START_QUIET runs no freshness step; see below).
 _SELECT = """
 SELECT s.generation, v.version, s.build_required, s.done,
-       r.committed_rows, r.own_rows, r.applied, r.pending_mark,
+       r.committed_rows, r.own_rows, r.applied, r.pending_mark, r.applied_snapshot,
        %(fetched)s,
        t.visible, t.row_secured, t.registered, j.edge_secured, j.edge_hidden,
        current_user::text AS me,
@@ -189,6 +194,14 @@ _NO_READ_SYNC = """CROSS JOIN (
            NULL::text AS pending_mark, NULL::text AS applied_snapshot
 ) AS r"""
 
+# The freshness step's answer carried over from START_AT_REST of the same read
+# ($12-$15: its committed_rows, own_rows, pending_mark and applied_snapshot), for
+# START_FOLLOW (below).
+_CARRIED = """CROSS JOIN (
+    SELECT $12::bigint AS committed_rows, $13::bigint AS own_rows, false AS applied,
+           $14::text AS pending_mark, $15::text AS applied_snapshot
+) AS r"""
+
 _NODE2 = """CASE WHEN $6 IS NOT NULL THEN
            (SELECT n.node_id FROM graph._nodes AS n
             WHERE n.table_oid = pg_catalog.regclassin($5::pg_catalog.cstring)::pg_catalog.oid AND n.pk = $6)
@@ -224,8 +237,10 @@ _KEYS = """
                pg_catalog.array_agg(n.node_id) AS key_ids, pg_catalog.array_agg(n.extra_rows) AS key_extra
         FROM (SELECT DISTINCT c.t, c.pk
               FROM ROWS FROM (pg_catalog.unnest(x.table_oids), pg_catalog.unnest(x.old_pks),
-                              pg_catalog.unnest(x.new_pks), pg_catalog.unnest(x.old_rows),
-                              pg_catalog.unnest(x.new_rows)) AS y (t, old_pk, new_pk, old_row, new_row)
+                              pg_catalog.unnest(x.new_pks),
+                              pg_catalog.unnest(pg_catalog.string_to_array(x.old_rows, E'\\n', '')),
+                              pg_catalog.unnest(pg_catalog.string_to_array(x.new_rows, E'\\n', ''))
+                   ) AS y (t, old_pk, new_pk, old_row, new_row)
               CROSS JOIN LATERAL (SELECT y.old_row::jsonb AS old_row, y.new_row::jsonb AS new_row OFFSET 0) AS im
               LEFT JOIN graph._edge_sources AS e
                   ON e.via_table = y.t OR e.kind = 'fk' AND e.from_table = y.t
@@ -259,14 +274,11 @@ _PENDING = """CROSS JOIN LATERAL (
                              || '/' || t.visible::text AS fold_key) AS j
           ) AS k
     ) AS w
-    CROSS JOIN LATERAL (
-        SELECT pg_catalog.array_agg(y.id) AS ids, pg_catalog.array_agg(y.op) AS ops,
-               pg_catalog.array_agg(y.table_oid) AS table_oids, pg_catalog.array_agg(y.old_pk) AS old_pks,
-               pg_catalog.array_agg(y.new_pk) AS new_pks, pg_catalog.array_agg(y.properties) AS properties,
-               pg_catalog.array_agg(y.old_row) AS old_rows, pg_catalog.array_agg(y.new_row) AS new_rows
-        FROM graph._pending_rows(current_user::regrole, w.most, w.seen, w.after) AS y
+    LEFT JOIN LATERAL (
+        SELECT y.ids, y.ops, y.table_oids, y.old_pks, y.new_pks, y.properties, y.old_rows, y.new_rows
+        FROM graph._pending_columns(current_user::regrole, w.most, w.seen, w.after) AS y
         WHERE w.fetch
-    ) AS x
+    ) AS x ON true
     CROSS JOIN LATERAL (%s) AS z
 ) AS p
 """ % (_FETCH, _KEYS)
@@ -277,24 +289,42 @@ _FETCHED = """p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, p.table_
 
 START = _statement(_FETCHED, _NODE2, _READ_SYNC % "true") + _PENDING
 
+# START_AT_REST's freshness step warns (graph._read_sync's warn) as START's does,
+# for START_FOLLOW runs none; not when the read is about to raise
+# ('error_on_pending' with rows pending: it reads none).
+_WARN = "m.mode <> 'error_on_pending'"
+
 # START at rest: the same but for the pending rows, which it never reads: it
 # says only whether START would (``fetched``), and then the read runs START.
-START_AT_REST = _statement("%s AS fetched" % _FETCH, _NODE2, _READ_SYNC % "false")
+START_AT_REST = _statement("%s AS fetched" % _FETCH, _NODE2, _READ_SYNC % _WARN)
 
 # START quiet: START_AT_REST without the freshness step, whose function scan costs
 # a read at rest a third of the statement (its plan nodes are set up whether it
 # runs or not). When its test fails (``quiet`` false) the read runs START_AT_REST.
 START_QUIET = _statement("false AS fetched", _NODE2, _NO_READ_SYNC)
 
+# START following START_AT_REST in the same read, when that said START would read
+# pending rows: START without its freshness step, which START_AT_REST ran just
+# before (counting every pending row, some tens of milliseconds at 100,000 rows,
+# several times that on a loaded machine): its answer comes as parameters
+# (_CARRIED). It was taken before START's snapshot S, as graph._read_sync's own
+# count in START is taken after it: rows committed in between are read all the
+# same (START reads every pending row S sees), and an apply committed in between
+# shows as an applied snapshot other than the one S sees, as in START (see above).
+# It never applies: START_AT_REST's step applied already, or could not.
+START_FOLLOW = _statement(_FETCHED, _NODE2, _CARRIED) + _PENDING
+
 # The same statements for a read that names at most one node ($5/$6 unused).
-START_1, START_AT_REST_1, START_QUIET_1 = (
+START_1, START_AT_REST_1, START_QUIET_1, START_FOLLOW_1 = (
     _statement(f, "NULL::bigint", r) + tail for f, r, tail in (
         (_FETCHED, _READ_SYNC % "true", _PENDING),
-        ("%s AS fetched" % _FETCH, _READ_SYNC % "false", ""),
-        ("false AS fetched", _NO_READ_SYNC, "")))
+        ("%s AS fetched" % _FETCH, _READ_SYNC % _WARN, ""),
+        ("false AS fetched", _NO_READ_SYNC, ""),
+        (_FETCHED, _CARRIED, _PENDING)))
 
 TYPES = ["text", "boolean", "text", "text", "text", "text", "int", "text", "text", "int", "bigint"]
 TYPES_AT_REST = TYPES[:6]
+TYPES_FOLLOW = TYPES + ["bigint", "bigint", "text", "text"]
 
 # How this backend's next read starts: "quiet" (its last read's "nothing pending"
 # test passed: START_QUIET), "at_rest" (the test failed but there was nothing to
@@ -366,9 +396,6 @@ def _setting(plpy, s, raw):
     return settings.parse(plpy, s, raw)
 
 
-ARRAYS = ("ids", "ops", "table_oids", "old_pks", "new_pks", "properties", "old_rows", "new_rows")
-
-
 def _pending(r):
     """The pending rows START read (Pending), None when it read none."""
     if not r["fetched"]:
@@ -379,14 +406,31 @@ def _pending(r):
 
     if r["ids"] is None:  # no row
         return Pending({c: [] for c in columns.COLUMNS})
-    cols = {c: r[a] for c, a in zip(columns.COLUMNS, ARRAYS, strict=True)}
+    k = len(r["ids"])
+    cols = {"id": r["ids"], "op": list(r["ops"]), "table_oid": r["table_oids"], "old_pk": r["old_pks"],
+            "new_pk": r["new_pks"]}
+    for c, a in (("properties", "properties"), ("old_row", "old_rows"), ("new_row", "new_rows")):
+        cols[c] = joined_texts(r[a], k)
     ids = np.array(cols["id"], dtype=np.int64)
     if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
-        # START aggregates them in the order graph._pending_rows returns them (by id):
-        # should a plan ever change that, they are put back in id order here
+        # graph._pending_columns gives them in the order its view reads them: by id,
+        # then the rows found by their transaction (lower ids): put back in id order
         order = np.argsort(ids, kind="stable").tolist()
         cols = {c: [v[i] for i in order] for c, v in cols.items()}
     return Pending(cols)
+
+
+def joined_texts(joined, k):
+    """[str | None]: the ``k`` texts of ``joined``, as graph._pending_columns joins
+    jsonb texts (by newlines, which none holds; a NULL as the empty text, which none is)."""
+    if joined is None or len(joined) == k - 1:  # (every one NULL: k - 1 newlines)
+        return [None] * k
+    texts = joined.split("\n")
+    if len(texts) != k:
+        raise ValueError("graphsync: %d texts where %d rows were read" % (len(texts), k))
+    if "" in texts:
+        texts = [t or None for t in texts]
+    return texts
 
 
 def _keys(r):
@@ -407,7 +451,7 @@ def start(plpy, keys=()):
     for table, pk in keys:
         args += [None if table is None else str(table), pk]
     mode = _last["mode"]
-    r = None
+    r = carried = None
     if mode == "quiet":
         STATS["quiet"] += 1
         r = run(plpy, START_QUIET_1 if one else START_QUIET, TYPES_AT_REST, args)[0]
@@ -420,17 +464,21 @@ def start(plpy, keys=()):
             args[1] = False
             r = run(plpy, START_AT_REST_1 if one else START_AT_REST, TYPES_AT_REST, args)[0]
         if r["fetched"]:
-            # The freshness step did not apply (or its rerun came here): no second
-            # try, which would cost as much again and fail or wait as the first did.
-            mode, r, args[1] = "busy", None, False
+            # The freshness step did not apply (or its rerun came here): START_FOLLOW
+            # reads the pending rows with its answer, no second count.
+            carried = [r["committed_rows"], r["own_rows"], r["pending_mark"], r["applied_snapshot"]]
+            mode, r = "busy", None
     at_rest = r is not None
     if not at_rest:
         STATS["busy"] += mode == "busy"
         args += [freshness.MAX_FOLD_ROWS + 1, *freshness.fold_from()]
-        r = run(plpy, START_1 if one else START, TYPES, args)[0]
-        if r["applied"]:
-            args[1] = False
+        if carried is not None:
+            r = run(plpy, START_FOLLOW_1 if one else START_FOLLOW, TYPES_FOLLOW, args + carried)[0]
+        else:
             r = run(plpy, START_1 if one else START, TYPES, args)[0]
+            if r["applied"]:
+                args[1] = False
+                r = run(plpy, START_1 if one else START, TYPES, args)[0]
     _last["mode"] = "busy" if r["fetched"] else "quiet" if r["quiet"] else "at_rest"
     return Start(
         key=(r["generation"], r["version"]),

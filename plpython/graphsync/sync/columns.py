@@ -3,7 +3,7 @@ for reads that fold many pending rows (reads/freshness.py).
 
 changes.fold_rows reads a row at a time and gives every edge change as a tuple of
 tuples; at 100k pending rows that alone costs a read seconds. Here the rows come as
-columns (graph._pending_rows' arrays, as reads.start reads them) and the edge
+columns (graph._pending_columns' columns, as reads.start reads them) and the edge
 changes go out as columns (EdgeColumns), in the order fold_rows gives them:
 
 - the rows that only carry edges of plain columns -- an insert or a delete into a
