@@ -94,6 +94,37 @@ def build_appended(node_count, sorted_edges, extra):
     return Csr(offsets, *arrays)
 
 
+def appended(node_count, base, extra):
+    """build_appended(node_count, edge_list(``base``), ``extra``) of a Csr ``base``
+    (over at most node_count nodes): each node's edges of the base, then its edges of
+    ``extra`` in their order, without the base's edge list. Only ``extra`` is sorted
+    and placed; the base's edges fill the other positions in order (one boolean mask
+    for every array: no src array, no bincount or gather of the base's edges). A
+    fold of 100k added edges onto 1.4M: some 20 ms against 70 ms (idle)."""
+    offsets_in = np.asarray(base.offsets)
+    counts = np.zeros(node_count, dtype=np.int64)
+    counts[:len(offsets_in) - 1] = np.diff(offsets_in)
+    extra_counts = np.bincount(extra.src, minlength=node_count)[:node_count]
+    offsets = np.zeros(node_count + 1, dtype=np.int64)
+    np.cumsum(counts + extra_counts, out=offsets[1:])
+    order = stable_order(extra.src, node_count)
+    extra_src = extra.src[order]
+    firsts = np.zeros(node_count + 1, dtype=np.int64)  # the first (sorted) extra edge of each node
+    np.cumsum(extra_counts, out=firsts[1:])
+    # the j-th extra edge (in sorted order) of node u goes after u's base edges
+    extra_at = offsets[extra_src] + counts[extra_src] + np.arange(len(order), dtype=np.int64) - firsts[extra_src]
+    kept = np.ones(offsets[-1], dtype=bool)
+    kept[extra_at] = False
+    arrays = []
+    for first, more in zip(base[1:], extra[1:], strict=True):
+        first = np.asarray(first)
+        out = np.empty(offsets[-1], dtype=np.result_type(first, more))
+        out[kept] = first
+        out[extra_at] = np.asarray(more)[order]
+        arrays.append(out)
+    return Csr(offsets, *arrays)
+
+
 def edge_list(csr):
     """The edges of ``csr`` as an edge list, of NumPy arrays (a Csr of the mapped base
     file holds memoryviews: sync/basefile.py; np.asarray makes no copy)."""

@@ -357,11 +357,14 @@ def _folded_overlay(overlay, ops, e, n):
         c = counts if direction != "any" else np.repeat(counts, 2)
         directed = csr.Edges(s, d, w, lab, es)
         removed = c < 0
-        base = csr.edge_list(bases[direction]())
-        if removed.any():  # (keeps the base's order: sorted by src)
-            base = csr.fold_overlay(base, (c[removed], csr.Edges(*(a[removed] for a in directed))), set())
         added = np.repeat(np.flatnonzero(c > 0), c[c > 0])
-        return csr.build_appended(n, base, csr.Edges(*(a[added] for a in directed)))
+        more = csr.Edges(*(a[added] for a in directed))
+        if not removed.any():  # only additions: appended to the base's arrays as they are
+            return csr.appended(n, bases[direction](), more)
+        base = csr.edge_list(bases[direction]())
+        # (keeps the base's order: sorted by src)
+        base = csr.fold_overlay(base, (c[removed], csr.Edges(*(a[removed] for a in directed))), set())
+        return csr.build_appended(n, base, more)
 
     o = adjacency.Overlay({d: (lambda d=d: folded(d)) for d in ("out", "in", "any")}, n)
     o.stats = graph_view.STATS_PROXY

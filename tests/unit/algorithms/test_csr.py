@@ -409,3 +409,24 @@ def test_build_appended_is_build_of_both_lists(seed):
     got = csr.build_appended(n, sorted_edges, extra)
     for a, b in zip(got, want, strict=True):
         assert a.dtype == b.dtype and a.tolist() == b.tolist()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_appended_is_build_of_the_base_then_the_extra_edges(seed):
+    """appended() of a Csr base and edges to append (over as many nodes or more: new
+    nodes): the CSR build() makes of the base's edges then the extra ones, arrays and
+    dtypes, as build_appended() of the base's edge list."""
+    rng = np.random.default_rng(seed)
+    n0 = int(rng.integers(1, 30))
+    n = n0 + int(rng.integers(0, 5))
+    m, k = int(rng.integers(0, 80)), int(rng.integers(0, 40))
+    base = csr.build(n0, csr.edges(rng.integers(0, n0, m), rng.integers(0, n0, m), rng.random(m),
+                                   rng.integers(0, 3, m), rng.integers(1, 4, m)))
+    extra = csr.edges(rng.integers(0, n, k), rng.integers(0, n, k), rng.random(k), rng.integers(0, 3, k),
+                      rng.integers(1, 4, k))
+    want = csr.build(n, csr.Edges(*(np.concatenate([a, b]) for a, b in zip(csr.edge_list(base), extra,
+                                                                             strict=True))))
+    got = csr.appended(n, base, extra)
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype and a.tolist() == b.tolist()
+    assert [a.tolist() for a in csr.build_appended(n, csr.edge_list(base), extra)] == [a.tolist() for a in got]
