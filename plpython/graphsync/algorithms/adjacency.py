@@ -373,6 +373,7 @@ class Overlay:
         self.node_count = node_count
         self.net = Counts()  # (src, dst, weight, label, source) -> net count, in first-seen order
         self.version = 0  # add() counts its calls: what was made from ``net`` is kept by it
+        self._net_arrays = None  # (version, float64[h, 5] keys, int64[h] counts): net_arrays()
         self.adj = {}
         self.entries = {}  # direction -> {node: Counts({(dst, weight, label, source): count})}
         self.owned = {}  # direction -> nodes whose Counts this overlay may change (copy on write)
@@ -428,12 +429,49 @@ class Overlay:
             a.dirty.update(entries)
         return a
 
+    def net_arrays(self):
+        """(float64[h, 5] keys, int64[h] counts): the keys of ``net`` as rows of one
+        float64 array (node ids stay below 2**53, so exact) and their counts, in
+        ``net``'s order, made in one go (its fields flattened into fromiter), or the
+        arrays made earlier with the rows add()ed since appended: a key may come more
+        than once then, and the counts of each key add up to its count in ``net``, in
+        order of first appearance (what reads/freshness.py's _net reads them for). An
+        overlay a backend keeps follows every apply with add(): it no longer makes
+        arrays of all its keys (some hundreds of thousands after a few bulk applies)
+        at every fold. Made again from ``net`` when the rows appended outnumber its
+        keys twice over."""
+        kept = self._net_arrays
+        if kept is not None and kept[0] == self.version:
+            return kept[1], kept[2]
+        held = self.net
+        from itertools import chain  # the fold's path only: a first read imports no itertools
+
+        table = np.fromiter(chain.from_iterable(held), dtype=np.float64, count=5 * len(held)).reshape(-1, 5)
+        counts = np.fromiter(held.values(), dtype=np.int64, count=len(table))
+        self._net_arrays = (self.version, table, counts)
+        return table, counts
+
+    def _append_net_arrays(self, before, ops, src, dst, weights, labels, sources):
+        """Append the rows add() folds to net_arrays() made at version ``before``."""
+        kept, self._net_arrays = self._net_arrays, None
+        if kept is None or kept[0] != before or len(kept[1]) + len(ops) > 2 * len(self.net) + 4096:
+            return
+        rows = np.empty((len(ops), 5), dtype=np.float64)
+        for j, column in enumerate((src, dst, None, labels, sources)):
+            if column is not None:
+                rows[:, j] = np.asarray(column, dtype=np.float64)
+        rows[:, 2] = weights_mod.keys(weights) + 0.0  # weights_mod.key: NaN as +Infinity, -0.0 as 0.0
+        self._net_arrays = (self.version, np.concatenate([kept[1], rows]),
+                            np.concatenate([kept[2], np.asarray(ops, dtype=np.int64)]))
+
     def add(self, ops, src, dst, weights, labels, sources):
         """Fold overlay rows (ops +1/-1, in id order) into every kept direction: the
         counts now, the edge lists of the nodes changed when a read asks for them."""
         touched = {d: set() for d in self.adj}
         top = self.node_count
+        before = self.version
         self.version += 1
+        self._append_net_arrays(before, ops, src, dst, weights, labels, sources)
         for op, s, d, w, lab, es in zip(ops, src, dst, weights, labels, sources, strict=True):
             key = (int(s), int(d), weights_mod.key(w), int(lab), int(es))
             self.net[key] += int(op)

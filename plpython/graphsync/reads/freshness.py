@@ -278,19 +278,10 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
 
 def _held_arrays(overlay):
     """(float64[h, 5] keys, int64[h] counts) of ``overlay.net`` (adjacency.Overlay):
-    the held keys as one float64 array in one go (node ids stay below 2**53, so
-    exact), their fields flattened into fromiter (twice as fast as np.array of the
-    tuples). Kept on the overlay while its version stays (Overlay.add changes it): a
-    backend whose applied graph stays the same folds each new backlog onto the same
-    held keys, made into arrays once."""
-    kept = getattr(overlay, "held_arrays", None)
-    if kept is not None and kept[0] == overlay.version:
-        return kept[1], kept[2]
-    held = overlay.net
-    table = np.fromiter(itertools.chain.from_iterable(held), dtype=np.float64, count=5 * len(held)).reshape(-1, 5)
-    counts = np.fromiter(held.values(), dtype=np.int64, count=len(table))
-    overlay.held_arrays = (overlay.version, table, counts)
-    return table, counts
+    Overlay.net_arrays(), kept on the overlay and extended by each add() (the rows a
+    backend follows after an apply), so a backend folds each new backlog onto held
+    keys made into arrays once, not once per fold after every apply."""
+    return overlay.net_arrays()
 
 
 def _net(held, ops, e, arrays=None):

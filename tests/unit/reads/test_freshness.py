@@ -116,4 +116,32 @@ def test_held_arrays_are_kept_until_the_overlay_changes():
     assert _held_arrays(o)[0] is table  # kept
     o.add([-1], [0], [1], [1.0], [0], [1])
     table, counts = _held_arrays(o)
-    assert counts.tolist() == [0, 1]  # made again after add()
+    assert counts.tolist() == [1, 1, -1] and table.tolist()[2] == [0, 1, 1.0, 0, 1]  # the row appended
+    assert _held_arrays(o)[0] is table
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_held_arrays_extended_by_add_net_as_the_counter(seed):
+    """The held arrays extended by every add() (keys then appear more than once) give
+    _net what the Counter does: the same net counts, in order of first appearance,
+    weights keyed as the Counter keys them (NaN as +Infinity, -0.0 as 0.0)."""
+    from graphsync.reads.freshness import _held_arrays, _net
+
+    rng = np.random.default_rng(seed + 500)
+    o = Overlay({}, 5)
+    weights = [0.0, -0.0, 1.5, float("nan"), float("inf")]
+    for step in range(int(rng.integers(1, 6))):
+        k = int(rng.integers(0, 25))
+        o.add(rng.choice([-1, 1], k).tolist(), rng.integers(0, 5, k).tolist(), rng.integers(0, 5, k).tolist(),
+              np.asarray(weights)[rng.integers(0, len(weights), k)].tolist(), rng.integers(0, 3, k).tolist(),
+              rng.integers(1, 3, k).tolist())
+        if step == 0 or rng.random() < 0.5:
+            _held_arrays(o)  # made here, then extended by the next add()
+    k = int(rng.integers(0, 10))
+    ops = rng.choice([-1, 1], k).astype(np.int64)
+    e = csr.edges(rng.integers(0, 5, k), rng.integers(0, 5, k), np.asarray(weights)[rng.integers(0, 5, k)],
+                  rng.integers(0, 3, k), rng.integers(1, 3, k))
+    want, want_counts = _net(o.net, ops, e)
+    got, counts = _net(o.net, ops, e, _held_arrays(o))
+    assert counts.tolist() == want_counts.tolist()
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(got, want, strict=True))
