@@ -66,7 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from common import GRAPH_SCHEMA, database, plot_ratios, png_beside, server  # noqa: E402
+from common import GRAPH_SCHEMA, cpu_seconds, database, plot_ratios, png_beside, server  # noqa: E402
 
 DB = "graphsync_bench_reads"
 
@@ -345,17 +345,22 @@ class Bench:
         same graph, with ``revision``'s code installed): ``reps`` rounds, each folding
         n = edges // 10 fresh pending rows in a READ ONLY transaction on both databases,
         the order alternating every round, then applying them on both. Reports the
-        fold's medians and the ratio previous / this of each round."""
+        fold's medians and the ratio previous / this of each round; with the server on
+        this machine, also the CPU seconds each fold's backend ran (common.cpu_seconds:
+        time on a CPU, not time waiting for one on a loaded machine)."""
         n = self.edges // 10
         top = self.edges + 1_000_000
         times = {"this": [], "previous": []}
+        cpu = {"this": [], "previous": []}
         sides = [("this", self), ("previous", other)]
         with self.connect() as c, self.connect() as w, other.connect() as oc, other.connect() as ow:
             conns = {"this": (c, w), "previous": (oc, ow)}
+            pids = {}
             for name, _ in sides:
                 r, _ = conns[name]
                 r.execute("SELECT graph.apply_sync()")
                 timed(r, TRAVERSE, {"seed": "1", "depth": 6})
+                pids[name] = r.execute("SELECT pg_backend_pid()").fetchone()[0]
             for rep in range(reps):
                 for name, _ in sides:
                     conns[name][1].execute(
@@ -368,13 +373,18 @@ class Bench:
                     r = conns[name][0]
                     with r.transaction():
                         r.execute("SET TRANSACTION READ ONLY")
+                        before = cpu_seconds(pids[name])
                         times[name].append(timed(r, TRAVERSE, {"seed": seed, "depth": 2})[0])
+                        after = cpu_seconds(pids[name])
+                        cpu[name].append(None if before is None or after is None else after - before)
                 for name, _ in sides:  # apply, then follow the applied rows (unmeasured, as fold() does)
                     conns[name][0].execute("SELECT graph.apply_sync()")
                     timed(conns[name][0], TRAVERSE, {"seed": "1", "depth": 2})
-                print("round %d: fold this %.2f s, previous %.2f s, load %s" % (
+                print("round %d: fold this %.2f s, previous %.2f s, load %s%s" % (
                     rep + 1, times["this"][-1], times["previous"][-1],
-                    "/".join("%.1f" % x for x in os.getloadavg())), flush=True)
+                    "/".join("%.1f" % x for x in os.getloadavg()),
+                    "" if cpu["this"][-1] is None else "; backend CPU this %.2f s, previous %.2f s" % (
+                        cpu["this"][-1], cpu["previous"][-1])), flush=True)
         ratios = [p / t for p, t in zip(times["previous"], times["this"], strict=True)]
         span = "%.0f–%.0f ms" % (min(times["this"]) * 1000, max(times["this"]) * 1000)
         self.row("read-only read folding %dk pending rows (traverse depth 2; median of %d, %s) vs %s"
@@ -383,6 +393,13 @@ class Bench:
                  ratio="%.2f× faster (%.2f–%.2f)" % (statistics.median(ratios), min(ratios), max(ratios)))
         self.ratios.append(("fold %dk pending rows: %s / this" % (n // 1000, revision), statistics.median(ratios),
                             min(ratios), max(ratios), None))
+        if None not in cpu["this"] + cpu["previous"]:
+            each = [p / t for p, t in zip(cpu["previous"], cpu["this"], strict=True)]
+            print("backend CPU seconds of the fold: this median %.3f s (%.3f-%.3f), %s median %.3f s;"
+                  " %s / this %.2f× (%.2f-%.2f)" % (
+                      statistics.median(cpu["this"]), min(cpu["this"]), max(cpu["this"]), revision,
+                      statistics.median(cpu["previous"]), revision, statistics.median(each), min(each), max(each)),
+                  flush=True)
 
     def at_rest_against(self, other, revision, reps, reads=200):
         """Reads at rest (nothing pending: traverse depth 1 from random seeds, in one
