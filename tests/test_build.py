@@ -115,6 +115,40 @@ def test_a_first_build_numbers_the_nodes_in_key_order(server, template):
         server.drop_database(name)
 
 
+def changes_since(c, since):
+    return c.execute("SELECT node_table::text, node_id, op FROM graph.changed_nodes(%s, 100000)", (since,)).fetchall()
+
+
+@pytest.mark.parametrize("rows", [50, 10_050])
+def test_a_first_build_records_each_new_node_and_plans_no_more_rows_than_it_records(server, template, rows):
+    """A first build (graph._node_rows empty) inserts the nodes read without joining
+    them with graph._node_rows into its plan (pg_temp._gs_node_plan, which lives
+    until the build's transaction ends): the plan holds what changed_nodes() is told,
+    every new node up to notify.MAX_REBUILD_CHANGES (10,000), and one more to say
+    there are more (changed_nodes() then tells the client to reload)."""
+    name = "t_first_build_plan"
+    dsn = server.create_database(name, template)
+    try:
+        with connect(dsn) as c:
+            c.execute(SCHEMA.replace("SELECT graph.build();", "").replace("1, 50)", "1, %d)" % rows))
+            since = c.execute("SELECT last_change_sync_id FROM graph.sync_health()").fetchone()[0]
+            with c.transaction():
+                c.execute("SELECT graph.build()")
+                assert c.execute("SELECT count(*), count(*) FILTER (WHERE op = 'I' AND change = 'I')"
+                                 " FROM pg_temp._gs_node_plan").fetchone() == (min(rows, 10_001),) * 2
+            assert c.execute("SELECT count(*), max(node_id) FROM graph._node_rows").fetchone() == (rows, rows - 1)
+            if rows <= 10_000:
+                got = changes_since(c, since)
+                assert sorted(r[1] for r in got) == sorted(str(i) for i in range(1, rows + 1))
+                assert {(r[0], r[2]) for r in got} == {("bp_people", "insert")}
+            else:
+                with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):  # too many: reload
+                    changes_since(c, since)
+            assert verify(c) == []
+    finally:
+        server.drop_database(name)
+
+
 def test_ids_of_nodes_gone_go_to_new_nodes(people):
     c = people
     before = nodes(c)

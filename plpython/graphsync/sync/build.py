@@ -69,6 +69,22 @@ WHERE n.node_id IS NULL OR n.touched OR n.extra_rows <> 0 OR n.change_id IS NOT 
                              OR n.properties IS DISTINCT FROM w.properties));
 """
 
+# A first build (graph._node_rows empty, FIRST): every node read is new, and joining
+# millions of rows with an empty table and copying them into the plan buys nothing.
+# The plan holds only what notify.rebuilt reads of it (at most MAX_REBUILD_CHANGES + 1
+# rows: all of them, or enough to tell that there are more), and the new rows go into
+# graph._node_rows straight from the read (NEW_READ_NODES).
+FIRST = "SELECT NOT EXISTS (SELECT FROM graph._node_rows) AS first"
+PLAN_TABLE = NODE_PLAN[:NODE_PLAN.index("INSERT INTO")]
+FIRST_PLAN = """INSERT INTO pg_temp._gs_node_plan
+SELECT NULL, w.table_oid, w.pk, true, w.tenant, w.properties, 'I', 'I'
+FROM pg_temp._gs_src_nodes AS w
+LIMIT $1
+"""
+NEW_READ_NODES = """SELECT table_oid, pk, true AS alive, tenant, properties FROM pg_temp._gs_src_nodes"""
+READ_NODES = "SELECT count(*) AS n FROM pg_temp._gs_src_nodes"
+PLANNED_NODES = "SELECT count(*) AS n FROM pg_temp._gs_node_plan WHERE op = 'I'"
+
 NODE_UPDATE = """
 UPDATE graph._node_rows AS n
 SET alive = p.alive, tenant = p.tenant, properties = p.properties, touched = false, extra_rows = 0,
@@ -178,6 +194,7 @@ FROM (SELECT coalesce(pg_current_xact_id_if_assigned()::text::bigint, 0) AS xid)
 def build(plpy):
     """Rebuild the base; returns (generation, node_count, edge_count, seconds)."""
     started = time.monotonic()
+    step = _steps(plpy, started)
     db.require_admin(plpy)
     generation = plpy.execute(
         "SELECT generation FROM graph._sync_state FOR UPDATE")[0]["generation"] + 1
@@ -188,20 +205,31 @@ def build(plpy):
         direct = {e.edge_source_id: packed.select(plpy, reg, e) for e in packed.chosen(plpy, reg)}
         snapshot, read = sources.read(plpy, reg, analyze=False, packed=direct)  # see no_nested_loops
         snapshot, _ = db.complete_snapshot(plpy, snapshot)  # as the replay cursor keeps it
+        step("sources read")
         own = plpy.execute(OWN_ROWS)[0]
         base.note_own_write(plpy, rebuilt=True)
         labelled = [e.edge_source_id for e in reg.edges if e.label_column]
         own_labels = sorted({e.label for e in reg.edges if e.label is not None})
         with no_nested_loops(plpy):
             db.run(plpy, LABELS, ["text[]", "int[]"], [own_labels, labelled])
-            plpy.execute(NODE_PLAN)
+            first = plpy.execute(FIRST)[0]["first"]
+            if first:
+                plpy.execute(PLAN_TABLE)
+                db.run(plpy, FIRST_PLAN, ["bigint"], [notify.MAX_REBUILD_CHANGES + 1])
+            else:
+                plpy.execute(NODE_PLAN)
+            step("nodes compared")
             notify.rebuilt(plpy, reg)  # the nodes it changes (pg_temp._gs_node_plan), for changed_nodes()
-            plpy.execute(NODE_UPDATE)
-            insert_nodes(plpy, NEW_NODES)
+            if not first:
+                plpy.execute(NODE_UPDATE)
+            step("nodes updated")
+            insert_nodes(plpy, NEW_READ_NODES if first else NEW_NODES, count=READ_NODES if first else PLANNED_NODES)
+            step("new nodes inserted")
             parts = packed_edges(plpy, reg, read)
             if len(direct) < len(reg.edges):  # the sources read as key texts
                 parts.insert(0, read_edges(plpy, LABEL_JOIN if labelled else NO_LABEL_JOIN))
             e, missing = packed.concat(parts) if parts else edge_arrays((), 0)
+            step("edges resolved")
             if missing:  # ghosts: edge ends no source row holds, new in graph._nodes
                 ids = insert_nodes(plpy, NEW_GHOSTS, [[k[0] for _, _, k in missing], [k[1] for _, _, k in missing]])
                 fill_ghosts(e, missing, ids)
@@ -210,6 +238,7 @@ def build(plpy):
         nodes = plpy.execute(NODE_ARRAYS)[0]["b"]
         node_count, alive, tables = node_arrays(nodes)
         del nodes
+        step("node ids read")
         # Rows neither alive nor the end of an edge go; their ids are free for new nodes.
         gone = unreferenced(node_count, alive, tables, e)
         if len(gone):
@@ -224,8 +253,11 @@ def build(plpy):
     out = csr.build(node_count, e)
     del e
     into = csr.reverse(out)
+    step("CSRs built")
     file = write_file(plpy, generation, out, into, alive, tables)
+    step("shared file written")
     base.write_base(plpy, generation, {"out": out, "in": into}, alive, tables, file)
+    step("graph._csr written")
     del out, into
     plpy.execute("DELETE FROM graph._edge_overlay")
     plpy.execute("DELETE FROM graph._edge_cuts")
@@ -247,6 +279,7 @@ def build(plpy):
     # The schema changes this read saw (graph._schema_events a rebuild catches up
     # with: columns unregistered or renamed, partitions attached or detached) are.
     plpy.execute(plpy.prepare(RESOLVE_EVENTS, ["text"]), [snapshot])
+    step("done")
     return generation, alive_count, edge_count, time.monotonic() - started
 
 
@@ -263,6 +296,18 @@ SELECT pg_catalog.current_setting('work_mem') AS work_mem, pg_catalog.current_se
 SET = "SELECT pg_catalog.set_config('work_mem', $1, true), pg_catalog.set_config('jit', $2, true)"
 NESTLOOP = "SELECT pg_catalog.current_setting('enable_nestloop') AS v"
 SET_NESTLOOP = "SELECT pg_catalog.set_config('enable_nestloop', $1, true)"
+
+
+def _steps(plpy, started):
+    """step(name): a DEBUG1 message of the seconds since the last step (and since the
+    start), for profiling a build (client_min_messages = debug1 shows them)."""
+    last = [started]
+
+    def step(name):
+        now = time.monotonic()
+        plpy.debug("graphsync build step: %s in %.2f s (%.2f s in all)" % (name, now - last[0], now - started))
+        last[0] = now
+    return step
 
 
 @contextlib.contextmanager
@@ -294,24 +339,51 @@ def no_nested_loops(plpy):
         plpy.execute(plan, [was])
 
 
-def insert_nodes(plpy, rows, args=()):
-    """Insert the new nodes ``rows`` (NEW_NODES, or NEW_GHOSTS with ``args``) under the
-    free node ids; returns {(table_oid, pk): node_id} of the ghosts inserted (``args``
-    given), {} for NEW_NODES (nothing is read back)."""
+def insert_nodes(plpy, rows, args=(), count=PLANNED_NODES):
+    """Insert the new nodes ``rows`` (NEW_NODES or NEW_READ_NODES, whose rows ``count``
+    counts; or NEW_GHOSTS with ``args``) under the free node ids; returns
+    {(table_oid, pk): node_id} of the ghosts inserted (``args`` given), {} for the
+    nodes read (nothing is read back)."""
     ids = plpy.execute(NODE_IDS)[0]
     holes = ids["n"] <= ids["top"]
     # enough ids: every free one below the top, and one after it per new row
-    last = ids["top"] + (len(args[0]) if args else
-                         plpy.execute("SELECT count(*) AS n FROM pg_temp._gs_node_plan WHERE op = 'I'")[0]["n"])
+    last = ids["top"] + (len(args[0]) if args else plpy.execute(count)[0]["n"])
     if last == ids["top"]:
         return {}
     parts = {"rows": rows, "returning": RETURNING if args else ""}
     types = ["bigint", "bigint", "oid[]", "text[]"][:2 + len(args)]
-    if holes:
-        got = db.run(plpy, NODE_INSERT % parts, types, [0, last, *args])
-    else:  # $2 unused: every id from $1 on is free
-        got = db.run(plpy, NODE_APPEND % parts, types, [ids["top"] + 1, last, *args])
+    with sort_memory(plpy, last - ids["top"]):
+        if holes:
+            got = db.run(plpy, NODE_INSERT % parts, types, [0, last, *args])
+        else:  # $2 unused: every id from $1 on is free
+            got = db.run(plpy, NODE_APPEND % parts, types, [ids["top"] + 1, last, *args])
     return {(int(r["table_oid"]), r["pk"]): int(r["node_id"]) for r in got} if args else {}
+
+
+# The new nodes are numbered in (table, key) order: one sort of every new row. With
+# build's work_mem (BULK_WORK_MEM) a first build's sort of 2M rows spills to disk
+# (about 100 MB of temp files at 2M nodes); up to SORT_WORK_MEM it runs in memory.
+SORT_WORK_MEM = "512MB"
+SORT_ROWS = 200_000  # fewer new rows sort within BULK_WORK_MEM
+WORK_MEM = "SELECT pg_catalog.current_setting('work_mem') AS v"
+SET_WORK_MEM = "SELECT pg_catalog.set_config('work_mem', $1, true)"
+
+
+@contextlib.contextmanager
+def sort_memory(plpy, rows):
+    """Run the block with work_mem raised to SORT_WORK_MEM when it sorts ``rows`` new
+    nodes, at least SORT_ROWS (a larger value in force is kept), then put back the
+    value it had, also when the block fails."""
+    if rows < SORT_ROWS:
+        yield
+        return
+    was = plpy.execute(plpy.prepare(BULK, ["text"]), [SORT_WORK_MEM])[0]
+    plan = plpy.prepare(SET_WORK_MEM, ["text"])
+    plpy.execute(plan, [was["bulk"]])
+    try:
+        yield
+    finally:
+        plpy.execute(plan, [was["work_mem"]])
 
 
 def node_arrays(packed):
