@@ -3,7 +3,8 @@
 Reads every registered source in one snapshot (sources.read_into_temp), brings
 graph._nodes to the nodes read while keeping every remaining node's id (only the
 rows that differ are written; new nodes take the ids of nodes gone, then the
-next ones), resolves the edges to node ids (in chunks of packed bytes, joined
+next ones; a first build, graph._node_rows empty, inserts the nodes read as they
+are, without comparing), resolves the edges to node ids (in chunks of packed bytes, joined
 to graph._nodes by key text; edge sources with integer endpoints of their keys'
 type are read as packed integers and resolved in NumPy: sync/packed.py), builds
 the CSR of each direction, writes the generation's shared base file from those
@@ -299,8 +300,8 @@ SET_NESTLOOP = "SELECT pg_catalog.set_config('enable_nestloop', $1, true)"
 
 
 def _steps(plpy, started):
-    """step(name): a DEBUG1 message of the seconds since the last step (and since the
-    start), for profiling a build (client_min_messages = debug1 shows them)."""
+    """step(name): a DEBUG2 message of the seconds since the last step (and since the
+    start), for profiling a build (client_min_messages = debug2 shows them)."""
     last = [started]
 
     def step(name):
