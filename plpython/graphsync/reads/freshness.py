@@ -448,5 +448,14 @@ def fold(plpy, v, rows, visible, onto=None, known=None):
     f.node_counts = counts
     f.rows_folded = len(rows) + (onto.rows_folded if onto is not None else 0)
     f.foldable = foldable
+    # What view.Live.adopt checks against the overlay rows an apply wrote: the applied
+    # graph this view was folded from, as it was then, and the edges it added, in
+    # order (None: it did more than add edges and change node flags)
+    f.applied = (v.live, v.live.last_overlay, v.live.last_change) if onto is None else onto.applied
+    chunk = [(ops, extra_edges)] if len(ops) else []
+    if not foldable or (onto is not None and onto.edge_log is None):
+        f.edge_log = None
+    else:
+        f.edge_log = (onto.edge_log if onto is not None else []) + chunk
     f.pending = True
     return f

@@ -41,6 +41,7 @@ Keys, tenants and properties stay in graph._nodes, behind row-level security. ``
 """
 
 from graphsync.algorithms import csr
+from graphsync.algorithms import weights as weights_mod
 from graphsync.algorithms.adjacency import Overlay, both_ways, cut_base
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
@@ -117,9 +118,12 @@ def same_generation(generation, row):
         raise Renumbered()
 
 
-# overlay_rows/node_changes: the rows a refresh read (and folded in); copies: Live.copy
+# overlay_rows/node_changes: the rows a refresh read and folded in; copies: Live.copy;
+# adoptions: refreshes that took a folded view's graph (Live.adopt), whose
+# overlay rows it compared (rows_compared) instead of folding them in again
 STATS = {"base_loads": 0, "adjacency_builds": 0, "refreshes": 0, "nodes_relocated": 0,
-         "full_arrays": 0, "copies": 0, "overlay_rows": 0, "node_changes": 0}
+         "full_arrays": 0, "copies": 0, "overlay_rows": 0, "node_changes": 0,
+         "adoptions": 0, "rows_compared": 0}
 
 
 class Live:
@@ -199,21 +203,36 @@ class Live:
                 self.tables = np.concatenate([self.tables, np.zeros(n - len(self.tables), dtype=np.int64)])
         self.overlay.grow(self.node_count)
 
-    def refresh(self, plpy, upto_overlay=UNBOUNDED, upto_change=UNBOUNDED):
-        """Read what changed since the last refresh (up to the given ids)."""
-        STATS["refreshes"] += 1
+    def changes(self, plpy, upto_overlay=UNBOUNDED, upto_change=UNBOUNDED):
+        """(cuts, overlay row, node change row): what changed since the last refresh (up
+        to the given ids), as refresh folds it in; the whole overlay when the cuts changed."""
         cuts = {int(r["edge_source_id"]): r["overlay_id"] for r in run(plpy, CUTS)}
+        after = self.last_overlay if cuts == self.cuts else 0
+        o = run(plpy, OVERLAY_AFTER, ["bigint", "bigint"], [after, upto_overlay])[0]
+        d = run(plpy, NODE_CHANGES, ["bigint", "bigint"], [self.last_change, upto_change])[0]
+        return cuts, o, d
+
+    def refresh(self, plpy, upto_overlay=UNBOUNDED, upto_change=UNBOUNDED, changes=None):
+        """Fold in what changed since the last refresh (up to the given ids; ``changes``:
+        what self.changes() read, when read already)."""
+        STATS["refreshes"] += 1
+        cuts, o, d = changes if changes is not None else self.changes(plpy, upto_overlay, upto_change)
         if cuts != self.cuts:  # a TRUNCATE since: fold the whole overlay on the cut base
             self.cuts, self.last_overlay = cuts, 0
             self.overlay = self._new_overlay()
-        o = run(plpy, OVERLAY_AFTER, ["bigint", "bigint"], [self.last_overlay, upto_overlay])[0]
+        self._take(o, d)
+        self.registry = registry.load(plpy)
+
+    def _take(self, o, d):
+        """Fold in overlay rows ``o`` and node changes ``d`` (rows of OVERLAY_AFTER and
+        NODE_CHANGES, or slices of them)."""
         if o["last"] is not None:
-            ids = np.asarray(o["src"] + o["dst"], dtype=np.int64)
-            self._grow(int(ids.max()) + 1)
-            self.overlay.add(o["ops"], o["src"], o["dst"], o["w"], o["lab"], o["es"])
-            STATS["overlay_rows"] += len(o["ops"])
+            if len(o["ops"]):
+                ids = np.asarray(o["src"] + o["dst"], dtype=np.int64)
+                self._grow(int(ids.max()) + 1)
+                self.overlay.add(o["ops"], o["src"], o["dst"], o["w"], o["lab"], o["es"])
+                STATS["overlay_rows"] += len(o["ops"])
             self.last_overlay = o["last"]
-        d = run(plpy, NODE_CHANGES, ["bigint", "bigint"], [self.last_change, upto_change])[0]
         if d["last"] is not None:
             ids = np.asarray(d["node_ids"], dtype=np.int64)
             self._grow(int(ids.max()) + 1)
@@ -222,7 +241,62 @@ class Live:
             if self.tables is not None:
                 self.tables[ids] = np.asarray(d["table_oids"], dtype=np.int64)
             self.last_change = d["last"]
-        self.registry = registry.load(plpy)
+
+    def adopt(self, plpy, f, changes):
+        """The Live graph of folded view ``f`` brought up to date, when it is the graph
+        refresh(changes) would make of this one; else None (this graph is unchanged).
+
+        The condition, checked on content, not on which rows whose apply wrote what:
+        ``f`` was folded from this graph as it is now (the same object, read up to the
+        same overlay row and node change: ``f.applied``), by folds that only added edges
+        and changed nodes' flags (``f.edge_log``: no TRUNCATE, no full arrays, no
+        temporary node id), the cuts did not change, and the overlay rows written since
+        begin with exactly the edges ``f`` added, in the same order (Overlay.add folds
+        rows one after the other, so adding a sequence in two goes -- the fold's, then
+        the rest -- leaves what adding it in one does). Node flags: refresh sets those
+        of every node changed since to the applied values; ``f`` changed only the nodes
+        its folds counted (``f.node_counts``); those the apply did not change must hold
+        this graph's flags in ``f``. The rest of the overlay rows and the node changes
+        are then taken into ``f``'s graph as refresh takes them. Labels and the registry
+        are read again as after any refresh. So the graph returned holds the same base,
+        cuts, overlay sequence, flags and tables as this one refreshed."""
+        log = getattr(f, "edge_log", None)
+        if log is None or f.extra_keys or f.applied != (self, self.last_overlay, self.last_change):
+            return None
+        cuts, o, d = changes
+        if cuts != self.cuts:
+            return None
+        n = sum(len(ops) for ops, _ in log)
+        got = 0 if o["last"] is None else len(o["ops"])
+        if got < n:
+            return None
+        if n:
+            ops = np.concatenate([np.asarray(ops, dtype=np.int64) for ops, _ in log])
+            edges = [np.concatenate([e[j] for _, e in log]) for j in range(5)]
+            wrote = [np.asarray(o[c][:n], dtype=t) for c, t in (
+                ("ops", np.int64), ("src", np.int64), ("dst", np.int64), ("w", np.float64),
+                ("lab", np.int64), ("es", np.int64))]
+            STATS["rows_compared"] += n
+            if not (np.array_equal(ops, wrote[0]) and np.array_equal(edges[0], wrote[1])
+                    and np.array_equal(edges[1], wrote[2])
+                    and np.array_equal(weights_mod.keys(edges[2]), weights_mod.keys(wrote[3]))
+                    and np.array_equal(edges[3].astype(np.int64), wrote[4])
+                    and np.array_equal(edges[4].astype(np.int64), wrote[5])):
+                return None
+        live = f.live
+        changed = np.fromiter(f.node_counts, dtype=np.int64, count=len(f.node_counts))
+        if len(changed):
+            applied = np.asarray(d["node_ids"] if d["last"] is not None else [], dtype=np.int64)
+            only = changed[~np.isin(changed, applied)]  # changed by f alone
+            if len(only) and not np.array_equal(live.alive[only],
+                                                np.asarray(self.alive_flags())[only].astype(bool)):
+                return None
+        rest = {c: o[c][n:] for c in ("ops", "src", "dst", "w", "lab", "es")} if got else o
+        live._take({**rest, "last": o["last"]}, d)
+        live.registry = registry.load(plpy)
+        STATS["refreshes"] += 1
+        STATS["adoptions"] += 1
+        return live
 
     def node_tables(self, plpy):
         """Table oid of every node id (int64[node_count]), made on first use: the
@@ -426,8 +500,15 @@ def current(plpy, key=None, me=None, carriers=None):
         base._cache.pop("live", None)
         live = Live(plpy, key[0])  # base.load clears base._cache on a new generation
     base._cache.pop("view", None)
-    base._cache.pop("folded", None)
-    live.refresh(plpy)
+    kept = base._cache.pop("folded", None)
+    changes = live.changes(plpy)
+    # this backend's folded view of the pending rows an apply elsewhere has written:
+    # its graph is the applied one (Live.adopt), no need to fold them in again
+    adopted = None if own is not None or kept is None else live.adopt(plpy, kept[1], changes)
+    if adopted is not None:
+        live = adopted
+    else:
+        live.refresh(plpy, changes=changes)
     # Each statement above has its own snapshot: a rebuild that committed in between
     # renumbered the nodes, and what was read may mix generations. Keep nothing then
     # (reads.api.stable runs the read again).
