@@ -254,3 +254,29 @@ def test_a_minus_removes_a_nan_weighted_edge_and_plus_minus_of_one_cancel():
     o.adjacency("any")  # made after the rows: from the net counts
     assert per_node(o.adjacency("any").compact(), False) == {0: Counter([(2, 1.0, 0, 1)]),
                                                              2: Counter([(0, 1.0, 0, 1)])}
+
+
+def test_a_copy_shares_the_relocation_arrays_until_either_side_relocates_a_node():
+    """Adjacency.copy copies on write: a copy that relocates nothing copies no array,
+    and a node relocated on either side afterwards is not seen by the other."""
+    rng = np.random.default_rng(11)
+    base = random_base(rng, 30, 90)
+    rows = random_overlay(rng, base, 40, 30)
+    o = overlay_of(base)
+    a = o.adjacency("out")
+    o.add(*columns(rows[:20]))
+    a.compact()  # relocates the nodes the rows changed
+    kept = per_node(a.compact(), True)
+    c = o.copy()
+    b = c.adjacency("out")
+    assert b.slot is a.slot and b.t_targets is a.t_targets  # shared: nothing copied
+    c.add(*columns(rows[20:]))
+    assert per_node(b.compact(), True) == per_node(reference(base, rows)["out"], True)
+    assert b.slot is not a.slot and b.t_targets is not a.t_targets  # copied when written
+    assert per_node(a.compact(), True) == kept  # the original does not see the copy's rows
+    o.add(*columns(rows[20:]))  # and the copy does not see the original's
+    assert per_node(a.compact(), True) == per_node(reference(base, rows)["out"], True)
+    more = [(1, 0, 1, 1.0, 0, 1)] * 3
+    o.add(*columns(more))
+    a.compact()
+    assert per_node(b.compact(), True) == per_node(reference(base, rows)["out"], True)
