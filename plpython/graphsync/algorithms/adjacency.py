@@ -502,18 +502,18 @@ class Overlay:
         es = np.asarray(sources, dtype=np.int64).tolist()
         s_, d_ = s.tolist(), d.tolist()
         ops = np.asarray(ops, dtype=np.int64).tolist()
-        keys = list(zip(s_, d_, w, lab, es))
+        keys = list(zip(s_, d_, w, lab, es, strict=True))
         net = self.net
-        for key, op in zip(keys, ops):
+        for key, op in zip(keys, ops, strict=True):
             net[key] += op
         for direction in self.adj:
             entries, owned = self.entries[direction], self.owned[direction]
             if direction == "out":
-                pairs = zip(s_, zip(d_, w, lab, es), ops)
+                pairs = zip(s_, zip(d_, w, lab, es, strict=True), ops, strict=True)
             elif direction == "in":
-                pairs = zip(d_, zip(s_, w, lab, es), ops)
+                pairs = zip(d_, zip(s_, w, lab, es, strict=True), ops, strict=True)
             else:
-                pairs = ((u, e, op) for (sk, dk, wk, lk, ek), op in zip(keys, ops)
+                pairs = ((u, e, op) for (sk, dk, wk, lk, ek), op in zip(keys, ops, strict=True)
                          for u, e in ((sk, (dk, wk, lk, ek)), (dk, (sk, wk, lk, -1 - ek))))
             touched = set()
             for u, e, op in pairs:
