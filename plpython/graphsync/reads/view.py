@@ -19,6 +19,14 @@ serialized by the lock on graph._sync_state, so ids and change ids grow in commi
 order and nothing committed is skipped. A new TRUNCATE cut re-folds the overlay
 on the cut base (rare); a new generation loads a new base.
 
+When the backend holds a view folded with pending rows (reads/freshness.py)
+and another backend applies them, the next refresh takes that view's graph
+instead of folding the applied overlay rows in again, when it is provably the
+graph the refresh would make (Live.adopt checks it on content: the overlay rows
+written since begin with exactly the edges the view added, in order). Under
+writes that is the exception: a reader usually folded rows committed after the
+apply's snapshot too, and then refreshes as before.
+
 A transaction that wrote the graph itself (a read that applied pending rows, or
 an admin's apply in the same transaction) sees its uncommitted rows, and the kept
 graph takes them too; the next read checks that they still exist (the transaction
