@@ -4,7 +4,7 @@ graph's size, side by side with their peers, in one run.
 
     .venv/bin/python benchmarks/sizes.py [--edges 10000,100000,1000000[,10000000]]
                                          [--first-reads 15] [--backends 5] [--repeat 3]
-                                         [--before TREE] [--out FILE]
+                                         [--before TREE] [--no-peers] [--add] [--out FILE]
 
 For each size (nodes = edges / 5; the graph of benchmarks/reads.py: bench.nodes,
 bench.links with weights and labels, registered, built, read once so that the
@@ -26,7 +26,10 @@ shared base file of its generation exists), in a database of its own:
   included);
 - the read comparisons of benchmarks/reads.py with few repetitions: traverse depth
   2, 3 and 6 vs a recursive CTE in a warm backend, weighted_shortest_path vs
-  pgr_dijkstra, connected_components vs pgr_connectedComponents.
+  pgr_dijkstra, connected_components vs pgr_connectedComponents; ``--no-peers``
+  skips them (pgr_dijkstra and pgr_connectedComponents read every edge on each call:
+  some 14 minutes at 10M edges), and with ``--add`` keeps a size's comparisons from
+  the earlier run, marked as such.
 
 Needs the server's /proc: a local cluster (tools/pgcluster.py), run as root or as
 the server's OS user. Writes benchmarks/SIZES.md (or --out) and the plot beside it
@@ -60,6 +63,9 @@ from memory import smaps  # noqa: E402
 import pgcluster  # noqa: E402
 
 DB = "graphsync_bench_sizes"
+# What follows this line in --out was written by hand (runs not merged into the tables):
+# --add keeps it as it is.
+BY_HAND = "<!-- Written by hand from here on: benchmarks/sizes.py --add keeps it as it is. -->"
 
 NUMPY = "DO $$ import numpy $$ LANGUAGE plpython3u"
 SCIPY = "DO $$ import numpy, scipy.sparse.csgraph $$ LANGUAGE plpython3u"
@@ -104,6 +110,7 @@ class Size:
         self.first: dict[str, list[float]] = {}
         self.memory: dict[str, dict[str, float]] = {}
         self.reads = None
+        self.kept_peers: dict | None = None  # --no-peers --add: the earlier run's comparisons
 
     def connect(self):
         return psycopg.connect(self.dsn, autocommit=True)
@@ -217,13 +224,18 @@ class Size:
               p / o >= 10, wanted=10)
         self.reads = b
 
+    def peer_result(self) -> dict:
+        """The read comparisons: this run's, else (--no-peers) the earlier run's, kept."""
+        if self.reads:
+            return {"ratios": self.reads.ratios, "rows": self.reads.rows}
+        return dict(self.kept_peers) if self.kept_peers else {"ratios": None, "rows": None}
+
     def result(self) -> dict:
         """What was measured, as plain values (SIZES.json)."""
         return {"edges": self.edges, "nodes": self.nodes, "notes": self.notes, "first": self.first,
                 "before": self.args.before_label,
                 "cpu": self.cpu, "queue": self.queue,
-                "memory": self.memory, "ratios": self.reads.ratios if self.reads else None,
-                "rows": self.reads.rows if self.reads else None,
+                "memory": self.memory, **self.peer_result(),
                 "first_reads": self.args.first_reads, "backends": self.args.backends, "repeat": self.args.repeat}
 
 
@@ -303,6 +315,10 @@ def report(sizes: list[dict], runs: list[str], png: str) -> str:
     out += ["", "Times (ms, graphsync / peer):", ""]
     for s in measured:
         out += ["- %d edges: " % s["edges"] + "; ".join("%s %s / %s" % (r[0], r[1], r[2]) for r in s["rows"])]
+    kept_from = ["%d edges: the run of %s" % (s["edges"], s["peers_from"]) for s in measured if s.get("peers_from")]
+    if kept_from:
+        out += ["", "Not measured again by the later runs of these sizes (`--no-peers`), so from an earlier run"
+                " than the sizes' other tables: " + "; ".join(kept_from) + "."]
     out += ["", "![read latency, memory and ratios against the graph's size](%s)" % os.path.basename(png), ""]
     return "\n".join(out)
 
@@ -373,6 +389,8 @@ def main() -> None:
     p.add_argument("--peer-reps", type=int, default=3)
     p.add_argument("--before", help="a repository tree of earlier code: its first read too (see above)")
     p.add_argument("--before-label", help="what --before is, for the table (default: its path)")
+    p.add_argument("--no-peers", action="store_true",
+                   help="skip the read comparisons with their peers (with --add: keep the earlier run's)")
     p.add_argument("--add", action="store_true",
                    help="keep the other sizes of the JSON beside --out (an earlier run) and add these")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "SIZES.md"))
@@ -383,6 +401,7 @@ def main() -> None:
     raw = out.with_suffix(".json")
     kept = json.loads(raw.read_text()) if a.add and raw.exists() else {"runs": [], "sizes": []}
     edges = [int(x) for x in a.edges.split(",")]
+    earlier = {s["edges"]: s for s in kept["sizes"]}
     kept["sizes"] = [s for s in kept["sizes"] if s["edges"] not in edges]
     png = png_beside(a.out)
     directory = tempfile.mkdtemp(prefix="graphsync-bench-")
@@ -392,24 +411,42 @@ def main() -> None:
             with database(admin, DB) as dsn, (database(admin, DB + "_before", a.before) if a.before
                                               else contextlib.nullcontext()) as before:
                 s = Size(dsn, n, a, before)
+                if a.no_peers and earlier.get(n, {}).get("ratios"):
+                    s.kept_peers = peers_of(earlier[n], kept["runs"])
                 s.setup()
                 s.first_reads()
                 s.measure_memory()
                 kept = write(kept, s, a, load_before, started, raw, png, out)
-                s.peers()
+                if not a.no_peers:
+                    s.peers()
             kept = write(kept, s, a, load_before, started, raw, png, out)
     finally:
         pgcluster.stop(directory)
     print(out.read_text())
 
 
+def peers_of(size: dict, runs: list[str]) -> dict:
+    """An earlier run's read comparisons of ``size``, and when they were measured: the
+    last run line with that size and without --no-peers (its date), unless already kept."""
+    when = size.get("peers_from")
+    if not when:
+        for run in reversed(runs):
+            flags = run.split("`")[1] if run.count("`") >= 2 else ""
+            listed = flags.split("--edges ")[1].split()[0].split(",") if "--edges " in flags else []
+            if str(size["edges"]) in listed and "--no-peers" not in flags:
+                when = run.split(": ")[0]
+                break
+    return {"ratios": size["ratios"], "rows": size["rows"], "peers_from": when or "an earlier run"}
+
+
 def write(kept: dict, s: Size, a, load_before: str, started: float, raw: Path, png: str, out: Path) -> dict:
     """Write the JSON, the plot and the table with size ``s`` as measured so far (a long
     run stopped early keeps what it measured); returns what is kept."""
-    run = ("%s: `benchmarks/sizes.py --edges %s --first-reads %d --backends %d --repeat %d --peer-reps %d%s`%s,"
+    run = ("%s: `benchmarks/sizes.py --edges %s --first-reads %d --backends %d --repeat %d --peer-reps %d%s%s%s`%s,"
            " %d cores shared with other work, load average %s at its start, %s at its last write, %.0f s so far"
            % (time.strftime("%Y-%m-%d %H:%M"), a.edges, a.first_reads, a.backends, a.repeat, a.peer_reps,
-              " --before TREE" if a.before else "", ", TREE: %s" % a.before_label if a.before else "",
+              " --before TREE" if a.before else "", " --no-peers" if a.no_peers else "", " --add" if a.add else "",
+              ", TREE: %s" % a.before_label if a.before else "",
               os.cpu_count(), load_before, load(), time.monotonic() - started))
     runs = kept["runs"][:-1] if getattr(a, "wrote", False) else kept["runs"]
     a.wrote = True
@@ -418,7 +455,13 @@ def write(kept: dict, s: Size, a, load_before: str, started: float, raw: Path, p
     raw.write_text(json.dumps(kept, indent=1) + "\n")
     plot(png, sizes, "graphsync against the graph's size (%d cores, shared; load averages in %s)"
          % (os.cpu_count(), out.name))
-    out.write_text(report(sizes, kept["runs"], png))
+    text = report(sizes, kept["runs"], png)
+    if a.add:
+        old = a.by_hand if hasattr(a, "by_hand") else (out.read_text() if out.exists() else "")
+        a.by_hand = old
+        if BY_HAND in old:
+            text += "\n" + old[old.index(BY_HAND):]
+    out.write_text(text)
     return kept
 
 if __name__ == "__main__":
