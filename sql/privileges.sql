@@ -32,6 +32,8 @@ REVOKE EXECUTE ON FUNCTION graph._compile_package() FROM graph_admin;
 -- (graph._write_capture). Two stay with the installing superuser; below, why.
 GRANT USAGE ON SCHEMA graph TO graph_capture;
 GRANT INSERT ON graph._sync_log TO graph_capture;
+-- ... and note the id of a TRUNCATE marker it logs (migration 385).
+GRANT INSERT ON graph._sync_log_attention TO graph_capture;
 -- ... and plan its type check (graph._type_of, folded when a statement is planned).
 GRANT EXECUTE ON FUNCTION graph._type_of(anyelement) TO graph_capture;
 GRANT CREATE ON SCHEMA graph TO graph_sync WITH GRANT OPTION;

@@ -943,8 +943,9 @@ def test_a_definer_function_of_another_role_reads_no_admin_only_health(world):
         c.execute(f"GRANT USAGE ON SCHEMA mal TO {ADMIN}, {OTHER}")
         c.execute("INSERT INTO graph._maintenance_jobs (kind, status, error, finished_at)"
                   f" VALUES ('vacuum', 'failed', '{HIDDEN} error of a run', now())")
-        failed = c.execute("INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)"
-                           " VALUES ('U', 'ab.vault'::regclass, 'ab.vault', '999', %s) RETURNING id",
+        failed = c.execute("WITH f AS (INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)"
+                           " VALUES ('U', 'ab.vault'::regclass, 'ab.vault', '999', %s) RETURNING id)"
+                           " INSERT INTO graph._sync_log_attention SELECT id FROM f RETURNING id",
                            (f"{HIDDEN} vault value of a failed row",)).fetchone()[0]
     try:
         with as_role(world, MALLORY) as m:
@@ -1018,9 +1019,10 @@ def test_failed_rows_only_of_tables_the_current_user_may_read(world):
     row-level security does not apply to it, decided as that role; a security
     barrier keeps the others from a leaky function of the caller's."""
     with connect(world) as c:
-        c.execute("INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message) VALUES"
+        c.execute("WITH f AS (INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message) VALUES"
                   " ('U', 'ab.vault'::regclass, 'ab.vault', '998', %s),"
-                  " ('U', 'ab.docs'::regclass, 'ab.docs', '998', %s)",
+                  " ('U', 'ab.docs'::regclass, 'ab.docs', '998', %s) RETURNING id)"
+                  " INSERT INTO graph._sync_log_attention SELECT id FROM f",
                   (f"{HIDDEN} vault message", f"{HIDDEN} docs message"))
     try:
         def visible(conn):

@@ -46,8 +46,9 @@ def big(db):
         c.execute("DELETE FROM public.people WHERE id > 2900")
         apply(c)
         c.execute("UPDATE public.people SET name = name || '?' WHERE id <= 5")  # pending
-        c.execute("INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)"
-                  " VALUES ('U', 'public.people'::regclass, 'public.people', '1', 'failed on purpose')")
+        c.execute("WITH f AS (INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)"
+                  " VALUES ('U', 'public.people'::regclass, 'public.people', '1', 'failed on purpose') RETURNING id)"
+                  " INSERT INTO graph._sync_log_attention SELECT id FROM f")
         c.execute("ANALYZE graph._node_rows, graph._sync_log, graph._edge_overlay")
         h = c.execute("SELECT pending_sync_rows, failed_sync_rows, edge_buffer_used, tombstone_count"
                       " FROM graph.sync_health()").fetchone()

@@ -238,9 +238,10 @@ def test_pruning_respects_retention_and_keeps_failed_rows(app):
         maintain(c)
         c.execute("SELECT graph.prune_sync_log('0')")
         c.execute("INSERT INTO app.workspaces VALUES (60, 'recent')")
-        c.execute("""INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message, created_at)
+        c.execute("""WITH f AS (INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message, created_at)
                      VALUES ('I', 'app.workspaces'::regclass, 'app.workspaces', '61', 'kept: failed',
-                             now() - interval '2 days')""")
+                             now() - interval '2 days') RETURNING id)
+                     INSERT INTO graph._sync_log_attention SELECT id FROM f""")
         c.execute("SET graph.sync_error_policy = 'skip'")
         apply(c)
         c.execute("RESET graph.sync_error_policy")

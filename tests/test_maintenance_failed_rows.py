@@ -146,3 +146,44 @@ def test_a_row_that_fails_again_keeps_its_new_error(people):
         c.execute(CURE)
         assert retry(c)["succeeded"] == 1
         assert verify(c) == []
+
+
+UNNOTED = """SELECT count(*) FROM graph._sync_log AS l
+             WHERE (l.error_message IS NOT NULL OR l.needs_vacuum)
+               AND NOT EXISTS (SELECT FROM graph._sync_log_attention AS a WHERE a.id = l.id)"""
+
+
+def test_every_row_that_needs_attention_has_its_id_noted(people):
+    """The log has no index of its failed rows and TRUNCATE markers (migration 385:
+    every captured row paid for one); health, retry and maintenance reach them by the
+    ids in graph._sync_log_attention. Each statement that flags a row notes its id:
+    replay recording an error, a retry that fails again, capture logging a TRUNCATE
+    of the table or of one of its partitions. Pruning drops the ids whose row lost
+    its flags."""
+    with connect(people) as c:
+        c.execute("CREATE TABLE parts (id int PRIMARY KEY, name text) PARTITION BY RANGE (id)")
+        c.execute("CREATE TABLE parts_low PARTITION OF parts FOR VALUES FROM (0) TO (100)")
+        c.execute("SELECT graph.add_table('parts', columns => '{name}')")
+        c.execute(POISON)
+        c.execute("SET graph.sync_error_policy = 'skip'")
+        c.execute("INSERT INTO people VALUES (666, 'cursed', 1)")
+        assert apply(c)["failed"] == 1
+        assert retry(c)["still_failed"] == 1  # failed again: its error recorded anew
+        c.execute("TRUNCATE parts")
+        c.execute("TRUNCATE parts_low")
+        flagged = c.execute("SELECT count(*) FILTER (WHERE l.error_message IS NOT NULL),"
+                            " count(*) FILTER (WHERE l.needs_vacuum AND l.table_oid = 'parts_low'::regclass)"
+                            " FROM graph._sync_log AS l").fetchone()
+        assert flagged[0] == 1 and flagged[1] >= 1  # a member's markers too
+        assert c.execute(UNNOTED).fetchone()[0] == 0
+        h = health(c)
+        assert h["failed_sync_rows"] == 1 and h["needs_vacuum"] and "node 666 is cursed" in h["last_error"]
+        c.execute(CURE)
+        c.execute("RESET graph.sync_error_policy")
+        assert retry(c)["still_failed"] == 0
+        c.execute("SELECT graph.build()")  # folds the TRUNCATE markers
+        assert c.execute(UNNOTED).fetchone()[0] == 0
+        assert not health(c)["needs_vacuum"]
+        c.execute("SELECT graph.prune_sync_log('0')")
+        assert c.execute("SELECT count(*) FROM graph._sync_log_attention").fetchone()[0] == 0
+        verify(c)

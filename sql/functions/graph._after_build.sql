@@ -24,10 +24,12 @@ BEGIN
        AND a.attnum > 0 AND NOT a.attisdropped;
 
     UPDATE graph._sync_log AS l SET needs_vacuum = false
-    WHERE l.needs_vacuum AND pg_visible_in_snapshot(l.xid::text::xid8, snapshot);
+    WHERE l.needs_vacuum AND pg_visible_in_snapshot(l.xid::text::xid8, snapshot)
+      AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a));
 
     UPDATE graph._sync_log AS l SET error_message = NULL
-    WHERE l.error_message IS NOT NULL AND pg_visible_in_snapshot(l.xid::text::xid8, snapshot);
+    WHERE l.error_message IS NOT NULL AND pg_visible_in_snapshot(l.xid::text::xid8, snapshot)
+      AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a));
     GET DIAGNOSTICS folded = ROW_COUNT;
     IF folded > 0 THEN
         RAISE NOTICE 'graphsync build: the new base reflects % failed log row(s); their errors are cleared', folded;

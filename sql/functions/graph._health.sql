@@ -81,13 +81,15 @@ BEGIN
     SELECT max(l.id) INTO h.max_sync_log_id FROM graph._sync_log AS l;
     SELECT count(*), now() - min(p.created_at) INTO h.pending_sync_rows, h.oldest_pending_age
     FROM graph._pending_log() AS p;
-    SELECT count(*) INTO h.failed_sync_rows FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL;
+    SELECT count(*) INTO h.failed_sync_rows FROM graph._sync_log AS l
+    WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a));
     -- An error message may quote the row's values: revealed to admins; graph.sync_health
     -- shows it to a role that may read the row's table (graph._failed_visible).
     SELECT CASE WHEN reveal THEN format('log row %s: %s', l.id, l.error_message)
                 ELSE format('log row %s of table %s failed; details visible to graph_admin', l.id, l.table_name)
            END, l.id INTO h.last_error, last_failed_id
-    FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL ORDER BY l.id DESC LIMIT 1;
+    FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
+    ORDER BY l.id DESC LIMIT 1;
 
     -- graphsync's capture triggers, recognised by their function, on each captured
     -- table and its partitions and children (graph._trigger_states): disabled counts
@@ -110,7 +112,7 @@ BEGIN
     h.edge_buffer_used := s.overlay_count;
     h.edge_buffer_size := graph._setting('graph.edge_buffer_size')::bigint;
     SELECT count(*) INTO h.tombstone_count FROM graph._node_rows AS n WHERE n.touched AND NOT n.alive;
-    h.needs_vacuum := EXISTS (SELECT FROM graph._sync_log AS l WHERE l.needs_vacuum);
+    h.needs_vacuum := EXISTS (SELECT FROM graph._sync_log AS l WHERE l.needs_vacuum AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a)));
     h.needs_rebuild := cardinality(reasons) > 0;
     h.rebuild_reasons := nullif(array_to_string(reasons, '; '), '');
     h.read_only := s.read_only;

@@ -27,7 +27,8 @@ BEGIN
     WITH s AS (
         SELECT
             st.read_only, st.read_only_reason, st.build_required,
-            (SELECT count(*) FROM graph._sync_log AS l WHERE l.needs_vacuum) AS truncations,
+            (SELECT count(*) FROM graph._sync_log AS l
+             WHERE l.needs_vacuum AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))) AS truncations,
             st.overlay_count AS overlay,
             (SELECT count(*) FROM graph._node_rows AS n WHERE n.touched AND NOT n.alive) AS tombstones,
             greatest(coalesce((SELECT c.node_count FROM graph._csr AS c

@@ -58,13 +58,16 @@
 --   I   k_n   NULL    k_n     p_n         NULL     r_n      false
 --   U   k_n   k_o     k_n     p_n         r_o      r_n      false
 --   D   k_o   k_o     NULL    NULL        r_o      NULL     false
--- and a TRUNCATE one 'T' row: no key, no values, needs_vacuum true. table_oid and
+-- and a TRUNCATE one 'T' row: no key, no values, needs_vacuum true, its id noted
+-- in graph._sync_log_attention (migration 385: the log has no index of the rows
+-- that need attention, which every captured row would pay for). table_oid and
 -- table_name of I, U and D rows are tbl's (ident); id, xid and created_at take
 -- their defaults (xid: the writer's transaction); error_message stays NULL until
 -- replay fails on the row. Migration 001 documents each column.
 --
 -- The capture function is SECURITY DEFINER, owned by graph_capture, a NOLOGIN
--- role that may only insert into graph._sync_log (and use its sequence): a
+-- role that may only insert into graph._sync_log (and use its sequence) and
+-- graph._sync_log_attention: a
 -- writer of a registered table needs no right on the log, and nothing that
 -- could run inside capture runs with more. It refuses to run as the trigger of
 -- any table but tbl and its partitions and inheritance children (42501), so
@@ -435,9 +438,13 @@ $o$;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' AND TG_RELID OPERATOR(pg_catalog.=) %10$L::pg_catalog.oid THEN
         INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
         VALUES ('T', %2$s, true);
+        INSERT INTO graph._sync_log_attention (id)
+        VALUES (pg_catalog.currval('graph._sync_log_id_seq'::pg_catalog.regclass));
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
         INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
         VALUES ('T', TG_RELID, pg_catalog.format('%%I.%%I', TG_TABLE_SCHEMA, TG_TABLE_NAME), true);
+        INSERT INTO graph._sync_log_attention (id)
+        VALUES (pg_catalog.currval('graph._sync_log_id_seq'::pg_catalog.regclass));
     END IF;
 $o$;
     END IF;

@@ -9,7 +9,9 @@
 -- with it: every change numbered up to the newest one applied more than
 -- retention ago, and graph.changed_nodes() then refuses a position before that
 -- (graph._sync_state.change_horizon).
+-- The ids of graph._sync_log_attention whose row lost its flags or is gone go too.
 -- Admin only. Returns how many log rows it deleted. Touches: graph._sync_log,
+-- graph._sync_log_attention,
 -- graph._change_log, graph._sync_state.change_horizon.
 -- Errors reach the caller with SQLSTATE, message, detail and hint only (no
 -- internal query text in CONTEXT).
@@ -41,6 +43,10 @@ BEGIN
         RETURNING 1
     )
     SELECT count(*) INTO pruned FROM gone;
+    -- ids of rows whose error or TRUNCATE flag was cleared, or that are gone
+    DELETE FROM graph._sync_log_attention AS a
+    WHERE NOT EXISTS (SELECT FROM graph._sync_log AS l
+                      WHERE l.id = a.id AND (l.error_message IS NOT NULL OR l.needs_vacuum));
     SELECT max(c.sync_id) INTO horizon FROM graph._change_log_rows AS c WHERE c.created_at < now() - retention;
     IF horizon IS NOT NULL THEN
         DELETE FROM graph._change_log_rows AS c WHERE c.sync_id <= horizon;

@@ -161,7 +161,8 @@ RENAME_LOG = """
 UPDATE graph._sync_log AS l SET properties = %s, old_row = %s, new_row = %s
 WHERE l.table_oid = $1
   AND (l.xid >= (SELECT pg_catalog.pg_snapshot_xmin(s.done_snapshot)::text::bigint FROM graph._sync_state AS s)
-       OR l.error_message IS NOT NULL)
+       OR (l.error_message IS NOT NULL
+           AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))))
   AND (l.properties ?| $2::text[] OR l.old_row ?| $2::text[] OR l.new_row ?| $2::text[])
 """ % (_renamed_keys("l.properties"), _renamed_keys("l.old_row"), _renamed_keys("l.new_row"))
 

@@ -149,10 +149,13 @@ def maintain(plpy, job_id, result, force, notes, config):
 
 
 FAILED_ROWS = """
+WITH failed AS MATERIALIZED (
+    SELECT l.id, l.error_message FROM graph._sync_log AS l
+    WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
+)
 SELECT count(*) AS n, max(id) AS last,
-       (SELECT error_message FROM graph._sync_log WHERE error_message IS NOT NULL
-        ORDER BY id DESC LIMIT 1) AS error
-FROM graph._sync_log WHERE error_message IS NOT NULL
+       (SELECT error_message FROM failed ORDER BY id DESC LIMIT 1) AS error
+FROM failed
 """
 CRON_NOT_RUNNING = ("failing", "late", "never_ran", "inactive")
 

@@ -316,9 +316,16 @@ class Replayer:
         notify.record(self.plpy, self.reg, rows)  # numbered for NOTIFY graphsync and changed_nodes()
 
 
+# A failed row keeps its error in the log and its id in graph._sync_log_attention
+# (migration 385), where health, retry and maintenance find it.
+RECORD_ERROR = """
+WITH failed AS (UPDATE graph._sync_log SET error_message = $2 WHERE id = $1 RETURNING id)
+INSERT INTO graph._sync_log_attention (id) SELECT f.id FROM failed AS f ON CONFLICT (id) DO NOTHING
+"""
+
+
 def _record_error(plpy, row_id, message):
-    db.run(plpy, "UPDATE graph._sync_log SET error_message = $2 WHERE id = $1", ["bigint", "text"],
-           [row_id, message])
+    db.run(plpy, RECORD_ERROR, ["bigint", "text"], [row_id, message])
 
 
 def _apply_batch(plpy, replayer, rows, policy, counts):

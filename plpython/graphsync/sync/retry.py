@@ -33,7 +33,7 @@ SKIPPED = """
 SELECT l.id, l.op, l.table_oid, l.old_pk, l.new_pk, l.properties::text AS properties,
        l.old_row::text AS old_row, l.new_row::text AS new_row, l.error_message
 FROM graph._sync_log AS l
-WHERE l.error_message IS NOT NULL
+WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
   AND NOT EXISTS (SELECT FROM graph._pending_log() AS p WHERE p.id = l.id)
 ORDER BY l.id
 """
@@ -43,17 +43,20 @@ ORDER BY l.id
 FAILED = """
 SELECT l.id, p.id IS NOT NULL AS waiting
 FROM graph._sync_log AS l LEFT JOIN graph._pending_log() AS p ON p.id = l.id
-WHERE l.error_message IS NOT NULL
+WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
 ORDER BY l.id
 """
 # After the retry: how many of the retried rows lost their error, and the rows
 # that still have one (the first MAX_IDS ids, the count, the latest error).
 REPORT = """
+WITH failed AS MATERIALIZED (
+    SELECT l.id, l.error_message FROM graph._sync_log AS l
+    WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
+)
 SELECT (SELECT count(*) FROM graph._sync_log WHERE id = ANY ($1) AND error_message IS NULL) AS succeeded,
-       (SELECT count(*) FROM graph._sync_log WHERE error_message IS NOT NULL) AS still_failed,
-       ARRAY(SELECT id FROM graph._sync_log WHERE error_message IS NOT NULL ORDER BY id LIMIT $2) AS ids,
-       (SELECT format('log row %s: %s', id, error_message) FROM graph._sync_log
-        WHERE error_message IS NOT NULL ORDER BY id DESC LIMIT 1) AS latest
+       (SELECT count(*) FROM failed) AS still_failed,
+       ARRAY(SELECT id FROM failed ORDER BY id LIMIT $2) AS ids,
+       (SELECT format('log row %s: %s', id, error_message) FROM failed ORDER BY id DESC LIMIT 1) AS latest
 """
 MAX_IDS = 100  # failed_ids names at most this many rows
 
@@ -94,8 +97,7 @@ def _changes(plpy, reg, row):
 
 
 def _set_error(plpy, row_id, message):
-    plpy.execute(plpy.prepare("UPDATE graph._sync_log SET error_message = $2 WHERE id = $1",
-                              ["bigint", "text"]), [row_id, message])
+    plpy.execute(plpy.prepare(apply.RECORD_ERROR, ["bigint", "text"]), [row_id, message])
 
 
 @errors.entry_point
