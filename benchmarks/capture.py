@@ -392,6 +392,42 @@ move with the load (about 0.1k per statement between runs of the same code).
 ## What changed in capture
 
 This change (instructions added per single-row statement over no trigger, the code before →
+this code, both counted in one run of `capture_instructions.py --before`: INSERT 130.5k → 122.6k,
+UPDATE 185.2k → 177.1k, DELETE 125.4k → 117.2k; PgQ 113.7k, 113.2k, 111.7k; the minimal PL/pgSQL
+trigger 68k; graphsync / PgQ 1.08×, 1.56×, 1.05×, from 1.15×, 1.63×, 1.12×):
+- The log lost its partial index of the rows that need attention (migration 385), which every
+  statement that logs a row opened, planned the predicate of and tested each row against, though
+  no captured row matches it (−7.8k to −8.1k each). The rows that do (failed replay:
+  `error_message`; unfolded TRUNCATE markers: `needs_vacuum`) are flagged by three statements
+  (replay's and retry's error record, capture's TRUNCATE branch), which note the id in
+  `graph._sync_log_attention`; health, retry, maintenance, rebuild reasons and the build's
+  bookkeeping reach them by `id = ANY (ARRAY(SELECT id FROM graph._sync_log_attention))`,
+  through the primary key (an `IN` subquery let the planner hash-join a sequential scan of the
+  log instead).
+- By the clock in the run that wrote this page's tables (4 rotated repetitions, load 4.7–8.8 on
+  2 cores shared with other work): single-row, this code over the code before 1.01× INSERT,
+  0.91× UPDATE, 0.89× DELETE (CPU 0.95×, 0.92×, 0.93×); graphsync / PgQ 1.01×, 1.28×, 0.90×
+  (CPU 1.05×, 1.43×, 1.00×). The bulk statements read 1.18×, 1.05×, 1.06× the code before with
+  ranges of 0.43×–1.77×: the load's noise (a bulk statement lost one index insertion per row and
+  gained no work).
+
+Measured and not kept (callgrind, same table, 200 statements each; instructions per statement
+against this code's base at the time):
+- dropping the btree on `xid` saves as much as the attention index did (−7.9k), but the reads
+  find the rows of transactions that committed after the applied snapshot by it, and a replay
+  pass's range and pruning go by it: it stays;
+- a non-unique index on `id` instead of the primary key: no difference (+0.1k to +0.6k);
+- rendering the key once in a subquery (`OFFSET 0`) that the INSERT's `pk` and `new_pk` both
+  read: +3.8k (the subquery scan costs more than the second cast);
+- not writing `pk` (replay reads `old_pk`/`new_pk` only): −1.8k per INSERT, but `pk` is a
+  documented column of the log;
+- the single-row UPDATE's logging statement without its two subqueries (old and new rendered
+  where used): +29k, every expression initialized twice;
+- the single-row UPDATE's count of its old rows (`PERFORM … LIMIT 2`) is 12k of the UPDATE's
+  177k; no cheaper way was found to tell one row from two (a subquery inside the logging statement
+  cost 17k, `SELECT … INTO STRICT` needs an exception block).
+
+The change before (instructions added per single-row statement over no trigger, the code before →
 this code, both counted in one run of `capture_instructions.py`: INSERT 141.9k → 130.2k, UPDATE
 203.0k → 185.1k, DELETE 134.2k → 125.3k; PgQ 113.5k, 113.3k, 111.7k; the minimal PL/pgSQL
 trigger 68k):
@@ -408,7 +444,7 @@ trigger 68k):
   DIAGNOSTICS`), then logs its one row by the statement with no join on a key, which no longer
   tests for a second row by a subquery (an InitPlan): UPDATE −5k.
 
-Where a single-row INSERT's capture goes now (callgrind, this table, 130k): the SECURITY DEFINER
+Where a single-row INSERT's capture went then (callgrind, this table, 130k): the SECURITY DEFINER
 call with its three SET clauses (about 15k); starting the logging statement's executor, mostly
 its projection (the key rendered twice, the two JSON objects, the defaults `nextval`,
 `txid_current()`, `now()`: each function or I/O conversion looked up and permission-checked at
@@ -424,7 +460,7 @@ hash join (2.96 s and 3.42 s against 2.15 s and 3.15 s, load about 8), so `enabl
 
 Earlier changes:
 
-The change before (instructions added per single-row statement over no trigger, the code before →
+The change before that (instructions added per single-row statement over no trigger, the code before →
 this code, both counted in one run of `capture_instructions.py`: INSERT 153.1k → 142.6k, UPDATE
 214.4k → 203.0k, DELETE 149.2k → 134.0k; PgQ 113k, 113k, 112k; the minimal PL/pgSQL trigger 67k,
 68k, 68k):
