@@ -172,6 +172,25 @@ def test_the_log_has_only_the_indexes_its_readers_use(conn):
     assert "_sync_log_xid_idx" in plan and "Seq Scan" not in plan, plan
 
 
+
+def test_the_logs_defaults_call_no_function_they_can_do_without(conn):
+    """A function in a column default is looked up and permission-checked each time a
+    statement that inserts a log row starts (every captured write): created_at takes
+    CURRENT_TIMESTAMP, the value of now() without a call (migration 386); id and xid
+    need theirs (the sequence, txid_current())."""
+    defaults = dict(conn.execute("""SELECT a.attname::text, pg_get_expr(d.adbin, d.adrelid)
+                                    FROM pg_attrdef AS d JOIN pg_attribute AS a
+                                      ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+                                    WHERE d.adrelid = 'graph._sync_log'::regclass""").fetchall())
+    assert defaults == {"id": "nextval('graph._sync_log_id_seq'::regclass)", "xid": "txid_current()",
+                        "needs_vacuum": "false", "created_at": "CURRENT_TIMESTAMP"}, defaults
+    conn.execute("CREATE TABLE dated (id int PRIMARY KEY)")
+    conn.execute("SELECT graph.add_table('dated')")
+    with conn.transaction():
+        conn.execute("INSERT INTO dated VALUES (1)")
+        assert conn.execute("SELECT l.created_at = now() FROM graph._sync_log AS l"
+                            " WHERE l.table_oid = 'dated'::regclass").fetchone() == (True,)
+
 def test_a_delete_checks_the_types_of_the_columns_it_renders_only(conn):
     """The single-statement DELETE renders the old row's key and captured columns
     (tenant, edge endpoint), never a property: its type check names those columns
