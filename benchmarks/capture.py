@@ -392,9 +392,9 @@ move with the load (about 0.1k per statement between runs of the same code).
 ## What changed in capture
 
 This change (instructions added per single-row statement over no trigger, the code before →
-this code, both counted in one run of `capture_instructions.py --before`: INSERT 130.5k → 122.6k,
-UPDATE 185.2k → 177.1k, DELETE 125.4k → 117.2k; PgQ 113.7k, 113.2k, 111.7k; the minimal PL/pgSQL
-trigger 68k; graphsync / PgQ 1.08×, 1.56×, 1.05×, from 1.15×, 1.63×, 1.12×):
+this code, both counted in one run of `capture_instructions.py --before`: INSERT 130.5k → 121.6k,
+UPDATE 185.1k → 176.0k, DELETE 125.3k → 116.3k; PgQ 113.7k, 113.2k, 111.8k; the minimal PL/pgSQL
+trigger 68k; graphsync / PgQ 1.07×, 1.55×, 1.04×, from 1.15×, 1.63×, 1.12×):
 - The log lost its partial index of the rows that need attention (migration 385), which every
   statement that logs a row opened, planned the predicate of and tested each row against, though
   no captured row matches it (−7.8k to −8.1k each). The rows that do (failed replay:
@@ -404,8 +404,12 @@ trigger 68k; graphsync / PgQ 1.08×, 1.56×, 1.05×, from 1.15×, 1.63×, 1.12×
   bookkeeping reach them by `id = ANY (ARRAY(SELECT id FROM graph._sync_log_attention))`,
   through the primary key (an `IN` subquery let the planner hash-join a sequential scan of the
   log instead).
-- By the clock in the run that wrote this page's tables (4 rotated repetitions, load 4.7–8.8 on
-  2 cores shared with other work): single-row, this code over the code before 1.01× INSERT,
+- The log's `created_at` defaults to `CURRENT_TIMESTAMP` instead of `now()` (migration 386): the
+  same value, without a function call to look up and permission-check at each statement's start
+  (−0.9k to −1.1k each).
+- By the clock in the run that wrote this page's tables (the code with migration 385, not yet
+  386; 4 rotated repetitions, load 4.7–8.8 on 2 cores shared with other work): single-row, this
+  code over the code before 1.01× INSERT,
   0.91× UPDATE, 0.89× DELETE (CPU 0.95×, 0.92×, 0.93×); graphsync / PgQ 1.01×, 1.28×, 0.90×
   (CPU 1.05×, 1.43×, 1.00×). The bulk statements read 1.18×, 1.05×, 1.06× the code before with
   ranges of 0.43×–1.77×: the load's noise (a bulk statement lost one index insertion per row and
