@@ -176,14 +176,18 @@ def test_the_log_has_only_the_indexes_its_readers_use(conn):
 def test_the_logs_defaults_call_no_function_they_can_do_without(conn):
     """A function in a column default is looked up and permission-checked each time a
     statement that inserts a log row starts (every captured write): created_at takes
-    CURRENT_TIMESTAMP, the value of now() without a call (migration 386); id and xid
-    need theirs (the sequence, txid_current())."""
+    CURRENT_TIMESTAMP, the value of now() without a call (migration 386), and id is an
+    identity column, whose next value the executor takes without a call of nextval()
+    and its check of the caller's right on the sequence (migration 387); xid needs
+    txid_current()."""
     defaults = dict(conn.execute("""SELECT a.attname::text, pg_get_expr(d.adbin, d.adrelid)
                                     FROM pg_attrdef AS d JOIN pg_attribute AS a
                                       ON a.attrelid = d.adrelid AND a.attnum = d.adnum
                                     WHERE d.adrelid = 'graph._sync_log'::regclass""").fetchall())
-    assert defaults == {"id": "nextval('graph._sync_log_id_seq'::regclass)", "xid": "txid_current()",
-                        "needs_vacuum": "false", "created_at": "CURRENT_TIMESTAMP"}, defaults
+    assert defaults == {"xid": "txid_current()", "needs_vacuum": "false", "created_at": "CURRENT_TIMESTAMP"}, defaults
+    assert conn.execute("SELECT attidentity, pg_get_serial_sequence('graph._sync_log', 'id') FROM pg_attribute"
+                        " WHERE attrelid = 'graph._sync_log'::regclass AND attname = 'id'").fetchone() == (
+        "d", "graph._sync_log_id_seq")
     conn.execute("CREATE TABLE dated (id int PRIMARY KEY)")
     conn.execute("SELECT graph.add_table('dated')")
     with conn.transaction():

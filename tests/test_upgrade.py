@@ -182,12 +182,15 @@ def test_an_upgrade_from_the_previous_release_equals_a_fresh_install(databases, 
         _use(c)
         assert c.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone()[0] == WRITE_ROWS
         before = kept(c)
+        last_id = c.execute("SELECT max(id) FROM graph._sync_log").fetchone()[0]
 
         result = install.install(c)
         released = {p.name for p in (previous_release / "sql" / "migrations").glob("*.sql")}
         added = sorted(p.name for p in (ROOT / "sql" / "migrations").glob("*.sql") if p.name not in released)
         assert result["migrations"] == added and result["modules_changed"] is True
         assert kept(c) == before
+        # The log's ids go on from where they were (migration 387 gave id a new sequence).
+        assert c.execute("SELECT nextval(pg_get_serial_sequence('graph._sync_log', 'id'))").fetchone()[0] > last_id
 
         # The backend that ran the previous release's package runs the upgraded one.
         assert c.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone()[0] == WRITE_ROWS
