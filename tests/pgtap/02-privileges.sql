@@ -78,9 +78,9 @@ SELECT is_empty($$
     SELECT c.oid::regclass::text, a.privilege_type
     FROM pg_class AS c, aclexplode(c.relacl) AS a
     WHERE c.relnamespace IN ('graph'::regnamespace) AND a.grantee = 'graph_capture'::regrole
-      AND NOT (c.relname = '_sync_log' AND a.privilege_type = 'INSERT')
+      AND NOT (c.relname IN ('_sync_log', '_sync_log_attention') AND a.privilege_type = 'INSERT')
       AND NOT (c.relkind = 'S' AND a.privilege_type = 'USAGE')
-$$, 'graph_capture may only append to the log');
+$$, 'graph_capture may only append to the log (and note a TRUNCATE row''s id for attention)');
 
 -- A role that is neither superuser nor graph_admin member.
 CREATE ROLE pgtap_nobody NOLOGIN;
