@@ -1,13 +1,42 @@
--- graph._pending_columns(as_role, max_rows, seen, after): the rows
--- graph._pending_rows returns (the same arguments, the same rows, the same checks:
--- its header says which rows and why), as one row of columns, for a read that folds
--- them (reads/start.py): ids, table_oids and the keys as arrays; ops as one text of
+-- graph._pending_columns(as_role, max_rows, seen, after): the pending log rows
+-- (committed, or the caller's own uncommitted ones) of tables the caller may SELECT
+-- and whose row-level security does not apply to it, at most max_rows, for a read to
+-- fold into its view in memory when it does not apply them (reads/start.py), as one
+-- row of columns: ids, table_oids and the keys as arrays; ops as one text of
 -- one character a row; properties and the two images as one text each, a row's
 -- jsonb text after another, joined by a newline (jsonb's text output escapes every
 -- control character, so a newline never occurs inside one; a NULL is the empty
--- text, which jsonb's output never is). All NULL when no row.
--- Why not graph._pending_rows aggregated by the read: its RETURN QUERY writes every
--- row to a tuplestore that the read then scans, and its ORDER BY sorted every row,
+-- text, which jsonb's output never is). All NULL when no row. graph._pending_rows
+-- gives the same rows as rows, in id order.
+-- seen (NULL: none): a snapshot of an earlier call whose rows the read folded already; only
+-- the rows of transactions it did not see come back (while the applied snapshot
+-- stays, those are the rows committed since). after (with seen; NULL: none): the
+-- highest log id that earlier call returned. A row not visible in seen either has
+-- a higher id, or a lower one and a transaction id from seen's xmin on (every
+-- transaction below it had ended when seen was taken: committed, so visible in
+-- it, or rolled back). So the rows come by the log's primary key above after and
+-- by its index on xid from seen's xmin on -- the rows of the few transactions of
+-- about the time seen was taken and since -- not by filtering every pending row
+-- (a read under writes, with some hundreds pending, made this O(pending) a read
+-- for the few rows committed since its last one). No order of ids is assumed.
+-- as_role must be the caller (current_user; reads pass it): any other role gets no row.
+-- SECURITY INVOKER, over the security-barrier view graph._pending_visible
+-- (migration 250), whose checks run as the role reading it: has_table_privilege
+-- and row_security_active, as the caller. So code of another role -- a SECURITY
+-- DEFINER function a victim calls -- gets the rows of the tables that role may
+-- read, never the victim's: what a caller gets is bounded by the role actually
+-- running the call, not by the session user.
+-- Row-level security: a log row holds the captured values of a source row whatever
+-- the table's policies say, and no policy runs here (nor should code a table
+-- owner wrote). So the rows of a table whose row-level security applies to the
+-- caller never come back; a read by such a role applies them first where it can,
+-- and says when it cannot (graph._read_sync).
+-- Without sequential or bitmap scans: the view finds the rows by ranges of the log's
+-- btree indexes whose bounds the planner does not know (the state row's), and would
+-- otherwise scan a small log whole, or go by the BRIN index on xid, which rechecks
+-- every row of its ranges (tests/test_pending_rows.py counts the rows a read visits).
+-- Why one row of columns, not rows: a PL/pgSQL RETURN QUERY of rows writes every
+-- row to a tuplestore that the read then scans, and an ORDER BY sorts every row,
 -- whole, by id (at 100,000 rows some 30 ms of a read on an idle machine, several times
 -- that on a loaded one); and PL/Python makes one Python object of every element of an
 -- array (some 25 ms for one column of 100,000 images), but one of a text. Here the
@@ -15,10 +44,6 @@
 -- but for the rows found by xid, which come after: reads/start.py puts them back in
 -- id order). The LIMIT takes max_rows rows in that order: a read that gets as many
 -- as it asked for raises (reads/freshness.py), whichever rows they are.
--- SECURITY INVOKER, over the security-barrier view graph._pending_visible, as
--- graph._pending_rows: what a caller gets is bounded by the role running the call;
--- as_role must be that role (current_user), else no row. No sequential or bitmap
--- scans, no JIT, no parallel workers: graph._pending_rows' header says why.
 -- ROWS 1 (the one row it returns): the planner's default of 1,000 made START's
 -- cost cross jit_above_cost, and JIT compiled its expressions on every call (some
 -- 60 ms). PL/pgSQL: its plans are kept for the session.
