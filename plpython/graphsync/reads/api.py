@@ -35,7 +35,14 @@ from graphsync.reads.arguments import (
     seeds,
     table_oids,
 )
-from graphsync.reads.literals import int_literal, text_literal
+from graphsync.reads.literals import (
+    checked_text_literal,
+    coded_literal,
+    element_of,
+    int_literal,
+    plain_text_literal,
+    text_literal,
+)
 
 STABLE_TRIES = 3
 # A read runs again when an apply committed while it started (view.Moved): rare
@@ -255,29 +262,34 @@ def _columns(ids, depths, parents, labels, found, tables, pks, label_names, json
     """The columns of graph._traverse (see traverse_columns) of a traversal's
     arrays, the keys of its nodes (found, tables, pks: nodes.key_arrays),
     ``label_names`` (View.label_names), the node json of each (None: not
-    hydrating), over ``n`` node ids. Rows of nodes not found are left out."""
+    hydrating), over ``n`` node ids. Rows of nodes not found are left out.
+    The parents' ids are ids of the answer: when the ids' literal needed no
+    escaping, theirs is one join with nothing looked for (plain_text_literal);
+    the labels' is a join of their elements, each name written once
+    (coded_literal)."""
     has_parent = parents >= 0
     rows = _rows_of(ids, parents, n)  # each parent's row (any row for a seed: masked below)
     parent_found = has_parent & found[rows]
     ptables, ppks = tables[rows], pks[rows]
     names, named = label_names
-    label_at = np.where(has_parent, labels, -1)
-    edge_labels, has_label = names[label_at], named[label_at]
+    label_at = np.where(has_parent, labels, -1)  # names[-1] is None: no edge
+    elements = np.array([element_of(name) for name in names.tolist()], dtype=object)
     if json is not None:
         json = np.array(json, dtype=object)
     if not found.all():  # not readable after all: row-level security of graph._nodes
         keep = found
-        depths, tables, pks, ptables, ppks, edge_labels, parent_found, has_label = (
-            a[keep] for a in (depths, tables, pks, ptables, ppks, edge_labels, parent_found, has_label))
+        depths, tables, pks, ptables, ppks, label_at, parent_found = (
+            a[keep] for a in (depths, tables, pks, ptables, ppks, label_at, parent_found))
         json = None if json is None else json[keep]
     one = len(tables) and tables[0] == tables[-1] and bool((tables == tables[0]).all())
+    ids_text, plain = checked_text_literal(pks)
     return {
         "tables": None if one else int_literal(tables),
-        "ids": text_literal(pks),
+        "ids": ids_text,
         "depths": int_literal(depths),
         "parent_tables": None if one else int_literal(ptables, ~parent_found),
-        "parent_ids": text_literal(ppks, ~parent_found),
-        "labels": text_literal(edge_labels, ~has_label),
+        "parent_ids": (plain_text_literal if plain else text_literal)(ppks, ~parent_found),
+        "labels": coded_literal(label_at, elements),
         "nodes": None if json is None else text_literal(json, np.array([j is None for j in json.tolist()],
                                                                        dtype=bool)),
         "capped": capped,

@@ -62,14 +62,61 @@ def text_literal(values, nulls=None):
     the bool array ``nulls`` is True. Joined and quoted a whole column at a
     time; escaped element by element only when a value holds a double quote, a
     backslash or the NULL placeholder."""
+    return checked_text_literal(values, nulls)[0]
+
+
+def checked_text_literal(values, nulls=None):
+    """(text_literal(values, nulls), plain): plain is True when no value needed
+    escaping (no double quote, backslash or NULL placeholder in any), so any
+    values among them can be written by plain_text_literal."""
+    values = np.asarray(values, dtype=object)
+    if not len(values):
+        return "{}", True
+    return _text_literal(values, nulls)
+
+
+def plain_text_literal(values, nulls=None):
+    """text_literal of strings known to need no escaping (each is a value of a
+    literal checked_text_literal found plain), without looking for what would:
+    one join, no scan of the joined text but for NULLs."""
     values = np.asarray(values, dtype=object)
     if not len(values):
         return "{}"
+    nones = 0
+    if nulls is not None and nulls.any():
+        values = values.copy()
+        values[nulls] = NUL
+        nones = 1
+    literal = '{"' + '","'.join(values.tolist()) + '"}'
+    return literal.replace('"%s"' % NUL, "NULL") if nones else literal
+
+
+def coded_literal(codes, elements):
+    """The array literal of ``elements[codes]``: ``elements`` an object array of
+    elements already written for a literal ('"a"', 'NULL': element_of), ``codes``
+    ints indexing it. For a column of a few distinct values (edge labels): one
+    gather and one join, no quoting or scan per value."""
+    if not len(codes):
+        return "{}"
+    return "{" + ",".join(elements[codes].tolist()) + "}"
+
+
+def element_of(text):
+    """An element of an array literal: NULL for None, else ``text`` double-quoted,
+    its backslashes and double quotes escaped."""
+    if text is None:
+        return "NULL"
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _text_literal(values, nulls):
+    """checked_text_literal of a non-empty object array (up to SMALL values, value
+    by value, and never found plain)."""
     if len(values) <= SMALL:
         if nulls is None:
-            return literal_of_texts(values.tolist())
+            return literal_of_texts(values.tolist()), False
         return literal_of_texts([None if null else v for v, null in zip(
-            values.tolist(), np.asarray(nulls, dtype=bool).tolist(), strict=True)])
+            values.tolist(), np.asarray(nulls, dtype=bool).tolist(), strict=True)]), False
     if nulls is not None and nulls.any():
         values = values.copy()
         values[nulls] = NUL
@@ -79,8 +126,8 @@ def text_literal(values, nulls=None):
     joined = '","'.join(values.tolist())
     if joined.count('"') == 2 * (len(values) - 1) and "\\" not in joined and joined.count(NUL) == nones:
         literal = '{"' + joined + '"}'
-        return literal.replace('"%s"' % NUL, "NULL") if nones else literal
+        return literal.replace('"%s"' % NUL, "NULL") if nones else literal, True
     texts = ['"%s"' % v.replace("\\", "\\\\").replace('"', '\\"') for v in values.tolist()]
     for i in np.flatnonzero(nulls).tolist() if nones else ():
         texts[i] = "NULL"
-    return "{" + ",".join(texts) + "}"
+    return "{" + ",".join(texts) + "}", False

@@ -52,6 +52,33 @@ def test_a_few_nodes_give_the_columns_the_whole_column_way_gives(seed):
     assert few == _columns(ids, depths, parents, labels, found, tables, pks, (names, named), json, seed % 3 == 0, n)
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_a_large_answer_gives_the_columns_node_by_node_gives(seed):
+    """Past literals.SMALL values: keys that need no escaping (the parents' literal
+    then written without looking: plain_text_literal) and keys that do, some not
+    found, labels by code, one table or two: what _few_columns writes."""
+    from graphsync.reads.api import _columns, _few_columns
+
+    rng = np.random.default_rng(seed + 60)
+    n, k = 2000, int(rng.integers(33, 400))
+    ids = rng.permutation(n)[:k].astype(np.int64)
+    depths = np.sort(rng.integers(0, 5, k)).astype(np.int32)
+    parents = np.array([-1 if d == 0 or i == 0 else ids[rng.integers(0, i)] for i, d in enumerate(depths)],
+                       dtype=np.int64)
+    labels = np.where(parents >= 0, rng.integers(0, 4, k), -1).astype(np.int32)
+    found = rng.random(k) < [1, 0.9][seed % 2]
+    tables = np.where(found, rng.choice([16384, 16390][: 1 + seed % 3 // 2], k), 0).astype(np.int64)
+    quote = ['', '"', "\\"][seed % 3]
+    pks = np.array([("%d" % i + (quote if i == 7 else "")) if f else None for i, f in enumerate(found.tolist())],
+                   dtype=object)
+    label_by_id = {0: "a", 1: "b\\c", 2: 'q"'}  # 3: no name
+    names = np.array(["a", "b\\c", 'q"', None, None], dtype=object)
+    named = np.array([True, True, True, False, False])
+    keys = [(t, pk) if f else None for f, t, pk in zip(found.tolist(), tables.tolist(), pks.tolist(), strict=True)]
+    few = _few_columns(ids, depths, parents, labels, keys, label_by_id, None, False)
+    assert few == _columns(ids, depths, parents, labels, found, tables, pks, (names, named), None, False, n)
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_a_small_bfs_gives_the_columns_node_by_node_gives(seed):
     """_bfs_columns (a literal per column, one join each) writes what _few_columns

@@ -10,7 +10,15 @@ import pytest
 from psycopg.adapt import Transformer
 from psycopg.pq import Format
 
-from graphsync.reads.literals import NUL, int_literal, text_literal
+from graphsync.reads.literals import (
+    NUL,
+    checked_text_literal,
+    coded_literal,
+    element_of,
+    int_literal,
+    plain_text_literal,
+    text_literal,
+)
 
 INT8_ARRAY, TEXT_ARRAY = 1016, 1009  # pg_type oids of int8[] and text[]
 WHITESPACE = " \t\n\r\v\f"
@@ -229,3 +237,43 @@ def test_a_few_values_give_the_literal_the_whole_column_ways_give(seed, monkeypa
     few = int_literal(ints, nulls), text_literal(texts, nulls)
     monkeypatch.setattr(literals, "SMALL", 0)
     assert (int_literal(ints, nulls), text_literal(texts, nulls)) == few
+
+
+# checked_text_literal, plain_text_literal, coded_literal
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_plain_literal_is_the_checked_one(seed):
+    """checked_text_literal writes text_literal's literal and calls it plain only when
+    no value needed escaping; then plain_text_literal of any of its values (NULLs
+    anywhere) writes what text_literal writes, and reads back to them."""
+    rng = np.random.default_rng(seed + 100)
+    n = int(rng.integers(0, 300))
+    alphabet = ["a", "7", " ", ",", "{", "é"] + (['"', "\\", NUL] if seed % 3 == 0 else [])
+    values = np.array(["".join(rng.choice(alphabet, int(rng.integers(0, 5)))) for _ in range(n)], dtype=object)
+    literal, plain = checked_text_literal(values)
+    assert literal == text_literal(values)
+    needs = any('"' in v or "\\" in v or NUL in v for v in values.tolist())
+    if n > 32:  # SMALL: value by value, never called plain
+        assert plain is (not needs)
+    if not plain:
+        return
+    some = values[rng.integers(0, n, int(rng.integers(0, 2 * n)))] if n else values
+    nulls = rng.random(len(some)) < [0, 0.2, 1][seed % 3]
+    assert plain_text_literal(some, nulls) == text_literal(some, nulls)
+    assert plain_text_literal(some) == text_literal(some)
+    back = [None if null else v for v, null in zip(some.tolist(), nulls.tolist(), strict=True)]
+    assert parse_array(plain_text_literal(some, nulls)) == back
+    assert psycopg_load(plain_text_literal(some, nulls), TEXT_ARRAY) == back
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_coded_literal_is_the_text_literal_of_the_names(seed):
+    """A column of a few names (None: NULL), given as codes into written elements."""
+    rng = np.random.default_rng(seed + 200)
+    names = np.array(["a", 'q"', "b\\c", None, "", "NULL", NUL][: 1 + seed % 7], dtype=object)
+    codes = rng.integers(-1, len(names), int(rng.integers(0, 200)))
+    elements = np.array([element_of(x) for x in names.tolist()], dtype=object)
+    want = names[codes]
+    nulls = np.array([x is None for x in want.tolist()], dtype=bool)
+    assert coded_literal(codes, elements) == text_literal(np.where(nulls, "", want), nulls)
+    assert parse_array(coded_literal(codes, elements)) == want.tolist()
