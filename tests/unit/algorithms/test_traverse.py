@@ -279,7 +279,7 @@ def test_first_occurrences_matches_a_sort_based_dedupe(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_numpy_levels_over_sorted_visited_nodes_and_over_a_mask_agree(make_graph, seed, monkeypatch):
     # The NumPy levels keep the visited nodes as a sorted array while they are few
-    # (SPARSE_SHARE) and as a mask over every node id after: every mix of the two
+    # (MASK_SHARE) and as a mask over every node id after: every mix of the two
     # gives the same traversal as the Python levels, caps and restrictions included.
     from graphsync.algorithms import traverse
 
@@ -292,7 +292,7 @@ def test_numpy_levels_over_sorted_visited_nodes_and_over_a_mask_agree(make_graph
         for max_depth, max_nodes in ((2, 10_000), (5, 40), (100, 10_000)):
             expected = bfs_over(adj, graph.alive, seeds, max_depth, max_nodes, *masks, small_level=10**9)
             for share in (0, 1, 16, 10**9):  # 0: never a mask; 10**9: a mask at once
-                monkeypatch.setattr(traverse, "SPARSE_SHARE", share)
+                monkeypatch.setattr(traverse, "MASK_SHARE", share)
                 got = bfs_over(adj, graph.alive, seeds, max_depth, max_nodes, *masks, small_level=0)
                 for a, b in zip(expected[:4], got[:4], strict=True):
                     np.testing.assert_array_equal(a, b)
