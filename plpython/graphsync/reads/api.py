@@ -202,12 +202,14 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     starts = [s for s in r.ends if s is not None]
     restriction = access.restriction_mask(plpy, r.v, r.acc, node_tables, filter_json)
     adj, label_mask = r.graph(direction, edge_types)
+    levels = None
     if strategy == "bfs" and not hydrate:
         # A small traversal (every level of at most traverse.SMALL_LEVEL edges) stays in
         # Python lists from the walk to the literals: written a column at a time when
         # the backend holds every key, else node by node when at most FEW nodes, else
-        # walked again below.
-        small = traverse.bfs_lists(adj, r.security, starts, max_depth, max_nodes, label_mask, restriction)
+        # as a large one below. A larger one goes on below from the levels walked here.
+        levels = traverse.bfs_levels(adj, r.security, starts, max_depth, max_nodes, label_mask, restriction)
+        small = traverse.lists_of(levels)
         if small is not None:
             ids, depths, parents, labels, capped = small
             held = nodes.key_columns(r.v, ids)
@@ -222,7 +224,8 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     hidden = set()
     hydrated = {}
     for _ in range(HYDRATE_ROUNDS if hydrate else 1):
-        t = run_one(adj, enterable, starts, max_depth, max_nodes, label_mask, restriction)
+        t = (traverse.bfs_over(adj, enterable, starts, max_depth, max_nodes, label_mask, restriction, levels=levels)
+             if levels is not None else run_one(adj, enterable, starts, max_depth, max_nodes, label_mask, restriction))
         if not hydrate:
             break
         found = _hydrate(plpy, r.v, t.nodes, hydrated)

@@ -356,3 +356,37 @@ def test_bfs_lists_checks_its_arguments_as_bfs_over_does():
         for run in (bfs_over, bfs_lists):
             with pytest.raises(ValueError):
                 run(adj, alive, seeds, max_depth, max_nodes)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_bfs_over_goes_on_from_the_levels_walked_in_python(make_graph, seed, monkeypatch):
+    # traverse_columns walks the small levels once (bfs_levels) and, when a level is
+    # too large for Python, hands them to bfs_over: the same traversal as bfs_over's
+    # own, and no level walked twice (counted: _python_levels runs once in all).
+    from graphsync.algorithms import traverse
+
+    graph = make_graph(seed, n=300, m=900)
+    rng = np.random.default_rng(seed + 700)
+    label_mask, node_mask = restrictions(graph, rng)
+    adj = Adjacency(graph.offsets, graph.targets, graph.labels)
+    seeds = rng.integers(0, len(graph.alive), 1 + seed % 3).tolist()
+    walks = []
+    real = traverse._python_levels
+    monkeypatch.setattr(traverse, "_python_levels", lambda *a: walks.append(1) or real(*a))
+    for masks in ((None, None), (label_mask, node_mask)):
+        for max_depth, max_nodes in ((2, 10_000), (5, 40), (100, 10_000)):
+            for small_level in (0, 3, 10**9):
+                expected = bfs_over(adj, graph.alive, seeds, max_depth, max_nodes, *masks, small_level=small_level)
+                walks.clear()
+                levels = traverse.bfs_levels(adj, graph.alive, seeds, max_depth, max_nodes, *masks, small_level)
+                got = bfs_over(adj, graph.alive, seeds, max_depth, max_nodes, *masks, small_level=small_level,
+                               levels=levels)
+                assert len(walks) == 1
+                for a, b in zip(expected[:4], got[:4], strict=True):
+                    np.testing.assert_array_equal(a, b)
+                    assert a.dtype == b.dtype
+                assert expected.capped == got.capped
+                small = traverse.lists_of(levels)
+                assert small == bfs_lists(adj, graph.alive, seeds, max_depth, max_nodes, *masks, small_level)
+                if small is not None:
+                    assert small[0] == got.nodes.tolist() and small[1] == got.depth.tolist()
