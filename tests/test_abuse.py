@@ -1124,6 +1124,40 @@ def test_the_replay_cursor_is_written_by_apply_and_build_alone(world):
         assert a.execute("SELECT settled_xid IS NOT NULL FROM graph._sync_state").fetchone() == (True,)
 
 
+def test_the_rows_that_need_attention_are_noted_by_graphsync_alone(world):
+    """graph._sync_log_attention (migration 385) is how health, retry, maintenance and
+    rebuild find the failed rows and the unfolded TRUNCATE markers: a role that could
+    delete from it could hide a failed row from every one of them, one that could
+    insert into it could make them look at rows it chose. A table owner and a reader
+    can do neither, nor read it; a TRUNCATE of the owner's own registered table is
+    noted there by its capture (graph_capture), and a graph_admin member's health
+    sees the marker."""
+    for who in (OWNER, READER):
+        with as_role(world, who) as r:
+            for sql in ("DELETE FROM graph._sync_log_attention",
+                        "INSERT INTO graph._sync_log_attention VALUES (1)",
+                        "SELECT count(*) FROM graph._sync_log_attention"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    r.execute(sql)
+    with as_role(world, OWNER) as o:
+        o.execute("CREATE TABLE ab.noted (id int PRIMARY KEY)")
+    with connect(world) as c:
+        c.execute("SELECT graph.add_table('ab.noted')")
+    try:
+        with as_role(world, OWNER) as o:
+            o.execute("TRUNCATE ab.noted")
+        with connect(world) as c:
+            noted = c.execute("""SELECT count(*) FROM graph._sync_log AS l JOIN graph._sync_log_attention AS a USING (id)
+                                 WHERE l.op = 'T' AND l.table_oid = 'ab.noted'::regclass""").fetchone()
+            assert noted == (1,)
+        with as_role(world, ADMIN) as a:
+            assert a.execute("SELECT needs_vacuum FROM graph.sync_health()").fetchone() == (True,)
+    finally:
+        with connect(world) as c:
+            c.execute("SELECT graph.remove_table('ab.noted')")
+            c.execute("DROP TABLE ab.noted")
+
+
 # -- 6. every SECURITY DEFINER function has an explicit decision ------------------
 
 # name -> (owner, EXECUTE for PUBLIC?). The generated capture functions
