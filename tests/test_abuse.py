@@ -1147,7 +1147,8 @@ def test_the_rows_that_need_attention_are_noted_by_graphsync_alone(world):
         with as_role(world, OWNER) as o:
             o.execute("TRUNCATE ab.noted")
         with connect(world) as c:
-            noted = c.execute("""SELECT count(*) FROM graph._sync_log AS l JOIN graph._sync_log_attention AS a USING (id)
+            noted = c.execute("""SELECT count(*) FROM graph._sync_log AS l
+                                 JOIN graph._sync_log_attention AS a USING (id)
                                  WHERE l.op = 'T' AND l.table_oid = 'ab.noted'::regclass""").fetchone()
             assert noted == (1,)
         with as_role(world, ADMIN) as a:
