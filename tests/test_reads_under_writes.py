@@ -122,6 +122,17 @@ VISITED = ("SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM p
            " WHERE relid = 'graph._sync_log'::regclass")
 
 
+def log_rows_visited(reader, sql):
+    """The graph._sync_log rows one read (``sql``) visits, counted in its own
+    read-only transaction."""
+    reader.execute("BEGIN READ ONLY")
+    before = reader.execute(VISITED).fetchone()
+    reader.execute(sql).fetchone()
+    after = reader.execute(VISITED).fetchone()
+    reader.execute("COMMIT")
+    return (after[0] if after else 0) - (before[0] if before else 0)
+
+
 def test_a_read_reads_only_the_rows_committed_since_its_last_read(graph_db):
     """With 300 rows pending that a backend folded already, a read after one more
     commit reads that row from the log, not the 300 again: the log rows it visits
@@ -137,12 +148,7 @@ def test_a_read_reads_only_the_rows_committed_since_its_last_read(graph_db):
         reader.execute("COMMIT")
         writer.execute("INSERT INTO uw.e VALUES (1300, 1, 2)")
         folded = counts(reader)["rows_folded"]
-        reader.execute("BEGIN READ ONLY")
-        before = reader.execute(VISITED).fetchone()
-        reader.execute(reach).fetchone()
-        after = reader.execute(VISITED).fetchone()
-        reader.execute("COMMIT")
-        visited = (after[0] if after else 0) - (before[0] if before else 0)
+        visited = log_rows_visited(reader, reach)
         assert counts(reader)["rows_folded"] == folded + 1  # the new row, onto the kept view
         assert 301 <= visited <= 301 + 20, visited  # the count's 301, then the new row and a probe or two
         apply(admin)
@@ -201,12 +207,7 @@ def test_the_first_read_that_finds_rows_pending_counts_them_once(graph_db):
         reader.execute(reach).fetchone()  # nothing pending: the next read starts quiet
         writer.execute("INSERT INTO uw.e SELECT g, 1 + g % 40, 1 + (g * 7) % 40 FROM generate_series(2000, 2299) g")
         folded = counts(reader)["rows_folded"]
-        reader.execute("BEGIN READ ONLY")
-        before = reader.execute(VISITED).fetchone()
-        reader.execute(reach).fetchone()
-        after = reader.execute(VISITED).fetchone()
-        reader.execute("COMMIT")
-        visited = (after[0] if after else 0) - (before[0] if before else 0)
+        visited = log_rows_visited(reader, reach)
         assert counts(reader)["rows_folded"] == folded + 300
         assert 600 <= visited <= 600 + 20, visited
         apply(admin)
