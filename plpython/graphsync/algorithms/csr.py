@@ -217,15 +217,7 @@ def fold_overlay(base, overlay, cut_sources):
     added = []
     removals = [(k, -n) for k, n in net.items() if n < 0]
     if removals:
-        base_weights = weights_mod.keys(base.weights)
-        for (s, d, w, lab, source), count in removals:
-            lo, hi = np.searchsorted(base.src, [s, s + 1])
-            candidates = np.arange(lo, hi)
-            match = candidates[
-                keep[candidates] & (base.dst[candidates] == d) & (base_weights[candidates] == w)
-                & (base.labels[candidates] == lab) & (base.sources[candidates] == source)
-            ]
-            keep[match[:count]] = False
+        _remove_matching(base, keep, removals)
     for key, n in net.items():
         added.extend([key] * max(n, 0))
     if added:
@@ -235,6 +227,39 @@ def fold_overlay(base, overlay, cut_sources):
         more = edges([], [], [], [], [])
     return Edges(*(np.concatenate([getattr(base, f)[keep], getattr(more, f)])
                    for f in Edges._fields))
+
+
+def _remove_matching(base, keep, removals):
+    """Clear ``keep`` for the first ``count`` kept base edges (in base order) matching
+    each removal ((src, dst, weight key, label, source), count): all removals at once,
+    in vector work over the base edges of their sources (no NumPy call per removal,
+    which cost a fold of a few thousand edge changes a large part of its time). Two
+    removals never match the same edge (their keys differ)."""
+    r = len(removals)
+    r_src = np.fromiter((k[0] for k, _ in removals), dtype=np.int64, count=r)
+    r_dst = np.fromiter((k[1] for k, _ in removals), dtype=np.int64, count=r)
+    r_w = np.fromiter((k[2] for k, _ in removals), dtype=np.float64, count=r)
+    r_lab = np.fromiter((k[3] for k, _ in removals), dtype=np.int64, count=r)
+    r_source = np.fromiter((k[4] for k, _ in removals), dtype=np.int64, count=r)
+    r_count = np.fromiter((n for _, n in removals), dtype=np.int64, count=r)
+    lo = np.searchsorted(base.src, r_src)
+    hi = np.searchsorted(base.src, r_src + 1)
+    lengths = hi - lo
+    total = int(lengths.sum())
+    if total == 0:
+        return
+    group = np.repeat(np.arange(r), lengths)  # the removal each candidate belongs to
+    starts = np.cumsum(lengths) - lengths
+    idx = np.repeat(lo - starts, lengths) + np.arange(total)  # candidates, by removal, in base order
+    base_weights = weights_mod.keys(base.weights)
+    match = (keep[idx] & (base.dst[idx] == r_dst[group]) & (base_weights[idx] == r_w[group])
+             & (base.labels[idx] == r_lab[group]) & (base.sources[idx] == r_source[group]))
+    m_idx, m_group = idx[match], group[match]
+    if not len(m_idx):
+        return
+    first = np.r_[0, np.flatnonzero(np.diff(m_group)) + 1]  # each group's first match
+    rank = np.arange(len(m_idx)) - np.repeat(first, np.diff(np.r_[first, len(m_idx)]))
+    keep[m_idx[rank < r_count[m_group]]] = False
 
 
 def drop_dead(e, alive):

@@ -430,3 +430,53 @@ def test_appended_is_build_of_the_base_then_the_extra_edges(seed):
     for a, b in zip(got, want, strict=True):
         assert a.dtype == b.dtype and a.tolist() == b.tolist()
     assert [a.tolist() for a in csr.build_appended(n, csr.edge_list(base), extra)] == [a.tolist() for a in got]
+
+
+def _fold_one_removal_at_a_time(base, overlay_, cuts):
+    """fold_overlay as it was written before its removals were vectorized: one
+    searchsorted and one match per removal, the first ``count`` kept matches in base order."""
+    from graphsync.algorithms import weights as weights_mod
+    keep = np.ones(len(base.src), dtype=bool)
+    if cuts:
+        keep &= ~np.isin(base.sources, np.fromiter(cuts, dtype=np.int32))
+    ops, extra = overlay_
+    net = Counter()
+    for i in range(len(ops)):
+        net[(int(extra.src[i]), int(extra.dst[i]), weights_mod.key(extra.weights[i]),
+             int(extra.labels[i]), int(extra.sources[i]))] += int(ops[i])
+    base_weights = weights_mod.keys(base.weights)
+    for (s, d, w, lab, source), n in net.items():
+        if n < 0:
+            lo, hi = np.searchsorted(base.src, [s, s + 1])
+            c = np.arange(lo, hi)
+            match = c[keep[c] & (base.dst[c] == d) & (base_weights[c] == w) & (base.labels[c] == lab)
+                      & (base.sources[c] == source)]
+            keep[match[:-n]] = False
+    return keep
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_removals_at_once_remove_the_edges_one_at_a_time_did(seed):
+    """The vectorized removals (csr._remove_matching) keep exactly the base edges, in base
+    order, that one removal at a time kept: parallel edges, counts above one, NaN weights,
+    removals of edges not there, cuts."""
+    rng = np.random.default_rng(900 + seed)
+    n = int(rng.integers(1, 12))
+    base = random_base(rng, n, int(rng.integers(0, 120)))
+    if len(base.src) and seed % 3 == 0:
+        w = base.weights.copy()
+        w[rng.random(len(w)) < 0.2] = np.nan
+        base = csr.Edges(base.src, base.dst, w, base.labels, base.sources)
+    pool = list(zip(base.src.tolist(), base.dst.tolist(), base.weights.tolist(), base.labels.tolist(),
+                    base.sources.tolist(), strict=True))
+    rows = []
+    for _ in range(int(rng.integers(0, 60))):
+        edge = pool[int(rng.integers(0, len(pool)))] if pool and rng.random() < 0.7 else random_edge(rng, n)
+        rows.append(("-" if rng.random() < 0.7 else "+", edge))
+    cuts = {int(c) for c in rng.choice(SOURCES, int(rng.integers(0, 2)))}
+    keep = _fold_one_removal_at_a_time(base, overlay(rows), cuts)
+    folded = csr.fold_overlay(base, overlay(rows), cuts)
+    kept = len(np.flatnonzero(keep))
+    for f in csr.Edges._fields:
+        a, b = getattr(folded, f)[:kept], getattr(base, f)[keep]
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), f
