@@ -210,7 +210,7 @@ class _Levels(record("_Levels", (
         "depth",  # int
         "capped",  # bool
 ))):
-    """The levels a traversal walked in Python (see _python_levels)."""
+    """The levels a traversal walked in Python (see bfs_levels)."""
 
     __slots__ = ()
 
@@ -220,9 +220,13 @@ class _Levels(record("_Levels", (
         return not self.frontier or self.capped
 
 
-def _python_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask, node_mask, small_level):
+def bfs_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node_mask=None,
+               small_level=SMALL_LEVEL):
     """The levels of a breadth-first traversal as long as each has at most
-    ``small_level`` edges, walked edge by edge in Python lists (see SMALL_LEVEL)."""
+    ``small_level`` edges, walked edge by edge in Python lists (see SMALL_LEVEL):
+    lists_of gives the answer of a small traversal, and bfs_over (``levels``) goes
+    on from them with NumPy, where walking them again cost a traversal with a large
+    level about a tenth of its time at depth 3."""
     check_limits(max_depth, max_nodes)
     # Python reads an element through a memoryview several times faster than through
     # NumPy's indexing (which makes a NumPy scalar).
@@ -286,16 +290,6 @@ def bfs_lists(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, nod
     return lists_of(bfs_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask, node_mask, small_level))
 
 
-def bfs_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node_mask=None,
-               small_level=SMALL_LEVEL):
-    """The levels of bfs_over's traversal walked in Python (up to the first with
-    more than ``small_level`` edges): lists_of gives the answer of a small
-    traversal, and bfs_over (``levels``) goes on from them with NumPy, where
-    walking them again cost a traversal with a large level about a tenth of its
-    time at depth 3."""
-    return _python_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask, node_mask, small_level)
-
-
 def lists_of(levels):
     """bfs_lists' answer of bfs_levels' ``levels``: None when a level was too large
     to walk in Python (then bfs_over, given them)."""
@@ -320,7 +314,7 @@ def bfs_over(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, node
     alive, edge_label_mask, node_mask = _masks(alive, edge_label_mask, node_mask)
     lv = levels
     if lv is None:
-        lv = _python_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask, node_mask, small_level)
+        lv = bfs_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask, node_mask, small_level)
     nodes, parents, labels, sizes, visited = lv.nodes, lv.parents, lv.labels, list(lv.sizes), lv.visited
     frontier, budget, depth, capped = lv.frontier, lv.budget, lv.depth, lv.capped
     levels = [(np.array(nodes, dtype=np.int64), np.array(parents, dtype=np.int64),

@@ -362,7 +362,7 @@ def test_bfs_lists_checks_its_arguments_as_bfs_over_does():
 def test_bfs_over_goes_on_from_the_levels_walked_in_python(make_graph, seed, monkeypatch):
     # traverse_columns walks the small levels once (bfs_levels) and, when a level is
     # too large for Python, hands them to bfs_over: the same traversal as bfs_over's
-    # own, and no level walked twice (counted: _python_levels runs once in all).
+    # own, and no level walked twice (counted: bfs_levels runs once in all).
     from graphsync.algorithms import traverse
 
     graph = make_graph(seed, n=300, m=900)
@@ -371,8 +371,8 @@ def test_bfs_over_goes_on_from_the_levels_walked_in_python(make_graph, seed, mon
     adj = Adjacency(graph.offsets, graph.targets, graph.labels)
     seeds = rng.integers(0, len(graph.alive), 1 + seed % 3).tolist()
     walks = []
-    real = traverse._python_levels
-    monkeypatch.setattr(traverse, "_python_levels", lambda *a: walks.append(1) or real(*a))
+    real = traverse.bfs_levels
+    monkeypatch.setattr(traverse, "bfs_levels", lambda *a: walks.append(1) or real(*a))
     for masks in ((None, None), (label_mask, node_mask)):
         for max_depth, max_nodes in ((2, 10_000), (5, 40), (100, 10_000)):
             for small_level in (0, 3, 10**9):
