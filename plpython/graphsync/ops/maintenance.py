@@ -148,11 +148,7 @@ def maintain(plpy, job_id, result, force, notes, config):
     return left_undone(plpy, drifted, [] if result["rebuilt"] else reasons, applied["stopped"])
 
 
-FAILED_ROWS = """
-WITH failed AS MATERIALIZED (
-    SELECT l.id, l.error_message FROM graph._sync_log AS l
-    WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
-)
+FAILED_ROWS = apply.FAILED_CTE + """
 SELECT count(*) AS n, max(id) AS last,
        (SELECT error_message FROM failed ORDER BY id DESC LIMIT 1) AS error
 FROM failed

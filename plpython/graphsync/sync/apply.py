@@ -322,6 +322,13 @@ RECORD_ERROR = """
 WITH failed AS (UPDATE graph._sync_log SET error_message = $2 WHERE id = $1 RETURNING id)
 INSERT INTO graph._sync_log_attention (id) SELECT f.id FROM failed AS f ON CONFLICT (id) DO NOTHING
 """
+# The failed rows, found through their ids there (by the log's primary key, whatever
+# the statistics say), as retry's and maintenance's reports read them.
+FAILED_CTE = """
+WITH failed AS MATERIALIZED (
+    SELECT l.id, l.error_message FROM graph._sync_log AS l
+    WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
+)"""
 
 
 def _record_error(plpy, row_id, message):

@@ -48,11 +48,7 @@ ORDER BY l.id
 """
 # After the retry: how many of the retried rows lost their error, and the rows
 # that still have one (the first MAX_IDS ids, the count, the latest error).
-REPORT = """
-WITH failed AS MATERIALIZED (
-    SELECT l.id, l.error_message FROM graph._sync_log AS l
-    WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
-)
+REPORT = apply.FAILED_CTE + """
 SELECT (SELECT count(*) FROM graph._sync_log WHERE id = ANY ($1) AND error_message IS NULL) AS succeeded,
        (SELECT count(*) FROM failed) AS still_failed,
        ARRAY(SELECT id FROM failed ORDER BY id LIMIT $2) AS ids,
