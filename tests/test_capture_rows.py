@@ -240,3 +240,75 @@ def test_the_type_check_is_folded_when_the_statement_is_planned(conn):
     assert conn.execute("SELECT op, pk, properties, old_row, new_row FROM graph._sync_log"
                         " WHERE table_oid = 'folded'::regclass ORDER BY id").fetchall() == [
         ("I", "1", {"name": "a"}, None, {"tenant": "7"}), ("D", "1", None, {"tenant": "7"}, None)]
+
+
+def _plans(conn, *settings):
+    plans = []
+    conn.add_notice_handler(lambda d: plans.append(d.message_primary))
+    conn.execute("LOAD 'auto_explain'")
+    for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_level = notice", *settings):
+        conn.execute(f"SET auto_explain.{setting}")
+    return plans
+
+
+def test_no_capture_statement_is_jit_compiled_after_a_large_first_one(conn):
+    """Capture statements keep their plans for the session, made for the row count
+    of their first run; a plan made for thousands of rows crosses jit_above_cost.
+    So every capture function runs with jit (and merge joins) off, by its SET
+    clauses: no logging statement is JIT-compiled, neither a large first one nor
+    the single-row ones after it (with jit pinned by no clause, the single-row
+    INSERT after the 3,000-row one ran a JIT-compiled plan). Here jit_above_cost
+    is low enough that the large statements' plans would cross it."""
+    if not conn.execute("SELECT pg_jit_available()").fetchone()[0]:
+        pytest.skip("JIT is not available on this server")
+    conn.execute("CREATE TABLE jitted (id int PRIMARY KEY, name text, tenant int)")
+    conn.execute("SELECT graph.add_table('jitted', columns => '{name}', tenant_column => 'tenant')")
+    for setting in ("jit = on", "jit_above_cost = 10", "jit_inline_above_cost = -1", "jit_optimize_above_cost = -1"):
+        conn.execute(f"SET {setting}")
+    plans = _plans(conn)
+
+    def logging(since):
+        return [p for p in plans[since:] if "Insert on _sync_log" in p]
+
+    # the application's own statement is JIT-compiled (jit is the writer's to choose) ...
+    since = len(plans)
+    conn.execute("INSERT INTO jitted SELECT g, 'j' || g, g % 3 FROM generate_series(1, 3000) g")
+    assert any("JIT:" in p for p in plans[since:] if "Insert on jitted" in p), plans[since:]
+    assert not any("JIT:" in p for p in logging(since)), logging(since)
+    # ... and no capture statement after it
+    statements = ["INSERT INTO jitted VALUES (5000, 'one', 1)",
+                  "UPDATE jitted SET name = name || '!'",
+                  "UPDATE jitted SET name = 'two' WHERE id = 5000",
+                  "DELETE FROM jitted WHERE id > 1",
+                  "DELETE FROM jitted WHERE id = 1"]
+    for sql in statements:
+        since = len(plans)
+        conn.execute(sql)
+        logged = logging(since)
+        assert len(logged) == 1, (sql, plans[since:])
+        assert "JIT:" not in logged[0], (sql, logged[0])
+    assert conn.execute("SELECT op, count(*) FROM graph._sync_log WHERE table_oid = 'jitted'::regclass"
+                        " GROUP BY op ORDER BY op").fetchall() == [("D", 3001), ("I", 3001), ("U", 3002)]
+    apply(conn)
+    assert verify(conn) == []
+
+
+def test_a_multi_row_update_gives_the_sessions_jit_and_merge_join_settings_back(conn):
+    """Capture runs with jit and merge joins off (its SET clauses), for itself alone:
+    the writer's values (session or transaction-local) are what they were afterwards,
+    also after a multi-row UPDATE (whose pairing is the statement they matter to)."""
+    conn.execute("CREATE TABLE restored (id int PRIMARY KEY, name text)")
+    conn.execute("INSERT INTO restored SELECT g, 'r' || g FROM generate_series(1, 5) g")
+    conn.execute("SELECT graph.add_table('restored', columns => '{name}')")
+    settings = "SELECT current_setting('jit'), current_setting('enable_mergejoin')"
+    conn.execute("SET jit = on")
+    conn.execute("SET enable_mergejoin = on")
+    conn.execute("UPDATE restored SET name = name || '!'")
+    assert conn.execute(settings).fetchone() == ("on", "on")
+    with conn.transaction():
+        conn.execute("SET LOCAL jit = off")
+        conn.execute("UPDATE restored SET name = name || '?' WHERE id <= 3")
+        assert conn.execute(settings).fetchone() == ("off", "on")
+    assert conn.execute(settings).fetchone() == ("on", "on")
+    assert conn.execute("SELECT count(*) FROM graph._sync_log WHERE table_oid = 'restored'::regclass"
+                        " AND op = 'U'").fetchone()[0] == 8
