@@ -405,3 +405,118 @@ def test_a_one_table_answer_gives_its_table_once(graph_db, seed, depth, one, str
         want += [("ot.leaf", str(h), 2, "ot.hub", str(h), "tip") for h in (1, 2, 3)]
     assert sorted(got, key=str) == sorted(want, key=str)
     assert got[0] == want[0]  # the seed first, without a parent
+
+
+def test_one_backends_reads_at_rest_equal_a_new_backends_after_each_change(graph_db):
+    """One long-lived backend, which keeps its view, reads the same rows as a new
+    backend (which keeps nothing) after each change a read at rest must see: a GRANT
+    and a REVOKE, row-level security turned on for a node table and for a join table
+    with and without SELECT on it (edges of a join table the caller may not read are
+    hidden), another backend's apply, a table registered (with an edge to it through a
+    join table the caller may read, the table itself not) and removed, a rebuild.
+    Every read runs START_QUIET once, which asks the caller's privileges and row-level
+    security on the registry's tables in its own snapshot (reads.start); when the
+    version did not move and no rows or keys are to be asked, nothing else."""
+    reach = "SELECT node_table::text, node_id, parent_id FROM graph.traverse('rs.a', '1', max_depth => 3) ORDER BY 1, 2"
+
+    def fresh():
+        with connect(graph_db) as f:
+            f.execute(f"SET ROLE {READER}")
+            return rows(f, reach)
+
+    with connect(graph_db) as admin, connect(graph_db) as c:
+        admin.execute(f"GRANT SELECT ON rs.a, rs.b, rs.ab TO {READER}")
+        c.execute(COUNTS)
+        c.execute(f"SET ROLE {READER}")
+        for _ in range(2):  # the view and the keys kept
+            rows(c, reach)
+
+        def read(moved, alone=None):
+            """The reader's rows, checked against a new backend's. ``moved``: whether
+            the version moved since the last read (then the read loads that version's
+            view: more statements than START); ``alone``: whether START is the read's
+            only statement (by default when the version did not move; a read that
+            meets rows it has no keys for, or row-level security, asks more)."""
+            before = json.loads(c.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+            got = rows(c, reach)
+            after = json.loads(c.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+            assert got == fresh()
+            assert after["start_quiet"] - before["start_quiet"] == 1  # one START, never started again
+            assert (after["start_at_rest"], after["start_busy"]) == (before["start_at_rest"], before["start_busy"])
+            statements = after["statements"] - before["statements"]
+            if moved:
+                assert statements > 1
+            elif alone is None or alone:
+                assert statements == 1
+            return got
+
+        start = read(False)
+        assert tables_of(start) == ["rs.a", "rs.b"]
+        admin.execute(f"GRANT SELECT ON rs.c, rs.bc TO {READER}")
+        granted = read(False, alone=False)  # rs.c's keys asked
+        assert tables_of(granted) == ["rs.a", "rs.b", "rs.c"]
+        admin.execute(f"REVOKE SELECT ON rs.c FROM {READER}")
+        assert read(False) == start
+        admin.execute(f"GRANT SELECT ON rs.c TO {READER}")
+        assert read(False) == granted
+        try:
+            # a node table's row-level security: the policy hides b 2 (and what hangs below it)
+            admin.execute("ALTER TABLE rs.b ENABLE ROW LEVEL SECURITY")
+            admin.execute(f"CREATE POLICY no_two ON rs.b TO {READER} USING (id <> 2)")
+            hidden_b = read(False, alone=False)
+            assert ("rs.b", "2", "1") not in hidden_b and ("rs.c", "2", "2") not in hidden_b
+            assert ("rs.b", "1", "1") in hidden_b
+            admin.execute("ALTER TABLE rs.b DISABLE ROW LEVEL SECURITY")
+            assert read(False) == granted
+            # a join table's: with SELECT, only its rows the policy shows carry edges ...
+            admin.execute("ALTER TABLE rs.bc ENABLE ROW LEVEL SECURITY")
+            admin.execute(f"CREATE POLICY only_one ON rs.bc TO {READER} USING (c = 1)")
+            one_bc = read(False, alone=False)
+            assert [r for r in one_bc if r[0] == "rs.c"] == [("rs.c", "1", "1")]
+            # ... and without SELECT, none (relrowsecurity read from pg_class)
+            admin.execute(f"REVOKE SELECT ON rs.bc FROM {READER}")
+            no_bc = read(False)
+            assert tables_of(no_bc) == ["rs.a", "rs.b"]
+        finally:
+            admin.execute("DROP POLICY IF EXISTS no_two ON rs.b")
+            admin.execute("DROP POLICY IF EXISTS only_one ON rs.bc")
+            admin.execute("ALTER TABLE rs.b DISABLE ROW LEVEL SECURITY")
+            admin.execute("ALTER TABLE rs.bc DISABLE ROW LEVEL SECURITY")
+        admin.execute(f"GRANT SELECT ON rs.bc TO {READER}")
+        assert read(False) == granted
+        # another backend applies: the version moves
+        admin.execute("INSERT INTO rs.ab (a, b) VALUES (3, 1)")
+        admin.execute("INSERT INTO rs.aa (src, dst) VALUES (2, 3)")
+        apply(admin)
+        applied = read(True)
+        assert ("rs.a", "3", "1") in applied or ("rs.a", "3", "2") in applied
+        assert read(False) == applied
+        # a table registered by another backend, with an edge from rs.a 1 to its row:
+        # the caller may read the join table, not the table, whose node it must not
+        # enter until it may SELECT it
+        admin.execute("INSERT INTO rs.other VALUES (1)")
+        admin.execute("CREATE TABLE rs.ao (id serial PRIMARY KEY, a int, o int)")
+        admin.execute("INSERT INTO rs.ao (a, o) VALUES (1, 1)")
+        admin.execute(f"GRANT SELECT ON rs.ao TO {READER}")
+        admin.execute("SELECT graph.add_table('rs.other')")
+        admin.execute("SELECT graph.add_edge('rs.a', 'a', 'rs.other', to_column => 'o', via_table => 'rs.ao',"
+                      " label => 'ao')")
+        admin.execute("SELECT graph.build()")
+        assert read(True) == applied
+        assert read(False) == applied
+        admin.execute(f"GRANT SELECT ON rs.other TO {READER}")
+        assert ("rs.other", "1", "1") in read(False, alone=False)
+        admin.execute("SELECT graph.remove_edge('rs.a', 'a', 'rs.other', via_table => 'rs.ao')")
+        admin.execute("SELECT graph.remove_table('rs.other')")
+        admin.execute("DROP TABLE rs.ao")
+        admin.execute("DELETE FROM rs.other")
+        admin.execute("SELECT graph.build()")
+        assert read(True) == applied
+        admin.execute("SELECT graph.build()")
+        assert read(True) == applied
+        assert read(False) == applied
+        c.execute("RESET ROLE")
+        admin.execute("DELETE FROM rs.ab WHERE a = 3 AND b = 1")
+        admin.execute("DELETE FROM rs.aa WHERE src = 2 AND dst = 3")
+        apply(admin)
+        admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c, rs.ab, rs.bc, rs.other FROM {READER}")

@@ -251,23 +251,39 @@ def bfs_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, no
         lists = adj.edge_lists(frontier, small_level) if len(frontier) <= small_level else None
         if lists is None:
             break  # a large level: NumPy from here on
-        level = []
+        # The level's nodes, their parents and labels, appended to as found (no
+        # tuple per node to take apart after); without masks, a loop that tests
+        # only what is visited and alive (most reads: a small walk's time is its
+        # inner loop's).
+        found, found_parents, found_labels = [], [], []
+        add, put, put_parent, put_label = visited.add, found.append, found_parents.append, found_labels.append
         for u, (targets, edge_labels) in zip(frontier, lists, strict=True):
+            if node_ok is None and label_ok is None:
+                for v, label in zip(targets, edge_labels, strict=True):
+                    if v in visited or not alive_at[v]:
+                        continue
+                    add(v)
+                    put(v)
+                    put_parent(u)
+                    put_label(label)
+                continue
             for v, label in zip(targets, edge_labels, strict=True):
                 if (v in visited or not alive_at[v] or (node_ok is not None and not node_ok[v])
                         or (label_ok is not None and not label_ok[label])):
                     continue
-                visited.add(v)
-                level.append((v, u, label))
-        if len(level) > budget:
+                add(v)
+                put(v)
+                put_parent(u)
+                put_label(label)
+        if len(found) > budget:
             capped = True
-            level = level[:budget]
-        budget -= len(level)
-        frontier = [v for v, _, _ in level]
-        nodes += frontier
-        parents += [u for _, u, _ in level]
-        labels += [label for _, _, label in level]
-        sizes.append(len(level))
+            del found[budget:], found_parents[budget:], found_labels[budget:]
+        budget -= len(found)
+        frontier = found
+        nodes += found
+        parents += found_parents
+        labels += found_labels
+        sizes.append(len(found))
         depth += 1
     if depth >= max_depth:
         frontier = []

@@ -158,6 +158,8 @@ def lookup(plpy, v, pairs, found=None):
     the caller can see (tables must be registered node tables). ``found``: the
     node ids of the pairs as given, when the caller looked them up already
     (reads.start); then only ids that did not match are looked up again."""
+    if found is not None and None not in found:
+        return list(found)  # every one found as given: nothing to look up or take from the view's own
     by_key = {k: i for i, k in v.extra_keys.items()} if v.extra_keys else {}
 
     def search(todo):

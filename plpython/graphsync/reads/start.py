@@ -389,10 +389,15 @@ class Start(record("Start", (
     __slots__ = ()
 
 
+_defaults = {}  # setting name -> its default's typed value (parsed once)
+
+
 def _setting(plpy, s, raw):
     """The typed value of session setting ``s`` whose text is ``raw`` (settings.get's rule)."""
     if raw is None or raw == "":
-        return None if s.default is None else settings.parse(plpy, s, s.default)
+        if s.name not in _defaults:
+            _defaults[s.name] = None if s.default is None else settings.parse(plpy, s, s.default)
+        return _defaults[s.name]
     return settings.parse(plpy, s, raw)
 
 
@@ -480,26 +485,37 @@ def start(plpy, keys=()):
                 args[1] = False
                 r = run(plpy, START_1 if one else START, TYPES, args)[0]
     _last["mode"] = "busy" if r["fetched"] else "quiet" if r["quiet"] else "at_rest"
+    # By position (a record's keyword path costs a read some microseconds), in
+    # Start's field order.
     return Start(
-        key=(r["generation"], r["version"]),
-        freshness=_setting(plpy, FRESHNESS, r["freshness"]),
-        committed_rows=r["committed_rows"] or 0,
-        own_rows=r["own_rows"] or 0,
-        pending_mark=r["pending_mark"],
-        visible=frozenset(int(t) for t in r["visible"]),
-        row_secured=frozenset(int(t) for t in r["row_secured"]),
-        registered=r["registered"],
-        edge_secured=frozenset(int(s) for s in r["edge_secured"]),
-        edge_hidden=frozenset(int(s) for s in r["edge_hidden"]),
-        build_required=r["build_required"],
-        done=r["done"],
-        pending=None if at_rest else _pending(r),
-        from_seen=False if at_rest else bool(r["from_seen"]),
-        fold_key=None if at_rest else r["fold_key"],
-        seen=None if at_rest else r["seen"],
-        keys=None if at_rest else _keys(r),
-        me=r["me"],
-        tenant=_setting(plpy, TENANT, r["tenant"]),
-        tables=tuple(None if t is None else int(t) for t in (r["table1"], r["table2"])),
-        nodes=(r["node1"], r["node2"]),
+        (r["generation"], r["version"]),
+        _setting(plpy, FRESHNESS, r["freshness"]),
+        r["committed_rows"] or 0,
+        r["own_rows"] or 0,
+        r["pending_mark"],
+        _oids(r["visible"]),
+        _oids(r["row_secured"]),
+        r["registered"],
+        _oids(r["edge_secured"]),
+        _oids(r["edge_hidden"]),
+        r["build_required"],
+        r["done"],
+        None if at_rest else _pending(r),
+        False if at_rest else bool(r["from_seen"]),
+        None if at_rest else r["fold_key"],
+        None if at_rest else r["seen"],
+        None if at_rest else _keys(r),
+        r["me"],
+        _setting(plpy, TENANT, r["tenant"]),
+        (r["table1"], r["table2"]),
+        (r["node1"], r["node2"]),
     )
+
+
+_NONE = frozenset()
+
+
+def _oids(values):
+    """frozenset of the ints of an oid[] or int[] column (PL/Python gives them as
+    ints); the one empty set for none, the usual answer."""
+    return frozenset(values) if values else _NONE
