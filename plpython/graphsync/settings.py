@@ -66,6 +66,9 @@ SETTINGS = {s.name: s for s in (
     Setting("graph.edge_buffer_size", "100000", "integer",
             "most edge-overlay rows: past it apply_sync() rebuilds the base, a read's apply turns the graph"
             " read-only", "shared"),
+    Setting("graph.rebuild_backlog_rows", "100000", "integer",
+            "apply_sync() rebuilds the base instead of replaying when at least this many log rows are pending"
+            " and at least half as many as the base's nodes and edges and the overlay's rows", "shared"),
     Setting("graph.sync_error_policy", "stop", "choice",
             "`stop`: a failing row and everything after it wait; `skip`: record it and go on", "shared",
             choices=("stop", "skip")),

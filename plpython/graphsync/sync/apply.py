@@ -379,6 +379,47 @@ def _apply_batch(plpy, replayer, rows, policy, counts):
     return last, None, failed
 
 
+# A backlog large against the graph is folded into a rebuild of the base rather than
+# replayed (apply_sync, graph.rebuild_backlog_rows): replay costs each log row a
+# share of a node row, an overlay row and a change-log row with their index
+# entries (some 20 us of CPU a row), a rebuild reads the sources once and writes
+# the graph (some 5 us per node or edge), whatever the log holds. The graph's size
+# is the base's nodes and edges (graph._csr, exact since its build) and the
+# overlay's rows; the backlog is counted, never estimated from statistics, and
+# only up to the bound that decides (LIMIT), by a range of the log's primary key
+# (the rows FETCH would read, in the same pass). BACKLOG_SHARE: the backlog must
+# hold at least this share of the graph's size (benchmarks/REPLAY.md, tenth round).
+BACKLOG_SHARE = 0.5
+GRAPH_SIZE = """
+SELECT s.overlay_count + coalesce((SELECT c.node_count + c.edge_count FROM graph._csr AS c
+                                   WHERE c.generation = s.generation AND c.direction = 'out'), 0) AS n
+FROM graph._sync_state AS s
+"""
+BACKLOG = """
+SELECT count(*) AS n FROM (
+    SELECT 1 FROM graph._sync_log
+    WHERE id > $1 AND xid >= $2
+      AND NOT pg_visible_in_snapshot(xid::text::xid8, $3::pg_snapshot)
+      AND pg_visible_in_snapshot(xid::text::xid8, $4::pg_snapshot)
+      AND NOT (xid = $6 AND id <= $7)
+    LIMIT $5
+) AS l
+"""
+
+
+def backlog_rebuilds(plpy, done, target, position, built, least):
+    """Whether the pass from ``position`` (rows visible in ``target``, not in ``done``,
+    but the rows ``built`` names) holds at least ``least`` rows and at least
+    BACKLOG_SHARE of the graph's size: then a rebuild costs less than replaying it."""
+    if position is None:
+        return False
+    bound = max(least, int(BACKLOG_SHARE * db.run(plpy, GRAPH_SIZE)[0]["n"]))
+    with _no_seqscan(plpy):  # a range of the primary key, whatever the statistics say
+        n = db.run(plpy, BACKLOG, ["bigint", "bigint", "text", "text", "bigint", "bigint", "bigint"],
+                   [position, db.xmin(done), done, target, bound, *built])[0]["n"]
+    return n >= bound
+
+
 STATE = """
 SELECT done_snapshot::text AS done, target_snapshot::text AS target, target_position,
        read_only, read_only_reason, build_required, build_xid, build_position, overlay_count
@@ -440,10 +481,26 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
     done, target, position = st["done"], st["target"], st["target_position"]
     resumed = target is not None
     replayer = Replayer(plpy, None, buffer_size, st["overlay_count"])
+    # A backlog large against the graph: rebuilt, not replayed (once a call; not when
+    # the call is bounded, nor when the registration changed and waits for a build).
+    backlog = settings.get(plpy, "graph.rebuild_backlog_rows") if (
+        rebuild and max_batches is None and not st["build_required"]) else None
     while True:
         settled = None  # a pass an earlier call began: its transaction is not known here
         if target is None:
             target, position, settled = _new_pass(plpy, done)
+        if backlog is not None and result["rebuilt"] is None and backlog_rebuilds(
+                plpy, done, target, position, (st["build_xid"], st["build_position"]), backlog):
+            why = ("at least graph.rebuild_backlog_rows (%d) log rows are pending, and at least half as many"
+                   " as the graph has nodes and edges" % backlog)
+            backlog = None
+            if _rebuild(plpy, why):
+                result["rebuilt"] = why
+                st = db.run(plpy, STATE)[0]
+                done, target, resumed = st["done"], None, False
+                replayer.overlay_used = st["overlay_count"]
+                continue
+            # The build failed (its WARNING says why): replay the backlog instead.
         finished, stop = _run_pass(plpy, replayer, done, target, position, batch_size, policy,
                                    max_batches, counts, (st["build_xid"], st["build_position"]), settled)
         why = "the pending rows hold more edge changes than graph.edge_buffer_size (%d) has room for" % buffer_size
@@ -485,7 +542,7 @@ def _rebuild(plpy, why):
         if errors.is_cancel(exc):
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        plpy.warning("graphsync: rebuilding the base for a full edge buffer failed: %s" % message)
+        plpy.warning("graphsync: rebuilding the base instead of replaying failed: %s" % message)
         return False
     return True
 
