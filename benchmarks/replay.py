@@ -127,6 +127,8 @@ return result["failed"], result["stopped"]
 $$;
 '''
 APPLY = "SELECT failed, stopped FROM graph.apply_sync()"
+# The per-batch replay whatever the backlog (no rebuild of a large one; sync/apply.py).
+PER_BATCH = "SET LOCAL graph.rebuild_backlog_rows = 2147483647"
 
 
 def previous_tree(revision: str, into: str) -> Path:
@@ -184,13 +186,15 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 def _apply(conn: psycopg.Connection, dsn: str | None = None, analyze_after: float | None = None,
-           timeout: float | None = None, query: tuple = (APPLY, ())) -> dict[str, float]:
+           timeout: float | None = None, query: tuple = (APPLY, ()), before: tuple = ()) -> dict[str, float]:
     """Seconds of one graph.apply_sync() over the whole log, rolled back. With
     ``analyze_after``, a second connection runs MID_APPLY_ANALYZE that many seconds into
     the apply. Afterwards the graph tables are vacuumed and analyzed at rest again, so
     every repetition starts from the same statistics. ``timeout`` (seconds) cancels an
     apply whose plans went wrong, reported as that time. ``query``: the apply to run
-    (statement, parameters)."""
+    (statement, parameters); ``before``: statements run first in its transaction, untimed.
+    The result's "rebuilt" is 1 when the apply wrote a new base (a backlog rebuilt,
+    graph.rebuild_backlog_rows) instead of replaying the log into the overlay."""
     temp = _temp_bytes(conn)
     analyzed = threading.Event()
 
@@ -204,6 +208,9 @@ def _apply(conn: psycopg.Connection, dsn: str | None = None, analyze_after: floa
     with conn.transaction(force_rollback=True):
         if timeout:
             conn.execute(f"SET LOCAL statement_timeout = '{int(timeout * 1000)}ms'")
+        for statement in before:
+            conn.execute(statement)
+        generation = conn.execute("SELECT generation FROM graph._sync_state").fetchone()[0]
         if helper:
             helper.start()
         cpu = _cpu_seconds(conn.info.backend_pid)
@@ -214,6 +221,7 @@ def _apply(conn: psycopg.Connection, dsn: str | None = None, analyze_after: floa
             failed, stopped = 0, None
         seconds = time.perf_counter() - start
         after = _cpu_seconds(conn.info.backend_pid)
+        rebuilt = conn.execute("SELECT generation FROM graph._sync_state").fetchone()[0] != generation
     if helper:
         helper.join()
         if not analyzed.is_set():
@@ -223,7 +231,7 @@ def _apply(conn: psycopg.Connection, dsn: str | None = None, analyze_after: floa
     if failed or stopped:
         raise RuntimeError(f"apply_sync: {failed} failed rows, stopped: {stopped}")
     conn.execute(f"VACUUM ANALYZE {graph_tables(conn)}")
-    out = {"replay": seconds, "temp_mb": (_temp_bytes(conn) - temp) / 2**20}
+    out = {"replay": seconds, "temp_mb": (_temp_bytes(conn) - temp) / 2**20, "rebuilt": float(rebuilt)}
     if cpu is not None and after is not None:
         out["cpu"] = after - cpu  # the applying backend's CPU seconds: less at the mercy of the load
     return out
@@ -255,13 +263,16 @@ def log_size(conn: psycopg.Connection) -> str:
 
 def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None,
         analyze_after: float = 3.0, timeout: float | None = None, previous: str | None = None,
-        samples: dict[str, list[float]] | None = None, against: tuple | None = None) -> list[Result]:
+        samples: dict[str, list[float]] | None = None, against: tuple | None = None,
+        per_batch: bool = False) -> list[Result]:
     """apply_sync vs a plain copy of the ``logged`` log rows; with ``dsn``, also apply_sync
     with the graph tables analyzed by another session ``analyze_after`` seconds in; with
     ``previous`` (a revision), both again with that revision's replay, alternating; with
     ``against`` (revision, connection, dsn: a database where that revision is installed,
     migrations and all, holding the same log), both again there, alternating. Every
-    repetition's seconds go into ``samples`` (variant -> list) when given."""
+    repetition's seconds go into ``samples`` (variant -> list) when given. With
+    ``per_batch``, both again with a backlog never rebuilt (graph.rebuild_backlog_rows at
+    its highest): the per-batch replay of the installed code, alternating."""
     for c in [conn] + ([against[1]] if against else []):
         for setting in SETTINGS:
             c.execute(setting)
@@ -271,6 +282,10 @@ def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None
     variants = {"copy": partial(_copy, conn), "apply": partial(_apply, conn, timeout=timeout)}
     if dsn:
         variants["analyzed"] = partial(_apply, conn, dsn, analyze_after, timeout)
+    if per_batch:
+        variants["per batch"] = partial(_apply, conn, timeout=timeout, before=(PER_BATCH,))
+        if dsn:
+            variants["per batch analyzed"] = partial(_apply, conn, dsn, analyze_after, timeout, before=(PER_BATCH,))
     if against:
         variants["against"] = partial(_apply, against[1], timeout=timeout)
         if dsn:
@@ -296,10 +311,11 @@ def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None
                               f" (temp files {medians['analyzed']['temp_mb']:.0f} MB vs"
                               f" {medians['apply']['temp_mb']:.0f} MB)",
                               copy, analyzed, "≥ 100,000 rows/s", logged / analyzed >= 100_000))
-    for name in ("previous", "previous analyzed", "against", "against analyzed"):
+    for name in ("per batch", "per batch analyzed", "previous", "previous analyzed", "against", "against analyzed"):
         if name in medians:
             m = medians[name]
-            revision = against[0] if name.startswith("against") else previous
+            revision = against[0] if name.startswith("against") else previous if name.startswith("previous") \
+                else "this code, per batch"
             results.append(Result(f"{name}: replay of {revision}" + (
                 f" (temp files {m['temp_mb']:.0f} MB)" if name.endswith("analyzed") else ""),
                 copy, m["replay"], "≥ 100,000 rows/s", logged / m["replay"] >= 100_000))
@@ -354,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
                              " graph._node_rows (use --against for older ones)")
     parser.add_argument("--batch-size", type=int, default=10000,
                         help="graph.sync_batch_size of every apply (default 10,000, the setting's default)")
+    parser.add_argument("--per-batch", action="store_true",
+                        help="also run the installed code's per-batch replay (a large backlog not rebuilt),"
+                             " alternating")
     parser.add_argument("--against", metavar="REVISION",
                         help="also run the replay of this revision installed in a database of its own (its"
                              " migrations and all its code), with the same log, alternating")
@@ -381,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{logged:,} log rows; {log_size(conn)}; load average before: {' '.join(load)}", flush=True)
         samples: dict[str, list[float]] = {}
         for r in run(conn, logged, args.reps, dsn, args.analyze_after, args.timeout, args.previous, samples,
-                     against):
+                     against, args.per_batch):
             print(f"{r.operation}: copy {r.baseline:.2f} s, apply {r.measured:.2f} s, {r.ratio:.1f}x,"
                   f" {logged / r.measured:,.0f} rows/s", flush=True)
         for name, seconds in samples.items():
@@ -390,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: " + ", ".join(f"{x:.2f} s" for x in seconds) + " (" +
                   ", ".join(f"{logged / x:,.0f} rows/s" for x in seconds) + ")")
         for mine, theirs in (("apply", "against"), ("analyzed", "against analyzed"),
-                             ("apply cpu", "against cpu"), ("analyzed cpu", "against analyzed cpu")):
+                             ("apply cpu", "against cpu"), ("analyzed cpu", "against analyzed cpu"),
+                             ("apply", "per batch"), ("apply cpu", "per batch cpu")):
             if samples.get(theirs):
                 each = [t / m for m, t in zip(samples[mine], samples[theirs], strict=True)]
                 print(f"{theirs} / {mine} per repetition: " + ", ".join(f"{x:.2f}x" for x in each)

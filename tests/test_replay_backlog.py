@@ -51,7 +51,8 @@ def history(c, seed, steps=60):
         if k == 0:
             lo = top["n"] + 1
             top["n"] += rng.randint(1, 30)
-            c.execute("INSERT INTO rb.n SELECT g, g %% 3, 'n' || g FROM generate_series(%s::int, %s::int) g", [lo, top["n"]])
+            c.execute("INSERT INTO rb.n SELECT g, g %% 3, 'n' || g FROM generate_series(%s::int, %s::int) g",
+                      [lo, top["n"]])
         elif k == 1:
             lo = top["m"] + 1
             top["m"] += rng.randint(1, 40)
@@ -60,7 +61,8 @@ def history(c, seed, steps=60):
         elif k == 2:
             c.execute("INSERT INTO rb.l (src, dst, w, kind) SELECT 1 + (g * %s) %% %s, 1 + (g * 13) %% %s,"
                       " CASE WHEN g %% 5 = 0 THEN NULL ELSE 1 + g %% 4 END, (ARRAY['a', 'b'])[1 + g %% 2]"
-                      " FROM generate_series(1, %s::int) g", [rng.randint(1, 50), top["n"], top["n"], rng.randint(1, 60)])
+                      " FROM generate_series(1, %s::int) g",
+                      [rng.randint(1, 50), top["n"], top["n"], rng.randint(1, 60)])
         elif k == 3:
             c.execute("UPDATE rb.n SET name = name || '*', ws = (ws + 1) %% 3 WHERE id %% %s = 0", [rng.randint(2, 9)])
         elif k == 4:

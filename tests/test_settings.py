@@ -41,6 +41,8 @@ BAD = [
     ("graph.edge_buffer_size", "-5", "SELECT * FROM graph.apply_sync()"),
     ("graph.edge_buffer_size", "3000000000", "SELECT * FROM graph.sync_health()"),
     ("graph.edge_buffer_size", "1e6", "SELECT * FROM graph.retry_failed()"),
+    ("graph.rebuild_backlog_rows", "0", "SELECT * FROM graph.apply_sync()"),
+    ("graph.rebuild_backlog_rows", "many", "SELECT * FROM graph.run_scheduled_maintenance()"),
     ("graph.sync_error_policy", "ignore", "SELECT * FROM graph.apply_sync()"),
     ("graph.sync_error_policy", "STOP", "SELECT * FROM graph.sync_health()"),
     ("graph.query_freshness", "sometimes", "SELECT * FROM graph.traverse('items', '1')"),

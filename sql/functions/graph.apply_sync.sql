@@ -7,7 +7,9 @@
 -- when the rebuild below failed). A backlog holding more edge changes than
 -- graph.edge_buffer_size has room for (a bulk load) is folded into a rebuild of
 -- the base within the call (graph.build(), which marks the rows it read
--- applied), as is a graph a read's apply turned read-only for that reason.
+-- applied), as is a graph a read's apply turned read-only for that reason, and
+-- a backlog large against the graph (graph.rebuild_backlog_rows, at least half
+-- the base's nodes and edges): rebuilt before any of it is replayed.
 -- Touches: graph._nodes, graph._edge_overlay, graph._edge_cuts,
 -- graph._labels, graph._sync_state, graph._sync_log.error_message, and what
 -- graph.build touches when it rebuilds.
@@ -56,4 +58,4 @@ END;
 $$;
 
 COMMENT ON FUNCTION graph.apply_sync(integer) IS
-'Replay committed log rows into the graph in bounded batches (a backlog larger than the edge buffer is folded into a rebuild); returns counts per operation. Admin only.';
+'Replay committed log rows into the graph in bounded batches (a backlog larger than the edge buffer or large against the graph is folded into a rebuild); returns counts per operation. Admin only.';

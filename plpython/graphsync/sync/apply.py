@@ -388,7 +388,10 @@ def _apply_batch(plpy, replayer, rows, policy, counts):
 # overlay's rows; the backlog is counted, never estimated from statistics, and
 # only up to the bound that decides (LIMIT), by a range of the log's primary key
 # (the rows FETCH would read, in the same pass). BACKLOG_SHARE: the backlog must
-# hold at least this share of the graph's size (benchmarks/REPLAY.md, tenth round).
+# hold at least this share of the graph's size; on the replay benchmark's graph a
+# rebuild costs as much as replaying about a fifth of its size in log rows, so at
+# half it takes less than half the replay's CPU (benchmarks/REPLAY.md, "A backlog
+# large against the graph").
 BACKLOG_SHARE = 0.5
 GRAPH_SIZE = """
 SELECT s.overlay_count + coalesce((SELECT c.node_count + c.edge_count FROM graph._csr AS c
