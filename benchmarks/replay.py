@@ -326,6 +326,8 @@ def plot(samples: dict[str, list[float]], logged: int, path: str, title: str) ->
     """Each apply variant over the copy as a PNG, median (min–max) of the repetitions,
     each apply over the copy of its own repetition (``samples``: run()'s)."""
     names = {"apply": "apply_sync / copy", "analyzed": "apply_sync with a mid-apply ANALYZE / copy",
+             "per batch": "apply_sync, per batch (no rebuild) / copy",
+             "per batch analyzed": "per batch, mid-apply ANALYZE / copy",
              "previous": "previous revision's apply_sync / copy",
              "previous analyzed": "previous revision's, mid-apply ANALYZE / copy",
              "against": "that revision installed in its own database / copy",
