@@ -398,6 +398,9 @@ SELECT s.overlay_count + coalesce((SELECT c.node_count + c.edge_count FROM graph
                                    WHERE c.generation = s.generation AND c.direction = 'out'), 0) AS n
 FROM graph._sync_state AS s
 """
+# Every row of the pass has an id above its position and at most the log's last: when
+# they are fewer than the bound, nothing is counted.
+LAST_ID = "SELECT coalesce(max(id), 0) AS n FROM graph._sync_log"
 BACKLOG = """
 SELECT count(*) AS n FROM (
     SELECT 1 FROM graph._sync_log
@@ -416,7 +419,12 @@ def backlog_rebuilds(plpy, done, target, position, built, least):
     BACKLOG_SHARE of the graph's size: then a rebuild costs less than replaying it."""
     if position is None:
         return False
+    most = db.run(plpy, LAST_ID)[0]["n"] - position
+    if most < least:
+        return False
     bound = max(least, int(BACKLOG_SHARE * db.run(plpy, GRAPH_SIZE)[0]["n"]))
+    if most < bound:
+        return False
     with _no_seqscan(plpy):  # a range of the primary key, whatever the statistics say
         n = db.run(plpy, BACKLOG, ["bigint", "bigint", "text", "text", "bigint", "bigint", "bigint"],
                    [position, db.xmin(done), done, target, bound, *built])[0]["n"]
