@@ -32,6 +32,7 @@ OTHER = {
     "graph.sync_batch_size": "7",
     "graph.edge_buffer_size": "3",
     "graph.sync_error_policy": "skip",
+    "graph.rebuild_backlog_rows": "5",
     "graph.rebuild_overlay_fraction": "0.9",
     "graph.rebuild_tombstone_fraction": "0.9",
     "graph.verify_interval": "5 minutes",
