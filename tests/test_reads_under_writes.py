@@ -36,7 +36,13 @@ CREATE OR REPLACE FUNCTION pg_temp.read_counts() RETURNS text LANGUAGE plpython3
 import json, sys
 db = sys.modules.get("graphsync.db")
 f = sys.modules.get("graphsync.reads.freshness")
-return json.dumps({"statements": db.COUNTS["statements"], "rows_folded": f.STATS["rows_folded"] if f else 0})
+v = sys.modules.get("graphsync.reads.view")
+out = {"statements": db.COUNTS["statements"], "rows_folded": f.STATS["rows_folded"] if f else 0}
+for k in ("rekeys", "rekeys_refused", "folds"):
+    out[k] = f.STATS.get(k, 0) if f else 0
+for k in ("copies", "full_arrays", "adjacency_builds"):
+    out[k] = v.STATS[k] if v else 0
+return json.dumps(out)
 $$
 """
 
@@ -211,3 +217,85 @@ def test_the_first_read_that_finds_rows_pending_counts_them_once(graph_db):
         assert counts(reader)["rows_folded"] == folded + 300
         assert 600 <= visited <= 600 + 20, visited
         apply(admin)
+
+
+REACH = "SELECT node_id, depth FROM graph.traverse('uw.n', %s, max_depth => 2)"
+
+
+def reach(c, seeds=("30", "31", "32", "34")):
+    """What ``c`` reads from each seed, as sets (the order of a node's edges may differ
+    between a view kept across an apply and a fresh fold: freshness.rekeyed)."""
+    return {s: sorted(c.execute(REACH, (s,)).fetchall()) for s in seeds}
+
+
+def fresh_fold(graph_db):
+    """What a new backend reads, folding every pending row from the applied graph."""
+    with connect(graph_db) as fresh:
+        fresh.execute("SET default_transaction_read_only = on")
+        return reach(fresh)
+
+
+def test_a_folded_view_is_kept_across_an_apply_of_rows_it_folded(graph_db):
+    """Issue 9: rows X folded by a reader, then another backend applies rows A within
+    X (its snapshot was taken before the reader's last read): the reader's next read
+    keeps its folded view, re-keyed onto the new applied graph (freshness.rekeyed),
+    and folds only the rows committed since -- none here, then one -- with no copy of
+    the graph, no fold from the applied graph and no full arrays. Before, it folded
+    every row still pending from the applied graph, on a copy (failed then: a fold
+    and a copy more). Its answers are a fresh backend's, which folds from scratch."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader, \
+            connect(graph_db) as applier:
+        apply(admin)
+        reader.execute(COUNTS)
+        reader.execute("SET default_transaction_read_only = on")  # folds, never applies
+        reach(reader)
+        writer.execute("UPDATE uw.e SET dst = 25 WHERE id = 30")
+        writer.execute("INSERT INTO uw.e VALUES (300, 31, 20)")
+        reach(reader)  # folds them
+        applier.execute("BEGIN")
+        apply(applier)  # its snapshot: the two rows (A)
+        writer.execute("DELETE FROM uw.e WHERE id = 32")  # committed after it: pending after the apply
+        got = reach(reader)  # folds the delete (X: all three), the apply not committed yet
+        applier.execute("COMMIT")
+        before = counts(reader)
+        assert reach(reader) == got == fresh_fold(graph_db)
+        after = counts(reader)
+        assert after["rows_folded"] == before["rows_folded"]  # the delete is not folded again
+        assert after["folds"] == before["folds"]
+        assert after["copies"] == before["copies"]
+        assert after["full_arrays"] == before["full_arrays"] == 0
+        assert after["rekeys"] == before["rekeys"] + 1
+        writer.execute("UPDATE uw.e SET dst = 26 WHERE id = 33")
+        before = counts(reader)
+        got = reach(reader)
+        after = counts(reader)
+        assert got == fresh_fold(graph_db)
+        assert after["rows_folded"] == before["rows_folded"] + 1  # the new row alone, onto the kept view
+        assert after["copies"] == before["copies"]
+        apply(admin)
+        assert reach(reader) == fresh_fold(graph_db)
+
+
+def test_a_folded_view_is_not_kept_across_an_apply_of_rows_it_had_not_folded(graph_db):
+    """The apply's snapshot saw a row the reader's last read did not: A is not within
+    X, the view is not kept (rekeys_refused), the read starts again and folds what is
+    pending from the applied graph, which holds that row."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        apply(admin)
+        reader.execute(COUNTS)
+        reader.execute("SET default_transaction_read_only = on")
+        reach(reader)
+        writer.execute("UPDATE uw.e SET dst = 27 WHERE id = 34")
+        reach(reader)  # folds it
+        writer.execute("INSERT INTO uw.e VALUES (301, 31, 7)")  # not folded by the reader ...
+        apply(admin)  # ... but applied
+        writer.execute("UPDATE uw.e SET dst = 28 WHERE id = 35")  # pending
+        before = counts(reader)
+        got = reach(reader)
+        after = counts(reader)
+        assert got == fresh_fold(graph_db)
+        assert ("7", 1) in got["31"]  # the row applied
+        assert after["rekeys"] == before["rekeys"], (before, after)
+        assert after["rekeys_refused"] == before["rekeys_refused"] + 1, (before, after)
+        apply(admin)
+        assert reach(reader) == fresh_fold(graph_db)

@@ -74,6 +74,24 @@ def exclude_xid(snapshot, xid):
     return "%d:%s:%s" % (min(int(low), xid), high, ",".join(map(str, xips)))
 
 
+def snapshot_within(inner, outer):
+    """Whether every transaction ``inner`` sees is one ``outer`` sees (pg_snapshot
+    texts xmin:xmax:xip): pg_visible_in_snapshot(x, inner) implies it for ``outer``,
+    for every xid x. An xid is visible in a snapshot when it is below its xmax and
+    not in its xip. Exact, whatever the xids' statuses: a snapshot taken after
+    another (their xids running then still running, or named: listing_running)
+    holds it; it says False wherever some xid would tell them apart."""
+    _, in_high, in_xip = inner.split(":")
+    _, out_high, out_xip = outer.split(":")
+    in_high, out_high = int(in_high), int(out_high)
+    hidden = {int(x) for x in in_xip.split(",") if x}
+    # the xids outer does not see below inner's xmax: its xip, and its xmax on
+    if in_high > out_high and (in_high - out_high > len(hidden)
+                               or any(x not in hidden for x in range(out_high, in_high))):
+        return False
+    return all(int(x) in hidden for x in out_xip.split(",") if x and int(x) < in_high)
+
+
 def listing_running(snapshot, fresh, named):
     """``snapshot`` (xmin:xmax:xip text) with its xmax raised to ``fresh``, an xid
     assigned after it was taken, and the xids of ``named`` from its xmax up listed in

@@ -31,3 +31,45 @@ def test_listing_running_keeps_what_the_snapshot_sees(snapshot):
     for xid in range(790, 860):
         if xid != 833:
             assert visible(got, xid) == visible(snapshot, xid), xid
+
+
+def random_snapshot(rng, low, high):
+    xmin = rng.randint(low, high)
+    xmax = rng.randint(xmin, high)
+    xip = sorted(x for x in range(xmin, xmax) if rng.random() < 0.4)
+    if xip:
+        xmin = xip[0]
+    return "%d:%d:%s" % (xmin, xmax, ",".join(map(str, xip)))
+
+
+def test_snapshot_within_is_containment_of_what_the_snapshots_see():
+    """Random pairs of snapshots: snapshot_within says whether every xid the first
+    sees is one the second sees, as pg_visible_in_snapshot of each xid says."""
+    import random
+
+    rng = random.Random(9)
+    agreed = {True: 0, False: 0}
+    for _ in range(3000):
+        a, b = random_snapshot(rng, 800, 830), random_snapshot(rng, 800, 830)
+        if rng.random() < 0.3:  # b taken later than a: a's running ones still running or ended since
+            low, high, xip = a.split(":")
+            more = int(high) + rng.randint(0, 4)
+            still = [x for x in xip.split(",") if x and rng.random() < 0.5]
+            still += [str(x) for x in range(int(high), more) if rng.random() < 0.3]
+            b = "%s:%d:%s" % (min([int(low), *map(int, still)]), more, ",".join(still))
+        want = all(visible(b, x) for x in range(790, 850) if visible(a, x))
+        assert db.snapshot_within(a, b) == want, (a, b)
+        agreed[want] += 1
+    assert min(agreed.values()) > 300  # both answers were tried
+
+
+@pytest.mark.parametrize(("inner", "outer", "want"), [
+    ("810:815:812", "810:815:812", True),  # itself
+    ("810:815:812", "812:818:812,816", True),  # taken later, 812 still running
+    ("810:815:812", "813:818:816", True),  # taken later, 812 ended
+    ("810:815:", "810:818:812", False),  # outer does not see 812, which inner does
+    ("810:818:815,816,817", "810:815:", True),  # inner's xids from 815 on are all in its xip
+    ("810:818:815,817", "810:815:", False),  # 816: inner sees it, outer does not
+])
+def test_snapshot_within(inner, outer, want):
+    assert db.snapshot_within(inner, outer) == want

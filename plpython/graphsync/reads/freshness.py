@@ -24,10 +24,20 @@ its applied snapshot stay the same, pending rows only join (commits), and the
 next read folds only the rows its last fold's snapshot did not see onto the
 view it kept (fold's ``onto``), in place. START (reads/start.py) reads those
 rows, in the snapshot it names (``Start.seen``), so the folded view is kept by
-that snapshot, not by counts. A new applied graph, the caller's own rows, a
-TRUNCATE or a fold into full arrays starts again from the applied view (a view
-folded into full arrays, or with a TRUNCATE, is kept for the reads that find no
-row committed since: they fold nothing).
+that snapshot, not by counts. The caller's own rows, a TRUNCATE or a fold into
+full arrays starts again from the applied view (a view folded into full arrays,
+or with a TRUNCATE, is kept for the reads that find no row committed since: they
+fold nothing).
+
+A new applied graph (another backend's apply) keeps the view too, when the apply
+applied only rows the view had folded (``rekeyed``: its snapshot sees only
+transactions the view's last snapshot saw): the view is then the new applied graph
+plus the rows it folded that are still pending, and the read folds onto it only
+the rows its last snapshot did not see, as between applies -- no copy of the
+graph, no fold of the whole backlog again (which every reader did after every
+apply before). START reads those rows when the view's ``lineage`` (generation, the
+caller and its tables, no failed or retried row since: reads/start.py) matches;
+when rekeyed() cannot show the view is right, the read starts again without it.
 ``STATS`` counts the log rows folded (tests assert that a fold under writes
 reads each row once).
 
@@ -43,7 +53,7 @@ the kept folded view, so that START reads all pending rows.
 
 import itertools
 
-from graphsync import errors
+from graphsync import db, errors
 from graphsync.algorithms import adjacency, csr
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
@@ -71,7 +81,9 @@ FOLD_BY_ROW = 64
 # (nodes.key_index) rather than in graph._nodes, key by key.
 KEYS_BY_INDEX = 2_000
 
-STATS = {"rows_folded": 0, "folds": 0, "incremental_folds": 0}
+# rekeys: kept folded views taken across an apply (rekeyed); rekeys_refused: kept
+# views START read onto by their lineage that rekeyed() refused (the read starts again)
+STATS = {"rows_folded": 0, "folds": 0, "incremental_folds": 0, "rekeys": 0, "rekeys_refused": 0}
 
 RESOLVE = """
 SELECT k.i, n.node_id, n.extra_rows, %s
@@ -88,7 +100,9 @@ def fresh_view(plpy, st, carriers=None):
         raise errors.ObjectNotInPrerequisiteState(
             "%d committed log rows are not applied yet" % st.committed_rows,
             hint="graph.query_freshness is 'error_on_pending'; run graph.apply_sync().")
-    v = graph_view.current(plpy, st.key, st.me, carriers)
+    # START read only the rows the kept folded view did not see: the read keeps it
+    # (rekeyed), it is not the applied graph (view.Live.adopt)
+    v = graph_view.current(plpy, st.key, st.me, carriers, adopt=not (st.from_seen and st.pending is not None))
     if not v.exact:  # v is newer than START's snapshot: start again (see the module docstring)
         base._cache.pop("folded", None)
         raise graph_view.Moved()
@@ -106,7 +120,11 @@ def fold_from():
     if cached is None:
         return None, None, 0, None
     grows, f, _ = cached
-    return grows, f.seen, f.rows_folded, f.last_id
+    # a view that may be kept across an apply is named by its lineage (reads.start's
+    # _WHOLE), which an apply does not change: START then reads only the rows its
+    # snapshot did not see, and rekeyed() tells whether the view may be kept
+    key = f.lineage if f.lineage is not None and f.rekeyable else grows
+    return key, f.seen, f.rows_folded, f.last_id
 
 
 def folded(plpy, v, st, narrow=None):
@@ -126,9 +144,14 @@ def folded(plpy, v, st, narrow=None):
     if rows is None:  # START read none (a pending count from after its snapshot): read them all
         raise graph_view.Moved()
     if st.from_seen:  # START read only the rows the kept view's snapshot did not see
-        if cached is None or cached[0] != grows or cached[2] != narrow or st.own_rows:
+        if cached is None or cached[2] != narrow or st.own_rows:
             raise graph_view.Moved()  # the kept view went meanwhile (view.current)
         onto = cached[1]
+        if cached[0] != grows:  # an apply since: START read onto the view's lineage
+            onto = rekeyed(onto, v, st)
+            if onto is None:
+                STATS["rekeys_refused"] += 1
+                raise graph_view.Moved()
         if rows and (not onto.foldable or len(rows) > FOLD_IN_ARRAYS or "T" in rows.ops):
             # a view that cannot be folded onto (full arrays, a TRUNCATE), many rows or
             # a TRUNCATE: fold all of them from the applied view
@@ -146,11 +169,52 @@ def folded(plpy, v, st, narrow=None):
     # cannot be folded onto (see fold) is kept for the reads that find no new row.
     if f is not v and st.own_rows == 0:
         f.seen = seen
+        f.lineage = st.lineage
+        if onto is None:  # the applied graph it was folded from: rekeyed() compares
+            f.applied_done, f.applied_nodes = st.done, v.node_count
         # the highest log id it holds: START reads the rows its snapshot did not see
         # by the log's indexes from there (graph._pending_rows' ``after``)
         f.last_id = max(rows.cols["id"], default=0) if onto is None else max(
             [onto.last_id, *rows.cols["id"]])
         base._cache["folded"] = (grows, f, narrow)
+    return f
+
+
+def rekeyed(f, v, st):
+    """Kept folded view ``f`` as the view of ``v`` (the applied graph START's snapshot
+    sees, after an apply) plus the pending rows ``f`` folded that the apply did not
+    apply, or None when that cannot be shown. The rows the read then folds onto it
+    are START's: those its snapshot sees that ``f.seen`` did not.
+
+    ``f`` is the applied graph G0 (of snapshot ``f.applied_done``) plus the rows X
+    pending in G0 that ``f.seen`` sees. The apply took G0 to G1 by applying the rows
+    A that its snapshot (``st.done``) sees and G0's did not: when every transaction
+    ``st.done`` sees is one ``f.seen`` sees (db.snapshot_within), A lies within X,
+    so ``f`` is G1 plus the rows of X left pending -- the edge changes add up as net
+    counts in any order (adjacency.Overlay), node changes of one source row come in
+    commit order both ways -- and the view START would fold from G1 is ``f`` plus
+    the rows ``f.seen`` did not see. Also needed, all checked here or by START's
+    lineage (the same generation, caller and tables; no half-done pass; no row failed
+    or retried since: migration 406; a fold that leaves out no table's rows):
+    ``f`` holds no temporary node id, no label of its own, no TRUNCATE and no full
+    arrays (``rekeyable``), and G1 has the registry, cuts and node ids of G0 (an
+    apply within X gives no node an id ``f`` had not).
+
+    The edges of a node's list may come in another order than a fresh fold's (the
+    order in which the rows were folded, as for rows committed late, see folded)."""
+    if not getattr(f, "rekeyable", False) or f.lineage is None or f.lineage != st.lineage:
+        return None
+    if f.key[0] != v.key[0] or f.applied_nodes != v.node_count or f.cuts != v.cuts:
+        return None
+    if (f.registry.nodes, f.registry.edges) != (v.registry.nodes, v.registry.edges):
+        return None
+    if not (db.snapshot_within(f.applied_done, st.done) and db.snapshot_within(st.done, f.seen)):
+        return None
+    f.key, f.applied_done = v.key, st.done
+    f.edge_log = None  # (never view.Live.adopt's: v's Live graph is not what it was folded from)
+    # a bound of the rows it holds now (MAX_FOLD_ROWS): those the apply left pending
+    f.rows_folded = min(f.rows_folded, st.committed_rows)
+    STATS["rekeys"] += 1
     return f
 
 
@@ -406,10 +470,12 @@ def fold(plpy, v, rows, visible, onto=None, known=None):
     label_ids = dict(prior.label_ids)
     top = prior.label_top  # above every label id, those the caller may not see included
     edge_labels = ec.labels.tolist()
+    own_labels = onto is not None and onto.own_labels
     for label in dict.fromkeys(edge_labels):
         if label not in label_ids:
             top = label_ids[label] = max(max(labels, default=0), top) + 1
             labels[label_ids[label]] = label
+            own_labels = True
     live.labels, live.label_top = labels, top
     alive = live.alive
     if truncated or live.tables is not None:
@@ -457,5 +523,12 @@ def fold(plpy, v, rows, visible, onto=None, known=None):
         f.edge_log = None
     else:
         f.edge_log = (onto.edge_log if onto is not None else []) + chunk
+    f.own_labels = own_labels  # labels it numbered itself (no graph._labels row seen)
+    # kept across an apply (rekeyed): edge changes and node flags only, on the applied
+    # graph's node ids and labels
+    f.rekeyable = foldable and not f.extra_keys and not own_labels
+    f.lineage = onto.lineage if onto is not None else None
+    f.applied_done = onto.applied_done if onto is not None else None
+    f.applied_nodes = onto.applied_nodes if onto is not None else None
     f.pending = True
     return f

@@ -101,7 +101,8 @@ if FRESHNESS.scope != "session" or TENANT.scope != "session":
 # $1 the default freshness mode, $2 whether the freshness step may apply, $3/$4
 # and $5/$6 up to two (table, id text) keys to look up (NULL: none, and no index
 # probe), $7 the most pending rows to read, $8 the fold_key ('generation/version/
-# applied snapshot/caller/tables it may SELECT') of the kept folded view, $9 the
+# applied snapshot/caller/tables it may SELECT') of the kept folded view, or its
+# lineage when it may be kept across an apply (_WHOLE), $9 the
 # snapshot it saw, $10 the rows it folded and $11 the highest log id among them
 # (NULL: none; see above; graph._pending_columns finds the rows by it). Tables
 # come as regclass text: a name, or an oid's digits (no catalog lookup). The plan
@@ -139,7 +140,8 @@ SELECT s.generation, v.version, s.build_required, s.done,
        %(node2)s AS node2, %(quiet)s AS quiet
 FROM (SELECT pg_catalog.current_setting('graph.query_freshness', true) AS raw) AS f
 CROSS JOIN LATERAL (SELECT coalesce(nullif(f.raw, ''), $1) AS mode, f.raw AS freshness) AS m
-CROSS JOIN (SELECT s.generation, s.build_required, s.done_snapshot::text AS done
+CROSS JOIN (SELECT s.generation, s.build_required, s.done_snapshot::text AS done,
+                   s.target_snapshot IS NULL AS whole, s.replay_breaks
             FROM graph._sync_state AS s LIMIT 1) AS s
 %(read_sync)s
 CROSS JOIN (SELECT v.version FROM graph._graph_version AS v LIMIT 1) AS v
@@ -261,17 +263,39 @@ def _statement(fetched, node2, read_sync):
     return _SELECT % {"fetched": fetched, "node2": node2, "read_sync": read_sync, "quiet": quiet}
 
 
+# Whether a fold by the caller leaves out no pending row: every registered table
+# (node tables and join tables) is one the caller may SELECT and whose row-level
+# security does not apply to it (graph._pending_visible's test). Only then is
+# ``lineage`` set: the key under which a folded view is kept across an apply
+# (reads/freshness.py, re-keyed): the generation, graph._sync_state.replay_breaks
+# (migration 406), the caller and its tables, and no half-done pass (the applied
+# graph is then done_snapshot's). A kept view's lineage comes as $8 where its
+# fold_key would: START reads only the rows its snapshot did not see (``same``)
+# when either matches, and the fold tells which did.
+_WHOLE = """NOT EXISTS (
+                                 SELECT FROM (SELECT n.table_oid FROM graph._node_tables AS n
+                                              UNION ALL
+                                              SELECT e.via_table FROM graph._edge_sources AS e
+                                              WHERE e.via_table IS NOT NULL) AS u (oid)
+                                 WHERE NOT coalesce(CASE WHEN pg_catalog.has_table_privilege(u.oid, 'SELECT')
+                                                         THEN NOT pg_catalog.row_security_active(u.oid) END,
+                                                    false))"""
+
 _PENDING = """CROSS JOIN LATERAL (
-    SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key,
+    SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key, w.lineage,
            pg_catalog.pg_current_snapshot()::text AS seen,
            x.ids, x.ops, x.table_oids, x.old_pks, x.new_pks, x.properties, x.old_rows, x.new_rows,
            z.key_tables, z.key_pks, z.key_ids, z.key_extra
-    FROM (SELECT k.fetch, k.same, k.fold_key, CASE WHEN k.same THEN $9::pg_catalog.pg_snapshot END AS seen,
+    FROM (SELECT k.fetch, k.same, k.fold_key, k.lineage,
+                 CASE WHEN k.same THEN $9::pg_catalog.pg_snapshot END AS seen,
                  CASE WHEN k.same THEN $7 - $10 ELSE $7 END AS most, CASE WHEN k.same THEN $11 END AS after
           FROM (SELECT %s AS fetch,
-                       coalesce(r.own_rows = 0 AND $8 = j.fold_key, false) AS same, j.fold_key
+                       coalesce(r.own_rows = 0 AND ($8 = j.fold_key OR $8 = j.lineage), false) AS same,
+                       j.fold_key, j.lineage
                 FROM (SELECT s.generation || '/' || v.version || '/' || s.done || '/' || current_user
-                             || '/' || t.visible::text AS fold_key) AS j
+                             || '/' || t.visible::text AS fold_key,
+                             CASE WHEN s.whole AND %s THEN s.generation || '/' || s.replay_breaks || '/'
+                                  || current_user || '/' || t.visible::text END AS lineage) AS j
           ) AS k
     ) AS w
     LEFT JOIN LATERAL (
@@ -281,11 +305,11 @@ _PENDING = """CROSS JOIN LATERAL (
     ) AS x ON true
     CROSS JOIN LATERAL (%s) AS z
 ) AS p
-""" % (_FETCH, _KEYS)
+""" % (_FETCH, _WHOLE, _KEYS)
 
 # What START returns beside the start's own columns: the pending rows (_PENDING).
-_FETCHED = """p.fetched, p.from_seen, p.fold_key, p.seen, p.ids, p.ops, p.table_oids, p.old_pks, p.new_pks,
-       p.properties, p.old_rows, p.new_rows, p.key_tables, p.key_pks, p.key_ids, p.key_extra"""
+_FETCHED = """p.fetched, p.from_seen, p.fold_key, p.lineage, p.seen, p.ids, p.ops, p.table_oids, p.old_pks,
+       p.new_pks, p.properties, p.old_rows, p.new_rows, p.key_tables, p.key_pks, p.key_ids, p.key_extra"""
 
 START = _statement(_FETCHED, _NODE2, _READ_SYNC % "true") + _PENDING
 
@@ -377,6 +401,7 @@ class Start(record("Start", (
         "pending",  # Pending | None: the pending rows START read (None: it read none), in id order
         "from_seen",  # bool: they are only those the kept folded view's snapshot did not see
         "fold_key",  # str: what a folded view of this read is kept under (see START)
+        "lineage",  # str | None: what it is kept under across an apply (see _WHOLE); None: not
         "seen",  # str: the snapshot they were read in
         "keys",  # dict: {(table oid, id text): (node id, extra rows) or None} of keys the pending rows name
         "me",  # str: current_user
@@ -503,6 +528,7 @@ def start(plpy, keys=()):
         None if at_rest else _pending(r),
         False if at_rest else bool(r["from_seen"]),
         None if at_rest else r["fold_key"],
+        None if at_rest else r["lineage"],
         None if at_rest else r["seen"],
         None if at_rest else _keys(r),
         r["me"],

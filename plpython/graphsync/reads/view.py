@@ -25,7 +25,8 @@ instead of folding the applied overlay rows in again, when it is provably the
 graph the refresh would make (Live.adopt checks it on content: the overlay rows
 written since begin with exactly the edges the view added, in order). Under
 writes that is the exception: a reader usually folded rows committed after the
-apply's snapshot too, and then refreshes as before.
+apply's snapshot too; it then refreshes as before and keeps its folded view, re-keyed
+onto the refreshed graph (reads/freshness.py, rekeyed).
 
 A transaction that wrote the graph itself (a read that applied pending rows, or
 an admin's apply in the same transaction) sees its uncommitted rows, and the kept
@@ -485,10 +486,12 @@ def with_labels(plpy, v, me=None, carriers=None):
     return v
 
 
-def current(plpy, key=None, me=None, carriers=None):
+def current(plpy, key=None, me=None, carriers=None, adopt=True):
     """The View of the applied graph: the kept Live graph, brought up to date.
     ``key``: (generation, version) when the caller has read them (reads.start);
-    ``me``: current_user, when the caller has read it; ``carriers``: see with_labels."""
+    ``me``: current_user, when the caller has read it; ``carriers``: see with_labels.
+    ``adopt`` False: the kept folded view is not taken for the applied graph (the read
+    means to keep it as a folded view: reads/freshness.py, rekeyed)."""
     if key is None:
         row = run(plpy, KEY)[0]
         key = (row["generation"], row["version"])
@@ -512,10 +515,12 @@ def current(plpy, key=None, me=None, carriers=None):
     changes = live.changes(plpy)
     # this backend's folded view of the pending rows an apply elsewhere has written:
     # its graph is the applied one (Live.adopt), no need to fold them in again
-    adopted = None if own is not None or kept is None else live.adopt(plpy, kept[1], changes)
+    adopted = None if own is not None or kept is None or not adopt else live.adopt(plpy, kept[1], changes)
     if adopted is not None:
         live = adopted
     else:
+        if kept is not None:  # still this backend's pending rows: the read may keep it (freshness.rekeyed)
+            base._cache["folded"] = kept
         live.refresh(plpy, changes=changes)
     # Each statement above has its own snapshot: a rebuild that committed in between
     # renumbered the nodes, and what was read may mix generations. Keep nothing then

@@ -317,9 +317,13 @@ class Replayer:
 
 
 # A failed row keeps its error in the log and its id in graph._sync_log_attention
-# (migration 385), where health, retry and maintenance find it.
+# (migration 385), where health, retry and maintenance find it. Recording an error,
+# or clearing it (retry applied the row), bumps graph._sync_state.replay_breaks
+# (migration 406): the graph then changed otherwise than by replaying the pending
+# rows in order, and no read keeps a folded view across it (reads/freshness.py).
 RECORD_ERROR = """
-WITH failed AS (UPDATE graph._sync_log SET error_message = $2 WHERE id = $1 RETURNING id)
+WITH failed AS (UPDATE graph._sync_log SET error_message = $2 WHERE id = $1 RETURNING id),
+broke AS (UPDATE graph._sync_state SET replay_breaks = replay_breaks + 1 WHERE EXISTS (SELECT FROM failed))
 INSERT INTO graph._sync_log_attention (id) SELECT f.id FROM failed AS f ON CONFLICT (id) DO NOTHING
 """
 # The failed rows, found through their ids there (by the log's primary key, whatever
