@@ -33,6 +33,7 @@ benchmarks/reads_under_writes.png (or --plot).
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import platform
@@ -71,6 +72,23 @@ DB_SETTINGS = {"graph.edge_buffer_size": "5000000", "graph.log_retention": "0", 
 TRAVERSE = "SELECT count(*) FROM graph.traverse('bench.nodes', %s, max_depth => 2)"
 UPDATE = "UPDATE bench.links SET dst = %s WHERE id = %s"
 APPLY = "SELECT inserts + updates + deletes + truncates FROM graph.apply_sync()"
+# What each reader's backend did in a phase (the graphsync modules' own counters, read
+# before and after it): reads whose freshness step applied, folds (onto the kept view:
+# incremental; kept across an apply: rekeys; refused), log rows folded, copies of the
+# graph, full arrays built, refreshes after a graph change.
+COUNTERS = {"graphsync.reads.start": ("applied",),
+            "graphsync.reads.freshness": ("folds", "incremental_folds", "rekeys", "rekeys_refused", "rows_folded"),
+            "graphsync.reads.view": ("refreshes", "adoptions", "copies", "full_arrays", "overlay_rows")}
+COUNTER_NAMES = [k for keys in COUNTERS.values() for k in keys]
+COUNTERS_FN = """
+CREATE OR REPLACE FUNCTION pg_temp.graphsync_counters() RETURNS text LANGUAGE plpython3u AS $$
+import json, sys
+out = []
+for name, keys in %r.items():
+    m = sys.modules.get(name)
+    out += [m.STATS.get(k, 0) if m is not None else 0 for k in keys]
+return json.dumps(out)
+$$""" % (COUNTERS,)
 HEALTH = ("SELECT pending_sync_rows, failed_sync_rows, edge_buffer_used, read_only, read_only_reason"
           " FROM graph.sync_health()")
 
@@ -141,12 +159,17 @@ def _worker(role, index, dsn, size, seed, commands, results):
                 # on no row (there is no id 0)
                 if role == "reader":
                     c.execute(TRAVERSE, (str(rng.randint(1, size[0])),), prepare=True)
+                    c.execute(COUNTERS_FN)
+                    counted = json.loads(c.execute("SELECT pg_temp.graphsync_counters()").fetchone()[0])
                 elif role == "applier":
                     c.execute(APPLY)
                 else:
                     c.execute(UPDATE, (1, 0), prepare=True)
                 results.put(("ready", role, index))
                 res = _work(c, role, rng, size, commands.get(), duration, rate)
+                if role == "reader":
+                    now = json.loads(c.execute("SELECT pg_temp.graphsync_counters()").fetchone()[0])
+                    res["counters"] = [b - a for a, b in zip(counted, now, strict=True)]
                 results.put(("done", role, index, res))
     except Exception as exc:  # the coordinator stops the run and says why
         results.put(("failed", role, index, "%s %d: %s: %s" % (role, index, type(exc).__name__, exc)))
@@ -285,6 +308,7 @@ class Run:
             raise SystemExit("the graph turned read-only during %s / %s: %s" % (mode, load, health[4]))
         pooled = self.phases.setdefault((mode, load, readers), {
             "seconds": 0.0, "load": [], "pending": [], "overlay": [], "failed": 0, "gaps": [],
+            "counters": [0] * len(COUNTER_NAMES),
             **{role: {"lat": [], "cut": [], "errors": Counter(), "rows": 0}
                for role in ("reader", "writer", "applier")}})
         pooled["seconds"] += self.chunk
@@ -293,6 +317,8 @@ class Run:
         pooled["overlay"].append(overlay)
         pooled["failed"] += health[1]
         for r in results:
+            if "counters" in r:
+                pooled["counters"] = [a + b for a, b in zip(pooled["counters"], r["counters"], strict=True)]
             p = pooled[r["role"]]
             p["lat"] += r["lat"]
             p["cut"] += r["cut"]
@@ -306,6 +332,10 @@ class Run:
               % (mode, LOAD_NAMES[load], "with readers" if readers else "writers alone", ready, loadavg,
                  sum(1 for r in results if r["role"] == "reader" for _ in r["lat"]),
                  sum(len(r["lat"]) for r in results if r["role"] == "writer"), health[0]), flush=True)
+        if readers:
+            counted = [sum(x) for x in zip(*(r["counters"] for r in results if "counters" in r), strict=True)]
+            print("    readers: " + ", ".join("%s %d" % kv for kv in zip(COUNTER_NAMES, counted, strict=True)),
+                  flush=True)
 
     def run(self):
         self.start_workers()
@@ -398,6 +428,15 @@ def detail_rows(r):
     return rows
 
 
+def counter_rows(r):
+    rows = []
+    for (mode, load, readers), ph in sorted(r.phases.items(), key=lambda kv: (MODES.index(kv[0][0]),
+                                                                             LOADS.index(kv[0][1]), not kv[0][2])):
+        if readers:
+            rows.append("| %s | %s | %s |" % (mode, LOAD_NAMES[load], " | ".join("%d" % x for x in ph["counters"])))
+    return rows
+
+
 def report(r, args, code, load_before, load_after, plot_link):
     reads, goals = read_rows(r)
     lines = [
@@ -455,6 +494,20 @@ def report(r, args, code, load_before, load_after, plot_link):
         "| freshness | phase | readers | load | applier | pending at end | overlay at start | errors |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *detail_rows(r),
+        "",
+        "## What the readers' backends did",
+        "",
+        "Counted by graphsync in the 4 readers' backends, summed over the rounds of each phase: reads"
+        " whose freshness step applied the",
+        "pending rows; folds of pending rows (onto the view kept from the last read: incremental; kept"
+        " across another backend's apply:",
+        "rekeys, or refused); log rows folded; refreshes of the applied graph (adopting a folded view:"
+        " adoptions), copies of it,",
+        "full arrays built, applied overlay rows folded in.",
+        "",
+        "| freshness | phase | %s |" % " | ".join(n.replace("_", " ") for n in COUNTER_NAMES),
+        "| --- | --- |%s" % (" ---: |" * len(COUNTER_NAMES)),
+        *counter_rows(r),
         "",
         "![Read latency at rest and under writes](%s)" % plot_link,
         "",

@@ -299,3 +299,34 @@ def test_a_folded_view_is_not_kept_across_an_apply_of_rows_it_had_not_folded(gra
         assert after["rekeys_refused"] == before["rekeys_refused"] + 1, (before, after)
         apply(admin)
         assert reach(reader) == fresh_fold(graph_db)
+
+
+def test_a_fold_of_a_few_thousand_rows_builds_no_full_arrays(graph_db):
+    """A fold of 3,000 edge changes on a graph of 64,000 edges adds them to the kept
+    overlay node by node, O(changes) (freshness.in_arrays_above: past one change per
+    16 edges); it made full arrays, O(edges), past one per 128 before (failed then:
+    an adjacency built from full arrays). Its answers are the applied graph's."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        admin.execute("""
+            DROP SCHEMA IF EXISTS uw2 CASCADE;
+            CREATE SCHEMA uw2;
+            CREATE TABLE uw2.n (id int PRIMARY KEY);
+            CREATE TABLE uw2.e (id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL);
+            INSERT INTO uw2.n SELECT g FROM generate_series(1, 4000) g;
+            INSERT INTO uw2.e SELECT g, 1 + g % 4000, 1 + (g * 7) % 4000 FROM generate_series(1, 64000) g;
+            SELECT graph.add_table('uw2.n');
+            SELECT graph.add_edge('uw2.n', 'src', 'uw2.n', to_column => 'dst', via_table => 'uw2.e');
+            SELECT graph.build();""")
+        reader.execute(COUNTS)
+        reader.execute("SET default_transaction_read_only = on")
+        walk = "SELECT node_id, depth FROM graph.traverse('uw2.n', %s, max_depth => 2) ORDER BY 1, 2"
+        reader.execute(walk, ("1",)).fetchall()
+        writer.execute("UPDATE uw2.e SET dst = 1 + (id * 13) % 4000 WHERE id <= 1500")  # 3,000 edge changes
+        before = counts(reader)
+        got = [reader.execute(walk, (s,)).fetchall() for s in ("1", "2", "14")]
+        after = counts(reader)
+        assert after["rows_folded"] == before["rows_folded"] + 1500
+        assert after["adjacency_builds"] == before["adjacency_builds"]
+        assert after["full_arrays"] == before["full_arrays"] == 0
+        apply(admin)
+        assert [reader.execute(walk, (s,)).fetchall() for s in ("1", "2", "14")] == got

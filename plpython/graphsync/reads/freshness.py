@@ -64,11 +64,16 @@ from graphsync.sync import base
 MAX_FOLD_ROWS = 200_000
 
 # A fold of more edge changes than FOLD_IN_ARRAYS, and than one per EDGES_PER_CHANGE
-# edges of the graph, builds full arrays (_folded_overlay): node by node, each
-# changed node costs some tens of microseconds; full arrays well under a
-# microsecond an edge.
+# edges of the graph, builds full arrays (_folded_overlay), O(edges); below that it
+# adds them to the overlay node by node (adjacency.Overlay.add), O(changes), each
+# changed node's list remade only when a read reaches it. Measured at 200k nodes /
+# 1M edges (load about 5): full arrays 280-380 ms whatever the count; node by node
+# 3-5 us a change (8,000: 25 ms, 30,000: 170 ms, 60,000: 320 ms). At 128 edges a
+# change (7,812 changes there) a reader that folded the backlog after each apply
+# built full arrays for a few thousand rows. The same bound holds rows folded onto a
+# kept view (folded): more are folded from the applied view, into full arrays.
 FOLD_IN_ARRAYS = 1_000
-EDGES_PER_CHANGE = 128
+EDGES_PER_CHANGE = 16
 
 # A fold of at most this many rows reads them row by row (changes.fold_rows), not as
 # columns (sync/columns.py): the columns' NumPy calls cost a fixed few milliseconds
@@ -152,7 +157,7 @@ def folded(plpy, v, st, narrow=None):
             if onto is None:
                 STATS["rekeys_refused"] += 1
                 raise graph_view.Moved()
-        if rows and (not onto.foldable or len(rows) > FOLD_IN_ARRAYS or "T" in rows.ops):
+        if rows and (not onto.foldable or len(rows) > in_arrays_above(v) or "T" in rows.ops):
             # a view that cannot be folded onto (full arrays, a TRUNCATE), many rows or
             # a TRUNCATE: fold all of them from the applied view
             raise graph_view.Moved()
@@ -178,6 +183,12 @@ def folded(plpy, v, st, narrow=None):
             [onto.last_id, *rows.cols["id"]])
         base._cache["folded"] = (grows, f, narrow)
     return f
+
+
+def in_arrays_above(v):
+    """The most edge changes (or rows onto a kept view) a fold over ``v`` folds node
+    by node (see FOLD_IN_ARRAYS)."""
+    return max(FOLD_IN_ARRAYS, len(v.live.base["out"].targets) // EDGES_PER_CHANGE)
 
 
 def rekeyed(f, v, st):
@@ -456,8 +467,7 @@ def fold(plpy, v, rows, visible, onto=None, known=None):
     ops = ec.ops
     # many edge changes from the applied view: full arrays (_folded_overlay), which read
     # the applied overlay's counts and replace the copy's overlay (not copied then)
-    in_arrays = not cuts and onto is None and len(ops) > max(
-        FOLD_IN_ARRAYS, len(v.live.base["out"].targets) // EDGES_PER_CHANGE)
+    in_arrays = not cuts and onto is None and len(ops) > in_arrays_above(v)
     if onto is None:
         live = v.live.copy(overlay=not in_arrays)
         counts = {}

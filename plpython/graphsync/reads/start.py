@@ -358,8 +358,9 @@ TYPES_FOLLOW = TYPES + ["bigint", "bigint", "text", "text"]
 _last = {"mode": "quiet"}
 
 # The reads this backend started, by the first START statement each ran
-# ("quiet": START_QUIET, ...; tests read them: a read at rest runs START_QUIET alone).
-STATS = {"quiet": 0, "at_rest": 0, "busy": 0}
+# ("quiet": START_QUIET, ...; tests read them: a read at rest runs START_QUIET alone),
+# and those whose freshness step applied the pending rows ("applied").
+STATS = {"quiet": 0, "at_rest": 0, "busy": 0, "applied": 0}
 
 
 class Pending:
@@ -491,6 +492,7 @@ def start(plpy, keys=()):
         STATS["at_rest"] += _last["mode"] == "at_rest"
         r = run(plpy, START_AT_REST_1 if one else START_AT_REST, TYPES_AT_REST, args)[0]
         if r["applied"]:
+            STATS["applied"] += 1
             args[1] = False
             r = run(plpy, START_AT_REST_1 if one else START_AT_REST, TYPES_AT_REST, args)[0]
         if r["fetched"]:
@@ -507,6 +509,7 @@ def start(plpy, keys=()):
         else:
             r = run(plpy, START_1 if one else START, TYPES, args)[0]
             if r["applied"]:
+                STATS["applied"] += 1
                 args[1] = False
                 r = run(plpy, START_1 if one else START, TYPES, args)[0]
     _last["mode"] = "busy" if r["fetched"] else "quiet" if r["quiet"] else "at_rest"
