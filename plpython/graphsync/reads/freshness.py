@@ -176,7 +176,7 @@ def folded(plpy, v, st, narrow=None):
         f.seen = seen
         f.lineage = st.lineage
         if onto is None:  # the applied graph it was folded from: rekeyed() compares
-            f.applied_done, f.applied_nodes = st.done, v.node_count
+            f.applied_bound, f.applied_nodes = st.bound, v.node_count
         # the highest log id it holds: START reads the rows its snapshot did not see
         # by the log's indexes from there (graph._pending_rows' ``after``)
         f.last_id = max(rows.cols["id"], default=0) if onto is None else max(
@@ -197,31 +197,37 @@ def rekeyed(f, v, st):
     apply, or None when that cannot be shown. The rows the read then folds onto it
     are START's: those its snapshot sees that ``f.seen`` did not.
 
-    ``f`` is the applied graph G0 (of snapshot ``f.applied_done``) plus the rows X
-    pending in G0 that ``f.seen`` sees. The apply took G0 to G1 by applying the rows
-    A that its snapshot (``st.done``) sees and G0's did not: when every transaction
-    ``st.done`` sees is one ``f.seen`` sees (db.snapshot_within), A lies within X,
+    ``f`` is the applied graph G0 plus the rows X pending in G0 that ``f.seen``
+    sees. Applies took G0 to G1 by applying rows A, each visible in ``st.bound`` (the
+    snapshot of G1's half-done pass, else of its last: every row applied is visible
+    in it) and pending in G0: when every transaction ``st.bound`` sees is one
+    ``f.seen`` sees (db.snapshot_within), A lies within X,
     so ``f`` is G1 plus the rows of X left pending -- the edge changes add up as net
     counts in any order (adjacency.Overlay), node changes of one source row come in
     commit order both ways -- and the view START would fold from G1 is ``f`` plus
     the rows ``f.seen`` did not see. Also needed, all checked here or by START's
-    lineage (the same generation, caller and tables; no half-done pass; no row failed
-    or retried since: migration 406; a fold that leaves out no table's rows):
+    lineage (the same generation, caller and tables; no row failed or retried since:
+    migration 406; a fold that leaves out no table's rows):
     ``f`` holds no temporary node id, no label of its own, no TRUNCATE and no full
     arrays (``rekeyable``), and G1 has the registry, cuts and node ids of G0 (an
     apply within X gives no node an id ``f`` had not).
 
     The edges of a node's list may come in another order than a fresh fold's (the
-    order in which the rows were folded, as for rows committed late, see folded)."""
+    order in which the rows were folded, as for rows committed late, see folded).
+    Refused, though right: a view whose last snapshot was taken before the apply's
+    transaction took its xids (the reader that applied, one in a long read). The
+    apply's snapshot does not name its own subtransactions (db.complete_snapshot:
+    they hold no log row), so it looks as if it saw transactions that snapshot did
+    not; a snapshot taken later sees them running, not named either."""
     if not getattr(f, "rekeyable", False) or f.lineage is None or f.lineage != st.lineage:
         return None
     if f.key[0] != v.key[0] or f.applied_nodes != v.node_count or f.cuts != v.cuts:
         return None
     if (f.registry.nodes, f.registry.edges) != (v.registry.nodes, v.registry.edges):
         return None
-    if not (db.snapshot_within(f.applied_done, st.done) and db.snapshot_within(st.done, f.seen)):
+    if not (db.snapshot_within(f.applied_bound, st.bound) and db.snapshot_within(st.bound, f.seen)):
         return None
-    f.key, f.applied_done = v.key, st.done
+    f.key, f.applied_bound = v.key, st.bound
     f.edge_log = None  # (never view.Live.adopt's: v's Live graph is not what it was folded from)
     # a bound of the rows it holds now (MAX_FOLD_ROWS): those the apply left pending
     f.rows_folded = min(f.rows_folded, st.committed_rows)
@@ -538,7 +544,7 @@ def fold(plpy, v, rows, visible, onto=None, known=None):
     # graph's node ids and labels
     f.rekeyable = foldable and not f.extra_keys and not own_labels
     f.lineage = onto.lineage if onto is not None else None
-    f.applied_done = onto.applied_done if onto is not None else None
+    f.applied_bound = onto.applied_bound if onto is not None else None
     f.applied_nodes = onto.applied_nodes if onto is not None else None
     f.pending = True
     return f

@@ -141,7 +141,7 @@ SELECT s.generation, v.version, s.build_required, s.done,
 FROM (SELECT pg_catalog.current_setting('graph.query_freshness', true) AS raw) AS f
 CROSS JOIN LATERAL (SELECT coalesce(nullif(f.raw, ''), $1) AS mode, f.raw AS freshness) AS m
 CROSS JOIN (SELECT s.generation, s.build_required, s.done_snapshot::text AS done,
-                   s.target_snapshot IS NULL AS whole, s.replay_breaks
+                   coalesce(s.target_snapshot, s.done_snapshot)::text AS bound, s.replay_breaks
             FROM graph._sync_state AS s LIMIT 1) AS s
 %(read_sync)s
 CROSS JOIN (SELECT v.version FROM graph._graph_version AS v LIMIT 1) AS v
@@ -268,8 +268,8 @@ def _statement(fetched, node2, read_sync):
 # security does not apply to it (graph._pending_visible's test). Only then is
 # ``lineage`` set: the key under which a folded view is kept across an apply
 # (reads/freshness.py, re-keyed): the generation, graph._sync_state.replay_breaks
-# (migration 406), the caller and its tables, and no half-done pass (the applied
-# graph is then done_snapshot's). A kept view's lineage comes as $8 where its
+# (migration 406), the caller and its tables (``bound``: a snapshot that sees every
+# row applied, the half-done pass's target, else done_snapshot). A kept view's lineage comes as $8 where its
 # fold_key would: START reads only the rows its snapshot did not see (``same``)
 # when either matches, and the fold tells which did.
 _WHOLE = """NOT EXISTS (
@@ -282,7 +282,7 @@ _WHOLE = """NOT EXISTS (
                                                     false))"""
 
 _PENDING = """CROSS JOIN LATERAL (
-    SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key, w.lineage,
+    SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key, w.lineage, s.bound,
            pg_catalog.pg_current_snapshot()::text AS seen,
            x.ids, x.ops, x.table_oids, x.old_pks, x.new_pks, x.properties, x.old_rows, x.new_rows,
            z.key_tables, z.key_pks, z.key_ids, z.key_extra
@@ -294,7 +294,7 @@ _PENDING = """CROSS JOIN LATERAL (
                        j.fold_key, j.lineage
                 FROM (SELECT s.generation || '/' || v.version || '/' || s.done || '/' || current_user
                              || '/' || t.visible::text AS fold_key,
-                             CASE WHEN s.whole AND %s THEN s.generation || '/' || s.replay_breaks || '/'
+                             CASE WHEN %s THEN s.generation || '/' || s.replay_breaks || '/'
                                   || current_user || '/' || t.visible::text END AS lineage) AS j
           ) AS k
     ) AS w
@@ -308,7 +308,7 @@ _PENDING = """CROSS JOIN LATERAL (
 """ % (_FETCH, _WHOLE, _KEYS)
 
 # What START returns beside the start's own columns: the pending rows (_PENDING).
-_FETCHED = """p.fetched, p.from_seen, p.fold_key, p.lineage, p.seen, p.ids, p.ops, p.table_oids, p.old_pks,
+_FETCHED = """p.fetched, p.from_seen, p.fold_key, p.lineage, p.bound, p.seen, p.ids, p.ops, p.table_oids, p.old_pks,
        p.new_pks, p.properties, p.old_rows, p.new_rows, p.key_tables, p.key_pks, p.key_ids, p.key_extra"""
 
 START = _statement(_FETCHED, _NODE2, _READ_SYNC % "true") + _PENDING
@@ -403,6 +403,7 @@ class Start(record("Start", (
         "from_seen",  # bool: they are only those the kept folded view's snapshot did not see
         "fold_key",  # str: what a folded view of this read is kept under (see START)
         "lineage",  # str | None: what it is kept under across an apply (see _WHOLE); None: not
+        "bound",  # str: a snapshot that sees every applied row: the pass's target, else done
         "seen",  # str: the snapshot they were read in
         "keys",  # dict: {(table oid, id text): (node id, extra rows) or None} of keys the pending rows name
         "me",  # str: current_user
@@ -532,6 +533,7 @@ def start(plpy, keys=()):
         False if at_rest else bool(r["from_seen"]),
         None if at_rest else r["fold_key"],
         None if at_rest else r["lineage"],
+        None if at_rest else r["bound"],
         None if at_rest else r["seen"],
         None if at_rest else _keys(r),
         r["me"],
