@@ -332,35 +332,3 @@ def test_a_fold_of_a_few_thousand_rows_builds_no_full_arrays(graph_db):
         assert [reader.execute(walk, (s,)).fetchall() for s in ("1", "2", "14")] == got
 
 
-def test_a_read_applies_at_most_a_thousand_rows_and_folds_the_rest(graph_db):
-    """A read's freshness step applies at most 1,000 pending rows (apply.READ_APPLY_ROWS:
-    one batch), leaving the pass half done, and folds the rest; another reader keeps
-    its folded view across that apply (the pass's target snapshot bounds what was
-    applied). Before, the read applied all 1,500 (failed then: 0 left pending)."""
-    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader, \
-            connect(graph_db) as applier:
-        apply(admin)
-        reader.execute(COUNTS)
-        reader.execute("SET default_transaction_read_only = on")
-        reach(reader)
-        writer.execute("INSERT INTO uw.e SELECT g, 30 + g % 5, 1 + (g * 11) % 40 FROM generate_series(5000, 6499) g")
-        got = reach(reader)  # folds the 1,500 rows
-        pending = "SELECT count(*) FROM graph._pending_log()"
-        assert admin.execute(pending).fetchone()[0] == 1500
-        applier.execute("BEGIN")
-        assert reach(applier) == got  # its first read applies, the others fold
-        # a commit after the apply's: the reader's next snapshot sees the apply's
-        # transaction (and its subtransactions) running (see freshness.rekeyed)
-        writer.execute("UPDATE uw.e SET dst = 3 WHERE id = 6499")
-        got = reach(reader)
-        applier.execute("COMMIT")
-        assert admin.execute(pending).fetchone()[0] == 501
-        before = counts(reader)
-        assert reach(reader) == got
-        after = counts(reader)
-        assert after["rows_folded"] == before["rows_folded"]
-        assert after["copies"] == before["copies"]
-        assert after["rekeys"] == before["rekeys"] + 1
-        apply(admin)
-        assert admin.execute(pending).fetchone()[0] == 0
-        assert reach(reader) == got

@@ -1,13 +1,11 @@
--- graph._apply_for_read(bounded): the apply a read's freshness step runs
--- (graph._read_sync): graph.apply_sync() over every committed pending row, or,
--- bounded, over the first apply.READ_APPLY_ROWS of them (the rest stay pending,
--- and reads fold them), but a
+-- graph._apply_for_read(): the apply a read's freshness step runs
+-- (graph._read_sync): graph.apply_sync() over every committed pending row, but a
 -- backlog the edge buffer cannot hold stops it and turns the graph read-only
 -- instead of rebuilding the base: a read never turns into a build (which reads
 -- every source table and renumbers the nodes). The admin's graph.apply_sync() or
 -- a maintenance run then folds that backlog into a rebuild. Admin only.
 -- Touches: what graph.apply_sync touches.
-CREATE OR REPLACE FUNCTION graph._apply_for_read(bounded boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION graph._apply_for_read()
 RETURNS void
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
@@ -15,8 +13,8 @@ AS $$
 if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
     SD["graphsync"] = True
 from graphsync.sync import apply
-apply.apply_sync(plpy, None, rebuild=False, max_rows=apply.READ_APPLY_ROWS if bounded else None)
+apply.apply_sync(plpy, None, rebuild=False)
 $$;
 
-COMMENT ON FUNCTION graph._apply_for_read(boolean) IS
+COMMENT ON FUNCTION graph._apply_for_read() IS
 'Internal (reads): graph.apply_sync() for a read''s freshness step, which never rebuilds the base. Admin only.';

@@ -21,10 +21,7 @@
 -- each read made concurrent readers 3-7 times slower
 -- (benchmarks/READS_UNDER_WRITES.md). Going by the last apply, not by the age of
 -- the rows, bounds how often reads apply however slow they get. The apply then
--- commits with the reader's transaction. It applies at most 1,000 rows, in one
--- batch (apply.READ_APPLY_ROWS): a read that applied a backlog of thousands under
--- unthrottled writers took a second or more; the rest stay pending, and reads fold
--- them. applied tells whether it ran; the
+-- commits with the reader's transaction. applied tells whether it ran; the
 -- counts are those before it (a read that applied reads the graph, and the
 -- counts, again). applied_snapshot is graph._sync_state.done_snapshot as the
 -- snapshot that counted saw it (the check or the count below: the statement that
@@ -239,7 +236,7 @@ BEGIN
             -- (health shows it what it may see). The caller's setting comes back after.
             PERFORM pg_catalog.set_config('client_min_messages',
                                           CASE WHEN graph._session_is_admin() THEN 'warning' ELSE 'error' END, true);
-            PERFORM graph._apply_for_read(true);  -- at most apply.READ_APPLY_ROWS rows
+            PERFORM graph._apply_for_read();
             PERFORM pg_catalog.set_config('client_min_messages', messages, true);
             applied := true;
         EXCEPTION WHEN OTHERS THEN

@@ -463,24 +463,11 @@ UPDATE graph._sync_log SET error_message = NULL WHERE id = ANY ($1) AND error_me
 """
 
 
-# The most log rows the apply a read runs applies (graph._read_sync: a read applies
-# once there are 1,000 pending, or a second after the last apply). Applying all of
-# them made the read that applied wait for an apply of the whole backlog: under
-# unthrottled writers some thousands of rows, a second or more
-# (benchmarks/READS_UNDER_WRITES.md); the rest stay pending, folded by the reads.
-READ_APPLY_ROWS = 1_000
-
-
 @errors.entry_point
 @notify.top_level
-def apply_sync(plpy, max_batches=None, rebuild=True, max_rows=None):
+def apply_sync(plpy, max_batches=None, rebuild=True):
     """Replay committed log rows; returns a dict of what was applied (and, under
     "rebuilt", why the call rebuilt the base, or None).
-
-    ``max_rows``: apply at most that many rows, in one batch (the apply a read runs,
-    graph._apply_for_read: READ_APPLY_ROWS); a pass it does not finish stays half
-    done (target_snapshot), for the next apply to go on with, and one it finishes
-    (the batch held fewer rows) is marked done.
 
     A backlog that holds more edge changes than graph.edge_buffer_size has room for
     (a bulk load after registration) is folded into a rebuild of the base in this
@@ -490,8 +477,6 @@ def apply_sync(plpy, max_batches=None, rebuild=True, max_rows=None):
     reason is rebuilt the same way."""
     db.require_admin(plpy)
     batch_size = settings.get(plpy, "graph.sync_batch_size")
-    if max_rows is not None:
-        batch_size, max_batches = max(1, min(batch_size, max_rows)), 1
     buffer_size = settings.get(plpy, "graph.edge_buffer_size")
     policy = settings.get(plpy, "graph.sync_error_policy")
     st = db.run(plpy, STATE)[0]
@@ -532,8 +517,7 @@ def apply_sync(plpy, max_batches=None, rebuild=True, max_rows=None):
                 continue
             # The build failed (its WARNING says why): replay the backlog instead.
         finished, stop = _run_pass(plpy, replayer, done, target, position, batch_size, policy,
-                                   max_batches, counts, (st["build_xid"], st["build_position"]), settled,
-                                   max_rows is not None)
+                                   max_batches, counts, (st["build_xid"], st["build_position"]), settled)
         why = "the pending rows hold more edge changes than graph.edge_buffer_size (%d) has room for" % buffer_size
         if stop == "edge_buffer_full" and rebuild and _rebuild(plpy, why):
             # The base now holds every row committed before the build's snapshot: go
@@ -589,14 +573,12 @@ def _new_pass(plpy, done):
 
 
 def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_batches, counts,
-              built=(0, 0), settled=None, short_done=False):
+              built=(0, 0), settled=None):
     """Apply the rows visible in ``target`` and not in ``done``, from ``position`` on
     (None: there are none), batch by batch, but the rows ``built`` (build_xid,
     build_position) names: the last build read them in its own transaction.
     ``settled``: the transaction ``target`` names that holds no pending row
-    (db.complete_snapshot). ``short_done``: a batch of fewer than ``batch_size`` rows,
-    all applied, finishes the pass (no row is left: FETCH reads them in id order up to
-    its limit) without another FETCH. Returns (finished, stop reason or None)."""
+    (db.complete_snapshot). Returns (finished, stop reason or None)."""
     while max_batches is None or counts.batches < max_batches:
         rows = [] if position is None else db.run(
             plpy, FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"],
@@ -614,9 +596,6 @@ def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_ba
         counts.batches += 1
         if stop:
             return False, stop
-        if short_done and len(rows) < batch_size and last == rows[-1]["id"]:
-            db.run(plpy, DONE, ["text", "bigint"], [target, settled])
-            return True, None
     return False, None
 
 
