@@ -156,6 +156,32 @@ def test_a_build_that_rolls_back_leaves_no_file_a_reader_trusts(graph_db):
         assert s["maps"] == 1 and s["writes"] == 0 and s["refused"] == 0
 
 
+def test_a_build_that_fails_while_its_file_is_hashed_leaves_neither_file_nor_temp_file(graph_db):
+    """The build writes its file's bytes, then graph._csr while a thread fsyncs and
+    hashes the file: a failure of those writes (a trigger here) removes the temp file
+    and leaves no file under the next generation's name; the next build writes one."""
+    with connect(graph_db) as c:
+        path, _, _ = base_file(c)
+        folder = os.path.dirname(path)
+        generation = c.execute("SELECT generation FROM graph._sync_state").fetchone()[0]
+        c.execute("""CREATE FUNCTION public.fail_csr() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN RAISE EXCEPTION 'graph._csr refused'; END $$""")
+        c.execute("""CREATE TRIGGER fail_csr BEFORE INSERT ON graph._csr
+                     FOR EACH ROW EXECUTE FUNCTION public.fail_csr()""")
+        try:
+            with pytest.raises(psycopg.errors.RaiseException):
+                c.execute("SELECT graph.build()")
+            names = sorted(os.listdir(folder))
+            assert "%d.base" % (generation + 1) not in names
+            assert not [n for n in names if n.endswith(".tmp")], names
+        finally:
+            c.execute("DROP TRIGGER fail_csr ON graph._csr")
+            c.execute("DROP FUNCTION public.fail_csr()")
+        c.execute("SELECT graph.build()")
+        again, size, digest = base_file(c)
+        assert again == os.path.join(folder, "%d.base" % (generation + 1)) and sha(again) == digest
+
+
 def test_a_deleted_file_is_written_again_by_the_next_read(graph_db):
     with connect(graph_db) as c:
         before = answer(c)
@@ -166,6 +192,41 @@ def test_a_deleted_file_is_written_again_by_the_next_read(graph_db):
         assert sha(path) == digest
         assert mapped(c.info.backend_pid, path)
         assert _stats(c)["writes"] == 1
+
+
+def test_graph_csr_stores_the_out_csr_only_and_a_stored_in_row_is_still_read(graph_db):
+    """A build writes one graph._csr row per generation, 'out' (the 'in' CSR is its
+    reverse, made again by whoever writes the file from graph._csr: the file is the
+    same, byte for byte). A generation an older release built keeps its 'in' row,
+    which is read as it is: here one put back from the file's own 'in' arrays, the
+    file removed, and the file written again from both rows is the same file."""
+    with connect(graph_db) as c:
+        c.execute("INSERT INTO g.links VALUES (6301, 4, 9, 'a')")
+        c.execute("SELECT graph.build()")
+        before = answer(c)
+        path, size, digest = base_file(c)
+        generation = c.execute("SELECT generation FROM graph._sync_state").fetchone()[0]
+        rows = c.execute("SELECT direction, file_bytes, file_sha256 FROM graph._csr ORDER BY direction").fetchall()
+        assert rows == [("out", size, digest)]
+    os.unlink(path)
+    with connect(graph_db) as c:
+        assert answer(c) == before
+        assert sha(path) == digest and _stats(c)["writes"] == 1
+    with open(path, "rb") as f:
+        data = f.read()
+    spans = {name: array_span(path, "in." + name) for name in ("offsets", "targets", "weights", "labels", "sources")}
+    with connect(graph_db) as c:
+        c.execute("""INSERT INTO graph._csr (generation, direction, node_count, edge_count, offsets, targets,
+                                             weights, labels, sources, alive)
+                     SELECT generation, 'in', node_count, edge_count, %s, %s, %s, %s, %s, alive
+                     FROM graph._csr WHERE generation = %s AND direction = 'out'""",
+                  [data[o:o + n] for o, n in (spans[k] for k in ("offsets", "targets", "weights", "labels",
+                                                                   "sources"))] + [generation])
+    os.unlink(path)
+    with connect(graph_db) as c:
+        assert answer(c) == before
+        assert sha(path) == digest and _stats(c)["writes"] == 1
+        c.execute("DELETE FROM graph._csr WHERE direction = 'in'")
 
 
 def test_a_file_is_read_in_full_once_when_written_then_mapped_without_reading_it(graph_db):

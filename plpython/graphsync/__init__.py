@@ -43,6 +43,7 @@ sync/                   the write path: log rows -> graph tables -> base
   notify.py             what replay applied, numbered (changed_nodes); one NOTIFY graphsync per top-level call
   base.py               the stored base of a generation and how a backend gets it (mapped, or its own copy)
   basefile.py           the shared, memory-mapped base file of a generation: format, checks, atomic writes
+  background.py         a thread of the backend for the build's GIL-free work (sorts, fsync, hashing)
 
 reads/                  the read path: the graph a caller sees, and the read functions
   start.py              a read's first statement: freshness step, generation, the caller's tables, settings

@@ -28,7 +28,7 @@ import time
 from graphsync import db, errors
 from graphsync.algorithms import csr
 from graphsync.algorithms.lazy_numpy import np
-from graphsync.sync import base, basefile, notify, packed, registry, sources
+from graphsync.sync import background, base, basefile, notify, packed, registry, sources
 
 # The labels of the edges read: each edge source's own label, and the values of its
 # label column where it has one (only those edges are scanned).
@@ -251,35 +251,40 @@ def build(plpy):
     plpy.notice("graphsync build: %d nodes, %d edges read; writing generation %d"
                 % (alive_count, len(e.src), generation))
     edge_count = len(e.src)
-    out = csr.build(node_count, e)
+    # The 'in' CSR's sort and half of its gathers run in a thread beside the rest.
+    out, order = csr.build_out(node_count, e, background.start)
     del e
-    into = csr.reverse(out)
+    into = csr.reverse(out, order(), background.start)
+    del order
     step("CSRs built")
-    file = write_file(plpy, generation, out, into, alive, tables)
-    step("shared file written")
-    base.write_base(plpy, generation, {"out": out, "in": into}, alive, tables, file)
-    step("graph._csr written")
-    del out, into
-    plpy.execute("DELETE FROM graph._edge_overlay")
-    plpy.execute("DELETE FROM graph._edge_cuts")
-    plpy.execute(plpy.prepare(
-        """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot, settled_xid = $3,
-               target_snapshot = NULL, target_position = 0, generation = $2, overlay_count = 0,
-               read_only = false, read_only_reason = NULL, build_required = false,
-               last_build_at = now(), build_xid = $3, build_position = $4,
-               applied_sync_id = greatest(applied_sync_id, coalesce((
-                   SELECT max(id) FROM graph._sync_log
-                   WHERE pg_visible_in_snapshot(xid::text::xid8, $1::pg_snapshot)), 0))""",
-        ["text", "bigint", "bigint", "bigint"]), [snapshot, generation, own["xid"], own["position"]])
-    # Record column types (drift), clear folded TRUNCATE markers and failed rows.
-    plpy.execute(plpy.prepare("SELECT graph._after_build($1::pg_snapshot)", ["text"]), [snapshot])
-    plpy.execute(plpy.prepare(
-        """UPDATE graph._sync_log SET needs_vacuum = false
-           WHERE needs_vacuum AND xid = $1 AND id <= $2""", ["bigint", "bigint"]),
-        [own["xid"], own["position"]])
-    # The schema changes this read saw (graph._schema_events a rebuild catches up
-    # with: columns unregistered or renamed, partitions attached or detached) are.
-    plpy.execute(plpy.prepare(RESOLVE_EVENTS, ["text"]), [snapshot])
+    with SharedFile(plpy, generation, out, into, alive, tables) as shared:
+        step("shared file written")  # its bytes; fsync'd and hashed in the background meanwhile
+        base.write_base(plpy, generation, out, alive, tables)
+        step("graph._csr written")
+        del out
+        plpy.execute("DELETE FROM graph._edge_overlay")
+        plpy.execute("DELETE FROM graph._edge_cuts")
+        plpy.execute(plpy.prepare(
+            """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot, settled_xid = $3,
+                   target_snapshot = NULL, target_position = 0, generation = $2, overlay_count = 0,
+                   read_only = false, read_only_reason = NULL, build_required = false,
+                   last_build_at = now(), build_xid = $3, build_position = $4,
+                   applied_sync_id = greatest(applied_sync_id, coalesce((
+                       SELECT max(id) FROM graph._sync_log
+                       WHERE pg_visible_in_snapshot(xid::text::xid8, $1::pg_snapshot)), 0))""",
+            ["text", "bigint", "bigint", "bigint"]), [snapshot, generation, own["xid"], own["position"]])
+        # Record column types (drift), clear folded TRUNCATE markers and failed rows.
+        plpy.execute(plpy.prepare("SELECT graph._after_build($1::pg_snapshot)", ["text"]), [snapshot])
+        plpy.execute(plpy.prepare(
+            """UPDATE graph._sync_log SET needs_vacuum = false
+               WHERE needs_vacuum AND xid = $1 AND id <= $2""", ["bigint", "bigint"]),
+            [own["xid"], own["position"]])
+        # The schema changes this read saw (graph._schema_events a rebuild catches up
+        # with: columns unregistered or renamed, partitions attached or detached) are.
+        plpy.execute(plpy.prepare(RESOLVE_EVENTS, ["text"]), [snapshot])
+        step("state written")
+        base.record_file(plpy, generation, shared.finish())
+        del into
     step("done")
     return generation, alive_count, edge_count, time.monotonic() - started
 
@@ -500,21 +505,59 @@ def packed_edges(plpy, reg, read):
     return parts
 
 
-def write_file(plpy, generation, out, into, alive, tables):
-    """Write the shared base file of ``generation`` from the arrays in hand, so no
-    reader pays for it; returns its (size, SHA-256), or None when the file cannot be
-    written here (a warning says why; the first reader writes it then)."""
-    header, arrays = basefile.contents(generation, out, into, alive, tables, lazy=True)
-    try:
-        db_oid = plpy.execute(
-            "SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database()")[0]["oid"]
-        folder = basefile.directory(basefile.root(), db_oid)
-        with basefile.Lock(folder, lambda: plpy.execute(base.WAIT)):
-            file = basefile.create(folder, generation, header, arrays)
-            # Keep the file of the generation readers use until this one commits.
-            basefile.remove_old(folder, generation - 1)
-        return file
-    except OSError as exc:
-        plpy.warning("graphsync build: the shared base file of generation %d cannot be written (%s); the"
-                     " first read writes it" % (generation, exc.strerror or exc))
-        return None
+class SharedFile:
+    """The shared base file of ``generation``, written by the build from the arrays in
+    hand (so no reader has to), under the directory's lock from entering the block to
+    its end: its bytes are written on entering (basefile.Pending), then fsync'd and
+    hashed in a thread while the block writes graph._csr and the build's state (the
+    block holds the GIL only when it runs Python, not while PostgreSQL executes its
+    statements). finish() gives its (size, SHA-256) to record in graph._csr; when
+    the file cannot be written here (a warning says why; the first read writes it
+    then), the SHA-256 of the contents computed from the arrays. A block that fails
+    leaves no file (its temp file removed)."""
+
+    def __init__(self, plpy, generation, out, into, alive, tables):
+        self.plpy, self.generation, self.pending, self.stack = plpy, generation, None, None
+        self.contents = basefile.contents(generation, out, into, alive, tables, lazy=True)
+
+    def __enter__(self):
+        plpy = self.plpy
+        self.stack = contextlib.ExitStack()
+        try:
+            db_oid = plpy.execute("SELECT d.oid FROM pg_catalog.pg_database AS d"
+                                  " WHERE d.datname = pg_catalog.current_database()")[0]["oid"]
+            folder = basefile.directory(basefile.root(), db_oid)
+            self.stack.enter_context(basefile.Lock(folder, lambda: plpy.execute(base.WAIT)))
+            # Keep the file of the generation readers use until this one commits; temp
+            # files seen under the lock are dead writers' (before ours exists).
+            basefile.remove_old(folder, self.generation - 1)
+            self.pending = basefile.begin(folder, self.generation, *self.contents, background.start)
+        except OSError as exc:
+            self.stack.close()
+            self._cannot(exc)
+        except BaseException:
+            self.stack.close()
+            raise
+        return self
+
+    def finish(self):
+        """(size, SHA-256 hex) of the file of this generation's contents."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            try:
+                return pending.finish()
+            except OSError as exc:
+                self._cannot(exc)
+        return basefile.digest(*self.contents)
+
+    def __exit__(self, kind, exc, tb):
+        if self.pending is not None:  # the block failed before finish(): no file
+            self.pending.abandon()
+            self.pending = None
+        self.contents = None
+        self.stack.close()
+        return False
+
+    def _cannot(self, exc):
+        self.plpy.warning("graphsync build: the shared base file of generation %d cannot be written (%s); the"
+                          " first read writes it" % (self.generation, exc.strerror or exc))

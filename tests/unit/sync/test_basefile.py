@@ -9,7 +9,7 @@ import pytest
 
 from graphsync.algorithms import csr
 from graphsync.algorithms.adjacency import both_ways
-from graphsync.sync import basefile
+from graphsync.sync import background, basefile
 
 
 def graph(seed=3, n=50, m=200):
@@ -123,16 +123,19 @@ def test_root_refuses_a_directory_that_is_not_a_data_directory(tmp_path):
 
 
 def test_the_build_writes_with_one_pass_what_a_reader_would_write(folder):
-    """basefile.create (the build's write: lazy 'any' arrays, hashed as written) makes
-    the same bytes, size and SHA-256 as contents + digest + write (a reader's), and
-    stamps the file so that open_verified maps it without a full check."""
+    """basefile.begin (the build's write: lazy 'any' arrays, fsync'd and hashed in a
+    thread) makes the same bytes, size and SHA-256 as contents + digest + write (a
+    reader's), under the final name only once finished, and stamps the file so that
+    open_verified maps it without a full check."""
     out, into, alive, tables = graph(seed=11, n=80, m=500)
     header, arrays = basefile.contents(5, out, into, alive, tables)
     want = basefile.digest(header, arrays)
     lazy_header, lazy_arrays = basefile.contents(5, out, into, alive, tables, lazy=True)
     assert lazy_header == header
     assert basefile.digest(lazy_header, lazy_arrays) == want
-    assert basefile.create(folder, 5, lazy_header, lazy_arrays) == want
+    pending = basefile.begin(folder, 5, lazy_header, lazy_arrays, background.start)
+    assert not os.path.exists(basefile.path_of(folder, 5))
+    assert pending.finish() == want
     with open(basefile.path_of(folder, 5), "rb") as f:
         assert hashlib.sha256(f.read()).hexdigest() == want[1]
     stats = {}
@@ -147,7 +150,7 @@ def test_a_file_the_build_wrote_is_refused_for_another_checksum(folder):
     records another checksum, and open_verified refuses the file left behind."""
     g = graph(seed=12)
     header, arrays = basefile.contents(6, *g, lazy=True)
-    size, sha = basefile.create(folder, 6, header, arrays)
+    size, sha = basefile.begin(folder, 6, header, arrays, background.start).finish()
     other = graph(seed=13)
     header, arrays = basefile.contents(6, *other)
     size2, sha2 = basefile.digest(header, arrays)
@@ -180,3 +183,36 @@ def test_the_header_and_the_stamp_are_read_as_json_reads_them_without_importing_
     with open(os.path.join(folder, "12.verified"), "w") as f:
         json.dump(value, f, indent=1)  # another layout of the same value: read as JSON
     assert basefile._stamped(folder, 12, value)
+
+
+def test_a_pending_file_abandoned_leaves_nothing_and_hashes_what_the_file_holds(folder):
+    """A build that fails while its file is synced and hashed in the background leaves
+    no file and no temp file; one that finishes records the SHA-256 of the bytes in
+    the file (read back, not of the arrays in memory), and its thread has ended."""
+    header, arrays = basefile.contents(8, *graph(seed=14), lazy=True)
+    pending = basefile.begin(folder, 8, header, arrays, background.start)
+    pending.abandon()
+    pending.wait()
+    assert os.listdir(folder) == []
+    header, arrays = basefile.contents(8, *graph(seed=14), lazy=True)
+    pending = basefile.begin(folder, 8, header, arrays, background.start)
+    size, sha = pending.finish()
+    assert not pending.wait.thread.is_alive()
+    with open(basefile.path_of(folder, 8), "rb") as f:
+        data = f.read()
+    assert (len(data), hashlib.sha256(data).hexdigest()) == (size, sha)
+    assert sorted(os.listdir(folder)) == ["8.base", "8.verified"]
+
+
+def test_a_pending_file_that_cannot_be_read_back_is_not_renamed(folder, monkeypatch):
+    """An error of the background thread (here the file's mapping) reaches finish(),
+    which removes the temp file: nothing under the final name."""
+    def refuse(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(basefile.mmap, "mmap", refuse)
+    header, arrays = basefile.contents(9, *graph(seed=15), lazy=True)
+    pending = basefile.begin(folder, 9, header, arrays, background.start)
+    with pytest.raises(OSError):
+        pending.finish()
+    assert os.listdir(folder) == []
