@@ -15,15 +15,16 @@ the generation's graph._csr rows, so build records its size and SHA-256 there
 (graph._csr.file_bytes and file_sha256, migration 130) and every reader that writes
 or opens a file checks it against them: a missing, truncated, corrupt, stale or
 hostile file is never used, it is written again. The build writes the file itself
-(begin: from the arrays it built; fsync'd and hashed in a thread while the build
-writes graph._csr, then renamed and stamped as checked).
+(begin: from the arrays it built, each piece hashed in a thread while it is written,
+fsync'd in a thread while the build writes graph._csr, then renamed and stamped as
+checked).
 
 Checking 1 GB of file costs about a second, too much for every new backend, so a
 full check leaves a stamp beside the file (``<generation>.verified``): the file's
 device, inode, size, mtime and ctime and the SHA-256 it was checked against. A
 backend whose opened file has exactly that identity and whose graph._csr row names
 that SHA-256 maps it without reading it; any other file is checked in full. The
-writer stamps the file it wrote (it checked every byte it wrote), so a file
+writer stamps the file it wrote (it hashed every byte as it wrote them), so a file
 is read in full once, when written, and a new backend's first read maps it in O(1). Every
 write to a file (a byte flipped, a copy or restore over it) moves its ctime, which
 no process can set back: only a change below the file system (a disk's bit rot)
@@ -359,20 +360,20 @@ def write(folder, generation, header, arrays, size, sha256):
 
 
 class Pending:
-    """The file of a generation being built, its bytes written into its temp file
-    (begin) and the rest done in a thread (sync/background.py) while the caller does
-    other work: the file fsync'd, then the SHA-256 of what it holds computed over the
-    whole file, mapped (two calls that hold no GIL, so they run while the caller
-    waits in PostgreSQL's executor, which holds it: the build writes graph._csr
-    meanwhile). finish() waits for them, then renames the file, fsyncs the directory
-    and stamps it as checked; abandon() drops it. Hold the directory's Lock from
-    begin to finish or abandon (a temp file seen under the lock is a dead writer's)."""
+    """The file of a generation being built: its bytes written into its temp file and
+    hashed (begin: each piece hashed in a thread while this one writes it), its fsync
+    in a thread while the caller does other work (one call that holds no GIL, so it
+    proceeds while the caller waits in PostgreSQL's executor: the build writes
+    graph._csr meanwhile). finish() waits for it, then renames the file, fsyncs the
+    directory and stamps it as checked; abandon() drops it. Hold the directory's
+    Lock from begin to finish or abandon (a temp file seen under the lock is a dead
+    writer's)."""
 
     def __init__(self, folder, generation, header, arrays, start):
         self.folder, self.generation = folder, generation
-        self.tmp, self.size, fd = _write_temp(folder, generation, header, arrays, hashed=False, keep_open=True)
+        self.tmp, self.size, self.sha256, fd = _write_temp(folder, generation, header, arrays, start, keep_open=True)
         try:
-            self.wait = start(lambda: _sync_and_hash(fd, self.size))
+            self.wait = start(lambda: _sync(fd))
         except BaseException:
             os.close(fd)
             self.abandon()
@@ -380,16 +381,16 @@ class Pending:
 
     def finish(self):
         """(size, SHA-256 hex) of the file, now under its final name and stamped; the
-        thread's OSError (the temp file removed) when it could not be synced or read."""
+        thread's OSError (the temp file removed) when it could not be synced."""
         try:
-            sha256 = self.wait()
+            self.wait()
         except BaseException:
             self.abandon()
             raise
         os.rename(self.tmp, path_of(self.folder, self.generation))
         _fsync_directory(self.folder)
-        _stamp_written(self.folder, self.generation, sha256)
-        return self.size, sha256
+        _stamp_written(self.folder, self.generation, self.sha256)
+        return self.size, self.sha256
 
     def abandon(self):
         """Remove the temp file (the thread, if still running, ends by itself: it holds
@@ -400,18 +401,10 @@ class Pending:
             pass
 
 
-def _sync_and_hash(fd, size):
-    """fsync the open file ``fd`` of ``size`` bytes, then the SHA-256 hex of what it
-    holds; closes fd."""
-    import hashlib
-
+def _sync(fd):
+    """fsync the open file ``fd``, then close it."""
     try:
         os.fsync(fd)
-        if not size:
-            return hashlib.sha256(b"").hexdigest()
-        with mmap.mmap(fd, size, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
-                       prot=mmap.PROT_READ) as mapped:
-            return hashlib.sha256(mapped).hexdigest()  # one call: no GIL while it hashes
     finally:
         os.close(fd)
 
@@ -433,38 +426,38 @@ def _stamp_written(folder, generation, sha256):
         pass  # no stamp only costs the first reader a full check
 
 
-def _write_temp(folder, generation, header, arrays, hashed=True, keep_open=False):
+def _write_temp(folder, generation, header, arrays, start=None, keep_open=False):
     """Write the contents into ``.<generation>.<pid>.tmp`` (O_EXCL), fsync'd; return
-    (its path, bytes written, SHA-256 hex of what was written). ``hashed=False``: no
-    SHA-256 (None); ``keep_open``: not fsync'd, and its open descriptor instead of
-    the SHA-256 (Pending syncs and hashes it)."""
+    (its path, bytes written, SHA-256 hex of what was written). ``start`` (see
+    background.start): each piece is hashed in a thread while this one writes it
+    (both hold no GIL on large buffers). ``keep_open``: not fsync'd, and (path,
+    bytes, SHA-256, its open descriptor) returned (Pending fsyncs it)."""
     tmp = os.path.join(folder, ".%d.%d.tmp" % (generation, os.getpid()))
     if os.path.lexists(tmp):
         os.unlink(tmp)
-    # read too when kept open: Pending maps it to hash it (mode 0400 binds later opens only)
-    mode = os.O_RDWR if keep_open else os.O_WRONLY
-    fd = os.open(tmp, mode | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o400)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o400)
     try:
         import hashlib  # here, not at the top: loading it is a first read's cost
-        h, written = hashlib.sha256() if hashed else None, 0
+        h, written = hashlib.sha256(), 0
         for piece in chunks(header, arrays):
-            if h is not None:
-                h.update(piece)
+            hashed = start(lambda piece=piece: h.update(piece)) if start is not None else h.update(piece)
             view = memoryview(piece)
             while len(view):
                 n = os.write(fd, view)
                 view = view[n:]
                 written += n
-            del piece, view  # an array made for this piece goes before the next is made
+            if start is not None:
+                hashed()  # the piece hashed before the next is made (and hashed: in order)
+            del piece, view, hashed  # an array made for this piece goes before the next is made
         if keep_open:
-            return tmp, written, fd
+            return tmp, written, h.hexdigest(), fd
         os.fsync(fd)
     except BaseException:
         os.close(fd)
         os.unlink(tmp)
         raise
     os.close(fd)
-    return tmp, written, h.hexdigest() if h is not None else None
+    return tmp, written, h.hexdigest()
 
 
 def _fsync_directory(folder):

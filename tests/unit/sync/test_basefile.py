@@ -185,10 +185,11 @@ def test_the_header_and_the_stamp_are_read_as_json_reads_them_without_importing_
     assert basefile._stamped(folder, 12, value)
 
 
-def test_a_pending_file_abandoned_leaves_nothing_and_hashes_what_the_file_holds(folder):
-    """A build that fails while its file is synced and hashed in the background leaves
-    no file and no temp file; one that finishes records the SHA-256 of the bytes in
-    the file (read back, not of the arrays in memory), and its thread has ended."""
+def test_a_pending_file_abandoned_leaves_nothing_and_one_finished_is_hashed_as_it_holds(folder):
+    """A build that fails while its file is synced in the background leaves no file
+    and no temp file; one that finishes records the SHA-256 of the bytes in the file
+    (hashed piece by piece in threads beside the writes, in order), and its thread
+    has ended."""
     header, arrays = basefile.contents(8, *graph(seed=14), lazy=True)
     pending = basefile.begin(folder, 8, header, arrays, background.start)
     pending.abandon()
@@ -204,13 +205,13 @@ def test_a_pending_file_abandoned_leaves_nothing_and_hashes_what_the_file_holds(
     assert sorted(os.listdir(folder)) == ["8.base", "8.verified"]
 
 
-def test_a_pending_file_that_cannot_be_read_back_is_not_renamed(folder, monkeypatch):
-    """An error of the background thread (here the file's mapping) reaches finish(),
+def test_a_pending_file_that_cannot_be_synced_is_not_renamed(folder, monkeypatch):
+    """An error of the background thread (here the file's fsync) reaches finish(),
     which removes the temp file: nothing under the final name."""
-    def refuse(*args, **kwargs):
+    def refuse(fd):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(basefile.mmap, "mmap", refuse)
+    monkeypatch.setattr(basefile.os, "fsync", refuse)
     header, arrays = basefile.contents(9, *graph(seed=15), lazy=True)
     pending = basefile.begin(folder, 9, header, arrays, background.start)
     with pytest.raises(OSError):
