@@ -132,48 +132,27 @@ def edge_list(csr):
     return Edges(src, *(np.asarray(a) for a in (csr.targets, csr.weights, csr.labels, csr.sources)))
 
 
-def reverse(csr, order=None, start=None):
-    """The CSR of the same edges with every direction flipped. ``order``: their
-    reverse_order(csr), when already made; ``start``: see build_out (two of the
-    gathers run there)."""
-    if order is None:
-        order = reverse_order(csr)
+def reverse(csr, start=None):
+    """The CSR of the same edges with every direction flipped: the edges stably by
+    their target (grouped by source, ties stay in source order), as build of the
+    flipped edge list. ``start(fn)``: runs fn elsewhere (another thread: NumPy's
+    gathers hold no GIL) and returns a function that waits for its result, where two
+    of the four gathers run; none: all here."""
     offsets_in = np.asarray(csr.offsets)
-    counts = np.diff(offsets_in)
+    targets = np.asarray(csr.targets)
+    order = stable_order(targets, csr.node_count)
     offsets = np.zeros(len(offsets_in), dtype=np.int64)
     if len(order):
-        np.cumsum(np.bincount(np.asarray(csr.targets), minlength=csr.node_count), out=offsets[1:])
-    src = np.repeat(np.arange(csr.node_count, dtype=np.int64), counts)
+        np.cumsum(np.bincount(targets, minlength=csr.node_count), out=offsets[1:])
+    src = np.repeat(np.arange(csr.node_count, dtype=np.int64), np.diff(offsets_in))
     other = (start or _here)(lambda: (src[order], np.asarray(csr.weights)[order]))
     labels, sources = np.asarray(csr.labels)[order], np.asarray(csr.sources)[order]
-    targets, weights = other()
-    return Csr(offsets, targets, weights, labels, sources)
-
-
-def reverse_order(csr):
-    """The order of ``csr``'s edges in its reverse: stably by their target (edges
-    are grouped by source, so ties stay in source order)."""
-    return stable_order(np.asarray(csr.targets), csr.node_count)
-
-
-def build_out(node_count, e, start=None):
-    """(build(node_count, e), a function returning reverse_order of it), the order
-    made beside the rest of the build: ``start(fn)`` runs fn elsewhere (another
-    thread: NumPy's sorts and gathers hold no GIL) and returns a function that
-    waits for its result; none: here, at once. reverse(out, order) is then
-    reverse(out) with the sort done."""
-    run = start or _here
-    order = stable_order(e.src, node_count)
-    counts = np.bincount(e.src, minlength=node_count) if len(e.src) else np.zeros(node_count, dtype=np.int64)
-    offsets = np.zeros(node_count + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    targets = e.dst[order]
-    later = run(lambda: stable_order(targets, node_count))
-    return Csr(offsets, targets, e.weights[order], e.labels[order], e.sources[order]), later
+    new_targets, weights = other()
+    return Csr(offsets, new_targets, weights, labels, sources)
 
 
 def _here(fn):
-    """start(fn) of build_out and reverse when no thread is given: fn run now."""
+    """start(fn) of reverse when no thread is given: fn run now."""
     got = fn()
     return lambda: got
 

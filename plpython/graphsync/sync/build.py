@@ -251,11 +251,9 @@ def build(plpy):
     plpy.notice("graphsync build: %d nodes, %d edges read; writing generation %d"
                 % (alive_count, len(e.src), generation))
     edge_count = len(e.src)
-    # The 'in' CSR's sort and half of its gathers run in a thread beside the rest.
-    out, order = csr.build_out(node_count, e, background.start)
-    del e
-    into = csr.reverse(out, order(), background.start)
-    del order
+    out = csr.build(node_count, e)
+    del e  # before the reverse is made: what the build holds at its peak
+    into = csr.reverse(out, background.start)  # half of its gathers in a thread
     step("CSRs built")
     with SharedFile(plpy, generation, out, into, alive, tables) as shared:
         step("shared file written")  # its bytes; fsync'd and hashed in the background meanwhile
@@ -518,7 +516,7 @@ class SharedFile:
 
     def __init__(self, plpy, generation, out, into, alive, tables):
         self.plpy, self.generation, self.pending, self.stack = plpy, generation, None, None
-        self.contents = basefile.contents(generation, out, into, alive, tables, lazy=True)
+        self.arrays = (out, into, alive, tables)
 
     def __enter__(self):
         plpy = self.plpy
@@ -531,7 +529,11 @@ class SharedFile:
             # Keep the file of the generation readers use until this one commits; temp
             # files seen under the lock are dead writers' (before ours exists).
             basefile.remove_old(folder, self.generation - 1)
-            self.pending = basefile.begin(folder, self.generation, *self.contents, background.start)
+            # The contents (with the positions of the 'any' edges, 160 MB at 10M edges)
+            # go once written: the block runs without them.
+            self.pending = basefile.begin(folder, self.generation,
+                                          *basefile.contents(self.generation, *self.arrays, lazy=True),
+                                          background.start)
         except OSError as exc:
             self.stack.close()
             self._cannot(exc)
@@ -548,13 +550,13 @@ class SharedFile:
                 return pending.finish()
             except OSError as exc:
                 self._cannot(exc)
-        return basefile.digest(*self.contents)
+        return basefile.digest(*basefile.contents(self.generation, *self.arrays, lazy=True))
 
     def __exit__(self, kind, exc, tb):
         if self.pending is not None:  # the block failed before finish(): no file
             self.pending.abandon()
             self.pending = None
-        self.contents = None
+        self.arrays = None
         self.stack.close()
         return False
 
