@@ -256,10 +256,9 @@ def build(plpy):
     into = csr.reverse(out, background.start)  # half of its gathers in a thread
     step("CSRs built")
     with SharedFile(plpy, generation, out, into, alive, tables) as shared:
-        step("shared file written")  # its bytes; fsync'd and hashed in the background meanwhile
+        step("shared file written")  # its bytes, hashed; fsync'd in a thread meanwhile
         base.write_base(plpy, generation, out, alive, tables)
         step("graph._csr written")
-        del out
         plpy.execute("DELETE FROM graph._edge_overlay")
         plpy.execute("DELETE FROM graph._edge_cuts")
         plpy.execute(plpy.prepare(
@@ -282,7 +281,7 @@ def build(plpy):
         plpy.execute(plpy.prepare(RESOLVE_EVENTS, ["text"]), [snapshot])
         step("state written")
         base.record_file(plpy, generation, shared.finish())
-        del into
+    del out, into
     step("done")
     return generation, alive_count, edge_count, time.monotonic() - started
 
@@ -506,10 +505,13 @@ def packed_edges(plpy, reg, read):
 class SharedFile:
     """The shared base file of ``generation``, written by the build from the arrays in
     hand (so no reader has to), under the directory's lock from entering the block to
-    its end: its bytes are written on entering (basefile.Pending), then fsync'd and
-    hashed in a thread while the block writes graph._csr and the build's state (the
-    block holds the GIL only when it runs Python, not while PostgreSQL executes its
-    statements). finish() gives its (size, SHA-256) to record in graph._csr; when
+    its end: its bytes are written on entering (basefile.Pending: each piece hashed
+    in a thread while it is written), then fsync'd in a thread while the block writes
+    graph._csr and the build's state (one call that holds no GIL, so it proceeds
+    while PostgreSQL executes the block's statements, which hold it). Readers wait
+    for the lock only to write a file that is missing, of a generation committed
+    before this build took its locks: nothing they hold is what the block needs.
+    finish() gives its (size, SHA-256) to record in graph._csr; when
     the file cannot be written here (a warning says why; the first read writes it
     then), the SHA-256 of the contents computed from the arrays. A block that fails
     leaves no file (its temp file removed)."""
