@@ -301,7 +301,7 @@ def report(sizes: list[dict], runs: list[str], png: str) -> str:
     out += ["", "## Reads vs their peers", "",
             "benchmarks/reads.py's comparisons (its Bench, repeat %s): ratio = peer time / graphsync time"
             " (above 1: graphsync faster), per-seed range for the traversals."
-            % "/".join(str(s["repeat"]) for s in sizes), ""]
+            % "/".join(str(s.get("peers_repeat", s["repeat"])) for s in sizes if s["ratios"]), ""]
     measured = [s for s in sizes if s["ratios"]]
     ops = [r[0] for r in measured[0]["ratios"]] if measured else []
     out += ["| operation | " + " | ".join("%d edges" % s["edges"] for s in measured) + " |",
@@ -436,7 +436,8 @@ def peers_of(size: dict, runs: list[str]) -> dict:
             if str(size["edges"]) in listed and "--no-peers" not in flags:
                 when = run.split(": ")[0]
                 break
-    return {"ratios": size["ratios"], "rows": size["rows"], "peers_from": when or "an earlier run"}
+    return {"ratios": size["ratios"], "rows": size["rows"], "peers_from": when or "an earlier run",
+            "peers_repeat": size.get("peers_repeat", size["repeat"])}
 
 
 def write(kept: dict, s: Size, a, load_before: str, started: float, raw: Path, png: str, out: Path) -> dict:
