@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from csr_lists import per_node
 
 from graphsync.algorithms import csr
 from graphsync.algorithms.adjacency import Adjacency, Overlay, both_ways, cut_base
@@ -42,20 +43,6 @@ def columns(rows):
     if not rows:
         return [np.zeros(0)] * 6
     return [np.asarray(c) for c in zip(*rows, strict=True)]
-
-
-def per_node(c, ordered):
-    """{node: edge list} of a Csr, as ordered lists or as multisets (a reversed edge's
-    source, stored as -1 - source in 'any', is read back)."""
-    out = {}
-    sources = np.where(c.sources < 0, -1 - c.sources, c.sources)
-    for u in range(c.node_count):
-        lo, hi = c.offsets[u], c.offsets[u + 1]
-        edges = list(zip(c.targets[lo:hi].tolist(), c.weights[lo:hi].tolist(), c.labels[lo:hi].tolist(),
-                         sources[lo:hi].tolist(), strict=True))
-        if edges:
-            out[u] = edges if ordered else Counter(edges)
-    return out
 
 
 def reference(base, rows, cuts=frozenset()):

@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from csr_lists import per_node
 
 from graphsync.algorithms import csr
 from graphsync.algorithms.adjacency import Overlay, both_ways
@@ -28,17 +29,6 @@ def random_rows(rng, base, k, top):
             rows.append((-1, rng.integers(0, top), rng.integers(0, top), 1.0, 0, 1))
     ops = np.array([r[0] for r in rows], dtype=np.int64)
     return ops, csr.edges(*(list(c) for c in zip(*(r[1:] for r in rows), strict=True)))
-
-
-def per_node(c, ordered):
-    out = {}
-    for u in range(c.node_count):
-        lo, hi = c.offsets[u], c.offsets[u + 1]
-        edges = list(zip(c.targets[lo:hi].tolist(), c.weights[lo:hi].tolist(), c.labels[lo:hi].tolist(),
-                         c.sources[lo:hi].tolist(), strict=True))
-        if edges:
-            out[u] = edges if ordered else Counter(edges)
-    return out
 
 
 @pytest.mark.parametrize("seed", range(10))

@@ -17,10 +17,10 @@ fresh fold: G0 + the rows of D1 (id order) + the rows pending in D1 that the
 snapshot at s sees (id order), per node, in every direction, as multisets of edges
 (the order of a node's list may differ: freshness.rekeyed)."""
 
-from collections import Counter
 
 import numpy as np
 import pytest
+from csr_lists import per_node
 
 from graphsync import db
 from graphsync.algorithms import csr
@@ -78,18 +78,6 @@ def add(o, rows):
 def overlay(base):
     return Overlay({"out": lambda: base, "in": lambda: csr.reverse(base), "any": lambda: both_ways(base)},
                    base.node_count)
-
-
-def per_node(c):
-    out = {}
-    sources = np.where(c.sources < 0, -1 - c.sources, c.sources)
-    for u in range(c.node_count):
-        lo, hi = c.offsets[u], c.offsets[u + 1]
-        edges = Counter(zip(c.targets[lo:hi].tolist(), c.weights[lo:hi].tolist(), c.labels[lo:hi].tolist(),
-                            sources[lo:hi].tolist(), strict=True))
-        if edges:
-            out[u] = edges
-    return out
 
 
 @pytest.mark.parametrize("seed", range(40))
