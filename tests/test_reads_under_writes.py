@@ -141,9 +141,12 @@ def log_rows_visited(reader, sql):
 
 def test_a_read_reads_only_the_rows_committed_since_its_last_read(graph_db):
     """With 300 rows pending that a backend folded already, a read after one more
-    commit reads that row from the log, not the 300 again: the log rows it visits
-    are the count's (graph._read_sync counts the pending rows) and a few more
-    (before: the 300 a second time, filtered by the kept view's snapshot)."""
+    commit reads that row from the log, not the 300 again, and does not count them
+    either: graph._read_sync, which counts every pending row, is not called by a read
+    that keeps its folded view and may not apply (reads/start.py, _READ_SYNC_KEPT).
+    The log rows it visits are the new row and a probe or two (before: 301 and
+    more, the count's; earlier still the 300 a second time, filtered by the kept
+    view's snapshot)."""
     with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
         apply(admin)
         reader.execute(COUNTS)
@@ -156,7 +159,7 @@ def test_a_read_reads_only_the_rows_committed_since_its_last_read(graph_db):
         folded = counts(reader)["rows_folded"]
         visited = log_rows_visited(reader, reach)
         assert counts(reader)["rows_folded"] == folded + 1  # the new row, onto the kept view
-        assert 301 <= visited <= 301 + 20, visited  # the count's 301, then the new row and a probe or two
+        assert 1 <= visited <= 20, visited  # the new row and a probe or two (before: the count's 301 too)
         apply(admin)
 
 
