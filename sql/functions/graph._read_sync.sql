@@ -39,6 +39,9 @@
 -- log, and a reader who is not an admin (graph._session_is_admin) sees no
 -- message that could quote a source value: apply_sync's WARNINGs are silenced
 -- for it, and a failed apply is reported by its SQLSTATE only.
+-- A read under writes that keeps a folded view and may not apply does not call it
+-- (reads/start.py, _READ_SYNC_KEPT: its answer is known there, and this count of
+-- every pending row was most of such a read's START).
 -- Every read calls it, so "nothing pending" must cost next to nothing, whatever
 -- the size of the log, and "a few rows pending" next to nothing more.
 -- graph._pending_log() finds the pending rows through the log's btree indexes,

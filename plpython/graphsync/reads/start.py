@@ -34,7 +34,8 @@ the snapshot's xmin, not by filtering every pending row). For a few rows it also
 looks up the nodes of the keys they name (_KEYS), so that the fold needs no
 statement of its own for them. A read under writes then costs one statement, as
 a read at rest does: START, not START, a read of the log and a key lookup
-(tests/test_reads_under_writes.py counts them).
+(tests/test_reads_under_writes.py counts them). Nor does START then count every
+pending row (graph._read_sync) when its answer is known: see _READ_SYNC_KEPT.
 
 One snapshot. Everything START returns about the graph -- generation, version,
 applied snapshot, the pending rows -- comes from START's snapshot S, and the read
@@ -326,7 +327,12 @@ _FETCHED = """p.fetched, p.from_seen, p.fold_key, p.lineage, p.bound, p.seen, p.
 # rows, graph._read_sync's own rule), no own rows (the transaction has no xid, so
 # it wrote no log row), and rows pending: those the view folded ($10, a bound: an
 # apply may have applied some since) and those its snapshot did not see, which
-# START reads (start() adds them). The applied snapshot is S's. Whether a row
+# START reads (start() adds them); and not when the state row tells nothing is
+# pending (the test above: another backend applied what the view folded, and the
+# read adopts it as the applied graph, view.Live.adopt, as before). The count is
+# then a bound (rekeyed keeps the view's bound, not lowered to what an apply left
+# pending) which only grows, up to 1,000, where graph._read_sync counts again. The
+# applied snapshot is S's. Whether a row
 # failed matters only to an apply. So a read under writes visits the log rows
 # committed since its last read and not every pending row (tests/
 # test_reads_under_writes.py counts them). A read that may apply (the last apply a
@@ -337,6 +343,7 @@ _READ_SYNC_KEPT = """CROSS JOIN LATERAL (
                 OR $8 = s.generation || '/' || v.version || '/' || s.done || '/' || current_user
                         || '/' || t.visible::text)
            AND pg_catalog.pg_current_xact_id_if_assigned() IS NULL
+           AND NOT """ + _NOTHING_PENDING + """
            AND (NOT $2 OR s.last_apply_at > pg_catalog.statement_timestamp() - interval '1 second'
                 OR pg_catalog.current_setting('transaction_read_only')::boolean)
            AND """ + _WHOLE + """, false) AS kept
