@@ -414,3 +414,50 @@ def test_a_folded_view_is_not_kept_across_an_apply_that_failed_a_row_it_folded(g
         finally:
             admin.execute("DROP TRIGGER IF EXISTS poison ON graph._edge_overlay")
         apply(admin)
+
+
+START_STATS = """
+CREATE OR REPLACE FUNCTION pg_temp.start_stats() RETURNS text LANGUAGE plpython3u AS $$
+import json, sys
+s = sys.modules.get("graphsync.reads.start")
+return json.dumps(dict(s.STATS) if s else {})
+$$
+"""
+
+
+def test_a_read_that_keeps_its_view_applies_when_the_last_apply_is_a_second_old(graph_db):
+    """A read-write read whose backend keeps a folded view skips the freshness step's
+    count only while that step would fold anyway (reads/start.py, _READ_SYNC_KEPT):
+    with the last apply under a second old it folds the new row without calling it
+    (``kept``); with the last apply older it calls it, which applies (``applied``),
+    as a read that kept no view does; in a read-only transaction it folds."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        apply(admin)
+        reader.execute(START_STATS)
+        stats = lambda: json.loads(reader.execute("SELECT pg_temp.start_stats()").fetchone()[0])  # noqa: E731
+        reach = "SELECT count(*) FROM graph.traverse('uw.n', '1', max_depth => 2)"
+        pending = "SELECT committed_rows FROM graph._read_sync(false)"
+        recent = "UPDATE graph._sync_state SET last_apply_at = now()"
+        writer.execute("INSERT INTO uw.e VALUES (3000, 1, 2)")
+        admin.execute(recent)
+        reader.execute(reach).fetchone()  # folds it: the view is kept
+        writer.execute("INSERT INTO uw.e VALUES (3001, 1, 3)")
+        admin.execute(recent)
+        before = stats()
+        reader.execute(reach).fetchone()
+        after = stats()
+        assert (after["kept"], after["applied"]) == (before["kept"] + 1, before["applied"])
+        assert admin.execute(pending).fetchone()[0] == 2
+        writer.execute("INSERT INTO uw.e VALUES (3002, 1, 4)")
+        admin.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")
+        reader.execute("BEGIN READ ONLY")
+        reader.execute(reach).fetchone()  # read-only: folds, whatever the last apply
+        reader.execute("COMMIT")
+        before = stats()
+        assert (before["kept"], before["applied"]) == (after["kept"] + 1, after["applied"])
+        writer.execute("INSERT INTO uw.e VALUES (3003, 1, 5)")
+        reader.execute(reach).fetchone()  # read-write, last apply an hour old: applies
+        after = stats()
+        assert (after["kept"], after["applied"]) == (before["kept"], before["applied"] + 1)
+        assert admin.execute(pending).fetchone()[0] == 0
+        assert reader.execute(reach).fetchone() == admin.execute(reach).fetchone()
