@@ -35,7 +35,9 @@ looks up the nodes of the keys they name (_KEYS), so that the fold needs no
 statement of its own for them. A read under writes then costs one statement, as
 a read at rest does: START, not START, a read of the log and a key lookup
 (tests/test_reads_under_writes.py counts them). Nor does START then count every
-pending row (graph._read_sync) when its answer is known: see _READ_SYNC_KEPT.
+pending row (graph._read_sync) when its answer is known: see _READ_SYNC_KEPT; nor
+call graph._pending_columns when its snapshot sees no transaction the kept view's
+last snapshot did not see (most reads under writes): see _NOTHING_NEW.
 
 One snapshot. Everything START returns about the graph -- generation, version,
 applied snapshot, the pending rows -- comes from START's snapshot S, and the read
