@@ -368,3 +368,39 @@ def test_the_trigger_helper_does_no_more_as_a_superuser_than_enable_that_trigger
             c.execute("SELECT * FROM graph.reconcile()")
             c.execute("DROP FUNCTION shop.audit2()")
         assert health(admin)["schema_state"] == "current"
+
+
+def test_a_backlog_the_admin_rebuilds_runs_no_owner_policy_and_is_replayed_instead(shop, admin, owner):
+    """A backlog large against the graph makes the admin's apply_sync() rebuild the base
+    (graph.rebuild_backlog_rows) rather than replay it. The table's owner has turned on
+    row-level security with a policy whose function records who ran it: the rebuild
+    reads the sources with row security off, so it fails loudly (a WARNING) instead of
+    running the owner's function as the admin or missing the rows the policy hides,
+    and the call replays the rows; none is marked failed, and the graph has them all."""
+    owner.execute("CREATE TABLE shop.ar_spied (who text)")
+    owner.execute("GRANT INSERT ON shop.ar_spied TO PUBLIC")
+    owner.execute("""CREATE FUNCTION shop.ar_spy() RETURNS boolean LANGUAGE plpgsql AS $$
+                     BEGIN INSERT INTO shop.ar_spied VALUES (current_user); RETURN false; END $$""")
+    try:
+        admin.execute("SELECT graph.build()")
+        owner.execute("ALTER TABLE shop.customers ENABLE ROW LEVEL SECURITY")
+        owner.execute("CREATE POLICY ar_spy ON shop.customers USING (shop.ar_spy())")
+        owner.execute("INSERT INTO shop.customers SELECT g, 'b' || g FROM generate_series(1001, 1400) g")
+        warnings = []
+        admin.add_notice_handler(lambda d: warnings.append(d.message_primary or ""))
+        admin.execute("SET graph.rebuild_backlog_rows = 1")
+        applied = one(admin, "SELECT * FROM graph.apply_sync()")
+        admin.execute("RESET graph.rebuild_backlog_rows")
+        assert any("rebuilding the base instead of replaying failed" in w for w in warnings), warnings
+        assert (applied["inserts"], applied["failed"]) == (400, 0)
+        assert owner.execute("SELECT count(*) FROM shop.ar_spied").fetchone() == (0,)
+        assert admin.execute("""SELECT count(*) FROM graph._nodes
+                                WHERE table_oid = 'shop.customers'::regclass AND pk::int > 1000""").fetchone() == (400,)
+    finally:
+        owner.execute("DROP POLICY IF EXISTS ar_spy ON shop.customers")
+        owner.execute("ALTER TABLE shop.customers DISABLE ROW LEVEL SECURITY")
+        owner.execute("DELETE FROM shop.customers WHERE id > 1000")
+        owner.execute("DROP FUNCTION shop.ar_spy()")
+        owner.execute("DROP TABLE shop.ar_spied")
+        admin.execute("SELECT * FROM graph.apply_sync()")
+        assert admin.execute("SELECT * FROM graph.verify()").fetchall() == []
