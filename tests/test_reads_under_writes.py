@@ -535,3 +535,57 @@ def test_a_read_with_nothing_new_since_its_kept_view_reads_no_log_row(graph_db):
         _, after_apply = quiet_read_costs(reader, reach)
         assert ("34", 1) not in after_apply and ("33", 1) in after_apply
         assert after_apply == sorted(admin.execute(reach).fetchall())
+
+
+START_PLAN = """
+CREATE OR REPLACE FUNCTION pg_temp.start_plan() RETURNS text LANGUAGE plpython3u AS $$
+from graphsync.reads import freshness, start
+args = [start.FRESHNESS.default, True, None, None, None, None, freshness.MAX_FOLD_ROWS + 1, *freshness.fold_from()]
+plan = plpy.prepare("EXPLAIN (ANALYZE, FORMAT JSON) " + start.START, start.TYPES)
+return plpy.execute(plan, args)[0]["QUERY PLAN"]
+$$
+"""
+
+
+def plan_nodes(node):
+    yield node
+    for child in node.get("Plans", ()):
+        yield from plan_nodes(child)
+
+
+def test_starts_busy_form_runs_each_of_its_tests_once(graph_db):
+    """START's busy form (reads/start.py, _PENDING) for a read with nothing new since
+    its kept view: every subquery is fenced (OFFSET 0), so each test runs once --
+    graph._node_tables is read by the caller's tables, the kept test and the lineage
+    (_WHOLE), three times -- and graph._pending_columns is not called. Pulled up, the
+    lineage's and the unchanged test's subqueries ran once per use of their column:
+    graph._node_tables six times a read (and their plan nodes were set up nine)."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        apply(admin)
+        reader.execute(START_PLAN)
+        writer.execute("INSERT INTO uw.e VALUES (5000, 22, 35)")
+        xmax = "SELECT pg_snapshot_xmax(pg_current_snapshot())"
+        plans = []
+        for _ in range(3):
+            reader.execute("BEGIN READ ONLY")
+            reader.execute("SELECT count(*) FROM graph.traverse('uw.n', '22', max_depth => 2)").fetchone()  # kept
+            reader.execute("COMMIT")
+            before = admin.execute(xmax).fetchone()[0]
+            reader.execute("BEGIN READ ONLY")
+            plan = json.loads(reader.execute("SELECT pg_temp.start_plan()").fetchone()[0])[0]["Plan"]
+            reader.execute("COMMIT")
+            if admin.execute(xmax).fetchone()[0] == before:  # no transaction ended meanwhile (autovacuum's)
+                plans.append(plan)
+        assert plans
+        for plan in plans:
+            nodes = list(plan_nodes(plan))
+
+            def ran(name, nodes=nodes):
+                return [n for n in nodes
+                        if name in (n.get("Relation Name"), n.get("Function Name")) and n["Actual Loops"] > 0]
+
+            assert len(ran("_node_tables")) == 3, [n["Alias"] for n in ran("_node_tables")]
+            assert ran("_pending_columns") == [] and ran("_read_sync") == []
+            assert len(ran("pg_snapshot_xip")) == 2  # _NOTHING_NEW: its two scans, once
+        writer.execute("DELETE FROM uw.e WHERE id = 5000")
+        apply(admin)

@@ -307,6 +307,16 @@ _NOTHING_NEW = """(NOT EXISTS (
                      = greatest(pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint
                                 - pg_catalog.pg_snapshot_xmax($9::pg_catalog.pg_snapshot)::text::bigint, 0))"""
 
+# START's pending rows. Each subquery ends in OFFSET 0, which keeps the planner from
+# pulling it up into the one above: pulled up, a column made of a test was written
+# out again wherever it was used, and the test ran (and its plan nodes were set up)
+# once per use -- _WHOLE (every registered table's privileges) four times,
+# _NOTHING_NEW twice. The lateral of graph._pending_columns is fenced too: pulled up
+# below a fenced w, its condition was tested after the call, which then ran on every
+# read; fenced, the call sits under a one-time test that skips it. START's busy form,
+# in one reader's backend, 200k nodes / 1M edges, idle: 172-184 -> 117-123 us with
+# nothing new since the kept view, 324-336 -> 243-253 us reading five rows (issue 9;
+# benchmarks/READS_UNDER_WRITES.md).
 _PENDING = """CROSS JOIN LATERAL (
     SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key, w.lineage, s.bound,
            pg_catalog.pg_current_snapshot()::text AS seen, w.unchanged,
@@ -322,13 +332,15 @@ _PENDING = """CROSS JOIN LATERAL (
                 FROM (SELECT s.generation || '/' || v.version || '/' || s.done || '/' || current_user
                              || '/' || t.visible::text AS fold_key,
                              CASE WHEN %s THEN s.generation || '/' || s.replay_breaks || '/'
-                                  || current_user || '/' || t.visible::text END AS lineage) AS j
-          ) AS k
-    ) AS w
+                                  || current_user || '/' || t.visible::text END AS lineage
+                      OFFSET 0) AS j
+          OFFSET 0) AS k
+    OFFSET 0) AS w
     LEFT JOIN LATERAL (
         SELECT y.ids, y.ops, y.table_oids, y.old_pks, y.new_pks, y.properties, y.old_rows, y.new_rows
         FROM graph._pending_columns(current_user::regrole, w.most, w.seen, w.after) AS y
         WHERE w.fetch AND NOT w.unchanged
+        OFFSET 0
     ) AS x ON true
     CROSS JOIN LATERAL (%s) AS z
 ) AS p
