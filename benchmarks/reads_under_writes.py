@@ -7,10 +7,12 @@
 On the graph of benchmarks/reads.py (common.GRAPH_SCHEMA: 200k nodes / 1M edges;
 --quick: 20k / 100k), in one run, for both freshness modes that matter --
 'apply_pending_sync' (reads apply the pending rows) and 'off' with a fifth
-connection calling graph.apply_sync() every 100 ms -- three phases:
+connection calling graph.apply_sync() every 100 ms -- and for the peer, the same
+readers running the traversal as a recursive CTE over the tables (``cte``), three
+phases:
 
-- at rest: 4 reader connections run graph.traverse(seed, max_depth => 2) from
-  random seeds back to back (p50, p99, reads/s in total);
+- at rest: 4 reader connections run graph.traverse(seed, max_depth => 2) (or
+  the CTE) from random seeds back to back (p50, p99, reads/s in total);
 - under writes at 200 commits/s in total: 4 writer connections commit single-row
   FK updates (UPDATE bench.links SET dst = ... WHERE id = ..., each its own
   transaction), 50/s each, on an open-loop schedule;
@@ -59,7 +61,13 @@ DB = "graphsync_bench_rw"
 READERS = WRITERS = 4
 THROTTLED = 200  # commits/s in total, under 'throttled'
 APPLY_EVERY = 0.1  # seconds between graph.apply_sync() calls under 'off'
-MODES = ("apply_pending_sync", "off")
+# The peer: the same readers running the recursive CTE of the same traversal
+# (benchmarks/reads.py's), which reads the tables as they are, with the same writers
+# (whose writes graphsync still captures). Its at-rest/under-writes ratios and the
+# writers' p99 beside it say what 4 CPU-bound readers cost on this machine whatever
+# they run.
+PEER = "cte"
+MODES = ("apply_pending_sync", "off", PEER)
 LOADS = ("rest", "throttled", "unthrottled")
 LOAD_NAMES = {"rest": "at rest", "throttled": "writers at %d/s" % THROTTLED, "unthrottled": "writers unthrottled"}
 
@@ -70,6 +78,9 @@ LOAD_NAMES = {"rest": "at rest", "throttled": "writers at %d/s" % THROTTLED, "un
 DB_SETTINGS = {"graph.edge_buffer_size": "5000000", "graph.log_retention": "0", "graph.verify_interval": "off"}
 
 TRAVERSE = "SELECT count(*) FROM graph.traverse('bench.nodes', %s, max_depth => 2)"
+CTE = ("WITH RECURSIVE walk (id, depth) AS (SELECT %s::int, 0 UNION SELECT l.dst, w.depth + 1"
+       " FROM walk AS w JOIN bench.links AS l ON l.src = w.id WHERE w.depth < 2)"
+       " SELECT count(*) FROM (SELECT id, min(depth) FROM walk GROUP BY id) AS reached")
 UPDATE = "UPDATE bench.links SET dst = %s WHERE id = %s"
 APPLY = "SELECT inserts + updates + deletes + truncates FROM graph.apply_sync()"
 # What each reader's backend did in a phase (the graphsync modules' own counters, read
@@ -95,10 +106,10 @@ HEALTH = ("SELECT pending_sync_rows, failed_sync_rows, edge_buffer_used, read_on
 
 # ---------------------------------------------------------------- workers (own processes)
 
-def _work(c, role, rng, size, start, duration, rate):
+def _work(c, role, rng, size, start, duration, rate, read):
     """One connection's share of a phase: from ``start`` (time.monotonic(), the same clock in
-    every process) for ``duration`` seconds. A statement still running at the end is cancelled
-    and counted as cut off."""
+    every process) for ``duration`` seconds; a reader runs ``read`` (TRAVERSE or CTE). A statement
+    still running at the end is cancelled and counted as cut off."""
     nodes, edges = size
     res = {"lat": [], "done": [], "cut": [], "errors": Counter(), "rows": 0}
     end = start + duration
@@ -118,7 +129,7 @@ def _work(c, role, rng, size, start, duration, rate):
         if time.monotonic() >= end:
             break
         if role == "reader":
-            query, params = TRAVERSE, (str(rng.randint(1, nodes)),)
+            query, params = read, (str(rng.randint(1, nodes)),)
         elif role == "writer":
             query, params = UPDATE, (rng.randint(1, nodes), rng.randint(1, edges))
         else:
@@ -153,12 +164,13 @@ def _worker(role, index, dsn, size, seed, commands, results):
         with psycopg.connect(dsn, autocommit=True) as c:
             while (command := commands.get()) is not None:
                 mode, duration, rate = command
-                c.execute("SELECT set_config('graph.query_freshness', %s, false)", (mode,))
+                read = CTE if mode == PEER else TRAVERSE
+                c.execute("SELECT set_config('graph.query_freshness', %s, false)", ("off" if mode == PEER else mode,))
                 # warm up outside the measurement: a reader loads the current base into its
                 # backend, the applier imports the package, a writer fires the capture trigger
                 # on no row (there is no id 0)
                 if role == "reader":
-                    c.execute(TRAVERSE, (str(rng.randint(1, size[0])),), prepare=True)
+                    c.execute(read, (str(rng.randint(1, size[0])),), prepare=True)
                     c.execute(COUNTERS_FN)
                     counted = json.loads(c.execute("SELECT pg_temp.graphsync_counters()").fetchone()[0])
                 elif role == "applier":
@@ -166,7 +178,7 @@ def _worker(role, index, dsn, size, seed, commands, results):
                 else:
                     c.execute(UPDATE, (1, 0), prepare=True)
                 results.put(("ready", role, index))
-                res = _work(c, role, rng, size, commands.get(), duration, rate)
+                res = _work(c, role, rng, size, commands.get(), duration, rate, read)
                 if role == "reader":
                     now = json.loads(c.execute("SELECT pg_temp.graphsync_counters()").fetchone()[0])
                     res["counters"] = [b - a for a, b in zip(counted, now, strict=True)]
@@ -378,8 +390,8 @@ def read_rows(r):
             r50 = p50 / rest50 if p50 and rest50 else None
             r99 = p99 / rest99 if p99 and rest99 else None
             stall = max(ph["gaps"])
-            if load == "rest":
-                goal, met = "", None
+            if load == "rest" or mode == PEER:
+                goal, met = "" if load == "rest" else "(the peer)", None
             elif load == "throttled":
                 goal = "p50 ≤ 2×, p99 ≤ 3× at rest"
                 met = r50 is not None and r50 <= 2 and r99 <= 3
@@ -406,7 +418,7 @@ def write_rows(r):
             rows.append("| %s | %s | %.0f | %s | %s | %.0f | %s | %s | %.2f× | %s |" % (
                 mode, LOAD_NAMES[load], len(a) / both["seconds"], ms(percentile(a, 50)), ms(p99a),
                 len(b) / alone["seconds"], ms(percentile(b, 50)), ms(p99b), ratio,
-                "met" if ratio <= 1.25 else "**missed**"))
+                "(the peer's readers)" if mode == PEER else "met" if ratio <= 1.25 else "**missed**"))
     return rows
 
 
@@ -444,7 +456,7 @@ def report(r, args, code, load_before, load_after, plot_link):
         "",
         "Written by `benchmarks/reads_under_writes.py%s` (one run). Every figure below comes from that run;"
         % (" --quick" if args.quick else ""),
-        "ratios are against the at-rest phase of the same freshness mode in the same run.",
+        "ratios are against the at-rest phase of the same mode (freshness, or the peer) in the same run.",
         "",
         "- machine: %s, %d cores (nproc %d); load average (1, 5, 15 min) %s before the run, %s after;"
         % (platform.machine(), os.cpu_count(), len(os.sched_getaffinity(0)),
@@ -459,8 +471,12 @@ def report(r, args, code, load_before, load_after, plot_link):
         % (UPDATE.replace("%s", "<random>", 1).replace("%s", "<random>"), THROTTLED),
         "  total on an open-loop schedule or unthrottled; under `off` one more connection runs"
         " `graph.apply_sync()`",
-        "  every %d ms. Every connection is its own process. %.0f s per phase in %d round(s) of %.1f s,"
-        % (APPLY_EVERY * 1000, r.chunk * r.rounds, r.rounds, r.chunk),
+        "  every %d ms; under `%s` (the peer) the readers run `%s` instead, the same traversal as a"
+        % (APPLY_EVERY * 1000, PEER, CTE.replace("%s", "<seed>")),
+        "  recursive CTE over the tables (graphsync still captures the writes; nothing applies them"
+        " during the phase).",
+        "  Every connection is its own process. %.0f s per phase in %d round(s) of %.1f s,"
+        % (r.chunk * r.rounds, r.rounds, r.chunk),
         "  order alternating. Between phases `graph.apply_sync()` applies what is pending and `graph.vacuum()`",
         "  rebuilds the base when the overlay holds more than %.0f%% of the edges" % (r.rebuild_above * 100),
         "  (%d rebuilds%s)" % (len(r.rebuilds), ", median %.1f s" % percentile(r.rebuilds, 50) if r.rebuilds else ""),
@@ -469,14 +485,14 @@ def report(r, args, code, load_before, load_after, plot_link):
         "",
         "## Reads (4 readers, traverse depth 2)",
         "",
-        "| freshness | phase | reads | reads/s | p50 | p99 | p50 / at rest | p99 / at rest | longest stall"
+        "| mode | phase | reads | reads/s | p50 | p99 | p50 / at rest | p99 / at rest | longest stall"
         " | cut off at end | goal | |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
         *reads,
         "",
         "## Writers (4 connections, single-row FK updates): with readers and alone",
         "",
-        "| freshness | phase | commits/s | p50 | p99 | commits/s alone | p50 alone | p99 alone"
+        "| mode | phase | commits/s | p50 | p99 | commits/s alone | p50 alone | p99 alone"
         " | p99 / alone | goal: unchanged (≤ 1.25×) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         *write_rows(r),
@@ -491,7 +507,7 @@ def report(r, args, code, load_before, load_after, plot_link):
         " still pending when",
         "each round ended; edge-overlay rows when each round started; errors, if any.",
         "",
-        "| freshness | phase | readers | load | applier | pending at end | overlay at start | errors |",
+        "| mode | phase | readers | load | applier | pending at end | overlay at start | errors |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *detail_rows(r),
         "",
@@ -505,7 +521,7 @@ def report(r, args, code, load_before, load_after, plot_link):
         " adoptions), copies of it,",
         "full arrays built, applied overlay rows folded in.",
         "",
-        "| freshness | phase | %s |" % " | ".join(n.replace("_", " ") for n in COUNTER_NAMES),
+        "| mode | phase | %s |" % " | ".join(n.replace("_", " ") for n in COUNTER_NAMES),
         "| --- | --- |%s" % (" ---: |" * len(COUNTER_NAMES)),
         *counter_rows(r),
         "",
@@ -521,7 +537,7 @@ def plot(r, path, quick):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(MODES), figsize=(12, 5.4), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, len(MODES), figsize=(16, 5.4), sharex=True, sharey=True)
     for ax, mode in zip(axes, MODES, strict=True):
         for load, colour in zip(LOADS, ("tab:green", "tab:orange", "tab:red"), strict=True):
             lat = sorted(x * 1000 for x in r.phases[(mode, load, True)]["reader"]["lat"])
@@ -533,7 +549,7 @@ def plot(r, path, quick):
                                                               percentile(lat, 99)))
         ax.axvline(50, color="grey", linestyle="--", linewidth=0.8)
         ax.set_xscale("log")
-        ax.set_title("graph.query_freshness = '%s'" % mode)
+        ax.set_title("recursive CTE (the peer)" if mode == PEER else "graph.query_freshness = '%s'" % mode)
         ax.set_xlabel("traverse depth 2 latency (ms, log scale; dashed: 50 ms)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, frameon=False)
