@@ -563,7 +563,7 @@ def test_starts_busy_form_runs_each_of_its_tests_once(graph_db):
     with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
         apply(admin)
         reader.execute(START_PLAN)
-        writer.execute("INSERT INTO uw.e VALUES (5000, 22, 35)")
+        writer.execute("INSERT INTO uw.e VALUES (6000, 22, 35)")
         xmax = "SELECT pg_snapshot_xmax(pg_current_snapshot())"
         plans = []
         for _ in range(3):
@@ -587,5 +587,5 @@ def test_starts_busy_form_runs_each_of_its_tests_once(graph_db):
             assert len(ran("_node_tables")) == 3, [n["Alias"] for n in ran("_node_tables")]
             assert ran("_pending_columns") == [] and ran("_read_sync") == []
             assert len(ran("pg_snapshot_xip")) == 2  # _NOTHING_NEW: its two scans, once
-        writer.execute("DELETE FROM uw.e WHERE id = 5000")
+        writer.execute("DELETE FROM uw.e WHERE id = 6000")
         apply(admin)
