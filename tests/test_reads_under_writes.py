@@ -567,14 +567,14 @@ def test_starts_busy_form_runs_each_of_its_tests_once(graph_db):
         xmax = "SELECT pg_snapshot_xmax(pg_current_snapshot())"
         plans = []
         for _ in range(3):
+            before = admin.execute(xmax).fetchone()[0]
             reader.execute("BEGIN READ ONLY")
             reader.execute("SELECT count(*) FROM graph.traverse('uw.n', '22', max_depth => 2)").fetchone()  # kept
             reader.execute("COMMIT")
-            before = admin.execute(xmax).fetchone()[0]
             reader.execute("BEGIN READ ONLY")
             plan = json.loads(reader.execute("SELECT pg_temp.start_plan()").fetchone()[0])[0]["Plan"]
             reader.execute("COMMIT")
-            if admin.execute(xmax).fetchone()[0] == before:  # no transaction ended meanwhile (autovacuum's)
+            if admin.execute(xmax).fetchone()[0] == before:  # no transaction ended from the read on (autovacuum's)
                 plans.append(plan)
         assert plans
         for plan in plans:
