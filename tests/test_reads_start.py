@@ -407,6 +407,14 @@ def test_a_one_table_answer_gives_its_table_once(graph_db, seed, depth, one, str
     assert got[0] == want[0]  # the seed first, without a parent
 
 
+# Transactions other than the applier's own that were running when the last apply took
+# its snapshot (an autovacuum worker's, say): once one of them has committed, graph._read_sync's
+# "nothing pending" test fails until the next apply (reads.start: it fails more often than
+# the count, never wrongly), and a read at rest starts with START_AT_REST instead of START_QUIET.
+UNSETTLED = ("SELECT count(*) FROM graph._sync_state AS s, pg_snapshot_xip(s.done_snapshot) AS x (xid)"
+             " WHERE x.xid::text::bigint IS DISTINCT FROM s.settled_xid")
+
+
 def test_one_backends_reads_at_rest_equal_a_new_backends_after_each_change(graph_db):
     """One long-lived backend, which keeps its view, reads the same rows as a new
     backend (which keeps nothing) after each change a read at rest must see: a GRANT
@@ -441,8 +449,12 @@ def test_one_backends_reads_at_rest_equal_a_new_backends_after_each_change(graph
             got = rows(c, reach)
             after = json.loads(c.execute("SELECT pg_temp.read_counts()").fetchone()[0])
             assert got == fresh()
-            assert after["start_quiet"] - before["start_quiet"] == 1  # one START, never started again
-            assert (after["start_at_rest"], after["start_busy"]) == (before["start_at_rest"], before["start_busy"])
+            if admin.execute(UNSETTLED).fetchone()[0] == 0:
+                assert after["start_quiet"] - before["start_quiet"] == 1  # one START, never started again
+                assert (after["start_at_rest"], after["start_busy"]) == (before["start_at_rest"], before["start_busy"])
+            else:  # another transaction ran through the last apply: START_AT_REST may answer instead
+                started = [after[k] - before[k] for k in ("start_quiet", "start_at_rest", "start_busy")]
+                assert sum(started) == 1 and started[2] == 0, started
             statements = after["statements"] - before["statements"]
             if moved:
                 assert statements > 1
