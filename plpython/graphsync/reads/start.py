@@ -276,6 +276,11 @@ def _statement(fetched, node2, read_sync):
 # row applied, the half-done pass's target, else done_snapshot). A kept view's lineage comes as $8 where its
 # fold_key would: START reads only the rows its snapshot did not see (``same``)
 # when either matches, and the fold tells which did.
+# The two keys a kept folded view is named by ($8), written once for the statements
+# that compute them (_PENDING's j) and those that compare them (_READ_SYNC_KEPT).
+_FOLD_KEY = "s.generation || '/' || v.version || '/' || s.done || '/' || current_user || '/' || t.visible::text"
+_LINEAGE = "s.generation || '/' || s.replay_breaks || '/' || current_user || '/' || t.visible::text"
+
 _WHOLE = """NOT EXISTS (
                                  SELECT FROM (SELECT n.table_oid FROM graph._node_tables AS n
                                               UNION ALL
@@ -329,10 +334,7 @@ _PENDING = """CROSS JOIN LATERAL (
           FROM (SELECT %s AS fetch,
                        coalesce(r.own_rows = 0 AND ($8 = j.fold_key OR $8 = j.lineage), false) AS same,
                        j.fold_key, j.lineage
-                FROM (SELECT s.generation || '/' || v.version || '/' || s.done || '/' || current_user
-                             || '/' || t.visible::text AS fold_key,
-                             CASE WHEN %s THEN s.generation || '/' || s.replay_breaks || '/'
-                                  || current_user || '/' || t.visible::text END AS lineage
+                FROM (SELECT %s AS fold_key, CASE WHEN %s THEN %s END AS lineage
                       OFFSET 0) AS j
           OFFSET 0) AS k
     OFFSET 0) AS w
@@ -344,7 +346,7 @@ _PENDING = """CROSS JOIN LATERAL (
     ) AS x ON true
     CROSS JOIN LATERAL (%s) AS z
 ) AS p
-""" % (_NOTHING_NEW, _FETCH, _WHOLE, _KEYS)
+""" % (_NOTHING_NEW, _FETCH, _FOLD_KEY, _WHOLE, _LINEAGE, _KEYS)
 
 # What START returns beside the start's own columns: the pending rows (_PENDING).
 _FETCHED = """p.fetched, p.from_seen, p.unchanged, p.fold_key, p.lineage, p.bound, p.seen, p.ids, p.ops,
@@ -377,9 +379,7 @@ _FETCHED = """p.fetched, p.from_seen, p.unchanged, p.fold_key, p.lineage, p.boun
 # second old or more) still calls it, and applies.
 _READ_SYNC_KEPT = """CROSS JOIN LATERAL (
     SELECT coalesce(m.mode = 'apply_pending_sync' AND $10 < 1000
-           AND ($8 = s.generation || '/' || s.replay_breaks || '/' || current_user || '/' || t.visible::text
-                OR $8 = s.generation || '/' || v.version || '/' || s.done || '/' || current_user
-                        || '/' || t.visible::text)
+           AND ($8 = """ + _LINEAGE + """ OR $8 = """ + _FOLD_KEY + """)
            AND pg_catalog.pg_current_xact_id_if_assigned() IS NULL
            AND NOT """ + _NOTHING_PENDING + """
            AND (NOT $2 OR s.last_apply_at > pg_catalog.statement_timestamp() - interval '1 second'
