@@ -228,3 +228,50 @@ def test_a_cancel_in_the_rebuild_stops_the_call_and_keeps_every_row_pending(rb):
         apply(c)
         c.execute("RESET graph.rebuild_backlog_rows")
         assert c.execute(PENDING).fetchone()[0] == 0 and verify(c) == []
+
+
+READER = "rb_reader"
+
+
+def test_a_plain_readers_read_applies_a_large_backlog_by_replay_never_by_a_rebuild(rb):
+    """A plain reader (a real role, SELECT on the sources only) whose read applies the
+    pending rows runs that apply through graph._read_sync, SECURITY DEFINER: it must
+    replay them, never take the backlog rebuild, which only an admin's unbounded
+    apply_sync() may run (a rebuild reads every source table whole). Tried in the
+    definer's apply it would fail on the first source the definer may not read and fall
+    back to the replay with a WARNING to the reader: the read must not try it at all.
+    The database-level setting that sends an admin's apply of the same backlog to a
+    rebuild (shown in a rolled-back transaction) changes nothing for the read."""
+    with connect(rb) as admin:
+        db = admin.execute("SELECT current_database()").fetchone()[0]
+        admin.execute(f"DROP ROLE IF EXISTS {READER}")
+        admin.execute(f"CREATE ROLE {READER}")
+        admin.execute(f"GRANT USAGE ON SCHEMA rb TO {READER}")
+        admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA rb TO {READER}")
+        admin.execute(f'ALTER DATABASE "{db}" SET graph.rebuild_backlog_rows = 1')
+        try:
+            history(admin, 11)
+            generation = admin.execute(STATE).fetchone()[0]
+            with admin.transaction(force_rollback=True):  # an admin's apply of it: a rebuild
+                admin.execute("SET LOCAL graph.rebuild_backlog_rows = 1")
+                apply(admin)
+                assert admin.execute(STATE).fetchone()[0] == generation + 1
+            admin.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")
+            said = []
+            with connect(rb) as c:  # a new session: the database's setting in force
+                c.add_notice_handler(lambda d: said.append(d.message_primary))
+                c.execute(f"SET ROLE {READER}")
+                assert c.execute("SELECT current_setting('graph.rebuild_backlog_rows')").fetchone()[0] == "1"
+                got = c.execute("SELECT node_id, depth FROM graph.traverse('rb.n', '1', max_depth => 3,"
+                                " direction => 'any') ORDER BY 1, 2").fetchall()
+            assert admin.execute(STATE).fetchone()[0] == generation  # replayed, not rebuilt ...
+            assert not [m for m in said if "rebuild" in m], said  # ... nor a rebuild tried (and failed)
+            assert admin.execute(PENDING).fetchone()[0] == 0
+            assert got == admin.execute("SELECT node_id, depth FROM graph.traverse('rb.n', '1', max_depth => 3,"
+                                        " direction => 'any') ORDER BY 1, 2").fetchall()
+            assert verify(admin) == []
+        finally:
+            admin.execute(f'ALTER DATABASE "{db}" RESET graph.rebuild_backlog_rows')
+            admin.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA rb FROM {READER}")
+            admin.execute(f"REVOKE USAGE ON SCHEMA rb FROM {READER}")
+            admin.execute(f"DROP ROLE {READER}")
