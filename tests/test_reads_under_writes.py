@@ -504,30 +504,36 @@ def test_a_read_with_nothing_new_since_its_kept_view_reads_no_log_row(graph_db):
         late.execute("BEGIN")
         late.execute("INSERT INTO uw.e VALUES (4000, 21, 33)")  # a lower log id, running
         writer.execute("INSERT INTO uw.e VALUES (4001, 21, 34)")
+        # A read has nothing new when no transaction ended since the read before it (whose
+        # snapshot the kept view holds) started: each read's costs count only when the
+        # xmax taken before that earlier read is still the xmax after it (autovacuum's
+        # transactions end when they will).
+        xmax = "SELECT pg_snapshot_xmax(pg_current_snapshot())"
+        mark = admin.execute(xmax).fetchone()[0]
         reader.execute("BEGIN READ ONLY")
         folded = sorted(reader.execute(reach).fetchall())  # folds 4001: the view is kept
         reader.execute("COMMIT")
         assert ("34", 1) in folded and ("33", 1) not in folded
-        xmax = "SELECT pg_snapshot_xmax(pg_current_snapshot())"
         quiet = []
         for _ in range(3):
             before = admin.execute(xmax).fetchone()[0]
             costs, got = quiet_read_costs(reader, reach)
             assert got == folded
-            if admin.execute(xmax).fetchone()[0] == before:  # no transaction ended meanwhile (autovacuum's)
+            if admin.execute(xmax).fetchone()[0] == mark:
                 quiet.append(costs)
+            mark = before
         assert quiet and quiet == [{"statements": 1, "rows_folded": 0, "pending_calls": 0, "log_rows": 0}] * len(
             quiet), quiet
         late.execute("COMMIT")  # committed since the view's snapshot, below its rows
+        mark = admin.execute(xmax).fetchone()[0]
         costs, got = quiet_read_costs(reader, reach)
         with connect(graph_db) as fresh:  # a new backend folds every pending row
             fresh.execute("SET default_transaction_read_only = on")
             assert got == sorted(fresh.execute(reach).fetchall()) and ("33", 1) in got
         assert (costs["statements"], costs["rows_folded"], costs["pending_calls"]) == (1, 1, 1), costs
-        before = admin.execute(xmax).fetchone()[0]
         costs, again = quiet_read_costs(reader, reach)
         assert again == got
-        if admin.execute(xmax).fetchone()[0] == before:
+        if admin.execute(xmax).fetchone()[0] == mark:
             assert (costs["pending_calls"], costs["log_rows"]) == (0, 0), costs
         apply(admin)  # another backend's apply: noticed, the applied graph read
         writer.execute("DELETE FROM uw.e WHERE id = 4001")
