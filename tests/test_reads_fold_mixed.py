@@ -8,6 +8,7 @@ key that is deleted and inserted again -- then the same reads after apply_sync()
 Real sessions: a reader in READ ONLY transactions (it cannot apply, so it folds),
 a writer, an admin who applies."""
 
+import json
 import re
 import uuid
 
@@ -233,3 +234,66 @@ def test_a_fold_of_many_join_rows_reads_what_replay_applies(graph_db):
         assert applied[("fm.people", "5", "out")] and applied[("fm.people", "2", "in")]
         folded, applied = fold_then_apply(admin, writer, reader, WRITES_MANY_NODES, {"I", "D"})
         same(folded, applied)
+
+
+# A fourth round: many updates of join rows (sync/columns.py reads them column by column:
+# its _update_part): ends moved, some to people that do not exist (86..95), ends
+# swapped, weights changed, keys changed with the image unchanged (no edge change).
+LINKS_TO_UPDATE = ("INSERT INTO fm.links SELECT g, 1 + (g * 7) %% 80, 1 + (g * 11) %% 80,"
+                   " CASE WHEN g %% 5 = 0 THEN NULL ELSE 1 + g %% 4 END, (ARRAY['a', 'b'])[1 + g %% 2]"
+                   " FROM generate_series(%s::int, %s::int) g")
+WRITES_MANY_UPDATES = [
+    "UPDATE fm.links SET dst = 1 + (id * 17) % 95 WHERE id BETWEEN 5001 AND 5600",
+    "UPDATE fm.links SET src = dst, dst = src WHERE id BETWEEN 5601 AND 5700",
+    "UPDATE fm.links SET w = CASE WHEN w IS NULL THEN 7 END WHERE id BETWEEN 5701 AND 5800",
+    "UPDATE fm.links SET id = id + 100000 WHERE id BETWEEN 5801 AND 5900",
+]
+
+
+FOLD_STATS = """
+CREATE OR REPLACE FUNCTION pg_temp.fold_stats() RETURNS text LANGUAGE plpython3u AS $$
+import json, sys
+freshness = sys.modules.get("graphsync.reads.freshness")
+return json.dumps(freshness.STATS if freshness else None)
+$$
+"""
+
+
+def test_a_fold_of_many_join_row_updates_reads_what_replay_applies(graph_db):
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        writer.execute(LINKS_TO_UPDATE, (5001, 5900))
+        folded, applied = fold_then_apply(admin, writer, reader, WRITES_MANY_UPDATES, {"U"})
+        same(folded, applied)
+        assert applied[("fm.people", "2", "out")] and applied[("fm.people", "5", "in")]
+
+
+def test_many_join_row_updates_folded_onto_a_kept_view_read_what_replay_applies(graph_db):
+    """A reader's kept folded view holds a few updates, one to a person that does not
+    exist (a temporary node id); then many more commit, naming that person again, and
+    the next read folds them onto the kept view (an incremental fold of more ends than
+    freshness.KEYS_BY_INDEX: looked up among the base's keys): the same reads as after
+    apply_sync()."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        writer.execute(LINKS_TO_UPDATE, (7000, 7700))
+        apply(admin)
+        reader.execute(FOLD_STATS)
+        writer.execute("UPDATE fm.links SET dst = 90 WHERE id BETWEEN 7000 AND 7002")
+        with reader.transaction():
+            reader.execute("SET TRANSACTION READ ONLY")
+            walk(reader, "fm.people", "2", "out")  # folds the three rows and keeps the view
+        before = json.loads(reader.execute("SELECT pg_temp.fold_stats()").fetchone()[0])
+        writer.execute("UPDATE fm.links SET dst = 86 + id % 10 WHERE id BETWEEN 7003 AND 7300")
+        writer.execute("UPDATE fm.links SET src = 1 + (id * 7) % 80, w = 3 WHERE id BETWEEN 7301 AND 7700")
+        pending = admin.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]
+        assert pending > 600
+        with reader.transaction():
+            reader.execute("SET TRANSACTION READ ONLY")
+            first = walk(reader, "fm.people", "2", "out")
+            after = json.loads(reader.execute("SELECT pg_temp.fold_stats()").fetchone()[0])
+            folded = reads(reader)
+        assert after["incremental_folds"] == before["incremental_folds"] + 1
+        assert after["rows_folded"] - before["rows_folded"] == pending - 3  # those committed since
+        assert first == folded[("fm.people", "2", "out")]
+        apply(admin)
+        assert verify(admin) == []
+        same(folded, reads(reader))

@@ -308,14 +308,17 @@ def _resolve(plpy, v, keys, visible, counted=(), onto=None, known=None):
 def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
     """(from ids, to ids) of the edge changes ``ec`` (columns.EdgeColumns), and
     _resolve's (ids, new keys by id, extra rows) of the keys of ``node_changes``
-    and of the ends not found below. Many ends (a fold of many rows from the
-    applied view) are looked up in the backend's index of the base's keys table by
-    table, as _resolve would look up their keys: only in tables the caller may
-    SELECT, and not the keys of ``node_changes`` (whose extra_rows come from
-    graph._nodes). An end read as an integer (``ec.from_ints``) is looked up among
-    the table's integer keys (nodes.int_key_index) with NumPy (packed.resolve), no
-    string made; the others with one map() over the ends of each table in
-    nodes.key_index."""
+    and of the ends not found below. Many ends (a fold of many rows, from the
+    applied view or onto a kept one) are looked up in the backend's index of the
+    base's keys table by table, as _resolve would look up their keys: only in
+    tables the caller may SELECT, and not the keys of ``node_changes`` (whose
+    extra_rows come from graph._nodes). An end read as an integer
+    (``ec.from_ints``) is looked up among the table's integer keys
+    (nodes.int_key_index) with NumPy (packed.resolve), no string made; the others
+    with one map() over the ends of each table in nodes.key_index. A key a kept
+    view ``onto`` holds under a temporary id is never found there: a base key
+    keeps its row in graph._nodes for the generation, so _resolve found it, unless
+    its table is one the caller may not SELECT, which is not looked up here."""
     from graphsync.sync import imagetext, packed  # (see fold)
 
     m = len(ec)
@@ -323,7 +326,7 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
     pks = np.concatenate([ec.from_pks, ec.to_pks])  # None where ints holds the key
     ints = None if ec.from_ints is None else np.concatenate([ec.from_ints, ec.to_ints])
     got = np.full(2 * m, -1, dtype=np.int64)
-    if onto is None and 2 * m > KEYS_BY_INDEX:
+    if 2 * m > KEYS_BY_INDEX:
         counted = {}
         for k in node_changes:
             counted.setdefault(k[0], set()).add(k[1])

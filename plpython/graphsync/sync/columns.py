@@ -14,9 +14,13 @@ changes go out as columns (EdgeColumns), in the order fold_rows gives them:
   list comprehension each), the weights through one weight_of() call per distinct
   text, an endpoint that is an integer's decimal text as an int64
   (EdgeColumns.from_ints), resolved to a node id with NumPy by reads/freshness.py;
-- every other row (node tables, updates, computed sources, rows that cannot be
-  gathered whole) goes through changes.add_rows, run by run of consecutive rows,
-  as fold_rows would take it;
+- an update of such a table with both images and both keys (a read under writes
+  that change join rows folds mostly these) is read the same way, each image on
+  its own, and an edge both images give is left out (add_rows' diff of the two,
+  worked out per edge source with array comparisons: _update_part);
+- every other row (node tables, computed sources, rows that cannot be gathered
+  whole) goes through changes.add_rows, run by run of consecutive rows, as
+  fold_rows would take it;
 - the edge changes of both are put back in log order (row, then the order within
   a row that changes._plain_edges and add_rows give).
 
@@ -133,13 +137,15 @@ def _fold_columns(reg, cols):
     plain = [t for t, p in plans.items() if p.node is None and not p.general and p.specs]
     # Rows read column by column: an insert or a delete of a table in ``plain``, with
     # its key and image, and no image on the other side (add_rows' branch for
-    # signed edges); an image "{}" (no captured column) goes row by row.
+    # signed edges), and an update with both (_update_part); an image "{}" (no
+    # captured column) goes row by row.
     if ops.count("I") == n and cols["old_row"].count(None) == n and cols["new_row"].count(None) == 0 \
             and cols["new_pk"].count(None) == 0 and len(plain) == len(plans):
         # only inserts into plain tables, each with its key and image (a backlog of join
         # rows, the common case): every row is read column by column, no object array
         fast, is_insert = np.arange(n), np.ones(n, dtype=bool)
         texts, pks = cols["new_row"], _objects(_texts(cols["new_pk"]))
+        updates = np.zeros(0, dtype=np.int64)
     else:
         op = np.array(ops, dtype="U1")
         old_texts, new_texts = _objects(cols["old_row"]), _objects(cols["new_row"])
@@ -147,11 +153,15 @@ def _fold_columns(reg, cols):
         no_old, no_new = old_texts == None, new_texts == None  # noqa: E711 (elementwise)
         inserts = (op == "I") & no_old & ~no_new & (new_pks != None)  # noqa: E711
         deletes = (op == "D") & no_new & ~no_old & (old_pks != None) & (old_texts != "{}")  # noqa: E711
-        fast = np.flatnonzero(np.isin(tables, plain) & (inserts | deletes)) if plain else np.zeros(0, np.int64)
+        in_plain = np.isin(tables, plain) if plain else np.zeros(n, dtype=bool)
+        fast = np.flatnonzero(in_plain & (inserts | deletes))
         is_insert = inserts[fast]
         texts = np.where(is_insert, new_texts[fast], old_texts[fast]).tolist()
         pks = np.where(is_insert, new_pks[fast], old_pks[fast])
         _texts(pks.tolist())
+        # updates with both images and keys (an image "{}" goes row by row, as above)
+        updates = np.flatnonzero(in_plain & (op == "U") & ~no_old & ~no_new & (old_pks != None)  # noqa: E711
+                                 & (new_pks != None) & (old_texts != "{}") & (new_texts != "{}"))  # noqa: E711
     sign = np.where(is_insert, 1, -1).astype(np.int64)
     parts = []  # (row keys, within-row keys, EdgeColumns)
     fast_tables = tables[fast]
@@ -161,6 +171,16 @@ def _fold_columns(reg, cols):
             parts += _plain_part(plans[table].specs, fast, sign, texts, pks)
         elif len(at):
             parts += _plain_part(plans[table].specs, fast[at], sign[at], [texts[j] for j in at.tolist()], pks[at])
+    if len(updates):
+        _texts(old_pks[updates].tolist())
+        _texts(new_pks[updates].tolist())
+        update_tables = tables[updates]
+        for table in plain:
+            at = updates[update_tables == table]
+            if len(at):
+                parts += _update_part(plans[table].specs, at, old_texts[at].tolist(), new_texts[at].tolist(),
+                                      old_pks[at], new_pks[at])
+        fast = np.concatenate([fast, updates])
     # The other rows, run by run of consecutive ones, through add_rows (skipping
     # what it cannot gather, as fold_rows does).
     gathered = changes.Changes()
@@ -199,9 +219,69 @@ def _plain_part(specs, rows, sign, texts, pks):
     ``sign`` +1 an insert, -1 a delete; their images' ``texts`` and keys ``pks``),
     per edge source as changes._plain_edges gives them, with their order keys. A row
     whose weight does not read as one (weight_of raises) gives no change of any
-    source, as add_rows skips it. The images' fields are read from their text
-    (imagetext.fields), an end that is an integer's text as that integer
-    (EdgeColumns.from_ints); images of another form are parsed (json)."""
+    source, as add_rows skips it."""
+    ok, ends = _spec_ends(specs, texts, pks)
+    parts = []
+    for s, spec in enumerate(specs):
+        parts += _emit(spec, 2 * s, rows, sign, ends[s], ok)
+    return parts
+
+
+def _update_part(specs, rows, old_texts, new_texts, old_pks, new_pks):
+    """The edge changes of one plain table's updates (log positions ``rows``, each
+    with both images and both keys), as add_rows gives them: per edge source, the
+    old image's edges and the new one's; an edge in both (the same ends, weight and
+    label; for a bidirectional source between rows of one table also the ends
+    swapped, which gives the same two edges) changes nothing; the others are
+    removed, every source's, then added. A row whose old or new weight does not
+    read as one gives no change, as add_rows skips it."""
+    ok_old, old = _spec_ends(specs, old_texts, old_pks)
+    ok_new, new = _spec_ends(specs, new_texts, new_pks)
+    ok = ok_old & ok_new
+    k = len(rows)
+    parts = []
+    for s, spec in enumerate(specs):
+        bi, ft, tt = spec[9], spec[2], spec[3]
+        (a0, ai0, ap0, b0, bi0, bp0, w0, l0), (a1, ai1, ap1, b1, bi1, bp1, w1, l1) = old[s], new[s]
+        both = ok & ap0 & bp0 & ap1 & bp1
+        if both.any():
+            alike = both & (w0 == w1) & _equal(l0, l1)
+            same = alike & _same_ends(a0, ai0, a1, ai1) & _same_ends(b0, bi0, b1, bi1)
+            if bi and ft == tt:
+                same |= alike & _same_ends(a0, ai0, b1, bi1) & _same_ends(b0, bi0, a1, ai1)
+        else:
+            same = np.zeros(k, dtype=bool)
+        parts += _emit(spec, 2 * s, rows, np.full(k, -1, dtype=np.int64), old[s], ok & ~same)
+        parts += _emit(spec, 2 * (len(specs) + s), rows, np.ones(k, dtype=np.int64), new[s], ok & ~same)
+    return parts
+
+
+def _equal(x, y):
+    """bool[k]: x == y elementwise (object or number arrays of one length)."""
+    return np.asarray(x == y, dtype=bool) if len(x) else np.zeros(0, dtype=bool)
+
+
+def _same_ends(t0, i0, t1, i1):
+    """bool[k]: whether two end columns (_ends' texts and ints) hold the same key
+    texts, where both are present (elsewhere anything)."""
+    if (i0 is None) != (i1 is None):  # one read from parsed images: compare as texts
+        t0, i0, t1, i1 = imagetext.key_texts(t0, i0), None, imagetext.key_texts(t1, i1), None
+    if i0 is None:
+        return _equal(t0, t1)
+    eq = i0 == i1
+    as_text = np.flatnonzero(eq & (i0 == imagetext.NOT_INT))
+    if len(as_text):
+        eq[as_text] = _equal(t0[as_text], t1[as_text])
+    return eq
+
+
+def _spec_ends(specs, texts, pks):
+    """(ok bool[k]: the rows whose every weight reads as one, and per edge source
+    its (from texts, from ints, from present, to texts, to ints, to present,
+    weights, labels)) of k images ``texts`` with keys ``pks``. The images' fields
+    are read from their text (imagetext.fields), an end that is an integer's text
+    as that integer (EdgeColumns.from_ints); images of another form are parsed
+    (json)."""
     names = {c for spec in specs for c in (None if spec[1] else spec[4], spec[5], spec[6], spec[7]) if c}
     found = imagetext.fields(texts, sorted(names))
     if found is None:
@@ -209,26 +289,24 @@ def _plain_part(specs, rows, sign, texts, pks):
         if texts and (images[0] is changes._UNPARSED or None in images):
             raise _Unusual()
         found = {c: _Parsed(_texts([r.get(c) for r in images])) for c in names}
-    k = len(rows)
+    k = len(texts)
     ok = np.ones(k, dtype=bool)
-    weights = []
-    for _, _, _, _, _, _, wc, _, _, _ in specs:
+    ends = []
+    for _, fk, _, _, fc, tc, wc, lc, label, _ in specs:
         if not wc:
-            weights.append(np.ones(k))
-            continue
-        values, inverse = _distinct(found[wc])
-        of = []
-        for text in values:
-            try:
-                of.append(changes.weight_of(text))
-            except (ValueError, TypeError, KeyError, AttributeError):  # add_rows skips the row
-                of.append(None)
-        if None in of:
-            ok &= ~np.isin(inverse, [i for i, x in enumerate(of) if x is None])
-            of = [1.0 if x is None else x for x in of]
-        weights.append(np.array(of, dtype=np.float64)[inverse] if k else np.zeros(0))
-    parts = []
-    for s, (sid, fk, ft, tt, fc, tc, _, lc, label, bi) in enumerate(specs):
+            w = np.ones(k)
+        else:
+            values, inverse = _distinct(found[wc])
+            of = []
+            for text in values:
+                try:
+                    of.append(changes.weight_of(text))
+                except (ValueError, TypeError, KeyError, AttributeError):  # add_rows skips the row
+                    of.append(None)
+            if None in of:
+                ok &= ~np.isin(inverse, [i for i, x in enumerate(of) if x is None])
+                of = [1.0 if x is None else x for x in of]
+            w = np.array(of, dtype=np.float64)[inverse] if k else np.zeros(0)
         if fk:
             a, a_ints, a_present = pks, None, np.ones(k, dtype=bool)
         else:
@@ -240,25 +318,33 @@ def _plain_part(specs, rows, sign, texts, pks):
             labels = _objects(values)[inverse] if k else _objects([])
         else:
             labels = _objects([label] * k)
-        keep = ok & a_present & b_present
         if a_ints is None and b_ints is not None:
             a_ints = np.full(k, imagetext.NOT_INT, dtype=np.int64)
-        w = weights[s]
-        if keep.all():
-            these, signs = rows, sign
-        else:
-            a, b, labels, w, these, signs = a[keep], b[keep], labels[keep], w[keep], rows[keep], sign[keep]
-            if b_ints is not None:
-                a_ints, b_ints = a_ints[keep], b_ints[keep]
-        m = len(these)
-        if not m:
-            continue
-        e = EdgeColumns(signs, np.full(m, sid, dtype=np.int64), np.full(m, ft, dtype=np.int64), a,
-                        np.full(m, tt, dtype=np.int64), b, w, labels, a_ints, b_ints)
-        parts.append((these, np.full(m, 2 * s, dtype=np.int64), e))
-        if bi:
-            r = EdgeColumns(signs, e.sources, e.to_tables, b, e.from_tables, a, w, labels, b_ints, a_ints)
-            parts.append((these, np.full(m, 2 * s + 1, dtype=np.int64), r))
+        ends.append((a, a_ints, a_present, b, b_ints, b_present, w, labels))
+    return ok, ends
+
+
+def _emit(spec, within, rows, sign, ends, keep):
+    """(row keys, within-row keys, EdgeColumns) of one edge source's edges of the
+    rows ``keep`` selects (both ends present), forward at ``within``, and for a
+    bidirectional source backward at ``within`` + 1."""
+    sid, _, ft, tt, _, _, _, _, _, bi = spec
+    a, a_ints, a_present, b, b_ints, b_present, w, labels = ends
+    keep = keep & a_present & b_present
+    these, signs = rows, sign
+    if not keep.all():
+        a, b, labels, w, these, signs = a[keep], b[keep], labels[keep], w[keep], rows[keep], sign[keep]
+        if b_ints is not None:
+            a_ints, b_ints = a_ints[keep], b_ints[keep]
+    m = len(these)
+    if not m:
+        return []
+    e = EdgeColumns(signs, np.full(m, sid, dtype=np.int64), np.full(m, ft, dtype=np.int64), a,
+                    np.full(m, tt, dtype=np.int64), b, w, labels, a_ints, b_ints)
+    parts = [(these, np.full(m, within, dtype=np.int64), e)]
+    if bi:
+        r = EdgeColumns(signs, e.sources, e.to_tables, b, e.from_tables, a, w, labels, b_ints, a_ints)
+        parts.append((these, np.full(m, within + 1, dtype=np.int64), r))
     return parts
 
 
