@@ -34,6 +34,11 @@ runs only the fold, side by side with REVISION's code installed in a second data
 holding the same graph (the same pending rows on both, the order alternating every
 round); prints its row and writes no file.
 
+    .venv/bin/python benchmarks/reads.py --fold-updates-only REVISION [--reps 4]
+
+the same for what a reader under writes folds: edges // 100 join-row updates (their
+ends moved) onto the folded view it kept from its read before.
+
     .venv/bin/python benchmarks/reads.py --at-rest-only REVISION [--reps 4]
 
 the same for reads at rest (nothing pending): what a read's first statement costs.
@@ -86,6 +91,11 @@ SELECT count(*) FROM (SELECT id, min(depth) FROM walk GROUP BY id) AS reached
 
 TRAVERSE = """
 SELECT count(*) FROM graph.traverse('bench.nodes', %(seed)s, max_depth => %(depth)s, max_nodes => 1000000)
+"""
+
+# --fold-updates-only: join rows' ends moved (each to another node; ``r`` the round)
+MOVE_ENDS = """
+UPDATE bench.links SET dst = 1 + (id::bigint * 104729 + %(r)s) %% %(n)s WHERE id BETWEEN %(lo)s AND %(hi)s
 """
 
 WSP = """
@@ -340,15 +350,21 @@ class Bench:
         self.row("… the first read after that apply (the backend follows %dk overlay rows)" % (n // 1000),
                  median_ms(following), None, "", None)
 
-    def fold_against(self, other, revision, reps):
+    def fold_against(self, other, revision, reps, updates=False):
         """The fold step side by side with ``other`` (a Bench on a database holding the
         same graph, with ``revision``'s code installed): ``reps`` rounds, each folding
         n = edges // 10 fresh pending rows in a READ ONLY transaction on both databases,
         the order alternating every round, then applying them on both. Reports the
         fold's medians and the ratio previous / this of each round; with the server on
         this machine, also the CPU seconds each fold's backend ran (common.cpu_seconds:
-        time on a CPU, not time waiting for one on a loaded machine)."""
-        n = self.edges // 10
+        time on a CPU, not time waiting for one on a loaded machine).
+
+        ``updates``: what a reader under writes folds instead -- updates of join rows
+        (their ends moved) committed since its last read, onto the folded view it kept:
+        each round a read folds 10 updated rows (unmeasured; the backend keeps that
+        view), then n = edges // 100 rows are updated by one statement and the
+        measured read folds them onto the kept view."""
+        n = self.edges // (100 if updates else 10)
         top = self.edges + 1_000_000
         times = {"this": [], "previous": []}
         cpu = {"this": [], "previous": []}
@@ -362,7 +378,18 @@ class Bench:
                 timed(r, TRAVERSE, {"seed": "1", "depth": 6})
                 pids[name] = r.execute("SELECT pg_backend_pid()").fetchone()[0]
             for rep in range(reps):
+                if updates:  # the few rows the kept view holds, folded by an unmeasured read
+                    lo = 1 + rep * (n + 10)
+                    for name, _ in sides:
+                        conns[name][1].execute(MOVE_ENDS, {"n": self.nodes, "r": rep, "lo": lo, "hi": lo + 9})
+                    for name, _ in sides:
+                        with conns[name][0].transaction():
+                            conns[name][0].execute("SET TRANSACTION READ ONLY")
+                            timed(conns[name][0], TRAVERSE, {"seed": self.seed(), "depth": 2})
                 for name, _ in sides:
+                    if updates:
+                        conns[name][1].execute(MOVE_ENDS, {"n": self.nodes, "r": rep, "lo": lo + 10, "hi": lo + 9 + n})
+                        continue
                     conns[name][1].execute(
                         "INSERT INTO bench.links SELECT g, 1 + (g::bigint * 7919) %% %(n)s,"
                         " 1 + (g::bigint * 104729) %% %(n)s, 1.0, 'a' FROM generate_series(%(lo)s, %(hi)s) AS g",
@@ -387,11 +414,13 @@ class Bench:
                         cpu["this"][-1], cpu["previous"][-1])), flush=True)
         ratios = [p / t for p, t in zip(times["previous"], times["this"], strict=True)]
         span = "%.0f–%.0f ms" % (min(times["this"]) * 1000, max(times["this"]) * 1000)
-        self.row("read-only read folding %dk pending rows (traverse depth 2; median of %d, %s) vs %s"
-                 % (n // 1000, reps, span, revision), median_ms(times["this"]), median_ms(times["previous"]),
-                 "< 1 s", median_ms(times["this"]) < 1000,
+        what = ("read-only read folding %dk join-row updates onto its kept view" if updates
+                else "read-only read folding %dk pending rows") % (n // 1000)
+        self.row("%s (traverse depth 2; median of %d, %s) vs %s" % (what, reps, span, revision),
+                 median_ms(times["this"]), median_ms(times["previous"]), "" if updates else "< 1 s",
+                 None if updates else median_ms(times["this"]) < 1000,
                  ratio="%.2f× faster (%.2f–%.2f)" % (statistics.median(ratios), min(ratios), max(ratios)))
-        self.ratios.append(("fold %dk pending rows: %s / this" % (n // 1000, revision), statistics.median(ratios),
+        self.ratios.append(("%s: %s / this" % (what, revision), statistics.median(ratios),
                             min(ratios), max(ratios), None))
         if None not in cpu["this"] + cpu["previous"]:
             each = [p / t for p, t in zip(cpu["previous"], cpu["this"], strict=True)]
@@ -574,6 +603,9 @@ def main(argv=None):
     parser.add_argument("--fold-only", metavar="REVISION",
                         help="run only the fold step, side by side with this revision's code installed in a"
                              " second database holding the same graph; prints its rows, writes no file")
+    parser.add_argument("--fold-updates-only", metavar="REVISION",
+                        help="the same for a read folding join-row updates onto the view it kept (a reader"
+                             " under writes)")
     parser.add_argument("--at-rest-only", metavar="REVISION",
                         help="run only reads at rest (nothing pending), side by side with this revision's code"
                              " installed in a second database holding the same graph; prints its rows")
@@ -581,7 +613,8 @@ def main(argv=None):
                         help="traverse depth 2, 3, 6 vs the CTE on this code and on this revision's, installed in a"
                              " second database holding the same graph, seed by seed; writes --out (default"
                              " benchmarks/READS_TRAVERSALS.md)")
-    parser.add_argument("--reps", type=int, default=4, help="rounds of --fold-only or --at-rest-only (default 4)")
+    parser.add_argument("--reps", type=int, default=4,
+                        help="rounds of --fold-only, --fold-updates-only or --at-rest-only (default 4)")
     args = parser.parse_args(argv)
     nodes = args.nodes or (20_000 if args.quick else 200_000)
     edges = args.edges or (100_000 if args.quick else 1_000_000)
@@ -603,15 +636,15 @@ def main(argv=None):
             b.notes.append("--traversals-against %s; repetitions %d" % (revision, repeat))
             b.write(out, args.quick)
         return 0
-    if args.fold_only or args.at_rest_only:
-        revision = args.fold_only or args.at_rest_only
+    if args.fold_only or args.fold_updates_only or args.at_rest_only:
+        revision = args.fold_only or args.fold_updates_only or args.at_rest_only
         with server() as admin, database(admin, DB) as dsn, tempfile.TemporaryDirectory() as tree, \
                 database(admin, DB + "_previous", previous_tree(revision, tree)) as other_dsn:
             b, other = Bench(dsn, nodes, edges, repeat), Bench(other_dsn, nodes, edges, repeat)
             b.setup()
             other.setup()
-            if args.fold_only:
-                b.fold_against(other, revision, args.reps)
+            if args.fold_only or args.fold_updates_only:
+                b.fold_against(other, revision, args.reps, updates=bool(args.fold_updates_only))
             else:
                 b.at_rest_against(other, revision, args.reps)
             print("load average (1, 5, 15 min) before: %s, after: %s" % (
