@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/reads_under_writes.py [--quick] [--nodes N --edges M]
         [--duration S] [--rounds R] [--out FILE] [--plot FILE]
+        [--only MODE,... [--loads LOAD,...]]
 
 On the graph of benchmarks/reads.py (common.GRAPH_SCHEMA: 200k nodes / 1M edges;
 --quick: 20k / 100k), in one run, for both freshness modes that matter --
@@ -29,7 +30,10 @@ and counted as cut off, never as a latency.
 
 Starts a throwaway cluster (tools/pgcluster.py) unless GRAPHSYNC_DSN is set.
 Writes benchmarks/READS_UNDER_WRITES.md (or --out) and the latency plot
-benchmarks/reads_under_writes.png (or --plot).
+benchmarks/reads_under_writes.png (or --plot). With --only (e.g.
+``--only apply_pending_sync --loads unthrottled``) it runs only those modes' phases
+with readers, at rest and under the loads named, and prints their reads instead
+(a shorter run, for comparing two codes run after run; no file written).
 """
 
 from __future__ import annotations
@@ -210,7 +214,8 @@ def plan(rounds):
 
 
 class Run:
-    def __init__(self, dsn, nodes, edges, duration, rounds, rebuild_above):
+    def __init__(self, dsn, nodes, edges, duration, rounds, rebuild_above, only=None):
+        self.only = only  # (modes, loads): the phases with readers of those, at rest too (--only)
         self.rebuild_above = rebuild_above
         self.applies = []
         self.dsn, self.nodes, self.edges = dsn, nodes, edges
@@ -353,6 +358,8 @@ class Run:
         self.start_workers()
         try:
             for mode, load, readers in plan(self.rounds):
+                if self.only and not (readers and mode in self.only[0] and load in ("rest", *self.only[1])):
+                    continue
                 overlay = self.settle()
                 self.phase(mode, load, readers, overlay)
         finally:
@@ -561,6 +568,20 @@ def plot(r, path, quick):
     plt.close(fig)
 
 
+def summary(r):
+    """The reads of the phases run, one line each (--only)."""
+    lines = []
+    for (mode, load, _), ph in sorted(r.phases.items(), key=lambda kv: (MODES.index(kv[0][0]),
+                                                                         LOADS.index(kv[0][1]))):
+        lat, rest = ph["reader"]["lat"], r.phases[(mode, "rest", True)]["reader"]["lat"]
+        p50, p99 = percentile(lat, 50), percentile(lat, 99)
+        lines.append("%-18s %-20s reads %6d (%5.0f/s) p50 %s p99 %s (%.2f× / %.2f× at rest), longest stall %s,"
+                     " load %s" % (mode, LOAD_NAMES[load], len(lat), len(lat) / ph["seconds"], ms(p50), ms(p99),
+                                   p50 / percentile(rest, 50), p99 / percentile(rest, 99), ms(max(ph["gaps"])),
+                                   "/".join("%.1f" % x for x in ph["load"])))
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20k nodes / 100k edges, 5 s phases, one round")
@@ -572,7 +593,17 @@ def main(argv=None):
                         help="rebuild between phases when the overlay exceeds this share of the edges (0.05)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "READS_UNDER_WRITES.md"))
     parser.add_argument("--plot", default=str(ROOT / "benchmarks" / "reads_under_writes.png"))
+    parser.add_argument("--only", metavar="MODE,...",
+                        help="run only these modes (of %s) with readers, at rest and under --loads; prints their"
+                             " reads, writes no file" % ", ".join(MODES))
+    parser.add_argument("--loads", default="throttled,unthrottled",
+                        help="with --only: the write loads, of throttled, unthrottled (both)")
     args = parser.parse_args(argv)
+    only = None
+    if args.only:
+        only = (args.only.split(","), args.loads.split(","))
+        if not set(only[0]) <= set(MODES) or not set(only[1]) <= set(LOADS[1:]):
+            parser.error("--only takes modes of %s, --loads of %s" % (", ".join(MODES), ", ".join(LOADS[1:])))
     nodes = args.nodes or (20_000 if args.quick else 200_000)
     edges = args.edges or (100_000 if args.quick else 1_000_000)
     duration = args.duration or (5 if args.quick else 20)
@@ -581,10 +612,15 @@ def main(argv=None):
     code = git_state()  # what gets installed: the tree as it is now
     started = time.monotonic()
     with server() as admin, database(admin, DB) as dsn:
-        r = Run(dsn, nodes, edges, duration, rounds, args.rebuild_above)
+        r = Run(dsn, nodes, edges, duration, rounds, args.rebuild_above, only)
         r.setup()
         r.run()
     load_after = os.getloadavg()
+    if only:
+        print(summary(r))
+        print("%s; load average before %s, after %s" % (code, "/".join("%.1f" % x for x in load_before),
+                                                        "/".join("%.1f" % x for x in load_after)))
+        return 0
     plot(r, args.plot, args.quick)
     link = os.path.relpath(args.plot, Path(args.out).resolve().parent)
     text, goals = report(r, args, code, load_before, load_after, link)
