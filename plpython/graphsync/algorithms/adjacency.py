@@ -42,6 +42,10 @@ _RELOCATION = ("slot", "seg_lo", "seg_hi", "t_targets", "t_labels", "t_weights",
 # A frontier of at most this many nodes is gathered node by node (frontier_edges).
 SMALL_FRONTIER = 8
 
+# A node of at most this many base edges is relocated with Python lists (Overlay._relocate).
+SHORT_LIST = 32
+_INF = float("inf")
+
 
 class _OnUse:
     """An attribute of an Adjacency made the first time it is read, then kept (in the
@@ -527,11 +531,17 @@ class Overlay:
 
     def _relocate(self, direction, u):
         """Recompute the edge list of ``u``: its base edges less the removed ones, then
-        the added ones (see the module docstring)."""
+        the added ones (see the module docstring). A list of at most SHORT_LIST base
+        edges is recomputed as Python lists (most nodes: each NumPy call costs a read
+        about a microsecond whatever its size, and an array way took some ten calls
+        per removed edge); longer ones with arrays. Both give the same list."""
         a = self.adj[direction]
         entries = self.entries[direction].get(u, {})
         if u < a.base_nodes:
             lo, hi = int(a.offsets[u]), int(a.offsets[u + 1])
+            if hi - lo <= SHORT_LIST:
+                self._relocate_short(a, u, entries, lo, hi)
+                return
             t, w = a.targets[lo:hi], a.weights[lo:hi]
             lab, es = a.labels[lo:hi], a.sources[lo:hi]
         else:
@@ -555,5 +565,41 @@ class Overlay:
             es = np.concatenate([es[keep], np.asarray(more[3], dtype=np.int32)])
         else:
             t, w, lab, es = t[keep], w[keep], lab[keep], es[keep]
+        a.set_node(u, t, w, lab, es)
+        self.stats["nodes"] += 1
+
+    def _relocate_short(self, a, u, entries, lo, hi):
+        """_relocate of a node whose base list ``lo:hi`` is short, with lists: each
+        removal takes the first matching edges still kept, in base order (weights
+        compared as weights_mod.key: a NaN weight as +Infinity), then the additions
+        follow in the order of ``entries``."""
+        t = a.targets[lo:hi].tolist()
+        w = a.weights[lo:hi].tolist()
+        lab = a.labels[lo:hi].tolist()
+        es = a.sources[lo:hi].tolist()
+        keep = [True] * len(t)
+        added = []
+        for (dst, weight, label, source), count in entries.items():
+            if count < 0:
+                need = -count
+                for i, target in enumerate(t):
+                    if target == dst and keep[i] and lab[i] == label and es[i] == source \
+                            and (w[i] if w[i] == w[i] else _INF) == weight:
+                        keep[i] = False
+                        need -= 1
+                        if not need:
+                            break
+            elif count > 0:
+                added.extend([(dst, weight, label, source)] * count)
+        if not all(keep):
+            t = [x for x, k in zip(t, keep, strict=True) if k]
+            w = [x for x, k in zip(w, keep, strict=True) if k]
+            lab = [x for x, k in zip(lab, keep, strict=True) if k]
+            es = [x for x, k in zip(es, keep, strict=True) if k]
+        for dst, weight, label, source in added:
+            t.append(dst)
+            w.append(weight)
+            lab.append(label)
+            es.append(source)
         a.set_node(u, t, w, lab, es)
         self.stats["nodes"] += 1

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from csr_lists import per_node
 
-from graphsync.algorithms import csr
+from graphsync.algorithms import adjacency, csr
 from graphsync.algorithms.adjacency import Adjacency, Overlay, both_ways, cut_base
 from graphsync.algorithms.traverse import bfs, bfs_over
 
@@ -63,8 +63,16 @@ def overlay_of(base, cuts=frozenset()):
     return Overlay(bases, base.node_count)
 
 
+@pytest.fixture(params=["lists", "arrays"])
+def relocation(request, monkeypatch):
+    """Both ways Overlay._relocate recomputes a node's list: Python lists (a short base
+    list, most nodes) and NumPy arrays (a long one)."""
+    monkeypatch.setattr(adjacency, "SHORT_LIST", 10 ** 9 if request.param == "lists" else -1)
+    return request.param
+
+
 @pytest.mark.parametrize("seed", range(12))
-def test_incremental_fold_equals_the_full_fold(seed):
+def test_incremental_fold_equals_the_full_fold(seed, relocation):
     rng = np.random.default_rng(seed)
     base = random_base(rng, 30, 120)
     rows = random_overlay(rng, base, 80, 36)
@@ -228,7 +236,7 @@ def test_changed_edge_lists_are_made_when_read_and_only_those_read():
     assert per_node(c.compact(), True) == per_node(reference(base, rows)["out"], True)
 
 
-def test_a_minus_removes_a_nan_weighted_edge_and_plus_minus_of_one_cancel():
+def test_a_minus_removes_a_nan_weighted_edge_and_plus_minus_of_one_cancel(relocation):
     """The incremental overlay keys its counts and matches base edges by weights.key: a
     NaN weight (nan != nan) is +Infinity, whichever NaN object a row holds."""
     nan = float("nan")
@@ -267,3 +275,31 @@ def test_a_copy_shares_the_relocation_arrays_until_either_side_relocates_a_node(
     o.add(*columns(more))
     a.compact()
     assert per_node(b.compact(), True) == per_node(reference(base, rows)["out"], True)
+
+
+def test_a_short_list_and_a_long_one_relocate_alike(monkeypatch):
+    """A node's base list with repeated edges (the same key several times, NaN and
+    signed-zero weights): a removal takes the first matching edges still kept, in base
+    order, and the additions follow -- the same list by Python lists and by arrays, and
+    what fold_overlay gives."""
+    nan = float("nan")
+    targets = [1, 2, 1, 1, 3, 2, 1, 4, 1, 2]
+    weights = [1.0, nan, 1.0, 2.0, -0.0, nan, 1.0, 1.0, 1.0, 2.0]
+    labels = [0, 0, 0, 0, 1, 0, 1, 0, 0, 0]
+    base = csr.build(5, csr.edges([0] * 10, targets, weights, labels, [1] * 10))
+    rows = [(-1, 0, 1, 1.0, 0, 1), (-1, 0, 1, 1.0, 0, 1), (-1, 0, 2, nan, 0, 1), (-1, 0, 3, 0.0, 1, 1),
+            (1, 0, 4, 3.0, 2, 1), (-1, 0, 9, 1.0, 0, 1), (1, 0, 1, 1.0, 0, 1), (-1, 0, 1, 1.0, 0, 1)]
+    got = {}
+    for way, short in (("lists", 10 ** 9), ("arrays", -1)):
+        monkeypatch.setattr(adjacency, "SHORT_LIST", short)
+        o = overlay_of(base)
+        a = o.adjacency("out")
+        o.add(*columns(rows))
+        got[way] = without_nan(per_node(a.compact(), True))
+    assert got["lists"] == got["arrays"] == without_nan(per_node(reference(base, rows)["out"], True))
+    assert [e[0] for e in got["lists"][0]] == [1, 2, 1, 4, 1, 2, 4]  # base 3, 5, 6, 7, 8, 9; then the addition
+
+
+def without_nan(lists):
+    """per_node's lists with a NaN weight as the text 'nan' (NaN != NaN)."""
+    return {u: [(t, "nan" if w != w else w, lab, es) for t, w, lab, es in edges] for u, edges in lists.items()}
