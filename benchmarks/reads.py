@@ -39,6 +39,12 @@ round); prints its row and writes no file.
 the same for what a reader under writes folds: edges // 100 join-row updates (their
 ends moved) onto the folded view it kept from its read before.
 
+    .venv/bin/python benchmarks/reads.py --overlay-against REVISION [--reps 4]
+
+depth-6 traversals over the graph with an edge overlay of about 5% of its edges (what
+the graph holds between rebuilds), each in a fresh backend, side by side with
+REVISION's code, and the recursive CTE from the same seeds.
+
     .venv/bin/python benchmarks/reads.py --at-rest-only REVISION [--reps 4]
 
 the same for reads at rest (nothing pending): what a read's first statement costs.
@@ -430,6 +436,53 @@ class Bench:
                       statistics.median(cpu["previous"]), revision, statistics.median(each), min(each), max(each)),
                   flush=True)
 
+    def overlay_against(self, other, revision, reps):
+        """Depth-6 traversals over a graph whose edge overlay holds about 5% of its
+        edges (edges // 20 join rows' ends moved, applied: twice as many overlay rows),
+        side by side with ``other`` (a Bench on a database holding the same graph and
+        the same writes, with ``revision``'s code installed): each of ``reps`` rounds
+        takes a new seed and, on each side in turn (the order alternating), a fresh
+        backend (a pooled connection's first reads after an apply, or a new one)
+        that reads twice 6 levels deep from other seeds (it loads the graph, and
+        then every key of it: nodes.key_arrays), then runs the depth-6 traversal --
+        which remakes the edge list of every changed node it reaches that the reads
+        before did not -- and runs it again (nothing left to remake), and the
+        recursive CTE from the same seed. Reports the medians and the ratio previous
+        / this of the first traversal of each round, and graphsync against the CTE."""
+        n = self.edges // 20
+        sides = [("this", self), ("previous", other)]
+        for _, bench in sides:
+            with bench.connect() as w:
+                w.execute(MOVE_ENDS, {"n": self.nodes, "r": 0, "lo": 1, "hi": n})
+                w.execute("SELECT graph.apply_sync()")
+                overlay = w.execute("SELECT edge_buffer_used FROM graph.sync_health()").fetchone()[0]
+        first = {"this": [], "previous": []}
+        again = {"this": [], "previous": []}
+        cte = {"this": [], "previous": []}
+        for rep in range(reps):
+            seed = self.seed()
+            for name, bench in sides if rep % 2 == 0 else reversed(sides):
+                with bench.connect() as c:
+                    for warm in ("1", "2"):  # the second reads every key of the base (nodes.key_arrays)
+                        timed(c, TRAVERSE, {"seed": warm, "depth": 6})
+                    first[name].append(timed(c, TRAVERSE, {"seed": seed, "depth": 6})[0])
+                    again[name].append(timed(c, TRAVERSE, {"seed": seed, "depth": 6})[0])
+                    cte[name].append(timed(c, CTE, {"seed": seed, "depth": 6})[0])
+            print("round %d: depth 6 first this %.1f ms, previous %.1f ms; again %.1f / %.1f ms; CTE %.1f ms;"
+                  " load %s" % (rep + 1, first["this"][-1] * 1000, first["previous"][-1] * 1000,
+                                again["this"][-1] * 1000, again["previous"][-1] * 1000, cte["this"][-1] * 1000,
+                                "/".join("%.1f" % x for x in os.getloadavg())), flush=True)
+        ratios = [p / t for p, t in zip(first["previous"], first["this"], strict=True)]
+        peer = [c / t for c, t in zip(cte["this"], first["this"], strict=True)]
+        self.row("traverse depth 6, a fresh backend's first, with %d overlay rows (median of %d) vs %s"
+                 % (overlay, reps, revision), median_ms(first["this"]), median_ms(first["previous"]), "", None,
+                 ratio="%.2f× faster (%.2f–%.2f)" % (statistics.median(ratios), min(ratios), max(ratios)))
+        self.row("… the same traversal again in that backend", median_ms(again["this"]),
+                 median_ms(again["previous"]), "", None)
+        self.row("… the recursive CTE from the same seeds vs the first traversal", median_ms(first["this"]),
+                 median_ms(cte["this"]), "≥ 3× faster", statistics.median(peer) >= 3,
+                 ratio="%.2f× faster (%.2f–%.2f)" % (statistics.median(peer), min(peer), max(peer)))
+
     def at_rest_against(self, other, revision, reps, reads=200):
         """Reads at rest (nothing pending: traverse depth 1 from random seeds, in one
         backend per side that has read before) side by side with ``other`` (a Bench on a
@@ -606,6 +659,9 @@ def main(argv=None):
     parser.add_argument("--fold-updates-only", metavar="REVISION",
                         help="the same for a read folding join-row updates onto the view it kept (a reader"
                              " under writes)")
+    parser.add_argument("--overlay-against", metavar="REVISION",
+                        help="depth-6 traversals over a graph with a 5%% edge overlay in fresh backends, side by"
+                             " side with this revision's code installed in a second database; prints its rows")
     parser.add_argument("--at-rest-only", metavar="REVISION",
                         help="run only reads at rest (nothing pending), side by side with this revision's code"
                              " installed in a second database holding the same graph; prints its rows")
@@ -614,7 +670,8 @@ def main(argv=None):
                              " second database holding the same graph, seed by seed; writes --out (default"
                              " benchmarks/READS_TRAVERSALS.md)")
     parser.add_argument("--reps", type=int, default=4,
-                        help="rounds of --fold-only, --fold-updates-only or --at-rest-only (default 4)")
+                        help="rounds of --fold-only, --fold-updates-only, --overlay-against or --at-rest-only"
+                             " (default 4)")
     args = parser.parse_args(argv)
     nodes = args.nodes or (20_000 if args.quick else 200_000)
     edges = args.edges or (100_000 if args.quick else 1_000_000)
@@ -636,8 +693,8 @@ def main(argv=None):
             b.notes.append("--traversals-against %s; repetitions %d" % (revision, repeat))
             b.write(out, args.quick)
         return 0
-    if args.fold_only or args.fold_updates_only or args.at_rest_only:
-        revision = args.fold_only or args.fold_updates_only or args.at_rest_only
+    if args.fold_only or args.fold_updates_only or args.overlay_against or args.at_rest_only:
+        revision = args.fold_only or args.fold_updates_only or args.overlay_against or args.at_rest_only
         with server() as admin, database(admin, DB) as dsn, tempfile.TemporaryDirectory() as tree, \
                 database(admin, DB + "_previous", previous_tree(revision, tree)) as other_dsn:
             b, other = Bench(dsn, nodes, edges, repeat), Bench(other_dsn, nodes, edges, repeat)
@@ -645,6 +702,8 @@ def main(argv=None):
             other.setup()
             if args.fold_only or args.fold_updates_only:
                 b.fold_against(other, revision, args.reps, updates=bool(args.fold_updates_only))
+            elif args.overlay_against:
+                b.overlay_against(other, revision, args.reps)
             else:
                 b.at_rest_against(other, revision, args.reps)
             print("load average (1, 5, 15 min) before: %s, after: %s" % (

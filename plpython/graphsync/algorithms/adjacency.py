@@ -42,6 +42,9 @@ _RELOCATION = ("slot", "seg_lo", "seg_hi", "t_targets", "t_labels", "t_weights",
 # A frontier of at most this many nodes is gathered node by node (frontier_edges).
 SMALL_FRONTIER = 8
 
+# More dirty nodes than this asked for at once are relocated in one go (Overlay._relocate_many).
+FEW_DIRTY = 8
+
 # A node of at most this many base edges is relocated with Python lists (Overlay._relocate).
 SHORT_LIST = 32
 _INF = float("inf")
@@ -107,12 +110,20 @@ class Adjacency:
         # again (Overlay binds it): see the module docstring
         self.dirty = set()
         self.fixer = None
+        self.fix_many = None
         self.shared = False  # the relocation arrays are shared with a copy (copy, _own)
 
     def _clean(self, nodes):
-        """Make the edge lists of the dirty nodes among ``nodes`` (ints) again."""
+        """Make the edge lists of the dirty nodes among ``nodes`` (ints) again: more
+        than FEW_DIRTY of them in one go (fix_many), else one by one (fixer)."""
         dirty = self.dirty
-        for u in nodes:
+        found = [u for u in nodes if u in dirty]
+        if len(found) > FEW_DIRTY and self.fix_many is not None:
+            found = list(dict.fromkeys(found))
+            dirty.difference_update(found)
+            self.fix_many(found)
+            return
+        for u in found:
             if u in dirty:
                 dirty.discard(u)
                 self.fixer(u)
@@ -139,7 +150,7 @@ class Adjacency:
         other = object.__new__(Adjacency)
         other.__dict__.update(self.__dict__)
         other.dirty = set(self.dirty)
-        other.fixer = None  # the copy's Overlay binds its own
+        other.fixer = other.fix_many = None  # the copy's Overlay binds its own
         self.shared = other.shared = True
         return other
 
@@ -322,6 +333,42 @@ class Adjacency:
             self.slot[node] = seg
         self.seg_lo[seg], self.seg_hi[seg] = lo, lo + k
 
+    def set_nodes(self, nodes, counts, targets, weights, labels, sources):
+        """set_node of each of ``nodes`` (int64, distinct) at once: their new edge lists
+        are ``counts`` (int64) edges each, one after the other in the other arrays."""
+        k = int(counts.sum())
+        self._own()
+        if self.slot is None:
+            self.slot = np.full(self.node_count, -1, dtype=np.int64)
+        old = self.slot[nodes]
+        had = old >= 0
+        if had.any():
+            self.tail_live -= int((self.seg_hi[old[had]] - self.seg_lo[old[had]]).sum())
+        if self.tail_used + k > len(self.t_targets):
+            if self.tail_live + k <= len(self.t_targets) // 2:
+                self._compact_tail()
+            if self.tail_used + k > len(self.t_targets):
+                self._grow_tail(self.tail_used + k)
+        lo = self.tail_used
+        self.t_targets[lo:lo + k] = targets
+        self.t_weights[lo:lo + k] = weights
+        self.t_labels[lo:lo + k] = labels
+        self.t_sources[lo:lo + k] = sources
+        self.tail_used += k
+        self.tail_live += k
+        fresh = nodes[~had]
+        if len(fresh):
+            if self.segments + len(fresh) > len(self.seg_lo):
+                size = max(64, 2 * len(self.seg_lo), self.segments + len(fresh))
+                self.seg_lo = np.resize(self.seg_lo, size)
+                self.seg_hi = np.resize(self.seg_hi, size)
+            self.slot[fresh] = np.arange(self.segments, self.segments + len(fresh))
+            self.segments += len(fresh)
+        seg = self.slot[nodes]
+        starts = lo + np.cumsum(counts) - counts
+        self.seg_lo[seg] = starts
+        self.seg_hi[seg] = starts + counts
+
     def _grow_tail(self, need):
         size = max(_INITIAL_TAIL, need, 2 * len(self.t_targets))
         for name in ("t_targets", "t_labels", "t_weights", "t_sources"):
@@ -419,6 +466,7 @@ class Overlay:
         overlay's counts (a weak reference: the overlay holds the adjacency)."""
         me = weak_ref(self)
         a.fixer = lambda u: me()._relocate(direction, u)
+        a.fix_many = lambda nodes: me()._relocate_many(direction, nodes)
 
     @staticmethod
     def _directed(direction, key):
@@ -567,6 +615,62 @@ class Overlay:
             t, w, lab, es = t[keep], w[keep], lab[keep], es[keep]
         a.set_node(u, t, w, lab, es)
         self.stats["nodes"] += 1
+
+    def _relocate_many(self, direction, nodes):
+        """_relocate of each of ``nodes`` (distinct ints), in one go: their base edges
+        gathered with one set of array operations, each removal matched over its
+        node's base edges as _relocate_short does, the additions appended in the
+        order of each node's entries, and every list written to the tail at once
+        (Adjacency.set_nodes). The same lists as node by node; a frontier of
+        thousands of changed nodes (a deep traversal over a graph whose overlay
+        changed many) pays for arrays a few times, not a few times per node."""
+        a = self.adj[direction]
+        entries = self.entries[direction]
+        u = np.asarray(nodes, dtype=np.int64)
+        in_base = u < a.base_nodes
+        at = np.where(in_base, u, 0)
+        lo = np.where(in_base, a.offsets[at], 0)
+        counts = np.where(in_base, a.offsets[at + 1], 0) - lo
+        total = int(counts.sum())
+        starts = np.cumsum(counts) - counts
+        pos = np.arange(total, dtype=np.int64) + np.repeat(lo - starts, counts)
+        t, w, lab, es = a.targets[pos], a.weights[pos], a.labels[pos], a.sources[pos]
+        keep = None
+        starts_, counts_ = starts.tolist(), counts.tolist()
+        added = []  # (node index, dst, weight, label, source)
+        for i, node in enumerate(nodes):
+            ent = entries.get(node)
+            if not ent:
+                continue
+            for (dst, weight, label, source), count in ent.items():
+                if count > 0:
+                    added.extend([(i, dst, weight, label, source)] * count)
+                elif count < 0 and counts_[i]:
+                    if keep is None:
+                        keep, t_, w_, lab_, es_ = [True] * total, t.tolist(), w.tolist(), lab.tolist(), es.tolist()
+                    need = -count
+                    for j in range(starts_[i], starts_[i] + counts_[i]):
+                        if t_[j] == dst and keep[j] and lab_[j] == label and es_[j] == source \
+                                and (w_[j] if w_[j] == w_[j] else _INF) == weight:
+                            keep[j] = False
+                            need -= 1
+                            if not need:
+                                break
+        owner = np.repeat(np.arange(len(nodes), dtype=np.int64), counts)
+        if keep is not None:
+            kept = np.array(keep, dtype=bool)
+            owner, t, w, lab, es = owner[kept], t[kept], w[kept], lab[kept], es[kept]
+        if added:
+            more = list(zip(*added, strict=True))
+            owner = np.concatenate([owner, np.asarray(more[0], dtype=np.int64)])
+            t = np.concatenate([t, np.asarray(more[1], dtype=np.int64)])
+            w = np.concatenate([w, np.asarray(more[2], dtype=np.float64)])
+            lab = np.concatenate([lab, np.asarray(more[3], dtype=np.int32)])
+            es = np.concatenate([es, np.asarray(more[4], dtype=np.int32)])
+            order = np.argsort(owner, kind="stable")  # each node's kept base edges, then its additions
+            owner, t, w, lab, es = owner[order], t[order], w[order], lab[order], es[order]
+        a.set_nodes(u, np.bincount(owner, minlength=len(nodes)), t, w, lab, es)
+        self.stats["nodes"] += len(nodes)
 
     def _relocate_short(self, a, u, entries, lo, hi):
         """_relocate of a node whose base list ``lo:hi`` is short, with lists: each

@@ -63,11 +63,13 @@ def overlay_of(base, cuts=frozenset()):
     return Overlay(bases, base.node_count)
 
 
-@pytest.fixture(params=["lists", "arrays"])
+@pytest.fixture(params=["lists", "arrays", "many"])
 def relocation(request, monkeypatch):
-    """Both ways Overlay._relocate recomputes a node's list: Python lists (a short base
-    list, most nodes) and NumPy arrays (a long one)."""
+    """The ways a node's list is recomputed: one node at a time (Overlay._relocate) with
+    Python lists (a short base list, most nodes) or NumPy arrays (a long one), and
+    many nodes at once (Overlay._relocate_many, more than FEW_DIRTY asked for)."""
     monkeypatch.setattr(adjacency, "SHORT_LIST", 10 ** 9 if request.param == "lists" else -1)
+    monkeypatch.setattr(adjacency, "FEW_DIRTY", -1 if request.param == "many" else 10 ** 9)
     return request.param
 
 
@@ -116,7 +118,7 @@ def test_removing_an_edge_that_is_not_there_removes_nothing_and_new_nodes_grow()
     assert per_node(a.compact(), True) == {0: [(1, 1.0, 0, 1)], 5: [(0, 1.0, 0, 1)]}
 
 
-def test_a_copy_does_not_see_later_changes_and_the_tail_compacts():
+def test_a_copy_does_not_see_later_changes_and_the_tail_compacts(relocation):
     rng = np.random.default_rng(7)
     base = random_base(rng, 20, 60)
     o = overlay_of(base)
@@ -136,7 +138,7 @@ def test_a_copy_does_not_see_later_changes_and_the_tail_compacts():
     assert a.tail_used <= 4 * max(a.tail_live, 256)
 
 
-def test_traversal_over_a_patched_adjacency_equals_traversal_over_full_arrays():
+def test_traversal_over_a_patched_adjacency_equals_traversal_over_full_arrays(relocation):
     rng = np.random.default_rng(3)
     base = random_base(rng, 40, 160)
     rows = random_overlay(rng, base, 60, 40)
@@ -251,7 +253,7 @@ def test_a_minus_removes_a_nan_weighted_edge_and_plus_minus_of_one_cancel(reloca
                                                              2: Counter([(0, 1.0, 0, 1)])}
 
 
-def test_a_copy_shares_the_relocation_arrays_until_either_side_relocates_a_node():
+def test_a_copy_shares_the_relocation_arrays_until_either_side_relocates_a_node(relocation):
     """Adjacency.copy copies on write: a copy that relocates nothing copies no array,
     and a node relocated on either side afterwards is not seen by the other."""
     rng = np.random.default_rng(11)
@@ -277,11 +279,11 @@ def test_a_copy_shares_the_relocation_arrays_until_either_side_relocates_a_node(
     assert per_node(b.compact(), True) == per_node(reference(base, rows)["out"], True)
 
 
-def test_a_short_list_and_a_long_one_relocate_alike(monkeypatch):
+def test_a_short_list_a_long_one_and_many_at_once_relocate_alike(monkeypatch):
     """A node's base list with repeated edges (the same key several times, NaN and
     signed-zero weights): a removal takes the first matching edges still kept, in base
-    order, and the additions follow -- the same list by Python lists and by arrays, and
-    what fold_overlay gives."""
+    order, and the additions follow -- the same list by Python lists, by arrays and
+    many nodes at once, and what fold_overlay gives."""
     nan = float("nan")
     targets = [1, 2, 1, 1, 3, 2, 1, 4, 1, 2]
     weights = [1.0, nan, 1.0, 2.0, -0.0, nan, 1.0, 1.0, 1.0, 2.0]
@@ -290,13 +292,14 @@ def test_a_short_list_and_a_long_one_relocate_alike(monkeypatch):
     rows = [(-1, 0, 1, 1.0, 0, 1), (-1, 0, 1, 1.0, 0, 1), (-1, 0, 2, nan, 0, 1), (-1, 0, 3, 0.0, 1, 1),
             (1, 0, 4, 3.0, 2, 1), (-1, 0, 9, 1.0, 0, 1), (1, 0, 1, 1.0, 0, 1), (-1, 0, 1, 1.0, 0, 1)]
     got = {}
-    for way, short in (("lists", 10 ** 9), ("arrays", -1)):
+    for way, short, few in (("lists", 10 ** 9, 10 ** 9), ("arrays", -1, 10 ** 9), ("many", -1, -1)):
         monkeypatch.setattr(adjacency, "SHORT_LIST", short)
+        monkeypatch.setattr(adjacency, "FEW_DIRTY", few)
         o = overlay_of(base)
         a = o.adjacency("out")
         o.add(*columns(rows))
         got[way] = without_nan(per_node(a.compact(), True))
-    assert got["lists"] == got["arrays"] == without_nan(per_node(reference(base, rows)["out"], True))
+    assert got["lists"] == got["arrays"] == got["many"] == without_nan(per_node(reference(base, rows)["out"], True))
     assert [e[0] for e in got["lists"][0]] == [1, 2, 1, 4, 1, 2, 4]  # base 3, 5, 6, 7, 8, 9; then the addition
 
 
