@@ -630,7 +630,7 @@ class Overlay:
         in_base = u < a.base_nodes
         at = np.where(in_base, u, 0)
         lo = np.where(in_base, a.offsets[at], 0)
-        counts = np.where(in_base, a.offsets[at + 1], 0) - lo
+        counts = np.where(in_base, a.offsets[np.minimum(at + 1, a.base_nodes)], 0) - lo  # (an empty base: no at + 1)
         total = int(counts.sum())
         starts = np.cumsum(counts) - counts
         pos = np.arange(total, dtype=np.int64) + np.repeat(lo - starts, counts)

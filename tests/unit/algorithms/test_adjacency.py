@@ -160,7 +160,7 @@ def test_an_adjacency_of_plain_arrays_needs_no_weights():
     assert a.frontier_edges(np.array([0, 1]))[1].tolist() == [1]
 
 
-def test_an_empty_base_grows_and_compacts():
+def test_an_empty_base_grows_and_compacts(relocation):
     empty = csr.build(0, csr.edges([], [], [], [], []))
     o = overlay_of(empty)
     a = o.adjacency("out")
