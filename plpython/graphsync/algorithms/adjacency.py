@@ -618,12 +618,13 @@ class Overlay:
 
     def _relocate_many(self, direction, nodes):
         """_relocate of each of ``nodes`` (distinct ints), in one go: their base edges
-        gathered with one set of array operations, each removal matched over its
-        node's base edges as _relocate_short does, the additions appended in the
-        order of each node's entries, and every list written to the tail at once
-        (Adjacency.set_nodes). The same lists as node by node; a frontier of
-        thousands of changed nodes (a deep traversal over a graph whose overlay
-        changed many) pays for arrays a few times, not a few times per node."""
+        gathered with one set of array operations, each node's entries matched over
+        its own edges as lists (_match), the additions after each node's kept edges,
+        and every list written to the tail at once (Adjacency.set_nodes). The same
+        lists as node by node; a frontier of thousands of changed nodes (a deep
+        traversal over a graph whose overlay changed many) pays for arrays a few
+        times, not a few times per node. A node of more than SHORT_LIST base edges
+        is relocated on its own, with arrays."""
         a = self.adj[direction]
         entries = self.entries[direction]
         u = np.asarray(nodes, dtype=np.int64)
@@ -631,33 +632,25 @@ class Overlay:
         at = np.where(in_base, u, 0)
         lo = np.where(in_base, a.offsets[at], 0)
         counts = np.where(in_base, a.offsets[np.minimum(at + 1, a.base_nodes)], 0) - lo  # (an empty base: no at + 1)
+        long = counts > SHORT_LIST
+        if long.any():
+            for node in u[long].tolist():
+                self._relocate(direction, node)
+            u, lo, counts = u[~long], lo[~long], counts[~long]
+            nodes = u.tolist()
         total = int(counts.sum())
         starts = np.cumsum(counts) - counts
         pos = np.arange(total, dtype=np.int64) + np.repeat(lo - starts, counts)
         t, w, lab, es = a.targets[pos], a.weights[pos], a.labels[pos], a.sources[pos]
-        keep = None
-        starts_, counts_ = starts.tolist(), counts.tolist()
+        lists = (t.tolist(), w.tolist(), lab.tolist(), es.tolist())
+        keep = [True] * total
         added = []  # (node index, dst, weight, label, source)
-        for i, node in enumerate(nodes):
+        for i, (node, first, k) in enumerate(zip(nodes, starts.tolist(), counts.tolist(), strict=True)):
             ent = entries.get(node)
-            if not ent:
-                continue
-            for (dst, weight, label, source), count in ent.items():
-                if count > 0:
-                    added.extend([(i, dst, weight, label, source)] * count)
-                elif count < 0 and counts_[i]:
-                    if keep is None:
-                        keep, t_, w_, lab_, es_ = [True] * total, t.tolist(), w.tolist(), lab.tolist(), es.tolist()
-                    need = -count
-                    for j in range(starts_[i], starts_[i] + counts_[i]):
-                        if t_[j] == dst and keep[j] and lab_[j] == label and es_[j] == source \
-                                and (w_[j] if w_[j] == w_[j] else _INF) == weight:
-                            keep[j] = False
-                            need -= 1
-                            if not need:
-                                break
+            if ent:
+                _match(ent, lists, first, first + k, keep, added, i)
         owner = np.repeat(np.arange(len(nodes), dtype=np.int64), counts)
-        if keep is not None:
+        if not all(keep):
             kept = np.array(keep, dtype=bool)
             owner, t, w, lab, es = owner[kept], t[kept], w[kept], lab[kept], es[kept]
         if added:
@@ -673,37 +666,39 @@ class Overlay:
         self.stats["nodes"] += len(nodes)
 
     def _relocate_short(self, a, u, entries, lo, hi):
-        """_relocate of a node whose base list ``lo:hi`` is short, with lists: each
-        removal takes the first matching edges still kept, in base order (weights
-        compared as weights_mod.key: a NaN weight as +Infinity), then the additions
-        follow in the order of ``entries``."""
-        t = a.targets[lo:hi].tolist()
-        w = a.weights[lo:hi].tolist()
-        lab = a.labels[lo:hi].tolist()
-        es = a.sources[lo:hi].tolist()
-        keep = [True] * len(t)
+        """_relocate of a node whose base list ``lo:hi`` is short, with lists (_match)."""
+        lists = (a.targets[lo:hi].tolist(), a.weights[lo:hi].tolist(), a.labels[lo:hi].tolist(),
+                 a.sources[lo:hi].tolist())
+        keep = [True] * (hi - lo)
         added = []
-        for (dst, weight, label, source), count in entries.items():
-            if count < 0:
-                need = -count
-                for i, target in enumerate(t):
-                    if target == dst and keep[i] and lab[i] == label and es[i] == source \
-                            and (w[i] if w[i] == w[i] else _INF) == weight:
-                        keep[i] = False
-                        need -= 1
-                        if not need:
-                            break
-            elif count > 0:
-                added.extend([(dst, weight, label, source)] * count)
-        if not all(keep):
-            t = [x for x, k in zip(t, keep, strict=True) if k]
-            w = [x for x, k in zip(w, keep, strict=True) if k]
-            lab = [x for x, k in zip(lab, keep, strict=True) if k]
-            es = [x for x, k in zip(es, keep, strict=True) if k]
-        for dst, weight, label, source in added:
+        _match(entries, lists, 0, hi - lo, keep, added, None)
+        t, w, lab, es = ([x for x, k in zip(c, keep, strict=True) if k] for c in lists) if not all(keep) else lists
+        for _, dst, weight, label, source in added:
             t.append(dst)
             w.append(weight)
             lab.append(label)
             es.append(source)
         a.set_node(u, t, w, lab, es)
         self.stats["nodes"] += 1
+
+
+def _match(entries, lists, first, end, keep, added, tag):
+    """Apply one node's overlay ``entries`` ({(dst, weight key, label, source): net
+    count}) to its base edges, positions ``first:end`` of ``lists`` (targets,
+    weights, labels, sources): a removal clears ``keep`` of the first matching edges
+    still kept, in base order (a weight compared as weights_mod.key: NaN as
+    +Infinity), as many as its count; an addition goes to ``added`` as (``tag``,
+    dst, weight, label, source), as many times as its count, in entries' order."""
+    t, w, lab, es = lists
+    for (dst, weight, label, source), count in entries.items():
+        if count > 0:
+            added.extend([(tag, dst, weight, label, source)] * count)
+        elif count < 0:
+            need = -count
+            for j in range(first, end):
+                if t[j] == dst and keep[j] and lab[j] == label and es[j] == source \
+                        and (w[j] if w[j] == w[j] else _INF) == weight:
+                    keep[j] = False
+                    need -= 1
+                    if not need:
+                        break

@@ -63,13 +63,18 @@ def overlay_of(base, cuts=frozenset()):
     return Overlay(bases, base.node_count)
 
 
-@pytest.fixture(params=["lists", "arrays", "many"])
+# (SHORT_LIST, FEW_DIRTY) of each way a node's list is recomputed: one node at a time
+# (Overlay._relocate) with Python lists (a short base list, most nodes) or NumPy arrays (a
+# long one); many nodes at once (Overlay._relocate_many, more than FEW_DIRTY asked for),
+# all short, or those of more than two base edges each on its own with arrays.
+WAYS = {"lists": (10 ** 9, 10 ** 9), "arrays": (-1, 10 ** 9), "many": (10 ** 9, -1), "many_mixed": (2, -1)}
+
+
+@pytest.fixture(params=sorted(WAYS))
 def relocation(request, monkeypatch):
-    """The ways a node's list is recomputed: one node at a time (Overlay._relocate) with
-    Python lists (a short base list, most nodes) or NumPy arrays (a long one), and
-    many nodes at once (Overlay._relocate_many, more than FEW_DIRTY asked for)."""
-    monkeypatch.setattr(adjacency, "SHORT_LIST", 10 ** 9 if request.param == "lists" else -1)
-    monkeypatch.setattr(adjacency, "FEW_DIRTY", -1 if request.param == "many" else 10 ** 9)
+    short, few = WAYS[request.param]
+    monkeypatch.setattr(adjacency, "SHORT_LIST", short)
+    monkeypatch.setattr(adjacency, "FEW_DIRTY", few)
     return request.param
 
 
@@ -292,14 +297,15 @@ def test_a_short_list_a_long_one_and_many_at_once_relocate_alike(monkeypatch):
     rows = [(-1, 0, 1, 1.0, 0, 1), (-1, 0, 1, 1.0, 0, 1), (-1, 0, 2, nan, 0, 1), (-1, 0, 3, 0.0, 1, 1),
             (1, 0, 4, 3.0, 2, 1), (-1, 0, 9, 1.0, 0, 1), (1, 0, 1, 1.0, 0, 1), (-1, 0, 1, 1.0, 0, 1)]
     got = {}
-    for way, short, few in (("lists", 10 ** 9, 10 ** 9), ("arrays", -1, 10 ** 9), ("many", -1, -1)):
+    for way, (short, few) in WAYS.items():
         monkeypatch.setattr(adjacency, "SHORT_LIST", short)
         monkeypatch.setattr(adjacency, "FEW_DIRTY", few)
         o = overlay_of(base)
         a = o.adjacency("out")
         o.add(*columns(rows))
         got[way] = without_nan(per_node(a.compact(), True))
-    assert got["lists"] == got["arrays"] == got["many"] == without_nan(per_node(reference(base, rows)["out"], True))
+    assert got["lists"] == got["arrays"] == got["many"] == got["many_mixed"] == without_nan(
+        per_node(reference(base, rows)["out"], True))
     assert [e[0] for e in got["lists"][0]] == [1, 2, 1, 4, 1, 2, 4]  # base 3, 5, 6, 7, 8, 9; then the addition
 
 
