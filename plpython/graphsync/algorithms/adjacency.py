@@ -307,20 +307,8 @@ class Adjacency:
         if self.slot is None:
             self.slot = np.full(self.node_count, -1, dtype=np.int64)
         old = self.slot[node]
-        if old >= 0:
-            self.tail_live -= int(self.seg_hi[old] - self.seg_lo[old])
-        if self.tail_used + k > len(self.t_targets):
-            if self.tail_live + k <= len(self.t_targets) // 2:
-                self._compact_tail()
-            if self.tail_used + k > len(self.t_targets):
-                self._grow_tail(self.tail_used + k)
-        lo = self.tail_used
-        self.t_targets[lo:lo + k] = targets
-        self.t_weights[lo:lo + k] = weights
-        self.t_labels[lo:lo + k] = labels
-        self.t_sources[lo:lo + k] = sources
-        self.tail_used += k
-        self.tail_live += k
+        lo = self._append(k, int(self.seg_hi[old] - self.seg_lo[old]) if old >= 0 else 0,
+                          targets, weights, labels, sources)
         if old >= 0:
             seg = old
         else:
@@ -336,26 +324,13 @@ class Adjacency:
     def set_nodes(self, nodes, counts, targets, weights, labels, sources):
         """set_node of each of ``nodes`` (int64, distinct) at once: their new edge lists
         are ``counts`` (int64) edges each, one after the other in the other arrays."""
-        k = int(counts.sum())
         self._own()
         if self.slot is None:
             self.slot = np.full(self.node_count, -1, dtype=np.int64)
         old = self.slot[nodes]
         had = old >= 0
-        if had.any():
-            self.tail_live -= int((self.seg_hi[old[had]] - self.seg_lo[old[had]]).sum())
-        if self.tail_used + k > len(self.t_targets):
-            if self.tail_live + k <= len(self.t_targets) // 2:
-                self._compact_tail()
-            if self.tail_used + k > len(self.t_targets):
-                self._grow_tail(self.tail_used + k)
-        lo = self.tail_used
-        self.t_targets[lo:lo + k] = targets
-        self.t_weights[lo:lo + k] = weights
-        self.t_labels[lo:lo + k] = labels
-        self.t_sources[lo:lo + k] = sources
-        self.tail_used += k
-        self.tail_live += k
+        lo = self._append(int(counts.sum()), int((self.seg_hi[old[had]] - self.seg_lo[old[had]]).sum()),
+                          targets, weights, labels, sources)
         fresh = nodes[~had]
         if len(fresh):
             if self.segments + len(fresh) > len(self.seg_lo):
@@ -368,6 +343,24 @@ class Adjacency:
         starts = lo + np.cumsum(counts) - counts
         self.seg_lo[seg] = starts
         self.seg_hi[seg] = starts + counts
+
+    def _append(self, k, replaced, targets, weights, labels, sources):
+        """Write ``k`` edges at the end of the tail (compacted or grown first when it
+        is full), in place of ``replaced`` live ones; returns their first position."""
+        self.tail_live -= replaced
+        if self.tail_used + k > len(self.t_targets):
+            if self.tail_live + k <= len(self.t_targets) // 2:
+                self._compact_tail()
+            if self.tail_used + k > len(self.t_targets):
+                self._grow_tail(self.tail_used + k)
+        lo = self.tail_used
+        self.t_targets[lo:lo + k] = targets
+        self.t_weights[lo:lo + k] = weights
+        self.t_labels[lo:lo + k] = labels
+        self.t_sources[lo:lo + k] = sources
+        self.tail_used += k
+        self.tail_live += k
+        return lo
 
     def _grow_tail(self, need):
         size = max(_INITIAL_TAIL, need, 2 * len(self.t_targets))
