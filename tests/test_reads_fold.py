@@ -6,11 +6,11 @@ transaction's own rows rolled back to a savepoint each make the next read fold
 again. Real sessions: a reader whose every transaction is read-only cannot apply
 and folds; a writer; an admin who applies."""
 
-import json
 
 import pytest
 
 from conftest import apply, connect
+from test_reads_incremental import FOLD_STATS, fold_stats
 
 SCHEMA = """
 DROP SCHEMA IF EXISTS rf CASCADE;
@@ -119,15 +119,6 @@ def test_a_folded_view_is_kept_only_while_the_pending_rows_stay(graph_db):
         assert seen() == ["2001", "2002", "2003", "2004"]
 
 
-FOLD_STATS = """
-CREATE OR REPLACE FUNCTION pg_temp.fold_stats() RETURNS text LANGUAGE plpython3u AS $$
-import json, sys
-freshness = sys.modules.get("graphsync.reads.freshness")
-return json.dumps(freshness.STATS if freshness else None)
-$$
-"""
-
-
 def test_a_view_folded_into_full_arrays_is_kept_while_nothing_new_commits(graph_db):
     """A fold of many rows (full arrays: it cannot be folded onto) is kept for the
     reads after it while the pending rows stay: they fold nothing. A new commit
@@ -136,19 +127,15 @@ def test_a_view_folded_into_full_arrays_is_kept_while_nothing_new_commits(graph_
         apply(admin)
         reader.execute(FOLD_STATS)
         reader.execute("SET default_transaction_read_only = on")
-
-        def stats():
-            return json.loads(reader.execute("SELECT pg_temp.fold_stats()").fetchone()[0])
-
         admin.execute("""INSERT INTO rf.l (src, dst, w, kind)
                          SELECT 1 + (g * 37) % 3000, 1 + (g * 101) % 3000, 1, 'a' FROM generate_series(1, 1500) g""")
         first = reads(reader)
-        before = stats()
+        before = fold_stats(reader)
         assert reads(reader) == first
-        assert stats() == before  # nothing folded again
+        assert fold_stats(reader) == before  # nothing folded again
         admin.execute("INSERT INTO rf.l (src, dst, kind) VALUES (3000, 2001, 'z')")  # a new label
         second = walk(reader, "3000", edge_types=["z"])
-        after = stats()
+        after = fold_stats(reader)
         assert after["folds"] == before["folds"] + 1 and after["rows_folded"] == before["rows_folded"] + 1501
         assert second == [("3000", 0, None, None), ("2001", 1, "3000", "z")]
         apply(admin)

@@ -8,13 +8,13 @@ key that is deleted and inserted again -- then the same reads after apply_sync()
 Real sessions: a reader in READ ONLY transactions (it cannot apply, so it folds),
 a writer, an admin who applies."""
 
-import json
 import re
 import uuid
 
 import pytest
 
 from conftest import apply, connect, verify
+from test_reads_incremental import FOLD_STATS, fold_stats
 
 WS = [str(uuid.UUID(int=i)) for i in (1, 2)]
 
@@ -250,15 +250,6 @@ WRITES_MANY_UPDATES = [
 ]
 
 
-FOLD_STATS = """
-CREATE OR REPLACE FUNCTION pg_temp.fold_stats() RETURNS text LANGUAGE plpython3u AS $$
-import json, sys
-freshness = sys.modules.get("graphsync.reads.freshness")
-return json.dumps(freshness.STATS if freshness else None)
-$$
-"""
-
-
 def test_a_fold_of_many_join_row_updates_reads_what_replay_applies(graph_db):
     with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
         writer.execute(LINKS_TO_UPDATE, (5001, 5900))
@@ -281,7 +272,7 @@ def test_many_join_row_updates_folded_onto_a_kept_view_read_what_replay_applies(
         with reader.transaction():
             reader.execute("SET TRANSACTION READ ONLY")
             walk(reader, "fm.people", "2", "out")  # folds the three rows and keeps the view
-        before = json.loads(reader.execute("SELECT pg_temp.fold_stats()").fetchone()[0])
+        before = fold_stats(reader)
         writer.execute("UPDATE fm.links SET dst = 86 + id % 10 WHERE id BETWEEN 7003 AND 7300")
         writer.execute("UPDATE fm.links SET src = 1 + (id * 7) % 80, w = 3 WHERE id BETWEEN 7301 AND 7700")
         pending = admin.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]
@@ -289,7 +280,7 @@ def test_many_join_row_updates_folded_onto_a_kept_view_read_what_replay_applies(
         with reader.transaction():
             reader.execute("SET TRANSACTION READ ONLY")
             first = walk(reader, "fm.people", "2", "out")
-            after = json.loads(reader.execute("SELECT pg_temp.fold_stats()").fetchone()[0])
+            after = fold_stats(reader)
             folded = reads(reader)
         assert after["incremental_folds"] == before["incremental_folds"] + 1
         assert after["rows_folded"] - before["rows_folded"] == pending - 3  # those committed since
