@@ -32,8 +32,8 @@ Starts a throwaway cluster (tools/pgcluster.py) unless GRAPHSYNC_DSN is set.
 Writes benchmarks/READS_UNDER_WRITES.md (or --out) and the latency plot
 benchmarks/reads_under_writes.png (or --plot). With --only (e.g.
 ``--only apply_pending_sync --loads unthrottled``) it runs only those modes' phases
-with readers, at rest and under the loads named, and prints their reads instead
-(a shorter run, for comparing two codes run after run; no file written).
+with readers, at rest and under the loads named, and prints the reads table's rows
+of those instead (a shorter run, for comparing two codes run after run; no file written).
 """
 
 from __future__ import annotations
@@ -385,13 +385,24 @@ def git_state():
                             " (installed as they were when the run started)" % len(dirty.splitlines()) if dirty else "")
 
 
+READS_HEADER = ("| mode | phase | reads | reads/s | p50 | p99 | p50 / at rest | p99 / at rest | longest stall"
+                " | cut off at end | goal | |",
+                "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |")
+
+
 def read_rows(r):
+    """The reads table's rows, and (mode, load, goal met) of each, of the phases run (--only
+    runs some)."""
     rows, goals = [], []
     for mode in MODES:
+        if (mode, "rest", True) not in r.phases:
+            continue
         rest = r.phases[(mode, "rest", True)]["reader"]["lat"]
         rest50, rest99 = (percentile(rest, 50), percentile(rest, 99)) if rest else (None, None)
         for load in LOADS:
-            ph = r.phases[(mode, load, True)]
+            ph = r.phases.get((mode, load, True))
+            if ph is None:
+                continue
             lat = ph["reader"]["lat"]
             p50, p99 = (percentile(lat, 50), percentile(lat, 99)) if lat else (None, None)
             r50 = p50 / rest50 if p50 and rest50 else None
@@ -492,9 +503,7 @@ def report(r, args, code, load_before, load_after, plot_link):
         "",
         "## Reads (4 readers, traverse depth 2)",
         "",
-        "| mode | phase | reads | reads/s | p50 | p99 | p50 / at rest | p99 / at rest | longest stall"
-        " | cut off at end | goal | |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
+        *READS_HEADER,
         *reads,
         "",
         "## Writers (4 connections, single-row FK updates): with readers and alone",
@@ -568,20 +577,6 @@ def plot(r, path, quick):
     plt.close(fig)
 
 
-def summary(r):
-    """The reads of the phases run, one line each (--only)."""
-    lines = []
-    for (mode, load, _), ph in sorted(r.phases.items(), key=lambda kv: (MODES.index(kv[0][0]),
-                                                                         LOADS.index(kv[0][1]))):
-        lat, rest = ph["reader"]["lat"], r.phases[(mode, "rest", True)]["reader"]["lat"]
-        p50, p99 = percentile(lat, 50), percentile(lat, 99)
-        lines.append("%-18s %-20s reads %6d (%5.0f/s) p50 %s p99 %s (%.2f× / %.2f× at rest), longest stall %s,"
-                     " load %s" % (mode, LOAD_NAMES[load], len(lat), len(lat) / ph["seconds"], ms(p50), ms(p99),
-                                   p50 / percentile(rest, 50), p99 / percentile(rest, 99), ms(max(ph["gaps"])),
-                                   "/".join("%.1f" % x for x in ph["load"])))
-    return "\n".join(lines)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20k nodes / 100k edges, 5 s phases, one round")
@@ -617,7 +612,7 @@ def main(argv=None):
         r.run()
     load_after = os.getloadavg()
     if only:
-        print(summary(r))
+        print("\n".join([*READS_HEADER, *read_rows(r)[0]]))
         print("%s; load average before %s, after %s" % (code, "/".join("%.1f" % x for x in load_before),
                                                         "/".join("%.1f" % x for x in load_after)))
         return 0
