@@ -52,13 +52,15 @@ READS = """
 DO $$
 import time
 plpy.execute("SELECT graph._import_package()")
+from graphsync import db
 from graphsync.sync import registry, sources
 reg = registry.load(plpy)
 nodes = [sources._node_select(plpy, n) for n in reg.nodes.values()]
 edges = []
 for e in reg.edges:
     edges.extend(sources._edge_selects(plpy, reg, e))
-plpy.execute(sources.TEMP_TABLES)
+db.empty_temp_table(plpy, "_gs_src_nodes", sources.NODE_COLUMNS)
+db.empty_temp_table(plpy, "_gs_src_edges", sources.EDGE_COLUMNS)
 for variant in %s:
     plpy.execute("TRUNCATE pg_temp._gs_src_nodes, pg_temp._gs_src_edges")
     started = time.monotonic()

@@ -120,7 +120,9 @@ def run(dsn: str) -> None:
         result = install.install(conn)
         print(f"graphsync {result['version']} installed")
         cur = conn.cursor()
-        cur.execute("DROP SCHEMA IF EXISTS app CASCADE")
+        with conn.transaction():  # a second run starts over, without notices of what it drops
+            cur.execute("SET LOCAL client_min_messages = warning")
+            cur.execute("DROP SCHEMA IF EXISTS app CASCADE")
         cur.execute((ROOT / "demo" / "schema.sql").read_text())
         cur.execute(SEED)
         print("sample schema created: workspaces, companies, contacts, projects, tasks, deals, relations")

@@ -61,6 +61,24 @@ def test_a_quiet_run_does_nothing_and_says_so(app):
         assert h["last_maintenance_status"] == "succeeded" and h["next_action"] == "nothing to do"
 
 
+def test_admin_calls_tell_their_caller_nothing_of_graphsyncs_temporary_tables(app):
+    """build(), verify() and maintenance (which verifies, then checks the sources)
+    each fill temporary tables of the transaction: a second use of one in the same
+    transaction once sent the caller PostgreSQL's NOTICE 'relation "_gs_src_nodes"
+    already exists, skipping' -- noise naming graphsync's internals."""
+    with connect(app) as c:
+        seen = []
+        c.add_notice_handler(lambda d: seen.append(d.message_primary))
+        with c.transaction():
+            c.execute("SELECT * FROM graph.build()").fetchall()
+            assert verify(c) == [] and verify(c) == []
+            c.execute("SELECT * FROM graph.build()").fetchall()
+        c.execute("SET graph.verify_interval = '0'")  # a superuser's session setting counts
+        result = maintain(c)
+        assert result["status"] == "succeeded" and "source check: no differences" in result["reason"], result
+        assert [m for m in seen if "_gs_" in m or "already exists" in m] == []
+
+
 def test_concurrent_runs_never_overlap(app):
     with connect(app) as a, connect(app) as b:
         a.execute("INSERT INTO app.workspaces VALUES (3, 'initech')")

@@ -26,6 +26,7 @@ STANDBY = "cannot change the graph on a hot standby"
 STANDBY_HINT = ("Run graphsync's admin functions (apply_sync, build, maintenance, registration) on the primary:"
                 " the standby's graph follows the primary's by replication, and reads here fold pending log"
                 " rows in memory.")
+TEMP_MISSING = "SELECT pg_catalog.to_regclass($1) IS NULL AS missing"
 READ_ONLY = "cannot change the graph in a read-only transaction"
 READ_ONLY_HINT = "Run it in a read-write transaction."
 
@@ -44,6 +45,17 @@ def run(plpy, sql, types=(), args=()):
     """Execute ``sql`` through a kept plan."""
     COUNTS["statements"] += 1
     return plpy.execute(plan(plpy, sql, types), list(args))
+
+
+def empty_temp_table(plpy, name, columns):
+    """pg_temp.``name`` (``columns``: a constant of the caller's), empty and dropped at
+    commit: created if this transaction has none yet, else truncated, so a second
+    use in one transaction (maintenance runs verify, then the source check) sends
+    the caller no NOTICE that it already exists."""
+    if run(plpy, TEMP_MISSING, ["text"], ["pg_temp." + name])[0]["missing"]:
+        plpy.execute("CREATE TEMP TABLE %s (%s) ON COMMIT DROP" % (name, columns))
+    else:
+        plpy.execute("TRUNCATE pg_temp.%s" % name)
 
 
 def require_admin(plpy):

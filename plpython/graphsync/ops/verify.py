@@ -30,14 +30,8 @@ JOIN graph._node_rows AS n ON n.table_oid = s.table_oid AND n.pk = s.pk AND n.al
 WHERE (n.tenant, n.properties) IS DISTINCT FROM (s.tenant, s.properties)
 """
 
-# Edges in the sources whose both ends are source rows, against the graph's.
-GRAPH_EDGES_TABLE = """
-CREATE TEMP TABLE IF NOT EXISTS _gs_graph_edges (
-    edge_source_id int, src_oid oid, src_pk text, dst_oid oid, dst_pk text,
-    weight float8, label text) ON COMMIT DROP;
-TRUNCATE pg_temp._gs_graph_edges;
-"""
-
+# Edges in the sources whose both ends are source rows, against the graph's
+# (pg_temp._gs_graph_edges: the graph's edges, in the columns of _gs_src_edges).
 GRAPH_EDGES = """
 INSERT INTO pg_temp._gs_graph_edges
 SELECT e.es, s.table_oid, s.pk, d.table_oid, d.pk, e.w, l.label
@@ -100,7 +94,7 @@ def verify(plpy):
     dangling = ~held[e.src] | ~held[e.dst]
     for i in np.flatnonzero(dangling):
         out.append(("dangling_edge", None, str(int(e.src[i])), json.dumps({"dst_node": int(e.dst[i])})))
-    plpy.execute(GRAPH_EDGES_TABLE)
+    db.empty_temp_table(plpy, "_gs_graph_edges", sources.EDGE_COLUMNS)
     plpy.execute(plpy.prepare(GRAPH_EDGES, ["bigint[]", "bigint[]", "float8[]", "int[]",
                                                   "int[]"]),
                  [e.src.tolist(), e.dst.tolist(), e.weights.tolist(), e.labels.tolist(),

@@ -50,12 +50,9 @@ LABEL_IDS = "SELECT label, label_id FROM graph._label_rows WHERE label = ANY($1:
 # as a ghost, else it goes: see build). change: what changed_nodes() records of the
 # rebuild (notify.rebuilt): 'I' a node alive now and not before, 'D' the reverse,
 # 'U' another tenant or other properties.
+PLAN_COLUMNS = ('node_id bigint, table_oid oid, pk text, alive boolean, tenant text, properties jsonb,'
+                ' op "char", change "char"')
 NODE_PLAN = """
-CREATE TEMP TABLE IF NOT EXISTS _gs_node_plan (
-    node_id bigint, table_oid oid, pk text, alive boolean, tenant text, properties jsonb, op "char",
-    change "char"
-) ON COMMIT DROP;
-TRUNCATE pg_temp._gs_node_plan;
 INSERT INTO pg_temp._gs_node_plan
 SELECT n.node_id, coalesce(w.table_oid, n.table_oid), coalesce(w.pk, n.pk), w.pk IS NOT NULL, w.tenant,
        w.properties, CASE WHEN n.node_id IS NULL THEN 'I' ELSE 'U' END,
@@ -76,7 +73,6 @@ WHERE n.node_id IS NULL OR n.touched OR n.extra_rows <> 0 OR n.change_id IS NOT 
 # rows: all of them, or enough to tell that there are more), and the new rows go into
 # graph._node_rows straight from the read (NEW_READ_NODES).
 FIRST = "SELECT NOT EXISTS (SELECT FROM graph._node_rows) AS first"
-PLAN_TABLE = NODE_PLAN[:NODE_PLAN.index("INSERT INTO")]
 FIRST_PLAN = """INSERT INTO pg_temp._gs_node_plan
 SELECT NULL, w.table_oid, w.pk, true, w.tenant, w.properties, 'I', 'I'
 FROM pg_temp._gs_src_nodes AS w
@@ -214,8 +210,8 @@ def build(plpy):
         with no_nested_loops(plpy):
             db.run(plpy, LABELS, ["text[]", "int[]"], [own_labels, labelled])
             first = plpy.execute(FIRST)[0]["first"]
+            db.empty_temp_table(plpy, "_gs_node_plan", PLAN_COLUMNS)
             if first:
-                plpy.execute(PLAN_TABLE)
                 db.run(plpy, FIRST_PLAN, ["bigint"], [notify.MAX_REBUILD_CHANGES + 1])
             else:
                 plpy.execute(NODE_PLAN)

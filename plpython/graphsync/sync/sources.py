@@ -27,14 +27,9 @@ import contextlib
 from graphsync import db, errors
 from graphsync.sync import changes
 
-TEMP_TABLES = """
-CREATE TEMP TABLE IF NOT EXISTS _gs_src_nodes (
-    table_oid oid, pk text, tenant text, properties jsonb) ON COMMIT DROP;
-CREATE TEMP TABLE IF NOT EXISTS _gs_src_edges (
-    edge_source_id int, src_oid oid, src_pk text, dst_oid oid, dst_pk text,
-    weight float8, label text) ON COMMIT DROP;
-TRUNCATE pg_temp._gs_src_nodes, pg_temp._gs_src_edges;
-"""
+NODE_COLUMNS = "table_oid oid, pk text, tenant text, properties jsonb"
+EDGE_COLUMNS = ("edge_source_id int, src_oid oid, src_pk text, dst_oid oid, dst_pk text,"
+                " weight float8, label text")
 
 
 def _q(plpy, sql, types, args):
@@ -292,7 +287,8 @@ def read(plpy, reg, purpose="graph.build()", analyze=True, packed=None):
     the row its SELECT returned})."""
     packed = packed or {}
     check_present(plpy, purpose)
-    plpy.execute(TEMP_TABLES)
+    db.empty_temp_table(plpy, "_gs_src_nodes", NODE_COLUMNS)
+    db.empty_temp_table(plpy, "_gs_src_edges", EDGE_COLUMNS)
     node_queries = [(n.table_oid, _node_select(plpy, n)) for n in reg.nodes.values()]
     edge_queries = []
     for e in reg.edges:
