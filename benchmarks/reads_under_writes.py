@@ -6,9 +6,11 @@
         [--only MODE,... [--loads LOAD,...]]
 
 On the graph of benchmarks/reads.py (common.GRAPH_SCHEMA: 200k nodes / 1M edges;
---quick: 20k / 100k), in one run, for both freshness modes that matter --
-'apply_pending_sync' (reads apply the pending rows) and 'off' with a fifth
-connection calling graph.apply_sync() every 100 ms -- and for the peer, the same
+--quick: 20k / 100k), in one run, for the freshness modes that matter --
+'apply_pending_sync' (reads apply the pending rows), 'off' with a fifth
+connection calling graph.apply_sync() every 100 ms, and ``max_staleness``:
+'apply_pending_sync' with graph.max_staleness = '1 second' and that applier --
+and for the peer, the same
 readers running the traversal as a recursive CTE over the tables (``cte``), three
 phases:
 
@@ -71,7 +73,13 @@ APPLY_EVERY = 0.1  # seconds between graph.apply_sync() calls under 'off'
 # writers' p99 beside it say what 4 CPU-bound readers cost on this machine whatever
 # they run.
 PEER = "cte"
-MODES = ("apply_pending_sync", "off", PEER)
+# 'apply_pending_sync' with graph.max_staleness set (STALENESS) and the applier of 'off':
+# reads take the applied graph while it is that recent, and catch up as the default
+# mode does when it is not (the applier fell behind).
+BOUNDED = "max_staleness"
+STALENESS = "1 second"
+MODES = ("apply_pending_sync", BOUNDED, "off", PEER)
+APPLIED = ("off", BOUNDED)  # the modes whose phases run the applier
 LOADS = ("rest", "throttled", "unthrottled")
 LOAD_NAMES = {"rest": "at rest", "throttled": "writers at %d/s" % THROTTLED, "unthrottled": "writers unthrottled"}
 
@@ -169,7 +177,10 @@ def _worker(role, index, dsn, size, seed, commands, results):
             while (command := commands.get()) is not None:
                 mode, duration, rate = command
                 read = CTE if mode == PEER else TRAVERSE
-                c.execute("SELECT set_config('graph.query_freshness', %s, false)", ("off" if mode == PEER else mode,))
+                freshness = {PEER: "off", BOUNDED: "apply_pending_sync"}.get(mode, mode)
+                c.execute("SELECT set_config('graph.query_freshness', %s, false),"
+                          " set_config('graph.max_staleness', %s, false)",
+                          (freshness, STALENESS if mode == BOUNDED else ""))
                 # warm up outside the measurement: a reader loads the current base into its
                 # backend, the applier imports the package, a writer fires the capture trigger
                 # on no row (there is no id 0)
@@ -307,7 +318,7 @@ class Run:
         """One phase: its connections warm up, then start together and work for self.chunk s."""
         roles = [("reader", i) for i in range(READERS if readers else 0)]
         roles += [("writer", i) for i in range(WRITERS if load != "rest" else 0)]
-        roles += [("applier", 0)] if mode == "off" else []
+        roles += [("applier", 0)] if mode in APPLIED else []
         rate = THROTTLED / WRITERS if load == "throttled" else None
         asked = time.perf_counter()
         for key in roles:
@@ -487,10 +498,12 @@ def report(r, args, code, load_before, load_after, plot_link):
         % (READERS, TRAVERSE.replace("%s", "<seed>"), WRITERS),
         "  connections committing `%s` (random values, autocommit: each its own transaction), %d/s in"
         % (UPDATE.replace("%s", "<random>", 1).replace("%s", "<random>"), THROTTLED),
-        "  total on an open-loop schedule or unthrottled; under `off` one more connection runs"
-        " `graph.apply_sync()`",
-        "  every %d ms; under `%s` (the peer) the readers run `%s` instead, the same traversal as a"
-        % (APPLY_EVERY * 1000, PEER, CTE.replace("%s", "<seed>")),
+        "  total on an open-loop schedule or unthrottled; under `off` and `%s` one more connection runs"
+        " `graph.apply_sync()`" % BOUNDED,
+        "  every %d ms; `%s`: the readers' graph.query_freshness is 'apply_pending_sync' with"
+        " graph.max_staleness = '%s';" % (APPLY_EVERY * 1000, BOUNDED, STALENESS),
+        "  under `%s` (the peer) the readers run `%s` instead, the same traversal as a"
+        % (PEER, CTE.replace("%s", "<seed>")),
         "  recursive CTE over the tables (graphsync still captures the writes; nothing applies them"
         " during the phase).",
         "  Every connection is its own process. %.0f s per phase in %d round(s) of %.1f s,"
@@ -519,7 +532,8 @@ def report(r, args, code, load_before, load_after, plot_link):
         "",
         "## Each phase",
         "",
-        "Load average (1 min) when each round of the phase started; the applier (`off` only); log rows"
+        "Load average (1 min) when each round of the phase started; the applier (`off`, `%s`); log rows"
+        % BOUNDED,
         " still pending when",
         "each round ended; edge-overlay rows when each round started; errors, if any.",
         "",
@@ -553,7 +567,7 @@ def plot(r, path, quick):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(MODES), figsize=(16, 5.4), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, len(MODES), figsize=(20, 5.4), sharex=True, sharey=True)
     for ax, mode in zip(axes, MODES, strict=True):
         for load, colour in zip(LOADS, ("tab:green", "tab:orange", "tab:red"), strict=True):
             lat = sorted(x * 1000 for x in r.phases[(mode, load, True)]["reader"]["lat"])
@@ -565,7 +579,8 @@ def plot(r, path, quick):
                                                               percentile(lat, 99)))
         ax.axvline(50, color="grey", linestyle="--", linewidth=0.8)
         ax.set_xscale("log")
-        ax.set_title("recursive CTE (the peer)" if mode == PEER else "graph.query_freshness = '%s'" % mode)
+        ax.set_title("recursive CTE (the peer)" if mode == PEER else "max_staleness = '%s', applier" % STALENESS
+                     if mode == BOUNDED else "graph.query_freshness = '%s'" % mode, fontsize=10)
         ax.set_xlabel("traverse depth 2 latency (ms, log scale; dashed: 50 ms)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, frameon=False)

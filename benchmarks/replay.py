@@ -340,10 +340,11 @@ def plot(samples: dict[str, list[float]], logged: int, path: str, title: str) ->
     plot_ratios(path, title, bars, "time / the copy's time (INSERT … SELECT of the log)", higher_is_better=False)
 
 
-def profile(dsn: str) -> str:
-    """A Markdown table of where one apply_sync over the whole log spends its time."""
+def profile(dsn: str, before: tuple[str, ...] = ()) -> str:
+    """A Markdown table of where one apply_sync over the whole log spends its time
+    (``before``: statements run first in its transaction, e.g. PER_BATCH)."""
     with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction(force_rollback=True):
-        for setting in SETTINGS:
+        for setting in SETTINGS + before:
             conn.execute(setting)
         conn.execute(PROFILE)
         out = json.loads(conn.execute("SELECT pg_temp.profile_apply()").fetchone()[0])
@@ -365,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each variant (default 3)")
     parser.add_argument("--analyze-after", type=float, default=3.0, help="seconds into the apply (default 3)")
     parser.add_argument("--timeout", type=float, default=600, help="cancel an apply after this (default 600 s)")
-    parser.add_argument("--profile", action="store_true", help="also print where one apply spends its time")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print where one apply spends its time (with --per-batch, also the per-batch one's)")
     parser.add_argument("--previous", metavar="REVISION",
                         help="also run the replay of this revision (its sync/apply.py), alternating, in this"
                              " database: only for revisions from migration 245 on, whose replay writes"
@@ -424,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.plot}")
         if args.profile:
             print(profile(dsn))
+            if args.per_batch:
+                print("\nThe per-batch replay (a backlog never rebuilt):\n")
+                print(profile(dsn, (PER_BATCH,)))
     return 0
 
 

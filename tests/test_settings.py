@@ -48,6 +48,8 @@ BAD = [
     ("graph.query_freshness", "sometimes", "SELECT * FROM graph.traverse('items', '1')"),
     ("graph.query_freshness", "sometimes", "SELECT * FROM graph.connected_components()"),
     ("graph.query_freshness", "sometimes", "SELECT * FROM graph.sync_health()"),
+    ("graph.max_staleness", "a while", "SELECT * FROM graph.traverse('items', '1')"),
+    ("graph.max_staleness", "-1 second", "SELECT * FROM graph.shortest_path('items', '1', 'items', '3')"),
     ("graph.rebuild_overlay_fraction", "1.5", "SELECT * FROM graph.sync_health()"),
     ("graph.rebuild_overlay_fraction", "0", "SELECT * FROM graph.run_scheduled_maintenance()"),
     ("graph.rebuild_tombstone_fraction", "half", "SELECT * FROM graph.sync_health()"),
@@ -111,7 +113,7 @@ def test_the_accessor_validates_and_refuses_unknown_names(graph_db):
 DEFAULTS = {
     "graph.sync_batch_size": "10000", "graph.edge_buffer_size": "100000", "graph.rebuild_backlog_rows": "100000",
     "graph.sync_error_policy": "stop",
-    "graph.query_freshness": "apply_pending_sync", "graph.tenant": None, "graph.rebuild_overlay_fraction": "0.5",
+    "graph.query_freshness": "apply_pending_sync", "graph.max_staleness": None, "graph.tenant": None, "graph.rebuild_overlay_fraction": "0.5",
     "graph.rebuild_tombstone_fraction": "0.25", "graph.verify_interval": "1 day", "graph.log_retention": "1 hour",
     "graph.job_retention": "7 days", "graph.notify_queue_limit": "0.5",
 }
@@ -160,7 +162,8 @@ def test_a_database_setting_applies_to_new_sessions(graph_db):
 
 
 def test_session_settings_are_the_ones_that_only_change_the_callers_reads():
-    assert {n for n, s in SETTINGS.items() if s.scope == "session"} == {"graph.query_freshness", "graph.tenant"}
+    assert {n for n, s in SETTINGS.items() if s.scope == "session"} == {"graph.query_freshness",
+                                                                        "graph.max_staleness", "graph.tenant"}
     assert {s.scope for s in SETTINGS.values()} == {"session", "shared"}
 
 
@@ -182,8 +185,8 @@ def test_the_readme_table_is_the_declaration():
 
 def test_no_other_file_reads_a_graph_setting_or_repeats_its_default():
     """SQL reads settings through graph._setting, Python through settings.get. One
-    exception: reads/start.py reads the two per-session settings (graph.query_freshness,
-    graph.tenant) inside the read's single round trip, and parses them with the
+    exception: reads/start.py reads the three per-session settings (graph.query_freshness,
+    graph.max_staleness, graph.tenant) inside the read's single round trip, and parses them with the
     declaration (settings.parse, the declared defaults), repeating no default."""
     reads = re.compile(r"current_setting\s*\(\s*'graph\.")
     start = ROOT / "plpython" / "graphsync" / "reads" / "start.py"

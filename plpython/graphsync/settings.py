@@ -10,7 +10,7 @@ SQL reads one with ``graph._setting(name)``, which returns the same value as tex
 22023, and the message says what is allowed. No other file repeats a default.
 
 Scope: a 'session' setting changes only what the caller's own reads do
-(query_freshness, tenant); a 'shared' one governs the graph everyone sees
+(query_freshness, max_staleness, tenant); a 'shared' one governs the graph everyone sees
 (batch and buffer sizes, error policy, rebuild thresholds, retentions, the
 source check). The README's Settings table is checked against SETTINGS.
 
@@ -75,6 +75,9 @@ SETTINGS = {s.name: s for s in (
     Setting("graph.query_freshness", "apply_pending_sync", "choice",
             "what a read does about log rows not applied yet (see Freshness)", "session",
             choices=("apply_pending_sync", "off", "error_on_pending")),
+    Setting("graph.max_staleness", None, "interval",
+            "a read whose transaction wrote nothing reads the applied graph as it is when every row"
+            " committed this long before the read is applied (see Freshness); none: never", "session"),
     Setting("graph.tenant", None, "text",
             "the tenant a read keeps to when it names none (see Read security)", "session"),
     Setting("graph.rebuild_overlay_fraction", "0.5", "fraction",

@@ -88,7 +88,7 @@ Settings are read here as settings.py reads a session setting (the value the
 session has; unset or empty is the default) and checked by settings.parse.
 """
 
-from graphsync import settings
+from graphsync import errors, settings
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.reads import freshness
@@ -96,10 +96,12 @@ from graphsync.records import record
 
 FRESHNESS = settings.declared("graph.query_freshness")
 TENANT = settings.declared("graph.tenant")
+MAX_STALENESS = settings.declared("graph.max_staleness")
 # Both govern only the caller's own reads, so the session's value is the one in
 # force (settings.CURRENT); a shared setting would need settings.SHARED's rule.
-if FRESHNESS.scope != "session" or TENANT.scope != "session":
-    raise RuntimeError("reads.start reads graph.query_freshness and graph.tenant as session settings")
+if {FRESHNESS.scope, TENANT.scope, MAX_STALENESS.scope} != {"session"}:
+    raise RuntimeError("reads.start reads graph.query_freshness, graph.max_staleness and graph.tenant"
+                       " as session settings")
 
 # $1 the default freshness mode, $2 whether the freshness step may apply, $3/$4
 # and $5/$6 up to two (table, id text) keys to look up (NULL: none, and no index
@@ -132,7 +134,7 @@ SELECT s.generation, v.version, s.build_required, s.done,
        %(fetched)s,
        t.visible, t.row_secured, t.registered, j.edge_secured, j.edge_hidden,
        current_user::text AS me,
-       m.freshness,
+       m.freshness, f.stale AS max_staleness,
        pg_catalog.current_setting('graph.tenant', true) AS tenant,
        pg_catalog.regclassin($3::pg_catalog.cstring)::pg_catalog.oid AS table1,
        pg_catalog.regclassin($5::pg_catalog.cstring)::pg_catalog.oid AS table2,
@@ -141,12 +143,14 @@ SELECT s.generation, v.version, s.build_required, s.done,
             WHERE n.table_oid = pg_catalog.regclassin($3::pg_catalog.cstring)::pg_catalog.oid AND n.pk = $4)
        END AS node1,
        %(node2)s AS node2, %(quiet)s AS quiet
-FROM (SELECT pg_catalog.current_setting('graph.query_freshness', true) AS raw) AS f
-CROSS JOIN LATERAL (SELECT coalesce(nullif(f.raw, ''), $1) AS mode, f.raw AS freshness) AS m
+FROM (SELECT pg_catalog.current_setting('graph.query_freshness', true) AS raw,
+             pg_catalog.current_setting('graph.max_staleness', true) AS stale) AS f
 CROSS JOIN (SELECT s.generation, s.build_required, s.done_snapshot::text AS done,
                    coalesce(s.target_snapshot, s.done_snapshot)::text AS bound, s.replay_breaks,
-                   s.last_apply_at
+                   s.last_apply_at, s.done_at
             FROM graph._sync_state AS s LIMIT 1) AS s
+CROSS JOIN LATERAL (SELECT CASE WHEN %(recent)s THEN 'off' ELSE coalesce(nullif(f.raw, ''), $1) END AS mode,
+                           f.raw AS freshness) AS m
 CROSS JOIN (SELECT v.version FROM graph._graph_version AS v LIMIT 1) AS v
 CROSS JOIN (
     SELECT coalesce(pg_catalog.array_agg(n.table_oid ORDER BY n.table_oid) FILTER (
@@ -171,6 +175,18 @@ CROSS JOIN (
 ) AS j
 %(read_sync)s
 """
+
+# Whether the applied graph is recent enough for the read (graph.max_staleness): the
+# caller's transaction wrote nothing (no xid: no log row of its own to show) and every
+# row committed before the read's start less max_staleness is applied (done_at,
+# migration 414: a time at or before the applied snapshot was taken). Then the read
+# runs as in 'off' (m.mode): no freshness step, no pending rows. A CASE, so that an
+# unset max_staleness is never cast; a value that is no interval fails the cast
+# (start() then says what is allowed).
+_RECENT = """CASE WHEN coalesce(f.stale, '') = '' OR pg_catalog.pg_current_xact_id_if_assigned() IS NOT NULL
+                                THEN false
+                                ELSE coalesce(s.done_at >= pg_catalog.statement_timestamp()
+                                                           - f.stale::pg_catalog.interval, false) END"""
 
 # graph._read_sync's "nothing pending" test, in S (see above).
 _NOTHING_PENDING = """EXISTS (
@@ -264,7 +280,8 @@ _KEYS = """
 
 def _statement(fetched, node2, read_sync):
     quiet = "r.committed_rows IS NULL" if read_sync is not _NO_READ_SYNC else "m.mode = 'off' OR " + _NOTHING_PENDING
-    return _SELECT % {"fetched": fetched, "node2": node2, "read_sync": read_sync, "quiet": quiet}
+    return _SELECT % {"fetched": fetched, "node2": node2, "read_sync": read_sync, "quiet": quiet,
+                      "recent": _RECENT}
 
 
 # Whether a fold by the caller leaves out no pending row: every registered table
@@ -509,6 +526,16 @@ class Start(record("Start", (
 
 
 _defaults = {}  # setting name -> its default's typed value (parsed once)
+# Values of graph.max_staleness found to be intervals of 0 or more (START casts it; a
+# negative one never makes the applied graph recent, but is refused all the same).
+_staleness_ok = {None, ""}
+
+
+def _check_staleness(plpy, raw):
+    """22023 unless ``raw``, graph.max_staleness as START read it, is unset or allowed."""
+    if raw not in _staleness_ok:
+        settings.parse(plpy, MAX_STALENESS, raw)
+        _staleness_ok.add(raw)
 
 
 def _setting(plpy, s, raw):
@@ -569,6 +596,19 @@ def _keys(r):
 def start(plpy, keys=()):
     """Run START, with the freshness step; ``keys``: up to two (table, id text)
     pairs, table as an oid or its regclass text, whose node ids to look up as given."""
+    try:
+        r, at_rest = _run(plpy, keys)
+    except plpy.SPIError as exc:
+        if not errors.is_cancel(exc):
+            settings.get(plpy, MAX_STALENESS.name)  # no interval, START's cast failed: 22023, what is allowed
+        raise
+    _check_staleness(plpy, r["max_staleness"])
+    return _typed(plpy, r, at_rest)
+
+
+def _run(plpy, keys):
+    """START's row for ``keys`` (see start), and whether the read is at rest (START
+    read no pending rows)."""
     one = len(keys) <= 1
     keys = list(keys) + [(None, None)] * (2 - len(keys))
     args = [FRESHNESS.default, True]
@@ -609,6 +649,11 @@ def start(plpy, keys=()):
     if not at_rest:
         STATS["unchanged"] += bool(r["unchanged"])
     _last["mode"] = "busy" if r["fetched"] else "quiet" if r["quiet"] else "at_rest"
+    return r, at_rest
+
+
+def _typed(plpy, r, at_rest):
+    """The Start of START's row ``r``."""
     # By position (a record's keyword path costs a read some microseconds), in
     # Start's field order.
     return Start(

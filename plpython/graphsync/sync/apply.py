@@ -443,19 +443,23 @@ FROM graph._sync_state FOR UPDATE
 
 READ_ONLY = "UPDATE graph._sync_state SET read_only = true, read_only_reason = 'edge_buffer_full'"
 
-# This moment's snapshot.
-NOW = "SELECT pg_current_snapshot()::text AS s"
+# This moment's snapshot, and a time at or before it was taken: the transaction's start
+# (graph._sync_state.target_at, migration 414; a snapshot of this transaction is taken
+# after it began, whatever its isolation level).
+NOW = "SELECT pg_current_snapshot()::text AS s, now() AS at"
 
 PASS_START = "SELECT coalesce(min(id), 1) - 1 AS p FROM graph._sync_log WHERE xid >= $1"
 
 SAVE = """
 UPDATE graph._sync_state SET target_snapshot = $1::pg_snapshot, target_position = $2,
-    applied_sync_id = greatest(applied_sync_id, $2), last_apply_at = now()
+    applied_sync_id = greatest(applied_sync_id, $2), last_apply_at = now(),
+    target_at = coalesce($3, target_at)
 """
 
+# ``$3`` the pass's target_at; NULL for a pass an earlier call began (and saved).
 DONE = """
 UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot, settled_xid = $2, target_snapshot = NULL,
-    target_position = 0, last_apply_at = now()
+    target_position = 0, last_apply_at = now(), done_at = coalesce($3, target_at), target_at = NULL
 """
 
 CLEAR_ERRORS = """
@@ -501,9 +505,9 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
     backlog = settings.get(plpy, "graph.rebuild_backlog_rows") if (
         rebuild and max_batches is None and not st["build_required"]) else None
     while True:
-        settled = None  # a pass an earlier call began: its transaction is not known here
+        settled = at = None  # a pass an earlier call began: its transaction is not known here
         if target is None:
-            target, position, settled = _new_pass(plpy, done)
+            target, position, settled, at = _new_pass(plpy, done)
         if backlog is not None and result["rebuilt"] is None and backlog_rebuilds(
                 plpy, done, target, position, (st["build_xid"], st["build_position"]), backlog):
             why = ("at least graph.rebuild_backlog_rows (%d) log rows are pending, and at least half as many"
@@ -517,7 +521,7 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
                 continue
             # The build failed (its WARNING says why): replay the backlog instead.
         finished, stop = _run_pass(plpy, replayer, done, target, position, batch_size, policy,
-                                   max_batches, counts, (st["build_xid"], st["build_position"]), settled)
+                                   max_batches, counts, (st["build_xid"], st["build_position"]), settled, at)
         why = "the pending rows hold more edge changes than graph.edge_buffer_size (%d) has room for" % buffer_size
         if stop == "edge_buffer_full" and rebuild and _rebuild(plpy, why):
             # The base now holds every row committed before the build's snapshot: go
@@ -566,31 +570,35 @@ def _new_pass(plpy, done):
     """A pass's target (this moment's snapshot, our own xid counted as in progress,
     every transaction it does not see that began before it named in its xip:
     db.complete_snapshot) and its start: every unapplied row has xid >= xmin(done),
-    so start at the lowest id in that range."""
-    target, settled = db.complete_snapshot(plpy, db.run(plpy, NOW)[0]["s"])
+    so start at the lowest id in that range; and the time the snapshot was taken at
+    the latest (NOW)."""
+    now = db.run(plpy, NOW)[0]
+    target, settled = db.complete_snapshot(plpy, now["s"])
     position = db.run(plpy, PASS_START, ["bigint"], [db.xmin(done)])[0]["p"]
-    return target, position, settled
+    return target, position, settled, now["at"]
 
 
 def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_batches, counts,
-              built=(0, 0), settled=None):
+              built=(0, 0), settled=None, at=None):
     """Apply the rows visible in ``target`` and not in ``done``, from ``position`` on
     (None: there are none), batch by batch, but the rows ``built`` (build_xid,
     build_position) names: the last build read them in its own transaction.
     ``settled``: the transaction ``target`` names that holds no pending row
-    (db.complete_snapshot). Returns (finished, stop reason or None)."""
+    (db.complete_snapshot); ``at``: the time it was taken at the latest (_new_pass;
+    None: a pass an earlier call began, which saved it). Returns (finished, stop
+    reason or None)."""
     while max_batches is None or counts.batches < max_batches:
         rows = [] if position is None else db.run(
             plpy, FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"],
             [position, db.xmin(done), done, target, batch_size, *built])
         if not rows:
-            db.run(plpy, DONE, ["text", "bigint"], [target, settled])
+            db.run(plpy, DONE, ["text", "bigint", "timestamptz"], [target, settled, at])
             return True, None
         replayer.pin()  # here, outside the batch's subtransaction
         last, stop, failed = _apply_batch(plpy, replayer, rows, policy, counts)
         if last is not None:
             position = last
-            db.run(plpy, SAVE, ["text", "bigint"], [target, position])
+            db.run(plpy, SAVE, ["text", "bigint", "timestamptz"], [target, position, at])
             _clear_errors(plpy, [r["id"] for r in rows if r["error_message"]
                                  and r["id"] <= last and r["id"] not in failed])
         counts.batches += 1

@@ -1,0 +1,167 @@
+"""graph.max_staleness: a read whose transaction wrote nothing reads the applied graph
+as it is when every row committed max_staleness before the read is applied
+(graph._sync_state.done_at, migration 414), and otherwise applies or folds as its
+graph.query_freshness says. Real server, real roles, real concurrent connections;
+the bound is measured against the server's clock, so the tests wait past it
+rather than fake it."""
+
+import json
+import time
+
+import psycopg
+import pytest
+
+from conftest import apply, connect
+from test_reads_start import COUNTS
+
+READER = "gs_stale_reader"
+
+SCHEMA = """
+DROP SCHEMA IF EXISTS st CASCADE;
+CREATE SCHEMA st;
+CREATE TABLE st.item (id int PRIMARY KEY, parent int REFERENCES st.item);
+INSERT INTO st.item VALUES (1, NULL), (2, 1), (3, 1);
+SELECT graph.add_table('st.item');
+SELECT graph.add_edge('st.item', 'parent', 'st.item');
+SELECT graph.build();
+"""
+
+# The children of item 1 (the edges point from a child to its parent).
+CHILDREN = ("SELECT node_id FROM graph.traverse('st.item', '1', max_depth => 1, direction => 'in')"
+            " WHERE depth = 1 ORDER BY node_id::int")
+
+
+def children(conn):
+    return [r[0] for r in conn.execute(CHILDREN).fetchall()]
+
+
+def state(conn):
+    return conn.execute("SELECT done_at, target_at, last_apply_at FROM graph._sync_state").fetchone()
+
+
+def counts(conn):
+    return json.loads(conn.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+
+
+@pytest.fixture(scope="module")
+def graph_db(db):
+    with connect(db) as c:
+        c.execute(SCHEMA)
+        c.execute(f"DROP ROLE IF EXISTS {READER}")
+        c.execute(f"CREATE ROLE {READER}")
+        c.execute(f"GRANT USAGE ON SCHEMA st TO {READER}")
+        c.execute(f"GRANT SELECT ON st.item TO {READER}")
+    return db
+
+
+@pytest.fixture
+def fresh(graph_db):
+    """Items 1-3 applied, nothing pending; items added by the test removed after."""
+    with connect(graph_db) as c:
+        c.execute("DELETE FROM st.item WHERE id > 3")
+        apply(c)
+    yield graph_db
+    with connect(graph_db) as c:
+        c.execute("DELETE FROM st.item WHERE id > 3")
+        apply(c)
+
+
+def test_a_recent_applied_graph_is_read_as_it_is_and_an_older_one_is_caught_up(fresh):
+    """Within the bound a read neither applies nor folds the row committed since the
+    last apply (START alone, at rest); past it, the read is as fresh as without the
+    setting; RESET, a read sees every committed row as before."""
+    with connect(fresh) as writer, connect(fresh) as reader:
+        reader.execute(f"SET ROLE {READER}")
+        reader.execute("SET graph.max_staleness = '3 seconds'")
+        assert children(reader) == ["2", "3"]
+        apply(writer)  # done_at: now
+        writer.execute("INSERT INTO st.item VALUES (4, 1)")
+        reader.execute("RESET ROLE")
+        reader.execute(COUNTS)
+        reader.execute(f"SET ROLE {READER}")
+        before = counts(reader)
+        assert children(reader) == ["2", "3"]  # the applied graph, item 4 not applied yet
+        after = counts(reader)
+        assert after["start_quiet"] - before["start_quiet"] == 1
+        assert after["statements"] - before["statements"] == 1  # START, nothing else
+        assert after["start_applied"] == before["start_applied"]
+        assert writer.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone() == (1,)
+        time.sleep(3.2)  # the applied graph is now older than the bound
+        assert children(reader) == ["2", "3", "4"]
+        apply(writer)
+        writer.execute("INSERT INTO st.item VALUES (5, 1)")
+        assert children(reader) == ["2", "3", "4"]
+        reader.execute("RESET graph.max_staleness")
+        assert children(reader) == ["2", "3", "4", "5"]
+
+
+def test_a_transaction_that_wrote_sees_its_own_rows_whatever_the_bound(fresh):
+    with connect(fresh) as c:
+        apply(c)
+        c.execute("SET graph.max_staleness = '1 hour'")
+        with c.transaction():
+            c.execute("INSERT INTO st.item VALUES (6, 1)")
+            assert children(c) == ["2", "3", "6"]
+        assert children(c) == ["2", "3"]  # committed now, within the bound: not applied yet
+        c.execute("RESET graph.max_staleness")
+        assert children(c) == ["2", "3", "6"]
+
+
+def test_a_pass_finished_by_a_later_call_counts_from_when_it_began(fresh):
+    """A pass that apply_sync(max_batches => 1) began and a later call finished holds
+    the rows committed before its snapshot, not those committed before the call that
+    finished it: done_at is the time the pass began (target_at, saved with it), and a
+    row committed in between is still read past a bound that the finishing call's time
+    would have met."""
+    with connect(fresh) as admin, connect(fresh) as reader:
+        admin.execute("INSERT INTO st.item VALUES (7, 1), (8, 1), (9, 1)")
+        admin.execute("SET graph.sync_batch_size = 1")
+        with admin.transaction():
+            began = admin.execute("SELECT now()").fetchone()[0]
+            assert admin.execute("SELECT batches FROM graph.apply_sync(max_batches => 1)").fetchone() == (1,)
+        done_at, target_at, _ = state(admin)
+        assert target_at == began and done_at < began
+        admin.execute("INSERT INTO st.item VALUES (10, 1)")  # after the pass's snapshot
+        time.sleep(1.5)
+        admin.execute("SELECT * FROM graph.apply_sync(max_batches => 5)")  # finishes the pass, begins none
+        done_at, target_at, last_apply_at = state(admin)
+        assert (done_at, target_at) == (began, None) and last_apply_at > began
+        assert admin.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone() == (1,)
+        reader.execute("SET graph.max_staleness = '1 second'")
+        assert children(reader) == ["2", "3", "7", "8", "9", "10"]
+        admin.execute("RESET graph.sync_batch_size")
+
+
+def test_a_build_is_as_recent_as_its_transaction(fresh):
+    with connect(fresh) as c:
+        with c.transaction():
+            began = c.execute("SELECT now()").fetchone()[0]
+            c.execute("SELECT graph.build()")
+        assert state(c)[:2] == (began, None)
+        c.execute("INSERT INTO st.item VALUES (11, 1)")
+        c.execute("SET graph.max_staleness = '1 hour'")
+        assert children(c) == ["2", "3"]
+        c.execute("SET graph.max_staleness = '0'")
+        assert children(c) == ["2", "3", "11"]
+
+
+def test_an_unknown_applied_time_is_never_recent(fresh):
+    """After the upgrade that added done_at (NULL until the next apply or build) a read
+    cannot tell how old the applied graph is: it catches up as without the setting."""
+    with connect(fresh) as c:
+        c.execute("INSERT INTO st.item VALUES (12, 1)")
+        c.execute("UPDATE graph._sync_state SET done_at = NULL")
+        c.execute("SET graph.max_staleness = '1 day'")
+        assert children(c) == ["2", "3", "12"]
+
+
+def test_a_bad_bound_is_refused_by_the_read_that_meets_it(fresh):
+    with connect(fresh) as c:
+        c.execute("SET graph.max_staleness = 'soon'")
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="graph.max_staleness must be an interval"):
+            children(c)
+        c.execute("SET graph.max_staleness = '-5 minutes'")
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="not '-5 minutes'"):
+            children(c)
+        c.execute("SET graph.max_staleness = ''")
+        assert children(c) == ["2", "3"]
