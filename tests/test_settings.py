@@ -113,7 +113,8 @@ def test_the_accessor_validates_and_refuses_unknown_names(graph_db):
 DEFAULTS = {
     "graph.sync_batch_size": "10000", "graph.edge_buffer_size": "100000", "graph.rebuild_backlog_rows": "100000",
     "graph.sync_error_policy": "stop",
-    "graph.query_freshness": "apply_pending_sync", "graph.max_staleness": None, "graph.tenant": None, "graph.rebuild_overlay_fraction": "0.5",
+    "graph.query_freshness": "apply_pending_sync", "graph.max_staleness": None, "graph.tenant": None,
+    "graph.rebuild_overlay_fraction": "0.5",
     "graph.rebuild_tombstone_fraction": "0.25", "graph.verify_interval": "1 day", "graph.log_retention": "1 hour",
     "graph.job_retention": "7 days", "graph.notify_queue_limit": "0.5",
 }
