@@ -8,6 +8,11 @@
 - ``'off'``: read what has been applied.
 - ``'error_on_pending'``: raise SQLSTATE 55000 when committed rows are pending.
 
+graph.max_staleness (unset by default): in the two other modes, a read whose
+transaction wrote nothing runs as in 'off' while every row committed that long
+before it started is applied (graph._sync_state.done_at); START decides
+(reads/start.py, _RECENT), and this module then sees nothing pending.
+
 In every mode but 'off' the caller's own uncommitted writes are folded in, so
 a transaction reads its own writes. Folding uses sync/changes.py, the same code
 replay uses, so a folded read and an applied one agree; sync/columns.py reads the

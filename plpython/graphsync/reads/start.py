@@ -84,6 +84,13 @@ read after the graph went busy costs three, after it went quiet two. A read
 that names at most one node (a traversal from one seed) runs the statements
 without the second key's lookup (START_QUIET_1, ...).
 
+A staleness bound (graph.max_staleness, unset by default): when the caller's
+transaction has no xid and every row committed that long before the read's
+statement began is applied (graph._sync_state.done_at, migration 414), the
+statements take the mode to be 'off' (_RECENT): no freshness step, no pending
+rows, the applied graph as START's snapshot shows it -- a read at rest's one
+statement under any write load, while something else applies often enough.
+
 Settings are read here as settings.py reads a session setting (the value the
 session has; unset or empty is the default) and checked by settings.parse.
 """
@@ -97,7 +104,7 @@ from graphsync.records import record
 FRESHNESS = settings.declared("graph.query_freshness")
 TENANT = settings.declared("graph.tenant")
 MAX_STALENESS = settings.declared("graph.max_staleness")
-# Both govern only the caller's own reads, so the session's value is the one in
+# The three govern only the caller's own reads, so the session's value is the one in
 # force (settings.CURRENT); a shared setting would need settings.SHARED's rule.
 if {FRESHNESS.scope, TENANT.scope, MAX_STALENESS.scope} != {"session"}:
     raise RuntimeError("reads.start reads graph.query_freshness, graph.max_staleness and graph.tenant"
