@@ -250,6 +250,29 @@ def test_reads_on_the_standby_equal_the_primarys_applied_and_pending(servers):
                 assert applied[query] == folded[role][query], query
 
 
+COMPANIES_OF_1 = ("SELECT node_id FROM graph.traverse('app.workspaces', '1', direction => 'in', max_depth => 1)"
+                  " WHERE depth = 1 ORDER BY node_id::int")
+
+
+def test_a_standby_read_within_its_staleness_bound_reads_the_replicated_graph(servers):
+    """graph.max_staleness on a hot standby: graph._sync_state.done_at is the primary's,
+    replicated with the graph it dates, and the standby compares it with its own clock
+    (replay lag only makes the graph look older). Within the bound a read takes the
+    replicated applied graph and folds nothing; without it the read folds the pending row."""
+    primary_dsn, standby_dsn, _ = servers
+    with writer(primary_dsn) as w, connect(standby_dsn) as s:
+        w.execute("SELECT graph.apply_sync()")
+        applied = [r[0] for r in w.execute(COMPANIES_OF_1).fetchall()]
+        w.execute("INSERT INTO app.companies VALUES (41, 1, 'co41')")
+        wait_for_replay(w, s)
+        s.execute("SET graph.max_staleness = '1 hour'")
+        assert [r[0] for r in s.execute(COMPANIES_OF_1).fetchall()] == applied
+        s.execute("RESET graph.max_staleness")
+        assert [r[0] for r in s.execute(COMPANIES_OF_1).fetchall()] == applied + ["41"]
+        w.execute("DELETE FROM app.companies WHERE id = 41")
+        w.execute("SELECT graph.apply_sync()")
+
+
 RACED = "SELECT node_table::text, node_id FROM graph.traverse('app.contacts', '43', direction => 'any', max_depth => 1)"
 
 
