@@ -165,3 +165,17 @@ def test_a_bad_bound_is_refused_by_the_read_that_meets_it(fresh):
             children(c)
         c.execute("SET graph.max_staleness = ''")
         assert children(c) == ["2", "3"]
+
+
+def test_scheduled_maintenance_dates_the_graph_it_applies(fresh):
+    """The README's setup with maintenance alone (every minute, a bound of two): each
+    run applies, and dates the applied graph by its transaction's start."""
+    with connect(fresh) as c:
+        c.execute("INSERT INTO st.item VALUES (13, 1)")
+        with c.transaction():
+            began = c.execute("SELECT now()").fetchone()[0]
+            assert c.execute("SELECT rows_applied FROM graph.run_scheduled_maintenance()").fetchone() == (1,)
+        assert state(c)[0] == began
+        c.execute("INSERT INTO st.item VALUES (14, 1)")
+        c.execute("SET graph.max_staleness = '2 minutes'")
+        assert children(c) == ["2", "3", "13"]
