@@ -179,3 +179,17 @@ def test_scheduled_maintenance_dates_the_graph_it_applies(fresh):
         c.execute("INSERT INTO st.item VALUES (14, 1)")
         c.execute("SET graph.max_staleness = '2 minutes'")
         assert children(c) == ["2", "3", "13"]
+
+
+def test_error_on_pending_errs_only_past_the_bound(fresh):
+    """'error_on_pending' with a bound: rows pending within it are the staleness the
+    caller accepted (the applied graph, no error); past it, 55000 as without one."""
+    with connect(fresh) as c:
+        apply(c)
+        c.execute("INSERT INTO st.item VALUES (15, 1)")
+        c.execute("SET graph.query_freshness = 'error_on_pending'")
+        c.execute("SET graph.max_staleness = '2 seconds'")
+        assert children(c) == ["2", "3"]
+        time.sleep(2.2)
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="not applied yet"):
+            children(c)
