@@ -24,7 +24,11 @@ INSERT INTO st.item VALUES (1, NULL), (2, 1), (3, 1);
 SELECT graph.add_table('st.item');
 SELECT graph.add_edge('st.item', 'parent', 'st.item');
 SELECT graph.build();
-"""
+DROP ROLE IF EXISTS {reader};
+CREATE ROLE {reader};
+GRANT USAGE ON SCHEMA st TO {reader};
+GRANT SELECT ON st.item TO {reader};
+""".format(reader=READER)
 
 # The children of item 1 (the edges point from a child to its parent).
 CHILDREN = ("SELECT node_id FROM graph.traverse('st.item', '1', max_depth => 1, direction => 'in')"
@@ -47,10 +51,6 @@ def counts(conn):
 def graph_db(db):
     with connect(db) as c:
         c.execute(SCHEMA)
-        c.execute(f"DROP ROLE IF EXISTS {READER}")
-        c.execute(f"CREATE ROLE {READER}")
-        c.execute(f"GRANT USAGE ON SCHEMA st TO {READER}")
-        c.execute(f"GRANT SELECT ON st.item TO {READER}")
     return db
 
 
