@@ -16,7 +16,7 @@ from test_reads_start import COUNTS
 
 READER = "gs_stale_reader"
 
-SCHEMA = """
+SCHEMA = f"""
 DROP SCHEMA IF EXISTS st CASCADE;
 CREATE SCHEMA st;
 CREATE TABLE st.item (id int PRIMARY KEY, parent int REFERENCES st.item);
@@ -24,11 +24,11 @@ INSERT INTO st.item VALUES (1, NULL), (2, 1), (3, 1);
 SELECT graph.add_table('st.item');
 SELECT graph.add_edge('st.item', 'parent', 'st.item');
 SELECT graph.build();
-DROP ROLE IF EXISTS {reader};
-CREATE ROLE {reader};
-GRANT USAGE ON SCHEMA st TO {reader};
-GRANT SELECT ON st.item TO {reader};
-""".format(reader=READER)
+DROP ROLE IF EXISTS {READER};
+CREATE ROLE {READER};
+GRANT USAGE ON SCHEMA st TO {READER};
+GRANT SELECT ON st.item TO {READER};
+"""
 
 # The children of item 1 (the edges point from a child to its parent).
 CHILDREN = ("SELECT node_id FROM graph.traverse('st.item', '1', max_depth => 1, direction => 'in')"
