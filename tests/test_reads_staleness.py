@@ -193,3 +193,26 @@ def test_error_on_pending_errs_only_past_the_bound(fresh):
         time.sleep(2.2)
         with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="not applied yet"):
             children(c)
+
+
+def test_an_apply_in_an_older_imported_snapshot_dates_nothing(fresh):
+    """Under REPEATABLE READ an apply's pass takes the transaction's snapshot, which SET
+    TRANSACTION SNAPSHOT may bring from a transaction that began long before this one:
+    dated by this transaction's start, the graph would look more recent than it is, and a
+    bounded read would leave out a row committed well before its bound. Such an apply
+    dates nothing (done_at NULL): the next bounded read catches up."""
+    with connect(fresh) as old, connect(fresh) as w, connect(fresh) as admin, connect(fresh) as reader:
+        old.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        snapshot = old.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        w.execute("INSERT INTO st.item VALUES (16, 1)")
+        time.sleep(1.5)
+        with admin.transaction():
+            admin.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            admin.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            assert admin.execute("SELECT inserts FROM graph.apply_sync()").fetchone() == (0,)  # 16: not in it
+        old.execute("ROLLBACK")
+        assert state(admin)[0] is None
+        reader.execute("SET graph.max_staleness = '1 second'")
+        assert children(reader) == ["2", "3", "16"]
+        apply(admin)  # READ COMMITTED: dated again
+        assert state(admin)[0] is not None
