@@ -330,6 +330,11 @@ def verify(conn) -> list:
     return conn.execute("SELECT difference, table_name, id, detail FROM graph.verify()").fetchall()
 
 
+def pending_count(conn) -> int:
+    """The committed log rows not applied yet (graph._pending_log)."""
+    return conn.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]
+
+
 def apply(conn) -> dict:
     cur = conn.execute("SELECT * FROM graph.apply_sync()")
     names = [d.name for d in cur.description]

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from conftest import apply, connect, verify
+from conftest import apply, connect, pending_count, verify
 
 ROWS = 5_000
 SLEEP_AT = "1000"  # the node whose write sleeps, a fifth of the way in
@@ -145,10 +145,6 @@ def _failed_rows(c):
                      " WHERE error_message IS NOT NULL ORDER BY id").fetchall()
 
 
-def _pending_count(c):
-    return c.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]
-
-
 def _interrupted(dsn, watcher, statement, setup=(), how="pg_cancel_backend"):
     """Run ``statement`` until it sleeps at SLEEP_AT, interrupt it; (call, seconds
     from the first interruption to the end)."""
@@ -181,7 +177,7 @@ def _assert_recovers(c):
     assert _failed_rows(c) == []
     result = apply(c)
     assert (result["failed"], result["stopped"]) == (0, None)
-    assert _pending_count(c) == 0
+    assert pending_count(c) == 0
     assert verify(c) == []
     assert c.execute("SELECT count(*) FROM graph._nodes WHERE alive").fetchone()[0] == \
         c.execute("SELECT count(*) FROM people").fetchone()[0]
@@ -194,7 +190,7 @@ def test_pg_cancel_backend_stops_apply_sync_and_marks_no_row_failed(pending, pol
                                   ["SET graph.sync_error_policy = '%s'" % policy])
         _assert_stopped(call, took)
         assert "canceling statement due to user request" in str(call.error)
-        assert _pending_count(watcher) == ROWS  # rolled back as a whole
+        assert pending_count(watcher) == ROWS  # rolled back as a whole
         _assert_recovers(watcher)
 
 

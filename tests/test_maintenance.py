@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import ROOT, apply, connect, verify
+from conftest import ROOT, apply, connect, pending_count, verify
 
 SCHEMA = (ROOT / "demo" / "schema.sql").read_text()
 REGISTER = (ROOT / "demo" / "register.sql").read_text()
@@ -21,10 +21,6 @@ def maintain(conn, fn="graph.run_scheduled_maintenance"):
 def health(conn):
     cur = conn.execute("SELECT * FROM graph.sync_health()")
     return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
-
-
-def pending(conn):
-    return conn.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +152,7 @@ def test_edge_buffer_full_read_only_then_maintenance_recovers_everything(app):
         c.execute("SET graph.rebuild_overlay_fraction = 1")  # only a full buffer forces a rebuild
         c.execute("""INSERT INTO app.relations (source_id, target_id, type)
                      SELECT 1 + g % 500, 1 + g % 700, 'flood' FROM generate_series(1, 300) g""")
-        flood_rows = pending(c)
+        flood_rows = pending_count(c)
         c.execute("SELECT graph._apply_for_read()")  # a read's apply: it never rebuilds
         h = health(c)
         assert h["read_only"] is True and h["read_only_reason"] == "edge_buffer_full"
@@ -165,7 +161,7 @@ def test_edge_buffer_full_read_only_then_maintenance_recovers_everything(app):
         # writes keep coming while the graph is read-only; nothing is lost
         c.execute("INSERT INTO app.contacts VALUES (9001, 1, 'late', NULL, 3)")
         c.execute("UPDATE app.contacts SET name = 'renamed' WHERE id = 7")
-        assert pending(c) == h["pending_sync_rows"] + 2 and flood_rows > 0
+        assert pending_count(c) == h["pending_sync_rows"] + 2 and flood_rows > 0
         result = maintain(c)
         assert result["status"] == "succeeded" and result["rebuilt"]
         assert "read-only (edge_buffer_full)" in result["reason"]
@@ -237,7 +233,7 @@ def test_pruning_keeps_every_unapplied_row_including_open_transactions(app):
         a.execute("COMMIT")  # a committed after the cursor moved past b: a's rows are pending
         d.execute("BEGIN")
         d.execute("INSERT INTO app.workspaces VALUES (54, 'd: still open while pruning')")
-        assert pending(admin) == 2
+        assert pending_count(admin) == 2
         assert admin.execute("SELECT graph.prune_sync_log()").fetchone()[0] == 2  # b's rows
         keys = {r[0] for r in admin.execute(
             "SELECT new_pk FROM graph._sync_log WHERE table_oid = 'app.workspaces'::regclass")}

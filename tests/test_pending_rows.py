@@ -18,7 +18,7 @@ Real roles, each reading through its own connection."""
 import psycopg
 import pytest
 
-from conftest import apply, connect
+from conftest import apply, connect, pending_count
 
 T1, T2, BYPASS = "gs_pend_t1", "gs_pend_t2", "gs_pend_bypass"
 
@@ -66,10 +66,6 @@ def as_role(dsn, role):
                          if d.severity_nonlocalized == "WARNING" else None)
     c.warnings = warnings
     return c
-
-
-def pending_count(c):
-    return c.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]
 
 
 def test_pending_rows_never_hand_out_rows_of_a_table_whose_row_security_applies(ps_db):

@@ -14,7 +14,7 @@ import uuid
 import psycopg
 import pytest
 
-from conftest import apply, connect, verify
+from conftest import apply, connect, pending_count, verify
 from test_reads_incremental import FOLD_STATS, fold_stats
 
 WS = [str(uuid.UUID(int=i)) for i in (1, 2)]
@@ -276,7 +276,7 @@ def test_many_join_row_updates_folded_onto_a_kept_view_read_what_replay_applies(
         before = fold_stats(reader)
         writer.execute("UPDATE fm.links SET dst = 86 + id % 10 WHERE id BETWEEN 7003 AND 7300")
         writer.execute("UPDATE fm.links SET src = 1 + (id * 7) % 80, w = 3 WHERE id BETWEEN 7301 AND 7700")
-        pending = admin.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]
+        pending = pending_count(admin)
         assert pending > 600
         with reader.transaction():
             reader.execute("SET TRANSACTION READ ONLY")
@@ -343,7 +343,7 @@ def test_a_readers_fold_onto_its_kept_view_looks_up_no_key_of_a_table_it_may_not
             writer.execute("UPDATE fh.links SET dst = 1 + (dst + 3) % 50 WHERE id BETWEEN 4 AND 703")
             writer.execute("UPDATE fh.peer SET dst = 1 + (dst + 5) % 50 WHERE id BETWEEN 1 AND 100")
             folded = {seed: reader.execute(HIDDEN_READ, [seed]).fetchall() for seed in ("7", "21", "40")}
-            assert pending(admin) >= 700
+            assert pending_count(admin) >= 700
             apply(admin)
             assert verify(admin) == []
         applied = {seed: reader.execute(HIDDEN_READ, [seed]).fetchall() for seed in ("7", "21", "40")}
@@ -355,7 +355,3 @@ def test_a_readers_fold_onto_its_kept_view_looks_up_no_key_of_a_table_it_may_not
         with connect(graph_db) as admin:
             admin.execute("DROP SCHEMA fh CASCADE")
             admin.execute(psycopg.sql.SQL("DROP ROLE {}").format(psycopg.sql.Identifier(READER)))
-
-
-def pending(c):
-    return c.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]
