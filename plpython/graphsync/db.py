@@ -26,6 +26,14 @@ STANDBY = "cannot change the graph on a hot standby"
 STANDBY_HINT = ("Run graphsync's admin functions (apply_sync, build, maintenance, registration) on the primary:"
                 " the standby's graph follows the primary's by replication, and reads here fold pending log"
                 " rows in memory.")
+# A time at or before every snapshot this transaction's statements take, by which
+# apply and build date the snapshot they applied (graph._sync_state.done_at and
+# target_at, migration 414): under READ COMMITTED each statement takes its own, after
+# the transaction began (now()). Under REPEATABLE READ or SERIALIZABLE it is the
+# transaction's, which SET TRANSACTION SNAPSHOT may have brought from a transaction
+# that began long before: no time (NULL), and no read takes the graph dated so for
+# recent (tests/test_reads_staleness.py).
+SNAPSHOT_TIME = "CASE WHEN current_setting('transaction_isolation') = 'read committed' THEN now() END"
 TEMP_MISSING = "SELECT pg_catalog.to_regclass($1) IS NULL AS missing"
 READ_ONLY = "cannot change the graph in a read-only transaction"
 READ_ONLY_HINT = "Run it in a read-write transaction."

@@ -443,16 +443,8 @@ FROM graph._sync_state FOR UPDATE
 
 READ_ONLY = "UPDATE graph._sync_state SET read_only = true, read_only_reason = 'edge_buffer_full'"
 
-# This moment's snapshot, and a time at or before it was taken (graph._sync_state.target_at,
-# migration 414): under READ COMMITTED the statement's snapshot is taken now, after the
-# transaction began (now()). Under REPEATABLE READ or SERIALIZABLE it is the transaction's,
-# which may have been imported (SET TRANSACTION SNAPSHOT) from a transaction that began
-# long before: no time (NULL), and no read takes the graph it applies for recent
-# (tests/test_reads_staleness.py).
-NOW = """
-SELECT pg_current_snapshot()::text AS s,
-       CASE WHEN current_setting('transaction_isolation') = 'read committed' THEN now() END AS at
-"""
+# This moment's snapshot, and a time at or before it was taken (db.SNAPSHOT_TIME).
+NOW = "SELECT pg_current_snapshot()::text AS s, %s AS at" % db.SNAPSHOT_TIME
 
 PASS_START = "SELECT coalesce(min(id), 1) - 1 AS p FROM graph._sync_log WHERE xid >= $1"
 

@@ -261,13 +261,11 @@ def build(plpy):
             """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot, settled_xid = $3,
                    target_snapshot = NULL, target_position = 0, generation = $2, overlay_count = 0,
                    read_only = false, read_only_reason = NULL, build_required = false,
-                   last_build_at = now(),
-                   done_at = CASE WHEN current_setting('transaction_isolation') = 'read committed'
-                                  THEN now() END,
-                   target_at = NULL, build_xid = $3, build_position = $4,
+                   last_build_at = now(), done_at = %s, target_at = NULL,
+                   build_xid = $3, build_position = $4,
                    applied_sync_id = greatest(applied_sync_id, coalesce((
                        SELECT max(id) FROM graph._sync_log
-                       WHERE pg_visible_in_snapshot(xid::text::xid8, $1::pg_snapshot)), 0))""",
+                       WHERE pg_visible_in_snapshot(xid::text::xid8, $1::pg_snapshot)), 0))""" % db.SNAPSHOT_TIME,
             ["text", "bigint", "bigint", "bigint"]), [snapshot, generation, own["xid"], own["position"]])
         # Record column types (drift), clear folded TRUNCATE markers and failed rows.
         plpy.execute(plpy.prepare("SELECT graph._after_build($1::pg_snapshot)", ["text"]), [snapshot])
