@@ -303,46 +303,49 @@ class Adjacency:
     def set_node(self, node, targets, weights, labels, sources):
         """Replace the edge list of ``node`` (relocating it to the tail)."""
         k = len(targets)
-        self._own()
-        if self.slot is None:
-            self.slot = np.full(self.node_count, -1, dtype=np.int64)
-        old = self.slot[node]
+        slot = self._slots()
+        old = slot[node]
         lo = self._append(k, int(self.seg_hi[old] - self.seg_lo[old]) if old >= 0 else 0,
                           targets, weights, labels, sources)
         if old >= 0:
             seg = old
         else:
-            seg = self.segments
-            if seg == len(self.seg_lo):
-                size = max(64, 2 * len(self.seg_lo))
-                self.seg_lo = np.resize(self.seg_lo, size)
-                self.seg_hi = np.resize(self.seg_hi, size)
-            self.segments += 1
-            self.slot[node] = seg
+            seg = slot[node] = self._new_segments(1)
         self.seg_lo[seg], self.seg_hi[seg] = lo, lo + k
 
     def set_nodes(self, nodes, counts, targets, weights, labels, sources):
         """set_node of each of ``nodes`` (int64, distinct) at once: their new edge lists
         are ``counts`` (int64) edges each, one after the other in the other arrays."""
-        self._own()
-        if self.slot is None:
-            self.slot = np.full(self.node_count, -1, dtype=np.int64)
-        old = self.slot[nodes]
+        slot = self._slots()
+        old = slot[nodes]
         had = old >= 0
         lo = self._append(int(counts.sum()), int((self.seg_hi[old[had]] - self.seg_lo[old[had]]).sum()),
                           targets, weights, labels, sources)
         fresh = nodes[~had]
         if len(fresh):
-            if self.segments + len(fresh) > len(self.seg_lo):
-                size = max(64, 2 * len(self.seg_lo), self.segments + len(fresh))
-                self.seg_lo = np.resize(self.seg_lo, size)
-                self.seg_hi = np.resize(self.seg_hi, size)
-            self.slot[fresh] = np.arange(self.segments, self.segments + len(fresh))
-            self.segments += len(fresh)
-        seg = self.slot[nodes]
+            first = self._new_segments(len(fresh))
+            slot[fresh] = np.arange(first, first + len(fresh))
+        seg = slot[nodes]
         starts = lo + np.cumsum(counts) - counts
         self.seg_lo[seg] = starts
         self.seg_hi[seg] = starts + counts
+
+    def _slots(self):
+        """The node -> segment array, this adjacency's own (made at its first write)."""
+        self._own()
+        if self.slot is None:
+            self.slot = np.full(self.node_count, -1, dtype=np.int64)
+        return self.slot
+
+    def _new_segments(self, n):
+        """The first of ``n`` new segment numbers, seg_lo and seg_hi grown to hold them."""
+        first = self.segments
+        if first + n > len(self.seg_lo):
+            size = max(64, 2 * len(self.seg_lo), first + n)
+            self.seg_lo = np.resize(self.seg_lo, size)
+            self.seg_hi = np.resize(self.seg_hi, size)
+        self.segments += n
+        return first
 
     def _append(self, k, replaced, targets, weights, labels, sources):
         """Write ``k`` edges at the end of the tail (compacted or grown first when it
