@@ -693,8 +693,8 @@ def main(argv=None):
             b.notes.append("--traversals-against %s; repetitions %d" % (revision, repeat))
             b.write(out, args.quick)
         return 0
-    if args.fold_only or args.fold_updates_only or args.overlay_against or args.at_rest_only:
-        revision = args.fold_only or args.fold_updates_only or args.overlay_against or args.at_rest_only
+    revision = args.fold_only or args.fold_updates_only or args.overlay_against or args.at_rest_only
+    if revision:
         with server() as admin, database(admin, DB) as dsn, tempfile.TemporaryDirectory() as tree, \
                 database(admin, DB + "_previous", previous_tree(revision, tree)) as other_dsn:
             b, other = Bench(dsn, nodes, edges, repeat), Bench(other_dsn, nodes, edges, repeat)
