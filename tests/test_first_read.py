@@ -5,6 +5,8 @@ reads the mapped base file through memoryviews), and loading the package does no
 import importlib.abc (which drags in importlib.resources, tempfile, pathlib...). The package's stored compiled code is
 tested in test_install.py; figures are in benchmarks/SIZES.md."""
 
+import os
+
 import psycopg
 import pytest
 
@@ -113,6 +115,21 @@ def test_a_first_small_traversal_of_the_graph_at_rest_imports_no_numpy(graph_db,
 def test_reads_over_whole_arrays_import_numpy(graph_db, read):
     """Control: the check above sees NumPy where a read uses it."""
     assert numpy_after(graph_db, read) == (True, True)
+
+
+@pytest.mark.parametrize("read", WITH_NUMPY)
+def test_numpy_in_a_backend_starts_no_blas_threads(graph_db, read):
+    """OpenBLAS (NumPy's and SciPy's BLAS) starts a thread per core when NumPy is
+    imported, and they spin for some 100 ms of CPU before they sleep: a third of a
+    first NumPy read's CPU, for BLAS graphsync never calls. A backend that imported
+    NumPy for graphsync runs one thread (OPENBLAS_NUM_THREADS=1 set before the import;
+    the server's own setting of it, GOTO_ or OMP_NUM_THREADS is kept:
+    tests/unit/algorithms/test_lazy_numpy.py)."""
+    with psycopg.connect(graph_db, autocommit=True) as c:
+        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert c.execute(read).fetchone()[0] is not None
+        assert c.execute("SELECT fr.loaded('numpy')").fetchone()[0]
+        assert len(os.listdir(f"/proc/{pid}/task")) == 1
 
 
 @pytest.mark.parametrize("depth", [2, 3, 4])

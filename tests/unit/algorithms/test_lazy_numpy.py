@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from graphsync import algorithms
 from graphsync.algorithms import csr
 from graphsync.algorithms.adjacency import Adjacency
 from graphsync.algorithms.lazy_numpy import np as lazy_np
@@ -72,3 +74,18 @@ def test_an_adjacency_of_memoryviews_makes_numpy_arrays_on_first_use_and_answers
     a.set_node(2, [5, 6], [1.0, 2.0], [0, 1], [1, 1])  # relocated: the tail arrays are made then
     assert a.edge_lists([2], limit=10) == [([5, 6], [0, 1])]
     assert csr.edge_list(memoryviews(c)).dst.tolist() == csr.edge_list(c).dst.tolist()
+
+
+@pytest.mark.parametrize(("environ", "after"), [
+    ({}, {"OPENBLAS_NUM_THREADS": "1"}),
+    ({"OPENBLAS_NUM_THREADS": ""}, {"OPENBLAS_NUM_THREADS": "1"}),
+    ({"OPENBLAS_NUM_THREADS": "4"}, {"OPENBLAS_NUM_THREADS": "4"}),
+    ({"GOTO_NUM_THREADS": "2"}, {"GOTO_NUM_THREADS": "2"}),
+    ({"OMP_NUM_THREADS": "3", "PATH": "/bin"}, {"OMP_NUM_THREADS": "3", "PATH": "/bin"}),
+])
+def test_numpy_is_imported_with_one_blas_thread_unless_the_server_says_otherwise(environ, after):
+    """The package sets OPENBLAS_NUM_THREADS=1 before any NumPy import (a thread per
+    core spins some 100 ms of CPU otherwise; tests/test_first_read.py); a count the
+    server's environment gives, by any of OpenBLAS's three names, is kept."""
+    algorithms.one_blas_thread(environ)
+    assert environ == after
