@@ -8,7 +8,8 @@
 On the graph of benchmarks/reads.py (common.GRAPH_SCHEMA: 200k nodes / 1M edges;
 --quick: 20k / 100k), in one run, for the freshness modes that matter --
 'apply_pending_sync' (reads apply the pending rows), 'off' with a fifth
-connection calling graph.apply_sync() every 100 ms, and ``max_staleness``:
+connection calling graph.apply_sync() every 100 ms, ``fresh_applier``: 'apply_pending_sync'
+with that applier (every read still sees every committed row), and ``max_staleness``:
 'apply_pending_sync' with graph.max_staleness = '1 second' and that applier --
 and for the peer, the same
 readers running the traversal as a recursive CTE over the tables (``cte``), three
@@ -78,8 +79,12 @@ PEER = "cte"
 # mode does when it is not (the applier fell behind).
 BOUNDED = "max_staleness"
 STALENESS = "1 second"
-MODES = ("apply_pending_sync", BOUNDED, "off", PEER)
-APPLIED = ("off", BOUNDED)  # the modes whose phases run the applier
+# 'apply_pending_sync' (every committed row in every read) with the applier of 'off': an
+# apply ran less than a second ago and fewer than 1,000 rows wait, so reads fold the
+# rows committed since the last apply instead of applying them.
+FRESH = "fresh_applier"
+MODES = ("apply_pending_sync", FRESH, BOUNDED, "off", PEER)
+APPLIED = ("off", BOUNDED, FRESH)  # the modes whose phases run the applier
 LOADS = ("rest", "throttled", "unthrottled")
 LOAD_NAMES = {"rest": "at rest", "throttled": "writers at %d/s" % THROTTLED, "unthrottled": "writers unthrottled"}
 
@@ -177,7 +182,7 @@ def _worker(role, index, dsn, size, seed, commands, results):
             while (command := commands.get()) is not None:
                 mode, duration, rate = command
                 read = CTE if mode == PEER else TRAVERSE
-                freshness = {PEER: "off", BOUNDED: "apply_pending_sync"}.get(mode, mode)
+                freshness = {PEER: "off", BOUNDED: "apply_pending_sync", FRESH: "apply_pending_sync"}.get(mode, mode)
                 c.execute("SELECT set_config('graph.query_freshness', %s, false),"
                           " set_config('graph.max_staleness', %s, false)",
                           (freshness, STALENESS if mode == BOUNDED else ""))
@@ -498,10 +503,11 @@ def report(r, args, code, load_before, load_after, plot_link):
         % (READERS, TRAVERSE.replace("%s", "<seed>"), WRITERS),
         "  connections committing `%s` (random values, autocommit: each its own transaction), %d/s in"
         % (UPDATE.replace("%s", "<random>", 1).replace("%s", "<random>"), THROTTLED),
-        "  total on an open-loop schedule or unthrottled; under `off` and `%s` one more connection runs"
-        " `graph.apply_sync()`" % BOUNDED,
-        "  every %d ms; `%s`: the readers' graph.query_freshness is 'apply_pending_sync' with"
-        " graph.max_staleness = '%s';" % (APPLY_EVERY * 1000, BOUNDED, STALENESS),
+        "  total on an open-loop schedule or unthrottled; under `off`, `%s` and `%s` one more connection"
+        " runs `graph.apply_sync()`" % (FRESH, BOUNDED),
+        "  every %d ms; `%s`: the readers' graph.query_freshness is 'apply_pending_sync' (every committed"
+        " row in every read); `%s`: the same with graph.max_staleness = '%s';"
+        % (APPLY_EVERY * 1000, FRESH, BOUNDED, STALENESS),
         "  under `%s` (the peer) the readers run `%s` instead, the same traversal as a"
         % (PEER, CTE.replace("%s", "<seed>")),
         "  recursive CTE over the tables (graphsync still captures the writes; nothing applies them"
@@ -532,8 +538,8 @@ def report(r, args, code, load_before, load_after, plot_link):
         "",
         "## Each phase",
         "",
-        "Load average (1 min) when each round of the phase started; the applier (`off`, `%s`); log rows"
-        % BOUNDED,
+        "Load average (1 min) when each round of the phase started; the applier (`off`, `%s`, `%s`); log rows"
+        % (FRESH, BOUNDED),
         " still pending when",
         "each round ended; edge-overlay rows when each round started; errors, if any.",
         "",
@@ -567,7 +573,7 @@ def plot(r, path, quick):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(MODES), figsize=(20, 5.4), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, len(MODES), figsize=(24, 5.4), sharex=True, sharey=True)
     for ax, mode in zip(axes, MODES, strict=True):
         for load, colour in zip(LOADS, ("tab:green", "tab:orange", "tab:red"), strict=True):
             lat = sorted(x * 1000 for x in r.phases[(mode, load, True)]["reader"]["lat"])
@@ -580,7 +586,8 @@ def plot(r, path, quick):
         ax.axvline(50, color="grey", linestyle="--", linewidth=0.8)
         ax.set_xscale("log")
         ax.set_title("recursive CTE (the peer)" if mode == PEER else "max_staleness = '%s', applier" % STALENESS
-                     if mode == BOUNDED else "graph.query_freshness = '%s'" % mode, fontsize=10)
+                     if mode == BOUNDED else "apply_pending_sync, applier" if mode == FRESH
+                     else "graph.query_freshness = '%s'" % mode, fontsize=10)
         ax.set_xlabel("traverse depth 2 latency (ms, log scale; dashed: 50 ms)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, frameon=False)
