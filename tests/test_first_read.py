@@ -120,8 +120,8 @@ def test_reads_over_whole_arrays_import_numpy(graph_db, read):
 @pytest.mark.parametrize("read", WITH_NUMPY)
 def test_numpy_in_a_backend_starts_no_blas_threads(graph_db, read):
     """OpenBLAS (NumPy's and SciPy's BLAS) starts a thread per core when NumPy is
-    imported, and they spin for some 100 ms of CPU before they sleep: a third of a
-    first NumPy read's CPU, for BLAS graphsync never calls. A backend that imported
+    imported, and they spin for some 100 ms of CPU before they sleep: half of what a
+    first NumPy read cost in all, for BLAS graphsync never calls. A backend that imported
     NumPy for graphsync runs one thread (OPENBLAS_NUM_THREADS=1 set before the import;
     the server's own setting of it, GOTO_ or OMP_NUM_THREADS is kept:
     tests/unit/algorithms/test_lazy_numpy.py)."""

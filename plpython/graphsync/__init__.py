@@ -28,6 +28,7 @@ algorithms/             pure NumPy/SciPy over CSR arrays; no plpy, no SQL
   carried.py            keep the edges of secured sources that the rows a reader can see carry
   weights.py            when two edge weights are the same weight (NaN as +Infinity): every match of an edge uses it
   lazy_numpy.py         NumPy imported on first use: every module takes np from here, so a small first read imports none
+  __init__.py           NumPy (and SciPy) imported with one BLAS thread: OpenBLAS spins a thread per core otherwise
 
 sync/                   the write path: log rows -> graph tables -> base
   registry.py           node tables and edge sources as plain values

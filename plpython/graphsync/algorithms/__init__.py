@@ -2,8 +2,8 @@
 
 Every NumPy and SciPy import of graphsync is in this package, so this runs before any:
 OpenBLAS (NumPy's and SciPy's BLAS on Debian) starts a thread per core when NumPy is
-imported, and each spins for some 100 ms of CPU before it sleeps -- a third of a first
-NumPy read's CPU in a backend, for BLAS no graphsync code calls. So the import finds
+imported, and each spins for some 100 ms of CPU before it sleeps -- half of what a first
+NumPy read cost a backend in all, for BLAS no graphsync code calls. So the import finds
 OPENBLAS_NUM_THREADS=1 in the backend's environment, unless the server was started with
 it, GOTO_NUM_THREADS or OMP_NUM_THREADS set (README, The first read in a new connection).
 """

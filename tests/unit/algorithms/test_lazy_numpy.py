@@ -3,6 +3,7 @@ read that never uses it never pays for it), and ``np`` is NumPy once used. Also 
 Adjacency over a base given as memoryviews (the mapped base file's arrays): it walks
 small lists without making NumPy arrays, and answers as one over NumPy arrays does."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,13 @@ def test_numpy_is_imported_with_one_blas_thread_unless_the_server_says_otherwise
     server's environment gives, by any of OpenBLAS's three names, is kept."""
     algorithms.one_blas_thread(environ)
     assert environ == after
+
+
+def test_numpy_and_scipy_are_imported_only_in_the_algorithms_package():
+    """What makes the one-BLAS-thread setting of graphsync.algorithms hold: it runs
+    before any NumPy or SciPy import of the package because no module outside it
+    imports either (the others take ``np`` from lazy_numpy)."""
+    pattern = re.compile(r"^\s*(import|from)\s+(numpy|scipy)\b", re.M)
+    outside = [str(path.relative_to(PLPYTHON)) for path in (PLPYTHON / "graphsync").rglob("*.py")
+               if "algorithms" not in path.relative_to(PLPYTHON).parts and pattern.search(path.read_text())]
+    assert outside == []
