@@ -300,6 +300,16 @@ def markdown(figures: dict) -> str:
         secs = [_spread([r[op] for r in figures["bulk"][v]], "{:.3f} s") for v in TABLES]
         ratios = [_spread(bulk_ratio(figures, "graphsync", over, op), "{:.2f}×") for over in ("minimal", "pgq")]
         lines.append(f"| {op} | {' | '.join(secs + ratios)} |")
+    if all("cpu " + op in r for runs in figures["bulk"].values() for r in runs for op in OPS):
+        lines += ["", "The same bulk statements, the server backend's CPU seconds (as above: the clock also counts"
+                  " waiting for a CPU), and ratios per repetition, median (min–max):", "",
+                  "| statement | no trigger | minimal | PgQ | graphsync | graphsync / minimal | graphsync / PgQ |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for op in OPS:
+            cpu = "cpu " + op
+            secs = [_spread([r[cpu] for r in figures["bulk"][v]], "{:.3f} s") for v in TABLES]
+            ratios = [_spread(bulk_ratio(figures, "graphsync", over, cpu), "{:.2f}×") for over in ("minimal", "pgq")]
+            lines.append(f"| {op} | {' | '.join(secs + ratios)} |")
     if "before" in figures["single"]:
         lines += ["", before_after(figures)]
     return "\n".join(lines)
@@ -363,8 +373,8 @@ def profile(dsn: str, rows: int) -> str:
 NOTES = """
 ## How it is measured
 
-`.venv/bin/python benchmarks/capture.py` (about 22 minutes with `--reps 6` at a load of 15–22 on 2 cores; the
-default is 12 repetitions; `--quick` for a smoke test; `--before TREE` adds graphsync's capture as the
+`.venv/bin/python benchmarks/capture.py` (about 22 minutes with `--reps 6` at a load of 15–22 on 2 cores, 41 s with
+`--reps 4` on the idle machine; the default is 12 repetitions; `--quick` for a smoke test; `--before TREE` adds graphsync's capture as the
 code in the repository tree TREE generates it, in its own database on the same server, alternating with
 the others). Four twin tables
 (same columns, primary key, foreign key) differ only in what fires on a write: nothing; a minimal
