@@ -374,7 +374,8 @@ NOTES = """
 ## How it is measured
 
 `.venv/bin/python benchmarks/capture.py` (about 22 minutes with `--reps 6` at a load of 15–22 on 2 cores, 41 s with
-`--reps 4` on the idle machine; the default is 12 repetitions; `--quick` for a smoke test; `--before TREE` adds graphsync's capture as the
+`--reps 4` on the idle machine; the default is 12 repetitions; `--quick` for a smoke test;
+`--before TREE` adds graphsync's capture as the
 code in the repository tree TREE generates it, in its own database on the same server, alternating with
 the others). Four twin tables
 (same columns, primary key, foreign key) differ only in what fires on a write: nothing; a minimal
