@@ -271,45 +271,50 @@ def before_after(figures: dict) -> str:
     return "\n".join(lines)
 
 
+SINGLE_HEADER = ["| statement | minimal PL/pgSQL | PgQ logutriga | graphsync | graphsync / PgQ |",
+                 "|---|---:|---:|---:|---:|"]
+BULK_HEADER = ["| statement | no trigger | minimal | PgQ | graphsync | graphsync / minimal | graphsync / PgQ |",
+               "|---|---:|---:|---:|---:|---:|---:|"]
+
+
+def _single_rows(figures: dict, prefix: str) -> list[str]:
+    """A row per operation of added µs per single-row statement (``prefix`` "cpu " for
+    the server CPU's figures, "" for the clock's) and graphsync / PgQ."""
+    rows = []
+    for op in OPS:
+        key = prefix + op
+        cells = [_spread(added_us(figures, v, key), "{:.1f}") for v in ("minimal", "pgq", "graphsync")]
+        ratio = [g / q if q > 0 else float("inf")
+                 for g, q in zip(added_us(figures, "graphsync", key), added_us(figures, "pgq", key), strict=True)]
+        rows.append(f"| {op} | {' | '.join(cells)} | {_spread(ratio, '{:.2f}×')} |")
+    return rows
+
+
+def _bulk_rows(figures: dict, prefix: str) -> list[str]:
+    """A row per operation of bulk seconds (``prefix`` as above) and graphsync's ratios."""
+    rows = []
+    for op in OPS:
+        key = prefix + op
+        secs = [_spread([r[key] for r in figures["bulk"][v]], "{:.3f} s") for v in TABLES]
+        ratios = [_spread(bulk_ratio(figures, "graphsync", over, key), "{:.2f}×") for over in ("minimal", "pgq")]
+        rows.append(f"| {op} | {' | '.join(secs + ratios)} |")
+    return rows
+
+
 def markdown(figures: dict) -> str:
     """The tables of CAPTURE.md."""
     lines = [f"Single-row statements: added µs per statement over no trigger, {figures['txns']:,} statements, "
-             "median (min–max) of the repetitions:", "",
-             "| statement | minimal PL/pgSQL | PgQ logutriga | graphsync | graphsync / PgQ |",
-             "|---|---:|---:|---:|---:|"]
-    for op in OPS:
-        cells = [_spread(added_us(figures, v, op), "{:.1f}") for v in ("minimal", "pgq", "graphsync")]
-        ratio = [g / q if q > 0 else float("inf")
-                 for g, q in zip(added_us(figures, "graphsync", op), added_us(figures, "pgq", op), strict=True)]
-        lines.append(f"| {op} | {' | '.join(cells)} | {_spread(ratio, '{:.2f}×')} |")
+             "median (min–max) of the repetitions:", "", *SINGLE_HEADER, *_single_rows(figures, "")]
     if _has_cpu(figures):
         lines += ["", "The same statements, added server CPU µs per statement (the backend's time on a CPU, "
                   "/proc/<pid>/schedstat: on a loaded machine the clock above also counts waiting for one):", "",
-                  "| statement | minimal PL/pgSQL | PgQ logutriga | graphsync | graphsync / PgQ |",
-                  "|---|---:|---:|---:|---:|"]
-        for op in OPS:
-            cpu = "cpu " + op
-            cells = [_spread(added_us(figures, v, cpu), "{:.1f}") for v in ("minimal", "pgq", "graphsync")]
-            ratio = [g / q if q > 0 else float("inf")
-                     for g, q in zip(added_us(figures, "graphsync", cpu), added_us(figures, "pgq", cpu), strict=True)]
-            lines.append(f"| {op} | {' | '.join(cells)} | {_spread(ratio, '{:.2f}×')} |")
+                  *SINGLE_HEADER, *_single_rows(figures, "cpu ")]
     lines += ["", f"Bulk statements of {figures['rows']:,} rows: seconds, and ratios per repetition, median (min–max):",
-              "", "| statement | no trigger | minimal | PgQ | graphsync | graphsync / minimal | graphsync / PgQ |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
-    for op in OPS:
-        secs = [_spread([r[op] for r in figures["bulk"][v]], "{:.3f} s") for v in TABLES]
-        ratios = [_spread(bulk_ratio(figures, "graphsync", over, op), "{:.2f}×") for over in ("minimal", "pgq")]
-        lines.append(f"| {op} | {' | '.join(secs + ratios)} |")
+              "", *BULK_HEADER, *_bulk_rows(figures, "")]
     if all("cpu " + op in r for runs in figures["bulk"].values() for r in runs for op in OPS):
         lines += ["", "The same bulk statements, the server backend's CPU seconds (as above: the clock also counts"
                   " waiting for a CPU), and ratios per repetition, median (min–max):", "",
-                  "| statement | no trigger | minimal | PgQ | graphsync | graphsync / minimal | graphsync / PgQ |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
-        for op in OPS:
-            cpu = "cpu " + op
-            secs = [_spread([r[cpu] for r in figures["bulk"][v]], "{:.3f} s") for v in TABLES]
-            ratios = [_spread(bulk_ratio(figures, "graphsync", over, cpu), "{:.2f}×") for over in ("minimal", "pgq")]
-            lines.append(f"| {op} | {' | '.join(secs + ratios)} |")
+                  *BULK_HEADER, *_bulk_rows(figures, "cpu ")]
     if "before" in figures["single"]:
         lines += ["", before_after(figures)]
     return "\n".join(lines)
