@@ -41,7 +41,7 @@ if __name__ == "__main__":
     sys.path.insert(0, str(HERE.parent))
     sys.path.insert(0, str(HERE.parent / "tools"))
 
-from common import Result, cpu_seconds, database, load, plot_ratios, png_beside, server, timed  # noqa: E402
+from common import Result, cpu_seconds, database, load, plot_ratios, png_beside, server, spread, timed  # noqa: E402
 
 TABLES = {"plain": "bench.contacts_plain", "minimal": "bench.contacts_minimal",
           "pgq": "bench.contacts_pgq", "graphsync": "bench.contacts"}
@@ -228,10 +228,6 @@ def measure(conn: psycopg.Connection, rows: int, txns: int, reps: int,
     return {"single": single, "bulk": bulk, "loads": loads, "rows": rows, "txns": txns, "reps": reps}
 
 
-def _spread(values: list[float], fmt: str) -> str:
-    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
-
-
 def added_us(figures: dict, variant: str, op: str) -> list[float]:
     """Added µs per single-row statement, one figure per repetition (same repetition's plain
     run); ``op`` "cpu INSERT" etc. for the server backend's CPU time."""
@@ -261,13 +257,13 @@ def before_after(figures: dict) -> str:
     for key, label in keys:
         after, before = added_us(figures, "graphsync", key), added_us(figures, "before", key)
         ratio = [a / b if b > 0 else float("inf") for a, b in zip(after, before, strict=True)]
-        lines.append(f"| {label.format(key.removeprefix('cpu '))} | {_spread(before, '{:.1f}')} µs"
-                     f" | {_spread(after, '{:.1f}')} µs | {_spread(ratio, '{:.2f}×')} |")
+        lines.append(f"| {label.format(key.removeprefix('cpu '))} | {spread(before, '{:.1f}')} µs"
+                     f" | {spread(after, '{:.1f}')} µs | {spread(ratio, '{:.2f}×')} |")
     for op in OPS:
         b = [r[op] for r in figures["bulk"]["before"]]
         a = [r[op] for r in figures["bulk"]["graphsync"]]
-        lines.append(f"| bulk {op} of {figures['rows']:,} rows | {_spread(b, '{:.3f} s')} | {_spread(a, '{:.3f} s')}"
-                     f" | {_spread(bulk_ratio(figures, 'graphsync', 'before', op), '{:.2f}×')} |")
+        lines.append(f"| bulk {op} of {figures['rows']:,} rows | {spread(b, '{:.3f} s')} | {spread(a, '{:.3f} s')}"
+                     f" | {spread(bulk_ratio(figures, 'graphsync', 'before', op), '{:.2f}×')} |")
     return "\n".join(lines)
 
 
@@ -283,10 +279,10 @@ def _single_rows(figures: dict, prefix: str) -> list[str]:
     rows = []
     for op in OPS:
         key = prefix + op
-        cells = [_spread(added_us(figures, v, key), "{:.1f}") for v in ("minimal", "pgq", "graphsync")]
+        cells = [spread(added_us(figures, v, key), "{:.1f}") for v in ("minimal", "pgq", "graphsync")]
         ratio = [g / q if q > 0 else float("inf")
                  for g, q in zip(added_us(figures, "graphsync", key), added_us(figures, "pgq", key), strict=True)]
-        rows.append(f"| {op} | {' | '.join(cells)} | {_spread(ratio, '{:.2f}×')} |")
+        rows.append(f"| {op} | {' | '.join(cells)} | {spread(ratio, '{:.2f}×')} |")
     return rows
 
 
@@ -295,8 +291,8 @@ def _bulk_rows(figures: dict, prefix: str) -> list[str]:
     rows = []
     for op in OPS:
         key = prefix + op
-        secs = [_spread([r[key] for r in figures["bulk"][v]], "{:.3f} s") for v in TABLES]
-        ratios = [_spread(bulk_ratio(figures, "graphsync", over, key), "{:.2f}×") for over in ("minimal", "pgq")]
+        secs = [spread([r[key] for r in figures["bulk"][v]], "{:.3f} s") for v in TABLES]
+        ratios = [spread(bulk_ratio(figures, "graphsync", over, key), "{:.2f}×") for over in ("minimal", "pgq")]
         rows.append(f"| {op} | {' | '.join(secs + ratios)} |")
     return rows
 

@@ -71,6 +71,11 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def spread(values: list[float], fmt: str) -> str:
+    """``values``' median (min–max), each written by ``fmt`` (a str.format pattern)."""
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
 def load() -> str:
     """The machine's load average over 1, 5 and 15 minutes, as /proc/loadavg says it."""
     with open("/proc/loadavg") as f:

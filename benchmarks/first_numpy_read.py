@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import reads  # noqa: E402
-from common import database, load  # noqa: E402
+from common import database, load, spread  # noqa: E402
 
 import pgcluster  # noqa: E402
 
@@ -68,13 +67,12 @@ def first_read(dsn: str, seed: str) -> tuple[float, float, int]:
         return clock, cpu1 - cpu0, threads
 
 
-def span(values: list[float], scale: float = 1.0) -> str:
-    return "%.0f (%.0f–%.0f)" % (statistics.median(values) * scale, min(values) * scale, max(values) * scale)
+def ms(values: list[float]) -> str:
+    return spread([v * 1000 for v in values], "{:.0f}")
 
 
 def ratio(a: list[float], b: list[float]) -> str:
-    r = [x / y for x, y in zip(a, b, strict=True)]
-    return "%.2f× (%.2f×–%.2f×)" % (statistics.median(r), min(r), max(r))
+    return spread([x / y for x, y in zip(a, b, strict=True)], "{:.2f}×")
 
 
 def main() -> None:
@@ -120,10 +118,10 @@ def main() -> None:
         "",
         "| | this code | the code before | this / before |",
         "|---|---:|---:|---:|",
-        "| clock, ms | %s | %s | %s |" % (span(tc, 1000), span(bc, 1000), ratio(tc, bc)),
+        "| clock, ms | %s | %s | %s |" % (ms(tc), ms(bc), ratio(tc, bc)),
         "| CPU of the backend's threads until %.1f s after, ms | %s | %s | %s |"
-        % (SETTLE, span(tcpu, 1000), span(bcpu, 1000), ratio(tcpu, bcpu)),
-        "| threads of the backend after | %s | %s | |" % (span(tthreads), span(bthreads)),
+        % (SETTLE, ms(tcpu), ms(bcpu), ratio(tcpu, bcpu)),
+        "| threads of the backend after | %s | %s | |" % (spread(tthreads, "{:.0f}"), spread(bthreads, "{:.0f}")),
         "",
     ])
     Path(a.out).write_text(text)
