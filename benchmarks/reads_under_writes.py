@@ -52,7 +52,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, namedtuple
 from pathlib import Path
 
 import psycopg
@@ -83,8 +83,17 @@ STALENESS = "1 second"
 # apply ran less than a second ago and fewer than 1,000 rows wait, so reads fold the
 # rows committed since the last apply instead of applying them.
 FRESH = "fresh_applier"
-MODES = ("apply_pending_sync", FRESH, BOUNDED, "off", PEER)
-APPLIED = ("off", BOUNDED, FRESH)  # the modes whose phases run the applier
+# Each mode: its readers' graph.query_freshness and graph.max_staleness, whether the
+# applier runs in its phases, and its plot's title.
+Mode = namedtuple("Mode", "freshness staleness applier title")
+MODE = {
+    "apply_pending_sync": Mode("apply_pending_sync", "", False, "graph.query_freshness = 'apply_pending_sync'"),
+    FRESH: Mode("apply_pending_sync", "", True, "apply_pending_sync, applier"),
+    BOUNDED: Mode("apply_pending_sync", STALENESS, True, "max_staleness = '%s', applier" % STALENESS),
+    "off": Mode("off", "", True, "graph.query_freshness = 'off'"),
+    PEER: Mode("off", "", False, "recursive CTE (the peer)"),
+}
+MODES = tuple(MODE)
 LOADS = ("rest", "throttled", "unthrottled")
 LOAD_NAMES = {"rest": "at rest", "throttled": "writers at %d/s" % THROTTLED, "unthrottled": "writers unthrottled"}
 
@@ -182,10 +191,9 @@ def _worker(role, index, dsn, size, seed, commands, results):
             while (command := commands.get()) is not None:
                 mode, duration, rate = command
                 read = CTE if mode == PEER else TRAVERSE
-                freshness = {PEER: "off", BOUNDED: "apply_pending_sync", FRESH: "apply_pending_sync"}.get(mode, mode)
                 c.execute("SELECT set_config('graph.query_freshness', %s, false),"
                           " set_config('graph.max_staleness', %s, false)",
-                          (freshness, STALENESS if mode == BOUNDED else ""))
+                          (MODE[mode].freshness, MODE[mode].staleness))
                 # warm up outside the measurement: a reader loads the current base into its
                 # backend, the applier imports the package, a writer fires the capture trigger
                 # on no row (there is no id 0)
@@ -323,7 +331,7 @@ class Run:
         """One phase: its connections warm up, then start together and work for self.chunk s."""
         roles = [("reader", i) for i in range(READERS if readers else 0)]
         roles += [("writer", i) for i in range(WRITERS if load != "rest" else 0)]
-        roles += [("applier", 0)] if mode in APPLIED else []
+        roles += [("applier", 0)] if MODE[mode].applier else []
         rate = THROTTLED / WRITERS if load == "throttled" else None
         asked = time.perf_counter()
         for key in roles:
@@ -585,9 +593,7 @@ def plot(r, path, quick):
                                                               percentile(lat, 99)))
         ax.axvline(50, color="grey", linestyle="--", linewidth=0.8)
         ax.set_xscale("log")
-        ax.set_title("recursive CTE (the peer)" if mode == PEER else "max_staleness = '%s', applier" % STALENESS
-                     if mode == BOUNDED else "apply_pending_sync, applier" if mode == FRESH
-                     else "graph.query_freshness = '%s'" % mode, fontsize=10)
+        ax.set_title(MODE[mode].title, fontsize=10)
         ax.set_xlabel("traverse depth 2 latency (ms, log scale; dashed: 50 ms)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, frameon=False)

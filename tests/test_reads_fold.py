@@ -6,7 +6,6 @@ transaction's own rows rolled back to a savepoint each make the next read fold
 again. Real sessions: a reader whose every transaction is read-only cannot apply
 and folds; a writer; an admin who applies."""
 
-
 import pytest
 
 from conftest import apply, connect
