@@ -45,7 +45,7 @@ from common import Result, cpu_seconds, database, load, plot_ratios, png_beside,
 
 TABLES = {"plain": "bench.contacts_plain", "minimal": "bench.contacts_minimal",
           "pgq": "bench.contacts_pgq", "graphsync": "bench.contacts"}
-REGISTERED, PLAIN = TABLES["graphsync"], TABLES["plain"]
+REGISTERED = TABLES["graphsync"]
 OPS = ("INSERT", "UPDATE", "DELETE")
 
 # The tables the capture benchmarks write (benchmarks/replica_capture.py too):

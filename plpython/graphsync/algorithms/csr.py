@@ -190,10 +190,6 @@ class BothDirections:
         both[pos_in] = -1 - b if name == "sources" else b
         return both
 
-    def release(self):
-        """Drop the positions (once every array is made)."""
-        self._pos = None
-
 
 def both_directions(out, into):
     """The 'any' Csr of ``out`` and its reverse ``into`` (see BothDirections)."""
