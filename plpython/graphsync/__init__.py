@@ -39,6 +39,7 @@ sync/                   the write path: log rows -> graph tables -> base
   columns.py            many pending log rows -> changes.fold_rows' changes as arrays, for reads that fold
   imagetext.py          fields of many captured JSON images read from their text in NumPy; integer ends as int64
   apply.py              apply_sync(): two-snapshot batches, replay into nodes and overlay
+  base_keys.py          the node ids of the base's integer keys a replaying backend holds: edge ends without NODES
   build.py              build(): graph._nodes brought to the sources (ids kept), a new base and its file
   retry.py              retry_failed(): apply failed log rows again
   notify.py             what replay applied, numbered (changed_nodes); one NOTIFY graphsync per top-level call

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from graphsync import db, errors, settings
-from graphsync.sync import base, build, changes, notify, registry
+from graphsync.sync import base, base_keys, build, changes, notify, registry
 
 FETCH = """
 SELECT id, op, table_oid, old_pk, new_pk, properties::text AS properties,
@@ -201,11 +201,21 @@ def _node_ids(plpy, changed, edges):
     """Node id of each key: the keys of ``changed`` ({key: changes.NodeChange}),
     given the state their change leaves them in, and the ends of ``edges`` (edge
     changes (op, source, key, key, weight, label)), created not alive where unknown
-    (NODES). Returns {key: node id}."""
+    (NODES); ends of base nodes that no change of the batch names otherwise, where
+    this backend holds their table's keys, without NODES (base_keys). Returns {key:
+    node id}."""
     keys = list(changed)
     ends = {c[2] for c in edges}
     ends.update([c[3] for c in edges])
     ends.difference_update(changed)
+    known = {}
+    if len(ends) >= base_keys.FEW_ENDS:
+        held = base_keys.held(plpy)
+        if held is not None:
+            known = base_keys.find(plpy, held, ends)
+            ends.difference_update(known)
+    if not keys and not ends:
+        return known
     add, floor, absolute, has_state, tenant, props = [], [], [], [], [], []
     for change in changed.values():
         add.append(change.add)
@@ -225,7 +235,9 @@ def _node_ids(plpy, changed, edges):
     r = db.run(plpy, NODES, ["oid[]", "text[]", "int[]", "int[]", "boolean[]", "boolean[]", "text[]", "text[]"],
                [[k[0] for k in keys], [k[1] for k in keys], add + [0] * n, floor + [0] * n,
                 absolute + [False] * n, has_state + [False] * n, tenant + none, props + none])[0]
-    return dict(zip(keys, r["ids"] or (), strict=True))
+    ids = dict(zip(keys, r["ids"] or (), strict=True))
+    ids.update(known)
+    return ids
 
 
 def _label_ids(plpy, labels):

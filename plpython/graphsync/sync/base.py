@@ -17,6 +17,10 @@ from graphsync.sync import basefile
 # graph._nodes), "shared": whether the arrays are mapped from the shared file}
 _cache = {}
 
+# What the backend holds beside the base, kept when another generation's base is
+# loaded: each entry checks its own stamp ({"replay_keys": sync/base_keys.Held}).
+_beside = {}
+
 # What this backend did with shared files: maps, full checks, files refused and
 # written, and loads that fell back to private memory (read by the tests).
 FILE_STATS = {"maps": 0, "checks": 0, "refused": 0, "writes": 0, "private": 0}
@@ -208,7 +212,8 @@ def own_writes(plpy):
 
 def cache_nbytes():
     """Bytes held by this backend's graph cache: the NumPy arrays of the base (not
-    when mapped from its shared file) and of what reads derived from it (views, folded views, node keys), each array
+    when mapped from its shared file), of what reads derived from it (views, folded
+    views, node keys) and of what replay holds beside it (_beside), each array
     counted once. Objects in the cache report what they hold through an
     ``arrays()`` method (their NumPy arrays) and/or ``held_nbytes()`` (other data)."""
     seen = set()
@@ -231,4 +236,4 @@ def cache_nbytes():
             held += size(value.arrays())
         return held
 
-    return size(_cache)
+    return size(_cache) + size(_beside)

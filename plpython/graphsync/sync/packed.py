@@ -123,11 +123,7 @@ def parse_keys(texts, ids):
     can equal no integer's text and are left out."""
     ids = np.frombuffer(ids or b"", dtype=">i8").astype(np.int64)
     split = texts.split(b"\0") if texts is not None else []
-    keys = np.zeros(len(split), dtype=np.int64)
-    ok = np.zeros(len(split), dtype=bool)
-    lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
-    for at in range(0, len(split), BLOCK):
-        keys[at:at + BLOCK], ok[at:at + BLOCK] = _parse(split[at:at + BLOCK], lengths[at:at + BLOCK])
+    keys, ok, lengths = _parse_blocks(split)
     low, high = INT8
     for i in np.flatnonzero(lengths >= 19).tolist():  # 19 digits and more: beyond 10**18, one by one
         t = split[i]
@@ -138,6 +134,25 @@ def parse_keys(texts, ids):
     keys, ids = keys[ok], ids[ok]
     order = np.argsort(keys, kind="stable")
     return keys[order], ids[order]
+
+
+def parse_ints(texts):
+    """(int64 values, ok) of key texts ``texts`` (a list of bytes): ok where a text
+    is the decimal text of an integer of up to 18 digits as integer output writes it
+    (parse_keys's rule; a longer text is not ok here)."""
+    values, ok, _ = _parse_blocks(texts)
+    return values, ok
+
+
+def _parse_blocks(texts):
+    """_parse's (values, ok) of ``texts`` (a list of bytes), BLOCK at a time, and
+    their lengths."""
+    values = np.zeros(len(texts), dtype=np.int64)
+    ok = np.zeros(len(texts), dtype=bool)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    for at in range(0, len(texts), BLOCK):
+        values[at:at + BLOCK], ok[at:at + BLOCK] = _parse(texts[at:at + BLOCK], lengths[at:at + BLOCK])
+    return values, ok, lengths
 
 
 def _parse(texts, lengths):

@@ -36,6 +36,22 @@ def test_keys_parse_like_int_over_random_texts():
     assert packed.parse_keys(None, None)[0].size == 0
 
 
+def test_parse_ints_takes_parse_keys_rule_up_to_18_digits():
+    """parse_ints (replay's ends, sync/base_keys.py): a text is ok exactly when
+    parse_keys takes it as a key and it has at most 18 digits (a longer one goes
+    to NODES), with the same value."""
+    rng = np.random.default_rng(6)
+    texts = [str(int(v)).encode() for v in rng.integers(-10 ** 18 + 1, 10 ** 18, 2000, dtype=np.int64)]
+    texts += [b"0", b"-0", b"007", b"", b"+1", b"1.0", b"abc", b"9" * 18, b"9" * 19, b"-" + b"9" * 18,
+              str(INT8_MAX).encode()]
+    values, ok = packed.parse_ints(texts)
+    keys = parse(texts)
+    want = [len(t.lstrip(b"-")) <= 18 and t.lstrip(b"-").isdigit() and keys.get(int(t)) == t for t in texts]
+    assert ok.tolist() == want
+    assert values[ok].tolist() == [int(t) for t, w in zip(texts, want, strict=True) if w]
+    assert packed.parse_ints([])[1].size == 0
+
+
 @pytest.mark.parametrize("spread", [1, 3, 10 ** 12])
 def test_resolve_finds_the_node_of_each_key_and_minus_one_elsewhere(spread):
     rng = np.random.default_rng(spread)

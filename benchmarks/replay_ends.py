@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Replay of join-row updates, whose edge ends are base nodes: this code against the code before.
+
+    .venv/bin/python benchmarks/replay_ends.py --before TREE [--rows 2000] [--reps 20]
+
+A throwaway cluster holds two databases with the graph of benchmarks/reads.py
+(200,000 nodes, 1,000,000 edges of a join table; common.GRAPH_SCHEMA), one with this
+code installed, one with the code of TREE (a repository tree of earlier code). Each
+has one long-lived connection, the applier (as the 100 ms applier of
+benchmarks/reads_under_writes.py). A repetition writes the same ``--rows`` single-row
+updates of the join table's dst (benchmarks/reads_under_writes.py's writers' statement,
+committed one by one) to each database, then times one graph.apply_sync() in each
+applier, the order alternating: the client's clock and the backend's CPU
+(/proc/<pid>/schedstat). ``--warm`` such applies come first in each, unmeasured: the
+steady state of an applier (this code reads a table's keys once it has sent NODES
+enough of its ends, sync/base_keys.py; that apply is reported apart). Ratios this /
+before per repetition, median (min-max). Writes benchmarks/REPLAY_ENDS.md (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import GRAPH_SCHEMA, cpu_seconds, database, load, spread  # noqa: E402
+
+import pgcluster  # noqa: E402
+
+UPDATE = "UPDATE bench.links SET dst = %s WHERE id = %s"
+APPLY = "SELECT inserts + updates + deletes FROM graph.apply_sync()"
+
+
+def write(dsn: str, changes: list[tuple[int, int]]) -> None:
+    with psycopg.connect(dsn, autocommit=True) as c:
+        for dst, link in changes:
+            c.execute(UPDATE, (dst, link), prepare=True)
+
+
+def applied(c: psycopg.Connection) -> tuple[float, float, int]:
+    """(clock seconds, backend CPU seconds, rows) of one apply_sync in ``c``."""
+    cpu0 = cpu_seconds(c.info.backend_pid) or 0.0
+    start = time.perf_counter()
+    rows = c.execute(APPLY).fetchone()[0]
+    clock = time.perf_counter() - start
+    return clock, (cpu_seconds(c.info.backend_pid) or 0.0) - cpu0, rows
+
+
+def ms(values: list[float]) -> str:
+    return spread([v * 1000 for v in values], "{:.1f}")
+
+
+def ratio(a: list[float], b: list[float]) -> str:
+    return spread([x / y for x, y in zip(a, b, strict=True)], "{:.2f}×")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--before", required=True, help="a repository tree of the code before")
+    p.add_argument("--before-label", help="what --before is, for the report (default: its path)")
+    p.add_argument("--nodes", type=int, default=200_000)
+    p.add_argument("--edges", type=int, default=1_000_000)
+    p.add_argument("--rows", type=int, default=2000, help="join-row updates per apply (default 2,000)")
+    p.add_argument("--warm", type=int, default=6, help="unmeasured applies first (default 6)")
+    p.add_argument("--reps", type=int, default=20)
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "REPLAY_ENDS.md"))
+    a = p.parse_args()
+    directory = tempfile.mkdtemp(prefix="graphsync-bench-")
+    rng = random.Random(a.edges + a.rows)
+    got = {"this": ([], []), "before": ([], [])}
+    warm = {"this": [], "before": []}
+    try:
+        admin = pgcluster.start(directory)
+        with database(admin, "bench_this") as this, database(admin, "bench_before", a.before) as before:
+            for dsn in (this, before):
+                with psycopg.connect(dsn, autocommit=True) as c:
+                    c.execute(GRAPH_SCHEMA.format(nodes=a.nodes, edges=a.edges))
+                    c.execute("SELECT graph.build()")
+                    # room for every apply's overlay rows (no rebuild); for the sessions after it
+                    c.execute("SELECT graph.set_setting('graph.edge_buffer_size', '5000000')")
+            ct, cb = psycopg.connect(this, autocommit=True), psycopg.connect(before, autocommit=True)
+            appliers = [("this", this, ct), ("before", before, cb)]
+            load_before = load()
+            for rep in range(a.warm + a.reps):
+                changes = [(rng.randint(1, a.nodes), rng.randint(1, a.edges)) for _ in range(a.rows)]
+                for name, dsn, c in appliers if rep % 2 == 0 else appliers[::-1]:
+                    write(dsn, changes)
+                    clock, cpu, rows = applied(c)
+                    if rows < 0.9 * a.rows:
+                        raise RuntimeError("%s applied %d rows of %d updates" % (name, rows, a.rows))
+                    if rep < a.warm:
+                        warm[name].append(clock)
+                    else:
+                        got[name][0].append(clock)
+                        got[name][1].append(cpu)
+                print(rep, {k: round(v[0][-1] * 1000, 1) for k, v in got.items() if v[0]}, flush=True)
+            load_after = load()
+            ct.close()
+            cb.close()
+    finally:
+        pgcluster.stop(directory)
+    (tc, tcpu), (bc, bcpu) = got["this"], got["before"]
+    text = "\n".join([
+        "# Replay of join-row updates whose ends are base nodes",
+        "",
+        "Written by `benchmarks/replay_ends.py --rows %d --warm %d --reps %d` (%d nodes, %d edges of a join"
+        " table; each repetition %d single-row updates of the join table's dst, committed one by one, then one"
+        " `graph.apply_sync()` in each database's long-lived applier connection, the order alternating). The"
+        " code before: %s. Load average (1/5/15 min) %s before, %s after; %d cores."
+        % (a.rows, a.warm, a.reps, a.nodes, a.edges, a.rows, a.before_label or a.before, load_before, load_after,
+           os.cpu_count()),
+        "",
+        "| per apply of %d updates | this code | the code before | this / before |" % a.rows,
+        "|---|---:|---:|---:|",
+        "| clock, ms | %s | %s | %s |" % (ms(tc), ms(bc), ratio(tc, bc)),
+        "| backend CPU, ms | %s | %s | %s |" % (ms(tcpu), ms(bcpu), ratio(tcpu, bcpu)),
+        "",
+        "The %d unmeasured applies first, clock ms in order: this code %s; the code before %s."
+        % (a.warm, ", ".join("%.0f" % (v * 1000) for v in warm["this"]),
+           ", ".join("%.0f" % (v * 1000) for v in warm["before"])),
+        "",
+    ])
+    Path(a.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The node ids of the base's integer keys, held by a backend that replays, so that
+replay finds the nodes of edge ends in NumPy (packed.resolve) instead of with an
+index probe of graph._node_rows each (sync/apply.py, NODES).
+
+An end that only an edge change of a batch names (no row of its own table changed
+in the batch) needs only its node's id: NODES finds it and writes nothing. Each
+costs NODES an index probe, some 5 us: an apply of 2,000 join-row updates on the
+200k-node graph names some 6,000 such ends, half of its time. A table's keys are
+read at once (packed.node_keys) in under 0.5 us a key. So a backend reads a
+table's keys when it has sent NODES a tenth as many of the table's ends as the base
+has nodes (LOAD_SHARE: by then the probes cost about what the read does), and for
+the rest of the generation resolves that table's ends here; the ends it does not
+find (keys that are not the text of an integer, nodes made since the build, keys
+with no node) still go to NODES.
+
+Only nodes of the base are held (node id below the base's node count): a build
+wrote those rows, committed, and within the generation a node row never changes its
+key or its id (only a build deletes node rows or numbers nodes, sync/build.py), so
+no rollback can take an id held here back, nor give it to another key. Nodes replay
+made since may be this transaction's, and may roll back. What is held is kept
+under the generation and graph._node_rows's oid (a reinstall numbers generations
+from the start again), and neither read nor used in a transaction that wrote a base
+(base.own_writes): its generation may roll back, and the next build number another
+base the same. The caller holds graph._sync_state (FOR UPDATE), as every build
+does, so the generation cannot change while a batch is applied.
+"""
+
+from graphsync import db
+from graphsync.algorithms.lazy_numpy import np
+from graphsync.sync import base, packed
+
+LOAD_SHARE = 10
+# Fewer ends than this in a batch are left to NODES: the stamp's statement costs a
+# few probes.
+FEW_ENDS = 64
+
+STAMP = """
+SELECT s.generation, c.node_count, 'graph._node_rows'::pg_catalog.regclass::pg_catalog.oid AS rel
+FROM graph._sync_state AS s
+LEFT JOIN graph._csr AS c ON c.generation = s.generation AND c.direction = 'out'
+"""
+
+# Ends resolved here and tables' keys read, in this backend (read by the tests).
+STATS = {"resolved": 0, "loads": 0}
+
+
+class Held:
+    """The integer keys of some tables of a base, and the ends sent to NODES of the
+    tables not read yet."""
+
+    def __init__(self, stamp, base_count):
+        self.stamp, self.base_count = stamp, base_count
+        self.tables = {}  # table oid -> (sorted int64 keys, int64 node ids)
+        self.probed = {}  # table oid -> ends of the table sent to NODES
+
+    def arrays(self):
+        """The NumPy arrays held (base.cache_nbytes)."""
+        return [a for pair in self.tables.values() for a in pair]
+
+
+def held(plpy):
+    """The Held of the generation the caller's transaction sees, None when that
+    transaction wrote a base (or none was ever built)."""
+    own = base.own_writes(plpy)
+    if own is not None and own["rebuilt"]:
+        return None
+    row = db.run(plpy, STAMP)[0]
+    if row["node_count"] is None:
+        return None
+    stamp = (row["generation"], row["rel"])
+    got = base._beside.get("replay_keys")
+    if got is None or got.stamp != stamp:
+        got = base._beside["replay_keys"] = Held(stamp, row["node_count"])
+    return got
+
+
+def find(plpy, h, ends):
+    """{key: node id} of the keys ``ends`` ((table oid, id text)) that ``h`` holds;
+    the tables' keys read first where the ends sent to NODES so far make it pay."""
+    by_table = {}
+    for k in ends:
+        by_table.setdefault(k[0], []).append(k)
+    found = {}
+    for table, keys in by_table.items():
+        pair = h.tables.get(table)
+        if pair is None:
+            h.probed[table] = h.probed.get(table, 0) + len(keys)
+            if h.probed[table] * LOAD_SHARE < h.base_count:
+                continue
+            pair = h.tables[table] = _load(plpy, h, table)
+        values, ok = packed.parse_ints([k[1].encode() for k in keys])
+        ids = np.where(ok, packed.resolve(values, *pair), -1).tolist()
+        for k, i in zip(keys, ids, strict=True):
+            if i >= 0:
+                found[k] = i
+    STATS["resolved"] += len(found)
+    return found
+
+
+def _load(plpy, h, table):
+    """(sorted keys, node ids) of the base nodes of ``table`` whose keys are integers."""
+    keys, ids = packed.node_keys(plpy, table)
+    base_nodes = ids < h.base_count
+    STATS["loads"] += 1
+    return keys[base_nodes], ids[base_nodes]

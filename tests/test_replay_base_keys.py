@@ -1,0 +1,183 @@
+"""Replay resolves the ends of edge changes that name base nodes from the keys the
+backend holds (sync/base_keys.py) instead of NODES: the graph it leaves is the one
+NODES gives (verify() empty, as after a rebuild), and the keys are never used past
+what they are true for: another generation, a transaction that wrote a base, node
+ids a rolled-back apply gave."""
+
+import json
+import random
+
+import pytest
+
+from conftest import apply, connect, verify
+
+STATS = """
+CREATE OR REPLACE FUNCTION pg_temp.base_keys_stats() RETURNS text LANGUAGE plpython3u AS $$
+import json, sys
+m = sys.modules.get("graphsync.sync.base_keys")
+return json.dumps(m.STATS if m else {"resolved": 0, "loads": 0})
+$$
+"""
+NODES = 1000
+
+
+def stats(c):
+    return json.loads(c.execute("SELECT pg_temp.base_keys_stats()").fetchone()[0])
+
+
+@pytest.fixture
+def graph(db):
+    """A fresh schema: 1,000 integer-keyed people and text-keyed tags (some keys the
+    text of an integer, '007' not), a join table of links between people and one of
+    people to tags; built."""
+    with connect(db) as c:
+        c.execute("""
+            DROP SCHEMA IF EXISTS bk CASCADE;
+            CREATE SCHEMA bk;
+            CREATE TABLE bk.people (id int PRIMARY KEY, name text);
+            CREATE TABLE bk.tags (id text PRIMARY KEY);
+            CREATE TABLE bk.links (id int PRIMARY KEY, a int, b int);
+            CREATE TABLE bk.tagged (id int PRIMARY KEY, person int, tag text);
+            INSERT INTO bk.people SELECT g, 'p' || g FROM generate_series(1, %d) AS g;
+            INSERT INTO bk.tags SELECT g::text FROM generate_series(1, 300) AS g;
+            INSERT INTO bk.tags SELECT '00' || g FROM generate_series(1, 300) AS g;
+            INSERT INTO bk.links SELECT g, 1 + g %% %d, 1 + (g * 7) %% %d FROM generate_series(1, 3000) AS g;
+            INSERT INTO bk.tagged SELECT g, 1 + g %% %d, CASE WHEN g %% 2 = 0 THEN '00' ELSE '' END || (1 + g %% 300)
+            FROM generate_series(1, 1000) AS g;
+            SELECT graph.add_table('bk.people', columns => '{name}');
+            SELECT graph.add_table('bk.tags');
+            SELECT graph.add_edge('bk.people', 'a', 'bk.people', to_column => 'b', via_table => 'bk.links',
+                                  label => 'knows');
+            SELECT graph.add_edge('bk.people', 'person', 'bk.tags', to_column => 'tag', via_table => 'bk.tagged',
+                                  label => 'tagged');
+            SELECT graph.build();
+        """ % (NODES, NODES, NODES, NODES))
+    yield db
+    with connect(db) as c:
+        c.execute("DROP SCHEMA bk CASCADE")  # unregisters the tables (the event trigger)
+
+
+def move_links(c, rng, n, high=NODES + 50):
+    """``n`` links moved to random people, some of them not (yet) people (ghost ends)."""
+    for i in rng.sample(range(1, 3001), n):
+        c.execute("UPDATE bk.links SET a = %s, b = %s WHERE id = %s", (rng.randint(1, high), rng.randint(1, high), i))
+
+
+def retag(c, rng, n):
+    for i in rng.sample(range(1, 1001), n):
+        tag = rng.choice(["", "00"]) + str(rng.randint(1, 330))
+        c.execute("UPDATE bk.tagged SET person = %s, tag = %s WHERE id = %s", (rng.randint(1, NODES), tag, i))
+
+
+def test_replay_resolves_base_ends_from_held_keys_and_gives_what_nodes_does(graph):
+    rng = random.Random(1)
+    with connect(graph) as c:
+        c.execute(STATS)
+        before = stats(c)
+        for _ in range(4):
+            move_links(c, rng, 150)
+            retag(c, rng, 100)
+            c.execute("INSERT INTO bk.people SELECT max(id) + 1, 'new' FROM bk.people")  # past the base
+            apply(c)
+            assert verify(c) == []
+        after = stats(c)
+        # Both tables' keys read once; ends resolved from them (people and the tags
+        # whose keys are integers' texts), the others by NODES.
+        assert after["loads"] - before["loads"] == 2
+        assert after["resolved"] > before["resolved"] + 500
+        c.execute("SELECT graph.build()")
+        assert verify(c) == []
+
+
+def test_held_keys_are_read_again_for_a_new_generation(graph):
+    rng = random.Random(2)
+    with connect(graph) as a, connect(graph) as b:
+        a.execute(STATS)
+        move_links(a, rng, 150)
+        apply(a)
+        loads = stats(a)["loads"]
+        assert loads >= 1
+        # Another backend builds: node rows of deleted people go and their ids are
+        # given to new people.
+        b.execute("DELETE FROM bk.links WHERE a <= 40 OR b <= 40")
+        b.execute("DELETE FROM bk.tagged WHERE person <= 40")
+        b.execute("DELETE FROM bk.people WHERE id <= 40")
+        b.execute("INSERT INTO bk.people SELECT g, 'late' FROM generate_series(5001, 5040) AS g")
+        b.execute("SELECT graph.build()")
+        move_links(a, rng, 150)  # some ends among the deleted people 1..40 (ghosts now)
+        apply(a)
+        assert stats(a)["loads"] > loads
+        assert verify(a) == []
+
+
+def delete_people(c, low, high):
+    c.execute("DELETE FROM bk.links WHERE a BETWEEN %s AND %s OR b BETWEEN %s AND %s", (low, high, low, high))
+    c.execute("DELETE FROM bk.tagged WHERE person BETWEEN %s AND %s", (low, high))
+    c.execute("DELETE FROM bk.people WHERE id BETWEEN %s AND %s", (low, high))
+
+
+def test_a_transaction_that_wrote_a_base_neither_reads_nor_uses_held_keys(graph):
+    """A build that rolls back numbers a generation the next build numbers again,
+    with other ids. (apply_sync applies committed rows: another connection writes.)"""
+    rng = random.Random(3)
+    with connect(graph) as c, connect(graph) as w:
+        c.execute(STATS)
+        move_links(w, rng, 150)
+        apply(c)  # held for this generation
+        before = stats(c)
+        with c.transaction(force_rollback=True):
+            delete_people(w, 1, 40)
+            c.execute("SELECT graph.build()")  # a generation that rolls back
+            move_links(w, rng, 150)
+            apply(c)
+            assert stats(c) == before
+            assert verify(c) == []
+        # The same generation number, built again with other nodes gone and added.
+        delete_people(w, 41, 80)
+        w.execute("INSERT INTO bk.people SELECT g, 'late' FROM generate_series(6001, 6040) AS g")
+        c.execute("SELECT graph.build()")
+        move_links(w, rng, 150, high=90)  # ends among 41..80, gone now
+        apply(c)
+        assert stats(c)["resolved"] > before["resolved"]
+        assert verify(c) == []
+
+
+def test_ids_a_rolled_back_apply_gave_are_never_held(graph):
+    """Keys read in a transaction whose apply made nodes: when it rolls back, the
+    next apply may give those ids to other keys -- here the rows of a transaction
+    that committed later with lower log ids, which the next pass applies first."""
+    with connect(graph) as admin:
+        admin.execute("SELECT graph.set_setting('graph.sync_batch_size', '100')")  # sessions after it
+        try:
+            with connect(graph) as c, connect(graph) as w, connect(graph) as early:
+                c.execute(STATS)
+                early.execute("BEGIN")
+                early.execute("INSERT INTO bk.people SELECT g, 'early' FROM generate_series(3001, 3100) AS g")
+                w.execute("INSERT INTO bk.people SELECT g, 'gone' FROM generate_series(2001, 2100) AS g")
+                with c.transaction(force_rollback=True):
+                    apply(c)  # the new people get the first ids past the base; nothing held yet
+                    loads = stats(c)["loads"]
+                    for i in range(1, 201):  # ends at the new people and at base ones, batches apart
+                        w.execute("UPDATE bk.links SET a = %s, b = %s WHERE id = %s", (2000 + (i % 100) + 1, i, i))
+                    apply(c)
+                    assert stats(c)["loads"] > loads  # read while this transaction's nodes were there
+                early.execute("COMMIT")
+                # 3001.. take the ids 2001.. had; then 2001.. and the links again, 100 rows a batch
+                assert apply(c)["batches"] == 4
+                assert verify(c) == []
+        finally:
+            admin.execute("SELECT graph.set_setting('graph.sync_batch_size', NULL)")
+
+
+def test_held_keys_are_counted_in_the_backends_cache_bytes(graph):
+    """16 bytes a held node (key and id): the 1,000 people and the 300 tags whose
+    keys are integers' texts, in a backend that has only applied."""
+    rng = random.Random(5)
+    with connect(graph) as c, connect(graph) as w:
+        c.execute(STATS)
+        for _ in range(2):
+            move_links(w, rng, 150)
+            retag(w, rng, 100)
+            apply(c)
+        assert stats(c)["loads"] == 2
+        assert c.execute("SELECT cache_bytes FROM graph.status()").fetchone()[0] == 16 * (NODES + 300)
