@@ -200,3 +200,29 @@ def test_an_apply_that_grows_a_small_graph_keeps_looking_nodes_up(app):
                                 WHERE relid = 'graph._node_rows'::regclass""").fetchone()[0]
             assert read - before < 20000, "replay scanned graph._nodes instead of looking nodes up"
             assert verify(c) == []
+
+
+def test_a_pass_starts_without_reading_the_applied_rows_the_log_keeps(app):
+    """Applied log rows stay for graph.log_retention (an hour by default: millions of
+    rows under a steady write load). A pass finds where it starts -- the lowest id of
+    a row whose transaction is not older than done_snapshot's xmin -- by the log's xid
+    index, not by walking the primary key from the oldest row kept."""
+    with connect(app) as c:
+        c.execute("SELECT graph.build()")
+        write_contacts(c, 70000, 89999)  # 20,000 rows, applied and kept
+        apply(c)
+        assert c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0] >= 20000
+        c.execute("ANALYZE graph._sync_log")
+        for i in range(7):  # past the kept plan's first five custom plans (each apply rolls back)
+            write_contacts(c, 90000 + i * 10, 90009 + i * 10)
+            with c.transaction(force_rollback=True):
+                before = c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+                                      FROM pg_stat_xact_all_tables WHERE relid = 'graph._sync_log'::regclass
+                                   """).fetchone()[0]
+                assert apply(c)["inserts"] == 10 * (i + 1)
+                read = c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+                                    FROM pg_stat_xact_all_tables WHERE relid = 'graph._sync_log'::regclass
+                                 """).fetchone()[0]
+                assert read - before < 1000, "the pass's start read %d log rows" % (read - before)
+        apply(c)
+        assert verify(c) == []

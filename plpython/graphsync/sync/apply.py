@@ -458,7 +458,17 @@ READ_ONLY = "UPDATE graph._sync_state SET read_only = true, read_only_reason = '
 # This moment's snapshot, and a time at or before it was taken (db.SNAPSHOT_TIME).
 NOW = "SELECT pg_current_snapshot()::text AS s, %s AS at" % db.SNAPSHOT_TIME
 
-PASS_START = "SELECT coalesce(min(id), 1) - 1 AS p FROM graph._sync_log WHERE xid >= $1"
+# Where a pass starts: the lowest id of a row whose transaction is not older than
+# done_snapshot's xmin, found by the log's xid index (the rows of such transactions:
+# those pending, and few others), with sequential scans off. As min(id) alone it
+# was planned as a walk of the primary key from the oldest row the log keeps,
+# reading every applied row kept for graph.log_retention (millions under a steady
+# write load) until it met one: the subquery (OFFSET 0) keeps min() from being
+# planned that way.
+PASS_START = """
+SELECT coalesce(min(l.id), 1) - 1 AS p
+FROM (SELECT id FROM graph._sync_log WHERE xid >= $1 OFFSET 0) AS l
+"""
 
 SAVE = """
 UPDATE graph._sync_state SET target_snapshot = $1::pg_snapshot, target_position = $2,
@@ -584,7 +594,8 @@ def _new_pass(plpy, done):
     the latest (NOW)."""
     now = db.run(plpy, NOW)[0]
     target, settled = db.complete_snapshot(plpy, now["s"])
-    position = db.run(plpy, PASS_START, ["bigint"], [db.xmin(done)])[0]["p"]
+    with _no_seqscan(plpy):
+        position = db.run(plpy, PASS_START, ["bigint"], [db.xmin(done)])[0]["p"]
     return target, position, settled, now["at"]
 
 
