@@ -74,6 +74,8 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=2000, help="join-row updates per apply (default 2,000)")
     p.add_argument("--warm", type=int, default=6, help="unmeasured applies first (default 6)")
     p.add_argument("--reps", type=int, default=20)
+    p.add_argument("--retained", type=int, default=0,
+                   help="applied log rows the log keeps first (graph.log_retention: an hour by default)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "REPLAY_ENDS.md"))
     a = p.parse_args()
     directory = tempfile.mkdtemp(prefix="graphsync-bench-")
@@ -89,6 +91,11 @@ def main() -> None:
                     c.execute("SELECT graph.build()")
                     # room for every apply's overlay rows (no rebuild); for the sessions after it
                     c.execute("SELECT graph.set_setting('graph.edge_buffer_size', '5000000')")
+                    if a.retained:  # logged, applied (a backlog that large is rebuilt) and kept
+                        c.execute("UPDATE bench.links SET weight = weight + 1 WHERE id <= %s", (a.retained,))
+                        c.execute("SET client_min_messages = warning")
+                        c.execute("SELECT graph.apply_sync()")
+                    kept = c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
             ct, cb = psycopg.connect(this, autocommit=True), psycopg.connect(before, autocommit=True)
             appliers = [("this", this, ct), ("before", before, cb)]
             load_before = load()
@@ -114,12 +121,13 @@ def main() -> None:
     text = "\n".join([
         "# Replay of join-row updates whose ends are base nodes",
         "",
-        "Written by `benchmarks/replay_ends.py --rows %d --warm %d --reps %d` (%d nodes, %d edges of a join"
-        " table; each repetition %d single-row updates of the join table's dst, committed one by one, then one"
+        "Written by `benchmarks/replay_ends.py --rows %d --warm %d --reps %d --retained %d` (%d nodes, %d edges"
+        " of a join table; %d applied log rows kept before the first apply, and each apply's kept after it; each"
+        " repetition %d single-row updates of the join table's dst, committed one by one, then one"
         " `graph.apply_sync()` in each database's long-lived applier connection, the order alternating). The"
         " code before: %s. Load average (1/5/15 min) %s before, %s after; %d cores."
-        % (a.rows, a.warm, a.reps, a.nodes, a.edges, a.rows, a.before_label or a.before, load_before, load_after,
-           os.cpu_count()),
+        % (a.rows, a.warm, a.reps, a.retained, a.nodes, a.edges, kept, a.rows, a.before_label or a.before,
+           load_before, load_after, os.cpu_count()),
         "",
         "| per apply of %d updates | this code | the code before | this / before |" % a.rows,
         "|---|---:|---:|---:|",
