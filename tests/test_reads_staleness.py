@@ -174,6 +174,24 @@ def test_a_bad_bound_is_refused_by_the_read_that_meets_it(fresh):
         assert children(c) == ["2", "3"]
 
 
+def test_the_bounds_a_backend_found_valid_are_kept_up_to_a_few(fresh):
+    """START checks a bound once per distinct text; a session that sets many keeps
+    at most STALENESS_KEPT of them (the backend's memory), and still reads."""
+    with connect(fresh) as c:
+        c.execute("""CREATE FUNCTION pg_temp.kept() RETURNS int LANGUAGE plpython3u AS $$
+                     import sys
+                     return len(sys.modules["graphsync.reads.start"]._staleness_ok) $$""")
+        for i in range(200):
+            c.execute("SELECT set_config('graph.max_staleness', %s, false)", ("%d seconds" % (i + 1),))
+            assert children(c) == ["2", "3"]
+        kept = c.execute("SELECT pg_temp.kept()").fetchone()[0]
+        c.execute("""CREATE FUNCTION pg_temp.limit() RETURNS int LANGUAGE plpython3u AS $$
+                     import sys
+                     return sys.modules["graphsync.reads.start"].STALENESS_KEPT $$""")
+        limit = c.execute("SELECT pg_temp.limit()").fetchone()[0]
+        assert 2 < kept <= limit + 2 < 200
+
+
 def test_scheduled_maintenance_dates_the_graph_it_applies(fresh):
     """The README's setup with maintenance alone (every minute, a bound of two): each
     run applies, and dates the applied graph by its transaction's start."""

@@ -536,14 +536,19 @@ class Start(record("Start", (
 
 _defaults = {}  # setting name -> its default's typed value (parsed once)
 # Values of graph.max_staleness found to be intervals of 0 or more (START casts it; a
-# negative one never makes the applied graph recent, but is refused all the same).
+# negative one never makes the applied graph recent, but is refused all the same):
+# the unset ones and at most STALENESS_KEPT others, the set emptied of those when full
+# (a session may set a new text before every read).
 _staleness_ok = {None, ""}
+STALENESS_KEPT = 32
 
 
 def _check_staleness(plpy, raw):
     """22023 unless ``raw``, graph.max_staleness as START read it, is unset or allowed."""
     if raw not in _staleness_ok:
         settings.parse(plpy, MAX_STALENESS, raw)
+        if len(_staleness_ok) >= STALENESS_KEPT + 2:
+            _staleness_ok.intersection_update((None, ""))
         _staleness_ok.add(raw)
 
 
