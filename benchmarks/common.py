@@ -76,6 +76,16 @@ def spread(values: list[float], fmt: str) -> str:
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
+def spread_ms(seconds: list[float], fmt: str = "{:.1f}") -> str:
+    """spread() of ``seconds`` in milliseconds."""
+    return spread([v * 1000 for v in seconds], fmt)
+
+
+def spread_ratio(a: list[float], b: list[float]) -> str:
+    """spread() of the ratios a / b, repetition by repetition."""
+    return spread([x / y for x, y in zip(a, b, strict=True)], "{:.2f}×")
+
+
 def load() -> str:
     """The machine's load average over 1, 5 and 15 minutes, as /proc/loadavg says it."""
     with open("/proc/loadavg") as f:

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import reads  # noqa: E402
-from common import database, load, spread  # noqa: E402
+from common import database, load, spread, spread_ms, spread_ratio  # noqa: E402
 
 import pgcluster  # noqa: E402
 
@@ -66,13 +66,6 @@ def first_read(dsn: str, seed: str) -> tuple[float, float, int]:
         cpu1, threads = threads_cpu(pid)
         return clock, cpu1 - cpu0, threads
 
-
-def ms(values: list[float]) -> str:
-    return spread([v * 1000 for v in values], "{:.0f}")
-
-
-def ratio(a: list[float], b: list[float]) -> str:
-    return spread([x / y for x, y in zip(a, b, strict=True)], "{:.2f}×")
 
 
 def main() -> None:
@@ -118,9 +111,9 @@ def main() -> None:
         "",
         "| | this code | the code before | this / before |",
         "|---|---:|---:|---:|",
-        "| clock, ms | %s | %s | %s |" % (ms(tc), ms(bc), ratio(tc, bc)),
+        "| clock, ms | %s | %s | %s |" % (spread_ms(tc, "{:.0f}"), spread_ms(bc, "{:.0f}"), spread_ratio(tc, bc)),
         "| CPU of the backend's threads until %.1f s after, ms | %s | %s | %s |"
-        % (SETTLE, ms(tcpu), ms(bcpu), ratio(tcpu, bcpu)),
+        % (SETTLE, spread_ms(tcpu, "{:.0f}"), spread_ms(bcpu, "{:.0f}"), spread_ratio(tcpu, bcpu)),
         "| threads of the backend after | %s | %s | |" % (spread(tthreads, "{:.0f}"), spread(bthreads, "{:.0f}")),
         "",
     ])

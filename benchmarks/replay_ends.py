@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import GRAPH_SCHEMA, cpu_seconds, database, load, spread  # noqa: E402
+from common import GRAPH_SCHEMA, cpu_seconds, database, load, spread_ms, spread_ratio  # noqa: E402
 
 import pgcluster  # noqa: E402
 
@@ -56,13 +56,6 @@ def applied(c: psycopg.Connection) -> tuple[float, float, int]:
     clock = time.perf_counter() - start
     return clock, (cpu_seconds(c.info.backend_pid) or 0.0) - cpu0, rows
 
-
-def ms(values: list[float]) -> str:
-    return spread([v * 1000 for v in values], "{:.1f}")
-
-
-def ratio(a: list[float], b: list[float]) -> str:
-    return spread([x / y for x, y in zip(a, b, strict=True)], "{:.2f}×")
 
 
 def main() -> None:
@@ -131,8 +124,8 @@ def main() -> None:
         "",
         "| per apply of %d updates | this code | the code before | this / before |" % a.rows,
         "|---|---:|---:|---:|",
-        "| clock, ms | %s | %s | %s |" % (ms(tc), ms(bc), ratio(tc, bc)),
-        "| backend CPU, ms | %s | %s | %s |" % (ms(tcpu), ms(bcpu), ratio(tcpu, bcpu)),
+        "| clock, ms | %s | %s | %s |" % (spread_ms(tc), spread_ms(bc), spread_ratio(tc, bc)),
+        "| backend CPU, ms | %s | %s | %s |" % (spread_ms(tcpu), spread_ms(bcpu), spread_ratio(tcpu, bcpu)),
         "",
         "The %d unmeasured applies first, clock ms in order: this code %s; the code before %s."
         % (a.warm, ", ".join("%.0f" % (v * 1000) for v in warm["this"]),
