@@ -180,6 +180,37 @@ def test_a_job_scheduled_long_ago_that_never_ran(crondb):
             c.execute("SELECT graph.unschedule_maintenance()")
 
 
+def history_read(c):
+    return c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_all_tables
+                        WHERE relid = 'cron.job_run_details'::regclass""").fetchone()[0]
+
+
+def test_health_reads_the_jobs_last_runs_not_its_whole_history(crondb):
+    """pg_cron keeps every run in cron.job_run_details until someone deletes them (a
+    job a minute: half a million rows a year). Health finds the job's last runs by
+    the table's primary key, newest first, not by reading all of them."""
+    with connect(crondb) as c:
+        jobid = c.execute("SELECT graph.schedule_maintenance('5 minutes')").fetchone()[0]
+        try:
+            c.execute("""INSERT INTO cron.job_run_details (jobid, job_pid, database, username, command, status,
+                                                           return_message, start_time, end_time)
+                         SELECT %s, 1, current_database(), 'postgres', 'SELECT graph.run_scheduled_maintenance()',
+                                'succeeded', '1 row', now() - g * interval '5 minutes' - interval '30 seconds',
+                                now() - g * interval '5 minutes'
+                         FROM generate_series(30000, 1, -1) AS g""", (jobid,))
+            c.execute("ANALYZE cron.job_run_details")
+            last = c.execute("SELECT max(end_time) FROM cron.job_run_details WHERE jobid = %s", (jobid,)).fetchone()[0]
+            with c.transaction():
+                before = history_read(c)
+                h = health(c)
+                read = history_read(c) - before
+            assert (h["schedule_state"], h["schedule_last_success_at"]) == ("ok", last)
+            assert read < 1000, "health read %d rows of the job's history" % read
+        finally:
+            c.execute("DELETE FROM cron.job_run_details WHERE jobid = %s", (jobid,))
+            c.execute("SELECT graph.unschedule_maintenance()")
+
+
 def test_every_admin_sees_the_job_alike_and_health_says_when_it_cannot_see_it(crondb):
     """pg_cron's row-level security shows a role only its own jobs; graphsync reads
     them as graph_sync (BYPASSRLS), so an admin that did not schedule the job judges

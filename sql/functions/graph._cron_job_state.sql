@@ -51,6 +51,7 @@ DECLARE
     f text [];
     gap interval;
     since timestamptz;
+    last_runid bigint;
     last_status text;
     last_message text;
     running boolean;
@@ -99,16 +100,26 @@ BEGIN
                 ELSE interval '1 hour'
             END;
             IF log_run THEN
-                SELECT r.status, r.return_message INTO last_status, last_message
+                -- pg_cron keeps every run until someone deletes them, and runs a job's
+                -- runs one after another: its last runs are found newest first by the
+                -- primary key (runid), never by reading the whole history.
+                SELECT r.runid, r.status, r.return_message, r.end_time
+                INTO last_runid, last_status, last_message, s_success
                 FROM cron.job_run_details AS r
                 WHERE r.jobid = j.jobid AND r.status IN ('succeeded', 'failed')
                 ORDER BY r.runid DESC LIMIT 1;
-                SELECT max(r.end_time) INTO s_success
-                FROM cron.job_run_details AS r WHERE r.jobid = j.jobid AND r.status = 'succeeded';
-                -- a run under way (this very backend, when pg_cron runs maintenance now)
+                IF last_status IS DISTINCT FROM 'succeeded' THEN
+                    SELECT r.end_time INTO s_success
+                    FROM cron.job_run_details AS r
+                    WHERE r.jobid = j.jobid AND r.status = 'succeeded'
+                    ORDER BY r.runid DESC LIMIT 1;
+                END IF;
+                -- a run under way (this very backend, when pg_cron runs maintenance now),
+                -- started after the last run that finished
                 SELECT max(r.start_time) INTO since
                 FROM cron.job_run_details AS r
-                WHERE r.jobid = j.jobid AND r.status IN ('starting', 'connecting', 'sending', 'running');
+                WHERE r.runid > coalesce(last_runid, 0) AND r.jobid = j.jobid
+                  AND r.status IN ('starting', 'connecting', 'sending', 'running');
                 running := since IS NOT NULL;
             ELSE
                 last_status := NULL;
