@@ -181,3 +181,31 @@ def test_held_keys_are_counted_in_the_backends_cache_bytes(graph):
             apply(c)
         assert stats(c)["loads"] == 2
         assert c.execute("SELECT cache_bytes FROM graph.status()").fetchone()[0] == 16 * (NODES + 300)
+
+
+def test_a_table_whose_keys_cannot_be_read_is_left_to_nodes_once_and_said(graph):
+    """Reading a table's keys can fail (past what a bytea holds: 1 GB of keys): the read
+    rolls back alone with a WARNING, the batch applies, and the table's ends go to
+    NODES for the rest of the generation, not read again at every batch."""
+    rng = random.Random(6)
+    with connect(graph) as c, connect(graph) as w:
+        c.execute(STATS)
+        c.execute("""CREATE FUNCTION pg_temp.break_reads() RETURNS void LANGUAGE plpython3u AS $$
+                     import sys
+                     if "graphsync" not in SD and plpy.execute(
+                             "SELECT graph._import_package() AS settled")[0]["settled"]:
+                         SD["graphsync"] = True
+                     from graphsync.sync import base_keys
+                     base_keys.BASE_KEYS = "SELECT 1 / 0 AS k, NULL::bytea AS i WHERE $1 > 0 AND $2 > 0" $$""")
+        c.execute("SELECT pg_temp.break_reads()")
+        warnings = []
+        c.add_notice_handler(lambda d: warnings.append(d.message_primary))
+        for _ in range(3):
+            move_links(w, rng, 150)
+            result = apply(c)
+            assert result["failed"] == 0 and result["batches"] == 1
+        assert stats(c) == {"resolved": 0, "loads": 1}
+        assert [m for m in warnings if "could not read the keys" in m] == [
+            "graphsync: replay could not read the keys of table %d (division by zero); the ends of its edges are"
+            " looked up one by one" % c.execute("SELECT 'bk.people'::regclass::oid").fetchone()[0]]
+        assert verify(c) == []

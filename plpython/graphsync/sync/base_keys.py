@@ -6,12 +6,14 @@ An end that only an edge change of a batch names (no row of its own table change
 in the batch) needs only its node's id: NODES finds it and writes nothing. Each
 costs NODES an index probe, some 5 us: an apply of 2,000 join-row updates on the
 200k-node graph names some 6,000 such ends, half of its time. A table's keys are
-read at once (packed.node_keys) in under 0.5 us a key. So a backend reads a
+read at once (BASE_KEYS, as build's packed.node_keys) in under 0.5 us a key, and
+held as 16 bytes a node (counted in status().cache_bytes). So a backend reads a
 table's keys when it has sent NODES a tenth as many of the table's ends as the base
 has nodes (LOAD_SHARE: by then the probes cost about what the read does), and for
 the rest of the generation resolves that table's ends here; the ends it does not
 find (keys that are not the text of an integer, nodes made since the build, keys
-with no node) still go to NODES.
+with no node) still go to NODES. A read that fails leaves the table to NODES for
+the generation (_load).
 
 Only nodes of the base are held (node id below the base's node count): a build
 wrote those rows, committed, and within the generation a node row never changes its
@@ -25,7 +27,7 @@ base the same. The caller holds graph._sync_state (FOR UPDATE), as every build
 does, so the generation cannot change while a batch is applied.
 """
 
-from graphsync import db
+from graphsync import db, errors
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.sync import base, packed
 
@@ -38,6 +40,14 @@ STAMP = """
 SELECT s.generation, c.node_count, 'graph._node_rows'::pg_catalog.regclass::pg_catalog.oid AS rel
 FROM graph._sync_state AS s
 LEFT JOIN graph._csr AS c ON c.generation = s.generation AND c.direction = 'out'
+"""
+
+# The base nodes of one table (node id below the base's count), as packed.NODE_KEYS
+# reads a table's nodes.
+BASE_KEYS = """
+SELECT pg_catalog.string_agg(pg_catalog.textsend(n.pk), '\\x00'::bytea) AS k,
+       pg_catalog.string_agg(pg_catalog.int8send(n.node_id), ''::bytea) AS i
+FROM graph._node_rows AS n WHERE n.table_oid = $1 AND n.node_id < $2
 """
 
 # Ends resolved here and tables' keys read, in this backend (read by the tests).
@@ -88,6 +98,8 @@ def find(plpy, h, ends):
             if h.probed[table] * LOAD_SHARE < h.base_count:
                 continue
             pair = h.tables[table] = _load(plpy, h, table)
+        if not len(pair[0]):  # no key of the table is an integer's text (or none could be read)
+            continue
         values, ok = packed.parse_ints([k[1].encode() for k in keys])
         ids = np.where(ok, packed.resolve(values, *pair), -1).tolist()
         for k, i in zip(keys, ids, strict=True):
@@ -98,8 +110,19 @@ def find(plpy, h, ends):
 
 
 def _load(plpy, h, table):
-    """(sorted keys, node ids) of the base nodes of ``table`` whose keys are integers."""
-    keys, ids = packed.node_keys(plpy, table)
-    base_nodes = ids < h.base_count
+    """(sorted keys, node ids) of the base nodes of ``table`` whose keys are integers'
+    texts. A read that fails (one table's keys past what a bytea holds, 1 GB, or
+    memory) rolls back alone, says so once, and leaves the table's ends to NODES for
+    the generation; a cancel stops the apply."""
     STATS["loads"] += 1
-    return keys[base_nodes], ids[base_nodes]
+    try:
+        with plpy.subtransaction():
+            row = db.run(plpy, BASE_KEYS, ["oid", "bigint"], [table, h.base_count])[0]
+            return packed.parse_keys(row["k"], row["i"])
+    except Exception as exc:
+        if errors.is_cancel(exc):
+            raise
+        plpy.warning("graphsync: replay could not read the keys of table %s (%s); the ends of its edges are"
+                     " looked up one by one" % (table, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
