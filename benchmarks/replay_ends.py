@@ -39,13 +39,22 @@ from common import GRAPH_SCHEMA, cpu_seconds, database, load, spread_ms, spread_
 import pgcluster  # noqa: E402
 
 UPDATE = "UPDATE bench.links SET dst = %s WHERE id = %s"
+# --uuid: the same graph with uuid keys (node g is md5(g)::uuid).
+UUID_SCHEMA = GRAPH_SCHEMA.replace(
+    "CREATE TABLE bench.nodes (id int PRIMARY KEY", "CREATE TABLE bench.nodes (id uuid PRIMARY KEY").replace(
+    "src int NOT NULL, dst int NOT NULL", "src uuid NOT NULL, dst uuid NOT NULL").replace(
+    "INSERT INTO bench.nodes SELECT g,", "INSERT INTO bench.nodes SELECT md5(g::text)::uuid,").replace(
+    "SELECT g, 1 + floor(random() * {nodes})::int, 1 + floor(random() * {nodes})::int,",
+    "SELECT g, md5((1 + floor(random() * {nodes})::int)::text)::uuid,"
+    " md5((1 + floor(random() * {nodes})::int)::text)::uuid,")
+UPDATE_UUID = "UPDATE bench.links SET dst = md5(%s::text)::uuid WHERE id = %s"
 APPLY = "SELECT inserts + updates + deletes FROM graph.apply_sync()"
 
 
-def write(dsn: str, changes: list[tuple[int, int]]) -> None:
+def write(dsn: str, changes: list[tuple[int, int]], update: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as c:
         for dst, link in changes:
-            c.execute(UPDATE, (dst, link), prepare=True)
+            c.execute(update, (dst, link), prepare=True)
 
 
 def applied(c: psycopg.Connection) -> tuple[float, float, int]:
@@ -67,6 +76,7 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=2000, help="join-row updates per apply (default 2,000)")
     p.add_argument("--warm", type=int, default=6, help="unmeasured applies first (default 6)")
     p.add_argument("--reps", type=int, default=20)
+    p.add_argument("--uuid", action="store_true", help="the nodes keyed by uuids (default: integers)")
     p.add_argument("--retained", type=int, default=0,
                    help="applied log rows the log keeps first (graph.log_retention: an hour by default)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "REPLAY_ENDS.md"))
@@ -80,7 +90,10 @@ def main() -> None:
         with database(admin, "bench_this") as this, database(admin, "bench_before", a.before) as before:
             for dsn in (this, before):
                 with psycopg.connect(dsn, autocommit=True) as c:
-                    c.execute(GRAPH_SCHEMA.format(nodes=a.nodes, edges=a.edges))
+                    c.execute((UUID_SCHEMA if a.uuid else GRAPH_SCHEMA).format(nodes=a.nodes, edges=a.edges))
+                    if c.execute("SELECT count(*) FROM bench.links AS l JOIN bench.nodes AS n ON n.id = l.dst"
+                                 ).fetchone()[0] != a.edges:
+                        raise RuntimeError("the links do not all end at nodes")
                     c.execute("SELECT graph.build()")
                     # room for every apply's overlay rows (no rebuild); for the sessions after it
                     c.execute("SELECT graph.set_setting('graph.edge_buffer_size', '5000000')")
@@ -95,7 +108,7 @@ def main() -> None:
             for rep in range(a.warm + a.reps):
                 changes = [(rng.randint(1, a.nodes), rng.randint(1, a.edges)) for _ in range(a.rows)]
                 for name, dsn, c in appliers if rep % 2 == 0 else appliers[::-1]:
-                    write(dsn, changes)
+                    write(dsn, changes, UPDATE_UUID if a.uuid else UPDATE)
                     clock, cpu, rows = applied(c)
                     if rows < 0.9 * a.rows:
                         raise RuntimeError("%s applied %d rows of %d updates" % (name, rows, a.rows))
@@ -114,12 +127,14 @@ def main() -> None:
     text = "\n".join([
         "# Replay of join-row updates whose ends are base nodes",
         "",
-        "Written by `benchmarks/replay_ends.py --rows %d --warm %d --reps %d --retained %d` (%d nodes, %d edges"
-        " of a join table; %d applied log rows kept before the first apply, and each apply's kept after it; each"
+        "Written by `benchmarks/replay_ends.py --rows %d --warm %d --reps %d --retained %d%s` (%d nodes, %d edges"
+        " of a join table, %s keys; %d applied log rows kept before the first apply, and each apply's kept after it;"
+        " each"
         " repetition %d single-row updates of the join table's dst, committed one by one, then one"
         " `graph.apply_sync()` in each database's long-lived applier connection, the order alternating). The"
         " code before: %s. Load average (1/5/15 min) %s before, %s after; %d cores."
-        % (a.rows, a.warm, a.reps, a.retained, a.nodes, a.edges, kept, a.rows, a.before_label or a.before,
+        % (a.rows, a.warm, a.reps, a.retained, " --uuid" if a.uuid else "", a.nodes, a.edges,
+           "uuid" if a.uuid else "integer", kept, a.rows, a.before_label or a.before,
            load_before, load_after, os.cpu_count()),
         "",
         "| per apply of %d updates | this code | the code before | this / before |" % a.rows,

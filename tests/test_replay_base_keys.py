@@ -27,18 +27,21 @@ def stats(c):
 
 @pytest.fixture
 def graph(db):
-    """A fresh schema: 1,000 integer-keyed people and text-keyed tags (some keys the
-    text of an integer, '007' not), a join table of links between people and one of
-    people to tags; built."""
+    """A fresh schema: 1,000 integer-keyed people, text-keyed tags (some keys the
+    text of an integer, '007' not) and 400 uuid-keyed docs, a join table of links
+    between people and one of people to tags, and a foreign key from people to docs;
+    built."""
     with connect(db) as c:
         c.execute("""
             DROP SCHEMA IF EXISTS bk CASCADE;
             CREATE SCHEMA bk;
-            CREATE TABLE bk.people (id int PRIMARY KEY, name text);
+            CREATE TABLE bk.docs (id uuid PRIMARY KEY);
+            CREATE TABLE bk.people (id int PRIMARY KEY, name text, doc uuid);
             CREATE TABLE bk.tags (id text PRIMARY KEY);
             CREATE TABLE bk.links (id int PRIMARY KEY, a int, b int);
             CREATE TABLE bk.tagged (id int PRIMARY KEY, person int, tag text);
-            INSERT INTO bk.people SELECT g, 'p' || g FROM generate_series(1, %d) AS g;
+            INSERT INTO bk.docs SELECT md5(g::text)::uuid FROM generate_series(1, 400) AS g;
+            INSERT INTO bk.people SELECT g, 'p' || g, md5((g %% 400)::text)::uuid FROM generate_series(1, %d) AS g;
             INSERT INTO bk.tags SELECT g::text FROM generate_series(1, 300) AS g;
             INSERT INTO bk.tags SELECT '00' || g FROM generate_series(1, 300) AS g;
             INSERT INTO bk.links SELECT g, 1 + g %% %d, 1 + (g * 7) %% %d FROM generate_series(1, 3000) AS g;
@@ -46,6 +49,8 @@ def graph(db):
             FROM generate_series(1, 1000) AS g;
             SELECT graph.add_table('bk.people', columns => '{name}');
             SELECT graph.add_table('bk.tags');
+            SELECT graph.add_table('bk.docs');
+            SELECT graph.add_edge('bk.people', 'doc', 'bk.docs', label => 'cites');
             SELECT graph.add_edge('bk.people', 'a', 'bk.people', to_column => 'b', via_table => 'bk.links',
                                   label => 'knows');
             SELECT graph.add_edge('bk.people', 'person', 'bk.tags', to_column => 'tag', via_table => 'bk.tagged',
@@ -63,6 +68,13 @@ def move_links(c, rng, n, high=NODES + 50):
         c.execute("UPDATE bk.links SET a = %s, b = %s WHERE id = %s", (rng.randint(1, high), rng.randint(1, high), i))
 
 
+def recite(c, rng, n):
+    """``n`` people citing another doc (a few of them no doc: ghost ends); their
+    other columns as they were, so no change to their own nodes' state but the edge."""
+    for i in rng.sample(range(1, NODES + 1), n):
+        c.execute("UPDATE bk.people SET doc = md5(%s::text)::uuid WHERE id = %s", (rng.randint(1, 420), i))
+
+
 def retag(c, rng, n):
     for i in rng.sample(range(1, 1001), n):
         tag = rng.choice(["", "00"]) + str(rng.randint(1, 330))
@@ -77,14 +89,24 @@ def test_replay_resolves_base_ends_from_held_keys_and_gives_what_nodes_does(grap
         for _ in range(4):
             move_links(c, rng, 150)
             retag(c, rng, 100)
+            recite(c, rng, 100)
             c.execute("INSERT INTO bk.people SELECT max(id) + 1, 'new' FROM bk.people")  # past the base
             apply(c)
             assert verify(c) == []
         after = stats(c)
-        # Both tables' keys read once; ends resolved from them (people and the tags
-        # whose keys are integers' texts), the others by NODES.
-        assert after["loads"] - before["loads"] == 2
+        # Each table's keys read once; ends resolved from them, the others by NODES.
+        assert after["loads"] - before["loads"] == 3
         assert after["resolved"] > before["resolved"] + 500
+        # uuids, and texts that are no integer's ('007'), are found too
+        recite(c, rng, 150)
+        apply(c)
+        assert stats(c)["resolved"] - after["resolved"] >= 150
+        was = stats(c)["resolved"]
+        for i in rng.sample(range(1, 1001), 100):
+            c.execute("UPDATE bk.tagged SET tag = '00' || %s WHERE id = %s", (rng.randint(1, 300), i))
+        apply(c)
+        assert stats(c)["resolved"] - was >= 100
+        assert verify(c) == []
         c.execute("SELECT graph.build()")
         assert verify(c) == []
 
@@ -170,8 +192,9 @@ def test_ids_a_rolled_back_apply_gave_are_never_held(graph):
 
 
 def test_held_keys_are_counted_in_the_backends_cache_bytes(graph):
-    """16 bytes a held node (key and id): the 1,000 people and the 300 tags whose
-    keys are integers' texts, in a backend that has only applied."""
+    """16 bytes a held node whose key is an integer's text (key and id: the 1,000
+    people and 300 tags), 72 for another (64 bytes of text: the 300 tags '00<n>'),
+    in a backend that has only applied."""
     rng = random.Random(5)
     with connect(graph) as c, connect(graph) as w:
         c.execute(STATS)
@@ -180,7 +203,7 @@ def test_held_keys_are_counted_in_the_backends_cache_bytes(graph):
             retag(w, rng, 100)
             apply(c)
         assert stats(c)["loads"] == 2
-        assert c.execute("SELECT cache_bytes FROM graph.status()").fetchone()[0] == 16 * (NODES + 300)
+        assert c.execute("SELECT cache_bytes FROM graph.status()").fetchone()[0] == 16 * (NODES + 300) + 72 * 300
 
 
 def test_a_table_whose_keys_cannot_be_read_is_left_to_nodes_once_and_said(graph):

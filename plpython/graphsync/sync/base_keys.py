@@ -1,19 +1,20 @@
-"""The node ids of the base's integer keys, held by a backend that replays, so that
-replay finds the nodes of edge ends in NumPy (packed.resolve) instead of with an
-index probe of graph._node_rows each (sync/apply.py, NODES).
+"""The node ids of the base's keys, held by a backend that replays, so that replay
+finds the nodes of edge ends in NumPy (packed.find_keys: integers' texts as int64,
+other keys up to 64 bytes -- uuids, texts, composite keys' record texts -- as bytes)
+instead of with an index probe of graph._node_rows each (sync/apply.py, NODES).
 
 An end that only an edge change of a batch names (no row of its own table changed
 in the batch) needs only its node's id: NODES finds it and writes nothing. Each
 costs NODES an index probe, some 5 us: an apply of 2,000 join-row updates on the
 200k-node graph names some 6,000 such ends, half of its time. A table's keys are
 read at once (BASE_KEYS, as build's packed.node_keys) in under 0.5 us a key, and
-held as 16 bytes a node (counted in status().cache_bytes). So a backend reads a
-table's keys when it has sent NODES a tenth as many of the table's ends as the base
-has nodes (LOAD_SHARE: by then the probes cost about what the read does), and for
-the rest of the generation resolves that table's ends here; the ends it does not
-find (keys that are not the text of an integer, nodes made since the build, keys
-with no node) still go to NODES. A read that fails leaves the table to NODES for
-the generation (_load).
+held as 16 bytes a node (72 for a key that is not an integer's text; counted in
+status().cache_bytes). So a backend reads a table's keys when it has sent NODES a
+tenth as many of the table's ends as the base has nodes (LOAD_SHARE: by then the
+probes cost about what the read does), and for the rest of the generation
+resolves that table's ends here; the ends it does not find (keys longer than 64
+bytes, nodes made since the build, keys with no node) still go to NODES. A read
+that fails leaves the table to NODES for the generation (_load).
 
 Only nodes of the base are held (node id below the base's node count): a build
 wrote those rows, committed, and within the generation a node row never changes its
@@ -28,7 +29,6 @@ does, so the generation cannot change while a batch is applied.
 """
 
 from graphsync import db, errors
-from graphsync.algorithms.lazy_numpy import np
 from graphsync.sync import base, packed
 
 LOAD_SHARE = 10
@@ -60,12 +60,12 @@ class Held:
 
     def __init__(self, stamp, base_count):
         self.stamp, self.base_count = stamp, base_count
-        self.tables = {}  # table oid -> (sorted int64 keys, int64 node ids)
+        self.tables = {}  # table oid -> packed.key_index of its base nodes
         self.probed = {}  # table oid -> ends of the table sent to NODES
 
     def arrays(self):
         """The NumPy arrays held (base.cache_nbytes)."""
-        return [a for pair in self.tables.values() for a in pair]
+        return [a for index in self.tables.values() for a in index]
 
 
 def held(plpy):
@@ -92,16 +92,15 @@ def find(plpy, h, ends):
         by_table.setdefault(k[0], []).append(k)
     found = {}
     for table, keys in by_table.items():
-        pair = h.tables.get(table)
-        if pair is None:
+        index = h.tables.get(table)
+        if index is None:
             h.probed[table] = h.probed.get(table, 0) + len(keys)
             if h.probed[table] * LOAD_SHARE < h.base_count:
                 continue
-            pair = h.tables[table] = _load(plpy, h, table)
-        if not len(pair[0]):  # no key of the table is an integer's text (or none could be read)
+            index = h.tables[table] = _load(plpy, h, table)
+        if not len(index[0]) and not len(index[2]):  # none could be read
             continue
-        values, ok = packed.parse_ints([k[1].encode() for k in keys])
-        ids = np.where(ok, packed.resolve(values, *pair), -1).tolist()
+        ids = packed.find_keys(index, [k[1].encode() for k in keys]).tolist()
         for k, i in zip(keys, ids, strict=True):
             if i >= 0:
                 found[k] = i
@@ -110,19 +109,18 @@ def find(plpy, h, ends):
 
 
 def _load(plpy, h, table):
-    """(sorted keys, node ids) of the base nodes of ``table`` whose keys are integers'
-    texts. A read that fails (one table's keys past what a bytea holds, 1 GB, or
-    memory) rolls back alone, says so once, and leaves the table's ends to NODES for
-    the generation; a cancel stops the apply."""
+    """packed.key_index of the base nodes of ``table``. A read that fails (one
+    table's keys past what a bytea holds, 1 GB, or memory) rolls back alone, says so
+    once, and leaves the table's ends to NODES for the generation; a cancel stops
+    the apply."""
     STATS["loads"] += 1
     try:
         with plpy.subtransaction():
             row = db.run(plpy, BASE_KEYS, ["oid", "bigint"], [table, h.base_count])[0]
-            return packed.parse_keys(row["k"], row["i"])
+            return packed.key_index(row["k"], row["i"])
     except Exception as exc:
         if errors.is_cancel(exc):
             raise
         plpy.warning("graphsync: replay could not read the keys of table %s (%s); the ends of its edges are"
                      " looked up one by one" % (table, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
+        return packed.key_index(None, None)

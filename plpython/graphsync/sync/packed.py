@@ -40,6 +40,7 @@ FROM graph._node_rows AS n WHERE n.table_oid = $1
 INT8 = (-2 ** 63, 2 ** 63 - 1)
 DENSE = 4
 BLOCK = 65536  # key texts parsed at a time (arrays of BLOCK x 20)
+TEXT_WIDTH = 64  # key_index holds keys of other texts up to this many bytes (a uuid's: 36)
 
 
 def _type(plpy, oid, col):
@@ -172,6 +173,43 @@ def _parse(texts, lengths):
     values = np.zeros(len(texts), dtype=np.int64)
     values[ok] = strings[ok].astype(np.int64)
     return values, ok
+
+
+def key_index(texts, ids):
+    """(int keys, their ids, text keys, their ids) of the NUL-separated key texts
+    ``texts`` (bytes, None: none) with their node ids ``ids`` (big-endian int8
+    bytes, in the same order), for find_keys: the keys that are the text of an
+    integer of at most 18 digits as int64 (parse_ints), sorted; every other key of
+    at most TEXT_WIDTH bytes as a bytes array, sorted (longer ones are left out)."""
+    split = texts.split(b"\0") if texts is not None else []
+    node_ids = np.frombuffer(ids or b"", dtype=">i8").astype(np.int64)
+    values, ok, lengths = _parse_blocks(split)
+    order = np.argsort(values[ok], kind="stable")
+    int_keys, int_ids = values[ok][order], node_ids[ok][order]
+    other = np.flatnonzero(~ok & (lengths <= TEXT_WIDTH))
+    text_keys = np.array([split[i] for i in other.tolist()], dtype="S%d" % TEXT_WIDTH)
+    order = np.argsort(text_keys, kind="stable")
+    return int_keys, int_ids, text_keys[order], node_ids[other][order]
+
+
+def find_keys(index, texts):
+    """int64 node ids of the key texts ``texts`` (a list of bytes) in ``index``
+    (key_index), -1 where it holds none: integers' texts among its integer keys
+    (resolve), the others among its text keys (equal bytes), a text longer than
+    TEXT_WIDTH nowhere."""
+    int_keys, int_ids, text_keys, text_ids = index
+    values, ok = parse_ints(texts)
+    got = np.full(len(texts), -1, dtype=np.int64)
+    if len(int_keys) and ok.any():
+        got[ok] = resolve(values[ok], int_keys, int_ids)
+    if len(text_keys):
+        rest = [i for i in np.flatnonzero(~ok).tolist() if len(texts[i]) <= TEXT_WIDTH]
+        if rest:
+            asked = np.array([texts[i] for i in rest], dtype=text_keys.dtype)
+            at = np.searchsorted(text_keys, asked)
+            at[at == len(text_keys)] = 0
+            got[rest] = np.where(text_keys[at] == asked, text_ids[at], -1)
+    return got
 
 
 def resolve(values, keys, ids):

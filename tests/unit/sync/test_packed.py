@@ -52,6 +52,28 @@ def test_parse_ints_takes_parse_keys_rule_up_to_18_digits():
     assert packed.parse_ints([])[1].size == 0
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_find_keys_finds_each_key_of_the_index_by_its_exact_text(seed):
+    """key_index/find_keys (replay's ends, sync/base_keys.py) against a dict: every
+    key of at most TEXT_WIDTH bytes is found by its exact text, whatever it is
+    (integers' texts, '007', '-0', 19 digits, uuids, record texts, unicode, spaces,
+    the empty text); nothing else is, and a longer key never."""
+    rng = np.random.default_rng(seed)
+    keys = {str(int(v)).encode() for v in rng.integers(-10 ** 6, 10 ** 6, 400)}
+    keys |= {b"007", b"-0", b"0", b"", b" 7", b"7 ", b"9" * 19, str(INT8_MAX).encode(), "é1".encode(),
+             b"(1,2)", b"(1,\"a b\")", b"x" * packed.TEXT_WIDTH, b"y" * (packed.TEXT_WIDTH + 1)}
+    keys |= {("%032x" % int(v)).encode() for v in rng.integers(0, 2 ** 62, 300)}
+    keys = sorted(keys)
+    ids = rng.permutation(len(keys)) * 3
+    index = packed.key_index(b"\0".join(keys), ids.astype(">i8").tobytes())
+    held = {k: int(i) for k, i in zip(keys, ids, strict=True) if len(k) <= packed.TEXT_WIDTH}
+    asked = list(keys) + [b"7", b"07", b"1 ", b"-", b"(1,3)", b"z" * 10, b"x" * (packed.TEXT_WIDTH - 1)]
+    asked += [str(int(v)).encode() for v in rng.integers(-10 ** 6, 10 ** 6, 400)]
+    rng.shuffle(asked)
+    assert packed.find_keys(index, asked).tolist() == [held.get(t, -1) for t in asked]
+    assert packed.find_keys(packed.key_index(None, None), asked).tolist() == [-1] * len(asked)
+
+
 @pytest.mark.parametrize("spread", [1, 3, 10 ** 12])
 def test_resolve_finds_the_node_of_each_key_and_minus_one_elsewhere(spread):
     rng = np.random.default_rng(spread)
