@@ -232,3 +232,20 @@ def test_a_table_whose_keys_cannot_be_read_is_left_to_nodes_once_and_said(graph)
             "graphsync: replay could not read the keys of table %d (division by zero); the ends of its edges are"
             " looked up one by one" % c.execute("SELECT 'bk.people'::regclass::oid").fetchone()[0]]
         assert verify(c) == []
+
+
+def test_a_reads_own_apply_holds_no_keys(graph):
+    """The apply a read's freshness step runs (graph._apply_for_read) looks every end
+    up by NODES: every reading backend would otherwise hold the keys."""
+    rng = random.Random(7)
+    with connect(graph) as c, connect(graph) as w:
+        c.execute(STATS)
+        for _ in range(3):
+            move_links(w, rng, 150)
+            c.execute("SELECT graph._apply_for_read()")
+            assert c.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0] == 0
+        assert stats(c) == {"resolved": 0, "loads": 0}
+        move_links(w, rng, 150)
+        apply(c)  # an admin's apply in the same backend does
+        assert stats(c)["loads"] == 1
+        assert verify(c) == []

@@ -197,19 +197,19 @@ ON CONFLICT (edge_source_id) DO UPDATE SET overlay_id = excluded.overlay_id
 """
 
 
-def _node_ids(plpy, changed, edges):
+def _node_ids(plpy, changed, edges, hold_keys=True):
     """Node id of each key: the keys of ``changed`` ({key: changes.NodeChange}),
     given the state their change leaves them in, and the ends of ``edges`` (edge
     changes (op, source, key, key, weight, label)), created not alive where unknown
-    (NODES); ends of base nodes that no change of the batch names otherwise, where
-    this backend holds their table's keys, without NODES (base_keys). Returns {key:
-    node id}."""
+    (NODES); with ``hold_keys``, ends of base nodes that no change of the batch
+    names otherwise, where this backend holds their table's keys, without NODES
+    (base_keys). Returns {key: node id}."""
     keys = list(changed)
     ends = {c[2] for c in edges}
     ends.update([c[3] for c in edges])
     ends.difference_update(changed)
     known = {}
-    if len(ends) >= base_keys.FEW_ENDS:
+    if hold_keys and len(ends) >= base_keys.FEW_ENDS:
         held = base_keys.held(plpy)
         if held is not None:
             known = base_keys.find(plpy, held, ends)
@@ -251,10 +251,14 @@ class Replayer:
     """Applies gathered changes; tracks the overlay size against its bound.
 
     ``reg`` None: the registry is read when a row first needs it. ``overlay_used``
-    None: read from graph._sync_state.overlay_count (migration 095)."""
+    None: read from graph._sync_state.overlay_count (migration 095). ``hold_keys``:
+    resolve the ends of base nodes from the keys this backend holds, read when it
+    pays (base_keys); not for a read's apply, or every reading backend would hold
+    them."""
 
-    def __init__(self, plpy, reg, buffer_size, overlay_used=None):
+    def __init__(self, plpy, reg, buffer_size, overlay_used=None, hold_keys=True):
         self.plpy, self._reg, self.buffer_size = plpy, reg, buffer_size
+        self.hold_keys = hold_keys
         if overlay_used is None:
             overlay_used = db.run(plpy, "SELECT overlay_count FROM graph._sync_state")[0]["overlay_count"]
         self.overlay_used = overlay_used
@@ -288,7 +292,7 @@ class Replayer:
             raise EdgeBufferFull()
         base.note_own_write(plpy)
         with _no_seqscan(plpy):
-            ids = _node_ids(plpy, gathered.nodes, gathered.edges)
+            ids = _node_ids(plpy, gathered.nodes, gathered.edges, self.hold_keys)
 
         if edges:
             labels = _label_ids(plpy, [c[5] for c in edges])
@@ -498,7 +502,7 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
     call when ``rebuild`` (_rebuild), and the graph stays writable; without
     ``rebuild`` (the apply a read runs, graph._apply_for_read) the call stops and
     the graph turns read-only until a rebuild. A graph already read-only for that
-    reason is rebuilt the same way."""
+    reason is rebuilt the same way. A read's apply holds no keys (Replayer)."""
     db.require_admin(plpy)
     batch_size = settings.get(plpy, "graph.sync_batch_size")
     buffer_size = settings.get(plpy, "graph.edge_buffer_size")
@@ -519,7 +523,7 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
         plpy.notice("graphsync: the registration changed; run graph.build() to load it")
     done, target, position = st["done"], st["target"], st["target_position"]
     resumed = target is not None
-    replayer = Replayer(plpy, None, buffer_size, st["overlay_count"])
+    replayer = Replayer(plpy, None, buffer_size, st["overlay_count"], hold_keys=rebuild)
     # A backlog large against the graph: rebuilt, not replayed (once a call; not when
     # the call is bounded, nor when the registration changed and waits for a build).
     backlog = settings.get(plpy, "graph.rebuild_backlog_rows") if (
