@@ -226,3 +226,25 @@ def test_a_pass_starts_without_reading_the_applied_rows_the_log_keeps(app):
                 assert read - before < 1000, "the pass's start read %d log rows" % (read - before)
         apply(c)
         assert verify(c) == []
+
+
+def test_a_pass_over_a_backlog_starts_without_reading_the_backlog(app):
+    """With few applied rows kept, the pass's start is found among the log's first
+    rows by id: a bounded apply of a large backlog reads about one batch of it."""
+    with connect(app) as c:
+        c.execute("SELECT graph.build()")
+        c.execute("SELECT graph.prune_sync_log(retention => '0')")
+        write_contacts(c, 100000, 119999)  # 20,000 rows pending
+        c.execute("SET graph.sync_batch_size = 100")
+        with c.transaction(force_rollback=True):
+            before = c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+                                  FROM pg_stat_xact_all_tables WHERE relid = 'graph._sync_log'::regclass
+                               """).fetchone()[0]
+            assert c.execute("SELECT inserts FROM graph.apply_sync(max_batches => 1)").fetchone()[0] == 100
+            read = c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+                                FROM pg_stat_xact_all_tables WHERE relid = 'graph._sync_log'::regclass
+                             """).fetchone()[0]
+            assert read - before < 1000, "the pass's start read %d log rows" % (read - before)
+        c.execute("RESET graph.sync_batch_size")
+        apply(c)
+        assert verify(c) == []

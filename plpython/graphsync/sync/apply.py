@@ -24,11 +24,16 @@ from dataclasses import dataclass
 from graphsync import db, errors, settings
 from graphsync.sync import base, base_keys, build, changes, notify, registry
 
+# A batch's rows: read in id order from the pass's position along the primary key,
+# with sequential and bitmap scans off, and the xid test (xid + 0) no index
+# condition: a plan that went by the statistics of a log just written (none yet:
+# autovacuum analyzes it later) read every pending row through the xid index and
+# sorted them, for each batch of the backlog -- quadratic in the backlog.
 FETCH = """
 SELECT id, op, table_oid, old_pk, new_pk, properties::text AS properties,
        old_row::text AS old_row, new_row::text AS new_row, error_message
 FROM graph._sync_log
-WHERE id > $1 AND xid >= $2
+WHERE id > $1 AND xid + 0 >= $2
   AND NOT pg_visible_in_snapshot(xid::text::xid8, $3::pg_snapshot)
   AND pg_visible_in_snapshot(xid::text::xid8, $4::pg_snapshot)
   -- rows a build read in its own transaction are in the base (migration 040)
@@ -89,14 +94,17 @@ RESTORE = "SELECT set_config('jit', $1, true)"
 
 
 @contextmanager
-def _no_seqscan(plpy):
-    """enable_seqscan off for the statements inside, restored afterwards."""
-    was = db.run(plpy, "SELECT current_setting('enable_seqscan') AS v")[0]["v"]
-    db.run(plpy, "SELECT set_config('enable_seqscan', 'off', true)")
+def _no_seqscan(plpy, bitmaps=False):
+    """enable_seqscan off (and enable_bitmapscan with ``bitmaps``) for the
+    statements inside, restored afterwards."""
+    was = db.run(plpy, "SELECT current_setting('enable_seqscan') AS s, current_setting('enable_bitmapscan') AS b")[0]
+    db.run(plpy, "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', $1, true)",
+           ["text"], ["off" if bitmaps else was["b"]])
     try:
         yield
     finally:
-        db.run(plpy, "SELECT set_config('enable_seqscan', $1, true)", ["text"], [was])
+        db.run(plpy, "SELECT set_config('enable_seqscan', $1, true), set_config('enable_bitmapscan', $2, true)",
+               ["text", "text"], [was["s"], was["b"]])
 
 
 # Each key's node, created where missing or given its new state where it exists, in
@@ -463,12 +471,19 @@ READ_ONLY = "UPDATE graph._sync_state SET read_only = true, read_only_reason = '
 NOW = "SELECT pg_current_snapshot()::text AS s, %s AS at" % db.SNAPSHOT_TIME
 
 # Where a pass starts: the lowest id of a row whose transaction is not older than
-# done_snapshot's xmin, found by the log's xid index (the rows of such transactions:
-# those pending, and few others), with sequential scans off. As min(id) alone it
-# was planned as a walk of the primary key from the oldest row the log keeps,
-# reading every applied row kept for graph.log_retention (millions under a steady
-# write load) until it met one: the subquery (OFFSET 0) keeps min() from being
-# planned that way.
+# done_snapshot's xmin. As min(id) alone it was planned as a walk of the primary key
+# from the oldest row the log keeps, reading every applied row kept for
+# graph.log_retention (millions under a steady write load) until it met one. Now,
+# with sequential scans off: the log's first PASS_START_NEAR rows by id (a log that
+# keeps few applied rows: its start is among them, whatever the backlog), else the
+# log's xid index (PASS_START: the rows of such transactions, those pending and few
+# others; the subquery, OFFSET 0, keeps min() from being planned as that walk).
+PASS_START_NEAR = 256
+PASS_START_FIRST = """
+SELECT min(l.id) - 1 AS p
+FROM (SELECT id, xid FROM graph._sync_log ORDER BY id LIMIT $2) AS l
+WHERE l.xid >= $1
+"""
 PASS_START = """
 SELECT coalesce(min(l.id), 1) - 1 AS p
 FROM (SELECT id FROM graph._sync_log WHERE xid >= $1 OFFSET 0) AS l
@@ -599,7 +614,9 @@ def _new_pass(plpy, done):
     now = db.run(plpy, NOW)[0]
     target, settled = db.complete_snapshot(plpy, now["s"])
     with _no_seqscan(plpy):
-        position = db.run(plpy, PASS_START, ["bigint"], [db.xmin(done)])[0]["p"]
+        position = db.run(plpy, PASS_START_FIRST, ["bigint", "int"], [db.xmin(done), PASS_START_NEAR])[0]["p"]
+        if position is None:
+            position = db.run(plpy, PASS_START, ["bigint"], [db.xmin(done)])[0]["p"]
     return target, position, settled, now["at"]
 
 
@@ -613,9 +630,11 @@ def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_ba
     None: a pass an earlier call began, which saved it). Returns (finished, stop
     reason or None)."""
     while max_batches is None or counts.batches < max_batches:
-        rows = [] if position is None else db.run(
-            plpy, FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"],
-            [position, db.xmin(done), done, target, batch_size, *built])
+        rows = []
+        if position is not None:
+            with _no_seqscan(plpy, bitmaps=True):
+                rows = db.run(plpy, FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"],
+                              [position, db.xmin(done), done, target, batch_size, *built])
         if not rows:
             db.run(plpy, DONE, ["text", "bigint", "timestamptz"], [target, settled, at])
             return True, None
