@@ -432,7 +432,7 @@ LAST_ID = "SELECT coalesce(max(id), 0) AS n FROM graph._sync_log"
 BACKLOG = """
 SELECT count(*) AS n FROM (
     SELECT 1 FROM graph._sync_log
-    WHERE id > $1 AND xid >= $2
+    WHERE id > $1 AND xid + 0 >= $2
       AND NOT pg_visible_in_snapshot(xid::text::xid8, $3::pg_snapshot)
       AND pg_visible_in_snapshot(xid::text::xid8, $4::pg_snapshot)
       AND NOT (xid = $6 AND id <= $7)
@@ -453,7 +453,7 @@ def backlog_rebuilds(plpy, done, target, position, built, least):
     bound = max(least, int(BACKLOG_SHARE * db.run(plpy, GRAPH_SIZE)[0]["n"]))
     if most < bound:
         return False
-    with _no_seqscan(plpy):  # a range of the primary key, whatever the statistics say
+    with _no_seqscan(plpy, bitmaps=True):  # a range of the primary key, as FETCH reads it
         n = db.run(plpy, BACKLOG, ["bigint", "bigint", "text", "text", "bigint", "bigint", "bigint"],
                    [position, db.xmin(done), done, target, bound, *built])[0]["n"]
     return n >= bound
