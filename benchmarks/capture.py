@@ -303,7 +303,7 @@ def markdown(figures: dict) -> str:
              "median (min–max) of the repetitions:", "", *SINGLE_HEADER, *_single_rows(figures, "")]
     if _has_cpu(figures):
         lines += ["", "The same statements, added server CPU µs per statement (the backend's time on a CPU, "
-                  "/proc/<pid>/schedstat: on a loaded machine the clock above also counts waiting for one):", "",
+                  "/proc/<pid>/task/*/schedstat: on a loaded machine the clock above also counts waiting for one):", "",
                   *SINGLE_HEADER, *_single_rows(figures, "cpu ")]
     lines += ["", f"Bulk statements of {figures['rows']:,} rows: seconds, and ratios per repetition, median (min–max):",
               "", *BULK_HEADER, *_bulk_rows(figures, "")]
@@ -390,7 +390,7 @@ INSERT into the empty table, UPDATE of two captured columns of every row, DELETE
 order of the variants rotates every repetition. The machine is shared and heavily loaded (the load
 average is stated above): absolute µs are several times what an idle machine shows, ratios within a
 repetition are the figure to read, and the min–max ranges show how much the load moved them. The
-single-row statements are also stated in the server backend's CPU time (`/proc/<pid>/schedstat`,
+single-row statements are also stated in the server backend's CPU time (every thread, `/proc/<pid>/task/*/schedstat`,
 when the server runs on the benchmark's machine), which waiting for a CPU does not inflate. The
 cluster the benchmark starts runs with fsync = off, synchronous_commit = off (tools/pgcluster.py);
 the single-row figures come from one transaction per operation, so commits are not in them.

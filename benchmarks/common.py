@@ -61,14 +61,28 @@ class Result:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """The CPU time a local server backend has run (/proc/<pid>/schedstat: ns on a CPU;
-    time spent waiting for one on a loaded machine is not in it); None when the
-    server is not on this machine."""
+    """The CPU time a local server backend has run, every thread of it (a build's
+    background thread, a library's): the sum of /proc/<pid>/task/*/schedstat, ns on
+    a CPU (time spent waiting for one on a loaded machine is not in it); None when
+    the server is not on this machine."""
+    return threads_cpu(pid)[0]
+
+
+def threads_cpu(pid: int) -> tuple[float | None, int]:
+    """(cpu_seconds, how many threads) of process ``pid``; (None, 0) when /proc does
+    not show it."""
+    total, count = 0.0, 0
     try:
-        with open(f"/proc/{pid}/schedstat") as f:
-            return int(f.read().split()[0]) / 1e9
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[0]) / 1e9
+                count += 1
+            except FileNotFoundError:  # a thread that ended meanwhile
+                continue
     except (OSError, ValueError, IndexError):
-        return None
+        return None, 0
+    return total, count
 
 
 def spread(values: list[float], fmt: str) -> str:

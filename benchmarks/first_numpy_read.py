@@ -34,22 +34,12 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import reads  # noqa: E402
-from common import database, load, spread, spread_ms, spread_ratio  # noqa: E402
+from common import database, load, spread, spread_ms, spread_ratio, threads_cpu  # noqa: E402
 
 import pgcluster  # noqa: E402
 
 SETTLE = 0.5  # seconds after the statement; a spinning BLAS thread has gone to sleep by then
 READ = "SELECT count(*) FROM graph.traverse('bench.nodes', %(seed)s, max_depth => 6, max_nodes => 1000000)"
-
-
-def threads_cpu(pid: int) -> tuple[float, int]:
-    """(seconds on a CPU of every thread of process ``pid`` so far, how many threads)."""
-    total, count = 0.0, 0
-    for task in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/schedstat" % (pid, task)) as f:
-            total += int(f.read().split()[0]) / 1e9
-        count += 1
-    return total, count
 
 
 def first_read(dsn: str, seed: str) -> tuple[float, float, int]:

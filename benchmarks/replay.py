@@ -26,7 +26,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # install.py and pgcluster.py, for common
 
-from common import Result, database, interleaved, plot_ratios, server, timed  # noqa: E402
+from common import Result, cpu_seconds, database, interleaved, plot_ratios, server, timed  # noqa: E402
 
 SETTINGS = ("SET graph.sync_batch_size = 10000", "SET graph.edge_buffer_size = 5000000")
 
@@ -175,16 +175,6 @@ def _temp_bytes(conn: psycopg.Connection) -> int:
                         ).fetchone()[0]
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of process ``pid`` so far (a backend of a server on this
-    machine), None where /proc does not show it (a server elsewhere, GRAPHSYNC_DSN)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _apply(conn: psycopg.Connection, dsn: str | None = None, analyze_after: float | None = None,
            timeout: float | None = None, query: tuple = (APPLY, ()), before: tuple = ()) -> dict[str, float]:
     """Seconds of one graph.apply_sync() over the whole log, rolled back. With
@@ -213,14 +203,14 @@ def _apply(conn: psycopg.Connection, dsn: str | None = None, analyze_after: floa
         generation = conn.execute("SELECT generation FROM graph._sync_state").fetchone()[0]
         if helper:
             helper.start()
-        cpu = _cpu_seconds(conn.info.backend_pid)
+        cpu = cpu_seconds(conn.info.backend_pid)
         start = time.perf_counter()
         try:
             failed, stopped = conn.execute(*query).fetchone()
         except psycopg.errors.QueryCanceled:
             failed, stopped = 0, None
         seconds = time.perf_counter() - start
-        after = _cpu_seconds(conn.info.backend_pid)
+        after = cpu_seconds(conn.info.backend_pid)
         rebuilt = conn.execute("SELECT generation FROM graph._sync_state").fetchone()[0] != generation
     if helper:
         helper.join()

@@ -10,11 +10,12 @@ has one long-lived connection, the applier (as the 100 ms applier of
 benchmarks/reads_under_writes.py). A repetition writes the same ``--rows`` single-row
 updates of the join table's dst (benchmarks/reads_under_writes.py's writers' statement,
 committed one by one) to each database, then times one graph.apply_sync() in each
-applier, the order alternating: the client's clock and the backend's CPU
-(/proc/<pid>/schedstat). ``--warm`` such applies come first in each, unmeasured: the
-steady state of an applier (this code reads a table's keys once it has sent NODES
-enough of its ends, sync/base_keys.py; that apply is reported apart). Ratios this /
-before per repetition, median (min-max). Writes benchmarks/REPLAY_ENDS.md (or --out).
+applier, the order alternating: the client's clock and the backend's CPU (every
+thread: /proc/<pid>/task/*/schedstat). ``--warm`` such applies come first in each,
+unmeasured: the steady state of an applier (this code reads a table's keys once it
+has sent NODES enough of its ends, sync/base_keys.py; that apply is reported apart).
+Ratios this / before per repetition, median (min-max). Writes
+benchmarks/REPLAY_ENDS.md (or --out).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ The tables, the write loops and their timing are benchmarks/capture.py's (BASE, 
 register, LOOP, single_row, bulk). Single-row statements run in a server-side PL/pgSQL loop (N statements per
 operation in one transaction, timed by clock_timestamp() in the server); bulk
 statements are one statement of R rows each, timed by the client; and for each, the
-server backend's CPU seconds (/proc/<pid>/schedstat: the server runs on this machine,
+server backend's CPU seconds (every thread, /proc/<pid>/task/*/schedstat: the server runs on this machine,
 a throwaway cluster). The twins alternate
 which goes first in every repetition, after one untimed warm-up of each. Reports with / without per repetition pair:
 median (min-max), and the machine's load. Every run checks both twins logged one row
@@ -127,7 +127,7 @@ def main() -> int:
         f"before, {load_after} after. Noisy: read ratios within a few percent of 1 as no difference.",
         "",
         "Wall: elapsed seconds (the server's clock for single-row loops, the client's for bulk);",
-        "CPU: the server backend's CPU seconds for the operation (/proc/<pid>/schedstat), which",
+        "CPU: the server backend's CPU seconds for the operation (/proc/<pid>/task/*/schedstat), which",
         "leaves out the time spent waiting for a CPU on the loaded machine: the steadier figure.",
         "",
         "| statements | operation | measure | with, s | without, s | with / without |",
