@@ -89,10 +89,18 @@ def first_variants(args) -> list[str]:
 
 
 def schedstat(pid: int) -> tuple[float, float]:
-    """(seconds on a CPU, seconds waiting for one) of process ``pid`` so far."""
-    with open("/proc/%d/schedstat" % pid) as f:
-        on_cpu, waiting, _ = f.read().split()
-    return int(on_cpu) / 1e9, int(waiting) / 1e9
+    """(seconds on a CPU, seconds waiting for one) of process ``pid`` so far, every
+    thread of it (/proc/<pid>/task/*/schedstat, as common.cpu_seconds)."""
+    on_cpu = waiting = 0
+    for task in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, task)) as f:
+                run, wait, _ = f.read().split()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        on_cpu += int(run)
+        waiting += int(wait)
+    return on_cpu / 1e9, waiting / 1e9
 
 
 def load():
@@ -144,7 +152,7 @@ class Size:
         """Seconds of the first statement in a fresh connection, each variant in a new
         connection, the order rotated every repetition: by the client's clock, and the
         backend's own CPU time (on_cpu) and time waiting for a CPU (runqueue) over the
-        statement, from /proc/<pid>/schedstat: on a loaded machine the clock mostly
+        statement, from /proc/<pid>/task/*/schedstat: on a loaded machine the clock mostly
         measures the queue."""
         names = first_variants(self.args)
         got: dict[str, list[float]] = {k: [] for k in names}
@@ -273,7 +281,7 @@ def report(sizes: list[dict], runs: list[str], png: str) -> str:
         cells = [cell(first, k) for k, _ in first_cols]
         out.append("| %d | %s | %+.0f | %s |" % (s["edges"], " | ".join(cells), med["graphsync"] - med["numpy"],
                                                  paired(first)))
-    out += ["", "The same statements' CPU time in the backend (on a CPU, from /proc/<pid>/schedstat; ms, median"
+    out += ["", "The same statements' CPU time in the backend (on a CPU, from /proc/<pid>/task/*/schedstat; ms, median"
             " (min–max)), which the machine's load affects far less than the clock; last columns: this code's"
             " traverse over the code before's in the same repetition, and the median"
             " time the backend waited for a CPU during the graph.traverse statement.", "",
