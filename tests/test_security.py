@@ -459,6 +459,9 @@ PLANTS = [
     ("OPERATOR", "<> (boolean, boolean)", None),
     ("OPERATOR", "= (bigint, integer)", None),
     ("OPERATOR", "> (bigint, integer)", None),
+    # replay's reading of the log (xid + 0 >= ...: apply.FETCH, BACKLOG)
+    ("OPERATOR", "+ (bigint, integer)", None),
+    ("OPERATOR", ">= (bigint, bigint)", None),
     ("AGGREGATE", "array_agg(text)", None),
     ("AGGREGATE", "string_agg(text, text)", None),
     ("AGGREGATE", "count(*)", None),
