@@ -218,8 +218,8 @@ def test_a_table_whose_keys_cannot_be_read_is_left_to_nodes_once_and_said(graph)
                      if "graphsync" not in SD and plpy.execute(
                              "SELECT graph._import_package() AS settled")[0]["settled"]:
                          SD["graphsync"] = True
-                     from graphsync.sync import base_keys
-                     base_keys.BASE_KEYS = "SELECT 1 / 0 AS k, NULL::bytea AS i WHERE $1 > 0 AND $2 > 0" $$""")
+                     from graphsync.sync import packed
+                     packed.NODE_KEYS = "SELECT 1 / 0 AS k, NULL::bytea AS i WHERE $1 > 0 AND $2 > 0" $$""")
         c.execute("SELECT pg_temp.break_reads()")
         warnings = []
         c.add_notice_handler(lambda d: warnings.append(d.message_primary))

@@ -7,7 +7,7 @@ An end that only an edge change of a batch names (no row of its own table change
 in the batch) needs only its node's id: NODES finds it and writes nothing. Each
 costs NODES an index probe, some 5 us: an apply of 2,000 join-row updates on the
 200k-node graph names some 6,000 such ends, half of its time. A table's keys are
-read at once (BASE_KEYS, as build's packed.node_keys) in under 0.5 us a key, and
+read at once (packed.node_key_texts, as build reads them) in under 0.5 us a key, and
 held as 16 bytes a node (72 for a key that is not an integer's text; counted in
 status().cache_bytes). So a backend reads a table's keys when it has sent NODES a
 tenth as many of the table's ends as the base has nodes (LOAD_SHARE: by then the
@@ -40,14 +40,6 @@ STAMP = """
 SELECT s.generation, c.node_count, 'graph._node_rows'::pg_catalog.regclass::pg_catalog.oid AS rel
 FROM graph._sync_state AS s
 LEFT JOIN graph._csr AS c ON c.generation = s.generation AND c.direction = 'out'
-"""
-
-# The base nodes of one table (node id below the base's count), as packed.NODE_KEYS
-# reads a table's nodes.
-BASE_KEYS = """
-SELECT pg_catalog.string_agg(pg_catalog.textsend(n.pk), '\\x00'::bytea) AS k,
-       pg_catalog.string_agg(pg_catalog.int8send(n.node_id), ''::bytea) AS i
-FROM graph._node_rows AS n WHERE n.table_oid = $1 AND n.node_id < $2
 """
 
 # Ends resolved here and tables' keys read, in this backend (read by the tests).
@@ -116,8 +108,7 @@ def _load(plpy, h, table):
     STATS["loads"] += 1
     try:
         with plpy.subtransaction():
-            row = db.run(plpy, BASE_KEYS, ["oid", "bigint"], [table, h.base_count])[0]
-            return packed.key_index(row["k"], row["i"])
+            return packed.key_index(*packed.node_key_texts(plpy, table, h.base_count))
     except Exception as exc:
         if errors.is_cancel(exc):
             raise

@@ -31,11 +31,12 @@ WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
 """
 
 # A node table's keys (texts, NUL-separated: no text holds one) and their node ids
-# (int8, big-endian), in the same order.
+# (int8, big-endian), in the same order; of the nodes numbered below $2 (replay's
+# base_keys: the base's), every node (build) below INT8's top.
 NODE_KEYS = """
 SELECT pg_catalog.string_agg(pg_catalog.textsend(n.pk), '\\x00'::bytea) AS k,
        pg_catalog.string_agg(pg_catalog.int8send(n.node_id), ''::bytea) AS i
-FROM graph._node_rows AS n WHERE n.table_oid = $1
+FROM graph._node_rows AS n WHERE n.table_oid = $1 AND n.node_id < $2
 """
 INT8 = (-2 ** 63, 2 ** 63 - 1)
 DENSE = 4
@@ -112,8 +113,14 @@ def select(plpy, reg, e):
 
 def node_keys(plpy, table_oid):
     """(sorted int8 keys, their node ids) of node table ``table_oid`` (NODE_KEYS)."""
-    row = db.run(plpy, NODE_KEYS, ["oid"], [table_oid])[0]
-    return parse_keys(row["k"], row["i"])
+    return parse_keys(*node_key_texts(plpy, table_oid))
+
+
+def node_key_texts(plpy, table_oid, below=INT8[1]):
+    """NODE_KEYS' (key texts, node ids) of node table ``table_oid``'s nodes numbered
+    below ``below``."""
+    row = db.run(plpy, NODE_KEYS, ["oid", "bigint"], [table_oid, below])[0]
+    return row["k"], row["i"]
 
 
 def parse_keys(texts, ids):
