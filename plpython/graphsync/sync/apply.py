@@ -474,19 +474,17 @@ NOW = "SELECT pg_current_snapshot()::text AS s, %s AS at" % db.SNAPSHOT_TIME
 # done_snapshot's xmin. As min(id) alone it was planned as a walk of the primary key
 # from the oldest row the log keeps, reading every applied row kept for
 # graph.log_retention (millions under a steady write load) until it met one. Now,
-# with sequential scans off: the log's first PASS_START_NEAR rows by id (a log that
-# keeps few applied rows: its start is among them, whatever the backlog), else the
-# log's xid index (PASS_START: the rows of such transactions, those pending and few
-# others; the subquery, OFFSET 0, keeps min() from being planned as that walk).
+# with sequential scans off: among the log's first $2 rows by id (a log that keeps
+# few applied rows: its start is there, whatever the backlog), else by the log's
+# xid index (the rows of such transactions, those pending and few others; OFFSET 0
+# keeps min() from being planned as that walk). COALESCE runs the second subquery
+# only when the first finds nothing.
 PASS_START_NEAR = 256
-PASS_START_FIRST = """
-SELECT min(l.id) - 1 AS p
-FROM (SELECT id, xid FROM graph._sync_log ORDER BY id LIMIT $2) AS l
-WHERE l.xid >= $1
-"""
 PASS_START = """
-SELECT coalesce(min(l.id), 1) - 1 AS p
-FROM (SELECT id FROM graph._sync_log WHERE xid >= $1 OFFSET 0) AS l
+SELECT coalesce(
+    (SELECT min(l.id) FROM (SELECT id, xid FROM graph._sync_log ORDER BY id LIMIT $2) AS l WHERE l.xid >= $1),
+    (SELECT min(l.id) FROM (SELECT id FROM graph._sync_log WHERE xid >= $1 OFFSET 0) AS l),
+    1) - 1 AS p
 """
 
 SAVE = """
@@ -614,9 +612,7 @@ def _new_pass(plpy, done):
     now = db.run(plpy, NOW)[0]
     target, settled = db.complete_snapshot(plpy, now["s"])
     with _no_seqscan(plpy):
-        position = db.run(plpy, PASS_START_FIRST, ["bigint", "int"], [db.xmin(done), PASS_START_NEAR])[0]["p"]
-        if position is None:
-            position = db.run(plpy, PASS_START, ["bigint"], [db.xmin(done)])[0]["p"]
+        position = db.run(plpy, PASS_START, ["bigint", "int"], [db.xmin(done), PASS_START_NEAR])[0]["p"]
     return target, position, settled, now["at"]
 
 
