@@ -207,6 +207,49 @@ def database(admin_dsn: str, name: str, root: os.PathLike | None = None) -> Iter
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# -- This code against a tree of earlier code ----------------------------------
+# benchmarks/first_numpy_read.py, replay_ends.py and replay_unanalyzed.py install this
+# code and the code of a repository tree (--before) in two databases of one throwaway
+# cluster, alternate the two, and write a table of this / before.
+
+def before_arguments(parser, out: str) -> None:
+    """--before, --before-label and --out (default benchmarks/``out``) of such a benchmark."""
+    parser.add_argument("--before", required=True, help="a repository tree of the code before")
+    parser.add_argument("--before-label", help="what --before is, for the report (default: its path)")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / out))
+
+
+@contextmanager
+def this_and_before(before: os.PathLike) -> Iterator[tuple[str, str]]:
+    """(DSN of a database with this code, DSN of one with the code of the tree
+    ``before``) on a throwaway cluster, stopped and removed on exit."""
+    directory = tempfile.mkdtemp(prefix="graphsync-bench-")
+    try:
+        admin = pgcluster.start(directory)
+        with database(admin, "bench_this") as this, database(admin, "bench_before", before) as earlier:
+            yield this, earlier
+    finally:
+        pgcluster.stop(directory)
+
+
+def before_report(title: str, how: str, args, loads: tuple[str, str], rows: list[tuple[str, ...]]) -> str:
+    """The Markdown of such a benchmark: ``title``, the paragraph ``how`` followed by
+    what the code before was (``args.before_label`` or ``args.before``), the load
+    average before and after (``loads``) and the cores, then a table of ``rows``
+    (what, this code, the code before, this / before)."""
+    return "\n".join([
+        "# " + title,
+        "",
+        "%s The code before: %s. Load average (1/5/15 min) %s before, %s after; %d cores."
+        % (how, args.before_label or args.before, loads[0], loads[1], os.cpu_count()),
+        "",
+        "| | this code | the code before | this / before |",
+        "|---|---:|---:|---:|",
+        *("| %s |" % " | ".join(row) for row in rows),
+        "",
+    ])
+
+
 # -- In-server loops: per-call cost without client round trips ------------------
 # benchmarks/error_message.py and benchmarks/health_visibility.py time two variants
 # of the same call by an in-server loop: a PL/pgSQL function that runs the call C

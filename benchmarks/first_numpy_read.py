@@ -19,10 +19,8 @@ run as root or as the server's OS user. Writes benchmarks/FIRST_NUMPY_READ.md (o
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,9 +32,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import reads  # noqa: E402
-from common import database, load, spread, spread_ms, spread_ratio, threads_cpu  # noqa: E402
-
-import pgcluster  # noqa: E402
+from common import before_arguments, before_report, load, spread, spread_ms, spread_ratio, this_and_before, threads_cpu  # noqa: E402
 
 SETTLE = 0.5  # seconds after the statement; a spinning BLAS thread has gone to sleep by then
 READ = "SELECT count(*) FROM graph.traverse('bench.nodes', %(seed)s, max_depth => 6, max_nodes => 1000000)"
@@ -57,56 +53,43 @@ def first_read(dsn: str, seed: str) -> tuple[float, float, int]:
         return clock, cpu1 - cpu0, threads
 
 
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--before", required=True, help="a repository tree of the code before")
-    p.add_argument("--before-label", help="what --before is, for the report (default: its path)")
     p.add_argument("--edges", type=int, default=100000)
     p.add_argument("--reps", type=int, default=15)
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "FIRST_NUMPY_READ.md"))
+    before_arguments(p, "FIRST_NUMPY_READ.md")
     a = p.parse_args()
     nodes = a.edges // 5
-    directory = tempfile.mkdtemp(prefix="graphsync-bench-")
-    try:
-        admin = pgcluster.start(directory)
-        with database(admin, "bench_this") as this, database(admin, "bench_before", a.before) as before:
-            for dsn in (this, before):
-                with psycopg.connect(dsn, autocommit=True) as c:
-                    c.execute(reads.SCHEMA.format(nodes=nodes, edges=a.edges))
-                    c.execute("SELECT graph.build()")
-                    c.execute(READ, {"seed": "1"})  # writes the generation's shared base file
-            load_before = load()
-            rng = random.Random(a.edges)
-            got = {"this": ([], [], []), "before": ([], [], [])}
-            for rep in range(a.reps):
-                seed = str(rng.randint(1, nodes))
-                order = [("this", this), ("before", before)]
-                for name, dsn in order if rep % 2 == 0 else order[::-1]:
-                    for values, value in zip(got[name], first_read(dsn, seed), strict=True):
-                        values.append(value)
-                print(rep, {k: [round(v[-1] * 1000) for v in vals[:2]] + [vals[2][-1]] for k, vals in got.items()},
-                      flush=True)
-            load_after = load()
-    finally:
-        pgcluster.stop(directory)
+    with this_and_before(a.before) as (this, before):
+        for dsn in (this, before):
+            with psycopg.connect(dsn, autocommit=True) as c:
+                c.execute(reads.SCHEMA.format(nodes=nodes, edges=a.edges))
+                c.execute("SELECT graph.build()")
+                c.execute(READ, {"seed": "1"})  # writes the generation's shared base file
+        load_before = load()
+        rng = random.Random(a.edges)
+        got = {"this": ([], [], []), "before": ([], [], [])}
+        for rep in range(a.reps):
+            seed = str(rng.randint(1, nodes))
+            order = [("this", this), ("before", before)]
+            for name, dsn in order if rep % 2 == 0 else order[::-1]:
+                for values, value in zip(got[name], first_read(dsn, seed), strict=True):
+                    values.append(value)
+            print(rep, {k: [round(v[-1] * 1000) for v in vals[:2]] + [vals[2][-1]] for k, vals in got.items()},
+                  flush=True)
+        load_after = load()
     (tc, tcpu, tthreads), (bc, bcpu, bthreads) = got["this"], got["before"]
-    text = "\n".join([
-        "# A fresh connection's first read that imports NumPy",
-        "",
+    text = before_report(
+        "A fresh connection's first read that imports NumPy",
         "Written by `benchmarks/first_numpy_read.py --edges %d --reps %d` (%d nodes, %d edges; graph.traverse"
         " depth 6, each variant a fresh connection's first graphsync statement, the order alternating, the same"
-        " seed on both sides). The code before: %s. Load average (1/5/15 min) %s before, %s after; %d cores."
-        % (a.edges, a.reps, nodes, a.edges, a.before_label or a.before, load_before, load_after, os.cpu_count()),
-        "",
-        "| | this code | the code before | this / before |",
-        "|---|---:|---:|---:|",
-        "| clock, ms | %s | %s | %s |" % (spread_ms(tc, "{:.0f}"), spread_ms(bc, "{:.0f}"), spread_ratio(tc, bc)),
-        "| CPU of the backend's threads until %.1f s after, ms | %s | %s | %s |"
-        % (SETTLE, spread_ms(tcpu, "{:.0f}"), spread_ms(bcpu, "{:.0f}"), spread_ratio(tcpu, bcpu)),
-        "| threads of the backend after | %s | %s | |" % (spread(tthreads, "{:.0f}"), spread(bthreads, "{:.0f}")),
-        "",
-    ])
+        " seed on both sides)." % (a.edges, a.reps, nodes, a.edges),
+        a, (load_before, load_after), [
+            ("clock, ms", spread_ms(tc, "{:.0f}"), spread_ms(bc, "{:.0f}"), spread_ratio(tc, bc)),
+            ("CPU of the backend's threads until %.1f s after, ms" % SETTLE, spread_ms(tcpu, "{:.0f}"),
+             spread_ms(bcpu, "{:.0f}"), spread_ratio(tcpu, bcpu)),
+            ("threads of the backend after", spread(tthreads, "{:.0f}"), spread(bthreads, "{:.0f}"), ""),
+        ])
     Path(a.out).write_text(text)
     print(text)
 

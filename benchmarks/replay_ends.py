@@ -21,10 +21,8 @@ benchmarks/REPLAY_ENDS.md (or --out).
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,9 +33,16 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import GRAPH_SCHEMA, cpu_seconds, database, load, spread_ms, spread_ratio  # noqa: E402
-
-import pgcluster  # noqa: E402
+from common import (  # noqa: E402
+    GRAPH_SCHEMA,
+    before_arguments,
+    before_report,
+    cpu_seconds,
+    load,
+    spread_ms,
+    spread_ratio,
+    this_and_before,
+)
 
 UPDATE = "UPDATE bench.links SET dst = %s WHERE id = %s"
 # --uuid: the same graph with uuid keys (node g is md5(g)::uuid).
@@ -67,11 +72,8 @@ def applied(c: psycopg.Connection) -> tuple[float, float, int]:
     return clock, (cpu_seconds(c.info.backend_pid) or 0.0) - cpu0, rows
 
 
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--before", required=True, help="a repository tree of the code before")
-    p.add_argument("--before-label", help="what --before is, for the report (default: its path)")
     p.add_argument("--nodes", type=int, default=200_000)
     p.add_argument("--edges", type=int, default=1_000_000)
     p.add_argument("--rows", type=int, default=2000, help="join-row updates per apply (default 2,000)")
@@ -80,74 +82,60 @@ def main() -> None:
     p.add_argument("--uuid", action="store_true", help="the nodes keyed by uuids (default: integers)")
     p.add_argument("--retained", type=int, default=0,
                    help="applied log rows the log keeps first (graph.log_retention: an hour by default)")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "REPLAY_ENDS.md"))
+    before_arguments(p, "REPLAY_ENDS.md")
     a = p.parse_args()
-    directory = tempfile.mkdtemp(prefix="graphsync-bench-")
     rng = random.Random(a.edges + a.rows)
     got = {"this": ([], []), "before": ([], [])}
     warm = {"this": [], "before": []}
-    try:
-        admin = pgcluster.start(directory)
-        with database(admin, "bench_this") as this, database(admin, "bench_before", a.before) as before:
-            for dsn in (this, before):
-                with psycopg.connect(dsn, autocommit=True) as c:
-                    c.execute((UUID_SCHEMA if a.uuid else GRAPH_SCHEMA).format(nodes=a.nodes, edges=a.edges))
-                    if c.execute("SELECT count(*) FROM bench.links AS l JOIN bench.nodes AS n ON n.id = l.dst"
-                                 ).fetchone()[0] != a.edges:
-                        raise RuntimeError("the links do not all end at nodes")
-                    c.execute("SELECT graph.build()")
-                    # room for every apply's overlay rows (no rebuild); for the sessions after it
-                    c.execute("SELECT graph.set_setting('graph.edge_buffer_size', '5000000')")
-                    if a.retained:  # logged, applied (a backlog that large is rebuilt) and kept
-                        c.execute("UPDATE bench.links SET weight = weight + 1 WHERE id <= %s", (a.retained,))
-                        c.execute("SET client_min_messages = warning")
-                        c.execute("SELECT graph.apply_sync()")
-                    kept = c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
-            ct, cb = psycopg.connect(this, autocommit=True), psycopg.connect(before, autocommit=True)
-            appliers = [("this", this, ct), ("before", before, cb)]
-            load_before = load()
-            for rep in range(a.warm + a.reps):
-                changes = [(rng.randint(1, a.nodes), rng.randint(1, a.edges)) for _ in range(a.rows)]
-                for name, dsn, c in appliers if rep % 2 == 0 else appliers[::-1]:
-                    write(dsn, changes, UPDATE_UUID if a.uuid else UPDATE)
-                    clock, cpu, rows = applied(c)
-                    if rows < 0.9 * a.rows:
-                        raise RuntimeError("%s applied %d rows of %d updates" % (name, rows, a.rows))
-                    if rep < a.warm:
-                        warm[name].append(clock)
-                    else:
-                        got[name][0].append(clock)
-                        got[name][1].append(cpu)
-                print(rep, {k: round(v[0][-1] * 1000, 1) for k, v in got.items() if v[0]}, flush=True)
-            load_after = load()
-            ct.close()
-            cb.close()
-    finally:
-        pgcluster.stop(directory)
+    with this_and_before(a.before) as (this, before):
+        for dsn in (this, before):
+            with psycopg.connect(dsn, autocommit=True) as c:
+                c.execute((UUID_SCHEMA if a.uuid else GRAPH_SCHEMA).format(nodes=a.nodes, edges=a.edges))
+                if c.execute("SELECT count(*) FROM bench.links AS l JOIN bench.nodes AS n ON n.id = l.dst"
+                             ).fetchone()[0] != a.edges:
+                    raise RuntimeError("the links do not all end at nodes")
+                c.execute("SELECT graph.build()")
+                # room for every apply's overlay rows (no rebuild); for the sessions after it
+                c.execute("SELECT graph.set_setting('graph.edge_buffer_size', '5000000')")
+                if a.retained:  # logged, applied (a backlog that large is rebuilt) and kept
+                    c.execute("UPDATE bench.links SET weight = weight + 1 WHERE id <= %s", (a.retained,))
+                    c.execute("SET client_min_messages = warning")
+                    c.execute("SELECT graph.apply_sync()")
+                kept = c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
+        ct, cb = psycopg.connect(this, autocommit=True), psycopg.connect(before, autocommit=True)
+        appliers = [("this", this, ct), ("before", before, cb)]
+        load_before = load()
+        for rep in range(a.warm + a.reps):
+            changes = [(rng.randint(1, a.nodes), rng.randint(1, a.edges)) for _ in range(a.rows)]
+            for name, dsn, c in appliers if rep % 2 == 0 else appliers[::-1]:
+                write(dsn, changes, UPDATE_UUID if a.uuid else UPDATE)
+                clock, cpu, rows = applied(c)
+                if rows < 0.9 * a.rows:
+                    raise RuntimeError("%s applied %d rows of %d updates" % (name, rows, a.rows))
+                if rep < a.warm:
+                    warm[name].append(clock)
+                else:
+                    got[name][0].append(clock)
+                    got[name][1].append(cpu)
+            print(rep, {k: round(v[0][-1] * 1000, 1) for k, v in got.items() if v[0]}, flush=True)
+        load_after = load()
+        ct.close()
+        cb.close()
     (tc, tcpu), (bc, bcpu) = got["this"], got["before"]
-    text = "\n".join([
-        "# Replay of join-row updates whose ends are base nodes",
-        "",
+    text = before_report(
+        "Replay of join-row updates whose ends are base nodes",
         "Written by `benchmarks/replay_ends.py --rows %d --warm %d --reps %d --retained %d%s` (%d nodes, %d edges"
         " of a join table, %s keys; %d applied log rows kept before the first apply, and each apply's kept after it;"
-        " each"
-        " repetition %d single-row updates of the join table's dst, committed one by one, then one"
-        " `graph.apply_sync()` in each database's long-lived applier connection, the order alternating). The"
-        " code before: %s. Load average (1/5/15 min) %s before, %s after; %d cores."
+        " each repetition %d single-row updates of the join table's dst, committed one by one, then one"
+        " `graph.apply_sync()` in each database's long-lived applier connection, the order alternating)."
         % (a.rows, a.warm, a.reps, a.retained, " --uuid" if a.uuid else "", a.nodes, a.edges,
-           "uuid" if a.uuid else "integer", kept, a.rows, a.before_label or a.before,
-           load_before, load_after, os.cpu_count()),
-        "",
-        "| per apply of %d updates | this code | the code before | this / before |" % a.rows,
-        "|---|---:|---:|---:|",
-        "| clock, ms | %s | %s | %s |" % (spread_ms(tc), spread_ms(bc), spread_ratio(tc, bc)),
-        "| backend CPU, ms | %s | %s | %s |" % (spread_ms(tcpu), spread_ms(bcpu), spread_ratio(tcpu, bcpu)),
-        "",
-        "The %d unmeasured applies first, clock ms in order: this code %s; the code before %s."
-        % (a.warm, ", ".join("%.0f" % (v * 1000) for v in warm["this"]),
-           ", ".join("%.0f" % (v * 1000) for v in warm["before"])),
-        "",
-    ])
+           "uuid" if a.uuid else "integer", kept, a.rows),
+        a, (load_before, load_after), [
+            ("clock per apply of %d updates, ms" % a.rows, spread_ms(tc), spread_ms(bc), spread_ratio(tc, bc)),
+            ("backend CPU per apply, ms", spread_ms(tcpu), spread_ms(bcpu), spread_ratio(tcpu, bcpu)),
+        ]) + "\nThe %d unmeasured applies first, clock ms in order: this code %s; the code before %s.\n" % (
+        a.warm, ", ".join("%.0f" % (v * 1000) for v in warm["this"]),
+        ", ".join("%.0f" % (v * 1000) for v in warm["before"]))
     Path(a.out).write_text(text)
     print(text)
 

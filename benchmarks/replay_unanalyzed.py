@@ -18,9 +18,7 @@ benchmarks/REPLAY_UNANALYZED.md (or --out).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,9 +30,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import replay  # noqa: E402
-from common import database, load, spread, spread_ratio  # noqa: E402
-
-import pgcluster  # noqa: E402
+from common import before_arguments, before_report, load, spread, spread_ratio, this_and_before  # noqa: E402
 
 READ = """SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_all_tables
           WHERE relid = 'graph._sync_log'::regclass"""
@@ -68,53 +64,40 @@ def apply_once(dsn: str) -> tuple[float, int, int]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--before", required=True, help="a repository tree of the code before")
-    p.add_argument("--before-label", help="what --before is, for the report (default: its path)")
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--reps", type=int, default=2)
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "REPLAY_UNANALYZED.md"))
+    before_arguments(p, "REPLAY_UNANALYZED.md")
     a = p.parse_args()
-    directory = tempfile.mkdtemp(prefix="graphsync-bench-")
     got = {"this": ([], []), "before": ([], [])}
-    try:
-        admin = pgcluster.start(directory)
-        with database(admin, "bench_this") as this, database(admin, "bench_before", a.before) as before:
-            dsns = {"this": this, "before": before}
-            logged = set()
-            for dsn in dsns.values():
-                with psycopg.connect(dsn, autocommit=True) as c:
-                    logged.add(write_log(c, a.rows))
-            if len(logged) != 1:
-                raise RuntimeError("the two databases' logs differ: %s" % sorted(logged))
-            logged = logged.pop()
-            load_before = load()
-            for rep in range(a.reps):
-                for name in ("this", "before") if rep % 2 == 0 else ("before", "this"):
-                    seconds, read, applied = apply_once(dsns[name])
-                    if applied != logged:
-                        raise RuntimeError("%s applied %d of %d log rows" % (name, applied, logged))
-                    got[name][0].append(seconds)
-                    got[name][1].append(read)
-                    print(rep, name, "%.2f s" % seconds, "log rows read %d" % read, flush=True)
-            load_after = load()
-    finally:
-        pgcluster.stop(directory)
+    with this_and_before(a.before) as (this, before):
+        dsns = {"this": this, "before": before}
+        logged = set()
+        for dsn in dsns.values():
+            with psycopg.connect(dsn, autocommit=True) as c:
+                logged.add(write_log(c, a.rows))
+        if len(logged) != 1:
+            raise RuntimeError("the two databases' logs differ: %s" % sorted(logged))
+        logged = logged.pop()
+        load_before = load()
+        for rep in range(a.reps):
+            for name in ("this", "before") if rep % 2 == 0 else ("before", "this"):
+                seconds, read, applied = apply_once(dsns[name])
+                if applied != logged:
+                    raise RuntimeError("%s applied %d of %d log rows" % (name, applied, logged))
+                got[name][0].append(seconds)
+                got[name][1].append(read)
+                print(rep, name, "%.2f s" % seconds, "log rows read %d" % read, flush=True)
+        load_after = load()
     (ts, tr), (bs, br) = got["this"], got["before"]
-    text = "\n".join([
-        "# Per-batch replay of a log no ANALYZE has seen yet",
-        "",
+    text = before_report(
+        "Per-batch replay of a log no ANALYZE has seen yet",
         "Written by `benchmarks/replay_unanalyzed.py --rows %d --reps %d` (%d mixed log rows of"
         " benchmarks/replay.py's rounds, the log left unanalyzed; `graph.apply_sync()` batch by batch, 10,000"
-        " rows a batch, in each database, the order alternating, rolled back). The code before: %s. Load"
-        " average (1/5/15 min) %s before, %s after; %d cores."
-        % (a.rows, a.reps, logged, a.before_label or a.before, load_before, load_after, os.cpu_count()),
-        "",
-        "| | this code | the code before | this / before |",
-        "|---|---:|---:|---:|",
-        "| apply, s | %s | %s | %s |" % (spread(ts, "{:.2f}"), spread(bs, "{:.2f}"), spread_ratio(ts, bs)),
-        "| log rows read | %s | %s | %s |" % (spread(tr, "{:,.0f}"), spread(br, "{:,.0f}"), spread_ratio(tr, br)),
-        "",
-    ])
+        " rows a batch, in each database, the order alternating, rolled back)." % (a.rows, a.reps, logged),
+        a, (load_before, load_after), [
+            ("apply, s", spread(ts, "{:.2f}"), spread(bs, "{:.2f}"), spread_ratio(ts, bs)),
+            ("log rows read", spread(tr, "{:,.0f}"), spread(br, "{:,.0f}"), spread_ratio(tr, br)),
+        ])
     Path(a.out).write_text(text)
     print(text)
 
