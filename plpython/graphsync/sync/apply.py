@@ -365,9 +365,10 @@ def _record_error(plpy, row_id, message):
 
 def _apply_batch(plpy, replayer, rows, policy, counts):
     """Apply one batch. Returns (last applied-or-skipped id or None, stop reason or
-    None, ids of rows that failed). A failing batch is retried row by row to find
-    and record the failing rows. A cancel or timeout (errors.is_cancel) is not a
-    failing row: it stops the call, and the caller's transaction rolls back."""
+    None, ids of rows that failed). A failing batch is applied again by halves to
+    find and record its failing rows (_by_halves). A cancel or timeout
+    (errors.is_cancel) is not a failing row: it stops the call, and the caller's
+    transaction rolls back."""
     used = replayer.overlay_used  # what the overlay holds when a subtransaction rolls back
     try:
         with plpy.subtransaction():
@@ -381,28 +382,55 @@ def _apply_batch(plpy, replayer, rows, policy, counts):
         if errors.is_cancel(exc):
             raise
         replayer.overlay_used = used
+        return _by_halves(plpy, replayer, rows, exc, policy, counts)
+
+
+def _by_halves(plpy, replayer, rows, exc, policy, counts):
+    """The failing rows of ``rows``, which failed as a whole with ``exc``: each part
+    that fails is applied again as its two halves, in log order, down to single
+    rows, each failing one recorded with its own error (_apply_batch's answer). k
+    failing rows among n cost some 2k log2(n) applies of parts, where one apply per
+    row cost every row a subtransaction and a write of graph._sync_state's one row,
+    whose versions the caller's transaction cannot prune: each apply was dearer
+    than the one before (20,000 rows with one failing took minutes). A part that
+    fills the edge buffer is halved too, so that as many rows as fit are applied
+    before the graph turns read-only, as row by row."""
     last, failed = None, []
-    for row in rows:
-        try:
-            with plpy.subtransaction():
-                replayer.apply_rows([row])
+    parts = [rows]  # still to apply, the next last (rows in log order)
+    while parts:
+        part = parts.pop()
+        if exc is None:
             used = replayer.overlay_used
-        except EdgeBufferFull:
-            replayer.overlay_used = used
-            return last, "edge_buffer_full", failed
-        except Exception as exc:
-            if errors.is_cancel(exc):
-                raise
-            replayer.overlay_used = used
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            _record_error(plpy, row["id"], message)
-            counts.failed += 1
-            failed.append(row["id"])
-            plpy.warning("graphsync: log row %d failed: %s" % (row["id"], message))
-            if policy == "stop":
-                return last, "failed_row", failed
-        else:
-            counts.add(row["op"])
+            try:
+                with plpy.subtransaction():
+                    replayer.apply_rows(part)
+            except EdgeBufferFull as full:
+                replayer.overlay_used = used
+                if len(part) == 1:
+                    return last, "edge_buffer_full", failed
+                exc = full
+            except Exception as error:
+                if errors.is_cancel(error):
+                    raise
+                replayer.overlay_used = used
+                exc = error
+            else:
+                counts.add_rows(part)
+                last = part[-1]["id"]
+                continue
+        if len(part) > 1:
+            half = len(part) // 2
+            parts += [part[half:], part[:half]]
+            exc = None
+            continue
+        row, message = part[0], str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        exc = None
+        _record_error(plpy, row["id"], message)
+        counts.failed += 1
+        failed.append(row["id"])
+        plpy.warning("graphsync: log row %d failed: %s" % (row["id"], message))
+        if policy == "stop":
+            return last, "failed_row", failed
         last = row["id"]
     return last, None, failed
 
