@@ -341,12 +341,21 @@ class Replayer:
 
 
 # A failed row keeps its error in the log and its id in graph._sync_log_attention
-# (migration 385), where health, retry and maintenance find it. Recording an error,
-# or clearing it (retry applied the row), bumps graph._sync_state.replay_breaks
-# (migration 406): the graph then changed otherwise than by replaying the pending
-# rows in order, and no read keeps a folded view across it (reads/freshness.py).
-RECORD_ERROR = """
-WITH failed AS (UPDATE graph._sync_log SET error_message = $2 WHERE id = $1 RETURNING id),
+# (migration 385), where health, retry and maintenance find it. Recording errors,
+# or clearing them (retry applied the rows: a NULL error), bumps
+# graph._sync_state.replay_breaks (migration 406) once: the graph then changed
+# otherwise than by replaying the pending rows in order, and no read keeps a
+# folded view across it (reads/freshness.py). One statement for the rows of a
+# call: each write of graph._sync_state's one row leaves a version the caller's
+# transaction cannot prune, which every later statement reading it walks.
+# Run with sequential scans off (the log's primary key, whatever its statistics).
+RECORD_ERRORS = """
+WITH failed AS (
+    UPDATE graph._sync_log AS l SET error_message = e.message
+    FROM unnest($1::bigint[], $2::text[]) AS e (id, message)
+    WHERE l.id = e.id
+    RETURNING l.id
+),
 broke AS (UPDATE graph._sync_state SET replay_breaks = replay_breaks + 1 WHERE EXISTS (SELECT FROM failed))
 INSERT INTO graph._sync_log_attention (id) SELECT f.id FROM failed AS f ON CONFLICT (id) DO NOTHING
 """
@@ -359,80 +368,103 @@ WITH failed AS MATERIALIZED (
 )"""
 
 
-def _record_error(plpy, row_id, message):
-    db.run(plpy, RECORD_ERROR, ["bigint", "text"], [row_id, message])
+def record_errors(plpy, ids, messages):
+    """Set the error of log rows ``ids`` to ``messages`` (None clears it), in one statement."""
+    if ids:
+        with _no_seqscan(plpy):
+            db.run(plpy, RECORD_ERRORS, ["bigint[]", "text[]"], [ids, messages])
+
+
+def first_line(exc):
+    """What a failed row's error records of ``exc``."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def attempt(plpy, replayer, apply_part):
+    """A function that runs ``apply_part(part)`` in a subtransaction of its own and,
+    when that raises, restores what ``replayer`` counts of the overlay before raising
+    it on (the overlay rows went with the subtransaction)."""
+    def run(part):
+        used = replayer.overlay_used
+        try:
+            with plpy.subtransaction():
+                apply_part(part)
+        except BaseException:
+            replayer.overlay_used = used
+            raise
+    return run
+
+
+def by_halves(rows, run, exc=None, stop_at_failure=False):
+    """Apply ``rows`` (in log order) by ``run(part)`` (see attempt), which raises
+    what failed: a part that fails is applied again as its two halves, in order,
+    down to single rows, so k failing rows among n cost some 2k log2(n) runs of
+    parts, not one per row. ``exc``: what the whole of ``rows`` already failed
+    with (not run again). A part that fills the edge buffer is halved too, so that
+    as many rows as fit are applied, in order. A cancel or timeout
+    (errors.is_cancel) raises. Returns (done, applied, failures, stop): how many
+    rows from the first were applied or failed, the rows applied, [(row, its
+    error's first line)], and None, or why it stopped at rows[done]:
+    'edge_buffer_full', or 'failed_row' (``stop_at_failure``; that row is the
+    last of failures)."""
+    done, applied, failures = 0, [], []
+    parts = [(0, len(rows))] if rows else []  # still to apply, the next last
+    while parts:
+        lo, hi = parts.pop()
+        if exc is None:
+            try:
+                run(rows[lo:hi])
+            except EdgeBufferFull as full:
+                if hi - lo == 1:
+                    return done, applied, failures, "edge_buffer_full"
+                exc = full
+            except Exception as error:
+                if errors.is_cancel(error):
+                    raise
+                exc = error
+            else:
+                applied += rows[lo:hi]
+                done = hi
+                continue
+        if hi - lo > 1:
+            half = (lo + hi) // 2
+            parts += [(half, hi), (lo, half)]
+        else:
+            failures.append((rows[lo], first_line(exc)))
+            if stop_at_failure:
+                return done, applied, failures, "failed_row"
+            done = hi
+        exc = None
+    return done, applied, failures, None
 
 
 def _apply_batch(plpy, replayer, rows, policy, counts):
     """Apply one batch. Returns (last applied-or-skipped id or None, stop reason or
     None, ids of rows that failed). A failing batch is applied again by halves to
-    find and record its failing rows (_by_halves). A cancel or timeout
-    (errors.is_cancel) is not a failing row: it stops the call, and the caller's
-    transaction rolls back."""
-    used = replayer.overlay_used  # what the overlay holds when a subtransaction rolls back
+    find its failing rows (by_halves), whose errors are then recorded together:
+    applied row by row, each row cost a subtransaction and writes of
+    graph._sync_state's one row, whose versions the caller's transaction cannot
+    prune, so that each cost more than the one before (a 20,000-row batch with one
+    failing row took minutes). A cancel or timeout (errors.is_cancel) is not a
+    failing row: it stops the call, and the caller's transaction rolls back."""
+    run = attempt(plpy, replayer, replayer.apply_rows)
     try:
-        with plpy.subtransaction():
-            replayer.apply_rows(rows)
-        counts.add_rows(rows)
-        return rows[-1]["id"], None, []
+        run(rows)
     except EdgeBufferFull:
-        replayer.overlay_used = used
         return None, "edge_buffer_full", []
     except Exception as exc:
         if errors.is_cancel(exc):
             raise
-        replayer.overlay_used = used
-        return _by_halves(plpy, replayer, rows, exc, policy, counts)
-
-
-def _by_halves(plpy, replayer, rows, exc, policy, counts):
-    """The failing rows of ``rows``, which failed as a whole with ``exc``: each part
-    that fails is applied again as its two halves, in log order, down to single
-    rows, each failing one recorded with its own error (_apply_batch's answer). k
-    failing rows among n cost some 2k log2(n) applies of parts, where one apply per
-    row cost every row a subtransaction and a write of graph._sync_state's one row,
-    whose versions the caller's transaction cannot prune: each apply was dearer
-    than the one before (20,000 rows with one failing took minutes). A part that
-    fills the edge buffer is halved too, so that as many rows as fit are applied
-    before the graph turns read-only, as row by row."""
-    last, failed = None, []
-    parts = [rows]  # still to apply, the next last (rows in log order)
-    while parts:
-        part = parts.pop()
-        if exc is None:
-            used = replayer.overlay_used
-            try:
-                with plpy.subtransaction():
-                    replayer.apply_rows(part)
-            except EdgeBufferFull as full:
-                replayer.overlay_used = used
-                if len(part) == 1:
-                    return last, "edge_buffer_full", failed
-                exc = full
-            except Exception as error:
-                if errors.is_cancel(error):
-                    raise
-                replayer.overlay_used = used
-                exc = error
-            else:
-                counts.add_rows(part)
-                last = part[-1]["id"]
-                continue
-        if len(part) > 1:
-            half = len(part) // 2
-            parts += [part[half:], part[:half]]
-            exc = None
-            continue
-        row, message = part[0], str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        exc = None
-        _record_error(plpy, row["id"], message)
-        counts.failed += 1
-        failed.append(row["id"])
+        done, applied, failures, stop = by_halves(rows, run, exc, policy == "stop")
+    else:
+        counts.add_rows(rows)
+        return rows[-1]["id"], None, []
+    counts.add_rows(applied)
+    counts.failed += len(failures)
+    record_errors(plpy, [row["id"] for row, _ in failures], [message for _, message in failures])
+    for row, message in failures:
         plpy.warning("graphsync: log row %d failed: %s" % (row["id"], message))
-        if policy == "stop":
-            return last, "failed_row", failed
-        last = row["id"]
-    return last, None, failed
+    return (rows[done - 1]["id"] if done else None), stop, [row["id"] for row, _ in failures]
 
 
 # A backlog large against the graph is folded into a rebuild of the base rather than

@@ -74,26 +74,33 @@ def _current_nodes(plpy, reg, table_oid, pks):
     return found
 
 
-def _changes(plpy, reg, row):
+# The last TRUNCATE applied of each of some tables ($1) after the first failed row
+# ($2): a failed row's edge changes are dropped when one of its table's came later
+# (see above).
+TRUNCATED = """
+SELECT l.table_oid, max(l.id) AS id FROM graph._sync_log AS l
+WHERE l.id > $2 AND l.op = 'T' AND l.error_message IS NULL AND l.table_oid = ANY ($1)
+GROUP BY l.table_oid
+"""
+
+
+def _changes(plpy, reg, rows, truncated):
+    """The graph changes of failed ``rows`` (in log order) applied again: their edge
+    changes, but those of a row whose table a later TRUNCATE cut (``truncated``: the
+    last TRUNCATE's id by table), and every node they name set to its source rows now."""
     gathered = changes.Changes()
-    changes.add_row(reg, row, gathered)
+    for row in rows:
+        edges = len(gathered.edges)
+        changes.add_row(reg, row, gathered)
+        if row["id"] < truncated.get(int(row["table_oid"]), 0):
+            del gathered.edges[edges:]
     by_table = {}
     for table_oid, pk in gathered.nodes:
         by_table.setdefault(table_oid, []).append(pk)
     for table_oid, pks in by_table.items():
         for pk, value in _current_nodes(plpy, reg, table_oid, pks).items():
             gathered.nodes[(table_oid, pk)] = value
-    cut_later = plpy.execute(plpy.prepare(
-        """SELECT EXISTS (SELECT FROM graph._sync_log WHERE op = 'T' AND table_oid = $1
-                          AND id > $2 AND error_message IS NULL) AS cut""",
-        ["oid", "bigint"]), [row["table_oid"], row["id"]])[0]["cut"]
-    if cut_later:
-        gathered.edges = []
     return gathered
-
-
-def _set_error(plpy, row_id, message):
-    plpy.execute(plpy.prepare(apply.RECORD_ERROR, ["bigint", "text"]), [row_id, message])
 
 
 @errors.entry_point
@@ -120,22 +127,25 @@ def retry_failed(plpy):
                               ["oid[]"]),
                  [sorted({int(r["table_oid"]) for r in rows if int(r["table_oid"]) in reg.nodes})])
     replayer = apply.Replayer(plpy, reg, settings.get(plpy, "graph.edge_buffer_size"))
-    for row in rows:
-        attempted.add(row["id"])
-        try:
-            with plpy.subtransaction():
-                replayer.flush(_changes(plpy, reg, row))
-                notify.record(plpy, reg, [row])
-                _set_error(plpy, row["id"], None)
-        except apply.EdgeBufferFull:
-            out["stopped"] = "edge_buffer_full"
-            break
-        except Exception as exc:
-            if errors.is_cancel(exc):  # cancel means stop, never the row's error
-                raise
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            _set_error(plpy, row["id"], message)
-            plpy.warning("graphsync: log row %d failed again: %s" % (row["id"], message))
+    truncated = {int(r["table_oid"]): r["id"] for r in db.run(
+        plpy, TRUNCATED, ["oid[]", "bigint"], [sorted({int(r["table_oid"]) for r in rows}),
+                                                rows[0]["id"] if rows else 0])}
+
+    def apply_part(part):
+        replayer.flush(_changes(plpy, reg, part, truncated))
+        notify.record(plpy, reg, part)
+
+    # Applied by parts as replay applies a failing batch (apply.by_halves), the errors
+    # cleared and recorded in one statement: row by row, each row wrote
+    # graph._sync_state's one row (the overlay count, the change position, the error)
+    # and a retry of 3,000 rows took minutes.
+    done, applied, failures, stop = apply.by_halves(rows, apply.attempt(plpy, replayer, apply_part))
+    attempted.update(r["id"] for r in rows[:done + (stop is not None)])
+    out["stopped"] = stop
+    apply.record_errors(plpy, [r["id"] for r in applied] + [r["id"] for r, _ in failures],
+                        [None] * len(applied) + [message for _, message in failures])
+    for row, message in failures:
+        plpy.warning("graphsync: log row %d failed again: %s" % (row["id"], message))
     if out["stopped"] is None:
         # Rows that failed under 'stop' are still pending: apply_sync retries them in order.
         r = apply.apply_sync(plpy, None)
