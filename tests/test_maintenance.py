@@ -266,6 +266,64 @@ def test_pruning_respects_retention_and_keeps_failed_rows(app):
         c.execute("DELETE FROM graph._sync_log")
 
 
+def rows_read(c, table):
+    return c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_all_tables
+                        WHERE relid = %s::regclass""", (table,)).fetchone()[0]
+
+
+def test_pruning_reads_what_it_prunes_not_what_the_log_keeps(app):
+    """graph.log_retention keeps an hour of applied rows (millions under a steady write
+    load) and maintenance prunes every run: a prune reads the log and the record of
+    applied changes along their primary keys up to the first row it must keep, not the
+    whole of either. Old rows after a younger one (a long transaction's) wait for the
+    next run; a failed row, a pending one and a TRUNCATE marker are kept wherever they are."""
+    with connect(app) as c, connect(app) as late:
+        maintain(c)
+        c.execute("SELECT graph.prune_sync_log('0')")
+        late.execute("BEGIN")
+        late.execute("INSERT INTO app.workspaces VALUES (70, 'pending: open across the prune')")
+        c.execute("""INSERT INTO app.contacts SELECT g, 1 + g % 2, 'c' || g, NULL, 1 + g % 50
+                     FROM generate_series(100001, 100300) g""")  # 300 rows, to be made old
+        c.execute("""WITH f AS (INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)
+                     VALUES ('I', 'app.workspaces'::regclass, 'app.workspaces', '71', 'kept: failed')
+                     RETURNING id)
+                     INSERT INTO graph._sync_log_attention SELECT id FROM f""")
+        c.execute("""INSERT INTO app.contacts SELECT g, 1 + g % 2, 'c' || g, NULL, 1 + g % 50
+                     FROM generate_series(100301, 120300) g""")  # 20,000 recent rows, kept
+        c.execute("UPDATE app.contacts SET name = 'old again' WHERE id = 100001")  # old, after recent ones
+        c.execute("SET graph.sync_error_policy = 'skip'")
+        apply(c)
+        c.execute("RESET graph.sync_error_policy")
+        c.execute("""UPDATE graph._sync_log SET created_at = now() - interval '2 hours'
+                     WHERE table_oid = 'app.contacts'::regclass AND new_pk::int BETWEEN 100001 AND 100300
+                        OR pk = '71'""")
+        c.execute("""UPDATE graph._change_log_rows SET created_at = now() - interval '2 hours'
+                     WHERE table_oid = 'app.contacts'::regclass AND op = 'I'
+                       AND node_id::int BETWEEN 100001 AND 100300""")
+        late.execute("UPDATE graph._sync_log SET created_at = now() - interval '2 hours' WHERE pk = '70'")
+        late.execute("COMMIT")
+        kept = c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
+        changes = c.execute("SELECT count(*) FROM graph._change_log_rows").fetchone()[0]
+        assert kept > 20300 and changes > 20300
+        for i in range(7):  # past a kept plan's first five custom plans (each prune rolls back)
+            with c.transaction(force_rollback=True):
+                log, change_log = rows_read(c, "graph._sync_log"), rows_read(c, "graph._change_log_rows")
+                assert c.execute("SELECT graph.prune_sync_log()").fetchone()[0] == 300
+                log, change_log = (rows_read(c, "graph._sync_log") - log,
+                                   rows_read(c, "graph._change_log_rows") - change_log)
+                assert log < 1000, "a prune read %d log rows" % log
+                assert change_log < 1000, "a prune read %d rows of applied changes" % change_log
+                assert c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0] == kept - 300
+                left = c.execute("""SELECT pk FROM graph._sync_log WHERE created_at < now() - interval '1 hour'
+                                    ORDER BY pk""").fetchall()
+                assert left == [("100001",), ("70",), ("71",)]  # after recent rows, pending, failed
+                assert c.execute("SELECT count(*) FROM graph._change_log_rows").fetchone()[0] == changes - 300
+        late.execute("DELETE FROM app.workspaces WHERE id = 70")
+        apply(c)
+        c.execute("DELETE FROM graph._sync_log")
+        assert verify(c) == []
+
+
 @pytest.mark.parametrize("freshness", ["off", "apply_pending_sync"])
 def test_rebuild_while_others_write_and_read(app, freshness):
     """Writers and readers run while maintenance rebuilds several times: no

@@ -6,10 +6,19 @@
 -- not started, when the cursor last moved). Failed rows (error_message) and
 -- unfolded TRUNCATE markers (needs_vacuum) are kept. Maintenance calls it.
 -- The record of applied changes (graph._change_log, migration 100) is pruned
--- with it: every change numbered up to the newest one applied more than
--- retention ago, and graph.changed_nodes() then refuses a position before that
+-- with it: every change numbered before the first one applied within
+-- retention, and graph.changed_nodes() then refuses a position before that
 -- (graph._sync_state.change_horizon).
 -- The ids of graph._sync_log_attention whose row lost its flags or is gone go too.
+-- What it reads: the log keeps graph.log_retention of applied rows (an hour by
+-- default: millions under a steady write load) and maintenance prunes on every
+-- run, so a prune reads each of the two along its primary key from its first row
+-- up to the first row created within retention (first_kept, first_young) and no
+-- further, never the rows it keeps (sequential scans off: the walk is the plan
+-- whatever the statistics say). A row created before retention but logged after
+-- a younger one (by a transaction that ran long) waits for a later prune, as does
+-- a change numbered after a younger one; a pending row, a failed row and an
+-- unfolded TRUNCATE marker are kept wherever they are (the walk passes them).
 -- Admin only. Returns how many log rows it deleted. Touches: graph._sync_log,
 -- graph._sync_log_attention,
 -- graph._change_log, graph._sync_state.change_horizon.
@@ -19,10 +28,14 @@ CREATE OR REPLACE FUNCTION graph.prune_sync_log(retention interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 DECLARE
     pruned bigint;
     horizon bigint;
+    cutoff timestamptz;
+    first_kept bigint;
+    first_young bigint;
     e_state text;
     e_message text;
     e_detail text;
@@ -32,13 +45,16 @@ BEGIN
     IF retention IS NULL THEN
         retention := graph._setting('graph.log_retention')::interval;
     END IF;
+    cutoff := now() - retention;
+    SELECT l.id INTO first_kept FROM graph._sync_log AS l WHERE l.created_at >= cutoff ORDER BY l.id LIMIT 1;
     WITH gone AS (
         DELETE FROM graph._sync_log AS l
         USING graph._sync_state AS s
-        WHERE l.xid < pg_snapshot_xmax(s.done_snapshot)::text::bigint
+        WHERE l.id < coalesce(first_kept, 9223372036854775807)
+          AND l.xid < pg_snapshot_xmax(s.done_snapshot)::text::bigint
           AND (l.xid < pg_snapshot_xmin(s.done_snapshot)::text::bigint
                OR pg_visible_in_snapshot(l.xid::text::xid8, s.done_snapshot))
-          AND l.created_at < now() - retention
+          AND l.created_at < cutoff
           AND l.error_message IS NULL AND NOT l.needs_vacuum
         RETURNING 1
     )
@@ -47,7 +63,10 @@ BEGIN
     DELETE FROM graph._sync_log_attention AS a
     WHERE NOT EXISTS (SELECT FROM graph._sync_log AS l
                       WHERE l.id = a.id AND (l.error_message IS NOT NULL OR l.needs_vacuum));
-    SELECT max(c.sync_id) INTO horizon FROM graph._change_log_rows AS c WHERE c.created_at < now() - retention;
+    SELECT c.sync_id INTO first_young FROM graph._change_log_rows AS c
+    WHERE c.created_at >= cutoff ORDER BY c.sync_id LIMIT 1;
+    SELECT max(c.sync_id) INTO horizon FROM graph._change_log_rows AS c
+    WHERE c.sync_id < coalesce(first_young, 9223372036854775807);
     IF horizon IS NOT NULL THEN
         DELETE FROM graph._change_log_rows AS c WHERE c.sync_id <= horizon;
         UPDATE graph._sync_state SET change_horizon = greatest(change_horizon, horizon);
