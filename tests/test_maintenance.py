@@ -305,7 +305,7 @@ def test_pruning_reads_what_it_prunes_not_what_the_log_keeps(app):
         kept = c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
         changes = c.execute("SELECT count(*) FROM graph._change_log_rows").fetchone()[0]
         assert kept > 20300 and changes > 20300
-        for i in range(7):  # past a kept plan's first five custom plans (each prune rolls back)
+        for _ in range(7):  # past a kept plan's first five custom plans (each prune rolls back)
             with c.transaction(force_rollback=True):
                 log, change_log = rows_read(c, "graph._sync_log"), rows_read(c, "graph._change_log_rows")
                 assert c.execute("SELECT graph.prune_sync_log()").fetchone()[0] == 300

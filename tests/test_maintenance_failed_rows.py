@@ -245,7 +245,7 @@ def test_a_retry_of_many_failed_rows_applies_them_by_parts(people):
             before = state_writes(c)
             r = retry(c)
             writes = state_writes(c) - before
-        assert (r["retried"], r["succeeded"], r["still_failed"], r["failed_ids"]) == (1000, 999, 1, [r["failed_ids"][0]])
+        assert (r["retried"], r["succeeded"], r["still_failed"], len(r["failed_ids"])) == (1000, 999, 1, 1)
         assert writes < 100, "graph._sync_state written %d times" % writes
         assert c.execute("SELECT pk FROM graph._sync_log WHERE error_message IS NOT NULL").fetchall() == [("500",)]
         assert ("missing_node", "500") in {(d[0], d[2]) for d in verify(c)}

@@ -564,7 +564,18 @@ GRANT USAGE ON SCHEMA hz TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA hz TO PUBLIC;
 INSERT INTO hz.b VALUES (1, 'b1'), (2, 'b2');
 INSERT INTO hz.a VALUES (1, 'a1', 't1', 'k', 1), (2, 'a2', 't1', 'k', 2), (3, 'a3', 't2', 'j', NULL);
+INSERT INTO hz.a SELECT g, 'x' || g, 't1', 'k', NULL FROM generate_series(-199, -100) AS g;
 INSERT INTO hz.j VALUES (1, 1, 2, 1.5, 'next'), (2, 2, 3, 2, 'next');
+"""
+
+
+# How many tables' base keys replay read in this backend (sync/base_keys.py).
+BASE_KEYS_LOADS = """
+CREATE FUNCTION pg_temp.base_keys_loads() RETURNS bigint LANGUAGE plpython3u AS $$
+import sys
+m = sys.modules.get("graphsync.sync.base_keys")
+return m.STATS["loads"] if m else 0
+$$
 """
 
 
@@ -597,6 +608,7 @@ def test_objects_planted_in_public_and_in_the_callers_first_schema_are_never_cal
             baseline = hostile_calls(c)
             assert baseline == 4
         with connect(world) as su, as_role(world, MALLORY) as m:
+            su.execute(BASE_KEYS_LOADS)
             su.execute("SET search_path = evil, public, pg_catalog")
             m.execute("SET search_path = evil, public, pg_catalog")
             for name, sql, allowed in CALLS:
@@ -621,6 +633,12 @@ def test_objects_planted_in_public_and_in_the_callers_first_schema_are_never_cal
                     m.execute("UPDATE hz.a SET name = 'none' WHERE id OPERATOR(pg_catalog.=) 99")
                     m.execute("DELETE FROM hz.a WHERE id OPERATOR(pg_catalog.>=) 15")
                     m.execute("DELETE FROM hz.a WHERE id OPERATOR(pg_catalog.=) 99")
+                    # Enough edge ends of base nodes in one batch for replay to resolve them
+                    # from the base's keys it reads (sync/base_keys.py), checked below.
+                    m.execute("INSERT INTO hz.j SELECT g, -100 OPERATOR(pg_catalog.-) g, -150 OPERATOR(pg_catalog.-) g,"
+                              " 1, 'next' FROM pg_catalog.generate_series(10, 49) AS g")
+                    su.execute("SELECT * FROM graph.apply_sync()").fetchone()
+                    assert su.execute("SELECT pg_temp.base_keys_loads()").fetchone()[0] == 1
                     assert su.execute("SELECT p.proconfig FROM pg_catalog.pg_proc AS p WHERE p.oid"
                                       " OPERATOR(pg_catalog.=) ('graph._capture_' OPERATOR(pg_catalog.||)"
                                       " 'hz.a'::pg_catalog.regclass::pg_catalog.oid)::pg_catalog.regproc"
