@@ -14,8 +14,9 @@
 -- default: millions under a steady write load) and maintenance prunes on every
 -- run, so a prune reads each of the two along its primary key from its first row
 -- up to the first row created within retention (first_kept, first_young) and no
--- further, never the rows it keeps (sequential scans off: the walk is the plan
--- whatever the statistics say). A row created before retention but logged after
+-- further, never the rows it keeps (sequential scans off, and xid + 0, which no
+-- index answers: the delete was otherwise planned, now and then, as a scan of
+-- the log's xid index for every applied row). A row created before retention but logged after
 -- a younger one (by a transaction that ran long) waits for a later prune, as does
 -- a change numbered after a younger one; a pending row, a failed row and an
 -- unfolded TRUNCATE marker are kept wherever they are (the walk passes them).
@@ -51,8 +52,8 @@ BEGIN
         DELETE FROM graph._sync_log AS l
         USING graph._sync_state AS s
         WHERE l.id < coalesce(first_kept, 9223372036854775807)
-          AND l.xid < pg_snapshot_xmax(s.done_snapshot)::text::bigint
-          AND (l.xid < pg_snapshot_xmin(s.done_snapshot)::text::bigint
+          AND l.xid + 0 < pg_snapshot_xmax(s.done_snapshot)::text::bigint
+          AND (l.xid + 0 < pg_snapshot_xmin(s.done_snapshot)::text::bigint
                OR pg_visible_in_snapshot(l.xid::text::xid8, s.done_snapshot))
           AND l.created_at < cutoff
           AND l.error_message IS NULL AND NOT l.needs_vacuum
@@ -60,9 +61,11 @@ BEGIN
     )
     SELECT count(*) INTO pruned FROM gone;
     -- ids of rows whose error or TRUNCATE flag was cleared, or that are gone
+    -- (each looked up by the log's primary key: a subquery per id, which no plan
+    -- turns into a join that reads the log along, as a merge anti join did)
     DELETE FROM graph._sync_log_attention AS a
-    WHERE NOT EXISTS (SELECT FROM graph._sync_log AS l
-                      WHERE l.id = a.id AND (l.error_message IS NOT NULL OR l.needs_vacuum));
+    WHERE NOT coalesce((SELECT l.error_message IS NOT NULL OR l.needs_vacuum
+                        FROM graph._sync_log AS l WHERE l.id = a.id), false);
     SELECT c.sync_id INTO first_young FROM graph._change_log_rows AS c
     WHERE c.created_at >= cutoff ORDER BY c.sync_id LIMIT 1;
     SELECT max(c.sync_id) INTO horizon FROM graph._change_log_rows AS c
