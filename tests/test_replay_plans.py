@@ -248,3 +248,28 @@ def test_a_pass_over_a_backlog_starts_without_reading_the_backlog(app):
         c.execute("RESET graph.sync_batch_size")
         apply(c)
         assert verify(c) == []
+
+
+def test_an_apply_with_nothing_pending_reads_none_of_the_applied_rows_the_log_keeps(app):
+    """When no row of the log belongs to a transaction not older than done_snapshot's
+    xmin (every row applied: the applier's loop once the writers pause), a pass has
+    nothing to read. It read the whole log along its primary key from the first row
+    (the pass started at id 0), in every idle apply."""
+    with connect(app) as c:
+        c.execute("SELECT graph.build()")
+        write_contacts(c, 130000, 149999)  # 20,000 rows, applied and kept
+        apply(c)
+        apply(c)  # done_snapshot's xmin now passes every row of the log
+        for _ in range(7):  # past the kept plans' first five custom plans
+            with c.transaction(force_rollback=True):
+                before = c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+                                      FROM pg_stat_xact_all_tables WHERE relid = 'graph._sync_log'::regclass
+                                   """).fetchone()[0]
+                assert apply(c)["inserts"] == 0
+                read = c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+                                    FROM pg_stat_xact_all_tables WHERE relid = 'graph._sync_log'::regclass
+                                 """).fetchone()[0]
+                assert read - before < 1000, "an apply with nothing pending read %d log rows" % (read - before)
+        write_contacts(c, 150000, 150009)
+        assert apply(c)["inserts"] == 10
+        assert verify(c) == []

@@ -538,13 +538,15 @@ NOW = "SELECT pg_current_snapshot()::text AS s, %s AS at" % db.SNAPSHOT_TIME
 # few applied rows: its start is there, whatever the backlog), else by the log's
 # xid index (the rows of such transactions, those pending and few others; OFFSET 0
 # keeps min() from being planned as that walk). COALESCE runs the second subquery
-# only when the first finds nothing.
+# only when the first finds nothing. No such row (every row of the log applied: an
+# idle apply, once writers pause): NULL, no pass to read -- a start at id 0 made
+# FETCH, which reads along the primary key, walk the whole log in every idle apply.
 PASS_START_NEAR = 256
 PASS_START = """
 SELECT coalesce(
     (SELECT min(l.id) FROM (SELECT id, xid FROM graph._sync_log ORDER BY id LIMIT $2) AS l WHERE l.xid >= $1),
-    (SELECT min(l.id) FROM (SELECT id FROM graph._sync_log WHERE xid >= $1 OFFSET 0) AS l),
-    1) - 1 AS p
+    (SELECT min(l.id) FROM (SELECT id FROM graph._sync_log WHERE xid >= $1 OFFSET 0) AS l)
+) - 1 AS p
 """
 
 SAVE = """
@@ -667,8 +669,10 @@ def _new_pass(plpy, done):
     """A pass's target (this moment's snapshot, our own xid counted as in progress,
     every transaction it does not see that began before it named in its xip:
     db.complete_snapshot) and its start: every unapplied row has xid >= xmin(done),
-    so start at the lowest id in that range; and the time the snapshot was taken at
-    the latest (NOW)."""
+    so start at the lowest id in that range (None when the log holds none: every
+    transaction that may still commit a row has an xid at or above that xmin, and
+    none of those this moment sees logged one); and the time the snapshot was taken
+    at the latest (NOW)."""
     now = db.run(plpy, NOW)[0]
     target, settled = db.complete_snapshot(plpy, now["s"])
     with _no_seqscan(plpy):
