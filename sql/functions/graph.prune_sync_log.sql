@@ -16,10 +16,11 @@
 -- up to the first row created within retention (first_kept, first_young) and no
 -- further, never the rows it keeps (sequential scans off, and xid + 0, which no
 -- index answers: the delete was otherwise planned, now and then, as a scan of
--- the log's xid index for every applied row). A row created before retention but logged after
--- a younger one (by a transaction that ran long) waits for a later prune, as does
--- a change numbered after a younger one; a pending row, a failed row and an
--- unfolded TRUNCATE marker are kept wherever they are (the walk passes them).
+-- the log's xid index for every applied row). A row created before retention
+-- but logged after a younger one (by a transaction that ran long) waits for a
+-- later prune, as does a change numbered after a younger one; a pending row, a
+-- failed row and an unfolded TRUNCATE marker are kept wherever they are (the
+-- walk passes them).
 -- Admin only. Returns how many log rows it deleted. Touches: graph._sync_log,
 -- graph._sync_log_attention,
 -- graph._change_log, graph._sync_state.change_horizon.
