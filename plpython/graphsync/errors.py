@@ -129,6 +129,12 @@ def is_cancel(exc):
     return state.startswith(CANCEL_CLASS) or state == LOCK_TIMEOUT
 
 
+def first_line(exc):
+    """The first line of ``exc``'s text, or its type's name when it has none: what a
+    failed log row, a failed maintenance phase or a WARNING records of an error."""
+    return (str(exc) or type(exc).__name__).splitlines()[0]
+
+
 def spi_message(spi_error):
     """The primary message of a plpy.SPIError (its text, without a type prefix)."""
     return spi_error.args[0] if spi_error.args else str(spi_error)

@@ -49,8 +49,3 @@ def new_result(job_id, status="running"):
     return {"job_id": job_id, "status": status, "rows_applied": 0, "failed_rows": 0,
             "rebuilt": False, "generation": None, "rows_pruned": 0, "differences": None,
             "reason": None, "error": None, "seconds": 0.0}
-
-
-def error_text(exc):
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]

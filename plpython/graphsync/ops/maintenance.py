@@ -205,7 +205,7 @@ def run_job(plpy, kind="scheduled", force=False):
     except Exception as exc:  # recorded in the job row; the phase's work rolled back
         if errors.is_cancel(exc):  # cancel means stop: the whole run rolls back
             raise
-        result["status"], result["error"] = "failed", jobs.error_text(exc)
+        result["status"], result["error"] = "failed", errors.first_line(exc)
         plpy.warning("graphsync maintenance failed: %s" % result["error"])
     result["reason"] = "; ".join(notes) or "nothing to do"
     result["seconds"] = time.monotonic() - started

@@ -305,7 +305,7 @@ def reconcile(plpy):
     except Exception as exc:
         if errors.is_cancel(exc):  # cancel means stop: the whole run rolls back
             raise
-        result["status"], result["error"] = "failed", jobs.error_text(exc)
+        result["status"], result["error"] = "failed", errors.first_line(exc)
         repairs.actions = [("failed", None, 0, result["error"])]
     if not repairs.actions:
         repairs.add("nothing_to_repair", None, 0, "the graph equals the sources")

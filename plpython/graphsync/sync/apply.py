@@ -375,11 +375,6 @@ def record_errors(plpy, ids, messages):
             db.run(plpy, RECORD_ERRORS, ["bigint[]", "text[]"], [ids, messages])
 
 
-def first_line(exc):
-    """What a failed row's error records of ``exc``."""
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
 def attempt(plpy, replayer, apply_part):
     """A function that runs ``apply_part(part)`` in a subtransaction of its own and,
     when that raises, restores what ``replayer`` counts of the overlay before raising
@@ -430,7 +425,7 @@ def by_halves(rows, run, exc=None, stop_at_failure=False):
             half = (lo + hi) // 2
             parts += [(half, hi), (lo, half)]
         else:
-            failures.append((rows[lo], first_line(exc)))
+            failures.append((rows[lo], errors.first_line(exc)))
             if stop_at_failure:
                 return done, applied, failures, "failed_row"
             done = hi
@@ -659,7 +654,7 @@ def _rebuild(plpy, why):
     except Exception as exc:
         if errors.is_cancel(exc):
             raise
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = errors.first_line(exc)
         plpy.warning("graphsync: rebuilding the base instead of replaying failed: %s" % message)
         return False
     return True

@@ -113,5 +113,5 @@ def _load(plpy, h, table):
         if errors.is_cancel(exc):
             raise
         plpy.warning("graphsync: replay could not read the keys of table %s (%s); the ends of its edges are"
-                     " looked up one by one" % (table, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+                     " looked up one by one" % (table, errors.first_line(exc)))
         return packed.key_index(None, None)
