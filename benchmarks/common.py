@@ -212,6 +212,12 @@ def database(admin_dsn: str, name: str, root: os.PathLike | None = None) -> Iter
 # code and the code of a repository tree (--before) in two databases of one throwaway
 # cluster, alternate the two, and write a table of this / before.
 
+# The log rows the connection's transaction has read so far (sequentially or through an
+# index): what an apply reads, whatever its plan.
+LOG_ROWS_READ = """SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_all_tables
+                   WHERE relid = 'graph._sync_log'::regclass"""
+
+
 def before_arguments(parser, out: str) -> None:
     """--before, --before-label and --out (default benchmarks/``out``) of such a benchmark."""
     parser.add_argument("--before", required=True, help="a repository tree of the code before")

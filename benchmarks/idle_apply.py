@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from common import (  # noqa: E402
     GRAPH_SCHEMA,
+    LOG_ROWS_READ,
     before_arguments,
     before_report,
     load,
@@ -40,18 +41,15 @@ from common import (  # noqa: E402
     this_and_before,
 )
 
-READ = """SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_all_tables
-          WHERE relid = 'graph._sync_log'::regclass"""
-
 
 def idle_apply(c: psycopg.Connection) -> tuple[float, int]:
     """(seconds, log rows read) of one apply_sync with nothing pending, committed."""
     with c.transaction():
-        before = c.execute(READ).fetchone()[0]
+        before = c.execute(LOG_ROWS_READ).fetchone()[0]
         start = time.perf_counter()
         rows = c.execute("SELECT inserts + updates + deletes FROM graph.apply_sync()").fetchone()[0]
         seconds = time.perf_counter() - start
-        read = c.execute(READ).fetchone()[0] - before
+        read = c.execute(LOG_ROWS_READ).fetchone()[0] - before
     if rows:
         raise RuntimeError("an apply with nothing pending applied %d rows" % rows)
     return seconds, read

@@ -30,10 +30,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import replay  # noqa: E402
-from common import before_arguments, before_report, load, spread, spread_ratio, this_and_before  # noqa: E402
-
-READ = """SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_all_tables
-          WHERE relid = 'graph._sync_log'::regclass"""
+from common import LOG_ROWS_READ, before_arguments, before_report, load, spread, spread_ratio, this_and_before  # noqa: E402
 
 
 def write_log(conn: psycopg.Connection, rows: int) -> int:
@@ -55,11 +52,11 @@ def apply_once(dsn: str) -> tuple[float, int, int]:
         c.execute("SET client_min_messages = warning")
         for setting in replay.SETTINGS + (replay.PER_BATCH,):
             c.execute(setting)
-        before = c.execute(READ).fetchone()[0]
+        before = c.execute(LOG_ROWS_READ).fetchone()[0]
         start = time.perf_counter()
         applied = c.execute("SELECT inserts + updates + deletes FROM graph.apply_sync()").fetchone()[0]
         seconds = time.perf_counter() - start
-        return seconds, c.execute(READ).fetchone()[0] - before, applied
+        return seconds, c.execute(LOG_ROWS_READ).fetchone()[0] - before, applied
 
 
 def main() -> None:

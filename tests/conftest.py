@@ -335,6 +335,14 @@ def pending_count(conn) -> int:
     return conn.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]
 
 
+def rows_read(conn, table: str) -> int:
+    """Rows of ``table`` that ``conn``'s transaction has read so far, sequentially or
+    through an index (pg_stat_xact_all_tables): what a statement reads, told apart
+    from what it could have read, whatever the plan."""
+    return conn.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+                           FROM pg_stat_xact_all_tables WHERE relid = %s::regclass""", (table,)).fetchone()[0]
+
+
 def apply(conn) -> dict:
     cur = conn.execute("SELECT * FROM graph.apply_sync()")
     names = [d.name for d in cur.description]

@@ -26,7 +26,7 @@ import psycopg
 import pytest
 
 import install
-from conftest import ROOT, apply, connect, pgcluster, verify
+from conftest import ROOT, apply, connect, pgcluster, rows_read, verify
 
 WAIT = 300  # seconds: a minute boundary, the run, and slack for a machine at load 15+
 SCHEMA = (ROOT / "demo" / "schema.sql").read_text()
@@ -180,11 +180,6 @@ def test_a_job_scheduled_long_ago_that_never_ran(crondb):
             c.execute("SELECT graph.unschedule_maintenance()")
 
 
-def history_read(c):
-    return c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_all_tables
-                        WHERE relid = 'cron.job_run_details'::regclass""").fetchone()[0]
-
-
 def test_health_reads_the_jobs_last_runs_not_its_whole_history(crondb):
     """pg_cron keeps every run in cron.job_run_details until someone deletes them (a
     job a minute: half a million rows a year). Health finds the job's last runs by
@@ -201,9 +196,9 @@ def test_health_reads_the_jobs_last_runs_not_its_whole_history(crondb):
             c.execute("ANALYZE cron.job_run_details")
             last = c.execute("SELECT max(end_time) FROM cron.job_run_details WHERE jobid = %s", (jobid,)).fetchone()[0]
             with c.transaction():
-                before = history_read(c)
+                before = rows_read(c, "cron.job_run_details")
                 h = health(c)
-                read = history_read(c) - before
+                read = rows_read(c, "cron.job_run_details") - before
             assert (h["schedule_state"], h["schedule_last_success_at"]) == ("ok", last)
             assert read < 1000, "health read %d rows of the job's history" % read
         finally:

@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import ROOT, apply, connect, pending_count, verify
+from conftest import ROOT, apply, connect, pending_count, rows_read, verify
 
 SCHEMA = (ROOT / "demo" / "schema.sql").read_text()
 REGISTER = (ROOT / "demo" / "register.sql").read_text()
@@ -264,11 +264,6 @@ def test_pruning_respects_retention_and_keeps_failed_rows(app):
         left = c.execute("SELECT pk, error_message IS NOT NULL FROM graph._sync_log").fetchall()
         assert left == [("61", True)]
         c.execute("DELETE FROM graph._sync_log")
-
-
-def rows_read(c, table):
-    return c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_all_tables
-                        WHERE relid = %s::regclass""", (table,)).fetchone()[0]
 
 
 def test_pruning_reads_what_it_prunes_not_what_the_log_keeps(app):

@@ -4,7 +4,7 @@ misleading ANALYZE of the graph tables taken while an apply is under way."""
 
 import pytest
 
-from conftest import ROOT, apply, connect, verify
+from conftest import ROOT, apply, connect, rows_read, verify
 
 SCHEMA = (ROOT / "demo" / "schema.sql").read_text()
 REGISTER = (ROOT / "demo" / "register.sql").read_text()
@@ -216,13 +216,9 @@ def test_a_pass_starts_without_reading_the_applied_rows_the_log_keeps(app):
         for i in range(7):  # past the kept plan's first five custom plans (each apply rolls back)
             write_contacts(c, 90000 + i * 10, 90009 + i * 10)
             with c.transaction(force_rollback=True):
-                before = c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
-                                      FROM pg_stat_xact_all_tables WHERE relid = 'graph._sync_log'::regclass
-                                   """).fetchone()[0]
+                before = rows_read(c, "graph._sync_log")
                 assert apply(c)["inserts"] == 10 * (i + 1)
-                read = c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
-                                    FROM pg_stat_xact_all_tables WHERE relid = 'graph._sync_log'::regclass
-                                 """).fetchone()[0]
+                read = rows_read(c, "graph._sync_log")
                 assert read - before < 1000, "the pass's start read %d log rows" % (read - before)
         apply(c)
         assert verify(c) == []
@@ -237,13 +233,9 @@ def test_a_pass_over_a_backlog_starts_without_reading_the_backlog(app):
         write_contacts(c, 100000, 119999)  # 20,000 rows pending
         c.execute("SET graph.sync_batch_size = 100")
         with c.transaction(force_rollback=True):
-            before = c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
-                                  FROM pg_stat_xact_all_tables WHERE relid = 'graph._sync_log'::regclass
-                               """).fetchone()[0]
+            before = rows_read(c, "graph._sync_log")
             assert c.execute("SELECT inserts FROM graph.apply_sync(max_batches => 1)").fetchone()[0] == 100
-            read = c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
-                                FROM pg_stat_xact_all_tables WHERE relid = 'graph._sync_log'::regclass
-                             """).fetchone()[0]
+            read = rows_read(c, "graph._sync_log")
             assert read - before < 1000, "the pass's start read %d log rows" % (read - before)
         c.execute("RESET graph.sync_batch_size")
         apply(c)
@@ -262,13 +254,9 @@ def test_an_apply_with_nothing_pending_reads_none_of_the_applied_rows_the_log_ke
         apply(c)  # done_snapshot's xmin now passes every row of the log
         for _ in range(7):  # past the kept plans' first five custom plans
             with c.transaction(force_rollback=True):
-                before = c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
-                                      FROM pg_stat_xact_all_tables WHERE relid = 'graph._sync_log'::regclass
-                                   """).fetchone()[0]
+                before = rows_read(c, "graph._sync_log")
                 assert apply(c)["inserts"] == 0
-                read = c.execute("""SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
-                                    FROM pg_stat_xact_all_tables WHERE relid = 'graph._sync_log'::regclass
-                                 """).fetchone()[0]
+                read = rows_read(c, "graph._sync_log")
                 assert read - before < 1000, "an apply with nothing pending read %d log rows" % (read - before)
         write_contacts(c, 150000, 150009)
         assert apply(c)["inserts"] == 10
