@@ -65,6 +65,24 @@
 -- their defaults (xid: the writer's transaction); error_message stays NULL until
 -- replay fails on the row. Migration 001 documents each column.
 --
+-- Every statement of a capture function runs as a cursor (OPEN logged FOR ...
+-- RETURNING NULL, MOVE, CLOSE), not as a plain statement: PostgreSQL quotes a
+-- plain statement's text in the CONTEXT of an error raised while it runs, a
+-- cursor's not. So an error raised while capture logs (a value over the 256 MB a
+-- JSON string may hold, a statement timeout or cancel, out of memory or disk)
+-- reaches the writing application as "PL/pgSQL function graph._capture_<oid>()
+-- line N at MOVE": its SQLSTATE and message, not graphsync's query. MOVE sets
+-- FOUND and ROW_COUNT as the plain statement did. What PostgreSQL still reports
+-- with the text: an error while the cursor opens, i.e. a wait for a lock on the
+-- log cut short (only DDL on graph._sync_log conflicts: an upgrade, an admin's
+-- VACUUM FULL) or a cancel while a statement is planned (its first run in a
+-- session). Cost: ~13,000 instructions a single-row statement, ~1 us (the
+-- portal; benchmarks/CAPTURE.md); a bulk statement's RETURNING rows (one NULL
+-- each) are kept until MOVE, beside the transition tables PostgreSQL keeps
+-- anyway. Catching errors instead would give every writing statement a
+-- subtransaction, and a subtransaction id (past 64 in one transaction, every
+-- other session's snapshots slow down).
+--
 -- The capture function is SECURITY DEFINER, owned by graph_capture, a NOLOGIN
 -- role that may only insert into graph._sync_log (and use its sequence) and
 -- graph._sync_log_attention: a
@@ -352,9 +370,8 @@ BEGIN
     -- plan carries no check to evaluate). Types are the columns', so the check
     -- passes for every row or for none; when it logs nothing (no row, or a stale
     -- function) the checked forms log the rows. An UPDATE first counts its old
-    -- rows up to two under the check (a PERFORM and GET DIAGNOSTICS: cheaper than
-    -- a subquery testing for a second row in the logging statement, ~7,000
-    -- instructions per single-row UPDATE): one row is logged by a statement that
+    -- rows up to two under the check (a cursor moved forward two rows, and
+    -- ROW_COUNT): one row is logged by a statement that
     -- pairs its old and new row with neither window nor hash (under the check
     -- again: its plan may be made later than the count's); two take the
     -- positional pairing with the unchecked forms; none (no row, or a stale
@@ -372,50 +389,76 @@ BEGIN
         -- checked forms over the trigger's OLD and NEW, one row each.
         ops := $o$
     IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
-        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
-        SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM (SELECT NEW.*) AS n;
+        OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
+        SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM (SELECT NEW.*) AS n
+        RETURNING NULL::pg_catalog.int4;
+        MOVE logged;
+        CLOSE logged;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
-        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
-        SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM (SELECT OLD.*) AS o;
+        OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
+        SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM (SELECT OLD.*) AS o
+        RETURNING NULL::pg_catalog.int4;
+        MOVE logged;
+        CLOSE logged;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
-        INSERT INTO graph._sync_log
+        OPEN logged FOR INSERT INTO graph._sync_log
             (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
         SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
         FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r FROM (SELECT OLD.*) AS o) AS o,
              (SELECT %3$s AS k, %4$s AS p, %5$s AS r FROM (SELECT NEW.*) AS n) AS n
         WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
-           OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r;
+           OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r
+        RETURNING NULL::pg_catalog.int4;
+        MOVE logged;
+        CLOSE logged;
     END IF;
 $o$;
     ELSE
     ops := $o$
     IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
-        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
-        SELECT 'I', %2$s, %13$s, %13$s, %14$s, %15$s FROM new_rows AS n WHERE %19$s;
+        OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
+        SELECT 'I', %2$s, %13$s, %13$s, %14$s, %15$s FROM new_rows AS n WHERE %19$s
+        RETURNING NULL::pg_catalog.int4;
+        MOVE logged;
+        CLOSE logged;
         IF NOT FOUND THEN
-            INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
-            SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM new_rows AS n;
+            OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
+            SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM new_rows AS n
+            RETURNING NULL::pg_catalog.int4;
+            MOVE logged;
+            CLOSE logged;
         END IF;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
-        INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
-        SELECT 'D', %2$s, %16$s, %16$s, %17$s FROM old_rows AS o WHERE %21$s;
+        OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
+        SELECT 'D', %2$s, %16$s, %16$s, %17$s FROM old_rows AS o WHERE %21$s
+        RETURNING NULL::pg_catalog.int4;
+        MOVE logged;
+        CLOSE logged;
         IF NOT FOUND THEN
-            INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
-            SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o;
+            OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
+            SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o
+            RETURNING NULL::pg_catalog.int4;
+            MOVE logged;
+            CLOSE logged;
         END IF;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
-        PERFORM FROM old_rows AS o WHERE %20$s LIMIT 2;
+        OPEN logged FOR SELECT FROM old_rows AS o WHERE %20$s LIMIT 2;
+        MOVE FORWARD 2 FROM logged;
         GET DIAGNOSTICS changed = ROW_COUNT;
+        CLOSE logged;
         IF changed OPERATOR(pg_catalog.=) 1 THEN
-            INSERT INTO graph._sync_log
+            OPEN logged FOR INSERT INTO graph._sync_log
                 (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
             SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
             FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r FROM old_rows AS o WHERE %20$s OFFSET 0) AS o,
                  (SELECT %13$s AS k, %14$s AS p, %15$s AS r FROM new_rows AS n OFFSET 0) AS n
             WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
-               OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r;
+               OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r
+            RETURNING NULL::pg_catalog.int4;
+            MOVE logged;
+            CLOSE logged;
         ELSIF changed OPERATOR(pg_catalog.=) 2 THEN
-            INSERT INTO graph._sync_log
+            OPEN logged FOR INSERT INTO graph._sync_log
                 (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
             SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
             FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r, pg_catalog.row_number() OVER () AS i
@@ -423,9 +466,12 @@ $o$;
             FULL JOIN (SELECT %13$s AS k, %14$s AS p, %15$s AS r, pg_catalog.row_number() OVER () AS i
                   FROM new_rows AS n) AS n ON n.i OPERATOR(pg_catalog.=) o.i
             WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
-               OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r;
+               OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r
+            RETURNING NULL::pg_catalog.int4;
+            MOVE logged;
+            CLOSE logged;
         ELSE
-            INSERT INTO graph._sync_log
+            OPEN logged FOR INSERT INTO graph._sync_log
                 (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
             SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
             FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r, pg_catalog.row_number() OVER () AS i
@@ -433,18 +479,33 @@ $o$;
             FULL JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r, pg_catalog.row_number() OVER () AS i
                   FROM new_rows AS n) AS n ON n.i OPERATOR(pg_catalog.=) o.i
             WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
-               OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r;
+               OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r
+            RETURNING NULL::pg_catalog.int4;
+            MOVE logged;
+            CLOSE logged;
         END IF;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' AND TG_RELID OPERATOR(pg_catalog.=) %10$L::pg_catalog.oid THEN
-        INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
-        VALUES ('T', %2$s, true);
-        INSERT INTO graph._sync_log_attention (id)
-        VALUES (pg_catalog.currval('graph._sync_log_id_seq'::pg_catalog.regclass));
+        OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
+        VALUES ('T', %2$s, true)
+        RETURNING NULL::pg_catalog.int4;
+        MOVE logged;
+        CLOSE logged;
+        OPEN logged FOR INSERT INTO graph._sync_log_attention (id)
+        VALUES (pg_catalog.currval('graph._sync_log_id_seq'::pg_catalog.regclass))
+        RETURNING NULL::pg_catalog.int4;
+        MOVE logged;
+        CLOSE logged;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
-        INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
-        VALUES ('T', TG_RELID, pg_catalog.format('%%I.%%I', TG_TABLE_SCHEMA, TG_TABLE_NAME), true);
-        INSERT INTO graph._sync_log_attention (id)
-        VALUES (pg_catalog.currval('graph._sync_log_id_seq'::pg_catalog.regclass));
+        OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
+        VALUES ('T', TG_RELID, pg_catalog.format('%%I.%%I', TG_TABLE_SCHEMA, TG_TABLE_NAME), true)
+        RETURNING NULL::pg_catalog.int4;
+        MOVE logged;
+        CLOSE logged;
+        OPEN logged FOR INSERT INTO graph._sync_log_attention (id)
+        VALUES (pg_catalog.currval('graph._sync_log_id_seq'::pg_catalog.regclass))
+        RETURNING NULL::pg_catalog.int4;
+        MOVE logged;
+        CLOSE logged;
     END IF;
 $o$;
     END IF;
@@ -476,15 +537,17 @@ AS $body$
 %13$sBEGIN
     IF TG_RELID OPERATOR(pg_catalog.<>) %10$L::pg_catalog.oid THEN
         -- Fired on a partition or inheritance child of the table, or forged.
-        IF NOT EXISTS (
+        OPEN logged FOR
             WITH RECURSIVE up (relid) AS (
                 SELECT TG_RELID
                 UNION
                 SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
                 JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.relid
             )
-            SELECT FROM up WHERE up.relid OPERATOR(pg_catalog.=) %10$L::pg_catalog.oid
-        ) THEN
+            SELECT FROM up WHERE up.relid OPERATOR(pg_catalog.=) %10$L::pg_catalog.oid LIMIT 1;
+        MOVE logged;
+        CLOSE logged;
+        IF NOT FOUND THEN
             RAISE EXCEPTION 'graphsync: this capture function belongs to table %%', %11$L
                 USING ERRCODE = '42501';
         END IF;
@@ -500,7 +563,7 @@ $f$, fn, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        || CASE WHEN per_row THEN '' ELSE E'\nSET jit = off\nSET enable_mergejoin = off' END
        || CASE WHEN plain_text THEN '' ELSE E'\n' || graph._output_settings() END,
        tbl, tbl::regclass::text, ops,
-       CASE WHEN per_row THEN '' ELSE E'DECLARE\n    changed bigint;\n' END,
+       E'DECLARE\n    logged refcursor;\n' || CASE WHEN per_row THEN '' ELSE E'    changed bigint;\n' END,
        CASE WHEN per_row THEN $g$    -- Only a replication worker's apply: elsewhere the statement triggers capture.
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_stat_get_subscription(NULL) AS w
                    WHERE w.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid())
