@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import ROOT, connect
+from conftest import ROOT, connect, rows_read
 
 sys.path.insert(0, str(ROOT / "plpython"))
 
@@ -343,3 +343,42 @@ def test_the_servers_files_show_nothing_but_graph_settings(items):
             c.execute("DROP TABLE IF EXISTS public.owned")
             c.execute(f"DROP OWNED BY {owner}")
             c.execute(f"DROP ROLE {owner}")
+
+
+# Session settings a reader may choose that would shape the plans of replay's
+# statements: no index scans (a log read whole), JIT at any cost (every statement
+# compiled: 21 times as long for 2,000 rows), no hash or merge joins.
+HOSTILE_PLANS = ("SET enable_indexscan = off", "SET enable_indexonlyscan = off", "SET enable_bitmapscan = off",
+                 "SET enable_tidscan = off", "SET jit = on", "SET jit_above_cost = 0",
+                 "SET enable_hashjoin = off", "SET enable_mergejoin = off", "SET random_page_cost = 1000")
+
+
+def test_a_readers_planner_settings_do_not_shape_the_reads_apply(items):
+    """A read's apply holds graph._sync_state until the reader's transaction ends and
+    runs replay for everyone: a reader's planner settings must not shape it. With
+    20,000 applied rows kept in the log, a plain reader who turned index scans off
+    made its read's freshness step read all of them (and its apply, with JIT at cost
+    0, compile every statement); graph._apply_for_read now runs with PostgreSQL's
+    defaults (JIT off), and graph._read_sync with index scans on."""
+    with connect(items) as c:
+        write_chain(c, 11, 20_000)
+        c.execute("SELECT graph.apply_sync()")
+        write_chain(c, 20_011, 5)
+        c.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")  # a read applies
+    with psycopg.connect(psycopg.conninfo.make_conninfo(items, user=READER)) as r:
+        for setting in HOSTILE_PLANS:
+            r.execute(setting)
+        before = rows_read(r, "graph._sync_log")
+        assert r.execute("SELECT committed_rows, applied FROM graph._read_sync(true, %s::regrole)",
+                         (READER,)).fetchone() == (5, True)
+        assert rows_read(r, "graph._sync_log") - before < 1_000
+        r.commit()
+    with connect(items) as c:
+        assert pending(c) == 0
+        config = dict(s.split("=", 1) for s in c.execute(
+            "SELECT proconfig FROM pg_proc WHERE oid = 'graph._apply_for_read()'::regprocedure").fetchone()[0])
+        defaults = dict(c.execute("""SELECT name, CASE name WHEN 'jit' THEN 'off' ELSE boot_val END FROM pg_settings
+                                     WHERE category LIKE 'Query Tuning%' AND context = 'user'""").fetchall())
+    assert len(defaults) > 40
+    assert {name: config.get(name) for name in defaults} == defaults
+    assert config["max_parallel_workers_per_gather"] == "0"

@@ -9,7 +9,8 @@ recorded in graph._migrations with a checksum of their statements), the
 PL/Python package (plpython/graphsync, stored in graph._py_modules: no file is
 copied to the server), the functions (sql/functions, replayed every time in the
 order of the manifest sql/functions/README.md), sql/output-settings.sql,
-sql/privileges.sql. The log and the graph are kept. A second run changes nothing.
+sql/plan-settings.sql, sql/privileges.sql. The log and the graph are kept. A
+second run changes nothing.
 
 It refuses (InstallError), changing nothing, when it does not run as a
 superuser, when a server package is missing, when sql/functions and its
@@ -465,6 +466,7 @@ def _install(conn: psycopg.Connection, root: Path, upgrade: bool) -> dict:
                         " AND pg_catalog.split_part(m.code_key, ':', 2) = pg_catalog.encode("
                         "pg_catalog.sha256(pg_catalog.convert_to(m.source, 'UTF8')), 'hex')")
         cur.execute((root / "sql" / "output-settings.sql").read_text())
+        cur.execute((root / "sql" / "plan-settings.sql").read_text())
         cur.execute((root / "sql" / "privileges.sql").read_text())
         cur.execute("SELECT graph._install_capture(table_oid) FROM ("
                     " SELECT table_oid FROM graph._node_tables"

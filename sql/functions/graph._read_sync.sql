@@ -102,10 +102,19 @@ DECLARE
     plans_were text;
     bitmaps_were text;
     scans_were text;
+    index_scans_were text;
 BEGIN
     applied := false;
     committed_rows := 0;
     own_rows := 0;
+    -- Index scans on (index-only scans too: PostgreSQL's enable_indexscan governs
+    -- both) whatever the reader set: every statement below finds its rows through
+    -- an index, and with them off the first one alone read the whole log
+    -- (tests/test_shared_settings.py). Set only when off, restored on the way out.
+    index_scans_were := pg_catalog.current_setting('enable_indexscan');
+    IF index_scans_were <> 'on' THEN
+        PERFORM pg_catalog.set_config('enable_indexscan', 'on', true);
+    END IF;
     SELECT s.done_snapshot::text INTO applied_snapshot
     FROM graph._sync_state AS s
     WHERE s.target_snapshot IS NULL
@@ -118,6 +127,9 @@ BEGIN
                         AND pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'aborted')
                 AND x.xid::text::bigint IS DISTINCT FROM s.settled_xid);
     IF FOUND THEN
+        IF index_scans_were <> 'on' THEN
+            PERFORM pg_catalog.set_config('enable_indexscan', index_scans_were, true);
+        END IF;
         RETURN;  -- nothing pending (see above)
     END IF;
     me := pg_catalog.pg_current_xact_id_if_assigned()::text::bigint;
@@ -269,6 +281,9 @@ BEGIN
                 ' changes to such tables are never folded.',
                   HINT = 'Read in a read-write transaction on the primary after the changes commit, or'
                       ' have graph_admin run graph.apply_sync().';
+    END IF;
+    IF index_scans_were <> 'on' THEN
+        PERFORM pg_catalog.set_config('enable_indexscan', index_scans_were, true);
     END IF;
 END;
 $$;
