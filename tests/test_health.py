@@ -326,7 +326,7 @@ SYNC_HEALTH_COLUMNS = [
     ("dangling_references", "bigint"), ("duplicate_edges", "bigint"),
     ("integrity_checked_at", "timestamp with time zone"), ("apply_sync_recommended", "boolean"),
     ("maintenance_recommended", "boolean"), ("reconcile_recommended", "boolean"), ("next_action", "text"),
-    ("last_change_sync_id", "bigint"), ("notifications_skipped", "bigint"),
+    ("last_change_sync_id", "bigint"), ("notifications_skipped", "bigint"), ("read_apply", "text"),
 ]
 SYNC_HEALTH_COMMENT = (
     "One row of replay and drift health: sync mode and settings, applied position, pending/failed rows,"

@@ -61,6 +61,7 @@ BAD = [
     ("graph.job_retention", "forever", "SELECT * FROM graph.run_scheduled_maintenance()"),
     ("graph.notify_queue_limit", "0", "SELECT * FROM graph.apply_sync()"),
     ("graph.notify_queue_limit", "full", "SELECT * FROM graph.build()"),
+    ("graph.read_apply", "readers", "SELECT * FROM graph.sync_health()"),
 ]
 
 
@@ -116,7 +117,7 @@ DEFAULTS = {
     "graph.query_freshness": "apply_pending_sync", "graph.max_staleness": None, "graph.tenant": None,
     "graph.rebuild_overlay_fraction": "0.5",
     "graph.rebuild_tombstone_fraction": "0.25", "graph.verify_interval": "1 day", "graph.log_retention": "1 hour",
-    "graph.job_retention": "7 days", "graph.notify_queue_limit": "0.5",
+    "graph.job_retention": "7 days", "graph.notify_queue_limit": "0.5", "graph.read_apply": "everyone",
 }
 
 

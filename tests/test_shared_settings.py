@@ -39,6 +39,7 @@ OTHER = {
     "graph.log_retention": "2 days",
     "graph.job_retention": "3 days",
     "graph.notify_queue_limit": "0.9",
+    "graph.read_apply": "admins",
 }
 SHARED = sorted(n for n, s in settings.SETTINGS.items() if s.scope == "shared")
 
@@ -382,3 +383,37 @@ def test_a_readers_planner_settings_do_not_shape_the_reads_apply(items):
     assert len(defaults) > 40
     assert {name: config.get(name) for name in defaults} == defaults
     assert config["max_parallel_workers_per_gather"] == "0"
+
+
+def test_a_reader_that_keeps_its_transaction_open_holds_an_apply_unless_reads_apply_for_admins_only(items):
+    """A read that applies holds the state row until the reader's transaction ends: a
+    plain reader idle in transaction after such a read makes an admin's apply_sync()
+    wait. With graph.read_apply = 'admins' (set by an admin, for the database) the
+    reader's read folds the same rows instead (its answer is the same), takes no
+    lock, and the admin's apply runs at once; an admin's read still applies."""
+    for mode in ("everyone", "admins"):
+        with connect(items) as c:
+            c.execute("SELECT graph.set_setting('graph.read_apply', %s)", [mode])
+            c.execute("SELECT graph.apply_sync()")
+            write_chain(c, 11 if mode == "everyone" else 16, 5)
+            c.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")  # a read applies
+        with psycopg.connect(psycopg.conninfo.make_conninfo(items, user=READER)) as r:
+            r.execute("SET graph.read_apply = 'everyone'")  # a reader's own value changes nothing
+            assert read(r) == (15 if mode == "everyone" else 20)  # every committed row, applied or folded
+            with connect(items) as c:  # the reader is idle in transaction now
+                c.execute("SET statement_timeout = '2s'")
+                write_chain(c, 100 if mode == "everyone" else 101, 1)
+                if mode == "everyone":
+                    with pytest.raises(psycopg.errors.QueryCanceled):
+                        c.execute("SELECT graph.apply_sync()")
+                else:
+                    c.execute("SELECT graph.apply_sync()")
+                    assert pending(c) == 0
+            r.rollback()
+    with connect(items) as c:
+        c.execute("SELECT graph.apply_sync()")
+        write_chain(c, 200, 1)
+        c.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")
+    with psycopg.connect(psycopg.conninfo.make_conninfo(items, user=ADMIN)) as a:
+        assert a.execute("SELECT applied FROM graph._read_sync(true)").fetchone() == (True,)
+        a.commit()

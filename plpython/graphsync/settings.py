@@ -80,6 +80,10 @@ SETTINGS = {s.name: s for s in (
             " committed this long before the read is applied (see Freshness); none: never", "session"),
     Setting("graph.tenant", None, "text",
             "the tenant a read keeps to when it names none (see Read security)", "session"),
+    Setting("graph.read_apply", "everyone", "choice",
+            "whose reads may apply pending rows: `everyone`'s, or only `admins`' (graph_admin members;"
+            " every other read folds them: see Freshness)", "shared",
+            choices=("everyone", "admins")),
     Setting("graph.rebuild_overlay_fraction", "0.5", "fraction",
             "maintenance rebuilds when the edge overlay reaches this share of graph.edge_buffer_size",
             "shared"),

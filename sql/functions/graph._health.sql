@@ -63,6 +63,7 @@ BEGIN
     h.query_freshness := graph._setting('graph.query_freshness');
     h.sync_batch_size := graph._setting('graph.sync_batch_size')::bigint;
     h.sync_error_policy := graph._setting('graph.sync_error_policy');
+    h.read_apply := graph._setting('graph.read_apply');
     -- Whether the pg_cron job really runs (graph._cron_job_state). pg_cron's
     -- message of a failed run is for admins, like a run's error.
     h.schedule_state := cron.state;

@@ -4,7 +4,10 @@
 -- but only when that can neither block nor fail the read: not on a hot standby,
 -- not in a read-only transaction, not while another apply or a build holds
 -- graph._sync_state (SKIP LOCKED), not when the graph is read-only or a pending
--- row already failed -- and at most about once a second: while fewer than 1,000
+-- row already failed, not for a session outside graph_admin when the shared
+-- setting graph.read_apply is 'admins' (an apply holds the state row until the
+-- reader's transaction ends: a reader that keeps it open stops every apply)
+-- -- and at most about once a second: while fewer than 1,000
 -- rows are pending and the last apply (anyone's:
 -- graph._sync_state.last_apply_at) is less than a second old, the read folds
 -- them instead (reads/freshness.py, which folds only the rows new since its last
@@ -241,6 +244,11 @@ BEGIN
            AND last_apply > pg_catalog.statement_timestamp() - interval '1 second' THEN
             EXIT step;  -- applied less than a second ago: folded (see above)
         END IF;
+        -- graph.read_apply = 'admins': a session outside graph_admin folds, never
+        -- takes the state row (which it would hold until its transaction ends).
+        IF NOT graph._session_is_admin() AND graph._setting('graph.read_apply') = 'admins' THEN
+            EXIT step;
+        END IF;
         SELECT s.read_only INTO graph_read_only FROM graph._sync_state AS s FOR UPDATE SKIP LOCKED;
         IF NOT FOUND OR graph_read_only THEN
             EXIT step;
@@ -277,7 +285,8 @@ BEGIN
             ' security applies to %: it shows those tables as last applied', as_role
             USING DETAIL = 'A read folds pending changes in memory only where the reading role sees every'
                 ' row; it could not apply them here (a read-only transaction, a hot standby, another'
-                ' apply running, a read-only graph or a failed log row), and its own uncommitted'
+                ' apply running, a read-only graph, a failed log row or graph.read_apply = admins),'
+                ' and its own uncommitted'
                 ' changes to such tables are never folded.',
                   HINT = 'Read in a read-write transaction on the primary after the changes commit, or'
                       ' have graph_admin run graph.apply_sync().';
