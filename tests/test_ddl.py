@@ -398,3 +398,59 @@ def _own_and_owners_ddl(shop, owner, admin):
         conn.execute("INSERT INTO shop.notes VALUES (1, 'x')")
         admin.execute("SELECT graph.build()")
         assert verify(admin) == []
+
+
+@pytest.fixture
+def stranger(db):
+    """A login role with no right on anything of graphsync's or the shop's."""
+    role = "gs_stranger_" + uuid.uuid4().hex[:8]
+    with connect(db) as c:
+        c.execute(f"CREATE ROLE {role} LOGIN")
+    yield role
+    with connect(db) as c:
+        c.execute(f"DROP ROLE {role}")
+
+
+def test_a_role_holding_advisory_locks_holds_up_no_schema_change_and_no_maintenance(db, shop, owner, stranger):
+    """Any role that may connect may take any advisory lock. graphsync took 7420152
+    around capture generation and (7420151, 4) around maintenance: a stranger holding
+    them kept the owner's ALTER TABLE waiting (the DDL follower regenerates capture)
+    and made every scheduled maintenance run 'skipped' and vacuum wait. graphsync now
+    locks rows of graph._locks (migration 421), which takes UPDATE on it: graph_admin's
+    alone."""
+    with as_role(db, stranger) as s:
+        s.execute("SELECT pg_advisory_lock(7420152), pg_advisory_lock(7420151, 4)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            s.execute("SELECT FROM graph._locks FOR UPDATE")
+        with as_role(db, owner) as app:
+            app.execute("SET statement_timeout = '10s'")
+            app.execute("ALTER TABLE shop.customers RENAME COLUMN email TO mail")
+            app.execute("INSERT INTO shop.customers VALUES (99, 1, 'c99', 'e99', 'gold', 'k99')")
+        with connect(db) as c:
+            c.execute("SET statement_timeout = '60s'")
+            run = c.execute("SELECT status, reason FROM graph.run_scheduled_maintenance()").fetchone()
+            assert run[0] == "succeeded", run
+            assert c.execute("SELECT status FROM graph.vacuum()").fetchone() == ("succeeded",)
+            assert verify(c) == []
+
+
+def test_a_cancelled_schema_change_reports_postgresqls_message(db, shop, owner):
+    """A statement timeout while the DDL follower waits (here for capture generation,
+    held by an admin's open transaction) stops the DDL with 57014 and PostgreSQL's own
+    message, not PL/Python's "spiexceptions.QueryCanceled: " before it; the DDL is
+    rolled back and nothing changed."""
+    with connect(db) as admin:
+        admin.execute("BEGIN")
+        admin.execute("SELECT FROM graph._locks WHERE name = 'capture' FOR UPDATE")
+        with as_role(db, owner) as app:
+            app.execute("SET statement_timeout = '500ms'")
+            with pytest.raises(psycopg.errors.QueryCanceled) as info:
+                app.execute("ALTER TABLE shop.customers RENAME COLUMN email TO mail")
+        admin.execute("ROLLBACK")
+    err = info.value
+    assert err.diag.message_primary == "canceling statement due to statement timeout", err.diag.message_primary
+    assert "spiexceptions" not in str(err) and "Traceback" not in str(err)
+    with connect(db) as c:
+        assert c.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = 'shop.customers'::regclass"
+                         " AND attname = 'email'").fetchone() == (1,)
+        assert verify(c) == []

@@ -36,6 +36,7 @@ DECLARE
     relations oid [];
     tables oid [];
     tbl oid;
+    e_message text;
 BEGIN
     -- Commands that never change a table's columns, name or members: nothing to
     -- look up (capture generation runs these for every table it captures).
@@ -66,7 +67,12 @@ BEGIN
             RETURN;
         END IF;
         tables := ARRAY(SELECT graph._follow_registry(tables));
-    EXCEPTION WHEN OTHERS THEN
+    EXCEPTION WHEN query_canceled THEN
+        -- A cancel or timeout stops the DDL, with PostgreSQL's message (not
+        -- PL/Python's "spiexceptions.QueryCanceled: " before it).
+        GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT;
+        RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = graph._error_message(e_message);
+    WHEN OTHERS THEN
         RAISE WARNING 'graphsync could not follow this schema change: %', SQLERRM
             USING HINT = 'Run graph.reconcile(); graph.sync_health() shows what capture misses until then.';
         RETURN;

@@ -113,7 +113,7 @@
 -- a superuser) or own tbl (a DDL event on its own table regenerates capture);
 -- anyone else gets 42501. Handing a function to graph_capture needs that role
 -- to have CREATE on schema graph for the moment of the ALTER ... OWNER: the
--- grant is made and revoked inside this call, under an advisory lock, so at rest
+-- grant is made and revoked inside this call, under a lock (graph._locks), so at rest
 -- graph_capture holds nothing but its INSERT.
 --
 -- A row-level function (per_row). PostgreSQL's logical replication apply
@@ -186,7 +186,9 @@ BEGIN
             USING ERRCODE = '42501';
     END IF;
     -- One writer at a time: the grant below changes schema graph's privileges.
-    PERFORM pg_catalog.pg_advisory_xact_lock(7420152);
+    -- A row of graph._locks, not an advisory lock, which any role could hold
+    -- (migration 421).
+    PERFORM FROM graph._locks AS l WHERE l.name = 'capture' FOR UPDATE;
     -- Replica capture only where wanted (graph._replica_capture_wanted): else
     -- the row function goes, and with it its triggers.
     IF per_row AND NOT graph._replica_capture_wanted(tbl) THEN

@@ -5,15 +5,15 @@ Used by run_scheduled_maintenance()/vacuum() (ops/maintenance.py) and
 reconcile() (ops/reconcile.py).
 """
 
-LOCK = (7_420_151, 4)  # advisory lock (int4 pair): one maintenance run per database
+# One maintenance run per database: a row of graph._locks (migration 421), which
+# only graph_admin may lock; an advisory lock, which any role may take, let a
+# role with no right on the graph make every scheduled run 'skipped'.
+LOCK = "SELECT 1 FROM graph._locks AS l WHERE l.name = 'maintenance' FOR UPDATE"
 
 
 def lock(plpy, wait):
     """Take the maintenance lock for this transaction; False if busy and not wait."""
-    if wait:
-        plpy.execute("SELECT pg_advisory_xact_lock(%d, %d)" % LOCK)
-        return True
-    return plpy.execute("SELECT pg_try_advisory_xact_lock(%d, %d) AS ok" % LOCK)[0]["ok"]
+    return bool(plpy.execute(LOCK if wait else LOCK + " SKIP LOCKED"))
 
 
 def job_start(plpy, kind, status="running"):
