@@ -19,6 +19,10 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA graph TO graph_admin;
 -- whoever writes that table next, a superuser's build included.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON graph._py_modules, graph._migrations, graph._version FROM graph_admin;
 REVOKE TRIGGER, REFERENCES ON ALL TABLES IN SCHEMA graph FROM graph_admin;
+-- graph._locks (migration 421): graph_admin may lock its rows (UPDATE on held_by,
+-- which SELECT ... FOR UPDATE needs), not add, remove or rename one.
+REVOKE ALL ON graph._locks FROM graph_admin;
+GRANT SELECT, UPDATE (held_by) ON graph._locks TO graph_admin;
 -- The package's compiled code is stored by the installing role alone, as its source is.
 REVOKE EXECUTE ON FUNCTION graph._compile_package() FROM graph_admin;
 

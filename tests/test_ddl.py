@@ -454,3 +454,25 @@ def test_a_cancelled_schema_change_reports_postgresqls_message(db, shop, owner):
         assert c.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = 'shop.customers'::regclass"
                          " AND attname = 'email'").fetchone() == (1,)
         assert verify(c) == []
+
+
+def test_an_admin_may_lock_graphsyncs_critical_sections_but_not_remove_them(db):
+    """graph_admin locks the rows of graph._locks (a maintenance run, capture
+    generation) but may not delete, add or rename one: a missing row would lock
+    nothing, and every scheduled run that found its row gone would be skipped."""
+    role = "gs_lock_admin_" + uuid.uuid4().hex[:8]
+    with connect(db) as c:
+        c.execute(f"CREATE ROLE {role} LOGIN IN ROLE graph_admin")
+    try:
+        with as_role(db, role) as a:
+            a.execute("BEGIN")
+            assert a.execute("SELECT name FROM graph._locks ORDER BY name FOR UPDATE").fetchall() == [
+                ("capture",), ("maintenance",)]
+            a.execute("ROLLBACK")
+            for sql in ("DELETE FROM graph._locks", "TRUNCATE graph._locks",
+                        "INSERT INTO graph._locks (name) VALUES ('x')", "UPDATE graph._locks SET name = 'x'"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    a.execute(sql)
+    finally:
+        with connect(db) as c:
+            c.execute(f"DROP ROLE {role}")
