@@ -388,7 +388,8 @@ def test_a_readers_planner_settings_do_not_shape_the_reads_apply(items):
 def test_a_reader_that_keeps_its_transaction_open_holds_an_apply_unless_reads_apply_for_admins_only(items):
     """A read that applies holds the state row until the reader's transaction ends: a
     plain reader idle in transaction after such a read makes an admin's apply_sync()
-    wait. With graph.read_apply = 'admins' (set by an admin, for the database) the
+    wait (health's next_action names the reader's backend). With graph.read_apply =
+    'admins' (set by an admin, for the database) the
     reader's read folds the same rows instead (its answer is the same), takes no
     lock, and the admin's apply runs at once; an admin's read still applies."""
     for mode in ("everyone", "admins"):
@@ -404,12 +405,18 @@ def test_a_reader_that_keeps_its_transaction_open_holds_an_apply_unless_reads_ap
                 c.execute("SET statement_timeout = '2s'")
                 write_chain(c, 100 if mode == "everyone" else 101, 1)
                 if mode == "everyone":
+                    # health names the backend replay waits for
+                    action = c.execute("SELECT next_action FROM graph.sync_health()").fetchone()[0]
+                    assert action.startswith(f"replay waits for backend {r.info.backend_pid},"), action
                     with pytest.raises(psycopg.errors.QueryCanceled):
                         c.execute("SELECT graph.apply_sync()")
                 else:
                     c.execute("SELECT graph.apply_sync()")
                     assert pending(c) == 0
             r.rollback()
+        with connect(items) as c:
+            action = c.execute("SELECT next_action FROM graph.sync_health()").fetchone()[0]
+            assert not action.startswith("replay waits"), action
     with connect(items) as c:
         c.execute("SELECT graph.apply_sync()")
         write_chain(c, 200, 1)

@@ -38,6 +38,7 @@ DECLARE
     maintenance_kind text;
     rebuild_drift text;
     triggers_drifted boolean;
+    held_by integer;
 BEGIN
     reveal := reveal AND graph._session_is_admin();
     -- Schema drift, read once (each read checks every captured table's columns,
@@ -60,6 +61,23 @@ BEGIN
     reasons := graph._rebuild_reasons(rebuild_drift);
     cron := graph._cron_job_state();
     SELECT * INTO s FROM graph._sync_state;
+    -- A backend whose open transaction wrote the state row (an apply, or a read
+    -- that applied, not ended yet: it holds ROW EXCLUSIVE on graph._sync_state and
+    -- waits for no lock) while no apply committed for a minute: replay waits for
+    -- it (see next_action). (The row's xmax does not tell: a read's apply locks the
+    -- row in one subtransaction and writes it in another, which makes it a
+    -- multixact.)
+    IF s.last_apply_at < pg_catalog.now() - interval '1 minute' THEN
+        SELECT l.pid INTO held_by FROM pg_catalog.pg_locks AS l
+        WHERE l.locktype = 'relation' AND l.mode = 'RowExclusiveLock' AND l.granted
+          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d
+                            WHERE d.datname = pg_catalog.current_database())
+          AND l.relation = 'graph._sync_state'::pg_catalog.regclass
+          AND l.pid <> pg_catalog.pg_backend_pid()
+          AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks AS w WHERE w.pid = l.pid AND NOT w.granted)
+        ORDER BY l.pid
+        LIMIT 1;
+    END IF;
     h.query_freshness := graph._setting('graph.query_freshness');
     h.sync_batch_size := graph._setting('graph.sync_batch_size')::bigint;
     h.sync_error_policy := graph._setting('graph.sync_error_policy');
@@ -173,6 +191,11 @@ BEGIN
                                          WHEN 'vacuum' THEN 'graph.vacuum()'
                                          ELSE 'graph.run_scheduled_maintenance()' END)
         WHEN h.needs_rebuild THEN 'run graph.run_scheduled_maintenance(): ' || h.rebuild_reasons
+        WHEN h.pending_sync_rows > 0 AND held_by IS NOT NULL THEN
+            format('replay waits for backend %s, whose open transaction holds graph._sync_state (an apply, or a'
+                   ' read that applied, not ended): it goes on when that transaction ends; SELECT'
+                   ' pg_terminate_backend(%s) ends it (graph.read_apply = ''admins'' keeps readers from holding it)',
+                   held_by, held_by)
         WHEN h.pending_sync_rows > 0 THEN 'run graph.apply_sync() (or let maintenance or a read apply it)'
         WHEN cron.state = 'unknown' THEN cron.action
         ELSE 'nothing to do'
