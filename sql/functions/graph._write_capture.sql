@@ -38,8 +38,9 @@
 --                no setting renders differently (every capture function pins
 --                search_path, as every SECURITY DEFINER function must; its body is
 --                schema-qualified too)
---   %10$L %11$L  tbl's oid and name, for the check on TG_RELID
---   %12$s        the statements below (ops), made by placeholders 2 to 8, 10 and
+--   %10$L %11$L  tbl's oid and name, for the check on TG_RELID (and a
+--                TRUNCATE's table_name)
+--   %12$s        the statements below (ops), made by placeholders 2 to 8, 10, 11 and
 --   %13$s-%18$s  fk_n, fp_n, fr_n, fk_o, fr_o, fp_o: k, p, r of a single row
 --                (see fast; else the same as k, p, r)
 --   %19$s %20$s  guard_n, guard_o: the type check of a row (else true), a
@@ -486,20 +487,11 @@ $o$;
             MOVE logged;
             CLOSE logged;
         END IF;
-    ELSIF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' AND TG_RELID OPERATOR(pg_catalog.=) %10$L::pg_catalog.oid THEN
-        OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
-        VALUES ('T', %2$s, true)
-        RETURNING NULL::pg_catalog.int4;
-        MOVE logged;
-        CLOSE logged;
-        OPEN logged FOR INSERT INTO graph._sync_log_attention (id)
-        VALUES (pg_catalog.currval('graph._sync_log_id_seq'::pg_catalog.regclass))
-        RETURNING NULL::pg_catalog.int4;
-        MOVE logged;
-        CLOSE logged;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
         OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
-        VALUES ('T', TG_RELID, pg_catalog.format('%%I.%%I', TG_TABLE_SCHEMA, TG_TABLE_NAME), true)
+        VALUES ('T', TG_RELID,
+                CASE WHEN TG_RELID OPERATOR(pg_catalog.=) %10$L::pg_catalog.oid THEN %11$L
+                     ELSE pg_catalog.format('%%I.%%I', TG_TABLE_SCHEMA, TG_TABLE_NAME) END, true)
         RETURNING NULL::pg_catalog.int4;
         MOVE logged;
         CLOSE logged;
@@ -520,12 +512,12 @@ $o$;
     EXCEPTION WHEN data_exception THEN
 %s
     END;
-$o$, format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, NULL, NULL,
+$o$, format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, tbl::regclass::text, NULL,
                          k_n, p_n, r_n, k_o, r_o, p_o, 'true', 'true', 'true'),
-             format(ops, fn, ident, k_n, p_n, r_n1, k_o, r_o1, p_o, NULL, tbl, NULL, NULL,
+             format(ops, fn, ident, k_n, p_n, r_n1, k_o, r_o1, p_o, NULL, tbl, tbl::regclass::text, NULL,
                     k_n, p_n, r_n1, k_o, r_o1, p_o, 'true', 'true', 'true'));
     ELSE
-        ops := format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, NULL, NULL,
+        ops := format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, tbl::regclass::text, NULL,
                       fk_n, fp_n, fr_n, fk_o, fr_o, fp_o, guard_n, guard_o, guard_d);
     END IF;
 
