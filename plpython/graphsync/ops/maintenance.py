@@ -15,7 +15,8 @@ reconcile, a rebuild drift blocked, a pg_cron job that does not run:
 left_undone) returns status 'partial' with what, never 'succeeded'.
 
 Runs never overlap: a scheduled run that finds another under way returns
-'skipped' (pg_try_advisory_xact_lock); vacuum and reconcile wait for it.
+'skipped' (jobs.lock: the row 'maintenance' of graph._locks, SKIP LOCKED);
+vacuum and reconcile wait for it.
 
 A run reads every 'shared' setting (settings.py); it reads them all before it
 starts, so a bad value is an error (22023) of the call, not a failed phase.
