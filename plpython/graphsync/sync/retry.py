@@ -120,16 +120,16 @@ def retry_failed(plpy):
         attempted = {r["id"] for r in failed_before}
         rows = []
     reg = registry.load(plpy)
+    tables = sorted({int(r["table_oid"]) for r in rows})
     # The current source rows are read unfiltered (see _current_nodes): refuse now,
     # for the whole call, a caller that row-level security applies to, rather than
     # record that refusal as each row's error.
     plpy.execute(plpy.prepare("SELECT graph._check_row_security($1, 'graph.retry_failed()')",
                               ["oid[]"]),
-                 [sorted({int(r["table_oid"]) for r in rows if int(r["table_oid"]) in reg.nodes})])
+                 [[t for t in tables if t in reg.nodes]])
     replayer = apply.Replayer(plpy, reg, settings.get(plpy, "graph.edge_buffer_size"))
     truncated = {int(r["table_oid"]): r["id"] for r in db.run(
-        plpy, TRUNCATED, ["oid[]", "bigint"], [sorted({int(r["table_oid"]) for r in rows}),
-                                                rows[0]["id"] if rows else 0])}
+        plpy, TRUNCATED, ["oid[]", "bigint"], [tables, rows[0]["id"] if rows else 0])}
 
     def apply_part(part):
         replayer.flush(_changes(plpy, reg, part, truncated))
