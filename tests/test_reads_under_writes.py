@@ -336,6 +336,54 @@ def test_a_fold_of_a_few_thousand_rows_builds_no_full_arrays(graph_db):
 
 
 
+def test_a_fold_of_a_few_rows_looks_their_ends_up_in_the_key_index_the_backend_holds(graph_db):
+    """Once a backend holds the base's key index (a fold of many keys built it:
+    freshness.KEYS_BY_INDEX), a fold of a few hundred rows looks their ends up there
+    rather than by a statement of its own (RESOLVE). A reader that folds 100 join-row
+    updates onto its kept view then runs one statement a read (START's), where it
+    runs two while it holds no index (before: two in both cases). Its answers are
+    the applied graph's."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        admin.execute("""
+            DROP SCHEMA IF EXISTS uw3 CASCADE;
+            CREATE SCHEMA uw3;
+            CREATE TABLE uw3.n (id int PRIMARY KEY);
+            CREATE TABLE uw3.e (id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL);
+            INSERT INTO uw3.n SELECT g FROM generate_series(1, 3000) g;
+            INSERT INTO uw3.e SELECT g, 1 + g % 3000, 1 + (g * 7) % 3000 FROM generate_series(1, 6000) g;
+            SELECT graph.add_table('uw3.n');
+            SELECT graph.add_edge('uw3.n', 'src', 'uw3.n', to_column => 'dst', via_table => 'uw3.e');
+            SELECT graph.build();""")
+        reader.execute(COUNTS)
+        reader.execute("SET default_transaction_read_only = on")  # folds, never applies
+        walk = "SELECT node_id, depth FROM graph.traverse('uw3.n', %s, max_depth => 2) ORDER BY 1, 2"
+        seeds = ("1", "2", "14")
+
+        def statements_per_fold(r):
+            """Statements of one read folding 100 updates (more than START looks up the
+            keys of: reads.start.KEYS_IN_START) onto the view the reader kept."""
+            writer.execute("UPDATE uw3.e SET dst = 1 + (id * %s) %% 3000 WHERE id <= 100", (r,))
+            before = counts(reader)
+            reader.execute(walk, (seeds[r % 3],)).fetchall()
+            after = counts(reader)
+            assert after["rows_folded"] == before["rows_folded"] + 100, (before, after)
+            return after["statements"] - before["statements"]
+
+        reader.execute(walk, ("1",)).fetchall()
+        statements_per_fold(11)  # the first fold after the read: from the applied view
+        assert [statements_per_fold(r) for r in (13, 17)] == [2, 2]  # START and RESOLVE
+        # 1,200 updates, 2,400 ends: the fold builds the index of the base's keys
+        writer.execute("UPDATE uw3.e SET dst = 1 + (id * 19) % 3000 WHERE id > 100 AND id <= 1300")
+        reader.execute(walk, ("1",)).fetchall()
+        apply(admin)
+        reader.execute(walk, ("1",)).fetchall()
+        statements_per_fold(23)
+        assert [statements_per_fold(r) for r in (29, 31, 37)] == [1, 1, 1]  # START alone
+        got = [reader.execute(walk, (s,)).fetchall() for s in seeds]
+        apply(admin)
+        assert [reader.execute(walk, (s,)).fetchall() for s in seeds] == got
+
+
 def test_a_folded_view_is_kept_across_a_half_done_pass(graph_db):
     """An apply that stops before the end of its pass (apply_sync(max_batches => 1),
     a batch of 600 of 900 pending rows) leaves the pass half done: a reader keeps

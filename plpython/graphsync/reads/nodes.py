@@ -383,14 +383,18 @@ def _every_key_by_table(plpy, v, cache):
         yield table, pks[at], held[at]
 
 
-def key_index(plpy, v):
+def key_index(plpy, v, build=True):
     """{table oid: {id text: node id}} of the base nodes whose keys this backend
     keeps, every key of the base read first (see key_arrays): for a read that
     resolves many keys at once (folding many pending rows), built once per
     generation. It holds what some caller could read: look up only tables the
-    caller may SELECT (graph._nodes shows a caller the nodes of those tables)."""
+    caller may SELECT (graph._nodes shows a caller the nodes of those tables).
+    ``build`` False: None unless this backend holds it already (a fold of a few
+    keys looks them up in it then, rather than by a statement)."""
     cache = _key_cache(v)
     if cache.index is None:
+        if not build:
+            return None
         index = {table: dict(zip(pks.tolist(), held.tolist(), strict=True))
                  for table, pks, held in _every_key_by_table(plpy, v, cache)}
         cache.index = index
@@ -398,7 +402,7 @@ def key_index(plpy, v):
     return cache.index
 
 
-def int_key_index(plpy, v):
+def int_key_index(plpy, v, build=True):
     """{table oid: (keys, node ids)}: key_index's keys that are the decimal text of
     an integer (as integer output writes it, at most 18 digits: sync/imagetext.ints),
     as int64 sorted, with their node ids, for packed.resolve: a read folding many
@@ -406,11 +410,14 @@ def int_key_index(plpy, v):
     (reads/freshness.py). An integer equals a key here exactly when its decimal text
     equals that key's text. Built once per generation from the same keys as
     key_index (every key of the base read first), with the same rule: look up only
-    tables the caller may SELECT."""
+    tables the caller may SELECT. ``build`` False: None unless this backend holds it
+    already (as key_index)."""
     from graphsync.sync import packed  # here: only a fold of many rows needs it
 
     cache = _key_cache(v)
     if cache.int_index is None:
+        if not build:
+            return None
         index = {}
         for table, pks, held in _every_key_by_table(plpy, v, cache):
             keys, ids = packed.parse_keys("\0".join(pks.tolist()).encode(), held.astype(">i8").tobytes())
