@@ -37,7 +37,9 @@ round); prints its row and writes no file.
     .venv/bin/python benchmarks/reads.py --fold-updates-only REVISION [--reps 4]
 
 the same for what a reader under writes folds: edges // 100 join-row updates (their
-ends moved) onto the folded view it kept from its read before.
+ends moved) onto the folded view it kept from its read before; with --fold-rows N, N
+updates, each backend having folded 1,500 once before (as a reader under heavy writes
+that once folded a large backlog: it holds the base's key index).
 
     .venv/bin/python benchmarks/reads.py --overlay-against REVISION [--reps 4]
 
@@ -356,7 +358,7 @@ class Bench:
         self.row("… the first read after that apply (the backend follows %dk overlay rows)" % (n // 1000),
                  median_ms(following), None, "", None)
 
-    def fold_against(self, other, revision, reps, updates=False):
+    def fold_against(self, other, revision, reps, updates=False, rows=None):
         """The fold step side by side with ``other`` (a Bench on a database holding the
         same graph, with ``revision``'s code installed): ``reps`` rounds, each folding
         n = edges // 10 fresh pending rows in a READ ONLY transaction on both databases,
@@ -369,8 +371,13 @@ class Bench:
         (their ends moved) committed since its last read, onto the folded view it kept:
         each round a read folds 10 updated rows (unmeasured; the backend keeps that
         view), then n = edges // 100 rows are updated by one statement and the
-        measured read folds them onto the kept view."""
-        n = self.edges // (100 if updates else 10)
+        measured read folds them onto the kept view.
+
+        ``rows`` (with ``updates``): n, the rows the measured read folds; before the
+        rounds each backend folds 1,500 updated rows once (unmeasured, then applied),
+        so that it holds the base's key index a fold of many keys builds, as a reader
+        under heavy writes does once it folded a large backlog."""
+        n = rows if updates and rows else self.edges // (100 if updates else 10)
         top = self.edges + 1_000_000
         times = {"this": [], "previous": []}
         cpu = {"this": [], "previous": []}
@@ -383,6 +390,15 @@ class Bench:
                 r.execute("SELECT graph.apply_sync()")
                 timed(r, TRAVERSE, {"seed": "1", "depth": 6})
                 pids[name] = r.execute("SELECT pg_backend_pid()").fetchone()[0]
+            if updates and rows:  # each backend builds its key index once (see above)
+                for name, _ in sides:
+                    r, wr = conns[name]
+                    wr.execute(MOVE_ENDS, {"n": self.nodes, "r": 7, "lo": self.edges - 1499, "hi": self.edges})
+                    with r.transaction():
+                        r.execute("SET TRANSACTION READ ONLY")
+                        timed(r, TRAVERSE, {"seed": "1", "depth": 2})
+                    r.execute("SELECT graph.apply_sync()")
+                    timed(r, TRAVERSE, {"seed": "1", "depth": 2})
             for rep in range(reps):
                 if updates:  # the few rows the kept view holds, folded by an unmeasured read
                     lo = 1 + rep * (n + 10)
@@ -420,8 +436,9 @@ class Bench:
                         cpu["this"][-1], cpu["previous"][-1])), flush=True)
         ratios = [p / t for p, t in zip(times["previous"], times["this"], strict=True)]
         span = "%.0f–%.0f ms" % (min(times["this"]) * 1000, max(times["this"]) * 1000)
-        what = ("read-only read folding %dk join-row updates onto its kept view" if updates
-                else "read-only read folding %dk pending rows") % (n // 1000)
+        what = ("read-only read folding %s join-row updates onto its kept view" % (
+                    "%dk" % (n // 1000) if n >= 1000 else "%d" % n) if updates
+                else "read-only read folding %dk pending rows" % (n // 1000))
         self.row("%s (traverse depth 2; median of %d, %s) vs %s" % (what, reps, span, revision),
                  median_ms(times["this"]), median_ms(times["previous"]), "" if updates else "< 1 s",
                  None if updates else median_ms(times["this"]) < 1000,
@@ -659,6 +676,9 @@ def main(argv=None):
     parser.add_argument("--fold-updates-only", metavar="REVISION",
                         help="the same for a read folding join-row updates onto the view it kept (a reader"
                              " under writes)")
+    parser.add_argument("--fold-rows", type=int, metavar="N",
+                        help="with --fold-updates-only: fold N updates a round (default edges // 100), each"
+                             " backend having folded 1,500 once before (it then holds the base's key index)")
     parser.add_argument("--overlay-against", metavar="REVISION",
                         help="depth-6 traversals over a graph with a 5%% edge overlay in fresh backends, side by"
                              " side with this revision's code installed in a second database; prints its rows")
@@ -701,7 +721,8 @@ def main(argv=None):
             b.setup()
             other.setup()
             if args.fold_only or args.fold_updates_only:
-                b.fold_against(other, revision, args.reps, updates=bool(args.fold_updates_only))
+                b.fold_against(other, revision, args.reps, updates=bool(args.fold_updates_only),
+                               rows=args.fold_rows)
             elif args.overlay_against:
                 b.overlay_against(other, revision, args.reps)
             else:
