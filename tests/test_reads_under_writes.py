@@ -16,6 +16,7 @@ transaction."""
 import json
 
 import pytest
+from psycopg import sql
 
 from conftest import apply, connect
 
@@ -304,25 +305,34 @@ def test_a_folded_view_is_not_kept_across_an_apply_of_rows_it_had_not_folded(gra
         assert reach(reader) == fresh_fold(graph_db)
 
 
+def spread_graph(admin, schema, nodes, edges):
+    """A graph of its own in ``schema``: ``nodes`` nodes, edge g from 1 + g % nodes to
+    1 + 7g % nodes through a join table, built. Returns a depth-2 traversal of it
+    (its seed a parameter), ordered."""
+    admin.execute(sql.SQL("""
+        DROP SCHEMA IF EXISTS {s} CASCADE;
+        CREATE SCHEMA {s};
+        CREATE TABLE {s}.n (id int PRIMARY KEY);
+        CREATE TABLE {s}.e (id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL);
+        INSERT INTO {s}.n SELECT g FROM generate_series(1, {nodes}) g;
+        INSERT INTO {s}.e SELECT g, 1 + g % {nodes}, 1 + (g * 7) % {nodes} FROM generate_series(1, {edges}) g;
+        SELECT graph.add_table({n});
+        SELECT graph.add_edge({n}, 'src', {n}, to_column => 'dst', via_table => {e});
+        SELECT graph.build();""").format(s=sql.Identifier(schema), nodes=sql.Literal(nodes), edges=sql.Literal(edges),
+                                         n=sql.Literal(schema + ".n"), e=sql.Literal(schema + ".e")))
+    return sql.SQL("SELECT node_id, depth FROM graph.traverse({n}, %s, max_depth => 2) ORDER BY 1, 2").format(
+        n=sql.Literal(schema + ".n"))
+
+
 def test_a_fold_of_a_few_thousand_rows_builds_no_full_arrays(graph_db):
     """A fold of 3,000 edge changes on a graph of 64,000 edges adds them to the kept
     overlay node by node, O(changes) (freshness.in_arrays_above: past one change per
     16 edges); it made full arrays, O(edges), past one per 128 before (failed then:
     an adjacency built from full arrays). Its answers are the applied graph's."""
     with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
-        admin.execute("""
-            DROP SCHEMA IF EXISTS uw2 CASCADE;
-            CREATE SCHEMA uw2;
-            CREATE TABLE uw2.n (id int PRIMARY KEY);
-            CREATE TABLE uw2.e (id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL);
-            INSERT INTO uw2.n SELECT g FROM generate_series(1, 4000) g;
-            INSERT INTO uw2.e SELECT g, 1 + g % 4000, 1 + (g * 7) % 4000 FROM generate_series(1, 64000) g;
-            SELECT graph.add_table('uw2.n');
-            SELECT graph.add_edge('uw2.n', 'src', 'uw2.n', to_column => 'dst', via_table => 'uw2.e');
-            SELECT graph.build();""")
+        walk = spread_graph(admin, "uw2", 4000, 64000)
         reader.execute(COUNTS)
         reader.execute("SET default_transaction_read_only = on")
-        walk = "SELECT node_id, depth FROM graph.traverse('uw2.n', %s, max_depth => 2) ORDER BY 1, 2"
         reader.execute(walk, ("1",)).fetchall()
         writer.execute("UPDATE uw2.e SET dst = 1 + (id * 13) % 4000 WHERE id <= 1500")  # 3,000 edge changes
         before = counts(reader)
@@ -344,19 +354,9 @@ def test_a_fold_of_a_few_rows_looks_their_ends_up_in_the_key_index_the_backend_h
     runs two while it holds no index (before: two in both cases). Its answers are
     the applied graph's."""
     with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
-        admin.execute("""
-            DROP SCHEMA IF EXISTS uw3 CASCADE;
-            CREATE SCHEMA uw3;
-            CREATE TABLE uw3.n (id int PRIMARY KEY);
-            CREATE TABLE uw3.e (id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL);
-            INSERT INTO uw3.n SELECT g FROM generate_series(1, 3000) g;
-            INSERT INTO uw3.e SELECT g, 1 + g % 3000, 1 + (g * 7) % 3000 FROM generate_series(1, 6000) g;
-            SELECT graph.add_table('uw3.n');
-            SELECT graph.add_edge('uw3.n', 'src', 'uw3.n', to_column => 'dst', via_table => 'uw3.e');
-            SELECT graph.build();""")
+        walk = spread_graph(admin, "uw3", 3000, 6000)
         reader.execute(COUNTS)
         reader.execute("SET default_transaction_read_only = on")  # folds, never applies
-        walk = "SELECT node_id, depth FROM graph.traverse('uw3.n', %s, max_depth => 2) ORDER BY 1, 2"
         seeds = ("1", "2", "14")
 
         def statements_per_fold(r):
