@@ -91,8 +91,9 @@ FOLD_BY_ROW = 64
 # (nodes.key_index) rather than in graph._nodes, key by key: it builds the index
 # (every key of the base, once per generation). A fold of fewer keys looks them up
 # there too when this backend holds the index already (a reader under heavy writes,
-# once it folded a large backlog): 300 join-row updates folded onto a kept view
-# spent some 3.5 ms of 13 on that statement at 200k nodes (idle machine).
+# once it folded a large backlog): a read folding 300 join-row updates onto its kept
+# view, 200k nodes, took 8.6 ms against 14.4 with the statement (benchmarks/reads.py
+# --fold-updates-only REV --fold-rows 300, idle machine).
 KEYS_BY_INDEX = 2_000
 
 # rekeys: kept folded views taken across an apply (rekeyed); rekeys_refused: kept
