@@ -338,10 +338,8 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
     pks = np.concatenate([ec.from_pks, ec.to_pks])  # None where ints holds the key
     ints = None if ec.from_ints is None else np.concatenate([ec.from_ints, ec.to_ints])
     got = np.full(2 * m, -1, dtype=np.int64)
-    many = 2 * m > KEYS_BY_INDEX
-    int_index = nodes.int_key_index(plpy, v, build=False) if ints is not None and not many else None
-    text_index = None if many else nodes.key_index(plpy, v, build=False)
-    if many or int_index is not None or text_index is not None:
+    many = 2 * m > KEYS_BY_INDEX  # build the indexes (each when first needed); else use those held
+    if many or any(index(plpy, v, build=False) is not None for index in (nodes.key_index, nodes.int_key_index)):
         counted = {}
         for k in node_changes:
             counted.setdefault(k[0], set()).add(k[1])
@@ -351,15 +349,15 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
                 continue
             at = np.arange(2 * m) if len(every) == 1 else np.flatnonzero(tables == table)
             skip = counted.get(table)
-            if ints is not None and not skip and (many or int_index is not None):
-                of_table = (nodes.int_key_index(plpy, v) if many else int_index).get(table)
+            if ints is not None and not skip:
+                of_table = (nodes.int_key_index(plpy, v, build=many) or {}).get(table)
                 is_int = ints[at] != imagetext.NOT_INT
                 if of_table is not None and is_int.any():
                     got[at[is_int]] = packed.resolve(ints[at[is_int]], *of_table)
                     at = at[~is_int]
                     if not len(at):
                         continue
-            of_table = (nodes.key_index(plpy, v) if many else text_index or {}).get(table)
+            of_table = (nodes.key_index(plpy, v, build=many) or {}).get(table)
             if of_table is None:
                 continue
             asked = imagetext.key_texts(pks, ints, at).tolist()

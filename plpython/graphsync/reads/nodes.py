@@ -412,12 +412,12 @@ def int_key_index(plpy, v, build=True):
     key_index (every key of the base read first), with the same rule: look up only
     tables the caller may SELECT. ``build`` False: None unless this backend holds it
     already (as key_index)."""
-    from graphsync.sync import packed  # here: only a fold of many rows needs it
-
     cache = _key_cache(v)
     if cache.int_index is None:
         if not build:
             return None
+        from graphsync.sync import packed  # here: only a fold of many rows needs it
+
         index = {}
         for table, pks, held in _every_key_by_table(plpy, v, cache):
             keys, ids = packed.parse_keys("\0".join(pks.tolist()).encode(), held.astype(">i8").tobytes())
