@@ -160,6 +160,7 @@ DECLARE
     prop_cols text [];
     row_cols text [];
     k_o text; k_n text; p_o text; p_n text; r_o text; r_n text;
+    tbl_name text;  -- tbl as regclass text (schema-qualified: the pinned search_path)
     ident text;
     existed boolean;
     plain_text boolean;
@@ -249,7 +250,8 @@ BEGIN
         ) AS x;
         row_cols := row_cols || coalesce(read_cols, '{}');
     END IF;
-    ident := format('%s, %L', tbl, tbl::regclass::text);
+    tbl_name := tbl::regclass::text;
+    ident := format('%s, %L', tbl, tbl_name);
     -- Whether every column rendered has a type whose text form no setting
     -- changes: then the output settings need not be pinned on each call.
     SELECT count(*) = count(*) FILTER (WHERE a.atttypid = ANY (settings_free))
@@ -512,12 +514,12 @@ $o$;
     EXCEPTION WHEN data_exception THEN
 %s
     END;
-$o$, format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, tbl::regclass::text, NULL,
+$o$, format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, tbl_name, NULL,
                          k_n, p_n, r_n, k_o, r_o, p_o, 'true', 'true', 'true'),
-             format(ops, fn, ident, k_n, p_n, r_n1, k_o, r_o1, p_o, NULL, tbl, tbl::regclass::text, NULL,
+             format(ops, fn, ident, k_n, p_n, r_n1, k_o, r_o1, p_o, NULL, tbl, tbl_name, NULL,
                     k_n, p_n, r_n1, k_o, r_o1, p_o, 'true', 'true', 'true'));
     ELSE
-        ops := format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, tbl::regclass::text, NULL,
+        ops := format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, tbl_name, NULL,
                       fk_n, fp_n, fr_n, fk_o, fr_o, fp_o, guard_n, guard_o, guard_d);
     END IF;
 
@@ -556,7 +558,7 @@ $f$, fn, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        'SET search_path = pg_catalog, pg_temp'
        || CASE WHEN per_row THEN '' ELSE E'\nSET jit = off\nSET enable_mergejoin = off' END
        || CASE WHEN plain_text THEN '' ELSE E'\n' || graph._output_settings() END,
-       tbl, tbl::regclass::text, ops,
+       tbl, tbl_name, ops,
        E'DECLARE\n    logged refcursor;\n' || CASE WHEN per_row THEN '' ELSE E'    changed bigint;\n' END,
        CASE WHEN per_row THEN $g$    -- Only a replication worker's apply: elsewhere the statement triggers capture.
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_stat_get_subscription(NULL) AS w
