@@ -106,6 +106,7 @@ DECLARE
     bitmaps_were text;
     scans_were text;
     index_scans_were text;
+    admin boolean;
 BEGIN
     applied := false;
     committed_rows := 0;
@@ -246,7 +247,8 @@ BEGIN
         END IF;
         -- graph.read_apply = 'admins': a session outside graph_admin folds, never
         -- takes the state row (which it would hold until its transaction ends).
-        IF NOT graph._session_is_admin() AND graph._setting('graph.read_apply') = 'admins' THEN
+        admin := graph._session_is_admin();
+        IF NOT admin AND graph._setting('graph.read_apply') = 'admins' THEN
             EXIT step;
         END IF;
         SELECT s.read_only INTO graph_read_only FROM graph._sync_state AS s FOR UPDATE SKIP LOCKED;
@@ -258,7 +260,7 @@ BEGIN
             -- errors, values of any table: not for a reader who is not an admin either
             -- (health shows it what it may see). The caller's setting comes back after.
             PERFORM pg_catalog.set_config('client_min_messages',
-                                          CASE WHEN graph._session_is_admin() THEN 'warning' ELSE 'error' END, true);
+                                          CASE WHEN admin THEN 'warning' ELSE 'error' END, true);
             PERFORM graph._apply_for_read();
             PERFORM pg_catalog.set_config('client_min_messages', messages, true);
             applied := true;
@@ -266,7 +268,7 @@ BEGIN
             -- The subtransaction's client_min_messages is rolled back; this WARNING shows
             -- whatever the caller's setting.
             PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
-            IF graph._session_is_admin() THEN
+            IF admin THEN
                 RAISE WARNING 'graphsync: a read could not apply pending log rows (%); it folds them in memory',
                     sqlerrm;
             ELSE
