@@ -342,6 +342,47 @@ def test_a_write_cancelled_while_capture_runs_shows_no_internal_query_text(app, 
             c.execute("DROP TABLE app.slow")
 
 
+@pytest.mark.parametrize("writer", ["owner", "writer"])
+def test_a_write_by_a_table_owner_or_a_plain_writer_cancelled_in_capture_shows_no_query_text(app, writer):
+    """The tests above write as the superuser. Capture runs as graph_capture whoever
+    writes (a SECURITY DEFINER function), so the error a role without any right on
+    graphsync's tables gets must be the same: 57014, CONTEXT naming the capture
+    function and its line only, nothing written. ``owner``: the table's owner, no
+    member of graph_admin; ``writer``: a role granted INSERT, UPDATE and DELETE on it."""
+    with connect(app) as c:
+        c.execute("DROP ROLE IF EXISTS gs_err_owner; CREATE ROLE gs_err_owner")
+        c.execute("DROP ROLE IF EXISTS gs_err_writer; CREATE ROLE gs_err_writer")
+        c.execute("GRANT USAGE, CREATE ON SCHEMA app TO gs_err_owner")
+        c.execute("GRANT USAGE ON SCHEMA app TO gs_err_writer")
+        c.execute("CREATE TABLE app.slow_owned (id int PRIMARY KEY, name text)")
+        c.execute("ALTER TABLE app.slow_owned OWNER TO gs_err_owner")
+        c.execute("INSERT INTO app.slow_owned SELECT g, 'abcdefghij' FROM generate_series(1, 100) g")
+        c.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON app.slow_owned TO gs_err_writer")
+        c.execute("SELECT graph.add_table('app.slow_owned', columns => '{name}',"
+                  " row_filter => $$md5(repeat(name, 2000000)) <> ''$$)")
+        logged = c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
+        try:
+            c.execute(f"SET ROLE gs_err_{writer}")
+            for write in ("INSERT INTO app.slow_owned SELECT g, 'abcdefghij' FROM generate_series(101, 200) g",
+                          "UPDATE app.slow_owned SET name = 'jihgfedcba'", "DELETE FROM app.slow_owned"):
+                c.execute("SET statement_timeout = '300ms'")
+                err = error_of(c, write)
+                c.execute("RESET statement_timeout")
+                assert err.sqlstate == "57014", (write, err.diag.message_primary)
+                assert_no_capture_text(err)
+            c.execute("RESET ROLE")
+            assert c.execute("SELECT count(*) FROM app.slow_owned").fetchone() == (100,)
+            assert c.execute("SELECT count(*) FROM graph._sync_log").fetchone() == (logged,)
+        finally:
+            c.execute("RESET statement_timeout")
+            c.execute("RESET ROLE")
+            c.execute("SELECT graph.remove_table('app.slow_owned')")
+            c.execute("DROP TABLE app.slow_owned")
+            for role in ("gs_err_owner", "gs_err_writer"):
+                c.execute(f"DROP OWNED BY {role}")
+                c.execute(f"DROP ROLE {role}")
+
+
 def test_every_public_function_passes_errors_on_without_internals(app):
     """The tests above provoke errors of the public functions there were; this keeps the
     rule for every one: none is PL/Python (its errors carry a traceback), every
