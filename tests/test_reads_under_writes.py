@@ -684,10 +684,12 @@ def plan_nodes(node):
 def test_starts_busy_form_runs_each_of_its_tests_once(graph_db):
     """START's busy form (reads/start.py, _PENDING) for a read with nothing new since
     its kept view: every subquery is fenced (OFFSET 0), so each test runs once --
-    graph._node_tables is read by the caller's tables, the kept test and the lineage
-    (_WHOLE), three times -- and graph._pending_columns is not called. Pulled up, the
-    lineage's and the unchanged test's subqueries ran once per use of their column:
-    graph._node_tables six times a read (and their plan nodes were set up nine)."""
+    graph._node_tables is read by the caller's tables and by _WHOLE, which the kept
+    test and the lineage share (_NAMES), twice -- and neither graph._pending_columns
+    nor graph._pending_keys is called. Pulled up, the lineage's and the unchanged
+    test's subqueries ran once per use of their column: graph._node_tables six times
+    a read (and their plan nodes were set up nine); written out in the kept test and
+    the lineage each, _WHOLE read it three times (the code before _NAMES failed here)."""
     with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
         apply(admin)
         reader.execute(START_PLAN)
@@ -712,8 +714,8 @@ def test_starts_busy_form_runs_each_of_its_tests_once(graph_db):
                 return [n for n in nodes
                         if name in (n.get("Relation Name"), n.get("Function Name")) and n["Actual Loops"] > 0]
 
-            assert len(ran("_node_tables")) == 3, [n["Alias"] for n in ran("_node_tables")]
-            assert ran("_pending_columns") == [] and ran("_read_sync") == []
+            assert len(ran("_node_tables")) == 2, [n["Alias"] for n in ran("_node_tables")]
+            assert ran("_pending_columns") == [] and ran("_read_sync") == [] and ran("_pending_keys") == []
             assert len(ran("pg_snapshot_xip")) == 2  # _NOTHING_NEW: its two scans, once
         writer.execute("DELETE FROM uw.e WHERE id = 6000")
         apply(admin)

@@ -31,7 +31,7 @@ view did not see, when that view is of the same generation, version, applied
 snapshot, caller and tables the caller may SELECT (``fold_key``), else all of
 them (graph._pending_columns finds those by the highest log id the view holds and
 the snapshot's xmin, not by filtering every pending row). For a few rows it also
-looks up the nodes of the keys they name (_KEYS), so that the fold needs no
+looks up the nodes of the keys they name (_KEYS: graph._pending_keys), so that the fold needs no
 statement of its own for them. A read under writes then costs one statement, as
 a read at rest does: START, not START, a read of the log and a key lookup
 (tests/test_reads_under_writes.py counts them). Nor does START then count every
@@ -248,43 +248,25 @@ _FETCH = """coalesce(m.mode <> 'off' AND NOT r.applied
                                 AND NOT (m.mode = 'error_on_pending' AND r.committed_rows > 0), false)"""
 
 # The node of each key the pending rows START read may name (KEYS_IN_START rows at
-# most), looked up in START's snapshot, as the caller (graph._nodes' row-level
-# security), so that the fold resolves them without a statement of its own
+# most), looked up in START's snapshot, as the caller (graph._pending_keys: graph._nodes'
+# row-level security), so that the fold resolves them without a statement of its own
 # (reads/freshness.py: RESOLVE cost a read under writes one more statement than a
-# read at rest). The keys are those of each row (its table and old and new key)
-# and, for each edge source the row's table carries (a join table: via_table; a
-# foreign key: from_table), the values of its endpoint columns in the row's old
-# and new images, as text -- what sync/changes.py reads for a plain edge source.
-# A key it asks and graph._nodes does not show the caller comes back with a NULL
-# node (node_id NULL): no node. The fold takes only what is asked here; a key
-# made another way (a computed source, a composite key) is not among them and is
-# looked up as before. Only for a few rows (the rows committed since a backend's
-# last read): reading the images as JSON here costs some 10-100 us a row on a
-# loaded machine, which the fold of many rows (from the applied view) does in
-# Python anyway: 1,000 rows cost START 250 ms this way, at load 10.
+# read at rest). A key it asks and graph._nodes does not show the caller comes back
+# with a NULL node (node_id NULL): no node. The fold takes only what is asked there; a
+# key made another way (a computed source, a composite key) is not among them and is
+# looked up as before. Only for a few rows (the rows committed since a backend's last
+# read): reading the images as JSON there costs some 10-100 us a row on a loaded
+# machine, which the fold of many rows (from the applied view) does in Python anyway:
+# 1,000 rows cost START 250 ms this way, at load 10. A function, called only when START
+# read such rows: as a subquery of START its plan nodes were set up on every busy read,
+# some 17 us of a read that reads no row (most reads under writes; issue 9).
 KEYS_IN_START = 64
-_KEYS = """
-        SELECT pg_catalog.array_agg(k.t) AS key_tables, pg_catalog.array_agg(k.pk) AS key_pks,
-               pg_catalog.array_agg(n.node_id) AS key_ids, pg_catalog.array_agg(n.extra_rows) AS key_extra
-        FROM (SELECT DISTINCT c.t, c.pk
-              FROM ROWS FROM (pg_catalog.unnest(x.table_oids), pg_catalog.unnest(x.old_pks),
-                              pg_catalog.unnest(x.new_pks),
-                              pg_catalog.unnest(pg_catalog.string_to_array(x.old_rows, E'\\n', '')),
-                              pg_catalog.unnest(pg_catalog.string_to_array(x.new_rows, E'\\n', ''))
-                   ) AS y (t, old_pk, new_pk, old_row, new_row)
-              CROSS JOIN LATERAL (SELECT y.old_row::jsonb AS old_row, y.new_row::jsonb AS new_row OFFSET 0) AS im
-              LEFT JOIN graph._edge_sources AS e
-                  ON e.via_table = y.t OR e.kind = 'fk' AND e.from_table = y.t
-              CROSS JOIN LATERAL (VALUES
-                  (y.t, y.old_pk), (y.t, y.new_pk),
-                  (e.from_table, CASE WHEN e.kind = 'join' THEN im.old_row ->> e.from_column END),
-                  (e.from_table, CASE WHEN e.kind = 'join' THEN im.new_row ->> e.from_column END),
-                  (e.to_table, im.old_row ->> CASE WHEN e.kind = 'join' THEN e.to_column ELSE e.from_column END),
-                  (e.to_table, im.new_row ->> CASE WHEN e.kind = 'join' THEN e.to_column ELSE e.from_column END)
-              ) AS c (t, pk)
-              WHERE pg_catalog.cardinality(x.ids) <= %d AND c.t IS NOT NULL AND c.pk IS NOT NULL) AS k
-        LEFT JOIN graph._nodes AS n ON n.table_oid = k.t AND n.pk = k.pk
-    """ % KEYS_IN_START
+_KEYS = """LEFT JOIN LATERAL (
+        SELECT y.key_tables, y.key_pks, y.key_ids, y.key_extra
+        FROM graph._pending_keys(x.table_oids, x.old_pks, x.new_pks, x.old_rows, x.new_rows) AS y
+        WHERE pg_catalog.cardinality(x.ids) <= %d
+        OFFSET 0
+    ) AS z ON true""" % KEYS_IN_START
 
 
 def _statement(fetched, node2, read_sync):
@@ -303,7 +285,7 @@ def _statement(fetched, node2, read_sync):
 # fold_key would: START reads only the rows its snapshot did not see (``same``)
 # when either matches, and the fold tells which did.
 # The two keys a kept folded view is named by ($8), written once for the statements
-# that compute them (_PENDING's j) and those that compare them (_READ_SYNC_KEPT).
+# that compute them (_NAMES) and those that compare them (_READ_SYNC_KEPT, _PENDING).
 _FOLD_KEY = "s.generation || '/' || v.version || '/' || s.done || '/' || current_user || '/' || t.visible::text"
 _LINEAGE = "s.generation || '/' || s.replay_breaks || '/' || current_user || '/' || t.visible::text"
 
@@ -315,6 +297,16 @@ _WHOLE = """NOT EXISTS (
                                  WHERE NOT coalesce(CASE WHEN pg_catalog.has_table_privilege(u.oid, 'SELECT')
                                                          THEN NOT pg_catalog.row_security_active(u.oid) END,
                                                     false))"""
+
+# The names of a folded view this read would keep (fold_key, and lineage when the
+# caller's fold leaves out no table: ``whole``), computed once for the statements
+# that compare them with the kept view's ($8: _READ_SYNC_KEPT) and return them
+# (_PENDING): written out in each, _WHOLE ran twice a read under writes (some 7 us).
+_NAMES = """CROSS JOIN LATERAL (
+    SELECT %s AS fold_key, CASE WHEN u.whole THEN %s END AS lineage, u.whole
+    FROM (SELECT %s AS whole OFFSET 0) AS u
+    OFFSET 0
+) AS kn""" % (_FOLD_KEY, _LINEAGE, _WHOLE)
 
 # Nothing new since the kept folded view (issue 9: a read under writes): START's
 # snapshot S sees no transaction that the view's last snapshot ($9) did not see --
@@ -358,11 +350,9 @@ _PENDING = """CROSS JOIN LATERAL (
                  CASE WHEN k.same THEN $9::pg_catalog.pg_snapshot END AS seen,
                  CASE WHEN k.same THEN $7 - $10 ELSE $7 END AS most, CASE WHEN k.same THEN $11 END AS after
           FROM (SELECT %s AS fetch,
-                       coalesce(r.own_rows = 0 AND ($8 = j.fold_key OR $8 = j.lineage), false) AS same,
-                       j.fold_key, j.lineage
-                FROM (SELECT %s AS fold_key, CASE WHEN %s THEN %s END AS lineage
-                      OFFSET 0) AS j
-          OFFSET 0) AS k
+                       coalesce(r.own_rows = 0 AND ($8 = kn.fold_key OR $8 = kn.lineage), false) AS same,
+                       kn.fold_key, kn.lineage
+                OFFSET 0) AS k
     OFFSET 0) AS w
     LEFT JOIN LATERAL (
         SELECT y.ids, y.ops, y.table_oids, y.old_pks, y.new_pks, y.properties, y.old_rows, y.new_rows
@@ -370,9 +360,9 @@ _PENDING = """CROSS JOIN LATERAL (
         WHERE w.fetch AND NOT w.unchanged
         OFFSET 0
     ) AS x ON true
-    CROSS JOIN LATERAL (%s) AS z
+    %s
 ) AS p
-""" % (_NOTHING_NEW, _FETCH, _FOLD_KEY, _WHOLE, _LINEAGE, _KEYS)
+""" % (_NOTHING_NEW, _FETCH, _KEYS)
 
 # What START returns beside the start's own columns: the pending rows (_PENDING).
 _FETCHED = """p.fetched, p.from_seen, p.unchanged, p.fold_key, p.lineage, p.bound, p.seen, p.ids, p.ops,
@@ -403,20 +393,22 @@ _FETCHED = """p.fetched, p.from_seen, p.unchanged, p.fold_key, p.lineage, p.boun
 # committed since its last read and not every pending row (tests/
 # test_reads_under_writes.py counts them). A read that may apply (the last apply a
 # second old or more) still calls it, and applies.
-_READ_SYNC_KEPT = """CROSS JOIN LATERAL (
+_READ_SYNC_KEPT = _NAMES + """
+CROSS JOIN LATERAL (
     SELECT coalesce(m.mode = 'apply_pending_sync' AND $10 < 1000
-           AND ($8 = """ + _LINEAGE + """ OR $8 = """ + _FOLD_KEY + """)
+           AND ($8 = kn.lineage OR $8 = kn.fold_key)
            AND pg_catalog.pg_current_xact_id_if_assigned() IS NULL
-           AND NOT """ + _NOTHING_PENDING + """
+           AND NOT q.idle
            AND (NOT $2 OR s.last_apply_at > pg_catalog.statement_timestamp() - interval '1 second'
                 OR pg_catalog.current_setting('transaction_read_only')::boolean)
-           AND """ + _WHOLE + """, false) AS kept
+           AND kn.whole, false) AS kept, q.idle
+    FROM (SELECT """ + _NOTHING_PENDING + """ AS idle OFFSET 0) AS q
     OFFSET 0
 ) AS k0
 LEFT JOIN LATERAL (
     SELECT x.committed_rows, x.own_rows, x.applied, x.pending_mark, x.applied_snapshot
     FROM graph._read_sync(m.mode = 'apply_pending_sync' AND $2, current_user::regrole, true) AS x
-    WHERE m.mode <> 'off' AND NOT k0.kept AND NOT """ + _NOTHING_PENDING + """
+    WHERE m.mode <> 'off' AND NOT k0.kept AND NOT k0.idle
     OFFSET 0
 ) AS r0 ON true
 CROSS JOIN LATERAL (
@@ -453,7 +445,7 @@ START_QUIET = _statement("false AS fetched", _NODE2, _NO_READ_SYNC)
 # same (START reads every pending row S sees), and an apply committed in between
 # shows as an applied snapshot other than the one S sees, as in START (see above).
 # It never applies: START_AT_REST's step applied already, or could not.
-START_FOLLOW = _statement(_FETCHED, _NODE2, _CARRIED) + _PENDING
+START_FOLLOW = _statement(_FETCHED, _NODE2, _NAMES + "\n" + _CARRIED) + _PENDING
 
 # The same statements for a read that names at most one node ($5/$6 unused).
 START_1, START_AT_REST_1, START_QUIET_1, START_FOLLOW_1 = (
@@ -461,7 +453,7 @@ START_1, START_AT_REST_1, START_QUIET_1, START_FOLLOW_1 = (
         (_FETCHED, _READ_SYNC_KEPT, _PENDING),
         ("%s AS fetched" % _FETCH, _READ_SYNC % _WARN, ""),
         ("false AS fetched", _NO_READ_SYNC, ""),
-        (_FETCHED, _CARRIED, _PENDING)))
+        (_FETCHED, _NAMES + "\n" + _CARRIED, _PENDING)))
 
 TYPES = ["text", "boolean", "text", "text", "text", "text", "int", "text", "text", "int", "bigint"]
 TYPES_AT_REST = TYPES[:6]
