@@ -95,12 +95,35 @@ def label_carriers(registry, walk, ends=()):
     can follow (``reach``'s bound: a join source it follows, a foreign-key source
     whose two tables it reaches): graph._labels' policy asks only these of the
     tables whose row-level security applies to the reader (label_policy.narrowed).
-    None for no bound."""
-    tables, joins = reach(registry, walk, ends)
-    if tables is None:
+    None for no bound. Kept by registry, walk and ends (_CARRIERS)."""
+    if walk is None:
         return None
-    return frozenset(e.carrier for e in registry.edges if e.label_column is not None and (
+    key = (walk.tables, walk.direction, walk.max_depth, _hashable(walk.node_tables), _hashable(walk.edge_types),
+           walk.from_ends, tuple(ends or ()))
+    kept = _CARRIERS.get(key)
+    if kept is not None and kept[0] is registry:
+        return kept[1]
+    tables, joins = reach(registry, walk, ends)
+    carriers = frozenset(e.carrier for e in registry.edges if e.label_column is not None and (
         e.edge_source_id in joins if e.kind == "join" else e.from_table in tables and e.to_table in tables))
+    if len(_CARRIERS) >= CARRIERS_KEPT:
+        _CARRIERS.clear()
+    _CARRIERS[key] = (registry, carriers)
+    return carriers
+
+
+# label_carriers' answers, a function of the registry (kept by identity: a backend
+# loads a new one when the registry changes), the walk and its ends alone. Every read
+# that folds pending rows asks it (reads/freshness.py: the labels its kept view was
+# read for), some 10-16 us a read under writes; a backend's reads come in a few
+# shapes. At most CARRIERS_KEPT, emptied when full.
+_CARRIERS = {}
+CARRIERS_KEPT = 64
+
+
+def _hashable(values):
+    """``values`` (a list of a read's arguments, a set, or None) as a tuple, or None."""
+    return None if values is None else tuple(values)
 
 # The nodes of a tenant, but those of the secured tables the read does not ask ($2:
 # graph._nodes' policy would ask them; a leakproof test, so it runs first).

@@ -74,3 +74,22 @@ def test_label_carriers_are_those_of_the_sources_a_walk_can_follow():
     assert label_carriers(Labelled, Walk((1,), "out", None)) == {3, 9}
     assert label_carriers(Labelled, Walk((4,), "in", 1)) == {3}
     assert label_carriers(Labelled, Walk((2,), "out", None, node_tables=(4,))) == set()
+
+
+def test_label_carriers_kept_for_a_registry_are_never_another_registry_s():
+    """label_carriers keeps its answers by the registry's identity, the walk and the
+    ends: the same question of another registry (a backend loads a new one when the
+    registry changes) is answered from that registry, and a walk given lists (a
+    read's node_tables and edge_types arguments) is kept too."""
+    walk = Walk((1,), "out", None, node_tables=[1, 2, 3, 4], edge_types=["kind", "r"])
+    assert label_carriers(Labelled, walk) == {3, 9}
+    assert label_carriers(Labelled, walk) == {3, 9}
+
+    class Unlabelled:
+        edges = EDGES[:1]
+
+    assert label_carriers(Unlabelled, walk) == set()
+    assert label_carriers(Labelled, walk) == {3, 9}
+    assert label_carriers(Labelled, walk._replace(node_tables=[1, 2, 3])) == {9}
+    assert label_carriers(Labelled, Walk((), "out", 1), ends=(3,)) == {3}
+    assert label_carriers(Labelled, Walk((), "out", 1), ends=(1,)) == set()
