@@ -50,7 +50,7 @@ $$, $$
         'connected_components', 'component_stats', 'component_of',
         'export_dot', 'export_mermaid', 'export_graphml',
         '_setting', '_server_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr',
-        '_key_expr', '_object_expr', '_read_sync', '_pending_rows', '_pending_columns', '_pending_ids',
+        '_key_expr', '_object_expr', '_read_sync', '_pending_rows', '_pending_columns', '_pending_keys', '_pending_ids',
         '_row_visible', '_row_scope',
         '_visible_labels', '_as_key_expr', '_end_expr', '_edge_filter_expr', '_filter_row_expr',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
