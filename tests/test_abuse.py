@@ -719,6 +719,23 @@ def test_source_reads_read_as_their_caller(world):
             a.execute(_source_nodes("ab.vault", "note"))
 
 
+def test_pending_keys_look_keys_up_as_their_caller(world):
+    """graph._pending_keys (what START calls for a few pending rows) is SECURITY
+    INVOKER over graph._nodes: a role that may not SELECT ab.vault gets no node for
+    its key -- any key or image it passes, as a query of graph._nodes would -- and
+    one that may gets the node. (An image that is no JSON fails as jsonb's input.)"""
+    args = ("SELECT k.key_tables, k.key_ids FROM graph._pending_keys("
+            "ARRAY['ab.vault'::regclass::oid], ARRAY['1'], ARRAY['1'], '', '') AS k")
+    with as_role(world, READER) as r:
+        tables, ids = r.execute(args).fetchone()
+        assert ids == [None] and len(tables) == 1
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+            r.execute("SELECT * FROM graph._pending_keys(ARRAY['ab.vault'::regclass::oid], ARRAY['1'],"
+                      " ARRAY['1'], 'not json', '')")
+    with as_role(world, OTHER) as o:
+        assert o.execute(args).fetchone()[1] != [None]
+
+
 # -- 4. as_role of graph._pending_rows and graph._read_sync -----------------------
 
 def _pending_vault(c, as_role):
