@@ -98,8 +98,8 @@ def label_carriers(registry, walk, ends=()):
     None for no bound. Kept by registry, walk and ends (_CARRIERS)."""
     if walk is None:
         return None
-    key = (walk.tables, walk.direction, walk.max_depth, _hashable(walk.node_tables), _hashable(walk.edge_types),
-           walk.from_ends, tuple(ends or ()))
+    key = (_hashable(walk.tables), walk.direction, walk.max_depth, _hashable(walk.node_tables),
+           _hashable(walk.edge_types), walk.from_ends, tuple(ends or ()))
     kept = _CARRIERS.get(key)
     if kept is not None and kept[0] is registry:
         return kept[1]
