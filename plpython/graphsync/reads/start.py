@@ -445,7 +445,8 @@ START_QUIET = _statement("false AS fetched", _NODE2, _NO_READ_SYNC)
 # same (START reads every pending row S sees), and an apply committed in between
 # shows as an applied snapshot other than the one S sees, as in START (see above).
 # It never applies: START_AT_REST's step applied already, or could not.
-START_FOLLOW = _statement(_FETCHED, _NODE2, _NAMES + "\n" + _CARRIED) + _PENDING
+_FOLLOWED = _NAMES + "\n" + _CARRIED  # the carried answer, and the names _PENDING compares
+START_FOLLOW = _statement(_FETCHED, _NODE2, _FOLLOWED) + _PENDING
 
 # The same statements for a read that names at most one node ($5/$6 unused).
 START_1, START_AT_REST_1, START_QUIET_1, START_FOLLOW_1 = (
@@ -453,7 +454,7 @@ START_1, START_AT_REST_1, START_QUIET_1, START_FOLLOW_1 = (
         (_FETCHED, _READ_SYNC_KEPT, _PENDING),
         ("%s AS fetched" % _FETCH, _READ_SYNC % _WARN, ""),
         ("false AS fetched", _NO_READ_SYNC, ""),
-        (_FETCHED, _NAMES + "\n" + _CARRIED, _PENDING)))
+        (_FETCHED, _FOLLOWED, _PENDING)))
 
 TYPES = ["text", "boolean", "text", "text", "text", "text", "int", "text", "text", "int", "bigint"]
 TYPES_AT_REST = TYPES[:6]
