@@ -315,6 +315,15 @@ def test_an_error_raised_in_capture_shows_no_internal_query_text(app):
             c.execute("SELECT graph.remove_table('app.notes')")
 
 
+# A row filter that takes ~40 ms a row (an immutable expression capture evaluates), and
+# a write of each kind on a table of 100 rows registered with it: capture is where the
+# write spends its time. {t}: the table.
+SLOW_FILTER = "md5(repeat(name, 2000000)) <> ''"
+SLOW_WRITES = {"INSERT": "INSERT INTO {t} SELECT g, 'abcdefghij' FROM generate_series(101, 200) g",
+               "UPDATE": "UPDATE {t} SET name = 'jihgfedcba'",
+               "DELETE": "DELETE FROM {t}"}
+
+
 @pytest.mark.parametrize("op", ["INSERT", "UPDATE", "DELETE"])
 def test_a_write_cancelled_while_capture_runs_shows_no_internal_query_text(app, op):
     """A statement timeout that lands while capture logs a statement's rows: 57014,
@@ -324,12 +333,9 @@ def test_a_write_cancelled_while_capture_runs_shows_no_internal_query_text(app, 
     with connect(app) as c:
         c.execute("CREATE TABLE app.slow (id int PRIMARY KEY, name text)")
         c.execute("INSERT INTO app.slow SELECT g, 'abcdefghij' FROM generate_series(1, 100) g")
-        c.execute("SELECT graph.add_table('app.slow', columns => '{name}',"
-                  " row_filter => $$md5(repeat(name, 2000000)) <> ''$$)")
+        c.execute("SELECT graph.add_table('app.slow', columns => '{name}', row_filter => %s)", (SLOW_FILTER,))
         try:
-            write = {"INSERT": "INSERT INTO app.slow SELECT g, 'abcdefghij' FROM generate_series(101, 200) g",
-                     "UPDATE": "UPDATE app.slow SET name = 'jihgfedcba'",
-                     "DELETE": "DELETE FROM app.slow"}[op]
+            write = SLOW_WRITES[op].format(t="app.slow")
             c.execute("SET statement_timeout = '300ms'")
             err = error_of(c, write)
             c.execute("RESET statement_timeout")
@@ -358,13 +364,13 @@ def test_a_write_by_a_table_owner_or_a_plain_writer_cancelled_in_capture_shows_n
         c.execute("ALTER TABLE app.slow_owned OWNER TO gs_err_owner")
         c.execute("INSERT INTO app.slow_owned SELECT g, 'abcdefghij' FROM generate_series(1, 100) g")
         c.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON app.slow_owned TO gs_err_writer")
-        c.execute("SELECT graph.add_table('app.slow_owned', columns => '{name}',"
-                  " row_filter => $$md5(repeat(name, 2000000)) <> ''$$)")
+        c.execute("SELECT graph.add_table('app.slow_owned', columns => '{name}', row_filter => %s)",
+                  (SLOW_FILTER,))
         logged = c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
         try:
             c.execute(f"SET ROLE gs_err_{writer}")
-            for write in ("INSERT INTO app.slow_owned SELECT g, 'abcdefghij' FROM generate_series(101, 200) g",
-                          "UPDATE app.slow_owned SET name = 'jihgfedcba'", "DELETE FROM app.slow_owned"):
+            for write in SLOW_WRITES.values():
+                write = write.format(t="app.slow_owned")
                 c.execute("SET statement_timeout = '300ms'")
                 err = error_of(c, write)
                 c.execute("RESET statement_timeout")
