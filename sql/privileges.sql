@@ -82,15 +82,17 @@ $$;
 -- view, below), whose row-level security (migrations 002, 180, 245) shows each reader only the nodes of the
 -- tables it may SELECT, and of those only the nodes whose source row it can see. The log stays admin-only: reads reach it through the
 -- SECURITY DEFINER functions graph._read_sync and graph._pending_ids (through the
--- view graph._pending_visible, which graph._pending_columns reads as the caller).
+-- views graph._pending_visible and graph._pending_by_xid, which graph._pending_columns
+-- reads as the caller).
 GRANT SELECT ON graph._csr, graph._edge_overlay, graph._edge_cuts, graph._labels, graph._sync_state,
 graph._node_tables, graph._edge_sources, graph._nodes, graph._graph_version, graph._py_modules TO public;
 -- What replay applied (graph.changed_nodes reads it as the caller): row-level
 -- security (migration 100) shows each role the node changes of the tables it may SELECT.
 GRANT SELECT ON graph._change_log TO public;
--- The pending log rows a read folds (graph._pending_columns): the view shows each role
--- the rows of the tables it may read, decided as that role (migration 250).
-GRANT SELECT ON graph._pending_visible TO public;
+-- The pending log rows a read folds (graph._pending_columns): the views show each role
+-- the rows of the tables it may read, decided as that role (migrations 250, 422).
+GRANT SELECT ON graph._pending_visible, graph._pending_by_xid TO public;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON graph._pending_by_xid FROM graph_admin;
 -- The failed log rows health may quote to a role (graph.sync_health): the view shows
 -- each role those of the tables it may read, decided as that role (migration 285).
 GRANT SELECT ON graph._failed_visible TO public;

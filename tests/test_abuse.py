@@ -765,17 +765,24 @@ def test_pending_keys_look_keys_up_as_their_caller(world, role):
 
 # -- 4. as_role of graph._pending_rows and graph._read_sync -----------------------
 
+# A snapshot that sees no transaction: graph._pending_columns with it as ``seen`` returns
+# every pending row, through graph._pending_by_xid (what a read onto a kept view reads)
+SEES_NOTHING = "1:1:"
+
+
 def _pending_vault(c, as_role):
     """The keys of ab.vault's pending rows graph._pending_rows returns, which
-    graph._pending_columns (what reads call) returns too."""
+    graph._pending_columns (what reads call) returns too, through either view
+    (graph._pending_visible; with ``seen``, graph._pending_by_xid)."""
     rows = [r[0] for r in c.execute(
         "SELECT new_pk FROM graph._pending_rows(%s::regrole, 1000)"
         " WHERE table_oid = 'ab.vault'::regclass ORDER BY id", (as_role,)).fetchall()]
-    columns = [r[0] for r in c.execute(
-        "SELECT u.new_pk FROM graph._pending_columns(%s::regrole, 1000) AS p,"
-        " ROWS FROM (unnest(p.ids), unnest(p.table_oids), unnest(p.new_pks)) AS u (id, table_oid, new_pk)"
-        " WHERE u.table_oid = 'ab.vault'::regclass ORDER BY u.id", (as_role,)).fetchall()]
-    assert columns == rows, (as_role, rows, columns)
+    for seen in (None, SEES_NOTHING):
+        columns = [r[0] for r in c.execute(
+            "SELECT u.new_pk FROM graph._pending_columns(%s::regrole, 1000, %s) AS p,"
+            " ROWS FROM (unnest(p.ids), unnest(p.table_oids), unnest(p.new_pks)) AS u (id, table_oid, new_pk)"
+            " WHERE u.table_oid = 'ab.vault'::regclass ORDER BY u.id", (as_role, seen)).fetchall()]
+        assert columns == rows, (as_role, seen, rows, columns)
     return rows
 
 
@@ -798,14 +805,16 @@ def test_pending_rows_only_of_tables_the_current_user_may_read(pending):
     with as_role(pending, READER) as r:
         for who in (READER, GROUP, OTHER, BYPASS, NOSELECT, OWNER, "graph_admin", "graph_sync", "postgres", None):
             assert _pending_vault(r, who) == [], who
-        assert r.execute("SELECT count(*) FROM graph._pending_visible WHERE table_oid = 'ab.vault'::regclass"
-                         ).fetchone() == (0,)
+        for view in ("graph._pending_visible", "graph._pending_by_xid"):
+            assert r.execute(f"SELECT count(*) FROM {view} WHERE table_oid = 'ab.vault'::regclass AND xid >= 0"
+                             ).fetchone() == (0,), view
         # a security barrier: a cheap leaky function of the caller's sees no row the view keeps from it
         leaked = []
         r.add_notice_handler(lambda d: leaked.append(d.message_primary))
         r.execute("CREATE FUNCTION pg_temp.leak(t text) RETURNS boolean LANGUAGE plpgsql COST 0.0001 AS"
                   " $$ BEGIN RAISE NOTICE 'leak %', t; RETURN true; END $$")
         r.execute("SELECT * FROM graph._pending_visible AS p WHERE pg_temp.leak(p.new_row)").fetchall()
+        r.execute("SELECT * FROM graph._pending_by_xid AS p WHERE p.xid >= 0 AND pg_temp.leak(p.new_row)").fetchall()
         assert not [m for m in leaked if "vault note" in m], leaked
         r.execute(f"SET ROLE {GROUP}")  # current_user changes: GROUP may SELECT ab.vault
         assert _pending_vault(r, GROUP) == ["10", "11"]  # the positive control
@@ -870,7 +879,12 @@ def test_a_definer_function_of_another_role_cannot_read_pending_rows_as_its_call
                          FROM graph._pending_columns(session_user::regrole, 100) AS p WHERE p.ids IS NOT NULL;
                          INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p)
                          FROM graph._pending_columns(current_user::regrole, 100) AS p WHERE p.ids IS NOT NULL;
+                         INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p)
+                         FROM graph._pending_columns(session_user::regrole, 100, '1:1:') AS p WHERE p.ids IS NOT NULL;
+                         INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p)
+                         FROM graph._pending_columns(current_user::regrole, 100, '1:1:') AS p WHERE p.ids IS NOT NULL;
                          INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p) FROM graph._pending_visible AS p;
+                         INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p) FROM graph._pending_by_xid AS p;
                          INSERT INTO mal.loot SELECT pg_catalog.to_jsonb(p) FROM graph._pending_ids() AS p;
                          RETURN 1;
                      END $$""")

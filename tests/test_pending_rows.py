@@ -165,12 +165,16 @@ ORDER BY l.id
 
 
 def same_rows(c):
-    """The pending rows by graph._pending_log(), by definition, by the view a read
-    folds them through (graph._pending_visible, by a range of ids: migration 305; a
-    superuser may read every table) and by graph._read_sync's count, all the same."""
+    """The pending rows by graph._pending_log(), by definition, by the views a read
+    folds them through (graph._pending_visible, by a range of ids: migration 305;
+    graph._pending_by_xid, by xid from a bound on: migration 422; a superuser may
+    read every table) and by graph._read_sync's count, all the same."""
     by_index = [r[0] for r in c.execute("SELECT id FROM graph._pending_log()")]
     assert by_index == [r[0] for r in c.execute(BY_DEFINITION)]
     assert by_index == [r[0] for r in c.execute("SELECT id FROM graph._pending_visible ORDER BY id")]
+    assert by_index == [r[0] for r in c.execute("SELECT id FROM graph._pending_by_xid WHERE xid >= 0 ORDER BY id")]
+    # a snapshot that sees no transaction as seen: every pending row, through graph._pending_by_xid
+    assert pending_columns(c, "1:1:") == pending_columns(c)
     # graph._read_sync counts them (by the same lookups, between passes) and names the highest
     counted, own, mark = c.execute("SELECT committed_rows, own_rows, pending_mark"
                                    " FROM graph._read_sync(false, current_user::regrole, false)").fetchone()
@@ -184,10 +188,10 @@ ROWS = ("SELECT id, op, table_oid, old_pk, new_pk, properties, old_row, new_row"
         " FROM graph._pending_rows(current_user::regrole, 1000)")
 
 
-def pending_columns(c):
+def pending_columns(c, seen=None):
     """graph._pending_columns' row as rows (graph._pending_rows'), by id."""
     ids, ops, tables, old_pks, new_pks, *joined = c.execute(
-        "SELECT * FROM graph._pending_columns(current_user::regrole, 1000)").fetchone()
+        "SELECT * FROM graph._pending_columns(current_user::regrole, 1000, %s)", (seen,)).fetchone()
     if ids is None:
         return []
     texts = [[t or None for t in j.split("\n")] for j in joined]

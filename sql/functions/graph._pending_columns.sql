@@ -1,4 +1,4 @@
--- graph._pending_columns(as_role, max_rows, seen, after): the pending log rows
+-- graph._pending_columns(as_role, max_rows, seen): the pending log rows
 -- (committed, or the caller's own uncommitted ones) of tables the caller may SELECT
 -- and whose row-level security does not apply to it, at most max_rows, for a read to
 -- fold into its view in memory when it does not apply them (reads/start.py), as one
@@ -10,18 +10,18 @@
 -- gives the same rows as rows, in id order.
 -- seen (NULL: none): a snapshot of an earlier call whose rows the read folded already; only
 -- the rows of transactions it did not see come back (while the applied snapshot
--- stays, those are the rows committed since). after (with seen; NULL: none): the
--- highest log id that earlier call returned. A row not visible in seen either has
--- a higher id, or a lower one and a transaction id from seen's xmin on (every
--- transaction below it had ended when seen was taken: committed, so visible in
--- it, or rolled back). So the rows come by the log's primary key above after and
--- by its index on xid from seen's xmin on -- the rows of the few transactions of
--- about the time seen was taken and since -- not by filtering every pending row
--- (a read under writes, with some hundreds pending, made this O(pending) a read
--- for the few rows committed since its last one). No order of ids is assumed.
+-- stays, those are the rows committed since). Every such row's transaction is at or
+-- above seen's xmin (one below it had ended when seen was taken: committed, so
+-- visible in it, or rolled back), so they come from graph._pending_by_xid by the
+-- log's index on xid from there on (migration 422) -- the rows of the few
+-- transactions of about the time seen was taken and since -- not by filtering every
+-- pending row (a read under writes, with some hundreds pending, made this O(pending)
+-- a read for the few rows committed since its last one), nor through
+-- graph._pending_visible, whose three branches, each with its scans, a read under
+-- writes set up twice for one row (migration 422 says what it cost).
 -- as_role must be the caller (current_user; reads pass it): any other role gets no row.
--- SECURITY INVOKER, over the security-barrier view graph._pending_visible
--- (migration 250), whose checks run as the role reading it: has_table_privilege
+-- SECURITY INVOKER, over the security-barrier views graph._pending_visible
+-- (migration 250) and graph._pending_by_xid (422), whose checks run as the role reading it: has_table_privilege
 -- and row_security_active, as the caller. So code of another role -- a SECURITY
 -- DEFINER function a victim calls -- gets the rows of the tables that role may
 -- read, never the victim's: what a caller gets is bounded by the role actually
@@ -31,25 +31,26 @@
 -- owner wrote). So the rows of a table whose row-level security applies to the
 -- caller never come back; a read by such a role applies them first where it can,
 -- and says when it cannot (graph._read_sync).
--- Without sequential or bitmap scans: the view finds the rows by ranges of the log's
--- btree indexes whose bounds the planner does not know (the state row's), and would
--- otherwise scan a small log whole, or go by the BRIN index on xid, which rechecks
--- every row of its ranges (tests/test_pending_rows.py counts the rows a read visits).
+-- Without sequential or bitmap scans: the views find the rows by ranges of the log's
+-- btree indexes whose bounds the planner does not know (the state row's, seen's
+-- xmin), and would otherwise scan a small log whole, or go by the BRIN index on xid,
+-- which rechecks every row of its ranges (tests/test_pending_rows.py and
+-- tests/test_reads_under_writes.py count the rows and scans a read makes).
 -- Why one row of columns, not rows: a PL/pgSQL RETURN QUERY of rows writes every
 -- row to a tuplestore that the read then scans, and an ORDER BY sorts every row,
 -- whole, by id (at 100,000 rows some 30 ms of a read on an idle machine, several times
 -- that on a loaded one); and PL/Python makes one Python object of every element of an
 -- array (some 25 ms for one column of 100,000 images), but one of a text. Here the
 -- rows are aggregated where they are read, in the order the view gives them (by id
--- but for the rows found by xid, which come after: reads/start.py puts them back in
--- id order). The LIMIT takes max_rows rows in that order: a read that gets as many
+-- but for the rows found by xid, which come after; with seen, by xid: reads/start.py
+-- puts them back in id order). The LIMIT takes max_rows rows in that order: a read that gets as many
 -- as it asked for raises (reads/freshness.py), whichever rows they are.
 -- ROWS 1 (the one row it returns): the planner's default of 1,000 made START's
 -- cost cross jit_above_cost, and JIT compiled its expressions on every call (some
 -- 60 ms). PL/pgSQL: its plans are kept for the session.
--- Reads: graph._pending_visible (graph._sync_log, graph._sync_state).
+-- Reads: graph._pending_visible, graph._pending_by_xid (graph._sync_log, graph._sync_state).
 CREATE OR REPLACE FUNCTION graph._pending_columns(
-    as_role regrole, max_rows integer, seen pg_snapshot DEFAULT NULL, after bigint DEFAULT NULL
+    as_role regrole, max_rows integer, seen pg_snapshot DEFAULT NULL
 )
 RETURNS TABLE (
     ids bigint[],
@@ -70,10 +71,8 @@ SET max_parallel_workers_per_gather = 0
 SET enable_seqscan = off
 SET enable_bitmapscan = off
 AS $$
-DECLARE
-    oldest bigint;
 BEGIN
-    IF seen IS NULL OR after IS NULL THEN
+    IF seen IS NULL THEN
         RETURN QUERY
         SELECT pg_catalog.array_agg(p.id), pg_catalog.string_agg(p.op::text, ''),
                pg_catalog.array_agg(p.table_oid), pg_catalog.array_agg(p.old_pk), pg_catalog.array_agg(p.new_pk),
@@ -83,30 +82,23 @@ BEGIN
         FROM (SELECT q.id, q.op, q.table_oid, q.old_pk, q.new_pk, q.properties, q.old_row, q.new_row
               FROM graph._pending_visible AS q
               WHERE as_role::oid = (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
-                AND (seen IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(q.xid::text::xid8, seen))
               LIMIT max_rows) AS p;
         RETURN;
     END IF;
-    oldest := pg_catalog.pg_snapshot_xmin(seen)::text::bigint;
     RETURN QUERY
     SELECT pg_catalog.array_agg(p.id), pg_catalog.string_agg(p.op::text, ''),
            pg_catalog.array_agg(p.table_oid), pg_catalog.array_agg(p.old_pk), pg_catalog.array_agg(p.new_pk),
            pg_catalog.string_agg(coalesce(p.properties, ''), E'\n'),
            pg_catalog.string_agg(coalesce(p.old_row, ''), E'\n'),
            pg_catalog.string_agg(coalesce(p.new_row, ''), E'\n')
-    FROM (SELECT u.id, u.op, u.table_oid, u.old_pk, u.new_pk, u.properties, u.old_row, u.new_row
-          FROM (SELECT q.id, q.op, q.table_oid, q.old_pk, q.new_pk, q.properties, q.old_row, q.new_row, q.xid
-                FROM graph._pending_visible AS q
-                WHERE q.id > after
-                UNION ALL
-                SELECT q.id, q.op, q.table_oid, q.old_pk, q.new_pk, q.properties, q.old_row, q.new_row, q.xid
-                FROM graph._pending_visible AS q
-                WHERE q.xid >= oldest AND q.id + 0 <= after) AS u
-          WHERE as_role::oid = (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
-            AND NOT pg_catalog.pg_visible_in_snapshot(u.xid::text::xid8, seen)
+    FROM (SELECT q.id, q.op, q.table_oid, q.old_pk, q.new_pk, q.properties, q.old_row, q.new_row
+          FROM graph._pending_by_xid AS q
+          WHERE q.xid >= pg_catalog.pg_snapshot_xmin(seen)::text::bigint
+            AND as_role::oid = (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
+            AND NOT pg_catalog.pg_visible_in_snapshot(q.xid::text::xid8, seen)
           LIMIT max_rows) AS p;
 END;
 $$;
 
-COMMENT ON FUNCTION graph._pending_columns(regrole, integer, pg_snapshot, bigint) IS
+COMMENT ON FUNCTION graph._pending_columns(regrole, integer, pg_snapshot) IS
 'Internal (reads): graph._pending_rows'' rows as one row of columns (arrays; ops as one text; properties and images as texts joined by newlines), for a read that folds them.';

@@ -133,13 +133,13 @@ def fold_from():
     view has not folded (reads.start.start's ``fold_from``)."""
     cached = base._cache.get("folded")
     if cached is None:
-        return None, None, 0, None
+        return None, None, 0
     grows, f, _ = cached
     # a view that may be kept across an apply is named by its lineage (reads.start's
     # _WHOLE), which an apply does not change: START then reads only the rows its
     # snapshot did not see, and rekeyed() tells whether the view may be kept
     key = f.lineage if f.lineage is not None and f.rekeyable else grows
-    return key, f.seen, f.rows_folded, f.last_id
+    return key, f.seen, f.rows_folded
 
 
 def folded(plpy, v, st, narrow=None):
@@ -187,10 +187,6 @@ def folded(plpy, v, st, narrow=None):
         f.lineage = st.lineage
         if onto is None:  # the applied graph it was folded from: rekeyed() compares
             f.applied_bound, f.applied_nodes = st.bound, v.node_count
-        # the highest log id it holds: START reads the rows its snapshot did not see
-        # by the log's indexes from there (graph._pending_rows' ``after``)
-        f.last_id = max(rows.cols["id"], default=0) if onto is None else max(
-            [onto.last_id, *rows.cols["id"]])
         base._cache["folded"] = (grows, f, narrow)
     return f
 

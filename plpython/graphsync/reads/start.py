@@ -29,8 +29,8 @@ in its own snapshot, for the read to fold
 (reads/freshness.py): only the rows the snapshot of the backend's kept folded
 view did not see, when that view is of the same generation, version, applied
 snapshot, caller and tables the caller may SELECT (``fold_key``), else all of
-them (graph._pending_columns finds those by the highest log id the view holds and
-the snapshot's xmin, not by filtering every pending row). For a few rows it also
+them (graph._pending_columns finds those by the log's index on xid from that
+snapshot's xmin on, not by filtering every pending row). For a few rows it also
 looks up the nodes of the keys they name (_KEYS: graph._pending_keys), so that the fold needs no
 statement of its own for them. A read under writes then costs one statement, as
 a read at rest does: START, not START, a read of the log and a key lookup
@@ -115,8 +115,8 @@ if {FRESHNESS.scope, TENANT.scope, MAX_STALENESS.scope} != {"session"}:
 # probe), $7 the most pending rows to read, $8 the fold_key ('generation/version/
 # applied snapshot/caller/tables it may SELECT') of the kept folded view, or its
 # lineage when it may be kept across an apply (_WHOLE), $9 the
-# snapshot it saw, $10 the rows it folded and $11 the highest log id among them
-# (NULL: none; see above; graph._pending_columns finds the rows by it). Tables
+# snapshot it saw (NULL: none; see above; graph._pending_columns finds the rows by
+# it) and $10 the rows it folded. Tables
 # come as regclass text: a name, or an oid's digits (no catalog lookup). The plan
 # is kept: after its first few calls PostgreSQL keeps one plan for all values, as
 # long as that plan does not look much dearer than one made for the given
@@ -226,11 +226,11 @@ _NO_READ_SYNC = """CROSS JOIN (
 ) AS r"""
 
 # The freshness step's answer carried over from START_AT_REST of the same read
-# ($12-$15: its committed_rows, own_rows, pending_mark and applied_snapshot), for
+# ($11-$14: its committed_rows, own_rows, pending_mark and applied_snapshot), for
 # START_FOLLOW (below).
 _CARRIED = """CROSS JOIN (
-    SELECT $12::bigint AS committed_rows, $13::bigint AS own_rows, false AS applied,
-           $14::text AS pending_mark, $15::text AS applied_snapshot, false AS kept
+    SELECT $11::bigint AS committed_rows, $12::bigint AS own_rows, false AS applied,
+           $13::text AS pending_mark, $14::text AS applied_snapshot, false AS kept
 ) AS r"""
 
 _NODE2 = """CASE WHEN $6 IS NOT NULL THEN
@@ -313,7 +313,7 @@ _NAMES = """CROSS JOIN LATERAL (
 # none of $9's running ones (its xip) and none from its xmax on (every xid handed out
 # from there up to S's xmax is still running in S: named in S's xip). Every log row
 # S sees (the caller has no xid, START's ``same`` asks own_rows = 0) belongs to a
-# transaction S sees, so graph._pending_columns(seen, after) would return no row in
+# transaction S sees, so graph._pending_columns(seen) would return no row in
 # S: START does not call it (``unchanged``), and the read folds nothing onto the kept
 # view (reads/freshness.py: no rows). Exact, never a guess: one committed transaction
 # since (a writer's, another backend's apply or build, a GRANT) and START reads the
@@ -348,7 +348,7 @@ _PENDING = """CROSS JOIN LATERAL (
     FROM (SELECT k.fetch, k.same, k.fold_key, k.lineage,
                  coalesce(CASE WHEN k.fetch AND k.same AND $9 IS NOT NULL THEN %s END, false) AS unchanged,
                  CASE WHEN k.same THEN $9::pg_catalog.pg_snapshot END AS seen,
-                 CASE WHEN k.same THEN $7 - $10 ELSE $7 END AS most, CASE WHEN k.same THEN $11 END AS after
+                 CASE WHEN k.same THEN $7 - $10 ELSE $7 END AS most
           FROM (SELECT %s AS fetch,
                        coalesce(r.own_rows = 0 AND ($8 = kn.fold_key OR $8 = kn.lineage), false) AS same,
                        kn.fold_key, kn.lineage
@@ -356,7 +356,7 @@ _PENDING = """CROSS JOIN LATERAL (
     OFFSET 0) AS w
     LEFT JOIN LATERAL (
         SELECT y.ids, y.ops, y.table_oids, y.old_pks, y.new_pks, y.properties, y.old_rows, y.new_rows
-        FROM graph._pending_columns(current_user::regrole, w.most, w.seen, w.after) AS y
+        FROM graph._pending_columns(current_user::regrole, w.most, w.seen) AS y
         WHERE w.fetch AND NOT w.unchanged
         OFFSET 0
     ) AS x ON true
@@ -456,7 +456,7 @@ START_1, START_AT_REST_1, START_QUIET_1, START_FOLLOW_1 = (
         ("false AS fetched", _NO_READ_SYNC, ""),
         (_FETCHED, _FOLLOWED, _PENDING)))
 
-TYPES = ["text", "boolean", "text", "text", "text", "text", "int", "text", "text", "int", "bigint"]
+TYPES = ["text", "boolean", "text", "text", "text", "text", "int", "text", "text", "int"]
 TYPES_AT_REST = TYPES[:6]
 TYPES_FOLLOW = TYPES + ["bigint", "bigint", "text", "text"]
 
