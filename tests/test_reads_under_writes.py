@@ -43,6 +43,8 @@ for k in ("rekeys", "rekeys_refused", "folds"):
     out[k] = f.STATS.get(k, 0) if f else 0
 for k in ("copies", "full_arrays", "adjacency_builds"):
     out[k] = v.STATS[k] if v else 0
+s = sys.modules.get("graphsync.reads.start")
+out["same"] = s.STATS["same"] if s else 0
 return json.dumps(out)
 $$
 """
@@ -85,12 +87,18 @@ def test_a_read_that_folds_a_few_rows_runs_one_statement(graph_db):
                 for statement in sql.split(";"):
                     writer.execute(statement)
             before = counts(reader)
+            statements = []
             for seed in ("1", "2", "3", "4"):
+                at = counts(reader)["statements"]
                 folded[seed] = reader.execute(READ, (seed,)).fetchall()
+                statements.append(counts(reader)["statements"] - at)
             after = counts(reader)
-            per_read.append((after["statements"] - before["statements"]) / 4)
+            per_read.append(statements)
             assert after["rows_folded"] > before["rows_folded"], (sql, per_read, before, after)  # it folded
-        assert per_read == [1.0] * len(per_read)  # START, nothing else
+        # The read that folds runs START; after the first round, START_SAME first (the backend's
+        # last read kept its view and something committed since). The reads that find nothing new
+        # run START_SAME alone. Nothing else: no statement of the fold's own (RESOLVE).
+        assert per_read == [[1, 1, 1, 1]] + [[2, 1, 1, 1]] * (len(per_read) - 1), per_read
         assert ("41", 1) in folded["3"]  # the node inserted with the edge, folded
         assert admin.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0] > 0
         apply(admin)
@@ -426,9 +434,8 @@ def test_a_fold_of_a_few_rows_looks_their_ends_up_in_the_key_index_the_backend_h
     """Once a backend holds the base's key index (a fold of many keys built it:
     freshness.KEYS_BY_INDEX), a fold of a few hundred rows looks their ends up there
     rather than by a statement of its own (RESOLVE). A reader that folds 100 join-row
-    updates onto its kept view then runs one statement a read (START's), where it
-    runs two while it holds no index (before: two in both cases). Its answers are
-    the applied graph's."""
+    updates onto its kept view then runs no RESOLVE, where it runs one while it holds
+    no index (before: one in both cases). Its answers are the applied graph's."""
     with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
         walk = spread_graph(admin, "uw3", 3000, 6000)
         reader.execute(COUNTS)
@@ -447,14 +454,17 @@ def test_a_fold_of_a_few_rows_looks_their_ends_up_in_the_key_index_the_backend_h
 
         reader.execute(walk, ("1",)).fetchall()
         statements_per_fold(11)  # the first fold after the read: from the applied view
-        assert [statements_per_fold(r) for r in (13, 17)] == [2, 2]  # START and RESOLVE
+        # START and RESOLVE; START_SAME before them once the backend's last read kept its view
+        assert [statements_per_fold(r) for r in (13, 17)] == [2, 3]
         # 1,200 updates, 2,400 ends: the fold builds the index of the base's keys
         writer.execute("UPDATE uw3.e SET dst = 1 + (id * 19) % 3000 WHERE id > 100 AND id <= 1300")
         reader.execute(walk, ("1",)).fetchall()
         apply(admin)
         reader.execute(walk, ("1",)).fetchall()
         statements_per_fold(23)
-        assert [statements_per_fold(r) for r in (29, 31, 37)] == [1, 1, 1]  # START alone
+        # START alone (the read before folded from the applied view: nothing kept for START_SAME),
+        # then START_SAME and START; no RESOLVE
+        assert [statements_per_fold(r) for r in (29, 31, 37)] == [1, 2, 2]
         got = [reader.execute(walk, (s,)).fetchall() for s in seeds]
         apply(admin)
         assert [reader.execute(walk, (s,)).fetchall() for s in seeds] == got
@@ -728,7 +738,8 @@ def test_a_read_with_nothing_new_since_its_kept_view_reads_no_log_row(graph_db):
         with connect(graph_db) as fresh:  # a new backend folds every pending row
             fresh.execute("SET default_transaction_read_only = on")
             assert got == sorted(fresh.execute(reach).fetchall()) and ("33", 1) in got
-        assert (costs["statements"], costs["rows_folded"], costs["pending_calls"]) == (1, 1, 1), costs
+        # START_SAME (something committed since), then START
+        assert (costs["statements"], costs["rows_folded"], costs["pending_calls"]) == (2, 1, 1), costs
         costs, again = quiet_read_costs(reader, reach)
         assert again == got
         if admin.execute(xmax).fetchone()[0] == mark:
@@ -739,6 +750,68 @@ def test_a_read_with_nothing_new_since_its_kept_view_reads_no_log_row(graph_db):
         _, after_apply = quiet_read_costs(reader, reach)
         assert ("34", 1) not in after_apply and ("33", 1) in after_apply
         assert after_apply == sorted(admin.execute(reach).fetchall())
+
+
+def test_a_read_takes_the_last_starts_answer_only_while_nothing_it_read_changed(graph_db):
+    """A read that keeps its folded view and finds its snapshot to be the one of the
+    backend's last busy START (START_SAME: no transaction with an xid ended since) takes
+    that START's answer with nothing new to fold, in one cheap statement. Not when the
+    caller, a session setting START reads, the isolation (a
+    repeatable read snapshot is older than the catalogs privileges come from) or the
+    caller's own writes differ: the read then runs START, and answers what a new
+    backend answers with the same role and settings."""
+    reach = "SELECT node_id, depth FROM graph.traverse('uw.n', '25', max_depth => 2) ORDER BY 1, 2"
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        admin.execute("DROP ROLE IF EXISTS uw_other")
+        admin.execute("CREATE ROLE uw_other")
+        admin.execute("GRANT USAGE ON SCHEMA uw TO uw_other")
+        admin.execute("GRANT SELECT ON uw.n TO uw_other")
+        try:
+            apply(admin)
+            reader.execute(COUNTS)
+            reader.execute("SET default_transaction_read_only = on")  # folds, never applies
+            writer.execute("INSERT INTO uw.e VALUES (7200, 25, 26)")
+            reader.execute(reach).fetchall()
+            kept = reader.execute(reach).fetchall()  # the busy START's answer is kept
+            assert ("26", 1) in kept
+            xmax = "SELECT pg_snapshot_xmax(pg_current_snapshot())"
+            hits = []
+            for _ in range(3):
+                mark, same = admin.execute(xmax).fetchone()[0], counts(reader)["same"]
+                assert reader.execute(reach).fetchall() == kept
+                if admin.execute(xmax).fetchone()[0] == mark:  # no transaction ended meanwhile
+                    hits.append(counts(reader)["same"] - same)
+            assert hits and hits == [1] * len(hits), hits
+
+            def fresh(*setup):
+                with connect(graph_db) as f:
+                    f.execute("SET default_transaction_read_only = on")
+                    for statement in setup:
+                        f.execute(statement)
+                    return f.execute(reach).fetchall()
+
+            changes = [("SET ROLE uw_other", "RESET ROLE"),
+                       ("SET graph.tenant = 'nobody'", "RESET graph.tenant"),
+                       ("SET graph.max_staleness = '1 hour'", "RESET graph.max_staleness")]
+            for change, undo in changes:
+                reader.execute(reach).fetchall()  # START again where the last read did not take it
+                same = counts(reader)["same"]
+                reader.execute(change)
+                got = reader.execute(reach).fetchall()
+                assert counts(reader)["same"] == same, change
+                assert got == fresh(change), change
+                reader.execute(undo)
+            reader.execute(reach).fetchall()
+            same = counts(reader)["same"]
+            reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            assert reader.execute(reach).fetchall() == kept
+            reader.execute("COMMIT")
+            assert counts(reader)["same"] == same
+            apply(admin)
+        finally:
+            reader.execute("RESET ALL")
+            admin.execute("DROP OWNED BY uw_other")
+            admin.execute("DROP ROLE uw_other")
 
 
 START_PLAN = """
