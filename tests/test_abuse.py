@@ -900,6 +900,39 @@ def test_a_definer_function_of_another_role_cannot_read_pending_rows_as_its_call
     assert len(loot) == 2 and all(isinstance(row, int) for row in loot), loot
 
 
+def test_a_definer_function_of_another_role_does_not_take_its_callers_last_start(pending):
+    """A superuser's backend that folded ab.vault's pending rows onto its kept view
+    keeps its last START's answer for the next read whose snapshot is that START's
+    (reads/start.py, START_SAME): MALLORY's SECURITY DEFINER function, called right
+    after in that backend and snapshot, reads as MALLORY, who may not SELECT ab.vault:
+    it gets what MALLORY gets in a backend of its own, never the caller's tables or
+    nodes. The superuser's next read still shows the pending rows."""
+    vault = "SELECT node_id FROM graph.traverse('ab.vault', '10', max_depth => 0)"
+    with as_role(pending, MALLORY) as m:
+        m.execute("""CREATE FUNCTION mal.peek() RETURNS text LANGUAGE plpgsql SECURITY DEFINER
+                     SET search_path = pg_catalog AS $$
+                     DECLARE got text;
+                     BEGIN
+                         SELECT pg_catalog.string_agg(t.node_id, ',') INTO got
+                         FROM graph.traverse('ab.vault', '10', max_depth => 0) AS t;
+                         RETURN coalesce(got, '');
+                     EXCEPTION WHEN OTHERS THEN
+                         RETURN SQLSTATE;
+                     END $$""")
+        own = m.execute("SELECT mal.peek()").fetchone()[0]
+    assert own in ("", "42501"), own
+    try:
+        with connect(pending) as su:
+            su.execute("SET default_transaction_read_only = on")  # folds, never applies
+            for _ in range(3):  # the third read on: the busy START's answer kept
+                assert [r[0] for r in su.execute(vault).fetchall()] == ["10"]
+            assert su.execute("SELECT mal.peek()").fetchone()[0] == own
+            assert [r[0] for r in su.execute(vault).fetchall()] == ["10"]
+    finally:
+        with as_role(pending, MALLORY) as m:
+            m.execute("DROP FUNCTION mal.peek()")
+
+
 PRIV = "gs_ab_priv"  # sees every row of rv.secrets under its policy, through its own definer function
 
 

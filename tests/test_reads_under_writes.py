@@ -3,9 +3,10 @@
 Under the default freshness a read that finds a few rows committed since its
 last read folds them onto the view it kept (reads/freshness.py). Its START
 statement (reads/start.py) reads those rows and looks up, in the same snapshot,
-the nodes of the keys they name, so the fold runs no statement of its own: a
-read under writes runs one statement, as a read at rest does. A lookup of its
-own for the keys (RESOLVE) shows here as a second statement per read.
+the nodes of the keys they name, so the fold runs no statement of its own; a read
+that finds its snapshot to be the one of its backend's last START runs START_SAME
+alone, and one that does not runs START after it. A lookup of its own for the keys
+(RESOLVE) shows here as one more statement per read.
 
 The reader reads in read-only transactions, so that it folds (a read-write one
 may apply the pending rows, at most about once a second); each folded answer is
@@ -63,7 +64,7 @@ def counts(c):
     return json.loads(c.execute("SELECT pg_temp.read_counts()").fetchone()[0])
 
 
-def test_a_read_that_folds_a_few_rows_runs_one_statement(graph_db):
+def test_a_read_that_folds_a_few_rows_runs_no_statement_of_its_own(graph_db):
     with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
         reader.execute(COUNTS)
         reader.execute("SET default_transaction_read_only = on")  # folds, never applies

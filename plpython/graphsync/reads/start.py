@@ -32,12 +32,17 @@ snapshot, caller and tables the caller may SELECT (``fold_key``), else all of
 them (graph._pending_columns finds those by the log's index on xid from that
 snapshot's xmin on, not by filtering every pending row). For a few rows it also
 looks up the nodes of the keys they name (_KEYS: graph._pending_keys), so that the fold needs no
-statement of its own for them. A read under writes then costs one statement, as
-a read at rest does: START, not START, a read of the log and a key lookup
-(tests/test_reads_under_writes.py counts them). Nor does START then count every
-pending row (graph._read_sync) when its answer is known: see _READ_SYNC_KEPT; nor
-call graph._pending_columns when its snapshot sees no transaction the kept view's
-last snapshot did not see (most reads under writes): see _NOTHING_NEW.
+statement of its own for them: START, not START, a read of the log and a key
+lookup (tests/test_reads_under_writes.py counts them). Nor does START then count
+every pending row (graph._read_sync) when its answer is known: see _READ_SYNC_KEPT;
+nor call graph._pending_columns when its snapshot sees no transaction the kept
+view's last snapshot did not see: see _NOTHING_NEW. And a read whose snapshot is the
+very one of the backend's last busy START, with the same caller and settings (most
+reads under writes: nothing ended since), does not run START at all but START_SAME,
+which tells that and looks up the seed, and takes the last START's answer with
+nothing new to fold. A read under writes so costs one statement, START_SAME or
+START, and two when something committed since its backend's last read kept the view
+(START_SAME, then START).
 
 One snapshot. Everything START returns about the graph -- generation, version,
 applied snapshot, the pending rows -- comes from START's snapshot S, and the read
