@@ -148,7 +148,8 @@ SELECT s.generation, v.version, s.build_required, s.done,
        current_user::text AS me,
        m.freshness, f.stale AS max_staleness,
        pg_catalog.current_setting('graph.tenant', true) AS tenant,
-       pg_catalog.current_setting('row_security') AS row_security, s.last_apply_at::text AS last_apply,
+       pg_catalog.current_setting('row_security') AS row_security,
+       pg_catalog.date_part('epoch', s.last_apply_at) AS last_apply,
        pg_catalog.regclassin($3::pg_catalog.cstring)::pg_catalog.oid AS table1,
        pg_catalog.regclassin($5::pg_catalog.cstring)::pg_catalog.oid AS table2,
        CASE WHEN $4 IS NOT NULL THEN
@@ -481,7 +482,8 @@ TYPES_FOLLOW = TYPES + ["bigint", "bigint", "text", "text"]
 # in one statement some six times cheaper than START's busy form (12 against 75 us a
 # call in a tight loop, 200k nodes: every plan node of START is set up whether it runs
 # or not). Whether START would still not apply (its ``kept``) depends on the time too:
-# $6, the last apply START saw (the state row, unchanged), less than a second before
+# $6, the last apply START saw (the state row, unchanged; as seconds since the epoch),
+# less than a second before
 # this statement, as graph._read_sync's rule (or a read-only transaction, or a read that
 # may not apply). When anything differs the read runs START as before (two statements
 # then: under writes at 200 commits/s about three reads in ten).
@@ -492,7 +494,7 @@ SELECT q.same,
        pg_catalog.current_setting('graph.max_staleness', true) AS max_staleness,
        pg_catalog.current_setting('graph.tenant', true) AS tenant,
        pg_catalog.current_setting('row_security') AS row_security,
-       coalesce($6::pg_catalog.timestamptz > pg_catalog.statement_timestamp() - interval '1 second', false)
+       coalesce($6 > pg_catalog.date_part('epoch', pg_catalog.statement_timestamp()) - 1, false)
            OR pg_catalog.current_setting('transaction_read_only')::boolean AS folds,
        pg_catalog.regclassin($2::pg_catalog.cstring)::pg_catalog.oid AS table1,
        pg_catalog.regclassin($4::pg_catalog.cstring)::pg_catalog.oid AS table2,
@@ -509,7 +511,7 @@ START_SAME = START_SAME % """CASE WHEN $5 IS NOT NULL AND q.same THEN
            (SELECT n.node_id FROM graph._nodes AS n
             WHERE n.table_oid = pg_catalog.regclassin($4::pg_catalog.cstring)::pg_catalog.oid AND n.pk = $5)
        END"""
-TYPES_SAME = ["text", "text", "text", "text", "text", "text"]
+TYPES_SAME = ["text", "text", "text", "text", "text", "float8"]
 
 # The last busy START's row that START_SAME may answer for (see above), else None.
 _kept = {"row": None}
