@@ -147,9 +147,7 @@ SELECT s.generation, v.version, s.build_required, s.done,
        t.visible, t.row_secured, t.registered, j.edge_secured, j.edge_hidden,
        current_user::text AS me,
        m.freshness, f.stale AS max_staleness,
-       pg_catalog.current_setting('graph.tenant', true) AS tenant,
-       pg_catalog.current_setting('row_security') AS row_security,
-       pg_catalog.date_part('epoch', s.last_apply_at) AS last_apply,
+       pg_catalog.current_setting('graph.tenant', true) AS tenant,%(same)s
        pg_catalog.regclassin($3::pg_catalog.cstring)::pg_catalog.oid AS table1,
        pg_catalog.regclassin($5::pg_catalog.cstring)::pg_catalog.oid AS table2,
        CASE WHEN $4 IS NOT NULL THEN
@@ -276,10 +274,18 @@ _KEYS = """LEFT JOIN LATERAL (
     ) AS z ON true""" % KEYS_IN_START
 
 
+# What START_SAME compares beyond the columns every form returns: only START's busy
+# form, whose answer it may take (a column costs every read at rest about a microsecond).
+_SAME_COLUMNS = """
+       pg_catalog.current_setting('row_security') AS row_security,
+       pg_catalog.date_part('epoch', s.last_apply_at) AS last_apply,"""
+
+
 def _statement(fetched, node2, read_sync):
     quiet = "r.committed_rows IS NULL" if read_sync is not _NO_READ_SYNC else "m.mode = 'off' OR " + _NOTHING_PENDING
+    same = _SAME_COLUMNS if read_sync is _READ_SYNC_KEPT else ""
     return _SELECT % {"fetched": fetched, "node2": node2, "read_sync": read_sync, "quiet": quiet,
-                      "recent": _RECENT}
+                      "recent": _RECENT, "same": same}
 
 
 # Whether a fold by the caller leaves out no pending row: every registered table
