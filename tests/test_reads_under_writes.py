@@ -697,10 +697,11 @@ def test_a_read_with_nothing_new_since_its_kept_view_reads_no_log_row(graph_db):
     """Under writes most reads find no row committed since their backend's last one
     (1,000 reads/s against 200 commits/s): such a read uses its kept folded view as
     it is. START tells it in its own snapshot (reads/start.py, _NOTHING_NEW: the
-    snapshot sees no transaction the view's last snapshot did not) and calls neither
-    graph._pending_columns nor graph._read_sync, nor visits a log row; one statement,
-    nothing folded. Before: graph._pending_columns was called, and with a transaction
-    running since before the view's snapshot (``late``) it visited the rows of every
+    snapshot sees no transaction the view's last snapshot did not), or START_SAME (the
+    snapshot is the one of that START), and calls neither graph._pending_columns nor
+    graph._read_sync, nor visits a log row; one statement, nothing folded. Before:
+    graph._pending_columns was called, and with a transaction running since before
+    the view's snapshot (``late``) it visited the rows of every
     transaction from there on again (its xid index), the row folded last among them.
     A row committed since (``late``'s, below the rows folded), or another backend's
     apply, is still noticed and read."""
