@@ -183,7 +183,7 @@ def test_a_read_folding_the_rows_committed_since_its_last_read_scans_the_log_onc
     over graph._pending_by_xid, migration 422): every such row's transaction is at or
     above it. Before, it read graph._pending_visible twice -- the rows above the
     highest log id the view held, and those below it from the xmin on -- through
-    three scans (some 60 plan nodes set up for one row: 74 us against 28 a call,
+    three scans (some 60 plan nodes set up for one row: 67-74 us against 21-28 a call,
     issue 9)."""
     with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
         apply(admin)

@@ -45,6 +45,10 @@
 -- but for the rows found by xid, which come after; with seen, by xid: reads/start.py
 -- puts them back in id order). The LIMIT takes max_rows rows in that order: a read that gets as many
 -- as it asked for raises (reads/freshness.py), whichever rows they are.
+-- One plan for every call (plan_cache_mode): with seen, the xid bound is a parameter
+-- whose generic plan (a range of the xid index, whatever its selectivity) looks dearer
+-- to the planner than one made for each value, so it planned every call anew on a
+-- small or new log (104 against 20 us a call, measured; the old statement likewise).
 -- ROWS 1 (the one row it returns): the planner's default of 1,000 made START's
 -- cost cross jit_above_cost, and JIT compiled its expressions on every call (some
 -- 60 ms). PL/pgSQL: its plans are kept for the session.
@@ -70,6 +74,7 @@ SET jit = off
 SET max_parallel_workers_per_gather = 0
 SET enable_seqscan = off
 SET enable_bitmapscan = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     IF seen IS NULL THEN

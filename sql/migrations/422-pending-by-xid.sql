@@ -8,8 +8,8 @@
 -- at or above seen's xmin (an xid below it had ended when seen was taken: committed,
 -- so visible in it, or rolled back); graph._pending_columns read the view twice for
 -- them (the rows above the highest log id the view held, and those below it from
--- seen's xmin on), some 60 plan nodes set up for one row: 74 us of a call against
--- 28 this way (issue 9, benchmarks/READS_UNDER_WRITES.md).
+-- seen's xmin on), some 60 plan nodes set up for one row: 67-74 us of a call against
+-- 21-28 this way (issue 9, benchmarks/READS_UNDER_WRITES.md).
 --
 -- graph._pending_by_xid holds the same rows as graph._pending_visible, decided the
 -- same way, as the definition states them (graph._pending_log's header): a log row
@@ -24,34 +24,16 @@
 -- Privileges as graph._pending_visible's (migration 250): a security-barrier view that
 -- reads the log with its owner's rights and decides, as the role reading it, which
 -- rows that role gets -- those of tables it may SELECT and whose row-level security
--- does not apply to it (once per statement for the registered tables, row by row for
--- any other). PUBLIC may SELECT it (sql/privileges.sql), as graph._pending_visible.
+-- does not apply to it. Decided row by row: it returns the few rows committed since a
+-- read's last one (a fold of many reads graph._pending_visible, which decides them
+-- once per registered table). PUBLIC may SELECT it (sql/privileges.sql), as
+-- graph._pending_visible.
 --
 -- graph._pending_columns and graph._pending_rows lose their fourth argument (after,
 -- the highest log id the kept view held: migration 330), which no lookup needs now.
 -- A function with other arguments is a new function beside the old one: the old
 -- ones are dropped here, and the install creates the new ones (as migration 330 did).
 CREATE VIEW graph._pending_by_xid WITH (security_barrier) AS
--- the registered tables (node tables, join tables) the reader may SELECT and whose
--- row-level security does not apply to it
-WITH r AS (
-    SELECT
-        coalesce(pg_catalog.array_agg(t.oid) FILTER (
-            WHERE CASE
-                WHEN pg_catalog.has_table_privilege(t.oid, 'SELECT')  -- NULL for a table dropped since
-                    THEN NOT pg_catalog.row_security_active(t.oid)
-                ELSE FALSE
-            END
-        ), '{}') AS tables
-    FROM (
-        SELECT n.table_oid FROM graph._node_tables AS n
-        UNION
-        SELECT e.via_table
-        FROM graph._edge_sources AS e
-        WHERE e.via_table IS NOT NULL
-    ) AS t (oid)
-)
-
 SELECT
     l.id,
     l.op,
@@ -76,7 +58,6 @@ INNER JOIN graph._sync_log AS l
         AND NOT (s.build_xid = l.xid AND s.build_position >= l.id)
 WHERE
     CASE
-        WHEN l.table_oid = ANY ((SELECT r.tables FROM r)::oid[]) THEN TRUE -- noqa: CP03, LT01, LT06
         WHEN pg_catalog.has_table_privilege(l.table_oid, 'SELECT')  -- NULL for a table dropped since
             THEN NOT pg_catalog.row_security_active(l.table_oid)
         ELSE FALSE
