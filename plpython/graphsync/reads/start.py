@@ -115,6 +115,22 @@ if {FRESHNESS.scope, TENANT.scope, MAX_STALENESS.scope} != {"session"}:
     raise RuntimeError("reads.start reads graph.query_freshness, graph.max_staleness and graph.tenant"
                        " as session settings")
 
+
+def _table_of(table):
+    """The oid of the table a read names, given as regclass text (``table``: its
+    parameter): a name, or an oid's digits (no catalog lookup)."""
+    return "pg_catalog.regclassin(%s::pg_catalog.cstring)::pg_catalog.oid" % table
+
+
+def _node_of(table, pk, when=""):
+    """The node id graph._nodes shows the caller for the key (``table``, ``pk``: their
+    parameters), NULL for no key (no index probe) -- and, with ``when``, unless it holds."""
+    return """CASE WHEN %s IS NOT NULL%s THEN
+           (SELECT n.node_id FROM graph._nodes AS n
+            WHERE n.table_oid = %s AND n.pk = %s)
+       END""" % (pk, when, _table_of(table), pk)
+
+
 # $1 the default freshness mode, $2 whether the freshness step may apply, $3/$4
 # and $5/$6 up to two (table, id text) keys to look up (NULL: none, and no index
 # probe), $7 the most pending rows to read, $8 the fold_key ('generation/version/
@@ -148,12 +164,9 @@ SELECT s.generation, v.version, s.build_required, s.done,
        current_user::text AS me,
        m.freshness, f.stale AS max_staleness,
        pg_catalog.current_setting('graph.tenant', true) AS tenant,%(same)s
-       pg_catalog.regclassin($3::pg_catalog.cstring)::pg_catalog.oid AS table1,
-       pg_catalog.regclassin($5::pg_catalog.cstring)::pg_catalog.oid AS table2,
-       CASE WHEN $4 IS NOT NULL THEN
-           (SELECT n.node_id FROM graph._nodes AS n
-            WHERE n.table_oid = pg_catalog.regclassin($3::pg_catalog.cstring)::pg_catalog.oid AND n.pk = $4)
-       END AS node1,
+       %(table1)s AS table1,
+       %(table2)s AS table2,
+       %(node1)s AS node1,
        %(node2)s AS node2, %(quiet)s AS quiet
 FROM (SELECT pg_catalog.current_setting('graph.query_freshness', true) AS raw,
              pg_catalog.current_setting('graph.max_staleness', true) AS stale) AS f
@@ -238,10 +251,7 @@ _CARRIED = """CROSS JOIN (
            $13::text AS pending_mark, $14::text AS applied_snapshot, false AS kept
 ) AS r"""
 
-_NODE2 = """CASE WHEN $6 IS NOT NULL THEN
-           (SELECT n.node_id FROM graph._nodes AS n
-            WHERE n.table_oid = pg_catalog.regclassin($5::pg_catalog.cstring)::pg_catalog.oid AND n.pk = $6)
-       END"""
+_NODE2 = _node_of("$5", "$6")
 
 # Whether START reads the pending rows: the freshness step ran and did not apply,
 # and rows are pending, or the applied snapshot it saw after counting is not the
@@ -285,7 +295,8 @@ def _statement(fetched, node2, read_sync):
     quiet = "r.committed_rows IS NULL" if read_sync is not _NO_READ_SYNC else "m.mode = 'off' OR " + _NOTHING_PENDING
     same = _SAME_COLUMNS if read_sync is _READ_SYNC_KEPT else ""
     return _SELECT % {"fetched": fetched, "node2": node2, "read_sync": read_sync, "quiet": quiet,
-                      "recent": _RECENT, "same": same}
+                      "recent": _RECENT, "same": same, "table1": _table_of("$3"), "table2": _table_of("$5"),
+                      "node1": _node_of("$3", "$4")}
 
 
 # Whether a fold by the caller leaves out no pending row: every registered table
@@ -406,16 +417,19 @@ _FETCHED = """p.fetched, p.from_seen, p.unchanged, p.fold_key, p.lineage, p.boun
 # committed since its last read and not every pending row (tests/
 # test_reads_under_writes.py counts them). A read that may apply (the last apply a
 # second old or more) still calls it, and applies.
+# graph._read_sync's rule: while fewer rows than this are pending and the last apply is
+# under a second old, a read folds them (the kept view's count of them: $10, START_SAME).
+FOLD_UNDER = 1000
 _READ_SYNC_KEPT = _NAMES + """
 CROSS JOIN LATERAL (
-    SELECT coalesce(m.mode = 'apply_pending_sync' AND $10 < 1000
+    SELECT coalesce(m.mode = 'apply_pending_sync' AND $10 < %d
            AND ($8 = kn.lineage OR $8 = kn.fold_key)
            AND pg_catalog.pg_current_xact_id_if_assigned() IS NULL
            AND NOT q.idle
            AND (NOT $2 OR s.last_apply_at > pg_catalog.statement_timestamp() - interval '1 second'
                 OR pg_catalog.current_setting('transaction_read_only')::boolean)
            AND kn.whole, false) AS kept, q.idle
-    FROM (SELECT """ + _NOTHING_PENDING + """ AS idle OFFSET 0) AS q
+    FROM (SELECT """ % FOLD_UNDER + _NOTHING_PENDING + """ AS idle OFFSET 0) AS q
     OFFSET 0
 ) AS k0
 LEFT JOIN LATERAL (
@@ -502,21 +516,15 @@ SELECT q.same,
        pg_catalog.current_setting('row_security') AS row_security,
        coalesce($6 > pg_catalog.date_part('epoch', pg_catalog.statement_timestamp()) - 1, false)
            OR pg_catalog.current_setting('transaction_read_only')::boolean AS folds,
-       pg_catalog.regclassin($2::pg_catalog.cstring)::pg_catalog.oid AS table1,
-       pg_catalog.regclassin($4::pg_catalog.cstring)::pg_catalog.oid AS table2,
-       CASE WHEN $3 IS NOT NULL AND q.same THEN
-           (SELECT n.node_id FROM graph._nodes AS n
-            WHERE n.table_oid = pg_catalog.regclassin($2::pg_catalog.cstring)::pg_catalog.oid AND n.pk = $3)
-       END AS node1,
-       %s AS node2
+       %s AS table1,
+       %s AS table2,
+       %s AS node1,
+       %%s AS node2
 FROM (SELECT pg_catalog.pg_current_snapshot()::text = $1 AND pg_catalog.pg_current_xact_id_if_assigned() IS NULL
              AND pg_catalog.current_setting('transaction_isolation') = 'read committed' AS same
-      OFFSET 0) AS q"""
+      OFFSET 0) AS q""" % (_table_of("$2"), _table_of("$4"), _node_of("$2", "$3", " AND q.same"))
 START_SAME_1 = START_SAME % "NULL::bigint"
-START_SAME = START_SAME % """CASE WHEN $5 IS NOT NULL AND q.same THEN
-           (SELECT n.node_id FROM graph._nodes AS n
-            WHERE n.table_oid = pg_catalog.regclassin($4::pg_catalog.cstring)::pg_catalog.oid AND n.pk = $5)
-       END"""
+START_SAME = START_SAME % _node_of("$4", "$5", " AND q.same")
 TYPES_SAME = ["text", "text", "text", "text", "text", "float8"]
 
 # The last busy START's row that START_SAME may answer for (see above), else None.
@@ -531,12 +539,12 @@ _NOTHING_READ = dict.fromkeys(("ids", "ops", "table_oids", "old_pks", "new_pks",
 def _same(plpy, args, one):
     """START's row for this read when START_SAME shows nothing changed since the last
     busy START that folded onto the kept view without counting (see START_SAME),
-    else None."""
+    else None. ``args``: START's arguments (TYPES), the kept view's fold_from() among them."""
     r = _kept["row"]
     if r is None or not args[1]:
         return None
-    key, seen, rows_folded = freshness.fold_from()
-    if seen != r["seen"] or key not in (r["fold_key"], r["lineage"]) or rows_folded >= 1000:
+    key, seen, rows_folded = args[7:10]  # freshness.fold_from(), as START would be given it
+    if seen != r["seen"] or key not in (r["fold_key"], r["lineage"]) or rows_folded >= FOLD_UNDER:
         return None
     q = run(plpy, START_SAME_1 if one else START_SAME, TYPES_SAME, [r["seen"], *args[2:6], r["last_apply"]])[0]
     if not (q["same"] and q["folds"] and (q["me"], q["freshness"], q["max_staleness"], q["tenant"], q["row_security"])
