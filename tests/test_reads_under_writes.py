@@ -134,6 +134,10 @@ def test_a_row_committed_late_below_the_rows_folded_is_folded(graph_db):
         assert sorted(r[0] for r in reader.execute(reach).fetchall()) == sorted(before + ["30", "31", "32"])
 
 
+# The xmax a new snapshot has: a read's cost counts only while it stays (no transaction
+# ended meanwhile, autovacuum's included).
+XMAX = "SELECT pg_snapshot_xmax(pg_current_snapshot())"
+
 VISITED = ("SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables"
            " WHERE relid = 'graph._sync_log'::regclass")
 
@@ -718,24 +722,23 @@ def test_a_read_with_nothing_new_since_its_kept_view_reads_no_log_row(graph_db):
         # snapshot the kept view holds) started: each read's costs count only when the
         # xmax taken before that earlier read is still the xmax after it (autovacuum's
         # transactions end when they will).
-        xmax = "SELECT pg_snapshot_xmax(pg_current_snapshot())"
-        mark = admin.execute(xmax).fetchone()[0]
+        mark = admin.execute(XMAX).fetchone()[0]
         reader.execute("BEGIN READ ONLY")
         folded = sorted(reader.execute(reach).fetchall())  # folds 4001: the view is kept
         reader.execute("COMMIT")
         assert ("34", 1) in folded and ("33", 1) not in folded
         quiet = []
         for _ in range(3):
-            before = admin.execute(xmax).fetchone()[0]
+            before = admin.execute(XMAX).fetchone()[0]
             costs, got = quiet_read_costs(reader, reach)
             assert got == folded
-            if admin.execute(xmax).fetchone()[0] == mark:
+            if admin.execute(XMAX).fetchone()[0] == mark:
                 quiet.append(costs)
             mark = before
         assert quiet and quiet == [{"statements": 1, "rows_folded": 0, "pending_calls": 0, "log_rows": 0}] * len(
             quiet), quiet
         late.execute("COMMIT")  # committed since the view's snapshot, below its rows
-        mark = admin.execute(xmax).fetchone()[0]
+        mark = admin.execute(XMAX).fetchone()[0]
         costs, got = quiet_read_costs(reader, reach)
         with connect(graph_db) as fresh:  # a new backend folds every pending row
             fresh.execute("SET default_transaction_read_only = on")
@@ -744,7 +747,7 @@ def test_a_read_with_nothing_new_since_its_kept_view_reads_no_log_row(graph_db):
         assert (costs["statements"], costs["rows_folded"], costs["pending_calls"]) == (2, 1, 1), costs
         costs, again = quiet_read_costs(reader, reach)
         assert again == got
-        if admin.execute(xmax).fetchone()[0] == mark:
+        if admin.execute(XMAX).fetchone()[0] == mark:
             assert (costs["pending_calls"], costs["log_rows"]) == (0, 0), costs
         apply(admin)  # another backend's apply: noticed, the applied graph read
         writer.execute("DELETE FROM uw.e WHERE id = 4001")
@@ -776,12 +779,11 @@ def test_a_read_takes_the_last_starts_answer_only_while_nothing_it_read_changed(
             reader.execute(reach).fetchall()
             kept = reader.execute(reach).fetchall()  # the busy START's answer is kept
             assert ("26", 1) in kept
-            xmax = "SELECT pg_snapshot_xmax(pg_current_snapshot())"
             hits = []
             for _ in range(3):
-                mark, same = admin.execute(xmax).fetchone()[0], counts(reader)["same"]
+                mark, same = admin.execute(XMAX).fetchone()[0], counts(reader)["same"]
                 assert reader.execute(reach).fetchall() == kept
-                if admin.execute(xmax).fetchone()[0] == mark:  # no transaction ended meanwhile
+                if admin.execute(XMAX).fetchone()[0] == mark:  # no transaction ended meanwhile
                     hits.append(counts(reader)["same"] - same)
             assert hits and hits == [1] * len(hits), hits
 
@@ -845,17 +847,16 @@ def test_starts_busy_form_runs_each_of_its_tests_once(graph_db):
         apply(admin)
         reader.execute(START_PLAN)
         writer.execute("INSERT INTO uw.e VALUES (6000, 22, 35)")
-        xmax = "SELECT pg_snapshot_xmax(pg_current_snapshot())"
         plans = []
         for _ in range(3):
-            before = admin.execute(xmax).fetchone()[0]
+            before = admin.execute(XMAX).fetchone()[0]
             reader.execute("BEGIN READ ONLY")
             reader.execute("SELECT count(*) FROM graph.traverse('uw.n', '22', max_depth => 2)").fetchone()  # kept
             reader.execute("COMMIT")
             reader.execute("BEGIN READ ONLY")
             plan = json.loads(reader.execute("SELECT pg_temp.start_plan()").fetchone()[0])[0]["Plan"]
             reader.execute("COMMIT")
-            if admin.execute(xmax).fetchone()[0] == before:  # no transaction ended from the read on (autovacuum's)
+            if admin.execute(XMAX).fetchone()[0] == before:  # no transaction ended from the read on (autovacuum's)
                 plans.append(plan)
         assert plans
         for plan in plans:
