@@ -25,3 +25,44 @@ BEGIN
     EXECUTE format('ALTER FUNCTION graph._apply_for_read() %s SET max_parallel_workers_per_gather = 0', clauses);
 END;
 $$;
+
+-- A read keeps one plan of each statement it runs for the backend (issue 9). A read
+-- under writes runs the same few statements with other values every time (reads/
+-- start.py's START_SAME and START: the kept view's snapshot, the rows it folded;
+-- RESOLVE and graph._pending_keys: the keys of the rows it folds), and PostgreSQL's
+-- plan cache chose a plan made for those values (a custom plan: on the first five
+-- runs always, after them whenever the one made for the values looked cheaper than
+-- its generic plan), so most reads under writes planned START_SAME, START or both
+-- anew: some 0.2-1 ms of a read folding a few hundred rows at 200k nodes, a third of
+-- its CPU (tests/test_reads_under_writes.py counts the plannings). The values change
+-- no plan worth having: each statement reads by keys and ranges of graphsync's own
+-- tables, through their indexes (graph._pending_columns, graph._read_sync's count
+-- and the read's apply set their own). A read at rest was not planned anew; it pays
+-- for the setting about a microsecond. Whatever the reader's session says, so that
+-- force_custom_plan there does not make every read plan anew either.
+DO $$
+DECLARE
+    names text [] := ARRAY[
+        '_traverse', '_shortest_path', '_weighted_shortest_path', '_component_of', '_components',
+        '_component_stats', '_export'
+    ];
+    missing text [];
+    fn regprocedure;
+BEGIN
+    missing := ARRAY(
+        SELECT n FROM unnest(names) AS n
+        WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_proc AS p
+                          WHERE p.pronamespace = 'graph'::regnamespace AND p.proname = n)
+    );
+    IF missing <> '{}' THEN
+        RAISE EXCEPTION 'sql/plan-settings.sql names functions schema graph does not have: %', missing;
+    END IF;
+    FOR fn IN
+        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
+        WHERE p.pronamespace = 'graph'::regnamespace AND p.proname = ANY(names)
+        ORDER BY p.oid
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET plan_cache_mode = force_generic_plan', fn);
+    END LOOP;
+END;
+$$;
