@@ -475,6 +475,43 @@ def test_a_fold_of_a_few_rows_looks_their_ends_up_in_the_key_index_the_backend_h
         assert [reader.execute(walk, (s,)).fetchall() for s in seeds] == got
 
 
+def test_a_reader_folding_a_few_hundred_rows_a_read_builds_the_key_index_once(graph_db):
+    """A reader under heavy writes folds a few hundred rows every read, each fold
+    fewer ends than build the base's key index (freshness.KEYS_BY_INDEX), so each
+    looked its keys up in graph._nodes (RESOLVE, a statement of its own: some 300
+    probes, 2-3 ms at 200k nodes), read after read. Once its folds have asked
+    graph._nodes for as many keys as one ALL_KEYS_SHARE-th of the base, or KEYS_BY_INDEX
+    (nodes.index_due), a fold builds the index, and the folds after it run no RESOLVE
+    (before: every fold did). Its answers are the applied graph's."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        walk = spread_graph(admin, "uw5", 3000, 6000)
+        reader.execute(COUNTS)
+        reader.execute("SET default_transaction_read_only = on")  # folds, never applies
+        seeds = ("1", "2", "14")
+        reader.execute(walk, ("1",)).fetchall()
+
+        def statements_per_fold(r):
+            """Statements of one read folding 100 updates, some 300 keys (more rows than
+            START looks up the keys of: reads.start.KEYS_IN_START)."""
+            writer.execute("UPDATE uw5.e SET dst = 1 + (id * %s) %% 3000 WHERE id <= 100", (r,))
+            before = counts(reader)
+            reader.execute(walk, (seeds[r % 3],)).fetchall()
+            after = counts(reader)
+            assert after["rows_folded"] == before["rows_folded"] + 100, (before, after)
+            return after["statements"] - before["statements"]
+
+        # START_SAME, START and RESOLVE, some 250 keys a fold, 1,750 in seven
+        first = [statements_per_fold(r) for r in range(3, 10)]
+        apply(admin)  # (a kept view holds at most 1,000 rows: graph._read_sync's rule)
+        reader.execute(walk, ("1",)).fetchall()
+        # past 2,000 keys a fold builds the index; those after it run START_SAME and START alone
+        then = [statements_per_fold(r) for r in range(10, 16)]
+        assert first[2:5] == [3, 3, 3] and then[-3:] == [2, 2, 2], (first, then)
+        answers = [reader.execute(walk, (s,)).fetchall() for s in seeds]
+        apply(admin)
+        assert [reader.execute(walk, (s,)).fetchall() for s in seeds] == answers
+
+
 KI_OWNER, KI_ADMIN, KI_READER = "gs_ki_owner", "gs_ki_admin", "gs_ki_reader"
 
 

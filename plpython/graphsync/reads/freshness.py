@@ -93,7 +93,10 @@ FOLD_BY_ROW = 64
 # there too when this backend holds the index already (a reader under heavy writes,
 # once it folded a large backlog): a read folding 300 join-row updates onto its kept
 # view, 200k nodes, took 8.6 ms against 14.4 with the statement (benchmarks/reads.py
-# --fold-updates-only REV --fold-rows 300, idle machine).
+# --fold-updates-only REV --fold-rows 300, idle machine). So does a fold of fewer ends
+# once the folds of this backend have asked graph._nodes for one ALL_KEYS_SHARE-th of
+# the base's keys in the generation (nodes.index_due): a reader under unthrottled
+# writers, folding a few hundred rows a read, asked it some 300 keys a read, 2-3 ms.
 KEYS_BY_INDEX = 2_000
 
 # rekeys: kept folded views taken across an apply (rekeyed); rekeys_refused: kept
@@ -295,6 +298,7 @@ def _resolve(plpy, v, keys, visible, counted=(), onto=None, known=None):
             ids.pop(k, None)
     if rest:
         rows = run(plpy, RESOLVE, ["oid[]", "text[]"], [[k[0] for k in rest], [k[1] for k in rest]])
+        nodes.note_resolved(v, len(rest))
         for r in rows:
             graph_view.same_generation(v.key[0], r)
             # An id past the end of v was given by an apply that committed after v was
@@ -316,8 +320,9 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
     """(from ids, to ids) of the edge changes ``ec`` (columns.EdgeColumns), and
     _resolve's (ids, new keys by id, extra rows) of the keys of ``node_changes``
     and of the ends not found below. Many ends (a fold of many rows, from the
-    applied view or onto a kept one), or any number when the backend holds the
-    index already (KEYS_BY_INDEX), are looked up in the backend's index of the
+    applied view or onto a kept one; or after many looked up by statement:
+    nodes.index_due), or any number when the backend holds the index already
+    (KEYS_BY_INDEX), are looked up in the backend's index of the
     base's keys table by table, as _resolve would look up their keys: only in
     tables the caller may SELECT, and not the keys of ``node_changes`` (whose
     extra_rows come from graph._nodes). An end read as an integer
@@ -334,7 +339,8 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
     pks = np.concatenate([ec.from_pks, ec.to_pks])  # None where ints holds the key
     ints = None if ec.from_ints is None else np.concatenate([ec.from_ints, ec.to_ints])
     got = np.full(2 * m, -1, dtype=np.int64)
-    many = 2 * m > KEYS_BY_INDEX  # build the indexes (each when first needed); else use those held
+    # build the indexes (each when first needed), for many ends or many lookups so far; else use those held
+    many = nodes.index_due(v, 2 * m, KEYS_BY_INDEX)
     if many or any(index(plpy, v, build=False) is not None for index in (nodes.key_index, nodes.int_key_index)):
         counted = {}
         for k in node_changes:

@@ -213,6 +213,7 @@ class KeyCache:
         self.pks = None  # object[base_count]
         self.count = 0  # keys cached
         self.fetched = 0  # keys asked for piecemeal (KEYS) so far
+        self.resolved = 0  # keys folds looked up in graph._nodes (reads/freshness.py: RESOLVE) so far
         self.loaded_all = False  # ALL_KEYS was read (as the caller of that read)
         self.text_bytes = 0
         self.index = None  # key_index: {table oid: {id text: node id}}, made on first use
@@ -400,6 +401,24 @@ def key_index(plpy, v, build=True):
         cache.index = index
         cache.index_bytes = sum(sys.getsizeof(d) for d in index.values())
     return cache.index
+
+
+def index_due(v, asked, many):
+    """Whether a fold that looks up ``asked`` keys builds the base's key indexes
+    (key_index, int_key_index) rather than asking graph._nodes: when they are more
+    than ``many``, or when the keys this backend's folds asked graph._nodes for in
+    this generation (``resolved``), these with them, pass one ALL_KEYS_SHARE-th of the
+    base, as key_arrays reads every key then. A reader under heavy writes folds some
+    hundreds of rows a read, each key a probe of graph._nodes' index (about 8 us);
+    past that share its lookups have cost about what building the indexes once does,
+    and every later fold of the generation finds its keys in memory."""
+    cache = _key_cache(v)
+    return asked > many or cache.resolved + asked > max(many, cache.base_count // ALL_KEYS_SHARE)
+
+
+def note_resolved(v, count):
+    """Count ``count`` keys a fold looked up in graph._nodes (index_due)."""
+    _key_cache(v).resolved += count
 
 
 def int_key_index(plpy, v, build=True):
