@@ -1440,3 +1440,26 @@ def test_a_non_superuser_admin_alters_registrations_and_reads_integrity_reports(
             c.execute("DROP SCHEMA ab2 CASCADE")
             c.execute(f"ALTER ROLE {ADMIN} NOBYPASSRLS")
             c.execute(f"REVOKE SELECT, TRIGGER ON ab.vault FROM {ADMIN}")
+
+
+@pytest.mark.parametrize("attempt", [
+    "LOCK TABLE graph._sync_state IN ROW SHARE MODE",
+    "LOCK TABLE graph._sync_state IN ROW EXCLUSIVE MODE",
+    "SELECT FROM graph._sync_state FOR KEY SHARE",
+    "CREATE TABLE {schema}.held (s boolean REFERENCES graph._sync_state (singleton))",
+])
+def test_no_role_outside_graphsyncs_can_make_reads_think_an_apply_is_running(world, attempt):
+    """A read keeping a folded view skips graph._read_sync's count while another
+    backend holds a row lock on graph._sync_state (reads/start.py, _APPLYING: the
+    locks pg_locks shows on it), as an apply does; a role that could take such a
+    lock at will would make every reader fold, never apply, until reads refuse
+    (MAX_FOLD_ROWS). Taking one needs UPDATE, DELETE, TRUNCATE (or INSERT, or
+    REFERENCES for a foreign key) on the table, which only graph_admin holds: the
+    table owner and MALLORY (each in a schema of its own) get 42501, in a transaction
+    as a reader would hold it."""
+    for role, schema in ((OWNER, "ab"), (MALLORY, "mal")):
+        with as_role(world, role) as c:
+            c.execute("BEGIN")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute(attempt.format(schema=schema))
+            c.execute("ROLLBACK")

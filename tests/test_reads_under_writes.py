@@ -962,3 +962,54 @@ def test_a_read_under_writes_plans_its_statements_once_per_backend(graph_db, row
         with connect(graph_db) as fresh:
             fresh.execute("SET default_transaction_read_only = on")
             assert sorted(reader.execute(READ, ("16",)).fetchall()) == sorted(fresh.execute(READ, ("16",)).fetchall())
+
+
+READ_SYNC_CALLS = ("SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions"
+                   " WHERE funcid = 'graph._read_sync'::regproc")
+
+
+def test_a_read_while_another_backend_applies_does_not_count_the_pending_rows(graph_db):
+    """A read that keeps a folded view of 1,000 rows or more (reads/start.py:
+    FOLD_UNDER) calls graph._read_sync, which counts every pending row (O(pending):
+    some milliseconds at a few thousand rows, a read under unthrottled writers)
+    and applies them when it gets the state row. While another backend's apply
+    holds the state row (its transaction running in the read's snapshot), that
+    apply cannot happen, and the read folds onto its view the rows committed since
+    its last read, as one with fewer rows does (before: it counted them all first).
+    Its answer is what a new backend folds from the applied graph."""
+    with connect(graph_db) as admin, connect(graph_db) as applier, connect(graph_db) as writer, \
+            connect(graph_db) as reader:
+        walk = spread_graph(admin, "uw6", 3000, 6000)
+        reader.execute(COUNTS)
+        reader.execute("SET default_transaction_read_only = on")  # folds, never applies
+        reader.execute("SET track_functions = 'all'")
+        reader.execute(walk, ("1",)).fetchall()
+        for r in (3, 5, 7):  # 1,200 rows folded onto the kept view, 400 a read
+            writer.execute("UPDATE uw6.e SET dst = 1 + (id * %s) %% 3000 WHERE id <= 400", (r,))
+            reader.execute(walk, (str(r),)).fetchall()
+
+        def read(seed):
+            """(graph._read_sync calls, log rows visited) of one read folding five rows
+            committed since the read before, its answer."""
+            writer.execute("UPDATE uw6.e SET dst = 1 + (dst * 11) % 3000 WHERE id > 5000 AND id <= 5005")
+            reader.execute("BEGIN")
+            calls, visited = reader.execute(READ_SYNC_CALLS).fetchone()[0], reader.execute(VISITED).fetchone()
+            got = reader.execute(walk, (seed,)).fetchall()
+            costs = (reader.execute(READ_SYNC_CALLS).fetchone()[0] - calls,
+                     (reader.execute(VISITED).fetchone() or (0,))[0] - (visited[0] if visited else 0))
+            reader.execute("COMMIT")
+            return costs, got
+
+        (calls, visited), _ = read("2")
+        assert calls == 1 and visited > 1200, (calls, visited)  # counted every pending row
+        applier.execute("BEGIN")
+        applier.execute("SELECT graph.apply_sync()")  # holds the state row
+        (calls, visited), got = read("14")
+        assert (calls, visited) == (0, 5), (calls, visited)  # the five rows committed since
+        with connect(graph_db) as fresh:
+            fresh.execute("SET default_transaction_read_only = on")
+            assert got == fresh.execute(walk, ("14",)).fetchall()
+        applier.execute("COMMIT")
+        _, after = read("14")
+        apply(admin)
+        assert after == admin.execute(walk, ("14",)).fetchall()
