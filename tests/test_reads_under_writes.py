@@ -1013,3 +1013,38 @@ def test_a_read_while_another_backend_applies_does_not_count_the_pending_rows(gr
         _, after = read("14")
         apply(admin)
         assert after == admin.execute(walk, ("14",)).fetchall()
+
+
+def test_a_read_folding_beside_a_long_transaction_reads_only_the_rows_committed_since(graph_db):
+    """The rows a kept view's snapshot did not see are those of the transactions it
+    saw running (its xip) and of every one from its xmax on. They were read from
+    the snapshot's xmin on: a transaction running since long before (a long write,
+    another backend's apply of seconds under unthrottled writers) holds every later
+    snapshot's xmin, and each read visited again every row committed since it began,
+    O(backlog) a read. Now the xip's and those from the xmax on: a read visits the
+    rows committed since the read before it, and the long transaction's rows once it
+    commits. Its answers are what a new backend folds."""
+    with connect(graph_db) as admin, connect(graph_db) as late, connect(graph_db) as writer, \
+            connect(graph_db) as reader:
+        apply(admin)
+        reader.execute("SET default_transaction_read_only = on")
+        reach = "SELECT node_id, depth FROM graph.traverse('uw.n', '21', max_depth => 2) ORDER BY 1, 2"
+        reader.execute(reach).fetchall()
+        late.execute("BEGIN")
+        late.execute("INSERT INTO uw.e VALUES (9100, 21, 30)")  # holds every later snapshot's xmin
+        visits = []
+        for i in range(4):
+            writer.execute("UPDATE uw.e SET dst = dst % 40 + 1 WHERE id BETWEEN 10 AND 14")  # five rows
+            visits.append(log_rows_visited(reader, reach))
+        assert visits[1:] == [5, 5, 5], visits
+        late.execute("COMMIT")
+        writer.execute("UPDATE uw.e SET dst = dst % 40 + 1 WHERE id BETWEEN 10 AND 14")
+        assert log_rows_visited(reader, reach) == 6  # late's row and the five
+        got = reader.execute(reach).fetchall()
+        with connect(graph_db) as fresh:
+            fresh.execute("SET default_transaction_read_only = on")
+            assert got == fresh.execute(reach).fetchall() and ("30", 1) in got
+        apply(admin)
+        assert reader.execute(reach).fetchall() == got
+        writer.execute("DELETE FROM uw.e WHERE id = 9100")
+        apply(admin)
