@@ -1033,7 +1033,7 @@ def test_a_read_folding_beside_a_long_transaction_reads_only_the_rows_committed_
         late.execute("BEGIN")
         late.execute("INSERT INTO uw.e VALUES (9100, 21, 30)")  # holds every later snapshot's xmin
         visits = []
-        for i in range(4):
+        for _ in range(4):
             writer.execute("UPDATE uw.e SET dst = dst % 40 + 1 WHERE id BETWEEN 10 AND 14")  # five rows
             visits.append(log_rows_visited(reader, reach))
         assert visits[1:] == [5, 5, 5], visits
