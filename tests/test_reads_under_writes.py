@@ -1021,9 +1021,10 @@ def test_a_read_folding_beside_a_long_transaction_reads_only_the_rows_committed_
     the snapshot's xmin on: a transaction running since long before (a long write,
     another backend's apply of seconds under unthrottled writers) holds every later
     snapshot's xmin, and each read visited again every row committed since it began,
-    O(backlog) a read. Now the xip's and those from the xmax on: a read visits the
-    rows committed since the read before it, and the long transaction's rows once it
-    commits. Its answers are what a new backend folds."""
+    O(backlog) a read. Now, once more than 256 xids lie between that xmin and the
+    xmax, the xip's and those from the xmax on: a read visits the rows committed since
+    the read before it, and the long transaction's rows once it commits. Its answers
+    are what a new backend folds."""
     with connect(graph_db) as admin, connect(graph_db) as late, connect(graph_db) as writer, \
             connect(graph_db) as reader:
         apply(admin)
@@ -1032,6 +1033,9 @@ def test_a_read_folding_beside_a_long_transaction_reads_only_the_rows_committed_
         reader.execute(reach).fetchall()
         late.execute("BEGIN")
         late.execute("INSERT INTO uw.e VALUES (9100, 21, 30)")  # holds every later snapshot's xmin
+        for _ in range(300):  # more than 256 xids between the xmin it holds and the xmax
+            writer.execute("SELECT pg_current_xact_id()")
+        reader.execute(reach).fetchall()
         visits = []
         for _ in range(4):
             writer.execute("UPDATE uw.e SET dst = dst % 40 + 1 WHERE id BETWEEN 10 AND 14")  # five rows
