@@ -25,9 +25,9 @@
 -- 256 xids lie between seen's xmin and xmax, the rows come by two lookups instead:
 -- from seen's xmax on, and those of the transactions seen names running (its xip), which
 -- are exactly the transactions it did not see (tests/test_reads_under_writes.py counts
--- the rows a read visits). Not always: under writes at 200 commits/s the two lookups
--- cost the reads of the goal's benchmark more than the range (some 20% fewer reads a
--- second in two pairs of runs), where a few xids lie between the two.
+-- the rows a read visits). Not always: where a few xids lie between the two (writes
+-- of short transactions, at any rate) the range reads those rows by one lookup, and
+-- the two cost a call some 10 us more in a tight loop.
 -- as_role must be the caller (current_user; reads pass it): any other role gets no row.
 -- SECURITY INVOKER, over the security-barrier views graph._pending_visible
 -- (migration 250) and graph._pending_by_xid (422), whose checks run as the role reading it: has_table_privilege
