@@ -10,22 +10,9 @@ DECLARE
         'build', 'apply_sync', 'verify', 'reconcile', 'retry_failed', 'run_scheduled_maintenance', 'vacuum',
         '_traverse', 'search', 'dangling_references', 'duplicate_edges'
     ];
-    missing text [];
     fn regprocedure;
 BEGIN
-    missing := ARRAY(
-        SELECT n FROM unnest(names) AS n
-        WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_proc AS p
-                          WHERE p.pronamespace = 'graph'::regnamespace AND p.proname = n)
-    );
-    IF missing <> '{}' THEN
-        RAISE EXCEPTION 'sql/output-settings.sql names functions schema graph does not have: %', missing;
-    END IF;
-    FOR fn IN
-        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
-        WHERE p.pronamespace = 'graph'::regnamespace AND p.proname = ANY(names)
-        ORDER BY p.oid
-    LOOP
+    FOR fn IN SELECT f FROM graph._functions_named(names, 'sql/output-settings.sql') AS f LOOP
         EXECUTE format('ALTER FUNCTION %s %s', fn, graph._output_settings());
     END LOOP;
 END;

@@ -49,22 +49,9 @@ DECLARE
         '_traverse', '_shortest_path', '_weighted_shortest_path', '_component_of', '_components',
         '_component_stats', '_export'
     ];
-    missing text [];
     fn regprocedure;
 BEGIN
-    missing := ARRAY(
-        SELECT n FROM unnest(names) AS n
-        WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_proc AS p
-                          WHERE p.pronamespace = 'graph'::regnamespace AND p.proname = n)
-    );
-    IF missing <> '{}' THEN
-        RAISE EXCEPTION 'sql/plan-settings.sql names functions schema graph does not have: %', missing;
-    END IF;
-    FOR fn IN
-        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
-        WHERE p.pronamespace = 'graph'::regnamespace AND p.proname = ANY(names)
-        ORDER BY p.oid
-    LOOP
+    FOR fn IN SELECT f FROM graph._functions_named(names, 'sql/plan-settings.sql') AS f LOOP
         EXECUTE format('ALTER FUNCTION %s SET plan_cache_mode = force_generic_plan', fn);
     END LOOP;
 END;

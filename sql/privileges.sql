@@ -148,22 +148,9 @@ DECLARE
         -- follows (a table owner): each derives what it does from the catalog
         '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture'
     ];
-    missing text [];
     fn regprocedure;
 BEGIN
-    missing := ARRAY(
-        SELECT n FROM unnest(names) AS n
-        WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_proc AS p
-                          WHERE p.pronamespace = 'graph'::regnamespace AND p.proname = n)
-    );
-    IF missing <> '{}' THEN
-        RAISE EXCEPTION 'sql/privileges.sql names functions schema graph does not have: %', missing;
-    END IF;
-    FOR fn IN
-        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
-        WHERE p.pronamespace = 'graph'::regnamespace AND p.proname = ANY(names)
-        ORDER BY p.oid
-    LOOP
+    FOR fn IN SELECT f FROM graph._functions_named(names, 'sql/privileges.sql') AS f LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO public', fn);
     END LOOP;
 END;

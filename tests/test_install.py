@@ -710,3 +710,21 @@ def test_install_stamps_each_checked_row_and_an_install_that_changed_nothing_wri
         assert c.execute(STAMPED).fetchone()[1] == total - 1
         install.install(c)
         assert c.execute(STAMPED).fetchone()[:2] == (total, total)
+
+
+def test_the_install_scripts_refuse_a_function_name_schema_graph_does_not_have(installed_db):
+    """sql/output-settings.sql, sql/plan-settings.sql and sql/privileges.sql set
+    something on functions chosen by name (graph._functions_named): a name that
+    matches no function (one renamed or dropped) fails the install with 42883 naming
+    the script and the name, rather than leaving the setting quietly unset; every
+    overload of a name that matches is set."""
+    with connect(installed_db) as c:
+        with pytest.raises(psycopg.errors.UndefinedFunction, match=r"sql/plan-settings.sql names functions"
+                                                                     r" schema graph does not have: \{_no_such\}"):
+            c.execute("SELECT graph._functions_named('{_traverse,_no_such}', 'sql/plan-settings.sql')")
+        got = [r[0] for r in c.execute("SELECT f::text FROM graph._functions_named('{_traverse,_export}', 'x') AS f")]
+        assert len(got) == 2 and all(g.startswith(("graph._traverse(", "graph._export(")) for g in got), got
+        configs = c.execute("SELECT p.proname, p.proconfig FROM pg_proc AS p"
+                            " WHERE p.pronamespace = 'graph'::regnamespace"
+                            " AND p.proname IN ('_traverse', '_shortest_path', '_export')").fetchall()
+        assert configs and all("plan_cache_mode=force_generic_plan" in conf for _, conf in configs), configs
