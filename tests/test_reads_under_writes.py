@@ -42,7 +42,7 @@ v = sys.modules.get("graphsync.reads.view")
 out = {"statements": db.COUNTS["statements"], "rows_folded": f.STATS["rows_folded"] if f else 0}
 for k in ("rekeys", "rekeys_refused", "folds"):
     out[k] = f.STATS.get(k, 0) if f else 0
-for k in ("copies", "full_arrays", "adjacency_builds"):
+for k in ("copies", "full_arrays", "adjacency_builds", "overlay_rows", "refreshes"):
     out[k] = v.STATS[k] if v else 0
 s = sys.modules.get("graphsync.reads.start")
 out["same"] = s.STATS["same"] if s else 0
@@ -390,6 +390,127 @@ def test_a_folded_view_is_not_kept_across_an_apply_of_rows_it_had_not_folded(gra
         assert ("7", 1) in got["31"]  # the row applied
         assert after["rekeys"] == before["rekeys"], (before, after)
         assert after["rekeys_refused"] == before["rekeys_refused"] + 1, (before, after)
+        apply(admin)
+        assert reach(reader) == fresh_fold(graph_db)
+
+
+def test_a_read_that_keeps_its_folded_view_across_an_apply_reads_none_of_its_overlay_rows(graph_db):
+    """Issue 9: a read that keeps its folded view across another backend's apply
+    (rekeyed) refreshes of the applied graph only what rekeyed() compares, not the
+    overlay rows the apply wrote (some thousands a read under unthrottled writers: half
+    of such a read); the backend reads them when it next needs the applied graph itself
+    -- here a read whose view is refused (an apply of a row it had not folded), which
+    copies it. Every answer is a fresh backend's. Failed before: the rekeying read
+    read the apply's overlay rows."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader, \
+            connect(graph_db) as applier:
+        apply(admin)
+        reader.execute(COUNTS)
+        reader.execute("SET default_transaction_read_only = on")
+        reach(reader)
+        writer.execute("UPDATE uw.e SET dst = 21 WHERE id = 30")
+        writer.execute("INSERT INTO uw.e VALUES (310, 31, 22)")
+        reach(reader)  # folds them
+        applier.execute("BEGIN")
+        apply(applier)  # A: the two rows, which the reader folded
+        writer.execute("UPDATE uw.e SET dst = 23 WHERE id = 37")
+        reach(reader)
+        applier.execute("COMMIT")
+        before = counts(reader)
+        got = reach(reader)
+        after = counts(reader)
+        assert got == fresh_fold(graph_db)
+        assert after["rekeys"] == before["rekeys"] + 1
+        assert after["refreshes"] == before["refreshes"] + 1
+        assert after["overlay_rows"] == before["overlay_rows"], (before, after)  # none of A's three
+        writer.execute("INSERT INTO uw.e VALUES (311, 34, 24)")  # not folded by the reader ...
+        apply(admin)  # ... but applied: the view is refused, the applied graph copied
+        writer.execute("UPDATE uw.e SET dst = 25 WHERE id = 35")  # pending: the read folds
+        before = counts(reader)
+        got = reach(reader)
+        after = counts(reader)
+        assert got == fresh_fold(graph_db)
+        assert ("24", 1) in got["34"] and ("22", 1) in got["31"]
+        assert after["rekeys_refused"] == before["rekeys_refused"] + 1
+        assert after["overlay_rows"] >= before["overlay_rows"] + 3 + 2  # both applies' rows, read now
+        apply(admin)
+        assert reach(reader) == fresh_fold(graph_db)
+
+
+def test_a_backend_copying_the_applied_graph_read_after_read_makes_its_adjacency_twice(graph_db):
+    """Issue 9: a backend whose reads fold onto copies of the applied graph (here its
+    own uncommitted row, which is never kept; under writes, every read whose folded
+    view cannot be kept) walks each copy's adjacency, which was made from the
+    overlay's counts in every copy (O(overlay edges) in Python: 50-200 ms a read at
+    tens of thousands). The first copy makes it, the applied graph at the second, and
+    each copy after copies it: none in the 20 reads after the first four (failed
+    before: 20)."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        apply(admin)
+        writer.execute("UPDATE uw.e SET dst = 26 WHERE id = 30")  # an overlay row
+        apply(admin)
+        reader.execute(COUNTS)
+        with reader.transaction(force_rollback=True):
+            reader.execute("INSERT INTO uw.e VALUES (320, 31, 25)")  # its own row
+            answers = [reach(reader)]  # four reads: the first copy makes it, the applied graph at the second
+            before = counts(reader)
+            answers += [reach(reader) for _ in range(5)]
+            after = counts(reader)
+        assert before["adjacency_builds"] == 2
+        assert after["copies"] - before["copies"] == 5 * 4  # reach() reads four seeds
+        assert after["adjacency_builds"] == before["adjacency_builds"], (before, after)
+        assert all(a == answers[0] for a in answers)
+        assert ("25", 1) in answers[0]["31"] and ("26", 1) in answers[0]["30"]
+        with connect(graph_db) as fresh:
+            with fresh.transaction(force_rollback=True):
+                fresh.execute("INSERT INTO uw.e VALUES (320, 31, 25)")
+                assert reach(fresh) == answers[0]
+
+
+# Makes the next graph_view.current() of this backend return a view newer than its
+# key (View.exact false), as when an apply commits between START and the refresh.
+INEXACT_ONCE = """
+DO LANGUAGE plpython3u $$
+import copy
+import graphsync.reads.view as view
+real = getattr(view.current, "real", view.current)
+left = [1]
+def once(*args, **kwargs):
+    v = real(*args, **kwargs)
+    if left[0]:
+        left[0] -= 1
+        v = copy.copy(v)
+        v.exact = False
+    return v
+once.real = real
+view.current = once
+$$
+"""
+
+
+def test_a_read_that_starts_again_for_a_newer_graph_keeps_its_folded_view(graph_db):
+    """Issue 9: a read whose refreshed graph is newer than its START's snapshot (an
+    apply committed in between) starts again (view.Moved). It dropped the backend's
+    folded view then, and folded every pending row again on a copy of the applied graph
+    (some thousands under unthrottled writers); it keeps it now, and the second START
+    reads onto it only the rows committed since. Failed before: a copy, and the three
+    rows folded again."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        apply(admin)
+        reader.execute(COUNTS)
+        reader.execute("SET default_transaction_read_only = on")
+        reach(reader)
+        writer.execute("UPDATE uw.e SET dst = 27 WHERE id = 30")
+        writer.execute("INSERT INTO uw.e VALUES (330, 31, 28)")
+        reach(reader)  # folds them onto a copy, and keeps the view
+        writer.execute("UPDATE uw.e SET dst = 29 WHERE id = 38")
+        reader.execute(INEXACT_ONCE)
+        before = counts(reader)
+        got = reach(reader)
+        after = counts(reader)
+        assert got == fresh_fold(graph_db)
+        assert after["copies"] == before["copies"], (before, after)
+        assert after["rows_folded"] == before["rows_folded"] + 1, (before, after)  # the new row alone
         apply(admin)
         assert reach(reader) == fresh_fold(graph_db)
 

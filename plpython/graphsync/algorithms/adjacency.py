@@ -49,6 +49,10 @@ FEW_DIRTY = 8
 SHORT_LIST = 32
 _INF = float("inf")
 
+# Rows an Overlay holds back for later (Overlay.add) before it folds them into its
+# directions anyway: a bound of the memory they take (some 200 bytes a row).
+MAX_BEHIND = 65_536
+
 
 class _OnUse:
     """An attribute of an Adjacency made the first time it is read, then kept (in the
@@ -443,10 +447,29 @@ class Overlay:
         self.entries = {}  # direction -> {node: Counts({(dst, weight, label, source): count})}
         self.owned = {}  # direction -> nodes whose Counts this overlay may change (copy on write)
         self.stats = {"full": 0, "nodes": 0}
+        # rows add(later=True) folded into ``net`` but not yet into the counts of the
+        # directions held (_catch_up), and how many
+        self.behind = []
+        self.behind_rows = 0
+        # the directions some overlay of this one's line (it and its copies) made: shared
+        # by copies, made here before this one is copied again (copy)
+        self.wanted = set()
 
     def copy(self):
-        """An independent copy: arrays copied, per-node counters shared until written."""
+        """An independent copy: arrays copied, per-node counters shared until written.
+
+        The directions a copy of this line made (``wanted``) are made here first: a
+        backend copies the applied graph's overlay for each fold that cannot go onto
+        its kept view, and each copy made the direction its read walks again from
+        ``net`` -- every overlay edge since the base, a Python step each: some
+        50-200 ms of such a read at tens of thousands of overlay rows. Made here once,
+        they follow add() (later: when next asked for), and a copy copies their counts
+        as a dictionary."""
+        for direction in sorted(self.wanted.difference(self.adj)):
+            self.adjacency(direction)
+        self._catch_up()
         other = Overlay(self.bases, self.node_count)
+        other.wanted = self.wanted
         other.net = Counts(self.net)
         other.adj = {d: a.copy() for d, a in self.adj.items()}
         for d, a in other.adj.items():
@@ -481,8 +504,11 @@ class Overlay:
 
     def adjacency(self, direction):
         """The current Adjacency of ``direction``."""
+        if self.behind:
+            self._catch_up()
         a = self.adj.get(direction)
         if a is None:
+            self.wanted.add(direction)
             a = Adjacency.of(self.bases[direction](), self.node_count)
             self.stats["full"] += 1
             entries = {}
@@ -530,9 +556,14 @@ class Overlay:
         self._net_arrays = (self.version, np.concatenate([kept[1], rows]),
                             np.concatenate([kept[2], np.asarray(ops, dtype=np.int64)]))
 
-    def add(self, ops, src, dst, weights, labels, sources):
+    def add(self, ops, src, dst, weights, labels, sources, later=False):
         """Fold overlay rows (ops +1/-1, in id order) into every kept direction: the
         counts now, the edge lists of the nodes changed when a read asks for them.
+        ``later``: into ``net`` now, into the directions' counts when one is next
+        asked for (adjacency) or this overlay is copied -- for the applied graph a
+        backend follows after each apply (reads/view.py, Live.refresh), which its
+        reads under writes seldom walk themselves: they walk folded copies of it.
+        An Adjacency taken before such an add() is not up to date until then.
 
         The rows' fields are made Python keys column by column (NumPy, then tolist),
         and each direction's counters are updated in one loop of its own: the same
@@ -550,28 +581,38 @@ class Overlay:
         es = np.asarray(sources, dtype=np.int64).tolist()
         s_, d_ = s.tolist(), d.tolist()
         ops = np.asarray(ops, dtype=np.int64).tolist()
-        keys = list(zip(s_, d_, w, lab, es, strict=True))
         net = self.net
-        for key, op in zip(keys, ops, strict=True):
+        for key, op in zip(zip(s_, d_, w, lab, es, strict=True), ops, strict=True):
             net[key] += op
-        for direction in self.adj:
-            entries, owned = self.entries[direction], self.owned[direction]
-            if direction == "out":
-                pairs = zip(s_, zip(d_, w, lab, es, strict=True), ops, strict=True)
-            elif direction == "in":
-                pairs = zip(d_, zip(s_, w, lab, es, strict=True), ops, strict=True)
-            else:
-                pairs = ((u, e, op) for (sk, dk, wk, lk, ek), op in zip(keys, ops, strict=True)
-                         for u, e in ((sk, (dk, wk, lk, ek)), (dk, (sk, wk, lk, -1 - ek))))
-            touched = set()
-            for u, e, op in pairs:
-                if u not in owned:
-                    entries[u] = Counts(entries.get(u) or ())
-                    owned.add(u)
-                entries[u][e] += op
-                touched.add(u)
-            self.adj[direction].dirty.update(touched)
+        if self.adj:
+            self.behind.append((s_, d_, w, lab, es, ops))
+            self.behind_rows += len(ops)
+            if not later or self.behind_rows > MAX_BEHIND:
+                self._catch_up()
         self.grow(max(self.node_count, int(s.max()) + 1, int(d.max()) + 1))
+
+    def _catch_up(self):
+        """Fold the rows add() left for later into the counts of every direction held,
+        marking the nodes whose lists they change dirty."""
+        behind, self.behind, self.behind_rows = self.behind, [], 0
+        for s_, d_, w, lab, es, ops in behind:
+            for direction in self.adj:
+                entries, owned = self.entries[direction], self.owned[direction]
+                if direction == "out":
+                    pairs = zip(s_, zip(d_, w, lab, es, strict=True), ops, strict=True)
+                elif direction == "in":
+                    pairs = zip(d_, zip(s_, w, lab, es, strict=True), ops, strict=True)
+                else:
+                    pairs = ((u, e, op) for sk, dk, wk, lk, ek, op in zip(s_, d_, w, lab, es, ops, strict=True)
+                             for u, e in ((sk, (dk, wk, lk, ek)), (dk, (sk, wk, lk, -1 - ek))))
+                touched = set()
+                for u, e, op in pairs:
+                    if u not in owned:
+                        entries[u] = Counts(entries.get(u) or ())
+                        owned.add(u)
+                    entries[u][e] += op
+                    touched.add(u)
+                self.adj[direction].dirty.update(touched)
 
     def _relocate(self, direction, u):
         """Recompute the edge list of ``u``: its base edges less the removed ones, then

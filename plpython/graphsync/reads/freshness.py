@@ -52,8 +52,12 @@ in a later snapshot (an apply that committed since would have taken rows the
 view does not hold): when the view the read gets is not the one S saw
 (view.current: a graph change committed meanwhile, ``View.exact``), or when
 START's rows cannot be folded onto the kept view (it went, or they are many or a
-TRUNCATE), the read starts again (view.Moved; reads.api.stable), having dropped
-the kept folded view, so that START reads all pending rows.
+TRUNCATE), the read starts again (view.Moved; reads.api.stable). In the second case
+it has dropped the kept folded view, so that START reads all pending rows; in the
+first it keeps it (it holds no row of this read's START): the next START reads onto
+it by its names as any read does (by its lineage across that graph change, rekeyed),
+where dropping it made the read fold every pending row again -- some thousands,
+under unthrottled writers, a few times a second among a backend's reads.
 """
 
 import itertools
@@ -122,7 +126,6 @@ def fresh_view(plpy, st, carriers=None):
     # (rekeyed), it is not the applied graph (view.Live.adopt)
     v = graph_view.current(plpy, st.key, st.me, carriers, adopt=not (st.from_seen and st.pending is not None))
     if not v.exact:  # v is newer than START's snapshot: start again (see the module docstring)
-        base._cache.pop("folded", None)
         raise graph_view.Moved()
     # START read the pending rows (st.pending) also when its count said none: an
     # apply committed after its snapshot (reads.start).

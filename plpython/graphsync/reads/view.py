@@ -153,6 +153,9 @@ class Live:
         self.label_top = 0  # no label has a higher id
         self.registry = None
         self.overlay = self._new_overlay()
+        # overlay rows past last_overlay left unread by the last refresh (changes(overlay=False)):
+        # the next refresh reads them; until then this graph is only what current() rekeys by
+        self.overlay_behind = False
 
     def _new_overlay(self):
         b, cuts = self.base, set(self.cuts)
@@ -212,12 +215,17 @@ class Live:
                 self.tables = np.concatenate([self.tables, np.zeros(n - len(self.tables), dtype=np.int64)])
         self.overlay.grow(self.node_count)
 
-    def changes(self, plpy, upto_overlay=UNBOUNDED, upto_change=UNBOUNDED):
+    def changes(self, plpy, upto_overlay=UNBOUNDED, upto_change=UNBOUNDED, overlay=True):
         """(cuts, overlay row, node change row): what changed since the last refresh (up
-        to the given ids), as refresh folds it in; the whole overlay when the cuts changed."""
+        to the given ids), as refresh folds it in; the whole overlay when the cuts changed.
+        ``overlay`` False: no overlay row while the cuts are the same (an overlay row of
+        last None, ``behind``: refresh leaves them for a later refresh, overlay_behind)."""
         cuts = {int(r["edge_source_id"]): r["overlay_id"] for r in run(plpy, CUTS)}
-        after = self.last_overlay if cuts == self.cuts else 0
-        o = run(plpy, OVERLAY_AFTER, ["bigint", "bigint"], [after, upto_overlay])[0]
+        if overlay or cuts != self.cuts:
+            after = self.last_overlay if cuts == self.cuts else 0
+            o = run(plpy, OVERLAY_AFTER, ["bigint", "bigint"], [after, upto_overlay])[0]
+        else:
+            o = {"last": None, "behind": True}
         d = run(plpy, NODE_CHANGES, ["bigint", "bigint"], [self.last_change, upto_change])[0]
         return cuts, o, d
 
@@ -230,6 +238,7 @@ class Live:
             self.cuts, self.last_overlay = cuts, 0
             self.overlay = self._new_overlay()
         self._take(o, d)
+        self.overlay_behind = o.get("behind", False)
         self.registry = registry.load(plpy)
 
     def _take(self, o, d):
@@ -239,7 +248,8 @@ class Live:
             if len(o["ops"]):
                 ids = np.asarray(o["src"] + o["dst"], dtype=np.int64)
                 self._grow(int(ids.max()) + 1)
-                self.overlay.add(o["ops"], o["src"], o["dst"], o["w"], o["lab"], o["es"])
+                # (into the directions held when next walked or copied: Overlay.add)
+                self.overlay.add(o["ops"], o["src"], o["dst"], o["w"], o["lab"], o["es"], later=True)
                 STATS["overlay_rows"] += len(o["ops"])
             self.last_overlay = o["last"]
         if d["last"] is not None:
@@ -504,7 +514,9 @@ def current(plpy, key=None, me=None, carriers=None, adopt=True):
         base._cache.pop("live", None)
         base._cache.pop("view", None)
     cached = base._cache.get("view")
-    if cached is not None and cached.key == key:
+    # (a view of a graph whose overlay rows were left unread serves only reads that keep
+    # their folded view: see below)
+    if cached is not None and cached.key == key and not (adopt and cached.live.overlay_behind):
         return with_labels(plpy, cached, me, carriers)
     live = base._cache.get("live")
     if live is None or live.generation != key[0]:
@@ -512,7 +524,14 @@ def current(plpy, key=None, me=None, carriers=None, adopt=True):
         live = Live(plpy, key[0])  # base.load clears base._cache on a new generation
     base._cache.pop("view", None)
     kept = base._cache.pop("folded", None)
-    changes = live.changes(plpy)
+    # A read that means to keep its folded view (adopt False: it folds onto it, rekeyed
+    # across the apply) reads of the applied graph only what rekeyed() compares: node
+    # changes, cuts, registry, version -- not the overlay rows the apply wrote (some
+    # thousands under unthrottled writers, half of such a read), which this backend's
+    # next refresh of the applied graph itself reads (Live.overlay_behind). The view it
+    # returns is kept for the reads of the same key that keep theirs (above).
+    lazy = not adopt and own is None and kept is not None
+    changes = live.changes(plpy, overlay=not lazy)
     # this backend's folded view of the pending rows an apply elsewhere has written:
     # its graph is the applied one (Live.adopt), no need to fold them in again
     adopted = None if own is not None or kept is None or not adopt else live.adopt(plpy, kept[1], changes)

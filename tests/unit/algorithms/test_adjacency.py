@@ -312,3 +312,54 @@ def test_a_short_list_a_long_one_and_many_at_once_relocate_alike(monkeypatch):
 def without_nan(lists):
     """per_node's lists with a NaN weight as the text 'nan' (NaN != NaN)."""
     return {u: [(t, "nan" if w != w else w, lab, es) for t, w, lab, es in edges] for u, edges in lists.items()}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_direction_a_copy_made_is_made_once_more_in_the_overlay_copied_and_copied_after(seed, relocation):
+    """An overlay that never walks a direction itself (the applied graph a reader under
+    writes only copies, to fold onto): the first copy makes the direction from the net
+    counts, the overlay makes it at its next copy, and every copy after copies it --
+    two makings in all (``stats``, shared by the copies), not one per copy -- and each
+    graph is the one its rows give."""
+    rng = np.random.default_rng(seed)
+    base = random_base(rng, 30, 120)
+    rows = random_overlay(rng, base, 70, 36)
+    o = overlay_of(base)
+    o.add(*columns(rows[:20]), later=True)
+    copies = []
+    for i in range(5):
+        fold = rows[20 + 10 * i:30 + 10 * i]
+        c = o.copy()
+        c.add(*columns(fold))  # a fold's rows, onto the copy
+        c.adjacency("out").compact()
+        copies.append((c, rows[:30 + 10 * i]))
+        o.add(*columns(fold), later=True)  # the same rows, applied
+    assert o.stats["full"] == 2
+    for c, folded in copies:
+        assert per_node(c.adjacency("out").compact(), True) == per_node(reference(base, folded)["out"], True)
+    assert per_node(o.adjacency("out").compact(), True) == per_node(reference(base, rows)["out"], True)
+    assert o.stats["full"] == 2
+
+
+def test_rows_added_for_later_reach_a_direction_when_it_is_walked_or_copied(monkeypatch):
+    """add(later=True) counts the rows in ``net`` at once and in the directions held
+    only when one is asked for (adjacency) or the overlay copied -- or at once when
+    more than MAX_BEHIND rows wait -- and then as add() does: an adjacency taken before
+    is up to date after."""
+    rng = np.random.default_rng(5)
+    base = random_base(rng, 30, 120)
+    rows = random_overlay(rng, base, 40, 36)
+    o = overlay_of(base)
+    a = o.adjacency("out")
+    o.add(*columns(rows[:20]), later=True)
+    assert not a.dirty and o.behind_rows == 20  # not folded into 'out' yet
+    assert sum(abs(n) for n in o.net.values()) > 0
+    c = o.copy()  # folds them first: the copy holds them
+    assert not o.behind and a.dirty
+    assert per_node(c.adjacency("out").compact(), True) == per_node(reference(base, rows[:20])["out"], True)
+    o.add(*columns(rows[20:]), later=True)
+    assert per_node(o.adjacency("out").compact(), True) == per_node(reference(base, rows)["out"], True)
+    assert per_node(a.compact(), True) == per_node(reference(base, rows)["out"], True)
+    monkeypatch.setattr(adjacency, "MAX_BEHIND", 5)
+    o.add(*columns(rows[:10]), later=True)  # more than 5 wait: folded now
+    assert not o.behind
