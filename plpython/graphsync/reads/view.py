@@ -25,8 +25,15 @@ instead of folding the applied overlay rows in again, when it is provably the
 graph the refresh would make (Live.adopt checks it on content: the overlay rows
 written since begin with exactly the edges the view added, in order). Under
 writes that is the exception: a reader usually folded rows committed after the
-apply's snapshot too; it then refreshes as before and keeps its folded view, re-keyed
-onto the refreshed graph (reads/freshness.py, rekeyed).
+apply's snapshot too; it then refreshes and keeps its folded view, re-keyed
+onto the refreshed graph (reads/freshness.py, rekeyed). That refresh reads only what
+rekeyed() compares -- node changes, cuts, registry, version -- not the overlay rows
+the apply wrote, which the read never walks (``Live.overlay_behind``): the backend's
+next refresh of the applied graph itself reads them, for a read that walks it (at
+rest) or copies it (a fold that cannot go onto its kept view). The applied graph's
+overlay also makes the directions its copies walk (adjacency.Overlay.wanted) and
+follows later rows into them when next walked or copied, so a copy copies them
+rather than making them again from every overlay edge since the base.
 
 A transaction that wrote the graph itself (a read that applied pending rows, or
 an admin's apply in the same transaction) sees its uncommitted rows, and the kept
