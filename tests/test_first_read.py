@@ -156,8 +156,8 @@ def test_a_first_traversal_answers_what_a_backend_with_numpy_does(graph_db, dept
 # secret is os.urandom, its MAC imports hashlib and hmac when a policy computes one),
 # importlib.util (contextlib, which label_policy used too: graph._import_package takes
 # ModuleSpec and the magic number from the frozen import system), functools (errors.wraps),
-# collections (with operator, keyword, reprlib: graphsync.records makes the named tuples,
-# adjacency.Counts the overlay's counts), weakref (adjacency takes ref from _weakref).
+# collections (with operator, keyword, reprlib: graphsync.records makes the named tuples),
+# weakref (adjacency takes ref from _weakref).
 NOT_ON_A_FIRST_TRAVERSAL = ["secrets", "base64", "random", "hmac", "hashlib", "re", "enum", "contextlib",
                             "importlib.util", "importlib.machinery", "importlib.abc", "functools", "collections",
                             "keyword", "reprlib", "weakref", "types", "json", "numpy"]

@@ -363,3 +363,27 @@ def test_rows_added_for_later_reach_a_direction_when_it_is_walked_or_copied(monk
     monkeypatch.setattr(adjacency, "MAX_BEHIND", 5)
     o.add(*columns(rows[:10]), later=True)  # more than 5 wait: folded now
     assert not o.behind
+
+
+def test_a_full_garbage_collection_stops_following_the_overlays_counts():
+    """The overlay's counts (``net`` and each node's in every direction) hold numbers
+    and tuples of numbers: after one full collection Python's cyclic garbage collector
+    no longer follows them (plain dicts; a dict subclass is followed at every full
+    collection: 20-35 ms of a read under writes over a 40k-row overlay). (The one dict
+    per direction that holds them stays followed: one object.)"""
+    import gc
+
+    rng = np.random.default_rng(9)
+    base = random_base(rng, 50, 200)
+    rows = random_overlay(rng, base, 300, 60)
+    o = overlay_of(base)
+    for d in ("out", "in", "any"):
+        o.adjacency(d)
+    o.add(*columns(rows[:150]))
+    c = o.copy()
+    c.add(*columns(rows[150:]))
+    gc.collect()
+    for overlay in (o, c):
+        counts = [overlay.net] + [e for entries in overlay.entries.values() for e in entries.values()]
+        assert len(counts) > 100
+        assert not any(gc.is_tracked(x) for x in counts)
