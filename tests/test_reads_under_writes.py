@@ -469,6 +469,10 @@ def test_a_backend_copying_the_applied_graph_read_after_read_makes_its_adjacency
 
 # Makes the next graph_view.current() of this backend return a view newer than its
 # key (View.exact false), as when an apply commits between START and the refresh.
+INEXACT_TAKEN = """
+CREATE OR REPLACE FUNCTION pg_temp.inexact_taken() RETURNS int LANGUAGE plpython3u AS $$
+return GD.get("inexact", 0)
+$$"""
 INEXACT_ONCE = """
 DO LANGUAGE plpython3u $$
 import copy
@@ -481,6 +485,7 @@ def once(*args, **kwargs):
         left[0] -= 1
         v = copy.copy(v)
         v.exact = False
+        GD["inexact"] = GD.get("inexact", 0) + 1
     return v
 once.real = real
 view.current = once
@@ -513,6 +518,64 @@ def test_a_read_that_starts_again_for_a_newer_graph_keeps_its_folded_view(graph_
         assert after["rows_folded"] == before["rows_folded"] + 1, (before, after)  # the new row alone
         apply(admin)
         assert reach(reader) == fresh_fold(graph_db)
+
+
+RS_OWNER, RS_ADMIN, RS_READER = "uw_rs_owner", "uw_rs_admin", "uw_rs_reader"
+
+
+def test_a_folded_view_kept_through_a_start_again_serves_no_other_role(graph_db):
+    """The folded view a read keeps when it starts again for a newer graph (above) is
+    the reading role's: one backend serving several roles in turn (a pool), a
+    non-superuser admin's read folds edges onto nodes a plain reader's row-level
+    security policy hides (the admin sees them), then the reader's read, in that
+    backend, starts again the same way: it folds for itself (the view is named by its
+    caller and the tables it may read), its answers are a fresh reader backend's and
+    name no hidden node; the table owner writes the rows."""
+    with connect(graph_db) as su, connect(graph_db) as writer, connect(graph_db) as shared, \
+            connect(graph_db) as fresh:
+        su.execute(f"""
+            DROP SCHEMA IF EXISTS uw5 CASCADE;
+            DROP ROLE IF EXISTS {RS_OWNER}; DROP ROLE IF EXISTS {RS_ADMIN}; DROP ROLE IF EXISTS {RS_READER};
+            CREATE ROLE {RS_OWNER}; CREATE ROLE {RS_ADMIN} IN ROLE graph_admin; CREATE ROLE {RS_READER};
+            CREATE SCHEMA uw5 AUTHORIZATION {RS_OWNER};
+            SET ROLE {RS_OWNER};
+            CREATE TABLE uw5.n (id int PRIMARY KEY, ws int NOT NULL);
+            CREATE TABLE uw5.e (id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL);
+            INSERT INTO uw5.n SELECT g, CASE WHEN g <= 20 THEN 1 ELSE 2 END FROM generate_series(1, 40) g;
+            INSERT INTO uw5.e SELECT g, 1 + g % 20, 1 + (g * 7) % 20 FROM generate_series(1, 40) g;
+            ALTER TABLE uw5.n ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY ws1 ON uw5.n FOR SELECT USING (ws = 1);
+            GRANT USAGE ON SCHEMA uw5 TO {RS_ADMIN}, {RS_READER};
+            GRANT SELECT ON uw5.n, uw5.e TO {RS_ADMIN}, {RS_READER};
+            RESET ROLE;
+            SELECT graph.add_table('uw5.n');
+            SELECT graph.add_edge('uw5.n', 'src', 'uw5.n', to_column => 'dst', via_table => 'uw5.e');
+            SELECT graph.build();""")
+        writer.execute(f"SET ROLE {RS_OWNER}")
+        walk = "SELECT node_id, depth FROM graph.traverse('uw5.n', %s, max_depth => 2) ORDER BY 1, 2"
+        seeds = [str(i) for i in range(1, 9)]
+        shared.execute(INEXACT_TAKEN)
+        for c in (shared, fresh):
+            c.execute("SET default_transaction_read_only = on")  # folds, never applies
+        shared.execute(f"SET ROLE {RS_ADMIN}")
+        shared.execute(walk, ("1",)).fetchall()
+        writer.execute("UPDATE uw5.e SET dst = 21 + id % 20 WHERE id <= 8")  # onto hidden nodes
+        admin_saw = [shared.execute(walk, (s,)).fetchall() for s in seeds]  # folded, kept: the admin's
+        assert any(int(node) > 20 for rows in admin_saw for node, _ in rows)
+        writer.execute("UPDATE uw5.e SET dst = 3 WHERE id = 9")
+        shared.execute("RESET ROLE")
+        shared.execute(INEXACT_ONCE)  # (as the session's superuser: the reader's read is the next)
+        shared.execute(f"SET ROLE {RS_READER}")
+        fresh.execute(f"SET ROLE {RS_READER}")
+        got = [shared.execute(walk, (s,)).fetchall() for s in seeds]
+        assert got == [fresh.execute(walk, (s,)).fetchall() for s in seeds]
+        assert all(int(node) <= 20 for rows in got for node, _ in rows)
+        assert any(len(rows) > 1 for rows in got)
+        shared.execute("RESET ROLE")
+        assert shared.execute("SELECT pg_temp.inexact_taken()").fetchone()[0] == 1  # it started again
+        shared.execute(f"SET ROLE {RS_READER}")
+        apply(su)
+        assert [shared.execute(walk, (s,)).fetchall() for s in seeds] == got
 
 
 def spread_graph(admin, schema, nodes, edges):
