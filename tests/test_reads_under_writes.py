@@ -520,6 +520,35 @@ def test_a_read_that_starts_again_for_a_newer_graph_keeps_its_folded_view(graph_
         assert reach(reader) == fresh_fold(graph_db)
 
 
+def secured_graph(su, schema, roles, visible, edges):
+    """A graph of its own in ``schema``, owned by the first of ``roles`` (owner, a
+    non-superuser admin, a plain reader; made anew): 2 * ``visible`` nodes, of which a
+    row-level security policy shows the first ``visible`` (ws = 1), and ``edges`` edges
+    among those, g from 1 + g % visible to 1 + 7g % visible, through a join table;
+    admin and reader may SELECT both tables. Built."""
+    owner, admin, reader = roles
+    su.execute(sql.SQL("""
+        DROP SCHEMA IF EXISTS {s} CASCADE;
+        DROP ROLE IF EXISTS {o}; DROP ROLE IF EXISTS {a}; DROP ROLE IF EXISTS {r};
+        CREATE ROLE {o}; CREATE ROLE {a} IN ROLE graph_admin; CREATE ROLE {r};
+        CREATE SCHEMA {s} AUTHORIZATION {o};
+        SET ROLE {o};
+        CREATE TABLE {s}.n (id int PRIMARY KEY, ws int NOT NULL);
+        CREATE TABLE {s}.e (id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL);
+        INSERT INTO {s}.n SELECT g, CASE WHEN g <= {v} THEN 1 ELSE 2 END FROM generate_series(1, 2 * {v}) g;
+        INSERT INTO {s}.e SELECT g, 1 + g % {v}, 1 + (g * 7) % {v} FROM generate_series(1, {m}) g;
+        ALTER TABLE {s}.n ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY ws1 ON {s}.n FOR SELECT USING (ws = 1);
+        GRANT USAGE ON SCHEMA {s} TO {a}, {r};
+        GRANT SELECT ON {s}.n, {s}.e TO {a}, {r};
+        RESET ROLE;
+        SELECT graph.add_table({n});
+        SELECT graph.add_edge({n}, 'src', {n}, to_column => 'dst', via_table => {e});
+        SELECT graph.build();""").format(
+        s=sql.Identifier(schema), o=sql.Identifier(owner), a=sql.Identifier(admin), r=sql.Identifier(reader),
+        v=sql.Literal(visible), m=sql.Literal(edges), n=sql.Literal(schema + ".n"), e=sql.Literal(schema + ".e")))
+
+
 RS_OWNER, RS_ADMIN, RS_READER = "uw_rs_owner", "uw_rs_admin", "uw_rs_reader"
 
 
@@ -533,24 +562,7 @@ def test_a_folded_view_kept_through_a_start_again_serves_no_other_role(graph_db)
     name no hidden node; the table owner writes the rows."""
     with connect(graph_db) as su, connect(graph_db) as writer, connect(graph_db) as shared, \
             connect(graph_db) as fresh:
-        su.execute(f"""
-            DROP SCHEMA IF EXISTS uw5 CASCADE;
-            DROP ROLE IF EXISTS {RS_OWNER}; DROP ROLE IF EXISTS {RS_ADMIN}; DROP ROLE IF EXISTS {RS_READER};
-            CREATE ROLE {RS_OWNER}; CREATE ROLE {RS_ADMIN} IN ROLE graph_admin; CREATE ROLE {RS_READER};
-            CREATE SCHEMA uw5 AUTHORIZATION {RS_OWNER};
-            SET ROLE {RS_OWNER};
-            CREATE TABLE uw5.n (id int PRIMARY KEY, ws int NOT NULL);
-            CREATE TABLE uw5.e (id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL);
-            INSERT INTO uw5.n SELECT g, CASE WHEN g <= 20 THEN 1 ELSE 2 END FROM generate_series(1, 40) g;
-            INSERT INTO uw5.e SELECT g, 1 + g % 20, 1 + (g * 7) % 20 FROM generate_series(1, 40) g;
-            ALTER TABLE uw5.n ENABLE ROW LEVEL SECURITY;
-            CREATE POLICY ws1 ON uw5.n FOR SELECT USING (ws = 1);
-            GRANT USAGE ON SCHEMA uw5 TO {RS_ADMIN}, {RS_READER};
-            GRANT SELECT ON uw5.n, uw5.e TO {RS_ADMIN}, {RS_READER};
-            RESET ROLE;
-            SELECT graph.add_table('uw5.n');
-            SELECT graph.add_edge('uw5.n', 'src', 'uw5.n', to_column => 'dst', via_table => 'uw5.e');
-            SELECT graph.build();""")
+        secured_graph(su, "uw5", (RS_OWNER, RS_ADMIN, RS_READER), 20, 40)
         writer.execute(f"SET ROLE {RS_OWNER}")
         walk = "SELECT node_id, depth FROM graph.traverse('uw5.n', %s, max_depth => 2) ORDER BY 1, 2"
         seeds = [str(i) for i in range(1, 9)]
@@ -712,24 +724,7 @@ def test_a_key_index_another_role_built_shows_a_reader_no_node_its_policy_hides(
     statement of its own: the fold's statement count tells the index was used.)"""
     with connect(graph_db) as su, connect(graph_db) as writer, connect(graph_db) as shared, \
             connect(graph_db) as fresh:
-        su.execute(f"""
-            DROP SCHEMA IF EXISTS uw4 CASCADE;
-            DROP ROLE IF EXISTS {KI_OWNER}; DROP ROLE IF EXISTS {KI_ADMIN}; DROP ROLE IF EXISTS {KI_READER};
-            CREATE ROLE {KI_OWNER}; CREATE ROLE {KI_ADMIN} IN ROLE graph_admin; CREATE ROLE {KI_READER};
-            CREATE SCHEMA uw4 AUTHORIZATION {KI_OWNER};
-            SET ROLE {KI_OWNER};
-            CREATE TABLE uw4.n (id int PRIMARY KEY, ws int NOT NULL);
-            CREATE TABLE uw4.e (id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL);
-            INSERT INTO uw4.n SELECT g, CASE WHEN g <= 1500 THEN 1 ELSE 2 END FROM generate_series(1, 3000) g;
-            INSERT INTO uw4.e SELECT g, 1 + g % 1500, 1 + (g * 7) % 1500 FROM generate_series(1, 6000) g;
-            ALTER TABLE uw4.n ENABLE ROW LEVEL SECURITY;
-            CREATE POLICY ws1 ON uw4.n FOR SELECT USING (ws = 1);
-            GRANT USAGE ON SCHEMA uw4 TO {KI_ADMIN}, {KI_READER};
-            GRANT SELECT ON uw4.n, uw4.e TO {KI_ADMIN}, {KI_READER};
-            RESET ROLE;
-            SELECT graph.add_table('uw4.n');
-            SELECT graph.add_edge('uw4.n', 'src', 'uw4.n', to_column => 'dst', via_table => 'uw4.e');
-            SELECT graph.build();""")
+        secured_graph(su, "uw4", (KI_OWNER, KI_ADMIN, KI_READER), 1500, 6000)
         writer.execute(f"SET ROLE {KI_OWNER}")
         walk = "SELECT node_id, depth FROM graph.traverse('uw4.n', %s, max_depth => 2) ORDER BY 1, 2"
         for c in (shared, fresh):
