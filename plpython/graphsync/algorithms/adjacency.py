@@ -29,6 +29,7 @@ most reads, and a list changed many times is recomputed once.
 # weakref.ref itself, from the builtin module every interpreter has loaded: the weakref
 # module imports _weakrefset, types and itertools (some 0.8 ms of a first read)
 from _weakref import ref as weak_ref
+from struct import Struct
 
 from graphsync.algorithms import csr as csr_mod
 from graphsync.algorithms import weights as weights_mod
@@ -48,6 +49,26 @@ FEW_DIRTY = 8
 # A node of at most this many base edges is relocated with Python lists (Overlay._relocate).
 SHORT_LIST = 32
 _INF = float("inf")
+
+# What Python's cyclic garbage collector follows costs every read that runs one of its
+# full collections. It follows every set, every tuple until a collection finds it holds
+# only numbers, and every dict holding such a tuple -- again from the moment a store
+# names a tuple just made, even for a key the dict holds already. A dict holding only
+# numbers, bytes and None it never follows. In a reader's backend under unthrottled
+# writes the overlay's structures made each full collection 25-35 ms of CPU (some
+# 165k net keys, 66k nodes' counts, 140k set elements; a read's worth, every second
+# or so), so:
+# - node sets kept from read to read (Adjacency.dirty, Overlay.owned) are dicts of
+#   node -> None;
+# - an overlay edge key is bytes, not a tuple: NET packs (src, dst, weight key,
+#   label, source) for Overlay.net, EDGE (other end, weight key, label, source) for a
+#   node's counts (Overlay.entries), made from columns with NumPy (_packed).
+NET = Struct("<qqdii")
+EDGE = Struct("<qdii")
+_NET_FIELDS = (("s", "<i8"), ("d", "<i8"), ("w", "<f8"), ("l", "<i4"), ("e", "<i4"))
+_EDGE_FIELDS = (("t", "<i8"), ("w", "<f8"), ("l", "<i4"), ("e", "<i4"))
+# Keys of at most this many rows are packed one by one (_packed).
+FEW_KEYS = 16
 
 # Rows an Overlay holds back for later (Overlay.add) before it folds them into its
 # directions anyway: a bound of the memory they take (some 200 bytes a row).
@@ -110,9 +131,9 @@ class Adjacency:
         self.segments = 0  # seg_lo, seg_hi: the tail positions of each segment (_OnUse)
         self.tail_used = 0  # t_targets, t_labels, t_weights, t_sources: the tail (_OnUse)
         self.tail_live = 0
-        # nodes whose edge list changed since it was last made, and what makes it
-        # again (Overlay binds it): see the module docstring
-        self.dirty = set()
+        # nodes whose edge list changed since it was last made (a node set: a dict of
+        # node -> None, see above), and what makes it again (Overlay binds it): see the module docstring
+        self.dirty = {}
         self.fixer = None
         self.fix_many = None
         self.shared = False  # the relocation arrays are shared with a copy (copy, _own)
@@ -124,12 +145,13 @@ class Adjacency:
         found = [u for u in nodes if u in dirty]
         if len(found) > FEW_DIRTY and self.fix_many is not None:
             found = list(dict.fromkeys(found))
-            dirty.difference_update(found)
+            for u in found:
+                del dirty[u]
             self.fix_many(found)
             return
         for u in found:
             if u in dirty:
-                dirty.discard(u)
+                del dirty[u]
                 self.fixer(u)
 
     def _clean_array(self, nodes):
@@ -153,7 +175,7 @@ class Adjacency:
         none of them (some megabytes a direction, milliseconds, at 200k nodes)."""
         other = object.__new__(Adjacency)
         other.__dict__.update(self.__dict__)
-        other.dirty = set(self.dirty)
+        other.dirty = dict(self.dirty)
         other.fixer = other.fix_many = None  # the copy's Overlay binds its own
         self.shared = other.shared = True
         return other
@@ -418,6 +440,53 @@ def cut_base(c, cut_sources):
     return csr_mod.build(c.node_count, csr_mod.Edges(*(getattr(e, f)[keep] for f in csr_mod.Edges._fields)))
 
 
+def _packed(fields, columns):
+    """The bytes key of each row of ``columns`` (arrays in the order of ``fields``:
+    _NET_FIELDS or _EDGE_FIELDS), as NET or EDGE packs it: one record array, sliced;
+    a few rows (FEW_KEYS) one by one, which costs less than the array's calls."""
+    if len(columns[0]) <= FEW_KEYS:
+        pack = (NET if fields is _NET_FIELDS else EDGE).pack
+        return list(map(pack, *(column.tolist() for column in columns)))
+    rec = np.empty(len(columns[0]), dtype=np.dtype(list(fields)))
+    for (name, _), column in zip(fields, columns, strict=True):
+        rec[name] = column
+    raw, size = rec.tobytes(), rec.dtype.itemsize
+    return [raw[i:i + size] for i in range(0, len(raw), size)]
+
+
+def net_columns(net):
+    """(src, dst, weight key, label, source) arrays of the keys of ``net`` (an
+    Overlay.net), in its order."""
+    rec = np.frombuffer(b"".join(net), dtype=np.dtype(list(_NET_FIELDS)))
+    return rec["s"], rec["d"], rec["w"], rec["l"], rec["e"]
+
+
+def net_table(net):
+    """(float64[h, 5] keys, int64[h] counts) of ``net`` (an Overlay.net): its keys'
+    fields as the rows of one float64 array (node ids stay below 2**53, so exact),
+    and their counts, in its order."""
+    table = np.empty((len(net), 5), dtype=np.float64)
+    for j, column in enumerate(net_columns(net)):
+        table[:, j] = column
+    return table, np.fromiter(net.values(), dtype=np.int64, count=len(net))
+
+
+def _directed(direction, src, dst, weights, labels, sources, ops):
+    """(nodes, EDGE keys, counts) of overlay rows (columns, ``ops`` a list) as the
+    counts of ``direction`` hold them: 'out' src -> (dst, ...), 'in' dst -> (src,
+    ...), 'any' both, each row's two in a row, the second's source -1 - source."""
+    if direction == "out":
+        u, t = src, dst
+    elif direction == "in":
+        u, t = dst, src
+    else:
+        u, t = np.stack([src, dst], axis=1).ravel(), np.stack([dst, src], axis=1).ravel()
+        weights, labels = np.repeat(weights, 2), np.repeat(labels, 2)
+        sources = np.stack([sources, -1 - sources], axis=1).ravel()
+        ops = [op for op in ops for _ in (0, 1)]
+    return u.tolist(), _packed(_EDGE_FIELDS, (t, weights, labels, sources)), ops
+
+
 class Overlay:
     """The edge overlay folded incrementally into the adjacency of each direction.
 
@@ -429,17 +498,16 @@ class Overlay:
     def __init__(self, bases, node_count):
         self.bases = bases
         self.node_count = node_count
-        # (src, dst, weight, label, source) -> net count, in first-seen order. Plain dicts here
-        # and in ``entries``: Python's cyclic garbage collector stops following a plain dict
-        # whose keys and values are numbers and tuples of numbers, but follows a dict
-        # subclass for ever (these were one: each full collection in a reader's backend
-        # walked every node's counts, 20-35 ms of a read under writes over a 40k-row overlay)
+        # NET key (src, dst, weight, label, source) -> net count, in first-seen order. Plain
+        # dicts of bytes and numbers here and in ``entries``, which Python's cyclic garbage
+        # collector never follows (see NET; a dict subclass it follows for ever: these were
+        # one, and each full collection walked every node's counts)
         self.net = {}
         self.version = 0  # add() counts its calls: what was made from ``net`` is kept by it
         self._net_arrays = None  # (version, float64[h, 5] keys, int64[h] counts): net_arrays()
         self.adj = {}
-        self.entries = {}  # direction -> {node: {(dst, weight, label, source): count}}
-        self.owned = {}  # direction -> nodes whose counts this overlay may change (copy on write)
+        self.entries = {}  # direction -> {node: {EDGE key (other end, weight, label, source): count}}
+        self.owned = {}  # direction -> nodes whose counts this overlay may change (copy on write; a node set)
         self.stats = {"full": 0, "nodes": 0}
         # rows add(later=True) folded into ``net`` but not yet into the counts of the
         # directions held (_catch_up), and how many
@@ -469,8 +537,8 @@ class Overlay:
         for d, a in other.adj.items():
             other._bind(d, a)
         other.entries = {d: dict(e) for d, e in self.entries.items()}
-        other.owned = {d: set() for d in self.entries}
-        self.owned = {d: set() for d in self.entries}  # shared now: copy before writing here too
+        other.owned = {d: {} for d in self.entries}
+        self.owned = {d: {} for d in self.entries}  # shared now: copy before writing here too
         other.stats = self.stats
         return other
 
@@ -480,15 +548,6 @@ class Overlay:
         me = weak_ref(self)
         a.fixer = lambda u: me()._relocate(direction, u)
         a.fix_many = lambda nodes: me()._relocate_many(direction, nodes)
-
-    @staticmethod
-    def _directed(direction, key):
-        s, d, w, lab, es = key
-        if direction == "out":
-            return ((s, (d, w, lab, es)),)
-        if direction == "in":
-            return ((d, (s, w, lab, es)),)
-        return ((s, (d, w, lab, es)), (d, (s, w, lab, -1 - es)))
 
     def grow(self, node_count):
         if node_count > self.node_count:
@@ -506,16 +565,17 @@ class Overlay:
             a = Adjacency.of(self.bases[direction](), self.node_count)
             self.stats["full"] += 1
             entries = {}
-            for key, count in self.net.items():
-                for u, e in self._directed(direction, key):
+            if self.net:
+                nodes, keys, ops = _directed(direction, *net_columns(self.net), list(self.net.values()))
+                for u, e, count in zip(nodes, keys, ops, strict=True):
                     counts = entries.get(u)
                     if counts is None:
                         counts = entries[u] = {}
                     counts[e] = counts.get(e, 0) + count
             self.adj[direction], self.entries[direction] = a, entries
-            self.owned[direction] = set(entries)
+            self.owned[direction] = dict.fromkeys(entries)
             self._bind(direction, a)
-            a.dirty.update(entries)
+            a.dirty.update(self.owned[direction])
         return a
 
     def net_arrays(self):
@@ -532,11 +592,7 @@ class Overlay:
         kept = self._net_arrays
         if kept is not None and kept[0] == self.version:
             return kept[1], kept[2]
-        held = self.net
-        from itertools import chain  # the fold's path only: a first read imports no itertools
-
-        table = np.fromiter(chain.from_iterable(held), dtype=np.float64, count=5 * len(held)).reshape(-1, 5)
-        counts = np.fromiter(held.values(), dtype=np.int64, count=len(table))
+        table, counts = net_table(self.net)
         self._net_arrays = (self.version, table, counts)
         return table, counts
 
@@ -562,10 +618,9 @@ class Overlay:
         reads under writes seldom walk themselves: they walk folded copies of it.
         An Adjacency taken before such an add() is not up to date until then.
 
-        The rows' fields are made Python keys column by column (NumPy, then tolist),
-        and each direction's counters are updated in one loop of its own: the same
-        updates, in the same order per counter, as row by row through _directed
-        (a third of the time; refresh folds the rows an apply wrote this way)."""
+        The rows' keys are made column by column (NumPy: _packed), and each
+        direction's counters are updated in one loop of its own (_catch_up): the same
+        updates, in the same order per counter, as row by row."""
         before = self.version
         self.version += 1
         self._append_net_arrays(before, ops, src, dst, weights, labels, sources)
@@ -573,16 +628,15 @@ class Overlay:
             return
         s = np.asarray(src, dtype=np.int64)
         d = np.asarray(dst, dtype=np.int64)
-        w = (weights_mod.keys(weights) + 0.0).tolist()  # weights_mod.key of each: -0.0 as 0.0
-        lab = np.asarray(labels, dtype=np.int64).tolist()
-        es = np.asarray(sources, dtype=np.int64).tolist()
-        s_, d_ = s.tolist(), d.tolist()
+        w = weights_mod.keys(weights) + 0.0  # weights_mod.key of each: -0.0 as 0.0
+        lab = np.asarray(labels, dtype=np.int64)
+        es = np.asarray(sources, dtype=np.int64)
         ops = np.asarray(ops, dtype=np.int64).tolist()
         net = self.net
-        for key, op in zip(zip(s_, d_, w, lab, es, strict=True), ops, strict=True):
+        for key, op in zip(_packed(_NET_FIELDS, (s, d, w, lab, es)), ops, strict=True):
             net[key] = net.get(key, 0) + op
         if self.adj:
-            self.behind.append((s_, d_, w, lab, es, ops))
+            self.behind.append((s, d, w, lab, es, ops))
             self.behind_rows += len(ops)
             if not later or self.behind_rows > MAX_BEHIND:
                 self._catch_up()
@@ -592,26 +646,18 @@ class Overlay:
         """Fold the rows add() left for later into the counts of every direction held,
         marking the nodes whose lists they change dirty."""
         behind, self.behind, self.behind_rows = self.behind, [], 0
-        for s_, d_, w, lab, es, ops in behind:
+        for rows in behind:
             for direction in self.adj:
                 entries, owned = self.entries[direction], self.owned[direction]
-                if direction == "out":
-                    pairs = zip(s_, zip(d_, w, lab, es, strict=True), ops, strict=True)
-                elif direction == "in":
-                    pairs = zip(d_, zip(s_, w, lab, es, strict=True), ops, strict=True)
-                else:
-                    pairs = ((u, e, op) for sk, dk, wk, lk, ek, op in zip(s_, d_, w, lab, es, ops, strict=True)
-                             for u, e in ((sk, (dk, wk, lk, ek)), (dk, (sk, wk, lk, -1 - ek))))
-                touched = set()
-                for u, e, op in pairs:
+                dirty = self.adj[direction].dirty
+                for u, e, op in zip(*_directed(direction, *rows), strict=True):
                     if u in owned:
                         counts = entries[u]
                     else:
                         counts = entries[u] = dict(entries.get(u) or ())
-                        owned.add(u)
+                        owned[u] = None
                     counts[e] = counts.get(e, 0) + op
-                    touched.add(u)
-                self.adj[direction].dirty.update(touched)
+                    dirty[u] = None
 
     def _relocate(self, direction, u):
         """Recompute the edge list of ``u``: its base edges less the removed ones, then
@@ -633,7 +679,9 @@ class Overlay:
             w, lab, es = np.zeros(0), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
         keep = np.ones(len(t), dtype=bool)
         added, w_keys = [], None
-        for (dst, weight, label, source), count in entries.items():
+        unpack = EDGE.unpack
+        for key, count in entries.items():
+            dst, weight, label, source = unpack(key)
             if count < 0 and len(t):
                 if w_keys is None:
                     w_keys = weights_mod.keys(w)
@@ -719,14 +767,16 @@ class Overlay:
 
 
 def _match(entries, lists, first, end, keep, added, tag):
-    """Apply one node's overlay ``entries`` ({(dst, weight key, label, source): net
-    count}) to its base edges, positions ``first:end`` of ``lists`` (targets,
+    """Apply one node's overlay ``entries`` ({EDGE key (dst, weight key, label,
+    source): net count}) to its base edges, positions ``first:end`` of ``lists`` (targets,
     weights, labels, sources): a removal clears ``keep`` of the first matching edges
     still kept, in base order (a weight compared as weights_mod.key: NaN as
     +Infinity), as many as its count; an addition goes to ``added`` as (``tag``,
     dst, weight, label, source), as many times as its count, in entries' order."""
     t, w, lab, es = lists
-    for (dst, weight, label, source), count in entries.items():
+    unpack = EDGE.unpack
+    for key, count in entries.items():
+        dst, weight, label, source = unpack(key)
         if count > 0:
             added.extend([(tag, dst, weight, label, source)] * count)
         elif count < 0:

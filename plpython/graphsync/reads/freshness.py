@@ -387,14 +387,13 @@ def _held_arrays(overlay):
 
 
 def _net(held, ops, e, arrays=None):
-    """(Edges, counts): the net count of every edge key of ``held`` (a Counter of
-    (src, dst, weight, label, source) keys, in order of first appearance) and of
-    the rows ``ops``/``e`` after it, keys with a count other than 0, in order of
-    first appearance -- what adding the rows to the Counter gives, by sorting.
-    ``arrays``: _held_arrays() of the overlay whose net ``held`` is, when made."""
+    """(Edges, counts): the net count of every edge key of ``held`` (an
+    adjacency.Overlay.net: NET keys (src, dst, weight, label, source), in order of
+    first appearance) and of the rows ``ops``/``e`` after it, keys with a count
+    other than 0, in order of first appearance -- what adding the rows to it gives,
+    by sorting. ``arrays``: _held_arrays() of the overlay whose net ``held`` is, when made."""
     if arrays is None:
-        table = np.fromiter(itertools.chain.from_iterable(held), dtype=np.float64, count=5 * len(held)).reshape(-1, 5)
-        arrays = table, np.fromiter(held.values(), dtype=np.int64, count=len(table))
+        arrays = adjacency.net_table(held)
     table, held_counts = arrays
     all_ = csr.Edges(*(np.concatenate([table[:, j].astype(x.dtype), x]) for j, x in enumerate(e)))
     count = np.concatenate([held_counts, ops])

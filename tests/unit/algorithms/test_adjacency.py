@@ -228,18 +228,18 @@ def test_changed_edge_lists_are_made_when_read_and_only_those_read():
     rows = [(1, 3, 7, 1.0, 0, 1), (1, 3, 8, 1.0, 0, 1), (1, 5, 9, 2.0, 1, 2), (1, 30, 1, 1.0, 0, 1)]
     o.add(*columns(rows[:2]))
     o.add(*columns(rows[2:]))
-    assert o.stats["nodes"] == 0 and a.dirty == {3, 5, 30}
+    assert o.stats["nodes"] == 0 and set(a.dirty) == {3, 5, 30}
     copy = o.copy()
     o.add(*columns([(-1, 3, 7, 1.0, 0, 1)]))  # not in the copy
     sources, targets, _ = a.frontier_edges(np.array([3, 4], dtype=np.int64))
-    assert o.stats["nodes"] == 1 and a.dirty == {5, 30}  # only 3, once
+    assert o.stats["nodes"] == 1 and set(a.dirty) == {5, 30}  # only 3, once
     assert targets[sources == 3].tolist()[-1:] == [8] and 7 not in targets[sources == 3].tolist()[-2:]
-    assert a.edge_lists([5], 100)[0][0][-1] == 9 and a.dirty == {30}
+    assert a.edge_lists([5], 100)[0][0][-1] == 9 and set(a.dirty) == {30}
     assert a.degrees(np.array([30])).tolist() == [int(base.offsets[31] - base.offsets[30]) + 1] and not a.dirty
     expected = reference(base, rows + [(-1, 3, 7, 1.0, 0, 1)])["out"]
     assert per_node(a.compact(), True) == per_node(expected, True)
     c = copy.adjacency("out")
-    assert c.dirty == {3, 5, 30}
+    assert set(c.dirty) == {3, 5, 30}
     assert per_node(c.compact(), True) == per_node(reference(base, rows)["out"], True)
 
 
@@ -252,7 +252,7 @@ def test_a_minus_removes_a_nan_weighted_edge_and_plus_minus_of_one_cancel(reloca
     a = o.adjacency("out")
     o.add([-1, 1, -1], [0, 1, 1], [1, 2, 2], [-nan, nan, float("nan")], [0, 0, 0], [1, 1, 1])
     assert per_node(a.compact(), True) == {0: [(2, 1.0, 0, 1)]}
-    assert {k: n for k, n in o.net.items() if n} == {(0, 1, math.inf, 0, 1): -1}
+    assert {adjacency.NET.unpack(k): n for k, n in o.net.items() if n} == {(0, 1, math.inf, 0, 1): -1}
     o.adjacency("any")  # made after the rows: from the net counts
     assert per_node(o.adjacency("any").compact(), False) == {0: Counter([(2, 1.0, 0, 1)]),
                                                              2: Counter([(0, 1.0, 0, 1)])}
@@ -365,25 +365,48 @@ def test_rows_added_for_later_reach_a_direction_when_it_is_walked_or_copied(monk
     assert not o.behind
 
 
-def test_a_full_garbage_collection_stops_following_the_overlays_counts():
-    """The overlay's counts (``net`` and each node's in every direction) hold numbers
-    and tuples of numbers: after one full collection Python's cyclic garbage collector
-    no longer follows them (plain dicts; a dict subclass is followed at every full
-    collection: 20-35 ms of a read under writes over a 40k-row overlay). (The one dict
-    per direction that holds them stays followed: one object.)"""
+def test_the_garbage_collector_never_follows_the_overlays_counts_nor_its_node_sets():
+    """What an overlay keeps from read to read -- its counts (``net``, each node's in
+    every direction) and its node sets (each direction's ``owned`` and its adjacency's
+    ``dirty``) -- holds only bytes, numbers and None in plain dicts, which Python's
+    cyclic garbage collector never tracks, from the start and whatever is added later
+    (before: tuple keys, re-tracked by every store that named a new tuple, and sets,
+    always followed; each full collection in a reader's backend under unthrottled
+    writes walked them: 25-35 ms of CPU). Only the one dict per direction that holds
+    the nodes' counts is tracked (it holds dicts)."""
     import gc
 
     rng = np.random.default_rng(9)
     base = random_base(rng, 50, 200)
     rows = random_overlay(rng, base, 300, 60)
     o = overlay_of(base)
+    o.add(*columns(rows[:50]))
     for d in ("out", "in", "any"):
-        o.adjacency(d)
-    o.add(*columns(rows[:150]))
+        o.adjacency(d)  # made from ``net``
+    o.add(*columns(rows[50:150]))
     c = o.copy()
-    c.add(*columns(rows[150:]))
-    gc.collect()
+    c.add(*columns(rows[150:250]), later=True)
+    c.adjacency("out").edge_lists([0, 1, 2], 1000)  # caught up, some nodes relocated
+    o.add(*columns(rows[250:]))
     for overlay in (o, c):
         counts = [overlay.net] + [e for entries in overlay.entries.values() for e in entries.values()]
-        assert len(counts) > 100
-        assert not any(gc.is_tracked(x) for x in counts)
+        sets = [*overlay.owned.values()] + [a.dirty for a in overlay.adj.values()]
+        assert len(counts) > 100 and sum(map(len, sets)) > 50
+        assert not [x for x in counts + sets if gc.is_tracked(x)]
+
+
+@pytest.mark.parametrize("fields", [adjacency._NET_FIELDS, adjacency._EDGE_FIELDS])
+def test_keys_packed_one_by_one_are_those_the_record_array_makes(fields):
+    """A few rows' keys are packed one by one, more through a record array: a dict
+    finds a key made either way (the same bytes), weight keys and signed ints alike."""
+    rng = np.random.default_rng(3)
+    n = 3 * adjacency.FEW_KEYS
+    columns = [rng.integers(-2**31, 2**31, n) if kind == "<i4" else
+               rng.choice([0.0, 1.5, math.inf, 2.0**60], n) if kind == "<f8" else rng.integers(0, 2**40, n)
+               for _, kind in fields]
+    many = adjacency._packed(fields, columns)
+    few = [k for i in range(0, n, adjacency.FEW_KEYS)
+           for k in adjacency._packed(fields, [c[i:i + adjacency.FEW_KEYS] for c in columns])]
+    assert len(many) == n and many == few
+    struct = adjacency.NET if fields is adjacency._NET_FIELDS else adjacency.EDGE
+    assert [struct.unpack(k) for k in many] == list(zip(*(c.tolist() for c in columns), strict=True))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from csr_lists import per_node
 
-from graphsync.algorithms import csr
+from graphsync.algorithms import adjacency, csr
 from graphsync.algorithms.adjacency import Overlay, both_ways
 from graphsync.reads.freshness import _folded_overlay
 
@@ -76,7 +76,7 @@ def random_net(rng, nodes, weights, labels, sources):
     want = Counter(held)
     for op, key in zip(ops.tolist(), zip(*(c.tolist() for c in e), strict=True), strict=True):
         want[key] += op
-    got, counts = _net(held, ops, e)
+    got, counts = _net({adjacency.NET.pack(*key): n for key, n in held.items()}, ops, e)
     assert list(zip(zip(*(c.tolist() for c in got), strict=True), counts.tolist(), strict=True)) == [
         (key, c) for key, c in want.items() if c]
     return got, counts
