@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Where the slowest reads under writes go: each read's time, split by what it did.
+
+    .venv/bin/python benchmarks/read_tail.py [--duration S] [--rate N] [--applier]
+        [--slowest K] [--nodes N --edges M]
+
+On the graph of benchmarks/reads_under_writes.py (common.GRAPH_SCHEMA: 200k nodes /
+1M edges), 4 reader connections run graph.traverse(seed, max_depth => 2) from random
+seeds back to back while 4 writer connections commit single-row updates of the join
+table (unthrottled, or --rate commits/s in total; --applier: a ninth connection runs
+graph.apply_sync() every 100 ms), for --duration seconds (15) after a warm-up.
+
+In each reader's backend the graphsync functions of STEPS are wrapped to add up the
+CPU time spent in them (time.process_time: the backend's own CPU, not the time it
+waited for one), Python's garbage collections are timed by gc.callbacks, and each
+read returns -- a second column of its statement -- those sums and graphsync's
+counters (reads.start, reads.freshness, reads.view STATS). So for every read the
+client knows its wall time, its backend's CPU and what it did; the K slowest (--slowest,
+20) are printed with the steps they spent CPU in and the counters they moved. Steps
+nest (``fold`` includes ``resolve``, which includes ``int_index``; ``ov_add`` includes
+``catch_up``), and a collection is counted in the step it interrupted too. At the end
+each reader's backend reports how many objects Python's collector tracks and what a
+full collection then costs (gc.collect(), twice: the second finds only what survives).
+
+Not the goal's benchmark (reads_under_writes.py): the wrapping and the second column
+cost each read some tens of microseconds. It is for finding out which reads are slow
+and why; run it from the checkout whose code it should install (it installs the tree as
+it is). Starts a throwaway cluster (tools/pgcluster.py) unless GRAPHSYNC_DSN is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from common import GRAPH_SCHEMA, database, server  # noqa: E402
+from reads_under_writes import APPLY, DB_SETTINGS, TRAVERSE, UPDATE  # noqa: E402
+
+DB = "graphsync_bench_tail"
+READERS = WRITERS = 4
+APPLY_EVERY = 0.1
+SLOW = 0.05  # seconds: the goal's p99 under unthrottled writers
+
+# (module, attribute of it -- a function, or Class.method --, the step's name)
+STEPS = [
+    ("graphsync.reads.start", "_run", "start"),
+    ("graphsync.reads.view", "current", "current"),
+    ("graphsync.reads.view", "Live.copy", "live_copy"),
+    ("graphsync.reads.freshness", "fold", "fold"),
+    ("graphsync.reads.freshness", "_resolve_ends", "resolve"),
+    ("graphsync.reads.nodes", "key_index", "key_index"),
+    ("graphsync.reads.nodes", "int_key_index", "int_index"),
+    ("graphsync.algorithms.adjacency", "Overlay.add", "ov_add"),
+    ("graphsync.algorithms.adjacency", "Overlay._catch_up", "catch_up"),
+    ("graphsync.algorithms.adjacency", "Overlay.copy", "ov_copy"),
+    ("graphsync.algorithms.adjacency", "Overlay.adjacency", "adjacency"),
+]
+COUNTED = ("graphsync.reads.start", "graphsync.reads.freshness", "graphsync.reads.view")
+
+# Wraps STEPS once per backend (GD), after the first read imported the package; returns
+# the CPU time so far, the steps' sums, the collections' and the counters, as JSON.
+SPLIT_FN = ("""
+CREATE OR REPLACE FUNCTION pg_temp.read_split() RETURNS text LANGUAGE plpython3u AS $f$
+import gc, importlib, json, sys, time
+sums = GD.get("read_split")
+if sums is None:
+    sums = GD["read_split"] = {}
+    def wrap(owner, name, step):
+        f = getattr(owner, name)
+        def timed(*args, **kwargs):
+            t = time.process_time()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                sums[step] = sums.get(step, 0.0) + time.process_time() - t
+        setattr(owner, name, timed)
+    for module, attribute, step in %(steps)r:
+        owner = importlib.import_module(module)
+        *path, name = attribute.split(".")
+        for part in path:
+            owner = getattr(owner, part, None)
+        if owner is not None and hasattr(owner, name):
+            wrap(owner, name, step)
+    def collected(phase, info):
+        if phase == "start":
+            sums["_gc"] = time.process_time()
+        else:
+            step = "gc%%d" %% info["generation"]
+            sums[step] = sums.get(step, 0.0) + time.process_time() - sums["_gc"]
+    gc.callbacks.append(collected)
+counts = {}
+for module in %(counted)r:
+    m = sys.modules.get(module)
+    for k, v in (m.STATS if m is not None else {}).items():
+        if isinstance(v, (int, float)):
+            counts[k] = counts.get(k, 0) + v
+steps = {k: v for k, v in sums.items() if not k.startswith("_")}
+return json.dumps({"cpu": time.process_time(), "steps": steps, "counts": counts})
+$f$"""
+            % {"steps": STEPS, "counted": COUNTED})
+
+# What a full collection costs in this backend now.
+COLLECT_FN = """
+CREATE OR REPLACE FUNCTION pg_temp.full_collection() RETURNS text LANGUAGE plpython3u AS $f$
+import gc, json, time
+tracked = len(gc.get_objects())
+spent = []
+for _ in range(2):
+    t = time.process_time()
+    gc.collect()
+    spent.append(time.process_time() - t)
+return json.dumps({"tracked": tracked, "first": spent[0], "second": spent[1]})
+$f$"""
+
+
+def _reader(dsn, nodes, start, duration, out):
+    rng = random.Random()
+    read = TRAVERSE.replace("SELECT count(*)", "SELECT count(*), pg_temp.read_split()")
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute(SPLIT_FN)
+        c.execute(COLLECT_FN)
+        c.execute(read, (str(rng.randint(1, nodes)),), prepare=True)  # imports, loads the base, wraps
+        last = json.loads(c.execute("SELECT pg_temp.read_split()").fetchone()[0])
+        reads = []
+        time.sleep(max(0.0, start - time.time()))
+        while time.time() < start + duration:
+            t = time.perf_counter()
+            row = c.execute(read, (str(rng.randint(1, nodes)),), prepare=True).fetchone()
+            wall = time.perf_counter() - t
+            now = json.loads(row[1])
+            steps = {k: v - last["steps"].get(k, 0.0) for k, v in now["steps"].items()}
+            counts = {k: v - last["counts"].get(k, 0) for k, v in now["counts"].items()}
+            reads.append((wall, now["cpu"] - last["cpu"], {k: v for k, v in steps.items() if v >= 0.0005},
+                          {k: v for k, v in counts.items() if v}))
+            last = now
+        collection = json.loads(c.execute("SELECT pg_temp.full_collection()").fetchone()[0])
+    out.put(("reader", reads, collection))
+
+
+def _writer(dsn, size, start, duration, rate, out):
+    rng = random.Random()
+    nodes, edges = size
+    done = 0
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute(UPDATE, (1, 0), prepare=True)
+        time.sleep(max(0.0, start - time.time()))
+        next_at = start
+        while time.time() < start + duration:
+            if rate:
+                next_at += WRITERS / rate
+                if next_at > time.time():
+                    time.sleep(next_at - time.time())
+            c.execute(UPDATE, (rng.randint(1, nodes), rng.randint(1, edges)), prepare=True)
+            done += 1
+    out.put(("writer", done, None))
+
+
+def _applier(dsn, start, duration, out):
+    calls = 0
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute(APPLY)
+        time.sleep(max(0.0, start - time.time()))
+        while time.time() < start + duration:
+            t = time.time()
+            c.execute(APPLY)
+            calls += 1
+            time.sleep(max(0.0, APPLY_EVERY - (time.time() - t)))
+    out.put(("applier", calls, None))
+
+
+def run(dsn, args):
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    start = time.time() + 5  # every connection has warmed up by then
+    procs = [ctx.Process(target=_reader, args=(dsn, args.nodes, start, args.duration, out))
+             for _ in range(READERS)]
+    procs += [ctx.Process(target=_writer, args=(dsn, (args.nodes, args.edges), start, args.duration, args.rate, out))
+              for _ in range(WRITERS)]
+    if args.applier:
+        procs.append(ctx.Process(target=_applier, args=(dsn, start, args.duration, out)))
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=args.duration + 600) for _ in procs]
+    for p in procs:
+        p.join()
+    return results
+
+
+def ms(seconds):
+    return "%.1f" % (seconds * 1000)
+
+
+def report(results, args, load):
+    reads = sorted((r for kind, rs, _ in results if kind == "reader" for r in rs), key=lambda r: -r[0])
+    walls = sorted(r[0] for r in reads)
+    cpus = sorted(r[1] for r in reads)
+
+    def pct(values, p):
+        return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    commits = sum(n for kind, n, _ in results if kind == "writer")
+    print("load average before: %s; %d s, writers %s%s" % (
+        "/".join("%.1f" % x for x in load), args.duration, "at %d/s" % args.rate if args.rate else "unthrottled",
+        ", applier every 100 ms" if args.applier else ""))
+    print("reads %d (%.0f/s), commits %d (%.0f/s)" % (len(reads), len(reads) / args.duration, commits,
+                                                       commits / args.duration))
+    print("wall p50 %s ms, p99 %s ms, max %s ms; reads over %d ms: %d" % (
+        ms(pct(walls, 50)), ms(pct(walls, 99)), ms(walls[-1]), SLOW * 1000, sum(w > SLOW for w in walls)))
+    print("backend CPU per read p50 %s ms, p99 %s ms, mean %s ms" % (
+        ms(pct(cpus, 50)), ms(pct(cpus, 99)), ms(sum(cpus) / len(cpus))))
+    gc_total = sum(v for r in reads for k, v in r[2].items() if k.startswith("gc"))
+    full = [v for r in reads for k, v in r[2].items() if k == "gc2"]
+    print("garbage collections: %s ms of CPU in all; full ones in %d reads, %s ms each at the median" % (
+        ms(gc_total), len(full), ms(sorted(full)[len(full) // 2]) if full else "-"))
+    for kind, _, collection in results:
+        if kind == "reader":
+            print("  a reader's backend at the end: %d objects tracked, a full collection %s ms, then %s ms" % (
+                collection["tracked"], ms(collection["first"]), ms(collection["second"])))
+    print("\nthe %d slowest reads: wall ms, CPU ms; CPU ms by step; counters moved" % args.slowest)
+    for wall, cpu, steps, counts in reads[:args.slowest]:
+        print("%8s %7s  %s; %s" % (ms(wall), ms(cpu), ", ".join("%s %s" % (k, ms(v)) for k, v in sorted(
+            steps.items(), key=lambda kv: -kv[1])), ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=15)
+    parser.add_argument("--rate", type=int, default=0, help="commits/s in total (0: unthrottled)")
+    parser.add_argument("--applier", action="store_true", help="a connection applies every 100 ms")
+    parser.add_argument("--slowest", type=int, default=20)
+    parser.add_argument("--nodes", type=int, default=200_000)
+    parser.add_argument("--edges", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    load = os.getloadavg()
+    with server() as admin, database(admin, DB) as dsn:
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute("SET client_min_messages = warning")
+            c.execute(GRAPH_SCHEMA.format(nodes=args.nodes, edges=args.edges))
+            c.execute("SELECT graph.build()")
+            for name, value in DB_SETTINGS.items():
+                c.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(DB), sql.Identifier(*name.split(".")), sql.Literal(value)))
+        report(run(dsn, args), args, load)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
