@@ -162,10 +162,13 @@ def complete_snapshot(plpy, snapshot):
     transaction with an xid above the snapshot's xmax, running when it was taken,
     can hold lower log ids than rows it saw. The xid that bounds them is assigned
     here, after the snapshot, in a subtransaction of its own (one row version of
-    graph._sync_state). Returns (snapshot, settled): settled is this transaction's
-    xid when it has written no log row so far (graph._sync_state.settled_xid,
-    migration 370: its rows to come take ids above every row the snapshot sees),
-    else None."""
+    graph._sync_state). Returns (snapshot, settled, below): settled is this
+    transaction's xid when it has written no log row so far
+    (graph._sync_state.settled_xid, migration 370: its rows to come take ids above
+    every row the snapshot sees), else None; below is the snapshot's xmax as it was
+    taken (graph._sync_state.done_seen_below, migration 423). Every xid from below up
+    that the completed snapshot counts as visible holds no log row (NAMED names each
+    one that can), so as to the log rows it sees, it is seen_below(snapshot, below)."""
     with plpy.subtransaction():
         r = run(plpy, FRESH_XID)[0]
     top, sub = int(r["top"]), int(r["sub"])
@@ -177,7 +180,24 @@ def complete_snapshot(plpy, snapshot):
     if fresh > high:
         running = run(plpy, RUNNING)[0]["xids"]
         named = run(plpy, NAMED, ["bigint", "bigint", "bigint", "bigint[]"], [high, fresh, top, running])[0]["named"]
-    return listing_running(exclude_xid(snapshot, top), fresh, named), top if r["no_rows"] else None
+    return listing_running(exclude_xid(snapshot, top), fresh, named), top if r["no_rows"] else None, high
+
+
+def seen_below(snapshot, below):
+    """``snapshot`` (xmin:xmax:xip text) seeing only the xids below ``below`` that it
+    sees (None: all of them). A snapshot complete_snapshot completed counts as visible
+    the xids from its xmax as taken (below) up to its new xmax that can hold no log
+    row -- this transaction's own subtransactions, rolled-back ones -- and names the
+    others in its xip: cut at below, it sees the same log rows, and no transaction a
+    snapshot taken before those xids began (a reader's) does not see for that reason
+    (reads/freshness.py, rekeyed)."""
+    if below is None:
+        return snapshot
+    low, high, xip = snapshot.split(":")
+    if int(high) <= below:
+        return snapshot
+    kept = [x for x in xip.split(",") if x and int(x) < below]
+    return "%s:%d:%s" % (low, below, ",".join(kept))
 
 
 def snapshot_excluding_self(plpy, snapshot):

@@ -192,7 +192,7 @@ def folded(plpy, v, st, narrow=None):
         f.seen = seen
         f.lineage = st.lineage
         if onto is None:  # the applied graph it was folded from: rekeyed() compares
-            f.applied_bound, f.applied_nodes = st.bound, v.node_count
+            f.applied_bound, f.applied_nodes = db.seen_below(st.bound, st.bound_below), v.node_count
         base._cache["folded"] = (grows, f, narrow)
     return f
 
@@ -210,10 +210,11 @@ def rekeyed(f, v, st):
     are START's: those its snapshot sees that ``f.seen`` did not.
 
     ``f`` is the applied graph G0 plus the rows X pending in G0 that ``f.seen``
-    sees. Applies took G0 to G1 by applying rows A, each visible in ``st.bound`` (the
-    snapshot of G1's half-done pass, else of its last: every row applied is visible
-    in it) and pending in G0: when every transaction ``st.bound`` sees is one
-    ``f.seen`` sees (db.snapshot_within), A lies within X,
+    sees. Applies took G0 to G1 by applying rows A, each visible in ``bound`` (the
+    snapshot of G1's half-done pass, else of its last, cut at its xmax as taken:
+    db.seen_below, migration 423 -- every row applied is visible in it) and pending in
+    G0: when every transaction ``bound`` sees is one ``f.seen`` sees
+    (db.snapshot_within), A lies within X,
     so ``f`` is G1 plus the rows of X left pending -- the edge changes add up as net
     counts in any order (adjacency.Overlay), node changes of one source row come in
     commit order both ways -- and the view START would fold from G1 is ``f`` plus
@@ -226,20 +227,22 @@ def rekeyed(f, v, st):
 
     The edges of a node's list may come in another order than a fresh fold's (the
     order in which the rows were folded, as for rows committed late, see folded).
-    Refused, though right: a view whose last snapshot was taken before the apply's
-    transaction took its xids (the reader that applied, one in a long read). The
-    apply's snapshot does not name its own subtransactions (db.complete_snapshot:
-    they hold no log row), so it looks as if it saw transactions that snapshot did
-    not; a snapshot taken later sees them running, not named either."""
+    A view whose last snapshot was taken before the apply's transaction took its
+    xids is kept too when no other transaction committed in between: the apply's
+    snapshot counts its own subtransactions as visible (db.complete_snapshot: they
+    hold no log row), which ``f.seen`` does not, but they lie above its xmax as
+    taken. Refused, though right, when that is not known (``bound_below`` NULL: an
+    apply of the release before migration 423)."""
     if not getattr(f, "rekeyable", False) or f.lineage is None or f.lineage != st.lineage:
         return None
     if f.key[0] != v.key[0] or f.applied_nodes != v.node_count or f.cuts != v.cuts:
         return None
     if (f.registry.nodes, f.registry.edges) != (v.registry.nodes, v.registry.edges):
         return None
-    if not (db.snapshot_within(f.applied_bound, st.bound) and db.snapshot_within(st.bound, f.seen)):
+    bound = db.seen_below(st.bound, st.bound_below)
+    if not (db.snapshot_within(f.applied_bound, bound) and db.snapshot_within(bound, f.seen)):
         return None
-    f.key, f.applied_bound = v.key, st.bound
+    f.key, f.applied_bound = v.key, bound
     f.edge_log = None  # (never view.Live.adopt's: v's Live graph is not what it was folded from)
     # a bound of the rows it holds now (MAX_FOLD_ROWS): those the apply left pending
     f.rows_folded = min(f.rows_folded, st.committed_rows)

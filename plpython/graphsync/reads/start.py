@@ -171,7 +171,9 @@ SELECT s.generation, v.version, s.build_required, s.done,
 FROM (SELECT pg_catalog.current_setting('graph.query_freshness', true) AS raw,
              pg_catalog.current_setting('graph.max_staleness', true) AS stale) AS f
 CROSS JOIN LATERAL (SELECT s.generation, s.build_required, s.done_snapshot::text AS done,
-                           coalesce(s.target_snapshot, s.done_snapshot)::text AS bound, s.replay_breaks,
+                           coalesce(s.target_snapshot, s.done_snapshot)::text AS bound,
+                           CASE WHEN s.target_snapshot IS NULL THEN s.done_seen_below
+                                ELSE s.target_seen_below END AS bound_below, s.replay_breaks,
                            s.last_apply_at, %(recent)s AS recent
                     FROM graph._sync_state AS s LIMIT 1) AS s
 CROSS JOIN LATERAL (SELECT CASE WHEN s.recent THEN 'off' ELSE coalesce(nullif(f.raw, ''), $1) END AS mode,
@@ -365,7 +367,7 @@ _NOTHING_NEW = """(NOT EXISTS (
 # nothing new since the kept view, 324-336 -> 243-253 us reading five rows (issue 9;
 # benchmarks/READS_UNDER_WRITES.md).
 _PENDING = """CROSS JOIN LATERAL (
-    SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key, w.lineage, s.bound,
+    SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key, w.lineage, s.bound, s.bound_below,
            pg_catalog.pg_current_snapshot()::text AS seen, w.unchanged,
            x.ids, x.ops, x.table_oids, x.old_pks, x.new_pks, x.properties, x.old_rows, x.new_rows,
            z.key_tables, z.key_pks, z.key_ids, z.key_extra
@@ -389,7 +391,7 @@ _PENDING = """CROSS JOIN LATERAL (
 """ % (_NOTHING_NEW, _FETCH, _KEYS)
 
 # What START returns beside the start's own columns: the pending rows (_PENDING).
-_FETCHED = """p.fetched, p.from_seen, p.unchanged, p.fold_key, p.lineage, p.bound, p.seen, p.ids, p.ops,
+_FETCHED = """p.fetched, p.from_seen, p.unchanged, p.fold_key, p.lineage, p.bound, p.bound_below, p.seen, p.ids, p.ops,
        p.table_oids, p.old_pks, p.new_pks, p.properties, p.old_rows, p.new_rows, p.key_tables, p.key_pks, p.key_ids,
        p.key_extra"""
 
@@ -629,6 +631,7 @@ class Start(record("Start", (
         "fold_key",  # str: what a folded view of this read is kept under (see START)
         "lineage",  # str | None: what it is kept under across an apply (see _WHOLE); None: not
         "bound",  # str: a snapshot that sees every applied row: the pass's target, else done
+        "bound_below",  # int | None: its xmax as taken (migration 423; db.seen_below)
         "seen",  # str: the snapshot they were read in
         "keys",  # dict: {(table oid, id text): (node id, extra rows) or None} of keys the pending rows name
         "me",  # str: current_user
@@ -799,6 +802,7 @@ def _typed(plpy, r, at_rest):
         None if at_rest else r["fold_key"],
         None if at_rest else r["lineage"],
         None if at_rest else r["bound"],
+        None if at_rest else r["bound_below"],
         None if at_rest else r["seen"],
         None if at_rest else _keys(r),
         r["me"],

@@ -544,16 +544,18 @@ SELECT coalesce(
 ) - 1 AS p
 """
 
+# ``$3``, ``$4``: the pass's target_at and target_seen_below (db.complete_snapshot's
+# below; migration 423); NULL for a pass an earlier call began (and saved).
 SAVE = """
 UPDATE graph._sync_state SET target_snapshot = $1::pg_snapshot, target_position = $2,
     applied_sync_id = greatest(applied_sync_id, $2), last_apply_at = now(),
-    target_at = coalesce($3, target_at)
+    target_at = coalesce($3, target_at), target_seen_below = CASE WHEN $3 IS NULL THEN target_seen_below ELSE $4 END
 """
 
-# ``$3`` the pass's target_at; NULL for a pass an earlier call began (and saved).
 DONE = """
 UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot, settled_xid = $2, target_snapshot = NULL,
-    target_position = 0, last_apply_at = now(), done_at = coalesce($3, target_at), target_at = NULL
+    target_position = 0, last_apply_at = now(), done_at = coalesce($3, target_at), target_at = NULL,
+    done_seen_below = CASE WHEN $3 IS NULL THEN target_seen_below ELSE $4 END, target_seen_below = NULL
 """
 
 CLEAR_ERRORS = """
@@ -599,9 +601,9 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
     backlog = settings.get(plpy, "graph.rebuild_backlog_rows") if (
         rebuild and max_batches is None and not st["build_required"]) else None
     while True:
-        settled = at = None  # a pass an earlier call began: its transaction is not known here
+        settled = at = below = None  # a pass an earlier call began: its transaction is not known here
         if target is None:
-            target, position, settled, at = _new_pass(plpy, done)
+            target, position, settled, at, below = _new_pass(plpy, done)
         if backlog is not None and result["rebuilt"] is None and backlog_rebuilds(
                 plpy, done, target, position, (st["build_xid"], st["build_position"]), backlog):
             why = ("at least graph.rebuild_backlog_rows (%d) log rows are pending, and at least half as many"
@@ -615,7 +617,7 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
                 continue
             # The build failed (its WARNING says why): replay the backlog instead.
         finished, stop = _run_pass(plpy, replayer, done, target, position, batch_size, policy,
-                                   max_batches, counts, (st["build_xid"], st["build_position"]), settled, at)
+                                   max_batches, counts, (st["build_xid"], st["build_position"]), settled, at, below)
         why = "the pending rows hold more edge changes than graph.edge_buffer_size (%d) has room for" % buffer_size
         if stop == "edge_buffer_full" and rebuild and _rebuild(plpy, why):
             # The base now holds every row committed before the build's snapshot: go
@@ -669,21 +671,21 @@ def _new_pass(plpy, done):
     none of those this moment sees logged one); and the time the snapshot was taken
     at the latest (NOW)."""
     now = db.run(plpy, NOW)[0]
-    target, settled = db.complete_snapshot(plpy, now["s"])
+    target, settled, below = db.complete_snapshot(plpy, now["s"])
     with _no_seqscan(plpy):
         position = db.run(plpy, PASS_START, ["bigint", "int"], [db.xmin(done), PASS_START_NEAR])[0]["p"]
-    return target, position, settled, now["at"]
+    return target, position, settled, now["at"], below
 
 
 def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_batches, counts,
-              built=(0, 0), settled=None, at=None):
+              built=(0, 0), settled=None, at=None, below=None):
     """Apply the rows visible in ``target`` and not in ``done``, from ``position`` on
     (None: there are none), batch by batch, but the rows ``built`` (build_xid,
     build_position) names: the last build read them in its own transaction.
     ``settled``: the transaction ``target`` names that holds no pending row
     (db.complete_snapshot); ``at``: the time it was taken at the latest (_new_pass;
-    None: a pass an earlier call began, which saved it). Returns (finished, stop
-    reason or None)."""
+    None: a pass an earlier call began, which saved it); ``below``: target's xmax as
+    taken (db.complete_snapshot; None with ``at``). Returns (finished, stop reason or None)."""
     while max_batches is None or counts.batches < max_batches:
         rows = []
         if position is not None:
@@ -691,13 +693,13 @@ def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_ba
                 rows = db.run(plpy, FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"],
                               [position, db.xmin(done), done, target, batch_size, *built])
         if not rows:
-            db.run(plpy, DONE, ["text", "bigint", "timestamptz"], [target, settled, at])
+            db.run(plpy, DONE, ["text", "bigint", "timestamptz", "bigint"], [target, settled, at, below])
             return True, None
         replayer.pin()  # here, outside the batch's subtransaction
         last, stop, failed = _apply_batch(plpy, replayer, rows, policy, counts)
         if last is not None:
             position = last
-            db.run(plpy, SAVE, ["text", "bigint", "timestamptz"], [target, position, at])
+            db.run(plpy, SAVE, ["text", "bigint", "timestamptz", "bigint"], [target, position, at, below])
             _clear_errors(plpy, [r["id"] for r in rows if r["error_message"]
                                  and r["id"] <= last and r["id"] not in failed])
         counts.batches += 1

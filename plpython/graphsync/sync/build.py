@@ -201,7 +201,7 @@ def build(plpy):
     with planned_for_bulk(plpy):
         direct = {e.edge_source_id: packed.select(plpy, reg, e) for e in packed.chosen(plpy, reg)}
         snapshot, read = sources.read(plpy, reg, analyze=False, packed=direct)  # see no_nested_loops
-        snapshot, _ = db.complete_snapshot(plpy, snapshot)  # as the replay cursor keeps it
+        snapshot, _, below = db.complete_snapshot(plpy, snapshot)  # as the replay cursor keeps it
         step("sources read")
         own = plpy.execute(OWN_ROWS)[0]
         base.note_own_write(plpy, rebuilt=True)
@@ -261,12 +261,13 @@ def build(plpy):
             """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot, settled_xid = $3,
                    target_snapshot = NULL, target_position = 0, generation = $2, overlay_count = 0,
                    read_only = false, read_only_reason = NULL, build_required = false,
-                   last_build_at = now(), done_at = %s, target_at = NULL,
-                   build_xid = $3, build_position = $4,
+                   last_build_at = now(), done_at = %s, target_at = NULL, done_seen_below = $5,
+                   target_seen_below = NULL, build_xid = $3, build_position = $4,
                    applied_sync_id = greatest(applied_sync_id, coalesce((
                        SELECT max(id) FROM graph._sync_log
                        WHERE pg_visible_in_snapshot(xid::text::xid8, $1::pg_snapshot)), 0))""" % db.SNAPSHOT_TIME,
-            ["text", "bigint", "bigint", "bigint"]), [snapshot, generation, own["xid"], own["position"]])
+            ["text", "bigint", "bigint", "bigint", "bigint"]),
+            [snapshot, generation, own["xid"], own["position"], below])
         # Record column types (drift), clear folded TRUNCATE markers and failed rows.
         plpy.execute(plpy.prepare("SELECT graph._after_build($1::pg_snapshot)", ["text"]), [snapshot])
         plpy.execute(plpy.prepare(
