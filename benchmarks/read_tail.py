@@ -67,6 +67,9 @@ STEPS = [
     ("graphsync.algorithms.adjacency", "Overlay._catch_up", "catch_up"),
     ("graphsync.algorithms.adjacency", "Overlay.copy", "ov_copy"),
     ("graphsync.algorithms.adjacency", "Overlay.adjacency", "adjacency"),
+    ("graphsync.algorithms.adjacency", "Overlay._relocate_many", "relocate"),
+    ("graphsync.reads.nodes", "_load_all", "load_keys"),
+    ("graphsync.reads.api", "traverse_columns", "traverse"),
 ]
 COUNTED = ("graphsync.reads.start", "graphsync.reads.freshness", "graphsync.reads.view")
 
