@@ -549,13 +549,13 @@ SELECT coalesce(
 SAVE = """
 UPDATE graph._sync_state SET target_snapshot = $1::pg_snapshot, target_position = $2,
     applied_sync_id = greatest(applied_sync_id, $2), last_apply_at = now(),
-    target_at = coalesce($3, target_at), target_seen_below = CASE WHEN $3 IS NULL THEN target_seen_below ELSE $4 END
+    target_at = coalesce($3, target_at), target_seen_below = coalesce($4, target_seen_below)
 """
 
 DONE = """
 UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot, settled_xid = $2, target_snapshot = NULL,
     target_position = 0, last_apply_at = now(), done_at = coalesce($3, target_at), target_at = NULL,
-    done_seen_below = CASE WHEN $3 IS NULL THEN target_seen_below ELSE $4 END, target_seen_below = NULL
+    done_seen_below = coalesce($4, target_seen_below), target_seen_below = NULL
 """
 
 CLEAR_ERRORS = """
