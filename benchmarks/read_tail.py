@@ -47,11 +47,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
 from common import GRAPH_SCHEMA, database, server  # noqa: E402
-from reads_under_writes import APPLY, DB_SETTINGS, TRAVERSE, UPDATE  # noqa: E402
+from reads_under_writes import APPLY, DB_SETTINGS, TRAVERSE, UPDATE, _work  # noqa: E402
 
 DB = "graphsync_bench_tail"
 READERS = WRITERS = 4
-APPLY_EVERY = 0.1
 SLOW = 0.05  # seconds: the goal's p99 under unthrottled writers
 
 # (module, attribute of it -- a function, or Class.method --, the step's name)
@@ -138,8 +137,8 @@ def _reader(dsn, nodes, start, duration, out):
         c.execute(read, (str(rng.randint(1, nodes)),), prepare=True)  # imports, loads the base, wraps
         last = json.loads(c.execute("SELECT pg_temp.read_split()").fetchone()[0])
         reads = []
-        time.sleep(max(0.0, start - time.time()))
-        while time.time() < start + duration:
+        time.sleep(max(0.0, start - time.monotonic()))
+        while time.monotonic() < start + duration:
             t = time.perf_counter()
             row = c.execute(read, (str(rng.randint(1, nodes)),), prepare=True).fetchone()
             wall = time.perf_counter() - t
@@ -153,47 +152,29 @@ def _reader(dsn, nodes, start, duration, out):
     out.put(("reader", reads, collection))
 
 
-def _writer(dsn, size, start, duration, rate, out):
-    rng = random.Random()
-    nodes, edges = size
-    done = 0
+def _other(role, dsn, size, start, duration, rate, out):
+    """A writer or the applier: reads_under_writes' own loop for the role (_work)."""
     with psycopg.connect(dsn, autocommit=True) as c:
-        c.execute(UPDATE, (1, 0), prepare=True)
-        time.sleep(max(0.0, start - time.time()))
-        next_at = start
-        while time.time() < start + duration:
-            if rate:
-                next_at += WRITERS / rate
-                if next_at > time.time():
-                    time.sleep(next_at - time.time())
-            c.execute(UPDATE, (rng.randint(1, nodes), rng.randint(1, edges)), prepare=True)
-            done += 1
-    out.put(("writer", done, None))
-
-
-def _applier(dsn, start, duration, out):
-    calls = 0
-    with psycopg.connect(dsn, autocommit=True) as c:
-        c.execute(APPLY)
-        time.sleep(max(0.0, start - time.time()))
-        while time.time() < start + duration:
-            t = time.time()
+        if role == "writer":  # warm up: the capture trigger fired on no row (there is no id 0)
+            c.execute(UPDATE, (1, 0), prepare=True)
+        else:
             c.execute(APPLY)
-            calls += 1
-            time.sleep(max(0.0, APPLY_EVERY - (time.time() - t)))
-    out.put(("applier", calls, None))
+        res = _work(c, role, random.Random(), size, start, duration, rate, None)
+    out.put((role, len(res["lat"]), None))
 
 
 def run(dsn, args):
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    start = time.time() + 5  # every connection has warmed up by then
+    start = time.monotonic() + 5  # every connection has warmed up by then (the same clock in every process)
+    size = (args.nodes, args.edges)
     procs = [ctx.Process(target=_reader, args=(dsn, args.nodes, start, args.duration, out))
              for _ in range(READERS)]
-    procs += [ctx.Process(target=_writer, args=(dsn, (args.nodes, args.edges), start, args.duration, args.rate, out))
+    procs += [ctx.Process(target=_other, args=("writer", dsn, size, start, args.duration,
+                                               args.rate / WRITERS if args.rate else None, out))
               for _ in range(WRITERS)]
     if args.applier:
-        procs.append(ctx.Process(target=_applier, args=(dsn, start, args.duration, out)))
+        procs.append(ctx.Process(target=_other, args=("applier", dsn, size, start, args.duration, None, out)))
     for p in procs:
         p.start()
     results = [out.get(timeout=args.duration + 600) for _ in procs]
