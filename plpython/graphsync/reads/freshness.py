@@ -88,8 +88,12 @@ EDGES_PER_CHANGE = 16
 # columns (sync/columns.py): the columns' NumPy calls cost a fixed few milliseconds
 # whatever the count (8 updates of a join table: some 3 ms as columns, 0.5 ms row by
 # row; the two agree, tests/unit/sync/test_columns.py), which a read under writes,
-# folding the few rows committed since its last read, paid on every read.
-FOLD_BY_ROW = 64
+# folding the rows committed since its last read, paid on every read. Row by row
+# costs some 4 us a join row update (its ends held as integers, columns.edge_columns,
+# found among the base's integer keys as the columns' are), the columns 1.5-2 ms at
+# 100 rows, 2-2.5 ms at 400 (200k nodes, idle): a reader under unthrottled writers
+# folds some 100-200 rows a read.
+FOLD_BY_ROW = 256
 
 # A fold that resolves more keys than this looks the base's up in memory
 # (nodes.key_index) rather than in graph._nodes, key by key: it builds the index

@@ -403,6 +403,14 @@ def key_index(plpy, v, build=True):
     return cache.index
 
 
+def index_held():
+    """Whether this backend holds the base's key index (key_index or int_key_index)
+    of the latest generation it read, as a fold would find it (a graph rebuilt since:
+    the fold builds it again, or asks graph._nodes)."""
+    cache = base._cache.get("keys")
+    return cache is not None and (cache.index is not None or cache.int_index is not None)
+
+
 def index_due(v, asked, many):
     """Whether a fold that looks up ``asked`` keys builds the base's key indexes
     (key_index, int_key_index) rather than asking graph._nodes: when they are more

@@ -103,7 +103,7 @@ session has; unset or empty is the default) and checked by settings.parse.
 from graphsync import errors, settings
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
-from graphsync.reads import freshness
+from graphsync.reads import freshness, nodes
 from graphsync.records import record
 
 FRESHNESS = settings.declared("graph.query_freshness")
@@ -137,7 +137,7 @@ def _node_of(table, pk, when=""):
 # applied snapshot/caller/tables it may SELECT') of the kept folded view, or its
 # lineage when it may be kept across an apply (_WHOLE), $9 the
 # snapshot it saw (NULL: none; see above; graph._pending_columns finds the rows by
-# it) and $10 the rows it folded. Tables
+# it), $10 the rows it folded and $11 the most rows whose keys it looks up (_KEYS). Tables
 # come as regclass text: a name, or an oid's digits (no catalog lookup). The plan
 # is kept: after its first few calls PostgreSQL keeps one plan for all values, as
 # long as that plan does not look much dearer than one made for the given
@@ -246,11 +246,11 @@ _NO_READ_SYNC = """CROSS JOIN (
 ) AS r"""
 
 # The freshness step's answer carried over from START_AT_REST of the same read
-# ($11-$14: its committed_rows, own_rows, pending_mark and applied_snapshot), for
+# ($12-$15: its committed_rows, own_rows, pending_mark and applied_snapshot), for
 # START_FOLLOW (below).
 _CARRIED = """CROSS JOIN (
-    SELECT $11::bigint AS committed_rows, $12::bigint AS own_rows, false AS applied,
-           $13::text AS pending_mark, $14::text AS applied_snapshot, false AS kept
+    SELECT $12::bigint AS committed_rows, $13::bigint AS own_rows, false AS applied,
+           $14::text AS pending_mark, $15::text AS applied_snapshot, false AS kept
 ) AS r"""
 
 _NODE2 = _node_of("$5", "$6")
@@ -272,18 +272,29 @@ _FETCH = """coalesce(m.mode <> 'off' AND NOT r.applied
 # with a NULL node (node_id NULL): no node. The fold takes only what is asked there; a
 # key made another way (a computed source, a composite key) is not among them and is
 # looked up as before. Only for a few rows (the rows committed since a backend's last
-# read): reading the images as JSON there costs some 10-100 us a row on a loaded
-# machine, which the fold of many rows (from the applied view) does in Python anyway:
-# 1,000 rows cost START 250 ms this way, at load 10. A function, called only when START
-# read such rows: as a subquery of START its plan nodes were set up on every busy read,
-# some 17 us of a read that reads no row (most reads under writes; issue 9).
+# read; $11, keys_in_start()): reading the images as JSON there costs some 10-100 us a
+# row on a loaded machine, which the fold of many rows (from the applied view) does in
+# Python anyway: 1,000 rows cost START 250 ms this way, at load 10. A function, called
+# only when START read such rows: as a subquery of START its plan nodes were set up on
+# every busy read, some 17 us of a read that reads no row (most reads under writes;
+# issue 9).
 KEYS_IN_START = 64
 _KEYS = """LEFT JOIN LATERAL (
         SELECT y.key_tables, y.key_pks, y.key_ids, y.key_extra
         FROM graph._pending_keys(x.table_oids, x.old_pks, x.new_pks, x.old_rows, x.new_rows) AS y
-        WHERE pg_catalog.cardinality(x.ids) <= %d
+        WHERE pg_catalog.cardinality(x.ids) <= $11
         OFFSET 0
-    ) AS z ON true""" % KEYS_IN_START
+    ) AS z ON true"""
+
+
+def keys_in_start():
+    """START's $11: the most pending rows whose keys START looks up (_KEYS): 0
+    once the backend holds the base's key index (nodes.index_held): the fold finds the
+    rows' ends there, in memory, where START's lookup of 50 rows' keys cost a read
+    under writes some 1.7 ms of its 5 (200k nodes, idle; issue 9); a key the index does
+    not hold (a node added since the base, a node row's own key) the fold looks up
+    by a statement (reads/freshness.py, RESOLVE)."""
+    return 0 if nodes.index_held() else KEYS_IN_START
 
 
 # What START_SAME compares beyond the columns every form returns: only START's busy
@@ -504,7 +515,7 @@ START_1, START_AT_REST_1, START_QUIET_1, START_FOLLOW_1 = (
         ("false AS fetched", _NO_READ_SYNC, ""),
         (_FETCHED, _FOLLOWED, _PENDING)))
 
-TYPES = ["text", "boolean", "text", "text", "text", "text", "int", "text", "text", "int"]
+TYPES = ["text", "boolean", "text", "text", "text", "text", "int", "text", "text", "int", "int"]
 TYPES_AT_REST = TYPES[:6]
 TYPES_FOLLOW = TYPES + ["bigint", "bigint", "text", "text"]
 
@@ -760,7 +771,7 @@ def _run(plpy, keys):
     at_rest = r is not None
     if not at_rest:
         STATS["busy"] += mode == "busy"
-        args += [freshness.MAX_FOLD_ROWS + 1, *freshness.fold_from()]
+        args += [freshness.MAX_FOLD_ROWS + 1, *freshness.fold_from(), keys_in_start()]
         if carried is not None:
             r = run(plpy, START_FOLLOW_1 if one else START_FOLLOW, TYPES_FOLLOW, args + carried)[0]
         else:

@@ -79,18 +79,28 @@ def _objects(values):
 
 
 def edge_columns(edges):
-    """EdgeColumns of changes.fold_rows' edge change tuples."""
+    """EdgeColumns of changes.fold_rows' edge change tuples, an end that is an
+    integer's decimal text held as that integer (from_ints, to_ints), as the columns'
+    ends are: a fold read row by row resolves them among the integer keys too."""
     if not edges:
         return EdgeColumns(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), _objects([]),
                            np.zeros(0, np.int64), _objects([]), np.zeros(0, np.float64), _objects([]))
     ops, sources, froms, tos, weights, labels = zip(*edges, strict=True)
+    from_pks, from_ints = _int_ends([k[1] for k in froms])
+    to_pks, to_ints = _int_ends([k[1] for k in tos])
     return EdgeColumns(np.where(np.array(ops, dtype="U1") == "+", 1, -1).astype(np.int64),
                        np.array(sources, dtype=np.int64),
-                       np.fromiter((k[0] for k in froms), dtype=np.int64, count=len(froms)),
-                       _objects([k[1] for k in froms]),
-                       np.fromiter((k[0] for k in tos), dtype=np.int64, count=len(tos)),
-                       _objects([k[1] for k in tos]),
-                       np.array(weights, dtype=np.float64), _objects(list(labels)))
+                       np.fromiter((k[0] for k in froms), dtype=np.int64, count=len(froms)), from_pks,
+                       np.fromiter((k[0] for k in tos), dtype=np.int64, count=len(tos)), to_pks,
+                       np.array(weights, dtype=np.float64), _objects(list(labels)), from_ints, to_ints)
+
+
+def _int_ends(pks):
+    """(texts object[k]: None where ints holds the key, ints int64[k]) of key texts ``pks``."""
+    texts = _objects(pks)
+    ints = imagetext.ints_of_texts(pks)
+    texts[ints != imagetext.NOT_INT] = None
+    return texts, ints
 
 
 COLUMNS = ("id", "op", "table_oid", "old_pk", "new_pk", "properties", "old_row", "new_row")

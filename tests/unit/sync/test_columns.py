@@ -170,6 +170,25 @@ def test_a_backlog_of_join_inserts_reads_integer_ends_as_integers(seed):
                 assert (pk, i) == (text, columns.imagetext.NOT_INT)
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_edges_folded_row_by_row_hold_integer_ends_as_integers(seed):
+    """edge_columns (a fold of a few rows, row by row) holds an end that is an
+    integer's decimal text as that integer, as the columns do, so that the fold
+    resolves it among the base's integer keys; the changes are fold_rows' all the same."""
+    rng = np.random.default_rng(seed)
+    _, edges, _, _ = changes.fold_rows(REG, join_history(rng, int(rng.integers(1, 100))))
+    e = columns.edge_columns(edges)
+    assert e.tuples() == edges
+    if not edges:
+        return
+    for pks, ints, texts in ((e.from_pks, e.from_ints, e.key_texts(0)), (e.to_pks, e.to_ints, e.key_texts(1))):
+        for pk, i, text in zip(pks.tolist(), ints.tolist(), texts.tolist(), strict=True):
+            if text.isdigit() and (text == "0" or text[0] != "0"):
+                assert (pk, i) == (None, int(text))
+            else:
+                assert (pk, i) == (text, columns.imagetext.NOT_INT)
+
+
 @pytest.mark.parametrize("value", ["é", 'a"b', "a\\b", "tab\there", "12345678901234567890"])
 def test_images_read_by_the_json_parser_are_the_same(value):
     """Images the text reading leaves to json (beyond ASCII, escapes) and ends too
