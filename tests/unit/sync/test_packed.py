@@ -87,6 +87,29 @@ def test_resolve_finds_the_node_of_each_key_and_minus_one_elsewhere(spread):
     assert packed.resolve(values, keys[:0], ids[:0]).tolist() == [-1] * len(values)
 
 
+@pytest.mark.parametrize("asked", [3, 200, 50_000])
+def test_resolve_among_serial_keys_makes_a_table_only_for_many_values(asked):
+    """Serial keys are looked up in a table indexed by the key, made for the call,
+    O(keys): only for many values; a few (a read folding a few rows) by binary
+    search, which allocates nothing of the keys' size (tracemalloc sees NumPy's
+    allocations). The answers are the same either way."""
+    import tracemalloc
+
+    keys = np.arange(1, 1_000_001, dtype=np.int64)
+    ids = np.arange(len(keys), dtype=np.int64)[::-1].copy()
+    rng = np.random.default_rng(asked)
+    values = rng.integers(-5, 1_000_010, asked)
+    tracemalloc.start()
+    try:
+        got = packed.resolve(values, keys, ids)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got.tolist() == [len(keys) - v if 1 <= v <= len(keys) else -1 for v in values.tolist()]
+    table = 8 * len(keys)
+    assert (peak >= table) == (asked * packed.FEW_PER_TABLE > len(keys)), peak
+
+
 def test_packed_edges_with_ghosts_and_both_directions():
     keys = (np.array([1, 2, 3], dtype=np.int64), np.array([10, 20, 30], dtype=np.int64))
     other = (np.array([5], dtype=np.int64), np.array([50], dtype=np.int64))
