@@ -1216,6 +1216,10 @@ def planned_in_reads(reader, sql, args):
     return got
 
 
+GRAPH_ANALYZES = ("SELECT coalesce(sum(autoanalyze_count + analyze_count), 0) FROM pg_stat_all_tables"
+                  " WHERE schemaname = 'graph'")
+
+
 @pytest.mark.parametrize("rows", [1, 80])
 def test_a_read_under_writes_plans_its_statements_once_per_backend(graph_db, rows):
     """Each read under writes runs START_SAME and START with other values (the kept
@@ -1232,6 +1236,7 @@ def test_a_read_under_writes_plans_its_statements_once_per_backend(graph_db, row
         reader.execute("SET default_transaction_read_only = on")
         reader.execute(READ, ("11",)).fetchall()  # the backend's first read plans everything
         planned = []
+        analyzed = admin.execute(GRAPH_ANALYZES).fetchone()[0]
         for i in range(6):
             with writer.transaction():
                 for j in range(rows):
@@ -1239,7 +1244,10 @@ def test_a_read_under_writes_plans_its_statements_once_per_backend(graph_db, row
             got = planned_in_reads(reader, READ, (str(11 + i),))
             if i >= 2:  # START and START_SAME ran in the two reads before: planned then
                 planned += got
-        assert len(planned) <= 1, planned
+        # one planning allowed, or one per graph table autovacuum analyzed meanwhile (the
+        # statements read graph._nodes and the log: an ANALYZE of each plans its reader again)
+        analyzed = admin.execute(GRAPH_ANALYZES).fetchone()[0] - analyzed
+        assert len(planned) <= max(1, analyzed), (planned, analyzed)
         with connect(graph_db) as fresh:
             fresh.execute("SET default_transaction_read_only = on")
             assert sorted(reader.execute(READ, ("16",)).fetchall()) == sorted(fresh.execute(READ, ("16",)).fetchall())
