@@ -96,11 +96,16 @@ def edge_columns(edges):
 
 
 def _int_ends(pks):
-    """(texts object[k]: None where ints holds the key, ints int64[k]) of key texts ``pks``."""
+    """(texts object[k]: None where ints holds the key, ints int64[k]: NOT_INT where
+    it does not) of keys ``pks``: a key held as an integer is the decimal text of one
+    as integer output writes it, of at most 18 digits (packed.parse_ints, the rule of
+    imagetext.ints); a key that is not a str (a JSON number) is kept as it is."""
+    from graphsync.sync import packed  # here: only a fold row by row needs it
+
     texts = _objects(pks)
-    ints = imagetext.ints_of_texts(pks)
-    texts[ints != imagetext.NOT_INT] = None
-    return texts, ints
+    values, ok = packed.parse_ints([k.encode() if type(k) is str else b"" for k in pks])
+    texts[ok] = None
+    return texts, np.where(ok, values, imagetext.NOT_INT)
 
 
 COLUMNS = ("id", "op", "table_oid", "old_pk", "new_pk", "properties", "old_row", "new_row")

@@ -168,23 +168,6 @@ def ints(f):
     return np.where(ok, np.where(negative, -value, value), NOT_INT)
 
 
-def ints_of_texts(texts):
-    """int64[k]: ints() of values given one by one (a list of str, None for null):
-    the integer each is the decimal text of, as integer output writes it; NOT_INT
-    where it is another text, or None (or not a str: kept as it is). For the few keys of a fold read row by row
-    (sync/columns.edge_columns), which then resolve as the columns' integer ends do."""
-    return np.fromiter(map(_int_of, texts), dtype=np.int64, count=len(texts))
-
-
-def _int_of(text):
-    if type(text) is not str or not text.isascii():
-        return NOT_INT
-    body = text[1:] if text[:1] == "-" else text
-    if not (0 < len(body) <= _DIGITS and body.isdigit()) or body[0] == "0" and text != "0":
-        return NOT_INT
-    return int(text)
-
-
 def texts_at(f, at):
     """[str | None]: the values of ``f`` at positions ``at`` (a list), one by one."""
     data, present, starts, ends = f.data, f.present, f.starts, f.ends

@@ -22,8 +22,9 @@ from test_changes import (
     log,
     random_history,
 )
+from test_imagetext import expected_int, random_images
 
-from graphsync.sync import changes, columns
+from graphsync.sync import changes, columns, imagetext
 from graphsync.sync.registry import EdgeSource, Registry
 
 
@@ -187,6 +188,23 @@ def test_edges_folded_row_by_row_hold_integer_ends_as_integers(seed):
                 assert (pk, i) == (None, int(text))
             else:
                 assert (pk, i) == (text, columns.imagetext.NOT_INT)
+
+
+def test_ends_folded_row_by_row_are_integers_as_ints_reads_them():
+    """edge_columns takes an end as an integer exactly where imagetext.ints() takes the
+    same value read from images; a value that is not a str is no integer."""
+    rng = np.random.default_rng(7)
+    texts = random_images(rng, 200, names=("dst",))
+    want = imagetext.ints(imagetext.fields(texts, ("dst",))["dst"]).tolist()
+    values = [json.loads(t)["dst"] for t in texts]
+    assert want == [expected_int(v) for v in values]
+    odd = [1, 2.0, "٣", "²", "-0", "0", "-12"]
+    e = columns.edge_columns([("+", 1, (10, v), (20, v), 1.0, "x") for v in values + odd])
+    not_int = imagetext.NOT_INT
+    assert e.from_ints.tolist() == e.to_ints.tolist() == want + [not_int] * 5 + [0, -12]
+    assert e.from_pks.tolist() == [v if i == not_int else None
+                                   for v, i in zip(values + odd, e.from_ints.tolist(), strict=True)]
+    assert columns.edge_columns([]).from_ints is None
 
 
 @pytest.mark.parametrize("value", ["é", 'a"b', "a\\b", "tab\there", "12345678901234567890"])

@@ -115,14 +115,3 @@ def test_key_texts_gives_integer_keys_their_decimal_text_and_leaves_the_keys_unw
     assert pks.tolist() == ["a", None, "c", None]
     assert imagetext.key_texts(pks, None) is pks
 
-
-def test_ints_of_texts_take_the_texts_ints_takes():
-    """ints_of_texts, for keys one by one (a fold read row by row), gives what ints()
-    gives for the same values read from images; a value that is not a str is no integer."""
-    rng = np.random.default_rng(7)
-    texts = random_images(rng, 200, names=("dst",))
-    want = imagetext.ints(imagetext.fields(texts, ("dst",))["dst"]).tolist()
-    values = [json.loads(t)["dst"] for t in texts]
-    assert imagetext.ints_of_texts(values).tolist() == want == [expected_int(v) for v in values]
-    assert imagetext.ints_of_texts([1, 2.0, "٣", "²", "-0", "0", "-12"]).tolist() == [imagetext.NOT_INT] * 5 + [0, -12]
-    assert imagetext.ints_of_texts([]).tolist() == []
