@@ -15,7 +15,7 @@ STATS = """
 CREATE OR REPLACE FUNCTION pg_temp.base_keys_stats() RETURNS text LANGUAGE plpython3u AS $$
 import json, sys
 m = sys.modules.get("graphsync.sync.base_keys")
-return json.dumps(m.STATS if m else {"resolved": 0, "loads": 0})
+return json.dumps(m.STATS if m else {"resolved": 0, "loads": 0, "lent": 0})
 $$
 """
 NODES = 1000
@@ -227,7 +227,7 @@ def test_a_table_whose_keys_cannot_be_read_is_left_to_nodes_once_and_said(graph)
             move_links(w, rng, 150)
             result = apply(c)
             assert result["failed"] == 0 and result["batches"] == 1
-        assert stats(c) == {"resolved": 0, "loads": 1}
+        assert stats(c) == {"resolved": 0, "loads": 1, "lent": 0}
         assert [m for m in warnings if "could not read the keys" in m] == [
             "graphsync: replay could not read the keys of table %d (division by zero); the ends of its edges are"
             " looked up one by one" % c.execute("SELECT 'bk.people'::regclass::oid").fetchone()[0]]
@@ -244,8 +244,69 @@ def test_a_reads_own_apply_holds_no_keys(graph):
             move_links(w, rng, 150)
             c.execute("SELECT graph._apply_for_read()")
             assert c.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0] == 0
-        assert stats(c) == {"resolved": 0, "loads": 0}
+        assert stats(c) == {"resolved": 0, "loads": 0, "lent": 0}
         move_links(w, rng, 150)
         apply(c)  # an admin's apply in the same backend does
         assert stats(c)["loads"] == 1
         assert verify(c) == []
+
+
+TRAVERSE = "SELECT count(*) FROM graph.traverse('bk.people', '1', max_depth => 2)"
+
+
+def test_a_reads_apply_finds_ends_in_the_key_index_its_backend_holds(graph):
+    """A reader that folded many pending rows holds the base's keys (reads/nodes.py:
+    int_key_index for the people, key_index for the uuid docs); the apply its reads
+    run (graph._apply_for_read) finds base ends there instead of by NODES (half of
+    such an apply's CPU at 200k nodes), reads no table's keys, and leaves the graph a
+    rebuild gives. Before: every end went to NODES (lent 0)."""
+    rng = random.Random(8)
+    with connect(graph) as c, connect(graph) as w:
+        c.execute(STATS)
+        move_links(w, rng, 1200)  # 4,800 ends: the fold builds the index
+        recite(w, rng, 600)
+        with c.transaction():
+            c.execute("SET TRANSACTION READ ONLY")  # folds, never applies
+            c.execute(TRAVERSE).fetchone()
+        assert stats(c) == {"resolved": 0, "loads": 0, "lent": 0}
+        for _ in range(2):
+            move_links(w, rng, 150)
+            recite(w, rng, 100)
+            c.execute("SELECT graph._apply_for_read()")
+            assert c.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0] == 0
+            assert verify(c) == []
+        got = stats(c)
+        assert got["loads"] == 0
+        assert got["lent"] == got["resolved"] > 2 * (150 + 100)
+        c.execute("SELECT graph.build()")  # a new generation: nothing lent for it
+        move_links(w, rng, 150)
+        c.execute("SELECT graph._apply_for_read()")
+        assert stats(c) == got
+        assert verify(c) == []
+
+
+LEND = """
+CREATE OR REPLACE FUNCTION pg_temp.lend_and_look() RETURNS boolean LANGUAGE plpython3u AS $$
+from graphsync.sync import base, base_keys
+class Holder:
+    def lent(self):
+        return None, {}
+holder = Holder()
+base._beside.pop("lent_keys", None)
+g = plpy.execute("SELECT generation FROM graph._sync_state")[0]["generation"]
+base_keys.lend(plpy, g, holder)
+return "lent_keys" in base._beside
+$$
+"""
+
+
+def test_a_transaction_that_wrote_a_base_lends_no_keys(graph):
+    """Keys a reader read in a transaction that wrote a base are of a generation that
+    may roll back and be numbered again by another build: never lent to replay."""
+    with connect(graph) as c:
+        c.execute(TRAVERSE).fetchone()  # the package imported in this backend
+        c.execute(LEND)
+        assert c.execute("SELECT pg_temp.lend_and_look()").fetchone()[0]
+        with c.transaction(force_rollback=True):
+            c.execute("SELECT graph.build()")
+            assert not c.execute("SELECT pg_temp.lend_and_look()").fetchone()[0]

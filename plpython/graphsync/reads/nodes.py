@@ -301,6 +301,19 @@ class KeyCache:
         held = [a for a in (self.tables, self.pks) if a is not None]
         return held + [a for pair in (self.int_index or {}).values() for a in pair]
 
+    def lent(self):
+        """The indexes held now, as replay looks ends up in them (sync/base_keys.lend)."""
+        return self.int_index, self.index
+
+
+def _lend(plpy, cache):
+    """Lend replay the key indexes ``cache`` holds: the apply a read runs in this
+    backend finds the ends of edge changes there rather than by an index probe each
+    (sync/base_keys.lend)."""
+    from graphsync.sync import base_keys  # here: only a backend that builds an index needs it
+
+    base_keys.lend(plpy, cache.key, cache)
+
 
 def _key_cache(v):
     generation = v.key[0]
@@ -400,6 +413,7 @@ def key_index(plpy, v, build=True):
                  for table, pks, held in _every_key_by_table(plpy, v, cache)}
         cache.index = index
         cache.index_bytes = sum(sys.getsizeof(d) for d in index.values())
+        _lend(plpy, cache)
     return cache.index
 
 
@@ -451,6 +465,7 @@ def int_key_index(plpy, v, build=True):
             short = (keys > -10 ** 18) & (keys < 10 ** 18)  # 19 digits and more: key_index's texts alone
             index[table] = (keys[short], ids[short])
         cache.int_index = index
+        _lend(plpy, cache)
     return cache.int_index
 
 

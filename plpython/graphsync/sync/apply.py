@@ -209,18 +209,18 @@ def _node_ids(plpy, changed, edges, hold_keys=True):
     """Node id of each key: the keys of ``changed`` ({key: changes.NodeChange}),
     given the state their change leaves them in, and the ends of ``edges`` (edge
     changes (op, source, key, key, weight, label)), created not alive where unknown
-    (NODES); with ``hold_keys``, ends of base nodes that no change of the batch
-    names otherwise, where this backend holds their table's keys, without NODES
-    (base_keys). Returns {key: node id}."""
+    (NODES); ends of base nodes that no change of the batch names otherwise, where
+    this backend holds their table's keys (read when it pays with ``hold_keys``, or
+    lent by its reads), without NODES (base_keys). Returns {key: node id}."""
     keys = list(changed)
     ends = {c[2] for c in edges}
     ends.update([c[3] for c in edges])
     ends.difference_update(changed)
     known = {}
-    if hold_keys and len(ends) >= base_keys.FEW_ENDS:
+    if len(ends) >= base_keys.FEW_ENDS:
         held = base_keys.held(plpy)
         if held is not None:
-            known = base_keys.find(plpy, held, ends)
+            known = base_keys.find(plpy, held, ends, load=hold_keys)
             ends.difference_update(known)
     if not keys and not ends:
         return known
@@ -260,9 +260,9 @@ class Replayer:
 
     ``reg`` None: the registry is read when a row first needs it. ``overlay_used``
     None: read from graph._sync_state.overlay_count (migration 095). ``hold_keys``:
-    resolve the ends of base nodes from the keys this backend holds, read when it
-    pays (base_keys); not for a read's apply, or every reading backend would hold
-    them."""
+    read the keys of a table whose ends replay resolves when it pays (base_keys);
+    not for a read's apply, or every reading backend would hold them (it finds
+    ends in what its backend's reads hold, base_keys.lend)."""
 
     def __init__(self, plpy, reg, buffer_size, overlay_used=None, hold_keys=True):
         self.plpy, self._reg, self.buffer_size = plpy, reg, buffer_size
@@ -574,7 +574,7 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
     call when ``rebuild`` (_rebuild), and the graph stays writable; without
     ``rebuild`` (the apply a read runs, graph._apply_for_read) the call stops and
     the graph turns read-only until a rebuild. A graph already read-only for that
-    reason is rebuilt the same way. A read's apply holds no keys (Replayer)."""
+    reason is rebuilt the same way. A read's apply reads no keys (Replayer)."""
     db.require_admin(plpy)
     batch_size = settings.get(plpy, "graph.sync_batch_size")
     buffer_size = settings.get(plpy, "graph.edge_buffer_size")

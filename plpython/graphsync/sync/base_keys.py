@@ -26,9 +26,22 @@ from the start again), and neither read nor used in a transaction that wrote a b
 (base.own_writes): its generation may roll back, and the next build number another
 base the same. The caller holds graph._sync_state (FOR UPDATE), as every build
 does, so the generation cannot change while a batch is applied.
+
+The apply a read runs (graph._apply_for_read) reads no table's keys: every reading
+backend would hold them. It finds ends in the indexes of the base's keys its
+backend built for folding pending rows into reads (reads/nodes.py: key_index,
+int_key_index), which a reader lends here (lend) -- the same (table, key) -> node
+id of the same base, read from graph._nodes as the reader (the keys of tables it
+may not read, or whose row-level security applies to it, are missing: NODES
+looks those up). An admin's apply finds there too the ends of a table whose keys
+it has not read. Lent only by a transaction that wrote no base, for the
+generation of the base the reader read, and looked at only for that generation.
 """
 
+import weakref
+
 from graphsync import db, errors
+from graphsync.algorithms.lazy_numpy import np
 from graphsync.sync import base, packed
 
 LOAD_SHARE = 10
@@ -42,8 +55,9 @@ FROM graph._sync_state AS s
 LEFT JOIN graph._csr AS c ON c.generation = s.generation AND c.direction = 'out'
 """
 
-# Ends resolved here and tables' keys read, in this backend (read by the tests).
-STATS = {"resolved": 0, "loads": 0}
+# Ends resolved here (by lent indexes too: "lent"), tables' keys read, in this
+# backend (read by the tests).
+STATS = {"resolved": 0, "loads": 0, "lent": 0}
 
 
 class Held:
@@ -76,18 +90,68 @@ def held(plpy):
     return got
 
 
-def find(plpy, h, ends):
-    """{key: node id} of the keys ``ends`` ((table oid, id text)) that ``h`` holds;
-    the tables' keys read first where the ends sent to NODES so far make it pay."""
+def lend(plpy, generation, holder):
+    """Lend the apply (find) the indexes of the base's keys of ``generation`` that
+    ``holder`` keeps: its ``lent()`` returns ({table oid: (int64 keys sorted, node
+    ids)} or None, {table oid: {key text: node id}} or None), keys of base nodes
+    only. Held by a weak reference: what the holder drops (a new generation) is
+    not kept here. Not when the caller's transaction wrote a base: that base may
+    roll back, and the next build number another the same."""
+    own = base.own_writes(plpy)
+    if own is None or not own["rebuilt"]:
+        base._beside["lent_keys"] = (generation, weakref.ref(holder))
+
+
+def _lent(h):
+    """{table oid: (int64 keys and ids or None, {text: id} or None)} of the indexes
+    lent (lend) for ``h``'s generation."""
+    got = base._beside.get("lent_keys")
+    holder = got[1]() if got is not None and got[0] == h.stamp[0] else None
+    if holder is None:
+        return {}
+    ints, texts = (x or {} for x in holder.lent())
+    return {table: (ints.get(table), texts.get(table)) for table in set(ints) | set(texts)}
+
+
+def _find_lent(ints, texts, keys):
+    """int64 node ids of ``keys`` ((table oid, id text), one table's) in its lent
+    indexes ``ints`` ((keys, ids) or None) and ``texts`` ({text: id} or None), -1
+    where neither holds it."""
+    pks = [k[1] for k in keys]
+    got = np.full(len(pks), -1, dtype=np.int64)
+    if ints is not None:
+        values, ok = packed.parse_ints([p.encode() for p in pks])
+        if ok.any():
+            got[ok] = packed.resolve(values[ok], *ints)
+    if texts is not None:
+        for j in np.flatnonzero(got < 0).tolist():
+            got[j] = texts.get(pks[j], -1)
+    return got
+
+
+def find(plpy, h, ends, load=True):
+    """{key: node id} of the keys ``ends`` ((table oid, id text)) that ``h`` holds,
+    or that the lent indexes (lend) hold for a table whose keys ``h`` has not read;
+    with ``load``, the tables' keys read first where the ends sent to NODES so far
+    make it pay."""
     by_table = {}
     for k in ends:
         by_table.setdefault(k[0], []).append(k)
     found = {}
+    lent = None
     for table, keys in by_table.items():
         index = h.tables.get(table)
         if index is None:
+            if lent is None:
+                lent = _lent(h)
+            if table in lent:
+                ids = _find_lent(*lent[table], keys).tolist()
+                missed = [k for k, i in zip(keys, ids, strict=True) if i < 0]
+                found.update((k, i) for k, i in zip(keys, ids, strict=True) if i >= 0)
+                STATS["lent"] += len(keys) - len(missed)
+                keys = missed
             h.probed[table] = h.probed.get(table, 0) + len(keys)
-            if h.probed[table] * LOAD_SHARE < h.base_count:
+            if not load or h.probed[table] * LOAD_SHARE < h.base_count:
                 continue
             index = h.tables[table] = _load(plpy, h, table)
         if not len(index[0]) and not len(index[2]):  # none could be read
