@@ -69,8 +69,11 @@ STEPS = [
     ("graphsync.algorithms.adjacency", "Overlay._relocate_many", "relocate"),
     ("graphsync.reads.nodes", "_load_all", "load_keys"),
     ("graphsync.reads.api", "traverse_columns", "traverse"),
+    ("graphsync.sync.apply", "apply_sync", "apply"),
+    ("graphsync.sync.apply", "Replayer.flush", "flush"),
+    ("graphsync.sync.changes", "add_rows", "gather"),
 ]
-COUNTED = ("graphsync.reads.start", "graphsync.reads.freshness", "graphsync.reads.view")
+COUNTED = ("graphsync.reads.start", "graphsync.reads.freshness", "graphsync.reads.view", "graphsync.sync.base_keys")
 
 # Wraps STEPS once per backend (GD), after the first read imported the package; returns
 # the CPU time so far, the steps' sums, the collections' and the counters, as JSON.
@@ -212,6 +215,18 @@ def report(results, args, load):
         if kind == "reader":
             print("  a reader's backend at the end: %d objects tracked, a full collection %s ms, then %s ms" % (
                 collection["tracked"], ms(collection["first"]), ms(collection["second"])))
+    print("\nreads by what they did (the first of: applied, rekeyed a kept view, folded onto a copy,"
+          " folded onto the kept view, other): all reads / those over %d ms, CPU p50 / p99 ms of those over,"
+          " rows folded p50 of those over" % (SLOW * 1000))
+    kinds = {}
+    for wall, cpu, _, counts in reads:
+        kind = next((k for k in ("applied", "rekeys", "copies", "incremental_folds") if counts.get(k)), "other")
+        kinds.setdefault(kind, []).append((wall, cpu, counts.get("rows_folded", 0)))
+    for kind, got in sorted(kinds.items(), key=lambda kv: -len(kv[1])):
+        over = sorted((r for r in got if r[0] > SLOW), key=lambda r: r[1])
+        print("  %-17s %6d / %4d%s" % (kind, len(got), len(over), "" if not over else ", CPU %s / %s, rows %d" % (
+            ms(over[len(over) // 2][1]), ms(over[-1 - len(over) // 100][1]),
+            sorted(r[2] for r in over)[len(over) // 2])))
     print("\nthe %d slowest reads: wall ms, CPU ms; CPU ms by step; counters moved" % args.slowest)
     for wall, cpu, steps, counts in reads[:args.slowest]:
         print("%8s %7s  %s; %s" % (ms(wall), ms(cpu), ", ".join("%s %s" % (k, ms(v)) for k, v in sorted(

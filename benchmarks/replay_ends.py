@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Replay of join-row updates, whose edge ends are base nodes: this code against the code before.
 
-    .venv/bin/python benchmarks/replay_ends.py --before TREE [--rows 2000] [--reps 20]
+    .venv/bin/python benchmarks/replay_ends.py --before TREE [--rows 2000] [--reps 20] [--read]
 
 A throwaway cluster holds two databases with the graph of benchmarks/reads.py
 (200,000 nodes, 1,000,000 edges of a join table; common.GRAPH_SCHEMA), one with this
@@ -14,6 +14,11 @@ applier, the order alternating: the client's clock and the backend's CPU (every
 thread: /proc/<pid>/task/*/schedstat). ``--warm`` such applies come first in each,
 unmeasured: the steady state of an applier (this code reads a table's keys once it
 has sent NODES enough of its ends, sync/base_keys.py; that apply is reported apart).
+``--read``: the applier is a reader instead: each repetition it first reads the graph
+in a read-only transaction (graph.traverse depth 2, which folds the rows written; a
+backend that has folded enough keys holds the base's key index, reads/nodes.py),
+then the apply timed is the one a read runs (graph._apply_for_read(), which reads
+no table's keys: this code finds ends in that index, sync/base_keys.lend).
 Ratios this / before per repetition, median (min-max). Writes
 benchmarks/REPLAY_ENDS.md (or --out).
 """
@@ -21,9 +26,11 @@ benchmarks/REPLAY_ENDS.md (or --out).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -55,6 +62,11 @@ UUID_SCHEMA = GRAPH_SCHEMA.replace(
     " md5((1 + floor(random() * {nodes})::int)::text)::uuid,")
 UPDATE_UUID = "UPDATE bench.links SET dst = md5(%s::text)::uuid WHERE id = %s"
 APPLY = "SELECT inserts + updates + deletes FROM graph.apply_sync()"
+# --read: a read that folds the pending rows, then the apply a read runs (it returns
+# nothing: the rows it applied are the pending rows it leaves none of).
+FOLD = "SELECT count(*) FROM graph.traverse('bench.nodes', %s, max_depth => 2)"
+PENDING = "SELECT count(*) FROM graph._pending_log()"
+READ_APPLY = "SELECT graph._apply_for_read()"
 
 
 def write(dsn: str, changes: list[tuple[int, int]], update: str) -> None:
@@ -63,13 +75,30 @@ def write(dsn: str, changes: list[tuple[int, int]], update: str) -> None:
             c.execute(update, (dst, link), prepare=True)
 
 
-def applied(c: psycopg.Connection) -> tuple[float, float, int]:
-    """(clock seconds, backend CPU seconds, rows) of one apply_sync in ``c``."""
+def seed(node: int, uuid_keys: bool) -> str:
+    """The key text of node ``node`` (UUID_SCHEMA: md5 of its number, as a uuid)."""
+    return str(uuid.UUID(hashlib.md5(str(node).encode()).hexdigest())) if uuid_keys else str(node)
+
+
+def applied(c: psycopg.Connection, read: str | None = None) -> tuple[float, float, int]:
+    """(clock seconds, backend CPU seconds, rows) of one apply_sync in ``c``; with
+    ``read`` (a seed), of the apply a read runs, after a read-only read from that seed."""
+    if read is not None:
+        with c.transaction():
+            c.execute("SET TRANSACTION READ ONLY")
+            c.execute(FOLD, (read,)).fetchone()
+        rows = c.execute(PENDING).fetchone()[0]
     cpu0 = cpu_seconds(c.info.backend_pid) or 0.0
     start = time.perf_counter()
-    rows = c.execute(APPLY).fetchone()[0]
+    if read is None:
+        rows = c.execute(APPLY).fetchone()[0]
+    else:
+        c.execute(READ_APPLY)
     clock = time.perf_counter() - start
-    return clock, (cpu_seconds(c.info.backend_pid) or 0.0) - cpu0, rows
+    cpu = (cpu_seconds(c.info.backend_pid) or 0.0) - cpu0
+    if read is not None and c.execute(PENDING).fetchone()[0]:
+        raise RuntimeError("the apply a read runs left rows pending")
+    return clock, cpu, rows
 
 
 def main() -> None:
@@ -80,6 +109,8 @@ def main() -> None:
     p.add_argument("--warm", type=int, default=6, help="unmeasured applies first (default 6)")
     p.add_argument("--reps", type=int, default=20)
     p.add_argument("--uuid", action="store_true", help="the nodes keyed by uuids (default: integers)")
+    p.add_argument("--read", action="store_true",
+                   help="the applier reads first, and times the apply a read runs (graph._apply_for_read)")
     p.add_argument("--retained", type=int, default=0,
                    help="applied log rows the log keeps first (graph.log_retention: an hour by default)")
     before_arguments(p, "REPLAY_ENDS.md")
@@ -109,7 +140,7 @@ def main() -> None:
             changes = [(rng.randint(1, a.nodes), rng.randint(1, a.edges)) for _ in range(a.rows)]
             for name, dsn, c in appliers if rep % 2 == 0 else appliers[::-1]:
                 write(dsn, changes, UPDATE_UUID if a.uuid else UPDATE)
-                clock, cpu, rows = applied(c)
+                clock, cpu, rows = applied(c, seed(rng.randint(1, a.nodes), a.uuid) if a.read else None)
                 if rows < 0.9 * a.rows:
                     raise RuntimeError("%s applied %d rows of %d updates" % (name, rows, a.rows))
                 if rep < a.warm:
@@ -124,12 +155,14 @@ def main() -> None:
     (tc, tcpu), (bc, bcpu) = got["this"], got["before"]
     text = before_report(
         "Replay of join-row updates whose ends are base nodes",
-        "Written by `benchmarks/replay_ends.py --rows %d --warm %d --reps %d --retained %d%s` (%d nodes, %d edges"
+        "Written by `benchmarks/replay_ends.py --rows %d --warm %d --reps %d --retained %d%s%s` (%d nodes, %d edges"
         " of a join table, %s keys; %d applied log rows kept before the first apply, and each apply's kept after it;"
-        " each repetition %d single-row updates of the join table's dst, committed one by one, then one"
-        " `graph.apply_sync()` in each database's long-lived applier connection, the order alternating)."
-        % (a.rows, a.warm, a.reps, a.retained, " --uuid" if a.uuid else "", a.nodes, a.edges,
-           "uuid" if a.uuid else "integer", kept, a.rows),
+        " each repetition %d single-row updates of the join table's dst, committed one by one, then %s"
+        " in each database's long-lived applier connection, the order alternating)."
+        % (a.rows, a.warm, a.reps, a.retained, " --uuid" if a.uuid else "", " --read" if a.read else "",
+           a.nodes, a.edges, "uuid" if a.uuid else "integer", kept, a.rows,
+           "a read-only `graph.traverse` depth 2 from a random seed (it folds them) and the apply a read runs,"
+           " `graph._apply_for_read()`, timed" if a.read else "one `graph.apply_sync()`"),
         a, (load_before, load_after), [
             ("clock per apply of %d updates, ms" % a.rows, spread_ms(tc), spread_ms(bc), spread_ratio(tc, bc)),
             ("backend CPU per apply, ms", spread_ms(tcpu), spread_ms(bcpu), spread_ratio(tcpu, bcpu)),
