@@ -866,6 +866,50 @@ def test_a_key_index_another_role_built_shows_a_reader_no_node_its_policy_hides(
         assert [shared.execute(walk, (s,)).fetchall() for s in seeds] == got["shared"]
 
 
+LA_OWNER, LA_ADMIN, LA_READER = "gs_la_owner", "gs_la_admin", "gs_la_reader"
+LENT = """
+CREATE OR REPLACE FUNCTION pg_temp.lent_ends() RETURNS bigint LANGUAGE plpython3u AS $$
+import sys
+m = sys.modules.get("graphsync.sync.base_keys")
+return m.STATS["lent"] if m else 0
+$$
+"""
+
+
+def test_a_plain_readers_apply_uses_the_key_index_an_admins_read_built_and_shows_no_hidden_node(graph_db):
+    """One backend serving several roles in turn (a pool): a non-superuser admin's read
+    folds a large backlog and builds the base's key index, every key in it; then a
+    plain reader's read, in that backend, applies the 1,200 rows the table owner
+    committed since -- 100 of them move edges onto nodes the reader's row-level
+    security policy hides -- as the definer (graph._read_sync), finding their ends in
+    that index (sync/base_keys.lend). The graph it leaves is what a rebuild gives, and
+    the reader's answers name no hidden node: the index only gave replay node ids."""
+    with connect(graph_db) as su, connect(graph_db) as writer, connect(graph_db) as shared:
+        secured_graph(su, "uw9", (LA_OWNER, LA_ADMIN, LA_READER), 1500, 6000)
+        writer.execute(f"SET ROLE {LA_OWNER}")
+        walk = "SELECT node_id, depth FROM graph.traverse('uw9.n', %s, max_depth => 2) ORDER BY 1, 2"
+        shared.execute(LENT)
+        shared.execute(f"SET ROLE {LA_ADMIN}")
+        shared.execute("SET default_transaction_read_only = on")  # folds, never applies
+        shared.execute(walk, ("1",)).fetchall()
+        writer.execute("UPDATE uw9.e SET dst = 1 + (id * 11) % 1500 WHERE id > 100 AND id <= 1300")
+        assert shared.execute(walk, ("1",)).fetchall()  # 2,400 ends: the index is built
+        apply(su)
+        shared.execute("RESET default_transaction_read_only")
+        shared.execute("RESET ROLE")
+        shared.execute(f"SET ROLE {LA_READER}")
+        shared.execute(walk, ("1",)).fetchall()
+        lent = shared.execute("SELECT pg_temp.lent_ends()").fetchone()[0]
+        writer.execute("UPDATE uw9.e SET dst = 1501 + (id * 13) % 1500 WHERE id <= 100")
+        writer.execute("UPDATE uw9.e SET dst = 1 + (id * 17) % 1500 WHERE id > 1300 AND id <= 2400")
+        got = [shared.execute(walk, (str(s),)).fetchall() for s in range(2, 12)]  # the first applies
+        assert su.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0] == 0
+        assert shared.execute("SELECT pg_temp.lent_ends()").fetchone()[0] > lent + 1000
+        assert su.execute("SELECT difference, table_name, id FROM graph.verify()").fetchall() == []
+        assert all(int(node) <= 1500 for rows in got for node, _ in rows)
+        assert any(len(rows) > 1 for rows in got)
+
+
 def test_a_folded_view_is_kept_across_a_half_done_pass(graph_db):
     """An apply that stops before the end of its pass (apply_sync(max_batches => 1),
     a batch of 600 of 900 pending rows) leaves the pass half done: a reader keeps
