@@ -217,7 +217,7 @@ def _node_ids(plpy, changed, edges, hold_keys=True):
     ends.update([c[3] for c in edges])
     ends.difference_update(changed)
     known = {}
-    if len(ends) >= base_keys.FEW_ENDS:
+    if len(ends) >= base_keys.FEW_ENDS and (hold_keys or base_keys.lent_any()):
         held = base_keys.held(plpy)
         if held is not None:
             known = base_keys.find(plpy, held, ends, load=hold_keys)

@@ -102,6 +102,12 @@ def lend(plpy, generation, holder):
         base._beside["lent_keys"] = (generation, weakref.ref(holder))
 
 
+def lent_any():
+    """Whether a reader of this backend lent replay its indexes (lend), of any
+    generation: an apply that reads no keys has nothing to look ends up in otherwise."""
+    return "lent_keys" in base._beside
+
+
 def _lent(h):
     """{table oid: (int64 keys and ids or None, {text: id} or None)} of the indexes
     lent (lend) for ``h``'s generation."""
