@@ -73,7 +73,8 @@ STEPS = [
     ("graphsync.sync.apply", "Replayer.flush", "flush"),
     ("graphsync.sync.changes", "add_rows", "gather"),
 ]
-COUNTED = ("graphsync.reads.start", "graphsync.reads.freshness", "graphsync.reads.view", "graphsync.sync.base_keys")
+COUNTED = ("graphsync.reads.start", "graphsync.reads.freshness", "graphsync.reads.view", "graphsync.sync.base_keys",
+           "graphsync.sync.apply")
 
 # Wraps STEPS once per backend (GD), after the first read imported the package; returns
 # the CPU time so far, the steps' sums, the collections' and the counters, as JSON.
@@ -109,7 +110,7 @@ if sums is None:
 counts = {}
 for module in %(counted)r:
     m = sys.modules.get(module)
-    for k, v in (m.STATS if m is not None else {}).items():
+    for k, v in getattr(m, "STATS", {}).items():
         if isinstance(v, (int, float)):
             counts[k] = counts.get(k, 0) + v
 steps = {k: v for k, v in sums.items() if not k.startswith("_")}
@@ -215,12 +216,14 @@ def report(results, args, load):
         if kind == "reader":
             print("  a reader's backend at the end: %d objects tracked, a full collection %s ms, then %s ms" % (
                 collection["tracked"], ms(collection["first"]), ms(collection["second"])))
-    print("\nreads by what they did (the first of: applied, rekeyed a kept view, folded onto a copy,"
+    print("\nreads by what they did (the first of: applied up to the kept view's snapshot, applied,"
+          " rekeyed a kept view, folded onto a copy,"
           " folded onto the kept view, other): all reads / those over %d ms, CPU p50 / p99 ms of those over,"
           " rows folded p50 of those over" % (SLOW * 1000))
     kinds = {}
     for wall, cpu, _, counts in reads:
-        kind = next((k for k in ("applied", "rekeys", "copies", "incremental_folds") if counts.get(k)), "other")
+        kind = next((k for k in ("bounded_passes", "applied", "rekeys", "copies", "incremental_folds")
+                     if counts.get(k)), "other")
         kinds.setdefault(kind, []).append((wall, cpu, counts.get("rows_folded", 0)))
     for kind, got in sorted(kinds.items(), key=lambda kv: -len(kv[1])):
         over = sorted((r for r in got if r[0] > SLOW), key=lambda r: r[1])

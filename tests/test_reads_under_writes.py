@@ -46,6 +46,8 @@ for k in ("copies", "full_arrays", "adjacency_builds", "overlay_rows", "refreshe
     out[k] = v.STATS[k] if v else 0
 s = sys.modules.get("graphsync.reads.start")
 out["same"] = s.STATS["same"] if s else 0
+a = sys.modules.get("graphsync.sync.apply")
+out["bounded_passes"] = getattr(a, "STATS", {}).get("bounded_passes", 0)
 return json.dumps(out)
 $$
 """
@@ -1033,8 +1035,129 @@ def test_a_read_that_keeps_its_view_applies_when_the_last_apply_is_a_second_old(
         reader.execute(reach).fetchone()  # read-write, last apply an hour old: applies
         after = stats()
         assert (after["kept"], after["applied"]) == (before["kept"], before["applied"] + 1)
-        assert admin.execute(pending).fetchone()[0] == 0
+        # up to its kept view's snapshot (db.read_bound): the row committed since is folded
+        assert admin.execute(pending).fetchone()[0] == 1
         assert reader.execute(reach).fetchone() == admin.execute(reach).fetchone()
+
+
+def differences(c):
+    """graph.verify()'s rows: where the applied graph differs from a rebuild's."""
+    return sorted(c.execute("SELECT difference, table_name, id FROM graph.verify()").fetchall())
+
+
+def test_a_reads_apply_stops_at_its_kept_views_snapshot_and_keeps_the_view(graph_db):
+    """Issue 9: the apply a read runs (its backend keeps a folded view, the last apply
+    is over a second old) applies the rows the view's snapshot S1 saw, not those
+    committed since (db.read_bound): the read keeps its view across the
+    apply (freshness.rekeyed) and folds onto it only the rows committed since -- no copy
+    of the applied graph, none of the overlay rows read. Before, the apply went to its
+    own moment, the view was refused and the applied graph copied (this test failed).
+    A transaction running at S1 (``late``, a lower log id) and a delete committed after
+    it stay pending and are applied by the next apply; the applied snapshot is dated no
+    later than S1 (graph._sync_state.done_at: a staleness bound trusts it). Every
+    answer is a fresh backend's; the graph after the next apply is a rebuild's."""
+    with connect(graph_db) as admin, connect(graph_db) as late, connect(graph_db) as writer, \
+            connect(graph_db) as reader:
+        apply(admin)
+        known = differences(admin)
+        reader.execute(COUNTS)
+        pending = "SELECT count(*) FROM graph._pending_log()"
+        reach(reader)
+        late.execute("BEGIN")
+        late.execute("INSERT INTO uw.e VALUES (8000, 30, 11)")  # running at S1, its log id the lowest
+        writer.execute("INSERT INTO uw.e VALUES (8002, 31, 12)")
+        writer.execute("INSERT INTO uw.e VALUES (8001, 32, 13)")
+        admin.execute("UPDATE graph._sync_state SET last_apply_at = now()")
+        reach(reader)  # folds the two (an apply under a second ago): the view is kept, its snapshot S1
+        taken = admin.execute("SELECT clock_timestamp()").fetchone()[0]
+        late.execute("COMMIT")
+        writer.execute("DELETE FROM uw.e WHERE id = 34")
+        admin.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")
+        before = counts(reader)
+        got = reach(reader)  # applies, then folds onto the view late's row and the delete
+        after = counts(reader)
+        assert got == fresh_fold(graph_db)
+        assert (after["rekeys"], after["rekeys_refused"]) == (before["rekeys"] + 1, before["rekeys_refused"])
+        assert after["bounded_passes"] == before["bounded_passes"] + 1
+        assert after["copies"] == before["copies"]
+        assert after["overlay_rows"] == before["overlay_rows"], (before, after)
+        assert after["rows_folded"] == before["rows_folded"] + 2, (before, after)
+        assert admin.execute(pending).fetchone()[0] == 2
+        assert admin.execute("SELECT done_at <= %s FROM graph._sync_state", (taken,)).fetchone()[0]
+        apply(admin)
+        assert admin.execute(pending).fetchone()[0] == 0
+        assert reach(reader) == got
+        assert differences(admin) == known  # (a row an earlier test failed on purpose)
+
+
+def test_a_reads_apply_that_stopped_at_its_views_snapshot_and_rolled_back_leaves_nothing_behind(graph_db):
+    """A read in a transaction that rolls back after its apply stopped at the kept
+    view's snapshot (and the read kept the view, leaving the apply's overlay rows
+    unread: view.current's lazy refresh with the transaction's own writes): the next
+    reads see the rows pending again, and every answer is a fresh backend's."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        apply(admin)
+        known = differences(admin)
+        reader.execute(COUNTS)
+        pending = "SELECT count(*) FROM graph._pending_log()"
+        reach(reader)
+        writer.execute("INSERT INTO uw.e VALUES (8299, 32, 17)")
+        writer.execute("INSERT INTO uw.e VALUES (8300, 30, 18)")
+        admin.execute("UPDATE graph._sync_state SET last_apply_at = now()")
+        reach(reader)  # folds them: the view is kept
+        writer.execute("INSERT INTO uw.e VALUES (8301, 31, 19)")
+        admin.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")
+        before = counts(reader)
+        reader.execute("BEGIN")
+        got = reach(reader)  # applies the two
+        assert counts(reader)["bounded_passes"] == before["bounded_passes"] + 1
+        reader.execute("ROLLBACK")
+        assert got == fresh_fold(graph_db)
+        assert admin.execute(pending).fetchone()[0] == 3
+        assert reach(reader) == got
+        writer.execute("DELETE FROM uw.e WHERE id = 8300")
+        assert reach(reader) == fresh_fold(graph_db)
+        apply(admin)
+        assert reach(reader) == fresh_fold(graph_db)
+        assert differences(admin) == known  # (a row an earlier test failed on purpose)
+
+
+@pytest.mark.parametrize("since", ["an_apply", "many_xids"])
+def test_a_reads_apply_goes_to_its_own_moment_when_its_views_snapshot_is_out_of_reach(graph_db, since):
+    """The apply a read runs stops at its kept view's snapshot only when that sees
+    everything applied and lies at most READ_BOUND_XIDS xids back (sync/apply.py,
+    _bound_within): after another backend applied rows the view had not seen, or
+    after more xids were handed out (each would be named in the applied snapshot's
+    xip), it applies every committed row, as before; the read then starts again
+    without its view. Nothing is left pending, every answer is a fresh backend's."""
+    with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
+        apply(admin)
+        known = differences(admin)
+        reader.execute(COUNTS)
+        pending = "SELECT count(*) FROM graph._pending_log()"
+        reach(reader)
+        writer.execute("UPDATE uw.e SET dst = 14 WHERE id = 31")
+        admin.execute("UPDATE graph._sync_state SET last_apply_at = now()")
+        reach(reader)  # folds it: the view is kept
+        edge = 8100 if since == "an_apply" else 8200
+        writer.execute("INSERT INTO uw.e VALUES (%s, 32, 15)", (edge,))
+        if since == "an_apply":
+            apply(admin)  # applies the insert, which the view has not seen
+            writer.execute("INSERT INTO uw.e VALUES (%s, 30, 16)", (edge + 1,))
+        else:
+            for _ in range(600):
+                writer.execute("SELECT pg_current_xact_id()")
+        admin.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")
+        before = counts(reader)
+        got = reach(reader)
+        after = counts(reader)
+        assert got == fresh_fold(graph_db)
+        assert after["bounded_passes"] == before["bounded_passes"]
+        assert admin.execute(pending).fetchone()[0] == 0
+        assert ("15", 1) in got["32"]
+        apply(admin)
+        assert reach(reader) == got
+        assert differences(admin) == known  # (a row an earlier test failed on purpose)
 
 
 PENDING_CALLS = ("SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions"

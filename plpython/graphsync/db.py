@@ -1,5 +1,5 @@
 """Talking SQL from PL/Python: kept plans, the admin check, and the snapshot text
-helpers replay uses.
+helpers replay uses (and the snapshot a read's apply may stop at: read_bound).
 
 Every area runs its statements through ``run`` (a plan prepared once per backend
 and kept) or ``plpy.execute`` directly for one-off statements. Nothing here
@@ -153,8 +153,17 @@ WHERE x = $3 OR x % 4294967296 = ANY ($4::bigint[])
    OR pg_catalog.pg_xact_status(x::text::pg_catalog.xid8) = 'committed'"""
 
 
+# The snapshot the apply a read runs may stop at (sync/apply.py, _new_pass), set by the
+# read around its START (reads/start.py, _busy), in this backend's interpreter, where no
+# caller's code runs: "seen", a snapshot's text taken by an earlier statement of this
+# backend (the kept folded view's), and "at", a time at or before it was taken, as text
+# (None: none known, SNAPSHOT_TIME).
+read_bound = {"seen": None, "at": None}
+
+
 def complete_snapshot(plpy, snapshot):
-    """``snapshot`` (taken by this transaction, its own xid counted as in progress:
+    """``snapshot`` (taken by this transaction, or earlier by this backend: see
+    read_bound; this transaction's own xid counted as in progress:
     exclude_xid) as the replay cursor keeps it (graph._sync_state.done_snapshot):
     every transaction it does not see that began before it and can hold a log row is
     named in its xip (listing_running), so that the pending rows are found by id

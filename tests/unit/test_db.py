@@ -73,3 +73,22 @@ def test_snapshot_within_is_containment_of_what_the_snapshots_see():
 ])
 def test_snapshot_within(inner, outer, want):
     assert db.snapshot_within(inner, outer) == want
+
+
+@pytest.mark.parametrize(("done", "below", "seen", "now", "want"), [
+    ("800:810:805", None, "805:812:805", "806:815:", True),  # sees all done sees, now sees all it sees
+    ("800:812:805", None, "805:812:805,811", "806:815:", False),  # done saw 811, the read's snapshot did not
+    ("800:820:805,812,813", 812, "805:812:805,806", "806:820:", False),  # done as taken (xmax 812) saw 806
+    ("800:820:805,806,812,813", 812, "805:812:805,806", "806:820:", True),  # cut at 812: no xid more
+    ("800:810:805", None, "805:812:805", "805:815:805,811", False),  # now does not see 811, the read did
+    ("800:810:805", None, "805:812:805", "806:%d:" % (812 + 512), True),  # READ_BOUND_XIDS handed out since
+    ("800:810:805", None, "805:812:805", "806:%d:" % (812 + 513), False),  # one more
+])
+def test_a_reads_apply_stops_at_its_views_snapshot_only_within_reach(done, below, seen, now, want):
+    """sync/apply.py's _bound_within: the kept view's snapshot ``seen`` must see every
+    transaction the applied snapshot sees (cut at its xmax as taken), only ones this
+    moment's snapshot sees, and lie at most READ_BOUND_XIDS xids back."""
+    from graphsync.sync import apply
+
+    assert apply.READ_BOUND_XIDS == 512
+    assert apply._bound_within(done, below, seen, now) is want

@@ -152,6 +152,16 @@ def fold_from():
     return key, f.seen, f.rows_folded
 
 
+def apply_bound():
+    """(snapshot, its time or None) of the backend's kept folded view when it may be
+    kept across an apply (rekeyed) that stops there (db.read_bound), else
+    None."""
+    cached = base._cache.get("folded")
+    if cached is None or cached[1].lineage is None or not cached[1].rekeyable:
+        return None
+    return cached[1].seen, cached[1].seen_at
+
+
 def folded(plpy, v, st, narrow=None):
     """``v`` with the pending rows the caller may read folded in. The folded view
     is kept, with the snapshot whose pending rows it holds; while only the
@@ -193,7 +203,7 @@ def folded(plpy, v, st, narrow=None):
     # A view with own rows folded in is never kept (they may roll back); one that
     # cannot be folded onto (see fold) is kept for the reads that find no new row.
     if f is not v and st.own_rows == 0:
-        f.seen = seen
+        f.seen, f.seen_at = seen, st.seen_at
         f.lineage = st.lineage
         if onto is None:  # the applied graph it was folded from: rekeyed() compares
             f.applied_bound, f.applied_nodes = db.seen_below(st.bound, st.bound_below), v.node_count

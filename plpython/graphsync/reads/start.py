@@ -100,7 +100,7 @@ Settings are read here as settings.py reads a session setting (the value the
 session has; unset or empty is the default) and checked by settings.parse.
 """
 
-from graphsync import errors, settings
+from graphsync import db, errors, settings
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.reads import freshness, nodes
@@ -367,6 +367,11 @@ _NOTHING_NEW = """(NOT EXISTS (
                      = greatest(pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint
                                 - pg_catalog.pg_snapshot_xmax($9::pg_catalog.pg_snapshot)::text::bigint, 0))"""
 
+# A time at or before START's snapshot was taken (db.SNAPSHOT_TIME's rule, as text): the
+# date of a read's apply that stops at a kept view's snapshot (db.read_bound).
+_SEEN_AT = """CASE WHEN pg_catalog.current_setting('transaction_isolation') = 'read committed'
+                THEN pg_catalog.now()::pg_catalog.text END"""
+
 # START's pending rows. Each subquery ends in OFFSET 0, which keeps the planner from
 # pulling it up into the one above: pulled up, a column made of a test was written
 # out again wherever it was used, and the test ran (and its plan nodes were set up)
@@ -379,7 +384,7 @@ _NOTHING_NEW = """(NOT EXISTS (
 # benchmarks/READS_UNDER_WRITES.md).
 _PENDING = """CROSS JOIN LATERAL (
     SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key, w.lineage, s.bound, s.bound_below,
-           pg_catalog.pg_current_snapshot()::text AS seen, w.unchanged,
+           pg_catalog.pg_current_snapshot()::text AS seen, %s AS seen_at, w.unchanged,
            x.ids, x.ops, x.table_oids, x.old_pks, x.new_pks, x.properties, x.old_rows, x.new_rows,
            z.key_tables, z.key_pks, z.key_ids, z.key_extra
     FROM (SELECT k.fetch, k.same, k.fold_key, k.lineage,
@@ -399,10 +404,11 @@ _PENDING = """CROSS JOIN LATERAL (
     ) AS x ON true
     %s
 ) AS p
-""" % (_NOTHING_NEW, _FETCH, _KEYS)
+""" % (_SEEN_AT, _NOTHING_NEW, _FETCH, _KEYS)
 
 # What START returns beside the start's own columns: the pending rows (_PENDING).
-_FETCHED = """p.fetched, p.from_seen, p.unchanged, p.fold_key, p.lineage, p.bound, p.bound_below, p.seen, p.ids, p.ops,
+_FETCHED = """p.fetched, p.from_seen, p.unchanged, p.fold_key, p.lineage, p.bound, p.bound_below, p.seen, p.seen_at,
+       p.ids, p.ops,
        p.table_oids, p.old_pks, p.new_pks, p.properties, p.old_rows, p.new_rows, p.key_tables, p.key_pks, p.key_ids,
        p.key_extra"""
 
@@ -644,6 +650,7 @@ class Start(record("Start", (
         "bound",  # str: a snapshot that sees every applied row: the pass's target, else done
         "bound_below",  # int | None: its xmax as taken (migration 423; db.seen_below)
         "seen",  # str: the snapshot they were read in
+        "seen_at",  # str | None: a time at or before it was taken (_SEEN_AT)
         "keys",  # dict: {(table oid, id text): (node id, extra rows) or None} of keys the pending rows name
         "me",  # str: current_user
         "tenant",  # object: graph.tenant in force (None: no tenant)
@@ -777,7 +784,7 @@ def _run(plpy, keys):
         else:
             r = _same(plpy, args, one)
             if r is None:
-                r = run(plpy, START_1 if one else START, TYPES, args)[0]
+                r = _busy(plpy, START_1 if one else START, args)
                 if r["applied"]:
                     STATS["applied"] += 1
                     args[1] = False
@@ -789,6 +796,20 @@ def _run(plpy, keys):
         STATS["unchanged"] += bool(r["unchanged"])
     _last["mode"] = "busy" if r["fetched"] else "quiet" if r["quiet"] else "at_rest"
     return r, at_rest
+
+
+def _busy(plpy, statement, args):
+    """START's row; an apply its freshness step runs stops at the snapshot of the
+    backend's kept folded view, when the read may keep it across the apply
+    (freshness.apply_bound; db.read_bound, sync/apply.py)."""
+    bound = freshness.apply_bound() if args[1] else None
+    if bound is None:
+        return run(plpy, statement, TYPES, args)[0]
+    db.read_bound.update(seen=bound[0], at=bound[1])
+    try:
+        return run(plpy, statement, TYPES, args)[0]
+    finally:
+        db.read_bound.update(seen=None, at=None)
 
 
 def _typed(plpy, r, at_rest):
@@ -815,6 +836,7 @@ def _typed(plpy, r, at_rest):
         None if at_rest else r["bound"],
         None if at_rest else r["bound_below"],
         None if at_rest else r["seen"],
+        None if at_rest else r["seen_at"],
         None if at_rest else _keys(r),
         r["me"],
         _setting(plpy, TENANT, r["tenant"]),

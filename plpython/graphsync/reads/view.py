@@ -537,7 +537,11 @@ def current(plpy, key=None, me=None, carriers=None, adopt=True):
     # thousands under unthrottled writers, half of such a read), which this backend's
     # next refresh of the applied graph itself reads (Live.overlay_behind). The view it
     # returns is kept for the reads of the same key that keep theirs (above).
-    lazy = not adopt and own is None and kept is not None
+    # So does a read whose own transaction wrote the graph -- the apply its freshness step
+    # ran, which stopped at the kept view's snapshot (db.read_bound): the
+    # overlay rows left unread are read by the next refresh, from last_overlay, whether
+    # they committed or not (and the taint below holds only what was read).
+    lazy = not adopt and kept is not None
     changes = live.changes(plpy, overlay=not lazy)
     # this backend's folded view of the pending rows an apply elsewhere has written:
     # its graph is the applied one (Live.adopt), no need to fold them in again

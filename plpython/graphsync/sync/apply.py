@@ -515,7 +515,7 @@ def backlog_rebuilds(plpy, done, target, position, built, least):
 
 
 STATE = """
-SELECT done_snapshot::text AS done, target_snapshot::text AS target, target_position,
+SELECT done_snapshot::text AS done, done_seen_below, target_snapshot::text AS target, target_position,
        read_only, read_only_reason, build_required, build_xid, build_position, overlay_count
 FROM graph._sync_state FOR UPDATE
 """
@@ -524,6 +524,33 @@ READ_ONLY = "UPDATE graph._sync_state SET read_only = true, read_only_reason = '
 
 # This moment's snapshot, and a time at or before it was taken (db.SNAPSHOT_TIME).
 NOW = "SELECT pg_current_snapshot()::text AS s, %s AS at" % db.SNAPSHOT_TIME
+
+# The apply a read runs stops at the snapshot of the reading backend's kept folded
+# view, when it can (db.read_bound: the read sets it around its START): the read then
+# keeps its view across the apply (reads/freshness.py, rekeyed) -- an apply to this
+# moment applies rows the view has not folded, and the read dropped it: it read the
+# overlay rows every apply since its backend's last had written (tens of thousands
+# under unthrottled writers), copied the applied graph and folded the pending rows onto
+# the copy (issue 9). Used only when it lies within reach (_bound_within), else the pass
+# goes to this moment as any other. READ_BOUND_XIDS: the most xids handed out between
+# it and this moment: the pass's target names each of those that can hold a log row in
+# its xip (db.complete_snapshot), which every read's "nothing pending" test and count
+# of the pending rows then go through.
+READ_BOUND_XIDS = 512
+STATS = {"bounded_passes": 0}
+
+
+def _bound_within(done, done_below, seen, now):
+    """Whether a pass may take ``seen`` for its target: it sees every transaction the
+    applied snapshot ``done`` sees (cut at its xmax as taken, ``done_below``:
+    db.seen_below), only transactions ``now`` (this moment's snapshot) sees, and at
+    most READ_BOUND_XIDS xids were handed out between the two. Completed
+    (db.complete_snapshot), it is then a target as good as this moment's: every
+    transaction running or committed since it was taken is named in its xip, and its
+    rows, not applied, are found by their xid (graph._pending_log)."""
+    return (int(now.split(":")[1]) - int(seen.split(":")[1]) <= READ_BOUND_XIDS
+            and db.snapshot_within(seen, now)
+            and db.snapshot_within(db.seen_below(done, done_below), seen))
 
 # Where a pass starts: the lowest id of a row whose transaction is not older than
 # done_snapshot's xmin. As min(id) alone it was planned as a walk of the primary key
@@ -595,6 +622,9 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
         plpy.notice("graphsync: the registration changed; run graph.build() to load it")
     done, target, position = st["done"], st["target"], st["target_position"]
     resumed = target is not None
+    # the apply a read runs, in a pass of its own: to the read's kept view's snapshot
+    bound = None if rebuild or resumed or db.read_bound["seen"] is None else (
+        st["done_seen_below"], db.read_bound["seen"], db.read_bound["at"])
     replayer = Replayer(plpy, None, buffer_size, st["overlay_count"], hold_keys=rebuild)
     # A backlog large against the graph: rebuilt, not replayed (once a call; not when
     # the call is bounded, nor when the registration changed and waits for a build).
@@ -603,7 +633,7 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
     while True:
         settled = at = below = None  # a pass an earlier call began: its transaction is not known here
         if target is None:
-            target, position, settled, at, below = _new_pass(plpy, done)
+            target, position, settled, at, below = _new_pass(plpy, done, bound)
         if backlog is not None and result["rebuilt"] is None and backlog_rebuilds(
                 plpy, done, target, position, (st["build_xid"], st["build_position"]), backlog):
             why = ("at least graph.rebuild_backlog_rows (%d) log rows are pending, and at least half as many"
@@ -662,19 +692,24 @@ def _rebuild(plpy, why):
     return True
 
 
-def _new_pass(plpy, done):
+def _new_pass(plpy, done, bound=None):
     """A pass's target (this moment's snapshot, our own xid counted as in progress,
     every transaction it does not see that began before it named in its xip:
     db.complete_snapshot) and its start: every unapplied row has xid >= xmin(done),
     so start at the lowest id in that range (None when the log holds none: every
     transaction that may still commit a row has an xid at or above that xmin, and
     none of those this moment sees logged one); and the time the snapshot was taken
-    at the latest (NOW)."""
+    at the latest (NOW). ``bound``: (done's xmax as taken, a read's snapshot, its
+    time: db.read_bound): the target is that snapshot, when it may be (_bound_within)."""
     now = db.run(plpy, NOW)[0]
-    target, settled, below = db.complete_snapshot(plpy, now["s"])
+    snapshot, at = now["s"], now["at"]
+    if bound is not None and _bound_within(done, bound[0], bound[1], snapshot):
+        snapshot, at = bound[1], bound[2]
+        STATS["bounded_passes"] += 1
+    target, settled, below = db.complete_snapshot(plpy, snapshot)
     with _no_seqscan(plpy):
         position = db.run(plpy, PASS_START, ["bigint", "int"], [db.xmin(done), PASS_START_NEAR])[0]["p"]
-    return target, position, settled, now["at"], below
+    return target, position, settled, at, below
 
 
 def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_batches, counts,
