@@ -60,6 +60,7 @@ STEPS = [
     ("graphsync.reads.view", "Live.copy", "live_copy"),
     ("graphsync.reads.freshness", "fold", "fold"),
     ("graphsync.reads.freshness", "_resolve_ends", "resolve"),
+    ("graphsync.reads.freshness", "_resolve", "resolve_sql"),
     ("graphsync.reads.nodes", "key_index", "key_index"),
     ("graphsync.reads.nodes", "int_key_index", "int_index"),
     ("graphsync.algorithms.adjacency", "Overlay.add", "ov_add"),

@@ -486,3 +486,105 @@ def test_verify_reports_a_difference_on_a_nan_weighted_edge(empty):
         assert [(d[0], d[2]) for d in differences] == [("missing_node", "3"), ("missing_edge", "3")]
         apply(c)
         assert verify(c) == []
+
+
+# Readers whose reads apply (the apply a read runs stops at the snapshot of the
+# backend's kept folded view when it can: db.read_bound) ------------------------------
+
+READ_COUNTS = """
+CREATE OR REPLACE FUNCTION pg_temp.bounded_passes() RETURNS bigint LANGUAGE plpython3u AS $$
+import sys
+a = sys.modules.get("graphsync.sync.apply")
+return getattr(a, "STATS", {}).get("bounded_passes", 0)
+$$
+"""
+READER_QUERY = ("SELECT coalesce(array_agg(node_id || ':' || depth ORDER BY node_id, depth), '{}')"
+                " FROM graph.traverse(%s, %s, max_depth => 2)")
+
+
+class Reader(threading.Thread):
+    """Reads back to back in read-write transactions, so that its reads apply: before
+    some of them it ages graph._sync_state.last_apply_at (a read applies when the last
+    apply is a second old), and some of its reads roll back after applying."""
+
+    def __init__(self, dsn, seed, deadline, probes):
+        super().__init__(daemon=True)
+        self.dsn, self.seed, self.deadline, self.probes = dsn, seed, deadline, probes
+        self.stats = Counter()
+        self.failure = None
+        self.quiet = threading.Event()  # set once the writers stopped: read the probes
+        self.answers = None
+
+    def run(self):
+        rng = random.Random(self.seed)
+        try:
+            with connect(self.dsn) as c:
+                c.execute("SET lock_timeout = '2s'")
+                c.execute(READ_COUNTS)
+                while time.monotonic() < self.deadline:
+                    try:
+                        if rng.random() < 0.3:
+                            c.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")
+                        table, seed = rng.choice([("ra", rng.randint(1, 200)), ("rb", rng.randint(1, 100))])
+                        if rng.random() < 0.1:
+                            with c.transaction():
+                                c.execute(READER_QUERY, (table, str(seed))).fetchone()
+                                raise psycopg.Rollback()
+                            self.stats["rolled_back"] += 1
+                        else:
+                            c.execute(READER_QUERY, (table, str(seed))).fetchone()
+                        self.stats["reads"] += 1
+                    except EXPECTED_ERRORS as exc:
+                        self.stats["error:" + type(exc).__name__] += 1
+                self.stats["bounded_passes"] = c.execute("SELECT pg_temp.bounded_passes()").fetchone()[0]
+                self.quiet.wait(120)
+                self.answers = [c.execute(READER_QUERY, p).fetchone()[0] for p in self.probes]
+        except BaseException as exc:  # reported by the test, with the seed
+            self.failure = exc
+
+
+@pytest.mark.parametrize("applier", [False, True], ids=["readers_apply", "and_an_applier"])
+def test_random_writers_with_readers_whose_reads_apply(db, applier):
+    """Random writers, readers whose reads apply up to their kept views' snapshots (and
+    some roll back), and, in the second case, an applier with partial and rolled-back
+    passes: once the writers stop, every reader reads what a fresh backend folds, and
+    after one more apply the graph equals the sources (nothing lost, nothing applied
+    twice). The run must have stopped some read's apply at its view's snapshot."""
+    name = "rr_" + uuid.uuid4().hex[:8]
+    with connect(db) as admin:
+        admin.execute(f"CREATE SCHEMA {name}")
+        admin.execute(f"SET search_path = {name}, public")
+        admin.execute(SCHEMA)
+        seeds = [BASE_SEED + 10 + i for i in range(3)]
+        reader_seeds = [BASE_SEED + 50 + i for i in range(3)]
+        context = f"writer seeds {seeds}, reader seeds {reader_seeds}"
+        deadline = time.monotonic() + max(DURATION, 6)
+        dsn = f"{db} options=-csearch_path={name},public"
+        probes = [("ra", str(i)) for i in range(1, 201, 7)] + [("rb", str(i)) for i in range(1, 101, 7)]
+        writers = [Writer(dsn, s, deadline) for s in seeds]
+        readers = [Reader(dsn, s, deadline, probes) for s in reader_seeds]
+        other = [Applier(dsn, BASE_SEED + 150)] if applier else []
+        for t in writers + readers + other:
+            t.start()
+        for t in writers:
+            t.join(max(DURATION, 6) + 60)
+        for t in other:
+            t.stop.set()
+            t.join(120)
+        with connect(dsn) as fresh:  # what a backend that kept nothing reads, folding what is pending
+            fresh.execute("SET default_transaction_read_only = on")
+            want = [fresh.execute(READER_QUERY, p).fetchone()[0] for p in probes]
+        for r in readers:
+            r.quiet.set()
+            r.join(120)
+        for t in writers + readers + other:
+            who = f"{type(t).__name__} seed {t.seed}"
+            assert not t.is_alive() and t.failure is None, f"{who}: {t.failure!r} ({context})"
+        reads = sum((r.stats for r in readers), Counter())
+        assert reads["bounded_passes"] > 0 and reads["rolled_back"] > 0, (dict(reads), context)
+        for r in readers:
+            assert r.answers == want, (r.seed, context)
+        result = apply(admin)
+        assert result["stopped"] is None and result["failed"] == 0, (result, context)
+        differences = verify(admin)
+        assert differences == [], f"{len(differences)} differences, first {differences[:10]}; {dict(reads)} ({context})"

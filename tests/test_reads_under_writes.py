@@ -255,7 +255,7 @@ def test_a_late_commit_with_an_xid_above_the_kept_views_xmax_is_folded(graph_db)
         assert any(above), above  # (another transaction ending in between raises the xmax over T's)
 
 
-@pytest.mark.parametrize("how", ["apply", "build"])
+@pytest.mark.parametrize("how", ["apply", "build", "read"])
 def test_a_late_commit_with_an_xid_above_the_applied_snapshots_xmax_is_pending(graph_db, how):
     """A snapshot's xip lists only running transactions below its xmax (the last
     completed xid + 1): a transaction T with a higher xid, running when the apply took
@@ -266,20 +266,33 @@ def test_a_late_commit_with_an_xid_above_the_applied_snapshots_xmax_is_pending(g
     the next apply. The replay cursor now keeps its snapshots with every transaction
     running when they were taken named in the xip (db.complete_snapshot), so the
     lookups of graph._pending_log, graph._pending_visible, graph._read_sync and
-    START find it; and a read folds it."""
-    with connect(graph_db) as admin, connect(graph_db) as t, connect(graph_db) as u:
+    START find it; and a read folds it. So does the apply a read runs that stops at its
+    kept view's snapshot, taken while T ran (``read``: db.read_bound)."""
+    with connect(graph_db) as admin, connect(graph_db) as t, connect(graph_db) as u, \
+            connect(graph_db) as reader:
         apply(admin)
+        reader.execute(COUNTS)
+        reader.execute(READ, ("1",)).fetchall()
         u.execute("BEGIN")
         u.execute("SELECT pg_current_xact_id()")  # U's xid first ...
         t.execute("BEGIN")
-        late = 500 if how == "apply" else 502
+        late = {"apply": 500, "build": 502, "read": 504}[how]
         t.execute("INSERT INTO uw.n VALUES (%s, 't')", (late,))  # ... T's xid and log id ...
-        u.execute("INSERT INTO uw.n VALUES (%s, 'u')", (late + 1,))  # ... then U's log id
+        if how == "read":  # an edge between base nodes: a view that folded it may be kept across an apply
+            u.execute("INSERT INTO uw.e VALUES (%s, 1, 2)", (late + 1,))  # ... then U's log id
+        else:
+            u.execute("INSERT INTO uw.n VALUES (%s, 'u')", (late + 1,))  # ... then U's log id
         u.execute("COMMIT")
         if how == "apply":  # applies U's row; T runs, above the snapshot's xmax
             apply(admin)
-        else:  # a build reads U's row; the same
+        elif how == "build":  # a build reads U's row; the same
             admin.execute("SELECT graph.build()")
+        else:  # the reader folds U's row (the last apply under a second ago), then applies it
+            reader.execute(READ, ("1",)).fetchall()  # (no commit since U's: T above its xmax)
+            admin.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")
+            passes = counts(reader)["bounded_passes"]
+            reader.execute(READ, ("1",)).fetchall()
+            assert counts(reader)["bounded_passes"] == passes + 1
         t.execute("COMMIT")
         by_definition = admin.execute(
             "SELECT count(*) FROM graph._sync_state AS s JOIN graph._sync_log AS l"
