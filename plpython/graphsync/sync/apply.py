@@ -552,6 +552,7 @@ def _bound_within(done, done_below, seen, now):
             and db.snapshot_within(seen, now)
             and db.snapshot_within(db.seen_below(done, done_below), seen))
 
+
 # Where a pass starts: the lowest id of a row whose transaction is not older than
 # done_snapshot's xmin. As min(id) alone it was planned as a walk of the primary key
 # from the oldest row the log keeps, reading every applied row kept for
