@@ -1058,6 +1058,25 @@ def differences(c):
     return sorted(c.execute("SELECT difference, table_name, id FROM graph.verify()").fetchall())
 
 
+PENDING_LOG = "SELECT count(*) FROM graph._pending_log()"
+AGED = "UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'"
+
+
+def keeping_a_view(admin, writer, reader, writes):
+    """Everything applied, ``writer`` runs ``writes`` and ``reader`` folds them (the last
+    apply under a second ago): its backend keeps the folded view. Returns what
+    graph.verify() showed after the apply (a row an earlier test failed on purpose)."""
+    apply(admin)
+    known = differences(admin)
+    reader.execute(COUNTS)
+    reach(reader)
+    for statement in writes:
+        writer.execute(statement)
+    admin.execute("UPDATE graph._sync_state SET last_apply_at = now()")
+    reach(reader)
+    return known
+
+
 def test_a_reads_apply_stops_at_its_kept_views_snapshot_and_keeps_the_view(graph_db):
     """Issue 9: the apply a read runs (its backend keeps a folded view, the last apply
     is over a second old) applies the rows the view's snapshot S1 saw, not those
@@ -1071,21 +1090,15 @@ def test_a_reads_apply_stops_at_its_kept_views_snapshot_and_keeps_the_view(graph
     answer is a fresh backend's; the graph after the next apply is a rebuild's."""
     with connect(graph_db) as admin, connect(graph_db) as late, connect(graph_db) as writer, \
             connect(graph_db) as reader:
-        apply(admin)
-        known = differences(admin)
-        reader.execute(COUNTS)
-        pending = "SELECT count(*) FROM graph._pending_log()"
-        reach(reader)
         late.execute("BEGIN")
         late.execute("INSERT INTO uw.e VALUES (8000, 30, 11)")  # running at S1, its log id the lowest
-        writer.execute("INSERT INTO uw.e VALUES (8002, 31, 12)")
-        writer.execute("INSERT INTO uw.e VALUES (8001, 32, 13)")
-        admin.execute("UPDATE graph._sync_state SET last_apply_at = now()")
-        reach(reader)  # folds the two (an apply under a second ago): the view is kept, its snapshot S1
+        # the reader folds the two: the view is kept, its snapshot S1
+        known = keeping_a_view(admin, writer, reader, ["INSERT INTO uw.e VALUES (8002, 31, 12)",
+                                                       "INSERT INTO uw.e VALUES (8001, 32, 13)"])
         taken = admin.execute("SELECT clock_timestamp()").fetchone()[0]
         late.execute("COMMIT")
         writer.execute("DELETE FROM uw.e WHERE id = 34")
-        admin.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")
+        admin.execute(AGED)
         before = counts(reader)
         got = reach(reader)  # applies, then folds onto the view late's row and the delete
         after = counts(reader)
@@ -1095,10 +1108,10 @@ def test_a_reads_apply_stops_at_its_kept_views_snapshot_and_keeps_the_view(graph
         assert after["copies"] == before["copies"]
         assert after["overlay_rows"] == before["overlay_rows"], (before, after)
         assert after["rows_folded"] == before["rows_folded"] + 2, (before, after)
-        assert admin.execute(pending).fetchone()[0] == 2
+        assert admin.execute(PENDING_LOG).fetchone()[0] == 2
         assert admin.execute("SELECT done_at <= %s FROM graph._sync_state", (taken,)).fetchone()[0]
         apply(admin)
-        assert admin.execute(pending).fetchone()[0] == 0
+        assert admin.execute(PENDING_LOG).fetchone()[0] == 0
         assert reach(reader) == got
         assert differences(admin) == known  # (a row an earlier test failed on purpose)
 
@@ -1109,24 +1122,17 @@ def test_a_reads_apply_that_stopped_at_its_views_snapshot_and_rolled_back_leaves
     unread: view.current's lazy refresh with the transaction's own writes): the next
     reads see the rows pending again, and every answer is a fresh backend's."""
     with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
-        apply(admin)
-        known = differences(admin)
-        reader.execute(COUNTS)
-        pending = "SELECT count(*) FROM graph._pending_log()"
-        reach(reader)
-        writer.execute("INSERT INTO uw.e VALUES (8299, 32, 17)")
-        writer.execute("INSERT INTO uw.e VALUES (8300, 30, 18)")
-        admin.execute("UPDATE graph._sync_state SET last_apply_at = now()")
-        reach(reader)  # folds them: the view is kept
+        known = keeping_a_view(admin, writer, reader, ["INSERT INTO uw.e VALUES (8299, 32, 17)",
+                                                       "INSERT INTO uw.e VALUES (8300, 30, 18)"])
         writer.execute("INSERT INTO uw.e VALUES (8301, 31, 19)")
-        admin.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")
+        admin.execute(AGED)
         before = counts(reader)
         reader.execute("BEGIN")
         got = reach(reader)  # applies the two
         assert counts(reader)["bounded_passes"] == before["bounded_passes"] + 1
         reader.execute("ROLLBACK")
         assert got == fresh_fold(graph_db)
-        assert admin.execute(pending).fetchone()[0] == 3
+        assert admin.execute(PENDING_LOG).fetchone()[0] == 3
         assert reach(reader) == got
         writer.execute("DELETE FROM uw.e WHERE id = 8300")
         assert reach(reader) == fresh_fold(graph_db)
@@ -1144,14 +1150,7 @@ def test_a_reads_apply_goes_to_its_own_moment_when_its_views_snapshot_is_out_of_
     xip), it applies every committed row, as before; the read then starts again
     without its view. Nothing is left pending, every answer is a fresh backend's."""
     with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
-        apply(admin)
-        known = differences(admin)
-        reader.execute(COUNTS)
-        pending = "SELECT count(*) FROM graph._pending_log()"
-        reach(reader)
-        writer.execute("UPDATE uw.e SET dst = 14 WHERE id = 31")
-        admin.execute("UPDATE graph._sync_state SET last_apply_at = now()")
-        reach(reader)  # folds it: the view is kept
+        known = keeping_a_view(admin, writer, reader, ["UPDATE uw.e SET dst = 14 WHERE id = 31"])
         edge = 8100 if since == "an_apply" else 8200
         writer.execute("INSERT INTO uw.e VALUES (%s, 32, 15)", (edge,))
         if since == "an_apply":
@@ -1160,13 +1159,13 @@ def test_a_reads_apply_goes_to_its_own_moment_when_its_views_snapshot_is_out_of_
         else:
             for _ in range(600):
                 writer.execute("SELECT pg_current_xact_id()")
-        admin.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")
+        admin.execute(AGED)
         before = counts(reader)
         got = reach(reader)
         after = counts(reader)
         assert got == fresh_fold(graph_db)
         assert after["bounded_passes"] == before["bounded_passes"]
-        assert admin.execute(pending).fetchone()[0] == 0
+        assert admin.execute(PENDING_LOG).fetchone()[0] == 0
         assert ("15", 1) in got["32"]
         apply(admin)
         assert reach(reader) == got
