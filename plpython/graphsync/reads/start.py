@@ -368,7 +368,10 @@ _NOTHING_NEW = """(NOT EXISTS (
                                 - pg_catalog.pg_snapshot_xmax($9::pg_catalog.pg_snapshot)::text::bigint, 0))"""
 
 # A time at or before START's snapshot was taken (db.SNAPSHOT_TIME's rule, as text): the
-# date of a read's apply that stops at a kept view's snapshot (db.read_bound).
+# date of a read's apply that stops at a kept view's snapshot (db.read_bound). It and the
+# snapshot (``seen``) reach that apply, which runs as graphsync's owner: both are written
+# with every name qualified, so that no type or function of the caller's search_path
+# makes them (the apply checks the snapshot too: sync/apply.py, _bound_within).
 _SEEN_AT = """CASE WHEN pg_catalog.current_setting('transaction_isolation') = 'read committed'
                 THEN pg_catalog.now()::pg_catalog.text END"""
 
@@ -384,7 +387,7 @@ _SEEN_AT = """CASE WHEN pg_catalog.current_setting('transaction_isolation') = 'r
 # benchmarks/READS_UNDER_WRITES.md).
 _PENDING = """CROSS JOIN LATERAL (
     SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key, w.lineage, s.bound, s.bound_below,
-           pg_catalog.pg_current_snapshot()::text AS seen, %s AS seen_at, w.unchanged,
+           pg_catalog.pg_current_snapshot()::pg_catalog.text AS seen, %s AS seen_at, w.unchanged,
            x.ids, x.ops, x.table_oids, x.old_pks, x.new_pks, x.properties, x.old_rows, x.new_rows,
            z.key_tables, z.key_pks, z.key_ids, z.key_extra
     FROM (SELECT k.fetch, k.same, k.fold_key, k.lineage,
