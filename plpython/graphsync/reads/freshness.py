@@ -58,6 +58,11 @@ first it keeps it (it holds no row of this read's START): the next START reads o
 it by its names as any read does (by its lineage across that graph change, rekeyed),
 where dropping it made the read fold every pending row again -- some thousands,
 under unthrottled writers, a few times a second among a backend's reads.
+
+So does a read whose freshness step applies: the apply stops at the kept view's
+snapshot (``apply_bound``; db.read_bound, sync/apply.py), so that it applies only
+rows the view folded, and the read keeps the view across it as across another
+backend's apply.
 """
 
 import itertools
