@@ -731,7 +731,7 @@ def test_a_reader_folding_a_few_hundred_rows_a_read_builds_the_key_index_once(gr
     fewer ends than build the base's key index (freshness.KEYS_BY_INDEX), so each
     looked its keys up in graph._nodes (RESOLVE, a statement of its own: some 300
     probes, 2-3 ms at 200k nodes), read after read. Once its folds have asked
-    graph._nodes for as many keys as one ALL_KEYS_SHARE-th of the base, or KEYS_BY_INDEX
+    graph._nodes for KEYS_BY_INDEX keys and one INDEX_SHARE-th of the base
     (nodes.index_due), a fold builds the index, and the folds after it run no RESOLVE
     (before: every fold did). Its answers are the applied graph's."""
     with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:

@@ -425,17 +425,30 @@ def index_held():
     return cache is not None and (cache.index is not None or cache.int_index is not None)
 
 
+# The share of the base's keys a backend's folds ask graph._nodes for (index_due) before
+# a fold builds the key indexes. At one sixteenth (ALL_KEYS_SHARE), 12,500 keys at 200k
+# nodes, a reader under unthrottled writers asked RESOLVE for some 400 keys a read
+# (4-11 ms of statement on the loaded machine, 25 us a key) for the first few seconds
+# of each generation, and those folds were a third of the reads over 50 ms; at one
+# 128th (the floor, the fold's own KEYS_BY_INDEX, rules at 200k) the goal's benchmark's
+# p99 was 43.0 and 36.4 ms against 113.3 and 80.2 ms, read_tail.py's 52.7 and 48.5
+# against 136.6 and 85.3 (alternating, load 4-7; benchmarks/READS_UNDER_WRITES.md).
+# Such a reader builds the indexes within a second of writes anyway; a backend that
+# folds a few rows now and then still asks graph._nodes.
+INDEX_SHARE = 128
+
+
 def index_due(v, asked, many):
     """Whether a fold that looks up ``asked`` keys builds the base's key indexes
     (key_index, int_key_index) rather than asking graph._nodes: when they are more
     than ``many``, or when the keys this backend's folds asked graph._nodes for in
-    this generation (``resolved``), these with them, pass one ALL_KEYS_SHARE-th of the
-    base, as key_arrays reads every key then. A reader under heavy writes folds some
-    hundreds of rows a read, each key a probe of graph._nodes' index (about 8 us);
-    past that share its lookups have cost about what building the indexes once does,
-    and every later fold of the generation finds its keys in memory."""
+    this generation (``resolved``), these with them, pass ``many`` and one
+    INDEX_SHARE-th of the base. A reader under heavy writes folds some hundreds of
+    rows a read, each key a probe of graph._nodes' index; past that its lookups cost
+    more than building the indexes once, and every later fold of the generation finds
+    its keys in memory."""
     cache = _key_cache(v)
-    return asked > many or cache.resolved + asked > max(many, cache.base_count // ALL_KEYS_SHARE)
+    return asked > many or cache.resolved + asked > max(many, cache.base_count // INDEX_SHARE)
 
 
 def note_resolved(v, count):
