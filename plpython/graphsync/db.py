@@ -32,8 +32,10 @@ STANDBY_HINT = ("Run graphsync's admin functions (apply_sync, build, maintenance
 # the transaction began (now()). Under REPEATABLE READ or SERIALIZABLE it is the
 # transaction's, which SET TRANSACTION SNAPSHOT may have brought from a transaction
 # that began long before: no time (NULL), and no read takes the graph dated so for
-# recent (tests/test_reads_staleness.py).
-SNAPSHOT_TIME = "CASE WHEN current_setting('transaction_isolation') = 'read committed' THEN now() END"
+# recent (tests/test_reads_staleness.py). Every name qualified: a read's START writes it too
+# (reads/start.py, _SEEN_AT), under the caller's search_path.
+SNAPSHOT_TIME = ("CASE WHEN pg_catalog.current_setting('transaction_isolation') = 'read committed'"
+                 " THEN pg_catalog.now() END")
 TEMP_MISSING = "SELECT pg_catalog.to_regclass($1) IS NULL AS missing"
 READ_ONLY = "cannot change the graph in a read-only transaction"
 READ_ONLY_HINT = "Run it in a read-write transaction."

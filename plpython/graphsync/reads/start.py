@@ -372,8 +372,7 @@ _NOTHING_NEW = """(NOT EXISTS (
 # snapshot (``seen``) reach that apply, which runs as graphsync's owner: both are written
 # with every name qualified, so that no type or function of the caller's search_path
 # makes them (the apply checks the snapshot too: sync/apply.py, _bound_within).
-_SEEN_AT = """CASE WHEN pg_catalog.current_setting('transaction_isolation') = 'read committed'
-                THEN pg_catalog.now()::pg_catalog.text END"""
+_SEEN_AT = "(%s)::pg_catalog.text" % db.SNAPSHOT_TIME
 
 # START's pending rows. Each subquery ends in OFFSET 0, which keeps the planner from
 # pulling it up into the one above: pulled up, a column made of a test was written
