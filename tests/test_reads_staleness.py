@@ -61,13 +61,15 @@ def graph_db(db):
 
 @pytest.fixture
 def fresh(graph_db):
-    """Items 1-3 applied, nothing pending; items added by the test removed after."""
+    """Items 1-3 applied, nothing pending; items added by the test removed after (and
+    3's parent 1 again)."""
     with connect(graph_db) as c:
         c.execute("DELETE FROM st.item WHERE id > 3")
         apply(c)
     yield graph_db
     with connect(graph_db) as c:
         c.execute("DELETE FROM st.item WHERE id > 3")
+        c.execute("UPDATE st.item SET parent = 1 WHERE id = 3 AND parent <> 1")
         apply(c)
 
 
@@ -241,3 +243,46 @@ def test_an_apply_in_an_older_imported_snapshot_dates_nothing(fresh):
         assert children(reader) == ["2", "3", "16"]
         apply(admin)  # READ COMMITTED: dated again
         assert state(admin)[0] is not None
+
+
+# A read whose START and apply run in the caller's own settings (graph.traverse's pin
+# DateStyle and TimeZone; graph.shortest_path's do not).
+PATH = "SELECT count(*) FROM graph.shortest_path('st.item', '2', 'st.item', '1')"
+BOUNDED_PASSES = """CREATE OR REPLACE FUNCTION pg_temp.bounded_passes() RETURNS int LANGUAGE plpython3u AS $$
+                    import sys
+                    a = sys.modules.get("graphsync.sync.apply")
+                    return a.STATS["bounded_passes"] if a else 0 $$"""
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["its_own_moment", "its_kept_views_snapshot"])
+def test_a_plain_readers_date_settings_never_date_the_applied_graph_later(fresh, kept):
+    """The apply a plain reader's read runs dates the snapshot it applied (done_at),
+    which every read bounded by graph.max_staleness trusts. The time went through
+    Python as text, rendered and read back in the reader's own settings: DateStyle SQL
+    writes a time zone's abbreviation, and TimeZone 'EST-10' (POSIX: ten hours east,
+    abbreviated EST) renders a time ten hours on as "EST", which reads back as US
+    Eastern, five hours west: the graph was dated fifteen hours late, and bounded reads
+    took it for recent and left out the rows committed since. The time is the apply's
+    own moment's (NOW) or, when the reader keeps a folded view, that view's snapshot's,
+    as its START wrote it (db.read_bound: the apply stops there)."""
+    with connect(fresh) as admin, connect(fresh) as w, connect(fresh) as reader:
+        reader.execute(BOUNDED_PASSES)
+        reader.execute(f"SET ROLE {READER}")
+        reader.execute("SET datestyle = 'SQL, MDY'")
+        reader.execute("SET timezone = 'EST-10'")
+        reader.execute(PATH)  # (nothing pending)
+        before = admin.execute("SELECT clock_timestamp()").fetchone()[0]
+        if kept:  # the reader folds a row and keeps the view (the last apply is recent)
+            w.execute("UPDATE st.item SET parent = 2 WHERE id = 3")
+            admin.execute("UPDATE graph._sync_state SET last_apply_at = now()")
+            reader.execute(PATH)
+        w.execute("INSERT INTO st.item VALUES (18, 2)")
+        admin.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")
+        passes = reader.execute("SELECT pg_temp.bounded_passes()").fetchone()[0]
+        reader.execute(PATH)  # applies
+        taken = admin.execute("SELECT clock_timestamp()").fetchone()[0]
+        assert reader.execute("SELECT pg_temp.bounded_passes()").fetchone()[0] == passes + kept
+        assert before <= state(admin)[0] <= taken
+        assert admin.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0] == kept  # (18: after the view)
+        reader.execute("SET graph.max_staleness = '1 hour'")
+        assert children(reader) == (["2"] if kept else ["2", "3"])

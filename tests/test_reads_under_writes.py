@@ -726,41 +726,66 @@ def test_a_fold_of_a_few_rows_looks_their_ends_up_in_the_key_index_the_backend_h
         assert [reader.execute(walk, (s,)).fetchall() for s in seeds] == got
 
 
-def test_a_reader_folding_a_few_hundred_rows_a_read_builds_the_key_index_once(graph_db):
+KEY_INDEX = """
+CREATE OR REPLACE FUNCTION pg_temp.key_index() RETURNS int[] LANGUAGE plpython3u AS $$
+import sys
+cache = sys.modules["graphsync.sync.base"]._cache.get("keys")
+return [cache.resolved if cache else 0, int(sys.modules["graphsync.reads.nodes"].index_held())]
+$$"""
+
+
+@pytest.mark.parametrize("nodes", [3000, 40000])
+def test_a_reader_folding_a_few_hundred_rows_a_read_builds_the_key_index_once(graph_db, nodes):
     """A reader under heavy writes folds a few hundred rows every read, each fold
     fewer ends than build the base's key index (freshness.KEYS_BY_INDEX), so each
     looked its keys up in graph._nodes (RESOLVE, a statement of its own: some 300
     probes, 2-3 ms at 200k nodes), read after read. Once its folds have asked
     graph._nodes for KEYS_BY_INDEX keys and one INDEX_SHARE-th of the base
     (nodes.index_due), a fold builds the index, and the folds after it run no RESOLVE
-    (before: every fold did). Its answers are the applied graph's."""
+    (before: every fold did). At 40,000 nodes that is after 2,000 keys, not a
+    sixteenth of the base (2,500: a reader under unthrottled writers asked RESOLVE
+    for the first seconds of every generation). Its answers are the applied graph's."""
     with connect(graph_db) as admin, connect(graph_db) as writer, connect(graph_db) as reader:
-        walk = spread_graph(admin, "uw5", 3000, 6000)
+        walk = spread_graph(admin, "uw5", nodes, 2 * nodes)
         reader.execute(COUNTS)
+        reader.execute(KEY_INDEX)
         reader.execute("SET default_transaction_read_only = on")  # folds, never applies
         seeds = ("1", "2", "14")
         reader.execute(walk, ("1",)).fetchall()
+        asked = []  # the keys asked of graph._nodes before each fold, and whether the index was held after
 
         def statements_per_fold(r):
             """Statements of one read folding 100 updates, some 300 keys (more rows than
             START looks up the keys of: reads.start.KEYS_IN_START)."""
             writer.execute("UPDATE uw5.e SET dst = 1 + (id * %s) %% 3000 WHERE id <= 100", (r,))
-            before = counts(reader)
+            before, resolved = counts(reader), reader.execute("SELECT pg_temp.key_index()").fetchone()[0][0]
             reader.execute(walk, (seeds[r % 3],)).fetchall()
             after = counts(reader)
+            asked.append((resolved, reader.execute("SELECT pg_temp.key_index()").fetchone()[0][1]))
             assert after["rows_folded"] == before["rows_folded"] + 100, (before, after)
             return after["statements"] - before["statements"]
 
-        # START_SAME, START and RESOLVE, some 250 keys a fold, 1,750 in seven
-        first = [statements_per_fold(r) for r in range(3, 10)]
+        # RESOLVE, some 250 keys a fold, 1,750 in seven
+        [statements_per_fold(r) for r in range(3, 10)]
         apply(admin)  # (a kept view holds at most 1,000 rows: graph._read_sync's rule)
         reader.execute(walk, ("1",)).fetchall()
         # past 2,000 keys a fold builds the index; those after it run START_SAME and START alone
         then = [statements_per_fold(r) for r in range(10, 16)]
-        assert first[2:5] == [3, 3, 3] and then[-3:] == [2, 2, 2], (first, then)
+        assert then[-3:] == [2, 2, 2], then
+        # each fold before the one that built it asked graph._nodes (RESOLVE), none after it;
+        # the keys asked before it, and one fold's more, passed 2,000
+        at = next(i for i, (_, held) in enumerate(asked) if held)
+        before = [resolved for resolved, _ in asked[:at + 1]]
+        assert before == sorted(set(before)) and 2000 - 300 < before[-1] <= 2000, asked
+        assert all(held for _, held in asked[at:]), asked
+        assert reader.execute("SELECT pg_temp.key_index()").fetchone()[0][0] == before[-1]
         answers = [reader.execute(walk, (s,)).fetchall() for s in seeds]
         apply(admin)
         assert [reader.execute(walk, (s,)).fetchall() for s in seeds] == answers
+        # (the larger graph left behind would change the later tests' base)
+        admin.execute("SELECT graph.remove_table('uw5.n', cascade => true)")
+        admin.execute("DROP SCHEMA uw5 CASCADE")
+        admin.execute("SELECT graph.build()")
 
 
 PENDING_KEYS_CALLS = ("SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions"

@@ -36,6 +36,19 @@ STANDBY_HINT = ("Run graphsync's admin functions (apply_sync, build, maintenance
 # (reads/start.py, _SEEN_AT), under the caller's search_path.
 SNAPSHOT_TIME = ("CASE WHEN pg_catalog.current_setting('transaction_isolation') = 'read committed'"
                  " THEN pg_catalog.now() END")
+# The same time as it reaches Python and goes back to the log's state (AT_MICROS): a
+# number of microseconds since 1970, not text -- text is rendered and read back in the
+# session's DateStyle and TimeZone, which the caller of a read chooses: DateStyle SQL
+# writes a zone's abbreviation, and TimeZone 'EST-10' (ten hours east, abbreviated EST)
+# made a time read back fifteen hours late, and a plain reader's read dated the applied
+# graph so (tests/test_reads_under_writes.py).
+SNAPSHOT_MICROS = "(pg_catalog.extract('epoch', %s) * 1000000)::pg_catalog.int8" % SNAPSHOT_TIME
+
+
+def at_micros(param):
+    """SQL for the time SNAPSHOT_MICROS gave, passed as parameter ``param`` (bigint)."""
+    return "pg_catalog.to_timestamp(%s::pg_catalog.float8 / 1000000)" % param
+
 TEMP_MISSING = "SELECT pg_catalog.to_regclass($1) IS NULL AS missing"
 READ_ONLY = "cannot change the graph in a read-only transaction"
 READ_ONLY_HINT = "Run it in a read-write transaction."
@@ -158,8 +171,8 @@ WHERE x = $3 OR x % 4294967296 = ANY ($4::bigint[])
 # The snapshot the apply a read runs may stop at (sync/apply.py, _new_pass), set by the
 # read around its START (reads/start.py, _busy), in this backend's interpreter, where no
 # caller's code runs: "seen", a snapshot's text taken by an earlier statement of this
-# backend (the kept folded view's), and "at", a time at or before it was taken, as text
-# (None: none known, SNAPSHOT_TIME).
+# backend (the kept folded view's), and "at", a time at or before it was taken, in
+# microseconds (None: none known, SNAPSHOT_MICROS).
 read_bound = {"seen": None, "at": None}
 
 

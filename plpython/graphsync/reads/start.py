@@ -367,12 +367,13 @@ _NOTHING_NEW = """(NOT EXISTS (
                      = greatest(pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint
                                 - pg_catalog.pg_snapshot_xmax($9::pg_catalog.pg_snapshot)::text::bigint, 0))"""
 
-# A time at or before START's snapshot was taken (db.SNAPSHOT_TIME's rule, as text): the
-# date of a read's apply that stops at a kept view's snapshot (db.read_bound). It and the
-# snapshot (``seen``) reach that apply, which runs as graphsync's owner: both are written
-# with every name qualified, so that no type or function of the caller's search_path
-# makes them (the apply checks the snapshot too: sync/apply.py, _bound_within).
-_SEEN_AT = "(%s)::pg_catalog.text" % db.SNAPSHOT_TIME
+# A time at or before START's snapshot was taken (db.SNAPSHOT_MICROS: a number, not
+# text in the caller's DateStyle and TimeZone): the date of a read's apply that stops at
+# a kept view's snapshot (db.read_bound). It and the snapshot (``seen``) reach that
+# apply, which runs as graphsync's owner: both are written with every name qualified,
+# so that no type or function of the caller's search_path makes them (the apply checks
+# the snapshot too: sync/apply.py, _bound_within).
+_SEEN_AT = db.SNAPSHOT_MICROS
 
 # START's pending rows. Each subquery ends in OFFSET 0, which keeps the planner from
 # pulling it up into the one above: pulled up, a column made of a test was written
@@ -652,7 +653,7 @@ class Start(record("Start", (
         "bound",  # str: a snapshot that sees every applied row: the pass's target, else done
         "bound_below",  # int | None: its xmax as taken (migration 423; db.seen_below)
         "seen",  # str: the snapshot they were read in
-        "seen_at",  # str | None: a time at or before it was taken (_SEEN_AT)
+        "seen_at",  # int | None: a time at or before it was taken, in microseconds (_SEEN_AT)
         "keys",  # dict: {(table oid, id text): (node id, extra rows) or None} of keys the pending rows name
         "me",  # str: current_user
         "tenant",  # object: graph.tenant in force (None: no tenant)

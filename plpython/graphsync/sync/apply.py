@@ -522,8 +522,8 @@ FROM graph._sync_state FOR UPDATE
 
 READ_ONLY = "UPDATE graph._sync_state SET read_only = true, read_only_reason = 'edge_buffer_full'"
 
-# This moment's snapshot, and a time at or before it was taken (db.SNAPSHOT_TIME).
-NOW = "SELECT pg_current_snapshot()::text AS s, %s AS at" % db.SNAPSHOT_TIME
+# This moment's snapshot, and a time at or before it was taken (db.SNAPSHOT_MICROS).
+NOW = "SELECT pg_current_snapshot()::text AS s, %s AS at" % db.SNAPSHOT_MICROS
 
 # The apply a read runs stops at the snapshot of the reading backend's kept folded
 # view, when it can (db.read_bound: the read sets it around its START): the read then
@@ -572,19 +572,20 @@ SELECT coalesce(
 ) - 1 AS p
 """
 
-# ``$3``, ``$4``: the pass's target_at and target_seen_below (db.complete_snapshot's
-# below; migration 423); NULL for a pass an earlier call began (and saved).
+# ``$3``, ``$4``: the pass's target_at (db.SNAPSHOT_MICROS) and target_seen_below
+# (db.complete_snapshot's below; migration 423); NULL for a pass an earlier call began
+# (and saved).
 SAVE = """
 UPDATE graph._sync_state SET target_snapshot = $1::pg_snapshot, target_position = $2,
     applied_sync_id = greatest(applied_sync_id, $2), last_apply_at = now(),
-    target_at = coalesce($3, target_at), target_seen_below = coalesce($4, target_seen_below)
-"""
+    target_at = coalesce(%s, target_at), target_seen_below = coalesce($4, target_seen_below)
+""" % db.at_micros("$3")
 
 DONE = """
 UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot, settled_xid = $2, target_snapshot = NULL,
-    target_position = 0, last_apply_at = now(), done_at = coalesce($3, target_at), target_at = NULL,
+    target_position = 0, last_apply_at = now(), done_at = coalesce(%s, target_at), target_at = NULL,
     done_seen_below = coalesce($4, target_seen_below), target_seen_below = NULL
-"""
+""" % db.at_micros("$3")
 
 CLEAR_ERRORS = """
 UPDATE graph._sync_log SET error_message = NULL WHERE id = ANY ($1) AND error_message IS NOT NULL
@@ -729,13 +730,13 @@ def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_ba
                 rows = db.run(plpy, FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"],
                               [position, db.xmin(done), done, target, batch_size, *built])
         if not rows:
-            db.run(plpy, DONE, ["text", "bigint", "timestamptz", "bigint"], [target, settled, at, below])
+            db.run(plpy, DONE, ["text", "bigint", "bigint", "bigint"], [target, settled, at, below])
             return True, None
         replayer.pin()  # here, outside the batch's subtransaction
         last, stop, failed = _apply_batch(plpy, replayer, rows, policy, counts)
         if last is not None:
             position = last
-            db.run(plpy, SAVE, ["text", "bigint", "timestamptz", "bigint"], [target, position, at, below])
+            db.run(plpy, SAVE, ["text", "bigint", "bigint", "bigint"], [target, position, at, below])
             _clear_errors(plpy, [r["id"] for r in rows if r["error_message"]
                                  and r["id"] <= last and r["id"] not in failed])
         counts.batches += 1
