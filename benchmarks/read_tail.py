@@ -20,7 +20,8 @@ client knows its wall time, its backend's CPU and what it did; the K slowest (--
 nest (``fold`` includes ``resolve``, which includes ``int_index``; ``ov_add`` includes
 ``catch_up``), and a collection is counted in the step it interrupted too. At the end
 each reader's backend reports how many objects Python's collector tracks and what a
-full collection then costs (gc.collect(), twice: the second finds only what survives).
+full collection then costs (gc.collect(), twice: the second finds only what survives),
+whether it holds the base's key index, and its private memory and Pss (smaps_rollup).
 
 Not the goal's benchmark (reads_under_writes.py): the wrapping and the second column
 cost each read some tens of microseconds. It is for finding out which reads are slow
@@ -119,18 +120,32 @@ return json.dumps({"cpu": time.process_time(), "steps": steps, "counts": counts}
 $f$"""
             % {"steps": STEPS, "counted": COUNTED})
 
-# What a full collection costs in this backend now.
+# What a full collection costs in this backend now, and whether it holds the base's
+# key index (reads.nodes.index_held).
 COLLECT_FN = """
 CREATE OR REPLACE FUNCTION pg_temp.full_collection() RETURNS text LANGUAGE plpython3u AS $f$
-import gc, json, time
+import gc, json, sys, time
 tracked = len(gc.get_objects())
 spent = []
 for _ in range(2):
     t = time.process_time()
     gc.collect()
     spent.append(time.process_time() - t)
-return json.dumps({"tracked": tracked, "first": spent[0], "second": spent[1]})
+nodes = sys.modules.get("graphsync.reads.nodes")
+return json.dumps({"tracked": tracked, "first": spent[0], "second": spent[1],
+                   "index": bool(nodes and nodes.index_held())})
 $f$"""
+
+
+def memory(pid):
+    """(private, Pss) MiB of the process ``pid`` (/proc/PID/smaps_rollup; the server
+    runs on this machine), or None when it cannot be read."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            kb = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in f if ":" in line and "kB" in line)}
+    except OSError:
+        return None
+    return (kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)) / 1024, kb.get("Pss", 0) / 1024
 
 
 def _reader(dsn, nodes, start, duration, out):
@@ -154,6 +169,7 @@ def _reader(dsn, nodes, start, duration, out):
                           {k: v for k, v in counts.items() if v}))
             last = now
         collection = json.loads(c.execute("SELECT pg_temp.full_collection()").fetchone()[0])
+        collection["memory"] = memory(c.execute("SELECT pg_backend_pid()").fetchone()[0])
     out.put(("reader", reads, collection))
 
 
@@ -215,8 +231,11 @@ def report(results, args, load):
         ms(gc_total), len(full), ms(sorted(full)[len(full) // 2]) if full else "-"))
     for kind, _, collection in results:
         if kind == "reader":
-            print("  a reader's backend at the end: %d objects tracked, a full collection %s ms, then %s ms" % (
-                collection["tracked"], ms(collection["first"]), ms(collection["second"])))
+            print("  a reader's backend at the end: %d objects tracked, a full collection %s ms, then %s ms;"
+                  " key index %s; private / Pss %s MiB" % (
+                      collection["tracked"], ms(collection["first"]), ms(collection["second"]),
+                      "held" if collection["index"] else "not held",
+                      "%.1f / %.1f" % collection["memory"] if collection["memory"] else "-"))
     print("\nreads by what they did (the first of: applied up to the kept view's snapshot, applied,"
           " rekeyed a kept view, folded onto a copy,"
           " folded onto the kept view, other): all reads / those over %d ms, CPU p50 / p99 ms of those over,"

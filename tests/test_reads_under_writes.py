@@ -343,6 +343,16 @@ def fresh_fold(graph_db):
         return reach(fresh)
 
 
+def counted_read(reader, graph_db):
+    """What ``reader`` reads (reach), which must be a fresh backend's fold, and how far
+    its counts (COUNTS) moved by it."""
+    before = counts(reader)
+    got = reach(reader)
+    after = counts(reader)
+    assert got == fresh_fold(graph_db)
+    return got, {k: after[k] - before[k] for k in after}
+
+
 def test_a_folded_view_is_kept_across_an_apply_of_rows_it_folded(graph_db):
     """Issue 9: rows X folded by a reader, then another backend applies rows A within
     X (its snapshot was taken before the reader's last read): the reader's next read
@@ -365,21 +375,16 @@ def test_a_folded_view_is_kept_across_an_apply_of_rows_it_folded(graph_db):
         writer.execute("DELETE FROM uw.e WHERE id = 32")  # committed after it: pending after the apply
         got = reach(reader)  # folds the delete (X: all three), the apply not committed yet
         applier.execute("COMMIT")
-        before = counts(reader)
-        assert reach(reader) == got == fresh_fold(graph_db)
-        after = counts(reader)
-        assert after["rows_folded"] == before["rows_folded"]  # the delete is not folded again
-        assert after["folds"] == before["folds"]
-        assert after["copies"] == before["copies"]
-        assert after["full_arrays"] == before["full_arrays"] == 0
-        assert after["rekeys"] == before["rekeys"] + 1
+        again, moved = counted_read(reader, graph_db)
+        assert again == got
+        assert moved["rows_folded"] == 0  # the delete is not folded again
+        assert moved["folds"] == moved["copies"] == moved["full_arrays"] == 0
+        assert counts(reader)["full_arrays"] == 0
+        assert moved["rekeys"] == 1
         writer.execute("UPDATE uw.e SET dst = 26 WHERE id = 33")
-        before = counts(reader)
-        got = reach(reader)
-        after = counts(reader)
-        assert got == fresh_fold(graph_db)
-        assert after["rows_folded"] == before["rows_folded"] + 1  # the new row alone, onto the kept view
-        assert after["copies"] == before["copies"]
+        got, moved = counted_read(reader, graph_db)
+        assert moved["rows_folded"] == 1  # the new row alone, onto the kept view
+        assert moved["copies"] == 0
         apply(admin)
         assert reach(reader) == fresh_fold(graph_db)
 
@@ -406,22 +411,18 @@ def test_a_folded_view_is_kept_across_an_apply_that_began_after_its_last_read(gr
                                         " FROM graph._sync_state").fetchone()
         assert below is not None and below < snapshot  # its subtransactions lie in between
         writer.execute("INSERT INTO uw.e VALUES (341, 34, 22)")  # pending after it (else the read adopts the graph)
-        before = counts(reader)
-        assert reach(reader) == fresh_fold(graph_db)
-        after = counts(reader)
-        assert after["rekeys"] == before["rekeys"] + 1
-        assert after["rekeys_refused"] == before["rekeys_refused"]
-        assert after["copies"] == before["copies"] and after["rows_folded"] == before["rows_folded"] + 1
+        moved = counted_read(reader, graph_db)[1]
+        assert moved["rekeys"] == 1
+        assert moved["rekeys_refused"] == 0
+        assert moved["copies"] == 0 and moved["rows_folded"] == 1
         writer.execute("UPDATE uw.e SET dst = 28 WHERE id = 33")
         reach(reader)  # folds it
         apply(admin)
         admin.execute("UPDATE graph._sync_state SET done_seen_below = NULL")  # as an older release left it
         writer.execute("INSERT INTO uw.e VALUES (342, 35, 23)")
-        before = counts(reader)
-        assert reach(reader) == fresh_fold(graph_db)
-        after = counts(reader)
-        assert after["rekeys_refused"] == before["rekeys_refused"] + 1
-        assert after["copies"] == before["copies"] + 1
+        moved = counted_read(reader, graph_db)[1]
+        assert moved["rekeys_refused"] == 1
+        assert moved["copies"] == 1
 
 
 def test_a_folded_view_is_not_kept_across_an_apply_of_rows_it_had_not_folded(graph_db):
@@ -438,13 +439,10 @@ def test_a_folded_view_is_not_kept_across_an_apply_of_rows_it_had_not_folded(gra
         writer.execute("INSERT INTO uw.e VALUES (301, 31, 7)")  # not folded by the reader ...
         apply(admin)  # ... but applied
         writer.execute("UPDATE uw.e SET dst = 28 WHERE id = 35")  # pending
-        before = counts(reader)
-        got = reach(reader)
-        after = counts(reader)
-        assert got == fresh_fold(graph_db)
+        got, moved = counted_read(reader, graph_db)
         assert ("7", 1) in got["31"]  # the row applied
-        assert after["rekeys"] == before["rekeys"], (before, after)
-        assert after["rekeys_refused"] == before["rekeys_refused"] + 1, (before, after)
+        assert moved["rekeys"] == 0, moved
+        assert moved["rekeys_refused"] == 1, moved
         apply(admin)
         assert reach(reader) == fresh_fold(graph_db)
 
@@ -471,23 +469,17 @@ def test_a_read_that_keeps_its_folded_view_across_an_apply_reads_none_of_its_ove
         writer.execute("UPDATE uw.e SET dst = 23 WHERE id = 37")
         reach(reader)
         applier.execute("COMMIT")
-        before = counts(reader)
-        got = reach(reader)
-        after = counts(reader)
-        assert got == fresh_fold(graph_db)
-        assert after["rekeys"] == before["rekeys"] + 1
-        assert after["refreshes"] == before["refreshes"] + 1
-        assert after["overlay_rows"] == before["overlay_rows"], (before, after)  # none of A's three
+        got, moved = counted_read(reader, graph_db)
+        assert moved["rekeys"] == 1
+        assert moved["refreshes"] == 1
+        assert moved["overlay_rows"] == 0, moved  # none of A's three
         writer.execute("INSERT INTO uw.e VALUES (311, 34, 24)")  # not folded by the reader ...
         apply(admin)  # ... but applied: the view is refused, the applied graph copied
         writer.execute("UPDATE uw.e SET dst = 25 WHERE id = 35")  # pending: the read folds
-        before = counts(reader)
-        got = reach(reader)
-        after = counts(reader)
-        assert got == fresh_fold(graph_db)
+        got, moved = counted_read(reader, graph_db)
         assert ("24", 1) in got["34"] and ("22", 1) in got["31"]
-        assert after["rekeys_refused"] == before["rekeys_refused"] + 1
-        assert after["overlay_rows"] >= before["overlay_rows"] + 3 + 2  # both applies' rows, read now
+        assert moved["rekeys_refused"] == 1
+        assert moved["overlay_rows"] >= 3 + 2  # both applies' rows, read now
         apply(admin)
         assert reach(reader) == fresh_fold(graph_db)
 
@@ -565,12 +557,9 @@ def test_a_read_that_starts_again_for_a_newer_graph_keeps_its_folded_view(graph_
         reach(reader)  # folds them onto a copy, and keeps the view
         writer.execute("UPDATE uw.e SET dst = 29 WHERE id = 38")
         reader.execute(INEXACT_ONCE)
-        before = counts(reader)
-        got = reach(reader)
-        after = counts(reader)
-        assert got == fresh_fold(graph_db)
-        assert after["copies"] == before["copies"], (before, after)
-        assert after["rows_folded"] == before["rows_folded"] + 1, (before, after)  # the new row alone
+        got, moved = counted_read(reader, graph_db)
+        assert moved["copies"] == 0, moved
+        assert moved["rows_folded"] == 1, moved  # the new row alone
         apply(admin)
         assert reach(reader) == fresh_fold(graph_db)
 
@@ -1124,15 +1113,12 @@ def test_a_reads_apply_stops_at_its_kept_views_snapshot_and_keeps_the_view(graph
         late.execute("COMMIT")
         writer.execute("DELETE FROM uw.e WHERE id = 34")
         admin.execute(AGED)
-        before = counts(reader)
-        got = reach(reader)  # applies, then folds onto the view late's row and the delete
-        after = counts(reader)
-        assert got == fresh_fold(graph_db)
-        assert (after["rekeys"], after["rekeys_refused"]) == (before["rekeys"] + 1, before["rekeys_refused"])
-        assert after["bounded_passes"] == before["bounded_passes"] + 1
-        assert after["copies"] == before["copies"]
-        assert after["overlay_rows"] == before["overlay_rows"], (before, after)
-        assert after["rows_folded"] == before["rows_folded"] + 2, (before, after)
+        got, moved = counted_read(reader, graph_db)  # applies, then folds onto the view late's row and the delete
+        assert (moved["rekeys"], moved["rekeys_refused"]) == (1, 0)
+        assert moved["bounded_passes"] == 1
+        assert moved["copies"] == 0
+        assert moved["overlay_rows"] == 0, moved
+        assert moved["rows_folded"] == 2, moved
         assert admin.execute(PENDING_LOG).fetchone()[0] == 2
         assert admin.execute("SELECT done_at <= %s FROM graph._sync_state", (taken,)).fetchone()[0]
         apply(admin)
@@ -1185,11 +1171,8 @@ def test_a_reads_apply_goes_to_its_own_moment_when_its_views_snapshot_is_out_of_
             for _ in range(600):
                 writer.execute("SELECT pg_current_xact_id()")
         admin.execute(AGED)
-        before = counts(reader)
-        got = reach(reader)
-        after = counts(reader)
-        assert got == fresh_fold(graph_db)
-        assert after["bounded_passes"] == before["bounded_passes"]
+        got, moved = counted_read(reader, graph_db)
+        assert moved["bounded_passes"] == 0
         assert admin.execute(PENDING_LOG).fetchone()[0] == 0
         assert ("15", 1) in got["32"]
         apply(admin)

@@ -36,12 +36,12 @@ STANDBY_HINT = ("Run graphsync's admin functions (apply_sync, build, maintenance
 # (reads/start.py, _SEEN_AT), under the caller's search_path.
 SNAPSHOT_TIME = ("CASE WHEN pg_catalog.current_setting('transaction_isolation') = 'read committed'"
                  " THEN pg_catalog.now() END")
-# The same time as it reaches Python and goes back to the log's state (AT_MICROS): a
+# The same time as it reaches Python and goes back to the replay state (at_micros): a
 # number of microseconds since 1970, not text -- text is rendered and read back in the
 # session's DateStyle and TimeZone, which the caller of a read chooses: DateStyle SQL
 # writes a zone's abbreviation, and TimeZone 'EST-10' (ten hours east, abbreviated EST)
 # made a time read back fifteen hours late, and a plain reader's read dated the applied
-# graph so (tests/test_reads_under_writes.py).
+# graph so (tests/test_reads_staleness.py).
 SNAPSHOT_MICROS = "(pg_catalog.extract('epoch', %s) * 1000000)::pg_catalog.int8" % SNAPSHOT_TIME
 
 
