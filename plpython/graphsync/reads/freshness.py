@@ -107,8 +107,8 @@ FOLD_BY_ROW = 256
 # once it folded a large backlog): a read folding 300 join-row updates onto its kept
 # view, 200k nodes, took 8.6 ms against 14.4 with the statement (benchmarks/reads.py
 # --fold-updates-only REV --fold-rows 300, idle machine). So does a fold of fewer ends
-# once the folds of this backend have asked graph._nodes for that many keys and one
-# INDEX_SHARE-th of the base's in the generation (nodes.index_due): a reader under
+# once the folds of this backend have asked graph._nodes for that many keys and a
+# share of the base's in the generation (nodes.index_due): a reader under
 # unthrottled writers, folding a few hundred rows a read, asked it some 300 keys a read.
 KEYS_BY_INDEX = 2_000
 

@@ -431,11 +431,18 @@ def index_held():
 # (4-11 ms of statement on the loaded machine, 25 us a key) for the first few seconds
 # of each generation, and those folds were a third of the reads over 50 ms; at one
 # 128th (the floor, the fold's own KEYS_BY_INDEX, rules at 200k) the goal's benchmark's
-# p99 was 43.0 and 36.4 ms against 113.3 and 80.2 ms, read_tail.py's 52.7 and 48.5
-# against 136.6 and 85.3 (alternating, load 4-7; benchmarks/READS_UNDER_WRITES.md).
-# Such a reader builds the indexes within a second of writes anyway; a backend that
-# folds a few rows now and then still asks graph._nodes.
+# p99 was 0.51x the sixteenth's at the median of six pairs (0.38-1.09x; alternating,
+# load 4-7; benchmarks/READS_UNDER_WRITES.md). Such a reader builds the indexes within a
+# second of writes anyway; a backend that folds a few rows now and then still asks
+# graph._nodes. Only up to EARLY_INDEX_NODES base nodes: the index costs a backend some
+# 165 bytes a key and its build some 1.9 us of CPU a key (read_tail.py at 2M nodes /
+# 10M edges: 416-444 MiB private memory a reader holding it against 94-100, a build
+# of 3.8 s of CPU, 13 s by the clock with four readers building at once), about what
+# RESOLVE costs for a thirteenth of the base's keys: above it, a sixteenth (at 2M nodes
+# no reader under unthrottled writers reached it in 20 s; a burst of a few thousand
+# rows never does).
 INDEX_SHARE = 128
+EARLY_INDEX_NODES = 250_000
 
 
 def index_due(v, asked, many):
@@ -443,12 +450,13 @@ def index_due(v, asked, many):
     (key_index, int_key_index) rather than asking graph._nodes: when they are more
     than ``many``, or when the keys this backend's folds asked graph._nodes for in
     this generation (``resolved``), these with them, pass ``many`` and one
-    INDEX_SHARE-th of the base. A reader under heavy writes folds some hundreds of
-    rows a read, each key a probe of graph._nodes' index; past that its lookups cost
-    more than building the indexes once, and every later fold of the generation finds
-    its keys in memory."""
+    INDEX_SHARE-th of the base (ALL_KEYS_SHARE-th above EARLY_INDEX_NODES nodes). A
+    reader under heavy writes folds some hundreds of rows a read, each key a probe of
+    graph._nodes' index; past that its lookups cost more than building the indexes
+    once, and every later fold of the generation finds its keys in memory."""
     cache = _key_cache(v)
-    return asked > many or cache.resolved + asked > max(many, cache.base_count // INDEX_SHARE)
+    share = INDEX_SHARE if cache.base_count <= EARLY_INDEX_NODES else ALL_KEYS_SHARE
+    return asked > many or cache.resolved + asked > max(many, cache.base_count // share)
 
 
 def note_resolved(v, count):

@@ -179,3 +179,29 @@ def test_key_columns_answers_only_when_the_arrays_hold_every_key(monkeypatch):
     assert nodes.key_columns(v, [11, 50]) is None  # past the base
     assert nodes.key_columns(v, []) is None
     assert nodes.key_list(None, v, [11, 4]) == [(16400, "d"), (16400, "a")]  # the same keys, the other way
+
+
+@pytest.mark.parametrize("base_count, due_after", [
+    (3_000, 2_000),  # KEYS_BY_INDEX, the floor
+    (40_000, 2_000),
+    (250_000, 2_000),  # EARLY_INDEX_NODES: a 128th is 1,953
+    (400_000, 25_000),  # above it, a sixteenth
+    (2_000_000, 125_000),
+])
+def test_a_backends_folds_build_the_key_index_after_keys_that_grow_with_the_base(monkeypatch, base_count, due_after):
+    """nodes.index_due: a fold of few keys builds the key indexes once this backend's
+    folds asked graph._nodes for KEYS_BY_INDEX keys and a 128th of the base, up to
+    EARLY_INDEX_NODES nodes (the index some 165 bytes a key in every reading backend),
+    a sixteenth above; a fold of more than KEYS_BY_INDEX keys builds them at once."""
+    from types import SimpleNamespace
+
+    from graphsync.reads import freshness
+    from graphsync.sync import base
+
+    monkeypatch.setattr(base, "_cache", {})
+    v = SimpleNamespace(key=(3, 1), base_count=base_count)
+    many = freshness.KEYS_BY_INDEX
+    assert nodes.index_due(v, many + 1, many)
+    nodes.note_resolved(v, due_after - 300)
+    assert not nodes.index_due(v, 300, many)
+    assert nodes.index_due(v, 301, many)
