@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from conftest import apply, connect
+from test_random_concurrency import READ_COUNTS
 from test_reads_start import COUNTS
 
 READER = "gs_stale_reader"
@@ -248,10 +249,6 @@ def test_an_apply_in_an_older_imported_snapshot_dates_nothing(fresh):
 # A read whose START and apply run in the caller's own settings (graph.traverse's pin
 # DateStyle and TimeZone; graph.shortest_path's do not).
 PATH = "SELECT count(*) FROM graph.shortest_path('st.item', '2', 'st.item', '1')"
-BOUNDED_PASSES = """CREATE OR REPLACE FUNCTION pg_temp.bounded_passes() RETURNS int LANGUAGE plpython3u AS $$
-                    import sys
-                    a = sys.modules.get("graphsync.sync.apply")
-                    return a.STATS["bounded_passes"] if a else 0 $$"""
 
 
 @pytest.mark.parametrize("kept", [False, True], ids=["its_own_moment", "its_kept_views_snapshot"])
@@ -266,7 +263,7 @@ def test_a_plain_readers_date_settings_never_date_the_applied_graph_later(fresh,
     own moment's (NOW) or, when the reader keeps a folded view, that view's snapshot's,
     as its START wrote it (db.read_bound: the apply stops there)."""
     with connect(fresh) as admin, connect(fresh) as w, connect(fresh) as reader:
-        reader.execute(BOUNDED_PASSES)
+        reader.execute(READ_COUNTS)  # pg_temp.bounded_passes()
         reader.execute(f"SET ROLE {READER}")
         reader.execute("SET datestyle = 'SQL, MDY'")
         reader.execute("SET timezone = 'EST-10'")
