@@ -81,6 +81,11 @@ class Server:
     def stop(self) -> None:
         """Stop the server and remove everything it had."""
 
+    def host_pid(self, pid: int) -> int:
+        """The process id on this machine of the server's process ``pid``
+        (pg_backend_pid()), for the tests that pause a backend with a debugger."""
+        raise NotImplementedError(f"the tests may not attach to a server they do not own ({self.backend})")
+
     def describe(self) -> str:
         return f"the server in GRAPHSYNC_DSN ({self.backend})"
 
@@ -134,6 +139,9 @@ class LocalServer(Server):
 
     def restart(self) -> None:
         pgcluster.restart(self.directory)
+
+    def host_pid(self, pid: int) -> int:
+        return pid
 
     def stop(self) -> None:
         pgcluster.stop(self.directory)
@@ -238,6 +246,24 @@ class ContainerServer(Server):
     def restart(self) -> None:
         self.container.get_wrapped_container().start()
         self._wait_until_ready()
+
+    def host_pid(self, pid: int) -> int:
+        """The process of the container's process namespace whose id there is ``pid``
+        (the last id of its NSpid line)."""
+        wrapped = self.container.get_wrapped_container()
+        wrapped.reload()
+        namespace = os.readlink(f"/proc/{wrapped.attrs['State']['Pid']}/ns/pid")
+        for entry in os.listdir("/proc"):
+            try:
+                if not entry.isdigit() or os.readlink(f"/proc/{entry}/ns/pid") != namespace:
+                    continue
+                with open(f"/proc/{entry}/status") as f:
+                    ids = next(line.split()[1:] for line in f if line.startswith("NSpid:"))
+            except (OSError, StopIteration):
+                continue
+            if int(ids[-1]) == pid:
+                return int(entry)
+        raise LookupError(f"no process {pid} in container {wrapped.name}")
 
     def stop(self) -> None:
         try:

@@ -169,6 +169,20 @@ class Applier(threading.Thread):
         assert result == (None, 0), f"apply_sync stopped or failed: {result}"
 
 
+def stuck(dsn, thread):
+    """For a thread still running: what every other backend of the database is doing,
+    and the locks waited for (else nothing)."""
+    if not thread.is_alive():
+        return ""
+    with connect(dsn) as c:
+        activity = c.execute(
+            "SELECT pid, state, wait_event_type, wait_event, backend_xid::text, left(query, 120)"
+            " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
+        waits = c.execute("SELECT pid, locktype, mode, relation::regclass::text, transactionid::text"
+                          " FROM pg_locks WHERE NOT granted").fetchall()
+    return f"; still running; backends: {activity}; waiting for locks: {waits}"
+
+
 def test_random_writers_with_a_concurrent_applier(db):
     with connect(db) as admin:
         admin.execute(SCHEMA)
@@ -187,8 +201,10 @@ def test_random_writers_with_a_concurrent_applier(db):
         applier.stop.set()
         applier.join(120)
         for w in writers:
-            assert not w.is_alive() and w.failure is None, f"writer seed {w.seed}: {w.failure!r} ({context})"
-        assert not applier.is_alive() and applier.failure is None, f"applier: {applier.failure!r} ({context})"
+            assert not w.is_alive() and w.failure is None, (
+                f"writer seed {w.seed}: {w.failure!r} ({context}){stuck(db, w)}")
+        assert not applier.is_alive() and applier.failure is None, (
+            f"applier: {applier.failure!r} ({context}){stuck(db, applier)}")
 
         totals = sum((w.stats for w in writers), Counter())
         # The run must have exercised what it claims to.
@@ -586,7 +602,7 @@ def test_random_writers_with_readers_whose_reads_apply(db, applier):
             r.join(120)
         for t in writers + readers + other:
             who = f"{type(t).__name__} seed {t.seed}"
-            assert not t.is_alive() and t.failure is None, f"{who}: {t.failure!r} ({context})"
+            assert not t.is_alive() and t.failure is None, f"{who}: {t.failure!r} ({context}){stuck(db, t)}"
         reads = sum((r.stats for r in readers), Counter())
         assert reads["bounded_passes"] > 0 and reads["rolled_back"] > 0, (dict(reads), context)
         for r in readers:

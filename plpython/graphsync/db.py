@@ -147,15 +147,27 @@ FRESH_XID = """UPDATE graph._sync_state SET last_apply_at = last_apply_at
 RETURNING xmin::text AS sub, pg_catalog.pg_current_xact_id()::text AS top,
           NOT EXISTS (SELECT FROM graph._sync_log AS l
                       WHERE l.xid = pg_catalog.pg_current_xact_id()::text::bigint) AS no_rows"""
-# The xids (32 bits) whose transactions run now in other backends (or prepared):
-# each holds its xid's lock until it ends (a subtransaction's, until it ends or
-# commits into its parent), and pg_locks shows every backend's to every role. Read
-# before the statuses (NAMED), so that a transaction ending in between is seen by
-# one of the two.
-RUNNING = """SELECT coalesce(pg_catalog.array_agg(l.transactionid::text::bigint), '{}') AS xids
-FROM pg_catalog.pg_locks AS l
-WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
-  AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()"""
+# The xids (32 bits) whose transactions run now in other backends (or prepared). A
+# backend's top-level xid is in the process array (pg_stat_get_activity's backend_xid,
+# shown to every role) from the moment it is assigned; the transaction takes its xid's
+# lock only after that, so pg_locks alone missed a transaction between the two, whose
+# xid NAMED then took for one that holds no log row: its rows were never applied. A
+# prepared transaction is in no backend and holds its xid's lock (pg_locks; so does a
+# subtransaction until it ends or commits into its parent). Read after the xid that
+# bounds them was assigned (every xid below it was in the process array by then) and
+# before the statuses (NAMED), so that a transaction ending in between is seen by one
+# of the two; a backend's activity is read afresh (CLEAR: the statement would
+# otherwise see what an earlier one of this transaction read).
+CLEAR = "SELECT pg_catalog.pg_stat_clear_snapshot()"
+RUNNING = """SELECT coalesce(pg_catalog.array_agg(DISTINCT r.xid), '{}') AS xids
+FROM (SELECT l.transactionid::text::bigint AS xid
+      FROM pg_catalog.pg_locks AS l
+      WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+        AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()
+      UNION ALL
+      SELECT a.backend_xid::text::bigint
+      FROM pg_catalog.pg_stat_get_activity(NULL) AS a
+      WHERE a.backend_xid IS NOT NULL AND a.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()) AS r"""
 # The xids from $1 up to $2 that can hold a log row: this transaction ($3), the ones
 # running now ($4, 32 bits) and the ones committed. Not an aborted one, nor a
 # subtransaction that committed into its running parent (a log row carries its
@@ -202,6 +214,7 @@ def complete_snapshot(plpy, snapshot):
     high = int(snapshot.split(":")[1])
     named = []
     if fresh > high:
+        run(plpy, CLEAR)
         running = run(plpy, RUNNING)[0]["xids"]
         named = run(plpy, NAMED, ["bigint", "bigint", "bigint", "bigint[]"], [high, fresh, top, running])[0]["named"]
     return listing_running(exclude_xid(snapshot, top), fresh, named), top if r["no_rows"] else None, high
