@@ -15,7 +15,7 @@ from conftest import apply, connect
 from test_random_concurrency import READ_COUNTS
 from test_reads_start import COUNTS
 
-READER = "gs_stale_reader"
+READER, OWNER, ADMIN = "gs_stale_reader", "gs_stale_owner", "gs_stale_admin"
 
 SCHEMA = f"""
 DROP SCHEMA IF EXISTS st CASCADE;
@@ -29,6 +29,11 @@ DROP ROLE IF EXISTS {READER};
 CREATE ROLE {READER};
 GRANT USAGE ON SCHEMA st TO {READER};
 GRANT SELECT ON st.item TO {READER};
+DO $$ BEGIN CREATE ROLE {OWNER}; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN CREATE ROLE {ADMIN} IN ROLE graph_admin; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+GRANT USAGE ON SCHEMA st TO {OWNER}, {ADMIN};
+GRANT SELECT ON st.item TO {ADMIN};
+ALTER TABLE st.item OWNER TO {OWNER};
 """
 
 # The children of item 1 (the edges point from a child to its parent).
@@ -251,20 +256,26 @@ def test_an_apply_in_an_older_imported_snapshot_dates_nothing(fresh):
 PATH = "SELECT count(*) FROM graph.shortest_path('st.item', '2', 'st.item', '1')"
 
 
+ROLES = [READER, OWNER, ADMIN]
+ROLE_IDS = ["plain_reader", "table_owner", "graph_admin"]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=ROLE_IDS)
 @pytest.mark.parametrize("kept", [False, True], ids=["its_own_moment", "its_kept_views_snapshot"])
-def test_a_plain_readers_date_settings_never_date_the_applied_graph_later(fresh, kept):
-    """The apply a plain reader's read runs dates the snapshot it applied (done_at),
-    which every read bounded by graph.max_staleness trusts. The time went through
-    Python as text, rendered and read back in the reader's own settings: DateStyle SQL
-    writes a time zone's abbreviation, and TimeZone 'EST-10' (POSIX: ten hours east,
-    abbreviated EST) renders a time ten hours on as "EST", which reads back as US
-    Eastern, five hours west: the graph was dated fifteen hours late, and bounded reads
-    took it for recent and left out the rows committed since. The time is the apply's
-    own moment's (NOW) or, when the reader keeps a folded view, that view's snapshot's,
-    as its START wrote it (db.read_bound: the apply stops there)."""
+def test_a_readers_date_settings_never_date_the_applied_graph_later(fresh, kept, role):
+    """The apply a read runs dates the snapshot it applied (done_at), which every read
+    bounded by graph.max_staleness trusts. The time went through Python as text,
+    rendered and read back in the reader's own settings: DateStyle SQL writes a time
+    zone's abbreviation, and TimeZone 'EST-10' (POSIX: ten hours east, abbreviated EST)
+    renders a time ten hours on as "EST", which reads back as US Eastern, five hours
+    west: the graph was dated fifteen hours late, and bounded reads took it for recent
+    and left out the rows committed since. The time is the apply's own moment's (NOW)
+    or, when the reader keeps a folded view, that view's snapshot's, as its START wrote
+    it (db.read_bound: the apply stops there). The same for a plain reader, the table's
+    owner and a graph_admin member that is no superuser."""
     with connect(fresh) as admin, connect(fresh) as w, connect(fresh) as reader:
         reader.execute(READ_COUNTS)  # pg_temp.bounded_passes()
-        reader.execute(f"SET ROLE {READER}")
+        reader.execute(f"SET ROLE {role}")
         reader.execute("SET datestyle = 'SQL, MDY'")
         reader.execute("SET timezone = 'EST-10'")
         reader.execute(PATH)  # (nothing pending)
@@ -283,3 +294,23 @@ def test_a_plain_readers_date_settings_never_date_the_applied_graph_later(fresh,
         assert admin.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0] == kept  # (18: after the view)
         reader.execute("SET graph.max_staleness = '1 hour'")
         assert children(reader) == (["2"] if kept else ["2", "3"])
+
+
+def test_hostile_date_settings_of_the_tables_owner_and_an_admin_never_misdate_an_apply(fresh):
+    """The table's owner writes, and tries to apply, and a graph_admin member that is no
+    superuser applies, each in DateStyle SQL and TimeZone 'EST-10': the owner may not
+    apply (42501), and the admin's apply dates the graph by the server's clock."""
+    with connect(fresh) as admin, connect(fresh) as owner, connect(fresh) as member:
+        for c, role in ((owner, OWNER), (member, ADMIN)):
+            c.execute(f"SET ROLE {role}")
+            c.execute("SET datestyle = 'SQL, MDY'")
+            c.execute("SET timezone = 'EST-10'")
+        owner.execute("INSERT INTO st.item VALUES (19, 1)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            owner.execute("SELECT graph.apply_sync()")
+        before = admin.execute("SELECT clock_timestamp()").fetchone()[0]
+        assert member.execute("SELECT inserts FROM graph.apply_sync()").fetchone() == (1,)
+        taken = admin.execute("SELECT clock_timestamp()").fetchone()[0]
+        assert before <= state(admin)[0] <= taken
+        member.execute("SET graph.max_staleness = '1 hour'")
+        assert children(member) == ["2", "3", "19"]
