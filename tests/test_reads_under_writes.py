@@ -729,8 +729,8 @@ def test_a_reader_folding_a_few_hundred_rows_a_read_builds_the_key_index_once(gr
     fewer ends than build the base's key index (freshness.KEYS_BY_INDEX), so each
     looked its keys up in graph._nodes (RESOLVE, a statement of its own: some 300
     probes, 2-3 ms at 200k nodes), read after read. Once its folds have asked
-    graph._nodes for KEYS_BY_INDEX keys and one INDEX_SHARE-th of the base (up to
-    EARLY_INDEX_NODES nodes; nodes.index_due), a fold builds the index, and the folds
+    graph._nodes for KEYS_BY_INDEX keys and one INDEX_SHARE-th of the base
+    (nodes.index_due), a fold builds the index, and the folds
     after it run no RESOLVE
     (before: every fold did). At 40,000 nodes that is after 2,000 keys, not a
     sixteenth of the base (2,500: a reader under unthrottled writers asked RESOLVE

@@ -19,7 +19,7 @@ replay uses, so a folded read and an applied one agree; sync/columns.py reads th
 rows START returns as columns (inserts and deletes of join tables column by
 column, every other row through changes.add_rows) and gives the edge changes as
 arrays, whose ends are looked up table by table (_resolve_ends: integer ends as
-int64 among the base's integer keys, nodes.int_key_index). A fold is bounded by
+int64 among the base's integer keys, nodes.key_index). A fold is bounded by
 MAX_FOLD_ROWS rows (SQLSTATE 54000 past it) and its view is cached for as long
 as the pending rows and the applied graph stay the same.
 
@@ -65,7 +65,6 @@ rows the view folded, and the read keeps the view across it as across another
 backend's apply.
 """
 
-import itertools
 
 from graphsync import db, errors
 from graphsync.algorithms import adjacency, csr
@@ -303,6 +302,8 @@ def _resolve(plpy, v, keys, visible, counted=(), onto=None, known=None):
     rest = ask
     index = nodes.key_index(plpy, v, build=len(ask) > KEYS_BY_INDEX) if ask else None
     if index is not None:
+        from graphsync.sync import packed  # (see fold)
+
         by_table = {}
         for k in ask:
             of_table = by_table.get(k[0])
@@ -314,7 +315,8 @@ def _resolve(plpy, v, keys, visible, counted=(), onto=None, known=None):
             if table not in visible or table not in index:
                 rest.extend(of_table)
                 continue
-            found = dict(zip(of_table, map(index[table].get, [k[1] for k in of_table]), strict=True))
+            at = packed.find_keys(index[table], [k[1].encode() for k in of_table]).tolist()
+            found = {k: (i if i >= 0 else None) for k, i in zip(of_table, at, strict=True)}
             if counted:  # their extra_rows come from graph._nodes (RESOLVE)
                 found.update(dict.fromkeys([k for k in found if k in counted]))
             rest.extend(k for k, i in found.items() if i is None)
@@ -351,9 +353,10 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
     base's keys table by table, as _resolve would look up their keys: only in
     tables the caller may SELECT, and not the keys of ``node_changes`` (whose
     extra_rows come from graph._nodes). An end read as an integer
-    (``ec.from_ints``) is looked up among the table's integer keys
-    (nodes.int_key_index) with NumPy (packed.resolve), no string made; the others
-    with one map() over the ends of each table in nodes.key_index. A key a kept
+    (``ec.from_ints``) is looked up among the table's integer keys in
+    nodes.key_index with NumPy (packed.resolve), no string made; the others among
+    its keys as bytes (packed.find_keys; a key longer than packed.TEXT_WIDTH bytes is
+    not there, and goes to _resolve). A key a kept
     view ``onto`` holds under a temporary id is never found there: a base key
     keeps its row in graph._nodes for the generation, so _resolve found it, unless
     its table is one the caller may not SELECT, which is not looked up here."""
@@ -366,7 +369,8 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
     got = np.full(2 * m, -1, dtype=np.int64)
     # build the indexes (each when first needed), for many ends or many lookups so far; else use those held
     many = nodes.index_due(v, 2 * m, KEYS_BY_INDEX)
-    if many or any(index(plpy, v, build=False) is not None for index in (nodes.key_index, nodes.int_key_index)):
+    index = nodes.key_index(plpy, v, build=many)
+    if index is not None:
         counted = {}
         for k in node_changes:
             counted.setdefault(k[0], set()).add(k[1])
@@ -376,21 +380,20 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
                 continue
             at = np.arange(2 * m) if len(every) == 1 else np.flatnonzero(tables == table)
             skip = counted.get(table)
+            of_table = index.get(table)
+            if of_table is None:
+                continue
             if ints is not None and not skip:
-                of_table = (nodes.int_key_index(plpy, v, build=many) or {}).get(table)
                 is_int = ints[at] != imagetext.NOT_INT
-                if of_table is not None and is_int.any():
-                    got[at[is_int]] = packed.resolve(ints[at[is_int]], *of_table)
+                if is_int.any():
+                    got[at[is_int]] = packed.resolve(ints[at[is_int]], of_table[0], of_table[1])
                     at = at[~is_int]
                     if not len(at):
                         continue
-            of_table = (nodes.key_index(plpy, v, build=many) or {}).get(table)
-            if of_table is None:
-                continue
             asked = imagetext.key_texts(pks, ints, at).tolist()
-            found = list(map(of_table.get, asked, itertools.repeat(-1)))
+            found = packed.find_keys(of_table, [pk.encode() for pk in asked])
             if skip:
-                found = [-1 if pk in skip else i for pk, i in zip(asked, found, strict=True)]
+                found[[pk in skip for pk in asked]] = -1
             got[at] = found
     miss = np.flatnonzero(got < 0)
     missed = list(zip(tables[miss].tolist(), imagetext.key_texts(pks, ints, miss).tolist(), strict=True))

@@ -42,6 +42,16 @@ SELECT coalesce(array_agg(node_id), '{}') AS ids, coalesce(array_agg(table_oid),
 FROM graph._nodes WHERE node_id < $1 AND table_oid <> ALL ($2::oid[])
 """ % GENERATION
 
+# The same keys, table by table, as replay reads a table's keys (packed.NODE_KEYS):
+# NUL-separated texts and big-endian int8 node ids, parsed into packed.key_index's
+# arrays (key_index) with no Python string a key.
+ALL_KEYS_PACKED = """
+SELECT n.table_oid, pg_catalog.string_agg(pg_catalog.textsend(n.pk), '\\x00'::bytea) AS k,
+       pg_catalog.string_agg(pg_catalog.int8send(n.node_id), ''::bytea) AS i, %s
+FROM graph._nodes AS n WHERE n.node_id < $1 AND n.table_oid <> ALL ($2::oid[])
+GROUP BY n.table_oid
+""" % GENERATION
+
 # The registered tables whose row-level security applies to the caller (as START
 # tells a read: none for a graph_admin member, whom graph._nodes' policy shows every node).
 SECURED = """
@@ -216,9 +226,7 @@ class KeyCache:
         self.resolved = 0  # keys folds looked up in graph._nodes (reads/freshness.py: RESOLVE) so far
         self.loaded_all = False  # ALL_KEYS was read (as the caller of that read)
         self.text_bytes = 0
-        self.index = None  # key_index: {table oid: {id text: node id}}, made on first use
-        self.index_bytes = 0
-        self.int_index = None  # int_key_index: {table oid: (int64 keys, node ids)}, made on first use
+        self.index = None  # key_index: {table oid: packed.key_index}, made on first use
 
     def add(self, ids, tables, pks):
         if not len(ids):
@@ -231,9 +239,7 @@ class KeyCache:
                     self.few[i] = (int(table), pk)
                     self.text_bytes += sys.getsizeof(pk)
                     added += 1
-            if added:
-                self.count += added
-                self.index, self.index_bytes, self.int_index = None, 0, None
+            self.count += added
             return
         if self.tables is None:
             self.tables = np.zeros(self.base_count, dtype=np.uint32)
@@ -254,9 +260,6 @@ class KeyCache:
         self.pks[fresh] = fresh_pks
         self.count += len(fresh)
         self.text_bytes += sum(map(sys.getsizeof, fresh_pks.tolist()))
-        self.index = None  # made again from what is held now
-        self.index_bytes = 0
-        self.int_index = None
 
     def take(self, ids):
         """(table oids int64[k], 0 when not cached; id texts object[k]) of node ids ``ids``."""
@@ -294,16 +297,16 @@ class KeyCache:
         return held, self.tables[held].astype(np.int64), self.pks[held]
 
     def held_nbytes(self):
-        # the key strings, the index and the dictionary of few keys; arrays()
-        return self.text_bytes + self.index_bytes + (sys.getsizeof(self.few) if self.few else 0)
+        # the key strings and the dictionary of few keys; arrays()
+        return self.text_bytes + (sys.getsizeof(self.few) if self.few else 0)
 
     def arrays(self):
         held = [a for a in (self.tables, self.pks) if a is not None]
-        return held + [a for pair in (self.int_index or {}).values() for a in pair]
+        return held + [a for index in (self.index or {}).values() for a in index]
 
     def lent(self):
-        """The indexes held now, as replay looks ends up in them (sync/base_keys.lend)."""
-        return self.int_index, self.index
+        """The index held now (key_index), as replay looks ends up in it (sync/base_keys.lend)."""
+        return self.index
 
 
 def _lend(plpy, cache):
@@ -385,109 +388,74 @@ def _load_all(plpy, v, cache):
     cache.loaded_all = True
 
 
-def _every_key_by_table(plpy, v, cache):
-    """(table oid, keys, node ids) of each table of the base, every key of the base
-    read into ``cache`` first (_load_all): what key_index and int_key_index are built
-    from."""
-    if not cache.loaded_all and cache.count < cache.base_count:
-        _load_all(plpy, v, cache)
-    held, tables, pks = cache.items()
-    for table in np.unique(tables).tolist():
-        at = tables == table
-        yield table, pks[at], held[at]
-
-
 def key_index(plpy, v, build=True):
-    """{table oid: {id text: node id}} of the base nodes whose keys this backend
-    keeps, every key of the base read first (see key_arrays): for a read that
-    resolves many keys at once (folding many pending rows), built once per
-    generation. It holds what some caller could read: look up only tables the
-    caller may SELECT (graph._nodes shows a caller the nodes of those tables).
-    ``build`` False: None unless this backend holds it already (a fold of a few
-    keys looks them up in it then, rather than by a statement)."""
+    """{table oid: packed.key_index of its base nodes} -- (int64 keys sorted, node ids)
+    of the keys that are the decimal text of an integer (at most 18 digits), (keys of
+    at most packed.TEXT_WIDTH bytes sorted, node ids) of the others -- for every table
+    of the base the caller can read but those whose row-level security applies to it
+    (ALL_KEYS_PACKED): for a read that resolves many keys at once (folding many
+    pending rows), built once per generation, 16 bytes a node of an integer key (72
+    for another), read and parsed with no Python string a key (packed.find_keys and
+    packed.resolve look keys up in it). It holds what some caller could read: look up
+    only tables the caller may SELECT (graph._nodes shows a caller the nodes of those
+    tables). ``build`` False: None unless this backend holds it already (a fold of a
+    few keys looks them up in it then, rather than by a statement)."""
     cache = _key_cache(v)
     if cache.index is None:
         if not build:
             return None
-        index = {table: dict(zip(pks.tolist(), held.tolist(), strict=True))
-                 for table, pks, held in _every_key_by_table(plpy, v, cache)}
+        from graphsync.sync import packed  # here: only a fold of many rows needs it
+
+        secured = run(plpy, SECURED)[0]["tables"]
+        index = {}
+        for r in run(plpy, ALL_KEYS_PACKED, ["bigint", "oid[]"], [cache.base_count, secured]):
+            same_generation(v.key[0], r)
+            index[int(r["table_oid"])] = packed.key_index(r["k"], r["i"])
         cache.index = index
-        cache.index_bytes = sum(sys.getsizeof(d) for d in index.values())
         _lend(plpy, cache)
     return cache.index
 
 
 def index_held():
-    """Whether this backend holds the base's key index (key_index or int_key_index)
-    of the latest generation it read, as a fold would find it (a graph rebuilt since:
-    the fold builds it again, or asks graph._nodes)."""
+    """Whether this backend holds the base's key index (key_index) of the latest
+    generation it read, as a fold would find it (a graph rebuilt since: the fold
+    builds it again, or asks graph._nodes)."""
     cache = base._cache.get("keys")
-    return cache is not None and (cache.index is not None or cache.int_index is not None)
+    return cache is not None and cache.index is not None
 
 
 # The share of the base's keys a backend's folds ask graph._nodes for (index_due) before
-# a fold builds the key indexes. At one sixteenth (ALL_KEYS_SHARE), 12,500 keys at 200k
+# a fold builds the key index. At one sixteenth (ALL_KEYS_SHARE), 12,500 keys at 200k
 # nodes, a reader under unthrottled writers asked RESOLVE for some 400 keys a read
 # (4-11 ms of statement on the loaded machine, 25 us a key) for the first few seconds
 # of each generation, and those folds were a third of the reads over 50 ms; at one
 # 128th (the floor, the fold's own KEYS_BY_INDEX, rules at 200k) the goal's benchmark's
 # p99 was 0.51x the sixteenth's at the median of six pairs (0.38-1.09x; alternating,
-# load 4-7; benchmarks/READS_UNDER_WRITES.md). Such a reader builds the indexes within a
+# load 4-7; benchmarks/READS_UNDER_WRITES.md). Such a reader builds the index within a
 # second of writes anyway; a backend that folds a few rows now and then still asks
-# graph._nodes. Only up to EARLY_INDEX_NODES base nodes: the index costs a backend some
-# 165 bytes a key and its build some 1.9 us of CPU a key (read_tail.py at 2M nodes /
-# 10M edges: 416-444 MiB private memory a reader holding it against 94-100, a build
-# of 3.8 s of CPU, 13 s by the clock with four readers building at once), about what
-# RESOLVE costs for a thirteenth of the base's keys: above it, a sixteenth (at 2M nodes
-# no reader under unthrottled writers reached it in 20 s; a burst of a few thousand
-# rows never does).
+# graph._nodes. At every size: the index is packed arrays (key_index: 16 bytes an
+# integer key, read with no Python string a key). When it was a dictionary of every
+# key's string (some 165 bytes a key; 416-444 MiB of private memory a reader at 2M
+# nodes / 10M edges against 94-100, a build of 3.8 s of CPU), it was built this early
+# only up to 250,000 nodes.
 INDEX_SHARE = 128
-EARLY_INDEX_NODES = 250_000
 
 
 def index_due(v, asked, many):
-    """Whether a fold that looks up ``asked`` keys builds the base's key indexes
-    (key_index, int_key_index) rather than asking graph._nodes: when they are more
-    than ``many``, or when the keys this backend's folds asked graph._nodes for in
-    this generation (``resolved``), these with them, pass ``many`` and one
-    INDEX_SHARE-th of the base (ALL_KEYS_SHARE-th above EARLY_INDEX_NODES nodes). A
-    reader under heavy writes folds some hundreds of rows a read, each key a probe of
-    graph._nodes' index; past that its lookups cost more than building the indexes
+    """Whether a fold that looks up ``asked`` keys builds the base's key index
+    (key_index) rather than asking graph._nodes: when they are more than ``many``, or
+    when the keys this backend's folds asked graph._nodes for in this generation
+    (``resolved``), these with them, pass ``many`` and one INDEX_SHARE-th of the base.
+    A reader under heavy writes folds some hundreds of rows a read, each key a probe
+    of graph._nodes' index; past that its lookups cost more than building the index
     once, and every later fold of the generation finds its keys in memory."""
     cache = _key_cache(v)
-    share = INDEX_SHARE if cache.base_count <= EARLY_INDEX_NODES else ALL_KEYS_SHARE
-    return asked > many or cache.resolved + asked > max(many, cache.base_count // share)
+    return asked > many or cache.resolved + asked > max(many, cache.base_count // INDEX_SHARE)
 
 
 def note_resolved(v, count):
     """Count ``count`` keys a fold looked up in graph._nodes (index_due)."""
     _key_cache(v).resolved += count
-
-
-def int_key_index(plpy, v, build=True):
-    """{table oid: (keys, node ids)}: key_index's keys that are the decimal text of
-    an integer (as integer output writes it, at most 18 digits: sync/imagetext.ints),
-    as int64 sorted, with their node ids, for packed.resolve: a read folding many
-    pending rows looks up integer ends without a string or a dictionary lookup each
-    (reads/freshness.py). An integer equals a key here exactly when its decimal text
-    equals that key's text. Built once per generation from the same keys as
-    key_index (every key of the base read first), with the same rule: look up only
-    tables the caller may SELECT. ``build`` False: None unless this backend holds it
-    already (as key_index)."""
-    cache = _key_cache(v)
-    if cache.int_index is None:
-        if not build:
-            return None
-        from graphsync.sync import packed  # here: only a fold of many rows needs it
-
-        index = {}
-        for table, pks, held in _every_key_by_table(plpy, v, cache):
-            keys, ids = packed.parse_keys("\0".join(pks.tolist()).encode(), held.astype(">i8").tobytes())
-            short = (keys > -10 ** 18) & (keys < 10 ** 18)  # 19 digits and more: key_index's texts alone
-            index[table] = (keys[short], ids[short])
-        cache.int_index = index
-        _lend(plpy, cache)
-    return cache.int_index
 
 
 def key_list(plpy, v, ids):

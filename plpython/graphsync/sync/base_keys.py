@@ -29,8 +29,8 @@ does, so the generation cannot change while a batch is applied.
 
 The apply a read runs (graph._apply_for_read) reads no table's keys: every reading
 backend would hold them. It finds ends in the indexes of the base's keys its
-backend built for folding pending rows into reads (reads/nodes.py: key_index,
-int_key_index), which a reader lends here (lend) -- the same (table, key) -> node
+backend built for folding pending rows into reads (reads/nodes.py, key_index: the
+same packed.key_index arrays, table by table), which a reader lends here (lend) -- the same (table, key) -> node
 id of the same base, read from graph._nodes as the reader (the keys of tables it
 may not read, or whose row-level security applies to it, are missing: NODES
 looks those up). An admin's apply finds there too the ends of a table whose keys
@@ -41,7 +41,6 @@ generation of the base the reader read, and looked at only for that generation.
 import weakref
 
 from graphsync import db, errors
-from graphsync.algorithms.lazy_numpy import np
 from graphsync.sync import base, packed
 
 LOAD_SHARE = 10
@@ -91,10 +90,9 @@ def held(plpy):
 
 
 def lend(plpy, generation, holder):
-    """Lend the apply (find) the indexes of the base's keys of ``generation`` that
-    ``holder`` keeps: its ``lent()`` returns ({table oid: (int64 keys sorted, node
-    ids)} or None, {table oid: {key text: node id}} or None), keys of base nodes
-    only. Held by a weak reference: what the holder drops (a new generation) is
+    """Lend the apply (find) the index of the base's keys of ``generation`` that
+    ``holder`` keeps: its ``lent()`` returns {table oid: packed.key_index} or None,
+    keys of base nodes only. Held by a weak reference: what the holder drops (a new generation) is
     not kept here. Not when the caller's transaction wrote a base: that base may
     roll back, and the next build number another the same."""
     own = base.own_writes(plpy)
@@ -109,30 +107,10 @@ def lent_any():
 
 
 def _lent(h):
-    """{table oid: (int64 keys and ids or None, {text: id} or None)} of the indexes
-    lent (lend) for ``h``'s generation."""
+    """{table oid: packed.key_index} of the index lent (lend) for ``h``'s generation."""
     got = base._beside.get("lent_keys")
     holder = got[1]() if got is not None and got[0] == h.stamp[0] else None
-    if holder is None:
-        return {}
-    ints, texts = (x or {} for x in holder.lent())
-    return {table: (ints.get(table), texts.get(table)) for table in set(ints) | set(texts)}
-
-
-def _find_lent(ints, texts, keys):
-    """int64 node ids of ``keys`` ((table oid, id text), one table's) in its lent
-    indexes ``ints`` ((keys, ids) or None) and ``texts`` ({text: id} or None), -1
-    where neither holds it."""
-    pks = [k[1] for k in keys]
-    got = np.full(len(pks), -1, dtype=np.int64)
-    if ints is not None:
-        values, ok = packed.parse_ints([p.encode() for p in pks])
-        if ok.any():
-            got[ok] = packed.resolve(values[ok], *ints)
-    if texts is not None:
-        for j in np.flatnonzero(got < 0).tolist():
-            got[j] = texts.get(pks[j], -1)
-    return got
+    return (holder.lent() or {}) if holder is not None else {}
 
 
 def find(plpy, h, ends, load=True):
@@ -151,7 +129,7 @@ def find(plpy, h, ends, load=True):
             if lent is None:
                 lent = _lent(h)
             if table in lent:
-                ids = _find_lent(*lent[table], keys).tolist()
+                ids = packed.find_keys(lent[table], [k[1].encode() for k in keys]).tolist()
                 missed = [k for k, i in zip(keys, ids, strict=True) if i < 0]
                 found.update((k, i) for k, i in zip(keys, ids, strict=True) if i >= 0)
                 STATS["lent"] += len(keys) - len(missed)

@@ -184,15 +184,15 @@ def test_key_columns_answers_only_when_the_arrays_hold_every_key(monkeypatch):
 @pytest.mark.parametrize("base_count, due_after", [
     (3_000, 2_000),  # KEYS_BY_INDEX, the floor
     (40_000, 2_000),
-    (250_000, 2_000),  # EARLY_INDEX_NODES: a 128th is 1,953
-    (400_000, 25_000),  # above it, a sixteenth
-    (2_000_000, 125_000),
+    (250_000, 2_000),  # a 128th is 1,953
+    (400_000, 3_125),  # a 128th
+    (2_000_000, 15_625),  # (a sixteenth until the index held no key as a Python string: 125,000)
 ])
 def test_a_backends_folds_build_the_key_index_after_keys_that_grow_with_the_base(monkeypatch, base_count, due_after):
-    """nodes.index_due: a fold of few keys builds the key indexes once this backend's
-    folds asked graph._nodes for KEYS_BY_INDEX keys and a 128th of the base, up to
-    EARLY_INDEX_NODES nodes (the index some 165 bytes a key in every reading backend),
-    a sixteenth above; a fold of more than KEYS_BY_INDEX keys builds them at once."""
+    """nodes.index_due: a fold of few keys builds the key index once this backend's
+    folds asked graph._nodes for KEYS_BY_INDEX keys and a 128th of the base, at every
+    size (the index 16 bytes an integer key); a fold of more than KEYS_BY_INDEX keys
+    builds it at once."""
     from types import SimpleNamespace
 
     from graphsync.reads import freshness
@@ -205,3 +205,47 @@ def test_a_backends_folds_build_the_key_index_after_keys_that_grow_with_the_base
     nodes.note_resolved(v, due_after - 300)
     assert not nodes.index_due(v, 300, many)
     assert nodes.index_due(v, 301, many)
+
+
+def test_the_key_index_is_read_table_by_table_as_arrays_with_no_key_held_as_a_string(monkeypatch):
+    """nodes.key_index: one statement (ALL_KEYS_PACKED, after SECURED) gives each
+    table's keys as NUL-separated bytes and big-endian node ids; the index holds them
+    as packed.key_index arrays (integers' texts as int64, other keys as bytes), and
+    the KeyCache keeps no key of them as a Python string (before, every key of the
+    base was read into it first: some 165 bytes a key at 2M nodes). A statement of
+    another generation raises Renumbered."""
+    from types import SimpleNamespace
+
+    from graphsync.reads import view
+    from graphsync.sync import base, packed
+
+    monkeypatch.setattr(base, "_cache", {})
+    lent = []
+    monkeypatch.setattr(nodes, "_lend", lambda plpy, cache: lent.append(cache.index))
+    ints = [str(k).encode() for k in (7, -3, 120, 5)]
+    texts = [b"6f1c2a4e-0000-4000-8000-000000000001", b"(acme,42)", b"007"]
+    rows = [{"table_oid": 16400, "k": b"\0".join(ints), "generation": 3,
+             "i": np.array([10, 11, 12, 13], dtype=">i8").tobytes()},
+            {"table_oid": 16401, "k": b"\0".join(texts), "generation": 3,
+             "i": np.array([20, 21, 22], dtype=">i8").tobytes()}]
+    asked = []
+
+    def run(plpy, sql, types=None, args=None):
+        asked.append(sql)
+        return [{"tables": [16402]}] if sql == nodes.SECURED else rows
+
+    monkeypatch.setattr(nodes, "run", run)
+    v = SimpleNamespace(key=(3, 1), base_count=50)
+    assert nodes.key_index(None, v, build=False) is None and asked == []
+    index = nodes.key_index(None, v)
+    assert asked == [nodes.SECURED, nodes.ALL_KEYS_PACKED] and lent == [index]
+    assert packed.find_keys(index[16400], [b"120", b"-3", b"8", b"07"]).tolist() == [12, 11, -1, -1]
+    assert packed.find_keys(index[16401], texts + [b"7"]).tolist() == [20, 21, 22, -1]
+    assert packed.resolve(np.array([5, 7, 6]), index[16400][0], index[16400][1]).tolist() == [13, 10, -1]
+    cache = nodes._key_cache(v)
+    assert cache.count == 0 and not cache.loaded_all and cache.held_nbytes() == 0
+    assert nodes.key_index(None, v) is index and len(asked) == 2  # once a generation
+    base._cache.clear()
+    rows[0]["generation"] = 4
+    with pytest.raises(view.Renumbered):
+        nodes.key_index(None, v)

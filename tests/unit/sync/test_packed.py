@@ -74,6 +74,22 @@ def test_find_keys_finds_each_key_of_the_index_by_its_exact_text(seed):
     assert packed.find_keys(packed.key_index(None, None), asked).tolist() == [-1] * len(asked)
 
 
+@pytest.mark.parametrize("keys", [
+    [str(-v).encode() for v in range(1, packed.BLOCK + 3000)] + [b"k%d" % v for v in range(500)],  # 2 blocks
+    [b""], [b"", b"7"], [b"abc"], [b"-12", b"x" * 200, b""],
+], ids=["two_blocks_negative", "one_empty", "empty_first", "one_text", "long_between"])
+def test_key_index_reads_the_bytes_as_a_list_of_texts_would_be_read(keys):
+    """key_index reads its keys from the NUL-separated bytes in place (no bytes object
+    a key), BLOCK at a time: each key of at most TEXT_WIDTH bytes found by its text,
+    as a dictionary of the split texts finds it, across blocks, a block of negative
+    numbers only, the empty key and keys around a longer one (left out) included."""
+    ids = np.arange(len(keys)) * 7 + 1
+    index = packed.key_index(b"\0".join(keys), ids.astype(">i8").tobytes())
+    held = {k: int(i) for k, i in zip(keys, ids, strict=True) if len(k) <= packed.TEXT_WIDTH}
+    assert packed.find_keys(index, keys).tolist() == [held.get(k, -1) for k in keys]
+    assert len(index[0]) + len(index[2]) == len(held)
+
+
 @pytest.mark.parametrize("spread", [1, 3, 10 ** 12])
 def test_resolve_finds_the_node_of_each_key_and_minus_one_elsewhere(spread):
     rng = np.random.default_rng(spread)
