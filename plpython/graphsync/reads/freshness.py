@@ -367,7 +367,7 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
     pks = np.concatenate([ec.from_pks, ec.to_pks])  # None where ints holds the key
     ints = None if ec.from_ints is None else np.concatenate([ec.from_ints, ec.to_ints])
     got = np.full(2 * m, -1, dtype=np.int64)
-    # build the indexes (each when first needed), for many ends or many lookups so far; else use those held
+    # build the index for many ends or many lookups so far; else use it when held
     many = nodes.index_due(v, 2 * m, KEYS_BY_INDEX)
     index = nodes.key_index(plpy, v, build=many)
     if index is not None:

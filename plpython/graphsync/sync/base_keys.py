@@ -28,12 +28,12 @@ base the same. The caller holds graph._sync_state (FOR UPDATE), as every build
 does, so the generation cannot change while a batch is applied.
 
 The apply a read runs (graph._apply_for_read) reads no table's keys: every reading
-backend would hold them. It finds ends in the indexes of the base's keys its
-backend built for folding pending rows into reads (reads/nodes.py, key_index: the
-same packed.key_index arrays, table by table), which a reader lends here (lend) -- the same (table, key) -> node
-id of the same base, read from graph._nodes as the reader (the keys of tables it
-may not read, or whose row-level security applies to it, are missing: NODES
-looks those up). An admin's apply finds there too the ends of a table whose keys
+backend would hold them. It finds ends in the index of the base's keys its backend
+built for folding pending rows into reads (reads/nodes.py, key_index: the same
+packed.key_index arrays, table by table), which a reader lends here (lend) -- the
+same (table, key) -> node id of the same base, read from graph._nodes as the reader
+(the keys of tables it may not read, or whose row-level security applies to it, are
+missing: NODES looks those up). An admin's apply finds there too the ends of a table whose keys
 it has not read. Lent only by a transaction that wrote no base, for the
 generation of the base the reader read, and looked at only for that generation.
 """
@@ -92,8 +92,8 @@ def held(plpy):
 def lend(plpy, generation, holder):
     """Lend the apply (find) the index of the base's keys of ``generation`` that
     ``holder`` keeps: its ``lent()`` returns {table oid: packed.key_index} or None,
-    keys of base nodes only. Held by a weak reference: what the holder drops (a new generation) is
-    not kept here. Not when the caller's transaction wrote a base: that base may
+    keys of base nodes only. Held by a weak reference: what the holder drops (a new
+    generation) is not kept here. Not when the caller's transaction wrote a base: that base may
     roll back, and the next build number another the same."""
     own = base.own_writes(plpy)
     if own is None or not own["rebuilt"]:
