@@ -29,11 +29,12 @@ SELECT graph.add_edge('xa.items', 'parent_id', 'xa.items', label => 'parent');
 SELECT graph.build();
 """
 
+
 @contextlib.contextmanager
 def held_before_its_xid_lock(server, writer, folder, statement, params=()):
-    """Run ``statement`` (with ``params``) on the connection ``writer`` in a thread, its backend held by
-    gdb where it has an xid and no lock on it yet; released (and the statement's
-    transaction committed) on leaving."""
+    """Run ``statement`` (with ``params``) on the connection ``writer`` in a thread, its
+    backend held by gdb where it has an xid and no lock on it yet; released (and the
+    statement's transaction committed) on leaving."""
     assert shutil.which("gdb"), "these tests need gdb: make setup installs it (Makefile, APT_PKGS)"
     armed, hit, release, log = (folder / n for n in ("armed", "hit", "release", "gdb.log"))
     pid = server.host_pid(writer.info.backend_pid)
