@@ -65,7 +65,6 @@ rows the view folded, and the read keeps the view across it as across another
 backend's apply.
 """
 
-
 from graphsync import db, errors
 from graphsync.algorithms import adjacency, csr
 from graphsync.algorithms.lazy_numpy import np
