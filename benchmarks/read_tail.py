@@ -1,23 +1,26 @@
 #!/usr/bin/env python3
 """Where the slowest reads under writes go: each read's time, split by what it did.
 
-    .venv/bin/python benchmarks/read_tail.py [--duration S] [--rate N] [--applier]
-        [--slowest K] [--nodes N --edges M]
+    .venv/bin/python benchmarks/read_tail.py [--duration S] [--rate N] [--writers W]
+        [--applier] [--slowest K] [--nodes N --edges M]
 
 On the graph of benchmarks/reads_under_writes.py (common.GRAPH_SCHEMA: 200k nodes /
 1M edges), 4 reader connections run graph.traverse(seed, max_depth => 2) from random
 seeds back to back while 4 writer connections commit single-row updates of the join
-table (unthrottled, or --rate commits/s in total; --applier: a ninth connection runs
-graph.apply_sync() every 100 ms), for --duration seconds (15) after a warm-up.
+table (unthrottled, or --rate commits/s in total; --writers 0: none, the reads at
+rest; --applier: one more connection runs graph.apply_sync() every 100 ms), for
+--duration seconds (15) after a warm-up.
 
 In each reader's backend the graphsync functions of STEPS are wrapped to add up the
 CPU time spent in them (time.process_time: the backend's own CPU, not the time it
 waited for one), Python's garbage collections are timed by gc.callbacks, and each
 read returns -- a second column of its statement -- those sums and graphsync's
 counters (reads.start, reads.freshness, reads.view STATS). So for every read the
-client knows its wall time, its backend's CPU and what it did; the K slowest (--slowest,
-20) are printed with the steps they spent CPU in and the counters they moved. Steps
-nest (``fold`` includes ``resolve``, which includes ``int_index``; ``ov_add`` includes
+client knows its wall time, its backend's CPU and what it did. The report gives the
+reads of each kind (what they did) with their median and mean CPU and the mean CPU of
+each step, and the K slowest (--slowest, 20) with the steps they spent CPU in and the
+counters they moved.
+Steps nest (``fold`` includes ``resolve``, which includes ``key_index``; ``ov_add`` includes
 ``catch_up``), and a collection is counted in the step it interrupted too. At the end
 each reader's backend reports how many objects Python's collector tracks and what a
 full collection then costs (gc.collect(), twice: the second finds only what survives),
@@ -63,7 +66,6 @@ STEPS = [
     ("graphsync.reads.freshness", "_resolve_ends", "resolve"),
     ("graphsync.reads.freshness", "_resolve", "resolve_sql"),
     ("graphsync.reads.nodes", "key_index", "key_index"),
-    ("graphsync.reads.nodes", "int_key_index", "int_index"),
     ("graphsync.algorithms.adjacency", "Overlay.add", "ov_add"),
     ("graphsync.algorithms.adjacency", "Overlay._catch_up", "catch_up"),
     ("graphsync.algorithms.adjacency", "Overlay.copy", "ov_copy"),
@@ -165,7 +167,7 @@ def _reader(dsn, nodes, start, duration, out):
             now = json.loads(row[1])
             steps = {k: v - last["steps"].get(k, 0.0) for k, v in now["steps"].items()}
             counts = {k: v - last["counts"].get(k, 0) for k, v in now["counts"].items()}
-            reads.append((wall, now["cpu"] - last["cpu"], {k: v for k, v in steps.items() if v >= 0.0005},
+            reads.append((wall, now["cpu"] - last["cpu"], {k: v for k, v in steps.items() if v > 0},
                           {k: v for k, v in counts.items() if v}))
             last = now
         collection = json.loads(c.execute("SELECT pg_temp.full_collection()").fetchone()[0])
@@ -192,8 +194,8 @@ def run(dsn, args):
     procs = [ctx.Process(target=_reader, args=(dsn, args.nodes, start, args.duration, out))
              for _ in range(READERS)]
     procs += [ctx.Process(target=_other, args=("writer", dsn, size, start, args.duration,
-                                               args.rate / WRITERS if args.rate else None, out))
-              for _ in range(WRITERS)]
+                                               args.rate / args.writers if args.rate else None, out))
+              for _ in range(args.writers)]
     if args.applier:
         procs.append(ctx.Process(target=_other, args=("applier", dsn, size, start, args.duration, None, out)))
     for p in procs:
@@ -240,20 +242,32 @@ def report(results, args, load):
           " rekeyed a kept view, folded onto a copy,"
           " folded onto the kept view, other): all reads / those over %d ms, CPU p50 / p99 ms of those over,"
           " rows folded p50 of those over" % (SLOW * 1000))
-    kinds = {}
-    for wall, cpu, _, counts in reads:
+    kinds = {}  # what each read did: its kind -> the reads of that kind
+    for r in reads:
         kind = next((k for k in ("bounded_passes", "applied", "rekeys", "copies", "incremental_folds")
-                     if counts.get(k)), "other")
-        kinds.setdefault(kind, []).append((wall, cpu, counts.get("rows_folded", 0)))
-    for kind, got in sorted(kinds.items(), key=lambda kv: -len(kv[1])):
-        over = sorted((r for r in got if r[0] > SLOW), key=lambda r: r[1])
-        print("  %-17s %6d / %4d%s" % (kind, len(got), len(over), "" if not over else ", CPU %s / %s, rows %d" % (
+                     if r[3].get(k)), "other")
+        kinds.setdefault(kind, []).append(r)
+    by_count = sorted(kinds.items(), key=lambda kv: -len(kv[1]))
+    for kind, of in by_count:
+        over = sorted((r for r in of if r[0] > SLOW), key=lambda r: r[1])
+        print("  %-17s %6d / %4d%s" % (kind, len(of), len(over), "" if not over else ", CPU %s / %s, rows %d" % (
             ms(over[len(over) // 2][1]), ms(over[-1 - len(over) // 100][1]),
-            sorted(r[2] for r in over)[len(over) // 2])))
+            sorted(r[3].get("rows_folded", 0) for r in over)[len(over) // 2])))
+    print("\nreads by what they did, all of them: wall p50, CPU p50 and mean ms; mean CPU ms a read by step")
+    for kind, of in by_count:
+        sums = {}
+        for r in of:
+            for k, v in r[2].items():
+                sums[k] = sums.get(k, 0.0) + v
+        print("  %-17s wall %s, CPU %s, mean %s; %s" % (
+            kind, ms(pct(sorted(r[0] for r in of), 50)), ms(pct(sorted(r[1] for r in of), 50)),
+            ms(sum(r[1] for r in of) / len(of)), ", ".join("%s %.2f" % (k, 1000 * v / len(of)) for k, v in sorted(
+                sums.items(), key=lambda kv: -kv[1]) if 1000 * v / len(of) >= 0.01)))
     print("\nthe %d slowest reads: wall ms, CPU ms; CPU ms by step; counters moved" % args.slowest)
     for wall, cpu, steps, counts in reads[:args.slowest]:
-        print("%8s %7s  %s; %s" % (ms(wall), ms(cpu), ", ".join("%s %s" % (k, ms(v)) for k, v in sorted(
-            steps.items(), key=lambda kv: -kv[1])), ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
+        shown = sorted(((k, v) for k, v in steps.items() if v >= 0.0005), key=lambda kv: -kv[1])
+        print("%8s %7s  %s; %s" % (ms(wall), ms(cpu), ", ".join("%s %s" % (k, ms(v)) for k, v in shown),
+                                   ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
 
 
 def main(argv=None):
@@ -261,6 +275,7 @@ def main(argv=None):
     parser.add_argument("--duration", type=float, default=15)
     parser.add_argument("--rate", type=int, default=0, help="commits/s in total (0: unthrottled)")
     parser.add_argument("--applier", action="store_true", help="a connection applies every 100 ms")
+    parser.add_argument("--writers", type=int, default=WRITERS, help="writer connections (0: reads at rest)")
     parser.add_argument("--slowest", type=int, default=20)
     parser.add_argument("--nodes", type=int, default=200_000)
     parser.add_argument("--edges", type=int, default=1_000_000)

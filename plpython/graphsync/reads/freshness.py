@@ -282,7 +282,11 @@ def _resolve(plpy, v, keys, visible, counted=(), onto=None, known=None):
 
     ``known``: what START looked up in its snapshot ({key: (node id, extra rows), or
     None: no node}, reads.start's ``keys``): a key it holds needs no lookup here, so a
-    read that folds a few rows runs no statement of its own for their keys."""
+    read that folds a few rows runs no statement of its own for their keys. START
+    looked them up in graph._nodes for the fold: they count towards the index as
+    RESOLVE's keys do (nodes.index_due), so a backend that folds a few rows a read
+    builds it too and START then looks up no key (reads.start.keys_in_start: its
+    lookup of one row's keys cost a read under 200 commits/s some 0.2 ms of 2.4)."""
     ids, dups = {}, {}
     if onto is not None:
         held = onto.extra_ids
@@ -298,6 +302,7 @@ def _resolve(plpy, v, keys, visible, counted=(), onto=None, known=None):
                 ask.append(k)
             elif hit is not None and hit[0] < v.node_count:
                 ids[k], dups[k] = hit
+        nodes.note_resolved(v, len(keys) - len(ask))
     rest = ask
     index = nodes.key_index(plpy, v, build=len(ask) > KEYS_BY_INDEX) if ask else None
     if index is not None:
@@ -365,41 +370,78 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
     tables = np.concatenate([ec.from_tables, ec.to_tables])
     pks = np.concatenate([ec.from_pks, ec.to_pks])  # None where ints holds the key
     ints = None if ec.from_ints is None else np.concatenate([ec.from_ints, ec.to_ints])
-    got = np.full(2 * m, -1, dtype=np.int64)
     # build the index for many ends or many lookups so far; else use it when held
     many = nodes.index_due(v, 2 * m, KEYS_BY_INDEX)
     index = nodes.key_index(plpy, v, build=many)
-    if index is not None:
+    if index is None:
+        got = np.full(2 * m, -1, dtype=np.int64)
+    else:
         counted = {}
         for k in node_changes:
             counted.setdefault(k[0], set()).add(k[1])
-        every = np.unique(tables).tolist()
-        for table in every:
-            if table not in visible:
-                continue
-            at = np.arange(2 * m) if len(every) == 1 else np.flatnonzero(tables == table)
-            skip = counted.get(table)
-            of_table = index.get(table)
-            if of_table is None:
-                continue
-            if ints is not None and not skip:
-                is_int = ints[at] != imagetext.NOT_INT
-                if is_int.any():
-                    got[at[is_int]] = packed.resolve(ints[at[is_int]], of_table[0], of_table[1])
-                    at = at[~is_int]
-                    if not len(at):
-                        continue
-            asked = imagetext.key_texts(pks, ints, at).tolist()
-            found = packed.find_keys(of_table, [pk.encode() for pk in asked])
-            if skip:
-                found[[pk in skip for pk in asked]] = -1
-            got[at] = found
+        find = ends_one_by_one if 2 * m < packed.FEW else ends_by_table
+        got = find(index, visible, counted, tables, pks, ints)
     miss = np.flatnonzero(got < 0)
     missed = list(zip(tables[miss].tolist(), imagetext.key_texts(pks, ints, miss).tolist(), strict=True))
     ids, extra, dups = _resolve(plpy, v, set(node_changes).union(missed), visible, node_changes, onto, known)
     if len(miss):
         got[miss] = list(map(ids.__getitem__, missed))
     return got[:m], got[m:], ids, extra, dups
+
+
+def ends_by_table(index, visible, counted, tables, pks, ints):
+    """int64 node ids of the ends (``tables``: their table oids, int64; ``pks``: their
+    key texts, object, None where ``ints`` holds the key as an integer, else
+    imagetext.NOT_INT; ``ints`` None: none does) found in the key index ``index``
+    ({table oid: packed.key_index}), table by table in NumPy; -1 where an end is not
+    found there, or its table is not in ``visible``, or its key is among
+    ``counted``'s ({table oid: key texts} whose extra_rows come from graph._nodes)."""
+    from graphsync.sync import imagetext, packed  # (see fold)
+
+    got = np.full(len(tables), -1, dtype=np.int64)
+    every = np.unique(tables).tolist()
+    for table in every:
+        if table not in visible:
+            continue
+        at = np.arange(len(tables)) if len(every) == 1 else np.flatnonzero(tables == table)
+        skip = counted.get(table)
+        of_table = index.get(table)
+        if of_table is None:
+            continue
+        if ints is not None and not skip:
+            is_int = ints[at] != imagetext.NOT_INT
+            if is_int.any():
+                got[at[is_int]] = packed.resolve(ints[at[is_int]], of_table[0], of_table[1])
+                at = at[~is_int]
+                if not len(at):
+                    continue
+        asked = imagetext.key_texts(pks, ints, at).tolist()
+        found = packed.find_keys(of_table, [pk.encode() for pk in asked])
+        if skip:
+            found[[pk in skip for pk in asked]] = -1
+        got[at] = found
+    return got
+
+
+def ends_one_by_one(index, visible, counted, tables, pks, ints):
+    """ends_by_table of a few ends, one by one: its dozens of NumPy operations cost
+    some 0.2 ms whatever the number of ends, a read under 200 commits/s folds a row
+    or two (issue 9)."""
+    from graphsync.sync import imagetext, packed  # (see fold)
+
+    got = []
+    values = [imagetext.NOT_INT] * len(tables) if ints is None else ints.tolist()
+    for table, pk, value in zip(tables.tolist(), pks.tolist(), values, strict=True):
+        of_table = index.get(table) if table in visible else None
+        skip = counted.get(table)
+        if of_table is None:
+            got.append(-1)
+        elif value != imagetext.NOT_INT and not skip:
+            got.append(packed.find_int(of_table, value))
+        else:
+            text = pk if value == imagetext.NOT_INT else str(value)
+            got.append(-1 if skip and text in skip else packed.find_key(of_table, text.encode()))
+    return np.array(got, dtype=np.int64)
 
 
 def _held_arrays(overlay):

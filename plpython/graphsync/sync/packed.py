@@ -148,8 +148,30 @@ def parse_keys(texts, ids):
 def parse_ints(texts):
     """(int64 values, ok) of key texts ``texts`` (a list of bytes): ok where a text
     is the decimal text of an integer of up to 18 digits as integer output writes it
-    (parse_keys's rule; a longer text is not ok here)."""
+    (parse_keys's rule; a longer text is not ok here). Fewer than FEW texts one by
+    one (_parse_few), more in NumPy."""
+    if len(texts) < FEW:
+        return _parse_few(texts)
     values, ok, _ = _parse_blocks(texts)
+    return values, ok
+
+
+# Below this many texts parse_ints reads them one by one: _parse's thirty-odd NumPy
+# operations cost some 110-170 us whatever the number of texts (1 to 128 alike),
+# Python's test and int() 1-2 us a text (the fold of the few rows a read under
+# writes folds parsed its ends this way; issue 9).
+FEW = 128
+
+
+def _parse_few(texts):
+    """parse_ints of ``texts``, one by one."""
+    values = np.zeros(len(texts), dtype=np.int64)
+    ok = np.zeros(len(texts), dtype=bool)
+    for i, t in enumerate(texts):
+        digits = t[1:] if t[:1] == b"-" else t
+        # bytes.isdigit: ASCII digits only; no leading zero, but "0" itself (not "-0")
+        if 0 < len(digits) <= 18 and digits.isdigit() and (digits[:1] != b"0" or digits == t == b"0"):
+            values[i], ok[i] = int(t), True
     return values, ok
 
 
@@ -239,6 +261,26 @@ def key_index(texts, ids):
         text_keys[at:at + BLOCK] = _gather(buf, starts[part], lengths[part], TEXT_WIDTH)
     order = np.argsort(text_keys, kind="stable")
     return int_keys, int_ids, text_keys[order], node_ids[other][order]
+
+
+def find_int(index, value):
+    """find_keys of one integer key ``value`` (an int, as parse_ints reads its text):
+    its node id among ``index``'s integer keys, -1 where none."""
+    int_keys, int_ids = index[0], index[1]
+    at = int(int_keys.searchsorted(value))
+    return int(int_ids[at]) if at < len(int_keys) and int_keys[at] == value else -1
+
+
+def find_key(index, text):
+    """find_keys of one key text ``text`` (bytes), with no NumPy pass of many."""
+    values, ok = _parse_few([text])
+    if ok[0]:
+        return find_int(index, int(values[0]))
+    text_keys, text_ids = index[2], index[3]
+    if len(text) > TEXT_WIDTH or not len(text_keys):
+        return -1
+    at = int(text_keys.searchsorted(text))
+    return int(text_ids[at]) if at < len(text_keys) and text_keys[at] == text else -1
 
 
 def find_keys(index, texts):

@@ -135,3 +135,46 @@ def test_held_arrays_extended_by_add_net_as_the_counter(seed):
     got, counts = _net(o.net, ops, e, _held_arrays(o))
     assert counts.tolist() == want_counts.tolist()
     assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(got, want, strict=True))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_few_ends_found_one_by_one_are_those_found_table_by_table(seed):
+    """freshness.ends_one_by_one (a fold of a few rows) finds each end where
+    ends_by_table (NumPy, table by table) does: integer ends among a table's integer
+    keys, text ends among its text keys (or its integer keys, for an integer's text),
+    nothing in a table the caller may not SELECT or the index does not hold, nothing
+    for a key whose extra rows graph._nodes must give (``counted``)."""
+    from graphsync.reads.freshness import ends_by_table, ends_one_by_one
+    from graphsync.sync import imagetext, packed
+
+    rng = np.random.default_rng(seed)
+    keys = {10: [str(v).encode() for v in range(1, 300)] + [b"a", b"b", b"007", b"-0", b"9" * 19],
+            11: [("k%d" % v).encode() for v in range(200)] + [b"5", b"-12"],
+            12: [str(v).encode() for v in range(1000, 1100)]}
+    index = {t: packed.key_index(b"\0".join(k), (np.arange(len(k)) * 7 + t).astype(">i8").tobytes())
+             for t, k in keys.items() if t != 12 or seed % 2}
+    visible = {10, 11, 12} - ({11} if seed % 3 == 0 else set())
+    counted = {10: {"5", "a"}} if seed % 4 == 1 else {}
+    # the counted keys as integers and as texts, an integer's text, another table's 5
+    tables, pks, ints = [10, 10, 10, 11, 10], [None, "a", "5", None, "7"], [5, imagetext.NOT_INT,
+                                                                          imagetext.NOT_INT, 5, imagetext.NOT_INT]
+    for _ in range(packed.FEW - 6):
+        t = int(rng.choice([10, 11, 12, 13]))
+        choice = rng.integers(0, 4)
+        if choice == 0:  # an integer end
+            tables.append(t), pks.append(None), ints.append(int(rng.integers(-5, 1200)))
+        else:
+            text = rng.choice([str(int(rng.integers(-5, 1200))), "a", "b", "007", "-0", "9" * 19, "k%d" % rng.integers(
+                0, 250), "5", "-12", "zz"])
+            tables.append(t), pks.append(str(text)), ints.append(imagetext.NOT_INT)
+    tables = np.array(tables, dtype=np.int64)
+    pks = np.array(pks + [None], dtype=object)[:-1]
+    for held in (np.array(ints, dtype=np.int64), None):
+        if held is None:  # no end read as an integer: every key a text
+            pks = np.array([p if p is not None else str(v) for p, v in zip(pks, ints, strict=True)] + [None],
+                           dtype=object)[:-1]
+        for n in (1, 2, 5, len(tables)):
+            part = (index, visible, counted, tables[:n], pks[:n], None if held is None else held[:n])
+            want = ends_by_table(*part)
+            assert ends_one_by_one(*part).tolist() == want.tolist()
+        assert (want >= 0).any() and (want < 0).any()  # (all of them: some found, some not)

@@ -52,6 +52,26 @@ def test_parse_ints_takes_parse_keys_rule_up_to_18_digits():
     assert packed.parse_ints([])[1].size == 0
 
 
+def test_parse_ints_of_a_few_texts_one_by_one_is_the_same_as_in_numpy():
+    """Fewer than FEW texts are parsed one by one (a fold of a few rows): the same
+    values and the same rule as the NumPy parse of many, on every kind of text."""
+    rng = np.random.default_rng(7)
+    texts = [str(int(v)).encode() for v in rng.integers(-10 ** 18 + 1, 10 ** 18, 300, dtype=np.int64)]
+    texts += [str(int(v)).encode() for v in rng.integers(-1000, 1000, 300)]
+    texts += [b"0", b"-0", b"00", b"007", b"-07", b"", b"-", b"+1", b" 1", b"1 ", b"1_0", b"1.0", b"1e3", b"abc",
+              b"9" * 18, b"9" * 19, b"-" + b"9" * 18, b"-" + b"9" * 19, str(INT8_MAX).encode(), "١٢".encode(),
+              "1٢".encode(), b"1" * 40]
+    rng.shuffle(texts)
+    assert len(texts) >= packed.FEW
+    values, ok = packed.parse_ints(texts)
+    for at in range(0, len(texts), packed.FEW - 1):
+        part = texts[at:at + packed.FEW - 1]
+        few_values, few_ok = packed.parse_ints(part)
+        assert few_ok.tolist() == ok[at:at + len(part)].tolist()
+        assert few_values.tolist() == values[at:at + len(part)].tolist()
+    assert packed.parse_ints([b"0", b"-0", b"-7", b"07"])[1].tolist() == [True, False, True, False]
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_find_keys_finds_each_key_of_the_index_by_its_exact_text(seed):
     """key_index/find_keys (replay's ends, sync/base_keys.py) against a dict: every
