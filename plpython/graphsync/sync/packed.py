@@ -42,6 +42,11 @@ INT8 = (-2 ** 63, 2 ** 63 - 1)
 DENSE = 4
 FEW_PER_TABLE = 32
 BLOCK = 65536  # key texts parsed at a time (arrays of BLOCK x 20)
+# key_index's keys parsed at a time: its gathers make int64 arrays of INDEX_BLOCK x 20
+# (x 64 for text keys), which at BLOCK (10-34 MB each) the allocator kept after they
+# were freed: a reader's backend kept 28 MiB more for the 3 MiB index of 200k integer
+# keys, 12 MiB at this size, whose parse is no slower (issue 9)
+INDEX_BLOCK = 8192
 TEXT_WIDTH = 64  # key_index holds keys of other texts up to this many bytes (a uuid's: 36)
 
 
@@ -240,7 +245,7 @@ def key_index(texts, ids):
     bytes, in the same order), for find_keys: the keys that are the text of an
     integer of at most 18 digits as int64 (parse_ints), sorted; every other key of
     at most TEXT_WIDTH bytes as a bytes array, sorted (longer ones are left out).
-    Read from the bytes BLOCK keys at a time, with no bytes object a key (2M keys:
+    Read from the bytes INDEX_BLOCK keys at a time, with no bytes object a key (2M keys:
     0.75 s of CPU in all, where splitting them into a list first took 1.5 s)."""
     node_ids = np.frombuffer(ids or b"", dtype=">i8").astype(np.int64)
     if texts is None:
@@ -249,16 +254,16 @@ def key_index(texts, ids):
         buf, starts, lengths = _spans(texts)
     values = np.zeros(len(starts), dtype=np.int64)
     ok = np.zeros(len(starts), dtype=bool)
-    for at in range(0, len(starts), BLOCK):
-        part = slice(at, at + BLOCK)
+    for at in range(0, len(starts), INDEX_BLOCK):
+        part = slice(at, at + INDEX_BLOCK)
         values[part], ok[part] = _parse_strings(_gather(buf, starts[part], lengths[part], INT_WIDTH), lengths[part])
     order = np.argsort(values[ok], kind="stable")
     int_keys, int_ids = values[ok][order], node_ids[ok][order]
     other = np.flatnonzero(~ok & (lengths <= TEXT_WIDTH))
     text_keys = np.zeros(len(other), dtype="S%d" % TEXT_WIDTH)
-    for at in range(0, len(other), BLOCK):
-        part = other[at:at + BLOCK]
-        text_keys[at:at + BLOCK] = _gather(buf, starts[part], lengths[part], TEXT_WIDTH)
+    for at in range(0, len(other), INDEX_BLOCK):
+        part = other[at:at + INDEX_BLOCK]
+        text_keys[at:at + INDEX_BLOCK] = _gather(buf, starts[part], lengths[part], TEXT_WIDTH)
     order = np.argsort(text_keys, kind="stable")
     return int_keys, int_ids, text_keys[order], node_ids[other][order]
 

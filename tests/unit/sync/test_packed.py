@@ -95,12 +95,13 @@ def test_find_keys_finds_each_key_of_the_index_by_its_exact_text(seed):
 
 
 @pytest.mark.parametrize("keys", [
-    [str(-v).encode() for v in range(1, packed.BLOCK + 3000)] + [b"k%d" % v for v in range(500)],  # 2 blocks
+    [str(-v).encode() for v in range(1, packed.INDEX_BLOCK + 3000)]  # 2 blocks
+    + [("k%d" % v).encode() for v in range(packed.INDEX_BLOCK + 500)],
     [b""], [b"", b"7"], [b"abc"], [b"-12", b"x" * 200, b""],
 ], ids=["two_blocks_negative", "one_empty", "empty_first", "one_text", "long_between"])
 def test_key_index_reads_the_bytes_as_a_list_of_texts_would_be_read(keys):
     """key_index reads its keys from the NUL-separated bytes in place (no bytes object
-    a key), BLOCK at a time: each key of at most TEXT_WIDTH bytes found by its text,
+    a key), INDEX_BLOCK at a time: each key of at most TEXT_WIDTH bytes found by its text,
     as a dictionary of the split texts finds it, across blocks, a block of negative
     numbers only, the empty key and keys around a longer one (left out) included."""
     ids = np.arange(len(keys)) * 7 + 1
