@@ -110,6 +110,11 @@ FOLD_BY_ROW = 256
 # unthrottled writers, folding a few hundred rows a read, asked it some 300 keys a read.
 KEYS_BY_INDEX = 2_000
 
+# A fold of at most this many ends finds them in the key index one by one
+# (ends_one_by_one: 5 us an end, 200k integer keys), more table by table in NumPy
+# (ends_by_table: some 45 us whatever their number; the two cost alike at 16-20 ends).
+FEW_ENDS = 16
+
 # rekeys: kept folded views taken across an apply (rekeyed); rekeys_refused: kept
 # views START read onto by their lineage that rekeyed() refused (the read starts again)
 STATS = {"rows_folded": 0, "folds": 0, "incremental_folds": 0, "rekeys": 0, "rekeys_refused": 0}
@@ -364,7 +369,7 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
     view ``onto`` holds under a temporary id is never found there: a base key
     keeps its row in graph._nodes for the generation, so _resolve found it, unless
     its table is one the caller may not SELECT, which is not looked up here."""
-    from graphsync.sync import imagetext, packed  # (see fold)
+    from graphsync.sync import imagetext  # (see fold)
 
     m = len(ec)
     tables = np.concatenate([ec.from_tables, ec.to_tables])
@@ -379,7 +384,7 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
         counted = {}
         for k in node_changes:
             counted.setdefault(k[0], set()).add(k[1])
-        find = ends_one_by_one if 2 * m < packed.FEW else ends_by_table
+        find = ends_one_by_one if 2 * m <= FEW_ENDS else ends_by_table
         got = find(index, visible, counted, tables, pks, ints)
     miss = np.flatnonzero(got < 0)
     missed = list(zip(tables[miss].tolist(), imagetext.key_texts(pks, ints, miss).tolist(), strict=True))
@@ -424,9 +429,9 @@ def ends_by_table(index, visible, counted, tables, pks, ints):
 
 
 def ends_one_by_one(index, visible, counted, tables, pks, ints):
-    """ends_by_table of a few ends, one by one: its dozens of NumPy operations cost
-    some 0.2 ms whatever the number of ends, a read under 200 commits/s folds a row
-    or two (issue 9)."""
+    """ends_by_table of a few ends (FEW_ENDS), one by one: its NumPy operations cost
+    some 45 us whatever the number of ends, where a read under 200 commits/s folds a
+    row or two, four ends (13 us here; issue 9)."""
     from graphsync.sync import imagetext, packed  # (see fold)
 
     got = []
