@@ -5,6 +5,7 @@ import time
 
 import psycopg
 import pytest
+from psycopg.sql import SQL, Identifier
 
 from conftest import ROOT, apply, connect
 
@@ -124,6 +125,36 @@ def test_a_role_never_gets_nodes_of_tables_it_cannot_select(app):
         assert ("app.tasks", "700") in rows and not any(t == "app.contacts" for t, _ in rows)
         c.execute("RESET ROLE")
 
+
+@pytest.mark.parametrize("role, twin", [("Graph Reader", None), ("Reader", "reader")])
+def test_a_role_whose_name_is_no_plain_identifier_reads_the_rows_committed_since(app, role, twin):
+    """START named the caller to graph._read_sync and graph._pending_columns as
+    current_user::regrole, which parses the name as SQL would an unquoted identifier: a
+    read with pending rows by "Graph Reader" failed (invalid name syntax), and one by
+    "Reader" named "reader" instead -- another role, when it exists, whose pending rows
+    graph._pending_columns gives no one but itself: the read left out the rows committed
+    since and said nothing."""
+    names = [n for n in (role, twin) if n]
+    with connect(app) as c, connect(app) as w:
+        for n in names:
+            c.execute(SQL("DROP ROLE IF EXISTS {0}; CREATE ROLE {0}").format(Identifier(n)))
+        c.execute(SQL("GRANT USAGE ON SCHEMA app TO {0}; GRANT SELECT ON app.companies, app.contacts TO {0}"
+                      ).format(Identifier(role)))
+        try:
+            c.execute(SQL("SET ROLE {}").format(Identifier(role)))
+            before = reach(c)
+            contact = 720 + len(role)
+            w.execute("INSERT INTO app.contacts VALUES (%s, 1, 'quoted', NULL, 5)", (contact,))
+            with c.transaction():
+                c.execute("SET TRANSACTION READ ONLY")  # folds the row: a read-only read applies nothing
+                assert reach(c) == sorted([*before, ("app.contacts", str(contact))])
+            w.execute("UPDATE app.contacts SET company_id = 6 WHERE id = %s", (contact,))
+            assert reach(c) == before  # a read that may apply
+            c.execute("RESET ROLE")
+        finally:
+            c.execute("RESET ROLE")
+            for n in names:
+                c.execute(SQL("DROP OWNED BY {0}; DROP ROLE {0}").format(Identifier(n)))
 
 def test_tenant_filter_node_tables_and_hydrate(app):
     with connect(app) as c:

@@ -230,12 +230,18 @@ _NOTHING_PENDING = """EXISTS (
                         AND pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'aborted')
                 AND x.xid::text::bigint IS DISTINCT FROM q.settled_xid))"""
 
+# The caller, as the regrole graph._read_sync and graph._pending_columns are given: its
+# name quoted first, as regrole's input reads a name as SQL reads an identifier
+# (current_user::regrole failed for a role named "Graph Reader", and named "reader" for
+# one named "Reader": another role, whose pending rows a read by "Reader" did not get).
+_ME = "pg_catalog.quote_ident(current_user)::pg_catalog.regrole"
+
 # The freshness step, when the test fails (its condition refers to nothing of the
 # row, so the plan tests it once, before the function scan). It returns a row
 # whenever it runs: ``quiet`` is then r.committed_rows IS NULL.
 _READ_SYNC = """LEFT JOIN LATERAL (
     SELECT x.committed_rows, x.own_rows, x.applied, x.pending_mark, x.applied_snapshot, false AS kept
-    FROM graph._read_sync(m.mode = 'apply_pending_sync' AND $2, current_user::regrole, %s) AS x
+    FROM graph._read_sync(m.mode = 'apply_pending_sync' AND $2, """ + _ME + """, %s) AS x
     WHERE m.mode <> 'off' AND NOT """ + _NOTHING_PENDING + """
 ) AS r ON true"""
 
@@ -401,13 +407,13 @@ _PENDING = """CROSS JOIN LATERAL (
     OFFSET 0) AS w
     LEFT JOIN LATERAL (
         SELECT y.ids, y.ops, y.table_oids, y.old_pks, y.new_pks, y.properties, y.old_rows, y.new_rows
-        FROM graph._pending_columns(current_user::regrole, w.most, w.seen) AS y
+        FROM graph._pending_columns(%s, w.most, w.seen) AS y
         WHERE w.fetch AND NOT w.unchanged
         OFFSET 0
     ) AS x ON true
     %s
 ) AS p
-""" % (_SEEN_AT, _NOTHING_NEW, _FETCH, _KEYS)
+""" % (_SEEN_AT, _NOTHING_NEW, _FETCH, _ME, _KEYS)
 
 # What START returns beside the start's own columns: the pending rows (_PENDING).
 _FETCHED = """p.fetched, p.from_seen, p.unchanged, p.fold_key, p.lineage, p.bound, p.bound_below, p.seen, p.seen_at,
@@ -475,7 +481,7 @@ CROSS JOIN LATERAL (
 ) AS k0
 LEFT JOIN LATERAL (
     SELECT x.committed_rows, x.own_rows, x.applied, x.pending_mark, x.applied_snapshot
-    FROM graph._read_sync(m.mode = 'apply_pending_sync' AND $2, current_user::regrole, true) AS x
+    FROM graph._read_sync(m.mode = 'apply_pending_sync' AND $2, """ + _ME + """, true) AS x
     WHERE m.mode <> 'off' AND NOT k0.kept AND NOT k0.idle
     OFFSET 0
 ) AS r0 ON true
