@@ -29,6 +29,10 @@
 -- of short transactions, at any rate) the range reads those rows by one lookup, and
 -- the two cost a call some 10 us more in a tight loop.
 -- as_role must be the caller (current_user; reads pass it): any other role gets no row.
+-- The caller is named by its quoted name read as a regrole, as reads name it
+-- (reads/start.py, _ME), once a call (a subquery: the view's security barrier keeps
+-- the test above it, row by row otherwise): a syscache lookup, where a subquery of
+-- pg_roles cost a call some 8 us.
 -- SECURITY INVOKER, over the security-barrier views graph._pending_visible
 -- (migration 250) and graph._pending_by_xid (422), whose checks run as the role reading it: has_table_privilege
 -- and row_security_active, as the caller. So code of another role -- a SECURITY
@@ -95,7 +99,7 @@ BEGIN
                pg_catalog.string_agg(coalesce(p.new_row, ''), E'\n')
         FROM (SELECT q.id, q.op, q.table_oid, q.old_pk, q.new_pk, q.properties, q.old_row, q.new_row
               FROM graph._pending_visible AS q
-              WHERE as_role::oid = (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
+              WHERE as_role::oid = (SELECT pg_catalog.quote_ident(current_user)::pg_catalog.regrole::oid)
               LIMIT max_rows) AS p;
         RETURN;
     END IF;
@@ -109,7 +113,7 @@ BEGIN
         FROM (SELECT q.id, q.op, q.table_oid, q.old_pk, q.new_pk, q.properties, q.old_row, q.new_row
               FROM graph._pending_by_xid AS q
               WHERE q.xid >= pg_catalog.pg_snapshot_xmin(seen)::text::bigint
-                AND as_role::oid = (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
+                AND as_role::oid = (SELECT pg_catalog.quote_ident(current_user)::pg_catalog.regrole::oid)
                 AND NOT pg_catalog.pg_visible_in_snapshot(q.xid::text::xid8, seen)
               LIMIT max_rows) AS p;
         RETURN;
@@ -129,7 +133,7 @@ BEGIN
                 FROM graph._pending_by_xid AS q
                 WHERE q.xid = ANY (ARRAY(SELECT x.xid::text::bigint
                                          FROM pg_catalog.pg_snapshot_xip(seen) AS x (xid)))) AS u
-          WHERE as_role::oid = (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user)
+          WHERE as_role::oid = (SELECT pg_catalog.quote_ident(current_user)::pg_catalog.regrole::oid)
           LIMIT max_rows) AS p;
 END;
 $$;
