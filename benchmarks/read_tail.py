@@ -60,6 +60,13 @@ SLOW = 0.05  # seconds: the goal's p99 under unthrottled writers
 # (module, attribute of it -- a function, or Class.method --, the step's name)
 STEPS = [
     ("graphsync.reads.start", "_run", "start"),
+    ("graphsync.reads.start", "_same", "start_same"),
+    ("graphsync.reads.start", "_busy", "start_busy"),
+    ("graphsync.reads.start", "_typed", "start_typed"),
+    ("graphsync.reads.api", "_bfs_columns", "answer"),
+    ("graphsync.algorithms.traverse", "bfs_levels", "walk"),
+    ("graphsync.reads.api", "Read.graph", "graph"),
+    ("graphsync.reads.nodes", "key_columns", "keys"),
     ("graphsync.reads.view", "current", "current"),
     ("graphsync.reads.view", "Live.copy", "live_copy"),
     ("graphsync.reads.freshness", "fold", "fold"),
@@ -263,6 +270,12 @@ def report(results, args, load):
             kind, ms(pct(sorted(r[0] for r in of), 50)), ms(pct(sorted(r[1] for r in of), 50)),
             ms(sum(r[1] for r in of) / len(of)), ", ".join("%s %.2f" % (k, 1000 * v / len(of)) for k, v in sorted(
                 sums.items(), key=lambda kv: -kv[1]) if 1000 * v / len(of) >= 0.01)))
+    print("\nthe same, median CPU ms a read by step (a read that did not run a step counts 0)")
+    for kind, of in by_count:
+        steps = sorted({k for r in of for k in r[2]})
+        medians = {k: pct(sorted(r[2].get(k, 0.0) for r in of), 50) for k in steps}
+        print("  %-17s %s" % (kind, ", ".join("%s %.2f" % (k, 1000 * v) for k, v in sorted(
+            medians.items(), key=lambda kv: -kv[1]) if 1000 * v >= 0.01)))
     print("\nthe %d slowest reads: wall ms, CPU ms; CPU ms by step; counters moved" % args.slowest)
     for wall, cpu, steps, counts in reads[:args.slowest]:
         shown = sorted(((k, v) for k, v in steps.items() if v >= 0.0005), key=lambda kv: -kv[1])
