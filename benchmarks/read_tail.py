@@ -20,8 +20,11 @@ client knows its wall time, its backend's CPU and what it did. The report gives 
 reads of each kind (what they did) with their median and mean CPU and the mean CPU of
 each step, and the K slowest (--slowest, 20) with the steps they spent CPU in and the
 counters they moved.
-Steps nest (``fold`` includes ``resolve``, which includes ``key_index``; ``ov_add`` includes
-``catch_up``), and a collection is counted in the step it interrupted too. At the end
+Steps nest (``traverse`` includes every other step of a read; ``start`` includes
+``start_same`` and ``start_busy``, START_SAME's and START's busy form's runs; ``fold``
+includes ``resolve``, which includes ``key_index``; ``ov_add`` includes ``catch_up``), and a
+collection is counted in the step it interrupted too. Each kind of read's steps are
+reported by their mean (a rare dear read moves it) and by their median. At the end
 each reader's backend reports how many objects Python's collector tracks and what a
 full collection then costs (gc.collect(), twice: the second finds only what survives),
 whether it holds the base's key index, and its private memory and Pss (smaps_rollup).
