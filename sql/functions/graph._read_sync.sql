@@ -70,6 +70,14 @@
 -- Two index probes and a look at each of those transactions' status. For the
 -- same reason client_min_messages is set only around the apply, not by a SET
 -- clause (each costs every call tens of microseconds).
+-- settled_xids: when the count below finds nothing pending between passes, the
+-- transactions of done_snapshot's xip it found committed (before its snapshot was
+-- taken, so it saw every row they wrote), but this one: none of them holds a
+-- pending row, now or later (a committed transaction writes no more rows). The test
+-- above fails for each of them until the next apply takes another snapshot, which
+-- no read makes while nothing is pending; a reader passes them to its own test
+-- (reads/start.py, _settled), which then passes them by (migration 424). NULL
+-- otherwise (rows pending, a pass half done, or the test passed).
 -- Touches (when it applies): what graph.apply_sync touches.
 CREATE OR REPLACE FUNCTION graph._read_sync(
     try_apply boolean,
@@ -79,7 +87,8 @@ CREATE OR REPLACE FUNCTION graph._read_sync(
     OUT own_rows bigint,
     OUT applied boolean,
     OUT pending_mark text,
-    OUT applied_snapshot text
+    OUT applied_snapshot text,
+    OUT settled_xids bigint[]
 )
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -197,6 +206,11 @@ BEGIN
         PERFORM pg_catalog.set_config('plan_cache_mode', plans_were, true);
         PERFORM pg_catalog.set_config('enable_bitmapscan', bitmaps_were, true);
         PERFORM pg_catalog.set_config('enable_seqscan', scans_were, true);
+        IF committed_rows = 0 AND own_rows = 0 THEN
+            -- xips' transactions had committed before the count's snapshot was
+            -- taken: it saw all their rows, and found none pending (see above)
+            settled_xids := ARRAY(SELECT u.x FROM pg_catalog.unnest(xips) AS u (x) WHERE u.x IS DISTINCT FROM me);
+        END IF;
         applied_snapshot := sync_state.done_snapshot::text;
         last_apply := sync_state.last_apply_at;
     ELSE

@@ -1,0 +1,20 @@
+-- 424-read-sync-settled-xids: graph._read_sync also returns settled_xids, the
+-- transactions of the applied snapshot's xip it found committed and holding no
+-- pending log row, so that a reader's "nothing pending" test passes them by
+-- (reads/start.py) instead of failing at every read until the next apply.
+--
+-- The test (graph._read_sync's first statement, and START_QUIET's and
+-- START_AT_REST's in reads/start.py) fails while any transaction that was running
+-- when done_snapshot was taken (its xip: of any database of the cluster, writing
+-- any table, or one the apply named while completing the snapshot) has committed
+-- since, but for settled_xid: such a transaction could hold log rows the apply did
+-- not see. After nearly every apply on a server with other work some did, and
+-- wrote no log row: every later read at rest then ran graph._read_sync's count
+-- (START_AT_REST, not START_QUIET: some 0.2 ms more a read) until the next apply,
+-- which no read makes while nothing is pending. A committed transaction's rows are
+-- final: once a count made after it committed finds nothing pending, it holds none
+-- for good (issue 9).
+--
+-- The function gains an OUT column, which changes its result type: the old one is
+-- dropped here, and the install creates the new one (as migration 422 did).
+DROP FUNCTION IF EXISTS graph._read_sync(boolean, regrole, boolean);
