@@ -1149,6 +1149,33 @@ def test_reads_at_rest_pass_by_the_applied_snapshots_transactions_that_hold_no_p
         admin.execute("DROP TABLE uw.uncaptured; DELETE FROM uw.e WHERE id IN (4100, 4101)")
         apply(admin)
 
+
+def test_a_repeatable_read_settles_no_transaction_its_snapshot_does_not_see(graph_db):
+    """graph._read_sync names a transaction of the applied snapshot's xip settled only
+    when its count saw every row of it: in a repeatable read transaction the count's
+    snapshot is the transaction's, older than a commit that pg_xact_status already
+    reports. A transaction that committed a pending row after a reader's repeatable read
+    snapshot was taken is not passed by: the reader's next read, in a transaction of its
+    own, shows the row."""
+    with connect(graph_db) as admin, connect(graph_db) as late, connect(graph_db) as writer, \
+            connect(graph_db) as reader:
+        apply(admin)
+        reach = "SELECT node_id FROM graph.traverse('uw.n', '1', max_depth => 1) WHERE depth = 1 ORDER BY 1"
+        reader.execute(reach).fetchall()
+        late.execute("BEGIN")
+        late.execute("INSERT INTO uw.e VALUES (4200, 1, 32)")  # a log row: its id below the next one's
+        writer.execute("INSERT INTO uw.e VALUES (4201, 1, 33)")
+        apply(admin)  # applies 4201; its snapshot names late's transaction
+        reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        reader.execute("SELECT 1")  # the transaction's snapshot: late's transaction is running
+        late.execute("COMMIT")
+        inside = [tuple(r) for r in reader.execute(reach).fetchall()]
+        reader.execute("COMMIT")
+        assert ("33",) in inside and ("32",) not in inside  # as its snapshot sees the tables
+        assert ("32",) in [tuple(r) for r in reader.execute(reach).fetchall()]
+        admin.execute("DELETE FROM uw.e WHERE id IN (4200, 4201)")
+        apply(admin)
+
 def differences(c):
     """graph.verify()'s rows: where the applied graph differs from a rebuild's."""
     return sorted(c.execute("SELECT difference, table_name, id FROM graph.verify()").fetchall())

@@ -71,8 +71,8 @@
 -- same reason client_min_messages is set only around the apply, not by a SET
 -- clause (each costs every call tens of microseconds).
 -- settled_xids: when the count below finds nothing pending between passes, the
--- transactions of done_snapshot's xip it found committed (before its snapshot was
--- taken, so it saw every row they wrote), but this one: none of them holds a
+-- transactions of done_snapshot's xip it found committed and its snapshot sees (so
+-- it saw every row they wrote), but this one: none of them holds a
 -- pending row, now or later (a committed transaction writes no more rows). The test
 -- above fails for each of them until the next apply takes another snapshot, which
 -- no read makes while nothing is pending; a reader passes them to its own test
@@ -110,6 +110,7 @@ DECLARE
     work_mem_was text;
     sync_state graph._sync_state;
     xips bigint[];
+    counted_in pg_snapshot;
     top bigint;
     plans_were text;
     bitmaps_were text;
@@ -190,8 +191,9 @@ BEGIN
                coalesce(bool_or(l.error_message IS NOT NULL), false),
                sync_state.done_snapshot::text || '/' || max(l.id),
                array_agg(DISTINCT l.table_oid) FILTER (WHERE l.xid IS DISTINCT FROM me),
-               array_agg(DISTINCT l.table_oid) FILTER (WHERE l.xid = me)
-        INTO committed_rows, own_rows, has_failed, pending_mark, others, mine
+               array_agg(DISTINCT l.table_oid) FILTER (WHERE l.xid = me),
+               pg_catalog.pg_current_snapshot()
+        INTO committed_rows, own_rows, has_failed, pending_mark, others, mine, counted_in
         FROM (SELECT p.id, p.xid, p.table_oid, p.error_message
               FROM graph._sync_log AS p
               WHERE p.id > sync_state.applied_sync_id AND p.id <= top
@@ -207,9 +209,13 @@ BEGIN
         PERFORM pg_catalog.set_config('enable_bitmapscan', bitmaps_were, true);
         PERFORM pg_catalog.set_config('enable_seqscan', scans_were, true);
         IF committed_rows = 0 AND own_rows = 0 THEN
-            -- xips' transactions had committed before the count's snapshot was
-            -- taken: it saw all their rows, and found none pending (see above)
-            settled_xids := ARRAY(SELECT u.x FROM pg_catalog.unnest(xips) AS u (x) WHERE u.x IS DISTINCT FROM me);
+            -- those of xips' transactions the count's snapshot sees: it saw all their
+            -- rows, and found none pending (see above). Not those it does not see (a
+            -- repeatable read transaction's snapshot is older than a commit
+            -- pg_xact_status reports already).
+            settled_xids := ARRAY(SELECT u.x FROM pg_catalog.unnest(xips) AS u (x)
+                                  WHERE u.x IS DISTINCT FROM me
+                                    AND pg_catalog.pg_visible_in_snapshot(u.x::text::xid8, counted_in));
         END IF;
         applied_snapshot := sync_state.done_snapshot::text;
         last_apply := sync_state.last_apply_at;
