@@ -1463,3 +1463,43 @@ def test_no_role_outside_graphsyncs_can_make_reads_think_an_apply_is_running(wor
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 c.execute(attempt.format(schema=schema))
             c.execute("ROLLBACK")
+
+
+def test_no_role_gets_a_transaction_that_holds_a_pending_row_named_settled(world):
+    """graph._read_sync (SECURITY DEFINER, any role may call it) names the transactions of
+    the applied snapshot's xip it found committed with no pending row (settled_xids,
+    migration 424); a reader's backend passes them by in its "nothing pending" test
+    (reads/start.py), so a wrong name would make its reads leave that transaction's rows
+    out. The table owner writes a row in a transaction the apply's snapshot names running,
+    and commits it after the table owner, a plain reader and a non-superuser admin each
+    took a repeatable read snapshot (whose count cannot see the row, while pg_xact_status
+    reports the commit): called by each, in that snapshot, by every argument, and after
+    it, graph._read_sync never names that transaction settled; after it, each counts the
+    row."""
+    with connect(world) as su, as_role(world, OWNER) as late:
+        apply(su)
+        late.execute("BEGIN")
+        late.execute("INSERT INTO ab.open VALUES (900, 'late', NULL)")  # a log row below the next one's id
+        xid = late.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0]
+        su.execute("INSERT INTO ab.open VALUES (901, 'applied', NULL)")
+        apply(su)  # its snapshot names late's transaction running
+        assert str(xid) in su.execute("SELECT done_snapshot::text FROM graph._sync_state").fetchone()[0]
+        callers = [as_role(world, role) for role in (OWNER, READER, ADMIN)]
+        try:
+            for c in callers:
+                c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                c.execute("SELECT 1")
+            late.execute("COMMIT")
+            for c in callers:
+                for args in ("false", "true", "false, current_user::regrole", f"true, '{OWNER}'::regrole"):
+                    settled = c.execute(f"SELECT settled_xids FROM graph._read_sync({args})").fetchone()[0]
+                    assert xid not in (settled or []), (args, settled)
+                c.execute("COMMIT")
+                committed, settled = c.execute("SELECT committed_rows, settled_xids FROM graph._read_sync(false)"
+                                               ).fetchone()
+                assert committed >= 1 and settled is None
+        finally:
+            for c in callers:
+                c.close()
+        su.execute("DELETE FROM ab.open WHERE id IN (900, 901)")
+        apply(su)
