@@ -223,8 +223,9 @@ _RECENT = """CASE WHEN coalesce(f.stale, '') = '' OR pg_catalog.pg_current_xact_
                                 ELSE coalesce(s.done_at >= pg_catalog.statement_timestamp()
                                                            - f.stale::pg_catalog.interval, false) END"""
 
-# graph._read_sync's "nothing pending" test, in S (see above).
-_NOTHING_PENDING = """EXISTS (
+# graph._read_sync's "nothing pending" test, in S (see above), with room for one more
+# condition on the xip's transactions (%s).
+_NOTHING_PENDING_TEST = """EXISTS (
         SELECT FROM graph._sync_state AS q
         WHERE q.target_snapshot IS NULL
           AND coalesce(pg_catalog.pg_sequence_last_value('graph._sync_log_id_seq'::pg_catalog.regclass), 0)
@@ -235,6 +236,7 @@ _NOTHING_PENDING = """EXISTS (
                      OR pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'in progress'
                         AND pg_catalog.pg_xact_status(x.xid) IS DISTINCT FROM 'aborted')
                 AND x.xid::text::bigint IS DISTINCT FROM q.settled_xid%s))"""
+_NOTHING_PENDING = _NOTHING_PENDING_TEST % ""
 
 # The test of the statements at rest (START_QUIET, START_AT_REST) passes by the
 # transactions of the applied snapshot's xip this backend found to hold no pending row
@@ -244,9 +246,8 @@ _NOTHING_PENDING = """EXISTS (
 # no read makes while nothing is pending: every read at rest ran START_AT_REST, whose
 # count of pending rows cost it some 0.2 ms more than START_QUIET (issue 9, migration
 # 424). IS NOT TRUE: a NULL array passes nothing by.
-_NOTHING_PENDING_AT_REST = _NOTHING_PENDING % """
+_NOTHING_PENDING_AT_REST = _NOTHING_PENDING_TEST % """
                 AND (x.xid::text::bigint = ANY ($7::pg_catalog.int8 [])) IS NOT TRUE"""
-_NOTHING_PENDING %= ""
 
 # The caller, as the regrole graph._read_sync and graph._pending_columns are given: its
 # name quoted first, as regrole's input reads a name as SQL reads an identifier
