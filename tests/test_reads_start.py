@@ -254,6 +254,25 @@ $$
 
 PATH = "SELECT step, node_table::text, node_id FROM graph.shortest_path('rs.a', '1', 'rs.c', '3')"
 
+SNAPSHOT = "SELECT pg_catalog.pg_current_snapshot()::text"
+
+
+def counts(conn):
+    return json.loads(conn.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+
+
+def on_a_steady_snapshot(conn, body, tries=5):
+    """``body()``'s result from a try during which no transaction with an xid ended
+    anywhere in the cluster (``conn``'s snapshot the same before and after: an
+    autovacuum worker's ANALYZE, a pg_cron job of another test, would make a read at
+    rest start with START_QUIET again, as any commit does)."""
+    for _ in range(tries):
+        before = conn.execute(SNAPSHOT).fetchone()[0]
+        got = body()
+        if conn.execute(SNAPSHOT).fetchone()[0] == before:
+            return got
+    pytest.fail("another transaction ended during each of %d tries" % tries)
+
 
 def test_a_repeated_small_read_runs_one_statement_and_prepares_no_plan(graph_db):
     """The fixed cost of a read: its start (freshness step, generation, the caller's
@@ -267,22 +286,125 @@ def test_a_repeated_small_read_runs_one_statement_and_prepares_no_plan(graph_db)
         c.execute(COUNTS)
         for role in ("postgres", READER):
             c.execute(f"SET ROLE {role}")
-            for _ in range(2):  # the first reads of a role load what the backend keeps
-                rows(c)
-                rows(c, PATH)
-            before = json.loads(c.execute("SELECT pg_temp.read_counts()").fetchone()[0])
-            expected = (rows(c), rows(c, PATH))
-            for _ in range(4):
-                assert (rows(c), rows(c, PATH)) == expected
-            after = json.loads(c.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+
+            def measured():
+                for _ in range(2):  # the first reads of a role load what the backend keeps
+                    rows(c)
+                    rows(c, PATH)
+                before = counts(c)
+                expected = (rows(c), rows(c, PATH))
+                for _ in range(4):
+                    assert (rows(c), rows(c, PATH)) == expected
+                return before, counts(c)
+
+            before, after = on_a_steady_snapshot(c, measured)
             assert after["statements"] - before["statements"] == 10, role  # START, once a read
             assert after["plans"] == before["plans"], role
-            # START_QUIET: no freshness step in the plan (its function scan is set up
-            # on every call even when it does not run)
-            assert after["start_quiet"] - before["start_quiet"] == 10, role
+            # START_SAME: the snapshot of the last START_QUIET, which the one before saw
+            # too, and the same caller and settings: its answer holds (reads/start.py)
+            assert after["start_same_at_rest"] - before["start_same_at_rest"] == 10, role
+            assert after["start_quiet"] == before["start_quiet"], role
             assert (after["start_at_rest"], after["start_busy"]) == (before["start_at_rest"], before["start_busy"])
             c.execute("RESET ROLE")
         admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c FROM {READER}")
+
+
+def test_a_read_at_rest_takes_start_sames_answer_only_while_nothing_ended(graph_db):
+    """A read at rest whose snapshot is the one of its backend's last START_QUIET, which
+    the START_QUIET before it saw too, with the same caller and settings, runs START_SAME
+    and takes that START_QUIET's answer (reads/start.py, _same_at_rest). Any transaction
+    that ends -- of another table, of the graph -- moves the snapshot: the read then
+    runs START_QUIET as well, and shows what changed; on a server where something
+    commits between every two reads, START_QUIET alone, START_SAME never tried. A
+    session setting the answer depends on, changed in the same snapshot, is not taken
+    from the kept answer: a pending row the mode 'off' left out is shown once the mode
+    is back."""
+    reach = "SELECT node_id FROM graph.traverse('rs.a', '1', max_depth => 1) WHERE depth = 1 ORDER BY 1"
+    with connect(graph_db) as admin, connect(graph_db) as reader:
+        apply(admin)
+        admin.execute(f"GRANT SELECT ON rs.a TO {READER}")
+        reader.execute(COUNTS)
+        reader.execute(f"SET ROLE {READER}")
+        before_rows = rows(reader, reach)
+
+        def steady_reads():
+            for _ in range(2):
+                assert rows(reader, reach) == before_rows
+            first = counts(reader)
+            for _ in range(3):
+                assert rows(reader, reach) == before_rows
+            return first, counts(reader)
+
+        first, then = on_a_steady_snapshot(reader, steady_reads)
+        assert then["start_same_at_rest"] - first["start_same_at_rest"] == 3
+        assert then["statements"] - first["statements"] == 3
+
+        # a commit of a table graphsync does not capture: START_SAME finds the snapshot
+        # moved, START_QUIET answers; the next read START_QUIET alone (the two saw one
+        # snapshot), then START_SAME again
+        def after_a_commit():
+            at = counts(reader)
+            assert rows(reader, reach) == before_rows
+            missed = counts(reader)
+            assert rows(reader, reach) == before_rows
+            quiet = counts(reader)
+            assert rows(reader, reach) == before_rows
+            return at, missed, quiet, counts(reader)
+
+        def commit_then_read():
+            admin.execute("INSERT INTO rs.other VALUES (1) ON CONFLICT DO NOTHING")
+            return on_a_steady_snapshot(reader, after_a_commit, tries=1)
+
+        for _ in range(5):
+            try:
+                at, missed, quiet, back = commit_then_read()
+                break
+            except pytest.fail.Exception:
+                continue
+        else:
+            pytest.fail("another transaction ended during each try")
+        step = lambda a, b, k: b[k] - a[k]  # noqa: E731
+        assert [step(at, missed, k) for k in ("start_missed_at_rest", "start_quiet", "statements")] == [1, 1, 2]
+        assert [step(missed, quiet, k) for k in ("start_missed_at_rest", "start_quiet", "statements")] == [0, 1, 1]
+        assert [step(quiet, back, k) for k in ("start_same_at_rest", "start_quiet", "statements")] == [1, 0, 1]
+
+        # the graph changed: the read shows it, START_SAME does not answer
+        admin.execute("INSERT INTO rs.a (id) VALUES (60)")
+        admin.execute("INSERT INTO rs.aa (src, dst) VALUES (1, 60)")
+        apply(admin)
+        assert rows(reader, reach) == sorted(before_rows + [("60",)])
+
+        # something commits between every two reads: START_QUIET alone (the first read
+        # may still try START_SAME)
+        at = None
+        for _ in range(6):
+            admin.execute("UPDATE rs.other SET id = id")
+            assert rows(reader, reach) == sorted(before_rows + [("60",)])
+            at = at or counts(reader)
+        now = counts(reader)
+        assert [step(at, now, k) for k in ("start_quiet", "start_same_at_rest", "start_missed_at_rest")] == [5, 0, 0]
+
+        # a pending row the mode 'off' leaves out, in a steady snapshot; the mode back: the
+        # kept answer ('off') is not taken
+        admin.execute("INSERT INTO rs.a (id) VALUES (61)")
+        admin.execute("INSERT INTO rs.aa (src, dst) VALUES (1, 61)")
+        reader.execute("SET graph.query_freshness = 'off'")
+
+        def off_reads():
+            for _ in range(3):
+                assert rows(reader, reach) == sorted(before_rows + [("60",)])
+            return counts(reader)
+
+        kept = on_a_steady_snapshot(reader, off_reads)
+        reader.execute("RESET graph.query_freshness")
+        assert rows(reader, reach) == sorted(before_rows + [("60",), ("61",)])
+        assert counts(reader)["start_same_at_rest"] == kept["start_same_at_rest"]
+        reader.execute("RESET ROLE")
+        admin.execute("DELETE FROM rs.aa WHERE dst IN (60, 61)")
+        admin.execute("DELETE FROM rs.a WHERE id IN (60, 61)")
+        admin.execute("DELETE FROM rs.other")
+        apply(admin)
+        admin.execute(f"REVOKE SELECT ON rs.a FROM {READER}")
 
 
 def read_with_the_log_locked(admin, reader, sql):
@@ -345,7 +467,9 @@ def test_a_read_at_rest_tells_nothing_pending_without_reading_the_log(graph_db):
         for _ in range(3):
             assert rows(reader, reach) == before
         quiet = json.loads(reader.execute("SELECT pg_temp.read_counts()").fetchone()[0])
-        assert quiet["start_quiet"] - back["start_quiet"] == 3  # START_QUIET again
+        # START_QUIET again (then START_SAME, once two saw one snapshot)
+        assert quiet["start_quiet"] > back["start_quiet"]
+        assert sum(quiet[k] - back[k] for k in ("start_quiet", "start_same_at_rest")) == 3
         assert quiet["start_at_rest"] == back["start_at_rest"]
         reader.execute("RESET ROLE")
         admin.execute(f"REVOKE SELECT ON rs.a FROM {READER}")
@@ -449,13 +573,16 @@ def test_one_backends_reads_at_rest_equal_a_new_backends_after_each_change(graph
             got = rows(c, reach)
             after = json.loads(c.execute("SELECT pg_temp.read_counts()").fetchone()[0])
             assert got == fresh()
+            # one START at rest (START_SAME's, or START_QUIET's after it found the snapshot
+            # moved), never started again
+            started = [after[k] - before[k] for k in ("start_quiet", "start_same_at_rest", "start_at_rest",
+                                                       "start_busy")]
             if admin.execute(UNSETTLED).fetchone()[0] == 0:
-                assert after["start_quiet"] - before["start_quiet"] == 1  # one START, never started again
-                assert (after["start_at_rest"], after["start_busy"]) == (before["start_at_rest"], before["start_busy"])
+                assert started[0] + started[1] == 1 and started[2:] == [0, 0], started
             else:  # another transaction ran through the last apply: START_AT_REST may answer instead
-                started = [after[k] - before[k] for k in ("start_quiet", "start_at_rest", "start_busy")]
-                assert sum(started) == 1 and started[2] == 0, started
-            statements = after["statements"] - before["statements"]
+                assert sum(started) == 1 and started[3] == 0, started
+            statements = after["statements"] - before["statements"] - (
+                after["start_missed_at_rest"] - before["start_missed_at_rest"])
             if moved:
                 assert statements > 1
             elif alone is None or alone:
