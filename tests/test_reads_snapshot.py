@@ -83,7 +83,7 @@ def read_while_an_apply_commits(db, reader, before_walk):
         t.start()
         try:
             # A read whose snapshot sees nothing new since its backend's kept folded view
-            # reads no log row (reads/start.py, _NOTHING_NEW): it waits for no lock and
+            # reads no log row (reads/start.py, _NEW_XIDS): it waits for no lock and
             # shows the kept view, what its snapshot (taken before the apply committed) sees.
             waiting_for_a_lock(admin, reader.info.backend_pid, done=lambda: not t.is_alive())
         finally:

@@ -29,14 +29,15 @@ in its own snapshot, for the read to fold
 (reads/freshness.py): only the rows the snapshot of the backend's kept folded
 view did not see, when that view is of the same generation, version, applied
 snapshot, caller and tables the caller may SELECT (``fold_key``), else all of
-them (graph._pending_columns finds those by the log's index on xid from that
-snapshot's xmin on, not by filtering every pending row). For a few rows it also
+them (the rows of the transactions that snapshot did not see and START's does,
+by their xids: _NEW_XIDS; graph._pending_columns when they are many or there is no
+such view, by the log's index on xid, not by filtering every pending row). For a few rows it also
 looks up the nodes of the keys they name (_KEYS: graph._pending_keys), so that the fold needs no
 statement of its own for them: START, not START, a read of the log and a key
 lookup (tests/test_reads_under_writes.py counts them). Nor does START then count
 every pending row (graph._read_sync) when its answer is known: see _READ_SYNC_KEPT;
-nor call graph._pending_columns when its snapshot sees no transaction the kept
-view's last snapshot did not see: see _NOTHING_NEW. And a read whose snapshot is the
+nor read the log when its snapshot sees no transaction the kept view's last
+snapshot did not see: see _NEW_XIDS. And a read whose snapshot is the
 very one of the backend's last busy START, with the same caller and settings (most
 reads under writes: nothing ended since), does not run START at all but START_SAME,
 which tells that and looks up the seed, and takes the last START's answer with
@@ -394,27 +395,59 @@ _NAMES = """CROSS JOIN LATERAL (
     OFFSET 0
 ) AS kn""" % (_FOLD_KEY, _LINEAGE, _WHOLE)
 
-# Nothing new since the kept folded view (issue 9: a read under writes): START's
-# snapshot S sees no transaction that the view's last snapshot ($9) did not see --
-# none of $9's running ones (its xip) and none from its xmax on (every xid handed out
-# from there up to S's xmax is still running in S: named in S's xip). Every log row
-# S sees (the caller has no xid, START's ``same`` asks own_rows = 0) belongs to a
-# transaction S sees, so graph._pending_columns(seen) would return no row in
-# S: START does not call it (``unchanged``), and the read folds nothing onto the kept
-# view (reads/freshness.py: no rows). Exact, never a guess: one committed transaction
-# since (a writer's, another backend's apply or build, a GRANT) and START reads the
-# rows as before; a subtransaction's xid, which no snapshot's xip names, only makes
-# the test fail. Under writes at 200 commits/s and a read every 4 ms a backend, some
-# half of the reads find nothing new. (An xid8 is compared as its text's bigint: an
-# xid8 - xid8 operator is not in PostgreSQL 15.)
-_NOTHING_NEW = """(NOT EXISTS (
-                     SELECT FROM pg_catalog.pg_snapshot_xip($9::pg_catalog.pg_snapshot) AS x (xid)
-                     WHERE pg_catalog.pg_visible_in_snapshot(x.xid, pg_catalog.pg_current_snapshot()))
-                 AND (SELECT pg_catalog.count(*)
-                      FROM pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot()) AS x (xid)
-                      WHERE x.xid >= pg_catalog.pg_snapshot_xmax($9::pg_catalog.pg_snapshot))
-                     = greatest(pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint
-                                - pg_catalog.pg_snapshot_xmax($9::pg_catalog.pg_snapshot)::text::bigint, 0))"""
+# What is new since the kept folded view (issue 9: a read under writes): the transactions
+# START's snapshot S sees that the view's last snapshot ($9) did not -- those of $9's
+# xip that S sees (committed since, or rolled back), and those from $9's xmax up to S's
+# xmax that are not running in S (its xip) -- as an array of xids. Every log row S
+# sees that the view did not fold belongs to one of them (the caller has no xid,
+# START's ``same`` asks own_rows = 0), so START reads exactly their rows (_PENDING),
+# by the log's index on xid: one probe each. Empty: nothing new, and the read folds
+# nothing onto the kept view (``unchanged``; reads/freshness.py: no rows). Exact, never
+# a guess: one committed transaction since (a writer's, another backend's apply or
+# build, a GRANT) and START reads its rows; a subtransaction's xid or one that rolled
+# back is a probe that finds no row. NULL when more than 256 xids were handed out
+# since $9's xmax: graph._pending_columns reads the rows then, as before (a range and
+# the xip, by the same index). Under writes at 200 commits/s and a read every 4 ms a
+# backend, some half of the reads find nothing new. (An xid8 is compared as its text's
+# bigint: an xid8 - xid8 operator is not in PostgreSQL 15.)
+NEW_XIDS_AT_MOST = 256
+_NEW_XIDS = """(SELECT CASE WHEN pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint
+                                 - pg_catalog.pg_snapshot_xmax($9::pg_catalog.pg_snapshot)::text::bigint <= %d
+                            THEN coalesce(pg_catalog.array_agg(n.xid), '{}') END
+                FROM (SELECT x.xid::text::bigint AS xid
+                      FROM pg_catalog.pg_snapshot_xip($9::pg_catalog.pg_snapshot) AS x (xid)
+                      WHERE pg_catalog.pg_visible_in_snapshot(x.xid, pg_catalog.pg_current_snapshot())
+                      UNION ALL
+                      SELECT g.xid
+                      FROM pg_catalog.generate_series(
+                               pg_catalog.pg_snapshot_xmax($9::pg_catalog.pg_snapshot)::text::bigint,
+                               least(pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint,
+                                     pg_catalog.pg_snapshot_xmax($9::pg_catalog.pg_snapshot)::text::bigint + %d) - 1)
+                           AS g (xid)
+                      WHERE pg_catalog.pg_visible_in_snapshot(g.xid::text::pg_catalog.xid8,
+                                                              pg_catalog.pg_current_snapshot())) AS n)""" % (
+    NEW_XIDS_AT_MOST, NEW_XIDS_AT_MOST + 1)
+
+# The rows of the transactions _NEW_XIDS names, read in START: graph._pending_columns'
+# statement without the function's call (a PL/pgSQL call, its settings, its RETURN
+# QUERY: some 40 of START's 250 us in a tight loop, 200k nodes). The xids are a column
+# of w, and = ANY of them reaches into the security-barrier view (int8eq is leakproof)
+# as an index condition. So do the bounds every one of them lies within ($9's xmin, S's
+# xmax, columns of w as well): a range whose ends the planner does not know, which it
+# takes for half a percent of the log whatever its statistics say (one transaction
+# that logged a million rows makes the xid's statistics say = ANY reads most of
+# them), so that the plan reads the log by its index on xid as graph._pending_columns
+# does (there by its settings; tests/test_reads_under_writes.py).
+_NEW_ROWS = """SELECT pg_catalog.array_agg(p.id) AS ids, pg_catalog.string_agg(p.op::text, '') AS ops,
+               pg_catalog.array_agg(p.table_oid) AS table_oids, pg_catalog.array_agg(p.old_pk) AS old_pks,
+               pg_catalog.array_agg(p.new_pk) AS new_pks,
+               pg_catalog.string_agg(coalesce(p.properties, ''), E'\\n') AS properties,
+               pg_catalog.string_agg(coalesce(p.old_row, ''), E'\\n') AS old_rows,
+               pg_catalog.string_agg(coalesce(p.new_row, ''), E'\\n') AS new_rows
+        FROM (SELECT q.id, q.op, q.table_oid, q.old_pk, q.new_pk, q.properties, q.old_row, q.new_row
+              FROM graph._pending_by_xid AS q
+              WHERE q.xid = ANY (w.new_xids) AND q.xid >= w.xid_from AND q.xid < w.xid_below
+              LIMIT w.most) AS p"""
 
 # A time at or before START's snapshot was taken (db.SNAPSHOT_MICROS: a number, not
 # text in the caller's DateStyle and TimeZone): the date of a read's apply that stops at
@@ -428,19 +461,22 @@ _SEEN_AT = db.SNAPSHOT_MICROS
 # pulling it up into the one above: pulled up, a column made of a test was written
 # out again wherever it was used, and the test ran (and its plan nodes were set up)
 # once per use -- _WHOLE (every registered table's privileges) four times,
-# _NOTHING_NEW twice. The lateral of graph._pending_columns is fenced too: pulled up
-# below a fenced w, its condition was tested after the call, which then ran on every
-# read; fenced, the call sits under a one-time test that skips it. START's busy form,
+# the test of nothing new twice. The lateral of the pending rows is fenced too: pulled
+# up below a fenced w, its condition was tested after the call, which then ran on every
+# read; fenced, each branch sits under a one-time test that skips it. START's busy form,
 # in one reader's backend, 200k nodes / 1M edges, idle: 172-184 -> 117-123 us with
 # nothing new since the kept view, 324-336 -> 243-253 us reading five rows (issue 9;
 # benchmarks/READS_UNDER_WRITES.md).
 _PENDING = """CROSS JOIN LATERAL (
     SELECT w.fetch AS fetched, w.same AS from_seen, w.fold_key, w.lineage, s.bound, s.bound_below,
-           pg_catalog.pg_current_snapshot()::pg_catalog.text AS seen, %s AS seen_at, w.unchanged,
+           pg_catalog.pg_current_snapshot()::pg_catalog.text AS seen, %s AS seen_at,
+           coalesce(pg_catalog.cardinality(w.new_xids) = 0, false) AS unchanged,
            x.ids, x.ops, x.table_oids, x.old_pks, x.new_pks, x.properties, x.old_rows, x.new_rows,
            z.key_tables, z.key_pks, z.key_ids, z.key_extra
     FROM (SELECT k.fetch, k.same, k.fold_key, k.lineage,
-                 coalesce(CASE WHEN k.fetch AND k.same AND $9 IS NOT NULL THEN %s END, false) AS unchanged,
+                 CASE WHEN k.fetch AND k.same AND $9 IS NOT NULL THEN %s END AS new_xids,
+                 pg_catalog.pg_snapshot_xmin($9::pg_catalog.pg_snapshot)::text::bigint AS xid_from,
+                 pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint AS xid_below,
                  CASE WHEN k.same THEN $9::pg_catalog.pg_snapshot END AS seen,
                  CASE WHEN k.same THEN $7 - $10 ELSE $7 END AS most
           FROM (SELECT %s AS fetch,
@@ -450,13 +486,17 @@ _PENDING = """CROSS JOIN LATERAL (
     OFFSET 0) AS w
     LEFT JOIN LATERAL (
         SELECT y.ids, y.ops, y.table_oids, y.old_pks, y.new_pks, y.properties, y.old_rows, y.new_rows
+        FROM (%s) AS y
+        WHERE w.fetch AND pg_catalog.cardinality(w.new_xids) > 0
+        UNION ALL
+        SELECT y.ids, y.ops, y.table_oids, y.old_pks, y.new_pks, y.properties, y.old_rows, y.new_rows
         FROM graph._pending_columns(%s, w.most, w.seen) AS y
-        WHERE w.fetch AND NOT w.unchanged
+        WHERE w.fetch AND w.new_xids IS NULL
         OFFSET 0
     ) AS x ON true
     %s
 ) AS p
-""" % (_SEEN_AT, _NOTHING_NEW, _FETCH, _ME, _KEYS)
+""" % (_SEEN_AT, _NEW_XIDS, _FETCH, _NEW_ROWS, _ME, _KEYS)
 
 # What START returns beside the start's own columns: the pending rows (_PENDING).
 _FETCHED = """p.fetched, p.from_seen, p.unchanged, p.fold_key, p.lineage, p.bound, p.bound_below, p.seen, p.seen_at,
@@ -587,7 +627,7 @@ TYPES_FOLLOW = TYPES + ["bigint", "bigint", "text", "text"]
 # snapshot of its own (read committed: a repeatable read transaction's snapshot is older
 # than the catalogs its privileges are read from), and the caller and the session
 # settings START reads are those it read. Then START would answer what it answered,
-# with nothing new to fold (_NOTHING_NEW) -- but for the seed's and the end's node,
+# with nothing new to fold (_NEW_XIDS) -- but for the seed's and the end's node,
 # looked up here as START looks them up (only then) -- and the read takes that answer from here,
 # in one statement some six times cheaper than START's busy form (12 against 75 us a
 # call in a tight loop, 200k nodes: every plan node of START is set up whether it runs
@@ -694,7 +734,7 @@ _settled = {"xids": None}
 # The reads this backend started, by the first START statement each ran
 # ("quiet": START_QUIET, ...; tests read them: a read at rest runs START_QUIET alone),
 # and those whose freshness step applied the pending rows ("applied"); "unchanged": the
-# reads whose snapshot saw nothing new since the kept folded view's (_NOTHING_NEW);
+# reads whose snapshot saw nothing new since the kept folded view's (_NEW_XIDS);
 # "settled": the answers of graph._read_sync that gave settled_xids (_settled).
 STATS = {"quiet": 0, "at_rest": 0, "busy": 0, "applied": 0, "kept": 0, "unchanged": 0, "same": 0, "settled": 0,
          "same_at_rest": 0, "missed_at_rest": 0}
