@@ -967,6 +967,52 @@ def test_a_definer_function_of_another_role_does_not_take_its_callers_last_start
             m.execute("DROP FUNCTION mal.peek()")
 
 
+FOLDED = """
+CREATE FUNCTION pg_temp.rows_folded() RETURNS bigint LANGUAGE plpython3u AS $$
+import sys
+f = sys.modules.get("graphsync.reads.freshness")
+return f.STATS["rows_folded"] if f else 0
+$$"""
+
+
+@pytest.mark.parametrize("role, folded", [(OWNER, 3), (READER, 1), (ADMIN, 1)])
+def test_the_rows_since_a_kept_view_are_only_those_the_caller_may_read(world, role, folded):
+    """START reads the rows committed since its backend's kept folded view itself, by their
+    transactions' xids (reads/start.py, _NEW_ROWS), through graph._pending_by_xid as the
+    caller, as graph._pending_columns did: of three rows committed since -- ab.vault's (only
+    the owner may SELECT it), a red ab.docs row (its row-level security applies to the
+    plain reader and the non-superuser admin, not to the owner) and ab.open's -- the table
+    owner's read folds all three, the plain reader's and the admin's ab.open's alone; each
+    reads what a new backend of its own reads."""
+    # the seed alone, rows with no edge into ab.docs: its policy writes (spy_ab.calls), which a
+    # read-only transaction refuses
+    read = "SELECT node_id, depth FROM graph.traverse('ab.open', '1', max_depth => 0)"
+    with connect(world) as admin:
+        apply(admin)
+        try:
+            with connect(world) as c:
+                c.execute(FOLDED)
+                c.execute("SET default_transaction_read_only = on")  # folds, never applies
+                c.execute(f"SET ROLE {role}")
+                admin.execute("INSERT INTO ab.open VALUES (3, 'open 3', NULL)")
+                c.execute(read).fetchall()  # folds it: the view is kept
+                c.execute(read).fetchall()
+                before = c.execute("SELECT pg_temp.rows_folded()").fetchone()[0]
+                admin.execute("INSERT INTO ab.vault VALUES (20, 'vault note 20')")
+                admin.execute(f"INSERT INTO ab.docs VALUES (20, 'red', '{HIDDEN} title 20', NULL)")
+                admin.execute("INSERT INTO ab.open VALUES (4, 'open 4', NULL)")
+                got = c.execute(read).fetchall()
+                assert c.execute("SELECT pg_temp.rows_folded()").fetchone()[0] - before == folded
+                with as_role(world, role) as fresh:
+                    fresh.execute("SET default_transaction_read_only = on")
+                    assert got == fresh.execute(read).fetchall()
+        finally:
+            admin.execute("DELETE FROM ab.open WHERE id IN (3, 4)")
+            admin.execute("DELETE FROM ab.vault WHERE id = 20")
+            admin.execute("DELETE FROM ab.docs WHERE id = 20")
+            apply(admin)
+
+
 PRIV = "gs_ab_priv"  # sees every row of rv.secrets under its policy, through its own definer function
 
 
