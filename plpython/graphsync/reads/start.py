@@ -732,7 +732,9 @@ _last = {"mode": "quiet"}
 _settled = {"xids": None}
 
 # The reads this backend started, by the first START statement each ran
-# ("quiet": START_QUIET, ...; tests read them: a read at rest runs START_QUIET alone),
+# ("quiet": START_QUIET, ...; tests read them: a read at rest runs START_QUIET alone, or
+# START_SAME on a steady snapshot: "same_at_rest", and "missed_at_rest" its tries that
+# found the snapshot moved),
 # and those whose freshness step applied the pending rows ("applied"); "unchanged": the
 # reads whose snapshot saw nothing new since the kept folded view's (_NEW_XIDS);
 # "settled": the answers of graph._read_sync that gave settled_xids (_settled).
