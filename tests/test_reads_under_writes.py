@@ -209,6 +209,41 @@ def test_a_read_finds_the_rows_committed_since_by_index_whatever_the_logs_statis
             apply(admin)
 
 
+def test_a_read_in_an_imported_older_snapshot_leaves_out_the_rows_its_kept_view_holds(graph_db):
+    """A backend's kept folded view holds a row committed after a snapshot another
+    connection exported. A read of that backend in a transaction that imported the
+    older snapshot (SET TRANSACTION SNAPSHOT) shows the graph as that snapshot sees it
+    -- without the row -- as a new backend does, not the kept view: the rows START read
+    since the view's snapshot are none, but the view is newer than the read's own."""
+    reach = "SELECT node_id, depth FROM graph.traverse('uw.n', '25', max_depth => 1) ORDER BY 1, 2"
+    with connect(graph_db) as admin, connect(graph_db) as exporter, connect(graph_db) as writer, \
+            connect(graph_db) as reader:
+        apply(admin)
+        exporter.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        snapshot = exporter.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        writer.execute("INSERT INTO uw.e VALUES (7300, 25, 39)")
+        reader.execute("SET default_transaction_read_only = on")  # folds, never applies
+        for _ in range(2):
+            assert ("39", 1) in reader.execute(reach).fetchall()  # the view kept holds it
+        try:
+            reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            reader.execute("SET TRANSACTION SNAPSHOT %s" % sql.quote(snapshot))
+            got = reader.execute(reach).fetchall()
+            reader.execute("COMMIT")
+            with connect(graph_db) as fresh:
+                fresh.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                fresh.execute("SET TRANSACTION SNAPSHOT %s" % sql.quote(snapshot))
+                want = fresh.execute(reach).fetchall()
+                fresh.execute("COMMIT")
+            assert ("39", 1) not in want
+            assert got == want
+            assert ("39", 1) in reader.execute(reach).fetchall()  # its own snapshot again
+        finally:
+            exporter.execute("COMMIT")
+            writer.execute("DELETE FROM uw.e WHERE id = 7300")
+            apply(admin)
+
+
 SCANS = ("SELECT coalesce(idx_scan, 0) + coalesce(seq_scan, 0) FROM pg_stat_xact_user_tables"
          " WHERE relid = 'graph._sync_log'::regclass")
 

@@ -190,6 +190,12 @@ def folded(plpy, v, st, narrow=None):
         if cached is None or cached[2] != narrow or st.own_rows:
             raise graph_view.Moved()  # the kept view went meanwhile (view.current)
         onto = cached[1]
+        if onto.seen != st.seen and not db.snapshot_within(onto.seen, st.seen):
+            # The read's snapshot is not newer than the view's (a transaction that imported an
+            # older one: SET TRANSACTION SNAPSHOT): START found nothing new since, but the view
+            # holds rows this snapshot does not see. It is dropped (popped above); the read
+            # starts again and folds from the applied view what its snapshot sees.
+            raise graph_view.Moved()
         if cached[0] != grows:  # an apply since: START read onto the view's lineage
             onto = rekeyed(onto, v, st)
             if onto is None:
