@@ -668,6 +668,26 @@ _NOTHING_READ = dict.fromkeys(("ids", "ops", "table_oids", "old_pks", "new_pks",
                                "new_rows", "key_tables", "key_pks", "key_ids", "key_extra"))
 
 
+# What START_SAME tells of the caller and the session settings, which must be those of
+# the answer it stands for (_same, _same_at_rest).
+_SAME_SESSION = ("me", "freshness", "max_staleness", "tenant", "row_security")
+
+
+def _ask_same(plpy, r, snapshot, args, one, last_apply):
+    """START_SAME's row when the statement's snapshot is ``snapshot`` and the caller
+    and session settings are those of answer ``r`` (``args``: START's arguments, the
+    keys to look up among them; ``last_apply``: START_SAME's $6), else None."""
+    q = run(plpy, START_SAME_1 if one else START_SAME, TYPES_SAME, [snapshot, *args[2:6], last_apply])[0]
+    if q["same"] and all(q[k] == r[k] for k in _SAME_SESSION):
+        return q
+    return None
+
+
+def _with_nodes(r, q, **changed):
+    """Answer ``r`` with the keys' tables and nodes START_SAME (``q``) looked up."""
+    return dict(r, **changed, table1=q["table1"], table2=q["table2"], node1=q["node1"], node2=q["node2"])
+
+
 def _same(plpy, args, one):
     """START's row for this read when START_SAME shows nothing changed since the last
     busy START that folded onto the kept view without counting (see START_SAME),
@@ -678,13 +698,11 @@ def _same(plpy, args, one):
     key, seen, rows_folded = args[7:10]  # freshness.fold_from(), as START would be given it
     if seen != r["seen"] or key not in (r["fold_key"], r["lineage"]) or rows_folded >= FOLD_UNDER:
         return None
-    q = run(plpy, START_SAME_1 if one else START_SAME, TYPES_SAME, [r["seen"], *args[2:6], r["last_apply"]])[0]
-    if not (q["same"] and q["folds"] and (q["me"], q["freshness"], q["max_staleness"], q["tenant"], q["row_security"])
-            == (r["me"], r["freshness"], r["max_staleness"], r["tenant"], r["row_security"])):
+    q = _ask_same(plpy, r, r["seen"], args, one, r["last_apply"])
+    if q is None or not q["folds"]:
         return None
     STATS["same"] += 1
-    return dict(r, **_NOTHING_READ, committed_rows=rows_folded, from_seen=True, unchanged=True,
-                table1=q["table1"], table2=q["table2"], node1=q["node1"], node2=q["node2"])
+    return _with_nodes(r, q, **_NOTHING_READ, committed_rows=rows_folded, from_seen=True, unchanged=True)
 
 
 # START_QUIET's last answer that START_SAME may answer for (``row``; None: none), and
@@ -708,14 +726,13 @@ def _same_at_rest(plpy, args, one):
     r = _quiet["row"]
     if r is None or not _quiet["steady"]:
         return None
-    q = run(plpy, START_SAME_1 if one else START_SAME, TYPES_SAME, [r["snapshot"], *args[2:6], None])[0]
-    if not (q["same"] and (q["me"], q["freshness"], q["max_staleness"], q["tenant"], q["row_security"])
-            == (r["me"], r["freshness"], r["max_staleness"], r["tenant"], r["row_security"])):
+    q = _ask_same(plpy, r, r["snapshot"], args, one, None)
+    if q is None:
         _quiet["steady"] = False
         STATS["missed_at_rest"] += 1
         return None
     STATS["same_at_rest"] += 1
-    return dict(r, table1=q["table1"], table2=q["table2"], node1=q["node1"], node2=q["node2"])
+    return _with_nodes(r, q)
 
 
 # How this backend's next read starts: "quiet" (its last read's "nothing pending"
