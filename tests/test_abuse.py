@@ -38,6 +38,7 @@ import psycopg
 import pytest
 
 from conftest import apply, connect, verify
+from test_reads_under_writes import START_STATS
 
 OWNER, ADMIN, READER = "gs_ab_owner", "gs_ab_admin", "gs_ab_reader"
 OTHER, BYPASS, NOSELECT, GROUP, MALLORY = "gs_ab_other", "gs_ab_bypass", "gs_ab_nosel", "gs_ab_group", "gs_ab_mal"
@@ -917,13 +918,6 @@ def test_a_definer_function_of_another_role_cannot_read_pending_rows_as_its_call
         m.execute("DROP TABLE mal.loot; DROP FUNCTION mal.harmless()")
     # graph._pending_ids() hands out the ids of the two pending rows, no value
     assert len(loot) == 2 and all(isinstance(row, int) for row in loot), loot
-
-
-START_STATS = """
-CREATE FUNCTION pg_temp.start_stats() RETURNS text LANGUAGE plpython3u AS $$
-import json, sys
-return json.dumps(sys.modules["graphsync.reads.start"].STATS)
-$$"""
 
 
 @pytest.mark.parametrize("at_rest", [False, True], ids=["busy", "at_rest"])

@@ -5,7 +5,6 @@ graph.query_freshness says. Real server, real roles, real concurrent connections
 the bound is measured against the server's clock, so the tests wait past it
 rather than fake it."""
 
-import json
 import time
 
 import psycopg
@@ -13,7 +12,7 @@ import pytest
 
 from conftest import apply, connect
 from test_random_concurrency import READ_COUNTS
-from test_reads_start import COUNTS
+from test_reads_start import COUNTS, counts
 
 READER, OWNER, ADMIN = "gs_stale_reader", "gs_stale_owner", "gs_stale_admin"
 
@@ -52,10 +51,6 @@ def state(conn):
 def age(conn, by):
     """Make the applied graph look ``by`` older (done_at moved back, as time passing would)."""
     conn.execute("UPDATE graph._sync_state SET done_at = done_at - %s::interval", (by,))
-
-
-def counts(conn):
-    return json.loads(conn.execute("SELECT pg_temp.read_counts()").fetchone()[0])
 
 
 @pytest.fixture(scope="module")

@@ -261,12 +261,15 @@ def counts(conn):
     return json.loads(conn.execute("SELECT pg_temp.read_counts()").fetchone()[0])
 
 
-def on_a_steady_snapshot(conn, body, tries=5):
+def on_a_steady_snapshot(conn, body, tries=5, first=None):
     """``body()``'s result from a try during which no transaction with an xid ended
     anywhere in the cluster (``conn``'s snapshot the same before and after: an
     autovacuum worker's ANALYZE, a pg_cron job of another test, would make a read at
-    rest start with START_QUIET again, as any commit does)."""
+    rest start with START_QUIET again, as any commit does). ``first()``, when given,
+    runs at the start of each try, before the snapshot is taken."""
     for _ in range(tries):
+        if first is not None:
+            first()
         before = conn.execute(SNAPSHOT).fetchone()[0]
         got = body()
         if conn.execute(SNAPSHOT).fetchone()[0] == before:
@@ -351,18 +354,10 @@ def test_a_read_at_rest_takes_start_sames_answer_only_while_nothing_ended(graph_
             assert rows(reader, reach) == before_rows
             return at, missed, quiet, counts(reader)
 
-        def commit_then_read():
+        def commit():
             admin.execute("INSERT INTO rs.other VALUES (1) ON CONFLICT DO NOTHING")
-            return on_a_steady_snapshot(reader, after_a_commit, tries=1)
 
-        for _ in range(5):
-            try:
-                at, missed, quiet, back = commit_then_read()
-                break
-            except pytest.fail.Exception:
-                continue
-        else:
-            pytest.fail("another transaction ended during each try")
+        at, missed, quiet, back = on_a_steady_snapshot(reader, after_a_commit, first=commit)
         step = lambda a, b, k: b[k] - a[k]  # noqa: E731
         assert [step(at, missed, k) for k in ("start_missed_at_rest", "start_quiet", "statements")] == [1, 1, 2]
         assert [step(missed, quiet, k) for k in ("start_missed_at_rest", "start_quiet", "statements")] == [0, 1, 1]
@@ -453,20 +448,20 @@ def test_a_read_at_rest_tells_nothing_pending_without_reading_the_log(graph_db):
         reader.execute("RESET ROLE")
         reader.execute(COUNTS)
         reader.execute(f"SET ROLE {READER}")
-        before_counts = json.loads(reader.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+        before_counts = counts(reader)
         for _ in range(3):
             assert rows(reader, reach) == after
-        after_counts = json.loads(reader.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+        after_counts = counts(reader)
         assert after_counts["start_at_rest"] - before_counts["start_at_rest"] == 3
         assert after_counts["start_quiet"] == before_counts["start_quiet"]
         admin.execute("DELETE FROM rs.aa WHERE dst = 50")
         admin.execute("DELETE FROM rs.a WHERE id = 50")
         apply(admin)  # applies ids past the one rolled back
         assert read_with_the_log_locked(admin, reader, reach) == before
-        back = json.loads(reader.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+        back = counts(reader)
         for _ in range(3):
             assert rows(reader, reach) == before
-        quiet = json.loads(reader.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+        quiet = counts(reader)
         # START_QUIET again (then START_SAME, once two saw one snapshot)
         assert quiet["start_quiet"] > back["start_quiet"]
         assert sum(quiet[k] - back[k] for k in ("start_quiet", "start_same_at_rest")) == 3
@@ -569,9 +564,9 @@ def test_one_backends_reads_at_rest_equal_a_new_backends_after_each_change(graph
             view: more statements than START); ``alone``: whether START is the read's
             only statement (by default when the version did not move; a read that
             meets rows it has no keys for, or row-level security, asks more)."""
-            before = json.loads(c.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+            before = counts(c)
             got = rows(c, reach)
-            after = json.loads(c.execute("SELECT pg_temp.read_counts()").fetchone()[0])
+            after = counts(c)
             assert got == fresh()
             # one START at rest (START_SAME's, or START_QUIET's after it found the snapshot
             # moved), never started again
