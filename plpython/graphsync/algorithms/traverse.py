@@ -132,17 +132,38 @@ MASK_SHARE = 64
 
 def first_occurrences(values, n):
     """Positions of the first occurrence of each distinct value of ``values`` (ints in
-    0..n-1), in order. Few values: sorted (np.unique's first index of each). Many:
-    linear, each value's slot over every node id gets the positions written last to
-    first, so the first position is the one that stays."""
-    if len(values) * SPARSE_SHARE < n:
+    0..n-1), in order. Linear: each value's slot over every node id gets the positions
+    written last to first, so the first position is the one that stays -- in the slots
+    of node_slots, kept from call to call, so no array over every node id is made.
+    Few values and no slots kept yet: sorted (np.unique's first index of each)."""
+    if len(values) * SPARSE_SHARE < n and _SLOTS["held"] < n:
         _, first = np.unique(values, return_index=True)
         first.sort()
         return first
     order = np.arange(len(values))
-    slot = np.empty(n, dtype=np.int64)
+    slot = node_slots(n)
     slot[values[::-1]] = order[::-1]
     return order[slot[values] == order]
+
+
+# The slots first_occurrences (and reads.api's parent rows) write over every node id:
+# kept, so that each call writes and reads only the slots of its values, where an array
+# made anew cost a depth-6 traversal of 16,000 nodes, 200k nodes, some 0.6 ms of its
+# 10 in first_occurrences alone (the pages of 1.6 MB faulted in, or np.unique's sort of
+# a level). A slot is always written before it is read within a call: what a slot held
+# from an earlier call (another traversal, another graph size) is never read. 8 bytes a
+# node id, held by a backend once one of its reads reached one value per SPARSE_SHARE
+# node ids. (Made on first use: importing this module imports no NumPy, lazy_numpy.)
+_SLOTS = {"slots": None, "held": 0}
+
+
+def node_slots(n):
+    """An int64 array of ``n`` slots of undefined content, kept from call to call (see
+    _SLOTS): a caller writes each slot it reads first, and holds it only until it
+    calls again."""
+    if _SLOTS["held"] < n:
+        _SLOTS["slots"], _SLOTS["held"] = np.empty(n, dtype=np.int64), n
+    return _SLOTS["slots"][:n]
 
 
 def member(sorted_ids, values):

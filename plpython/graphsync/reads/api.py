@@ -401,12 +401,12 @@ def _bfs_columns(ids, depths, parents, labels, tables, pks, label_by_id, capped)
 def _rows_of(ids, nodes, n):
     """The position in ``ids`` (distinct node ids below ``n``) of each of ``nodes``
     (which are in ``ids``, or -1: then any position). A small answer is sorted (O(k log k));
-    a large one is scattered into an array over every node id (O(k), in memory
-    that is allocated but never written but where the ids fall)."""
+    a large one is scattered into slots over every node id (O(k): traverse.node_slots,
+    kept from read to read, of which only those of ``ids`` are written and read)."""
     if not len(ids):
         return np.zeros(len(nodes), dtype=np.int64)
     if len(ids) > n // 64:
-        row_of = np.empty(n, dtype=np.int64)
+        row_of = traverse.node_slots(n)
         row_of[ids] = np.arange(len(ids))
         return row_of[np.where(nodes < 0, ids[0], nodes)]
     order = np.argsort(ids)

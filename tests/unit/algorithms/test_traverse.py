@@ -276,6 +276,26 @@ def test_first_occurrences_matches_a_sort_based_dedupe(seed):
     assert first_occurrences(values, n).tolist() == expected.tolist()
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_first_occurrences_over_kept_slots_holding_other_calls_values(seed, monkeypatch):
+    """The slots first_occurrences keeps from call to call (node_slots) hold what
+    earlier calls wrote, for other values and other node counts (larger and
+    smaller): the answer is the sort-based one all the same, whether slots are held
+    yet or not."""
+    from graphsync.algorithms import traverse
+
+    monkeypatch.setattr(traverse, "_SLOTS", {"slots": None, "held": 0})
+    rng = np.random.default_rng(seed + 900)
+    for _ in range(6):
+        n = int(rng.integers(1, 500))
+        values = rng.integers(0, n, int(rng.integers(0, 1200)))
+        _, expected = np.unique(values, return_index=True)
+        expected.sort()
+        assert first_occurrences(values, n).tolist() == expected.tolist()
+        # what a later call finds in the slots: garbage of this call's
+        traverse.node_slots(n)[:] = rng.integers(-5, 2000, n)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_numpy_levels_over_sorted_visited_nodes_and_over_a_mask_agree(make_graph, seed, monkeypatch):
     # The NumPy levels keep the visited nodes as a sorted array while they are few

@@ -20,6 +20,25 @@ def test_rows_of_finds_every_parent_both_ways(seed, k):
     assert ((rows >= 0) & (rows < k)).all()  # a seed's (-1) row is some valid row
 
 
+def test_rows_of_over_kept_slots_holding_other_values(monkeypatch):
+    """A large answer's rows come from traverse.node_slots, kept from read to read:
+    slots written by an earlier read (or a traversal's first_occurrences) do not
+    change them."""
+    from graphsync.algorithms import traverse
+
+    monkeypatch.setattr(traverse, "_SLOTS", {"slots": None, "held": 0})
+    rng = np.random.default_rng(3)
+    n = 3000
+    for k in (400, 2000, 900):
+        traverse.node_slots(n)[:] = rng.integers(-3, 10 * n, n)
+        ids = rng.permutation(n)[:k].astype(np.int64)
+        parents = np.where(rng.random(k) < 0.2, -1, ids[rng.integers(0, k, k)]).astype(np.int64)
+        rows = _rows_of(ids, parents, n)
+        has = parents >= 0
+        np.testing.assert_array_equal(ids[rows[has]], parents[has])
+        assert ((rows >= 0) & (rows < k)).all()
+
+
 def test_rows_of_an_empty_answer():
     assert len(_rows_of(np.zeros(0, np.int64), np.zeros(0, np.int64), 10)) == 0
 
