@@ -153,7 +153,8 @@ def first_occurrences(values, n):
 # a level). A slot is always written before it is read within a call: what a slot held
 # from an earlier call (another traversal, another graph size) is never read. 8 bytes a
 # node id, held by a backend once one of its reads reached one value per SPARSE_SHARE
-# node ids. (Made on first use: importing this module imports no NumPy, lazy_numpy.)
+# node ids, counted in the backend's cache (graph.status().cache_bytes). (Made on first
+# use: importing this module imports no NumPy, lazy_numpy.)
 _SLOTS = {"slots": None, "held": 0}
 
 
@@ -164,6 +165,12 @@ def node_slots(n):
     if _SLOTS["held"] < n:
         _SLOTS["slots"], _SLOTS["held"] = np.empty(n, dtype=np.int64), n
     return _SLOTS["slots"][:n]
+
+
+def held_slots():
+    """The slots node_slots keeps (None: none yet), for the backend's cache size
+    (sync/base.py, cache_nbytes)."""
+    return _SLOTS["slots"]
 
 
 def member(sorted_ids, values):

@@ -7,7 +7,7 @@ node delta over it."""
 
 import mmap
 
-from graphsync.algorithms import csr
+from graphsync.algorithms import csr, traverse
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
 from graphsync.sync import basefile
@@ -214,8 +214,9 @@ def cache_nbytes():
     """Bytes held by this backend's graph cache: the NumPy arrays of the base (not
     when mapped from its shared file), of what reads derived from it (views, folded
     views, node keys) and of what replay holds beside it (_beside), each array
-    counted once. Objects in the cache report what they hold through an
-    ``arrays()`` method (their NumPy arrays) and/or ``held_nbytes()`` (other data)."""
+    counted once, and the slots traversals keep (algorithms/traverse.py, node_slots).
+    Objects in the cache report what they hold through an ``arrays()`` method (their
+    NumPy arrays) and/or ``held_nbytes()`` (other data)."""
     seen = set()
 
     def size(value):
@@ -236,7 +237,7 @@ def cache_nbytes():
             held += size(value.arrays())
         return held
 
-    return size(_cache) + size(_beside)
+    return size(_cache) + size(_beside) + size([traverse.held_slots()])
 
 
 def release_freed():
