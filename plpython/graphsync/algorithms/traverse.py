@@ -151,19 +151,21 @@ def first_occurrences(values, n):
 # made anew cost a depth-6 traversal of 16,000 nodes, 200k nodes, some 0.6 ms of its
 # 10 in first_occurrences alone (the pages of 1.6 MB faulted in, or np.unique's sort of
 # a level). A slot is always written before it is read within a call: what a slot held
-# from an earlier call (another traversal, another graph size) is never read. 8 bytes a
-# node id, held by a backend once one of its reads reached one value per SPARSE_SHARE
-# node ids, counted in the backend's cache (graph.status().cache_bytes). (Made on first
+# from an earlier call (another traversal, another graph size) is never read. 4 bytes a
+# node id (a position among a call's values: below 2 ** 31), held by a backend once one
+# of its reads reached one value per SPARSE_SHARE node ids, counted in the backend's
+# cache (graph.status().cache_bytes): some 0.8 MB at 200k nodes, beside the 12 bytes a
+# node and the key texts its key cache holds by then (reads/nodes.py). (Made on first
 # use: importing this module imports no NumPy, lazy_numpy.)
 _SLOTS = {"slots": None, "held": 0}
 
 
 def node_slots(n):
-    """An int64 array of ``n`` slots of undefined content, kept from call to call (see
+    """An int32 array of ``n`` slots of undefined content, kept from call to call (see
     _SLOTS): a caller writes each slot it reads first, and holds it only until it
     calls again."""
     if _SLOTS["held"] < n:
-        _SLOTS["slots"], _SLOTS["held"] = np.empty(n, dtype=np.int64), n
+        _SLOTS["slots"], _SLOTS["held"] = np.empty(n, dtype=np.int32), n
     return _SLOTS["slots"][:n]
 
 

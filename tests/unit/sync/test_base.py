@@ -13,7 +13,7 @@ def test_the_slots_traversals_keep_count_in_the_cache_once(monkeypatch):
     monkeypatch.setattr(traverse, "_SLOTS", {"slots": None, "held": 0})
     assert base.cache_nbytes() == 0
     traverse.first_occurrences(np.arange(5000, dtype=np.int64) % 700, 1000)  # 5,000 values of 1,000 ids
-    assert base.cache_nbytes() == 8 * 1000
+    assert base.cache_nbytes() == 4 * 1000
     traverse.node_slots(300)  # a smaller graph's: the same slots
     base._cache["held"] = np.zeros(10, dtype=np.int64)
-    assert base.cache_nbytes() == 8 * 1000 + 80
+    assert base.cache_nbytes() == 4 * 1000 + 80
