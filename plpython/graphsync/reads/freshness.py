@@ -375,29 +375,50 @@ def _resolve_ends(plpy, v, ec, visible, node_changes, onto, known=None):
     view ``onto`` holds under a temporary id is never found there: a base key
     keeps its row in graph._nodes for the generation, so _resolve found it, unless
     its table is one the caller may not SELECT, which is not looked up here."""
-    from graphsync.sync import imagetext  # (see fold)
-
     m = len(ec)
-    tables = np.concatenate([ec.from_tables, ec.to_tables])
-    pks = np.concatenate([ec.from_pks, ec.to_pks])  # None where ints holds the key
-    ints = None if ec.from_ints is None else np.concatenate([ec.from_ints, ec.to_ints])
     # build the index for many ends or many lookups so far; else use it when held
     many = nodes.index_due(v, 2 * m, KEYS_BY_INDEX)
     index = nodes.key_index(plpy, v, build=many)
+    counted = {}  # {table oid: key texts} whose extra_rows come from graph._nodes
+    if index is not None:
+        for k in node_changes:
+            counted.setdefault(k[0], set()).add(k[1])
+    if 2 * m <= FEW_ENDS:
+        return _few_ends(plpy, v, ec, visible, node_changes, onto, known, index, counted)
+    from graphsync.sync import imagetext  # (see fold)
+
+    tables = np.concatenate([ec.from_tables, ec.to_tables])
+    pks = np.concatenate([ec.from_pks, ec.to_pks])  # None where ints holds the key
+    ints = None if ec.from_ints is None else np.concatenate([ec.from_ints, ec.to_ints])
     if index is None:
         got = np.full(2 * m, -1, dtype=np.int64)
     else:
-        counted = {}
-        for k in node_changes:
-            counted.setdefault(k[0], set()).add(k[1])
-        find = ends_one_by_one if 2 * m <= FEW_ENDS else ends_by_table
-        got = find(index, visible, counted, tables, pks, ints)
+        got = ends_by_table(index, visible, counted, tables, pks, ints)
     miss = np.flatnonzero(got < 0)
     missed = list(zip(tables[miss].tolist(), imagetext.key_texts(pks, ints, miss).tolist(), strict=True))
     ids, extra, dups = _resolve(plpy, v, set(node_changes).union(missed), visible, node_changes, onto, known)
     if len(miss):
         got[miss] = list(map(ids.__getitem__, missed))
     return got[:m], got[m:], ids, extra, dups
+
+
+def _few_ends(plpy, v, ec, visible, node_changes, onto, known, index, counted):
+    """_resolve_ends of a few ends (FEW_ENDS), in Python lists, one array made at the
+    end: a read under writes folds the row or two committed since its last read,
+    where the arrays' way costs a dozen NumPy calls whatever their size (issue 9)."""
+    from graphsync.sync import imagetext  # (see fold)
+
+    m = len(ec)
+    tables = ec.from_tables.tolist() + ec.to_tables.tolist()
+    pks = ec.from_pks.tolist() + ec.to_pks.tolist()  # None where values holds the key
+    values = [imagetext.NOT_INT] * (2 * m) if ec.from_ints is None else ec.from_ints.tolist() + ec.to_ints.tolist()
+    got = [-1] * (2 * m) if index is None else ends_one_by_one(index, visible, counted, tables, pks, values)
+    keys = [(t, pk if value == imagetext.NOT_INT else str(value)) for t, pk, value in zip(tables, pks, values,
+                                                                                          strict=True)]
+    missed = [k for k, g in zip(keys, got, strict=True) if g < 0]
+    ids, extra, dups = _resolve(plpy, v, set(node_changes).union(missed), visible, node_changes, onto, known)
+    ends = np.array([g if g >= 0 else ids[k] for k, g in zip(keys, got, strict=True)], dtype=np.int64)
+    return ends[:m], ends[m:], ids, extra, dups
 
 
 def ends_by_table(index, visible, counted, tables, pks, ints):
@@ -434,15 +455,15 @@ def ends_by_table(index, visible, counted, tables, pks, ints):
     return got
 
 
-def ends_one_by_one(index, visible, counted, tables, pks, ints):
-    """ends_by_table of a few ends (FEW_ENDS), one by one: its NumPy operations cost
-    some 45 us whatever the number of ends, where a read under 200 commits/s folds a
-    row or two, four ends (13 us here; issue 9)."""
+def ends_one_by_one(index, visible, counted, tables, pks, values):
+    """ends_by_table of a few ends (FEW_ENDS) as lists, one by one (``values``: the
+    integer each key is, imagetext.NOT_INT where ``pks`` holds its text), a list
+    out: its NumPy operations cost some 45 us whatever the number of ends, where a
+    read under 200 commits/s folds a row or two, four ends (13 us here; issue 9)."""
     from graphsync.sync import imagetext, packed  # (see fold)
 
     got = []
-    values = [imagetext.NOT_INT] * len(tables) if ints is None else ints.tolist()
-    for table, pk, value in zip(tables.tolist(), pks.tolist(), values, strict=True):
+    for table, pk, value in zip(tables, pks, values, strict=True):
         of_table = index.get(table) if table in visible else None
         skip = counted.get(table)
         if of_table is None:
@@ -452,7 +473,7 @@ def ends_one_by_one(index, visible, counted, tables, pks, ints):
         else:
             text = pk if value == imagetext.NOT_INT else str(value)
             got.append(-1 if skip and text in skip else packed.find_key(of_table, text.encode()))
-    return np.array(got, dtype=np.int64)
+    return got
 
 
 def _held_arrays(overlay):

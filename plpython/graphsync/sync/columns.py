@@ -81,31 +81,35 @@ def _objects(values):
 def edge_columns(edges):
     """EdgeColumns of changes.fold_rows' edge change tuples, an end that is an
     integer's decimal text held as that integer (from_ints, to_ints), as the columns'
-    ends are: a fold read row by row resolves them among the integer keys too."""
+    ends are: a fold read row by row resolves them among the integer keys too. Each
+    column made from a list in one NumPy call (a read under writes folds the row or
+    two committed since its last read this way: issue 9)."""
     if not edges:
         return EdgeColumns(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), _objects([]),
                            np.zeros(0, np.int64), _objects([]), np.zeros(0, np.float64), _objects([]))
     ops, sources, froms, tos, weights, labels = zip(*edges, strict=True)
-    from_pks, from_ints = _int_ends([k[1] for k in froms])
-    to_pks, to_ints = _int_ends([k[1] for k in tos])
-    return EdgeColumns(np.where(np.array(ops, dtype="U1") == "+", 1, -1).astype(np.int64),
-                       np.array(sources, dtype=np.int64),
-                       np.fromiter((k[0] for k in froms), dtype=np.int64, count=len(froms)), from_pks,
-                       np.fromiter((k[0] for k in tos), dtype=np.int64, count=len(tos)), to_pks,
+    from_tables, from_pks, from_ints = _key_ends(froms)
+    to_tables, to_pks, to_ints = _key_ends(tos)
+    return EdgeColumns(np.array([1 if op == "+" else -1 for op in ops], dtype=np.int64),
+                       np.array(sources, dtype=np.int64), from_tables, from_pks, to_tables, to_pks,
                        np.array(weights, dtype=np.float64), _objects(list(labels)), from_ints, to_ints)
 
 
-def _int_ends(pks):
-    """(texts object[k]: None where ints holds the key, ints int64[k]: NOT_INT where
-    it does not) of keys ``pks``: a key held as an integer is the decimal text of one
-    as integer output writes it, of at most 18 digits (packed.parse_ints, the rule of
-    imagetext.ints); a key that is not a str (a JSON number) is kept as it is."""
+def _key_ends(keys):
+    """(table oids int64[k], texts object[k]: None where ints holds the key, ints
+    int64[k]: NOT_INT where it does not) of (table oid, key) ends ``keys``: a key held
+    as an integer is the decimal text of one as integer output writes it, of at most
+    18 digits (packed.int_of, the rule of imagetext.ints); a key that is not a str (a
+    JSON number) is kept as it is."""
     from graphsync.sync import packed  # here: only a fold row by row needs it
 
-    texts = _objects(pks)
-    values, ok = packed.parse_ints([k.encode() if type(k) is str else b"" for k in pks])
-    texts[ok] = None
-    return texts, np.where(ok, values, imagetext.NOT_INT)
+    tables, texts, ints = [], [], []
+    for table, pk in keys:
+        value = packed.int_of(pk.encode()) if type(pk) is str else None
+        tables.append(table)
+        texts.append(pk if value is None else None)
+        ints.append(imagetext.NOT_INT if value is None else value)
+    return np.array(tables, dtype=np.int64), _objects(texts), np.array(ints, dtype=np.int64)
 
 
 COLUMNS = ("id", "op", "table_oid", "old_pk", "new_pk", "properties", "old_row", "new_row")

@@ -173,11 +173,20 @@ def _parse_few(texts):
     values = np.zeros(len(texts), dtype=np.int64)
     ok = np.zeros(len(texts), dtype=bool)
     for i, t in enumerate(texts):
-        digits = t[1:] if t[:1] == b"-" else t
-        # bytes.isdigit: ASCII digits only; no leading zero, but "0" itself (not "-0")
-        if 0 < len(digits) <= 18 and digits.isdigit() and (digits[:1] != b"0" or digits == t == b"0"):
-            values[i], ok[i] = int(t), True
+        value = int_of(t)
+        if value is not None:
+            values[i], ok[i] = value, True
     return values, ok
+
+
+def int_of(text):
+    """The integer key text ``text`` (bytes) is the decimal text of, as integer output
+    writes it, of at most 18 digits (parse_ints' rule); None when it is not one."""
+    digits = text[1:] if text[:1] == b"-" else text
+    # bytes.isdigit: ASCII digits only; no leading zero, but "0" itself (not "-0")
+    if 0 < len(digits) <= 18 and digits.isdigit() and (digits[:1] != b"0" or digits == text == b"0"):
+        return int(text)
+    return None
 
 
 def _parse_blocks(texts):

@@ -176,5 +176,55 @@ def test_a_few_ends_found_one_by_one_are_those_found_table_by_table(seed):
         for n in (1, 2, 5, len(tables)):
             part = (index, visible, counted, tables[:n], pks[:n], None if held is None else held[:n])
             want = ends_by_table(*part)
-            assert ends_one_by_one(*part).tolist() == want.tolist()
+            values = [imagetext.NOT_INT] * n if held is None else held[:n].tolist()
+            one_by_one = ends_one_by_one(index, visible, counted, tables[:n].tolist(), pks[:n].tolist(), values)
+            assert one_by_one == want.tolist()
         assert (want >= 0).any() and (want < 0).any()  # (all of them: some found, some not)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_few_ends_resolved_in_lists_are_those_resolved_in_arrays(seed, monkeypatch):
+    """freshness._resolve_ends of a few ends (FEW_ENDS: in Python lists, _few_ends)
+    gives the ids, new keys and extra rows its arrays' way gives: ends found in the
+    key index (or none held), the rest through _resolve (here a stand-in that gives
+    known keys their ids and new ones ids past the end), integer ends and text ends,
+    the keys of node changes left to _resolve."""
+    from graphsync.reads import freshness, nodes
+    from graphsync.sync import columns, imagetext, packed
+
+    rng = np.random.default_rng(seed + 40)
+    keys = {10: [str(v).encode() for v in range(1, 60)] + [b"a", b"007"],
+            11: [("k%d" % v).encode() for v in range(40)] + [b"5"]}
+    index = {t: packed.key_index(b"\0".join(k), (np.arange(len(k)) * 3 + t).astype(">i8").tobytes())
+             for t, k in keys.items()}
+    held = None if seed % 3 == 0 else index
+    monkeypatch.setattr(nodes, "index_due", lambda v, asked, many: False)
+    monkeypatch.setattr(nodes, "key_index", lambda plpy, v, build=True: held)
+    known = {(10, "70"): 500, (11, "zz"): 501, (10, "a"): 502}
+
+    def resolve(plpy, v, asked, visible, counted=(), onto=None, known_=None):
+        ids, extra = {}, {}
+        for k in sorted(asked, key=repr):
+            if k in known:
+                ids[k] = known[k]
+            else:
+                ids[k] = 1000 + len(extra)
+                extra[ids[k]] = k
+        return ids, extra, {k: 1 for k in asked if k in known}
+
+    monkeypatch.setattr(freshness, "_resolve", resolve)
+    m = int(rng.integers(1, 6))
+    texts = ["3", "59", "70", "a", "007", "k7", "zz", "5", "-4", "k39", "new"]
+    edges = [("+" if rng.random() < 0.5 else "-", 1, (int(rng.choice([10, 11])), str(rng.choice(texts))),
+              (int(rng.choice([10, 11])), str(rng.choice(texts))), 1.0, "x") for _ in range(m)]
+    ec = columns.edge_columns(edges)
+    node_changes = {(10, "a"): None} if seed % 2 else {}
+    visible = {10, 11} if seed % 4 else {10}
+    monkeypatch.setattr(freshness, "FEW_ENDS", 100)
+    few = freshness._resolve_ends(None, None, ec, visible, node_changes, None)
+    monkeypatch.setattr(freshness, "FEW_ENDS", 0)
+    arrays = freshness._resolve_ends(None, None, ec, visible, node_changes, None)
+    assert few[0].tolist() == arrays[0].tolist() and few[1].tolist() == arrays[1].tolist()
+    assert few[2:] == arrays[2:]
+    assert few[0].dtype == arrays[0].dtype == np.int64
+    assert imagetext.NOT_INT not in few[0].tolist() + few[1].tolist()
