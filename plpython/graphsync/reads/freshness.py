@@ -458,8 +458,9 @@ def ends_by_table(index, visible, counted, tables, pks, ints):
 def ends_one_by_one(index, visible, counted, tables, pks, values):
     """ends_by_table of a few ends (FEW_ENDS) as lists, one by one (``values``: the
     integer each key is, imagetext.NOT_INT where ``pks`` holds its text), a list
-    out: its NumPy operations cost some 45 us whatever the number of ends, where a
-    read under 200 commits/s folds a row or two, four ends (13 us here; issue 9)."""
+    out: ends_by_table's NumPy operations cost some 45 us whatever the number of
+    ends, where a read under 200 commits/s folds a row or two, four ends (13 us
+    here; issue 9)."""
     from graphsync.sync import imagetext, packed  # (see fold)
 
     got = []

@@ -287,9 +287,9 @@ def find_int(index, value):
 
 def find_key(index, text):
     """find_keys of one key text ``text`` (bytes), with no NumPy pass of many."""
-    values, ok = _parse_few([text])
-    if ok[0]:
-        return find_int(index, int(values[0]))
+    value = int_of(text)
+    if value is not None:
+        return find_int(index, value)
     text_keys, text_ids = index[2], index[3]
     if len(text) > TEXT_WIDTH or not len(text_keys):
         return -1
