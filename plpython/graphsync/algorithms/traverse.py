@@ -164,7 +164,7 @@ def node_slots(n):
     """An int32 array of ``n`` slots of undefined content, kept from call to call (see
     _SLOTS): a caller writes each slot it reads first, and holds it only until it
     calls again."""
-    if _SLOTS["held"] < n:
+    if _SLOTS["slots"] is None or _SLOTS["held"] < n:
         _SLOTS["slots"], _SLOTS["held"] = np.empty(n, dtype=np.int32), n
     return _SLOTS["slots"][:n]
 

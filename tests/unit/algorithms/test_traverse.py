@@ -296,6 +296,14 @@ def test_first_occurrences_over_kept_slots_holding_other_calls_values(seed, monk
         traverse.node_slots(n)[:] = rng.integers(-5, 2000, n)
 
 
+def test_first_occurrences_of_no_value_over_no_node_id(monkeypatch):
+    from graphsync.algorithms import traverse
+
+    monkeypatch.setattr(traverse, "_SLOTS", {"slots": None, "held": 0})
+    assert first_occurrences(np.zeros(0, dtype=np.int64), 0).tolist() == []
+    assert first_occurrences(np.zeros(0, dtype=np.int64), 5).tolist() == []
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_numpy_levels_over_sorted_visited_nodes_and_over_a_mask_agree(make_graph, seed, monkeypatch):
     # The NumPy levels keep the visited nodes as a sorted array while they are few
