@@ -136,7 +136,7 @@ def first_occurrences(values, n):
     written last to first, so the first position is the one that stays -- in the slots
     of node_slots, kept from call to call, so no array over every node id is made.
     Few values and no slots kept yet: sorted (np.unique's first index of each)."""
-    if len(values) * SPARSE_SHARE < n and _SLOTS["held"] < n:
+    if len(values) * SPARSE_SHARE < n and _slots_held() < n:
         _, first = np.unique(values, return_index=True)
         first.sort()
         return first
@@ -157,15 +157,21 @@ def first_occurrences(values, n):
 # cache (graph.status().cache_bytes): some 0.8 MB at 200k nodes, beside the 12 bytes a
 # node and the key texts its key cache holds by then (reads/nodes.py). (Made on first
 # use: importing this module imports no NumPy, lazy_numpy.)
-_SLOTS = {"slots": None, "held": 0}
+_SLOTS = {"slots": None}
+
+
+def _slots_held():
+    """How many node ids the kept slots cover (0: none kept yet)."""
+    slots = _SLOTS["slots"]
+    return 0 if slots is None else len(slots)
 
 
 def node_slots(n):
     """An int32 array of ``n`` slots of undefined content, kept from call to call (see
     _SLOTS): a caller writes each slot it reads first, and holds it only until it
     calls again."""
-    if _SLOTS["slots"] is None or _SLOTS["held"] < n:
-        _SLOTS["slots"], _SLOTS["held"] = np.empty(n, dtype=np.int32), n
+    if _SLOTS["slots"] is None or _slots_held() < n:
+        _SLOTS["slots"] = np.empty(n, dtype=np.int32)
     return _SLOTS["slots"][:n]
 
 

@@ -284,7 +284,7 @@ def test_first_occurrences_over_kept_slots_holding_other_calls_values(seed, monk
     yet or not."""
     from graphsync.algorithms import traverse
 
-    monkeypatch.setattr(traverse, "_SLOTS", {"slots": None, "held": 0})
+    monkeypatch.setattr(traverse, "_SLOTS", {"slots": None})
     rng = np.random.default_rng(seed + 900)
     for _ in range(6):
         n = int(rng.integers(1, 500))
@@ -299,7 +299,7 @@ def test_first_occurrences_over_kept_slots_holding_other_calls_values(seed, monk
 def test_first_occurrences_of_no_value_over_no_node_id(monkeypatch):
     from graphsync.algorithms import traverse
 
-    monkeypatch.setattr(traverse, "_SLOTS", {"slots": None, "held": 0})
+    monkeypatch.setattr(traverse, "_SLOTS", {"slots": None})
     assert first_occurrences(np.zeros(0, dtype=np.int64), 0).tolist() == []
     assert first_occurrences(np.zeros(0, dtype=np.int64), 5).tolist() == []
 

@@ -26,7 +26,7 @@ def test_rows_of_over_kept_slots_holding_other_values(monkeypatch):
     change them."""
     from graphsync.algorithms import traverse
 
-    monkeypatch.setattr(traverse, "_SLOTS", {"slots": None, "held": 0})
+    monkeypatch.setattr(traverse, "_SLOTS", {"slots": None})
     rng = np.random.default_rng(3)
     n = 3000
     for k in (400, 2000, 900):

@@ -10,7 +10,7 @@ from graphsync.sync import base
 def test_the_slots_traversals_keep_count_in_the_cache_once(monkeypatch):
     monkeypatch.setattr(base, "_cache", {})
     monkeypatch.setattr(base, "_beside", {})
-    monkeypatch.setattr(traverse, "_SLOTS", {"slots": None, "held": 0})
+    monkeypatch.setattr(traverse, "_SLOTS", {"slots": None})
     assert base.cache_nbytes() == 0
     traverse.first_occurrences(np.arange(5000, dtype=np.int64) % 700, 1000)  # 5,000 values of 1,000 ids
     assert base.cache_nbytes() == 4 * 1000
