@@ -1,8 +1,9 @@
 """The container backend's server (docker/) is the local throwaway cluster's twin:
 the same server packages as `make setup` installs, the same settings and the same
-pg_hba.conf as tools/pgcluster.py gives the local cluster. The file checks need no
-Docker, so `make test` keeps the two from drifting apart; the last test asks the
-running server itself, on whichever backend the suite runs."""
+pg_hba.conf as tools/pgcluster.py gives the local cluster, and transaction ids in the
+same epoch. The file checks need no Docker, so `make test` keeps the two from
+drifting apart; the last test asks the running server itself, on whichever backend
+the suite runs."""
 
 from __future__ import annotations
 
@@ -87,3 +88,6 @@ def test_the_server_runs_with_those_settings(server):
                          (pgcluster.CRON_DATABASE,)).fetchone() == (pgcluster.CRON_DATABASE,)
         available = {r[0] for r in c.execute("SELECT name FROM pg_available_extensions").fetchall()}
         assert {"plpython3u", "pgtap", "pg_cron", "pgrouting"} <= available
+        # transaction ids in pgcluster.XID_EPOCH, never 0: a 32-bit xid read as a 64-bit one fails the suite
+        xid = c.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0]
+        assert xid >> 32 == pgcluster.XID_EPOCH >= 1

@@ -8,7 +8,8 @@ pg_cron's launcher connects to the database named by cron.database_name
 (CRON_DATABASE) as soon as the server starts, and exits and restarts every second
 while that database does not exist. So a new cluster gets that database, empty,
 before it first starts (in single-user mode); whoever uses pg_cron installs
-graphsync and pg_cron into it (demo/demo.py, tests/test_cron.py).
+graphsync and pg_cron into it (demo/demo.py, tests/test_cron.py). Its transaction ids
+start in epoch 1 (XID_EPOCH), as on a server that has run for long.
 
 The cluster is set up as the README's pg_cron setup prescribes, on a server that
 asks every TCP connection for a scram-sha-256 password (CRON_SETTINGS, HBA): pg_cron
@@ -139,6 +140,21 @@ def _create_database_offline(data: str, name: str) -> None:
         raise RuntimeError(f"creating database {name} in {data} failed:\n{proc.stderr}")
 
 
+# The epoch a new cluster's transaction ids start in (an xid8 is epoch << 32 | xid). A
+# server that has run some four billion transactions is past epoch 0; where graphsync
+# reads a 32-bit xid (pg_locks, pg_stat_activity's backend_xid, a row version's xmin)
+# beside the 64-bit ones the log keeps, it must say which epoch it means, and a
+# cluster in epoch 0, where both read alike, would never show a place that does not.
+XID_EPOCH = 1
+
+
+def _set_xid_epoch(data: str, epoch: int) -> None:
+    """Move the stopped, cleanly shut down cluster ``data`` to xid epoch ``epoch``
+    (pg_resetwal -e: the 32-bit counter and every row stay as they are)."""
+    subprocess.run(_as_server_user([f"{pg_bindir()}/pg_resetwal", "-e", str(epoch), data]),
+                   check=True, capture_output=True)
+
+
 def start(directory: str, settings: dict[str, str] | None = None) -> str:
     """Create and start a cluster in ``directory``; return a DSN for the postgres database.
     ``settings`` override CRON_SETTINGS (server parameters by name)."""
@@ -154,6 +170,7 @@ def start(directory: str, settings: dict[str, str] | None = None) -> str:
             check=True, stdout=subprocess.DEVNULL,
         )
         _create_database_offline(data, CRON_DATABASE)
+        _set_xid_epoch(data, XID_EPOCH)
         with open(os.path.join(data, "pg_hba.conf"), "w") as f:
             f.write(HBA)
     port = _free_port()
