@@ -1,7 +1,8 @@
-"""Cancel means stop: pg_cancel_backend, statement_timeout and pg_terminate_backend
-end apply_sync(), build(), maintenance, reconcile(), retry_failed() and reads with
-the standard SQLSTATE, never caught and retried, and never recorded as a failed
-log row; the next call finishes the work and the graph equals its sources.
+"""Cancel means stop: pg_cancel_backend, statement_timeout, lock_timeout and
+pg_terminate_backend end apply_sync(), build(), maintenance, reconcile(),
+retry_failed() and reads with the standard SQLSTATE, never caught and retried (nor,
+in a read, taken for a reason to fold instead), and never recorded as a failed log
+row; the next call finishes the work and the graph equals its sources.
 
 Each call works on a real server through many pending log rows in small batches.
 To land the interruption at a known point inside that work (the middle of a batch,
@@ -302,4 +303,34 @@ def test_statement_timeout_stops_a_read_that_folds_pending_rows(pending):
             pending, "SELECT count(*) FROM graph.traverse('people', '1', max_depth => 2)", "50ms",
             ["SET default_transaction_read_only = on"])
         _assert_stopped(call, took, bound=PROMPTLY)
+        _assert_recovers(watcher)
+
+
+def _locked_out(dsn, locker, statement, setup=()):
+    """Run ``statement`` under lock_timeout while ``locker`` holds graph._node_rows in
+    SHARE mode (a read may read it, nothing may write it); (call, seconds it ran)."""
+    locker.execute("BEGIN")
+    locker.execute("LOCK TABLE graph._node_rows IN SHARE MODE")
+    try:
+        call = Call(dsn, statement, ["SET lock_timeout = '200ms'", *setup])
+        call.join(120)
+        call.close()
+    finally:
+        locker.execute("ROLLBACK")
+    return call, call.ended - call.started
+
+
+@pytest.mark.parametrize("statement", [
+    "SELECT * FROM graph.apply_sync()",
+    "SELECT * FROM graph.run_scheduled_maintenance()",
+    "SELECT count(*) FROM graph.traverse('people', '1', max_depth => 2)",  # a read that applies
+])
+def test_lock_timeout_stops_an_apply_and_a_read_that_applies(pending, statement):
+    """A lock timeout is a timeout: the apply a call runs waits for graph._node_rows
+    no longer than lock_timeout and then stops with 55P03, as PostgreSQL's own
+    statements do -- neither recorded as a failure nor, in a read, taken for a
+    reason to fold the pending rows instead."""
+    with connect(pending) as watcher, connect(pending) as locker:
+        call, took = _locked_out(pending, locker, statement)
+        _assert_stopped(call, took, expected=errors.LockNotAvailable)
         _assert_recovers(watcher)

@@ -18,7 +18,11 @@
 -- brings those in. Where it cannot apply (see above), a read by such a role
 -- reads those tables as last applied -- its own uncommitted rows of them too --
 -- and this function says so in a WARNING that names the role, never a table, a
--- key or a value. An apply costs a read some 20 ms
+-- key or a value. An apply that fails is rolled back and the
+-- read folds instead, with a WARNING; one that waits for a table lock (an
+-- admin's LOCK TABLE, a CREATE INDEX on a graph table) longer than the caller's
+-- lock_timeout stops the read with 55P03, as a cancel or statement_timeout does
+-- (never caught: "cancel means stop"). An apply costs a read some 20 ms
 -- whatever it applies, holds the state row until the read's transaction ends,
 -- and makes every other backend refresh its graph; applying a handful of rows in
 -- each read made concurrent readers 3-7 times slower
@@ -284,7 +288,11 @@ BEGIN
             PERFORM graph._apply_for_read();
             PERFORM pg_catalog.set_config('client_min_messages', messages, true);
             applied := true;
-        EXCEPTION WHEN OTHERS THEN
+        EXCEPTION WHEN lock_not_available THEN
+            -- A lock timeout stops the read as a cancel does (OTHERS never catches
+            -- one): the apply waited as long as the caller allows (errors.is_cancel).
+            RAISE;
+        WHEN OTHERS THEN
             -- The subtransaction's client_min_messages is rolled back; this WARNING shows
             -- whatever the caller's setting.
             PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
