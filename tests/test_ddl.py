@@ -195,6 +195,45 @@ def test_renamed_edge_tenant_and_key_columns_need_no_rebuild(shop, owner):
         assert verify(admin) == []
 
 
+def test_a_table_moved_to_another_schema_and_a_renamed_schema_are_followed(shop, owner):
+    """ALTER TABLE ... SET SCHEMA and ALTER SCHEMA ... RENAME move registered tables
+    without a table's rename: the registration and capture follow the new names,
+    the writes after each step are captured under them, the rows pending from
+    before (logged under the old names) are applied by the table's oid, and the
+    graph equals the sources."""
+    with as_role(shop, owner) as conn, connect(shop) as admin:
+        seen = warnings_of(conn)
+        app = App(conn)
+        app.writes()  # pending, captured under the old names
+        conn.execute("CREATE SCHEMA shop_archive")
+        conn.execute("ALTER TABLE shop.orders SET SCHEMA shop_archive")
+        last = admin.execute("SELECT max(id) FROM graph._sync_log").fetchone()[0]
+        conn.execute("INSERT INTO shop_archive.orders VALUES (5001, 1, 5, 'open', 'moved')")
+        conn.execute("UPDATE shop_archive.orders SET customer = 2 WHERE id = 1")
+        conn.execute("DELETE FROM shop_archive.orders WHERE id = 2")
+        conn.execute("ALTER SCHEMA shop RENAME TO store")
+        conn.execute("INSERT INTO store.customers VALUES (5002, 1, 'n', 'e', 'gold', 'k5002')")
+        conn.execute("UPDATE store.customers SET name = 'renamed schema' WHERE id = 3")
+        conn.execute("INSERT INTO store.links (a, b, w, kind) VALUES (5002, 3, 1, 'knows')")
+        conn.execute("DELETE FROM store.links WHERE a = 4")
+        try:
+            assert [m for sev, m in seen if sev == "WARNING"] == []
+            assert admin.execute("SELECT table_name FROM graph._node_tables ORDER BY 1").fetchall() == [
+                ("shop_archive.orders",), ("store.customers",)]
+            logged = admin.execute("SELECT DISTINCT table_oid::regclass::text, table_name FROM graph._sync_log"
+                                   " WHERE id > %s ORDER BY 1", (last,)).fetchall()
+            assert logged == [("shop_archive.orders", "shop_archive.orders"), ("store.customers", "store.customers"),
+                              ("store.links", "store.links")]
+            apply(admin)
+            assert verify(admin) == []
+            h = health(admin)
+            assert h["schema_state"] == "current" and not h["reconcile_recommended"], h
+            assert admin.execute("SELECT count(*) FROM graph.traverse('store.customers', '5002', max_depth => 1)"
+                                 ).fetchone()[0] == 2  # the customer and the one it knows
+        finally:
+            admin.execute("DROP SCHEMA IF EXISTS store, shop_archive CASCADE")
+
+
 def test_a_dropped_key_column_rekeys_or_unregisters(shop, owner):
     with as_role(shop, owner) as conn, connect(shop) as admin:
         seen = warnings_of(conn)

@@ -383,6 +383,36 @@ def test_an_edited_applied_migration_is_refused(installed_db, tmp_path):
         assert everything(c) == before
 
 
+def test_an_install_that_fails_part_way_changes_nothing(installed_db, tmp_path):
+    """install() is one transaction: an upgrade whose last step fails (the
+    privileges, after a new migration ran, a module of the package was stored
+    again and every function was created again, one of them changed) leaves the
+    database as it was -- its catalog, graphsync's definitions, stored code, data
+    and privileges, the log with its pending rows -- and the graph is then brought
+    up to date as if nothing had been tried."""
+    tree = copy_tree(tmp_path)
+    (tree / "sql" / "migrations" / "990-part-way.sql").write_text(
+        "CREATE TABLE graph._part_way (a int);\nALTER TABLE graph._sync_state ADD COLUMN part_way int;\n")
+    status = tree / "sql" / "functions" / "graph.status.sql"
+    status.write_text(status.read_text() + "\nCOMMENT ON FUNCTION graph.status() IS 'changed part way';\n")
+    module = tree / "plpython" / "graphsync" / "records.py"
+    module.write_text(module.read_text() + "\n# changed part way\n")
+    privileges = tree / "sql" / "privileges.sql"
+    privileges.write_text(privileges.read_text() + "\nSELECT 1 / 0;\n")
+    with connect(installed_db) as c:
+        c.execute(USER_SCHEMA)
+        c.execute(REGISTER)
+        c.execute("SELECT graph.build()")
+        c.execute(writes())
+        before = everything(c)
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            install.install(c, root=tree)
+        assert everything(c) == before
+        assert c.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0] == WRITE_ROWS
+        apply(c)
+        assert verify(c) == []
+
+
 def test_comments_and_layout_of_an_applied_migration_may_change(installed_db, tmp_path):
     tree = copy_tree(tmp_path)
     with connect(installed_db) as c:

@@ -238,6 +238,22 @@ def test_bad_input_is_a_clear_error(app, sql, error):
             c.execute("SELECT * FROM " + sql)
 
 
+def test_every_bound_of_search_and_paths_holds(app):
+    """search's max_rows, traverse_search's max_seeds and shortest_path's max_depth
+    bound what comes back: twelve contacts' names start with 'c1'."""
+    with connect(app) as c:
+        found = "SELECT count(*) FROM graph.search('name', 'c1', mode => 'prefix', max_rows => %s)"
+        assert c.execute(found, (1000,)).fetchone()[0] == 12
+        assert c.execute(found, (5,)).fetchone()[0] == 5
+        seeds = ("SELECT count(*) FILTER (WHERE depth = 0), count(*) FROM graph.traverse_search("
+                 "'name', 'c1', mode => 'prefix', max_seeds => %s, max_depth => 1)")
+        every, three = c.execute(seeds, (1000,)).fetchone(), c.execute(seeds, (3,)).fetchone()
+        assert every[0] == 12 and three[0] == 3 and three[1] < every[1]
+        # contact 1 works at company 2, which is in workspace 1: two edges
+        path = "SELECT count(*) FROM graph.shortest_path('app.contacts', '1', 'app.workspaces', '1', max_depth => %s)"
+        assert c.execute(path, (2,)).fetchone()[0] == 3 and c.execute(path, (1,)).fetchone()[0] == 0
+
+
 def test_caps_and_unknown_nodes(app):
     with connect(app) as c:
         rows = c.execute("SELECT capped FROM graph.traverse('app.workspaces', '1', max_depth => 10,"

@@ -219,6 +219,31 @@ def test_the_database_value_is_in_force_for_everyone(items, name):
         assert r.execute("SELECT graph._setting(%s)", [name]).fetchone() == (OTHER[name],)
 
 
+def test_a_database_owner_outside_graph_admin_cannot_set_a_shared_value(items):
+    """The database's value is in force for everyone, so only an admin may set it:
+    the database's owner, when it is neither a superuser nor in graph_admin (an
+    application role that owns its database), is refused both ways, and the value
+    in force stays."""
+    with connect(items) as c:
+        owner = c.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+                          ).fetchone()[0]
+        c.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(dbname(items)),
+                                                                  sql.Identifier(READER)))
+    try:
+        with as_role(items, READER) as r:
+            for name in SHARED:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    r.execute(sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                        sql.Identifier(dbname(items)), sql.SQL(name), OTHER[name]))
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    r.execute("SELECT graph.set_setting(%s, %s)", [name, OTHER[name]])
+                assert r.execute("SELECT graph._setting(%s)", [name]).fetchone() == (settings.SETTINGS[name].default,)
+    finally:
+        with connect(items) as c:
+            c.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(dbname(items)),
+                                                                      sql.Identifier(owner)))
+
+
 def test_a_database_edge_buffer_size_governs_a_readers_apply(items):
     with connect(items) as c:
         c.execute(sql.SQL("ALTER DATABASE {} SET graph.edge_buffer_size = 1").format(
