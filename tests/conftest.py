@@ -348,6 +348,15 @@ def conn(db):
         yield c
 
 
+def skip_without_server_binaries() -> None:
+    """Skip the calling test unless PostgreSQL 15's server binaries are here: it
+    starts a cluster of its own (tools/pgcluster.py)."""
+    try:
+        pgcluster.pg_bindir()
+    except SystemExit:
+        pytest.skip("no PostgreSQL 15 server binaries here")
+
+
 def connect(dsn: str, **kwargs) -> psycopg.Connection:
     return psycopg.connect(dsn, autocommit=True, **kwargs)
 

@@ -26,7 +26,7 @@ import psycopg
 import pytest
 
 import install
-from conftest import ROOT, apply, connect, pgcluster, rows_read, verify
+from conftest import ROOT, apply, connect, pgcluster, rows_read, skip_without_server_binaries, verify
 
 WAIT = 300  # seconds: a minute boundary, the run, and slack for a machine at load 15+
 SCHEMA = (ROOT / "demo" / "schema.sql").read_text()
@@ -243,10 +243,7 @@ def test_without_background_workers_a_scram_server_fails_every_job_and_health_sa
     job over a libpq connection to localhost, which a server with scram-sha-256 for
     TCP connections refuses without a password. Every run fails; health used to say
     all was well."""
-    try:
-        pgcluster.pg_bindir()
-    except SystemExit:
-        pytest.skip("no PostgreSQL 15 server binaries here")
+    skip_without_server_binaries()
     directory = tempfile.mkdtemp(prefix="graphsync-scramtest-")
     try:
         pgcluster.start(directory, {"cron.use_background_workers": "off"})
@@ -328,10 +325,7 @@ def test_a_new_cluster_has_the_database_pg_cron_connects_to():
     that database does not exist it exits and restarts every second (about 1,200
     errors in one test run's server log). tools/pgcluster.py creates it with the
     cluster: the launcher starts once and stays, and the log has no such error."""
-    try:
-        pgcluster.pg_bindir()
-    except SystemExit:
-        pytest.skip("no PostgreSQL 15 server binaries here")
+    skip_without_server_binaries()
     directory = tempfile.mkdtemp(prefix="graphsync-crontest-")
     try:
         dsn = pgcluster.start(directory)

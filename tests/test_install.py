@@ -132,13 +132,18 @@ DELETE FROM shop.orders WHERE id = {deleted_order};
 """
 
 
+def with_pending_writes(c) -> None:
+    """USER_SCHEMA registered and built, then writes(): WRITE_ROWS log rows pending."""
+    c.execute(USER_SCHEMA)
+    c.execute(REGISTER)
+    c.execute("SELECT graph.build()")
+    c.execute(writes())
+
+
 def test_a_second_install_changes_no_definition_or_data(installed_db):
     with connect(installed_db) as c:
         install.install(c)  # the files as they are now, whatever the template was built from
-        c.execute(USER_SCHEMA)
-        c.execute(REGISTER)
-        c.execute("SELECT graph.build()")
-        c.execute(writes())
+        with_pending_writes(c)
         before = fingerprint(c)
         assert before["functions"] and before["triggers"] and before["migrations"]
         assert before["graph_tables"]["graph._sync_log"][0] == WRITE_ROWS
@@ -191,10 +196,7 @@ def test_uninstall_then_install_again(fresh_db):
     assert cli.returncode == 0, cli.stderr
     assert "installed" in cli.stdout
     with connect(fresh_db) as c:
-        c.execute(USER_SCHEMA)
-        c.execute(REGISTER)
-        c.execute("SELECT graph.build()")
-        c.execute(writes())
+        with_pending_writes(c)
         apply(c)
         c.execute("INSERT INTO shop.customers VALUES (32, 'unapplied', 1)")
         assert c.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'graphsync\\_capture\\_%'"
@@ -233,10 +235,7 @@ def test_uninstall_then_install_again(fresh_db):
 
 def test_an_upgrade_keeps_the_log_and_the_graph(installed_db):
     with connect(installed_db) as c:
-        c.execute(USER_SCHEMA)
-        c.execute(REGISTER)
-        c.execute("SELECT graph.build()")
-        c.execute(writes())
+        with_pending_writes(c)
         pending = c.execute("SELECT pending_sync_rows FROM graph.sync_health()").fetchone()[0]
         assert pending == WRITE_ROWS
         kept = {
@@ -366,10 +365,7 @@ def test_an_edited_applied_migration_is_refused(installed_db, tmp_path):
     core = tree / "sql" / "migrations" / "001-core.sql"
     core.write_text(core.read_text().replace("    tenant text,\n", "    tenant text NOT NULL,\n", 1))
     with connect(installed_db) as c:
-        c.execute(USER_SCHEMA)
-        c.execute(REGISTER)
-        c.execute("SELECT graph.build()")
-        c.execute(writes())
+        with_pending_writes(c)
         before = everything(c)
         with pytest.raises(install.InstallError) as err:
             install.install(c, root=tree)
@@ -400,10 +396,7 @@ def test_an_install_that_fails_part_way_changes_nothing(installed_db, tmp_path):
     privileges = tree / "sql" / "privileges.sql"
     privileges.write_text(privileges.read_text() + "\nSELECT 1 / 0;\n")
     with connect(installed_db) as c:
-        c.execute(USER_SCHEMA)
-        c.execute(REGISTER)
-        c.execute("SELECT graph.build()")
-        c.execute(writes())
+        with_pending_writes(c)
         before = everything(c)
         with pytest.raises(psycopg.errors.DivisionByZero):
             install.install(c, root=tree)

@@ -21,7 +21,7 @@ import pytest
 
 import install
 import pgcluster
-from conftest import ROOT, connect
+from conftest import ROOT, connect, skip_without_server_binaries
 
 pytestmark = pytest.mark.local_only(reason="starts a primary and its hot standby on this machine with"
                                            " tools/pgcluster.py")
@@ -70,10 +70,7 @@ DIRECTORIES = {}  # primary, standby: the clusters' directories
 @pytest.fixture(scope="module")
 def servers():
     """(primary DSN, standby DSN): the demo schema on a primary, built, and its hot standby."""
-    try:
-        pgcluster.pg_bindir()
-    except SystemExit:
-        pytest.skip("no PostgreSQL 15 server binaries here")
+    skip_without_server_binaries()
     primary = tempfile.mkdtemp(prefix="graphsync-primary-")
     standby = tempfile.mkdtemp(prefix="graphsync-standby-")
     try:

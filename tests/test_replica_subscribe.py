@@ -26,7 +26,7 @@ import pytest
 
 import install
 import pgcluster
-from conftest import connect
+from conftest import connect, skip_without_server_binaries
 from owner_traps import MOOD_TRAPS
 
 pytestmark = pytest.mark.local_only(reason="starts a cluster with wal_level = logical on this machine with"
@@ -51,10 +51,7 @@ ROW_TRIGGERS = ("graphsync_replica_capture_delete", "graphsync_replica_capture_i
 @pytest.fixture(scope="module")
 def cluster():
     """(src DSN, rep DSN, the cluster's postgres DSN)."""
-    try:
-        pgcluster.pg_bindir()
-    except SystemExit:
-        pytest.skip("no PostgreSQL 15 server binaries here")
+    skip_without_server_binaries()
     directory = tempfile.mkdtemp(prefix="graphsync-subscribe-")
     try:
         pgcluster.start(directory, {"wal_level": "logical"})

@@ -24,7 +24,7 @@ import tempfile
 import pytest
 
 import install
-from conftest import ROOT, apply, connect, pending_count, pgcluster, verify
+from conftest import ROOT, apply, connect, pending_count, pgcluster, skip_without_server_binaries, verify
 
 pytestmark = pytest.mark.local_only(reason="moves the transaction counter of a cluster of its own (pg_resetwal)")
 
@@ -87,10 +87,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster():
-    try:
-        pgcluster.pg_bindir()
-    except SystemExit:
-        pytest.skip("no PostgreSQL 15 server binaries here")
+    skip_without_server_binaries()
     c = Cluster(tempfile.mkdtemp(prefix="graphsync-wraptest-"))
     try:
         with connect(c.dsn) as conn:
