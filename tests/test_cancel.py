@@ -320,17 +320,32 @@ def _locked_out(dsn, locker, statement, setup=()):
     return call, call.ended - call.started
 
 
-@pytest.mark.parametrize("statement", [
-    "SELECT * FROM graph.apply_sync()",
-    "SELECT * FROM graph.run_scheduled_maintenance()",
-    "SELECT count(*) FROM graph.traverse('people', '1', max_depth => 2)",  # a read that applies
-])
-def test_lock_timeout_stops_an_apply_and_a_read_that_applies(pending, statement):
+READ = "SELECT count(*) FROM graph.traverse('people', '1', max_depth => 2)"
+
+
+@pytest.mark.parametrize(("statement", "role"), [
+    ("SELECT * FROM graph.apply_sync()", None),
+    ("SELECT * FROM graph.run_scheduled_maintenance()", None),
+    (READ, None),  # a read that applies, by a superuser
+    (READ, "gs_cancel_admin"),  # ... a graph_admin member
+    (READ, "gs_cancel_reader"),  # ... a reader, whose read applies through SECURITY DEFINER code
+], ids=["apply_sync", "maintenance", "read", "read_by_an_admin", "read_by_a_reader"])
+def test_lock_timeout_stops_an_apply_and_a_read_that_applies(pending, statement, role):
     """A lock timeout is a timeout: the apply a call runs waits for graph._node_rows
     no longer than lock_timeout and then stops with 55P03, as PostgreSQL's own
     statements do -- neither recorded as a failure nor, in a read, taken for a
-    reason to fold the pending rows instead."""
+    reason to fold the pending rows instead, whoever reads."""
     with connect(pending) as watcher, connect(pending) as locker:
-        call, took = _locked_out(pending, locker, statement)
-        _assert_stopped(call, took, expected=errors.LockNotAvailable)
-        _assert_recovers(watcher)
+        if role:
+            watcher.execute(f"DROP ROLE IF EXISTS {role}")
+            watcher.execute(f"CREATE ROLE {role} LOGIN" + (" IN ROLE graph_admin" if "admin" in role else ""))
+            watcher.execute(f"GRANT SELECT ON people TO {role}")
+        try:
+            dsn = psycopg.conninfo.make_conninfo(pending, user=role) if role else pending
+            call, took = _locked_out(dsn, locker, statement)
+            _assert_stopped(call, took, expected=errors.LockNotAvailable)
+            _assert_recovers(watcher)
+        finally:
+            if role:
+                watcher.execute(f"DROP OWNED BY {role}")
+                watcher.execute(f"DROP ROLE {role}")
