@@ -349,3 +349,34 @@ def test_lock_timeout_stops_an_apply_and_a_read_that_applies(pending, statement,
             if role:
                 watcher.execute(f"DROP OWNED BY {role}")
                 watcher.execute(f"DROP ROLE {role}")
+
+
+def test_a_table_owners_lock_on_its_table_holds_up_no_read_that_applies(pending):
+    """The apply a read runs reads the log and writes the graph, never a source table:
+    the owner of a registered table, holding it in ACCESS EXCLUSIVE mode, makes no
+    reader's apply wait, let alone time out; the read applies every pending row."""
+    owner, reader = "gs_cancel_owner", "gs_cancel_reader"
+    with connect(pending) as watcher:
+        me = watcher.execute("SELECT current_user").fetchone()[0]
+        for role in (owner, reader):
+            watcher.execute(f"DROP ROLE IF EXISTS {role}")
+            watcher.execute(f"CREATE ROLE {role} LOGIN")
+        watcher.execute(f"ALTER TABLE people OWNER TO {owner}")
+        watcher.execute(f"GRANT SELECT ON people TO {reader}")
+        try:
+            with psycopg.connect(psycopg.conninfo.make_conninfo(pending, user=owner)) as locker:
+                locker.execute("LOCK TABLE people IN ACCESS EXCLUSIVE MODE")
+                call = Call(psycopg.conninfo.make_conninfo(pending, user=reader), READ,
+                            ["SET lock_timeout = '200ms'"])
+                call.join(120)
+                call.close()
+                locker.rollback()
+            assert call.error is None and call.rows == [(1,)], call.error
+            assert not call.notices, call.notices
+            assert pending_count(watcher) == 0  # applied by the read
+            _assert_recovers(watcher)
+        finally:
+            watcher.execute(f"ALTER TABLE people OWNER TO {me}")
+            for role in (owner, reader):
+                watcher.execute(f"DROP OWNED BY {role}")
+                watcher.execute(f"DROP ROLE {role}")
