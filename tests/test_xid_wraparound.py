@@ -11,14 +11,12 @@ after it. The tests' server runs in epoch 1 (tools/pgcluster.py, XID_EPOCH), whe
 a 32-bit xid read as a 64-bit one fails any test that meets it, but it would need
 some four billion transactions to reach the next epoch. So this module runs a
 cluster of its own and moves its counter to a few thousand transactions before the
-wrap (pg_resetwal -x) for each test, every row frozen first: a row version written
-before the jump would otherwise look as if it were written in the future, and
-vanish."""
+wrap for each test (tools/pgcluster.py, move_xid_counter), every row frozen first:
+a row version written before the jump would otherwise look as if it were written in
+the future, and vanish."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import tempfile
 
 import pytest
@@ -31,7 +29,6 @@ pytestmark = pytest.mark.local_only(reason="moves the transaction counter of a c
 SCHEMA = (ROOT / "demo" / "schema.sql").read_text()
 REGISTER = (ROOT / "demo" / "register.sql").read_text()
 EPOCH = 1 << 32
-CLOG_XACTS_PER_SEGMENT = 8192 * 4 * 32  # two status bits a transaction, 32 pages of 8 kB
 # Transactions a test may run before its counter wraps: the jump leaves this many.
 BEFORE_WRAP = 3000
 
@@ -41,7 +38,6 @@ class Cluster:
 
     def __init__(self, directory: str):
         self.directory = directory
-        self.data = os.path.join(directory, "data")
         pgcluster.start(directory)
         self.dsn = pgcluster.dsn_for(directory, "wrap")
         with connect(pgcluster.dsn_for(directory)) as c:
@@ -58,22 +54,14 @@ class Cluster:
 
     def near_wrap(self, before: int) -> int:
         """Move the counter to ``before`` transactions short of the next epoch; the
-        first xid8 of that epoch. Every row version is frozen first, the commit
-        status segment of the new position is made (zeroed: none of its
-        transactions ran), and after the restart every table's relfrozenxid, now
-        ahead of the counter, is set right by a VACUUM (which warns about them)."""
+        first xid8 of that epoch. Every row version is frozen first, and after the
+        restart every table's relfrozenxid, now ahead of the counter, is set right by
+        a VACUUM (which warns about them)."""
         self._vacuum(freeze=True)
         with connect(self.dsn) as c:
             epoch = c.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0] // EPOCH
         pgcluster.stop(self.directory, remove=False)
-        xid = EPOCH - before
-        segment = os.path.join(self.data, "pg_xact", "%04X" % (xid // CLOG_XACTS_PER_SEGMENT))
-        with open(segment, "wb") as f:
-            f.write(bytes(CLOG_XACTS_PER_SEGMENT // 4))
-        pgcluster._chown_to_server_user(segment)
-        subprocess.run(pgcluster._as_server_user([
-            f"{pgcluster.pg_bindir()}/pg_resetwal", "-e", str(epoch), "-x", str(xid), "-u", str(xid), self.data]),
-            check=True, capture_output=True)
+        pgcluster.move_xid_counter(self.directory, epoch, EPOCH - before)
         pgcluster.restart(self.directory)
         self._vacuum(freeze=False)
         with connect(self.dsn) as c:

@@ -155,6 +155,24 @@ def _set_xid_epoch(data: str, epoch: int) -> None:
                    check=True, capture_output=True)
 
 
+CLOG_XACTS_PER_SEGMENT = 8192 * 4 * 32  # two status bits a transaction, 32 pages of 8 kB
+
+
+def move_xid_counter(directory: str, epoch: int, xid: int) -> None:
+    """Set the next transaction id of the stopped cluster in ``directory`` to ``xid``
+    (32 bits) in ``epoch``, the oldest unfrozen one to the same (pg_resetwal -e -x -u),
+    with the commit-status segment that holds it made anew (zeroed: none of its
+    transactions ran). Every row version must be frozen first (VACUUM (FREEZE) in every
+    database): one written before the move would otherwise look written in the future."""
+    data = os.path.join(directory, "data")
+    segment = os.path.join(data, "pg_xact", "%04X" % (xid // CLOG_XACTS_PER_SEGMENT))
+    with open(segment, "wb") as f:
+        f.write(bytes(CLOG_XACTS_PER_SEGMENT // 4))
+    _chown_to_server_user(segment)
+    subprocess.run(_as_server_user([f"{pg_bindir()}/pg_resetwal", "-e", str(epoch), "-x", str(xid),
+                                    "-u", str(xid), data]), check=True, capture_output=True)
+
+
 def start(directory: str, settings: dict[str, str] | None = None) -> str:
     """Create and start a cluster in ``directory``; return a DSN for the postgres database.
     ``settings`` override CRON_SETTINGS (server parameters by name)."""

@@ -18,11 +18,11 @@
 -- brings those in. Where it cannot apply (see above), a read by such a role
 -- reads those tables as last applied -- its own uncommitted rows of them too --
 -- and this function says so in a WARNING that names the role, never a table, a
--- key or a value. An apply that fails is rolled back and the
--- read folds instead, with a WARNING; one that waits for a table lock (an
--- admin's LOCK TABLE, a CREATE INDEX on a graph table) longer than the caller's
--- lock_timeout stops the read with 55P03, as a cancel or statement_timeout does
--- (never caught: "cancel means stop"). An apply costs a read some 20 ms
+-- key or a value. An apply that fails is rolled back and the read folds instead,
+-- with a WARNING; one that waits for a table lock (an admin's LOCK TABLE, a
+-- CREATE INDEX on a graph table) longer than the caller's lock_timeout stops the
+-- read with 55P03, as a cancel or statement_timeout does (never caught: "cancel
+-- means stop"). An apply costs a read some 20 ms
 -- whatever it applies, holds the state row until the read's transaction ends,
 -- and makes every other backend refresh its graph; applying a handful of rows in
 -- each read made concurrent readers 3-7 times slower
