@@ -14,6 +14,7 @@ to the end of the call: it tells "stopped" from "ran on" (a swallowed cancel mee
 the sleep again, and the next cancel then lands on a healthy row).
 """
 
+import contextlib
 import threading
 import time
 
@@ -323,6 +324,22 @@ def _locked_out(dsn, locker, statement, setup=()):
 READ = "SELECT count(*) FROM graph.traverse('people', '1', max_depth => 2)"
 
 
+@contextlib.contextmanager
+def _readers(conn, *roles, admin=False):
+    """Login roles ``roles`` that may SELECT people (members of graph_admin with
+    ``admin``), dropped with what they own afterwards."""
+    for role in roles:
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN" + (" IN ROLE graph_admin" if admin else ""))
+        conn.execute(f"GRANT SELECT ON people TO {role}")
+    try:
+        yield
+    finally:
+        for role in roles:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+
+
 @pytest.mark.parametrize(("statement", "role"), [
     ("SELECT * FROM graph.apply_sync()", None),
     ("SELECT * FROM graph.run_scheduled_maintenance()", None),
@@ -335,20 +352,12 @@ def test_lock_timeout_stops_an_apply_and_a_read_that_applies(pending, statement,
     no longer than lock_timeout and then stops with 55P03, as PostgreSQL's own
     statements do -- neither recorded as a failure nor, in a read, taken for a
     reason to fold the pending rows instead, whoever reads."""
-    with connect(pending) as watcher, connect(pending) as locker:
-        if role:
-            watcher.execute(f"DROP ROLE IF EXISTS {role}")
-            watcher.execute(f"CREATE ROLE {role} LOGIN" + (" IN ROLE graph_admin" if "admin" in role else ""))
-            watcher.execute(f"GRANT SELECT ON people TO {role}")
-        try:
-            dsn = psycopg.conninfo.make_conninfo(pending, user=role) if role else pending
-            call, took = _locked_out(dsn, locker, statement)
-            _assert_stopped(call, took, expected=errors.LockNotAvailable)
-            _assert_recovers(watcher)
-        finally:
-            if role:
-                watcher.execute(f"DROP OWNED BY {role}")
-                watcher.execute(f"DROP ROLE {role}")
+    with connect(pending) as watcher, connect(pending) as locker, \
+            _readers(watcher, *([role] if role else []), admin="admin" in (role or "")):
+        dsn = psycopg.conninfo.make_conninfo(pending, user=role) if role else pending
+        call, took = _locked_out(dsn, locker, statement)
+        _assert_stopped(call, took, expected=errors.LockNotAvailable)
+        _assert_recovers(watcher)
 
 
 def test_a_table_owners_lock_on_its_table_holds_up_no_read_that_applies(pending):
@@ -356,13 +365,9 @@ def test_a_table_owners_lock_on_its_table_holds_up_no_read_that_applies(pending)
     the owner of a registered table, holding it in ACCESS EXCLUSIVE mode, makes no
     reader's apply wait, let alone time out; the read applies every pending row."""
     owner, reader = "gs_cancel_owner", "gs_cancel_reader"
-    with connect(pending) as watcher:
+    with connect(pending) as watcher, _readers(watcher, owner, reader):
         me = watcher.execute("SELECT current_user").fetchone()[0]
-        for role in (owner, reader):
-            watcher.execute(f"DROP ROLE IF EXISTS {role}")
-            watcher.execute(f"CREATE ROLE {role} LOGIN")
         watcher.execute(f"ALTER TABLE people OWNER TO {owner}")
-        watcher.execute(f"GRANT SELECT ON people TO {reader}")
         try:
             with psycopg.connect(psycopg.conninfo.make_conninfo(pending, user=owner)) as locker:
                 locker.execute("LOCK TABLE people IN ACCESS EXCLUSIVE MODE")
@@ -377,6 +382,3 @@ def test_a_table_owners_lock_on_its_table_holds_up_no_read_that_applies(pending)
             _assert_recovers(watcher)
         finally:
             watcher.execute(f"ALTER TABLE people OWNER TO {me}")
-            for role in (owner, reader):
-                watcher.execute(f"DROP OWNED BY {role}")
-                watcher.execute(f"DROP ROLE {role}")

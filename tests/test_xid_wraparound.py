@@ -23,6 +23,7 @@ import pytest
 
 import install
 from conftest import ROOT, apply, connect, pending_count, pgcluster, skip_without_server_binaries, verify
+from test_random_concurrency import READ_COUNTS
 
 pytestmark = pytest.mark.local_only(reason="moves the transaction counter of a cluster of its own (pg_resetwal)")
 
@@ -179,14 +180,6 @@ def test_an_apply_in_a_transaction_whose_xid_precedes_the_wrap(cluster, run):
                              " AND pk = ANY (%s) AND alive", (keys,)).fetchone()[0] == 3
 
 
-BOUNDED_PASSES = """
-CREATE OR REPLACE FUNCTION pg_temp.bounded_passes() RETURNS bigint LANGUAGE plpython3u AS $$
-import sys
-return getattr(sys.modules.get("graphsync.sync.apply"), "STATS", {}).get("bounded_passes", 0)
-$$
-"""
-
-
 def test_a_transaction_running_across_the_wrap_above_a_kept_views_snapshot(cluster):
     """A reader folds a row and keeps its view, its snapshot taken before the wrap;
     T then takes an xid above that snapshot's xmax and runs across the wrap. The
@@ -199,7 +192,7 @@ def test_a_transaction_running_across_the_wrap_above_a_kept_views_snapshot(clust
     with connect(cluster.dsn) as admin, connect(cluster.dsn) as t, connect(cluster.dsn) as u, \
             connect(cluster.dsn) as reader:
         apply(admin)
-        reader.execute(BOUNDED_PASSES)
+        reader.execute(READ_COUNTS)  # pg_temp.bounded_passes()
         contacts_of(reader, 5)
         burn_past(admin, wrap, -100)  # a read applies up to a snapshot at most READ_BOUND_XIDS old
         # an edge between base nodes: the view that folds it may be kept across an apply

@@ -148,11 +148,16 @@ def _create_database_offline(data: str, name: str) -> None:
 XID_EPOCH = 1
 
 
+def _pg_resetwal(data: str, *options: str) -> None:
+    """pg_resetwal ``options`` on the stopped, cleanly shut down cluster ``data``."""
+    subprocess.run(_as_server_user([f"{pg_bindir()}/pg_resetwal", *options, data]), check=True,
+                   capture_output=True)
+
+
 def _set_xid_epoch(data: str, epoch: int) -> None:
-    """Move the stopped, cleanly shut down cluster ``data`` to xid epoch ``epoch``
-    (pg_resetwal -e: the 32-bit counter and every row stay as they are)."""
-    subprocess.run(_as_server_user([f"{pg_bindir()}/pg_resetwal", "-e", str(epoch), data]),
-                   check=True, capture_output=True)
+    """Move the cluster ``data`` to xid epoch ``epoch`` (pg_resetwal -e: the 32-bit
+    counter and every row stay as they are)."""
+    _pg_resetwal(data, "-e", str(epoch))
 
 
 CLOG_XACTS_PER_SEGMENT = 8192 * 4 * 32  # two status bits a transaction, 32 pages of 8 kB
@@ -169,8 +174,7 @@ def move_xid_counter(directory: str, epoch: int, xid: int) -> None:
     with open(segment, "wb") as f:
         f.write(bytes(CLOG_XACTS_PER_SEGMENT // 4))
     _chown_to_server_user(segment)
-    subprocess.run(_as_server_user([f"{pg_bindir()}/pg_resetwal", "-e", str(epoch), "-x", str(xid),
-                                    "-u", str(xid), data]), check=True, capture_output=True)
+    _pg_resetwal(data, "-e", str(epoch), "-x", str(xid), "-u", str(xid))
 
 
 def start(directory: str, settings: dict[str, str] | None = None) -> str:
