@@ -8,7 +8,7 @@ PY        := $(VENV)/bin/python
 APT_PKGS  := postgresql-15 postgresql-plpython3-15 postgresql-15-pgtap postgresql-15-cron graphviz \
              postgresql-15-pgrouting postgresql-15-pgq3 python3-numpy python3-scipy \
              libtap-parser-sourcehandler-pgtap-perl
-APT_PKGS  += python3-venv gdb
+APT_PKGS  += python3-venv gdb valgrind
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 LOGS      := $(VENV)/log

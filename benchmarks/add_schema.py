@@ -39,9 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from common import server  # noqa: E402
+from common import install_tree, server  # noqa: E402
 
-import install  # noqa: E402
 from musicbrainz import load_musicbrainz, musicbrainz_sql  # noqa: E402
 
 BASELINE = "ac45690"  # the last commit before add_schema's capture was batched
@@ -65,8 +64,8 @@ def make_template(admin_dsn: str, name: str, root: Path, schema_sql: tuple[str, 
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
+    install_tree(dsn_for(admin_dsn, name), root)
     with psycopg.connect(dsn_for(admin_dsn, name), autocommit=True) as conn:
-        install.install(conn, root=root)
         if replica_capture:
             conn.execute("SELECT graph.enable_replica_capture()")
         load_musicbrainz(conn, schema_sql)

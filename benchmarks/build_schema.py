@@ -36,13 +36,11 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from common import database, server  # noqa: E402
+from common import database, install_tree, server  # noqa: E402
 from rebuild import previous_code  # noqa: E402
 
-import install  # noqa: E402
-from test_add_schema import musicbrainz_sql  # noqa: E402
+from musicbrainz import musicbrainz_sql  # noqa: E402
 
 DBNAME = "gs_bench_build_schema"
 
@@ -123,13 +121,13 @@ def main(argv=None):
             builds = ["build", "previous"] if previous else ["build"]
             for name in builds if rep % 2 == 0 else builds[::-1]:
                 if previous:
-                    install.install(c, previous[0] if name == "previous" else ROOT)
+                    install_tree(dsn, previous[0] if name == "previous" else None)
                     c.execute("SET client_min_messages = warning")
                 t0 = time.perf_counter()
                 c.execute("SELECT graph.build()")
                 times[name].append(time.perf_counter() - t0)
             if previous:
-                install.install(c, ROOT)
+                install_tree(dsn)
             print(f"rep {rep + 1}: {got} build {times['build'][-1]:.1f} s"
                   f" previous {times['previous'][-1] if previous else 0:.1f} s", flush=True)
         assert c.execute("SELECT count(*) FROM graph.verify()").fetchone()[0] == 0

@@ -35,8 +35,8 @@ if __name__ == "__main__":
     sys.path.insert(0, str(HERE.parent / "tools"))
 
 import capture  # noqa: E402
+from common import install_tree  # noqa: E402
 
-import install  # noqa: E402
 import pgcluster  # noqa: E402
 
 VARIANTS = ("plain", "minimal", "pgq", "graphsync")
@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, tree in trees.items():
             with psycopg.connect(admin, autocommit=True) as c:
                 c.execute(f'CREATE DATABASE "count_{name}"')
+            install_tree(pgcluster.dsn_for(directory, f"count_{name}"), tree)
             with psycopg.connect(pgcluster.dsn_for(directory, f"count_{name}"), autocommit=True) as c:
-                install.install(c, **({"root": Path(tree)} if tree else {}))
                 capture.setup(c)
         pgcluster.stop(directory, remove=False)
         results = {name: added(count(directory, f"count_{name}", args.n), args.n) for name in trees}

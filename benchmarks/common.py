@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -188,6 +190,22 @@ def server() -> Iterator[str]:
         pgcluster.stop(directory)
 
 
+def install_tree(dsn: str, root: os.PathLike | None = None) -> None:
+    """Install (or upgrade to) graphsync from the repository tree ``root`` (by default
+    this one) in the database of ``dsn``. Another tree is installed by its own
+    install.py, in a process of its own: an earlier tree's SQL is what its own installer
+    knows how to install (this one's reads files and calls functions an earlier tree may
+    not have), as tests/test_upgrade.py installs the previous release."""
+    if root is None or Path(root).resolve() == install.ROOT.resolve():
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            install.install(conn)
+        return
+    done = subprocess.run([sys.executable, str(Path(root) / "install.py"), "--dsn", dsn, "--quiet"],
+                          cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"installing the tree {root} failed ({done.returncode}):\n{done.stderr}{done.stdout}")
+
+
 @contextmanager
 def database(admin_dsn: str, name: str, root: os.PathLike | None = None) -> Iterator[str]:
     """The DSN of a fresh database with graphsync installed (from the repository tree
@@ -199,8 +217,7 @@ def database(admin_dsn: str, name: str, root: os.PathLike | None = None) -> Iter
     params["dbname"] = name
     dsn = psycopg.conninfo.make_conninfo(**params)
     try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            install.install(conn, **({"root": Path(root)} if root is not None else {}))
+        install_tree(dsn, root)
         yield dsn
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as admin:

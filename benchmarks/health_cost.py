@@ -56,8 +56,11 @@ DELETE FROM bench.links WHERE id <= {removed};
 """
 PENDING = """
 UPDATE bench.nodes SET name = name || '?' WHERE id % 1000 = 7;
-INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)
-VALUES ('U', 'bench.nodes'::regclass, 'bench.nodes', '1', 'bench failure of node 1');
+WITH failed AS (
+    INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)
+    VALUES ('U', 'bench.nodes'::regclass, 'bench.nodes', '1', 'bench failure of node 1') RETURNING id
+)
+INSERT INTO graph._sync_log_attention (id) SELECT id FROM failed;  -- as replay notes a failed row
 ANALYZE graph._sync_log, graph._node_rows, graph._edge_overlay;
 """
 # Where a call's time went before (a 200-node graph: pg_stat_xact_user_functions with

@@ -101,8 +101,10 @@ def main() -> int:
         conn.execute(f"CREATE ROLE {READER} LOGIN")
         conn.execute(f"GRANT SELECT ON bench.nodes TO {READER}")
         # one failed log row of bench.nodes, whose message the reader may see
-        conn.execute("INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)"
-                     " VALUES ('U', 'bench.nodes'::regclass, 'bench.nodes', '1', 'bench failure of node 1')")
+        # (noted in graph._sync_log_attention, as replay notes a failed row)
+        conn.execute("WITH failed AS (INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)"
+                     " VALUES ('U', 'bench.nodes'::regclass, 'bench.nodes', '1', 'bench failure of node 1')"
+                     " RETURNING id) INSERT INTO graph._sync_log_attention (id) SELECT id FROM failed")
         before_copy(conn)
         conn.execute(LOOP)
         reader = psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=READER), autocommit=True)

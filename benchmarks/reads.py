@@ -303,14 +303,14 @@ class Bench:
             for _ in range(3):
                 w.execute(
                     "INSERT INTO bench.links SELECT g, 1 + floor(random() * %(n)s)::int,"
-                    " 1 + floor(random() * %(n)s)::int, 1.0, 'a' FROM generate_series(%(lo)s, %(hi)s) AS g",
+                    " 1 + floor(random() * %(n)s)::int, 1.0, 'a' FROM generate_series(%(lo)s::int, %(hi)s::int) AS g",
                     {"n": self.nodes, "lo": top + 1, "hi": top + n})
                 top += n
                 applied.append(timed(c, TRAVERSE, {"seed": self.seed(), "depth": 2})[0])
                 after.append(timed(c, TRAVERSE, {"seed": self.seed(), "depth": 2})[0])
                 w.execute(
                     "INSERT INTO bench.links SELECT g, 1 + floor(random() * %(n)s)::int,"
-                    " 1 + floor(random() * %(n)s)::int, 1.0, 'a' FROM generate_series(%(lo)s, %(hi)s) AS g",
+                    " 1 + floor(random() * %(n)s)::int, 1.0, 'a' FROM generate_series(%(lo)s::int, %(hi)s::int) AS g",
                     {"n": self.nodes, "lo": top + 1, "hi": top + n})
                 top += n
                 with c.transaction():
@@ -341,7 +341,7 @@ class Bench:
             for _ in range(3):
                 w.execute(
                     "INSERT INTO bench.links SELECT g, 1 + floor(random() * %(n)s)::int,"
-                    " 1 + floor(random() * %(n)s)::int, 1.0, 'a' FROM generate_series(%(lo)s, %(hi)s) AS g",
+                    " 1 + floor(random() * %(n)s)::int, 1.0, 'a' FROM generate_series(%(lo)s::int, %(hi)s::int) AS g",
                     {"n": self.nodes, "lo": top + 1, "hi": top + n})
                 top += n
                 with c.transaction():
@@ -414,7 +414,8 @@ class Bench:
                         continue
                     conns[name][1].execute(
                         "INSERT INTO bench.links SELECT g, 1 + (g::bigint * 7919) %% %(n)s,"
-                        " 1 + (g::bigint * 104729) %% %(n)s, 1.0, 'a' FROM generate_series(%(lo)s, %(hi)s) AS g",
+                        " 1 + (g::bigint * 104729) %% %(n)s, 1.0, 'a'"
+                        " FROM generate_series(%(lo)s::int, %(hi)s::int) AS g",
                         {"n": self.nodes, "lo": top + 1, "hi": top + n})
                 top += n
                 seed = self.seed()

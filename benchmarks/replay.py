@@ -252,11 +252,13 @@ def log_size(conn: psycopg.Connection) -> str:
 
 
 def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None,
-        analyze_after: float = 3.0, timeout: float | None = None, previous: str | None = None,
+        analyze_after: float | None = None, timeout: float | None = None, previous: str | None = None,
         samples: dict[str, list[float]] | None = None, against: tuple | None = None,
         per_batch: bool = False) -> list[Result]:
     """apply_sync vs a plain copy of the ``logged`` log rows; with ``dsn``, also apply_sync
-    with the graph tables analyzed by another session ``analyze_after`` seconds in; with
+    with the graph tables analyzed by another session ``analyze_after`` seconds in (None:
+    a third of an apply timed first, untimed itself, so that the ANALYZE falls inside the
+    apply on any machine and at any row count); with
     ``previous`` (a revision), both again with that revision's replay, alternating; with
     ``against`` (revision, connection, dsn: a database where that revision is installed,
     migrations and all, holding the same log), both again there, alternating. Every
@@ -269,6 +271,8 @@ def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None
         c.execute(f"VACUUM ANALYZE {graph_tables(c)}")
     conn.execute("DROP TABLE IF EXISTS log_copy")
     conn.execute("CREATE TABLE log_copy (LIKE graph._sync_log)")
+    if dsn and analyze_after is None:
+        analyze_after = round(max(0.05, _apply(conn, timeout=timeout)["replay"] / 3), 2)
     variants = {"copy": partial(_copy, conn), "apply": partial(_apply, conn, timeout=timeout)}
     if dsn:
         variants["analyzed"] = partial(_apply, conn, dsn, analyze_after, timeout)
@@ -354,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="replay throughput, with and without a mid-apply ANALYZE")
     parser.add_argument("--rows", type=int, default=1_000_000, help="log rows to write (default 1,000,000)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each variant (default 3)")
-    parser.add_argument("--analyze-after", type=float, default=3.0, help="seconds into the apply (default 3)")
+    parser.add_argument("--analyze-after", type=float,
+                        help="seconds into the apply (default: a third of an apply timed first)")
     parser.add_argument("--timeout", type=float, default=600, help="cancel an apply after this (default 600 s)")
     parser.add_argument("--profile", action="store_true",
                         help="also print where one apply spends its time (with --per-batch, also the per-batch one's)")

@@ -17,7 +17,9 @@ from conftest import ROOT, pgcluster
 DOCKER = ROOT / "docker"
 CLIENT_ONLY = {"libtap-parser-sourcehandler-pgtap-perl"}  # pg_prove runs where pytest runs
 HOST_ONLY = {"graphviz", "python3-venv", "gdb"}  # the demo's and the tests' tools (gdb attaches from the host)
-BENCH_ONLY = {"postgresql-15-pgq3"}  # PgQ, the capture benchmark's peer: benchmarks run on the local cluster
+# PgQ, the capture benchmark's peer, and valgrind, which counts capture's instructions:
+# benchmarks run on the local cluster
+BENCH_ONLY = {"postgresql-15-pgq3", "valgrind"}
 
 
 def _conf(text: str) -> dict[str, str]:
