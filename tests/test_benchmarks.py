@@ -8,8 +8,10 @@ failed row is noted). Each script runs as `make bench` or its README line runs i
 with the fewest nodes, rows and repetitions its options allow, on a throwaway cluster
 of its own, in a copy of this repository (git history included: several compare with
 an earlier revision), so that the tables and plots it writes land in the copy. Where
-a script compares with the code of an earlier tree (--before), that tree is the copy
-itself, installed by its own install.py as an earlier tree is."""
+a script compares with the code of an earlier tree (--before DIR), that tree is the
+copy itself; the scripts that extract an earlier revision themselves (views_reads.py,
+add_schema.py, reads.py --traversals-against and --fold-only, health_cost.py) install
+it by its own install.py, as common.install_tree installs any tree but this one."""
 
 from __future__ import annotations
 
