@@ -46,6 +46,16 @@ SELECT graph.add_edge('bench.nodes', 'src', 'bench.nodes', to_column => 'dst', v
                       weight_column => 'weight', label_column => 'kind');
 """
 
+# One failed log row of bench.nodes (key 1), noted in graph._sync_log_attention as replay
+# notes the rows it fails on (health finds failed rows only there, migration 385).
+FAILED_ROW = """
+WITH failed AS (
+    INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)
+    VALUES ('U', 'bench.nodes'::regclass, 'bench.nodes', '1', 'bench failure of node 1') RETURNING id
+)
+INSERT INTO graph._sync_log_attention (id) SELECT id FROM failed
+"""
+
 
 @dataclass
 class Result:

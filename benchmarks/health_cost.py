@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
 import psycopg  # noqa: E402
-from common import GRAPH_SCHEMA, alternating_loops, database, in_server_loop, loop_report, server  # noqa: E402
+from common import FAILED_ROW, GRAPH_SCHEMA, alternating_loops, database, in_server_loop, loop_report, server  # noqa: E402
 
 LOOP = in_server_loop("unused boolean", """
     h graph.sync_health_row;
@@ -56,11 +56,7 @@ DELETE FROM bench.links WHERE id <= {removed};
 """
 PENDING = """
 UPDATE bench.nodes SET name = name || '?' WHERE id % 1000 = 7;
-WITH failed AS (
-    INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)
-    VALUES ('U', 'bench.nodes'::regclass, 'bench.nodes', '1', 'bench failure of node 1') RETURNING id
-)
-INSERT INTO graph._sync_log_attention (id) SELECT id FROM failed;  -- as replay notes a failed row
+""" + FAILED_ROW + """;
 ANALYZE graph._sync_log, graph._node_rows, graph._edge_overlay;
 """
 # Where a call's time went before (a 200-node graph: pg_stat_xact_user_functions with

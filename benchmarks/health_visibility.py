@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "tools"))
 
 import psycopg  # noqa: E402
-from common import GRAPH_SCHEMA, alternating_loops, database, in_server_loop, loop_report, server  # noqa: E402
+from common import FAILED_ROW, GRAPH_SCHEMA, alternating_loops, database, in_server_loop, loop_report, server  # noqa: E402
 
 READER = "bench_health_reader"
 
@@ -100,11 +100,7 @@ def main() -> int:
         conn.execute(f"DROP ROLE IF EXISTS {READER}")
         conn.execute(f"CREATE ROLE {READER} LOGIN")
         conn.execute(f"GRANT SELECT ON bench.nodes TO {READER}")
-        # one failed log row of bench.nodes, whose message the reader may see
-        # (noted in graph._sync_log_attention, as replay notes a failed row)
-        conn.execute("WITH failed AS (INSERT INTO graph._sync_log (op, table_oid, table_name, pk, error_message)"
-                     " VALUES ('U', 'bench.nodes'::regclass, 'bench.nodes', '1', 'bench failure of node 1')"
-                     " RETURNING id) INSERT INTO graph._sync_log_attention (id) SELECT id FROM failed")
+        conn.execute(FAILED_ROW)  # whose message the reader may see
         before_copy(conn)
         conn.execute(LOOP)
         reader = psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=READER), autocommit=True)

@@ -114,6 +114,10 @@ PGR_DIJKSTRA = """
 SELECT max(agg_cost) FROM pgr_dijkstra(%(edges)s, %(a)s::bigint, %(b)s::bigint, directed => true)
 """
 
+# Links lo..hi between random nodes below n: the pending rows of the pending and fold phases
+# (the ids cast: a small graph's bind as smallint, for which generate_series has no form).
+MORE_LINKS = ("INSERT INTO bench.links SELECT g, 1 + floor(random() * %(n)s)::int,"
+              " 1 + floor(random() * %(n)s)::int, 1.0, 'a' FROM generate_series(%(lo)s::int, %(hi)s::int) AS g")
 SP = "SELECT count(*) FROM graph.shortest_path('bench.nodes', %(a)s, 'bench.nodes', %(b)s)"
 
 # The in-server CPU time per call of a batch of traversals (cte false) or CTEs from
@@ -301,17 +305,11 @@ class Bench:
             base = [timed(c, TRAVERSE, {"seed": self.seed(), "depth": 2})[0] for _ in range(self.repeat)]
             applied, folded, after = [], [], []
             for _ in range(3):
-                w.execute(
-                    "INSERT INTO bench.links SELECT g, 1 + floor(random() * %(n)s)::int,"
-                    " 1 + floor(random() * %(n)s)::int, 1.0, 'a' FROM generate_series(%(lo)s::int, %(hi)s::int) AS g",
-                    {"n": self.nodes, "lo": top + 1, "hi": top + n})
+                w.execute(MORE_LINKS, {"n": self.nodes, "lo": top + 1, "hi": top + n})
                 top += n
                 applied.append(timed(c, TRAVERSE, {"seed": self.seed(), "depth": 2})[0])
                 after.append(timed(c, TRAVERSE, {"seed": self.seed(), "depth": 2})[0])
-                w.execute(
-                    "INSERT INTO bench.links SELECT g, 1 + floor(random() * %(n)s)::int,"
-                    " 1 + floor(random() * %(n)s)::int, 1.0, 'a' FROM generate_series(%(lo)s::int, %(hi)s::int) AS g",
-                    {"n": self.nodes, "lo": top + 1, "hi": top + n})
+                w.execute(MORE_LINKS, {"n": self.nodes, "lo": top + 1, "hi": top + n})
                 top += n
                 with c.transaction():
                     c.execute("SET TRANSACTION READ ONLY")
@@ -339,10 +337,7 @@ class Bench:
             c.execute("SELECT graph.apply_sync()")
             timed(c, TRAVERSE, {"seed": "1", "depth": 6})
             for _ in range(3):
-                w.execute(
-                    "INSERT INTO bench.links SELECT g, 1 + floor(random() * %(n)s)::int,"
-                    " 1 + floor(random() * %(n)s)::int, 1.0, 'a' FROM generate_series(%(lo)s::int, %(hi)s::int) AS g",
-                    {"n": self.nodes, "lo": top + 1, "hi": top + n})
+                w.execute(MORE_LINKS, {"n": self.nodes, "lo": top + 1, "hi": top + n})
                 top += n
                 with c.transaction():
                     c.execute("SET TRANSACTION READ ONLY")
