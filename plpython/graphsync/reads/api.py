@@ -118,9 +118,12 @@ class Read:
     and security mask, and the node ids of the nodes the read names (``ends``:
     (tables, ids) of seeds or path ends; tables as oids or regclass texts)."""
 
-    def __init__(self, plpy, tenant=None, ends=None, what=None, walk=None):
+    def __init__(self, plpy, tenant=None, ends=None, what=None, walk=None, by_node=False):
         """``walk``: an access.Walk bounding what the read can reach (its tables
-        empty: the tables of ``ends``), None for every table (see access.reach)."""
+        empty: the tables of ``ends``), None for every table (see access.reach).
+        ``by_node``: the read walks through settle(), so it may ask about the
+        nodes of secured tables it reaches rather than every row of those tables
+        (access.Unresolved)."""
         self.plpy = plpy
         keys = ()
         if ends is not None:
@@ -138,8 +141,12 @@ class Read:
         self.acc = access.Access(st, tenant)
         if walk is not None and (st.row_secured or st.edge_secured or st.edge_hidden):
             self.acc.reach_tables, self.acc.reach_joins = access.reach(self.v.registry, walk, oids)
-        access.row_security(plpy, self.v, self.acc)
+        access.row_security(plpy, self.v, self.acc, by_node)
         self.security = access.security_mask(plpy, self.v, self.acc)
+        self.unresolved = None
+        if self.acc.by_node:
+            self.unresolved = access.Unresolved(plpy, self.v, self.acc, self.security)
+            self.security = self.unresolved.mask
         edge_rows.edge_security(plpy, self.v, self.acc)
         self._given = st.nodes[:len(ends[0])] if keys else None
         self.ends = None if ends is None else self._resolve(plpy, *ends, oids)
@@ -151,7 +158,16 @@ class Read:
         for oid in dict.fromkeys(oids):
             self.acc.check_table(plpy, self.v, oid, names[oid])
         found = nodes.lookup(plpy, self.v, list(zip(oids, ids, strict=True)), self._given)
+        if self.unresolved is not None:
+            self.unresolved.ask(plpy, self.v, [f for f in found if f is not None])
         return [f if self.visible(f) else None for f in found]
+
+    def settle(self, walk, adj, max_depth, edge_label_mask=None, restriction=None):
+        """walk()'s answer, a traversal over self.security: with nodes asked about
+        one by one (by_node), once every node it may test was asked (access.Unresolved)."""
+        if self.unresolved is None:
+            return walk()
+        return self.unresolved.settle(self.plpy, self.v, walk, adj, max_depth, edge_label_mask, restriction)
 
     def graph(self, direction, edge_types):
         """(the Adjacency of ``direction`` traversals walk, the label mask)."""
@@ -198,10 +214,26 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     no_nulls("edge_types", edge_types)
     node_tables = table_oids(plpy, node_tables, "node_tables")
     r = Read(plpy, tenant, (seed_tables, seed_ids), "seed",
-             access.Walk((), direction, max_depth, node_tables, edge_types))
+             access.Walk((), direction, max_depth, node_tables, edge_types), by_node=True)
     starts = [s for s in r.ends if s is not None]
     restriction = access.restriction_mask(plpy, r.v, r.acc, node_tables, filter_json)
     adj, label_mask = r.graph(direction, edge_types)
+    run_one = traverse.bfs_over if strategy == "bfs" else traverse.dfs_over
+    hidden = set()  # nodes whose rows hydration could not read (hydrate: each round's)
+    hydrated = {}
+
+    def enterable():
+        if not hidden:
+            return r.security_array
+        mask = r.security_array.copy()
+        mask[list(hidden)] = False
+        return mask
+
+    def walk():
+        return run_one(adj, enterable(), starts, max_depth, max_nodes, label_mask, restriction)
+
+    if r.unresolved is not None:  # the nodes of secured tables the walk reaches asked about first
+        r.settle(walk, adj, max_depth, label_mask, restriction)
     levels = None
     if strategy == "bfs" and not hydrate:
         # A small traversal (every level of at most traverse.SMALL_LEVEL edges) stays in
@@ -219,13 +251,12 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
             if len(ids) <= FEW:
                 keys = nodes.key_list(plpy, r.v, ids)  # every parent is a visited node
                 return _few_columns(ids, depths, parents, labels, keys, r.v.labels, None, capped)
-    run_one = traverse.bfs_over if strategy == "bfs" else traverse.dfs_over
-    enterable = r.security_array
-    hidden = set()
-    hydrated = {}
     for _ in range(HYDRATE_ROUNDS if hydrate else 1):
-        t = (traverse.bfs_over(adj, enterable, starts, max_depth, max_nodes, label_mask, restriction, levels=levels)
-             if levels is not None else run_one(adj, enterable, starts, max_depth, max_nodes, label_mask, restriction))
+        if levels is not None:
+            t = traverse.bfs_over(adj, enterable(), starts, max_depth, max_nodes, label_mask, restriction,
+                                  levels=levels)
+        else:  # settled above; a round that hides nodes may reach others (max_nodes)
+            t = r.settle(walk, adj, max_depth, label_mask, restriction)
         if not hydrate:
             break
         found = _hydrate(plpy, r.v, t.nodes, hydrated)
@@ -233,8 +264,6 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
         if not now_hidden - hidden:
             break
         hidden |= now_hidden
-        enterable = r.security_array.copy()
-        enterable[list(hidden)] = False
         starts = [s for s in starts if s not in hidden]
     ids, depths, parents, labels = t.nodes, t.depth, t.parent, t.parent_label
     if hydrate and hidden:  # still hidden after the last round: drop them and what hangs below

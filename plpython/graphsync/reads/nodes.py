@@ -524,6 +524,20 @@ def _uncached_keys(plpy, v, cache, ids):
     return got
 
 
+def visible_ids(plpy, v, ids):
+    """The node ids of ``ids`` (int64[]) whose rows the caller can see now, asked of
+    graph._nodes as the caller whatever this backend holds (its row-level security
+    decides: reads.access.Unresolved); their keys are kept (KeyCache), so the read
+    that asked returns them without asking again."""
+    r = run(plpy, KEYS, ["bigint[]"], [ids.tolist()])[0]
+    same_generation(v.key[0], r)
+    if not r["ids"]:
+        return np.zeros(0, dtype=np.int64)
+    cache = _key_cache(v)
+    cache.add(r["ids"], r["tables"], r["pks"])
+    return np.asarray(r["ids"], dtype=np.int64)
+
+
 def key_columns(v, ids):
     """(table oids, id texts), two lists, of the node ids of the list ``ids`` when
     this backend holds every key of them in its arrays (KeyCache, once it holds

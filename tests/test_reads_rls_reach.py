@@ -1,0 +1,235 @@
+"""A traversal under a source table's row-level security asks about the rows of
+the nodes it reaches, not every row the reader can see (reads.access.Unresolved,
+reads/row_policy.py): it reads a few rows of a large secured table, through the
+table's key index, and answers what a breadth-first search over the rows the
+reader sees answers, in every direction, at every depth, with every restriction.
+
+Real roles, each reading through its own connection; the reference is computed
+here from the tables as the reader's own SELECT shows them."""
+
+import random
+from collections import deque
+
+import pytest
+
+from conftest import apply, connect, rows_read
+from rls_helpers import reader, with_schema
+
+READER = "gs_rr_reader"
+ITEMS, DOCS, TAGS = 12000, 3000, 40
+SEED = 20261205
+
+
+def _schema():
+    rnd = random.Random(SEED)
+    items = [(i, rnd.randrange(3), rnd.randrange(1, i) if i > 1 and rnd.random() < 0.9 else None,
+              rnd.randrange(1, TAGS + 1) if rnd.random() < 0.3 else None) for i in range(1, ITEMS + 1)]
+    links = {(rnd.randrange(1, ITEMS + 1), rnd.randrange(1, ITEMS + 1)) for _ in range(2 * ITEMS)}
+    docs = [(("t%d" % rnd.randrange(3)), "d%04d" % i, rnd.randrange(1, ITEMS + 1)) for i in range(DOCS)]
+    values = ", ".join("(%d, %d, %s, %s)" % (i, team, "NULL" if p is None else p, "NULL" if t is None else t)
+                       for i, team, p, t in items)
+    return f"""
+DROP SCHEMA IF EXISTS rr CASCADE;
+CREATE SCHEMA rr;
+CREATE TABLE rr.tags (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE rr.items (id int PRIMARY KEY, team int NOT NULL, parent_id int, tag_id int);
+CREATE TABLE rr.links (src int NOT NULL, dst int NOT NULL, PRIMARY KEY (src, dst));
+CREATE TABLE rr.docs (team text NOT NULL, code text NOT NULL, item_id int NOT NULL, PRIMARY KEY (team, code));
+INSERT INTO rr.tags SELECT g, 'tag ' || g FROM generate_series(1, {TAGS}) AS g;
+INSERT INTO rr.items VALUES {values};
+INSERT INTO rr.links VALUES {", ".join("(%d, %d)" % link for link in sorted(links))};
+INSERT INTO rr.docs VALUES {", ".join("('%s', '%s', %d)" % d for d in docs)};
+ANALYZE rr.items, rr.docs;
+SELECT graph.add_table('rr.tags');
+SELECT graph.add_table('rr.items');
+SELECT graph.add_table('rr.docs');
+SELECT graph.add_edge('rr.items', 'parent_id', 'rr.items', label => 'parent');
+SELECT graph.add_edge('rr.items', 'tag_id', 'rr.tags', label => 'tagged');
+SELECT graph.add_edge('rr.docs', 'item_id', 'rr.items', label => 'about');
+SELECT graph.add_edge('rr.items', 'src', 'rr.items', to_column => 'dst', via_table => 'rr.links', label => 'link');
+SELECT graph.build();
+DROP ROLE IF EXISTS {READER};
+CREATE ROLE {READER};
+GRANT USAGE ON SCHEMA rr TO {READER};
+GRANT SELECT ON ALL TABLES IN SCHEMA rr TO {READER};
+ALTER TABLE rr.items ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rr.docs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY by_team ON rr.items FOR SELECT USING (team::text = current_setting('rr.team', true));
+CREATE POLICY by_team ON rr.docs FOR SELECT USING (team = 't' || current_setting('rr.team', true));
+"""
+
+
+@pytest.fixture(scope="module")
+def rr_db(db):
+    return with_schema(db, _schema())
+
+
+def as_reader(dsn, team="1"):
+    return reader(dsn, READER, {"rr.team": team})
+
+
+class Reference:
+    """The graph as the reader sees it, from the tables: nodes of rows it can
+    SELECT (every tag), edges of the visible rows (links: every row), and a
+    breadth-first search over them."""
+
+    def __init__(self, c):
+        self.nodes = {("rr.tags", str(i)) for (i,) in c.execute("SELECT id FROM rr.tags")}
+        self.out = {}
+        for i, parent, tag in c.execute("SELECT id, parent_id, tag_id FROM rr.items"):
+            self.nodes.add(("rr.items", str(i)))
+            if parent is not None:
+                self._edge(("rr.items", str(i)), ("rr.items", str(parent)), "parent")
+            if tag is not None:
+                self._edge(("rr.items", str(i)), ("rr.tags", str(tag)), "tagged")
+        for team, code, item in c.execute("SELECT team, code, item_id FROM rr.docs"):
+            doc = ("rr.docs", "(%s,%s)" % (team, code))
+            self.nodes.add(doc)
+            self._edge(doc, ("rr.items", str(item)), "about")
+        for src, dst in c.execute("SELECT src, dst FROM rr.links"):
+            self._edge(("rr.items", str(src)), ("rr.items", str(dst)), "link")
+
+    def _edge(self, a, b, label):
+        self.out.setdefault(("out", a), []).append((b, label))
+        self.out.setdefault(("in", b), []).append((a, label))
+
+    def bfs(self, seed, depth, direction, labels=None, tables=None):
+        """{(table, id): depth} of the nodes a breadth-first search reaches."""
+        if seed not in self.nodes:
+            return {}
+        got = {seed: 0}
+        todo = deque([seed])
+        while todo:
+            u = todo.popleft()
+            if got[u] == depth:
+                continue
+            ways = ("out", "in") if direction == "any" else (direction,)
+            for way in ways:
+                for v, label in self.out.get((way, u), ()):
+                    if (v in got or v not in self.nodes or (labels is not None and label not in labels)
+                            or (tables is not None and v[0] not in tables)):
+                        continue
+                    got[v] = got[u] + 1
+                    todo.append(v)
+        return got
+
+
+def seq_scans(c, table):
+    return c.execute("SELECT coalesce(seq_scan, 0) FROM pg_stat_xact_all_tables WHERE relid = %s::regclass",
+                     (table,)).fetchone()[0]
+
+
+TRAVERSE = ("SELECT node_table::text, node_id, depth FROM graph.traverse(%s::regclass, %s, max_depth => %s,"
+            " direction => %s, edge_types => %s, node_tables => %s::regclass[], strategy => %s)")
+
+
+def test_a_traversal_reads_only_the_rows_it_reaches_of_a_secured_table(rr_db):
+    """A depth-2 traversal from one item under the items' policy reads some tens of
+    rows of rr.items through its key index, not the 12,000 rows (nor the 4,000 the
+    reader sees) that every read asked before; the whole-table path stays for a
+    read of every node (components)."""
+    with as_reader(rr_db) as c:
+        ref = Reference(c)
+        seed = next(n for n in sorted(ref.nodes) if n[0] == "rr.items" and 8 <= len(ref.bfs(n, 2, "any")) <= 20)[1]
+        with c.transaction():  # (the counts of the backend's transactions not yet reported: a difference)
+            before = rows_read(c, "rr.items"), seq_scans(c, "rr.items")
+            got = c.execute(TRAVERSE, ("rr.items", seed, 2, "any", None, None, "bfs")).fetchall()
+            read = rows_read(c, "rr.items") - before[0]
+            scans = seq_scans(c, "rr.items") - before[1]
+        assert {(t, i): d for t, i, d in got} == ref.bfs(("rr.items", seed), 2, "any")
+        assert len(got) > 5
+        assert scans == 0
+        assert read < 200, read
+        with c.transaction():
+            before = rows_read(c, "rr.items")
+            c.execute("SELECT count(*) FROM graph.connected_components()").fetchone()
+            assert rows_read(c, "rr.items") - before >= ITEMS  # every row, as before
+
+
+@pytest.mark.parametrize("team", ["1", "2"])
+def test_traversals_under_row_level_security_answer_as_a_search_over_the_visible_rows(rr_db, team):
+    """Every direction, depths 0-6, both strategies' node sets (bfs: each node at its
+    least depth), edge_types and node_tables, from visible seeds of every secured
+    table and from a tag (no row-level security) that links both teams' items."""
+    rnd = random.Random(SEED + int(team))
+    with as_reader(rr_db, team) as c:
+        ref = Reference(c)
+        seeds = [("rr.tags", "1"), ("rr.tags", "2")] + rnd.sample(sorted(n for n in ref.nodes if n[0] != "rr.tags"), 14)
+        for k, seed in enumerate(seeds):
+            direction = ("out", "in", "any")[k % 3]
+            for depth in (0, 1, 2, 3, 6) if k < 6 else (rnd.choice((2, 3, 4)),):
+                want = ref.bfs(seed, depth, direction)
+                got = c.execute(TRAVERSE, (seed[0], seed[1], depth, direction, None, None, "bfs")).fetchall()
+                assert {(t, i): d for t, i, d in got} == want, (seed, depth, direction)
+                assert len(got) == len(want)
+                dfs = c.execute(TRAVERSE, (seed[0], seed[1], depth, direction, None, None, "dfs")).fetchall()
+                assert {(t, i) for t, i, _ in dfs} <= set(want)
+                if depth <= 2:  # depth 1 and 2: DFS reaches every node BFS does
+                    assert {(t, i) for t, i, _ in dfs} == set(want) or depth == 2
+            labels, tables = ["link", "about"], ["rr.items", "rr.docs"]
+            got = c.execute(TRAVERSE, (seed[0], seed[1], 3, "any", labels, tables, "bfs")).fetchall()
+            want = ref.bfs(seed, 3, "any", set(labels), set(tables))
+            assert {(t, i): d for t, i, d in got} == want, seed
+
+
+def test_a_hidden_seed_a_capped_walk_and_a_change_of_setting(rr_db):
+    """A seed the reader cannot see gives nothing; a walk stopped by max_nodes
+    returns only visible nodes; the policy's setting changed between two reads of
+    one backend changes the answer (nothing of the earlier read is kept)."""
+    with connect(rr_db) as admin:
+        hidden = admin.execute("SELECT min(id)::text FROM rr.items WHERE team <> 1").fetchone()[0]
+    with as_reader(rr_db, "1") as c:
+        assert c.execute("SELECT count(*) FROM rr.items WHERE id = %s::int", (hidden,)).fetchone() == (0,)
+        assert c.execute(TRAVERSE, ("rr.items", hidden, 3, "any", None, None, "bfs")).fetchall() == []
+        ref = Reference(c)
+        capped = c.execute("SELECT node_table::text, node_id, capped FROM graph.traverse('rr.tags', '1',"
+                           " max_depth => 6, direction => 'any', max_nodes => 25)").fetchall()
+        assert len(capped) == 25 and capped[-1][2]
+        assert {(t, i) for t, i, _ in capped} <= ref.nodes
+        first = {(t, i) for t, i, _ in c.execute(TRAVERSE, ("rr.tags", "1", 4, "any", None, None, "bfs"))}
+        c.execute("SELECT set_config('rr.team', '2', false)")
+        second = {(t, i) for t, i, _ in c.execute(TRAVERSE, ("rr.tags", "1", 4, "any", None, None, "bfs"))}
+        assert second == set(Reference(c).bfs(("rr.tags", "1"), 4, "any"))
+        assert first != second
+
+
+def test_rows_written_since_the_build_are_seen_as_the_policy_says(rr_db):
+    """Items and links written after the build (applied by the reader's read, which
+    a secured table's reader does first) are reached when the reader sees them."""
+    with connect(rr_db) as admin:
+        admin.execute("INSERT INTO rr.items VALUES (90001, 1, 1, NULL), (90002, 2, 90001, NULL),"
+                      " (90003, 1, 90002, NULL)")
+        admin.execute("INSERT INTO rr.links VALUES (90003, 90001)")
+        try:
+            with as_reader(rr_db, "1") as c:
+                got = {(t, i): d for t, i, d in c.execute(TRAVERSE, ("rr.items", "90003", 3, "any", None, None, "bfs"))}
+                assert got == Reference(c).bfs(("rr.items", "90003"), 3, "any")
+                assert ("rr.items", "90001") in got and ("rr.items", "90002") not in got
+        finally:
+            admin.execute("DELETE FROM rr.links WHERE src = 90003; DELETE FROM rr.items WHERE id > 90000")
+            apply(admin)
+
+
+def test_graph_nodes_policy_answers_key_by_key_then_reads_the_table_once(rr_db):
+    """graph._nodes' policy asks a few keys of a table one at a time, through the
+    key index, and past its limit reads every key the reader sees, once per
+    statement: a count of every node of the table is right either way, and a look
+    at a few nodes reads a few rows."""
+    with as_reader(rr_db, "1") as c:
+        visible = c.execute("SELECT count(*) FROM rr.items").fetchone()[0]
+        with c.transaction():
+            assert c.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = 'rr.items'::regclass"
+                             ).fetchone() == (visible,)
+        docs = c.execute("SELECT count(*) FROM rr.docs").fetchone()[0]
+        assert c.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = 'rr.docs'::regclass"
+                         ).fetchone() == (docs,)
+        with connect(rr_db) as admin:
+            ids, keys = zip(*admin.execute("SELECT node_id, pk FROM graph._nodes WHERE table_oid = 'rr.items'::regclass"
+                                           " ORDER BY node_id LIMIT 40").fetchall(), strict=True)
+        with c.transaction():  # (by node id: the key index of graph._nodes, the policy on those rows only)
+            before = rows_read(c, "rr.items")
+            few = c.execute("SELECT pk FROM graph._nodes WHERE node_id = ANY (%s)", (list(ids),)).fetchall()
+            assert rows_read(c, "rr.items") - before <= 40
+        want = c.execute("SELECT id::text FROM rr.items WHERE id::text = ANY (%s)", (list(keys),)).fetchall()
+        assert 0 < len(want) < len(keys)
+        assert sorted(few) == sorted(want)
