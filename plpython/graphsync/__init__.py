@@ -52,7 +52,7 @@ reads/                  the read path: the graph a caller sees, and the read fun
   view.py               the applied graph a backend keeps, brought up to date in O(change)
   freshness.py          graph.query_freshness: apply or fold pending rows before a read
   access.py             which nodes a caller may see and enter (tables, source rows, tenant, filters)
-  row_policy.py         graph._nodes' row-level security: the source rows a reader can see, once per statement
+  row_policy.py         graph._nodes' row-level security: the source rows a reader can see, key by key, then whole
   edge_rows.py          which edges a read may walk: a join table's row-level security, as the caller
   label_policy.py       graph._labels' row-level security: the label column values a reader can see, once per statement
   statement_cache.py    the one per-statement cache of those two policies' answers, the current statement's only

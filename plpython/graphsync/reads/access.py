@@ -23,7 +23,11 @@ answer depends on the source rows, the caller and any setting a policy reads, so
 it is asked anew by every read (one query per such table) and never kept; what
 is derived from the security mask is kept under a digest of the answer. Tables
 without row-level security (or whose policies do not apply to the caller: their
-owner, a superuser, a BYPASSRLS role) add nothing to a read.
+owner, a superuser, a BYPASSRLS role) add nothing to a read. A traversal asks
+about the nodes it reaches instead (Unresolved): graph._nodes as the caller, by
+node id, whose policy asks the table about those rows' keys (reads/row_policy.py),
+so it reads O(the nodes it reaches and their neighbours) of the table, not every
+row the caller can see.
 
 A read asks only the tables it can reach (``reach``): the tables of its seeds
 and path ends, and those a walk from them can enter within its depth by the
@@ -37,6 +41,7 @@ as the reader. Components read every table, and ask every one.
 from graphsync import errors
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
+from graphsync.reads import row_policy
 from graphsync.reads.view import GENERATION, same_generation
 from graphsync.records import record
 
@@ -249,11 +254,13 @@ def row_security(plpy, v, acc, by_node=False):
         digest.update(b"by node" + np.asarray(acc.by_node, dtype=np.int64).tobytes())
     if asked:
         jit = run(plpy, JIT_OFF)[0]["was"]
+        row_policy.WHOLE.update(asked)  # graph._nodes' policy: every row asked, no probe first
         try:
             for table in asked:
                 rows[table] = run(plpy, _row_statements(plpy, v.registry.nodes[table]), ["oid", "bigint"],
                                   [table, n])[0]
         finally:
+            row_policy.WHOLE.clear()
             run(plpy, JIT_BACK, ["text"], [jit])
     unasked = acc.unasked = [t for t in secured if t not in rows and t not in acc.by_node]
     if unasked:  # not reached: out of the mask, never asked

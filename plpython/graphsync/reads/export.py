@@ -153,9 +153,11 @@ def picture(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth=None, di
     if not found:
         return Picture([], [], capped, label_property)
     # The edges among the nodes found: the tables of those nodes, and the join
-    # tables linking two of them, are all this read reaches (reads/access.py).
+    # tables linking two of them, are all this read reaches (reads/access.py). Its
+    # security mask is not used (the nodes are the traversal's), so it asks no
+    # secured table which rows the caller sees (by_node, and no node asked about).
     shown = tuple(sorted({int(r["table_oid"]) for r in rows}))
-    read = api.Read(plpy, tenant, walk=access.Walk(shown, "out", 1, shown))
+    read = api.Read(plpy, tenant, walk=access.Walk(shown, "out", 1, shown), by_node=True)
     v = read.v
     ids = nodes.lookup(plpy, v, [(int(r["table_oid"]), r["node_id"]) for r in rows])
     position = {node_id: i for i, node_id in enumerate(ids) if node_id is not None}

@@ -29,6 +29,7 @@ table whose key has a type of a role's own (an enum, a domain over another
 domain: its casts and operators may be its owner's code) is read whole at once.
 """
 
+from graphsync import errors
 from graphsync.db import run
 from graphsync.reads import statement_cache
 
@@ -80,6 +81,12 @@ WHERE n.table_oid = $1
 PROBES_MIN = 64
 PROBE_SHARE = 128
 
+# Tables whose every visible row a read is about to ask for (reads.access.row_security:
+# ROW_VISIBLE, whose join with graph._nodes runs the policy for each of them): read
+# whole at the first question, not after probes. Set and emptied around that query
+# (whole_tables), in this backend's one thread; it changes how, never what, is answered.
+WHOLE = set()
+
 
 def limit_of(reltuples):
     """The probes a statement asks before reading the whole table (PROBES_MIN, PROBE_SHARE)."""
@@ -105,7 +112,7 @@ class Rows:
         seen = self.probed.get(pk)
         if seen is not None:
             return seen
-        if len(self.probed) >= self.limit:
+        if len(self.probed) >= self.limit or self.table in WHOLE:
             self.keys = frozenset(r["pk"] for r in plpy.execute(self.row["sql"]))
             self.probed = {}
             return pk in self.keys
@@ -124,7 +131,16 @@ class Rows:
                 fields = None
             if fields is None or len(fields) != width or None in fields:
                 return False  # no row has such a key: graph._key_expr never writes it
-        r = run(plpy, self.row["probe"], ["text"] * width, fields)[0]
+        try:
+            with plpy.subtransaction():
+                r = run(plpy, self.row["probe"], ["text"] * width, fields)[0]
+        except plpy.SPIError as exc:
+            # A key its columns' types refuse now (a column's type changed since the key
+            # was captured): never its text in an error to the reader; the table whole.
+            if errors.is_cancel(exc):
+                raise
+            self.limit = 0
+            return self.has(plpy, pk)
         seen = pk in r["pks"]
         if r["me"] == self.me:  # (a scope is one role's: a call as another keeps nothing)
             self.probed[pk] = seen
