@@ -188,6 +188,8 @@ class Access:
         self.row_visible = None
         self.unasked = ()  # of those, the ones the read does not reach: never asked (row_security)
         self.by_node = ()  # of those, the ones the read asks about node by node (row_security: Unresolved)
+        # (secured join edge sources, those a walk asks about node by node): edge_rows.by_node
+        self.edge_sources = None
         # Join edge sources whose rows the caller may see only some of (row-level
         # security) or none of (row-level security, and no SELECT), and (edge_rows.edge_security) the edges
         # the rows it can see carry.
@@ -312,8 +314,7 @@ class Unresolved:
         self.waiting = self.mask & member
         self.mask[self.waiting] = False
         self.left = int(np.count_nonzero(self.waiting))
-        self.asked = 0  # nodes asked about, walks made (tests read them)
-        self.walks = 0
+        self.asked = 0  # nodes asked about (tests read it)
 
     def ask(self, plpy, v, ids):
         """Ask about the waiting nodes among ``ids``; whether any of them opened."""
@@ -332,20 +333,15 @@ class Unresolved:
         self.mask[seen] = True
         return len(seen) > 0
 
-    def settle(self, plpy, v, walk, adj, max_depth, edge_label_mask=None, restriction=None):
-        """walk()'s answer (a traverse.Traversal over this mask) once every waiting
-        node it could test was asked about (see above)."""
-        while True:
-            t = walk()
-            self.walks += 1
-            if not self.left:
-                return t
-            if self.walks >= SETTLE_WALKS:
-                opened = self.ask(plpy, v, np.flatnonzero(self.waiting))
-            else:
-                opened = self.ask(plpy, v, _tested(adj, t, max_depth, edge_label_mask, restriction))
-            if not opened:
-                return t
+    def after_walk(self, plpy, v, t, adj, max_depth, edge_label_mask, restriction, walks):
+        """Ask about the waiting nodes walk number ``walks``, traversal ``t`` over
+        ``adj``, may have tested (past SETTLE_WALKS walks: every one); whether
+        any of them opened (then the read walks again)."""
+        if not self.left:
+            return False
+        if walks >= SETTLE_WALKS:
+            return self.ask(plpy, v, np.flatnonzero(self.waiting))
+        return self.ask(plpy, v, _tested(adj, t, max_depth, edge_label_mask, restriction))
 
 
 def _tested(adj, t, max_depth, edge_label_mask, restriction):

@@ -118,12 +118,15 @@ class Read:
     and security mask, and the node ids of the nodes the read names (``ends``:
     (tables, ids) of seeds or path ends; tables as oids or regclass texts)."""
 
-    def __init__(self, plpy, tenant=None, ends=None, what=None, walk=None, by_node=False):
+    def __init__(self, plpy, tenant=None, ends=None, what=None, walk=None, by_node=False, walk_edges=False):
         """``walk``: an access.Walk bounding what the read can reach (its tables
         empty: the tables of ``ends``), None for every table (see access.reach).
-        ``by_node``: the read walks through settle(), so it may ask about the
-        nodes of secured tables it reaches rather than every row of those tables
-        (access.Unresolved)."""
+        ``by_node``: the read asks about the nodes of secured tables it reaches
+        (ends, and walks through settle()) rather than every row of those tables
+        (access.Unresolved); ``walk_edges``: and about the edges of secured join
+        tables out of the nodes its walks expand (edge_rows.NodeEdges), rather
+        than every visible row of them: then its only use of the graph is a walk
+        of adjacency() through settle()."""
         self.plpy = plpy
         keys = ()
         if ends is not None:
@@ -147,7 +150,9 @@ class Read:
         if self.acc.by_node:
             self.unresolved = access.Unresolved(plpy, self.v, self.acc, self.security)
             self.security = self.unresolved.mask
-        edge_rows.edge_security(plpy, self.v, self.acc)
+        self.node_edges = {}  # direction -> edge_rows.NodeEdges (walk_edges)
+        if not (walk_edges and edge_rows.by_node(plpy, self.v, self.acc)):
+            edge_rows.edge_security(plpy, self.v, self.acc)
         self._given = st.nodes[:len(ends[0])] if keys else None
         self.ends = None if ends is None else self._resolve(plpy, *ends, oids)
 
@@ -162,23 +167,46 @@ class Read:
             self.unresolved.ask(plpy, self.v, [f for f in found if f is not None])
         return [f if self.visible(f) else None for f in found]
 
+    @property
+    def settles(self):
+        """Whether walks must go through settle (by_node, walk_edges)."""
+        return self.unresolved is not None or self.acc.edge_sources is not None
+
     def settle(self, walk, adj, max_depth, edge_label_mask=None, restriction=None):
-        """walk()'s answer, a traversal over self.security: with nodes asked about
-        one by one (by_node), once every node it may test was asked (access.Unresolved)."""
-        if self.unresolved is None:
-            return walk()
-        return self.unresolved.settle(self.plpy, self.v, walk, adj, max_depth, edge_label_mask, restriction)
+        """walk()'s answer, a traversal over self.security and ``adj`` (this read's
+        adjacency()), once every node it may test was asked about (access.Unresolved)
+        and the edges of every node it expands were (edge_rows.NodeEdges): walked
+        again while an answer opened a node or changed an expanded node's edges."""
+        walks = 0
+        while True:
+            t = walk()
+            walks += 1
+            changed = False
+            for asked in self.node_edges.values():
+                changed |= asked.resolve(self.plpy, t.nodes[t.depth < max_depth])
+            if self.unresolved is not None:
+                changed |= self.unresolved.after_walk(self.plpy, self.v, t, adj, max_depth, edge_label_mask,
+                                                      restriction, walks)
+            if not changed:
+                return t
 
     def graph(self, direction, edge_types):
         """(the Adjacency of ``direction`` traversals walk, the label mask)."""
         return self.adjacency(direction), self.v.label_mask(edge_types)
 
     def adjacency(self, direction):
-        """The Adjacency of ``direction`` the caller may walk (reads/edge_rows.py)."""
+        """The Adjacency of ``direction`` the caller may walk (reads/edge_rows.py):
+        with walk_edges, one whose secured edges are asked about by settle()."""
+        if self.acc.edge_sources is not None:
+            if direction not in self.node_edges:
+                self.node_edges[direction] = edge_rows.NodeEdges(self.plpy, self.v, self.acc, direction)
+            return self.node_edges[direction].adj
         return edge_rows.walked_adjacency(self.v, self.acc, direction)
 
     def csr(self, direction):
         """The CSR of ``direction`` the caller may walk (reads/edge_rows.py)."""
+        if self.acc.edge_sources is not None:
+            raise RuntimeError("a read asking about edges node by node has no CSR")
         return edge_rows.walked_csr(self.v, self.acc, direction)
 
     @property
@@ -214,7 +242,7 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     no_nulls("edge_types", edge_types)
     node_tables = table_oids(plpy, node_tables, "node_tables")
     r = Read(plpy, tenant, (seed_tables, seed_ids), "seed",
-             access.Walk((), direction, max_depth, node_tables, edge_types), by_node=True)
+             access.Walk((), direction, max_depth, node_tables, edge_types), by_node=True, walk_edges=True)
     starts = [s for s in r.ends if s is not None]
     restriction = access.restriction_mask(plpy, r.v, r.acc, node_tables, filter_json)
     adj, label_mask = r.graph(direction, edge_types)
@@ -232,7 +260,7 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     def walk():
         return run_one(adj, enterable(), starts, max_depth, max_nodes, label_mask, restriction)
 
-    if r.unresolved is not None:  # the nodes of secured tables the walk reaches asked about first
+    if r.settles:  # the nodes and edges of secured tables the walk reaches asked about first
         r.settle(walk, adj, max_depth, label_mask, restriction)
     levels = None
     if strategy == "bfs" and not hydrate:

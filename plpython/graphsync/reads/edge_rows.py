@@ -162,3 +162,213 @@ def walked_adjacency(v, acc, direction):
         return v.adjacency(direction)
     return v.derived(("carried adjacency", direction) + acc.scope,
                      lambda: Adjacency.of(walked_csr(v, acc, direction), v.node_count))
+
+
+# -- a traversal's edges, asked node by node -------------------------------------------
+
+# A column's base type (a domain's), as a cast target, whether PostgreSQL defines
+# it (a base type below 16384: no owner's cast or operator in a comparison), and
+# whether an index of the table leads with the column (so asking rows by it is a
+# probe of that index, not a scan of the table).
+COLUMN_TYPE = """
+SELECT b.oid AS base, pg_catalog.format_type(b.oid, NULL) AS type, b.oid < 16384 AND b.typtype = 'b' AS builtin,
+       EXISTS (SELECT FROM pg_catalog.pg_index AS i
+               WHERE i.indrelid = a.attrelid AND i.indkey[0] = a.attnum AND i.indisvalid AND i.indpred IS NULL
+                     AND i.indexprs IS NULL) AS indexed
+FROM pg_catalog.pg_attribute AS a
+JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+JOIN pg_catalog.pg_type AS b ON b.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
+WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+"""
+
+# The rows of the join tables that the caller can see and whose end ``side`` is one
+# of the keys asked (%s: a UNION ALL of sources.edge_selects(keyed=...), each
+# tagged 'a' or 'b'), as (side, edge source, from node, to node, weight, label):
+# ends joined to graph._nodes as the caller ($1: the view's node count), so a row
+# whose other end the caller cannot see carries nothing, as in VISIBLE_EDGES.
+NODE_EDGES = """
+WITH r (side, es, a_oid, a_pk, b_oid, b_pk, w, label) AS MATERIALIZED (%s)
+SELECT coalesce(pg_catalog.array_agg(r.side), '{}') AS side, coalesce(pg_catalog.array_agg(r.es), '{}') AS es,
+       coalesce(pg_catalog.array_agg(a.node_id), '{}') AS src, coalesce(pg_catalog.array_agg(b.node_id), '{}') AS dst,
+       coalesce(pg_catalog.array_agg(r.w), '{}') AS w, coalesce(pg_catalog.array_agg(r.label), '{}') AS label, %s
+FROM r
+JOIN graph._nodes AS a ON a.table_oid = r.a_oid AND a.pk = r.a_pk AND a.node_id < $1
+JOIN graph._nodes AS b ON b.table_oid = r.b_oid AND b.pk = r.b_pk AND b.node_id < $1
+""" % ("%s", GENERATION)
+
+_node_sql = {}  # (edge sources, direction, their node tables) -> (NODE_EDGES of them, table of each key parameter)
+
+
+def _keyed_types(plpy, reg, e):
+    """{column: base type} of join source ``e``'s two end columns, when each is a
+    plain column of a type PostgreSQL defines, the base type of its end table's
+    one-column key (so a key's text is always a value of it), that an index of
+    the join table leads with; else None."""
+    if e.kind != "join" or e.from_columns is not None or e.to_columns is not None:
+        return None
+    types = {}
+    for col, table in ((e.from_column, e.from_table), (e.to_column, e.to_table)):
+        node = reg.nodes.get(table)
+        if node is None or len(node.id_columns) != 1:
+            return None
+        mine = run(plpy, COLUMN_TYPE, ["oid", "text"], [e.carrier, col])
+        key = run(plpy, COLUMN_TYPE, ["oid", "text"], [table, node.id_columns[0]])
+        if not mine or not key or not mine[0]["builtin"] or not mine[0]["indexed"] or mine[0]["base"] != key[0]["base"]:
+            return None
+        types[col] = mine[0]["type"]
+    return types
+
+
+def _node_statement(plpy, reg, sources, direction):
+    """(NODE_EDGES over the edge sources ``sources`` for a walk in ``direction``, the
+    node table whose keys each parameter from $2 on takes, and its type: an array
+    of the key column's base type, which PL/Python makes of the keys' texts)."""
+    edges = tuple(e for e in reg.edges if e.edge_source_id in sources)
+    key = (edges, direction, tuple(reg.nodes.get(t) for e in edges for t in (e.from_table, e.to_table)))
+    made = _node_sql.get(key)
+    if made is None:
+        from graphsync.sync import sources as source_sql  # only for secured edges: not a first read's cost
+
+        pieces, tables, types = [], [], []
+        for e in edges:
+            column_types = _keyed_types(plpy, reg, e)
+            # each select's (from table, from column, to table, to column)
+            ends = [(e.from_table, e.from_column, e.to_table, e.to_column)]
+            if e.bidirectional:
+                ends.append((e.to_table, e.to_column, e.from_table, e.from_column))
+            for side in ("a",) * (direction != "in") + ("b",) * (direction != "out"):
+                first = 2 + len(tables)
+                for q in source_sql.edge_selects(plpy, reg, e, reader=True, keyed=(side, first)):
+                    pieces.append("SELECT '%s'::text, q.* FROM (%s) AS q" % (side, q))
+                for a, a_col, b, b_col in ends:
+                    tables.append(a if side == "a" else b)
+                    types.append(column_types[a_col if side == "a" else b_col] + "[]")
+        made = _node_sql[key] = (NODE_EDGES % " UNION ALL ".join(pieces), tables, types)
+    return made
+
+
+def by_node(plpy, v, acc):
+    """Whether a walk may ask about the edges of the join tables whose row-level
+    security applies to the caller node by node (NodeEdges), instead of every
+    visible row (edge_security): each such table it can follow is a join source
+    of plain end columns of the end tables' key types (an index on them can
+    answer), and the view holds no node that pending rows folded in. Sets
+    acc.edge_sources to (secured sources, those to ask) and adds them to acc.scope."""
+    live = {e.edge_source_id for e in v.registry.edges if e.kind == "join"}
+    secured = sorted({s for s in acc.edges_secured if s in live} | {s for s in acc.edges_hidden if s in live})
+    queried = sorted(s for s in acc.edges_secured
+                     if s in live and (acc.reach_joins is None or s in acc.reach_joins))
+    if not secured or v.extra_keys:
+        return False
+    by_id = {e.edge_source_id: e for e in v.registry.edges}
+    if any(_keyed_types(plpy, v.registry, by_id[s]) is None for s in queried):
+        return False
+    acc.edge_sources = (np.asarray(secured, dtype=np.int32), queried)
+    acc.scope = acc.scope + ("edges by node", tuple(secured), tuple(queried))
+    return True
+
+
+class Narrowed:
+    """An Adjacency with the edge lists of some nodes replaced (``lists``: node ->
+    (targets int64[], labels int32[])): what a traversal walks (frontier_edges,
+    edge_lists). A read's own; the Adjacency is never written."""
+
+    def __init__(self, adj, lists):
+        self.adj = adj
+        self.lists = lists
+        self.node_count = adj.node_count
+
+    def frontier_edges(self, frontier):
+        frontier = np.asarray(frontier, dtype=np.int64)
+        lists = self.lists
+        mine = np.fromiter((u in lists for u in frontier.tolist()), dtype=bool, count=len(frontier))
+        if not mine.any():
+            return self.adj.frontier_edges(frontier)
+        parts = [self.adj.frontier_edges(frontier[~mine])]
+        for u in frontier[mine].tolist():
+            targets, labels = lists[u]
+            parts.append((np.full(len(targets), u, dtype=np.int64), targets, labels))
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+    def edge_lists(self, frontier, limit):
+        out = self.adj.edge_lists(frontier, limit)  # (a replaced list is never longer)
+        if out is not None:
+            for j, u in enumerate(frontier):
+                if u in self.lists:
+                    targets, labels = self.lists[u]
+                    out[j] = (targets.tolist(), labels.tolist())
+        return out
+
+
+class NodeEdges:
+    """The edges a traversal in ``direction`` walks out of the nodes it expands, of
+    the join tables whose row-level security applies to the caller, asked node by
+    node (by_node): a node's edge list is the view's until asked (resolve), then
+    keeps, of those tables' edges, as many of each (source, from, to, weight,
+    label) as the rows the caller sees with that node at the walked end carry
+    (algorithms.carried, as edge_security keeps them of every visible row). A
+    walk's answer depends only on the lists of the nodes it expands: once every
+    node it expands was asked, it is the answer over the whole-table filter."""
+
+    def __init__(self, plpy, v, acc, direction):
+        self.v = v
+        self.direction = direction
+        self.secured, self.queried = acc.edge_sources
+        self.lists = {}
+        self.asked = set()
+        self.adj = Narrowed(v.adjacency(direction), self.lists)
+        self.rows = 0  # rows the statements returned (tests read it)
+
+    def resolve(self, plpy, nodes):
+        """Ask about the edges of ``nodes`` (node ids) not asked yet; whether the
+        list of any of them changed."""
+        todo = [u for u in dict.fromkeys(np.asarray(nodes, dtype=np.int64).tolist()) if u not in self.asked]
+        if not todo:
+            return False
+        self.asked.update(todo)
+        from graphsync.algorithms import carried  # only for secured edges: not a first read's cost
+        from graphsync.reads import nodes as node_keys
+
+        v = self.v
+        visible = {}  # (node, side) -> csr.Edges the rows the caller sees carry
+        if self.queried:
+            sql, tables, types = _node_statement(plpy, v.registry, set(self.queried), self.direction)
+            by_table = {}
+            for k in node_keys.key_list(plpy, v, todo):
+                if k is not None:
+                    by_table.setdefault(k[0], []).append(k[1])
+            args = [v.node_count] + [by_table.get(t, []) for t in tables]
+            was = run(plpy, EDGES_PLAN)[0]
+            try:
+                r = run(plpy, sql, ["bigint"] + types, args)[0]
+            finally:
+                run(plpy, EDGES_PLAN_BACK, ["text", "text"], [was["jit"], was["nestloop"]])
+            same_generation(v.key[0], r)
+            self.rows += len(r["es"])
+            if r["es"]:
+                side = np.asarray(r["side"], dtype=object)
+                es = np.asarray(r["es"], dtype=np.int32)
+                src, dst = np.asarray(r["src"], dtype=np.int64), np.asarray(r["dst"], dtype=np.int64)
+                w = np.asarray([np.inf if x is None else x for x in r["w"]], dtype=np.float64)
+                label = _label_ids(v, r["label"])
+                for s, ends in (("a", src), ("b", dst)):
+                    at = np.flatnonzero(side == s)
+                    for u in np.unique(ends[at]).tolist():
+                        j = at[ends[at] == u]
+                        visible[(u, s)] = csr.edges(src[j], dst[j], w[j], label[j], es[j])
+        none = csr.edges([], [], [], [], [])
+        changed = False
+        for u in todo:
+            parts = []
+            for s, way in (("a", "out"), ("b", "in")):
+                if (self.direction == "out" and s == "b") or (self.direction == "in" and s == "a"):
+                    continue
+                targets, weights, labels, sources = v.adjacency(way).node_edges(u)
+                here = np.full(len(targets), u, dtype=np.int64)
+                mine = (csr.edges(here, targets, weights, labels, sources) if s == "a"
+                        else csr.edges(targets, here, weights, labels, sources))
+                keep = carried.carried(mine, self.secured, visible.get((u, s), none))
+                changed |= not keep.all()
+                parts.append((np.asarray(targets, dtype=np.int64)[keep], np.asarray(labels, dtype=np.int32)[keep]))
+            self.lists[u] = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        return changed

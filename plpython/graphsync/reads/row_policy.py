@@ -131,9 +131,8 @@ class Rows:
                 fields = None
             if fields is None or len(fields) != width or None in fields:
                 return False  # no row has such a key: graph._key_expr never writes it
-        try:
-            with plpy.subtransaction():
-                r = run(plpy, self.row["probe"], ["text"] * width, fields)[0]
+        try:  # (plpy.execute runs in a subtransaction of its own: a failure is caught here)
+            r = run(plpy, self.row["probe"], ["text"] * width, fields)[0]
         except plpy.SPIError as exc:
             # A key its columns' types refuse now (a column's type changed since the key
             # was captured): never its text in an error to the reader; the table whole.

@@ -154,7 +154,7 @@ def weight_expr(plpy, oid, col, alias):
     return "CASE WHEN %s THEN 1.0::float8 ELSE %s END" % (null, number)
 
 
-def _edge_selects(plpy, reg, e, reader=False):
+def _edge_selects(plpy, reg, e, reader=False, keyed=None):
     # Every value is rendered as capture renders it (graph._captured_expr): an
     # endpoint as its target's key type renders it, no owner's cast ever.
     qi = plpy.quote_ident
@@ -193,24 +193,35 @@ def _edge_selects(plpy, reg, e, reader=False):
                         [e.edge_source_id, "t"]))
     else:
         where.append(_filter(plpy, oid, e.row_filter, "t"))
-    ends = [(e.from_table, src, e.to_table, dst)]
+    ends = [(e.from_table, src, e.to_table, dst, e.from_column, e.to_column)]
     if e.bidirectional:
-        ends.append((e.to_table, dst, e.from_table, src))
+        ends.append((e.to_table, dst, e.from_table, src, e.to_column, e.from_column))
     table = _table(plpy, oid)
-    return [
-        "SELECT %d, %d::oid, (%s)::text, %d::oid, (%s)::text, (%s)::float8, (%s)::text FROM %s AS t %s WHERE %s"
-        % (e.edge_source_id, a, a_pk, b, b_pk, weight, label, table, " ".join(joins), " AND ".join(where))
-        for a, a_pk, b, b_pk in ends
-    ]
+    selects = []
+    for i, (a, a_pk, b, b_pk, a_col, b_col) in enumerate(ends):
+        cond = list(where)
+        if keyed is not None:  # (side, first parameter): see edge_selects
+            side, first = keyed
+            cond.append("t.%s = ANY ($%d)" % (qi(a_col if side == "a" else b_col), first + i))
+        selects.append(
+            "SELECT %d, %d::oid, (%s)::text, %d::oid, (%s)::text, (%s)::float8, (%s)::text FROM %s AS t %s WHERE %s"
+            % (e.edge_source_id, a, a_pk, b, b_pk, weight, label, table, " ".join(joins), " AND ".join(cond)))
+    return selects
 
 
-def edge_selects(plpy, reg, e, reader=False):
+def edge_selects(plpy, reg, e, reader=False, keyed=None):
     """The SELECTs (one per direction the source stores) of the edges of edge
     source ``e`` over its carrying table, as build reads them: (edge source,
     from table, from key, to table, to key, weight, label). reads.edge_rows runs
     them as a reader (``reader``: the row filter as registration stored it,
-    graph._edge_filter_expr, which makes no temporary table)."""
-    return _edge_selects(plpy, reg, e, reader)
+    graph._edge_filter_expr, which makes no temporary table). ``keyed``: (side,
+    first): only the rows whose column behind each select's end ``side`` ('a': its
+    from end, 'b': its to end; a plain column of a join source) is one of the
+    values of parameter ``first`` + the select's number, an array of the column's
+    base type (a condition its index can answer under row-level security too: a
+    cast in the condition is not leakproof, and the planner would not use the
+    index before the table's policy)."""
+    return _edge_selects(plpy, reg, e, reader, keyed)
 
 
 @contextlib.contextmanager
