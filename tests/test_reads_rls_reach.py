@@ -8,7 +8,8 @@ Real roles, each reading through its own connection; the reference is computed
 here from the tables as the reader's own SELECT shows them."""
 
 import random
-from collections import deque
+import re
+from collections import Counter, deque
 
 import pytest
 
@@ -226,6 +227,27 @@ def test_traversals_under_a_join_tables_row_level_security_too(secured_links, in
             assert read < 300, read
         else:
             assert read >= 2 * ITEMS * 0.9, read
+        # an export draws every edge among the nodes found whose row the reader sees, and
+        # no other: of the links among them, some are hidden from it
+        with connect(dsn) as admin:
+            every = Reference(admin)
+        hidden = 0
+        for tag in ("1", "2", "3"):
+            graphml = c.execute("SELECT graph.export_graphml('rr.tags', %s, max_depth => 3, direction => 'any')",
+                                (tag,)).fetchone()[0]
+            shown = {tuple(n.split(":", 1)) for n in re.findall(r'<node id="([^"]+)"', graphml)}
+            assert shown == set(ref.bfs(("rr.tags", tag), 3, "any"))
+            drawn = Counter((tuple(a.split(":", 1)), tuple(b.split(":", 1)), label) for a, b, label in re.findall(
+                r'<edge id="e[0-9]+" source="([^"]+)" target="([^"]+)">\s*<data key="d5">([^<]*)</data>', graphml))
+            assert drawn == among(ref, shown)
+            hidden += sum((among(every, shown) - drawn).values())
+        assert hidden > 0
+
+
+def among(ref, shown):
+    """Counter of the (from, to, label) edges of Reference ``ref`` between nodes of ``shown``."""
+    return Counter((a, b, label) for (way, a), ends in ref.out.items() if way == "out" and a in shown
+                   for b, label in ends if b in shown)
 
 
 def test_a_hidden_seed_a_capped_walk_and_a_change_of_setting(rr_db):

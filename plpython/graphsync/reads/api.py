@@ -203,6 +203,13 @@ class Read:
             return self.node_edges[direction].adj
         return edge_rows.walked_adjacency(self.v, self.acc, direction)
 
+    def resolve_edges(self, direction, node_ids):
+        """With walk_edges, ask about the secured edges of ``node_ids`` in this read's
+        adjacency(direction) (read them through its node_edges after)."""
+        asked = self.node_edges.get(direction)
+        if asked is not None:
+            asked.resolve(self.plpy, node_ids)
+
     def csr(self, direction):
         """The CSR of ``direction`` the caller may walk (reads/edge_rows.py)."""
         if self.acc.edge_sources is not None:

@@ -270,8 +270,9 @@ def by_node(plpy, v, acc):
 
 class Narrowed:
     """An Adjacency with the edge lists of some nodes replaced (``lists``: node ->
-    (targets int64[], labels int32[])): what a traversal walks (frontier_edges,
-    edge_lists). A read's own; the Adjacency is never written."""
+    (targets int64[], weights float64[], labels int32[], sources int32[])): what a
+    traversal walks (frontier_edges, edge_lists) and an export's edges read
+    (node_edges). A read's own; the Adjacency is never written."""
 
     def __init__(self, adj, lists):
         self.adj = adj
@@ -286,7 +287,7 @@ class Narrowed:
             return self.adj.frontier_edges(frontier)
         parts = [self.adj.frontier_edges(frontier[~mine])]
         for u in frontier[mine].tolist():
-            targets, labels = lists[u]
+            targets, _, labels, _ = lists[u]
             parts.append((np.full(len(targets), u, dtype=np.int64), targets, labels))
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
@@ -295,9 +296,13 @@ class Narrowed:
         if out is not None:
             for j, u in enumerate(frontier):
                 if u in self.lists:
-                    targets, labels = self.lists[u]
+                    targets, _, labels, _ = self.lists[u]
                     out[j] = (targets.tolist(), labels.tolist())
         return out
+
+    def node_edges(self, node):
+        got = self.lists.get(node)
+        return got if got is not None else self.adj.node_edges(node)
 
 
 class NodeEdges:
@@ -369,6 +374,6 @@ class NodeEdges:
                         else csr.edges(targets, here, weights, labels, sources))
                 keep = carried.carried(mine, self.secured, visible.get((u, s), none))
                 changed |= not keep.all()
-                parts.append((np.asarray(targets, dtype=np.int64)[keep], np.asarray(labels, dtype=np.int32)[keep]))
-            self.lists[u] = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+                parts.append((mine.dst if s == "a" else mine.src, mine.weights, mine.labels, mine.sources, keep))
+            self.lists[u] = tuple(np.concatenate([p[k][p[4]] for p in parts]) for k in range(4))
         return changed

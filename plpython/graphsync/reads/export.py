@@ -155,13 +155,16 @@ def picture(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth=None, di
     # The edges among the nodes found: the tables of those nodes, and the join
     # tables linking two of them, are all this read reaches (reads/access.py). Its
     # security mask is not used (the nodes are the traversal's), so it asks no
-    # secured table which rows the caller sees (by_node, and no node asked about).
+    # secured table which rows the caller sees (by_node, and no node asked about),
+    # and a secured join table only for the rows of the nodes found (walk_edges).
     shown = tuple(sorted({int(r["table_oid"]) for r in rows}))
-    read = api.Read(plpy, tenant, walk=access.Walk(shown, "out", 1, shown), by_node=True)
+    read = api.Read(plpy, tenant, walk=access.Walk(shown, "out", 1, shown), by_node=True, walk_edges=True)
     v = read.v
     ids = nodes.lookup(plpy, v, [(int(r["table_oid"]), r["node_id"]) for r in rows])
     position = {node_id: i for i, node_id in enumerate(ids) if node_id is not None}
-    e = induced.induced_edges(read.adjacency("out"), list(position), v.label_mask(edge_types))
+    out = read.adjacency("out")
+    read.resolve_edges("out", list(position))
+    e = induced.induced_edges(out, list(position), v.label_mask(edge_types))
     edges = [Edge(position[t], position[h], v.labels.get(lab, str(lab)), w)
              for t, h, lab, w in zip(e.src.tolist(), e.dst.tolist(), e.labels.tolist(), e.weights.tolist(),
                                      strict=True)]
