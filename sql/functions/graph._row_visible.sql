@@ -3,9 +3,11 @@
 -- graph._key_expr renders it) is pk. The row-level security policy of graph._nodes
 -- (migration 251) asks it for each node of a table whose row-level security
 -- applies to the reader, passing current_user, the statement's snapshot and start:
--- the table's visible keys are read once for those (one query on that table, as
--- the caller: reads/row_policy.py) and kept for the rest of the statement, so a
--- statement runs the policy of no table but those whose nodes it reads.
+-- a statement's first questions about a table ask the table for that key's row,
+-- and past a share of its rows the table's visible keys are read once (as the
+-- caller: reads/row_policy.py); the answers are kept for the rest of the
+-- statement, so a statement runs the policy of no table but those whose nodes it
+-- reads, and reads a few rows of a table when it reads a few of its nodes.
 -- SECURITY INVOKER: the table's policies decide as the caller, as in SQL; it runs
 -- nothing with more privileges than its caller, and the policy never calls it for
 -- graph_admin members (graphsync's definer roles). PUBLIC's to run (a policy calls

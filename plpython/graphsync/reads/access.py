@@ -284,8 +284,9 @@ def row_security(plpy, v, acc, by_node=False):
     acc.scope = acc.scope + (digest.hexdigest(),)
 
 
-# A read settles (Unresolved.settle) in at most this many walks; then it asks
-# about every node still waiting at once (a walk of a long path asks one level a walk).
+# A read's walks (reads.api.Read.settle) ask about the nodes each walk stopped at for
+# at most this many walks; then about every node still waiting at once (a walk of a
+# long path asks one level a walk).
 SETTLE_WALKS = 12
 
 
