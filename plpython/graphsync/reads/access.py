@@ -41,7 +41,6 @@ as the reader. Components read every table, and ask every one.
 from graphsync import errors
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
-from graphsync.reads import row_policy
 from graphsync.reads.view import GENERATION, same_generation
 from graphsync.records import record
 
@@ -255,6 +254,8 @@ def row_security(plpy, v, acc, by_node=False):
     if acc.by_node:
         digest.update(b"by node" + np.asarray(acc.by_node, dtype=np.int64).tobytes())
     if asked:
+        from graphsync.reads import row_policy  # (not a first read's cost: its policy's module)
+
         jit = run(plpy, JIT_OFF)[0]["was"]
         row_policy.WHOLE.update(asked)  # graph._nodes' policy: every row asked, no probe first
         try:
