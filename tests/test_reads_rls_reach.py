@@ -181,6 +181,26 @@ def check_traversals(c, rnd, seeds=14):
         got = c.execute(TRAVERSE, (seed[0], seed[1], 3, "any", labels, tables, "bfs")).fetchall()
         want = ref.bfs(seed, 3, "any", set(labels), set(tables))
         assert {(t, i): d for t, i, d in got} == want, seed
+        check_paths(c, ref, seed, direction, rnd)
+
+
+def check_paths(c, ref, seed, direction, rnd):
+    """shortest_path from ``seed`` to a few nodes: as long as Reference's search says,
+    each step an edge of a row the reader sees; none to a node out of reach."""
+    near = ref.bfs(seed, 4, direction)
+    ends = rnd.sample(sorted(near), min(3, len(near)))
+    ends.append(next(n for n in sorted(ref.nodes) if n not in ref.bfs(seed, 4, direction)))
+    for end in ends:
+        path = [(t, i) for t, i in c.execute(
+            "SELECT node_table::text, node_id FROM graph.shortest_path(%s::regclass, %s, %s::regclass, %s,"
+            " max_depth => 4, direction => %s) ORDER BY step", (*seed, *end, direction))]
+        if end not in near:
+            assert path == [], (seed, end)
+            continue
+        assert len(path) == near[end] + 1 and path[0] == seed and path[-1] == end, (seed, end, path)
+        ways = {"out": ("out",), "in": ("in",), "any": ("out", "in")}[direction]
+        for a, b in zip(path[:-1], path[1:], strict=True):
+            assert b in {v for way in ways for v, _ in ref.out.get((way, a), ())}, (seed, end, path)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from graphsync.algorithms.adjacency import Adjacency
+from graphsync.algorithms.csr import Csr
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.algorithms.traverse import first_occurrences, member, merge_sorted
 
@@ -85,11 +86,15 @@ class _Side:
         return nodes, labels
 
 
-def shortest_path(forward, backward, alive, src, dst, max_depth, edge_label_mask=None):
+def shortest_path(forward, backward, alive, src, dst, max_depth, edge_label_mask=None, expanded=None):
     """A fewest-edges path from ``src`` to ``dst`` of at most ``max_depth`` edges, as a
-    Path, or None. ``forward`` is the graph to walk (an adjacency.Adjacency or a
-    csr.Csr), ``backward`` the same edges reversed; ``alive`` the nodes that may be used."""
-    forward, backward = (g if isinstance(g, Adjacency) else Adjacency.of(g) for g in (forward, backward))
+    Path, or None. ``forward`` is the graph to walk (an adjacency.Adjacency, or what
+    walks like one: frontier_edges, degrees; or a csr.Csr), ``backward`` the same
+    edges reversed; ``alive`` the nodes that may be used. ``expanded``: a dict of two
+    lists, "forward" and "backward", to which each side's frontiers are appended as
+    it expands them (the nodes whose edge lists, and whose edges' ends, the search
+    read: what reads.api.Read.settle asks about)."""
+    forward, backward = (Adjacency.of(g) if isinstance(g, Csr) else g for g in (forward, backward))
     alive = np.asarray(alive, dtype=bool)
     if edge_label_mask is not None:
         edge_label_mask = np.asarray(edge_label_mask, dtype=bool)
@@ -101,6 +106,8 @@ def shortest_path(forward, backward, alive, src, dst, max_depth, edge_label_mask
     while f.depth + b.depth < max_depth and len(f.frontier) and len(b.frontier):
         work = [int(s.adj.degrees(s.frontier).sum()) for s in (f, b)]
         side, other = (f, b) if work[0] <= work[1] else (b, f)
+        if expanded is not None:
+            expanded["forward" if side is f else "backward"].append(side.frontier)
         nodes = side.expand(alive, edge_label_mask)
         meet = nodes[member(other.seen, nodes)]
         if len(meet):

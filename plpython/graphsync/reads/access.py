@@ -335,30 +335,29 @@ class Unresolved:
         self.mask[seen] = True
         return len(seen) > 0
 
-    def after_walk(self, plpy, v, t, adj, max_depth, edge_label_mask, restriction, walks):
-        """Ask about the waiting nodes walk number ``walks``, traversal ``t`` over
-        ``adj``, may have tested (past SETTLE_WALKS walks: every one); whether
-        any of them opened (then the read walks again)."""
+    def after_walk(self, plpy, v, tested, walks):
+        """Ask about the waiting nodes among ``tested`` (those walk number ``walks``
+        may have tested: reached; past SETTLE_WALKS walks, every waiting node);
+        whether any of them opened (then the read walks again)."""
         if not self.left:
             return False
         if walks >= SETTLE_WALKS:
             return self.ask(plpy, v, np.flatnonzero(self.waiting))
-        return self.ask(plpy, v, _tested(adj, t, max_depth, edge_label_mask, restriction))
+        return self.ask(plpy, v, tested)
 
 
-def _tested(adj, t, max_depth, edge_label_mask, restriction):
-    """The node ids traversal ``t`` may have tested beyond its seeds: the ends of
-    the edges (of allowed labels, into allowed nodes) out of its nodes above
-    ``max_depth``."""
-    expand = t.nodes[t.depth < max_depth]
-    if not len(expand):
-        return expand
-    _, reached, labels = adj.frontier_edges(expand)
+def reached(adj, expanded, edge_label_mask=None, restriction=None):
+    """The node ids a walk that expanded ``expanded`` (node ids) over ``adj`` may
+    have tested beyond its start: the ends of the edges out of them (of labels
+    ``edge_label_mask`` allows, into nodes ``restriction`` allows)."""
+    if not len(expanded):
+        return np.zeros(0, dtype=np.int64)
+    _, ends, labels = adj.frontier_edges(np.asarray(expanded, dtype=np.int64))
     if edge_label_mask is not None:
-        reached = reached[np.asarray(edge_label_mask, dtype=bool)[labels]]
+        ends = ends[np.asarray(edge_label_mask, dtype=bool)[labels]]
     if restriction is not None:
-        reached = reached[np.asarray(restriction, dtype=bool)[reached]]
-    return reached
+        ends = ends[np.asarray(restriction, dtype=bool)[ends]]
+    return ends
 
 
 def security_mask(plpy, v, acc):

@@ -172,23 +172,28 @@ class Read:
         """Whether walks must go through settle (by_node, walk_edges)."""
         return self.unresolved is not None or self.acc.edge_sources is not None
 
-    def settle(self, walk, adj, max_depth, edge_label_mask=None, restriction=None):
-        """walk()'s answer, a traversal over self.security and ``adj`` (this read's
-        adjacency()), once every node it may test was asked about (access.Unresolved)
-        and the edges of every node it expands were (edge_rows.NodeEdges): walked
-        again while an answer opened a node or changed an expanded node's edges."""
+    def settle(self, walk, edge_label_mask=None, restriction=None):
+        """The answer of walk(), a walk over self.security and this read's
+        adjacency(), once every node it may have tested was asked about
+        (access.Unresolved) and the edges of every node it expanded were
+        (edge_rows.NodeEdges): walked again while asking opened a node or changed
+        an expanded node's edges. walk() returns (its answer, {direction: the node
+        ids it expanded over adjacency(direction)}); ``edge_label_mask`` and
+        ``restriction``: the labels it follows and the nodes it may enter (None: any)."""
         walks = 0
         while True:
-            t = walk()
+            answer, expanded = walk()
             walks += 1
             changed = False
-            for asked in self.node_edges.values():
-                changed |= asked.resolve(self.plpy, t.nodes[t.depth < max_depth])
+            for direction, ids in expanded.items():
+                if direction in self.node_edges:
+                    changed |= self.node_edges[direction].resolve(self.plpy, ids)
             if self.unresolved is not None:
-                changed |= self.unresolved.after_walk(self.plpy, self.v, t, adj, max_depth, edge_label_mask,
-                                                      restriction, walks)
+                tested = [access.reached(self.adjacency(d), ids, edge_label_mask, restriction)
+                          for d, ids in expanded.items()]
+                changed |= self.unresolved.after_walk(self.plpy, self.v, np.concatenate(tested), walks)
             if not changed:
-                return t
+                return answer
 
     def graph(self, direction, edge_types):
         """(the Adjacency of ``direction`` traversals walk, the label mask)."""
@@ -265,10 +270,11 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
         return mask
 
     def walk():
-        return run_one(adj, enterable(), starts, max_depth, max_nodes, label_mask, restriction)
+        t = run_one(adj, enterable(), starts, max_depth, max_nodes, label_mask, restriction)
+        return t, {direction: t.nodes[t.depth < max_depth]}
 
     if r.settles:  # the nodes and edges of secured tables the walk reaches asked about first
-        r.settle(walk, adj, max_depth, label_mask, restriction)
+        r.settle(walk, label_mask, restriction)
     levels = None
     if strategy == "bfs" and not hydrate:
         # A small traversal (every level of at most traverse.SMALL_LEVEL edges) stays in
@@ -291,7 +297,7 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
             t = traverse.bfs_over(adj, enterable(), starts, max_depth, max_nodes, label_mask, restriction,
                                   levels=levels)
         else:  # settled above; a round that hides nodes may reach others (max_nodes)
-            t = r.settle(walk, adj, max_depth, label_mask, restriction)
+            t = r.settle(walk, label_mask, restriction)
         if not hydrate:
             break
         found = _hydrate(plpy, r.v, t.nodes, hydrated)
@@ -495,11 +501,13 @@ def _hydrate(plpy, v, ids, hydrated):
     return {int(i) for i in ids if int(i) in hydrated}
 
 
-def _ends(plpy, src_table, src_id, dst_table, dst_id, tenant, walk):
+def _ends(plpy, src_table, src_id, dst_table, dst_id, tenant, walk, by_node=False):
     """The Read of a path from (src_table, src_id) to (dst_table, dst_id), and
     both ends' node ids (None, None when either is absent or hidden); ``walk``:
-    how a path from the source may walk (its tables: the source's, see access.Walk)."""
-    r = Read(plpy, tenant, ([src_table, dst_table], [src_id, dst_id]), "path end", walk._replace(from_ends=1))
+    how a path from the source may walk (its tables: the source's, see access.Walk);
+    ``by_node``: the read asks about the nodes and edges it reaches (Read.settle)."""
+    r = Read(plpy, tenant, ([src_table, dst_table], [src_id, dst_id]), "path end", walk._replace(from_ends=1),
+             by_node=by_node, walk_edges=by_node)
     src, dst = r.ends
     if src is None or dst is None:
         return r, None, None
@@ -533,14 +541,23 @@ def shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth=Non
     direction = check_choice(plpy, "direction", direction, DIRECTIONS, "out")
     no_nulls("edge_types", edge_types)
     r, src, dst = _ends(plpy, src_table, src_id, dst_table, dst_id, tenant,
-                        access.Walk((), direction, max_depth, None, edge_types))
+                        access.Walk((), direction, max_depth, None, edge_types), by_node=True)
     if src is None:
         return []
     adj, label_mask = r.graph(direction, edge_types)
-    back = r.adjacency({"out": "in", "in": "out", "any": "any"}[direction])
+    reverse = {"out": "in", "in": "out", "any": "any"}[direction]
+    back = r.adjacency(reverse)
     from graphsync.algorithms import bibfs  # here: a traversal never imports it (first-read cost)
 
-    p = bibfs.shortest_path(adj, back, r.security_array, src, dst, max_depth, label_mask)
+    def walk():
+        expanded = {"forward": [], "backward": []}
+        path = bibfs.shortest_path(adj, back, r.security_array, src, dst, max_depth, label_mask, expanded)
+        ids = {}
+        for side, d in (("forward", direction), ("backward", reverse)):
+            ids[d] = np.concatenate([ids.get(d, np.zeros(0, dtype=np.int64))] + expanded[side])
+        return path, ids
+
+    p = r.settle(walk, label_mask)
     if p is None:
         return []
     return _path_rows(plpy, r, p.nodes.tolist(), p.labels.tolist())

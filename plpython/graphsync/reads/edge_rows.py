@@ -271,8 +271,8 @@ def by_node(plpy, v, acc):
 class Narrowed:
     """An Adjacency with the edge lists of some nodes replaced (``lists``: node ->
     (targets int64[], weights float64[], labels int32[], sources int32[])): what a
-    traversal walks (frontier_edges, edge_lists) and an export's edges read
-    (node_edges). A read's own; the Adjacency is never written."""
+    traversal walks (frontier_edges, edge_lists), a path's search too (degrees) and
+    an export's edges read (node_edges). A read's own; the Adjacency is never written."""
 
     def __init__(self, adj, lists):
         self.adj = adj
@@ -303,6 +303,15 @@ class Narrowed:
     def node_edges(self, node):
         got = self.lists.get(node)
         return got if got is not None else self.adj.node_edges(node)
+
+    def degrees(self, nodes):
+        out = self.adj.degrees(nodes)
+        if self.lists:
+            out = np.array(out, dtype=np.int64)
+            for j, u in enumerate(np.asarray(nodes, dtype=np.int64).tolist()):
+                if u in self.lists:
+                    out[j] = len(self.lists[u][0])
+        return out
 
 
 class NodeEdges:
@@ -343,11 +352,8 @@ class NodeEdges:
                 if k is not None:
                     by_table.setdefault(k[0], []).append(k[1])
             args = [v.node_count] + [by_table.get(t, []) for t in tables]
-            was = run(plpy, EDGES_PLAN)[0]
-            try:
-                r = run(plpy, sql, ["bigint"] + types, args)[0]
-            finally:
-                run(plpy, EDGES_PLAN_BACK, ["text", "text"], [was["jit"], was["nestloop"]])
+            # (no EDGES_PLAN: the rows of a few nodes, each end probed in graph._nodes' index)
+            r = run(plpy, sql, ["bigint"] + types, args)[0]
             same_generation(v.key[0], r)
             self.rows += len(r["es"])
             if r["es"]:
