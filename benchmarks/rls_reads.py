@@ -28,7 +28,8 @@ bench.links as well (its rows carry the edges: reads/edge_rows.py), read by
   the same policy filters.
 
 Reads: traverse depth 2 from 20 seeds (id % 10 = 0, so every role sees them),
-connected_components (count). Ratios against ``bypass``, medians over the
+shortest_path (at most 4 edges) from each seed to the next, connected_components
+(count). Ratios against ``bypass``, medians over the
 repetitions (min-max). Writes benchmarks/RLS.md (or --out).
 """
 
@@ -75,6 +76,7 @@ CREATE POLICY tenth_links ON bench.links FOR SELECT TO bench_join_tenant USING (
 JOIN_SETUP = "ALTER TABLE bench.links ENABLE ROW LEVEL SECURITY"
 
 TRAVERSE = "SELECT count(*) FROM graph.traverse('bench.nodes', %(seed)s, max_depth => 2)"
+PATH = "SELECT count(*) FROM graph.shortest_path('bench.nodes', %(seed)s, 'bench.nodes', %(other)s, max_depth => 4)"
 COMPONENTS = "SELECT count(*) FROM graph.connected_components()"
 CTE = """
 WITH RECURSIVE walk (id, depth) AS (
@@ -94,6 +96,10 @@ def run_reads(conn, seeds, cte=False):
         conn.execute(CTE if cte else TRAVERSE, {"seed": str(seed) if not cte else seed})
     out["traverse depth 2"] = (time.perf_counter() - start) / len(seeds)
     if not cte:
+        start = time.perf_counter()
+        for seed, other in zip(seeds, seeds[1:] + seeds[:1], strict=True):
+            conn.execute(PATH, {"seed": str(seed), "other": str(other)})
+        out["shortest_path"] = (time.perf_counter() - start) / len(seeds)
         start = time.perf_counter()
         conn.execute(COMPONENTS)
         out["connected_components"] = time.perf_counter() - start
@@ -133,7 +139,7 @@ def table(runs, peer_label):
         return statistics.median(r), min(r), max(r)
 
     lines = ["| read | role | median | vs `bypass`: median (min-max) |", "| --- | --- | ---: | ---: |"]
-    for op in ("traverse depth 2", "connected_components"):
+    for op in ("traverse depth 2", "shortest_path", "connected_components"):
         for name in runs:
             if op not in runs[name][0]:
                 continue
