@@ -28,6 +28,7 @@ the key lookup for each role in each database. Writes benchmarks/VIEWS.md (or
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
@@ -73,14 +74,16 @@ EVERY = "SELECT count(*) FROM graph._nodes"
 TRAVERSE = "SELECT count(*) FROM graph.traverse('bench.nodes', %(seed)s, max_depth => 2)"
 
 
-def peer_tree() -> Path:
-    """The tree of the commit before the one that added MIGRATION, extracted."""
+@contextlib.contextmanager
+def peer_tree():
+    """The tree of the commit before the one that added MIGRATION, extracted into a
+    temporary directory for the block (removed afterwards: every run left one behind)."""
     added = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%H", "--diff-filter=A", "--", MIGRATION],
                            capture_output=True, text=True, check=True).stdout.strip()
-    tree = Path(tempfile.mkdtemp(prefix="graphsync-peer-"))
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", f"{added}^"], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
-    return tree
+    with tempfile.TemporaryDirectory(prefix="graphsync-peer-") as tree:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", f"{added}^"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
+        yield Path(tree)
 
 
 def connect_as(dsn: str, role: str) -> psycopg.Connection:
@@ -137,8 +140,8 @@ def main() -> None:
     pks = [str(k) for k in rnd.sample(range(1, nodes + 1), 200)]
     ids = rnd.sample(range(nodes), 1000)
     load_before = os.getloadavg()
-    peer = peer_tree()
-    with server() as admin_dsn, database(admin_dsn, "graphsync_bench_table", root=peer) as table_dsn, \
+    with peer_tree() as peer, server() as admin_dsn, \
+            database(admin_dsn, "graphsync_bench_table", root=peer) as table_dsn, \
             database(admin_dsn, "graphsync_bench_view") as view_dsn:
         dsns = {"table": table_dsn, "view": view_dsn}
         params = {}

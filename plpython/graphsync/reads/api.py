@@ -296,8 +296,10 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
         if levels is not None:
             t = traverse.bfs_over(adj, enterable(), starts, max_depth, max_nodes, label_mask, restriction,
                                   levels=levels)
-        else:  # settled above; a round that hides nodes may reach others (max_nodes)
+        elif r.settles:  # settled above; a round that hides nodes may reach others (max_nodes)
             t = r.settle(walk, label_mask, restriction)
+        else:
+            t = walk()[0]
         if not hydrate:
             break
         found = _hydrate(plpy, r.v, t.nodes, hydrated)
@@ -557,7 +559,10 @@ def shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth=Non
             ids[d] = np.concatenate([ids.get(d, np.zeros(0, dtype=np.int64))] + expanded[side])
         return path, ids
 
-    p = r.settle(walk, label_mask)
+    if r.settles:  # the nodes and edges of secured tables the search reaches asked about
+        p = r.settle(walk, label_mask)
+    else:
+        p = bibfs.shortest_path(adj, back, r.security_array, src, dst, max_depth, label_mask)
     if p is None:
         return []
     return _path_rows(plpy, r, p.nodes.tolist(), p.labels.tolist())
