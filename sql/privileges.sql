@@ -140,7 +140,7 @@ DECLARE
         -- what graph._nodes' row-level security calls as whoever reads it
         '_row_visible', '_row_scope',
         -- ... and graph._labels' row-level security
-        '_visible_labels',
+        '_label_visible',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',
         '_export',

@@ -360,3 +360,43 @@ def test_a_key_its_columns_type_now_refuses_is_no_error(rr_db):
             admin.execute("SELECT graph.remove_table('rr.codes', cascade => true)")
             admin.execute("DROP TABLE rr.codes")
             admin.execute("SELECT graph.build()")
+
+
+def test_graph_labels_policy_reads_a_label_column_until_it_finds_the_label(rr_db):
+    """graph._labels shows a reader the labels of the rows it can see (and the fixed
+    labels), as a SELECT DISTINCT of the label column as the reader says; it finds
+    the labels every team's rows hold in the table's first pages, so a read of
+    graph._labels reads a few of its 20,000 rows, while a label only hidden rows hold
+    is not shown (finding that out reads every page)."""
+    with connect(rr_db) as admin:
+        admin.execute("CREATE TABLE rr.tagged (id int PRIMARY KEY, item_id int NOT NULL, tag_id int NOT NULL,"
+                      " kind text NOT NULL)")
+        admin.execute("INSERT INTO rr.tagged SELECT g, 1 + g % 3000, 1 + g % 40,"
+                      " (ARRAY['likes', 'wrote', 'saw'])[1 + g % 3] FROM generate_series(1, 20000) AS g")
+        admin.execute("INSERT INTO rr.tagged VALUES (20001, 2, 2, 'team two only'), (20002, 3, 3, 'team one only')")
+        admin.execute("CREATE INDEX ON rr.tagged (item_id); CREATE INDEX ON rr.tagged (tag_id)")
+        admin.execute(f"GRANT SELECT ON rr.tagged TO {READER}")
+        admin.execute("ALTER TABLE rr.tagged ENABLE ROW LEVEL SECURITY")
+        admin.execute("CREATE POLICY by_team ON rr.tagged FOR SELECT USING (kind <> 'team two only'"
+                      " AND (kind <> 'team one only' OR current_setting('rr.team', true) = '1'))")
+        admin.execute("SELECT graph.add_edge('rr.items', 'item_id', 'rr.tags', to_column => 'tag_id',"
+                      " via_table => 'rr.tagged', label_column => 'kind')")
+        admin.execute("SELECT graph.build()")
+        try:
+            every = {r[0] for r in admin.execute("SELECT label FROM graph._labels")}
+            assert {"team two only", "team one only"} <= every
+            for team in ("1", "2"):
+                with as_reader(rr_db, team) as c:
+                    fixed = {r[0] for r in c.execute("SELECT label FROM graph._edge_sources WHERE label IS NOT NULL")}
+                    want = fixed | {r[0] for r in c.execute("SELECT DISTINCT kind FROM rr.tagged")}
+                    assert {r[0] for r in c.execute("SELECT label FROM graph._labels")} == want
+                    assert "team two only" not in want and ("team one only" in want) == (team == "1")
+            with as_reader(rr_db, "1") as c, c.transaction():
+                before = rows_read(c, "rr.tagged")
+                got = c.execute("SELECT label FROM graph._labels WHERE label IN ('likes', 'wrote', 'saw')").fetchall()
+                assert len(got) == 3
+                assert rows_read(c, "rr.tagged") - before < 2000
+        finally:
+            admin.execute("SELECT graph.remove_edge('rr.items', 'item_id', 'rr.tags', via_table => 'rr.tagged')")
+            admin.execute("DROP TABLE rr.tagged")
+            admin.execute("SELECT graph.build()")
