@@ -344,7 +344,12 @@ class NodeEdges:
         from graphsync.reads import nodes as node_keys
 
         v = self.v
-        visible = {}  # (node, side) -> csr.Edges the rows the caller sees carry
+        # The edges the rows the caller sees carry, and those of the asked nodes' lists:
+        # each node's out part (side a: the rows with it at their from end) and in part
+        # (side b), the part in the low bit of the edge source, so that carried matches
+        # the edges of each part with the rows found for that part only (a row found
+        # for both its ends, both asked, counts once in each).
+        visible = csr.edges([], [], [], [], [])
         if self.queried:
             sql, tables, types = _node_statement(plpy, v.registry, set(self.queried), self.direction)
             by_table = {}
@@ -357,29 +362,25 @@ class NodeEdges:
             same_generation(v.key[0], r)
             self.rows += len(r["es"])
             if r["es"]:
-                side = np.asarray(r["side"], dtype=object)
-                es = np.asarray(r["es"], dtype=np.int32)
-                src, dst = np.asarray(r["src"], dtype=np.int64), np.asarray(r["dst"], dtype=np.int64)
-                w = np.asarray([np.inf if x is None else x for x in r["w"]], dtype=np.float64)
-                label = _label_ids(v, r["label"])
-                for s, ends in (("a", src), ("b", dst)):
-                    at = np.flatnonzero(side == s)
-                    for u in np.unique(ends[at]).tolist():
-                        j = at[ends[at] == u]
-                        visible[(u, s)] = csr.edges(src[j], dst[j], w[j], label[j], es[j])
-        none = csr.edges([], [], [], [], [])
-        changed = False
-        for u in todo:
-            parts = []
-            for s, way in (("a", "out"), ("b", "in")):
-                if (self.direction == "out" and s == "b") or (self.direction == "in" and s == "a"):
-                    continue
-                targets, weights, labels, sources = v.adjacency(way).node_edges(u)
-                here = np.full(len(targets), u, dtype=np.int64)
-                mine = (csr.edges(here, targets, weights, labels, sources) if s == "a"
-                        else csr.edges(targets, here, weights, labels, sources))
-                keep = carried.carried(mine, self.secured, visible.get((u, s), none))
-                changed |= not keep.all()
-                parts.append((mine.dst if s == "a" else mine.src, mine.weights, mine.labels, mine.sources, keep))
-            self.lists[u] = tuple(np.concatenate([p[k][p[4]] for p in parts]) for k in range(4))
-        return changed
+                part = (np.asarray(r["side"], dtype=object) == "b").astype(np.int32)
+                visible = csr.edges(r["src"], r["dst"], [np.inf if x is None else x for x in r["w"]],
+                                    _label_ids(v, r["label"]), np.asarray(r["es"], dtype=np.int32) * 2 + part)
+        sides = [s for s, walked in (("a", self.direction != "in"), ("b", self.direction != "out")) if walked]
+        pieces = [(u, s, v.adjacency("out" if s == "a" else "in").node_edges(u)) for u in todo for s in sides]
+        counts = np.fromiter((len(p[2][0]) for p in pieces), dtype=np.int64, count=len(pieces))
+        targets, weights, labels, sources = (np.concatenate([np.asarray(p[2][k]) for p in pieces]) for k in range(4))
+        here = np.repeat(np.fromiter((p[0] for p in pieces), dtype=np.int64, count=len(pieces)), counts)
+        part = np.repeat(np.fromiter((p[1] == "b" for p in pieces), dtype=np.int32, count=len(pieces)), counts)
+        mine = csr.edges(np.where(part == 0, here, targets), np.where(part == 0, targets, here), weights, labels,
+                         sources.astype(np.int32) * 2 + part)
+        secured = np.concatenate([self.secured * 2, self.secured * 2 + 1])
+        keep = carried.carried(mine, secured, visible)
+        ends = np.cumsum(counts)
+        at = 0
+        for j in range(0, len(pieces), len(sides)):  # each node's parts, one after the other
+            lo, hi = at, int(ends[j + len(sides) - 1])
+            kept = keep[lo:hi]
+            self.lists[pieces[j][0]] = (targets[lo:hi][kept], weights[lo:hi][kept], labels[lo:hi][kept],
+                                        sources[lo:hi][kept])
+            at = hi
+        return not keep.all()
