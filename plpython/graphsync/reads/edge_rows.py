@@ -183,17 +183,22 @@ WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
 
 # The rows of the join tables that the caller can see and whose end ``side`` is one
 # of the keys asked (%s: a UNION ALL of sources.edge_selects(keyed=...), each
-# tagged 'a' or 'b'), as (side, edge source, from node, to node, weight, label):
-# ends joined to graph._nodes as the caller ($1: the view's node count), so a row
-# whose other end the caller cannot see carries nothing, as in VISIBLE_EDGES.
+# tagged 'a' or 'b'), as (side, edge source, the asked end's table and key, the
+# other end's node, weight, label): the other end joined to graph._nodes as the
+# caller ($1: the view's node count), so a row whose other end the caller cannot
+# see carries nothing, as in VISIBLE_EDGES; the asked end is a node the read
+# asked about (NodeEdges maps its key back), not joined again (its policy would
+# run once more a row).
 NODE_EDGES = """
 WITH r (side, es, a_oid, a_pk, b_oid, b_pk, w, label) AS MATERIALIZED (%s)
 SELECT coalesce(pg_catalog.array_agg(r.side), '{}') AS side, coalesce(pg_catalog.array_agg(r.es), '{}') AS es,
-       coalesce(pg_catalog.array_agg(a.node_id), '{}') AS src, coalesce(pg_catalog.array_agg(b.node_id), '{}') AS dst,
+       coalesce(pg_catalog.array_agg(CASE WHEN r.side = 'a' THEN r.a_oid ELSE r.b_oid END), '{}') AS asked_table,
+       coalesce(pg_catalog.array_agg(CASE WHEN r.side = 'a' THEN r.a_pk ELSE r.b_pk END), '{}') AS asked_pk,
+       coalesce(pg_catalog.array_agg(o.node_id), '{}') AS other,
        coalesce(pg_catalog.array_agg(r.w), '{}') AS w, coalesce(pg_catalog.array_agg(r.label), '{}') AS label, %s
 FROM r
-JOIN graph._nodes AS a ON a.table_oid = r.a_oid AND a.pk = r.a_pk AND a.node_id < $1
-JOIN graph._nodes AS b ON b.table_oid = r.b_oid AND b.pk = r.b_pk AND b.node_id < $1
+JOIN graph._nodes AS o ON o.table_oid = CASE WHEN r.side = 'a' THEN r.b_oid ELSE r.a_oid END
+                      AND o.pk = CASE WHEN r.side = 'a' THEN r.b_pk ELSE r.a_pk END AND o.node_id < $1
 """ % ("%s", GENERATION)
 
 _node_sql = {}  # (edge sources, direction, their node tables) -> (NODE_EDGES of them, table of each key parameter)
@@ -352,19 +357,27 @@ class NodeEdges:
         visible = csr.edges([], [], [], [], [])
         if self.queried:
             sql, tables, types = _node_statement(plpy, v.registry, set(self.queried), self.direction)
-            by_table = {}
-            for k in node_keys.key_list(plpy, v, todo):
+            by_table, node_of = {}, {}
+            for u, k in zip(todo, node_keys.key_list(plpy, v, todo), strict=True):
                 if k is not None:
                     by_table.setdefault(k[0], []).append(k[1])
+                    node_of[int(k[0]), k[1]] = u
             args = [v.node_count] + [by_table.get(t, []) for t in tables]
-            # (no EDGES_PLAN: the rows of a few nodes, each end probed in graph._nodes' index)
+            # (no EDGES_PLAN: the rows of a few nodes, the other end probed in graph._nodes' index)
             r = run(plpy, sql, ["bigint"] + types, args)[0]
             same_generation(v.key[0], r)
             self.rows += len(r["es"])
             if r["es"]:
+                asked = np.fromiter((node_of.get((int(t), pk), -1) for t, pk in zip(r["asked_table"], r["asked_pk"],
+                                                                                   strict=True)),
+                                    dtype=np.int64, count=len(r["es"]))
+                other = np.asarray(r["other"], dtype=np.int64)
                 part = (np.asarray(r["side"], dtype=object) == "b").astype(np.int32)
-                visible = csr.edges(r["src"], r["dst"], [np.inf if x is None else x for x in r["w"]],
-                                    _label_ids(v, r["label"]), np.asarray(r["es"], dtype=np.int32) * 2 + part)
+                found = asked >= 0
+                visible = csr.edges(np.where(part == 0, asked, other)[found], np.where(part == 0, other, asked)[found],
+                                    np.asarray([np.inf if x is None else x for x in r["w"]], dtype=np.float64)[found],
+                                    _label_ids(v, r["label"])[found],
+                                    (np.asarray(r["es"], dtype=np.int32) * 2 + part)[found])
         sides = [s for s, walked in (("a", self.direction != "in"), ("b", self.direction != "out")) if walked]
         pieces = [(u, s, v.adjacency("out" if s == "a" else "in").node_edges(u)) for u in todo for s in sides]
         counts = np.fromiter((len(p[2][0]) for p in pieces), dtype=np.int64, count=len(pieces))
