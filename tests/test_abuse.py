@@ -1080,6 +1080,38 @@ def test_row_visible_answers_a_call_naming_another_roles_scope_as_its_caller(sec
             "SELECT pg_current_snapshot()::text").fetchone()[0]
 
 
+def test_label_visible_answers_a_call_naming_another_roles_scope_as_its_caller(world):
+    """graph._label_visible (migration 425) keeps what it read of the label columns
+    per (role, snapshot, statement start), the scope its caller passes. In one
+    statement OWNER's definer function reads graph._labels (OWNER sees every row of
+    its table: the hidden label is kept under OWNER's scope), then READER asks about
+    the hidden label naming OWNER, with a bare snapshot and with a scope token of its
+    own: it gets its own answer (false), never OWNER's kept one."""
+    hidden = HIDDEN + " kind 2"
+    with as_role(world, OWNER) as o:
+        o.execute("CREATE FUNCTION ab.hidden_labels() RETURNS bigint LANGUAGE sql SECURITY DEFINER"
+                  " SET search_path = pg_catalog AS"
+                  f" $$ SELECT count(*) FROM graph._labels WHERE label = '{hidden}' $$")
+        o.execute(f"GRANT EXECUTE ON FUNCTION ab.hidden_labels() TO {READER}")
+        assert o.execute("SELECT ab.hidden_labels()").fetchone() == (1,)
+    try:
+        with as_role(world, READER) as r:
+            assert r.execute("SELECT count(*) FROM graph._labels WHERE label = %s", (hidden,)).fetchone() == (0,)
+            bare = ("SELECT graph._label_visible(%s, %s, pg_catalog.pg_current_snapshot()::text,"
+                    " pg_catalog.statement_timestamp())")
+            scoped = ("SELECT graph._label_visible(%s, %s, (SELECT graph._row_scope()),"
+                      " pg_catalog.statement_timestamp())")
+            for ask in (bare, scoped):
+                with r.transaction():  # one snapshot for the whole statement
+                    r.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    got = r.execute("SELECT ab.hidden_labels(), (" + ask + "), (" + ask + ")",
+                                    (hidden, OWNER, "blue kind", READER)).fetchone()
+                assert got == (1, False, True), ask
+    finally:
+        with as_role(world, OWNER) as o:
+            o.execute("DROP FUNCTION ab.hidden_labels()")
+
+
 HEALTH_LOOT = """CREATE FUNCTION mal.harmless() RETURNS int LANGUAGE plpgsql SECURITY DEFINER
                  SET search_path = pg_catalog AS $$
                  BEGIN
