@@ -400,3 +400,24 @@ def test_graph_labels_policy_reads_a_label_column_until_it_finds_the_label(rr_db
             admin.execute("SELECT graph.remove_edge('rr.items', 'item_id', 'rr.tags', via_table => 'rr.tagged')")
             admin.execute("DROP TABLE rr.tagged")
             admin.execute("SELECT graph.build()")
+
+
+def test_a_cancel_while_asking_about_a_row_stops_the_read(rr_db):
+    """A statement timeout that fires while graph._nodes' policy asks the table about
+    one row (its policy sleeps on that row) stops the read with 57014: the probe's
+    failure is not caught and answered by reading the table whole instead (which
+    would have run on without the timeout, the interrupt spent, and returned)."""
+    import psycopg
+
+    with connect(rr_db) as admin:
+        slow = admin.execute("SELECT id FROM rr.items WHERE team = 1 AND parent_id IS NOT NULL ORDER BY id LIMIT 1"
+                             ).fetchone()[0]
+        admin.execute("CREATE POLICY slow ON rr.items AS RESTRICTIVE FOR SELECT"
+                      f" USING (CASE WHEN id = {slow} THEN pg_sleep(1.5) IS NOT NULL ELSE true END)")
+        try:
+            with as_reader(rr_db, "1") as c:
+                c.execute("SET statement_timeout = '300ms'")
+                with pytest.raises(psycopg.errors.QueryCanceled):
+                    c.execute(TRAVERSE, ("rr.items", str(slow), 1, "any", None, None, "bfs")).fetchall()
+        finally:
+            admin.execute("DROP POLICY slow ON rr.items")
