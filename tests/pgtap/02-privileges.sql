@@ -52,7 +52,7 @@ $$, $$
         '_setting', '_server_setting', '_import_package', '_builtin_type', '_value_expr', '_captured_expr',
         '_key_expr', '_object_expr', '_read_sync', '_pending_rows', '_pending_columns', '_pending_keys', '_pending_ids',
         '_row_visible', '_row_scope',
-        '_visible_labels', '_as_key_expr', '_end_expr', '_edge_filter_expr', '_filter_row_expr',
+        '_label_visible', '_as_key_expr', '_end_expr', '_edge_filter_expr', '_filter_row_expr',
         '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',
         '_export',
