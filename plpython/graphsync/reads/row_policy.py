@@ -19,12 +19,12 @@ answers as its caller, never with another role's kept keys.
 
 A statement that reads a few nodes of a large table does not read every key the
 reader can see there: the first questions of a statement about a table are asked
-one key at a time (PROBE: the row with that key, by the key columns' own types,
-so the table's key index finds it, read as the caller like every read of the
-table), and past ``limit`` of them (a share of the table's rows, PROBE_SHARE) the
-statement reads every visible key once, as before. A depth-2 traversal under a
-policy asked every row the reader could see (some 400 ms at 100,000 rows); now it
-asks the rows of the nodes it reaches (reads.access: resolved level by level). A
+one key at a time (TABLE's probe: the row with that key, by the key columns' own
+types, so the table's key index finds it, read as the caller like every read of
+the table), and past ``limit`` of them (a share of the table's rows, PROBE_SHARE)
+the statement reads every visible key once, as before. A depth-2 traversal under
+a policy asked every row the reader could see (some 400 ms at 100,000 rows); now
+it asks about the nodes it reaches, a walk at a time (reads.access.Unresolved). A
 table whose key has a type of a role's own (an enum, a domain over another
 domain: its casts and operators may be its owner's code) is read whole at once.
 """
@@ -84,7 +84,8 @@ PROBE_SHARE = 128
 # Tables whose every visible row a read is about to ask for (reads.access.row_security:
 # ROW_VISIBLE, whose join with graph._nodes runs the policy for each of them): read
 # whole at the first question, not after probes. Set and emptied around that query
-# (whole_tables), in this backend's one thread; it changes how, never what, is answered.
+# (by access.row_security), in this backend's one thread; it changes how, never what,
+# is answered.
 WHOLE = set()
 
 
