@@ -53,7 +53,7 @@ reads/                  the read path: the graph a caller sees, and the read fun
   freshness.py          graph.query_freshness: apply or fold pending rows before a read
   access.py             which nodes a caller may see and enter (tables, source rows, tenant, filters)
   row_policy.py         graph._nodes' row-level security: the source rows a reader can see, key by key, then whole
-  edge_rows.py          which edges a read may walk: a join table's row-level security, as the caller (a walk: node by node)
+  edge_rows.py          which edges a read may walk: a join table's row-level security, as the caller, a walk's by node
   label_policy.py       graph._labels' row-level security: the label column values a reader can see, label by label
   statement_cache.py    the one per-statement cache of those two policies' answers, the current statement's only
   nodes.py              (table, id text) <-> node ids; hydration from the source tables
