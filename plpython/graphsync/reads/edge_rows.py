@@ -95,17 +95,24 @@ def _label_ids(v, names):
     return np.fromiter((v.label_ids.get(name, -1) for name in names), dtype=np.int32, count=len(names))
 
 
+def _secured_sources(v, acc):
+    """(the join edge sources whose rows the caller may see only some or none of, those
+    of them a read asks): only the join tables whose edges the read can follow
+    (access.reach) are asked; the edges of the others are dropped unasked (the read
+    never walks them)."""
+    live = {e.edge_source_id for e in v.registry.edges if e.kind == "join"}
+    secured = sorted({s for s in acc.edges_secured if s in live} | {s for s in acc.edges_hidden if s in live})
+    queried = sorted(s for s in acc.edges_secured
+                     if s in live and (acc.reach_joins is None or s in acc.reach_joins))
+    return secured, queried
+
+
 def edge_security(plpy, v, acc):
     """Set acc.carried to (secured edge sources, csr.Edges the caller's visible rows
     carry) and add a digest of it to acc.scope; nothing when no join table's
     row-level security applies to the caller and it may SELECT every join table
     (see the module docstring). One statement, as the caller."""
-    live = {e.edge_source_id for e in v.registry.edges if e.kind == "join"}
-    secured = sorted({s for s in acc.edges_secured if s in live} | {s for s in acc.edges_hidden if s in live})
-    # Only the join tables whose edges the read can follow (access.reach) are
-    # asked; the edges of the others are dropped unasked (the read never walks them).
-    queried = sorted(s for s in acc.edges_secured
-                     if s in live and (acc.reach_joins is None or s in acc.reach_joins))
+    secured, queried = _secured_sources(v, acc)
     if not secured:
         return
     n = v.node_count
@@ -166,19 +173,27 @@ def walked_adjacency(v, acc, direction):
 
 # -- a traversal's edges, asked node by node -------------------------------------------
 
-# A column's base type (a domain's), as a cast target, whether PostgreSQL defines
-# it (a base type below 16384: no owner's cast or operator in a comparison), and
-# whether an index of the table leads with the column (so asking rows by it is a
-# probe of that index, not a scan of the table).
-COLUMN_TYPE = """
-SELECT b.oid AS base, pg_catalog.format_type(b.oid, NULL) AS type, b.oid < 16384 AND b.typtype = 'b' AS builtin,
-       EXISTS (SELECT FROM pg_catalog.pg_index AS i
-               WHERE i.indrelid = a.attrelid AND i.indkey[0] = a.attnum AND i.indisvalid AND i.indpred IS NULL
-                     AND i.indexprs IS NULL) AS indexed
-FROM pg_catalog.pg_attribute AS a
+# Each end column of join sources ($1: carrying tables, $2: columns) with its end
+# table's one key column ($3, $4): the column's base type (a domain's), as the
+# type its keys are bound as, and whether it may be asked by key: a base type
+# PostgreSQL defines (below 16384: no owner's cast or operator in a comparison),
+# the key column's base type (so a key's text is always a value of it), and an
+# index of the join table leads with it (so asking rows by it probes that index).
+END_COLUMNS = """
+SELECT c.i, pg_catalog.format_type(b.oid, NULL) AS type,
+       b.oid < 16384 AND b.typtype = 'b' AND b.oid = kb.oid AND EXISTS (
+           SELECT FROM pg_catalog.pg_index AS x
+           WHERE x.indrelid = a.attrelid AND x.indkey[0] = a.attnum AND x.indisvalid AND x.indpred IS NULL
+                 AND x.indexprs IS NULL) AS keyed
+FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::oid[]),
+                pg_catalog.unnest($4::text[])) WITH ORDINALITY AS c (tbl, col, key_tbl, key_col, i)
+JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.tbl AND a.attname = c.col AND a.attnum > 0 AND NOT a.attisdropped
 JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
 JOIN pg_catalog.pg_type AS b ON b.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
-WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_catalog.pg_attribute AS k ON k.attrelid = c.key_tbl AND k.attname = c.key_col AND k.attnum > 0
+                                 AND NOT k.attisdropped
+JOIN pg_catalog.pg_type AS kt ON kt.oid = k.atttypid
+JOIN pg_catalog.pg_type AS kb ON kb.oid = coalesce(nullif(kt.typbasetype, 0), kt.oid)
 """
 
 # The rows of the join tables that the caller can see and whose end ``side`` is one
@@ -204,24 +219,28 @@ JOIN graph._nodes AS o ON o.table_oid = CASE WHEN r.side = 'a' THEN r.b_oid ELSE
 _node_sql = {}  # (edge sources, direction, their node tables) -> (NODE_EDGES of them, table of each key parameter)
 
 
-def _keyed_types(plpy, reg, e):
-    """{column: base type} of join source ``e``'s two end columns, when each is a
-    plain column of a type PostgreSQL defines, the base type of its end table's
-    one-column key (so a key's text is always a value of it), that an index of
-    the join table leads with; else None."""
-    if e.kind != "join" or e.from_columns is not None or e.to_columns is not None:
-        return None
-    types = {}
-    for col, table in ((e.from_column, e.from_table), (e.to_column, e.to_table)):
-        node = reg.nodes.get(table)
-        if node is None or len(node.id_columns) != 1:
-            return None
-        mine = run(plpy, COLUMN_TYPE, ["oid", "text"], [e.carrier, col])
-        key = run(plpy, COLUMN_TYPE, ["oid", "text"], [table, node.id_columns[0]])
-        if not mine or not key or not mine[0]["builtin"] or not mine[0]["indexed"] or mine[0]["base"] != key[0]["base"]:
-            return None
-        types[col] = mine[0]["type"]
-    return types
+def _keyed_types(plpy, reg, edges):
+    """{edge source id: {column: base type} of its two end columns, or None} of the
+    join sources ``edges``: None unless each end is a plain column that may be asked
+    by key (END_COLUMNS) and its end table has a one-column key. One statement."""
+    ends, out = [], {}
+    for e in edges:
+        out[e.edge_source_id] = None
+        if e.kind != "join" or e.from_columns is not None or e.to_columns is not None:
+            continue
+        keys = [reg.nodes.get(t) for t in (e.from_table, e.to_table)]
+        if all(k is not None and len(k.id_columns) == 1 for k in keys):
+            ends += [(e, col, k) for col, k in zip((e.from_column, e.to_column), keys, strict=True)]
+    if ends:
+        rows = {r["i"]: r for r in run(plpy, END_COLUMNS, ["oid[]", "text[]", "oid[]", "text[]"],
+                                       [[e.carrier for e, _, _ in ends], [col for _, col, _ in ends],
+                                        [k.table_oid for _, _, k in ends], [k.id_columns[0] for _, _, k in ends]])}
+        for i in range(0, len(ends), 2):  # each source's two ends, one after the other
+            both = [rows.get(i + 1), rows.get(i + 2)]
+            if all(r is not None and r["keyed"] for r in both):
+                e = ends[i][0]
+                out[e.edge_source_id] = {ends[i][1]: both[0]["type"], ends[i + 1][1]: both[1]["type"]}
+    return out
 
 
 def _node_statement(plpy, reg, sources, direction):
@@ -235,8 +254,9 @@ def _node_statement(plpy, reg, sources, direction):
         from graphsync.sync import sources as source_sql  # only for secured edges: not a first read's cost
 
         pieces, tables, types = [], [], []
+        keyed = _keyed_types(plpy, reg, edges)
         for e in edges:
-            column_types = _keyed_types(plpy, reg, e)
+            column_types = keyed[e.edge_source_id]
             # each select's (from table, from column, to table, to column)
             ends = [(e.from_table, e.from_column, e.to_table, e.to_column)]
             if e.bidirectional:
@@ -259,14 +279,11 @@ def by_node(plpy, v, acc):
     of plain end columns of the end tables' key types (an index on them can
     answer), and the view holds no node that pending rows folded in. Sets
     acc.edge_sources to (secured sources, those to ask) and adds them to acc.scope."""
-    live = {e.edge_source_id for e in v.registry.edges if e.kind == "join"}
-    secured = sorted({s for s in acc.edges_secured if s in live} | {s for s in acc.edges_hidden if s in live})
-    queried = sorted(s for s in acc.edges_secured
-                     if s in live and (acc.reach_joins is None or s in acc.reach_joins))
+    secured, queried = _secured_sources(v, acc)
     if not secured or v.extra_keys:
         return False
-    by_id = {e.edge_source_id: e for e in v.registry.edges}
-    if any(_keyed_types(plpy, v.registry, by_id[s]) is None for s in queried):
+    keyed = _keyed_types(plpy, v.registry, [e for e in v.registry.edges if e.edge_source_id in queried])
+    if None in keyed.values():
         return False
     acc.edge_sources = (np.asarray(secured, dtype=np.int32), queried)
     acc.scope = acc.scope + ("edges by node", tuple(secured), tuple(queried))
