@@ -213,6 +213,63 @@ def test_an_owners_policy_never_runs_as_an_admin_graphsyncs_roles_or_a_superuser
         assert policy_runners(c) <= {OWNER, READER}
 
 
+def test_a_reader_asking_about_rows_key_by_key_runs_no_owners_key_type_code(world):
+    """graph._nodes' policy asks a secured table about a few keys one at a time
+    (reads/row_policy.py), comparing the key column with the key cast to the
+    column's base type. The owner's key column is a domain whose CHECK is the
+    owner's function, with the owner's own = operator beside it in the owner's
+    schema, which the reader puts first on its search_path: a reader's traversal,
+    path and look at graph._nodes run none of it (the probe casts to the domain's
+    base type, pinned search_path), and an admin's run none of it either."""
+    with as_role(world, OWNER) as o:
+        o.execute("CREATE FUNCTION ab.key_ok(k int) RETURNS boolean LANGUAGE plpgsql AS $$"
+                  " BEGIN INSERT INTO spy_ab.calls VALUES (current_user, 'key type'); RETURN true; END $$")
+        o.execute("CREATE DOMAIN ab.doc_key AS int CHECK (ab.key_ok(VALUE))")
+        o.execute("CREATE FUNCTION ab.key_eq(ab.doc_key, int) RETURNS boolean LANGUAGE plpgsql AS $$"
+                  " BEGIN INSERT INTO spy_ab.calls VALUES (current_user, 'key operator');"
+                  " RETURN $1::int OPERATOR(pg_catalog.=) $2; END $$")
+        o.execute("CREATE OPERATOR ab.= (LEFTARG = ab.doc_key, RIGHTARG = int, FUNCTION = ab.key_eq)")
+        o.execute("CREATE TABLE ab.keyed (id ab.doc_key PRIMARY KEY, team text NOT NULL, doc int)")
+        o.execute("INSERT INTO ab.keyed VALUES (1, 'blue', 1), (2, 'red', 2), (3, 'blue', 3)")
+        o.execute("ALTER TABLE ab.keyed ENABLE ROW LEVEL SECURITY")
+        o.execute("CREATE POLICY by_team ON ab.keyed USING (ab.allowed(team))")
+        o.execute(f"GRANT SELECT ON ab.keyed TO {READER}, {ADMIN}")
+    with connect(world) as c:
+        c.execute("SELECT graph.add_table('ab.keyed')")
+        c.execute("SELECT graph.add_edge('ab.keyed', 'doc', 'ab.docs', label => 'keyed')")
+        c.execute("SELECT graph.build()")
+        c.execute("DELETE FROM spy_ab.calls")
+    try:
+        with as_role(world, READER) as r:
+            r.execute("SET search_path = ab, public")
+            got = {(str(t), i) for t, i in r.execute(
+                "SELECT pg_catalog.format('%s.%s', n.nspname, c.relname), x.node_id"
+                " FROM graph.traverse('ab.keyed', '1', direction => 'any', max_depth => 2) AS x"
+                " JOIN pg_catalog.pg_class AS c ON c.oid = x.node_table"
+                " JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace")}
+            assert {("ab.keyed", "1"), ("ab.docs", "1")} <= got and ("ab.keyed", "2") not in got
+            assert r.execute("SELECT count(*) FROM graph.traverse('ab.keyed', '2')").fetchone() == (0,)
+            r.execute("SELECT * FROM graph.shortest_path('ab.keyed', '1', 'ab.docs', '3', direction => 'any')"
+                      ).fetchall()
+            ids = [row[0] for row in r.execute("SELECT node_id FROM graph._nodes WHERE pk = '1'")]
+            assert r.execute("SELECT count(*) FROM graph._nodes WHERE node_id = ANY (%s)", (ids,)).fetchone()[0] >= 1
+        with as_role(world, ADMIN) as a:
+            a.execute("SET search_path = ab, public")
+            a.execute("SELECT * FROM graph.traverse('ab.keyed', '2', direction => 'any', max_depth => 2)").fetchall()
+        with connect(world) as c:
+            ran = c.execute("SELECT who::text, sess::text FROM spy_ab.calls WHERE sess IN ('key type',"
+                            " 'key operator')").fetchall()
+            assert ran == []
+            assert READER in policy_runners(c)  # the reader's reads did ask the table (its policy ran)
+            c.execute("DELETE FROM spy_ab.calls")
+    finally:
+        with connect(world) as c:
+            c.execute("SELECT graph.remove_table('ab.keyed', cascade => true)")
+            c.execute("DROP TABLE ab.keyed; DROP OPERATOR ab.= (ab.doc_key, int); DROP FUNCTION ab.key_eq;"
+                      " DROP DOMAIN ab.doc_key; DROP FUNCTION ab.key_ok")
+            c.execute("SELECT graph.build()")
+
+
 def test_an_admins_read_runs_no_owners_policy(world):
     """A graph_admin member without BYPASSRLS sees every node in graph._nodes
     (its policy's first branch); its reads do not ask the source tables which rows
