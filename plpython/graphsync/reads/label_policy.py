@@ -129,11 +129,8 @@ def label_visible(plpy, label, scope):
     from graphsync.reads import row_policy, statement_cache
 
     narrow = _narrow
-    if statement_cache.issued_to(scope[1], scope[0]):
-        caller = scope[0]  # the token was made for this role, in this backend: no lookup
-    else:
-        caller = run(plpy, row_policy.CALLER)[0]["me"]  # answered as the caller, whatever role scope names
-    labels = statement_cache.kept("labels", tuple(scope) + (narrow,), lambda: _labels(plpy, narrow), caller)
+    labels = statement_cache.kept("labels", tuple(scope) + (narrow,), lambda: _labels(plpy, narrow),
+                                  row_policy.caller(plpy, scope))
     return labels.has(plpy, label)
 
 

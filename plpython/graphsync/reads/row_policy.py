@@ -155,14 +155,19 @@ def _rows(plpy, table):
     return rows, rows.me
 
 
+def caller(plpy, scope):
+    """The role a policy's call of ``scope`` answers as: the scope's role when its
+    token was issued to that role in this backend (no lookup), else current_user."""
+    if statement_cache.issued_to(scope[1], scope[0]):
+        return scope[0]
+    return run(plpy, CALLER)[0]["me"]
+
+
 def row_visible(plpy, table, pk, scope):
     """Whether the caller can see the row of ``table`` keyed ``pk`` (see the module
     docstring), the table's keys kept for ``scope``."""
-    if statement_cache.issued_to(scope[1], scope[0]):
-        caller = scope[0]  # the token was made for this role, in this backend: no lookup
-    else:
-        caller = run(plpy, CALLER)[0]["me"]
-    return statement_cache.kept(("rows", table), scope, lambda: _rows(plpy, table), caller).has(plpy, pk)
+    rows = statement_cache.kept(("rows", table), scope, lambda: _rows(plpy, table), caller(plpy, scope))
+    return rows.has(plpy, pk)
 
 
 def scope(plpy):
