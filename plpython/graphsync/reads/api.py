@@ -197,7 +197,7 @@ class Read:
 
     def graph(self, direction, edge_types):
         """(the Adjacency of ``direction`` traversals walk, the label mask)."""
-        return self.adjacency(direction), self.v.label_mask(edge_types)
+        return self.adjacency(direction), self.v.label_mask(self.plpy, edge_types)
 
     def adjacency(self, direction):
         """The Adjacency of ``direction`` the caller may walk (reads/edge_rows.py):
@@ -286,6 +286,7 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
         if small is not None:
             ids, depths, parents, labels, capped = small
             held = nodes.key_columns(r.v, ids)
+            r.v.know_labels(plpy, labels)
             out = held and _bfs_columns(ids, depths, parents, labels, *held, r.v.labels, capped)
             if out:
                 return out
@@ -321,10 +322,11 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     json = [hydrated.get(i) for i in ids.tolist()] if hydrate else None
     if len(ids) <= FEW:
         keys = nodes.key_list(plpy, r.v, ids.tolist())  # every parent is a visited node
+        r.v.know_labels(plpy, labels)
         return _few_columns(ids, depths, parents, labels, keys, r.v.labels, json, t.capped)
     found, tables, pks = nodes.key_arrays(plpy, r.v, ids)
     return _columns(ids, depths, parents, labels, found, tables, pks,
-                    r.v.label_names(int(labels.max(initial=-1))), json, t.capped, len(r.security))
+                    r.v.label_names(plpy, labels), json, t.capped, len(r.security))
 
 
 # An answer of at most this many nodes is put together in Python, node by node:
@@ -520,6 +522,7 @@ def _path_rows(plpy, r, node_ids, step_labels, step_weights=None):
     keys = nodes.keys(plpy, r.v, node_ids)
     if len(keys) < len(set(node_ids)):
         return []
+    r.v.know_labels(plpy, step_labels)
     out, cost = [], 0.0
     total = float(sum(step_weights)) if step_weights is not None else None
     for i, node in enumerate(node_ids):
@@ -581,7 +584,7 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
         return []
     from graphsync.algorithms import bidijkstra, paths
 
-    c, label_mask = r.csr(direction), r.v.label_mask(edge_types)
+    c, label_mask = r.csr(direction), r.v.label_mask(plpy, edge_types)
     _refuse_unusable_weights(plpy, r, c, label_mask, direction, src)
     prepared = r.v.derived(
         ("weighted",) + r.acc.scope + (direction, tuple(edge_types) if edge_types is not None else None),

@@ -91,7 +91,10 @@ def _statement(plpy, reg, secured):
     return made
 
 
-def _label_ids(v, names):
+def _label_ids(plpy, v, names):
+    """The label ids of ``names`` (the labels of join rows the caller read), -1 for
+    a name the graph has no label of."""
+    v.know_labels(plpy, names=names)
     return np.fromiter((v.label_ids.get(name, -1) for name in names), dtype=np.int32, count=len(names))
 
 
@@ -137,7 +140,7 @@ def edge_security(plpy, v, acc):
                 if a is not None and b is not None:
                     # (json renders an infinite weight as the string "Infinity": float() reads it)
                     es, src, dst, w, label = es + [e], src + [a], dst + [b], w + [float(weight)], label + [name]
-        visible = csr.edges(src, dst, [np.inf if x is None else x for x in w], _label_ids(v, label), es)
+        visible = csr.edges(src, dst, [np.inf if x is None else x for x in w], _label_ids(plpy, v, label), es)
     import hashlib  # here, not at the top: loading it is a first read's cost
     digest = hashlib.blake2b(digest_size=16)
     digest.update(np.asarray(secured, dtype=np.int64).tobytes())
@@ -393,7 +396,7 @@ class NodeEdges:
                 found = asked >= 0
                 visible = csr.edges(np.where(part == 0, asked, other)[found], np.where(part == 0, other, asked)[found],
                                     np.asarray([np.inf if x is None else x for x in r["w"]], dtype=np.float64)[found],
-                                    _label_ids(v, r["label"])[found],
+                                    _label_ids(plpy, v, r["label"])[found],
                                     (np.asarray(r["es"], dtype=np.int32) * 2 + part)[found])
         sides = [s for s, walked in (("a", self.direction != "in"), ("b", self.direction != "out")) if walked]
         pieces = [(u, s, v.adjacency("out" if s == "a" else "in").node_edges(u)) for u in todo for s in sides]

@@ -164,7 +164,8 @@ def picture(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth=None, di
     position = {node_id: i for i, node_id in enumerate(ids) if node_id is not None}
     out = read.adjacency("out")
     read.resolve_edges("out", list(position))
-    e = induced.induced_edges(out, list(position), v.label_mask(edge_types))
+    e = induced.induced_edges(out, list(position), v.label_mask(plpy, edge_types))
+    v.know_labels(plpy, e.labels)
     edges = [Edge(position[t], position[h], v.labels.get(lab, str(lab)), w)
              for t, h, lab, w in zip(e.src.tolist(), e.dst.tolist(), e.labels.tolist(), e.weights.tolist(),
                                      strict=True)]

@@ -601,17 +601,18 @@ def fold(plpy, v, rows, visible, onto=None, known=None):
         live = onto.live
         counts = onto.node_counts
     live._grow(n)
-    labels = dict(prior.labels)
-    label_ids = dict(prior.label_ids)
-    top = prior.label_top  # above every label id, those the caller may not see included
     edge_labels = ec.labels.tolist()
+    prior.know_labels(plpy, names=edge_labels)
+    book = prior.book.copy()
+    top = prior.label_top  # above every label id, those the caller may not see included
     own_labels = onto is not None and onto.own_labels
     for label in dict.fromkeys(edge_labels):
-        if label not in label_ids:
-            top = label_ids[label] = max(max(labels, default=0), top) + 1
-            labels[label_ids[label]] = label
+        if label not in book.by_name:
+            top = max(max(book.by_id, default=0), top) + 1
+            book.add(top, label)
             own_labels = True
-    live.labels, live.label_top = labels, top
+    live.book, live.label_top = book, top
+    label_ids = book.by_name
     alive = live.alive
     if truncated or live.tables is not None:
         tables = live.node_tables(plpy)

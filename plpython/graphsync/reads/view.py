@@ -44,14 +44,19 @@ when they do not. A transaction that wrote a new base keeps nothing.
 Dead nodes keep their edges: the algorithms take an ``alive``/enterable mask.
 Everything held is structural (node ids, tables of node ids, alive flags, edges,
 label ids): the same for every role. Label names are row values (a label
-column's): they are loaded as the reading role (``with_labels``), so graph._labels'
+column's): they are asked of graph._labels as the reading role, so graph._labels'
 row-level security (migration 240) gives a read the names of the labels its caller
-may see; an edge whose label it may not see has no name. The names are kept for
-the role and the view's version (labels only grow, and each new one moves the
-version); a role for which some label column's table has row-level security
-active loads them on every read, as its rows may show or hide a label without
-any graph change; a read's policy then asks only the secured label columns of the
-tables the read can reach (``carriers``: access.label_carriers, label_policy.narrowed).
+may see; an edge whose label it may not see has no name. A read asks only for the
+labels it needs -- those its answer carries, the edge types it follows, the labels
+of the pending rows it folds and of the join rows it reads (``LabelNames.know``) --
+for that policy asks about each label row it checks (migration 425): asking for
+every label cost a read some 6 us a label in the graph. What a role was told is
+kept for the role and the generation (``with_labels``: a label's id and name never
+change; a label asked for and not shown is asked again at the next version); a role
+for which some label column's table has row-level security active is told anew on
+every read, as its rows may show or hide a label without any graph change; a read's
+policy then asks only the secured label columns of the tables the read can reach
+(``carriers``: access.label_carriers, label_policy.narrowed).
 Keys, tenants and properties stay in graph._nodes, behind row-level security. ``STATS`` counts what refreshing cost
 (tests assert that writes never make a read rebuild full arrays).
 """
@@ -90,14 +95,13 @@ NODE_CHANGES = "SELECT node_ids, alive, table_oids, last, %s FROM graph._node_ch
 
 NODE_RUNS = "SELECT r.table_oid, r.first_id, r.last_id, %s FROM graph._node_runs($1) AS r" % GENERATION
 
-# The labels the caller may see (graph._labels' row-level security, migration 240),
-# the highest label id there is (the sequence: a number, no label), which new
-# labels folded from pending rows start above, and whether the answer may change
-# without a graph change: the row-level security of a label column's table
-# applies to the caller (graph_admin members see every label).
+# What a read needs before it asks for any label (with_labels): the highest label
+# id there is (the sequence: a number, no label), which new labels folded from
+# pending rows start above, who the caller is, and whether what graph._labels shows
+# it may change without a graph change: the row-level security of a label column's
+# table applies to the caller (graph_admin members see every label).
 LABELS = """
 SELECT (SELECT s.last_value FROM graph._labels_label_id_seq AS s) AS top,
-       coalesce(pg_catalog.array_agg(l.label_id), '{}') AS ids, coalesce(pg_catalog.array_agg(l.label), '{}') AS names,
        current_user::text AS me,
        (NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') AND EXISTS (
            SELECT FROM graph._edge_sources AS e
@@ -105,8 +109,60 @@ SELECT (SELECT s.last_value FROM graph._labels_label_id_seq AS s) AS top,
            WHERE e.label_column IS NOT NULL
              AND CASE WHEN pg_catalog.has_table_privilege(c.t, 'SELECT')
                       THEN pg_catalog.row_security_active(c.t) ELSE false END)) AS per_read
-FROM graph._labels AS l
 """
+
+# The labels of ids $1 and names $2 the caller may see (LabelNames.know): both
+# conditions are leakproof, so graph._labels' policy is asked only about the rows
+# the two unique indexes find.
+LABELS_OF = """
+SELECT coalesce(pg_catalog.array_agg(l.label_id), '{}') AS ids, coalesce(pg_catalog.array_agg(l.label), '{}') AS names
+FROM graph._labels AS l
+WHERE l.label_id = ANY ($1) OR l.label = ANY ($2)
+"""
+
+
+class LabelNames:
+    """The label names one reader was told (graph._labels as that reader, see the
+    module docstring): label id -> name (``by_id``) and name -> id (``by_name``) of
+    the labels asked for so far, and which ids and names were asked for."""
+
+    __slots__ = ("role", "narrow", "by_id", "by_name", "asked_ids", "asked_names")
+
+    def __init__(self, role=None, narrow=None):
+        self.role = role
+        self.narrow = narrow  # the label carriers graph._labels' policy asks (label_policy.narrowed)
+        self.by_id, self.by_name = {}, {}
+        self.asked_ids, self.asked_names = set(), set()
+
+    def copy(self):
+        other = LabelNames(self.role, self.narrow)
+        other.by_id, other.by_name = dict(self.by_id), dict(self.by_name)
+        other.asked_ids, other.asked_names = set(self.asked_ids), set(self.asked_names)
+        return other
+
+    def add(self, label_id, name):
+        self.by_id[label_id] = name
+        self.by_name[name] = label_id
+
+    def know(self, plpy, ids=(), names=()):
+        """Ask graph._labels for the labels of ``ids`` (label ids; -1, no edge, is
+        passed by) and ``names`` not asked for yet, in one statement."""
+        ids = [i for i in set(ids) if i >= 0 and i not in self.by_id and i not in self.asked_ids]
+        names = [n for n in set(names) if n is not None and n not in self.by_name and n not in self.asked_names]
+        if not ids and not names:
+            return
+        with label_policy.narrowed(self.narrow):
+            r = run(plpy, LABELS_OF, ["integer[]", "text[]"], [ids, names])[0]
+        for label_id, name in zip(r["ids"], r["names"], strict=True):
+            self.add(label_id, name)
+        self.asked_ids.update(ids)
+        self.asked_names.update(names)
+
+
+# The LabelNames of the last role told labels in this backend without row-level
+# security of a label column applying to it, and of which generation (with_labels).
+_told = {"for": None, "names": None}
+
 
 UNBOUNDED = 2 ** 62
 
@@ -156,7 +212,7 @@ class Live:
         self.cuts = {}
         self.last_overlay = 0
         self.last_change = 0
-        self.labels = {}  # label id -> name, those the reading role may see (with_labels)
+        self.book = LabelNames()  # the label names of a view of this graph (a fold's: reads/freshness.py)
         self.label_top = 0  # no label has a higher id
         self.registry = None
         self.overlay = self._new_overlay()
@@ -376,8 +432,7 @@ class View:
         self.live = live
         self.node_count = live.node_count
         self.base_count = live.base_count
-        self.labels = live.labels  # label id -> name (those the caller may see)
-        self.label_ids = {name: i for i, name in live.labels.items()}
+        self.book = live.book  # the label names the caller was told (with_labels)
         self.label_top = live.label_top
         self.labels_for = None  # (role, key) the names were loaded for (with_labels)
         self.registry = live.registry
@@ -438,22 +493,44 @@ class View:
             self._derived[key] = make()
         return self._derived[key]
 
-    def label_names(self, top=-1):
-        """(names object[], named bool[]) indexed by label id, covering ids up to
-        ``top``; the last entry (index -1) is None: no edge."""
+    @property
+    def labels(self):
+        """label id -> name of the labels the caller was told (know_labels)."""
+        return self.book.by_id
+
+    @property
+    def label_ids(self):
+        """label name -> id of the labels the caller was told (know_labels)."""
+        return self.book.by_name
+
+    def know_labels(self, plpy, ids=(), names=()):
+        """Ask for the names of label ids ``ids`` (a list, or a NumPy array) and the ids
+        of label names ``names`` the caller was not told yet (LabelNames.know)."""
+        if not isinstance(ids, (list, tuple, set)):
+            ids = np.unique(ids).tolist()
+        self.book.know(plpy, ids, names)
+
+    def label_names(self, plpy, labels):
+        """(names object[], named bool[]) indexed by label id, covering the ids in
+        ``labels`` (a NumPy array of label ids), whose names it asks for; the last
+        entry (index -1) is None: no edge."""
+        self.know_labels(plpy, labels)
+        top = int(labels.max(initial=-1))
+        told = (self.book, len(self.book.by_id))
         names = self._derived.get("label_names")
-        if names is None or len(names[0]) < top + 2:
+        if names is None or names[2] != told or len(names[0]) < top + 2:
             names = np.empty(max(max(self.labels, default=-1), self.label_top, top) + 2, dtype=object)
             for label_id, name in self.labels.items():
                 names[label_id] = name
-            names = (names, np.array([name is not None for name in names.tolist()], dtype=bool))
+            names = (names, np.array([name is not None for name in names.tolist()], dtype=bool), told)
             self._derived["label_names"] = names
-        return names
+        return names[:2]
 
-    def label_mask(self, edge_types):
+    def label_mask(self, plpy, edge_types):
         """None (every label), or bool[max label id + 1] of the labels in ``edge_types``."""
         if edge_types is None:
             return None
+        self.know_labels(plpy, names=edge_types)
         mask = np.zeros(max(max(self.labels, default=-1), self.label_top) + 1, dtype=bool)
         for name in edge_types:
             i = self.label_ids.get(name)
@@ -485,21 +562,27 @@ def _untaint(plpy, own):
 
 
 def with_labels(plpy, v, me=None, carriers=None):
-    """``v`` with the label names its caller (``me``: current_user, when the caller
-    knows it) may see (see the module docstring): the kept graph is shared by every
-    role a backend runs reads as. ``carriers``: a callable of the registry giving
-    the tables whose secured label columns graph._labels' policy may ask
+    """``v`` ready to tell its caller (``me``: current_user, when the caller knows it)
+    the label names it may see (see the module docstring): the kept graph is shared
+    by every role a backend runs reads as. ``carriers``: a callable of the registry
+    giving the tables whose secured label columns graph._labels' policy may ask
     (label_policy.narrowed), None: every one."""
     if me is not None and v.labels_for == (me, v.key):
         return v
-    with label_policy.narrowed(None if carriers is None else carriers(v.registry)):
-        r = run(plpy, LABELS)[0]
+    r = run(plpy, LABELS)[0]
     v.labels_for = None if r["per_read"] else (r["me"], v.key)
-    labels = dict(zip(r["ids"], r["names"], strict=True))
-    v.live.labels, v.live.label_top = labels, max(int(r["top"] or 0), v.live.label_top)
-    v.labels, v.label_top = labels, v.live.label_top
-    v.label_ids = {name: i for i, name in labels.items()}
-    v._derived.pop("label_names", None)
+    if r["per_read"]:
+        book = LabelNames(r["me"], None if carriers is None else carriers(v.registry))
+    elif _told["for"] == (v.key[0], r["me"]):
+        book = _told["names"]
+        book.asked_ids.clear()  # (a label not shown before may be now)
+        book.asked_names.clear()
+    else:
+        book = LabelNames(r["me"])
+        _told.update({"for": (v.key[0], r["me"]), "names": book})
+    v.book = book
+    v.live.label_top = max(int(r["top"] or 0), v.live.label_top)
+    v.label_top = v.live.label_top
     return v
 
 
