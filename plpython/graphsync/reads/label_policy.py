@@ -124,7 +124,7 @@ class Labels:
 def label_visible(plpy, label, scope):
     """Whether the caller can see ``label`` (see the module docstring), what was read
     kept for ``scope``."""
-    # here, not at the top: every read loads this module (view.with_labels narrows
+    # here, not at the top: every read loads this module (view.LabelNames narrows
     # the policy), only a policy's call needs these two (a first read's cost)
     from graphsync.reads import row_policy, statement_cache
 
