@@ -352,22 +352,15 @@ def key_arrays(plpy, v, ids):
             if k is not None:
                 tables[j], pks[j] = k
         missing = missing[tables[missing] == 0]
-    if len(missing) and not cache.loaded_all:
-        if cache.count < cache.base_count and (
-                cache.base_count <= ALL_KEYS_AT_ONCE
-                or cache.fetched + len(missing) > cache.base_count // ALL_KEYS_SHARE):
-            _load_all(plpy, v, cache)
-            tables[missing], pks[missing] = cache.take(ids[missing])
-            missing = missing[tables[missing] == 0]
+    if len(missing) and _load_all_due(plpy, v, cache, len(missing)):
+        tables[missing], pks[missing] = cache.take(ids[missing])
+        missing = missing[tables[missing] == 0]
     if len(missing):
         # Not cached: base nodes the caller could not read so far, and nodes past the base.
         asked = ids[missing]
-        r = run(plpy, KEYS, ["bigint[]"], [asked.tolist()])[0]
-        same_generation(v.key[0], r)
-        cache.fetched += int(np.count_nonzero(asked < cache.base_count))
+        r = _ask(plpy, v, cache, asked.tolist())
         if r["ids"]:
             got = np.asarray(r["ids"], dtype=np.int64)
-            cache.add(got, r["tables"], r["pks"])
             order = np.argsort(got)
             at = np.searchsorted(got, asked, sorter=order)
             at[at == len(got)] = 0
@@ -376,6 +369,29 @@ def key_arrays(plpy, v, ids):
             tables[missing[hit]] = np.asarray(r["tables"], dtype=np.int64)[rows]
             pks[missing[hit]] = np.asarray(r["pks"], dtype=object)[rows]
     return tables != 0, tables, pks
+
+
+def _ask(plpy, v, cache, ids, counted=True):
+    """KEYS' row for the node ids of the list ``ids`` (graph._nodes as the caller),
+    the keys it found added to ``cache``; ``counted``: as keys asked for piecemeal
+    (KeyCache.fetched, which decides when the base is read whole)."""
+    r = run(plpy, KEYS, ["bigint[]"], [ids])[0]
+    same_generation(v.key[0], r)
+    if counted:
+        cache.fetched += sum(1 for i in ids if i < cache.base_count)
+    if r["ids"]:
+        cache.add(r["ids"], r["tables"], r["pks"])
+    return r
+
+
+def _load_all_due(plpy, v, cache, missing):
+    """Read every key of the base into ``cache`` when it is due (see key_arrays),
+    ``missing`` keys not being held: whether it was read now."""
+    if cache.loaded_all or cache.count >= cache.base_count or not (
+            cache.base_count <= ALL_KEYS_AT_ONCE or cache.fetched + missing > cache.base_count // ALL_KEYS_SHARE):
+        return False
+    _load_all(plpy, v, cache)
+    return True
 
 
 def _load_all(plpy, v, cache):
@@ -503,9 +519,7 @@ def _uncached_keys(plpy, v, cache, ids):
             got[i] = k
         else:
             todo.append(i)
-    if todo and not cache.loaded_all and cache.count < cache.base_count and (
-            cache.base_count <= ALL_KEYS_AT_ONCE or cache.fetched + len(todo) > cache.base_count // ALL_KEYS_SHARE):
-        _load_all(plpy, v, cache)
+    if todo and _load_all_due(plpy, v, cache, len(todo)):
         rest = []
         for i in todo:
             k = cache.get(i)
@@ -515,11 +529,8 @@ def _uncached_keys(plpy, v, cache, ids):
                 rest.append(i)
         todo = rest
     if todo:
-        r = run(plpy, KEYS, ["bigint[]"], [todo])[0]
-        same_generation(v.key[0], r)
-        cache.fetched += sum(1 for i in todo if i < cache.base_count)
+        r = _ask(plpy, v, cache, todo)
         if r["ids"]:
-            cache.add(r["ids"], r["tables"], r["pks"])
             got.update(zip(r["ids"], zip(r["tables"], r["pks"], strict=True), strict=True))
     return got
 
@@ -529,12 +540,7 @@ def visible_ids(plpy, v, ids):
     graph._nodes as the caller whatever this backend holds (its row-level security
     decides: reads.access.Unresolved); their keys are kept (KeyCache), so the read
     that asked returns them without asking again."""
-    r = run(plpy, KEYS, ["bigint[]"], [ids.tolist()])[0]
-    same_generation(v.key[0], r)
-    if not r["ids"]:
-        return np.zeros(0, dtype=np.int64)
-    cache = _key_cache(v)
-    cache.add(r["ids"], r["tables"], r["pks"])
+    r = _ask(plpy, v, _key_cache(v), ids.tolist(), counted=False)
     return np.asarray(r["ids"], dtype=np.int64)
 
 
