@@ -273,10 +273,11 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
         t = run_one(adj, enterable(), starts, max_depth, max_nodes, label_mask, restriction)
         return t, {direction: t.nodes[t.depth < max_depth]}
 
-    if r.settles:  # the nodes and edges of secured tables the walk reaches asked about first
-        r.settle(walk, label_mask, restriction)
+    # the nodes and edges of secured tables the walk reaches asked about first: the
+    # walk that found nothing more to ask about is the answer's first round
+    settled = r.settle(walk, label_mask, restriction) if r.settles else None
     levels = None
-    if strategy == "bfs" and not hydrate:
+    if settled is None and strategy == "bfs" and not hydrate:
         # A small traversal (every level of at most traverse.SMALL_LEVEL edges) stays in
         # Python lists from the walk to the literals: written a column at a time when
         # the backend holds every key, else node by node when at most FEW nodes, else
@@ -294,7 +295,9 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
                 keys = nodes.key_list(plpy, r.v, ids)  # every parent is a visited node
                 return _few_columns(ids, depths, parents, labels, keys, r.v.labels, None, capped)
     for _ in range(HYDRATE_ROUNDS if hydrate else 1):
-        if levels is not None:
+        if settled is not None:
+            t, settled = settled, None
+        elif levels is not None:
             t = traverse.bfs_over(adj, enterable(), starts, max_depth, max_nodes, label_mask, restriction,
                                   levels=levels)
         elif r.settles:  # settled above; a round that hides nodes may reach others (max_nodes)
