@@ -270,6 +270,45 @@ def test_a_reader_asking_about_rows_key_by_key_runs_no_owners_key_type_code(worl
             c.execute("SELECT graph.build()")
 
 
+def test_a_read_normalising_a_given_id_runs_no_owners_domain_code(world):
+    """A read given an id in another text form than the key's (' 01' for 1) turns it
+    into the key's canonical text by a cast to the key column's built-in base type
+    (reads/nodes.py, _normalise), and a search casts the value it looks for to its
+    column's (reads/search.py). The owner's key and property columns are a domain
+    over a domain whose CHECK is the owner's function: the casts go to the base type
+    under both domains (graph._base_type), so neither an admin's read nor a reader's
+    runs the owner's code (both seen failing when the cast went to the inner domain:
+    typbasetype names only the domain one level down)."""
+    with as_role(world, OWNER) as o:
+        o.execute("CREATE FUNCTION ab.inner_ok(k int) RETURNS boolean LANGUAGE plpgsql AS $$"
+                  " BEGIN INSERT INTO spy_ab.calls VALUES (current_user, 'inner domain'); RETURN true; END $$")
+        o.execute("CREATE DOMAIN ab.inner_key AS int CHECK (ab.inner_ok(VALUE))")
+        o.execute("CREATE DOMAIN ab.outer_key AS ab.inner_key")
+        o.execute("CREATE TABLE ab.nested (id ab.outer_key PRIMARY KEY, doc int, code ab.outer_key)")
+        o.execute("INSERT INTO ab.nested VALUES (1, 1, 10), (2, 2, 20)")
+        o.execute(f"GRANT SELECT ON ab.nested TO {READER}, {ADMIN}")
+    with connect(world) as c:
+        c.execute("SELECT graph.add_table('ab.nested', columns => '{code}')")
+        c.execute("SELECT graph.add_edge('ab.nested', 'doc', 'ab.docs', label => 'nested')")
+        c.execute("SELECT graph.build()")
+        c.execute("DELETE FROM spy_ab.calls")
+    try:
+        for role in (ADMIN, READER):
+            with as_role(world, role) as r:
+                got = r.execute("SELECT node_id FROM graph.traverse('ab.nested', ' 01', max_depth => 0)").fetchall()
+                assert got == [("1",)], role
+                got = r.execute("SELECT node_id FROM graph.search('code', '020')").fetchall()
+                assert got == [("2",)], role
+        with connect(world) as c:
+            assert c.execute("SELECT who::text FROM spy_ab.calls WHERE sess = 'inner domain'").fetchall() == []
+    finally:
+        with connect(world) as c:
+            c.execute("SELECT graph.remove_table('ab.nested', cascade => true)")
+            c.execute("DROP TABLE ab.nested; DROP DOMAIN ab.outer_key; DROP DOMAIN ab.inner_key;"
+                      " DROP FUNCTION ab.inner_ok")
+            c.execute("SELECT graph.build()")
+
+
 def test_an_admins_read_runs_no_owners_policy(world):
     """A graph_admin member without BYPASSRLS sees every node in graph._nodes
     (its policy's first branch); its reads do not ask the source tables which rows

@@ -44,9 +44,9 @@ BEGIN
         RETURN plain;
     END IF;
     -- Domains are looked through; a domain's own typmod counts when the column has none.
-    SELECT coalesce(nullif(t.typbasetype, 0), t.oid), CASE WHEN s_mod < 0 THEN t.typtypmod ELSE s_mod END
+    SELECT graph._base_type(t.oid), CASE WHEN s_mod < 0 THEN t.typtypmod ELSE s_mod END
     INTO s_base, s_mod FROM pg_catalog.pg_type AS t WHERE t.oid = s_typ;
-    SELECT coalesce(nullif(t.typbasetype, 0), t.oid), CASE WHEN k_mod < 0 THEN t.typtypmod ELSE k_mod END
+    SELECT graph._base_type(t.oid), CASE WHEN k_mod < 0 THEN t.typtypmod ELSE k_mod END
     INTO k_base, k_mod FROM pg_catalog.pg_type AS t WHERE t.oid = k_typ;
     IF s_base = k_base AND s_mod = k_mod THEN
         RETURN plain;

@@ -37,8 +37,8 @@ BEGIN
     END IF;
     FOR p IN
         SELECT u.c, u.o, s.atttypid AS s_typ, k.atttypid AS k_typ,
-               coalesce(nullif(st.typbasetype, 0), st.oid) AS s_base,
-               coalesce(nullif(kt.typbasetype, 0), kt.oid) AS k_base
+               graph._base_type(st.oid) AS s_base,
+               graph._base_type(kt.oid) AS k_base
         FROM unnest(cols) WITH ORDINALITY AS u (c, o)
         JOIN pg_catalog.pg_attribute AS s ON s.attrelid = tbl AND s.attname = u.c AND s.attnum > 0
         JOIN pg_catalog.pg_type AS st ON st.oid = s.atttypid

@@ -107,7 +107,7 @@ BEGIN
     FROM pg_catalog.pg_depend AS d
     JOIN pg_catalog.pg_attribute AS a ON a.attrelid = copy AND a.attnum = d.refobjsubid
     JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
-    JOIN pg_catalog.pg_type AS b ON b.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
+    JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(t.oid)
     WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = idx
       AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = copy AND d.refobjsubid > 0
       AND NOT (b.oid < 16384 OR b.typtype = 'e')

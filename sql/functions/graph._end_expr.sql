@@ -39,7 +39,7 @@ DECLARE
     key text;
 BEGIN
     FOR i IN 1 .. n LOOP
-        SELECT a.atttypid, a.atttypmod, coalesce(nullif(t.typbasetype, 0), t.oid)
+        SELECT a.atttypid, a.atttypmod, graph._base_type(t.oid)
         INTO k_typ, k_mod, k_base
         FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
         WHERE a.attrelid = key_table AND a.attname = key_cols[i] AND a.attnum > 0 AND NOT a.attisdropped;

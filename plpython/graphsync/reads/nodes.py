@@ -70,7 +70,7 @@ WHERE NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')
 # functions a table owner wrote, and reads run as their caller.
 KEY_TYPES = """
 SELECT a.attname::text AS name,
-       pg_catalog.format_type(coalesce(nullif(t.typbasetype, 0), t.oid),
+       pg_catalog.format_type(graph._base_type(t.oid),
                               CASE WHEN a.atttypmod >= 0 THEN a.atttypmod ELSE t.typtypmod END) AS type,
        graph._builtin_type(a.atttypid) AS builtin, graph._value_expr($1, a.attname, 't') AS text_expr
 FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS c (name, o)

@@ -68,7 +68,7 @@ CROSS JOIN LATERAL (
     JOIN pg_catalog.pg_attribute AS a ON a.attrelid = n.table_oid AND a.attname = u.name
                                      AND a.attnum > 0 AND NOT a.attisdropped
     JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
-    JOIN pg_catalog.pg_type AS b ON b.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
+    JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(t.oid)
 ) AS p
 WHERE n.table_oid = $1
 """
