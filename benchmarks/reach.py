@@ -84,8 +84,8 @@ def run_reads(conn, seeds, statement=TRAVERSE):
     return (time.perf_counter() - start) / len(seeds)
 
 
-def compare(*, doc: str, db: str, out: str, setup: str, roles: tuple[str, ...], seeds_of, title: str,
-            describe, queries=None, reps: int = 5) -> None:
+def compare(*, doc: str, db: str, out: str, setup, roles: tuple[str, ...], seeds_of, title: str,
+            describe, queries=None, reps: int = 5, flags=None) -> None:
     """The before/after run benchmarks/reach.py, label_reach.py and row_visible_caller.py
     make: ``setup`` (formatted with nodes and edges) run in a database of the code before
     and one of this code, one connection per role (SET ROLE bench_<role>), the same
@@ -93,13 +93,20 @@ def compare(*, doc: str, db: str, out: str, setup: str, roles: tuple[str, ...], 
     given ``queries``, each statement of {name: (statement, seeds_of)}, with a parameter
     ``seed``); writes a table of after / before per role (and statement, when there are
     several) to ``--out`` (default ``out``) headed by ``title`` and
-    ``describe(nodes, edges, reps, load_before, load_after)``."""
+    ``describe(nodes, edges, reps, load_before, load_after)``. ``flags``: {option: help}
+    of switches the script takes; ``setup`` may then be a function of them ({name: bool})
+    giving the SQL."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--before", required=True, help="the repository tree of the code to compare with")
     ap.add_argument("--nodes", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=reps)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / out))
+    for flag, text in (flags or {}).items():
+        ap.add_argument(flag, action="store_true", help=text)
     args = ap.parse_args()
+    if callable(setup):
+        setup = setup({flag.lstrip("-").replace("-", "_"): getattr(args, flag.lstrip("-").replace("-", "_"))
+                       for flag in flags or {}})
     nodes, edges = args.nodes, args.nodes * 5
     queries = queries or {"traverse": (TRAVERSE, seeds_of)}
     seeds = {q: of(nodes) for q, (_, of) in queries.items()}

@@ -12,7 +12,7 @@ transaction."""
 
 import pytest
 
-from conftest import apply, connect
+from conftest import apply, connect, rows_read
 from rls_helpers import reader, with_schema
 
 SECURED = "gs_ln_secured"  # reads ln.links, under its row-level security: told labels anew on every read
@@ -154,3 +154,40 @@ def test_pending_rows_with_labels_the_read_was_not_told_fold_onto_the_same_label
         finally:
             admin.execute("DELETE FROM ln.plain WHERE id > %s", (LINKS,))
             apply(admin)
+
+
+def test_a_label_column_that_leads_an_index_is_asked_label_by_label_through_it(ln_db):
+    """graph._labels' policy asks an indexed label column (text or varchar) whether a
+    row the caller can see holds the label, by the index, where it reads other label
+    columns' rows a range of pages at a time until it finds the label (most of the
+    table for a label few rows hold). A label only hidden rows hold stays hidden."""
+    seeds = (5, 77, 1234)
+    with as_role(ln_db, SECURED) as c:
+        paged = []
+        for seed in seeds:
+            with c.transaction():
+                want = reference(c, seed, ("ln.links", "ln.plain"))
+                before = rows_read(c, "ln.links")
+                got = c.execute(TRAVERSE, (str(seed), None)).fetchall()
+                paged.append(rows_read(c, "ln.links") - before)
+            assert {node for node, _ in got} == set(want)
+    with connect(ln_db) as admin:
+        admin.execute("CREATE INDEX ln_links_kind ON ln.links (kind)")
+        admin.execute("CREATE POLICY not_k5 ON ln.links AS RESTRICTIVE FOR SELECT USING (kind <> 'k5')")
+    try:
+        with as_role(ln_db, SECURED) as c:
+            for seed, before_index in zip(seeds, paged, strict=True):
+                with c.transaction():
+                    want = reference(c, seed, ("ln.links", "ln.plain"))
+                    before = rows_read(c, "ln.links")
+                    got = c.execute(TRAVERSE, (str(seed), None)).fetchall()
+                    probed = rows_read(c, "ln.links") - before
+                assert {node for node, _ in got} == set(want)
+                for node, label in got:
+                    assert label in want[node]
+                assert probed < 50 < before_index, (seed, probed, before_index)
+            assert c.execute("SELECT label FROM graph._labels WHERE label IN ('k5', 'k6')").fetchall() == [("k6",)]
+    finally:
+        with connect(ln_db) as admin:
+            admin.execute("DROP POLICY not_k5 ON ln.links")
+            admin.execute("DROP INDEX ln.ln_links_kind")

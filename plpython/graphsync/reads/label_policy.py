@@ -6,11 +6,12 @@ label of an edge source (registry text, public in graph._edge_sources), or a
 value of a label column in a row of the carrying table that the role may SELECT
 and can see under that table's row-level security. The policy asks about each
 label row it checks (graph._label_visible, migration 425): a fixed label is
-seen at once; the label columns are read here as the caller (each value as
-capture renders it, graph._captured_expr: the text build and replay store), a
-range of each table's pages at a time (FIRST_PAGES, then GROWTH times the last
-range, by a TID range scan), until the label is among the values found or every
-page was read. What was read is kept under the reader, the snapshot and the
+seen at once; a label column of text or varchar leading an index is asked for the
+label through that index (``probe``), as the caller; the other label columns are
+read here as the caller (each value as capture renders it, graph._captured_expr:
+the text build and replay store), a range of each table's pages at a time
+(FIRST_PAGES, then GROWTH times the last range, by a TID range scan), until the
+label is among the values found or every page was read. What was read is kept under the reader, the snapshot and the
 statement's start (reads.statement_cache, as reads.row_policy keeps its rows):
 a later statement, a commit a new snapshot sees, or a SET ROLE reads the tables
 again. A label found in the first pages costs a read a few pages of the table;
@@ -35,18 +36,34 @@ from graphsync.db import run
 # leakproof, so the table's policy filters what it reads) and the role it ran as,
 # and the table's pages now: the table's name quoted by format('%I'), the
 # column's expression graph._captured_expr's (identifiers quoted there, no value
-# in the text).
+# in the text). And, for a column of text or varchar (under any domains) with a
+# deterministic collation that leads an index, the statement that asks whether a
+# row the caller can see holds one label ($1), through that index (texteq is
+# leakproof, so the planner uses the index under the table's policy; such a
+# column's captured text is its value): ``probe``.
 LABELLED = """
 SELECT e.carrier, CASE WHEN pg_catalog.row_security_active(e.carrier) THEN true ELSE false END AS secured,
        pg_catalog.format('SELECT current_user::text AS me, ARRAY(SELECT DISTINCT %s FROM %I.%I AS t'
                          ' WHERE t.ctid >= $1 AND t.ctid < $2) AS vs',
                          graph._captured_expr(e.carrier, e.label_column, 't'), ns.nspname, c.relname) AS sql,
+       CASE WHEN graph._base_type(a.atttypid) IN ('pg_catalog.text'::pg_catalog.regtype,
+                                                  'pg_catalog.varchar'::pg_catalog.regtype)
+                 AND coalesce((SELECT l.collisdeterministic FROM pg_catalog.pg_collation AS l
+                               WHERE l.oid = a.attcollation), true)
+                 AND EXISTS (SELECT FROM pg_catalog.pg_index AS x
+                             WHERE x.indrelid = e.carrier AND x.indkey[0] = a.attnum AND x.indisvalid
+                                   AND x.indpred IS NULL AND x.indexprs IS NULL)
+            THEN pg_catalog.format('SELECT current_user::text AS me, EXISTS (SELECT FROM %I.%I AS t'
+                                   ' WHERE t.%I = $1) AS hit', ns.nspname, c.relname, e.label_column)
+       END AS probe,
        pg_catalog.pg_relation_size(e.carrier) / pg_catalog.current_setting('block_size')::bigint AS pages,
        current_user::text AS me
 FROM (SELECT CASE WHEN s.kind = 'join' THEN s.via_table ELSE s.from_table END AS carrier, s.label_column
       FROM graph._edge_sources AS s WHERE s.label_column IS NOT NULL) AS e
 JOIN pg_catalog.pg_class AS c ON c.oid = e.carrier
 JOIN pg_catalog.pg_namespace AS ns ON ns.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute AS a ON a.attrelid = e.carrier AND a.attname = e.label_column AND a.attnum > 0
+                                 AND NOT a.attisdropped
 WHERE pg_catalog.has_table_privilege(e.carrier, 'SELECT') IS true  -- NULL for a table dropped since
 ORDER BY e.carrier, e.label_column
 """
@@ -91,19 +108,35 @@ def asked(columns, narrow):
 class Labels:
     """What one statement knows of the labels one reader can see (kept by
     statement_cache under the reader's scope and the narrowing): the fixed labels,
-    the values found so far, and of each label column asked the pages not read yet."""
+    the values found so far, the labels no indexed column asked holds, and of each
+    other label column asked the pages not read yet."""
 
     def __init__(self, plpy, narrow):
         fixed = run(plpy, FIXED)
         columns = run(plpy, LABELLED)
         self.found = {r["label"] for r in fixed}
         self.me = (fixed or columns)[0]["me"] if (fixed or columns) else None
-        # [statement, next page, pages in the next range, pages of the table] of each column asked
-        self.todo = [[c["sql"], 0, FIRST_PAGES, int(c["pages"] or 0)] for c in asked(columns, narrow)]
+        columns = asked(columns, narrow)
+        self.probes = [c["probe"] for c in columns if c["probe"]]
+        self.missed = set()  # labels no row the probes can find holds
+        # [statement, next page, pages in the next range, pages of the table] of each other column asked
+        self.todo = [[c["sql"], 0, FIRST_PAGES, int(c["pages"] or 0)] for c in columns if not c["probe"]]
 
     def has(self, plpy, label):
         """Whether ``label`` is a fixed label or a value some asked column holds in a
-        row the caller can see, reading the columns' next ranges, in turn, until found."""
+        row the caller can see: asked of each indexed column, then found by reading
+        the other columns' next ranges, in turn."""
+        if label not in self.found and label not in self.missed and self.probes:
+            mine = True
+            for probe in self.probes:
+                r = run(plpy, probe, ["text"], [label])[0]
+                mine = mine and r["me"] == self.me  # (a scope is one role's: a call as another records nothing)
+                if r["hit"]:
+                    if mine:
+                        self.found.add(label)
+                    return True
+            if mine:
+                self.missed.add(label)
         while label not in self.found and self.todo:
             for column in list(self.todo):
                 sql, first, size, pages = column
