@@ -187,6 +187,13 @@ def test_a_label_column_that_leads_an_index_is_asked_label_by_label_through_it(l
                     assert label in want[node]
                 assert probed < 50 < before_index, (seed, probed, before_index)
             assert c.execute("SELECT label FROM graph._labels WHERE label IN ('k5', 'k6')").fetchall() == [("k6",)]
+            # every label: past label_policy.PROBES the indexed column is read a range of pages at a time
+            fixed = {r[0] for r in c.execute("SELECT label FROM graph._edge_sources WHERE label IS NOT NULL")}
+            want = fixed | {r[0] for r in c.execute("SELECT kind FROM ln.links UNION SELECT kind FROM ln.plain")}
+            with c.transaction():
+                before = rows_read(c, "ln.links")
+                assert {r[0] for r in c.execute("SELECT label FROM graph._labels")} == want
+                assert rows_read(c, "ln.links") - before <= 2 * LINKS
     finally:
         with connect(ln_db) as admin:
             admin.execute("DROP POLICY not_k5 ON ln.links")
