@@ -39,8 +39,15 @@ from graphsync.db import run
 # in the text). And, for a column of text or varchar (under any domains) with a
 # deterministic collation that leads an index, the statement that asks whether a
 # row the caller can see holds one label ($1), through that index (texteq is
-# leakproof, so the planner uses the index under the table's policy; such a
-# column's captured text is its value): ``probe``.
+# leakproof, so the planner may use the index under the table's policy; such a
+# column's captured text is its value): ``probe``. Its plan follows the column's
+# statistics (a read keeps generic plans, sql/plan-settings.sql): statistics of a
+# few common values, taken before the column got thousands of rare ones, give a
+# plan that scans the table until it meets a row holding the label (a depth-2
+# read 23 against 3 ms at 20,000 labels until ANALYZE, benchmarks/LABEL_NAMES.md).
+# Neither an ordered LIMIT 1 (the planner drops an order the condition fixes) nor
+# enable_seqscan off (whose cost penalty made the policy's catalog statement
+# JIT-compile, 0.4 s) does better.
 LABELLED = """
 SELECT e.carrier, CASE WHEN pg_catalog.row_security_active(e.carrier) THEN true ELSE false END AS secured,
        pg_catalog.format('SELECT current_user::text AS me, ARRAY(SELECT DISTINCT %s FROM %I.%I AS t'
