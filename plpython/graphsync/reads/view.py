@@ -99,16 +99,23 @@ NODE_RUNS = "SELECT r.table_oid, r.first_id, r.last_id, %s FROM graph._node_runs
 # id there is (the sequence: a number, no label), which new labels folded from
 # pending rows start above, who the caller is, and whether what graph._labels shows
 # it may change without a graph change: the row-level security of a label column's
-# table applies to the caller (graph_admin members see every label).
+# table applies to the caller. A graph_admin member (superusers too) sees every
+# label, and graph._labels' policy asks nothing for it: it is told them all at once
+# (ids, names; NULL for anyone else).
 LABELS = """
 SELECT (SELECT s.last_value FROM graph._labels_label_id_seq AS s) AS top,
        current_user::text AS me,
-       (NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') AND EXISTS (
+       a.admin, d.ids, d.names,
+       (NOT a.admin AND EXISTS (
            SELECT FROM graph._edge_sources AS e
            CROSS JOIN LATERAL (SELECT CASE WHEN e.kind = 'join' THEN e.via_table ELSE e.from_table END AS t) AS c
            WHERE e.label_column IS NOT NULL
              AND CASE WHEN pg_catalog.has_table_privilege(c.t, 'SELECT')
                       THEN pg_catalog.row_security_active(c.t) ELSE false END)) AS per_read
+FROM (SELECT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') AS admin) AS a
+CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.array_agg(l.label_id), '{}') AS ids,
+                           coalesce(pg_catalog.array_agg(l.label), '{}') AS names
+                    FROM graph._labels AS l WHERE a.admin) AS d
 """
 
 # The labels of ids $1 and names $2 the caller may see (LabelNames.know): both
@@ -126,18 +133,20 @@ class LabelNames:
     module docstring): label id -> name (``by_id``) and name -> id (``by_name``) of
     the labels asked for so far, and which ids and names were asked for."""
 
-    __slots__ = ("role", "narrow", "by_id", "by_name", "asked_ids", "asked_names")
+    __slots__ = ("role", "narrow", "by_id", "by_name", "asked_ids", "asked_names", "complete")
 
     def __init__(self, role=None, narrow=None):
         self.role = role
         self.narrow = narrow  # the label carriers graph._labels' policy asks (label_policy.narrowed)
         self.by_id, self.by_name = {}, {}
         self.asked_ids, self.asked_names = set(), set()
+        self.complete = False  # told every label (an admin's): nothing to ask
 
     def copy(self):
         other = LabelNames(self.role, self.narrow)
         other.by_id, other.by_name = dict(self.by_id), dict(self.by_name)
         other.asked_ids, other.asked_names = set(self.asked_ids), set(self.asked_names)
+        other.complete = self.complete
         return other
 
     def add(self, label_id, name):
@@ -147,6 +156,8 @@ class LabelNames:
     def know(self, plpy, ids=(), names=()):
         """Ask graph._labels for the labels of ``ids`` (label ids; -1, no edge, is
         passed by) and ``names`` not asked for yet, in one statement."""
+        if self.complete:
+            return
         ids = [i for i in set(ids) if i >= 0 and i not in self.by_id and i not in self.asked_ids]
         names = [n for n in set(names) if n is not None and n not in self.by_name and n not in self.asked_names]
         if not ids and not names:
@@ -506,8 +517,14 @@ class View:
     def know_labels(self, plpy, ids=(), names=()):
         """Ask for the names of label ids ``ids`` (a list, or a NumPy array) and the ids
         of label names ``names`` the caller was not told yet (LabelNames.know)."""
-        if not isinstance(ids, (list, tuple, set)):
-            ids = np.unique(ids).tolist()
+        if self.book.complete:
+            return
+        if not isinstance(ids, (list, tuple, set)):  # (a mask, not np.unique's sort: a large answer's)
+            ids = np.asarray(ids)
+            ids = ids[ids >= 0]
+            seen = np.zeros(int(ids.max(initial=-1)) + 1, dtype=bool)
+            seen[ids] = True
+            ids = np.flatnonzero(seen).tolist()
         self.book.know(plpy, ids, names)
 
     def label_names(self, plpy, labels):
@@ -571,7 +588,12 @@ def with_labels(plpy, v, me=None, carriers=None):
         return v
     r = run(plpy, LABELS)[0]
     v.labels_for = None if r["per_read"] else (r["me"], v.key)
-    if r["per_read"]:
+    if r["admin"]:
+        book = LabelNames(r["me"])
+        for label_id, name in zip(r["ids"], r["names"], strict=True):
+            book.add(label_id, name)
+        book.complete = True
+    elif r["per_read"]:
         book = LabelNames(r["me"], None if carriers is None else carriers(v.registry))
     elif _told["for"] == (v.key[0], r["me"]):
         book = _told["names"]
