@@ -48,20 +48,7 @@ UPDATE bench.links SET kind = 'k' || id % {KINDS};
 {{index}}
 SELECT graph.build();
 ALTER TABLE bench.links ENABLE ROW LEVEL SECURITY;
-DO $$
-DECLARE
-    r text;
-BEGIN
-    FOREACH r IN ARRAY ARRAY['bench_plain', 'bench_rls'] LOOP
-        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
-            EXECUTE format('CREATE ROLE %I', r);
-        END IF;
-    END LOOP;
-    ALTER ROLE bench_plain BYPASSRLS;
-END $$;
-GRANT USAGE ON SCHEMA bench TO bench_plain, bench_rls;
-GRANT SELECT ON ALL TABLES IN SCHEMA bench TO bench_plain, bench_rls;
-CREATE POLICY every_link ON bench.links FOR SELECT TO bench_rls USING (true);
+""" + reach.roles_sql(ROLES) + """CREATE POLICY every_link ON bench.links FOR SELECT TO bench_rls USING (true);
 """
 
 

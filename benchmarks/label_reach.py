@@ -50,20 +50,7 @@ SELECT graph.add_edge('bench.far', 'a', 'bench.far', to_column => 'b', via_table
                       label_column => 'tag');
 SELECT graph.build();
 ALTER TABLE bench.farlinks ENABLE ROW LEVEL SECURITY;
-DO $$
-DECLARE
-    r text;
-BEGIN
-    FOREACH r IN ARRAY ARRAY['bench_plain', 'bench_rls'] LOOP
-        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
-            EXECUTE format('CREATE ROLE %I', r);
-        END IF;
-    END LOOP;
-    ALTER ROLE bench_plain BYPASSRLS;
-END $$;
-GRANT USAGE ON SCHEMA bench TO bench_plain, bench_rls;
-GRANT SELECT ON ALL TABLES IN SCHEMA bench TO bench_plain, bench_rls;
-CREATE POLICY every_far ON bench.farlinks FOR SELECT TO bench_rls USING (true);
+""" + reach.roles_sql(ROLES) + """CREATE POLICY every_far ON bench.farlinks FOR SELECT TO bench_rls USING (true);
 """
 
 def main() -> None:

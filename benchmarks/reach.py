@@ -46,6 +46,23 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from common import GRAPH_SCHEMA, database, server  # noqa: E402
 
+
+def roles_sql(roles: tuple[str, ...], bypass: tuple[str, ...] = ("plain",)) -> str:
+    """SQL that makes the role bench_<role> of each of ``roles`` (once a cluster), those of
+    ``bypass`` BYPASSRLS, and lets them read schema bench's tables (those made before it
+    runs): what each compare() setup makes its readers with."""
+    names = ["bench_%s" % r for r in roles]
+    return (
+        "DO $$\nBEGIN\n"
+        + "".join("    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%s') THEN CREATE ROLE %s; END IF;\n"
+                  % (n, n) for n in names)
+        + "".join("    ALTER ROLE bench_%s BYPASSRLS;\n" % r for r in bypass)
+        + "END $$;\n"
+        + "GRANT USAGE ON SCHEMA bench TO %s;\n" % ", ".join(names)
+        + "GRANT SELECT ON ALL TABLES IN SCHEMA bench TO %s;\n" % ", ".join(names)
+    )
+
+
 ROLES = ("plain", "rls", "rls_near", "all_near")
 
 SETUP = """
@@ -55,20 +72,7 @@ SELECT graph.add_table('bench.other', columns => '{{note}}');
 SELECT graph.build();
 ALTER TABLE bench.nodes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE bench.other ENABLE ROW LEVEL SECURITY;
-DO $$
-DECLARE
-    r text;
-BEGIN
-    FOREACH r IN ARRAY ARRAY['bench_plain', 'bench_rls', 'bench_rls_near', 'bench_all_near'] LOOP
-        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
-            EXECUTE format('CREATE ROLE %I', r);
-        END IF;
-    END LOOP;
-    ALTER ROLE bench_plain BYPASSRLS;
-END $$;
-GRANT USAGE ON SCHEMA bench TO bench_plain, bench_rls, bench_rls_near, bench_all_near;
-GRANT SELECT ON ALL TABLES IN SCHEMA bench TO bench_plain, bench_rls, bench_rls_near, bench_all_near;
-REVOKE SELECT ON bench.other FROM bench_rls_near, bench_all_near;
+""" + roles_sql(ROLES) + """REVOKE SELECT ON bench.other FROM bench_rls_near, bench_all_near;
 CREATE POLICY tenth ON bench.nodes FOR SELECT TO bench_rls, bench_rls_near USING (id % 10 = 0);
 CREATE POLICY all_nodes ON bench.nodes FOR SELECT TO bench_all_near USING (true);
 CREATE POLICY all_rows ON bench.other FOR SELECT TO bench_rls USING (true);

@@ -18,11 +18,10 @@ DECLARE
     t pg_catalog.pg_type;
 BEGIN
     FOR depth IN 1..32 LOOP
+        typ := graph._base_type(typ);  -- under every domain
         SELECT * INTO t FROM pg_catalog.pg_type AS y WHERE y.oid = typ;
         IF NOT FOUND THEN
             RETURN false;
-        ELSIF t.typtype = 'd' THEN
-            typ := t.typbasetype;
         ELSIF t.typelem <> 0 AND t.typlen = -1 AND t.typcategory = 'A' THEN
             typ := t.typelem;
         ELSE
