@@ -101,7 +101,7 @@ NODE_RUNS = "SELECT r.table_oid, r.first_id, r.last_id, %s FROM graph._node_runs
 # it may change without a graph change: the row-level security of a label column's
 # table applies to the caller. A graph_admin member (superusers too) sees every
 # label, and graph._labels' policy asks nothing for it: it is told them all at once
-# (ids, names; NULL for anyone else).
+# (ids, names; empty for anyone else).
 LABELS = """
 SELECT (SELECT s.last_value FROM graph._labels_label_id_seq AS s) AS top,
        current_user::text AS me,
