@@ -49,6 +49,7 @@ RUNS = {
     "views_reads.py": [["--quick", "--reps", "1"]],
     "reach.py": [["--before", "{copy}", "--nodes", "1000", "--reps", "1"]],
     "label_reach.py": [["--before", "{copy}", "--nodes", "1000", "--reps", "1"]],
+    "tenant_reads.py": [["--before", "{copy}", "--nodes", "1000", "--reps", "1"]],
     "label_names.py": [["--before", "{copy}", "--nodes", "1000", "--reps", "1"],
                        ["--before", "{copy}", "--nodes", "1000", "--reps", "1", "--indexed"]],
     "row_visible_caller.py": [["--before", "{copy}", "--nodes", "1000", "--reps", "1"]],

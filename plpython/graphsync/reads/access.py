@@ -317,6 +317,9 @@ class Unresolved:
         self.mask[self.waiting] = False
         self.left = int(np.count_nonzero(self.waiting))
         self.asked = 0  # nodes asked about (tests read it)
+        # a read kept to a tenant: the tables whose nodes' tenant is asked with them (_tenant_ok)
+        self.tenant = acc.tenant
+        self.tenant_tables = {t for t in acc.by_node if v.registry.nodes[t].tenant_column}
 
     def ask(self, plpy, v, ids):
         """Ask about the waiting nodes among ``ids``; whether any of them opened."""
@@ -328,7 +331,7 @@ class Unresolved:
             return False
         from graphsync.reads import nodes  # (nodes imports this module's neighbours: here)
 
-        seen = nodes.visible_ids(plpy, v, ids)
+        seen = nodes.visible_ids(plpy, v, ids, (self.tenant, self.tenant_tables) if self.tenant is not None else None)
         self.waiting[ids] = False
         self.left -= len(ids)
         self.asked += len(ids)
@@ -373,22 +376,29 @@ def security_mask(plpy, v, acc):
         if acc.row_visible is not None:
             mask &= acc.row_visible
         if acc.tenant is not None:
-            mask &= _tenant_ok(plpy, v, acc.tenant, acc.unasked)
+            mask &= _tenant_ok(plpy, v, acc.tenant, acc.unasked, acc.by_node)
         return mask
     if acc.all_visible and acc.tenant is None and acc.row_visible is None:
         return v.alive_flags()
     return v.derived(("security",) + acc.scope, make)
 
 
-def _tenant_ok(plpy, v, tenant, unasked=()):
+def _tenant_ok(plpy, v, tenant, unasked=(), by_node=()):
+    """bool[n]: the nodes of ``tenant`` and of tables without a tenant column. Not
+    asked: the tables ``unasked`` (out of the mask) and ``by_node`` (every node of
+    theirs allowed here: Unresolved asks each node's tenant with its row, where
+    asking graph._nodes for the tenant's nodes ran the table's policy on every one
+    at each graph change)."""
     tenant_tables = [oid for oid, nt in v.registry.nodes.items() if nt.tenant_column]
     tables = v.tables(plpy)
     has_tenant = np.isin(tables, np.asarray(tenant_tables, dtype=np.int64))
     ok = ~has_tenant
-    r = run(plpy, TENANT_NODES, ["text", "oid[]"], [tenant, list(unasked)])[0]
+    r = run(plpy, TENANT_NODES, ["text", "oid[]"], [tenant, list(unasked) + list(by_node)])[0]
     same_generation(v.key[0], r)
     ids = np.asarray(r["ids"], dtype=np.int64)
     ok[ids[ids < len(ok)]] = True
+    if len(by_node):
+        ok[np.isin(tables, np.asarray(by_node, dtype=np.int64))] = True
     for i, (value, _) in v.node_values.items():
         if has_tenant[i]:
             ok[i] = value == tenant

@@ -27,7 +27,7 @@ JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
 
 KEYS = """
 SELECT coalesce(array_agg(node_id), '{}') AS ids, coalesce(array_agg(table_oid), '{}') AS tables,
-       coalesce(array_agg(pk), '{}') AS pks, %s
+       coalesce(array_agg(pk), '{}') AS pks, coalesce(array_agg(tenant), '{}') AS tenants, %s
 FROM graph._nodes WHERE node_id = ANY ($1)
 """ % GENERATION
 
@@ -535,13 +535,20 @@ def _uncached_keys(plpy, v, cache, ids):
     return got
 
 
-def visible_ids(plpy, v, ids):
+def visible_ids(plpy, v, ids, tenant=None):
     """The node ids of ``ids`` (int64[]) whose rows the caller can see now, asked of
     graph._nodes as the caller whatever this backend holds (its row-level security
     decides: reads.access.Unresolved); their keys are kept (KeyCache), so the read
-    that asked returns them without asking again."""
+    that asked returns them without asking again. ``tenant``: (the tenant a read is
+    kept to, the tables whose nodes must be of it): those of other tenants are left
+    out, but a node whose tenant a pending row the view folded set (View.node_values:
+    decided by the mask already)."""
     r = _ask(plpy, v, _key_cache(v), ids.tolist(), counted=False)
-    return np.asarray(r["ids"], dtype=np.int64)
+    if tenant is None or not tenant[1]:
+        return np.asarray(r["ids"], dtype=np.int64)
+    keep, tables = tenant
+    return np.asarray([i for i, t, value in zip(r["ids"], r["tables"], r["tenants"], strict=True)
+                       if t not in tables or value == keep or i in v.node_values], dtype=np.int64)
 
 
 def key_columns(v, ids):
