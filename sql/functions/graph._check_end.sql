@@ -37,13 +37,11 @@ BEGIN
     END IF;
     FOR p IN
         SELECT u.c, u.o, s.atttypid AS s_typ, k.atttypid AS k_typ,
-               graph._base_type(st.oid) AS s_base,
-               graph._base_type(kt.oid) AS k_base
+               graph._base_type(s.atttypid) AS s_base,
+               graph._base_type(k.atttypid) AS k_base
         FROM unnest(cols) WITH ORDINALITY AS u (c, o)
         JOIN pg_catalog.pg_attribute AS s ON s.attrelid = tbl AND s.attname = u.c AND s.attnum > 0
-        JOIN pg_catalog.pg_type AS st ON st.oid = s.atttypid
         JOIN pg_catalog.pg_attribute AS k ON k.attrelid = key_table AND k.attname = key_cols[u.o] AND k.attnum > 0
-        JOIN pg_catalog.pg_type AS kt ON kt.oid = k.atttypid
         WHERE NOT s.attisdropped AND NOT k.attisdropped
         ORDER BY u.o
     LOOP

@@ -106,8 +106,7 @@ BEGIN
     INTO bad
     FROM pg_catalog.pg_depend AS d
     JOIN pg_catalog.pg_attribute AS a ON a.attrelid = copy AND a.attnum = d.refobjsubid
-    JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
-    JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(t.oid)
+    JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)
     WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = idx
       AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = copy AND d.refobjsubid > 0
       AND NOT (b.oid < 16384 OR b.typtype = 'e')

@@ -39,8 +39,7 @@ BEGIN
                                          ', '), 'NULL AS _gs_none') END
     INTO typed
     FROM pg_catalog.pg_attribute AS a
-    JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
-    JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(t.oid)
+    JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)
     WHERE a.attrelid = carrier AND a.attname = ANY (e.row_filter_columns) AND a.attnum > 0 AND NOT a.attisdropped;
     IF typed IS NULL THEN
         RAISE WARNING 'graphsync: the row filter % of % no longer applies to its columns: no row passes it until it'

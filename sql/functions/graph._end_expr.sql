@@ -39,9 +39,9 @@ DECLARE
     key text;
 BEGIN
     FOR i IN 1 .. n LOOP
-        SELECT a.atttypid, a.atttypmod, graph._base_type(t.oid)
+        SELECT a.atttypid, a.atttypmod, graph._base_type(a.atttypid)
         INTO k_typ, k_mod, k_base
-        FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        FROM pg_catalog.pg_attribute AS a
         WHERE a.attrelid = key_table AND a.attname = key_cols[i] AND a.attnum > 0 AND NOT a.attisdropped;
         IF i = n AND json_path IS NOT NULL THEN
             EXIT;

@@ -24,9 +24,9 @@ AS $$
                                              ' AND pg_catalog.num_nulls(%1$I.%2$I) = 0'
                                              ' THEN (pg_catalog.format(''%%s'', %1$I.%2$I))::%4$s END AS %2$I',
                                              alias, a.attname, a.atttypid,
-                                             pg_catalog.format_type(graph._base_type(t.oid), NULL)),
+                                             pg_catalog.format_type(graph._base_type(a.atttypid), NULL)),
                                       ', '), 'NULL AS _gs_none'))
-    FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+    FROM pg_catalog.pg_attribute AS a
     WHERE a.attrelid = tbl AND a.attname = ANY (columns) AND a.attnum > 0 AND NOT a.attisdropped;
 $$;
 

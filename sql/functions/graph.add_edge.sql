@@ -114,8 +114,7 @@ BEGIN
     END IF;
     IF weight_column IS NOT NULL THEN
         PERFORM graph._check_columns(carrier, ARRAY[weight_column]);
-        IF (SELECT graph._base_type(t.oid) FROM pg_catalog.pg_attribute AS a
-            JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+        IF (SELECT graph._base_type(a.atttypid) FROM pg_catalog.pg_attribute AS a
             WHERE a.attrelid = carrier AND a.attname = weight_column)
             NOT IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype,
                     'float4'::regtype, 'float8'::regtype) THEN

@@ -154,8 +154,7 @@ SELECT a.attname::text AS col, pg_catalog.format_type(b.oid, NULL) AS base,
        graph._key_expr($1, $2, 't') AS key_expr, $1::pg_catalog.regclass::text AS tbl
 FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS k (name, i)
 JOIN pg_catalog.pg_attribute AS a ON a.attrelid = $1 AND a.attname = k.name AND a.attnum > 0 AND NOT a.attisdropped
-JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
-JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(t.oid) AND b.typtype <> 'd'
+JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)
 ORDER BY k.i
 """
 

@@ -191,12 +191,10 @@ SELECT c.i, pg_catalog.format_type(b.oid, NULL) AS type,
 FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::oid[]),
                 pg_catalog.unnest($4::text[])) WITH ORDINALITY AS c (tbl, col, key_tbl, key_col, i)
 JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.tbl AND a.attname = c.col AND a.attnum > 0 AND NOT a.attisdropped
-JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
-JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(t.oid)
+JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)
 JOIN pg_catalog.pg_attribute AS k ON k.attrelid = c.key_tbl AND k.attname = c.key_col AND k.attnum > 0
                                  AND NOT k.attisdropped
-JOIN pg_catalog.pg_type AS kt ON kt.oid = k.atttypid
-JOIN pg_catalog.pg_type AS kb ON kb.oid = graph._base_type(kt.oid)
+JOIN pg_catalog.pg_type AS kb ON kb.oid = graph._base_type(k.atttypid)
 """
 
 # The rows of the join tables that the caller can see and whose end ``side`` is one

@@ -25,8 +25,10 @@ the table), and past ``limit`` of them (a share of the table's rows, PROBE_SHARE
 the statement reads every visible key once, as before. A depth-2 traversal under
 a policy asked every row the reader could see (some 400 ms at 100,000 rows); now
 it asks about the nodes it reaches, a walk at a time (reads.access.Unresolved). A
-table whose key has a type of a role's own (an enum, a domain over another
-domain: its casts and operators may be its owner's code) is read whole at once.
+table whose key has a type of a role's own (an enum, a composite, or a domain
+over such a type: its casts and operators may be its owner's code) is read whole
+at once; a domain over a built-in type, however deeply nested, is probed by that
+type (graph._base_type).
 """
 
 from graphsync import errors
@@ -67,8 +69,7 @@ CROSS JOIN LATERAL (
     FROM pg_catalog.unnest(n.id_columns) WITH ORDINALITY AS u (name, o)
     JOIN pg_catalog.pg_attribute AS a ON a.attrelid = n.table_oid AND a.attname = u.name
                                      AND a.attnum > 0 AND NOT a.attisdropped
-    JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
-    JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(t.oid)
+    JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)
 ) AS p
 WHERE n.table_oid = $1
 """

@@ -30,14 +30,13 @@ MAX_ROWS = 100_000
 # (graph._value_expr): their casts and operators may be functions a table owner
 # wrote, and the search runs as its caller.
 COLUMN_TYPE = """
-SELECT pg_catalog.format_type(graph._base_type(t.oid), NULL) AS type,
+SELECT pg_catalog.format_type(b.oid, NULL) AS type,
        b.typcategory = 'S' AS is_text, graph._builtin_type(a.atttypid) AS builtin,
        graph._value_expr($1, $2, 't') AS text_expr, graph._key_expr($1, $3, 't') AS key_expr,
        graph._object_expr($1, $4, 't', false) AS node_expr,
        CASE WHEN $5::text IS NOT NULL THEN graph._captured_expr($1, $5, 't') END AS tenant_expr
 FROM pg_catalog.pg_attribute AS a
-JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
-JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(t.oid)
+JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)
 WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
 """
 

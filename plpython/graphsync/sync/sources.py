@@ -116,8 +116,8 @@ def _end(plpy, oid, cols, key_table, json_path, alias):
 # The type a weight column holds (a domain's base type): integer and float types
 # render texts that float8 always takes.
 WEIGHT_TYPE = """
-SELECT graph._base_type(t.oid)::regtype::text AS t
-FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+SELECT graph._base_type(a.atttypid)::regtype::text AS t
+FROM pg_catalog.pg_attribute AS a
 WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
 """
 
