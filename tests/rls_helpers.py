@@ -4,6 +4,7 @@ policies; test_reads_rls_edges.py: the policies of tables that carry edges).
 Real roles, each reading through its own connection; nothing here is mocked."""
 
 import contextlib
+from collections import deque
 
 import psycopg
 import pytest
@@ -68,3 +69,26 @@ def assert_row_security_off_is_refused(c, read, table):
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
         c.execute(f"SELECT * FROM {table}")  # as in SQL
     c.rollback()
+
+
+def bfs(nodes, out, seed, depth, direction, labels=None, tables=None):
+    """{(table, id): depth} of the nodes a breadth-first search from ``seed`` reaches
+    within ``depth`` edges over the reference graph ``nodes`` (the nodes the reader
+    may enter) and ``out`` ({(way, node): [(other end, label)]}, way 'out' or 'in'),
+    following only ``labels`` and entering only ``tables`` (None: any)."""
+    if seed not in nodes:
+        return {}
+    got = {seed: 0}
+    todo = deque([seed])
+    while todo:
+        u = todo.popleft()
+        if got[u] == depth:
+            continue
+        for way in (("out", "in") if direction == "any" else (direction,)):
+            for v, label in out.get((way, u), ()):
+                if (v in got or v not in nodes or (labels is not None and label not in labels)
+                        or (tables is not None and v[0] not in tables)):
+                    continue
+                got[v] = got[u] + 1
+                todo.append(v)
+    return got

@@ -9,12 +9,12 @@ here from the tables as the reader's own SELECT shows them."""
 
 import random
 import re
-from collections import Counter, deque
+from collections import Counter
 
 import pytest
 
 from conftest import apply, connect, rows_read
-from rls_helpers import reader, with_schema
+from rls_helpers import bfs, reader, with_schema
 
 READER = "gs_rr_reader"
 ITEMS, DOCS, TAGS = 12000, 3000, 40
@@ -96,23 +96,7 @@ class Reference:
 
     def bfs(self, seed, depth, direction, labels=None, tables=None):
         """{(table, id): depth} of the nodes a breadth-first search reaches."""
-        if seed not in self.nodes:
-            return {}
-        got = {seed: 0}
-        todo = deque([seed])
-        while todo:
-            u = todo.popleft()
-            if got[u] == depth:
-                continue
-            ways = ("out", "in") if direction == "any" else (direction,)
-            for way in ways:
-                for v, label in self.out.get((way, u), ()):
-                    if (v in got or v not in self.nodes or (labels is not None and label not in labels)
-                            or (tables is not None and v[0] not in tables)):
-                        continue
-                    got[v] = got[u] + 1
-                    todo.append(v)
-        return got
+        return bfs(self.nodes, self.out, seed, depth, direction, labels, tables)
 
 
 def seq_scans(c, table):

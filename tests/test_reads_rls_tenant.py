@@ -10,12 +10,11 @@ Real roles, each reading through its own connection; the reference is computed
 here from the tables as the reader's own SELECT shows them."""
 
 import random
-from collections import deque
 
 import pytest
 
 from conftest import apply, connect, rows_read
-from rls_helpers import reader, with_schema
+from rls_helpers import bfs, reader, with_schema
 
 READER = "gs_rt_reader"
 ITEMS, TAGS = 6000, 30
@@ -80,24 +79,6 @@ def reference(c, tenant):
     return nodes, out
 
 
-def bfs(ref, seed, depth, direction):
-    nodes, out = ref
-    if seed not in nodes:
-        return {}
-    got = {seed: 0}
-    todo = deque([seed])
-    while todo:
-        u = todo.popleft()
-        if got[u] == depth:
-            continue
-        for way in (("out", "in") if direction == "any" else (direction,)):
-            for v, _ in out.get((way, u), ()):
-                if v not in got and v in nodes:
-                    got[v] = got[u] + 1
-                    todo.append(v)
-    return got
-
-
 TRAVERSE = ("SELECT node_table::text, node_id, depth FROM graph.traverse(%s::regclass, %s, max_depth => %s,"
             " direction => %s, tenant => %s)")
 
@@ -112,10 +93,10 @@ def test_a_tenants_traversal_under_row_level_security_answers_as_a_search_over_i
                     ("rt.tags", str(rnd.randrange(1, TAGS + 1)))
                 depth, direction = rnd.choice((1, 2, 3, 4)), rnd.choice(("out", "in", "any"))
                 got = {(t, i): d for t, i, d in c.execute(TRAVERSE, (seed[0], seed[1], depth, direction, tenant))}
-                assert got == bfs(ref, seed, depth, direction), (tenant, seed, depth, direction)
+                assert got == bfs(*ref, seed, depth, direction), (tenant, seed, depth, direction)
             path = c.execute("SELECT count(*) FROM graph.shortest_path('rt.items', '1', 'rt.items', '2',"
                              " direction => 'any', tenant => %s)", (tenant,)).fetchone()[0]
-            want = bfs(ref, ("rt.items", "1"), ITEMS, "any").get(("rt.items", "2"))
+            want = bfs(*ref, ("rt.items", "1"), ITEMS, "any").get(("rt.items", "2"))
             assert path == (0 if want is None else want + 1), tenant
 
 
@@ -134,7 +115,7 @@ def test_a_tenants_read_after_a_graph_change_reads_a_few_rows_of_the_secured_tab
                 before = rows_read(c, "rt.items")
                 got = {(t, i): d for t, i, d in c.execute(TRAVERSE, ("rt.items", seed, 2, "out", "a"))}
                 read = rows_read(c, "rt.items") - before
-            assert got == bfs(ref, ("rt.items", seed), 2, "out")
+            assert got == bfs(*ref, ("rt.items", seed), 2, "out")
             assert read < ITEMS // 10, (seed, read)
 
 
@@ -153,7 +134,7 @@ def test_a_change_of_tenant_is_seen_by_the_next_read(rt_db):
                 c.execute(TRAVERSE, ("rt.items", seed, 1, "out", "a")).fetchall()  # the backend keeps its view
                 admin.execute("UPDATE rt.items SET team = %s WHERE id = %s", (team, moved))
                 got = {(t, i): d for t, i, d in c.execute(TRAVERSE, ("rt.items", seed, 1, "out", "a"))}
-                assert got == bfs(reference(c, "a"), ("rt.items", seed), 1, "out")
+                assert got == bfs(*reference(c, "a"), ("rt.items", seed), 1, "out")
                 assert (("rt.items", str(moved)) in got) == (team == "a"), team
         finally:
             admin.execute("UPDATE rt.items SET team = %s WHERE id = %s", (before, moved))
