@@ -184,10 +184,7 @@ def walked_adjacency(v, acc, direction):
 # index of the join table leads with it (so asking rows by it probes that index).
 END_COLUMNS = """
 SELECT c.i, pg_catalog.format_type(b.oid, NULL) AS type,
-       b.oid < 16384 AND b.typtype = 'b' AND b.oid = kb.oid AND EXISTS (
-           SELECT FROM pg_catalog.pg_index AS x
-           WHERE x.indrelid = a.attrelid AND x.indkey[0] = a.attnum AND x.indisvalid AND x.indpred IS NULL
-                 AND x.indexprs IS NULL) AS keyed
+       b.oid < 16384 AND b.typtype = 'b' AND b.oid = kb.oid AND graph._leads_index(a.attrelid, a.attnum) AS keyed
 FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::oid[]),
                 pg_catalog.unnest($4::text[])) WITH ORDINALITY AS c (tbl, col, key_tbl, key_col, i)
 JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.tbl AND a.attname = c.col AND a.attnum > 0 AND NOT a.attisdropped

@@ -57,9 +57,7 @@ SELECT e.carrier, CASE WHEN pg_catalog.row_security_active(e.carrier) THEN true 
                                                   'pg_catalog.varchar'::pg_catalog.regtype)
                  AND coalesce((SELECT l.collisdeterministic FROM pg_catalog.pg_collation AS l
                                WHERE l.oid = a.attcollation), true)
-                 AND EXISTS (SELECT FROM pg_catalog.pg_index AS x
-                             WHERE x.indrelid = e.carrier AND x.indkey[0] = a.attnum AND x.indisvalid
-                                   AND x.indpred IS NULL AND x.indexprs IS NULL)
+                 AND graph._leads_index(e.carrier, a.attnum)
             THEN pg_catalog.format('SELECT current_user::text AS me, EXISTS (SELECT FROM %I.%I AS t'
                                    ' WHERE t.%I = $1) AS hit', ns.nspname, c.relname, e.label_column)
        END AS probe,
