@@ -309,6 +309,53 @@ def test_a_read_normalising_a_given_id_runs_no_owners_domain_code(world):
             c.execute("SELECT graph.build()")
 
 
+def test_a_label_asked_through_the_owners_index_runs_no_owners_operator(world):
+    """graph._labels' policy asks an indexed text label column for a label by value
+    (reads/label_policy.py, ``probe``: ``t.col = $1``). The owner's label column is a
+    domain over text with the owner's = operator for it in the owner's schema, which
+    the reader puts first on its search_path, and an index on it: a reader's read,
+    which asks the label, and its SELECT of graph._labels run only the table's own
+    policy (the owner's, as the reader), never the operator; the reader sees the
+    labels of the rows it may see and no other. (Written after the probe, and
+    passing with it.)"""
+    with as_role(world, OWNER) as o:
+        o.execute("CREATE DOMAIN ab.tag AS text")
+        o.execute("CREATE FUNCTION ab.tag_eq(ab.tag, text) RETURNS boolean LANGUAGE plpgsql AS $$"
+                  " BEGIN INSERT INTO spy_ab.calls VALUES (current_user, 'tag operator');"
+                  " RETURN $1::text OPERATOR(pg_catalog.=) $2; END $$")
+        o.execute("CREATE OPERATOR ab.= (LEFTARG = ab.tag, RIGHTARG = text, FUNCTION = ab.tag_eq)")
+        o.execute("CREATE TABLE ab.tagged (id int PRIMARY KEY, team text NOT NULL, a int NOT NULL, b int NOT NULL,"
+                  " tag ab.tag NOT NULL)")
+        o.execute(f"INSERT INTO ab.tagged VALUES (1, 'blue', 1, 3, 'blue tag'), (2, 'red', 2, 4, '{HIDDEN} tag')")
+        o.execute("CREATE INDEX ON ab.tagged (tag)")
+        o.execute("ALTER TABLE ab.tagged ENABLE ROW LEVEL SECURITY")
+        o.execute("CREATE POLICY by_team ON ab.tagged USING (ab.allowed(team))")
+        o.execute(f"GRANT SELECT ON ab.tagged TO {READER}, {ADMIN}")
+    with connect(world) as c:
+        c.execute("SELECT graph.add_edge('ab.docs', 'a', 'ab.docs', to_column => 'b', via_table => 'ab.tagged',"
+                  " label_column => 'tag')")
+        c.execute("SELECT graph.build()")
+        c.execute("DELETE FROM spy_ab.calls")
+    try:
+        with as_role(world, READER) as r:
+            r.execute("SET search_path = ab, public")
+            got = r.execute("SELECT node_id, edge_label FROM graph.traverse('ab.docs', '1', max_depth => 1,"
+                            " edge_types => '{blue tag}')").fetchall()
+            assert ("3", "blue tag") in got
+            labels = {row[0] for row in r.execute("SELECT label FROM graph._labels")}
+            assert "blue tag" in labels and not any(HIDDEN in label for label in labels)
+        with connect(world) as c:
+            assert c.execute("SELECT count(*) FROM spy_ab.calls WHERE sess = 'tag operator'").fetchone() == (0,)
+            assert READER in policy_runners(c)  # the table was asked, as the reader
+            c.execute("DELETE FROM spy_ab.calls")
+    finally:
+        with connect(world) as c:
+            c.execute("SELECT graph.remove_edge('ab.docs', 'a', 'ab.docs', via_table => 'ab.tagged')")
+            c.execute("DROP TABLE ab.tagged; DROP OPERATOR ab.= (ab.tag, text); DROP FUNCTION ab.tag_eq;"
+                      " DROP DOMAIN ab.tag")
+            c.execute("SELECT graph.build()")
+
+
 def test_an_admins_read_runs_no_owners_policy(world):
     """A graph_admin member without BYPASSRLS sees every node in graph._nodes
     (its policy's first branch); its reads do not ask the source tables which rows
