@@ -675,7 +675,18 @@ LINKS = [
     ("uuid", "text", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"),
     ("uuid", "text", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "{a0eebc999c0b4ef8bb6d6bb9bd380a11}"),
     ("integer", "double precision", "8", "8"),
+    # Domains over domains: the modifier is the innermost domain's (graph._base_typmod)
+    ("k.tenths_again", "numeric", "1.5", "1.50"),
+    ("k.cents_again", "integer", "3.00", "3"),
+    ("numeric(10,1)", "k.cents_again", "1.5", "1.50"),
 ]
+
+# The domains LINKS names: each over a domain over a numeric with a modifier, which
+# the outer domain does not carry (pg_type.typtypmod is the next domain's only).
+DOMAINS = """
+CREATE DOMAIN k.tenths AS numeric(10,1); CREATE DOMAIN k.tenths_again AS k.tenths;
+CREATE DOMAIN k.cents AS numeric(10,2); CREATE DOMAIN k.cents_again AS k.cents
+"""
 
 
 @pytest.fixture
@@ -699,7 +710,11 @@ def _linked(c, table, id_):
 
 @pytest.mark.parametrize("key_type, end_type, key, end", LINKS)
 def test_an_endpoint_equal_to_the_key_under_its_type_links_to_that_node(keys, key_type, end_type, key, end):
+    """An endpoint of another type links to the key equal to it under the key's type
+    (1.50 to a numeric(10,1) key 1.5), captured and built; a given id is the key under
+    its type (traverse('k.t', '1.5') reaches 1.5 when the key holds 1.5)."""
     with connect(keys) as c:
+        c.execute(DOMAINS)
         c.execute(f"CREATE TABLE k.t (k {key_type} PRIMARY KEY)")
         c.execute(f"CREATE TABLE k.s (id int PRIMARY KEY, ref {end_type})")
         c.execute(f"CREATE TABLE k.j (id int PRIMARY KEY, s int NOT NULL, t {end_type} NOT NULL)")
@@ -716,9 +731,26 @@ def test_an_endpoint_equal_to_the_key_under_its_type_links_to_that_node(keys, ke
         c.execute("INSERT INTO k.j VALUES (2, 2, %s)", (end,))
         apply(c)
         assert _linked(c, "k.s", "2") == {("k.t", node)}
-        assert c.execute("SELECT count(*) FROM graph.traverse('k.t', %s, direction => 'in', max_depth => 1)"
-                         " WHERE depth = 1", (node,)).fetchone()[0] == 2
+        for given in (node, key):
+            assert c.execute("SELECT count(*) FROM graph.traverse('k.t', %s, direction => 'in', max_depth => 1)"
+                             " WHERE depth = 1", (given,)).fetchone()[0] == 2
         assert verify(c) == []
+
+
+@pytest.mark.parametrize("key_type", ["numeric(10,2)", "k.cents", "k.cents_again"])
+def test_a_given_id_is_read_as_the_key_under_every_domain(keys, key_type):
+    """A given id is parsed as the key's type with its modifier, which for a domain
+    over a domain is the inner domain's: '3' and '3.0' name the key 3.00 of a
+    numeric(10,2) key however many domains lie over it (before, under two domains
+    they were parsed as numeric and named no node)."""
+    with connect(keys) as c:
+        c.execute(DOMAINS)
+        c.execute(f"CREATE TABLE k.t (k {key_type} PRIMARY KEY); INSERT INTO k.t VALUES (3)")
+        c.execute("SELECT graph.add_table('k.t')")
+        c.execute("SELECT graph.build()")
+        for given in ("3", "3.0", "3.00", " 3"):
+            assert c.execute("SELECT node_id, depth FROM graph.traverse('k.t', %s)", (given,)).fetchall() \
+                == [("3.00", 0)], given
 
 
 def test_a_value_the_key_type_does_not_hold_exactly_links_to_no_row(keys):

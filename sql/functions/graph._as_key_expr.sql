@@ -43,11 +43,11 @@ BEGIN
        OR NOT graph._builtin_type(s_typ) OR NOT graph._builtin_type(k_typ) THEN
         RETURN plain;
     END IF;
-    -- Domains are looked through; a domain's own typmod counts when the column has none.
-    SELECT graph._base_type(t.oid), CASE WHEN s_mod < 0 THEN t.typtypmod ELSE s_mod END
-    INTO s_base, s_mod FROM pg_catalog.pg_type AS t WHERE t.oid = s_typ;
-    SELECT graph._base_type(t.oid), CASE WHEN k_mod < 0 THEN t.typtypmod ELSE k_mod END
-    INTO k_base, k_mod FROM pg_catalog.pg_type AS t WHERE t.oid = k_typ;
+    -- Domains are looked through, and their typmods when the column has none.
+    s_base := graph._base_type(s_typ);
+    s_mod := graph._base_typmod(s_typ, s_mod);
+    k_base := graph._base_type(k_typ);
+    k_mod := graph._base_typmod(k_typ, k_mod);
     IF s_base = k_base AND s_mod = k_mod THEN
         RETURN plain;
     END IF;

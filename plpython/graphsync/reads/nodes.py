@@ -62,20 +62,19 @@ WHERE NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')
            THEN pg_catalog.row_security_active(n.table_oid) ELSE false END
 """
 
-# Each key column: its name, its type as a cast target (a domain's base type, so
-# no domain CHECK -- possibly its owner's function -- runs), whether that type is
-# built in (graph._builtin_type), and its text expression (graph._value_expr).
-# Ids are parsed and compared in the key's type only when it is built in; a key of
-# another type is compared by its text, since its casts and operators may be
-# functions a table owner wrote, and reads run as their caller.
+# Each key column: its name, its type as a cast target (the base type under every
+# domain, so that no domain CHECK -- possibly its owner's function -- runs, with the
+# modifier under them: graph._base_typmod), whether that type is built in
+# (graph._builtin_type), and its text expression (graph._value_expr). Ids are
+# parsed and compared in the key's type only when it is built in; a key of another
+# type is compared by its text, since its casts and operators may be functions a
+# table owner wrote, and reads run as their caller.
 KEY_TYPES = """
 SELECT a.attname::text AS name,
-       pg_catalog.format_type(graph._base_type(t.oid),
-                              CASE WHEN a.atttypmod >= 0 THEN a.atttypmod ELSE t.typtypmod END) AS type,
+       pg_catalog.format_type(graph._base_type(a.atttypid), graph._base_typmod(a.atttypid, a.atttypmod)) AS type,
        graph._builtin_type(a.atttypid) AS builtin, graph._value_expr($1, a.attname, 't') AS text_expr
 FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS c (name, o)
 JOIN pg_catalog.pg_attribute AS a ON a.attrelid = $1 AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped
-JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
 ORDER BY c.o
 """
 
