@@ -13,7 +13,10 @@
 -- graph_admin members (graphsync's definer roles). PUBLIC's to run (a policy calls
 -- it as whoever reads graph._nodes); called directly it answers what a SELECT on
 -- the table shows the caller (false for a table it may not SELECT or that is not
--- registered). Reads: the table, graph._node_tables.
+-- registered). Called once per node: the function the body calls is kept in SD once
+-- the package is settled (as "graphsync" is elsewhere: an install compiles the
+-- function again, with an empty SD), not imported at each call. Reads: the table,
+-- graph._node_tables.
 CREATE OR REPLACE FUNCTION graph._row_visible(tbl oid, pk text, as_role name, snapshot text, statement_at timestamptz)
 RETURNS boolean
 LANGUAGE plpython3u
@@ -22,8 +25,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
     SD["graphsync"] = True
-from graphsync.reads import row_policy
-return row_policy.row_visible(plpy, tbl, pk, (as_role, snapshot, statement_at))
+visible = SD.get("row_visible")
+if visible is None:
+    from graphsync.reads import row_policy
+    visible = row_policy.row_visible
+    if "graphsync" in SD:
+        SD["row_visible"] = visible
+return visible(plpy, tbl, pk, (as_role, snapshot, statement_at))
 $$;
 
 COMMENT ON FUNCTION graph._row_visible(oid, text, name, text, timestamptz) IS

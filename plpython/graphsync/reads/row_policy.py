@@ -167,7 +167,9 @@ def caller(plpy, scope):
 def row_visible(plpy, table, pk, scope):
     """Whether the caller can see the row of ``table`` keyed ``pk`` (see the module
     docstring), the table's keys kept for ``scope``."""
-    rows = statement_cache.kept(("rows", table), scope, lambda: _rows(plpy, table), caller(plpy, scope))
+    rows = statement_cache.recent(("rows", table), scope)
+    if rows is None:
+        rows = statement_cache.kept(("rows", table), scope, lambda: _rows(plpy, table), caller(plpy, scope))
     return rows.has(plpy, pk)
 
 

@@ -39,6 +39,9 @@ _kept = {}  # (kind, scope) -> answer, all of _statement
 # re (some 5 ms of a first read, which loads this module whether or not a policy asks).
 _SECRET = os.urandom(32)
 _checked = set()  # (token, role) pairs issued_to found true: a MAC is computed once per statement
+# (kind, scope, answer) of the last answer kept() gave from _kept to a scope issued to
+# its own role (see recent); None after _kept is cleared.
+_recent = None
 
 
 def _mac(role, snapshot, at):
@@ -85,23 +88,45 @@ def kept(kind, scope, read, caller):
     role running the call, current_user): the one kept for it, else ``read()``'s.
     ``read`` returns (answer, the role it read as: current_user, or None when it
     could not tell); the answer is kept only when that role is ``caller``."""
-    global _statement
+    global _statement, _recent
+    given = scope
     scope = (caller,) + tuple(scope[1:])
     statement = (_snapshot(scope[1]), scope[2])
     if statement != _statement:
         _kept.clear()
+        _recent = None
         _statement = statement
     key = (kind, scope)
     if key in _kept:
-        return _kept[key]
-    answer, role = read()
-    if role is not None and role == caller:
+        answer = _kept[key]
+    else:
+        answer, role = read()
+        if role is None or role != caller:
+            return answer
         _kept[key] = answer
+    if given[0] == caller and issued_to(given[1], caller):
+        _recent = (kind, tuple(given), answer)
     return answer
+
+
+def recent(kind, scope):
+    """What kept() would answer for ``kind`` and ``scope`` when it is the last call
+    kept() answered from what it keeps, for a scope whose token was issued to its
+    own role: that answer; else None. graph._nodes' policy asks about every node of
+    a table with the same scope, and this one comparison of it (its role, token and
+    start) replaces the token check, the statement test and the key's lookup (some
+    2.5 of 4.5 us a node). Equal to kept()'s answer: the token is that role's, so
+    the caller is the scope's role; the statement is the one _kept holds (_recent
+    goes when _kept is cleared); and kept() never replaces what it keeps."""
+    r = _recent
+    if r is not None and r[0] == kind and r[1] == scope:
+        return r[2]
+    return None
 
 
 def forget():
     """Drop every kept answer."""
-    global _statement
+    global _statement, _recent
     _kept.clear()
+    _recent = None
     _statement = None

@@ -123,3 +123,41 @@ def test_two_roles_tokens_in_one_statement_keep_each_other_s_answers():
     later = ("alice", statement_cache.issue("alice", "10:21:", at), at)  # another snapshot: another statement
     assert statement_cache.kept("rows", later, read_a, "alice") == ["a"] and len(calls_a) == 2
     assert statement_cache.kept("rows", bob, read_b, "bob") == ["b"] and len(calls_b) == 2
+
+
+def test_recent_is_kept_s_last_answer_for_a_scope_issued_to_its_role():
+    """recent() answers, without the token check or the key's lookup, only what
+    kept() just answered for the very same kind and scope, when the scope's token
+    was issued to its role; anything else asks kept() again."""
+    at = "2026-01-01 00:00:00+00"
+    alice = ("alice", statement_cache.issue("alice", "10:20:", at), at)
+    read, calls = reader(["a"], "alice")
+    assert statement_cache.recent(("rows", 1), alice) is None  # nothing kept yet
+    assert statement_cache.kept(("rows", 1), alice, read, "alice") == ["a"]
+    assert statement_cache.recent(("rows", 1), alice) == ["a"] and len(calls) == 1
+    assert statement_cache.recent(("rows", 2), alice) is None  # another table
+    assert statement_cache.recent(("rows", 1), ("bob",) + alice[1:]) is None  # another role
+    assert statement_cache.recent(("rows", 1), (alice[0], alice[1] + "0", at)) is None  # another token
+    # Another statement's first call clears what is kept, and the recent answer with it.
+    later = ("alice", statement_cache.issue("alice", "10:21:", at), at)
+    statement_cache.kept(("rows", 2), later, lambda: (["b"], "alice"), "alice")
+    assert statement_cache.recent(("rows", 1), alice) is None
+    statement_cache.forget()
+    assert statement_cache.recent(("rows", 2), later) is None
+
+
+@pytest.mark.parametrize("case", ["bare scope", "another role's token", "read as another role"])
+def test_recent_never_answers_what_kept_would_look_the_caller_up_for(case):
+    """A scope without a token of its role (a direct call, or a token issued to
+    another role) is answered by kept() as the caller kept() is given, which
+    row_policy looks up: recent() holds nothing for it. Nor for an answer read
+    as another role than the caller (not kept)."""
+    at = "2026-01-01 00:00:00+00"
+    if case == "bare scope":
+        scope, read = ("alice", "10:20:", at), lambda: (["a"], "alice")
+    elif case == "another role's token":
+        scope, read = ("alice", statement_cache.issue("bob", "10:20:", at), at), lambda: (["a"], "alice")
+    else:
+        scope, read = ("alice", statement_cache.issue("alice", "10:20:", at), at), lambda: (["a"], "bob")
+    assert statement_cache.kept(("rows", 1), scope, read, "alice") == ["a"]
+    assert statement_cache.recent(("rows", 1), scope) is None
