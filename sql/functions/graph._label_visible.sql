@@ -11,7 +11,9 @@
 -- nothing with more privileges than its caller, and the policy never calls it for
 -- graph_admin members (graphsync's definer roles). PUBLIC's to run (a policy calls
 -- it as whoever reads graph._labels); called directly it answers what SELECTs on
--- those tables show the caller. Reads: the tables, graph._edge_sources.
+-- those tables show the caller. Called once per label row: the function the body calls
+-- is kept in SD once the package is settled (as graph._row_visible does). Reads: the
+-- tables, graph._edge_sources.
 CREATE OR REPLACE FUNCTION graph._label_visible(label text, as_role name, snapshot text, statement_at timestamptz)
 RETURNS boolean
 LANGUAGE plpython3u
@@ -20,8 +22,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
     SD["graphsync"] = True
-from graphsync.reads import label_policy
-return label_policy.label_visible(plpy, label, (as_role, snapshot, statement_at))
+visible = SD.get("label_visible")
+if visible is None:
+    from graphsync.reads import label_policy
+    visible = label_policy.label_visible
+    if "graphsync" in SD:
+        SD["label_visible"] = visible
+return visible(plpy, label, (as_role, snapshot, statement_at))
 $$;
 
 COMMENT ON FUNCTION graph._label_visible(text, name, text, timestamptz) IS

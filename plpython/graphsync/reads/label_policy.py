@@ -182,8 +182,10 @@ def label_visible(plpy, label, scope):
     from graphsync.reads import row_policy, statement_cache
 
     narrow = _narrow
-    labels = statement_cache.kept("labels", tuple(scope) + (narrow,), lambda: _labels(plpy, narrow),
-                                  row_policy.caller(plpy, scope))
+    scope = tuple(scope) + (narrow,)
+    labels = statement_cache.recent("labels", scope)
+    if labels is None:
+        labels = statement_cache.kept("labels", scope, lambda: _labels(plpy, narrow), row_policy.caller(plpy, scope))
     return labels.has(plpy, label)
 
 
