@@ -53,6 +53,7 @@ RUNS = {
     "label_names.py": [["--before", "{copy}", "--nodes", "1000", "--reps", "1"],
                        ["--before", "{copy}", "--nodes", "1000", "--reps", "1", "--indexed"]],
     "row_visible_caller.py": [["--before", "{copy}", "--nodes", "1000", "--reps", "1"]],
+    "policy_calls.py": [["--before", "{copy}", "--nodes", "1000", "--reps", "1"]],
     "replay_ends.py": [["--before", "{copy}", *TINY, "--rows", "200", "--warm", "1", "--reps", "1"],
                        ["--before", "{copy}", *TINY, "--rows", "200", "--warm", "1", "--reps", "1",
                         "--uuid", "--read"]],
