@@ -13,9 +13,16 @@
 -- write), then attaches the capture triggers itself (graph._attach_capture),
 -- SECURITY INVOKER: as the role whose DDL fired it, normally the table's owner,
 -- so graphsync's definer roles need no right on anyone's tables.
--- It never makes the DDL fail: any error but a cancel becomes a WARNING, and
+-- It never makes the DDL fail -- any error but a cancel becomes a WARNING, and
 -- what it left undone shows in sync_health() (a 'follow_failed' record, a
--- missing or disabled trigger) for graph.reconcile().
+-- missing or disabled trigger) for graph.reconcile() -- but for one command it
+-- refuses (55000): a rule ON SELECT that makes a registered table, or a
+-- partition, child or member of one, a view (PostgreSQL 15 converts an empty
+-- table without triggers or indexes that way, keeping its oid and so its
+-- registration). A view's query runs its functions as whoever reads it: its
+-- owner's code would run in graph.build(), verify or maintenance (an admin, a
+-- superuser's pg_cron job) and in a superuser's read. graph._source_name refuses
+-- to read a table that became a view with this trigger disabled.
 -- It reads no setting: nothing a session sets can make it skip a change (a
 -- marker a session could set would let a table owner leave capture behind its
 -- schema). graphsync's own DDL fires it too -- graph._attach_capture enabling a
@@ -37,7 +44,27 @@ DECLARE
     tables oid [];
     tbl oid;
     e_message text;
+    views text;
 BEGIN
+    IF TG_EVENT = 'ddl_command_end' AND TG_TAG = 'CREATE RULE' THEN
+        -- The registered tables a rule ON SELECT made views: out of step with the
+        -- catalog (graph._followed_tables, SECURITY DEFINER: the registry is not
+        -- the DDL role's to read), as a table that is no longer one is.
+        SELECT string_agg(f.t::regclass::text, ', ') INTO views
+        FROM graph._followed_tables(ARRAY(
+            SELECT r.ev_class
+            FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+            JOIN pg_catalog.pg_rewrite AS r ON r.oid = c.objid
+            WHERE c.classid = 'pg_catalog.pg_rewrite'::regclass AND r.ev_type = '1'
+        )) AS f (t)
+        JOIN pg_catalog.pg_class AS k ON k.oid = f.t
+        WHERE k.relkind = 'v';
+        IF views IS NOT NULL THEN
+            RAISE EXCEPTION '% is registered with graphsync and cannot become a view', views
+                USING ERRCODE = '55000',
+                      HINT = 'Remove it from the graph first (graph.remove_table, or graph.remove_edge for a join table).';
+        END IF;
+    END IF;
     -- Commands that never change a table's columns, name or members: nothing to
     -- look up (capture generation runs these for every table it captures).
     IF TG_EVENT = 'ddl_command_end'
@@ -95,7 +122,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION graph._follow_ddl() IS
-'Internal: event trigger function keeping capture in step with DDL on registered tables (renames followed, drops unregistered, partitions captured); never fails the DDL.';
+'Internal: event trigger function keeping capture in step with DDL on registered tables (renames followed, drops unregistered, partitions captured); fails no DDL but a rule making a registered table a view.';
 
 DO $$
 DECLARE

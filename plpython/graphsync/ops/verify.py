@@ -151,7 +151,7 @@ SELECT a.attname::text AS col, pg_catalog.format_type(b.oid, NULL) AS base,
                    JOIN pg_catalog.pg_roles AS r ON r.oid = p.proowner
                    WHERE k.castsource = 'pg_catalog.text'::pg_catalog.regtype AND k.casttarget = b.oid
                      AND NOT (r.rolsuper AND l.lanname IN ('c', 'internal'))) AS cast_ok,
-       graph._key_expr($1, $2, 't') AS key_expr, $1::pg_catalog.regclass::text AS tbl
+       graph._key_expr($1, $2, 't') AS key_expr, graph._source_name($1) AS tbl
 FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS k (name, i)
 JOIN pg_catalog.pg_attribute AS a ON a.attrelid = $1 AND a.attname = k.name AND a.attnum > 0 AND NOT a.attisdropped
 JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)

@@ -155,7 +155,7 @@ JIT_OFF = "SELECT pg_catalog.current_setting('jit') AS was, pg_catalog.set_confi
 JIT_BACK = "SELECT pg_catalog.set_config('jit', $1, true)"
 
 ROW_SQL = """
-SELECT $1::pg_catalog.regclass::text AS tbl, graph._key_expr($1, $2, 't') AS key_expr
+SELECT graph._source_name($1) AS tbl, graph._key_expr($1, $2, 't') AS key_expr
 """
 
 _row_sql = {}  # (table oid, registry entry) -> ROW_VISIBLE of that table

@@ -70,6 +70,7 @@ JOIN pg_catalog.pg_namespace AS ns ON ns.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute AS a ON a.attrelid = e.carrier AND a.attname = e.label_column AND a.attnum > 0
                                  AND NOT a.attisdropped
 WHERE pg_catalog.has_table_privilege(e.carrier, 'SELECT') IS true  -- NULL for a table dropped since
+  AND c.relkind IN ('r', 'p')  -- a table made a view is not read (graph._source_name)
 ORDER BY e.carrier, e.label_column
 """
 

@@ -577,7 +577,7 @@ def _hydrate_sql(plpy, node):
     sql = _sql.get(key)
     if sql is None:
         types = _key_types(plpy, node)
-        table = run(plpy, "SELECT $1::regclass::text AS t", ["oid"], [node.table_oid])[0]["t"]
+        table = run(plpy, "SELECT graph._source_name($1) AS t", ["oid"], [node.table_oid])[0]["t"]
         key_expr = run(plpy, "SELECT graph._key_expr($1, $2, 't') AS e", ["oid", "text[]"],
                        [node.table_oid, list(node.id_columns)])[0]["e"]
         obj = run(plpy, "SELECT graph._object_expr($1, $2, 't', false) AS e", ["oid", "text[]"],

@@ -71,7 +71,7 @@ CROSS JOIN LATERAL (
                                      AND a.attnum > 0 AND NOT a.attisdropped
     JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)
 ) AS p
-WHERE n.table_oid = $1
+WHERE n.table_oid = $1 AND c.relkind IN ('r', 'p')  -- a table made a view: no row of it (graph._source_name)
 """
 
 # Keys asked one at a time before a statement reads every visible key of the

@@ -84,7 +84,7 @@ def check_present(plpy, purpose):
 
 
 def _table(plpy, oid):
-    return _q(plpy, "SELECT $1::regclass::text AS v", ["oid"], [oid])
+    return _q(plpy, "SELECT graph._source_name($1) AS v", ["oid"], [oid])  # no view (graph._source_name)
 
 
 def _node_select(plpy, node):
