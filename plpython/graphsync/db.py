@@ -49,6 +49,45 @@ def at_micros(param):
     """SQL for the time SNAPSHOT_MICROS gave, passed as parameter ``param`` (bigint)."""
     return "pg_catalog.to_timestamp(%s::pg_catalog.float8 / 1000000)" % param
 
+# The output settings capture renders values under (graph._output_settings), as
+# (setting, value) pairs; every graphsync function that renders source values to
+# compare them with captured text pins them by its SET clauses (sql/output-settings.sql).
+OUTPUT = (("datestyle", "ISO, YMD"), ("timezone", "UTC"), ("intervalstyle", "postgres"),
+          ("extra_float_digits", "3"), ("bytea_output", "hex"))
+# Whether the session's output settings are those now (an SQL expression).
+OUTPUT_PINNED = "(%s)" % " AND ".join("pg_catalog.current_setting('%s') = '%s'" % (k, v) for k, v in OUTPUT)
+# The settings now, as they are set to OUTPUT (for this transaction) after they are read.
+_PIN = "SELECT o.*, %s FROM (SELECT %s OFFSET 0) AS o" % (
+    ", ".join("pg_catalog.set_config('%s', '%s', true) AS set_%d" % (k, v, i) for i, (k, v) in enumerate(OUTPUT)),
+    ", ".join("pg_catalog.current_setting('%s') AS %s" % (k, k) for k, _ in OUTPUT))
+_UNPIN = "SELECT %s" % ", ".join("pg_catalog.set_config('%s', $%d, true) AS set_%d" % (k, i + 1, i)
+                                  for i, (k, _) in enumerate(OUTPUT))
+
+
+class output_pinned:
+    """Within the block, the session's output settings are OUTPUT, then what they
+    were (``pinned``: they are OUTPUT already, nothing is set). For the statements a
+    policy function runs as whoever reads a graph table, in its settings (called
+    once per row, it has no SET clauses: graph._row_visible, graph._label_visible),
+    which render source values as text to compare with what capture wrote: a
+    reader's extra_float_digits -13 rendered its visible key 1.14 as the hidden
+    row's key 1.1. A class, not contextlib.contextmanager: a first read loads this
+    module, and contextlib would cost it an import."""
+
+    def __init__(self, plpy, pinned):
+        self.plpy, self.pinned, self.was = plpy, pinned, None
+
+    def __enter__(self):
+        if not self.pinned:
+            r = run(self.plpy, _PIN)[0]
+            self.was = [r[k] for k, _ in OUTPUT]
+
+    def __exit__(self, *exc):
+        if self.was is not None:
+            run(self.plpy, _UNPIN, ["text"] * len(OUTPUT), self.was)
+            self.was = None
+
+
 TEMP_MISSING = "SELECT pg_catalog.to_regclass($1) IS NULL AS missing"
 READ_ONLY = "cannot change the graph in a read-only transaction"
 READ_ONLY_HINT = "Run it in a read-write transaction."

@@ -28,7 +28,7 @@ row-level security for the caller run no owner code and are always read. A
 direct SELECT on graph._labels, outside a read, asks every column as before.
 """
 
-from graphsync.db import run
+from graphsync.db import OUTPUT_PINNED, output_pinned, run
 
 # The edge sources with a label column whose carrying table the caller may SELECT,
 # each with the statement that reads that column's values in a range of the
@@ -62,7 +62,7 @@ SELECT e.carrier, CASE WHEN pg_catalog.row_security_active(e.carrier) THEN true 
                                    ' WHERE t.%I = $1) AS hit', ns.nspname, c.relname, e.label_column)
        END AS probe,
        pg_catalog.pg_relation_size(e.carrier) / pg_catalog.current_setting('block_size')::bigint AS pages,
-       current_user::text AS me
+       current_user::text AS me, {pinned} AS pinned
 FROM (SELECT CASE WHEN s.kind = 'join' THEN s.via_table ELSE s.from_table END AS carrier, s.label_column
       FROM graph._edge_sources AS s WHERE s.label_column IS NOT NULL) AS e
 JOIN pg_catalog.pg_class AS c ON c.oid = e.carrier
@@ -72,7 +72,7 @@ JOIN pg_catalog.pg_attribute AS a ON a.attrelid = e.carrier AND a.attname = e.la
 WHERE pg_catalog.has_table_privilege(e.carrier, 'SELECT') IS true  -- NULL for a table dropped since
   AND c.relkind IN ('r', 'p')  -- a table made a view is not read (graph._source_name)
 ORDER BY e.carrier, e.label_column
-"""
+""".replace("{pinned}", OUTPUT_PINNED)
 
 # The first range of a table's pages a label column is read in, and how much larger
 # each next one is; the last range has no end (a table may have grown since).
@@ -135,6 +135,7 @@ class Labels:
         self.todo = [[c["sql"], 0, FIRST_PAGES, int(c["pages"] or 0)] for c in columns if not c["probe"]]
         self.later = [[c["sql"], 0, FIRST_PAGES, int(c["pages"] or 0)] for c in columns if c["probe"]]
         self.asked = 0
+        self.pinned = all(c["pinned"] for c in columns)  # the output settings (db.output_pinned)
 
     def has(self, plpy, label):
         """Whether ``label`` is a fixed label or a value some asked column holds in a
@@ -163,7 +164,8 @@ class Labels:
                 sql, first, size, pages = column
                 end = first + size
                 last = end >= pages
-                r = run(plpy, sql, ["tid", "tid"], ["(%d,0)" % first, NO_END if last else "(%d,0)" % end])[0]
+                with output_pinned(plpy, self.pinned):  # (the values rendered as capture renders them)
+                    r = run(plpy, sql, ["tid", "tid"], ["(%d,0)" % first, NO_END if last else "(%d,0)" % end])[0]
                 values = {v for v in r["vs"] if v is not None}
                 if r["me"] != self.me:  # (a scope is one role's: a call as another records nothing)
                     return label in self.found or label in values

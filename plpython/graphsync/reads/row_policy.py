@@ -32,7 +32,7 @@ type (graph._base_type).
 """
 
 from graphsync import errors
-from graphsync.db import run
+from graphsync.db import OUTPUT_PINNED, output_pinned, run
 from graphsync.reads import statement_cache
 
 CALLER = "SELECT current_user::text AS me"
@@ -54,7 +54,8 @@ SELECT pg_catalog.format('SELECT %s AS pk FROM %I.%I AS t', k.e, ns.nspname, c.r
            'SELECT current_user::text AS me, ARRAY(SELECT %s FROM %I.%I AS t WHERE %s) AS pks',
            k.e, ns.nspname, c.relname, p.cond) END AS probe,
        p.width, c.reltuples,
-       pg_catalog.has_table_privilege(n.table_oid, 'SELECT') IS true AS readable, current_user::text AS me
+       pg_catalog.has_table_privilege(n.table_oid, 'SELECT') IS true AS readable, current_user::text AS me,
+       {pinned} AS pinned
 FROM graph._node_tables AS n
 JOIN pg_catalog.pg_class AS c ON c.oid = n.table_oid
 JOIN pg_catalog.pg_namespace AS ns ON ns.oid = c.relnamespace
@@ -72,7 +73,7 @@ CROSS JOIN LATERAL (
     JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)
 ) AS p
 WHERE n.table_oid = $1 AND c.relkind IN ('r', 'p')  -- a table made a view: no row of it (graph._source_name)
-"""
+""".replace("{pinned}", OUTPUT_PINNED)
 
 # Keys asked one at a time before a statement reads every visible key of the
 # table: at least PROBES_MIN, else one per PROBE_SHARE rows the table holds (a
@@ -115,7 +116,8 @@ class Rows:
         if seen is not None:
             return seen
         if len(self.probed) >= self.limit or self.table in WHOLE:
-            self.keys = frozenset(r["pk"] for r in plpy.execute(self.row["sql"]))
+            with output_pinned(plpy, self.row["pinned"]):
+                self.keys = frozenset(r["pk"] for r in plpy.execute(self.row["sql"]))
             self.probed = {}
             return pk in self.keys
         return self._probe(plpy, pk)
@@ -134,7 +136,8 @@ class Rows:
             if fields is None or len(fields) != width or None in fields:
                 return False  # no row has such a key: graph._key_expr never writes it
         try:  # (plpy.execute runs in a subtransaction of its own: a failure is caught here)
-            r = run(plpy, self.row["probe"], ["text"] * width, fields)[0]
+            with output_pinned(plpy, self.row["pinned"]):
+                r = run(plpy, self.row["probe"], ["text"] * width, fields)[0]
         except plpy.SPIError as exc:
             # A key its columns' types refuse now (a column's type changed since the key
             # was captured): never its text in an error to the reader; the table whole.
