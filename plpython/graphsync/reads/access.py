@@ -448,4 +448,10 @@ def _filter_ok(plpy, v, acc, tables, column, value):
             if has_column[i]:
                 ok[i] = (json.loads(props) if props else {}).get(column) in values
         return ok
+    if any(oid in acc.by_node for oid in asked):
+        # FILTER_NODES reads graph._nodes through its policy, which shows the nodes of
+        # a table asked node by node as this caller sees them now (its role, its
+        # settings), which acc.scope does not name for such a table: not kept, or
+        # another role's (or setting's) visible nodes would decide this caller's filter.
+        return make()
     return v.derived(("filter",) + acc.scope + (column, json.dumps(values, sort_keys=True)), make)
