@@ -207,12 +207,38 @@ def add_row(reg, row, changes, parsed=None):
             changes.node((table_oid, row["new_pk"])).row_in(tenant, row["properties"])
     old = edges_of_row(reg, table_oid, row["old_pk"], old_row) if old_row else []
     new = edges_of_row(reg, table_oid, row["new_pk"], new_row) if new_row else []
+    gone, came = edge_diff(old, new)
+    changes.edges.extend(("-",) + edge for edge in gone)
+    changes.edges.extend(("+",) + edge for edge in came)
+
+
+def edge_diff(old, new):
+    """(the edges of ``old`` not in ``new``, those of ``new`` not in ``old``), as
+    multisets, each in its list's order: each edge of ``old`` takes the first
+    occurrence of an equal one in ``new`` still untaken. In time linear in their
+    lengths: taking them by list.remove was quadratic, and one row's JSON array of
+    20,000 references updated in reverse order took 14 s to replay and as long in
+    every read that folded it."""
+    if not old or not new:
+        return list(old), list(new)
+    left = {}
+    for edge in new:
+        left[edge] = left.get(edge, 0) + 1
+    gone = []
+    taken = {}
     for edge in old:
-        if edge in new:
-            new.remove(edge)
+        if left.get(edge, 0):
+            left[edge] -= 1
+            taken[edge] = taken.get(edge, 0) + 1
         else:
-            changes.edges.append(("-",) + edge)
-    changes.edges.extend(("+",) + edge for edge in new)
+            gone.append(edge)
+    came = []
+    for edge in new:
+        if taken.get(edge, 0):
+            taken[edge] -= 1
+        else:
+            came.append(edge)
+    return gone, came
 
 
 _UNPARSED = object()
@@ -373,12 +399,9 @@ def add_rows(reg, rows, changes, parsed=None, skip=False, truncated=(), plans=No
             edges.extend(signed)
             continue
         if old:
-            new = list(new)
-            for edge in old:
-                if edge in new:
-                    new.remove(edge)
-                else:
-                    edges.append(("-",) + edge)
+            gone, new = edge_diff(old, new)
+            for edge in gone:
+                edges.append(("-",) + edge)
         for edge in new:
             edges.append(("+",) + edge)
     return skipped

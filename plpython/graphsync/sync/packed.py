@@ -139,7 +139,10 @@ def parse_keys(texts, ids):
     split = texts.split(b"\0") if texts is not None else []
     keys, ok, lengths = _parse_blocks(split)
     low, high = INT8
-    for i in np.flatnonzero(lengths >= 19).tolist():  # 19 digits and more: beyond 10**18, one by one
+    # 19 and 20 characters (the longest int8 text, -9223372036854775808): beyond 10**18, one by
+    # one. No longer text: it is no int8's, and int() refuses a text of more than 4,300
+    # digits (a writer's 5,000-digit reference, kept as a ghost key, failed every build).
+    for i in np.flatnonzero((lengths >= 19) & (lengths <= 20)).tolist():
         t = split[i]
         if t.isdigit() or t[:1] == b"-" and t[1:].isdigit():  # int() also takes "+1", " 1", "1_0"
             v = int(t)

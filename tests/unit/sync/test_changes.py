@@ -714,3 +714,48 @@ def test_cancel_edges_leaves_every_reading_of_the_overlay_unchanged(seed):
 
             assert summed(kept) == summed(edges)
             assert ordered(kept) == ordered(edges)
+
+
+def _edge_diff_by_remove(old, new):
+    """edge_diff's answer as list.remove gave it (the reference: quadratic)."""
+    new = list(new)
+    gone = []
+    for edge in old:
+        if edge in new:
+            new.remove(edge)
+        else:
+            gone.append(edge)
+    return gone, new
+
+
+def test_edge_diff_is_the_multiset_difference_list_remove_gave():
+    import random
+
+    rng = random.Random(11)
+    for _ in range(300):
+        pool = [(1, "k%d" % i, 2, "t%d" % (i % 3), 1.0, None) for i in range(rng.randint(1, 6))]
+        old = [rng.choice(pool) for _ in range(rng.randint(0, 8))]
+        new = [rng.choice(pool) for _ in range(rng.randint(0, 8))]
+        assert changes.edge_diff(old, new) == _edge_diff_by_remove(old, new)
+
+
+def test_edge_diff_compares_each_edge_a_bounded_number_of_times():
+    """References updated in reverse order: each old edge is in new, found at once.
+    list.remove scanned new for each (quadratic: 20,000 references took 14 s to
+    replay, as long in every read that folded them); counted, not timed."""
+    compared = [0]
+
+    class Edge(tuple):
+        def __eq__(self, other):
+            compared[0] += 1
+            return tuple.__eq__(self, other)
+
+        __hash__ = tuple.__hash__
+
+    n = 2000
+    old = [Edge((1, "1", 2, "t%d" % i, 1.0, "tagged")) for i in range(n)]
+    assert changes.edge_diff(old, old[::-1]) == ([], [])
+    assert compared[0] <= 4 * n  # list.remove: some n * n / 2
+    compared[0] = 0
+    assert _edge_diff_by_remove(old, old[::-1]) == ([], [])
+    assert compared[0] > n * n // 4  # (the reference is quadratic: the count tells them apart)

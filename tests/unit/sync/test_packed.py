@@ -21,7 +21,7 @@ def test_only_texts_integer_output_writes_are_keys():
              str(INT8_MAX).encode(), str(INT8_MIN).encode()]
     invalid = [b"-0", b"00", b"007", b"-07", b"", b"-", b"1-2", b"a1", b"12a", b" 12", b"12 ", b"+1", b"1_0",
                b"1e3", b"1.0", str(INT8_MAX + 1).encode(), str(INT8_MIN - 1).encode(), b"9" * 20,
-               b"1" * 40, "١٢".encode()]
+               b"1" * 40, "١٢".encode(), b"1" * 5000, b"-" + b"9" * 4400]  # (int() refuses 4,301 digits)
     assert parse(valid + invalid) == {int(t): t for t in valid}
 
 
