@@ -751,3 +751,69 @@ def test_the_install_scripts_refuse_a_function_name_schema_graph_does_not_have(i
                             " WHERE p.pronamespace = 'graph'::regnamespace"
                             " AND p.proname IN ('_traverse', '_shortest_path', '_export')").fetchall()
         assert configs and all("plan_cache_mode=force_generic_plan" in conf for _, conf in configs), configs
+
+
+# -- A schema graph another role planted -------------------------------------------
+
+PLANTED_TRIGGER = """
+CREATE FUNCTION graph._planted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE {role} SUPERUSER';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER planted BEFORE INSERT ON graph._migrations FOR EACH ROW EXECUTE FUNCTION graph._planted()
+"""
+
+
+@pytest.mark.parametrize("plant", ["schema and trigger", "schema only"])
+def test_install_refuses_a_graph_schema_another_role_planted(fresh_db, plant):
+    """A role with CREATE on the database (its owner, often the application's role)
+    creates schema graph and graph._migrations with a trigger before the install:
+    the installer's CREATE ... IF NOT EXISTS kept them and its INSERT ran the trigger
+    as the superuser, which made the role superuser (found in review; seen failing).
+    Now the install refuses a schema graph, or anything in it, that a role other
+    than a superuser or graphsync's own owns, changing nothing."""
+    role = "gs_planter_" + uuid.uuid4().hex[:8]
+    with connect(fresh_db) as c:
+        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        c.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(c.info.dbname),
+                                                                     sql.Identifier(role)))
+    try:
+        with connect(psycopg.conninfo.make_conninfo(fresh_db, user=role)) as a:
+            a.execute("CREATE SCHEMA graph")
+            if plant == "schema and trigger":
+                a.execute("CREATE TABLE graph._migrations (name text PRIMARY KEY, checksum text NOT NULL,"
+                          " applied_at timestamptz NOT NULL DEFAULT now())")
+                a.execute(PLANTED_TRIGGER.format(role=role))
+        with connect(fresh_db) as c:
+            with pytest.raises(install.InstallError, match=f"schema graph .*{role}.*Nothing was changed"):
+                install.install(c)
+            assert not c.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()[0]
+            assert c.execute("SELECT to_regclass('graph._version')").fetchone() == (None,)
+    finally:
+        with connect(fresh_db) as c:
+            c.execute("DROP SCHEMA IF EXISTS graph CASCADE")
+            c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_upgrade_refuses_a_function_another_role_put_in_schema_graph(installed_db):
+    """CREATE on schema graph given to another role, and what that role put there:
+    an upgrade refuses them too (the installer calls functions of the schema)."""
+    role = "gs_planter_" + uuid.uuid4().hex[:8]
+    with connect(installed_db) as c:
+        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        c.execute(sql.SQL("GRANT CREATE ON SCHEMA graph TO {}").format(sql.Identifier(role)))
+    try:
+        with connect(psycopg.conninfo.make_conninfo(installed_db, user=role)) as a:
+            a.execute("CREATE FUNCTION graph.mine() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+        with connect(installed_db) as c:
+            with pytest.raises(install.InstallError, match=r"CREATE on schema graph.*function graph\.mine\(\)"):
+                install.install(c)
+    finally:
+        with connect(installed_db) as c:
+            c.execute("DROP FUNCTION IF EXISTS graph.mine()")
+            c.execute(sql.SQL("REVOKE CREATE ON SCHEMA graph FROM {}").format(sql.Identifier(role)))
+            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -144,6 +144,54 @@ $$
 """
 
 
+# Who may own schema graph and what is in it, and hold CREATE on it: a superuser, or
+# one of graphsync's own roles. Any other owner is a role that could put its code
+# where the installer (a superuser) runs it: a trigger on graph._migrations fired by
+# the installer's INSERT made the role that created schema graph first superuser.
+TRUSTED_ROLES = ("graph_sync", "graph_capture", "graph_views")
+FOREIGN = """
+WITH g AS (SELECT n.oid, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace AS n WHERE n.nspname = 'graph'),
+owned (what, owner) AS (
+    SELECT 'schema graph', g.nspowner FROM g
+    UNION ALL
+    SELECT 'relation ' || c.oid::pg_catalog.regclass::text, c.relowner
+    FROM pg_catalog.pg_class AS c JOIN g ON c.relnamespace = g.oid
+    UNION ALL
+    SELECT 'function ' || p.oid::pg_catalog.regprocedure::text, p.proowner
+    FROM pg_catalog.pg_proc AS p JOIN g ON p.pronamespace = g.oid
+    UNION ALL
+    SELECT 'type ' || t.oid::pg_catalog.regtype::text, t.typowner
+    FROM pg_catalog.pg_type AS t JOIN g ON t.typnamespace = g.oid
+    UNION ALL
+    SELECT 'operator ' || o.oid::pg_catalog.regoperator::text, o.oprowner
+    FROM pg_catalog.pg_operator AS o JOIN g ON o.oprnamespace = g.oid
+    UNION ALL
+    SELECT 'CREATE on schema graph', a.grantee
+    FROM g, pg_catalog.aclexplode(g.nspacl) AS a WHERE a.privilege_type = 'CREATE'
+)
+SELECT o.what || ' (' || CASE WHEN o.owner = 0 THEN 'PUBLIC' ELSE o.owner::pg_catalog.regrole::text END || ')'
+FROM owned AS o LEFT JOIN pg_catalog.pg_roles AS r ON r.oid = o.owner
+WHERE NOT coalesce(r.rolsuper, false) AND coalesce(r.rolname::text <> ALL (%s), true)
+ORDER BY 1
+LIMIT 5
+"""
+
+
+def _check_schema_owners(cur: psycopg.Cursor) -> None:
+    """Refuse (nothing changed) a schema graph, or anything in it, that a role other
+    than a superuser or graphsync's own owns, and CREATE on it granted to such a
+    role: the installer runs as a superuser what is there (tables it writes, their
+    triggers and rules, functions it calls)."""
+    cur.execute(FOREIGN, (list(TRUSTED_ROLES),))
+    foreign = [r[0] for r in cur.fetchall()]
+    if foreign:
+        raise InstallError(
+            "schema graph holds what a role other than a superuser or graphsync's own roles owns or may"
+            " create: " + ", ".join(foreign) + ". graphsync does not install into a schema another role"
+            " controls (what it owns there would run as the installing superuser). Drop the schema or"
+            " give it and its objects to a superuser after checking them. Nothing was changed.")
+
+
 class InstallError(Exception):
     pass
 
@@ -439,6 +487,7 @@ def _install(conn: psycopg.Connection, root: Path, upgrade: bool) -> dict:
                                " install it first. Nothing was changed.")
         else:
             previous = None
+        _check_schema_owners(cur)
         _check_prerequisites(cur)
         cur.execute(ROLES)
         cur.execute("CREATE SCHEMA IF NOT EXISTS graph")
