@@ -75,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         conn = psycopg.connect(args.dsn, autocommit=True)
-    except psycopg.OperationalError as exc:
-        print(f"install.py: cannot connect: {exc}", file=sys.stderr)
+    except psycopg.Error as exc:
+        message = _installer.printable(_installer.without_password(str(exc).strip(), args.dsn))
+        print(f"install.py: cannot connect: {message}", file=sys.stderr)
         return 2
     try:
         with conn:
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             result = install(conn)
     except InstallError as exc:
-        print(f"install.py: {exc}", file=sys.stderr)
+        print(f"install.py: {_installer.printable(str(exc))}", file=sys.stderr)
         return 2
     if not args.quiet:
         done = ", ".join(result["migrations"]) or "none"

@@ -817,3 +817,53 @@ def test_upgrade_refuses_a_function_another_role_put_in_schema_graph(installed_d
             c.execute("DROP FUNCTION IF EXISTS graph.mine()")
             c.execute(sql.SQL("REVOKE CREATE ON SCHEMA graph FROM {}").format(sql.Identifier(role)))
             c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+# -- What the commands print ---------------------------------------------------------
+
+@pytest.mark.parametrize("dsn", [
+    "postgresql://bob:Sup3r%zzSecret@127.0.0.1:1/db",  # a stray % in a password
+    "postgresql://bob:Sup3rSecret@[::1:1/db",  # a typo in an IPv6 host
+    "host=127.0.0.1 port=1 password='Sup3r Secret' sslmode=nosuch",
+])
+def test_no_command_prints_the_password_of_a_dsn_it_cannot_use(dsn, capsys):
+    """libpq quotes a DSN it cannot parse, its password included; the commands mask
+    it (found in review: the CLI printed it; install.py a traceback with it)."""
+    from graphsync_client import cli
+
+    assert cli.main(["health", "--dsn", dsn]) == 2
+    assert install.main(["--dsn", dsn]) == 2
+    err = capsys.readouterr().err
+    assert "Sup3r" not in err and "Traceback" not in err, err
+    assert err.count("cannot connect") == 2, err
+
+
+def test_health_prints_no_control_character_a_table_owner_chose(installed_db, capsys):
+    """A table's name is its owner's to choose: with an escape sequence in it, the
+    health table (schema drift, next action) retitled the operator's terminal,
+    cleared it and painted a fake line (found in review; seen failing)."""
+    from graphsync_client import cli
+
+    owner = "gs_owner_" + uuid.uuid4().hex[:8]
+    evil = "t\x1b]0;pwned\x07\x1b[2J\x1b[31mFAKE: nothing to do"
+    with connect(installed_db) as c:
+        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(owner)))
+        c.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(owner)))
+        c.execute("CREATE TABLE public.esc_t (id int PRIMARY KEY)")
+        c.execute(sql.SQL("ALTER TABLE public.esc_t OWNER TO {}").format(sql.Identifier(owner)))
+        c.execute("SELECT graph.add_table('public.esc_t')")
+    try:
+        with connect(psycopg.conninfo.make_conninfo(installed_db, user=owner)) as o:
+            o.execute(sql.SQL("ALTER TABLE public.esc_t RENAME TO {}").format(sql.Identifier(evil)))
+            o.execute(sql.SQL("ALTER TABLE public.{} DISABLE TRIGGER graphsync_capture_update")
+                      .format(sql.Identifier(evil)))
+        assert cli.main(["health", "--dsn", installed_db]) == 0
+        out = capsys.readouterr().out
+        assert "FAKE" in out and "\x1b" not in out and "\x07" not in out, out
+        assert "\\x1b]0;pwned\\x07" in out
+    finally:
+        with connect(installed_db) as c:
+            c.execute(sql.SQL("DROP TABLE public.{}").format(sql.Identifier(evil)))
+            c.execute("SELECT * FROM graph.reconcile()").fetchall()
+            c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(owner)))
+            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(owner)))

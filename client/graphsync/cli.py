@@ -34,6 +34,7 @@ def format_table(pairs: list[tuple[str, Any]]) -> str:
             text = "yes" if value else "no"
         else:
             text = str(value)
+        text = installer.printable(text)  # (a table's name is its owner's to choose)
         first, *rest = text.splitlines() or [""]
         lines.append(f"{name:<{width}}  {first}".rstrip())
         lines.extend(f"{'':<{width}}  {more}" for more in rest)
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None, prog: str = "graphsync") -> int:
     try:
         conn = psycopg.connect(args.dsn, autocommit=True)
     except psycopg.Error as exc:
-        print(f"{prog}: cannot connect to the database: {str(exc).strip()}", file=sys.stderr)
+        message = installer.printable(installer.without_password(str(exc).strip(), args.dsn))
+        print(f"{prog}: cannot connect to the database: {message}", file=sys.stderr)
         return 2
     with conn:
         try:
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None, prog: str = "graphsync") -> int:
             act = installer.upgrade if args.command == "upgrade" else installer.install
             result = act(conn)
         except installer.InstallError as exc:
-            print(f"{prog}: {exc}", file=sys.stderr)
+            print(f"{prog}: {installer.printable(str(exc))}", file=sys.stderr)
             return 2
     if not args.quiet:
         done = ", ".join(result["migrations"]) or "none"

@@ -192,6 +192,39 @@ def _check_schema_owners(cur: psycopg.Cursor) -> None:
             " give it and its objects to a superuser after checking them. Nothing was changed.")
 
 
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#@:]*:([^/?#@]*)@", re.IGNORECASE)
+_KEYWORD_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']\S*)")
+
+
+def without_password(message: str, dsn: str | None) -> str:
+    """``message`` with the password of ``dsn`` in it masked (***): libpq quotes a
+    DSN it cannot parse, its password included ('invalid percent-encoded token:
+    "Sup3r%zz"'), and a command's error reaches a terminal or a CI log."""
+    secrets = set()
+    if dsn:
+        try:
+            secrets.add(psycopg.conninfo.conninfo_to_dict(dsn).get("password") or "")
+        except psycopg.Error:
+            pass
+        m = _URL_PASSWORD.match(dsn.strip())
+        if m:
+            secrets.add(m.group(1))
+        for m in _KEYWORD_PASSWORD.finditer(dsn):
+            secrets.update((m.group(1), m.group(1).strip("'")))
+    for secret in sorted(secrets - {""}, key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters but newlines and tabs shown as escapes
+    (\\x1b): names and messages from the database (a table's name is its owner's to
+    choose) reach a terminal, where an escape sequence could retitle it, clear it or
+    paint a fake line."""
+    return "".join(c if c in "\n\t" or not (ord(c) < 32 or 0x7f <= ord(c) <= 0x9f) else "\\x%02x" % ord(c)
+                   for c in text)
+
+
 class InstallError(Exception):
     pass
 
