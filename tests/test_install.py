@@ -867,3 +867,36 @@ def test_health_prints_no_control_character_a_table_owner_chose(installed_db, ca
             c.execute("SELECT * FROM graph.reconcile()").fetchall()
             c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(owner)))
             c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(owner)))
+
+
+def test_an_upgrade_captures_no_table_an_admin_wrote_into_the_registry_by_hand(installed_db):
+    """A graph_admin member without privileges on a table cannot register it
+    (graph.add_table needs SELECT and TRIGGER), but may write the registry's tables:
+    the upgrade, a superuser's, generated capture for every registered table and
+    attached its triggers, and the table's rows reached the log the admin reads
+    (found in review; seen failing). Now it regenerates capture only where
+    graphsync's triggers are."""
+    adm = "gs_adm_" + uuid.uuid4().hex[:8]
+    with connect(installed_db) as c:
+        c.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE graph_admin").format(sql.Identifier(adm)))
+        c.execute("CREATE TABLE public.salaries (id int PRIMARY KEY, amount int)")
+    try:
+        with connect(psycopg.conninfo.make_conninfo(installed_db, user=adm)) as a:
+            assert not a.execute("SELECT has_table_privilege('public.salaries', 'SELECT')").fetchone()[0]
+            with pytest.raises(psycopg.Error):
+                a.execute("SELECT graph.add_table('public.salaries', columns => '{amount}')")
+            a.execute("""INSERT INTO graph._node_tables (table_oid, table_name, id_columns, columns)
+                         VALUES ('public.salaries'::regclass, 'public.salaries', '{id}', '{amount}')""")
+        with connect(installed_db) as c:
+            install.install(c)
+            c.execute("INSERT INTO public.salaries VALUES (1, 987654)")
+            triggers = c.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.salaries'::regclass"
+                                 " AND NOT tgisinternal").fetchone()[0]
+            logged = c.execute("SELECT count(*) FROM graph._sync_log"
+                               " WHERE table_oid = 'public.salaries'::regclass").fetchone()[0]
+        assert (triggers, logged) == (0, 0)
+    finally:
+        with connect(installed_db) as c:
+            c.execute("DELETE FROM graph._node_tables WHERE table_oid = 'public.salaries'::regclass")
+            c.execute("DROP TABLE public.salaries")
+            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(adm)))

@@ -550,9 +550,18 @@ def _install(conn: psycopg.Connection, root: Path, upgrade: bool) -> dict:
         cur.execute((root / "sql" / "output-settings.sql").read_text())
         cur.execute((root / "sql" / "plan-settings.sql").read_text())
         cur.execute((root / "sql" / "privileges.sql").read_text())
-        cur.execute("SELECT graph._install_capture(table_oid) FROM ("
+        # Capture regenerated for the registered tables that carry graphsync's triggers
+        # already: the installer is a superuser, and a graph_admin member who wrote a
+        # table into the registry by hand (it may write the registry's tables, not
+        # register a table it has no TRIGGER on) had the upgrade capture that table's
+        # rows into the log it reads. A registered table without them is left to
+        # graph.reconcile(), as its admin (sync_health() names it).
+        cur.execute("SELECT graph._install_capture(t.table_oid) FROM ("
                     " SELECT table_oid FROM graph._node_tables"
-                    " UNION SELECT coalesce(via_table, from_table) FROM graph._edge_sources) AS t")
+                    " UNION SELECT coalesce(via_table, from_table) FROM graph._edge_sources) AS t"
+                    " WHERE EXISTS (SELECT FROM pg_catalog.pg_trigger AS g"
+                    " JOIN pg_catalog.pg_proc AS p ON p.oid = g.tgfoid"
+                    " WHERE g.tgrelid = t.table_oid AND p.pronamespace = 'graph'::pg_catalog.regnamespace)")
         cur.execute("""INSERT INTO graph._version (version) VALUES (%s)
                        ON CONFLICT (singleton) DO UPDATE SET version = excluded.version,
                            installed_at = now()
