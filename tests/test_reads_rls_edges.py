@@ -453,3 +453,87 @@ def test_tables_whose_names_need_quoting_under_the_policies_of_graph_nodes_and_l
         with connect(rj_db) as admin:
             admin.execute(f"SELECT graph.remove_table('{items}', cascade => true)")
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+# -- A join table renamed under a pooled backend ----------------------------------
+
+RN_READER, RN_MALLORY = "gs_ren_reader", "gs_ren_mallory"
+
+RENAMED = f"""
+DROP SCHEMA IF EXISTS rn CASCADE;
+DROP SCHEMA IF EXISTS rn_mal CASCADE;
+CREATE SCHEMA rn;
+CREATE TABLE rn.items (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE rn.relations (id serial PRIMARY KEY, ws int NOT NULL, src int NOT NULL, dst int NOT NULL);
+CREATE INDEX ON rn.relations (src); CREATE INDEX ON rn.relations (dst);
+CREATE TABLE rn.secret (v text);
+INSERT INTO rn.secret VALUES ('only the reader may read this');
+INSERT INTO rn.items SELECT i, 'item ' || i FROM generate_series(1, 6) AS i;
+INSERT INTO rn.relations (ws, src, dst) VALUES (1, 1, 2), (2, 1, 3);
+SELECT graph.add_table('rn.items', columns => '{{name}}');
+SELECT graph.add_edge('rn.items', 'src', 'rn.items', to_column => 'dst', via_table => 'rn.relations', label => 'rel');
+SELECT graph.build();
+DROP ROLE IF EXISTS {RN_READER}; DROP ROLE IF EXISTS {RN_MALLORY};
+CREATE ROLE {RN_READER} LOGIN; CREATE ROLE {RN_MALLORY} LOGIN;
+GRANT USAGE ON SCHEMA rn TO {RN_READER}, {RN_MALLORY};
+GRANT CREATE ON SCHEMA rn TO {RN_MALLORY};
+CREATE SCHEMA rn_mal AUTHORIZATION {RN_MALLORY};
+GRANT SELECT ON rn.items, rn.relations, rn.secret TO {RN_READER};
+ALTER TABLE rn.relations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY ws1 ON rn.relations FOR SELECT USING (ws = 1);
+"""
+
+# Another role takes the old name: a view whose query calls its function, which copies
+# what the reader may read.
+TAKE_THE_NAME = """
+CREATE TABLE rn_mal.loot (who text, what text);
+GRANT USAGE ON SCHEMA rn_mal TO PUBLIC;
+GRANT INSERT ON rn_mal.loot TO PUBLIC;
+CREATE FUNCTION rn_mal.steal() RETURNS int LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    INSERT INTO rn_mal.loot SELECT current_user, v FROM rn.secret;
+    RETURN 1;
+EXCEPTION WHEN OTHERS THEN RETURN 1;
+END $$;
+CREATE VIEW rn.relations AS SELECT 1 AS id, rn_mal.steal() AS ws, 1 AS src, 6 AS dst;
+GRANT SELECT ON rn.relations TO PUBLIC;
+"""
+
+
+def _out_of_1(c):
+    return sorted(r[0] for r in c.execute(
+        "SELECT node_id FROM graph.traverse('rn.items', '1', max_depth => 1) WHERE depth = 1"))
+
+
+@pytest.mark.parametrize("taken", [False, True], ids=["renamed", "renamed, old name taken"])
+def test_a_pooled_backend_reads_a_renamed_join_table_by_its_new_name(db, taken):
+    """A backend keeps the statements that read a secured join table's rows; they name
+    the table. Before, a statement kept from before its owner renamed it read the old
+    name: 42P01 in every pooled backend until it reconnected, or, where another role
+    had taken the name with a view, that view, whose function ran as the reader and
+    copied what the reader may read (found in review; seen failing). Now the names are
+    part of the kept statements' key, each checked to be a table still."""
+    with connect(db) as c:
+        c.execute(RENAMED)
+    try:
+        with as_role(db, RN_READER) as pooled:
+            assert _out_of_1(pooled) == ["2"]  # the backend keeps the join table's statements
+            with connect(db) as owner:
+                owner.execute("ALTER TABLE rn.relations RENAME TO relations_v1")
+            if taken:
+                with as_role(db, RN_MALLORY) as m:
+                    m.execute(TAKE_THE_NAME)
+            assert _out_of_1(pooled) == ["2"]
+        with connect(db) as c:
+            if taken:
+                assert c.execute("SELECT who, what FROM rn_mal.loot").fetchall() == []
+    finally:
+        with connect(db) as c:
+            c.execute("SELECT graph.remove_table('rn.items', cascade => true)")
+            c.execute(f"DROP SCHEMA rn CASCADE; DROP SCHEMA rn_mal CASCADE;"
+                      f" DROP ROLE {RN_READER}; DROP ROLE {RN_MALLORY}")
+            c.execute("SELECT graph.build()")
+
+
+def as_role(dsn, role):
+    return connect(psycopg.conninfo.make_conninfo(dsn, user=role))

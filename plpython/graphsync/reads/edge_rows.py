@@ -75,12 +75,26 @@ SELECT pg_catalog.current_setting('jit') AS jit, pg_catalog.current_setting('ena
 """
 EDGES_PLAN_BACK = "SELECT pg_catalog.set_config('jit', $1, true), pg_catalog.set_config('enable_nestloop', $2, true)"
 
-_sql = {}  # (registry edge sources secured, their node tables) -> (VISIBLE_EDGES of them, end tables)
+_sql = {}  # (registry edge sources secured, their node tables, join tables' names) -> (VISIBLE_EDGES, end tables)
+
+# The names the join tables (oids, $1) are read by now, each checked to be a table still
+# (graph._source_name): part of the key of the statements kept above and below, which
+# name them. An edge source holds its join table's oid only: a statement kept after a
+# rename read whatever then held the old name -- another role's view there ran its
+# functions as the reader (found in review; tests/test_reads_rls_edges.py).
+NAMES = """
+SELECT pg_catalog.array_agg(graph._source_name(u.t) ORDER BY u.o) AS names
+FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u (t, o)
+"""
+
+
+def _names(plpy, edges):
+    return tuple(run(plpy, NAMES, ["oid[]"], [[e.carrier for e in edges]])[0]["names"] or ())
 
 
 def _statement(plpy, reg, secured):
     edges = tuple(e for e in reg.edges if e.edge_source_id in secured)
-    key = (edges, tuple(reg.nodes.get(e.from_table) for e in edges))
+    key = (edges, tuple(reg.nodes.get(e.from_table) for e in edges), _names(plpy, edges))
     made = _sql.get(key)
     if made is None:
         from graphsync.sync import sources  # only for secured edges: not a first read's cost
@@ -214,7 +228,7 @@ JOIN graph._nodes AS o ON o.table_oid = CASE WHEN r.side = 'a' THEN r.b_oid ELSE
                       AND o.pk = CASE WHEN r.side = 'a' THEN r.b_pk ELSE r.a_pk END AND o.node_id < $1
 """ % ("%s", GENERATION)
 
-_node_sql = {}  # (edge sources, direction, their node tables) -> (NODE_EDGES of them, table of each key parameter)
+_node_sql = {}  # (edge sources, direction, their node tables, join tables' names) -> (NODE_EDGES, key tables)
 
 
 def _keyed_types(plpy, reg, edges):
@@ -246,7 +260,8 @@ def _node_statement(plpy, reg, sources, direction):
     node table whose keys each parameter from $2 on takes, and its type: an array
     of the key column's base type, which PL/Python makes of the keys' texts)."""
     edges = tuple(e for e in reg.edges if e.edge_source_id in sources)
-    key = (edges, direction, tuple(reg.nodes.get(t) for e in edges for t in (e.from_table, e.to_table)))
+    key = (edges, direction, tuple(reg.nodes.get(t) for e in edges for t in (e.from_table, e.to_table)),
+           _names(plpy, edges))
     made = _node_sql.get(key)
     if made is None:
         from graphsync.sync import sources as source_sql  # only for secured edges: not a first read's cost
