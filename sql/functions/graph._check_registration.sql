@@ -1,0 +1,41 @@
+-- graph._check_registration(column, ...): the trigger of the registry's tables
+-- (migration 426) refusing (42501) a row that names, in one of the given oid
+-- columns, a table the role writing it (current_user) may not SELECT or put
+-- triggers on -- the rule of graph._check_table, which registration applies --
+-- when that table is new to the row (an INSERT, or an UPDATE changing it); a
+-- superuser and graph_sync (its SECURITY DEFINER functions follow the owner's DDL)
+-- pass. A dropped table's oid (no privilege to tell) passes: the registry keeps
+-- such rows until reconcile. SECURITY INVOKER: the privileges are the writer's.
+CREATE OR REPLACE FUNCTION graph._check_registration()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col text;
+    tbl oid;
+BEGIN
+    IF current_user = 'graph_sync'
+       OR (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user) THEN
+        RETURN NEW;
+    END IF;
+    FOREACH col IN ARRAY TG_ARGV LOOP
+        tbl := (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->>) col)::pg_catalog.oid;
+        IF tbl IS NULL
+           OR (TG_OP = 'UPDATE' AND tbl = (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->>) col)::pg_catalog.oid)
+           OR NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = tbl) THEN
+            CONTINUE;
+        END IF;
+        IF NOT (pg_catalog.has_table_privilege(tbl, 'SELECT') AND pg_catalog.has_table_privilege(tbl, 'TRIGGER')) THEN
+            RAISE EXCEPTION 'permission denied for table %: a registration needs SELECT and TRIGGER on it',
+                tbl::pg_catalog.regclass
+                USING ERRCODE = '42501',
+                      HINT = 'Register tables with graph.add_table and graph.add_edge, as a role with those rights.';
+        END IF;
+    END LOOP;
+    RETURN NEW;
+END;
+$$;
+
+COMMENT ON FUNCTION graph._check_registration() IS
+'Internal: trigger of the registry''s tables refusing a row naming a table its writer may not SELECT and put triggers on (migration 426).';
