@@ -825,6 +825,8 @@ def test_upgrade_refuses_a_function_another_role_put_in_schema_graph(installed_d
     "postgresql://bob:Sup3r%zzSecret@127.0.0.1:1/db",  # a stray % in a password
     "postgresql://bob:Sup3rSecret@[::1:1/db",  # a typo in an IPv6 host
     "host=127.0.0.1 port=1 password='Sup3r Secret' sslmode=nosuch",
+    "host=127.0.0.1 port=1 password=Sup3r Secr3t",  # a space: libpq names the rest an option
+    "host=127.0.0.1 port=1 password=Sup3r Secr3t=x dbname=db",
 ])
 def test_no_command_prints_the_password_of_a_dsn_it_cannot_use(dsn, capsys):
     """libpq quotes a DSN it cannot parse, its password included; the commands mask
@@ -834,7 +836,7 @@ def test_no_command_prints_the_password_of_a_dsn_it_cannot_use(dsn, capsys):
     assert cli.main(["health", "--dsn", dsn]) == 2
     assert install.main(["--dsn", dsn]) == 2
     err = capsys.readouterr().err
-    assert "Sup3r" not in err and "Traceback" not in err, err
+    assert "Sup3r" not in err and "Secr" not in err and "Traceback" not in err, err
     assert err.count("cannot connect") == 2, err
 
 
@@ -875,7 +877,8 @@ def test_an_upgrade_captures_no_table_an_admin_wrote_into_the_registry_by_hand(i
     the upgrade, a superuser's, generated capture for every registered table and
     attached its triggers, and the table's rows reached the log the admin reads
     (found in review; seen failing). Now it regenerates capture only where
-    graphsync's triggers are."""
+    graphsync's triggers are (and migration 426 refuses such a row: this one stands
+    for a row written before it)."""
     adm = "gs_adm_" + uuid.uuid4().hex[:8]
     with connect(installed_db) as c:
         c.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE graph_admin").format(sql.Identifier(adm)))
@@ -885,8 +888,13 @@ def test_an_upgrade_captures_no_table_an_admin_wrote_into_the_registry_by_hand(i
             assert not a.execute("SELECT has_table_privilege('public.salaries', 'SELECT')").fetchone()[0]
             with pytest.raises(psycopg.Error):
                 a.execute("SELECT graph.add_table('public.salaries', columns => '{amount}')")
-            a.execute("""INSERT INTO graph._node_tables (table_oid, table_name, id_columns, columns)
+        with connect(installed_db) as c:
+            # The admin's row, as written before migration 426 refused it (its trigger
+            # does not fire under replication's session role).
+            c.execute("SET session_replication_role = replica")
+            c.execute("""INSERT INTO graph._node_tables (table_oid, table_name, id_columns, columns)
                          VALUES ('public.salaries'::regclass, 'public.salaries', '{id}', '{amount}')""")
+            c.execute("RESET session_replication_role")
         with connect(installed_db) as c:
             install.install(c)
             c.execute("INSERT INTO public.salaries VALUES (1, 987654)")
@@ -900,3 +908,46 @@ def test_an_upgrade_captures_no_table_an_admin_wrote_into_the_registry_by_hand(i
             c.execute("DELETE FROM graph._node_tables WHERE table_oid = 'public.salaries'::regclass")
             c.execute("DROP TABLE public.salaries")
             c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(adm)))
+
+
+PLANTED_FORMAT = """
+CREATE FUNCTION public.format(f text, fn regprocedure) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE {role} SUPERUSER';
+    END IF;
+    RETURN pg_catalog.format(f, fn);
+END $$
+"""
+
+
+def test_install_runs_no_function_the_database_owner_planted_in_public(fresh_db):
+    """The installer ran its migrations and sql/privileges.sql under the session's
+    search_path ("$user", public): the database's owner planted
+    public.format(text, regprocedure), a closer match than pg_catalog's for
+    privileges.sql's format(), which the installing superuser then ran (found in
+    review; seen failing: its owner became superuser). The installer pins
+    search_path to pg_catalog, pg_temp for its transaction and gives the caller's
+    back after."""
+    role = "gs_sp_" + uuid.uuid4().hex[:8]
+    with connect(fresh_db) as c:
+        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        c.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(c.info.dbname),
+                                                                   sql.Identifier(role)))
+    try:
+        with connect(psycopg.conninfo.make_conninfo(fresh_db, user=role)) as a:
+            a.execute(PLANTED_FORMAT.format(role=role))
+        with connect(fresh_db) as c:
+            c.execute("SET search_path = \"$user\", public")
+            with c.transaction():  # in the caller's transaction, as a framework's migration runs it
+                install.install(c)
+                assert c.execute("SHOW search_path").fetchone() == ('"$user", public',)
+            assert not c.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()[0]
+    finally:
+        with connect(fresh_db) as c:
+            c.execute(sql.SQL("ALTER ROLE {} NOSUPERUSER").format(sql.Identifier(role)))
+            c.execute("DROP SCHEMA IF EXISTS graph CASCADE")
+            c.execute("DROP FUNCTION IF EXISTS public.format(text, regprocedure)")
+            c.execute(sql.SQL("ALTER DATABASE {} OWNER TO CURRENT_USER").format(sql.Identifier(c.info.dbname)))
+            c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

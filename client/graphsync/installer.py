@@ -205,7 +205,9 @@ def without_password(message: str, dsn: str | None) -> str:
         try:
             secrets.add(psycopg.conninfo.conninfo_to_dict(dsn).get("password") or "")
         except psycopg.Error:
-            pass
+            # A DSN libpq cannot parse: what it quotes of it is not shown, as no rule
+            # can tell where a malformed password ends ('password=Sup3r Secr3t').
+            return "the DSN could not be parsed (libpq's message, which may quote its password, is not shown)"
         m = _URL_PASSWORD.match(dsn.strip())
         if m:
             secrets.add(m.group(1))
@@ -510,7 +512,15 @@ def _install(conn: psycopg.Connection, root: Path, upgrade: bool) -> dict:
     functions = function_files(root)
     with conn.transaction(), conn.cursor() as cur:
         _require_superuser(cur, "Installing graphsync")
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        # Every statement below runs as a superuser: no name may resolve in a schema
+        # another role can create in (a planted public.format(text, regprocedure) was a
+        # closer match than pg_catalog's for privileges.sql's format() and made its
+        # owner superuser). Given back at the end (an install may run in the caller's
+        # transaction); an error rolls it back with the rest.
+        cur.execute("SELECT pg_catalog.current_setting('search_path')")
+        caller_path = cur.fetchone()[0]
+        cur.execute("SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)")
+        cur.execute("SELECT pg_catalog.pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         cur.execute("SELECT to_regclass('graph._version') IS NOT NULL")
         if cur.fetchone()[0]:
             cur.execute("SELECT version FROM graph._version")
@@ -564,8 +574,9 @@ def _install(conn: psycopg.Connection, root: Path, upgrade: bool) -> dict:
                     " WHERE g.tgrelid = t.table_oid AND p.pronamespace = 'graph'::pg_catalog.regnamespace)")
         cur.execute("""INSERT INTO graph._version (version) VALUES (%s)
                        ON CONFLICT (singleton) DO UPDATE SET version = excluded.version,
-                           installed_at = now()
-                       WHERE graph._version.version <> excluded.version""", (VERSION,))
+                           installed_at = pg_catalog.now()
+                       WHERE graph._version.version OPERATOR(pg_catalog.<>) excluded.version""", (VERSION,))
+        cur.execute("SELECT pg_catalog.set_config('search_path', %s, true)", (caller_path,))
     return {"version": VERSION, "previous_version": previous, "migrations": migrations,
             "modules_changed": modules_changed}
 
@@ -594,7 +605,8 @@ def uninstall(dsn_or_connection: Any) -> None:
     roles (graph_admin, graph_capture, graph_sync, graph_views) and the source tables' rows."""
     with connection_for(dsn_or_connection) as conn, conn.transaction(), conn.cursor() as cur:
         _require_superuser(cur, "Uninstalling graphsync")
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        cur.execute("SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)")  # (see _install)
+        cur.execute("SELECT pg_catalog.pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         # Dropping the schema drops the capture functions, and with them the triggers.
         cur.execute("DROP SCHEMA IF EXISTS graph CASCADE")
 

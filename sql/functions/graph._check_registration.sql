@@ -4,8 +4,10 @@
 -- triggers on -- the rule of graph._check_table, which registration applies --
 -- when that table is new to the row (an INSERT, or an UPDATE changing it); a
 -- superuser and graph_sync (its SECURITY DEFINER functions follow the owner's DDL)
--- pass. A dropped table's oid (no privilege to tell) passes: the registry keeps
--- such rows until reconcile. SECURITY INVOKER: the privileges are the writer's.
+-- pass. An oid no table holds is refused (42P01): oids are handed out in order, and
+-- rows naming the next ones named whatever table its owner created next; a row that
+-- keeps a dropped table's oid (the registry keeps such rows until reconcile) is no
+-- new name. SECURITY INVOKER: the privileges are the writer's.
 CREATE OR REPLACE FUNCTION graph._check_registration()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -22,9 +24,13 @@ BEGIN
     FOREACH col IN ARRAY TG_ARGV LOOP
         tbl := (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->>) col)::pg_catalog.oid;
         IF tbl IS NULL
-           OR (TG_OP = 'UPDATE' AND tbl = (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->>) col)::pg_catalog.oid)
-           OR NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = tbl) THEN
+           OR (TG_OP = 'UPDATE' AND tbl = (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->>) col)::pg_catalog.oid) THEN
             CONTINUE;
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = tbl) THEN
+            -- an oid no table holds yet: oids are handed out in order, and a row naming
+            -- the next ones named the table its owner created next
+            RAISE EXCEPTION 'relation with OID % does not exist', tbl USING ERRCODE = '42P01';
         END IF;
         IF NOT (pg_catalog.has_table_privilege(tbl, 'SELECT') AND pg_catalog.has_table_privilege(tbl, 'TRIGGER')) THEN
             RAISE EXCEPTION 'permission denied for table %: a registration needs SELECT and TRIGGER on it',
