@@ -951,3 +951,94 @@ def test_install_runs_no_function_the_database_owner_planted_in_public(fresh_db)
             c.execute(sql.SQL("ALTER DATABASE {} OWNER TO CURRENT_USER").format(sql.Identifier(c.info.dbname)))
             c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
             c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+PLANTED_VERSION = """
+CREATE SCHEMA graph;
+CREATE FUNCTION graph.v() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE {role} SUPERUSER';
+        -- out of the installer's way: it then installs into a schema graph of its own
+        EXECUTE 'ALTER SCHEMA graph RENAME TO {role}_gone';
+    END IF;
+    RETURN '0';
+END $$;
+CREATE VIEW graph._version AS SELECT graph.v() AS version;
+"""
+
+
+def test_install_reads_no_graph_version_a_planter_made_before_checking_the_schema(fresh_db):
+    """The installer read graph._version before it checked who owns schema graph: a
+    planted view over the planter's function ran as the superuser, which made the
+    planter superuser (and so passed the owners' check) and moved its schema out of
+    the way (found in review; seen failing). The check comes first now."""
+    """The installer reads graph._version (SELECT version FROM graph._version) before
+    _check_schema_owners: a role with CREATE on the database plants schema graph with
+    a view _version over its own function, which then runs as the installing
+    superuser, before the owner check that would have refused the schema."""
+    role = "gs_ver_" + uuid.uuid4().hex[:8]
+    with connect(fresh_db) as c:
+        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        c.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(c.info.dbname),
+                                                                     sql.Identifier(role)))
+    try:
+        with connect(psycopg.conninfo.make_conninfo(fresh_db, user=role)) as a:
+            a.execute(PLANTED_VERSION.format(role=role))
+        with connect(fresh_db) as c:
+            try:
+                install.install(c)
+            except install.InstallError:
+                pass  # refusing is right
+            assert not c.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()[0]
+    finally:
+        with connect(fresh_db) as c:
+            c.execute(sql.SQL("ALTER ROLE {} NOSUPERUSER").format(sql.Identifier(role)))
+            c.execute("DROP SCHEMA IF EXISTS graph CASCADE")
+            c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(role + "_gone")))
+            c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+PLANTED_HEALTH = """
+CREATE SCHEMA graph;
+CREATE FUNCTION graph.sync_health() RETURNS TABLE (status text) LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE {role} SUPERUSER';
+    END IF;
+    RETURN QUERY SELECT 'ok'::text;
+END $$;
+"""
+
+
+def test_health_runs_no_sync_health_another_role_planted(fresh_db, capsys):
+    """Where graphsync is not installed (yet, or after an uninstall), a role with
+    CREATE on the database planted graph.sync_health(), which the operator's health
+    check ran as a superuser (found in review; seen failing). health checks who owns
+    schema graph first, as the installer does."""
+    """`graphsync health` (installer.health) runs SELECT * FROM graph.sync_health()
+    with no check of who owns schema graph: where graphsync is not installed (yet,
+    or any more after `graphsync uninstall`), a role with CREATE on the database
+    plants schema graph and graph.sync_health(), and the operator's (superuser's,
+    as GRAPHSYNC_DSN is documented) health check runs it."""
+    from graphsync_client import cli
+
+    role = "gs_health_" + uuid.uuid4().hex[:8]
+    with connect(fresh_db) as c:
+        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        c.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(c.info.dbname),
+                                                                     sql.Identifier(role)))
+    try:
+        with connect(psycopg.conninfo.make_conninfo(fresh_db, user=role)) as a:
+            a.execute(PLANTED_HEALTH.format(role=role))
+        assert cli.main(["health", "--dsn", fresh_db]) == 2
+        assert "graph.sync_health() was not called" in capsys.readouterr().err
+        with connect(fresh_db) as c:
+            assert not c.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()[0]
+    finally:
+        with connect(fresh_db) as c:
+            c.execute(sql.SQL("ALTER ROLE {} NOSUPERUSER").format(sql.Identifier(role)))
+            c.execute("DROP SCHEMA IF EXISTS graph CASCADE")
+            c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

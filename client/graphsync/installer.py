@@ -150,46 +150,54 @@ $$
 # the installer's INSERT made the role that created schema graph first superuser.
 TRUSTED_ROLES = ("graph_sync", "graph_capture", "graph_views")
 FOREIGN = """
-WITH g AS (SELECT n.oid, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace AS n WHERE n.nspname = 'graph'),
+WITH g AS (SELECT n.oid, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace AS n
+           WHERE n.nspname OPERATOR(pg_catalog.=) 'graph'::pg_catalog.name),
 owned (what, owner) AS (
-    SELECT 'schema graph', g.nspowner FROM g
+    SELECT 'schema graph'::pg_catalog.text, g.nspowner FROM g
     UNION ALL
-    SELECT 'relation ' || c.oid::pg_catalog.regclass::text, c.relowner
-    FROM pg_catalog.pg_class AS c JOIN g ON c.relnamespace = g.oid
+    SELECT pg_catalog.concat('relation ', c.oid::pg_catalog.regclass), c.relowner
+    FROM pg_catalog.pg_class AS c JOIN g ON c.relnamespace OPERATOR(pg_catalog.=) g.oid
     UNION ALL
-    SELECT 'function ' || p.oid::pg_catalog.regprocedure::text, p.proowner
-    FROM pg_catalog.pg_proc AS p JOIN g ON p.pronamespace = g.oid
+    SELECT pg_catalog.concat('function ', p.oid::pg_catalog.regprocedure), p.proowner
+    FROM pg_catalog.pg_proc AS p JOIN g ON p.pronamespace OPERATOR(pg_catalog.=) g.oid
     UNION ALL
-    SELECT 'type ' || t.oid::pg_catalog.regtype::text, t.typowner
-    FROM pg_catalog.pg_type AS t JOIN g ON t.typnamespace = g.oid
+    SELECT pg_catalog.concat('type ', t.oid::pg_catalog.regtype), t.typowner
+    FROM pg_catalog.pg_type AS t JOIN g ON t.typnamespace OPERATOR(pg_catalog.=) g.oid
     UNION ALL
-    SELECT 'operator ' || o.oid::pg_catalog.regoperator::text, o.oprowner
-    FROM pg_catalog.pg_operator AS o JOIN g ON o.oprnamespace = g.oid
+    SELECT pg_catalog.concat('operator ', o.oid::pg_catalog.regoperator), o.oprowner
+    FROM pg_catalog.pg_operator AS o JOIN g ON o.oprnamespace OPERATOR(pg_catalog.=) g.oid
     UNION ALL
-    SELECT 'CREATE on schema graph', a.grantee
-    FROM g, pg_catalog.aclexplode(g.nspacl) AS a WHERE a.privilege_type = 'CREATE'
+    SELECT 'CREATE on schema graph'::pg_catalog.text, a.grantee
+    FROM g, pg_catalog.aclexplode(g.nspacl) AS a
+    WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'::pg_catalog.text
 )
-SELECT o.what || ' (' || CASE WHEN o.owner = 0 THEN 'PUBLIC' ELSE o.owner::pg_catalog.regrole::text END || ')'
-FROM owned AS o LEFT JOIN pg_catalog.pg_roles AS r ON r.oid = o.owner
-WHERE NOT coalesce(r.rolsuper, false) AND coalesce(r.rolname::text <> ALL (%s), true)
+SELECT pg_catalog.concat(o.what, ' (', CASE WHEN o.owner OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                                            ELSE o.owner::pg_catalog.regrole::pg_catalog.text END, ')')
+FROM owned AS o LEFT JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) o.owner
+WHERE NOT coalesce(r.rolsuper, false)
+  AND coalesce(r.rolname::pg_catalog.text OPERATOR(pg_catalog.<>) ALL (%s::pg_catalog.text[]), true)
 ORDER BY 1
 LIMIT 5
 """
 
 
-def _check_schema_owners(cur: psycopg.Cursor) -> None:
+def _check_schema_owners(cur: psycopg.Cursor, health: bool = False) -> None:
     """Refuse (nothing changed) a schema graph, or anything in it, that a role other
     than a superuser or graphsync's own owns, and CREATE on it granted to such a
     role: the installer runs as a superuser what is there (tables it writes, their
-    triggers and rules, functions it calls)."""
+    triggers and rules, functions it calls), as ``health`` runs graph.sync_health()."""
     cur.execute(FOREIGN, (list(TRUSTED_ROLES),))
     foreign = [r[0] for r in cur.fetchall()]
     if foreign:
         raise InstallError(
             "schema graph holds what a role other than a superuser or graphsync's own roles owns or may"
-            " create: " + ", ".join(foreign) + ". graphsync does not install into a schema another role"
-            " controls (what it owns there would run as the installing superuser). Drop the schema or"
-            " give it and its objects to a superuser after checking them. Nothing was changed.")
+            " create: " + ", ".join(foreign) + (
+                ". graph.sync_health() was not called (a function another role owns there would run as"
+                " you). Drop the schema or give it and its objects to a superuser after checking them."
+                if health else
+                ". graphsync does not install into a schema another role controls (what it owns there would"
+                " run as the installing superuser). Drop the schema or give it and its objects to a"
+                " superuser after checking them. Nothing was changed."))
 
 
 _URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#@:]*:([^/?#@]*)@", re.IGNORECASE)
@@ -521,7 +529,10 @@ def _install(conn: psycopg.Connection, root: Path, upgrade: bool) -> dict:
         caller_path = cur.fetchone()[0]
         cur.execute("SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)")
         cur.execute("SELECT pg_catalog.pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-        cur.execute("SELECT to_regclass('graph._version') IS NOT NULL")
+        # Before anything of schema graph is read: a planted graph._version (a view
+        # over its planter's function) ran as the superuser reading it.
+        _check_schema_owners(cur)
+        cur.execute("SELECT pg_catalog.to_regclass('graph._version') IS NOT NULL")
         if cur.fetchone()[0]:
             cur.execute("SELECT version FROM graph._version")
             previous = (cur.fetchone() or (None,))[0]
@@ -530,7 +541,6 @@ def _install(conn: psycopg.Connection, root: Path, upgrade: bool) -> dict:
                                " install it first. Nothing was changed.")
         else:
             previous = None
-        _check_schema_owners(cur)
         _check_prerequisites(cur)
         cur.execute(ROLES)
         cur.execute("CREATE SCHEMA IF NOT EXISTS graph")
@@ -614,6 +624,7 @@ def uninstall(dsn_or_connection: Any) -> None:
 def health(dsn_or_connection: Any) -> list[tuple[str, Any]]:
     """graph.sync_health() as (column, value) pairs, in the function's column order."""
     with connection_for(dsn_or_connection) as conn, conn.cursor() as cur:
+        _check_schema_owners(cur, health=True)  # (a planted graph.sync_health() would run as the caller)
         cur.execute("SELECT * FROM graph.sync_health()")
         row = cur.fetchone()
         return list(zip([d.name for d in cur.description], row, strict=True))

@@ -9,7 +9,12 @@
 --        THEN (pg_catalog.format('%s', alias.c))::B END
 -- That parses for a column of any type and calls nothing but PostgreSQL's own
 -- code, so a column retyped after the expression was made (a cast or operator an
--- owner wrote) never reaches the filter, not even when it is planned. NULL when
+-- owner wrote) never reaches the filter, not even when it is planned. But an enum
+-- (or a domain over one) is passed as it is: its owner may create a cast from text
+-- to it, which the round trip called, as whoever evaluated the filter (a
+-- superuser's build; found in review, tests/test_abuse.py); an enum's operators
+-- are PostgreSQL's own, and a retyped column is followed (its capture regenerated
+-- in the DDL's transaction) before a session plans the filter again. NULL when
 -- the type changed: no row passes. NULL counts as false, as in WHERE. Reads the
 -- catalog only; graph._filter_expr (capture, build, verify) and
 -- graph._edge_filter_expr (a read's join-row check) render filters with it.
@@ -22,9 +27,15 @@ AS $$
     SELECT format('coalesce((SELECT (%s) FROM (SELECT %s) AS _gs_row), false)', expression,
                   coalesce(string_agg(format('CASE WHEN pg_catalog.pg_typeof(%1$I.%2$I) = %3$L::pg_catalog.regtype'
                                              ' AND pg_catalog.num_nulls(%1$I.%2$I) = 0'
-                                             ' THEN (pg_catalog.format(''%%s'', %1$I.%2$I))::%4$s END AS %2$I',
+                                             ' THEN %4$s END AS %2$I',
                                              alias, a.attname, a.atttypid,
-                                             pg_catalog.format_type(graph._base_type(a.atttypid), NULL)),
+                                             CASE WHEN (SELECT b.typtype FROM pg_catalog.pg_type AS b
+                                                        WHERE b.oid = graph._base_type(a.atttypid)) = 'e'
+                                                  THEN format('%I.%I', alias, a.attname)
+                                                  ELSE format('(pg_catalog.format(''%%s'', %I.%I))::%s', alias,
+                                                              a.attname,
+                                                              pg_catalog.format_type(graph._base_type(a.atttypid),
+                                                                                     NULL)) END),
                                       ', '), 'NULL AS _gs_none'))
     FROM pg_catalog.pg_attribute AS a
     WHERE a.attrelid = tbl AND a.attname = ANY (columns) AND a.attnum > 0 AND NOT a.attisdropped;
