@@ -88,6 +88,12 @@ FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u (t, o)
 """
 
 
+# Statements kept above and below, at most: one per set of secured sources a read
+# follows, which its edge_types, node_tables and direction choose (up to 2**k - 1 of
+# k join tables, each a kept plan, db.plan).
+KEPT_STATEMENTS = 32
+
+
 def _names(plpy, edges):
     return tuple(run(plpy, NAMES, ["oid[]"], [[e.carrier for e in edges]])[0]["names"] or ())
 
@@ -97,6 +103,8 @@ def _statement(plpy, reg, secured):
     key = (edges, tuple(reg.nodes.get(e.from_table) for e in edges), _names(plpy, edges))
     made = _sql.get(key)
     if made is None:
+        if len(_sql) >= KEPT_STATEMENTS:
+            _sql.clear()
         from graphsync.sync import sources  # only for secured edges: not a first read's cost
 
         selects = [s for e in edges for s in sources.edge_selects(plpy, reg, e, reader=True)]
@@ -264,6 +272,8 @@ def _node_statement(plpy, reg, sources, direction):
            _names(plpy, edges))
     made = _node_sql.get(key)
     if made is None:
+        if len(_node_sql) >= KEPT_STATEMENTS:
+            _node_sql.clear()
         from graphsync.sync import sources as source_sql  # only for secured edges: not a first read's cost
 
         pieces, tables, types = [], [], []

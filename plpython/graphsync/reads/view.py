@@ -166,9 +166,17 @@ class LabelNames:
             r = run(plpy, LABELS_OF, ["integer[]", "text[]"], [ids, names])[0]
         for label_id, name in zip(r["ids"], r["names"], strict=True):
             self.add(label_id, name)
+        if len(self.asked_ids) + len(self.asked_names) + len(ids) + len(names) > ASKED_AT_MOST:
+            # (every name a reader's edge_types held was kept for the backend's life: 200
+            # reads of new 100 kB names held 100 MB; forgotten, they are asked again)
+            self.asked_ids.clear()
+            self.asked_names.clear()
         self.asked_ids.update(ids)
         self.asked_names.update(names)
 
+
+# The labels a LabelNames keeps as asked for and not shown, at most (see know).
+ASKED_AT_MOST = 1024
 
 # The LabelNames of the last role told labels in this backend without row-level
 # security of a label column applying to it, and of which generation (with_labels).
