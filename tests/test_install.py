@@ -973,10 +973,6 @@ def test_install_reads_no_graph_version_a_planter_made_before_checking_the_schem
     planted view over the planter's function ran as the superuser, which made the
     planter superuser (and so passed the owners' check) and moved its schema out of
     the way (found in review; seen failing). The check comes first now."""
-    """The installer reads graph._version (SELECT version FROM graph._version) before
-    _check_schema_owners: a role with CREATE on the database plants schema graph with
-    a view _version over its own function, which then runs as the installing
-    superuser, before the owner check that would have refused the schema."""
     role = "gs_ver_" + uuid.uuid4().hex[:8]
     with connect(fresh_db) as c:
         c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
