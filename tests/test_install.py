@@ -767,36 +767,43 @@ CREATE TRIGGER planted BEFORE INSERT ON graph._migrations FOR EACH ROW EXECUTE F
 """
 
 
+@pytest.fixture
+def planter(fresh_db):
+    """A role with CREATE on the empty database (its owner, often the application's role
+    has it), and what it planted dropped after (schema graph, whatever it owns)."""
+    role = "gs_planter_" + uuid.uuid4().hex[:8]
+    with connect(fresh_db) as c:
+        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        c.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(c.info.dbname),
+                                                                     sql.Identifier(role)))
+    yield role
+    with connect(fresh_db) as c:
+        c.execute(sql.SQL("ALTER ROLE {} NOSUPERUSER").format(sql.Identifier(role)))
+        c.execute("DROP SCHEMA IF EXISTS graph CASCADE")
+        c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
 @pytest.mark.parametrize("plant", ["schema and trigger", "schema only"])
-def test_install_refuses_a_graph_schema_another_role_planted(fresh_db, plant):
+def test_install_refuses_a_graph_schema_another_role_planted(fresh_db, planter, plant):
     """A role with CREATE on the database (its owner, often the application's role)
     creates schema graph and graph._migrations with a trigger before the install:
     the installer's CREATE ... IF NOT EXISTS kept them and its INSERT ran the trigger
     as the superuser, which made the role superuser (found in review; seen failing).
     Now the install refuses a schema graph, or anything in it, that a role other
     than a superuser or graphsync's own owns, changing nothing."""
-    role = "gs_planter_" + uuid.uuid4().hex[:8]
+    role = planter
+    with connect(psycopg.conninfo.make_conninfo(fresh_db, user=role)) as a:
+        a.execute("CREATE SCHEMA graph")
+        if plant == "schema and trigger":
+            a.execute("CREATE TABLE graph._migrations (name text PRIMARY KEY, checksum text NOT NULL,"
+                      " applied_at timestamptz NOT NULL DEFAULT now())")
+            a.execute(PLANTED_TRIGGER.format(role=role))
     with connect(fresh_db) as c:
-        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        c.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(c.info.dbname),
-                                                                     sql.Identifier(role)))
-    try:
-        with connect(psycopg.conninfo.make_conninfo(fresh_db, user=role)) as a:
-            a.execute("CREATE SCHEMA graph")
-            if plant == "schema and trigger":
-                a.execute("CREATE TABLE graph._migrations (name text PRIMARY KEY, checksum text NOT NULL,"
-                          " applied_at timestamptz NOT NULL DEFAULT now())")
-                a.execute(PLANTED_TRIGGER.format(role=role))
-        with connect(fresh_db) as c:
-            with pytest.raises(install.InstallError, match=f"schema graph .*{role}.*Nothing was changed"):
-                install.install(c)
-            assert not c.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()[0]
-            assert c.execute("SELECT to_regclass('graph._version')").fetchone() == (None,)
-    finally:
-        with connect(fresh_db) as c:
-            c.execute("DROP SCHEMA IF EXISTS graph CASCADE")
-            c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        with pytest.raises(install.InstallError, match=f"schema graph .*{role}.*Nothing was changed"):
+            install.install(c)
+        assert not c.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()[0]
+        assert c.execute("SELECT to_regclass('graph._version')").fetchone() == (None,)
 
 
 def test_upgrade_refuses_a_function_another_role_put_in_schema_graph(installed_db):
@@ -968,32 +975,20 @@ CREATE VIEW graph._version AS SELECT graph.v() AS version;
 """
 
 
-def test_install_reads_no_graph_version_a_planter_made_before_checking_the_schema(fresh_db):
+def test_install_reads_no_graph_version_a_planter_made_before_checking_the_schema(fresh_db, planter):
     """The installer read graph._version before it checked who owns schema graph: a
     planted view over the planter's function ran as the superuser, which made the
     planter superuser (and so passed the owners' check) and moved its schema out of
     the way (found in review; seen failing). The check comes first now."""
-    role = "gs_ver_" + uuid.uuid4().hex[:8]
+    role = planter
+    with connect(psycopg.conninfo.make_conninfo(fresh_db, user=role)) as a:
+        a.execute(PLANTED_VERSION.format(role=role))
     with connect(fresh_db) as c:
-        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        c.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(c.info.dbname),
-                                                                     sql.Identifier(role)))
-    try:
-        with connect(psycopg.conninfo.make_conninfo(fresh_db, user=role)) as a:
-            a.execute(PLANTED_VERSION.format(role=role))
-        with connect(fresh_db) as c:
-            try:
-                install.install(c)
-            except install.InstallError:
-                pass  # refusing is right
-            assert not c.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()[0]
-    finally:
-        with connect(fresh_db) as c:
-            c.execute(sql.SQL("ALTER ROLE {} NOSUPERUSER").format(sql.Identifier(role)))
-            c.execute("DROP SCHEMA IF EXISTS graph CASCADE")
-            c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(role + "_gone")))
-            c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        try:
+            install.install(c)
+        except install.InstallError:
+            pass  # refusing is right
+        assert not c.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()[0]
 
 
 PLANTED_HEALTH = """
@@ -1008,33 +1003,17 @@ END $$;
 """
 
 
-def test_health_runs_no_sync_health_another_role_planted(fresh_db, capsys):
+def test_health_runs_no_sync_health_another_role_planted(fresh_db, planter, capsys):
     """Where graphsync is not installed (yet, or after an uninstall), a role with
     CREATE on the database planted graph.sync_health(), which the operator's health
     check ran as a superuser (found in review; seen failing). health checks who owns
     schema graph first, as the installer does."""
-    """`graphsync health` (installer.health) runs SELECT * FROM graph.sync_health()
-    with no check of who owns schema graph: where graphsync is not installed (yet,
-    or any more after `graphsync uninstall`), a role with CREATE on the database
-    plants schema graph and graph.sync_health(), and the operator's (superuser's,
-    as GRAPHSYNC_DSN is documented) health check runs it."""
     from graphsync_client import cli
 
-    role = "gs_health_" + uuid.uuid4().hex[:8]
+    role = planter
+    with connect(psycopg.conninfo.make_conninfo(fresh_db, user=role)) as a:
+        a.execute(PLANTED_HEALTH.format(role=role))
+    assert cli.main(["health", "--dsn", fresh_db]) == 2
+    assert "graph.sync_health() was not called" in capsys.readouterr().err
     with connect(fresh_db) as c:
-        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        c.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(c.info.dbname),
-                                                                     sql.Identifier(role)))
-    try:
-        with connect(psycopg.conninfo.make_conninfo(fresh_db, user=role)) as a:
-            a.execute(PLANTED_HEALTH.format(role=role))
-        assert cli.main(["health", "--dsn", fresh_db]) == 2
-        assert "graph.sync_health() was not called" in capsys.readouterr().err
-        with connect(fresh_db) as c:
-            assert not c.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()[0]
-    finally:
-        with connect(fresh_db) as c:
-            c.execute(sql.SQL("ALTER ROLE {} NOSUPERUSER").format(sql.Identifier(role)))
-            c.execute("DROP SCHEMA IF EXISTS graph CASCADE")
-            c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        assert not c.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()[0]
