@@ -361,6 +361,11 @@ def connect(dsn: str, **kwargs) -> psycopg.Connection:
     return psycopg.connect(dsn, autocommit=True, **kwargs)
 
 
+def as_role(dsn: str, role: str) -> psycopg.Connection:
+    """An autocommit connection to ``dsn`` logged in as ``role`` (a real role of the test)."""
+    return connect(psycopg.conninfo.make_conninfo(dsn, user=role))
+
+
 def verify(conn) -> list:
     return conn.execute("SELECT difference, table_name, id, detail FROM graph.verify()").fetchall()
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import connect
+from conftest import as_role, connect
 
 
 @pytest.fixture
@@ -42,10 +42,6 @@ def roles(db):
             for r in (adm, owner):
                 c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(r)))
                 c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(r)))
-
-
-def as_role(dsn, role):
-    return connect(psycopg.conninfo.make_conninfo(dsn, user=role))
 
 
 def plant(db, adm):

@@ -9,13 +9,9 @@ trigger's whole shape as graph._trigger_states expects it (no WHEN, AFTER, the l
 no columns or arguments, the transition tables)."""
 import psycopg
 
-from conftest import connect
+from conftest import as_role, connect
 
 ROLES = ("gs_j_own", "gs_j_adm")
-
-
-def as_role(dsn, user):
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=user), autocommit=True)
 
 
 def test_an_admin_cannot_have_its_own_trigger_enabled_replica_on_a_table_it_does_not_own(db):

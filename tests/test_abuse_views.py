@@ -16,7 +16,7 @@ became a view (42809) -- as one made with the event triggers disabled is."""
 import psycopg
 import pytest
 
-from conftest import connect
+from conftest import as_role, connect
 
 OWNER = "gs_vw_owner"
 
@@ -41,10 +41,6 @@ END $$;
 
 VIEW_RULE = """CREATE RULE "_RETURN" AS ON SELECT TO own_vw.{t} DO INSTEAD
 SELECT v.id, v.name, v.a, v.b FROM (VALUES (1, 'a'::text, 1, 2)) AS v (id, name, a, b) WHERE own_vw.evil('{t}')"""
-
-
-def as_role(dsn, role):
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
 
 
 @pytest.fixture(scope="module")

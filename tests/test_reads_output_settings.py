@@ -15,10 +15,9 @@ giving the reader's own settings back after."""
 
 from decimal import Decimal
 
-import psycopg
 import pytest
 
-from conftest import ROOT, connect
+from conftest import ROOT, as_role, connect
 
 OWNER, READER = "gs_os_owner", "gs_os_reader"
 
@@ -58,10 +57,6 @@ SELECT graph.build();
 
 VISIBLE = {("os.f", str(Decimal(g) / 10 + Decimal("0.04"))) for g in range(10, 100)}
 DIGITS = ["-13", "-14"]
-
-
-def as_role(dsn, role):
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
 
 
 @pytest.fixture(scope="module")

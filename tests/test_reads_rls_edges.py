@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 import rls_helpers
-from conftest import apply, connect
+from conftest import apply, as_role, connect
 from rls_helpers import by_role, node_keys, notices, reader, row_security_disabled, with_schema
 
 WS1, WS2, ADMIN_RLS = "gs_rje_ws1", "gs_rje_ws2", "gs_rje_admin"
@@ -533,7 +533,3 @@ def test_a_pooled_backend_reads_a_renamed_join_table_by_its_new_name(db, taken):
             c.execute(f"DROP SCHEMA rn CASCADE; DROP SCHEMA rn_mal CASCADE;"
                       f" DROP ROLE {RN_READER}; DROP ROLE {RN_MALLORY}")
             c.execute("SELECT graph.build()")
-
-
-def as_role(dsn, role):
-    return connect(psycopg.conninfo.make_conninfo(dsn, user=role))

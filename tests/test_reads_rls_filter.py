@@ -9,10 +9,9 @@ took it, and left out its own visible nodes that match (found in review; seen
 failing: ['11'] for ['11', '12', '13']). Now it is read anew for each read of such
 a table."""
 
-import psycopg
 import pytest
 
-from conftest import connect
+from conftest import as_role, connect
 
 READER, READER2 = "gs_rf_reader", "gs_rf_reader2"
 
@@ -50,10 +49,6 @@ def world(db):
         c.execute("SELECT graph.remove_table('rf.items', cascade => true)")
         c.execute(f"DROP SCHEMA rf CASCADE; DROP ROLE {READER2}; DROP ROLE {READER}")
         c.execute("SELECT graph.build()")
-
-
-def as_role(dsn, role):
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
 
 
 def test_a_filter_is_not_taken_from_another_setting(world):

@@ -19,7 +19,7 @@ import uuid
 import psycopg
 import pytest
 
-from conftest import apply, connect, verify
+from conftest import apply, as_role, connect, verify
 
 
 @pytest.fixture
@@ -50,10 +50,6 @@ def world(db):
         c.execute("DROP TABLE IF EXISTS accounts, transfers, notes CASCADE")
         c.execute(f"DROP OWNED BY {writer}")
         c.execute(f"DROP ROLE {writer}")
-
-
-def as_role(dsn, role):
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
 
 
 @pytest.mark.parametrize("column, value", [
