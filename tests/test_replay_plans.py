@@ -2,6 +2,7 @@
 (graph._sync_state.overlay_count, migration 095) and plans that do not follow a
 misleading ANALYZE of the graph tables taken while an apply is under way."""
 
+import psycopg
 import pytest
 
 from conftest import ROOT, apply, connect, rows_read, verify
@@ -260,4 +261,37 @@ def test_an_apply_with_nothing_pending_reads_none_of_the_applied_rows_the_log_ke
                 assert read - before < 1000, "an apply with nothing pending read %d log rows" % (read - before)
         write_contacts(c, 150000, 150009)
         assert apply(c)["inserts"] == 10
+        assert verify(c) == []
+
+
+def test_a_long_transaction_does_not_make_every_pass_read_the_rows_applied_since_it_began(app):
+    """A transaction that took an xid and stays open (a long report that wrote, a
+    session idle in transaction, another database's) holds every later snapshot's
+    xmin back. A pass started at the lowest id of a row whose transaction is not older
+    than done_snapshot's xmin: every row applied since that transaction began, read
+    again (and filtered out) by every pass, idle applies too, until it ended. A pass
+    now starts at the lowest id of a row done_snapshot does not see: a transaction it
+    names running, or one that began after it."""
+    with connect(app) as c, psycopg.connect(app) as long:
+        c.execute("SELECT graph.build()")
+        long.execute("SELECT txid_current()")  # an xid, its transaction left open
+        write_contacts(c, 160000, 179999)  # 20,000 rows, applied and kept
+        apply(c)
+        apply(c)
+        for _ in range(7):  # past the kept plans' first five custom plans
+            with c.transaction(force_rollback=True):
+                before = rows_read(c, "graph._sync_log")
+                assert apply(c)["inserts"] == 0
+                read = rows_read(c, "graph._sync_log")
+                assert read - before < 1000, "an idle apply read %d log rows" % (read - before)
+        for i in range(7):
+            write_contacts(c, 180000 + i * 10, 180009 + i * 10)
+            with c.transaction(force_rollback=True):
+                before = rows_read(c, "graph._sync_log")
+                assert apply(c)["inserts"] == 10 * (i + 1)
+                read = rows_read(c, "graph._sync_log")
+                assert read - before < 1000, "the pass's start read %d log rows" % (read - before)
+        long.execute("INSERT INTO app.contacts VALUES (190000, 1, 'late', NULL, 1)")  # its own row, found
+        long.commit()
+        assert apply(c)["inserts"] == 71
         assert verify(c) == []

@@ -148,6 +148,16 @@ def xmin(snapshot):
     return int(snapshot.split(":", 1)[0])
 
 
+def xmax(snapshot):
+    """The xmax of a pg_snapshot's text form (xmin:xmax:xip)."""
+    return int(snapshot.split(":")[1])
+
+
+def xip(snapshot):
+    """The xids a pg_snapshot's text form (xmin:xmax:xip) names running, as a list."""
+    return [int(x) for x in snapshot.split(":")[2].split(",") if x]
+
+
 def exclude_xid(snapshot, xid):
     """``snapshot`` (xmin:xmax:xip text) with ``xid`` counted as in progress."""
     low, high, xip = snapshot.split(":")

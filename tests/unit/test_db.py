@@ -92,3 +92,12 @@ def test_a_reads_apply_stops_at_its_views_snapshot_only_within_reach(done, below
 
     assert apply.READ_BOUND_XIDS == 512
     assert apply._bound_within(done, below, seen, now) is want
+
+
+@pytest.mark.parametrize(("snapshot", "low", "high", "running"), [
+    ("10:10:", 10, 10, []),
+    ("10:15:10,12", 10, 15, [10, 12]),
+    ("4294968128:4294968132:4294968128", 4294968128, 4294968132, [4294968128]),
+])
+def test_a_snapshots_text_parts(snapshot, low, high, running):
+    assert (db.xmin(snapshot), db.xmax(snapshot), db.xip(snapshot)) == (low, high, running)
