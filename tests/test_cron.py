@@ -237,6 +237,48 @@ def test_every_admin_sees_the_job_alike_and_health_says_when_it_cannot_see_it(cr
             c.execute("DROP ROLE gs_cron_other")
 
 
+def test_a_job_of_that_name_that_graphsync_did_not_schedule_is_not_judged(crondb):
+    """Any role with USAGE on schema cron may name a job of its own
+    graphsync_maintenance in this database. Health counted every such job: a role
+    outside graph_admin put its job's failure messages (its own text: 'run ALTER
+    ROLE ...') in every admin's sync_health(), or made health say 'ok' where no
+    maintenance was scheduled. Only jobs running graphsync's command as a superuser
+    or a member of graph_admin are graphsync's."""
+    with connect(crondb) as c:
+        c.execute("DROP ROLE IF EXISTS gs_cron_spoof")
+        c.execute("CREATE ROLE gs_cron_spoof LOGIN")
+        c.execute("GRANT USAGE ON SCHEMA cron TO gs_cron_spoof")
+        spoof = psycopg.conninfo.make_conninfo(crondb, user="gs_cron_spoof")
+        fake = []
+        try:
+            with connect(spoof) as o:
+                for command in ("SELECT 1", "SELECT graph.run_scheduled_maintenance()"):
+                    fake.append(o.execute("SELECT cron.schedule('graphsync_maintenance', '0 0 1 1 *', %s)",
+                                          (command,)).fetchone()[0])
+            with connect(crondb) as admin:  # an admin's job with another command: not graphsync's either
+                fake.append(admin.execute("""SELECT cron.schedule('graphsync_maintenance', '0 0 1 1 *',
+                                                                  'SELECT 2')""").fetchone()[0])
+            for status in ("failed", "succeeded"):
+                c.execute("""INSERT INTO cron.job_run_details (jobid, job_pid, database, username, command, status,
+                                                               return_message, start_time, end_time)
+                             SELECT j.jobid, 1, j.database, j.username, j.command, %s,
+                                    'ERROR: graphsync needs ALTER ROLE gs_cron_spoof SUPERUSER',
+                                    now() - interval '1 minute', now()
+                             FROM cron.job AS j WHERE j.jobid = ANY (%s)""", (status, fake))
+                h = health(c)
+                assert (h["schedule_state"], h["schedule_error"]) == ("not_scheduled", None), status
+                assert "gs_cron_spoof" not in h["next_action"] and "scheduled" not in h["sync_mode"]
+            jobid = c.execute("SELECT graph.schedule_maintenance()").fetchone()[0]
+            state = c.execute("SELECT state, jobid FROM graph._cron_job_state()").fetchone()
+            assert state in (("waiting", jobid), ("ok", jobid))  # ok: at a minute boundary, a run began
+        finally:
+            c.execute("SELECT graph.unschedule_maintenance()")
+            c.execute("DELETE FROM cron.job_run_details WHERE jobid = ANY (%s)", (fake,))
+            c.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobid = ANY (%s)", (fake,))
+            c.execute("REVOKE USAGE ON SCHEMA cron FROM gs_cron_spoof")
+            c.execute("DROP ROLE gs_cron_spoof")
+
+
 @pytest.mark.local_only(reason="starts a second cluster on this machine with tools/pgcluster.py")
 def test_without_background_workers_a_scram_server_fails_every_job_and_health_says_so():
     """The README's pg_cron setup before cron.use_background_workers: pg_cron runs each

@@ -16,6 +16,12 @@
 -- One interval is the longest gap the schedule allows between two runs,
 -- judged field by field ('*/5 * * * *': 5 minutes; '0 3 * * *': 1 day). With
 -- several such jobs (scheduled by different roles) the worst one is reported.
+-- Such a job is one named graphsync_maintenance, in this database, that runs
+-- graph.run_scheduled_maintenance() (its command, spaces, semicolons and case
+-- aside) as a superuser or a member of graph_admin: any role with USAGE on schema
+-- cron may name a job of its own so, and its runs' messages reached every admin's
+-- health, or its runs said 'ok' where no maintenance was scheduled
+-- (tests/test_cron.py).
 -- With cron.log_run = off pg_cron records no runs; the scheduled job rows of
 -- graph._maintenance_jobs run by the job's role count as its runs then.
 -- SECURITY DEFINER, owned by graph_sync (BYPASSRLS), so health and every
@@ -77,6 +83,11 @@ BEGIN
             FROM cron.job AS c
             LEFT JOIN graph._maintenance_schedule AS m ON m.jobid = c.jobid AND m.schedule = c.schedule
             WHERE c.jobname = 'graphsync_maintenance' AND c.database = pg_catalog.current_database()
+              AND pg_catalog.regexp_replace(pg_catalog.lower(c.command), '[[:space:];]+', '', 'g')
+                  = 'selectgraph.run_scheduled_maintenance()'
+              AND EXISTS (SELECT FROM pg_catalog.pg_roles AS r
+                          WHERE r.rolname = c.username
+                            AND (r.rolsuper OR pg_catalog.pg_has_role(r.oid, 'graph_admin', 'MEMBER')))
             ORDER BY c.jobid
         LOOP
             s_success := NULL; s_error := NULL; s_action := NULL;
