@@ -37,7 +37,7 @@ import json
 import psycopg
 import pytest
 
-from conftest import apply, connect, verify
+from conftest import apply, as_role, connect, verify
 from test_reads_under_writes import START_STATS
 
 OWNER, ADMIN, READER = "gs_ab_owner", "gs_ab_admin", "gs_ab_reader"
@@ -103,10 +103,6 @@ SELECT graph.add_edge('ab.docs', 'a', 'ab.docs', to_column => 'b', via_table => 
 SELECT graph.add_edge('ab.open', 'doc', 'ab.docs', label => 'about');
 SELECT graph.build();
 """
-
-
-def as_role(dsn, role):
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
 
 
 def foreign_calls(c):

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import connect
+from conftest import as_role, connect
 from test_cron import crondb, wait_for_run  # noqa: F401  (crondb: the database pg_cron runs jobs in)
 
 OWNER, ADMIN, READER = "gs_ar_owner", "gs_ar_admin", "gs_ar_reader"
@@ -48,12 +48,6 @@ GRANT SELECT ON public.ar_cursed TO PUBLIC;
 CREATE TRIGGER ar_poison BEFORE INSERT OR UPDATE ON graph._node_rows
 FOR EACH ROW EXECUTE FUNCTION public.ar_poison();
 """
-
-
-def as_role(dsn, role):
-    params = psycopg.conninfo.conninfo_to_dict(dsn)
-    params["user"] = role
-    return psycopg.connect(psycopg.conninfo.make_conninfo(**params), autocommit=True)
 
 
 def one(conn, query, params=()):

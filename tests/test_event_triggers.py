@@ -9,20 +9,15 @@ superuser enables or re-creates it as install made it; run by a graph_admin memb
 who is no superuser, it changes nothing, warns with the statement in its hint and
 reports needs_attention (reconcile is then partial)."""
 
-import psycopg
 import pytest
 
-from conftest import connect
+from conftest import as_role, connect
 
 ADMIN = "gs_evt_admin"
 TRIGGERS = ("graphsync_follow_ddl", "graphsync_follow_drop", "graphsync_follow_subscription")
 EVENT_TRIGGER = ("SELECT evtevent, evtfoid::regprocedure::text, evtenabled, evttags FROM pg_event_trigger"
                  " WHERE evtname = %s")
 HEALTH = "SELECT schema_state, schema_drift, reconcile_recommended, next_action FROM graph.sync_health()"
-
-
-def as_role(dsn, role):
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import apply, connect
+from conftest import apply, as_role, connect
 
 READER, STRANGER = "gs_notify_reader", "gs_notify_stranger"
 
@@ -25,10 +25,6 @@ SELECT graph.add_table('people', columns => '{name}');
 SELECT graph.add_table('secrets', columns => '{name}');
 SELECT graph.add_edge('people', 'a', 'people', to_column => 'b', via_table => 'knows', label => 'knows');
 """
-
-
-def as_role(dsn, role):
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
 
 
 def heard(listener, timeout=1.0):

@@ -8,10 +8,9 @@ graph_admin."""
 
 import uuid
 
-import psycopg
 import pytest
 
-from conftest import apply, connect, verify
+from conftest import apply, as_role, connect, verify
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +24,6 @@ def owner(db):
         c.execute(f"REASSIGN OWNED BY {role} TO CURRENT_USER")
         c.execute(f"DROP OWNED BY {role}")
         c.execute(f"DROP ROLE {role}")
-
-
-def as_role(dsn, role):
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
 
 
 def health(conn):

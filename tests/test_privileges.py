@@ -5,7 +5,7 @@ never called, not even for a caller whose search_path puts public first."""
 import psycopg
 import pytest
 
-from conftest import apply, connect, verify
+from conftest import apply, as_role, connect, verify
 
 ADMIN_ONLY = [
     "graph.add_table('t')", "graph.add_edge('t', 'ref', 't')", "graph.add_filter_column('t', 'v')",
@@ -51,10 +51,6 @@ CREATE FUNCTION public.int8_gt_hostile(bigint, bigint) RETURNS boolean LANGUAGE 
 BEGIN PERFORM public.hostile('> (bigint, bigint)'); RETURN NULL; END $$;
 CREATE OPERATOR public.> (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = public.int8_gt_hostile);
 """
-
-
-def as_role(dsn, role):
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
 
 
 def hostile_calls(conn):

@@ -11,7 +11,7 @@ current_user."""
 import psycopg
 import pytest
 
-from conftest import connect
+from conftest import as_role, connect
 
 ADMIN, OWNER, READER = "gs_rls_admin", "gs_rls_owner", "gs_rls_reader"
 
@@ -36,10 +36,6 @@ END $$;
 CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._node_rows
 FOR EACH ROW EXECUTE FUNCTION public.poison();
 """
-
-
-def as_role(dsn, role):
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
 
 
 def policy_calls(conn):

@@ -17,7 +17,7 @@
 import psycopg
 import pytest
 
-from conftest import apply, connect, verify
+from conftest import apply, as_role, connect, verify
 from owner_traps import MOOD_TRAPS
 
 OWNER, ADMIN, MALLORY = "gs_sec_owner", "gs_sec_admin", "gs_sec_mallory"
@@ -26,10 +26,6 @@ HOSTILE_PATH = "SET search_path = own, evil, public, pg_catalog"
 # What every capture function pins: search_path (a SECURITY DEFINER function must),
 # and jit and merge joins off (its plans are kept for every statement size).
 CAPTURE_PINS = ["search_path=pg_catalog, pg_temp", "jit=off", "enable_mergejoin=off"]
-
-
-def as_role(dsn, role):
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
 
 
 # The owner's code: every function records who runs it; one run by anyone but the

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import ROOT, connect, rows_read
+from conftest import ROOT, as_role, connect, rows_read
 
 sys.path.insert(0, str(ROOT / "plpython"))
 
@@ -62,10 +62,6 @@ END $$;
 CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._node_rows
 FOR EACH ROW EXECUTE FUNCTION public.poison();
 """
-
-
-def as_role(dsn, role):
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dsn, user=role), autocommit=True)
 
 
 def saves(conn):
