@@ -1,6 +1,8 @@
 """Replay's bookkeeping and plans on a real server: the kept overlay count
-(graph._sync_state.overlay_count, migration 095) and plans that do not follow a
-misleading ANALYZE of the graph tables taken while an apply is under way."""
+(graph._sync_state.overlay_count, migration 095), plans that do not follow a
+misleading ANALYZE of the graph tables taken while an apply is under way, and the
+log rows replay, the pending counts and a column rename read while a transaction
+holds an xid open (counted, not timed)."""
 
 import psycopg
 import pytest
@@ -294,4 +296,131 @@ def test_a_long_transaction_does_not_make_every_pass_read_the_rows_applied_since
         long.execute("INSERT INTO app.contacts VALUES (190000, 1, 'late', NULL, 1)")  # its own row, found
         long.commit()
         assert apply(c)["inserts"] == 71
+        assert verify(c) == []
+
+
+def reads(c, statement):
+    """Log rows ``statement`` reads, in a transaction rolled back after."""
+    with c.transaction(force_rollback=True):
+        before = rows_read(c, "graph._sync_log")
+        c.execute(statement).fetchall()
+        return rows_read(c, "graph._sync_log") - before
+
+
+def test_a_half_done_pass_under_a_long_transaction_reads_only_the_rows_pending(app):
+    """A pass committed half-way (apply_sync(max_batches), or stopped by a failing
+    row under sync_error_policy 'stop', which leaves it half done until the row is
+    fixed): graph._pending_log() then finds the pending rows by xid >= xmin of
+    done_snapshot. A transaction that holds an xid open holds that xmin back, and
+    every count of the pending rows (sync_health, maintenance, a read's
+    graph._read_sync, graph._pending_rows) read every log row applied since it
+    began."""
+    with connect(app) as c, psycopg.connect(app) as long:
+        apply(c)
+        long.execute("SELECT txid_current()")  # an xid, its transaction left open
+        write_contacts(c, 200000, 219999)  # 20,000 rows, applied and kept
+        apply(c)
+        apply(c)
+        write_contacts(c, 220000, 220009)
+        c.execute("SET graph.sync_batch_size = 4")
+        c.execute("SELECT graph.apply_sync(max_batches => 1)")
+        c.execute("RESET graph.sync_batch_size")
+        assert c.execute("SELECT target_snapshot IS NOT NULL FROM graph._sync_state").fetchone() == (True,)
+        assert c.execute("SELECT count(*) FROM graph._pending_log()").fetchone() == (6,)
+        for statement in ("SELECT count(*) FROM graph._pending_log()",
+                          "SELECT pending_sync_rows FROM graph.sync_health()",
+                          "SELECT * FROM graph._read_sync(false)",
+                          "SELECT * FROM graph._pending_rows(current_user::regrole, 100000)"):
+            for _ in range(7):  # past the kept plans' first five custom plans
+                read = reads(c, statement)
+                assert read < 1000, "%s read %d log rows for 6 pending" % (statement, read)
+        long.rollback()
+        apply(c)
+        assert verify(c) == []
+
+
+def test_a_column_rename_under_a_long_transaction_rewrites_only_the_rows_pending(app):
+    """A rename of a registered column renames the keys of the log rows not applied
+    yet (ops/follow.py, RENAME_LOG), found as those with xid >= xmin of
+    done_snapshot. A transaction that holds an xid open holds that xmin back: the
+    DDL read, and rewrote, every log row of the table applied since it began."""
+    with connect(app) as c, psycopg.connect(app) as long:
+        apply(c)
+        long.execute("SELECT txid_current()")  # an xid, its transaction left open
+        write_contacts(c, 300000, 319999)  # 20,000 rows, applied and kept
+        apply(c)
+        apply(c)
+        write_contacts(c, 320000, 320009)  # pending, renamed by the DDL
+        try:
+            with c.transaction():
+                before = rows_read(c, "graph._sync_log")
+                updated = c.execute("SELECT n_tup_upd FROM pg_stat_xact_all_tables"
+                                    " WHERE relid = 'graph._sync_log'::regclass").fetchone()[0]
+                c.execute("ALTER TABLE app.contacts RENAME COLUMN email TO mail")
+                read = rows_read(c, "graph._sync_log") - before
+                updated = c.execute("SELECT n_tup_upd FROM pg_stat_xact_all_tables"
+                                    " WHERE relid = 'graph._sync_log'::regclass").fetchone()[0] - updated
+            assert c.execute("""SELECT count(*) FROM graph._sync_log
+                                WHERE properties ? 'mail' AND new_pk::int >= 320000""").fetchone() == (10,)
+            assert updated < 1000, "the rename rewrote %d log rows for 10 pending" % updated
+            assert read < 1000, "the rename read %d log rows for 10 pending" % read
+        finally:
+            long.rollback()
+            c.execute("ALTER TABLE app.contacts RENAME COLUMN mail TO email")
+        apply(c)
+        c.execute("SELECT graph.build()")  # a renamed property: the nodes' names change at a rebuild
+        assert verify(c) == []
+
+
+def test_a_transaction_that_logged_a_row_early_and_committed_late_costs_its_pass_one_walk(app):
+    """A transaction that wrote a log row and stayed open while others' rows were
+    applied (a long batch job, a session idle in transaction): when it commits, its
+    row, with an id below every row applied since, is pending, and the next pass
+    starts just below it (PASS_START, by done_snapshot's xip). FETCH reads along the
+    primary key from there: every row applied since that transaction wrote, read
+    again (and left out) to find the rows after it -- and then once more, by a last
+    FETCH that found nothing. A FETCH that returns fewer rows than a batch takes now
+    ends the pass: one walk (a known cost, once for each such transaction that
+    commits; README, How sync works)."""
+    with connect(app) as c, psycopg.connect(app) as long:
+        apply(c)
+        long.execute("INSERT INTO app.contacts VALUES (400000, 1, 'early', NULL, 1)")  # its row, left open
+        write_contacts(c, 400001, 420000)  # 20,000 rows, applied and kept
+        apply(c)
+        apply(c)
+        long.commit()
+        with c.transaction(force_rollback=True):
+            before = rows_read(c, "graph._sync_log")
+            assert apply(c)["inserts"] == 1
+            read = rows_read(c, "graph._sync_log") - before
+        assert read < 21_000, "the pass read %d log rows for 1 pending" % read
+        apply(c)
+        assert verify(c) == []
+
+
+def test_the_rows_a_kept_views_snapshot_did_not_see_are_read_without_the_rows_it_saw(app):
+    """graph._pending_columns(seen) (START's read onto a kept folded view when more
+    than 256 xids were handed out since its snapshot) reads the rows of transactions
+    seen did not see. When at most 256 xids lie between seen's xmin and xmax it reads
+    them by xid >= xmin(seen): a transaction holding an xid open holds that xmin, and
+    a bulk transaction that committed just after it began is read again, whole, though
+    seen saw it (and it is applied) -- O(its rows) for the few rows committed since."""
+    with connect(app) as c, psycopg.connect(app) as long:
+        apply(c)
+        long.execute("SELECT txid_current()")  # an xid, its transaction left open
+        write_contacts(c, 500000, 519999)  # one transaction, 20,000 rows
+        apply(c)
+        seen = c.execute("SELECT pg_current_snapshot()::text").fetchone()[0]
+        xmin, xmax = (int(x) for x in seen.split(":")[:2])
+        assert xmax - xmin <= 256
+        write_contacts(c, 520000, 520002)  # committed since seen
+        with c.transaction(force_rollback=True):
+            before = rows_read(c, "graph._sync_log")
+            got = c.execute("SELECT count(*) FROM graph._pending_rows(current_user::regrole, 100000, %s::pg_snapshot)",
+                            (seen,)).fetchone()[0]
+            read = rows_read(c, "graph._sync_log") - before
+        assert got == 3
+        assert read < 1000, "read %d log rows for the 3 committed since" % read
+        long.rollback()
+        apply(c)
         assert verify(c) == []

@@ -27,8 +27,9 @@
 --     done_snapshot; their rows can have lower ids. A transaction of the xip still
 --     running has no row this snapshot sees (but the caller's own).
 -- During a pass committed half-way (graph.apply_sync(max_batches)), applied_sync_id
--- is that pass's position, which says nothing of done_snapshot: the log is then
--- scanned from done_snapshot's xmin on.
+-- is that pass's position, which says nothing of done_snapshot: the rows are then
+-- found by xid, at or above done_snapshot's xmax or named in its xip (not from its
+-- xmin on: a transaction holding an xid open holds that back).
 -- PL/pgSQL, not SQL: each query is planned with the state row's values, so the
 -- planner sees that "id above applied_sync_id" is a few rows at the end of the log.
 -- Reads: graph._sync_state, graph._sync_log.
@@ -65,11 +66,19 @@ BEGIN
         ORDER BY 1;
         RETURN;
     END IF;
+    -- A row done_snapshot does not see is of a transaction at or above its xmax or
+    -- named in its xip: found by those two lookups of the xid index, not by a range
+    -- from its xmin, which a transaction holding an xid open holds back (every row
+    -- applied since it began, read again by every call).
+    xips := ARRAY(SELECT x.xid::text::bigint FROM pg_snapshot_xip(s.done_snapshot) AS x (xid));
     RETURN QUERY
     SELECT l.*
-    FROM graph._sync_log AS l
-    WHERE l.xid >= pg_snapshot_xmin(s.done_snapshot)::text::bigint
-      AND NOT pg_visible_in_snapshot(l.xid::text::xid8, s.done_snapshot)
+    FROM (SELECT q.* FROM graph._sync_log AS q
+          WHERE q.xid >= pg_snapshot_xmax(s.done_snapshot)::text::bigint
+          UNION ALL
+          SELECT q.* FROM graph._sync_log AS q
+          WHERE q.xid = ANY (xips)) AS l
+    WHERE NOT pg_visible_in_snapshot(l.xid::text::xid8, s.done_snapshot)
       AND NOT (pg_visible_in_snapshot(l.xid::text::xid8, s.target_snapshot) AND l.id <= s.target_position)
       AND NOT (l.xid = s.build_xid AND l.id <= s.build_position)
     ORDER BY l.id;

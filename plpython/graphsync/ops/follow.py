@@ -153,14 +153,18 @@ RENAME_STATEMENTS = (
        SELECT m.table_oid, %s, m.table_name, m.attnum, m.type_name FROM moved AS m""" % _renamed("m.column_name"),
 )
 
-# Log rows captured under the old names and not applied yet (and failed rows, which
-# a retry applies): renamed too, so replay reads them under the names it knows. The
+# Log rows captured under the old names and not applied yet (of a transaction
+# done_snapshot does not see: at or above its xmax, or named in its xip -- not every
+# row from its xmin on, which a transaction holding an xid open holds back), and
+# failed rows, which a retry applies: renamed too, so replay reads them under the names it knows. The
 # DDL holds the table's ACCESS EXCLUSIVE lock, so no writer of it is still open; the
 # replay state row is locked first, so no replay is halfway through them.
 RENAME_LOG = """
 UPDATE graph._sync_log AS l SET properties = %s, old_row = %s, new_row = %s
 WHERE l.table_oid = $1
-  AND (l.xid >= (SELECT pg_catalog.pg_snapshot_xmin(s.done_snapshot)::text::bigint FROM graph._sync_state AS s)
+  AND (l.xid >= (SELECT pg_catalog.pg_snapshot_xmax(s.done_snapshot)::text::bigint FROM graph._sync_state AS s)
+       OR l.xid = ANY (ARRAY(SELECT x.xid::text::bigint FROM graph._sync_state AS s,
+                                    pg_catalog.pg_snapshot_xip(s.done_snapshot) AS x (xid)))
        OR (l.error_message IS NOT NULL
            AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))))
   AND (l.properties ?| $2::text[] OR l.old_row ?| $2::text[] OR l.new_row ?| $2::text[])

@@ -752,6 +752,14 @@ def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_ba
         counts.batches += 1
         if stop:
             return False, stop
+        if len(rows) < batch_size and last == rows[-1]["id"]:
+            # FETCH found every row left (fewer than it could take), all applied: the
+            # pass is done. Not another FETCH to find none: from a position far below
+            # the log's end (a transaction that logged a row early, held its xid open
+            # while later rows were applied, then committed) it walked every row
+            # applied since, a second time.
+            db.run(plpy, DONE, ["text", "bigint", "bigint", "bigint"], [target, settled, at, below])
+            return True, None
     return False, None
 
 
