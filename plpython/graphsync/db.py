@@ -245,6 +245,35 @@ WHERE x = $3 OR x % 4294967296 = ANY ($4::bigint[])
 # microseconds (None: none known, SNAPSHOT_MICROS).
 read_bound = {"seen": None, "at": None}
 
+# The graphsync read running in this backend (reads.api.stable): [the role it reads
+# as, named by its START (None before), its number], or None. reads.statement_cache
+# gives all its queries one epoch for that role, so that they share what the
+# policies of graph._nodes and graph._labels asked (here, not there: a read without
+# a policy to ask loads no statement_cache).
+running_read = None
+_reads_begun = 0
+
+
+def begin_read():
+    """A graphsync read begins. Returns what end_read restores (reads within reads nest)."""
+    global running_read, _reads_begun
+    before = running_read
+    _reads_begun += 1
+    running_read = [None, _reads_begun]
+    return before
+
+
+def read_by(role):
+    """The running read reads as ``role`` (its START's current_user; the first call names it)."""
+    if running_read is not None and running_read[0] is None:
+        running_read[0] = role
+
+
+def end_read(before):
+    """The read begin_read began ends; ``before`` is what begin_read returned."""
+    global running_read
+    running_read = before
+
 
 def complete_snapshot(plpy, snapshot):
     """``snapshot`` (taken by this transaction, or earlier by this backend: see

@@ -13,7 +13,7 @@ a key of its table), 55000 (table not registered), 42501 (table the caller may
 not read), 42P01 (no such table: raised by the regclass cast itself).
 """
 
-from graphsync import errors
+from graphsync import db, errors
 from graphsync.algorithms import traverse
 from graphsync.algorithms.lazy_numpy import np
 
@@ -85,6 +85,13 @@ def stable(read):
     """
     @errors.wraps(read)
     def run_stable(plpy, *args, **kwargs):
+        before = db.begin_read()  # its queries share what policies asked (reads.statement_cache)
+        try:
+            return _run_stable(plpy, args, kwargs)
+        finally:
+            db.end_read(before)
+
+    def _run_stable(plpy, args, kwargs):
         moved = 0
         tries = 0
         while tries < STABLE_TRIES:

@@ -5,13 +5,14 @@ that reader a node of the table only when the reader can see its row: the policy
 asks graph._row_visible(table, key, ...) for each such node. The first question
 about a table in a statement reads that table's keys as the caller (each row's
 key as graph._key_expr renders it: the query reads.access makes too), and the
-answer is kept under the reader, the snapshot and the statement's start
+answer is kept under the reader, the snapshot, the statement's start and the epoch
 (reads.statement_cache, one scope per table), so a later statement, a commit a new
 snapshot sees, or a SET ROLE reads the table again. A statement reads only the
 tables whose nodes it reads: the policy of a table it does not touch never runs
 (before migration 251 the first such node made the statement read every such
 table). The policy passes as the snapshot a scope token (graph._row_scope, once
-per statement: reads.statement_cache.issue) made for the role running it; only a
+per query: reads.statement_cache.issue, with the query's epoch: reads.statement_cache.epoch,
+one for every query of a graphsync read) made for the role running it; only a
 scope whose token names its role may use and keep keys without looking the caller
 up. Any other call (a direct one, or one naming another role than its token's)
 has its role replaced by the caller's own (current_user, one kept-plan query): it
@@ -179,4 +180,4 @@ def row_visible(plpy, table, pk, scope):
 def scope(plpy):
     """graph._row_scope(): a scope token for the role running it (see above)."""
     r = run(plpy, SCOPE)[0]
-    return statement_cache.issue(r["me"], r["snapshot"], r["at"])
+    return statement_cache.issue(r["me"], "%s#%s" % (r["snapshot"], statement_cache.epoch(r["me"])), r["at"])

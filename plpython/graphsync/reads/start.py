@@ -897,6 +897,7 @@ def start(plpy, keys=()):
             settings.get(plpy, MAX_STALENESS.name)  # no interval, START's cast failed: 22023, what is allowed
         raise
     _check_staleness(plpy, r["max_staleness"])
+    db.read_by(r["me"])  # the read's later queries share what policies asked (reads.statement_cache)
     return _typed(plpy, r, at_rest)
 
 

@@ -20,6 +20,24 @@ would otherwise be handed that role's kept answer; now it is looked up, read and
 kept as the caller. An answer read as a role that is not the caller's (it could
 not tell) is returned without being kept. Pure Python: no database access.
 
+What a scope's answer is kept for: one query, or one graphsync read. The queries of
+one top-level statement share its snapshot text and start, but a setting a source's
+policy reads (set_config in a SECURITY DEFINER function: a common multi-tenant
+pattern), the caller's own writes, a GRANT or a policy may change between them: an
+answer kept for the statement gave a second query the first one's rows (a role's
+function that set the tenant to another's, called first in the same statement, made
+its function that returns the caller's own tenant's nodes return the other's:
+tests/test_reads_rls_scope.py). So each token names an epoch (``epoch``): a new one
+for every graph._row_scope() call -- one per execution of a query that reads
+graph._nodes or graph._labels under their policy -- but while a graphsync read runs
+in this backend (db.begin_read: reads.api.stable), the read's own for the role it
+reads as (db.read_by, from its START), so that its queries share what they asked. Code of
+another role inside a read (a SECURITY DEFINER function a policy calls) gets an
+epoch per query still. Answers of several epochs of one statement are kept side by
+side (a statement that alternates between two of them reads each once), at most
+KEPT_MOST of them (the oldest go first): a loop of queries in one statement holds
+a bounded number.
+
 Scope tokens (graph._row_scope, migration 295): graph._nodes' policy calls its
 function once per node, and looking the caller up each time (one SELECT
 current_user) costs each call more than the lookup of a kept key. So the policy
@@ -33,6 +51,8 @@ make one for a role it does not run as.
 
 import os
 
+from graphsync import db
+
 _statement = None  # (snapshot, statement start) of the answers kept
 _kept = {}  # (kind, scope) -> answer, all of _statement
 # What secrets.token_bytes(32) returns; the secrets module imports base64, random and
@@ -42,6 +62,21 @@ _checked = set()  # (token, role) pairs issued_to found true: a MAC is computed 
 # (kind, scope, answer) of the last answer kept() gave from _kept to a scope issued to
 # its own role (see recent); None after _kept is cleared.
 _recent = None
+# Answers kept at most, the oldest dropped first (see above).
+KEPT_MOST = 64
+# Epochs handed out in this backend to queries outside a read.
+_epochs = 0
+
+
+def epoch(role):
+    """The epoch a scope token issued now to ``role`` names: the running graphsync
+    read's (db.running_read) when it reads as ``role``, else a new one (see above)."""
+    global _epochs
+    read = db.running_read
+    if read is not None and read[0] == role:
+        return "r%d" % read[1]
+    _epochs += 1
+    return "q%d" % _epochs
 
 
 def _mac(role, snapshot, at):
@@ -79,7 +114,7 @@ def _snapshot(snapshot):
     too, so that two roles' tokens of one statement are one statement, not two that
     drop each other's answers at every switch."""
     if isinstance(snapshot, str) and snapshot.count("|") == 2:
-        return snapshot.split("|", 1)[0]
+        return snapshot.split("|", 1)[0].split("#", 1)[0]  # (without its epoch: one statement)
     return snapshot
 
 
@@ -103,6 +138,8 @@ def kept(kind, scope, read, caller):
         answer, role = read()
         if role is None or role != caller:
             return answer
+        if len(_kept) >= KEPT_MOST:
+            del _kept[next(iter(_kept))]
         _kept[key] = answer
     if given[0] == caller and issued_to(given[1], caller):
         _recent = (kind, tuple(given), answer)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from graphsync import db
 from graphsync.reads import statement_cache
 
 
@@ -161,3 +162,50 @@ def test_recent_never_answers_what_kept_would_look_the_caller_up_for(case):
         scope, read = ("alice", statement_cache.issue("alice", "10:20:", at), at), lambda: (["a"], "bob")
     assert statement_cache.kept(("rows", 1), scope, read, "alice") == ["a"]
     assert statement_cache.recent(("rows", 1), scope) is None
+
+
+def token_of(role, snapshot="10:20:", at="2026-01-01 00:00:00+00"):
+    """A scope as graph._row_scope() makes it now (row_policy.scope): the snapshot with an epoch."""
+    return (role, statement_cache.issue(role, "%s#%s" % (snapshot, statement_cache.epoch(role)), at), at)
+
+
+def test_each_query_outside_a_read_asks_again_in_one_statement():
+    """Two queries of one statement (one snapshot, one start) each get a token of their
+    own epoch: the second asks the sources again (a setting its policy reads may have
+    changed between them), and what the first kept stays beside it (one statement)."""
+    first, second = token_of("alice"), token_of("alice")
+    assert first[1] != second[1]
+    read, calls = reader(["a"], "alice")
+    assert statement_cache.kept(("rows", 1), first, read, "alice") == ["a"]
+    assert statement_cache.kept(("rows", 1), second, read, "alice") == ["a"] and len(calls) == 2
+    assert statement_cache.kept(("rows", 1), first, read, "alice") == ["a"] and len(calls) == 2  # side by side
+
+
+def test_a_reads_queries_share_one_epoch_for_the_role_it_reads_as_only():
+    before = db.begin_read()
+    try:
+        assert token_of("alice")[1] != token_of("alice")[1]  # before START names the read's role
+        db.read_by("alice")
+        db.read_by("bob")  # (only the first, START's, names it)
+        assert token_of("alice")[1] == token_of("alice")[1]
+        assert token_of("bob")[1] != token_of("bob")[1]  # another role's code inside the read: per query
+        inner = db.begin_read()  # a read within the read (a policy's) has its own
+        db.read_by("alice")
+        nested = token_of("alice")[1]
+        db.end_read(inner)
+        assert token_of("alice")[1] != nested and token_of("alice")[1] == token_of("alice")[1]
+    finally:
+        db.end_read(before)
+    assert token_of("alice")[1] != token_of("alice")[1]  # the read ended
+
+
+def test_at_most_kept_most_answers_are_kept_the_oldest_going_first():
+    scopes = [token_of("alice") for _ in range(statement_cache.KEPT_MOST + 1)]
+    reads = [reader([i], "alice") for i in range(len(scopes))]
+    for scope, (read, _) in zip(scopes, reads, strict=True):
+        statement_cache.kept(("rows", 1), scope, read, "alice")
+    statement_cache.kept(("rows", 1), scopes[-1], reads[-1][0], "alice")
+    statement_cache.kept(("rows", 1), scopes[1], reads[1][0], "alice")
+    assert [len(calls) for _, calls in reads[1:]] == [1] * statement_cache.KEPT_MOST  # kept
+    statement_cache.kept(("rows", 1), scopes[0], reads[0][0], "alice")
+    assert len(reads[0][1]) == 2  # the oldest went
