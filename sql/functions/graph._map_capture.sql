@@ -10,6 +10,9 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    member_oids oid [];
+    member_names text [];
 BEGIN
     DELETE FROM graph._column_map AS m WHERE m.table_oid = tbl;
     INSERT INTO graph._column_map (table_oid, attnum, column_name, type_name)
@@ -19,15 +22,28 @@ BEGIN
         ON a.attrelid = tbl AND a.attname = r.column_name AND a.attnum > 0 AND NOT a.attisdropped
     WHERE r.table_oid = tbl;
 
-    DELETE FROM graph._capture_members AS m WHERE m.table_oid = tbl;
+    -- Only the members that changed are written (a partition created, attached,
+    -- detached, dropped or renamed): a table partitioned by day gains a partition
+    -- each day, and deleting and inserting again the row of every partition cost
+    -- each such DDL two writes, and a graph._check_registration call, per partition.
     IF EXISTS (SELECT FROM graph._captured_tables(tbl) AS t WHERE t.table_oid = tbl AND t.present) THEN
-        INSERT INTO graph._capture_members (member_oid, table_oid, member_name)
         WITH RECURSIVE members AS (
             SELECT tbl AS member
             UNION
             SELECT i.inhrelid FROM members AS m JOIN pg_catalog.pg_inherits AS i ON i.inhparent = m.member
         )
-        SELECT m.member, tbl, m.member::regclass::text FROM members AS m;
+        SELECT array_agg(m.member), array_agg(m.member::regclass::text) INTO member_oids, member_names
+        FROM members AS m;
+        DELETE FROM graph._capture_members AS c
+        WHERE c.table_oid = tbl
+          AND NOT EXISTS (SELECT FROM unnest(member_oids, member_names) AS n (member, name)
+                          WHERE n.member = c.member_oid AND n.name = c.member_name);
+        INSERT INTO graph._capture_members (member_oid, table_oid, member_name)
+        SELECT n.member, tbl, n.name FROM unnest(member_oids, member_names) AS n (member, name)
+        WHERE NOT EXISTS (SELECT FROM graph._capture_members AS c
+                          WHERE c.member_oid = n.member AND c.table_oid = tbl AND c.member_name = n.name);
+    ELSE
+        DELETE FROM graph._capture_members AS m WHERE m.table_oid = tbl;
     END IF;
 END;
 $$;
