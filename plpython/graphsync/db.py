@@ -88,6 +88,30 @@ class output_pinned:
             self.was = None
 
 
+_SCANS = ("SELECT pg_catalog.current_setting('enable_seqscan') AS s,"
+          " pg_catalog.current_setting('enable_bitmapscan') AS b")
+_SET_SCANS = ("SELECT pg_catalog.set_config('enable_seqscan', $1, true),"
+              " pg_catalog.set_config('enable_bitmapscan', $2, true)")
+
+
+class no_seqscan:
+    """Within the block, enable_seqscan off (and enable_bitmapscan with ``bitmaps``),
+    then what they were: for statements that must find their rows through an index
+    whatever the statistics say (replay's, sync/apply.py; a column rename's log
+    rewrite, ops/follow.py). A class, as output_pinned is."""
+
+    def __init__(self, plpy, bitmaps=False):
+        self.plpy, self.bitmaps, self.was = plpy, bitmaps, None
+
+    def __enter__(self):
+        r = run(self.plpy, _SCANS)[0]
+        self.was = (r["s"], r["b"])
+        run(self.plpy, _SET_SCANS, ["text", "text"], ["off", "off" if self.bitmaps else r["b"]])
+
+    def __exit__(self, *exc):
+        run(self.plpy, _SET_SCANS, ["text", "text"], list(self.was))
+
+
 TEMP_MISSING = "SELECT pg_catalog.to_regclass($1) IS NULL AS missing"
 READ_ONLY = "cannot change the graph in a read-only transaction"
 READ_ONLY_HINT = "Run it in a read-write transaction."

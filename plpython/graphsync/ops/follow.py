@@ -37,6 +37,8 @@ WARNING, and a 'follow_failed' record for graph.reconcile(), which follows it
 again and rebuilds. A cancel is never caught.
 """
 
+from graphsync import db
+
 # graph._column_map joined with the catalog: what became of each registered column.
 COLUMNS = """
 SELECT m.attnum, m.column_name, m.type_name, a.attname::text AS now_name,
@@ -158,7 +160,9 @@ RENAME_STATEMENTS = (
 # row from its xmin on, which a transaction holding an xid open holds back), and
 # failed rows, which a retry applies: renamed too, so replay reads them under the names it knows. The
 # DDL holds the table's ACCESS EXCLUSIVE lock, so no writer of it is still open; the
-# replay state row is locked first, so no replay is halfway through them.
+# replay state row is locked first, so no replay is halfway through them. With
+# sequential scans off (db.no_seqscan): the bounds come from the state row, which the
+# planner cannot see, and with statistics that saw the applied rows it read them all.
 RENAME_LOG = """
 UPDATE graph._sync_log AS l SET properties = %s, old_row = %s, new_row = %s
 WHERE l.table_oid = $1
@@ -289,7 +293,8 @@ class Follower:
         self.q("SELECT FROM graph._sync_state FOR UPDATE")
         for sql in RENAME_STATEMENTS:
             self.q(sql, ["oid", "text[]", "text[]"], [oid, old, new])
-        self.q(RENAME_LOG, ["oid", "text[]", "text[]"], [oid, old, new])
+        with db.no_seqscan(self.plpy):  # (see RENAME_LOG)
+            self.q(RENAME_LOG, ["oid", "text[]", "text[]"], [oid, old, new])
         for o, n in renames.items():
             named = roles.get(o, set())
             if named & {"property", "filter"}:

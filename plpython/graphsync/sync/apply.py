@@ -18,7 +18,6 @@ run one after the other and never apply a row twice.
 """
 
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from graphsync import db, errors, settings
@@ -74,7 +73,7 @@ class Counts:
 # 1M-row apply that takes 38 s otherwise ran 12 minutes; a batch of 3,000 node
 # updates took 97 s); and a plan kept from the first batches of an apply that
 # starts on a small graph keeps scanning the table for every key while the apply
-# grows it. So the node statements run with sequential scans off (_no_seqscan,
+# grows it. So the node statements run with sequential scans off (db.no_seqscan,
 # around the node work of each flush), each with one plan left:
 # - NODES finds each key in a LATERAL subquery with a LIMIT (never flattened
 #   into a join): a nested loop over the batch with one probe of the
@@ -91,20 +90,6 @@ SELECT o.jit, set_config('jit', 'off', true)
 FROM (SELECT current_setting('jit') AS jit OFFSET 0) AS o
 """
 RESTORE = "SELECT set_config('jit', $1, true)"
-
-
-@contextmanager
-def _no_seqscan(plpy, bitmaps=False):
-    """enable_seqscan off (and enable_bitmapscan with ``bitmaps``) for the
-    statements inside, restored afterwards."""
-    was = db.run(plpy, "SELECT current_setting('enable_seqscan') AS s, current_setting('enable_bitmapscan') AS b")[0]
-    db.run(plpy, "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', $1, true)",
-           ["text"], ["off" if bitmaps else was["b"]])
-    try:
-        yield
-    finally:
-        db.run(plpy, "SELECT set_config('enable_seqscan', $1, true), set_config('enable_bitmapscan', $2, true)",
-               ["text", "text"], [was["s"], was["b"]])
 
 
 # Each key's node, created where missing or given its new state where it exists, in
@@ -299,7 +284,7 @@ class Replayer:
         if self.overlay_used + len(edges) > self.buffer_size:
             raise EdgeBufferFull()
         base.note_own_write(plpy)
-        with _no_seqscan(plpy):
+        with db.no_seqscan(plpy):
             ids = _node_ids(plpy, gathered.nodes, gathered.edges, self.hold_keys)
 
         if edges:
@@ -314,7 +299,7 @@ class Replayer:
         """TRUNCATE: the table's nodes die, and every edge its rows carried."""
         plpy = self.plpy
         base.note_own_write(plpy)
-        with _no_seqscan(plpy):
+        with db.no_seqscan(plpy):
             db.run(plpy, TRUNCATE_NODES, ["oid"], [table_oid])
         carried = [e.edge_source_id for e in self.reg.edges_carried_by(table_oid)]
         db.run(plpy, CUT_EDGES, ["int[]"], [carried])
@@ -371,7 +356,7 @@ WITH failed AS MATERIALIZED (
 def record_errors(plpy, ids, messages):
     """Set the error of log rows ``ids`` to ``messages`` (None clears it), in one statement."""
     if ids:
-        with _no_seqscan(plpy):
+        with db.no_seqscan(plpy):
             db.run(plpy, RECORD_ERRORS, ["bigint[]", "text[]"], [ids, messages])
 
 
@@ -508,7 +493,7 @@ def backlog_rebuilds(plpy, done, target, position, built, least):
     bound = max(least, int(BACKLOG_SHARE * db.run(plpy, GRAPH_SIZE)[0]["n"]))
     if most < bound:
         return False
-    with _no_seqscan(plpy, bitmaps=True):  # a range of the primary key, as FETCH reads it
+    with db.no_seqscan(plpy, bitmaps=True):  # a range of the primary key, as FETCH reads it
         n = db.run(plpy, BACKLOG, ["bigint", "bigint", "text", "text", "bigint", "bigint", "bigint"],
                    [position, db.xmin(done), done, target, bound, *built])[0]["n"]
     return n >= bound
@@ -718,7 +703,7 @@ def _new_pass(plpy, done, bound=None):
         snapshot, at = bound[1], bound[2]
         STATS["bounded_passes"] += 1
     target, settled, below = db.complete_snapshot(plpy, snapshot)
-    with _no_seqscan(plpy):
+    with db.no_seqscan(plpy):
         position = db.run(plpy, PASS_START, ["bigint", "int", "bigint[]"],
                           [db.xmax(done), PASS_START_NEAR, db.xip(done)])[0]["p"]
     return target, position, settled, at, below
@@ -736,7 +721,7 @@ def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_ba
     while max_batches is None or counts.batches < max_batches:
         rows = []
         if position is not None:
-            with _no_seqscan(plpy, bitmaps=True):
+            with db.no_seqscan(plpy, bitmaps=True):
                 rows = db.run(plpy, FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"],
                               [position, db.xmin(done), done, target, batch_size, *built])
         if not rows:
