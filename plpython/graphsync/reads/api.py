@@ -86,10 +86,12 @@ def stable(read):
     @errors.wraps(read)
     def run_stable(plpy, *args, **kwargs):
         before = db.begin_read()  # its queries share what policies asked (reads.statement_cache)
+        folds_onto_kept = freshness.FOLD_ONTO_KEPT["on"]  # (a read within a read: an export's traversal)
         try:
             return _run_stable(plpy, args, kwargs)
         finally:
             db.end_read(before)
+            freshness.FOLD_ONTO_KEPT["on"] = folds_onto_kept
 
     def _run_stable(plpy, args, kwargs):
         moved = 0
@@ -98,7 +100,9 @@ def stable(read):
             _started.clear()
             try:
                 return read(plpy, *args, **kwargs)
-            except graph_view.Moved:
+            except graph_view.Moved as exc:
+                if exc.labels:
+                    freshness.FOLD_ONTO_KEPT["on"] = False
                 moved += 1
                 if moved < MOVED_TRIES:
                     continue

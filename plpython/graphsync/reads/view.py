@@ -194,7 +194,13 @@ class Renumbered(Exception):
 class Moved(Renumbered):
     """The graph a read was about to show is not the one its START statement's
     snapshot saw (an apply committed in between: reads.freshness): the read runs
-    again (reads.api.stable), so that it shows one snapshot's graph."""
+    again (reads.api.stable), so that it shows one snapshot's graph. ``labels``: the
+    backend's kept folded view was read for other label carriers than the read asks
+    (reads.freshness.folded)."""
+
+    def __init__(self, labels=False):
+        super().__init__()
+        self.labels = labels
 
 
 def same_generation(generation, row):
