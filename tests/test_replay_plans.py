@@ -314,16 +314,20 @@ def test_a_half_done_pass_under_a_long_transaction_reads_only_the_rows_pending(a
     done_snapshot. A transaction that holds an xid open holds that xmin back, and
     every count of the pending rows (sync_health, maintenance, a read's
     graph._read_sync, graph._pending_rows) read every log row applied since it
-    began."""
+    began. And graph._pending_rows (a read's fold of them) was given, through
+    graph._pending_ids, a generic plan of graph._pending_log() that an earlier call
+    had made under the session's settings: with statistics, a scan of the whole log
+    (some 75,000 of 80,000 rows), whatever its xid bounds."""
     with connect(app) as c, psycopg.connect(app) as long:
         apply(c)
         long.execute("SELECT txid_current()")  # an xid, its transaction left open
-        write_contacts(c, 200000, 219999)  # 20,000 rows, applied and kept
+        write_contacts(c, 200000, 279999)  # 80,000 rows, applied and kept
         apply(c)
         apply(c)
-        write_contacts(c, 220000, 220009)
+        write_contacts(c, 280000, 280009)
         c.execute("SET graph.sync_batch_size = 4")
         c.execute("SELECT graph.apply_sync(max_batches => 1)")
+        c.execute("ANALYZE graph._sync_log")  # statistics that see the applied rows (autovacuum's)
         c.execute("RESET graph.sync_batch_size")
         assert c.execute("SELECT target_snapshot IS NOT NULL FROM graph._sync_state").fetchone() == (True,)
         assert c.execute("SELECT count(*) FROM graph._pending_log()").fetchone() == (6,)

@@ -31,13 +31,20 @@
 -- found by xid, at or above done_snapshot's xmax or named in its xip (not from its
 -- xmin on: a transaction holding an xid open holds that back).
 -- PL/pgSQL, not SQL: each query is planned with the state row's values, so the
--- planner sees that "id above applied_sync_id" is a few rows at the end of the log.
+-- planner sees that "id above applied_sync_id" is a few rows at the end of the log --
+-- always (plan_cache_mode force_custom_plan), and without sequential scans: a caller
+-- that forces generic plans (graph._pending_columns, through graph._pending_ids) was
+-- given the generic plan an earlier call had made under the session's settings, a
+-- scan of the whole log (some 75,000 rows for 6 pending, in a half-done pass with
+-- statistics: tests/test_replay_plans.py).
 -- Reads: graph._sync_state, graph._sync_log.
 CREATE OR REPLACE FUNCTION graph._pending_log()
 RETURNS SETOF graph._sync_log
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET enable_seqscan = off
 AS $$
 DECLARE
     s graph._sync_state;
