@@ -136,7 +136,8 @@ def fresh_view(plpy, st, carriers=None):
             hint="graph.query_freshness is 'error_on_pending'; run graph.apply_sync().")
     # START read only the rows the kept folded view did not see: the read keeps it
     # (rekeyed), it is not the applied graph (view.Live.adopt)
-    v = graph_view.current(plpy, st.key, st.me, carriers, adopt=not (st.from_seen and st.pending is not None))
+    v = graph_view.current(plpy, st.key, (st.me, st.label_access), carriers,
+                           adopt=not (st.from_seen and st.pending is not None))
     if not v.exact:  # v is newer than START's snapshot: start again (see the module docstring)
         raise graph_view.Moved()
     # START read the pending rows (st.pending) also when its count said none: an

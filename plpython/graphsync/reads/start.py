@@ -181,7 +181,7 @@ _SELECT = """
 SELECT s.generation, v.version, s.build_required, s.done,
        r.committed_rows, r.own_rows, r.applied, r.pending_mark, r.applied_snapshot, r.kept,
        %(fetched)s,
-       t.visible, t.row_secured, t.registered, j.edge_secured, j.edge_hidden,
+       t.visible, t.row_secured, t.registered, j.edge_secured, j.edge_hidden, lb.label_access,
        current_user::text AS me,
        m.freshness, f.stale AS max_staleness,
        pg_catalog.current_setting('graph.tenant', true) AS tenant,%(same)s
@@ -221,6 +221,16 @@ CROSS JOIN (
     FROM graph._edge_sources AS e
     WHERE e.kind = 'join' AND NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')
 ) AS j
+CROSS JOIN (
+    SELECT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')::text || ':'
+           || coalesce(pg_catalog.string_agg(c.t::text || CASE
+                  WHEN NOT pg_catalog.has_table_privilege(c.t, 'SELECT') THEN '-'
+                  WHEN pg_catalog.row_security_active(c.t) THEN 's' ELSE '+' END, ',' ORDER BY c.t), '')
+           AS label_access
+    FROM graph._edge_sources AS e
+    CROSS JOIN LATERAL (SELECT CASE WHEN e.kind = 'join' THEN e.via_table ELSE e.from_table END AS t) AS c
+    WHERE e.label_column IS NOT NULL
+) AS lb
 %(read_sync)s
 """
 
@@ -808,6 +818,7 @@ class Start(record("Start", (
         "tenant",  # object: graph.tenant in force (None: no tenant)
         "tables",  # tuple: the table oid of each key asked
         "nodes",  # tuple: its node id, as given (None: no node the caller can see)
+        "label_access",  # str: what graph._labels' policy shows the caller depends on (view.with_labels)
 ))):
     """What START returned, typed."""
 
@@ -1001,6 +1012,7 @@ def _typed(plpy, r, at_rest):
         _setting(plpy, TENANT, r["tenant"]),
         (r["table1"], r["table2"]),
         (r["node1"], r["node2"]),
+        r["label_access"],
     )
 
 

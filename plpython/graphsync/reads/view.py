@@ -592,16 +592,22 @@ def _untaint(plpy, own):
     return status == "committed"
 
 
-def with_labels(plpy, v, me=None, carriers=None):
-    """``v`` ready to tell its caller (``me``: current_user, when the caller knows it)
-    the label names it may see (see the module docstring): the kept graph is shared
-    by every role a backend runs reads as. ``carriers``: a callable of the registry
-    giving the tables whose secured label columns graph._labels' policy may ask
-    (label_policy.narrowed), None: every one."""
-    if me is not None and v.labels_for == (me, v.key):
+def with_labels(plpy, v, caller=None, carriers=None):
+    """``v`` ready to tell its caller the label names it may see (see the module
+    docstring): the kept graph is shared by every role a backend runs reads as.
+    ``caller``: (current_user, what graph._labels' policy shows it depends on: whether
+    it is an admin, and which label columns' tables it may SELECT and under row-level
+    security -- reads.start's label_access), when the caller knows them; what a role
+    was told is kept under both, so that a GRANT, a REVOKE or row-level security
+    turned on or off makes it be told anew (a book kept for the role alone answered
+    with the labels it could not see before a GRANT: tests/test_reads_label_grant.py).
+    ``carriers``: a callable of the registry giving the tables whose secured label
+    columns graph._labels' policy may ask (label_policy.narrowed), None: every one."""
+    if caller is not None and v.labels_for == (caller, v.key):
         return v
     r = run(plpy, LABELS)[0]
-    v.labels_for = None if r["per_read"] else (r["me"], v.key)
+    known = caller is not None and caller[0] == r["me"]
+    v.labels_for = (caller, v.key) if known and not r["per_read"] else None
     if r["admin"]:
         book = LabelNames(r["me"])
         for label_id, name in zip(r["ids"], r["names"], strict=True):
@@ -609,23 +615,23 @@ def with_labels(plpy, v, me=None, carriers=None):
         book.complete = True
     elif r["per_read"]:
         book = LabelNames(r["me"], None if carriers is None else carriers(v.registry))
-    elif _told["for"] == (v.key[0], r["me"]):
+    elif known and _told["for"] == (v.key[0], caller):
         book = _told["names"]
         book.asked_ids.clear()  # (a label not shown before may be now)
         book.asked_names.clear()
     else:
         book = LabelNames(r["me"])
-        _told.update({"for": (v.key[0], r["me"]), "names": book})
+        _told.update({"for": (v.key[0], caller) if known else None, "names": book})
     v.book = book
     v.live.label_top = max(int(r["top"] or 0), v.live.label_top)
     v.label_top = v.live.label_top
     return v
 
 
-def current(plpy, key=None, me=None, carriers=None, adopt=True):
+def current(plpy, key=None, caller=None, carriers=None, adopt=True):
     """The View of the applied graph: the kept Live graph, brought up to date.
     ``key``: (generation, version) when the caller has read them (reads.start);
-    ``me``: current_user, when the caller has read it; ``carriers``: see with_labels.
+    ``caller``, ``carriers``: see with_labels.
     ``adopt`` False: the kept folded view is not taken for the applied graph (the read
     means to keep it as a folded view: reads/freshness.py, rekeyed)."""
     if key is None:
@@ -635,7 +641,7 @@ def current(plpy, key=None, me=None, carriers=None, adopt=True):
     if own is not None and own["rebuilt"]:  # this transaction wrote a base: keep nothing
         live = Live(plpy, key[0], keep=False)
         live.refresh(plpy)
-        return with_labels(plpy, View(key, live), me, carriers)
+        return with_labels(plpy, View(key, live), caller, carriers)
     if _taint and not _untaint(plpy, own):
         base._cache.pop("live", None)
         base._cache.pop("view", None)
@@ -643,7 +649,7 @@ def current(plpy, key=None, me=None, carriers=None, adopt=True):
     # (a view of a graph whose overlay rows were left unread serves only reads that keep
     # their folded view: see below)
     if cached is not None and cached.key == key and not (adopt and cached.live.overlay_behind):
-        return with_labels(plpy, cached, me, carriers)
+        return with_labels(plpy, cached, caller, carriers)
     live = base._cache.get("live")
     if live is None or live.generation != key[0]:
         base._cache.pop("live", None)
@@ -685,4 +691,4 @@ def current(plpy, key=None, me=None, carriers=None, adopt=True):
     v.exact = now["version"] == key[1]
     if v.exact:  # a view newer than its key is never taken for that key again
         base._cache["view"] = v
-    return with_labels(plpy, v, me, carriers)
+    return with_labels(plpy, v, caller, carriers)
