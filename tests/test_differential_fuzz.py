@@ -17,18 +17,19 @@ folded by a read-only reader (a kept view and a fresh backend), (2) after apply_
 (3) after build(); verify() must be empty after (3), and after (2) but for the drift README
 documents until the next rebuild (a renamed or retyped column, a renamed property)."""
 
-import heapq
 import io
 import json
 import os
 import random
-from collections import defaultdict, deque
+from collections import defaultdict
 
 import networkx as nx
 import psycopg
 import pytest
 
+import graph_truth
 from conftest import apply, connect, pending_count, verify
+from graph_truth import adjacency
 
 ITERATIONS = int(os.environ.get("FUZZ_ITERATIONS", "36"))
 SEED = int(os.environ.get("FUZZ_SEED", "20250101"))
@@ -141,18 +142,6 @@ def truth(c, n):
     return nodes, edges
 
 
-def adjacency(edges, direction, labels):
-    adj = defaultdict(list)
-    for u, v, label, w in edges:
-        if labels is not None and label not in labels:
-            continue
-        if direction in ("out", "any"):
-            adj[u].append((v, label, w))
-        if direction in ("in", "any"):
-            adj[v].append((u, label, w))
-    return adj
-
-
 def admitted(nodes, node, tenant):
     ten = nodes[node][0]
     return tenant is None or node[0] == "fz.notes" or ten == tenant
@@ -160,54 +149,20 @@ def admitted(nodes, node, tenant):
 
 def bfs(nodes, edges, seed, direction="out", labels=None, node_tables=None, kinds=None, tenant=None,
         max_depth=6):
-    if seed not in nodes or not admitted(nodes, seed, tenant):
-        return {}
-    adj = adjacency(edges, direction, labels)
-    depth = {seed: 0}
-    q = deque([seed])
-    while q:
-        u = q.popleft()
-        if depth[u] == max_depth:
-            continue
-        for v, _label, _w in adj[u]:
-            if v in depth or not admitted(nodes, v, tenant):
-                continue
-            if node_tables is not None and v[0] not in node_tables:
-                continue
-            if kinds is not None and v[0] == "fz.items" and nodes[v][1] not in kinds:
-                continue
-            depth[v] = depth[u] + 1
-            q.append(v)
-    return depth
+    def enter(v):
+        return ((node_tables is None or v[0] in node_tables)
+                and (kinds is None or v[0] != "fz.items" or nodes[v][1] in kinds))
+    return graph_truth.bfs(edges, seed, direction, lambda n: n in nodes and admitted(nodes, n, tenant), enter,
+                           labels, max_depth)
 
 
 def dijkstra(nodes, edges, src, dst, direction, labels, tenant):
-    if src not in nodes or dst not in nodes or not admitted(nodes, src, tenant) or not admitted(nodes, dst, tenant):
-        return None
-    adj = adjacency(edges, direction, labels)
-    dist = {src: 0.0}
-    heap = [(0.0, src)]
-    while heap:
-        d, u = heapq.heappop(heap)
-        if d > dist.get(u, float("inf")):
-            continue
-        if u == dst:
-            return d
-        for v, _l, w in adj[u]:
-            if not admitted(nodes, v, tenant):
-                continue
-            nd = d + w
-            if nd < dist.get(v, float("inf")):
-                dist[v] = nd
-                heapq.heappush(heap, (nd, v))
-    return None
+    return graph_truth.dijkstra(edges, src, dst, direction, lambda n: n in nodes and admitted(nodes, n, tenant),
+                                lambda n: admitted(nodes, n, tenant), labels)
 
 
 def components(nodes, edges, tenant):
-    g = nx.Graph()
-    g.add_nodes_from(x for x in nodes if admitted(nodes, x, tenant))
-    g.add_edges_from((u, v) for u, v, _l, _w in edges if u in g and v in g)
-    return sorted(sorted(comp) for comp in nx.connected_components(g))
+    return graph_truth.components(nodes, edges, lambda n: admitted(nodes, n, tenant))
 
 
 class Checker:

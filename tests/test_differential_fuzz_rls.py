@@ -23,17 +23,18 @@ IN THE SAME SESSION from the rows its own SELECTs return:
 Also: app.tenant changed between reads in one session; SET ROLE between reads; GRANT/REVOKE
 between reads; reads inside a transaction of gs_fz_a that also writes."""
 
-import heapq
 import io
 import os
 import random
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 
 import networkx as nx
 import psycopg
 import pytest
 
+import graph_truth
 from conftest import apply, as_role, connect, pending_count, verify
+from graph_truth import adjacency
 
 ITERATIONS = int(os.environ.get("RLSFUZZ_ITERATIONS", "25"))
 SEED = int(os.environ.get("RLSFUZZ_SEED", "12"))
@@ -194,66 +195,20 @@ def model(current, can, rls, applied=None):
     return nodes, edges
 
 
-def adjacency(edges, direction, labels=None):
-    adj = defaultdict(list)
-    for u, v, label, w in edges:
-        if labels is not None and label not in labels:
-            continue
-        if direction in ("out", "any"):
-            adj[u].append((v, label, w))
-        if direction in ("in", "any"):
-            adj[v].append((u, label, w))
-    return adj
-
-
 def bfs(nodes, edges, seed, direction, labels=None, max_depth=6, tenant=None, node_tables=None):
     def ok(n):
         return n in nodes and (tenant is None or n[0] != "rz.items" or nodes[n] == tenant)
-    if not ok(seed):
-        return {}
-    if node_tables is not None:
-        nodes = {n: t for n, t in nodes.items() if n[0] in node_tables or n == seed}
-    adj = adjacency(edges, direction, labels)
-    depth = {seed: 0}
-    q = deque([seed])
-    while q:
-        u = q.popleft()
-        if depth[u] == max_depth:
-            continue
-        for v, _l, _w in adj[u]:
-            if v not in depth and ok(v):
-                depth[v] = depth[u] + 1
-                q.append(v)
-    return depth
+    return graph_truth.bfs(edges, seed, direction, ok,
+                           None if node_tables is None else lambda v: v[0] in node_tables, labels, max_depth)
 
 
 def dijkstra(nodes, edges, src, dst, direction):
-    if src not in nodes or dst not in nodes:
-        return None
-    adj = adjacency(edges, direction)
-    dist = {src: 0.0}
-    heap = [(0.0, src)]
-    while heap:
-        d, u = heapq.heappop(heap)
-        if d > dist.get(u, float("inf")):
-            continue
-        if u == dst:
-            return d
-        for v, _l, w in adj[u]:
-            if d + w < dist.get(v, float("inf")):
-                dist[v] = d + w
-                heapq.heappush(heap, (d + w, v))
-    return None
+    return graph_truth.dijkstra(edges, src, dst, direction, lambda n: n in nodes)
 
 
 def components(nodes, edges, tenant=None):
-    g = nx.Graph()
-    g.add_nodes_from(n for n in nodes if tenant is None or n[0] != "rz.items" or nodes[n] == tenant)
-    g.add_edges_from((u, v) for u, v, _l, _w in edges if u in g and v in g)
-    return sorted(sorted(comp) for comp in nx.connected_components(g))
-
-
-DEBUG = {}
+    return graph_truth.components(nodes, edges,
+                                  lambda n: tenant is None or n[0] != "rz.items" or nodes[n] == tenant)
 
 
 class Mismatch(AssertionError):
@@ -610,7 +565,6 @@ def test_rls_reads_match_each_roles_own_sql(db, seed):
             with c.transaction():
                 if read_only:
                     c.execute("SET TRANSACTION READ ONLY")
-                DEBUG.update(admin=admin, applied=stale_from, db=db)
                 current, can, rls = read_rows(c)
                 if os.environ.get("RLSFUZZ_BROKEN"):  # sensitivity check: the truth ignoring the policies
                     current = read_rows(admin)[0]
