@@ -248,6 +248,8 @@ def test_a_job_of_that_name_that_graphsync_did_not_schedule_is_not_judged(crondb
         c.execute("DROP ROLE IF EXISTS gs_cron_spoof")
         c.execute("CREATE ROLE gs_cron_spoof LOGIN")
         c.execute("GRANT USAGE ON SCHEMA cron TO gs_cron_spoof")
+        c.execute("DROP ROLE IF EXISTS gs_cron_admin")
+        c.execute("CREATE ROLE gs_cron_admin LOGIN IN ROLE graph_admin")
         spoof = psycopg.conninfo.make_conninfo(crondb, user="gs_cron_spoof")
         fake = []
         try:
@@ -255,7 +257,9 @@ def test_a_job_of_that_name_that_graphsync_did_not_schedule_is_not_judged(crondb
                 for command in ("SELECT 1", "SELECT graph.run_scheduled_maintenance()"):
                     fake.append(o.execute("SELECT cron.schedule('graphsync_maintenance', '0 0 1 1 *', %s)",
                                           (command,)).fetchone()[0])
-            with connect(crondb) as admin:  # an admin's job with another command: not graphsync's either
+            # an admin's job with another command (a graph_admin member who is no superuser,
+            # USAGE on cron by the README's GRANT): not graphsync's either
+            with connect(psycopg.conninfo.make_conninfo(crondb, user="gs_cron_admin")) as admin:
                 fake.append(admin.execute("""SELECT cron.schedule('graphsync_maintenance', '0 0 1 1 *',
                                                                   'SELECT 2')""").fetchone()[0])
             for status in ("failed", "succeeded"):
@@ -277,6 +281,8 @@ def test_a_job_of_that_name_that_graphsync_did_not_schedule_is_not_judged(crondb
             c.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobid = ANY (%s)", (fake,))
             c.execute("REVOKE USAGE ON SCHEMA cron FROM gs_cron_spoof")
             c.execute("DROP ROLE gs_cron_spoof")
+            c.execute("DROP OWNED BY gs_cron_admin")
+            c.execute("DROP ROLE gs_cron_admin")
 
 
 @pytest.mark.local_only(reason="starts a second cluster on this machine with tools/pgcluster.py")
