@@ -37,6 +37,17 @@ def write_contacts(c, lo, hi):
                  FROM generate_series(%s::int, %s::int) g""", (lo, hi))
 
 
+def reads(c, statement, params=None):
+    """(the rows ``statement`` returns, the log rows it reads), in a transaction rolled back after."""
+    with c.transaction(force_rollback=True):
+        before = rows_read(c, "graph._sync_log")
+        rows = c.execute(statement, params).fetchall()
+        return rows, rows_read(c, "graph._sync_log") - before
+
+
+APPLY = "SELECT inserts FROM graph.apply_sync()"
+
+
 def test_overlay_count_follows_apply_build_truncate_and_rollback(app):
     with connect(app) as c:
         assert kept_and_counted(c) == 0
@@ -218,11 +229,9 @@ def test_a_pass_starts_without_reading_the_applied_rows_the_log_keeps(app):
         c.execute("ANALYZE graph._sync_log")
         for i in range(7):  # past the kept plan's first five custom plans (each apply rolls back)
             write_contacts(c, 90000 + i * 10, 90009 + i * 10)
-            with c.transaction(force_rollback=True):
-                before = rows_read(c, "graph._sync_log")
-                assert apply(c)["inserts"] == 10 * (i + 1)
-                read = rows_read(c, "graph._sync_log")
-                assert read - before < 1000, "the pass's start read %d log rows" % (read - before)
+            inserts, read = reads(c, APPLY)
+            assert inserts == [(10 * (i + 1),)]
+            assert read < 1000, "the pass's start read %d log rows" % read
         apply(c)
         assert verify(c) == []
 
@@ -235,11 +244,9 @@ def test_a_pass_over_a_backlog_starts_without_reading_the_backlog(app):
         c.execute("SELECT graph.prune_sync_log(retention => '0')")
         write_contacts(c, 100000, 119999)  # 20,000 rows pending
         c.execute("SET graph.sync_batch_size = 100")
-        with c.transaction(force_rollback=True):
-            before = rows_read(c, "graph._sync_log")
-            assert c.execute("SELECT inserts FROM graph.apply_sync(max_batches => 1)").fetchone()[0] == 100
-            read = rows_read(c, "graph._sync_log")
-            assert read - before < 1000, "the pass's start read %d log rows" % (read - before)
+        inserts, read = reads(c, "SELECT inserts FROM graph.apply_sync(max_batches => 1)")
+        assert inserts == [(100,)]
+        assert read < 1000, "the pass's start read %d log rows" % read
         c.execute("RESET graph.sync_batch_size")
         apply(c)
         assert verify(c) == []
@@ -256,11 +263,9 @@ def test_an_apply_with_nothing_pending_reads_none_of_the_applied_rows_the_log_ke
         apply(c)
         apply(c)  # done_snapshot's xmin now passes every row of the log
         for _ in range(7):  # past the kept plans' first five custom plans
-            with c.transaction(force_rollback=True):
-                before = rows_read(c, "graph._sync_log")
-                assert apply(c)["inserts"] == 0
-                read = rows_read(c, "graph._sync_log")
-                assert read - before < 1000, "an apply with nothing pending read %d log rows" % (read - before)
+            inserts, read = reads(c, APPLY)
+            assert inserts == [(0,)]
+            assert read < 1000, "an apply with nothing pending read %d log rows" % read
         write_contacts(c, 150000, 150009)
         assert apply(c)["inserts"] == 10
         assert verify(c) == []
@@ -281,30 +286,18 @@ def test_a_long_transaction_does_not_make_every_pass_read_the_rows_applied_since
         apply(c)
         apply(c)
         for _ in range(7):  # past the kept plans' first five custom plans
-            with c.transaction(force_rollback=True):
-                before = rows_read(c, "graph._sync_log")
-                assert apply(c)["inserts"] == 0
-                read = rows_read(c, "graph._sync_log")
-                assert read - before < 1000, "an idle apply read %d log rows" % (read - before)
+            inserts, read = reads(c, APPLY)
+            assert inserts == [(0,)]
+            assert read < 1000, "an idle apply read %d log rows" % read
         for i in range(7):
             write_contacts(c, 180000 + i * 10, 180009 + i * 10)
-            with c.transaction(force_rollback=True):
-                before = rows_read(c, "graph._sync_log")
-                assert apply(c)["inserts"] == 10 * (i + 1)
-                read = rows_read(c, "graph._sync_log")
-                assert read - before < 1000, "the pass's start read %d log rows" % (read - before)
+            inserts, read = reads(c, APPLY)
+            assert inserts == [(10 * (i + 1),)]
+            assert read < 1000, "the pass's start read %d log rows" % read
         long.execute("INSERT INTO app.contacts VALUES (190000, 1, 'late', NULL, 1)")  # its own row, found
         long.commit()
         assert apply(c)["inserts"] == 71
         assert verify(c) == []
-
-
-def reads(c, statement):
-    """Log rows ``statement`` reads, in a transaction rolled back after."""
-    with c.transaction(force_rollback=True):
-        before = rows_read(c, "graph._sync_log")
-        c.execute(statement).fetchall()
-        return rows_read(c, "graph._sync_log") - before
 
 
 def test_a_half_done_pass_under_a_long_transaction_reads_only_the_rows_pending(app):
@@ -336,7 +329,7 @@ def test_a_half_done_pass_under_a_long_transaction_reads_only_the_rows_pending(a
                           "SELECT * FROM graph._read_sync(false)",
                           "SELECT * FROM graph._pending_rows(current_user::regrole, 100000)"):
             for _ in range(7):  # past the kept plans' first five custom plans
-                read = reads(c, statement)
+                _, read = reads(c, statement)
                 assert read < 1000, "%s read %d log rows for 6 pending" % (statement, read)
         long.rollback()
         apply(c)
@@ -394,10 +387,8 @@ def test_a_transaction_that_logged_a_row_early_and_committed_late_costs_its_pass
         apply(c)
         apply(c)
         long.commit()
-        with c.transaction(force_rollback=True):
-            before = rows_read(c, "graph._sync_log")
-            assert apply(c)["inserts"] == 1
-            read = rows_read(c, "graph._sync_log") - before
+        inserts, read = reads(c, APPLY)
+        assert inserts == [(1,)]
         assert read < 21_000, "the pass read %d log rows for 1 pending" % read
         apply(c)
         assert verify(c) == []
@@ -419,12 +410,9 @@ def test_the_rows_a_kept_views_snapshot_did_not_see_are_read_without_the_rows_it
         xmin, xmax = (int(x) for x in seen.split(":")[:2])
         assert xmax - xmin <= 256
         write_contacts(c, 520000, 520002)  # committed since seen
-        with c.transaction(force_rollback=True):
-            before = rows_read(c, "graph._sync_log")
-            got = c.execute("SELECT count(*) FROM graph._pending_rows(current_user::regrole, 100000, %s::pg_snapshot)",
-                            (seen,)).fetchone()[0]
-            read = rows_read(c, "graph._sync_log") - before
-        assert got == 3
+        got, read = reads(c, "SELECT count(*) FROM graph._pending_rows(current_user::regrole, 100000, %s::pg_snapshot)",
+                          (seen,))
+        assert got == [(3,)]
         assert read < 1000, "read %d log rows for the 3 committed since" % read
         long.rollback()
         apply(c)
