@@ -93,3 +93,60 @@ def test_a_second_read_in_one_statement_follows_the_setting_the_source_policy_re
         got = {r[0] for r in a.execute("SELECT pg_temp.both_in_one()")}
         # SQL on the table itself, as APP under app.ws = '1', shows ann only.
         assert got == {"ann"}, "my_people() returned workspace 2's people to the attacker: %s" % sorted(got)
+
+
+TABLE_RUNS = """
+CREATE OR REPLACE FUNCTION pg_temp.table_runs() RETURNS int LANGUAGE plpython3u AS $$
+import sys
+policy = sys.modules.get("graphsync.reads.row_policy")
+return policy.STATS["tables"] if policy else 0
+$$
+"""
+
+
+def test_a_read_makes_a_secured_tables_statements_once(db, roles):
+    """A read's START asks graph._nodes under an epoch of its own (it does not know
+    yet the role it reads as), the read's later queries under the read's: what the
+    policy makes of the table (its key statements, from the catalog: some hundreds
+    of microseconds) is made once for the read's statement, not once per epoch."""
+    app, _ = roles
+    with connect(db) as a:
+        a.execute(TABLE_RUNS)  # (plpython3u: created by the superuser, called as APP)
+        a.execute("SELECT set_config('app.ws', '1', false)")
+        a.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(app)))
+        read = "SELECT node_id FROM graph.traverse('rvs.people', '1', max_depth => 1)"
+        assert [r[0] for r in a.execute(read)] == ["1"]
+        before = a.execute("SELECT pg_temp.table_runs()").fetchone()[0]
+        assert [r[0] for r in a.execute(read)] == ["1"]
+        assert a.execute("SELECT pg_temp.table_runs()").fetchone()[0] - before == 1
+
+
+def test_what_a_statement_keeps_of_a_table_asks_the_callers_settings_again(db, roles):
+    """What the policy keeps of a table for a statement is the catalog's text; what
+    it says of the caller (its output settings, under which the policy renders a
+    row's key to compare it with the node's) is asked again by each query: a
+    bytea_output set between two queries of one statement still finds the row of
+    a bytea key (a setting that changes how the statement's start is rendered,
+    DateStyle or TimeZone, makes the second query another statement's anyway)."""
+    app, _ = roles
+    with connect(db) as c:
+        c.execute("""
+            CREATE TABLE rvs.visits (at bytea PRIMARY KEY, ws int NOT NULL);
+            INSERT INTO rvs.visits VALUES ('\\x41', 1);  -- (the byte 'A')
+            SELECT graph.add_table('rvs.visits');
+            SELECT graph.build();
+            ALTER TABLE rvs.visits ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY by_setting ON rvs.visits FOR SELECT USING (ws::text = current_setting('app.ws', true));""")
+        c.execute(sql.SQL("GRANT SELECT ON rvs.visits TO {}").format(sql.Identifier(app)))
+    count = "(SELECT count(*) FROM graph._nodes AS n WHERE n.table_oid = 'rvs.visits'::regclass)"
+    try:
+        with as_role(db, app) as a:
+            a.execute("SELECT set_config('app.ws', '1', false)")
+            # the settings capture renders under, so that the first query needs no pinning
+            a.execute("SET datestyle = 'ISO, YMD'; SET timezone = 'UTC'; SET intervalstyle = 'postgres';"
+                      " SET extra_float_digits = 3; SET bytea_output = 'hex'")
+            got = a.execute(f"SELECT {count}, set_config('bytea_output', 'escape', false), {count}").fetchone()
+            assert (got[0], got[2]) == (1, 1), got
+    finally:
+        with connect(db) as c:
+            c.execute("SELECT graph.remove_table('rvs.visits', true)")

@@ -7,7 +7,10 @@ about a table in a statement reads that table's keys as the caller (each row's
 key as graph._key_expr renders it: the query reads.access makes too), and the
 answer is kept under the reader, the snapshot, the statement's start and the epoch
 (reads.statement_cache, one scope per table), so a later statement, a commit a new
-snapshot sees, or a SET ROLE reads the table again. A statement reads only the
+snapshot sees, or a SET ROLE reads the table again; the table's key statements
+(TABLE: the catalog's text) are kept for the reader and the statement whatever
+the epoch, and what TABLE says of the reader asked again under each
+(TABLE_STATE). A statement reads only the
 tables whose nodes it reads: the policy of a table it does not touch never runs
 (before migration 251 the first such node made the statement read every such
 table). The policy passes as the snapshot a scope token (graph._row_scope, once
@@ -76,6 +79,12 @@ CROSS JOIN LATERAL (
 WHERE n.table_oid = $1 AND c.relkind IN ('r', 'p')  -- a table made a view: no row of it (graph._source_name)
 """.replace("{pinned}", OUTPUT_PINNED)
 
+# What TABLE says of the caller rather than of the table, asked again for every
+# scope that finds TABLE's row kept by an earlier query of its statement (see _rows):
+# a GRANT or a setting may change between a statement's queries.
+TABLE_STATE = "SELECT pg_catalog.has_table_privilege($1, 'SELECT') IS true AS readable," \
+              " current_user::text AS me, {pinned} AS pinned".replace("{pinned}", OUTPUT_PINNED)
+
 # Keys asked one at a time before a statement reads every visible key of the
 # table: at least PROBES_MIN, else one per PROBE_SHARE rows the table holds (a
 # probe costs some 20 us; reading a key of the whole table some 1-2 us, and the
@@ -90,6 +99,9 @@ PROBE_SHARE = 128
 # (by access.row_security), in this backend's one thread; it changes how, never what,
 # is answered.
 WHOLE = set()
+
+# TABLE statements run in this backend (tests read it).
+STATS = {"tables": 0}
 
 
 def limit_of(reltuples):
@@ -152,11 +164,25 @@ class Rows:
         return seen
 
 
-def _rows(plpy, table):
+def _rows(plpy, table, scope, caller):
     """(a Rows of ``table`` for the caller, the role ``current_user`` names): no key
-    for a table that is not registered or that the caller may not SELECT."""
-    t = run(plpy, TABLE, ["oid"], [table])
-    rows = Rows(table, t[0] if t else None)
+    for a table that is not registered or that the caller may not SELECT. TABLE's
+    row is kept for the caller and the statement, not the scope's epoch: its
+    statements' text is the catalog's (some hundreds of microseconds to make, where
+    a read's first query, its START, asks under an epoch of its own), and what it
+    says of the caller (TABLE_STATE) is asked again under each epoch."""
+    made = []
+
+    def read():
+        t = run(plpy, TABLE, ["oid"], [table])
+        STATS["tables"] += 1
+        made.append(True)
+        return (t[0], t[0]["me"]) if t else (None, None)
+
+    row = statement_cache.kept(("table", table), statement_cache.statement_scope(scope, caller), read, caller)
+    if row is not None and not made:
+        row = dict(row, **run(plpy, TABLE_STATE, ["oid"], [table])[0])
+    rows = Rows(table, row)
     return rows, rows.me
 
 
@@ -173,7 +199,8 @@ def row_visible(plpy, table, pk, scope):
     docstring), the table's keys kept for ``scope``."""
     rows = statement_cache.recent(("rows", table), scope)
     if rows is None:
-        rows = statement_cache.kept(("rows", table), scope, lambda: _rows(plpy, table), caller(plpy, scope))
+        me = caller(plpy, scope)
+        rows = statement_cache.kept(("rows", table), scope, lambda: _rows(plpy, table, scope, me), me)
     return rows.has(plpy, pk)
 
 

@@ -118,6 +118,12 @@ def _snapshot(snapshot):
     return snapshot
 
 
+def statement_scope(scope, caller):
+    """``scope`` as its statement's, for what a statement's queries may share
+    whatever their epochs: (caller, the snapshot without its epoch, the start)."""
+    return (caller, _snapshot(scope[1]), scope[2])
+
+
 def kept(kind, scope, read, caller):
     """The answer of ``kind`` for ``scope`` with its role replaced by ``caller`` (the
     role running the call, current_user): the one kept for it, else ``read()``'s.
