@@ -48,19 +48,33 @@ def apply_pending(plpy, result, notes):
     return r
 
 
-def verify_due(plpy, interval):
-    """True when no source check ran within ``interval`` ('off' never): the latest
-    run that checked, newest first through the index of the runs that checked
-    (migration 427), as health finds it. A test of any run within the interval was
-    planned, without statistics, as a scan of every run kept (graph.job_retention:
-    some 10,000 at a job a minute) at every run (tests/test_operation_costs.py)."""
+# The latest run that checked the sources, or whose check failed (its verify phase
+# raised: graph.verify() raises on a row filter that raises on some row), newest
+# first through the index of such runs (migration 428), as health finds the latest
+# that checked: a test of any run within the interval was planned, without
+# statistics, as a scan of every run kept (graph.job_retention: some 10,000 at a job
+# a minute) at every run (tests/test_operation_costs.py).
+LAST_CHECK = """
+SELECT j.job_id, j.differences IS NULL AS failed, j.error,
+       j.started_at <= pg_catalog.now() - $1::pg_catalog.interval AS old
+FROM graph._maintenance_jobs AS j
+WHERE j.differences IS NOT NULL OR (j.status = 'failed' AND j.phase = 'verify')
+ORDER BY j.job_id DESC LIMIT 1
+"""
+
+
+def last_check(plpy, interval):
+    """The latest source check (LAST_CHECK's row: failed, and old -- before
+    ``interval``), or None; None too with ``interval`` 'off' (no check is due)."""
     if interval == "off":
-        return False
-    return plpy.execute(plpy.prepare(
-        """SELECT coalesce((SELECT j.started_at FROM graph._maintenance_jobs AS j
-                            WHERE j.differences IS NOT NULL
-                            ORDER BY j.job_id DESC LIMIT 1) <= now() - $1::interval, true) AS due""",
-        ["text"]), [interval])[0]["due"]
+        return None
+    r = plpy.execute(plpy.prepare(LAST_CHECK, ["text"]), [interval])
+    return r[0] if r else {"job_id": None, "failed": False, "error": None, "old": True}
+
+
+def verify_due(check):
+    """Whether a source check is due: none ran (or failed) within the interval."""
+    return check is not None and check["old"]
 
 
 def count_differences(plpy):
@@ -108,8 +122,9 @@ def maintain(plpy, job_id, result, force, notes, config):
     if force:
         reasons.insert(0, "forced by graph.vacuum()")
     pending = plpy.execute("SELECT count(*) AS n FROM graph._pending_log()")[0]["n"]
-    if not blocking and not pending and not applied["stopped"] and verify_due(
-            plpy, config["graph.verify_interval"]):
+    check = last_check(plpy, config["graph.verify_interval"])
+    if not blocking and not pending and not applied["stopped"] and verify_due(check):
+        check = None  # (this run's check: what it finds is this run's result)
         jobs.phase(plpy, job_id, "verify")
         total, summary = count_differences(plpy)
         result["differences"] = total
@@ -150,7 +165,7 @@ def maintain(plpy, job_id, result, force, notes, config):
     if result["rows_pruned"]:
         notes.append("pruned %d applied log rows" % result["rows_pruned"])
     remove_files(plpy, committed, notes)
-    return left_undone(plpy, drifted, [] if result["rebuilt"] else reasons, applied["stopped"])
+    return left_undone(plpy, drifted, [] if result["rebuilt"] else reasons, applied["stopped"], check)
 
 
 FAILED_ROWS = apply.FAILED_CTE + """
@@ -161,13 +176,18 @@ FROM failed
 CRON_NOT_RUNNING = ("failing", "late", "never_ran", "inactive")
 
 
-def left_undone(plpy, drifted, rebuild_reasons, stopped):
+def left_undone(plpy, drifted, rebuild_reasons, stopped, check=None):
     """What a run that raised nothing still leaves undone, one line each; the
     run is 'partial' then, never 'succeeded': log rows that fail to apply,
     replay stopped by a full edge buffer, drift only graph.reconcile() repairs
     (a disabled or missing capture trigger, a dropped column writes fail on), a
-    due rebuild that drift blocked, a pg_cron job that does not actually run."""
+    due rebuild that drift blocked, a pg_cron job that does not actually run,
+    and a source check that failed (``check``: the latest, when this run ran
+    none), which runs again only after graph.verify_interval."""
     undone = []
+    if check is not None and check["failed"]:
+        undone.append("the source check of maintenance run %d failed (%s); it runs again after"
+                      " graph.verify_interval" % (check["job_id"], check["error"]))
     failed = plpy.execute(FAILED_ROWS)[0]
     if failed["n"]:
         undone.append("%d log rows failed to apply (latest: log row %d: %s); fix the cause, then run"
