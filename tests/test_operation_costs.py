@@ -171,3 +171,52 @@ def test_a_source_check_that_fails_is_not_run_again_at_every_run(app):
             assert rows_read(c, "public.scores") - before >= 2000
         assert m == ("succeeded", None, 1, True), m
         assert verify(c) == []
+
+
+def _applied_history(c, rounds):
+    """rounds x 500 applied log rows (and as many recorded changes), analyzed."""
+    for r in range(rounds):
+        c.execute("UPDATE public.people SET name = 'p' || id || '_' || %s", (r,))
+        assert apply(c)["failed"] == 0
+    c.execute("ANALYZE graph._sync_log, graph._sync_log_attention, graph._change_log_rows")
+
+
+def test_retry_failed_reads_no_applied_history(app):
+    """graph.retry_failed() looked for TRUNCATE markers logged after the first failed
+    row it retries (a failed row's edge changes are dropped when a later TRUNCATE of
+    its table cut them) by reading every log row after it: with nothing failed, from
+    id 0 -- every row the log keeps (graph.log_retention of applied rows: 20,000 here,
+    millions under a steady write load) -- and with one failed row, every row logged
+    since it. A TRUNCATE marker that can cut a failed row is one no build has folded
+    since (a build clears every failed row it reads), whose id is in
+    graph._sync_log_attention. The call must read no more log rows than the idle
+    apply_sync() it ends with (at most 256: where a pass would start)."""
+    with connect(app) as c:
+        c.execute("SET graph.sync_error_policy = 'skip'")
+        c.execute("CREATE TABLE public.marks (id int PRIMARY KEY, v text)")
+        c.execute("SELECT graph.add_table('public.marks', columns => '{v}', row_filter => 'v::int > 0')")
+        c.execute("SELECT graph.build()")
+        _applied_history(c, 40)
+        assert c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0] >= 20000
+        c.execute("SELECT * FROM graph.retry_failed()")  # plans cached
+        with c.transaction():
+            before = rows_read(c, "graph._sync_log")
+            r = c.execute("SELECT retried, still_failed FROM graph.retry_failed()").fetchone()
+            read = rows_read(c, "graph._sync_log") - before
+        assert r == (0, 0), r
+        assert read <= 300, read
+        # one failed row (its filter raises), older than the rows applied since
+        c.execute("INSERT INTO public.marks VALUES (1, 'x')")
+        assert apply(c)["failed"] == 1
+        _applied_history(c, 40)
+        with c.transaction():
+            before = rows_read(c, "graph._sync_log")
+            r = c.execute("SELECT retried, still_failed FROM graph.retry_failed()").fetchone()
+            read = rows_read(c, "graph._sync_log") - before
+        assert r == (1, 1), r
+        assert read <= 300, read
+        c.execute("UPDATE public.marks SET v = '1' WHERE id = 1")  # the data fixed, a rebuild clears them
+        c.execute("SELECT graph.build()")
+        assert c.execute("SELECT failed_sync_rows FROM graph.sync_health()").fetchone() == (0,)
+        assert verify(c) == []
+

@@ -76,10 +76,17 @@ def _current_nodes(plpy, reg, table_oid, pks):
 
 # The last TRUNCATE applied of each of some tables ($1) after the first failed row
 # ($2): a failed row's edge changes are dropped when one of its table's came later
-# (see above).
+# (see above). Only a marker no build has folded can be such a TRUNCATE: a build
+# that folded one read every row committed before it, and cleared the error of
+# each failed row among them (graph._after_build), so a row still failed after it
+# committed after the TRUNCATE, and its changes stand. Unfolded markers
+# (needs_vacuum) have their ids in graph._sync_log_attention: reached by those ids,
+# not by reading every log row after the failed one (every row the log keeps,
+# graph.log_retention of applied rows, when that row is old).
 TRUNCATED = """
 SELECT l.table_oid, max(l.id) AS id FROM graph._sync_log AS l
-WHERE l.id > $2 AND l.op = 'T' AND l.error_message IS NULL AND l.table_oid = ANY ($1)
+WHERE l.id > $2 AND l.op = 'T' AND l.needs_vacuum AND l.error_message IS NULL AND l.table_oid = ANY ($1)
+  AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a WHERE a.id > $2))
 GROUP BY l.table_oid
 """
 
@@ -129,7 +136,7 @@ def retry_failed(plpy):
                  [[t for t in tables if t in reg.nodes]])
     replayer = apply.Replayer(plpy, reg, settings.get(plpy, "graph.edge_buffer_size"))
     truncated = {int(r["table_oid"]): r["id"] for r in db.run(
-        plpy, TRUNCATED, ["oid[]", "bigint"], [tables, rows[0]["id"] if rows else 0])}
+        plpy, TRUNCATED, ["oid[]", "bigint"], [tables, rows[0]["id"]])} if rows else {}
 
     def apply_part(part):
         replayer.flush(_changes(plpy, reg, part, truncated))
