@@ -220,3 +220,25 @@ def test_retry_failed_reads_no_applied_history(app):
         assert c.execute("SELECT failed_sync_rows FROM graph.sync_health()").fetchone() == (0,)
         assert verify(c) == []
 
+
+def test_status_reads_the_last_rebuild_not_the_job_history(app):
+    """status().last_rebuild_by_maintenance_at was the latest finish of a succeeded run
+    that rebuilt, found by reading every row of graph._maintenance_jobs (a week of a
+    job a minute: some 10,000) at every call of a monitor. It must read a bounded
+    number of job rows."""
+    with connect(app) as c:
+        c.execute("DELETE FROM graph._maintenance_jobs")
+        c.execute("""INSERT INTO graph._maintenance_jobs (kind, started_at, finished_at, status, phase, reason,
+                                                          rebuilt)
+                     SELECT 'scheduled', now() - g * interval '1 minute', now() - g * interval '1 minute',
+                            'succeeded', 'prune', CASE WHEN g = 5000 THEN 'rebuilt' ELSE 'no rebuild needed' END,
+                            g = 5000
+                     FROM generate_series(10000, 1, -1) AS g""")
+        c.execute("ANALYZE graph._maintenance_jobs")
+        c.execute("SELECT * FROM graph.status()")  # plans cached
+        with c.transaction():
+            before = rows_read(c, "graph._maintenance_jobs")
+            at = c.execute("SELECT last_rebuild_by_maintenance_at FROM graph.status()").fetchone()[0]
+            read = rows_read(c, "graph._maintenance_jobs") - before
+        assert at == c.execute("SELECT finished_at FROM graph._maintenance_jobs WHERE rebuilt").fetchone()[0]
+        assert read <= 10, read
