@@ -150,3 +150,185 @@ def test_what_a_statement_keeps_of_a_table_asks_the_callers_settings_again(db, r
     finally:
         with connect(db) as c:
             c.execute("SELECT graph.remove_table('rvs.visits', true)")
+
+
+# A secured table and a secured join table with a label column, owned by OWNER,
+# who archives them by name (a SECURITY DEFINER function anyone may call); READER
+# may SELECT both and sees its own rows only, and may create tables in the schema.
+RENAMED = """
+DROP SCHEMA IF EXISTS rvr CASCADE;
+CREATE SCHEMA rvr;
+CREATE TABLE rvr.people (member name NOT NULL, id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE rvr.links (member name NOT NULL, id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL,
+                        kind text NOT NULL);
+CREATE INDEX ON rvr.links (src);
+CREATE INDEX ON rvr.links (dst);
+CREATE INDEX ON rvr.links (kind);
+INSERT INTO rvr.people VALUES (:'reader', 1, 'ann'), ('nobody', 2, 'bob');
+-- 'secret' past the first pages the label policy reads (label_policy.FIRST_PAGES)
+INSERT INTO rvr.links VALUES (:'reader', 1, 1, 1, 'mine');
+INSERT INTO rvr.links SELECT 'nobody', g, 2, 2, 'filler' FROM generate_series(3, 3000) AS g;
+INSERT INTO rvr.links VALUES ('nobody', 2, 2, 2, 'secret');
+SELECT graph.add_table('rvr.people', columns => '{name}');
+SELECT graph.add_edge('rvr.people', 'src', 'rvr.people', to_column => 'dst', via_table => 'rvr.links',
+                      label_column => 'kind');
+SELECT graph.build();
+"""
+
+ARCHIVE = """
+ALTER TABLE rvr.people ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON rvr.people FOR SELECT USING (member = current_user);
+ALTER TABLE rvr.links ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON rvr.links FOR SELECT USING (member = current_user);
+CREATE FUNCTION rvr.archive() RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    ALTER TABLE rvr.people RENAME TO people_archived;
+    ALTER TABLE rvr.links RENAME TO links_archived;
+END $$;
+"""
+
+
+@pytest.fixture
+def archived(db):
+    suffix = uuid.uuid4().hex[:8]
+    owner, reader = "gs_rvr_own_" + suffix, "gs_rvr_rd_" + suffix
+    with connect(db) as c:
+        for r in (owner, reader):
+            c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(r)))
+        c.execute(RENAMED.replace(":'reader'", sql.Literal(reader).as_string(c)))
+        c.execute(sql.SQL("ALTER TABLE rvr.people OWNER TO {0}; ALTER TABLE rvr.links OWNER TO {0}")
+                  .format(sql.Identifier(owner)))
+        c.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA rvr TO {}, {}").format(sql.Identifier(owner),
+                                                                                sql.Identifier(reader)))
+    with as_role(db, owner) as o:
+        o.execute(ARCHIVE)
+        o.execute(sql.SQL("GRANT SELECT ON rvr.people, rvr.links TO {}").format(sql.Identifier(reader)))
+    try:
+        yield reader
+    finally:
+        with connect(db) as c:
+            c.execute("SELECT graph.remove_edge('rvr.people', 'src', 'rvr.people', via_table => 'rvr.links')")
+            c.execute("SELECT graph.remove_table('rvr.people', true)")
+            c.execute("DROP SCHEMA rvr CASCADE")
+            for r in (owner, reader):
+                c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(r)))
+                c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(r)))
+
+
+# One query read a row at a time (a cursor), the owner's archive() called between
+# two of its rows; the reader's own table, made before the query began, then takes
+# the secured table's name. %s: the query, one row per value of v.k, '1' then '2'
+# (a nested loop, so that the policy asks about the second row after the call).
+BETWEEN_ROWS = """
+CREATE FUNCTION pg_temp.between_rows() RETURNS SETOF text LANGUAGE plpgsql
+SET enable_hashjoin = off SET enable_mergejoin = off SET enable_material = off AS $$
+DECLARE
+    c refcursor;
+    r record;
+BEGIN
+    OPEN c FOR %s;
+    FETCH c INTO r;
+    RETURN NEXT r.seen;
+    PERFORM rvr.archive();
+    ALTER TABLE rvr.mine RENAME TO %s;
+    LOOP
+        FETCH c INTO r;
+        EXIT WHEN NOT FOUND;
+        RETURN NEXT r.seen;
+    END LOOP;
+END $$
+"""
+
+
+def between_rows(c, query, mine, renamed):
+    """The rows ``query`` shows when rvr.archive() runs between its two rows and the
+    reader's table ``mine`` (CREATE TABLE rvr.mine ...) is renamed to ``renamed``;
+    rolled back."""
+    c.execute("BEGIN")
+    try:
+        c.execute(mine)
+        c.execute(BETWEEN_ROWS % (query, renamed))
+        return sorted(r[0] for r in c.execute("SELECT pg_temp.between_rows()"))
+    finally:
+        c.execute("ROLLBACK")
+
+
+def test_a_node_is_never_asked_of_a_table_that_took_its_tables_name(db, archived):
+    """graph._nodes' policy keeps, for a query, the statements that read a secured
+    table's keys, which name the table (schema and name). Within one query a table
+    owner's SECURITY DEFINER function may rename the table between two rows the
+    policy asks about, and the reader rename a table of its own to the freed name:
+    the kept statements read the reader's table, and a node whose row the reader
+    cannot see showed, with its properties. They now read no row unless the name
+    still means the registered table."""
+    reader = archived
+    query = ("SELECT n.properties ->> 'name' AS seen FROM (VALUES (1, '1'), (2, '2')) AS v (o, k)"
+             " CROSS JOIN LATERAL (SELECT * FROM graph._nodes AS m WHERE m.table_oid = "
+             "'rvr.people'::regclass AND m.pk = v.k OFFSET 0) AS n")
+    with as_role(db, reader) as r:
+        assert [x[0] for x in r.execute("SELECT properties ->> 'name' FROM graph._nodes")] == ["ann"]
+        got = between_rows(r, query, "CREATE TABLE rvr.mine (id int PRIMARY KEY); INSERT INTO rvr.mine VALUES (1), (2)",
+                           "people")
+        assert got == ["ann"], "the reader saw the node of a row it cannot see: %s" % got
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["probed", "read_by_pages"])
+def test_a_label_is_never_asked_of_a_table_that_took_its_tables_name(db, archived, indexed):
+    """graph._labels' policy keeps, for a query, the statements that read a secured
+    label column (by the table's name), as graph._nodes' does: renamed within the
+    query and replaced by the reader's table of that name, the label only a hidden
+    row holds showed (asked through the column's index, or read a range of pages at
+    a time). Now no row is read unless the name still means the table."""
+    reader = archived
+    if not indexed:
+        with connect(db) as c:
+            c.execute("DROP INDEX rvr.links_kind_idx")
+    query = ("SELECT l.label AS seen FROM (VALUES (1, 'mine'), (2, 'secret')) AS v (o, k)"
+             " CROSS JOIN LATERAL (SELECT * FROM graph._labels AS m WHERE m.label = v.k OFFSET 0) AS l")
+    with as_role(db, reader) as r:
+        labels = {x[0] for x in r.execute("SELECT label FROM graph._labels")}
+        assert "mine" in labels and "secret" not in labels, labels
+        # (the reader's 'secret' past as many pages: the policy reads on from where it stopped)
+        got = between_rows(r, query, "CREATE TABLE rvr.mine (kind text);"
+                           " INSERT INTO rvr.mine SELECT 'pad' FROM generate_series(1, 3000);"
+                           " INSERT INTO rvr.mine VALUES ('secret')", "links")
+        assert got == ["mine"], "the reader saw a label only a row it cannot see holds: %s" % got
+
+
+def test_what_a_statement_keeps_of_a_table_never_reads_a_table_that_took_its_name(db, archived):
+    """What graph._nodes' policy keeps of a table for a whole statement (its key
+    statements, whatever the query's epoch) named the table as it was when the
+    statement's first query asked: the owner's archive() between two queries of one
+    statement, and a table of the reader's own renamed to the freed name, and the
+    second query read the reader's table. Here the session's schema changes are
+    followed (its session user is a graph_admin member, running as the reader; a
+    change another session follows badly ends the statement's snapshot anyway)."""
+    reader = archived
+    admin = "gs_rvr_adm_" + uuid.uuid4().hex[:8]
+    with connect(db) as c:
+        c.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE graph_admin").format(sql.Identifier(admin)))
+        c.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(reader), sql.Identifier(admin)))
+    try:
+        with as_role(db, admin) as r:
+            r.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(reader)))
+            r.execute("""
+                CREATE FUNCTION pg_temp.two_queries() RETURNS SETOF text LANGUAGE plpgsql AS $$
+                DECLARE
+                    people oid := 'rvr.people'::regclass;
+                BEGIN
+                    PERFORM count(*) FROM graph._nodes AS n WHERE n.table_oid = people;
+                    PERFORM rvr.archive();
+                    ALTER TABLE rvr.mine RENAME TO people;
+                    RETURN QUERY SELECT n.properties ->> 'name' FROM graph._nodes AS n WHERE n.table_oid = people;
+                END $$""")
+            r.execute("BEGIN")
+            try:
+                r.execute("CREATE TABLE rvr.mine (id int PRIMARY KEY); INSERT INTO rvr.mine VALUES (1), (2)")
+                got = sorted(x[0] for x in r.execute("SELECT pg_temp.two_queries()"))
+            finally:
+                r.execute("ROLLBACK")
+        assert got == ["ann"], "the reader saw the node of a row it cannot see: %s" % got
+    finally:
+        with connect(db) as c:
+            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(admin)))

@@ -56,6 +56,26 @@ OUTPUT = (("datestyle", "ISO, YMD"), ("timezone", "UTC"), ("intervalstyle", "pos
           ("extra_float_digits", "3"), ("bytea_output", "hex"))
 # Whether the session's output settings are those now (an SQL expression).
 OUTPUT_PINNED = "(%s)" % " AND ".join("pg_catalog.current_setting('%s') = '%s'" % (k, v) for k, v in OUTPUT)
+
+
+def still_named(ns, rel, oid):
+    """SQL making, for a statement a policy keeps (reads/row_policy.py TABLE,
+    reads/label_policy.py LABELLED: its text names a table by schema and name, from
+    the catalog), the condition that the table the statement reads is that table:
+    false once the name means another, so that a kept statement reads no other
+    table that took the name. Within one query a table owner's SECURITY DEFINER
+    function may rename the table between two rows the policy asks about, and the
+    asker rename a table of its own to the name: the statement then read the
+    asker's rows as the table's (tests/test_reads_rls_scope.py). The name is a
+    regclass literal, looked up by the same parse analysis that looks up the table
+    the statement reads (a kept plan is analyzed again when the table is renamed),
+    so the planner folds the test: it costs an execution nothing. A name that means
+    no table fails the statement as its FROM does. ``ns``, ``rel``, ``oid``: SQL expressions of the
+    schema's name, the table's name and its oid."""
+    return ("pg_catalog.format('%%L::pg_catalog.regclass::pg_catalog.oid OPERATOR(pg_catalog.=) %%s::pg_catalog.oid',"
+            " pg_catalog.format('%%I.%%I', %s, %s), %s)" % (ns, rel, oid))
+
+
 # The settings now, as they are set to OUTPUT (for this transaction) after they are read.
 _PIN = "SELECT o.*, %s FROM (SELECT %s OFFSET 0) AS o" % (
     ", ".join("pg_catalog.set_config('%s', '%s', true) AS set_%d" % (k, v, i) for i, (k, v) in enumerate(OUTPUT)),

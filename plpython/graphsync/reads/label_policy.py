@@ -28,7 +28,7 @@ row-level security for the caller run no owner code and are always read. A
 direct SELECT on graph._labels, outside a read, asks every column as before.
 """
 
-from graphsync.db import OUTPUT_PINNED, output_pinned, run
+from graphsync.db import OUTPUT_PINNED, output_pinned, run, still_named
 
 # The edge sources with a label column whose carrying table the caller may SELECT,
 # each with the statement that reads that column's values in a range of the
@@ -47,19 +47,24 @@ from graphsync.db import OUTPUT_PINNED, output_pinned, run
 # read 23 against 3 ms at 20,000 labels until ANALYZE, benchmarks/LABEL_NAMES.md).
 # Neither an ordered LIMIT 1 (the planner drops an order the condition fixes) nor
 # enable_seqscan off (whose cost penalty made the policy's catalog statement
-# JIT-compile, 0.4 s) does better.
+# JIT-compile, 0.4 s) does better. Both statements read no row once the table's
+# name no longer means it (db.still_named): a query's Labels keeps them while a
+# SECURITY DEFINER function the query calls may rename the table, and a table of
+# the reader's own take the name.
 LABELLED = """
 SELECT e.carrier, CASE WHEN pg_catalog.row_security_active(e.carrier) THEN true ELSE false END AS secured,
        pg_catalog.format('SELECT current_user::text AS me, ARRAY(SELECT DISTINCT %s FROM %I.%I AS t'
-                         ' WHERE t.ctid >= $1 AND t.ctid < $2) AS vs',
-                         graph._captured_expr(e.carrier, e.label_column, 't'), ns.nspname, c.relname) AS sql,
+                         ' WHERE t.ctid >= $1 AND t.ctid < $2 AND %s) AS vs',
+                         graph._captured_expr(e.carrier, e.label_column, 't'), ns.nspname, c.relname,
+                         {here}) AS sql,
        CASE WHEN graph._base_type(a.atttypid) IN ('pg_catalog.text'::pg_catalog.regtype,
                                                   'pg_catalog.varchar'::pg_catalog.regtype)
                  AND coalesce((SELECT l.collisdeterministic FROM pg_catalog.pg_collation AS l
                                WHERE l.oid = a.attcollation), true)
                  AND graph._leads_index(e.carrier, a.attnum)
             THEN pg_catalog.format('SELECT current_user::text AS me, EXISTS (SELECT FROM %I.%I AS t'
-                                   ' WHERE t.%I = $1) AS hit', ns.nspname, c.relname, e.label_column)
+                                   ' WHERE t.%I = $1 AND %s) AS hit', ns.nspname, c.relname, e.label_column,
+                                   {here})
        END AS probe,
        pg_catalog.pg_relation_size(e.carrier) / pg_catalog.current_setting('block_size')::bigint AS pages,
        current_user::text AS me, {pinned} AS pinned
@@ -72,7 +77,7 @@ JOIN pg_catalog.pg_attribute AS a ON a.attrelid = e.carrier AND a.attname = e.la
 WHERE pg_catalog.has_table_privilege(e.carrier, 'SELECT') IS true  -- NULL for a table dropped since
   AND c.relkind IN ('r', 'p')  -- a table made a view is not read (graph._source_name)
 ORDER BY e.carrier, e.label_column
-""".replace("{pinned}", OUTPUT_PINNED)
+""".replace("{pinned}", OUTPUT_PINNED).replace("{here}", still_named("ns.nspname", "c.relname", "e.carrier"))
 
 # The first range of a table's pages a label column is read in, and how much larger
 # each next one is; the last range has no end (a table may have grown since).

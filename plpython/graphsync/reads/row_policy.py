@@ -10,7 +10,9 @@ answer is kept under the reader, the snapshot, the statement's start and the epo
 snapshot sees, or a SET ROLE reads the table again; the table's key statements
 (TABLE: the catalog's text) are kept for the reader and the statement whatever
 the epoch, and what TABLE says of the reader asked again under each
-(TABLE_STATE). A statement reads only the
+(TABLE_STATE), with what TABLE's statements name: a table renamed or re-keyed
+between two queries has TABLE made again (and those statements read no row once
+the table's name means another table: db.still_named). A statement reads only the
 tables whose nodes it reads: the policy of a table it does not touch never runs
 (before migration 251 the first such node made the statement read every such
 table). The policy passes as the snapshot a scope token (graph._row_scope, once
@@ -36,12 +38,17 @@ type (graph._base_type).
 """
 
 from graphsync import errors
-from graphsync.db import OUTPUT_PINNED, output_pinned, run
+from graphsync.db import OUTPUT_PINNED, output_pinned, run, still_named
 from graphsync.reads import statement_cache
 
 CALLER = "SELECT current_user::text AS me"
 SCOPE = "SELECT current_user::text AS me, pg_catalog.pg_current_snapshot()::text AS snapshot," \
         " pg_catalog.statement_timestamp()::text AS at"
+
+# What TABLE's statements name (the table's schema and name, its key columns' names),
+# as TABLE and TABLE_STATE render it: n, c and ns the registry's, pg_class's and
+# pg_namespace's rows of the table.
+SHAPE = "pg_catalog.format('%I.%I %s', ns.nspname, c.relname, n.id_columns)"
 
 # A registered node table, whether the caller may SELECT it, and the statements
 # that read its keys: every key (sql), or the key of one row found by its key
@@ -50,20 +57,23 @@ SCOPE = "SELECT current_user::text AS me, pg_catalog.pg_current_snapshot()::text
 # operators could be its owner's functions). The table's name quoted by
 # format('%I'), the key expression graph._key_expr's (catalog identifiers quoted
 # there, no value in the text); the probe returns the key texts it found, compared
-# with the one asked for in Python, as the whole read's keys are. reltuples bounds
+# with the one asked for in Python, as the whole read's keys are. Both read no row
+# once the name no longer means the table (db.still_named: a query's Rows keeps them
+# while a SECURITY DEFINER function it calls may rename the table). reltuples bounds
 # the probes (limit_of).
 TABLE = """
-SELECT pg_catalog.format('SELECT %s AS pk FROM %I.%I AS t', k.e, ns.nspname, c.relname) AS sql,
+SELECT pg_catalog.format('SELECT %s AS pk FROM %I.%I AS t WHERE %s', k.e, ns.nspname, c.relname, g.here) AS sql,
        CASE WHEN p.typed THEN pg_catalog.format(
-           'SELECT current_user::text AS me, ARRAY(SELECT %s FROM %I.%I AS t WHERE %s) AS pks',
-           k.e, ns.nspname, c.relname, p.cond) END AS probe,
+           'SELECT current_user::text AS me, ARRAY(SELECT %s FROM %I.%I AS t WHERE %s AND %s) AS pks',
+           k.e, ns.nspname, c.relname, p.cond, g.here) END AS probe,
        p.width, c.reltuples,
        pg_catalog.has_table_privilege(n.table_oid, 'SELECT') IS true AS readable, current_user::text AS me,
-       {pinned} AS pinned
+       {pinned} AS pinned, {shape} AS shape
 FROM graph._node_tables AS n
 JOIN pg_catalog.pg_class AS c ON c.oid = n.table_oid
 JOIN pg_catalog.pg_namespace AS ns ON ns.oid = c.relnamespace
 CROSS JOIN LATERAL (SELECT graph._key_expr(n.table_oid, n.id_columns, 't') AS e) AS k
+CROSS JOIN LATERAL (SELECT {here} AS here) AS g
 CROSS JOIN LATERAL (
     SELECT pg_catalog.count(*)::int AS width,
            pg_catalog.count(*) = pg_catalog.cardinality(n.id_columns)
@@ -77,13 +87,20 @@ CROSS JOIN LATERAL (
     JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)
 ) AS p
 WHERE n.table_oid = $1 AND c.relkind IN ('r', 'p')  -- a table made a view: no row of it (graph._source_name)
-""".replace("{pinned}", OUTPUT_PINNED)
+""".replace("{pinned}", OUTPUT_PINNED).replace("{here}", still_named("ns.nspname", "c.relname", "n.table_oid")) \
+    .replace("{shape}", SHAPE)
 
 # What TABLE says of the caller rather than of the table, asked again for every
 # scope that finds TABLE's row kept by an earlier query of its statement (see _rows):
-# a GRANT or a setting may change between a statement's queries.
-TABLE_STATE = "SELECT pg_catalog.has_table_privilege($1, 'SELECT') IS true AS readable," \
-              " current_user::text AS me, {pinned} AS pinned".replace("{pinned}", OUTPUT_PINNED)
+# a GRANT or a setting may change between a statement's queries. And what TABLE's
+# statements name now (SHAPE): a table renamed, moved or re-keyed between two queries
+# of the statement (a SECURITY DEFINER function of its owner's) has TABLE asked again.
+TABLE_STATE = ("SELECT pg_catalog.has_table_privilege($1, 'SELECT') IS true AS readable,"
+               " current_user::text AS me, {pinned} AS pinned,"
+               " (SELECT {shape} FROM graph._node_tables AS n"
+               " JOIN pg_catalog.pg_class AS c ON c.oid = n.table_oid"
+               " JOIN pg_catalog.pg_namespace AS ns ON ns.oid = c.relnamespace"
+               " WHERE n.table_oid = $1) AS shape").replace("{pinned}", OUTPUT_PINNED).replace("{shape}", SHAPE)
 
 # Keys asked one at a time before a statement reads every visible key of the
 # table: at least PROBES_MIN, else one per PROBE_SHARE rows the table holds (a
@@ -181,7 +198,9 @@ def _rows(plpy, table, scope, caller):
 
     row = statement_cache.kept(("table", table), statement_cache.statement_scope(scope, caller), read, caller)
     if row is not None and not made:
-        row = dict(row, **run(plpy, TABLE_STATE, ["oid"], [table])[0])
+        state = run(plpy, TABLE_STATE, ["oid"], [table])[0]
+        # (renamed or re-keyed since it was kept: made again for this query, not kept)
+        row = dict(row, **state) if state["shape"] == row["shape"] else read()[0]
     rows = Rows(table, row)
     return rows, rows.me
 
