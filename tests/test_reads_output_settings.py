@@ -137,3 +137,60 @@ def test_the_pinned_settings_are_graph_output_settings(world):
         text = c.execute("SELECT graph._output_settings()").fetchone()[0]
     pinned = dict(part.split(" = ", 1) for part in text.split("SET ")[1:])
     assert {k: v.strip().strip("'") for k, v in pinned.items()} == dict(gdb.OUTPUT)
+
+
+# The settings capture renders under (graph._output_settings): a reader in them needs
+# no pinning, and the policies' statements run without it.
+CAPTURED = ("SET datestyle = 'ISO, YMD'; SET timezone = 'UTC'; SET intervalstyle = 'postgres';"
+            " SET extra_float_digits = 3; SET bytea_output = 'hex'")
+# A function of the reader's own that sets extra_float_digits -13 for the rest of the
+# transaction, costly enough that the planner asks a row's policy before it.
+FLIP = """CREATE FUNCTION pg_temp.flip() RETURNS boolean LANGUAGE plpgsql COST 1000000 AS $$
+BEGIN
+    RETURN pg_catalog.set_config('extra_float_digits', '-13', true) IS NOT NULL;
+END $$"""
+
+
+def test_settings_changed_within_one_query_make_no_hidden_node_seen(world):
+    """What graph._nodes' policy keeps of a table for a query (reads/row_policy.py
+    Rows) said whether the settings were capture's when the query first asked, and
+    its later statements ran unpinned on that word: a reader in capture's settings
+    whose own function set extra_float_digits -13 after the first row of its query
+    had the rest read past the probes under it, and hidden rows' nodes showed, with
+    their properties (1.14 rendered '1.1'). Each statement now says whether it ran
+    in capture's settings, and runs again pinned when not."""
+    with as_role(world, READER) as c:
+        c.execute(CAPTURED)
+        c.execute(FLIP)
+        c.execute("BEGIN")
+        try:
+            rows = c.execute("SELECT pk, properties ->> 'secret' FROM graph._nodes"
+                             " WHERE table_oid = 'os.f'::regclass AND pg_temp.flip()").fetchall()
+            assert c.execute("SHOW extra_float_digits").fetchone() == ("-13",)  # (the flip ran)
+        finally:
+            c.execute("ROLLBACK")
+        assert [r for r in rows if r[1].startswith("hidden")] == []
+        assert {("os.f", pk) for pk, _ in rows} == VISIBLE
+
+
+def test_settings_changed_within_one_query_make_no_hidden_label_seen(world):
+    """The same of graph._labels' policy (reads/label_policy.py Labels): asked about
+    'ref' (a fixed label: nothing read) and then, in the same query after the
+    reader's function set extra_float_digits -13, about '7', the label only the
+    hidden row holds, it read the label column unpinned and found the visible 7.04
+    as '7'."""
+    with as_role(world, READER) as c:
+        c.execute(CAPTURED)
+        c.execute(FLIP)
+        c.execute("BEGIN")
+        try:
+            c.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;"
+                      " SET LOCAL enable_material = off")
+            got = {r[0] for r in c.execute(
+                "SELECT l.label FROM (VALUES (1, 'ref'), (2, '7'), (3, '7.04')) AS v (o, k)"
+                " CROSS JOIN LATERAL (SELECT * FROM graph._labels AS m WHERE m.label = v.k AND pg_temp.flip()"
+                " OFFSET 0) AS l")}
+            assert c.execute("SHOW extra_float_digits").fetchone() == ("-13",)
+        finally:
+            c.execute("ROLLBACK")
+        assert got == {"ref", "7.04"}, got

@@ -90,6 +90,9 @@ GROWTH = 4
 PROBES = 256
 NO_END = "(4294967295,0)"
 
+# A column's statement (LABELLED's sql), saying whether it ran in capture's settings.
+PINNED = "SELECT %s AS pinned, v.* FROM (%%s) AS v" % OUTPUT_PINNED
+
 FIXED = "SELECT DISTINCT s.label, current_user::text AS me FROM graph._edge_sources AS s WHERE s.label IS NOT NULL"
 
 
@@ -136,9 +139,10 @@ class Labels:
         self.probes = [c["probe"] for c in columns if c["probe"]]
         self.missed = set()  # labels no row the probes can find holds
         # [statement, next page, pages in the next range, pages of the table] of each column asked
-        # (the indexed ones only once PROBES labels were asked of them: see has)
-        self.todo = [[c["sql"], 0, FIRST_PAGES, int(c["pages"] or 0)] for c in columns if not c["probe"]]
-        self.later = [[c["sql"], 0, FIRST_PAGES, int(c["pages"] or 0)] for c in columns if c["probe"]]
+        # (the indexed ones only once PROBES labels were asked of them: see has); each
+        # statement says whether it ran in capture's settings (see _read)
+        self.todo = [[PINNED % c["sql"], 0, FIRST_PAGES, int(c["pages"] or 0)] for c in columns if not c["probe"]]
+        self.later = [[PINNED % c["sql"], 0, FIRST_PAGES, int(c["pages"] or 0)] for c in columns if c["probe"]]
         self.asked = 0
         self.pinned = all(c["pinned"] for c in columns)  # the output settings (db.output_pinned)
 
@@ -169,8 +173,7 @@ class Labels:
                 sql, first, size, pages = column
                 end = first + size
                 last = end >= pages
-                with output_pinned(plpy, self.pinned):  # (the values rendered as capture renders them)
-                    r = run(plpy, sql, ["tid", "tid"], ["(%d,0)" % first, NO_END if last else "(%d,0)" % end])[0]
+                r = self._read(plpy, sql, ["(%d,0)" % first, NO_END if last else "(%d,0)" % end])
                 values = {v for v in r["vs"] if v is not None}
                 if r["me"] != self.me:  # (a scope is one role's: a call as another records nothing)
                     return label in self.found or label in values
@@ -180,6 +183,24 @@ class Labels:
                 else:
                     column[1], column[2] = end, size * GROWTH
         return label in self.found
+
+
+    def _read(self, plpy, sql, pages):
+        """The one row of a column's statement for a range of ``pages``, the values
+        rendered as capture renders them: in the caller's settings when they are
+        capture's, else with those pinned around it (db.output_pinned). The caller's
+        own code may set them between two questions of one query, so the statement
+        says whether it ran in capture's settings: when it did not, it runs again
+        pinned, and so do the later ones (a query's first word on them, kept for the
+        query, had a reader's extra_float_digits -13, set after its first label, find
+        the visible 7.04 as '7', a label only a hidden row holds)."""
+        with output_pinned(plpy, self.pinned):
+            r = run(plpy, sql, ["tid", "tid"], pages)[0]
+        if not r["pinned"]:
+            self.pinned = False
+            with output_pinned(plpy, False):
+                r = run(plpy, sql, ["tid", "tid"], pages)[0]
+        return r
 
 
 def label_visible(plpy, label, scope):

@@ -138,6 +138,14 @@ class Rows:
         self.keys = None if row and row["readable"] else frozenset()
         self.probed = {}  # key text -> seen
         self.limit = limit_of(row["reltuples"]) if row and row["probe"] else 0
+        # Whether the caller's settings were capture's when TABLE or TABLE_STATE asked,
+        # and TABLE's statements, each saying whether it ran in them (see _run).
+        self.pinned = row["pinned"] if row else True
+        self.sql = self.probe = None
+        if row:
+            self.sql = "SELECT %s AS pinned, ARRAY(%s) AS pks" % (OUTPUT_PINNED, row["sql"])
+            if row["probe"]:
+                self.probe = "SELECT %s AS pinned, p.* FROM (%s) AS p" % (OUTPUT_PINNED, row["probe"])
 
     def has(self, plpy, pk):
         if self.keys is not None:
@@ -146,11 +154,28 @@ class Rows:
         if seen is not None:
             return seen
         if len(self.probed) >= self.limit or self.table in WHOLE:
-            with output_pinned(plpy, self.row["pinned"]):
-                self.keys = frozenset(r["pk"] for r in plpy.execute(self.row["sql"]))
+            self.keys = frozenset(self._run(plpy, self.sql)["pks"])
             self.probed = {}
             return pk in self.keys
         return self._probe(plpy, pk)
+
+    def _run(self, plpy, sql, types=(), args=()):
+        """The one row of ``sql`` (self.sql or self.probe), its keys rendered as
+        capture renders them: in the caller's settings when they are capture's, else
+        with those pinned around it (db.output_pinned). The caller's own code may set
+        them between two questions of one query (a function called for each row), so
+        the statement says whether it ran in capture's settings: when it did not, it
+        runs again pinned, and so do the later ones. (A query's first word on them
+        kept for the query made a reader's extra_float_digits -13, set after its
+        first row, render the visible key 1.14 as the hidden row's 1.1:
+        tests/test_reads_output_settings.py.)"""
+        with output_pinned(plpy, self.pinned):
+            r = run(plpy, sql, types, args)[0]
+        if not r["pinned"]:
+            self.pinned = False
+            with output_pinned(plpy, False):
+                r = run(plpy, sql, types, args)[0]
+        return r
 
     def _probe(self, plpy, pk):
         width = self.row["width"]
@@ -166,8 +191,7 @@ class Rows:
             if fields is None or len(fields) != width or None in fields:
                 return False  # no row has such a key: graph._key_expr never writes it
         try:  # (plpy.execute runs in a subtransaction of its own: a failure is caught here)
-            with output_pinned(plpy, self.row["pinned"]):
-                r = run(plpy, self.row["probe"], ["text"] * width, fields)[0]
+            r = self._run(plpy, self.probe, ["text"] * width, fields)
         except plpy.SPIError as exc:
             # A key its columns' types refuse now (a column's type changed since the key
             # was captured): never its text in an error to the reader; the table whole.
