@@ -86,6 +86,13 @@ $$;
 -- reads as the caller).
 GRANT SELECT ON graph._csr, graph._edge_overlay, graph._edge_cuts, graph._labels, graph._sync_state,
 graph._node_tables, graph._edge_sources, graph._nodes, graph._graph_version, graph._py_modules TO public;
+-- What capture was generated for: each registered column's attribute number (a
+-- registered column's name, from the registry, and its place, from pg_attribute:
+-- nothing PUBLIC cannot read there). The row policies of graph._nodes and
+-- graph._labels and the reads ask it as the caller whether a registered column's name
+-- still means that column (reads db.as_captured): a column renamed and replaced
+-- where the rename could not be followed is never read for it.
+GRANT SELECT ON graph._column_map TO public;
 -- What replay applied (graph.changed_nodes reads it as the caller): row-level
 -- security (migration 100) shows each role the node changes of the tables it may SELECT.
 GRANT SELECT ON graph._change_log TO public;

@@ -76,6 +76,45 @@ def still_named(ns, rel, oid):
             " pg_catalog.format('%%I.%%I', %s, %s), %s)" % (ns, rel, oid))
 
 
+def as_captured(oid, names):
+    """SQL: the condition that each of ``names`` (an SQL expression of a text[] of
+    column names of table ``oid``, an SQL expression of its oid) still names the
+    column capture was generated for: the column graph._column_map records under
+    that name, at its attribute number, is still there under that name. The
+    registry names columns; a table's owner may rename a registered column and add
+    another of its name, and where the schema-change follower could not follow it
+    (a session outside graph_admin and the owner's: graph._write_capture) the
+    registry kept the old name, which then meant the new column: the row policies
+    asked it for the nodes' keys and labels, and showed a reader the nodes and
+    labels of rows it cannot see (tests/test_reads_rls_rekeyed.py). False for a
+    name the map does not hold. The column's name now is pg_identify_object_as_address's,
+    which reads the catalog caches, not the statement's snapshot: a policy's
+    statement runs in the snapshot of the query that asks, and a column renamed
+    and replaced between two rows of that query (by a SECURITY DEFINER function it
+    calls) is what a kept statement, analyzed again, reads, while a SELECT of
+    pg_attribute in that snapshot still showed the column as it was. A few catalog
+    cache lookups a name; every operator qualified: some of the statements it is
+    part of run under the caller's search_path."""
+    return ("NOT EXISTS (SELECT FROM pg_catalog.unnest(%s) AS u (name) WHERE NOT EXISTS ("
+            "SELECT FROM graph._column_map AS m"
+            " CROSS JOIN LATERAL pg_catalog.pg_identify_object_as_address("
+            "1259::pg_catalog.oid, m.table_oid, m.attnum) AS i"  # (1259: pg_class; no quote in the text)
+            " WHERE m.table_oid OPERATOR(pg_catalog.=) %s AND m.column_name OPERATOR(pg_catalog.=) u.name"
+            " AND i.object_names[pg_catalog.cardinality(i.object_names)] OPERATOR(pg_catalog.=) u.name))"
+            % (names, oid))
+
+
+def as_captured_text(oid, names):
+    """SQL making the text of ``as_captured`` for a statement a policy keeps (as
+    ``still_named``): ``oid`` and ``names`` SQL expressions of the table's oid and
+    the column names, written into the text as literals, so that the statement
+    checks them each time it runs (a table owner's SECURITY DEFINER function may
+    rename and replace a column between two rows the policy asks about)."""
+    # (format's arguments in the order the text names them: the names first)
+    return "pg_catalog.format('%s', %s, %s)" % (
+        as_captured("%s::pg_catalog.oid", "%L::pg_catalog.text[]"), names, oid)
+
+
 # The settings now, as they are set to OUTPUT (for this transaction) after they are read.
 _PIN = "SELECT o.*, %s FROM (SELECT %s OFFSET 0) AS o" % (
     ", ".join("pg_catalog.set_config('%s', '%s', true) AS set_%d" % (k, v, i) for i, (k, v) in enumerate(OUTPUT)),

@@ -40,7 +40,7 @@ as the reader. Components read every table, and ask every one.
 
 from graphsync import errors
 from graphsync.algorithms.lazy_numpy import np
-from graphsync.db import run
+from graphsync.db import as_captured, run
 from graphsync.reads.view import GENERATION, same_generation
 from graphsync.records import record
 
@@ -141,13 +141,17 @@ TENANT_NODES = ("SELECT coalesce(array_agg(node_id), '{}') AS ids, %s FROM graph
 # caller sees few rows, or hash the table's nodes when it sees many). The keys of
 # visible rows that have no node there below $2, the view's node count (pending
 # rows a read folds in, or rows applied after the view was read), come back as
-# text. %s: the key expression, the table (regclass text).
+# text. No row while a key column's name ($3, the registry's key columns) no longer
+# means the column capture was generated for (db.as_captured: renamed, and another
+# column given its name, where the rename could not be followed): the keys of the
+# column now of that name would match nodes of rows the caller cannot see, among
+# them the pending ones folded in. %s: the key expression, the table (regclass text).
 ROW_VISIBLE = """
 SELECT coalesce(pg_catalog.array_agg(n.node_id) FILTER (WHERE n.node_id < $2), '{}') AS ids,
        coalesce(pg_catalog.array_agg(r.pk) FILTER (WHERE n.node_id IS NULL OR n.node_id >= $2), '{}') AS pks, %s
-FROM (SELECT %%s AS pk FROM %%s AS t OFFSET 0) AS r
+FROM (SELECT %%s AS pk FROM %%s AS t WHERE {captured} OFFSET 0) AS r
 LEFT JOIN graph._nodes AS n ON n.table_oid = $1 AND n.pk = r.pk
-""" % GENERATION
+""".replace("{captured}", as_captured("$1", "$3::pg_catalog.text[]")) % GENERATION
 
 # A large table makes the query above look costly enough for JIT compilation,
 # which takes longer than the query: off around it (as graph._read_sync does), then back.
@@ -260,8 +264,9 @@ def row_security(plpy, v, acc, by_node=False):
         row_policy.WHOLE.update(asked)  # graph._nodes' policy: every row asked, no probe first
         try:
             for table in asked:
-                rows[table] = run(plpy, _row_statements(plpy, v.registry.nodes[table]), ["oid", "bigint"],
-                                  [table, n])[0]
+                node = v.registry.nodes[table]
+                rows[table] = run(plpy, _row_statements(plpy, node), ["oid", "bigint", "text[]"],
+                                  [table, n, list(node.id_columns)])[0]
         finally:
             row_policy.WHOLE.clear()
             run(plpy, JIT_BACK, ["text"], [jit])

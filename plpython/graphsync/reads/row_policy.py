@@ -35,10 +35,18 @@ table whose key has a type of a role's own (an enum, a composite, or a domain
 over such a type: its casts and operators may be its owner's code) is read whole
 at once; a domain over a built-in type, however deeply nested, is probed by that
 type (graph._base_type).
+
+The key columns are asked by the registry's names only while each still means the
+column capture was generated for (db.as_captured, graph._column_map): a table's
+owner renaming the key column and adding another of its name, in a session whose
+rename the follower could not follow, made the policy ask the new column for the
+nodes' keys, and a row the reader sees holding a hidden row's key showed that row's
+node (tests/test_reads_rls_rekeyed.py). Such a table shows the reader no node until
+graph.reconcile() follows the rename.
 """
 
 from graphsync import errors
-from graphsync.db import OUTPUT_PINNED, output_pinned, run, still_named
+from graphsync.db import OUTPUT_PINNED, as_captured, as_captured_text, output_pinned, run, still_named
 from graphsync.reads import statement_cache
 
 CALLER = "SELECT current_user::text AS me"
@@ -59,21 +67,27 @@ SHAPE = "pg_catalog.format('%I.%I %s', ns.nspname, c.relname, n.id_columns)"
 # there, no value in the text); the probe returns the key texts it found, compared
 # with the one asked for in Python, as the whole read's keys are. Both read no row
 # once the name no longer means the table (db.still_named: a query's Rows keeps them
-# while a SECURITY DEFINER function it calls may rename the table). reltuples bounds
-# the probes (limit_of).
+# while a SECURITY DEFINER function it calls may rename the table), nor once a key
+# column's name no longer means the column capture was generated for (db.as_captured:
+# renamed, and another column given its name, where the rename could not be
+# followed); nor is the table ``readable`` then (no key statement runs, TABLE_STATE
+# too): every node of it is hidden from the readers its row-level security applies
+# to until graph.reconcile() follows the rename. reltuples bounds the probes (limit_of).
 TABLE = """
-SELECT pg_catalog.format('SELECT %s AS pk FROM %I.%I AS t WHERE %s', k.e, ns.nspname, c.relname, g.here) AS sql,
+SELECT pg_catalog.format('SELECT %s AS pk FROM %I.%I AS t WHERE %s AND %s', k.e, ns.nspname, c.relname,
+                         g.here, g.captured) AS sql,
        CASE WHEN p.typed THEN pg_catalog.format(
-           'SELECT current_user::text AS me, ARRAY(SELECT %s FROM %I.%I AS t WHERE %s AND %s) AS pks',
-           k.e, ns.nspname, c.relname, p.cond, g.here) END AS probe,
+           'SELECT current_user::text AS me, ARRAY(SELECT %s FROM %I.%I AS t WHERE %s AND %s AND %s) AS pks',
+           k.e, ns.nspname, c.relname, p.cond, g.here, g.captured) END AS probe,
        p.width, c.reltuples,
-       pg_catalog.has_table_privilege(n.table_oid, 'SELECT') IS true AS readable, current_user::text AS me,
+       pg_catalog.has_table_privilege(n.table_oid, 'SELECT') IS true AND {keyed} AS readable,
+       current_user::text AS me,
        {pinned} AS pinned, {shape} AS shape
 FROM graph._node_tables AS n
 JOIN pg_catalog.pg_class AS c ON c.oid = n.table_oid
 JOIN pg_catalog.pg_namespace AS ns ON ns.oid = c.relnamespace
 CROSS JOIN LATERAL (SELECT graph._key_expr(n.table_oid, n.id_columns, 't') AS e) AS k
-CROSS JOIN LATERAL (SELECT {here} AS here) AS g
+CROSS JOIN LATERAL (SELECT {here} AS here, {captured} AS captured) AS g
 CROSS JOIN LATERAL (
     SELECT pg_catalog.count(*)::int AS width,
            pg_catalog.count(*) = pg_catalog.cardinality(n.id_columns)
@@ -88,19 +102,22 @@ CROSS JOIN LATERAL (
 ) AS p
 WHERE n.table_oid = $1 AND c.relkind IN ('r', 'p')  -- a table made a view: no row of it (graph._source_name)
 """.replace("{pinned}", OUTPUT_PINNED).replace("{here}", still_named("ns.nspname", "c.relname", "n.table_oid")) \
-    .replace("{shape}", SHAPE)
+    .replace("{shape}", SHAPE).replace("{keyed}", as_captured("n.table_oid", "n.id_columns")) \
+    .replace("{captured}", as_captured_text("n.table_oid", "n.id_columns"))
 
 # What TABLE says of the caller rather than of the table, asked again for every
 # scope that finds TABLE's row kept by an earlier query of its statement (see _rows):
 # a GRANT or a setting may change between a statement's queries. And what TABLE's
 # statements name now (SHAPE): a table renamed, moved or re-keyed between two queries
 # of the statement (a SECURITY DEFINER function of its owner's) has TABLE asked again.
-TABLE_STATE = ("SELECT pg_catalog.has_table_privilege($1, 'SELECT') IS true AS readable,"
-               " current_user::text AS me, {pinned} AS pinned,"
+TABLE_STATE = ("SELECT pg_catalog.has_table_privilege($1, 'SELECT') IS true"
+               " AND coalesce((SELECT {keyed} FROM graph._node_tables AS n WHERE n.table_oid = $1), false)"
+               " AS readable, current_user::text AS me, {pinned} AS pinned,"
                " (SELECT {shape} FROM graph._node_tables AS n"
                " JOIN pg_catalog.pg_class AS c ON c.oid = n.table_oid"
                " JOIN pg_catalog.pg_namespace AS ns ON ns.oid = c.relnamespace"
-               " WHERE n.table_oid = $1) AS shape").replace("{pinned}", OUTPUT_PINNED).replace("{shape}", SHAPE)
+               " WHERE n.table_oid = $1) AS shape").replace("{pinned}", OUTPUT_PINNED).replace("{shape}", SHAPE) \
+    .replace("{keyed}", as_captured("n.table_oid", "n.id_columns"))
 
 # Keys asked one at a time before a statement reads every visible key of the
 # table: at least PROBES_MIN, else one per PROBE_SHARE rows the table holds (a

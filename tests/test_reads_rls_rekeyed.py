@@ -1,0 +1,243 @@
+"""A registry column name that no longer means the registered column never shows a
+reader what a source table's row-level security hides from it.
+
+graph._nodes' row policy asks a secured source table for a node's row by the
+registered key columns' NAMES (graph._node_tables.id_columns), and graph._labels'
+policy reads a label column by its name. A table owner who is not a graph_admin
+member migrates the schema by a SECURITY DEFINER function of its own that another
+role calls: renames the key column `id` to `legacy_id` and adds a new `id` (every
+row 2). The schema-change follower cannot regenerate capture in a session whose
+user is neither a graph_admin member nor the owner, so it records follow_failed
+and the registry keeps `id`; the policy then asked the NEW `id` column for each
+node's key, and the node of a row the reader cannot see (key 2, 'bob') showed
+with its properties, because a row the reader sees now holds id = 2 -- in fresh
+statements, for every reader, until an admin reconciled. A label column renamed and replaced the
+same way showed a label only hidden rows hold.
+
+Now a registered column counts only while its name still means the column capture
+was generated for (graph._column_map: same attribute number, reads/row_policy.py,
+reads/label_policy.py, reads/access.py): until graph.reconcile() follows the
+rename, the table's nodes (and that column's labels) are shown to no reader its
+row-level security applies to, and sync_health() tells the admins.
+
+Real roles, real connections: OWNER owns the tables (no graphsync privilege),
+READER may SELECT them under a `member = current_user` policy."""
+
+import uuid
+
+import pytest
+from psycopg import sql
+
+from conftest import as_role, connect
+
+SCHEMA = """
+DROP SCHEMA IF EXISTS rvk CASCADE;
+CREATE SCHEMA rvk;
+CREATE TABLE rvk.people (member name NOT NULL, id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE rvk.links (member name NOT NULL, id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL,
+                        kind text NOT NULL);
+CREATE INDEX ON rvk.links (src);
+CREATE INDEX ON rvk.links (dst);
+CREATE INDEX ON rvk.links (kind);
+INSERT INTO rvk.people VALUES (:'reader', 1, 'ann'), ('nobody', 2, 'bob');
+INSERT INTO rvk.links VALUES (:'reader', 1, 1, 1, 'mine'), ('nobody', 2, 2, 2, 'secret');
+SELECT graph.add_table('rvk.people', columns => '{name}');
+SELECT graph.add_edge('rvk.people', 'src', 'rvk.people', to_column => 'dst', via_table => 'rvk.links',
+                      label_column => 'kind');
+SELECT graph.build();
+"""
+
+# The owner's: its policies, and its migrations as SECURITY DEFINER functions (a
+# reader may call them, so that a reader's one statement can span one).
+OWNER = """
+ALTER TABLE rvk.people ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON rvk.people FOR SELECT USING (member = current_user);
+ALTER TABLE rvk.links ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON rvk.links FOR SELECT USING (member = current_user);
+CREATE FUNCTION rvk.renumber() RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    ALTER TABLE rvk.people RENAME COLUMN id TO legacy_id;
+    ALTER TABLE rvk.people ADD COLUMN id int NOT NULL DEFAULT 2;
+END $$;
+CREATE FUNCTION rvk.relabel(indexed boolean) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    ALTER TABLE rvk.links RENAME COLUMN kind TO old_kind;
+    ALTER TABLE rvk.links ADD COLUMN kind text NOT NULL DEFAULT 'secret';
+    IF indexed THEN
+        CREATE INDEX links_new_kind_idx ON rvk.links (kind);
+    END IF;
+END $$;
+"""
+
+PEOPLE = "SELECT properties ->> 'name' FROM graph._nodes WHERE table_oid = 'rvk.people'::regclass ORDER BY 1"
+COMPONENT_NODES = ("SELECT count(*) FROM graph.connected_components()"
+                   " WHERE node_table = 'rvk.people'::regclass")
+
+
+@pytest.fixture
+def roles(db):
+    suffix = uuid.uuid4().hex[:8]
+    owner, reader = "gs_rvk_own_" + suffix, "gs_rvk_rd_" + suffix
+    with connect(db) as c:
+        for r in (owner, reader):
+            c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(r)))
+        c.execute(SCHEMA.replace(":'reader'", sql.Literal(reader).as_string(c)))
+        c.execute(sql.SQL("ALTER TABLE rvk.people OWNER TO {0}; ALTER TABLE rvk.links OWNER TO {0}")
+                  .format(sql.Identifier(owner)))
+        c.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA rvk TO {}").format(sql.Identifier(owner)))
+        c.execute(sql.SQL("GRANT USAGE ON SCHEMA rvk TO {}").format(sql.Identifier(reader)))
+    with as_role(db, owner) as o:
+        o.execute(OWNER)
+        o.execute(sql.SQL("GRANT SELECT ON rvk.people, rvk.links TO {}").format(sql.Identifier(reader)))
+        o.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA rvk TO {}").format(sql.Identifier(reader)))
+    try:
+        yield owner, reader
+    finally:
+        with connect(db) as c:
+            c.execute("SELECT graph.remove_edge('rvk.people', 'src', 'rvk.people', via_table => 'rvk.links')")
+            c.execute("SELECT graph.remove_table('rvk.people', true)")
+            c.execute("DROP SCHEMA rvk CASCADE")
+            for r in (owner, reader):
+                c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(r)))
+                c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(r)))
+
+
+def health(conn):
+    cur = conn.execute("SELECT * FROM graph.sync_health()")
+    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
+
+
+def names(c, query=PEOPLE):
+    return [r[0] for r in c.execute(query)]
+
+
+def test_a_key_column_the_owner_renamed_and_replaced_shows_no_hidden_node(db, roles):
+    """The owner's migration, committed (its function called by the reader, so the
+    follow fails): the reader never sees bob's node (nor,
+    until reconcile, ann's: the registry's key name no longer means ann's key), by a
+    SELECT of graph._nodes or a read; the admins see the drift; reconcile follows
+    the rename and the reader sees its own node again."""
+    owner, reader = roles
+    with as_role(db, reader) as r:
+        assert names(r) == ["ann"]
+        assert r.execute(COMPONENT_NODES).fetchone()[0] == 1
+        r.execute("SELECT rvk.renumber()")
+    with as_role(db, reader) as r:
+        assert names(r) == [], "the reader saw the node of a row it cannot see"
+        assert r.execute(COMPONENT_NODES).fetchone()[0] == 0
+    with connect(db) as c:
+        assert c.execute("SELECT id_columns FROM graph._node_tables"
+                         " WHERE table_oid = 'rvk.people'::regclass").fetchone()[0] == ["id"]
+        h = health(c)
+        assert h["schema_state"] == "drifted", h
+        assert "follow_failed: rvk.people" in h["schema_drift"], h["schema_drift"]
+        assert "column_replaced: rvk.people.id" in h["schema_drift"], h["schema_drift"]
+        assert h["reconcile_recommended"], h
+        c.execute("SELECT * FROM graph.reconcile()")
+        assert c.execute("SELECT id_columns FROM graph._node_tables"
+                         " WHERE table_oid = 'rvk.people'::regclass").fetchone()[0] == ["legacy_id"]
+    with as_role(db, reader) as r:
+        assert names(r) == ["ann"]
+        assert r.execute(COMPONENT_NODES).fetchone()[0] == 1
+
+
+def test_a_key_column_renamed_and_replaced_within_a_readers_statement(db, roles):
+    """The owner's migration run by its SECURITY DEFINER function within one
+    statement of the reader's: between two queries (the second one's kept key
+    statements asked the new column), and between two rows of one query."""
+    owner, reader = roles
+    with as_role(db, reader) as r:
+        r.execute("""
+            CREATE FUNCTION pg_temp.two_queries() RETURNS SETOF text LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM count(*) FROM graph._nodes AS n WHERE n.table_oid = 'rvk.people'::regclass;
+                PERFORM rvk.renumber();
+                RETURN QUERY SELECT n.properties ->> 'name' FROM graph._nodes AS n
+                             WHERE n.table_oid = 'rvk.people'::regclass;
+            END $$""")
+        r.execute("""
+            CREATE FUNCTION pg_temp.between_rows() RETURNS SETOF text LANGUAGE plpgsql
+            SET enable_hashjoin = off SET enable_mergejoin = off SET enable_material = off AS $$
+            DECLARE
+                c refcursor;
+                x record;
+            BEGIN
+                OPEN c FOR SELECT n.properties ->> 'name' AS seen FROM (VALUES (1, '1'), (2, '2')) AS v (o, k)
+                           CROSS JOIN LATERAL (SELECT * FROM graph._nodes AS m
+                                               WHERE m.table_oid = 'rvk.people'::regclass AND m.pk = v.k
+                                               OFFSET 0) AS n;
+                FETCH c INTO x;
+                RETURN NEXT x.seen;
+                PERFORM rvk.renumber();
+                LOOP
+                    FETCH c INTO x;
+                    EXIT WHEN NOT FOUND;
+                    RETURN NEXT x.seen;
+                END LOOP;
+            END $$""")
+        for fn in ("two_queries", "between_rows"):
+            r.execute("BEGIN")
+            try:
+                got = sorted(x[0] for x in r.execute("SELECT pg_temp.%s()" % fn))
+            finally:
+                r.execute("ROLLBACK")
+            assert "bob" not in got, "%s: the reader saw the node of a row it cannot see: %s" % (fn, got)
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["probed", "read_by_pages"])
+def test_a_label_column_the_owner_renamed_and_replaced_shows_no_hidden_label(db, roles, indexed):
+    """The owner's function, called by the reader, renames the join table's label
+    column and adds one of its name holding, in every row, the label only a hidden
+    row held: graph._labels never shows the reader that label (asked through the new
+    column's index, or read a range of pages at a time), within one statement or
+    after the migration committed."""
+    owner, reader = roles
+    labels = "SELECT label FROM graph._labels ORDER BY 1"
+    with as_role(db, reader) as r:
+        assert "secret" not in names(r, labels) and "mine" in names(r, labels)
+        r.execute("""
+            CREATE FUNCTION pg_temp.two_queries(indexed boolean) RETURNS SETOF text LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM count(*) FROM graph._labels;
+                PERFORM rvk.relabel(indexed);
+                RETURN QUERY SELECT l.label FROM graph._labels AS l;
+            END $$""")
+        r.execute("BEGIN")
+        try:
+            got = sorted(x[0] for x in r.execute("SELECT pg_temp.two_queries(%s)", [indexed]))
+        finally:
+            r.execute("ROLLBACK")
+        assert "secret" not in got, "the reader saw a label only a hidden row holds: %s" % got
+        r.execute("SELECT rvk.relabel(%s)", [indexed])
+    with as_role(db, reader) as r:
+        got = names(r, labels)
+        assert "secret" not in got, "the reader saw a label only a hidden row holds: %s" % got
+    with connect(db) as c:
+        assert "follow_failed: rvk.links" in health(c)["schema_drift"]
+        c.execute("SELECT * FROM graph.reconcile()")
+    with as_role(db, reader) as r:
+        got = names(r, labels)
+        assert "mine" in got and "secret" not in got, got
+
+
+def test_a_followed_rename_keeps_what_the_reader_sees(db, roles):
+    """The same migrations in an admin's session, followed as they happen: the
+    registry takes the new names at once, and the reader goes on seeing its own node
+    and label, never bob's or the hidden label."""
+    owner, reader = roles
+    with connect(db) as c:
+        c.execute("ALTER TABLE rvk.people RENAME COLUMN id TO ident;"
+                  " ALTER TABLE rvk.people ADD COLUMN id int NOT NULL DEFAULT 2;"
+                  " ALTER TABLE rvk.links RENAME COLUMN kind TO category;"
+                  " ALTER TABLE rvk.links ADD COLUMN kind text NOT NULL DEFAULT 'secret'")
+        assert c.execute("SELECT id_columns FROM graph._node_tables"
+                         " WHERE table_oid = 'rvk.people'::regclass").fetchone()[0] == ["ident"]
+    with as_role(db, reader) as r:
+        assert names(r) == ["ann"]
+        assert r.execute(COMPONENT_NODES).fetchone()[0] == 1
+        got = names(r, "SELECT label FROM graph._labels ORDER BY 1")
+        assert "mine" in got and "secret" not in got, got
+        assert [x[0] for x in r.execute(
+            "SELECT node_id FROM graph.traverse('rvk.people', '1', max_depth => 1)")] != []
