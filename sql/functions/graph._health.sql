@@ -36,6 +36,8 @@ DECLARE
     verify_rebuilt boolean;
     maintenance_phase text;
     maintenance_kind text;
+    check_job bigint;
+    check_error text;
     rebuild_drift text;
     triggers_drifted boolean;
     held_by integer;
@@ -157,6 +159,17 @@ BEGIN
     FROM graph._maintenance_jobs AS j
     WHERE j.differences IS NOT NULL
     ORDER BY j.job_id DESC LIMIT 1;
+    -- The latest source check, or run whose check failed (migration 428's index),
+    -- when it failed: the runs within graph.verify_interval after it check nothing
+    -- and end 'partial', a reason no other column shows (last_verify_at only stops
+    -- moving); any table's owner can make it fail (a row its filter raises on).
+    SELECT j.job_id, CASE WHEN j.error IS NULL OR reveal THEN j.error
+                          ELSE 'details visible to graph_admin' END
+    INTO check_job, check_error
+    FROM (SELECT j.job_id, j.differences, j.error FROM graph._maintenance_jobs AS j
+          WHERE j.differences IS NOT NULL OR (j.status = 'failed' AND j.phase = 'verify')
+          ORDER BY j.job_id DESC LIMIT 1) AS j
+    WHERE j.differences IS NULL;
 
     SELECT i.dangling_references, i.duplicate_edges, i.checked_at
     INTO h.dangling_references, h.duplicate_edges, h.integrity_checked_at
@@ -165,10 +178,11 @@ BEGIN
     h.reconcile_recommended := coalesce(h.reconcile_recommended, false)
         OR coalesce(h.last_verify_differences > 0 AND NOT verify_rebuilt, false);
     h.apply_sync_recommended := h.pending_sync_rows > 0 AND NOT s.read_only;
-    -- Maintenance is due when a rebuild is, when the last run failed, and
-    -- whenever the scheduled job does not actually run it.
+    -- Maintenance is due when a rebuild is, when the last run failed, when the
+    -- latest source check failed, and whenever the scheduled job does not
+    -- actually run it.
     h.maintenance_recommended := h.needs_rebuild OR coalesce(h.last_maintenance_status = 'failed', false)
-        OR cron.state IN ('failing', 'late', 'never_ran', 'inactive');
+        OR check_job IS NOT NULL OR cron.state IN ('failing', 'late', 'never_ran', 'inactive');
     h.next_action := CASE
         WHEN h.reconcile_recommended THEN 'run graph.reconcile(): '
             || coalesce(h.schema_drift, h.last_verify_differences || ' source difference(s) found')
@@ -190,6 +204,11 @@ BEGIN
                    CASE maintenance_kind WHEN 'reconcile' THEN 'graph.reconcile()'
                                          WHEN 'vacuum' THEN 'graph.vacuum()'
                                          ELSE 'graph.run_scheduled_maintenance()' END)
+        WHEN check_job IS NOT NULL THEN
+            format('the source check of maintenance run %s failed (%s): no source is checked against the graph'
+                   ' until one succeeds; fix the cause, then run graph.run_scheduled_maintenance() with'
+                   ' graph.verify_interval = ''0'' (or let it check again after graph.verify_interval)',
+                   check_job, check_error)
         WHEN h.needs_rebuild THEN 'run graph.run_scheduled_maintenance(): ' || h.rebuild_reasons
         WHEN h.pending_sync_rows > 0 AND held_by IS NOT NULL THEN
             format('replay waits for backend %s, whose open transaction holds graph._sync_state (an apply, or a'

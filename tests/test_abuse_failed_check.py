@@ -1,0 +1,110 @@
+"""A table owner who makes maintenance's source check fail, on purpose, hides from
+sync_health() that the graph is no longer checked against any source.
+
+A source check (graph.verify() in maintenance's verify phase) reads every registered
+table; one row on which a row filter raises makes the whole check raise, so the
+differences of every table go unseen. Since migration 428 such a failed check counts
+as a check: the runs within graph.verify_interval after it check nothing and end
+'partial', naming it in their error. The owner of a registered table (no admin)
+can make that happen at will: it owns the table, so it may write a row its capture
+does not see (its triggers off for one statement, back on, ALWAYS, in the same
+transaction: no drift is left for health to report).
+
+Health must keep saying so to admins until a check succeeds: a partial run's other
+reasons show in their own columns (failed rows, drift, the job), a failed check in
+none -- last_verify_at only stops moving. A reader learns that maintenance is due,
+never the check's message (it quotes the row's value).
+"""
+
+import pytest
+
+from conftest import apply, as_role, connect
+
+OWNER, READER = "gs_fc_owner", "gs_fc_reader"
+SECRET = "fc-secret-value"
+
+
+@pytest.fixture(scope="module")
+def world(db):
+    with connect(db) as c:
+        for role in (OWNER, READER):
+            c.execute(f"DROP ROLE IF EXISTS {role}")
+        c.execute(f"CREATE ROLE {OWNER} LOGIN")
+        c.execute(f"CREATE ROLE {READER} LOGIN")
+        c.execute(f"CREATE SCHEMA fc AUTHORIZATION {OWNER}")
+        c.execute("CREATE TABLE public.fc_people (id int PRIMARY KEY, name text NOT NULL, boss int)")
+        c.execute("INSERT INTO public.fc_people SELECT g, 'p' || g, NULLIF(g / 3, 0) FROM generate_series(1, 20) AS g")
+        c.execute(f"GRANT SELECT ON public.fc_people TO {READER}")
+    with as_role(db, OWNER) as o:
+        o.execute("CREATE TABLE fc.items (id int PRIMARY KEY, v text NOT NULL)")
+        o.execute("INSERT INTO fc.items SELECT g, g::text FROM generate_series(1, 20) AS g")
+    with connect(db) as c:
+        c.execute("SELECT graph.add_table('public.fc_people', columns => '{name}')")
+        c.execute("SELECT graph.add_edge('public.fc_people', 'boss', 'public.fc_people')")
+        # an admin's filter, which the owner's data makes raise
+        c.execute("SELECT graph.add_table('fc.items', columns => '{v}', row_filter => 'v::int > 0')")
+        c.execute("SELECT graph.build()")
+        c.execute("DELETE FROM graph._maintenance_jobs")
+    yield db
+    with connect(db) as c:
+        for t in ("fc.items", "public.fc_people"):
+            c.execute("SELECT graph.remove_table(t, cascade => true) FROM pg_catalog.to_regclass(%s) AS t"
+                      " WHERE t IN (SELECT table_oid FROM graph._node_tables)", (t,))
+        c.execute("DROP TABLE public.fc_people")
+        c.execute("DROP SCHEMA fc CASCADE")
+        c.execute("DELETE FROM graph._maintenance_jobs")
+        for role in (OWNER, READER):
+            c.execute(f"DROP OWNED BY {role}")
+            c.execute(f"DROP ROLE {role}")
+
+
+def _health(c):
+    return c.execute("SELECT maintenance_recommended, next_action, last_maintenance_status"
+                     " FROM graph.sync_health()").fetchone()
+
+
+def _uncaptured(dsn, sql, args=()):
+    """The owner writes fc.items with capture off for that statement alone."""
+    with as_role(dsn, OWNER) as o, o.transaction():
+        o.execute("ALTER TABLE fc.items DISABLE TRIGGER USER")
+        o.execute(sql, args)
+        names = [r[0] for r in o.execute(
+            "SELECT tgname FROM pg_catalog.pg_trigger WHERE tgrelid = 'fc.items'::regclass"
+            " AND tgname LIKE 'graphsync\\_capture\\_%' AND NOT tgisinternal")]
+        o.execute("ALTER TABLE fc.items " + ", ".join("ENABLE ALWAYS TRIGGER %s" % n for n in names))
+
+
+def test_a_source_check_an_owner_makes_fail_stays_in_health_until_a_check_succeeds(world):
+    # one row capture never sees, the triggers back as they were (ALWAYS) at commit
+    _uncaptured(world, "INSERT INTO fc.items VALUES (0, %s)", (SECRET,))
+    with connect(world) as su:
+        su.execute("SET graph.verify_interval = '1 day'")
+        assert apply(su)["failed"] == 0
+        first = su.execute("SELECT job_id, status, error FROM graph.run_scheduled_maintenance()").fetchone()
+        assert first[1] == "failed" and SECRET in first[2], first
+        assert _health(su)[0] is True
+        # the runs after it check nothing (migration 428) ...
+        again = su.execute("SELECT status, error FROM graph.run_scheduled_maintenance()").fetchone()
+        assert again[0] == "partial", again
+        # ... and health must still say that the sources go unchecked, and why
+        recommended, action, status = _health(su)
+        assert status == "partial"
+        assert recommended is True, action
+        assert "source check" in action and SECRET in action, action
+        assert su.execute("SELECT schema_drift, failed_sync_rows, missing_trigger_count, disabled_trigger_count"
+                          " FROM graph.sync_health()").fetchone() == (None, 0, 0, 0)
+    with as_role(world, READER) as r:
+        recommended, action, _status = _health(r)
+        assert recommended is True, action
+        assert "source check" in action and SECRET not in action, action
+    # the row fixed and the interval passed: the check runs, succeeds, and health is quiet again
+    _uncaptured(world, "UPDATE fc.items SET v = '1' WHERE id = 0")
+    with connect(world) as su:
+        apply(su)
+        su.execute("SET graph.verify_interval = '0'")
+        m = su.execute("SELECT status, differences, error FROM graph.run_scheduled_maintenance()").fetchone()
+        assert m[0] == "succeeded" and m[1] >= 1, m
+        su.execute("RESET graph.verify_interval")
+        recommended, action, _status = _health(su)
+        assert "source check" not in action, action
+
