@@ -16,6 +16,9 @@ none -- last_verify_at only stops moving. A reader learns that maintenance is du
 never the check's message (it quotes the row's value).
 """
 
+import time
+
+import psycopg
 import pytest
 
 from conftest import apply, as_role, connect
@@ -108,3 +111,60 @@ def test_a_source_check_an_owner_makes_fail_stays_in_health_until_a_check_succee
         recommended, action, _status = _health(su)
         assert "source check" not in action, action
 
+
+
+def _maintenance_behind_the_owners_lock(dsn, sql):
+    """``sql`` (a maintenance call) run by a superuser while the owner holds fc.items
+    locked in an open transaction: (its result or the error that ended it, seconds)."""
+    with as_role(dsn, OWNER) as o:
+        o.execute("BEGIN")
+        o.execute("LOCK TABLE fc.items IN ACCESS EXCLUSIVE MODE")
+        with connect(dsn) as su:
+            su.execute("SET statement_timeout = '40s'")  # the test's own bound, far above graphsync's
+            started = time.monotonic()
+            try:
+                got = su.execute(sql).fetchone()
+            except psycopg.Error as exc:
+                got = exc
+            took = time.monotonic() - started
+        o.execute("ROLLBACK")
+    return got, took
+
+
+def test_an_owner_holding_its_table_locked_does_not_stall_maintenance(world):
+    """A source check (and a rebuild) reads every registered table, and waited for each
+    table's lock as long as it was held: the owner of any one of them, holding it
+    locked in a transaction it leaves open, kept the scheduled run waiting in phase
+    verify with the maintenance lock (every later run 'skipped'), its applied rows'
+    state row locked, and health saying 'nothing to do'. Maintenance waits a bounded
+    time for the sources' locks, then fails the phase naming the table, and health
+    says so."""
+    with connect(world) as su:
+        su.execute("DELETE FROM graph._maintenance_jobs")
+        apply(su)
+    got, took = _maintenance_behind_the_owners_lock(
+        world, "SELECT job_id, status, error FROM graph.run_scheduled_maintenance()")
+    assert not isinstance(got, Exception), got
+    assert got[1] == "failed" and "fc.items" in got[2], got
+    assert took < 30, took
+    with connect(world) as su:
+        assert su.execute("SELECT phase FROM graph._maintenance_jobs WHERE job_id = %s", (got[0],)).fetchone() \
+            == ("verify",)
+        recommended, action, _status = _health(su)
+        assert recommended is True and "fc.items" in action, action
+        # a rebuild (vacuum's, or one the owner made due with a TRUNCATE) likewise
+        su.execute("ALTER DATABASE " + su.info.dbname + " SET graph.verify_interval = 'off'")
+    try:
+        got, took = _maintenance_behind_the_owners_lock(world, "SELECT job_id, status, error FROM graph.vacuum()")
+        assert not isinstance(got, Exception), got
+        assert got[1] == "failed" and "fc.items" in got[2], got
+        assert took < 30, took
+    finally:
+        with connect(world) as su:
+            su.execute("ALTER DATABASE " + su.info.dbname + " RESET graph.verify_interval")
+    with connect(world) as su, su.transaction():
+        su.execute("SET graph.verify_interval = '0'")
+        m = su.execute("SELECT status, error FROM graph.run_scheduled_maintenance()").fetchone()
+        assert m[0] == "succeeded", m
+        # the bounded wait was for the sources' locks alone: the caller's setting is back
+        assert su.execute("SHOW lock_timeout").fetchone() == ("0",)

@@ -77,6 +77,52 @@ def verify_due(check):
     return check is not None and check["old"]
 
 
+# The registered tables a source check or a rebuild reads (node and join tables that
+# are tables still), by name, in oid order; LOCK TABLE takes their partitions and
+# children too.
+SOURCES = """
+SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
+FROM pg_catalog.pg_class AS c
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p')
+  AND c.oid IN (SELECT t.table_oid FROM graph._captured_tables(NULL) AS t)
+ORDER BY c.oid
+"""
+# How long a run waits for one source table's lock (the caller's lock_timeout when
+# shorter): a table's owner may hold it locked in a transaction it leaves open.
+SOURCE_LOCK_WAIT = "10s"
+LOCK_WAIT = """
+SELECT pg_catalog.current_setting('lock_timeout') AS was,
+       pg_catalog.set_config('lock_timeout', CASE
+           WHEN pg_catalog.current_setting('lock_timeout') = '0'
+             OR pg_catalog.current_setting('lock_timeout')::pg_catalog.interval > $1::pg_catalog.interval
+           THEN $1 ELSE pg_catalog.current_setting('lock_timeout') END, true)
+"""
+
+
+def lock_sources(plpy, why):
+    """Lock every source table (ACCESS SHARE, what reading it takes, held to the
+    end of the run) waiting at most SOURCE_LOCK_WAIT for each, before ``why`` (the
+    source check, a rebuild) reads them. Reading waited as long as any lock was
+    held: the owner of one registered table, holding it locked in a transaction
+    left open, kept the run waiting with the maintenance lock (every later run
+    'skipped') and health saying nothing. A table not locked in time fails the
+    phase (55000), naming it; a cancel still stops the run."""
+    for r in plpy.execute(SOURCES):
+        try:
+            with plpy.subtransaction():
+                was = plpy.execute(plpy.prepare(LOCK_WAIT, ["text"]), [SOURCE_LOCK_WAIT])[0]["was"]
+                plpy.execute("LOCK TABLE %s IN ACCESS SHARE MODE" % r["name"])
+                plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('lock_timeout', $1, true)", ["text"]),
+                             [was])
+        except plpy.SPIError as exc:
+            if getattr(exc, "sqlstate", None) != errors.LOCK_TIMEOUT:
+                raise
+            raise errors.ObjectNotInPrerequisiteState(
+                "%s: could not lock table %s within %s: another session holds a lock on it"
+                % (why, r["name"], SOURCE_LOCK_WAIT)) from None
+
+
 def count_differences(plpy):
     """Differences between the applied graph and the sources: (total, summary text)."""
     rows = plpy.execute(plpy.prepare(
@@ -126,6 +172,7 @@ def maintain(plpy, job_id, result, force, notes, config):
     if not blocking and not pending and not applied["stopped"] and verify_due(check):
         check = None  # (this run's check: what it finds is this run's result)
         jobs.phase(plpy, job_id, "verify")
+        lock_sources(plpy, "source check")
         total, summary = count_differences(plpy)
         result["differences"] = total
         notes.append("source check: %s" % (summary or "no differences"))
@@ -147,6 +194,7 @@ def maintain(plpy, job_id, result, force, notes, config):
     elif reasons:
         jobs.phase(plpy, job_id, "rebuild")
         plpy.notice("graphsync maintenance: rebuilding the base: %s" % "; ".join(reasons))
+        lock_sources(plpy, "rebuild")
         with plpy.subtransaction():
             generation, nodes, edges, seconds = build.build(plpy)
         result["rebuilt"], result["generation"] = True, generation
