@@ -241,3 +241,183 @@ def test_a_followed_rename_keeps_what_the_reader_sees(db, roles):
         assert "mine" in got and "secret" not in got, got
         assert [x[0] for x in r.execute(
             "SELECT node_id FROM graph.traverse('rvk.people', '1', max_depth => 1)")] != []
+
+
+# -- a join table's end, weight and label columns --------------------------------------
+#
+# A read whose caller a join table's row-level security applies to asks that table
+# which edges the rows it sees carry (reads/edge_rows.py), by the registry's names
+# of the end, weight and label columns. Items are visible to everyone; of the
+# links, the reader sees only its own (1 -> 3, weight 1, 'mine'); the others, hidden,
+# carry the same edge to bob (2), the same ends under the label 'secret', and the
+# same ends and label under the weight 0.25. The owner renames one of the link's
+# registered columns and adds another of its name whose value in every row is the
+# hidden rows': the reader's visible row would then carry the hidden row's edge.
+# (bob's reference to cat, an edge everyone sees, makes 'secret' a label the reader
+# knows: a hidden link's label is then told by its id, not by its name.)
+
+EDGE_SCHEMA = """
+DROP SCHEMA IF EXISTS rve CASCADE;
+CREATE SCHEMA rve;
+CREATE TABLE rve.items (id int PRIMARY KEY, name text NOT NULL, ref int);
+CREATE TABLE rve.links (member name NOT NULL, id int PRIMARY KEY, src int NOT NULL, dst int NOT NULL,
+                        weight float8 NOT NULL, kind text NOT NULL);
+CREATE INDEX ON rve.links (src);
+CREATE INDEX ON rve.links (dst);
+INSERT INTO rve.items VALUES (1, 'ann', NULL), (2, 'bob', 3), (3, 'cat', NULL);
+INSERT INTO rve.links VALUES (:'reader', 1, 1, 3, 1, 'mine'), ('nobody', 2, 1, 2, 1, 'mine'),
+                             ('nobody', 3, 1, 3, 1, 'secret'), ('nobody', 4, 1, 3, 0.25, 'mine');
+SELECT graph.add_table('rve.items', columns => '{name}');
+SELECT graph.add_edge('rve.items', 'src', 'rve.items', to_column => 'dst', via_table => 'rve.links',
+                      weight_column => 'weight', label_column => 'kind');
+SELECT graph.add_edge('rve.items', 'ref', 'rve.items', label => 'secret');
+SELECT graph.build();
+"""
+
+EDGE_OWNER = """
+ALTER TABLE rve.links ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON rve.links FOR SELECT USING (member = current_user);
+CREATE FUNCTION rve.replace_column(col text, typ text, val text, indexed boolean) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE rve.links RENAME COLUMN %I TO %I', col, 'old_' || col);
+    EXECUTE format('ALTER TABLE rve.links ADD COLUMN %I %s NOT NULL DEFAULT %L', col, typ, val);
+    IF indexed THEN
+        EXECUTE format('CREATE INDEX ON rve.links (%I)', col);
+    END IF;
+END $$;
+"""
+
+# (column, its type, the value the new column holds in every row, whether it is indexed)
+REPLACED = {
+    "dst": ("dst", "int", "2", False),  # read a table at a time (no index on the new dst)
+    "dst_indexed": ("dst", "int", "2", True),  # asked node by node (the new dst's index)
+    "kind": ("kind", "text", "secret", False),
+    "weight": ("weight", "float8", "0.25", False),
+}
+
+
+@pytest.fixture
+def edge_roles(db):
+    suffix = uuid.uuid4().hex[:8]
+    owner, reader = "gs_rve_own_" + suffix, "gs_rve_rd_" + suffix
+    with connect(db) as c:
+        for r in (owner, reader):
+            c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(r)))
+        c.execute(EDGE_SCHEMA.replace(":'reader'", sql.Literal(reader).as_string(c)))
+        c.execute(sql.SQL("ALTER TABLE rve.items OWNER TO {0}; ALTER TABLE rve.links OWNER TO {0}")
+                  .format(sql.Identifier(owner)))
+        c.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA rve TO {}").format(sql.Identifier(owner)))
+        c.execute(sql.SQL("GRANT USAGE ON SCHEMA rve TO {}").format(sql.Identifier(reader)))
+    with as_role(db, owner) as o:
+        o.execute(EDGE_OWNER)
+        o.execute(sql.SQL("GRANT SELECT ON rve.items, rve.links TO {}").format(sql.Identifier(reader)))
+        o.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA rve TO {}").format(sql.Identifier(reader)))
+    try:
+        yield owner, reader
+    finally:
+        with connect(db) as c:
+            c.execute("SELECT graph.remove_edge('rve.items', 'src', 'rve.items', via_table => 'rve.links')")
+            c.execute("SELECT graph.remove_edge('rve.items', 'ref', 'rve.items')")
+            c.execute("SELECT graph.remove_table('rve.items', true)")
+            c.execute("DROP SCHEMA rve CASCADE")
+            for r in (owner, reader):
+                c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(r)))
+                c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(r)))
+
+
+# What the reader's reads show of the links out of ann (1), each a text[] of one
+# statement (so that a statement of the reader's may run the migration first).
+EDGE_READS = {
+    "traverse": "ARRAY(SELECT t.node_id || ' ' || t.edge_label FROM graph.traverse('rve.items', '1', max_depth => 1)"
+                " AS t WHERE t.depth = 1 ORDER BY 1)",
+    "path to bob": "ARRAY(SELECT p.node_id FROM graph.shortest_path('rve.items', '1', 'rve.items', '2') AS p)",
+    "cost to cat": "ARRAY(SELECT p.cost::text FROM graph.weighted_shortest_path('rve.items', '1', 'rve.items', '3')"
+                   " AS p WHERE p.node_id = '3')",
+    "export": "ARRAY[graph.export_dot('rve.items', '1', max_depth => 1)]",
+}
+SEEN = {"traverse": ["3 mine"], "path to bob": [], "cost to cat": ["1"]}
+
+
+def edge_reads(c, before=""):
+    """{read: what it showed}, all in one statement of ``c``'s, after ``before`` (SQL of
+    a function call, or nothing)."""
+    row = c.execute("SELECT %s%s" % (before + ", " if before else "",
+                                     ", ".join("%s AS \"%s\"" % (q, k) for k, q in EDGE_READS.items()))).fetchone()
+    got = dict(zip(EDGE_READS, row[1:] if before else row, strict=True))
+    got["export"] = got["export"][0]
+    return got
+
+
+def hidden_in(got):
+    """What of the hidden links ``got`` (edge_reads) shows."""
+    out = []
+    if any(x.startswith("2 ") for x in got["traverse"]) or got["path to bob"]:
+        out.append("the edge to bob")
+    if any(x.endswith(" secret") for x in got["traverse"]) or "secret" in got["export"]:
+        out.append("the label 'secret'")
+    if got["cost to cat"] == ["0.25"] or "(0.25)" in got["export"]:
+        out.append("the weight 0.25")
+    if "<BR/>2>" in got["export"]:  # (a node's label: its table and key)
+        out.append("bob in the export")
+    return out
+
+
+def replace_call(case):
+    col, typ, val, indexed = REPLACED[case]
+    return "rve.replace_column(%s, %s, %s, %s)" % (
+        sql.quote(col), sql.quote(typ), sql.quote(val), "true" if indexed else "false")
+
+
+@pytest.mark.parametrize("case", sorted(REPLACED))
+def test_a_join_column_the_owner_renamed_and_replaced_shows_no_hidden_edge(db, edge_roles, case):
+    """The owner's function, called by the reader, renames a registered column of the
+    join table and adds one of its name holding the hidden rows' value: no read of
+    the reader's ever walks, weighs or labels an edge by a hidden row, in the
+    statement that ran the migration (after a first read kept its statements) or
+    after it committed; the join table's edges are hidden from the reader until
+    reconcile follows the rename, and then the reader sees its own edge again."""
+    owner, reader = edge_roles
+    with as_role(db, reader) as r:
+        got = edge_reads(r)
+        assert {k: got[k] for k in SEEN} == SEEN, got
+        assert hidden_in(got) == [], got
+        r.execute("BEGIN")
+        try:
+            got = edge_reads(r, replace_call(case))
+        finally:
+            r.execute("ROLLBACK")
+        assert hidden_in(got) == [], "within the statement: %s (%s)" % (hidden_in(got), got)
+        assert got["traverse"] == [] and got["cost to cat"] == [], got
+        r.execute("SELECT " + replace_call(case))
+    with as_role(db, reader) as r:
+        got = edge_reads(r)
+        assert hidden_in(got) == [], "after the commit: %s (%s)" % (hidden_in(got), got)
+        assert got["traverse"] == [] and got["cost to cat"] == [], got
+    with connect(db) as c:
+        h = health(c)
+        assert "follow_failed: rve.links" in h["schema_drift"], h["schema_drift"]
+        c.execute("SELECT * FROM graph.reconcile()")
+    with as_role(db, reader) as r:
+        got = edge_reads(r)
+        assert {k: got[k] for k in SEEN} == SEEN, got
+        assert hidden_in(got) == [], got
+
+
+def test_a_followed_join_column_rename_keeps_the_readers_edges(db, edge_roles):
+    """The same migrations in an admin's session, followed as they happen: the
+    reader still sees its own edge, and nothing of the hidden links."""
+    owner, reader = edge_roles
+    with connect(db) as c:
+        for case in ("dst", "kind", "weight"):
+            col, typ, val, _ = REPLACED[case]
+            c.execute(sql.SQL("ALTER TABLE rve.links RENAME COLUMN {} TO {}").format(
+                sql.Identifier(col), sql.Identifier("old_" + col)))
+            c.execute(sql.SQL("ALTER TABLE rve.links ADD COLUMN {} {} NOT NULL DEFAULT {}").format(
+                sql.Identifier(col), sql.SQL(typ), sql.Literal(val)))
+        h = health(c)
+        assert "follow_failed" not in (h["schema_drift"] or ""), h
+    with as_role(db, reader) as r:
+        got = edge_reads(r)
+        assert {k: got[k] for k in SEEN} == SEEN, got
+        assert hidden_in(got) == [], got
