@@ -18,7 +18,11 @@ Now a registered column counts only while its name still means the column captur
 was generated for (graph._column_map: same attribute number, reads/row_policy.py,
 reads/label_policy.py, reads/access.py): until graph.reconcile() follows the
 rename, the table's nodes (and that column's labels) are shown to no reader its
-row-level security applies to, and sync_health() tells the admins.
+row-level security applies to, and sync_health() tells the admins. A join table's
+end, weight and label columns, which reads/edge_rows.py reads by name for the edges
+the rows a reader sees carry, are checked the same way: renamed and replaced, they
+made the reader's own link carry a hidden link's edge, weight or label; now the join
+table's rows carry no edge for the reader until reconcile.
 
 Real roles, real connections: OWNER owns the tables (no graphsync privilege),
 READER may SELECT them under a `member = current_user` policy."""

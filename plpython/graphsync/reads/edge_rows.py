@@ -18,7 +18,16 @@ rows carry: a hidden row lends neither its edge nor its weight nor its label,
 even between two nodes a visible row links. A visible row that fails the edge
 source's registered ``row_filter`` carries no edge (graph._edge_filter_expr: the
 filter as registration checked and stored it, checked again against the catalog
-only, as a read makes no temporary table). The edges of a join table with
+only, as a read makes no temporary table). The join table's columns are read by
+the registry's names only while each still means the column capture was
+generated for (db.as_captured, graph._column_map, checked as each statement
+runs: ``captured``): a table owner renaming an end, weight, label or row filter
+column and adding another of its name, in a session whose rename the follower
+could not follow, made a visible row carry what the new column holds, and so
+lend the reader a hidden row's edge, weight or label
+(tests/test_reads_rls_rekeyed.py). Such a table's rows carry no edge for the
+readers its row-level security applies to until graph.reconcile() follows the
+rename. The edges of a join table with
 row-level security that the caller may not SELECT at all are all dropped (no
 row of it is visible to the caller); a join table without row-level security
 keeps its edges for every reader, as before (the graph's structure is readable
@@ -36,7 +45,7 @@ CSR of each direction, components) is kept with the view under a digest of it.
 from graphsync.algorithms import csr
 from graphsync.algorithms.adjacency import Adjacency, both_ways
 from graphsync.algorithms.lazy_numpy import np
-from graphsync.db import run
+from graphsync.db import as_captured, run
 from graphsync.reads.view import GENERATION, same_generation
 
 # The edges the rows the caller can see carry, their ends as node ids below $1 (the
@@ -94,6 +103,19 @@ FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u (t, o)
 KEPT_STATEMENTS = 32
 
 
+def captured(plpy, e):
+    """SQL: whether each column of join source ``e``'s carrying table its selects read
+    by name (its ends, weight, label and row filter columns) still means the column
+    capture was generated for (db.as_captured). Names no column of the row: the
+    planner checks it once a select, as the statement runs, kept or not."""
+    names = [c for c in (e.from_column, e.to_column, e.weight_column, e.label_column) if c is not None]
+    names += list(e.from_columns or ()) + list(e.to_columns or ())
+    return as_captured("%d::pg_catalog.oid" % e.carrier, (
+        "(ARRAY[%s]::pg_catalog.text[] OPERATOR(pg_catalog.||) coalesce((SELECT s.row_filter_columns"
+        " FROM graph._edge_sources AS s WHERE s.edge_source_id OPERATOR(pg_catalog.=) %d),"
+        " '{}'::pg_catalog.text[]))") % (", ".join(plpy.quote_literal(c) for c in names), e.edge_source_id))
+
+
 def _names(plpy, edges):
     return tuple(run(plpy, NAMES, ["oid[]"], [[e.carrier for e in edges]])[0]["names"] or ())
 
@@ -107,7 +129,7 @@ def _statement(plpy, reg, secured):
             _sql.clear()
         from graphsync.sync import sources  # only for secured edges: not a first read's cost
 
-        selects = [s for e in edges for s in sources.edge_selects(plpy, reg, e, reader=True)]
+        selects = [s for e in edges for s in sources.edge_selects(plpy, reg, e, reader=True, guard=captured(plpy, e))]
         ends = sorted({t for e in edges for t in (e.from_table, e.to_table)})
         made = _sql[key] = (VISIBLE_EDGES % " UNION ALL ".join(selects), ends)
     return made
@@ -203,10 +225,14 @@ def walked_adjacency(v, acc, direction):
 # type its keys are bound as, and whether it may be asked by key: a base type
 # PostgreSQL defines (below 16384: no owner's cast or operator in a comparison),
 # the key column's base type (so a key's text is always a value of it), and an
-# index of the join table leads with it (so asking rows by it probes that index).
+# index of the join table leads with it (so asking rows by it probes that index),
+# and the column's name still means the column capture was generated for
+# (db.as_captured: else the walk asks the table as a whole, whose rows then carry
+# no edge, and a column of another type never binds the keys asked).
 END_COLUMNS = """
 SELECT c.i, pg_catalog.format_type(b.oid, NULL) AS type,
-       b.oid < 16384 AND b.typtype = 'b' AND b.oid = kb.oid AND graph._leads_index(a.attrelid, a.attnum) AS keyed
+       b.oid < 16384 AND b.typtype = 'b' AND b.oid = kb.oid AND graph._leads_index(a.attrelid, a.attnum)
+       AND {captured} AS keyed
 FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::oid[]),
                 pg_catalog.unnest($4::text[])) WITH ORDINALITY AS c (tbl, col, key_tbl, key_col, i)
 JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.tbl AND a.attname = c.col AND a.attnum > 0 AND NOT a.attisdropped
@@ -214,7 +240,7 @@ JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)
 JOIN pg_catalog.pg_attribute AS k ON k.attrelid = c.key_tbl AND k.attname = c.key_col AND k.attnum > 0
                                  AND NOT k.attisdropped
 JOIN pg_catalog.pg_type AS kb ON kb.oid = graph._base_type(k.atttypid)
-"""
+""".replace("{captured}", as_captured("c.tbl", "ARRAY[c.col]"))
 
 # The rows of the join tables that the caller can see and whose end ``side`` is one
 # of the keys asked (%s: a UNION ALL of sources.edge_selects(keyed=...), each
@@ -286,7 +312,8 @@ def _node_statement(plpy, reg, sources, direction):
                 ends.append((e.to_table, e.to_column, e.from_table, e.from_column))
             for side in ("a",) * (direction != "in") + ("b",) * (direction != "out"):
                 first = 2 + len(tables)
-                for q in source_sql.edge_selects(plpy, reg, e, reader=True, keyed=(side, first)):
+                for q in source_sql.edge_selects(plpy, reg, e, reader=True, keyed=(side, first),
+                                                 guard=captured(plpy, e)):
                     pieces.append("SELECT '%s'::text, q.* FROM (%s) AS q" % (side, q))
                 for a, a_col, b, b_col in ends:
                     tables.append(a if side == "a" else b)

@@ -154,7 +154,7 @@ def weight_expr(plpy, oid, col, alias):
     return "CASE WHEN %s THEN 1.0::float8 ELSE %s END" % (null, number)
 
 
-def _edge_selects(plpy, reg, e, reader=False, keyed=None):
+def _edge_selects(plpy, reg, e, reader=False, keyed=None, guard=None):
     # Every value is rendered as capture renders it (graph._captured_expr): an
     # endpoint as its target's key type renders it, no owner's cast ever.
     qi = plpy.quote_ident
@@ -199,7 +199,7 @@ def _edge_selects(plpy, reg, e, reader=False, keyed=None):
     table = _table(plpy, oid)
     selects = []
     for i, (a, a_pk, b, b_pk, a_col, b_col) in enumerate(ends):
-        cond = list(where)
+        cond = list(where) + ([guard] if guard else [])
         if keyed is not None:  # (side, first parameter): see edge_selects
             side, first = keyed
             cond.append("t.%s = ANY ($%d)" % (qi(a_col if side == "a" else b_col), first + i))
@@ -209,7 +209,7 @@ def _edge_selects(plpy, reg, e, reader=False, keyed=None):
     return selects
 
 
-def edge_selects(plpy, reg, e, reader=False, keyed=None):
+def edge_selects(plpy, reg, e, reader=False, keyed=None, guard=None):
     """The SELECTs (one per direction the source stores) of the edges of edge
     source ``e`` over its carrying table, as build reads them: (edge source,
     from table, from key, to table, to key, weight, label). reads.edge_rows runs
@@ -220,8 +220,10 @@ def edge_selects(plpy, reg, e, reader=False, keyed=None):
     values of parameter ``first`` + the select's number, an array of the column's
     base type (a condition its index can answer under row-level security too: a
     cast in the condition is not leakproof, and the planner would not use the
-    index before the table's policy)."""
-    return _edge_selects(plpy, reg, e, reader, keyed)
+    index before the table's policy). ``guard``: a condition (SQL, naming no column
+    of the row) each select's rows must also meet: reads.edge_rows passes
+    db.as_captured of the columns the selects read by name."""
+    return _edge_selects(plpy, reg, e, reader, keyed, guard)
 
 
 @contextlib.contextmanager
