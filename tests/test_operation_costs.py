@@ -242,3 +242,50 @@ def test_status_reads_the_last_rebuild_not_the_job_history(app):
             read = rows_read(c, "graph._maintenance_jobs") - before
         assert at == c.execute("SELECT finished_at FROM graph._maintenance_jobs WHERE rebuilt").fetchone()[0]
         assert read <= 10, read
+
+
+TABLES = 200
+SCANS = """SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0)
+           FROM pg_catalog.pg_stat_xact_all_tables WHERE relid = %s::regclass"""
+
+
+def _many_tables(c):
+    """TABLES more registered tables (a key and a property each), in one statement."""
+    c.execute(f"""DO $$ BEGIN FOR i IN 1..{TABLES} LOOP
+                      EXECUTE format('CREATE TABLE public.many_%s (id int PRIMARY KEY, v text)', i);
+                      PERFORM graph.add_table(format('public.many_%s', i)::regclass, columns => '{{v}}');
+                  END LOOP; END $$""")
+
+
+def _scans(c, call):
+    """Scans of graph._sync_state (seq or index: each is one statement reading it)
+    by one ``call``, with its plans cached by a call before."""
+    c.execute(call)
+    with c.transaction():
+        before = c.execute(SCANS, ("graph._sync_state",)).fetchone()[0]
+        row = c.execute(call).fetchone()
+        return c.execute(SCANS, ("graph._sync_state",)).fetchone()[0] - before, row
+
+
+HEALTH = "SELECT needs_rebuild, schema_state, disabled_trigger_count, missing_trigger_count FROM graph.sync_health()"
+MAINTENANCE = "SELECT status, error FROM graph.run_scheduled_maintenance()"
+
+
+def test_health_and_maintenance_statements_do_not_grow_with_registered_tables(events):
+    """graph._trigger_states (schema drift: sync_health() reads it once,
+    run_scheduled_maintenance() twice) asked graph._replica_capture_wanted of each
+    captured table, a statement on graph._sync_state each: 205 for a health call, 411
+    for a maintenance run, at 200 more registered tables (5 and 11 at a few). The
+    statements a call runs on graph._sync_state must be as many at 200 more registered
+    tables as at a few."""
+    with connect(events) as c:
+        c.execute("SET graph.verify_interval = 'off'")
+        c.execute("SELECT graph.build()")
+        few = {call: _scans(c, call) for call in (HEALTH, MAINTENANCE)}
+        _many_tables(c)
+        c.execute("SELECT graph.build()")
+        many = {call: _scans(c, call) for call in (HEALTH, MAINTENANCE)}
+    assert many[HEALTH][1] == few[HEALTH][1] == (False, "current", 0, 0), (few, many)
+    assert many[MAINTENANCE][1] == few[MAINTENANCE][1] == ("succeeded", None), (few, many)
+    assert {k: v[0] for k, v in many.items()} == {k: v[0] for k, v in few.items()}, (few, many)
+

@@ -26,11 +26,16 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     tbls oid [];
+    replica_all boolean;
+    applied oid [];
 BEGIN
+    -- graph._replica_capture_wanted of every captured table, read once for all
+    replica_all := coalesce((SELECT s.replica_capture FROM graph._sync_state AS s), false);
+    applied := CASE WHEN replica_all THEN '{}' ELSE graph._replica_capture_applied() END;
     SELECT coalesce(array_agg(t.table_oid ORDER BY t.table_oid), '{}') INTO tbls
     FROM graph._captured_tables() AS t
     WHERE t.present
-      AND graph._replica_capture_wanted(t.table_oid)
+      AND (replica_all OR t.table_oid = ANY (applied))
           <> (pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_row_' || t.table_oid)) IS NOT NULL);
     IF tbls <> '{}' THEN
         PERFORM graph._install_capture(tbls);

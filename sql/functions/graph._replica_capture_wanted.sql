@@ -9,11 +9,12 @@
 -- REFRESH PUBLICATION on; the event trigger graphsync_follow_subscription
 -- generates replica capture for them in that same transaction, before the apply
 -- worker starts). Reads only what every role may read (pg_subscription's oid and
--- subdbid columns). Catalog lookups by index: registering a schema asks once per
--- table. PL/pgSQL, so a session plans its query once: a SQL function that
--- cannot be inlined (SET search_path) is planned again at every call, and
--- graph._trigger_states (health, drift) calls it for every captured table.
--- table. Reads: graph._sync_state, pg_inherits, pg_subscription_rel, pg_subscription.
+-- subdbid columns). Catalog lookups by index: generating capture asks once per
+-- table (graph._write_capture). PL/pgSQL, so a session plans its query once: a SQL
+-- function that cannot be inlined (SET search_path) is planned again at every
+-- call. Those that ask of every captured table (graph._trigger_states: drift,
+-- health, maintenance; graph._follow_subscription) read
+-- graph._replica_capture_applied() and graph._sync_state once instead. Reads: graph._sync_state, pg_inherits, pg_subscription_rel, pg_subscription.
 CREATE OR REPLACE FUNCTION graph._replica_capture_wanted(tbl oid)
 RETURNS boolean
 LANGUAGE plpgsql

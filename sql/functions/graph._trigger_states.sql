@@ -6,7 +6,7 @@
 -- graph._capture_<table oid> (AFTER ... FOR EACH STATEMENT, enabled ALWAYS).
 -- Where replica capture is wanted (graph._replica_capture_wanted: a
 -- subscription of this database applies to the table, or an admin turned it on
--- for all), the table and each member that is a regular table (not a partitioned
+-- for all; read for every table at once, graph._replica_capture_applied), the table and each member that is a regular table (not a partitioned
 -- one) also carry graphsync_replica_capture_insert/update/delete (members:
 -- graphsync_replica_capture_<event>_<table oid>), which call the table's
 -- row-level capture function graph._capture_row_<table oid> (AFTER ... FOR EACH
@@ -34,7 +34,9 @@
 -- event is NULL for extra rows. SECURITY DEFINER, and PUBLIC's to run: the
 -- owner of a registered table attaches capture to a new partition through it
 -- (graph._attach_capture runs as that owner), and it shows nothing the
--- registry and pg_trigger do not. Reads: the registry, pg_inherits, pg_trigger.
+-- registry and pg_trigger do not. Reads: the registry, graph._sync_state (once),
+-- pg_inherits, pg_trigger, pg_depend, and the subscriptions' tables
+-- (graph._replica_capture_applied, once).
 -- graph._trigger_states(tbl) is the same for captured table tbl alone (all when
 -- NULL): registration asks about one table, so registering many tables stays
 -- linear. Without JIT: its estimates are far above its real size, and compiling
@@ -53,13 +55,18 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 #variable_conflict use_column
+DECLARE
+    -- graph._replica_capture_wanted of every captured table, read once for all
+    -- (graph._replica_capture_applied), not a statement per captured table
+    replica_all constant boolean := coalesce((SELECT s.replica_capture FROM graph._sync_state AS s), false);
+    applied constant oid [] := CASE WHEN replica_all THEN '{}' ELSE graph._replica_capture_applied() END;
 BEGIN
     RETURN QUERY
         WITH RECURSIVE captured AS (
             SELECT t.table_oid, t.table_name,
                    pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || t.table_oid)) AS fn,
                    pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_row_' || t.table_oid)) AS rfn,
-                   graph._replica_capture_wanted(t.table_oid) AS replica
+                   replica_all OR t.table_oid = ANY (applied) AS replica
             FROM graph._captured_tables(tbl) AS t
             WHERE t.present
         ),
