@@ -289,3 +289,35 @@ def test_health_and_maintenance_statements_do_not_grow_with_registered_tables(ev
     assert many[MAINTENANCE][1] == few[MAINTENANCE][1] == ("succeeded", None), (few, many)
     assert {k: v[0] for k, v in many.items()} == {k: v[0] for k, v in few.items()}, (few, many)
 
+
+REGISTRY = ("graph._node_tables", "graph._capture_members", "graph._column_map")
+
+
+def test_add_table_reads_what_concerns_that_table(events):
+    """Registering one table read every registered table's rows of the registry and
+    every captured table's partitions (graph._capture_members had no index on
+    table_oid): at 200 registered tables and one of 200 partitions, 2,638
+    graph._node_tables rows, 1,611 graph._capture_members rows and 412
+    graph._column_map rows -- registering n tables, O(n^2). It must read a bounded
+    number, whatever the number of tables registered and their partitions, in a
+    session whose kept plans served a health call (drift reads every table's registry
+    rows) and registrations before."""
+    with connect(events) as c:
+        if c.execute("SELECT to_regclass('public.many_1') IS NULL").fetchone()[0]:
+            _many_tables(c)
+        c.execute("ANALYZE graph._node_tables, graph._capture_members, graph._column_map")
+        c.execute("SELECT * FROM graph.sync_health()")
+        for i in range(6):
+            c.execute(f"CREATE TABLE public.before_{i} (id int PRIMARY KEY, v text)")
+            c.execute(f"SELECT graph.add_table('public.before_{i}', columns => '{{v}}')")
+        assert c.execute("SELECT count(*) FROM graph._node_tables").fetchone()[0] > TABLES
+        c.execute("CREATE TABLE public.one_more (id int PRIMARY KEY, v text, w int)")
+        with c.transaction():
+            before = {t: rows_read(c, t) for t in REGISTRY}
+            c.execute("SELECT graph.add_table('public.one_more', columns => '{v,w}')")
+            read = {t: rows_read(c, t) - before[t] for t in REGISTRY}
+        assert c.execute("SELECT member_name FROM graph._capture_members"
+                         " WHERE table_oid = 'public.one_more'::regclass").fetchall() == [("public.one_more",)]
+        assert c.execute("SELECT count(*) FROM graph._column_map"
+                         " WHERE table_oid = 'public.one_more'::regclass").fetchone() == (3,)
+        assert all(n <= 20 for n in read.values()), read

@@ -2,14 +2,19 @@
 -- tables and join tables), with the name the registry knows them by (kept
 -- when the table itself is gone). graph._captured_tables(tbl): the same of
 -- table tbl alone (all when NULL), so capture generation for one table does not
--- read the whole registry; PL/pgSQL, so a session plans its query once, not at
--- every call.
+-- read the whole registry: planned for each call's tbl (a plan kept for every tbl
+-- reads every row, and drift's calls for all made the kept plan such a one), its
+-- rows found by index however few the statistics say there are.
 CREATE OR REPLACE FUNCTION graph._captured_tables(tbl oid)
 RETURNS TABLE (table_oid oid, table_name text, present boolean)
 LANGUAGE plpgsql
 STABLE
 ROWS 10  -- a few captured tables, not 1000: index lookups of the catalog, not hashes of it
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off  -- one table's rows by index, however few the statistics say there are
+SET jit = off  -- (a statement with no index to use costs more then, and must buy no JIT
+SET max_parallel_workers_per_gather = 0  -- compilation and no parallel workers for it)
+SET plan_cache_mode = force_custom_plan  -- planned for tbl: a plan kept for every tbl (NULL: all) reads all
 AS $$
 #variable_conflict use_column
 BEGIN

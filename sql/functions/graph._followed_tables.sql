@@ -18,13 +18,18 @@
 -- SECURITY DEFINER (graph._capture_members and graph._column_map are not
 -- PUBLIC's to read); reads only. Reads: the registry, graph._capture_members,
 -- graph._column_map, pg_class, pg_attribute, pg_inherits. PL/pgSQL, table by
--- table: a session plans its queries once, and each looks up one table's rows.
+-- table: a session plans its queries once, and each looks up one table's rows,
+-- by index (graph._capture_members by table_oid, migration 430) however few rows
+-- the statistics say there are.
 CREATE OR REPLACE FUNCTION graph._followed_tables(relations oid[])
 RETURNS SETOF oid
 LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off  -- one table's rows by index, however few the statistics say there are
+SET jit = off  -- (a statement with no index to use costs more then, and must buy no JIT
+SET max_parallel_workers_per_gather = 0  -- compilation and no parallel workers for it)
 AS $$
 DECLARE
     t oid;
@@ -41,8 +46,9 @@ BEGIN
             SELECT m.table_oid FROM graph._capture_members AS m WHERE m.member_oid = ANY (relations)
         )
         -- those that are captured: node tables and join tables
+        -- (OFFSET 0: a lookup of each candidate, never a hash of every node table)
         SELECT c.rel FROM candidates AS c
-        WHERE EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = c.rel)
+        WHERE EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = c.rel OFFSET 0)
            OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE e.kind = 'join' AND e.via_table = c.rel)
     LOOP
         -- the table, under the name its capture logs

@@ -4,11 +4,15 @@
 -- partitions and inheritance children at any depth that carry its triggers
 -- (graph._capture_members). Clears both when tbl is no longer captured. graph._install_capture and the schema-change follower call
 -- it each time they regenerate capture. Touches: graph._column_map,
--- graph._capture_members.
+-- graph._capture_members: tbl's rows only, by index (graph._capture_members by
+-- table_oid, migration 430), however few rows the statistics say there are.
 CREATE OR REPLACE FUNCTION graph._map_capture(tbl oid)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off  -- one table's rows by index, however few the statistics say there are
+SET jit = off  -- (a statement with no index to use costs more then, and must buy no JIT
+SET max_parallel_workers_per_gather = 0  -- compilation and no parallel workers for it)
 AS $$
 DECLARE
     member_oids oid [];

@@ -4,14 +4,20 @@
 -- row_filter (read by the row filter of a node table or an edge source).
 -- Drift detection and graph._after_build() read it; capture generation reads
 -- graph._registered_column_roles(tbl), those of table tbl alone (all when NULL):
--- PL/pgSQL, so a session plans its query once, not at every call (registering a
--- schema asks once per table).
+-- planned for each call's tbl (a plan kept for every tbl reads every row, and
+-- drift's calls for all made the kept plan such a one), a node table's rows found
+-- by index however few the statistics say there are (registering a schema asks
+-- once per table). An edge source's rows are read whole: none is indexed by table.
 CREATE OR REPLACE FUNCTION graph._registered_column_roles(tbl oid)
 RETURNS TABLE (table_oid oid, column_name text, roles text[])
 LANGUAGE plpgsql
 STABLE
 ROWS 50  -- a few registered columns, not 1000: index lookups of the catalog, not hashes of it
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off  -- one table's rows by index, however few the statistics say there are
+SET jit = off  -- (a statement with no index to use costs more then, and must buy no JIT
+SET max_parallel_workers_per_gather = 0  -- compilation and no parallel workers for it)
+SET plan_cache_mode = force_custom_plan  -- planned for tbl: a plan kept for every tbl (NULL: all) reads all
 AS $$
 #variable_conflict use_column
 BEGIN

@@ -152,6 +152,9 @@ RETURNS boolean
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off  -- one table's rows by index, however few the statistics say there are
+SET jit = off  -- (a statement with no index to use costs more then, and must buy no JIT
+SET max_parallel_workers_per_gather = 0  -- compilation and no parallel workers for it)
 AS $$
 DECLARE
     fn text := format('graph.%I', CASE WHEN per_row THEN '_capture_row_' ELSE '_capture_' END || tbl);

@@ -5,7 +5,11 @@
 -- boolean expression over tbl's columns (graph._check_filter: PostgreSQL's own
 -- immutable code only); rows failing it are no nodes. Installs the capture
 -- triggers; rows already in tbl enter the graph at the next graph.build().
--- Returns the table. Touches: graph._node_tables, triggers on tbl.
+-- Returns the table. Touches: graph._node_tables, triggers on tbl. Reads the
+-- registry's rows of tbl only, by index (enable_seqscan off for all it runs:
+-- registering n tables read O(n^2) rows while the registry looked small enough to
+-- read whole), and buys no JIT compilation or parallel workers for a statement
+-- that has no index to use.
 -- Errors reach the caller with SQLSTATE, message, detail and hint only (no
 -- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.add_table(
@@ -18,6 +22,9 @@ CREATE OR REPLACE FUNCTION graph.add_table(
 RETURNS regclass
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off  -- one table's rows by index, however few the statistics say there are
+SET jit = off  -- (a statement with no index to use costs more then, and must buy no JIT
+SET max_parallel_workers_per_gather = 0  -- compilation and no parallel workers for it)
 AS $$
 DECLARE
     key_cols text [] := graph._table_key(tbl);
