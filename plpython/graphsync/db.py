@@ -147,6 +147,31 @@ class output_pinned:
             self.was = None
 
 
+# A statement's text wrapped so that its one row also says whether it ran in OUTPUT
+# (run_in_output): ``%s`` the statement.
+SAYS_PINNED = "SELECT %s AS pinned, s.* FROM (%%s) AS s" % OUTPUT_PINNED
+
+
+def run_in_output(plpy, pinned, sql, types=(), args=()):
+    """(the one row of ``sql``, whether the settings were OUTPUT): ``sql`` run with
+    its values rendered as capture renders them -- in the caller's settings when they
+    are OUTPUT (``pinned``), else with those pinned around it (output_pinned). ``sql``
+    says whether it ran in OUTPUT (its column ``pinned``: SAYS_PINNED): the caller's
+    own code may set them between two questions of one query (a function called for
+    each row), so a statement that did not runs again pinned, and the caller keeps
+    the answer for its later ones. For the statements the row policies keep
+    (reads/row_policy.py, reads/label_policy.py): a query's first word on the
+    settings, kept for the query, made a reader's extra_float_digits -13, set after
+    its first row, render the visible key 1.14 as the hidden row's 1.1
+    (tests/test_reads_output_settings.py)."""
+    with output_pinned(plpy, pinned):
+        r = run(plpy, sql, types, args)[0]
+    if r["pinned"]:
+        return r, pinned
+    with output_pinned(plpy, False):
+        return run(plpy, sql, types, args)[0], False
+
+
 _SCANS = ("SELECT pg_catalog.current_setting('enable_seqscan') AS s,"
           " pg_catalog.current_setting('enable_bitmapscan') AS b")
 _SET_SCANS = ("SELECT pg_catalog.set_config('enable_seqscan', $1, true),"

@@ -28,7 +28,7 @@ row-level security for the caller run no owner code and are always read. A
 direct SELECT on graph._labels, outside a read, asks every column as before.
 """
 
-from graphsync.db import OUTPUT_PINNED, as_captured, as_captured_text, output_pinned, run, still_named
+from graphsync.db import OUTPUT_PINNED, SAYS_PINNED, as_captured, as_captured_text, run, run_in_output, still_named
 
 # The edge sources with a label column whose carrying table the caller may SELECT,
 # each with the statement that reads that column's values in a range of the
@@ -98,9 +98,6 @@ GROWTH = 4
 PROBES = 256
 NO_END = "(4294967295,0)"
 
-# A column's statement (LABELLED's sql), saying whether it ran in capture's settings.
-PINNED = "SELECT %s AS pinned, v.* FROM (%%s) AS v" % OUTPUT_PINNED
-
 FIXED = "SELECT DISTINCT s.label, current_user::text AS me FROM graph._edge_sources AS s WHERE s.label IS NOT NULL"
 
 
@@ -149,8 +146,8 @@ class Labels:
         # [statement, next page, pages in the next range, pages of the table] of each column asked
         # (the indexed ones only once PROBES labels were asked of them: see has); each
         # statement says whether it ran in capture's settings (see _read)
-        self.todo = [[PINNED % c["sql"], 0, FIRST_PAGES, int(c["pages"] or 0)] for c in columns if not c["probe"]]
-        self.later = [[PINNED % c["sql"], 0, FIRST_PAGES, int(c["pages"] or 0)] for c in columns if c["probe"]]
+        self.todo = [[SAYS_PINNED % c["sql"], 0, FIRST_PAGES, int(c["pages"] or 0)] for c in columns if not c["probe"]]
+        self.later = [[SAYS_PINNED % c["sql"], 0, FIRST_PAGES, int(c["pages"] or 0)] for c in columns if c["probe"]]
         self.asked = 0
         self.pinned = all(c["pinned"] for c in columns)  # the output settings (db.output_pinned)
 
@@ -195,19 +192,8 @@ class Labels:
 
     def _read(self, plpy, sql, pages):
         """The one row of a column's statement for a range of ``pages``, the values
-        rendered as capture renders them: in the caller's settings when they are
-        capture's, else with those pinned around it (db.output_pinned). The caller's
-        own code may set them between two questions of one query, so the statement
-        says whether it ran in capture's settings: when it did not, it runs again
-        pinned, and so do the later ones (a query's first word on them, kept for the
-        query, had a reader's extra_float_digits -13, set after its first label, find
-        the visible 7.04 as '7', a label only a hidden row holds)."""
-        with output_pinned(plpy, self.pinned):
-            r = run(plpy, sql, ["tid", "tid"], pages)[0]
-        if not r["pinned"]:
-            self.pinned = False
-            with output_pinned(plpy, False):
-                r = run(plpy, sql, ["tid", "tid"], pages)[0]
+        rendered as capture renders them (db.run_in_output)."""
+        r, self.pinned = run_in_output(plpy, self.pinned, sql, ["tid", "tid"], pages)
         return r
 
 

@@ -46,7 +46,7 @@ graph.reconcile() follows the rename.
 """
 
 from graphsync import errors
-from graphsync.db import OUTPUT_PINNED, as_captured, as_captured_text, output_pinned, run, still_named
+from graphsync.db import OUTPUT_PINNED, SAYS_PINNED, as_captured, as_captured_text, run, run_in_output, still_named
 from graphsync.reads import statement_cache
 
 CALLER = "SELECT current_user::text AS me"
@@ -162,7 +162,7 @@ class Rows:
         if row:
             self.sql = "SELECT %s AS pinned, ARRAY(%s) AS pks" % (OUTPUT_PINNED, row["sql"])
             if row["probe"]:
-                self.probe = "SELECT %s AS pinned, p.* FROM (%s) AS p" % (OUTPUT_PINNED, row["probe"])
+                self.probe = SAYS_PINNED % row["probe"]
 
     def has(self, plpy, pk):
         if self.keys is not None:
@@ -178,20 +178,8 @@ class Rows:
 
     def _run(self, plpy, sql, types=(), args=()):
         """The one row of ``sql`` (self.sql or self.probe), its keys rendered as
-        capture renders them: in the caller's settings when they are capture's, else
-        with those pinned around it (db.output_pinned). The caller's own code may set
-        them between two questions of one query (a function called for each row), so
-        the statement says whether it ran in capture's settings: when it did not, it
-        runs again pinned, and so do the later ones. (A query's first word on them
-        kept for the query made a reader's extra_float_digits -13, set after its
-        first row, render the visible key 1.14 as the hidden row's 1.1:
-        tests/test_reads_output_settings.py.)"""
-        with output_pinned(plpy, self.pinned):
-            r = run(plpy, sql, types, args)[0]
-        if not r["pinned"]:
-            self.pinned = False
-            with output_pinned(plpy, False):
-                r = run(plpy, sql, types, args)[0]
+        capture renders them (db.run_in_output)."""
+        r, self.pinned = run_in_output(plpy, self.pinned, sql, types, args)
         return r
 
     def _probe(self, plpy, pk):
