@@ -8,9 +8,9 @@
 -- subscription's tables from CREATE SUBSCRIPTION or ALTER SUBSCRIPTION ...
 -- REFRESH PUBLICATION on; the event trigger graphsync_follow_subscription
 -- generates replica capture for them in that same transaction, before the apply
--- worker starts). Reads only what every role may read (pg_subscription's oid and
--- subdbid columns). Catalog lookups by index: generating capture asks once per
--- table (graph._write_capture). PL/pgSQL, so a session plans its query once: a SQL
+-- worker starts): tbl is one of graph._replica_capture_applied()'s tables (the
+-- subscribed ones and their ancestors), the one walk of the subscriptions' tables.
+-- Generating capture asks once per table (graph._write_capture). PL/pgSQL, so a session plans its query once: a SQL
 -- function that cannot be inlined (SET search_path) is planned again at every
 -- call. Those that ask of every captured table (graph._trigger_states: drift,
 -- health, maintenance; graph._follow_subscription) read
@@ -23,18 +23,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RETURN coalesce((SELECT s.replica_capture FROM graph._sync_state AS s), false)
-        OR EXISTS (
-            WITH RECURSIVE members (relid) AS (
-                SELECT tbl
-                UNION
-                SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i JOIN members AS m ON i.inhparent = m.relid
-            )
-            SELECT FROM members AS m
-            JOIN pg_catalog.pg_subscription_rel AS r ON r.srrelid = m.relid
-            JOIN pg_catalog.pg_subscription AS s ON s.oid = r.srsubid
-            WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database AS d
-                               WHERE d.datname = pg_catalog.current_database())
-        );
+        OR tbl = ANY (graph._replica_capture_applied());
 END;
 $$;
 
