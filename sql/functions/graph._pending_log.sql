@@ -36,7 +36,10 @@
 -- that forces generic plans (graph._pending_columns, through graph._pending_ids) was
 -- given the generic plan an earlier call had made under the session's settings, a
 -- scan of the whole log (some 75,000 rows for 6 pending, in a half-done pass with
--- statistics: tests/test_replay_plans.py).
+-- statistics: tests/test_replay_plans.py). Without JIT and parallel workers too: the
+-- state row, which no index finds, then costs the planner some 10^10, past every JIT
+-- threshold, and its one row was compiled for at each call (30 ms of a 2 ms
+-- sync_health(): tests/test_no_jit.py).
 -- Reads: graph._sync_state, graph._sync_log.
 CREATE OR REPLACE FUNCTION graph._pending_log()
 RETURNS SETOF graph._sync_log
@@ -45,6 +48,8 @@ STABLE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 SET enable_seqscan = off
+SET jit = off
+SET max_parallel_workers_per_gather = 0
 AS $$
 DECLARE
     s graph._sync_state;

@@ -16,7 +16,9 @@
 -- up to the first row created within retention (first_kept, first_young) and no
 -- further, never the rows it keeps (sequential scans off, and xid + 0, which no
 -- index answers: the delete was otherwise planned, now and then, as a scan of
--- the log's xid index for every applied row). A row created before retention
+-- the log's xid index for every applied row; JIT and parallel workers off with
+-- them, for a statement whose table has no index to use then costs the planner
+-- some 10^10 and was JIT-compiled at every prune: tests/test_no_jit.py). A row created before retention
 -- but logged after a younger one (by a transaction that ran long) waits for a
 -- later prune, as does a change numbered after a younger one; a pending row, a
 -- failed row and an unfolded TRUNCATE marker are kept wherever they are (the
@@ -31,6 +33,8 @@ RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
+SET jit = off
+SET max_parallel_workers_per_gather = 0
 AS $$
 DECLARE
     pruned bigint;

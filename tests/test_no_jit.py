@@ -1,0 +1,76 @@
+"""No statement of graphsync's is JIT-compiled on a small graph with the server's
+default settings (jit on, jit_above_cost 100,000). A statement that may find its rows
+only through an index runs with enable_seqscan off; a table it then reads with no
+index to use costs some 10^10 to the planner, past every JIT threshold, and its few
+rows were compiled for at each call: some 30 ms of a 2 ms sync_health(), 130 ms of a
+prune, 230-360 ms of a scheduled maintenance run that had 10 ms of work. Seen, not
+timed: auto_explain reports every statement's plan, nested ones included, to the
+client, and no plan may say JIT."""
+
+import pytest
+
+from conftest import ROOT, apply, connect
+
+SCHEMA = (ROOT / "demo" / "schema.sql").read_text()
+REGISTER = (ROOT / "demo" / "register.sql").read_text()
+
+# What a monitor, pg_cron, an admin and an application call, one after the other
+CALLS = (
+    "graph.sync_health()",
+    "graph.status()",
+    "graph.apply_sync()",
+    "graph.run_scheduled_maintenance()",
+    "graph.prune_sync_log()",
+    "graph.retry_failed()",
+    "graph.verify()",
+    "graph.changed_nodes(0)",
+    "graph.traverse('app.companies', '1')",
+    "graph.shortest_path('app.contacts', '1', 'app.companies', '2')",
+)
+
+WRITES = """INSERT INTO app.contacts SELECT g, 1 + g %% 2, 'c' || g, NULL, 1 + g %% 20
+            FROM generate_series(%s::int, %s::int) g"""
+
+
+@pytest.fixture(scope="module")
+def app(db):
+    with connect(db) as c:
+        c.execute(SCHEMA)
+        c.execute("INSERT INTO app.workspaces VALUES (1, 'acme'), (2, 'globex')")
+        c.execute("INSERT INTO app.companies SELECT g, 1 + g % 2, 'co' || g FROM generate_series(1, 20) g")
+        c.execute(REGISTER)
+        c.execute("SELECT graph.build()")
+    return db
+
+
+def jit_compiled(c, call):
+    """The statements ``call`` ran (itself and every nested one) whose plan was JIT-compiled."""
+    plans = []
+
+    def note(d):
+        plans.append(d.message_primary or "")
+
+    c.add_notice_handler(note)
+    try:
+        c.execute("SELECT * FROM " + call).fetchall()
+    finally:
+        c.remove_notice_handler(note)
+    assert plans, f"auto_explain reported no plan of {call}"
+    return [p.split("\n")[1] for p in plans if "\nJIT:" in p]
+
+
+@pytest.mark.parametrize("pending", [False, True], ids=["at_rest", "rows_pending"])
+def test_no_statement_is_jit_compiled(app, pending):
+    with connect(app) as w, connect(app) as c:
+        c.execute("LOAD 'auto_explain'")
+        for setting in ("jit = on", "jit_above_cost = 100000", "auto_explain.log_min_duration = 0",
+                        "auto_explain.log_nested_statements = on", "auto_explain.log_level = notice",
+                        "client_min_messages = notice"):
+            c.execute("SET " + setting)
+        compiled = {}
+        for i, call in enumerate(CALLS):
+            if pending:  # each call finds rows committed and not applied yet
+                w.execute(WRITES, (1000 * (i + 1), 1000 * (i + 1) + 50))
+            compiled[call] = jit_compiled(c, call)
+        assert not any(compiled.values()), {k: v for k, v in compiled.items() if v}
+        assert apply(w)["failed"] == 0
