@@ -2,6 +2,8 @@
 (maintenance history, partitions, a failing source row), counted, never timed
 (pg_stat_xact_all_tables through conftest.rows_read, pg_stat_xact_user_functions)."""
 
+import contextlib
+
 import pytest
 
 from conftest import apply, connect, rows_read, verify
@@ -321,3 +323,57 @@ def test_add_table_reads_what_concerns_that_table(events):
         assert c.execute("SELECT count(*) FROM graph._column_map"
                          " WHERE table_oid = 'public.one_more'::regclass").fetchone() == (3,)
         assert all(n <= 20 for n in read.values()), read
+
+
+# What a monitor, the scheduler and an application call, each on a connection that
+# keeps its plans for the session.
+KEPT_PLAN_CALLS = {
+    "graph.run_scheduled_maintenance()": 300,  # an idle apply: where a pass would start
+    "graph.retry_failed()": 300,  # (PASS_START), and its own statements' few rows
+    "graph.apply_sync()": 300,
+    "graph.sync_health()": 10,
+    "graph.prune_sync_log()": 300,
+    "graph.changed_nodes(0)": 300,
+    "graph.traverse('public.people', '1')": 10,
+}  # (not graph.status(): its log_rows counts every row)
+
+
+def test_statements_planned_on_an_empty_log_read_no_applied_history(app):
+    """A connection keeps the plans of graphsync's statements for the session, made for
+    the log's size when first run. One that first called sync_health(), apply_sync(),
+    maintenance or retry_failed() while the log was empty and known so (after a prune,
+    or on a fresh install, once the log was vacuumed or analyzed) kept sequential scans
+    of the log, planned for no rows, and read every row of it at each call later, until
+    an ANALYZE of the log made them planned again: at 20,000 applied rows an idle apply
+    read 20,256 rows (its check for rows of its own transaction), sync_health() 40,000
+    (the latest id, the failed rows). Each call must read a bounded number of log rows,
+    whatever the statistics its plans were made with."""
+    with connect(app) as c:
+        assert apply(c)["failed"] == 0
+        # every row applied and pruned, the log's pages given back and that counted
+        c.execute("TRUNCATE graph._sync_log, graph._sync_log_attention")
+        c.execute("VACUUM ANALYZE graph._sync_log, graph._sync_log_attention")
+        # no autovacuum run, which would make them planned again, between the two
+        c.execute("ALTER TABLE graph._sync_log SET (autovacuum_enabled = off)")
+        try:
+            with contextlib.ExitStack() as stack:
+                kept = {call: stack.enter_context(connect(app)) for call in KEPT_PLAN_CALLS}  # one each
+                for call, h in kept.items():
+                    h.execute("SELECT * FROM " + call)  # planned on the empty log,
+                    c.execute("UPDATE public.people SET name = 'p1_e' WHERE id = 1")
+                    h.execute("SELECT * FROM " + call)  # and with a row pending in it
+                assert apply(c)["failed"] == 0
+                for r in range(40):
+                    c.execute("UPDATE public.people SET name = 'p' || id || '_e' || %s", (r,))
+                assert apply(c)["failed"] == 0
+                assert c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0] >= 20000
+                read = {}
+                for call, h in kept.items():
+                    with h.transaction():
+                        before = rows_read(h, "graph._sync_log")
+                        h.execute("SELECT * FROM " + call)
+                        read[call] = rows_read(h, "graph._sync_log") - before
+                assert all(read[call] <= bound for call, bound in KEPT_PLAN_CALLS.items()), str(read)
+        finally:
+            c.execute("ALTER TABLE graph._sync_log RESET (autovacuum_enabled)")
+        assert verify(c) == []

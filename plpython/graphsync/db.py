@@ -310,9 +310,7 @@ def listing_running(snapshot, fresh, named):
 # An xid assigned now: the row version a subtransaction writes carries the
 # subtransaction's own xid as xmin (32 bits; the top-level xid8 gives its epoch).
 FRESH_XID = """UPDATE graph._sync_state SET last_apply_at = last_apply_at
-RETURNING xmin::text AS sub, pg_catalog.pg_current_xact_id()::text AS top,
-          NOT EXISTS (SELECT FROM graph._sync_log AS l
-                      WHERE l.xid = pg_catalog.pg_current_xact_id()::text::bigint) AS no_rows"""
+RETURNING xmin::text AS sub, pg_catalog.pg_current_xact_id()::text AS top"""
 # The xids (32 bits) whose transactions run now in other backends (or prepared). A
 # backend's top-level xid is in the process array (pg_stat_get_activity's backend_xid,
 # shown to every role) from the moment it is assigned; the transaction takes its xid's
@@ -393,13 +391,15 @@ def complete_snapshot(plpy, snapshot):
     transaction with an xid above the snapshot's xmax, running when it was taken,
     can hold lower log ids than rows it saw. The xid that bounds them is assigned
     here, after the snapshot, in a subtransaction of its own (one row version of
-    graph._sync_state). Returns (snapshot, settled, below): settled is this
-    transaction's xid when it has written no log row so far
-    (graph._sync_state.settled_xid, migration 370: its rows to come take ids above
-    every row the snapshot sees), else None; below is the snapshot's xmax as it was
-    taken (graph._sync_state.done_seen_below, migration 423). Every xid from below up
-    that the completed snapshot counts as visible holds no log row (NAMED names each
-    one that can), so as to the log rows it sees, it is seen_below(snapshot, below)."""
+    graph._sync_state). Returns (snapshot, top, below): top is this transaction's
+    xid (the caller's settled xid, graph._sync_state.settled_xid, migration 370, when
+    it has written no log row so far: its rows to come take ids above every row the
+    snapshot sees; sync/apply.py asks the log's xid index, PASS_START, which a plan
+    kept from when the log was empty did not: tests/test_operation_costs.py); below
+    is the snapshot's xmax as it was taken (graph._sync_state.done_seen_below,
+    migration 423). Every xid from below up that the completed snapshot counts as
+    visible holds no log row (NAMED names each one that can), so as to the log rows
+    it sees, it is seen_below(snapshot, below)."""
     with plpy.subtransaction():
         r = run(plpy, FRESH_XID)[0]
     top, sub = int(r["top"]), int(r["sub"])
@@ -412,7 +412,7 @@ def complete_snapshot(plpy, snapshot):
         run(plpy, CLEAR)
         running = run(plpy, RUNNING)[0]["xids"]
         named = run(plpy, NAMED, ["bigint", "bigint", "bigint", "bigint[]"], [high, fresh, top, running])[0]["named"]
-    return listing_running(exclude_xid(snapshot, top), fresh, named), top if r["no_rows"] else None, high
+    return listing_running(exclude_xid(snapshot, top), fresh, named), top, high
 
 
 def seen_below(snapshot, below):

@@ -41,6 +41,8 @@ DECLARE
     rebuild_drift text;
     triggers_drifted boolean;
     held_by integer;
+    scans_were text;
+    jit_was text;
 BEGIN
     reveal := reveal AND graph._session_is_admin();
     -- Schema drift, read once (each read checks every captured table's columns,
@@ -99,9 +101,18 @@ BEGIN
     -- and how many NOTIFY graphsync a too full queue made replay skip.
     h.last_change_sync_id := s.change_position;
     h.notifications_skipped := s.notifications_skipped;
-    SELECT max(l.id) INTO h.max_sync_log_id FROM graph._sync_log AS l;
     SELECT count(*), now() - min(p.created_at) INTO h.pending_sync_rows, h.oldest_pending_age
     FROM graph._pending_log() AS p;
+    -- The log's latest id and the rows of it that need attention, through its
+    -- indexes whatever the statistics said when these plans were made: kept for the
+    -- session, the plans a connection made while the log was empty read every row of
+    -- it at each call after (tests/test_operation_costs.py). The settings are given
+    -- back for what follows (and by the function's SET clause on an error).
+    scans_were := pg_catalog.current_setting('enable_seqscan');
+    jit_was := pg_catalog.current_setting('jit');
+    PERFORM pg_catalog.set_config('enable_seqscan', 'off', true);
+    PERFORM pg_catalog.set_config('jit', 'off', true);
+    SELECT max(l.id) INTO h.max_sync_log_id FROM graph._sync_log AS l;
     SELECT count(*) INTO h.failed_sync_rows FROM graph._sync_log AS l
     WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a));
     -- An error message may quote the row's values: revealed to admins; graph.sync_health
@@ -111,6 +122,9 @@ BEGIN
            END, l.id INTO h.last_error, last_failed_id
     FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
     ORDER BY l.id DESC LIMIT 1;
+    h.needs_vacuum := EXISTS (SELECT FROM graph._sync_log AS l WHERE l.needs_vacuum AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a)));
+    PERFORM pg_catalog.set_config('enable_seqscan', scans_were, true);
+    PERFORM pg_catalog.set_config('jit', jit_was, true);
 
     -- graphsync's capture triggers, recognised by their function, on each captured
     -- table and its partitions and children (graph._trigger_states): disabled counts
@@ -133,7 +147,6 @@ BEGIN
     h.edge_buffer_used := s.overlay_count;
     h.edge_buffer_size := graph._setting('graph.edge_buffer_size')::bigint;
     SELECT count(*) INTO h.tombstone_count FROM graph._node_rows AS n WHERE n.touched AND NOT n.alive;
-    h.needs_vacuum := EXISTS (SELECT FROM graph._sync_log AS l WHERE l.needs_vacuum AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a)));
     h.needs_rebuild := cardinality(reasons) > 0;
     h.rebuild_reasons := nullif(array_to_string(reasons, '; '), '');
     h.read_only := s.read_only;

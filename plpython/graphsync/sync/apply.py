@@ -555,6 +555,10 @@ def _bound_within(done, done_below, seen, now):
 # when the first finds nothing. No such row (every row of the log applied: an idle
 # apply, once writers pause): NULL, no pass to read -- a start at id 0 made FETCH,
 # which reads along the primary key, walk the whole log in every idle apply.
+# settled: whether this transaction ($4) has logged no row so far (db.complete_snapshot),
+# through the xid index: asked beside its fresh xid, in a statement without sequential
+# scans off, the plan a connection kept from a call while the log was empty read the
+# whole log at every pass after (tests/test_operation_costs.py).
 PASS_START_NEAR = 256
 PASS_START = """
 SELECT coalesce(
@@ -562,7 +566,8 @@ SELECT coalesce(
      WHERE l.xid >= $1 OR l.xid = ANY ($3)),
     least((SELECT min(l.id) FROM (SELECT id FROM graph._sync_log WHERE xid >= $1 OFFSET 0) AS l),
           (SELECT min(l.id) FROM (SELECT id FROM graph._sync_log WHERE xid = ANY ($3) OFFSET 0) AS l))
-) - 1 AS p
+) - 1 AS p,
+NOT EXISTS (SELECT FROM graph._sync_log AS l WHERE l.xid = $4) AS settled
 """
 
 # ``$3``, ``$4``: the pass's target_at (db.SNAPSHOT_MICROS) and target_seen_below
@@ -694,7 +699,8 @@ def _new_pass(plpy, done, bound=None):
     done does not see (named in its xip, or at or above its xmax), so start at the
     lowest id of those (PASS_START; None when the log holds none: every transaction
     that may still commit a row is one of them, and none of those this moment sees
-    logged one); and the time the snapshot was taken
+    logged one); whether this transaction has logged no row so far (its xid then
+    settled, as DONE keeps it; else None); and the time the snapshot was taken
     at the latest (NOW). ``bound``: (done's xmax as taken, a read's snapshot, its
     time: db.read_bound): the target is that snapshot, when it may be (_bound_within)."""
     now = db.run(plpy, NOW)[0]
@@ -702,11 +708,11 @@ def _new_pass(plpy, done, bound=None):
     if bound is not None and _bound_within(done, bound[0], bound[1], snapshot):
         snapshot, at = bound[1], bound[2]
         STATS["bounded_passes"] += 1
-    target, settled, below = db.complete_snapshot(plpy, snapshot)
+    target, top, below = db.complete_snapshot(plpy, snapshot)
     with db.no_seqscan(plpy):
-        position = db.run(plpy, PASS_START, ["bigint", "int", "bigint[]"],
-                          [db.xmax(done), PASS_START_NEAR, db.xip(done)])[0]["p"]
-    return target, position, settled, at, below
+        start = db.run(plpy, PASS_START, ["bigint", "int", "bigint[]", "bigint"],
+                       [db.xmax(done), PASS_START_NEAR, db.xip(done), top])[0]
+    return target, start["p"], top if start["settled"] else None, at, below
 
 
 def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_batches, counts,
