@@ -58,6 +58,8 @@ RUNS = {
                        ["--before", "{copy}", *TINY, "--rows", "200", "--warm", "1", "--reps", "1",
                         "--uuid", "--read"]],
     "replay_unanalyzed.py": [["--before", "{copy}", "--rows", "20000", "--reps", "1"]],
+    "upkeep_calls.py": [["--before", "{copy}", "--nodes", "1000", "--edges", "5000", "--log-rows", "2000",
+                         "--calls", "1", "--reps", "1"]],
     "failed_rows.py": [["--before", "{copy}", "--rows", "100", "--reps", "1"]],
     "idle_apply.py": [["--before", "{copy}", *TINY, "--retained", "10000", "--reps", "1"]],
     "first_numpy_read.py": [["--before", "{copy}", "--edges", "10000", "--reps", "1"]],
