@@ -173,27 +173,30 @@ def run_in_output(plpy, pinned, sql, types=(), args=()):
 
 
 _SCANS = ("SELECT pg_catalog.current_setting('enable_seqscan') AS s,"
-          " pg_catalog.current_setting('enable_bitmapscan') AS b")
+          " pg_catalog.current_setting('enable_bitmapscan') AS b, pg_catalog.current_setting('jit') AS j")
 _SET_SCANS = ("SELECT pg_catalog.set_config('enable_seqscan', $1, true),"
-              " pg_catalog.set_config('enable_bitmapscan', $2, true)")
+              " pg_catalog.set_config('enable_bitmapscan', $2, true), pg_catalog.set_config('jit', $3, true)")
 
 
 class no_seqscan:
     """Within the block, enable_seqscan off (and enable_bitmapscan with ``bitmaps``),
-    then what they were: for statements that must find their rows through an index
-    whatever the statistics say (replay's, sync/apply.py; a column rename's log
-    rewrite, ops/follow.py). A class, as output_pinned is."""
+    and JIT off, then what they were: for statements that must find their rows
+    through an index whatever the statistics say (replay's, sync/apply.py; a column
+    rename's log rewrite, ops/follow.py). JIT with them: a plan that must still scan
+    a table (the rename's, of a log with no row to find) costs the planner some
+    10^10, past every JIT threshold, and was compiled for at each run (0.6 s of an
+    owner's ALTER TABLE: tests/test_no_jit.py). A class, as output_pinned is."""
 
     def __init__(self, plpy, bitmaps=False):
         self.plpy, self.bitmaps, self.was = plpy, bitmaps, None
 
     def __enter__(self):
         r = run(self.plpy, _SCANS)[0]
-        self.was = (r["s"], r["b"])
-        run(self.plpy, _SET_SCANS, ["text", "text"], ["off", "off" if self.bitmaps else r["b"]])
+        self.was = (r["s"], r["b"], r["j"])
+        run(self.plpy, _SET_SCANS, ["text", "text", "text"], ["off", "off" if self.bitmaps else r["b"], "off"])
 
     def __exit__(self, *exc):
-        run(self.plpy, _SET_SCANS, ["text", "text"], list(self.was))
+        run(self.plpy, _SET_SCANS, ["text", "text", "text"], list(self.was))
 
 
 TEMP_MISSING = "SELECT pg_catalog.to_regclass($1) IS NULL AS missing"
