@@ -28,6 +28,7 @@ CALLS = (
     "graph.shortest_path('app.contacts', '1', 'app.companies', '2')",
     "graph.connected_components()",
     "graph.reconcile()",
+    "graph.build()",
 )
 
 # Rows of every kind for replay: nodes inserted, FK edges moved, join rows inserted,
@@ -116,3 +117,36 @@ def test_no_registration_or_followed_ddl_is_jit_compiled(app):
         assert apply(c)["failed"] == 0
         c.execute("SELECT graph.build()")  # a renamed property's name (the nodes'), as verify says
         assert verify(c) == []
+
+
+READS = (
+    "graph.traverse('app.companies', '1', direction => 'any', max_depth => 3)",
+    "graph.shortest_path('app.contacts', '1', 'app.companies', '2')",
+    "graph.connected_components()",
+    "graph.sync_health()",
+)
+
+
+def test_no_read_under_row_level_security_is_jit_compiled(app):
+    """A role's reads under the source tables' policies (graph._nodes' and the join
+    table's statements, graph._labels'), with rows pending, and its health."""
+    with connect(app) as w, explaining(connect(app)) as c:
+        w.execute("DROP ROLE IF EXISTS gs_jit_reader; CREATE ROLE gs_jit_reader")
+        w.execute("GRANT USAGE ON SCHEMA app TO gs_jit_reader")
+        w.execute("GRANT SELECT ON ALL TABLES IN SCHEMA app TO gs_jit_reader")
+        for table in ("contacts", "relations"):
+            w.execute(f"ALTER TABLE app.{table} ENABLE ROW LEVEL SECURITY")
+            w.execute(f"CREATE POLICY jit_reader ON app.{table} FOR SELECT USING (id % 3 <> 0)")
+        try:
+            c.execute("SET ROLE gs_jit_reader")
+            compiled = {}
+            for i, read in enumerate(READS):
+                for write in WRITES:
+                    w.execute(write, {"lo": 20000 + 1000 * i})
+                compiled[read] = jit_compiled(c, "SELECT * FROM " + read)
+            assert not any(compiled.values()), {k: v for k, v in compiled.items() if v}
+        finally:
+            for table in ("contacts", "relations"):
+                w.execute(f"DROP POLICY jit_reader ON app.{table}")
+                w.execute(f"ALTER TABLE app.{table} DISABLE ROW LEVEL SECURITY")
+        assert apply(w)["failed"] == 0
