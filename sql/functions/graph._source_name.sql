@@ -8,8 +8,20 @@
 -- registered table; every statement graphsync makes to read a source names it
 -- through this function (reads/nodes.py, reads/search.py, reads/access.py,
 -- sync/sources.py, ops/verify.py), so a table that became a view before (or
--- with the event triggers disabled) is never read. PUBLIC's: reads call it as
--- their caller. Reads: pg_class.
+-- with the event triggers disabled) is never read.
+-- Planning a read of a table runs code of the table's: PostgreSQL's planner folds
+-- an IMMUTABLE function called on constants in the expressions and predicates of
+-- its indexes, its extended statistics' expressions and its partition key (loaded
+-- for any query of it) and in its CHECK constraints (constraint exclusion), those
+-- of its partitions and inheritance children too, as the role planning. So for a
+-- caller who is a superuser or a graph_admin member (build, verify, maintenance,
+-- reconcile, retry, and such a caller's reads) it also raises 42501 when any of
+-- those calls a function, directly or as an operator's, owned by a role that is
+-- neither a superuser nor the caller: the owner's code would run with the
+-- caller's rights (a superuser's build made the owner superuser). A reader's own
+-- read runs it as a SELECT of the reader's would. PUBLIC's: reads call it as
+-- their caller. Reads: pg_class, pg_inherits, pg_index, pg_statistic_ext,
+-- pg_constraint, pg_depend, pg_operator, pg_proc, pg_authid (pg_roles).
 CREATE OR REPLACE FUNCTION graph._source_name(tbl oid)
 RETURNS text
 LANGUAGE plpgsql
@@ -18,6 +30,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     kind "char";
+    unsafe record;
 BEGIN
     SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c WHERE c.oid = tbl;
     IF kind IS NULL THEN
@@ -26,6 +39,61 @@ BEGIN
         RAISE EXCEPTION '% is registered with graphsync but is no longer a table', tbl::pg_catalog.regclass
             USING ERRCODE = '42809',
                   HINT = 'Remove it from the graph (graph.remove_table, or graph.remove_edge for a join table).';
+    END IF;
+    IF pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') THEN
+        WITH RECURSIVE tree AS (
+            SELECT tbl AS rel
+            UNION
+            SELECT i.inhrelid FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.rel
+        ),
+        planned AS (  -- what the planner folds on constants, as the objects pg_depend records
+            SELECT 'pg_catalog.pg_class'::pg_catalog.regclass AS classid, tree.rel AS objid,
+                   pg_catalog.format('the partition key of %s', tree.rel::pg_catalog.regclass) AS what
+            FROM tree
+            UNION ALL
+            SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, x.indexrelid,
+                   pg_catalog.format('index %s', x.indexrelid::pg_catalog.regclass)
+            FROM tree JOIN pg_catalog.pg_index AS x ON x.indrelid = tree.rel
+            UNION ALL
+            SELECT 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, s.oid,
+                   pg_catalog.format('statistics %I.%I', n.nspname, s.stxname)
+            FROM tree JOIN pg_catalog.pg_statistic_ext AS s ON s.stxrelid = tree.rel
+            JOIN pg_catalog.pg_namespace AS n ON n.oid = s.stxnamespace
+            UNION ALL
+            SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid,
+                   pg_catalog.format('constraint %I of %s', k.conname, tree.rel::pg_catalog.regclass)
+            FROM tree JOIN pg_catalog.pg_constraint AS k ON k.conrelid = tree.rel AND k.contype = 'c'
+        ),
+        called AS (  -- the functions they call, and those of the operators they use
+            SELECT o.what, d.refobjid AS fn
+            FROM planned AS o
+            JOIN pg_catalog.pg_depend AS d ON d.classid = o.classid AND d.objid = o.objid
+            WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+            UNION ALL
+            SELECT o.what, f.fn
+            FROM planned AS o
+            JOIN pg_catalog.pg_depend AS d ON d.classid = o.classid AND d.objid = o.objid
+            JOIN pg_catalog.pg_operator AS op ON op.oid = d.refobjid
+            CROSS JOIN LATERAL (VALUES (op.oprcode::pg_catalog.oid), (op.oprrest::pg_catalog.oid),
+                                       (op.oprjoin::pg_catalog.oid)) AS f (fn)
+            WHERE d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass
+              AND f.fn OPERATOR(pg_catalog.<>) 0
+        )
+        SELECT c.what, c.fn::pg_catalog.regprocedure::text AS fn, r.rolname INTO unsafe
+        FROM called AS c
+        JOIN pg_catalog.pg_proc AS p ON p.oid = c.fn
+        JOIN pg_catalog.pg_roles AS r ON r.oid = p.proowner
+        WHERE NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) current_user
+        LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'graphsync will not read % as %: % calls function % of role %, which PostgreSQL''s planner'
+                            ' runs as whoever reads the table', tbl::pg_catalog.regclass, current_user, unsafe.what,
+                            unsafe.fn, unsafe.rolname
+                USING ERRCODE = '42501',
+                      HINT = 'Drop it, or have a superuser who checked the function take it over (ALTER FUNCTION'
+                             ' ... OWNER TO): a superuser or a graph_admin member reads a source only when no'
+                             ' other role''s code runs in planning it.';
+        END IF;
     END IF;
     RETURN tbl::pg_catalog.regclass::text;
 END;

@@ -603,6 +603,9 @@ def hydrate(plpy, node, pks):
     """{id text: node json text} of the rows of ``node``'s table with those keys that
     the caller can read (its privileges and row-level security apply)."""
     sql, width = _hydrate_sql(plpy, node)
+    # Asked at every call, not only when the statement was made: a kept plan is made
+    # again after the table gains an index, as whoever reads then (graph._source_name).
+    run(plpy, "SELECT graph._source_name($1) AS t", ["oid"], [node.table_oid])
     pks = list(pks)
     if width == 1:
         rows = run(plpy, sql, ["text[]"], [pks])

@@ -1,0 +1,202 @@
+"""Planning a read of a registered table runs none of its owner's code as an admin or a
+superuser.
+
+PostgreSQL's planner folds a call of an IMMUTABLE function on constants wherever it
+meets one: in the expressions and predicates of a table's indexes, its extended
+statistics' expressions and its partition key (when it loads them for any query of
+the table), and in its CHECK constraints (constraint exclusion). It does so as the
+role planning the query. A table owner outside graph_admin who created an index on
+its registered table over ``a + own_pc.f(7)``, its own function declared IMMUTABLE,
+had that function run by a superuser's ``graph.build()`` and ``verify()`` (and so by
+maintenance under pg_cron, reconcile and retry), and by a superuser's
+``graph.traverse(hydrate => true)`` and ``graph.search``; run by a superuser, it made
+the owner one (seen failing). The same with statistics over such an expression, and
+as a non-superuser admin's ``build()`` (the owner's code ran with graph_admin's rights).
+
+Now every statement graphsync makes to read a source names it through
+``graph._source_name``, which, for a caller who is a superuser or a graph_admin member,
+refuses (42501) a table (or a partition or child of it) whose indexes, statistics,
+partition key or CHECK constraints call a function, directly or through an operator,
+owned by a role that is neither a superuser nor the caller: nothing runs, and the
+caller is told what to drop or have a superuser own. A reader reading as itself
+(``hydrate``, ``search``) runs the owner's code as a ``SELECT`` would, as before."""
+
+import psycopg
+import pytest
+
+from conftest import as_role, connect
+
+OWNER, ADMIN, READER = "gs_pc_owner", "gs_pc_admin", "gs_pc_reader"
+
+SPY = """
+CREATE SCHEMA spy_pc;
+GRANT USAGE ON SCHEMA spy_pc TO PUBLIC;
+CREATE TABLE spy_pc.calls (who name, what text);
+GRANT INSERT, SELECT ON spy_pc.calls TO PUBLIC;
+"""
+
+# The owner's code: f, declared IMMUTABLE (so the planner folds f(<constant>)), calls
+# spy, which records who runs it and, run by a superuser, makes the owner one.
+OWNER_CODE = f"""
+CREATE FUNCTION own_pc.spy(what int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO spy_pc.calls VALUES (current_user, what::text);
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE {OWNER} SUPERUSER';
+    END IF;
+    RETURN what;
+END $$;
+CREATE FUNCTION own_pc.f(what int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN RETURN own_pc.spy(what); END $$;
+CREATE FUNCTION own_pc.same(int, int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN PERFORM own_pc.spy($2); RETURN $1 = $2; END $$;
+CREATE OPERATOR own_pc.=== (LEFTARG = int, RIGHTARG = int, FUNCTION = own_pc.same);
+GRANT USAGE ON SCHEMA own_pc TO PUBLIC;
+"""
+
+# Each trap, planted on own_pc.<table> by its owner after registration and a build.
+TRAPS = {
+    "index expression": "CREATE INDEX ON own_pc.{t} ((a + own_pc.f(7)))",
+    "index predicate": "CREATE INDEX ON own_pc.{t} (a) WHERE a > own_pc.f(8)",
+    "statistics expression": "CREATE STATISTICS own_pc.{t}_st ON (a + own_pc.f(9)), id FROM own_pc.{t}",
+    "operator in an index predicate": "CREATE INDEX ON own_pc.{t} (a) WHERE 1 OPERATOR(own_pc.===) 2",
+}
+
+
+@pytest.fixture(scope="module")
+def world(db):
+    with connect(db) as c:
+        for role in (OWNER, ADMIN, READER):
+            c.execute(f"DROP ROLE IF EXISTS {role}")
+        c.execute(f"CREATE ROLE {OWNER} LOGIN")
+        c.execute(f"CREATE ROLE {ADMIN} LOGIN IN ROLE graph_admin")
+        c.execute(f"CREATE ROLE {READER} LOGIN")
+        c.execute(SPY)
+        c.execute(f"CREATE SCHEMA own_pc AUTHORIZATION {OWNER}")
+    with as_role(db, OWNER) as o:
+        o.execute(OWNER_CODE)
+    yield db
+    with connect(db) as c:
+        for (t,) in c.execute("SELECT table_oid::regclass::text FROM graph._node_tables"
+                              " WHERE table_oid::regclass::text LIKE 'own_pc.%' ORDER BY 1 DESC").fetchall():
+            c.execute("SELECT graph.remove_table(%s, cascade => true)", (t,))
+        c.execute("DROP SCHEMA own_pc CASCADE; DROP SCHEMA spy_pc CASCADE")
+        for role in (OWNER, ADMIN, READER):
+            c.execute(f"DROP OWNED BY {role}")
+            c.execute(f"DROP ROLE {role}")
+        c.execute("SELECT graph.build()")
+
+
+def register(world, t):
+    """own_pc.<t>, the owner's (two rows, a property), registered by the admin and built."""
+    with as_role(world, OWNER) as o:
+        o.execute(f"CREATE TABLE own_pc.{t} (id int PRIMARY KEY, name text, a int)")
+        o.execute(f"INSERT INTO own_pc.{t} VALUES (1, 'a', 1), (2, 'b', 2)")
+        o.execute(f"GRANT SELECT, TRIGGER ON own_pc.{t} TO {ADMIN}, {READER}")
+    with as_role(world, ADMIN) as a:
+        a.execute(f"SELECT graph.add_table('own_pc.{t}', columns => '{{name}}')")
+        a.execute("SELECT graph.build()")
+
+
+def foreign_calls(c):
+    return c.execute("SELECT who::text, what FROM spy_pc.calls WHERE who <> %s ORDER BY 1, 2",
+                     (OWNER,)).fetchall()
+
+
+def owner_is_superuser(c):
+    return c.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (OWNER,)).fetchone()[0]
+
+
+def attempt(dsn, role, call):
+    """Run ``call`` in a new backend (whose relation cache has not folded the owner's
+    expressions yet) as ``role`` (None: the superuser); its SQLSTATE, or None."""
+    conn = connect(dsn) if role is None else as_role(dsn, role)
+    with conn:
+        try:
+            conn.execute(call).fetchall()
+        except psycopg.Error as exc:
+            return exc.sqlstate
+    return None
+
+
+PRIVILEGED_CALLS = [
+    (None, "SELECT * FROM graph.build()"),
+    (None, "SELECT * FROM graph.verify()"),
+    (None, "SELECT * FROM graph.traverse('own_pc.{t}', '1', hydrate => true)"),
+    (None, "SELECT * FROM graph.search('name', 'a')"),
+    (ADMIN, "SELECT * FROM graph.build()"),
+    (ADMIN, "SELECT * FROM graph.verify()"),
+    (ADMIN, "SELECT * FROM graph.traverse('own_pc.{t}', '1', hydrate => true)"),
+]
+
+
+@pytest.mark.parametrize("trap", list(TRAPS))
+def test_an_owners_code_the_planner_folds_never_runs_as_an_admin_or_a_superuser(world, trap):
+    t = "t_" + trap.replace(" ", "_")
+    register(world, t)
+    with as_role(world, OWNER) as o:
+        o.execute(TRAPS[trap].format(t=t))
+    with connect(world) as c:
+        c.execute("DELETE FROM spy_pc.calls")
+        # The plant works: a superuser's own query of the table runs the owner's code.
+        with c.transaction():
+            c.execute(f"SELECT * FROM own_pc.{t} WHERE id = 1").fetchall()
+            assert foreign_calls(c) != []
+            assert owner_is_superuser(c)
+            raise psycopg.Rollback()
+        assert not owner_is_superuser(c) and foreign_calls(c) == []
+    refused = {}
+    for role, call in PRIVILEGED_CALLS:
+        refused[(role, call)] = attempt(world, role, call.format(t=t))
+    with connect(world) as c:
+        assert foreign_calls(c) == []
+        assert not owner_is_superuser(c)
+    # Refused, never run: build and verify, and a privileged read that reads the table.
+    assert set(refused.values()) == {"42501"}, refused
+    # A reader reads the owner's table as a SELECT of its own would (its code runs as the
+    # reader, who could run it anyway), and the owner itself.
+    assert attempt(world, READER, f"SELECT * FROM graph.traverse('own_pc.{t}', '1', hydrate => true)") is None
+    assert attempt(world, OWNER, f"SELECT * FROM graph.search('name', 'a', table_filter => '{{own_pc.{t}}}')") is None
+    with connect(world) as c:
+        assert {who for who, _ in foreign_calls(c)} <= {READER}
+        c.execute("DELETE FROM spy_pc.calls")
+        # The owner drops its trap: the table is read again, by everyone.
+        with as_role(world, OWNER) as o:
+            for (idx,) in o.execute("SELECT indexrelid::regclass::text FROM pg_index"
+                                    f" WHERE indrelid = 'own_pc.{t}'::regclass AND NOT indisprimary").fetchall():
+                o.execute(f"DROP INDEX {idx}")
+            o.execute(f"DROP STATISTICS IF EXISTS own_pc.{t}_st")
+        assert attempt(world, None, "SELECT * FROM graph.build()") is None
+        assert attempt(world, ADMIN, "SELECT * FROM graph.verify()") is None
+
+
+def test_a_superusers_function_in_an_index_is_read_as_before(world):
+    """An expression index over a function a superuser owns (an extension's, or one a
+    superuser checked and took over) runs nobody's code but the superuser's: such a
+    table is read by an admin as before."""
+    t = "t_trusted"
+    register(world, t)
+    with connect(world) as c:
+        c.execute("CREATE FUNCTION own_pc.twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2'")
+        c.execute(f"CREATE INDEX ON own_pc.{t} ((a + own_pc.twice(3)))")
+    assert attempt(world, ADMIN, "SELECT * FROM graph.build()") is None
+    assert attempt(world, ADMIN, f"SELECT * FROM graph.traverse('own_pc.{t}', '1', hydrate => true)") is None
+
+
+def test_a_partition_or_child_of_a_registered_table_is_checked_too(world):
+    """A read of a registered table reads its inheritance children (and partitions):
+    their indexes and statistics are planned with it."""
+    t = "t_parent"
+    register(world, t)
+    with as_role(world, OWNER) as o:
+        o.execute(f"CREATE TABLE own_pc.{t}_child () INHERITS (own_pc.{t})")
+        o.execute(f"CREATE INDEX ON own_pc.{t}_child ((a + own_pc.f(10)))")
+    with connect(world) as c:
+        c.execute("DELETE FROM spy_pc.calls")
+    assert attempt(world, None, "SELECT * FROM graph.build()") == "42501"
+    assert attempt(world, ADMIN, "SELECT * FROM graph.verify()") == "42501"
+    with connect(world) as c:
+        assert foreign_calls(c) == []
+        assert not owner_is_superuser(c)
+    with as_role(world, OWNER) as o:
+        o.execute(f"DROP TABLE own_pc.{t}_child")
