@@ -200,3 +200,44 @@ def test_a_partition_or_child_of_a_registered_table_is_checked_too(world):
         assert not owner_is_superuser(c)
     with as_role(world, OWNER) as o:
         o.execute(f"DROP TABLE own_pc.{t}_child")
+
+
+def test_a_non_superuser_admins_own_table_runs_none_of_its_code_as_a_superuser(world):
+    """The same from graph_admin: a non-superuser admin registers a table of its own,
+    indexed over its own IMMUTABLE function; a superuser's build or verify (or
+    maintenance a superuser scheduled) would run that function as the superuser."""
+    with connect(world) as c:
+        c.execute(f"CREATE SCHEMA adm_pc AUTHORIZATION {ADMIN}")
+    try:
+        with as_role(world, ADMIN) as a:
+            a.execute(f"""
+                CREATE FUNCTION adm_pc.spy(what int) RETURNS int LANGUAGE plpgsql AS $$
+                BEGIN
+                    INSERT INTO spy_pc.calls VALUES (current_user, 'admin ' || what);
+                    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+                        EXECUTE 'ALTER ROLE {ADMIN} SUPERUSER';
+                    END IF;
+                    RETURN what;
+                END $$;
+                CREATE FUNCTION adm_pc.f(what int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+                BEGIN RETURN adm_pc.spy(what); END $$""")
+            a.execute("CREATE TABLE adm_pc.mine (id int PRIMARY KEY, name text, a int)")
+            a.execute("INSERT INTO adm_pc.mine VALUES (1, 'm', 1)")
+            a.execute("SELECT graph.add_table('adm_pc.mine', columns => '{name}')")
+            a.execute("SELECT graph.build()")
+            a.execute("CREATE INDEX ON adm_pc.mine ((a + adm_pc.f(11)))")
+            # its own code, as itself: read as before
+            assert a.execute("SELECT count(*) FROM graph.verify()").fetchone() == (0,)
+        with connect(world) as c:
+            c.execute("DELETE FROM spy_pc.calls")
+        refused = [attempt(world, None, "SELECT * FROM graph.build()"),
+                   attempt(world, None, "SELECT * FROM graph.verify()")]
+        with connect(world) as c:
+            assert c.execute("SELECT who::text FROM spy_pc.calls WHERE who <> %s", (ADMIN,)).fetchall() == []
+            assert not c.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (ADMIN,)).fetchone()[0]
+        assert refused == ["42501", "42501"]
+    finally:
+        with connect(world) as c:
+            c.execute("SELECT graph.remove_table('adm_pc.mine', cascade => true)")
+            c.execute("DROP SCHEMA adm_pc CASCADE")
+            c.execute(f"ALTER ROLE {ADMIN} NOSUPERUSER")
