@@ -40,7 +40,16 @@ BEGIN
             USING ERRCODE = '42809',
                   HINT = 'Remove it from the graph (graph.remove_table, or graph.remove_edge for a join table).';
     END IF;
-    IF pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') THEN
+    -- The catalog walk below only for a table with something of that kind (no
+    -- expression or partial index, statistics object, CHECK constraint, partition
+    -- key or child: most tables): it costs a hydrating read some 0.15 ms.
+    IF pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')
+       AND (EXISTS (SELECT FROM pg_catalog.pg_index AS x
+                    WHERE x.indrelid = tbl AND (x.indexprs IS NOT NULL OR x.indpred IS NOT NULL))
+            OR EXISTS (SELECT FROM pg_catalog.pg_statistic_ext AS s WHERE s.stxrelid = tbl)
+            OR EXISTS (SELECT FROM pg_catalog.pg_constraint AS k WHERE k.conrelid = tbl AND k.contype = 'c')
+            OR EXISTS (SELECT FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = tbl)
+            OR EXISTS (SELECT FROM pg_catalog.pg_partitioned_table AS t WHERE t.partrelid = tbl)) THEN
         WITH RECURSIVE tree AS (
             SELECT tbl AS rel
             UNION
