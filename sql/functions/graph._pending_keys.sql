@@ -15,7 +15,14 @@
 -- rows; most reads under writes read none since their last (issue 9). PL/pgSQL:
 -- its plan is kept for the session.
 -- SECURITY INVOKER: graph._nodes' row-level security shows the caller the nodes of
--- the tables it may SELECT.
+-- the tables it may SELECT. Each key is looked up by itself (a subquery kept apart
+-- by OFFSET 0: its table and key tests, leakproof, run before the policy, by the
+-- (table_oid, pk) index), so the policy asks only about the keys' own nodes: a join
+-- planned as a hash join (graph._node_rows analyzed, a few nodes) ran it on every
+-- node, and so ran the row-level security policy of every table whose row-level
+-- security applies to the caller, tables the read never touches among them (their
+-- owners' code, which failed the read where it writes in a read-only transaction).
+-- A plain LATERAL subquery would be pulled up into that join again.
 -- Reads: graph._edge_sources, graph._nodes.
 CREATE OR REPLACE FUNCTION graph._pending_keys(
     table_oids oid[], old_pks text[], new_pks text[], old_rows text, new_rows text
@@ -46,7 +53,12 @@ BEGIN
               (e.to_table, im.new_row ->> CASE WHEN e.kind = 'join' THEN e.to_column ELSE e.from_column END)
           ) AS c (t, pk)
           WHERE c.t IS NOT NULL AND c.pk IS NOT NULL) AS k
-    LEFT JOIN graph._nodes AS n ON n.table_oid = k.t AND n.pk = k.pk;
+    LEFT JOIN LATERAL (
+        SELECT n.node_id, n.extra_rows
+        FROM graph._nodes AS n
+        WHERE n.table_oid = k.t AND n.pk = k.pk
+        OFFSET 0
+    ) AS n ON true;
 END;
 $$;
 

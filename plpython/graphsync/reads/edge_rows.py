@@ -249,7 +249,8 @@ JOIN pg_catalog.pg_type AS kb ON kb.oid = graph._base_type(k.atttypid)
 # caller ($1: the view's node count), so a row whose other end the caller cannot
 # see carries nothing, as in VISIBLE_EDGES; the asked end is a node the read
 # asked about (NodeEdges maps its key back), not joined again (its policy would
-# run once more a row).
+# run once more a row). Each other end is looked up by itself, as nodes.BY_KEY looks
+# a key up: a join planned as a hash join ran graph._nodes' policy on every node.
 NODE_EDGES = """
 WITH r (side, es, a_oid, a_pk, b_oid, b_pk, w, label) AS MATERIALIZED (%s)
 SELECT coalesce(pg_catalog.array_agg(r.side), '{}') AS side, coalesce(pg_catalog.array_agg(r.es), '{}') AS es,
@@ -258,8 +259,10 @@ SELECT coalesce(pg_catalog.array_agg(r.side), '{}') AS side, coalesce(pg_catalog
        coalesce(pg_catalog.array_agg(o.node_id), '{}') AS other,
        coalesce(pg_catalog.array_agg(r.w), '{}') AS w, coalesce(pg_catalog.array_agg(r.label), '{}') AS label, %s
 FROM r
-JOIN graph._nodes AS o ON o.table_oid = CASE WHEN r.side = 'a' THEN r.b_oid ELSE r.a_oid END
+CROSS JOIN LATERAL (SELECT o.node_id FROM graph._nodes AS o
+                    WHERE o.table_oid = CASE WHEN r.side = 'a' THEN r.b_oid ELSE r.a_oid END
                       AND o.pk = CASE WHEN r.side = 'a' THEN r.b_pk ELSE r.a_pk END AND o.node_id < $1
+                    OFFSET 0) AS o
 """ % ("%s", GENERATION)
 
 _node_sql = {}  # (edge sources, direction, their node tables, join tables' names) -> (NODE_EDGES, key tables)

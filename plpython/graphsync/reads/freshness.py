@@ -119,11 +119,13 @@ FEW_ENDS = 16
 # views START read onto by their lineage that rekeyed() refused (the read starts again)
 STATS = {"rows_folded": 0, "folds": 0, "incremental_folds": 0, "rekeys": 0, "rekeys_refused": 0}
 
+# Each key's node looked up by itself (nodes.BY_KEY: graph._nodes' policy asks about
+# the keys' own nodes only, whatever the plan).
 RESOLVE = """
 SELECT k.i, n.node_id, n.extra_rows, %s
 FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS k (table_oid, pk, i)
-JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
-""" % graph_view.GENERATION
+CROSS JOIN LATERAL (%s) AS n
+""" % (graph_view.GENERATION, nodes.BY_KEY % "n.node_id, n.extra_rows")
 
 
 def fresh_view(plpy, st, carriers=None):

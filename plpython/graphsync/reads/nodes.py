@@ -19,11 +19,26 @@ from graphsync.db import run
 from graphsync.reads.view import GENERATION, same_generation
 from graphsync.sync import base
 
+# graph._nodes' row of one key (k.table_oid, k.pk: the outer query's), for a statement
+# that looks keys up as the caller (%s: the columns it takes, n.node_id first). A
+# subquery of each key, kept apart by OFFSET 0 (a plain LATERAL subquery is pulled up
+# into a join): its table and key tests, leakproof, run before graph._nodes' policy
+# (by the (table_oid, pk) index), so the policy asks the key's own table about the
+# key's own node only. A join of graph._nodes to the keys, planned as a hash join
+# (graph._node_rows analyzed with a few nodes, as autovacuum may leave it at any
+# moment), read every node the caller could see, and the policy ran for each: it
+# asked every table whose row-level security applies to the caller which rows it
+# can see, tables the read never touches among them, running their owners' policy
+# code (a read failed where that code writes in a read-only transaction, or raises).
+BY_KEY = """SELECT %s FROM graph._nodes AS n
+               WHERE n.table_oid = k.table_oid AND n.pk = k.pk OFFSET 0"""
+
+# The node of each key, looked up by itself (BY_KEY): see there.
 LOOKUP = """
 SELECT coalesce(pg_catalog.array_agg(k.i), '{}') AS i, coalesce(pg_catalog.array_agg(n.node_id), '{}') AS ids, %s
 FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS k (table_oid, pk, i)
-JOIN graph._nodes AS n ON n.table_oid = k.table_oid AND n.pk = k.pk
-""" % GENERATION
+CROSS JOIN LATERAL (%s) AS n
+""" % (GENERATION, BY_KEY % "n.node_id")
 
 KEYS = """
 SELECT coalesce(array_agg(node_id), '{}') AS ids, coalesce(array_agg(table_oid), '{}') AS tables,

@@ -15,7 +15,11 @@ between two queries has TABLE made again (and those statements read no row once
 the table's name means another table: db.still_named). A statement reads only the
 tables whose nodes it reads: the policy of a table it does not touch never runs
 (before migration 251 the first such node made the statement read every such
-table). The policy passes as the snapshot a scope token (graph._row_scope, once
+table). That holds whatever plan PostgreSQL makes of a statement only where the
+statement's own tests pick the nodes before the policy runs (leakproof, they do):
+the statements that look keys up in graph._nodes as the caller look each key up
+by itself (reads.nodes.BY_KEY); joined to the keys, a hash join read every node.
+The policy passes as the snapshot a scope token (graph._row_scope, once
 per query: reads.statement_cache.issue, with the query's epoch: reads.statement_cache.epoch,
 one for every query of a graphsync read) made for the role running it; only a
 scope whose token names its role may use and keep keys without looking the caller
