@@ -43,6 +43,23 @@ $$;
 -- setting about a microsecond (depth 2 in the server 210 against 218 us a call before).
 -- Whatever the reader's session says, so that force_custom_plan there does not make
 -- every read plan anew either.
+-- A plan kept is made for the sizes of the tables when it was made, and only an
+-- ANALYZE of a table (autovacuum's, after its naptime and threshold) makes it planned
+-- again. A connection that first read a graph of a page of nodes kept sequential
+-- scans of graph._node_rows (one page is cheaper to read than an index) for START's
+-- lookup of the seed and every lookup of nodes by key or id; after a bulk load that
+-- replay applied, each of its reads read every node: 200,020 rows for a depth-2
+-- traverse at 200,000 nodes, 400,040 for a shortest_path, several times that for a
+-- role under row-level security, whose policy's statement for a key scanned the
+-- source table as well (tests/test_operation_costs.py). A read finds its rows through
+-- indexes, by key, id or range, so the read functions plan without sequential scans:
+-- a table a statement must still read whole is read through an index or a bitmap of
+-- it (the policy's whole table, the nodes of a component), one with no index to use
+-- (a one-row state table) costs the planner some 10^10 -- so JIT goes off with them,
+-- which would otherwise compile every such plan at every call (tests/test_no_jit.py).
+-- A depth-2 traverse at rest costs the server what it did; a read under row-level
+-- security a few percent more, its statements reading the one-page registry tables
+-- through their indexes too (README, Settings).
 DO $$
 DECLARE
     names text [] := ARRAY[
@@ -52,7 +69,8 @@ DECLARE
     fn regprocedure;
 BEGIN
     FOR fn IN SELECT f FROM graph._functions_named(names, 'sql/plan-settings.sql') AS f LOOP
-        EXECUTE format('ALTER FUNCTION %s SET plan_cache_mode = force_generic_plan', fn);
+        EXECUTE format('ALTER FUNCTION %s SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off',
+                       fn);
     END LOOP;
 END;
 $$;

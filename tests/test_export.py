@@ -441,8 +441,8 @@ def test_exports_run_as_the_caller_with_a_pinned_search_path(world):
 def test_the_three_exports_share_one_internal_function(world):
     """graph.export_dot/_mermaid/_graphml call graph._export with their format; it
     is the one internal export function, runs as the caller with its search_path and
-    output settings pinned and one plan per statement (a read function:
-    sql/plan-settings.sql), and
+    output settings pinned, one plan per statement, planned without sequential scans
+    or JIT (a read function: sql/plan-settings.sql), and
     refuses a format it has no renderer for."""
     with connect(world) as c:
         rows = c.execute("SELECT p.proname::text, p.prosecdef, p.proconfig FROM pg_proc AS p"
@@ -450,7 +450,8 @@ def test_the_three_exports_share_one_internal_function(world):
                          " ORDER BY 1").fetchall()
         assert rows == [("_export", False, ["search_path=pg_catalog, pg_temp", "DateStyle=ISO, YMD", "TimeZone=UTC",
                                             "IntervalStyle=postgres", "extra_float_digits=3", "bytea_output=hex",
-                                            "plan_cache_mode=force_generic_plan"])]  # (sql/output-settings.sql)
+                                            "plan_cache_mode=force_generic_plan", "enable_seqscan=off",
+                                            "jit=off"])]  # (sql/output-settings.sql, sql/plan-settings.sql)
         for fmt in ("dot", "mermaid", "graphml"):
             public = c.execute(f"SELECT graph.export_{fmt}(%s, 'ada', direction => 'any', label_property => 'name')",
                                (PEOPLE,)).fetchone()[0]

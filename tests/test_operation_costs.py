@@ -377,3 +377,86 @@ def test_statements_planned_on_an_empty_log_read_no_applied_history(app):
         finally:
             c.execute("ALTER TABLE graph._sync_log RESET (autovacuum_enabled)")
         assert verify(c) == []
+
+
+# A graph of 20 nodes, the size a connection may first read it at, and a role whose
+# reads the table's row-level security applies to.
+TINY = """
+CREATE TABLE public.staff (id int PRIMARY KEY, name text NOT NULL, boss int);
+INSERT INTO public.staff SELECT g, 's' || g, NULLIF(g / 10, 0) FROM generate_series(1, 20) AS g;
+SELECT graph.add_table('public.staff', columns => '{name}');
+SELECT graph.add_edge('public.staff', 'boss', 'public.staff');
+SELECT graph.build();
+ALTER TABLE public.staff ENABLE ROW LEVEL SECURITY;
+CREATE POLICY some_staff ON public.staff FOR SELECT USING (id % 10 <> 7);
+DROP ROLE IF EXISTS gs_grown_reader;
+CREATE ROLE gs_grown_reader;
+GRANT SELECT ON public.staff TO gs_grown_reader;
+"""
+GROWN = 20_000
+# (role, call, whether a row is pending when it is made), each on a connection of its own;
+# boss is id / 10: 1234 -> 123 -> 12 -> 1, none of them hidden from the role
+GROWN_READS = [
+    (None, "graph.traverse('public.staff', '1234', max_depth => 2)", False),
+    (None, "graph.traverse('public.staff', '1234', max_depth => 2)", True),
+    (None, "graph.shortest_path('public.staff', '1234', 'public.staff', '1')", False),
+    (None, "graph.sync_health()", False),
+    ("gs_grown_reader", "graph.traverse('public.staff', '1234', max_depth => 2)", False),
+    ("gs_grown_reader", "graph.shortest_path('public.staff', '1234', 'public.staff', '1')", False),
+]
+GROWN_TABLES = ("graph._node_rows", "graph._sync_log", "public.staff")
+
+
+def test_reads_planned_on_a_tiny_graph_read_a_bounded_number_of_rows_once_it_grew(server, template):
+    """A connection keeps the plans of a read's statements for the session (the read
+    functions pin plan_cache_mode = force_generic_plan), made for the sizes of the
+    tables when it first read. One that first read a graph of 20 nodes kept a
+    sequential scan of graph._node_rows (one page: cheaper than its index) for START's
+    lookup of the seed, and its reads went on scanning the table after replay had
+    grown it, until an ANALYZE made them planned again (autovacuum's, after its naptime
+    and threshold): at 200,000 nodes a depth-2 traverse read 200,020 rows of it, a
+    shortest_path 400,040, sync_health() 200,020 (its tombstone count) and every row of
+    the log (its latest id); a role under row-level security read both tables several
+    times over (its keys' lookups, the policy's statement for a key): at 20,000 nodes
+    here, 120,120 rows of each for a shortest_path. A fresh connection read one or two.
+    Each call must read a bounded number of rows, whatever the sizes its plans were
+    made for. In a database of its own: the graph must be tiny when the connections
+    first read it."""
+    name = "t_grown_graph"
+    dsn = server.create_database(name, template)
+    try:
+        with connect(dsn) as c, contextlib.ExitStack() as stack:
+            c.execute(TINY)
+            c.execute("VACUUM ANALYZE")
+            for table in ("graph._node_rows", "graph._edge_overlay", "graph._sync_log", "public.staff"):
+                c.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")  # no ANALYZE replans them
+            kept = []
+            for role, call, pending in GROWN_READS:
+                h = stack.enter_context(connect(dsn))
+                if role is not None:
+                    h.execute(f"SET ROLE {role}")
+                for i in range(6):  # past the plan cache's five custom plans
+                    if pending:
+                        c.execute("UPDATE public.staff SET name = 's1_' || %s WHERE id = 1", (i,))
+                    h.execute("SELECT * FROM " + call).fetchall()
+                kept.append(h)
+            for lo in range(21, GROWN + 21, GROWN // 10):  # a bulk load, applied by replay
+                c.execute("INSERT INTO public.staff SELECT g, 's' || g, g / 10"
+                          " FROM generate_series(%s::int, %s::int) AS g", (lo, lo + GROWN // 10 - 1))
+                assert apply(c)["failed"] == 0
+            read = {}
+            for h, (role, call, pending) in zip(kept, GROWN_READS, strict=True):
+                h.execute("SELECT * FROM " + call).fetchall()  # a new graph version loaded
+                if pending:
+                    c.execute("UPDATE public.staff SET name = 's2' WHERE id = 2")
+                with h.transaction():
+                    before = {t: rows_read(h, t) for t in GROWN_TABLES}
+                    rows = h.execute("SELECT * FROM " + call).fetchall()
+                    read[(role, call, pending)] = {t: rows_read(h, t) - before[t] for t in GROWN_TABLES}
+                assert rows, (role, call)
+            assert all(n <= 300 for r in read.values() for n in r.values()), str(read)
+            assert verify(c) == []
+    finally:
+        server.drop_database(name)
+        with connect(server.admin_dsn) as admin:
+            admin.execute("DROP ROLE IF EXISTS gs_grown_reader")

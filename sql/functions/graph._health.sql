@@ -103,16 +103,19 @@ BEGIN
     h.notifications_skipped := s.notifications_skipped;
     SELECT count(*), now() - min(p.created_at) INTO h.pending_sync_rows, h.oldest_pending_age
     FROM graph._pending_log() AS p;
-    -- The log's latest id and the rows of it that need attention, through its
-    -- indexes whatever the statistics said when these plans were made: kept for the
-    -- session, the plans a connection made while the log was empty read every row of
-    -- it at each call after (tests/test_operation_costs.py). The settings are given
-    -- back for what follows (and by the function's SET clause on an error).
+    -- The log's latest id and the rows of it that need attention, and the
+    -- tombstones, through their indexes whatever the statistics said when these plans
+    -- were made: kept for the session, the plans a connection made while the log was
+    -- empty read every row of it at each call after, and those it made while the graph
+    -- was a page of nodes read every node (tests/test_operation_costs.py). The latest
+    -- id as the last entry of the key: max() was planned as an aggregate of every
+    -- entry for a log of a row or two. The settings are given back for what follows
+    -- (and by the function's SET clause on an error).
     scans_were := pg_catalog.current_setting('enable_seqscan');
     jit_was := pg_catalog.current_setting('jit');
     PERFORM pg_catalog.set_config('enable_seqscan', 'off', true);
     PERFORM pg_catalog.set_config('jit', 'off', true);
-    SELECT max(l.id) INTO h.max_sync_log_id FROM graph._sync_log AS l;
+    SELECT l.id INTO h.max_sync_log_id FROM graph._sync_log AS l ORDER BY l.id DESC LIMIT 1;
     SELECT count(*) INTO h.failed_sync_rows FROM graph._sync_log AS l
     WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a));
     -- An error message may quote the row's values: revealed to admins; graph.sync_health
@@ -123,6 +126,7 @@ BEGIN
     FROM graph._sync_log AS l WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
     ORDER BY l.id DESC LIMIT 1;
     h.needs_vacuum := EXISTS (SELECT FROM graph._sync_log AS l WHERE l.needs_vacuum AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a)));
+    SELECT count(*) INTO h.tombstone_count FROM graph._node_rows AS n WHERE n.touched AND NOT n.alive;
     PERFORM pg_catalog.set_config('enable_seqscan', scans_were, true);
     PERFORM pg_catalog.set_config('jit', jit_was, true);
 
@@ -146,7 +150,7 @@ BEGIN
     -- the overlay's rows, counted as replay and build write them (migration 095)
     h.edge_buffer_used := s.overlay_count;
     h.edge_buffer_size := graph._setting('graph.edge_buffer_size')::bigint;
-    SELECT count(*) INTO h.tombstone_count FROM graph._node_rows AS n WHERE n.touched AND NOT n.alive;
+    -- tombstone_count: read with the log's rows above.
     h.needs_rebuild := cardinality(reasons) > 0;
     h.rebuild_reasons := nullif(array_to_string(reasons, '; '), '');
     h.read_only := s.read_only;

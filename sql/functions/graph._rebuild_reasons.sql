@@ -11,11 +11,17 @@
 -- graph._setting (defaults in plpython/graphsync/settings.py).
 -- graph.sync_health() and run_scheduled_maintenance() both decide by it.
 -- PL/pgSQL so the install order of the functions it calls does not matter.
+-- Its counts read the log's rows by id and the tombstones by their index whatever
+-- the statistics said when its plan was made: kept for the session, the plan a
+-- connection made while the graph was a page of nodes read every node at each call
+-- after (tests/test_operation_costs.py).
 CREATE OR REPLACE FUNCTION graph._rebuild_reasons(rebuild_drift text)
 RETURNS text[]
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off  -- by index, however few rows the statistics say there are
+SET jit = off  -- (the state row, with no index to use, costs more then: no JIT compilation for it)
 AS $$
 DECLARE
     -- Read (and validated) on every call, whether or not a reason needs them.
