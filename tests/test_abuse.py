@@ -186,8 +186,15 @@ def test_an_owners_policy_never_runs_as_an_admin_graphsyncs_roles_or_a_superuser
         a.execute("SELECT * FROM graph.sync_health()").fetchall()
         a.execute("SELECT * FROM graph.status()").fetchall()
         # A source read refuses rather than filters (tests/test_rls_sources.py): no policy runs.
-        for sql in ("SELECT * FROM graph.verify()", "SELECT * FROM graph.dangling_references()",
-                    "SELECT * FROM graph.duplicate_edges()"):
+        # verify() checks per table: such a table is named as not checked, with the refusal.
+        failed = a.execute("SELECT table_name, detail FROM graph.verify() WHERE difference = 'check_failed'"
+                           ).fetchall()
+        # (ab.vault: the admin may not SELECT it at all)
+        failed = dict(failed)
+        assert set(failed) == {"ab.docs", "ab.links", "ab.vault"}, failed
+        assert all(d["sqlstate"] == "42501" for d in failed.values()), failed
+        assert all("row-level security" in failed[t]["message"] for t in ("ab.docs", "ab.links")), failed
+        for sql in ("SELECT * FROM graph.dangling_references()", "SELECT * FROM graph.duplicate_edges()"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
                 a.execute(sql)
     _owner_writes(world, 102)
@@ -757,9 +764,13 @@ def test_registry_rows_an_admin_writes_run_none_of_its_code(world):
     try:
         _owner_writes(world, 200)  # capture runs as graph_capture
         with connect(world) as su:
-            for sql in ("SELECT graph.build()", "SELECT * FROM graph.verify()"):
-                with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="no longer checks"):
-                    su.execute(sql)
+            with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="no longer checks"):
+                su.execute("SELECT graph.build()")
+            # verify() checks per table: each table the planted filters are on is not checked
+            failed = {t: d for t, d in su.execute(
+                "SELECT table_name, detail FROM graph.verify() WHERE difference = 'check_failed'").fetchall()}
+            assert set(failed) == {"ab.open", "ab.links"}, failed
+            assert all(d["sqlstate"] == "55000" and "no longer checks" in d["message"] for d in failed.values())
             apply(su)
         # Planted names of key, property and tenant columns, regenerated into capture.
         with as_role(world, ADMIN) as a:

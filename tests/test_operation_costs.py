@@ -134,12 +134,13 @@ def test_a_partition_created_or_detached_rewrites_only_its_own_member_row(events
 def test_a_source_check_that_fails_is_not_run_again_at_every_run(app):
     """A row filter that raises on some row never fails the write; replay records
     the error on that row (README, Modelling your schema). The source check of
-    maintenance (graph.verify()) raises on such a row instead: the run fails in phase
-    verify. That failed check counts as a check (migration 428): a run within
+    maintenance (graph.verify()) cannot read that table: it names it as not checked
+    (it failed the whole check, in phase verify, before migration 436), and the run
+    is partial. That check counts as a check (migration 428): a run within
     graph.verify_interval of it reads no row of the sources -- it read every source
     table in full at every run (a minute apart) for as long as the row was there --
-    and says, as a partial run, that the check failed; past the interval, with the
-    cause fixed, the check runs and the run succeeds."""
+    and says, as a partial run, that the table went unchecked; past the interval,
+    with the cause fixed, the check runs and the run succeeds."""
     with connect(app) as c:
         c.execute("DELETE FROM graph._maintenance_jobs")
         c.execute("CREATE TABLE public.scores (id int PRIMARY KEY, v text)")
@@ -151,16 +152,16 @@ def test_a_source_check_that_fails_is_not_run_again_at_every_run(app):
         c.execute("INSERT INTO public.scores VALUES (0, 'x')")  # its filter raises
         assert apply(c)["failed"] == 1
         first = c.execute("SELECT job_id, status FROM graph.run_scheduled_maintenance()").fetchone()
-        assert first[1] == "failed"
-        assert c.execute("SELECT phase FROM graph._maintenance_jobs WHERE job_id = %s", (first[0],)).fetchone() \
-            == ("verify",)
+        assert first[1] == "partial"
+        assert c.execute("SELECT check_failures -> 0 ->> 'table' FROM graph._maintenance_jobs WHERE job_id = %s",
+                         (first[0],)).fetchone() == ("public.scores",)
         with c.transaction():
             before = rows_read(c, "public.scores")
             again = c.execute("SELECT status, error FROM graph.run_scheduled_maintenance()").fetchone()
             read = rows_read(c, "public.scores") - before
         assert read == 0, (read, first, again)
         assert again[0] == "partial", again
-        assert "the source check of maintenance run %d failed" % first[0] in again[1], again
+        assert "the source check of maintenance run %d could not read public.scores" % first[0] in again[1], again
         # the data fixed, the interval passed: the check runs again, finds the node the
         # failed rows left out, and the run rebuilds (README: what clears a filter's errors)
         c.execute("UPDATE public.scores SET v = '1' WHERE id = 0")

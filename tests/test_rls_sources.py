@@ -1,6 +1,7 @@
 """Row-level security on a source table: build, verify, maintenance's source
 check, reconcile and retry_failed read every row or fail loudly (42501 with a
-hint), and the table owner's policy function never runs as the admin. Reads
+hint; verify, the source check and reconcile name that table as not checked and
+check the others), and the table owner's policy function never runs as the admin. Reads
 with hydrate => true keep applying the source's policies as the caller.
 
 Real roles, each logging in: a non-superuser graph_admin member, the table's
@@ -114,11 +115,17 @@ def test_build_by_an_admin_the_policy_applies_to_is_refused_not_filtered(docs):
 
 
 def test_verify_by_an_admin_the_policy_applies_to_is_refused(docs):
+    """The source check is per table (tests/test_check_per_table.py): the table the
+    policy applies to is reported as not checked, with the refusal and its hint; it
+    raised for the whole check before, so one owner's policy hid every table's drift."""
     dsn, _ = docs
     with as_role(dsn, ADMIN) as a:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
-            a.execute("SELECT * FROM graph.verify()")
-        assert_refused(e.value, "graph.verify()")
+        rows = a.execute("SELECT difference, table_name, id, detail FROM graph.verify()").fetchall()
+    assert [r[:3] for r in rows] == [("check_failed", "public.docs", None)], rows
+    detail = rows[0][3]
+    assert detail["sqlstate"] == "42501"
+    assert "row-level security" in detail["message"] and "graph.verify()" in detail["message"]
+    assert "BYPASSRLS" in detail["hint"]
     with connect(dsn) as c:
         assert policy_calls(c) == 0
 
@@ -127,24 +134,26 @@ def test_maintenance_source_check_fails_loudly(docs):
     dsn, _ = docs
     with as_role(dsn, ADMIN) as a:
         a.execute("SET graph.verify_interval = '0'")  # the source check is due
-        status, error, differences = a.execute(
-            "SELECT status, error, differences FROM graph.run_scheduled_maintenance()").fetchone()
-    assert status == "failed" and differences is None
-    assert "row-level security" in error and "graph.verify()" in error
+        status, error = a.execute("SELECT status, error FROM graph.run_scheduled_maintenance()").fetchone()
+    # the table is named as not checked (never as clean); the run does not succeed
+    assert status == "partial"
+    assert "public.docs (SQLSTATE 42501" in error and "row-level security" in error and "graph.verify()" in error
     with connect(dsn) as c:
         assert policy_calls(c) == 0
-        assert c.execute("SELECT last_maintenance_status FROM graph.sync_health()").fetchone() == ("failed",)
+        status, action = c.execute("SELECT last_maintenance_status, next_action FROM graph.sync_health()").fetchone()
+        assert status == "partial" and "could not read public.docs" in action, action
 
 
 def test_reconcile_fails_loudly(docs):
     dsn, _ = docs
     with as_role(dsn, ADMIN) as a:
         rows = a.execute("SELECT action, table_name, items, detail FROM graph.reconcile()").fetchall()
-    assert len(rows) == 1 and rows[0][0] == "failed"
+    assert [r[:2] for r in rows] == [("check_failed", "public.docs")], rows
     assert "row-level security" in rows[0][3]
     with connect(dsn) as c:
         assert policy_calls(c) == 0
         assert alive_nodes(c) == 5
+        assert c.execute("SELECT last_maintenance_status FROM graph.sync_health()").fetchone() == ("partial",)
 
 
 def test_retry_failed_reads_the_current_row_unfiltered_or_refuses(docs):

@@ -33,7 +33,7 @@ algorithms/             pure NumPy/SciPy over CSR arrays; no plpy, no SQL
 sync/                   the write path: log rows -> graph tables -> base
   registry.py           node tables and edge sources as plain values
   schema.py             add_schema(): a whole schema's registrations planned from its catalog
-  sources.py            one-snapshot read of every registered source into temp tables
+  sources.py            one-snapshot read of every registered source into temp tables (per table on error)
   packed.py             integer-keyed edge sources read as packed int8, resolved to node ids in NumPy
   changes.py            log rows -> graph changes (used by replay AND by reads that fold)
   columns.py            many pending log rows -> changes.fold_rows' changes as arrays, for reads that fold
@@ -69,7 +69,7 @@ ops/                    operations: maintenance, drift, verification, health
   maintenance.py        run_scheduled_maintenance() and vacuum()
   reconcile.py          reconcile(): repair drift, make the graph equal its sources
   follow.py             following DDL (the event trigger): renames, drops, partitions, from the catalog
-  verify.py             verify(): compare the applied graph with the sources
+  verify.py             verify(): compare the applied graph with the sources, table by table
   integrity.py          dangling_references(), duplicate_edges(): integrity reports read from the sources
   status.py             status(): sizes, generation, this backend's cache
 

@@ -38,6 +38,8 @@ DECLARE
     maintenance_kind text;
     check_job bigint;
     check_error text;
+    check_unread text;
+    unread_count integer;
     rebuild_drift text;
     triggers_drifted boolean;
     held_by integer;
@@ -177,16 +179,32 @@ BEGIN
     WHERE j.differences IS NOT NULL
     ORDER BY j.job_id DESC LIMIT 1;
     -- The latest source check, or run whose check failed (migration 428's index),
-    -- when it failed: the runs within graph.verify_interval after it check nothing
-    -- and end 'partial', a reason no other column shows (last_verify_at only stops
-    -- moving); any table's owner can make it fail (a row its filter raises on).
+    -- when it failed, or could not read some tables (check_failures, migration
+    -- 436): the runs within graph.verify_interval after it check nothing and end
+    -- 'partial', a reason no other column shows (last_verify_at only stops moving,
+    -- and counts the differences of the tables read); any table's owner can make
+    -- its own table's check fail (a row its filter raises on). Which tables, and
+    -- each error's SQLSTATE, for everyone (catalog names); the messages, which may
+    -- quote a row's values, for admins only.
     SELECT j.job_id, CASE WHEN j.error IS NULL OR reveal THEN j.error
-                          ELSE 'details visible to graph_admin' END
-    INTO check_job, check_error
-    FROM (SELECT j.job_id, j.differences, j.error FROM graph._maintenance_jobs AS j
+                          ELSE 'details visible to graph_admin' END,
+           (SELECT string_agg(format('%s (SQLSTATE %s%s)', f.value ->> 'table', f.value ->> 'sqlstate',
+                                     CASE WHEN reveal THEN ': ' || (f.value ->> 'message') ELSE '' END),
+                              ', ' ORDER BY f.ordinality)
+            FROM jsonb_array_elements(j.check_failures) WITH ORDINALITY AS f (value, ordinality)),
+           jsonb_array_length(j.check_failures)
+    INTO check_job, check_error, check_unread, unread_count
+    FROM (SELECT j.job_id, j.differences, j.error, j.check_failures FROM graph._maintenance_jobs AS j
           WHERE j.differences IS NOT NULL OR (j.status = 'failed' AND j.phase = 'verify')
           ORDER BY j.job_id DESC LIMIT 1) AS j
-    WHERE j.differences IS NULL;
+    WHERE j.differences IS NULL OR j.check_failures IS NOT NULL;
+    IF check_unread IS NOT NULL THEN
+        check_unread := format('the source check of maintenance run %s could not read %s: %s not checked'
+                               ' against the graph until a check reads %s (every other table was)',
+                               check_job, check_unread,
+                               CASE WHEN unread_count = 1 THEN 'it is' ELSE 'they are' END,
+                               CASE WHEN unread_count = 1 THEN 'it' ELSE 'them' END);
+    END IF;
 
     SELECT i.dangling_references, i.duplicate_edges, i.checked_at
     INTO h.dangling_references, h.duplicate_edges, h.integrity_checked_at
@@ -201,6 +219,11 @@ BEGIN
     h.maintenance_recommended := h.needs_rebuild OR coalesce(h.last_maintenance_status = 'failed', false)
         OR check_job IS NOT NULL OR cron.state IN ('failing', 'late', 'never_ran', 'inactive');
     h.next_action := CASE
+        -- differences found while some table went unchecked: reconcile's rebuild
+        -- reads that table too, and fails on it until it is fixed
+        WHEN h.reconcile_recommended AND h.schema_drift IS NULL AND check_unread IS NOT NULL THEN
+            format('%s; fix the cause, then run graph.reconcile(): %s source difference(s) found in the'
+                   ' tables checked (its rebuild reads every table)', check_unread, h.last_verify_differences)
         WHEN h.reconcile_recommended THEN 'run graph.reconcile(): '
             || coalesce(h.schema_drift, h.last_verify_differences || ' source difference(s) found')
         WHEN h.failed_sync_rows > 0 THEN
@@ -221,6 +244,9 @@ BEGIN
                    CASE maintenance_kind WHEN 'reconcile' THEN 'graph.reconcile()'
                                          WHEN 'vacuum' THEN 'graph.vacuum()'
                                          ELSE 'graph.run_scheduled_maintenance()' END)
+        WHEN check_unread IS NOT NULL THEN
+            check_unread || '; fix the cause, then run graph.run_scheduled_maintenance() with'
+                ' graph.verify_interval = ''0'' (or let it check again after graph.verify_interval)'
         WHEN check_job IS NOT NULL THEN
             format('the source check of maintenance run %s failed (%s): no source is checked against the graph'
                    ' until one succeeds; fix the cause, then run graph.run_scheduled_maintenance() with'

@@ -1,7 +1,12 @@
 -- graph.verify(): compare the applied graph with a fresh read of the source
 -- tables. One row per difference: missing_node, extra_node, stale_property,
--- missing_edge, extra_edge, dangling_edge. No rows when the graph equals the
--- sources (run graph.apply_sync() first: unapplied log rows are differences).
+-- missing_edge, extra_edge, dangling_edge, phantom_edge, and schema drift. No
+-- rows when the graph equals the sources (run graph.apply_sync() first:
+-- unapplied log rows are differences). The check is per table: a table whose
+-- read raises (a row filter that raises on one of its rows, a row-level security
+-- policy that applies to the caller) is not compared and gets one check_failed
+-- row (table_name the table, id NULL, detail {sqlstate, message, hint,
+-- edge_sources}); every other table is compared (plpython graphsync/ops/verify.py).
 -- Reads: the sources, graph._node_rows, graph._csr, graph._edge_overlay.
 -- PL/pgSQL around graph._verify, which does the work in PL/Python: an error
 -- reaches the caller with its SQLSTATE, message, detail and hint only. It
@@ -38,4 +43,4 @@ END;
 $$;
 
 COMMENT ON FUNCTION graph.verify() IS
-'List every difference between the applied graph and a fresh read of the source tables; empty when in sync.';
+'List every difference between the applied graph and a fresh read of the source tables (check_failed: a table whose read raised, not compared); empty when in sync.';

@@ -5,6 +5,8 @@ Used by run_scheduled_maintenance()/vacuum() (ops/maintenance.py) and
 reconcile() (ops/reconcile.py).
 """
 
+import json
+
 # One maintenance run per database: a row of graph._locks (migration 421), which
 # only graph_admin may lock; an advisory lock, which any role may take, let a
 # role with no right on the graph make every scheduled run 'skipped'.
@@ -26,13 +28,14 @@ def job_finish(plpy, job_id, result):
     plpy.execute(plpy.prepare(
         """UPDATE graph._maintenance_jobs SET finished_at = clock_timestamp(), status = $2,
                rows_applied = $3, failed_rows = $4, rebuilt = $5, generation = $6,
-               rows_pruned = $7, differences = $8, reason = $9, error = $10
+               rows_pruned = $7, differences = $8, reason = $9, error = $10, check_failures = $11::jsonb
            WHERE job_id = $1""",
         ["bigint", "text", "bigint", "bigint", "boolean", "bigint", "bigint", "bigint", "text",
-         "text"]),
+         "text", "text"]),
         [job_id, result["status"], result["rows_applied"], result["failed_rows"],
          result["rebuilt"], result["generation"], result["rows_pruned"], result["differences"],
-         result["reason"], result["error"]])
+         result["reason"], result["error"],
+         json.dumps(result["check_failures"]) if result.get("check_failures") else None])
 
 
 def phase(plpy, job_id, name):
@@ -49,3 +52,11 @@ def new_result(job_id, status="running"):
     return {"job_id": job_id, "status": status, "rows_applied": 0, "failed_rows": 0,
             "rebuilt": False, "generation": None, "rows_pruned": 0, "differences": None,
             "reason": None, "error": None, "seconds": 0.0}
+
+
+def describe_check_failures(unread, reveal=True):
+    """One line naming the tables a source check could not read ([{table, sqlstate,
+    message}], a job row's check_failures), each with its error's SQLSTATE, and its
+    message when ``reveal`` (it may quote a row's values: for admins only)."""
+    return ", ".join("%s (SQLSTATE %s%s)" % (u["table"], u["sqlstate"], ": " + u["message"] if reveal else "")
+                     for u in unread)

@@ -12,7 +12,11 @@ the run records its error in its job row and returns normally with status
 'failed', so the row persists and the graph keeps serving what it had. A run
 that raised nothing but leaves work undone (failed log rows, drift for
 reconcile, a rebuild drift blocked, a pg_cron job that does not run:
-left_undone) returns status 'partial' with what, never 'succeeded'.
+left_undone) returns status 'partial' with what, never 'succeeded'; so does a
+run whose source check could not read some table (graph.verify()'s
+'check_failed': the check is per table, every other table is checked and acted on),
+which records those tables in its job row (check_failures, migration 436) and
+does not try a rebuild that would read them.
 
 Runs never overlap: a scheduled run that finds another under way returns
 'skipped' (jobs.lock: the row 'maintenance' of graph._locks, SKIP LOCKED);
@@ -22,6 +26,7 @@ A run reads every 'shared' setting (settings.py); it reads them all before it
 starts, so a bad value is an error (22023) of the call, not a failed phase.
 """
 
+import json
 import time
 
 from graphsync import db, errors, settings
@@ -49,13 +54,14 @@ def apply_pending(plpy, result, notes):
 
 
 # The latest run that checked the sources, or whose check failed (its verify phase
-# raised: graph.verify() raises on a row filter that raises on some row), newest
-# first through the index of such runs (migration 428), as health finds the latest
-# that checked: a test of any run within the interval was planned, without
-# statistics, as a scan of every run kept (graph.job_retention: some 10,000 at a job
-# a minute) at every run (tests/test_operation_costs.py).
+# raised), newest first through the index of such runs (migration 428), as health
+# finds the latest that checked: a test of any run within the interval was planned,
+# without statistics, as a scan of every run kept (graph.job_retention: some 10,000
+# at a job a minute) at every run (tests/test_operation_costs.py). A check that
+# could not read some tables (check_failures, migration 436) checked the others:
+# it counts as a check, and names them.
 LAST_CHECK = """
-SELECT j.job_id, j.differences IS NULL AS failed, j.error,
+SELECT j.job_id, j.differences IS NULL AS failed, j.error, j.check_failures::text AS check_failures,
        j.started_at <= pg_catalog.now() - $1::pg_catalog.interval AS old
 FROM graph._maintenance_jobs AS j
 WHERE j.differences IS NOT NULL OR (j.status = 'failed' AND j.phase = 'verify')
@@ -64,12 +70,17 @@ ORDER BY j.job_id DESC LIMIT 1
 
 
 def last_check(plpy, interval):
-    """The latest source check (LAST_CHECK's row: failed, and old -- before
-    ``interval``), or None; None too with ``interval`` 'off' (no check is due)."""
+    """The latest source check (LAST_CHECK's row: failed, the tables it could not
+    read, and old -- before ``interval``), or None; None too with ``interval`` 'off'
+    (no check is due)."""
     if interval == "off":
         return None
     r = plpy.execute(plpy.prepare(LAST_CHECK, ["text"]), [interval])
-    return r[0] if r else {"job_id": None, "failed": False, "error": None, "old": True}
+    if not r:
+        return {"job_id": None, "failed": False, "error": None, "unread": [], "old": True}
+    check = dict(r[0])
+    check["unread"] = json.loads(check.pop("check_failures") or "[]")
+    return check
 
 
 def verify_due(check):
@@ -123,13 +134,28 @@ def lock_sources(plpy, why):
                 % (why, r["name"], SOURCE_LOCK_WAIT)) from None
 
 
+# One call of graph.verify(): the count of each kind of difference, and the
+# tables it could not check ('check_failed' rows, in the order it read them).
+DIFFERENCES = """
+SELECT v.difference, pg_catalog.count(*) AS n,
+       pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+           'table', v.table_name, 'sqlstate', v.detail ->> 'sqlstate', 'message', v.detail ->> 'message'))
+           FILTER (WHERE v.difference = 'check_failed')::text AS unread
+FROM graph.verify() AS v
+WHERE v.difference = ANY ($1)
+GROUP BY v.difference ORDER BY v.difference
+"""
+
+
 def count_differences(plpy):
-    """Differences between the applied graph and the sources: (total, summary text)."""
-    rows = plpy.execute(plpy.prepare(
-        "SELECT difference, count(*) AS n FROM graph.verify() WHERE difference = ANY ($1)"
-        " GROUP BY difference ORDER BY difference", ["text[]"]), [list(drift.CONTENT_DIFFERENCES)])
-    total = sum(r["n"] for r in rows)
-    return total, ", ".join("%d %s" % (r["n"], r["difference"]) for r in rows)
+    """Differences between the applied graph and the sources: (total, summary text,
+    the tables the check could not read: [{table, sqlstate, message}])."""
+    rows = plpy.execute(plpy.prepare(DIFFERENCES, ["text[]"]),
+                        [list(drift.CONTENT_DIFFERENCES) + ["check_failed"]])
+    counted = [r for r in rows if r["difference"] != "check_failed"]
+    total = sum(r["n"] for r in counted)
+    unread = [u for r in rows if r["difference"] == "check_failed" for u in json.loads(r["unread"])]
+    return total, ", ".join("%d %s" % (r["n"], r["difference"]) for r in counted), unread
 
 
 def prune(plpy, job_retention):
@@ -173,9 +199,14 @@ def maintain(plpy, job_id, result, force, notes, config):
         check = None  # (this run's check: what it finds is this run's result)
         jobs.phase(plpy, job_id, "verify")
         lock_sources(plpy, "source check")
-        total, summary = count_differences(plpy)
+        total, summary, unread = count_differences(plpy)
         result["differences"] = total
         notes.append("source check: %s" % (summary or "no differences"))
+        if unread:
+            # the other tables were checked; these are named until a check reads them
+            result["check_failures"] = unread
+            check = {"job_id": job_id, "failed": False, "error": None, "unread": unread, "old": False}
+            notes.append("source check could not read %s" % jobs.describe_check_failures(unread, reveal=False))
         dangling, duplicates = integrity.check(plpy)  # the counts sync_health() shows
         if dangling or duplicates:
             notes.append("integrity: %d dangling references, %d duplicate edges" % (dangling, duplicates))
@@ -188,9 +219,15 @@ def maintain(plpy, job_id, result, force, notes, config):
     if force and blocking:
         raise errors.ObjectNotInPrerequisiteState(
             "cannot rebuild while the schema has drifted (%s); run graph.reconcile()" % drift.describe(blocking))
+    # A rebuild reads every table: one this run's check just failed to read fails
+    # it the same way (later runs try again: the table may be fixed by then).
+    unreadable = check["unread"] if check is not None and check["job_id"] == job_id else []
     if reasons and blocking:
         notes.append("rebuild needed (%s) but blocked by schema drift (%s); run graph.reconcile()"
                      % ("; ".join(reasons), drift.describe(blocking)))
+    elif reasons and unreadable and not force:
+        notes.append("rebuild needed (%s) but not tried: it reads %s, which the source check could not read"
+                     % ("; ".join(reasons), ", ".join(u["table"] for u in unreadable)))
     elif reasons:
         jobs.phase(plpy, job_id, "rebuild")
         plpy.notice("graphsync maintenance: rebuilding the base: %s" % "; ".join(reasons))
@@ -236,6 +273,11 @@ def left_undone(plpy, drifted, rebuild_reasons, stopped, check=None):
     if check is not None and check["failed"]:
         undone.append("the source check of maintenance run %d failed (%s); it runs again after"
                       " graph.verify_interval" % (check["job_id"], check["error"]))
+    elif check is not None and check["unread"]:
+        undone.append("the source check of maintenance run %d could not read %s: %s not checked against the"
+                      " graph (every other table was); fix the cause, the check runs again after"
+                      " graph.verify_interval" % (check["job_id"], jobs.describe_check_failures(check["unread"]),
+                                                  "it is" if len(check["unread"]) == 1 else "they are"))
     failed = plpy.execute(FAILED_ROWS)[0]
     if failed["n"]:
         undone.append("%d log rows failed to apply (latest: log row %d: %s); fix the cause, then run"

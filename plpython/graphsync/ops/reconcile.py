@@ -213,9 +213,15 @@ class Repairs:
 
 
 def _differences(plpy):
-    return [dict(r) for r in plpy.execute(plpy.prepare(
-        "SELECT difference, table_name, id FROM graph.verify() WHERE difference = ANY ($1)",
-        ["text[]"]), [list(drift.CONTENT_DIFFERENCES)])]
+    """graph.verify()'s differences a rebuild repairs, and the tables it could not
+    check ('check_failed': [{table, sqlstate, message}])."""
+    rows = [dict(r) for r in plpy.execute(plpy.prepare(
+        "SELECT difference, table_name, id, detail ->> 'sqlstate' AS sqlstate, detail ->> 'message' AS message"
+        " FROM graph.verify() WHERE difference = ANY ($1)",
+        ["text[]"]), [list(drift.CONTENT_DIFFERENCES) + ["check_failed"]])]
+    unread = [{"table": r["table_name"], "sqlstate": r["sqlstate"], "message": r["message"]}
+              for r in rows if r["difference"] == "check_failed"]
+    return [r for r in rows if r["difference"] != "check_failed"], unread
 
 
 def _summarize(repairs, diffs, action):
@@ -263,11 +269,22 @@ def _reconcile(plpy, job_id, repairs, result):
         applied = apply.apply_sync(plpy, None)
     result["rows_applied"] = sum(applied[k] for k in ("inserts", "updates", "deletes", "truncates"))
     jobs.phase(plpy, job_id, "verify")
-    diffs = _differences(plpy)
+    diffs, unread = _differences(plpy)
     result["differences"] = len(diffs)
     reasons = list(plpy.execute("SELECT graph._rebuild_reasons() AS r")[0]["r"])
     if diffs:
         reasons.append("%d differences from the sources" % len(diffs))
+    if unread:
+        # not checked, so not clean; and a rebuild reads them too: it would fail on them
+        result["check_failures"] = unread
+        for u in unread:
+            repairs.add("check_failed", u["table"], 1, "SQLSTATE %s: %s" % (u["sqlstate"], u["message"]))
+        undone = ["the source check could not read %s; fix the cause, then run graph.reconcile() again"
+                  % jobs.describe_check_failures(unread)]
+        if reasons:
+            _summarize(repairs, diffs, "unrepaired")
+            undone.append("rebuild due but not tried, as it reads those tables too (%s)" % "; ".join(reasons))
+        return undone
     if not reasons:
         return []
     jobs.phase(plpy, job_id, "rebuild")
@@ -279,11 +296,17 @@ def _reconcile(plpy, job_id, repairs, result):
     repairs.add("rebuilt", None, 1, "generation %d (%d nodes, %d edges) because: %s"
                 % (generation, nodes, edges, "; ".join(reasons)))
     jobs.phase(plpy, job_id, "verify")
-    still = _differences(plpy)
+    still, unread = _differences(plpy)
     _summarize(repairs, still, "still")
+    undone = []
     if still:
-        return ["%d differences from the sources remain after the rebuild (see graph.verify())" % len(still)]
-    return []
+        undone.append("%d differences from the sources remain after the rebuild (see graph.verify())" % len(still))
+    if unread:  # (a table that read for the rebuild and no longer does)
+        result["check_failures"] = unread
+        for u in unread:
+            repairs.add("check_failed", u["table"], 1, "SQLSTATE %s: %s" % (u["sqlstate"], u["message"]))
+        undone.append("the source check could not read %s after the rebuild" % jobs.describe_check_failures(unread))
+    return undone
 
 
 @errors.entry_point

@@ -1,4 +1,14 @@
-"""graph.verify(): compare the applied graph with a fresh read of the sources."""
+"""graph.verify(): compare the applied graph with a fresh read of the sources.
+
+The check is per table: a registered table whose read raises (a row filter that
+raises on one of its rows, a row-level security policy that refuses the caller;
+sources.read_each_table) is reported as one 'check_failed' row (its name, the
+error's SQLSTATE and message) and left out of the comparison -- its nodes, the
+edges it carries and the edges with an end in it are neither missing nor extra --
+while every other table is compared as before. It is never reported as clean: its
+row says it was not checked. A table's error blinded the whole check before (the
+read raised), so one table's owner could hide every other table's drift.
+"""
 
 import json
 import math
@@ -11,6 +21,7 @@ from graphsync.reads import nodes
 from graphsync.reads import view as graph_view
 from graphsync.sync import registry, sources
 
+# $1: the node tables whose read failed (their graph nodes are not compared).
 NODE_DIFFERENCES = """
 SELECT 'missing_node' AS difference, s.table_oid, s.pk, NULL::text AS detail
 FROM pg_temp._gs_src_nodes AS s
@@ -20,7 +31,7 @@ UNION ALL
 SELECT 'extra_node', n.table_oid, n.pk, NULL
 FROM graph._node_rows AS n
 LEFT JOIN pg_temp._gs_src_nodes AS s ON s.table_oid = n.table_oid AND s.pk = n.pk
-WHERE n.alive AND s.pk IS NULL
+WHERE n.alive AND s.pk IS NULL AND n.table_oid <> ALL ($1::oid[])
 UNION ALL
 SELECT 'stale_property', s.table_oid, s.pk,
        jsonb_build_object('graph', jsonb_build_object('tenant', n.tenant, 'properties', n.properties),
@@ -39,6 +50,13 @@ FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::int[], $5::int[]) AS e
 JOIN graph._node_rows AS s ON s.node_id = e.s
 JOIN graph._node_rows AS d ON d.node_id = e.d
 JOIN graph._label_rows AS l ON l.label_id = e.lab;
+"""
+
+# The graph's edges of what was not read: of edge sources whose carrying table's
+# read failed ($2), or with an end in a node table whose read failed ($1).
+DROP_UNREAD_EDGES = """
+DELETE FROM pg_temp._gs_graph_edges AS e
+WHERE e.edge_source_id = ANY ($2::int[]) OR e.src_oid = ANY ($1::oid[]) OR e.dst_oid = ANY ($1::oid[])
 """
 
 EDGE_COMPARE = """
@@ -77,10 +95,13 @@ def verify(plpy):
     if drift.blocks_source_read(drifted):
         return drifted
     reg = registry.load(plpy)
-    sources.read_into_temp(plpy, reg, "graph.verify()")
+    unread = sources.read_each_table(plpy, reg, "graph.verify()")
     names = {oid: n.table_name for oid, n in reg.nodes.items()}
     out = list(drifted)
-    for r in plpy.execute(NODE_DIFFERENCES):
+    out.extend(("check_failed", f["table"], None, json.dumps({
+        "sqlstate": f["sqlstate"], "message": f["message"], "hint": f["hint"], "edge_sources": f["edge_sources"]}))
+        for f in unread.failures)
+    for r in plpy.execute(plpy.prepare(NODE_DIFFERENCES, ["oid[]"]), [unread.node_tables]):
         out.append((r["difference"], names.get(int(r["table_oid"]), str(r["table_oid"])),
                     r["pk"], r["detail"]))
     # The graph exactly as reads see it (overlay and cuts folded, dead nodes dropped).
@@ -99,6 +120,8 @@ def verify(plpy):
                                                   "int[]"]),
                  [e.src.tolist(), e.dst.tolist(), e.weights.tolist(), e.labels.tolist(),
                   e.sources.tolist()])
+    if unread:
+        plpy.execute(plpy.prepare(DROP_UNREAD_EDGES, ["oid[]", "int[]"]), [unread.node_tables, unread.edge_sources])
     for r in plpy.execute(EDGE_COMPARE):
         out.append((r["difference"], names.get(int(r["src_oid"]), str(r["src_oid"])),
                     r["src_pk"], json.dumps({

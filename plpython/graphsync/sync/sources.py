@@ -17,6 +17,10 @@ Row-level security never filters this read: it runs with row_security = off
 maintenance's source check, reconcile and retry_failed see every row or fail
 loudly, and a table owner's policy function never runs as the admin.
 
+verify() and maintenance's source check read through read_each_table: the same
+read, but a table whose read raises is left out and named instead of failing the
+whole read (build still raises).
+
 A registered table or column that no longer exists (dropped while the event
 trigger graphsync_follow_drop was off) is refused up front (55000, naming it,
 with a hint), never read through SQL generated for it.
@@ -324,3 +328,100 @@ def read(plpy, reg, purpose="graph.build()", analyze=True, packed=None):
         plpy.execute("ANALYZE pg_temp._gs_src_nodes, pg_temp._gs_src_edges")
     got = {i: {c: row["p%d_%s" % (i, c)] for c in "sdw"} for i in ids}
     return db.snapshot_excluding_self(plpy, row["snap"]), got
+
+
+# The name each captured table is reported by (graph._captured_tables).
+TABLE_NAMES = "SELECT t.table_oid, t.table_name FROM graph._captured_tables(NULL) AS t"
+
+# Edges whose end is a row of a table that was not read: what they reach is unknown.
+DROP_UNREAD_ENDS = """
+DELETE FROM pg_temp._gs_src_edges AS e
+WHERE e.src_oid = ANY ($1::oid[]) OR e.dst_oid = ANY ($1::oid[])
+"""
+
+
+class Unread:
+    """The part of a source read that failed: the tables whose read raised (for
+    each, its name, the error's SQLSTATE and message, the edge sources it carries)
+    and, from them, what a comparison must leave out."""
+
+    __slots__ = ("failures",)
+
+    def __init__(self, failures=()):
+        self.failures = list(failures)
+
+    def __bool__(self):
+        return bool(self.failures)
+
+    @property
+    def node_tables(self):
+        """Node tables whose rows were not read (sorted oids)."""
+        return sorted(f["table_oid"] for f in self.failures if f["node_table"])
+
+    @property
+    def edge_sources(self):
+        """Edge sources whose carrying table was not read (sorted ids)."""
+        return sorted(i for f in self.failures for i in f["edge_sources"])
+
+
+def _failure(exc):
+    """(SQLSTATE, message, hint) of an error a table's read raised, or None when it
+    must not be caught (a cancel, a timeout, a termination: cancel means stop)."""
+    if errors.is_cancel(exc):
+        return None
+    if isinstance(exc, errors.GraphsyncError):
+        return exc.sqlstate or "P0001", exc.message, exc.hint
+    # PL/Python keeps an SPI error's fields in spidata: (sqlerrcode, detail, hint, ...)
+    spidata = getattr(exc, "spidata", None) or (None, None, None)
+    return getattr(exc, "sqlstate", None) or "XX000", errors.spi_message(exc), spidata[2]
+
+
+def read_each_table(plpy, reg, purpose):
+    """Fill pg_temp._gs_src_nodes/_gs_src_edges from the sources, as
+    read_into_temp does, but a table whose read raises (a row filter that raises on
+    one of its rows, a policy that refuses the caller: anything but a cancel) is
+    left out instead of failing the whole read; returns an Unread naming those
+    tables (empty when every table was read).
+
+    The read is first tried whole, one statement and one snapshot as build's. Only
+    when it raises is each table read again on its own (its node query and the
+    edge sources it carries, in one statement), each in a subtransaction, so one
+    table's error rolls back that table's rows alone: as many subtransactions as
+    tables, never one per row, and a full read at most twice. Each table is then
+    read in its own snapshot. Edges with an end in a table not read are dropped
+    from _gs_src_edges (their ends cannot be checked); a caller comparing with the
+    graph leaves those tables' nodes and edges out (Unread)."""
+    check_present(plpy, purpose)
+    try:
+        with plpy.subtransaction():
+            read_into_temp(plpy, reg, purpose)
+        return Unread()
+    except (plpy.SPIError, errors.GraphsyncError) as exc:
+        if _failure(exc) is None:
+            raise
+    db.empty_temp_table(plpy, "_gs_src_nodes", NODE_COLUMNS)
+    db.empty_temp_table(plpy, "_gs_src_edges", EDGE_COLUMNS)
+    names = {int(r["table_oid"]): r["table_name"] for r in plpy.execute(TABLE_NAMES)}
+    tables = list(dict.fromkeys(list(reg.nodes) + [e.carrier for e in reg.edges]))
+    failures = []
+    for oid in tables:
+        node, carried = reg.nodes.get(oid), reg.edges_carried_by(oid)
+        try:
+            with plpy.subtransaction():
+                node_queries = [(oid, _node_select(plpy, node))] if node is not None else []
+                edge_queries = [(oid, q) for e in carried for q in _edge_selects(plpy, reg, e)]
+                sql, nodes, edges = read_statement(plpy, node_queries, edge_queries)
+                with unfiltered(plpy, [oid], purpose):
+                    plpy.execute(plpy.prepare(sql, ["text[]", "text[]"]), [nodes, edges])
+        except (plpy.SPIError, errors.GraphsyncError) as exc:
+            got = _failure(exc)
+            if got is None:
+                raise
+            failures.append({"table_oid": oid, "table": names.get(oid, node.table_name if node else str(oid)),
+                             "sqlstate": got[0], "message": got[1], "hint": got[2], "node_table": node is not None,
+                             "edge_sources": [e.edge_source_id for e in carried]})
+    unread = Unread(failures)
+    if unread.node_tables:
+        plpy.execute(plpy.prepare(DROP_UNREAD_ENDS, ["oid[]"]), [unread.node_tables])
+    plpy.execute("ANALYZE pg_temp._gs_src_nodes, pg_temp._gs_src_edges")
+    return unread
