@@ -189,7 +189,8 @@ BEGIN
     SELECT j.job_id, CASE WHEN j.error IS NULL OR reveal THEN j.error
                           ELSE 'details visible to graph_admin' END,
            (SELECT string_agg(format('%s (SQLSTATE %s%s)', f.value ->> 'table', f.value ->> 'sqlstate',
-                                     CASE WHEN reveal THEN ': ' || (f.value ->> 'message') ELSE '' END),
+                                     CASE WHEN f.value ->> 'message' IS NULL OR reveal THEN
+                                         coalesce(': ' || (f.value ->> 'message'), '') ELSE '' END),
                               ', ' ORDER BY f.ordinality)
             FROM jsonb_array_elements(j.check_failures) WITH ORDINALITY AS f (value, ordinality)),
            jsonb_array_length(j.check_failures)
