@@ -85,7 +85,8 @@ $$;
 -- views graph._pending_visible and graph._pending_by_xid, which graph._pending_columns
 -- reads as the caller).
 GRANT SELECT ON graph._csr, graph._edge_overlay, graph._edge_cuts, graph._labels, graph._sync_state,
-graph._node_tables, graph._edge_sources, graph._nodes, graph._graph_version, graph._py_modules TO public;
+graph._node_tables, graph._edge_sources, graph._nodes, graph._graph_version, graph._column_renames,
+graph._py_modules TO public;
 -- What capture was generated for: each registered column's attribute number (a
 -- registered column's name, from the registry, and its place, from pg_attribute:
 -- nothing PUBLIC cannot read there). The row policies of graph._nodes and

@@ -45,6 +45,7 @@ DECLARE
     held_by integer;
     scans_were text;
     jit_was text;
+    held_as text;
 BEGIN
     reveal := reveal AND graph._session_is_admin();
     -- Schema drift, read once (each read checks every captured table's columns,
@@ -83,6 +84,34 @@ BEGIN
           AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks AS w WHERE w.pid = l.pid AND NOT w.granted)
         ORDER BY l.pid
         LIMIT 1;
+        -- Else a backend that holds the state row (an apply, a maintenance run) and
+        -- waits for a lock: replay waits for the backend at the head of that wait,
+        -- one that waits for nothing -- e.g. a table owner's schema change of a
+        -- registered table left uncommitted, whose table a rebuild reads (held_as
+        -- names the registered tables it holds ACCESS EXCLUSIVE).
+        IF held_by IS NULL THEN
+            SELECT b.pid INTO held_by FROM pg_catalog.pg_locks AS l
+            CROSS JOIN LATERAL unnest(pg_catalog.pg_blocking_pids(l.pid)) AS b (pid)
+            WHERE l.locktype = 'relation' AND l.mode IN ('RowShareLock', 'RowExclusiveLock') AND l.granted
+              AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d
+                                WHERE d.datname = pg_catalog.current_database())
+              AND l.relation = 'graph._sync_state'::pg_catalog.regclass
+              AND l.pid <> pg_catalog.pg_backend_pid()
+              AND EXISTS (SELECT FROM pg_catalog.pg_locks AS w WHERE w.pid = l.pid AND NOT w.granted)
+              AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks AS w WHERE w.pid = b.pid AND NOT w.granted)
+            ORDER BY b.pid
+            LIMIT 1;
+            IF held_by IS NOT NULL THEN
+                SELECT coalesce(' (it holds ' || string_agg(x.relation::pg_catalog.regclass::text, ', '
+                                                            ORDER BY x.relation::pg_catalog.regclass::text)
+                                || ' locked: a schema change not committed?)', '')
+                INTO held_as
+                FROM pg_catalog.pg_locks AS x
+                WHERE x.pid = held_by AND x.locktype = 'relation' AND x.granted
+                  AND x.mode = 'AccessExclusiveLock'
+                  AND x.relation IN (SELECT t.table_oid FROM graph._captured_tables(NULL) AS t);
+            END IF;
+        END IF;
     END IF;
     h.query_freshness := graph._setting('graph.query_freshness');
     h.sync_batch_size := graph._setting('graph.sync_batch_size')::bigint;
@@ -254,6 +283,10 @@ BEGIN
                    ' graph.verify_interval = ''0'' (or let it check again after graph.verify_interval)',
                    check_job, check_error)
         WHEN h.needs_rebuild THEN 'run graph.run_scheduled_maintenance(): ' || h.rebuild_reasons
+        WHEN h.pending_sync_rows > 0 AND held_as IS NOT NULL THEN
+            format('replay waits for backend %s, whose open transaction holds a lock an apply or maintenance'
+                   ' run holding graph._sync_state waits for%s: it goes on when that transaction ends;'
+                   ' SELECT pg_terminate_backend(%s) ends it', held_by, held_as, held_by)
         WHEN h.pending_sync_rows > 0 AND held_by IS NOT NULL THEN
             format('replay waits for backend %s, whose open transaction holds graph._sync_state (an apply, or a'
                    ' read that applied, not ended): it goes on when that transaction ends; SELECT'

@@ -159,10 +159,16 @@ RENAME_STATEMENTS = (
 # done_snapshot does not see: at or above its xmax, or named in its xip -- not every
 # row from its xmin on, which a transaction holding an xid open holds back), and
 # failed rows, which a retry applies: renamed too, so replay reads them under the names it knows. The
-# DDL holds the table's ACCESS EXCLUSIVE lock, so no writer of it is still open; the
-# replay state row is locked first, so no replay is halfway through them. With
-# sequential scans off (db.no_seqscan): the bounds come from the state row, which the
-# planner cannot see, and with statistics that saw the applied rows it read them all.
+# DDL holds the table's ACCESS EXCLUSIVE lock, so no writer of it is still open. No
+# replay is kept out meanwhile: the DDL's transaction is the owner's, who may leave
+# it open, and the state row it locked (and wrote, for a renamed property) held every
+# replay of every table until it ended. A replay that runs meanwhile reads the
+# registry and these rows as they were (the rename is not committed); one that this
+# rename's commit reaches halfway finds RENAMED bumped and reads both again
+# (sync/apply.py, Replayer.fetch). Rows such a replay applies before the commit are
+# renamed too, harmlessly. With sequential scans off (db.no_seqscan): the bounds come
+# from the state row, which the planner cannot see, and with statistics that saw the
+# applied rows it read them all.
 RENAME_LOG = """
 UPDATE graph._sync_log AS l SET properties = %s, old_row = %s, new_row = %s
 WHERE l.table_oid = $1
@@ -173,6 +179,12 @@ WHERE l.table_oid = $1
            AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))))
   AND (l.properties ?| $2::text[] OR l.old_row ?| $2::text[] OR l.new_row ?| $2::text[])
 """ % (_renamed_keys("l.properties"), _renamed_keys("l.old_row"), _renamed_keys("l.new_row"))
+
+# One more rename of the table's columns (migration 431): locks its row alone.
+RENAMED = """
+INSERT INTO graph._column_renames AS r (table_oid, renames) VALUES ($1, 1)
+ON CONFLICT (table_oid) DO UPDATE SET renames = r.renames + 1
+"""
 
 RECORD = """
 INSERT INTO graph._schema_events (table_oid, table_name, column_name, kind, detail, repair)
@@ -290,15 +302,20 @@ class Follower:
         roles = {r["column_name"]: set(r["roles"]) for r in self.q(
             "SELECT column_name, roles FROM graph._registered_column_roles($1) WHERE table_oid = $1"
             " AND column_name = ANY ($2)", ["oid", "text[]"], [oid, old])}
-        self.q("SELECT FROM graph._sync_state FOR UPDATE")
+        self.q(RENAMED, ["oid"], [oid])  # not graph._sync_state: see RENAME_LOG
+        # The registry's statement triggers leave the state row and graph._graph_version
+        # alone for these (migration 431): RENAMED moves the version reads key on.
+        self.q("SELECT pg_catalog.set_config('graph._following_rename', 'on', true)")
         for sql in RENAME_STATEMENTS:
             self.q(sql, ["oid", "text[]", "text[]"], [oid, old, new])
+        self.q("SELECT pg_catalog.set_config('graph._following_rename', '', true)")
         with db.no_seqscan(self.plpy):  # (see RENAME_LOG)
             self.q(RENAME_LOG, ["oid", "text[]", "text[]"], [oid, old, new])
         for o, n in renames.items():
             named = roles.get(o, set())
             if named & {"property", "filter"}:
-                self.q("UPDATE graph._sync_state SET build_required = true")
+                # A rebuild is due: the column_renamed record says so (schema drift, a
+                # rebuild reason) until the build. Not build_required, on the state row.
                 self.event(oid, name, n, "column_renamed",
                            "renamed from %s; the registration follows it, and the nodes' %s name changes at"
                            " the next rebuild" % (o, " and ".join(sorted(named & {"property", "filter"}))))
@@ -394,6 +411,9 @@ class Follower:
 def follow_tables(plpy, repairs, tables):
     """Follow ``tables`` (captured table oids) with ``repairs``, raising on error
     (reconcile() uses this). Returns the tables whose triggers to attach."""
+    # Off but around a rename's registry statements (Follower.rename), whatever the
+    # caller's session set: every other change of the registry moves graph._graph_version.
+    plpy.execute("SELECT pg_catalog.set_config('graph._following_rename', '', true)")
     f = Follower(plpy, repairs)
     for oid in sorted(set(int(t) for t in tables)):
         f.follow_table(oid)

@@ -199,7 +199,9 @@ CROSS JOIN LATERAL (SELECT s.generation, s.build_required, s.done_snapshot::text
                     FROM graph._sync_state AS s LIMIT 1) AS s
 CROSS JOIN LATERAL (SELECT CASE WHEN s.recent THEN 'off' ELSE coalesce(nullif(f.raw, ''), $1) END AS mode,
                            f.raw AS freshness) AS m
-CROSS JOIN (SELECT v.version FROM graph._graph_version AS v LIMIT 1) AS v
+CROSS JOIN (SELECT v.version + (SELECT coalesce(pg_catalog.sum(r.renames), 0)::bigint
+                                 FROM graph._column_renames AS r) AS version  -- (migration 431)
+            FROM graph._graph_version AS v LIMIT 1) AS v
 CROSS JOIN (
     SELECT coalesce(pg_catalog.array_agg(n.table_oid ORDER BY n.table_oid) FILTER (
                WHERE pg_catalog.has_table_privilege(n.table_oid, 'SELECT')), '{}') AS visible,

@@ -69,7 +69,10 @@ from graphsync.db import run
 from graphsync.reads import label_policy
 from graphsync.sync import base, registry
 
-KEY = "SELECT s.generation, v.version FROM graph._sync_state AS s, graph._graph_version AS v"
+# The version: graph._graph_version's, plus the renames of registered columns the
+# schema-change follower committed, which leave that row alone (migration 431).
+VERSION = "(v.version + (SELECT coalesce(sum(r.renames), 0)::bigint FROM graph._column_renames AS r))"
+KEY = "SELECT s.generation, %s AS version FROM graph._sync_state AS s, graph._graph_version AS v" % VERSION
 
 # A column every statement of a read that gives or takes node ids carries: the
 # generation its snapshot sees (see same_generation).

@@ -28,9 +28,11 @@ from graphsync.sync import base, base_keys, build, changes, notify, registry
 # condition: a plan that went by the statistics of a log just written (none yet:
 # autovacuum analyzes it later) read every pending row through the xid index and
 # sorted them, for each batch of the backlog -- quadratic in the backlog.
+# ``renames``: RENAMES, read in the same snapshot as the rows (see Replayer.fetch).
 FETCH = """
 SELECT id, op, table_oid, old_pk, new_pk, properties::text AS properties,
-       old_row::text AS old_row, new_row::text AS new_row, error_message
+       old_row::text AS old_row, new_row::text AS new_row, error_message,
+       (SELECT coalesce(sum(r.renames), 0)::bigint FROM graph._column_renames AS r) AS renames
 FROM graph._sync_log
 WHERE id > $1 AND xid + 0 >= $2
   AND NOT pg_visible_in_snapshot(xid::text::xid8, $3::pg_snapshot)
@@ -40,6 +42,15 @@ WHERE id > $1 AND xid + 0 >= $2
 ORDER BY id
 LIMIT $5
 """
+
+
+# The renames of registered columns committed so far (migration 431): a count that
+# grows with each. The schema-change follower renames the registry and the pending
+# log rows of a table in its owner's DDL transaction without holding replay up
+# (ops/follow.py, RENAME_LOG), so that transaction may commit while a replay runs:
+# a replay reads it with the registry and with each batch, and uses a batch only
+# with a registry read at the same count (Replayer.fetch).
+RENAMES = "SELECT coalesce(sum(r.renames), 0)::bigint AS n FROM graph._column_renames AS r"
 
 
 class EdgeBufferFull(Exception):
@@ -257,12 +268,41 @@ class Replayer:
         self.overlay_used = overlay_used
         self.pinned = None
         self.plans = {}  # changes.add_rows's reading of each table, kept for the call
+        self.renames = None  # RENAMES when the registry was read (None: given, or not read yet)
 
     @property
     def reg(self):
         if self._reg is None:
-            self._reg = registry.load(self.plpy)
+            self._load()
         return self._reg
+
+    def _load(self):
+        """Read the registry (two statements) between two readings of RENAMES, again
+        until they agree: no rename committed in between, so it is the registry of that count."""
+        while True:
+            before = db.run(self.plpy, RENAMES)[0]["n"]
+            self._reg, self.plans = registry.load(self.plpy), {}
+            if db.run(self.plpy, RENAMES)[0]["n"] == before:
+                self.renames = before
+                return
+
+    def fetch(self, read):
+        """A batch of log rows, ``read()`` (FETCH), and the registry, both under the
+        same column names: a rename of a registered column that committed after the
+        registry was read and before the batch (or the other way round) has the batch
+        carry the new names and the registry the old ones. The batch carries RENAMES
+        as of its own snapshot: while it differs from the registry's, the registry is
+        read again and, when that differs too (another rename committed meanwhile),
+        the batch."""
+        rows = read()
+        while rows:
+            renames = rows[0]["renames"]
+            if self.renames != renames:
+                self._load()
+            if self.renames == renames:
+                return rows
+            rows = read()
+        return rows
 
     def pin(self):
         """JIT off until unpin() (see PIN): call outside any subtransaction."""
@@ -727,9 +767,11 @@ def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_ba
     while max_batches is None or counts.batches < max_batches:
         rows = []
         if position is not None:
-            with db.no_seqscan(plpy, bitmaps=True):
-                rows = db.run(plpy, FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"],
-                              [position, db.xmin(done), done, target, batch_size, *built])
+            def read(position=position):
+                with db.no_seqscan(plpy, bitmaps=True):
+                    return db.run(plpy, FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"],
+                                  [position, db.xmin(done), done, target, batch_size, *built])
+            rows = replayer.fetch(read)
         if not rows:
             db.run(plpy, DONE, ["text", "bigint", "bigint", "bigint"], [target, settled, at, below])
             return True, None

@@ -89,7 +89,9 @@ FROM (SELECT c.table_oid, c.op::text AS op, sum(c.row_count)::bigint AS n, min(c
 """
 
 STATE = """
-SELECT s.generation, v.version, pg_catalog.pg_notification_queue_usage() AS usage
+SELECT s.generation,
+       v.version + (SELECT coalesce(sum(r.renames), 0)::bigint FROM graph._column_renames AS r) AS version,
+       pg_catalog.pg_notification_queue_usage() AS usage
 FROM graph._sync_state AS s, graph._graph_version AS v
 """
 

@@ -27,11 +27,12 @@ summary.
 """
 
 from graphsync import db, errors, settings
-from graphsync.sync import apply, build, changes, notify, registry, sources
+from graphsync.sync import apply, build, changes, notify, sources
 
 SKIPPED = """
 SELECT l.id, l.op, l.table_oid, l.old_pk, l.new_pk, l.properties::text AS properties,
-       l.old_row::text AS old_row, l.new_row::text AS new_row, l.error_message
+       l.old_row::text AS old_row, l.new_row::text AS new_row, l.error_message,
+       (SELECT coalesce(sum(r.renames), 0)::bigint FROM graph._column_renames AS r) AS renames
 FROM graph._sync_log AS l
 WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
   AND NOT EXISTS (SELECT FROM graph._pending_log() AS p WHERE p.id = l.id)
@@ -126,7 +127,12 @@ def retry_failed(plpy):
         out["rebuilt"] = True
         attempted = {r["id"] for r in failed_before}
         rows = []
-    reg = registry.load(plpy)
+    # The rows and the registry under the same column names (apply.Replayer.fetch):
+    # a rename's follower does not hold this call up, and may commit meanwhile.
+    replayer = apply.Replayer(plpy, None, settings.get(plpy, "graph.edge_buffer_size"))
+    if rows:
+        rows = replayer.fetch(lambda: plpy.execute(SKIPPED))
+    reg = replayer.reg
     tables = sorted({int(r["table_oid"]) for r in rows})
     # The current source rows are read unfiltered (see _current_nodes): refuse now,
     # for the whole call, a caller that row-level security applies to, rather than
@@ -134,7 +140,6 @@ def retry_failed(plpy):
     plpy.execute(plpy.prepare("SELECT graph._check_row_security($1, 'graph.retry_failed()')",
                               ["oid[]"]),
                  [[t for t in tables if t in reg.nodes]])
-    replayer = apply.Replayer(plpy, reg, settings.get(plpy, "graph.edge_buffer_size"))
     truncated = {int(r["table_oid"]): r["id"] for r in db.run(
         plpy, TRUNCATED, ["oid[]", "bigint"], [tables, rows[0]["id"]])} if rows else {}
 
