@@ -16,7 +16,7 @@
 -- so the sum only grows (tests/test_abuse_open_rename.py).
 -- The registry's statement triggers (graph._bump_graph_version, migration 002)
 -- locked the state row too and wrote graph._graph_version's one row, which every
--- apply writes: while the follower renames (graph._following_rename, a setting it
+-- apply writes: while the follower renames (graphsync.following_rename, a setting it
 -- sets for its own statements alone) they leave both alone, and the version a read
 -- keys its caches on is graph._graph_version's plus this sum (reads/view.py KEY),
 -- which moves when the rename commits.
@@ -37,7 +37,7 @@ BEGIN
     -- The schema-change follower's renames of the registry (ops/follow.py): counted
     -- in graph._column_renames instead, which holds up no replay.
     IF TG_TABLE_NAME IN ('_node_tables', '_edge_sources')
-       AND pg_catalog.current_setting('graph._following_rename', true) = 'on' THEN
+       AND pg_catalog.current_setting('graphsync.following_rename', true) = 'on' THEN
         RETURN NULL;
     END IF;
     PERFORM FROM graph._sync_state FOR UPDATE;

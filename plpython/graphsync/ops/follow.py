@@ -305,10 +305,10 @@ class Follower:
         self.q(RENAMED, ["oid"], [oid])  # not graph._sync_state: see RENAME_LOG
         # The registry's statement triggers leave the state row and graph._graph_version
         # alone for these (migration 431): RENAMED moves the version reads key on.
-        self.q("SELECT pg_catalog.set_config('graph._following_rename', 'on', true)")
+        self.q("SELECT pg_catalog.set_config('graphsync.following_rename', 'on', true)")
         for sql in RENAME_STATEMENTS:
             self.q(sql, ["oid", "text[]", "text[]"], [oid, old, new])
-        self.q("SELECT pg_catalog.set_config('graph._following_rename', '', true)")
+        self.q("SELECT pg_catalog.set_config('graphsync.following_rename', '', true)")
         with db.no_seqscan(self.plpy):  # (see RENAME_LOG)
             self.q(RENAME_LOG, ["oid", "text[]", "text[]"], [oid, old, new])
         for o, n in renames.items():
@@ -413,7 +413,7 @@ def follow_tables(plpy, repairs, tables):
     (reconcile() uses this). Returns the tables whose triggers to attach."""
     # Off but around a rename's registry statements (Follower.rename), whatever the
     # caller's session set: every other change of the registry moves graph._graph_version.
-    plpy.execute("SELECT pg_catalog.set_config('graph._following_rename', '', true)")
+    plpy.execute("SELECT pg_catalog.set_config('graphsync.following_rename', '', true)")
     f = Follower(plpy, repairs)
     for oid in sorted(set(int(t) for t in tables)):
         f.follow_table(oid)
