@@ -140,6 +140,13 @@ def spi_message(spi_error):
     return spi_error.args[0] if spi_error.args else str(spi_error)
 
 
+def spi_detail_hint(spi_error):
+    """(DETAIL, HINT) of a plpy.SPIError, each None when it has none: PL/Python keeps
+    an SPI error's fields in spidata (sqlerrcode, detail, hint, ...)."""
+    spidata = getattr(spi_error, "spidata", None) or (None, None, None)
+    return spidata[1], spidata[2]
+
+
 _pg_error = {}  # plpy.Error -> the subclass raise_ raises (one per interpreter)
 
 

@@ -111,9 +111,7 @@ def _traverse(plpy, args):
         message = errors.spi_message(exc)
         if message.startswith("graphsync: "):
             message = message[len("graphsync: "):]
-        # PL/Python keeps an SPI error's fields in spidata: (sqlerrcode, detail, hint, ...)
-        spidata = getattr(exc, "spidata", None) or (None, None, None)
-        passed = _Passed(message, spidata[1], spidata[2])
+        passed = _Passed(message, *errors.spi_detail_hint(exc))
         passed.sqlstate = exc.sqlstate
         raise passed from None
 

@@ -371,9 +371,7 @@ def _failure(exc):
         return None
     if isinstance(exc, errors.GraphsyncError):
         return exc.sqlstate or "P0001", exc.message, exc.hint
-    # PL/Python keeps an SPI error's fields in spidata: (sqlerrcode, detail, hint, ...)
-    spidata = getattr(exc, "spidata", None) or (None, None, None)
-    return getattr(exc, "sqlstate", None) or "XX000", errors.spi_message(exc), spidata[2]
+    return getattr(exc, "sqlstate", None) or "XX000", errors.spi_message(exc), errors.spi_detail_hint(exc)[1]
 
 
 def read_each_table(plpy, reg, purpose):
