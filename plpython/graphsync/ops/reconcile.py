@@ -252,6 +252,14 @@ def follow_ddl(plpy, tables):
     return follow.follow_ddl(plpy, Repairs, tables)
 
 
+def _note_unread(repairs, result, unread):
+    """Record the tables the source check could not read (_differences): in the job
+    row, and as one 'check_failed' action each."""
+    result["check_failures"] = unread
+    for u in unread:
+        repairs.add("check_failed", u["table"], 1, "SQLSTATE %s: %s" % (u["sqlstate"], u["message"]))
+
+
 def _reconcile(plpy, job_id, repairs, result):
     """Repair, apply, verify, rebuild; returns what is left undone (the run is
     'partial' then), one line each."""
@@ -276,9 +284,7 @@ def _reconcile(plpy, job_id, repairs, result):
         reasons.append("%d differences from the sources" % len(diffs))
     if unread:
         # not checked, so not clean; and a rebuild reads them too: it would fail on them
-        result["check_failures"] = unread
-        for u in unread:
-            repairs.add("check_failed", u["table"], 1, "SQLSTATE %s: %s" % (u["sqlstate"], u["message"]))
+        _note_unread(repairs, result, unread)
         undone = ["the source check could not read %s; fix the cause, then run graph.reconcile() again"
                   % jobs.describe_check_failures(unread)]
         if reasons:
@@ -302,9 +308,7 @@ def _reconcile(plpy, job_id, repairs, result):
     if still:
         undone.append("%d differences from the sources remain after the rebuild (see graph.verify())" % len(still))
     if unread:  # (a table that read for the rebuild and no longer does)
-        result["check_failures"] = unread
-        for u in unread:
-            repairs.add("check_failed", u["table"], 1, "SQLSTATE %s: %s" % (u["sqlstate"], u["message"]))
+        _note_unread(repairs, result, unread)
         undone.append("the source check could not read %s after the rebuild" % jobs.describe_check_failures(unread))
     return undone
 
