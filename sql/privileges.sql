@@ -18,6 +18,11 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA graph TO graph_admin;
 -- (or a foreign key to) a graph table either: its function would run as
 -- whoever writes that table next, a superuser's build included.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON graph._py_modules, graph._migrations, graph._version FROM graph_admin;
+-- The schema-change follower's mark (migration 438) is written by graphsync's definer
+-- role alone: a graph admin who could write it could change the registry unseen by
+-- the version reads key their caches on.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON graph._following_renames FROM graph_admin;
+GRANT INSERT, DELETE ON graph._following_renames TO graph_sync;
 REVOKE TRIGGER, REFERENCES ON ALL TABLES IN SCHEMA graph FROM graph_admin;
 -- graph._locks (migration 421): graph_admin may lock its rows (UPDATE on held_by,
 -- which SELECT ... FOR UPDATE needs), not add, remove or rename one.

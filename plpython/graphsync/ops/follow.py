@@ -180,6 +180,20 @@ WHERE l.table_oid = $1
   AND (l.properties ?| $2::text[] OR l.old_row ?| $2::text[] OR l.new_row ?| $2::text[])
 """ % (_renamed_keys("l.properties"), _renamed_keys("l.old_row"), _renamed_keys("l.new_row"))
 
+# The mark by which the registry's statement triggers know the follower's rename
+# statements (migration 438): a row of this transaction only graphsync's definer
+# role (graph._follow_registry runs as it) may write, deleted right after them --
+# not a setting, which any session may set. An admin's graph.reconcile(), which runs
+# as the admin, may not write it: its renames move graph._graph_version and lock the
+# state row, as every other change of the registry does.
+MARK = """
+INSERT INTO graph._following_renames (xid)
+SELECT pg_catalog.pg_current_xact_id()
+WHERE pg_catalog.has_table_privilege('graph._following_renames', 'INSERT')
+RETURNING xid
+"""
+UNMARK = "DELETE FROM graph._following_renames WHERE xid = pg_catalog.pg_current_xact_id()"
+
 # One more rename of the table's columns (migration 431): locks its row alone.
 RENAMED = """
 INSERT INTO graph._column_renames AS r (table_oid, renames) VALUES ($1, 1)
@@ -304,11 +318,12 @@ class Follower:
             " AND column_name = ANY ($2)", ["oid", "text[]"], [oid, old])}
         self.q(RENAMED, ["oid"], [oid])  # not graph._sync_state: see RENAME_LOG
         # The registry's statement triggers leave the state row and graph._graph_version
-        # alone for these (migration 431): RENAMED moves the version reads key on.
-        self.q("SELECT pg_catalog.set_config('graphsync.following_rename', 'on', true)")
+        # alone for these (migrations 431, 438): RENAMED moves the version reads key on.
+        marked = self.q(MARK)
         for sql in RENAME_STATEMENTS:
             self.q(sql, ["oid", "text[]", "text[]"], [oid, old, new])
-        self.q("SELECT pg_catalog.set_config('graphsync.following_rename', '', true)")
+        if marked:
+            self.q(UNMARK)
         with db.no_seqscan(self.plpy):  # (see RENAME_LOG)
             self.q(RENAME_LOG, ["oid", "text[]", "text[]"], [oid, old, new])
         for o, n in renames.items():
@@ -411,9 +426,6 @@ class Follower:
 def follow_tables(plpy, repairs, tables):
     """Follow ``tables`` (captured table oids) with ``repairs``, raising on error
     (reconcile() uses this). Returns the tables whose triggers to attach."""
-    # Off but around a rename's registry statements (Follower.rename), whatever the
-    # caller's session set: every other change of the registry moves graph._graph_version.
-    plpy.execute("SELECT pg_catalog.set_config('graphsync.following_rename', '', true)")
     f = Follower(plpy, repairs)
     for oid in sorted(set(int(t) for t in tables)):
         f.follow_table(oid)
