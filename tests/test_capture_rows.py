@@ -85,7 +85,7 @@ def test_output_settings_are_pinned_only_for_types_that_read_them(conn):
     conn.execute("CREATE TABLE stamped (id int PRIMARY KEY, at timestamptz)")
     conn.execute("SELECT graph.add_table('stamped', columns => '{at}')")
     pinned = {"DateStyle=ISO, YMD", "TimeZone=UTC", "IntervalStyle=postgres", "extra_float_digits=3",
-              "bytea_output=hex"}
+              "bytea_output=hex", "lc_monetary=C"}
     lower = {s.lower() for s in pinned}
     assert not lower & {s.lower() for s in capture_config(conn, "plainish")}
     assert lower <= {s.lower() for s in capture_config(conn, "domained")}

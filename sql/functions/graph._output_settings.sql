@@ -1,5 +1,7 @@
 -- graph._output_settings(): the SET clauses that fix how values render as text
--- (DateStyle, TimeZone, IntervalStyle, extra_float_digits, bytea_output). Keys
+-- (DateStyle, TimeZone, IntervalStyle, extra_float_digits, bytea_output, and
+-- lc_monetary, which shapes money's: any writer may SET it,
+-- tests/test_abuse_writer_monetary_locale.py). Keys
 -- and properties are text rendered by capture triggers and by the source read
 -- of build/verify; with these pinned on both, a row's key is the same text
 -- whatever the writer's or the admin's session says. The one list: capture
@@ -12,5 +14,5 @@ IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT 'SET datestyle = ''ISO, YMD'' SET timezone = ''UTC'' SET intervalstyle = ''postgres'''
-        || ' SET extra_float_digits = 3 SET bytea_output = ''hex'''
+        || ' SET extra_float_digits = 3 SET bytea_output = ''hex'' SET lc_monetary = ''C'''
 $$;

@@ -179,8 +179,9 @@ DECLARE
     guard_o text; guard_n text; guard_d text;
     ops text;
     -- Types whose output function reads no setting (not DateStyle, TimeZone,
-    -- IntervalStyle, extra_float_digits nor bytea_output). Domains, arrays and
-    -- composites are not listed: a column of those keeps the settings pinned.
+    -- IntervalStyle, extra_float_digits, bytea_output nor lc_monetary). Domains,
+    -- arrays and composites are not listed: a column of those keeps the settings
+    -- pinned.
     settings_free oid [] := '{int2,int4,int8,oid,numeric,text,varchar,bpchar,name,bool,uuid}'::regtype [];
 BEGIN
     IF NOT (pg_catalog.pg_has_role(session_user, 'graph_admin', 'MEMBER')
