@@ -253,6 +253,20 @@ class Adjacency:
         in edge-list order; None when they hold more than ``limit`` edges."""
         if self.dirty:
             self._clean(frontier)
+        if not self.segments:  # (at rest: every list in the base arrays)
+            offsets, targets, labels = (_elements(self, "offsets"), _elements(self, "targets"),
+                                        _elements(self, "labels"))
+            lists, total, n = [], 0, self.base_nodes
+            for u in frontier:
+                if u < n:
+                    lo, hi = offsets[u], offsets[u + 1]
+                    total += hi - lo
+                    if total > limit:
+                        return None
+                    lists.append((targets[lo:hi].tolist(), labels[lo:hi].tolist()))
+                else:  # a node past the base: no edges
+                    lists.append(([], []))
+            return lists
         bounds = []
         total = 0
         # Elements and slices through memoryviews: several times cheaper than NumPy's

@@ -289,12 +289,12 @@ def bfs_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, no
             break  # a large level: NumPy from here on
         # The level's nodes, their parents and labels, appended to as found (no
         # tuple per node to take apart after); without masks, a loop that tests
-        # only what is visited and alive (most reads: a small walk's time is its
-        # inner loop's).
+        # only what is visited and alive, chosen once a level (most reads: a small
+        # walk's time is its inner loop's).
         found, found_parents, found_labels = [], [], []
         add, put, put_parent, put_label = visited.add, found.append, found_parents.append, found_labels.append
-        for u, (targets, edge_labels) in zip(frontier, lists, strict=True):
-            if node_ok is None and label_ok is None:
+        if node_ok is None and label_ok is None:
+            for u, (targets, edge_labels) in zip(frontier, lists, strict=True):
                 for v, label in zip(targets, edge_labels, strict=True):
                     if v in visited or not alive_at[v]:
                         continue
@@ -302,15 +302,16 @@ def bfs_levels(adj, alive, seeds, max_depth, max_nodes, edge_label_mask=None, no
                     put(v)
                     put_parent(u)
                     put_label(label)
-                continue
-            for v, label in zip(targets, edge_labels, strict=True):
-                if (v in visited or not alive_at[v] or (node_ok is not None and not node_ok[v])
-                        or (label_ok is not None and not label_ok[label])):
-                    continue
-                add(v)
-                put(v)
-                put_parent(u)
-                put_label(label)
+        else:
+            for u, (targets, edge_labels) in zip(frontier, lists, strict=True):
+                for v, label in zip(targets, edge_labels, strict=True):
+                    if (v in visited or not alive_at[v] or (node_ok is not None and not node_ok[v])
+                            or (label_ok is not None and not label_ok[label])):
+                        continue
+                    add(v)
+                    put(v)
+                    put_parent(u)
+                    put_label(label)
         if len(found) > budget:
             capped = True
             del found[budget:], found_parents[budget:], found_labels[budget:]
@@ -347,7 +348,9 @@ def lists_of(levels):
     to walk in Python (then bfs_over, given them)."""
     if not levels.done:
         return None
-    depths = [d for d, size in enumerate(levels.sizes) for _ in range(size)]
+    depths = []
+    for d, size in enumerate(levels.sizes):
+        depths += [d] * size  # (a list a level: a comprehension steps node by node)
     return levels.nodes, depths, levels.parents, levels.labels, bool(levels.capped)
 
 

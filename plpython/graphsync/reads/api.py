@@ -169,10 +169,13 @@ class Read:
 
     def _resolve(self, plpy, tables, ids, oids):
         """Node ids (None when absent or not visible to the caller) of (table, id text) pairs."""
-        named = not all(isinstance(t, int) for t in tables)
-        names = dict(zip(oids, (str(t) if named else None for t in tables), strict=True))
-        for oid in dict.fromkeys(oids):
-            self.acc.check_table(plpy, self.v, oid, names[oid])
+        if len(oids) == 1:  # (the usual one seed)
+            self.acc.check_table(plpy, self.v, oids[0], None if isinstance(tables[0], int) else str(tables[0]))
+        else:
+            named = not all(isinstance(t, int) for t in tables)
+            names = dict(zip(oids, (str(t) if named else None for t in tables), strict=True))
+            for oid in dict.fromkeys(oids):
+                self.acc.check_table(plpy, self.v, oid, names[oid])
         found = nodes.lookup(plpy, self.v, list(zip(oids, ids, strict=True)), self._given)
         if self.unresolved is not None:
             self.unresolved.ask(plpy, self.v, [f for f in found if f is not None])
@@ -449,9 +452,10 @@ def _bfs_columns(ids, depths, parents, labels, tables, pks, label_by_id, capped)
         if p >= 0:
             break
         seeds += 1
-    if -1 in parents[seeds:]:
+    rest = parents[seeds:]  # the parents of the nodes below the seeds
+    if -1 in rest:
         return None
-    names = [label_by_id.get(x) for x in labels[seeds:]]
+    names = list(map(label_by_id.get, labels[seeds:]))
     if None in names:
         return None
     ids_text = '","'.join(pks)
@@ -460,17 +464,18 @@ def _bfs_columns(ids, depths, parents, labels, tables, pks, label_by_id, capped)
     if ("\\" in ids_text or "\\" in label_text or ids_text.count('"') != 2 * max(len(pks) - 1, 0)
             or label_text.count('"') != 2 * max(len(names) - 1, 0)):
         return None
-    nulls = ",".join(["NULL"] * seeds)
     one = bool(tables) and tables.count(tables[0]) == len(tables)
-    if len(ids) > seeds:
-        row = dict(zip(ids, range(len(ids)), strict=True))
-        at = [row[p] for p in parents[seeds:]]
-        head = nulls + "," if seeds else ""
-        ptables = None if one else "{" + head + ",".join([str(tables[i]) for i in at]) + "}"
-        ppks = "{" + head + '"' + '","'.join([pks[i] for i in at]) + '"}'  # ids checked above: parents are nodes
+    if rest:
+        head = ",".join(["NULL"] * seeds) + "," if seeds else ""
+        ptables = None
+        if not one:
+            table_of = dict(zip(ids, tables, strict=True))
+            ptables = "{" + head + ",".join(map(str, map(table_of.__getitem__, rest))) + "}"
+        pk_of = dict(zip(ids, pks, strict=True))  # ids checked above: parents are nodes
+        ppks = "{" + head + '"' + '","'.join(map(pk_of.__getitem__, rest)) + '"}'
         label_names = "{" + head + '"' + label_text + '"}'
     else:
-        ptables = ppks = label_names = "{" + nulls + "}"
+        ptables = ppks = label_names = "{" + ",".join(["NULL"] * seeds) + "}"
         if one:
             ptables = None
     return {

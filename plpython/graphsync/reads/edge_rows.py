@@ -147,6 +147,8 @@ def _secured_sources(v, acc):
     of them a read asks): only the join tables whose edges the read can follow
     (access.reach) are asked; the edges of the others are dropped unasked (the read
     never walks them)."""
+    if not acc.edges_secured and not acc.edges_hidden:  # (most reads: no join table to ask about)
+        return [], []
     live = {e.edge_source_id for e in v.registry.edges if e.kind == "join"}
     secured = sorted({s for s in acc.edges_secured if s in live} | {s for s in acc.edges_hidden if s in live})
     queried = sorted(s for s in acc.edges_secured

@@ -719,8 +719,9 @@ def _same(plpy, args, one):
 
 # START_QUIET's last answer that START_SAME may answer for (``row``; None: none), and
 # whether the snapshot it was given was the one of the START_QUIET before it (``steady``:
-# only then does the next read try START_SAME, see _same_at_rest).
-_quiet = {"row": None, "steady": False}
+# only then does the next read try START_SAME, see _same_at_rest); ``typed``: (that
+# row, its Start) once a read START_SAME answered for it made it (start()).
+_quiet = {"row": None, "steady": False, "typed": None}
 
 
 def _note_quiet(r):
@@ -733,8 +734,10 @@ def _note_quiet(r):
 
 
 def _same_at_rest(plpy, args, one):
-    """START_QUIET's row for this read when START_SAME shows that nothing changed since
-    the last START_QUIET (its snapshot, caller and settings), else None."""
+    """(START_QUIET's kept row, ((table1, table2), (node1, node2)) of this read's keys
+    as START_SAME looked them up) when START_SAME shows that nothing changed since the
+    last START_QUIET (its snapshot, caller and settings), else None. The row is the
+    kept one, not a copy with the keys' columns: start() types it once (_quiet)."""
     r = _quiet["row"]
     if r is None or not _quiet["steady"]:
         return None
@@ -744,7 +747,7 @@ def _same_at_rest(plpy, args, one):
         STATS["missed_at_rest"] += 1
         return None
     STATS["same_at_rest"] += 1
-    return _with_nodes(r, q)
+    return r, ((q["table1"], q["table2"]), (q["node1"], q["node2"]))
 
 
 # How this backend's next read starts: "quiet" (its last read's "nothing pending"
@@ -904,29 +907,40 @@ def start(plpy, keys=()):
     """Run START, with the freshness step; ``keys``: up to two (table, id text)
     pairs, table as an oid or its regclass text, whose node ids to look up as given."""
     try:
-        r, at_rest = _run(plpy, keys)
+        r, at_rest, same = _run(plpy, keys)
     except plpy.SPIError as exc:
         if not errors.is_cancel(exc):
             settings.get(plpy, MAX_STALENESS.name)  # no interval, START's cast failed: 22023, what is allowed
         raise
     _check_staleness(plpy, r["max_staleness"])
     db.read_by(r["me"])  # the read's later queries share what policies asked (reads.statement_cache)
-    return _typed(plpy, r, at_rest)
+    if same is None:
+        return _typed(plpy, r, at_rest)
+    # START_SAME answered for the kept START_QUIET row ``r``: its Start, typed once, with
+    # this read's keys' tables and nodes (by position: Start's last three fields)
+    typed = _quiet["typed"]
+    if typed is None or typed[0] is not r:
+        typed = _quiet["typed"] = (r, _typed(plpy, r, at_rest))
+    return Start._make(typed[1][:-3] + same + typed[1][-1:])
 
 
 def _run(plpy, keys):
-    """START's row for ``keys`` (see start), and whether the read is at rest (START
-    read no pending rows)."""
+    """START's row for ``keys`` (see start), whether the read is at rest (START
+    read no pending rows), and, when START_SAME answered for the kept START_QUIET
+    row (_same_at_rest), the keys' (tables, nodes) it looked up (else None: the
+    row's own)."""
     one = len(keys) <= 1
     keys = list(keys) + [(None, None)] * (2 - len(keys))
     args = [FRESHNESS.default, True]
     for table, pk in keys:
         args += [None if table is None else str(table), pk]
     mode = _last["mode"]
-    r = carried = None
+    r = carried = same = None
     if mode == "quiet":
         r = _same_at_rest(plpy, args, one)
-        if r is None:
+        if r is not None:
+            r, same = r
+        else:
             STATS["quiet"] += 1
             r = run(plpy, START_QUIET_1 if one else START_QUIET, TYPES_AT_REST, [*args, _settled["xids"]])[0]
             _note_quiet(r)
@@ -967,7 +981,7 @@ def _run(plpy, keys):
     if not at_rest:
         STATS["unchanged"] += bool(r["unchanged"])
     _last["mode"] = "busy" if r["fetched"] else "quiet" if r["quiet"] else "at_rest"
-    return r, at_rest
+    return r, at_rest, same
 
 
 def _busy(plpy, statement, args):
