@@ -268,7 +268,8 @@ def traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth
     no_nulls("edge_types", edge_types)
     node_tables = table_oids(plpy, node_tables, "node_tables")
     r = Read(plpy, tenant, (seed_tables, seed_ids), "seed",
-             access.Walk((), direction, max_depth, node_tables, edge_types), by_node=True, walk_edges=True)
+             access.Walk((), direction, max_depth, node_tables, edge_types, None),  # (every field: the fast path)
+             by_node=True, walk_edges=True)
     starts = [s for s in r.ends if s is not None]
     restriction = access.restriction_mask(plpy, r.v, r.acc, node_tables, filter_json)
     adj, label_mask = r.graph(direction, edge_types)
