@@ -145,7 +145,7 @@ DECLARE
         'connected_components', 'component_stats', 'component_of',
         'export_dot', 'export_mermaid', 'export_graphml',
         -- what the reads call as their caller
-        '_setting', '_server_setting', '_import_package', '_base_type', '_base_typmod', '_source_name', '_leads_index', '_builtin_type', '_value_expr', '_captured_expr', '_key_expr',
+        '_setting', '_server_setting', '_import_package', '_base_type', '_base_typmod', '_source_name', '_lock_sources', '_leads_index', '_builtin_type', '_value_expr', '_captured_expr', '_key_expr',
         '_object_expr', '_read_sync', '_pending_rows', '_pending_columns', '_pending_keys', '_pending_ids',
         -- ... and to read, as the caller, the edges a join table's rows carry
         -- (reads/edge_rows.py): catalog-only generators of the endpoint and row filter SQL

@@ -21,6 +21,9 @@ owned by a role that is neither a superuser nor the caller: nothing runs, and th
 caller is told what to drop or have a superuser own. A reader reading as itself
 (``hydrate``, ``search``) runs the owner's code as a ``SELECT`` would, as before."""
 
+import threading
+import time
+
 import psycopg
 import pytest
 
@@ -248,3 +251,78 @@ def test_a_non_superuser_admins_own_table_runs_none_of_its_code_as_a_superuser(w
             c.execute("SELECT graph.remove_table('adm_pc.mine', cascade => true)")
             c.execute("DROP SCHEMA adm_pc CASCADE")
             c.execute(f"ALTER ROLE {ADMIN} NOSUPERUSER")
+
+
+def waiting_on(c, pid, t):
+    """Whether backend ``pid`` waits for a lock on own_pc.<t>."""
+    return c.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE pid = %s AND NOT granted"
+                     " AND relation = %s::regclass)", (pid, f"own_pc.{t}")).fetchone()[0]
+
+
+@pytest.mark.parametrize("role,call,held", [
+    (None, "SELECT * FROM graph.build()", "second"),
+    (None, "SELECT * FROM graph.verify()", "second"),
+    (ADMIN, "SELECT * FROM graph.build()", "second"),
+    (ADMIN, "SELECT * FROM graph.verify()", "first"),
+    (None, "SELECT * FROM graph.traverse('own_pc.t_race_a', '1', hydrate => true)", "first"),
+    (ADMIN, "SELECT * FROM graph.traverse('own_pc.t_race_a', '1', hydrate => true)", "first"),
+])
+def test_a_trap_planted_between_the_check_and_the_read_never_runs(world, role, call, held):
+    """The owner plants its trap after graph._source_name checked its table and before
+    the read plans it: it holds a lock on its table (``held``: the first one, which the
+    call reads, or a second table of its own read with it) that the privileged call
+    waited for after checking, plants the trap while it waits, and lets it go. The call
+    now locks what it reads before checking it: it waits before the check, which sees
+    the trap and refuses the table (seen failing before: the owner became superuser)."""
+    tag = "x" if role is None else "y"
+    t = f"t_race_{tag}{held[0]}_{call.split('.')[1][:5]}"
+    first = "t_race_a"
+    with connect(world) as c:
+        if not c.execute("SELECT to_regclass(%s) IS NOT NULL", (f"own_pc.{first}",)).fetchone()[0]:
+            register(world, first)
+    register(world, t)
+    with connect(world) as c:
+        c.execute("DELETE FROM spy_pc.calls")
+    result = {}
+    caller = connect(world) if role is None else as_role(world, role)
+    pid = caller.info.backend_pid
+
+    def run():
+        try:
+            cur = caller.execute(call)
+            rows = cur.fetchall()
+            result["failed"] = [r[3]["sqlstate"] for r in rows if "verify" in call and r[0] == "check_failed"]
+        except psycopg.Error as exc:
+            result["error"] = exc.sqlstate
+
+    with as_role(world, OWNER) as o, connect(world) as watch:
+        try:
+            with o.transaction():
+                locked = first if held == "first" else t
+                o.execute(f"LOCK TABLE own_pc.{locked} IN ACCESS EXCLUSIVE MODE")
+                worker = threading.Thread(target=run)
+                worker.start()
+                deadline = time.monotonic() + 30
+                while not waiting_on(watch, pid, locked) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert waiting_on(watch, pid, locked), result  # the call waits for the owner's lock
+                # the traps, planted while it waits, on both tables
+                o.execute(f"CREATE INDEX ON own_pc.{first} ((a + own_pc.f(21)))")
+                o.execute(f"CREATE INDEX ON own_pc.{t} ((a + own_pc.f(22)))")
+            worker.join(60)
+            assert not worker.is_alive()
+            with connect(world) as c:
+                calls = foreign_calls(c)
+                superuser = owner_is_superuser(c)
+                c.execute(f"ALTER ROLE {OWNER} NOSUPERUSER")
+            assert calls == [] and not superuser, (calls, result)
+            # refused, not read past the trap
+            assert result.get("error") == "42501" or "42501" in result.get("failed", []), result
+        finally:
+            caller.close()
+            with as_role(world, OWNER) as o2:
+                for tbl in (first, t):
+                    for (idx,) in o2.execute("SELECT indexrelid::regclass::text FROM pg_index"
+                                             f" WHERE indrelid = 'own_pc.{tbl}'::regclass AND NOT indisprimary"
+                                             ).fetchall():
+                        o2.execute(f"DROP INDEX {idx}")

@@ -18,7 +18,9 @@
 -- reconcile, retry, and such a caller's reads) it also raises 42501 when any of
 -- those calls a function, directly or as an operator's, owned by a role that is
 -- neither a superuser nor the caller: the owner's code would run with the
--- caller's rights (a superuser's build made the owner superuser). A reader's own
+-- caller's rights (a superuser's build made the owner superuser). The table (and
+-- its partitions and children) is locked first (graph._lock_sources), so that what
+-- the check reads is what the read plans. A reader's own
 -- read runs it as a SELECT of the reader's would. PUBLIC's: reads call it as
 -- their caller. Reads: pg_class, pg_inherits, pg_index, pg_statistic_ext,
 -- pg_constraint, pg_depend, pg_operator, pg_proc, pg_authid (pg_roles).
@@ -39,6 +41,11 @@ BEGIN
         RAISE EXCEPTION '% is registered with graphsync but is no longer a table', tbl::pg_catalog.regclass
             USING ERRCODE = '42809',
                   HINT = 'Remove it from the graph (graph.remove_table, or graph.remove_edge for a join table).';
+    END IF;
+    -- Locked before the check (graph._lock_sources): checked, then waited for, the
+    -- table was planned with what its owner created meanwhile.
+    IF pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') THEN
+        PERFORM graph._lock_sources(ARRAY[tbl]);
     END IF;
     -- The catalog walk below only for a table with something of that kind (no
     -- expression or partial index, statistics object, CHECK constraint, partition

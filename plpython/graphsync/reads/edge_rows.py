@@ -91,9 +91,11 @@ _sql = {}  # (registry edge sources secured, their node tables, join tables' nam
 # name them. An edge source holds its join table's oid only: a statement kept after a
 # rename read whatever then held the old name -- another role's view there ran its
 # functions as the reader (found in review; tests/test_reads_rls_edges.py).
+# A superuser's or graph_admin member's read locks them all before checking any
+# (graph._lock_sources, run once, ahead of the unnest).
 NAMES = """
 SELECT pg_catalog.array_agg(graph._source_name(u.t) ORDER BY u.o) AS names
-FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u (t, o)
+FROM pg_catalog.unnest(graph._lock_sources($1::pg_catalog.oid[])) WITH ORDINALITY AS u (t, o)
 """
 
 

@@ -199,6 +199,7 @@ def build(plpy):
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))
     with planned_for_bulk(plpy):
+        sources.lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges])  # before any check
         direct = {e.edge_source_id: packed.select(plpy, reg, e) for e in packed.chosen(plpy, reg)}
         snapshot, read = sources.read(plpy, reg, analyze=False, packed=direct)  # see no_nested_loops
         snapshot, _, below = db.complete_snapshot(plpy, snapshot)  # as the replay cursor keeps it

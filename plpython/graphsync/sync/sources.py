@@ -87,6 +87,14 @@ def check_present(plpy, purpose):
                  " graphsync_follow_ddl and graphsync_follow_drop do it as it happens when enabled).")
 
 
+def lock_tables(plpy, oids):
+    """Lock tables ``oids`` (and their partitions and children) for a superuser or
+    graph_admin caller before any of them is checked by graph._source_name: a read
+    of several tables that checked one, then waited for another's lock, planned the
+    first with what its owner created meanwhile (graph._lock_sources)."""
+    plpy.execute(plpy.prepare("SELECT graph._lock_sources($1)", ["oid[]"]), [sorted(set(int(o) for o in oids))])
+
+
 def _table(plpy, oid):
     return _q(plpy, "SELECT graph._source_name($1) AS v", ["oid"], [oid])  # no view (graph._source_name)
 
@@ -304,6 +312,7 @@ def read(plpy, reg, purpose="graph.build()", analyze=True, packed=None):
     the row its SELECT returned})."""
     packed = packed or {}
     check_present(plpy, purpose)
+    lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges])
     db.empty_temp_table(plpy, "_gs_src_nodes", NODE_COLUMNS)
     db.empty_temp_table(plpy, "_gs_src_edges", EDGE_COLUMNS)
     node_queries = [(n.table_oid, _node_select(plpy, n)) for n in reg.nodes.values()]
@@ -390,6 +399,7 @@ def read_each_table(plpy, reg, purpose):
     from _gs_src_edges (their ends cannot be checked); a caller comparing with the
     graph leaves those tables' nodes and edges out (Unread)."""
     check_present(plpy, purpose)
+    lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges])
     try:
         with plpy.subtransaction():
             read_into_temp(plpy, reg, purpose)
