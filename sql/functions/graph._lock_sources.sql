@@ -28,6 +28,16 @@ BEGIN
     IF NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') THEN
         RETURN tables;
     END IF;
+    -- One table without partitions or children (graph._source_name's call, most
+    -- tables): locked without the walk.
+    IF pg_catalog.cardinality(tables) = 1
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = tables[1]) THEN
+        IF EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = tables[1] AND c.relkind IN ('r', 'p'))
+           AND pg_catalog.has_table_privilege(tables[1], 'SELECT') IS true THEN
+            EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN ACCESS SHARE MODE', tables[1]::pg_catalog.regclass);
+        END IF;
+        RETURN tables;
+    END IF;
     FOR rel IN
         WITH RECURSIVE tree AS (
             SELECT u.t AS rel, u.o AS top, 0 AS depth
