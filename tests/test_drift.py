@@ -248,3 +248,33 @@ def test_writes_capture_missed_are_repaired_by_reconcile(app):
         job = c.execute("""SELECT kind, status, differences FROM graph._maintenance_jobs
                            ORDER BY job_id DESC LIMIT 1""").fetchone()
         assert job == ("reconcile", "succeeded", 0)
+
+
+def test_reconcile_and_maintenance_count_what_the_source_check_finds_by_kind_and_table(app):
+    """Both read graph.verify() counted per kind and table with ten ids of each
+    (ops/verify.py): reconcile names each kind and table once, with its count and
+    ten of its ids; maintenance's reason counts each kind."""
+    missed = [("app.companies", "graphsync_capture_insert"), ("app.companies", "graphsync_capture_delete"),
+              ("app.contacts", "graphsync_capture_update")]
+    with connect(app) as c:
+        uncaptured(c, missed, "INSERT INTO app.companies SELECT g, 1, 'unseen' || g FROM generate_series(101, 112) g",
+                   "UPDATE app.contacts SET name = 'unseen' WHERE id IN (3, 4)")
+        found = {r[0]: r[1:] for r in reconcile(c) if r[0].startswith("repaired_")}
+        assert set(found) == {"repaired_missing_node", "repaired_missing_edge", "repaired_stale_property"}, found
+        for kind in ("repaired_missing_node", "repaired_missing_edge"):  # (edges: to their workspace)
+            table, items, detail = found[kind]
+            assert (table, items) == ("app.companies", 12) and detail.startswith("ids: ") and detail.endswith(", ...")
+            sample = detail.removeprefix("ids: ").removesuffix(", ...").split(", ")
+            assert len(sample) == 10 and set(sample) <= {str(g) for g in range(101, 113)}, detail
+        table, items, detail = found["repaired_stale_property"]
+        assert (table, items, sorted(detail.removeprefix("ids: ").split(", "))) == ("app.contacts", 2, ["3", "4"])
+        assert c.execute("""SELECT differences FROM graph._maintenance_jobs
+                            ORDER BY job_id DESC LIMIT 1""").fetchone() == (26,)
+        assert_current(c)
+        uncaptured(c, missed, "DELETE FROM app.companies WHERE id > 100",
+                   "UPDATE app.contacts SET name = 'unseen again' WHERE id IN (3, 4, 5)")
+        c.execute("SET graph.verify_interval = '0'")
+        m = c.execute("SELECT differences, reason FROM graph.run_scheduled_maintenance()").fetchone()
+        c.execute("RESET graph.verify_interval")
+        assert m[0] == 27 and "source check: 12 extra_edge, 12 extra_node, 3 stale_property;" in m[1], m
+        assert_current(c)

@@ -30,7 +30,7 @@ import json
 import time
 
 from graphsync import db, errors, settings
-from graphsync.ops import drift, integrity, jobs
+from graphsync.ops import drift, integrity, jobs, verify
 from graphsync.sync import apply, base, build, notify
 
 
@@ -134,28 +134,15 @@ def lock_sources(plpy, why):
                 % (why, r["name"], SOURCE_LOCK_WAIT)) from None
 
 
-# One call of graph.verify(): the count of each kind of difference, and the
-# tables it could not check ('check_failed' rows, in the order it read them).
-DIFFERENCES = """
-SELECT v.difference, pg_catalog.count(*) AS n,
-       pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-           'table', v.table_name, 'sqlstate', v.detail ->> 'sqlstate', 'message', v.detail ->> 'message'))
-           FILTER (WHERE v.difference = 'check_failed')::text AS unread
-FROM graph.verify() AS v
-WHERE v.difference = ANY ($1)
-GROUP BY v.difference ORDER BY v.difference
-"""
-
-
 def count_differences(plpy):
-    """Differences between the applied graph and the sources: (total, summary text,
-    the tables the check could not read: [{table, sqlstate, message}])."""
-    rows = plpy.execute(plpy.prepare(DIFFERENCES, ["text[]"]),
-                        [list(drift.CONTENT_DIFFERENCES) + ["check_failed"]])
-    counted = [r for r in rows if r["difference"] != "check_failed"]
-    total = sum(r["n"] for r in counted)
-    unread = [u for r in rows if r["difference"] == "check_failed" for u in json.loads(r["unread"])]
-    return total, ", ".join("%d %s" % (r["n"], r["difference"]) for r in counted), unread
+    """Differences between the applied graph and the sources (verify.differences):
+    (total, summary text -- the count of each kind --, the tables the check could
+    not read: [{table, sqlstate, message}])."""
+    found, unread = verify.differences(plpy)
+    kinds = {}
+    for d in found:  # (by difference)
+        kinds[d["difference"]] = kinds.get(d["difference"], 0) + d["n"]
+    return sum(kinds.values()), ", ".join("%d %s" % (n, kind) for kind, n in kinds.items()), unread
 
 
 def prune(plpy, job_retention):

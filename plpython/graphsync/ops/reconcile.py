@@ -34,7 +34,7 @@ graph._rebuild_reasons) are checked before it starts: a bad value is an error
 
 
 from graphsync import db, errors, settings
-from graphsync.ops import drift, follow, jobs
+from graphsync.ops import drift, follow, jobs, verify
 from graphsync.sync import apply, build, notify
 
 # graphsync's event triggers as install creates them (sql/functions/graph._follow_ddl.sql,
@@ -212,25 +212,11 @@ class Repairs:
             self.q("UPDATE graph._sync_state SET build_required = true")
 
 
-def _differences(plpy):
-    """graph.verify()'s differences a rebuild repairs, and the tables it could not
-    check ('check_failed': [{table, sqlstate, message}])."""
-    rows = [dict(r) for r in plpy.execute(plpy.prepare(
-        "SELECT difference, table_name, id, detail ->> 'sqlstate' AS sqlstate, detail ->> 'message' AS message"
-        " FROM graph.verify() WHERE difference = ANY ($1)",
-        ["text[]"]), [list(drift.CONTENT_DIFFERENCES) + ["check_failed"]])]
-    unread = [{"table": r["table_name"], "sqlstate": r["sqlstate"], "message": r["message"]}
-              for r in rows if r["difference"] == "check_failed"]
-    return [r for r in rows if r["difference"] != "check_failed"], unread
-
-
-def _summarize(repairs, diffs, action):
-    groups = {}
-    for r in diffs:
-        groups.setdefault((r["difference"], r["table_name"]), []).append(r["id"])
-    for (difference, table), ids in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or "")):
-        sample = ", ".join(str(i) for i in ids[:10]) + (", ..." if len(ids) > 10 else "")
-        repairs.add("%s_%s" % (action, difference), table, len(ids), "ids: " + sample)
+def _summarize(repairs, found, action):
+    """One action per kind and table of the differences found (verify.differences)."""
+    for d in sorted(found, key=lambda d: (d["difference"], d["table_name"] or "")):
+        sample = ", ".join(str(i) for i in d["ids"]) + (", ..." if d["n"] > len(d["ids"]) else "")
+        repairs.add("%s_%s" % (action, d["difference"]), d["table_name"], d["n"], "ids: " + sample)
 
 
 def _follow_all(plpy, repairs):
@@ -253,7 +239,7 @@ def follow_ddl(plpy, tables):
 
 
 def _note_unread(repairs, result, unread):
-    """Record the tables the source check could not read (_differences): in the job
+    """Record the tables the source check could not read (verify.differences): in the job
     row, and as one 'check_failed' action each."""
     result["check_failures"] = unread
     for u in unread:
@@ -277,11 +263,11 @@ def _reconcile(plpy, job_id, repairs, result):
         applied = apply.apply_sync(plpy, None)
     result["rows_applied"] = sum(applied[k] for k in ("inserts", "updates", "deletes", "truncates"))
     jobs.phase(plpy, job_id, "verify")
-    diffs, unread = _differences(plpy)
-    result["differences"] = len(diffs)
+    diffs, unread = verify.differences(plpy)
+    result["differences"] = sum(d["n"] for d in diffs)
     reasons = list(plpy.execute("SELECT graph._rebuild_reasons() AS r")[0]["r"])
     if diffs:
-        reasons.append("%d differences from the sources" % len(diffs))
+        reasons.append("%d differences from the sources" % result["differences"])
     if unread:
         # not checked, so not clean; and a rebuild reads them too: it would fail on them
         _note_unread(repairs, result, unread)
@@ -302,11 +288,12 @@ def _reconcile(plpy, job_id, repairs, result):
     repairs.add("rebuilt", None, 1, "generation %d (%d nodes, %d edges) because: %s"
                 % (generation, nodes, edges, "; ".join(reasons)))
     jobs.phase(plpy, job_id, "verify")
-    still, unread = _differences(plpy)
+    still, unread = verify.differences(plpy)
     _summarize(repairs, still, "still")
     undone = []
     if still:
-        undone.append("%d differences from the sources remain after the rebuild (see graph.verify())" % len(still))
+        undone.append("%d differences from the sources remain after the rebuild (see graph.verify())"
+                      % sum(d["n"] for d in still))
     if unread:  # (a table that read for the rebuild and no longer does)
         _note_unread(repairs, result, unread)
         undone.append("the source check could not read %s after the rebuild" % jobs.describe_check_failures(unread))
