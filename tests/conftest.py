@@ -343,6 +343,15 @@ def db(server, template):
 
 
 @pytest.fixture
+def fresh_db(server):
+    """DSN of an empty database (graphsync not installed), dropped afterwards."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    dsn = server.create_database(name)
+    yield dsn
+    server.drop_database(name)
+
+
+@pytest.fixture
 def conn(db):
     with psycopg.connect(db, autocommit=True) as c:
         yield c
@@ -366,6 +375,22 @@ def as_role(dsn: str, role: str) -> psycopg.Connection:
     return connect(psycopg.conninfo.make_conninfo(dsn, user=role))
 
 
+@contextlib.contextmanager
+def table_owner(dsn: str, prefix: str):
+    """A new login role, named ``prefix`` and a random suffix, that may create schemas
+    in ``dsn``'s database (an application's tables' owner: not a superuser, not
+    graph_admin); what it owns goes to the caller afterwards, and the role is dropped."""
+    role = prefix + uuid.uuid4().hex[:8]
+    with connect(dsn) as c:
+        c.execute(f"CREATE ROLE {role} LOGIN")
+        c.execute(f"GRANT CREATE ON DATABASE {c.info.dbname} TO {role}")
+    yield role
+    with connect(dsn) as c:
+        c.execute(f"REASSIGN OWNED BY {role} TO CURRENT_USER")
+        c.execute(f"DROP OWNED BY {role}")
+        c.execute(f"DROP ROLE {role}")
+
+
 def verify(conn) -> list:
     return conn.execute("SELECT difference, table_name, id, detail FROM graph.verify()").fetchall()
 
@@ -383,7 +408,29 @@ def rows_read(conn, table: str) -> int:
                            FROM pg_stat_xact_all_tables WHERE relid = %s::regclass""", (table,)).fetchone()[0]
 
 
+def row(conn, query, params=()) -> dict:
+    """The first row of ``query``, by column name."""
+    cur = conn.execute(query, params)
+    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
+
+
 def apply(conn) -> dict:
-    cur = conn.execute("SELECT * FROM graph.apply_sync()")
-    names = [d.name for d in cur.description]
-    return dict(zip(names, cur.fetchone(), strict=True))
+    return row(conn, "SELECT * FROM graph.apply_sync()")
+
+
+def health(conn) -> dict:
+    return row(conn, "SELECT * FROM graph.sync_health()")
+
+
+def maintain(conn, fn="graph.run_scheduled_maintenance") -> dict:
+    """A maintenance run's result row: graph.run_scheduled_maintenance(), or ``fn``
+    (graph.vacuum)."""
+    return row(conn, f"SELECT * FROM {fn}()")
+
+
+def retry(conn) -> dict:
+    return row(conn, "SELECT * FROM graph.retry_failed()")
+
+
+def reconcile(conn) -> list:
+    return conn.execute("SELECT action, table_name, items, detail FROM graph.reconcile()").fetchall()

@@ -11,20 +11,10 @@ PostgreSQL's own)."""
 import uuid
 
 import psycopg
-import pytest
 from psycopg import sql
 
 import install
 from conftest import connect
-
-
-@pytest.fixture
-def fresh_db(server):
-    name = "t_" + uuid.uuid4().hex[:12]
-    dsn = server.create_database(name)
-    yield dsn
-    server.drop_database(name)
-
 
 OWNER_CAST = """
 CREATE FUNCTION {s}.to_mood(text) RETURNS {s}.mood LANGUAGE plpgsql AS $$

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import as_role, connect
+from conftest import apply, as_role, connect, health, maintain, retry, row
 from test_cron import crondb, wait_for_run  # noqa: F401  (crondb: the database pg_cron runs jobs in)
 
 OWNER, ADMIN, READER = "gs_ar_owner", "gs_ar_admin", "gs_ar_reader"
@@ -48,15 +48,6 @@ GRANT SELECT ON public.ar_cursed TO PUBLIC;
 CREATE TRIGGER ar_poison BEFORE INSERT OR UPDATE ON graph._node_rows
 FOR EACH ROW EXECUTE FUNCTION public.ar_poison();
 """
-
-
-def one(conn, query, params=()):
-    cur = conn.execute(query, params)
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
-
-
-def health(conn):
-    return one(conn, "SELECT * FROM graph.sync_health()")
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +99,7 @@ def owner(shop):
 
 
 def test_the_admin_is_no_superuser_and_owns_no_source_table(admin):
-    me = one(admin, "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+    me = row(admin, "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
     assert me == {"rolsuper": False, "rolbypassrls": False}
     assert admin.execute("""SELECT count(*) FROM pg_class WHERE relnamespace = 'shop'::regnamespace
                             AND pg_has_role(current_user, relowner, 'USAGE')""").fetchone() == (0,)
@@ -121,11 +112,11 @@ def test_registration_build_apply_and_verify(admin, owner):
     admin.execute("""SELECT graph.add_edge('shop.customers', 'a', 'shop.customers', to_column => 'b',
                                            via_table => 'shop.referrals', weight_column => 'weight')""")
     admin.execute("SELECT graph.add_filter_column('shop.orders', 'total')")
-    assert one(admin, "SELECT * FROM graph.build()")["node_count"] == 90
+    assert row(admin, "SELECT * FROM graph.build()")["node_count"] == 90
     owner.execute("INSERT INTO shop.customers VALUES (31, 'new')")
     owner.execute("UPDATE shop.orders SET total = 0 WHERE id = 1")
     owner.execute("DELETE FROM shop.referrals WHERE a = 2")
-    applied = one(admin, "SELECT * FROM graph.apply_sync()")
+    applied = apply(admin)
     assert (applied["inserts"], applied["updates"], applied["deletes"], applied["failed"]) == (1, 1, 1, 0)
     assert admin.execute("SELECT * FROM graph.verify()").fetchall() == []
     # unregister and register again
@@ -143,9 +134,9 @@ def test_registration_build_apply_and_verify(admin, owner):
 def test_maintenance_and_vacuum(admin, owner):
     admin.execute("SET graph.verify_interval = '0'")
     owner.execute("INSERT INTO shop.orders VALUES (100, 3, 9.5)")
-    m = one(admin, "SELECT * FROM graph.run_scheduled_maintenance()")
+    m = maintain(admin)
     assert (m["status"], m["error"], m["rows_applied"], m["differences"]) == ("succeeded", None, 1, 0)
-    v = one(admin, "SELECT * FROM graph.vacuum()")
+    v = maintain(admin, "graph.vacuum")
     assert (v["status"], v["rebuilt"]) == ("succeeded", True)
     assert admin.execute("SELECT run_by FROM graph._maintenance_jobs ORDER BY job_id DESC LIMIT 1"
                          ).fetchone() == (ADMIN,)
@@ -219,10 +210,10 @@ def test_retry_and_prune(shop, admin, owner):
     with connect(shop) as c:
         c.execute("INSERT INTO public.ar_cursed VALUES (true)")
     owner.execute("INSERT INTO shop.customers VALUES (666, 'poison')")
-    assert one(admin, "SELECT * FROM graph.apply_sync()")["failed"] == 1
+    assert apply(admin)["failed"] == 1
     with connect(shop) as c:
         c.execute("TRUNCATE public.ar_cursed")
-    r = one(admin, "SELECT * FROM graph.retry_failed()")
+    r = retry(admin)
     assert (r["retried"], r["succeeded"], r["still_failed"]) == (1, 1, 0)
     admin.execute("SET graph.log_retention = '0'")
     assert admin.execute("SELECT graph.prune_sync_log()").fetchone()[0] > 0
@@ -240,7 +231,7 @@ def test_shared_settings_through_graph_set_setting(shop, admin):
     with as_role(shop, READER) as r:  # a new session of any role sees the database's values
         assert r.execute("SELECT current_setting('graph.log_retention'), current_setting('graph.sync_batch_size')"
                          ).fetchone() == ("2 hours", "500")
-        assert one(r, "SELECT * FROM graph.sync_health()")["sync_batch_size"] == 500
+        assert health(r)["sync_batch_size"] == 500
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             r.execute("SELECT graph.set_setting('graph.sync_batch_size', '1')")
     # only graphsync's settings, only valid values
@@ -383,7 +374,7 @@ def test_a_backlog_the_admin_rebuilds_runs_no_owner_policy_and_is_replayed_inste
         warnings = []
         admin.add_notice_handler(lambda d: warnings.append(d.message_primary or ""))
         admin.execute("SET graph.rebuild_backlog_rows = 1")
-        applied = one(admin, "SELECT * FROM graph.apply_sync()")
+        applied = apply(admin)
         admin.execute("RESET graph.rebuild_backlog_rows")
         assert any("rebuilding the base instead of replaying failed" in w for w in warnings), warnings
         assert (applied["inserts"], applied["failed"]) == (400, 0)

@@ -9,12 +9,7 @@ replaced by reconcile() and by graph._install_capture."""
 
 import pytest
 
-from conftest import apply, connect, verify
-
-
-def health(conn):
-    cur = conn.execute("SELECT * FROM graph.sync_health()")
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
+from conftest import apply, connect, health, verify
 
 
 def states(conn, table):

@@ -26,7 +26,7 @@ import psycopg
 import pytest
 
 import install
-from conftest import ROOT, apply, connect, pgcluster, rows_read, skip_without_server_binaries, verify
+from conftest import ROOT, apply, connect, health, pgcluster, rows_read, skip_without_server_binaries, verify
 
 WAIT = 300  # seconds: a minute boundary, the run, and slack for a machine at load 15+
 SCHEMA = (ROOT / "demo" / "schema.sql").read_text()
@@ -70,11 +70,6 @@ def crondb(server, template):
                 install.uninstall(c)
         if not exists:
             server.drop_database(name)
-
-
-def health(conn):
-    cur = conn.execute("SELECT * FROM graph.sync_health()")
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
 
 
 def wait_for_run(conn, jobid, after=0):

@@ -12,7 +12,7 @@ import uuid
 import psycopg
 import pytest
 
-from conftest import apply, as_role, connect, verify
+from conftest import apply, as_role, connect, health, table_owner, verify
 
 SCHEMA = """
 CREATE SCHEMA shop;
@@ -35,20 +35,8 @@ SELECT graph.add_edge('shop.customers', 'a', 'shop.customers', to_column => 'b',
 @pytest.fixture(scope="module")
 def owner(db):
     """A login role that owns the application's tables: not a superuser, not graph_admin."""
-    role = "gs_ddl_" + uuid.uuid4().hex[:8]
-    with connect(db) as c:
-        c.execute(f"CREATE ROLE {role} LOGIN")
-        c.execute(f"GRANT CREATE ON DATABASE {c.info.dbname} TO {role}")
-    yield role
-    with connect(db) as c:
-        c.execute(f"REASSIGN OWNED BY {role} TO CURRENT_USER")
-        c.execute(f"DROP OWNED BY {role}")
-        c.execute(f"DROP ROLE {role}")
-
-
-def health(conn):
-    cur = conn.execute("SELECT * FROM graph.sync_health()")
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
+    with table_owner(db, "gs_ddl_") as role:
+        yield role
 
 
 def warnings_of(conn):

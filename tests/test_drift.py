@@ -8,19 +8,10 @@ health, verify and reconcile to find."""
 
 import pytest
 
-from conftest import ROOT, apply, connect, verify
+from conftest import ROOT, apply, connect, health, reconcile, verify
 
 SCHEMA = (ROOT / "demo" / "schema.sql").read_text()
 REGISTER = (ROOT / "demo" / "register.sql").read_text()
-
-
-def health(conn):
-    cur = conn.execute("SELECT * FROM graph.sync_health()")
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
-
-
-def reconcile(conn):
-    return conn.execute("SELECT action, table_name, items, detail FROM graph.reconcile()").fetchall()
 
 
 def actions(rows):

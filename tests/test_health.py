@@ -12,7 +12,7 @@ inactive (test_cron)."""
 import psycopg
 import pytest
 
-from conftest import apply, connect, verify
+from conftest import apply, connect, health, maintain, reconcile, retry, verify
 
 # A sabotaged graph table: rows of the keys in public.cursed cannot be written
 # to graph._nodes (replay or build fails on them), or are written with forged
@@ -38,27 +38,6 @@ BEGIN RAISE EXCEPTION 'disk on fire'; END $$;
 BREAK_BUILD = """CREATE TRIGGER break_build BEFORE INSERT ON graph._csr
                  FOR EACH ROW EXECUTE FUNCTION public.break_build()"""
 MEND_BUILD = "DROP TRIGGER break_build ON graph._csr"
-
-
-def row(conn, query, params=()):
-    cur = conn.execute(query, params)
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
-
-
-def health(conn):
-    return row(conn, "SELECT * FROM graph.sync_health()")
-
-
-def maintain(conn, fn="graph.run_scheduled_maintenance"):
-    return row(conn, f"SELECT * FROM {fn}()")
-
-
-def retry(conn):
-    return row(conn, "SELECT * FROM graph.retry_failed()")
-
-
-def reconcile(conn):
-    return conn.execute("SELECT action, table_name, items, detail FROM graph.reconcile()").fetchall()
 
 
 def flags(h):

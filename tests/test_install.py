@@ -90,15 +90,6 @@ def run_cli(dsn: str, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def fresh_db(server):
-    """An empty database (graphsync not installed), dropped afterwards."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    dsn = server.create_database(name)
-    yield dsn
-    server.drop_database(name)
-
-
-@pytest.fixture
 def installed_db(server, template):
     name = "t_" + uuid.uuid4().hex[:12]
     dsn = server.create_database(name, template)

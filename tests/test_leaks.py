@@ -8,7 +8,7 @@ read the secret table, a peer that can, and a non-superuser graph_admin member."
 import psycopg
 import pytest
 
-from conftest import connect
+from conftest import connect, row
 
 READER, PEER, ADMIN = "gs_leak_reader", "gs_leak_peer", "gs_leak_admin"
 SECRET = "s3cr3t-value"
@@ -43,11 +43,6 @@ def as_role(dsn, role, notices=None):
         c.add_notice_handler(lambda d: notices.append(
             " ".join(x for x in (d.severity, d.message_primary, d.message_detail, d.message_hint) if x)))
     return c
-
-
-def row(conn, sql):
-    cur = conn.execute(sql)
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
 
 
 def shows(values, text):

@@ -7,20 +7,10 @@ import time
 import psycopg
 import pytest
 
-from conftest import ROOT, apply, connect, pending_count, rows_read, verify
+from conftest import ROOT, apply, connect, health, maintain, pending_count, rows_read, verify
 
 SCHEMA = (ROOT / "demo" / "schema.sql").read_text()
 REGISTER = (ROOT / "demo" / "register.sql").read_text()
-
-
-def maintain(conn, fn="graph.run_scheduled_maintenance"):
-    cur = conn.execute(f"SELECT * FROM {fn}()")
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
-
-
-def health(conn):
-    cur = conn.execute("SELECT * FROM graph.sync_health()")
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
 
 
 @pytest.fixture(scope="module")

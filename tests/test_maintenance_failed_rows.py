@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import apply, connect, verify
+from conftest import apply, connect, health, retry, verify
 
 POISON = """
 CREATE OR REPLACE FUNCTION public.poison() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -14,16 +14,6 @@ CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._node_rows
 FOR EACH ROW EXECUTE FUNCTION public.poison();
 """
 CURE = "DROP TRIGGER poison ON graph._node_rows"
-
-
-def health(conn):
-    cur = conn.execute("SELECT * FROM graph.sync_health()")
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
-
-
-def retry(conn):
-    cur = conn.execute("SELECT * FROM graph.retry_failed()")
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
 
 
 @pytest.fixture

@@ -6,29 +6,15 @@ TRUNCATE of one partition, NO INHERIT) mark the table for a rebuild, which
 maintenance does. The DDL runs as the tables' owner, neither superuser nor
 graph_admin."""
 
-import uuid
-
 import pytest
 
-from conftest import apply, as_role, connect, verify
+from conftest import apply, as_role, connect, health, table_owner, verify
 
 
 @pytest.fixture(scope="module")
 def owner(db):
-    role = "gs_part_" + uuid.uuid4().hex[:8]
-    with connect(db) as c:
-        c.execute(f"CREATE ROLE {role} LOGIN")
-        c.execute(f"GRANT CREATE ON DATABASE {c.info.dbname} TO {role}")
-    yield role
-    with connect(db) as c:
-        c.execute(f"REASSIGN OWNED BY {role} TO CURRENT_USER")
-        c.execute(f"DROP OWNED BY {role}")
-        c.execute(f"DROP ROLE {role}")
-
-
-def health(conn):
-    cur = conn.execute("SELECT * FROM graph.sync_health()")
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
+    with table_owner(db, "gs_part_") as role:
+        yield role
 
 
 def log_rows(conn, since):

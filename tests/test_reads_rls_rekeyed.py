@@ -32,7 +32,7 @@ import uuid
 import pytest
 from psycopg import sql
 
-from conftest import as_role, connect
+from conftest import as_role, connect, health
 
 SCHEMA = """
 DROP SCHEMA IF EXISTS rvk CASCADE;
@@ -106,11 +106,6 @@ def roles(db):
             for r in (owner, reader):
                 c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(r)))
                 c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(r)))
-
-
-def health(conn):
-    cur = conn.execute("SELECT * FROM graph.sync_health()")
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
 
 
 def names(c, query=PEOPLE):

@@ -15,7 +15,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -65,14 +64,6 @@ def venv(wheel, tmp_path_factory) -> Path:
     return env
 
 
-@pytest.fixture
-def fresh_dsn(server):
-    name = "t_" + uuid.uuid4().hex[:12]
-    dsn = server.create_database(name)
-    yield dsn
-    server.drop_database(name)
-
-
 def test_the_wheel_ships_the_client_and_every_sql_and_plpython_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in ("__init__.py", "__main__.py", "_version.py", "cli.py", "installer.py"):
@@ -89,21 +80,21 @@ def test_the_wheel_ships_the_client_and_every_sql_and_plpython_file(wheel):
     assert b"graphsync = graphsync.cli:main" in entry_points
 
 
-def test_graphsync_install_then_health_from_the_fresh_venv(venv, fresh_dsn, tmp_path):
+def test_graphsync_install_then_health_from_the_fresh_venv(venv, fresh_db, tmp_path):
     graphsync = venv / "bin" / "graphsync"
-    first = _run([graphsync, "install", "--dsn", fresh_dsn], cwd=tmp_path)
+    first = _run([graphsync, "install", "--dsn", fresh_db], cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("graphsync ") and "installed (migrations run: 001-core.sql" in first.stdout
-    with psycopg.connect(fresh_dsn, autocommit=True) as c:
+    with psycopg.connect(fresh_db, autocommit=True) as c:
         assert c.execute("SELECT version FROM graph._version").fetchone() == (install.VERSION,)
         modules = dict(c.execute("SELECT name, source FROM graph._py_modules").fetchall())
         assert modules["graphsync.settings"] == (ROOT / "plpython/graphsync/settings.py").read_text()
         before = everything(c)
 
-    again = _run([graphsync, "install", "--dsn", fresh_dsn], cwd=tmp_path)
+    again = _run([graphsync, "install", "--dsn", fresh_db], cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "migrations run: none" in again.stdout
-    with psycopg.connect(fresh_dsn, autocommit=True) as c:
+    with psycopg.connect(fresh_db, autocommit=True) as c:
         assert everything(c) == before, "a second graphsync install changed the database"
         c.execute("CREATE TABLE people (id int PRIMARY KEY, boss int REFERENCES people)")
         c.execute("SELECT graph.add_table('people')")
@@ -113,7 +104,7 @@ def test_graphsync_install_then_health_from_the_fresh_venv(venv, fresh_dsn, tmp_
         columns = [d.name for d in expected.description]
         row = expected.fetchone()
 
-    health = _run([graphsync, "health", "--dsn", fresh_dsn], cwd=tmp_path)
+    health = _run([graphsync, "health", "--dsn", fresh_db], cwd=tmp_path)
     assert health.returncode == 0, health.stderr
     lines = health.stdout.splitlines()
     assert lines[0].split() == ["column", "value"] and set(lines[1]) == {"-", " "}
@@ -129,9 +120,9 @@ def test_graphsync_install_then_health_from_the_fresh_venv(venv, fresh_dsn, tmp_
     assert shown["last_error"] == ""  # NULL is an empty cell
     assert shown["next_action"].startswith(values["next_action"].splitlines()[0])
 
-    gone = _run([graphsync, "uninstall", "--dsn", fresh_dsn], cwd=tmp_path)
+    gone = _run([graphsync, "uninstall", "--dsn", fresh_db], cwd=tmp_path)
     assert gone.returncode == 0 and "uninstalled" in gone.stdout, gone.stderr
-    none = _run([graphsync, "health", "--dsn", fresh_dsn], cwd=tmp_path)
+    none = _run([graphsync, "health", "--dsn", fresh_db], cwd=tmp_path)
     assert none.returncode == 2 and "not installed" in none.stderr and "Traceback" not in none.stderr
 
 
@@ -170,8 +161,8 @@ print("health", dict(graphsync.health(dsn))["pending_sync_rows"])
 """
 
 
-def test_the_python_api_from_the_fresh_venv(venv, fresh_dsn, tmp_path):
-    done = _run([venv / "bin" / "python", "-c", PYTHON_API, fresh_dsn], cwd=tmp_path)
+def test_the_python_api_from_the_fresh_venv(venv, fresh_db, tmp_path):
+    done = _run([venv / "bin" / "python", "-c", PYTHON_API, fresh_db], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     out = done.stdout.splitlines()
     bundle = Path(out[0].removeprefix("bundle "))
