@@ -199,7 +199,13 @@ class no_seqscan:
         run(self.plpy, _SET_SCANS, ["text", "text", "text"], list(self.was))
 
 
-TEMP_MISSING = "SELECT pg_catalog.to_regclass($1) IS NULL AS missing"
+# Who owns the relation of that name in this session's temporary schema (no row: none
+# is there), and whether it is the role running the call.
+TEMP_OWNER = """
+SELECT c.relowner::pg_catalog.regrole::pg_catalog.text AS owner,
+       c.relowner = (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user) AS own
+FROM pg_catalog.pg_class AS c WHERE c.oid = pg_catalog.to_regclass($1)
+"""
 READ_ONLY = "cannot change the graph in a read-only transaction"
 READ_ONLY_HINT = "Run it in a read-write transaction."
 
@@ -233,11 +239,22 @@ def empty_temp_table(plpy, name, columns):
     """pg_temp.``name`` (``columns``: a constant of the caller's), empty and dropped at
     commit: created if this transaction has none yet, else truncated, so a second
     use in one transaction (maintenance runs verify, then the source check) sends
-    the caller no NOTICE that it already exists."""
-    if run(plpy, TEMP_MISSING, ["text"], ["pg_temp." + name])[0]["missing"]:
+    the caller no NOTICE that it already exists. Only a table the role running the
+    call owns is truncated and written again: every role that runs SQL in a session
+    may create temporary tables in it (a table owner's SECURITY DEFINER function a
+    superuser calls), put its own triggers on one and open it to anyone, and they
+    ran as the caller who wrote it next (a superuser's build() made the owner one).
+    One another role made is refused (42501) untouched."""
+    found = run(plpy, TEMP_OWNER, ["text"], ["pg_temp." + name])
+    if not found:
         plpy.execute("CREATE TEMP TABLE %s (%s) ON COMMIT DROP" % (name, columns))
-    else:
+    elif found[0]["own"]:
         plpy.execute("TRUNCATE pg_temp.%s" % name)
+    else:
+        raise errors.InsufficientPrivilege(
+            "pg_temp.%s was made by role %s in this session: it is not written (its triggers would run as %s)"
+            % (name, found[0]["owner"], run(plpy, "SELECT current_user AS u")[0]["u"]),
+            hint="Reconnect (temporary tables end with the session), or drop it after checking what it is.")
 
 
 def require_admin(plpy):
