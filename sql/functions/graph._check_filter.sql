@@ -39,12 +39,18 @@ DECLARE
     idx oid;
     bad text;
     i integer;
+    e_state text;
+    e_detail text;
+    e_hint text;
 BEGIN
     IF row_filter IS NULL OR btrim(row_filter) = '' OR strpos(row_filter, ';') > 0 THEN
         RAISE EXCEPTION 'a row filter must be one boolean expression, not %',
             coalesce(quote_literal(row_filter), 'NULL') USING ERRCODE = '22023';
     END IF;
-    DROP TABLE IF EXISTS pg_temp._gs_filter_check CASCADE;
+    -- Not DROP ... IF EXISTS: its NOTICEs ("does not exist, skipping") reached the caller.
+    IF pg_catalog.to_regclass('pg_temp._gs_filter_check') IS NOT NULL THEN
+        DROP TABLE pg_temp._gs_filter_check CASCADE;
+    END IF;
     -- The copy names each column and type from the catalog (LIKE would need SELECT on tbl).
     EXECUTE format('CREATE TEMP TABLE _gs_filter_check (%s) ON COMMIT DROP',
                    (SELECT string_agg(format('%I %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)),
@@ -67,6 +73,14 @@ BEGIN
         WHEN undefined_table THEN
             RAISE EXCEPTION 'row filter % is not an expression over the columns of % alone: %', row_filter, tbl,
                 SQLERRM USING ERRCODE = '42P17';
+        WHEN OTHERS THEN
+            -- PostgreSQL's own error (a column tbl lacks, a syntax error, ...), naming the filter
+            GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_detail = PG_EXCEPTION_DETAIL,
+                                    e_hint = PG_EXCEPTION_HINT;
+            RAISE EXCEPTION 'row filter % of %: %', row_filter, tbl, SQLERRM
+                USING ERRCODE = e_state, DETAIL = e_detail,
+                HINT = CASE WHEN e_hint <> '' THEN e_hint
+                            ELSE 'A row filter is one boolean expression over the columns of ' || tbl::text || '.' END;
     END;
     SELECT pg_catalog.pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) INTO bad
     FROM pg_catalog.pg_rewrite AS r
@@ -93,6 +107,18 @@ BEGIN
                 SQLERRM USING ERRCODE = '42P17',
                 HINT = 'A row filter may use the row''s columns, constants and PostgreSQL''s own immutable'
                        ' functions and operators; no subquery, aggregate, window function or other table.';
+        WHEN invalid_object_definition THEN
+            RAISE EXCEPTION 'row filter % of % is not immutable: %', row_filter, tbl, SQLERRM
+                USING ERRCODE = '42P17',
+                HINT = 'A row filter must give the same answer at capture and at rebuild: no now(), random() or'
+                       ' setting-dependent function (a soft delete is deleted_at IS NULL).';
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_detail = PG_EXCEPTION_DETAIL,
+                                    e_hint = PG_EXCEPTION_HINT;
+            RAISE EXCEPTION 'row filter % of %: %', row_filter, tbl, SQLERRM
+                USING ERRCODE = e_state, DETAIL = e_detail,
+                HINT = CASE WHEN e_hint <> '' THEN e_hint
+                            ELSE 'A row filter is one boolean expression over the columns of ' || tbl::text || '.' END;
     END;
     idx := 'pg_temp._gs_filter_check_idx'::regclass;
     FOR i IN 1 .. coalesce(cardinality(old_names), 0) LOOP

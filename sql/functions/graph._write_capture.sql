@@ -178,6 +178,7 @@ DECLARE
     fk_o text; fk_n text; fp_o text; fp_n text; fr_o text; fr_n text;
     guard_o text; guard_n text; guard_d text;
     ops text;
+    level text;
     -- Types whose output function reads no setting (not DateStyle, TimeZone,
     -- IntervalStyle, extra_float_digits, bytea_output nor lc_monetary). Domains,
     -- arrays and composites are not listed: a column of those keeps the settings
@@ -198,8 +199,11 @@ BEGIN
     -- Replica capture only where wanted (graph._replica_capture_wanted): else
     -- the row function goes, and with it its triggers.
     IF per_row AND NOT graph._replica_capture_wanted(tbl) THEN
-        IF pg_catalog.to_regprocedure(fn || '()') IS NOT NULL THEN
+        IF pg_catalog.to_regprocedure(fn || '()') IS NOT NULL THEN  -- quietly, as below
+            level := pg_catalog.current_setting('client_min_messages');
+            PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
             EXECUTE format('DROP FUNCTION %s() CASCADE', fn);
+            PERFORM pg_catalog.set_config('client_min_messages', level, true);
         END IF;
         RETURN false;
     END IF;
@@ -215,7 +219,15 @@ BEGIN
     IF node.table_oid IS NULL AND NOT EXISTS (
         SELECT FROM graph._edge_sources AS e WHERE coalesce(e.via_table, e.from_table) = tbl
     ) THEN
-        EXECUTE format('DROP FUNCTION IF EXISTS %s() CASCADE', fn);
+        -- not DROP ... IF EXISTS, and the CASCADE to the table's triggers said
+        -- quietly: their NOTICEs ("does not exist, skipping", "drop cascades to")
+        -- reached the caller of remove_table and the like
+        IF pg_catalog.to_regprocedure(fn || '()') IS NOT NULL THEN
+            level := pg_catalog.current_setting('client_min_messages');
+            PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
+            EXECUTE format('DROP FUNCTION %s() CASCADE', fn);
+            PERFORM pg_catalog.set_config('client_min_messages', level, true);
+        END IF;
         RETURN false;
     END IF;
 
