@@ -128,15 +128,20 @@ BEGIN
     IF row_filter IS NOT NULL THEN
         SELECT f.expression, f.columns INTO filter_sql, filter_cols FROM graph._check_filter(carrier, row_filter) AS f;
     END IF;
-    IF EXISTS (
-        SELECT FROM graph._edge_sources AS e
-        WHERE e.from_table = add_edge.from_table AND e.from_column IS NOT DISTINCT FROM f_col
-          AND e.from_columns IS NOT DISTINCT FROM f_cols AND e.json_path IS NOT DISTINCT FROM add_edge.json_path
-          AND e.to_table = add_edge.to_table
-          AND e.via_table IS NOT DISTINCT FROM add_edge.via_table
-          AND e.to_column IS NOT DISTINCT FROM t_col AND e.to_columns IS NOT DISTINCT FROM t_cols
-    ) THEN
-        RAISE EXCEPTION 'this edge source is already registered' USING ERRCODE = '42710';
+    SELECT e.edge_source_id INTO new_id
+    FROM graph._edge_sources AS e
+    WHERE e.from_table = add_edge.from_table AND e.from_column IS NOT DISTINCT FROM f_col
+      AND e.from_columns IS NOT DISTINCT FROM f_cols AND e.json_path IS NOT DISTINCT FROM add_edge.json_path
+      AND e.to_table = add_edge.to_table
+      AND e.via_table IS NOT DISTINCT FROM add_edge.via_table
+      AND e.to_column IS NOT DISTINCT FROM t_col AND e.to_columns IS NOT DISTINCT FROM t_cols;
+    IF new_id IS NOT NULL THEN
+        -- named as remove_edge names it
+        RAISE EXCEPTION 'edge source %.% -> % is already registered (edge_source_id %)', from_table,
+            coalesce(quote_ident(from_column), array_to_string(from_columns, ',')),
+            to_table::text || CASE WHEN via_table IS NOT NULL THEN ' via ' || via_table::text ELSE '' END, new_id
+            USING ERRCODE = '42710',
+            HINT = 'graph.alter_edge changes its label, direction and row filter; graph.remove_edge removes it.';
     END IF;
 
     INSERT INTO graph._edge_sources (

@@ -33,9 +33,13 @@ DECLARE
     e_hint text;
 BEGIN
     PERFORM graph._require_admin();
+    IF alter_edge.edge_source_id IS NULL THEN
+        RAISE EXCEPTION 'edge_source_id must not be NULL' USING ERRCODE = '22004',
+            HINT = 'add_edge returns it; graph._edge_sources lists them.';
+    END IF;
     SELECT * INTO e FROM graph._edge_sources AS s WHERE s.edge_source_id = alter_edge.edge_source_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'no edge source % is registered', coalesce(alter_edge.edge_source_id::text, 'NULL')
+        RAISE EXCEPTION 'no edge source % is registered', alter_edge.edge_source_id
             USING ERRCODE = '42704';
     END IF;
     IF label = '' THEN
