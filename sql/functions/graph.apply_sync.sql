@@ -1,7 +1,7 @@
 -- graph.apply_sync(max_batches): replay committed, unapplied log rows into the
 -- graph in batches of graph.sync_batch_size (all of them when max_batches is
--- NULL). Batch membership is decided by transaction visibility, so a
--- transaction that commits late is never skipped; graph writes and the cursor
+-- NULL; a negative max_batches is 22023). Batch membership is decided by
+-- transaction visibility, so a transaction that commits late is never skipped; graph writes and the cursor
 -- commit with the caller's transaction. Admin only. Returns what it applied,
 -- and why it stopped early, if it did ('failed_row'; 'edge_buffer_full' only
 -- when the rebuild below failed). A backlog holding more edge changes than
@@ -36,6 +36,10 @@ DECLARE
     e_hint text;
 BEGIN
     PERFORM graph._require_admin();
+    IF max_batches < 0 THEN
+        RAISE EXCEPTION 'max_batches must be >= 0, not %', max_batches USING ERRCODE = '22023',
+            HINT = 'Pass NULL (the default) to apply every pending row.';
+    END IF;
     SELECT r.*
     INTO inserts, updates, deletes, truncates, batches, failed, stopped
     FROM graph._apply_sync(max_batches) AS r;

@@ -1,5 +1,6 @@
 -- graph.prune_sync_log(retention): delete applied log rows created more than
--- retention ago (default: the setting graph.log_retention). Never deletes
+-- retention ago (default: the setting graph.log_retention; a negative one is
+-- 22023). Never deletes
 -- an unapplied row: a row is applied when its transaction is visible in the
 -- replay cursor's done_snapshot (every transaction below its xmin had ended;
 -- one in its in-progress list or at or above its xmax was still open, or had
@@ -50,6 +51,9 @@ BEGIN
     PERFORM graph._require_admin();
     IF retention IS NULL THEN
         retention := graph._setting('graph.log_retention')::interval;
+    ELSIF retention < interval '0' THEN
+        RAISE EXCEPTION 'retention must be an interval of 0 or more, not %', retention USING ERRCODE = '22023',
+            HINT = 'Pass 0 to prune every applied row, or NULL for graph.log_retention.';
     END IF;
     cutoff := now() - retention;
     SELECT l.id INTO first_kept FROM graph._sync_log AS l WHERE l.created_at >= cutoff ORDER BY l.id LIMIT 1;
