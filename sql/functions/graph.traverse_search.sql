@@ -2,6 +2,8 @@
 -- graph.traverse from all of them at once; takes the arguments of both and
 -- returns the rows of graph.traverse. Reads: the sources, then what
 -- graph.traverse reads.
+-- PL/pgSQL: max_seeds is checked under its own name (search named it max_rows),
+-- and errors reach the caller with SQLSTATE, message, detail and hint only.
 CREATE OR REPLACE FUNCTION graph.traverse_search(
     property_key text,
     value text,
@@ -29,10 +31,21 @@ RETURNS TABLE (
     node jsonb,
     capped boolean
 )
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    IF max_seeds < 1 OR max_seeds > 100000 THEN
+        RAISE EXCEPTION 'graphsync: max_seeds must be between 1 and 100000, not %', max_seeds
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
     SELECT t.*
     FROM (
         SELECT
@@ -45,7 +58,21 @@ AS $$
         direction => direction, edge_types => edge_types, node_tables => node_tables, filter => $11,
         tenant => tenant, strategy => strategy, max_nodes => max_nodes, hydrate => hydrate
     ) AS t
-    WHERE found.seed_tables IS NOT NULL
+    WHERE found.seed_tables IS NOT NULL;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    e_message := graph._error_message(e_message);  -- without PL/Python's 'spiexceptions.<Type>: '
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
+END;
 $$;
 
 COMMENT ON FUNCTION graph.traverse_search(

@@ -74,4 +74,10 @@ def seeds(plpy, seed_table, seed_id, seed_tables, seed_ids):
     if one == many:
         message = "give either seed_table and seed_id, or seed_tables and seed_ids"
         raise errors.InvalidArgument(message) if one else errors.NullValue(message)
-    return ([seed_table], [seed_id]) if one else (seed_tables, seed_ids)
+    if one:
+        # the argument named as the caller passed it, not as the seed arrays
+        for name, value in (("seed_table", seed_table), ("seed_id", seed_id)):
+            if value is None:
+                raise errors.NullValue("%s must not be NULL" % name)
+        return [seed_table], [seed_id]
+    return seed_tables, seed_ids
