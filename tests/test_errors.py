@@ -100,6 +100,10 @@ READS = [
     ("graph.traverse('app.pairs', '(1,x')", "22P02", "(v1,v2,...)"),
     ("graph.traverse('app.pairs', '(one,x)')", "22P02", "invalid input syntax for type integer"),
     ("graph.traverse('app.contacts', NULL)", "22004", "NULL"),
+    # the argument as the caller named it (not "seed tables and ids")
+    ("graph.traverse('app.contacts', NULL) AS named", "22004", "seed_id must not be NULL"),
+    ("graph.traverse(NULL, '1')", "22004", "seed_table must not be NULL"),
+    ("graph.export_dot(NULL, '1')", "22004", "seed_table must not be NULL"),
     ("graph.traverse('app.contacts', '1', seed_tables => '{app.contacts}', seed_ids => '{1}')", "22023", "either"),
     ("graph.traverse(seed_tables => NULL, seed_ids => NULL)", "22004", "either"),
     ("graph.traverse(seed_tables => '{app.contacts}', seed_ids => '{1,2}')", "22023", "same length"),
@@ -123,6 +127,9 @@ READS = [
     ("graph.search('name', 'x', table_filter => ARRAY[NULL]::regclass[])", "22004", "table_filter"),
     ("graph.search('nope', 'x')", "42703", "graph.add_filter_column"),
     ("graph.traverse_search('name', 'co1', direction => 'up')", "22023", "direction"),
+    # max_seeds by its own name (it was search's max_rows)
+    ("graph.traverse_search('name', 'co1', max_seeds => 0)", "22023", "max_seeds"),
+    ("graph.traverse_search('name', 'co1', max_seeds => 100001)", "22023", "max_seeds"),
 ]
 
 

@@ -91,6 +91,18 @@ CASES = [
     ("unknown_filter_column", "SELECT graph.add_filter_column('ok_a', 'nope')", "42703", "nope"),
     ("duplicate_table", "SELECT graph.add_table('ok_a')", "42710", "ok_a"),
     ("duplicate_edge", "SELECT graph.add_edge('ok_a', 'ref', 'ok_b')", "42710", "already registered"),
+    # the message names the edge source and its id
+    ("duplicate_edge_named", "SELECT graph.add_edge('ok_a', 'ref', 'ok_b')", "42710", "ok_a.ref -> public.ok_b"),
+    # a system catalog cannot carry triggers: registered, it was a node table nothing captured
+    ("system_catalog", "SELECT graph.add_table('pg_catalog.pg_namespace')", "42809", "system catalog"),
+    # a temporary table is one session's: it went at the session's end and build failed on it
+    ("temporary_table", "CREATE TEMP TABLE tmp_t (id int PRIMARY KEY); SELECT graph.add_table('tmp_t')",
+     "42809", "temporary"),
+    ("null_from_table", "SELECT graph.add_edge(NULL, 'ref', 'ok_b')", "22004", "from_table must not be NULL"),
+    ("null_to_table", "SELECT graph.add_edge('ok_a', 'ref2', NULL)", "22004", "to_table must not be NULL"),
+    ("null_table_to_remove", "SELECT graph.remove_table(NULL)", "22004", "must not be NULL"),
+    ("null_filter_column_table", "SELECT graph.add_filter_column(NULL, 'name')", "22004", "must not be NULL"),
+    ("null_edge_source_id", "SELECT graph.alter_edge(NULL, label => 'x')", "22004", "edge_source_id"),
     ("text_weight", "SELECT graph.add_edge('ok_a', 'ref2', 'ok_b', weight_column => 'label_text')",
      "42804", "label_text"),
     ("text_weight_join", "SELECT graph.add_edge('ok_a', 'a', 'ok_b', to_column => 'b', via_table => 'link',"
@@ -136,6 +148,13 @@ CASES = [
      "42P17", "positive"),
     ("filter_on_a_composite_column", "SELECT graph.add_table('paired', row_filter => 'p IS NULL')", "42P17", "pair"),
     ("filter_not_boolean", "SELECT graph.add_table('unreg', row_filter => 'ref + 1')", "42804", "boolean"),
+    # the row filter's errors name the filter and its table, whichever check refused it
+    ("filter_unknown_column_named", "SELECT graph.add_table('unreg', row_filter => 'nope IS NULL')",
+     "42703", "row filter nope IS NULL of public.unreg"),
+    ("filter_not_boolean_named", "SELECT graph.add_table('unreg', row_filter => 'ref + 1')",
+     "42804", "row filter ref + 1 of public.unreg"),
+    ("filter_stable_named", "SELECT graph.add_edge('ent', NULL, 'comp', from_columns => '{ws,id}',"
+     " row_filter => 'deleted_at < now()')", "42P17", "row filter deleted_at < now() of public.ent"),
     ("filter_two_statements", "SELECT graph.add_table('unreg', row_filter => 'true; DROP TABLE ok_b')",
      "22023", "one boolean expression"),
     ("remove_unknown_edge", "SELECT graph.remove_edge('ok_b', 'name', 'ok_a')", "42704", "ok_b"),
@@ -144,6 +163,8 @@ CASES = [
     ("remove_table_with_edges", "SELECT graph.remove_table('ok_b')", "2BP01", "ok_b"),
     ("remove_table_with_edges_from_it", "SELECT graph.remove_table('ok_a', cascade => false)", "2BP01", "ok_a"),
     ("remove_unregistered_table", "SELECT graph.remove_table('unreg')", "55000", "unreg"),
+    ("negative_max_batches", "SELECT * FROM graph.apply_sync(max_batches => -1)", "22023", "max_batches"),
+    ("negative_retention", "SELECT graph.prune_sync_log('-1 hour')", "22023", "retention"),
     ("filter_column_of_unregistered_table", "SELECT graph.add_filter_column('unreg', 'ref')", "55000", "unreg"),
 ]
 
@@ -185,6 +206,22 @@ def test_the_valid_calls_next_to_the_errors_succeed(objects):
             assert state(c) != before
             raise psycopg.Rollback()
         assert state(c) == before
+
+
+def test_registering_with_row_filters_sends_only_graphsync_notices(objects):
+    """Registration's own checks print nothing: the row filter check's scratch table
+    and capture's function were dropped IF EXISTS, and PostgreSQL's 'does not exist,
+    skipping' NOTICEs (a dozen for the README's modelling example) reached the caller."""
+    with connect(objects) as c:
+        notices = []
+        c.add_notice_handler(lambda d: notices.append(d.message_primary))
+        with c.transaction():
+            c.execute("SELECT graph.add_table('unreg', row_filter => 'ref IS NOT NULL')")
+            c.execute("SELECT graph.add_edge('ent', NULL, 'comp', from_columns => '{ws,id}',"
+                      " row_filter => 'deleted_at IS NULL')")
+            c.execute("SELECT graph.remove_table('unreg')")
+            raise psycopg.Rollback()
+        assert [n for n in notices if not n.startswith("graphsync")] == []
 
 
 def test_a_weight_column_is_refused_unless_build_and_replay_can_use_it(conn):
