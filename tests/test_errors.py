@@ -269,6 +269,9 @@ FAMILIES = [
     ("", "SELECT * FROM graph.traverse_search('name', 'co1', max_depth => -1)", "22023", "max_depth"),
     ("SET graph.log_retention = 'lots'", "SELECT graph.prune_sync_log()", "22023", "graph.log_retention"),
     ("", "SELECT graph.set_setting('graph.sync_batch_size', '0')", "22023", "graph.sync_batch_size"),
+    # a name without its prefix: the hint gives the name meant
+    ("", "SELECT graph.set_setting('sync_batch_size', '5')", "22023", "graph.sync_batch_size"),
+    ("", "SELECT graph.set_setting(NULL, '5')", "22004", "name must not be NULL"),
 ]
 
 

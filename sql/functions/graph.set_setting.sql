@@ -9,7 +9,8 @@
 -- superuser or a member of graph_admin (session_user: inside a SECURITY
 -- DEFINER function current_user is the owner); with 22023 any name but a
 -- graph.* setting graphsync declares, and a value that setting does not allow
--- (checked by graph._setting, the one accessor of the declared settings).
+-- (checked by graph._setting, the one accessor of the declared settings); with
+-- 22004 a NULL name.
 -- Admin only. Touches: pg_db_role_setting of this database.
 -- Errors reach the caller with SQLSTATE, message, detail and hint only (no
 -- internal query text in CONTEXT).
@@ -29,9 +30,14 @@ BEGIN
         RAISE EXCEPTION 'permission denied: % is not a member of graph_admin', session_user
             USING ERRCODE = '42501';
     END IF;
-    IF name IS NULL OR name !~ '^graph\.[a-z_]+$' THEN
-        RAISE EXCEPTION '% is not a graphsync setting', coalesce(quote_literal(name), 'NULL')
-            USING ERRCODE = '22023', HINT = 'graph.set_setting sets graph.* settings only.';
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF name !~ '^graph\.[a-z_]+$' THEN
+        RAISE EXCEPTION '% is not a graphsync setting', quote_literal(name)
+            USING ERRCODE = '22023',
+            HINT = CASE WHEN name ~ '^[a-z_]+$' THEN format('Settings are named with their prefix: graph.%s.', name)
+                        ELSE 'graph.set_setting sets graph.* settings only.' END;
     END IF;
     -- In force for the rest of this transaction, and checked against the setting's
     -- declaration (22023 for an unknown name or a value it does not allow).
