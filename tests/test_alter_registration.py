@@ -56,7 +56,7 @@ CASES = [
     ("remove_non_filter", "SELECT graph.remove_filter_column('person', 'email')", "42703"),
     ("remove_filter_unregistered", "SELECT graph.remove_filter_column('pg_class', 'relname')", "55000"),
     ("edge_unknown", "SELECT graph.alter_edge(9999, label => 'x')", "42704"),
-    ("edge_null", "SELECT graph.alter_edge(NULL, label => 'x')", "42704"),
+    ("edge_null", "SELECT graph.alter_edge(NULL, label => 'x')", "22004"),
     ("edge_empty_label", "SELECT graph.alter_edge((SELECT min(edge_source_id) FROM graph._edge_sources),"
      " label => '')", "22023"),
     ("filter_with_subquery", "SELECT graph.alter_table('person', row_filter => 'id IN (SELECT 1)')", "42P17"),
