@@ -2,7 +2,7 @@
 -- and SECURITY DEFINER hygiene.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(41);
+SELECT plan(42);
 
 SELECT has_schema('graph');
 
@@ -82,6 +82,16 @@ SELECT is_empty($$
     WHERE p.pronamespace = 'graph'::regnamespace AND p.proname !~ '^_'
       AND coalesce(obj_description(p.oid, 'pg_proc'), '') = ''
 $$, 'every public function of schema graph is commented');
+-- Every argument of a public function has a name (the docs call them by name).
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc AS p
+    WHERE p.pronamespace = 'graph'::regnamespace AND p.proname !~ '^_' AND p.pronargs > 0
+      AND EXISTS (
+          SELECT FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]),
+                             coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[p.pronargs])),
+                             coalesce(p.proargnames, array_fill(''::text, ARRAY[p.pronargs]))) AS a (t, m, n)
+          WHERE a.m IN ('i', 'b', 'v') AND coalesce(a.n, '') = '')
+$$, 'every argument of a public function of schema graph is named');
 -- The public API is exactly these functions, one of each (no overload): a function
 -- added, dropped, renamed or left behind by an upgrade shows here.
 SELECT bag_eq($$

@@ -49,7 +49,7 @@ $$, $$
         'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
         'connected_components', 'component_stats', 'component_of',
         'export_dot', 'export_mermaid', 'export_graphml',
-        '_setting', '_server_setting', '_import_package', '_base_type', '_base_typmod', '_source_name', '_leads_index', '_builtin_type', '_value_expr', '_captured_expr',
+        '_setting', '_server_setting', '_import_package', '_base_type', '_base_typmod', '_source_name', '_lock_sources', '_leads_index', '_builtin_type', '_value_expr', '_captured_expr',
         '_key_expr', '_object_expr', '_read_sync', '_pending_rows', '_pending_columns', '_pending_keys', '_pending_ids',
         '_row_visible', '_row_scope',
         '_label_visible', '_as_key_expr', '_end_expr', '_edge_filter_expr', '_filter_row_expr',
