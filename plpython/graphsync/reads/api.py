@@ -32,6 +32,7 @@ from graphsync.reads.arguments import (
     check_depth,
     check_nodes,
     no_nulls,
+    not_null,
     seeds,
     table_oids,
 )
@@ -530,6 +531,7 @@ def _ends(plpy, src_table, src_id, dst_table, dst_id, tenant, walk, by_node=Fals
     both ends' node ids (None, None when either is absent or hidden); ``walk``:
     how a path from the source may walk (its tables: the source's, see access.Walk);
     ``by_node``: the read asks about the nodes and edges it reaches (Read.settle)."""
+    not_null(src_table=src_table, src_id=src_id, dst_table=dst_table, dst_id=dst_id)
     r = Read(plpy, tenant, ([src_table, dst_table], [src_id, dst_id]), "path end", walk._replace(from_ends=1),
              by_node=by_node, walk_edges=by_node)
     src, dst = r.ends
@@ -709,6 +711,7 @@ def component_of_columns(plpy, tbl, node_id, tenant=None):
     """The one row of graph._component_of: the nodes of the component holding (tbl,
     node_id), in node id order, as array literals of table oids and id texts
     (empty when the node does not exist or the caller may not see it)."""
+    not_null(tbl=tbl, id=node_id)  # the names of graph.component_of
     r = Read(plpy, tenant, ([tbl], [node_id]), "node", access.Walk((), "any", None))
     [node] = r.ends
     if node is None:

@@ -53,6 +53,14 @@ def no_nulls(name, values):
     return values
 
 
+def not_null(**arguments):
+    """22004 naming the first of ``arguments`` (name=value, in the order the
+    function declares them) that is NULL."""
+    for name, value in arguments.items():
+        if value is None:
+            raise errors.NullValue("%s must not be NULL" % name)
+
+
 def table_oids(plpy, names, what="tables"):
     """Oids of regclass text values (the cast raises 42P01 for an unknown table);
     int values are taken as oids already. 22004 for a NULL element."""
@@ -75,9 +83,6 @@ def seeds(plpy, seed_table, seed_id, seed_tables, seed_ids):
         message = "give either seed_table and seed_id, or seed_tables and seed_ids"
         raise errors.InvalidArgument(message) if one else errors.NullValue(message)
     if one:
-        # the argument named as the caller passed it, not as the seed arrays
-        for name, value in (("seed_table", seed_table), ("seed_id", seed_id)):
-            if value is None:
-                raise errors.NullValue("%s must not be NULL" % name)
+        not_null(seed_table=seed_table, seed_id=seed_id)  # as the caller named them, not as the arrays
         return [seed_table], [seed_id]
     return seed_tables, seed_ids
