@@ -162,6 +162,10 @@ CASES = [
      "42704", "ok_a"),
     ("remove_table_with_edges", "SELECT graph.remove_table('ok_b')", "2BP01", "ok_b"),
     ("remove_table_with_edges_from_it", "SELECT graph.remove_table('ok_a', cascade => false)", "2BP01", "ok_a"),
+    # NULL is not true: the edge sources stay, and so does the table (it had cascaded)
+    ("remove_table_cascade_null", "SELECT graph.remove_table('ok_b', cascade => NULL)", "2BP01", "ok_b"),
+    # an empty label, as alter_edge refuses it (add_edge registered it)
+    ("empty_label", "SELECT graph.add_edge('ok_a', 'ref2', 'ok_b', label => '')", "22023", "label"),
     ("remove_unregistered_table", "SELECT graph.remove_table('unreg')", "55000", "unreg"),
     ("negative_max_batches", "SELECT * FROM graph.apply_sync(max_batches => -1)", "22023", "max_batches"),
     ("negative_retention", "SELECT graph.prune_sync_log('-1 hour')", "22023", "retention"),

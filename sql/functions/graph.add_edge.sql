@@ -17,7 +17,8 @@
 -- Columns are compared as the key's type (graph._check_end). weight_column
 -- (numeric; NULL counts as 1) and label_column (per-row label, default label)
 -- are columns of the row that carries the edge. bidirectional adds the reverse
--- edge too. Returns the edge source id.
+-- edge too. label: NULL for the default, never '' (22023). Returns the edge
+-- source id.
 -- Touches: graph._edge_sources, capture triggers of the carrying table.
 -- Errors reach the caller with SQLSTATE, message, detail and hint only (no
 -- internal query text in CONTEXT).
@@ -60,6 +61,10 @@ BEGIN
     PERFORM graph._require_admin();
     src := graph._node_table(from_table, 'from_table');
     dst := graph._node_table(to_table, 'to_table');
+    IF label = '' THEN
+        RAISE EXCEPTION 'label must not be empty' USING ERRCODE = '22023',
+            HINT = 'Pass NULL for the default label (the join table''s name, the JSON path''s last key, else the column).';
+    END IF;
     IF (from_column IS NULL) = (from_columns IS NULL) THEN
         RAISE EXCEPTION 'pass exactly one of from_column and from_columns'
             USING ERRCODE = CASE WHEN from_column IS NULL THEN '22004' ELSE '22023' END;

@@ -1,7 +1,7 @@
 -- graph.remove_table(tbl, cascade): unregister node table tbl, dropping its
--- capture triggers. Edge sources that use it are removed too when cascade,
--- else they block the removal (2BP01). The table's nodes leave the graph at
--- the next graph.build(). Touches: graph._node_tables, graph._edge_sources.
+-- capture triggers. Edge sources that use it are removed too when cascade (NULL
+-- is false), else they block the removal (2BP01). The table's nodes leave the
+-- graph at the next graph.build(). Touches: graph._node_tables, graph._edge_sources.
 -- Errors reach the caller with SQLSTATE, message, detail and hint only (no
 -- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.remove_table(tbl regclass, cascade boolean DEFAULT false)
@@ -19,7 +19,7 @@ BEGIN
     PERFORM graph._require_admin();
     PERFORM graph._node_table(tbl, 'table');
     IF EXISTS (SELECT FROM graph._edge_sources AS e WHERE tbl IN (e.from_table, e.to_table))
-       AND NOT cascade THEN
+       AND NOT coalesce(cascade, false) THEN  -- NULL is no cascade
         RAISE EXCEPTION 'edge sources use table %', tbl USING ERRCODE = '2BP01',
             HINT = 'Remove them with graph.remove_edge, or pass cascade => true.';
     END IF;
