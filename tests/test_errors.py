@@ -462,6 +462,7 @@ def row_secured(app):
     with connect(app) as c:
         c.execute("CREATE ROLE gs_err_admin LOGIN IN ROLE graph_admin")
         c.execute(RLS_TABLE)
+        c.execute("GRANT USAGE ON SCHEMA app TO gs_err_admin")
         c.execute("GRANT SELECT ON app.secrets TO gs_err_admin, gs_err_reader")
     try:
         yield app
