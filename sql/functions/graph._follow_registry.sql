@@ -13,8 +13,9 @@
 -- follow captures nothing until graph.reconcile() (WARNING, and a
 -- 'follow_failed' record health shows).
 -- Touches: the registry, graph._registered_columns, graph._column_map,
--- graph._capture_members, graph._schema_events, graph._column_renames (a rename,
--- migration 431), pending rows of graph._sync_log
+-- graph._capture_members, graph._schema_events, graph._column_renames (each change
+-- of the registry, in place of graph._sync_state and graph._graph_version, which
+-- the owner's open transaction would hold: migrations 431, 437), pending rows of graph._sync_log
 -- (renamed keys), capture functions.
 CREATE OR REPLACE FUNCTION graph._follow_registry(tables oid[])
 RETURNS SETOF oid

@@ -186,7 +186,8 @@ BEGIN
     h.rebuild_reasons := nullif(array_to_string(reasons, '; '), '');
     h.read_only := s.read_only;
     h.read_only_reason := s.read_only_reason;
-    h.build_required := s.build_required;
+    -- or a table's registration the schema-change follower changed (migration 437)
+    h.build_required := s.build_required OR EXISTS (SELECT FROM graph._column_renames AS r WHERE r.build_required);
     h.generation := s.generation;
 
     -- schema_drift and reconcile_recommended: read with the drift above.

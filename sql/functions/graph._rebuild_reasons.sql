@@ -32,7 +32,10 @@ BEGIN
     RETURN (
     WITH s AS (
         SELECT
-            st.read_only, st.read_only_reason, st.build_required,
+            st.read_only, st.read_only_reason,
+            -- or a table's registration the schema-change follower changed (migration 437)
+            st.build_required OR EXISTS (SELECT FROM graph._column_renames AS r WHERE r.build_required)
+                AS build_required,
             (SELECT count(*) FROM graph._sync_log AS l
              WHERE l.needs_vacuum AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))) AS truncations,
             st.overlay_count AS overlay,

@@ -164,7 +164,7 @@ RENAME_STATEMENTS = (
 # it open, and the state row it locked (and wrote, for a renamed property) held every
 # replay of every table until it ended. A replay that runs meanwhile reads the
 # registry and these rows as they were (the rename is not committed); one that this
-# rename's commit reaches halfway finds RENAMED bumped and reads both again
+# rename's commit reaches halfway finds the count (CHANGED) moved and reads both again
 # (sync/apply.py, Replayer.fetch). Rows such a replay applies before the commit are
 # renamed too, harmlessly. With sequential scans off (db.no_seqscan): the bounds come
 # from the state row, which the planner cannot see, and with statistics that saw the
@@ -180,12 +180,14 @@ WHERE l.table_oid = $1
   AND (l.properties ?| $2::text[] OR l.old_row ?| $2::text[] OR l.new_row ?| $2::text[])
 """ % (_renamed_keys("l.properties"), _renamed_keys("l.old_row"), _renamed_keys("l.new_row"))
 
-# The mark by which the registry's statement triggers know the follower's rename
+# The mark by which the registry's statement triggers know the follower's
 # statements (migration 438): a row of this transaction only graphsync's definer
 # role (graph._follow_registry runs as it) may write, deleted right after them --
 # not a setting, which any session may set. An admin's graph.reconcile(), which runs
-# as the admin, may not write it: its renames move graph._graph_version and lock the
-# state row, as every other change of the registry does.
+# as the admin, may not write it: the changes it follows move graph._graph_version
+# and lock the state row, as every other change of the registry does. Written
+# around every table the follower follows (follow_tables), not around a rename's
+# statements alone: a drop's, a table rename's are counted by CHANGED as well.
 MARK = """
 INSERT INTO graph._following_renames (xid)
 SELECT pg_catalog.pg_current_xact_id()
@@ -194,10 +196,18 @@ RETURNING xid
 """
 UNMARK = "DELETE FROM graph._following_renames WHERE xid = pg_catalog.pg_current_xact_id()"
 
-# One more rename of the table's columns (migration 431): locks its row alone.
-RENAMED = """
-INSERT INTO graph._column_renames AS r (table_oid, renames) VALUES ($1, 1)
-ON CONFLICT (table_oid) DO UPDATE SET renames = r.renames + 1
+# One more followed change of the table's registration (migrations 431, 437): a
+# column renamed or unregistered, the table unregistered, re-keyed or renamed; $2:
+# whether it leaves a build due (what the graph holds of the table changed). Locks
+# the table's row alone: not graph._sync_state's (build_required there), which every
+# apply locks first, nor graph._graph_version's, which every apply writes -- the
+# owner may leave the DDL's transaction open, and held every replay of every table
+# until it ended (tests/test_abuse_open_rename.py). Replay and reads read the sum of
+# the counts (sync/apply.py RENAMES, reads/view.py VERSION), and build_required ORed
+# with the state row's.
+CHANGED = """
+INSERT INTO graph._column_renames AS r (table_oid, renames, build_required) VALUES ($1, 1, $2)
+ON CONFLICT (table_oid) DO UPDATE SET renames = r.renames + 1, build_required = r.build_required OR $2
 """
 
 RECORD = """
@@ -254,6 +264,7 @@ class Follower:
         self.reattach = set()  # tables whose triggers must be checked (members changed)
         self.related = set()  # other tables whose capture depends on a changed one
         self.dropped = set()  # tables that no longer exist
+        self.changed = False  # follow_table's table's registry rows changed (renamed)
 
     def q(self, sql, types=(), args=()):
         return self.repairs.q(sql, types, args)
@@ -266,6 +277,10 @@ class Follower:
         """Bring the registration and capture of captured table ``oid`` in step with the catalog."""
         t = self.q(TABLE, ["oid"], [oid])[0]
         before = len(self.repairs.actions)
+        # Whether following this table changes what the graph holds of it (Repairs
+        # flags it): kept apart from the changes of the tables followed before it.
+        changed_before, self.repairs.registration_changed = self.repairs.registration_changed, False
+        self.changed = False
         if t["name"] is None:
             self.repairs.table_dropped({"table_oid": oid, "table_name": t["registered_name"]})
             self.dropped.add(oid)
@@ -281,6 +296,10 @@ class Follower:
         self.related |= {c for c in self.repairs.tables if c != oid}
         if oid in self.repairs.tables and oid not in self.dropped:
             self.regenerate.add(oid)
+        unregistered = self.repairs.registration_changed
+        self.repairs.registration_changed = changed_before or unregistered
+        if unregistered or self.changed:
+            self.q(CHANGED, ["oid", "bool"], [oid, unregistered])
 
     def columns(self, oid, name):
         renames, dropped, retyped = {}, [], []
@@ -316,14 +335,9 @@ class Follower:
         roles = {r["column_name"]: set(r["roles"]) for r in self.q(
             "SELECT column_name, roles FROM graph._registered_column_roles($1) WHERE table_oid = $1"
             " AND column_name = ANY ($2)", ["oid", "text[]"], [oid, old])}
-        self.q(RENAMED, ["oid"], [oid])  # not graph._sync_state: see RENAME_LOG
-        # The registry's statement triggers leave the state row and graph._graph_version
-        # alone for these (migrations 431, 438): RENAMED moves the version reads key on.
-        marked = self.q(MARK)
+        self.changed = True  # counted (CHANGED), not on graph._sync_state: see RENAME_LOG
         for sql in RENAME_STATEMENTS:
             self.q(sql, ["oid", "text[]", "text[]"], [oid, old, new])
-        if marked:
-            self.q(UNMARK)
         with db.no_seqscan(self.plpy):  # (see RENAME_LOG)
             self.q(RENAME_LOG, ["oid", "text[]", "text[]"], [oid, old, new])
         for o, n in renames.items():
@@ -397,6 +411,7 @@ class Follower:
         self.q("UPDATE graph._registered_columns SET table_name = $2 WHERE table_oid = $1",
                ["oid", "text"], [oid, new])
         self.plpy.notice("graphsync: table %s is now %s; capture logs the new name" % (old, new))
+        self.changed = True
         self.regenerate.add(oid)
 
     def forget(self, oid):
@@ -426,11 +441,16 @@ class Follower:
 def follow_tables(plpy, repairs, tables):
     """Follow ``tables`` (captured table oids) with ``repairs``, raising on error
     (reconcile() uses this). Returns the tables whose triggers to attach."""
+    # The registry's statement triggers leave the state row and graph._graph_version
+    # alone for the follower's own statements (MARK; migrations 431, 437, 438): CHANGED
+    # counts each change instead. (An error leaves the mark in a (sub)transaction that
+    # then rolls back, and with it.)
     f = Follower(plpy, repairs)
+    marked = f.q(MARK)
     for oid in sorted(set(int(t) for t in tables)):
-        f.follow_table(oid)
-    if repairs.registration_changed:
-        plpy.execute("UPDATE graph._sync_state SET build_required = true")
+        f.follow_table(oid)  # counts each change (CHANGED): no build_required on graph._sync_state
+    if marked:
+        f.q(UNMARK)
     attach = set()
     for oid in sorted(f.dropped):
         f.forget(oid)

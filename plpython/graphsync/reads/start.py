@@ -191,7 +191,10 @@ SELECT s.generation, v.version, s.build_required, s.done,
        %(node2)s AS node2, %(quiet)s AS quiet
 FROM (SELECT pg_catalog.current_setting('graph.query_freshness', true) AS raw,
              pg_catalog.current_setting('graph.max_staleness', true) AS stale) AS f
-CROSS JOIN LATERAL (SELECT s.generation, s.build_required, s.done_snapshot::text AS done,
+CROSS JOIN LATERAL (SELECT s.generation, s.done_snapshot::text AS done,
+                           -- or a table's registration the schema-change follower changed (migration 437)
+                           s.build_required OR EXISTS (SELECT FROM graph._column_renames AS r
+                                                       WHERE r.build_required) AS build_required,
                            coalesce(s.target_snapshot, s.done_snapshot)::text AS bound,
                            CASE WHEN s.target_snapshot IS NULL THEN s.done_seen_below
                                 ELSE s.target_seen_below END AS bound_below, s.replay_breaks,
@@ -200,7 +203,7 @@ CROSS JOIN LATERAL (SELECT s.generation, s.build_required, s.done_snapshot::text
 CROSS JOIN LATERAL (SELECT CASE WHEN s.recent THEN 'off' ELSE coalesce(nullif(f.raw, ''), $1) END AS mode,
                            f.raw AS freshness) AS m
 CROSS JOIN (SELECT v.version + (SELECT coalesce(pg_catalog.sum(r.renames), 0)::bigint
-                                 FROM graph._column_renames AS r) AS version  -- (migration 431)
+                                 FROM graph._column_renames AS r) AS version  -- (migrations 431, 437)
             FROM graph._graph_version AS v LIMIT 1) AS v
 CROSS JOIN (
     SELECT coalesce(pg_catalog.array_agg(n.table_oid ORDER BY n.table_oid) FILTER (

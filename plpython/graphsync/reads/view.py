@@ -69,8 +69,9 @@ from graphsync.db import run
 from graphsync.reads import label_policy
 from graphsync.sync import base, registry
 
-# The version: graph._graph_version's, plus the renames of registered columns the
-# schema-change follower committed, which leave that row alone (migration 431).
+# The version: graph._graph_version's, plus the changes of the registry the
+# schema-change follower committed (renames, drops), which leave that row alone
+# (migrations 431, 437).
 VERSION = "(v.version + (SELECT coalesce(sum(r.renames), 0)::bigint FROM graph._column_renames AS r))"
 KEY = "SELECT s.generation, %s AS version FROM graph._sync_state AS s, graph._graph_version AS v" % VERSION
 

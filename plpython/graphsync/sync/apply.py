@@ -44,10 +44,11 @@ LIMIT $5
 """
 
 
-# The renames of registered columns committed so far (migration 431): a count that
-# grows with each. The schema-change follower renames the registry and the pending
-# log rows of a table in its owner's DDL transaction without holding replay up
-# (ops/follow.py, RENAME_LOG), so that transaction may commit while a replay runs:
+# The changes of the registry the schema-change follower committed so far (columns
+# renamed or unregistered, tables unregistered or renamed: migrations 431, 437): a
+# count that grows with each. The follower changes the registry (and renames the
+# pending log rows) of a table in its owner's DDL transaction without holding replay
+# up (ops/follow.py, CHANGED, RENAME_LOG), so that transaction may commit while a replay runs:
 # a replay reads it with the registry and with each batch, and uses a batch only
 # with a registry read at the same count (Replayer.fetch).
 RENAMES = "SELECT coalesce(sum(r.renames), 0)::bigint AS n FROM graph._column_renames AS r"
@@ -539,9 +540,14 @@ def backlog_rebuilds(plpy, done, target, position, built, least):
     return n >= bound
 
 
+# build_required: the state row's, or a table's registration the schema-change
+# follower changed (graph._column_renames, migration 437: not the state row, which
+# the owner's DDL transaction would hold).
 STATE = """
 SELECT done_snapshot::text AS done, done_seen_below, target_snapshot::text AS target, target_position,
-       read_only, read_only_reason, build_required, build_xid, build_position, overlay_count
+       read_only, read_only_reason,
+       build_required OR EXISTS (SELECT FROM graph._column_renames AS r WHERE r.build_required) AS build_required,
+       build_xid, build_position, overlay_count
 FROM graph._sync_state FOR UPDATE
 """
 

@@ -269,6 +269,11 @@ def build(plpy):
                        WHERE pg_visible_in_snapshot(xid::text::xid8, $1::pg_snapshot)), 0))""" % db.SNAPSHOT_TIME,
             ["text", "bigint", "bigint", "bigint", "bigint"]),
             [snapshot, generation, own["xid"], own["position"], below])
+        # The tables whose registration the schema-change follower changed (migration
+        # 437): loaded now. A change that commits while the build runs cannot be
+        # cleared unseen: the build holds every registered table it read (ACCESS
+        # SHARE) to its end, and the DDL followed waits for it.
+        plpy.execute("UPDATE graph._column_renames SET build_required = false WHERE build_required")
         # Record column types (drift), clear folded TRUNCATE markers and failed rows.
         plpy.execute(plpy.prepare("SELECT graph._after_build($1::pg_snapshot)", ["text"]), [snapshot])
         plpy.execute(plpy.prepare(
