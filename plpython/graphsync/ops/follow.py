@@ -188,12 +188,9 @@ WHERE l.table_oid = $1
 # and lock the state row, as every other change of the registry does. Written
 # around every table the follower follows (follow_tables), not around a rename's
 # statements alone: a drop's, a table rename's are counted by CHANGED as well.
-MARK = """
-INSERT INTO graph._following_renames (xid)
-SELECT pg_catalog.pg_current_xact_id()
-WHERE pg_catalog.has_table_privilege('graph._following_renames', 'INSERT')
-RETURNING xid
-"""
+# MAY_MARK first: an INSERT the caller may not make fails whatever its WHERE says.
+MAY_MARK = "SELECT pg_catalog.has_table_privilege('graph._following_renames', 'INSERT') AS may"
+MARK = "INSERT INTO graph._following_renames (xid) VALUES (pg_catalog.pg_current_xact_id())"
 UNMARK = "DELETE FROM graph._following_renames WHERE xid = pg_catalog.pg_current_xact_id()"
 
 # One more followed change of the table's registration (migrations 431, 437): a
@@ -446,7 +443,9 @@ def follow_tables(plpy, repairs, tables):
     # counts each change instead. (An error leaves the mark in a (sub)transaction that
     # then rolls back, and with it.)
     f = Follower(plpy, repairs)
-    marked = f.q(MARK)
+    marked = f.q(MAY_MARK)[0]["may"]
+    if marked:
+        f.q(MARK)
     for oid in sorted(set(int(t) for t in tables)):
         f.follow_table(oid)  # counts each change (CHANGED): no build_required on graph._sync_state
     if marked:
