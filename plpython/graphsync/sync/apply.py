@@ -17,7 +17,9 @@ both back together. The state row is locked FOR UPDATE, so concurrent calls
 run one after the other and never apply a row twice.
 """
 
+import gc
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from graphsync import db, errors, settings
@@ -761,6 +763,26 @@ def _new_pass(plpy, done, bound=None):
     return target, start["p"], top if start["settled"] else None, at, below
 
 
+@contextmanager
+def cycles_paused():
+    """Python's cycle collector off for the block (a batch), as it was after. A
+    batch makes some 100,000 container objects that live until it ends (FETCH's
+    rows, their parsed images, the gathered changes and the statements'
+    arguments), none of them in a cycle but what a failing part's exception
+    holds while by_halves runs; the collector, started every 700 new ones, walked
+    them over and over (its fuller runs every other object of the backend's
+    interpreter too) and found nothing to free (benchmarks/HISTORY.md, fortieth
+    stop). What a batch leaves in cycles is collected after it, at the
+    collector's next run."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_batches, counts,
               built=(0, 0), settled=None, at=None, below=None):
     """Apply the rows visible in ``target`` and not in ``done``, from ``position`` on
@@ -771,34 +793,35 @@ def _run_pass(plpy, replayer, done, target, position, batch_size, policy, max_ba
     None: a pass an earlier call began, which saved it); ``below``: target's xmax as
     taken (db.complete_snapshot; None with ``at``). Returns (finished, stop reason or None)."""
     while max_batches is None or counts.batches < max_batches:
-        rows = []
-        if position is not None:
-            def read(position=position):
-                with db.no_seqscan(plpy, bitmaps=True):
-                    return db.run(plpy, FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"],
-                                  [position, db.xmin(done), done, target, batch_size, *built])
-            rows = replayer.fetch(read)
-        if not rows:
-            db.run(plpy, DONE, ["text", "bigint", "bigint", "bigint"], [target, settled, at, below])
-            return True, None
-        replayer.pin()  # here, outside the batch's subtransaction
-        last, stop, failed = _apply_batch(plpy, replayer, rows, policy, counts)
-        if last is not None:
-            position = last
-            db.run(plpy, SAVE, ["text", "bigint", "bigint", "bigint"], [target, position, at, below])
-            _clear_errors(plpy, [r["id"] for r in rows if r["error_message"]
-                                 and r["id"] <= last and r["id"] not in failed])
-        counts.batches += 1
-        if stop:
-            return False, stop
-        if len(rows) < batch_size and last == rows[-1]["id"]:
-            # FETCH found every row left (fewer than it could take), all applied: the
-            # pass is done. Not another FETCH to find none: from a position far below
-            # the log's end (a transaction that logged a row early, held its xid open
-            # while later rows were applied, then committed) it walked every row
-            # applied since, a second time.
-            db.run(plpy, DONE, ["text", "bigint", "bigint", "bigint"], [target, settled, at, below])
-            return True, None
+        with cycles_paused():  # the batch's rows, from FETCH on, to the state's SAVE
+            rows = []
+            if position is not None:
+                def read(position=position):
+                    with db.no_seqscan(plpy, bitmaps=True):
+                        return db.run(plpy, FETCH, ["bigint", "bigint", "text", "text", "int", "bigint", "bigint"],
+                                      [position, db.xmin(done), done, target, batch_size, *built])
+                rows = replayer.fetch(read)
+            if not rows:
+                db.run(plpy, DONE, ["text", "bigint", "bigint", "bigint"], [target, settled, at, below])
+                return True, None
+            replayer.pin()  # here, outside the batch's subtransaction
+            last, stop, failed = _apply_batch(plpy, replayer, rows, policy, counts)
+            if last is not None:
+                position = last
+                db.run(plpy, SAVE, ["text", "bigint", "bigint", "bigint"], [target, position, at, below])
+                _clear_errors(plpy, [r["id"] for r in rows if r["error_message"]
+                                     and r["id"] <= last and r["id"] not in failed])
+            counts.batches += 1
+            if stop:
+                return False, stop
+            if len(rows) < batch_size and last == rows[-1]["id"]:
+                # FETCH found every row left (fewer than it could take), all applied: the
+                # pass is done. Not another FETCH to find none: from a position far below
+                # the log's end (a transaction that logged a row early, held its xid open
+                # while later rows were applied, then committed) it walked every row
+                # applied since, a second time.
+                db.run(plpy, DONE, ["text", "bigint", "bigint", "bigint"], [target, settled, at, below])
+                return True, None
     return False, None
 
 
