@@ -215,6 +215,31 @@ def test_edge_buffer_full_turns_read_only_and_build_recovers(app):
         c.execute("RESET graph.edge_buffer_size")
 
 
+COLLECTOR_ON = "DO LANGUAGE plpython3u $$import gc\nif not gc.isenabled(): plpy.error('collector off')$$"
+
+
+def test_a_batch_stopped_by_a_lock_timeout_leaves_the_cycle_collector_on(conn, db):
+    """Each batch pauses the backend's cycle collector (sync/apply.py, cycles_paused):
+    a batch that raises (a lock timeout while it writes the change log) turns it on
+    again, and the rows stay pending."""
+    conn.execute("CREATE TABLE gcpause (id int PRIMARY KEY)")
+    conn.execute("SELECT graph.add_table('gcpause')")
+    conn.execute("SELECT graph.build()")
+    conn.execute("INSERT INTO gcpause VALUES (1), (2)")
+    with connect(db) as other, other.transaction():
+        other.execute("LOCK TABLE graph._change_log_rows IN ACCESS EXCLUSIVE MODE")
+        conn.execute("SET lock_timeout = '200ms'")
+        try:
+            with pytest.raises(psycopg.Error) as stopped:
+                apply(conn)
+        finally:
+            conn.execute("RESET lock_timeout")
+    assert stopped.value.sqlstate == "55P03"
+    conn.execute(COLLECTOR_ON)
+    assert apply(conn)["inserts"] == 2
+    assert verify(conn) == []
+
+
 def test_a_row_that_cannot_be_applied_is_recorded_not_swallowed(conn):
     conn.execute("CREATE TABLE poison (id int PRIMARY KEY)")
     conn.execute("SELECT graph.add_table('poison')")
@@ -225,6 +250,9 @@ def test_a_row_that_cannot_be_applied_is_recorded_not_swallowed(conn):
     conn.execute("INSERT INTO poison VALUES (2)")
     result = apply(conn)
     assert result["failed"] == 1 and result["stopped"] == "failed_row" and result["inserts"] == 1
+    # each batch pauses the backend's cycle collector (sync/apply.py, cycles_paused): on again
+    # after one that stopped at a failing row
+    conn.execute(COLLECTOR_ON)
     health = conn.execute("SELECT failed_sync_rows, last_error, pending_sync_rows FROM graph.sync_health()").fetchone()
     assert health[0] == 1 and "no new key" in health[1] and health[2] == 2
     conn.execute("DELETE FROM graph._sync_log WHERE pk IS NULL AND op = 'I'")
