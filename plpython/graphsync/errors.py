@@ -108,6 +108,14 @@ class ReadOnlySqlTransaction(GraphsyncError):
     sqlstate = "25006"
 
 
+class DataCorrupted(GraphsyncError):
+    """XX001 data_corrupted: a graph table holds what no build or replay writes (CSR
+    arrays whose offsets or node ids are out of bounds, of mismatched lengths): a read
+    refuses it rather than index past an array (sync/base.py, reads/view.py)."""
+
+    sqlstate = "XX001"
+
+
 class SerializationFailure(GraphsyncError):
     """40001 serialization_failure: the graph was rebuilt again and again during a read."""
 

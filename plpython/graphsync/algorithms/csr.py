@@ -208,6 +208,48 @@ def from_bytes(buffers):
     return Csr(*(np.frombuffer(buffers[name], dtype=DTYPES[name]) for name in Csr._fields))
 
 
+def problem(c, node_count):
+    """Why ``c`` is not a CSR over node ids 0..``node_count``-1 that code may index
+    without a bounds check (SciPy's csgraph routines index in C), or None when it is
+    one: offsets of node_count + 1 entries from 0 to the edge count, never
+    decreasing; four edge arrays of one length; every target a node id. Weights,
+    labels and sources may hold any value (the reads handle them). O(nodes + edges)
+    NumPy passes, with no copy (a mapped file's arrays are read in place)."""
+    offsets = np.asarray(c.offsets)
+    edge_count = len(c.targets)
+    if len(offsets) != node_count + 1:
+        return "offsets holds %d entries for %d nodes" % (len(offsets), node_count)
+    for name in ("weights", "labels", "sources"):
+        if len(getattr(c, name)) != edge_count:
+            return "%s holds %d entries for %d targets" % (name, len(getattr(c, name)), edge_count)
+    if offsets[0] != 0 or offsets[-1] != edge_count:
+        return "offsets run from %d to %d, not from 0 to the %d edges" % (offsets[0], offsets[-1], edge_count)
+    if node_count > 1 and not (offsets[1:] >= offsets[:-1]).all():
+        return "offsets decrease"
+    # (a negative int64 read as uint64 is above every node count: one pass for both ends)
+    if edge_count and int(np.asarray(c.targets).view(np.uint64).max()) >= node_count:
+        return "a target is not a node id (0..%d)" % (node_count - 1)
+    return None
+
+
+def base_problem(base):
+    """``problem`` of each direction of a base ({"out", "in", "any" (None: not held),
+    "alive", "tables" (None: not held)}), and of its alive flags (one byte per node,
+    0 or 1) and tables (one per node), as "<what>: <why>", or None when all hold."""
+    alive = np.asarray(base["alive"])
+    n = len(alive)
+    if alive.itemsize != 1 or (n and int(alive.view(np.uint8).max()) > 1):
+        return "alive: a flag is neither 0 nor 1"
+    if base.get("tables") is not None and len(base["tables"]) != n:
+        return "tables: %d entries for %d nodes" % (len(base["tables"]), n)
+    for direction in ("out", "in", "any"):
+        c = base.get(direction)
+        why = None if c is None else problem(c, n)
+        if why is not None:
+            return "%s: %s" % (direction, why)
+    return None
+
+
 def fold_overlay(base, overlay, cut_sources):
     """The current edge list: base edges plus the overlay.
 

@@ -7,6 +7,7 @@ node delta over it."""
 
 import mmap
 
+from graphsync import errors
 from graphsync.algorithms import csr, traverse
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.db import run
@@ -146,13 +147,10 @@ def _private(plpy, generation, loaded=None):
 def _read(plpy, generation):
     """The base of ``generation`` from graph._csr (an empty one before the first build)."""
     rows = run(plpy, READ, ["bigint"], [generation])
-    loaded = {r["direction"]: csr.from_bytes(r) for r in rows}
-    if rows and "in" not in loaded:  # not stored since migration 400 (see STORED)
-        loaded["in"] = csr.reverse(loaded["out"])
     if rows:
-        loaded["alive"] = np.frombuffer(rows[0]["alive"], dtype=bool)
-        tables = [r["tables"] for r in rows if r["direction"] == "out"][0]
-        loaded["tables"] = None if tables is None else np.frombuffer(tables, dtype="<u4")
+        loaded = _checked(generation, rows)
+        if "in" not in loaded:  # not stored since migration 400 (see STORED)
+            loaded["in"] = csr.reverse(loaded["out"])
     else:  # never built: an empty base
         empty = csr.build(0, csr.edges([], [], [], [], []))
         loaded = {"out": empty, "in": empty, "alive": np.zeros(0, dtype=bool),
@@ -161,6 +159,31 @@ def _read(plpy, generation):
     loaded["any"] = None
     loaded["shared"] = False
     loaded["found"] = bool(rows)
+    return loaded
+
+
+def _checked(generation, rows):
+    """The arrays of graph._csr ``rows`` of ``generation`` ({direction: Csr, "alive",
+    "tables"}), once csr.base_problem finds nothing wrong with them; else
+    errors.DataCorrupted (XX001). Only a build or the replay of a release before
+    this check writes these rows, and neither writes arrays out of bounds; a role
+    that may write graph._csr (graph_admin) could, and SciPy's C code would then read
+    or write past an array (a segmentation fault restarts every backend of the
+    server). Checked once per generation per backend that reads the rows (a file
+    written from them is checked by its writer: basefile.open_verified)."""
+    try:
+        loaded = {r["direction"]: csr.from_bytes(r) for r in rows}
+        out = [r for r in rows if r["direction"] == "out"]
+        loaded["alive"] = np.frombuffer(rows[0]["alive"], dtype=bool)
+        tables = out[0]["tables"] if out else None
+        loaded["tables"] = None if tables is None else np.frombuffer(tables, dtype="<u4")
+        why = None if out else "no 'out' row"
+    except ValueError as exc:  # a byte length that is no multiple of its type's size
+        why = str(exc) or "an array's bytes"
+    why = why or csr.base_problem(loaded)
+    if why is not None:
+        raise errors.DataCorrupted("the base of generation %d in graph._csr is corrupt (%s)" % (generation, why),
+                                   hint="Run graph.build() to build the graph again from its source tables.")
     return loaded
 
 

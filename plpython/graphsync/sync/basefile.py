@@ -270,16 +270,18 @@ def open_verified(folder, generation, size, sha256, stats=None):
         mapped = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
     finally:
         os.close(fd)
-    if not _stamped(folder, generation, _identity(st) + [sha256]):
+    try:
+        if _stamped(folder, generation, _identity(st) + [sha256, STAMP]):
+            return arrays_of(parse(mapped, generation))
         _count(stats, "checks")
         import hashlib  # here, not at the top: loading it is a first read's cost
         if hashlib.sha256(mapped).hexdigest() != sha256:
-            _count(stats, "refused")
-            mapped.close()
-            return None
-        _write_stamp(folder, generation, _identity(st) + [sha256])
-    try:
-        return arrays_of(parse(mapped, generation))
+            raise ValueError("not the file graph._csr records")
+        got = arrays_of(parse(mapped, generation))
+        if csr.base_problem(got) is not None:  # (see STAMP)
+            raise ValueError("arrays out of bounds")
+        _write_stamp(folder, generation, _identity(st) + [sha256, STAMP])
+        return got
     except (ValueError, KeyError, TypeError):
         _count(stats, "refused")
         return None
@@ -290,15 +292,24 @@ def _count(stats, name):
         stats[name] = stats.get(name, 0) + 1
 
 
+# What a stamp says beside the file's identity and checksum: that the file's arrays
+# were found in bounds (csr.base_problem) when it was checked or written. A file is
+# written only from arrays so found (a build's, or graph._csr rows: base._checked), and
+# checked when first opened without a stamp; a stamp without this word (an earlier
+# release's, which wrote files from rows it had not checked) is no stamp.
+STAMP = "in-bounds"
+
+
 def _stamped(folder, generation, value):
-    """Whether the stamp of ``generation`` says ``value`` (the file's identity and
-    checksum): compared as the text _write_stamp writes, read as JSON otherwise."""
+    """Whether the stamp of ``generation`` says ``value`` (the file's identity, its
+    checksum and STAMP): compared as the text _write_stamp writes, read as JSON
+    otherwise."""
     try:
         with open(_stamp_path(folder, generation), "rb") as f:
             raw = f.read(4096)
     except OSError:
         return False
-    if raw == ("[%s, \"%s\"]" % (", ".join(str(int(x)) for x in value[:-1]), value[-1])).encode():
+    if raw == ("[%s, \"%s\", \"%s\"]" % (", ".join(str(int(x)) for x in value[:-2]), value[-2], value[-1])).encode():
         return True  # json.dump's text of the value: no json needed
     import json
 
@@ -421,7 +432,7 @@ def _stamp_written(folder, generation, sha256):
     reading it all again."""
     try:
         st = os.stat(path_of(folder, generation), follow_symlinks=False)
-        _write_stamp(folder, generation, _identity(st) + [sha256])
+        _write_stamp(folder, generation, _identity(st) + [sha256, STAMP])
     except OSError:
         pass  # no stamp only costs the first reader a full check
 

@@ -518,3 +518,37 @@ def test_reverse_of_no_edges():
     r = csr.reverse(csr.build(3, csr.edges([], [], [], [], [])))
     assert r.offsets.tolist() == [0, 0, 0, 0] and r.edge_count == 0
     assert csr.reverse(csr.build(0, csr.edges([], [], [], [], []))).offsets.tolist() == [0]
+
+
+def test_problem_finds_every_array_out_of_bounds_and_nothing_in_a_built_csr():
+    """csr.problem / base_problem: what a read refuses to index (sync/base.py)."""
+    rng = np.random.default_rng(5)
+    n, m = 30, 90
+    out = csr.build(n, csr.edges(rng.integers(0, n, m), rng.integers(0, n, m), rng.random(m),
+                                 rng.integers(0, 3, m), rng.integers(1, 4, m)))
+    base = {"out": out, "in": csr.reverse(out), "any": None, "alive": np.ones(n, dtype=bool),
+            "tables": np.zeros(n, dtype=np.uint32)}
+    assert csr.problem(out, n) is None and csr.base_problem(base) is None
+    assert csr.problem(csr.build(0, csr.edges([], [], [], [], [])), 0) is None
+
+    def changed(name, value):
+        return out._replace(**{name: value})
+
+    targets, offsets = np.asarray(out.targets), np.asarray(out.offsets)
+    bad = {
+        "negative target": changed("targets", np.where(np.arange(m) == 4, -1, targets)),
+        "target past the nodes": changed("targets", np.where(np.arange(m) == 4, n, targets)),
+        "decreasing offsets": changed("offsets", np.where(np.arange(n + 1) == 3, offsets[5] + 1, offsets)),
+        "too few offsets": changed("offsets", offsets[:-2]),
+        "offsets past the edges": changed("offsets", np.append(offsets[:-1], m + 1)),
+        "offsets not from 0": changed("offsets", np.where(np.arange(n + 1) == 0, 1, offsets)),
+        "short weights": changed("weights", np.asarray(out.weights)[:-1]),
+        "short labels": changed("labels", np.asarray(out.labels)[:-1]),
+        "short sources": changed("sources", np.asarray(out.sources)[:-1]),
+    }
+    for why, c in bad.items():
+        assert csr.problem(c, n) is not None, why
+        assert csr.base_problem({**base, "in": c}).startswith("in: "), why
+    assert csr.base_problem({**base, "alive": np.ones(n - 1, dtype=bool)}).startswith("tables: ")
+    assert csr.base_problem({**base, "alive": np.full(n, 2, dtype=np.uint8).view(bool)}).startswith("alive: ")
+    assert csr.base_problem({**base, "tables": None}) is None

@@ -173,12 +173,12 @@ def test_the_header_and_the_stamp_are_read_as_json_reads_them_without_importing_
     assert basefile._header(b'{"generation":3,"arrays":[]}   ') == {"generation": 3, "arrays": []}
     with pytest.raises(ValueError):
         basefile._header(b'{"generation":--3,"arrays":[]}')
-    value = [2049, 123456, 789, 1700000000123456789, 1700000000123456790, "ab" * 32]
+    value = [2049, 123456, 789, 1700000000123456789, 1700000000123456790, "ab" * 32, basefile.STAMP]
     basefile._write_stamp(folder, 12, value)
     with open(os.path.join(folder, "12.verified"), "rb") as f:
         assert f.read() == json.dumps(value).encode()  # the text _stamped compares
     assert basefile._stamped(folder, 12, value)
-    assert not basefile._stamped(folder, 12, value[:-1] + ["cd" * 32])
+    assert not basefile._stamped(folder, 12, value[:-2] + ["cd" * 32, basefile.STAMP])
     assert not basefile._stamped(folder, 13, value)  # no stamp
     with open(os.path.join(folder, "12.verified"), "w") as f:
         json.dump(value, f, indent=1)  # another layout of the same value: read as JSON
@@ -217,3 +217,33 @@ def test_a_pending_file_that_cannot_be_synced_is_not_renamed(folder, monkeypatch
     with pytest.raises(OSError):
         pending.finish()
     assert os.listdir(folder) == []
+
+
+def test_a_file_out_of_bounds_is_refused_and_an_earlier_release_stamp_is_no_stamp(folder):
+    """A file whose arrays are out of bounds (a negative target: SciPy's C code would
+    read before its arrays) is refused, whatever checksum is recorded for it, also
+    when a stamp of an earlier release (identity and checksum, without STAMP) says it
+    was checked; a file in bounds with such a stamp is checked in full once and
+    stamped anew."""
+    import json
+
+    out, into, alive, tables = graph()
+    bad = csr.Csr(out.offsets, np.where(np.arange(out.edge_count) == 0, -3, out.targets), *out[2:])
+    header, arrays = basefile.contents(9, bad, into, alive, tables)
+    size, sha = basefile.digest(header, arrays)
+    assert basefile.write(folder, 9, header, arrays, size, sha)  # (the bytes are what the checksum says)
+    stats = {}
+    os.unlink(os.path.join(folder, "9.verified"))
+    assert basefile.open_verified(folder, 9, size, sha, stats) is None and stats == {"checks": 1, "refused": 1}
+    st = os.stat(basefile.path_of(folder, 9))
+    old = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, sha]
+    with open(os.path.join(folder, "9.verified"), "w") as f:
+        json.dump(old, f)
+    assert basefile.open_verified(folder, 9, size, sha, stats) is None and stats == {"checks": 2, "refused": 2}
+    size, sha = written(folder, 7)
+    st = os.stat(basefile.path_of(folder, 7))
+    with open(os.path.join(folder, "7.verified"), "w") as f:
+        json.dump([st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, sha], f)
+    stats = {}
+    assert basefile.open_verified(folder, 7, size, sha, stats) is not None and stats == {"checks": 1}
+    assert basefile.open_verified(folder, 7, size, sha, stats) is not None and stats == {"checks": 1}
