@@ -419,3 +419,27 @@ def _file_bytes(generation, out, into):
         body += bytes(entry[2] - len(body))
         body += a.tobytes()
     return bytes(body)
+
+
+@pytest.mark.parametrize("read_apply", ["admins", "everyone"])
+def test_a_pending_row_naming_a_node_of_a_negative_id(guarded, read_apply):
+    """A captured row not applied yet whose end is the key of a graph._nodes row of a
+    negative node id: a read that folds it (graph.read_apply = 'admins': the reader's)
+    or applies it (the overlay row replay writes) refuses it (XX001), where the fold
+    gave the weighted paths an edge to node -3 (SciPy's C code then wrote before its
+    arrays)."""
+    with as_role(guarded, ADMIN) as c:
+        c.execute("SELECT graph.set_setting('graph.read_apply', %s)", [read_apply])
+        c.execute("""INSERT INTO graph._node_rows (node_id, table_oid, pk, alive)
+                     VALUES (-3, 'cs.a'::regclass, '999', true)""")
+    try:
+        with connect(guarded) as c:
+            c.execute("INSERT INTO cs.a VALUES (21, 999, 1, 'n21')")
+        reads = [q.replace("'20'", "'21'") for q in READS]
+        for role in (READER, ADMIN):
+            for q, answer in _run(guarded, role, reads).items():
+                assert answer[0] == "XX001" and "node id -3" in answer[1] and HINT in answer[2], (role, q, answer)
+    finally:
+        with connect(guarded) as c:
+            c.execute("SELECT graph.set_setting('graph.read_apply', 'everyone')")
+            c.execute("DELETE FROM cs.a WHERE id = 21")

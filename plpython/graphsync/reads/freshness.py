@@ -327,6 +327,7 @@ def _resolve(plpy, v, keys, visible, counted=(), onto=None, known=None):
             if hit is False:
                 ask.append(k)
             elif hit is not None and hit[0] < v.node_count:
+                graph_view.check_node_ids([hit[0]], "graph._nodes")
                 ids[k], dups[k] = hit
         nodes.note_resolved(v, len(keys) - len(ask))
     rest = ask
@@ -361,6 +362,7 @@ def _resolve(plpy, v, keys, visible, counted=(), onto=None, known=None):
             # An id past the end of v was given by an apply that committed after v was
             # loaded (each statement has its own snapshot): v does not know it yet.
             if r["node_id"] < v.node_count:
+                graph_view.check_node_ids([r["node_id"]], "graph._nodes")
                 ids[rest[r["i"] - 1]] = r["node_id"]
                 dups[rest[r["i"] - 1]] = r["extra_rows"]
     extra = {}

@@ -340,7 +340,7 @@ class Live:
         if o["last"] is not None:
             if len(o["ops"]):
                 ids = np.asarray(o["src"] + o["dst"], dtype=np.int64)
-                _node_ids(ids, "graph._edge_overlay")
+                check_node_ids(ids, "graph._edge_overlay")
                 self._grow(int(ids.max()) + 1)
                 # (into the directions held when next walked or copied: Overlay.add)
                 self.overlay.add(o["ops"], o["src"], o["dst"], o["w"], o["lab"], o["es"], later=True)
@@ -348,7 +348,7 @@ class Live:
             self.last_overlay = o["last"]
         if d["last"] is not None:
             ids = np.asarray(d["node_ids"], dtype=np.int64)
-            _node_ids(ids, "graph._nodes")
+            check_node_ids(ids, "graph._nodes")
             self._grow(int(ids.max()) + 1)
             self.alive[ids] = np.asarray(d["alive"], dtype=bool)
             STATS["node_changes"] += len(ids)
@@ -443,12 +443,13 @@ class Live:
         return held
 
 
-def _node_ids(ids, table):
-    """Refuse node ids ``ids`` (int64, not empty) read from ``table`` unless every one is
-    a node id: no build or replay writes a negative one, which NumPy and Python would
-    take for a node counted from the end, and SciPy's C code for a place before its
-    arrays (a role that may write the graph tables could write one)."""
-    low = int(ids.min())
+def check_node_ids(ids, table):
+    """Refuse node ids ``ids`` (an int64 array or a list, not empty) read from ``table``
+    unless every one is a node id: no build or replay writes a negative one, which
+    NumPy and Python would take for a node counted from the end, and SciPy's C code
+    for a place before its arrays (a role that may write the graph tables could write
+    one: errors.DataCorrupted)."""
+    low = int(ids.min()) if hasattr(ids, "min") else min(ids)  # (a list: no NumPy)
     if low < 0:
         raise errors.DataCorrupted("%s holds node id %d, which is no node id" % (table, low),
                                    hint="Run graph.build() to build the graph again from its source tables.")
