@@ -355,6 +355,7 @@ def _file_of(c):
     return folder, row[2]
 
 
+@pytest.mark.local_only(reason="writes a base file into the server's data directory")
 def test_a_stamped_file_of_an_earlier_release_is_checked_before_it_is_mapped(guarded):
     """A shared file out of bounds, stamped as an earlier release stamped the files it
     wrote (from graph._csr rows it did not check: a negative target beside a stored
