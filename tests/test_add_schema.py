@@ -143,6 +143,43 @@ def test_registers_builds_and_stays_in_sync(shop):
         assert labels == {"manager_id", "workspace_id"}
 
 
+def _preview_and_run(c, schema):
+    """(the preview's rows, the real run's rows) of add_schema(schema), as (kind, table, edge, action, reason)."""
+    q = "SELECT kind, table_name::text, edge, action, reason FROM graph.add_schema(%s::regnamespace, preview => %s)"
+    return c.execute(q, (schema, True)).fetchall(), c.execute(q, (schema, False)).fetchall()
+
+
+def test_the_preview_lists_what_the_run_registers_not_catalogs_or_temporary_tables(shop):
+    """A system catalog or a temporary table, which graph.add_table refuses (42809), is
+    skipped with the reason by the preview as by the run: the preview listed them as
+    'would register', the run skipped them."""
+    with connect(shop) as c:
+        before = state(c)
+        preview, run = _preview_and_run(c, "pg_catalog")
+        assert state(c) == before
+        assert not [r for r in preview + run if r[3] in ("would register", "registered")]
+        assert [r[:3] for r in preview] == [r[:3] for r in run]
+        reasons = {r[4] for r in preview} | {r[4] for r in run}
+        assert reasons == {"a system catalog: PostgreSQL puts no triggers on it, so its rows could not be captured"}
+        c.execute("CREATE TEMP TABLE t_people (id int PRIMARY KEY, name text)")
+        c.execute("CREATE TEMP TABLE t_teams (id int PRIMARY KEY, lead_id int REFERENCES t_people)")
+        c.execute("CREATE TEMP TABLE t_members (person_id int REFERENCES t_people, team_id int REFERENCES t_teams,"
+                  " PRIMARY KEY (person_id, team_id))")
+        temp = c.execute("SELECT pg_my_temp_schema()::regnamespace::text").fetchone()[0]
+        preview, run = _preview_and_run(c, temp)
+        assert state(c) == before
+        assert [r[:3] for r in preview] == [r[:3] for r in run]
+        assert [r[3:] for r in preview] == [r[3:] for r in run]
+        assert {r[1].split(".")[-1] for r in preview if r[0] == "node_table"} == {"t_people", "t_teams", "t_members"}
+        assert {r[3] for r in preview} == {"skipped"}
+        temporary = "a temporary table: one session's, and the graph is shared by every session"
+        assert {r[4] for r in preview if r[0] == "node_table"} == {temporary}
+        # on a schema it can register, the preview is the run (the run's 'registered' rows)
+        preview, run = _preview_and_run(c, "shop")
+        assert [r[:3] for r in preview if r[3] == "would register"] == [r[:3] for r in run if r[3] == "registered"]
+        assert [r for r in preview if r[3] == "skipped"] == [r for r in run if r[3] == "skipped"]
+
+
 def test_a_second_call_registers_nothing_new(shop):
     with connect(shop) as c:
         first = plan(c)

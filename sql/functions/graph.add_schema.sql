@@ -2,8 +2,10 @@
 -- with a primary or usable unique key as a node table and every foreign key as
 -- an edge (labelled by its column names); a table whose key is two foreign keys
 -- becomes a join-table edge (and a node table too when it has other columns or
--- is referenced). What cannot be registered is skipped with the reason. With
--- preview, returns the plan and changes nothing. Idempotent: what is registered
+-- is referenced). What cannot be registered is skipped with the reason (system
+-- catalogs and temporary tables too, which graph.add_table refuses). With
+-- preview, returns the plan and changes nothing: what a run would register, no
+-- more; a NULL preview is refused (22004). Idempotent: what is registered
 -- already is reported as such. One row per registration:
 --   kind         'node_table', 'fk_edge' or 'join_edge'
 --   table_name   the node table, or the table whose rows carry the edge

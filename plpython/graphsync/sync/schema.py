@@ -14,7 +14,8 @@ What becomes what:
     its name), and also a node table when it has other columns or is referenced;
   * every other foreign key is an edge, labelled by its column names;
   * what cannot be registered is a skipped step with the reason: no key, a
-    partition or inheritance child of a registered table, a foreign key to an
+    partition or inheritance child of a registered table, a system catalog or a
+    temporary table (graph.add_table refuses them), a foreign key to an
     excluded, unkeyed or unregistered table or to columns that are not its key.
 """
 
@@ -32,6 +33,7 @@ class Table:
     columns: tuple  # every column, in attnum order
     ancestors: tuple  # oids of the tables it is a partition or inheritance child of
     may_register: bool  # the caller has SELECT and TRIGGER on it
+    refused: str = None  # why graph._check_table refuses it whoever asks (a catalog, a temporary table)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class Step:
 
 
 NO_KEY = "no primary key and no unique key on NOT NULL columns"
+# What graph._check_table refuses (42809) whatever the caller's privileges: skipped
+# here with the reason, so that a preview lists what a run registers.
+CATALOG = "a system catalog: PostgreSQL puts no triggers on it, so its rows could not be captured"
+TEMPORARY = "a temporary table: one session's, and the graph is shared by every session"
 
 
 def _join_pair(table, fks):
@@ -106,6 +112,8 @@ def plan(tables, fks, registered, edges, names, exclude):
         reason = None
         if t.oid in exclude:
             reason = "excluded"
+        elif t.refused is not None:
+            reason = t.refused
         elif t.oid in registered:
             if pair is not None:
                 joins[t.oid] = pair
@@ -184,8 +192,9 @@ def plan(tables, fks, registered, edges, names, exclude):
 
 
 # The tables of a schema: key (graph._table_key), columns, the tables they are
-# partitions or inheritance children of (nearest first), and whether the caller
-# may register them (graph._check_table asks for SELECT and TRIGGER).
+# partitions or inheritance children of (nearest first), whether the caller
+# may register them (graph._check_table asks for SELECT and TRIGGER), and whether
+# they are system catalogs or temporary tables (which graph._check_table refuses).
 TABLES = """
 WITH RECURSIVE up (child, parent, depth) AS (
     SELECT i.inhrelid, i.inhparent, 1 FROM pg_catalog.pg_inherits AS i
@@ -198,7 +207,8 @@ SELECT c.oid::int8 AS oid, c.oid::pg_catalog.regclass::text AS name, c.relname::
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS columns,
        ARRAY(SELECT up.parent::int8 FROM up WHERE up.child = c.oid ORDER BY up.depth) AS ancestors,
        pg_catalog.has_table_privilege(c.oid, 'SELECT') AND pg_catalog.has_table_privilege(c.oid, 'TRIGGER')
-           AS may_register
+           AS may_register,
+       c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AS catalog, c.relpersistence = 't' AS temporary
 FROM pg_catalog.pg_class AS c
 WHERE c.relnamespace = $1::pg_catalog.oid AND c.relkind IN ('r', 'p')
 ORDER BY c.oid
@@ -262,7 +272,8 @@ SELECT $1::pg_catalog.regnamespace::pg_catalog.oid::int8 AS oid, $1::pg_catalog.
 
 def _facts(plpy, schema):
     tables = [Table(int(r["oid"]), r["name"], r["relname"], tuple(r["key"]), tuple(r["columns"]),
-                    tuple(int(a) for a in r["ancestors"]), r["may_register"])
+                    tuple(int(a) for a in r["ancestors"]), r["may_register"],
+                    CATALOG if r["catalog"] else TEMPORARY if r["temporary"] else None)
               for r in db.run(plpy, TABLES, ["int8"], [schema])]
     names = {t.oid: t.name for t in tables}
     fks = []
@@ -306,6 +317,8 @@ def add_schema(plpy, schema, preview, exclude):
     db.require_admin(plpy)
     if schema is None:
         raise errors.NullValue("schema must not be NULL")
+    if preview is None:  # not a run: a NULL preview registered the whole schema
+        raise errors.NullValue("preview must not be NULL", hint="Pass preview => true for the plan, false to register.")
     # regnamespace and regclass[] arrive as their text (search_path is pinned, so
     # names are schema-qualified): back to oids.
     ids = db.run(plpy, OIDS, ["text", "text[]"], [schema, exclude or []])[0]

@@ -109,3 +109,16 @@ def test_what_is_registered_is_reported_so():
 def test_an_unprivileged_table_is_skipped():
     out = steps([table(1, "s.a", ["id"], may=False)], [])
     assert out[0].action == "skipped" and "TRIGGER" in out[0].reason
+
+
+
+def test_a_catalog_or_temporary_table_is_skipped_and_so_are_the_edges_it_would_end():
+    from graphsync.sync.schema import CATALOG, TEMPORARY
+    cat = Table(1, "s.a", "a", ("id",), ("id", "b_id", "self_id"), (), True, CATALOG)
+    tmp = Table(2, "s.b", "b", ("id",), ("id", "name"), (), True, TEMPORARY)
+    out = steps([cat, tmp, AB], FKS[:4])
+    assert {(s.kind, s.table, s.action, s.reason) for s in out if s.kind == "node_table"} == {
+        ("node_table", 1, "skipped", CATALOG), ("node_table", 2, "skipped", TEMPORARY)}
+    join = next(s for s in out if s.kind == "join_edge")
+    assert join.action == "skipped" and CATALOG in join.reason
+    assert not [s for s in out if s.action == "register"]
