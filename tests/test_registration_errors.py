@@ -170,6 +170,18 @@ CASES = [
     ("negative_max_batches", "SELECT * FROM graph.apply_sync(max_batches => -1)", "22023", "max_batches"),
     ("negative_retention", "SELECT graph.prune_sync_log('-1 hour')", "22023", "retention"),
     ("filter_column_of_unregistered_table", "SELECT graph.add_filter_column('unreg', 'ref')", "55000", "unreg"),
+    # a column named twice is a mistake, not a wish to have it once
+    ("duplicate_property_column", "SELECT graph.add_table('unreg', columns => '{ref,id,ref}')", "42701", "ref"),
+    ("duplicate_id_column", "SELECT graph.add_table('unreg', id_columns => '{id,id}')", "42701", "id"),
+    ("duplicate_added_property", "SELECT graph.alter_table('ok_a', add_properties => '{ref,ref}')", "42701", "ref"),
+    ("duplicate_removed_property", "SELECT graph.alter_table('ok_a', remove_properties => '{name,name}')",
+     "42701", "name"),
+    ("duplicate_added_filter_column", "SELECT graph.alter_table('ok_a', add_filter_columns => '{ref2,ref2}')",
+     "42701", "ref2"),
+    ("duplicate_property_and_filter", "SELECT graph.alter_table('ok_a', add_properties => '{ref}',"
+     " add_filter_columns => '{w,w}')", "42701", "w"),
+    # NULL is not true: a preview asked for by mistake with NULL registers nothing
+    ("add_schema_preview_null", "SELECT * FROM graph.add_schema('public', preview => NULL)", "22004", "preview"),
 ]
 
 
@@ -200,6 +212,16 @@ def test_the_valid_calls_next_to_the_errors_succeed(objects):
                       " label_column => 'label_text')")
             c.execute("SELECT graph.add_edge('ok_a', 'a', 'ok_b', to_column => 'b', via_table => 'link')")
             c.execute("SELECT graph.add_filter_column('ok_a', 'label_text')")
+            # a column repeated in from_columns is no mistake: a foreign key may name one twice
+            c.execute("SELECT graph.add_edge('ent', NULL, 'comp', from_columns => '{ws,ws}')")
+            # NULL flags are false, never true: a one-way edge; the row filter kept
+            e = c.execute("SELECT graph.add_edge('ent', NULL, 'comp', from_columns => '{id,ws}',"
+                          " bidirectional => NULL)").fetchone()[0]
+            assert c.execute("SELECT bidirectional FROM graph._edge_sources WHERE edge_source_id = %s",
+                             (e,)).fetchone()[0] is False
+            c.execute("SELECT graph.alter_table('unreg', clear_row_filter => NULL)")
+            assert c.execute("SELECT row_filter FROM graph._node_tables WHERE table_oid = 'unreg'::regclass"
+                             ).fetchone()[0] is not None
             triggers = {r[0] for r in c.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'link'::regclass")}
             # no subscription applies to it: no replica capture (row triggers)
             assert triggers == {f"graphsync_capture_{op}" for op in ("insert", "update", "delete", "truncate")}

@@ -5,6 +5,7 @@
 -- boolean expression over tbl's columns (graph._check_filter: PostgreSQL's own
 -- immutable code only); rows failing it are no nodes. Installs the capture
 -- triggers; rows already in tbl enter the graph at the next graph.build().
+-- A column named twice in id_columns or columns is refused (42701).
 -- Returns the table. Touches: graph._node_tables, triggers on tbl. Reads the
 -- registry's rows of tbl only, by index (enable_seqscan off for all it runs:
 -- registering n tables read O(n^2) rows while the registry looked small enough to
@@ -30,6 +31,7 @@ DECLARE
     key_cols text [] := graph._table_key(tbl);
     filter_sql text;
     filter_cols text [] := '{}';
+    twice text;
     e_state text;
     e_message text;
     e_detail text;
@@ -40,6 +42,17 @@ BEGIN
     IF EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = tbl) THEN
         RAISE EXCEPTION 'table % is already registered', tbl USING ERRCODE = '42710',
             HINT = 'Call graph.remove_table first to register it again.';
+    END IF;
+    -- A column named twice is a mistake (it was kept once, or failed as no key): 42701.
+    SELECT format('column %s is named twice in %s', quote_ident(u.c), u.arg) INTO twice
+    FROM (SELECT 'id_columns' AS arg, 1 AS n, x AS c, o FROM unnest(id_columns) WITH ORDINALITY AS i (x, o)
+          UNION ALL
+          SELECT 'columns', 2, x, o FROM unnest(columns) WITH ORDINALITY AS i (x, o)) AS u
+    WHERE u.c IS NOT NULL
+    GROUP BY u.arg, u.n, u.c HAVING count(*) > 1
+    ORDER BY u.n, min(u.o) LIMIT 1;
+    IF twice IS NOT NULL THEN
+        RAISE EXCEPTION '%', twice USING ERRCODE = '42701';
     END IF;
     IF id_columns IS NOT NULL THEN
         PERFORM graph._check_columns(tbl, id_columns);

@@ -5,10 +5,10 @@
 -- graph.add_table), without removing and registering it again. Each argument
 -- is optional (NULL: no change); clear_row_filter drops the filter. Refused,
 -- changing nothing: a table that is not registered (55000), a column tbl does
--- not have or a NULL one (42703, 22004), adding a property or filter column it
--- has already (42710), removing one it does not have (42703), the same column
--- added and removed in one call, or row_filter with clear_row_filter (22023), a
--- bad row filter (graph._check_filter's 22023, 42703, 42804, 42P17).
+-- not have or a NULL one (42703, 22004), a column named twice in one argument
+-- (42701), adding a property or filter column it has already (42710), removing
+-- one it does not have (42703), the same column added and removed in one call,
+-- or row_filter with clear_row_filter (22023), a bad row filter (graph._check_filter's 22023, 42703, 42804, 42P17).
 -- Regenerates the table's capture and flags a rebuild: existing nodes take the
 -- new columns and filter at the next graph.build() (or maintenance run).
 -- Returns the table. Touches: graph._node_tables, the capture function of tbl.
@@ -44,6 +44,21 @@ BEGIN
     IF array_position(add_properties || remove_properties || add_filter_columns || remove_filter_columns,
                       NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'column names must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    -- A column named twice in one argument is a mistake: 42701.
+    SELECT format('column %s is named twice in %s', quote_ident(u.c), u.arg) INTO c
+    FROM (SELECT 'add_properties' AS arg, 1 AS n, x AS c, o FROM unnest(add_properties) WITH ORDINALITY AS i (x, o)
+          UNION ALL
+          SELECT 'remove_properties', 2, x, o FROM unnest(remove_properties) WITH ORDINALITY AS i (x, o)
+          UNION ALL
+          SELECT 'add_filter_columns', 3, x, o FROM unnest(add_filter_columns) WITH ORDINALITY AS i (x, o)
+          UNION ALL
+          SELECT 'remove_filter_columns', 4, x, o FROM unnest(remove_filter_columns) WITH ORDINALITY AS i (x, o)
+         ) AS u
+    GROUP BY u.arg, u.n, u.c HAVING count(*) > 1
+    ORDER BY u.n, min(u.o) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '%', c USING ERRCODE = '42701';
     END IF;
     PERFORM graph._check_columns(tbl, coalesce(add_properties, '{}') || coalesce(add_filter_columns, '{}'));
     SELECT x INTO c FROM unnest(add_properties) AS x WHERE x = ANY (remove_properties)
