@@ -282,6 +282,8 @@ def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None
             variants["per batch analyzed"] = partial(_apply, conn, dsn, analyze_after, timeout, before=(PER_BATCH,))
     if against:
         variants["against"] = partial(_apply, against[1], timeout=timeout)
+        if per_batch:
+            variants["against per batch"] = partial(_apply, against[1], timeout=timeout, before=(PER_BATCH,))
         if dsn:
             variants["against analyzed"] = partial(_apply, against[1], against[2], analyze_after, timeout)
     if previous:
@@ -305,7 +307,8 @@ def run(conn: psycopg.Connection, logged: int, reps: int, dsn: str | None = None
                               f" (temp files {medians['analyzed']['temp_mb']:.0f} MB vs"
                               f" {medians['apply']['temp_mb']:.0f} MB)",
                               copy, analyzed, "≥ 100,000 rows/s", logged / analyzed >= 100_000))
-    for name in ("per batch", "per batch analyzed", "previous", "previous analyzed", "against", "against analyzed"):
+    for name in ("per batch", "per batch analyzed", "previous", "previous analyzed", "against", "against analyzed",
+                 "against per batch"):
         if name in medians:
             m = medians[name]
             revision = against[0] if name.startswith("against") else previous if name.startswith("previous") \
@@ -325,7 +328,8 @@ def plot(samples: dict[str, list[float]], logged: int, path: str, title: str) ->
              "previous": "previous revision's apply_sync / copy",
              "previous analyzed": "previous revision's, mid-apply ANALYZE / copy",
              "against": "that revision installed in its own database / copy",
-             "against analyzed": "the same, mid-apply ANALYZE / copy"}
+             "against analyzed": "the same, mid-apply ANALYZE / copy",
+             "against per batch": "that revision's per-batch replay / copy"}
     bars = []
     for variant, label in names.items():
         if variant in samples:
@@ -409,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
                   ", ".join(f"{logged / x:,.0f} rows/s" for x in seconds) + ")")
         for mine, theirs in (("apply", "against"), ("analyzed", "against analyzed"),
                              ("apply cpu", "against cpu"), ("analyzed cpu", "against analyzed cpu"),
-                             ("apply", "per batch"), ("apply cpu", "per batch cpu")):
+                             ("apply", "per batch"), ("apply cpu", "per batch cpu"),
+                             ("per batch", "against per batch"), ("per batch cpu", "against per batch cpu")):
             if samples.get(theirs):
                 each = [t / m for m, t in zip(samples[mine], samples[theirs], strict=True)]
                 print(f"{theirs} / {mine} per repetition: " + ", ".join(f"{x:.2f}x" for x in each)
