@@ -90,7 +90,8 @@ def test_an_edge_added_and_removed_in_one_batch_writes_no_overlay_row(app):
 
 def test_an_update_that_leaves_a_node_as_it_was_does_not_write_it(app):
     """An update of edge columns only changes edges: the node keeps its row version
-    and its change_id; an update of a property still writes it."""
+    and its change_id; an update of a property still writes it (a new row version,
+    the same change_id: see the next test)."""
     node = """SELECT n.ctid::text, n.change_id FROM graph._node_rows AS n
               WHERE n.table_oid = 'app.contacts'::regclass AND n.pk = %s"""
     company = node.replace("app.contacts", "app.companies")
@@ -108,8 +109,40 @@ def test_an_update_that_leaves_a_node_as_it_was_does_not_write_it(app):
         assert after["701"] == before["701"]
         # A node only an edge names (the company the contacts moved to) is not written either.
         assert c.execute(company, ("9",)).fetchone() == target
-        assert after["702"][1] > before["702"][1] and after["703"][1] > before["703"][1]
+        assert after["702"][0] != before["702"][0] and after["703"][0] != before["703"][0]
+        assert after["702"][1] == before["702"][1] and after["703"][1] == before["703"][1]
         assert kept_and_counted(c) == edges + 4  # two edges moved
+        assert verify(c) == []
+
+
+def test_a_node_that_stays_alive_is_updated_in_place(app):
+    """A node whose properties change and that stays alive keeps its change_id and its
+    touched flag (reads keep alive flags and tables only: reads/view.py), so replay
+    changes no indexed column of graph._node_rows, and the new row version is a HOT
+    update where its page has room (fillfactor, migration 439): no index entries.
+    A node that dies takes a new change_id and is a touched tombstone."""
+    nodes = """SELECT n.pk, n.change_id, n.touched, n.alive FROM graph._node_rows AS n
+               WHERE n.table_oid = 'app.contacts'::regclass AND n.pk IN ('651', '652', '653', '654', '655')"""
+    with connect(app) as c:
+        write_contacts(c, 651, 655)
+        apply(c)
+        c.execute("SELECT graph.build()")  # base nodes: not touched, no change_id
+        before = {r[0]: r[1:] for r in c.execute(nodes)}
+        assert before == dict.fromkeys(before, (None, False, True)) and len(before) == 5
+        c.execute("UPDATE app.contacts SET name = name || '*' WHERE id BETWEEN 651 AND 654")
+        c.execute("DELETE FROM app.contacts WHERE id = 655")
+        with c.transaction():  # the statistics of this transaction alone
+            result = apply(c)
+            updated, hot = c.execute("""SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables
+                                        WHERE relid = 'graph._node_rows'::regclass""").fetchone()
+        assert result["updates"] == 4 and result["deletes"] == 1 and result["failed"] == 0
+        assert hot >= 4, (updated, hot)  # the four contacts' new versions (before: none was HOT)
+        after = {r[0]: r[1:] for r in c.execute(nodes)}
+        assert {pk: after[pk] for pk in ("651", "652", "653", "654")} == dict.fromkeys(
+            ("651", "652", "653", "654"), (None, False, True))
+        assert after["655"][0] is not None and after["655"][1:] == (True, False)
+        assert c.execute("""SELECT properties->>'name' FROM graph._node_rows
+                            WHERE table_oid = 'app.contacts'::regclass AND pk = '651'""").fetchone()[0] == "c651*"
         assert verify(c) == []
 
 

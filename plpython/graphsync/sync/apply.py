@@ -125,9 +125,16 @@ RESTORE = "SELECT set_config('jit', $1, true)"
 #   graph._nodes does, so no row moved in between). A node whose state the batch
 #   leaves as it was (an update of edge columns only, a property set to the value
 #   it had), and the node of a key only an edge names, is not written: no new row
-#   version and index entries, and no change_id (graph._nodes.change_id numbers
-#   changes of the alive flag, tenant or properties, migration 070). A node whose
-#   count falls to 0 is a tombstone: not alive, no tenant, no properties.
+#   version and index entries. A node written that stays alive (other properties,
+#   tenant or row count) keeps its change_id and touched flag: change_id numbers
+#   what reads keep of a node, its alive flag (migration 070; reads/view.py), and
+#   a build compares properties and tenants with the sources whatever touched
+#   says; so a node whose properties or row count change (not its tenant, which
+#   is indexed) changes no indexed column, and its new version is a HOT update
+#   where its page has room (graph._node_rows' fillfactor, migration 439): no
+#   entry in any index. A node whose alive flag changes takes a new change_id and is
+#   touched; one whose count falls to 0 is a tombstone: not alive, no tenant, no
+#   properties.
 NODES = """
 WITH k AS MATERIALIZED (
     SELECT k.i, k.table_oid, k.pk, k.tenant, k.props, n.node_id, n.tid,
@@ -165,7 +172,9 @@ WITH k AS MATERIALIZED (
     SET alive = u.alive, extra_rows = u.extra,
         tenant = CASE WHEN u.keep THEN n.tenant ELSE u.tenant END,
         properties = CASE WHEN u.keep THEN n.properties ELSE u.props END,
-        touched = true, change_id = (SELECT nextval('graph._node_change_seq'))
+        touched = n.touched OR n.alive IS DISTINCT FROM u.alive,
+        change_id = CASE WHEN n.alive IS DISTINCT FROM u.alive THEN (SELECT nextval('graph._node_change_seq'))
+                         ELSE n.change_id END
     FROM u
     WHERE n.ctid = u.tid
       AND (n.alive IS DISTINCT FROM u.alive OR n.extra_rows IS DISTINCT FROM u.extra
