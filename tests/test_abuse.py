@@ -1589,6 +1589,7 @@ DEFINERS = {
     "_pending_ids": ("graph_sync", True),  # ids only; graph._pending_rows reads the rows as its caller
     "_node_changes": ("graph_sync", True),
     "_node_runs": ("graph_sync", True),
+    "_node_ids_held": ("graph_sync", True),  # a count of node ids in a range
     # the DDL follower's helpers, called as the role whose DDL fired it: each derives
     # what it does from the catalog
     "_followed_tables": ("graph_sync", True),

@@ -10,8 +10,10 @@ node of a table it may not SELECT.
 
 Arrays out of bounds (offsets not from 0 to the edge count or decreasing, a target
 or an overlay or node id that is no node id, arrays of mismatched lengths or of a
-length that is no multiple of their type) are refused with XX001 (data_corrupted),
-naming the table and saying to run graph.build(). Values any array may hold (NaN,
+length that is no multiple of their type), and overlay or node ids past the nodes
+graph._nodes holds, are refused with XX001 (data_corrupted), naming the table and
+saying to run graph.build(). A stored 'in' row is never read: the 'in' CSR is the
+reverse of the 'out' one. Values any array may hold (NaN,
 negative or infinite weights, label or source ids no row has) are read as they are.
 
 Before the base's arrays were checked when a backend loads them, a negative target
@@ -206,13 +208,6 @@ CORRUPT_BASES = [
     ("more alive flags than nodes", _replace("alive", lambda a: np.ones(1000, dtype=np.uint8)), None),
     ("an alive flag of 2", _replace("alive", lambda a: np.full(len(a), 2, dtype=np.uint8)), None),
     ("fewer tables than nodes", _replace("tables", lambda t: t[:5]), None),
-    ("a negative target in a stored 'in' row", None, lambda a: {**_reverse(a), "targets": np.full(24, -2)}),
-    ("a target past the node count in a stored 'in' row", None,
-     lambda a: {**_reverse(a), "targets": np.full(24, 1000)}),
-    ("offsets past the edges in a stored 'in' row", None,
-     lambda a: {**_reverse(a), "offsets": np.arange(26) * 3}),
-    ("fewer targets than weights in a stored 'in' row", None,
-     lambda a: {**_reverse(a), "targets": np.zeros(3, dtype=np.int64)}),
 ]
 
 
@@ -304,7 +299,8 @@ OVERLAYS = [
     ("a negative end", [("+", 19, -5, 1.0, 2)], "XX001"),
     ("a negative start", [("+", -1, 3, 1.0, 2)], "XX001"),
     ("a negative end removed", [("-", 19, -25, 1.0, 2)], "XX001"),
-    ("an end past the node count", [("+", 19, 1000, 1.0, 2)], "ok"),
+    ("an end past the node count", [("+", 19, 1000, 1.0, 2)], "XX001"),
+    ("a huge end", [("+", 19, 2 ** 40, 1.0, 2)], "XX001"),
     ("a label id no label has", [("+", 19, 3, 1.0, 999)], "ok"),
     ("a negative label id", [("+", 19, 3, 1.0, -1)], "ok"),
     ("the largest label id", [("+", 19, 3, 1.0, 2 ** 31 - 1)], "ok"),
@@ -316,8 +312,9 @@ OVERLAYS = [
 
 @pytest.mark.parametrize("case,rows,expected", OVERLAYS, ids=[c[0] for c in OVERLAYS])
 def test_overlay_rows(guarded, case, rows, expected):
-    """A node id below 0 in graph._edge_overlay is refused (XX001); any other row is
-    folded in as it is (an end past the node count is a node no row has yet)."""
+    """A node id below 0 in graph._edge_overlay, or one past the nodes graph._nodes
+    holds (replay writes an edge's ends as nodes first), is refused (XX001); any other
+    row is folded in as it is."""
     with as_role(guarded, ADMIN) as c:
         for op, src, dst, w, label in rows:
             c.execute("""INSERT INTO graph._edge_overlay (op, edge_source_id, src, dst, weight, label_id)
@@ -334,9 +331,13 @@ def test_overlay_rows(guarded, case, rows, expected):
             _no_secret(got)
 
 
-@pytest.mark.parametrize("node_id,expected", [(-3, "XX001"), (1000, "ok")])
+@pytest.mark.parametrize("node_id,expected", [(-3, "XX001"), (1000, "XX001"), ("the next", "ok")])
 def test_node_rows(guarded, node_id, expected):
+    """A forged graph._nodes row: of a negative id, or one past the nodes, refused
+    (XX001); of the id replay would give the next node, read as a node of no edge."""
     with as_role(guarded, ADMIN) as c:
+        if node_id == "the next":
+            node_id = c.execute("SELECT max(node_id) + 1 FROM graph._node_rows").fetchone()[0]
         c.execute("""INSERT INTO graph._node_rows (node_id, table_oid, pk, alive, change_id)
                      VALUES (%s, 'cs.a'::regclass, 'forged', true, nextval('graph._node_change_seq'))""", (node_id,))
     for role in (READER, ADMIN):
@@ -444,3 +445,190 @@ def test_a_pending_row_naming_a_node_of_a_negative_id(guarded, read_apply):
         with connect(guarded) as c:
             c.execute("SELECT graph.set_setting('graph.read_apply', 'everyone')")
             c.execute("DELETE FROM cs.a WHERE id = 21")
+
+
+# -- node ids far past the graph's nodes --------------------------------------------
+#
+# Node ids are dense: a build numbers the nodes 0..node_count-1 (the base), and replay
+# gives each new node the next id after the largest (sync/apply.py, NODES), so every
+# id between the base's node count and the largest id is a graph._nodes row. A read
+# holds arrays of one entry per node id (alive flags, tables, each direction's
+# adjacency): a single row of id 2^40 made every reading backend allocate for 2^40
+# nodes (MemoryError, 38000), one of 2^31 or 2^28 gigabytes of every backend that
+# read (a memory denial of service to the whole server).
+
+HUGE_IDS = [2 ** 28, 2 ** 31, 2 ** 40]
+SEED_READ = "SELECT node_table::text, node_id FROM graph.traverse('cs.a', '20', max_depth => 3, direction => 'any')"
+
+
+def _status(pid, field):
+    """``field`` (kB) of /proc/``pid``/status."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def _forge_huge_id(c, table, node_id):
+    if table == "graph._nodes":
+        c.execute("""INSERT INTO graph._node_rows (node_id, table_oid, pk, alive, change_id)
+                     VALUES (%s, 'cs.a'::regclass, 'forged', true, nextval('graph._node_change_seq'))""", (node_id,))
+    else:
+        c.execute("""INSERT INTO graph._edge_overlay (op, edge_source_id, src, dst, weight, label_id)
+                     SELECT '+', min(edge_source_id), 19, %s, 1, 2 FROM graph._edge_sources""", (node_id,))
+
+
+@pytest.mark.local_only(reason="reads the reading backend's /proc status and limits its address space")
+@pytest.mark.parametrize("table", ["graph._nodes", "graph._edge_overlay"])
+@pytest.mark.parametrize("node_id", HUGE_IDS, ids=["2^28", "2^31", "2^40"])
+def test_a_node_id_far_past_the_nodes_is_refused_without_memory_for_it(guarded, table, node_id):
+    """A graph_admin member's row of one huge node id: every read refuses it (XX001,
+    naming the table, HINT run graph.build()), and the reading backend's address
+    space grows by no more than a few megabytes. (The backend's address space is
+    limited to 1 GiB above what it held when it started: a read that allocated in
+    proportion to the id fails there with an out-of-memory error, rather than take the
+    machine's memory.)"""
+    with connect(guarded) as r:
+        # (the backend lowers its own limit, as the superuser, before it becomes the reader)
+        r.execute("""DO $$
+                     import resource
+                     kb = [int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmSize:')][0]
+                     resource.setrlimit(resource.RLIMIT_AS, ((kb + 1024 * 1024) * 1024, resource.RLIM_INFINITY))
+                     $$ LANGUAGE plpython3u""")
+        r.execute(f"SET SESSION AUTHORIZATION {READER}")
+        r.execute("SET statement_timeout = '60s'")
+        assert r.execute(SEED_READ).fetchall()  # the graph loaded, NumPy and SciPy imported
+        pid = r.execute("SELECT pg_backend_pid()").fetchone()[0]
+        before = _status(pid, "VmPeak")
+        with as_role(guarded, ADMIN) as c:
+            _forge_huge_id(c, table, node_id)
+        got = {}
+        for q in [SEED_READ] + READS[:6]:
+            try:
+                got[q] = ("ok", r.execute(q).fetchall())
+            except psycopg.Error as e:
+                assert not r.closed and e.sqlstate is not None, (q, e)
+                got[q] = (e.sqlstate, e.diag.message_primary, e.diag.message_hint)
+        grew = _status(pid, "VmPeak") - before
+    for q, answer in got.items():
+        assert answer[0] == "XX001" and table in answer[1] and HINT in (answer[2] or ""), (q, answer)
+    assert grew < 64 * 1024, f"the reading backend's address space grew by {grew} kB"
+
+
+@pytest.mark.parametrize("table", ["graph._nodes", "graph._edge_overlay"])
+@pytest.mark.parametrize("node_id", [1000, 2 ** 40])
+def test_a_node_id_past_the_nodes_is_refused(guarded, table, node_id):
+    """Every read, as the reader and as the admin, of a fresh backend (whose first
+    read loads the graph with the row) and of one that read before. (Ids of 2^28 and
+    2^31, which this release allocated for, are read under a limit above: local_only.)"""
+    with as_role(guarded, READER) as r:
+        r.execute(SEED_READ)
+        with as_role(guarded, ADMIN) as c:
+            _forge_huge_id(c, table, node_id)
+        try:
+            r.execute(SEED_READ)
+            raise AssertionError("a read answered")
+        except psycopg.Error as e:
+            assert e.sqlstate == "XX001" and table in e.diag.message_primary, e
+    for role in (READER, ADMIN):
+        for q, answer in _run(guarded, role).items():
+            assert answer[0] == "XX001" and table in answer[1] and HINT in answer[2], (role, q, answer)
+
+
+def test_nodes_added_without_edges_before_an_edge_to_a_later_one_are_read(guarded):
+    """The control: replay numbers 50 new nodes of no edge, then one with an edge, in
+    one batch: the overlay row names an id 50 past the read's last node count, every
+    id between held by a graph._nodes row. A read (which checks those ids) answers
+    with the new edge."""
+    with connect(guarded) as c:
+        c.execute("SELECT graph.apply_sync()")
+    with as_role(guarded, READER) as r:
+        before = r.execute(SEED_READ).fetchall()
+        with connect(guarded) as c:
+            with c.transaction():
+                c.execute("INSERT INTO cs.a SELECT i, NULL, 1, 'x' || i FROM generate_series(100, 149) AS i")
+                c.execute("INSERT INTO cs.a VALUES (150, 20, 1, 'x150')")
+            c.execute("SELECT graph.apply_sync()")
+        try:
+            after = r.execute(SEED_READ).fetchall()
+            assert len(after) == len(before) + 1 and ("cs.a", "150") in [(t, str(i)) for t, i in after]
+        finally:
+            with connect(guarded) as c:
+                c.execute("DELETE FROM cs.a WHERE id >= 100")
+
+
+def test_a_seed_of_a_negative_node_id_is_refused(guarded):
+    """The key a read starts from (or ends at) has a graph._nodes row of node id -3
+    (a graph_admin member's UPDATE): the read refuses it (XX001, naming graph._nodes),
+    as it refuses any other negative node id, where it answered as if the key had no
+    node (empty)."""
+    with as_role(guarded, ADMIN) as c:
+        c.execute("UPDATE graph._node_rows SET node_id = -3 WHERE table_oid = 'cs.a'::regclass AND pk = '20'")
+    reads = [q for q in READS if "'20'" in q]
+    reads.append("SELECT node_table::text, node_id FROM graph.component_of('cs.a', '20')")
+    for role in (READER, ADMIN):
+        for q, answer in _run(guarded, role, reads).items():
+            assert answer[0] == "XX001" and "node id -3" in answer[1] and "graph._nodes" in answer[1] \
+                and HINT in answer[2], (role, q, answer)
+
+
+FORGED_IN = {
+    "no edges": lambda a: {"offsets": np.zeros(len(a["offsets"]), dtype=np.int64),
+                           **{f: np.zeros(0, dtype=DTYPES[f]) for f in FIELDS[1:]}},
+    "other targets": lambda a: {**_reverse(a), "targets": np.roll(_reverse(a)["targets"], 7)},
+    # (out of bounds: refused with XX001 when the stored row was read)
+    "a negative target": lambda a: {**_reverse(a), "targets": np.full(24, -2)},
+    "a target past the node count": lambda a: {**_reverse(a), "targets": np.full(24, 1000)},
+    "offsets past the edges": lambda a: {**_reverse(a), "offsets": np.arange(26) * 3},
+    "fewer targets than weights": lambda a: {**_reverse(a), "targets": np.zeros(3, dtype=np.int64)},
+}
+STORED_IN = [(how, checksum) for how in FORGED_IN for checksum in ("none", "bogus")] + [
+    ("other targets", "of the forged file")]
+
+
+@pytest.mark.parametrize("how,checksum", STORED_IN, ids=["-".join(c) for c in STORED_IN])
+def test_a_stored_in_row_that_is_not_the_reverse_changes_no_answer(guarded, how, checksum):
+    """graph._csr's 'in' row of a generation (which builds no longer write: migration
+    400) holding other edges than the reverse of its 'out' row, in bounds or not:
+    every read answers what it answers without it (the 'in' CSR is made from the
+    'out' row; the stored one gave the reads of direction 'in' and 'any' its edges).
+    ``checksum``: graph._csr records no shared file (the backend holds the rows), one
+    no file has (it writes one from the rows, which is then refused), or the checksum
+    of the file the forged rows would make (then mapped, where it was written)."""
+    with as_role(guarded, ADMIN) as c:
+        before = {role: _run(guarded, role) for role in (READER, ADMIN)}
+        out = _out_row(c)
+        into = FORGED_IN[how](out)
+        _write_base(c, out, into, "none" if checksum == "none" else "bogus")
+        if checksum == "of the forged file":
+            generation = c.execute("SELECT generation FROM graph._sync_state").fetchone()[0]
+            content = _file_bytes(generation, out, into)
+            c.execute("UPDATE graph._csr SET file_bytes = %s, file_sha256 = %s WHERE direction = 'out'",
+                      (len(content), hashlib.sha256(content).hexdigest()))
+    for role in (READER, ADMIN):
+        after = _run(guarded, role)
+        for q in READS:
+            assert after[q] == before[role][q], (role, q, before[role][q], after[q])
+
+
+@pytest.mark.parametrize("gap", [False, True], ids=["every id between held", "one id between missing"])
+def test_an_overlay_end_past_the_node_changes_read(guarded, gap):
+    """Rows of graph._nodes that no node change names (no change_id) from the next id
+    on, and an overlay row to the last: a read's refresh reads 2 node ids and grows by
+    50, so it counts the rows of the ids in between. All 50 held: the reads answer;
+    one missing: refused (XX001, naming graph._edge_overlay)."""
+    with as_role(guarded, ADMIN) as c:
+        top = c.execute("SELECT max(node_id) FROM graph._node_rows").fetchone()[0]
+        c.execute("""INSERT INTO graph._node_rows (node_id, table_oid, pk, alive)
+                     SELECT i, 'cs.a'::regclass, 'forged' || i, false FROM generate_series(%s::bigint, %s::bigint) AS i
+                     WHERE NOT %s OR i <> %s""", (top + 1, top + 50, gap, top + 25))
+        c.execute("""INSERT INTO graph._edge_overlay (op, edge_source_id, src, dst, weight, label_id)
+                     SELECT '+', min(edge_source_id), 19, %s, 1, 2 FROM graph._edge_sources""", (top + 50,))
+    for role in (READER, ADMIN):
+        for q, answer in _run(guarded, role).items():
+            if gap:
+                assert answer[0] == "XX001" and "graph._edge_overlay" in answer[1] and "49 of the 50" in answer[1], \
+                    (role, q, answer)
+            else:
+                assert answer[0] in ("ok", "22023"), (role, q, answer)

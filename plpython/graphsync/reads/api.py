@@ -178,6 +178,9 @@ class Read:
             for oid in dict.fromkeys(oids):
                 self.acc.check_table(plpy, self.v, oid, names[oid])
         found = nodes.lookup(plpy, self.v, list(zip(oids, ids, strict=True)), self._given)
+        held = [f for f in found if f is not None]
+        if held:  # (a graph_admin member's row of a negative id was taken for no node: an empty answer)
+            graph_view.check_node_ids(held, "graph._nodes")
         if self.unresolved is not None:
             self.unresolved.ask(plpy, self.v, [f for f in found if f is not None])
         return [f if self.visible(f) else None for f in found]

@@ -100,6 +100,8 @@ NODE_CHANGES = "SELECT node_ids, alive, table_oids, last, %s FROM graph._node_ch
 
 NODE_RUNS = "SELECT r.table_oid, r.first_id, r.last_id, %s FROM graph._node_runs($1) AS r" % GENERATION
 
+NODE_IDS_HELD = "SELECT graph._node_ids_held($1, $2) AS held, %s" % GENERATION
+
 # What a read needs before it asks for any label (with_labels): the highest label
 # id there is (the sequence: a number, no label), which new labels folded from
 # pending rows start above, who the caller is, and whether what graph._labels shows
@@ -308,6 +310,38 @@ class Live:
                 self.tables = np.concatenate([self.tables, np.zeros(n - len(self.tables), dtype=np.int64)])
         self.overlay.grow(self.node_count)
 
+    def _check_growth(self, plpy, read):
+        """Refuse the node ids of ``read`` ((table, int64 ids) pairs, ids not empty: what
+        one refresh read) unless every one is a node id: not negative (check_node_ids),
+        and none past the nodes held unless every id in between is a graph._nodes row.
+        Returns the node count that holds them. Node ids are dense above the base
+        (replay gives each new node the next id after the largest, and the ends of an
+        overlay row are nodes of its batch), so this holds for whatever replay wrote; a
+        role that may write the graph tables (graph_admin) could write one row of id
+        2^40 (or 2^31), and every reading backend then allocated arrays of one entry
+        per id up to it (a MemoryError, or gigabytes of each backend). Growing by no
+        more entries than the ids read needs no statement (that much memory was read
+        already, and a refresh reads every node replay added, with its overlay rows);
+        beyond, NODE_IDS_HELD counts the rows of the ids in between through the primary
+        key (as many as the growth when it holds, the few a forged id leaves when not):
+        errors.DataCorrupted (XX001) naming the table of the largest id."""
+        have, n, count, far = self.node_count, 0, 0, None
+        for table, ids in read:
+            check_node_ids(ids, table)
+            top = int(ids.max()) + 1
+            if top > n:
+                n, far = top, table
+            count += len(ids)
+        if n > have + count:
+            r = run(plpy, NODE_IDS_HELD, ["bigint", "bigint"], [have, n])[0]
+            same_generation(self.generation, r)  # (a rebuild renumbers the nodes: Renumbered)
+            if r["held"] < n - have:
+                raise errors.DataCorrupted(
+                    "%s holds node id %d, past the graph's %d nodes: graph._nodes holds %d of the %d ids"
+                    " between" % (far, n - 1, have, r["held"], n - have),
+                    hint="Run graph.build() to build the graph again from its source tables.")
+        return n
+
     def changes(self, plpy, upto_overlay=UNBOUNDED, upto_change=UNBOUNDED, overlay=True):
         """(cuts, overlay row, node change row): what changed since the last refresh (up
         to the given ids), as refresh folds it in; the whole overlay when the cuts changed.
@@ -330,26 +364,28 @@ class Live:
         if cuts != self.cuts:  # a TRUNCATE since: fold the whole overlay on the cut base
             self.cuts, self.last_overlay = cuts, 0
             self.overlay = self._new_overlay()
-        self._take(o, d)
+        self._take(plpy, o, d)
         self.overlay_behind = o.get("behind", False)
         self.registry = registry.load(plpy)
 
-    def _take(self, o, d):
+    def _take(self, plpy, o, d):
         """Fold in overlay rows ``o`` and node changes ``d`` (rows of OVERLAY_AFTER and
-        NODE_CHANGES, or slices of them)."""
+        NODE_CHANGES, or slices of them), once their node ids are (_check_growth)."""
+        edges = o["last"] is not None and len(o["ops"])
+        nodes = d["last"] is not None and len(d["node_ids"])
+        if edges or nodes:
+            read = [("graph._edge_overlay", np.asarray(o["src"] + o["dst"], dtype=np.int64))] if edges else []
+            if nodes:
+                read.append(("graph._nodes", np.asarray(d["node_ids"], dtype=np.int64)))
+            self._grow(self._check_growth(plpy, read))
         if o["last"] is not None:
             if len(o["ops"]):
-                ids = np.asarray(o["src"] + o["dst"], dtype=np.int64)
-                check_node_ids(ids, "graph._edge_overlay")
-                self._grow(int(ids.max()) + 1)
                 # (into the directions held when next walked or copied: Overlay.add)
                 self.overlay.add(o["ops"], o["src"], o["dst"], o["w"], o["lab"], o["es"], later=True)
                 STATS["overlay_rows"] += len(o["ops"])
             self.last_overlay = o["last"]
         if d["last"] is not None:
             ids = np.asarray(d["node_ids"], dtype=np.int64)
-            check_node_ids(ids, "graph._nodes")
-            self._grow(int(ids.max()) + 1)
             self.alive[ids] = np.asarray(d["alive"], dtype=bool)
             STATS["node_changes"] += len(ids)
             if self.tables is not None:
@@ -406,7 +442,7 @@ class Live:
                                                 np.asarray(self.alive_flags())[only].astype(bool)):
                 return None
         rest = {c: o[c][n:] for c in ("ops", "src", "dst", "w", "lab", "es")} if got else o
-        live._take({**rest, "last": o["last"]}, d)
+        live._take(plpy, {**rest, "last": o["last"]}, d)
         live.registry = registry.load(plpy)
         STATS["refreshes"] += 1
         STATS["adoptions"] += 1

@@ -37,7 +37,7 @@ FILE_ROW = """SELECT c.file_bytes, c.file_sha256,
 FROM graph._csr AS c WHERE c.generation = $1 AND c.direction = 'out'"""
 
 READ = """SELECT direction, offsets, targets, weights, labels, sources, alive, tables
-FROM graph._csr WHERE generation = $1"""
+FROM graph._csr WHERE generation = $1 AND direction = 'out'"""
 
 # Sleep between tries for a directory's lock: a cancel reaches a backend here.
 WAIT = "SELECT pg_catalog.pg_sleep(0.005)"
@@ -47,7 +47,10 @@ WAIT = "SELECT pg_catalog.pg_sleep(0.005)"
 # csr.reverse(out), a pure function of it (the build makes it so), made again where it
 # is needed (_read), which spares a build writing half of graph._csr (some 1.5 s of
 # TOAST at 10M edges). Generations written before keep their 'in' row, which _read
-# takes as it is.
+# never reads: it makes the reverse of their 'out' row as for any other. (It took the
+# stored row as it was: an 'in' row in bounds but not the reverse, which a role that
+# may write graph._csr could store, gave the reads of direction 'in' and 'any' other
+# edges than the 'out' row's.)
 STORED = ("out",)
 
 
@@ -149,8 +152,7 @@ def _read(plpy, generation):
     rows = run(plpy, READ, ["bigint"], [generation])
     if rows:
         loaded = _checked(generation, rows)
-        if "in" not in loaded:  # not stored since migration 400 (see STORED)
-            loaded["in"] = csr.reverse(loaded["out"])
+        loaded["in"] = csr.reverse(loaded["out"])  # (a stored 'in' row is not read: see STORED)
     else:  # never built: an empty base
         empty = csr.build(0, csr.edges([], [], [], [], []))
         loaded = {"out": empty, "in": empty, "alive": np.zeros(0, dtype=bool),
