@@ -386,6 +386,33 @@ def test_a_stamped_file_of_an_earlier_release_is_checked_before_it_is_mapped(gua
     assert after == before
 
 
+@pytest.mark.local_only(reason="writes a base file into the server's data directory")
+def test_a_file_of_the_release_before_holding_another_in_csr_is_checked_before_it_is_mapped(guarded):
+    """A shared file in bounds whose 'in' arrays are not the reverse of its 'out' ones
+    (the release before this one wrote files from a stored 'in' row as it was), its
+    checksum the one graph._csr records, stamped as that release stamped the files it
+    checked ("in-bounds"): a backend checks it in full, refuses it, and answers what
+    the rows give."""
+    with connect(guarded) as c:
+        folder, generation = _file_of(c)
+        before = _run(guarded, ADMIN)
+        out = _out_row(c)
+    content = _file_bytes(generation, out, FORGED_IN["other targets"](out))
+    path = os.path.join(folder, "%d.base" % generation)
+    os.chmod(path, 0o600)
+    with open(path, "wb") as f:
+        f.write(content)
+    os.chmod(path, 0o400)
+    st = os.stat(path)
+    digest = hashlib.sha256(content).hexdigest()
+    with open(os.path.join(folder, "%d.verified" % generation), "w") as f:
+        json.dump([st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest, "in-bounds"], f)
+    with connect(guarded) as c:
+        c.execute("UPDATE graph._csr SET file_bytes = %s, file_sha256 = %s WHERE direction = 'out'",
+                  (len(content), digest))
+    assert _run(guarded, ADMIN) == before
+
+
 def _file_bytes(generation, out, into):
     """The bytes of a shared base file (sync/basefile.py's format) of 'out' and 'in'
     arrays, 'any' as both directions, with out's alive flags and tables."""

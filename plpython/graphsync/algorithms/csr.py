@@ -250,6 +250,25 @@ def base_problem(base):
     return None
 
 
+def derived_problem(base):
+    """Why the 'in' and 'any' CSRs of ``base`` (in bounds: base_problem) are not
+    reverse(out) and the 'any' CSR BothDirections makes of the two, or None when
+    they are. A shared file holds all three; only 'out' is stored (graph._csr), and
+    every reader that holds the base without a file makes the others from it, so a
+    file's must be those (one written by an earlier release from a stored 'in' row
+    held that row's edges). O(nodes + edges): a reverse and the 'any' arrays, one at a
+    time."""
+    into = reverse(base["out"])
+    for name in Csr._fields:
+        if not np.array_equal(np.asarray(getattr(base["in"], name)), getattr(into, name)):
+            return "in: %s is not the reverse of out's" % name
+    both = BothDirections(base["out"], into)
+    for name in Csr._fields:
+        if not np.array_equal(np.asarray(getattr(base["any"], name)), both.array(name)):
+            return "any: %s is not out's and in's" % name
+    return None
+
+
 def fold_overlay(base, overlay, cut_sources):
     """The current edge list: base edges plus the overlay.
 

@@ -280,6 +280,8 @@ def open_verified(folder, generation, size, sha256, stats=None):
         got = arrays_of(parse(mapped, generation))
         if csr.base_problem(got) is not None:  # (see STAMP)
             raise ValueError("arrays out of bounds")
+        if csr.derived_problem(got) is not None:
+            raise ValueError("'in' or 'any' arrays not made from 'out'")
         _write_stamp(folder, generation, _identity(st) + [sha256, STAMP])
         return got
     except (ValueError, KeyError, TypeError):
@@ -293,11 +295,13 @@ def _count(stats, name):
 
 
 # What a stamp says beside the file's identity and checksum: that the file's arrays
-# were found in bounds (csr.base_problem) when it was checked or written. A file is
-# written only from arrays so found (a build's, or graph._csr rows: base._checked), and
-# checked when first opened without a stamp; a stamp without this word (an earlier
-# release's, which wrote files from rows it had not checked) is no stamp.
-STAMP = "in-bounds"
+# were found in bounds (csr.base_problem), and its 'in' and 'any' arrays made from its
+# 'out' ones (csr.derived_problem), when it was checked or written. A file is written
+# only from arrays so found (a build's, or graph._csr rows: base._checked, with the
+# 'in' CSR made from 'out'), and checked when first opened without a stamp; a stamp
+# without this word (an earlier release's, which wrote files from rows it had not
+# checked, or from a stored 'in' row) is no stamp.
+STAMP = "in-bounds-derived"
 
 
 def _stamped(folder, generation, value):

@@ -552,3 +552,24 @@ def test_problem_finds_every_array_out_of_bounds_and_nothing_in_a_built_csr():
     assert csr.base_problem({**base, "alive": np.ones(n - 1, dtype=bool)}).startswith("tables: ")
     assert csr.base_problem({**base, "alive": np.full(n, 2, dtype=np.uint8).view(bool)}).startswith("alive: ")
     assert csr.base_problem({**base, "tables": None}) is None
+
+
+def test_derived_problem_finds_in_and_any_arrays_not_made_from_out():
+    """csr.derived_problem: a shared file's 'in' and 'any' CSRs must be reverse(out) and
+    BothDirections(out, reverse(out)) (sync/basefile.py)."""
+    rng = np.random.default_rng(8)
+    n, m = 30, 90
+    out = csr.build(n, csr.edges(rng.integers(0, n, m), rng.integers(0, n, m), rng.random(m),
+                                 rng.integers(0, 3, m), rng.integers(1, 4, m)))
+    into = csr.reverse(out)
+    both = csr.BothDirections(out, into)
+    anyway = csr.Csr(*(both.array(f) for f in csr.Csr._fields))
+    base = {"out": out, "in": into, "any": anyway}
+    assert csr.derived_problem(base) is None
+    for name in ("targets", "weights", "labels", "sources"):
+        a = np.asarray(getattr(into, name)).copy()
+        a[3] = a[3] + 1
+        assert csr.derived_problem({**base, "in": into._replace(**{name: a})}).startswith("in: " + name), name
+        b = np.asarray(getattr(anyway, name)).copy()
+        b[5] = b[5] + 1
+        assert csr.derived_problem({**base, "any": anyway._replace(**{name: b})}).startswith("any: " + name), name

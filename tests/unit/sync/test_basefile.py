@@ -247,3 +247,25 @@ def test_a_file_out_of_bounds_is_refused_and_an_earlier_release_stamp_is_no_stam
     stats = {}
     assert basefile.open_verified(folder, 7, size, sha, stats) is not None and stats == {"checks": 1}
     assert basefile.open_verified(folder, 7, size, sha, stats) is not None and stats == {"checks": 1}
+
+
+def test_a_file_whose_in_arrays_are_not_the_reverse_is_refused_whatever_the_earlier_stamp(folder):
+    """A file in bounds whose 'in' arrays are not the reverse of its 'out' ones (an
+    earlier release wrote files from a stored 'in' row of graph._csr as it was), its
+    checksum the one recorded, stamped as the release before this one stamped the
+    files it checked ("in-bounds"): checked in full and refused, where it was mapped."""
+    import json
+
+    out, into, alive, tables = graph()
+    forged = into._replace(targets=np.roll(np.asarray(into.targets), 7))
+    header, arrays = basefile.contents(9, out, forged, alive, tables)
+    size, sha = basefile.digest(header, arrays)
+    assert basefile.write(folder, 9, header, arrays, size, sha)
+    st = os.stat(basefile.path_of(folder, 9))
+    with open(os.path.join(folder, "9.verified"), "w") as f:
+        json.dump([st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, sha, "in-bounds"], f)
+    stats = {}
+    assert basefile.open_verified(folder, 9, size, sha, stats) is None and stats == {"checks": 1, "refused": 1}
+    size, sha = written(folder, 7)  # (the control: a build's file, checked in full and mapped)
+    os.unlink(os.path.join(folder, "7.verified"))
+    assert basefile.open_verified(folder, 7, size, sha, stats) is not None and stats == {"checks": 2, "refused": 1}
