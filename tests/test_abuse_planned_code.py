@@ -273,7 +273,8 @@ def test_a_trap_planted_between_the_check_and_the_read_never_runs(world, role, c
     call reads, or a second table of its own read with it) that the privileged call
     waited for after checking, plants the trap while it waits, and lets it go. The call
     now locks what it reads before checking it: it waits before the check, which sees
-    the trap and refuses the table (seen failing before: the owner became superuser)."""
+    the trap and refuses the table (seen failing before: the owner became superuser);
+    or, holding the first table against new indexes, it is a deadlock's victim."""
     tag = "x" if role is None else "y"
     t = f"t_race_{tag}{held[0]}_{call.split('.')[1][:5]}"
     first = "t_race_a"
@@ -316,8 +317,15 @@ def test_a_trap_planted_between_the_check_and_the_read_never_runs(world, role, c
                 superuser = owner_is_superuser(c)
                 c.execute(f"ALTER ROLE {OWNER} NOSUPERUSER")
             assert calls == [] and not superuser, (calls, result)
-            # refused, not read past the trap
-            assert result.get("error") == "42501" or "42501" in result.get("failed", []), result
+            if held == "first":
+                # refused, not read past the trap
+                assert result.get("error") == "42501" or "42501" in result.get("failed", []), result
+            else:
+                # The call holds the first table SHARE UPDATE EXCLUSIVE while it waits for
+                # the second: the owner's index on the first waits for the call, which
+                # waits for the owner, and PostgreSQL breaks the deadlock by failing the
+                # call, which waited first.
+                assert result.get("error") == "40P01", result
         finally:
             caller.close()
             with as_role(world, OWNER) as o2:
@@ -326,3 +334,194 @@ def test_a_trap_planted_between_the_check_and_the_read_never_runs(world, role, c
                                              f" WHERE indrelid = 'own_pc.{tbl}'::regclass AND NOT indisprimary"
                                              ).fetchall():
                         o2.execute(f"DROP INDEX {idx}")
+
+
+def blocked_by(c, pid, other):
+    """Whether backend ``pid`` waits for a lock backend ``other`` holds."""
+    return c.execute("SELECT %s = ANY (pg_blocking_pids(%s))", (other, pid)).fetchone()[0]
+
+
+def register_partitioned(world, t):
+    """own_pc.<t>, the owner's, partitioned by id: <t>_1 (ids below 100: two rows) and
+    <t>_3 (ids 100 to 199), itself partitioned, with <t>_3a (ids 100 to 149: one row);
+    registered by the admin and built."""
+    with as_role(world, OWNER) as o:
+        o.execute(f"CREATE TABLE own_pc.{t} (id int PRIMARY KEY, name text, a int) PARTITION BY RANGE (id)")
+        o.execute(f"CREATE TABLE own_pc.{t}_1 PARTITION OF own_pc.{t} FOR VALUES FROM (0) TO (100)")
+        o.execute(f"CREATE TABLE own_pc.{t}_3 PARTITION OF own_pc.{t} FOR VALUES FROM (100) TO (200)"
+                  " PARTITION BY RANGE (id)")
+        o.execute(f"CREATE TABLE own_pc.{t}_3a PARTITION OF own_pc.{t}_3 FOR VALUES FROM (100) TO (150)")
+        o.execute(f"INSERT INTO own_pc.{t} VALUES (1, 'a', 1), (2, 'b', 2), (101, 'c', 3)")
+        o.execute(f"GRANT SELECT, TRIGGER ON own_pc.{t}, own_pc.{t}_1, own_pc.{t}_3, own_pc.{t}_3a"
+                  f" TO {ADMIN}, {READER}")
+    with as_role(world, ADMIN) as a:
+        a.execute(f"SELECT graph.add_table('own_pc.{t}', columns => '{{name}}')")
+        a.execute("SELECT graph.build()")
+
+
+# What the owner commits while the privileged call waits between its check and its
+# planning of own_pc.<t>: each takes a lock ACCESS SHARE does not conflict with
+# (CREATE INDEX: SHARE; CREATE STATISTICS and ATTACH PARTITION: SHARE UPDATE
+# EXCLUSIVE), and each is planned after the partition whose index the call waits for.
+GAP_TRAPS = {
+    "index": ["CREATE INDEX ON own_pc.{t}_3a ((a + own_pc.f(31)))"],
+    "statistics": ["CREATE STATISTICS own_pc.{t}_st ON (a + own_pc.f(32)), id FROM own_pc.{t}_1"],
+    "attached partition": [
+        "CREATE TABLE own_pc.{t}_3b (id int NOT NULL, name text, a int)",
+        "CREATE INDEX ON own_pc.{t}_3b ((a + own_pc.f(33)))",
+        "ALTER TABLE own_pc.{t}_3 ATTACH PARTITION own_pc.{t}_3b FOR VALUES FROM (150) TO (200)",
+    ],
+}
+
+GAP_CALLS = [
+    (None, "SELECT * FROM graph.build()"),
+    (ADMIN, "SELECT * FROM graph.build()"),
+    (None, "SELECT * FROM graph.verify()"),
+    (None, "SELECT * FROM graph.traverse('own_pc.{t}', '1', hydrate => true)"),
+    (ADMIN, "SELECT * FROM graph.traverse('own_pc.{t}', '1', hydrate => true)"),
+]
+
+
+@pytest.mark.parametrize("trap", list(GAP_TRAPS))
+@pytest.mark.parametrize("role,call", GAP_CALLS)
+def test_a_trap_committed_between_the_check_and_the_planning_never_runs(world, role, call, trap):
+    """The owner reindexes its first partition (holding its index ACCESS EXCLUSIVE and
+    the partition SHARE) in a transaction; the privileged call, which held its tables
+    ACCESS SHARE only, checked them and then waited in planning, for that index; the
+    owner created an index on another partition, a statistics object, or attached a
+    partition with such an index, none of which ACCESS SHARE keeps out, and committed:
+    planning went on and ran the owner's function as the caller (seen failing for build
+    and verify, and for a hydrating read with the statistics: the owner became
+    superuser; a hydrating read plans its start's partition only, and read the others'
+    traps unchecked). The call now holds its sources SHARE UPDATE EXCLUSIVE from before
+    its check: it waits for the owner's SHARE before checking, and the check, reading
+    the catalog after the wait, sees the trap and refuses the table (42501)."""
+    n = GAP_CALLS.index((role, call))
+    t = f"t_gap_{trap[0]}{n}"
+    register_partitioned(world, t)
+    with connect(world) as c:
+        c.execute("DELETE FROM spy_pc.calls")
+    result = {}
+    caller = connect(world) if role is None else as_role(world, role)
+    pid = caller.info.backend_pid
+
+    def run():
+        try:
+            rows = caller.execute(call.format(t=t)).fetchall()
+            result["failed"] = [r[3]["sqlstate"] for r in rows if "verify" in call and r[0] == "check_failed"]
+        except psycopg.Error as exc:
+            result["error"] = exc.sqlstate
+
+    try:
+        with as_role(world, OWNER) as o, connect(world) as watch:
+            opid = o.info.backend_pid
+            with o.transaction():
+                o.execute(f"REINDEX INDEX own_pc.{t}_1_pkey")
+                worker = threading.Thread(target=run)
+                worker.start()
+                deadline = time.monotonic() + 30
+                while not blocked_by(watch, pid, opid) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert blocked_by(watch, pid, opid), result  # the call waits for the owner
+                for statement in GAP_TRAPS[trap]:
+                    o.execute(statement.format(t=t))
+            worker.join(60)
+            assert not worker.is_alive()
+        with connect(world) as c:
+            calls = foreign_calls(c)
+            superuser = owner_is_superuser(c)
+            c.execute(f"ALTER ROLE {OWNER} NOSUPERUSER")
+        assert calls == [] and not superuser, (calls, result)
+        assert result.get("error") == "42501" or "42501" in result.get("failed", []), result
+    finally:
+        caller.close()
+        with connect(world) as c:
+            c.execute("SELECT graph.remove_table(%s, cascade => true)", (f"own_pc.{t}",))
+        with as_role(world, OWNER) as o:
+            o.execute(f"DROP TABLE IF EXISTS own_pc.{t}, own_pc.{t}_3b")
+
+
+def relation_locks(c, t):
+    """The lock modes backend ``c``'s transaction holds on own_pc.<t>."""
+    return {m for (m,) in c.execute("SELECT mode FROM pg_locks WHERE pid = pg_backend_pid() AND granted"
+                                    " AND relation = %s::regclass", (f"own_pc.{t}",)).fetchall()}
+
+
+def test_the_lock_is_taken_for_superusers_and_admins_only_and_only_on_sources(world):
+    """A reader's hydrating read takes ACCESS SHARE, as its SELECT would: it pays
+    nothing for the check. A superuser's or admin's holds SHARE UPDATE EXCLUSIVE to
+    the end of its transaction, partitions included. The lock's definer is
+    graph_admin's alone, and locks nothing graphsync does not read."""
+    t = "t_lock_who"
+    register_partitioned(world, t)
+    call = f"SELECT * FROM graph.traverse('own_pc.{t}', '1', hydrate => true)"
+    try:
+        for role, expected in ((READER, {"AccessShareLock"}), (ADMIN, {"ShareUpdateExclusiveLock"}),
+                               (None, {"ShareUpdateExclusiveLock"})):
+            with (connect(world) if role is None else as_role(world, role)) as c, c.transaction():
+                assert len(c.execute(call).fetchall()) == 1
+                assert expected <= relation_locks(c, t), role
+                assert expected <= relation_locks(c, f"{t}_3a"), role
+                if role == READER:
+                    assert "ShareUpdateExclusiveLock" not in relation_locks(c, t)
+        with as_role(world, READER) as r:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                r.execute("SELECT graph._hold_sources(ARRAY[%s::regclass::oid], false)", (f"own_pc.{t}",))
+        with as_role(world, OWNER) as o:
+            o.execute("CREATE TABLE own_pc.unregistered (id int)")
+            o.execute(f"GRANT SELECT ON own_pc.unregistered TO {ADMIN}")
+        with as_role(world, ADMIN) as a, a.transaction():
+            a.execute("SELECT graph._hold_sources(ARRAY['own_pc.unregistered'::regclass::oid], true)")
+            assert relation_locks(a, "unregistered") == set()
+    finally:
+        with connect(world) as c:
+            c.execute("SELECT graph.remove_table(%s, cascade => true)", (f"own_pc.{t}",))
+        with as_role(world, OWNER) as o:
+            o.execute(f"DROP TABLE IF EXISTS own_pc.{t}, own_pc.unregistered")
+
+
+def test_a_read_waits_for_the_lock_a_bounded_time_and_a_build_as_it_always_waited(world):
+    """Whoever holds a source SHARE UPDATE EXCLUSIVE (a manual VACUUM or ANALYZE, CREATE
+    STATISTICS, another admin's read) makes a superuser's or admin's hydrating read
+    wait for it at most the session's lock_timeout or 5 s, then fail with 55P03 and a
+    hint; a build waits as it waits for any lock of its sources."""
+    t = "t_lock_wait"
+    register(world, t)
+    call = f"SELECT * FROM graph.traverse('own_pc.{t}', '1', hydrate => true)"
+    try:
+        with as_role(world, OWNER) as o, o.transaction():
+            o.execute(f"LOCK TABLE own_pc.{t} IN SHARE UPDATE EXCLUSIVE MODE")
+            with connect(world) as c:
+                c.execute("SET lock_timeout = '200ms'")
+                with pytest.raises(psycopg.errors.LockNotAvailable) as err:
+                    c.execute(call)
+                assert f"own_pc.{t}" in str(err.value) and "graph_admin" in err.value.diag.message_hint
+                c.execute("RESET lock_timeout")
+                started = time.monotonic()
+                with pytest.raises(psycopg.errors.LockNotAvailable):
+                    c.execute(call)
+                assert time.monotonic() - started < 30
+                # the session's lock_timeout is its own again
+                assert c.execute("SHOW lock_timeout").fetchone() == ("0",)
+            with as_role(world, READER) as r:  # a reader is not held up
+                assert len(r.execute(call).fetchall()) == 1
+            caller = connect(world)
+            pid = caller.info.backend_pid
+            result = {}
+            worker = threading.Thread(target=lambda: result.update(
+                built=caller.execute("SELECT count(*) FROM graph.build()").fetchone()))
+            worker.start()
+            with connect(world) as watch:
+                deadline = time.monotonic() + 30
+                while not blocked_by(watch, pid, o.info.backend_pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(6)  # longer than a read's bound: the build still waits
+                assert blocked_by(watch, pid, o.info.backend_pid) and worker.is_alive()
+        worker.join(60)
+        caller.close()
+        assert "built" in result
+    finally:
+        with connect(world) as c:
+            c.execute("SELECT graph.remove_table(%s, cascade => true)", (f"own_pc.{t}",))
+        with as_role(world, OWNER) as o:
+            o.execute(f"DROP TABLE IF EXISTS own_pc.{t}")

@@ -19,15 +19,19 @@
 -- those calls a function, directly or as an operator's, owned by a role that is
 -- neither a superuser nor the caller: the owner's code would run with the
 -- caller's rights (a superuser's build made the owner superuser). The table (and
--- its partitions and children) is locked first (graph._lock_sources), so that what
--- the check reads is what the read plans. A reader's own
+-- its partitions and children) is locked first (graph._lock_sources: SHARE UPDATE
+-- EXCLUSIVE, held to the end of the transaction), so that what the check reads is
+-- what the read plans: VOLATILE, so that in READ COMMITTED the check's statements
+-- read the catalog as of after the lock (STABLE, they read it as of the calling
+-- statement's start, before a wait for the lock: the planner would then see what
+-- the owner committed meanwhile, and the check not). A reader's own
 -- read runs it as a SELECT of the reader's would. PUBLIC's: reads call it as
 -- their caller. Reads: pg_class, pg_inherits, pg_index, pg_statistic_ext,
 -- pg_constraint, pg_depend, pg_operator, pg_proc, pg_authid (pg_roles).
 CREATE OR REPLACE FUNCTION graph._source_name(tbl oid)
 RETURNS text
 LANGUAGE plpgsql
-STABLE
+VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

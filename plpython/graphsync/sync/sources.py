@@ -91,8 +91,9 @@ def lock_tables(plpy, oids):
     """Lock tables ``oids`` (and their partitions and children) for a superuser or
     graph_admin caller before any of them is checked by graph._source_name: a read
     of several tables that checked one, then waited for another's lock, planned the
-    first with what its owner created meanwhile (graph._lock_sources)."""
-    plpy.execute(plpy.prepare("SELECT graph._lock_sources($1)", ["oid[]"]), [sorted(set(int(o) for o in oids))])
+    first with what its owner created meanwhile (graph._lock_sources). Waits for the
+    locks as a build always waited for its tables (a read's wait is bounded)."""
+    plpy.execute(plpy.prepare("SELECT graph._lock_sources($1, true)", ["oid[]"]), [sorted(set(int(o) for o in oids))])
 
 
 def _table(plpy, oid):

@@ -1,0 +1,87 @@
+-- graph._hold_sources(tables, wait): lock registered source tables tables, and each
+-- partition and inheritance child of them, in SHARE UPDATE EXCLUSIVE mode, held to
+-- the end of the transaction, for graph._lock_sources (which calls it for a
+-- superuser or graph_admin caller only, with the tables that caller may SELECT).
+-- Why that mode: graph._source_name checks the code a table's planning would run,
+-- and the read plans the table later. ACCESS SHARE kept out ALTER and DROP but not
+-- CREATE INDEX (SHARE), nor CREATE INDEX CONCURRENTLY, CREATE STATISTICS, ATTACH
+-- PARTITION or a new inheritance child (SHARE UPDATE EXCLUSIVE on the table): one
+-- its owner committed between the check and the planning ran the owner's function
+-- as the caller (tests/test_abuse_planned_code.py). SHARE UPDATE EXCLUSIVE conflicts
+-- with all of them and not with readers or writers (ROW EXCLUSIVE); it waits for,
+-- and holds off, VACUUM, ANALYZE and such DDL of the table (autovacuum gives way
+-- after deadlock_timeout, an anti-wraparound one excepted), and another superuser's
+-- or admin's read of the same table until that one's transaction ends.
+-- wait true (build, verify, maintenance: graph._lock_sources(tables, true)): waits
+-- as the session's lock_timeout lets it, as their ACCESS SHARE locks always did.
+-- wait false (reads): waits at most the session's lock_timeout or 5 s, whichever is
+-- shorter, then raises 55P03 naming the table.
+-- SECURITY DEFINER, owned by the installing superuser (only a table's owner, a
+-- superuser or a role that may write the table may take that lock, and graphsync
+-- owns no one's tables): EXECUTE is graph_admin's alone (sql/privileges.sql), and it
+-- locks only registered tables (graph._node_tables, graph._edge_sources) and their
+-- partitions and children, whatever it is given: it never lets a graph_admin member
+-- lock a table graphsync does not read. It runs no code a table owner controls:
+-- LOCK TABLE ONLY reads the catalog and takes the lock. On a hot standby (no lock
+-- above ROW EXCLUSIVE there) it takes ACCESS SHARE. Reads: graph._node_tables,
+-- graph._edge_sources, pg_inherits, pg_class.
+CREATE OR REPLACE FUNCTION graph._hold_sources(tables oid[], wait boolean)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel oid;
+    mode text := CASE WHEN pg_catalog.pg_is_in_recovery() THEN 'ACCESS SHARE' ELSE 'SHARE UPDATE EXCLUSIVE' END;
+    caller_timeout text := pg_catalog.current_setting('lock_timeout');
+    bound text;
+BEGIN
+    IF NOT wait THEN
+        bound := CASE WHEN caller_timeout::pg_catalog.interval > '0'::pg_catalog.interval
+                            AND caller_timeout::pg_catalog.interval < '5s'::pg_catalog.interval
+                      THEN caller_timeout ELSE '5s' END;
+        PERFORM pg_catalog.set_config('lock_timeout', bound, true);
+    END IF;
+    BEGIN
+        FOR rel IN
+            WITH RECURSIVE tree AS (
+                SELECT u.t AS rel, u.t AS top, 0 AS depth
+                FROM pg_catalog.unnest(tables) AS u (t)
+                WHERE u.t IN (SELECT n.table_oid FROM graph._node_tables AS n)
+                   OR u.t IN (SELECT e.from_table FROM graph._edge_sources AS e)
+                   OR u.t IN (SELECT e.to_table FROM graph._edge_sources AS e)
+                   OR u.t IN (SELECT e.via_table FROM graph._edge_sources AS e WHERE e.via_table IS NOT NULL)
+                UNION
+                SELECT i.inhrelid, tree.top, tree.depth + 1
+                FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.rel
+            )
+            SELECT t.rel FROM tree AS t
+            JOIN pg_catalog.pg_class AS c ON c.oid = t.rel AND c.relkind IN ('r', 'p')
+            GROUP BY t.rel
+            ORDER BY min(t.top), min(t.depth), t.rel
+        LOOP
+            EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN %s MODE', rel::pg_catalog.regclass, mode);
+        END LOOP;
+    EXCEPTION WHEN lock_not_available THEN
+        IF wait THEN
+            RAISE;
+        END IF;
+        RAISE EXCEPTION 'graphsync could not lock % in % mode within %', rel::pg_catalog.regclass, mode, bound
+            USING ERRCODE = '55P03',
+                  DETAIL = 'A superuser''s or graph_admin member''s read holds the tables it reads against new'
+                           ' indexes, statistics and partitions until its transaction ends, and waits for'
+                           ' VACUUM, ANALYZE, CREATE INDEX CONCURRENTLY, CREATE STATISTICS or another such'
+                           ' read of the table that holds them.',
+                  HINT = 'Retry when that is done (pg_locks shows who holds the table), or read as a role'
+                         ' outside graph_admin, whose read takes no such lock.';
+    END;
+    IF NOT wait THEN
+        PERFORM pg_catalog.set_config('lock_timeout', caller_timeout, true);
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION graph._hold_sources(oid[], boolean) IS
+'Internal: lock registered source tables (and their partitions and children) in SHARE UPDATE EXCLUSIVE mode for graph._lock_sources; graph_admin only.';
