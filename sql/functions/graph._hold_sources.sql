@@ -45,25 +45,36 @@ BEGIN
         PERFORM pg_catalog.set_config('lock_timeout', bound, true);
     END IF;
     BEGIN
-        FOR rel IN
-            WITH RECURSIVE tree AS (
-                SELECT u.t AS rel, u.t AS top, 0 AS depth
-                FROM pg_catalog.unnest(tables) AS u (t)
-                WHERE u.t IN (SELECT n.table_oid FROM graph._node_tables AS n)
-                   OR u.t IN (SELECT e.from_table FROM graph._edge_sources AS e)
-                   OR u.t IN (SELECT e.to_table FROM graph._edge_sources AS e)
-                   OR u.t IN (SELECT e.via_table FROM graph._edge_sources AS e WHERE e.via_table IS NOT NULL)
-                UNION
-                SELECT i.inhrelid, tree.top, tree.depth + 1
-                FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.rel
-            )
-            SELECT t.rel FROM tree AS t
-            JOIN pg_catalog.pg_class AS c ON c.oid = t.rel AND c.relkind IN ('r', 'p')
-            GROUP BY t.rel
-            ORDER BY min(t.top), min(t.depth), t.rel
-        LOOP
-            EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN %s MODE', rel::pg_catalog.regclass, mode);
-        END LOOP;
+        -- One table without partitions or children (graph._source_name's call, most
+        -- tables): locked without the walk.
+        IF pg_catalog.cardinality(tables) = 1
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = tables[1]) THEN
+            rel := tables[1];
+            IF EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = rel AND c.relkind IN ('r', 'p'))
+               AND (EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = rel)
+                    OR EXISTS (SELECT FROM graph._edge_sources AS e
+                               WHERE rel IN (e.from_table, e.to_table, e.via_table))) THEN
+                EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN %s MODE', rel::pg_catalog.regclass, mode);
+            END IF;
+        ELSE
+            FOR rel IN
+                WITH RECURSIVE tree AS (
+                    SELECT u.t AS rel, u.t AS top, 0 AS depth
+                    FROM pg_catalog.unnest(tables) AS u (t)
+                    WHERE EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = u.t)
+                       OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE u.t IN (e.from_table, e.to_table, e.via_table))
+                    UNION
+                    SELECT i.inhrelid, tree.top, tree.depth + 1
+                    FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.rel
+                )
+                SELECT t.rel FROM tree AS t
+                JOIN pg_catalog.pg_class AS c ON c.oid = t.rel AND c.relkind IN ('r', 'p')
+                GROUP BY t.rel
+                ORDER BY min(t.top), min(t.depth), t.rel
+            LOOP
+                EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN %s MODE', rel::pg_catalog.regclass, mode);
+            END LOOP;
+        END IF;
     EXCEPTION WHEN lock_not_available THEN
         IF wait THEN
             RAISE;

@@ -49,7 +49,7 @@ BEGIN
     -- Locked before the check (graph._lock_sources): checked, then waited for, the
     -- table was planned with what its owner created meanwhile.
     IF pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') THEN
-        PERFORM graph._lock_sources(ARRAY[tbl]);
+        PERFORM graph._lock_sources(ARRAY[tbl], false);
     END IF;
     -- The catalog walk below only for a table with something of that kind (no
     -- expression or partial index, statistics object, CHECK constraint, partition
