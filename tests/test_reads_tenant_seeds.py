@@ -5,6 +5,7 @@ any other tenant is, at rest, folding pending rows and through graph.tenant."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from conftest import apply, connect
@@ -18,7 +19,7 @@ CREATE TABLE ts.people (id int PRIMARY KEY, ws text NOT NULL, org_id int REFEREN
 INSERT INTO ts.countries VALUES (1, 'fr');
 INSERT INTO ts.orgs VALUES (10, 'acme'), (20, 'globex');
 INSERT INTO ts.people VALUES (100, 'acme', 10, 1), (101, 'acme', 10, 1), (200, 'globex', 20, 1);
-SELECT graph.add_table('ts.countries');
+SELECT graph.add_table('ts.countries', columns => '{name}');
 SELECT graph.add_table('ts.orgs', tenant_column => 'ws');
 SELECT graph.add_table('ts.people', tenant_column => 'ws');
 SELECT graph.add_edge('ts.people', 'org_id', 'ts.orgs', label => 'member_of');
@@ -91,3 +92,47 @@ def test_an_unknown_tenant_is_read_as_a_known_one_while_rows_are_pending(ts):
         assert reads(c, "ts.orgs", "30", "initech") == folded
         assert reads(c, "ts.orgs", "10", "acme") == moved
         assert reads(c, "ts.orgs", "30", "nobody") == []
+
+
+# Every read that takes a tenant argument, called with tenant => %s.
+TENANT_READS = {
+    "traverse": "SELECT * FROM graph.traverse('ts.orgs', '10', tenant => %s)",
+    "traverse (many seeds)": ("SELECT * FROM graph.traverse(seed_tables => '{ts.orgs}', seed_ids => '{10}',"
+                              " tenant => %s)"),
+    "traverse_search": "SELECT * FROM graph.traverse_search('name', 'fr', tenant => %s)",
+    "shortest_path": "SELECT * FROM graph.shortest_path('ts.people', '100', 'ts.orgs', '10', tenant => %s)",
+    "weighted_shortest_path": ("SELECT * FROM graph.weighted_shortest_path('ts.people', '100', 'ts.orgs', '10',"
+                               " tenant => %s)"),
+    "connected_components": "SELECT * FROM graph.connected_components(tenant => %s)",
+    "component_stats": "SELECT * FROM graph.component_stats(tenant => %s)",
+    "component_of": "SELECT * FROM graph.component_of('ts.orgs', '10', tenant => %s)",
+    "search": "SELECT * FROM graph.search('name', 'fr', tenant => %s)",
+    "export_dot": "SELECT graph.export_dot('ts.orgs', '10', tenant => %s)",
+    "export_graphml": "SELECT graph.export_graphml('ts.orgs', '10', tenant => %s)",
+    "export_mermaid": "SELECT graph.export_mermaid('ts.orgs', '10', tenant => %s)",
+}
+
+
+@pytest.mark.parametrize("read", sorted(TENANT_READS))
+def test_an_empty_tenant_argument_is_refused(ts, read):
+    """graph.tenant = '' means no tenant (a setting cannot tell '' from unset), so the
+    argument '' would keep the read to a tenant named '' where the setting keeps it to
+    none: an unchecked empty string read differently in the two places. It is refused,
+    and NULL (the setting) still reads."""
+    with connect(ts) as c:
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as e:
+            c.execute(TENANT_READS[read], ("",))
+        assert "tenant must not be empty" in e.value.diag.message_primary, read
+        assert "NULL" in e.value.diag.message_hint and "graph.tenant" in e.value.diag.message_hint
+        c.execute(TENANT_READS[read], (None,)).fetchall()
+        c.execute(TENANT_READS[read], ("acme",)).fetchall()
+
+
+def test_an_empty_graph_tenant_setting_is_no_tenant(ts):
+    """The control: SET graph.tenant = '' (as after RESET) reads every tenant, as NULL does."""
+    with connect(ts) as c:
+        everyone = c.execute(SETTING, ("ts.orgs", "10")).fetchall()
+        c.execute("SET graph.tenant = ''")
+        assert c.execute(SETTING, ("ts.orgs", "10")).fetchall() == everyone
+        assert c.execute(TRAVERSE, ("ts.orgs", "10", None)).fetchall() == everyone
+        assert ("ts.people", "200") not in everyone and ("ts.people", "100") in everyone

@@ -31,6 +31,7 @@ from graphsync.reads.arguments import (
     check_choice,
     check_depth,
     check_nodes,
+    check_tenant,
     no_nulls,
     not_null,
     seeds,
@@ -140,6 +141,7 @@ class Read:
         than every visible row of them: then its only use of the graph is a walk
         of adjacency() through settle()."""
         self.plpy = plpy
+        check_tenant(tenant)
         keys = ()
         if ends is not None:
             _check_pairs(*ends, what)

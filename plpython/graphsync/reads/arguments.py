@@ -46,6 +46,17 @@ def check_choice(plpy, name, value, choices, default):
     return value
 
 
+def check_tenant(tenant):
+    """``tenant``; 22023 when it is '': graph.tenant = '' means no tenant (a setting
+    cannot tell '' from unset), so an argument '' would keep the read to a tenant
+    the same text in the setting does not."""
+    if tenant == "":
+        raise errors.InvalidArgument(
+            "tenant must not be empty",
+            hint="Pass NULL (or leave tenant out) to read under the graph.tenant setting; '' there means no tenant.")
+    return tenant
+
+
 def no_nulls(name, values):
     """``values`` (an array argument, or None); 22004 when it holds a NULL."""
     if values is not None and any(v is None for v in values):

@@ -109,6 +109,7 @@ def search_rows(plpy, property_key, value, table_filter=None, mode=None, case_se
         raise errors.InvalidArgument("max_rows must be between 1 and %d, not %d" % (MAX_ROWS, max_rows))
     if case_sensitive is None:
         case_sensitive = True
+    arguments.check_tenant(tenant)
     reg = registry.load(plpy)
     if tenant is None:
         tenant = settings.get(plpy, "graph.tenant")
