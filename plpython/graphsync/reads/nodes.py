@@ -615,6 +615,65 @@ def _hydrate_sql(plpy, node):
     return sql, len(node.id_columns)
 
 
+# The first function, owned by a role that is neither a superuser nor the caller, that a
+# row-level security policy of table $1 calls (directly or as an operator's) when the
+# policy filters a graph_admin member's SELECT of the table (row security active for it:
+# no BYPASSRLS, not the owner; for SELECT or ALL; to PUBLIC or a role of the caller's).
+POLICY_CODE = """
+WITH y AS (
+    SELECT y.oid, pg_catalog.format('policy %I of %s', y.polname, y.polrelid::pg_catalog.regclass) AS what
+    FROM pg_catalog.pg_policy AS y
+    WHERE y.polrelid OPERATOR(pg_catalog.=) $1 AND y.polcmd IN ('r', '*')
+      AND pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')
+      AND pg_catalog.row_security_active($1)
+      AND EXISTS (SELECT FROM pg_catalog.unnest(y.polroles) AS g (role)
+                  WHERE g.role OPERATOR(pg_catalog.=) 0 OR pg_catalog.pg_has_role(current_user, g.role, 'MEMBER'))
+),
+called AS (
+    SELECT y.what, d.refobjid AS fn
+    FROM y JOIN pg_catalog.pg_depend AS d
+        ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+       AND d.objid OPERATOR(pg_catalog.=) y.oid
+    WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+    UNION ALL
+    SELECT y.what, f.fn
+    FROM y JOIN pg_catalog.pg_depend AS d
+        ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+       AND d.objid OPERATOR(pg_catalog.=) y.oid
+    JOIN pg_catalog.pg_operator AS op ON op.oid OPERATOR(pg_catalog.=) d.refobjid
+    CROSS JOIN LATERAL (VALUES (op.oprcode::pg_catalog.oid), (op.oprrest::pg_catalog.oid),
+                               (op.oprjoin::pg_catalog.oid)) AS f (fn)
+    WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass
+      AND f.fn OPERATOR(pg_catalog.<>) 0
+)
+SELECT c.what, c.fn::pg_catalog.regprocedure::text AS fn, r.rolname::text AS owner
+FROM called AS c
+JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) c.fn
+JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) p.proowner
+WHERE NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) current_user
+LIMIT 1
+"""
+
+
+def refuse_policy_code(plpy, table_oid):
+    """42501 when reading table ``table_oid`` as the caller, a graph_admin member,
+    would run another role's function in a row-level security policy (POLICY_CODE):
+    the policy runs as the reader, so the owner's code would run with graph_admin's
+    rights, as graph._source_name refuses for code the planner runs. Build, verify and
+    maintenance read unfiltered (sync/sources.unfiltered) and run no policy."""
+    rows = run(plpy, POLICY_CODE, ["oid"], [table_oid])
+    if rows:
+        r = rows[0]
+        raise errors.InsufficientPrivilege(
+            "graphsync will not read %s as a graph_admin member: %s calls function %s of role %s, which"
+            " row-level security runs as whoever reads the table"
+            % (run(plpy, "SELECT $1::pg_catalog.regclass::text AS t", ["oid"], [table_oid])[0]["t"],
+               r["what"], r["fn"], r["owner"]),
+            hint="Drop it, or have a superuser who checked the function take it over (ALTER FUNCTION ... OWNER TO);"
+                 " reads that do not read the source rows (no hydrate, search or label_property) see every"
+                 " node without it.")
+
+
 def hydrate(plpy, node, pks):
     """{id text: node json text} of the rows of ``node``'s table with those keys that
     the caller can read (its privileges and row-level security apply)."""
@@ -622,6 +681,7 @@ def hydrate(plpy, node, pks):
     # Asked at every call, not only when the statement was made: a kept plan is made
     # again after the table gains an index, as whoever reads then (graph._source_name).
     run(plpy, "SELECT graph._source_name($1) AS t", ["oid"], [node.table_oid])
+    refuse_policy_code(plpy, node.table_oid)
     pks = list(pks)
     if width == 1:
         rows = run(plpy, sql, ["text[]"], [pks])

@@ -17,7 +17,7 @@ Tables the caller cannot SELECT are skipped unless named in table_filter
 
 from graphsync import errors, settings
 from graphsync.db import run
-from graphsync.reads import arguments
+from graphsync.reads import arguments, nodes
 from graphsync.sync import registry
 
 MODES = ("exact", "prefix", "contains")
@@ -88,6 +88,7 @@ def _table_sql(plpy, node, column, mode, case_sensitive, value, with_tenant):
         arg = pattern
         where = "%s %s $1" % (text_ref, "LIKE" if case_sensitive else "ILIKE")
     table = run(plpy, "SELECT graph._source_name($1) AS t", ["oid"], [node.table_oid])[0]["t"]
+    nodes.refuse_policy_code(plpy, node.table_oid)
     key_expr, obj = c["key_expr"], c["node_expr"]
     if with_tenant and node.tenant_column:
         where += " AND %s = $3" % c["tenant_expr"]
