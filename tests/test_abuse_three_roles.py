@@ -23,7 +23,7 @@ transaction rolled back afterwards (the world stays the same for the next). Afte
 Found: a non-superuser admin's traverse(hydrate => true) and export label_property of
 own.policed, whose row-level security policy calls the owner's function, ran that
 function as the admin (the policy runs as the reader); such a read now refuses the
-admin (42501, reads/nodes.refuse_policy_code), as graph._source_name refuses the
+admin (42501, reads/nodes.checked_source), as graph._source_name refuses the
 code the planner runs (test_abuse_planned_code.py).
 """
 

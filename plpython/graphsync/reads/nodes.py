@@ -655,23 +655,29 @@ LIMIT 1
 """
 
 
-def refuse_policy_code(plpy, table_oid):
-    """42501 when reading table ``table_oid`` as the caller, a graph_admin member,
-    would run another role's function in a row-level security policy (POLICY_CODE):
+# graph._source_name($1) and, in the same statement, POLICY_CODE's function if any.
+CHECKED_SOURCE = """
+SELECT graph._source_name($1) AS t, p.what, p.fn, p.owner
+FROM (VALUES (1)) AS one (x) LEFT JOIN (%s) AS p ON true
+""" % POLICY_CODE
+
+
+def checked_source(plpy, table_oid):
+    """graph._source_name(``table_oid``), the name a read of the source rows as the
+    caller reads the table by; and 42501 when the caller, a graph_admin member, would
+    run another role's function in a row-level security policy of it (POLICY_CODE):
     the policy runs as the reader, so the owner's code would run with graph_admin's
     rights, as graph._source_name refuses for code the planner runs. Build, verify and
     maintenance read unfiltered (sync/sources.unfiltered) and run no policy."""
-    rows = run(plpy, POLICY_CODE, ["oid"], [table_oid])
-    if rows:
-        r = rows[0]
+    r = run(plpy, CHECKED_SOURCE, ["oid"], [table_oid])[0]
+    if r["what"] is not None:
         raise errors.InsufficientPrivilege(
             "graphsync will not read %s as a graph_admin member: %s calls function %s of role %s, which"
-            " row-level security runs as whoever reads the table"
-            % (run(plpy, "SELECT $1::pg_catalog.regclass::text AS t", ["oid"], [table_oid])[0]["t"],
-               r["what"], r["fn"], r["owner"]),
+            " row-level security runs as whoever reads the table" % (r["t"], r["what"], r["fn"], r["owner"]),
             hint="Drop it, or have a superuser who checked the function take it over (ALTER FUNCTION ... OWNER TO);"
                  " reads that do not read the source rows (no hydrate, search or label_property) see every"
                  " node without it.")
+    return r["t"]
 
 
 def hydrate(plpy, node, pks):
@@ -680,8 +686,8 @@ def hydrate(plpy, node, pks):
     sql, width = _hydrate_sql(plpy, node)
     # Asked at every call, not only when the statement was made: a kept plan is made
     # again after the table gains an index, as whoever reads then (graph._source_name).
-    run(plpy, "SELECT graph._source_name($1) AS t", ["oid"], [node.table_oid])
-    refuse_policy_code(plpy, node.table_oid)
+    # And whether a policy of the table would run another role's code as an admin.
+    checked_source(plpy, node.table_oid)
     pks = list(pks)
     if width == 1:
         rows = run(plpy, sql, ["text[]"], [pks])

@@ -87,8 +87,7 @@ def _table_sql(plpy, node, column, mode, case_sensitive, value, with_tenant):
             pattern = "%" + pattern
         arg = pattern
         where = "%s %s $1" % (text_ref, "LIKE" if case_sensitive else "ILIKE")
-    table = run(plpy, "SELECT graph._source_name($1) AS t", ["oid"], [node.table_oid])[0]["t"]
-    nodes.refuse_policy_code(plpy, node.table_oid)
+    table = nodes.checked_source(plpy, node.table_oid)  # graph._source_name, and no policy code of another's
     key_expr, obj = c["key_expr"], c["node_expr"]
     if with_tenant and node.tenant_column:
         where += " AND %s = $3" % c["tenant_expr"]
