@@ -436,6 +436,20 @@ READS = [
     ("search a policed table", "SELECT * FROM graph.search('name', 'policed')", None),
     ("export a policed table", "SELECT graph.export_mermaid('own.policed', '1', label_property => 'name')", None),
     ("hydrate a trapped table", "SELECT * FROM graph.traverse('own.trapped', '1', hydrate => true)", None),
+    ("hydrate the owner's enum", "SELECT * FROM graph.traverse({shared}::oid::regclass, 'a1', direction => 'any',"
+     " hydrate => true, max_depth => 1000)", None),
+    ("filter on the owner's enum", "SELECT * FROM graph.traverse({shared}::oid::regclass, 'a1', direction => 'any',"
+     " filter => '{{\"mood\": \"ok\"}}')", None),
+    ("search the owner's enum", "SELECT * FROM graph.search('mood', 'o', mode => 'prefix')", None),
+    ("export the owner's enum", "SELECT graph.export_graphml({shared}::oid::regclass, 'a1', direction => 'any',"
+     " label_property => 'mood')", None),
+    ("pending rows as the owner", "SELECT * FROM graph._pending_rows('{owner}'::regrole, 2147483647,"
+     " pg_current_snapshot())", None),
+    ("pending columns as the owner", "SELECT * FROM graph._pending_columns('{owner}'::regrole, 2147483647,"
+     " pg_current_snapshot())", None),
+    ("read sync as the owner", "SELECT * FROM graph._read_sync(true, '{owner}'::regrole, true)", None),
+    ("a hidden row as the owner", "SELECT * FROM graph._row_visible({shared}, '{key}', '{owner}',"
+     " pg_current_snapshot()::text, statement_timestamp())", ("HIDDEN-g1", "HIDDEN-g9")),
     ("changes from the start", "SELECT * FROM graph.changed_nodes(0, 2147483647)", None),
     ("pending rows as the superuser", "SELECT * FROM graph._pending_rows('{su}'::regrole, 2147483647,"
      " pg_current_snapshot())", None),
@@ -560,7 +574,8 @@ def test_hostile_arguments(world, fn, role):
 def test_hostile_reads(world, case, role):
     name, sql, keys = case
     o = world["oids"]
-    fill = {"sec": o["sec.secret"], "priv": o["own.private"], "shared": o["own.shared"], "su": world["su"]}
+    fill = {"sec": o["sec.secret"], "priv": o["own.private"], "shared": o["own.shared"], "su": world["su"],
+            "owner": OWNER}
     if keys is None:
         attack(world, role, sql.format(**fill), ())
         return
