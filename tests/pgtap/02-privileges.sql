@@ -53,7 +53,7 @@ $$, $$
         '_key_expr', '_object_expr', '_read_sync', '_pending_rows', '_pending_columns', '_pending_keys', '_pending_ids',
         '_row_visible', '_row_scope',
         '_label_visible', '_as_key_expr', '_end_expr', '_edge_filter_expr', '_filter_row_expr',
-        '_node_changes', '_node_runs', '_traverse', '_components', '_component_of',
+        '_node_changes', '_node_runs', '_node_ids_held', '_traverse', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',
         '_export',
         '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture',
