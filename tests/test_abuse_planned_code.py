@@ -525,3 +525,108 @@ def test_a_read_waits_for_the_lock_a_bounded_time_and_a_build_as_it_always_waite
             c.execute("SELECT graph.remove_table(%s, cascade => true)", (f"own_pc.{t}",))
         with as_role(world, OWNER) as o:
             o.execute(f"DROP TABLE IF EXISTS own_pc.{t}")
+
+
+# What the owner commits after a privileged caller's REPEATABLE READ or SERIALIZABLE
+# transaction took its snapshot and before its call: the check's catalog queries read
+# the snapshot's catalog (no trap), the planner the current one.
+SNAPSHOT_TRAPS = {
+    "index": "CREATE INDEX ON own_pc.{t} ((a + own_pc.f(41)))",
+    "statistics": "CREATE STATISTICS own_pc.{t}_st ON (a + own_pc.f(42)), id FROM own_pc.{t}",
+}
+
+SNAPSHOT_CALLS = [
+    (None, "SELECT * FROM graph.build()"),
+    (ADMIN, "SELECT * FROM graph.build()"),
+    (None, "SELECT * FROM graph.verify()"),
+    (None, "SELECT * FROM graph.traverse('own_pc.{t}', '1', hydrate => true)"),
+    (ADMIN, "SELECT * FROM graph.traverse('own_pc.{t}', '1', hydrate => true)"),
+]
+
+
+@pytest.mark.parametrize("isolation", ["REPEATABLE READ", "SERIALIZABLE"])
+@pytest.mark.parametrize("trap", list(SNAPSHOT_TRAPS))
+@pytest.mark.parametrize("role,call", SNAPSHOT_CALLS)
+def test_a_trap_committed_after_a_repeatable_read_snapshot_never_runs(world, role, call, trap, isolation):
+    """A superuser or an admin opens a REPEATABLE READ (or SERIALIZABLE) transaction and
+    takes its snapshot; the table's owner then creates an index or a statistics object
+    over its own function and commits; the privileged call follows in that transaction.
+    The check's catalog queries read the catalog as of the snapshot (no trap), the
+    planner as it is now: the owner's function ran as the caller (seen failing: the
+    owner became superuser). Such a call is now refused (0A000, hinting at READ
+    COMMITTED) before anything of the table is planned."""
+    n = SNAPSHOT_CALLS.index((role, call))
+    t = f"t_snap_{trap[0]}{isolation[0].lower()}{n}"
+    register(world, t)
+    with connect(world) as c:
+        c.execute("DELETE FROM spy_pc.calls")
+    caller = connect(world) if role is None else as_role(world, role)
+    result = {}
+    try:
+        caller.execute(f"BEGIN ISOLATION LEVEL {isolation}")
+        caller.execute("SELECT 1")  # the transaction's snapshot
+        with as_role(world, OWNER) as o:
+            o.execute(SNAPSHOT_TRAPS[trap].format(t=t))
+        try:
+            rows = caller.execute(call.format(t=t)).fetchall()
+            result["failed"] = [(r[3]["sqlstate"], r[3]) for r in rows if "verify" in call and r[0] == "check_failed"]
+            # what the owner's code did in the caller's transaction, kept
+            result["inside"] = foreign_calls(caller)
+            caller.execute("COMMIT")
+        except psycopg.Error as exc:
+            result["error"] = exc.sqlstate
+            result["hint"] = exc.diag.message_hint
+            caller.execute("ROLLBACK")
+        with connect(world) as c:
+            calls = foreign_calls(c)
+            superuser = owner_is_superuser(c)
+            c.execute(f"ALTER ROLE {OWNER} NOSUPERUSER")
+        assert calls == [] and not superuser, (calls, result)
+        if "verify" in call:
+            assert "0A000" in [s for s, _ in result["failed"]], result
+        else:
+            assert result.get("error") == "0A000", result
+            assert "READ COMMITTED" in result["hint"], result
+        # In READ COMMITTED the same call sees the trap and refuses the table (42501).
+        assert attempt(world, role, call.format(t=t)) == "42501"
+        with connect(world) as c:
+            assert foreign_calls(c) == []
+    finally:
+        caller.close()
+        with connect(world) as c:
+            c.execute("SELECT graph.remove_table(%s, cascade => true)", (f"own_pc.{t}",))
+        with as_role(world, OWNER) as o:
+            o.execute(f"DROP TABLE IF EXISTS own_pc.{t}")
+
+
+def test_reads_that_plan_no_source_and_readers_work_in_repeatable_read(world):
+    """What the refusal leaves alone: in a REPEATABLE READ transaction a superuser's or
+    an admin's read that plans no source table (no hydration) and a reader's hydrating
+    read (which runs the table's code as the reader's own SELECT would) answer as in
+    READ COMMITTED."""
+    t = "t_snap_ok"
+    register(world, t)
+    plain = f"SELECT node_id FROM graph.traverse('own_pc.{t}', '1') ORDER BY 1"
+    hydrating = f"SELECT count(*) FROM graph.traverse('own_pc.{t}', '1', hydrate => true)"
+    try:
+        for role in (None, ADMIN, READER):
+            with (connect(world) if role is None else as_role(world, role)) as c:
+                want = c.execute(plain).fetchall()
+                c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                c.execute("SELECT 1")
+                assert c.execute(plain).fetchall() == want, role
+                if role == READER:
+                    assert c.execute(hydrating).fetchone() == (1,)
+                else:
+                    for refused in (hydrating, "SELECT count(*) FROM graph.search('name', 'a')"):
+                        with pytest.raises(psycopg.errors.FeatureNotSupported) as err:
+                            c.execute(refused)
+                        assert "READ COMMITTED" in err.value.diag.message_hint
+                        c.execute("ROLLBACK")
+                        c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                c.execute("ROLLBACK")
+    finally:
+        with connect(world) as c:
+            c.execute("SELECT graph.remove_table(%s, cascade => true)", (f"own_pc.{t}",))
+        with as_role(world, OWNER) as o:
+            o.execute(f"DROP TABLE IF EXISTS own_pc.{t}")

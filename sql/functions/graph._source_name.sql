@@ -24,7 +24,12 @@
 -- what the read plans: VOLATILE, so that in READ COMMITTED the check's statements
 -- read the catalog as of after the lock (STABLE, they read it as of the calling
 -- statement's start, before a wait for the lock: the planner would then see what
--- the owner committed meanwhile, and the check not). A reader's own
+-- the owner committed meanwhile, and the check not). In a REPEATABLE READ or
+-- SERIALIZABLE transaction its statements read the catalog as of the transaction's
+-- snapshot, whatever the lock, while the planner reads it as it is now: an index or
+-- statistics object the owner committed after the snapshot was planned unchecked (its
+-- function ran as the superuser), so such a caller is refused there (0A000, before
+-- the lock; tests/test_abuse_planned_code.py). A reader's own
 -- read runs it as a SELECT of the reader's would. PUBLIC's: reads call it as
 -- their caller. Reads: pg_class, pg_inherits, pg_index, pg_statistic_ext,
 -- pg_constraint, pg_depend, pg_operator, pg_proc, pg_authid (pg_roles).
@@ -47,8 +52,22 @@ BEGIN
                   HINT = 'Remove it from the graph (graph.remove_table, or graph.remove_edge for a join table).';
     END IF;
     -- Locked before the check (graph._lock_sources): checked, then waited for, the
-    -- table was planned with what its owner created meanwhile.
+    -- table was planned with what its owner created meanwhile. Above READ COMMITTED
+    -- the check would read the catalog as of the transaction's snapshot, the planner
+    -- as it is now: refused, whatever the snapshot shows.
     IF pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') THEN
+        IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+            RAISE EXCEPTION 'graphsync will not read % as % in a % transaction', tbl::pg_catalog.regclass,
+                            current_user, pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))
+                USING ERRCODE = '0A000',
+                      DETAIL = 'A superuser or a graph_admin member reads a source only when no other role''s'
+                               ' code runs in planning it; that check reads the catalog as of the transaction''s'
+                               ' snapshot, while planning reads it as it is now, with whatever the table''s owner'
+                               ' committed since.',
+                      HINT = 'Run it in a READ COMMITTED transaction (SET TRANSACTION ISOLATION LEVEL READ'
+                             ' COMMITTED, or outside an explicit transaction with default_transaction_isolation'
+                             ' read committed), or read as a role outside graph_admin.';
+        END IF;
         PERFORM graph._lock_sources(ARRAY[tbl], false);
     END IF;
     -- The catalog walk below only for a table with something of that kind (no
