@@ -1602,6 +1602,9 @@ DEFINERS = {
     # one statement an owner's right is needed for; each checks its session user
     "_enable_capture_trigger": (INSTALLER, False),
     "set_setting": (INSTALLER, False),
+    # a lock no role can be granted (SHARE UPDATE EXCLUSIVE on someone's table) for the
+    # planned-code check: graph_admin's alone, registered tables only, no owner code run
+    "_hold_sources": (INSTALLER, False),
 }
 
 

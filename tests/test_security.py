@@ -21,7 +21,7 @@ from conftest import apply, as_role, connect, verify
 from owner_traps import MOOD_TRAPS
 
 OWNER, ADMIN, MALLORY = "gs_sec_owner", "gs_sec_admin", "gs_sec_mallory"
-SUPERUSER_DEFINERS = {"_enable_capture_trigger", "set_setting"}  # see sql/privileges.sql
+SUPERUSER_DEFINERS = {"_enable_capture_trigger", "set_setting", "_hold_sources"}  # see sql/privileges.sql
 HOSTILE_PATH = "SET search_path = own, evil, public, pg_catalog"
 # What every capture function pins: search_path (a SECURITY DEFINER function must),
 # and jit and merge joins off (its plans are kept for every statement size).
@@ -311,7 +311,9 @@ def test_definer_functions_are_owned_by_graph_sync_and_graph_capture(world):
         assert [(cap, owner) for cap, owner, _ in owners] == [(False, "graph_sync"), (True, "graph_capture")]
         # The only exceptions: narrow helpers whose one statement needs an owner's
         # right no role can be granted (ALTER TABLE ... ENABLE TRIGGER on someone's
-        # table, ALTER DATABASE ... SET); each checks its session user.
+        # table, ALTER DATABASE ... SET; each checks its session user), and the lock
+        # of the planned-code check (LOCK TABLE ... IN SHARE UPDATE EXCLUSIVE MODE of
+        # registered tables only, EXECUTE graph_admin's alone: graph._hold_sources).
         assert {r[0] for r in c.execute("""
             SELECT p.proname::text FROM pg_proc AS p JOIN pg_roles AS r ON r.oid = p.proowner
             WHERE p.pronamespace = 'graph'::regnamespace AND p.prosecdef AND r.rolsuper""")} <= SUPERUSER_DEFINERS
