@@ -28,7 +28,7 @@ FLOAT8_MAX = Decimal("1.7976931348623157e308")
 FLOAT8_MIN = Decimal("4.9406564584124654e-324")
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeChange:
     """What log rows did to the node of one key.
 
@@ -221,6 +221,8 @@ def edge_diff(old, new):
     every read that folded it."""
     if not old or not new:
         return list(old), list(new)
+    if old == new:  # most updates: the row's edges stay as they were
+        return [], []
     left = {}
     for edge in new:
         left[edge] = left.get(edge, 0) + 1
@@ -278,12 +280,14 @@ class _Plan:
     source the rows carry as a flat tuple when none of them is computed by
     capture (then edges_of_row, the general reading, is used)."""
 
-    __slots__ = ("table_oid", "node", "plain_node", "tenant", "specs", "general")
+    __slots__ = ("table_oid", "node", "plain_node", "tenant", "specs", "general", "is_node", "filtered")
 
     def __init__(self, reg, table_oid):
         self.table_oid = table_oid
         self.node = reg.nodes.get(table_oid)
+        self.is_node = self.node is not None
         self.plain_node = self.node is not None and self.node.row_filter is None
+        self.filtered = self.is_node and not self.plain_node  # its rows go through add_row
         self.tenant = self.node.tenant_column if self.node is not None else None
         carried = reg.edges_carried_by(table_oid)
         self.general = any(e.computed for e in carried)
@@ -294,7 +298,7 @@ class _Plan:
             for e in carried)
 
 
-def _plain_edges(specs, pk, row, *sign):
+def _plain_edges(specs, pk, row, sign=None):
     """edges_of_row for sources that are plain columns (``specs``: _Plan.specs); with
     ``sign`` ("+" or "-"), each edge as the change (sign, edge) instead."""
     found = []
@@ -310,9 +314,14 @@ def _plain_edges(specs, pk, row, *sign):
                 lab = label
         else:
             lab = label
-        found.append((*sign, sid, (ft, a), (tt, b), weight, lab))
-        if bi:
-            found.append((*sign, sid, (tt, b), (ft, a), weight, lab))
+        if sign:
+            found.append((sign, sid, (ft, a), (tt, b), weight, lab))
+            if bi:
+                found.append((sign, sid, (tt, b), (ft, a), weight, lab))
+        else:
+            found.append((sid, (ft, a), (tt, b), weight, lab))
+            if bi:
+                found.append((sid, (tt, b), (ft, a), weight, lab))
     return found
 
 
@@ -336,7 +345,7 @@ def add_rows(reg, rows, changes, parsed=None, skip=False, truncated=(), plans=No
         plan = plans.get(raw)
         if plan is None:
             plan = plans[raw] = _Plan(reg, int(raw))
-        if old_row is _UNPARSED or new_row is _UNPARSED or not plan.plain_node and plan.node is not None:
+        if plan.filtered or old_row is _UNPARSED or new_row is _UNPARSED:
             # The general reading, on a copy: a row adds all of its changes or none.
             one = Changes()
             try:
@@ -370,7 +379,8 @@ def add_rows(reg, rows, changes, parsed=None, skip=False, truncated=(), plans=No
             else:
                 old = _plain_edges(plan.specs, old_pk, old_row)
                 new = _plain_edges(plan.specs, new_pk, new_row)
-            if plan.node is not None and op != "D":
+            is_node = plan.is_node
+            if is_node and op != "D":
                 tenant = new_row.get(plan.tenant) if plan.tenant else None
                 properties = row["properties"]
         except (ValueError, TypeError, KeyError, AttributeError):
@@ -378,23 +388,27 @@ def add_rows(reg, rows, changes, parsed=None, skip=False, truncated=(), plans=No
                 raise
             skipped += 1
             continue
-        if plan.node is not None:
+        if is_node:
+            table_oid = plan.table_oid
             if op != "I":
-                key = (plan.table_oid, old_pk)
+                key = (table_oid, old_pk)
                 c = nodes.get(key)
                 if c is None:
-                    c = nodes[key] = NodeChange.exactly(0) if plan.table_oid in truncated else NodeChange()
+                    c = nodes[key] = NodeChange.exactly(0) if table_oid in truncated else NodeChange()
                 c.add -= 1
                 if c.floor:
                     c.floor -= 1
             if op != "D":
-                key = (plan.table_oid, new_pk)
+                key = (table_oid, new_pk)
                 c = nodes.get(key)
-                if c is None:
-                    c = nodes[key] = NodeChange.exactly(0) if plan.table_oid in truncated else NodeChange()
-                c.add += 1
-                c.floor += 1
-                c.state = (tenant, properties)
+                if c is not None:
+                    c.add += 1
+                    c.floor += 1
+                    c.state = (tenant, properties)
+                elif table_oid in truncated:
+                    nodes[key] = NodeChange(1, 1, True, (tenant, properties))  # exactly(0), then row_in
+                else:
+                    nodes[key] = NodeChange(1, 1, False, (tenant, properties))
         if signed:
             edges.extend(signed)
             continue

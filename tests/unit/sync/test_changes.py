@@ -413,6 +413,25 @@ def test_fold_rows_skips_a_row_it_cannot_gather_whole(bad):
     assert (truncated, cuts) == (set(), set())
 
 
+def test_a_key_a_truncate_left_counts_its_rows_from_none_in_every_field():
+    """A key first met after its table's TRUNCATE: exactly 0 rows, then each row in and out."""
+    rows = [log("T", CONTACTS),
+            log("I", CONTACTS, new_pk="1", properties={}, new=contact(), row_id=2),
+            log("D", CONTACTS, old_pk="2", old=contact(), row_id=3)]
+    nodes, _, _, _ = changes.fold_rows(REG, rows)
+    came, went = changes.NodeChange.exactly(0), changes.NodeChange.exactly(0)
+    came.row_in("7", "{}")
+    went.row_out()
+    assert nodes == {c_("1"): came, c_("2"): went}
+
+
+def test_an_update_keeping_or_moving_its_edges_diffs_them_as_multisets():
+    a, b = _e("+", "3")[1:], _e("+", "4")[1:]
+    assert changes.edge_diff([a, b], [a, b]) == ([], [])
+    assert changes.edge_diff([a, a, b], [b, a]) == ([a], [])
+    assert changes.edge_diff([a], [b, a]) == ([], [b])
+
+
 def test_fold_rows_takes_the_table_oid_as_text_too():
     nodes, _, _, _ = changes.fold_rows(REG, [dict(log("I", CONTACTS, new_pk="1", properties={}, new=contact()),
                                                   table_oid=str(CONTACTS))])
@@ -647,8 +666,9 @@ def test_add_rows_reads_filtered_and_computed_tables_as_add_row_does():
     log("D", CONTACTS, old_pk=None, old=contact()),
     dict(log("I", CONTACTS, new_pk="x", properties={}), new_row='{"company_id": '),  # not JSON
     log("I", CONTACTS, new_pk="x", properties={}, new=contact(manager="2", trust="heavy")),  # weight
+    log("I", CONTACTS, new_pk="x", properties={}, new=contact(trust="heavy")),  # weight of no edge
     {k: v for k, v in log("I", CONTACTS, new_pk="x", new=contact()).items() if k != "properties"},
-], ids=["I-no-row", "D-no-key", "bad-json", "bad-weight", "no-properties"])
+], ids=["I-no-row", "D-no-key", "bad-json", "bad-weight", "bad-weight-no-end", "no-properties"])
 def test_add_rows_raises_on_a_row_it_cannot_gather_or_skips_it_whole(bad):
     rows = [log("I", CONTACTS, new_pk="1", properties={}, new=contact(company="3")),
             dict(bad, id=2),
