@@ -112,7 +112,9 @@ RESTORE = "SELECT set_config('jit', $1, true)"
 # properties) of the last row that came in (has_state false: none did, the node
 # keeps its own); the node ids come back as an array in the keys' order. A key only
 # an edge names goes in as add 0, floor 0 (a node it creates is not alive; one it
-# finds keeps its count). In the statement:
+# finds keeps its count): its key alone, after the changed keys, where the other
+# arrays have run out (ROWS FROM pads them with NULL); absolute is NULL when no key's
+# change is absolute (replay's never are: only retry's). In the statement:
 # - k finds each key by a LATERAL subquery with a LIMIT (never flattened into a
 #   join): one probe of the (table_oid, pk) index per key; c is the key's row count
 #   after the batch (NodeChange.count from the count before: 1 + extra_rows when
@@ -141,9 +143,12 @@ WITH k AS MATERIALIZED (
            CASE WHEN k.absolute THEN k.floor
                 ELSE greatest(coalesce(n.row_count, 0) + k.add, k.floor) END AS c,
            k.has_state, k.absolute OR k.add <> 0 OR k.floor <> 0 OR k.has_state AS changed
-    FROM ROWS FROM (unnest($1::oid[]), unnest($2::text[]), unnest($3::int[]), unnest($4::int[]),
-                    unnest($5::boolean[]), unnest($6::boolean[]), unnest($7::text[]), unnest($8::text[]))
-         WITH ORDINALITY AS k (table_oid, pk, add, floor, absolute, has_state, tenant, props, i)
+    FROM (SELECT k.table_oid, k.pk, coalesce(k.add, 0) AS add, coalesce(k.floor, 0) AS floor,
+                 coalesce(k.absolute, false) AS absolute, coalesce(k.has_state, false) AS has_state,
+                 k.tenant, k.props, k.i
+          FROM ROWS FROM (unnest($1::oid[]), unnest($2::text[]), unnest($3::int[]), unnest($4::int[]),
+                          unnest($5::boolean[]), unnest($6::boolean[]), unnest($7::text[]), unnest($8::text[]))
+               WITH ORDINALITY AS k (table_oid, pk, add, floor, absolute, has_state, tenant, props, i)) AS k
     LEFT JOIN LATERAL (
         SELECT n.node_id, n.ctid AS tid, CASE WHEN n.alive THEN 1 + n.extra_rows ELSE 0 END AS row_count
         FROM graph._node_rows AS n
@@ -190,11 +195,13 @@ LABEL_IDS = "SELECT label_id, label FROM graph._label_rows WHERE label = ANY ($1
 # The overlay rows and their count (graph._sync_state.overlay_count, migration 095)
 # in one statement, so the count commits and rolls back with the rows. The count is
 # the arrays' length ($7): every element is one row (the insert runs whether or not
-# the outer statement reads it; no RETURNING to keep the rows for a count).
+# the outer statement reads it; no RETURNING to keep the rows for a count). The
+# operations come as one text, a character ('+', '-') each: one argument to convert,
+# not an array element per row.
 INSERT_EDGES = """
 WITH added AS (
     INSERT INTO graph._edge_overlay (op, edge_source_id, src, dst, weight, label_id)
-    SELECT * FROM unnest($1::char[], $2::int[], $3::bigint[], $4::bigint[], $5::float8[], $6::int[])
+    SELECT * FROM unnest(string_to_array($1, NULL), $2::int[], $3::bigint[], $4::bigint[], $5::float8[], $6::int[])
 )
 UPDATE graph._sync_state SET overlay_count = overlay_count + $7
 """
@@ -232,25 +239,20 @@ def _node_ids(plpy, changed, edges, hold_keys=True):
             ends.difference_update(known)
     if not keys and not ends:
         return known
-    add, floor, absolute, has_state, tenant, props = [], [], [], [], [], []
-    for change in changed.values():
-        add.append(change.add)
-        floor.append(change.floor)
-        absolute.append(change.absolute)
-        state = change.state
-        has_state.append(state is not None)
-        if state is None:
-            tenant.append(None)
-            props.append(None)
-        else:
-            tenant.append(state[0])
-            props.append(state[1])
-    n = len(ends)
+    # The changed keys' columns, then the ends' keys alone (NODES)
+    values = list(changed.values())
+    add = [c.add for c in values]
+    floor = [c.floor for c in values]
+    absolute = [c.absolute for c in values]
+    if not any(absolute):
+        absolute = None
+    states = [c.state for c in values]
+    has_state = [s is not None for s in states]
+    tenant = [s[0] if s is not None else None for s in states]
+    props = [s[1] if s is not None else None for s in states]
     keys.extend(ends)
-    none = [None] * n
     r = db.run(plpy, NODES, ["oid[]", "text[]", "int[]", "int[]", "boolean[]", "boolean[]", "text[]", "text[]"],
-               [[k[0] for k in keys], [k[1] for k in keys], add + [0] * n, floor + [0] * n,
-                absolute + [False] * n, has_state + [False] * n, tenant + none, props + none])[0]
+               [[k[0] for k in keys], [k[1] for k in keys], add, floor, absolute, has_state, tenant, props])[0]
     ids = dict(zip(keys, r["ids"] or (), strict=True))
     ids.update(known)
     return ids
@@ -342,8 +344,8 @@ class Replayer:
         if edges:
             labels = _label_ids(plpy, [c[5] for c in edges])
             ops, sources, src, dst, weights, names = zip(*edges, strict=True)
-            db.run(plpy, INSERT_EDGES, ["char[]", "int[]", "bigint[]", "bigint[]", "float8[]", "int[]", "bigint"],
-                   [list(ops), list(sources), list(map(ids.__getitem__, src)), list(map(ids.__getitem__, dst)),
+            db.run(plpy, INSERT_EDGES, ["text", "int[]", "bigint[]", "bigint[]", "float8[]", "int[]", "bigint"],
+                   ["".join(ops), list(sources), list(map(ids.__getitem__, src)), list(map(ids.__getitem__, dst)),
                     list(weights), list(map(labels.__getitem__, names)), len(edges)])
             self.overlay_used += len(edges)
 
