@@ -523,7 +523,11 @@ def _hydrate(plpy, v, ids, hydrated):
     by_table = {}
     for i, (table, pk) in keys.items():
         by_table.setdefault(table, []).append((i, pk))
-    for table, items in by_table.items():
+    # Tables in oid order, not as the answer lists them: a superuser's or admin's hydration
+    # holds each table it reads SHARE UPDATE EXCLUSIVE (graph._hold_sources), which conflicts
+    # with itself, so two reads taking two tables in opposite orders deadlocked (40P01).
+    for table in sorted(by_table):
+        items = by_table[table]
         rows = nodes.hydrate(plpy, v.registry.nodes[table], [pk for _, pk in items])
         for i, pk in items:
             if pk in rows:
