@@ -615,10 +615,14 @@ def _hydrate_sql(plpy, node):
     return sql, len(node.id_columns)
 
 
-# The first function, owned by a role that is neither a superuser nor the caller, that a
-# row-level security policy of table $1 calls (directly or as an operator's) when the
-# policy filters a graph_admin member's SELECT of the table (row security active for it:
-# no BYPASSRLS, not the owner; for SELECT or ALL; to PUBLIC or a role of the caller's).
+# The first object of a role that is neither a superuser nor the caller that a row-level
+# security policy of table $1 reaches when the policy filters a graph_admin member's SELECT
+# of the table (row security active for it: no BYPASSRLS, not the owner; for SELECT or
+# ALL; to PUBLIC or a role of the caller's): a function it calls (directly or as an
+# operator's), another relation it reads (whose own policies, a view's functions and the
+# planner's folding of its indexes would run as the caller too, unchecked and unlocked
+# here), or a domain it casts to (whose CHECK runs). Its rows: the policy, what it does
+# with the object, the object, the object's owner.
 POLICY_CODE = """
 WITH y AS (
     SELECT y.oid, pg_catalog.format('policy %I of %s', y.polname, y.polrelid::pg_catalog.regclass) AS what
@@ -629,27 +633,39 @@ WITH y AS (
       AND EXISTS (SELECT FROM pg_catalog.unnest(y.polroles) AS g (role)
                   WHERE g.role OPERATOR(pg_catalog.=) 0 OR pg_catalog.pg_has_role(current_user, g.role, 'MEMBER'))
 ),
-called AS (
-    SELECT y.what, d.refobjid AS fn
+dep AS (
+    SELECT y.what, d.refclassid, d.refobjid
     FROM y JOIN pg_catalog.pg_depend AS d
         ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
        AND d.objid OPERATOR(pg_catalog.=) y.oid
-    WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+),
+fn AS (
+    SELECT dep.what, dep.refobjid AS fn
+    FROM dep WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
     UNION ALL
-    SELECT y.what, f.fn
-    FROM y JOIN pg_catalog.pg_depend AS d
-        ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
-       AND d.objid OPERATOR(pg_catalog.=) y.oid
-    JOIN pg_catalog.pg_operator AS op ON op.oid OPERATOR(pg_catalog.=) d.refobjid
+    SELECT dep.what, f.fn
+    FROM dep JOIN pg_catalog.pg_operator AS op ON op.oid OPERATOR(pg_catalog.=) dep.refobjid
     CROSS JOIN LATERAL (VALUES (op.oprcode::pg_catalog.oid), (op.oprrest::pg_catalog.oid),
                                (op.oprjoin::pg_catalog.oid)) AS f (fn)
-    WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass
+    WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass
       AND f.fn OPERATOR(pg_catalog.<>) 0
+),
+reached AS (
+    SELECT fn.what, 'calls function' AS verb, p.oid::pg_catalog.regprocedure::text AS obj, p.proowner AS owner
+    FROM fn JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) fn.fn
+    UNION ALL
+    SELECT dep.what, 'reads relation', c.oid::pg_catalog.regclass::text, c.relowner
+    FROM dep JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) dep.refobjid
+    WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND c.oid OPERATOR(pg_catalog.<>) $1
+    UNION ALL
+    SELECT dep.what, 'casts to domain', t.oid::pg_catalog.regtype::text, t.typowner
+    FROM dep JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) dep.refobjid
+    WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typtype = 'd'
 )
-SELECT c.what, c.fn::pg_catalog.regprocedure::text AS fn, r.rolname::text AS owner
-FROM called AS c
-JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) c.fn
-JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) p.proowner
+SELECT c.what, c.verb, c.obj, r.rolname::text AS owner
+FROM reached AS c
+JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) c.owner
 WHERE NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) current_user
 LIMIT 1
 """
@@ -657,7 +673,7 @@ LIMIT 1
 
 # graph._source_name($1) and, in the same statement, POLICY_CODE's function if any.
 CHECKED_SOURCE = """
-SELECT graph._source_name($1) AS t, p.what, p.fn, p.owner
+SELECT graph._source_name($1) AS t, p.what, p.verb, p.obj, p.owner
 FROM (VALUES (1)) AS one (x) LEFT JOIN (%s) AS p ON true
 """ % POLICY_CODE
 
@@ -665,18 +681,20 @@ FROM (VALUES (1)) AS one (x) LEFT JOIN (%s) AS p ON true
 def checked_source(plpy, table_oid):
     """graph._source_name(``table_oid``), the name a read of the source rows as the
     caller reads the table by; and 42501 when the caller, a graph_admin member, would
-    run another role's function in a row-level security policy of it (POLICY_CODE):
-    the policy runs as the reader, so the owner's code would run with graph_admin's
-    rights, as graph._source_name refuses for code the planner runs. Build, verify and
+    run another role's code through a row-level security policy of it (POLICY_CODE:
+    a function it calls, a relation it reads, a domain it casts to): the policy runs
+    as the reader, so the owner's code would run with graph_admin's rights, as
+    graph._source_name refuses for code the planner runs. Build, verify and
     maintenance read unfiltered (sync/sources.unfiltered) and run no policy."""
     r = run(plpy, CHECKED_SOURCE, ["oid"], [table_oid])[0]
     if r["what"] is not None:
         raise errors.InsufficientPrivilege(
-            "graphsync will not read %s as a graph_admin member: %s calls function %s of role %s, which"
-            " row-level security runs as whoever reads the table" % (r["t"], r["what"], r["fn"], r["owner"]),
-            hint="Drop it, or have a superuser who checked the function take it over (ALTER FUNCTION ... OWNER TO);"
-                 " reads that do not read the source rows (no hydrate, search or label_property) see every"
-                 " node without it.")
+            "graphsync will not read %s as a graph_admin member: %s %s %s of role %s, and row-level"
+            " security runs a policy, with all it reaches, as whoever reads the table"
+            % (r["t"], r["what"], r["verb"], r["obj"], r["owner"]),
+            hint="Drop the policy or make it reach only what a superuser or you own (or have a superuser who"
+                 " checked that object take it over: ALTER ... OWNER TO); reads that do not read the source"
+                 " rows (no hydrate, search or label_property) see every node without it.")
     return r["t"]
 
 
