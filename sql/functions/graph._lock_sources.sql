@@ -1,4 +1,4 @@
--- graph._lock_sources(tables [, wait]): lock registered source tables tables, and
+-- graph._lock_sources(tables, wait): lock registered source tables tables, and
 -- each partition and inheritance child of them, in SHARE UPDATE EXCLUSIVE mode
 -- (graph._hold_sources: held to the end of the transaction), before
 -- graph._source_name checks the code their planning runs; returns tables. Only for
@@ -40,16 +40,5 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION graph._lock_sources(tables oid[])
-RETURNS oid[]
-LANGUAGE sql
-VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT graph._lock_sources(tables, false);
-$$;
-
 COMMENT ON FUNCTION graph._lock_sources(oid[], boolean) IS
 'Internal: lock source tables (and their partitions and children) in SHARE UPDATE EXCLUSIVE mode before graph._source_name checks them, for a superuser or graph_admin caller; wait: as build waits, or at most 5 s (reads).';
-COMMENT ON FUNCTION graph._lock_sources(oid[]) IS
-'Internal: graph._lock_sources(tables, false): the lock a read takes before graph._source_name checks its tables.';

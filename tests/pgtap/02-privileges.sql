@@ -60,9 +60,7 @@ $$, $$
         -- _trigger_states(oid): the same for one table (graph._attach_capture asks so)
         '_trigger_states',
         -- _attach_capture(oid[]): the same for several tables (graph.add_schema)
-        '_attach_capture',
-        -- _lock_sources(oid[], boolean): the same lock, waited for as a build waits
-        '_lock_sources'
+        '_attach_capture'
     ])
 $$, 'PUBLIC may run exactly health, the reads and what the reads call');
 SELECT schema_privs_are('graph', 'public', ARRAY['USAGE'], 'PUBLIC has USAGE only on schema graph');

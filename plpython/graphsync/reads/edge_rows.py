@@ -95,7 +95,7 @@ _sql = {}  # (registry edge sources secured, their node tables, join tables' nam
 # (graph._lock_sources, run once, ahead of the unnest).
 NAMES = """
 SELECT pg_catalog.array_agg(graph._source_name(u.t) ORDER BY u.o) AS names
-FROM pg_catalog.unnest(graph._lock_sources($1::pg_catalog.oid[])) WITH ORDINALITY AS u (t, o)
+FROM pg_catalog.unnest(graph._lock_sources($1::pg_catalog.oid[], false)) WITH ORDINALITY AS u (t, o)
 """
 
 
