@@ -395,6 +395,23 @@ def verify(conn) -> list:
     return conn.execute("SELECT difference, table_name, id, detail FROM graph.verify()").fetchall()
 
 
+def wait_until(check, timeout: float = 30, interval: float = 0.02) -> bool:
+    """Poll ``check()`` until it is true or ``timeout`` seconds pass; its last
+    answer. A deadline only for a hang, never a timing: a caller asserts the answer
+    (``assert wait_until(lambda: blocked_by(c, pid, other)), ...``)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() >= deadline:
+            return bool(check())
+        time.sleep(interval)
+    return True
+
+
+def blocked_by(conn, pid: int, other: int) -> bool:
+    """Whether backend ``pid`` waits for a lock backend ``other`` holds."""
+    return conn.execute("SELECT %s = ANY (pg_blocking_pids(%s))", (other, pid)).fetchone()[0]
+
+
 def pending_count(conn) -> int:
     """The committed log rows not applied yet (graph._pending_log)."""
     return conn.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]

@@ -27,7 +27,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import as_role, connect
+from conftest import as_role, blocked_by, connect, wait_until
 
 OWNER, ADMIN, READER = "gs_pc_owner", "gs_pc_admin", "gs_pc_reader"
 
@@ -303,10 +303,7 @@ def test_a_trap_planted_between_the_check_and_the_read_never_runs(world, role, c
                 o.execute(f"LOCK TABLE own_pc.{locked} IN ACCESS EXCLUSIVE MODE")
                 worker = threading.Thread(target=run)
                 worker.start()
-                deadline = time.monotonic() + 30
-                while not waiting_on(watch, pid, locked) and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                assert waiting_on(watch, pid, locked), result  # the call waits for the owner's lock
+                assert wait_until(lambda: waiting_on(watch, pid, locked)), result  # it waits for the owner's lock
                 # the traps, planted while it waits, on both tables
                 o.execute(f"CREATE INDEX ON own_pc.{first} ((a + own_pc.f(21)))")
                 o.execute(f"CREATE INDEX ON own_pc.{t} ((a + own_pc.f(22)))")
@@ -334,11 +331,6 @@ def test_a_trap_planted_between_the_check_and_the_read_never_runs(world, role, c
                                              f" WHERE indrelid = 'own_pc.{tbl}'::regclass AND NOT indisprimary"
                                              ).fetchall():
                         o2.execute(f"DROP INDEX {idx}")
-
-
-def blocked_by(c, pid, other):
-    """Whether backend ``pid`` waits for a lock backend ``other`` holds."""
-    return c.execute("SELECT %s = ANY (pg_blocking_pids(%s))", (other, pid)).fetchone()[0]
 
 
 def register_partitioned(world, t):
@@ -419,10 +411,7 @@ def test_a_trap_committed_between_the_check_and_the_planning_never_runs(world, r
                 o.execute(f"REINDEX INDEX own_pc.{t}_1_pkey")
                 worker = threading.Thread(target=run)
                 worker.start()
-                deadline = time.monotonic() + 30
-                while not blocked_by(watch, pid, opid) and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                assert blocked_by(watch, pid, opid), result  # the call waits for the owner
+                assert wait_until(lambda: blocked_by(watch, pid, opid)), result  # the call waits for the owner
                 for statement in GAP_TRAPS[trap]:
                     o.execute(statement.format(t=t))
             worker.join(60)
@@ -512,9 +501,7 @@ def test_a_read_waits_for_the_lock_a_bounded_time_and_a_build_as_it_always_waite
                 built=caller.execute("SELECT count(*) FROM graph.build()").fetchone()))
             worker.start()
             with connect(world) as watch:
-                deadline = time.monotonic() + 30
-                while not blocked_by(watch, pid, o.info.backend_pid) and time.monotonic() < deadline:
-                    time.sleep(0.05)
+                wait_until(lambda: blocked_by(watch, pid, o.info.backend_pid))
                 time.sleep(6)  # longer than a read's bound: the build still waits
                 assert blocked_by(watch, pid, o.info.backend_pid) and worker.is_alive()
         worker.join(60)

@@ -8,11 +8,10 @@ from a ``b`` row ``b`` then ``a``: released together, one of them failed with 40
 from __future__ import annotations
 
 import threading
-import time
 
 import psycopg
 
-from conftest import connect
+from conftest import connect, wait_until
 
 SCHEMA = """
 CREATE SCHEMA hl;
@@ -60,17 +59,13 @@ def test_two_hydrating_traversals_lock_their_tables_in_one_order(db):
 
             threads = [threading.Thread(target=run, args=(0, "hl.a"))]
             threads[0].start()
-            deadline = time.monotonic() + 4
-            while pids[0] not in _waiting(holder, pids) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert pids[0] in _waiting(holder, pids), results  # the a-first read waits for hl.a
+            # the a-first read waits for hl.a (within 4 s: a read waits 5 at most)
+            assert wait_until(lambda: pids[0] in _waiting(holder, pids), timeout=4), results
             threads.append(threading.Thread(target=run, args=(1, "hl.b")))
             threads[1].start()
             # the b-first read: before, it took hl.b and then waited for hl.a; now it
             # waits for hl.a first, holding nothing
-            while pids[1] not in _waiting(holder, pids) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert pids[1] in _waiting(holder, pids), results
+            assert wait_until(lambda: pids[1] in _waiting(holder, pids), timeout=4), results
             holder.commit()
         for t in threads:
             t.join(30)

@@ -15,11 +15,10 @@ before the apply without the rows it applied: the edge the writer deleted was
 still there. Without timing: the test waits until the read waits for the lock."""
 
 import threading
-import time
 
 import pytest
 
-from conftest import apply, connect
+from conftest import apply, connect, wait_until
 
 SCHEMA = """
 DROP SCHEMA IF EXISTS rs CASCADE;
@@ -56,11 +55,9 @@ def walk(conn):
 def waiting_for_a_lock(admin, pid, timeout=60, done=lambda: False):
     """Until the backend ``pid`` waits for a lock, or ``done()`` (no timing: a deadline
     only for a hang)."""
-    deadline = time.monotonic() + timeout
-    while admin.execute("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s",
-                        [pid]).fetchone() != (True,) and not done():
-        assert time.monotonic() < deadline, "the read never waited for graph._sync_log"
-        time.sleep(0.01)
+    assert wait_until(lambda: admin.execute("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s",
+                                            [pid]).fetchone() == (True,) or done(), timeout, interval=0.01), \
+        "the read never waited for graph._sync_log"
 
 
 def read_while_an_apply_commits(db, reader, before_walk):
