@@ -10,6 +10,7 @@ asks of it, each shown here:
   graph._raise_error (and traverse itself when it is not inlined), a cancel
   inside the read included."""
 
+import psycopg
 import pytest
 
 from conftest import as_role, connect
@@ -136,3 +137,22 @@ def test_a_statement_timeout_inside_the_read_is_57014_without_internals(inl):
         with connect(inl) as c:
             c.execute("DROP POLICY slow ON inl.items")
             c.execute("ALTER TABLE inl.items DISABLE ROW LEVEL SECURITY")
+
+
+@pytest.mark.parametrize(("module", "words"), [("graphsync.reads.api", "RuntimeError: api broken"),
+                                               ("graphsync.errors", "RuntimeError: errors broken")])
+def test_a_package_that_will_not_load_is_an_error_without_internals(inl, module, words):
+    """A module that raises on import (a new backend loads the package from
+    graph._py_modules, here changed in the caller's own transaction, rolled back):
+    the read fails with PL/Python's words for it (38000), CONTEXT naming
+    graph._raise_error only -- when graphsync.errors itself will not load too."""
+    with connect(inl) as c:
+        with pytest.raises(psycopg.errors.ExternalRoutineException) as info:
+            with c.transaction():
+                c.execute("UPDATE graph._py_modules SET source = %s WHERE name = %s",
+                          ("raise RuntimeError(%r)" % words.split(": ")[1], module))
+                c.execute(READ)
+    assert_clean(info.value, "38000", words)
+    assert info.value.diag.message_primary == words
+    with connect(inl) as c:
+        assert c.execute(READ).fetchall() == ANSWER

@@ -60,8 +60,12 @@ try:
     out["error_state"] = out["error_message"] = out["error_detail"] = out["error_hint"] = None
     return out
 except Exception as exc:
-    from graphsync import errors
-    state, message, detail, hint = errors.error_columns(plpy, exc)
+    try:
+        from graphsync import errors
+        state, message, detail, hint = errors.error_columns(plpy, exc)
+    except Exception:  # the package would not load: the error as PL/Python words it
+        state, message, detail, hint = (getattr(exc, "sqlstate", None) or "38000",
+                                        "%s: %s" % (type(exc).__name__, exc), None, None)
     return {"tables": None, "ids": None, "depths": None, "parent_tables": None, "parent_ids": None,
             "labels": None, "nodes": None, "capped": None, "node_table": None,
             "error_state": state, "error_message": message, "error_detail": detail, "error_hint": hint}
