@@ -141,7 +141,7 @@ DECLARE
         -- health's row without error messages (graph.sync_health calls it as its caller)
         '_health_masked',
         -- what every public wrapper's error handler calls as its caller
-        '_error_message', '_raise_error',
+        '_error_message',
         -- reads
         'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
         'connected_components', 'component_stats', 'component_of',

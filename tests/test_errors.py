@@ -26,11 +26,9 @@ SELECT graph.add_table('app.pairs', columns => '{name}');
 FORBIDDEN = ("Traceback", "plpy.", "spiexceptions", 'File "')
 LINE_NUMBER = re.compile(r"\bline \d+")
 # What CONTEXT may say: the public function the caller called re-raised the error
-# (and a SQL function around it named itself), or graph._raise_error raised what
-# graph._traverse returned for graph.traverse, a SQL function; never graphsync's
-# internal query text, another internal function or a PL/Python traceback.
-CONTEXT_LINE = re.compile(r'^(PL/pgSQL function graph\.([a-z]\w*\([^)]*\)|_raise_error\(text,text,text,text\))'
-                          r' line \d+ at RAISE'
+# (and a SQL function around it named itself); never graphsync's internal query
+# text, an internal function or a PL/Python traceback.
+CONTEXT_LINE = re.compile(r'^(PL/pgSQL function graph\.[a-z]\w*\([^)]*\) line \d+ at RAISE'
                           r'|SQL function "[a-z]\w*"( statement \d+)?)$')
 
 
@@ -408,8 +406,7 @@ def test_every_public_function_passes_errors_on_without_internals(app):
     """The tests above provoke errors of the public functions there were; this keeps the
     rule for every one: none is PL/Python (its errors carry a traceback), every
     PL/pgSQL one re-raises (GET STACKED DIAGNOSTICS), and a SQL one calls no internal
-    function (its own CONTEXT names only itself) but one that returns its errors as
-    columns, which it raises through graph._raise_error (graph.traverse)."""
+    function (its own CONTEXT names only itself)."""
     with connect(app) as c:
         rows = c.execute("""SELECT p.proname, l.lanname, p.prosrc FROM pg_proc AS p
                             JOIN pg_language AS l ON l.oid = p.prolang
@@ -418,8 +415,7 @@ def test_every_public_function_passes_errors_on_without_internals(app):
     wrong = [name for name, lang, src in rows
              if lang == "plpython3u"
              or (lang == "plpgsql" and "GET STACKED DIAGNOSTICS" not in src)
-             or (lang == "sql" and re.search(r"graph\._", src)
-                 and (name, src.count("graph._raise_error(r.error_state")) != ("traverse", 1))]
+             or (lang == "sql" and re.search(r"graph\._", src))]
     assert wrong == []
     # ... and every one cleans the message with the one helper, graph._error_message
     copied = [name for name, lang, src in rows

@@ -188,31 +188,6 @@ def wraps(fn):
     return wrap
 
 
-# PostgreSQL's SQLSTATE for an error PL/Python reports without one of its own
-# (external_routine_exception): any Python exception but plpy's with a SQLSTATE.
-EXTERNAL_ROUTINE = "38000"
-
-
-def error_columns(plpy, exc):
-    """(SQLSTATE, message, DETAIL, HINT) of ``exc``, an exception leaving an entry
-    point that returns its error as columns instead of raising it (graph._traverse,
-    whose SQL caller graph.traverse raises them through graph._raise_error): what a
-    PL/pgSQL wrapper's handler hands on of the same error once PL/Python has raised
-    it. A graphsync error reads 'graphsync: <message>' (as raise_ raises it), an
-    SPI error its own message (graph._raise_error drops the type prefixes PL/Python
-    put there at each PL/Python level below), any other exception '<type>: <text>'
-    under 38000, as PL/Python words it."""
-    if isinstance(exc, GraphsyncError):
-        return exc.sqlstate, "graphsync: " + exc.message, exc.detail, exc.hint
-    if isinstance(exc, plpy.SPIError):
-        detail, hint = spi_detail_hint(exc)
-        return getattr(exc, "sqlstate", None) or EXTERNAL_ROUTINE, spi_message(exc), detail, hint
-    kind = type(exc)
-    name = kind.__name__ if kind.__module__ in ("builtins", "__main__") else kind.__module__ + "." + kind.__name__
-    return (getattr(exc, "sqlstate", None) or EXTERNAL_ROUTINE, "%s: %s" % (name, exc),
-            getattr(exc, "detail", None), getattr(exc, "hint", None))
-
-
 def entry_point(fn):
     """Decorate a function a SQL wrapper calls as ``fn(plpy, ...)``: a graphsync error
     leaving it is raised to PostgreSQL by ``raise_``; anything else passes unchanged."""

@@ -11,12 +11,6 @@
 -- Tables come as oids (graph.traverse casts its regclass arguments): PL/Python
 -- takes an oid as a number, where a regclass would be rendered to a name and
 -- parsed back on every call; a name is rendered only for an error message.
--- An error is returned, not raised: its SQLSTATE, message, detail and hint in
--- the error_* columns (errors.error_columns), every other column NULL, which
--- graph.traverse raises (graph._raise_error) -- PL/Python would put its traceback
--- in CONTEXT, and only a PL/pgSQL wrapper's exception block (a tenth of a depth-2
--- read) could take it out. What the read wrote before the error is kept until
--- that raise ends the statement.
 -- Runs as the caller, like graph.traverse, with search_path pinned: no function,
 -- operator or type the SQL it runs names can come from a schema the caller (or
 -- anyone who can create in a schema on the caller's path) controls.
@@ -42,36 +36,19 @@ CREATE OR REPLACE FUNCTION graph._traverse(
     OUT labels text,
     OUT nodes text,
     OUT capped boolean,
-    OUT node_table oid,
-    OUT error_state text,
-    OUT error_message text,
-    OUT error_detail text,
-    OUT error_hint text
+    OUT node_table oid
 )
 LANGUAGE plpython3u
 SET search_path = pg_catalog, pg_temp
 AS $$
-try:
-    if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
-        SD["graphsync"] = True
-    from graphsync.reads import api
-    out = api.traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth, direction, edge_types,
-                               node_tables, filter, tenant, strategy, max_nodes, hydrate)
-    out["error_state"] = out["error_message"] = out["error_detail"] = out["error_hint"] = None
-    return out
-except Exception as exc:
-    try:
-        from graphsync import errors
-        state, message, detail, hint = errors.error_columns(plpy, exc)
-    except Exception:  # the package would not load: the error as PL/Python words it
-        state, message, detail, hint = (getattr(exc, "sqlstate", None) or "38000",
-                                        "%s: %s" % (type(exc).__name__, exc), None, None)
-    return {"tables": None, "ids": None, "depths": None, "parent_tables": None, "parent_ids": None,
-            "labels": None, "nodes": None, "capped": None, "node_table": None,
-            "error_state": state, "error_message": message, "error_detail": detail, "error_hint": hint}
+if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
+    SD["graphsync"] = True
+from graphsync.reads import api
+return api.traverse_columns(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth, direction, edge_types,
+                              node_tables, filter, tenant, strategy, max_nodes, hydrate)
 $$;
 
 COMMENT ON FUNCTION graph._traverse(
     oid, text, integer, text, text[], oid[], jsonb, text, text, integer, boolean, oid[], text[]
 ) IS
-'Internal (graph.traverse): the traversal as one row of arrays in visit order, or its error as columns.';
+'Internal (graph.traverse): the traversal as one row of arrays in visit order.';

@@ -18,22 +18,18 @@
 -- and the label of that edge. Nodes of tables the caller may not SELECT are
 -- never entered. Applies graph.query_freshness first.
 -- Reads: graph._csr, graph._edge_overlay, graph._nodes (as the caller), sources.
--- Runs as the caller. A SQL function that PostgreSQL takes into the caller's
--- query (inlined: STABLE, no SET clause, one SELECT; a call WITH ORDINALITY or
--- in a select list runs it as a function instead) over graph._traverse (tables
--- passed as oids: the names were resolved by the regclass casts), which returns
--- the answer as one row of array literals (see there); the unnest calls in the
+-- Runs as the caller. RETURN QUERY over graph._traverse (tables passed as
+-- oids: the names were resolved by the regclass casts), which returns the
+-- answer as one row of array literals (see there); the unnest calls in the
 -- select list walk them in step, in visit order, and no row passes through
 -- PL/Python. When every node is of one table, graph._traverse returns that table
 -- once (node_table) instead of two arrays of it: a node's (and its parent's)
--- table is then that one. Not PL/pgSQL: its call and RETURN QUERY's copy of the
--- rows cost a depth-2 read a tenth of its time. STABLE only for the planner to
--- take it in: graph._traverse, run once per call, is VOLATILE (a read may apply
--- pending changes). With no search_path of its own, every object it names is
--- schema-qualified (the caller's search_path resolves its names).
+-- table is then that one. PL/pgSQL rather than SQL: its plan is kept for the session, where a
+-- SQL function's is redone for every statement that calls it (it matters for
+-- small traversals). VOLATILE: a read may apply pending changes; it runs
+-- graph._traverse once per call. Every object it uses is schema-qualified.
 -- Errors reach the caller with SQLSTATE, message, detail and hint only (no
--- internal query text or PL/Python traceback in CONTEXT): graph._traverse returns
--- an error as columns, and graph._raise_error raises it.
+-- internal query text in CONTEXT).
 CREATE OR REPLACE FUNCTION graph.traverse(
     seed_table regclass DEFAULT NULL,
     seed_id text DEFAULT NULL,
@@ -59,9 +55,17 @@ RETURNS TABLE (
     node jsonb,
     capped boolean
 )
-LANGUAGE sql
-STABLE
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    e_state text;
+    e_message text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    RETURN QUERY
     SELECT
         coalesce(x.node_table, x.one_table)::pg_catalog.regclass,
         x.node_id,
@@ -86,9 +90,23 @@ AS $$
             $1::pg_catalog.oid, $2, $3, $4, $5, $6::pg_catalog.oid [], $7, $8, $9, $10, $11,
             $12::pg_catalog.oid [], $13
         ) AS r
-        WHERE r.error_state IS NULL
-           OR graph._raise_error(r.error_state, r.error_message, r.error_detail, r.error_hint)
     ) AS x;
+EXCEPTION WHEN query_canceled OR OTHERS THEN
+    -- The caller gets the error's SQLSTATE, message, detail and hint, not where
+    -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_message = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    e_message := graph._error_message(e_message);  -- without PL/Python's 'spiexceptions.<Type>: '
+    IF e_detail = '' AND e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message;
+    ELSIF e_hint = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail;
+    ELSIF e_detail = '' THEN
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, HINT = e_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_message, DETAIL = e_detail, HINT = e_hint;
+    END IF;
+END;
 $$;
 
 COMMENT ON FUNCTION graph.traverse(

@@ -45,7 +45,7 @@ SELECT bag_eq($$
     WHERE p.pronamespace = 'graph'::regnamespace AND a.grantee = 0 AND a.privilege_type = 'EXECUTE'
 $$, $$
     SELECT unnest(ARRAY[
-        'sync_health', '_health_masked', 'status', 'changed_nodes', '_error_message', '_raise_error',
+        'sync_health', '_health_masked', 'status', 'changed_nodes', '_error_message',
         'traverse', 'traverse_search', 'search', 'shortest_path', 'weighted_shortest_path',
         'connected_components', 'component_stats', 'component_of',
         'export_dot', 'export_mermaid', 'export_graphml',
