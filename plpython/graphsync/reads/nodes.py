@@ -624,8 +624,9 @@ def _hydrate_sql(plpy, node):
 # here), or a domain it casts to (whose CHECK runs). Its rows: the policy, what it does
 # with the object, the object, the object's owner.
 POLICY_CODE = """
-WITH y AS (
-    SELECT y.oid, pg_catalog.format('policy %I of %s', y.polname, y.polrelid::pg_catalog.regclass) AS what
+WITH RECURSIVE y AS (
+    SELECT y.oid, pg_catalog.format('policy %I of %s', y.polname, y.polrelid::pg_catalog.regclass) AS what,
+           y.polqual
     FROM pg_catalog.pg_policy AS y
     WHERE y.polrelid OPERATOR(pg_catalog.=) $1 AND y.polcmd IN ('r', '*')
       AND pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')
@@ -649,24 +650,58 @@ fn AS (
                                (op.oprjoin::pg_catalog.oid)) AS f (fn)
     WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass
       AND f.fn OPERATOR(pg_catalog.<>) 0
+    UNION ALL
+    -- pg_depend records no PostgreSQL function (they are pinned): those it calls, from its expression
+    SELECT y.what, m.m[1]::pg_catalog.oid
+    FROM y CROSS JOIN LATERAL pg_catalog.regexp_matches(y.polqual::text, ':funcid (\\d+)', 'g') AS m (m)
+),
+typ (what, oid) AS (  -- the types it names, and the types their values hold
+    SELECT dep.what, dep.refobjid
+    FROM dep WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
+    UNION
+    SELECT typ.what, h.oid
+    FROM typ JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) typ.oid
+    CROSS JOIN LATERAL (
+        SELECT t.typelem UNION ALL SELECT t.typbasetype
+        UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute AS a
+                  WHERE a.attrelid OPERATOR(pg_catalog.=) t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+        UNION ALL SELECT g.rngsubtype FROM pg_catalog.pg_range AS g WHERE g.rngtypid OPERATOR(pg_catalog.=) t.oid
+        UNION ALL SELECT g.rngtypid FROM pg_catalog.pg_range AS g WHERE g.rngmultitypid OPERATOR(pg_catalog.=) t.oid
+    ) AS h (oid)
+    WHERE h.oid OPERATOR(pg_catalog.<>) 0
 ),
 reached AS (
-    SELECT fn.what, 'calls function' AS verb, p.oid::pg_catalog.regprocedure::text AS obj, p.proowner AS owner
+    SELECT fn.what, 'calls function' AS verb, p.oid::pg_catalog.regprocedure::text AS obj, p.proowner AS owner,
+           false AS always
     FROM fn JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) fn.fn
     UNION ALL
-    SELECT dep.what, 'reads relation', c.oid::pg_catalog.regclass::text, c.relowner
+    -- PostgreSQL's own functions that run SQL given as a value or read a relation or
+    -- schema named by one: what they reach is known only when they run.
+    SELECT fn.what, 'runs SQL or reads relations named at run time through function',
+           p.oid::pg_catalog.regprocedure::text, p.proowner, true
+    FROM fn JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) fn.fn
+    WHERE p.prolang OPERATOR(pg_catalog.=) 12 AND p.prosrc IN (
+        'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'cursor_to_xml',
+        'cursor_to_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
+        'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema', 'database_to_xml',
+        'database_to_xmlschema', 'database_to_xml_and_xmlschema', 'ts_stat1', 'ts_stat2',
+        'tsquery_rewrite_query')
+    UNION ALL
+    SELECT dep.what, 'reads relation', c.oid::pg_catalog.regclass::text, c.relowner, false
     FROM dep JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) dep.refobjid
     WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
       AND c.oid OPERATOR(pg_catalog.<>) $1
     UNION ALL
-    SELECT dep.what, 'casts to domain', t.oid::pg_catalog.regtype::text, t.typowner
-    FROM dep JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) dep.refobjid
-    WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typtype = 'd'
+    -- a domain it casts to, or one an array, composite or range it makes holds
+    -- (the input function of the type checks the domain's CHECK)
+    SELECT typ.what, 'casts to domain', t.oid::pg_catalog.regtype::text, t.typowner, false
+    FROM typ JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) typ.oid
+    WHERE t.typtype = 'd'
 )
 SELECT c.what, c.verb, c.obj, r.rolname::text AS owner
 FROM reached AS c
 JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) c.owner
-WHERE NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) current_user
+WHERE c.always OR (NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) current_user)
 LIMIT 1
 """
 

@@ -1,0 +1,98 @@
+"""A graph_admin member's reads of source rows (hydrate, search, an export's
+label_property) refuse a table whose row-level security policy reaches another role's
+code through what pg_depend records of the policy: a function it calls, a relation it
+reads, a domain it casts to (tests/test_abuse_policy_reach.py). A policy reaches such
+code without pg_depend naming it, too: a built-in function that runs SQL given as text
+(query_to_xml, ts_stat, ts_rewrite) or reads a relation named at run time (table_to_xml),
+or a cast to a type that holds the owner's domain (an array of it, a composite with a
+column of it), whose CHECK the cast's input function runs. Found in review: each ran the
+owner's ab.allowed as the admin. Now each is refused (42501) before the table is read."""
+
+import psycopg
+import pytest
+
+from conftest import as_role, connect
+from test_abuse import ADMIN, OWNER, READER, foreign_calls, policy_runners, world  # noqa: F401
+
+OWNER_OBJECTS = f"""
+CREATE VIEW ab.hide_view AS SELECT ab.allowed('blue') AS ok;
+CREATE DOMAIN ab.hide_domain AS text CHECK (ab.allowed('blue'));
+CREATE TYPE ab.hide_row AS (d ab.hide_domain);
+CREATE TYPE ab.hide_outer AS (r ab.hide_row);
+CREATE TYPE ab.hide_mood AS ENUM ('open 1', 'open 2');
+GRANT SELECT ON ab.hide_view TO {ADMIN}, {READER};
+"""
+
+# (policy on ab.open, what the refusal names); each reaches ab.allowed
+REACHING = {
+    "query_to_xml": ("pg_catalog.query_to_xml('SELECT ab.allowed(''blue'')', false, false, '') IS NOT NULL",
+                     "runs SQL or reads relations named at run time through function query_to_xml("),
+    "ts_stat": ("EXISTS (SELECT FROM pg_catalog.ts_stat('SELECT pg_catalog.to_tsvector(ab.allowed(''blue'')::text)'))",
+                "runs SQL or reads relations named at run time through function ts_stat("),
+    "ts_rewrite": ("pg_catalog.ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery"
+                   " WHERE ab.allowed(''blue'')') IS NOT NULL",
+                   "runs SQL or reads relations named at run time through function ts_rewrite("),
+    "table_to_xml of a name": ("pg_catalog.table_to_xml(pg_catalog.concat('ab.hide_', 'view')::regclass,"
+                               " false, false, '') IS NOT NULL",
+                               "runs SQL or reads relations named at run time through function table_to_xml("),
+    "an array of the domain": ("pg_catalog.concat('{', name, '}')::ab.hide_domain[] IS NOT NULL",
+                               "casts to domain ab.hide_domain of role " + OWNER),
+    "a composite holding the domain": ("pg_catalog.concat('(\"(', id, ')\")')::ab.hide_outer IS NOT NULL",
+                                       "casts to domain ab.hide_domain of role " + OWNER),
+}
+READS = ("SELECT node_id, node FROM graph.traverse('ab.open', '2', max_depth => 0, hydrate => true)",
+         "SELECT node_id FROM graph.search('name', 'open', mode => 'prefix')",
+         "SELECT graph.export_dot('ab.open', '2', max_depth => 0, label_property => 'name')")
+
+
+@pytest.fixture(scope="module")
+def hide(world):  # noqa: F811
+    with as_role(world, OWNER) as o:
+        o.execute(OWNER_OBJECTS)
+        o.execute("ALTER TABLE ab.open ENABLE ROW LEVEL SECURITY")
+    yield world
+    with as_role(world, OWNER) as o:
+        o.execute("ALTER TABLE ab.open DISABLE ROW LEVEL SECURITY")
+        o.execute("DROP VIEW ab.hide_view; DROP TYPE ab.hide_outer, ab.hide_row, ab.hide_mood;"
+                  " DROP DOMAIN ab.hide_domain")
+
+
+@pytest.fixture
+def policy(hide, request):
+    with as_role(hide, OWNER) as o:
+        o.execute(f"CREATE POLICY hide ON ab.open USING ({request.param})")
+    with connect(hide) as c:
+        c.execute("DELETE FROM spy_ab.calls")
+    yield request.param
+    with as_role(hide, OWNER) as o:
+        o.execute("DROP POLICY hide ON ab.open")
+
+
+@pytest.mark.parametrize("policy", [p for p, _ in REACHING.values()], indirect=True, ids=list(REACHING))
+def test_the_plant_runs_the_owners_code_as_an_admin_who_selects(hide, policy):
+    """The trap works: the admin's own SELECT of ab.open runs ab.allowed as the admin."""
+    with connect(hide) as c:
+        before = foreign_calls(c)
+    with as_role(hide, ADMIN) as a:
+        a.execute("SELECT * FROM ab.open").fetchall()
+    with connect(hide) as c:
+        assert foreign_calls(c) > before
+
+
+@pytest.mark.parametrize("read", READS)
+@pytest.mark.parametrize(("policy", "named"), list(REACHING.values()), ids=list(REACHING),
+                         indirect=["policy"])
+def test_an_admin_is_refused_a_policy_reaching_code_pg_depend_does_not_name(hide, policy, named, read):
+    with as_role(hide, ADMIN) as a:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
+            a.execute(read).fetchall()
+    assert "policy hide of ab.open " + named in str(e.value)
+    with connect(hide) as c:
+        assert ADMIN not in policy_runners(c)
+
+
+@pytest.mark.parametrize("policy", ["name::ab.hide_mood IS NOT NULL"], indirect=True)
+def test_a_policy_casting_to_an_owners_enum_still_reads(hide, policy):
+    with as_role(hide, ADMIN) as a:
+        rows = a.execute(READS[0]).fetchall()
+    assert [(r[0], r[1]["name"]) for r in rows] == [("2", "open 2")]
