@@ -4,7 +4,8 @@ code through what pg_depend records of the policy: a function it calls, a relati
 reads, a domain it casts to (tests/test_abuse_policy_reach.py). A policy reaches such
 code without pg_depend naming it, too: a built-in function that runs SQL given as text
 (query_to_xml, ts_stat, ts_rewrite) or reads a relation named at run time (table_to_xml),
-or a cast to a type that holds the owner's domain (an array of it, a composite with a
+a setting it sets (set_config of search_path: graphsync's next statement in the read
+named the owner's operator), or a cast to a type that holds the owner's domain (an array of it, a composite with a
 column of it), whose CHECK the cast's input function runs. Found in review: each ran the
 owner's ab.allowed as the admin. Now each is refused (42501) before the table is read."""
 
@@ -20,21 +21,28 @@ CREATE DOMAIN ab.hide_domain AS text CHECK (ab.allowed('blue'));
 CREATE TYPE ab.hide_row AS (d ab.hide_domain);
 CREATE TYPE ab.hide_outer AS (r ab.hide_row);
 CREATE TYPE ab.hide_mood AS ENUM ('open 1', 'open 2');
+CREATE FUNCTION ab.hide_eq("char", "char") RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN PERFORM ab.allowed('blue'); RETURN $1 OPERATOR(pg_catalog.=) $2; END $$;
+CREATE OPERATOR ab.= (LEFTARG = "char", RIGHTARG = "char", FUNCTION = ab.hide_eq);
+CREATE TABLE ab.second (id int PRIMARY KEY, name text NOT NULL);
+INSERT INTO ab.second VALUES (1, 'open second');
+GRANT SELECT, TRIGGER ON ab.second TO {ADMIN};
 GRANT SELECT ON ab.hide_view TO {ADMIN}, {READER};
 """
 
+RUNTIME = "calls, to run SQL, read relations or set settings it is given at run time, function "
 # (policy on ab.open, what the refusal names); each reaches ab.allowed
 REACHING = {
     "query_to_xml": ("pg_catalog.query_to_xml('SELECT ab.allowed(''blue'')', false, false, '') IS NOT NULL",
-                     "runs SQL or reads relations named at run time through function query_to_xml("),
+                     RUNTIME + "query_to_xml("),
     "ts_stat": ("EXISTS (SELECT FROM pg_catalog.ts_stat('SELECT pg_catalog.to_tsvector(ab.allowed(''blue'')::text)'))",
-                "runs SQL or reads relations named at run time through function ts_stat("),
+                RUNTIME + "ts_stat("),
     "ts_rewrite": ("pg_catalog.ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery"
                    " WHERE ab.allowed(''blue'')') IS NOT NULL",
-                   "runs SQL or reads relations named at run time through function ts_rewrite("),
+                   RUNTIME + "ts_rewrite("),
     "table_to_xml of a name": ("pg_catalog.table_to_xml(pg_catalog.concat('ab.hide_', 'view')::regclass,"
                                " false, false, '') IS NOT NULL",
-                               "runs SQL or reads relations named at run time through function table_to_xml("),
+                               RUNTIME + "table_to_xml("),
     "an array of the domain": ("pg_catalog.concat('{', name, '}')::ab.hide_domain[] IS NOT NULL",
                                "casts to domain ab.hide_domain of role " + OWNER),
     "a composite holding the domain": ("pg_catalog.concat('(\"(', id, ')\")')::ab.hide_outer IS NOT NULL",
@@ -50,10 +58,15 @@ def hide(world):  # noqa: F811
     with as_role(world, OWNER) as o:
         o.execute(OWNER_OBJECTS)
         o.execute("ALTER TABLE ab.open ENABLE ROW LEVEL SECURITY")
+    with connect(world) as c:
+        c.execute("SELECT graph.add_table('ab.second', columns => '{name}'); SELECT graph.build()")
     yield world
+    with connect(world) as c:
+        c.execute("SELECT graph.remove_table('ab.second', cascade => true)")
     with as_role(world, OWNER) as o:
         o.execute("ALTER TABLE ab.open DISABLE ROW LEVEL SECURITY")
-        o.execute("DROP VIEW ab.hide_view; DROP TYPE ab.hide_outer, ab.hide_row, ab.hide_mood;"
+        o.execute("DROP TABLE ab.second; DROP OPERATOR ab.= (\"char\", \"char\"); DROP FUNCTION ab.hide_eq;"
+                  " DROP VIEW ab.hide_view; DROP TYPE ab.hide_outer, ab.hide_row, ab.hide_mood;"
                   " DROP DOMAIN ab.hide_domain")
 
 
@@ -96,3 +109,19 @@ def test_a_policy_casting_to_an_owners_enum_still_reads(hide, policy):
     with as_role(hide, ADMIN) as a:
         rows = a.execute(READS[0]).fetchall()
     assert [(r[0], r[1]["name"]) for r in rows] == [("2", "open 2")]
+
+
+SET_PATH = "pg_catalog.set_config('search_path', 'ab, pg_catalog, pg_temp', true) IS NOT NULL"
+
+
+@pytest.mark.parametrize("policy", [SET_PATH], indirect=True)
+def test_an_admin_is_refused_a_policy_setting_the_search_path(hide, policy):
+    """The policy sets the search path for the rest of the read (a function's SET clause
+    is undone only when it returns): the search's next statements, for ab.second (made
+    after ab.open), named ab.= for "char", which ran ab.allowed as the admin."""
+    with as_role(hide, ADMIN) as a:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
+            a.execute(READS[1]).fetchall()
+    assert "policy hide of ab.open " + RUNTIME + "set_config(" in str(e.value)
+    with connect(hide) as c:
+        assert ADMIN not in policy_runners(c)

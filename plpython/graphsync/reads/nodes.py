@@ -675,9 +675,10 @@ reached AS (
            false AS always
     FROM fn JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) fn.fn
     UNION ALL
-    -- PostgreSQL's own functions that run SQL given as a value or read a relation or
-    -- schema named by one: what they reach is known only when they run.
-    SELECT fn.what, 'runs SQL or reads relations named at run time through function',
+    -- PostgreSQL's own functions that run SQL given as a value, read a relation or
+    -- schema named by one, or set a setting (search_path: the statements graphsync
+    -- makes after the read would name the owner's operators): known only when they run.
+    SELECT fn.what, 'calls, to run SQL, read relations or set settings it is given at run time, function',
            p.oid::pg_catalog.regprocedure::text, p.proowner, true
     FROM fn JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) fn.fn
     WHERE p.prolang OPERATOR(pg_catalog.=) 12 AND p.prosrc IN (
@@ -685,7 +686,7 @@ reached AS (
         'cursor_to_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
         'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema', 'database_to_xml',
         'database_to_xmlschema', 'database_to_xml_and_xmlschema', 'ts_stat1', 'ts_stat2',
-        'tsquery_rewrite_query')
+        'tsquery_rewrite_query', 'set_config_by_name')
     UNION ALL
     SELECT dep.what, 'reads relation', c.oid::pg_catalog.regclass::text, c.relowner, false
     FROM dep JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) dep.refobjid
