@@ -52,10 +52,22 @@ BEGIN
         DROP TABLE pg_temp._gs_filter_check CASCADE;
     END IF;
     -- The copy names each column and type from the catalog (LIKE would need SELECT on tbl).
+    -- Parsing reads a literal compared with a column as a value of the column's type,
+    -- through its input function: for an array of a domain (or a composite or range
+    -- holding one) that runs the domain's CHECK, as the caller. So an array column is
+    -- copied as its base type (graph._base_type: the array of its element's), and a
+    -- column of a type a filter may not read at all (below) as text.
     EXECUTE format('CREATE TEMP TABLE _gs_filter_check (%s) ON COMMIT DROP',
-                   (SELECT string_agg(format('%I %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)),
+                   (SELECT string_agg(format('%I %s', a.attname,
+                                             CASE WHEN NOT coalesce(b.oid < 16384 OR b.typtype = 'e', false) THEN 'pg_catalog.text'
+                                                  WHEN b.typcategory = 'A'
+                                                  THEN pg_catalog.format_type(b.oid, graph._base_typmod(a.atttypid,
+                                                                                                         a.atttypmod))
+                                                  ELSE pg_catalog.format_type(a.atttypid, a.atttypmod) END),
                                       ', ' ORDER BY a.attnum)
-                    FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped));
+                    FROM pg_catalog.pg_attribute AS a
+                    LEFT JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)
+                    WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped));
     FOR i IN 1 .. coalesce(cardinality(old_names), 0) LOOP
         EXECUTE format('ALTER TABLE pg_temp._gs_filter_check RENAME COLUMN %I TO %I', new_names[i],
                        '_gs_renamed_' || i);
@@ -128,14 +140,17 @@ BEGIN
     -- The filter reads each column as a value of its base type (graph._filter_expr):
     -- that type's own code must be PostgreSQL's (an owner's base or composite type
     -- brings its own equality and casts; an enum's are built in).
-    SELECT format('column %s is of type %s', quote_ident(a.attname), pg_catalog.format_type(a.atttypid, NULL))
+    SELECT format('column %s is of type %s', quote_ident(a.attname), pg_catalog.format_type(t.atttypid, NULL))
     INTO bad
     FROM pg_catalog.pg_depend AS d
     JOIN pg_catalog.pg_attribute AS a ON a.attrelid = copy AND a.attnum = d.refobjsubid
-    JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)
+    -- the table's column of that name (the copy's type may be a stand-in, above)
+    JOIN pg_catalog.pg_attribute AS t ON t.attrelid = tbl AND t.attname = a.attname AND t.attnum > 0
+                                     AND NOT t.attisdropped
+    LEFT JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(t.atttypid)
     WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = idx
       AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = copy AND d.refobjsubid > 0
-      AND NOT (b.oid < 16384 OR b.typtype = 'e')
+      AND NOT coalesce(b.oid < 16384 OR b.typtype = 'e', false)
     LIMIT 1;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'row filter % reads %, which is not a type of PostgreSQL''s own or an enum', row_filter, bad
