@@ -54,16 +54,14 @@ BEGIN
     -- The copy names each column and type from the catalog (LIKE would need SELECT on tbl).
     -- Parsing reads a literal compared with a column as a value of the column's type,
     -- through its input function: for an array of a domain (or a composite or range
-    -- holding one) that runs the domain's CHECK, as the caller. So an array column is
-    -- copied as its base type (graph._base_type: the array of its element's), and a
-    -- column of a type a filter may not read at all (below) as text.
+    -- holding one) that runs the domain's CHECK, as the caller. So a column of a type
+    -- a filter may not read (below: an array of a domain is none of PostgreSQL's own)
+    -- is copied as text: the filter reading it is refused, and nothing ran.
     EXECUTE format('CREATE TEMP TABLE _gs_filter_check (%s) ON COMMIT DROP',
                    (SELECT string_agg(format('%I %s', a.attname,
-                                             CASE WHEN NOT coalesce(b.oid < 16384 OR b.typtype = 'e', false) THEN 'pg_catalog.text'
-                                                  WHEN b.typcategory = 'A'
-                                                  THEN pg_catalog.format_type(b.oid, graph._base_typmod(a.atttypid,
-                                                                                                         a.atttypmod))
-                                                  ELSE pg_catalog.format_type(a.atttypid, a.atttypmod) END),
+                                             CASE WHEN coalesce(b.oid < 16384 OR b.typtype = 'e', false)
+                                                  THEN pg_catalog.format_type(a.atttypid, a.atttypmod)
+                                                  ELSE 'pg_catalog.text' END),
                                       ', ' ORDER BY a.attnum)
                     FROM pg_catalog.pg_attribute AS a
                     LEFT JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)

@@ -76,9 +76,7 @@ def _table_sql(plpy, node, column, mode, case_sensitive, value, with_tenant):
         if not builtin:
             where = "%s = $1" % text_ref
         elif is_text or _casts(plpy, value, type_name):
-            # the column as that type too: an array of a domain has no = with the
-            # array of its base type (the coercion runs no CHECK)
-            where = "%s::%s = $1::%s" % (ref, type_name, type_name)
+            where = "%s = $1::%s" % (ref, type_name)
         else:
             return None
     elif mode == "exact":
