@@ -125,3 +125,27 @@ def test_an_admin_is_refused_a_policy_setting_the_search_path(hide, policy):
     assert "policy hide of ab.open " + RUNTIME + "set_config(" in str(e.value)
     with connect(hide) as c:
         assert ADMIN not in policy_runners(c)
+
+
+NOTIFY = ("(SELECT true FROM (SELECT pg_catalog.pg_notify('hide_leak',"
+          " pg_catalog.current_setting('app.hide_secret', true))) AS s)")
+
+
+@pytest.mark.parametrize("policy", [NOTIFY], indirect=True)
+def test_an_admin_is_refused_a_policy_that_notifies_what_it_reads(hide, policy):
+    """pg_notify runs no code, but sends what the policy read with the reader's rights
+    (a setting of the admin's session here; a file or any value it may read) to the
+    owner, who listens: the admin's own SELECT sends it; graphsync's reads refuse."""
+    with as_role(hide, OWNER) as o:
+        o.execute("LISTEN hide_leak")
+        with as_role(hide, ADMIN) as a:
+            a.execute("SET app.hide_secret = 'admin secret'")
+            a.execute("SELECT * FROM ab.open").fetchall()  # the trap works
+            for read in READS:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
+                    a.execute(read).fetchall()
+                assert "policy hide of ab.open calls, to send the reader's values to other sessions, function" \
+                    " pg_notify(" in str(e.value)
+        o.execute("SELECT 1")
+        payloads = [n.payload for n in o.notifies(timeout=0.5, stop_after=10)]
+    assert payloads == ["admin secret"]  # the admin's own SELECT, and none of graphsync's reads

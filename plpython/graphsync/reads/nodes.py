@@ -688,6 +688,13 @@ reached AS (
         'database_to_xmlschema', 'database_to_xml_and_xmlschema', 'ts_stat1', 'ts_stat2',
         'tsquery_rewrite_query', 'set_config_by_name')
     UNION ALL
+    -- ... and the one that sends what it is given to whoever listens (the owner, a
+    -- setting or file the policy read with the reader's rights in the payload)
+    SELECT fn.what, 'calls, to send the reader''s values to other sessions, function',
+           p.oid::pg_catalog.regprocedure::text, p.proowner, true
+    FROM fn JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) fn.fn
+    WHERE p.prolang OPERATOR(pg_catalog.=) 12 AND p.prosrc OPERATOR(pg_catalog.=) 'pg_notify'
+    UNION ALL
     SELECT dep.what, 'reads relation', c.oid::pg_catalog.regclass::text, c.relowner, false
     FROM dep JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) dep.refobjid
     WHERE dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
