@@ -22,7 +22,9 @@
 --   22023  empty, or a ';' in it (one expression only)
 --   42703  a column tbl does not have (PostgreSQL's own error)
 --   42804  not boolean
---   42P17  another table, a subquery, an aggregate, a window or set-returning
+--   42P17  a qualified name outside pg_catalog but an enum of tbl's columns or a
+--          collation (graph._filter_foreign_name: refused before parsing, which
+--          runs input functions), another table, a subquery, an aggregate, a window or set-returning
 --          function, a function that is not immutable, or any function,
 --          operator, type (enums aside) or other object not PostgreSQL's own;
 --          a column whose (base) type is not PostgreSQL's own or an enum
@@ -46,6 +48,15 @@ BEGIN
     IF row_filter IS NULL OR btrim(row_filter) = '' OR strpos(row_filter, ';') > 0 THEN
         RAISE EXCEPTION 'a row filter must be one boolean expression, not %',
             coalesce(quote_literal(row_filter), 'NULL') USING ERRCODE = '22023';
+    END IF;
+    -- Named before it is parsed: parsing runs the input function of a literal's type,
+    -- and so the CHECK of a domain an array, composite or range of it holds (below).
+    bad := graph._filter_foreign_name(tbl, row_filter);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'row filter % names %, which is not PostgreSQL''s own', row_filter, bad
+            USING ERRCODE = '42P17',
+            HINT = 'A row filter may name, besides the row''s columns, only PostgreSQL''s own functions,'
+                   ' operators and types (pg_catalog), the enum types of the table''s columns and collations.';
     END IF;
     -- Not DROP ... IF EXISTS: its NOTICEs ("does not exist, skipping") reached the caller.
     IF pg_catalog.to_regclass('pg_temp._gs_filter_check') IS NOT NULL THEN
