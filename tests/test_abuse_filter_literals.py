@@ -137,6 +137,9 @@ def test_a_planted_filter_literal_runs_nothing_as_a_superuser(admin_world, row_f
         # the owner's own DDL, followed by the event trigger
         o.execute(f"ALTER TABLE {owner}.docs ADD COLUMN extra int")
         o.execute(f"ALTER TABLE {owner}.links ADD COLUMN extra int")
+    with connect(dsn) as su:  # a superuser's maintenance DDL renaming the filter's column, followed
+        su.execute(f"ALTER TABLE {owner}.docs RENAME COLUMN title TO heading")
+        su.execute(f"ALTER TABLE {owner}.links RENAME COLUMN kind TO sort")
     who, by_superuser, by_others = _runs(dsn, admin)
     assert (by_superuser, by_others, who) == (0, 0, [])  # graph_sync generating capture ran it before
 
