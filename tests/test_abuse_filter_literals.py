@@ -226,3 +226,20 @@ def test_backslashes_end_strings_as_the_session_reads_them(admin_world):
         su.execute("SET standard_conforming_strings = off")
         assert su.execute("SELECT graph._filter_foreign_name(%s::regclass, %s)",
                           (f"{owner}.docs", text)).fetchone() == (None,)
+
+
+def test_a_temporary_type_of_the_admins_session_runs_nothing_as_graph_sync(admin_world):
+    """Unqualified, a type name is looked up in the session's temporary schema after
+    pg_catalog: the admin's temporary table, a column of its domain, named as a
+    literal's type by a planted filter, ran the domain's CHECK as graph_sync when the
+    admin had capture generated again in that session."""
+    dsn, owner, admin = admin_world
+    _plant(dsn, owner, admin, "'(x)'::holder IS NOT NULL", False)
+    with as_role(dsn, admin) as a:
+        a.execute(f"CREATE TEMP TABLE holder (v {admin}.checked)")
+        a.execute(f"SELECT graph._install_capture('{owner}.docs'::regclass::oid)")
+        assert _runs(dsn, admin) == ([], 0, 0)
+        with pytest.raises(psycopg.errors.InvalidObjectDefinition, match="pg_temp.holder"):
+            a.execute("SELECT * FROM graph._check_filter(%s::regclass, %s)",
+                      (f"{owner}.docs", "'(x)'::holder IS NOT NULL"))
+    assert _runs(dsn, admin) == ([], 0, 0)

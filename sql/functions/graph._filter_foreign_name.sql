@@ -15,7 +15,8 @@
 -- with the enum's qualified name), not followed by '('; a schema.name after COLLATE
 -- that is a collation (no code). Anything else with a '.' outside strings, quoted
 -- identifiers, comments and numbers is returned: another qualified name, a
--- three-part name, a field selection.
+-- three-part name, a field selection; and an unqualified name of a type in the
+-- session's temporary schema.
 -- The text is split into tokens as PostgreSQL's scanner does where it matters to
 -- that: string constants (standard, E'' escapes, B''/X'', N'', U&'', with backslash
 -- escapes as standard_conforming_strings says), quoted identifiers, dollar quotes,
@@ -146,6 +147,19 @@ BEGIN
             pos := pos + 1;
             kinds := kinds || CASE c WHEN '.' THEN '.' WHEN '(' THEN '(' ELSE 'o' END;
             vals := vals || c;
+        END IF;
+    END LOOP;
+    -- An unqualified name of a type is looked up in pg_catalog, then in the session's
+    -- temporary schema: a temporary table's row type (or a temporary domain or type) of
+    -- whoever runs SQL in this session, whose columns may be of a domain holding its
+    -- function, read as a literal's type would run it. Such a name is refused too.
+    FOR k IN 1 .. pg_catalog.cardinality(kinds) LOOP
+        IF kinds[k] = 'i' AND (k = 1 OR kinds[k - 1] <> '.')
+           AND (k = pg_catalog.cardinality(kinds) OR kinds[k + 1] <> '.')
+           AND EXISTS (SELECT FROM pg_catalog.pg_type AS t
+                       WHERE t.oid = pg_catalog.to_regtype(pg_catalog.quote_ident(vals[k]))
+                         AND t.typnamespace = pg_catalog.pg_my_temp_schema()) THEN
+            RETURN 'pg_temp.' || pg_catalog.quote_ident(vals[k]);
         END IF;
     END LOOP;
     FOR k IN 1 .. pg_catalog.cardinality(kinds) LOOP
