@@ -746,21 +746,69 @@ def test_an_admins_row_filter_running_its_own_code_is_refused(world, row_filter)
                          ).fetchone() == (None,)
 
 
+PLANT_NODE_FILTER = ("UPDATE graph._node_tables SET row_filter = 'adm.spy(name)', row_filter_columns = '{name}'"
+                     " WHERE table_oid = 'ab.open'::regclass")
+PLANT_EDGE_FILTER = ("UPDATE graph._edge_sources SET row_filter = 'adm.spy(kind) AND kind OPERATOR(adm.===) kind',"
+                     " row_filter_columns = '{kind}' WHERE via_table = 'ab.links'::regclass")
+
+
+
+def test_an_admins_edge_filter_never_runs_as_a_reader(world):
+    """A reader whose join table's row-level security applies to it asks, in its read,
+    which of the rows it can see pass the edge source's filter (reads/edge_rows.py,
+    graph._edge_filter_expr), as itself. A filter the admin wrote straight into
+    graph._edge_sources calling the admin's function ran it as the reader (a role that
+    may hold rights the admin lacks; found in review). Now the admin's write is refused
+    (42P17, graph._check_registration), and a filter planted before that check is not
+    parsed by the read (it names code not PostgreSQL's own): the read warns and walks
+    none of the source's edges."""
+    _fresh_admin_code(world)
+    with connect(world) as c:
+        c.execute("DELETE FROM spy_ab.calls")
+    read = ("SELECT node_id FROM graph.traverse('ab.docs', '1', direction => 'any', max_depth => 2,"
+            " edge_types => '{blue kind}')")  # the join table's edges only
+    with as_role(world, READER) as r:
+        walked = {x[0] for x in r.execute(read)}
+    assert walked == {"1", "3"}  # doc 1 -> doc 3 through the blue link row the reader sees
+    with as_role(world, ADMIN) as a:
+        with pytest.raises(psycopg.errors.InvalidObjectDefinition, match="adm"):
+            a.execute(PLANT_EDGE_FILTER)
+    with connect(world) as c:
+        c.execute(PLANT_EDGE_FILTER)  # as a row from before the check
+        before = foreign_calls(c)  # adm.spy counts every run by a role but the admin
+    try:
+        warnings = []
+        with as_role(world, READER) as r:
+            r.add_notice_handler(lambda d: warnings.append(d.message_primary))
+            assert {x[0] for x in r.execute(read)} == walked - {"3"}
+        assert any("names adm." in w for w in warnings), warnings
+        with connect(world) as c:
+            assert foreign_calls(c) == before
+    finally:
+        with connect(world) as c:
+            c.execute("UPDATE graph._edge_sources SET row_filter = NULL, row_filter_columns = '{}'"
+                      " WHERE via_table = 'ab.links'::regclass")
+
 def test_registry_rows_an_admin_writes_run_none_of_its_code(world):
     """graph_admin may write the registry tables directly (GRANT ALL). A row filter
-    planted there is checked again wherever it is used: capture (as graph_capture)
-    lets no row pass and warns, build and verify refuse (55000); identifiers
-    planted as column names are quoted, never run."""
+    written there is checked as registration checks it (graph._check_registration:
+    42P17 for the admin's own code). One planted before that check (written here by a
+    superuser, whom the check trusts) is checked again wherever it is used: capture
+    (as graph_capture) lets no row pass and warns, build and verify refuse (55000);
+    identifiers planted as column names are quoted, never run."""
     with connect(world) as c:
         before = foreign_calls(c)
         c.execute("DELETE FROM spy_ab.calls")
     _fresh_admin_code(world)
     with as_role(world, ADMIN) as a:
         assert a.execute("SELECT adm.spy('x')").fetchone() == (True,)  # the plant works, as its author
-        a.execute("UPDATE graph._node_tables SET row_filter = 'adm.spy(name)', row_filter_columns = '{name}'"
-                  " WHERE table_oid = 'ab.open'::regclass")
-        a.execute("UPDATE graph._edge_sources SET row_filter = 'adm.spy(kind) AND kind OPERATOR(adm.===) kind',"
-                  " row_filter_columns = '{kind}' WHERE via_table = 'ab.links'::regclass")
+        for plant in (PLANT_NODE_FILTER, PLANT_EDGE_FILTER):
+            with pytest.raises(psycopg.errors.InvalidObjectDefinition, match="adm"):
+                a.execute(plant)
+    with connect(world) as c:
+        c.execute(PLANT_NODE_FILTER)
+        c.execute(PLANT_EDGE_FILTER)
+    with as_role(world, ADMIN) as a:
         # capture is generated again from the planted rows
         a.execute("SELECT graph.alter_table('ab.open', add_properties => '{doc}')")
     try:

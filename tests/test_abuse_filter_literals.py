@@ -1,7 +1,8 @@
 """A row filter an admin writes into the registry runs none of its code as anyone else.
 
-graph_admin may write graph._node_tables and graph._edge_sources directly, and the
-filter text written there is checked again wherever it is used
+graph_admin may write graph._node_tables and graph._edge_sources directly; a filter it
+writes there is checked as registration checks it (graph._check_registration), and
+the filter text stored there is checked again wherever it is used
 (graph._check_filter: parsed over a copy of the table's columns, then refused when it
 names anything not PostgreSQL's own). But parsing already runs code: a literal read
 as an array, composite or range holding a domain goes through the container's input
@@ -101,13 +102,21 @@ def _runs(dsn, admin):
 
 
 def _plant(dsn, owner, admin, row_filter, edge):
+    """The admin's write of ``row_filter`` into the registry is refused
+    (graph._check_registration checks it as registration does: 42P17 for a name of
+    its code, 42704 for a type no name finds), running nothing; the row is then
+    written by a superuser, whom that check trusts, as a row written before it was."""
+    sql = (f"UPDATE graph._edge_sources SET row_filter = %s, row_filter_columns = '{{kind}}'"
+           f" WHERE via_table = '{owner}.links'::regclass" if edge else
+           f"UPDATE graph._node_tables SET row_filter = %s, row_filter_columns = '{{title}}'"
+           f" WHERE table_oid = '{owner}.docs'::regclass")
     with as_role(dsn, admin) as a:
-        if edge:
-            a.execute(f"UPDATE graph._edge_sources SET row_filter = %s, row_filter_columns = '{{kind}}'"
-                      f" WHERE via_table = '{owner}.links'::regclass", (row_filter,))
-        else:
-            a.execute(f"UPDATE graph._node_tables SET row_filter = %s, row_filter_columns = '{{title}}'"
-                      f" WHERE table_oid = '{owner}.docs'::regclass", (row_filter,))
+        with pytest.raises(psycopg.Error) as refused:
+            a.execute(sql, (row_filter,))
+        assert refused.value.sqlstate in ("42P17", "42704"), refused.value
+    assert _runs(dsn, admin) == ([], 0, 0)
+    with connect(dsn) as su:
+        su.execute(sql, (row_filter,))
 
 
 @pytest.mark.parametrize("edge", [False, True], ids=["node_table", "edge_source"])

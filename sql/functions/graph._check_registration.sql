@@ -7,7 +7,14 @@
 -- pass. An oid no table holds is refused (42P01): oids are handed out in order, and
 -- rows naming the next ones named whatever table its owner created next; a row that
 -- keeps a dropped table's oid (the registry keeps such rows until reconcile) is no
--- new name. SECURITY INVOKER: the privileges are the writer's.
+-- new name. And a row filter new to a row of graph._node_tables or
+-- graph._edge_sources (or its columns changed) is checked as registration checks
+-- it (graph._check_filter, 42P17 and the rest of its errors) and stored as that
+-- deparses it: every place that uses a filter checks it again, but a read, which
+-- cannot make the check's temporary table, only against the catalog, and an
+-- admin's planted filter calling its own function ran as a plain reader whose
+-- join table's row-level security made its read ask the filter (found in
+-- review). SECURITY INVOKER: the privileges are the writer's.
 CREATE OR REPLACE FUNCTION graph._check_registration()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -16,6 +23,9 @@ AS $$
 DECLARE
     col text;
     tbl oid;
+    filter text;
+    checked text;
+    cols text [];
 BEGIN
     IF current_user = 'graph_sync'
        OR (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user) THEN
@@ -39,9 +49,28 @@ BEGIN
                       HINT = 'Register tables with graph.add_table and graph.add_edge, as a role with those rights.';
         END IF;
     END LOOP;
+    IF TG_TABLE_NAME IN ('_node_tables', '_edge_sources') THEN
+        filter := pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->>) 'row_filter';
+        IF filter IS NOT NULL
+           AND (TG_OP = 'INSERT'
+                OR (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->) 'row_filter')
+                   OPERATOR(pg_catalog.<>) (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->) 'row_filter')
+                OR (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->) 'row_filter_columns')
+                   OPERATOR(pg_catalog.<>) (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->) 'row_filter_columns')) THEN
+            tbl := CASE TG_TABLE_NAME
+                       WHEN '_node_tables' THEN (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->>) 'table_oid')::pg_catalog.oid
+                       ELSE coalesce(pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->>) 'via_table',
+                                     pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->>) 'from_table')::pg_catalog.oid
+                   END;
+            SELECT f.expression, f.columns INTO checked, cols
+            FROM graph._check_filter(tbl::pg_catalog.regclass, filter) AS f;
+            NEW.row_filter := checked;
+            NEW.row_filter_columns := cols;
+        END IF;
+    END IF;
     RETURN NEW;
 END;
 $$;
 
 COMMENT ON FUNCTION graph._check_registration() IS
-'Internal: trigger of the registry''s tables refusing a row naming a table its writer may not SELECT and put triggers on (migration 426).';
+'Internal: trigger of the registry''s tables refusing a row naming a table its writer may not SELECT and put triggers on (migration 426), and checking a row filter written to it as registration does.';

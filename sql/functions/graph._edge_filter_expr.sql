@@ -31,6 +31,16 @@ BEGIN
         RETURN 'true';
     END IF;
     carrier := coalesce(e.via_table, e.from_table);
+    -- A name of anyone's code but PostgreSQL's: not parsed at all (parsing runs the
+    -- input functions of the literals' types; graph._filter_foreign_name). A filter
+    -- written to the registry is checked there as registration checks it
+    -- (graph._check_registration); this keeps a row written before that from running.
+    IF graph._filter_foreign_name(carrier::pg_catalog.regclass, e.row_filter) IS NOT NULL THEN
+        RAISE WARNING 'graphsync: the row filter % of % names %, not PostgreSQL''s own: no row passes it until it'
+            ' is registered again', e.row_filter, carrier::regclass,
+            graph._filter_foreign_name(carrier::pg_catalog.regclass, e.row_filter);
+        RETURN 'false';
+    END IF;
     -- Each column the filter reads, NULL as a value of its base type (what
     -- graph._filter_row_expr hands the filter); NULL when one is gone or of another type.
     SELECT CASE WHEN count(a.attname) = cardinality(e.row_filter_columns)
