@@ -677,23 +677,22 @@ reached AS (
     UNION ALL
     -- PostgreSQL's own functions that run SQL given as a value, read a relation or
     -- schema named by one, or set a setting (search_path: the statements graphsync
-    -- makes after the read would name the owner's operators): known only when they run.
-    SELECT fn.what, 'calls, to run SQL, read relations or set settings it is given at run time, function',
-           p.oid::pg_catalog.regprocedure::text, p.proowner, true
+    -- makes after the read would name the owner's operators): known only when they run;
+    -- and the one that sends what it is given to whoever listens (the owner, a setting
+    -- or file the policy read with the reader's rights in the payload).
+    SELECT fn.what, b.verb, p.oid::pg_catalog.regprocedure::text, p.proowner, true
     FROM fn JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) fn.fn
-    WHERE p.prolang OPERATOR(pg_catalog.=) 12 AND p.prosrc IN (
-        'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'cursor_to_xml',
-        'cursor_to_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
-        'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema', 'database_to_xml',
-        'database_to_xmlschema', 'database_to_xml_and_xmlschema', 'ts_stat1', 'ts_stat2',
-        'tsquery_rewrite_query', 'set_config_by_name')
-    UNION ALL
-    -- ... and the one that sends what it is given to whoever listens (the owner, a
-    -- setting or file the policy read with the reader's rights in the payload)
-    SELECT fn.what, 'calls, to send the reader''s values to other sessions, function',
-           p.oid::pg_catalog.regprocedure::text, p.proowner, true
-    FROM fn JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) fn.fn
-    WHERE p.prolang OPERATOR(pg_catalog.=) 12 AND p.prosrc OPERATOR(pg_catalog.=) 'pg_notify'
+    JOIN (SELECT s.src, 'calls, to run SQL, read relations or set settings it is given at run time, function'
+          FROM pg_catalog.unnest(ARRAY[
+              'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'cursor_to_xml',
+              'cursor_to_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
+              'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema', 'database_to_xml',
+              'database_to_xmlschema', 'database_to_xml_and_xmlschema', 'ts_stat1', 'ts_stat2',
+              'tsquery_rewrite_query', 'set_config_by_name']) AS s (src)
+          UNION ALL
+          VALUES ('pg_notify', 'calls, to send the reader''s values to other sessions, function')) AS b (src, verb)
+        ON b.src OPERATOR(pg_catalog.=) p.prosrc
+    WHERE p.prolang OPERATOR(pg_catalog.=) 12
     UNION ALL
     SELECT dep.what, 'reads relation', c.oid::pg_catalog.regclass::text, c.relowner, false
     FROM dep JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) dep.refobjid
