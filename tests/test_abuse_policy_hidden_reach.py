@@ -14,6 +14,7 @@ import pytest
 
 from conftest import as_role, connect
 from test_abuse import ADMIN, OWNER, READER, foreign_calls, policy_runners, world  # noqa: F401
+from test_abuse_policy_reach import READS, assert_admin_refused, owner_policy
 
 OWNER_OBJECTS = f"""
 CREATE VIEW ab.hide_view AS SELECT ab.allowed('blue') AS ok;
@@ -48,9 +49,6 @@ REACHING = {
     "a composite holding the domain": ("pg_catalog.concat('(\"(', id, ')\")')::ab.hide_outer IS NOT NULL",
                                        "casts to domain ab.hide_domain of role " + OWNER),
 }
-READS = ("SELECT node_id, node FROM graph.traverse('ab.open', '2', max_depth => 0, hydrate => true)",
-         "SELECT node_id FROM graph.search('name', 'open', mode => 'prefix')",
-         "SELECT graph.export_dot('ab.open', '2', max_depth => 0, label_property => 'name')")
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +70,8 @@ def hide(world):  # noqa: F811
 
 @pytest.fixture
 def policy(hide, request):
-    with as_role(hide, OWNER) as o:
-        o.execute(f"CREATE POLICY hide ON ab.open USING ({request.param})")
-    with connect(hide) as c:
-        c.execute("DELETE FROM spy_ab.calls")
-    yield request.param
-    with as_role(hide, OWNER) as o:
-        o.execute("DROP POLICY hide ON ab.open")
+    with owner_policy(hide, "hide", request.param) as using:
+        yield using
 
 
 @pytest.mark.parametrize("policy", [p for p, _ in REACHING.values()], indirect=True, ids=list(REACHING))
@@ -96,12 +89,7 @@ def test_the_plant_runs_the_owners_code_as_an_admin_who_selects(hide, policy):
 @pytest.mark.parametrize(("policy", "named"), list(REACHING.values()), ids=list(REACHING),
                          indirect=["policy"])
 def test_an_admin_is_refused_a_policy_reaching_code_pg_depend_does_not_name(hide, policy, named, read):
-    with as_role(hide, ADMIN) as a:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
-            a.execute(read).fetchall()
-    assert "policy hide of ab.open " + named in str(e.value)
-    with connect(hide) as c:
-        assert ADMIN not in policy_runners(c)
+    assert_admin_refused(hide, read, "policy hide of ab.open " + named)
 
 
 @pytest.mark.parametrize("policy", ["name::ab.hide_mood IS NOT NULL"], indirect=True)
@@ -119,12 +107,7 @@ def test_an_admin_is_refused_a_policy_setting_the_search_path(hide, policy):
     """The policy sets the search path for the rest of the read (a function's SET clause
     is undone only when it returns): the search's next statements, for ab.second (made
     after ab.open), named ab.= for "char", which ran ab.allowed as the admin."""
-    with as_role(hide, ADMIN) as a:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
-            a.execute(READS[1]).fetchall()
-    assert "policy hide of ab.open " + RUNTIME + "set_config(" in str(e.value)
-    with connect(hide) as c:
-        assert ADMIN not in policy_runners(c)
+    assert_admin_refused(hide, READS[1], "policy hide of ab.open " + RUNTIME + "set_config(")
 
 
 NOTIFY = ("(SELECT true FROM (SELECT pg_catalog.pg_notify('hide_leak',"

@@ -7,6 +7,8 @@ Found in review: each ran the owner's ab.allowed as the admin. Now each is refus
 (42501) before the table is read; a policy reaching only what a superuser owns still
 reads."""
 
+import contextlib
+
 import psycopg
 import pytest
 
@@ -57,15 +59,35 @@ def reach(world):  # noqa: F811
         c.execute("DROP TABLE spy_ab.reach_trusted")
 
 
+@contextlib.contextmanager
+def owner_policy(dsn, name, using):
+    """The owner's policy ``name`` on ab.open (``using``), the spy's records cleared,
+    for the duration."""
+    with as_role(dsn, OWNER) as o:
+        o.execute(f"CREATE POLICY {name} ON ab.open USING ({using})")
+    with connect(dsn) as c:
+        c.execute("DELETE FROM spy_ab.calls")
+    try:
+        yield using
+    finally:
+        with as_role(dsn, OWNER) as o:
+            o.execute(f"DROP POLICY {name} ON ab.open")
+
+
+def assert_admin_refused(dsn, read, named):
+    """The admin's ``read`` is refused (42501) naming ``named``, and ran no policy."""
+    with as_role(dsn, ADMIN) as a:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
+            a.execute(read).fetchall()
+    assert named in str(e.value)
+    with connect(dsn) as c:
+        assert ADMIN not in policy_runners(c)
+
+
 @pytest.fixture
 def policy(reach, request):
-    with as_role(reach, OWNER) as o:
-        o.execute(f"CREATE POLICY reach ON ab.open USING ({request.param})")
-    with connect(reach) as c:
-        c.execute("DELETE FROM spy_ab.calls")
-    yield request.param
-    with as_role(reach, OWNER) as o:
-        o.execute("DROP POLICY reach ON ab.open")
+    with owner_policy(reach, "reach", request.param) as using:
+        yield using
 
 
 @pytest.mark.parametrize("policy", [p for p, _ in REACHING.values()], indirect=True, ids=list(REACHING))
@@ -84,12 +106,7 @@ def test_the_plant_runs_the_owners_code_as_an_admin_who_selects(reach, policy):
 @pytest.mark.parametrize(("policy", "named"), list(REACHING.values()), ids=list(REACHING),
                          indirect=["policy"])
 def test_an_admin_is_refused_a_table_whose_policy_reaches_another_roles_code(reach, policy, named, read):
-    with as_role(reach, ADMIN) as a:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
-            a.execute(read).fetchall()
-    assert "policy reach of ab.open " + named in str(e.value)
-    with connect(reach) as c:
-        assert ADMIN not in policy_runners(c)
+    assert_admin_refused(reach, read, "policy reach of ab.open " + named)
 
 
 @pytest.mark.parametrize("policy", ["id IN (SELECT t.id FROM spy_ab.reach_trusted AS t)"], indirect=True)
