@@ -26,15 +26,17 @@ DECLARE
     filter text;
     checked text;
     cols text [];
+    new_row jsonb := pg_catalog.to_jsonb(NEW);
+    old_row jsonb := pg_catalog.to_jsonb(OLD);  -- NULL for an INSERT
 BEGIN
     IF current_user = 'graph_sync'
        OR (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user) THEN
         RETURN NEW;
     END IF;
     FOREACH col IN ARRAY TG_ARGV LOOP
-        tbl := (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->>) col)::pg_catalog.oid;
+        tbl := (new_row OPERATOR(pg_catalog.->>) col)::pg_catalog.oid;
         IF tbl IS NULL
-           OR (TG_OP = 'UPDATE' AND tbl = (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->>) col)::pg_catalog.oid) THEN
+           OR (TG_OP = 'UPDATE' AND tbl = (old_row OPERATOR(pg_catalog.->>) col)::pg_catalog.oid) THEN
             CONTINUE;
         END IF;
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = tbl) THEN
@@ -50,17 +52,17 @@ BEGIN
         END IF;
     END LOOP;
     IF TG_TABLE_NAME IN ('_node_tables', '_edge_sources') THEN
-        filter := pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->>) 'row_filter';
+        filter := new_row OPERATOR(pg_catalog.->>) 'row_filter';
         IF filter IS NOT NULL
            AND (TG_OP = 'INSERT'
-                OR (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->) 'row_filter')
-                   OPERATOR(pg_catalog.<>) (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->) 'row_filter')
-                OR (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->) 'row_filter_columns')
-                   OPERATOR(pg_catalog.<>) (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->) 'row_filter_columns')) THEN
+                OR (new_row OPERATOR(pg_catalog.->) 'row_filter')
+                   OPERATOR(pg_catalog.<>) (old_row OPERATOR(pg_catalog.->) 'row_filter')
+                OR (new_row OPERATOR(pg_catalog.->) 'row_filter_columns')
+                   OPERATOR(pg_catalog.<>) (old_row OPERATOR(pg_catalog.->) 'row_filter_columns')) THEN
             tbl := CASE TG_TABLE_NAME
-                       WHEN '_node_tables' THEN (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->>) 'table_oid')::pg_catalog.oid
-                       ELSE coalesce(pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->>) 'via_table',
-                                     pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->>) 'from_table')::pg_catalog.oid
+                       WHEN '_node_tables' THEN (new_row OPERATOR(pg_catalog.->>) 'table_oid')::pg_catalog.oid
+                       ELSE coalesce(new_row OPERATOR(pg_catalog.->>) 'via_table',
+                                     new_row OPERATOR(pg_catalog.->>) 'from_table')::pg_catalog.oid
                    END;
             SELECT f.expression, f.columns INTO checked, cols
             FROM graph._check_filter(tbl::pg_catalog.regclass, filter) AS f;

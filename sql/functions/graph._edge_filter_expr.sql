@@ -23,6 +23,7 @@ DECLARE
     e graph._edge_sources;
     carrier oid;
     typed text;
+    foreign_name text;
 BEGIN
     SELECT s.* INTO e FROM graph._edge_sources AS s WHERE s.edge_source_id = _edge_filter_expr.edge_source_id;
     IF NOT FOUND THEN
@@ -35,10 +36,10 @@ BEGIN
     -- input functions of the literals' types; graph._filter_foreign_name). A filter
     -- written to the registry is checked there as registration checks it
     -- (graph._check_registration); this keeps a row written before that from running.
-    IF graph._filter_foreign_name(carrier::pg_catalog.regclass, e.row_filter) IS NOT NULL THEN
+    foreign_name := graph._filter_foreign_name(carrier::pg_catalog.regclass, e.row_filter);
+    IF foreign_name IS NOT NULL THEN
         RAISE WARNING 'graphsync: the row filter % of % names %, not PostgreSQL''s own: no row passes it until it'
-            ' is registered again', e.row_filter, carrier::regclass,
-            graph._filter_foreign_name(carrier::pg_catalog.regclass, e.row_filter);
+            ' is registered again', e.row_filter, carrier::regclass, foreign_name;
         RETURN 'false';
     END IF;
     -- Each column the filter reads, NULL as a value of its base type (what
