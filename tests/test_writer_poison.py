@@ -9,6 +9,12 @@ rebuild or every read for everyone (found in review, each seen failing).
 - One row's JSON array of references updated in another order: replay and every
   folding read matched old edges to new by list.remove, quadratic (14 s at 20,000
   references; sync/changes.py edge_diff, counted in tests/unit/sync/test_changes.py).
+- A tenant, or a label from a foreign-key or join-table label column, past a btree
+  entry (some 2.7 kB that compression does not shorten): graph._nodes' tenant index
+  and graph._labels' unique label held the whole text, so its row's apply failed
+  (under the default policy every later row waited) and so did every build while
+  the row existed (migration 442: a label is unique by a hash index, which holds
+  any length; the tenant index holds tenants of at most 2,000 bytes).
 - Known gap (strict xfails): a key or reference text whose index entry does not fit
   a btree page (some 2.7 kB that compression does not shorten) stops replay under
   the default policy and fails every build: graph._nodes' unique index on
@@ -204,3 +210,121 @@ def test_references_updated_in_another_order_with_repeats_keep_each_edge_once_pe
                                     " WHERE depth = 1").fetchall())
         assert verify(c) == []
     assert folded == replayed == [("t1",), ("t2",), ("t4",), ("t5",)]
+
+
+# A writer's tenant and label values: graph._nodes' tenant index and graph._labels'
+# uniqueness of a label held each value whole in a btree entry, so one past 2,704
+# bytes that compression does not shorten failed the apply of its row (under the
+# default policy: every later row waited) and every build while the row existed.
+LONG_VALUE = "(SELECT string_agg(md5(g::text), '') FROM generate_series(1, 100) AS g)"
+
+
+@pytest.fixture
+def members(db):
+    """teams (int key) with a tenant column and a label column on its foreign key to
+    itself, and links, a join table of teams with a label column; a writer that may
+    write teams and links but is neither their owner nor an admin; and others, a
+    table of another application whose rows replay must go on applying."""
+    writer = "w_" + uuid.uuid4().hex[:8]
+    with connect(db) as c:
+        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
+        c.execute("DROP TABLE IF EXISTS teams, links, others CASCADE")
+        c.execute("CREATE TABLE teams (id int PRIMARY KEY, ws text, boss int, rel text)")
+        c.execute("CREATE TABLE links (id int PRIMARY KEY, a int, b int, kind text)")
+        c.execute("CREATE TABLE others (id int PRIMARY KEY)")
+        c.execute("INSERT INTO teams VALUES (1, 'w1', NULL, NULL), (2, 'w1', 1, 'reports')")
+        c.execute("SELECT graph.add_table('teams', tenant_column => 'ws')")
+        c.execute("SELECT graph.add_table('others')")
+        c.execute("SELECT graph.add_edge('teams', 'boss', 'teams', label_column => 'rel')")
+        c.execute("SELECT graph.add_edge('teams', 'a', 'teams', to_column => 'b', via_table => 'links',"
+                  " label_column => 'kind')")
+        c.execute("SELECT graph.build()")
+        c.execute(f"CREATE ROLE {writer} LOGIN")
+        c.execute(f"GRANT INSERT, UPDATE, DELETE, SELECT ON teams, links TO {writer}")
+    yield db, writer
+    with connect(db) as c:
+        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
+        c.execute("DROP TABLE IF EXISTS teams, links, others CASCADE")
+        c.execute(f"DROP OWNED BY {writer}")
+        c.execute(f"DROP ROLE {writer}")
+
+
+LONG_VALUE_WRITES = {
+    "tenant": f"INSERT INTO teams (id, ws) VALUES (3, {LONG_VALUE})",
+    "foreign-key label": f"INSERT INTO teams (id, ws, boss, rel) VALUES (3, 'w1', 1, {LONG_VALUE})",
+    "join-table label": f"INSERT INTO links VALUES (1, 2, 1, {LONG_VALUE})",
+}
+
+
+@pytest.mark.parametrize("what", list(LONG_VALUE_WRITES))
+def test_a_long_tenant_or_label_stalls_no_one_else_under_the_default_policy(members, what):
+    dsn, writer = members
+    with as_role(dsn, writer) as w:
+        w.execute(LONG_VALUE_WRITES[what])
+    with connect(dsn) as c:
+        c.execute("INSERT INTO others VALUES (1)")  # another writer's row, after it
+        result = apply(c)  # graph.sync_error_policy: stop, the default
+        assert result["stopped"] is None and result["failed"] == 0, result
+        assert c.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0] == 0
+        assert verify(c) == []
+
+
+@pytest.mark.parametrize("what", list(LONG_VALUE_WRITES))
+def test_a_long_tenant_or_label_does_not_fail_every_rebuild(members, what):
+    dsn, writer = members
+    with as_role(dsn, writer) as w:
+        w.execute(LONG_VALUE_WRITES[what])
+    with connect(dsn) as c:
+        c.execute("SET graph.sync_error_policy = 'skip'")
+        apply(c)
+        c.execute("SELECT graph.build()")
+        c.execute("SELECT graph.build()")  # ... the value in the graph's own tables now
+        m = c.execute("SELECT status, error FROM graph.run_scheduled_maintenance()").fetchone()
+        assert m[0] == "succeeded", m
+        assert verify(c) == []
+
+
+@pytest.mark.parametrize("built", [False, True])
+def test_a_long_tenant_and_label_are_read_back_whole(members, built):
+    """Replayed or built, the long values are the tenant a read keeps to and the
+    label it names and follows, found by their whole text (the graph's lookups by
+    tenant and by label name find them through the new indexes)."""
+    dsn, writer = members
+    with as_role(dsn, writer) as w:
+        w.execute(f"INSERT INTO teams (id, ws, boss, rel) VALUES (3, {LONG_VALUE}, 1, {LONG_VALUE})")
+        w.execute(f"INSERT INTO links VALUES (1, 2, 3, {LONG_VALUE} || 'x')")
+        long_value = w.execute(f"SELECT {LONG_VALUE}").fetchone()[0]
+    with connect(dsn) as c:
+        apply(c)
+        if built:
+            c.execute("SELECT graph.build()")
+        assert c.execute("SELECT count(*) FROM graph._labels WHERE label IN (%s, %s || 'x')",
+                         [long_value, long_value]).fetchone()[0] == 2
+    with as_role(dsn, writer) as w:
+        kept = w.execute("SELECT node_id FROM graph.traverse('teams', '3', max_depth => 1, tenant => %s)",
+                         [long_value]).fetchall()
+        assert kept == [("3",)]  # team 1, its boss, is of tenant w1
+        out = w.execute("SELECT node_id, edge_label FROM graph.traverse('teams', '3', max_depth => 1)"
+                        " WHERE depth = 1").fetchall()
+        assert out == [("1", long_value)]
+        followed = w.execute("SELECT node_id FROM graph.traverse('teams', '2', max_depth => 1,"
+                             " edge_types => ARRAY[%s || 'x']) WHERE depth = 1", [long_value]).fetchall()
+        assert followed == [("3",)]
+
+
+def test_a_read_kept_to_a_tenant_of_at_most_2000_bytes_finds_its_nodes_through_the_tenant_index(members):
+    """The tenant index holds the tenants of at most 2,000 bytes (migration 442); a
+    read kept to such a tenant names the index's condition, so the planner takes it."""
+    dsn, writer = members
+    with as_role(dsn, writer) as w:
+        w.execute("INSERT INTO teams (id, ws) SELECT g, 'w' || g % 7 FROM generate_series(10, 2000) AS g")
+    with connect(dsn) as c:
+        apply(c)
+        c.execute("ANALYZE graph._node_rows")
+    for tenant in ("w1", "x" * 2000):
+        with as_role(dsn, writer) as w, w.transaction():
+            got = w.execute("SELECT node_id FROM graph.traverse('teams', '1', max_depth => 0, tenant => %s)",
+                            [tenant]).fetchall()
+            scans = w.execute("SELECT pg_stat_get_xact_numscans('graph._nodes_tenant_idx'::regclass)").fetchone()[0]
+        assert got == ([("1",)] if tenant == "w1" else []), tenant[:10]
+        assert scans >= 1, tenant[:10]

@@ -130,9 +130,20 @@ def _hashable(values):
     return None if values is None else tuple(values)
 
 # The nodes of a tenant, but those of the secured tables the read does not ask ($2:
-# graph._nodes' policy would ask them; a leakproof test, so it runs first).
-TENANT_NODES = ("SELECT coalesce(array_agg(node_id), '{}') AS ids, %s FROM graph._nodes"
-                " WHERE tenant = $1 AND table_oid <> ALL ($2::oid[])" % GENERATION)
+# graph._nodes' policy would ask them; a leakproof test, so it runs first). The
+# tenant index holds the tenants of at most 2,000 bytes (migration 442: a btree entry
+# holds no more): the first branch, for such a tenant, names the index's condition,
+# so the planner takes it; the second, for a longer one, reads the nodes without it.
+# Each branch's test of $1 alone is decided once, before its scan runs.
+TENANT_NODES = """
+SELECT coalesce(array_agg(t.node_id), '{}') AS ids, %s
+FROM (SELECT n.node_id FROM graph._nodes AS n
+      WHERE n.tenant = $1 AND n.table_oid <> ALL ($2::oid[])
+        AND pg_catalog.octet_length(n.tenant) <= 2000 AND pg_catalog.octet_length($1) <= 2000
+      UNION ALL
+      SELECT n.node_id FROM graph._nodes AS n
+      WHERE n.tenant = $1 AND n.table_oid <> ALL ($2::oid[]) AND pg_catalog.octet_length($1) > 2000) AS t
+""" % GENERATION
 
 # The nodes of one table whose source row the caller can see: the table read as
 # the caller (its row-level security applies), each row's key (graph._key_expr)

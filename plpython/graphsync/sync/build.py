@@ -38,7 +38,7 @@ SELECT l.label FROM pg_catalog.unnest($1::text[]) AS l (label) WHERE l.label IS 
 UNION
 SELECT DISTINCT e.label FROM pg_temp._gs_src_edges AS e
 WHERE pg_catalog.cardinality($2::int[]) > 0 AND e.edge_source_id = ANY($2::int[])
-ON CONFLICT (label) DO NOTHING
+ON CONFLICT DO NOTHING
 """
 LABEL_IDS = "SELECT label, label_id FROM graph._label_rows WHERE label = ANY($1::text[])"
 
