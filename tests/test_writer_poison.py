@@ -328,3 +328,30 @@ def test_a_read_kept_to_a_tenant_of_at_most_2000_bytes_finds_its_nodes_through_t
             scans = w.execute("SELECT pg_stat_get_xact_numscans('graph._nodes_tenant_idx'::regclass)").fetchone()[0]
         assert got == ([("1",)] if tenant == "w1" else []), tenant[:10]
         assert scans >= 1, tenant[:10]
+
+
+@pytest.mark.parametrize("read_apply", ["everyone", "admins"])
+def test_a_long_tenant_and_label_pending_are_read_as_applied_ones(members, read_apply):
+    """A read that applies the pending rows (a writer's read, graph.read_apply
+    'everyone') and one that folds them ('admins') answer as after an apply."""
+    dsn, writer = members
+    with connect(dsn) as c:
+        c.execute("SELECT graph.set_setting('graph.read_apply', %s)", [read_apply])
+        c.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")  # a read applies
+    try:
+        with as_role(dsn, writer) as w:
+            w.execute(f"INSERT INTO teams (id, ws, boss, rel) VALUES (3, {LONG_VALUE}, 1, {LONG_VALUE})")
+            w.execute(f"INSERT INTO links VALUES (1, 2, 3, {LONG_VALUE} || 'x')")
+            long_value = w.execute(f"SELECT {LONG_VALUE}").fetchone()[0]
+            followed = w.execute("SELECT node_id FROM graph.traverse('teams', '2', max_depth => 1,"
+                                 " edge_types => ARRAY[%s || 'x']) WHERE depth = 1", [long_value]).fetchall()
+            out = w.execute("SELECT node_id, edge_label FROM graph.traverse('teams', '3', max_depth => 1,"
+                            " tenant => %s)", [long_value]).fetchall()
+        with connect(dsn) as c:
+            pending = c.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0]
+            assert (pending == 0) == (read_apply == "everyone"), pending
+        assert followed == [("3",)]
+        assert out == [("3", None)]  # team 1, its boss, is of tenant w1
+    finally:
+        with connect(dsn) as c:
+            c.execute("SELECT graph.set_setting('graph.read_apply', 'everyone')")
