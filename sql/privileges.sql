@@ -151,7 +151,7 @@ DECLARE
         '_object_expr', '_read_sync', '_pending_rows', '_pending_columns', '_pending_keys', '_pending_ids',
         -- ... and to read, as the caller, the edges a join table's rows carry
         -- (reads/edge_rows.py): catalog-only generators of the endpoint and row filter SQL
-        '_as_key_expr', '_end_expr', '_edge_filter_expr', '_filter_row_expr', '_filter_foreign_name',
+        '_as_key_expr', '_end_expr', '_edge_filter_expr', '_filter_type_ok', '_filter_row_expr', '_filter_foreign_name',
         -- what graph._nodes' row-level security calls as whoever reads it
         '_row_visible', '_row_scope',
         -- ... and graph._labels' row-level security

@@ -66,16 +66,15 @@ BEGIN
     -- Parsing reads a literal compared with a column as a value of the column's type,
     -- through its input function: for an array of a domain (or a composite or range
     -- holding one) that runs the domain's CHECK, as the caller. So a column of a type
-    -- a filter may not read (below: an array of a domain is none of PostgreSQL's own)
-    -- is copied as text: the filter reading it is refused, and nothing ran.
+    -- a filter may not read (graph._filter_type_ok: an array of a domain is none of
+    -- PostgreSQL's own) is copied as text: the filter reading it is refused, and nothing ran.
     EXECUTE format('CREATE TEMP TABLE _gs_filter_check (%s) ON COMMIT DROP',
                    (SELECT string_agg(format('%I %s', a.attname,
-                                             CASE WHEN coalesce(b.oid < 16384 OR b.typtype = 'e', false)
+                                             CASE WHEN graph._filter_type_ok(a.atttypid)
                                                   THEN pg_catalog.format_type(a.atttypid, a.atttypmod)
                                                   ELSE 'pg_catalog.text' END),
                                       ', ' ORDER BY a.attnum)
                     FROM pg_catalog.pg_attribute AS a
-                    LEFT JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(a.atttypid)
                     WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped));
     FOR i IN 1 .. coalesce(cardinality(old_names), 0) LOOP
         EXECUTE format('ALTER TABLE pg_temp._gs_filter_check RENAME COLUMN %I TO %I', new_names[i],
@@ -147,8 +146,8 @@ BEGIN
                        new_names[i]);
     END LOOP;
     -- The filter reads each column as a value of its base type (graph._filter_expr):
-    -- that type's own code must be PostgreSQL's (an owner's base or composite type
-    -- brings its own equality and casts; an enum's are built in).
+    -- that type's own code must be PostgreSQL's (graph._filter_type_ok: an owner's
+    -- base or composite type brings its own equality and casts; an enum's are built in).
     SELECT format('column %s is of type %s', quote_ident(a.attname), pg_catalog.format_type(t.atttypid, NULL))
     INTO bad
     FROM pg_catalog.pg_depend AS d
@@ -156,10 +155,9 @@ BEGIN
     -- the table's column of that name (the copy's type may be a stand-in, above)
     JOIN pg_catalog.pg_attribute AS t ON t.attrelid = tbl AND t.attname = a.attname AND t.attnum > 0
                                      AND NOT t.attisdropped
-    LEFT JOIN pg_catalog.pg_type AS b ON b.oid = graph._base_type(t.atttypid)
     WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = idx
       AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = copy AND d.refobjsubid > 0
-      AND NOT coalesce(b.oid < 16384 OR b.typtype = 'e', false)
+      AND NOT graph._filter_type_ok(t.atttypid)
     LIMIT 1;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'row filter % reads %, which is not a type of PostgreSQL''s own or an enum', row_filter, bad

@@ -8,9 +8,9 @@
 -- takes the filter as registration checked and stored it (graph._check_filter's
 -- deparsed expression and the columns it reads) and checks, reading only the
 -- catalog, that it still applies to the table as it is now: each column it reads
--- is there, of PostgreSQL's own (base) type or an enum (graph._check_filter's
--- rule), and the expression parses over those types (on no row, in a
--- subtransaction). Otherwise 'false' with a WARNING, as capture does: no row
+-- is there, of PostgreSQL's own (base) type or an enum (graph._filter_type_ok,
+-- graph._check_filter's rule), and the expression parses over those types (on
+-- no row, in a subtransaction). Otherwise 'false' with a WARNING, as capture does: no row
 -- passes, so the caller walks none of the source's edges until the filter is
 -- registered again. Rendered by graph._filter_row_expr (never an owner's code).
 -- Reads: graph._edge_sources, the catalog.
@@ -45,7 +45,7 @@ BEGIN
     -- Each column the filter reads, NULL as a value of its base type (what
     -- graph._filter_row_expr hands the filter); NULL when one is gone or of another type.
     SELECT CASE WHEN count(a.attname) = cardinality(e.row_filter_columns)
-                     AND coalesce(bool_and(b.oid < 16384 OR b.typtype = 'e'), true)
+                     AND coalesce(bool_and(graph._filter_type_ok(a.atttypid)), true)
                 THEN coalesce(string_agg(format('NULL::%s AS %I', pg_catalog.format_type(b.oid, NULL), a.attname),
                                          ', '), 'NULL AS _gs_none') END
     INTO typed
