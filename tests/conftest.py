@@ -132,10 +132,9 @@ class LocalServer(Server):
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + 60
-        while any(os.path.exists(f"/proc/{p}") for p in victims):  # until reaped, not just zombies
-            assert time.monotonic() < deadline, f"server processes {victims} still exist after SIGKILL"
-            time.sleep(0.05)
+        # until reaped, not just zombies
+        assert wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in victims), timeout=60,
+                          interval=0.05), f"server processes {victims} still exist after SIGKILL"
 
     def restart(self) -> None:
         pgcluster.restart(self.directory)

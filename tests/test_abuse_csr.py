@@ -31,7 +31,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import as_role, connect
+from conftest import as_role, connect, wait_until
 
 ADMIN, READER = "gs_csr_admin", "gs_csr_reader"
 HINT = "Run graph.build()"
@@ -116,10 +116,7 @@ def guarded(server, world):
     finally:
         watch.close()
     if not same:
-        for _ in range(120):
-            if _up(server.admin_dsn):
-                break
-            time.sleep(0.5)
+        wait_until(lambda: _up(server.admin_dsn), timeout=60, interval=0.5)
     _reset(world)
     assert same, "the server restarted: a read crashed its backend"
 

@@ -28,7 +28,7 @@ import threading
 import psycopg
 import pytest
 
-from conftest import apply, as_role, connect, verify
+from conftest import apply, as_role, connect, verify, wait_until
 
 OWNER = "gs_orn_owner"
 
@@ -247,11 +247,9 @@ def test_health_names_the_owner_a_replay_waits_for(world, columns):
         try:
             with connect(world) as admin:
                 admin.execute("SET statement_timeout = '10s'")
-                for _ in range(100):
-                    if admin.execute("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                                     " AND query = 'SELECT graph.build()')").fetchone()[0]:
-                        break
-                    threading.Event().wait(0.1)
+                build_waits = ("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                               " AND query = 'SELECT graph.build()')")
+                wait_until(lambda: admin.execute(build_waits).fetchone()[0], timeout=10, interval=0.1)
                 action = admin.execute("SELECT next_action FROM graph.sync_health()").fetchone()[0]
                 assert action.startswith(f"replay waits for backend {o.info.backend_pid},"), action
                 assert "orn.mine" in action, action
@@ -262,6 +260,12 @@ def test_health_names_the_owner_a_replay_waits_for(world, columns):
     with connect(world) as admin:
         apply(admin)
         assert verify(admin) == []
+
+
+def replaying(c) -> bool:
+    """Whether another backend's apply_sync has been under way for more than 300 ms."""
+    return c.execute("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE '%%apply_sync%%'"
+                     " AND xact_start < now() - interval '300 ms' AND pid <> pg_backend_pid())").fetchone()[0]
 
 
 def test_a_rename_that_commits_halfway_through_a_replay(world, columns):
@@ -284,12 +288,8 @@ def test_a_rename_that_commits_halfway_through_a_replay(world, columns):
     t.start()
     try:
         with connect(world) as admin, as_role(world, OWNER) as o:
-            for _ in range(100):  # the replay has applied some batches (its overlay rows, not committed)
-                if admin.execute("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE"
-                                 " '%%apply_sync%%' AND xact_start < now() - interval '300 ms'"
-                                 " AND pid <> pg_backend_pid())").fetchone()[0]:
-                    break
-                threading.Event().wait(0.05)
+            # the replay has applied some batches (its overlay rows, not committed)
+            wait_until(lambda: replaying(admin), timeout=5, interval=0.05)
             with o.transaction():
                 o.execute("ALTER TABLE orn.mine RENAME COLUMN boss TO boss_x")
                 o.execute("ALTER TABLE orn.mine RENAME COLUMN id TO id_x")
@@ -543,12 +543,7 @@ def test_a_drop_that_commits_halfway_through_a_replay(victim):
     t.start()
     try:
         with connect(victim) as admin, as_role(victim, OWNER) as o:
-            for _ in range(100):  # the replay has applied some batches
-                if admin.execute("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE"
-                                 " '%%apply_sync%%' AND xact_start < now() - interval '300 ms'"
-                                 " AND pid <> pg_backend_pid())").fetchone()[0]:
-                    break
-                threading.Event().wait(0.05)
+            wait_until(lambda: replaying(admin), timeout=5, interval=0.05)  # the replay has applied some batches
             with o.transaction():
                 o.execute("ALTER TABLE orn_v.t DROP COLUMN boss")
             halfway = t.is_alive()

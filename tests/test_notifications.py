@@ -7,12 +7,11 @@ SELECT nothing, an owner of a table with row-level security."""
 
 import json
 import threading
-import time
 
 import psycopg
 import pytest
 
-from conftest import apply, as_role, connect
+from conftest import apply, as_role, connect, wait_until
 
 READER, STRANGER = "gs_notify_reader", "gs_notify_stranger"
 
@@ -226,11 +225,9 @@ def test_an_apply_that_waited_for_another_counts_only_its_own_rows(graph, roles)
         done = []
         waiting = threading.Thread(target=lambda: done.append(apply(second)))
         waiting.start()
-        deadline = time.monotonic() + 10
-        while not admin.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                                " AND query LIKE '%%apply_sync%%'").fetchone()[0]:
-            assert time.monotonic() < deadline, "the second apply never waited"
-            time.sleep(0.05)
+        assert wait_until(lambda: admin.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                                " AND query LIKE '%%apply_sync%%'").fetchone()[0],
+                          timeout=10, interval=0.05), "the second apply never waited"
         first.execute("COMMIT")
         waiting.join(10)
     assert done[0]["inserts"] == 1

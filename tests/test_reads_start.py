@@ -17,7 +17,7 @@ import threading
 import psycopg
 import pytest
 
-from conftest import apply, connect
+from conftest import apply, connect, wait_until
 
 READER = "gs_start_reader"
 
@@ -191,12 +191,8 @@ def test_a_rebuild_in_the_middle_of_a_read_runs_it_again(graph_db):
         waiting = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
                    " AND pid = %s")
         pid = reader.info.backend_pid
-        for _ in range(600):
-            if admin.execute(waiting, [pid]).fetchone()[0]:
-                break
-            t.join(0.05)
-        else:
-            raise AssertionError("the read never reached the policy")
+        assert wait_until(lambda: admin.execute(waiting, [pid]).fetchone()[0], timeout=30, interval=0.05), \
+            "the read never reached the policy"
         admin.execute("INSERT INTO rs.a (id) VALUES (0)")
         admin.execute("SELECT graph.build()")
         assert admin.execute("SELECT generation FROM graph._sync_state").fetchone()[0] == generation + 1

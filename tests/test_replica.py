@@ -14,14 +14,13 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 
 import psycopg
 import pytest
 
 import install
 import pgcluster
-from conftest import ROOT, connect, skip_without_server_binaries
+from conftest import ROOT, connect, skip_without_server_binaries, wait_until
 
 pytestmark = pytest.mark.local_only(reason="starts a primary and its hot standby on this machine with"
                                            " tools/pgcluster.py")
@@ -124,10 +123,8 @@ def writer(dsn):
 
 def wait_for_replay(primary, standby, timeout=60):
     lsn = primary.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
-    deadline = time.monotonic() + timeout
-    while not standby.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
-        assert time.monotonic() < deadline, f"the standby has not replayed up to {lsn} after {timeout} s"
-        time.sleep(0.05)
+    assert wait_until(lambda: standby.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0],
+                      timeout, interval=0.05), f"the standby has not replayed up to {lsn} after {timeout} s"
 
 
 def results(conn, role=None, read_only=False):
@@ -312,11 +309,9 @@ def test_a_standby_read_racing_the_replay_of_an_apply_sees_one_snapshot(servers)
         t = threading.Thread(target=read)
         t.start()
         try:
-            deadline = time.monotonic() + 60
-            while watch.execute("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s",
-                                (s.info.backend_pid,)).fetchone() != (True,):
-                assert time.monotonic() < deadline, "the standby read never waited for graph._sync_log"
-                time.sleep(0.01)
+            assert wait_until(lambda: watch.execute("SELECT wait_event_type = 'Lock' FROM pg_stat_activity"
+                                                    " WHERE pid = %s", (s.info.backend_pid,)).fetchone() == (True,),
+                              timeout=60, interval=0.01), "the standby read never waited for graph._sync_log"
         finally:
             a.execute("COMMIT")
             t.join()
@@ -404,10 +399,8 @@ def graph_answers(conn):
 
 def wait_for_subscriber(primary, subscriber, timeout=120):
     expected = table_rows(primary)
-    deadline = time.monotonic() + timeout
-    while table_rows(subscriber) != expected:
-        assert time.monotonic() < deadline, f"the subscriber has not caught up after {timeout} s"
-        time.sleep(0.2)
+    assert wait_until(lambda: table_rows(subscriber) == expected, timeout, interval=0.2), \
+        f"the subscriber has not caught up after {timeout} s"
 
 
 @pytest.fixture(scope="module")
@@ -434,11 +427,9 @@ def graph_replica(servers):
             r.execute("DROP SUBSCRIPTION graph_replica")
             # The walsender of the disabled subscription may still hold the slot for a moment
             # (pg_drop_replication_slot would fail with 55006, as it did once in a full run).
-            deadline = time.monotonic() + 60
-            while w.execute("SELECT active FROM pg_replication_slots"
-                            " WHERE slot_name = 'graph_replica'").fetchone()[0]:
-                assert time.monotonic() < deadline, "the slot graph_replica is still active after 60 s"
-                time.sleep(0.05)
+            assert wait_until(lambda: not w.execute("SELECT active FROM pg_replication_slots"
+                                                    " WHERE slot_name = 'graph_replica'").fetchone()[0],
+                              timeout=60, interval=0.05), "the slot graph_replica is still active after 60 s"
             w.execute("SELECT pg_drop_replication_slot('graph_replica')")
 
 

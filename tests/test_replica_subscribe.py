@@ -26,7 +26,7 @@ import pytest
 
 import install
 import pgcluster
-from conftest import connect, skip_without_server_binaries
+from conftest import connect, skip_without_server_binaries, wait_until
 from owner_traps import MOOD_TRAPS
 
 pytestmark = pytest.mark.local_only(reason="starts a cluster with wal_level = logical on this machine with"
@@ -78,10 +78,9 @@ def unsubscribe(src, rep, name):
     rep.execute(f"ALTER SUBSCRIPTION {name} DISABLE")
     rep.execute(f"ALTER SUBSCRIPTION {name} SET (slot_name = NONE)")
     rep.execute(f"DROP SUBSCRIPTION {name}")
-    deadline = time.monotonic() + 60
-    while src.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (name,)).fetchone()[0]:
-        assert time.monotonic() < deadline, f"the slot {name} is still active after 60 s"
-        time.sleep(0.05)
+    assert wait_until(lambda: not src.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
+                                              (name,)).fetchone()[0],
+                      timeout=60, interval=0.05), f"the slot {name} is still active after 60 s"
     src.execute("SELECT pg_drop_replication_slot(%s)", (name,))
 
 
@@ -90,10 +89,8 @@ def rows(c, table):
 
 
 def wait_for(src, rep, tables, timeout=120):
-    deadline = time.monotonic() + timeout
-    while any(rows(src, t) != rows(rep, t) for t in tables):
-        assert time.monotonic() < deadline, f"{tables} not replicated after {timeout} s"
-        time.sleep(0.1)
+    assert wait_until(lambda: all(rows(src, t) == rows(rep, t) for t in tables), timeout, interval=0.1), \
+        f"{tables} not replicated after {timeout} s"
 
 
 def row_triggers(c, table):
