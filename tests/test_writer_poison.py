@@ -13,7 +13,7 @@ rebuild or every read for everyone (found in review, each seen failing).
   entry (some 2.7 kB that compression does not shorten): graph._nodes' tenant index
   and graph._labels' unique label held the whole text, so its row's apply failed
   (under the default policy every later row waited) and so did every build while
-  the row existed (migration 442: a label is unique by a hash index, which holds
+  the row existed (migration 441: a label is unique by a hash index, which holds
   any length; the tenant index holds tenants of at most 2,000 bytes).
 - Known gap (strict xfails): a key or reference text whose index entry does not fit
   a btree page (some 2.7 kB that compression does not shorten) stops replay under
@@ -313,7 +313,7 @@ def test_a_long_tenant_and_label_are_read_back_whole(members, built):
 
 
 def test_a_read_kept_to_a_tenant_of_at_most_2000_bytes_finds_its_nodes_through_the_tenant_index(members):
-    """The tenant index holds the tenants of at most 2,000 bytes (migration 442); a
+    """The tenant index holds the tenants of at most 2,000 bytes (migration 441); a
     read kept to such a tenant names the index's condition, so the planner takes it."""
     dsn, writer = members
     with as_role(dsn, writer) as w:

@@ -131,7 +131,7 @@ def _hashable(values):
 
 # The nodes of a tenant, but those of the secured tables the read does not ask ($2:
 # graph._nodes' policy would ask them; a leakproof test, so it runs first). The
-# tenant index holds the tenants of at most 2,000 bytes (migration 442: a btree entry
+# tenant index holds the tenants of at most 2,000 bytes (migration 441: a btree entry
 # holds no more): the first branch, for such a tenant, names the index's condition,
 # so the planner takes it; the second, for a longer one, reads the nodes without it.
 # Each branch's test of $1 alone is decided once, before its scan runs.

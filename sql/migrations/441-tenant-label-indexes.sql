@@ -1,4 +1,4 @@
--- 442-tenant-label-indexes: a tenant or a label of any length fits the graph's
+-- 441-tenant-label-indexes: a tenant or a label of any length fits the graph's
 -- indexes.
 --
 -- A node's tenant and an edge's label from a label column are values of the
