@@ -22,7 +22,9 @@
 -- cast or operator a table owner could have written: type output functions only.
 --
 -- How the generated body builds a log row: the format() call at the end fills
--- its placeholders with these expressions, in this order:
+-- its placeholders with these expressions, in this order (the body is then passed
+-- to CREATE FUNCTION as one quoted literal, never between dollar quotes: it holds
+-- names the table's owner chose):
 --   %1$s  fn     the function's name, graph._capture_<oid of tbl>
 --   %2$s  ident  "<oid>, '<name>'": the values of table_oid and table_name
 --   %3$s  k_n    the key text of a new row         (alias n, a row of new_rows)
@@ -32,12 +34,12 @@
 --   %7$s  r_o    the captured-columns object of an old row
 --   %8$s  p_o    the properties object of an old row: only compared, so that an
 --                UPDATE that changes no property and no captured column logs nothing
---   %9$s         the SET clauses: search_path, jit and enable_mergejoin off,
+--   %9$s         (unused: the function's SET clauses, search_path, jit and enable_mergejoin off,
 --                and graph._output_settings() pinning text output unless every
 --                rendered column (key, properties, captured columns) is of a type
 --                no setting renders differently (every capture function pins
 --                search_path, as every SECURITY DEFINER function must; its body is
---                schema-qualified too)
+--                schema-qualified too), written by the CREATE FUNCTION statement)
 --   %10$L %11$L  tbl's oid and name, for the check on TG_RELID (and a
 --                TRUNCATE's table_name)
 --   %12$s        the statements below (ops), made by placeholders 2 to 8, 10, 11 and
@@ -178,6 +180,7 @@ DECLARE
     fk_o text; fk_n text; fp_o text; fp_n text; fr_o text; fr_n text;
     guard_o text; guard_n text; guard_d text;
     ops text;
+    body text;  -- the generated function's body
     level text;
     -- Types whose output function reads no setting (not DateStyle, TimeZone,
     -- IntervalStyle, extra_float_digits, bytea_output nor lc_monetary). Domains,
@@ -539,13 +542,11 @@ $o$, format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, tbl_name, N
                       fk_n, fp_n, fr_n, fk_o, fr_o, fp_o, guard_n, guard_o, guard_d);
     END IF;
 
-    EXECUTE format($f$
-CREATE OR REPLACE FUNCTION %1$s()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-%9$s
-AS $body$
+    -- The body is one quoted literal (%L), never written between dollar quotes: it
+    -- holds the table's name and its columns' names, which are the owner's to choose,
+    -- and a name holding the dollar quote's tag ended the body there, the rest of the
+    -- name run as SQL by this definer (tests/test_abuse_capture_names.py).
+    body := format($b$
 %13$sBEGIN
     IF TG_RELID OPERATOR(pg_catalog.<>) %10$L::pg_catalog.oid THEN
         -- Fired on a partition or inheritance child of the table, or forged.
@@ -566,14 +567,7 @@ AS $body$
     END IF;
 %14$s%12$s    RETURN NULL;
 END;
-$body$;
-REVOKE ALL ON FUNCTION %1$s() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION %1$s() TO graph_admin;
-GRANT EXECUTE ON FUNCTION %1$s() TO PUBLIC;
-$f$, fn, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       'SET search_path = pg_catalog, pg_temp'
-       || CASE WHEN per_row THEN '' ELSE E'\nSET jit = off\nSET enable_mergejoin = off' END
-       || CASE WHEN plain_text THEN '' ELSE E'\n' || graph._output_settings() END,
+$b$, fn, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        tbl, tbl_name, ops,
        E'DECLARE\n    logged refcursor;\n' || CASE WHEN per_row THEN '' ELSE E'    changed bigint;\n' END,
        CASE WHEN per_row THEN $g$    -- Only a replication worker's apply: elsewhere the statement triggers capture.
@@ -603,6 +597,21 @@ $g$ ELSE $g$    IF TG_OP OPERATOR(pg_catalog.<>) 'TRUNCATE'
         END IF;
     END IF;
 $g$ END);
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION %1$s()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+%2$s
+AS %3$L;
+REVOKE ALL ON FUNCTION %1$s() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION %1$s() TO graph_admin;
+GRANT EXECUTE ON FUNCTION %1$s() TO PUBLIC;
+$f$, fn,
+       'SET search_path = pg_catalog, pg_temp'
+       || CASE WHEN per_row THEN '' ELSE E'\nSET jit = off\nSET enable_mergejoin = off' END
+       || CASE WHEN plain_text THEN '' ELSE E'\n' || graph._output_settings() END,
+       body);
 
     IF NOT existed THEN
         GRANT CREATE ON SCHEMA graph TO graph_capture;
