@@ -166,3 +166,29 @@ def test_a_filter_constant_holding_the_tag_is_captured(world, bodies):
             su.execute("SELECT graph.alter_table('pn.items', clear_row_filter => true)")
             su.execute("SELECT graph.reconcile()")
             su.execute("SELECT graph.build()")
+
+
+def test_the_row_level_capture_function_too(world):
+    """The row-level capture function of a replica (graph._capture_row_<oid>, for
+    logical replication's apply worker) comes from the same generator, and was
+    regenerated as graph_sync by the same rename (seen failing)."""
+    with connect(world) as su:
+        before = calls(su)
+        su.execute("SELECT graph.enable_replica_capture()")
+        try:
+            with as_role(world, OWNER) as o:
+                o.execute("SET check_function_bodies = off")
+                o.execute(f'ALTER TABLE pn.items RENAME TO "{PAYLOAD}"')
+                assert calls(su) == before, su.execute("SELECT who FROM pnf.seen").fetchall()
+            src = su.execute("SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = to_regprocedure("
+                             "'graph._capture_row_' || %s::regclass::oid || '()')",
+                             (f'pn."{PAYLOAD}"',)).fetchone()[0]
+            assert PAYLOAD in src  # the table's new name, inside the body
+            assert su.execute("SELECT count(*) FROM graph._schema_events"
+                              " WHERE kind = 'follow_failed' AND resolved_at IS NULL").fetchone()[0] == 0
+        finally:
+            with as_role(world, OWNER) as o:
+                o.execute(f'ALTER TABLE pn."{PAYLOAD}" RENAME TO items')
+            su.execute("SELECT graph.enable_replica_capture(enabled => false)")
+            su.execute("SELECT graph.reconcile()")
+        assert calls(su) == before
