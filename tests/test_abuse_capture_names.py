@@ -20,6 +20,7 @@ Real roles: OWNER owns pn.items and schema pnf, and is no graph_admin member; th
 table was registered by a superuser; ADMIN is a graph_admin member, no superuser.
 """
 
+import psycopg
 import pytest
 
 from conftest import as_role, connect, verify
@@ -192,3 +193,57 @@ def test_the_row_level_capture_function_too(world):
             su.execute("SELECT graph.enable_replica_capture(enabled => false)")
             su.execute("SELECT graph.reconcile()")
         assert calls(su) == before
+
+
+PLANTED = "CREATE FUNCTION graph.add_table(tbl text) RETURNS text LANGUAGE sql AS $$ SELECT current_user::text $$"
+
+
+@pytest.mark.parametrize("ddl", [
+    PLANTED,
+    "ALTER FUNCTION graph.status() SECURITY INVOKER",
+    "CREATE AGGREGATE graph.add_edge(text) (SFUNC = pg_catalog.textcat, STYPE = text)",
+    # a capture function made an invoker: it would run as whoever writes the table
+    "CREATE OR REPLACE FUNCTION graph._capture_{oid}() RETURNS trigger LANGUAGE plpgsql"
+    " AS $$ BEGIN RETURN NULL; END $$",
+])
+def test_graph_sync_puts_no_function_of_its_own_in_schema_graph(world, ddl):
+    """What SQL run as graph_sync could do next: it holds CREATE on schema graph
+    (capture generation creates the capture functions) and owns definers a
+    superuser calls. An overload graph.add_table(text) it created was what a
+    superuser's graph.add_table('app.t') called (an unknown literal prefers text
+    to regclass), as that superuser; it could make graph.status() an invoker and
+    replace its body. Now graphsync's event trigger refuses (42501) a function,
+    procedure or aggregate in schema graph created or altered by any role but a
+    superuser, beyond the capture functions graph_sync generates (seen failing)."""
+    with connect(world) as su:
+        oid = su.execute("SELECT 'pn.items'::regclass::oid").fetchone()[0]
+        su.execute("SET ROLE graph_sync")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            su.execute(ddl.replace("{oid}", str(oid)))
+        su.execute("RESET ROLE")
+        assert su.execute("SELECT prosecdef FROM pg_proc WHERE oid = to_regprocedure("
+                          "'graph._capture_' || %s || '()')", (oid,)).fetchone()[0]
+        assert su.execute("SELECT count(*) FROM pg_proc WHERE pronamespace = 'graph'::regnamespace"
+                          " AND proname IN ('add_table', 'add_edge')").fetchone()[0] == 2
+        assert su.execute("SELECT prosecdef FROM pg_proc WHERE oid = 'graph.status()'::regprocedure"
+                          ).fetchone()[0]
+
+
+def test_graph_syncs_grant_option_plants_nothing(world):
+    """graph_sync holds CREATE on schema graph WITH GRANT OPTION (it lends it to
+    graph_capture for a moment): granted on to the table's owner, it let the owner
+    plant the overload at leisure (seen failing)."""
+    with connect(world) as su:
+        su.execute("SET ROLE graph_sync")
+        su.execute(f"GRANT CREATE ON SCHEMA graph TO {OWNER}")
+        su.execute("RESET ROLE")
+        try:
+            with as_role(world, OWNER) as o:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    o.execute(PLANTED)
+        finally:
+            su.execute("SET ROLE graph_sync")
+            su.execute(f"REVOKE CREATE ON SCHEMA graph FROM {OWNER} CASCADE")
+            su.execute("RESET ROLE")
+        assert su.execute("SELECT count(*) FROM pg_proc WHERE pronamespace = 'graph'::regnamespace"
+                          " AND proname = 'add_table'").fetchone()[0] == 1

@@ -800,14 +800,26 @@ def test_install_refuses_a_graph_schema_another_role_planted(fresh_db, planter, 
 
 def test_upgrade_refuses_a_function_another_role_put_in_schema_graph(installed_db):
     """CREATE on schema graph given to another role, and what that role put there:
-    an upgrade refuses them too (the installer calls functions of the schema)."""
+    an upgrade refuses them too (the installer calls functions of the schema). The
+    event trigger refuses such a function when it is made (graph._follow_ddl,
+    tests/test_abuse_capture_names.py); one made with it disabled, or before this
+    release, is what the upgrade finds."""
     role = "gs_planter_" + uuid.uuid4().hex[:8]
     with connect(installed_db) as c:
         c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
         c.execute(sql.SQL("GRANT CREATE ON SCHEMA graph TO {}").format(sql.Identifier(role)))
     try:
         with connect(psycopg.conninfo.make_conninfo(installed_db, user=role)) as a:
-            a.execute("CREATE FUNCTION graph.mine() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                a.execute("CREATE FUNCTION graph.mine() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+        with connect(installed_db) as c:
+            c.execute("ALTER EVENT TRIGGER graphsync_follow_ddl DISABLE")
+        try:
+            with connect(psycopg.conninfo.make_conninfo(installed_db, user=role)) as a:
+                a.execute("CREATE FUNCTION graph.mine() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+        finally:
+            with connect(installed_db) as c:
+                c.execute("ALTER EVENT TRIGGER graphsync_follow_ddl ENABLE ALWAYS")
         with connect(installed_db) as c:
             with pytest.raises(install.InstallError, match=r"CREATE on schema graph.*function graph\.mine\(\)"):
                 install.install(c)

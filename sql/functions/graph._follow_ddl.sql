@@ -15,8 +15,10 @@
 -- so graphsync's definer roles need no right on anyone's tables.
 -- It never makes the DDL fail -- any error but a cancel becomes a WARNING, and
 -- what it left undone shows in sync_health() (a 'follow_failed' record, a
--- missing or disabled trigger) for graph.reconcile() -- but for one command it
--- refuses (55000): a rule ON SELECT that makes a registered table, or a
+-- missing or disabled trigger) for graph.reconcile() -- but for two it refuses:
+-- a function, procedure or aggregate in schema graph that a role other than a
+-- superuser creates or alters (42501), the capture functions graph_sync
+-- generates aside (below); and (55000) a rule ON SELECT that makes a registered table, or a
 -- partition, child or member of one, a view (PostgreSQL 15 converts an empty
 -- table without triggers or indexes that way, keeping its oid and so its
 -- registration). A view's query runs its functions as whoever reads it: its
@@ -45,6 +47,7 @@ DECLARE
     tbl oid;
     e_message text;
     views text;
+    routines text;
 BEGIN
     IF TG_EVENT = 'ddl_command_end' AND TG_TAG = 'CREATE RULE' THEN
         -- The registered tables a rule ON SELECT made views: out of step with the
@@ -63,6 +66,31 @@ BEGIN
             RAISE EXCEPTION '% is registered with graphsync and cannot become a view', views
                 USING ERRCODE = '55000',
                       HINT = 'Remove it from the graph first (graph.remove_table, or graph.remove_edge for a join table).';
+        END IF;
+    END IF;
+    -- A function, procedure or aggregate in schema graph is a superuser's (the
+    -- install's), but for the capture functions graph_sync generates
+    -- (graph._write_capture) and hands to graph_capture. graph_sync holds CREATE on
+    -- the schema, with grant option, and owns definers a superuser calls: SQL run
+    -- as it planted an overload graph.add_table(text), which a superuser's
+    -- graph.add_table('app.t') called as that superuser, or made graph.status() an
+    -- invoker (tests/test_abuse_capture_names.py).
+    IF TG_EVENT = 'ddl_command_end' AND TG_TAG ~ '^(CREATE|ALTER) (FUNCTION|PROCEDURE|AGGREGATE|ROUTINE)$'
+       AND NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user), false) THEN
+        SELECT string_agg(c.objid::pg_catalog.regprocedure::text, ', ') INTO routines
+        FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+        JOIN pg_catalog.pg_proc AS p ON p.oid = c.objid
+        WHERE c.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+          AND p.pronamespace = 'graph'::pg_catalog.regnamespace
+          AND NOT (current_user IN ('graph_sync', 'graph_capture')
+                   AND p.proname ~ '^_capture_(row_)?[0-9]+$' AND p.pronargs = 0
+                   AND p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype
+                   AND p.prosecdef  -- an invoker would run as whoever writes the table
+                   AND pg_catalog.pg_get_userbyid(p.proowner) IN ('graph_sync', 'graph_capture'));
+        IF routines IS NOT NULL THEN
+            RAISE EXCEPTION 'permission denied: % may not create or alter % in schema graph', current_user, routines
+                USING ERRCODE = '42501',
+                      HINT = 'graphsync''s functions change only by installing it.';
         END IF;
     END IF;
     -- Commands that never change a table's columns, name or members: nothing to
@@ -122,7 +150,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION graph._follow_ddl() IS
-'Internal: event trigger function keeping capture in step with DDL on registered tables (renames followed, drops unregistered, partitions captured); fails no DDL but a rule making a registered table a view.';
+'Internal: event trigger function keeping capture in step with DDL on registered tables (renames followed, drops unregistered, partitions captured); fails no DDL but a rule making a registered table a view and a non-superuser''s function in schema graph other than a capture function.';
 
 DO $$
 DECLARE
