@@ -355,3 +355,51 @@ def test_a_long_tenant_and_label_pending_are_read_as_applied_ones(members, read_
     finally:
         with connect(dsn) as c:
             c.execute("SELECT graph.set_setting('graph.read_apply', 'everyone')")
+
+
+# graph._label_rows numbers labels from an int4 sequence (the CSR's labels array is
+# int32). Replay and build added labels with INSERT ... ON CONFLICT DO NOTHING, which
+# takes a number for every label it is offered before it finds the label numbered:
+# every build took as many numbers as the sources have distinct labels, and a writer's
+# statement that moves many labelled rows as many again, each time, until the sequence
+# ran out; then every build failed, and so did the replay of any labelled edge, which
+# under the default policy held back every later row of every table.
+LABEL_SEQUENCE = "SELECT last_value FROM graph._labels_label_id_seq"
+
+
+def test_labels_already_numbered_take_no_new_number(members):
+    dsn, writer = members
+    with as_role(dsn, writer) as w:
+        w.execute("INSERT INTO links SELECT g, 1, 2, 'k' || g FROM generate_series(1, 1000) AS g")
+    with connect(dsn) as c:
+        apply(c)
+        c.execute("SELECT graph.build()")
+        before = c.execute(LABEL_SEQUENCE).fetchone()[0]
+    with as_role(dsn, writer) as w:
+        w.execute("UPDATE links SET b = 1")  # each edge removed and added again, with its label
+    with connect(dsn) as c:
+        assert apply(c)["failed"] == 0
+        c.execute("SELECT graph.build()")
+        c.execute("SELECT graph.build()")
+        assert c.execute(LABEL_SEQUENCE).fetchone()[0] == before
+        assert verify(c) == []
+
+
+def test_labels_already_numbered_replay_and_build_with_the_numbers_used_up(members):
+    """However the numbers went, the labels numbered keep replaying and building."""
+    dsn, writer = members
+    with as_role(dsn, writer) as w:
+        w.execute("INSERT INTO links SELECT g, 1, 2, 'k' || g % 10 FROM generate_series(1, 100) AS g")
+    with connect(dsn) as c:
+        apply(c)
+        c.execute("SELECT setval('graph._labels_label_id_seq', 2147483647)")
+    with as_role(dsn, writer) as w:
+        w.execute("UPDATE links SET b = 1")
+    with connect(dsn) as c:
+        c.execute("INSERT INTO others VALUES (1)")  # another writer's row, after it
+        result = apply(c)  # graph.sync_error_policy: stop, the default
+        assert result["stopped"] is None and result["failed"] == 0, result
+        c.execute("SELECT graph.build()")
+        m = c.execute("SELECT status, error FROM graph.run_scheduled_maintenance()").fetchone()
+        assert m[0] == "succeeded", m
+        assert verify(c) == []

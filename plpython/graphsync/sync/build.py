@@ -31,13 +31,19 @@ from graphsync.algorithms.lazy_numpy import np
 from graphsync.sync import background, base, basefile, notify, packed, registry, sources
 
 # The labels of the edges read: each edge source's own label, and the values of its
-# label column where it has one (only those edges are scanned).
+# label column where it has one (only those edges are scanned), those not yet
+# numbered: ON CONFLICT takes a number of the int4 sequence for every label it is
+# offered, numbered or not, so every build took as many as the sources have labels,
+# until the sequence ran out and every build and replay of a label failed.
 LABELS = """
 INSERT INTO graph._label_rows (label)
-SELECT l.label FROM pg_catalog.unnest($1::text[]) AS l (label) WHERE l.label IS NOT NULL
-UNION
-SELECT DISTINCT e.label FROM pg_temp._gs_src_edges AS e
-WHERE pg_catalog.cardinality($2::int[]) > 0 AND e.edge_source_id = ANY($2::int[])
+SELECT l.label FROM (
+    SELECT o.label FROM pg_catalog.unnest($1::text[]) AS o (label) WHERE o.label IS NOT NULL
+    UNION
+    SELECT e.label FROM pg_temp._gs_src_edges AS e
+    WHERE pg_catalog.cardinality($2::int[]) > 0 AND e.edge_source_id = ANY($2::int[])
+) AS l
+WHERE NOT EXISTS (SELECT FROM graph._label_rows AS n WHERE n.label = l.label)
 ON CONFLICT DO NOTHING
 """
 LABEL_IDS = "SELECT label, label_id FROM graph._label_rows WHERE label = ANY($1::text[])"
