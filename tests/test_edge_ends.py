@@ -235,14 +235,15 @@ def test_a_filter_that_raises_never_fails_the_write_and_replay_shows_the_error(d
         c.execute("INSERT INTO f_raise VALUES (1, '5'), (2, '-1')")
         c.execute("SELECT graph.build()")
         c.execute("INSERT INTO f_raise VALUES (3, 'x'), (4, '6')")  # 'x' is no integer: the write still succeeds
-        # Both rows of the statement are logged with the error; replay stops at the first.
+        # Both rows of the statement are logged with the error; replay records it on both
+        # and goes on, under the default policy too: no apply of them can succeed.
         assert c.execute("SELECT count(*) FROM graph._sync_log WHERE new_row::text LIKE '%%invalid input%%'"
                          ).fetchone()[0] == 2
         result = apply(c)
-        assert (result["failed"], result["stopped"]) == (1, "failed_row")
+        assert (result["failed"], result["stopped"]) == (2, None)
         errors = [r[0] for r in c.execute("SELECT error_message FROM graph._sync_log WHERE error_message IS NOT NULL")]
         assert errors and all('invalid input syntax for type integer: "x"' in e for e in errors)
-        assert c.execute("SELECT failed_sync_rows FROM graph.sync_health()").fetchone()[0] == 1
+        assert c.execute("SELECT failed_sync_rows FROM graph.sync_health()").fetchone()[0] == 2
         c.execute("UPDATE f_raise SET v = '7' WHERE id = 3")
         c.execute("SELECT graph.build()")  # the sources read fine again: the rebuild clears the failed rows
         assert nodes_of(c, "f_raise") == ["1", "3", "4"]

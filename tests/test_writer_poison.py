@@ -393,13 +393,63 @@ def test_labels_already_numbered_replay_and_build_with_the_numbers_used_up(membe
     with connect(dsn) as c:
         apply(c)
         c.execute("SELECT setval('graph._labels_label_id_seq', 2147483647)")
+    try:
+        with as_role(dsn, writer) as w:
+            w.execute("UPDATE links SET b = 1")
+        with connect(dsn) as c:
+            c.execute("INSERT INTO others VALUES (1)")  # another writer's row, after it
+            result = apply(c)  # graph.sync_error_policy: stop, the default
+            assert result["stopped"] is None and result["failed"] == 0, result
+            c.execute("SELECT graph.build()")
+            m = c.execute("SELECT status, error FROM graph.run_scheduled_maintenance()").fetchone()
+            assert m[0] == "succeeded", m
+            assert verify(c) == []
+    finally:
+        with connect(dsn) as c:
+            c.execute("SELECT setval('graph._labels_label_id_seq', (SELECT max(label_id) FROM graph._label_rows))")
+
+
+@pytest.fixture
+def filtered(db):
+    """items, a node table whose row filter divides by a column (PostgreSQL's own
+    immutable code, which registration takes), and its foreign key to itself, an
+    edge source with such a filter; a writer of items, neither its owner nor an
+    admin; and others, a table of another application."""
+    writer = "w_" + uuid.uuid4().hex[:8]
+    with connect(db) as c:
+        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
+        c.execute("DROP TABLE IF EXISTS items, others CASCADE")
+        c.execute("CREATE TABLE items (id int PRIMARY KEY, a int, b int, parent int)")
+        c.execute("CREATE TABLE others (id int PRIMARY KEY)")
+        c.execute("INSERT INTO items VALUES (1, 1, 1, NULL), (2, 1, 1, 1)")
+        c.execute("SELECT graph.add_table('items', row_filter => 'a / b > 0')")
+        c.execute("SELECT graph.add_table('others')")
+        c.execute("SELECT graph.add_edge('items', 'parent', 'items', row_filter => 'b / a > 0')")
+        c.execute("SELECT graph.build()")
+        c.execute(f"CREATE ROLE {writer} LOGIN")
+        c.execute(f"GRANT INSERT, UPDATE, DELETE, SELECT ON items TO {writer}")
+    yield db, writer
+    with connect(db) as c:
+        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
+        c.execute("DROP TABLE IF EXISTS items, others CASCADE")
+        c.execute(f"DROP OWNED BY {writer}")
+        c.execute(f"DROP ROLE {writer}")
+
+
+@pytest.mark.parametrize("filter_of", ["node table", "edge source"])
+def test_a_row_its_filter_raises_on_stalls_no_one_else_under_the_default_policy(filtered, filter_of):
+    """The filter's error is in the log row (capture logged it in place of the
+    filter's result), so no retry of that row can ever apply it: it is recorded on
+    the row, shown in health and passed, under either policy."""
+    dsn, writer = filtered
     with as_role(dsn, writer) as w:
-        w.execute("UPDATE links SET b = 1")
+        w.execute("INSERT INTO items VALUES (3, 1, 0, 1)" if filter_of == "node table"
+                  else "INSERT INTO items VALUES (3, 0, 1, 1)")
     with connect(dsn) as c:
         c.execute("INSERT INTO others VALUES (1)")  # another writer's row, after it
         result = apply(c)  # graph.sync_error_policy: stop, the default
-        assert result["stopped"] is None and result["failed"] == 0, result
-        c.execute("SELECT graph.build()")
-        m = c.execute("SELECT status, error FROM graph.run_scheduled_maintenance()").fetchone()
-        assert m[0] == "succeeded", m
-        assert verify(c) == []
+        assert result["stopped"] is None and result["failed"] == 1, result
+        assert c.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0] == 0
+        assert c.execute("SELECT failed_sync_rows FROM graph.sync_health()").fetchone()[0] == 1
+        assert c.execute("SELECT count(*) FROM graph.traverse('others', '1', max_depth => 0)").fetchone()[0] == 1
+        assert [d for d in verify(c) if d[1] == "public.others"] == []

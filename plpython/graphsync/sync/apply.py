@@ -447,7 +447,10 @@ def by_halves(rows, run, exc=None, stop_at_failure=False):
     rows from the first were applied or failed, the rows applied, [(row, its
     error's first line)], and None, or why it stopped at rows[done]:
     'edge_buffer_full', or 'failed_row' (``stop_at_failure``; that row is the
-    last of failures)."""
+    last of failures). A row whose filter raised at capture
+    (changes.CapturedFilterError) never stops: no apply of it can succeed, and
+    stopping at it would hold every later row of every table back for one
+    writer's value."""
     done, applied, failures = 0, [], []
     parts = [(0, len(rows))] if rows else []  # still to apply, the next last
     while parts:
@@ -472,7 +475,7 @@ def by_halves(rows, run, exc=None, stop_at_failure=False):
             parts += [(half, hi), (lo, half)]
         else:
             failures.append((rows[lo], errors.first_line(exc)))
-            if stop_at_failure:
+            if stop_at_failure and not isinstance(exc, changes.CapturedFilterError):
                 return done, applied, failures, "failed_row"
             done = hi
         exc = None

@@ -140,10 +140,18 @@ def _ends(e, pk, row):
     return froms, tos
 
 
+class CapturedFilterError(ValueError):
+    """A row filter raised at capture: its error is in the log row, in place of the
+    filter's result, so no later apply of that row can succeed (only a rebuild, after
+    the data or the filter is fixed, takes the row in). Replay records it on the row
+    and passes it under either graph.sync_error_policy (apply.by_halves): a writer's
+    value the filter raises on holds back no other row."""
+
+
 def _raise_failed(result):
     """Raise the error a row filter raised at capture (graph._carried_expr's marker)."""
     if isinstance(result, dict) and "error" in result:
-        raise ValueError("the row filter raised an error when this row was captured: %s" % result["error"])
+        raise CapturedFilterError("the row filter raised an error when this row was captured: %s" % result["error"])
 
 
 def is_node(node, row):
