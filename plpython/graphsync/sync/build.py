@@ -206,8 +206,7 @@ def build(plpy):
                 % (len(reg.nodes), len(reg.edges)))
     with planned_for_bulk(plpy):
         sources.lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges])  # before any check
-        direct = {e.edge_source_id: packed.select(plpy, reg, e) for e in packed.chosen(plpy, reg)}
-        snapshot, read = sources.read(plpy, reg, analyze=False, packed=direct)  # see no_nested_loops
+        snapshot, read, direct = read_sources(plpy, reg)
         snapshot, _, below = db.complete_snapshot(plpy, snapshot)  # as the replay cursor keeps it
         step("sources read")
         own = plpy.execute(OWN_ROWS)[0]
@@ -458,6 +457,26 @@ def top_node(alive, tables):
     """The highest node id a row holds (-1: none)."""
     held = np.flatnonzero(tables != 0)
     return int(held[-1]) if len(held) else -1
+
+
+def read_sources(plpy, reg):
+    """(snapshot, packed rows, packed SELECTs) of sources.read of every source, the
+    packed edge sources by their SELECT. A read a row filter may have raised on (a data
+    exception) is read again with each row the filter raises on failing it, as NULL
+    does (sources._safe_filter): a writer's value (a / b with b = 0) failed every build
+    while its row existed. The first read pays nothing for it; the second a
+    subtransaction per row of a filtered table."""
+    for safe in (False, True):
+        direct = {e.edge_source_id: packed.select(plpy, reg, e, safe) for e in packed.chosen(plpy, reg)}
+        try:
+            snapshot, read = sources.read(plpy, reg, analyze=False, packed=direct, safe=safe)  # see no_nested_loops
+        except Exception as exc:
+            if safe or not sources.filter_raised(plpy, exc):
+                raise
+            plpy.notice("graphsync build: a row filter raised on some row (%s); reading again, such rows"
+                        " failing their filter" % errors.first_line(exc))
+            continue
+        return snapshot, read, direct
 
 
 def source_labels(plpy, reg, e):

@@ -96,10 +96,11 @@ def chosen(plpy, reg):
     return sorted(candidates, key=lambda e: -pages.get(e.carrier, 0))[:PACKED_SOURCES]
 
 
-def select(plpy, reg, e):
+def select(plpy, reg, e, safe=False):
     """The SELECT of one row (s, d, w: bytea, NULL without rows) reading ``e``'s edges
     in the from -> to direction: the endpoints as int8, the weights as float8 (w NULL
-    without a weight column: every weight 1), packed big-endian in the same row order."""
+    without a weight column: every weight 1), packed big-endian in the same row order.
+    ``safe``: a row the row filter raises on fails it (sources._safe_filter)."""
     qi = plpy.quote_ident
     oid = e.carrier
     if e.kind == "fk":
@@ -107,7 +108,7 @@ def select(plpy, reg, e):
     else:
         ends = (e.from_column, e.to_column)
     where = ["pg_catalog.num_nulls(t.%s) = 0" % qi(c) for c in ends]
-    where.append(sources._filter(plpy, oid, e.row_filter, "t"))
+    where.append(sources._filter(plpy, oid, e.row_filter, "t", safe))
     agg = "pg_catalog.string_agg(pg_catalog.%s(%s), ''::bytea)"
     columns = [agg % ("int8send", "(t.%s)::pg_catalog.int8" % qi(c)) for c in ends]
     columns.append(agg % ("float8send", sources.weight_expr(plpy, oid, e.weight_column, "t"))

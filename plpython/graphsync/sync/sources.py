@@ -27,6 +27,7 @@ with a hint), never read through SQL generated for it.
 """
 
 import contextlib
+import hashlib
 
 from graphsync import db, errors
 from graphsync.sync import changes
@@ -100,23 +101,62 @@ def _table(plpy, oid):
     return _q(plpy, "SELECT graph._source_name($1) AS v", ["oid"], [oid])  # no view (graph._source_name)
 
 
-def _node_select(plpy, node):
+def _node_select(plpy, node, safe=False):
     oid = node.table_oid
     tenant = _captured(plpy, oid, node.tenant_column, "t") if node.tenant_column else "NULL::text"
     return "SELECT %d::oid, (%s)::text, (%s)::text, (%s)::jsonb FROM %s AS t WHERE %s" % (
         oid, _key(plpy, oid, node.id_columns, "t"), tenant,
         _object(plpy, oid, node.property_columns, "t"), _table(plpy, oid),
-        _filter(plpy, oid, node.row_filter, "t"))
+        _filter(plpy, oid, node.row_filter, "t", safe))
 
 
-def _filter(plpy, oid, row_filter, alias):
+def _filter(plpy, oid, row_filter, alias, safe=False):
     """Whether ``alias``, a row of table ``oid``, passes a registered row filter
     (graph._filter_expr), as capture evaluates it; 'true' without one. A filter that
-    no longer checks against the table's columns fails the read (55000)."""
+    no longer checks against the table's columns fails the read (55000). ``safe``:
+    a row it raises on (SQLSTATE class 22, data_exception) fails it (safe_filter)."""
     if row_filter is None:
         return "true"
+    if safe:
+        return _safe_filter(plpy, oid, row_filter, alias)
     return _q(plpy, "SELECT graph._filter_expr($1, $2, $3, true) AS v", ["oid", "text", "text"],
               [oid, row_filter, alias])
+
+
+# The filter of _safe_filter: the same expression in a function of the row with an
+# exception block (a subtransaction per row, so only for a read that raised).
+# use_column: a column the filter reads is never taken for the parameter.
+SAFE_FILTER = """
+CREATE OR REPLACE FUNCTION pg_temp.%s(_gs_safe_row %s) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS %s
+"""
+SAFE_BODY = """#variable_conflict use_column
+BEGIN
+    RETURN %s;
+EXCEPTION WHEN data_exception THEN
+    RETURN false;
+END"""
+
+
+def _safe_filter(plpy, oid, row_filter, alias):
+    """``alias`` (a row of table ``oid``) passes ``row_filter`` and the filter does not
+    raise on it with a data exception (a division by zero, a text no integer, an
+    overflow): a writer's value the filter raises on makes the row fail it, as NULL
+    does, rather than fail the whole read (a build: every build while the row
+    exists). A function of this session's temporary schema, made per table and
+    filter."""
+    expr = _q(plpy, "SELECT graph._filter_expr($1, $2, '_gs_safe_row', true) AS v", ["oid", "text"],
+              [oid, row_filter])
+    name = "_gs_safe_filter_%d_%s" % (oid, hashlib.sha256(expr.encode()).hexdigest()[:16])
+    rowtype = _q(plpy, "SELECT pg_catalog.format('%s', $1::pg_catalog.regclass) AS v", ["oid"], [oid])
+    plpy.execute(SAFE_FILTER % (name, rowtype, plpy.quote_literal(SAFE_BODY % expr)))
+    return "pg_temp.%s(%s)" % (name, plpy.quote_ident(alias))
+
+
+def filter_raised(plpy, exc):
+    """Whether ``exc`` (a read's error) may be a row filter's raising on a row: a
+    data exception (SQLSTATE class 22), which a read with safe filters passes."""
+    return isinstance(exc, plpy.SPIError) and (getattr(exc, "sqlstate", None) or "").startswith("22")
 
 
 def _end(plpy, oid, cols, key_table, json_path, alias):
@@ -167,7 +207,7 @@ def weight_expr(plpy, oid, col, alias):
     return "CASE WHEN %s THEN 1.0::float8 ELSE %s END" % (null, number)
 
 
-def _edge_selects(plpy, reg, e, reader=False, keyed=None, guard=None):
+def _edge_selects(plpy, reg, e, reader=False, keyed=None, guard=None, safe=False):
     # Every value is rendered as capture renders it (graph._captured_expr): an
     # endpoint as its target's key type renders it, no owner's cast ever.
     qi = plpy.quote_ident
@@ -205,7 +245,7 @@ def _edge_selects(plpy, reg, e, reader=False, keyed=None, guard=None):
         where.append(_q(plpy, "SELECT graph._edge_filter_expr($1, $2) AS v", ["integer", "text"],
                         [e.edge_source_id, "t"]))
     else:
-        where.append(_filter(plpy, oid, e.row_filter, "t"))
+        where.append(_filter(plpy, oid, e.row_filter, "t", safe))
     ends = [(e.from_table, src, e.to_table, dst, e.from_column, e.to_column)]
     if e.bidirectional:
         ends.append((e.to_table, dst, e.from_table, src, e.to_column, e.from_column))
@@ -306,21 +346,22 @@ def read_into_temp(plpy, reg, purpose="graph.build()", analyze=True):
     return read(plpy, reg, purpose, analyze)[0]
 
 
-def read(plpy, reg, purpose="graph.build()", analyze=True, packed=None):
+def read(plpy, reg, purpose="graph.build()", analyze=True, packed=None, safe=False):
     """read_into_temp, but the edge sources of ``packed`` ({edge_source_id: SELECT of
     one row}, sync/packed.py) are read by their SELECT in the same statement (so the
     same snapshot) instead of into _gs_src_edges; returns (snapshot, {edge_source_id:
-    the row its SELECT returned})."""
+    the row its SELECT returned}). ``safe``: a row a row filter raises on fails it
+    (_safe_filter)."""
     packed = packed or {}
     check_present(plpy, purpose)
     lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges])
     db.empty_temp_table(plpy, "_gs_src_nodes", NODE_COLUMNS)
     db.empty_temp_table(plpy, "_gs_src_edges", EDGE_COLUMNS)
-    node_queries = [(n.table_oid, _node_select(plpy, n)) for n in reg.nodes.values()]
+    node_queries = [(n.table_oid, _node_select(plpy, n, safe)) for n in reg.nodes.values()]
     edge_queries = []
     for e in reg.edges:
         if e.edge_source_id not in packed:
-            edge_queries.extend((e.carrier, q) for q in _edge_selects(plpy, reg, e))
+            edge_queries.extend((e.carrier, q) for q in _edge_selects(plpy, reg, e, safe=safe))
     sql, nodes, edges = read_statement(plpy, node_queries, edge_queries)
     ids = sorted(packed)
     if ids:  # one CTE of one row per packed source, its columns beside the snapshot
