@@ -122,19 +122,31 @@ def _names(plpy, edges):
     return tuple(run(plpy, NAMES, ["oid[]"], [[e.carrier for e in edges]])[0]["names"] or ())
 
 
-def _statement(plpy, reg, secured):
+def _statement(plpy, reg, secured, safe=False):
     edges = tuple(e for e in reg.edges if e.edge_source_id in secured)
-    key = (edges, tuple(reg.nodes.get(e.from_table) for e in edges), _names(plpy, edges))
+    key = (edges, tuple(reg.nodes.get(e.from_table) for e in edges), _names(plpy, edges), safe)
     made = _sql.get(key)
     if made is None:
         if len(_sql) >= KEPT_STATEMENTS:
             _sql.clear()
         from graphsync.sync import sources  # only for secured edges: not a first read's cost
 
-        selects = [s for e in edges for s in sources.edge_selects(plpy, reg, e, reader=True, guard=captured(plpy, e))]
+        selects = [s for e in edges
+                   for s in sources.edge_selects(plpy, reg, e, reader=True, guard=captured(plpy, e), safe=safe)]
         ends = sorted({t for e in edges for t in (e.from_table, e.to_table)})
         made = _sql[key] = (VISIBLE_EDGES % " UNION ALL ".join(selects), ends)
     return made
+
+
+def _filter_raised(plpy, exc):
+    """Whether a statement over the join rows the caller sees may have failed on a
+    row its row filter raises on (a writer's value): such a statement is run again
+    with each filter evaluated row by row, a data exception counting as false
+    (graph._edge_row_passes), as a build reads such a row, rather than fail the read
+    of every reader the table's row-level security applies to."""
+    from graphsync.sync import sources  # only for secured edges: not a first read's cost
+
+    return sources.filter_raised(plpy, exc)
 
 
 def _label_ids(plpy, v, names):
@@ -172,7 +184,13 @@ def edge_security(plpy, v, acc):
         sql, ends = _statement(plpy, v.registry, set(queried))
         was = run(plpy, EDGES_PLAN)[0]
         try:
-            r = run(plpy, sql, ["bigint", "oid[]"], [n, ends])[0]
+            try:
+                r = run(plpy, sql, ["bigint", "oid[]"], [n, ends])[0]
+            except Exception as exc:
+                if not _filter_raised(plpy, exc):
+                    raise
+                sql, ends = _statement(plpy, v.registry, set(queried), safe=True)
+                r = run(plpy, sql, ["bigint", "oid[]"], [n, ends])[0]
         finally:
             run(plpy, EDGES_PLAN_BACK, ["text", "text"], [was["jit"], was["nestloop"]])
         same_generation(v.key[0], r)
@@ -296,13 +314,13 @@ def _keyed_types(plpy, reg, edges):
     return out
 
 
-def _node_statement(plpy, reg, sources, direction):
+def _node_statement(plpy, reg, sources, direction, safe=False):
     """(NODE_EDGES over the edge sources ``sources`` for a walk in ``direction``, the
     node table whose keys each parameter from $2 on takes, and its type: an array
     of the key column's base type, which PL/Python makes of the keys' texts)."""
     edges = tuple(e for e in reg.edges if e.edge_source_id in sources)
     key = (edges, direction, tuple(reg.nodes.get(t) for e in edges for t in (e.from_table, e.to_table)),
-           _names(plpy, edges))
+           _names(plpy, edges), safe)
     made = _node_sql.get(key)
     if made is None:
         if len(_node_sql) >= KEPT_STATEMENTS:
@@ -320,7 +338,7 @@ def _node_statement(plpy, reg, sources, direction):
             for side in ("a",) * (direction != "in") + ("b",) * (direction != "out"):
                 first = 2 + len(tables)
                 for q in source_sql.edge_selects(plpy, reg, e, reader=True, keyed=(side, first),
-                                                 guard=captured(plpy, e)):
+                                                 guard=captured(plpy, e), safe=safe):
                     pieces.append("SELECT '%s'::text, q.* FROM (%s) AS q" % (side, q))
                 for a, a_col, b, b_col in ends:
                     tables.append(a if side == "a" else b)
@@ -438,7 +456,13 @@ class NodeEdges:
                     node_of[int(k[0]), k[1]] = u
             args = [v.node_count] + [by_table.get(t, []) for t in tables]
             # (no EDGES_PLAN: the rows of a few nodes, the other end probed in graph._nodes' index)
-            r = run(plpy, sql, ["bigint"] + types, args)[0]
+            try:
+                r = run(plpy, sql, ["bigint"] + types, args)[0]
+            except Exception as exc:
+                if not _filter_raised(plpy, exc):
+                    raise
+                sql, tables, types = _node_statement(plpy, v.registry, set(self.queried), self.direction, safe=True)
+                r = run(plpy, sql, ["bigint"] + types, args)[0]
             same_generation(v.key[0], r)
             self.rows += len(r["es"])
             if r["es"]:

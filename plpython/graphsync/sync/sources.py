@@ -240,7 +240,10 @@ def _edge_selects(plpy, reg, e, reader=False, keyed=None, guard=None, safe=False
         dst = "_gs_t.k"
     else:
         dst = _captured(plpy, oid, e.from_column, "t")
-    if reader and e.row_filter is not None:
+    if reader and e.row_filter is not None and safe:
+        # (a row it raises on fails it, row by row: graph._edge_row_passes)
+        where.append("graph._edge_row_passes(%d, t)" % e.edge_source_id)
+    elif reader and e.row_filter is not None:
         # (a read cannot check the filter again as _filter does: graph._edge_filter_expr)
         where.append(_q(plpy, "SELECT graph._edge_filter_expr($1, $2) AS v", ["integer", "text"],
                         [e.edge_source_id, "t"]))
@@ -262,7 +265,7 @@ def _edge_selects(plpy, reg, e, reader=False, keyed=None, guard=None, safe=False
     return selects
 
 
-def edge_selects(plpy, reg, e, reader=False, keyed=None, guard=None):
+def edge_selects(plpy, reg, e, reader=False, keyed=None, guard=None, safe=False):
     """The SELECTs (one per direction the source stores) of the edges of edge
     source ``e`` over its carrying table, as build reads them: (edge source,
     from table, from key, to table, to key, weight, label). reads.edge_rows runs
@@ -275,8 +278,10 @@ def edge_selects(plpy, reg, e, reader=False, keyed=None, guard=None):
     cast in the condition is not leakproof, and the planner would not use the
     index before the table's policy). ``guard``: a condition (SQL, naming no column
     of the row) each select's rows must also meet: reads.edge_rows passes
-    db.as_captured of the columns the selects read by name."""
-    return _edge_selects(plpy, reg, e, reader, keyed, guard)
+    db.as_captured of the columns the selects read by name. ``safe``: a row the
+    row filter raises on (a data exception) fails it (_safe_filter; a reader's,
+    graph._edge_row_passes)."""
+    return _edge_selects(plpy, reg, e, reader, keyed, guard, safe)
 
 
 @contextlib.contextmanager
