@@ -538,3 +538,21 @@ def test_a_join_row_its_filter_raises_on_fails_no_read_of_the_rows_a_reader_sees
     with as_role(dsn, reader) as r:
         got = [row[0] for row in r.execute(read)]
     assert got == (["3"] if "'3'" in read.split(",")[1] else ["1", "2", "3"]), got
+
+
+def test_a_join_row_its_filter_raises_on_fails_no_read_asked_node_by_node(secured_links):
+    """With indexes on the join table's ends, a walk asks about the rows of the
+    nodes it expands only (reads/edge_rows.py NodeEdges): the same answer."""
+    dsn, writer, reader = secured_links
+    with connect(dsn) as c:
+        c.execute("CREATE INDEX ON links (a)")
+        c.execute("CREATE INDEX ON links (b)")
+    with as_role(dsn, writer) as w:
+        w.execute("INSERT INTO links VALUES (3, 3, 4, 1, 0)")
+    with connect(dsn) as c:
+        apply(c)
+    with as_role(dsn, reader) as r:
+        for start, reached in (("1", ["1", "2", "3"]), ("3", ["3"])):
+            got = [row[0] for row in r.execute("SELECT node_id FROM graph.traverse('spots', %s, max_depth => 5)"
+                                               " ORDER BY node_id", [start])]
+            assert got == reached, (start, got)
