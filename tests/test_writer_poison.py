@@ -15,6 +15,15 @@ rebuild or every read for everyone (found in review, each seen failing).
   (under the default policy every later row waited) and so did every build while
   the row existed (migration 441: a label is unique by a hash index, which holds
   any length; the tenant index holds tenants of at most 2,000 bytes).
+- Labels already numbered took a number of graph._labels' int4 sequence at every
+  build and every replay of them (INSERT ... ON CONFLICT DO NOTHING), a writer's
+  statement moving many labelled rows as many: once the sequence ran out, every
+  build and every replay of a label failed (replay: stopped for everyone).
+- A row a registered row filter raises on (a writer's b = 0 under a / b): its log
+  row stopped replay for everyone under the default policy (no retry can ever apply
+  it: the error is in the row), every build failed while it existed, and so did the
+  reads of every reader a join table's row-level security applies to. Now replay
+  records it and goes on, and a build and such a read take it as failing the filter.
 - Known gap (strict xfails): a key or reference text whose index entry does not fit
   a btree page (some 2.7 kB that compression does not shorten) stops replay under
   the default policy and fails every build: graph._nodes' unique index on
