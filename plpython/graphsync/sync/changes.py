@@ -142,8 +142,8 @@ def _ends(e, pk, row):
 
 class CapturedFilterError(ValueError):
     """A row filter raised at capture: its error is in the log row, in place of the
-    filter's result, so no later apply of that row can succeed (only a rebuild, after
-    the data or the filter is fixed, takes the row in). Replay records it on the row
+    filter's result, so no later apply of that row can succeed (a rebuild reads the
+    row afresh: as failing the filter while it still raises). Replay records it on the row
     and passes it under either graph.sync_error_policy (apply.by_halves): a writer's
     value the filter raises on holds back no other row."""
 
