@@ -143,3 +143,35 @@ def test_an_admin_names_no_table_that_does_not_exist_yet(db, roles):
                           " VALUES ((%s + 1)::oid, (%s + 1)::oid, 'planted')"):
             with pytest.raises(psycopg.errors.UndefinedTable, match="does not exist"):
                 a.execute(statement, (oid,) * statement.count("%s"))
+
+
+def test_an_edge_sources_target_lets_no_admin_lock_a_table_it_may_not_read(db, roles):
+    """graph._hold_sources (SECURITY DEFINER, the installing superuser's: only a table's
+    owner or a role that may write it takes SHARE UPDATE EXCLUSIVE) locks the tables the
+    registry names. The registry check (graph._check_registration) vets an edge source's
+    carrying tables (from_table, via_table), not its to_table, which registration takes
+    from the registered node tables: an admin's own edge source written by hand, its
+    to_table another role's table, had the superuser's definer lock that table for the
+    admin to the end of its transaction, holding off the owner's CREATE INDEX, ALTER
+    TABLE, VACUUM and ANALYZE (and autovacuum) for as long as it liked (found in review;
+    seen failing). Only node tables and carrying tables are locked now."""
+    adm, owner, _ = roles
+    mine = "gs_rg_mine_" + adm[-8:]
+    with connect(db) as c:
+        c.execute(sql.SQL("CREATE TABLE public.{} (id int PRIMARY KEY, ref int)").format(sql.Identifier(mine)))
+        c.execute(sql.SQL("ALTER TABLE public.{} OWNER TO {}").format(sql.Identifier(mine), sql.Identifier(adm)))
+    try:
+        with as_role(db, adm) as a, a.transaction():
+            victim = a.execute("SELECT c.oid FROM pg_class AS c JOIN pg_namespace AS s ON s.oid = c.relnamespace"
+                               " WHERE s.nspname = 'vault' AND c.relname = 'salaries'").fetchone()[0]
+            assert not a.execute("SELECT has_table_privilege(%s::oid, 'SELECT')", (victim,)).fetchone()[0]
+            a.execute("INSERT INTO graph._edge_sources (kind, from_table, from_column, to_table, label)"
+                      " VALUES ('fk', %s::regclass, 'ref', %s, 'x')", (f"public.{mine}", victim))
+            a.execute("SELECT graph._hold_sources(ARRAY[%s::oid], true)", (victim,))
+            held = [m for (m,) in a.execute("SELECT mode FROM pg_locks WHERE pid = pg_backend_pid()"
+                                            " AND granted AND relation = %s", (victim,)).fetchall()]
+            raise psycopg.Rollback()  # nothing it wrote stays
+    finally:
+        with connect(db) as c:
+            c.execute(sql.SQL("DROP TABLE IF EXISTS public.{}").format(sql.Identifier(mine)))
+    assert held == [], held

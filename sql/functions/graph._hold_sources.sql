@@ -19,9 +19,14 @@
 -- SECURITY DEFINER, owned by the installing superuser (only a table's owner, a
 -- superuser or a role that may write the table may take that lock, and graphsync
 -- owns no one's tables): EXECUTE is graph_admin's alone (sql/privileges.sql), and it
--- locks only registered tables (graph._node_tables, graph._edge_sources) and their
--- partitions and children, whatever it is given: it never lets a graph_admin member
--- lock a table graphsync does not read. It runs no code a table owner controls:
+-- locks only registered tables (graph._node_tables, and the tables carrying an edge
+-- source: its from_table and via_table) and their partitions and children, whatever
+-- it is given: it never lets a graph_admin member lock a table graphsync does not
+-- read. Those are the columns the registry's writes are checked on
+-- (graph._check_registration: SELECT and TRIGGER on the table); an edge source's
+-- to_table is not checked there (registration takes it from the node tables), and
+-- an admin's edge source written by hand naming another role's table there had this
+-- lock that table for the admin (tests/test_abuse_registry.py). It runs no code a table owner controls:
 -- LOCK TABLE ONLY reads the catalog and takes the lock. On a hot standby (no lock
 -- above ROW EXCLUSIVE there) it takes ACCESS SHARE. Reads: graph._node_tables,
 -- graph._edge_sources, pg_inherits, pg_class.
@@ -53,7 +58,7 @@ BEGIN
             IF EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = rel AND c.relkind IN ('r', 'p'))
                AND (EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = rel)
                     OR EXISTS (SELECT FROM graph._edge_sources AS e
-                               WHERE rel IN (e.from_table, e.to_table, e.via_table))) THEN
+                               WHERE rel IN (e.from_table, e.via_table))) THEN
                 EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN %s MODE', rel::pg_catalog.regclass, mode);
             END IF;
         ELSE
@@ -62,7 +67,7 @@ BEGIN
                     SELECT u.t AS rel, u.t AS top, 0 AS depth
                     FROM pg_catalog.unnest(tables) AS u (t)
                     WHERE EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = u.t)
-                       OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE u.t IN (e.from_table, e.to_table, e.via_table))
+                       OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE u.t IN (e.from_table, e.via_table))
                     UNION
                     SELECT i.inhrelid, tree.top, tree.depth + 1
                     FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.rel
