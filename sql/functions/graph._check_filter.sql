@@ -7,6 +7,9 @@
 -- as graph_capture inside every write, build and verify as the admin, so it
 -- must never run a function, operator, cast or domain check a table owner (or
 -- anyone but PostgreSQL) wrote, nor depend on time, settings or other rows.
+-- Parsed, and deparsed, with standard_conforming_strings on whatever the session
+-- says (a backslash in a literal is itself: graph._output_settings pins it wherever
+-- the stored text is read again).
 -- Checked in two steps, under the pinned search_path pg_catalog, pg_temp, on an
 -- empty temporary table with tbl's column names and types:
 --   1. parsed, not planned, as a temporary view over the copy: anything the
@@ -34,6 +37,7 @@ CREATE OR REPLACE FUNCTION graph._check_filter(
 RETURNS TABLE (expression text, columns text[])
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -18,6 +18,7 @@ CREATE OR REPLACE FUNCTION graph._edge_filter_expr(edge_source_id integer, alias
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
 AS $$
 DECLARE
     e graph._edge_sources;

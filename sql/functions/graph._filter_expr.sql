@@ -12,6 +12,7 @@ CREATE OR REPLACE FUNCTION graph._filter_expr(tbl oid, row_filter text, alias te
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
 AS $$
 DECLARE
     checked text;

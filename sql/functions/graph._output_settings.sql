@@ -1,7 +1,11 @@
 -- graph._output_settings(): the SET clauses that fix how values render as text
 -- (DateStyle, TimeZone, IntervalStyle, extra_float_digits, bytea_output, and
 -- lc_monetary, which shapes money's: any writer may SET it,
--- tests/test_abuse_writer_monetary_locale.py). Keys
+-- tests/test_abuse_writer_monetary_locale.py), and standard_conforming_strings,
+-- which decides how a statement's text reads a backslash in a string literal: a
+-- registered row filter is stored as PostgreSQL deparses it under it on ('%\_x'),
+-- and a writer or builder with it off read that filter as another one
+-- (tests/test_abuse_string_escapes.py). Keys
 -- and properties are text rendered by capture triggers and by the source read
 -- of build/verify; with these pinned on both, a row's key is the same text
 -- whatever the writer's or the admin's session says. The one list: capture
@@ -15,4 +19,5 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT 'SET datestyle = ''ISO, YMD'' SET timezone = ''UTC'' SET intervalstyle = ''postgres'''
         || ' SET extra_float_digits = 3 SET bytea_output = ''hex'' SET lc_monetary = ''C'''
+        || ' SET standard_conforming_strings = on'
 $$;

@@ -37,7 +37,9 @@
 --   %9$s         (unused: the function's SET clauses, search_path, jit and enable_mergejoin off,
 --                and graph._output_settings() pinning text output unless every
 --                rendered column (key, properties, captured columns) is of a type
---                no setting renders differently (every capture function pins
+--                no setting renders differently and it embeds no row filter or
+--                computed endpoint (lean: a filter's literals read as
+--                standard_conforming_strings on says) (every capture function pins
 --                search_path, as every SECURITY DEFINER function must; its body is
 --                schema-qualified too), written by the CREATE FUNCTION statement)
 --   %10$L %11$L  tbl's oid and name, for the check on TG_RELID (and a
@@ -146,7 +148,7 @@
 -- same placeholders %2$s to %8$s; the table above, for one row). A row filter
 -- that raises marks only that row with the error, where the statement path marks
 -- every row of the statement. It pins search_path (and the output settings
--- unless plain_text), not jit and enable_mergejoin: its statements read one row.
+-- unless lean), not jit and enable_mergejoin: its statements read one row.
 -- Touches: the function graph._capture_<oid> or graph._capture_row_<oid> (and,
 -- when dropped, its triggers).
 CREATE OR REPLACE FUNCTION graph._write_capture(tbl oid, per_row boolean DEFAULT false)
@@ -610,7 +612,7 @@ GRANT EXECUTE ON FUNCTION %1$s() TO PUBLIC;
 $f$, fn,
        'SET search_path = pg_catalog, pg_temp'
        || CASE WHEN per_row THEN '' ELSE E'\nSET jit = off\nSET enable_mergejoin = off' END
-       || CASE WHEN plain_text THEN '' ELSE E'\n' || graph._output_settings() END,
+       || CASE WHEN lean THEN '' ELSE E'\n' || graph._output_settings() END,
        body);
 
     IF NOT existed THEN

@@ -653,7 +653,7 @@ fn AS (
     UNION ALL
     -- pg_depend records no PostgreSQL function (they are pinned): those it calls, from its expression
     SELECT y.what, m.m[1]::pg_catalog.oid
-    FROM y CROSS JOIN LATERAL pg_catalog.regexp_matches(y.polqual::text, ':funcid (\\d+)', 'g') AS m (m)
+    FROM y CROSS JOIN LATERAL pg_catalog.regexp_matches(y.polqual::text, ':funcid ([0-9]+)', 'g') AS m (m)
 ),
 typ (what, oid) AS (  -- the types it names, and the types their values hold
     SELECT dep.what, dep.refobjid
