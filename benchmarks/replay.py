@@ -68,22 +68,26 @@ ROUND = [
 ]
 
 # Runs apply_sync with plpy wrapped, timing each SQL statement it runs (by its first
-# line) and changes.add_rows(), the Python that turns a batch of log rows into graph changes.
+# line; with PL/Python's conversion of its arguments and rows) and the Python steps of a
+# batch: changes.add_rows() (the log rows turned into graph changes), the images'
+# parse, cancel_edges() and the change-log entries. By the backend's CPU
+# (time.process_time: the applying process's user + system time), not the clock: on a
+# shared machine the clock of one apply varies with the load far more.
 PROFILE = '''
 CREATE FUNCTION pg_temp.profile_apply() RETURNS text LANGUAGE plpython3u AS $$
 import json, time
 if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
     SD["graphsync"] = True
-from graphsync.sync import apply, changes
+from graphsync.sync import apply, changes, notify
 
 spent = {}
 
 def clock(name, fn, *args, **kw):
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         return fn(*args, **kw)
     finally:
-        spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+        spent[name] = spent.get(name, 0.0) + time.process_time() - start
 
 class Timed:
     def __init__(self):
@@ -98,13 +102,20 @@ class Timed:
     def __getattr__(self, name):
         return getattr(plpy, name)
 
-add_rows = changes.add_rows
-changes.add_rows = lambda *args, **kw: clock("Python: changes.add_rows() (edges, edge diff, node counts)",
-                                             add_rows, *args, **kw)
+def timed(module, name, label):
+    fn = getattr(module, name)
+    setattr(module, name, lambda *args, **kw: clock(label, fn, *args, **kw))
+    return module, name, fn
+
+wrapped = [timed(changes, "add_rows", "Python: changes.add_rows() (edges, edge diff, node counts)"),
+           timed(changes, "parse_images", "Python: changes.parse_images() (the images' JSON)"),
+           timed(changes, "cancel_edges", "Python: changes.cancel_edges()"),
+           timed(notify, "entries", "Python: notify.entries() (the change-log entries)")]
 try:
     result = clock("total", apply.apply_sync, Timed())
 finally:
-    changes.add_rows = add_rows
+    for module, name, fn in wrapped:
+        setattr(module, name, fn)
 return json.dumps({"result": result, "spent": spent})
 $$;
 '''
@@ -339,8 +350,8 @@ def plot(samples: dict[str, list[float]], logged: int, path: str, title: str) ->
 
 
 def profile(dsn: str, before: tuple[str, ...] = ()) -> str:
-    """A Markdown table of where one apply_sync over the whole log spends its time
-    (``before``: statements run first in its transaction, e.g. PER_BATCH)."""
+    """A Markdown table of where one apply_sync over the whole log spends its backend
+    CPU (PROFILE; ``before``: statements run first in its transaction, e.g. PER_BATCH)."""
     with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction(force_rollback=True):
         for setting in SETTINGS + before:
             conn.execute(setting)
@@ -351,7 +362,7 @@ def profile(dsn: str, before: tuple[str, ...] = ()) -> str:
     spent = out["spent"]
     total = spent.pop("total")
     spent["Python: the rest of apply_sync"] = total - sum(spent.values())
-    lines = ["| part of apply_sync | seconds | share |", "|---|---:|---:|"]
+    lines = ["| part of apply_sync | CPU seconds | share |", "|---|---:|---:|"]
     lines += [f"| {name.replace('|', '/')} | {s:.2f} | {s / total:.0%} |"
               for name, s in sorted(spent.items(), key=lambda kv: -kv[1]) if s >= 0.005 * total]
     return "\n".join(lines + [f"| total | {total:.2f} | 100% |"])
@@ -366,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds into the apply (default: a third of an apply timed first)")
     parser.add_argument("--timeout", type=float, default=600, help="cancel an apply after this (default 600 s)")
     parser.add_argument("--profile", action="store_true",
-                        help="also print where one apply spends its time (with --per-batch, also the per-batch one's)")
+                        help="also print where one apply spends its backend CPU (with --per-batch, also the per-batch"
+                             " one's)")
     parser.add_argument("--previous", metavar="REVISION",
                         help="also run the replay of this revision (its sync/apply.py), alternating, in this"
                              " database: only for revisions from migration 245 on, whose replay writes"

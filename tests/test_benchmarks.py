@@ -36,7 +36,7 @@ RUNS = {
     "run.py": [["--quick", "--reps", "1", "--replay-reps", "1"]],
     "capture.py": [["--quick", "--reps", "1"]],
     "capture_instructions.py": [["-n", "5", "--before", "{copy}"]],
-    "replay.py": [["--rows", "20000", "--reps", "1", "--per-batch"]],
+    "replay.py": [["--rows", "20000", "--reps", "1", "--per-batch", "--profile"]],
     "reads.py": [["--quick", "--repeat", "1", *TINY],
                  ["--quick", "--repeat", "1", *TINY, "--traversals-against", "HEAD"],
                  ["--quick", *TINY, "--fold-only", "HEAD", "--reps", "1"]],
