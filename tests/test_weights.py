@@ -187,3 +187,50 @@ def test_zero_and_tiny_weights_are_usable(conn):
     assert verify(conn) == []
     assert weighted(conn, 1, 3) == [("1", None, 5e-324), ("3", 5e-324, 5e-324)]
     assert weighted(conn, 2, 1) == [("2", None, 0.0), ("3", 0.0, 0.0), ("1", 0.0, 0.0)]
+
+
+# Finite weights whose sum passes float8's largest value (about 1.8e308).
+HUGE = 1e308
+
+
+def assert_cost_out_of_range(c, src, dst):
+    with pytest.raises(psycopg.errors.NumericValueOutOfRange) as info:
+        weighted(c, src, dst)
+    message = str(info.value)
+    assert "(public.spots, %s)" % src in message and "(public.spots, %s)" % dst in message, message
+    assert "double precision" in message, message
+
+
+def test_a_path_whose_cost_passes_float8_is_an_error(conn):
+    """Two finite weights that sum past float8: the cheapest path from 1 to 3
+    costs 2e308, which no total_cost can hold. Never a path of cost Infinity
+    (two such costs compare equal, so the path could be any of them), nor no
+    path as if 3 were unreachable: 22003 naming the path's ends."""
+    conn.execute("UPDATE roads SET cost = %s WHERE id = 1", [HUGE])
+    conn.execute("INSERT INTO roads VALUES (9, 2, 3, %s, 'lane')", [HUGE])
+    conn.execute("INSERT INTO tolls VALUES (9, 2, 3, 1.7e308)")  # dearer still, also past the range
+    apply(conn)
+    assert weighted(conn, 1, 2) == [("1", None, HUGE), ("2", HUGE, HUGE)]
+    assert_cost_out_of_range(conn, 1, 3)
+    assert_cost_out_of_range(conn, 1, 4)  # 3 -> 4 costs 2 more
+    conn.execute("SELECT graph.build()")
+    assert_cost_out_of_range(conn, 1, 3)
+    conn.execute("INSERT INTO spots VALUES (5, 's5')")
+    apply(conn)
+    assert weighted(conn, 1, 5) == []  # unreachable, though the search passed float8 on its way
+    conn.execute("INSERT INTO roads VALUES (10, 1, 3, 7, 'lane')")
+    apply(conn)
+    assert weighted(conn, 1, 3) == [("1", None, 7.0), ("3", 7.0, 7.0)]  # a cheaper way in range
+
+
+def test_a_cost_past_float8_with_a_negative_weight_out_of_reach(conn):
+    """The same when a negative weight elsewhere in the graph sends the read to
+    the search that checks which negative edges it can reach."""
+    conn.execute("INSERT INTO spots VALUES (5, 's5'), (6, 's6')")
+    conn.execute("INSERT INTO tolls VALUES (8, 5, 6, -1)")
+    conn.execute("UPDATE roads SET cost = %s WHERE id = 1", [HUGE])
+    conn.execute("INSERT INTO roads VALUES (9, 2, 3, %s, 'lane')", [HUGE])
+    apply(conn)
+    assert weighted(conn, 1, 2) == [("1", None, HUGE), ("2", HUGE, HUGE)]
+    assert_cost_out_of_range(conn, 1, 3)
+    assert weighted(conn, 1, 5) == []

@@ -61,6 +61,13 @@ class InvalidArgument(GraphsyncError, ValueError):
     sqlstate = "22023"
 
 
+class NumericValueOutOfRange(GraphsyncError, ValueError):
+    """22003 numeric_value_out_of_range: a cheapest path whose finite edge weights sum
+    past what double precision holds."""
+
+    sqlstate = "22003"
+
+
 class NullValue(GraphsyncError, ValueError):
     """22004 null_value_not_allowed: NULL where a value is needed, also inside an
     array argument."""

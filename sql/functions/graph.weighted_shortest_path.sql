@@ -3,6 +3,7 @@
 -- 'out' | 'in' | 'any', over edges with labels in edge_types, through nodes the
 -- caller may see. Weights: the edge source's weight column; a NULL weight
 -- counts as 1; a negative weight on an edge the search could use raises 22023;
+-- a cheapest path whose cost passes double precision raises 22003;
 -- parallel edges count with the cheapest. Works while edge changes sit in the
 -- overlay or are still pending. One row per node: edge_weight of the edge that
 -- reaches it, cost so far, total_cost of the whole path. No row when

@@ -13,6 +13,13 @@ minimum mu is finite it is the cost of a real path, so C <= mu: one more round
 with L = mu / 2 is exact. Otherwise L doubles, until the forward search has
 explored everything the source reaches (then dst is unreachable).
 
+Sums past float64's largest value are +inf, which SciPy's dijkstra takes for
+"not reached": a node reachable only at such a cost looks unreachable, and two
+such costs compare equal. So a cost or mu counts only when finite; when the
+search with no limit still leaves edges unexplored, the sums to their heads
+overflowed, and one breadth-first search decides between CostOutOfRange (dst
+is among them) and None. The check costs a read nothing until then.
+
 Same contract as paths.weighted_shortest_path (parallel edges count with their
 cheapest weight, self loops ignored, +inf weights never used) for graphs
 without negative weights; prepare() records whether any allowed edge is
@@ -28,7 +35,13 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from graphsync.algorithms.lazy_numpy import np
-from graphsync.algorithms.paths import WeightedPath, allowed_edge_positions, cheapest_parallel_edges
+from graphsync.algorithms.paths import (
+    CostOutOfRange,
+    WeightedPath,
+    allowed_edge_positions,
+    cheapest_parallel_edges,
+    reaches,
+)
 
 
 class Prepared(NamedTuple):
@@ -56,7 +69,8 @@ def prepare(offsets, targets, weights, labels, alive, edge_label_mask=None):
     forward = csr_matrix((w, ends, indptr), shape=(n, n))
     backward = forward.T.tocsr()
     positive = w[w > 0]
-    start = float(np.median(positive)) * 4 if len(positive) else 1.0
+    with np.errstate(over="ignore"):  # weights near float64's top: an unlimited first search
+        start = float(np.median(positive)) * 4 if len(positive) else 1.0
     return Prepared(forward, backward, sources, ends, positions, has_negative, start)
 
 
@@ -69,7 +83,8 @@ def _walk(predecessors, start, stop):
 
 def shortest(p, weights, labels, src, dst):
     """The cheapest path from ``src`` to ``dst`` (a paths.WeightedPath) or None; the
-    ends must be alive (the caller checks) and p.has_negative False."""
+    ends must be alive (the caller checks) and p.has_negative False. Raises
+    paths.CostOutOfRange when ``dst`` is reachable but only at a cost past float64."""
     if src == dst:
         return WeightedPath(np.array([src], dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int32), 0.0)
     limit = p.start_limit
@@ -80,24 +95,29 @@ def shortest(p, weights, labels, src, dst):
         edge_ok = reached_s[p.sources] & np.isfinite(dt[p.targets])
         if edge_ok.any():
             cand = np.flatnonzero(edge_ok)
-            total = ds[p.sources[cand]] + p.forward.data[cand] + dt[p.targets[cand]]
+            with np.errstate(over="ignore"):  # a sum past float64 is inf: no candidate
+                total = ds[p.sources[cand]] + p.forward.data[cand] + dt[p.targets[cand]]
             best = int(cand[np.argmin(total)])
             mu = float(total.min())
         else:
             mu = np.inf
-        if ds[dst] <= mu and ds[dst] <= 2 * limit:
+        if ds[dst] <= mu and ds[dst] <= 2 * limit and ds[dst] < np.inf:
             nodes = _walk(pred_s, src, dst)[::-1]
             break
-        if mu <= 2 * limit:
+        if mu <= 2 * limit and mu < np.inf:
             u, v = int(p.sources[best]), int(p.targets[best])
             nodes = _walk(pred_s, src, u)[::-1] + _walk(pred_t, dst, v)
             break
-        if np.isfinite(mu):
+        if mu < np.inf:
             limit = mu / 2
             continue
         leaving = reached_s[p.sources]
         if not (leaving & ~reached_s[p.targets]).any():
             return None  # the forward search explored all the source reaches
+        if limit == np.inf:  # it explored all it reaches below float64's top: the rest overflowed
+            if reaches(p.sources, p.targets, len(ds), src, dst):
+                raise CostOutOfRange(src, dst)
+            return None
         limit *= 2
     nodes = np.array(nodes, dtype=np.int64)
     key = p.sources * len(ds) + p.targets

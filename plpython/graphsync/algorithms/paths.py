@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import breadth_first_order, dijkstra
 
 from graphsync.algorithms.adjacency import Adjacency
 from graphsync.algorithms.bibfs import Path
@@ -30,6 +30,24 @@ class NegativeWeight(ValueError):
     def __init__(self, weight, tail, head, source):
         super().__init__(f"negative edge weight {weight} on an edge reachable from node {source}")
         self.weight, self.tail, self.head, self.source = weight, tail, head, source
+
+
+class CostOutOfRange(ValueError):
+    """Node ``target`` is reachable from node ``source`` over edges of finite weight,
+    but the cheapest such path costs more than a float64 holds: its weights sum past
+    the largest double, to +inf, which any other such sum would equal."""
+
+    def __init__(self, source, target):
+        super().__init__(f"the cheapest path from node {source} to node {target} costs more than float64 holds")
+        self.source, self.target = source, target
+
+
+def reaches(sources, targets, n, src, dst):
+    """Whether node ``dst`` is reachable from ``src`` over the edges
+    ``sources[i] -> targets[i]`` of a graph of ``n`` nodes. For the rare read whose
+    Dijkstra found no finite cost: was that overflow, or is ``dst`` out of reach?"""
+    graph = csr_matrix((np.ones(len(sources)), (sources, targets)), shape=(n, n))
+    return bool((breadth_first_order(graph, src, directed=True, return_predecessors=False) == dst).any())
 
 
 class WeightedPath(NamedTuple):
@@ -130,8 +148,9 @@ def weighted_shortest_path(offsets, targets, weights, labels, alive, src, dst,
     graph is not an error.
 
     Returns a :class:`WeightedPath` (``src == dst`` alive gives a one-node path of cost 0),
-    or None when either end is dead or ``dst`` is unreachable at finite cost. Raises
-    ValueError for a node id outside 0..n-1.
+    or None when either end is dead or ``dst`` is unreachable over edges of finite weight.
+    Raises :class:`CostOutOfRange` when it is reachable so but every such path costs more
+    than a float64 holds, and ValueError for a node id outside 0..n-1.
     """
     offsets, targets, labels, edge_label_mask = csr_arrays(
         offsets, targets, labels, edge_label_mask)
@@ -163,6 +182,9 @@ def weighted_shortest_path(offsets, targets, weights, labels, alive, src, dst,
         shape=(n, n))
     cost, predecessors = dijkstra(graph, directed=True, indices=src, return_predecessors=True)
     if not np.isfinite(cost[dst]):
+        finite = np.isfinite(weights[positions])
+        if reaches(sources[finite], targets[positions][finite], n, src, dst):
+            raise CostOutOfRange(src, dst)
         return None
     nodes = [dst]
     while nodes[-1] != src:

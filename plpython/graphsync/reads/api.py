@@ -7,7 +7,8 @@ effective CSR, and turns node ids back into (table, id text) (nodes.py).
 
 Bounds: max_depth and max_nodes have defaults and hard caps; a traversal that
 reaches max_nodes stops with capped = true. Bad input raises a clear error (see
-errors.py): 22023 (bad argument value, negative edge weight in reach), 22004
+errors.py): 22023 (bad argument value, negative edge weight in reach), 22003 (a
+cheapest path's cost past double precision), 22004
 (NULL where a value is needed, also inside an array), 22P02 (an id that is not
 a key of its table), 55000 (table not registered), 42501 (table the caller may
 not read), 42P01 (no such table: raised by the regclass cast itself).
@@ -626,6 +627,8 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
                                              src, dst, label_mask)
         else:
             p = bidijkstra.shortest(prepared, c.weights, c.labels, src, dst)
+    except paths.CostOutOfRange:
+        raise _cost_out_of_range(plpy, r, src, dst) from None
     except paths.NegativeWeight as exc:
         ends = nodes.keys(plpy, r.v, [exc.tail, exc.head])  # both in the caller's mask
         detail = None
@@ -639,7 +642,23 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
                                      hint="Edge weights must be >= 0 (a NULL weight counts as 1).") from None
     if p is None:
         return []
-    return _path_rows(plpy, r, p.nodes.tolist(), p.step_labels.tolist(), p.step_weights.tolist())
+    rows = _path_rows(plpy, r, p.nodes.tolist(), p.step_labels.tolist(), p.step_weights.tolist())
+    if rows and rows[-1][6] == np.inf:  # the search's sum in range, the steps' in their order not
+        raise _cost_out_of_range(plpy, r, src, dst)
+    return rows
+
+
+def _cost_out_of_range(plpy, r, src, dst):
+    """22003 for a cheapest path from node ``src`` to ``dst`` (both in the caller's
+    mask, so named) whose finite weights sum past double precision: no total_cost
+    holds it, and as +Infinity it would equal every other such cost."""
+    ends = nodes.keys(plpy, r.v, [src, dst])
+    (src_table, src_id), (dst_table, dst_id) = ends[src], ends[dst]
+    return errors.NumericValueOutOfRange(
+        "the cheapest path from (%s, %s) to (%s, %s) costs more than double precision holds" % (
+            r.v.registry.nodes[src_table].table_name, src_id, r.v.registry.nodes[dst_table].table_name, dst_id),
+        detail="Its edge weights are finite, but they sum past %r." % float(np.finfo(np.float64).max),
+        hint="Scale the weights down (a larger unit), or leave the dearest edges out with edge_types.")
 
 
 def _refuse_unusable_weights(plpy, r, c, label_mask, direction, src):
