@@ -24,6 +24,9 @@ rebuild or every read for everyone (found in review, each seen failing).
   it: the error is in the row), every build failed while it existed, and so did the
   reads of every reader a join table's row-level security applies to. Now replay
   records it and goes on, and a build and such a read take it as failing the filter.
+  Health then suggested graph.retry_failed(), which can never apply such a row; now
+  it says to fix the row or the filter and build, and verify() names the filter and
+  the row's key.
 - Known gap (strict xfails): a key or reference text whose index entry does not fit
   a btree page (some 2.7 kB that compression does not shorten) stops replay under
   the default policy and fails every build: graph._nodes' unique index on
@@ -565,3 +568,59 @@ def test_a_join_row_its_filter_raises_on_fails_no_read_asked_node_by_node(secure
             got = [row[0] for row in r.execute("SELECT node_id FROM graph.traverse('spots', %s, max_depth => 5)"
                                                " ORDER BY node_id", [start])]
             assert got == reached, (start, got)
+
+
+def _health(c):
+    return c.execute("SELECT failed_sync_rows, next_action FROM graph.sync_health()").fetchone()
+
+
+@pytest.mark.parametrize("filter_of", ["node table", "edge source"])
+def test_a_row_its_filter_raises_on_is_named_with_what_helps(filtered, filter_of):
+    """No retry can apply a log row whose filter raised at capture (the error is in
+    the row, and the writer's fix is logged over the same old image): health never
+    suggests graph.retry_failed() for it, but fixing the row or the filter, then a
+    build (which reads the rows again). verify() names the table, the filter and the
+    key of a row it raises on, to a caller that may read that row, and never the key
+    to one that may not."""
+    dsn, writer = filtered
+    admin = "a_" + uuid.uuid4().hex[:8]
+    with connect(dsn) as c:
+        c.execute(f"CREATE ROLE {admin} LOGIN NOSUPERUSER IN ROLE graph_admin")
+    try:
+        with as_role(dsn, writer) as w:
+            w.execute("INSERT INTO items VALUES (3, 1, 0, 1)" if filter_of == "node table"
+                      else "INSERT INTO items VALUES (3, 1, 1, 1)")
+        with connect(dsn) as c:
+            assert apply(c)["failed"] == 1
+            failed, action = _health(c)
+            assert failed == 1 and "retry_failed" not in action, action
+            assert "public.items" in action and "row filter" in action and "graph.build()" in action, action
+            rows = [r for r in verify(c) if r[0] == "check_failed"]
+            assert [r[1:3] for r in rows] == [("public.items", None)], rows
+            detail = rows[0][3]
+            assert detail["sqlstate"] == "22012" and detail["key"] == "3", detail
+            assert detail["row_filter"] == ("((a / b) > 0)" if filter_of == "node table"
+                                            else "((b / (a - 1)) > 0)"), detail  # as registration stored it
+            assert "fix the row" in detail["hint"] and "retry_failed" not in detail["hint"], detail
+            m = c.execute("SELECT error FROM graph.run_scheduled_maintenance()").fetchone()[0]
+            assert "retry_failed" not in m and "graph.build()" in m, m
+        with as_role(dsn, writer) as w:  # no admin, but may read items: the same advice
+            failed, action = _health(w)
+            assert failed == 1 and "retry_failed" not in action and "graph.build()" in action, action
+            w.execute("UPDATE items SET a = 2, b = 1 WHERE id = 3")  # logged over the old image: fails too
+        with as_role(dsn, admin) as a:  # an admin who may not read items: no key, no row
+            rows = [r for r in verify(a) if r[0] == "check_failed" and r[1] == "public.items"]
+            assert len(rows) == 1 and rows[0][3]["sqlstate"] == "42501" and "key" not in rows[0][3], rows
+        with connect(dsn) as c:
+            assert apply(c)["failed"] == 1
+            failed, action = _health(c)
+            assert failed == 2 and "retry_failed" not in action, action
+            assert c.execute("SELECT still_failed FROM graph.retry_failed()").fetchone()[0] == 2  # as health says
+            c.execute("SELECT graph.build()")  # what health says helps
+            assert _health(c)[0] == 0
+            assert verify(c) == []
+            assert c.execute("SELECT node_id FROM graph.traverse('items', '3', max_depth => 1) WHERE depth = 1"
+                             ).fetchall() == [("1",)]
+    finally:
+        with connect(dsn) as c:
+            c.execute(f"DROP ROLE {admin}")

@@ -46,6 +46,7 @@ DECLARE
     scans_were text;
     jit_was text;
     held_as text;
+    filter_raised_in text;
 BEGIN
     reveal := reveal AND graph._session_is_admin();
     -- Schema drift, read once (each read checks every captured table's columns,
@@ -147,7 +148,13 @@ BEGIN
     PERFORM pg_catalog.set_config('enable_seqscan', 'off', true);
     PERFORM pg_catalog.set_config('jit', 'off', true);
     SELECT l.id INTO h.max_sync_log_id FROM graph._sync_log AS l ORDER BY l.id DESC LIMIT 1;
-    SELECT count(*) INTO h.failed_sync_rows FROM graph._sync_log AS l
+    -- With the table of the latest row a row filter raised on at capture
+    -- (changes.CAPTURED_FILTER_ERROR): its error is in the logged row, so no retry
+    -- applies it; a build reads the row again (see next_action).
+    SELECT count(*), (pg_catalog.array_agg(l.table_name ORDER BY l.id DESC)
+                      FILTER (WHERE pg_catalog.starts_with(l.error_message,
+                                                'the row filter raised an error when this row was captured')))[1]
+    INTO h.failed_sync_rows, filter_raised_in FROM graph._sync_log AS l
     WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a));
     -- An error message may quote the row's values: revealed to admins; graph.sync_health
     -- shows it to a role that may read the row's table (graph._failed_visible).
@@ -257,6 +264,13 @@ BEGIN
                    ' tables checked (its rebuild reads every table)', check_unread, h.last_verify_differences)
         WHEN h.reconcile_recommended THEN 'run graph.reconcile(): '
             || coalesce(h.schema_drift, h.last_verify_differences || ' source difference(s) found')
+        -- A build reads every row again (a row its filter still raises on as failing
+        -- the filter) and clears the failed rows, those of other causes too.
+        WHEN h.failed_sync_rows > 0 AND filter_raised_in IS NOT NULL THEN
+            format('fix the row of %s that its row filter raised on (or the filter), then run graph.build():'
+                   ' no retry applies a log row whose filter raised when it was captured (the error is in'
+                   ' the logged row); a build reads the rows again and clears the failed log rows (%s)',
+                   filter_raised_in, h.last_error)
         WHEN h.failed_sync_rows > 0 THEN
             'fix the cause of the failed log rows (' || h.last_error || '), then run graph.retry_failed()'
         WHEN cron.state IN ('failing', 'late', 'never_ran', 'inactive') THEN

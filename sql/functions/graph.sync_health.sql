@@ -59,7 +59,8 @@ BEGIN
     h := got.health;
     failed_id := got.last_failed_id;
     -- The latest failed row's message, when the caller may read its table (the
-    -- view decides as the caller); next_action quotes it as graph._health would.
+    -- view decides as the caller); next_action quotes it as graph._health would
+    -- (either advice about failed rows ends with it in parentheses).
     IF failed_id IS NOT NULL THEN
         SELECT format('log row %s: %s', v.id, v.error_message) INTO visible
         FROM graph._failed_visible AS v WHERE v.id = failed_id;
@@ -68,6 +69,10 @@ BEGIN
                                       h.last_error) THEN
                 h.next_action := format('fix the cause of the failed log rows (%s), then run graph.retry_failed()',
                                         visible);
+            ELSIF h.next_action LIKE 'fix the row of % that its row filter raised on %'
+                  AND pg_catalog.right(h.next_action, pg_catalog.length(h.last_error) + 2) = format('(%s)', h.last_error) THEN
+                h.next_action := pg_catalog.left(h.next_action, -pg_catalog.length(h.last_error) - 2)
+                                 || format('(%s)', visible);
             END IF;
             h.last_error := visible;
         END IF;

@@ -6,7 +6,9 @@
 -- read raises (a row filter that raises on one of its rows, a row-level security
 -- policy that applies to the caller) is not compared and gets one check_failed
 -- row (table_name the table, id NULL, detail {sqlstate, message, hint,
--- edge_sources}); every other table is compared (plpython graphsync/ops/verify.py).
+-- edge_sources}, and row_filter and key when a row filter raised on a row the
+-- caller may read: the hint says what helps); every other table is compared
+-- (plpython graphsync/ops/verify.py).
 -- Reads: the sources, graph._node_rows, graph._csr, graph._edge_overlay.
 -- PL/pgSQL around graph._verify, which does the work in PL/Python: an error
 -- reaches the caller with its SQLSTATE, message, detail and hint only. It

@@ -31,7 +31,7 @@ import time
 
 from graphsync import db, errors, settings
 from graphsync.ops import drift, integrity, jobs, verify
-from graphsync.sync import apply, base, build, notify
+from graphsync.sync import apply, base, build, changes, notify
 
 
 def apply_pending(plpy, result, notes):
@@ -242,7 +242,9 @@ def maintain(plpy, job_id, result, force, notes, config):
 
 FAILED_ROWS = apply.FAILED_CTE + """
 SELECT count(*) AS n, max(id) AS last,
-       (SELECT error_message FROM failed ORDER BY id DESC LIMIT 1) AS error
+       (SELECT error_message FROM failed ORDER BY id DESC LIMIT 1) AS error,
+       (SELECT l.table_name FROM failed AS f JOIN graph._sync_log AS l ON l.id = f.id
+        WHERE pg_catalog.starts_with(f.error_message, $1) ORDER BY f.id DESC LIMIT 1) AS filter_raised_in
 FROM failed
 """
 CRON_NOT_RUNNING = ("failing", "late", "never_ran", "inactive")
@@ -265,8 +267,15 @@ def left_undone(plpy, drifted, rebuild_reasons, stopped, check=None):
                       " graph (every other table was); fix the cause, the check runs again after"
                       " graph.verify_interval" % (check["job_id"], jobs.describe_check_failures(check["unread"]),
                                                   "it is" if len(check["unread"]) == 1 else "they are"))
-    failed = plpy.execute(FAILED_ROWS)[0]
-    if failed["n"]:
+    failed = plpy.execute(plpy.prepare(FAILED_ROWS, ["text"]), [changes.CAPTURED_FILTER_ERROR])[0]
+    if failed["n"] and failed["filter_raised_in"] is not None:
+        # No retry applies such a row (its error is in the logged row): a build reads
+        # the rows again and clears every failed row (graph._health says the same).
+        undone.append("%d log rows failed to apply (latest: log row %d: %s); fix the row of %s that its row"
+                      " filter raised on (or the filter), then run graph.build(): no retry applies a log row"
+                      " whose filter raised when it was captured" % (
+                          failed["n"], failed["last"], failed["error"], failed["filter_raised_in"]))
+    elif failed["n"]:
         undone.append("%d log rows failed to apply (latest: log row %d: %s); fix the cause, then run"
                       " graph.retry_failed()" % (failed["n"], failed["last"], failed["error"]))
     if stopped == "edge_buffer_full":

@@ -98,8 +98,11 @@ def verify(plpy):
     unread = sources.read_each_table(plpy, reg, "graph.verify()")
     names = {oid: n.table_name for oid, n in reg.nodes.items()}
     out = list(drifted)
-    out.extend(("check_failed", f["table"], None, json.dumps({
-        "sqlstate": f["sqlstate"], "message": f["message"], "hint": f["hint"], "edge_sources": f["edge_sources"]}))
+    # A row filter that raised: which, and the key of a row it raised on (read as the
+    # caller: sources.filter_raised_on), what helps in the hint.
+    out.extend(("check_failed", f["table"], None, json.dumps(dict({
+        "sqlstate": f["sqlstate"], "message": f["message"], "hint": f["hint"], "edge_sources": f["edge_sources"]},
+        **{k: f[k] for k in ("row_filter", "key") if k in f})))
         for f in unread.failures)
     # Hash joins only for the comparisons (build.no_nested_loops): with graph._node_rows'
     # statistics from when it was small, a nested loop over a sequential scan compared

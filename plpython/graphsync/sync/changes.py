@@ -140,6 +140,11 @@ def _ends(e, pk, row):
     return froms, tos
 
 
+# How the error of a log row a row filter raised on at capture begins (health and
+# maintenance recognise such rows by it: graph._health, ops/maintenance.py).
+CAPTURED_FILTER_ERROR = "the row filter raised an error when this row was captured"
+
+
 class CapturedFilterError(ValueError):
     """A row filter raised at capture: its error is in the log row, in place of the
     filter's result, so no later apply of that row can succeed (a rebuild reads the
@@ -151,7 +156,7 @@ class CapturedFilterError(ValueError):
 def _raise_failed(result):
     """Raise the error a row filter raised at capture (graph._carried_expr's marker)."""
     if isinstance(result, dict) and "error" in result:
-        raise CapturedFilterError("the row filter raised an error when this row was captured: %s" % result["error"])
+        raise CapturedFilterError("%s: %s" % (CAPTURED_FILTER_ERROR, result["error"]))
 
 
 def is_node(node, row):

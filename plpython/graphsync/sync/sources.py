@@ -138,6 +138,27 @@ EXCEPTION WHEN data_exception THEN
 END"""
 
 
+# Whether the filter raises a data exception on the row (_raising_filter).
+RAISES_BODY = """#variable_conflict use_column
+BEGIN
+    PERFORM %s;
+    RETURN false;
+EXCEPTION WHEN data_exception THEN
+    RETURN true;
+END"""
+
+
+def _row_function(plpy, oid, row_filter, alias, body, prefix):
+    """A call of a function of this session's temporary schema, made per table and
+    filter, that runs ``body`` (the filter's expression in place of %s) on ``alias``."""
+    expr = _q(plpy, "SELECT graph._filter_expr($1, $2, '_gs_safe_row', true) AS v", ["oid", "text"],
+              [oid, row_filter])
+    name = "%s_%d_%s" % (prefix, oid, hashlib.sha256(expr.encode()).hexdigest()[:16])
+    rowtype = _q(plpy, "SELECT pg_catalog.format('%s', $1::pg_catalog.regclass) AS v", ["oid"], [oid])
+    plpy.execute(SAFE_FILTER % (name, rowtype, plpy.quote_literal(body % expr)))
+    return "pg_temp.%s(%s)" % (name, plpy.quote_ident(alias))
+
+
 def _safe_filter(plpy, oid, row_filter, alias):
     """``alias`` (a row of table ``oid``) passes ``row_filter`` and the filter does not
     raise on it with a data exception (a division by zero, a text no integer, an
@@ -145,12 +166,12 @@ def _safe_filter(plpy, oid, row_filter, alias):
     does, rather than fail the whole read (a build: every build while the row
     exists). A function of this session's temporary schema, made per table and
     filter."""
-    expr = _q(plpy, "SELECT graph._filter_expr($1, $2, '_gs_safe_row', true) AS v", ["oid", "text"],
-              [oid, row_filter])
-    name = "_gs_safe_filter_%d_%s" % (oid, hashlib.sha256(expr.encode()).hexdigest()[:16])
-    rowtype = _q(plpy, "SELECT pg_catalog.format('%s', $1::pg_catalog.regclass) AS v", ["oid"], [oid])
-    plpy.execute(SAFE_FILTER % (name, rowtype, plpy.quote_literal(SAFE_BODY % expr)))
-    return "pg_temp.%s(%s)" % (name, plpy.quote_ident(alias))
+    return _row_function(plpy, oid, row_filter, alias, SAFE_BODY, "_gs_safe_filter")
+
+
+def _raising_filter(plpy, oid, row_filter, alias):
+    """Whether ``row_filter`` raises a data exception on ``alias``, a row of table ``oid``."""
+    return _row_function(plpy, oid, row_filter, alias, RAISES_BODY, "_gs_raising_filter")
 
 
 def filter_raised(plpy, exc):
@@ -430,6 +451,52 @@ def _failure(exc):
     return getattr(exc, "sqlstate", None) or "XX000", errors.spi_message(exc), errors.spi_detail_hint(exc)[1]
 
 
+def filter_raised_on(plpy, reg, oid, purpose):
+    """{"row_filter", "key"} for the first registered row filter of table ``oid`` (its
+    node table's, then those of the edge sources it carries) that raises a data
+    exception on one of its rows, with that row's key (None when the table is no node
+    table); None when none raises. For a table whose check's read raised such an
+    error (read_each_table), so what helps can be said: fix that row or the filter.
+    Read as the caller and unfiltered as that read was: the key of a row the caller
+    may read (row-level security that applies to it refuses the read first,
+    unfiltered). Each filter is evaluated row by row, a subtransaction each, up to
+    the first row it raises on: one such read of the table, only after it raised."""
+    node = reg.nodes.get(oid)
+    filters = ([node.row_filter] if node is not None and node.row_filter is not None else []) + [
+        e.row_filter for e in reg.edges_carried_by(oid) if e.row_filter is not None]
+    key = _key(plpy, oid, node.id_columns, "t") if node is not None else "NULL::text"
+    for row_filter in dict.fromkeys(filters):
+        sql = "SELECT %s AS k FROM %s AS t WHERE %s LIMIT 1" % (
+            key, _table(plpy, oid), _raising_filter(plpy, oid, row_filter, "t"))
+        with unfiltered(plpy, [oid], purpose):
+            rows = plpy.execute(sql)
+        if rows:
+            return {"row_filter": row_filter, "key": rows[0]["k"]}
+    return None
+
+
+def _raised_on(plpy, reg, oid, table, purpose):
+    """What a check that could not read ``table`` (oid ``oid``: a data exception)
+    adds to its failure: the row filter that raised and the key of a row it raised on,
+    and a hint saying what helps; nothing when no filter raises (another cause), or
+    when looking raised (the error passed on as it is, but a cancel)."""
+    try:
+        with plpy.subtransaction():
+            found = filter_raised_on(plpy, reg, oid, purpose)
+    except plpy.SPIError as exc:
+        if errors.is_cancel(exc):
+            raise
+        return {}
+    if found is None:
+        return {}
+    row = "the row with key %s" % found["key"] if found["key"] is not None else "a row"
+    found["hint"] = ("The row filter %s of %s raises on %s: fix the row or the filter, then run graph.build()."
+                     " Until then a build takes the row as failing the filter and this check cannot read the"
+                     " table; no retry applies a log row whose filter raised when it was captured, a build reads"
+                     " the row again." % (found["row_filter"], table, row))
+    return found
+
+
 def read_each_table(plpy, reg, purpose):
     """Fill pg_temp._gs_src_nodes/_gs_src_edges from the sources, as
     read_into_temp does, but a table whose read raises (a row filter that raises on
@@ -472,9 +539,12 @@ def read_each_table(plpy, reg, purpose):
             got = _failure(exc)
             if got is None:
                 raise
-            failures.append({"table_oid": oid, "table": names.get(oid, node.table_name if node else str(oid)),
-                             "sqlstate": got[0], "message": got[1], "hint": got[2], "node_table": node is not None,
-                             "edge_sources": [e.edge_source_id for e in carried]})
+            failure = {"table_oid": oid, "table": names.get(oid, node.table_name if node else str(oid)),
+                       "sqlstate": got[0], "message": got[1], "hint": got[2], "node_table": node is not None,
+                       "edge_sources": [e.edge_source_id for e in carried]}
+            if filter_raised(plpy, exc):
+                failure.update(_raised_on(plpy, reg, oid, failure["table"], purpose))
+            failures.append(failure)
     unread = Unread(failures)
     if unread.node_tables:
         plpy.execute(plpy.prepare(DROP_UNREAD_ENDS, ["oid[]"]), [unread.node_tables])
