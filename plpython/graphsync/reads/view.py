@@ -108,10 +108,12 @@ NODE_IDS_HELD = "SELECT graph._node_ids_held($1, $2) AS held, %s" % GENERATION
 # it may change without a graph change: the row-level security of a label column's
 # table applies to the caller. A graph_admin member (superusers too) sees every
 # label, and graph._labels' policy asks nothing for it: it is told them all at once
-# (ids, names; empty for anyone else).
+# (ids, names; empty for anyone else). With the generation it saw: a rebuild drops
+# the labels its base no longer uses (sync/build.py UNUSED_LABELS), so a read still
+# holding the base before it runs again (Renumbered) rather than miss their names.
 LABELS = """
 SELECT (SELECT s.last_value FROM graph._labels_label_id_seq AS s) AS top,
-       current_user::text AS me,
+       current_user::text AS me, %s,
        a.admin, d.ids, d.names,
        (NOT a.admin AND EXISTS (
            SELECT FROM graph._edge_sources AS e
@@ -123,16 +125,17 @@ FROM (SELECT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') AS ad
 CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.array_agg(l.label_id), '{}') AS ids,
                            coalesce(pg_catalog.array_agg(l.label), '{}') AS names
                     FROM graph._labels AS l WHERE a.admin) AS d
-"""
+""" % GENERATION
 
 # The labels of ids $1 and names $2 the caller may see (LabelNames.know): both
 # conditions are leakproof, so graph._labels' policy is asked only about the rows
-# the two unique indexes find.
+# the two unique indexes find. With the generation it saw, as LABELS.
 LABELS_OF = """
-SELECT coalesce(pg_catalog.array_agg(l.label_id), '{}') AS ids, coalesce(pg_catalog.array_agg(l.label), '{}') AS names
+SELECT coalesce(pg_catalog.array_agg(l.label_id), '{}') AS ids, coalesce(pg_catalog.array_agg(l.label), '{}') AS names,
+       %s
 FROM graph._labels AS l
 WHERE l.label_id = ANY ($1) OR l.label = ANY ($2)
-"""
+""" % GENERATION
 
 
 class LabelNames:
@@ -160,9 +163,10 @@ class LabelNames:
         self.by_id[label_id] = name
         self.by_name[name] = label_id
 
-    def know(self, plpy, ids=(), names=()):
+    def know(self, plpy, ids=(), names=(), generation=None):
         """Ask graph._labels for the labels of ``ids`` (label ids; -1, no edge, is
-        passed by) and ``names`` not asked for yet, in one statement."""
+        passed by) and ``names`` not asked for yet, in one statement; Renumbered
+        when it saw another ``generation`` than the read's (see LABELS)."""
         if self.complete:
             return
         ids = [i for i in set(ids) if i >= 0 and i not in self.by_id and i not in self.asked_ids]
@@ -171,6 +175,8 @@ class LabelNames:
             return
         with label_policy.narrowed(self.narrow):
             r = run(plpy, LABELS_OF, ["integer[]", "text[]"], [ids, names])[0]
+        if generation is not None:
+            same_generation(generation, r)
         for label_id, name in zip(r["ids"], r["names"], strict=True):
             self.add(label_id, name)
         if len(self.asked_ids) + len(self.asked_names) + len(ids) + len(names) > ASKED_AT_MOST:
@@ -594,7 +600,7 @@ class View:
             seen = np.zeros(int(ids.max(initial=-1)) + 1, dtype=bool)
             seen[ids] = True
             ids = np.flatnonzero(seen).tolist()
-        self.book.know(plpy, ids, names)
+        self.book.know(plpy, ids, names, self.key[0])
 
     def label_names(self, plpy, labels):
         """(names object[], named bool[]) indexed by label id, covering the ids in
@@ -661,6 +667,7 @@ def with_labels(plpy, v, caller=None, carriers=None):
     if caller is not None and v.labels_for == (caller, v.key):
         return v
     r = run(plpy, LABELS)[0]
+    same_generation(v.key[0], r)
     known = caller is not None and caller[0] == r["me"]
     v.labels_for = (caller, v.key) if known and not r["per_read"] else None
     if r["admin"]:

@@ -47,6 +47,19 @@ WHERE NOT EXISTS (SELECT FROM graph._label_rows AS n WHERE n.label = l.label)
 ON CONFLICT DO NOTHING
 """
 LABEL_IDS = "SELECT label, label_id FROM graph._label_rows WHERE label = ANY($1::text[])"
+# The labels neither an edge of the new base ($1: their ids) nor a registered edge
+# source's own label ($2) uses: a label column's values no row holds any more, which
+# graph._labels kept for ever before (a writer cycling through values grew it without
+# bound). Run once the overlay is emptied, so no label id is held anywhere else: a
+# label becomes unused only at a rebuild (until then the base or an overlay row
+# holds it); replay numbers labels only under graph._sync_state's row, which the
+# build holds to its end, and numbers one dropped here again when it comes back; a
+# read asks label names in statements checked against its generation (reads/view.py
+# LABELS, LABELS_OF), so one that still holds the old base runs again.
+UNUSED_LABELS = """
+DELETE FROM graph._label_rows AS l
+WHERE l.label_id <> ALL ($1::int[]) AND l.label <> ALL ($2::text[])
+"""
 
 # The source rows just read against graph._nodes, in one join: only the rows that
 # differ, so a rebuild that changes few nodes writes few rows, and every node keeps
@@ -263,6 +276,7 @@ def build(plpy):
         step("graph._csr written")
         plpy.execute("DELETE FROM graph._edge_overlay")
         plpy.execute("DELETE FROM graph._edge_cuts")
+        db.run(plpy, UNUSED_LABELS, ["int[]", "text[]"], [np.unique(out.labels).tolist(), own_labels])
         plpy.execute(plpy.prepare(
             """UPDATE graph._sync_state SET done_snapshot = $1::pg_snapshot, settled_xid = $3,
                    target_snapshot = NULL, target_position = 0, generation = $2, overlay_count = 0,
