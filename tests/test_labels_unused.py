@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from conftest import apply, blocked_by, connect, maintain, verify, wait_until
+from conftest import apply, as_role, blocked_by, connect, maintain, verify, wait_until
 
 SCHEMA = """
 CREATE TABLE spots (id int PRIMARY KEY);
@@ -54,15 +54,29 @@ def kinds(c, src, edge_types):
 
 
 def test_labels_no_edge_uses_are_gone_after_maintenance(graph_db):
+    """The maintenance run's rebuild by an admin who is no superuser (graph._label_rows'
+    row-level security lets graph_admin delete)."""
+    admin = "a_labels_unused"
     with connect(graph_db) as c:
-        assert {"k1", "k49", "k50", "link"} <= labels(c)
-        c.execute("DELETE FROM links WHERE id < 50")
-        apply(c)
-        assert "k1" in labels(c)  # the overlay's '-' rows still hold them
-        assert verify(c) == []
-        c.execute("SET graph.edge_buffer_size = 60")  # 49 overlay rows: past half of it, a rebuild is due
-        m = maintain(c)
-        assert m["status"] == "succeeded" and m["rebuilt"], m
+        c.execute(f"DROP ROLE IF EXISTS {admin}")
+        c.execute(f"CREATE ROLE {admin} LOGIN NOSUPERUSER IN ROLE graph_admin")
+        c.execute(f"GRANT SELECT ON spots, links TO {admin}")
+    try:
+        with connect(graph_db) as c:
+            assert {"k1", "k49", "k50", "link"} <= labels(c)
+            c.execute("DELETE FROM links WHERE id < 50")
+            apply(c)
+            assert "k1" in labels(c)  # the overlay's '-' rows still hold them
+            assert verify(c) == []
+        with as_role(graph_db, admin) as a:
+            a.execute("SET graph.edge_buffer_size = 60")  # 49 overlay rows: past half of it, a rebuild is due
+            m = maintain(a)
+            assert m["status"] == "succeeded" and m["rebuilt"], m
+    finally:
+        with connect(graph_db) as c:
+            c.execute(f"DROP OWNED BY {admin}")
+            c.execute(f"DROP ROLE {admin}")
+    with connect(graph_db) as c:
         # k50's edge remains; 'link', the source's own label, stays whether used or not
         assert labels(c) == {"k50", "link"}
         assert verify(c) == []
