@@ -152,7 +152,7 @@ DECLARE
         -- ... and to read, as the caller, the edges a join table's rows carry
         -- (reads/edge_rows.py): catalog-only generators of the endpoint and row filter SQL
         '_as_key_expr', '_end_expr', '_edge_filter_expr', '_filter_type_ok', '_filter_row_expr', '_filter_foreign_name',
-        '_edge_row_passes',
+        '_row_passes',
         -- what graph._nodes' row-level security calls as whoever reads it
         '_row_visible', '_row_scope',
         -- ... and graph._labels' row-level security

@@ -37,7 +37,7 @@ import json
 import psycopg
 import pytest
 
-from conftest import apply, as_role, connect, verify
+from conftest import ROOT, apply, as_role, connect, verify
 from test_reads_under_writes import START_STATS
 
 OWNER, ADMIN, READER = "gs_ab_owner", "gs_ab_admin", "gs_ab_reader"
@@ -788,6 +788,58 @@ def test_an_admins_edge_filter_never_runs_as_a_reader(world):
         with connect(world) as c:
             c.execute("UPDATE graph._edge_sources SET row_filter = NULL, row_filter_columns = '{}'"
                       " WHERE via_table = 'ab.links'::regclass")
+
+# A filter of PostgreSQL's own names only, parsing over the join table's columns, that
+# is not immutable: it runs the SQL it is handed, as whoever evaluates it.
+VOLATILE_FILTER = "pg_catalog.query_to_xml('SELECT adm.spy(''x'')', true, true, '') IS NOT NULL"
+RECHECK = ROOT / "sql" / "migrations" / "449-recheck-registered-filters.sql"
+
+
+def test_an_admins_volatile_edge_filter_from_before_the_check_is_disabled_on_upgrade(world):
+    """A read asking, as its caller, which edges the join rows it sees carry checks the
+    stored filter against the catalog only (graph._edge_filter_expr): the names in it
+    are PostgreSQL's own and it parses, but not that it is immutable. A filter an
+    admin wrote into graph._edge_sources before the registry's trigger checked such
+    writes, calling a volatile function of PostgreSQL's own that runs SQL, ran the
+    admin's function as every such reader (found in review). Migration 449 checks
+    every registered filter again as registration does, replacing an edge source's
+    that fails by false with a WARNING (a node table's is named, and kept: capture,
+    build and verify check it each time): the reader runs none of the admin's code and
+    walks none of the source's edges."""
+    _fresh_admin_code(world)
+    read = ("SELECT node_id FROM graph.traverse('ab.docs', '1', direction => 'any', max_depth => 2,"
+            " edge_types => '{blue kind}')")  # the join table's edges only
+    plant = "UPDATE graph._edge_sources SET row_filter = %s, row_filter_columns = '{}' WHERE via_table = %s::regclass"
+    with as_role(world, ADMIN) as a:
+        with pytest.raises(psycopg.errors.InvalidObjectDefinition, match="not immutable"):
+            a.execute(plant, (VOLATILE_FILTER, "ab.links"))
+    with connect(world) as c:
+        c.execute(plant, (VOLATILE_FILTER, "ab.links"))  # as a row from before the check
+        before = foreign_calls(c)
+    try:
+        warnings = []
+        with connect(world) as c:  # what an upgrade runs, as the installer
+            c.add_notice_handler(lambda d: warnings.append(d.message_primary))
+            node_filter = c.execute("UPDATE graph._node_tables SET row_filter = %s WHERE table_oid = %s::regclass"
+                                    " RETURNING row_filter", (VOLATILE_FILTER, "ab.open")).fetchone()
+            c.execute(RECHECK.read_text())
+            assert c.execute("SELECT row_filter, row_filter_columns FROM graph._edge_sources"
+                             " WHERE via_table = 'ab.links'::regclass").fetchone() == ("false", [])
+            # a node table's is only named: capture, build and verify check it each time
+            assert c.execute("SELECT row_filter FROM graph._node_tables WHERE table_oid = 'ab.open'::regclass"
+                             ).fetchone() == node_filter
+        assert any("edge source" in w and "query_to_xml" in w and "now false" in w for w in warnings), warnings
+        assert any("table ab.open" in w and "query_to_xml" in w for w in warnings), warnings
+        with as_role(world, READER) as r:
+            assert {x[0] for x in r.execute(read)} == {"1"}
+        with connect(world) as c:
+            assert foreign_calls(c) == before
+    finally:
+        with connect(world) as c:
+            c.execute("UPDATE graph._edge_sources SET row_filter = NULL, row_filter_columns = '{}'"
+                      " WHERE via_table = 'ab.links'::regclass")
+            c.execute("UPDATE graph._node_tables SET row_filter = NULL WHERE table_oid = 'ab.open'::regclass")
+
 
 def test_registry_rows_an_admin_writes_run_none_of_its_code(world):
     """graph_admin may write the registry tables directly (GRANT ALL). A row filter

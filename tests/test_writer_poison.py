@@ -41,33 +41,58 @@ from conftest import apply, as_role, connect, verify
 
 
 @pytest.fixture
-def world(db):
+def schema(db):
+    """make(tables, statements, grants, roles): a graph of its own for a test. Every
+    registered table is removed and ``tables`` dropped; ``statements`` run (as a
+    superuser: the tables, their rows, their registration, a build); then a login
+    role per prefix of ``roles`` (a writer "w", a reader "r", neither an owner nor
+    an admin) is created and ``grants`` run, each formatted with the roles' names.
+    Returns (db, *role names); all of it is dropped after the test."""
+    made = []
+
+    def make(tables, statements, grants=(), roles=("w",)):
+        names = tuple(f"{p}_{uuid.uuid4().hex[:8]}" for p in roles)
+        made.append((tables, names))
+        with connect(db) as c:
+            c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
+            c.execute(f"DROP TABLE IF EXISTS {', '.join(tables)} CASCADE")
+            for statement in statements:
+                c.execute(statement)
+            for name in names:
+                c.execute(f"CREATE ROLE {name} LOGIN")
+            for grant in grants:
+                c.execute(grant.format(*names))
+        return (db, *names)
+
+    yield make
+    with connect(db) as c:
+        for tables, names in made:
+            c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
+            c.execute(f"DROP TABLE IF EXISTS {', '.join(tables)} CASCADE")
+            for name in names:
+                c.execute(f"DROP OWNED BY {name}")
+                c.execute(f"DROP ROLE {name}")
+
+
+@pytest.fixture
+def world(schema):
     """accounts (bigint key); transfers -> accounts, an integer edge source that
     build reads packed; notes -> accounts through a numeric and a text column,
     which only the writer role may write."""
-    writer = "w_" + uuid.uuid4().hex[:8]
-    with connect(db) as c:
-        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
-        c.execute("DROP TABLE IF EXISTS accounts, transfers, notes CASCADE")
-        c.execute("CREATE TABLE accounts (id bigint PRIMARY KEY, name text)")
-        c.execute("CREATE TABLE transfers (id bigint PRIMARY KEY, dst bigint)")
-        c.execute("CREATE TABLE notes (id int PRIMARY KEY, account numeric, account_txt text, body text)")
-        c.execute("INSERT INTO accounts SELECT g, 'a' || g FROM generate_series(1, 5) AS g")
-        c.execute("INSERT INTO transfers SELECT g, g % 5 + 1 FROM generate_series(1, 5) AS g")
-        c.execute("SELECT graph.add_table('accounts', columns => '{name}')")
-        c.execute("SELECT graph.add_table('transfers')")
-        c.execute("SELECT graph.add_table('notes', columns => '{body}')")
-        c.execute("SELECT graph.add_edge('transfers', 'dst', 'accounts', label => 'to')")
-        c.execute("SELECT graph.add_edge('notes', 'account', 'accounts', label => 'about')")
-        c.execute("SELECT graph.add_edge('notes', 'account_txt', 'accounts', label => 'about_txt')")
-        c.execute("SELECT graph.build()")
-        c.execute(f"CREATE ROLE {writer} LOGIN")
-        c.execute(f"GRANT INSERT, UPDATE, DELETE, SELECT ON notes TO {writer}")
-    yield db, writer
-    with connect(db) as c:
-        c.execute("DROP TABLE IF EXISTS accounts, transfers, notes CASCADE")
-        c.execute(f"DROP OWNED BY {writer}")
-        c.execute(f"DROP ROLE {writer}")
+    return schema(("accounts", "transfers", "notes"), [
+        "CREATE TABLE accounts (id bigint PRIMARY KEY, name text)",
+        "CREATE TABLE transfers (id bigint PRIMARY KEY, dst bigint)",
+        "CREATE TABLE notes (id int PRIMARY KEY, account numeric, account_txt text, body text)",
+        "INSERT INTO accounts SELECT g, 'a' || g FROM generate_series(1, 5) AS g",
+        "INSERT INTO transfers SELECT g, g % 5 + 1 FROM generate_series(1, 5) AS g",
+        "SELECT graph.add_table('accounts', columns => '{name}')",
+        "SELECT graph.add_table('transfers')",
+        "SELECT graph.add_table('notes', columns => '{body}')",
+        "SELECT graph.add_edge('transfers', 'dst', 'accounts', label => 'to')",
+        "SELECT graph.add_edge('notes', 'account', 'accounts', label => 'about')",
+        "SELECT graph.add_edge('notes', 'account_txt', 'accounts', label => 'about_txt')",
+        "SELECT graph.build()",
+    ], ["GRANT INSERT, UPDATE, DELETE, SELECT ON notes TO {0}"])
 
 
 @pytest.mark.parametrize("column, value", [
@@ -142,64 +167,44 @@ def test_a_long_reference_text_does_not_fail_every_rebuild(world):
 
 @LONG_KEY_GAP
 @pytest.mark.parametrize("policy", ["stop", "skip"])
-def test_a_key_its_own_primary_key_index_holds_stalls_neither_replay_nor_rebuilds(db, policy):
+def test_a_key_its_own_primary_key_index_holds_stalls_neither_replay_nor_rebuilds(schema, policy):
     """The longest key the writer's own primary key index takes: graph._nodes'
     unique index on (table_oid, pk) holds 4 bytes more of each entry."""
-    writer = "w_" + uuid.uuid4().hex[:8]
+    db, writer = schema(("tags", "others"), [
+        "CREATE TABLE tags (name text PRIMARY KEY)",
+        "CREATE TABLE others (id int PRIMARY KEY)",
+        "SELECT graph.add_table('tags')",
+        "SELECT graph.add_table('others')",
+        "SELECT graph.build()",
+    ], ["GRANT INSERT, SELECT ON tags TO {0}"])
+    with as_role(db, writer) as w:
+        for n in range(2700, 2600, -1):  # random hex, which compression does not shorten
+            try:
+                w.execute("INSERT INTO tags SELECT left(string_agg(md5(random()::text), ''), %s)"
+                          " FROM generate_series(1, 100)", [n])
+                break
+            except psycopg.errors.ProgramLimitExceeded:
+                continue
     with connect(db) as c:
-        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
-        c.execute("DROP TABLE IF EXISTS tags, others CASCADE")
-        c.execute("CREATE TABLE tags (name text PRIMARY KEY)")
-        c.execute("CREATE TABLE others (id int PRIMARY KEY)")
-        c.execute("SELECT graph.add_table('tags')")
-        c.execute("SELECT graph.add_table('others')")
+        c.execute("INSERT INTO others VALUES (1)")  # another writer's row, after it
+        c.execute(f"SET graph.sync_error_policy = '{policy}'")  # stop: the default
+        result = apply(c)
+        assert result["stopped"] is None, (n, result)
         c.execute("SELECT graph.build()")
-        c.execute(f"CREATE ROLE {writer} LOGIN")
-        c.execute(f"GRANT INSERT, SELECT ON tags TO {writer}")
-    try:
-        with as_role(db, writer) as w:
-            for n in range(2700, 2600, -1):  # random hex, which compression does not shorten
-                try:
-                    w.execute("INSERT INTO tags SELECT left(string_agg(md5(random()::text), ''), %s)"
-                              " FROM generate_series(1, 100)", [n])
-                    break
-                except psycopg.errors.ProgramLimitExceeded:
-                    continue
-        with connect(db) as c:
-            c.execute("INSERT INTO others VALUES (1)")  # another writer's row, after it
-            c.execute(f"SET graph.sync_error_policy = '{policy}'")  # stop: the default
-            result = apply(c)
-            assert result["stopped"] is None, (n, result)
-            c.execute("SELECT graph.build()")
-            assert verify(c) == []
-    finally:
-        with connect(db) as c:
-            c.execute("DROP TABLE IF EXISTS tags, others CASCADE")
-            c.execute(f"DROP OWNED BY {writer}")
-            c.execute(f"DROP ROLE {writer}")
+        assert verify(c) == []
 
 
 @pytest.fixture
-def refs(db):
-    writer = "w_" + uuid.uuid4().hex[:8]
-    with connect(db) as c:
-        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
-        c.execute("DROP TABLE IF EXISTS tags, docs CASCADE")
-        c.execute("CREATE TABLE tags (name text PRIMARY KEY)")
-        c.execute("CREATE TABLE docs (id int PRIMARY KEY, body jsonb)")
-        c.execute("INSERT INTO tags SELECT 't' || g FROM generate_series(1, 50) AS g")
-        c.execute("SELECT graph.add_table('tags')")
-        c.execute("SELECT graph.add_table('docs')")
-        c.execute("SELECT graph.add_edge('docs', 'body', 'tags', json_path => '{tags}', label => 'tagged')")
-        c.execute("SELECT graph.build()")
-        c.execute(f"CREATE ROLE {writer} LOGIN")
-        c.execute(f"GRANT INSERT, UPDATE, DELETE, SELECT ON docs TO {writer}")
-        c.execute(f"GRANT SELECT ON tags TO {writer}")
-    yield db, writer
-    with connect(db) as c:
-        c.execute("DROP TABLE IF EXISTS tags, docs CASCADE")
-        c.execute(f"DROP OWNED BY {writer}")
-        c.execute(f"DROP ROLE {writer}")
+def refs(schema):
+    return schema(("tags", "docs"), [
+        "CREATE TABLE tags (name text PRIMARY KEY)",
+        "CREATE TABLE docs (id int PRIMARY KEY, body jsonb)",
+        "INSERT INTO tags SELECT 't' || g FROM generate_series(1, 50) AS g",
+        "SELECT graph.add_table('tags')",
+        "SELECT graph.add_table('docs')",
+        "SELECT graph.add_edge('docs', 'body', 'tags', json_path => '{tags}', label => 'tagged')",
+        "SELECT graph.build()",
+    ], ["GRANT INSERT, UPDATE, DELETE, SELECT ON docs TO {0}", "GRANT SELECT ON tags TO {0}"])
 
 
 def test_references_updated_in_another_order_with_repeats_keep_each_edge_once_per_reference(refs):
@@ -232,33 +237,22 @@ LONG_VALUE = "(SELECT string_agg(md5(g::text), '') FROM generate_series(1, 100) 
 
 
 @pytest.fixture
-def members(db):
+def members(schema):
     """teams (int key) with a tenant column and a label column on its foreign key to
     itself, and links, a join table of teams with a label column; a writer that may
     write teams and links but is neither their owner nor an admin; and others, a
     table of another application whose rows replay must go on applying."""
-    writer = "w_" + uuid.uuid4().hex[:8]
-    with connect(db) as c:
-        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
-        c.execute("DROP TABLE IF EXISTS teams, links, others CASCADE")
-        c.execute("CREATE TABLE teams (id int PRIMARY KEY, ws text, boss int, rel text)")
-        c.execute("CREATE TABLE links (id int PRIMARY KEY, a int, b int, kind text)")
-        c.execute("CREATE TABLE others (id int PRIMARY KEY)")
-        c.execute("INSERT INTO teams VALUES (1, 'w1', NULL, NULL), (2, 'w1', 1, 'reports')")
-        c.execute("SELECT graph.add_table('teams', tenant_column => 'ws')")
-        c.execute("SELECT graph.add_table('others')")
-        c.execute("SELECT graph.add_edge('teams', 'boss', 'teams', label_column => 'rel')")
-        c.execute("SELECT graph.add_edge('teams', 'a', 'teams', to_column => 'b', via_table => 'links',"
-                  " label_column => 'kind')")
-        c.execute("SELECT graph.build()")
-        c.execute(f"CREATE ROLE {writer} LOGIN")
-        c.execute(f"GRANT INSERT, UPDATE, DELETE, SELECT ON teams, links TO {writer}")
-    yield db, writer
-    with connect(db) as c:
-        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
-        c.execute("DROP TABLE IF EXISTS teams, links, others CASCADE")
-        c.execute(f"DROP OWNED BY {writer}")
-        c.execute(f"DROP ROLE {writer}")
+    return schema(("teams", "links", "others"), [
+        "CREATE TABLE teams (id int PRIMARY KEY, ws text, boss int, rel text)",
+        "CREATE TABLE links (id int PRIMARY KEY, a int, b int, kind text)",
+        "CREATE TABLE others (id int PRIMARY KEY)",
+        "INSERT INTO teams VALUES (1, 'w1', NULL, NULL), (2, 'w1', 1, 'reports')",
+        "SELECT graph.add_table('teams', tenant_column => 'ws')",
+        "SELECT graph.add_table('others')",
+        "SELECT graph.add_edge('teams', 'boss', 'teams', label_column => 'rel')",
+        "SELECT graph.add_edge('teams', 'a', 'teams', to_column => 'b', via_table => 'links', label_column => 'kind')",
+        "SELECT graph.build()",
+    ], ["GRANT INSERT, UPDATE, DELETE, SELECT ON teams, links TO {0}"])
 
 
 LONG_VALUE_WRITES = {
@@ -422,30 +416,20 @@ def test_labels_already_numbered_replay_and_build_with_the_numbers_used_up(membe
 
 
 @pytest.fixture
-def filtered(db):
+def filtered(schema):
     """items, a node table whose row filter divides by a column (PostgreSQL's own
     immutable code, which registration takes), and its foreign key to itself, an
     edge source with such a filter; a writer of items, neither its owner nor an
     admin; and others, a table of another application."""
-    writer = "w_" + uuid.uuid4().hex[:8]
-    with connect(db) as c:
-        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
-        c.execute("DROP TABLE IF EXISTS items, others CASCADE")
-        c.execute("CREATE TABLE items (id int PRIMARY KEY, a int, b int, parent int)")
-        c.execute("CREATE TABLE others (id int PRIMARY KEY)")
-        c.execute("INSERT INTO items VALUES (1, 2, 1, NULL), (2, 2, 1, 1)")
-        c.execute("SELECT graph.add_table('items', row_filter => 'a / b > 0')")
-        c.execute("SELECT graph.add_table('others')")
-        c.execute("SELECT graph.add_edge('items', 'parent', 'items', row_filter => 'b / (a - 1) > 0')")
-        c.execute("SELECT graph.build()")
-        c.execute(f"CREATE ROLE {writer} LOGIN")
-        c.execute(f"GRANT INSERT, UPDATE, DELETE, SELECT ON items TO {writer}")
-    yield db, writer
-    with connect(db) as c:
-        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
-        c.execute("DROP TABLE IF EXISTS items, others CASCADE")
-        c.execute(f"DROP OWNED BY {writer}")
-        c.execute(f"DROP ROLE {writer}")
+    return schema(("items", "others"), [
+        "CREATE TABLE items (id int PRIMARY KEY, a int, b int, parent int)",
+        "CREATE TABLE others (id int PRIMARY KEY)",
+        "INSERT INTO items VALUES (1, 2, 1, NULL), (2, 2, 1, 1)",
+        "SELECT graph.add_table('items', row_filter => 'a / b > 0')",
+        "SELECT graph.add_table('others')",
+        "SELECT graph.add_edge('items', 'parent', 'items', row_filter => 'b / (a - 1) > 0')",
+        "SELECT graph.build()",
+    ], ["GRANT INSERT, UPDATE, DELETE, SELECT ON items TO {0}"])
 
 
 @pytest.mark.parametrize("filter_of", ["node table", "edge source"])
@@ -501,36 +485,23 @@ def test_a_row_its_filter_raises_on_fails_no_build(filtered, filter_of):
 
 
 @pytest.fixture
-def secured_links(db):
+def secured_links(schema):
     """spots and links, a join table of spots under row-level security (a policy
     that shows every row) with a row filter that divides; a writer of links and a
     reader of both, neither an admin: the reader's reads ask, as the reader, which
     edges the links it sees carry (reads/edge_rows.py), evaluating the filter."""
-    writer, reader = ("w_" + uuid.uuid4().hex[:8]), ("r_" + uuid.uuid4().hex[:8])
-    with connect(db) as c:
-        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
-        c.execute("DROP TABLE IF EXISTS spots, links CASCADE")
-        c.execute("CREATE TABLE spots (id int PRIMARY KEY)")
-        c.execute("CREATE TABLE links (id int PRIMARY KEY, a int, b int, n int, d int)")
-        c.execute("INSERT INTO spots SELECT generate_series(1, 5)")
-        c.execute("INSERT INTO links VALUES (1, 1, 2, 1, 1), (2, 2, 3, 1, 1)")
-        c.execute("SELECT graph.add_table('spots')")
-        c.execute("SELECT graph.add_edge('spots', 'a', 'spots', to_column => 'b', via_table => 'links',"
-                  " row_filter => 'n / d > 0')")
-        c.execute("SELECT graph.build()")
-        c.execute("ALTER TABLE links ENABLE ROW LEVEL SECURITY")
-        c.execute("CREATE POLICY everyone ON links FOR ALL USING (true)")
-        c.execute(f"CREATE ROLE {writer} LOGIN")
-        c.execute(f"CREATE ROLE {reader} LOGIN")
-        c.execute(f"GRANT INSERT, SELECT ON links TO {writer}")
-        c.execute(f"GRANT SELECT ON spots, links TO {reader}")
-    yield db, writer, reader
-    with connect(db) as c:
-        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
-        c.execute("DROP TABLE IF EXISTS spots, links CASCADE")
-        for role in (writer, reader):
-            c.execute(f"DROP OWNED BY {role}")
-            c.execute(f"DROP ROLE {role}")
+    return schema(("spots", "links"), [
+        "CREATE TABLE spots (id int PRIMARY KEY)",
+        "CREATE TABLE links (id int PRIMARY KEY, a int, b int, n int, d int)",
+        "INSERT INTO spots SELECT generate_series(1, 5)",
+        "INSERT INTO links VALUES (1, 1, 2, 1, 1), (2, 2, 3, 1, 1)",
+        "SELECT graph.add_table('spots')",
+        "SELECT graph.add_edge('spots', 'a', 'spots', to_column => 'b', via_table => 'links',"
+        " row_filter => 'n / d > 0')",
+        "SELECT graph.build()",
+        "ALTER TABLE links ENABLE ROW LEVEL SECURITY",
+        "CREATE POLICY everyone ON links FOR ALL USING (true)",
+    ], ["GRANT INSERT, SELECT ON links TO {0}", "GRANT SELECT ON spots, links TO {1}"], roles=("w", "r"))
 
 
 @pytest.mark.parametrize("read", [

@@ -52,7 +52,7 @@ $$, $$
         '_setting', '_server_setting', '_import_package', '_base_type', '_base_typmod', '_source_name', '_lock_sources', '_leads_index', '_builtin_type', '_value_expr', '_captured_expr',
         '_key_expr', '_object_expr', '_read_sync', '_pending_rows', '_pending_columns', '_pending_keys', '_pending_ids',
         '_row_visible', '_row_scope',
-        '_label_visible', '_as_key_expr', '_end_expr', '_edge_filter_expr', '_edge_row_passes', '_filter_type_ok', '_filter_row_expr',
+        '_label_visible', '_as_key_expr', '_end_expr', '_edge_filter_expr', '_row_passes', '_filter_type_ok', '_filter_row_expr',
         '_filter_foreign_name',
         '_node_changes', '_node_runs', '_node_ids_held', '_traverse', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',

@@ -138,15 +138,15 @@ def _statement(plpy, reg, secured, safe=False):
     return made
 
 
-def _filter_raised(plpy, exc):
-    """Whether a statement over the join rows the caller sees may have failed on a
-    row its row filter raises on (a writer's value): such a statement is run again
-    with each filter evaluated row by row, a data exception counting as false
-    (graph._edge_row_passes), as a build reads such a row, rather than fail the read
-    of every reader the table's row-level security applies to."""
+def _retry_raising(plpy, statement):
+    """sources.retry_raising: a statement over the join rows the caller sees that
+    raised on a row its row filter raises on (a writer's value) is run again with
+    each filter evaluated row by row, a data exception counting as false, as a build
+    reads such a row, rather than fail the read of every reader the table's
+    row-level security applies to."""
     from graphsync.sync import sources  # only for secured edges: not a first read's cost
 
-    return sources.filter_raised(plpy, exc)
+    return sources.retry_raising(plpy, statement)
 
 
 def _label_ids(plpy, v, names):
@@ -181,16 +181,13 @@ def edge_security(plpy, v, acc):
     n = v.node_count
     visible = csr.edges([], [], [], [], [])
     if queried:
-        sql, ends = _statement(plpy, v.registry, set(queried))
+        def read(safe):
+            sql, ends = _statement(plpy, v.registry, set(queried), safe)
+            return run(plpy, sql, ["bigint", "oid[]"], [n, ends])[0]
+
         was = run(plpy, EDGES_PLAN)[0]
         try:
-            try:
-                r = run(plpy, sql, ["bigint", "oid[]"], [n, ends])[0]
-            except Exception as exc:
-                if not _filter_raised(plpy, exc):
-                    raise
-                sql, ends = _statement(plpy, v.registry, set(queried), safe=True)
-                r = run(plpy, sql, ["bigint", "oid[]"], [n, ends])[0]
+            r = _retry_raising(plpy, read)
         finally:
             run(plpy, EDGES_PLAN_BACK, ["text", "text"], [was["jit"], was["nestloop"]])
         same_generation(v.key[0], r)
@@ -448,7 +445,7 @@ class NodeEdges:
         # for both its ends, both asked, counts once in each).
         visible = csr.edges([], [], [], [], [])
         if self.queried:
-            sql, tables, types = _node_statement(plpy, v.registry, set(self.queried), self.direction)
+            _, tables, types = _node_statement(plpy, v.registry, set(self.queried), self.direction)
             by_table, node_of = {}, {}
             for u, k in zip(todo, node_keys.key_list(plpy, v, todo), strict=True):
                 if k is not None:
@@ -456,13 +453,9 @@ class NodeEdges:
                     node_of[int(k[0]), k[1]] = u
             args = [v.node_count] + [by_table.get(t, []) for t in tables]
             # (no EDGES_PLAN: the rows of a few nodes, the other end probed in graph._nodes' index)
-            try:
-                r = run(plpy, sql, ["bigint"] + types, args)[0]
-            except Exception as exc:
-                if not _filter_raised(plpy, exc):
-                    raise
-                sql, tables, types = _node_statement(plpy, v.registry, set(self.queried), self.direction, safe=True)
-                r = run(plpy, sql, ["bigint"] + types, args)[0]
+            r = _retry_raising(plpy, lambda safe: run(
+                plpy, _node_statement(plpy, v.registry, set(self.queried), self.direction, safe)[0],
+                ["bigint"] + types, args)[0])
             same_generation(v.key[0], r)
             self.rows += len(r["es"])
             if r["es"]:

@@ -189,15 +189,9 @@ SELECT array_agg(coalesce(k.node_id, new.node_id) ORDER BY k.i) AS ids
 FROM k LEFT JOIN new USING (i)
 """
 
-# Only the labels not yet numbered: ON CONFLICT takes a number of the int4 sequence for
-# every label it is offered, numbered or not (build.LABELS likewise).
-INSERT_LABELS = """
-INSERT INTO graph._label_rows (label)
-SELECT l.label FROM pg_catalog.unnest($1::text[]) AS l (label)
-WHERE NOT EXISTS (SELECT FROM graph._label_rows AS n WHERE n.label = l.label)
-ON CONFLICT DO NOTHING
-"""
-LABEL_IDS = "SELECT label_id, label FROM graph._label_rows WHERE label = ANY ($1)"
+# The labels of a statement's edges not yet numbered (build.NEW_LABELS), then their ids.
+INSERT_LABELS = build.NEW_LABELS % "SELECT pg_catalog.unnest($1::text[])"
+LABEL_IDS = build.LABEL_IDS
 
 # The overlay rows and their count (graph._sync_state.overlay_count, migration 095)
 # in one statement, so the count commits and rolls back with the rows. The count is

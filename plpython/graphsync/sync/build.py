@@ -30,22 +30,26 @@ from graphsync.algorithms import csr
 from graphsync.algorithms.lazy_numpy import np
 from graphsync.sync import background, base, basefile, notify, packed, registry, sources
 
-# The labels of the edges read: each edge source's own label, and the values of its
-# label column where it has one (only those edges are scanned), those not yet
-# numbered: ON CONFLICT takes a number of the int4 sequence for every label it is
-# offered, numbered or not, so every build took as many as the sources have labels,
-# until the sequence ran out and every build and replay of a label failed.
-LABELS = """
+# The labels a query (its one column) gives that are not yet numbered: ON CONFLICT
+# takes a number of the int4 sequence for every label it is offered, numbered or not,
+# so every build took as many as the sources have labels, and a writer's statement
+# moving many labelled rows as many again, until the sequence ran out and every build
+# and replay of a label failed. Build (LABELS) and replay (apply.INSERT_LABELS).
+NEW_LABELS = """
 INSERT INTO graph._label_rows (label)
-SELECT l.label FROM (
+SELECT l.label FROM (%s) AS l (label)
+WHERE NOT EXISTS (SELECT FROM graph._label_rows AS n WHERE n.label = l.label)
+ON CONFLICT DO NOTHING
+"""
+# The labels of the edges read: each edge source's own label, and the values of its
+# label column where it has one (only those edges are scanned).
+LABELS = NEW_LABELS % """
     SELECT o.label FROM pg_catalog.unnest($1::text[]) AS o (label) WHERE o.label IS NOT NULL
     UNION
     SELECT e.label FROM pg_temp._gs_src_edges AS e
     WHERE pg_catalog.cardinality($2::int[]) > 0 AND e.edge_source_id = ANY($2::int[])
-) AS l
-WHERE NOT EXISTS (SELECT FROM graph._label_rows AS n WHERE n.label = l.label)
-ON CONFLICT DO NOTHING
 """
+# The ids of some labels (by name).
 LABEL_IDS = "SELECT label, label_id FROM graph._label_rows WHERE label = ANY($1::text[])"
 # The labels neither an edge of the new base ($1: their ids) nor a registered edge
 # source's own label ($2) uses: a label column's values no row holds any more, which
@@ -477,20 +481,15 @@ def read_sources(plpy, reg):
     """(snapshot, packed rows, packed SELECTs) of sources.read of every source, the
     packed edge sources by their SELECT. A read a row filter may have raised on (a data
     exception) is read again with each row the filter raises on failing it, as NULL
-    does (sources._safe_filter): a writer's value (a / b with b = 0) failed every build
-    while its row existed. The first read pays nothing for it; the second a
-    subtransaction per row of a filtered table."""
-    for safe in (False, True):
+    does (sources.retry_raising): a writer's value (a / b with b = 0) failed every
+    build while its row existed."""
+    def read(safe):
         direct = {e.edge_source_id: packed.select(plpy, reg, e, safe) for e in packed.chosen(plpy, reg)}
-        try:
-            snapshot, read = sources.read(plpy, reg, analyze=False, packed=direct, safe=safe)  # see no_nested_loops
-        except Exception as exc:
-            if safe or not sources.filter_raised(plpy, exc):
-                raise
-            plpy.notice("graphsync build: a row filter raised on some row (%s); reading again, such rows"
-                        " failing their filter" % errors.first_line(exc))
-            continue
-        return snapshot, read, direct
+        snapshot, rows = sources.read(plpy, reg, analyze=False, packed=direct, safe=safe)  # see no_nested_loops
+        return snapshot, rows, direct
+
+    return sources.retry_raising(plpy, read, "graphsync build: a row filter raised on some row (%s); reading"
+                                             " again, such rows failing their filter")
 
 
 def source_labels(plpy, reg, e):

@@ -100,7 +100,7 @@ def select(plpy, reg, e, safe=False):
     """The SELECT of one row (s, d, w: bytea, NULL without rows) reading ``e``'s edges
     in the from -> to direction: the endpoints as int8, the weights as float8 (w NULL
     without a weight column: every weight 1), packed big-endian in the same row order.
-    ``safe``: a row the row filter raises on fails it (sources._safe_filter)."""
+    ``safe``: a row the row filter raises on fails it (sources.passes)."""
     qi = plpy.quote_ident
     oid = e.carrier
     if e.kind == "fk":

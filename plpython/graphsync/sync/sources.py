@@ -114,18 +114,23 @@ def _filter(plpy, oid, row_filter, alias, safe=False):
     """Whether ``alias``, a row of table ``oid``, passes a registered row filter
     (graph._filter_expr), as capture evaluates it; 'true' without one. A filter that
     no longer checks against the table's columns fails the read (55000). ``safe``:
-    a row it raises on (SQLSTATE class 22, data_exception) fails it (safe_filter)."""
+    a row it raises on fails it (passes)."""
     if row_filter is None:
         return "true"
-    if safe:
-        return _safe_filter(plpy, oid, row_filter, alias)
-    return _q(plpy, "SELECT graph._filter_expr($1, $2, $3, true) AS v", ["oid", "text", "text"],
-              [oid, row_filter, alias])
+    return passes(plpy, lambda a: _q(plpy, "SELECT graph._filter_expr($1, $2, $3, true) AS v",
+                                     ["oid", "text", "text"], [oid, row_filter, a]), alias, safe, oid)
 
 
-# The filter of _safe_filter: the same expression in a function of the row with an
-# exception block (a subtransaction per row, so only for a read that raised).
-# use_column: a column the filter reads is never taken for the parameter.
+# The alias under which a second try hands a filter the row (passes).
+SAFE_ROW = "_gs_safe_row"
+
+# A build's evaluator of a filter in its second try: the rendered expression in a
+# function of the session's temporary schema over the table's row type, with an
+# exception block. PL/pgSQL keeps the expression's plan, where graph._row_passes
+# parses and plans it again for every row: a build of 200,000 rows, each under a
+# node and an edge filter, took 3 s with it and 30 s with graph._row_passes. A read
+# makes none (it writes nothing, on a hot standby too). use_column: a column the
+# filter reads is never taken for the parameter.
 SAFE_FILTER = """
 CREATE OR REPLACE FUNCTION pg_temp.%s(_gs_safe_row %s) RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS %s
@@ -138,7 +143,8 @@ EXCEPTION WHEN data_exception THEN
 END"""
 
 
-# Whether the filter raises a data exception on the row (_raising_filter).
+# Whether the filter raises a data exception on the row (_raising_filter: what a
+# check that could not read a table says of it).
 RAISES_BODY = """#variable_conflict use_column
 BEGIN
     PERFORM %s;
@@ -148,36 +154,58 @@ EXCEPTION WHEN data_exception THEN
 END"""
 
 
-def _row_function(plpy, oid, row_filter, alias, body, prefix):
-    """A call of a function of this session's temporary schema, made per table and
-    filter, that runs ``body`` (the filter's expression in place of %s) on ``alias``."""
-    expr = _q(plpy, "SELECT graph._filter_expr($1, $2, '_gs_safe_row', true) AS v", ["oid", "text"],
-              [oid, row_filter])
-    name = "%s_%d_%s" % (prefix, oid, hashlib.sha256(expr.encode()).hexdigest()[:16])
-    rowtype = _q(plpy, "SELECT pg_catalog.format('%s', $1::pg_catalog.regclass) AS v", ["oid"], [oid])
+def _row_function(plpy, table, expr, body, prefix, alias):
+    """A call on ``alias`` of a function of this session's temporary schema over the
+    row type of ``table``, made per table and expression, that runs ``body`` with the
+    filter's expression ``expr`` (over SAFE_ROW) in place of %s."""
+    name = "%s_%d_%s" % (prefix, table, hashlib.sha256(expr.encode()).hexdigest()[:16])
+    rowtype = _q(plpy, "SELECT pg_catalog.format('%s', $1::pg_catalog.regclass) AS v", ["oid"], [table])
     plpy.execute(SAFE_FILTER % (name, rowtype, plpy.quote_literal(body % expr)))
     return "pg_temp.%s(%s)" % (name, plpy.quote_ident(alias))
 
 
-def _safe_filter(plpy, oid, row_filter, alias):
-    """``alias`` (a row of table ``oid``) passes ``row_filter`` and the filter does not
-    raise on it with a data exception (a division by zero, a text no integer, an
-    overflow): a writer's value the filter raises on makes the row fail it, as NULL
-    does, rather than fail the whole read (a build: every build while the row
-    exists). A function of this session's temporary schema, made per table and
-    filter."""
-    return _row_function(plpy, oid, row_filter, alias, SAFE_BODY, "_gs_safe_filter")
+def passes(plpy, render, alias, safe, table=None):
+    """SQL: whether ``alias`` passes a row filter, ``render(a)`` its expression over
+    the row alias ``a``: that expression itself, or, ``safe``, the same expression
+    evaluated row by row, a data exception counting as false (a division by zero, a
+    text no integer, an overflow: a writer's value), as NULL does. The one way a
+    build and a read take a row a filter raises on (retry_raising runs the statement
+    again so); both evaluate the expression the first try rendered, as the caller,
+    under the pinned search_path. ``table`` (the oid of the table ``alias`` reads: a
+    build's, which may write its session's temporary schema): through a function made
+    there (SAFE_FILTER), for its plan; without (a read's): graph._row_passes."""
+    if not safe:
+        return render(alias)
+    expr = render(SAFE_ROW)
+    if table is None:
+        return "graph._row_passes(%s, %s)" % (plpy.quote_literal(expr), plpy.quote_ident(alias))
+    return _row_function(plpy, table, expr, SAFE_BODY, "_gs_safe_filter", alias)
 
 
 def _raising_filter(plpy, oid, row_filter, alias):
     """Whether ``row_filter`` raises a data exception on ``alias``, a row of table ``oid``."""
-    return _row_function(plpy, oid, row_filter, alias, RAISES_BODY, "_gs_raising_filter")
+    expr = _q(plpy, "SELECT graph._filter_expr($1, $2, $3, true) AS v", ["oid", "text", "text"],
+              [oid, row_filter, SAFE_ROW])
+    return _row_function(plpy, oid, expr, RAISES_BODY, "_gs_raising_filter", alias)
 
 
-def filter_raised(plpy, exc):
-    """Whether ``exc`` (a read's error) may be a row filter's raising on a row: a
-    data exception (SQLSTATE class 22), which a read with safe filters passes."""
-    return isinstance(exc, plpy.SPIError) and (getattr(exc, "sqlstate", None) or "").startswith("22")
+def retry_raising(plpy, statement, notice=None):
+    """``statement(False)``, or, when that raised a data exception (SQLSTATE class 22:
+    a row filter may have raised on some row), ``statement(True)``, which evaluates
+    each filter through passes(..., safe=True), so a row the filter raises on fails
+    it rather than fail the whole statement (a build: every build while the row
+    exists; a read over join rows: every reader their row-level security applies
+    to). The first try pays nothing for it; the second a subtransaction per row of
+    a filtered table (a read's, a statement too). ``notice``: said before the
+    second try, with the error's first line for its %s."""
+    try:
+        return statement(False)
+    except plpy.SPIError as exc:
+        if not errors.is_data_exception(exc):
+            raise
+        if notice:
+            plpy.notice(notice % errors.first_line(exc))
+    return statement(True)
 
 
 def _end(plpy, oid, cols, key_table, json_path, alias):
@@ -261,13 +289,10 @@ def _edge_selects(plpy, reg, e, reader=False, keyed=None, guard=None, safe=False
         dst = "_gs_t.k"
     else:
         dst = _captured(plpy, oid, e.from_column, "t")
-    if reader and e.row_filter is not None and safe:
-        # (a row it raises on fails it, row by row: graph._edge_row_passes)
-        where.append("graph._edge_row_passes(%d, t)" % e.edge_source_id)
-    elif reader and e.row_filter is not None:
+    if reader and e.row_filter is not None:
         # (a read cannot check the filter again as _filter does: graph._edge_filter_expr)
-        where.append(_q(plpy, "SELECT graph._edge_filter_expr($1, $2) AS v", ["integer", "text"],
-                        [e.edge_source_id, "t"]))
+        where.append(passes(plpy, lambda a: _q(plpy, "SELECT graph._edge_filter_expr($1, $2) AS v",
+                                               ["integer", "text"], [e.edge_source_id, a]), "t", safe))
     else:
         where.append(_filter(plpy, oid, e.row_filter, "t", safe))
     ends = [(e.from_table, src, e.to_table, dst, e.from_column, e.to_column)]
@@ -300,8 +325,7 @@ def edge_selects(plpy, reg, e, reader=False, keyed=None, guard=None, safe=False)
     index before the table's policy). ``guard``: a condition (SQL, naming no column
     of the row) each select's rows must also meet: reads.edge_rows passes
     db.as_captured of the columns the selects read by name. ``safe``: a row the
-    row filter raises on (a data exception) fails it (_safe_filter; a reader's,
-    graph._edge_row_passes)."""
+    row filter raises on (a data exception) fails it (passes)."""
     return _edge_selects(plpy, reg, e, reader, keyed, guard, safe)
 
 
@@ -377,7 +401,7 @@ def read(plpy, reg, purpose="graph.build()", analyze=True, packed=None, safe=Fal
     one row}, sync/packed.py) are read by their SELECT in the same statement (so the
     same snapshot) instead of into _gs_src_edges; returns (snapshot, {edge_source_id:
     the row its SELECT returned}). ``safe``: a row a row filter raises on fails it
-    (_safe_filter)."""
+    (passes)."""
     packed = packed or {}
     check_present(plpy, purpose)
     lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges])
@@ -542,7 +566,7 @@ def read_each_table(plpy, reg, purpose):
             failure = {"table_oid": oid, "table": names.get(oid, node.table_name if node else str(oid)),
                        "sqlstate": got[0], "message": got[1], "hint": got[2], "node_table": node is not None,
                        "edge_sources": [e.edge_source_id for e in carried]}
-            if filter_raised(plpy, exc):
+            if errors.is_data_exception(exc):
                 failure.update(_raised_on(plpy, reg, oid, failure["table"], purpose))
             failures.append(failure)
     unread = Unread(failures)
