@@ -244,7 +244,7 @@ BEGIN
     -- to it (secured: the same test as the executor's, made for as_role; a fold
     -- would need the policy, which only the reader may run).
     IF as_role IS NOT NULL AND pg_catalog.pg_has_role(session_user, as_role, 'MEMBER') THEN
-        SELECT coalesce(bool_or(NOT coalesce(pg_catalog.has_table_privilege(as_role, t.oid, 'SELECT'), false))
+        SELECT coalesce(bool_or(NOT coalesce(t.readable, false))
                         FILTER (WHERE t.oid = ANY (others)), false),
                coalesce(bool_or(t.secured) FILTER (WHERE t.oid = ANY (others)), false),
                coalesce(bool_or(t.secured) FILTER (WHERE t.oid = ANY (mine)), false)
@@ -252,7 +252,10 @@ BEGIN
         FROM (SELECT u.oid, coalesce(c.relrowsecurity AND NOT (r.rolsuper OR r.rolbypassrls)
                                      AND (c.relforcerowsecurity
                                           OR NOT pg_catalog.pg_has_role(as_role, c.relowner, 'USAGE')), false)
-                                AS secured
+                                AS secured,
+                     -- SELECT on the table and USAGE on its schema (db.may_select, for as_role)
+                     pg_catalog.has_table_privilege(as_role, u.oid, 'SELECT')
+                     AND pg_catalog.has_schema_privilege(as_role, c.relnamespace, 'USAGE') AS readable
               FROM pg_catalog.unnest(others || mine) AS u (oid)
               LEFT JOIN pg_catalog.pg_class AS c ON c.oid = u.oid
               CROSS JOIN pg_catalog.pg_roles AS r

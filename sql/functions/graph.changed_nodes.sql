@@ -67,7 +67,8 @@ BEGIN
     FROM graph._node_tables AS n
     JOIN pg_catalog.pg_class AS c ON c.oid = n.table_oid
     WHERE pg_catalog.pg_has_role('graph_admin', 'MEMBER')
-       OR (pg_catalog.has_table_privilege(c.oid, 'SELECT') AND NOT pg_catalog.row_security_active(c.oid));
+       OR (pg_catalog.has_table_privilege(c.oid, 'SELECT') AND pg_catalog.has_schema_privilege(c.relnamespace, 'USAGE')
+           AND NOT pg_catalog.row_security_active(c.oid));
     RETURN QUERY
     SELECT c.sync_id, c.table_oid::regclass, c.node_id,
            CASE c.op WHEN 'I' THEN 'insert' WHEN 'U' THEN 'update' WHEN 'D' THEN 'delete' ELSE 'truncate' END

@@ -28,7 +28,16 @@ row-level security for the caller run no owner code and are always read. A
 direct SELECT on graph._labels, outside a read, asks every column as before.
 """
 
-from graphsync.db import OUTPUT_PINNED, SAYS_PINNED, as_captured, as_captured_text, run, run_in_output, still_named
+from graphsync.db import (
+    OUTPUT_PINNED,
+    SAYS_PINNED,
+    as_captured,
+    as_captured_text,
+    may_select,
+    run,
+    run_in_output,
+    still_named,
+)
 
 # The edge sources with a label column whose carrying table the caller may SELECT,
 # each with the statement that reads that column's values in a range of the
@@ -79,11 +88,12 @@ JOIN pg_catalog.pg_class AS c ON c.oid = e.carrier
 JOIN pg_catalog.pg_namespace AS ns ON ns.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute AS a ON a.attrelid = e.carrier AND a.attname = e.label_column AND a.attnum > 0
                                  AND NOT a.attisdropped
-WHERE pg_catalog.has_table_privilege(e.carrier, 'SELECT') IS true  -- NULL for a table dropped since
+WHERE {may} IS true  -- NULL for a table dropped since
   AND c.relkind IN ('r', 'p')  -- a table made a view is not read (graph._source_name)
   AND {captured}  -- the name still means the column capture reads (db.as_captured)
 ORDER BY e.carrier, e.label_column
 """.replace("{pinned}", OUTPUT_PINNED).replace("{captured}", as_captured("e.carrier", "ARRAY[e.label_column]")) \
+    .replace("{may}", may_select("e.carrier", "c.relnamespace")) \
     .replace("{here}", "pg_catalog.concat(%s, ' AND ', %s)" % (
         still_named("ns.nspname", "c.relname", "e.carrier"), as_captured_text("e.carrier", "ARRAY[e.label_column]")))
 

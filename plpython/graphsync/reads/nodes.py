@@ -15,7 +15,7 @@ import sys
 
 from graphsync import errors
 from graphsync.algorithms.lazy_numpy import np
-from graphsync.db import run
+from graphsync.db import may_select, run
 from graphsync.reads.view import GENERATION, same_generation
 from graphsync.sync import base
 
@@ -73,9 +73,9 @@ SECURED = """
 SELECT coalesce(pg_catalog.array_agg(n.table_oid), '{}') AS tables
 FROM graph._node_tables AS n
 WHERE NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')
-  AND CASE WHEN pg_catalog.has_table_privilege(n.table_oid, 'SELECT')
+  AND CASE WHEN %s
            THEN pg_catalog.row_security_active(n.table_oid) ELSE false END
-"""
+""" % may_select("n.table_oid")
 
 # Each key column: its name, its type as a cast target (the base type under every
 # domain, so that no domain CHECK -- possibly its owner's function -- runs, with the

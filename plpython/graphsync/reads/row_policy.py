@@ -50,7 +50,16 @@ graph.reconcile() follows the rename.
 """
 
 from graphsync import errors
-from graphsync.db import OUTPUT_PINNED, SAYS_PINNED, as_captured, as_captured_text, run, run_in_output, still_named
+from graphsync.db import (
+    OUTPUT_PINNED,
+    SAYS_PINNED,
+    as_captured,
+    as_captured_text,
+    may_select,
+    run,
+    run_in_output,
+    still_named,
+)
 from graphsync.reads import statement_cache
 
 CALLER = "SELECT current_user::text AS me"
@@ -84,7 +93,7 @@ SELECT pg_catalog.format('SELECT %s AS pk FROM %I.%I AS t WHERE %s AND %s', k.e,
            'SELECT current_user::text AS me, ARRAY(SELECT %s FROM %I.%I AS t WHERE %s AND %s AND %s) AS pks',
            k.e, ns.nspname, c.relname, p.cond, g.here, g.captured) END AS probe,
        p.width, c.reltuples,
-       pg_catalog.has_table_privilege(n.table_oid, 'SELECT') IS true AND {keyed} AS readable,
+       {may} IS true AND {keyed} AS readable,
        current_user::text AS me,
        {pinned} AS pinned, {shape} AS shape
 FROM graph._node_tables AS n
@@ -106,6 +115,7 @@ CROSS JOIN LATERAL (
 ) AS p
 WHERE n.table_oid = $1 AND c.relkind IN ('r', 'p')  -- a table made a view: no row of it (graph._source_name)
 """.replace("{pinned}", OUTPUT_PINNED).replace("{here}", still_named("ns.nspname", "c.relname", "n.table_oid")) \
+    .replace("{may}", may_select("n.table_oid", "c.relnamespace")) \
     .replace("{shape}", SHAPE).replace("{keyed}", as_captured("n.table_oid", "n.id_columns")) \
     .replace("{captured}", as_captured_text("n.table_oid", "n.id_columns"))
 
@@ -114,13 +124,14 @@ WHERE n.table_oid = $1 AND c.relkind IN ('r', 'p')  -- a table made a view: no r
 # a GRANT or a setting may change between a statement's queries. And what TABLE's
 # statements name now (SHAPE): a table renamed, moved or re-keyed between two queries
 # of the statement (a SECURITY DEFINER function of its owner's) has TABLE asked again.
-TABLE_STATE = ("SELECT pg_catalog.has_table_privilege($1, 'SELECT') IS true"
+TABLE_STATE = ("SELECT (SELECT {may} FROM pg_catalog.pg_class AS c WHERE c.oid = $1) IS true"
                " AND coalesce((SELECT {keyed} FROM graph._node_tables AS n WHERE n.table_oid = $1), false)"
                " AS readable, current_user::text AS me, {pinned} AS pinned,"
                " (SELECT {shape} FROM graph._node_tables AS n"
                " JOIN pg_catalog.pg_class AS c ON c.oid = n.table_oid"
                " JOIN pg_catalog.pg_namespace AS ns ON ns.oid = c.relnamespace"
                " WHERE n.table_oid = $1) AS shape").replace("{pinned}", OUTPUT_PINNED).replace("{shape}", SHAPE) \
+    .replace("{may}", may_select("c.oid", "c.relnamespace")) \
     .replace("{keyed}", as_captured("n.table_oid", "n.id_columns"))
 
 # Keys asked one at a time before a statement reads every visible key of the

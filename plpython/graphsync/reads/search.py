@@ -16,11 +16,14 @@ Tables the caller cannot SELECT are skipped unless named in table_filter
 """
 
 from graphsync import errors, settings
-from graphsync.db import run
+from graphsync.db import may_select, run
 from graphsync.reads import arguments, nodes
 from graphsync.sync import registry
 
 MODES = ("exact", "prefix", "contains")
+# Whether the caller may SELECT table $1 by name (its schema's USAGE too: db.may_select)
+MAY_SELECT = "SELECT (SELECT %s FROM pg_catalog.pg_class AS c WHERE c.oid = $1) IS true AS ok" % may_select(
+    "c.oid", "c.relnamespace")
 MAX_ROWS = 100_000
 
 # The column's type as exact compares need it: its base type (a domain's CHECK
@@ -120,7 +123,7 @@ def search_rows(plpy, property_key, value, table_filter=None, mode=None, case_se
                 raise errors.ObjectNotInPrerequisiteState(
                     "%s is not a registered node table" % name,
                     hint="Register it with graph.add_table and run graph.build().")
-            if not run(plpy, "SELECT has_table_privilege($1, 'SELECT') AS ok", ["oid"], [oid])[0]["ok"]:
+            if not run(plpy, MAY_SELECT, ["oid"], [oid])[0]["ok"]:
                 raise errors.InsufficientPrivilege("permission denied for table %s" % name)
     candidates = [n for oid, n in reg.nodes.items()
                   if (named is None or oid in named) and property_key in n.property_columns]
@@ -133,8 +136,7 @@ def search_rows(plpy, property_key, value, table_filter=None, mode=None, case_se
     for node in candidates:
         if len(out) >= max_rows:
             break
-        if named is None and not run(plpy, "SELECT has_table_privilege($1, 'SELECT') AS ok",
-                                     ["oid"], [node.table_oid])[0]["ok"]:
+        if named is None and not run(plpy, MAY_SELECT, ["oid"], [node.table_oid])[0]["ok"]:
             continue
         made = _table_sql(plpy, node, property_key, mode, case_sensitive, value, tenant is not None)
         if made is None:

@@ -123,7 +123,7 @@ session has; unset or empty is the default) and checked by settings.parse.
 
 from graphsync import db, errors, settings
 from graphsync.algorithms.lazy_numpy import np
-from graphsync.db import run
+from graphsync.db import may_select, run
 from graphsync.reads import freshness, nodes
 from graphsync.records import record
 
@@ -207,9 +207,9 @@ CROSS JOIN (SELECT v.version + (SELECT coalesce(pg_catalog.sum(r.renames), 0)::b
             FROM graph._graph_version AS v LIMIT 1) AS v
 CROSS JOIN (
     SELECT coalesce(pg_catalog.array_agg(n.table_oid ORDER BY n.table_oid) FILTER (
-               WHERE pg_catalog.has_table_privilege(n.table_oid, 'SELECT')), '{}') AS visible,
+               WHERE %(may_node)s), '{}') AS visible,
            coalesce(pg_catalog.array_agg(n.table_oid) FILTER (
-               WHERE pg_catalog.has_table_privilege(n.table_oid, 'SELECT')
+               WHERE %(may_node)s
                  AND pg_catalog.row_security_active(n.table_oid)
                  AND NOT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')), '{}') AS row_secured,
            pg_catalog.count(*) AS registered
@@ -217,10 +217,10 @@ CROSS JOIN (
 ) AS t
 CROSS JOIN (
     SELECT coalesce(pg_catalog.array_agg(e.edge_source_id) FILTER (
-               WHERE CASE WHEN pg_catalog.has_table_privilege(e.via_table, 'SELECT')
+               WHERE CASE WHEN %(may_via)s
                           THEN pg_catalog.row_security_active(e.via_table) ELSE false END), '{}') AS edge_secured,
            coalesce(pg_catalog.array_agg(e.edge_source_id) FILTER (
-               WHERE pg_catalog.has_table_privilege(e.via_table, 'SELECT') IS NOT true
+               WHERE %(may_via)s IS NOT true
                  AND (SELECT c.relrowsecurity FROM pg_catalog.pg_class AS c WHERE c.oid = e.via_table)),
            '{}') AS edge_hidden
     FROM graph._edge_sources AS e
@@ -229,7 +229,7 @@ CROSS JOIN (
 CROSS JOIN (
     SELECT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER')::text || ':'
            || coalesce(pg_catalog.string_agg(c.t::text || CASE
-                  WHEN NOT pg_catalog.has_table_privilege(c.t, 'SELECT') THEN '-'
+                  WHEN NOT %(may_carrier)s THEN '-'
                   WHEN pg_catalog.row_security_active(c.t) THEN 's' ELSE '+' END, ',' ORDER BY c.t), '')
            AS label_access
     FROM graph._edge_sources AS e
@@ -374,7 +374,9 @@ def _statement(fetched, node2, read_sync):
     same = {_READ_SYNC_KEPT: _SAME_COLUMNS, _NO_READ_SYNC: _QUIET_COLUMNS}.get(read_sync, "")
     return _SELECT % {"fetched": fetched, "node2": node2, "read_sync": read_sync, "quiet": quiet,
                       "recent": _RECENT, "same": same, "table1": _table_of("$3"), "table2": _table_of("$5"),
-                      "node1": _node_of("$3", "$4")}
+                      "node1": _node_of("$3", "$4"), "may_node": may_select("n.table_oid"),
+                      "may_via": may_select("e.via_table"),
+                      "may_carrier": may_select("c.t")}
 
 
 # Whether a fold by the caller leaves out no pending row: every registered table
@@ -396,9 +398,9 @@ _WHOLE = """NOT EXISTS (
                                               UNION ALL
                                               SELECT e.via_table FROM graph._edge_sources AS e
                                               WHERE e.via_table IS NOT NULL) AS u (oid)
-                                 WHERE NOT coalesce(CASE WHEN pg_catalog.has_table_privilege(u.oid, 'SELECT')
+                                 WHERE NOT coalesce(CASE WHEN %s
                                                          THEN NOT pg_catalog.row_security_active(u.oid) END,
-                                                    false))"""
+                                                    false))""" % may_select("u.oid")
 
 # The names of a folded view this read would keep (fold_key, and lineage when the
 # caller's fold leaves out no table: ``whole``), computed once for the statements

@@ -66,7 +66,7 @@ from graphsync.algorithms import csr
 from graphsync.algorithms import weights as weights_mod
 from graphsync.algorithms.adjacency import Overlay, both_ways, cut_base
 from graphsync.algorithms.lazy_numpy import np
-from graphsync.db import run
+from graphsync.db import may_select, run
 from graphsync.reads import label_policy
 from graphsync.sync import base, registry
 
@@ -119,13 +119,13 @@ SELECT (SELECT s.last_value FROM graph._labels_label_id_seq AS s) AS top,
            SELECT FROM graph._edge_sources AS e
            CROSS JOIN LATERAL (SELECT CASE WHEN e.kind = 'join' THEN e.via_table ELSE e.from_table END AS t) AS c
            WHERE e.label_column IS NOT NULL
-             AND CASE WHEN pg_catalog.has_table_privilege(c.t, 'SELECT')
+             AND CASE WHEN %s
                       THEN pg_catalog.row_security_active(c.t) ELSE false END)) AS per_read
 FROM (SELECT pg_catalog.pg_has_role(current_user, 'graph_admin', 'MEMBER') AS admin) AS a
 CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.array_agg(l.label_id), '{}') AS ids,
                            coalesce(pg_catalog.array_agg(l.label), '{}') AS names
                     FROM graph._labels AS l WHERE a.admin) AS d
-""" % GENERATION
+""" % (GENERATION, may_select("c.t"))
 
 # The labels of ids $1 and names $2 the caller may see (LabelNames.know): both
 # conditions are leakproof, so graph._labels' policy is asked only about the rows
