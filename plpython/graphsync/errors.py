@@ -40,6 +40,8 @@ DATA_EXCEPTION_CLASS = "22"
 # (lock_timeout). See is_cancel.
 CANCEL_CLASS = "57"
 LOCK_TIMEOUT = "55P03"
+# A relation named that does not exist (e.g. renamed while its lock was waited for).
+UNDEFINED_TABLE = "42P01"
 
 
 class GraphsyncError(Exception):

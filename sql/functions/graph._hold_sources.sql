@@ -27,7 +27,13 @@
 -- to_table is not checked there (registration takes it from the node tables), and
 -- an admin's edge source written by hand naming another role's table there had this
 -- lock that table for the admin (tests/test_abuse_registry.py). It runs no code a table owner controls:
--- LOCK TABLE ONLY reads the catalog and takes the lock. On a hot standby (no lock
+-- LOCK TABLE ONLY reads the catalog and takes the lock. It takes a name, which
+-- PostgreSQL looks up again when a lock it waited for is granted: the owner of a
+-- registered table who held it locked and swapped the names of two schemas it owns
+-- had this definer lock the other role's table that then bore the name, and leave
+-- its own unlocked (tests/test_abuse_review44.py). So a lock holds only when the
+-- name still names the table it was taken for; otherwise every lock of the attempt
+-- is given back and the tables locked again. On a hot standby (no lock
 -- above ROW EXCLUSIVE there) it takes ACCESS SHARE. Reads: graph._node_tables,
 -- graph._edge_sources, pg_inherits, pg_class.
 CREATE OR REPLACE FUNCTION graph._hold_sources(tables oid[], wait boolean)
@@ -42,6 +48,9 @@ DECLARE
     mode text := CASE WHEN pg_catalog.pg_is_in_recovery() THEN 'ACCESS SHARE' ELSE 'SHARE UPDATE EXCLUSIVE' END;
     caller_timeout text := pg_catalog.current_setting('lock_timeout');
     bound text;
+    name text;
+    moved oid;  -- a table whose name named another relation when its lock was granted
+    tries integer := 0;
 BEGIN
     IF NOT wait THEN
         bound := CASE WHEN caller_timeout::pg_catalog.interval > '0'::pg_catalog.interval
@@ -49,50 +58,82 @@ BEGIN
                       THEN caller_timeout ELSE '5s' END;
         PERFORM pg_catalog.set_config('lock_timeout', bound, true);
     END IF;
-    BEGIN
-        -- One table without partitions or children (graph._source_name's call, most
-        -- tables): locked without the walk.
-        IF pg_catalog.cardinality(tables) = 1
-           AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = tables[1]) THEN
-            rel := tables[1];
-            IF EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = rel AND c.relkind IN ('r', 'p'))
-               AND (EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = rel)
-                    OR EXISTS (SELECT FROM graph._edge_sources AS e
-                               WHERE rel IN (e.from_table, e.via_table))) THEN
-                EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN %s MODE', rel::pg_catalog.regclass, mode);
+    LOOP
+        tries := tries + 1;
+        moved := NULL;
+        BEGIN
+            -- One table without partitions or children (graph._source_name's call, most
+            -- tables): locked without the walk.
+            IF pg_catalog.cardinality(tables) = 1
+               AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = tables[1]) THEN
+                rel := tables[1];
+                IF EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = rel AND c.relkind IN ('r', 'p'))
+                   AND (EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = rel)
+                        OR EXISTS (SELECT FROM graph._edge_sources AS e
+                                   WHERE rel IN (e.from_table, e.via_table))) THEN
+                    name := rel::pg_catalog.regclass::text;
+                    moved := rel;  -- (until the lock is known to be rel's: see below)
+                    EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN %s MODE', name, mode);
+                    IF pg_catalog.to_regclass(name) IS DISTINCT FROM rel THEN
+                        RAISE EXCEPTION USING ERRCODE = 'undefined_table';  -- (not rel's name now)
+                    END IF;
+                    moved := NULL;
+                END IF;
+            ELSE
+                FOR rel IN
+                    WITH RECURSIVE tree AS (
+                        SELECT u.t AS rel, u.t AS top, 0 AS depth
+                        FROM pg_catalog.unnest(tables) AS u (t)
+                        WHERE EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = u.t)
+                           OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE u.t IN (e.from_table, e.via_table))
+                        UNION
+                        SELECT i.inhrelid, tree.top, tree.depth + 1
+                        FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.rel
+                    )
+                    SELECT t.rel FROM tree AS t
+                    JOIN pg_catalog.pg_class AS c ON c.oid = t.rel AND c.relkind IN ('r', 'p')
+                    GROUP BY t.rel
+                    ORDER BY min(t.top), min(t.depth), t.rel
+                LOOP
+                    name := rel::pg_catalog.regclass::text;
+                    moved := rel;
+                    EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN %s MODE', name, mode);
+                    IF pg_catalog.to_regclass(name) IS DISTINCT FROM rel THEN
+                        RAISE EXCEPTION USING ERRCODE = 'undefined_table';  -- (not rel's name now)
+                    END IF;
+                    moved := NULL;
+                END LOOP;
             END IF;
-        ELSE
-            FOR rel IN
-                WITH RECURSIVE tree AS (
-                    SELECT u.t AS rel, u.t AS top, 0 AS depth
-                    FROM pg_catalog.unnest(tables) AS u (t)
-                    WHERE EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = u.t)
-                       OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE u.t IN (e.from_table, e.via_table))
-                    UNION
-                    SELECT i.inhrelid, tree.top, tree.depth + 1
-                    FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.rel
-                )
-                SELECT t.rel FROM tree AS t
-                JOIN pg_catalog.pg_class AS c ON c.oid = t.rel AND c.relkind IN ('r', 'p')
-                GROUP BY t.rel
-                ORDER BY min(t.top), min(t.depth), t.rel
-            LOOP
-                EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN %s MODE', rel::pg_catalog.regclass, mode);
-            END LOOP;
-        END IF;
-    EXCEPTION WHEN lock_not_available THEN
-        IF wait THEN
-            RAISE;
-        END IF;
-        RAISE EXCEPTION 'graphsync could not lock % in % mode within %', rel::pg_catalog.regclass, mode, bound
-            USING ERRCODE = '55P03',
-                  DETAIL = 'A superuser''s or graph_admin member''s read holds the tables it reads against new'
-                           ' indexes, statistics and partitions until its transaction ends, and waits for'
-                           ' VACUUM, ANALYZE, CREATE INDEX CONCURRENTLY, CREATE STATISTICS or another such'
-                           ' read of the table that holds them.',
-                  HINT = 'Retry when that is done (pg_locks shows who holds the table), or read as a role'
-                         ' outside graph_admin, whose read takes no such lock.';
-    END;
+            EXIT;  -- every table locked
+        EXCEPTION WHEN undefined_table THEN
+            -- LOCK TABLE takes a name: PostgreSQL looks it up again when a lock it
+            -- waited for is granted, and a rename committed meanwhile (the owner's, of
+            -- its table or of a schema it owns) had it lock the relation that bears the
+            -- name then, another role's table, or none (42P01). The block's
+            -- subtransaction is rolled back, which gives back each lock it took, and
+            -- the tables are locked again under their names now (twice more at most).
+            IF moved IS NULL THEN
+                RAISE;
+            ELSIF tries >= 3 THEN
+                RAISE EXCEPTION 'graphsync could not lock %: it was renamed while its lock was waited for',
+                    moved::pg_catalog.regclass
+                    USING ERRCODE = '55000',
+                          HINT = 'Retry when the table''s or its schema''s name has settled.';
+            END IF;
+        WHEN lock_not_available THEN
+            IF wait THEN
+                RAISE;
+            END IF;
+            RAISE EXCEPTION 'graphsync could not lock % in % mode within %', rel::pg_catalog.regclass, mode, bound
+                USING ERRCODE = '55P03',
+                      DETAIL = 'A superuser''s or graph_admin member''s read holds the tables it reads against new'
+                               ' indexes, statistics and partitions until its transaction ends, and waits for'
+                               ' VACUUM, ANALYZE, CREATE INDEX CONCURRENTLY, CREATE STATISTICS or another such'
+                               ' read of the table that holds them.',
+                      HINT = 'Retry when that is done (pg_locks shows who holds the table), or read as a role'
+                             ' outside graph_admin, whose read takes no such lock.';
+        END;
+    END LOOP;
     IF NOT wait THEN
         PERFORM pg_catalog.set_config('lock_timeout', caller_timeout, true);
     END IF;

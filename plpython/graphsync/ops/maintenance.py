@@ -89,16 +89,23 @@ def verify_due(check):
 
 
 # The registered tables a source check or a rebuild reads (node and join tables that
-# are tables still), by name, in oid order; LOCK TABLE takes their partitions and
-# children too.
+# are tables still), in oid order; LOCK TABLE takes their partitions and children too.
 SOURCES = """
-SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
+SELECT c.oid
 FROM pg_catalog.pg_class AS c
-JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p')
   AND c.oid IN (SELECT t.table_oid FROM graph._captured_tables(NULL) AS t)
 ORDER BY c.oid
 """
+# A source table's name now (none once it is dropped or no longer a table).
+SOURCE_NAME = """
+SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
+FROM pg_catalog.pg_class AS c
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.oid = $1 AND c.relkind IN ('r', 'p')
+"""
+# Whether a name names the table: after its lock was granted.
+NAMES = "SELECT pg_catalog.to_regclass($1) IS NOT DISTINCT FROM $2 AS same"
 # How long a run waits for one source table's lock (the caller's lock_timeout when
 # shorter): a table's owner may hold it locked in a transaction it leaves open.
 SOURCE_LOCK_WAIT = "10s"
@@ -109,6 +116,12 @@ SELECT pg_catalog.current_setting('lock_timeout') AS was,
              OR pg_catalog.current_setting('lock_timeout')::pg_catalog.interval > $1::pg_catalog.interval
            THEN $1 ELSE pg_catalog.current_setting('lock_timeout') END, true)
 """
+# How many times a table renamed while its lock was waited for is locked again.
+LOCK_TRIES = 3
+
+
+class _Renamed(Exception):
+    """The name a lock was taken by named another relation, or none, once granted."""
 
 
 def lock_sources(plpy, why):
@@ -118,20 +131,45 @@ def lock_sources(plpy, why):
     held: the owner of one registered table, holding it locked in a transaction
     left open, kept the run waiting with the maintenance lock (every later run
     'skipped') and health saying nothing. A table not locked in time fails the
-    phase (55000), naming it; a cancel still stops the run."""
+    phase (55000), naming it; a cancel still stops the run.
+    LOCK TABLE takes a name, which PostgreSQL looks up again when a lock it waited
+    for is granted: an owner holding its table locked who swapped the names of two
+    schemas it owns had the run lock another role's table that then bore the name
+    (tests/test_abuse_review44.py). A lock holds only when the name still names the
+    table it was taken for; otherwise its subtransaction gives it back and the table
+    is locked again under its name now (a dropped table is left out)."""
     for r in plpy.execute(SOURCES):
-        try:
-            with plpy.subtransaction():
-                was = plpy.execute(plpy.prepare(LOCK_WAIT, ["text"]), [SOURCE_LOCK_WAIT])[0]["was"]
-                plpy.execute("LOCK TABLE %s IN ACCESS SHARE MODE" % r["name"])
-                plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('lock_timeout', $1, true)", ["text"]),
-                             [was])
-        except plpy.SPIError as exc:
-            if getattr(exc, "sqlstate", None) != errors.LOCK_TIMEOUT:
-                raise
-            raise errors.ObjectNotInPrerequisiteState(
-                "%s: could not lock table %s within %s: another session holds a lock on it"
-                % (why, r["name"], SOURCE_LOCK_WAIT)) from None
+        oid = r["oid"]
+        for attempt in range(1, LOCK_TRIES + 1):
+            name = None
+            try:
+                with plpy.subtransaction():
+                    rows = db.run(plpy, SOURCE_NAME, ["oid"], [oid])
+                    if not rows:
+                        break  # dropped meanwhile: nothing to read
+                    name = rows[0]["name"]
+                    was = plpy.execute(plpy.prepare(LOCK_WAIT, ["text"]), [SOURCE_LOCK_WAIT])[0]["was"]
+                    plpy.execute("LOCK TABLE %s IN ACCESS SHARE MODE" % name)
+                    if not db.run(plpy, NAMES, ["text", "oid"], [name, oid])[0]["same"]:
+                        raise _Renamed()
+                    plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('lock_timeout', $1, true)", ["text"]),
+                                 [was])
+                break
+            except _Renamed:
+                pass
+            except plpy.SPIError as exc:
+                state = getattr(exc, "sqlstate", None)
+                if state == errors.UNDEFINED_TABLE:
+                    pass  # renamed away while waited for: its name now
+                elif state != errors.LOCK_TIMEOUT:
+                    raise
+                else:
+                    raise errors.ObjectNotInPrerequisiteState(
+                        "%s: could not lock table %s within %s: another session holds a lock on it"
+                        % (why, name, SOURCE_LOCK_WAIT)) from None
+            if attempt == LOCK_TRIES:
+                raise errors.ObjectNotInPrerequisiteState(
+                    "%s: could not lock table %s: it was renamed while its lock was waited for" % (why, name))
 
 
 def count_differences(plpy):

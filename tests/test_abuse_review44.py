@@ -1,0 +1,127 @@
+"""A table owner swaps names under a privileged lock: no table of another role is locked.
+
+graphsync locks registered tables by name (LOCK TABLE has no form taking an oid):
+maintenance (run_scheduled_maintenance, vacuum: as the admin or pg_cron's
+superuser) before its source check and rebuild, and graph._hold_sources (SECURITY
+DEFINER, the installing superuser's) before an admin's or superuser's read or
+build. PostgreSQL resolves the name again when the lock it waited for is granted.
+The owner of a registered table who also owns the schema it lives in and another
+schema holding someone else's table of the same name held the registered table
+locked, renamed the two schemas so that the name the lock waited on named the other
+role's table, and committed: the privileged caller locked that table (SHARE UPDATE
+EXCLUSIVE for the definer: the other role's VACUUM, ANALYZE and DDL held off until
+the caller's transaction ended) and left the registered table unlocked (found in
+review; both tests failed before the fix). A lock now holds only when the name still
+names the table it was taken for; otherwise it is given back (its subtransaction
+rolled back) and taken again under the table's new name.
+"""
+
+import threading
+import uuid
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from conftest import as_role, blocked_by, connect, wait_until
+
+
+@pytest.fixture
+def swap(db):
+    """(owner, victim, registered oid, victim's table oid, schema names): the owner's
+    registered table sa.t, the victim's table sb.t in schema sb, which the owner
+    also owns (the victim may create in it)."""
+    suffix = uuid.uuid4().hex[:8]
+    owner, victim = "gs_sw_own_" + suffix, "gs_sw_vic_" + suffix
+    sa, sb, sx = "sw_a_" + suffix, "sw_b_" + suffix, "sw_x_" + suffix
+    with connect(db) as c:
+        for r in (owner, victim):
+            c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(r)))
+        # (renaming a schema takes CREATE on the database: an application's owner)
+        c.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(c.info.dbname),
+                                                                      sql.Identifier(owner)))
+        for s in (sa, sb):
+            c.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(sql.Identifier(s), sql.Identifier(owner)))
+        c.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(sql.Identifier(sb), sql.Identifier(victim)))
+        c.execute(sql.SQL("CREATE TABLE {}.t (id int PRIMARY KEY, note text)").format(sql.Identifier(sa)))
+        c.execute(sql.SQL("ALTER TABLE {}.t OWNER TO {}").format(sql.Identifier(sa), sql.Identifier(owner)))
+        c.execute(sql.SQL("INSERT INTO {}.t VALUES (1, 'a'), (2, 'b')").format(sql.Identifier(sa)))
+        c.execute("SELECT graph.add_table(%s::regclass, columns => '{note}')", (sa + ".t",))
+        registered = c.execute("SELECT %s::regclass::oid", (sa + ".t",)).fetchone()[0]
+    with as_role(db, victim) as v:
+        v.execute(sql.SQL("CREATE TABLE {}.t (id int PRIMARY KEY, secret text)").format(sql.Identifier(sb)))
+        other = v.execute("SELECT %s::regclass::oid", (sb + ".t",)).fetchone()[0]
+    try:
+        yield owner, victim, registered, other, (sa, sb, sx)
+    finally:
+        with connect(db) as c:
+            c.execute("SELECT graph.remove_table(%s::oid::regclass)", (registered,))
+            for s in (sa, sb, sx):
+                c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(s)))
+            for r in (owner, victim):
+                c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(r)))
+                c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(r)))
+
+
+def locks_held(conn, pid, rel):
+    """The lock modes backend ``pid`` holds on relation ``rel``."""
+    return sorted(r[0] for r in conn.execute(
+        "SELECT mode FROM pg_locks WHERE locktype = 'relation' AND pid = %s AND relation = %s AND granted",
+        (pid, rel)).fetchall())
+
+
+def swap_while_waited(db, swap, privileged_call):
+    """The owner holds its table locked; ``privileged_call(conn)`` runs in a transaction
+    left open on another connection (a superuser's) and waits for that lock; the
+    owner renames sa to sx and sb to sa and commits. Returns (what the call raised or
+    None, the caller's locks on the victim's table, its locks on the registered one)."""
+    owner, _, registered, other, (sa, sb, sx) = swap
+    outcome = {}
+    with as_role(db, owner) as o, connect(db) as p, connect(db) as watch:
+        o.execute("BEGIN")
+        o.execute(sql.SQL("LOCK TABLE {}.t IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(sa)))
+        opid, ppid = o.info.backend_pid, p.info.backend_pid
+        p.execute("BEGIN")
+
+        def call():
+            try:
+                privileged_call(p)
+            except psycopg.Error as exc:
+                outcome["error"] = exc
+
+        t = threading.Thread(target=call)
+        t.start()
+        try:
+            assert wait_until(lambda: blocked_by(watch, ppid, opid)), "the privileged call never waited"
+            o.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(sa), sql.Identifier(sx)))
+            o.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(sb), sql.Identifier(sa)))
+            o.execute("COMMIT")
+        finally:
+            t.join(60)
+        assert not t.is_alive()
+        on_other = locks_held(watch, ppid, other)
+        on_registered = locks_held(watch, ppid, registered)
+        p.execute("ROLLBACK")
+    return outcome.get("error"), on_other, on_registered
+
+
+def test_a_definers_lock_never_lands_on_a_table_a_schema_rename_gave_the_name(db, swap):
+    """graph._hold_sources (the superuser's definer) waiting for the owner's lock on
+    its registered table: after the owner's schema swap the name it waited on named
+    the victim's table, which the superuser locked for the caller."""
+    registered = swap[2]
+    error, on_other, on_registered = swap_while_waited(
+        db, swap, lambda p: p.execute("SELECT graph._hold_sources(ARRAY[%s::oid], true)", (registered,)))
+    assert on_other == [], "the victim's table was locked by the definer (%s)" % on_other
+    assert error is None, error
+    assert on_registered == ["ShareUpdateExclusiveLock"]
+
+
+def test_maintenance_never_locks_a_table_a_schema_rename_gave_the_name(db, swap):
+    """Maintenance's rebuild (graph.vacuum(), as a superuser here, as pg_cron's job
+    runs it) locks its sources by name: after the owner's schema swap it held the
+    victim's table, not the registered one."""
+    error, on_other, on_registered = swap_while_waited(db, swap, lambda p: p.execute("SELECT graph.vacuum()"))
+    assert on_other == [], "the victim's table was locked by maintenance (%s)" % on_other
+    assert error is None, error
+    assert "AccessShareLock" in on_registered
