@@ -125,3 +125,84 @@ def test_maintenance_never_locks_a_table_a_schema_rename_gave_the_name(db, swap)
     assert on_other == [], "the victim's table was locked by maintenance (%s)" % on_other
     assert error is None, error
     assert "AccessShareLock" in on_registered
+
+
+@pytest.fixture
+def planted(db, swap):
+    """The owner's second table of the registered one's name, in its other schema sb,
+    holding an index whose predicate calls the owner's IMMUTABLE function: planning a
+    read of it runs the function (graph._source_name refuses such a registered table
+    to a privileged caller; this one is not registered). Each run as another role
+    takes a number of the owner's sequence ``hits`` (numbers survive a rollback)."""
+    owner, victim, registered, other, (sa, sb, sx) = swap
+    with connect(db) as c:  # the victim's table makes way for the owner's own
+        c.execute(sql.SQL("DROP TABLE {}.t").format(sql.Identifier(sb)))
+    with as_role(db, owner) as o:
+        o.execute(sql.SQL("CREATE SEQUENCE {}.hits").format(sql.Identifier(sb)))
+        o.execute(sql.SQL("GRANT USAGE ON SCHEMA {0} TO PUBLIC; GRANT USAGE ON SEQUENCE {0}.hits TO PUBLIC")
+                  .format(sql.Identifier(sb)))
+        hits = o.execute("SELECT %s::regclass::oid", (sb + ".hits",)).fetchone()[0]
+        o.execute(sql.SQL("""CREATE FUNCTION {}.ran(int) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $f$
+            BEGIN
+                IF current_user <> {} THEN PERFORM pg_catalog.nextval({}::oid::regclass); END IF;
+                RETURN true;
+            END $f$""").format(sql.Identifier(sb), sql.Literal(owner), sql.Literal(hits)))
+        o.execute(sql.SQL("CREATE TABLE {0}.t (id int PRIMARY KEY, note text)").format(sql.Identifier(sb)))
+        o.execute(sql.SQL("CREATE INDEX ON {0}.t (id) WHERE {0}.ran(1)").format(sql.Identifier(sb)))
+    return hits
+
+
+def test_no_schema_swap_between_a_privileged_check_and_its_read(db, swap, planted):
+    """A superuser's (or admin's) read checks a registered table by oid
+    (graph._source_name, under graph._lock_sources' lock) and then reads it by the name
+    that returned. Renaming a schema takes no lock on its tables: the owner swapped
+    its two schemas' names in between, and the superuser's statement planned the
+    owner's other table, whose index predicate ran the owner's function as the
+    superuser (a loop of swaps won that race within a few dozen builds). A rename
+    of a schema holding a registered table now locks that table (ACCESS EXCLUSIVE,
+    graph._follow_ddl, which fails the DDL when it cannot), so it waits for the
+    read's lock: the name stays the table's until the read's transaction ends."""
+    owner, _, registered, _, (sa, sb, sx) = swap
+    hits = planted
+    with connect(db) as p, as_role(db, owner) as o:
+        p.execute("BEGIN")
+        p.execute("SELECT graph._lock_sources(ARRAY[%s::oid], true)", (registered,))
+        name = p.execute("SELECT graph._source_name(%s)", (registered,)).fetchone()[0]
+        o.execute("SET lock_timeout = '300ms'")
+        swapped = True
+        try:
+            with o.transaction():
+                o.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(sa), sql.Identifier(sx)))
+                o.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(sb), sql.Identifier(sa)))
+                o.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(sx), sql.Identifier(sb)))
+        except psycopg.errors.LockNotAvailable:
+            swapped = False
+        p.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.SQL(name))).fetchone()
+        read = p.execute("SELECT %s::regclass::oid", (name,)).fetchone()[0]
+        p.execute("COMMIT")
+        ran = p.execute("SELECT pg_sequence_last_value(%s::oid::regclass)", (hits,)).fetchone()[0]
+    assert ran is None, "the owner's function ran as the superuser (%s times)" % ran
+    assert read == registered
+    assert not swapped, "the schemas' names were swapped under the superuser's read"
+
+
+def test_a_schema_holding_a_registered_table_is_renamed_only_by_a_role_that_may_lock_it(db, swap):
+    """The schema's owner renaming it takes its registered tables' lock as itself: the
+    victim's registered table in the owner's schema keeps the rename out (42501),
+    while the table's owner may lock its own (and the rename is followed)."""
+    owner, victim, registered, other, (sa, sb, sx) = swap
+    with connect(db) as c:
+        c.execute("SELECT graph.add_table(%s::oid::regclass, columns => '{secret}')", (other,))
+    try:
+        with as_role(db, owner) as o:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                o.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(sb), sql.Identifier(sx)))
+            assert o.execute("SELECT %s::oid::regclass::text", (other,)).fetchone()[0] == sb + ".t"
+            o.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(sa), sql.Identifier(sx)))
+        with connect(db) as c:
+            assert c.execute("SELECT table_name FROM graph._node_tables WHERE table_oid = %s",
+                             (registered,)).fetchone()[0] == sx + ".t"
+            c.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(sx), sql.Identifier(sa)))
+    finally:
+        with connect(db) as c:
+            c.execute("SELECT graph.remove_table(%s::oid::regclass)", (other,))

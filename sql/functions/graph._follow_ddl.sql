@@ -48,6 +48,7 @@ DECLARE
     e_message text;
     views text;
     routines text;
+    held text;
 BEGIN
     IF TG_EVENT = 'ddl_command_end' AND TG_TAG = 'CREATE RULE' THEN
         -- The registered tables a rule ON SELECT made views: out of step with the
@@ -92,6 +93,33 @@ BEGIN
                 USING ERRCODE = '42501',
                       HINT = 'graphsync''s functions change only by installing it.';
         END IF;
+    END IF;
+    -- A schema renamed (or altered) that holds a registered table: the table is
+    -- locked ACCESS EXCLUSIVE, as renaming it would lock it, by the DDL's role, and
+    -- not caught below: a role that cannot lock it (neither its owner nor one that
+    -- may write it) or whose wait times out cannot commit the rename. A superuser's
+    -- or admin's read locks a source (graph._lock_sources), checks it by oid
+    -- (graph._source_name) and reads it by the name that returns; renaming a
+    -- schema takes no lock on its tables, and the owner of two schemas who swapped
+    -- their names in between had the read plan its other table, whose index
+    -- predicate ran its function as the reader (tests/test_abuse_review44.py). Now
+    -- the rename waits for the read's lock. (On a hot standby, replaying this lock
+    -- waits for the reads there, or cancels them, before the rename shows.)
+    IF TG_EVENT = 'ddl_command_end' AND TG_TAG = 'ALTER SCHEMA' THEN
+        FOR tbl IN
+            SELECT f.t FROM graph._followed_tables(ARRAY(
+                SELECT k.oid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+                JOIN pg_catalog.pg_class AS k ON k.relnamespace = c.objid
+                WHERE c.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND c.command_tag = 'ALTER SCHEMA'
+            )) AS f (t)
+            ORDER BY f.t
+        LOOP
+            held := tbl::pg_catalog.regclass::text;
+            EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', held);
+            IF pg_catalog.to_regclass(held) IS DISTINCT FROM tbl THEN
+                RAISE EXCEPTION 'graphsync could not lock %, renamed meanwhile', tbl USING ERRCODE = '55000';
+            END IF;
+        END LOOP;
     END IF;
     -- Commands that never change a table's columns, name or members: nothing to
     -- look up (capture generation runs these for every table it captures).
