@@ -194,8 +194,11 @@ def test_an_owners_policy_never_runs_as_an_admin_graphsyncs_roles_or_a_superuser
         assert set(failed) == {"ab.docs", "ab.links", "ab.vault"}, failed
         assert all(d["sqlstate"] == "42501" for d in failed.values()), failed
         assert all("row-level security" in failed[t]["message"] for t in ("ab.docs", "ab.links")), failed
+        # (refused for ab.docs' row-level security, or for ab.vault, which the admin may
+        # not SELECT: graph._source_name refuses a privileged caller such a table first)
         for sql in ("SELECT * FROM graph.dangling_references()", "SELECT * FROM graph.duplicate_edges()"):
-            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege,
+                               match="row-level security|permission denied for table ab.vault"):
                 a.execute(sql)
     _owner_writes(world, 102)
     with connect(world) as su:

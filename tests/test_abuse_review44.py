@@ -206,3 +206,41 @@ def test_a_schema_holding_a_registered_table_is_renamed_only_by_a_role_that_may_
     finally:
         with connect(db) as c:
             c.execute("SELECT graph.remove_table(%s::oid::regclass)", (other,))
+
+
+def test_an_admin_the_owner_revoked_select_from_plans_nothing_unchecked(db, swap, planted):
+    """graph._lock_sources locks only the tables the caller may SELECT, and
+    graph._source_name then checked an unlocked table and returned its name: an admin
+    the owner had revoked SELECT from (a build reads every source) planned the table
+    with the index the owner created after the check, its function run as the admin
+    (planning comes before the permission check). Such a caller is now refused
+    (42501) by graph._source_name, before the name is read."""
+    owner, _, registered, _, (sa, sb, sx) = swap
+    hits = planted
+    adm = "gs_sw_adm_" + uuid.uuid4().hex[:8]
+    with connect(db) as c:
+        c.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE graph_admin").format(sql.Identifier(adm)))
+    try:
+        with as_role(db, owner) as o:
+            o.execute(sql.SQL("REVOKE ALL ON {0}.t FROM PUBLIC; GRANT USAGE ON SCHEMA {0} TO PUBLIC")
+                      .format(sql.Identifier(sa)))
+        with as_role(db, adm) as a, as_role(db, owner) as o:
+            a.execute("BEGIN")
+            try:
+                name = a.execute("SELECT graph._source_name(%s)", (registered,)).fetchone()[0]
+            except psycopg.errors.InsufficientPrivilege:
+                name = None
+            a.execute("ROLLBACK")
+            o.execute(sql.SQL("CREATE INDEX ON {}.t (id) WHERE {}.ran(1)").format(sql.Identifier(sa),
+                                                                                  sql.Identifier(sb)))
+            if name is not None:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    a.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.SQL(name)))
+        with connect(db) as c:
+            ran = c.execute("SELECT pg_sequence_last_value(%s::oid::regclass)", (hits,)).fetchone()[0]
+        assert ran is None, "the owner's function ran as the admin (%s times)" % ran
+        assert name is None, "graph._source_name gave the admin a table it may not lock"
+    finally:
+        with connect(db) as c:
+            c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(adm)))
+            c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(adm)))

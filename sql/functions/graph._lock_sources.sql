@@ -15,8 +15,9 @@
 -- its owner committed while the caller waited, and nothing its planning runs can
 -- change until the caller's transaction ends; a caller reading several tables in
 -- one statement locks them all before checking any. Only the tables the caller may
--- SELECT are given to graph._hold_sources (LOCK TABLE in ACCESS SHARE would refuse
--- the others), each with all its partitions and children (a read of a partitioned
+-- SELECT, or a column of (a read of those columns plans the table), are given to
+-- graph._hold_sources (LOCK TABLE in ACCESS SHARE would refuse the others, which
+-- graph._source_name refuses such a caller), each with all its partitions and children (a read of a partitioned
 -- table plans its partitions with the parent's privileges). wait: as build, verify
 -- and maintenance wait (true), or at most 5 s and then 55P03 (false: reads;
 -- graph._hold_sources). VOLATILE (LOCK TABLE): graph._source_name calls it for its
@@ -33,7 +34,7 @@ BEGIN
         RETURN tables;
     END IF;
     PERFORM graph._hold_sources(ARRAY(SELECT u.t FROM pg_catalog.unnest(tables) AS u (t)
-                                      WHERE pg_catalog.has_table_privilege(u.t, 'SELECT') IS true
+                                      WHERE pg_catalog.has_any_column_privilege(u.t, 'SELECT') IS true
                                       ORDER BY u.t),
                                 wait);
     RETURN tables;

@@ -68,6 +68,17 @@ BEGIN
                              ' COMMITTED, or outside an explicit transaction with default_transaction_isolation'
                              ' read committed), or read as a role outside graph_admin.';
         END IF;
+        -- graph._lock_sources locks only what the caller may SELECT (a column of it
+        -- at least): a table it may not was checked unlocked and planned before
+        -- the permission check failed the read, with an index its owner created
+        -- in between, the owner's function run as the caller (the owner revoked
+        -- an admin's SELECT; tests/test_abuse_review44.py). Refused first.
+        IF NOT pg_catalog.has_any_column_privilege(tbl, 'SELECT') THEN
+            RAISE EXCEPTION 'permission denied for table %', tbl::pg_catalog.regclass
+                USING ERRCODE = '42501',
+                      DETAIL = 'A superuser or a graph_admin member reads a source only under a lock, which it'
+                               ' takes only on a table it may SELECT.';
+        END IF;
         PERFORM graph._lock_sources(ARRAY[tbl], false);
     END IF;
     -- The catalog walk below only for a table with something of that kind (no
