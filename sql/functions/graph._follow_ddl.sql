@@ -106,13 +106,15 @@ BEGIN
     -- the rename waits for the read's lock. (On a hot standby, replaying this lock
     -- waits for the reads there, or cancels them, before the rename shows.)
     IF TG_EVENT = 'ddl_command_end' AND TG_TAG = 'ALTER SCHEMA' THEN
+        -- (every registered table there, in step or not: a rename back to the name
+        -- a registry that could not follow still holds is one too)
         FOR tbl IN
-            SELECT f.t FROM graph._followed_tables(ARRAY(
-                SELECT k.oid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
-                JOIN pg_catalog.pg_class AS k ON k.relnamespace = c.objid
-                WHERE c.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND c.command_tag = 'ALTER SCHEMA'
-            )) AS f (t)
-            ORDER BY f.t
+            SELECT k.oid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+            JOIN pg_catalog.pg_class AS k ON k.relnamespace = c.objid AND k.relkind IN ('r', 'p')
+            WHERE c.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND c.command_tag = 'ALTER SCHEMA'
+              AND (EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = k.oid)
+                   OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE k.oid IN (e.from_table, e.via_table)))
+            ORDER BY k.oid
         LOOP
             held := tbl::pg_catalog.regclass::text;
             EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', held);
