@@ -640,20 +640,31 @@ class View:
 _taint = {}
 
 
+# Whether the rows the kept graph read last in a transaction that wrote the graph
+# ($2, $3: the last overlay row id and node change id it read, 0 for none) still
+# exist, and, $1 given, that transaction committed.
+_STILL_THERE = """
+SELECT ($1 IS NULL OR pg_catalog.pg_xact_status($1::pg_catalog.xid8) = 'committed')
+       AND ($2 = 0 OR EXISTS (SELECT FROM graph._edge_overlay AS o WHERE o.id = $2))
+       AND ($3 = 0 OR EXISTS (SELECT FROM graph._nodes AS n WHERE n.change_id = $3)) AS ok"""
+
+
 def _untaint(plpy, own):
     """False when the kept graph holds rows that no longer exist: its transaction
-    rolled back, or rolled back to a savepoint before them."""
+    rolled back, or rolled back to a savepoint before them -- also one that then
+    committed (a committed transaction's status alone kept the edges of rows a
+    savepoint took back, for the rest of the generation:
+    tests/test_abuse_session44.py)."""
     if own is not None and own["xid"] == _taint["xid"]:
-        ok = run(plpy, """SELECT ($1 = 0 OR EXISTS (SELECT FROM graph._edge_overlay AS o WHERE o.id = $1))
-                             AND ($2 = 0 OR EXISTS (SELECT FROM graph._nodes AS n WHERE n.change_id = $2)) AS ok""",
-                 ["bigint", "bigint"], [_taint["overlay"], _taint["change"]])[0]["ok"]
-        return ok
-    status = run(plpy, "SELECT pg_catalog.pg_xact_status($1::xid8) AS s", ["text"], [_taint["xid"]])[0]["s"]
+        return run(plpy, _STILL_THERE, ["text", "bigint", "bigint"],
+                   [None, _taint["overlay"], _taint["change"]])[0]["ok"]
+    ok = run(plpy, _STILL_THERE, ["text", "bigint", "bigint"],
+             [_taint["xid"], _taint["overlay"], _taint["change"]])[0]["ok"]
     _taint.clear()
-    return status == "committed"
+    return ok
 
 
-def with_labels(plpy, v, caller=None, carriers=None):
+def with_labels(plpy, v, caller=None, carriers=None, shared=True):
     """``v`` ready to tell its caller the label names it may see (see the module
     docstring): the kept graph is shared by every role a backend runs reads as.
     ``caller``: (current_user, what graph._labels' policy shows it depends on: whether
@@ -663,7 +674,14 @@ def with_labels(plpy, v, caller=None, carriers=None):
     turned on or off makes it be told anew (a book kept for the role alone answered
     with the labels it could not see before a GRANT: tests/test_reads_label_grant.py).
     ``carriers``: a callable of the registry giving the tables whose secured label
-    columns graph._labels' policy may ask (label_policy.narrowed), None: every one."""
+    columns graph._labels' policy may ask (label_policy.narrowed), None: every one.
+    ``shared`` False: the read's transaction wrote the graph (base.own_writes), and
+    graph._labels shows it the labels its apply added, which a rollback takes back
+    while their ids stay taken (a sequence's): the book kept for the backend
+    (``_told``) is neither used nor kept then. (It was: a reader whose read applied a
+    new label in a transaction it rolled back kept that label's name under an id no
+    label holds, and its later reads filtering by the name dropped every edge of the
+    label, until the next rebuild: tests/test_abuse_session44.py.)"""
     if caller is not None and v.labels_for == (caller, v.key):
         return v
     r = run(plpy, LABELS)[0]
@@ -677,6 +695,8 @@ def with_labels(plpy, v, caller=None, carriers=None):
         book.complete = True
     elif r["per_read"]:
         book = LabelNames(r["me"], None if carriers is None else carriers(v.registry))
+    elif not shared:
+        book = LabelNames(r["me"])
     elif known and _told["for"] == (v.key[0], caller):
         book = _told["names"]
         book.asked_ids.clear()  # (a label not shown before may be now)
@@ -703,7 +723,7 @@ def current(plpy, key=None, caller=None, carriers=None, adopt=True):
     if own is not None and own["rebuilt"]:  # this transaction wrote a base: keep nothing
         live = Live(plpy, key[0], keep=False)
         live.refresh(plpy)
-        return with_labels(plpy, View(key, live), caller, carriers)
+        return with_labels(plpy, View(key, live), caller, carriers, shared=False)
     if _taint and not _untaint(plpy, own):
         base._cache.pop("live", None)
         base._cache.pop("view", None)
@@ -711,7 +731,7 @@ def current(plpy, key=None, caller=None, carriers=None, adopt=True):
     # (a view of a graph whose overlay rows were left unread serves only reads that keep
     # their folded view: see below)
     if cached is not None and cached.key == key and not (adopt and cached.live.overlay_behind):
-        return with_labels(plpy, cached, caller, carriers)
+        return with_labels(plpy, cached, caller, carriers, shared=own is None)
     live = base._cache.get("live")
     if live is None or live.generation != key[0]:
         base._cache.pop("live", None)
@@ -753,4 +773,4 @@ def current(plpy, key=None, caller=None, carriers=None, adopt=True):
     v.exact = now["version"] == key[1]
     if v.exact:  # a view newer than its key is never taken for that key again
         base._cache["view"] = v
-    return with_labels(plpy, v, caller, carriers)
+    return with_labels(plpy, v, caller, carriers, shared=own is None)
