@@ -173,7 +173,6 @@ ROW_SQL = """
 SELECT graph._source_name($1) AS tbl, graph._key_expr($1, $2, 't') AS key_expr
 """
 
-_row_sql = {}  # (table oid, registry entry) -> ROW_VISIBLE of that table
 
 FILTER_NODES = """
 SELECT coalesce(array_agg(node_id), '{}') AS ids, %s FROM graph._nodes
@@ -231,12 +230,15 @@ class Access:
 
 
 def _row_statements(plpy, node):
-    key = (node.table_oid, node)
-    made = _row_sql.get(key)
-    if made is None:
-        r = run(plpy, ROW_SQL, ["oid", "text[]"], [node.table_oid, list(node.id_columns)])[0]
-        made = _row_sql[key] = ROW_VISIBLE % (r["key_expr"], r["tbl"])
-    return made
+    """ROW_VISIBLE of ``node``'s table, naming it as graph._source_name does now (one
+    small statement, for a query reading every row the caller sees there). It was
+    kept for the backend by its registry entry, which does not name the table: after
+    a rename the registry did not follow (follow_failed), the reader's backend read
+    whatever held the old name, a view whose function ran as the reader
+    (tests/test_abuse_session44.py). The text is the same while the name is, and so
+    is the plan kept for it (db.run)."""
+    r = run(plpy, ROW_SQL, ["oid", "text[]"], [node.table_oid, list(node.id_columns)])[0]
+    return ROW_VISIBLE % (r["key_expr"], r["tbl"])
 
 
 def row_security(plpy, v, acc, by_node=False):

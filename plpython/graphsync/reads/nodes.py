@@ -99,7 +99,8 @@ ALL_KEYS_SHARE = 16
 # Keys a backend keeps in a dictionary before it keeps arrays of every base node (KeyCache).
 FEW_KEYS = 4096
 
-_sql = {}  # (kind, table_oid, registry entry) -> SQL text
+_sql = {}  # (table_oid, registry entry, its name now) -> hydrate SQL text (_hydrate_sql)
+KEPT_STATEMENTS = 64  # at most (a table renamed again and again keeps one a name)
 
 
 def parse_record(text):
@@ -588,12 +589,19 @@ def keys(plpy, v, ids):
     return {i: k for i, k in zip(ids, key_list(plpy, v, ids), strict=True) if k is not None}
 
 
-def _hydrate_sql(plpy, node):
-    key = (node.table_oid, node)
+def _hydrate_sql(plpy, node, table):
+    """The statement reading ``node``'s rows by key, naming the table ``table``: the
+    name graph._source_name gives it now (checked_source), part of the key the
+    statement is kept under. An entry of the registry does not name the table: one
+    kept after a rename the registry did not follow (follow_failed) read whatever
+    held the old name then, a view whose function ran as a superuser who had
+    hydrated before in that backend (tests/test_abuse_session44.py)."""
+    key = (node.table_oid, node, table)
     sql = _sql.get(key)
     if sql is None:
+        if len(_sql) >= KEPT_STATEMENTS:
+            _sql.clear()
         types = _key_types(plpy, node)
-        table = run(plpy, "SELECT graph._source_name($1) AS t", ["oid"], [node.table_oid])[0]["t"]
         key_expr = run(plpy, "SELECT graph._key_expr($1, $2, 't') AS e", ["oid", "text[]"],
                        [node.table_oid, list(node.id_columns)])[0]["e"]
         obj = run(plpy, "SELECT graph._object_expr($1, $2, 't', false) AS e", ["oid", "text[]"],
@@ -743,11 +751,11 @@ def checked_source(plpy, table_oid):
 def hydrate(plpy, node, pks):
     """{id text: node json text} of the rows of ``node``'s table with those keys that
     the caller can read (its privileges and row-level security apply)."""
-    sql, width = _hydrate_sql(plpy, node)
     # Asked at every call, not only when the statement was made: a kept plan is made
     # again after the table gains an index, as whoever reads then (graph._source_name).
     # And whether a policy of the table would run another role's code as an admin.
-    checked_source(plpy, node.table_oid)
+    # The statement names the table by the name this returns (_hydrate_sql).
+    sql, width = _hydrate_sql(plpy, node, checked_source(plpy, node.table_oid))
     pks = list(pks)
     if width == 1:
         rows = run(plpy, sql, ["text[]"], [pks])
