@@ -89,6 +89,29 @@ def test_an_edge_a_savepoint_took_back_is_not_kept_after_the_commit(db, reader):
         assert b.execute(READ).fetchall() == [("1",), ("2",)]
 
 
+def test_a_read_in_an_older_imported_snapshot_shows_no_edge_committed_after_it(db, reader):
+    """A transaction that imports an older snapshot (SET TRANSACTION SNAPSHOT) reads the
+    graph as of that snapshot. The backend's kept graph, refreshed by an earlier read
+    past it, was taken for it: the read showed an edge whose row that snapshot does not
+    see (a new backend did not)."""
+    with connect(db) as admin, connect(db) as exporter, as_role(db, reader) as b:
+        assert b.execute(READ).fetchall() == [("1",), ("2",)]
+        exporter.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        snapshot = exporter.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        admin.execute("INSERT INTO ss44.links (src, dst, rel) VALUES (1, 3, 'a')")
+        apply(admin)
+        assert b.execute(READ).fetchall() == [("1",), ("2",), ("3",)]
+        for c in (b, fresh := as_role(db, reader)):
+            c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            c.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            assert c.execute("SELECT count(*) FROM ss44.links").fetchone()[0] == 1
+            assert c.execute(READ).fetchall() == [("1",), ("2",)]
+            c.execute("ROLLBACK")
+        fresh.close()
+        exporter.execute("ROLLBACK")
+        assert b.execute(READ).fetchall() == [("1",), ("2",), ("3",)]
+
+
 # A table whose owner's SECURITY DEFINER function (its application's API) archives
 # it under another name; another role calling it is a session the schema-change follower
 # cannot follow (neither the owner's nor graph_admin's), so the registry keeps the old
