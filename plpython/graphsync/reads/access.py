@@ -172,6 +172,9 @@ JIT_BACK = "SELECT pg_catalog.set_config('jit', $1, true)"
 ROW_SQL = """
 SELECT graph._source_name($1) AS tbl, graph._key_expr($1, $2, 't') AS key_expr
 """
+SOURCE_NAME = "SELECT graph._source_name($1) AS tbl"
+
+_key_exprs = {}  # (table oid, registry entry) -> the key's expression in ROW_VISIBLE
 
 
 FILTER_NODES = """
@@ -231,14 +234,21 @@ class Access:
 
 def _row_statements(plpy, node):
     """ROW_VISIBLE of ``node``'s table, naming it as graph._source_name does now (one
-    small statement, for a query reading every row the caller sees there). It was
-    kept for the backend by its registry entry, which does not name the table: after
-    a rename the registry did not follow (follow_failed), the reader's backend read
-    whatever held the old name, a view whose function ran as the reader
-    (tests/test_abuse_session44.py). The text is the same while the name is, and so
-    is the plan kept for it (db.run)."""
-    r = run(plpy, ROW_SQL, ["oid", "text[]"], [node.table_oid, list(node.id_columns)])[0]
-    return ROW_VISIBLE % (r["key_expr"], r["tbl"])
+    small statement, some 0.1 ms, for a query reading every row the caller sees
+    there). The statement was kept for the backend by the registry entry, which does
+    not name the table: after a rename the registry did not follow (follow_failed),
+    the reader's backend read whatever held the old name, a view whose function ran
+    as the reader (tests/test_abuse_session44.py). The key's expression is kept by the
+    entry; the text is the same while the name is, and so is its kept plan (db.run)."""
+    key = (node.table_oid, node)
+    expr = _key_exprs.get(key)
+    if expr is None:
+        r = run(plpy, ROW_SQL, ["oid", "text[]"], [node.table_oid, list(node.id_columns)])[0]
+        expr = _key_exprs[key] = r["key_expr"]
+        table = r["tbl"]
+    else:
+        table = run(plpy, SOURCE_NAME, ["oid"], [node.table_oid])[0]["tbl"]
+    return ROW_VISIBLE % (expr, table)
 
 
 def row_security(plpy, v, acc, by_node=False):
