@@ -19,6 +19,7 @@ Now the kept statements are keyed by the name the table is read by now
 (tests/test_reads_rls_edges.py): a kept statement names the table itself or is made
 again."""
 
+import psycopg
 import pytest
 
 from conftest import as_role, connect
@@ -154,3 +155,110 @@ def test_the_follower_catches_up_at_reconcile(world):
         c.execute("SELECT * FROM graph.reconcile()")
         assert c.execute("SELECT table_name FROM graph._node_tables"
                          " WHERE table_oid = 'p44_old.items'::regclass").fetchone()[0] == "p44_old.items"
+
+
+# -- Another role's follow switches off no one's capture ------------------------------
+#
+# A captured table out of step with the catalog is followed (ops/follow.py) by whoever's
+# DDL concerns it, or by a direct call of graph._follow_registry (PUBLIC's: "it can do
+# nothing but what the next schema change of those tables would"). Capture generation
+# refuses (42501) a session user who neither owns the table nor is a graph_admin member;
+# the follower took that refusal for a table it could not follow and gave the table a
+# capture function that captures nothing. So the owner of a type a victim's column uses
+# renamed it (the table is then out of step: the column's type is named otherwise) and
+# called graph._follow_registry on the victim's table, and the owner of a schema holding
+# another role's registered table renamed the schema: the victim's writes were no longer
+# captured, until an admin's reconcile and rebuild (seen failing). Now a follow that such
+# a session cannot make fails (55000): the direct call or the DDL, not the victim's
+# capture; the owner's next schema change of the table, or graph.reconcile(), follows it.
+
+TYPE_OWNER, VICTIM = "gs_p44_types", "gs_p44_victim"
+
+OTHERS = f"""
+DROP SCHEMA IF EXISTS p44t CASCADE; DROP SCHEMA IF EXISTS p44t2 CASCADE;
+DROP SCHEMA IF EXISTS p44v CASCADE; DROP SCHEMA IF EXISTS p44v2 CASCADE;
+DROP ROLE IF EXISTS {TYPE_OWNER}; DROP ROLE IF EXISTS {VICTIM};
+CREATE ROLE {TYPE_OWNER} LOGIN; CREATE ROLE {VICTIM} LOGIN;
+GRANT CREATE ON DATABASE {{db}} TO {TYPE_OWNER};  -- (renaming a schema takes it)
+CREATE SCHEMA p44t AUTHORIZATION {TYPE_OWNER};
+SET ROLE {TYPE_OWNER};
+CREATE TYPE p44t.mood AS ENUM ('ok', 'sad');
+GRANT USAGE ON SCHEMA p44t TO PUBLIC;
+GRANT CREATE ON SCHEMA p44t TO {VICTIM};
+RESET ROLE;
+CREATE SCHEMA p44v AUTHORIZATION {VICTIM};
+SET ROLE {VICTIM};
+CREATE TABLE p44v.t (id int PRIMARY KEY, m p44t.mood, name text);
+CREATE TABLE p44t.u (id int PRIMARY KEY, name text);
+GRANT USAGE ON SCHEMA p44v TO PUBLIC;
+RESET ROLE;
+SELECT graph.add_table('p44v.t', columns => '{{name,m}}');
+SELECT graph.add_table('p44t.u', columns => '{{name}}');
+SELECT graph.build();
+"""
+
+
+@pytest.fixture
+def others(db):
+    with connect(db) as c:
+        c.execute(OTHERS.replace("{db}", c.info.dbname))
+    yield db
+    with connect(db) as c:
+        for t in ("p44v.t", "p44t.u", "p44t2.u"):
+            if c.execute("SELECT to_regclass(%s) IS NOT NULL", (t,)).fetchone()[0]:
+                c.execute("SELECT graph.remove_table(%s, cascade => true)", (t,))
+        c.execute("DROP SCHEMA IF EXISTS p44t CASCADE; DROP SCHEMA IF EXISTS p44t2 CASCADE;"
+                  " DROP SCHEMA IF EXISTS p44v CASCADE")
+        c.execute(f"REVOKE CREATE ON DATABASE {c.info.dbname} FROM {TYPE_OWNER}")
+        c.execute(f"DROP ROLE {TYPE_OWNER}; DROP ROLE {VICTIM}")
+        c.execute("SELECT graph.build()")
+
+
+def _captured(db, table, row):
+    """Whether the victim's INSERT of ``row`` into ``table`` writes a log row."""
+    with connect(db) as c:
+        before = c.execute("SELECT count(*) FROM graph._sync_log WHERE table_oid = %s::regclass",
+                           (table,)).fetchone()[0]
+    with as_role(db, VICTIM) as v:
+        v.execute(f"INSERT INTO {table} (id, name) VALUES (%s, 'new')", (row,))
+    with connect(db) as c:
+        return c.execute("SELECT count(*) FROM graph._sync_log WHERE table_oid = %s::regclass",
+                         (table,)).fetchone()[0] > before
+
+
+def test_a_type_owners_follow_of_another_roles_table_switches_off_none_of_its_capture(others):
+    db = others
+    assert _captured(db, "p44v.t", 10)
+    with as_role(db, TYPE_OWNER) as a:
+        a.execute("ALTER TYPE p44t.mood RENAME TO mood2")
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="p44v.t"):
+            a.execute("SELECT graph._follow_registry(ARRAY['p44v.t'::regclass::oid])")
+    assert _captured(db, "p44v.t", 11)
+    with as_role(db, VICTIM) as v:  # the owner's own next change of it follows it
+        v.execute("ALTER TABLE p44v.t ADD COLUMN extra int")
+    with connect(db) as c:
+        assert c.execute("SELECT type_name FROM graph._column_map WHERE table_oid = 'p44v.t'::regclass"
+                         " AND column_name = 'm'").fetchone()[0] == "p44t.mood2"
+    assert _captured(db, "p44v.t", 12)
+
+
+def test_a_type_owners_drop_of_another_roles_column_fails_rather_than_switch_its_capture_off(others):
+    db = others
+    with as_role(db, TYPE_OWNER) as a:
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="p44v.t"):
+            a.execute("DROP TYPE p44t.mood CASCADE")
+    assert _captured(db, "p44v.t", 10)
+
+
+def test_a_schema_owners_rename_switches_off_no_capture_of_another_roles_table_in_it(others):
+    db = others
+    assert _captured(db, "p44t.u", 10)
+    with as_role(db, TYPE_OWNER) as a:
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match=r"p44t2?\.u"):
+            a.execute("ALTER SCHEMA p44t RENAME TO p44t2")
+    assert _captured(db, "p44t.u", 11)
+    with connect(db) as c:  # an admin's rename is followed, as before
+        c.execute("ALTER SCHEMA p44t RENAME TO p44t2")
+        assert c.execute("SELECT table_name FROM graph._node_tables"
+                         " WHERE table_oid = 'p44t2.u'::regclass").fetchone()[0] == "p44t2.u"
+    assert _captured(db, "p44t2.u", 12)

@@ -15,7 +15,10 @@
 -- so graphsync's definer roles need no right on anyone's tables.
 -- It never makes the DDL fail -- any error but a cancel becomes a WARNING, and
 -- what it left undone shows in sync_health() (a 'follow_failed' record, a
--- missing or disabled trigger) for graph.reconcile() -- but for two it refuses:
+-- missing or disabled trigger) for graph.reconcile() -- but for a change of
+-- another role's registered table it could not follow (55000: the DDL's session
+-- neither owns it nor is a graph_admin member, ops/follow.py _not_followed), and
+-- two it refuses:
 -- a function, procedure or aggregate in schema graph that a role other than a
 -- superuser creates or alters (42501), the capture functions graph_sync
 -- generates aside (below); and (55000) a rule ON SELECT that makes a registered table, or a
@@ -46,6 +49,7 @@ DECLARE
     tables oid [];
     tbl oid;
     e_message text;
+    e_hint text;
     views text;
     routines text;
     held text;
@@ -157,6 +161,14 @@ BEGIN
         -- PL/Python's "spiexceptions.QueryCanceled: " before it).
         GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT;
         RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = graph._error_message(e_message);
+    WHEN object_not_in_prerequisite_state THEN
+        -- A table the DDL's session may not have followed, which could not be
+        -- (ops/follow.py _not_followed: the one error graph._follow_registry raises
+        -- but a cancel): the DDL fails, rather than switch another role's capture
+        -- off or leave it reading what the DDL changed.
+        GET STACKED DIAGNOSTICS e_message = MESSAGE_TEXT, e_hint = PG_EXCEPTION_HINT;
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = graph._error_message(e_message), HINT = e_hint;
     WHEN OTHERS THEN
         RAISE WARNING 'graphsync could not follow this schema change: %', SQLERRM
             USING HINT = 'Run graph.reconcile(); graph.sync_health() shows what capture misses until then.';

@@ -8,7 +8,10 @@ capture triggers itself, as that owner (graph._attach_capture). Everything here
 is derived from the catalog, compared with what capture was generated for
 (graph._column_map, graph._capture_members); the table oids it is given only
 say where to look, so a direct call can do nothing but bring the registry in
-step with the catalog.
+step with the catalog; and a session that may not generate the table's capture
+(neither its owner's roles nor graph_admin's members) never switches it off: another
+role's change that concerns a table (a rename of a type one of its columns uses, or of
+a schema holding it) and cannot be followed fails (55000, follow_ddl).
 
 For one captured table (follow_table):
 - dropped table: unregister it and the edge sources that use it
@@ -37,7 +40,7 @@ WARNING, and a 'follow_failed' record for graph.reconcile(), which follows it
 again and rebuilds. A cancel is never caught.
 """
 
-from graphsync import db
+from graphsync import db, errors
 
 # graph._column_map joined with the catalog: what became of each registered column.
 COLUMNS = """
@@ -509,11 +512,78 @@ def _switch_off(plpy, oid, exc):
                          [oid, name, None, "follow_failed", detail, "reconcile"])
 
 
+# Whether the session may have capture of table $1 generated (graph._write_capture's
+# test: a graph_admin member, a superuser or a role of the table's owner), or the table
+# is gone: else a failed follow fails the change (_not_followed), unless the table is
+# what the change itself altered or dropped (OWN_CHANGE).
+MAY_FOLLOW = """
+SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = $1)
+       OR pg_catalog.pg_has_role(session_user, 'graph_admin', 'MEMBER')
+       OR (SELECT pg_catalog.pg_has_role(session_user, c.relowner, 'USAGE')
+           FROM pg_catalog.pg_class AS c WHERE c.oid = $1) AS may
+"""
+
+# Whether table $1 is an object the schema change being followed altered (or whose
+# column it dropped, not by a cascade): PostgreSQL let only its owner (or a superuser)
+# do that, so the change is the owner's, made in another role's session (a SECURITY
+# DEFINER function of the owner's). Raises outside a schema change (a direct call).
+OWN_CHANGE = {
+    "ddl_command_end": """
+SELECT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+               WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.objid = $1) AS own
+""",
+    "sql_drop": """
+SELECT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
+               WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = $1
+                 AND d.original) AS own
+""",
+}
+
+
+def _may_switch_off(plpy, oid):
+    """Whether a table that could not be followed may have its capture switched off
+    here (_switch_off): the session may generate its capture (MAY_FOLLOW), or the
+    change being followed is its owner's (OWN_CHANGE)."""
+    if plpy.execute(plpy.prepare(MAY_FOLLOW, ["oid"]), [oid])[0]["may"]:
+        return True
+    for sql in OWN_CHANGE.values():
+        try:
+            with plpy.subtransaction():
+                if plpy.execute(plpy.prepare(sql, ["oid"]), [oid])[0]["own"]:
+                    return True
+        except plpy.SPIError as exc:
+            if _cancelled(exc):
+                raise
+    return False
+
+
+def _not_followed(plpy, oid, exc):
+    """A failed follow of ``oid`` in a session that may not generate its capture, of a
+    change that is not its owner's (_may_switch_off): raise 55000, so that the schema
+    change (or the direct call) fails and the table keeps its capture and registration. _switch_off would give it a
+    capture function that captures nothing: the owner of a type one of its columns
+    uses, who renamed the type and called graph._follow_registry, or of a schema
+    holding it, who renamed the schema, had capture generation refuse them (42501)
+    and so switched off another role's capture (tests/test_abuse_paths44.py); and
+    leaving a followed drop unfollowed would leave capture reading a column that is
+    gone, failing the owner's writes. graph._follow_ddl lets this error through."""
+    t = plpy.execute(plpy.prepare(TABLE, ["oid"]), [oid])[0]
+    name = t["name"] or t["registered_name"]
+    user = plpy.execute("SELECT session_user::text AS u")[0]["u"]
+    message = getattr(exc, "message", None) or (exc.args[0] if exc.args else str(exc))
+    errors.raise_(plpy, errors.ObjectNotInPrerequisiteState(
+        "this change concerns %s, registered with graphsync, which role %s (neither its owner nor a member"
+        " of graph_admin) cannot have followed: %s" % (name, user, message),
+        hint="Have the owner of %s or a member of graph_admin make the change." % name))
+
+
 def follow_ddl(plpy, repairs_for, tables):
     """What the event trigger calls (through graph._follow_registry): follow each
     of ``tables``, one at a time, never raising but for a cancel. ``repairs_for``
     makes a reconcile.Repairs. Returns the tables whose triggers the caller
-    attaches."""
+    attaches. A table that cannot be followed has its capture switched off
+    (_switch_off), but for another role's change in a session that may not generate
+    its capture, where the change fails instead (_not_followed)."""
     attach = []
     for oid in sorted(set(int(t) for t in tables)):
         try:
@@ -522,5 +592,8 @@ def follow_ddl(plpy, repairs_for, tables):
         except Exception as exc:  # noqa: BLE001 - anything but a cancel is turned into a record
             if _cancelled(exc):
                 raise
-            _switch_off(plpy, oid, exc)
+            if _may_switch_off(plpy, oid):
+                _switch_off(plpy, oid, exc)
+            else:
+                _not_followed(plpy, oid, exc)
     return sorted(set(attach))
