@@ -11,7 +11,10 @@
 -- the catalog, so a direct call can do nothing but what the next schema change
 -- of those tables would. It never raises but for a cancel: a table it cannot
 -- follow captures nothing until graph.reconcile() (WARNING, and a
--- 'follow_failed' record health shows).
+-- 'follow_failed' record health shows); but where neither the session may
+-- generate that table's capture nor the change is the owner's own, it raises
+-- 55000 instead (ops/follow.py _not_followed: another role's change switches
+-- off no one's capture).
 -- Touches: the registry, graph._registered_columns, graph._column_map,
 -- graph._capture_members, graph._schema_events, graph._column_renames (each change
 -- of the registry, in place of graph._sync_state and graph._graph_version, which

@@ -560,13 +560,14 @@ def _may_switch_off(plpy, oid):
 def _not_followed(plpy, oid, exc):
     """A failed follow of ``oid`` in a session that may not generate its capture, of a
     change that is not its owner's (_may_switch_off): raise 55000, so that the schema
-    change (or the direct call) fails and the table keeps its capture and registration. _switch_off would give it a
-    capture function that captures nothing: the owner of a type one of its columns
-    uses, who renamed the type and called graph._follow_registry, or of a schema
-    holding it, who renamed the schema, had capture generation refuse them (42501)
-    and so switched off another role's capture (tests/test_abuse_paths44.py); and
-    leaving a followed drop unfollowed would leave capture reading a column that is
-    gone, failing the owner's writes. graph._follow_ddl lets this error through."""
+    change (or the direct call) fails and the table keeps its capture and
+    registration. _switch_off would give it a capture function that captures
+    nothing: the owner of a type one of its columns uses, who renamed the type and
+    called graph._follow_registry, or of a schema holding it, who renamed the
+    schema, had capture generation refuse them (42501) and so switched off another
+    role's capture (tests/test_abuse_paths44.py); and leaving a followed drop
+    unfollowed would leave capture reading a column that is gone, failing the
+    owner's writes. graph._follow_ddl lets this error through."""
     t = plpy.execute(plpy.prepare(TABLE, ["oid"]), [oid])[0]
     name = t["name"] or t["registered_name"]
     user = plpy.execute("SELECT session_user::text AS u")[0]["u"]
@@ -579,7 +580,7 @@ def _not_followed(plpy, oid, exc):
 
 def follow_ddl(plpy, repairs_for, tables):
     """What the event trigger calls (through graph._follow_registry): follow each
-    of ``tables``, one at a time, never raising but for a cancel. ``repairs_for``
+    of ``tables``, one at a time, never raising but for a cancel and _not_followed. ``repairs_for``
     makes a reconcile.Repairs. Returns the tables whose triggers the caller
     attaches. A table that cannot be followed has its capture switched off
     (_switch_off), but for another role's change in a session that may not generate
