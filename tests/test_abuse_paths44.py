@@ -30,6 +30,7 @@ SETUP = f"""
 DROP SCHEMA IF EXISTS p44 CASCADE;
 DROP SCHEMA IF EXISTS p44_old CASCADE;
 DROP SCHEMA IF EXISTS p44_spy CASCADE;
+DROP SCHEMA IF EXISTS p44x CASCADE;
 DROP ROLE IF EXISTS {OWNER}; DROP ROLE IF EXISTS {READER};
 CREATE ROLE {OWNER} LOGIN; CREATE ROLE {READER} LOGIN;
 GRANT CREATE ON DATABASE {{db}} TO {OWNER};
@@ -38,7 +39,9 @@ CREATE TABLE p44_spy.calls (who name);
 GRANT USAGE ON SCHEMA p44_spy TO PUBLIC;
 GRANT INSERT ON p44_spy.calls TO PUBLIC;
 CREATE SCHEMA p44 AUTHORIZATION {OWNER};
+CREATE SCHEMA p44x AUTHORIZATION {OWNER};
 SET ROLE {OWNER};
+CREATE TABLE p44x.other (id int PRIMARY KEY, name text NOT NULL);
 CREATE TABLE p44.items (id int PRIMARY KEY, name text NOT NULL, ws int NOT NULL DEFAULT 1);
 CREATE TABLE p44.side (id int PRIMARY KEY, name text NOT NULL);
 INSERT INTO p44.items SELECT i, 'item ' || i, 1 FROM generate_series(1, 4) AS i;
@@ -52,6 +55,7 @@ CREATE POLICY ws ON p44.items FOR SELECT USING (ws = 1);
 RESET ROLE;
 SELECT graph.add_table('p44.items', columns => '{{name}}');
 SELECT graph.add_table('p44.side', columns => '{{name}}');
+SELECT graph.add_table('p44x.other', columns => '{{name}}');
 SELECT graph.add_edge('p44.items', 'src', 'p44.items', to_column => 'dst', via_table => 'p44.links',
                       label => 'link');
 SELECT graph.build();
@@ -88,9 +92,10 @@ def world(db):
                          (f"{schema}.items",)).fetchone()[0]:
                 c.execute("SELECT graph.remove_table(%s, cascade => true)", (f"{schema}.items",))
                 c.execute("SELECT graph.remove_table(%s, cascade => true)", (f"{schema}.side",))
+        c.execute("SELECT graph.remove_table('p44x.other', cascade => true)")
         c.execute(f"ALTER ROLE {OWNER} NOSUPERUSER")
         c.execute("DROP SCHEMA IF EXISTS p44 CASCADE; DROP SCHEMA IF EXISTS p44_old CASCADE;"
-                  " DROP SCHEMA p44_spy CASCADE")
+                  " DROP SCHEMA p44_spy CASCADE; DROP SCHEMA p44x CASCADE")
         c.execute(f"REVOKE CREATE ON DATABASE {c.info.dbname} FROM {OWNER}")
         c.execute(f"DROP ROLE {OWNER}; DROP ROLE {READER}")
         c.execute("SELECT graph.build()")
@@ -98,11 +103,12 @@ def world(db):
 
 def _unfollowed_schema_rename(db):
     """The owner renames schema p44 to p44_old with the follower kept from the capture
-    lock (another transaction of its own holds it) past its own lock_timeout: the
-    rename commits, the registry keeps the name p44.items."""
+    lock (another transaction of its own holds it, renaming a column of its table of
+    another schema: a rename of a schema locks the registered tables in it) past its
+    own lock_timeout: the rename commits, the registry keeps the name p44.items."""
     with as_role(db, OWNER) as holder, as_role(db, OWNER) as o:
         holder.execute("BEGIN")
-        holder.execute("ALTER TABLE p44.side RENAME COLUMN name TO name2")  # capture regenerated: the lock held
+        holder.execute("ALTER TABLE p44x.other RENAME COLUMN name TO name2")  # capture regenerated: the lock held
         o.execute("SET lock_timeout = '200ms'")
         o.execute("ALTER SCHEMA p44 RENAME TO p44_old")
         holder.execute("ROLLBACK")
@@ -254,7 +260,9 @@ def test_a_schema_owners_rename_switches_off_no_capture_of_another_roles_table_i
     db = others
     assert _captured(db, "p44t.u", 10)
     with as_role(db, TYPE_OWNER) as a:
-        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match=r"p44t2?\.u"):
+        # refused: a schema's rename locks the registered tables in it as the renaming
+        # role, which may not lock another role's table (else the follow fails, 55000)
+        with pytest.raises((psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectNotInPrerequisiteState)):
             a.execute("ALTER SCHEMA p44t RENAME TO p44t2")
     assert _captured(db, "p44t.u", 11)
     with connect(db) as c:  # an admin's rename is followed, as before

@@ -10,6 +10,7 @@ import re
 
 import psycopg
 import pytest
+from psycopg import sql
 
 import test_registration_errors as registration
 from conftest import ROOT, connect
@@ -464,6 +465,15 @@ def row_secured(app):
         c.execute(RLS_TABLE)
         c.execute("GRANT USAGE ON SCHEMA app TO gs_err_admin")
         c.execute("GRANT SELECT ON app.secrets TO gs_err_admin, gs_err_reader")
+        # every other source too: an admin is refused a source it may not SELECT
+        # before any row-level security is asked about (graph._source_name)
+        for schema, table in c.execute(
+                "SELECT n.nspname, t.relname FROM pg_class AS t JOIN pg_namespace AS n ON n.oid = t.relnamespace"
+                " WHERE t.oid IN (SELECT table_oid FROM graph._node_tables UNION"
+                " SELECT via_table FROM graph._edge_sources WHERE via_table IS NOT NULL)").fetchall():
+            c.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO gs_err_admin").format(sql.Identifier(schema)))
+            c.execute(sql.SQL("GRANT SELECT ON {}.{} TO gs_err_admin").format(sql.Identifier(schema),
+                                                                             sql.Identifier(table)))
     try:
         yield app
     finally:
