@@ -634,3 +634,17 @@ def test_the_checks_can_fail(world, case):
         return
     with pytest.raises(AssertionError, match=message):
         attack(world, role, sql, ())
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_filter_text_given_to_row_passes_runs_as_its_caller(world, role):
+    """graph._row_passes (PUBLIC: a read's second try after a row filter raised runs the
+    filter through it) evaluates whatever expression it is given; it must run it as the
+    caller, never with more (not as its owner, graph_sync): the expression sees the
+    caller as current_user, and a read of schema sec, which none of the three may use,
+    is refused to each of them as their own SELECT would be."""
+    row = " FROM pg_catalog.pg_namespace AS n LIMIT 1"
+    who = attack(world, role, "SELECT graph._row_passes(%s, n)" + row, (f"current_user = '{role}'",))
+    assert who == ("ok", [(True,)]), f"{role}: {who}"
+    secret = attack(world, role, "SELECT graph._row_passes('(SELECT count(*) FROM sec.secret) >= 0', n)" + row, ())
+    assert secret[0] == "error" and secret[1][0] == "42501", f"{role}: {secret}"
