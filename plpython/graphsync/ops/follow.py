@@ -482,12 +482,17 @@ def follow_tables(plpy, repairs, tables):
     return sorted(attach)
 
 
+def _failed(plpy, oid, exc):
+    """(the name of table ``oid``, now or as registered; the message of ``exc``) of a
+    failed follow of it (_switch_off, _not_followed)."""
+    t = plpy.execute(plpy.prepare(TABLE, ["oid"]), [oid])[0]
+    return t["name"] or t["registered_name"], getattr(exc, "message", None) or (exc.args[0] if exc.args else str(exc))
+
+
 def _switch_off(plpy, oid, exc):
     """After a failed follow of ``oid``: capture nothing for it until reconcile(),
     and say so (WARNING, a follow_failed record)."""
-    t = plpy.execute(plpy.prepare(TABLE, ["oid"]), [oid])[0]
-    name = t["name"] or t["registered_name"]
-    message = getattr(exc, "message", None) or (exc.args[0] if exc.args else str(exc))
+    name, message = _failed(plpy, oid, exc)
     fns = [r["fn"] for r in plpy.execute(plpy.prepare(
         "SELECT pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', p || $1)) AS fn"
         " FROM unnest(ARRAY['_capture_', '_capture_row_']) AS p", ["oid"]), [oid])]
@@ -568,10 +573,8 @@ def _not_followed(plpy, oid, exc):
     role's capture (tests/test_abuse_paths44.py); and leaving a followed drop
     unfollowed would leave capture reading a column that is gone, failing the
     owner's writes. graph._follow_ddl lets this error through."""
-    t = plpy.execute(plpy.prepare(TABLE, ["oid"]), [oid])[0]
-    name = t["name"] or t["registered_name"]
+    name, message = _failed(plpy, oid, exc)
     user = plpy.execute("SELECT session_user::text AS u")[0]["u"]
-    message = getattr(exc, "message", None) or (exc.args[0] if exc.args else str(exc))
     errors.raise_(plpy, errors.ObjectNotInPrerequisiteState(
         "this change concerns %s, registered with graphsync, which role %s (neither its owner nor a member"
         " of graph_admin) cannot have followed: %s" % (name, user, message),
