@@ -42,6 +42,12 @@ CANCEL_CLASS = "57"
 LOCK_TIMEOUT = "55P03"
 # A relation named that does not exist (e.g. renamed while its lock was waited for).
 UNDEFINED_TABLE = "42P01"
+# program_limit_exceeded: among others, a btree index entry past what a page holds.
+PROGRAM_LIMIT_EXCEEDED = "54000"
+UNIQUE_VIOLATION = "23505"
+# The index a node's key must fit (schema, table, constraint as an error names them):
+# graph._nodes' unique (table_oid, pk), which holds the key text whole (migration 001).
+NODE_KEY_INDEX = ("graph", "_node_rows", "_nodes_table_oid_pk_key")
 
 
 class GraphsyncError(Exception):
@@ -134,6 +140,18 @@ class SerializationFailure(GraphsyncError):
 def is_data_exception(spi_error):
     """Whether a plpy.SPIError is PostgreSQL refusing a value (SQLSTATE class 22)."""
     return (getattr(spi_error, "sqlstate", None) or "").startswith(DATA_EXCEPTION_CLASS)
+
+
+def is_unfit_key(exc):
+    """Whether ``exc`` is the unique index of graph._nodes refusing a key too long for
+    a btree entry (some 2.7 kB that compression does not shorten): SQLSTATE 54000
+    raised by that index, as the error's schema, table and constraint fields name it
+    (PL/Python keeps them in spidata after sqlstate, detail, hint, query, position),
+    not any 54000 from anywhere, nor a message's words (which lc_messages translates)."""
+    if getattr(exc, "sqlstate", None) != PROGRAM_LIMIT_EXCEEDED:
+        return False
+    spidata = getattr(exc, "spidata", None) or ()
+    return len(spidata) >= 10 and (spidata[5], spidata[6], spidata[9]) == NODE_KEY_INDEX
 
 
 def is_cancel(exc):

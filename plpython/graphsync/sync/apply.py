@@ -430,6 +430,13 @@ def attempt(plpy, replayer, apply_part):
     return run
 
 
+# A log row that names a key graph._nodes' unique index on (table_oid, pk) cannot hold:
+# what its error says (PostgreSQL's own message after it).
+UNFIT_KEY_MESSAGE = changes.UNFIT_KEY_ERROR + (
+    " in graph._nodes (a btree entry holds some 2.7 kB that compression does not shorten): no node can hold it,"
+    " so no retry applies this row; a build leaves the key out: %s")
+
+
 def by_halves(rows, run, exc=None, stop_at_failure=False):
     """Apply ``rows`` (in log order) by ``run(part)`` (see attempt), which raises
     what failed: a part that fails is applied again as its two halves, in order,
@@ -444,7 +451,9 @@ def by_halves(rows, run, exc=None, stop_at_failure=False):
     last of failures). A row whose filter raised at capture
     (changes.CapturedFilterError) never stops: no apply of it can succeed, and
     stopping at it would hold every later row of every table back for one
-    writer's value."""
+    writer's value. Nor does a row that names a key too long for graph._nodes'
+    unique index (errors.is_unfit_key: some 2.7 kB that compression does not
+    shorten, a writer's value too), recorded as changes.UNFIT_KEY_ERROR says."""
     done, applied, failures = 0, [], []
     parts = [(0, len(rows))] if rows else []  # still to apply, the next last
     while parts:
@@ -468,8 +477,10 @@ def by_halves(rows, run, exc=None, stop_at_failure=False):
             half = (lo + hi) // 2
             parts += [(half, hi), (lo, half)]
         else:
-            failures.append((rows[lo], errors.first_line(exc)))
-            if stop_at_failure and not isinstance(exc, changes.CapturedFilterError):
+            unfit = errors.is_unfit_key(exc)
+            failures.append((rows[lo], errors.first_line(exc) if not unfit else UNFIT_KEY_MESSAGE
+                             % errors.first_line(exc)))
+            if stop_at_failure and not unfit and not isinstance(exc, changes.CapturedFilterError):
                 return done, applied, failures, "failed_row"
             done = hi
         exc = None

@@ -153,6 +153,12 @@ class CapturedFilterError(ValueError):
     value the filter raises on holds back no other row."""
 
 
+# How the error of a log row that names a key too long for graph._nodes' index begins
+# (errors.is_unfit_key; apply.by_halves records it so): health and maintenance
+# recognise such rows by it (graph._health, ops/maintenance.py).
+UNFIT_KEY_ERROR = "a key this row names is too long to index"
+
+
 def _raise_failed(result):
     """Raise the error a row filter raised at capture (graph._carried_expr's marker)."""
     if isinstance(result, dict) and "error" in result:

@@ -99,3 +99,34 @@ def test_a_cancel_stops_at_once():
 def test_no_rows():
     run = Runs()
     assert by_halves([], run) == (0, [], [], None) and run.calls == 0
+
+
+class LimitExceeded(Exception):
+    """A plpy.SPIError of SQLSTATE 54000 as PL/Python raises it: spidata holds
+    (sqlerrcode, detail, hint, query, position, schema, table, column, datatype,
+    constraint)."""
+
+    sqlstate = "54000"
+
+    def __init__(self, message, schema=None, table=None, constraint=None):
+        super().__init__(message)
+        self.spidata = (0, None, None, None, 0, schema, table, None, None, constraint)
+
+
+@pytest.mark.parametrize("where, passed", [
+    (("graph", "_node_rows", "_nodes_table_oid_pk_key"), True),  # graph._nodes' key index
+    (("public", "tags", "tags_pkey"), False),                    # another table's index
+    (("graph", "_node_rows", "_nodes_tenant_idx"), False),        # another index of graph._nodes
+    ((None, None, None), False),                                 # a 54000 from anywhere else
+])
+def test_only_a_key_too_long_for_the_node_index_never_stops(where, passed):
+    """Under stop, a row whose key graph._nodes' unique index cannot hold is recorded,
+    saying so, and passed (no apply of it can succeed); any other 54000 stops."""
+    def run(part):
+        if 12 in [r["id"] for r in part]:
+            raise LimitExceeded('index row size 3216 exceeds btree version 4 maximum 2704 for index "x"', *where)
+    done, applied, failures, why = by_halves(rows_of(4), run, stop_at_failure=True)
+    assert [r["id"] for r, _ in failures] == [12]
+    assert (done, why) == ((4, None) if passed else (2, "failed_row"))
+    assert failures[0][1].startswith("a key this row names is too long to index") == passed, failures
+    assert failures[0][1].endswith('maximum 2704 for index "x"'), failures
