@@ -47,6 +47,8 @@ DECLARE
     jit_was text;
     held_as text;
     filter_raised_in text;
+    unfit_in text;
+    unfit_tables text;
 BEGIN
     reveal := reveal AND graph._session_is_admin();
     -- Schema drift, read once (each read checks every captured table's columns,
@@ -151,10 +153,14 @@ BEGIN
     -- With the table of the latest row a row filter raised on at capture
     -- (changes.CAPTURED_FILTER_ERROR): its error is in the logged row, so no retry
     -- applies it; a build reads the row again (see next_action).
+    -- And of the latest row that names a key too long for graph._nodes' index
+    -- (changes.UNFIT_KEY_ERROR): no node can hold it, so no retry applies it either.
     SELECT count(*), (pg_catalog.array_agg(l.table_name ORDER BY l.id DESC)
                       FILTER (WHERE pg_catalog.starts_with(l.error_message,
-                                                'the row filter raised an error when this row was captured')))[1]
-    INTO h.failed_sync_rows, filter_raised_in FROM graph._sync_log AS l
+                                                'the row filter raised an error when this row was captured')))[1],
+           (pg_catalog.array_agg(l.table_name ORDER BY l.id DESC)
+            FILTER (WHERE pg_catalog.starts_with(l.error_message, 'a key this row names is too long to index')))[1]
+    INTO h.failed_sync_rows, filter_raised_in, unfit_in FROM graph._sync_log AS l
     WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a));
     -- An error message may quote the row's values: revealed to admins; graph.sync_health
     -- shows it to a role that may read the row's table (graph._failed_visible).
@@ -248,6 +254,13 @@ BEGIN
     INTO h.dangling_references, h.duplicate_edges, h.integrity_checked_at
     FROM graph._integrity AS i;
 
+    -- The keys the last build left out, too long for graph._nodes' index (migration
+    -- 465): how many of which table (catalog names).
+    SELECT string_agg(format('%s key%s of %s', k.value, CASE WHEN k.value::bigint = 1 THEN '' ELSE 's' END,
+                             k.key::pg_catalog.oid::pg_catalog.regclass), ', '
+                      ORDER BY k.key::pg_catalog.oid::pg_catalog.regclass::text)
+    INTO unfit_tables FROM jsonb_each_text(s.unfit_keys) AS k;
+
     h.reconcile_recommended := coalesce(h.reconcile_recommended, false)
         OR coalesce(h.last_verify_differences > 0 AND NOT verify_rebuilt, false);
     h.apply_sync_recommended := h.pending_sync_rows > 0 AND NOT s.read_only;
@@ -262,6 +275,16 @@ BEGIN
         WHEN h.reconcile_recommended AND h.schema_drift IS NULL AND check_unread IS NOT NULL THEN
             format('%s; fix the cause, then run graph.reconcile(): %s source difference(s) found in the'
                    ' tables checked (its rebuild reads every table)', check_unread, h.last_verify_differences)
+        -- Keys the last build left out: the differences a check finds of them are no
+        -- drift that a reconcile or a rebuild repairs.
+        WHEN unfit_tables IS NOT NULL AND h.schema_drift IS NULL AND check_unread IS NULL THEN
+            format('the last build left out %s: a key too long to index in graph._nodes (a btree entry holds'
+                   ' some 2.7 kB that compression does not shorten) cannot be a node, nor the edges that end'
+                   ' there; graph.verify() shows those rows as differences%s, and no retry, reconcile or rebuild'
+                   ' adds them: shorten those keys (or remove the rows), then run graph.build()',
+                   unfit_tables, CASE WHEN h.last_verify_differences > 0 AND NOT verify_rebuilt THEN
+                       format(' (the last source check found %s, these among them)', h.last_verify_differences)
+                       ELSE '' END)
         WHEN h.reconcile_recommended THEN 'run graph.reconcile(): '
             || coalesce(h.schema_drift, h.last_verify_differences || ' source difference(s) found')
         -- A build reads every row again (a row its filter still raises on as failing
@@ -271,6 +294,12 @@ BEGIN
                    ' no retry applies a log row whose filter raised when it was captured (the error is in'
                    ' the logged row); a build reads the rows again and clears the failed log rows (%s)',
                    filter_raised_in, h.last_error)
+        WHEN h.failed_sync_rows > 0 AND unfit_in IS NOT NULL THEN
+            format('a log row of %s names a key too long to index in graph._nodes (a btree entry holds some'
+                   ' 2.7 kB that compression does not shorten): no node can hold it, so no retry applies the row;'
+                   ' shorten the key (or remove the row), then run graph.build(), which reads the rows again,'
+                   ' leaves out the keys still too long and clears the failed log rows (%s)',
+                   unfit_in, h.last_error)
         WHEN h.failed_sync_rows > 0 THEN
             'fix the cause of the failed log rows (' || h.last_error || '), then run graph.retry_failed()'
         WHEN cron.state IN ('failing', 'late', 'never_ran', 'inactive') THEN

@@ -69,7 +69,8 @@ BEGIN
                                       h.last_error) THEN
                 h.next_action := format('fix the cause of the failed log rows (%s), then run graph.retry_failed()',
                                         visible);
-            ELSIF h.next_action LIKE 'fix the row of % that its row filter raised on %'
+            ELSIF (h.next_action LIKE 'fix the row of % that its row filter raised on %'
+                   OR h.next_action LIKE 'a log row of % names a key too long to index %')
                   AND pg_catalog.right(h.next_action, pg_catalog.length(h.last_error) + 2) = format('(%s)', h.last_error) THEN
                 h.next_action := pg_catalog.left(h.next_action, -pg_catalog.length(h.last_error) - 2)
                                  || format('(%s)', visible);

@@ -282,8 +282,17 @@ FAILED_ROWS = apply.FAILED_CTE + """
 SELECT count(*) AS n, max(id) AS last,
        (SELECT error_message FROM failed ORDER BY id DESC LIMIT 1) AS error,
        (SELECT l.table_name FROM failed AS f JOIN graph._sync_log AS l ON l.id = f.id
-        WHERE pg_catalog.starts_with(f.error_message, $1) ORDER BY f.id DESC LIMIT 1) AS filter_raised_in
+        WHERE pg_catalog.starts_with(f.error_message, $1) ORDER BY f.id DESC LIMIT 1) AS filter_raised_in,
+       (SELECT l.table_name FROM failed AS f JOIN graph._sync_log AS l ON l.id = f.id
+        WHERE pg_catalog.starts_with(f.error_message, $2) ORDER BY f.id DESC LIMIT 1) AS unfit_in
 FROM failed
+"""
+# The keys the last build left out, too long for graph._nodes' index (migration 465).
+UNFIT_KEYS = """
+SELECT string_agg(pg_catalog.format('%s key%s of %s', k.value, CASE WHEN k.value::bigint = 1 THEN '' ELSE 's' END,
+                                    k.key::pg_catalog.oid::pg_catalog.regclass), ', '
+                  ORDER BY k.key::pg_catalog.oid::pg_catalog.regclass::text) AS keys
+FROM graph._sync_state AS s CROSS JOIN LATERAL pg_catalog.jsonb_each_text(s.unfit_keys) AS k
 """
 CRON_NOT_RUNNING = ("failing", "late", "never_ran", "inactive")
 
@@ -293,7 +302,8 @@ def left_undone(plpy, drifted, rebuild_reasons, stopped, check=None):
     run is 'partial' then, never 'succeeded': log rows that fail to apply,
     replay stopped by a full edge buffer, drift only graph.reconcile() repairs
     (a disabled or missing capture trigger, a dropped column writes fail on), a
-    due rebuild that drift blocked, a pg_cron job that does not actually run,
+    due rebuild that drift blocked, keys the last build left out as too long to
+    index, a pg_cron job that does not actually run,
     and a source check that failed (``check``: the latest, when this run ran
     none), which runs again only after graph.verify_interval."""
     undone = []
@@ -305,7 +315,8 @@ def left_undone(plpy, drifted, rebuild_reasons, stopped, check=None):
                       " graph (every other table was); fix the cause, the check runs again after"
                       " graph.verify_interval" % (check["job_id"], jobs.describe_check_failures(check["unread"]),
                                                   "it is" if len(check["unread"]) == 1 else "they are"))
-    failed = plpy.execute(plpy.prepare(FAILED_ROWS, ["text"]), [changes.CAPTURED_FILTER_ERROR])[0]
+    failed = plpy.execute(plpy.prepare(FAILED_ROWS, ["text", "text"]),
+                          [changes.CAPTURED_FILTER_ERROR, changes.UNFIT_KEY_ERROR])[0]
     if failed["n"] and failed["filter_raised_in"] is not None:
         # No retry applies such a row (its error is in the logged row): a build reads
         # the rows again and clears every failed row (graph._health says the same).
@@ -313,9 +324,19 @@ def left_undone(plpy, drifted, rebuild_reasons, stopped, check=None):
                       " filter raised on (or the filter), then run graph.build(): no retry applies a log row"
                       " whose filter raised when it was captured" % (
                           failed["n"], failed["last"], failed["error"], failed["filter_raised_in"]))
+    elif failed["n"] and failed["unfit_in"] is not None:
+        undone.append("%d log rows failed to apply (latest: log row %d: %s); a log row of %s names a key too"
+                      " long to index in graph._nodes, which no retry applies: shorten the key (or remove the"
+                      " row), then run graph.build()" % (failed["n"], failed["last"], failed["error"],
+                                                         failed["unfit_in"]))
     elif failed["n"]:
         undone.append("%d log rows failed to apply (latest: log row %d: %s); fix the cause, then run"
                       " graph.retry_failed()" % (failed["n"], failed["last"], failed["error"]))
+    unfit = plpy.execute(UNFIT_KEYS)[0]["keys"]
+    if unfit is not None:
+        undone.append("the last build left out %s: a key too long to index in graph._nodes cannot be a node (nor"
+                      " the edges that end there), and no rebuild adds it; shorten those keys (or remove the"
+                      " rows), then run graph.build()" % unfit)
     if stopped == "edge_buffer_full":
         undone.append("replay stopped: the edge buffer is full")
     repair = [d for d in drifted if d["repair"] == "reconcile"]

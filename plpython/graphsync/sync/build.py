@@ -23,6 +23,7 @@ alive, of table 0, without edges.
 """
 
 import contextlib
+import json
 import time
 
 from graphsync import db, errors
@@ -243,7 +244,9 @@ def build(plpy):
             if not first:
                 plpy.execute(NODE_UPDATE)
             step("nodes updated")
-            insert_nodes(plpy, NEW_READ_NODES if first else NEW_NODES, count=READ_NODES if first else PLANNED_NODES)
+            left_out = set()  # keys too long to index (insert_nodes)
+            insert_nodes(plpy, NEW_READ_NODES if first else NEW_NODES, count=READ_NODES if first else PLANNED_NODES,
+                         left_out=left_out)
             step("new nodes inserted")
             parts = packed_edges(plpy, reg, read)
             if len(direct) < len(reg.edges):  # the sources read as key texts
@@ -251,8 +254,10 @@ def build(plpy):
             e, missing = packed.concat(parts) if parts else edge_arrays((), 0)
             step("edges resolved")
             if missing:  # ghosts: edge ends no source row holds, new in graph._nodes
-                ids = insert_nodes(plpy, NEW_GHOSTS, [[k[0] for _, _, k in missing], [k[1] for _, _, k in missing]])
-                fill_ghosts(e, missing, ids)
+                ids = insert_nodes(plpy, NEW_GHOSTS, [[k[0] for _, _, k in missing], [k[1] for _, _, k in missing]],
+                                   left_out=left_out)
+                e = fill_ghosts(e, missing, ids)
+            unfit = warn_left_out(plpy, left_out)
         if not labelled:
             source_labels(plpy, reg, e)
         nodes = plpy.execute(NODE_ARRAYS)[0]["b"]
@@ -286,12 +291,12 @@ def build(plpy):
                    target_snapshot = NULL, target_position = 0, generation = $2, overlay_count = 0,
                    read_only = false, read_only_reason = NULL, build_required = false,
                    last_build_at = now(), done_at = %s, target_at = NULL, done_seen_below = $5,
-                   target_seen_below = NULL, build_xid = $3, build_position = $4,
+                   target_seen_below = NULL, build_xid = $3, build_position = $4, unfit_keys = $6::jsonb,
                    applied_sync_id = greatest(applied_sync_id, coalesce((
                        SELECT max(id) FROM graph._sync_log
                        WHERE pg_visible_in_snapshot(xid::text::xid8, $1::pg_snapshot)), 0))""" % db.SNAPSHOT_TIME,
-            ["text", "bigint", "bigint", "bigint", "bigint"]),
-            [snapshot, generation, own["xid"], own["position"], below])
+            ["text", "bigint", "bigint", "bigint", "bigint", "text"]),
+            [snapshot, generation, own["xid"], own["position"], below, unfit])
         # The tables whose registration the schema-change follower changed (migration
         # 437): loaded now. A change that commits while the build runs cannot be
         # cleared unseen: the build holds every registered table it read (ACCESS
@@ -369,11 +374,75 @@ def no_nested_loops(plpy):
         plpy.execute(plan, [was])
 
 
-def insert_nodes(plpy, rows, args=(), count=PLANNED_NODES):
+# A key graph._nodes' unique index on (table_oid, pk) cannot hold (a btree entry of
+# at most some 2.7 kB, after compression: errors.is_unfit_key) is a writer's value
+# like any other: it failed every build while its row existed. insert_nodes tries its
+# statement as it is and, on that error only (sources.retry_raising), again without
+# the keys that do not fit, which it finds among the rows' keys longer than an entry
+# holds uncompressed (the few that may not fit; a shorter key always does): stored in
+# pg_temp._gs_unfit_keys, compressed there as in an index entry, those still too long
+# stored are tried one by one in an index of the same columns (PROBE, a subtransaction each),
+# whose error says exactly which do not fit. The build leaves those nodes out (and the
+# edges that need them: fill_ghosts) and says so once (left_out).
+UNFIT_COLUMNS = "table_oid oid, pk text"
+PROBE_COLUMNS = "table_oid oid, pk text, UNIQUE (table_oid, pk)"
+# The largest btree entry of this server's block size (BTMaxItemSize: 2,704 at 8 kB);
+# an entry of graph._nodes' index holds 16 bytes besides the key's text (the tuple's
+# header, the oid, the text's length word).
+ENTRY_MOST = "SELECT ((pg_catalog.current_setting('block_size')::int - 56) / 3) / 8 * 8 - 8 - 16 AS n"
+LONG_KEYS = """INSERT INTO pg_temp._gs_unfit_keys
+SELECT r.table_oid, r.pk FROM (%s) AS r WHERE pg_catalog.octet_length(r.pk) > $5"""
+LONG_STORED = "SELECT table_oid, pk FROM pg_temp._gs_unfit_keys WHERE pg_catalog.pg_column_size(pk) > $1"
+PROBE = "INSERT INTO pg_temp._gs_key_probe VALUES ($1, $2)"
+UNFIT = """INSERT INTO pg_temp._gs_unfit_keys
+SELECT * FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[]))"""
+FITTING = """SELECT r.* FROM (%s) AS r
+WHERE NOT EXISTS (SELECT FROM pg_temp._gs_unfit_keys AS u WHERE u.table_oid = r.table_oid AND u.pk = r.pk)"""
+
+
+def unfit_keys(plpy, rows, args):
+    """The keys of ``rows`` (insert_nodes) graph._nodes' index cannot hold, as
+    {(table_oid, pk)}, also left in pg_temp._gs_unfit_keys (FITTING reads them)."""
+    most = plpy.execute(ENTRY_MOST)[0]["n"]
+    db.empty_temp_table(plpy, "_gs_unfit_keys", UNFIT_COLUMNS)
+    db.run(plpy, LONG_KEYS % rows, ["bigint", "bigint", "oid[]", "text[]", "int"],
+           [0, 0, *(args or (None, None)), most])
+    db.empty_temp_table(plpy, "_gs_key_probe", PROBE_COLUMNS)
+    unfit = set()
+    for r in db.run(plpy, LONG_STORED, ["int"], [most]):
+        try:
+            with plpy.subtransaction():
+                db.run(plpy, PROBE, ["oid", "text"], [r["table_oid"], r["pk"]])
+        except plpy.SPIError as exc:
+            if getattr(exc, "sqlstate", None) == errors.UNIQUE_VIOLATION:
+                continue  # the same key again: it fit
+            if getattr(exc, "sqlstate", None) != errors.PROGRAM_LIMIT_EXCEEDED:
+                raise
+            unfit.add((int(r["table_oid"]), r["pk"]))
+    db.empty_temp_table(plpy, "_gs_unfit_keys", UNFIT_COLUMNS)
+    keys = sorted(unfit)
+    db.run(plpy, UNFIT, ["oid[]", "text[]"], [[k[0] for k in keys], [k[1] for k in keys]])
+    return unfit
+
+
+def insert_nodes(plpy, rows, args=(), count=PLANNED_NODES, left_out=None):
     """Insert the new nodes ``rows`` (NEW_NODES or NEW_READ_NODES, whose rows ``count``
     counts; or NEW_GHOSTS with ``args``) under the free node ids; returns
     {(table_oid, pk): node_id} of the ghosts inserted (``args`` given), {} for the
-    nodes read (nothing is read back)."""
+    nodes read (nothing is read back). A key graph._nodes' index cannot hold is left
+    out (unfit_keys) and added to the set ``left_out``."""
+    def insert(fitting):
+        if not fitting:
+            return _insert_nodes(plpy, rows, args, count)
+        unfit = unfit_keys(plpy, rows, args)
+        if left_out is not None:
+            left_out.update(unfit)
+        return _insert_nodes(plpy, FITTING % rows, args, count)
+
+    return sources.retry_raising(plpy, insert, when=errors.is_unfit_key)
+
+
+def _insert_nodes(plpy, rows, args, count):
     ids = plpy.execute(NODE_IDS)[0]
     holes = ids["n"] <= ids["top"]
     # enough ids: every free one below the top, and one after it per new row
@@ -457,9 +526,41 @@ def edge_arrays(chunks, total):
 
 def fill_ghosts(e, missing, ids):
     """Put the node ids ``ids`` ({(table_oid, pk): node_id}) of the ghosts just
-    inserted in the edge ends ``missing`` (edge_arrays) left at -1."""
+    inserted in the edge ends ``missing`` (edge_arrays) left at -1; returns the
+    edges of ``e`` but those with an end ``ids`` lacks (a key too long to index,
+    left out: insert_nodes)."""
+    lacking = []
     for index, end, key in missing:
-        (e.src if end == 0 else e.dst)[index] = ids[key]
+        node = ids.get(key)
+        if node is None:
+            lacking.append(index)
+        else:
+            (e.src if end == 0 else e.dst)[index] = node
+    if not lacking:
+        return e
+    keep = np.ones(len(e.src), dtype=bool)
+    keep[lacking] = False
+    return csr.Edges(*(a[keep] for a in e))
+
+
+def warn_left_out(plpy, left_out):
+    """One WARNING naming each table whose keys the build left out (insert_nodes) and
+    how many; returns {table oid (text): count} for graph._sync_state.unfit_keys
+    (NULL when none)."""
+    if not left_out:
+        return None
+    counts = {}
+    for table, _ in left_out:
+        counts[table] = counts.get(table, 0) + 1
+    names = {int(r["oid"]): r["name"] for r in db.run(
+        plpy, "SELECT t.oid, t.oid::pg_catalog.regclass::text AS name FROM pg_catalog.unnest($1::oid[]) AS t (oid)",
+        ["oid[]"], [sorted(counts)])}
+    plpy.warning("graphsync build: left out of the graph: %s, a key too long to index in graph._nodes (a btree"
+                 " entry holds some 2.7 kB that compression does not shorten), and the edges that end there;"
+                 " graph.verify() shows them as differences until the rows' keys are shortened and a build"
+                 " reads them again" % ", ".join("%d key%s of %s" % (n, "" if n == 1 else "s", names[t])
+                                                 for t, n in sorted(counts.items(), key=lambda i: names[i[0]])))
+    return json.dumps({str(t): n for t, n in sorted(counts.items())})
 
 
 def unreferenced(node_count, alive, tables, e):

@@ -189,7 +189,7 @@ def _raising_filter(plpy, oid, row_filter, alias):
     return _row_function(plpy, oid, expr, RAISES_BODY, "_gs_raising_filter", alias)
 
 
-def retry_raising(plpy, statement, notice=None):
+def retry_raising(plpy, statement, notice=None, when=errors.is_data_exception):
     """``statement(False)``, or, when that raised a data exception (SQLSTATE class 22:
     a row filter may have raised on some row), ``statement(True)``, which evaluates
     each filter through passes(..., safe=True), so a row the filter raises on fails
@@ -197,11 +197,14 @@ def retry_raising(plpy, statement, notice=None):
     exists; a read over join rows: every reader their row-level security applies
     to). The first try pays nothing for it; the second a subtransaction per row of
     a filtered table (a read's, a statement too). ``notice``: said before the
-    second try, with the error's first line for its %s."""
+    second try, with the error's first line for its %s. ``when``: which errors
+    (plpy.SPIError) a second try takes other rows for (build.insert_nodes: a key
+    too long for graph._nodes' index, errors.is_unfit_key, which the second try
+    leaves out); any other raises."""
     try:
         return statement(False)
     except plpy.SPIError as exc:
-        if not errors.is_data_exception(exc):
+        if not when(exc):
             raise
         if notice:
             plpy.notice(notice % errors.first_line(exc))
