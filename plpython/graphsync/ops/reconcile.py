@@ -165,8 +165,15 @@ class Repairs:
     def ddl_not_followed(self, d):
         """Enable (or create) graphsync's event trigger ALWAYS: only a superuser may.
         Anyone else gets needs_attention and a WARNING whose hint is the statement
-        a superuser runs (the drift's detail says it too)."""
+        a superuser runs (the drift's detail says it too).
+        Only graphsync's own event triggers (EVENT_TRIGGERS), and only for the finding
+        graph._schema_drift() computes from the catalog (table_oid NULL): a row of
+        graph._schema_events, which graph_admin may write, always has a table_oid, and
+        one naming another event trigger had a superuser's reconcile enable it ALWAYS
+        (tests/test_abuse_ops.py). Such a row is left to the rebuild that resolves it."""
         name = d["table_name"]
+        if d["table_oid"] is not None or name not in EVENT_TRIGGERS:
+            return
         if not self.q("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")[0]["rolsuper"]:
             exists = self.q("SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = $1", ["text"], [name])
             statement = ("ALTER EVENT TRIGGER %s ENABLE ALWAYS" % self.plpy.quote_ident(name) if exists
