@@ -2,16 +2,24 @@
 who is no superuser chose, outside graphsync's own objects.
 
 graph_admin may write graph._schema_events (GRANT ALL on graphsync's tables), whose
-open rows graph._schema_drift() passes on as drift, and graph.reconcile() repairs
-drift by its kind. Run by a superuser, reconcile enables graphsync's own event
-triggers (ddl_not_followed: only a superuser may). A row the admin wrote of that kind,
-naming another event trigger -- one a superuser had disabled on purpose -- had the
-superuser's reconcile run ``ALTER EVENT TRIGGER <it> ENABLE ALWAYS``: from then on
-its function ran on every role's DDL, superusers' included (found in review; seen
-failing). A row naming no event trigger failed every reconcile, anyone's, with a
-Python KeyError. Now reconcile enables or creates graphsync's three event triggers
-only, and only for the finding graph._schema_drift() computes from the catalog (its
-table_oid is NULL; a row of graph._schema_events always has one).
+open rows graph._schema_drift() passed on as drift whatever their kind, and
+graph.reconcile() repairs drift by its kind, as what the row says. Found in review,
+each seen failing:
+
+- Run by a superuser, reconcile enables graphsync's own event triggers
+  (ddl_not_followed: only a superuser may). A row the admin wrote of that kind, naming
+  another event trigger -- one a superuser had disabled on purpose -- had the
+  superuser's reconcile run ``ALTER EVENT TRIGGER <it> ENABLE ALWAYS``: from then on
+  its function ran on every role's DDL, superusers' included. A row naming no event
+  trigger failed every reconcile, anyone's, with a Python KeyError.
+- A key_changed row for a table a superuser registered by a key of its choosing, which
+  the admin may not SELECT, had the superuser's reconcile re-key it to its primary key:
+  the graph, which graph_admin reads whole, then held the primary key's values.
+
+Now graph._schema_drift() passes on no record of a kind it computes from the catalog
+(tables and columns dropped, retyped or replaced, keys changed, capture triggers,
+event triggers), and reconcile enables or creates graphsync's three event triggers
+only, and only for the finding computed from the catalog (table_oid NULL).
 
 Real roles: ADMIN is a graph_admin member, no superuser; the superuser is the
 test's own connection.
@@ -83,6 +91,37 @@ def test_an_admins_drift_row_naming_no_event_trigger_fails_no_reconcile(world):
         actions = c.execute("SELECT action, table_name, detail FROM graph.reconcile()").fetchall()
         assert not [a for a in actions if a[0] == "failed"], actions
         assert c.execute(ENABLED, ("gs_no_such_trigger",)).fetchone() is None
+
+
+def test_an_admins_drift_row_rekeys_no_table_it_may_not_read(world):
+    """A key_changed row the admin wrote for a table a superuser registered by a key
+    of its choosing (email, not the primary key ssn), which the admin may not SELECT:
+    the superuser's reconcile re-keyed the table to its primary key, and the graph,
+    which graph_admin reads whole (graph._node_rows), then held every ssn."""
+    db, adm, _ = world
+    with connect(db) as c:
+        c.execute("CREATE TABLE ops_spy.staff (ssn text PRIMARY KEY, email text NOT NULL UNIQUE, dept text)")
+        c.execute("INSERT INTO ops_spy.staff VALUES ('123-45-6789', 'ada@example.com', 'r&d')")
+        c.execute("SELECT graph.add_table('ops_spy.staff', id_columns => '{email}', columns => '{dept}')")
+        c.execute("SELECT graph.build()")
+        oid = c.execute("SELECT 'ops_spy.staff'::regclass::oid").fetchone()[0]
+    try:
+        with as_role(db, adm) as a:
+            assert not a.execute("SELECT has_table_privilege(%s::oid, 'SELECT')", (oid,)).fetchone()[0]
+            a.execute("INSERT INTO graph._schema_events (table_oid, table_name, column_name, kind, detail, repair)"
+                      " VALUES (%s, 'ops_spy.staff', 'email', 'key_changed', 'run graph.reconcile()', 'rebuild')",
+                      (oid,))
+        with connect(db) as c:
+            c.execute("SELECT * FROM graph.reconcile()").fetchall()
+            assert c.execute("SELECT id_columns FROM graph._node_tables WHERE table_oid = %s",
+                             (oid,)).fetchone()[0] == ["email"]
+        with as_role(db, adm) as a:
+            assert a.execute("SELECT count(*) FROM graph._node_rows AS n WHERE n::text LIKE '%%123-45-6789%%'"
+                             ).fetchone()[0] == 0
+    finally:
+        with connect(db) as c:
+            c.execute("SELECT graph.remove_table('ops_spy.staff')")
+            c.execute("DELETE FROM graph._schema_events WHERE table_oid = %s", (oid,))
 
 
 def test_a_superusers_reconcile_still_enables_graphsyncs_own(world):
