@@ -67,11 +67,12 @@ def world(db):
             c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(adm)))
 
 
-@pytest.mark.parametrize("repair", ["rebuild", "reconcile"])
-def test_an_admins_drift_row_enables_no_event_trigger_as_a_superuser(world, repair):
+def test_an_admins_drift_row_enables_no_event_trigger_as_a_superuser(world):
+    """(A row for reconcile, repair 'reconcile', reconcile resolves before it repairs
+    drift: the row for a rebuild was the one acted on.)"""
     db, adm, audit = world
     with as_role(db, adm) as a:
-        a.execute(FAKE, (audit, repair))
+        a.execute(FAKE, (audit, "rebuild"))
     with connect(db) as c:
         actions = c.execute("SELECT action, table_name, detail FROM graph.reconcile()").fetchall()
         assert not [a for a in actions if a[0] in ("failed", "enabled_event_trigger")], actions
