@@ -18,7 +18,10 @@
 -- reconcile, retry, and such a caller's reads) it also raises 42501 when any of
 -- those calls a function, directly or as an operator's, owned by a role that is
 -- neither a superuser nor the caller: the owner's code would run with the
--- caller's rights (a superuser's build made the owner superuser). The table (and
+-- caller's rights (a superuser's build made the owner superuser). So does a
+-- foreign table among its children or partitions that such a role owns, or whose
+-- server it owns: reading it runs a query on that server under the reader's user
+-- mapping, which the server's owner may create for any role. The table (and
 -- its partitions and children) is locked first (graph._lock_sources: SHARE UPDATE
 -- EXCLUSIVE, held to the end of the transaction), so that what the check reads is
 -- what the read plans: VOLATILE, so that in READ COMMITTED the check's statements
@@ -32,7 +35,8 @@
 -- the lock; tests/test_abuse_planned_code.py). A reader's own
 -- read runs it as a SELECT of the reader's would. PUBLIC's: reads call it as
 -- their caller. Reads: pg_class, pg_inherits, pg_index, pg_statistic_ext,
--- pg_constraint, pg_depend, pg_operator, pg_proc, pg_authid (pg_roles).
+-- pg_constraint, pg_depend, pg_operator, pg_proc, pg_foreign_table,
+-- pg_foreign_server, pg_authid (pg_roles).
 CREATE OR REPLACE FUNCTION graph._source_name(tbl oid)
 RETURNS text
 LANGUAGE plpgsql
@@ -42,6 +46,7 @@ AS $$
 DECLARE
     kind "char";
     unsafe record;
+    members oid [];
 BEGIN
     SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c WHERE c.oid = tbl;
     IF kind IS NULL THEN
@@ -91,10 +96,40 @@ BEGIN
             OR EXISTS (SELECT FROM pg_catalog.pg_constraint AS k WHERE k.conrelid = tbl AND k.contype = 'c')
             OR EXISTS (SELECT FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = tbl)
             OR EXISTS (SELECT FROM pg_catalog.pg_partitioned_table AS t WHERE t.partrelid = tbl)) THEN
-        WITH RECURSIVE tree AS (
-            SELECT tbl AS rel
-            UNION
-            SELECT i.inhrelid FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.rel
+        members := ARRAY(
+            WITH RECURSIVE tree AS (
+                SELECT tbl AS rel
+                UNION
+                SELECT i.inhrelid FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.rel
+            )
+            SELECT tree.rel FROM tree
+        );
+        -- A foreign child or partition: reading it runs a query on its server under
+        -- the reader's user mapping, which the server's owner may create for any role
+        -- (a superuser needs no password): the remote table, a view calling the
+        -- owner's function, ran it as the superuser (tests/test_abuse_foreign_members.py).
+        SELECT pg_catalog.format('%s is a foreign table %s', k.oid::pg_catalog.regclass, w.what) AS what,
+               r.rolname INTO unsafe
+        FROM pg_catalog.unnest(members) AS m (rel)
+        JOIN pg_catalog.pg_foreign_table AS f ON f.ftrelid = m.rel
+        JOIN pg_catalog.pg_class AS k ON k.oid = f.ftrelid
+        JOIN pg_catalog.pg_foreign_server AS v ON v.oid = f.ftserver
+        CROSS JOIN LATERAL (VALUES ('of', k.relowner),
+                                   (pg_catalog.format('on server %I of', v.srvname), v.srvowner)) AS w (what, owner)
+        JOIN pg_catalog.pg_roles AS r ON r.oid = w.owner
+        WHERE NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) current_user
+        LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'graphsync will not read % as %: % role %, and reading it runs a query on another'
+                            ' server under the reader''s user mapping, which that role chose', tbl::pg_catalog.regclass,
+                            current_user, unsafe.what, unsafe.rolname
+                USING ERRCODE = '42501',
+                      HINT = 'Detach or drop it, or have a superuser who checked it take it and its server over'
+                             ' (ALTER FOREIGN TABLE ... OWNER TO, ALTER SERVER ... OWNER TO): a superuser or a'
+                             ' graph_admin member reads a source only when no other role''s code runs in reading it.';
+        END IF;
+        WITH tree AS (
+            SELECT m.rel FROM pg_catalog.unnest(members) AS m (rel)
         ),
         planned AS (  -- what the planner folds on constants, as the objects pg_depend records
             SELECT 'pg_catalog.pg_class'::pg_catalog.regclass AS classid, tree.rel AS objid,
