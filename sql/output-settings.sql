@@ -15,7 +15,9 @@ DECLARE
         -- the rows the caller can see, rendered, with captured ones (reads/access.py,
         -- reads/edge_rows.py; before the thirty-sixth stop in the caller's settings, so
         -- that extra_float_digits -13 made a hidden row's float key 1.1 look seen)
-        '_shortest_path', '_weighted_shortest_path', '_components', '_component_stats', '_component_of', '_export'
+        '_shortest_path', '_weighted_shortest_path', '_components', '_component_stats', '_component_of', '_export',
+        -- the deparse of a row filter: the text capture, build and verify read under them
+        '_deparse_filter'
     ];
     fn regprocedure;
 BEGIN

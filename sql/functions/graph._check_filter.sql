@@ -168,7 +168,7 @@ BEGIN
             USING ERRCODE = '42P17';
     END IF;
     RETURN QUERY
-    SELECT pg_catalog.pg_get_expr(x.indpred, x.indrelid),
+    SELECT graph._deparse_filter(x.indexrelid),  -- under graphsync's output settings, not the caller's
            coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum)
                      FROM pg_catalog.pg_attribute AS a
                      WHERE a.attrelid = copy AND a.attnum IN (
