@@ -20,7 +20,7 @@ import json
 
 import pytest
 
-from conftest import apply, as_role, connect, rows_read, verify
+from conftest import apply, as_role, connect, row, rows_read, verify
 
 OWNER, READER = "gs_pt_owner", "gs_pt_reader"
 SECRET = "pt-secret-value"
@@ -89,17 +89,7 @@ def test_one_table_whose_check_raises_does_not_hide_the_drift_of_another(world):
     with connect(world) as su:
         su.execute("SET graph.verify_interval = '1 day'")
         assert apply(su)["failed"] == 0
-        run = su.execute("SELECT job_id, status, differences, error FROM graph.run_scheduled_maintenance()").fetchone()
-        # the other table was checked: its difference is counted and reported ...
-        assert run[2] is not None and run[2] >= 1, run
-        # ... and the run names the table whose check failed, never reporting it clean
-        assert run[1] == "partial", run
-        assert "pt.items" in run[3] and "22P02" in run[3], run
-        failures = su.execute("SELECT check_failures FROM graph._maintenance_jobs WHERE job_id = %s",
-                              (run[0],)).fetchone()[0]
-        assert [f["table"] for f in failures] == ["pt.items"], failures
-        assert failures[0]["sqlstate"] == "22P02" and SECRET in failures[0]["message"], failures
-
+        # (before the run, whose rebuild folds the other table's drift in)
         with su.transaction():
             before = rows_read(su, "public.pt_people")
             rows = verify(su)
@@ -112,10 +102,23 @@ def test_one_table_whose_check_raises_does_not_hide_the_drift_of_another(world):
         # edges into or out of it are neither missing nor extra
         assert not [r for r in rows if r[0] != "check_failed" and "pt.items" in json.dumps(r)], rows
 
-        # health: the differences found, and the table that was not checked (why: admins only)
+        run = su.execute("SELECT job_id, status, differences, error FROM graph.run_scheduled_maintenance()").fetchone()
+        # the other table was checked: its difference is counted and reported ...
+        assert run[2] is not None and run[2] >= 1, run
+        # ... and the run names the table whose check failed, never reporting it clean
+        assert run[1] == "partial", run
+        assert "pt.items" in run[3] and "22P02" in run[3], run
+        failures = su.execute("SELECT check_failures FROM graph._maintenance_jobs WHERE job_id = %s",
+                              (run[0],)).fetchone()[0]
+        assert [f["table"] for f in failures] == ["pt.items"], failures
+        assert failures[0]["sqlstate"] == "22P02" and SECRET in failures[0]["message"], failures
+
+        # health: the differences found, and the table that was not checked (why: admins
+        # only); the run's rebuild went on past the row its filter raised on and folded the
+        # differences in, so no reconcile is asked for
         recommended, reconcile, action, status, differences = _health(su)
         assert status == "partial" and differences >= 1
-        assert recommended is True and reconcile is True, action
+        assert recommended is True and reconcile is False, action
         assert "pt.items" in action and SECRET in action, action
 
         # the runs within graph.verify_interval check nothing, and say the table went unchecked
@@ -174,3 +177,85 @@ def test_an_edge_source_whose_check_raises_leaves_its_nodes_and_other_tables_che
         with connect(world) as su:
             su.execute("SELECT graph.remove_edge('public.pt_people', 'person', 'pt.items', via_table => 'pt.likes')")
             su.execute("SELECT graph.build()")
+
+
+def _alive(c, table, pk):
+    return c.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = %s::regclass AND pk = %s AND alive",
+                     (table, pk)).fetchone()[0]
+
+
+def test_a_due_rebuild_goes_on_past_a_row_its_filter_raises_on(world):
+    """A rebuild takes a row a row filter raises on (a data exception) as failing the
+    filter (sources.retry_raising): a check whose only failure is such a row no longer
+    keeps the run from the rebuild that is due. The run skipped it ('rebuild due but not
+    done'), so the differences the check found in every other table stayed in the
+    graph until someone ran graph.reconcile() -- as long as the table's owner kept
+    the row. The run names the filter and says the rebuild took the row as failing it."""
+    _uncaptured(world, OWNER, "pt.items", "INSERT INTO pt.items VALUES (50, %s, 1)", (SECRET,))
+    _uncaptured(world, None, "public.pt_people", "UPDATE public.pt_people SET name = 'unseen' WHERE id = 9")
+    try:
+        with connect(world) as su:
+            assert apply(su)["failed"] == 0
+            su.execute("SET graph.verify_interval = '0'")
+            run = row(su, "SELECT * FROM graph.run_scheduled_maintenance()")
+            assert run["rebuilt"] is True and run["differences"] >= 1, run
+            # not succeeded: pt.items is still not checked against the graph
+            assert run["status"] == "partial" and "pt.items" in run["error"], run
+            stored = [r for r in verify(su) if r[0] == "check_failed"][0][3]["row_filter"]
+            for text in (run["reason"], run["error"]):
+                assert stored in text and "taken as failing the filter" in text, run
+            failures = su.execute("SELECT check_failures FROM graph._maintenance_jobs WHERE job_id = %s",
+                                  (run["job_id"],)).fetchone()[0]
+            assert [(f["table"], f["row_filter"], f["rebuilt"]) for f in failures] == [
+                ("pt.items", stored, True)], failures
+            # the drift of the table checked is in the graph; the row the filter raised
+            # on is no node; what is left is that one table's check
+            assert [r[:2] for r in verify(su)] == [("check_failed", "pt.items")]
+            assert su.execute("SELECT properties ->> 'name' FROM graph._nodes WHERE alive"
+                              " AND table_oid = 'public.pt_people'::regclass AND pk = '9'").fetchone() == ("unseen",)
+            assert _alive(su, "pt.items", "50") == 0 and _alive(su, "pt.items", "1") == 1
+            su.execute("RESET graph.verify_interval")
+            recommended, reconcile, action, status, _differences = _health(su)
+            assert status == "partial" and recommended is True and reconcile is False, action
+            assert "pt.items" in action and stored in action and "taken as failing the filter" in action, action
+        with as_role(world, READER) as r:
+            recommended, reconcile, action, _status, _differences = _health(r)
+            assert recommended is True and reconcile is False, action
+            assert "pt.items" in action and "taken as failing the filter" in action, action
+            assert SECRET not in action and stored not in action, action
+    finally:
+        _uncaptured(world, OWNER, "pt.items", "DELETE FROM pt.items WHERE id = 50")
+        with connect(world) as su:
+            su.execute("SELECT graph.build()")
+            su.execute("DELETE FROM graph._maintenance_jobs")
+
+
+def test_a_check_failure_of_another_kind_still_keeps_the_rebuild_from_running(world):
+    """Only a row a row filter raises on is what a rebuild reads past: a table whose
+    read is refused (row-level security that applies to a non-superuser admin, 42501)
+    fails the rebuild the same way, which the run does not try."""
+    admin = "gs_pt_admin"
+    with connect(world) as c:
+        c.execute(f"DROP ROLE IF EXISTS {admin}")
+        c.execute(f"CREATE ROLE {admin} LOGIN IN ROLE graph_admin")
+        c.execute(f"GRANT SELECT ON public.pt_people TO {admin}")
+    with as_role(world, OWNER) as o:
+        o.execute(f"GRANT USAGE ON SCHEMA pt TO {admin}")
+        o.execute(f"GRANT SELECT ON pt.items TO {admin}")
+        o.execute("ALTER TABLE pt.items ENABLE ROW LEVEL SECURITY")
+    _uncaptured(world, None, "public.pt_people", "UPDATE public.pt_people SET name = 'unseen' WHERE id = 11")
+    try:
+        with as_role(world, admin) as a:
+            a.execute("SET graph.verify_interval = '0'")
+            run = row(a, "SELECT * FROM graph.run_scheduled_maintenance()")
+            assert run["status"] == "partial" and run["rebuilt"] is False and run["differences"] >= 1, run
+            assert "pt.items (SQLSTATE 42501" in run["error"] and "not tried" in run["reason"], run
+            assert "taken as failing" not in run["reason"], run
+    finally:
+        with as_role(world, OWNER) as o:
+            o.execute("ALTER TABLE pt.items DISABLE ROW LEVEL SECURITY")
+        with connect(world) as c:
+            c.execute("SELECT graph.build()")
+            c.execute("DELETE FROM graph._maintenance_jobs")
+            c.execute(f"DROP OWNED BY {admin}")
+            c.execute(f"DROP ROLE {admin}")

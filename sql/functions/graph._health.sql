@@ -228,12 +228,23 @@ BEGIN
     -- and counts the differences of the tables read); any table's owner can make
     -- its own table's check fail (a row its filter raises on). Which tables, and
     -- each error's SQLSTATE, for everyone (catalog names); the messages, which may
-    -- quote a row's values, for admins only.
+    -- quote a row's values, for admins only. A table whose row filter raised on a
+    -- row: what a rebuild made of the row (rebuilt: the run's rebuild went on, the
+    -- row failing the filter), the filter for admins only (as ops/jobs.py words it).
     SELECT j.job_id, CASE WHEN j.error IS NULL OR reveal THEN j.error
                           ELSE 'details visible to graph_admin' END,
-           (SELECT string_agg(format('%s (SQLSTATE %s%s)', f.value ->> 'table', f.value ->> 'sqlstate',
+           (SELECT string_agg(format('%s (SQLSTATE %s%s)%s', f.value ->> 'table', f.value ->> 'sqlstate',
                                      CASE WHEN f.value ->> 'message' IS NULL OR reveal THEN
-                                         coalesce(': ' || (f.value ->> 'message'), '') ELSE '' END),
+                                         coalesce(': ' || (f.value ->> 'message'), '') ELSE '' END,
+                                     CASE WHEN f.value ->> 'row_filter' IS NULL THEN ''
+                                          ELSE format(', whose row filter %sraised on a row%s',
+                                                      CASE WHEN reveal THEN (f.value ->> 'row_filter') || ' '
+                                                           ELSE '' END,
+                                                      CASE WHEN f.value @> '{"rebuilt": true}' THEN
+                                                          ' (the run''s rebuild went on, the row taken as'
+                                                          ' failing the filter)'
+                                                           ELSE ' (a rebuild takes the row as failing the filter)'
+                                                      END) END),
                               ', ' ORDER BY f.ordinality)
             FROM jsonb_array_elements(j.check_failures) WITH ORDINALITY AS f (value, ordinality)),
            jsonb_array_length(j.check_failures)

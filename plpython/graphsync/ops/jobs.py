@@ -56,7 +56,21 @@ def new_result(job_id, status="running"):
 
 def describe_check_failures(unread, reveal=True):
     """One line naming the tables a source check could not read ([{table, sqlstate,
-    message}], a job row's check_failures), each with its error's SQLSTATE, and its
-    message when ``reveal`` (it may quote a row's values: for admins only)."""
-    return ", ".join("%s (SQLSTATE %s%s)" % (u["table"], u["sqlstate"], ": " + u["message"] if reveal else "")
+    message, row_filter, rebuilt}], a job row's check_failures), each with its error's
+    SQLSTATE, and its message when ``reveal`` (it may quote a row's values: for admins
+    only); for a table whose row filter raised on a row, that filter (when ``reveal``)
+    and what a rebuild made of the row (``rebuilt``: the run's rebuild went on past it).
+    graph._health words it the same way."""
+    return ", ".join("%s (SQLSTATE %s%s)%s" % (u["table"], u["sqlstate"], ": " + u["message"] if reveal else "",
+                                              filter_raised(u, reveal))
                      for u in unread)
+
+
+def filter_raised(u, reveal=True):
+    """What describe_check_failures adds for failure ``u`` whose row filter raised."""
+    if not u.get("row_filter"):
+        return ""
+    return ", whose row filter %sraised on a row%s" % (
+        u["row_filter"] + " " if reveal else "",
+        " (the run's rebuild went on, the row taken as failing the filter)" if u.get("rebuilt")
+        else " (a rebuild takes the row as failing the filter)")

@@ -16,7 +16,9 @@ left_undone) returns status 'partial' with what, never 'succeeded'; so does a
 run whose source check could not read some table (graph.verify()'s
 'check_failed': the check is per table, every other table is checked and acted on),
 which records those tables in its job row (check_failures, migration 436) and
-does not try a rebuild that would read them.
+does not try a rebuild that would read them -- but when each failed only on a row
+its row filter raised a data exception on, which a rebuild takes as failing the
+filter (read_past): that rebuild goes on, and the run says so.
 
 Runs never overlap: a scheduled run that finds another under way returns
 'skipped' (jobs.lock: the row 'maintenance' of graph._locks, SKIP LOCKED);
@@ -172,6 +174,17 @@ def lock_sources(plpy, why):
                     "%s: could not lock table %s: it was renamed while its lock was waited for" % (why, name))
 
 
+def read_past(unread):
+    """Whether a rebuild reads every table of ``unread`` (the tables this run's source
+    check could not read, count_differences): each failed only on a row its row filter
+    raised a data exception on (SQLSTATE class 22, the filter named: sources.filter_raised_on),
+    which a build takes as failing the filter (sources.retry_raising). Any other failure
+    (row-level security that applies to the admin, a filter that no longer checks)
+    fails the rebuild the same way, which is not tried then."""
+    return all(u.get("row_filter") and (u.get("sqlstate") or "").startswith(errors.DATA_EXCEPTION_CLASS)
+               for u in unread)
+
+
 def count_differences(plpy):
     """Differences between the applied graph and the sources (verify.differences):
     (total, summary text -- the count of each kind --, the tables the check could
@@ -245,12 +258,15 @@ def maintain(plpy, job_id, result, force, notes, config):
         raise errors.ObjectNotInPrerequisiteState(
             "cannot rebuild while the schema has drifted (%s); run graph.reconcile()" % drift.describe(blocking))
     # A rebuild reads every table: one this run's check just failed to read fails
-    # it the same way (later runs try again: the table may be fixed by then).
+    # it the same way (later runs try again: the table may be fixed by then), unless
+    # what failed the check was only rows a row filter raised on, which the rebuild
+    # takes as failing the filter (read_past): skipping it left the differences the
+    # check found in the graph until a reconcile, as long as such a row stayed.
     unreadable = check["unread"] if check is not None and check["job_id"] == job_id else []
     if reasons and blocking:
         notes.append("rebuild needed (%s) but blocked by schema drift (%s); run graph.reconcile()"
                      % ("; ".join(reasons), drift.describe(blocking)))
-    elif reasons and unreadable and not force:
+    elif reasons and unreadable and not force and not read_past(unreadable):
         notes.append("rebuild needed (%s) but not tried: it reads %s, which the source check could not read"
                      % ("; ".join(reasons), ", ".join(u["table"] for u in unreadable)))
     elif reasons:
@@ -262,6 +278,13 @@ def maintain(plpy, job_id, result, force, notes, config):
         result["rebuilt"], result["generation"] = True, generation
         notes.append("rebuilt generation %d (%d nodes, %d edges, %.1f s) because: %s"
                      % (generation, nodes, edges, seconds, "; ".join(reasons)))
+        past = [u for u in unreadable if u.get("row_filter")]
+        for u in past:  # (recorded in the job row's check_failures: health says it too)
+            u["rebuilt"] = True
+        for u in past:
+            notes.append("the rebuild read %s, which the source check could not read: its row filter %s raised"
+                         " on a row (SQLSTATE %s), taken as failing the filter (no node, no edge of that row)"
+                         % (u["table"], u["row_filter"], u["sqlstate"]))
         jobs.phase(plpy, job_id, "apply")
         applied = apply_pending(plpy, result, notes)
     elif not blocking:

@@ -287,11 +287,12 @@ def phantom_edges(plpy, reg, names):
 # graph.verify()'s differences a rebuild repairs, counted per kind and table with
 # ten of their ids (counted in SQL: the rows are not handed to Python again), and
 # the tables it could not check ('check_failed': one group each, in the order it
-# read them).
+# read them), with the row filter that raised on one of its rows (NULL: none did).
 DIFFERENCES = """
 SELECT v.difference, v.table_name, pg_catalog.count(*) AS n, (pg_catalog.array_agg(v.id))[1:10] AS ids,
        pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-           'table', v.table_name, 'sqlstate', v.detail ->> 'sqlstate', 'message', v.detail ->> 'message'))
+           'table', v.table_name, 'sqlstate', v.detail ->> 'sqlstate', 'message', v.detail ->> 'message',
+           'row_filter', v.detail ->> 'row_filter'))
            FILTER (WHERE v.difference = 'check_failed')::text AS unread
 FROM graph.verify() WITH ORDINALITY AS v (difference, table_name, id, detail, k)
 WHERE v.difference = ANY ($1)
@@ -303,8 +304,9 @@ ORDER BY v.difference, pg_catalog.min(v.k)
 def differences(plpy):
     """One call of graph.verify(), for maintenance and reconcile: (the differences a
     rebuild repairs, as dicts of difference, table_name, n and ids -- ten of them --
-    by difference; the tables it could not check, as dicts of table, sqlstate and
-    message)."""
+    by difference; the tables it could not check, as dicts of table, sqlstate,
+    message and row_filter: the registered row filter that raised a data exception on
+    one of its rows, None when the read failed otherwise)."""
     rows = plpy.execute(plpy.prepare(DIFFERENCES, ["text[]"]), [list(drift.CONTENT_DIFFERENCES) + ["check_failed"]])
     found = [{"difference": r["difference"], "table_name": r["table_name"], "n": r["n"], "ids": r["ids"]}
              for r in rows if r["difference"] != "check_failed"]
