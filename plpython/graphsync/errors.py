@@ -139,7 +139,14 @@ class SerializationFailure(GraphsyncError):
 
 def is_data_exception(spi_error):
     """Whether a plpy.SPIError is PostgreSQL refusing a value (SQLSTATE class 22)."""
-    return (getattr(spi_error, "sqlstate", None) or "").startswith(DATA_EXCEPTION_CLASS)
+    return is_data_exception_state(getattr(spi_error, "sqlstate", None))
+
+
+def is_data_exception_state(sqlstate):
+    """Whether SQLSTATE ``sqlstate`` (text; None: none) is of class 22, data exception:
+    what is_data_exception asks of an error, asked of one recorded (a source check's
+    failure, ops/maintenance.py)."""
+    return (sqlstate or "").startswith(DATA_EXCEPTION_CLASS)
 
 
 def is_unfit_key(exc):

@@ -181,8 +181,7 @@ def read_past(unread):
     which a build takes as failing the filter (sources.retry_raising). Any other failure
     (row-level security that applies to the admin, a filter that no longer checks)
     fails the rebuild the same way, which is not tried then."""
-    return all(u.get("row_filter") and (u.get("sqlstate") or "").startswith(errors.DATA_EXCEPTION_CLASS)
-               for u in unread)
+    return all(u.get("row_filter") and errors.is_data_exception_state(u.get("sqlstate")) for u in unread)
 
 
 def count_differences(plpy):

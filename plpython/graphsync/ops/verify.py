@@ -203,12 +203,6 @@ ORDER BY e.edge_source_id, e.src_pk, e.dst_pk
 MAX_GHOST_PROBES = 1000  # ends probed one by one when their batch has one the type refuses
 
 
-def _refused(exc):
-    """Whether the key type refused an end's text (a data exception, class 22);
-    anything else -- a cancel, a timeout -- is raised."""
-    return (getattr(exc, "sqlstate", None) or "").startswith("22")
-
-
 def _fields(pk, arity):
     """The key column texts of end ``pk`` (a record's text for a composite key), or
     None when it is no key of that many columns: it cannot equal any row's key."""
@@ -239,19 +233,21 @@ def _equal_keys(plpy, table_oid, pks, how):
             return {r["pk"]: r["key"] for r in plpy.execute(
                 plan, [batch] + [[split[pk][i] for pk in batch] for i in range(arity)])}
 
+    # A batch the key type refused an end's text in (a data exception, SQLSTATE class
+    # 22) is probed end by end; anything else -- a cancel, a timeout -- is raised.
     pks = list(split)
     with sources.unfiltered(plpy, [table_oid], "graph.verify()"):
         try:
             return probe(pks)
         except plpy.SPIError as exc:
-            if not _refused(exc):
+            if not errors.is_data_exception(exc):
                 raise
         found = {}
         for pk in pks[:MAX_GHOST_PROBES]:  # some end is no valid key of this type
             try:
                 found.update(probe([pk]))
             except plpy.SPIError as exc:
-                if not _refused(exc):
+                if not errors.is_data_exception(exc):
                     raise
         return found
 
