@@ -171,3 +171,37 @@ def test_an_owner_holding_its_table_locked_does_not_stall_maintenance(world):
         assert m[0] == "succeeded", m
         # the bounded wait was for the sources' locks alone: the caller's setting is back
         assert su.execute("SHOW lock_timeout").fetchone() == ("0",)
+
+
+def test_a_rebuild_an_owners_lock_fails_still_lets_the_run_prune(world):
+    """A rebuild reads every registered table: the owner of one, holding it locked in
+    a transaction it leaves open, fails the rebuild phase of every run while a rebuild
+    is due (bounded, named: above). The run then skipped its later phases too, so no
+    applied log row was pruned and no old base file removed for as long as the owner
+    kept the lock: the log grew with every other table's writes. The run still fails
+    in phase rebuild, and prunes first."""
+    with connect(world) as su:
+        su.execute("DELETE FROM graph._maintenance_jobs")
+        su.execute("UPDATE public.fc_people SET name = name || '+'")
+        assert apply(su)["failed"] == 0
+        db = su.info.dbname
+        su.execute(f"ALTER DATABASE {db} SET graph.verify_interval = 'off'")
+        su.execute(f"ALTER DATABASE {db} SET graph.log_retention = '0'")
+    try:
+        got, took = _maintenance_behind_the_owners_lock(
+            world, "SELECT job_id, status, error, rows_pruned FROM graph.vacuum()")
+        assert not isinstance(got, Exception), got
+        assert got[1] == "failed" and "rebuild" in got[2] and "fc.items" in got[2], got
+        assert got[3] >= 20, got
+        assert took < 30, took
+        with connect(world) as su:
+            assert su.execute("SELECT phase FROM graph._maintenance_jobs WHERE job_id = %s",
+                              (got[0],)).fetchone() == ("rebuild",)
+            recommended, action, status = _health(su)
+            assert status == "failed" and "phase rebuild" in action and "fc.items" in action, action
+    finally:
+        with connect(world) as su:
+            su.execute(f"ALTER DATABASE {db} RESET graph.verify_interval")
+            su.execute(f"ALTER DATABASE {db} RESET graph.log_retention")
+            su.execute("SELECT graph.build()")
+            su.execute("DELETE FROM graph._maintenance_jobs")

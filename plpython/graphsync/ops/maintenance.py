@@ -9,7 +9,10 @@ rows older than graph.log_retention and job rows older than
 graph.job_retention; remove the shared base files of older generations.
 Each phase runs in its own subtransaction: a failing phase rolls back alone,
 the run records its error in its job row and returns normally with status
-'failed', so the row persists and the graph keeps serving what it had. A run
+'failed', so the row persists and the graph keeps serving what it had (the later
+phases are not run, but a failed rebuild, or the apply after it, still lets the
+run prune and remove old files first: a table owner's lock fails every rebuild
+while it is held). A run
 that raised nothing but leaves work undone (failed log rows, drift for
 reconcile, a rebuild drift blocked, a pg_cron job that does not run:
 left_undone) returns status 'partial' with what, never 'succeeded'; so does a
@@ -262,6 +265,7 @@ def maintain(plpy, job_id, result, force, notes, config):
     # takes as failing the filter (read_past): skipping it left the differences the
     # check found in the graph until a reconcile, as long as such a row stayed.
     unreadable = check["unread"] if check is not None and check["job_id"] == job_id else []
+    failed = None  # (the error, the phase) of a failed rebuild
     if reasons and blocking:
         notes.append("rebuild needed (%s) but blocked by schema drift (%s); run graph.reconcile()"
                      % ("; ".join(reasons), drift.describe(blocking)))
@@ -269,23 +273,17 @@ def maintain(plpy, job_id, result, force, notes, config):
         notes.append("rebuild needed (%s) but not tried: it reads %s, which the source check could not read"
                      % ("; ".join(reasons), ", ".join(u["table"] for u in unreadable)))
     elif reasons:
-        jobs.phase(plpy, job_id, "rebuild")
-        plpy.notice("graphsync maintenance: rebuilding the base: %s" % "; ".join(reasons))
-        lock_sources(plpy, "rebuild")
-        with plpy.subtransaction():
-            generation, nodes, edges, seconds = build.build(plpy)
-        result["rebuilt"], result["generation"] = True, generation
-        notes.append("rebuilt generation %d (%d nodes, %d edges, %.1f s) because: %s"
-                     % (generation, nodes, edges, seconds, "; ".join(reasons)))
-        past = [u for u in unreadable if u.get("row_filter")]
-        for u in past:  # (recorded in the job row's check_failures: health says it too)
-            u["rebuilt"] = True
-        for u in past:
-            notes.append("the rebuild read %s, which the source check could not read: its row filter %s raised"
-                         " on a row (SQLSTATE %s), taken as failing the filter (no node, no edge of that row)"
-                         % (u["table"], u["row_filter"], u["sqlstate"]))
-        jobs.phase(plpy, job_id, "apply")
-        applied = apply_pending(plpy, result, notes)
+        # A failing rebuild (or apply after it) fails the run in its phase, after the
+        # prune: a table's owner holding its table locked fails every rebuild while
+        # one is due (lock_sources), and the prune it skipped let the log grow with
+        # every other table's writes for as long (tests/test_abuse_failed_check.py).
+        try:
+            applied = rebuild(plpy, job_id, result, reasons, unreadable, notes)
+        except Exception as exc:
+            if errors.is_cancel(exc):
+                raise
+            failed = (exc, plpy.execute(plpy.prepare("SELECT phase FROM graph._maintenance_jobs WHERE job_id = $1",
+                                                     ["bigint"]), [job_id])[0]["phase"])
     elif not blocking:
         notes.append("no rebuild needed")
     else:
@@ -297,7 +295,33 @@ def maintain(plpy, job_id, result, force, notes, config):
     if result["rows_pruned"]:
         notes.append("pruned %d applied log rows" % result["rows_pruned"])
     remove_files(plpy, committed, notes)
+    if failed is not None:
+        jobs.phase(plpy, job_id, failed[1])  # (where the run failed: health names it)
+        raise failed[0]
     return left_undone(plpy, drifted, [] if result["rebuilt"] else reasons, applied["stopped"], check)
+
+
+def rebuild(plpy, job_id, result, reasons, unreadable, notes):
+    """The rebuild phase (for ``reasons``), and the apply of what committed during it
+    (its apply_pending result). ``unreadable``: the tables this run's source check
+    could not read, which the rebuild reads past (read_past)."""
+    jobs.phase(plpy, job_id, "rebuild")
+    plpy.notice("graphsync maintenance: rebuilding the base: %s" % "; ".join(reasons))
+    lock_sources(plpy, "rebuild")
+    with plpy.subtransaction():
+        generation, nodes, edges, seconds = build.build(plpy)
+    result["rebuilt"], result["generation"] = True, generation
+    notes.append("rebuilt generation %d (%d nodes, %d edges, %.1f s) because: %s"
+                 % (generation, nodes, edges, seconds, "; ".join(reasons)))
+    past = [u for u in unreadable if u.get("row_filter")]
+    for u in past:  # (recorded in the job row's check_failures: health says it too)
+        u["rebuilt"] = True
+    for u in past:
+        notes.append("the rebuild read %s, which the source check could not read: its row filter %s raised"
+                     " on a row (SQLSTATE %s), taken as failing the filter (no node, no edge of that row)"
+                     % (u["table"], u["row_filter"], u["sqlstate"]))
+    jobs.phase(plpy, job_id, "apply")
+    return apply_pending(plpy, result, notes)
 
 
 FAILED_ROWS = apply.FAILED_CTE + """
