@@ -168,8 +168,7 @@ def test_a_superuser_walks_every_edge(rj_db):
 
 
 def test_a_role_without_select_on_a_join_table_with_row_level_security_walks_none_of_its_edges(rj_db):
-    # (Without row-level security on the join table, a reader needs SELECT on the
-    # node tables only, as before: test_reads_start.py.)
+    # (Without row-level security on it: a known gap, the test after this one.)
     with connect(rj_db) as admin:
         admin.execute(f"REVOKE SELECT ON rj.relations FROM {WS1}")
         try:
@@ -179,6 +178,46 @@ def test_a_role_without_select_on_a_join_table_with_row_level_security_walks_non
             admin.execute(f"GRANT SELECT ON rj.relations TO {WS1}")
     assert r["out 1"] == {"1"} and r["in 3"] == {"3"} and r["path 1-3"] == []
     assert r["stats"] == [1, 1, 1, 1, 1, 2] and r["graphml edges"] == 0
+
+
+# Known gap (strict xfail): a join table without row-level security keeps its edges for
+# every reader (a read needs SELECT on the node tables only, by design so far: README,
+# Read security), so a REVOKE of SELECT on it hides nothing. Hiding them is one change
+# in reads/start.py (edge_hidden: every join table the caller may not SELECT), which
+# makes every reader granted the node tables alone lose those edges: a change of what
+# upgraded databases show, left for a decision (tests/test_reads_start.py grants so).
+JOIN_SELECT_GAP = pytest.mark.xfail(strict=True, reason="a join table without row-level security keeps its edges"
+                                    " for readers who may not SELECT it (a read needs SELECT on the node tables only)")
+
+
+@JOIN_SELECT_GAP
+def test_a_role_without_select_on_a_join_table_without_row_level_security_walks_none_of_its_edges(rj_db):
+    """A join table's rows are the edges it carries: a role that may not SELECT the
+    table, row-level security or not, would learn none of them through a read. Its
+    rows pending in the log would not be folded in either."""
+    with connect(rj_db) as admin:
+        admin.execute("ALTER TABLE rj.relations DISABLE ROW LEVEL SECURITY")
+        admin.execute(f"REVOKE SELECT ON rj.relations FROM {WS1}")
+        admin.execute("INSERT INTO rj.relations (ws, src, dst, weight) VALUES (1, 3, 6, 1)")  # pending
+        try:
+            with reader(rj_db, WS1) as c:
+                r = everything_read(c)
+                c.execute("BEGIN READ ONLY")
+                folded = items(c.execute(
+                    "SELECT node_table, node_id FROM graph.traverse('rj.items', '3', max_depth => 10)"))
+                c.execute("ROLLBACK")
+            with reader(rj_db, WS2) as c:  # may SELECT it: every edge, now that no policy hides any
+                other = everything_read(c)
+        finally:
+            admin.execute("DELETE FROM rj.relations WHERE src = 3 AND dst = 6")
+            apply(admin)
+            admin.execute(f"GRANT SELECT ON rj.relations TO {WS1}")
+            admin.execute("ALTER TABLE rj.relations ENABLE ROW LEVEL SECURITY")
+    assert r["out 1"] == {"1"} and r["in 3"] == {"3"} and r["path 1-3"] == []
+    assert r["weighted 1-2"] == [] and r["labels out 1"] == set() and folded == {"3"}
+    assert r["stats"] == [1, 1, 1, 1, 1, 2] and r["graphml edges"] == 0
+    assert not (r["graphml secret"] or r["dot secret"] or r["mermaid secret"])
+    assert other["out 1"] == {"1", "2", "3", "4", "6"} and other["graphml secret"]
 
 
 def test_edges_follow_rows_moving_between_workspaces_applied_or_pending(rj_db):
