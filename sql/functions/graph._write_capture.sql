@@ -58,6 +58,14 @@
 -- An UPDATE's old and new row are logged when the key changed or is NULL, or
 -- else when p or r differ. A single-row UPDATE (most OLTP writes) takes a
 -- statement of its own with the same outcome and neither join nor window.
+-- The one exception: a row the UPDATE moves to another partition is deleted
+-- (its old version appended) and then inserted there, and a BEFORE INSERT
+-- trigger of that partition that returns NULL drops the insert, leaving an old
+-- version with no new one after it: positions pair no longer. So an UPDATE of
+-- several rows whose two tables differ in their counts is logged as a 'D' per
+-- old row and an 'I' per new row (what the statement did; replay counts a key's
+-- rows, so a key deleted and inserted again stays alive), and a single-row
+-- UPDATE with no new row logs the row's 'D' (tests/test_abuse_capture_moves.py).
 -- Each statement so writes one graph._sync_log row per row it changed:
 --   op  pk    old_pk  new_pk  properties  old_row  new_row  needs_vacuum
 --   I   k_n   NULL    k_n     p_n         NULL     r_n      false
@@ -475,40 +483,61 @@ $o$;
         IF changed OPERATOR(pg_catalog.=) 1 THEN
             OPEN logged FOR INSERT INTO graph._sync_log
                 (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
-            SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
-            FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r FROM old_rows AS o WHERE %20$s OFFSET 0) AS o,
-                 (SELECT %13$s AS k, %14$s AS p, %15$s AS r FROM new_rows AS n OFFSET 0) AS n
-            WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
-               OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r
-            RETURNING NULL::pg_catalog.int4;
-            MOVE logged;
-            CLOSE logged;
-        ELSIF changed OPERATOR(pg_catalog.=) 2 THEN
-            OPEN logged FOR INSERT INTO graph._sync_log
-                (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
-            SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
-            FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r, pg_catalog.row_number() OVER () AS i
-                  FROM old_rows AS o) AS o
-            FULL JOIN (SELECT %13$s AS k, %14$s AS p, %15$s AS r, pg_catalog.row_number() OVER () AS i
-                  FROM new_rows AS n) AS n ON n.i OPERATOR(pg_catalog.=) o.i
+            SELECT CASE WHEN n.r IS NULL THEN 'D' ELSE 'U' END, %2$s,
+                   CASE WHEN n.r IS NULL THEN o.k ELSE n.k END, o.k, n.k, n.p, o.r, n.r
+            FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r FROM old_rows AS o WHERE %20$s OFFSET 0) AS o
+            LEFT JOIN (SELECT %13$s AS k, %14$s AS p, %15$s AS r FROM new_rows AS n OFFSET 0) AS n ON true
             WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
                OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r
             RETURNING NULL::pg_catalog.int4;
             MOVE logged;
             CLOSE logged;
         ELSE
-            OPEN logged FOR INSERT INTO graph._sync_log
-                (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
-            SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
-            FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r, pg_catalog.row_number() OVER () AS i
-                  FROM old_rows AS o) AS o
-            FULL JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r, pg_catalog.row_number() OVER () AS i
-                  FROM new_rows AS n) AS n ON n.i OPERATOR(pg_catalog.=) o.i
-            WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
-               OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r
-            RETURNING NULL::pg_catalog.int4;
+            -- An old row without its new one: a row moved to another partition whose
+            -- insert a BEFORE trigger there dropped. Positions no longer pair the rows.
+            OPEN logged FOR SELECT FROM (SELECT pg_catalog.count(*) AS c FROM old_rows) AS o,
+                                        (SELECT pg_catalog.count(*) AS c FROM new_rows) AS n
+                WHERE o.c OPERATOR(pg_catalog.<>) n.c;
             MOVE logged;
             CLOSE logged;
+            IF FOUND THEN
+                OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
+                SELECT 'D', %2$s, %6$s, %6$s, %7$s FROM old_rows AS o
+                RETURNING NULL::pg_catalog.int4;
+                MOVE logged;
+                CLOSE logged;
+                OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
+                SELECT 'I', %2$s, %3$s, %3$s, %4$s, %5$s FROM new_rows AS n
+                RETURNING NULL::pg_catalog.int4;
+                MOVE logged;
+                CLOSE logged;
+            ELSIF changed OPERATOR(pg_catalog.=) 2 THEN
+                OPEN logged FOR INSERT INTO graph._sync_log
+                    (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
+                SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
+                FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r, pg_catalog.row_number() OVER () AS i
+                      FROM old_rows AS o) AS o
+                FULL JOIN (SELECT %13$s AS k, %14$s AS p, %15$s AS r, pg_catalog.row_number() OVER () AS i
+                      FROM new_rows AS n) AS n ON n.i OPERATOR(pg_catalog.=) o.i
+                WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
+                   OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r
+                RETURNING NULL::pg_catalog.int4;
+                MOVE logged;
+                CLOSE logged;
+            ELSE
+                OPEN logged FOR INSERT INTO graph._sync_log
+                    (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
+                SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
+                FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r, pg_catalog.row_number() OVER () AS i
+                      FROM old_rows AS o) AS o
+                FULL JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r, pg_catalog.row_number() OVER () AS i
+                      FROM new_rows AS n) AS n ON n.i OPERATOR(pg_catalog.=) o.i
+                WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
+                   OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r
+                RETURNING NULL::pg_catalog.int4;
+                MOVE logged;
+                CLOSE logged;
+            END IF;
         END IF;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
         OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, needs_vacuum)
