@@ -1700,6 +1700,7 @@ DEFINERS = {
     "_followed_tables": ("graph_sync", True),
     "_follow_registry": ("graph_sync", True),
     "_trigger_states": ("graph_sync", True),
+    "_note_capture_off": ("graph_sync", True),  # records only what the catalog shows
     # capture generation: admin-only (it checks)
     "_write_capture": ("graph_sync", False),
     # one statement an owner's right is needed for; each checks its session user

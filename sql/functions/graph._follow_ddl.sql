@@ -13,6 +13,10 @@
 -- write), then attaches the capture triggers itself (graph._attach_capture),
 -- SECURITY INVOKER: as the role whose DDL fired it, normally the table's owner,
 -- so graphsync's definer roles need no right on anyone's tables.
+-- A change that leaves one of a registered table's statement capture triggers
+-- off (ALTER TABLE ... DISABLE TRIGGER, DROP TRIGGER) is recorded for a rebuild
+-- first (graph._note_capture_off, capture_off): the writes until the trigger is
+-- on again are not in the log, and health sees the trigger only while it is off.
 -- It never makes the DDL fail -- any error but a cancel becomes a WARNING, and
 -- what it left undone shows in sync_health() (a 'follow_failed' record, a
 -- missing or disabled trigger) for graph.reconcile() -- but for a change of
@@ -134,6 +138,20 @@ BEGIN
         RETURN;
     END IF;
     BEGIN
+        -- A capture trigger switched off (disabled, or dropped): recorded for a
+        -- rebuild, as the writes until it is on again go uncaptured
+        -- (graph._note_capture_off).
+        IF TG_EVENT = 'sql_drop' THEN
+            PERFORM graph._note_capture_off(ARRAY(
+                SELECT k.oid FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
+                JOIN pg_catalog.pg_namespace AS n ON n.nspname = d.address_names[1]
+                JOIN pg_catalog.pg_class AS k ON k.relnamespace = n.oid AND k.relname = d.address_names[2]
+                WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'graphsync\_capture\_%'), true);
+        ELSIF TG_TAG = 'ALTER TABLE' THEN
+            PERFORM graph._note_capture_off(ARRAY(
+                SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+                WHERE c.classid = 'pg_catalog.pg_class'::regclass AND c.object_type = 'table'), false);
+        END IF;
         IF TG_EVENT = 'sql_drop' THEN
             SELECT array_agg(DISTINCT d.objid) INTO relations
             FROM pg_catalog.pg_event_trigger_dropped_objects() AS d

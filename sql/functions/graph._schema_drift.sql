@@ -26,7 +26,7 @@
 --                     superuser may create or alter an event trigger)
 -- Plus every open graph._schema_events row (what following a schema change
 -- left for a rebuild or for reconcile: column_unregistered, column_renamed,
--- table_unregistered, members_changed, follow_failed, ...), but for a row of one
+-- table_unregistered, members_changed, follow_failed, capture_off, ...), but for a row of one
 -- of the kinds above, which only the catalog tells: graph_admin may write that
 -- table, and graph.reconcile() repairs these kinds by what the row says (a row an
 -- admin wrote had a superuser's reconcile re-key a table the admin may not read to

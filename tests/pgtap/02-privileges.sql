@@ -57,7 +57,7 @@ $$, $$
         '_node_changes', '_node_runs', '_node_ids_held', '_traverse', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',
         '_export',
-        '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture',
+        '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture', '_note_capture_off',
         -- _trigger_states(oid): the same for one table (graph._attach_capture asks so)
         '_trigger_states',
         -- _attach_capture(oid[]): the same for several tables (graph.add_schema)

@@ -1,0 +1,66 @@
+-- graph._note_capture_off(relations, dropped): record, for each captured table
+-- that relations are (or are partitions or inheritance children of, at any
+-- depth), that a schema change switched one of its statement capture triggers
+-- on relations off: a graph._schema_events row of kind 'capture_off' (repair
+-- 'rebuild'; one open row per table). A write made while the trigger was off was
+-- not captured, and enabling the trigger again (ALTER TABLE ... ENABLE ALWAYS
+-- TRIGGER, or CREATE TRIGGER under its name) left nothing for sync_health() to
+-- see: a table's owner who disabled graphsync's trigger, wrote, and enabled it
+-- again, in one transaction or not, had the graph lack the write while health
+-- said there was nothing to do (tests/test_abuse_capture_toggle.py). The row
+-- keeps the table out of step until a build whose read sees the change.
+-- A trigger counts when it is off now: disabled or enabled otherwise than ALWAYS
+-- (graph._trigger_states 'disabled'), or, with dropped (the sql_drop event of a
+-- DROP TRIGGER), gone ('missing'); only triggers on relations themselves, so a
+-- partition being attached or created, whose triggers graph._follow_ddl attaches
+-- next, counts for nothing. Replica capture's row triggers do not count (off,
+-- they capture nothing a statement trigger misses).
+-- The event trigger graph._follow_ddl calls it as the DDL's role: SECURITY
+-- DEFINER (graph._schema_events is not the DDL role's to write), PUBLIC's to
+-- run, and what it records is derived from the catalog alone, so a direct call
+-- records nothing but what is true. Reads: pg_inherits, the registry,
+-- graph._trigger_states. Writes: graph._schema_events.
+CREATE OR REPLACE FUNCTION graph._note_capture_off(relations oid[], dropped boolean)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t oid;
+    off text;
+BEGIN
+    FOR t IN
+        WITH RECURSIVE up AS (
+            SELECT r.oid AS rel FROM unnest(relations) AS r (oid) WHERE r.oid IS NOT NULL
+            UNION
+            SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits AS i ON i.inhrelid = up.rel
+        )
+        SELECT up.rel FROM up
+        WHERE EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = up.rel)
+           OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE e.kind = 'join' AND e.via_table = up.rel)
+        ORDER BY up.rel
+    LOOP
+        SELECT string_agg(pg_catalog.format('%s on %s', s.trigger_name, s.member_oid::pg_catalog.regclass), ', '
+                          ORDER BY s.member_oid, s.trigger_name)
+        INTO off
+        FROM graph._trigger_states(t) AS s
+        WHERE s.member_oid = ANY (relations)
+          AND s.trigger_name LIKE 'graphsync\_capture\_%'
+          AND (s.state = 'disabled' OR (dropped AND s.state = 'missing'));
+        IF off IS NOT NULL AND NOT EXISTS (
+            SELECT FROM graph._schema_events AS e
+            WHERE e.table_oid = t AND e.kind = 'capture_off' AND e.resolved_at IS NULL
+        ) THEN
+            INSERT INTO graph._schema_events (table_oid, table_name, kind, detail, repair)
+            VALUES (t, t::pg_catalog.regclass::text, 'capture_off',
+                    pg_catalog.format('capture was switched off (%s): writes made meanwhile are in the graph'
+                                      ' only after a rebuild', off),
+                    'rebuild');
+        END IF;
+    END LOOP;
+END;
+$$;
+
+COMMENT ON FUNCTION graph._note_capture_off(oid[], boolean) IS
+'Internal: record (a capture_off schema event, for a rebuild) that a schema change disabled or dropped a capture trigger of a registered table, whose writes meanwhile went uncaptured; derived from the catalog.';

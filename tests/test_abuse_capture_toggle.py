@@ -1,0 +1,103 @@
+"""A capture trigger switched off and on again leaves a record for a rebuild.
+
+sync_health() reports a capture trigger that is disabled, missing or enabled
+otherwise than ALWAYS, while it is so. A registered table's owner (neither superuser
+nor graph_admin) who disabled graphsync's trigger, wrote, and enabled it again
+(``ENABLE ALWAYS TRIGGER``), or dropped it and created it again under its name, in one
+transaction or not, had the write never captured and health say there was nothing to
+do: the graph lacked the row until someone ran verify() (seen failing, both ways, on a
+table and on a partition).
+
+Now the DDL follower records, when a schema change leaves one of a registered
+table's statement capture triggers off, a ``capture_off`` schema event for a rebuild:
+health shows it (needs_rebuild) until a build, which reads the write."""
+
+import pytest
+
+from conftest import apply, as_role, connect, health, maintain, table_owner, verify
+
+
+@pytest.fixture(scope="module")
+def owner(db):
+    with table_owner(db, "gs_tg_") as role:
+        yield role
+
+
+@pytest.fixture
+def tables(db, owner):
+    with connect(db) as c:
+        c.execute("DROP SCHEMA IF EXISTS tg CASCADE")
+        c.execute(f"ALTER DATABASE {c.info.dbname} SET graph.verify_interval = 'off'")
+    with as_role(db, owner) as app:
+        app.execute("""
+            CREATE SCHEMA tg;
+            CREATE TABLE tg.people (id int PRIMARY KEY, name text);
+            CREATE TABLE tg.events (id int, day int, note text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
+            CREATE TABLE tg.events_0 PARTITION OF tg.events FOR VALUES FROM (0) TO (10);
+            INSERT INTO tg.people VALUES (1, 'a');
+            INSERT INTO tg.events VALUES (1, 1, 'e');
+        """)
+    with connect(db) as c:
+        c.execute("SELECT graph.add_table('tg.people', columns => '{name}')")
+        c.execute("SELECT graph.add_table('tg.events', columns => '{note}')")
+        c.execute("SELECT graph.build()")
+        fn = c.execute("SELECT format('graph.%I()', '_capture_' || 'tg.people'::regclass::oid)").fetchone()[0]
+    yield db, fn
+    with connect(db) as c:
+        c.execute("DROP SCHEMA IF EXISTS tg CASCADE")
+        c.execute("SELECT graph.build()")
+
+
+def _member_trigger(db, member):
+    with connect(db) as c:
+        return c.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass"
+                         " AND tgname LIKE 'graphsync\\_capture\\_insert%%'", (member,)).fetchone()[0]
+
+
+def _toggles(db, fn):
+    member = _member_trigger(db, "tg.events_0")
+    return {
+        "disable on the table": ("tg.people", "INSERT INTO tg.people VALUES (2, 'unseen')", [
+            "ALTER TABLE tg.people DISABLE TRIGGER graphsync_capture_insert"],
+            ["ALTER TABLE tg.people ENABLE ALWAYS TRIGGER graphsync_capture_insert"]),
+        "disable on a partition": ("tg.events_0", "INSERT INTO tg.events_0 VALUES (2, 2, 'unseen')", [
+            f"ALTER TABLE tg.events_0 DISABLE TRIGGER {member}"],
+            [f"ALTER TABLE tg.events_0 ENABLE ALWAYS TRIGGER {member}"]),
+        "drop and create again": ("tg.people", "INSERT INTO tg.people VALUES (2, 'unseen')", [
+            "DROP TRIGGER graphsync_capture_insert ON tg.people"],
+            [f"CREATE TRIGGER graphsync_capture_insert AFTER INSERT ON tg.people REFERENCING NEW TABLE AS new_rows"
+             f" FOR EACH STATEMENT EXECUTE FUNCTION {fn}",
+             "ALTER TABLE tg.people ENABLE ALWAYS TRIGGER graphsync_capture_insert"]),
+    }
+
+
+@pytest.mark.parametrize("how", ["disable on the table", "disable on a partition", "drop and create again"])
+@pytest.mark.parametrize("one_transaction", [True, False], ids=["one transaction", "three"])
+def test_a_write_made_while_the_owner_had_capture_off_is_shown_and_rebuilt(tables, owner, how, one_transaction):
+    db, fn = tables
+    _table, write, off, on = _toggles(db, fn)[how]
+    with as_role(db, owner) as app:
+        with app.transaction() if one_transaction else _nothing():
+            for statement in off:
+                app.execute(statement)
+            app.execute(write)
+            for statement in on:
+                app.execute(statement)
+    with connect(db) as admin:
+        apply(admin)
+        assert verify(admin) != []  # the write is not in the graph: nothing captured it
+        h = health(admin)
+        assert h["disabled_trigger_count"] == 0 and h["missing_trigger_count"] == 0  # on again
+        assert h["needs_rebuild"] and "capture was switched off" in h["schema_drift"], h
+        maintain(admin)
+        assert verify(admin) == []
+        h = health(admin)
+        assert not h["needs_rebuild"] and h["schema_state"] == "current", h
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
