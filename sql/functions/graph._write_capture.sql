@@ -483,15 +483,26 @@ $o$;
         IF changed OPERATOR(pg_catalog.=) 1 THEN
             OPEN logged FOR INSERT INTO graph._sync_log
                 (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
-            SELECT CASE WHEN n.r IS NULL THEN 'D' ELSE 'U' END, %2$s,
-                   CASE WHEN n.r IS NULL THEN o.k ELSE n.k END, o.k, n.k, n.p, o.r, n.r
-            FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r FROM old_rows AS o WHERE %20$s OFFSET 0) AS o
-            LEFT JOIN (SELECT %13$s AS k, %14$s AS p, %15$s AS r FROM new_rows AS n OFFSET 0) AS n ON true
+            SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
+            FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r FROM old_rows AS o WHERE %20$s OFFSET 0) AS o,
+                 (SELECT %13$s AS k, %14$s AS p, %15$s AS r FROM new_rows AS n OFFSET 0) AS n
             WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
                OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r
             RETURNING NULL::pg_catalog.int4;
             MOVE logged;
             CLOSE logged;
+            IF NOT FOUND THEN
+                -- nothing changed, or no new row (its insert dropped, see above): then
+                -- the old row's 'D'. Asked only here, so that an UPDATE that logs its
+                -- row pays nothing for it (a join keeping the old row cost each 6k
+                -- instructions more: benchmarks/CAPTURE.md).
+                OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, pk, old_pk, old_row)
+                SELECT 'D', %2$s, %16$s, %16$s, %17$s FROM old_rows AS o
+                WHERE %20$s AND NOT EXISTS (SELECT FROM new_rows)
+                RETURNING NULL::pg_catalog.int4;
+                MOVE logged;
+                CLOSE logged;
+            END IF;
         ELSE
             -- An old row without its new one: a row moved to another partition whose
             -- insert a BEFORE trigger there dropped. Positions no longer pair the rows.
