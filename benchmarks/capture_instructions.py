@@ -19,10 +19,6 @@ runs of the same code on the same log state (each run starts from an empty log).
 from __future__ import annotations
 
 import argparse
-import glob
-import os
-import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -35,7 +31,7 @@ if __name__ == "__main__":
     sys.path.insert(0, str(HERE.parent / "tools"))
 
 import capture  # noqa: E402
-from common import install_tree  # noqa: E402
+from common import install_tree, statement_instructions  # noqa: E402
 
 import pgcluster  # noqa: E402
 
@@ -61,27 +57,9 @@ def _script(n: int) -> tuple[str, list[tuple[int, str, str]]]:
 def count(directory: str, dbname: str, n: int) -> dict[tuple[str, str], int]:
     """Instructions of each measured statement, by (variant, operation), in database
     ``dbname`` of the stopped cluster in ``directory``."""
-    out = os.path.join(directory, "callgrind")
-    os.makedirs(out, exist_ok=True)
-    os.chmod(out, 0o777)
-    for f in glob.glob(os.path.join(out, f"{dbname}.out*")):
-        os.remove(f)
     text, marks = _script(n)
-    proc = subprocess.run(pgcluster._as_server_user([
-        "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/{dbname}.out",
-        "--dump-before=pgstat_report_activity",
-        f"{pgcluster.pg_bindir()}/postgres", "--single", "-D", os.path.join(directory, "data"),
-        "-c", "fsync=off", dbname]), input=text, text=True, capture_output=True)
-    if proc.returncode != 0 or "ERROR:" in proc.stdout + proc.stderr:
-        raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
-    dumps = sorted(glob.glob(os.path.join(out, f"{dbname}.out.*")), key=lambda f: int(f.rsplit(".", 1)[1]))
-    totals = []
-    for path in dumps:
-        with open(path) as f:
-            totals.append(int(re.search(r"^summary: (\d+)", f.read(), re.M).group(1)))
-    # Dump k (1-based) ends where the server reports its next activity: dump 1 is the
-    # start, then per statement one dump reading it, one running it.
-    return {(variant, op): totals[2 + 2 * position] for position, variant, op in marks}
+    totals = statement_instructions(directory, dbname, text)
+    return {(variant, op): totals[position] for position, variant, op in marks}
 
 
 def added(counts: dict, n: int) -> dict[tuple[str, str], float]:

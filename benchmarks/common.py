@@ -4,7 +4,9 @@ tools/ on sys.path first (install.py and pgcluster.py live there)."""
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -191,6 +193,36 @@ def markdown_table(results: list[Result]) -> str:
     lines += [f"| {r.operation} | {duration(r.baseline)} | {duration(r.measured)} | {r.ratio:.2f}× | {r.goal} | "
               f"{'yes' if r.met else '**no**'} |" for r in results]
     return "\n".join(lines)
+
+
+def statement_instructions(directory: str, dbname: str, script: str) -> list[int]:
+    """The instructions each statement of ``script`` (one a line) costs, in order, run
+    in database ``dbname`` of the stopped cluster in ``directory`` by a single-user
+    server under valgrind's callgrind (Debian package valgrind), which counts every
+    instruction the server executes and dumps the count before each
+    pgstat_report_activity (the server calls it twice per statement): what
+    capture_instructions.py and read_instructions.py count, whatever the load."""
+    out = os.path.join(directory, "callgrind")
+    os.makedirs(out, exist_ok=True)
+    os.chmod(out, 0o777)
+    for f in glob.glob(os.path.join(out, f"{dbname}.out*")):
+        os.remove(f)
+    proc = subprocess.run(pgcluster._as_server_user([
+        "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/{dbname}.out",
+        "--dump-before=pgstat_report_activity",
+        f"{pgcluster.pg_bindir()}/postgres", "--single", "-D", os.path.join(directory, "data"),
+        "-c", "fsync=off", dbname]), input=script, text=True, capture_output=True)
+    if proc.returncode != 0 or "ERROR:" in proc.stdout + proc.stderr:
+        raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
+    dumps = sorted(glob.glob(os.path.join(out, f"{dbname}.out.*")), key=lambda f: int(f.rsplit(".", 1)[1]))
+    totals = []
+    for path in dumps:
+        with open(path) as f:
+            totals.append(int(re.search(r"^summary: (\d+)", f.read(), re.M).group(1)))
+        os.remove(path)
+    # Dump k (1-based) ends where the server reports its next activity: dump 1 is the
+    # start, then per statement one dump reading it, one running it.
+    return totals[2::2]
 
 
 @contextmanager

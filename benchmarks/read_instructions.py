@@ -30,12 +30,9 @@ before making it.
 from __future__ import annotations
 
 import argparse
-import glob
-import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -47,7 +44,7 @@ if __name__ == "__main__":
     sys.path.insert(0, str(HERE.parent))
     sys.path.insert(0, str(HERE.parent / "tools"))
 
-from common import GRAPH_SCHEMA, install_tree  # noqa: E402
+from common import GRAPH_SCHEMA, install_tree, statement_instructions  # noqa: E402
 
 import pgcluster  # noqa: E402
 
@@ -93,30 +90,11 @@ def count(directory: str, dbname: str, kinds, variants, seeds, warm, depths,
           unprepared: bool = False) -> dict[tuple[str, int], list[int]]:
     """Instructions of each measured statement, by (kind, depth), in database
     ``dbname`` of the stopped cluster in ``directory``."""
-    out = os.path.join(directory, "callgrind")
-    os.makedirs(out, exist_ok=True)
-    os.chmod(out, 0o777)
-    for f in glob.glob(os.path.join(out, f"{dbname}.out*")):
-        os.remove(f)
     text, marks = _script(kinds, variants, seeds, warm, depths, unprepared)
-    proc = subprocess.run(pgcluster._as_server_user([
-        "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/{dbname}.out",
-        "--dump-before=pgstat_report_activity",
-        f"{pgcluster.pg_bindir()}/postgres", "--single", "-D", os.path.join(directory, "data"),
-        "-c", "fsync=off", dbname]), input=text, text=True, capture_output=True)
-    if proc.returncode != 0 or "ERROR:" in proc.stdout + proc.stderr:
-        raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
-    dumps = sorted(glob.glob(os.path.join(out, f"{dbname}.out.*")), key=lambda f: int(f.rsplit(".", 1)[1]))
-    totals = []
-    for path in dumps:
-        with open(path) as f:
-            totals.append(int(re.search(r"^summary: (\d+)", f.read(), re.M).group(1)))
-        os.remove(path)
-    # Dump k (1-based) ends where the server reports its next activity: dump 1 is the
-    # start, then per statement one dump reading it, one running it.
+    totals = statement_instructions(directory, dbname, text)
     found: dict[tuple[str, int], list[int]] = {}
     for position, kind, depth in marks:
-        found.setdefault((kind, depth), []).append(totals[2 + 2 * position])
+        found.setdefault((kind, depth), []).append(totals[position])
     return found
 
 
