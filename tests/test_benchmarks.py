@@ -36,6 +36,7 @@ RUNS = {
     "run.py": [["--quick", "--reps", "1", "--replay-reps", "1"]],
     "capture.py": [["--quick", "--reps", "1"]],
     "capture_instructions.py": [["-n", "5", "--before", "{copy}"]],
+    "read_instructions.py": [[*TINY, "-n", "2", "--warm", "1", "--depths", "2", "--unprepared"]],
     "replay.py": [["--rows", "20000", "--reps", "1", "--per-batch", "--profile"]],
     "reads.py": [["--quick", "--repeat", "1", *TINY],
                  ["--quick", "--repeat", "1", *TINY, "--traversals-against", "HEAD"],
@@ -95,7 +96,7 @@ def copy(tmp_path_factory) -> Path:
 @pytest.mark.parametrize(("script", "run"), [(s, i) for s, runs in RUNS.items() for i in range(len(runs))],
                          ids=lambda v: str(v))
 def test_benchmark_runs_to_its_end(copy, script, run):
-    if script == "capture_instructions.py" and shutil.which("valgrind") is None:
+    if script in ("capture_instructions.py", "read_instructions.py") and shutil.which("valgrind") is None:
         pytest.fail("valgrind is missing (make setup installs it)")
     args = [a.replace("{copy}", str(copy)) for a in RUNS[script][run]]
     env = {k: v for k, v in os.environ.items() if k != "GRAPHSYNC_DSN"}  # a cluster of its own
