@@ -67,6 +67,7 @@ SWAPS = (
     ("reveal := reveal AND graph._session_is_admin();", ""),
     ("CASE WHEN reveal THEN format('log row", "CASE WHEN bench.session_may_read(l.table_oid) THEN format('log row"),
     ("OR reveal THEN", "OR graph._session_is_admin() THEN"),
+    ("CASE WHEN reveal THEN (f.value", "CASE WHEN graph._session_is_admin() THEN (f.value"),
 )
 
 
