@@ -16,6 +16,14 @@ next build) or kept rows it was registered to leave out (both seen failing). The
 deparse now runs under graphsync's output settings; the filter is still read in the
 caller's (a date the admin writes means what its session says).
 
+The same held for array_nulls, which changes how a constant is read, not written:
+under array_nulls off the array literal '{a,NULL}' holds the string 'NULL', not a
+NULL. The owner's rename under it re-read the admin's stored ``tag = ANY
+('{a,NULL}'::text[])`` so and stored ``'{a,"NULL"}'``, and a writer's session under
+it had capture (which evaluates the stored text in the writer's session) pass a row
+whose tag is the string 'NULL', which build and verify leave out (both seen
+failing). graph._check_filter and graph._output_settings() now pin array_nulls on.
+
 Real roles: OWNER owns os.items (no admin); ADMIN is a graph_admin member, no
 superuser.
 """
@@ -30,6 +38,9 @@ STORED = "((d >= '2020-01-02'::date) AND (f > '1.25'::double precision))"
 SESSION = "SET datestyle = 'SQL, DMY'; SET extra_float_digits = -15; SET intervalstyle = 'sql_standard'"
 # id: (d, f): 1 and 4 pass, 2 is too early, 3 too small (passes f > 1)
 ROWS = "(1, '2020-01-15', 1.5), (2, '2020-01-01', 1.5), (3, '2020-03-01', 1.1), (4, '2020-01-02', 2.0)"
+# a NULL among the array's elements: a tag 'NULL' (the string) does not pass
+TAG_FILTER = "coalesce(tag = ANY ('{a,NULL}'::text[]), false)"
+TAG_ROWS = "(1, 'a'), (2, 'NULL'), (3, 'b')"
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +55,14 @@ def world(db):
         for t in ("by_admin", "renamed"):
             o.execute(f"CREATE TABLE os.{t} (id int PRIMARY KEY, d date NOT NULL, f float8 NOT NULL)")
             o.execute(f"INSERT INTO os.{t} VALUES {ROWS}")
+        for t in ("nulls_renamed", "nulls_written"):
+            o.execute(f"CREATE TABLE os.{t} (id int PRIMARY KEY, tag text)")
+            o.execute(f"INSERT INTO os.{t} VALUES {TAG_ROWS}")
         o.execute(f"GRANT USAGE ON SCHEMA os TO {ADMIN}")
         o.execute(f"GRANT SELECT, TRIGGER ON ALL TABLES IN SCHEMA os TO {ADMIN}")
     yield db
     with connect(db) as c:
-        for t in ("by_admin", "renamed"):
+        for t in ("by_admin", "renamed", "nulls_renamed", "nulls_written"):
             c.execute("SELECT graph.remove_table(t) FROM pg_catalog.to_regclass(%s) AS t"
                       " WHERE t IN (SELECT table_oid FROM graph._node_tables)", (f"os.{t}",))
         c.execute("DROP SCHEMA os CASCADE")
@@ -100,4 +114,33 @@ def test_an_owners_rename_in_its_session_settings_keeps_the_admins_filter(world)
         assert nodes(c, "os.renamed") == [1, 4, 5]
         c.execute("SELECT graph.build()")
         assert nodes(c, "os.renamed") == [1, 4, 5]
+        assert verify(c) == []
+
+
+def test_an_owners_rename_under_array_nulls_off_keeps_the_admins_filter(world):
+    with as_role(world, ADMIN) as a:
+        a.execute("SELECT graph.add_table('os.nulls_renamed', columns => '{tag}', row_filter => %s)", (TAG_FILTER,))
+        a.execute("SELECT graph.build()")
+    with connect(world) as c:
+        registered = stored(c, "os.nulls_renamed")
+        assert nodes(c, "os.nulls_renamed") == [1]
+    with as_role(world, OWNER) as o:
+        o.execute("SET array_nulls = off")
+        o.execute("ALTER TABLE os.nulls_renamed RENAME COLUMN tag TO label")
+    with connect(world) as c:
+        assert stored(c, "os.nulls_renamed") == registered.replace("tag", "label")
+        c.execute("SELECT graph.build()")
+        assert nodes(c, "os.nulls_renamed") == [1]
+
+
+def test_a_writers_array_nulls_off_does_not_change_what_capture_passes(world):
+    with as_role(world, ADMIN) as a:
+        a.execute("SELECT graph.add_table('os.nulls_written', columns => '{tag}', row_filter => %s)", (TAG_FILTER,))
+        a.execute("SELECT graph.build()")
+    with as_role(world, OWNER) as o:
+        o.execute("SET array_nulls = off")
+        o.execute("INSERT INTO os.nulls_written VALUES (4, 'NULL'), (5, 'a')")
+    with connect(world) as c:
+        apply(c)
+        assert nodes(c, "os.nulls_written") == [1, 5]
         assert verify(c) == []

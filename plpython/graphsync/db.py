@@ -54,7 +54,7 @@ def at_micros(param):
 # compare them with captured text pins them by its SET clauses (sql/output-settings.sql).
 OUTPUT = (("datestyle", "ISO, YMD"), ("timezone", "UTC"), ("intervalstyle", "postgres"),
           ("extra_float_digits", "3"), ("bytea_output", "hex"), ("lc_monetary", "C"),
-          ("standard_conforming_strings", "on"))
+          ("standard_conforming_strings", "on"), ("array_nulls", "on"))
 # Whether the session's output settings are those now (an SQL expression).
 OUTPUT_PINNED = "(%s)" % " AND ".join("pg_catalog.current_setting('%s') = '%s'" % (k, v) for k, v in OUTPUT)
 

@@ -9,7 +9,11 @@
 -- anyone but PostgreSQL) wrote, nor depend on time, settings or other rows.
 -- Parsed, and deparsed, with standard_conforming_strings on whatever the session
 -- says (a backslash in a literal is itself: graph._output_settings pins it wherever
--- the stored text is read again).
+-- the stored text is read again), and with array_nulls on: a NULL in an array
+-- literal is a NULL, as capture, build and verify read it (the follower re-reads
+-- a stored filter in the session of the owner whose DDL it follows, where
+-- '{a,NULL}' under array_nulls off became '{a,"NULL"}':
+-- tests/test_abuse_filter_output_settings.py).
 -- Checked in two steps, under the pinned search_path pg_catalog, pg_temp, on an
 -- empty temporary table with tbl's column names and types:
 --   1. parsed, not planned, as a temporary view over the copy: anything the
@@ -38,6 +42,7 @@ RETURNS TABLE (expression text, columns text[])
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET standard_conforming_strings = on
+SET array_nulls = on
 AS $$
 #variable_conflict use_column
 DECLARE
