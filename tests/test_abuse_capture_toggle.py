@@ -6,7 +6,9 @@ nor graph_admin) who disabled graphsync's trigger, wrote, and enabled it again
 (``ENABLE ALWAYS TRIGGER``), or dropped it and created it again under its name, in one
 transaction or not, had the write never captured and health say there was nothing to
 do: the graph lacked the row until someone ran verify() (seen failing, both ways, on a
-table and on a partition).
+table and on a partition). So had one who renamed the trigger first (ALTER TRIGGER ...
+RENAME), then disabled or dropped it under its new name, and named it back after: the
+follower knew graphsync's triggers by name only (seen failing, both ways).
 
 Now the DDL follower records, when a schema change leaves one of a registered
 table's statement capture triggers off, a ``capture_off`` schema event for a rebuild:
@@ -68,10 +70,23 @@ def _toggles(db, fn):
             [f"CREATE TRIGGER graphsync_capture_insert AFTER INSERT ON tg.people REFERENCING NEW TABLE AS new_rows"
              f" FOR EACH STATEMENT EXECUTE FUNCTION {fn}",
              "ALTER TABLE tg.people ENABLE ALWAYS TRIGGER graphsync_capture_insert"]),
+        # renamed first, the trigger is no longer graphsync's by name while it is off
+        "rename and disable": ("tg.people", "INSERT INTO tg.people VALUES (2, 'unseen')", [
+            "ALTER TRIGGER graphsync_capture_insert ON tg.people RENAME TO quiet",
+            "ALTER TABLE tg.people DISABLE TRIGGER quiet"],
+            ["ALTER TABLE tg.people ENABLE ALWAYS TRIGGER quiet",
+             "ALTER TRIGGER quiet ON tg.people RENAME TO graphsync_capture_insert"]),
+        "rename and drop": ("tg.people", "INSERT INTO tg.people VALUES (2, 'unseen')", [
+            "ALTER TRIGGER graphsync_capture_insert ON tg.people RENAME TO quiet",
+            "DROP TRIGGER quiet ON tg.people"],
+            [f"CREATE TRIGGER graphsync_capture_insert AFTER INSERT ON tg.people REFERENCING NEW TABLE AS new_rows"
+             f" FOR EACH STATEMENT EXECUTE FUNCTION {fn}",
+             "ALTER TABLE tg.people ENABLE ALWAYS TRIGGER graphsync_capture_insert"]),
     }
 
 
-@pytest.mark.parametrize("how", ["disable on the table", "disable on a partition", "drop and create again"])
+@pytest.mark.parametrize("how", ["disable on the table", "disable on a partition", "drop and create again",
+                                 "rename and disable", "rename and drop"])
 @pytest.mark.parametrize("one_transaction", [True, False], ids=["one transaction", "three"])
 def test_a_write_made_while_the_owner_had_capture_off_is_shown_and_rebuilt(tables, owner, how, one_transaction):
     db, fn = tables

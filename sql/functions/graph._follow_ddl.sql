@@ -146,7 +146,8 @@ BEGIN
                 SELECT k.oid FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
                 JOIN pg_catalog.pg_namespace AS n ON n.nspname = d.address_names[1]
                 JOIN pg_catalog.pg_class AS k ON k.relnamespace = n.oid AND k.relname = d.address_names[2]
-                WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'graphsync\_capture\_%'), true);
+                -- any trigger's name: graphsync's own may have been renamed first
+                WHERE d.object_type = 'trigger'), true);
         ELSIF TG_TAG = 'ALTER TABLE' THEN
             PERFORM graph._note_capture_off(ARRAY(
                 SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c

@@ -10,8 +10,10 @@
 -- said there was nothing to do (tests/test_abuse_capture_toggle.py). The row
 -- keeps the table out of step until a build whose read sees the change.
 -- A trigger counts when it is off now: disabled or enabled otherwise than ALWAYS
--- (graph._trigger_states 'disabled'), or, with dropped (the sql_drop event of a
--- DROP TRIGGER), gone ('missing'); only triggers on relations themselves, so a
+-- (graph._trigger_states 'disabled'; or any trigger calling the table's capture
+-- function, so that one renamed first, ALTER TRIGGER ... RENAME, and disabled
+-- under its new name counts too), or, with dropped (the sql_drop event of a
+-- DROP TRIGGER, of any name), gone ('missing'); only triggers on relations themselves, so a
 -- partition being attached or created, whose triggers graph._follow_ddl attaches
 -- next, counts for nothing. Replica capture's row triggers do not count (off,
 -- they capture nothing a statement trigger misses).
@@ -44,10 +46,19 @@ BEGIN
         SELECT string_agg(pg_catalog.format('%s on %s', s.trigger_name, s.member_oid::pg_catalog.regclass), ', '
                           ORDER BY s.member_oid, s.trigger_name)
         INTO off
-        FROM graph._trigger_states(t) AS s
-        WHERE s.member_oid = ANY (relations)
-          AND s.trigger_name LIKE 'graphsync\_capture\_%'
-          AND (s.state = 'disabled' OR (dropped AND s.state = 'missing'));
+        FROM (
+            SELECT s.trigger_name, s.member_oid
+            FROM graph._trigger_states(t) AS s
+            WHERE s.member_oid = ANY (relations)
+              AND s.trigger_name LIKE 'graphsync\_capture\_%'
+              AND (s.state = 'disabled' OR (dropped AND s.state = 'missing'))
+            UNION
+            -- graphsync's trigger under another name (ALTER TRIGGER ... RENAME), off
+            SELECT g.tgname::text, g.tgrelid
+            FROM pg_catalog.pg_trigger AS g
+            WHERE g.tgrelid = ANY (relations) AND g.tgenabled OPERATOR(pg_catalog.<>) 'A'
+              AND g.tgfoid = pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || t))
+        ) AS s;
         IF off IS NOT NULL AND NOT EXISTS (
             SELECT FROM graph._schema_events AS e
             WHERE e.table_oid = t AND e.kind = 'capture_off' AND e.resolved_at IS NULL
