@@ -82,11 +82,19 @@ def _toggles(db, fn):
             [f"CREATE TRIGGER graphsync_capture_insert AFTER INSERT ON tg.people REFERENCING NEW TABLE AS new_rows"
              f" FOR EACH STATEMENT EXECUTE FUNCTION {fn}",
              "ALTER TABLE tg.people ENABLE ALWAYS TRIGGER graphsync_capture_insert"]),
+        # replaced in place by a trigger of the owner's function, then put back
+        "replace and put back": ("tg.people", "INSERT INTO tg.people VALUES (2, 'unseen')", [
+            "CREATE OR REPLACE FUNCTION tg.nothing() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'",
+            "CREATE OR REPLACE TRIGGER graphsync_capture_insert AFTER INSERT ON tg.people"
+            " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION tg.nothing()"],
+            ["CREATE OR REPLACE TRIGGER graphsync_capture_insert AFTER INSERT ON tg.people"
+             f" REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {fn}",
+             "ALTER TABLE tg.people ENABLE ALWAYS TRIGGER graphsync_capture_insert"]),
     }
 
 
 @pytest.mark.parametrize("how", ["disable on the table", "disable on a partition", "drop and create again",
-                                 "rename and disable", "rename and drop"])
+                                 "rename and disable", "rename and drop", "replace and put back"])
 @pytest.mark.parametrize("one_transaction", [True, False], ids=["one transaction", "three"])
 def test_a_write_made_while_the_owner_had_capture_off_is_shown_and_rebuilt(tables, owner, how, one_transaction):
     db, fn = tables

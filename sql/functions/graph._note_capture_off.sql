@@ -10,7 +10,8 @@
 -- said there was nothing to do (tests/test_abuse_capture_toggle.py). The row
 -- keeps the table out of step until a build whose read sees the change.
 -- A trigger counts when it is off now: disabled or enabled otherwise than ALWAYS
--- (graph._trigger_states 'disabled'; or any trigger calling the table's capture
+-- (graph._trigger_states 'disabled'), replaced in place by one that captures
+-- otherwise ('impostor': CREATE OR REPLACE TRIGGER; or any trigger calling the table's capture
 -- function, so that one renamed first, ALTER TRIGGER ... RENAME, and disabled
 -- under its new name counts too), or, with dropped (the sql_drop event of a
 -- DROP TRIGGER, of any name), gone ('missing'); only triggers on relations themselves, so a
@@ -51,7 +52,7 @@ BEGIN
             FROM graph._trigger_states(t) AS s
             WHERE s.member_oid = ANY (relations)
               AND s.trigger_name LIKE 'graphsync\_capture\_%'
-              AND (s.state = 'disabled' OR (dropped AND s.state = 'missing'))
+              AND (s.state IN ('disabled', 'impostor') OR (dropped AND s.state = 'missing'))
             UNION
             -- graphsync's trigger under another name (ALTER TRIGGER ... RENAME), off
             SELECT g.tgname::text, g.tgrelid
