@@ -90,11 +90,22 @@ def _toggles(db, fn):
             ["CREATE OR REPLACE TRIGGER graphsync_capture_insert AFTER INSERT ON tg.people"
              f" REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {fn}",
              "ALTER TABLE tg.people ENABLE ALWAYS TRIGGER graphsync_capture_insert"]),
+        # renamed first, then replaced in place under its new name, and back
+        "rename and replace": ("tg.people", "INSERT INTO tg.people VALUES (2, 'unseen')", [
+            "CREATE OR REPLACE FUNCTION tg.nothing() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'",
+            "ALTER TRIGGER graphsync_capture_insert ON tg.people RENAME TO quiet",
+            "CREATE OR REPLACE TRIGGER quiet AFTER INSERT ON tg.people"
+            " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION tg.nothing()"],
+            ["CREATE OR REPLACE TRIGGER quiet AFTER INSERT ON tg.people"
+             f" REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {fn}",
+             "ALTER TRIGGER quiet ON tg.people RENAME TO graphsync_capture_insert",
+             "ALTER TABLE tg.people ENABLE ALWAYS TRIGGER graphsync_capture_insert"]),
     }
 
 
 @pytest.mark.parametrize("how", ["disable on the table", "disable on a partition", "drop and create again",
-                                 "rename and disable", "rename and drop", "replace and put back"])
+                                 "rename and disable", "rename and drop", "replace and put back",
+                                 "rename and replace"])
 @pytest.mark.parametrize("one_transaction", [True, False], ids=["one transaction", "three"])
 def test_a_write_made_while_the_owner_had_capture_off_is_shown_and_rebuilt(tables, owner, how, one_transaction):
     db, fn = tables

@@ -167,6 +167,16 @@ BEGIN
                 WHERE d.object_type = 'trigger'), true);
         ELSIF TG_TAG = 'CREATE TRIGGER' THEN
             PERFORM graph._note_capture_off(replaced, false);
+        ELSIF TG_TAG = 'ALTER TRIGGER' THEN
+            -- graphsync's trigger renamed away: missing by its name, and under
+            -- another it may be replaced in place unseen (CREATE OR REPLACE TRIGGER)
+            PERFORM graph._note_capture_off(ARRAY(
+                SELECT g.tgrelid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+                JOIN pg_catalog.pg_trigger AS g ON g.oid = c.objid
+                WHERE c.classid = 'pg_catalog.pg_trigger'::regclass
+                  AND EXISTS (SELECT FROM pg_catalog.pg_proc AS p
+                              WHERE p.oid = g.tgfoid AND p.pronamespace = 'graph'::regnamespace
+                                AND p.proname ~ '^_capture_[0-9]+$')), true);
         ELSIF TG_TAG = 'ALTER TABLE' THEN
             PERFORM graph._note_capture_off(ARRAY(
                 SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c

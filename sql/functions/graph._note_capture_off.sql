@@ -14,7 +14,8 @@
 -- otherwise ('impostor': CREATE OR REPLACE TRIGGER; or any trigger calling the table's capture
 -- function, so that one renamed first, ALTER TRIGGER ... RENAME, and disabled
 -- under its new name counts too), or, with dropped (the sql_drop event of a
--- DROP TRIGGER, of any name), gone ('missing'); only triggers on relations themselves, so a
+-- DROP TRIGGER, of any name, or an ALTER TRIGGER ... RENAME of graphsync's own, after
+-- which a CREATE OR REPLACE TRIGGER under the new name replaced it unseen), gone ('missing'); only triggers on relations themselves, so a
 -- partition being attached or created, whose triggers graph._follow_ddl attaches
 -- next, counts for nothing. Replica capture's row triggers do not count (off,
 -- they capture nothing a statement trigger misses).
