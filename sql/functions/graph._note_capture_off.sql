@@ -41,8 +41,11 @@ BEGIN
             SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits AS i ON i.inhrelid = up.rel
         )
         SELECT up.rel FROM up
-        WHERE EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = up.rel)
-           OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE e.kind = 'join' AND e.via_table = up.rel)
+        -- (OFFSET 0: an index probe per relation, never a hash of the whole registry,
+        -- which every ALTER TABLE of a registration ran: tests/test_operation_costs.py)
+        WHERE EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = up.rel OFFSET 0)
+           OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE e.kind = 'join' AND e.via_table = up.rel
+                      OFFSET 0)
         ORDER BY up.rel
     LOOP
         SELECT string_agg(pg_catalog.format('%s on %s', s.trigger_name, s.member_oid::pg_catalog.regclass), ', '
