@@ -450,7 +450,7 @@ def test_the_three_exports_share_one_internal_function(world):
                          " ORDER BY 1").fetchall()
         assert rows == [("_export", False, ["search_path=pg_catalog, pg_temp", "DateStyle=ISO, YMD", "TimeZone=UTC",
                                             "IntervalStyle=postgres", "extra_float_digits=3", "bytea_output=hex",
-                                            "lc_monetary=C", "standard_conforming_strings=on",
+                                            "lc_monetary=C", "standard_conforming_strings=on", "array_nulls=on",
                                             "plan_cache_mode=force_generic_plan", "enable_seqscan=off",
                                             "jit=off"])]  # (sql/output-settings.sql, sql/plan-settings.sql)
         for fmt in ("dot", "mermaid", "graphml"):
