@@ -650,3 +650,22 @@ def test_a_filter_text_given_to_row_passes_runs_as_its_caller(world, role):
     assert who == ("ok", [(True,)]), f"{role}: {who}"
     secret = attack(world, role, "SELECT graph._row_passes('(SELECT count(*) FROM sec.secret) >= 0', n)" + row, ())
     assert secret[0] == "error" and secret[1][0] == "42501", f"{role}: {secret}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_note_capture_off_records_only_what_the_catalog_shows(world, role):
+    """graph._note_capture_off (SECURITY DEFINER, PUBLIC: the DDL follower calls it as the
+    DDL's role) writes graph._schema_events, which forces rebuilds: called by each of the
+    three with every registered table, its own and others' (capture on everywhere), as a
+    drop or not, it must record nothing -- no role makes graphsync rebuild at will or
+    report a capture_off that did not happen."""
+    events = ("SELECT count(*) FROM graph._schema_events WHERE kind = 'capture_off' AND resolved_at IS NULL"
+              " AND table_oid = ANY (%s::oid[])")
+    with connect(world["dsn"]) as c:
+        tables = [r[0] for r in c.execute("SELECT table_oid FROM graph._node_tables")]
+        assert len(tables) >= 4 and c.execute(events, (tables,)).fetchone()[0] == 0
+    with as_role(world["dsn"], role) as r:
+        for dropped in (False, True):
+            r.execute("SELECT graph._note_capture_off(%s::oid[], %s)", (tables, dropped))
+    with connect(world["dsn"]) as c:
+        assert c.execute(events, (tables,)).fetchone()[0] == 0, role
