@@ -22,7 +22,7 @@
 -- missing or disabled trigger) for graph.reconcile() -- but for a change of
 -- another role's registered table it could not follow (55000: the DDL's session
 -- neither owns it nor is a graph_admin member, ops/follow.py _not_followed), and
--- two it refuses:
+-- three it refuses:
 -- a function, procedure or aggregate in schema graph that a role other than a
 -- superuser creates or alters (42501), the capture functions graph_sync
 -- generates aside (below); and (55000) a rule ON SELECT that makes a registered table, or a
@@ -31,7 +31,9 @@
 -- registration). A view's query runs its functions as whoever reads it: its
 -- owner's code would run in graph.build(), verify or maintenance (an admin, a
 -- superuser's pg_cron job) and in a superuser's read. graph._source_name refuses
--- to read a table that became a view with this trigger disabled.
+-- to read a table that became a view with this trigger disabled. And (55000)
+-- an ALTER TYPE that relabelled an enum a registered table renders in captured
+-- text (graph._refuse_enum_relabel).
 -- It reads no setting: nothing a session sets can make it skip a change (a
 -- marker a session could set would let a table owner leave capture behind its
 -- schema). graphsync's own DDL fires it too -- graph._attach_capture enabling a
@@ -77,6 +79,13 @@ BEGIN
                 USING ERRCODE = '55000',
                       HINT = 'Remove it from the graph first (graph.remove_table, or graph.remove_edge for a join table).';
         END IF;
+    END IF;
+    -- An enum relabelled (ALTER TYPE ... RENAME VALUE) that a registered table
+    -- renders in captured text: refused (graph._refuse_enum_relabel).
+    IF TG_EVENT = 'ddl_command_end' AND TG_TAG = 'ALTER TYPE' THEN
+        PERFORM graph._refuse_enum_relabel(ARRAY(
+            SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+            WHERE c.classid = 'pg_catalog.pg_type'::pg_catalog.regclass));
     END IF;
     -- A function, procedure or aggregate in schema graph is a superuser's (the
     -- install's), but for the capture functions graph_sync generates
@@ -240,7 +249,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION graph._follow_ddl() IS
-'Internal: event trigger function keeping capture in step with DDL on registered tables (renames followed, drops unregistered, partitions captured); fails no DDL but a rule making a registered table a view and a non-superuser''s function in schema graph other than a capture function.';
+'Internal: event trigger function keeping capture in step with DDL on registered tables (renames followed, drops unregistered, partitions captured); fails no DDL but a rule making a registered table a view, a non-superuser''s function in schema graph other than a capture function, and a relabel of an enum a registered table renders.';
 
 DO $$
 DECLARE
