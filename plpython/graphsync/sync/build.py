@@ -378,51 +378,48 @@ def no_nested_loops(plpy):
 # at most some 2.7 kB, after compression: errors.is_unfit_key) is a writer's value
 # like any other: it failed every build while its row existed. insert_nodes tries its
 # statement as it is and, on that error only (sources.retry_raising), again without
-# the keys that do not fit, which it finds among the rows' keys longer than an entry
-# holds uncompressed (the few that may not fit; a shorter key always does): stored in
-# pg_temp._gs_unfit_keys, compressed there as in an index entry, those still too long
-# stored are tried one by one in an index of the same columns (PROBE, a subtransaction each),
-# whose error says exactly which do not fit. The build leaves those nodes out (and the
-# edges that need them: fill_ghosts) and says so once (left_out).
+# the keys that do not fit (unfit_keys), which it finds among the rows' keys longer
+# than an entry holds uncompressed (the few that may not fit; a shorter key always
+# does) without trying any: stored in pg_temp._gs_unfit_keys, each is compressed there
+# as the index entry would compress it (the same compression, of a value past some
+# 2 kB in a row of the default storage, by the column's and the index's default
+# method; a value already compressed stays so in both) and, still past that, kept out
+# of line, where pg_catalog.pg_column_size gives its stored bytes less the 4-byte length
+# word: the entry holds those bytes and 16 more (ENTRY_MOST), so a key fits exactly
+# when they are at most ENTRY_MOST. Each was tried in an index of the same columns
+# before, a subtransaction (and an XID) each: past 64 in one build every other
+# session's snapshot had to look up pg_subtrans (tests/test_writer_poison.py counts
+# the XIDs of a build of 100 such keys, and checks the keys left out against an
+# index). The build leaves those nodes out (and the edges that need them:
+# fill_ghosts) and says so once (left_out).
 UNFIT_COLUMNS = "table_oid oid, pk text"
-PROBE_COLUMNS = "table_oid oid, pk text, UNIQUE (table_oid, pk)"
 # The largest btree entry of this server's block size (BTMaxItemSize: 2,704 at 8 kB);
 # an entry of graph._nodes' index holds 16 bytes besides the key's text (the tuple's
 # header, the oid, the text's length word).
 ENTRY_MOST = "SELECT ((pg_catalog.current_setting('block_size')::int - 56) / 3) / 8 * 8 - 8 - 16 AS n"
 LONG_KEYS = """INSERT INTO pg_temp._gs_unfit_keys
 SELECT r.table_oid, r.pk FROM (%s) AS r WHERE pg_catalog.octet_length(r.pk) > $5"""
-LONG_STORED = "SELECT table_oid, pk FROM pg_temp._gs_unfit_keys WHERE pg_catalog.pg_column_size(pk) > $1"
-PROBE = "INSERT INTO pg_temp._gs_key_probe VALUES ($1, $2)"
-UNFIT = """INSERT INTO pg_temp._gs_unfit_keys
-SELECT * FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::text[]))"""
+# (what is left in pg_temp._gs_unfit_keys: the keys that do not fit)
+FIT = "DELETE FROM pg_temp._gs_unfit_keys WHERE pg_catalog.pg_column_size(pk) <= $1"
+UNFIT = "SELECT DISTINCT table_oid, pk FROM pg_temp._gs_unfit_keys"
 FITTING = """SELECT r.* FROM (%s) AS r
 WHERE NOT EXISTS (SELECT FROM pg_temp._gs_unfit_keys AS u WHERE u.table_oid = r.table_oid AND u.pk = r.pk)"""
+# Rows (table_oid, pk) of two arrays, for unfit_keys: $1 and $2 unused ($3, $4 as NEW_GHOSTS).
+KEY_ARRAYS = """SELECT g.table_oid, g.pk
+FROM ROWS FROM (pg_catalog.unnest($3::oid[]), pg_catalog.unnest($4::text[])) AS g (table_oid, pk)"""
 
 
-def unfit_keys(plpy, rows, args):
-    """The keys of ``rows`` (insert_nodes) graph._nodes' index cannot hold, as
-    {(table_oid, pk)}, also left in pg_temp._gs_unfit_keys (FITTING reads them)."""
+def unfit_keys(plpy, rows, args=None):
+    """The keys of ``rows`` (insert_nodes; or KEY_ARRAYS with ``args``, two arrays
+    of table oids and key texts) graph._nodes' index cannot hold, as
+    {(table_oid, pk)}, also left in pg_temp._gs_unfit_keys (FITTING reads them).
+    Set-based: no key is tried (above)."""
     most = plpy.execute(ENTRY_MOST)[0]["n"]
     db.empty_temp_table(plpy, "_gs_unfit_keys", UNFIT_COLUMNS)
     db.run(plpy, LONG_KEYS % rows, ["bigint", "bigint", "oid[]", "text[]", "int"],
            [0, 0, *(args or (None, None)), most])
-    db.empty_temp_table(plpy, "_gs_key_probe", PROBE_COLUMNS)
-    unfit = set()
-    for r in db.run(plpy, LONG_STORED, ["int"], [most]):
-        try:
-            with plpy.subtransaction():
-                db.run(plpy, PROBE, ["oid", "text"], [r["table_oid"], r["pk"]])
-        except plpy.SPIError as exc:
-            if getattr(exc, "sqlstate", None) == errors.UNIQUE_VIOLATION:
-                continue  # the same key again: it fit
-            if getattr(exc, "sqlstate", None) != errors.PROGRAM_LIMIT_EXCEEDED:
-                raise
-            unfit.add((int(r["table_oid"]), r["pk"]))
-    db.empty_temp_table(plpy, "_gs_unfit_keys", UNFIT_COLUMNS)
-    keys = sorted(unfit)
-    db.run(plpy, UNFIT, ["oid[]", "text[]"], [[k[0] for k in keys], [k[1] for k in keys]])
-    return unfit
+    db.run(plpy, FIT, ["int"], [most])
+    return {(int(r["table_oid"]), r["pk"]) for r in plpy.execute(UNFIT)}
 
 
 def insert_nodes(plpy, rows, args=(), count=PLANNED_NODES, left_out=None):
