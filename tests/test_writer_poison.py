@@ -246,7 +246,7 @@ def test_a_key_its_own_primary_key_index_holds_stalls_neither_replay_nor_rebuild
         assert [m for m in warnings if TOO_LONG in m and "public.tags" in m], warnings
         assert c.execute("SELECT pk FROM graph._nodes WHERE table_oid = 'tags'::regclass").fetchall() == [("short",)]
         assert c.execute("SELECT count(*) FROM graph.traverse('others', '1', max_depth => 0)").fetchone()[0] == 1
-        assert [d[:2] for d in verify(c)] == [("missing_node", "public.tags")], verify(c)
+        assert [d[:2] for d in verify(c)] == [("unfit_key", "public.tags")], verify(c)
 
 
 # Random hex of n bytes (compression does not shorten it), per row k.
@@ -255,18 +255,62 @@ HEX = "left((SELECT string_agg(md5(k::text || ':' || g), '') FROM generate_serie
 
 @pytest.fixture
 def long_tags(schema):
-    """tags (a text key) beside others (an int key, a name property), built; tags'
-    own primary key index holds a key of 2,692 bytes, graph._nodes' index 2,688."""
+    """tags (a text key) beside others (an int key, a name property, an edge to a
+    tag), built; tags' own primary key index holds a key of 2,692 bytes,
+    graph._nodes' index 2,688."""
     db, _writer = schema(("tags", "others"), [
         "CREATE TABLE tags (name text PRIMARY KEY)",
-        "CREATE TABLE others (id int PRIMARY KEY, name text)",
-        "INSERT INTO others SELECT g, 'o' || g FROM generate_series(1, 3) AS g",
+        "CREATE TABLE others (id int PRIMARY KEY, name text, tag text)",
+        "INSERT INTO others SELECT g, 'o' || g, 'short' FROM generate_series(1, 3) AS g",
         "INSERT INTO tags VALUES ('short')",
         "SELECT graph.add_table('tags')",
         "SELECT graph.add_table('others', columns => '{name}')",
+        "SELECT graph.add_edge('others', 'tag', 'tags', label => 'tagged')",
         "SELECT graph.build()",
     ])
     return db
+
+
+def _rebuilt(c):
+    """One scheduled run with its source check due: (rebuilt, differences, reason)."""
+    c.execute("SET graph.verify_interval = '0'")
+    try:
+        return c.execute("SELECT rebuilt, differences, reason FROM graph.run_scheduled_maintenance()").fetchone()
+    finally:
+        c.execute("RESET graph.verify_interval")
+
+
+def test_a_key_left_out_as_too_long_starts_no_rebuild_at_each_source_check(long_tags):
+    """A key the last build left out (graph._sync_state.unfit_keys) is reported by
+    verify() as unfit_key, not missing_node: maintenance counted it as a difference,
+    so every run whose source check was due rebuilt, and the rebuild could not add
+    it. A real difference beside it still rebuilds."""
+    db = long_tags
+    with connect(db) as c:
+        c.execute("INSERT INTO tags SELECT " + HEX % 2690 + " FROM (VALUES (1)) AS v (k)")
+        c.execute("UPDATE others SET tag = (SELECT max(name) FROM tags WHERE length(name) = 2690) WHERE id = 1")
+        apply(c)
+        c.execute("SELECT graph.build()")  # leaves it out (and the edge to it) and records it
+        assert c.execute("SELECT unfit_keys IS NOT NULL FROM graph._sync_state").fetchone() == (True,)
+        found = verify(c)
+        assert [d[:2] for d in found] == [("unfit_key", "public.tags")], found
+        assert len(found[0][2]) == 2690 and TOO_LONG in found[0][3]["detail"], found
+        assert found[0][3]["edges"] == 1 and "graph.build()" in found[0][3]["repair"], found
+        generation = c.execute("SELECT generation FROM graph._sync_state").fetchone()[0]
+        for _ in range(2):
+            rebuilt, differences, reason = _rebuilt(c)
+            assert rebuilt is False and differences == 0, reason
+        assert c.execute("SELECT generation FROM graph._sync_state").fetchone()[0] == generation
+        # a difference a rebuild repairs: a write capture did not see (its log row taken back)
+        with c.transaction():
+            c.execute("UPDATE others SET name = 'unseen' WHERE id = 2")
+            xid = c.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0]
+        c.execute("DELETE FROM graph._sync_log WHERE xid = %s", [xid])
+        rebuilt, differences, reason = _rebuilt(c)
+        assert rebuilt is True and differences == 1, reason
+        assert [d[:2] for d in verify(c)] == [("unfit_key", "public.tags")]
+        assert c.execute("SELECT properties ->> 'name' FROM graph._nodes WHERE alive"
+                         " AND table_oid = 'others'::regclass AND pk = '2'").fetchone() == ("unseen",)
 
 
 def _build_xids(c):

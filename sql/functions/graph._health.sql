@@ -286,15 +286,15 @@ BEGIN
         WHEN h.reconcile_recommended AND h.schema_drift IS NULL AND check_unread IS NOT NULL THEN
             format('%s; fix the cause, then run graph.reconcile(): %s source difference(s) found in the'
                    ' tables checked (its rebuild reads every table)', check_unread, h.last_verify_differences)
-        -- Keys the last build left out: the differences a check finds of them are no
-        -- drift that a reconcile or a rebuild repairs.
+        -- Keys the last build left out: no drift that a reconcile or a rebuild repairs
+        -- (graph.verify() reports them as unfit_key, which a source check does not count).
         WHEN unfit_tables IS NOT NULL AND h.schema_drift IS NULL AND check_unread IS NULL THEN
             format('the last build left out %s: a key too long to index in graph._nodes (a btree entry holds'
                    ' some 2.7 kB that compression does not shorten) cannot be a node, nor the edges that end'
-                   ' there; graph.verify() shows those rows as differences%s, and no retry, reconcile or rebuild'
+                   ' there; graph.verify() shows those rows as unfit_key%s, and no retry, reconcile or rebuild'
                    ' adds them: shorten those keys (or remove the rows), then run graph.build()',
                    unfit_tables, CASE WHEN h.last_verify_differences > 0 AND NOT verify_rebuilt THEN
-                       format(' (the last source check found %s, these among them)', h.last_verify_differences)
+                       format(' (the last source check found %s other difference(s))', h.last_verify_differences)
                        ELSE '' END)
         WHEN h.reconcile_recommended THEN 'run graph.reconcile(): '
             || coalesce(h.schema_drift, h.last_verify_differences || ' source difference(s) found')

@@ -1,6 +1,9 @@
 -- graph.verify(): compare the applied graph with a fresh read of the source
 -- tables. One row per difference: missing_node, extra_node, stale_property,
--- missing_edge, extra_edge, dangling_edge, phantom_edge, and schema drift. No
+-- missing_edge, extra_edge, dangling_edge, phantom_edge, unfit_key (a source
+-- row's key too long for graph._nodes' index: no build adds it, nor the edges
+-- that end there, which are not compared; not counted as a difference by
+-- maintenance or reconcile), and schema drift. No
 -- rows when the graph equals the sources (run graph.apply_sync() first:
 -- unapplied log rows are differences). The check is per table: a table whose
 -- read raises (a row filter that raises on one of its rows, a row-level security

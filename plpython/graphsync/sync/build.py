@@ -554,7 +554,7 @@ def warn_left_out(plpy, left_out):
         ["oid[]"], [sorted(counts)])}
     plpy.warning("graphsync build: left out of the graph: %s, a key too long to index in graph._nodes (a btree"
                  " entry holds some 2.7 kB that compression does not shorten), and the edges that end there;"
-                 " graph.verify() shows them as differences until the rows' keys are shortened and a build"
+                 " graph.verify() shows them as unfit_key until the rows' keys are shortened and a build"
                  " reads them again" % ", ".join("%d key%s of %s" % (n, "" if n == 1 else "s", names[t])
                                                  for t, n in sorted(counts.items(), key=lambda i: names[i[0]])))
     return json.dumps({str(t): n for t, n in sorted(counts.items())})
