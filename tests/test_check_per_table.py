@@ -230,6 +230,76 @@ def test_a_due_rebuild_goes_on_past_a_row_its_filter_raises_on(world):
             su.execute("DELETE FROM graph._maintenance_jobs")
 
 
+def test_reconcile_rebuilds_past_a_row_its_filter_raises_on_as_maintenance_does(world):
+    """graph.reconcile() skipped its rebuild whenever its source check could not read
+    a table, even when that was only a row a row filter raised a data exception on,
+    which the rebuild takes as failing the filter (maintenance goes on past such a
+    row: above): the differences of every other table stayed until the row was fixed.
+    It rebuilds now, names the filter, and still ends 'partial' (that table is not
+    checked)."""
+    _uncaptured(world, OWNER, "pt.items", "INSERT INTO pt.items VALUES (50, %s, 1)", (SECRET,))
+    _uncaptured(world, None, "public.pt_people",
+                "UPDATE public.pt_people SET name = 'unseen by reconcile' WHERE id = 12")
+    try:
+        with connect(world) as su:
+            assert apply(su)["failed"] == 0
+            actions = su.execute("SELECT action, table_name, items, detail FROM graph.reconcile()").fetchall()
+            kinds = [a[0] for a in actions]
+            assert "rebuilt" in kinds and "check_failed" in kinds, actions
+            assert ("repaired_stale_property", "public.pt_people") in [a[:2] for a in actions], actions
+            stored = [r for r in verify(su) if r[0] == "check_failed"][0][3]["row_filter"]
+            rebuilt = [a for a in actions if a[0] == "rebuilt"][0]
+            assert "pt.items" in rebuilt[3] and stored in rebuilt[3] and "taken as failing the filter" in rebuilt[3], \
+                actions
+            job = row(su, "SELECT status, rebuilt, differences, error, check_failures FROM graph._maintenance_jobs"
+                          " WHERE kind = 'reconcile' ORDER BY job_id DESC LIMIT 1")
+            assert job["status"] == "partial" and job["rebuilt"] is True and job["differences"] >= 1, job
+            assert "pt.items" in job["error"], job
+            assert [(f["table"], f["row_filter"], f.get("rebuilt")) for f in job["check_failures"]] == [
+                ("pt.items", stored, True)], job
+            assert [r[:2] for r in verify(su)] == [("check_failed", "pt.items")]
+            assert su.execute("SELECT properties ->> 'name' FROM graph._nodes WHERE alive"
+                              " AND table_oid = 'public.pt_people'::regclass AND pk = '12'"
+                              ).fetchone() == ("unseen by reconcile",)
+            assert _alive(su, "pt.items", "50") == 0 and _alive(su, "pt.items", "1") == 1
+    finally:
+        _uncaptured(world, OWNER, "pt.items", "DELETE FROM pt.items WHERE id = 50")
+        with connect(world) as su:
+            su.execute("SELECT graph.build()")
+            su.execute("DELETE FROM graph._maintenance_jobs")
+
+
+def test_reconcile_still_does_not_rebuild_past_a_check_failure_of_another_kind(world):
+    """A table whose read is refused (row-level security that applies to a
+    non-superuser admin, 42501) fails the rebuild the same way: reconcile does not
+    try it, as maintenance does not."""
+    admin = "gs_pt_admin"
+    with connect(world) as c:
+        c.execute(f"DROP ROLE IF EXISTS {admin}")
+        c.execute(f"CREATE ROLE {admin} LOGIN IN ROLE graph_admin")
+        c.execute(f"GRANT SELECT ON public.pt_people TO {admin}")
+    with as_role(world, OWNER) as o:
+        o.execute(f"GRANT USAGE ON SCHEMA pt TO {admin}")
+        o.execute(f"GRANT SELECT ON pt.items TO {admin}")
+        o.execute("ALTER TABLE pt.items ENABLE ROW LEVEL SECURITY")
+    _uncaptured(world, None, "public.pt_people",
+                "UPDATE public.pt_people SET name = 'unseen by reconcile' WHERE id = 13")
+    try:
+        with as_role(world, admin) as a:
+            actions = a.execute("SELECT action, table_name, items, detail FROM graph.reconcile()").fetchall()
+            kinds = [x[0] for x in actions]
+            assert "rebuilt" not in kinds and "check_failed" in kinds, actions
+            assert ("unrepaired_stale_property", "public.pt_people") in [x[:2] for x in actions], actions
+    finally:
+        with as_role(world, OWNER) as o:
+            o.execute("ALTER TABLE pt.items DISABLE ROW LEVEL SECURITY")
+        with connect(world) as c:
+            c.execute("SELECT graph.build()")
+            c.execute("DELETE FROM graph._maintenance_jobs")
+            c.execute(f"DROP OWNED BY {admin}")
+            c.execute(f"DROP ROLE {admin}")
+
+
 def test_a_check_failure_of_another_kind_still_keeps_the_rebuild_from_running(world):
     """Only a row a row filter raises on is what a rebuild reads past: a table whose
     read is refused (row-level security that applies to a non-superuser admin, 42501)

@@ -21,7 +21,7 @@ run whose source check could not read some table (graph.verify()'s
 which records those tables in its job row (check_failures, migration 436) and
 does not try a rebuild that would read them -- but when each failed only on a row
 its row filter raised a data exception on, which a rebuild takes as failing the
-filter (read_past): that rebuild goes on, and the run says so.
+filter (verify.read_past): that rebuild goes on, and the run says so.
 
 Runs never overlap: a scheduled run that finds another under way returns
 'skipped' (jobs.lock: the row 'maintenance' of graph._locks, SKIP LOCKED);
@@ -177,16 +177,6 @@ def lock_sources(plpy, why):
                     "%s: could not lock table %s: it was renamed while its lock was waited for" % (why, name))
 
 
-def read_past(unread):
-    """Whether a rebuild reads every table of ``unread`` (the tables this run's source
-    check could not read, count_differences): each failed only on a row its row filter
-    raised a data exception on (SQLSTATE class 22, the filter named: sources.filter_raised_on),
-    which a build takes as failing the filter (sources.retry_raising). Any other failure
-    (row-level security that applies to the admin, a filter that no longer checks)
-    fails the rebuild the same way, which is not tried then."""
-    return all(u.get("row_filter") and errors.is_data_exception_state(u.get("sqlstate")) for u in unread)
-
-
 def count_differences(plpy):
     """Differences between the applied graph and the sources (verify.differences):
     (total, summary text -- the count of each kind --, the tables the check could
@@ -269,7 +259,7 @@ def maintain(plpy, job_id, result, force, notes, config):
     if reasons and blocking:
         notes.append("rebuild needed (%s) but blocked by schema drift (%s); run graph.reconcile()"
                      % ("; ".join(reasons), drift.describe(blocking)))
-    elif reasons and unreadable and not force and not read_past(unreadable):
+    elif reasons and unreadable and not force and not verify.read_past(unreadable):
         notes.append("rebuild needed (%s) but not tried: it reads %s, which the source check could not read"
                      % ("; ".join(reasons), ", ".join(u["table"] for u in unreadable)))
     elif reasons:
@@ -304,7 +294,7 @@ def maintain(plpy, job_id, result, force, notes, config):
 def rebuild(plpy, job_id, result, reasons, unreadable, notes):
     """The rebuild phase (for ``reasons``), and the apply of what committed during it
     (its apply_pending result). ``unreadable``: the tables this run's source check
-    could not read, which the rebuild reads past (read_past)."""
+    could not read, which the rebuild reads past (verify.read_past)."""
     jobs.phase(plpy, job_id, "rebuild")
     plpy.notice("graphsync maintenance: rebuilding the base: %s" % "; ".join(reasons))
     lock_sources(plpy, "rebuild")

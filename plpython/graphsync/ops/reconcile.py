@@ -24,7 +24,10 @@ module repairs it:
 
 then apply pending sync, compare with the sources (graph.verify()) and
 rebuild when anything differs, so writes made while triggers were off or with
-session_replication_role = replica reach the graph. The job row records the
+session_replication_role = replica reach the graph. A table the comparison
+could not read keeps the rebuild from running, as in maintenance, unless each
+such table failed only on rows its row filter raised a data exception on, which
+the rebuild takes as failing the filter (verify.read_past). The job row records the
 differences found (sync_health().last_verify_differences); the run is
 'partial', saying what, when drift is left for a person or differences remain
 after the rebuild. The settings it reads (through apply_sync and
@@ -247,10 +250,12 @@ def follow_ddl(plpy, tables):
 
 def _note_unread(repairs, result, unread):
     """Record the tables the source check could not read (verify.differences): in the job
-    row, and as one 'check_failed' action each."""
+    row, and as one 'check_failed' action each (those not recorded yet)."""
+    noted = {u["table"] for u in result.get("check_failures") or []}
     result["check_failures"] = unread
     for u in unread:
-        repairs.add("check_failed", u["table"], 1, "SQLSTATE %s: %s" % (u["sqlstate"], u["message"]))
+        if u["table"] not in noted:
+            repairs.add("check_failed", u["table"], 1, "SQLSTATE %s: %s" % (u["sqlstate"], u["message"]))
 
 
 def _reconcile(plpy, job_id, repairs, result):
@@ -275,15 +280,22 @@ def _reconcile(plpy, job_id, repairs, result):
     reasons = list(plpy.execute("SELECT graph._rebuild_reasons() AS r")[0]["r"])
     if diffs:
         reasons.append("%d differences from the sources" % result["differences"])
+    past = []  # the tables the rebuild reads past (verify.read_past)
     if unread:
-        # not checked, so not clean; and a rebuild reads them too: it would fail on them
+        # not checked, so not clean; and a rebuild reads them too: it fails on them,
+        # unless what failed was only rows a row filter raised a data exception on,
+        # which the rebuild takes as failing the filter, as maintenance's does: a
+        # reconcile skipped it, leaving the differences of every other table in the
+        # graph as long as such a row stayed (tests/test_check_per_table.py)
         _note_unread(repairs, result, unread)
-        undone = ["the source check could not read %s; fix the cause, then run graph.reconcile() again"
-                  % jobs.describe_check_failures(unread)]
-        if reasons:
-            _summarize(repairs, diffs, "unrepaired")
-            undone.append("rebuild due but not tried, as it reads those tables too (%s)" % "; ".join(reasons))
-        return undone
+        if not (reasons and verify.read_past(unread)):
+            undone = ["the source check could not read %s; fix the cause, then run graph.reconcile() again"
+                      % jobs.describe_check_failures(unread)]
+            if reasons:
+                _summarize(repairs, diffs, "unrepaired")
+                undone.append("rebuild due but not tried, as it reads those tables too (%s)" % "; ".join(reasons))
+            return undone
+        past = unread
     if not reasons:
         return []
     jobs.phase(plpy, job_id, "rebuild")
@@ -292,8 +304,13 @@ def _reconcile(plpy, job_id, repairs, result):
         apply.apply_sync(plpy, None)
     result["rebuilt"], result["generation"] = True, generation
     _summarize(repairs, diffs, "repaired")
-    repairs.add("rebuilt", None, 1, "generation %d (%d nodes, %d edges) because: %s"
-                % (generation, nodes, edges, "; ".join(reasons)))
+    for u in past:  # (in the job row's check_failures: health says it too)
+        u["rebuilt"] = True
+    repairs.add("rebuilt", None, 1, "generation %d (%d nodes, %d edges) because: %s%s"
+                % (generation, nodes, edges, "; ".join(reasons), "".join(
+                    "; it read %s, which the source check could not read: its row filter %s raised on a row"
+                    " (SQLSTATE %s), taken as failing the filter (no node, no edge of that row)"
+                    % (u["table"], u["row_filter"], u["sqlstate"]) for u in past)))
     jobs.phase(plpy, job_id, "verify")
     still, unread = verify.differences(plpy)
     _summarize(repairs, still, "still")
@@ -301,8 +318,13 @@ def _reconcile(plpy, job_id, repairs, result):
     if still:
         undone.append("%d differences from the sources remain after the rebuild (see graph.verify())"
                       % sum(d["n"] for d in still))
+    if past:  # still not checked: the row is still there
+        undone.append("the source check could not read %s; fix those rows (or the filter), then run"
+                      " graph.reconcile() again" % jobs.describe_check_failures(past))
+    known = {u["table"] for u in past}
+    unread = [u for u in unread if u["table"] not in known]
     if unread:  # (a table that read for the rebuild and no longer does)
-        _note_unread(repairs, result, unread)
+        _note_unread(repairs, result, past + unread)
         undone.append("the source check could not read %s after the rebuild" % jobs.describe_check_failures(unread))
     return undone
 

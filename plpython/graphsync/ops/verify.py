@@ -358,3 +358,13 @@ def differences(plpy):
     unread = [u for r in rows if r["difference"] == "check_failed" for u in json.loads(r["unread"])]
     return found, unread
 
+
+def read_past(unread):
+    """Whether a rebuild reads every table of ``unread`` (the tables a source check
+    could not read: differences, in maintenance and reconcile alike): each failed only
+    on a row its row filter raised a data exception on (SQLSTATE class 22, the filter
+    named: sources.filter_raised_on),
+    which a build takes as failing the filter (sources.retry_raising). Any other failure
+    (row-level security that applies to the admin, a filter that no longer checks)
+    fails the rebuild the same way, which is not tried then."""
+    return all(u.get("row_filter") and errors.is_data_exception_state(u.get("sqlstate")) for u in unread)
