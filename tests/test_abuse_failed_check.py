@@ -116,14 +116,17 @@ def test_a_source_check_an_owner_makes_fail_stays_in_health_until_a_check_succee
 
 
 
-def _maintenance_behind_the_owners_lock(dsn, sql):
-    """``sql`` (a maintenance call) run by a superuser while the owner holds fc.items
-    locked in an open transaction: (its result or the error that ended it, seconds)."""
+def _maintenance_behind_the_owners_lock(dsn, sql, lock_timeout=None):
+    """``sql`` (a maintenance call) run by a superuser (with ``lock_timeout`` set, when
+    given) while the owner holds fc.items locked in an open transaction: (its result
+    or the error that ended it, seconds)."""
     with as_role(dsn, OWNER) as o:
         o.execute("BEGIN")
         o.execute("LOCK TABLE fc.items IN ACCESS EXCLUSIVE MODE")
         with connect(dsn) as su:
             su.execute("SET statement_timeout = '40s'")  # the test's own bound, far above graphsync's
+            if lock_timeout is not None:
+                su.execute("SELECT set_config('lock_timeout', %s, false)", [lock_timeout])
             started = time.monotonic()
             try:
                 got = su.execute(sql).fetchone()
@@ -171,6 +174,27 @@ def test_an_owner_holding_its_table_locked_does_not_stall_maintenance(world):
         assert m[0] == "succeeded", m
         # the bounded wait was for the sources' locks alone: the caller's setting is back
         assert su.execute("SHOW lock_timeout").fetchone() == ("0",)
+
+
+@pytest.mark.parametrize("lock_timeout, said", [(None, "within 10s"), ("300ms", "within 300ms"),
+                                                ("1500", "within 1500ms")])
+def test_a_lock_not_granted_in_time_is_said_with_the_bound_waited(world, lock_timeout, said):
+    """Maintenance waits for each source table's lock at most 10 s, or the caller's
+    lock_timeout when shorter; the failure said 'within 10s' whatever it waited. It
+    states the bound it waited now."""
+    with connect(world) as su:
+        su.execute("DELETE FROM graph._maintenance_jobs")
+        apply(su)
+        su.execute(f"ALTER DATABASE {su.info.dbname} SET graph.verify_interval = '0'")
+    try:
+        got, _took = _maintenance_behind_the_owners_lock(
+            world, "SELECT job_id, status, error FROM graph.run_scheduled_maintenance()", lock_timeout)
+        assert not isinstance(got, Exception), got
+        assert got[1] == "failed" and "could not lock table fc.items " + said + ":" in got[2], got
+    finally:
+        with connect(world) as su:
+            su.execute(f"ALTER DATABASE {su.info.dbname} RESET graph.verify_interval")
+            su.execute("DELETE FROM graph._maintenance_jobs")
 
 
 def test_a_rebuild_an_owners_lock_fails_still_lets_the_run_prune(world):

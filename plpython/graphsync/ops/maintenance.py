@@ -114,12 +114,14 @@ NAMES = "SELECT pg_catalog.to_regclass($1) IS NOT DISTINCT FROM $2 AS same"
 # How long a run waits for one source table's lock (the caller's lock_timeout when
 # shorter): a table's owner may hold it locked in a transaction it leaves open.
 SOURCE_LOCK_WAIT = "10s"
+# (bound: what it waits, as the setting shows it, which the failure states: it said
+# SOURCE_LOCK_WAIT whatever the caller's shorter lock_timeout made it wait)
 LOCK_WAIT = """
 SELECT pg_catalog.current_setting('lock_timeout') AS was,
        pg_catalog.set_config('lock_timeout', CASE
            WHEN pg_catalog.current_setting('lock_timeout') = '0'
              OR pg_catalog.current_setting('lock_timeout')::pg_catalog.interval > $1::pg_catalog.interval
-           THEN $1 ELSE pg_catalog.current_setting('lock_timeout') END, true)
+           THEN $1 ELSE pg_catalog.current_setting('lock_timeout') END, true) AS bound
 """
 # How many times a table renamed while its lock was waited for is locked again.
 LOCK_TRIES = 3
@@ -131,7 +133,8 @@ class _Renamed(Exception):
 
 def lock_sources(plpy, why):
     """Lock every source table (ACCESS SHARE, what reading it takes, held to the
-    end of the run) waiting at most SOURCE_LOCK_WAIT for each, before ``why`` (the
+    end of the run) waiting at most SOURCE_LOCK_WAIT for each (the caller's
+    lock_timeout when shorter: the failure states which), before ``why`` (the
     source check, a rebuild) reads them. Reading waited as long as any lock was
     held: the owner of one registered table, holding it locked in a transaction
     left open, kept the run waiting with the maintenance lock (every later run
@@ -147,13 +150,15 @@ def lock_sources(plpy, why):
         oid = r["oid"]
         for attempt in range(1, LOCK_TRIES + 1):
             name = None
+            bound = SOURCE_LOCK_WAIT
             try:
                 with plpy.subtransaction():
                     rows = db.run(plpy, SOURCE_NAME, ["oid"], [oid])
                     if not rows:
                         break  # dropped meanwhile: nothing to read
                     name = rows[0]["name"]
-                    was = plpy.execute(plpy.prepare(LOCK_WAIT, ["text"]), [SOURCE_LOCK_WAIT])[0]["was"]
+                    wait = plpy.execute(plpy.prepare(LOCK_WAIT, ["text"]), [SOURCE_LOCK_WAIT])[0]
+                    was, bound = wait["was"], wait["bound"]
                     plpy.execute("LOCK TABLE %s IN ACCESS SHARE MODE" % name)
                     if not db.run(plpy, NAMES, ["text", "oid"], [name, oid])[0]["same"]:
                         raise _Renamed()
@@ -171,7 +176,7 @@ def lock_sources(plpy, why):
                 else:
                     raise errors.ObjectNotInPrerequisiteState(
                         "%s: could not lock table %s within %s: another session holds a lock on it"
-                        % (why, name, SOURCE_LOCK_WAIT)) from None
+                        % (why, name, bound)) from None
             if attempt == LOCK_TRIES:
                 raise errors.ObjectNotInPrerequisiteState(
                     "%s: could not lock table %s: it was renamed while its lock was waited for" % (why, name))
