@@ -1701,6 +1701,7 @@ DEFINERS = {
     "_follow_registry": ("graph_sync", True),
     "_trigger_states": ("graph_sync", True),
     "_note_capture_off": ("graph_sync", True),  # records only what the catalog shows
+    "_refuse_enum_relabel": ("graph_sync", True),  # raises from the catalog and registry alone
     # capture generation: admin-only (it checks)
     "_write_capture": ("graph_sync", False),
     # one statement an owner's right is needed for; each checks its session user
