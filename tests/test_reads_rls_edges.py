@@ -168,7 +168,7 @@ def test_a_superuser_walks_every_edge(rj_db):
 
 
 def test_a_role_without_select_on_a_join_table_with_row_level_security_walks_none_of_its_edges(rj_db):
-    # (Without row-level security on it: a known gap, the test after this one.)
+    # (Without row-level security on it: the test after this one.)
     with connect(rj_db) as admin:
         admin.execute(f"REVOKE SELECT ON rj.relations FROM {WS1}")
         try:
@@ -180,17 +180,6 @@ def test_a_role_without_select_on_a_join_table_with_row_level_security_walks_non
     assert r["stats"] == [1, 1, 1, 1, 1, 2] and r["graphml edges"] == 0
 
 
-# Known gap (strict xfail): a join table without row-level security keeps its edges for
-# every reader (a read needs SELECT on the node tables only, by design so far: README,
-# Read security), so a REVOKE of SELECT on it hides nothing. Hiding them is one change
-# in reads/start.py (edge_hidden: every join table the caller may not SELECT), which
-# makes every reader granted the node tables alone lose those edges: a change of what
-# upgraded databases show, left for a decision (tests/test_reads_start.py grants so).
-JOIN_SELECT_GAP = pytest.mark.xfail(strict=True, reason="a join table without row-level security keeps its edges"
-                                    " for readers who may not SELECT it (a read needs SELECT on the node tables only)")
-
-
-@JOIN_SELECT_GAP
 def test_a_role_without_select_on_a_join_table_without_row_level_security_walks_none_of_its_edges(rj_db):
     """A join table's rows are the edges it carries: a role that may not SELECT the
     table, row-level security or not, would learn none of them through a read. Its

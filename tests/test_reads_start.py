@@ -70,7 +70,7 @@ def tables_of(result):
 
 def test_a_role_gets_only_what_it_may_select_now_in_one_backend(graph_db):
     with connect(graph_db) as admin, connect(graph_db) as c:
-        admin.execute(f"GRANT SELECT ON rs.a, rs.b TO {READER}")
+        admin.execute(f"GRANT SELECT ON rs.a, rs.b, rs.ab, rs.aa TO {READER}")
         everything = rows(c)  # as the superuser: every key of the base is now kept by this backend
         assert tables_of(everything) == ["rs.a", "rs.b", "rs.c"]
         c.execute(f"SET ROLE {READER}")
@@ -81,10 +81,10 @@ def test_a_role_gets_only_what_it_may_select_now_in_one_backend(graph_db):
         # must not outlive a REVOKE (no graph change comes with it).
         admin.execute(f"REVOKE SELECT ON rs.b FROM {READER}")
         assert tables_of(rows(c)) == ["rs.a"]
-        admin.execute(f"GRANT SELECT ON rs.b, rs.c TO {READER}")
+        admin.execute(f"GRANT SELECT ON rs.b, rs.c, rs.bc TO {READER}")
         assert rows(c) == everything
         c.execute("RESET ROLE")
-        admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c FROM {READER}")
+        admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c, rs.ab, rs.bc, rs.aa FROM {READER}")
 
 
 def test_tables_are_passed_as_oids_and_named_in_errors(graph_db):
@@ -121,7 +121,7 @@ def test_tables_are_passed_as_oids_and_named_in_errors(graph_db):
 def test_a_read_that_applied_pending_rows_reads_them_and_keeps_the_callers_messages(graph_db):
     notices = []
     with connect(graph_db) as admin, connect(graph_db) as c:
-        admin.execute(f"GRANT SELECT ON rs.a, rs.b, rs.c TO {READER}")
+        admin.execute(f"GRANT SELECT ON rs.a, rs.b, rs.c, rs.aa TO {READER}")
         admin.execute("INSERT INTO rs.a (id) VALUES (7)")
         admin.execute("INSERT INTO rs.aa (src, dst) VALUES (1, 7)")
         admin.execute("SELECT graph.add_filter_column('rs.b', 'id')")  # apply_sync now says: build required
@@ -136,7 +136,7 @@ def test_a_read_that_applied_pending_rows_reads_them_and_keeps_the_callers_messa
         admin.execute("DELETE FROM rs.aa WHERE dst = 7")
         admin.execute("DELETE FROM rs.a WHERE id = 7")
         admin.execute("SELECT graph.build()")
-        admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c FROM {READER}")
+        admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c, rs.aa FROM {READER}")
 
 
 def test_a_rebuild_in_the_middle_of_a_read_runs_it_again(graph_db):
@@ -163,7 +163,7 @@ def test_a_rebuild_in_the_middle_of_a_read_runs_it_again(graph_db):
             END $$""")
         admin.execute("ALTER TABLE rs.a ENABLE ROW LEVEL SECURITY")
         admin.execute(f"CREATE POLICY gate ON rs.a FOR SELECT TO {READER} USING (rs.gate(hidden))")
-        admin.execute(f"GRANT SELECT ON rs.a TO {READER}")
+        admin.execute(f"GRANT SELECT ON rs.a, rs.aa TO {READER}")
         admin.execute("DELETE FROM rs.aa")
         admin.execute("DELETE FROM rs.a WHERE id = 3")
         admin.execute("SELECT graph.build()")
@@ -205,7 +205,7 @@ def test_a_rebuild_in_the_middle_of_a_read_runs_it_again(graph_db):
         admin.execute("DROP POLICY gate ON rs.a")
         admin.execute("ALTER TABLE rs.a DISABLE ROW LEVEL SECURITY")
         admin.execute("DROP FUNCTION rs.gate(boolean)")
-        admin.execute(f"REVOKE SELECT ON rs.a FROM {READER}")
+        admin.execute(f"REVOKE SELECT ON rs.a, rs.aa FROM {READER}")
 
 
 def test_a_late_commit_with_a_lower_log_id_is_still_read(graph_db):
@@ -219,7 +219,7 @@ def test_a_late_commit_with_a_lower_log_id_is_still_read(graph_db):
                               " pg_get_serial_sequence('graph._sync_log', 'id')::regclass").fetchone()[0]
         assert cache == 1
         apply(admin)
-        admin.execute(f"GRANT SELECT ON rs.a TO {READER}")
+        admin.execute(f"GRANT SELECT ON rs.a, rs.aa TO {READER}")
         reader.execute(f"SET ROLE {READER}")
         reach = "SELECT node_id FROM graph.traverse('rs.a', '1', max_depth => 1) WHERE depth = 1 ORDER BY 1"
         before = rows(reader, reach)
@@ -231,13 +231,14 @@ def test_a_late_commit_with_a_lower_log_id_is_still_read(graph_db):
         apply(admin)
         assert rows(reader, reach) == sorted(before + [("41",)])
         late.execute("COMMIT")
-        assert rows(reader, reach) == sorted(before + [("40",), ("41",)])  # applied by the read
-        assert admin.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0] == 0
+        # (applied by the read, or folded: the reader may SELECT both tables of the rows, so
+        # within a second of the last apply it folds them)
+        assert rows(reader, reach) == sorted(before + [("40",), ("41",)])
         reader.execute("RESET ROLE")
         admin.execute("DELETE FROM rs.aa WHERE dst IN (40, 41)")
         admin.execute("DELETE FROM rs.a WHERE id IN (40, 41)")
         apply(admin)
-        admin.execute(f"REVOKE SELECT ON rs.a FROM {READER}")
+        admin.execute(f"REVOKE SELECT ON rs.a, rs.aa FROM {READER}")
 
 
 COUNTS = """
@@ -281,7 +282,7 @@ def test_a_repeated_small_read_runs_one_statement_and_prepares_no_plan(graph_db)
     prepared per call shows here as more statements or plans."""
 
     with connect(graph_db) as admin, connect(graph_db) as c:
-        admin.execute(f"GRANT SELECT ON rs.a, rs.b, rs.c TO {READER}")
+        admin.execute(f"GRANT SELECT ON rs.a, rs.b, rs.c, rs.ab, rs.bc, rs.aa TO {READER}")
         c.execute(COUNTS)
         for role in ("postgres", READER):
             c.execute(f"SET ROLE {role}")
@@ -305,7 +306,7 @@ def test_a_repeated_small_read_runs_one_statement_and_prepares_no_plan(graph_db)
             assert after["start_quiet"] == before["start_quiet"], role
             assert (after["start_at_rest"], after["start_busy"]) == (before["start_at_rest"], before["start_busy"])
             c.execute("RESET ROLE")
-        admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c FROM {READER}")
+        admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c, rs.ab, rs.bc, rs.aa FROM {READER}")
 
 
 def test_a_read_at_rest_takes_start_sames_answer_only_while_nothing_ended(graph_db):
@@ -321,7 +322,7 @@ def test_a_read_at_rest_takes_start_sames_answer_only_while_nothing_ended(graph_
     reach = "SELECT node_id FROM graph.traverse('rs.a', '1', max_depth => 1) WHERE depth = 1 ORDER BY 1"
     with connect(graph_db) as admin, connect(graph_db) as reader:
         apply(admin)
-        admin.execute(f"GRANT SELECT ON rs.a TO {READER}")
+        admin.execute(f"GRANT SELECT ON rs.a, rs.aa TO {READER}")
         reader.execute(COUNTS)
         reader.execute(f"SET ROLE {READER}")
         before_rows = rows(reader, reach)
@@ -395,7 +396,7 @@ def test_a_read_at_rest_takes_start_sames_answer_only_while_nothing_ended(graph_
         admin.execute("DELETE FROM rs.a WHERE id IN (60, 61)")
         admin.execute("DELETE FROM rs.other")
         apply(admin)
-        admin.execute(f"REVOKE SELECT ON rs.a FROM {READER}")
+        admin.execute(f"REVOKE SELECT ON rs.a, rs.aa FROM {READER}")
 
 
 def read_with_the_log_locked(admin, reader, sql):
@@ -422,7 +423,7 @@ def test_a_read_at_rest_tells_nothing_pending_without_reading_the_log(graph_db):
     reach = "SELECT node_id FROM graph.traverse('rs.a', '1', max_depth => 1) WHERE depth = 1 ORDER BY 1"
     with connect(graph_db) as admin, connect(graph_db) as reader:
         apply(admin)
-        admin.execute(f"GRANT SELECT ON rs.a TO {READER}")
+        admin.execute(f"GRANT SELECT ON rs.a, rs.aa TO {READER}")
         reader.execute(f"SET ROLE {READER}")
         reader.execute("SET lock_timeout = '2s'")
         before = rows(reader, reach)
@@ -463,7 +464,7 @@ def test_a_read_at_rest_tells_nothing_pending_without_reading_the_log(graph_db):
         assert sum(quiet[k] - back[k] for k in ("start_quiet", "start_same_at_rest")) == 3
         assert quiet["start_at_rest"] == back["start_at_rest"]
         reader.execute("RESET ROLE")
-        admin.execute(f"REVOKE SELECT ON rs.a FROM {READER}")
+        admin.execute(f"REVOKE SELECT ON rs.a, rs.aa FROM {READER}")
 
 
 ONE_TABLE = """
@@ -548,7 +549,7 @@ def test_one_backends_reads_at_rest_equal_a_new_backends_after_each_change(graph
             return rows(f, reach)
 
     with connect(graph_db) as admin, connect(graph_db) as c:
-        admin.execute(f"GRANT SELECT ON rs.a, rs.b, rs.ab TO {READER}")
+        admin.execute(f"GRANT SELECT ON rs.a, rs.b, rs.ab, rs.aa TO {READER}")
         c.execute(COUNTS)
         c.execute(f"SET ROLE {READER}")
         for _ in range(2):  # the view and the keys kept
@@ -649,4 +650,123 @@ def test_one_backends_reads_at_rest_equal_a_new_backends_after_each_change(graph
         admin.execute("DELETE FROM rs.ab WHERE a = 3 AND b = 1")
         admin.execute("DELETE FROM rs.aa WHERE src = 2 AND dst = 3")
         apply(admin)
-        admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c, rs.ab, rs.bc, rs.other FROM {READER}")
+        admin.execute(f"REVOKE SELECT ON rs.a, rs.b, rs.c, rs.ab, rs.bc, rs.aa, rs.other FROM {READER}")
+
+
+# A node table with a foreign-key edge to another, and a join table between the
+# other's rows (its label a column): a reader granted the node tables alone.
+JF = f"""
+DROP SCHEMA IF EXISTS jf CASCADE;
+CREATE SCHEMA jf;
+CREATE TABLE jf.p (id int PRIMARY KEY);
+CREATE TABLE jf.q (id int PRIMARY KEY, p_id int REFERENCES jf.p);
+CREATE TABLE jf.pp (id serial PRIMARY KEY, src int NOT NULL, dst int NOT NULL, kind text NOT NULL);
+INSERT INTO jf.p SELECT g FROM generate_series(1, 4) g;
+INSERT INTO jf.q VALUES (1, 1), (2, 2);
+INSERT INTO jf.pp (src, dst, kind) VALUES (1, 2, 'secret kind'), (2, 3, 'secret kind');
+SELECT graph.add_table('jf.p');
+SELECT graph.add_table('jf.q');
+SELECT graph.add_edge('jf.q', 'p_id', 'jf.p', label => 'of');
+SELECT graph.add_edge('jf.p', 'src', 'jf.p', to_column => 'dst', via_table => 'jf.pp', label_column => 'kind');
+SELECT graph.build();
+GRANT USAGE ON SCHEMA jf TO {READER};
+GRANT SELECT ON jf.p, jf.q TO {READER};
+"""
+
+
+def _jf_reads(c):
+    out = {}
+    out["out q1"] = sorted(r[0] for r in c.execute(
+        "SELECT node_table::text || ' ' || node_id FROM graph.traverse('jf.q', '1', max_depth => 5)"))
+    out["any p1"] = sorted(r[0] for r in c.execute(
+        "SELECT node_table::text || ' ' || node_id FROM graph.traverse('jf.p', '1', direction => 'any',"
+        " max_depth => 5)"))
+    out["labels p1"] = sorted((r[0], r[1]) for r in c.execute(
+        "SELECT node_id, edge_label FROM graph.traverse('jf.p', '1', max_depth => 1) WHERE depth = 1"))
+    out["path q1-p3"] = [r[0] for r in c.execute(
+        "SELECT node_id FROM graph.shortest_path('jf.q', '1', 'jf.p', '3')")]
+    out["weighted p1-p3"] = [r[0] for r in c.execute(
+        "SELECT node_id FROM graph.weighted_shortest_path('jf.p', '1', 'jf.p', '3')")]
+    out["stats"] = sorted(r[0] for r in c.execute(
+        "SELECT s.size FROM graph.component_stats() AS s WHERE s.component IN (SELECT x.component"
+        " FROM graph.connected_components() AS x WHERE x.node_table IN ('jf.p'::regclass, 'jf.q'::regclass))"))
+    out["component_of p3"] = sorted(r[0] for r in c.execute(
+        "SELECT node_table::text || ' ' || node_id FROM graph.component_of('jf.p', '3')"))
+    graphml = c.execute("SELECT graph.export_graphml('jf.p', '1', direction => 'any', max_depth => 5)").fetchone()[0]
+    out["graphml edges"] = graphml.count("<edge ")
+    out["secret exported"] = any("secret" in c.execute(
+        f"SELECT graph.{f}('jf.p', '1', direction => 'any', max_depth => 5)").fetchone()[0]
+        for f in ("export_graphml", "export_dot", "export_mermaid"))
+    out["label names"] = sorted(r[0] for r in c.execute("SELECT label FROM graph._labels WHERE label LIKE 'secret%'"))
+    return out
+
+
+NODE_TABLES_ONLY = {
+    "out q1": ["jf.p 1", "jf.q 1"], "any p1": ["jf.p 1", "jf.q 1"], "labels p1": [], "path q1-p3": [],
+    "weighted p1-p3": [], "stats": [1, 1, 2, 2], "component_of p3": ["jf.p 3"], "graphml edges": 1,
+    "secret exported": False, "label names": [],
+}
+WITH_JOIN_TABLE = {
+    "out q1": ["jf.p 1", "jf.p 2", "jf.p 3", "jf.q 1"], "any p1": ["jf.p 1", "jf.p 2", "jf.p 3", "jf.q 1", "jf.q 2"],
+    "labels p1": [("2", "secret kind")], "path q1-p3": ["1", "1", "2", "3"], "weighted p1-p3": ["1", "2", "3"],
+    "stats": [1, 5], "component_of p3": ["jf.p 1", "jf.p 2", "jf.p 3", "jf.q 1", "jf.q 2"], "graphml edges": 4,
+    "secret exported": True, "label names": ["secret kind"],
+}
+
+
+def test_a_reader_granted_the_node_tables_alone_walks_their_foreign_keys_not_the_join_tables_edges(graph_db):
+    """A join table's rows are its edges: a reader that may SELECT the node tables but
+    not the join table (no row-level security anywhere) walks, counts, exports and
+    labels the foreign-key edges and none of the join table's, in every read. In one
+    backend, which keeps its view, its masks and the label names it was told: a GRANT
+    of SELECT on the join table shows them at the next read, a REVOKE hides them again
+    (no graph change comes with either), and so with USAGE on its schema; a row of it
+    pending in the log is folded into a read-only transaction's read only while the
+    reader may SELECT it (the folded view it keeps is not reused across the GRANT)."""
+    with connect(graph_db) as admin, connect(graph_db) as c:
+        admin.execute(JF)
+        try:
+            c.execute(f"SET ROLE {READER}")
+            assert _jf_reads(c) == NODE_TABLES_ONLY
+            admin.execute(f"GRANT SELECT ON jf.pp TO {READER}")
+            assert _jf_reads(c) == WITH_JOIN_TABLE
+            admin.execute(f"REVOKE SELECT ON jf.pp FROM {READER}")
+            assert _jf_reads(c) == NODE_TABLES_ONLY
+            # the join table moved to a schema the reader may not use: SELECT on it is not enough
+            admin.execute(f"GRANT SELECT ON jf.pp TO {READER}")
+            assert _jf_reads(c) == WITH_JOIN_TABLE
+            admin.execute("CREATE SCHEMA jf_closed")
+            admin.execute("ALTER TABLE jf.pp SET SCHEMA jf_closed")
+            assert _jf_reads(c) == NODE_TABLES_ONLY
+            admin.execute("ALTER TABLE jf_closed.pp SET SCHEMA jf")
+            assert _jf_reads(c) == WITH_JOIN_TABLE
+            admin.execute(f"REVOKE SELECT ON jf.pp FROM {READER}")
+            # a row of the join table pending: a read-only transaction folds it, or not (and
+            # a row of a node table, which it folds and keeps its folded view for)
+            admin.execute("INSERT INTO jf.p VALUES (5)")
+            admin.execute("INSERT INTO jf.pp (src, dst, kind) VALUES (3, 4, 'secret late')")
+
+            def from_p3():
+                c.execute("BEGIN READ ONLY")
+                try:
+                    return sorted((r[0], r[1]) for r in c.execute(
+                        "SELECT node_id, edge_label FROM graph.traverse('jf.p', '3', max_depth => 3)"))
+                finally:
+                    c.execute("ROLLBACK")
+
+            assert from_p3() == [("3", None)]
+            assert from_p3() == [("3", None)]  # (onto the folded view it keeps)
+            admin.execute(f"GRANT SELECT ON jf.pp TO {READER}")
+            assert from_p3() == [("3", None), ("4", "secret late")]
+            admin.execute(f"REVOKE SELECT ON jf.pp FROM {READER}")
+            assert from_p3() == [("3", None)]
+            admin.execute(f"GRANT SELECT ON jf.pp TO {READER}")
+            assert from_p3() == [("3", None), ("4", "secret late")]
+            assert admin.execute("SELECT count(*) FROM graph._pending_log()").fetchone()[0] == 2  # never applied
+        finally:
+            c.execute("RESET ROLE")
+            admin.execute("SELECT graph.remove_table('jf.q', cascade => true)")
+            admin.execute("SELECT graph.remove_table('jf.p', cascade => true)")
+            admin.execute("DROP SCHEMA jf CASCADE")
+            admin.execute("DROP SCHEMA IF EXISTS jf_closed CASCADE")
+            admin.execute("SELECT graph.build()")

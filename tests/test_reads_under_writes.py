@@ -1479,7 +1479,7 @@ def test_a_read_takes_the_last_starts_answer_only_while_nothing_it_read_changed(
         admin.execute("DROP ROLE IF EXISTS uw_other")
         admin.execute("CREATE ROLE uw_other")
         admin.execute("GRANT USAGE ON SCHEMA uw TO uw_other")
-        admin.execute("GRANT SELECT ON uw.n TO uw_other")
+        admin.execute("GRANT SELECT ON uw.n, uw.e TO uw_other")
         try:
             apply(admin)
             reader.execute(COUNTS)

@@ -207,7 +207,8 @@ class Access:
         # (secured join edge sources, those a walk asks about node by node): edge_rows.by_node
         self.edge_sources = None
         # Join edge sources whose rows the caller may see only some of (row-level
-        # security) or none of (row-level security, and no SELECT), and (edge_rows.edge_security) the edges
+        # security) or none of (no SELECT on the table, or no USAGE on its schema,
+        # row-level security or not), and (edge_rows.edge_security) the edges
         # the rows it can see carry.
         self.edges_secured = st.edge_secured
         self.edges_hidden = st.edge_hidden

@@ -27,12 +27,14 @@ could not follow, made a visible row carry what the new column holds, and so
 lend the reader a hidden row's edge, weight or label
 (tests/test_reads_rls_rekeyed.py). Such a table's rows carry no edge for the
 readers its row-level security applies to until graph.reconcile() follows the
-rename. The edges of a join table with
-row-level security that the caller may not SELECT at all are all dropped (no
-row of it is visible to the caller); a join table without row-level security
-keeps its edges for every reader, as before (the graph's structure is readable
-by everyone; a read needs SELECT on the node tables only). Reads of tables
-without row-level security run no statement here, and a read asks only the join
+rename. The edges of a join table the caller may
+not SELECT at all (or whose schema it may not use), with row-level security or
+without, are all dropped, unasked: its rows are its edges, and a role PostgreSQL
+does not let read the table learns none of them through a read (reads.start's
+``edge_hidden``; before migration 466's release a join table without row-level
+security kept its edges for every reader who could read the node tables). Reads
+of join tables the caller may SELECT and without row-level security for it run
+no statement here, and a read asks only the join
 tables whose edges it can follow (access.reach): the edges of the others are
 dropped without asking, as the read never walks them.
 
