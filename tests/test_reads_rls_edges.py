@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 import rls_helpers
-from conftest import apply, as_role, connect
+from conftest import ROOT, apply, as_role, connect
 from rls_helpers import by_role, node_keys, notices, reader, row_security_disabled, with_schema
 
 WS1, WS2, ADMIN_RLS = "gs_rje_ws1", "gs_rje_ws2", "gs_rje_admin"
@@ -207,6 +207,34 @@ def test_a_role_without_select_on_a_join_table_without_row_level_security_walks_
     assert r["stats"] == [1, 1, 1, 1, 1, 2] and r["graphml edges"] == 0
     assert not (r["graphml secret"] or r["dot secret"] or r["mermaid secret"])
     assert other["out 1"] == {"1", "2", "3", "4", "6"} and other["graphml secret"]
+
+
+HIDES = ROOT / "sql" / "migrations" / "466-join-select-hides-edges.sql"
+
+
+def test_the_upgrade_names_the_join_tables_whose_edges_some_reader_now_loses(rj_db):
+    """An upgrade to this release hides the edges of a join table without row-level
+    security from the roles that may read its end tables but not it (they walked them
+    before): migration 466 names such a table in a NOTICE, with how many roles and
+    which, and names no table with row-level security (hidden before as well) nor a role
+    that may SELECT it. It changes nothing."""
+    with connect(rj_db) as admin:
+        said = notices(admin)
+        admin.execute(HIDES.read_text())  # what an upgrade runs, as the installer
+        assert [x for x in said if "rj." in x] == []  # relations has row-level security; WS1, WS2 may SELECT it
+        admin.execute("ALTER TABLE rj.relations DISABLE ROW LEVEL SECURITY")
+        try:
+            admin.execute(HIDES.read_text())
+            assert [x for x in said if "rj." in x] == []
+            admin.execute(f"REVOKE SELECT ON rj.relations FROM {WS1}, {ADMIN_RLS}")  # (an admin reads every edge)
+            admin.execute(HIDES.read_text())
+            named = [x for x in said if "rj." in x]
+            assert len(named) == 1 and named[0].startswith("NOTICE: graphsync: "), named
+            assert "join table rj.relations " in named[0] and f"1 role(s) may read one of its end tables but not it" \
+                f" ({WS1})" in named[0], named
+        finally:
+            admin.execute(f"GRANT SELECT ON rj.relations TO {WS1}, {ADMIN_RLS}")
+            admin.execute("ALTER TABLE rj.relations ENABLE ROW LEVEL SECURITY")
 
 
 def test_edges_follow_rows_moving_between_workspaces_applied_or_pending(rj_db):
