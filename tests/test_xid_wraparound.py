@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import tempfile
 
+import psycopg
 import pytest
 
 import install
@@ -215,3 +216,38 @@ def test_a_transaction_running_across_the_wrap_above_a_kept_views_snapshot(clust
         assert "4002" in contacts_of(reader, 5)
         assert apply(admin)["inserts"] == 1
         assert verify(admin) == []
+
+
+def test_an_enum_labelled_an_epoch_half_ago_can_still_be_altered(cluster):
+    """graph._refuse_enum_relabel (graph._follow_ddl, on every ALTER TYPE) told the
+    pg_enum rows of its own transaction by their 32-bit xmin, placed in the epoch
+    of its own xid when less than 2^31 ahead of it, and asked pg_xact_status about
+    that xid8. A row version keeps its 32-bit xmin when frozen, so a label written
+    more than 2^31 transactions before (half of every epoch, on a server that has
+    run for long) looked written after the transaction's xid, in the future, and
+    pg_xact_status raised 22023: every role's ALTER TYPE of such an enum failed,
+    ADD VALUE too, registered or not. Now: ADD VALUE goes through; a relabel of an
+    enum a registered table renders is still refused (55000)."""
+    with connect(cluster.dsn) as c:
+        c.execute("CREATE TYPE public.wrap_free AS ENUM ('f1', 'f2')")
+        c.execute("CREATE TYPE public.wrap_code AS ENUM ('a', 'b')")
+        c.execute("CREATE TABLE public.wrap_t (k public.wrap_code PRIMARY KEY)")
+        c.execute("INSERT INTO public.wrap_t VALUES ('a')")
+        c.execute("SELECT graph.add_table('public.wrap_t')")
+        labelled = c.execute("SELECT max(xmin::text::bigint) FROM pg_enum"
+                             " WHERE enumtypid IN ('public.wrap_free'::regtype, 'public.wrap_code'::regtype)"
+                             ).fetchone()[0]
+    wrap = cluster.near_wrap(BEFORE_WRAP)
+    with connect(cluster.dsn) as c:
+        now = c.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0]
+        # the labels' 32-bit xmin, read from the counter's 32 bits, is less than 2^31 ahead
+        assert 0 < (labelled - now) % EPOCH < 1 << 31 and now < wrap
+        c.execute("ALTER TYPE public.wrap_free ADD VALUE 'f3'")
+        c.execute("ALTER TYPE public.wrap_code ADD VALUE 'c'")
+        assert [r[0] for r in c.execute("SELECT unnest(enum_range(NULL::public.wrap_free))::text")] == [
+            "f1", "f2", "f3"]
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
+            c.execute("ALTER TYPE public.wrap_code RENAME VALUE 'a' TO 'z'")
+        c.execute("ALTER TYPE public.wrap_free RENAME VALUE 'f1' TO 'f0'")  # no registered table renders it
+        c.execute("SELECT graph.remove_table('public.wrap_t')")
+        c.execute("DROP TABLE public.wrap_t; DROP TYPE public.wrap_code; DROP TYPE public.wrap_free")

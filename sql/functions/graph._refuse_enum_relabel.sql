@@ -14,9 +14,15 @@
 -- range's subtype, a multirange's range.
 -- What changed: PostgreSQL hands an event trigger no parse tree, so no RENAME
 -- VALUE is told from an ADD VALUE by the command; the catalog tells them apart.
--- A label changed by this transaction is a pg_enum row it wrote (its xmin is one
--- of this transaction's, in progress: visible and in progress is ours alone,
--- subtransactions included). ADD VALUE writes a new row too, but PostgreSQL lets
+-- A label changed by this transaction is a pg_enum row it wrote: its xmin is one
+-- of the xids this backend holds its own ExclusiveLock on in pg_locks (every
+-- transaction and subtransaction locks its xid so until the top-level transaction
+-- ends; an aborted subtransaction's rows are not visible). The 32-bit xmin is
+-- compared with 32-bit xids, never placed in an epoch: a frozen row keeps its
+-- xmin, so a label written more than 2^31 transactions before looked written
+-- after this transaction's xid, and pg_xact_status raised 22023 (in the future)
+-- on every role's ALTER TYPE of that enum (tests/test_xid_wraparound.py).
+-- ADD VALUE writes a new row too, but PostgreSQL lets
 -- no statement use a value added by a transaction still open (enum_in raises
 -- 55P04, unless the enum itself was created by it): no stored row holds it yet,
 -- and renaming it changes nothing captured. So a row of ours whose label enum_in
@@ -24,12 +30,13 @@
 -- an ADD VALUE ... BEFORE/AFTER does when no sort position is left between two
 -- labels, and an ADD VALUE to an enum created in this same transaction.
 -- Costs: nothing unless the command is an ALTER TYPE (graph._follow_ddl calls it
--- for that tag only); then an index probe of pg_enum per type, and the registry
+-- for that tag only); then one read of pg_locks (this transaction wrote something;
+-- else none), an index probe of pg_enum per type, and the registry
 -- only when a row of ours is found.
 -- SECURITY DEFINER (the registry is not the DDL role's to read), PUBLIC's to
 -- run: graph._follow_ddl calls it as the DDL's role, and what it raises is
--- derived from the catalog alone. Reads: pg_enum, pg_type, pg_attribute,
--- pg_range, the registry.
+-- derived from the catalog alone. Reads: pg_locks (this backend's), pg_enum,
+-- pg_type, pg_attribute, pg_range, the registry.
 CREATE OR REPLACE FUNCTION graph._refuse_enum_relabel(types oid[])
 RETURNS void
 LANGUAGE plpgsql
@@ -37,7 +44,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    top numeric;
+    ours xid [];
     e record;
     relabelled oid [] := '{}';
     found_tables text;
@@ -46,19 +53,19 @@ BEGIN
     IF types IS NULL OR pg_catalog.cardinality(types) = 0 THEN
         RETURN;
     END IF;
-    top := pg_catalog.pg_current_xact_id_if_assigned()::text::numeric;
-    IF top IS NULL THEN
+    IF pg_catalog.pg_current_xact_id_if_assigned() IS NULL THEN
         RETURN;  -- this transaction wrote nothing: no label of its
     END IF;
+    -- this transaction's xids, its subtransactions' included (32 bits, as xmin)
+    ours := ARRAY(
+        SELECT l.transactionid FROM pg_catalog.pg_locks AS l
+        WHERE l.locktype = 'transactionid' AND l.pid = pg_catalog.pg_backend_pid()
+          AND l.mode = 'ExclusiveLock' AND l.granted
+    );
     FOR e IN
         SELECT n.enumtypid, n.enumlabel
         FROM pg_catalog.pg_enum AS n
-        WHERE n.enumtypid = ANY (types)
-          -- xmin one of ours: not older than our top-level xid (mod 2^32), in progress
-          AND (n.xmin::text::bigint - (top % 4294967296)::bigint + 4294967296) % 4294967296 < 2147483648
-          AND pg_catalog.pg_xact_status(
-              (top + (n.xmin::text::bigint - (top % 4294967296)::bigint + 4294967296) % 4294967296)::text::xid8
-          ) = 'in progress'
+        WHERE n.enumtypid = ANY (types) AND n.xmin OPERATOR(pg_catalog.=) ANY (ours)
     LOOP
         IF e.enumtypid = ANY (relabelled) THEN
             CONTINUE;
