@@ -135,3 +135,31 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_another_roles_disabled_trigger_calling_my_capture_records_nothing_for_my_table(tables, db):
+    """graph._note_capture_off (SECURITY DEFINER, PUBLIC: the follower calls it as the
+    DDL's role) counted, for a registered table t, any disabled trigger on any of the
+    relations it was given that calls t's capture function (graphsync's own trigger,
+    renamed and disabled). A capture function is EXECUTE to PUBLIC, so another table
+    owner put a trigger calling tg.people's on a table of its own, disabled it, and
+    called the function with both tables: a capture_off record (a rebuild, and health
+    out of step) for a table not its own, whose capture never was off (found in
+    review). Only triggers on t and its partitions and children count now."""
+    _, fn = tables
+    events = ("SELECT count(*) FROM graph._schema_events WHERE kind = 'capture_off' AND resolved_at IS NULL"
+              " AND table_oid = 'tg.people'::regclass")
+    with connect(db) as c:
+        people = c.execute("SELECT 'tg.people'::regclass::oid::bigint").fetchone()[0]
+    with table_owner(db, "gs_tg_other_") as other:
+        with as_role(db, other) as o:
+            o.execute("CREATE SCHEMA tg_other; CREATE TABLE tg_other.decoy (id int)")
+            o.execute(f"CREATE TRIGGER decoy AFTER INSERT ON tg_other.decoy REFERENCING NEW TABLE AS new_rows"
+                      f" FOR EACH STATEMENT EXECUTE FUNCTION {fn}")
+            o.execute("ALTER TABLE tg_other.decoy DISABLE TRIGGER decoy")
+            for dropped in (False, True):  # (tg.people by oid: the other may not use schema tg)
+                o.execute("SELECT graph._note_capture_off(ARRAY[%s, 'tg_other.decoy'::regclass]::oid[], %s)",
+                          (people, dropped))
+        with connect(db) as c:
+            assert c.execute(events).fetchone()[0] == 0
+            c.execute("DROP SCHEMA tg_other CASCADE")

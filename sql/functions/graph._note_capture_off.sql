@@ -58,11 +58,22 @@ BEGIN
               AND s.trigger_name LIKE 'graphsync\_capture\_%'
               AND (s.state IN ('disabled', 'impostor') OR (dropped AND s.state = 'missing'))
             UNION
-            -- graphsync's trigger under another name (ALTER TRIGGER ... RENAME), off
+            -- graphsync's trigger under another name (ALTER TRIGGER ... RENAME), off:
+            -- on t or a partition or child of it only (a capture function is EXECUTE
+            -- to PUBLIC: another role's trigger on a table of its own that calls t's,
+            -- disabled, is no capture of t switched off; tests/test_abuse_capture_toggle.py)
             SELECT g.tgname::text, g.tgrelid
             FROM pg_catalog.pg_trigger AS g
             WHERE g.tgrelid = ANY (relations) AND g.tgenabled OPERATOR(pg_catalog.<>) 'A'
               AND g.tgfoid = pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || t))
+              AND (g.tgrelid = t OR EXISTS (
+                  WITH RECURSIVE a AS (
+                      SELECT i.inhparent AS rel FROM pg_catalog.pg_inherits AS i WHERE i.inhrelid = g.tgrelid
+                      UNION
+                      SELECT i.inhparent FROM a JOIN pg_catalog.pg_inherits AS i ON i.inhrelid = a.rel
+                  )
+                  SELECT FROM a WHERE a.rel = t
+              ))
         ) AS s;
         IF off IS NOT NULL AND NOT EXISTS (
             SELECT FROM graph._schema_events AS e
