@@ -163,3 +163,28 @@ def test_another_roles_disabled_trigger_calling_my_capture_records_nothing_for_m
         with connect(db) as c:
             assert c.execute(events).fetchone()[0] == 0
             c.execute("DROP SCHEMA tg_other CASCADE")
+
+
+def test_another_roles_trigger_calling_my_capture_is_no_drift_of_my_table(tables, db):
+    """graph._trigger_states (SECURITY DEFINER, PUBLIC) reported as 'extra' any trigger
+    calling a registered table's capture function, on any relation: another table
+    owner's trigger on a table of its own calling tg.people's (EXECUTE is PUBLIC's)
+    made health report schema drift of tg.people (trigger_extra, reconcile
+    recommended) that a non-superuser admin's reconcile could not repair, and had the
+    owner's next capture repair try to drop it (found in review). Such a trigger
+    captures nothing (the capture function refuses to run on a table that is not
+    tg.people or a member of it), so it counts only on a relation whose owner has
+    the registered table's owner's rights (a detached former partition's)."""
+    _, fn = tables
+    with table_owner(db, "gs_tg_other_") as other:
+        with as_role(db, other) as o:
+            o.execute("CREATE SCHEMA tg_other; CREATE TABLE tg_other.decoy (id int)")
+            o.execute(f"CREATE TRIGGER decoy AFTER INSERT ON tg_other.decoy REFERENCING NEW TABLE AS new_rows"
+                      f" FOR EACH STATEMENT EXECUTE FUNCTION {fn}")
+        with connect(db) as c:
+            drift = c.execute("SELECT kind, detail FROM graph._schema_drift()"
+                              " WHERE table_oid = 'tg.people'::regclass").fetchall()
+            states = c.execute("SELECT member_oid::regclass::text, trigger_name, state"
+                               " FROM graph._trigger_states('tg.people'::regclass) WHERE state <> 'ok'").fetchall()
+            c.execute("DROP SCHEMA tg_other CASCADE")
+        assert drift == [] and states == []

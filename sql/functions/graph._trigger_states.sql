@@ -30,7 +30,9 @@
 --   extra     a trigger that calls a capture function under another name or on a
 --             table that is not (any more) that table or one of its members:
 --             it would capture a second time, or capture rows the table no
---             longer has
+--             longer has; on a non-member only when that relation's owner has the
+--             captured table's owner's rights (another role's trigger on its own
+--             table captures nothing and is none of graphsync's to drop)
 -- event is NULL for extra rows. SECURITY DEFINER, and PUBLIC's to run: the
 -- owner of a registered table attaches capture to a new partition through it
 -- (graph._attach_capture runs as that owner), and it shows nothing the
@@ -118,7 +120,16 @@ BEGIN
            AND d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass
         JOIN pg_catalog.pg_trigger AS tg ON tg.oid = d.objid AND tg.tgfoid = f.fn
         WHERE NOT EXISTS (SELECT FROM expected AS e
-                          WHERE e.table_oid = c.table_oid AND e.member_oid = tg.tgrelid AND e.tgname = tg.tgname);
+                          WHERE e.table_oid = c.table_oid AND e.member_oid = tg.tgrelid AND e.tgname = tg.tgname)
+          -- on a member, or on a relation whose owner has the rights of the captured
+          -- table's owner (a detached former member): a capture function is EXECUTE to
+          -- PUBLIC, and another role's trigger calling it on a table of its own (which
+          -- captures nothing: the function refuses that table) is no drift of this one
+          -- (tests/test_abuse_capture_toggle.py)
+          AND (EXISTS (SELECT FROM members AS m WHERE m.table_oid = c.table_oid AND m.member_oid = tg.tgrelid)
+               OR pg_catalog.pg_has_role(
+                   (SELECT k.relowner FROM pg_catalog.pg_class AS k WHERE k.oid = tg.tgrelid),
+                   (SELECT k.relowner FROM pg_catalog.pg_class AS k WHERE k.oid = c.table_oid), 'USAGE'));
 END;
 $$;
 
