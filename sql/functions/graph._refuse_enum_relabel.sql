@@ -15,13 +15,15 @@
 -- What changed: PostgreSQL hands an event trigger no parse tree, so no RENAME
 -- VALUE is told from an ADD VALUE by the command; the catalog tells them apart.
 -- A label changed by this transaction is a pg_enum row it wrote: its xmin is one
--- of the xids this backend holds its own ExclusiveLock on in pg_locks (every
--- transaction and subtransaction locks its xid so until the top-level transaction
--- ends; an aborted subtransaction's rows are not visible). The 32-bit xmin is
--- compared with 32-bit xids, never placed in an epoch: a frozen row keeps its
--- xmin, so a label written more than 2^31 transactions before looked written
--- after this transaction's xid, and pg_xact_status raised 22023 (in the future)
--- on every role's ALTER TYPE of that enum (tests/test_xid_wraparound.py).
+-- of this transaction's, in progress (visible and in progress is ours alone,
+-- subtransactions included). The 32-bit xmin is placed in the epoch of the
+-- transaction's xid only when it lies between that xid and the newest xid this
+-- backend holds in pg_locks (the running subtransaction's; every xid of ours was
+-- assigned in between), so pg_xact_status is never asked about a later one: a
+-- frozen row keeps its xmin, and a label written more than 2^31 transactions
+-- before looked written after the transaction's xid, in the future, and
+-- pg_xact_status raised 22023 on every role's ALTER TYPE of that enum
+-- (tests/test_xid_wraparound.py).
 -- ADD VALUE writes a new row too, but PostgreSQL lets
 -- no statement use a value added by a transaction still open (enum_in raises
 -- 55P04, unless the enum itself was created by it): no stored row holds it yet,
@@ -44,7 +46,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    ours xid [];
+    top numeric;
+    span bigint;
     e record;
     relabelled oid [] := '{}';
     found_tables text;
@@ -53,19 +56,26 @@ BEGIN
     IF types IS NULL OR pg_catalog.cardinality(types) = 0 THEN
         RETURN;
     END IF;
-    IF pg_catalog.pg_current_xact_id_if_assigned() IS NULL THEN
+    top := pg_catalog.pg_current_xact_id_if_assigned()::text::numeric;
+    IF top IS NULL THEN
         RETURN;  -- this transaction wrote nothing: no label of its
     END IF;
-    -- this transaction's xids, its subtransactions' included (32 bits, as xmin)
-    ours := ARRAY(
-        SELECT l.transactionid FROM pg_catalog.pg_locks AS l
-        WHERE l.locktype = 'transactionid' AND l.pid = pg_catalog.pg_backend_pid()
-          AND l.mode = 'ExclusiveLock' AND l.granted
-    );
+    -- how far (mod 2^32) the newest xid of ours is past the top-level one
+    SELECT max((l.transactionid::text::bigint - (top % 4294967296)::bigint + 4294967296) % 4294967296)
+    INTO span
+    FROM pg_catalog.pg_locks AS l
+    WHERE l.locktype = 'transactionid' AND l.pid = pg_catalog.pg_backend_pid()
+      AND l.mode = 'ExclusiveLock' AND l.granted;
     FOR e IN
         SELECT n.enumtypid, n.enumlabel
         FROM pg_catalog.pg_enum AS n
-        WHERE n.enumtypid = ANY (types) AND n.xmin OPERATOR(pg_catalog.=) ANY (ours)
+        CROSS JOIN LATERAL (
+            SELECT (n.xmin::text::bigint - (top % 4294967296)::bigint + 4294967296) % 4294967296 AS ahead
+        ) AS x
+        WHERE n.enumtypid = ANY (types)
+          -- xmin one of ours: from our top-level xid to our newest (never a later xid8), in progress
+          AND pg_catalog.pg_xact_status(CASE WHEN x.ahead <= span THEN (top + x.ahead)::text::xid8 END)
+              = 'in progress'
     LOOP
         IF e.enumtypid = ANY (relabelled) THEN
             CONTINUE;
