@@ -190,6 +190,7 @@ DECLARE
     fk_o text; fk_n text; fp_o text; fp_n text; fr_o text; fr_n text;
     guard_o text; guard_n text; guard_d text;
     ops text;
+    pairing text;
     body text;  -- the generated function's body
     level text;
     -- Types whose output function reads no setting (not DateStyle, TimeZone,
@@ -448,6 +449,22 @@ BEGIN
     END IF;
 $o$;
     ELSE
+    -- An UPDATE's rows paired by position (above): one statement, with the
+    -- unchecked forms when two rows were counted and the checked ones when none.
+    -- Its %1$s to %6$s become the placeholders of ops giving the old row's key,
+    -- properties and row and the new row's; %%2$s becomes ops' own (the table).
+    pairing := $p$                OPEN logged FOR INSERT INTO graph._sync_log
+                    (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
+                SELECT 'U', %%2$s, n.k, o.k, n.k, n.p, o.r, n.r
+                FROM (SELECT %1$s AS k, %2$s AS p, %3$s AS r, pg_catalog.row_number() OVER () AS i
+                      FROM old_rows AS o) AS o
+                FULL JOIN (SELECT %4$s AS k, %5$s AS p, %6$s AS r, pg_catalog.row_number() OVER () AS i
+                      FROM new_rows AS n) AS n ON n.i OPERATOR(pg_catalog.=) o.i
+                WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
+                   OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r
+                RETURNING NULL::pg_catalog.int4;
+                MOVE logged;
+                CLOSE logged;$p$;
     ops := $o$
     IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
         OPEN logged FOR INSERT INTO graph._sync_log (op, table_oid, table_name, pk, new_pk, properties, new_row)
@@ -523,31 +540,9 @@ $o$;
                 MOVE logged;
                 CLOSE logged;
             ELSIF changed OPERATOR(pg_catalog.=) 2 THEN
-                OPEN logged FOR INSERT INTO graph._sync_log
-                    (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
-                SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
-                FROM (SELECT %16$s AS k, %18$s AS p, %17$s AS r, pg_catalog.row_number() OVER () AS i
-                      FROM old_rows AS o) AS o
-                FULL JOIN (SELECT %13$s AS k, %14$s AS p, %15$s AS r, pg_catalog.row_number() OVER () AS i
-                      FROM new_rows AS n) AS n ON n.i OPERATOR(pg_catalog.=) o.i
-                WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
-                   OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r
-                RETURNING NULL::pg_catalog.int4;
-                MOVE logged;
-                CLOSE logged;
+$o$ || format(pairing, '%16$s', '%18$s', '%17$s', '%13$s', '%14$s', '%15$s') || $o$
             ELSE
-                OPEN logged FOR INSERT INTO graph._sync_log
-                    (op, table_oid, table_name, pk, old_pk, new_pk, properties, old_row, new_row)
-                SELECT 'U', %2$s, n.k, o.k, n.k, n.p, o.r, n.r
-                FROM (SELECT %6$s AS k, %8$s AS p, %7$s AS r, pg_catalog.row_number() OVER () AS i
-                      FROM old_rows AS o) AS o
-                FULL JOIN (SELECT %3$s AS k, %4$s AS p, %5$s AS r, pg_catalog.row_number() OVER () AS i
-                      FROM new_rows AS n) AS n ON n.i OPERATOR(pg_catalog.=) o.i
-                WHERE o.k IS NULL OR n.k IS NULL OR o.k OPERATOR(pg_catalog.<>) n.k
-                   OR o.p OPERATOR(pg_catalog.<>) n.p OR o.r OPERATOR(pg_catalog.<>) n.r
-                RETURNING NULL::pg_catalog.int4;
-                MOVE logged;
-                CLOSE logged;
+$o$ || format(pairing, '%6$s', '%8$s', '%7$s', '%3$s', '%4$s', '%5$s') || $o$
             END IF;
         END IF;
     ELSIF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
