@@ -163,7 +163,9 @@ DECLARE
         -- what the event trigger graph._follow_ddl calls as the role whose DDL it
         -- follows (a table owner): each derives what it does from the catalog
         '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture', '_note_capture_off',
-        '_refuse_enum_relabel'
+        '_refuse_enum_relabel',
+        -- ... and its ALTER SCHEMA lock (an invoker: LOCK TABLE as its caller)
+        '_lock_by_oid'
     ];
     fn regprocedure;
 BEGIN

@@ -127,6 +127,36 @@ def test_maintenance_never_locks_a_table_a_schema_rename_gave_the_name(db, swap)
     assert "AccessShareLock" in on_registered
 
 
+def test_the_lock_by_oid_helper_locks_only_what_its_caller_could(db, swap):
+    """graph._lock_by_oid (PUBLIC's: the DDL follower locks a renamed schema's tables
+    with it as the DDL's role) takes its locks as its caller: the owner may lock its
+    own table through it, and the victim's table (in a schema the owner owns, on
+    which it holds no right) no more than by LOCK TABLE itself (42501, nothing held).
+    A lock mode that is none is 22023 (no text becomes SQL), a relation that is no
+    table NULL, nothing locked."""
+    owner, _, registered, other, _ = swap
+    with as_role(db, owner) as o, connect(db) as watch:
+        pid = o.info.backend_pid
+        for mode, held in (("ACCESS EXCLUSIVE", "AccessExclusiveLock"),
+                           ("SHARE UPDATE EXCLUSIVE", "ShareUpdateExclusiveLock")):
+            with o.transaction(force_rollback=True):
+                assert o.execute("SELECT graph._lock_by_oid(%s, %s, false)", (registered, mode)).fetchone()[0] is True
+                assert locks_held(watch, pid, registered) == [held]
+        for call in (sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(sql.Identifier(swap[4][1], "t")),
+                     sql.SQL("SELECT graph._lock_by_oid({}, 'ACCESS SHARE', true)").format(other)):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                with o.transaction():
+                    o.execute(call)
+            assert locks_held(watch, pid, other) == []
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            o.execute("SELECT graph._lock_by_oid(%s, 'ACCESS SHARE MODE; SELECT 1; --', false)", (registered,))
+        assert locks_held(watch, pid, registered) == []
+        with o.transaction(force_rollback=True):
+            view = o.execute("SELECT 'pg_catalog.pg_roles'::regclass::oid").fetchone()[0]
+            assert o.execute("SELECT graph._lock_by_oid(%s, 'ACCESS SHARE', false)", (view,)).fetchone()[0] is None
+            assert locks_held(watch, pid, view) == []
+
+
 @pytest.fixture
 def planted(db, swap):
     """The owner's second table of the registered one's name, in its other schema sb,

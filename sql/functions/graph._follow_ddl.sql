@@ -58,7 +58,6 @@ DECLARE
     e_hint text;
     views text;
     routines text;
-    held text;
     replaced oid [] := '{}';
 BEGIN
     IF TG_EVENT = 'ddl_command_end' AND TG_TAG = 'CREATE RULE' THEN
@@ -134,9 +133,7 @@ BEGIN
                    OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE k.oid IN (e.from_table, e.via_table)))
             ORDER BY k.oid
         LOOP
-            held := tbl::pg_catalog.regclass::text;
-            EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', held);
-            IF pg_catalog.to_regclass(held) IS DISTINCT FROM tbl THEN
+            IF NOT coalesce(graph._lock_by_oid(tbl, 'ACCESS EXCLUSIVE', false), false) THEN
                 RAISE EXCEPTION 'graphsync could not lock %, renamed meanwhile', tbl USING ERRCODE = '55000';
             END IF;
         END LOOP;

@@ -48,7 +48,6 @@ DECLARE
     mode text := CASE WHEN pg_catalog.pg_is_in_recovery() THEN 'ACCESS SHARE' ELSE 'SHARE UPDATE EXCLUSIVE' END;
     caller_timeout text := pg_catalog.current_setting('lock_timeout');
     bound text;
-    name text;
     moved oid;  -- a table whose name named another relation when its lock was granted
     tries integer := 0;
 BEGIN
@@ -71,10 +70,8 @@ BEGIN
                    AND (EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = rel)
                         OR EXISTS (SELECT FROM graph._edge_sources AS e
                                    WHERE rel IN (e.from_table, e.via_table))) THEN
-                    name := rel::pg_catalog.regclass::text;
                     moved := rel;  -- (until the lock is known to be rel's: see below)
-                    EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN %s MODE', name, mode);
-                    IF pg_catalog.to_regclass(name) IS DISTINCT FROM rel THEN
+                    IF NOT coalesce(graph._lock_by_oid(rel, mode, false), false) THEN
                         RAISE EXCEPTION USING ERRCODE = 'undefined_table';  -- (not rel's name now)
                     END IF;
                     moved := NULL;
@@ -95,10 +92,8 @@ BEGIN
                     GROUP BY t.rel
                     ORDER BY min(t.top), min(t.depth), t.rel
                 LOOP
-                    name := rel::pg_catalog.regclass::text;
                     moved := rel;
-                    EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN %s MODE', name, mode);
-                    IF pg_catalog.to_regclass(name) IS DISTINCT FROM rel THEN
+                    IF NOT coalesce(graph._lock_by_oid(rel, mode, false), false) THEN
                         RAISE EXCEPTION USING ERRCODE = 'undefined_table';  -- (not rel's name now)
                     END IF;
                     moved := NULL;

@@ -109,8 +109,9 @@ FROM pg_catalog.pg_class AS c
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 WHERE c.oid = $1 AND c.relkind IN ('r', 'p')
 """
-# Whether a name names the table: after its lock was granted.
-NAMES = "SELECT pg_catalog.to_regclass($1) IS NOT DISTINCT FROM $2 AS same"
+# Lock a table and its partitions and children (ACCESS SHARE) by its name now: whether
+# that name still named it when the lock was granted (NULL: dropped meanwhile).
+LOCK_BY_OID = "SELECT graph._lock_by_oid($1, 'ACCESS SHARE', true) AS same"
 # How long a run waits for one source table's lock (the caller's lock_timeout when
 # shorter): a table's owner may hold it locked in a transaction it leaves open.
 SOURCE_LOCK_WAIT = "10s"
@@ -159,8 +160,7 @@ def lock_sources(plpy, why):
                     name = rows[0]["name"]
                     wait = plpy.execute(plpy.prepare(LOCK_WAIT, ["text"]), [SOURCE_LOCK_WAIT])[0]
                     was, bound = wait["was"], wait["bound"]
-                    plpy.execute("LOCK TABLE %s IN ACCESS SHARE MODE" % name)
-                    if not db.run(plpy, NAMES, ["text", "oid"], [name, oid])[0]["same"]:
+                    if not db.run(plpy, LOCK_BY_OID, ["oid"], [oid])[0]["same"]:
                         raise _Renamed()
                     plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('lock_timeout', $1, true)", ["text"]),
                                  [was])
