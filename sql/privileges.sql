@@ -164,8 +164,9 @@ DECLARE
         -- follows (a table owner): each derives what it does from the catalog
         '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture', '_note_capture_off',
         '_refuse_enum_relabel',
-        -- ... and its ALTER SCHEMA lock (an invoker: LOCK TABLE as its caller)
-        '_lock_by_oid'
+        -- ... its test of a replaced capture trigger, and its ALTER SCHEMA lock (an
+        -- invoker: LOCK TABLE as its caller)
+        '_trigger_impostors', '_lock_by_oid'
     ];
     fn regprocedure;
 BEGIN

@@ -219,3 +219,52 @@ def test_another_roles_trigger_on_my_capture_cannot_hold_up_removing_my_table(ta
         finally:
             with connect(db) as c:
                 c.execute("DROP SCHEMA tg_other CASCADE")
+
+
+def test_a_capture_trigger_replaced_by_another_tables_capture_function_is_capture_off(db, owner):
+    """A registered table that is an inheritance child of another registered table
+    carries both tables' capture triggers; its owner replaced its own
+    graphsync_capture_insert in place (CREATE OR REPLACE TRIGGER) by one calling the
+    parent's capture function -- which runs there, the child being the parent's
+    member --, wrote, and put graphsync's back: the write was logged for the parent
+    twice and never for the child, and nothing recorded it (the DDL follower let any
+    capture function pass, while graph._trigger_states calls a trigger of another
+    table's function an impostor; seen failing: needs_rebuild false). The follower
+    now asks graph._trigger_impostors, the test _trigger_states makes."""
+    with as_role(db, owner) as app:
+        app.execute("""
+            DROP SCHEMA IF EXISTS tgi CASCADE;
+            CREATE SCHEMA tgi;
+            CREATE TABLE tgi.parent (id int PRIMARY KEY, name text);
+            CREATE TABLE tgi.child (note text) INHERITS (tgi.parent);
+            ALTER TABLE tgi.child ADD PRIMARY KEY (id);
+            INSERT INTO tgi.child VALUES (1, 'a', 'x');
+        """)
+    try:
+        with connect(db) as c:
+            c.execute(f"ALTER DATABASE {c.info.dbname} SET graph.verify_interval = 'off'")
+            c.execute("SELECT graph.add_table('tgi.parent', columns => '{name}')")
+            c.execute("SELECT graph.add_table('tgi.child', columns => '{note}')")
+            c.execute("SELECT graph.build()")
+            parent_fn, child_fn = c.execute(
+                "SELECT format('graph.%I()', '_capture_' || 'tgi.parent'::regclass::oid),"
+                " format('graph.%I()', '_capture_' || 'tgi.child'::regclass::oid)").fetchone()
+        replace = ("CREATE OR REPLACE TRIGGER graphsync_capture_insert AFTER INSERT ON tgi.child"
+                   " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {}")
+        with as_role(db, owner) as app:
+            app.execute(replace.format(parent_fn))
+            app.execute("INSERT INTO tgi.child VALUES (2, 'b', 'unseen')")
+            app.execute(replace.format(child_fn))
+            app.execute("ALTER TABLE tgi.child ENABLE ALWAYS TRIGGER graphsync_capture_insert")
+        with connect(db) as admin:
+            apply(admin)
+            assert verify(admin) != []  # the child's node is missing: nothing captured it for the child
+            h = health(admin)
+            assert h["disabled_trigger_count"] == 0 and h["missing_trigger_count"] == 0  # graphsync's again
+            assert h["needs_rebuild"] and "capture was switched off" in h["schema_drift"], h
+            maintain(admin)
+            assert verify(admin) == []
+    finally:
+        with connect(db) as c:
+            c.execute("DROP SCHEMA IF EXISTS tgi CASCADE")
+            c.execute("SELECT graph.build()")

@@ -142,19 +142,15 @@ BEGIN
     -- look up (capture generation runs these for every table it captures).
     -- But a trigger under a capture trigger's name that captures otherwise than
     -- graphsync's (CREATE OR REPLACE TRIGGER with another function, event, WHEN or
-    -- column list): graphsync's trigger was replaced in place, capture is off
+    -- column list: graph._trigger_impostors, graph._trigger_states' own
+    -- test): graphsync's trigger was replaced in place, capture is off
     -- (graph._note_capture_off below). Those capture generation creates are not.
     IF TG_EVENT = 'ddl_command_end' AND TG_TAG = 'CREATE TRIGGER' THEN
         replaced := ARRAY(
-            SELECT g.tgrelid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
-            JOIN pg_catalog.pg_trigger AS g ON g.oid = c.objid
-            WHERE c.classid = 'pg_catalog.pg_trigger'::regclass AND g.tgname LIKE 'graphsync\_capture\_%'
-              AND (g.tgqual IS NOT NULL OR pg_catalog.cardinality(g.tgattr::int2 []) > 0
-                   OR g.tgtype IS DISTINCT FROM CASE pg_catalog.substring(g.tgname, '^graphsync_capture_([a-z]+)')
-                       WHEN 'insert' THEN 4 WHEN 'update' THEN 16 WHEN 'delete' THEN 8 WHEN 'truncate' THEN 32 END
-                   OR NOT EXISTS (SELECT FROM pg_catalog.pg_proc AS p
-                                  WHERE p.oid = g.tgfoid AND p.pronamespace = 'graph'::regnamespace
-                                    AND p.proname ~ '^_capture_[0-9]+$')));
+            SELECT i.table_oid FROM graph._trigger_impostors(ARRAY(
+                SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+                WHERE c.classid = 'pg_catalog.pg_trigger'::regclass)) AS i
+            WHERE i.trigger_name LIKE 'graphsync\_capture\_%');
     END IF;
     IF TG_EVENT = 'ddl_command_end' AND replaced = '{}'
        AND TG_TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE TRIGGER', 'GRANT', 'REVOKE', 'COMMENT') THEN

@@ -37,7 +37,8 @@
 -- owner of a registered table attaches capture to a new partition through it
 -- (graph._attach_capture runs as that owner), and it shows nothing the
 -- registry and pg_trigger do not. Reads: the registry, graph._sync_state (once),
--- pg_inherits, pg_trigger, pg_depend, and the subscriptions' tables
+-- pg_inherits, pg_trigger, pg_depend, pg_proc (graph._trigger_impostors, once:
+-- the impostor test, the DDL follower's too), and the subscriptions' tables
 -- (graph._replica_capture_applied, once).
 -- graph._trigger_states(tbl) is the same for captured table tbl alone (all when
 -- NULL): registration asks about one table, so registering many tables stays
@@ -79,37 +80,39 @@ BEGIN
             FROM members AS m JOIN pg_catalog.pg_inherits AS i ON i.inhparent = m.member_oid
         ),
         expected AS (
-            SELECT c.table_oid, c.table_name, CASE WHEN ev.per_row THEN c.rfn ELSE c.fn END AS fn, m.member_oid,
-                   ev.event, ev.tgtype, ev.oldtab, ev.newtab, ev.enabled,
+            SELECT c.table_oid, c.table_name, m.member_oid, ev.event, ev.enabled,
                    CASE WHEN ev.per_row THEN 'graphsync_replica_capture_' ELSE 'graphsync_capture_' END || ev.event
                    || CASE WHEN m.member_oid = c.table_oid THEN '' ELSE '_' || c.table_oid END AS tgname
             FROM captured AS c
             JOIN members AS m ON m.table_oid = c.table_oid
-            CROSS JOIN (VALUES ('insert', 4, NULL, 'new_rows', false, 'A'),
-                               ('update', 16, 'old_rows', 'new_rows', false, 'A'),
-                               ('delete', 8, 'old_rows', NULL, false, 'A'), ('truncate', 32, NULL, NULL, false, 'A'),
-                               -- row-level (tgtype bit 1), for logical replication's apply worker
-                               ('insert', 5, NULL, NULL, true, 'R'), ('update', 17, NULL, NULL, true, 'R'),
-                               ('delete', 9, NULL, NULL, true, 'R')
-            ) AS ev (event, tgtype, oldtab, newtab, per_row, enabled)
+            CROSS JOIN (VALUES ('insert', false, 'A'), ('update', false, 'A'), ('delete', false, 'A'),
+                               ('truncate', false, 'A'),
+                               -- row-level, for logical replication's apply worker
+                               ('insert', true, 'R'), ('update', true, 'R'), ('delete', true, 'R')
+            ) AS ev (event, per_row, enabled)
             WHERE NOT ev.per_row
                OR (c.replica AND (SELECT r.relkind FROM pg_catalog.pg_class AS r WHERE r.oid = m.member_oid) = 'r')
+        ),
+        found AS (
+            SELECT e.table_oid, e.table_name, e.member_oid, e.tgname, e.event, e.enabled, tg.oid, tg.tgenabled
+            FROM expected AS e
+            LEFT JOIN LATERAL (
+                SELECT t.oid, t.tgenabled FROM pg_catalog.pg_trigger AS t
+                WHERE t.tgrelid = e.member_oid AND t.tgname = e.tgname
+                OFFSET 0  -- an index lookup per expected trigger, never a hash of all of pg_trigger
+            ) AS tg ON true
         )
-        SELECT e.table_oid, e.table_name, e.member_oid, e.tgname, e.event,
+        SELECT f.table_oid, f.table_name, f.member_oid, f.tgname, f.event,
                CASE
-                   WHEN tg.oid IS NULL THEN 'missing'
-                   WHEN tg.tgfoid IS DISTINCT FROM e.fn OR tg.tgtype <> e.tgtype
-                        OR tg.tgoldtable IS DISTINCT FROM e.oldtab OR tg.tgnewtable IS DISTINCT FROM e.newtab
-                        OR tg.tgqual IS NOT NULL OR pg_catalog.cardinality(tg.tgattr::int2 []) > 0
-                        OR tg.tgisinternal THEN 'impostor'
-                   WHEN tg.tgenabled::text <> e.enabled THEN 'disabled'
+                   WHEN f.oid IS NULL THEN 'missing'
+                   -- (another function, event, level or transition tables than its name and
+                   -- table give, a WHEN clause or a column list)
+                   WHEN f.oid IN (SELECT i.trigger_oid FROM graph._trigger_impostors(ARRAY(
+                                      SELECT p.oid FROM found AS p WHERE p.oid IS NOT NULL)) AS i) THEN 'impostor'
+                   WHEN f.tgenabled::text <> f.enabled THEN 'disabled'
                    ELSE 'ok'
                END
-        FROM expected AS e
-        LEFT JOIN LATERAL (
-            SELECT t.* FROM pg_catalog.pg_trigger AS t WHERE t.tgrelid = e.member_oid AND t.tgname = e.tgname
-            OFFSET 0  -- an index lookup per expected trigger, never a hash of all of pg_trigger
-        ) AS tg ON true
+        FROM found AS f
         UNION ALL
         -- the triggers that call a capture function: those that depend on it
         SELECT c.table_oid, c.table_name, tg.tgrelid, tg.tgname, NULL, 'extra'

@@ -60,8 +60,9 @@ $$, $$
         '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture', '_note_capture_off',
         -- what the DDL follower calls for an ALTER TYPE as the DDL's role
         '_refuse_enum_relabel',
-        -- _lock_by_oid: an invoker the DDL follower locks a renamed schema's tables with
-        '_lock_by_oid',
+        -- _lock_by_oid: an invoker the DDL follower locks a renamed schema's tables with;
+        -- _trigger_impostors: its test of a created capture trigger
+        '_lock_by_oid', '_trigger_impostors',
         -- _trigger_states(oid): the same for one table (graph._attach_capture asks so)
         '_trigger_states',
         -- _attach_capture(oid[]): the same for several tables (graph.add_schema)
