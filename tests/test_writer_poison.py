@@ -612,6 +612,49 @@ def test_labels_already_numbered_replay_and_build_with_the_numbers_used_up(membe
             c.execute("SELECT setval('graph._labels_label_id_seq', (SELECT max(label_id) FROM graph._label_rows))")
 
 
+def test_a_new_label_replays_and_builds_once_the_numbers_ran_out(members):
+    """Numbers of dropped labels are never taken again: a writer cycling through
+    distinct values of a label column (each rebuild drops the unused ones) takes up
+    the int4 sequence however few labels remain (the setval stands for those 2^31
+    values). Then a new label stopped replay for everyone and failed every build;
+    now it takes the lowest number no label holds."""
+    dsn, writer = members
+    with as_role(dsn, writer) as w:
+        w.execute("INSERT INTO links SELECT g, 1, 2, 'k' || g FROM generate_series(1, 5) AS g")
+    with connect(dsn) as c:
+        apply(c)
+        c.execute("SELECT graph.build()")
+    with as_role(dsn, writer) as w:
+        w.execute("DELETE FROM links WHERE id > 1")
+    with connect(dsn) as c:
+        apply(c)
+        c.execute("SELECT graph.build()")  # drops k2 .. k5
+        held = {r[0] for r in c.execute("SELECT label_id FROM graph._label_rows")}
+        c.execute("SELECT setval('graph._labels_label_id_seq', 2147483647)")
+    try:
+        with as_role(dsn, writer) as w:
+            w.execute("INSERT INTO links VALUES (10, 1, 2, 'new 1'), (11, 2, 1, 'new 2')")
+        with connect(dsn) as c:
+            c.execute("INSERT INTO others VALUES (1)")  # another writer's row, after it
+            result = apply(c)  # graph.sync_error_policy: stop, the default
+            assert result["stopped"] is None and result["failed"] == 0, result
+            new = dict(c.execute("SELECT label, label_id FROM graph._label_rows"
+                                 " WHERE label IN ('new 1', 'new 2')").fetchall())
+            assert len(new) == 2 and not set(new.values()) & held, new
+            assert max(new.values()) <= len(held) + 2, new  # the lowest free numbers
+            assert verify(c) == []  # the replayed edges, with their labels, are the sources'
+        with as_role(dsn, writer) as w:
+            w.execute("INSERT INTO links VALUES (12, 1, 1, 'new 3')")  # numbered by the build
+        with connect(dsn) as c:
+            c.execute("SELECT graph.build()")
+            m = c.execute("SELECT status, error FROM graph.run_scheduled_maintenance()").fetchone()
+            assert m[0] == "succeeded", m
+            assert verify(c) == []
+    finally:
+        with connect(dsn) as c:
+            c.execute("SELECT setval('graph._labels_label_id_seq', (SELECT max(label_id) FROM graph._label_rows))")
+
+
 @pytest.fixture
 def filtered(schema):
     """items, a node table whose row filter divides by a column (PostgreSQL's own

@@ -36,10 +36,34 @@ from graphsync.sync import background, base, basefile, notify, packed, registry,
 # so every build took as many as the sources have labels, and a writer's statement
 # moving many labelled rows as many again, until the sequence ran out and every build
 # and replay of a label failed. Build (LABELS) and replay (apply.INSERT_LABELS).
+# A rebuild drops unused labels (UNUSED_LABELS) but the sequence never gives their
+# numbers again: a writer cycling through distinct values of a label column used it
+# up however few labels remained, and then every new label stopped replay for
+# everyone and failed every build. Once the sequence has no room for the new labels
+# they take the lowest numbers no label holds (the free ranges between the numbers
+# held, in order, expanded only as far as needed); numbering runs under
+# graph._sync_state's row, so no one else numbers meanwhile.
 NEW_LABELS = """
-INSERT INTO graph._label_rows (label)
-SELECT l.label FROM (%s) AS l (label)
-WHERE NOT EXISTS (SELECT FROM graph._label_rows AS n WHERE n.label = l.label)
+WITH new AS (
+    SELECT l.label, pg_catalog.row_number() OVER () AS i FROM (%s) AS l (label)
+    WHERE NOT EXISTS (SELECT FROM graph._label_rows AS n WHERE n.label = l.label)
+), room AS (
+    SELECT coalesce(pg_catalog.pg_sequence_last_value('graph._labels_label_id_seq'::pg_catalog.regclass), 0)
+           + (SELECT count(*) FROM new) <= 2147483647 AS ok
+), free AS (
+    SELECT f.id, pg_catalog.row_number() OVER () AS i
+    FROM (SELECT g.id FROM (SELECT coalesce(pg_catalog.lag(h.id) OVER (ORDER BY h.id), 0) + 1 AS lo, h.id - 1 AS hi
+                            FROM (SELECT r.label_id::bigint AS id FROM graph._label_rows AS r
+                                  UNION ALL SELECT 2147483648) AS h
+                            ORDER BY lo) AS r
+          CROSS JOIN LATERAL pg_catalog.generate_series(r.lo, r.hi) AS g (id)
+          WHERE NOT (SELECT ok FROM room)
+          LIMIT (SELECT count(*) FROM new)) AS f
+)
+INSERT INTO graph._label_rows (label_id, label)
+SELECT CASE WHEN (SELECT ok FROM room) THEN pg_catalog.nextval('graph._labels_label_id_seq'::pg_catalog.regclass)
+            ELSE f.id END, new.label
+FROM new LEFT JOIN free AS f ON f.i = new.i
 ON CONFLICT DO NOTHING
 """
 # The labels of the edges read: each edge source's own label, and the values of its
