@@ -835,3 +835,45 @@ def test_a_row_its_filter_raises_on_is_named_with_what_helps(filtered, filter_of
     finally:
         with connect(dsn) as c:
             c.execute(f"DROP ROLE {admin}")
+
+
+# A node's registered columns as a hydrating read returns them (typed JSON for
+# built-in types): a writer's jsonb nested deeper than Python's json parses (its
+# recursion limit), or a numeric of more digits than int() takes (4,300).
+DEEP_JSON = "[" * 5000 + "]" * 5000
+LONG_NUMBER = "1" + "0" * 5000
+
+
+@pytest.fixture
+def shelves(schema):
+    """shelves, a node table with a jsonb and a numeric property, linked to itself;
+    a writer of its rows (neither owner nor admin) and a reader of them."""
+    return schema(("shelves",), [
+        "CREATE TABLE shelves (id int PRIMARY KEY, name text, meta jsonb, size numeric, next int)",
+        "INSERT INTO shelves VALUES (1, 'first', '{}', 1.50, 2), (2, 'second', NULL, NULL, NULL)",
+        "SELECT graph.add_table('shelves', columns => '{name,meta,size}')",
+        "SELECT graph.add_edge('shelves', 'next', 'shelves', label => 'next')",
+        "SELECT graph.build()",
+    ], ["GRANT INSERT, UPDATE, DELETE, SELECT ON shelves TO {0}", "GRANT SELECT ON shelves TO {1}"],
+        roles=("w", "r"))
+
+
+@pytest.mark.parametrize("fmt", ["dot", "mermaid", "graphml"])
+def test_a_deep_or_long_property_fails_no_one_elses_export(shelves, fmt):
+    """An export with label_property parsed each node's whole JSON in Python: a
+    writer's row whose jsonb nests 5,000 deep (RecursionError) or whose numeric has
+    5,000 digits (ValueError) failed, as XX000, every export reaching that row,
+    whichever property it showed. The property's text is now taken in SQL: a string
+    as it is, any other value as its JSON text."""
+    dsn, writer, reader = shelves
+    with as_role(dsn, writer) as w:
+        w.execute("UPDATE shelves SET meta = %s::jsonb, size = %s::numeric WHERE id = 2", [DEEP_JSON, LONG_NUMBER])
+    with as_role(dsn, reader) as r:
+        for prop, shown in [("name", "second"), ("meta", DEEP_JSON if fmt != "mermaid" else "#91;#93;"),
+                            ("size", LONG_NUMBER)]:
+            text = r.execute(f"SELECT graph.export_{fmt}('shelves', '1', max_depth => 1, label_property => %s)",
+                             [prop]).fetchone()[0]
+            assert shown in text, (prop, text[:300])
+        first = r.execute(f"SELECT graph.export_{fmt}('shelves', '1', max_depth => 0, label_property => 'size')"
+                          ).fetchone()[0]
+        assert "1.50" in first, first  # a number as its JSON writes it

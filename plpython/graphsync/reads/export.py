@@ -48,7 +48,6 @@ that no registered node table has as a key or property column, 42703.
 """
 
 import html
-import json
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -62,15 +61,21 @@ from graphsync.sync import registry
 
 FORMATS = ("dot", "mermaid", "graphml")
 
+# value: the label property's text, taken in SQL (a string as it is, another value
+# as its JSON text, NULL where the node has none): parsing each node's JSON in
+# Python failed every export reaching a row a writer gave a jsonb nested deeper than
+# json's recursion limit or a numeric of more digits than int() takes.
 TRAVERSE = """
 SELECT t.node_table::pg_catalog.oid AS table_oid, t.node_table::pg_catalog.text AS table_name,
-       t.node_id, t.depth, t.node::pg_catalog.text AS node, t.capped
+       t.node_id, t.depth, t.capped,
+       CASE pg_catalog.jsonb_typeof(t.node -> $13) WHEN 'string' THEN t.node ->> $13
+            WHEN 'null' THEN NULL ELSE (t.node -> $13)::pg_catalog.text END AS value
 FROM graph.traverse(seed_table => $1, seed_id => $2, max_depth => $3, direction => $4, edge_types => $5,
                     node_tables => $6, filter => $7, tenant => $8, max_nodes => $9, hydrate => $10,
                     seed_tables => $11, seed_ids => $12) AS t
 """
 TRAVERSE_TYPES = ["regclass", "text", "int4", "text", "text[]", "regclass[]", "jsonb", "text", "int4", "bool",
-                  "regclass[]", "text[]"]
+                  "regclass[]", "text[]", "text"]
 
 
 class Node(NamedTuple):
@@ -127,12 +132,6 @@ def _check_label_property(plpy, label_property):
                                           " graph.add_table / graph.add_filter_column.")
 
 
-def _value_text(value):
-    if value is None:
-        return None
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
 def picture(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth=None, direction=None, edge_types=None,
             node_tables=None, filter_json=None, tenant=None, max_nodes=None, label_property=None):
     """The Picture of a traversal (see the module docstring): nodes in visit order,
@@ -140,13 +139,8 @@ def picture(plpy, seed_table, seed_id, seed_tables, seed_ids, max_depth=None, di
     _check_label_property(plpy, label_property)
     hydrate = label_property is not None
     rows = _traverse(plpy, [seed_table, seed_id, max_depth, direction, edge_types, node_tables, filter_json,
-                            tenant, max_nodes, hydrate, seed_tables, seed_ids])
-    found = []
-    for r in rows:
-        value = None
-        if hydrate and r["node"] is not None:
-            value = _value_text(json.loads(r["node"]).get(label_property))
-        found.append(Node(r["table_name"], r["node_id"], r["depth"], value))
+                            tenant, max_nodes, hydrate, seed_tables, seed_ids, label_property])
+    found = [Node(r["table_name"], r["node_id"], r["depth"], r["value"]) for r in rows]
     capped = bool(rows[0]["capped"]) if len(rows) else False
     if not found:
         return Picture([], [], capped, label_property)
