@@ -877,3 +877,24 @@ def test_a_deep_or_long_property_fails_no_one_elses_export(shelves, fmt):
         first = r.execute(f"SELECT graph.export_{fmt}('shelves', '1', max_depth => 0, label_property => 'size')"
                           ).fetchone()[0]
         assert "1.50" in first, first  # a number as its JSON writes it
+
+
+@pytest.mark.parametrize("run", ["graph.run_scheduled_maintenance", "graph.vacuum"])
+def test_a_writer_holding_its_table_in_share_mode_does_not_hang_maintenance(world, run):
+    """A writer may LOCK its table IN SHARE MODE (UPDATE lets it) and leave the
+    transaction open. Maintenance waited at most 10 s for each source's ACCESS SHARE
+    lock, which SHARE lets through, then read the sources under SHARE UPDATE
+    EXCLUSIVE (graph._lock_sources), which SHARE holds off, waiting without bound:
+    the run hung, and replay waited behind it for everyone. Now the bounded wait is
+    for the lock the read takes: the run fails naming the table, and replay goes on."""
+    dsn, writer = world
+    with as_role(dsn, writer) as w:
+        w.execute("BEGIN")
+        w.execute("LOCK TABLE notes IN SHARE MODE")
+        with connect(dsn) as c:
+            c.execute("SET statement_timeout = '60s'")  # a guard against the hang, not a timing
+            status, error = c.execute(f"SELECT status, error FROM {run}()").fetchone()
+            assert status == "failed" and "could not lock table public.notes within 10s" in error, (status, error)
+            c.execute("INSERT INTO transfers VALUES (100, 1)")  # another writer's row
+            assert apply(c)["inserts"] == 1
+        w.execute("ROLLBACK")

@@ -112,6 +112,12 @@ WHERE c.oid = $1 AND c.relkind IN ('r', 'p')
 # Lock a table and its partitions and children (ACCESS SHARE) by its name now: whether
 # that name still named it when the lock was granted (NULL: dropped meanwhile).
 LOCK_BY_OID = "SELECT graph._lock_by_oid($1, 'ACCESS SHARE', true) AS same"
+# The lock the source check's and the rebuild's reads take (graph._lock_sources:
+# SHARE UPDATE EXCLUSIVE, with partitions and children), under the same bound: a
+# writer of a table may hold it IN SHARE MODE (UPDATE lets it), which lets ACCESS
+# SHARE through and holds that off, and the read waited for it without bound (the
+# run hung, and replay for everyone behind it).
+HOLD = "SELECT graph._lock_sources($1, true)"
 # How long a run waits for one source table's lock (the caller's lock_timeout when
 # shorter): a table's owner may hold it locked in a transaction it leaves open.
 SOURCE_LOCK_WAIT = "10s"
@@ -133,8 +139,9 @@ class _Renamed(Exception):
 
 
 def lock_sources(plpy, why):
-    """Lock every source table (ACCESS SHARE, what reading it takes, held to the
-    end of the run) waiting at most SOURCE_LOCK_WAIT for each (the caller's
+    """Lock every source table (ACCESS SHARE, then SHARE UPDATE EXCLUSIVE, what
+    reading it takes: HOLD; held to the end of the run) waiting at most
+    SOURCE_LOCK_WAIT for each (the caller's
     lock_timeout when shorter: the failure states which), before ``why`` (the
     source check, a rebuild) reads them. Reading waited as long as any lock was
     held: the owner of one registered table, holding it locked in a transaction
@@ -162,6 +169,7 @@ def lock_sources(plpy, why):
                     was, bound = wait["was"], wait["bound"]
                     if not db.run(plpy, LOCK_BY_OID, ["oid"], [oid])[0]["same"]:
                         raise _Renamed()
+                    db.run(plpy, HOLD, ["oid[]"], [[oid]])
                     plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('lock_timeout', $1, true)", ["text"]),
                                  [was])
                 break
