@@ -32,7 +32,16 @@ rebuild or every read for everyone (found in review, each seen failing).
   failed every build: graph._nodes' unique index on (table_oid, pk) holds the raw
   key. Now replay records its log row as failed and goes on, and a build leaves the
   node and the edges that need it out, with one WARNING; health says so. Known gap
-  (strict xfail): such a node cannot be in the graph."""
+  (strict xfail): such a node cannot be in the graph.
+- Label numbers dropped at a rebuild were never given again: a writer cycling
+  through distinct labels used up the int4 sequence, and then every new label
+  stopped replay and failed every build. New labels now take free numbers then.
+- An export with label_property parsed each node's JSON in Python: a jsonb nested
+  5,000 deep or a numeric of 5,000 digits failed every export reaching the row.
+- A writer holding its table IN SHARE MODE hung maintenance (and replay behind it):
+  its bounded wait was for ACCESS SHARE, its read's lock was waited for without
+  bound. Known gap (strict xfail): an admin's build() or verify() waiting so holds
+  graph._sync_state, and replay waits for everyone."""
 
 import threading
 import uuid
