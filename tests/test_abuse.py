@@ -1676,7 +1676,8 @@ def test_the_rows_that_need_attention_are_noted_by_graphsync_alone(world):
 # -- 6. every SECURITY DEFINER function has an explicit decision ------------------
 
 # name -> (owner, EXECUTE for PUBLIC?). The generated capture functions
-# (graph._capture_<oid>) are graph_capture's and PUBLIC's (sql/privileges.sql says why).
+# (graph._capture_<oid>) are graph_capture's, EXECUTE-able by graph_admin and their table's
+# owner only, never PUBLIC (graph._grant_capture says why).
 # A new definer fails test_every_definer_has_a_decision until it is added here, with
 # its reason: a definer runs with its owner's rights whoever calls it.
 INSTALLER = "installer"  # the installing superuser: see README Privileges
@@ -1702,6 +1703,7 @@ DEFINERS = {
     "_trigger_states": ("graph_sync", True),
     "_note_capture_off": ("graph_sync", True),  # records only what the catalog shows
     "_refuse_enum_relabel": ("graph_sync", True),  # raises from the catalog and registry alone
+    "_grant_capture": ("graph_sync", True),  # grants only what the catalog says: the table's owner's
     # capture generation: admin-only (it checks)
     "_write_capture": ("graph_sync", False),
     # one statement an owner's right is needed for; each checks its session user
@@ -1732,7 +1734,7 @@ def test_every_definer_has_a_decision(world):
         assert DEFINERS.keys() - names == set(), "no longer a SECURITY DEFINER function: drop it from DEFINERS"
         assert any(r[0].startswith("_capture_") for r in rows)
         for name, sig, owner, sup, login, createrole, createdb, bypass, config, public, granted in rows:
-            want_owner, want_public = ("graph_capture", True) if name.startswith("_capture_") else DEFINERS[name]
+            want_owner, want_public = ("graph_capture", False) if name.startswith("_capture_") else DEFINERS[name]
             assert owner == (installer if want_owner == INSTALLER else want_owner), sig
             if want_owner != INSTALLER:
                 assert not (sup or login or createrole or createdb), sig

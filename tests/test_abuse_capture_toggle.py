@@ -138,12 +138,20 @@ class _nothing:
         return False
 
 
+def _grant_as_before_469(db, fn, role):
+    """EXECUTE on a capture function for another role, as every role had it before
+    migration 469 (a trigger it made then is still there): now only graph_admin and
+    the table's owner have it (tests/test_abuse_capture_execute.py)."""
+    with connect(db) as c:
+        c.execute(f"GRANT EXECUTE ON FUNCTION {fn} TO {role}")
+
+
 def test_another_roles_disabled_trigger_calling_my_capture_records_nothing_for_my_table(tables, db):
     """graph._note_capture_off (SECURITY DEFINER, PUBLIC: the follower calls it as the
     DDL's role) counted, for a registered table t, any disabled trigger on any of the
     relations it was given that calls t's capture function (graphsync's own trigger,
-    renamed and disabled). A capture function is EXECUTE to PUBLIC, so another table
-    owner put a trigger calling tg.people's on a table of its own, disabled it, and
+    renamed and disabled). A capture function was EXECUTE to PUBLIC (before migration
+    469), so another table owner put a trigger calling tg.people's on a table of its own, disabled it, and
     called the function with both tables: a capture_off record (a rebuild, and health
     out of step) for a table not its own, whose capture never was off (found in
     review). Only triggers on t and its partitions and children count now."""
@@ -153,6 +161,7 @@ def test_another_roles_disabled_trigger_calling_my_capture_records_nothing_for_m
     with connect(db) as c:
         people = c.execute("SELECT 'tg.people'::regclass::oid::bigint").fetchone()[0]
     with table_owner(db, "gs_tg_other_") as other:
+        _grant_as_before_469(db, fn, other)
         with as_role(db, other) as o:
             o.execute("CREATE SCHEMA tg_other; CREATE TABLE tg_other.decoy (id int)")
             o.execute(f"CREATE TRIGGER decoy AFTER INSERT ON tg_other.decoy REFERENCING NEW TABLE AS new_rows"
@@ -169,7 +178,7 @@ def test_another_roles_disabled_trigger_calling_my_capture_records_nothing_for_m
 def test_another_roles_trigger_calling_my_capture_is_no_drift_of_my_table(tables, db):
     """graph._trigger_states (SECURITY DEFINER, PUBLIC) reported as 'extra' any trigger
     calling a registered table's capture function, on any relation: another table
-    owner's trigger on a table of its own calling tg.people's (EXECUTE is PUBLIC's)
+    owner's trigger on a table of its own calling tg.people's (EXECUTE was PUBLIC's before migration 469)
     made health report schema drift of tg.people (trigger_extra, reconcile
     recommended) that a non-superuser admin's reconcile could not repair, and had the
     owner's next capture repair try to drop it (found in review). Such a trigger
@@ -178,6 +187,7 @@ def test_another_roles_trigger_calling_my_capture_is_no_drift_of_my_table(tables
     the registered table's owner's rights (a detached former partition's)."""
     _, fn = tables
     with table_owner(db, "gs_tg_other_") as other:
+        _grant_as_before_469(db, fn, other)
         with as_role(db, other) as o:
             o.execute("CREATE SCHEMA tg_other; CREATE TABLE tg_other.decoy (id int)")
             o.execute(f"CREATE TRIGGER decoy AFTER INSERT ON tg_other.decoy REFERENCING NEW TABLE AS new_rows"
@@ -191,34 +201,32 @@ def test_another_roles_trigger_calling_my_capture_is_no_drift_of_my_table(tables
         assert drift == [] and states == []
 
 
-@pytest.mark.xfail(strict=True, raises=psycopg.errors.LockNotAvailable, reason=(
-    "a capture function is EXECUTE to PUBLIC, so any role may hang a trigger of its own on it; the fix needs "
-    "EXECUTE on graph._capture_<oid> granted to the captured table's owner only (graph._write_capture, the "
-    "follower granting it again after ALTER TABLE ... OWNER TO, and a migration revoking PUBLIC's EXECUTE on "
-    "the capture functions there are)"))
 def test_another_roles_trigger_on_my_capture_cannot_hold_up_removing_my_table(tables, db):
     """Another table owner's trigger on a table of its own calling tg.people's capture
-    function (EXECUTE is PUBLIC's) depends on that function, which graph.remove_table
-    drops (DROP FUNCTION ... CASCADE): the drop waits for a lock on that other table,
-    which its owner holds in an open transaction for as long as it likes, and the
-    admin's remove_table waits with it (found in review: with lock_timeout, 55P03;
-    without, it hangs)."""
+    function would depend on that function, which graph.remove_table drops (DROP
+    FUNCTION ... CASCADE): the drop waited for a lock on that other table, which its
+    owner held in an open transaction for as long as it liked, and the admin's
+    remove_table waited with it (found in review: with lock_timeout, 55P03; without,
+    it hung). EXECUTE on a capture function was PUBLIC's; it is now graph_admin's and
+    the captured table's owner's only, so that trigger cannot be created (42501), and
+    remove_table does not wait on that role."""
     _, fn = tables
     with table_owner(db, "gs_tg_other_") as other:
-        with as_role(db, other) as o:
-            o.execute("CREATE SCHEMA tg_other; CREATE TABLE tg_other.decoy (id int)")
-            o.execute(f"CREATE TRIGGER decoy AFTER INSERT ON tg_other.decoy REFERENCING NEW TABLE AS new_rows"
-                      f" FOR EACH STATEMENT EXECUTE FUNCTION {fn}")
         try:
+            with as_role(db, other) as o:
+                o.execute("CREATE SCHEMA tg_other; CREATE TABLE tg_other.decoy (id int)")
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    o.execute(f"CREATE TRIGGER decoy AFTER INSERT ON tg_other.decoy REFERENCING NEW TABLE AS new_rows"
+                              f" FOR EACH STATEMENT EXECUTE FUNCTION {fn}")
             with as_role(db, other) as holder, connect(db) as admin:
                 holder.execute("BEGIN")
                 holder.execute("LOCK TABLE tg_other.decoy IN ACCESS SHARE MODE")
-                admin.execute("SET lock_timeout = '10s'")  # bounds the hang; the lock is held throughout
+                admin.execute("SET lock_timeout = '10s'")  # bounds a hang
                 admin.execute("SELECT graph.remove_table('tg.people')")
                 holder.execute("ROLLBACK")
         finally:
             with connect(db) as c:
-                c.execute("DROP SCHEMA tg_other CASCADE")
+                c.execute("DROP SCHEMA IF EXISTS tg_other CASCADE")
 
 
 def test_a_capture_trigger_replaced_by_another_tables_capture_function_is_capture_off(db, owner):

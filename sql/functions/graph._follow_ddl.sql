@@ -13,6 +13,9 @@
 -- write), then attaches the capture triggers itself (graph._attach_capture),
 -- SECURITY INVOKER: as the role whose DDL fired it, normally the table's owner,
 -- so graphsync's definer roles need no right on anyone's tables.
+-- After an ALTER TABLE (an owner change among them), EXECUTE on the capture
+-- functions of the tables it named is given to their owners now
+-- (graph._grant_capture).
 -- A change that leaves one of a registered table's statement capture triggers
 -- off (ALTER TABLE ... DISABLE TRIGGER, DROP TRIGGER) is recorded for a rebuild
 -- first (graph._note_capture_off, capture_off): the writes until the trigger is
@@ -180,9 +183,14 @@ BEGIN
                               WHERE p.oid = g.tgfoid AND p.pronamespace = 'graph'::regnamespace
                                 AND p.proname ~ '^_capture_[0-9]+$')), true);
         ELSIF TG_TAG = 'ALTER TABLE' THEN
-            PERFORM graph._note_capture_off(ARRAY(
+            relations := ARRAY(
                 SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
-                WHERE c.classid = 'pg_catalog.pg_class'::regclass AND c.object_type = 'table'), false);
+                WHERE c.classid = 'pg_catalog.pg_class'::regclass AND c.object_type = 'table');
+            PERFORM graph._note_capture_off(relations, false);
+            -- EXECUTE on a capture function follows its table's owner (ALTER TABLE
+            -- ... OWNER TO): graph._grant_capture, a no-op when it is in step.
+            PERFORM graph._grant_capture(relations);
+            relations := NULL;
         END IF;
         IF TG_EVENT = 'sql_drop' THEN
             SELECT array_agg(DISTINCT d.objid) INTO relations

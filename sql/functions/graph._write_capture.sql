@@ -102,9 +102,11 @@
 -- writer of a registered table needs no right on the log, and nothing that
 -- could run inside capture runs with more. It refuses to run as the trigger of
 -- any table but tbl and its partitions and inheritance children (42501), so
--- EXECUTE granted by mistake cannot forge log rows of tbl; EXECUTE is PUBLIC's,
--- so the owner of tbl can attach it to a partition it creates (graph._follow_ddl
--- runs as that owner). Rows of a member carry tbl's oid and name; a TRUNCATE of
+-- EXECUTE granted by mistake cannot forge log rows of tbl. EXECUTE is
+-- graph_admin's and tbl's owner's only (graph._grant_capture), so the owner of
+-- tbl can attach it to a partition or child it creates (graph._follow_ddl runs as
+-- that owner) and no other role can create a trigger calling it (firing a
+-- trigger needs no EXECUTE: writers need none). Rows of a member carry tbl's oid and name; a TRUNCATE of
 -- a member alone logs a marker under the member's oid (no node has it) with
 -- needs_vacuum, so the next rebuild drops the rows it took.
 -- Each SET clause of a function costs every call of it (PostgreSQL 15 saves and
@@ -642,8 +644,6 @@ SECURITY DEFINER
 %2$s
 AS %3$L;
 REVOKE ALL ON FUNCTION %1$s() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION %1$s() TO graph_admin;
-GRANT EXECUTE ON FUNCTION %1$s() TO PUBLIC;
 $f$, fn,
        'SET search_path = pg_catalog, pg_temp'
        || CASE WHEN per_row THEN '' ELSE E'\nSET jit = off\nSET enable_mergejoin = off' END
@@ -655,6 +655,7 @@ $f$, fn,
         EXECUTE format('ALTER FUNCTION %s() OWNER TO graph_capture', fn);
         REVOKE CREATE ON SCHEMA graph FROM graph_capture;
     END IF;
+    PERFORM graph._grant_capture(ARRAY[tbl]);  -- EXECUTE: graph_admin's and tbl's owner's
     RETURN true;
 END;
 $$;

@@ -60,6 +60,8 @@ $$, $$
         '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture', '_note_capture_off',
         -- what the DDL follower calls for an ALTER TYPE as the DDL's role
         '_refuse_enum_relabel',
+        -- ... and for an ALTER TABLE (an owner change moves EXECUTE on capture functions)
+        '_grant_capture',
         -- _lock_by_oid: an invoker the DDL follower locks a renamed schema's tables with;
         -- _trigger_impostors: its test of a created capture trigger
         '_lock_by_oid', '_trigger_impostors',
