@@ -16,6 +16,7 @@ sync_health() learn which table went unchecked, never the error's message (it
 quotes the row's value).
 """
 
+import contextlib
 import json
 
 import pytest
@@ -269,10 +270,11 @@ def test_reconcile_rebuilds_past_a_row_its_filter_raises_on_as_maintenance_does(
             su.execute("DELETE FROM graph._maintenance_jobs")
 
 
-def test_reconcile_still_does_not_rebuild_past_a_check_failure_of_another_kind(world):
-    """A table whose read is refused (row-level security that applies to a
-    non-superuser admin, 42501) fails the rebuild the same way: reconcile does not
-    try it, as maintenance does not."""
+@contextlib.contextmanager
+def _admin_refused_by_row_security(world, write):
+    """A non-superuser graph_admin member whose read of pt.items row-level security
+    refuses (42501), and ``write`` to public.pt_people, which capture did not see;
+    afterwards the table unsecured, the graph rebuilt and the role gone."""
     admin = "gs_pt_admin"
     with connect(world) as c:
         c.execute(f"DROP ROLE IF EXISTS {admin}")
@@ -282,14 +284,9 @@ def test_reconcile_still_does_not_rebuild_past_a_check_failure_of_another_kind(w
         o.execute(f"GRANT USAGE ON SCHEMA pt TO {admin}")
         o.execute(f"GRANT SELECT ON pt.items TO {admin}")
         o.execute("ALTER TABLE pt.items ENABLE ROW LEVEL SECURITY")
-    _uncaptured(world, None, "public.pt_people",
-                "UPDATE public.pt_people SET name = 'unseen by reconcile' WHERE id = 13")
+    _uncaptured(world, None, "public.pt_people", write)
     try:
-        with as_role(world, admin) as a:
-            actions = a.execute("SELECT action, table_name, items, detail FROM graph.reconcile()").fetchall()
-            kinds = [x[0] for x in actions]
-            assert "rebuilt" not in kinds and "check_failed" in kinds, actions
-            assert ("unrepaired_stale_property", "public.pt_people") in [x[:2] for x in actions], actions
+        yield admin
     finally:
         with as_role(world, OWNER) as o:
             o.execute("ALTER TABLE pt.items DISABLE ROW LEVEL SECURITY")
@@ -298,34 +295,30 @@ def test_reconcile_still_does_not_rebuild_past_a_check_failure_of_another_kind(w
             c.execute("DELETE FROM graph._maintenance_jobs")
             c.execute(f"DROP OWNED BY {admin}")
             c.execute(f"DROP ROLE {admin}")
+
+
+def test_reconcile_still_does_not_rebuild_past_a_check_failure_of_another_kind(world):
+    """A table whose read is refused (row-level security that applies to a
+    non-superuser admin, 42501) fails the rebuild the same way: reconcile does not
+    try it, as maintenance does not."""
+    with _admin_refused_by_row_security(
+            world, "UPDATE public.pt_people SET name = 'unseen by reconcile' WHERE id = 13") as admin:
+        with as_role(world, admin) as a:
+            actions = a.execute("SELECT action, table_name, items, detail FROM graph.reconcile()").fetchall()
+        kinds = [x[0] for x in actions]
+        assert "rebuilt" not in kinds and "check_failed" in kinds, actions
+        assert ("unrepaired_stale_property", "public.pt_people") in [x[:2] for x in actions], actions
 
 
 def test_a_check_failure_of_another_kind_still_keeps_the_rebuild_from_running(world):
     """Only a row a row filter raises on is what a rebuild reads past: a table whose
     read is refused (row-level security that applies to a non-superuser admin, 42501)
     fails the rebuild the same way, which the run does not try."""
-    admin = "gs_pt_admin"
-    with connect(world) as c:
-        c.execute(f"DROP ROLE IF EXISTS {admin}")
-        c.execute(f"CREATE ROLE {admin} LOGIN IN ROLE graph_admin")
-        c.execute(f"GRANT SELECT ON public.pt_people TO {admin}")
-    with as_role(world, OWNER) as o:
-        o.execute(f"GRANT USAGE ON SCHEMA pt TO {admin}")
-        o.execute(f"GRANT SELECT ON pt.items TO {admin}")
-        o.execute("ALTER TABLE pt.items ENABLE ROW LEVEL SECURITY")
-    _uncaptured(world, None, "public.pt_people", "UPDATE public.pt_people SET name = 'unseen' WHERE id = 11")
-    try:
+    with _admin_refused_by_row_security(
+            world, "UPDATE public.pt_people SET name = 'unseen' WHERE id = 11") as admin:
         with as_role(world, admin) as a:
             a.execute("SET graph.verify_interval = '0'")
             run = row(a, "SELECT * FROM graph.run_scheduled_maintenance()")
-            assert run["status"] == "partial" and run["rebuilt"] is False and run["differences"] >= 1, run
-            assert "pt.items (SQLSTATE 42501" in run["error"] and "not tried" in run["reason"], run
-            assert "taken as failing" not in run["reason"], run
-    finally:
-        with as_role(world, OWNER) as o:
-            o.execute("ALTER TABLE pt.items DISABLE ROW LEVEL SECURITY")
-        with connect(world) as c:
-            c.execute("SELECT graph.build()")
-            c.execute("DELETE FROM graph._maintenance_jobs")
-            c.execute(f"DROP OWNED BY {admin}")
-            c.execute(f"DROP ROLE {admin}")
+        assert run["status"] == "partial" and run["rebuilt"] is False and run["differences"] >= 1, run
+        assert "pt.items (SQLSTATE 42501" in run["error"] and "not tried" in run["reason"], run
+        assert "taken as failing" not in run["reason"], run
