@@ -42,7 +42,10 @@ from graphsync.sync import background, base, basefile, notify, packed, registry,
 # everyone and failed every build. Once the sequence has no room for the new labels
 # they take the lowest numbers no label holds (the free ranges between the numbers
 # held, in order, expanded only as far as needed); numbering runs under
-# graph._sync_state's row, so no one else numbers meanwhile.
+# graph._sync_state's row, so no one else numbers meanwhile. New labels are numbered in
+# the order they are read (ORDER BY new.i): a hash join's order numbered them otherwise,
+# and a rebuild's traversals then named another of two parallel edges' labels than
+# replay's (tests/test_replay_backlog.py).
 NEW_LABELS = """
 WITH new AS (
     SELECT l.label, pg_catalog.row_number() OVER () AS i FROM (%s) AS l (label)
@@ -64,6 +67,7 @@ INSERT INTO graph._label_rows (label_id, label)
 SELECT CASE WHEN (SELECT ok FROM room) THEN pg_catalog.nextval('graph._labels_label_id_seq'::pg_catalog.regclass)
             ELSE f.id END, new.label
 FROM new LEFT JOIN free AS f ON f.i = new.i
+ORDER BY new.i
 ON CONFLICT DO NOTHING
 """
 # The labels of the edges read: each edge source's own label, and the values of its
