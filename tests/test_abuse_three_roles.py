@@ -673,3 +673,63 @@ def test_note_capture_off_records_only_what_the_catalog_shows(world, role):
             r.execute("SELECT graph._note_capture_off(%s::oid[], %s)", (tables, dropped))
     with connect(world["dsn"]) as c:
         assert c.execute(events, (tables,)).fetchone()[0] == 0, role
+
+
+# The ACL of every function of schema graph, the generated capture functions among them.
+ACLS = ("SELECT p.proname::text, coalesce(p.proacl::text, '') FROM pg_catalog.pg_proc AS p"
+        " WHERE p.pronamespace = 'graph'::regnamespace ORDER BY p.oid")
+# The roles a capture function grants EXECUTE to, its owner aside: per table oid.
+CAPTURE_GRANTEES = """
+SELECT n.table_oid::int, pg_catalog.pg_get_userbyid(k.relowner)::text,
+       ARRAY(SELECT DISTINCT a.grantee::regrole::text
+             FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) AS a
+             WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner ORDER BY 1)
+FROM graph._node_tables AS n
+JOIN pg_catalog.pg_class AS k ON k.oid = n.table_oid
+JOIN pg_catalog.pg_proc AS p ON p.pronamespace = 'graph'::regnamespace AND p.proname = '_capture_' || n.table_oid
+ORDER BY 1
+"""
+
+
+def test_grant_capture_grants_nothing_to_whoever_calls_it(world):
+    """graph._grant_capture (SECURITY DEFINER, PUBLIC: the DDL follower calls it as the
+    DDL's role) writes the ACLs of the capture functions, whose EXECUTE is graph_admin's
+    and the captured table's owner's only (migration 469): a role with EXECUTE may create
+    a trigger calling another table's capture function. Registered tables of three
+    owners (the superuser's sec.secret, the owner's own.*, the admin's gc.admins), each
+    of the three calls it with every registered table's oid, together and one by one, and
+    with what is no registered table (NULL, 0, an unregistered table of another role, one
+    of its own): after each call every function's ACL in schema graph is what it was."""
+    db = world["dsn"]
+    own = {OWNER: "gc.loose_owner", READER: "gc.loose_reader", ADMIN: "gc.loose_admin"}
+    with connect(db) as c:
+        c.execute("CREATE SCHEMA gc")
+        c.execute("CREATE TABLE gc.admins (id int PRIMARY KEY, name text)")
+        c.execute(f"ALTER TABLE gc.admins OWNER TO {ADMIN}")
+        for role, table in own.items():
+            c.execute(f"CREATE TABLE {table} (id int PRIMARY KEY)")
+            c.execute(f"ALTER TABLE {table} OWNER TO {role}")
+        c.execute("SELECT graph.add_table('gc.admins', columns => '{name}')")
+    try:
+        with connect(db) as c:
+            tables = c.execute(CAPTURE_GRANTEES).fetchall()
+            # every registered table's capture function as it must be: EXECUTE for
+            # graph_admin and the table's owner, no one else
+            assert {owner for _, owner, _ in tables} >= {world["su"], OWNER, ADMIN}, tables
+            assert all(grantees == sorted({"graph_admin", owner}) for _, owner, grantees in tables), tables
+            oids = [t[0] for t in tables]
+            others = c.execute("SELECT 'spy.calls'::regclass::oid::int").fetchone()[0]
+            loose = {role: c.execute("SELECT %s::regclass::oid::int", (t,)).fetchone()[0]
+                     for role, t in own.items()}
+            before = c.execute(ACLS).fetchall()
+        with connect(db) as c:
+            for role in ROLES:
+                calls = [None, oids, [None], [0], [others], [loose[role]], [], *[[o] for o in oids]]
+                with as_role(db, role) as r:
+                    for arg in calls:
+                        r.execute("SELECT graph._grant_capture(%s::oid[])", (arg,))
+                        assert c.execute(ACLS).fetchall() == before, f"{role}: graph._grant_capture({arg})"
+    finally:
+        with connect(db) as c:
+            c.execute("SELECT graph.remove_table('gc.admins')")
+            c.execute("DROP SCHEMA gc CASCADE")
