@@ -326,6 +326,50 @@ def test_add_table_reads_what_concerns_that_table(events):
         assert all(n <= 20 for n in read.values()), read
 
 
+TRIGGER_LOOKUPS = """SELECT coalesce(idx_scan, 0) + coalesce(seq_scan, 0) FROM pg_catalog.pg_stat_xact_sys_tables
+                     WHERE relid = 'pg_catalog.pg_trigger'::regclass"""
+
+
+def test_add_schema_checks_the_triggers_of_the_tables_it_added_only(events):
+    """graph.add_schema attaches the capture triggers of the tables it registered in one
+    call of graph._attach_capture, which read graph._trigger_states() of every captured
+    table to find theirs: each add_schema looked up the capture triggers of every
+    registered table and of each one's partitions (four per table, and the triggers
+    calling its capture function), a cost that grew with all that was registered
+    before, not with what it added. At TABLES registered tables and one of PARTITIONS
+    partitions, adding a schema of three tables looked pg_trigger up 4,963 times. It
+    must look it up fewer times than there are other registered tables (the three
+    tables' triggers are created, enabled and checked: some 40 lookups each), and ask
+    graph._trigger_states of one table at a time."""
+    with connect(events) as c:
+        if c.execute("SELECT to_regclass('public.many_1') IS NULL").fetchone()[0]:
+            _many_tables(c)
+        c.execute("CREATE SCHEMA few")
+        c.execute("CREATE TABLE few.a (id int PRIMARY KEY, v text)")
+        c.execute("CREATE TABLE few.b (id int PRIMARY KEY, a int REFERENCES few.a)")
+        c.execute("CREATE TABLE few.c (id int PRIMARY KEY, b int REFERENCES few.b)")
+        c.execute("SET track_functions = 'all'")
+        try:
+            with c.transaction():
+                lookups_before = c.execute(TRIGGER_LOOKUPS).fetchone()[0]
+                states_before = c.execute(CALLS, ("_trigger_states",)).fetchone()[0]
+                added = c.execute("SELECT count(*) FROM graph.add_schema('few')"
+                                  " WHERE kind = 'node_table' AND action = 'registered'").fetchone()[0]
+                lookups = c.execute(TRIGGER_LOOKUPS).fetchone()[0] - lookups_before
+                states = c.execute(CALLS, ("_trigger_states",)).fetchone()[0] - states_before
+            assert added == 3
+            assert c.execute("SELECT count(*) FROM graph._trigger_states() WHERE state <> 'ok'").fetchone()[0] == 0
+            assert c.execute("SELECT count(*) FROM graph._node_tables").fetchone()[0] > TABLES
+            # one call per table by graph._attach_capture, one by the DDL follower's
+            # graph._note_capture_off after each table's ALTER TABLE enabling its triggers
+            assert states <= 2 * added, states
+            assert lookups < TABLES, lookups
+        finally:
+            c.execute("SELECT graph.remove_table(t, cascade => true)"
+                      " FROM unnest(ARRAY['few.c', 'few.b', 'few.a']::regclass[]) AS t")
+            c.execute("DROP SCHEMA few CASCADE")
+
+
 # What a monitor, the scheduler and an application call, each on a connection that
 # keeps its plans for the session.
 KEPT_PLAN_CALLS = {

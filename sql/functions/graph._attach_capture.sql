@@ -19,8 +19,11 @@
 -- capture nothing but registered tables and their members.
 -- Touches: pg_trigger of tbl and its members.
 -- graph._attach_capture(tbls): the same for several captured tables at once, in
--- one pass over the triggers (graph.add_schema attaches every table it
--- registered so: one read of graph._trigger_states, not one per table).
+-- one pass over their triggers (graph.add_schema attaches every table it
+-- registered so), each table's read by graph._trigger_states(tbl): of those
+-- tables only. It read graph._trigger_states() of every captured table, so each
+-- add_schema looked up the triggers of all registered tables and their
+-- partitions, however few it added (tests/test_operation_costs.py).
 CREATE OR REPLACE FUNCTION graph._attach_capture(tbls oid[])
 RETURNS void
 LANGUAGE plpgsql
@@ -42,9 +45,10 @@ BEGIN
     FOR t IN
         SELECT s.table_oid, s.member_oid, s.trigger_name, s.event, s.state, s.member_oid::regclass AS member,
                pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE') AS owner
-        FROM graph._trigger_states(CASE WHEN pg_catalog.cardinality(tbls) = 1 THEN tbls[1] END) AS s
+        FROM (SELECT DISTINCT u.tbl FROM unnest(tbls) AS u (tbl) WHERE u.tbl IS NOT NULL) AS u
+        CROSS JOIN LATERAL graph._trigger_states(u.tbl) AS s
         JOIN pg_catalog.pg_class AS c ON c.oid = s.member_oid
-        WHERE s.table_oid = ANY (tbls) AND s.state <> 'ok'
+        WHERE s.state <> 'ok'
         ORDER BY s.table_oid, s.member_oid, s.trigger_name
     LOOP
         per_row := t.trigger_name LIKE 'graphsync\_replica\_capture\_%';
