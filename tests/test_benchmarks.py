@@ -70,7 +70,7 @@ RUNS = {
     "health_visibility.py": [["--nodes", "200", "--edges", "1000", "--calls", "10", "--reps", "1"]],
     "errors.py": [[*TINY, "--calls", "20", "--reps", "1"]],
     "error_message.py": [[*TINY, "--calls", "20", "--reps", "1"]],
-    "add_schema.py": [["--reps", "1"]],
+    "add_schema.py": [["--reps", "1"], ["--tables", "3", "--registered", "3", "--baseline", "HEAD", "--reps", "1"]],
     "build_schema.py": [["--reps", "1"]],
 }
 LIBRARIES = {"common.py"}  # imported by the scripts, run by none
