@@ -24,7 +24,8 @@ Same contract as paths.weighted_shortest_path (parallel edges count with their
 cheapest weight, self loops ignored, +inf weights never used) for graphs
 without negative weights; prepare() records whether any allowed edge is
 negative, and the caller then falls back to paths.weighted_shortest_path,
-which raises only for a negative edge the search could use.
+which raises only for a negative edge the search could use. prepare(skip_invalid=True)
+leaves negative edges out as well (a read's invalid_weights => 'skip'): no fallback.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from graphsync.algorithms.paths import (
     allowed_edge_positions,
     cheapest_parallel_edges,
     reaches,
+    usable_weights,
 )
 
 
@@ -54,14 +56,20 @@ class Prepared(NamedTuple):
     start_limit: float
 
 
-def prepare(offsets, targets, weights, labels, alive, edge_label_mask=None):
-    """The matrices of the cheapest allowed edge of each (source, target) pair."""
+def prepare(offsets, targets, weights, labels, alive, edge_label_mask=None, skip_invalid=False):
+    """The matrices of the cheapest allowed edge of each (source, target) pair. With
+    ``skip_invalid`` a negative edge is left out like an infinite one (and
+    has_negative is False): paths.weighted_shortest_path's ``skip_invalid``."""
     n = len(offsets) - 1
     weights = np.asarray(weights, dtype=np.float64)
     sources, positions = allowed_edge_positions(offsets, targets, labels, alive, edge_label_mask)
-    has_negative = bool((weights[positions] < 0).any())
-    finite = np.isfinite(weights[positions])
-    sources, positions = sources[finite], positions[finite]
+    if skip_invalid:
+        kept = usable_weights(weights[positions])
+        has_negative = False
+    else:
+        has_negative = bool((weights[positions] < 0).any())
+        kept = np.isfinite(weights[positions])
+    sources, positions = sources[kept], positions[kept]
     best = cheapest_parallel_edges(sources, targets[positions], weights[positions], n)
     sources, positions = sources[best], positions[best]
     ends, w = targets[positions], weights[positions]

@@ -136,8 +136,16 @@ def cheapest_parallel_edges(sources, targets, weights, n):
     return order[candidates[first]]
 
 
+def usable_weights(weights):
+    """bool[] of the weights a cheapest path can use: finite and >= 0 (not NaN,
+    negative or +-inf)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(weights) & (weights >= 0)
+
+
 def weighted_shortest_path(offsets, targets, weights, labels, alive, src, dst,
-                           edge_label_mask=None):
+                           edge_label_mask=None, skip_invalid=False):
     """Cheapest path from ``src`` to ``dst`` by summed edge weight (Dijkstra, SciPy).
 
     Parallel edges count with their smallest weight (and that edge's label); self loops are
@@ -145,7 +153,9 @@ def weighted_shortest_path(offsets, targets, weights, labels, alive, src, dst,
     non-negative on every edge the search could use, i.e. every allowed edge (both ends
     alive, label allowed) leaving a node reachable from ``src``: otherwise
     :class:`NegativeWeight` (a ValueError, "negative edge weight ...") is raised. A negative weight elsewhere in the
-    graph is not an error.
+    graph is not an error. With ``skip_invalid`` an edge whose weight is not usable
+    (:func:`usable_weights`: negative, NaN, +-inf) is no edge at all: the answer is the
+    cheapest path over the other edges, and nothing is raised for it.
 
     Returns a :class:`WeightedPath` (``src == dst`` alive gives a one-node path of cost 0),
     or None when either end is dead or ``dst`` is unreachable over edges of finite weight.
@@ -163,6 +173,9 @@ def weighted_shortest_path(offsets, targets, weights, labels, alive, src, dst,
     reachable = np.zeros(n, dtype=bool)
     reachable[bfs(offsets, targets, labels, alive, [src], n, n, edge_label_mask).nodes] = True
     sources, positions = allowed_edge_positions(offsets, targets, labels, alive, edge_label_mask)
+    if skip_invalid:
+        usable = usable_weights(weights[positions])
+        sources, positions = sources[usable], positions[usable]
     used = reachable[sources]
     sources, positions = sources[used], positions[used]
     negative = weights[positions] < 0

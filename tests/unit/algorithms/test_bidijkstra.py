@@ -91,3 +91,27 @@ def test_past_float64_elsewhere_is_no_error():
         assert result.nodes.tolist() == [0, 2, 3] and result.total_cost == 9.0
     infinite = _csr(3, [(0, 1, np.inf), (1, 2, 1.0)])  # an infinite weight is never used
     assert _both(*infinite, 0, 2) == [None, None]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_skip_invalid_matches_the_reference(make_graph, seed):
+    """prepare(skip_invalid=True) leaves negative, -inf, +inf and NaN edges out: no
+    fallback is needed, and the answers are the reference's over the other edges."""
+    g = make_graph(seed, n=50, m=120)
+    rng = np.random.default_rng(seed + 900)
+    weights = g.weights.copy()
+    bad = rng.random(len(weights)) < 0.2
+    weights[bad] = rng.choice([np.nan, np.inf, -np.inf, -1.0], int(bad.sum()))
+    prepared = bidijkstra.prepare(g.offsets, g.targets, weights, g.labels, g.alive, skip_invalid=True)
+    assert not prepared.has_negative
+    assert bidijkstra.prepare(g.offsets, g.targets, weights, g.labels, g.alive).has_negative
+    for a, b in rng.integers(0, 50, (15, 2)).tolist():
+        if not (g.alive[a] and g.alive[b]):
+            continue
+        ours = bidijkstra.shortest(prepared, weights, g.labels, a, b)
+        reference = paths.weighted_shortest_path(g.offsets, g.targets, weights, g.labels, g.alive, a, b,
+                                                 skip_invalid=True)
+        assert (ours is None) == (reference is None)
+        if ours is not None:
+            assert ours.total_cost == pytest.approx(reference.total_cost)
+            assert np.isfinite(ours.step_weights).all() and (ours.step_weights >= 0).all()

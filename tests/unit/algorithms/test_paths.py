@@ -1,5 +1,7 @@
 """Tests of graphsync.paths: shortest paths against NetworkX on random graphs, and edge cases."""
 
+import contextlib
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -176,3 +178,58 @@ def test_negative_weight_on_a_reachable_edge_raises(make_graph, seed):
     with pytest.raises(ValueError, match="negative edge weight"):
         weighted_shortest_path(graph.offsets, graph.targets, weights, graph.labels, graph.alive,
                                src, (src + 1) % len(graph.alive))
+
+
+# Weights a cheapest path cannot use: the graph keeps NaN as +inf, but a caller may pass it.
+UNUSABLE = [np.nan, np.inf, -np.inf, -1.0, -0.5]
+
+
+@pytest.mark.parametrize("bad", UNUSABLE)
+def test_skip_invalid_leaves_unusable_edges_out(bad):
+    # 0 -> 1 (1), 1 -> 3 (1): the cheapest way to 3 (cost 2); 0 -> 2 (bad), 2 -> 3 (1);
+    # 0 -> 4 (bad) the only way to 4; 1 -> 3 again (bad), a parallel edge.
+    offsets = np.array([0, 3, 5, 6, 6, 6])
+    targets = np.array([1, 2, 4, 3, 3, 3])
+    weights = np.array([1.0, bad, bad, 1.0, bad, 1.0])
+    labels = np.array([0, 0, 0, 1, 2, 0])
+    args = offsets, targets, weights, labels, np.ones(5, bool)
+    with pytest.raises(ValueError) if bad < 0 else contextlib.nullcontext():
+        weighted_shortest_path(*args, 0, 3)  # the default: a negative edge in reach raises
+    path = weighted_shortest_path(*args, 0, 3, skip_invalid=True)
+    assert path.nodes.tolist() == [0, 1, 3] and path.step_weights.tolist() == [1.0, 1.0]
+    assert path.step_labels.tolist() == [0, 1] and path.total_cost == 2.0
+    assert weighted_shortest_path(*args, 0, 4, skip_invalid=True) is None  # only over a bad edge
+    assert weighted_shortest_path(*args, 0, 2, skip_invalid=True) is None
+    assert weighted_shortest_path(*args, 2, 3, skip_invalid=True).total_cost == 1.0
+    assert weighted_shortest_path(*args, 4, 4, skip_invalid=True).total_cost == 0.0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_skip_invalid_matches_networkx_without_the_unusable_edges(make_graph, seed):
+    graph = make_graph(seed)
+    rng = np.random.default_rng(seed + 700)
+    bad = rng.random(len(graph.weights)) < 0.2
+    weights = graph.weights.copy()
+    weights[bad] = rng.choice(UNUSABLE, int(bad.sum()))
+    label_mask = rng.random(graph.n_labels) < 0.75
+    kept = graph.digraph(label_mask)  # the reference: the allowed edges but the unusable ones
+    kept.remove_edges_from(list(kept.edges))
+    for u, v, w, lab in zip(graph.sources.tolist(), graph.targets.tolist(), weights.tolist(),
+                            graph.labels.tolist(), strict=True):
+        if kept.has_node(u) and kept.has_node(v) and label_mask[lab] and np.isfinite(w) and w >= 0:
+            w = min(w, kept.edges[u, v]["weight"]) if kept.has_edge(u, v) else w
+            kept.add_edge(u, v, weight=w)
+    found = 0
+    for src, dst in endpoint_pairs(graph, kept, rng):
+        path = weighted_shortest_path(graph.offsets, graph.targets, weights, graph.labels, graph.alive,
+                                      src, dst, label_mask, skip_invalid=True)
+        if not (kept.has_node(src) and kept.has_node(dst) and nx.has_path(kept, src, dst)):
+            assert path is None
+            continue
+        found += 1
+        assert path.total_cost == pytest.approx(nx.dijkstra_path_length(kept, src, dst))
+        assert path.nodes[0] == src and path.nodes[-1] == dst
+        for u, v, w in zip(path.nodes[:-1].tolist(), path.nodes[1:].tolist(), path.step_weights.tolist(),
+                           strict=True):
+            assert kept.edges[u, v]["weight"] == w
+    assert found
