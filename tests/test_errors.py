@@ -122,6 +122,8 @@ READS = [
      "22004", "edge_types"),
     ("graph.weighted_shortest_path('app.contacts', '1', 'app.relations', '2')", "55000", "graph.add_table"),
     ("graph.weighted_shortest_path('app.contacts', 'x', 'app.contacts', '2')", "22P02", "app.contacts"),
+    ("graph.weighted_shortest_path('app.contacts', '1', 'app.contacts', '2', invalid_weights => 'ignore')",
+     "22023", "invalid_weights must be one of error, skip"),
     ("graph.component_of('app.relations', '1')", "55000", "app.relations"),
     ("graph.component_of('app.contacts', 'abc')", "22P02", "app.contacts"),
     ("graph.search('name', 'x', mode => 'fuzzy')", "22023", "exact, prefix, contains"),

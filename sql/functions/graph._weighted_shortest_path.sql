@@ -8,7 +8,8 @@ CREATE OR REPLACE FUNCTION graph._weighted_shortest_path(
     dst_id text,
     direction text,
     edge_types text[],
-    tenant text
+    tenant text,
+    invalid_weights text
 )
 RETURNS TABLE (
     step integer,
@@ -26,8 +27,8 @@ if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS set
     SD["graphsync"] = True
 from graphsync.reads import api
 return api.weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, direction,
-                                         edge_types, tenant)
+                                         edge_types, tenant, invalid_weights)
 $$;
 
-COMMENT ON FUNCTION graph._weighted_shortest_path(regclass, text, regclass, text, text, text[], text) IS
+COMMENT ON FUNCTION graph._weighted_shortest_path(regclass, text, regclass, text, text, text[], text, text) IS
 'Internal: the work of graph.weighted_shortest_path, in PL/Python.';

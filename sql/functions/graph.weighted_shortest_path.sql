@@ -2,7 +2,10 @@
 -- to (dst_table, dst_id) by summed edge weight (Dijkstra), in direction
 -- 'out' | 'in' | 'any', over edges with labels in edge_types, through nodes the
 -- caller may see. Weights: the edge source's weight column; a NULL weight
--- counts as 1; a negative weight on an edge the search could use raises 22023;
+-- counts as 1; an edge the search could use weighing less than 0, NaN or
+-- +-Infinity raises 22023 with invalid_weights 'error' (the default), and with
+-- 'skip' is left out of this call's graph (no row when only such edges lead to
+-- dst); any other invalid_weights is 22023;
 -- a cheapest path whose cost passes double precision raises 22003;
 -- parallel edges count with the cheapest. Works while edge changes sit in the
 -- overlay or are still pending. One row per node: edge_weight of the edge that
@@ -18,7 +21,8 @@ CREATE OR REPLACE FUNCTION graph.weighted_shortest_path(
     dst_id text,
     direction text DEFAULT 'out',
     edge_types text[] DEFAULT NULL,
-    tenant text DEFAULT NULL
+    tenant text DEFAULT NULL,
+    invalid_weights text DEFAULT 'error'
 )
 RETURNS TABLE (
     step integer,
@@ -38,7 +42,8 @@ DECLARE
     e_detail text;
     e_hint text;
 BEGIN
-    RETURN QUERY SELECT * FROM graph._weighted_shortest_path(src_table, src_id, dst_table, dst_id, direction, edge_types, tenant);
+    RETURN QUERY SELECT * FROM graph._weighted_shortest_path(src_table, src_id, dst_table, dst_id, direction, edge_types, tenant,
+                                                          invalid_weights);
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where
     -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
@@ -57,5 +62,5 @@ EXCEPTION WHEN query_canceled OR OTHERS THEN
 END;
 $$;
 
-COMMENT ON FUNCTION graph.weighted_shortest_path(regclass, text, regclass, text, text, text[], text) IS
-'Cheapest path by edge weight (NULL weight = 1, negative weight = error 22023); one row per node with edge_weight, cost, total_cost.';
+COMMENT ON FUNCTION graph.weighted_shortest_path(regclass, text, regclass, text, text, text[], text, text) IS
+'Cheapest path by edge weight (NULL weight = 1; an edge in reach weighing < 0, NaN or +-Infinity: error 22023, or left out with invalid_weights => ''skip''); one row per node with edge_weight, cost, total_cost.';

@@ -2,7 +2,7 @@
 -- and SECURITY DEFINER hygiene.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(42);
+SELECT plan(45);
 
 SELECT has_schema('graph');
 
@@ -48,6 +48,18 @@ SELECT is(pg_get_function_arguments(
           'via_table regclass DEFAULT NULL::regclass, from_columns text[] DEFAULT NULL::text[], '
           'to_columns text[] DEFAULT NULL::text[], json_path text[] DEFAULT NULL::text[], '
           'row_filter text DEFAULT NULL::text', 'add_edge parameters');
+-- invalid_weights (migration 472): one form of weighted_shortest_path, the argument last,
+-- 'error' by default, so a call made before it keeps its answer.
+SELECT has_function('graph', 'weighted_shortest_path',
+                    ARRAY['regclass', 'text', 'regclass', 'text', 'text', 'text[]', 'text', 'text']);
+SELECT hasnt_function('graph', 'weighted_shortest_path',
+                      ARRAY['regclass', 'text', 'regclass', 'text', 'text', 'text[]', 'text'],
+                      'the form of weighted_shortest_path without invalid_weights is gone');
+SELECT is(pg_get_function_arguments(
+              'graph.weighted_shortest_path(regclass,text,regclass,text,text,text[],text,text)'::regprocedure),
+          'src_table regclass, src_id text, dst_table regclass, dst_id text, direction text DEFAULT ''out''::text, '
+          'edge_types text[] DEFAULT NULL::text[], tenant text DEFAULT NULL::text, '
+          'invalid_weights text DEFAULT ''error''::text', 'weighted_shortest_path parameters');
 -- Result columns: the documented ones are there, in this order (later versions may
 -- add more).
 CREATE FUNCTION pg_temp.missing_out_columns(fn regprocedure, want text[]) RETURNS text[]

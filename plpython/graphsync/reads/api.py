@@ -28,6 +28,7 @@ from graphsync.reads.arguments import (
     DEFAULT_PATH_DEPTH,
     DIRECTIONS,
     HYDRATE_ROUNDS,
+    INVALID_WEIGHTS,
     STRATEGIES,
     check_choice,
     check_depth,
@@ -606,9 +607,17 @@ def shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, max_depth=Non
 @errors.entry_point
 @stable
 def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, direction=None,
-                                edge_types=None, tenant=None):
-    """Rows of graph.weighted_shortest_path: one per node of a cheapest path."""
+                                edge_types=None, tenant=None, invalid_weights=None):
+    """Rows of graph.weighted_shortest_path: one per node of a cheapest path.
+    ``invalid_weights``: 'error' (None: the default) refuses an edge in reach whose
+    weight a cheapest path cannot use (_refuse_unusable_weights); 'skip' leaves
+    such edges out of this read's graph (README "Weights")."""
     direction = check_choice(plpy, "direction", direction, DIRECTIONS, "out")
+    invalid_weights = check_choice(
+        plpy, "invalid_weights", invalid_weights, INVALID_WEIGHTS, "error",
+        hint="Pass 'error' (the default: an edge in reach weighing less than 0, NaN or Infinity is an error)"
+             " or 'skip' (such edges are left out of the search).")
+    skip = invalid_weights == "skip"
     no_nulls("edge_types", edge_types)
     r, src, dst = _ends(plpy, src_table, src_id, dst_table, dst_id, tenant,
                         access.Walk((), direction, None, None, edge_types))
@@ -617,12 +626,14 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
     from graphsync.algorithms import bidijkstra, paths
 
     c, label_mask = r.csr(direction), r.v.label_mask(plpy, edge_types)
-    _refuse_unusable_weights(plpy, r, c, label_mask, direction, src)
+    if not skip:
+        _refuse_unusable_weights(plpy, r, c, label_mask, direction, src)
     prepared = r.v.derived(
-        ("weighted",) + r.acc.scope + (direction, tuple(edge_types) if edge_types is not None else None),
-        lambda: bidijkstra.prepare(c.offsets, c.targets, c.weights, c.labels, r.security_array, label_mask))
+        ("weighted", skip) + r.acc.scope + (direction, tuple(edge_types) if edge_types is not None else None),
+        lambda: bidijkstra.prepare(c.offsets, c.targets, c.weights, c.labels, r.security_array, label_mask,
+                                   skip_invalid=skip))
     try:
-        if prepared.has_negative:  # the reference decides whether a negative edge is in reach
+        if prepared.has_negative:  # the reference decides whether a negative edge is in reach ('error' only)
             p = paths.weighted_shortest_path(c.offsets, c.targets, c.weights, c.labels, r.security_array,
                                              src, dst, label_mask)
         else:
@@ -639,7 +650,8 @@ def weighted_shortest_path_rows(plpy, src_table, src_id, dst_table, dst_id, dire
                 r.v.registry.nodes[head_table].table_name, head_id, exc.weight)
         raise errors.InvalidArgument("negative edge weight %s on an edge reachable from the source" % exc.weight,
                                      detail=detail,
-                                     hint="Edge weights must be >= 0 (a NULL weight counts as 1).") from None
+                                     hint="Edge weights must be >= 0 (a NULL weight counts as 1); invalid_weights"
+                                          " => 'skip' leaves such edges out.") from None
     if p is None:
         return []
     rows = _path_rows(plpy, r, p.nodes.tolist(), p.step_labels.tolist(), p.step_weights.tolist())
@@ -706,7 +718,8 @@ def _refuse_unusable_weights(plpy, r, c, label_mask, direction, src):
         "%s edge weight %s on an edge reachable from the source" % ("negative" if weight < 0 else "infinite",
                                                                      text), detail=detail,
         hint="Edge weights must be >= 0 and finite (a NULL weight counts as 1, NaN as Infinity).%s Fix"
-             " the row, or leave the edge out of the search with edge_types." % column)
+             " the row, leave the edge out of the search with edge_types, or pass invalid_weights => 'skip'"
+             " to leave every such edge out." % column)
 
 
 def _component_labels(plpy, r):

@@ -17,6 +17,7 @@ HYDRATE_ROUNDS = 8
 
 DIRECTIONS = ("out", "in", "any")
 STRATEGIES = ("bfs", "dfs")
+INVALID_WEIGHTS = ("error", "skip")  # weighted_shortest_path's invalid_weights
 
 
 def check_bound(plpy, name, value, default, low, high):
@@ -38,11 +39,11 @@ def check_nodes(plpy, max_nodes):
     return check_bound(plpy, "max_nodes", max_nodes, DEFAULT_NODES, 1, MAX_NODES)
 
 
-def check_choice(plpy, name, value, choices, default):
+def check_choice(plpy, name, value, choices, default, hint=None):
     if value is None:
         return default
     if value not in choices:
-        raise errors.InvalidArgument("%s must be one of %s, not %r" % (name, ", ".join(choices), value))
+        raise errors.InvalidArgument("%s must be one of %s, not %r" % (name, ", ".join(choices), value), hint=hint)
     return value
 
 

@@ -103,7 +103,8 @@ def weight_of(text):
     a number beyond float8's range counts as +-Infinity and one closer to 0 than
     float8 holds as 0; any other number is the float8 nearest to it. Negative and
     infinite weights are kept: weighted_shortest_path refuses them when its search
-    can reach them. sources.weight_expr is the same rule in SQL, for build."""
+    can reach them, or leaves them out (invalid_weights => 'skip').
+    sources.weight_expr is the same rule in SQL, for build."""
     if text is None:
         return 1.0
     w = float(text)
