@@ -217,3 +217,30 @@ def test_invalid_weights_takes_error_or_skip(graph):
     with as_role(dsn, reader) as r, pytest.raises(psycopg.errors.InvalidParameterValue):
         r.execute("SELECT * FROM graph.weighted_shortest_path('ws.spots', '1', 'ws.spots', '4',"
                   " invalid_weights => NULL)")
+
+
+def test_a_join_row_changed_since_the_last_apply_carries_neither_edge_for_a_read_that_cannot_apply(graph):
+    """Row-level security on the join table applies to the reader, so its pending rows
+    are never folded; a read that cannot apply shows it as last applied, with one
+    WARNING, but its edges are those the rows the reader sees now carry, matched
+    exactly (ends, weight, label) against the applied ones: road 1's new weight is
+    pending, and the applied edge (weight 1) no longer matches its row. The reader
+    gets neither form of 1 -> 2 until the next apply (README, Freshness)."""
+    dsn, c, writer, reader = graph
+    c.execute("ALTER TABLE ws.roads ENABLE ROW LEVEL SECURITY")
+    try:
+        write_weight(dsn, writer, 1, "3")
+        with read_only(dsn, reader) as r:
+            warnings = []
+            r.add_notice_handler(lambda d: warnings.append(d.message_primary)
+                                 if d.severity_nonlocalized == "WARNING" else None)
+            assert weighted(r, 1, 2) == []
+            assert r.execute("SELECT count(*) FROM graph.shortest_path('ws.spots', '1', 'ws.spots', '2')"
+                             ).fetchone()[0] == 0
+            assert weighted(r, 1, 3) == [("1", None, 0.0, 1.0), ("3", 1.0, 1.0, 1.0)]  # an unchanged row's edge
+            assert warnings and all(reader in w for w in warnings), warnings
+        apply(c)
+        with read_only(dsn, reader) as r:
+            assert weighted(r, 1, 2) == [("1", None, 0.0, 3.0), ("2", 3.0, 3.0, 3.0)]
+    finally:
+        c.execute("ALTER TABLE ws.roads DISABLE ROW LEVEL SECURITY")
