@@ -36,7 +36,7 @@ import time
 
 from graphsync import db, errors, settings
 from graphsync.ops import drift, integrity, jobs, verify
-from graphsync.sync import apply, base, build, changes, notify
+from graphsync.sync import apply, base, build, changes, notify, sources
 
 
 def apply_pending(plpy, result, notes):
@@ -93,101 +93,16 @@ def verify_due(check):
     return check is not None and check["old"]
 
 
-# The registered tables a source check or a rebuild reads (node and join tables that
-# are tables still), in oid order; LOCK TABLE takes their partitions and children too.
-SOURCES = """
-SELECT c.oid
-FROM pg_catalog.pg_class AS c
-WHERE c.relkind IN ('r', 'p')
-  AND c.oid IN (SELECT t.table_oid FROM graph._captured_tables(NULL) AS t)
-ORDER BY c.oid
-"""
-# A source table's name now (none once it is dropped or no longer a table).
-SOURCE_NAME = """
-SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
-FROM pg_catalog.pg_class AS c
-JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-WHERE c.oid = $1 AND c.relkind IN ('r', 'p')
-"""
-# Lock a table and its partitions and children (ACCESS SHARE) by its name now: whether
-# that name still named it when the lock was granted (NULL: dropped meanwhile).
-LOCK_BY_OID = "SELECT graph._lock_by_oid($1, 'ACCESS SHARE', true) AS same"
-# The lock the source check's and the rebuild's reads take (graph._lock_sources:
-# SHARE UPDATE EXCLUSIVE, with partitions and children), under the same bound: a
-# writer of a table may hold it IN SHARE MODE (UPDATE lets it), which lets ACCESS
-# SHARE through and holds that off, and the read waited for it without bound (the
-# run hung, and replay for everyone behind it).
-HOLD = "SELECT graph._lock_sources($1, true)"
-# How long a run waits for one source table's lock (the caller's lock_timeout when
-# shorter): a table's owner may hold it locked in a transaction it leaves open.
-SOURCE_LOCK_WAIT = "10s"
-# (bound: what it waits, as the setting shows it, which the failure states: it said
-# SOURCE_LOCK_WAIT whatever the caller's shorter lock_timeout made it wait)
-LOCK_WAIT = """
-SELECT pg_catalog.current_setting('lock_timeout') AS was,
-       pg_catalog.set_config('lock_timeout', CASE
-           WHEN pg_catalog.current_setting('lock_timeout') = '0'
-             OR pg_catalog.current_setting('lock_timeout')::pg_catalog.interval > $1::pg_catalog.interval
-           THEN $1 ELSE pg_catalog.current_setting('lock_timeout') END, true) AS bound
-"""
-# How many times a table renamed while its lock was waited for is locked again.
-LOCK_TRIES = 3
-
-
-class _Renamed(Exception):
-    """The name a lock was taken by named another relation, or none, once granted."""
-
-
 def lock_sources(plpy, why):
-    """Lock every source table (ACCESS SHARE, then SHARE UPDATE EXCLUSIVE, what
-    reading it takes: HOLD; held to the end of the run) waiting at most
-    SOURCE_LOCK_WAIT for each (the caller's
-    lock_timeout when shorter: the failure states which), before ``why`` (the
-    source check, a rebuild) reads them. Reading waited as long as any lock was
-    held: the owner of one registered table, holding it locked in a transaction
-    left open, kept the run waiting with the maintenance lock (every later run
-    'skipped') and health saying nothing. A table not locked in time fails the
-    phase (55000), naming it; a cancel still stops the run.
-    LOCK TABLE takes a name, which PostgreSQL looks up again when a lock it waited
-    for is granted: an owner holding its table locked who swapped the names of two
-    schemas it owns had the run lock another role's table that then bore the name
-    (tests/test_abuse_review44.py). A lock holds only when the name still names the
-    table it was taken for; otherwise its subtransaction gives it back and the table
-    is locked again under its name now (a dropped table is left out)."""
-    for r in plpy.execute(SOURCES):
-        oid = r["oid"]
-        for attempt in range(1, LOCK_TRIES + 1):
-            name = None
-            bound = SOURCE_LOCK_WAIT
-            try:
-                with plpy.subtransaction():
-                    rows = db.run(plpy, SOURCE_NAME, ["oid"], [oid])
-                    if not rows:
-                        break  # dropped meanwhile: nothing to read
-                    name = rows[0]["name"]
-                    wait = plpy.execute(plpy.prepare(LOCK_WAIT, ["text"]), [SOURCE_LOCK_WAIT])[0]
-                    was, bound = wait["was"], wait["bound"]
-                    if not db.run(plpy, LOCK_BY_OID, ["oid"], [oid])[0]["same"]:
-                        raise _Renamed()
-                    db.run(plpy, HOLD, ["oid[]"], [[oid]])
-                    plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('lock_timeout', $1, true)", ["text"]),
-                                 [was])
-                break
-            except _Renamed:
-                pass
-            except plpy.SPIError as exc:
-                state = getattr(exc, "sqlstate", None)
-                if state == errors.UNDEFINED_TABLE:
-                    pass  # renamed away while waited for: its name now
-                elif state != errors.LOCK_TIMEOUT:
-                    raise
-                else:
-                    raise errors.ObjectNotInPrerequisiteState(
-                        "%s: could not lock table %s within %s: another session holds a lock on it"
-                        % (why, name, bound)) from None
-            if attempt == LOCK_TRIES:
-                raise errors.ObjectNotInPrerequisiteState(
-                    "%s: could not lock table %s: it was renamed while its lock was waited for" % (why, name))
+    """Lock every source table as reading it takes, waiting at most
+    sources.SOURCE_LOCK_WAIT for each (the caller's lock_timeout when shorter: the
+    failure states which), before ``why`` (the source check, a rebuild) reads them
+    (sources.lock_sources). Reading waited as long as any lock was held: the owner of
+    one registered table, holding it locked in a transaction left open, kept the run
+    waiting with the maintenance lock (every later run 'skipped') and health saying
+    nothing. A table not locked in time fails the phase (55000), naming it; a cancel
+    still stops the run."""
+    sources.lock_sources(plpy, why)
 
 
 def count_differences(plpy):

@@ -38,7 +38,7 @@ graph._rebuild_reasons) are checked before it starts: a bad value is an error
 
 from graphsync import db, errors, settings
 from graphsync.ops import drift, follow, jobs, verify
-from graphsync.sync import apply, build, notify
+from graphsync.sync import apply, build, notify, sources
 
 # graphsync's event triggers as install creates them (sql/functions/graph._follow_ddl.sql,
 # graph._follow_subscription.sql; graph._schema_drift quotes the same statements):
@@ -262,6 +262,10 @@ def _reconcile(plpy, job_id, repairs, result):
     """Repair, apply, verify, rebuild; returns what is left undone (the run is
     'partial' then), one line each."""
     jobs.phase(plpy, job_id, "repair drift")
+    # The sources' locks (bounded) before anything takes graph._sync_state's row (the
+    # repair, the apply): the row held while a writer's LOCK TABLE ... IN SHARE MODE
+    # kept the check waiting held every other session's replay (sources.lock_sources).
+    sources.lock_sources(plpy, "graph.reconcile()")
     with plpy.subtransaction():
         _follow_all(plpy, repairs)
         repairs.repair(drift.rows(plpy))

@@ -132,11 +132,15 @@ def _json_number(x):
 def verify(plpy):
     """Rows (difference, table_name, id, detail) for each difference; none when in sync."""
     db.require_admin(plpy)
-    plpy.execute("SELECT FROM graph._sync_state FOR SHARE")
     # Schema drift first: a dropped table or column leaves the sources unreadable.
     drifted = drift.verify_rows(plpy)
     if drift.blocks_source_read(drifted):
         return drifted
+    # The sources' locks (bounded), then graph._sync_state's row: the row held while a
+    # writer's LOCK TABLE ... IN SHARE MODE kept the check waiting held every other
+    # session's replay (sources.lock_sources).
+    sources.lock_sources(plpy, "graph.verify()")
+    plpy.execute("SELECT FROM graph._sync_state FOR SHARE")
     reg = registry.load(plpy)
     unread = sources.read_each_table(plpy, reg, "graph.verify()")
     names = {oid: n.table_name for oid, n in reg.nodes.items()}

@@ -245,13 +245,18 @@ def build(plpy):
     started = time.monotonic()
     step = _steps(plpy, started)
     db.require_admin(plpy)
+    # The sources' locks first, bounded, and graph._sync_state's row only then: held
+    # while a writer's LOCK TABLE ... IN SHARE MODE kept the build waiting, the row
+    # held every other session's replay (sources.lock_sources).
+    sources.lock_sources(plpy, "graph.build()")
     generation = plpy.execute(
         "SELECT generation FROM graph._sync_state FOR UPDATE")[0]["generation"] + 1
     reg = registry.load(plpy)
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))
     with planned_for_bulk(plpy):
-        sources.lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges])  # before any check
+        sources.lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges],  # before any check
+                            "graph.build()")
         snapshot, read, direct = read_sources(plpy, reg)
         snapshot, _, below = db.complete_snapshot(plpy, snapshot)  # as the replay cursor keeps it
         step("sources read")

@@ -88,13 +88,130 @@ def check_present(plpy, purpose):
                  " graphsync_follow_ddl and graphsync_follow_drop do it as it happens when enabled).")
 
 
-def lock_tables(plpy, oids):
+# The registered tables a source read takes (node and join tables that are tables
+# still; ``$1``: these only, NULL: all) that the caller may SELECT (graph._lock_sources
+# locks no other: graph._source_name refuses the caller those, and verify names them)
+# and does not hold already as the read holds them (SHARE UPDATE EXCLUSIVE; a
+# caller that locked them first locks none twice), in oid order. LOCK TABLE takes
+# their partitions and children too.
+SOURCES = """
+SELECT c.oid
+FROM pg_catalog.pg_class AS c
+WHERE c.relkind IN ('r', 'p')
+  AND c.oid IN (SELECT t.table_oid FROM graph._captured_tables(NULL) AS t)
+  AND ($1::pg_catalog.oid[] IS NULL OR c.oid = ANY ($1::pg_catalog.oid[]))
+  AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT')
+  AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks AS l
+                  WHERE l.locktype = 'relation' AND l.relation = c.oid AND l.pid = pg_catalog.pg_backend_pid()
+                    AND l.database = (SELECT d.oid FROM pg_catalog.pg_database AS d
+                                      WHERE d.datname = pg_catalog.current_database())
+                    AND l.mode = 'ShareUpdateExclusiveLock' AND l.granted)
+ORDER BY c.oid
+"""
+# A source table's name now (none once it is dropped or no longer a table).
+SOURCE_NAME = """
+SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
+FROM pg_catalog.pg_class AS c
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.oid = $1 AND c.relkind IN ('r', 'p')
+"""
+# Lock a table and its partitions and children (ACCESS SHARE) by its name now: whether
+# that name still named it when the lock was granted (NULL: dropped meanwhile).
+LOCK_BY_OID = "SELECT graph._lock_by_oid($1, 'ACCESS SHARE', true) AS same"
+# The lock a source read takes (graph._lock_sources: SHARE UPDATE EXCLUSIVE, with
+# partitions and children), under the same bound: a writer of a table may hold it IN
+# SHARE MODE (UPDATE lets it), which lets ACCESS SHARE through and holds that off.
+HOLD = "SELECT graph._lock_sources($1, true)"
+# How long a source read waits for one table's lock (the caller's lock_timeout when
+# shorter): a table's owner, or any writer of it, may hold it locked in a
+# transaction it leaves open.
+SOURCE_LOCK_WAIT = "10s"
+# (bound: what it waits, as the setting shows it, which the failure states: it said
+# SOURCE_LOCK_WAIT whatever the caller's shorter lock_timeout made it wait)
+LOCK_WAIT = """
+SELECT pg_catalog.current_setting('lock_timeout') AS was,
+       pg_catalog.set_config('lock_timeout', CASE
+           WHEN pg_catalog.current_setting('lock_timeout') = '0'
+             OR pg_catalog.current_setting('lock_timeout')::pg_catalog.interval > $1::pg_catalog.interval
+           THEN $1 ELSE pg_catalog.current_setting('lock_timeout') END, true) AS bound
+"""
+# How many times a table renamed while its lock was waited for is locked again.
+LOCK_TRIES = 3
+LOCK_HINT = ("pg_locks shows who holds it (a writer's LOCK TABLE ... IN SHARE MODE, an open ALTER TABLE, CREATE"
+             " INDEX, VACUUM or another admin's read of it); retry when that transaction has ended.")
+
+
+class _Renamed(Exception):
+    """The name a lock was taken by named another relation, or none, once granted."""
+
+
+def lock_sources(plpy, why, oids=None):
+    """Lock the registered source tables (``oids``; None: every one) as reading them
+    takes (ACCESS SHARE, then SHARE UPDATE EXCLUSIVE: HOLD; held to the end of the
+    transaction), waiting at most SOURCE_LOCK_WAIT for each (the caller's lock_timeout
+    when shorter: the failure states which), before ``why`` (graph.build(),
+    graph.verify(), graph.reconcile(), maintenance's source check or rebuild) reads
+    them. A table not locked in time fails the call (55000, naming it, with a hint); a
+    cancel still stops it. Tables this transaction holds so already are not locked
+    again.
+    Waited for without bound, a writer holding its table IN SHARE MODE in a
+    transaction left open kept the caller waiting, and whatever it held with it: the
+    maintenance lock (every later run 'skipped'), or graph._sync_state's row, and with
+    it every other session's replay (tests/test_writer_poison.py). So the callers that
+    take that row lock their sources first (graph.build(), graph.verify(),
+    graph.reconcile()), and only then the row: sources, then state, one order.
+    LOCK TABLE takes a name, which PostgreSQL looks up again when a lock it waited
+    for is granted: an owner holding its table locked who swapped the names of two
+    schemas it owns had a run lock another role's table that then bore the name
+    (tests/test_abuse_review44.py). A lock holds only when the name still names the
+    table it was taken for; otherwise its subtransaction gives it back and the table
+    is locked again under its name now (a dropped table is left out)."""
+    wanted = None if oids is None else sorted(set(int(o) for o in oids))
+    for r in db.run(plpy, SOURCES, ["oid[]"], [wanted]):
+        oid = r["oid"]
+        for attempt in range(1, LOCK_TRIES + 1):
+            name = None
+            bound = SOURCE_LOCK_WAIT
+            try:
+                with plpy.subtransaction():
+                    rows = db.run(plpy, SOURCE_NAME, ["oid"], [oid])
+                    if not rows:
+                        break  # dropped meanwhile: nothing to read
+                    name = rows[0]["name"]
+                    wait = plpy.execute(plpy.prepare(LOCK_WAIT, ["text"]), [SOURCE_LOCK_WAIT])[0]
+                    was, bound = wait["was"], wait["bound"]
+                    if not db.run(plpy, LOCK_BY_OID, ["oid"], [oid])[0]["same"]:
+                        raise _Renamed()
+                    db.run(plpy, HOLD, ["oid[]"], [[oid]])
+                    plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('lock_timeout', $1, true)", ["text"]),
+                                 [was])
+                break
+            except _Renamed:
+                pass
+            except plpy.SPIError as exc:
+                state = getattr(exc, "sqlstate", None)
+                if state == errors.UNDEFINED_TABLE:
+                    pass  # renamed away while waited for: its name now
+                elif state != errors.LOCK_TIMEOUT:
+                    raise
+                else:
+                    raise errors.ObjectNotInPrerequisiteState(
+                        "%s: could not lock table %s within %s: another session holds a lock on it"
+                        % (why, name, bound), hint=LOCK_HINT) from None
+            if attempt == LOCK_TRIES:
+                raise errors.ObjectNotInPrerequisiteState(
+                    "%s: could not lock table %s: it was renamed while its lock was waited for" % (why, name),
+                    hint="Retry when the table's or its schema's name has settled.")
+
+
+def lock_tables(plpy, oids, why):
     """Lock tables ``oids`` (and their partitions and children) for a superuser or
     graph_admin caller before any of them is checked by graph._source_name: a read
     of several tables that checked one, then waited for another's lock, planned the
-    first with what its owner created meanwhile (graph._lock_sources). Waits for the
-    locks as a build always waited for its tables (a read's wait is bounded)."""
-    plpy.execute(plpy.prepare("SELECT graph._lock_sources($1, true)", ["oid[]"]), [sorted(set(int(o) for o in oids))])
+    first with what its owner created meanwhile (graph._lock_sources). Bounded as
+    lock_sources (which locked them all first, before graph._sync_state, for the
+    callers that take it: then this locks none); a read's wait is bounded too."""
+    lock_sources(plpy, why, oids)
 
 
 def _table(plpy, oid):
@@ -407,7 +524,7 @@ def read(plpy, reg, purpose="graph.build()", analyze=True, packed=None, safe=Fal
     (passes)."""
     packed = packed or {}
     check_present(plpy, purpose)
-    lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges])
+    lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges], purpose)
     db.empty_temp_table(plpy, "_gs_src_nodes", NODE_COLUMNS)
     db.empty_temp_table(plpy, "_gs_src_edges", EDGE_COLUMNS)
     node_queries = [(n.table_oid, _node_select(plpy, n, safe)) for n in reg.nodes.values()]
@@ -540,7 +657,7 @@ def read_each_table(plpy, reg, purpose):
     from _gs_src_edges (their ends cannot be checked); a caller comparing with the
     graph leaves those tables' nodes and edges out (Unread)."""
     check_present(plpy, purpose)
-    lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges])
+    lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges], purpose)
     try:
         with plpy.subtransaction():
             read_into_temp(plpy, reg, purpose)
