@@ -937,6 +937,44 @@ def test_an_admin_call_waiting_on_a_writers_share_lock_holds_no_one_elses_replay
             waiting.join()
 
 
+def test_a_build_waiting_on_a_writer_and_a_registration_of_a_table_it_locked_do_not_deadlock(world):
+    """The other path that takes both: a registration took graph._sync_state's row and
+    then its table's lock (its triggers' DDL: remove_table drops them), the build now
+    takes the sources' locks and then the row. A build holding transfers' lock, waiting
+    on a writer's SHARE lock on notes, and a remove_table of transfers in between
+    deadlocked once the writer ended (the removal failed, 40P01). Registrations now
+    write the row after their triggers: one order, sources then state, and both
+    succeed."""
+    registration = "SELECT graph.remove_table('transfers', true)"
+    dsn, writer = world
+    failed = {}
+    with as_role(dsn, writer) as w, connect(dsn) as admin, connect(dsn) as other, connect(dsn) as c:
+        w.execute("BEGIN")
+        w.execute("LOCK TABLE notes IN SHARE MODE")
+        for conn in (admin, other):
+            conn.execute("SET statement_timeout = '60s'")  # a guard against a hang, not a timing
+        build = threading.Thread(target=lambda: _record(admin, "SELECT graph.build()", failed))
+        register = threading.Thread(target=lambda: _record(other, registration, failed))
+        build.start()
+        try:
+            assert wait_until(lambda: blocked_by(c, admin.info.backend_pid, w.info.backend_pid))
+            register.start()
+            assert wait_until(lambda: blocked_by(c, other.info.backend_pid, admin.info.backend_pid))
+        finally:
+            w.execute("ROLLBACK")
+            build.join()
+            if register.ident is not None:  # (started)
+                register.join()
+    assert failed == {}, failed
+
+
+def _record(conn, statement, failed):
+    try:
+        conn.execute(statement)
+    except psycopg.Error as exc:
+        failed[statement] = "%s: %s" % (exc.sqlstate, exc)
+
+
 def _swallow(conn, statement):
     try:
         conn.execute(statement)

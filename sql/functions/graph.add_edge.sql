@@ -163,8 +163,10 @@ BEGIN
         coalesce(bidirectional, false), weight_column, label_column,
         f_cols, t_cols, add_edge.json_path, filter_sql, filter_cols
     ) RETURNING edge_source_id INTO new_id;
-    UPDATE graph._sync_state SET build_required = true;
+    -- The table's lock (its triggers' DDL) before graph._sync_state's row, as a build
+    -- takes its sources' locks before the row: one order (tests/test_writer_poison.py).
     PERFORM graph._install_capture(carrier);
+    UPDATE graph._sync_state SET build_required = true;
     RETURN new_id;
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where

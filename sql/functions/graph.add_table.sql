@@ -88,8 +88,10 @@ BEGIN
     INSERT INTO graph._node_tables (table_oid, table_name, id_columns, columns, tenant_column, row_filter,
                                     row_filter_columns)
     VALUES (tbl, tbl::text, key_cols, coalesce(columns, '{}'), tenant_column, filter_sql, filter_cols);
-    UPDATE graph._sync_state SET build_required = true;
+    -- The table's lock (its triggers' DDL) before graph._sync_state's row, as a build
+    -- takes its sources' locks before the row: one order (tests/test_writer_poison.py).
     PERFORM graph._install_capture(tbl);
+    UPDATE graph._sync_state SET build_required = true;
     RETURN tbl;
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where

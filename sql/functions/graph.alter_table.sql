@@ -110,11 +110,18 @@ BEGIN
        AND filter_sql IS NOT DISTINCT FROM node.row_filter THEN
         RETURN tbl;
     END IF;
+    -- Its tables' locks first (graph._lock_sources: a build's lock of its sources),
+    -- before it writes the registry rows a build writes too (graph._after_build) and
+    -- graph._sync_state's row: a build takes its sources' locks, then those rows, and
+    -- a registration holding them while it waited for the table deadlocked with it.
+    PERFORM graph._lock_sources(ARRAY[tbl::oid], true);
     UPDATE graph._node_tables AS n
     SET columns = props, filter_columns = filters, row_filter = filter_sql, row_filter_columns = filter_cols
     WHERE n.table_oid = tbl;
-    UPDATE graph._sync_state SET build_required = true;
+    -- The table's lock (its triggers' DDL) before graph._sync_state's row, as a build
+    -- takes its sources' locks before the row: one order (tests/test_writer_poison.py).
     PERFORM graph._install_capture(tbl);
+    UPDATE graph._sync_state SET build_required = true;
     RETURN tbl;
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where

@@ -58,10 +58,18 @@ BEGIN
         RAISE EXCEPTION 'edge sources % all match; name one', found_ids USING ERRCODE = '42725',
             HINT = 'Pass to_columns (join tables) or json_path to tell them apart.';
     END IF;
+    -- Its tables' locks first (graph._lock_sources: a build's lock of its sources),
+    -- before it writes the registry rows a build writes too (graph._after_build) and
+    -- graph._sync_state's row: a build takes its sources' locks, then those rows, and
+    -- a registration holding them while it waited for the table deadlocked with it.
+    PERFORM graph._lock_sources(ARRAY(SELECT coalesce(e.via_table, e.from_table) FROM graph._edge_sources AS e
+                                      WHERE e.edge_source_id = found_ids[1]), true);
     DELETE FROM graph._edge_sources AS e WHERE e.edge_source_id = found_ids[1]
     RETURNING coalesce(e.via_table, e.from_table) INTO carrier;
-    UPDATE graph._sync_state SET build_required = true;
+    -- The table's lock (its triggers' DDL) before graph._sync_state's row, as a build
+    -- takes its sources' locks before the row: one order (tests/test_writer_poison.py).
     PERFORM graph._install_capture(carrier);
+    UPDATE graph._sync_state SET build_required = true;
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where
     -- it arose: no internal query text, no PL/Python traceback (CONTEXT).

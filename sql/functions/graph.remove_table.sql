@@ -23,14 +23,22 @@ BEGIN
         RAISE EXCEPTION 'edge sources use table %', tbl USING ERRCODE = '2BP01',
             HINT = 'Remove them with graph.remove_edge, or pass cascade => true.';
     END IF;
+    -- Its tables' locks first (graph._lock_sources: a build's lock of its sources),
+    -- before it writes the registry rows a build writes too (graph._after_build) and
+    -- graph._sync_state's row: a build takes its sources' locks, then those rows, and
+    -- a registration holding them while it waited for the table deadlocked with it.
+    PERFORM graph._lock_sources(ARRAY(SELECT coalesce(e.via_table, e.from_table) FROM graph._edge_sources AS e
+                                      WHERE tbl IN (e.from_table, e.to_table)) || tbl::oid, true);
     WITH gone AS (
         DELETE FROM graph._edge_sources AS e WHERE tbl IN (e.from_table, e.to_table)
         RETURNING coalesce(e.via_table, e.from_table) AS carrier
     )
     SELECT coalesce(array_agg(DISTINCT carrier), '{}') INTO carriers FROM gone;
     DELETE FROM graph._node_tables AS n WHERE n.table_oid = tbl;
-    UPDATE graph._sync_state SET build_required = true;
+    -- The table's lock (its triggers' DDL) before graph._sync_state's row, as a build
+    -- takes its sources' locks before the row: one order (tests/test_writer_poison.py).
     PERFORM graph._install_capture(c) FROM unnest(carriers || tbl::oid) AS c;
+    UPDATE graph._sync_state SET build_required = true;
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where
     -- it arose: no internal query text, no PL/Python traceback (CONTEXT).
