@@ -40,8 +40,9 @@ rebuild or every read for everyone (found in review, each seen failing).
   5,000 deep or a numeric of 5,000 digits failed every export reaching the row.
 - A writer holding its table IN SHARE MODE hung maintenance (and replay behind it):
   its bounded wait was for ACCESS SHARE, its read's lock was waited for without
-  bound. Known gap (strict xfail): an admin's build() or verify() waiting so holds
-  graph._sync_state, and replay waits for everyone."""
+  bound. An admin's build(), verify() or reconcile() waiting so held graph._sync_state,
+  and replay waited for everyone: they lock their sources first now, bounded, and fail
+  naming the table (55000); registrations lock theirs before the row too (one order)."""
 
 import threading
 import uuid
@@ -935,6 +936,39 @@ def test_an_admin_call_waiting_on_a_writers_share_lock_holds_no_one_elses_replay
         finally:
             w.execute("ROLLBACK")
             waiting.join()
+
+
+@pytest.mark.parametrize("call", ["SELECT graph.build()", "SELECT * FROM graph.verify()"])
+def test_an_admin_call_not_granted_a_writers_locked_table_fails_naming_it(world, call):
+    """What build() and verify() say when a source stays locked past their bound (here
+    the caller's shorter lock_timeout, which the message states): 55000 naming the
+    table, with a hint, not a bare lock timeout; and nothing of the graph held since."""
+    dsn, writer = world
+    with as_role(dsn, writer) as w, connect(dsn) as admin:
+        w.execute("BEGIN")
+        w.execute("LOCK TABLE notes IN SHARE MODE")
+        admin.execute("SET lock_timeout = '300ms'")
+        with pytest.raises(psycopg.Error) as raised:
+            admin.execute(call)
+        w.execute("ROLLBACK")
+    name = call.split()[-1]
+    assert raised.value.sqlstate == "55000", raised.value
+    assert f"{name}: could not lock table public.notes within 300ms" in str(raised.value), raised.value
+    assert "pg_locks" in (raised.value.diag.message_hint or ""), raised.value.diag.message_hint
+
+
+def test_a_reconcile_not_granted_a_writers_locked_table_ends_failed_naming_it(world):
+    dsn, writer = world
+    with as_role(dsn, writer) as w, connect(dsn) as admin:
+        w.execute("BEGIN")
+        w.execute("LOCK TABLE notes IN SHARE MODE")
+        admin.execute("SET lock_timeout = '300ms'")
+        actions = admin.execute("SELECT action, detail FROM graph.reconcile()").fetchall()
+        w.execute("ROLLBACK")
+        status, error = admin.execute("SELECT status, error FROM graph._maintenance_jobs"
+                                      " ORDER BY job_id DESC LIMIT 1").fetchone()
+    assert actions == [("failed", error)], actions
+    assert status == "failed" and "graph.reconcile(): could not lock table public.notes within 300ms" in error, error
 
 
 def test_a_build_waiting_on_a_writer_and_a_registration_of_a_table_it_locked_do_not_deadlock(world):

@@ -12,8 +12,10 @@
 -- and holds off, VACUUM, ANALYZE and such DDL of the table (autovacuum gives way
 -- after deadlock_timeout, an anti-wraparound one excepted), and another superuser's
 -- or admin's read of the same table until that one's transaction ends.
--- wait true (build, verify, maintenance: graph._lock_sources(tables, true)): waits
--- as the session's lock_timeout lets it, as their ACCESS SHARE locks always did.
+-- wait true (build, verify, reconcile, maintenance: graph._lock_sources(tables, true),
+-- under the lock_timeout of 10 s at most they set, sync/sources.py lock_sources; and
+-- remove_table, remove_edge, alter_table before their registry writes): waits as the
+-- session's lock_timeout lets it.
 -- wait false (reads): waits at most the session's lock_timeout or 5 s, whichever is
 -- shorter, then raises 55P03 naming the table.
 -- SECURITY DEFINER, owned by the installing superuser (only a table's owner, a
