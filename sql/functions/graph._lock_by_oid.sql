@@ -15,7 +15,7 @@
 -- DDL graph._follow_ddl follows), so it never lets anyone lock a table that one
 -- could not lock with LOCK TABLE; PUBLIC's to run for the DDL follower's sake.
 -- Its callers: graph._hold_sources, graph._follow_ddl (ALTER SCHEMA) and the
--- maintenance run's source locks (ops/maintenance.py lock_sources).
+-- source locks of build, verify, reconcile and maintenance (sync/sources.py lock_sources).
 CREATE OR REPLACE FUNCTION graph._lock_by_oid(rel oid, mode text, members boolean)
 RETURNS boolean
 LANGUAGE plpgsql
