@@ -285,7 +285,16 @@ def test_a_trap_planted_between_the_check_and_the_read_never_runs(world, role, c
     with connect(world) as c:
         c.execute("DELETE FROM spy_pc.calls")
     result = {}
+    if held == "second":
+        # Which side of the deadlock fails is the one whose check (deadlock_timeout after
+        # it began to wait) finds the cycle first: under load the owner's index could
+        # start waiting more than the default 1 s after the call, whose one check then
+        # found no cycle, and the owner was the victim. The call checks at 3 s (well
+        # within the 10 s its lock waits), the owner not within the test.
+        _deadlock_timeouts(world, {OWNER: "60s", role: "3s"} if role else {OWNER: "60s"})
     caller = connect(world) if role is None else as_role(world, role)
+    if held == "second" and role is None:
+        caller.execute("SET deadlock_timeout = '3s'")
     pid = caller.info.backend_pid
 
     def run():
@@ -325,12 +334,24 @@ def test_a_trap_planted_between_the_check_and_the_read_never_runs(world, role, c
                 assert result.get("error") == "40P01", result
         finally:
             caller.close()
+            if held == "second":
+                _deadlock_timeouts(world, {OWNER: None, role: None} if role else {OWNER: None})
             with as_role(world, OWNER) as o2:
                 for tbl in (first, t):
                     for (idx,) in o2.execute("SELECT indexrelid::regclass::text FROM pg_index"
                                              f" WHERE indrelid = 'own_pc.{tbl}'::regclass AND NOT indisprimary"
                                              ).fetchall():
                         o2.execute(f"DROP INDEX {idx}")
+
+
+def _deadlock_timeouts(world, timeouts):
+    """Each role's deadlock_timeout at its next login (None: the server's)."""
+    with connect(world) as c:
+        for role, value in timeouts.items():
+            if value is None:
+                c.execute(f"ALTER ROLE {role} RESET deadlock_timeout")
+            else:
+                c.execute(f"ALTER ROLE {role} SET deadlock_timeout = '{value}'")
 
 
 def register_partitioned(world, t):
