@@ -399,6 +399,69 @@ def test_a_read_at_rest_takes_start_sames_answer_only_while_nothing_ended(graph_
         admin.execute(f"REVOKE SELECT ON rs.a, rs.aa FROM {READER}")
 
 
+ADMIN_MEMBER = "gs_start_admin"
+
+
+def test_a_graph_admins_read_at_rest_finds_its_seed_in_the_node_rows_and_a_role_without_it_falls_back(graph_db):
+    """A read at rest whose kept answer says the caller has graph_admin's privileges
+    (a superuser, a member that inherits them) runs START_SAME_ADMIN, which looks the
+    seed up in graph._node_rows, not through graph._nodes' policy (reads/start.py): the
+    same rows. A caller who has them no more in the same backend -- SET ROLE to a
+    reader in the same snapshot, a REVOKE of graph_admin -- may not read
+    graph._node_rows: the read falls back to START_QUIET and shows what that caller
+    may see, where it failed with 42501 had the statement's refusal not been taken
+    as "not the same caller"."""
+    reach = FROM_A1
+    with connect(graph_db) as admin, connect(graph_db) as c:
+        admin.execute(f"DROP ROLE IF EXISTS {ADMIN_MEMBER}")
+        admin.execute(f"CREATE ROLE {ADMIN_MEMBER} IN ROLE graph_admin")
+        admin.execute(f"GRANT USAGE ON SCHEMA rs TO {ADMIN_MEMBER}")
+        admin.execute(f"GRANT SELECT ON rs.a, rs.b, rs.c, rs.ab, rs.bc, rs.aa TO {ADMIN_MEMBER}")
+        admin.execute(f"GRANT SELECT ON rs.a, rs.aa TO {READER}")
+        everything = rows(admin, reach)
+        assert tables_of(everything) == ["rs.a", "rs.b", "rs.c"]
+        admin.execute(f"SET ROLE {READER}")
+        readers = rows(admin, reach)
+        admin.execute("RESET ROLE")
+        assert tables_of(readers) == ["rs.a"]
+        c.execute(COUNTS)
+        step = lambda a, b, k: b[k] - a[k]  # noqa: E731
+        for role in ("postgres", ADMIN_MEMBER):
+            c.execute(f"SET ROLE {role}")
+
+            def steady_then_reader():
+                for _ in range(2):
+                    assert rows(c, reach) == everything
+                first = counts(c)
+                for _ in range(3):
+                    assert rows(c, reach) == everything
+                then = counts(c)
+                c.execute(f"SET ROLE {READER}")  # the same snapshot, another caller
+                assert rows(c, reach) == readers
+                return first, then, counts(c)
+
+            def as_role(role=role):
+                c.execute(f"SET ROLE {role}")
+
+            first, then, last = on_a_steady_snapshot(c, steady_then_reader, first=as_role)
+            assert [step(first, then, k) for k in ("start_same_at_rest", "start_same_admin", "statements")] == [3, 3, 3]
+            assert [step(then, last, k) for k in ("start_admin_refused", "start_quiet")] == [1, 1], role
+            c.execute("RESET ROLE")
+        # a REVOKE of graph_admin: the member's next read may not read graph._node_rows
+        c.execute(f"SET ROLE {ADMIN_MEMBER}")
+        for _ in range(3):
+            assert rows(c, reach) == everything
+        before = counts(c)
+        admin.execute(f"REVOKE graph_admin FROM {ADMIN_MEMBER}")
+        assert rows(c, reach) == everything  # (it may SELECT every table, as a reader)
+        after = counts(c)
+        assert step(before, after, "start_admin_refused") <= 1
+        c.execute("RESET ROLE")
+        admin.execute(f"REVOKE SELECT ON rs.a, rs.aa FROM {READER}")
+        admin.execute(f"DROP OWNED BY {ADMIN_MEMBER}")
+        admin.execute(f"DROP ROLE {ADMIN_MEMBER}")
+
+
 def read_with_the_log_locked(admin, reader, sql):
     """The rows of ``sql`` read by ``reader`` while ``admin`` holds an ACCESS EXCLUSIVE
     lock on graph._sync_log, or the SQLSTATE of the read's error: 55P03 when the read
