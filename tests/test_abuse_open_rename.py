@@ -219,37 +219,43 @@ def test_renames_committed_while_replays_run_are_read_under_the_right_names(worl
 
 def test_health_names_the_owner_a_replay_waits_for(world, columns):
     """Replay still waits for an owner's open schema change where it must read the
-    owner's table: a build (maintenance's rebuild, a backlog folded into one) holds
-    the state row while it waits for the table's lock. sync_health() names the
-    owner's backend and its table; while nothing waits, it blames no one."""
+    owner's table: an apply that folds a backlog into a rebuild (as maintenance's
+    rebuild) holds the state row while it waits for the table's lock. (An admin's
+    graph.build() no longer does: it locks its sources first, tests/test_writer_poison.py.)
+    sync_health() names the owner's backend and its table; while nothing waits, it
+    blames no one."""
     with connect(world) as admin:
         apply(admin)
         admin.execute("UPDATE graph._sync_state SET last_apply_at = now() - interval '1 hour'")
     with owner_session(world) as o:
         o.execute("ALTER TABLE orn.mine RENAME COLUMN name TO name_x")
-        others_write(world, 501)
+        with connect(world) as w:  # a backlog large against the graph (rebuild_backlog_rows below)
+            w.execute(f"INSERT INTO public.orn_others SELECT g, 'o' || g, 1 FROM generate_series({BACKLOG}) AS g")
         with connect(world) as admin:
             admin.execute("SET statement_timeout = '10s'")
             action = admin.execute("SELECT next_action FROM graph.sync_health()").fetchone()[0]
             assert not action.startswith("replay waits"), action
         waited = []
+        rebuild = "SELECT * FROM graph.apply_sync()"
 
-        def build():
+        def fold():
             with connect(world) as b:
+                b.execute("SET graph.rebuild_backlog_rows = 1")
                 b.execute("SET lock_timeout = '20s'")
                 try:
-                    b.execute("SELECT graph.build()")
+                    b.execute(rebuild)
                 except psycopg.errors.LockNotAvailable as exc:
                     waited.append(exc)
 
-        t = threading.Thread(target=build)
+        t = threading.Thread(target=fold)
         t.start()
         try:
             with connect(world) as admin:
                 admin.execute("SET statement_timeout = '10s'")
                 build_waits = ("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                               " AND query = 'SELECT graph.build()')")
-                wait_until(lambda: admin.execute(build_waits).fetchone()[0], timeout=10, interval=0.1)
+                               " AND query = %s)")
+                assert wait_until(lambda: admin.execute(build_waits, [rebuild]).fetchone()[0], timeout=10,
+                                  interval=0.1)
                 action = admin.execute("SELECT next_action FROM graph.sync_health()").fetchone()[0]
                 assert action.startswith(f"replay waits for backend {o.info.backend_pid},"), action
                 assert "orn.mine" in action, action
@@ -260,6 +266,12 @@ def test_health_names_the_owner_a_replay_waits_for(world, columns):
     with connect(world) as admin:
         apply(admin)
         assert verify(admin) == []
+        admin.execute(f"DELETE FROM public.orn_others WHERE id BETWEEN {BACKLOG.replace(', ', ' AND ')}")
+        apply(admin)
+
+
+# Keys of the backlog test_health_names_the_owner_a_replay_waits_for writes (and deletes)
+BACKLOG = "100001, 102000"
 
 
 def replaying(c) -> bool:
