@@ -40,6 +40,7 @@ DATA_EXCEPTION_CLASS = "22"
 # (lock_timeout). See is_cancel.
 CANCEL_CLASS = "57"
 LOCK_TIMEOUT = "55P03"
+DEADLOCK_DETECTED = "40P01"
 # A relation named that does not exist (e.g. renamed while its lock was waited for).
 UNDEFINED_TABLE = "42P01"
 # program_limit_exceeded: among others, a btree index entry past what a page holds.
@@ -135,6 +136,13 @@ class SerializationFailure(GraphsyncError):
     """40001 serialization_failure: the graph was rebuilt again and again during a read."""
 
     sqlstate = "40001"
+
+
+class DeadlockDetected(GraphsyncError):
+    """40P01 deadlock_detected: a call lost a race for graph._sync_state's row and a
+    source table's lock with a session that takes them in the other order."""
+
+    sqlstate = "40P01"
 
 
 def is_data_exception(spi_error):

@@ -139,10 +139,32 @@ def remove_files(plpy, below, notes):
                      % (len(removed), files, size / 2 ** 20))
 
 
+def lock_first(plpy, config, force):
+    """Lock the sources before the apply phase takes graph._sync_state's row when
+    this run will read them: its source check is due, or a rebuild is (forced, or
+    graph._rebuild_reasons()). Sources, then the state row: the order graph.build(),
+    verify() and reconcile() take them in. Taken after the row (the check, the
+    rebuild), an admin's build() or verify() that locked the sources and waited for
+    the row deadlocked with the run: 40P01 failed one of them
+    (tests/test_lock_order_race.py). A table not locked in time (55000) is not this
+    phase's failure: returned, it fails the check or the rebuild, as it did when
+    they locked it, after the apply (a writer holding one table locked stops no
+    replay). None when locked, or nothing to lock."""
+    due = verify_due(last_check(plpy, config["graph.verify_interval"]))
+    if not (due or force or plpy.execute("SELECT graph._rebuild_reasons() AS r")[0]["r"]):
+        return None
+    try:
+        lock_sources(plpy, "source check" if due else "rebuild")
+    except errors.ObjectNotInPrerequisiteState as exc:
+        return exc
+    return None
+
+
 def maintain(plpy, job_id, result, force, notes, config):
     # The generation committed before this run: files of older ones are unused.
     committed = plpy.execute("SELECT generation FROM graph._sync_state")[0]["generation"]
     jobs.phase(plpy, job_id, "apply")
+    not_locked = lock_first(plpy, config, force)
     applied = apply_pending(plpy, result, notes)
 
     jobs.phase(plpy, job_id, "check")
@@ -156,7 +178,9 @@ def maintain(plpy, job_id, result, force, notes, config):
     if not blocking and not pending and not applied["stopped"] and verify_due(check):
         check = None  # (this run's check: what it finds is this run's result)
         jobs.phase(plpy, job_id, "verify")
-        lock_sources(plpy, "source check")
+        if not_locked is not None:
+            raise not_locked
+        lock_sources(plpy, "source check")  # (none left to lock, but what lock_first did not know of)
         total, summary, unread = count_differences(plpy)
         result["differences"] = total
         notes.append("source check: %s" % (summary or "no differences"))
@@ -196,7 +220,7 @@ def maintain(plpy, job_id, result, force, notes, config):
         # one is due (lock_sources), and the prune it skipped let the log grow with
         # every other table's writes for as long (tests/test_abuse_failed_check.py).
         try:
-            applied = rebuild(plpy, job_id, result, reasons, unreadable, notes)
+            applied = rebuild(plpy, job_id, result, reasons, unreadable, notes, not_locked)
         except Exception as exc:
             if errors.is_cancel(exc):
                 raise
@@ -219,12 +243,16 @@ def maintain(plpy, job_id, result, force, notes, config):
     return left_undone(plpy, drifted, [] if result["rebuilt"] else reasons, applied["stopped"], check)
 
 
-def rebuild(plpy, job_id, result, reasons, unreadable, notes):
+def rebuild(plpy, job_id, result, reasons, unreadable, notes, not_locked=None):
     """The rebuild phase (for ``reasons``), and the apply of what committed during it
     (its apply_pending result). ``unreadable``: the tables this run's source check
-    could not read, which the rebuild reads past (verify.read_past)."""
+    could not read, which the rebuild reads past (verify.read_past). ``not_locked``:
+    lock_first's failure to lock a table, which fails the rebuild (not waited for
+    twice)."""
     jobs.phase(plpy, job_id, "rebuild")
     plpy.notice("graphsync maintenance: rebuilding the base: %s" % "; ".join(reasons))
+    if not_locked is not None:
+        raise not_locked
     lock_sources(plpy, "rebuild")
     with plpy.subtransaction():
         generation, nodes, edges, seconds = build.build(plpy)

@@ -140,7 +140,7 @@ def verify(plpy):
     # writer's LOCK TABLE ... IN SHARE MODE kept the check waiting held every other
     # session's replay (sources.lock_sources).
     sources.lock_sources(plpy, "graph.verify()")
-    plpy.execute("SELECT FROM graph._sync_state FOR SHARE")
+    sources.lock_state(plpy, "graph.verify()", "SELECT FROM graph._sync_state FOR SHARE")
     reg = registry.load(plpy)
     unread = sources.read_each_table(plpy, reg, "graph.verify()")
     names = {oid: n.table_name for oid, n in reg.nodes.items()}

@@ -249,8 +249,8 @@ def build(plpy):
     # while a writer's LOCK TABLE ... IN SHARE MODE kept the build waiting, the row
     # held every other session's replay (sources.lock_sources).
     sources.lock_sources(plpy, "graph.build()")
-    generation = plpy.execute(
-        "SELECT generation FROM graph._sync_state FOR UPDATE")[0]["generation"] + 1
+    generation = sources.lock_state(
+        plpy, "graph.build()", "SELECT generation FROM graph._sync_state FOR UPDATE")[0]["generation"] + 1
     reg = registry.load(plpy)
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))

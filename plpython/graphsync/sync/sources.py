@@ -141,6 +141,31 @@ LOCK_HINT = ("pg_locks shows who holds it (a writer's LOCK TABLE ... IN SHARE MO
              " INDEX, VACUUM or another admin's read of it); retry when that transaction has ended.")
 
 
+# Lock order: the sources, then graph._sync_state's row (build, verify, reconcile,
+# registrations, maintenance that will check or rebuild). A call that took the row
+# first and only then finds it must read the sources (an apply that rebuilds a
+# backlog, retry_failed, a read that applies) can meet one of those in a deadlock;
+# PostgreSQL fails one side (40P01), whose work rolls back whole, and says so.
+RACE_HINT = ("Nothing was lost: pending log rows stay pending and are applied by a later call. Retry the call; the"
+             " other session's call went on.")
+STATE_RACE = ("%s: lost a lock race for graph._sync_state with another session that holds it and waits for a"
+              " source table this call locked (an apply that rebuilds, graph.retry_failed(), a read that applies)")
+
+
+def lock_state(plpy, why, statement):
+    """Run ``statement``, which takes graph._sync_state's row, after lock_sources: a
+    deadlock with a session that took the row first is raised as 40P01 naming ``why``
+    (the call) and what it raced, with a hint to retry (RACE_HINT), not PostgreSQL's
+    bare 'deadlock detected'. The statement's rows."""
+    try:
+        with plpy.subtransaction():
+            return plpy.execute(statement)
+    except plpy.SPIError as exc:
+        if getattr(exc, "sqlstate", None) != errors.DEADLOCK_DETECTED:
+            raise
+        raise errors.DeadlockDetected(STATE_RACE % why, hint=RACE_HINT) from None
+
+
 class _Renamed(Exception):
     """The name a lock was taken by named another relation, or none, once granted."""
 
@@ -192,6 +217,13 @@ def lock_sources(plpy, why, oids=None):
                 state = getattr(exc, "sqlstate", None)
                 if state == errors.UNDEFINED_TABLE:
                     pass  # renamed away while waited for: its name now
+                elif state == errors.DEADLOCK_DETECTED:
+                    # this transaction took graph._sync_state's row first (an apply that
+                    # rebuilds, maintenance's rebuild, retry_failed, a read that applies)
+                    raise errors.DeadlockDetected(
+                        "%s: lost a lock race for table %s with another session that locked it and waits for"
+                        " graph._sync_state, which this transaction holds" % (why, name),
+                        hint=RACE_HINT) from None
                 elif state != errors.LOCK_TIMEOUT:
                     raise
                 else:

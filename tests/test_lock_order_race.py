@@ -1,0 +1,132 @@
+"""The two orders in which a call takes its sources' locks and graph._sync_state's row,
+raced (real sessions, threads; the interleaving set up through pg_locks, never timed).
+
+graph.build(), graph.verify() and graph.reconcile() lock their sources (bounded)
+before the state row; scheduled maintenance took the row first (its apply phase) and
+its sources after (its source check, its rebuild), and so does an apply that decides
+to rebuild a backlog. Two such calls racing deadlocked: PostgreSQL failed one with
+40P01 after deadlock_timeout (which side: the one whose deadlock_timeout ran out
+first, set here per session to choose it). Now maintenance that will check or
+rebuild locks its sources before its apply phase (one order: no deadlock), and a
+build() that loses the race with an apply's rebuild says so, with a hint to retry."""
+
+import threading
+
+import psycopg
+import pytest
+
+from conftest import apply, connect, pending_count, verify, wait_until
+
+TABLES = ("lo_accounts", "lo_transfers")
+
+
+@pytest.fixture
+def world(db):
+    with connect(db) as c:
+        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
+        c.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE")
+        c.execute("CREATE TABLE lo_accounts (id bigint PRIMARY KEY, name text)")
+        c.execute("CREATE TABLE lo_transfers (id bigint PRIMARY KEY, dst bigint)")
+        c.execute("INSERT INTO lo_accounts SELECT g, 'a' || g FROM generate_series(1, 5) AS g")
+        c.execute("INSERT INTO lo_transfers SELECT g, g % 5 + 1 FROM generate_series(1, 5) AS g")
+        c.execute("SELECT graph.add_table('lo_accounts', columns => '{name}')")
+        c.execute("SELECT graph.add_table('lo_transfers')")
+        c.execute("SELECT graph.add_edge('lo_transfers', 'dst', 'lo_accounts', label => 'to')")
+        c.execute("SELECT graph.build()")
+    yield db
+    with connect(db) as c:
+        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
+        c.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE")
+
+
+def _waiting(c, pid):
+    """Whether backend ``pid`` waits for a lock some other backend holds."""
+    return c.execute("SELECT cardinality(pg_blocking_pids(%s)) > 0", (pid,)).fetchone()[0]
+
+
+def _run(conn, statement, out, key):
+    try:
+        out[key] = conn.execute(statement).fetchall()
+    except psycopg.Error as exc:
+        out[key] = exc
+
+
+def _race(dsn, first, second, loser, setup_first=()):
+    """Hold graph._sync_state's row; start ``first`` (it waits), then ``second`` (it
+    waits too), then let the row go: each statement's rows, or its error. ``loser``
+    ('first' or 'second'): the session whose deadlock check runs first (a short
+    deadlock_timeout), the other's much later: which side a deadlock fails."""
+    out = {}
+    with connect(dsn) as holder, connect(dsn) as a, connect(dsn) as b, connect(dsn) as c:
+        for conn, name in ((a, "first"), (b, "second")):
+            conn.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
+            conn.execute("SET deadlock_timeout = %s" % ("'200ms'" if loser == name else "'60s'"))
+        for statement in setup_first:
+            a.execute(statement)
+        holder.execute("BEGIN")
+        holder.execute("SELECT FROM graph._sync_state FOR UPDATE")
+        ta = threading.Thread(target=_run, args=(a, first, out, "first"))
+        tb = threading.Thread(target=_run, args=(b, second, out, "second"))
+        ta.start()
+        try:
+            assert wait_until(lambda: _waiting(c, a.info.backend_pid)), "the first call never waited"
+            tb.start()
+            assert wait_until(lambda: _waiting(c, b.info.backend_pid)), "the second call never waited"
+        finally:
+            holder.execute("COMMIT")
+            ta.join()
+            if tb.ident is not None:
+                tb.join()
+    return out
+
+
+def _failure(result):
+    return result if isinstance(result, psycopg.Error) else None
+
+
+@pytest.mark.parametrize("loser", ["first", "second"])
+@pytest.mark.parametrize("call", ["SELECT graph.build()", "SELECT count(*) FROM graph.verify()"])
+def test_maintenance_with_its_source_check_due_and_an_admin_call_do_not_deadlock(world, call, loser):
+    """Maintenance with its source check due took graph._sync_state's row (its apply
+    phase) and then its sources' locks (the check); an admin's build() or verify()
+    that locked the sources and waited for the row closed a cycle: 40P01 failed the
+    run ('failed', an alarm in health) or the admin's call, whichever side checked
+    first (both failed before). Maintenance now locks its sources before its apply
+    phase when its check is due: one order, one simply waits, both succeed."""
+    out = _race(world, "SELECT status, error FROM graph.run_scheduled_maintenance()", call, loser,
+                setup_first=("SET graph.verify_interval = '0'",))
+    assert _failure(out["first"]) is None and _failure(out["second"]) is None, out
+    status, error = out["first"][0]
+    assert status == "succeeded", (status, error)
+    with connect(world) as c:
+        assert verify(c) == []
+
+
+@pytest.mark.parametrize("loser", ["first", "second"])
+def test_an_apply_that_rebuilds_and_a_build_lose_nothing_and_say_so(world, loser):
+    """An apply that finds a backlog worth a rebuild (graph.rebuild_backlog_rows)
+    decides so only under graph._sync_state's row; its build then locks the sources,
+    which an admin's build() waiting for the row holds: a deadlock. The apply that
+    loses it replays the backlog instead (a WARNING; this pins it). A build() that
+    loses it failed with PostgreSQL's bare 'deadlock detected'; now it says which
+    call lost to what, with a hint to retry (40P01 still), and nothing is lost: the
+    rows are applied, the graph agrees with the sources."""
+    with connect(world) as c:
+        c.execute("INSERT INTO lo_accounts SELECT g, 'b' || g FROM generate_series(6, 40) AS g")
+        c.execute("INSERT INTO lo_transfers SELECT g, g % 40 + 1 FROM generate_series(6, 40) AS g")
+    out = _race(world, "SELECT inserts FROM graph.apply_sync()", "SELECT graph.build()", loser,
+                setup_first=("SET graph.rebuild_backlog_rows = 1",))
+    apply_failed, build_failed = _failure(out["first"]), _failure(out["second"])
+    assert apply_failed is None, out
+    if loser == "second":
+        assert build_failed is not None and build_failed.sqlstate == "40P01", out
+        text = build_failed.diag.message_primary or ""
+        assert "graph.build()" in text and "graph._sync_state" in text, text
+        assert "retry" in (build_failed.diag.message_hint or "").lower(), build_failed.diag.message_hint
+    else:
+        assert build_failed is None, out
+        assert out["first"] == [(70,)], out  # replayed instead of rebuilt, whole
+    with connect(world) as c:
+        apply(c)
+        assert pending_count(c) == 0
+        assert verify(c) == []
