@@ -103,25 +103,26 @@ def test_maintenance_with_its_source_check_due_and_an_admin_call_do_not_deadlock
 
 
 @pytest.mark.parametrize("loser", ["first", "second"])
-def test_an_apply_that_rebuilds_and_a_build_lose_nothing_and_say_so(world, loser):
+@pytest.mark.parametrize("call", ["graph.build()", "graph.verify()"])
+def test_an_apply_that_rebuilds_and_a_build_lose_nothing_and_say_so(world, call, loser):
     """An apply that finds a backlog worth a rebuild (graph.rebuild_backlog_rows)
     decides so only under graph._sync_state's row; its build then locks the sources,
-    which an admin's build() waiting for the row holds: a deadlock. The apply that
-    loses it replays the backlog instead (a WARNING; this pins it). A build() that
-    loses it failed with PostgreSQL's bare 'deadlock detected'; now it says which
+    which an admin's build() or verify() waiting for the row holds: a deadlock. The
+    apply that loses it replays the backlog instead (a WARNING; this pins it). A
+    build() or verify() that loses it failed with PostgreSQL's bare 'deadlock detected'; now it says which
     call lost to what, with a hint to retry (40P01 still), and nothing is lost: the
     rows are applied, the graph agrees with the sources."""
     with connect(world) as c:
         c.execute("INSERT INTO lo_accounts SELECT g, 'b' || g FROM generate_series(6, 40) AS g")
         c.execute("INSERT INTO lo_transfers SELECT g, g % 40 + 1 FROM generate_series(6, 40) AS g")
-    out = _race(world, "SELECT inserts FROM graph.apply_sync()", "SELECT graph.build()", loser,
+    out = _race(world, "SELECT inserts FROM graph.apply_sync()", "SELECT count(*) FROM %s" % call, loser,
                 setup_first=("SET graph.rebuild_backlog_rows = 1",))
     apply_failed, build_failed = _failure(out["first"]), _failure(out["second"])
     assert apply_failed is None, out
     if loser == "second":
         assert build_failed is not None and build_failed.sqlstate == "40P01", out
         text = build_failed.diag.message_primary or ""
-        assert "graph.build()" in text and "graph._sync_state" in text, text
+        assert call in text and "graph._sync_state" in text, text
         assert "retry" in (build_failed.diag.message_hint or "").lower(), build_failed.diag.message_hint
     else:
         assert build_failed is None, out

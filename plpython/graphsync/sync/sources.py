@@ -218,11 +218,13 @@ def lock_sources(plpy, why, oids=None):
                 if state == errors.UNDEFINED_TABLE:
                     pass  # renamed away while waited for: its name now
                 elif state == errors.DEADLOCK_DETECTED:
-                    # this transaction took graph._sync_state's row first (an apply that
-                    # rebuilds, maintenance's rebuild, retry_failed, a read that applies)
+                    # typically: this transaction took graph._sync_state's row first (an
+                    # apply that rebuilds, retry_failed, a read that applies) and a build()
+                    # or verify() holding the table waits for it
                     raise errors.DeadlockDetected(
-                        "%s: lost a lock race for table %s with another session that locked it and waits for"
-                        " graph._sync_state, which this transaction holds" % (why, name),
+                        "%s: deadlock detected while locking table %s, which another session holds while it"
+                        " waits for a lock this transaction holds (such as graph._sync_state's row, which an"
+                        " apply, a retry or a read that applies takes before the sources)" % (why, name),
                         hint=RACE_HINT) from None
                 elif state != errors.LOCK_TIMEOUT:
                     raise
