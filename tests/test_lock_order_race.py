@@ -131,3 +131,40 @@ def test_an_apply_that_rebuilds_and_a_build_lose_nothing_and_say_so(world, call,
         apply(c)
         assert pending_count(c) == 0
         assert verify(c) == []
+
+
+# A TRUNCATE's apply fails (its nodes cannot die) until CURE.
+POISON = """
+CREATE OR REPLACE FUNCTION public.lo_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.alive AND NOT NEW.alive THEN RAISE EXCEPTION 'these nodes may not die'; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER lo_poison BEFORE UPDATE ON graph._node_rows
+FOR EACH ROW EXECUTE FUNCTION public.lo_poison();
+"""
+CURE = "DROP TRIGGER lo_poison ON graph._node_rows"
+
+
+@pytest.mark.parametrize("loser", ["first", "second"])
+def test_a_retry_that_rebuilds_and_a_build_do_not_deadlock(world, loser):
+    """graph.retry_failed() with a failed TRUNCATE among its rows rebuilds; it took
+    graph._sync_state's row and then, in its build, the sources' locks: an admin's
+    build() holding the sources and waiting for the row deadlocked with it (40P01
+    for one of them). A retry that will rebuild now locks its sources first: one
+    order, both succeed, and the TRUNCATE is in the graph."""
+    with connect(world) as c:
+        c.execute("SET graph.sync_error_policy = 'skip'")
+        c.execute(POISON)
+        try:
+            c.execute("TRUNCATE lo_transfers")
+            assert apply(c)["failed"] == 1
+        finally:
+            c.execute(CURE)
+    out = _race(world, "SELECT rebuilt FROM graph.retry_failed()", "SELECT graph.build()", loser)
+    assert _failure(out["first"]) is None and _failure(out["second"]) is None, out
+    assert out["first"] == [(True,)], out
+    with connect(world) as c:
+        assert c.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = 'lo_transfers'::regclass"
+                         ).fetchone()[0] == 0
+        assert verify(c) == []

@@ -23,6 +23,10 @@ does not try a rebuild that would read them -- but when each failed only on a ro
 its row filter raised a data exception on, which a rebuild takes as failing the
 filter (verify.read_past): that rebuild goes on, and the run says so.
 
+A run that will read the sources (its check is due, or a rebuild is) locks them
+before its apply phase takes graph._sync_state's row (lock_first): sources, then
+the row, the order graph.build(), verify() and reconcile() take them in.
+
 Runs never overlap: a scheduled run that finds another under way returns
 'skipped' (jobs.lock: the row 'maintenance' of graph._locks, SKIP LOCKED);
 vacuum and reconcile wait for it.

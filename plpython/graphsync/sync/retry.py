@@ -39,6 +39,13 @@ WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._
 ORDER BY l.id
 """
 
+# Whether a failed TRUNCATE marker is among the failed rows (SKIPPED's, pending or
+# not): the retry then rebuilds.
+FAILED_TRUNCATE = """
+SELECT EXISTS (SELECT FROM graph._sync_log AS l
+               WHERE l.op = 'T' AND l.error_message IS NOT NULL
+                 AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))) AS t
+"""
 
 # Every failed row, and whether it still waits in front of replay (policy 'stop').
 FAILED = """
@@ -115,6 +122,12 @@ def _changes(plpy, reg, rows, truncated):
 @notify.top_level
 def retry_failed(plpy):
     db.require_admin(plpy)
+    # A retry that will rebuild (a failed TRUNCATE) locks its sources (bounded) before
+    # graph._sync_state's row, the order build() takes them in: its build took them
+    # after the row, and an admin's build() holding them and waiting for the row
+    # deadlocked with it (tests/test_lock_order_race.py).
+    if plpy.execute(FAILED_TRUNCATE)[0]["t"]:
+        sources.lock_sources(plpy, "graph.retry_failed()")
     plpy.execute("SELECT FROM graph._sync_state FOR UPDATE")
     out = {"retried": 0, "succeeded": 0, "still_failed": 0, "applied_after": 0, "rebuilt": False,
            "stopped": None}
