@@ -51,18 +51,21 @@ def _run(conn, statement, out, key):
         out[key] = exc
 
 
-def _race(dsn, first, second, loser, setup_first=()):
+def _race(dsn, first, second, loser, setup_first=(), setup_second=()):
     """Hold graph._sync_state's row; start ``first`` (it waits), then ``second`` (it
     waits too), then let the row go: each statement's rows, or its error. ``loser``
-    ('first' or 'second'): the session whose deadlock check runs first (a short
-    deadlock_timeout), the other's much later: which side a deadlock fails."""
+    ('first' or 'second'): the session whose deadlock check runs first (3 s after it
+    began to wait, well after the cycle closed), the other's much later (60 s): which
+    side a deadlock fails."""
     out = {}
     with connect(dsn) as holder, connect(dsn) as a, connect(dsn) as b, connect(dsn) as c:
         for conn, name in ((a, "first"), (b, "second")):
             conn.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
-            conn.execute("SET deadlock_timeout = %s" % ("'200ms'" if loser == name else "'60s'"))
+            conn.execute("SET deadlock_timeout = %s" % ("'3s'" if loser == name else "'60s'"))
         for statement in setup_first:
             a.execute(statement)
+        for statement in setup_second:
+            b.execute(statement)
         holder.execute("BEGIN")
         holder.execute("SELECT FROM graph._sync_state FOR UPDATE")
         ta = threading.Thread(target=_run, args=(a, first, out, "first"))
@@ -167,4 +170,32 @@ def test_a_retry_that_rebuilds_and_a_build_do_not_deadlock(world, loser):
     with connect(world) as c:
         assert c.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = 'lo_transfers'::regclass"
                          ).fetchone()[0] == 0
+        assert verify(c) == []
+
+
+@pytest.mark.parametrize("loser", ["first", "second"])
+def test_maintenance_that_locked_its_sources_first_and_an_apply_that_rebuilds_lose_nothing(world, loser):
+    """The other side of maintenance locking its sources first: an apply that decides
+    under graph._sync_state's row to rebuild a backlog then waits for those sources,
+    while the run waits for the row. The apply that loses the deadlock replays
+    instead; a run that loses it ends 'skipped', saying it lost a lock race and that
+    the next run does it, not 'failed' with an alarm; nothing is lost either way.
+    (Before maintenance locked first there was no deadlock here: with that change
+    alone, the run losing it ended 'failed', 'deadlock detected'.)"""
+    with connect(world) as c:
+        c.execute("INSERT INTO lo_accounts SELECT g, 'b' || g FROM generate_series(6, 40) AS g")
+        c.execute("INSERT INTO lo_transfers SELECT g, g % 40 + 1 FROM generate_series(6, 40) AS g")
+    out = _race(world, "SELECT inserts FROM graph.apply_sync()",
+                "SELECT status, reason, error FROM graph.run_scheduled_maintenance()", loser,
+                setup_first=("SET graph.rebuild_backlog_rows = 1",),
+                setup_second=("SET graph.verify_interval = '0'",))  # its check due: it locks first
+    assert _failure(out["first"]) is None and _failure(out["second"]) is None, out
+    status, reason, error = out["second"][0]
+    assert status in ("succeeded", "skipped"), out
+    if status == "skipped":
+        assert "lost a lock race" in reason and "next run" in reason and error is None, out
+    with connect(world) as c:
+        c.execute("SET graph.verify_interval = '0'")
+        assert c.execute("SELECT status FROM graph.run_scheduled_maintenance()").fetchone() == ("succeeded",)
+        assert pending_count(c) == 0
         assert verify(c) == []

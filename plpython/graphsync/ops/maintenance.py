@@ -27,6 +27,9 @@ A run that will read the sources (its check is due, or a rebuild is) locks them
 before its apply phase takes graph._sync_state's row (lock_first): sources, then
 the row, the order graph.build(), verify() and reconcile() take them in.
 
+A run that loses a deadlock (40P01) all the same ends 'skipped', saying so: nothing
+is lost, the next run does it.
+
 Runs never overlap: a scheduled run that finds another under way returns
 'skipped' (jobs.lock: the row 'maintenance' of graph._locks, SKIP LOCKED);
 vacuum and reconcile wait for it.
@@ -371,8 +374,17 @@ def run_job(plpy, kind="scheduled", force=False):
     except Exception as exc:  # recorded in the job row; the phase's work rolled back
         if errors.is_cancel(exc):  # cancel means stop: the whole run rolls back
             raise
-        result["status"], result["error"] = "failed", errors.first_line(exc)
-        plpy.warning("graphsync maintenance failed: %s" % result["error"])
+        if getattr(exc, "sqlstate", None) == errors.DEADLOCK_DETECTED:
+            # A lost lock race (lock_first: an apply that decided under
+            # graph._sync_state's row to rebuild, and waits for the sources this run
+            # locked; PostgreSQL failed this side): nothing is lost, pending rows stay
+            # pending, and the next run does what this one did not. Not an alarm.
+            result["status"] = "skipped"
+            notes.append("lost a lock race with another session (%s); the next run does what this one did not"
+                         % errors.first_line(exc))
+        else:
+            result["status"], result["error"] = "failed", errors.first_line(exc)
+            plpy.warning("graphsync maintenance failed: %s" % result["error"])
     result["reason"] = "; ".join(notes) or "nothing to do"
     result["seconds"] = time.monotonic() - started
     jobs.job_finish(plpy, job_id, result)
