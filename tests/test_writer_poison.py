@@ -1014,3 +1014,55 @@ def _swallow(conn, statement):
         conn.execute(statement)
     except psycopg.Error:
         pass
+
+
+def _hold_state_row_after_a_read(w, c):
+    """``w`` (a writer outside graph_admin) reads in a transaction it leaves open, and
+    its read's freshness step applies the pending rows: graph._sync_state's row stays
+    locked until the transaction ends (README "Settings"). Whether it holds it now."""
+    w.execute("ROLLBACK")
+    w.execute("BEGIN")
+    w.execute("SELECT count(*) FROM graph.traverse('notes', '1')").fetchone()
+    try:
+        c.execute("SELECT FROM graph._sync_state FOR UPDATE NOWAIT")
+    except psycopg.errors.LockNotAvailable:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("call", ["SELECT graph.build()", "SELECT * FROM graph.verify()",
+                                  "SELECT * FROM graph.reconcile()"])
+def test_an_admin_call_waiting_for_the_state_row_holds_no_sources_lock(world, call):
+    """build(), verify() and reconcile() take their sources' SHARE UPDATE EXCLUSIVE
+    locks first and graph._sync_state's row only then. A role outside graph_admin whose
+    read applied in a transaction it leaves open holds that row, and the call waited for
+    it without bound holding every source's lock: the table owners' VACUUM, ANALYZE,
+    CREATE INDEX, an admin's read of a join table (55P03 after 5 s) and maintenance's
+    source check (55000) waited or failed behind it for as long as the reader liked.
+    Now the call waits for the row at most as long as for a source; past that it gives
+    its sources' locks back and waits for the row holding none, then locks again."""
+    dsn, writer = world
+    with as_role(dsn, writer) as w, connect(dsn) as admin, connect(dsn) as c, connect(dsn) as owner:
+        w.execute("INSERT INTO notes VALUES (1, 1, '1', 'x')")  # a pending row the read applies
+        assert wait_until(lambda: _hold_state_row_after_a_read(w, c))
+        admin.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
+        waiting = threading.Thread(target=lambda: _swallow(admin, call))
+        waiting.start()
+        try:
+            assert wait_until(lambda: blocked_by(c, admin.info.backend_pid, w.info.backend_pid))
+
+            def owner_may_lock():
+                owner.execute("BEGIN")
+                try:
+                    owner.execute("LOCK TABLE accounts, transfers, notes IN SHARE UPDATE EXCLUSIVE MODE NOWAIT")
+                    return blocked_by(c, admin.info.backend_pid, w.info.backend_pid)  # (still waiting)
+                except psycopg.errors.LockNotAvailable:
+                    return False
+                finally:
+                    owner.execute("ROLLBACK")
+
+            assert wait_until(owner_may_lock, timeout=60)
+        finally:
+            w.execute("ROLLBACK")
+            waiting.join()
+        assert admin.execute("SELECT 1").fetchone() == (1,)

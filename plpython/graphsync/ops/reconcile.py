@@ -264,8 +264,10 @@ def _reconcile(plpy, job_id, repairs, result):
     jobs.phase(plpy, job_id, "repair drift")
     # The sources' locks (bounded) before anything takes graph._sync_state's row (the
     # repair, the apply): the row held while a writer's LOCK TABLE ... IN SHARE MODE
-    # kept the check waiting held every other session's replay (sources.lock_sources).
-    sources.lock_sources(plpy, "graph.reconcile()")
+    # kept the check waiting held every other session's replay (sources.lock_sources);
+    # the row taken here, its wait bounded too, the sources given back past it
+    # (sources.lock_sources_then_state).
+    sources.lock_sources_then_state(plpy, "graph.reconcile()", "SELECT FROM graph._sync_state FOR UPDATE")
     with plpy.subtransaction():
         _follow_all(plpy, repairs)
         repairs.repair(drift.rows(plpy))

@@ -138,9 +138,9 @@ def verify(plpy):
         return drifted
     # The sources' locks (bounded), then graph._sync_state's row: the row held while a
     # writer's LOCK TABLE ... IN SHARE MODE kept the check waiting held every other
-    # session's replay (sources.lock_sources).
-    sources.lock_sources(plpy, "graph.verify()")
-    sources.lock_state(plpy, "graph.verify()", "SELECT FROM graph._sync_state FOR SHARE")
+    # session's replay (sources.lock_sources); the row's wait bounded too, the sources
+    # given back past it (sources.lock_sources_then_state).
+    sources.lock_sources_then_state(plpy, "graph.verify()", "SELECT FROM graph._sync_state FOR SHARE")
     reg = registry.load(plpy)
     unread = sources.read_each_table(plpy, reg, "graph.verify()")
     names = {oid: n.table_name for oid, n in reg.nodes.items()}

@@ -247,9 +247,9 @@ def build(plpy):
     db.require_admin(plpy)
     # The sources' locks first, bounded, and graph._sync_state's row only then: held
     # while a writer's LOCK TABLE ... IN SHARE MODE kept the build waiting, the row
-    # held every other session's replay (sources.lock_sources).
-    sources.lock_sources(plpy, "graph.build()")
-    generation = sources.lock_state(
+    # held every other session's replay (sources.lock_sources); the row's wait bounded
+    # too, the sources given back past it (sources.lock_sources_then_state).
+    generation = sources.lock_sources_then_state(
         plpy, "graph.build()", "SELECT generation FROM graph._sync_state FOR UPDATE")[0]["generation"] + 1
     reg = registry.load(plpy)
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"

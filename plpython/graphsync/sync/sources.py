@@ -238,6 +238,44 @@ def lock_sources(plpy, why, oids=None):
                     hint="Retry when the table's or its schema's name has settled.")
 
 
+class _GiveBack(Exception):
+    """Rolls back a subtransaction that waited for graph._sync_state's row: the row
+    lock it took (and nothing else) is given back."""
+
+
+def lock_sources_then_state(plpy, why, statement):
+    """lock_sources(plpy, why), then ``statement`` (the one of the caller that takes
+    graph._sync_state's row: FOR UPDATE, FOR SHARE), its wait for the row bounded as
+    a source's (SOURCE_LOCK_WAIT); its rows. Past that bound the sources' locks are
+    given back (their subtransaction rolls back), the row is waited for holding none
+    of them (as long as the caller's lock_timeout lets it), and the sources are
+    locked again. Waited for without bound while the sources were held, the row --
+    which a reader outside graph_admin holds from its read's apply to the end of a
+    transaction it may leave open -- kept every source table under SHARE UPDATE
+    EXCLUSIVE for as long as that reader liked: its owner's VACUUM, ANALYZE and CREATE
+    INDEX waited, an admin's read of a join table failed (55P03) and so did
+    maintenance's source check (tests/test_writer_poison.py). A cancel still stops it;
+    a deadlock with a session that took the row first is lock_state's 40P01."""
+    while True:
+        try:
+            with plpy.subtransaction():
+                lock_sources(plpy, why)
+                was = plpy.execute(plpy.prepare(LOCK_WAIT, ["text"]), [SOURCE_LOCK_WAIT])[0]["was"]
+                rows = lock_state(plpy, why, statement)
+                plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('lock_timeout', $1, true)", ["text"]),
+                             [was])
+            return rows
+        except plpy.SPIError as exc:
+            if getattr(exc, "sqlstate", None) != errors.LOCK_TIMEOUT:
+                raise
+        try:
+            with plpy.subtransaction():
+                plpy.execute(statement)  # the row, once free (the caller's lock_timeout: 55P03)
+                raise _GiveBack()
+        except _GiveBack:
+            pass
+
+
 def lock_tables(plpy, oids, why):
     """Lock tables ``oids`` (and their partitions and children) for a superuser or
     graph_admin caller before any of them is checked by graph._source_name: a read
