@@ -1066,3 +1066,24 @@ def test_an_admin_call_waiting_for_the_state_row_holds_no_sources_lock(world, ca
             w.execute("ROLLBACK")
             waiting.join()
         assert admin.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_an_alter_table_waits_a_bounded_time_for_a_writers_share_lock(world):
+    """alter_table() now takes its table's lock (SHARE UPDATE EXCLUSIVE, a build's) before
+    it writes the registry rows a build writes too. A writer holding its table IN SHARE
+    MODE in an open transaction kept an admin's alter_table() waiting as long as the
+    writer liked (the session's lock_timeout, none by default). It now waits at most
+    5 s, as a read's lock does, then fails 55P03 naming the table; after the writer is
+    done it succeeds."""
+    dsn, writer = world
+    with as_role(dsn, writer) as w, connect(dsn) as admin:
+        w.execute("BEGIN")
+        w.execute("LOCK TABLE notes IN SHARE MODE")
+        admin.execute("SET statement_timeout = '30s'")  # a guard against the hang, not a timing
+        with pytest.raises(psycopg.errors.LockNotAvailable) as info:
+            admin.execute("SELECT graph.alter_table('notes', add_properties => '{account_txt}')")
+        assert "notes" in str(info.value), info.value
+        w.execute("ROLLBACK")
+        admin.execute("SELECT graph.alter_table('notes', add_properties => '{account_txt}')")
+        assert admin.execute("SELECT columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass"
+                             ).fetchone()[0] == ["body", "account_txt"]

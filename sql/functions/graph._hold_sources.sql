@@ -14,10 +14,11 @@
 -- or admin's read of the same table until that one's transaction ends.
 -- wait true (build, verify, reconcile, maintenance: graph._lock_sources(tables, true),
 -- under the lock_timeout of 10 s at most they set, sync/sources.py lock_sources; and
--- remove_table, remove_edge, alter_table before their registry writes): waits as the
--- session's lock_timeout lets it.
--- wait false (reads): waits at most the session's lock_timeout or 5 s, whichever is
--- shorter, then raises 55P03 naming the table.
+-- remove_table and remove_edge before their registry writes, whose trigger DDL waits
+-- for the table anyway): waits as the session's lock_timeout lets it.
+-- wait false (reads; alter_table before its registry writes): waits at most the
+-- session's lock_timeout or 5 s, whichever is shorter, then raises 55P03 naming the
+-- table.
 -- SECURITY DEFINER, owned by the installing superuser (only a table's owner, a
 -- superuser or a role that may write the table may take that lock, and graphsync
 -- owns no one's tables): EXECUTE is graph_admin's alone (sql/privileges.sql), and it

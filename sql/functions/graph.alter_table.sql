@@ -114,7 +114,11 @@ BEGIN
     -- before it writes the registry rows a build writes too (graph._after_build) and
     -- graph._sync_state's row: a build takes its sources' locks, then those rows, and
     -- a registration holding them while it waited for the table deadlocked with it.
-    PERFORM graph._lock_sources(ARRAY[tbl::oid], true);
+    -- Waited for at most 5 s (then 55P03 naming the table), as a read's lock: a writer
+    -- holding its table IN SHARE MODE in an open transaction kept the call waiting as
+    -- long as it liked, where a change of registered columns alone, which takes no
+    -- lock of the table, had not waited at all (tests/test_writer_poison.py).
+    PERFORM graph._lock_sources(ARRAY[tbl::oid], false);
     UPDATE graph._node_tables AS n
     SET columns = props, filter_columns = filters, row_filter = filter_sql, row_filter_columns = filter_cols
     WHERE n.table_oid = tbl;
