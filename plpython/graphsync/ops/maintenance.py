@@ -100,18 +100,6 @@ def verify_due(check):
     return check is not None and check["old"]
 
 
-def lock_sources(plpy, why):
-    """Lock every source table as reading it takes, waiting at most
-    sources.SOURCE_LOCK_WAIT for each (the caller's lock_timeout when shorter: the
-    failure states which), before ``why`` (the source check, a rebuild) reads them
-    (sources.lock_sources). Reading waited as long as any lock was held: the owner of
-    one registered table, holding it locked in a transaction left open, kept the run
-    waiting with the maintenance lock (every later run 'skipped') and health saying
-    nothing. A table not locked in time fails the phase (55000), naming it; a cancel
-    still stops the run."""
-    sources.lock_sources(plpy, why)
-
-
 def count_differences(plpy):
     """Differences between the applied graph and the sources (verify.differences):
     (total, summary text -- the count of each kind --, the tables the check could
@@ -161,7 +149,7 @@ def lock_first(plpy, config, force):
     if not (due or force or plpy.execute("SELECT graph._rebuild_reasons() AS r")[0]["r"]):
         return None
     try:
-        lock_sources(plpy, "source check" if due else "rebuild")
+        sources.lock_sources(plpy, "source check" if due else "rebuild")
     except errors.ObjectNotInPrerequisiteState as exc:
         return exc
     return None
@@ -187,7 +175,7 @@ def maintain(plpy, job_id, result, force, notes, config):
         jobs.phase(plpy, job_id, "verify")
         if not_locked is not None:
             raise not_locked
-        lock_sources(plpy, "source check")  # (none left to lock, but what lock_first did not know of)
+        sources.lock_sources(plpy, "source check")  # (none left to lock, but what lock_first did not know of)
         total, summary, unread = count_differences(plpy)
         result["differences"] = total
         notes.append("source check: %s" % (summary or "no differences"))
@@ -224,7 +212,7 @@ def maintain(plpy, job_id, result, force, notes, config):
     elif reasons:
         # A failing rebuild (or apply after it) fails the run in its phase, after the
         # prune: a table's owner holding its table locked fails every rebuild while
-        # one is due (lock_sources), and the prune it skipped let the log grow with
+        # one is due (sources.lock_sources), and the prune it skipped let the log grow with
         # every other table's writes for as long (tests/test_abuse_failed_check.py).
         try:
             applied = rebuild(plpy, job_id, result, reasons, unreadable, notes, not_locked)
@@ -260,7 +248,7 @@ def rebuild(plpy, job_id, result, reasons, unreadable, notes, not_locked=None):
     plpy.notice("graphsync maintenance: rebuilding the base: %s" % "; ".join(reasons))
     if not_locked is not None:
         raise not_locked
-    lock_sources(plpy, "rebuild")
+    sources.lock_sources(plpy, "rebuild")
     with plpy.subtransaction():
         generation, nodes, edges, seconds = build.build(plpy)
     result["rebuilt"], result["generation"] = True, generation
