@@ -255,8 +255,8 @@ def build(plpy):
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))
     with planned_for_bulk(plpy):
-        sources.lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges],  # before any check
-                            "graph.build()")
+        sources.lock_sources(plpy, "graph.build()",  # before any check
+                             list(reg.nodes) + [e.carrier for e in reg.edges])
         snapshot, read, direct = read_sources(plpy, reg)
         snapshot, _, below = db.complete_snapshot(plpy, snapshot)  # as the replay cursor keeps it
         step("sources read")

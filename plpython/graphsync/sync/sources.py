@@ -190,7 +190,11 @@ def lock_sources(plpy, why, oids=None):
     schemas it owns had a run lock another role's table that then bore the name
     (tests/test_abuse_review44.py). A lock holds only when the name still names the
     table it was taken for; otherwise its subtransaction gives it back and the table
-    is locked again under its name now (a dropped table is left out)."""
+    is locked again under its name now (a dropped table is left out).
+    A read locks its tables (``oids``) so before any of them is checked by
+    graph._source_name: a read of several tables that checked one, then waited for
+    another's lock, planned the first with what its owner created meanwhile
+    (graph._lock_sources); after a caller that locked them all first, it locks none."""
     wanted = None if oids is None else sorted(set(int(o) for o in oids))
     for r in db.run(plpy, SOURCES, ["oid[]"], [wanted]):
         oid = r["oid"]
@@ -274,16 +278,6 @@ def lock_sources_then_state(plpy, why, statement):
                 raise _GiveBack()
         except _GiveBack:
             pass
-
-
-def lock_tables(plpy, oids, why):
-    """Lock tables ``oids`` (and their partitions and children) for a superuser or
-    graph_admin caller before any of them is checked by graph._source_name: a read
-    of several tables that checked one, then waited for another's lock, planned the
-    first with what its owner created meanwhile (graph._lock_sources). Bounded as
-    lock_sources (which locked them all first, before graph._sync_state, for the
-    callers that take it: then this locks none); a read's wait is bounded too."""
-    lock_sources(plpy, why, oids)
 
 
 def _table(plpy, oid):
@@ -596,7 +590,7 @@ def read(plpy, reg, purpose="graph.build()", analyze=True, packed=None, safe=Fal
     (passes)."""
     packed = packed or {}
     check_present(plpy, purpose)
-    lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges], purpose)
+    lock_sources(plpy, purpose, list(reg.nodes) + [e.carrier for e in reg.edges])
     db.empty_temp_table(plpy, "_gs_src_nodes", NODE_COLUMNS)
     db.empty_temp_table(plpy, "_gs_src_edges", EDGE_COLUMNS)
     node_queries = [(n.table_oid, _node_select(plpy, n, safe)) for n in reg.nodes.values()]
@@ -729,7 +723,7 @@ def read_each_table(plpy, reg, purpose):
     from _gs_src_edges (their ends cannot be checked); a caller comparing with the
     graph leaves those tables' nodes and edges out (Unread)."""
     check_present(plpy, purpose)
-    lock_tables(plpy, list(reg.nodes) + [e.carrier for e in reg.edges], purpose)
+    lock_sources(plpy, purpose, list(reg.nodes) + [e.carrier for e in reg.edges])
     try:
         with plpy.subtransaction():
             read_into_temp(plpy, reg, purpose)
