@@ -462,6 +462,43 @@ def test_a_graph_admins_read_at_rest_finds_its_seed_in_the_node_rows_and_a_role_
         admin.execute(f"DROP ROLE {ADMIN_MEMBER}")
 
 
+def test_a_noinherit_member_of_graph_admin_reads_at_rest_by_the_normal_path(graph_db):
+    """A NOINHERIT member of graph_admin does not have its privileges (it may not read
+    graph._node_rows): its reads at rest run START_SAME, never START_SAME_ADMIN, so no
+    read of it is refused and falls back (admin_rows asks for USAGE, not MEMBER; with
+    MEMBER every read at rest of such a role failed over to START_QUIET). It sees what
+    it saw before the path existed."""
+    reach = FROM_A1
+    member = ADMIN_MEMBER + "_noinherit"
+    with connect(graph_db) as admin, connect(graph_db) as c:
+        admin.execute(f"DROP ROLE IF EXISTS {member}")
+        admin.execute(f"CREATE ROLE {member} NOINHERIT IN ROLE graph_admin")
+        admin.execute(f"GRANT USAGE ON SCHEMA rs TO {member}")
+        admin.execute(f"GRANT SELECT ON rs.a, rs.aa TO {member}")
+        try:
+            c.execute(COUNTS)
+            c.execute(f"SET ROLE {member}")
+            seen = rows(c, reach)
+            assert seen and tables_of(seen) == ["rs.a"], seen
+            step = lambda a, b, k: b[k] - a[k]  # noqa: E731
+
+            def steady():
+                for _ in range(2):
+                    assert rows(c, reach) == seen
+                first = counts(c)
+                for _ in range(3):
+                    assert rows(c, reach) == seen
+                return first, counts(c)
+
+            first, then = on_a_steady_snapshot(c, steady, first=lambda: c.execute(f"SET ROLE {member}"))
+            assert [step(first, then, k) for k in ("start_same_at_rest", "start_same_admin", "start_admin_refused")
+                    ] == [3, 0, 0]
+            c.execute("RESET ROLE")
+        finally:
+            admin.execute(f"DROP OWNED BY {member}")
+            admin.execute(f"DROP ROLE {member}")
+
+
 def read_with_the_log_locked(admin, reader, sql):
     """The rows of ``sql`` read by ``reader`` while ``admin`` holds an ACCESS EXCLUSIVE
     lock on graph._sync_log, or the SQLSTATE of the read's error: 55P03 when the read
