@@ -15,7 +15,7 @@ import threading
 import psycopg
 import pytest
 
-from conftest import apply, connect, pending_count, verify, wait_until
+from conftest import apply, blocked_by, connect, pending_count, verify, wait_until
 
 TABLES = ("lo_accounts", "lo_transfers")
 
@@ -198,4 +198,93 @@ def test_maintenance_that_locked_its_sources_first_and_an_apply_that_rebuilds_lo
         c.execute("SET graph.verify_interval = '0'")
         assert c.execute("SELECT status FROM graph.run_scheduled_maintenance()").fetchone() == ("succeeded",)
         assert pending_count(c) == 0
+        assert verify(c) == []
+
+
+def _reconcile_race(dsn, table, row, writer_call, loser):
+    """A writer's transaction holds ``table`` (ROW EXCLUSIVE: an INSERT of ``row``)
+    while its capture trigger is disabled; graph.reconcile() starts, and its repair, enabling the
+    trigger ALWAYS (ALTER TABLE: SHARE ROW EXCLUSIVE), waits for that writer; then the
+    writer runs ``writer_call`` (it takes graph._sync_state's row, or the sources'
+    locks) and commits. ``loser``: as _race ('writer' or 'reconcile'). The
+    reconcile's rows, or its error; the writer's call's rows, or its error; and the
+    reconcile's job row (status, error, reason)."""
+    out = {}
+    with connect(dsn) as c:
+        c.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        assert "trigger_disabled" in [k for k, in c.execute("SELECT kind FROM graph._schema_drift()")]
+    with connect(dsn) as w, connect(dsn) as r, connect(dsn) as c:
+        for conn, name in ((w, "writer"), (r, "reconcile")):
+            conn.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
+            conn.execute("SET deadlock_timeout = %s" % ("'3s'" if loser == name else "'60s'"))
+        w.execute("BEGIN")
+        w.execute(f"INSERT INTO {table} VALUES {row}")
+        tr = threading.Thread(target=_run, args=(
+            r, "SELECT action, table_name, detail FROM graph.reconcile()", out, "reconcile"))
+        tr.start()
+        try:
+            assert wait_until(lambda: blocked_by(c, r.info.backend_pid, w.info.backend_pid)), \
+                "the reconcile never waited for the writer"
+            _run(w, writer_call, out, "writer")  # waits for the reconcile, or not
+        finally:
+            w.execute("ROLLBACK" if isinstance(out.get("writer"), psycopg.Error) else "COMMIT")
+            tr.join()
+        out["job"] = c.execute("SELECT status, error, reason FROM graph._maintenance_jobs"
+                               " WHERE kind = 'reconcile' ORDER BY job_id DESC LIMIT 1").fetchone()
+    return out
+
+
+@pytest.mark.parametrize("loser", ["writer", "reconcile"])
+def test_a_reconcile_repairing_a_trigger_and_a_writer_that_applies_do_not_deadlock(world, loser):
+    """reconcile() took its sources and graph._sync_state's row, then its repair's
+    ALTER TABLE waited for a writer of the table (SHARE ROW EXCLUSIVE against the
+    writer's ROW EXCLUSIVE); the writer's transaction then applied (as a read applies),
+    waiting for the row: 40P01 for one of them, and a reconcile that lost ended
+    'failed' with PostgreSQL's bare 'deadlock detected'. The repair now runs under the
+    sources' locks before the row is taken (the order of a registration: the table,
+    the registry, the state row): the writer's apply goes on, commits, the repair goes
+    on, and the row written with the trigger off reaches the graph (verify, rebuild)."""
+    out = _reconcile_race(world, "lo_accounts", "(100, 'written while the trigger was off')",
+                          "SELECT inserts FROM graph.apply_sync()", loser)
+    assert _failure(out["writer"]) is None and _failure(out["reconcile"]) is None, out
+    assert out["job"][0] == "succeeded", out
+    assert ("enabled_trigger", "public.lo_accounts") in [(a, t) for a, t, _ in out["reconcile"]], out
+    with connect(world) as c:
+        assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift()")] == []
+        assert c.execute("SELECT count(*) FROM graph._nodes WHERE table_oid = 'lo_accounts'::regclass"
+                         ).fetchone()[0] == 6
+        assert verify(c) == []
+
+
+@pytest.mark.parametrize("loser", ["writer", "reconcile"])
+def test_a_reconcile_that_loses_a_lock_race_says_so_and_loses_nothing(world, loser):
+    """A writer (of lo_transfers) runs graph.build() instead: it waits for the sources'
+    locks the reconcile holds, whose repair waits for the writer (a transaction that
+    writes a source and then builds takes them in its own order): 40P01 for one. A
+    reconcile that loses it ended 'failed', 'deadlock detected', and returned that
+    alone; now its job row is 'partial', naming the race, saying nothing was lost and
+    to run it again, and so does its result. A build that loses it says so (sources'
+    lock_sources). Either way the next reconcile repairs the rest."""
+    # lo_transfers: the build waits for lo_accounts' lock (it locks in oid order), not for
+    # the table the reconcile waits for (a writer asking for a lock of the very table a
+    # waiter it holds off holds is failed at once, whatever its deadlock_timeout)
+    out = _reconcile_race(world, "lo_transfers", "(100, 1)", "SELECT graph.build()", loser)
+    if loser == "reconcile":
+        assert _failure(out["writer"]) is None and _failure(out["reconcile"]) is None, out
+        status, error, reason = out["job"]
+        assert status == "partial", out
+        assert "lost a lock race" in error and "nothing was lost" in error and "graph.reconcile() again" in error, \
+            error
+        assert "deadlock" in error, error
+        assert [a for a, _, _ in out["reconcile"]] == ["lost_lock_race"], out
+        assert out["reconcile"][0][2] == error, out
+    else:
+        writer = _failure(out["writer"])
+        assert writer is not None and writer.sqlstate == "40P01", out
+        assert "graph.build()" in writer.diag.message_primary, writer.diag.message_primary
+        assert "retry" in (writer.diag.message_hint or "").lower(), writer.diag.message_hint
+        assert _failure(out["reconcile"]) is None and out["job"][0] == "succeeded", out
+    with connect(world) as c:
+        c.execute("SELECT graph.reconcile()")
+        assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift()")] == []
         assert verify(c) == []

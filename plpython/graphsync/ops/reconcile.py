@@ -54,6 +54,10 @@ EVENT_TRIGGERS = {
         " EXECUTE FUNCTION graph._follow_subscription()",
 }
 
+# What a run that lost a deadlock (40P01) records and returns (%s: the error's first line).
+LOST_RACE = ("lost a lock race with another session (%s); nothing was lost: what the run repaired or applied"
+             " before stands and pending log rows stay pending; run graph.reconcile() again")
+
 SETTINGS_READ = ("graph.sync_batch_size", "graph.edge_buffer_size", "graph.sync_error_policy",
                  "graph.rebuild_overlay_fraction", "graph.rebuild_tombstone_fraction")
 
@@ -63,6 +67,12 @@ class Repairs:
 
     def __init__(self, plpy):
         self.plpy = plpy
+        self.kept = 0  # how many actions stand (a phase that rolled back: not its own)
+        self.reset()
+
+    def reset(self):
+        """Nothing repaired (again: a repair that ran under the sources' locks and was
+        rolled back with them, sources.lock_sources_then_state)."""
         self.actions = []
         self.tables = set()  # tables whose capture must be regenerated
         self.registration_changed = False
@@ -218,8 +228,6 @@ class Repairs:
                 getattr(self, kind)(d)
         for oid in sorted(self.tables):
             self.q("SELECT graph._install_capture($1)", ["oid"], [oid])
-        if self.registration_changed:
-            self.q("UPDATE graph._sync_state SET build_required = true")
 
 
 def _summarize(repairs, found, action):
@@ -263,14 +271,25 @@ def _reconcile(plpy, job_id, repairs, result):
     'partial' then), one line each."""
     jobs.phase(plpy, job_id, "repair drift")
     # The sources' locks (bounded) before anything takes graph._sync_state's row (the
-    # repair, the apply): the row held while a writer's LOCK TABLE ... IN SHARE MODE
-    # kept the check waiting held every other session's replay (sources.lock_sources);
-    # the row taken here, its wait bounded too, the sources given back past it
-    # (sources.lock_sources_then_state).
-    sources.lock_sources_then_state(plpy, "graph.reconcile()", "SELECT FROM graph._sync_state FOR UPDATE")
-    with plpy.subtransaction():
+    # apply): the row held while a writer's LOCK TABLE ... IN SHARE MODE kept the check
+    # waiting held every other session's replay (sources.lock_sources); the row taken
+    # after the repair, its wait bounded too, the sources given back past it, and the
+    # repair with them, to run again (sources.lock_sources_then_state).
+    # The repair runs under the sources' locks and before the row, the order of a
+    # registration (the table, the registry, then the state row): its trigger DDL
+    # (ALTER, CREATE, DROP TRIGGER) waits for the table's writers, and one of them that
+    # then applied (as a read applies) waited for the row this run held: a deadlock,
+    # and the run 'failed', 'deadlock detected' (tests/test_lock_order_race.py).
+    def repair():
+        repairs.reset()
         _follow_all(plpy, repairs)
         repairs.repair(drift.rows(plpy))
+
+    sources.lock_sources_then_state(plpy, "graph.reconcile()", "SELECT FROM graph._sync_state FOR UPDATE",
+                                    first=repair)
+    if repairs.registration_changed:
+        plpy.execute("UPDATE graph._sync_state SET build_required = true")
+    repairs.kept = len(repairs.actions)
     remaining = drift.rows(plpy)
     unreadable = [d for d in remaining if d["kind"] in drift.UNREADABLE]
     if unreadable:
@@ -354,8 +373,16 @@ def reconcile(plpy):
     except Exception as exc:
         if errors.is_cancel(exc):  # cancel means stop: the whole run rolls back
             raise
-        result["status"], result["error"] = "failed", errors.first_line(exc)
-        repairs.actions = [("failed", None, 0, result["error"])]
+        if getattr(exc, "sqlstate", None) == errors.DEADLOCK_DETECTED:
+            # A lost lock race (PostgreSQL failed this side of a deadlock: e.g. a
+            # transaction that wrote a table whose trigger the repair alters, then
+            # built): the phase it lost in rolled back, what the phases before it did
+            # stands, pending log rows stay pending. Not a failure: said so, run again.
+            result["status"], result["error"] = "partial", LOST_RACE % errors.first_line(exc)
+            repairs.actions = repairs.actions[:repairs.kept] + [("lost_lock_race", None, 0, result["error"])]
+        else:
+            result["status"], result["error"] = "failed", errors.first_line(exc)
+            repairs.actions = [("failed", None, 0, result["error"])]
     if not repairs.actions:
         repairs.add("nothing_to_repair", None, 0, "the graph equals the sources")
     result["reason"] = result["reason"] or "; ".join(

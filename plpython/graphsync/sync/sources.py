@@ -243,35 +243,47 @@ def lock_sources(plpy, why, oids=None):
 
 
 class _GiveBack(Exception):
-    """Rolls back a subtransaction that waited for graph._sync_state's row: the row
-    lock it took (and nothing else) is given back."""
+    """Rolls back a subtransaction that waited for graph._sync_state's row: what it
+    took (the sources' locks and what was done under them; or the row's lock alone,
+    once free) is given back."""
 
 
-def lock_sources_then_state(plpy, why, statement):
-    """lock_sources(plpy, why), then ``statement`` (the one of the caller that takes
+def lock_sources_then_state(plpy, why, statement, first=None):
+    """lock_sources(plpy, why), then ``first()`` when given (what the caller does under
+    the sources' locks before it takes the row: reconcile's repair, whose DDL waits for
+    the tables' writers), then ``statement`` (the one of the caller that takes
     graph._sync_state's row: FOR UPDATE, FOR SHARE), its wait for the row bounded as
     a source's (SOURCE_LOCK_WAIT); its rows. Past that bound the sources' locks are
-    given back (their subtransaction rolls back), the row is waited for holding none
-    of them (as long as the caller's lock_timeout lets it), and the sources are
-    locked again. Waited for without bound while the sources were held, the row --
-    which a reader outside graph_admin holds from its read's apply to the end of a
-    transaction it may leave open -- kept every source table under SHARE UPDATE
-    EXCLUSIVE for as long as that reader liked: its owner's VACUUM, ANALYZE and CREATE
-    INDEX waited, an admin's read of a join table failed (55P03) and so did
-    maintenance's source check (tests/test_writer_poison.py). A cancel still stops it;
-    a deadlock with a session that took the row first is lock_state's 40P01."""
+    given back, and ``first``'s work with them (their subtransaction rolls back: it
+    must be one that can run again), the row is waited for holding none of them (as
+    long as the caller's lock_timeout lets it), and it all runs again. Waited for
+    without bound while the sources were held, the row -- which a reader outside
+    graph_admin holds from its read's apply to the end of a transaction it may leave
+    open -- kept every source table under SHARE UPDATE EXCLUSIVE for as long as that
+    reader liked: its owner's VACUUM, ANALYZE and CREATE INDEX waited, an admin's read
+    of a join table failed (55P03) and so did maintenance's source check
+    (tests/test_writer_poison.py). Only the row's wait is bounded so: what ``first``
+    raises is raised (a lock it waits for, as long as the caller's lock_timeout lets
+    it). A cancel still stops it; a deadlock with a session that took the row first
+    is lock_state's 40P01."""
     while True:
         try:
             with plpy.subtransaction():
                 lock_sources(plpy, why)
+                if first is not None:
+                    first()
                 was = plpy.execute(plpy.prepare(LOCK_WAIT, ["text"]), [SOURCE_LOCK_WAIT])[0]["was"]
-                rows = lock_state(plpy, why, statement)
+                try:
+                    rows = lock_state(plpy, why, statement)
+                except plpy.SPIError as exc:
+                    if getattr(exc, "sqlstate", None) != errors.LOCK_TIMEOUT:
+                        raise
+                    raise _GiveBack() from None
                 plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('lock_timeout', $1, true)", ["text"]),
                              [was])
             return rows
-        except plpy.SPIError as exc:
-            if getattr(exc, "sqlstate", None) != errors.LOCK_TIMEOUT:
-                raise
+        except _GiveBack:
+            pass
         try:
             with plpy.subtransaction():
                 plpy.execute(statement)  # the row, once free (the caller's lock_timeout: 55P03)
