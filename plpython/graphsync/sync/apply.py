@@ -399,13 +399,16 @@ WITH failed AS (
 broke AS (UPDATE graph._sync_state SET replay_breaks = replay_breaks + 1 WHERE EXISTS (SELECT FROM failed))
 INSERT INTO graph._sync_log_attention (id) SELECT f.id FROM failed AS f ON CONFLICT (id) DO NOTHING
 """
-# The failed rows, found through their ids there (by the log's primary key, whatever
-# the statistics say), as retry's and maintenance's reports read them.
+# Whether a log row (alias l of graph._sync_log) is a failed row: its error set, found
+# through its id there (by the log's primary key, whatever the statistics say). The one
+# definition: the reports below, and retry's SKIPPED, FAILED_TRUNCATE and FAILED.
+FAILED_ROW = "l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))"
+# The failed rows, as retry's and maintenance's reports read them.
 FAILED_CTE = """
 WITH failed AS MATERIALIZED (
     SELECT l.id, l.error_message FROM graph._sync_log AS l
-    WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
-)"""
+    WHERE %s
+)""" % FAILED_ROW
 
 
 def record_errors(plpy, ids, messages):

@@ -34,26 +34,24 @@ SELECT l.id, l.op, l.table_oid, l.old_pk, l.new_pk, l.properties::text AS proper
        l.old_row::text AS old_row, l.new_row::text AS new_row, l.error_message,
        (SELECT coalesce(sum(r.renames), 0)::bigint FROM graph._column_renames AS r) AS renames
 FROM graph._sync_log AS l
-WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
+WHERE %s
   AND NOT EXISTS (SELECT FROM graph._pending_log() AS p WHERE p.id = l.id)
 ORDER BY l.id
-"""
+""" % apply.FAILED_ROW
 
 # Whether a failed TRUNCATE marker is among the failed rows (SKIPPED's, pending or
 # not): the retry then rebuilds.
 FAILED_TRUNCATE = """
-SELECT EXISTS (SELECT FROM graph._sync_log AS l
-               WHERE l.op = 'T' AND l.error_message IS NOT NULL
-                 AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))) AS t
-"""
+SELECT EXISTS (SELECT FROM graph._sync_log AS l WHERE l.op = 'T' AND %s) AS t
+""" % apply.FAILED_ROW
 
 # Every failed row, and whether it still waits in front of replay (policy 'stop').
 FAILED = """
 SELECT l.id, p.id IS NOT NULL AS waiting
 FROM graph._sync_log AS l LEFT JOIN graph._pending_log() AS p ON p.id = l.id
-WHERE l.error_message IS NOT NULL AND l.id = ANY (ARRAY(SELECT a.id FROM graph._sync_log_attention AS a))
+WHERE %s
 ORDER BY l.id
-"""
+""" % apply.FAILED_ROW
 # After the retry: how many of the retried rows lost their error, and the rows
 # that still have one (the first MAX_IDS ids, the count, the latest error).
 REPORT = apply.FAILED_CTE + """
