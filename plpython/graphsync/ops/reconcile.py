@@ -22,7 +22,9 @@ module repairs it:
   puts graphsync's own trigger in place, enabled ALWAYS (triggers are
   recognised by their function, graph._trigger_states)
 
-then apply pending sync, compare with the sources (graph.verify()) and
+These repairs run under the sources' locks, before graph._sync_state's row is
+taken (a registration's order: their trigger DDL waits for the tables' writers,
+who may apply meanwhile); then apply pending sync, compare with the sources (graph.verify()) and
 rebuild when anything differs, so writes made while triggers were off or with
 session_replication_role = replica reach the graph. A table the comparison
 could not read keeps the rebuild from running, as in maintenance, unless each
@@ -30,7 +32,9 @@ such table failed only on rows its row filter raised a data exception on, which
 the rebuild takes as failing the filter (verify.read_past). The job row records the
 differences found (sync_health().last_verify_differences); the run is
 'partial', saying what, when drift is left for a person or differences remain
-after the rebuild. The settings it reads (through apply_sync and
+after the rebuild, or when it lost a deadlock (40P01: a lock race; the phase it lost
+in rolled back, nothing is lost, run it again: one row 'lost_lock_race' after what the
+phases before it did). The settings it reads (through apply_sync and
 graph._rebuild_reasons) are checked before it starts: a bad value is an error
 (22023), not a failed run.
 """
