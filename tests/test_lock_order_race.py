@@ -8,14 +8,21 @@ to rebuild a backlog. Two such calls racing deadlocked: PostgreSQL failed one wi
 40P01 after deadlock_timeout (which side: the one whose deadlock_timeout ran out
 first, set here per session to choose it). Now maintenance that will check or
 rebuild locks its sources before its apply phase (one order: no deadlock), and a
-build() that loses the race with an apply's rebuild says so, with a hint to retry."""
+build() that loses the race with an apply's rebuild says so, with a hint to retry.
+
+The two racing calls run as a superuser, or (admin: graph_admin) as a LOGIN role in
+graph_admin that is no superuser and owns none of the tables, with the grants
+README's "An admin who is not a superuser" lists (SELECT and TRIGGER on each table)
+and, for the test's sake only, SET on deadlock_timeout (a superuser's setting), by
+which the test chooses the side a deadlock fails."""
 
 import threading
+import uuid
 
 import psycopg
 import pytest
 
-from conftest import apply, blocked_by, connect, pending_count, verify, wait_until
+from conftest import apply, as_role, blocked_by, connect, pending_count, verify, wait_until
 
 TABLES = ("lo_accounts", "lo_transfers")
 
@@ -39,6 +46,29 @@ def world(db):
         c.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE")
 
 
+@pytest.fixture(params=["superuser", "graph_admin"])
+def admin(request, world):
+    """How the racing calls log in to world: a function opening a connection, as a
+    superuser or as a graph_admin member who is not one (the module's docstring)."""
+    if request.param == "superuser":
+        yield lambda: connect(world)
+        return
+    role = "lo_admin_" + uuid.uuid4().hex[:8]
+    with connect(world) as c:
+        c.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER IN ROLE graph_admin")
+        c.execute(f"GRANT SELECT, TRIGGER ON {', '.join(TABLES)} TO {role}")
+        c.execute(f"GRANT SET ON PARAMETER deadlock_timeout TO {role}")
+    try:
+        with as_role(world, role) as a:
+            assert a.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
+        yield lambda: as_role(world, role)
+    finally:
+        with connect(world) as c:
+            c.execute(f"REVOKE SET ON PARAMETER deadlock_timeout FROM {role}")
+            c.execute(f"DROP OWNED BY {role}")
+            c.execute(f"DROP ROLE {role}")
+
+
 def _waiting(c, pid):
     """Whether backend ``pid`` waits for a lock some other backend holds."""
     return c.execute("SELECT cardinality(pg_blocking_pids(%s)) > 0", (pid,)).fetchone()[0]
@@ -51,14 +81,15 @@ def _run(conn, statement, out, key):
         out[key] = exc
 
 
-def _race(dsn, first, second, loser, setup_first=(), setup_second=()):
+def _race(dsn, login, first, second, loser, setup_first=(), setup_second=()):
     """Hold graph._sync_state's row; start ``first`` (it waits), then ``second`` (it
-    waits too), then let the row go: each statement's rows, or its error. ``loser``
+    waits too), each in a session ``login()`` opens (the admin fixture), then let the
+    row go: each statement's rows, or its error. ``loser``
     ('first' or 'second'): the session whose deadlock check runs first (3 s after it
     began to wait, well after the cycle closed), the other's much later (60 s): which
     side a deadlock fails."""
     out = {}
-    with connect(dsn) as holder, connect(dsn) as a, connect(dsn) as b, connect(dsn) as c:
+    with connect(dsn) as holder, login() as a, login() as b, connect(dsn) as c:
         for conn, name in ((a, "first"), (b, "second")):
             conn.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
             conn.execute("SET deadlock_timeout = %s" % ("'3s'" if loser == name else "'60s'"))
@@ -89,14 +120,14 @@ def _failure(result):
 
 @pytest.mark.parametrize("loser", ["first", "second"])
 @pytest.mark.parametrize("call", ["SELECT graph.build()", "SELECT count(*) FROM graph.verify()"])
-def test_maintenance_with_its_source_check_due_and_an_admin_call_do_not_deadlock(world, call, loser):
+def test_maintenance_with_its_source_check_due_and_an_admin_call_do_not_deadlock(world, admin, call, loser):
     """Maintenance with its source check due took graph._sync_state's row (its apply
     phase) and then its sources' locks (the check); an admin's build() or verify()
     that locked the sources and waited for the row closed a cycle: 40P01 failed the
     run ('failed', an alarm in health) or the admin's call, whichever side checked
     first (both failed before). Maintenance now locks its sources before its apply
     phase when its check is due: one order, one simply waits, both succeed."""
-    out = _race(world, "SELECT status, error FROM graph.run_scheduled_maintenance()", call, loser,
+    out = _race(world, admin, "SELECT status, error FROM graph.run_scheduled_maintenance()", call, loser,
                 setup_first=("SET graph.verify_interval = '0'",))
     assert _failure(out["first"]) is None and _failure(out["second"]) is None, out
     status, error = out["first"][0]
@@ -107,7 +138,7 @@ def test_maintenance_with_its_source_check_due_and_an_admin_call_do_not_deadlock
 
 @pytest.mark.parametrize("loser", ["first", "second"])
 @pytest.mark.parametrize("call", ["graph.build()", "graph.verify()"])
-def test_an_apply_that_rebuilds_and_a_build_lose_nothing_and_say_so(world, call, loser):
+def test_an_apply_that_rebuilds_and_a_build_lose_nothing_and_say_so(world, admin, call, loser):
     """An apply that finds a backlog worth a rebuild (graph.rebuild_backlog_rows)
     decides so only under graph._sync_state's row; its build then locks the sources,
     which an admin's build() or verify() waiting for the row holds: a deadlock. The
@@ -118,7 +149,7 @@ def test_an_apply_that_rebuilds_and_a_build_lose_nothing_and_say_so(world, call,
     with connect(world) as c:
         c.execute("INSERT INTO lo_accounts SELECT g, 'b' || g FROM generate_series(6, 40) AS g")
         c.execute("INSERT INTO lo_transfers SELECT g, g % 40 + 1 FROM generate_series(6, 40) AS g")
-    out = _race(world, "SELECT inserts FROM graph.apply_sync()", "SELECT count(*) FROM %s" % call, loser,
+    out = _race(world, admin, "SELECT inserts FROM graph.apply_sync()", "SELECT count(*) FROM %s" % call, loser,
                 setup_first=("SET graph.rebuild_backlog_rows = 1",))
     apply_failed, build_failed = _failure(out["first"]), _failure(out["second"])
     assert apply_failed is None, out
@@ -150,7 +181,7 @@ CURE = "DROP TRIGGER lo_poison ON graph._node_rows"
 
 
 @pytest.mark.parametrize("loser", ["first", "second"])
-def test_a_retry_that_rebuilds_and_a_build_do_not_deadlock(world, loser):
+def test_a_retry_that_rebuilds_and_a_build_do_not_deadlock(world, admin, loser):
     """graph.retry_failed() with a failed TRUNCATE among its rows rebuilds; it took
     graph._sync_state's row and then, in its build, the sources' locks: an admin's
     build() holding the sources and waiting for the row deadlocked with it (40P01
@@ -164,7 +195,7 @@ def test_a_retry_that_rebuilds_and_a_build_do_not_deadlock(world, loser):
             assert apply(c)["failed"] == 1
         finally:
             c.execute(CURE)
-    out = _race(world, "SELECT rebuilt FROM graph.retry_failed()", "SELECT graph.build()", loser)
+    out = _race(world, admin, "SELECT rebuilt FROM graph.retry_failed()", "SELECT graph.build()", loser)
     assert _failure(out["first"]) is None and _failure(out["second"]) is None, out
     assert out["first"] == [(True,)], out
     with connect(world) as c:
@@ -174,7 +205,7 @@ def test_a_retry_that_rebuilds_and_a_build_do_not_deadlock(world, loser):
 
 
 @pytest.mark.parametrize("loser", ["first", "second"])
-def test_maintenance_that_locked_its_sources_first_and_an_apply_that_rebuilds_lose_nothing(world, loser):
+def test_maintenance_that_locked_its_sources_first_and_an_apply_that_rebuilds_lose_nothing(world, admin, loser):
     """The other side of maintenance locking its sources first: an apply that decides
     under graph._sync_state's row to rebuild a backlog then waits for those sources,
     while the run waits for the row. The apply that loses the deadlock replays
@@ -185,7 +216,7 @@ def test_maintenance_that_locked_its_sources_first_and_an_apply_that_rebuilds_lo
     with connect(world) as c:
         c.execute("INSERT INTO lo_accounts SELECT g, 'b' || g FROM generate_series(6, 40) AS g")
         c.execute("INSERT INTO lo_transfers SELECT g, g % 40 + 1 FROM generate_series(6, 40) AS g")
-    out = _race(world, "SELECT inserts FROM graph.apply_sync()",
+    out = _race(world, admin, "SELECT inserts FROM graph.apply_sync()",
                 "SELECT status, reason, error FROM graph.run_scheduled_maintenance()", loser,
                 setup_first=("SET graph.rebuild_backlog_rows = 1",),
                 setup_second=("SET graph.verify_interval = '0'",))  # its check due: it locks first

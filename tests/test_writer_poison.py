@@ -87,25 +87,47 @@ def schema(db):
                 c.execute(f"DROP ROLE {name}")
 
 
+WORLD_TABLES = ("accounts", "transfers", "notes")
+WORLD = [
+    "CREATE TABLE accounts (id bigint PRIMARY KEY, name text)",
+    "CREATE TABLE transfers (id bigint PRIMARY KEY, dst bigint)",
+    "CREATE TABLE notes (id int PRIMARY KEY, account numeric, account_txt text, body text)",
+    "INSERT INTO accounts SELECT g, 'a' || g FROM generate_series(1, 5) AS g",
+    "INSERT INTO transfers SELECT g, g % 5 + 1 FROM generate_series(1, 5) AS g",
+    "SELECT graph.add_table('accounts', columns => '{name}')",
+    "SELECT graph.add_table('transfers')",
+    "SELECT graph.add_table('notes', columns => '{body}')",
+    "SELECT graph.add_edge('transfers', 'dst', 'accounts', label => 'to')",
+    "SELECT graph.add_edge('notes', 'account', 'accounts', label => 'about')",
+    "SELECT graph.add_edge('notes', 'account_txt', 'accounts', label => 'about_txt')",
+    "SELECT graph.build()",
+]
+WRITER_GRANT = "GRANT INSERT, UPDATE, DELETE, SELECT ON notes TO {0}"
+
+
 @pytest.fixture
 def world(schema):
     """accounts (bigint key); transfers -> accounts, an integer edge source that
     build reads packed; notes -> accounts through a numeric and a text column,
     which only the writer role may write."""
-    return schema(("accounts", "transfers", "notes"), [
-        "CREATE TABLE accounts (id bigint PRIMARY KEY, name text)",
-        "CREATE TABLE transfers (id bigint PRIMARY KEY, dst bigint)",
-        "CREATE TABLE notes (id int PRIMARY KEY, account numeric, account_txt text, body text)",
-        "INSERT INTO accounts SELECT g, 'a' || g FROM generate_series(1, 5) AS g",
-        "INSERT INTO transfers SELECT g, g % 5 + 1 FROM generate_series(1, 5) AS g",
-        "SELECT graph.add_table('accounts', columns => '{name}')",
-        "SELECT graph.add_table('transfers')",
-        "SELECT graph.add_table('notes', columns => '{body}')",
-        "SELECT graph.add_edge('transfers', 'dst', 'accounts', label => 'to')",
-        "SELECT graph.add_edge('notes', 'account', 'accounts', label => 'about')",
-        "SELECT graph.add_edge('notes', 'account_txt', 'accounts', label => 'about_txt')",
-        "SELECT graph.build()",
-    ], ["GRANT INSERT, UPDATE, DELETE, SELECT ON notes TO {0}"])
+    return schema(WORLD_TABLES, WORLD, [WRITER_GRANT])
+
+
+@pytest.fixture(params=["superuser", "graph_admin"])
+def admin_world(request, schema):
+    """world, a writer of notes, and how its admin logs in (a function that opens
+    the admin's connection): as a superuser, or (graph_admin) as a LOGIN role in
+    graph_admin that is no superuser and owns none of the tables, with the grants
+    README's "An admin who is not a superuser" lists: SELECT and TRIGGER on each."""
+    if request.param == "superuser":
+        dsn, writer = schema(WORLD_TABLES, WORLD, [WRITER_GRANT])
+        return dsn, writer, lambda: connect(dsn)
+    dsn, writer, admin = schema(WORLD_TABLES, WORLD, [
+        WRITER_GRANT, "GRANT graph_admin TO {1}",
+        "GRANT SELECT, TRIGGER ON accounts, transfers, notes TO {1}"], roles=("w", "a"))
+    with as_role(dsn, admin) as a:
+        assert a.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
+    return dsn, writer, lambda: as_role(dsn, admin)
 
 
 @pytest.mark.parametrize("column, value", [
@@ -890,43 +912,51 @@ def test_a_deep_or_long_property_fails_no_one_elses_export(shelves, fmt):
         assert "1.50" in first, first  # a number as its JSON writes it
 
 
-@pytest.mark.parametrize("run", ["graph.run_scheduled_maintenance", "graph.vacuum"])
-def test_a_writer_holding_its_table_in_share_mode_does_not_hang_maintenance(world, run):
+@pytest.mark.parametrize("run, admin_world", [("graph.run_scheduled_maintenance", "superuser"),
+                                               ("graph.vacuum", "superuser"),
+                                               ("graph.run_scheduled_maintenance", "graph_admin")],
+                         indirect=["admin_world"])
+def test_a_writer_holding_its_table_in_share_mode_does_not_hang_maintenance(admin_world, run):
     """A writer may LOCK its table IN SHARE MODE (UPDATE lets it) and leave the
     transaction open. Maintenance waited at most 10 s for each source's ACCESS SHARE
     lock, which SHARE lets through, then read the sources under SHARE UPDATE
     EXCLUSIVE (graph._lock_sources), which SHARE holds off, waiting without bound:
     the run hung, and replay waited behind it for everyone. Now the bounded wait is
-    for the lock the read takes: the run fails naming the table, and replay goes on."""
-    dsn, writer = world
+    for the lock the read takes: the run fails naming the table, and replay goes on.
+    The run by a superuser and by a graph_admin member who is not one (admin_world)."""
+    dsn, writer, admin = admin_world
     with as_role(dsn, writer) as w:
         w.execute("BEGIN")
         w.execute("LOCK TABLE notes IN SHARE MODE")
-        with connect(dsn) as c:
+        with admin() as c, connect(dsn) as other:
             c.execute("SET statement_timeout = '60s'")  # a guard against the hang, not a timing
             c.execute("SET graph.verify_interval = '0'")  # the source check is due
             status, error = c.execute(f"SELECT status, error FROM {run}()").fetchone()
             assert status == "failed" and "could not lock table public.notes within 10s" in error, (status, error)
-            c.execute("INSERT INTO transfers VALUES (100, 1)")  # another writer's row
+            other.execute("INSERT INTO transfers VALUES (100, 1)")  # another writer's row
             assert apply(c)["inserts"] == 1
         w.execute("ROLLBACK")
 
 
+@pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)
 @pytest.mark.parametrize("call", ["SELECT graph.build()", "SELECT * FROM graph.verify()",
                                   "SELECT * FROM graph.reconcile()"])
-def test_an_admin_call_waiting_on_a_writers_share_lock_holds_no_one_elses_replay(world, call):
+def test_an_admin_call_waiting_on_a_writers_share_lock_holds_no_one_elses_replay(admin_world, call):
     """graph.build(), graph.verify() and graph.reconcile() took graph._sync_state (build
     and reconcile FOR UPDATE, verify FOR SHARE) and then waited, without bound, for
     their sources' SHARE UPDATE EXCLUSIVE locks: an admin's call waiting on a writer
     that holds its table IN SHARE MODE held every other session's replay until one of
     them gave up. Now they take the sources' locks first, as maintenance does (at most
-    10 s for each), and the state row only then."""
-    dsn, writer = world
-    with as_role(dsn, writer) as w, connect(dsn) as admin, connect(dsn) as c:
+    10 s for each), and the state row only then. The admin a superuser or a
+    graph_admin member who is not one (admin_world); its call, once the writer is
+    done, succeeds."""
+    dsn, writer, admin_login = admin_world
+    failed = {}
+    with as_role(dsn, writer) as w, admin_login() as admin, connect(dsn) as c:
         w.execute("BEGIN")
         w.execute("LOCK TABLE notes IN SHARE MODE")
         admin.execute("SET statement_timeout = '30s'")  # a guard against the hang, not a timing
-        waiting = threading.Thread(target=lambda: _swallow(admin, call))
+        waiting = threading.Thread(target=lambda: _record(admin, call, failed))
         waiting.start()
         try:
             assert wait_until(lambda: blocked_by(c, admin.info.backend_pid, w.info.backend_pid))
@@ -936,30 +966,37 @@ def test_an_admin_call_waiting_on_a_writers_share_lock_holds_no_one_elses_replay
         finally:
             w.execute("ROLLBACK")
             waiting.join()
+    assert failed == {}, failed
 
 
+@pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)
 @pytest.mark.parametrize("call", ["SELECT graph.build()", "SELECT * FROM graph.verify()"])
-def test_an_admin_call_not_granted_a_writers_locked_table_fails_naming_it(world, call):
+def test_an_admin_call_not_granted_a_writers_locked_table_fails_naming_it(admin_world, call):
     """What build() and verify() say when a source stays locked past their bound (here
     the caller's shorter lock_timeout, which the message states): 55000 naming the
-    table, with a hint, not a bare lock timeout; and nothing of the graph held since."""
-    dsn, writer = world
-    with as_role(dsn, writer) as w, connect(dsn) as admin:
+    table, with a hint, not a bare lock timeout; and nothing of the graph held since:
+    the caller's lock_timeout is its own again, and its next call succeeds. The admin
+    a superuser or a graph_admin member who is not one (admin_world)."""
+    dsn, writer, admin_login = admin_world
+    with as_role(dsn, writer) as w, admin_login() as admin:
         w.execute("BEGIN")
         w.execute("LOCK TABLE notes IN SHARE MODE")
         admin.execute("SET lock_timeout = '300ms'")
         with pytest.raises(psycopg.Error) as raised:
             admin.execute(call)
         w.execute("ROLLBACK")
+        assert admin.execute("SHOW lock_timeout").fetchone() == ("300ms",)
+        admin.execute(call)
     name = call.split()[-1]
     assert raised.value.sqlstate == "55000", raised.value
     assert f"{name}: could not lock table public.notes within 300ms" in str(raised.value), raised.value
     assert "pg_locks" in (raised.value.diag.message_hint or ""), raised.value.diag.message_hint
 
 
-def test_a_reconcile_not_granted_a_writers_locked_table_ends_failed_naming_it(world):
-    dsn, writer = world
-    with as_role(dsn, writer) as w, connect(dsn) as admin:
+@pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)
+def test_a_reconcile_not_granted_a_writers_locked_table_ends_failed_naming_it(admin_world):
+    dsn, writer, admin_login = admin_world
+    with as_role(dsn, writer) as w, admin_login() as admin:
         w.execute("BEGIN")
         w.execute("LOCK TABLE notes IN SHARE MODE")
         admin.execute("SET lock_timeout = '300ms'")
@@ -971,18 +1008,19 @@ def test_a_reconcile_not_granted_a_writers_locked_table_ends_failed_naming_it(wo
     assert status == "failed" and "graph.reconcile(): could not lock table public.notes within 300ms" in error, error
 
 
-def test_a_build_waiting_on_a_writer_and_a_registration_of_a_table_it_locked_do_not_deadlock(world):
+@pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)
+def test_a_build_waiting_on_a_writer_and_a_registration_of_a_table_it_locked_do_not_deadlock(admin_world):
     """The other path that takes both: a registration took graph._sync_state's row and
     then its table's lock (its triggers' DDL: remove_table drops them), the build now
     takes the sources' locks and then the row. A build holding transfers' lock, waiting
     on a writer's SHARE lock on notes, and a remove_table of transfers in between
     deadlocked once the writer ended (the removal failed, 40P01). Registrations now
     write the row after their triggers: one order, sources then state, and both
-    succeed."""
+    succeed. Both admins a superuser or graph_admin members who are not (admin_world)."""
     registration = "SELECT graph.remove_table('transfers', true)"
-    dsn, writer = world
+    dsn, writer, admin_login = admin_world
     failed = {}
-    with as_role(dsn, writer) as w, connect(dsn) as admin, connect(dsn) as other, connect(dsn) as c:
+    with as_role(dsn, writer) as w, admin_login() as admin, admin_login() as other, connect(dsn) as c:
         w.execute("BEGIN")
         w.execute("LOCK TABLE notes IN SHARE MODE")
         for conn in (admin, other):
@@ -1000,6 +1038,9 @@ def test_a_build_waiting_on_a_writer_and_a_registration_of_a_table_it_locked_do_
             if register.ident is not None:  # (started)
                 register.join()
     assert failed == {}, failed
+    with connect(dsn) as c:
+        assert c.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'transfers'::regclass"
+                         " AND tgname LIKE 'graphsync%'").fetchone() == (0,)
 
 
 def _record(conn, statement, failed):
@@ -1007,13 +1048,6 @@ def _record(conn, statement, failed):
         conn.execute(statement)
     except psycopg.Error as exc:
         failed[statement] = "%s: %s" % (exc.sqlstate, exc)
-
-
-def _swallow(conn, statement):
-    try:
-        conn.execute(statement)
-    except psycopg.Error:
-        pass
 
 
 def _hold_state_row_after_a_read(w, c):
@@ -1030,9 +1064,10 @@ def _hold_state_row_after_a_read(w, c):
     return False
 
 
-@pytest.mark.parametrize("call", ["SELECT graph.build()", "SELECT * FROM graph.verify()",
-                                  "SELECT * FROM graph.reconcile()"])
-def test_an_admin_call_waiting_for_the_state_row_holds_no_sources_lock(world, call):
+@pytest.mark.parametrize("call, admin_world", [
+    (call, role) for call in ("SELECT graph.build()", "SELECT * FROM graph.verify()", "SELECT * FROM graph.reconcile()")
+    for role in ("superuser", "graph_admin")], indirect=["admin_world"])
+def test_an_admin_call_waiting_for_the_state_row_holds_no_sources_lock(admin_world, call):
     """build(), verify() and reconcile() take their sources' SHARE UPDATE EXCLUSIVE
     locks first and graph._sync_state's row only then. A role outside graph_admin whose
     read applied in a transaction it leaves open holds that row, and the call waited for
@@ -1040,13 +1075,15 @@ def test_an_admin_call_waiting_for_the_state_row_holds_no_sources_lock(world, ca
     CREATE INDEX, an admin's read of a join table (55P03 after 5 s) and maintenance's
     source check (55000) waited or failed behind it for as long as the reader liked.
     Now the call waits for the row at most as long as for a source; past that it gives
-    its sources' locks back and waits for the row holding none, then locks again."""
-    dsn, writer = world
-    with as_role(dsn, writer) as w, connect(dsn) as admin, connect(dsn) as c, connect(dsn) as owner:
+    its sources' locks back and waits for the row holding none, then locks again.
+    The admin a superuser or a graph_admin member who is not one (admin_world)."""
+    dsn, writer, admin_login = admin_world
+    failed = {}
+    with as_role(dsn, writer) as w, admin_login() as admin, connect(dsn) as c, connect(dsn) as owner:
         w.execute("INSERT INTO notes VALUES (1, 1, '1', 'x')")  # a pending row the read applies
         assert wait_until(lambda: _hold_state_row_after_a_read(w, c))
         admin.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
-        waiting = threading.Thread(target=lambda: _swallow(admin, call))
+        waiting = threading.Thread(target=lambda: _record(admin, call, failed))
         waiting.start()
         try:
             assert wait_until(lambda: blocked_by(c, admin.info.backend_pid, w.info.backend_pid))
@@ -1065,24 +1102,28 @@ def test_an_admin_call_waiting_for_the_state_row_holds_no_sources_lock(world, ca
         finally:
             w.execute("ROLLBACK")
             waiting.join()
+        assert failed == {}, failed
         assert admin.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_an_alter_table_waits_a_bounded_time_for_a_writers_share_lock(world):
+@pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)
+def test_an_alter_table_waits_a_bounded_time_for_a_writers_share_lock(admin_world):
     """alter_table() now takes its table's lock (SHARE UPDATE EXCLUSIVE, a build's) before
     it writes the registry rows a build writes too. A writer holding its table IN SHARE
     MODE in an open transaction kept an admin's alter_table() waiting as long as the
     writer liked (the session's lock_timeout, none by default). It now waits at most
     5 s, as a read's lock does, then fails 55P03 naming the table; after the writer is
-    done it succeeds."""
-    dsn, writer = world
-    with as_role(dsn, writer) as w, connect(dsn) as admin:
+    done it succeeds. The admin a superuser or a graph_admin member who is not one
+    (admin_world)."""
+    dsn, writer, admin_login = admin_world
+    with as_role(dsn, writer) as w, admin_login() as admin:
         w.execute("BEGIN")
         w.execute("LOCK TABLE notes IN SHARE MODE")
         admin.execute("SET statement_timeout = '30s'")  # a guard against the hang, not a timing
         with pytest.raises(psycopg.errors.LockNotAvailable) as info:
             admin.execute("SELECT graph.alter_table('notes', add_properties => '{account_txt}')")
         assert "notes" in str(info.value), info.value
+        assert "pg_locks" in (info.value.diag.message_hint or ""), info.value.diag.message_hint
         w.execute("ROLLBACK")
         admin.execute("SELECT graph.alter_table('notes', add_properties => '{account_txt}')")
         assert admin.execute("SELECT columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass"
