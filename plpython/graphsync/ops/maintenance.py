@@ -25,7 +25,10 @@ filter (verify.read_past): that rebuild goes on, and the run says so.
 
 A run that will read the sources (its check is due, or a rebuild is) locks them
 before its apply phase takes graph._sync_state's row (lock_first): sources, then
-the row, the order graph.build(), verify() and reconcile() take them in.
+the row, the order graph.build(), verify() and reconcile() take them in. Its
+messages name the call made (graph.run_scheduled_maintenance()'s or
+graph.vacuum()'s source check or rebuild, its apply's rebuild of a backlog), never
+graph.build().
 
 A run that loses a deadlock (40P01) all the same ends 'skipped', saying so: nothing
 is lost, the next run does it.
@@ -46,9 +49,10 @@ from graphsync.ops import drift, integrity, jobs, verify
 from graphsync.sync import apply, base, build, changes, notify, sources
 
 
-def apply_pending(plpy, result, notes):
+def apply_pending(plpy, result, notes, call):
+    """Apply pending sync (``call``: the run's, which an apply's rebuild names)."""
     with plpy.subtransaction():
-        r = apply.apply_sync(plpy, None)
+        r = apply.apply_sync(plpy, None, caller=call)
     applied = r["inserts"] + r["updates"] + r["deletes"] + r["truncates"]
     result["rows_applied"] += applied
     result["failed_rows"] += r["failed"]
@@ -134,7 +138,7 @@ def remove_files(plpy, below, notes):
                      % (len(removed), files, size / 2 ** 20))
 
 
-def lock_first(plpy, config, force):
+def lock_first(plpy, config, force, call):
     """Lock the sources before the apply phase takes graph._sync_state's row when
     this run will read them: its source check is due, or a rebuild is (forced, or
     graph._rebuild_reasons()). Sources, then the state row: the order graph.build(),
@@ -144,23 +148,24 @@ def lock_first(plpy, config, force):
     (tests/test_lock_order_race.py). A table not locked in time (55000) is not this
     phase's failure: returned, it fails the check or the rebuild, as it did when
     they locked it, after the apply (a writer holding one table locked stops no
-    replay). None when locked, or nothing to lock."""
+    replay). None when locked, or nothing to lock. ``call``: the run's, which the
+    failure names."""
     due = verify_due(last_check(plpy, config["graph.verify_interval"]))
     if not (due or force or plpy.execute("SELECT graph._rebuild_reasons() AS r")[0]["r"]):
         return None
     try:
-        sources.lock_sources(plpy, "source check" if due else "rebuild")
+        sources.lock_sources(plpy, "%s's %s" % (call, "source check" if due else "rebuild"))
     except errors.ObjectNotInPrerequisiteState as exc:
         return exc
     return None
 
 
-def maintain(plpy, job_id, result, force, notes, config):
+def maintain(plpy, job_id, result, force, notes, config, call):
     # The generation committed before this run: files of older ones are unused.
     committed = plpy.execute("SELECT generation FROM graph._sync_state")[0]["generation"]
     jobs.phase(plpy, job_id, "apply")
-    not_locked = lock_first(plpy, config, force)
-    applied = apply_pending(plpy, result, notes)
+    not_locked = lock_first(plpy, config, force, call)
+    applied = apply_pending(plpy, result, notes, call)
 
     jobs.phase(plpy, job_id, "check")
     drifted = drift.rows(plpy)
@@ -175,7 +180,7 @@ def maintain(plpy, job_id, result, force, notes, config):
         jobs.phase(plpy, job_id, "verify")
         if not_locked is not None:
             raise not_locked
-        sources.lock_sources(plpy, "source check")  # (none left to lock, but what lock_first did not know of)
+        sources.lock_sources(plpy, "%s's source check" % call)  # (none left, but what lock_first did not know of)
         total, summary, unread = count_differences(plpy)
         result["differences"] = total
         notes.append("source check: %s" % (summary or "no differences"))
@@ -215,7 +220,7 @@ def maintain(plpy, job_id, result, force, notes, config):
         # one is due (sources.lock_sources), and the prune it skipped let the log grow with
         # every other table's writes for as long (tests/test_abuse_failed_check.py).
         try:
-            applied = rebuild(plpy, job_id, result, reasons, unreadable, notes, not_locked)
+            applied = rebuild(plpy, job_id, result, reasons, unreadable, notes, call, not_locked)
         except Exception as exc:
             if errors.is_cancel(exc):
                 raise
@@ -238,19 +243,22 @@ def maintain(plpy, job_id, result, force, notes, config):
     return left_undone(plpy, drifted, [] if result["rebuilt"] else reasons, applied["stopped"], check)
 
 
-def rebuild(plpy, job_id, result, reasons, unreadable, notes, not_locked=None):
+def rebuild(plpy, job_id, result, reasons, unreadable, notes, call, not_locked=None):
     """The rebuild phase (for ``reasons``), and the apply of what committed during it
     (its apply_pending result). ``unreadable``: the tables this run's source check
-    could not read, which the rebuild reads past (verify.read_past). ``not_locked``:
-    lock_first's failure to lock a table, which fails the rebuild (not waited for
-    twice)."""
+    could not read, which the rebuild reads past (verify.read_past). ``call``: the
+    run's (graph.run_scheduled_maintenance(), graph.vacuum()), whose rebuild every
+    message names (build named graph.build(), which nobody called).
+    ``not_locked``: lock_first's failure to lock a table, which fails the rebuild
+    (not waited for twice)."""
+    why = "%s's rebuild" % call
     jobs.phase(plpy, job_id, "rebuild")
     plpy.notice("graphsync maintenance: rebuilding the base: %s" % "; ".join(reasons))
     if not_locked is not None:
         raise not_locked
-    sources.lock_sources(plpy, "rebuild")
+    sources.lock_sources(plpy, why)
     with plpy.subtransaction():
-        generation, nodes, edges, seconds = build.build(plpy)
+        generation, nodes, edges, seconds = build.build(plpy, why)
     result["rebuilt"], result["generation"] = True, generation
     notes.append("rebuilt generation %d (%d nodes, %d edges, %.1f s) because: %s"
                  % (generation, nodes, edges, seconds, "; ".join(reasons)))
@@ -262,7 +270,7 @@ def rebuild(plpy, job_id, result, reasons, unreadable, notes, not_locked=None):
                      " on a row (SQLSTATE %s), taken as failing the filter (no node, no edge of that row)"
                      % (u["table"], u["row_filter"], u["sqlstate"]))
     jobs.phase(plpy, job_id, "apply")
-    return apply_pending(plpy, result, notes)
+    return apply_pending(plpy, result, notes, call)
 
 
 FAILED_ROWS = apply.FAILED_CTE + """
@@ -337,6 +345,10 @@ def left_undone(plpy, drifted, rebuild_reasons, stopped, check=None):
     return undone
 
 
+# The call a run of each kind is (its messages name it).
+CALLS = {"scheduled": "graph.run_scheduled_maintenance()", "vacuum": "graph.vacuum()"}
+
+
 @errors.entry_point
 @notify.top_level
 def run_job(plpy, kind="scheduled", force=False):
@@ -354,7 +366,7 @@ def run_job(plpy, kind="scheduled", force=False):
     result = jobs.new_result(job_id)
     notes = []
     try:
-        undone = maintain(plpy, job_id, result, force, notes, config)
+        undone = maintain(plpy, job_id, result, force, notes, config, CALLS.get(kind, "maintenance"))
         result["status"] = "partial" if undone else "succeeded"
         if undone:
             result["error"] = "; ".join(undone)

@@ -669,9 +669,10 @@ UPDATE graph._sync_log SET error_message = NULL WHERE id = ANY ($1) AND error_me
 
 @errors.entry_point
 @notify.top_level
-def apply_sync(plpy, max_batches=None, rebuild=True):
+def apply_sync(plpy, max_batches=None, rebuild=True, caller="graph.apply_sync()"):
     """Replay committed log rows; returns a dict of what was applied (and, under
-    "rebuilt", why the call rebuilt the base, or None).
+    "rebuilt", why the call rebuilt the base, or None). ``caller``: the call made
+    (maintenance's apply is its run's), which a rebuild's messages name (_rebuild).
 
     A backlog that holds more edge changes than graph.edge_buffer_size has room for
     (a bulk load after registration) is folded into a rebuild of the base in this
@@ -688,7 +689,7 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
     result = {"stopped": None, "rebuilt": None}
     if st["read_only"]:
         why = "read-only (%s)" % st["read_only_reason"]
-        if not (rebuild and st["read_only_reason"] == "edge_buffer_full" and _rebuild(plpy, why)):
+        if not (rebuild and st["read_only_reason"] == "edge_buffer_full" and _rebuild(plpy, why, caller)):
             plpy.notice("graphsync: the graph is read-only (%s); run graph.build() to recover"
                         % st["read_only_reason"])
             result["stopped"] = st["read_only_reason"]
@@ -716,7 +717,7 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
             why = ("at least graph.rebuild_backlog_rows (%d) log rows are pending, and at least half as many"
                    " as the graph has nodes and edges" % backlog)
             backlog = None
-            if _rebuild(plpy, why):
+            if _rebuild(plpy, why, caller):
                 result["rebuilt"] = why
                 st = db.run(plpy, STATE)[0]
                 done, target, resumed = st["done"], None, False
@@ -726,7 +727,7 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
         finished, stop = _run_pass(plpy, replayer, done, target, position, batch_size, policy,
                                    max_batches, counts, (st["build_xid"], st["build_position"]), settled, at, below)
         why = "the pending rows hold more edge changes than graph.edge_buffer_size (%d) has room for" % buffer_size
-        if stop == "edge_buffer_full" and rebuild and _rebuild(plpy, why):
+        if stop == "edge_buffer_full" and rebuild and _rebuild(plpy, why, caller):
             # The base now holds every row committed before the build's snapshot: go
             # on with a fresh pass over what committed after it.
             result["rebuilt"] = why
@@ -749,8 +750,9 @@ def apply_sync(plpy, max_batches=None, rebuild=True):
     return _result(counts, result)
 
 
-def _rebuild(plpy, why):
-    """Fold the pending log rows into a new base (sync/build.py) instead of the
+def _rebuild(plpy, why, caller):
+    """Fold the pending log rows into a new base (sync/build.py: its messages name
+    ``caller``'s rebuild of a backlog, not graph.build(), which nobody called) instead of the
     overlay, in a subtransaction: the build reads the sources in one snapshot and
     marks every log row that snapshot sees applied (and the rows this transaction
     wrote before it: build_xid, build_position), the replay of this call before it
@@ -759,7 +761,7 @@ def _rebuild(plpy, why):
     plpy.notice("graphsync: rebuilding the base instead of replaying: %s" % why)
     try:
         with plpy.subtransaction():
-            build.build(plpy)
+            build.build(plpy, "%s's rebuild of a backlog" % caller)
     except Exception as exc:
         if errors.is_cancel(exc):
             raise

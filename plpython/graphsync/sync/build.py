@@ -240,8 +240,12 @@ FROM (SELECT coalesce(pg_current_xact_id_if_assigned()::text::bigint, 0) AS xid)
 
 @errors.entry_point
 @notify.top_level
-def build(plpy):
-    """Rebuild the base; returns (generation, node_count, edge_count, seconds)."""
+def build(plpy, why="graph.build()"):
+    """Rebuild the base; returns (generation, node_count, edge_count, seconds). ``why``:
+    the call the rebuild is part of, as its errors name it (a lock not granted, a
+    table dropped, row-level security, a lost lock race): graph.build(), or
+    maintenance's or an apply's rebuild, which named graph.build(), a call nobody
+    made (tests/test_maintenance_locks.py)."""
     started = time.monotonic()
     step = _steps(plpy, started)
     db.require_admin(plpy)
@@ -250,14 +254,14 @@ def build(plpy):
     # held every other session's replay (sources.lock_sources); the row's wait bounded
     # too, the sources given back past it (sources.lock_sources_then_state).
     generation = sources.lock_sources_then_state(
-        plpy, "graph.build()", "SELECT generation FROM graph._sync_state FOR UPDATE")[0]["generation"] + 1
+        plpy, why, "SELECT generation FROM graph._sync_state FOR UPDATE")[0]["generation"] + 1
     reg = registry.load(plpy)
     plpy.notice("graphsync build: reading %d node tables and %d edge sources"
                 % (len(reg.nodes), len(reg.edges)))
     with planned_for_bulk(plpy):
-        sources.lock_sources(plpy, "graph.build()",  # before any check
+        sources.lock_sources(plpy, why,  # before any check
                              list(reg.nodes) + [e.carrier for e in reg.edges])
-        snapshot, read, direct = read_sources(plpy, reg)
+        snapshot, read, direct = read_sources(plpy, reg, why)
         snapshot, _, below = db.complete_snapshot(plpy, snapshot)  # as the replay cursor keeps it
         step("sources read")
         own = plpy.execute(OWN_ROWS)[0]
@@ -608,15 +612,16 @@ def top_node(alive, tables):
     return int(held[-1]) if len(held) else -1
 
 
-def read_sources(plpy, reg):
-    """(snapshot, packed rows, packed SELECTs) of sources.read of every source, the
+def read_sources(plpy, reg, why="graph.build()"):
+    """(snapshot, packed rows, packed SELECTs) of sources.read of every source (for
+    ``why``, the call: build's), the
     packed edge sources by their SELECT. A read a row filter may have raised on (a data
     exception) is read again with each row the filter raises on failing it, as NULL
     does (sources.retry_raising): a writer's value (a / b with b = 0) failed every
     build while its row existed."""
     def read(safe):
         direct = {e.edge_source_id: packed.select(plpy, reg, e, safe) for e in packed.chosen(plpy, reg)}
-        snapshot, rows = sources.read(plpy, reg, analyze=False, packed=direct, safe=safe)  # see no_nested_loops
+        snapshot, rows = sources.read(plpy, reg, why, analyze=False, packed=direct, safe=safe)  # see no_nested_loops
         return snapshot, rows, direct
 
     return sources.retry_raising(plpy, read, "graphsync build: a row filter raised on some row (%s); reading"

@@ -175,7 +175,8 @@ def lock_sources(plpy, why, oids=None):
     takes (ACCESS SHARE, then SHARE UPDATE EXCLUSIVE: HOLD; held to the end of the
     transaction), waiting at most SOURCE_LOCK_WAIT for each (the caller's lock_timeout
     when shorter: the failure states which), before ``why`` (graph.build(),
-    graph.verify(), graph.reconcile(), maintenance's source check or rebuild) reads
+    graph.verify(), graph.reconcile(), maintenance's source check or rebuild, an
+    apply's rebuild of a backlog: the call made, which every message names) reads
     them. A table not locked in time fails the call (55000, naming it, with a hint); a
     cancel still stops it. Tables this transaction holds so already are not locked
     again.

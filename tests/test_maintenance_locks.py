@@ -1,0 +1,120 @@
+"""Which source tables a maintenance run locks, for how long, and how a rebuild that
+maintenance or an apply runs names itself when it fails (real sessions, real roles;
+each interleaving set up through pg_locks, never timed).
+
+A run whose source check or rebuild is due locks its sources (SHARE UPDATE
+EXCLUSIVE, bounded) before its apply phase takes graph._sync_state's row. A run
+that then skipped its check (a failing log row held the apply, rows still
+pending) kept those locks to its end: a table owner's VACUUM, CREATE INDEX or
+ALTER TABLE waited for a read that never came. A rebuild run by maintenance or by
+an apply that folds a backlog named graph.build() in its errors and warnings, a
+call nobody made; and one whose lock was refused before the apply (for the check)
+said 'source check' when the check did not run and the rebuild failed."""
+
+import uuid
+
+import psycopg
+import pytest
+
+from conftest import as_role, connect
+
+TABLE = "ml_people"
+
+# A log row of node 666 fails to apply (under 'stop' it holds the apply) until CURE.
+POISON = """
+CREATE OR REPLACE FUNCTION public.ml_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.pk = '666' AND NEW.alive THEN RAISE EXCEPTION 'node 666 is cursed'; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER ml_poison BEFORE INSERT OR UPDATE ON graph._node_rows
+FOR EACH ROW EXECUTE FUNCTION public.ml_poison();
+"""
+CURE = "DROP TRIGGER IF EXISTS ml_poison ON graph._node_rows"
+
+
+@pytest.fixture
+def world(db):
+    with connect(db) as c:
+        c.execute(CURE)
+        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
+        c.execute(f"DROP TABLE IF EXISTS {TABLE} CASCADE")
+        c.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, name text, boss int)")
+        c.execute(f"INSERT INTO {TABLE} SELECT g, 'p' || g, NULLIF(g / 3, 0) FROM generate_series(1, 20) AS g")
+        c.execute(f"SELECT graph.add_table('{TABLE}', columns => '{{name}}')")
+        c.execute(f"SELECT graph.add_edge('{TABLE}', 'boss', '{TABLE}', label => 'reports_to')")
+        c.execute("SELECT graph.build()")
+        c.execute("DELETE FROM graph._sync_log")
+        c.execute("DELETE FROM graph._maintenance_jobs")
+    yield db
+    with connect(db) as c:
+        c.execute(CURE)
+        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
+        c.execute(f"DROP TABLE IF EXISTS {TABLE} CASCADE")
+        c.execute("DELETE FROM graph._sync_log")
+        c.execute("DELETE FROM graph._maintenance_jobs")
+
+
+def _run(conn, statement, out):
+    try:
+        out["got"] = conn.execute(statement).fetchone()
+    except psycopg.Error as exc:
+        out["got"] = exc
+
+
+def _admin(dsn):
+    role = "gs_ml_admin_" + uuid.uuid4().hex[:8]
+    with connect(dsn) as c:
+        c.execute(f"CREATE ROLE {role} LOGIN IN ROLE graph_admin")
+        c.execute(f"GRANT SELECT ON {TABLE} TO {role}")
+    return role
+
+
+def test_a_rebuild_maintenance_runs_names_maintenance_not_build(world):
+    """A graph_admin member that row-level security applies to cannot rebuild (the
+    read must see every row): graph.vacuum()'s rebuild failed saying 'graph.build()
+    must read every row', a call the admin never made. It names graph.vacuum()'s
+    rebuild now."""
+    role = _admin(world)
+    try:
+        with connect(world) as su:
+            su.execute(f"ALTER TABLE {TABLE} ENABLE ROW LEVEL SECURITY")
+            su.execute(f"CREATE POLICY ml_all ON {TABLE} USING (true)")
+        with as_role(world, role) as a:
+            a.execute("SET graph.verify_interval = 'off'")
+            status, error = a.execute("SELECT status, error FROM graph.vacuum()").fetchone()
+        assert status == "failed" and "row-level security" in error, error
+        assert "graph.vacuum()'s rebuild" in error and "graph.build()" not in error, error
+    finally:
+        with connect(world) as su:
+            su.execute(f"DROP POLICY IF EXISTS ml_all ON {TABLE}")
+            su.execute(f"ALTER TABLE {TABLE} DISABLE ROW LEVEL SECURITY")
+            su.execute(f"DROP OWNED BY {role}")
+            su.execute(f"DROP ROLE {role}")
+
+
+@pytest.mark.parametrize("call", ["graph.apply_sync()", "graph.run_scheduled_maintenance()"])
+def test_an_apply_that_rebuilds_a_backlog_names_its_call_when_the_rebuild_fails(world, call):
+    """An apply that folds a backlog into a rebuild (graph.rebuild_backlog_rows) and
+    cannot lock a source table in time (a writer holds it IN SHARE MODE) replays the
+    backlog instead, with a WARNING that said 'graph.build(): could not lock table':
+    the WARNING names the call made and its rebuild of a backlog now."""
+    with connect(world) as su:
+        su.execute(f"INSERT INTO {TABLE} SELECT g, 'b' || g, 1 FROM generate_series(21, 400) AS g")
+    seen = []
+    with connect(world) as writer, connect(world) as c:
+        c.add_notice_handler(lambda d: seen.append((d.severity_nonlocalized, d.message_primary)))
+        c.execute("SET graph.rebuild_backlog_rows = 1")
+        c.execute("SET graph.verify_interval = 'off'")
+        c.execute("SET lock_timeout = '300ms'")  # the bound a source's lock is waited for
+        writer.execute("BEGIN")
+        writer.execute(f"LOCK TABLE {TABLE} IN SHARE MODE")
+        try:
+            res = c.execute(f"SELECT * FROM {call}").fetchall()
+        finally:
+            writer.execute("ROLLBACK")
+    failed = [m for s, m in seen if s == "WARNING" and "could not lock table" in m]
+    assert len(failed) == 1, (seen, res)
+    said = "%s's rebuild of a backlog: could not lock table public.%s within 300ms" % (call, TABLE)
+    assert said in failed[0], failed
+    assert "graph.build()" not in failed[0], failed
