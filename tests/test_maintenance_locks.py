@@ -118,3 +118,30 @@ def test_an_apply_that_rebuilds_a_backlog_names_its_call_when_the_rebuild_fails(
     said = "%s's rebuild of a backlog: could not lock table public.%s within 300ms" % (call, TABLE)
     assert said in failed[0], failed
     assert "graph.build()" not in failed[0], failed
+
+
+def test_a_rebuild_whose_lock_was_refused_before_the_check_names_the_rebuild(world):
+    """graph.vacuum() with its check due locks its sources first, for the check; a
+    writer holding a table IN SHARE MODE refuses it (bounded). A log row failing to
+    apply for the first time then held the apply, so the check did not run, and the
+    rebuild failed with the refusal as it was: 'source check: could not lock'. It
+    names the rebuild now."""
+    with connect(world) as su:
+        su.execute(POISON)
+        su.execute(f"INSERT INTO {TABLE} VALUES (666, 'poison', 1)")  # not applied yet
+    with connect(world) as writer, connect(world) as c:
+        c.execute("SET graph.sync_error_policy = 'stop'")
+        c.execute("SET graph.verify_interval = '0'")
+        c.execute("SET lock_timeout = '300ms'")
+        writer.execute("BEGIN")
+        writer.execute(f"LOCK TABLE {TABLE} IN SHARE MODE")
+        try:
+            job_id, status, reason, error = c.execute(
+                "SELECT job_id, status, reason, error FROM graph.vacuum()").fetchone()
+        finally:
+            writer.execute("ROLLBACK")
+        assert status == "failed" and "apply stopped: failed_row" in reason, (status, reason, error)
+        assert "graph.vacuum()'s rebuild: could not lock table %s within 300ms" % ("public." + TABLE) in error, error
+        assert "source check" not in error, error
+        assert c.execute("SELECT phase FROM graph._maintenance_jobs WHERE job_id = %s",
+                         (job_id,)).fetchone() == ("rebuild",)

@@ -145,9 +145,9 @@ def lock_first(plpy, config, force, call):
     verify() and reconcile() take them in. Taken after the row (the check, the
     rebuild), an admin's build() or verify() that locked the sources and waited for
     the row deadlocked with the run: 40P01 failed one of them
-    (tests/test_lock_order_race.py). A table not locked in time (55000) is not this
-    phase's failure: returned, it fails the check or the rebuild, as it did when
-    they locked it, after the apply (a writer holding one table locked stops no
+    (tests/test_lock_order_race.py). A table not locked in time (sources.NotLocked)
+    is not this phase's failure: returned, it fails the check or the rebuild (renamed
+    so), as it did when they locked it, after the apply (a writer holding one table locked stops no
     replay). None when locked, or nothing to lock. ``call``: the run's, which the
     failure names."""
     due = verify_due(last_check(plpy, config["graph.verify_interval"]))
@@ -155,7 +155,7 @@ def lock_first(plpy, config, force, call):
         return None
     try:
         sources.lock_sources(plpy, "%s's %s" % (call, "source check" if due else "rebuild"))
-    except errors.ObjectNotInPrerequisiteState as exc:
+    except sources.NotLocked as exc:
         return exc
     return None
 
@@ -250,12 +250,13 @@ def rebuild(plpy, job_id, result, reasons, unreadable, notes, call, not_locked=N
     run's (graph.run_scheduled_maintenance(), graph.vacuum()), whose rebuild every
     message names (build named graph.build(), which nobody called).
     ``not_locked``: lock_first's failure to lock a table, which fails the rebuild
-    (not waited for twice)."""
+    (not waited for twice), said as the rebuild's: it said 'source check' when the
+    lock was taken for a check that then did not run."""
     why = "%s's rebuild" % call
     jobs.phase(plpy, job_id, "rebuild")
     plpy.notice("graphsync maintenance: rebuilding the base: %s" % "; ".join(reasons))
     if not_locked is not None:
-        raise not_locked
+        raise not_locked.renamed(why)
     sources.lock_sources(plpy, why)
     with plpy.subtransaction():
         generation, nodes, edges, seconds = build.build(plpy, why)

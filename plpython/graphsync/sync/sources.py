@@ -166,6 +166,20 @@ def lock_state(plpy, why, statement):
         raise errors.DeadlockDetected(STATE_RACE % why, hint=RACE_HINT) from None
 
 
+class NotLocked(errors.ObjectNotInPrerequisiteState):
+    """A source table lock_sources did not get (55000): ``why`` (the call that wanted
+    it), ``what`` (which table, and why not), the hint. renamed(): the same failure
+    said for another call -- a maintenance run that locked its sources for its source
+    check and, the check not run, fails its rebuild with it (not waited for twice)."""
+
+    def __init__(self, why, what, hint=None):
+        super().__init__("%s: %s" % (why, what), hint=hint)
+        self.why, self.what = why, what
+
+    def renamed(self, why):
+        return NotLocked(why, self.what, self.hint)
+
+
 class _Renamed(Exception):
     """The name a lock was taken by named another relation, or none, once granted."""
 
@@ -177,7 +191,7 @@ def lock_sources(plpy, why, oids=None):
     when shorter: the failure states which), before ``why`` (graph.build(),
     graph.verify(), graph.reconcile(), maintenance's source check or rebuild, an
     apply's rebuild of a backlog: the call made, which every message names) reads
-    them. A table not locked in time fails the call (55000, naming it, with a hint); a
+    them. A table not locked in time fails the call (NotLocked: 55000, naming it, with a hint); a
     cancel still stops it. Tables this transaction holds so already are not locked
     again.
     Waited for without bound, a writer holding its table IN SHARE MODE in a
@@ -234,13 +248,11 @@ def lock_sources(plpy, why, oids=None):
                 elif state != errors.LOCK_TIMEOUT:
                     raise
                 else:
-                    raise errors.ObjectNotInPrerequisiteState(
-                        "%s: could not lock table %s within %s: another session holds a lock on it"
-                        % (why, name, bound), hint=LOCK_HINT) from None
+                    raise NotLocked(why, "could not lock table %s within %s: another session holds a lock on it"
+                                    % (name, bound), hint=LOCK_HINT) from None
             if attempt == LOCK_TRIES:
-                raise errors.ObjectNotInPrerequisiteState(
-                    "%s: could not lock table %s: it was renamed while its lock was waited for" % (why, name),
-                    hint="Retry when the table's or its schema's name has settled.")
+                raise NotLocked(why, "could not lock table %s: it was renamed while its lock was waited for" % name,
+                                hint="Retry when the table's or its schema's name has settled.")
 
 
 class _GiveBack(Exception):
