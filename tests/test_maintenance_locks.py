@@ -11,12 +11,13 @@ an apply that folds a backlog named graph.build() in its errors and warnings, a
 call nobody made; and one whose lock was refused before the apply (for the check)
 said 'source check' when the check did not run and the rebuild failed."""
 
+import threading
 import uuid
 
 import psycopg
 import pytest
 
-from conftest import as_role, connect
+from conftest import apply, as_role, blocked_by, connect, wait_until
 
 TABLE = "ml_people"
 
@@ -60,6 +61,56 @@ def _run(conn, statement, out):
         out["got"] = conn.execute(statement).fetchone()
     except psycopg.Error as exc:
         out["got"] = exc
+
+
+def test_a_run_that_skips_its_check_holds_no_source_lock_while_it_goes_on(world):
+    """The check is due, but a log row that fails to apply (policy 'stop') holds the
+    apply, so rows stay pending and the run skips its check: it reads no source, and
+    must hold no lock of one while it goes on (parked here at its prune, on an old
+    job row the test holds): a table owner's SHARE UPDATE EXCLUSIVE lock (VACUUM,
+    CREATE INDEX CONCURRENTLY, ANALYZE) is granted at once. It held SHARE UPDATE
+    EXCLUSIVE, taken for the check before its apply, to its end."""
+    with connect(world) as su:
+        su.execute("SET graph.sync_error_policy = 'stop'")
+        su.execute("SET graph.verify_interval = 'off'")
+        old = su.execute("SELECT job_id FROM graph.run_scheduled_maintenance()").fetchone()[0]
+        su.execute("UPDATE graph._maintenance_jobs SET started_at = now() - interval '2 days' WHERE job_id = %s",
+                   (old,))
+        su.execute(POISON)
+        su.execute(f"INSERT INTO {TABLE} VALUES (666, 'poison', 1)")
+        assert apply(su)["stopped"] == "failed_row"  # it fails again at every apply
+    out = {}
+    with connect(world) as holder, connect(world) as run, connect(world) as look, connect(world) as owner:
+        run.execute("SET statement_timeout = '60s'")  # a guard against a hang, not a timing
+        run.execute("SET graph.sync_error_policy = 'stop'")
+        run.execute("SET graph.verify_interval = '0'")  # the check is due
+        run.execute("SET graph.job_retention = '1 day'")  # the old job row is pruned
+        holder.execute("BEGIN")
+        holder.execute("SELECT FROM graph._maintenance_jobs WHERE job_id = %s FOR UPDATE", (old,))
+        t = threading.Thread(target=_run, args=(
+            run, "SELECT status, reason, error, differences FROM graph.run_scheduled_maintenance()", out))
+        t.start()
+        try:
+            assert wait_until(lambda: blocked_by(look, run.info.backend_pid, holder.info.backend_pid)), \
+                "the run never reached its prune"
+            held = look.execute("SELECT l.mode FROM pg_catalog.pg_locks AS l WHERE l.pid = %s AND l.granted"
+                                " AND l.locktype = 'relation' AND l.relation = %s::regclass",
+                                (run.info.backend_pid, TABLE)).fetchall()
+            granted = True
+            try:
+                with owner.transaction():
+                    owner.execute(f"LOCK TABLE {TABLE} IN SHARE UPDATE EXCLUSIVE MODE NOWAIT")
+            except psycopg.errors.LockNotAvailable:
+                granted = False
+        finally:
+            holder.execute("ROLLBACK")
+            t.join()
+    got = out["got"]
+    assert not isinstance(got, Exception), got
+    status, reason, _error, differences = got
+    assert status == "partial" and "apply stopped: failed_row" in reason and differences is None, got
+    assert held == [], held
+    assert granted, held
 
 
 def _admin(dsn):

@@ -23,12 +23,12 @@ does not try a rebuild that would read them -- but when each failed only on a ro
 its row filter raised a data exception on, which a rebuild takes as failing the
 filter (verify.read_past): that rebuild goes on, and the run says so.
 
-A run that will read the sources (its check is due, or a rebuild is) locks them
-before its apply phase takes graph._sync_state's row (lock_first): sources, then
-the row, the order graph.build(), verify() and reconcile() take them in. Its
-messages name the call made (graph.run_scheduled_maintenance()'s or
-graph.vacuum()'s source check or rebuild, its apply's rebuild of a backlog), never
-graph.build().
+A run that will read the sources (its check will run, or a rebuild is due) locks
+them before its apply phase takes graph._sync_state's row (lock_first): sources,
+then the row, the order graph.build(), verify() and reconcile() take them in; a
+check that drift or rows held back will skip locks nothing. Its messages name the
+call made (graph.run_scheduled_maintenance()'s or graph.vacuum()'s source check or
+rebuild, its apply's rebuild of a backlog), never graph.build().
 
 A run that loses a deadlock (40P01) all the same ends 'skipped', saying so: nothing
 is lost, the next run does it.
@@ -138,33 +138,57 @@ def remove_files(plpy, below, notes):
                      % (len(removed), files, size / 2 ** 20))
 
 
+# Whether the apply will leave log rows pending, as this run begins: a failed row
+# under graph.sync_error_policy 'stop' (each apply tries it again and stops there) or
+# a graph read-only for another reason than a full edge buffer (the apply stops; for
+# that one it rebuilds).
+HELD_BACK = apply.FAILED_CTE + """
+SELECT ($1 = 'stop' AND EXISTS (SELECT FROM failed))
+       OR (SELECT s.read_only AND s.read_only_reason IS DISTINCT FROM 'edge_buffer_full'
+           FROM graph._sync_state AS s) AS held
+"""
+
+
 def lock_first(plpy, config, force, call):
     """Lock the sources before the apply phase takes graph._sync_state's row when
-    this run will read them: its source check is due, or a rebuild is (forced, or
-    graph._rebuild_reasons()). Sources, then the state row: the order graph.build(),
+    this run will read them: its source check will run, or a rebuild is due (forced,
+    or graph._rebuild_reasons()). Sources, then the state row: the order graph.build(),
     verify() and reconcile() take them in. Taken after the row (the check, the
     rebuild), an admin's build() or verify() that locked the sources and waited for
     the row deadlocked with the run: 40P01 failed one of them
-    (tests/test_lock_order_race.py). A table not locked in time (sources.NotLocked)
-    is not this phase's failure: returned, it fails the check or the rebuild (renamed
-    so), as it did when they locked it, after the apply (a writer holding one table locked stops no
-    replay). None when locked, or nothing to lock. ``call``: the run's, which the
-    failure names."""
+    (tests/test_lock_order_race.py).
+    Whether the check will run is decided here, before any lock: not when schema
+    drift blocks it (and the rebuild), nor when the apply will leave rows pending
+    (HELD_BACK). A run that locked for its check and then skipped it held every
+    source under SHARE UPDATE EXCLUSIVE to its end, reading none: an owner's VACUUM,
+    CREATE INDEX or ALTER TABLE waited for nothing (tests/test_maintenance_locks.py).
+    Rows still pending after an apply this did not foresee (committed meanwhile, a
+    row failing for the first time) still skip the check with the locks taken.
+    A table not locked in time (sources.NotLocked) is not this phase's failure:
+    returned, it fails the check or the rebuild (renamed so), as it did when they
+    locked it, after the apply (a writer holding one table locked stops no replay).
+    (whether the check will run, the failure or None)."""
     due = verify_due(last_check(plpy, config["graph.verify_interval"]))
-    if not (due or force or plpy.execute("SELECT graph._rebuild_reasons() AS r")[0]["r"]):
-        return None
+    rebuild_due = force or bool(plpy.execute("SELECT graph._rebuild_reasons() AS r")[0]["r"])
+    if not (due or rebuild_due):
+        return False, None  # (drift not read: a quiet run reads it once, after its apply)
+    if any(d["kind"] in drift.BLOCKING for d in drift.rows(plpy)):
+        return False, None  # neither a check nor a rebuild runs (a forced one fails)
+    check = due and not db.run(plpy, HELD_BACK, ["text"], [config["graph.sync_error_policy"]])[0]["held"]
+    if not (check or rebuild_due):
+        return False, None
     try:
-        sources.lock_sources(plpy, "%s's %s" % (call, "source check" if due else "rebuild"))
+        sources.lock_sources(plpy, "%s's %s" % (call, "source check" if check else "rebuild"))
     except sources.NotLocked as exc:
-        return exc
-    return None
+        return check, exc
+    return check, None
 
 
 def maintain(plpy, job_id, result, force, notes, config, call):
     # The generation committed before this run: files of older ones are unused.
     committed = plpy.execute("SELECT generation FROM graph._sync_state")[0]["generation"]
     jobs.phase(plpy, job_id, "apply")
-    not_locked = lock_first(plpy, config, force, call)
+    will_check, not_locked = lock_first(plpy, config, force, call)
     applied = apply_pending(plpy, result, notes, call)
 
     jobs.phase(plpy, job_id, "check")
@@ -175,7 +199,11 @@ def maintain(plpy, job_id, result, force, notes, config, call):
         reasons.insert(0, "forced by graph.vacuum()")
     pending = plpy.execute("SELECT count(*) AS n FROM graph._pending_log()")[0]["n"]
     check = last_check(plpy, config["graph.verify_interval"])
-    if not blocking and not pending and not applied["stopped"] and verify_due(check):
+    if not blocking and not pending and not applied["stopped"] and verify_due(check) and not will_check:
+        # (lock_first foresaw rows pending: it locked nothing for the check)
+        notes.append("source check due but not run: when the run began, its apply was to leave log rows pending"
+                     " (a failed row, a read-only graph); the next run checks")
+    elif not blocking and not pending and not applied["stopped"] and verify_due(check):
         check = None  # (this run's check: what it finds is this run's result)
         jobs.phase(plpy, job_id, "verify")
         if not_locked is not None:
