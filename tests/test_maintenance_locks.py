@@ -144,7 +144,7 @@ def test_a_rebuild_maintenance_runs_names_maintenance_not_build(world):
             su.execute(f"DROP ROLE {role}")
 
 
-@pytest.mark.parametrize("call", ["graph.apply_sync()", "graph.run_scheduled_maintenance()"])
+@pytest.mark.parametrize("call", ["graph.apply_sync()", "graph.run_scheduled_maintenance()", "graph.retry_failed()"])
 def test_an_apply_that_rebuilds_a_backlog_names_its_call_when_the_rebuild_fails(world, call):
     """An apply that folds a backlog into a rebuild (graph.rebuild_backlog_rows) and
     cannot lock a source table in time (a writer holds it IN SHARE MODE) replays the
@@ -196,3 +196,46 @@ def test_a_rebuild_whose_lock_was_refused_before_the_check_names_the_rebuild(wor
         assert "source check" not in error, error
         assert c.execute("SELECT phase FROM graph._maintenance_jobs WHERE job_id = %s",
                          (job_id,)).fetchone() == ("rebuild",)
+
+
+# A TRUNCATE's apply fails (its nodes cannot die) until CURE_TRUNCATE.
+POISON_TRUNCATE = """
+CREATE OR REPLACE FUNCTION public.ml_no_death() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.alive AND NOT NEW.alive THEN RAISE EXCEPTION 'these nodes may not die'; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER ml_no_death BEFORE UPDATE ON graph._node_rows
+FOR EACH ROW EXECUTE FUNCTION public.ml_no_death();
+"""
+CURE_TRUNCATE = "DROP TRIGGER IF EXISTS ml_no_death ON graph._node_rows"
+
+
+def test_a_retry_that_rebuilds_names_the_retry_not_build(world):
+    """graph.retry_failed() with a failed TRUNCATE among its rows rebuilds; a
+    graph_admin member that row-level security applies to is refused the read, and
+    the retry failed saying 'graph.build() must read every row', a call the admin
+    never made. It names graph.retry_failed()'s rebuild now."""
+    role = _admin(world)
+    try:
+        with connect(world) as su:
+            su.execute("SET graph.sync_error_policy = 'skip'")
+            su.execute(POISON_TRUNCATE)
+            try:
+                su.execute(f"TRUNCATE {TABLE}")
+                assert apply(su)["failed"] == 1
+            finally:
+                su.execute(CURE_TRUNCATE)
+            su.execute(f"ALTER TABLE {TABLE} ENABLE ROW LEVEL SECURITY")
+            su.execute(f"CREATE POLICY ml_all ON {TABLE} USING (true)")
+        with as_role(world, role) as a, pytest.raises(psycopg.Error) as raised:
+            a.execute("SELECT * FROM graph.retry_failed()")
+        text = raised.value.diag.message_primary or ""
+        assert raised.value.sqlstate == "42501" and "row-level security" in text, text
+        assert "graph.retry_failed()'s rebuild" in text and "graph.build()" not in text, text
+    finally:
+        with connect(world) as su:
+            su.execute(f"DROP POLICY IF EXISTS ml_all ON {TABLE}")
+            su.execute(f"ALTER TABLE {TABLE} DISABLE ROW LEVEL SECURITY")
+            su.execute(f"DROP OWNED BY {role}")
+            su.execute(f"DROP ROLE {role}")

@@ -134,7 +134,7 @@ def retry_failed(plpy):
     rows = plpy.execute(SKIPPED)
     attempted = set()
     if any(r["op"] == "T" for r in rows):
-        build.build(plpy)  # folds every failed row it reads, TRUNCATEs included
+        build.build(plpy, "graph.retry_failed()'s rebuild")  # folds every failed row it reads, TRUNCATEs included
         out["rebuilt"] = True
         attempted = {r["id"] for r in failed_before}
         rows = []
@@ -171,7 +171,7 @@ def retry_failed(plpy):
         plpy.warning("graphsync: log row %d failed again: %s" % (row["id"], message))
     if out["stopped"] is None:
         # Rows that failed under 'stop' are still pending: apply_sync retries them in order.
-        r = apply.apply_sync(plpy, None)
+        r = apply.apply_sync(plpy, None, caller="graph.retry_failed()")
         out["applied_after"] = r["inserts"] + r["updates"] + r["deletes"] + r["truncates"]
         out["stopped"] = r["stopped"]
         if waiting:
