@@ -25,6 +25,12 @@ part after each such line is a query of $1 (the seed, text) and $2 (the depth,
 integer) returning the number of nodes reached, as the CTE's count does: prepared
 as NAME and counted like the traversal. A way to weigh a change to the read's shape
 before making it.
+
+--reader: every read (the traversal, the CTE, the variants) runs as a plain reader,
+role bench_reader: SELECT on bench's tables and USAGE on its schema, no member of
+graph_admin, so graphsync's reads take a reader's path (graph._nodes' read policy)
+instead of the superuser's, which is an admin's. It is made by SET ROLE before the
+statements are prepared.
 """
 
 from __future__ import annotations
@@ -66,12 +72,26 @@ def _call(kind: str, seed: int, depth: int, queries: dict[str, str] | None = Non
     return f"EXECUTE {kind}('{seed}', {depth})"
 
 
+# The reader of --reader: made once in the cluster, granted in each database.
+READER = "bench_reader"
+READER_SETUP = f"""
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{READER}') THEN
+        CREATE ROLE {READER};
+    END IF;
+END $$;
+GRANT USAGE ON SCHEMA bench TO {READER};
+GRANT SELECT ON ALL TABLES IN SCHEMA bench TO {READER};
+"""
+
+
 def _script(kinds: list[str], variants: dict[str, str], seeds: list[int], warm: list[int],
-            depths: tuple[int, ...], unprepared: bool = False):
+            depths: tuple[int, ...], unprepared: bool = False, reader: bool = False):
     """The statements the single-user server reads, one a line, and for each measured
     one (its position, kind, depth)."""
     reads = READS | {k: " ".join(query.split()) for k, query in variants.items()}
-    queries = [f"PREPARE {k} ({'int' if k == 'cte' else 'text'}, int) AS {query}" for k, query in reads.items()]
+    queries = [f"SET ROLE {READER}"] if reader else []
+    queries += [f"PREPARE {k} ({'int' if k == 'cte' else 'text'}, int) AS {query}" for k, query in reads.items()]
     written = reads if unprepared else None
     queries.append(_call("traverse", 1, 6, written))  # the backend keeps the base's keys, as a pooled one does
     for i, s in enumerate(warm):
@@ -87,10 +107,10 @@ def _script(kinds: list[str], variants: dict[str, str], seeds: list[int], warm: 
 
 
 def count(directory: str, dbname: str, kinds, variants, seeds, warm, depths,
-          unprepared: bool = False) -> dict[tuple[str, int], list[int]]:
+          unprepared: bool = False, reader: bool = False) -> dict[tuple[str, int], list[int]]:
     """Instructions of each measured statement, by (kind, depth), in database
-    ``dbname`` of the stopped cluster in ``directory``."""
-    text, marks = _script(kinds, variants, seeds, warm, depths, unprepared)
+    ``dbname`` of the stopped cluster in ``directory`` (as READER with ``reader``)."""
+    text, marks = _script(kinds, variants, seeds, warm, depths, unprepared, reader)
     totals = statement_instructions(directory, dbname, text)
     found: dict[tuple[str, int], list[int]] = {}
     for position, kind, depth in marks:
@@ -109,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depths", default="2,3", help="depths counted (default 2,3)")
     parser.add_argument("--unprepared", action="store_true",
                         help="each read a query of its own (planned at each call), not EXECUTE of a prepared one")
+    parser.add_argument("--reader", action="store_true",
+                        help=f"run the reads as {READER}, a plain reader outside graph_admin, not the superuser")
     args = parser.parse_args(argv)
     depths = tuple(int(d) for d in args.depths.split(","))
     rng = random.Random(7)
@@ -133,15 +155,18 @@ def main(argv: list[str] | None = None) -> int:
                 c.execute("SELECT graph.build()")
                 if setup.strip():
                     c.execute(setup)
+                if args.reader:
+                    c.execute(READER_SETUP)
                 c.execute("VACUUM ANALYZE")
         pgcluster.stop(directory, remove=False)
         results = {name: count(directory, f"count_{name}", kinds, variants, seeds, warm, depths,
-                                    args.unprepared) for name in trees}
+                                    args.unprepared, args.reader) for name in trees}
     finally:
         pgcluster.stop(directory)
     how = "each a query planned at its call" if args.unprepared else "each through a plan prepared once"
-    print(f"Instructions per read ({args.n} seeds, {how}, {args.nodes} nodes / {args.edges} edges, single-user"
-          " server, counted by callgrind; median per call, CTE / read):\n")
+    who = f"as {READER}, a reader outside graph_admin" if args.reader else "as the superuser"
+    print(f"Instructions per read ({args.n} seeds, {how}, {who}, {args.nodes} nodes / {args.edges} edges,"
+          " single-user server, counted by callgrind; median per call, CTE / read):\n")
     print("| code | read | depth | instructions | CTE's | CTE / read |")
     print("|---|---|---:|---:|---:|---:|")
     for name in trees:
