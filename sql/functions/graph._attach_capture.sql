@@ -20,10 +20,12 @@
 -- Touches: pg_trigger of tbl and its members.
 -- graph._attach_capture(tbls): the same for several captured tables at once, in
 -- one pass over their triggers (graph.add_schema attaches every table it
--- registered so), each table's read by graph._trigger_states(tbl): of those
--- tables only. It read graph._trigger_states() of every captured table, so each
--- add_schema looked up the triggers of all registered tables and their
--- partitions, however few it added (tests/test_operation_costs.py).
+-- registered so), read by one graph._trigger_states(tbls): of those tables only.
+-- It read graph._trigger_states() of every captured table, so each add_schema
+-- looked up the triggers of all registered tables and their partitions, however
+-- few it added; then graph._trigger_states(tbl) of each table, whose fixed cost
+-- (the replica-capture lookup, the impostor test) it paid once per table
+-- (tests/test_operation_costs.py).
 CREATE OR REPLACE FUNCTION graph._attach_capture(tbls oid[])
 RETURNS void
 LANGUAGE plpgsql
@@ -45,8 +47,8 @@ BEGIN
     FOR t IN
         SELECT s.table_oid, s.member_oid, s.trigger_name, s.event, s.state, s.member_oid::regclass AS member,
                pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE') AS owner
-        FROM (SELECT DISTINCT u.tbl FROM unnest(tbls) AS u (tbl) WHERE u.tbl IS NOT NULL) AS u
-        CROSS JOIN LATERAL graph._trigger_states(u.tbl) AS s
+        -- (never NULL: a NULL array would ask of every captured table)
+        FROM graph._trigger_states(ARRAY(SELECT u.tbl FROM unnest(tbls) AS u (tbl) WHERE u.tbl IS NOT NULL)) AS s
         JOIN pg_catalog.pg_class AS c ON c.oid = s.member_oid
         WHERE s.state <> 'ok'
         ORDER BY s.table_oid, s.member_oid, s.trigger_name

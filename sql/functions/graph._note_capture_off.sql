@@ -53,7 +53,7 @@ BEGIN
         INTO off
         FROM (
             SELECT s.trigger_name, s.member_oid
-            FROM graph._trigger_states(t) AS s
+            FROM graph._trigger_states(ARRAY[t]) AS s
             WHERE s.member_oid = ANY (relations)
               AND s.trigger_name LIKE 'graphsync\_capture\_%'
               AND (s.state IN ('disabled', 'impostor') OR (dropped AND s.state = 'missing'))

@@ -40,13 +40,19 @@
 -- pg_inherits, pg_trigger, pg_depend, pg_proc (graph._trigger_impostors, once:
 -- the impostor test, the DDL follower's too), and the subscriptions' tables
 -- (graph._replica_capture_applied, once).
--- graph._trigger_states(tbl) is the same for captured table tbl alone (all when
--- NULL): registration asks about one table, so registering many tables stays
--- linear. Without JIT: its estimates are far above its real size, and compiling
+-- graph._trigger_states(tbls) is the same for the captured tables tbls only (all
+-- when the array is NULL; a NULL element, or a table that is not captured, adds
+-- nothing): registration asks about the tables it registered, so registering many
+-- tables stays linear, and graph._attach_capture asks once for all of them (the
+-- replica-capture lookup, the impostor test and the statement once, not once per
+-- table: tests/test_operation_costs.py). It shows no more than
+-- graph._trigger_states(tbl) of each element shows, and PUBLIC may run both.
+-- graph._trigger_states(tbl) is graph._trigger_states(ARRAY[tbl]) (all when NULL).
+-- Without JIT: its estimates are far above its real size, and compiling
 -- took longer than running it. Triggers are looked up by table and name, and
 -- the ones calling a capture function (either) through pg_depend (indexed), not by
--- reading all of pg_trigger: registering a schema asks once per table.
-CREATE OR REPLACE FUNCTION graph._trigger_states(tbl oid)
+-- reading all of pg_trigger.
+CREATE OR REPLACE FUNCTION graph._trigger_states(tbls oid[])
 RETURNS TABLE (
     table_oid oid, table_name text, member_oid oid, trigger_name text, event text, state text
 )
@@ -70,7 +76,14 @@ BEGIN
                    pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_' || t.table_oid)) AS fn,
                    pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_row_' || t.table_oid)) AS rfn,
                    replica_all OR t.table_oid = ANY (applied) AS replica
-            FROM graph._captured_tables(tbl) AS t
+            FROM (
+                SELECT a.table_oid, a.table_name, a.present FROM graph._captured_tables(NULL) AS a
+                WHERE tbls IS NULL
+                UNION ALL
+                SELECT o.table_oid, o.table_name, o.present
+                FROM (SELECT DISTINCT u.tbl FROM unnest(tbls) AS u (tbl) WHERE u.tbl IS NOT NULL) AS u
+                CROSS JOIN LATERAL graph._captured_tables(u.tbl) AS o
+            ) AS t
             WHERE t.present
         ),
         members AS (
@@ -136,6 +149,19 @@ BEGIN
 END;
 $$;
 
+CREATE OR REPLACE FUNCTION graph._trigger_states(tbl oid)
+RETURNS TABLE (
+    table_oid oid, table_name text, member_oid oid, trigger_name text, event text, state text
+)
+LANGUAGE sql
+STABLE
+ROWS 50  -- a few capture triggers, not 1000: index lookups of the catalog, not hashes of it
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM graph._trigger_states(CASE WHEN tbl IS NOT NULL THEN ARRAY[tbl] END)
+$$;
+
 CREATE OR REPLACE FUNCTION graph._trigger_states()
 RETURNS TABLE (
     table_oid oid, table_name text, member_oid oid, trigger_name text, event text, state text
@@ -146,8 +172,11 @@ ROWS 50  -- a few capture triggers, not 1000: index lookups of the catalog, not 
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT * FROM graph._trigger_states(NULL)
+    SELECT * FROM graph._trigger_states(NULL::oid[])
 $$;
+
+COMMENT ON FUNCTION graph._trigger_states(oid[]) IS
+'Internal: the capture triggers graph._trigger_states() lists, of some captured tables (all when NULL).';
 
 COMMENT ON FUNCTION graph._trigger_states(oid) IS
 'Internal: the capture triggers graph._trigger_states() lists, of one captured table (all when NULL).';
