@@ -6,6 +6,7 @@ import contextlib
 
 import pytest
 
+import install
 from conftest import apply, connect, rows_read, verify
 
 GRAPH = """
@@ -373,6 +374,45 @@ def test_add_schema_checks_the_triggers_of_the_tables_it_added_only(events):
             c.execute("SELECT graph.remove_table(t, cascade => true)"
                       " FROM unnest(ARRAY['few.c', 'few.b', 'few.a']::regclass[]) AS t")
             c.execute("DROP SCHEMA few CASCADE")
+
+
+CATALOG_READS = """SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0)
+                   FROM pg_catalog.pg_stat_xact_sys_tables WHERE relid = %s::regclass"""
+
+
+def test_trigger_states_looks_up_the_triggers_on_a_capture_function_by_that_function(fresh_db):
+    """graph._trigger_states finds the triggers that call a table's capture function
+    (an 'extra' one: another name, a table that left the tree) through pg_depend. The
+    join, written with the dependent's class (pg_trigger) beside the function, let a
+    plan whose statistics of pg_depend knew no trigger -- a database created from
+    template1 and not analyzed since, as graphsync is installed and a first schema
+    registered -- look up every trigger's dependencies by the dependent side's index
+    and keep those on the function: each call read every dependency of every trigger
+    in the database. add_schema asks once for the tables it adds and once per table
+    (the DDL follower's graph._note_capture_off): beside TABLES registered tables,
+    adding three read 6,592 rows of pg_depend. It must read fewer than there are
+    registered tables, and no more of pg_trigger than twice that (a plan that looks
+    each dependent trigger up by its oid, not one that hashes all of pg_trigger: 2,715
+    rows). In one transaction from the install on, so that no analyze of pg_depend
+    (autovacuum's) comes between."""
+    with connect(fresh_db) as c, c.transaction():
+        install.install(c)
+        c.execute("CREATE SCHEMA before; CREATE SCHEMA few;" + "".join(
+            f"CREATE TABLE before.t{i} (id int PRIMARY KEY, v text);" for i in range(TABLES)))
+        c.execute("SELECT count(*) FROM graph.add_schema('before')")
+        c.execute("CREATE TABLE few.a (id int PRIMARY KEY, v text);"
+                  "CREATE TABLE few.b (id int PRIMARY KEY, a int REFERENCES few.a);"
+                  "CREATE TABLE few.c (id int PRIMARY KEY, b int REFERENCES few.b)")
+        catalogs = ("pg_catalog.pg_depend", "pg_catalog.pg_trigger")
+        before = {t: c.execute(CATALOG_READS, (t,)).fetchone()[0] for t in catalogs}
+        added = c.execute("SELECT count(*) FROM graph.add_schema('few')"
+                          " WHERE kind = 'node_table' AND action = 'registered'").fetchone()[0]
+        read = {t: c.execute(CATALOG_READS, (t,)).fetchone()[0] - before[t] for t in catalogs}
+        assert added == 3
+        assert c.execute("SELECT count(*) FROM graph._node_tables").fetchone()[0] == TABLES + 3
+        assert c.execute("SELECT count(*) FROM graph._trigger_states() WHERE state <> 'ok'").fetchone()[0] == 0
+        assert read["pg_catalog.pg_depend"] < TABLES, read
+        assert read["pg_catalog.pg_trigger"] < 2 * TABLES, read
 
 
 # What a monitor, the scheduler and an application call, each on a connection that

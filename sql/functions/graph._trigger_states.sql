@@ -50,8 +50,10 @@
 -- graph._trigger_states(tbl) is graph._trigger_states(ARRAY[tbl]) (all when NULL).
 -- Without JIT: its estimates are far above its real size, and compiling
 -- took longer than running it. Triggers are looked up by table and name, and
--- the ones calling a capture function (either) through pg_depend (indexed), not by
--- reading all of pg_trigger.
+-- the ones calling a capture function (either) through pg_depend by that function
+-- (pg_depend_reference_index), not by reading all of pg_trigger, nor every
+-- trigger's dependencies (the dependent side's index, which a plan whose
+-- statistics of pg_depend knew no trigger chose: tests/test_operation_costs.py).
 CREATE OR REPLACE FUNCTION graph._trigger_states(tbls oid[])
 RETURNS TABLE (
     table_oid oid, table_name text, member_oid oid, trigger_name text, event text, state text
@@ -131,10 +133,20 @@ BEGIN
         SELECT c.table_oid, c.table_name, tg.tgrelid, tg.tgname, NULL, 'extra'
         FROM captured AS c
         CROSS JOIN LATERAL (VALUES (c.fn), (c.rfn)) AS f (fn)
-        JOIN pg_catalog.pg_depend AS d
-            ON d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid = f.fn
-           AND d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass
-        JOIN pg_catalog.pg_trigger AS tg ON tg.oid = d.objid AND tg.tgfoid = f.fn
+        -- the function's dependents, looked up by the function, and each trigger of
+        -- them by its oid (OFFSET 0: the dependent's class is tested on what the
+        -- lookup found, so that no plan looks up every trigger's dependencies by the
+        -- dependent side's index instead, nor hashes all of pg_trigger)
+        JOIN LATERAL (
+            SELECT x.classid, x.objid FROM pg_catalog.pg_depend AS x
+            WHERE x.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND x.refobjid = f.fn
+            OFFSET 0
+        ) AS d ON d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass
+        JOIN LATERAL (
+            SELECT t.tgrelid, t.tgname FROM pg_catalog.pg_trigger AS t
+            WHERE t.oid = d.objid AND t.tgfoid = f.fn
+            OFFSET 0
+        ) AS tg ON true
         WHERE NOT EXISTS (SELECT FROM expected AS e
                           WHERE e.table_oid = c.table_oid AND e.member_oid = tg.tgrelid AND e.tgname = tg.tgname)
           -- on a member, or on a relation whose owner has the rights of the captured
