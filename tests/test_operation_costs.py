@@ -415,6 +415,39 @@ def test_trigger_states_looks_up_the_triggers_on_a_capture_function_by_that_func
         assert read["pg_catalog.pg_trigger"] < 2 * TABLES, read
 
 
+CATALOG_SCANS = """SELECT coalesce(idx_scan, 0) + coalesce(seq_scan, 0)
+                   FROM pg_catalog.pg_stat_xact_sys_tables WHERE relid = %s::regclass"""
+
+
+def test_add_schema_reads_the_foreign_keys_of_its_schema_only(fresh_db):
+    """add_schema reads the foreign keys of the schema it registers. Its query read
+    every foreign key of the database (pg_constraint by contype, whole) and looked the
+    table of each up in pg_class to keep those of the schema: in a plan made with
+    pg_class and pg_constraint statistics from before the tables were made (as in
+    test_trigger_states_looks_up_the_triggers_on_a_capture_function_by_that_function),
+    adding three tables beside TABLES registered ones, each with a foreign key, looked
+    pg_class up 274 times and read 561 rows of pg_constraint. It must look pg_class up
+    fewer times than there are registered tables and read fewer pg_constraint rows."""
+    with connect(fresh_db) as c, c.transaction():
+        install.install(c)
+        c.execute("CREATE SCHEMA before; CREATE SCHEMA few;" + "".join(
+            f"CREATE TABLE before.t{i} (id int PRIMARY KEY, v text"
+            + (f", prev int REFERENCES before.t{i - 1}" if i else "") + ");" for i in range(TABLES)))
+        c.execute("SELECT count(*) FROM graph.add_schema('before')")
+        c.execute("CREATE TABLE few.a (id int PRIMARY KEY, v text);"
+                  "CREATE TABLE few.b (id int PRIMARY KEY, a int REFERENCES few.a);"
+                  "CREATE TABLE few.c (id int PRIMARY KEY, b int REFERENCES few.b)")
+        before = {"scans": c.execute(CATALOG_SCANS, ("pg_catalog.pg_class",)).fetchone()[0],
+                  "rows": c.execute(CATALOG_READS, ("pg_catalog.pg_constraint",)).fetchone()[0]}
+        steps = c.execute("SELECT kind, action FROM graph.add_schema('few')").fetchall()
+        read = {"pg_class scans": c.execute(CATALOG_SCANS, ("pg_catalog.pg_class",)).fetchone()[0] - before["scans"],
+                "pg_constraint rows": c.execute(CATALOG_READS, ("pg_catalog.pg_constraint",)).fetchone()[0]
+                - before["rows"]}
+        assert sorted(steps) == [("fk_edge", "registered")] * 2 + [("node_table", "registered")] * 3, steps
+        assert c.execute("SELECT count(*) FROM graph._edge_sources").fetchone()[0] == TABLES - 1 + 2
+        assert all(n < TABLES for n in read.values()), read
+
+
 # What a monitor, the scheduler and an application call, each on a connection that
 # keeps its plans for the session.
 KEPT_PLAN_CALLS = {

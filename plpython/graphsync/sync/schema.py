@@ -215,7 +215,9 @@ ORDER BY c.oid
 """
 
 # Foreign keys declared on those tables (not the copies PostgreSQL makes on
-# partitions), columns in the constraint's order.
+# partitions), columns in the constraint's order: looked up by each table of the
+# schema (OFFSET 0: by pg_constraint's index on conrelid), never by reading every
+# foreign key of the database and the table of each (tests/test_operation_costs.py).
 FOREIGN_KEYS = """
 SELECT k.conname::text AS name, k.conrelid::int8 AS from_oid, k.confrelid::int8 AS to_oid,
        k.confrelid::pg_catalog.regclass::text AS to_name,
@@ -225,9 +227,13 @@ SELECT k.conname::text AS name, k.conrelid::int8 AS from_oid, k.confrelid::int8 
        ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY AS u (n, i)
              JOIN pg_catalog.pg_attribute AS a ON a.attrelid = k.confrelid AND a.attnum = u.n
              ORDER BY u.i) AS to_columns
-FROM pg_catalog.pg_constraint AS k
-JOIN pg_catalog.pg_class AS c ON c.oid = k.conrelid
-WHERE k.contype = 'f' AND k.conparentid = 0 AND c.relnamespace = $1::pg_catalog.oid
+FROM pg_catalog.pg_class AS c
+CROSS JOIN LATERAL (
+    SELECT x.conname, x.conrelid, x.confrelid, x.conkey, x.confkey FROM pg_catalog.pg_constraint AS x
+    WHERE x.conrelid = c.oid AND x.contype = 'f' AND x.conparentid = 0
+    OFFSET 0
+) AS k
+WHERE c.relnamespace = $1::pg_catalog.oid AND c.relkind IN ('r', 'p')
 ORDER BY k.conrelid, k.conname
 """
 
