@@ -499,6 +499,94 @@ def test_a_noinherit_member_of_graph_admin_reads_at_rest_by_the_normal_path(grap
             admin.execute(f"DROP ROLE {member}")
 
 
+
+def test_a_graph_admins_read_at_rest_between_commits_finds_its_seed_in_the_node_rows_and_a_wrong_guess_falls_back(
+        graph_db):
+    """On a server where something commits between every two reads a read at rest runs
+    START_QUIET, never START_SAME. A caller whose last read found it had graph_admin's
+    privileges (a superuser, a member that inherits them) runs its admin form, which
+    looks the seed up in graph._node_rows, not through graph._nodes' policy
+    (reads/start.py, _quiet_row): one statement, the same rows. The last answer is a
+    guess: a caller who no longer has the privileges -- SET ROLE to a reader, a REVOKE
+    of graph_admin -- may not read graph._node_rows (42501), and one who may read it
+    without being an admin (granted SELECT on it) is told by the statement's own
+    ``admin_rows``; either way the read runs the normal form and shows what that caller
+    may see (source row-level security that applies to it included), and its next
+    read runs the normal form alone."""
+    reach = FROM_A1
+    member = ADMIN_MEMBER + "_between"
+    granted = READER + "_rows"
+    step = lambda a, b, k: b[k] - a[k]  # noqa: E731
+    with connect(graph_db) as admin, connect(graph_db) as c:
+        for role in (member, granted):
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
+        admin.execute(f"CREATE ROLE {member} IN ROLE graph_admin")
+        admin.execute(f"CREATE ROLE {granted}")
+        for role in (member, granted):
+            admin.execute(f"GRANT USAGE ON SCHEMA rs TO {role}")
+            admin.execute(f"GRANT SELECT ON rs.a, rs.b, rs.c, rs.ab, rs.bc, rs.aa TO {role}")
+        admin.execute(f"GRANT SELECT ON graph._node_rows TO {granted}")
+        admin.execute(f"GRANT SELECT ON rs.a, rs.aa TO {READER}")
+        # rs.a's row 2 hidden by the table's policy from every role but an admin
+        admin.execute("ALTER TABLE rs.a ENABLE ROW LEVEL SECURITY")
+        admin.execute("CREATE POLICY not_two ON rs.a FOR SELECT USING (id <> 2)")
+        try:
+            everything = rows(admin, reach)
+            assert ("rs.a", "2", "1") in everything and tables_of(everything) == ["rs.a", "rs.b", "rs.c"]
+            admin.execute(f"SET ROLE {READER}")
+            readers = rows(admin, reach)
+            admin.execute(f"SET ROLE {granted}")
+            granteds = rows(admin, reach)
+            admin.execute("RESET ROLE")
+            assert tables_of(readers) == ["rs.a"] and ("rs.a", "2", "1") not in readers
+            assert ("rs.a", "2", "1") not in granteds and tables_of(granteds) == ["rs.a", "rs.b", "rs.c"]
+            c.execute(COUNTS)
+
+            def read(expected):
+                admin.execute("SELECT pg_catalog.pg_current_xact_id()")  # a commit between reads
+                assert rows(c, reach) == expected
+                return counts(c)
+
+            for role, then_role, then_rows in (("postgres", READER, readers), (member, granted, granteds)):
+                c.execute(f"SET ROLE {role}")
+                read(everything)
+                first = read(everything)
+                for _ in range(3):
+                    then = read(everything)
+                assert [step(first, then, k) for k in ("start_quiet", "start_quiet_admin", "start_same_at_rest",
+                                                       "start_missed_at_rest", "statements")] == [3, 3, 0, 0, 3], role
+                c.execute(f"SET ROLE {then_role}")  # another caller: the guess is wrong once
+                wrong = read(then_rows)  # (not counted: rs.a's policy applies to it, read by statements of its own)
+                assert [step(then, wrong, k) for k in ("start_quiet", "start_quiet_admin",
+                                                       "start_quiet_admin_refused")] == [1, 0, 1], role
+                normal = read(then_rows)
+                assert [step(wrong, normal, k) for k in ("start_quiet", "start_quiet_admin",
+                                                         "start_quiet_admin_refused")] == [1, 0, 0], role
+                c.execute("RESET ROLE")
+            # a REVOKE of graph_admin between two reads: the member sees rs.a's row 2 no more
+            c.execute(f"SET ROLE {member}")
+            read(everything)
+            before = read(everything)
+            admin.execute(f"REVOKE graph_admin FROM {member}")
+            admin.execute(f"SET ROLE {member}")
+            members = rows(admin, reach)
+            admin.execute("RESET ROLE")
+            assert members == granteds
+            after = read(members)
+            assert [step(before, after, k) for k in ("start_quiet_admin", "start_quiet_admin_refused")] == [0, 1]
+            last = read(members)
+            assert [step(after, last, k) for k in ("start_quiet", "start_quiet_admin", "start_quiet_admin_refused")
+                    ] == [1, 0, 0]
+            c.execute("RESET ROLE")
+        finally:
+            admin.execute("DROP POLICY IF EXISTS not_two ON rs.a")
+            admin.execute("ALTER TABLE rs.a DISABLE ROW LEVEL SECURITY")
+            admin.execute(f"REVOKE SELECT ON rs.a, rs.aa FROM {READER}")
+            for role in (member, granted):
+                admin.execute(f"DROP OWNED BY {role}")
+                admin.execute(f"DROP ROLE {role}")
+
+
 def read_with_the_log_locked(admin, reader, sql):
     """The rows of ``sql`` read by ``reader`` while ``admin`` holds an ACCESS EXCLUSIVE
     lock on graph._sync_log, or the SQLSTATE of the read's error: 55P03 when the read

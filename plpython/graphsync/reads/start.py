@@ -369,13 +369,13 @@ _QUIET_COLUMNS = """
        pg_catalog.pg_current_snapshot()::pg_catalog.text AS snapshot, s.recent,"""
 
 
-def _statement(fetched, node2, read_sync):
+def _statement(fetched, node2, read_sync, rows="graph._nodes"):
     quiet = ("r.committed_rows IS NULL" if read_sync is not _NO_READ_SYNC
              else "m.mode = 'off' OR " + _NOTHING_PENDING_AT_REST)
     same = {_READ_SYNC_KEPT: _SAME_COLUMNS, _NO_READ_SYNC: _QUIET_COLUMNS}.get(read_sync, "")
     return _SELECT % {"fetched": fetched, "node2": node2, "read_sync": read_sync, "quiet": quiet,
                       "recent": _RECENT, "same": same, "table1": _table_of("$3"), "table2": _table_of("$5"),
-                      "node1": _node_of("$3", "$4"), "may_node": may_select("n.table_oid"),
+                      "node1": _node_of("$3", "$4", rows=rows), "may_node": may_select("n.table_oid"),
                       "may_via": may_select("e.via_table"),
                       "may_carrier": may_select("c.t")}
 
@@ -617,6 +617,20 @@ START_AT_REST = _statement("%s AS fetched, r.settled_xids" % _FETCH, _NODE2, _RE
 # runs or not). When its test fails (``quiet`` false) the read runs START_AT_REST.
 START_QUIET = _statement("false AS fetched", _NODE2, _NO_READ_SYNC)
 
+# START_QUIET for a caller the backend's last read found to have graph_admin's
+# privileges (``admin_rows``): the keys looked up in graph._node_rows, as
+# START_SAME_ADMIN looks them up (see there), not through graph._nodes' policy, whose
+# setup cost a depth-2 read at rest on a server where something commits between
+# every two reads (so that START_SAME never answers) some 7% (issue 9,
+# benchmarks/HISTORY.md). The last read's answer is a guess (_quiet_row): its row is
+# taken only when its own ``admin_rows`` says the caller has them in this statement;
+# a caller who has them no more may not read graph._node_rows (42501), and the read
+# runs START_QUIET.
+_ADMIN_ROWS = "graph._node_rows"
+START_QUIET_ADMIN = _statement("false AS fetched", _node_of("$5", "$6", rows=_ADMIN_ROWS), _NO_READ_SYNC,
+                               _ADMIN_ROWS)
+START_QUIET_ADMIN_1 = _statement("false AS fetched", "NULL::bigint", _NO_READ_SYNC, _ADMIN_ROWS)
+
 # START following START_AT_REST in the same read, when that said START would read
 # pending rows: START without its freshness step, which START_AT_REST ran just
 # before (counting every pending row, some tens of milliseconds at 100,000 rows,
@@ -694,7 +708,6 @@ TYPES_SAME = ["text", "text", "text", "text", "text", "float8"]
 # snapshot that answer was given in, in which the caller had them; a caller who no
 # longer has them (a REVOKE, SET ROLE) may not read graph._node_rows: its 42501 is
 # taken as "not the same" (_ask_same), and START_QUIET or START answers.
-_ADMIN_ROWS = "graph._node_rows"
 START_SAME_ADMIN = _START_SAME % (_table_of("$2"), _table_of("$4"),
                                   _node_of("$2", "$3", " AND q.same", _ADMIN_ROWS))
 START_SAME_ADMIN_1 = START_SAME_ADMIN % "NULL::bigint"
@@ -726,6 +739,7 @@ def _ask_same(plpy, r, snapshot, args, one, last_apply):
             if getattr(exc, "sqlstate", None) != "42501":
                 raise
             STATS["admin_refused"] += 1
+            _last["admin"] = False  # (START_QUIET then runs its normal form alone)
             return None  # the caller has graph_admin's privileges no more: not the same caller
         STATS["same_admin"] += 1
     else:
@@ -795,7 +809,7 @@ def _same_at_rest(plpy, args, one):
 # read, e.g. a log id handed out to a transaction that rolled back:
 # START_AT_REST, whose freshness step answers) or "busy" (its last read read
 # pending rows: START).
-_last = {"mode": "quiet"}
+_last = {"mode": "quiet", "admin": False}
 
 # The transactions of the applied snapshot's xip that graph._read_sync last found to
 # hold no pending row (its settled_xids): the statements at rest pass them by
@@ -807,12 +821,15 @@ _settled = {"xids": None}
 # ("quiet": START_QUIET, ...; tests read them: a read at rest runs START_QUIET alone, or
 # START_SAME on a steady snapshot: "same_at_rest", and "missed_at_rest" its tries that
 # found the snapshot moved; "same_admin": the START_SAMEs that ran START_SAME_ADMIN, and
-# "admin_refused" those a caller without graph_admin's privileges made fail),
+# "admin_refused" those a caller without graph_admin's privileges made fail;
+# "quiet_admin": the START_QUIETs that ran START_QUIET_ADMIN, and "quiet_admin_refused"
+# those that ran START_QUIET after it, for a caller without the privileges),
 # and those whose freshness step applied the pending rows ("applied"); "unchanged": the
 # reads whose snapshot saw nothing new since the kept folded view's (_NEW_XIDS);
 # "settled": the answers of graph._read_sync that gave settled_xids (_settled).
 STATS = {"quiet": 0, "at_rest": 0, "busy": 0, "applied": 0, "kept": 0, "unchanged": 0, "same": 0, "settled": 0,
-         "same_at_rest": 0, "missed_at_rest": 0, "same_admin": 0, "admin_refused": 0}
+         "same_at_rest": 0, "missed_at_rest": 0, "same_admin": 0, "admin_refused": 0, "quiet_admin": 0,
+         "quiet_admin_refused": 0}
 
 
 class Pending:
@@ -983,7 +1000,7 @@ def _run(plpy, keys):
             r, same = r
         else:
             STATS["quiet"] += 1
-            r = run(plpy, START_QUIET_1 if one else START_QUIET, TYPES_AT_REST, [*args, _settled["xids"]])[0]
+            r = _quiet_row(plpy, [*args, _settled["xids"]], one)
             _note_quiet(r)
             if not r["quiet"]:
                 mode, r = "at_rest", None
@@ -1022,7 +1039,26 @@ def _run(plpy, keys):
     if not at_rest:
         STATS["unchanged"] += bool(r["unchanged"])
     _last["mode"] = "busy" if r["fetched"] else "quiet" if r["quiet"] else "at_rest"
+    _last["admin"] = r["admin_rows"]
     return r, at_rest, same
+
+
+def _quiet_row(plpy, args, one):
+    """START_QUIET's row; START_QUIET_ADMIN's when the backend's last read found the
+    caller to have graph_admin's privileges and this statement finds it to have them
+    still (else, refused or not, START_QUIET's)."""
+    if _last["admin"]:
+        try:
+            r = run(plpy, START_QUIET_ADMIN_1 if one else START_QUIET_ADMIN, TYPES_AT_REST, args)[0]
+        except plpy.SPIError as exc:
+            if getattr(exc, "sqlstate", None) != "42501":
+                raise
+            r = None  # (the caller may not read graph._node_rows)
+        if r is not None and r["admin_rows"]:
+            STATS["quiet_admin"] += 1
+            return r
+        STATS["quiet_admin_refused"] += 1
+    return run(plpy, START_QUIET_1 if one else START_QUIET, TYPES_AT_REST, args)[0]
 
 
 def _busy(plpy, statement, args):
