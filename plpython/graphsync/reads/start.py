@@ -110,6 +110,10 @@ alone ends. Only after two START_QUIETs saw one snapshot: on a server where
 something commits between every two reads (other tables, other databases), a
 read at rest runs START_QUIET alone, and tries START_SAME again once the server is
 quiet; a read that tries it and finds the snapshot moved runs two statements.
+Either statement looks an admin's seed up in graph._node_rows, not through
+graph._nodes' policy (START_SAME_ADMIN, START_QUIET_ADMIN: the same node ids), when
+the backend's last read found the caller to have graph_admin's privileges; a caller
+who has them no more is refused (42501), and the read runs the normal form.
 
 A staleness bound (graph.max_staleness, unset by default): when the caller's
 transaction has no xid and every row committed that long before the read's
