@@ -42,7 +42,10 @@ rebuild or every read for everyone (found in review, each seen failing).
   its bounded wait was for ACCESS SHARE, its read's lock was waited for without
   bound. An admin's build(), verify() or reconcile() waiting so held graph._sync_state,
   and replay waited for everyone: they lock their sources first now, bounded, and fail
-  naming the table (55000); registrations lock theirs before the row too (one order)."""
+  naming the table (55000); registrations lock theirs before the row too (one order).
+- reconcile()'s trigger repair (ALTER TABLE ... ENABLE ALWAYS TRIGGER, CREATE TRIGGER)
+  waited without bound for a writer's UPDATE left open, holding its sources' locks and
+  the maintenance lock: it waits at most 5 s now, and the run ends 'failed' naming it."""
 
 import threading
 import uuid
@@ -1006,6 +1009,64 @@ def test_a_reconcile_not_granted_a_writers_locked_table_ends_failed_naming_it(ad
                                       " ORDER BY job_id DESC LIMIT 1").fetchone()
     assert actions == [("failed", error)], actions
     assert status == "failed" and "graph.reconcile(): could not lock table public.notes within 300ms" in error, error
+
+
+@pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)
+@pytest.mark.parametrize("drift, lock_timeout", [("ALTER TABLE notes DISABLE TRIGGER USER", None),
+                                                 ("DROP TRIGGER", "1s")])
+def test_a_reconcile_whose_trigger_repair_waits_for_an_open_writer_gives_up_naming_it(admin_world, drift,
+                                                                                       lock_timeout):
+    """reconcile() repairs a capture trigger disabled or dropped by its owner with DDL
+    (ALTER TABLE ... ENABLE ALWAYS TRIGGER, CREATE TRIGGER: SHARE ROW EXCLUSIVE), which
+    waits for any writer of the table whose transaction is open: a plain UPDATE left
+    open kept it waiting without bound, holding its sources' locks (their owners'
+    VACUUM, ANALYZE, CREATE INDEX waited) and the maintenance lock. Now that DDL waits
+    at most 5 s (the caller's lock_timeout when shorter, which the message states) and
+    the run ends 'failed' naming the table, that a writer holds it and to run it again;
+    nothing is lost: once the writer commits, the next reconcile repairs the trigger and
+    the row written meanwhile reaches the graph. The admin a superuser or a graph_admin
+    member who is not one (admin_world)."""
+    dsn, writer, admin_login = admin_world
+    with connect(dsn) as c:
+        c.execute("INSERT INTO notes (id, body) VALUES (1, 'before')")
+        assert apply(c)["inserts"] == 1
+        if drift == "DROP TRIGGER":
+            for name, in c.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'notes'::regclass"
+                                   " AND NOT tgisinternal").fetchall():
+                c.execute(f'DROP TRIGGER "{name}" ON notes')
+        else:
+            c.execute(drift)
+        assert {k for k, in c.execute("SELECT kind FROM graph._schema_drift()")} & {
+            "trigger_disabled", "trigger_missing"}
+    with as_role(dsn, writer) as w, admin_login() as admin, connect(dsn) as c:
+        w.execute("BEGIN")
+        w.execute("UPDATE notes SET body = 'written while the trigger was off' WHERE id = 1")
+        admin.execute("SET statement_timeout = '30s'")  # a guard against the hang, not a timing
+        if lock_timeout:
+            admin.execute(f"SET lock_timeout = '{lock_timeout}'")
+        try:
+            actions = admin.execute("SELECT action, detail FROM graph.reconcile()").fetchall()
+            # the call returned while the writer is still open: nothing of the table held
+            assert c.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND relation = 'notes'::regclass",
+                             [admin.info.backend_pid]).fetchone()[0] == 0
+            status, error = c.execute("SELECT status, error FROM graph._maintenance_jobs"
+                                      " WHERE kind = 'reconcile' ORDER BY job_id DESC LIMIT 1").fetchone()
+        finally:
+            w.execute("COMMIT")
+        assert admin.execute("SHOW lock_timeout").fetchone() == (lock_timeout or "0",)
+        assert actions == [("failed", error)], actions
+        assert status == "failed", (status, error)
+        assert ("graph.reconcile(): could not lock table public.notes within %s" % (lock_timeout or "5s")
+                in error), error
+        assert "writer" in error and "run graph.reconcile() again" in error, error
+        actions = admin.execute("SELECT action FROM graph.reconcile()").fetchall()
+        status, error = c.execute("SELECT status, error FROM graph._maintenance_jobs"
+                                  " WHERE kind = 'reconcile' ORDER BY job_id DESC LIMIT 1").fetchone()
+        assert status == "succeeded", (status, error, actions)
+        assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift()")] == []
+        assert verify(c) == []
+        assert c.execute("SELECT properties->>'body' FROM graph._nodes WHERE table_oid = 'notes'::regclass"
+                         " AND pk = '1'").fetchone() == ("written while the trigger was off",)
 
 
 @pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)

@@ -24,7 +24,9 @@ module repairs it:
 
 These repairs run under the sources' locks, before graph._sync_state's row is
 taken (a registration's order: their trigger DDL waits for the tables' writers,
-who may apply meanwhile); then apply pending sync, compare with the sources (graph.verify()) and
+who may apply meanwhile, each table at most TRIGGER_LOCK_WAIT: past it the repair
+rolls back with the sources' locks and the run is 'failed', naming the table, 55000
+as a source not locked in time); then apply pending sync, compare with the sources (graph.verify()) and
 rebuild when anything differs, so writes made while triggers were off or with
 session_replication_role = replica reach the graph. A table the comparison
 could not read keeps the rebuild from running, as in maintenance, unless each
@@ -61,6 +63,10 @@ EVENT_TRIGGERS = {
 # What a run that lost a deadlock (40P01) records and returns (%s: the error's first line).
 LOST_RACE = ("lost a lock race with another session (%s); nothing was lost: what the run repaired or applied"
              " before stands and pending log rows stay pending; run graph.reconcile() again")
+
+# How long a repair's trigger DDL waits for the table's writers (Repairs.install_capture),
+# as graph.alter_table's lock of its table.
+TRIGGER_LOCK_WAIT = "5s"
 
 SETTINGS_READ = ("graph.sync_batch_size", "graph.edge_buffer_size", "graph.sync_error_policy",
                  "graph.rebuild_overlay_fraction", "graph.rebuild_tombstone_fraction")
@@ -231,7 +237,30 @@ class Repairs:
                           "trigger_impostor", "trigger_extra", "ddl_not_followed"):
                 getattr(self, kind)(d)
         for oid in sorted(self.tables):
-            self.q("SELECT graph._install_capture($1)", ["oid"], [oid])
+            self.install_capture(oid)
+
+    def install_capture(self, oid):
+        """graph._install_capture(oid), its trigger DDL (SHARE ROW EXCLUSIVE) waiting at
+        most TRIGGER_LOCK_WAIT (the caller's lock_timeout when shorter) for the table's
+        writers, then NotLocked (55000) naming the table: waited for without bound, a
+        writer's UPDATE left open kept the run waiting with its sources' locks and the
+        maintenance lock (tests/test_writer_poison.py). The repair rolls back with the
+        sources' locks (sources.lock_sources_then_state) and the run ends 'failed'."""
+        plpy = self.plpy
+        try:
+            with plpy.subtransaction():
+                wait = plpy.execute(plpy.prepare(sources.LOCK_WAIT, ["text"]), [TRIGGER_LOCK_WAIT])[0]
+                self.q("SELECT graph._install_capture($1)", ["oid"], [oid])
+                self.q("SELECT pg_catalog.set_config('lock_timeout', $1, true)", ["text"], [wait["was"]])
+        except plpy.SPIError as exc:
+            if getattr(exc, "sqlstate", None) != errors.LOCK_TIMEOUT:
+                raise
+            name = self.q(sources.SOURCE_NAME, ["oid"], [oid])
+            raise sources.NotLocked(
+                "graph.reconcile()", "could not lock table %s within %s to repair its capture triggers: a writer"
+                " of it (or another session) holds it in a transaction still open; nothing was repaired, nothing"
+                " was lost: run graph.reconcile() again when that transaction has ended"
+                % (name[0]["name"] if name else oid, wait["bound"]), hint=sources.LOCK_HINT) from None
 
 
 def _summarize(repairs, found, action):
