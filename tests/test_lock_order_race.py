@@ -247,7 +247,9 @@ def _reconcile_race(dsn, table, row, writer_call, loser):
     with connect(dsn) as w, connect(dsn) as r, connect(dsn) as c:
         for conn, name in ((w, "writer"), (r, "reconcile")):
             conn.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
-            conn.execute("SET deadlock_timeout = %s" % ("'3s'" if loser == name else "'60s'"))
+            # the loser's check within the 5 s reconcile's trigger repair waits for a
+            # writer (reconcile.TRIGGER_LOCK_WAIT), with room for a loaded machine
+            conn.execute("SET deadlock_timeout = %s" % ("'2s'" if loser == name else "'60s'"))
         w.execute("BEGIN")
         w.execute(f"INSERT INTO {table} VALUES {row}")
         tr = threading.Thread(target=_run, args=(
