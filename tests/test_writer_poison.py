@@ -45,7 +45,10 @@ rebuild or every read for everyone (found in review, each seen failing).
   naming the table (55000); registrations lock theirs before the row too (one order).
 - reconcile()'s trigger repair (ALTER TABLE ... ENABLE ALWAYS TRIGGER, CREATE TRIGGER)
   waited without bound for a writer's UPDATE left open, holding its sources' locks and
-  the maintenance lock: it waits at most 5 s now, and the run ends 'failed' naming it."""
+  the maintenance lock: it waits at most 5 s now, and the run ends 'failed' naming it.
+- alter_table()'s trigger DDL (re-enabling or creating a capture trigger its owner
+  disabled or dropped) waited so too, past its bounded SHARE UPDATE EXCLUSIVE lock,
+  and new writers queued behind it: at most 5 s now, then 55P03 naming the table."""
 
 import threading
 import uuid
@@ -1189,3 +1192,64 @@ def test_an_alter_table_waits_a_bounded_time_for_a_writers_share_lock(admin_worl
         admin.execute("SELECT graph.alter_table('notes', add_properties => '{account_txt}')")
         assert admin.execute("SELECT columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass"
                              ).fetchone()[0] == ["body", "account_txt"]
+
+
+@pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)
+@pytest.mark.parametrize("drift, lock_timeout", [("ALTER TABLE notes DISABLE TRIGGER USER", None),
+                                                 ("DROP TRIGGER", "1s")])
+def test_an_alter_table_whose_trigger_ddl_waits_for_an_open_writer_gives_up_naming_it(admin_world, drift,
+                                                                                      lock_timeout):
+    """alter_table()'s bounded lock of its table (SHARE UPDATE EXCLUSIVE) lets writers
+    through; the capture trigger DDL it runs next where the table's triggers need it
+    (graph._install_capture re-enabling a trigger its owner disabled, or creating one
+    dropped: SHARE ROW EXCLUSIVE) waited for a writer's plain UPDATE left open without
+    bound, and every new writer of the table queued behind it. That DDL now waits at
+    most 5 s too (the caller's lock_timeout when shorter, which the message states),
+    then 55P03 naming the table, with a hint; the whole call rolls back (the
+    registration as it was, the caller's lock_timeout its own), and once the writer
+    commits the same call succeeds, the triggers are whole again and a build takes the
+    new property. The admin a superuser or a graph_admin member who is not one
+    (admin_world)."""
+    dsn, writer, admin_login = admin_world
+    with connect(dsn) as c:
+        c.execute("INSERT INTO notes (id, account_txt, body) VALUES (1, '1', 'before')")
+        assert apply(c)["inserts"] == 1
+        if drift == "DROP TRIGGER":
+            for name, in c.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'notes'::regclass"
+                                   " AND NOT tgisinternal").fetchall():
+                c.execute(f'DROP TRIGGER "{name}" ON notes')
+        else:
+            c.execute(drift)
+    call = "SELECT graph.alter_table('notes', add_properties => '{account_txt}')"
+    with as_role(dsn, writer) as w, admin_login() as admin, connect(dsn) as c:
+        w.execute("BEGIN")
+        w.execute("UPDATE notes SET account_txt = '2', body = 'written while altered' WHERE id = 1")
+        admin.execute("SET statement_timeout = '30s'")  # a guard against the hang, not a timing
+        if lock_timeout:
+            admin.execute(f"SET lock_timeout = '{lock_timeout}'")
+        try:
+            with pytest.raises(psycopg.Error) as raised:
+                admin.execute(call)
+            # nothing half-done: the registration as it was, and the writer's table free
+            assert c.execute("SELECT columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass"
+                             ).fetchone() == (["body"],)
+            assert c.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND relation = 'notes'::regclass",
+                             [admin.info.backend_pid]).fetchone()[0] == 0
+        finally:
+            w.execute("COMMIT")
+        assert raised.value.sqlstate == "55P03", raised.value
+        assert ("could not lock public.notes within %s" % (lock_timeout or "5s")) in str(raised.value), raised.value
+        assert "writer" in str(raised.value), raised.value
+        assert "pg_locks" in (raised.value.diag.message_hint or ""), raised.value.diag.message_hint
+        assert admin.execute("SHOW lock_timeout").fetchone() == (lock_timeout or "0",)
+        admin.execute(call)
+        assert admin.execute("SHOW lock_timeout").fetchone() == (lock_timeout or "0",)
+        assert c.execute("SELECT columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass"
+                         ).fetchone() == (["body", "account_txt"],)
+        # the triggers whole again ('capture_off', the writes they missed, stays for a build)
+        assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift() WHERE kind LIKE 'trigger%'")] == []
+        c.execute("SELECT graph.build()")
+        assert verify(c) == []
+        assert c.execute("SELECT properties->>'account_txt', properties->>'body' FROM graph._nodes"
+                         " WHERE table_oid = 'notes'::regclass AND pk = '1'").fetchone() == (
+            "2", "written while altered")
