@@ -48,7 +48,8 @@ rebuild or every read for everyone (found in review, each seen failing).
   the maintenance lock: it waits at most 5 s now, and the run ends 'failed' naming it.
 - alter_table()'s trigger DDL (re-enabling or creating a capture trigger its owner
   disabled or dropped) waited so too, past its bounded SHARE UPDATE EXCLUSIVE lock,
-  and new writers queued behind it: at most 5 s now, then 55P03 naming the table."""
+  and new writers queued behind it: at most 5 s now, then 55P03 naming the table;
+  add_table()'s CREATE TRIGGER likewise."""
 
 import threading
 import uuid
@@ -1253,3 +1254,48 @@ def test_an_alter_table_whose_trigger_ddl_waits_for_an_open_writer_gives_up_nami
         assert c.execute("SELECT properties->>'account_txt', properties->>'body' FROM graph._nodes"
                          " WHERE table_oid = 'notes'::regclass AND pk = '1'").fetchone() == (
             "2", "written while altered")
+
+
+@pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)
+def test_an_add_table_whose_trigger_ddl_waits_for_an_open_writer_gives_up_naming_it(admin_world):
+    """add_table() creates the table's capture triggers (CREATE TRIGGER: SHARE ROW
+    EXCLUSIVE), which waited for a writer's plain UPDATE left open without bound, and
+    every new writer of the table queued behind it. Now it waits at most 5 s, as
+    alter_table()'s, then 55P03 naming the table, with a hint; the whole call rolls
+    back (not registered, no trigger), and once the writer commits the same call
+    succeeds and a build takes the writer's row. The admin a superuser or a graph_admin
+    member who is not one (admin_world)."""
+    dsn, writer, admin_login = admin_world
+    with connect(dsn) as c:
+        c.execute("INSERT INTO notes (id, body) VALUES (1, 'before')")
+        c.execute("SELECT graph.remove_table('notes', true)")
+        c.execute("SELECT graph.build()")
+    call = "SELECT graph.add_table('notes', columns => '{body}')"
+    triggers = "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'notes'::regclass AND NOT tgisinternal"
+    with as_role(dsn, writer) as w, admin_login() as admin, connect(dsn) as c:
+        assert c.execute(triggers).fetchone() == (0,)
+        w.execute("BEGIN")
+        w.execute("UPDATE notes SET body = 'written while registered' WHERE id = 1")
+        admin.execute("SET statement_timeout = '30s'")  # a guard against the hang, not a timing
+        try:
+            with pytest.raises(psycopg.Error) as raised:
+                admin.execute(call)
+            assert c.execute("SELECT count(*) FROM graph._node_tables WHERE table_oid = 'notes'::regclass"
+                             ).fetchone() == (0,)
+            assert c.execute(triggers).fetchone() == (0,)
+            assert c.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND relation = 'notes'::regclass",
+                             [admin.info.backend_pid]).fetchone()[0] == 0
+        finally:
+            w.execute("COMMIT")
+        assert raised.value.sqlstate == "55P03", raised.value
+        assert "could not lock public.notes within 5s" in str(raised.value), raised.value
+        assert "writer" in str(raised.value), raised.value
+        assert "pg_locks" in (raised.value.diag.message_hint or ""), raised.value.diag.message_hint
+        assert admin.execute("SHOW lock_timeout").fetchone() == ("0",)
+        admin.execute(call)
+        assert admin.execute("SHOW lock_timeout").fetchone() == ("0",)
+        assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift() WHERE kind LIKE 'trigger%'")] == []
+        c.execute("SELECT graph.build()")
+        assert verify(c) == []
+        assert c.execute("SELECT properties->>'body' FROM graph._nodes WHERE table_oid = 'notes'::regclass"
+                         " AND pk = '1'").fetchone() == ("written while registered",)
