@@ -11,6 +11,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     carriers oid [];
+    member oid;
+    caller_timeout text;
+    bound text;
     e_state text;
     e_message text;
     e_detail text;
@@ -37,7 +40,30 @@ BEGIN
     DELETE FROM graph._node_tables AS n WHERE n.table_oid = tbl;
     -- The table's lock (its triggers' DDL) before graph._sync_state's row, as a build
     -- takes its sources' locks before the row: one order (tests/test_writer_poison.py).
-    PERFORM graph._install_capture(c) FROM unnest(carriers || tbl::oid) AS c;
+    -- Dropping a table's triggers (DROP FUNCTION ... CASCADE: ACCESS EXCLUSIVE) waited
+    -- for any writer's open transaction (a plain UPDATE left open) without bound, and
+    -- every new writer and reader of the table queued behind it. At most 5 s a table
+    -- (the caller's lock_timeout when shorter), as graph.alter_table's, then 55P03
+    -- naming it (tests/test_writer_poison.py).
+    caller_timeout := pg_catalog.current_setting('lock_timeout');
+    bound := CASE WHEN caller_timeout::pg_catalog.interval > '0'::pg_catalog.interval
+                       AND caller_timeout::pg_catalog.interval < '5s'::pg_catalog.interval
+                  THEN caller_timeout ELSE '5s' END;
+    PERFORM pg_catalog.set_config('lock_timeout', bound, true);
+    FOREACH member IN ARRAY carriers || tbl::oid LOOP
+        BEGIN
+            PERFORM graph._install_capture(member);
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE EXCEPTION 'graphsync could not lock % within % to drop or regenerate its capture triggers: a'
+                            ' writer of it (or another session) holds it in a transaction still open; nothing was'
+                            ' changed', member::regclass, bound
+                USING ERRCODE = '55P03',
+                      DETAIL = 'Dropping or changing a table''s capture triggers waits for every open transaction'
+                               ' that wrote the table.',
+                      HINT = 'Retry when that transaction has ended (pg_locks shows who holds the table).';
+        END;
+    END LOOP;
+    PERFORM pg_catalog.set_config('lock_timeout', caller_timeout, true);
     UPDATE graph._sync_state SET build_required = true;
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where
