@@ -49,7 +49,7 @@ rebuild or every read for everyone (found in review, each seen failing).
 - alter_table()'s trigger DDL (re-enabling or creating a capture trigger its owner
   disabled or dropped) waited so too, past its bounded SHARE UPDATE EXCLUSIVE lock,
   and new writers queued behind it: at most 5 s now, then 55P03 naming the table;
-  add_table()'s CREATE TRIGGER and remove_table()'s DROP likewise."""
+  add_table()'s CREATE TRIGGER, remove_table()'s DROP and remove_edge()'s DDL likewise."""
 
 import threading
 import uuid
@@ -1341,3 +1341,42 @@ def test_a_remove_table_whose_trigger_ddl_waits_for_an_open_writer_gives_up_nami
         assert admin.execute("SHOW lock_timeout").fetchone() == ("0",)
         assert c.execute(registered).fetchone() == (0, 0)
         assert c.execute(triggers).fetchone() == (0,)
+
+
+@pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)
+def test_a_remove_edge_whose_trigger_ddl_waits_for_an_open_writer_gives_up_naming_it(admin_world):
+    """remove_edge() regenerates its carrying table's capture, and where the table's
+    triggers need DDL (one its owner disabled, which graph._install_capture enables
+    again: SHARE ROW EXCLUSIVE) that waited for a writer's plain UPDATE left open
+    without bound, new writers queued behind it. Now at most 5 s, as alter_table()'s,
+    then 55P03 naming the table, with a hint; the call rolls back (the edge source
+    still registered), and once the writer commits the same call succeeds and the
+    triggers are whole. The admin a superuser or a graph_admin member who is not one
+    (admin_world)."""
+    dsn, writer, admin_login = admin_world
+    call = "SELECT graph.remove_edge('notes', 'account_txt', 'accounts')"
+    edges = "SELECT count(*) FROM graph._edge_sources WHERE from_table = 'notes'::regclass"
+    with connect(dsn) as c:
+        c.execute("INSERT INTO notes (id, body) VALUES (1, 'before')")
+        c.execute("ALTER TABLE notes DISABLE TRIGGER USER")
+    with as_role(dsn, writer) as w, admin_login() as admin, connect(dsn) as c:
+        w.execute("BEGIN")
+        w.execute("UPDATE notes SET body = 'written while removed' WHERE id = 1")
+        admin.execute("SET statement_timeout = '30s'")  # a guard against the hang, not a timing
+        try:
+            with pytest.raises(psycopg.Error) as raised:
+                admin.execute(call)
+            assert c.execute(edges).fetchone() == (2,)
+            assert c.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND relation = 'notes'::regclass",
+                             [admin.info.backend_pid]).fetchone()[0] == 0
+        finally:
+            w.execute("COMMIT")
+        assert raised.value.sqlstate == "55P03", raised.value
+        assert "could not lock public.notes within 5s" in str(raised.value), raised.value
+        assert "writer" in str(raised.value), raised.value
+        assert "pg_locks" in (raised.value.diag.message_hint or ""), raised.value.diag.message_hint
+        assert admin.execute("SHOW lock_timeout").fetchone() == ("0",)
+        admin.execute(call)
+        assert admin.execute("SHOW lock_timeout").fetchone() == ("0",)
+        assert c.execute(edges).fetchone() == (1,)
+        assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift() WHERE kind LIKE 'trigger%'")] == []
