@@ -131,3 +131,76 @@ def test_a_plain_writer_is_captured(events, owner):
             w.execute("INSERT INTO ce.people VALUES (42, 'w')")
         with connect(events) as c:
             assert _inserts(c, "ce.people") == 1
+
+
+@pytest.fixture
+def handed_over(db):
+    """Schema cr and its partitioned cr.events, owned by a role of its own (``first``),
+    registered by the superuser; yields (dsn, first, heir): ``heir`` a second owner role
+    that owns nothing yet."""
+    with table_owner(db, "gs_ce_first_") as first, table_owner(db, "gs_ce_heir_") as heir:
+        with as_role(db, first) as app:
+            app.execute("""
+                CREATE SCHEMA cr;
+                CREATE TABLE cr.events (id int, day int, note text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
+                CREATE TABLE cr.events_0 PARTITION OF cr.events FOR VALUES FROM (0) TO (10);
+            """)
+        with connect(db) as c:
+            c.execute("SELECT graph.add_table('cr.events', columns => '{note}')")
+            c.execute("SELECT graph.build()")
+            assert sorted(_grantees(c, "cr.events")) == sorted(["graph_admin", first])
+        try:
+            yield db, first, heir
+        finally:
+            with connect(db) as c:
+                c.execute("DROP SCHEMA IF EXISTS cr, cr_old CASCADE")
+                c.execute("SELECT graph.build()")
+
+
+def _capture_health(c):
+    h = c.execute("SELECT missing_trigger_count, disabled_trigger_count, schema_state"
+                  " FROM graph.sync_health()").fetchone()
+    return {"missing": h[0], "disabled": h[1], "schema_state": h[2]}
+
+
+def test_reassign_owned_moves_the_grant(handed_over):
+    """REASSIGN OWNED BY fires no event trigger (PostgreSQL 15 runs no event trigger
+    for it), so the ALTER TABLE ... OWNER TO path never re-granted: the new owner's
+    first partition was created with a WARNING per capture trigger it could not attach
+    (it held no EXECUTE on the parent's capture functions), health showed them missing,
+    and the former owner kept EXECUTE. Now the follower gives EXECUTE to the owner of
+    each captured table it attaches capture for before attaching."""
+    db, first, heir = handed_over
+    with connect(db) as c:
+        fn = _fn(c, "cr.events")
+        c.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(first), sql.Identifier(heir)))
+    warnings = []
+    with as_role(db, heir) as app:
+        app.add_notice_handler(lambda d: warnings.append(d.severity_nonlocalized + ": " + d.message_primary))
+        app.execute("CREATE TABLE cr.events_1 PARTITION OF cr.events FOR VALUES FROM (10) TO (20)")
+        app.execute("INSERT INTO cr.events VALUES (1, 11, 'h')")
+    assert [w for w in warnings if w.startswith("WARNING")] == []
+    with connect(db) as c:
+        assert c.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'cr.events_1'::regclass"
+                         " AND tgname LIKE 'graphsync\\_capture\\_%%'").fetchone()[0] >= 3
+        assert _inserts(c, "cr.events") == 1
+        assert _capture_health(c) == {"missing": 0, "disabled": 0, "schema_state": "current"}
+        assert sorted(_grantees(c, "cr.events")) == sorted(["graph_admin", heir])
+    with as_role(db, first) as old:
+        old.execute("CREATE SCHEMA cr_old; CREATE TABLE cr_old.mine (id int)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            old.execute(f"CREATE TRIGGER t AFTER INSERT ON cr_old.mine REFERENCING NEW TABLE AS new_rows"
+                        f" FOR EACH STATEMENT EXECUTE FUNCTION {fn}")
+
+
+def test_reassign_then_drop_owned_moves_the_grant(handed_over):
+    """The usual way to retire a role, REASSIGN OWNED BY it then DROP OWNED BY it: the
+    DROP OWNED (which fires the event trigger) revoked the former owner's EXECUTE but
+    gave the new owner none, until its next followed DDL of the table. Now DROP OWNED
+    has the capture functions' grants brought in step with their tables' owners."""
+    db, first, heir = handed_over
+    with connect(db) as c:
+        c.execute(sql.SQL("REASSIGN OWNED BY {0} TO {1}; DROP OWNED BY {0}").format(
+            sql.Identifier(first), sql.Identifier(heir)))
+        assert sorted(_grantees(c, "cr.events")) == sorted(["graph_admin", heir])
+

@@ -15,7 +15,9 @@
 -- so graphsync's definer roles need no right on anyone's tables.
 -- After an ALTER TABLE (an owner change among them), EXECUTE on the capture
 -- functions of the tables it named is given to their owners now
--- (graph._grant_capture).
+-- (graph._grant_capture); so it is for each table whose capture it attaches,
+-- before attaching, and after DROP OWNED for every captured table: REASSIGN
+-- OWNED BY changes owners without firing any event trigger.
 -- A change that leaves one of a registered table's statement capture triggers
 -- off (ALTER TABLE ... DISABLE TRIGGER, DROP TRIGGER) is recorded for a rebuild
 -- first (graph._note_capture_off, capture_off): the writes until the trigger is
@@ -191,6 +193,18 @@ BEGIN
             -- ... OWNER TO): graph._grant_capture, a no-op when it is in step.
             PERFORM graph._grant_capture(relations);
             relations := NULL;
+        ELSIF TG_EVENT = 'ddl_command_end' AND TG_TAG = 'DROP OWNED' THEN
+            -- DROP OWNED BY revokes the role's EXECUTE on capture functions, but
+            -- REASSIGN OWNED BY before it (the usual way to retire a role) fired no
+            -- event trigger (PostgreSQL runs none for it), so the tables' new owner
+            -- holds none yet: every captured table's grants brought in step with
+            -- its owner now (graph._grant_capture, a no-op for those in step). The
+            -- registry's tables only, read from the registry: no catalog scan.
+            PERFORM graph._grant_capture(ARRAY(
+                SELECT n.table_oid FROM graph._node_tables AS n
+                UNION
+                SELECT e.via_table FROM graph._edge_sources AS e WHERE e.via_table IS NOT NULL));
+            RETURN;
         END IF;
         IF TG_EVENT = 'sql_drop' THEN
             SELECT array_agg(DISTINCT d.objid) INTO relations
@@ -214,6 +228,13 @@ BEGIN
             RETURN;
         END IF;
         tables := ARRAY(SELECT graph._follow_registry(tables));
+        -- The owner of each table to attach capture for holds EXECUTE on its
+        -- capture functions before the attach (CREATE TRIGGER needs it): an owner
+        -- change that fired no event trigger (REASSIGN OWNED BY) left it with the
+        -- former owner, and the new owner's partition or child was created with a
+        -- WARNING per capture trigger, health showing them missing. A no-op when
+        -- in step (tests/test_abuse_capture_execute.py).
+        PERFORM graph._grant_capture(tables);
     EXCEPTION WHEN query_canceled THEN
         -- A cancel or timeout stops the DDL, with PostgreSQL's message (not
         -- PL/Python's "spiexceptions.QueryCanceled: " before it).

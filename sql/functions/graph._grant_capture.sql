@@ -9,8 +9,11 @@
 -- DROP FUNCTION ... CASCADE then waited on that role's lock
 -- (tests/test_abuse_capture_toggle.py). graph._write_capture calls it when it
 -- generates a function; the DDL follower calls it for the tables an ALTER TABLE
--- named (an owner change: ALTER TABLE ... OWNER TO), as the DDL's role: SECURITY
--- DEFINER (graph_sync, a member of graph_capture, which owns the functions),
+-- named (an owner change: ALTER TABLE ... OWNER TO), for those whose capture it
+-- attaches, and after DROP OWNED for every captured table (REASSIGN OWNED BY
+-- fires no event trigger), as the DDL's role; graph.reconcile() for every
+-- captured table. SECURITY DEFINER (graph_sync, a member of graph_capture,
+-- which owns the functions),
 -- PUBLIC's to run, and what it grants is derived from the catalog alone, so a
 -- direct call grants nothing but what is right. Tables other than captured ones,
 -- and functions already right, are skipped without a write. Touches: the
