@@ -204,3 +204,13 @@ def test_reassign_then_drop_owned_moves_the_grant(handed_over):
             sql.Identifier(first), sql.Identifier(heir)))
         assert sorted(_grantees(c, "cr.events")) == sorted(["graph_admin", heir])
 
+
+def test_reconcile_after_reassign_owned_moves_the_grant(handed_over):
+    """After REASSIGN OWNED BY alone (no event trigger, no DDL of the table since), an
+    admin's graph.reconcile() brings the grants in step with the tables' owners: the
+    former owner's EXECUTE revoked, the new owner's given."""
+    db, first, heir = handed_over
+    with connect(db) as c:
+        c.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(first), sql.Identifier(heir)))
+        c.execute("SELECT graph.reconcile()")
+        assert sorted(_grantees(c, "cr.events")) == sorted(["graph_admin", heir])

@@ -272,10 +272,15 @@ def _summarize(repairs, found, action):
 
 def _follow_all(plpy, repairs):
     """Follow the schema of every captured table as the event trigger would (renames,
-    drops, partitions, retypes); resolve the 'follow_failed' records, whose tables
-    get their capture generated again."""
+    drops, partitions, retypes), and give EXECUTE on its capture functions to its owner
+    now; resolve the 'follow_failed' records, whose tables get their capture generated
+    again."""
     tables = [int(r["table_oid"]) for r in plpy.execute("SELECT table_oid FROM graph._captured_tables()")]
     repairs.tables |= set(follow.follow_tables(plpy, repairs, tables))
+    # EXECUTE on each capture function to graph_admin and its table's owner now: an
+    # owner change that fired no event trigger (REASSIGN OWNED BY) left it with the
+    # former owner (graph._grant_capture: a no-op for the tables in step).
+    plpy.execute(plpy.prepare("SELECT graph._grant_capture($1)", ["oid[]"]), [tables])
     for r in plpy.execute("UPDATE graph._schema_events SET resolved_at = now()"
                           " WHERE repair = 'reconcile' AND resolved_at IS NULL"
                           " RETURNING table_oid, table_name, detail"):
