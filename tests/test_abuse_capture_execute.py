@@ -214,3 +214,42 @@ def test_reconcile_after_reassign_owned_moves_the_grant(handed_over):
         c.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(first), sql.Identifier(heir)))
         c.execute("SELECT graph.reconcile()")
         assert sorted(_grantees(c, "cr.events")) == sorted(["graph_admin", heir])
+
+
+def test_a_stranger_calling_grant_capture_holds_up_no_capture_generation(events, owner):
+    """graph._grant_capture is SECURITY DEFINER and PUBLIC's (the DDL follower calls it as
+    the DDL's role). Where a capture function's grant is out of step with its table's owner
+    (after REASSIGN OWNED BY, which fires no ALTER TABLE), a role with no right on any
+    table called it in a transaction it kept open: the call took graph._locks' 'capture'
+    row FOR UPDATE (and the function's catalog row) for that role's transaction, and every
+    registration and capture generation of anyone waited for it (an admin's add_table of
+    another table ran into its lock_timeout). Such a caller now changes nothing: only a
+    session of graph_admin or of the table's owner's roles mends the grant."""
+    with table_owner(events, "gs_ce_heir_") as heir, table_owner(events, "gs_ce_stranger_") as stranger:
+        with connect(events) as c:
+            c.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(owner), sql.Identifier(heir)))
+            # the grant stays with the old owner: out of step
+            assert sorted(_grantees(c, "ce.people")) == sorted(["graph_admin", owner])
+            people = c.execute("SELECT 'ce.people'::regclass::oid::int").fetchone()[0]
+            c.execute("CREATE TABLE public.gs_ce_more (id int PRIMARY KEY, name text)")
+        try:
+            with psycopg.connect(psycopg.conninfo.make_conninfo(events, user=stranger)) as s:
+                s.execute("SELECT graph._grant_capture(%s::oid[])", ([people],))
+                # (the stranger's transaction stays open)
+                with connect(events) as c:
+                    c.execute("SET lock_timeout = '5s'")
+                    c.execute("SELECT graph.add_table('public.gs_ce_more', columns => '{name}')")
+                s.rollback()
+            with connect(events) as c:
+                assert sorted(_grantees(c, "ce.people")) == sorted(["graph_admin", owner])
+            # the new owner's session mends it
+            with as_role(events, heir) as h:
+                h.execute("SELECT graph._grant_capture(%s::oid[])", ([people],))
+            with connect(events) as c:
+                assert sorted(_grantees(c, "ce.people")) == sorted(["graph_admin", heir])
+        finally:
+            with connect(events) as c:
+                c.execute("SELECT graph.remove_table(n.table_oid::regclass) FROM graph._node_tables AS n"
+                          " WHERE n.table_oid = 'public.gs_ce_more'::regclass")
+                c.execute("DROP TABLE public.gs_ce_more")
+                c.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(heir), sql.Identifier(owner)))

@@ -16,7 +16,16 @@
 -- which owns the functions),
 -- PUBLIC's to run, and what it grants is derived from the catalog alone, so a
 -- direct call grants nothing but what is right. Tables other than captured ones,
--- and functions already right, are skipped without a write. Touches: the
+-- and functions already right, are skipped without a write; so are the tables of
+-- a session whose user is neither a graph_admin member nor a member of the
+-- table's owner (the check graph._write_capture makes, its caller, by
+-- session_user: as a definer this cannot see who called it). A mend writes under
+-- graph._locks' 'capture' row, which the caller's transaction then holds: a role
+-- with no right on any table called it where a grant was out of step (after
+-- REASSIGN OWNED BY), kept its transaction open, and every registration and
+-- capture generation waited for it (tests/test_abuse_capture_execute.py). Such
+-- a call now does nothing; the DDL follower's call as the table's (old or new)
+-- owner, a superuser's or an admin's, and reconcile mend it. Touches: the
 -- functions' ACLs.
 CREATE OR REPLACE FUNCTION graph._grant_capture(tables oid[])
 RETURNS void
@@ -34,6 +43,8 @@ BEGIN
                coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner)) AS acl
         FROM unnest(tables) AS t (oid)
         JOIN pg_catalog.pg_class AS k ON k.oid = t.oid
+            AND (pg_catalog.pg_has_role(session_user, admin, 'MEMBER')
+                 OR pg_catalog.pg_has_role(session_user, k.relowner, 'MEMBER'))
         CROSS JOIN LATERAL unnest(ARRAY['_capture_', '_capture_row_']) AS x (prefix)
         JOIN pg_catalog.pg_proc AS p
             ON p.pronamespace = 'graph'::pg_catalog.regnamespace
