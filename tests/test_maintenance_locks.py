@@ -1,6 +1,6 @@
-"""Which source tables a maintenance run locks, for how long, and how a rebuild that
-maintenance or an apply runs names itself when it fails (real sessions, real roles;
-each interleaving set up through pg_locks, never timed).
+"""Which source tables a maintenance run locks, for how long, and how a rebuild or a
+source check that maintenance, reconcile or an apply runs names itself when it fails
+(real sessions, real roles; each interleaving set up through pg_locks, never timed).
 
 A run whose source check or rebuild is due locks its sources (SHARE UPDATE
 EXCLUSIVE, bounded) before its apply phase takes graph._sync_state's row. A run
@@ -8,8 +8,9 @@ that then skipped its check (a failing log row held the apply, rows still
 pending) kept those locks to its end: a table owner's VACUUM, CREATE INDEX or
 ALTER TABLE waited for a read that never came. A rebuild run by maintenance or by
 an apply that folds a backlog named graph.build() in its errors and warnings, a
-call nobody made; and one whose lock was refused before the apply (for the check)
-said 'source check' when the check did not run and the rebuild failed."""
+call nobody made, and a source check graph.verify(); and one whose lock was refused
+before the apply (for the check) said 'source check' when the check did not run and
+the rebuild failed."""
 
 import threading
 import uuid
@@ -239,3 +240,71 @@ def test_a_retry_that_rebuilds_names_the_retry_not_build(world):
             su.execute(f"ALTER TABLE {TABLE} DISABLE ROW LEVEL SECURITY")
             su.execute(f"DROP OWNED BY {role}")
             su.execute(f"DROP ROLE {role}")
+
+
+def _refused_admin(dsn):
+    """A graph_admin member that row-level security applies to on TABLE (a policy that
+    shows every row): every read of the sources refuses it, naming the call."""
+    role = _admin(dsn)
+    with connect(dsn) as su:
+        su.execute(f"ALTER TABLE {TABLE} ENABLE ROW LEVEL SECURITY")
+        su.execute(f"CREATE POLICY ml_all ON {TABLE} USING (true)")
+    return role
+
+
+def _drop_refused_admin(dsn, role):
+    with connect(dsn) as su:
+        su.execute(f"DROP POLICY IF EXISTS ml_all ON {TABLE}")
+        su.execute(f"ALTER TABLE {TABLE} DISABLE ROW LEVEL SECURITY")
+        su.execute(f"DROP OWNED BY {role}")
+        su.execute(f"DROP ROLE {role}")
+
+
+def test_a_scheduled_runs_source_check_names_the_run_not_verify(world):
+    """graph.run_scheduled_maintenance()'s source check reads the sources through
+    graph.verify()'s read, and what that read raised said 'graph.verify() must read
+    every row' in the run's error, its reason and check_failures: a call the DBA
+    never made. It names the run's source check now."""
+    role = _refused_admin(world)
+    try:
+        with as_role(world, role) as a:
+            a.execute("SET graph.verify_interval = '0'")  # the check is due
+            job_id, status, reason, error = a.execute(
+                "SELECT job_id, status, reason, error FROM graph.run_scheduled_maintenance()").fetchone()
+        with connect(world) as su:
+            failures = su.execute("SELECT check_failures::text FROM graph._maintenance_jobs WHERE job_id = %s",
+                                  (job_id,)).fetchone()[0]
+        said = "graph.run_scheduled_maintenance()'s source check must read every row of table public." + TABLE
+        assert status == "partial" and said in error, (status, reason, error)
+        assert said in failures, failures
+        assert "graph.verify()" not in error + reason + failures, (reason, error, failures)
+    finally:
+        _drop_refused_admin(world, role)
+
+
+def test_a_reconcile_names_itself_in_its_backlog_rebuild_and_its_source_check(world):
+    """graph.reconcile() applies (folding a backlog into a rebuild) and checks the
+    sources: the rebuild's WARNING said 'graph.apply_sync()'s rebuild of a backlog'
+    and the check's failure 'graph.verify() must read every row', two calls the DBA
+    never made. Both name graph.reconcile() now."""
+    role = _refused_admin(world)
+    with connect(world) as su:
+        su.execute(f"INSERT INTO {TABLE} SELECT g, 'b' || g, 1 FROM generate_series(21, 400) AS g")
+    seen = []
+    try:
+        with as_role(world, role) as a:
+            a.add_notice_handler(lambda d: seen.append((d.severity_nonlocalized, d.message_primary)))
+            a.execute("SET graph.rebuild_backlog_rows = 1")
+            actions = a.execute("SELECT action, detail FROM graph.reconcile()").fetchall()
+        with connect(world) as su:
+            status, error = su.execute("SELECT status, error FROM graph._maintenance_jobs"
+                                       " WHERE kind = 'reconcile' ORDER BY job_id DESC LIMIT 1").fetchone()
+    finally:
+        _drop_refused_admin(world, role)
+    warned = [m for s, m in seen if s == "WARNING" and "rebuilding the base instead of replaying failed" in m]
+    assert len(warned) == 1, seen
+    assert "graph.reconcile()'s rebuild of a backlog must read every row" in warned[0], warned
+    assert "graph.apply_sync()" not in warned[0] and "graph.build()" not in warned[0], warned
+    assert status == "partial", (status, error, actions)
+    assert "graph.reconcile()'s source check must read every row of table public." + TABLE in error, error
+    assert "graph.verify()" not in error, error

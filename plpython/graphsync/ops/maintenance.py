@@ -16,8 +16,8 @@ while it is held). A run
 that raised nothing but leaves work undone (failed log rows, drift for
 reconcile, a rebuild drift blocked, a pg_cron job that does not run:
 left_undone) returns status 'partial' with what, never 'succeeded'; so does a
-run whose source check could not read some table (graph.verify()'s
-'check_failed': the check is per table, every other table is checked and acted on),
+run whose source check could not read some table ('check_failed', as
+graph.verify() reports it: the check is per table, every other table is checked and acted on),
 which records those tables in its job row (check_failures, migration 436) and
 does not try a rebuild that would read them -- but when each failed only on a row
 its row filter raised a data exception on, which a rebuild takes as failing the
@@ -28,7 +28,8 @@ them before its apply phase takes graph._sync_state's row (lock_first): sources,
 then the row, the order graph.build(), verify() and reconcile() take them in; a
 check that drift or rows held back will skip locks nothing. Its messages name the
 call made (graph.run_scheduled_maintenance()'s or graph.vacuum()'s source check or
-rebuild, its apply's rebuild of a backlog), never graph.build().
+rebuild, its apply's rebuild of a backlog), never graph.build() nor graph.verify()
+(the check runs verify's work itself, verify.differences, named for the run).
 
 A run that loses a deadlock (40P01) all the same ends 'skipped', saying so: nothing
 is lost, the next run does it.
@@ -104,11 +105,12 @@ def verify_due(check):
     return check is not None and check["old"]
 
 
-def count_differences(plpy):
-    """Differences between the applied graph and the sources (verify.differences):
+def count_differences(plpy, why):
+    """Differences between the applied graph and the sources (verify.differences;
+    ``why``: the run's source check, which what its read raises names):
     (total, summary text -- the count of each kind --, the tables the check could
     not read: [{table, sqlstate, message}])."""
-    found, unread = verify.differences(plpy)
+    found, unread = verify.differences(plpy, why)
     kinds = {}
     for d in found:  # (by difference)
         kinds[d["difference"]] = kinds.get(d["difference"], 0) + d["n"]
@@ -209,7 +211,7 @@ def maintain(plpy, job_id, result, force, notes, config, call):
         if not_locked is not None:
             raise not_locked
         sources.lock_sources(plpy, "%s's source check" % call)  # (none left, but what lock_first did not know of)
-        total, summary, unread = count_differences(plpy)
+        total, summary, unread = count_differences(plpy, "%s's source check" % call)
         result["differences"] = total
         notes.append("source check: %s" % (summary or "no differences"))
         if unread:

@@ -68,6 +68,12 @@ LOST_RACE = ("lost a lock race with another session (%s); nothing was lost: what
 # as graph.alter_table's lock of its table.
 TRIGGER_LOCK_WAIT = "5s"
 
+# The call a run is, as its messages name it: its apply's rebuild of a backlog
+# ("graph.reconcile()'s rebuild of a backlog"), its source check and its rebuild
+# ("graph.reconcile()'s source check", "...'s rebuild"; they named graph.apply_sync(),
+# graph.verify() and graph.build(), calls nobody made: tests/test_maintenance_locks.py).
+CALL = "graph.reconcile()"
+
 SETTINGS_READ = ("graph.sync_batch_size", "graph.edge_buffer_size", "graph.sync_error_policy",
                  "graph.rebuild_overlay_fraction", "graph.rebuild_tombstone_fraction")
 
@@ -335,10 +341,10 @@ def _reconcile(plpy, job_id, repairs, result):
         return ["the sources cannot be read until %s is repaired" % drift.describe(unreadable)]
     jobs.phase(plpy, job_id, "apply")
     with plpy.subtransaction():
-        applied = apply.apply_sync(plpy, None)
+        applied = apply.apply_sync(plpy, None, caller=CALL)
     result["rows_applied"] = sum(applied[k] for k in ("inserts", "updates", "deletes", "truncates"))
     jobs.phase(plpy, job_id, "verify")
-    diffs, unread = verify.differences(plpy)
+    diffs, unread = verify.differences(plpy, CALL + "'s source check")
     result["differences"] = sum(d["n"] for d in diffs)
     reasons = list(plpy.execute("SELECT graph._rebuild_reasons() AS r")[0]["r"])
     if diffs:
@@ -363,8 +369,8 @@ def _reconcile(plpy, job_id, repairs, result):
         return []
     jobs.phase(plpy, job_id, "rebuild")
     with plpy.subtransaction():
-        generation, nodes, edges, _ = build.build(plpy)
-        apply.apply_sync(plpy, None)
+        generation, nodes, edges, _ = build.build(plpy, CALL + "'s rebuild")
+        apply.apply_sync(plpy, None, caller=CALL)
     result["rebuilt"], result["generation"] = True, generation
     _summarize(repairs, diffs, "repaired")
     for u in past:  # (in the job row's check_failures: health says it too)
@@ -375,7 +381,7 @@ def _reconcile(plpy, job_id, repairs, result):
                     " (SQLSTATE %s), taken as failing the filter (no node, no edge of that row)"
                     % (u["table"], u["row_filter"], u["sqlstate"]) for u in past)))
     jobs.phase(plpy, job_id, "verify")
-    still, unread = verify.differences(plpy)
+    still, unread = verify.differences(plpy, CALL + "'s source check")
     _summarize(repairs, still, "still")
     undone = []
     if still:

@@ -131,6 +131,14 @@ def _json_number(x):
 @errors.entry_point
 def verify(plpy):
     """Rows (difference, table_name, id, detail) for each difference; none when in sync."""
+    return rows(plpy)
+
+
+def rows(plpy, why="graph.verify()"):
+    """verify()'s rows. ``why``: the call the check is part of, as what its read raises
+    names it (a lock not granted, a table dropped, row-level security, a lost lock
+    race): graph.verify(), or maintenance's or reconcile's source check (differences),
+    which named graph.verify(), a call nobody made (tests/test_maintenance_locks.py)."""
     db.require_admin(plpy)
     # Schema drift first: a dropped table or column leaves the sources unreadable.
     drifted = drift.verify_rows(plpy)
@@ -140,9 +148,9 @@ def verify(plpy):
     # writer's LOCK TABLE ... IN SHARE MODE kept the check waiting held every other
     # session's replay (sources.lock_sources); the row's wait bounded too, the sources
     # given back past it (sources.lock_sources_then_state).
-    sources.lock_sources_then_state(plpy, "graph.verify()", "SELECT FROM graph._sync_state FOR SHARE")
+    sources.lock_sources_then_state(plpy, why, "SELECT FROM graph._sync_state FOR SHARE")
     reg = registry.load(plpy)
-    unread = sources.read_each_table(plpy, reg, "graph.verify()")
+    unread = sources.read_each_table(plpy, reg, why)
     names = {oid: n.table_name for oid, n in reg.nodes.items()}
     out = list(drifted)
     # A row filter that raised: which, and the key of a row it raised on (read as the
@@ -191,7 +199,7 @@ def verify(plpy):
                         "to_table": names.get(int(r["dst_oid"]), str(r["dst_oid"])),
                         "to_id": r["dst_pk"], "label": r["label"], "weight": _json_number(r["weight"]),
                         "edge_source_id": r["edge_source_id"]})))
-    out.extend(phantom_edges(plpy, reg, names))
+    out.extend(phantom_edges(plpy, reg, names, why))
     return out
 
 
@@ -268,7 +276,7 @@ def _fields(pk, arity):
     return fields if len(fields) == arity and None not in fields else None
 
 
-def _equal_keys(plpy, table_oid, pks, how):
+def _equal_keys(plpy, table_oid, pks, how, why="graph.verify()"):
     """{ghost pk: the key of a row equal to it under the key's type}; ``how`` holds
     one KEY_EQUALITY row per key column, in key order."""
     arity = len(how)
@@ -289,7 +297,7 @@ def _equal_keys(plpy, table_oid, pks, how):
     # A batch the key type refused an end's text in (a data exception, SQLSTATE class
     # 22) is probed end by end; anything else -- a cancel, a timeout -- is raised.
     pks = list(split)
-    with sources.unfiltered(plpy, [table_oid], "graph.verify()"):
+    with sources.unfiltered(plpy, [table_oid], why):
         try:
             return probe(pks)
         except plpy.SPIError as exc:
@@ -305,7 +313,7 @@ def _equal_keys(plpy, table_oid, pks, how):
         return found
 
 
-def phantom_edges(plpy, reg, names):
+def phantom_edges(plpy, reg, names, why="graph.verify()"):
     """verify() rows for edges of the source read whose end has no row by its key
     text while a row with a key equal to it under the key's type exists."""
     matched = []
@@ -316,7 +324,7 @@ def phantom_edges(plpy, reg, names):
         how = plpy.execute(plpy.prepare(KEY_EQUALITY, ["oid", "text[]"]), [node.table_oid, list(node.id_columns)])
         if len(how) != len(node.id_columns) or any(h["op"] is None or not h["cast_ok"] for h in how):
             continue  # no equality graphsync may run: such an edge stays a plain ghost
-        for pk, key in _equal_keys(plpy, node.table_oid, list(g["pks"]), list(how)).items():
+        for pk, key in _equal_keys(plpy, node.table_oid, list(g["pks"]), list(how), why).items():
             if key != pk:
                 matched.append((node.table_oid, pk, key))
     if not matched:
@@ -333,34 +341,34 @@ def phantom_edges(plpy, reg, names):
     return out
 
 
-# graph.verify()'s differences a rebuild repairs, counted per kind and table with
-# ten of their ids (counted in SQL: the rows are not handed to Python again), and
-# the tables it could not check ('check_failed': one group each, in the order it
-# read them), with the row filter that raised on one of its rows (NULL: none did).
-DIFFERENCES = """
-SELECT v.difference, v.table_name, pg_catalog.count(*) AS n, (pg_catalog.array_agg(v.id))[1:10] AS ids,
-       pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-           'table', v.table_name, 'sqlstate', v.detail ->> 'sqlstate', 'message', v.detail ->> 'message',
-           'row_filter', v.detail ->> 'row_filter'))
-           FILTER (WHERE v.difference = 'check_failed')::text AS unread
-FROM graph.verify() WITH ORDINALITY AS v (difference, table_name, id, detail, k)
-WHERE v.difference = ANY ($1)
-GROUP BY v.difference, v.table_name
-ORDER BY v.difference, pg_catalog.min(v.k)
-"""
-
-
-def differences(plpy):
-    """One call of graph.verify(), for maintenance and reconcile: (the differences a
+def differences(plpy, why):
+    """One source check, for maintenance and reconcile (``why``: theirs, as in
+    "graph.reconcile()'s source check", which what its read raises names; it ran
+    graph.verify() through SQL, and so named graph.verify()): (the differences a
     rebuild repairs, as dicts of difference, table_name, n and ids -- ten of them --
-    by difference; the tables it could not check, as dicts of table, sqlstate,
-    message and row_filter: the registered row filter that raised a data exception on
-    one of its rows, None when the read failed otherwise)."""
-    rows = plpy.execute(plpy.prepare(DIFFERENCES, ["text[]"]), [list(drift.CONTENT_DIFFERENCES) + ["check_failed"]])
-    found = [{"difference": r["difference"], "table_name": r["table_name"], "n": r["n"], "ids": r["ids"]}
-             for r in rows if r["difference"] != "check_failed"]
-    unread = [u for r in rows if r["difference"] == "check_failed" for u in json.loads(r["unread"])]
-    return found, unread
+    by difference, in the order verify() first gives each; the tables it could not
+    check ('check_failed': one each, in the order it read them), as dicts of table,
+    sqlstate, message and row_filter: the registered row filter that raised a data
+    exception on one of its rows, None when the read failed otherwise). Run in a
+    subtransaction, as the SQL call of graph.verify() was: an error rolls back what
+    the check did."""
+    wanted = set(drift.CONTENT_DIFFERENCES)
+    groups = {}  # (difference, table_name) -> [n, ids], in the order verify() gave them
+    unread = []
+    with plpy.subtransaction():
+        found = rows(plpy, why)
+    for difference, table_name, key, detail in found:
+        if difference == "check_failed":
+            d = json.loads(detail)
+            unread.append({"table": table_name, "sqlstate": d.get("sqlstate"), "message": d.get("message"),
+                           "row_filter": d.get("row_filter")})
+        elif difference in wanted:
+            group = groups.setdefault((difference, table_name), [0, []])
+            group[0] += 1
+            if len(group[1]) < 10:
+                group[1].append(key)
+    ordered = sorted(groups.items(), key=lambda g: g[0][0])  # (stable: first given first)
+    return [{"difference": d, "table_name": t, "n": n, "ids": ids} for (d, t), (n, ids) in ordered], unread
 
 
 def read_past(unread):
