@@ -9,9 +9,12 @@ superuser enables or re-creates it as install made it; run by a graph_admin memb
 who is no superuser, it changes nothing, warns with the statement in its hint and
 reports needs_attention (reconcile is then partial)."""
 
+import threading
+
+import psycopg
 import pytest
 
-from conftest import as_role, connect
+from conftest import as_role, blocked_by, connect, wait_until
 
 ADMIN = "gs_evt_admin"
 TRIGGERS = ("graphsync_follow_ddl", "graphsync_follow_drop", "graphsync_follow_subscription")
@@ -103,3 +106,57 @@ def test_the_statement_health_quotes_for_a_missing_trigger_recreates_it_as_insta
             assert su.execute(EVENT_TRIGGER, (name,)).fetchone() == installed[name], name
         assert health(su)["state"] == "current"
 
+
+
+def test_a_reconcile_that_runs_its_repair_again_warns_once(world):
+    """reconcile() repairs under its sources' locks, then waits for graph._sync_state's
+    row at most 10 s; past that it gives the locks back with the repair, waits for the
+    row holding none, and runs the repair again. The repair's WARNING (an event
+    trigger only a superuser may enable) came twice, once per run of the repair: a
+    client is given it once now, and the run's rows say it once."""
+    db, _installed = world
+    with connect(db) as su:
+        su.execute("ALTER EVENT TRIGGER graphsync_follow_ddl DISABLE")
+    warnings, out = [], {}
+
+    def reconcile(a):
+        try:
+            out["done"] = a.execute("SELECT action, table_name FROM graph.reconcile()").fetchall()
+        except psycopg.Error as exc:
+            out["done"] = exc
+
+    try:
+        with as_role(db, ADMIN) as a, connect(db) as holder, connect(db) as look, connect(db) as owner:
+            a.add_notice_handler(lambda d: warnings.append(d.message_primary)
+                                 if d.severity_nonlocalized == "WARNING" else None)
+            a.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
+            holder.execute("BEGIN")
+            holder.execute("SELECT FROM graph._sync_state FOR UPDATE")
+            t = threading.Thread(target=reconcile, args=(a,))
+            t.start()
+            try:
+                assert wait_until(lambda: blocked_by(look, a.info.backend_pid, holder.info.backend_pid))
+
+                def given_back():  # the run waits for the row holding no source lock
+                    owner.execute("BEGIN")
+                    try:
+                        owner.execute("LOCK TABLE people IN SHARE UPDATE EXCLUSIVE MODE NOWAIT")
+                        return blocked_by(look, a.info.backend_pid, holder.info.backend_pid)
+                    except psycopg.errors.LockNotAvailable:
+                        return False
+                    finally:
+                        owner.execute("ROLLBACK")
+
+                assert wait_until(given_back, timeout=60)
+            finally:
+                holder.execute("COMMIT")
+                t.join()
+        done = out["done"]
+        assert not isinstance(done, Exception), done
+        assert done.count(("needs_attention", "graphsync_follow_ddl")) == 1, done
+        said = [w for w in warnings if "only a superuser may enable" in w]
+        assert len(said) == 1, warnings
+    finally:
+        with connect(db) as su:
+            su.execute("ALTER EVENT TRIGGER graphsync_follow_ddl ENABLE ALWAYS")
+            assert health(su)["state"] == "current"

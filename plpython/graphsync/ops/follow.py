@@ -271,7 +271,7 @@ class Follower:
 
     def event(self, oid, name, column, kind, detail, repair="rebuild", level="warning"):
         self.events.append((oid, name, column, kind, detail, repair))
-        getattr(self.plpy, level)("graphsync: %s%s: %s" % (name, "." + column if column else "", detail))
+        self.repairs.say(level, "graphsync: %s%s: %s" % (name, "." + column if column else "", detail))
 
     def follow_table(self, oid):
         """Bring the registration and capture of captured table ``oid`` in step with the catalog."""
@@ -349,7 +349,7 @@ class Follower:
                            "renamed from %s; the registration follows it, and the nodes' %s name changes at"
                            " the next rebuild" % (o, " and ".join(sorted(named & {"property", "filter"}))))
             else:
-                self.plpy.notice("graphsync: %s.%s was renamed to %s; its registration (%s) follows it"
+                self.repairs.say("notice", "graphsync: %s.%s was renamed to %s; its registration (%s) follows it"
                                  % (name, o, n, ", ".join(sorted(named)) or "capture"))
         self.regenerate.add(oid)
         self.related |= self.referencing(oid)
@@ -410,7 +410,7 @@ class Follower:
         self.q("UPDATE graph._node_tables SET table_name = $2 WHERE table_oid = $1", ["oid", "text"], [oid, new])
         self.q("UPDATE graph._registered_columns SET table_name = $2 WHERE table_oid = $1",
                ["oid", "text"], [oid, new])
-        self.plpy.notice("graphsync: table %s is now %s; capture logs the new name" % (old, new))
+        self.repairs.say("notice", "graphsync: table %s is now %s; capture logs the new name" % (old, new))
         self.changed = True
         self.regenerate.add(oid)
 

@@ -84,6 +84,7 @@ class Repairs:
     def __init__(self, plpy):
         self.plpy = plpy
         self.kept = 0  # how many actions stand (a phase that rolled back: not its own)
+        self.given = {}  # (level, message, hint) -> how many times a client was given it
         self.reset()
 
     def reset(self):
@@ -93,6 +94,23 @@ class Repairs:
         self.tables = set()  # tables whose capture must be regenerated
         self.registration_changed = False
         self.unrepaired = []
+        self.said = {}  # (level, message, hint) -> how many times this repair said it
+
+    def say(self, level, message, hint=None):
+        """A WARNING or NOTICE (``level``) of the repair, given once: a repair that
+        runs again (reset: its first run rolled back with the sources' locks when the
+        wait for graph._sync_state's row ran out) gives a client only what its earlier
+        runs did not (each message as many times as the run that says it most), where
+        every run gave its own (tests/test_event_triggers.py)."""
+        key = (level, message, hint)
+        self.said[key] = self.said.get(key, 0) + 1
+        if self.said[key] <= self.given.get(key, 0):
+            return
+        self.given[key] = self.said[key]
+        if hint is None:
+            getattr(self.plpy, level)(message)
+        else:
+            getattr(self.plpy, level)(message, hint=hint)
 
     def add(self, action, table_name, items, detail):
         self.actions.append((action, table_name, items, detail))
@@ -207,9 +225,9 @@ class Repairs:
             exists = self.q("SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = $1", ["text"], [name])
             statement = ("ALTER EVENT TRIGGER %s ENABLE ALWAYS" % self.plpy.quote_ident(name) if exists
                          else EVENT_TRIGGERS[name])
-            self.plpy.warning("graphsync: only a superuser may enable or create event trigger %s" % name,
-                              hint="As a superuser run: %s; or run graph.reconcile() as a superuser,"
-                                   " or install.py again." % statement)
+            self.say("warning", "graphsync: only a superuser may enable or create event trigger %s" % name,
+                     hint="As a superuser run: %s; or run graph.reconcile() as a superuser,"
+                          " or install.py again." % statement)
             self.add("needs_attention", name, 0, d["detail"])
             return
         if not self.q("SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = $1", ["text"], [name]):
