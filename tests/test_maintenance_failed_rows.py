@@ -3,34 +3,17 @@
 import pytest
 
 from conftest import apply, connect, health, retry, verify
-
-POISON = """
-CREATE OR REPLACE FUNCTION public.poison() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NEW.pk = '666' AND NEW.alive THEN RAISE EXCEPTION 'node 666 is cursed'; END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON graph._node_rows
-FOR EACH ROW EXECUTE FUNCTION public.poison();
-"""
-CURE = "DROP TRIGGER poison ON graph._node_rows"
+from failed_rows import CURE, POISON, poison, poison_function, register
 
 
 @pytest.fixture
 def people(db):
     """A fresh registered table (with a self-referencing edge) per test."""
     with connect(db) as c:
-        c.execute("DROP TABLE IF EXISTS people CASCADE")
-        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
-        c.execute("CREATE TABLE people (id int PRIMARY KEY, name text, boss int)")
-        c.execute("INSERT INTO people VALUES (1, 'root', NULL)")
-        c.execute("SELECT graph.add_table('people', columns => '{name}')")
-        c.execute("SELECT graph.add_edge('people', 'boss', 'people', label => 'reports_to')")
-        c.execute("SELECT graph.build()")
-        c.execute("DELETE FROM graph._sync_log")
+        register(c, "people", "VALUES (1, 'root', NULL)")
     yield db
     with connect(db) as c:
-        c.execute("DROP TRIGGER IF EXISTS poison ON graph._node_rows")
+        c.execute(CURE)
 
 
 def test_stop_policy_holds_the_failing_row_and_everything_after_it(people):
@@ -128,7 +111,7 @@ def test_a_row_that_fails_again_keeps_its_new_error(people):
         c.execute(POISON)
         c.execute("INSERT INTO people VALUES (666, 'poison', 1)")
         apply(c)
-        c.execute(POISON.split("CREATE TRIGGER")[0].replace("node 666 is cursed", "still cursed"))
+        c.execute(poison_function(message="still cursed"))
         r = retry(c)
         assert (r["retried"], r["succeeded"], r["still_failed"]) == (1, 0, 1)
         assert "still cursed" in health(c)["last_error"]
@@ -192,7 +175,7 @@ def test_the_failing_rows_of_a_large_batch_are_found_by_halves(people, policy):
     the caller's transaction, and the versions it could not prune made the next one
     dearer: 20,000 rows with one failing took minutes."""
     with connect(people) as c:
-        c.execute(POISON.replace("NEW.pk = '666'", "NEW.pk IN ('666', '1500')"))
+        c.execute(poison("NEW.pk IN ('666', '1500')"))
         c.execute(f"SET graph.sync_error_policy = '{policy}'")
         c.execute("INSERT INTO people SELECT g, 'p' || g, 1 FROM generate_series(2, 2001) g")
         with c.transaction():
@@ -223,14 +206,14 @@ def test_a_retry_of_many_failed_rows_applies_them_by_parts(people):
     together. Row by row, each wrote graph._sync_state's one row three times: 3,000
     rows took minutes."""
     with connect(people) as c:
-        c.execute(POISON.replace("NEW.pk = '666'", "NEW.pk::int > 1"))
+        c.execute(poison("NEW.pk::int > 1"))
         c.execute("SET graph.sync_error_policy = 'skip'")
         c.execute("INSERT INTO people SELECT g, 'p' || g, g - 1 FROM generate_series(2, 1001) g")
         with c.transaction():
             before = state_writes(c)
             assert apply(c)["failed"] == 1000
             assert state_writes(c) - before < 100
-        c.execute(POISON.split("CREATE TRIGGER")[0].replace("NEW.pk = '666'", "NEW.pk = '500'"))
+        c.execute(poison_function("NEW.pk = '500'"))
         with c.transaction():
             before = state_writes(c)
             r = retry(c)

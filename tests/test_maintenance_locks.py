@@ -19,41 +19,19 @@ import psycopg
 import pytest
 
 from conftest import apply, as_role, blocked_by, connect, wait_until
+from failed_rows import CURE, POISON, register, unregister
 
 TABLE = "ml_people"
-
-# A log row of node 666 fails to apply (under 'stop' it holds the apply) until CURE.
-POISON = """
-CREATE OR REPLACE FUNCTION public.ml_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NEW.pk = '666' AND NEW.alive THEN RAISE EXCEPTION 'node 666 is cursed'; END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER ml_poison BEFORE INSERT OR UPDATE ON graph._node_rows
-FOR EACH ROW EXECUTE FUNCTION public.ml_poison();
-"""
-CURE = "DROP TRIGGER IF EXISTS ml_poison ON graph._node_rows"
-
 
 @pytest.fixture
 def world(db):
     with connect(db) as c:
-        c.execute(CURE)
-        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
-        c.execute(f"DROP TABLE IF EXISTS {TABLE} CASCADE")
-        c.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, name text, boss int)")
-        c.execute(f"INSERT INTO {TABLE} SELECT g, 'p' || g, NULLIF(g / 3, 0) FROM generate_series(1, 20) AS g")
-        c.execute(f"SELECT graph.add_table('{TABLE}', columns => '{{name}}')")
-        c.execute(f"SELECT graph.add_edge('{TABLE}', 'boss', '{TABLE}', label => 'reports_to')")
-        c.execute("SELECT graph.build()")
-        c.execute("DELETE FROM graph._sync_log")
+        register(c, TABLE, "SELECT g, 'p' || g, NULLIF(g / 3, 0) FROM generate_series(1, 20) AS g")
         c.execute("DELETE FROM graph._maintenance_jobs")
     yield db
     with connect(db) as c:
         c.execute(CURE)
-        c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
-        c.execute(f"DROP TABLE IF EXISTS {TABLE} CASCADE")
-        c.execute("DELETE FROM graph._sync_log")
+        unregister(c, TABLE)
         c.execute("DELETE FROM graph._maintenance_jobs")
 
 
