@@ -321,3 +321,70 @@ def test_a_reconcile_that_loses_a_lock_race_says_so_and_loses_nothing(world, los
         c.execute("SELECT graph.reconcile()")
         assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift()")] == []
         assert verify(c) == []
+
+
+def _row_free(c):
+    """Whether graph._sync_state's row is free now (no session holds it)."""
+    try:
+        with c.transaction():
+            c.execute("SELECT FROM graph._sync_state FOR UPDATE NOWAIT")
+        return True
+    except psycopg.errors.LockNotAvailable:
+        return False
+
+
+@pytest.mark.parametrize("call", ["SELECT * FROM graph.reconcile()", "SELECT graph.build()",
+                                  "SELECT count(*) FROM graph.verify()"])
+def test_a_table_registered_while_a_call_locks_its_sources_is_locked_before_the_state_row(world, call):
+    """reconcile(), build() and verify() lock the registered tables, then take
+    graph._sync_state's row. A table registered in between (here while the call waits
+    for another table's lock a writer holds IN SHARE MODE) was not among them: the
+    call locked it only later (the check's or the build's read), holding the row,
+    and a writer of it holding it IN SHARE MODE that then applied deadlocked with
+    the call (40P01 for one of them; reconcile 'partial', lost_lock_race). The call
+    now looks for such tables once it holds the row and, finding one, gives the row
+    and its locks back and locks the sources again, the newcomer with them: it waits
+    for the newcomer's writer holding no row, and the writer's apply goes through."""
+    with connect(world) as su:
+        su.execute("DROP TABLE IF EXISTS lo_late CASCADE")
+        su.execute("CREATE TABLE lo_late (id bigint PRIMARY KEY, name text)")
+        su.execute("INSERT INTO lo_late VALUES (1, 'late')")
+    out = {}
+    with connect(world) as first, connect(world) as caller, connect(world) as registrar, \
+            connect(world) as writer, connect(world) as look:
+        caller.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
+        writer.execute("SET statement_timeout = '60s'")  # (the same)
+        first.execute("BEGIN")
+        first.execute("LOCK TABLE lo_accounts IN SHARE MODE")
+        t = threading.Thread(target=_run, args=(caller, call, out, "call"))
+        t.start()
+        try:
+            assert wait_until(lambda: blocked_by(look, caller.info.backend_pid, first.info.backend_pid))
+            registrar.execute("SELECT graph.add_table('lo_late', columns => '{name}')")
+            assert blocked_by(look, caller.info.backend_pid, first.info.backend_pid)  # (registered meanwhile)
+            writer.execute("BEGIN")
+            writer.execute("LOCK TABLE lo_late IN SHARE MODE")
+            writer.execute("INSERT INTO lo_late VALUES (2, 'written')")
+            first.execute("ROLLBACK")
+            assert wait_until(lambda: blocked_by(look, caller.info.backend_pid, writer.info.backend_pid))
+            free = _row_free(look)
+            applied = None
+            if free:
+                applied = writer.execute("SELECT inserts FROM graph.apply_sync()").fetchone()
+        finally:
+            first.execute("ROLLBACK")
+            writer.execute("COMMIT")
+            t.join()
+        assert free, "the call waited for lo_late's lock holding graph._sync_state's row"
+        assert applied is not None
+        got = out["call"]
+        assert not isinstance(got, Exception), got
+        if "reconcile" in call:
+            status, error = look.execute("SELECT status, error FROM graph._maintenance_jobs"
+                                         " WHERE kind = 'reconcile' ORDER BY job_id DESC LIMIT 1").fetchone()
+            assert status == "succeeded", (status, error, got)
+        look.execute("SELECT graph.build()")
+        assert verify(look) == []
+    with connect(world) as su:
+        su.execute("SELECT graph.remove_table('lo_late', true)")
+        su.execute("DROP TABLE lo_late")

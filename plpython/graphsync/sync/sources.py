@@ -255,6 +255,11 @@ def lock_sources(plpy, why, oids=None):
                                 hint="Retry when the table's or its schema's name has settled.")
 
 
+class _Newcomers(Exception):
+    """Rolls back a subtransaction that took graph._sync_state's row and found tables
+    registered that it had not locked: it runs again, locking them too."""
+
+
 class _GiveBack(Exception):
     """Rolls back a subtransaction that waited for graph._sync_state's row: what it
     took (the sources' locks and what was done under them; or the row's lock alone,
@@ -278,7 +283,16 @@ def lock_sources_then_state(plpy, why, statement, first=None):
     (tests/test_writer_poison.py). Only the row's wait is bounded so: what ``first``
     raises is raised (a lock it waits for, as long as the caller's lock_timeout lets
     it). A cancel still stops it; a deadlock with a session that took the row first
-    is lock_state's 40P01."""
+    is lock_state's 40P01.
+    A table registered while the sources were locked (before the row was taken: a
+    registration takes the row too) is not among them: the caller locked it later,
+    in its read, holding the row, and a writer of it holding it IN SHARE MODE that
+    then applied deadlocked with the caller (tests/test_lock_order_race.py). Once the
+    row is held, such newcomers are looked for (SOURCES: none can come now); found,
+    the row and the sources' locks are given back with ``first``'s work and it all
+    runs again, the newcomers locked with the rest, at most LOCK_TRIES times in a row
+    (then NotLocked, naming them)."""
+    newcomers = 0
     while True:
         try:
             with plpy.subtransaction():
@@ -292,9 +306,20 @@ def lock_sources_then_state(plpy, why, statement, first=None):
                     if getattr(exc, "sqlstate", None) != errors.LOCK_TIMEOUT:
                         raise
                     raise _GiveBack() from None
+                late = [r["oid"] for r in db.run(plpy, SOURCES, ["oid[]"], [None])]
+                if late:
+                    newcomers += 1
+                    if newcomers >= LOCK_TRIES:
+                        names = [n for o in late for n in (r["name"] for r in db.run(plpy, SOURCE_NAME, ["oid"], [o]))]
+                        raise NotLocked(why, "could not lock its sources: tables were registered while they were"
+                                        " being locked, %d times in a row (last: %s)" % (newcomers, ", ".join(names)),
+                                        hint="Retry when the registrations have settled.")
+                    raise _Newcomers()
                 plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('lock_timeout', $1, true)", ["text"]),
                              [was])
             return rows
+        except _Newcomers:
+            continue
         except _GiveBack:
             pass
         try:
