@@ -1676,8 +1676,8 @@ def test_the_rows_that_need_attention_are_noted_by_graphsync_alone(world):
 # -- 6. every SECURITY DEFINER function has an explicit decision ------------------
 
 # name -> (owner, EXECUTE for PUBLIC?). The generated capture functions
-# (graph._capture_<oid>) are graph_capture's, EXECUTE-able by graph_admin and their table's
-# owner only, never PUBLIC (graph._grant_capture says why).
+# (graph._capture_<oid>) are graph_capture's, EXECUTE-able by graph_admin, their table's
+# owner and its members' owners only, never PUBLIC (graph._grant_capture says why).
 # A new definer fails test_every_definer_has_a_decision until it is added here, with
 # its reason: a definer runs with its owner's rights whoever calls it.
 INSTALLER = "installer"  # the installing superuser: see README Privileges
@@ -1703,7 +1703,7 @@ DEFINERS = {
     "_trigger_states": ("graph_sync", True),
     "_note_capture_off": ("graph_sync", True),  # records only what the catalog shows
     "_refuse_enum_relabel": ("graph_sync", True),  # raises from the catalog and registry alone
-    "_grant_capture": ("graph_sync", True),  # grants only what the catalog says: the table's owner's
+    "_grant_capture": ("graph_sync", True),  # grants only what the catalog says: the family's owners'
     # capture generation: admin-only (it checks)
     "_write_capture": ("graph_sync", False),
     # one statement an owner's right is needed for; each checks its session user

@@ -1,4 +1,4 @@
-"""EXECUTE on a capture function is graph_admin's and the captured table's owner's only.
+"""EXECUTE on a capture function is graph_admin's, its table's owner's and its members' owners'.
 
 A generated capture function (graph._capture_<oid>, graph._capture_row_<oid>) was
 EXECUTE to PUBLIC, so that the table's owner could attach it to a partition or child
@@ -7,7 +7,9 @@ EXECUTE). Any role could then create a trigger of its own calling another table'
 capture function, which held up graph.remove_table's DROP FUNCTION ... CASCADE
 (tests/test_abuse_capture_toggle.py). Firing a trigger needs no EXECUTE, only
 creating one does: a plain writer still writes and is captured. An owner change
-(ALTER TABLE ... OWNER TO) moves the grant to the new owner."""
+(ALTER TABLE ... OWNER TO) moves the grant to the new owner. The owner of a partition or
+child holds it too: it may create a sub-partition or grandchild, which the follower
+attaches capture to as that owner."""
 
 import psycopg
 import pytest
@@ -87,6 +89,9 @@ def test_an_owner_change_moves_the_grant(events, owner):
             fn = _fn(c, "ce.events")
             c.execute(sql.SQL("ALTER TABLE ce.events OWNER TO {}").format(sql.Identifier(new)))
             c.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA ce TO {}").format(sql.Identifier(new)))
+            # the former owner still owns the partition ce.events_0: its owner holds EXECUTE too
+            assert sorted(_grantees(c, "ce.events")) == sorted(["graph_admin", new, owner])
+            c.execute(sql.SQL("ALTER TABLE ce.events_0 OWNER TO {}").format(sql.Identifier(new)))
             assert sorted(_grantees(c, "ce.events")) == sorted(["graph_admin", new])
         with as_role(events, new) as app:
             app.execute("CREATE TABLE ce.events_2 PARTITION OF ce.events FOR VALUES FROM (20) TO (30)")
@@ -253,3 +258,111 @@ def test_a_stranger_calling_grant_capture_holds_up_no_capture_generation(events,
                           " WHERE n.table_oid = 'public.gs_ce_more'::regclass")
                 c.execute("DROP TABLE public.gs_ce_more")
                 c.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(heir), sql.Identifier(owner)))
+
+
+@pytest.fixture
+def family(db, owner):
+    """Schema cm, owned by ``owner``: cm.events partitioned, its partition cm.events_a
+    partitioned again, cm.people with an inheritance child cm.people_kid, both registered
+    by the superuser; then cm.events_a and cm.people_kid given to a role of their own
+    (yielded: ``z``), which may create tables in cm. Yields (dsn, z)."""
+    with table_owner(db, "gs_ce_member_") as z:
+        with as_role(db, owner) as app:
+            app.execute("""
+                CREATE SCHEMA cm;
+                CREATE TABLE cm.events (id int, day int, note text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
+                CREATE TABLE cm.events_a PARTITION OF cm.events FOR VALUES FROM (0) TO (10) PARTITION BY RANGE (day);
+                CREATE TABLE cm.events_a0 PARTITION OF cm.events_a FOR VALUES FROM (0) TO (5);
+                CREATE TABLE cm.people (id int PRIMARY KEY, name text);
+                CREATE TABLE cm.people_kid (extra text) INHERITS (cm.people);
+            """)
+        with connect(db) as c:
+            c.execute("SELECT graph.add_table('cm.events', columns => '{note}')")
+            c.execute("SELECT graph.add_table('cm.people', columns => '{name}')")
+            c.execute("SELECT graph.build()")
+            c.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA cm TO {}").format(sql.Identifier(z)))
+            c.execute(sql.SQL("ALTER TABLE cm.events_a OWNER TO {}").format(sql.Identifier(z)))
+            c.execute(sql.SQL("ALTER TABLE cm.people_kid OWNER TO {}").format(sql.Identifier(z)))
+        try:
+            yield db, z
+        finally:
+            with connect(db) as c:
+                c.execute("DROP SCHEMA IF EXISTS cm, cm_z CASCADE")
+                c.execute("SELECT graph.build()")
+
+
+def _warnings(conn):
+    got = []
+    conn.add_notice_handler(lambda d: got.append(d.severity_nonlocalized + ": " + d.message_primary))
+    return got
+
+
+def test_a_member_owner_captures_a_sub_partition_and_a_grandchild_it_creates(family, owner):
+    """A partition (or child) of a registered table may have an owner of its own. Since
+    EXECUTE on capture functions was the table's owner's only (migration 469), that
+    owner's sub-partition of it (or grandchild) was created with a WARNING per capture
+    trigger the follower could not attach as that role (no EXECUTE for CREATE TRIGGER),
+    health showed them missing, and its rows were not captured until graph.reconcile().
+    Now the owners of a table's partitions and children hold EXECUTE too."""
+    db, z = family
+    with connect(db) as c:
+        assert sorted(_grantees(c, "cm.events")) == sorted(["graph_admin", owner, z])
+        assert sorted(_grantees(c, "cm.people")) == sorted(["graph_admin", owner, z])
+    with as_role(db, z) as app:
+        warnings = _warnings(app)
+        app.execute("CREATE TABLE cm.events_a1 PARTITION OF cm.events_a FOR VALUES FROM (5) TO (10)")
+        app.execute("INSERT INTO cm.events_a VALUES (1, 7, 'z')")
+        app.execute("CREATE TABLE cm.people_grandkid (more text) INHERITS (cm.people_kid)")
+        app.execute("INSERT INTO cm.people_grandkid VALUES (2, 'g', 'x', 'y')")
+    assert [w for w in warnings if w.startswith("WARNING")] == []
+    with connect(db) as c:
+        assert c.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('cm.events_a1'::regclass,"
+                         " 'cm.people_grandkid'::regclass) AND tgname LIKE 'graphsync\\_capture\\_%%'"
+                         ).fetchone()[0] >= 6
+        assert _inserts(c, "cm.events") == 1 and _inserts(c, "cm.people") == 1
+        assert _capture_health(c) == {"missing": 0, "disabled": 0, "schema_state": "current"}
+
+
+def test_a_member_owner_cannot_capture_a_table_outside_the_family(family, owner):
+    """The member's owner holds EXECUTE, so it may create a trigger calling the capture
+    function on a table of its own elsewhere; the function refuses to run there (42501),
+    so nothing is forged into the log. A partition detached from the family takes its
+    owner's EXECUTE with it."""
+    db, z = family
+    with connect(db) as c:
+        fn = _fn(c, "cm.events")
+    with as_role(db, z) as app:
+        app.execute("CREATE SCHEMA cm_z; CREATE TABLE cm_z.mine (id int, day int, note text)")
+        app.execute(f"CREATE TRIGGER t AFTER INSERT ON cm_z.mine REFERENCING NEW TABLE AS new_rows"
+                    f" FOR EACH STATEMENT EXECUTE FUNCTION {fn}")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="belongs to table"):
+            app.execute("INSERT INTO cm_z.mine VALUES (1, 1, 'forged')")
+        app.execute("DROP TRIGGER t ON cm_z.mine")
+    with connect(db) as c:
+        assert _inserts(c, "cm.events") == 0
+        c.execute("ALTER TABLE cm.events DETACH PARTITION cm.events_a")
+        assert sorted(_grantees(c, "cm.events")) == sorted(["graph_admin", owner])
+        assert sorted(_grantees(c, "cm.people")) == sorted(["graph_admin", owner, z])
+
+
+def test_a_member_handed_over_by_reassign_owned_is_captured(family, owner):
+    """REASSIGN OWNED BY fires no event trigger: the member's new owner holds no EXECUTE
+    until its own next DDL in the family, whose follower call to graph._grant_capture
+    (in that owner's session: a member's owner may mend its family's grants) gives it
+    before the capture triggers are attached."""
+    db, z = family
+    with table_owner(db, "gs_ce_member_heir_") as heir:
+        with connect(db) as c:
+            c.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA cm TO {}").format(sql.Identifier(heir)))
+            c.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(z), sql.Identifier(heir)))
+            assert sorted(_grantees(c, "cm.events")) == sorted(["graph_admin", owner, z])
+        with as_role(db, heir) as app:
+            warnings = _warnings(app)
+            app.execute("CREATE TABLE cm.events_a1 PARTITION OF cm.events_a FOR VALUES FROM (5) TO (10)")
+            app.execute("INSERT INTO cm.events_a VALUES (1, 7, 'h')")
+        assert [w for w in warnings if w.startswith("WARNING")] == []
+        with connect(db) as c:
+            assert _inserts(c, "cm.events") == 1
+            assert _capture_health(c) == {"missing": 0, "disabled": 0, "schema_state": "current"}
+            assert sorted(_grantees(c, "cm.events")) == sorted(["graph_admin", owner, heir])
+            c.execute("DROP SCHEMA cm CASCADE")

@@ -13,9 +13,10 @@
 -- write), then attaches the capture triggers itself (graph._attach_capture),
 -- SECURITY INVOKER: as the role whose DDL fired it, normally the table's owner,
 -- so graphsync's definer roles need no right on anyone's tables.
--- After an ALTER TABLE (an owner change among them), EXECUTE on the capture
--- functions of the tables it named is given to their owners now
--- (graph._grant_capture); so it is for each table whose capture it attaches,
+-- After an ALTER TABLE (an owner change among them, of a registered table or of
+-- a partition or child of one), EXECUTE on the capture functions of the tables it
+-- named, or of the captured tables they are members of, is given to the owners of
+-- those tables and their members now (graph._grant_capture); so it is for each table whose capture it attaches,
 -- before attaching, and after DROP OWNED for every captured table: REASSIGN
 -- OWNED BY changes owners without firing any event trigger.
 -- A change that leaves one of a registered table's statement capture triggers
@@ -189,8 +190,9 @@ BEGIN
                 SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
                 WHERE c.classid = 'pg_catalog.pg_class'::regclass AND c.object_type = 'table');
             PERFORM graph._note_capture_off(relations, false);
-            -- EXECUTE on a capture function follows its table's owner (ALTER TABLE
-            -- ... OWNER TO): graph._grant_capture, a no-op when it is in step.
+            -- EXECUTE on a capture function follows the owners of its table and of
+            -- the table's members (ALTER TABLE ... OWNER TO of either; a partition
+            -- attached or detached): graph._grant_capture, a no-op when in step.
             PERFORM graph._grant_capture(relations);
             relations := NULL;
         ELSIF TG_EVENT = 'ddl_command_end' AND TG_TAG = 'DROP OWNED' THEN

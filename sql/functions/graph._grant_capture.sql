@@ -1,32 +1,43 @@
--- graph._grant_capture(tables): give EXECUTE on each table's capture functions
--- (graph._capture_<oid>, graph._capture_row_<oid>, those that exist) to
--- graph_admin and to the table's owner now (the role: its members inherit), and
--- to no one else. Creating a trigger needs EXECUTE on its function; firing it
--- does not, so a writer needs none. The owner needs it because the DDL follower
--- attaches capture to a partition or child it creates as that owner
--- (graph._attach_capture). EXECUTE was PUBLIC's: any role could create a trigger
--- of its own calling another table's capture function, and graph.remove_table's
--- DROP FUNCTION ... CASCADE then waited on that role's lock
+-- graph._grant_capture(tables): give EXECUTE on each captured table's capture
+-- functions (graph._capture_<oid>, graph._capture_row_<oid>, those that exist)
+-- to graph_admin, to the table's owner and to the owner of each of its
+-- partitions and inheritance children at any depth now (the roles: their members
+-- inherit), and to no one else. A table given that is no captured one stands for
+-- the captured tables it is a partition or child of (an ALTER TABLE ... OWNER TO
+-- of a partition names the partition). Creating a trigger needs EXECUTE on its
+-- function; firing it does not, so a writer needs none. The owners need it because
+-- the DDL follower attaches capture to a partition or child created as its
+-- parent's owner (graph._attach_capture), and a partition may have an owner of its
+-- own who sub-partitions it: with EXECUTE the table's owner's only (migration
+-- 469), that owner's sub-partition was created with a WARNING per capture trigger,
+-- health showing them missing and its rows uncaptured until graph.reconcile()
+-- (tests/test_abuse_capture_execute.py). A member's owner may so create a trigger
+-- calling the function on a table outside the family, where the function refuses
+-- to run (42501, graph._write_capture). EXECUTE was PUBLIC's: any role could
+-- create a trigger of its own calling another table's capture function, and
+-- graph.remove_table's DROP FUNCTION ... CASCADE then waited on that role's lock
 -- (tests/test_abuse_capture_toggle.py). graph._write_capture calls it when it
 -- generates a function; the DDL follower calls it for the tables an ALTER TABLE
--- named (an owner change: ALTER TABLE ... OWNER TO), for those whose capture it
--- attaches, and after DROP OWNED for every captured table (REASSIGN OWNED BY
--- fires no event trigger), as the DDL's role; graph.reconcile() for every
--- captured table. SECURITY DEFINER (graph_sync, a member of graph_capture,
--- which owns the functions),
--- PUBLIC's to run, and what it grants is derived from the catalog alone, so a
--- direct call grants nothing but what is right. Tables other than captured ones,
--- and functions already right, are skipped without a write; so are the tables of
--- a session whose user is neither a graph_admin member nor a member of the
--- table's owner (the check graph._write_capture makes, its caller, by
--- session_user: as a definer this cannot see who called it). A mend writes under
--- graph._locks' 'capture' row, which the caller's transaction then holds: a role
--- with no right on any table called it where a grant was out of step (after
--- REASSIGN OWNED BY), kept its transaction open, and every registration and
--- capture generation waited for it (tests/test_abuse_capture_execute.py). Such
--- a call now does nothing; the DDL follower's call as the table's (old or new)
--- owner, a superuser's or an admin's, and reconcile mend it. Touches: the
--- functions' ACLs.
+-- named (an owner change: ALTER TABLE ... OWNER TO, of the table or a member; a
+-- partition attached or detached), for those whose capture it attaches, and
+-- after DROP OWNED for every captured table (REASSIGN OWNED BY fires no event
+-- trigger), as the DDL's role; graph.reconcile() for every captured table.
+-- SECURITY DEFINER (graph_sync, a member of graph_capture, which owns the
+-- functions), PUBLIC's to run, and what it grants is derived from the catalog
+-- alone, so a direct call grants nothing but what is right. Tables neither
+-- captured nor a member of a captured one, and functions already right, are
+-- skipped without a write; so are the tables of a session whose user is neither a
+-- graph_admin member nor a member of the owner of the table or of one of its
+-- members (the check graph._write_capture makes, its caller, by session_user,
+-- widened to the members' owners whose DDL the follower runs: as a definer this
+-- cannot see who called it). A mend writes under graph._locks' 'capture' row,
+-- which the caller's transaction then holds: a role with no right on any table
+-- called it where a grant was out of step (after REASSIGN OWNED BY), kept its
+-- transaction open, and every registration and capture generation waited for it
+-- (tests/test_abuse_capture_execute.py). Such a call now does nothing; the DDL
+-- follower's call as an owner in the table's family, a superuser's or an
+-- admin's, and reconcile mend it. Reads: pg_inherits up from each table given and
+-- down from each captured one. Touches: the functions' ACLs.
 CREATE OR REPLACE FUNCTION graph._grant_capture(tables oid[])
 RETURNS void
 LANGUAGE plpgsql
@@ -34,46 +45,79 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    t record;
     r record;
     admin oid := 'graph_admin'::pg_catalog.regrole;
+    owners oid [];
+    grantees oid [];
     other oid;
 BEGIN
-    FOR r IN
-        SELECT p.oid::pg_catalog.regprocedure AS fn, k.relowner AS table_owner, p.proowner,
-               coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner)) AS acl
-        FROM unnest(tables) AS t (oid)
-        JOIN pg_catalog.pg_class AS k ON k.oid = t.oid
-            AND (pg_catalog.pg_has_role(session_user, admin, 'MEMBER')
-                 OR pg_catalog.pg_has_role(session_user, k.relowner, 'MEMBER'))
-        CROSS JOIN LATERAL unnest(ARRAY['_capture_', '_capture_row_']) AS x (prefix)
-        JOIN pg_catalog.pg_proc AS p
-            ON p.pronamespace = 'graph'::pg_catalog.regnamespace
-           AND p.proname = x.prefix || t.oid::text AND p.pronargs = 0
-        ORDER BY t.oid, x.prefix
+    FOR t IN
+        -- the tables given and their ancestors, of those the captured ones
+        WITH RECURSIVE up (relid) AS (
+            SELECT u.oid FROM unnest(tables) AS u (oid) WHERE u.oid IS NOT NULL
+            UNION
+            SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
+            JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.relid
+        )
+        SELECT k.oid FROM up JOIN pg_catalog.pg_class AS k ON k.oid OPERATOR(pg_catalog.=) up.relid
+        WHERE EXISTS (SELECT FROM pg_catalog.pg_proc AS p
+                      WHERE p.pronamespace OPERATOR(pg_catalog.=) 'graph'::pg_catalog.regnamespace
+                        AND p.proname IN ('_capture_' || k.oid::text, '_capture_row_' || k.oid::text)
+                        AND p.pronargs OPERATOR(pg_catalog.=) 0)
+        ORDER BY k.oid
     LOOP
-        IF (SELECT coalesce(pg_catalog.array_agg(DISTINCT a.grantee ORDER BY a.grantee), '{}')
-            FROM pg_catalog.aclexplode(r.acl) AS a
-            WHERE a.privilege_type = 'EXECUTE' AND a.grantee OPERATOR(pg_catalog.<>) r.proowner)
-           OPERATOR(pg_catalog.=) ARRAY(
-            SELECT DISTINCT g FROM unnest(ARRAY[admin, r.table_owner]) AS g (g)
-            WHERE g OPERATOR(pg_catalog.<>) r.proowner ORDER BY g)
+        -- the owners of the table and of its partitions and children at any depth
+        owners := ARRAY(
+            WITH RECURSIVE down (relid) AS (
+                SELECT t.oid
+                UNION
+                SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
+                JOIN down ON i.inhparent OPERATOR(pg_catalog.=) down.relid
+            )
+            SELECT DISTINCT k.relowner FROM down JOIN pg_catalog.pg_class AS k
+                ON k.oid OPERATOR(pg_catalog.=) down.relid);
+        IF NOT (pg_catalog.pg_has_role(session_user, admin, 'MEMBER')
+                OR EXISTS (SELECT FROM unnest(owners) AS o (o) WHERE pg_catalog.pg_has_role(session_user, o.o, 'MEMBER')))
         THEN
             CONTINUE;
         END IF;
-        -- One writer of capture functions at a time (as graph._write_capture).
-        PERFORM FROM graph._locks AS l WHERE l.name = 'capture' FOR UPDATE;
-        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', r.fn);
-        FOR other IN
-            SELECT DISTINCT a.grantee FROM pg_catalog.aclexplode(r.acl) AS a
-            WHERE a.grantee NOT IN (0::pg_catalog.oid, r.proowner, admin, r.table_owner)
+        FOR r IN
+            SELECT p.oid::pg_catalog.regprocedure AS fn, p.proowner,
+                   coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner)) AS acl
+            FROM pg_catalog.pg_proc AS p
+            WHERE p.pronamespace OPERATOR(pg_catalog.=) 'graph'::pg_catalog.regnamespace
+              AND p.proname IN ('_capture_' || t.oid::text, '_capture_row_' || t.oid::text)
+              AND p.pronargs OPERATOR(pg_catalog.=) 0
+            ORDER BY p.proname
         LOOP
-            EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.fn, other::pg_catalog.regrole);
+            grantees := ARRAY(
+                SELECT DISTINCT g.g FROM unnest(admin OPERATOR(pg_catalog.||) owners) AS g (g)
+                WHERE g.g OPERATOR(pg_catalog.<>) r.proowner ORDER BY g.g);
+            IF (SELECT coalesce(pg_catalog.array_agg(DISTINCT a.grantee ORDER BY a.grantee), '{}')
+                FROM pg_catalog.aclexplode(r.acl) AS a
+                WHERE a.privilege_type = 'EXECUTE' AND a.grantee OPERATOR(pg_catalog.<>) r.proowner)
+               OPERATOR(pg_catalog.=) grantees
+            THEN
+                CONTINUE;
+            END IF;
+            -- One writer of capture functions at a time (as graph._write_capture).
+            PERFORM FROM graph._locks AS l WHERE l.name = 'capture' FOR UPDATE;
+            EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', r.fn);
+            FOR other IN
+                SELECT DISTINCT a.grantee FROM pg_catalog.aclexplode(r.acl) AS a
+                WHERE a.grantee OPERATOR(pg_catalog.<>) ALL (0::pg_catalog.oid OPERATOR(pg_catalog.||) grantees)
+                  AND a.grantee OPERATOR(pg_catalog.<>) r.proowner
+            LOOP
+                EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.fn, other::pg_catalog.regrole);
+            END LOOP;
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s', r.fn,
+                                      (SELECT pg_catalog.string_agg(g.g::pg_catalog.regrole::text, ', ' ORDER BY g.g)
+                                       FROM unnest(grantees) AS g (g)));
         END LOOP;
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO graph_admin, %s',
-                                  r.fn, r.table_owner::pg_catalog.regrole);
     END LOOP;
 END;
 $$;
 
 COMMENT ON FUNCTION graph._grant_capture(oid[]) IS
-'Internal: give EXECUTE on the given tables'' capture functions to graph_admin and each table''s owner now, and to no one else (derived from the catalog alone).';
+'Internal: give EXECUTE on the capture functions of the given tables (or of the captured tables they are partitions or children of) to graph_admin, each table''s owner and the owners of its partitions and children now, and to no one else (derived from the catalog alone).';

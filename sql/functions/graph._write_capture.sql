@@ -103,9 +103,10 @@
 -- could run inside capture runs with more. It refuses to run as the trigger of
 -- any table but tbl and its partitions and inheritance children (42501), so
 -- EXECUTE granted by mistake cannot forge log rows of tbl. EXECUTE is
--- graph_admin's and tbl's owner's only (graph._grant_capture), so the owner of
--- tbl can attach it to a partition or child it creates (graph._follow_ddl runs as
--- that owner) and no other role can create a trigger calling it (firing a
+-- graph_admin's, tbl's owner's and its partitions' and children's owners' only
+-- (graph._grant_capture), so each can attach it to a partition or child it
+-- creates (graph._follow_ddl runs as that owner) and no other role can create a
+-- trigger calling it (firing a
 -- trigger needs no EXECUTE: writers need none). Rows of a member carry tbl's oid and name; a TRUNCATE of
 -- a member alone logs a marker under the member's oid (no node has it) with
 -- needs_vacuum, so the next rebuild drops the rows it took.
@@ -655,7 +656,7 @@ $f$, fn,
         EXECUTE format('ALTER FUNCTION %s() OWNER TO graph_capture', fn);
         REVOKE CREATE ON SCHEMA graph FROM graph_capture;
     END IF;
-    PERFORM graph._grant_capture(ARRAY[tbl]);  -- EXECUTE: graph_admin's and tbl's owner's
+    PERFORM graph._grant_capture(ARRAY[tbl]);  -- EXECUTE: graph_admin's and the family's owners'
     RETURN true;
 END;
 $$;
