@@ -111,8 +111,10 @@ BEGIN
             LOOP
                 EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.fn, other::pg_catalog.regrole);
             END LOOP;
+            -- graph_admin first, then the owners (the ACL's order: as a fresh install's)
             EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s', r.fn,
-                                      (SELECT pg_catalog.string_agg(g.g::pg_catalog.regrole::text, ', ' ORDER BY g.g)
+                                      (SELECT pg_catalog.string_agg(g.g::pg_catalog.regrole::text, ', '
+                                                                    ORDER BY g.g OPERATOR(pg_catalog.<>) admin, g.g)
                                        FROM unnest(grantees) AS g (g)));
         END LOOP;
     END LOOP;
