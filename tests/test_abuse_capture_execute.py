@@ -366,3 +366,22 @@ def test_a_member_handed_over_by_reassign_owned_is_captured(family, owner):
             assert _capture_health(c) == {"missing": 0, "disabled": 0, "schema_state": "current"}
             assert sorted(_grantees(c, "cm.events")) == sorted(["graph_admin", owner, heir])
             c.execute("DROP SCHEMA cm CASCADE")
+
+
+def test_a_member_owner_dropping_its_member_gives_up_execute(family, owner):
+    """A member's owner that drops its member owns nothing in the family any more: the
+    follower's call (in its session, as it holds a grant out of step) revokes its EXECUTE,
+    so it cannot create a trigger calling the capture function on a table of its own."""
+    db, z = family
+    with connect(db) as c:
+        fn = _fn(c, "cm.people")
+    with as_role(db, z) as app:
+        app.execute("DROP TABLE cm.people_kid")
+    with connect(db) as c:
+        assert sorted(_grantees(c, "cm.people")) == sorted(["graph_admin", owner])
+        assert sorted(_grantees(c, "cm.events")) == sorted(["graph_admin", owner, z])
+    with as_role(db, z) as app:
+        app.execute("CREATE SCHEMA cm_z; CREATE TABLE cm_z.mine (id int, name text)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute(f"CREATE TRIGGER t AFTER INSERT ON cm_z.mine REFERENCING NEW TABLE AS new_rows"
+                        f" FOR EACH STATEMENT EXECUTE FUNCTION {fn}")

@@ -30,7 +30,12 @@
 -- graph_admin member nor a member of the owner of the table or of one of its
 -- members (the check graph._write_capture makes, its caller, by session_user,
 -- widened to the members' owners whose DDL the follower runs: as a definer this
--- cannot see who called it). A mend writes under graph._locks' 'capture' row,
+-- cannot see who called it), nor a member of a role holding EXECUTE on one of its
+-- capture functions that owns nothing in the family any more: a member's owner
+-- that drops its member has its own grant revoked by the follower's call in its
+-- session (it kept it, and could create a trigger calling the function on a table
+-- of its own, holding up graph.remove_table; such a role could do so anyway, so
+-- the 'capture' lock it may take gives it nothing more). A mend writes under graph._locks' 'capture' row,
 -- which the caller's transaction then holds: a role with no right on any table
 -- called it where a grant was out of step (after REASSIGN OWNED BY), kept its
 -- transaction open, and every registration and capture generation waited for it
@@ -77,8 +82,18 @@ BEGIN
             )
             SELECT DISTINCT k.relowner FROM down JOIN pg_catalog.pg_class AS k
                 ON k.oid OPERATOR(pg_catalog.=) down.relid);
+        -- a session of graph_admin, of an owner in the family, or of a role that
+        -- holds EXECUTE on one of its functions and owns nothing in it any more
         IF NOT (pg_catalog.pg_has_role(session_user, admin, 'MEMBER')
-                OR EXISTS (SELECT FROM unnest(owners) AS o (o) WHERE pg_catalog.pg_has_role(session_user, o.o, 'MEMBER')))
+                OR EXISTS (SELECT FROM unnest(owners) AS o (o) WHERE pg_catalog.pg_has_role(session_user, o.o, 'MEMBER'))
+                OR EXISTS (SELECT FROM pg_catalog.pg_proc AS p
+                           CROSS JOIN pg_catalog.aclexplode(p.proacl) AS a
+                           WHERE p.pronamespace OPERATOR(pg_catalog.=) 'graph'::pg_catalog.regnamespace
+                             AND p.proname IN ('_capture_' || t.oid::text, '_capture_row_' || t.oid::text)
+                             AND p.pronargs OPERATOR(pg_catalog.=) 0
+                             AND a.grantee OPERATOR(pg_catalog.<>) ALL (ARRAY[0::pg_catalog.oid, p.proowner, admin])
+                             AND a.grantee OPERATOR(pg_catalog.<>) ALL (owners)
+                             AND pg_catalog.pg_has_role(session_user, a.grantee, 'MEMBER')))
         THEN
             CONTINUE;
         END IF;
