@@ -490,7 +490,7 @@ def _bfs_columns(ids, depths, parents, labels, tables, pks, label_by_id, capped)
     return {
         "tables": None if one else "{" + ",".join(map(str, tables)) + "}",
         "ids": '{"' + ids_text + '"}' if pks else "{}",
-        "depths": "{" + ",".join(map(str, depths)) + "}",
+        "depths": _depths_literal(depths),
         "parent_tables": ptables,
         "parent_ids": ppks,
         "labels": label_names,
@@ -498,6 +498,19 @@ def _bfs_columns(ids, depths, parents, labels, tables, pks, label_by_id, capped)
         "capped": capped,
         "node_table": int(tables[0]) if one else None,
     }
+
+
+def _depths_literal(depths):
+    """The array literal of ``depths``, a breadth-first answer's (traverse.lists_of:
+    level by level, never falling): each level's run written at once (str.count,
+    string repetition), not a str() of each node's depth joined (issue 9,
+    benchmarks/HISTORY.md, forty-ninth stop)."""
+    if not depths:
+        return "{}"
+    runs = []
+    for depth in range(depths[0], depths[-1] + 1):
+        runs.append((str(depth) + ",") * depths.count(depth))
+    return "{" + "".join(runs)[:-1] + "}"
 
 
 def _rows_of(ids, nodes, n):

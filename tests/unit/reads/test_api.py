@@ -141,3 +141,13 @@ def test_a_small_bfs_of_no_node_or_only_seeds():
         args = (ids, [0] * n, [-1] * n, [-1] * n)
         assert (_bfs_columns(*args, [t for t, _ in keys], [pk for _, pk in keys], {0: "a"}, False)
                 == _few_columns(*args, keys, {0: "a"}, None, False))
+
+
+@pytest.mark.parametrize("depths", [[], [0], [0, 0, 0], [0, 1, 1, 3, 3], [2, 2, 5], list(range(12)) + [12] * 3,
+                                    [0] + [1] * 40 + [10] * 7 + [11]])
+def test_a_bfs_answers_depths_literal_is_the_one_node_by_node(depths):
+    """_depths_literal writes each level's run at once: the literal a str() of each
+    depth joined writes, multi-digit depths and levels with no node included."""
+    from graphsync.reads.api import _depths_literal
+
+    assert _depths_literal(depths) == "{" + ",".join(map(str, depths)) + "}"
