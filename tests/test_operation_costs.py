@@ -583,3 +583,48 @@ def test_reads_planned_on_a_tiny_graph_read_a_bounded_number_of_rows_once_it_gre
         server.drop_database(name)
         with connect(server.admin_dsn) as admin:
             admin.execute("DROP ROLE IF EXISTS gs_grown_reader")
+
+
+# Unrelated tables -- never registered, none of graphsync's business -- a database
+# may hold by the thousand, each a few pg_class rows (its table, key index, TOAST).
+UNRELATED = (0, 200, 2000)
+
+
+def _with_unrelated(dsn, tables, statement, catalog="pg_catalog.pg_class"):
+    """Rows of ``catalog`` that ``statement`` read, in a database holding ``tables``
+    unrelated tables (more are made to that count), each on a connection of its own
+    (plans made for the catalog's size then)."""
+    with connect(dsn) as c:
+        made = c.execute("SELECT count(*) FROM pg_catalog.pg_class"
+                         " WHERE relnamespace = 'public'::regnamespace AND relname LIKE 'unrelated\\_%'"
+                         " AND relkind = 'r'").fetchone()[0]
+        if tables > made:
+            c.execute(f"""DO $$ BEGIN FOR i IN {made + 1}..{tables} LOOP
+                              EXECUTE format('CREATE TABLE public.unrelated_%s (id int PRIMARY KEY, v text)', i);
+                          END LOOP; END $$""")
+    with connect(dsn) as c, c.transaction():
+        before = c.execute(CATALOG_READS, (catalog,)).fetchone()[0]
+        c.execute(statement)
+        return c.execute(CATALOG_READS, (catalog,)).fetchone()[0] - before
+
+
+def test_add_table_reads_pg_class_for_its_own_table_not_for_every_table(fresh_db):
+    """graph._attach_capture, which registration calls to attach a table's capture
+    triggers, joined the triggers it repairs to pg_class for their tables' owners: a
+    plan made for a catalog of up to some 1,400 relations read all of pg_class (a
+    merge join along its oid index), unrelated tables' rows too, so registering one
+    table read 640 pg_class rows beside no unrelated table and 117 beside 200 or
+    2,000 (a plan of index lookups), and up to 1,400 beside 200 made in a database
+    holding fewer registered tables. The rows add_table reads must not depend on how
+    many unrelated tables the database holds (a few rows of difference at most)."""
+    with connect(fresh_db) as c:
+        install.install(c)
+    read = {}
+    for n in UNRELATED:
+        with connect(fresh_db) as c:
+            c.execute(f"CREATE TABLE public.t{n} (id int PRIMARY KEY, v text)")
+        read[n] = _with_unrelated(fresh_db, n, f"SELECT graph.add_table('public.t{n}', columns => '{{v}}')")
+    with connect(fresh_db) as c:
+        assert c.execute("SELECT count(*) FROM graph._trigger_states() WHERE state <> 'ok'").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM graph._node_tables").fetchone()[0] == len(UNRELATED)
+    assert max(read.values()) - min(read.values()) <= 20, read

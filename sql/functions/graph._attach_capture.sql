@@ -17,7 +17,10 @@
 -- and otherwise gets a WARNING while health keeps reporting the trigger. EXECUTE
 -- is PUBLIC's: it only ever attaches graphsync's own capture functions, which
 -- capture nothing but registered tables and their members.
--- Touches: pg_trigger of tbl and its members.
+-- Touches: pg_trigger of tbl and its members. Reads pg_class of the members whose
+-- triggers it repairs, each by its oid: its join to pg_class for their owners read
+-- all of pg_class, unrelated tables too, in a plan made for a catalog of up to some
+-- 1,400 relations (tests/test_operation_costs.py).
 -- graph._attach_capture(tbls): the same for several captured tables at once, in
 -- one pass over their triggers (graph.add_schema attaches every table it
 -- registered so), read by one graph._trigger_states(tbls): of those tables only.
@@ -49,7 +52,12 @@ BEGIN
                pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE') AS owner
         -- (never NULL: a NULL array would ask of every captured table)
         FROM graph._trigger_states(ARRAY(SELECT u.tbl FROM unnest(tbls) AS u (tbl) WHERE u.tbl IS NOT NULL)) AS s
-        JOIN pg_catalog.pg_class AS c ON c.oid = s.member_oid
+        -- the owner of each member concerned, looked up by its oid (OFFSET 0: never a
+        -- join that reads all of pg_class, as a plan for a small catalog did)
+        JOIN LATERAL (
+            SELECT k.relowner FROM pg_catalog.pg_class AS k WHERE k.oid = s.member_oid
+            OFFSET 0
+        ) AS c ON true
         WHERE s.state <> 'ok'
         ORDER BY s.table_oid, s.member_oid, s.trigger_name
     LOOP
