@@ -5,6 +5,8 @@
 -- on failed log rows the read folded (the base reflects their change, so a
 -- retry would apply it twice). Returns how many failed rows it cleared.
 -- Called by graphsync.build; admin only (42501). Touches: graph._registered_columns, graph._sync_log.
+-- Reads pg_attribute of the registered columns only, by table and name
+-- (tests/test_operation_costs.py).
 CREATE OR REPLACE FUNCTION graph._after_build(snapshot pg_snapshot)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -19,9 +21,14 @@ BEGIN
     SELECT r.table_oid, r.column_name, r.table_oid::regclass::text, a.attnum,
            pg_catalog.format_type(a.atttypid, a.atttypmod)
     FROM graph._registered_column_roles() AS r
-    JOIN pg_catalog.pg_attribute AS a
-        ON a.attrelid = r.table_oid AND a.attname = r.column_name
-       AND a.attnum > 0 AND NOT a.attisdropped;
+    -- each column looked up by table and name (OFFSET 0: a join was planned as a hash
+    -- of all of pg_attribute, every column of the database)
+    JOIN LATERAL (
+        SELECT a.attnum, a.atttypid, a.atttypmod FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = r.table_oid AND a.attname = r.column_name
+          AND a.attnum > 0 AND NOT a.attisdropped
+        OFFSET 0
+    ) AS a ON true;
 
     UPDATE graph._sync_log AS l SET needs_vacuum = false
     WHERE l.needs_vacuum AND pg_visible_in_snapshot(l.xid::text::xid8, snapshot)

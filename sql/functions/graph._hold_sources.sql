@@ -38,7 +38,7 @@
 -- name still names the table it was taken for; otherwise every lock of the attempt
 -- is given back and the tables locked again. On a hot standby (no lock
 -- above ROW EXCLUSIVE there) it takes ACCESS SHARE. Reads: graph._node_tables,
--- graph._edge_sources, pg_inherits, pg_class.
+-- graph._edge_sources, pg_inherits, pg_class (of those tables, by oid).
 CREATE OR REPLACE FUNCTION graph._hold_sources(tables oid[], wait boolean)
 RETURNS void
 LANGUAGE plpgsql
@@ -91,7 +91,10 @@ BEGIN
                         FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.rel
                     )
                     SELECT t.rel FROM tree AS t
-                    JOIN pg_catalog.pg_class AS c ON c.oid = t.rel AND c.relkind IN ('r', 'p')
+                    -- each relation's kind looked up by its oid: a join to pg_class was
+                    -- planned as a hash of all of it, every table of the database
+                    -- (tests/test_operation_costs.py)
+                    WHERE (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = t.rel) IN ('r', 'p')
                     GROUP BY t.rel
                     ORDER BY min(t.top), min(t.depth), t.rel
                 LOOP

@@ -93,13 +93,15 @@ def check_present(plpy, purpose):
 # locks no other: graph._source_name refuses the caller those, and verify names them)
 # and does not hold already as the read holds them (SHARE UPDATE EXCLUSIVE; a
 # caller that locked them first locks none twice), in oid order. LOCK TABLE takes
-# their partitions and children too.
+# their partitions and children too. Each looked up in pg_class by its oid: pg_class
+# filtered by the registry read every relation of the database
+# (tests/test_operation_costs.py).
 SOURCES = """
 SELECT c.oid
-FROM pg_catalog.pg_class AS c
-WHERE c.relkind IN ('r', 'p')
-  AND c.oid IN (SELECT t.table_oid FROM graph._captured_tables(NULL) AS t)
-  AND ($1::pg_catalog.oid[] IS NULL OR c.oid = ANY ($1::pg_catalog.oid[]))
+FROM (SELECT DISTINCT t.table_oid FROM graph._captured_tables(NULL) AS t) AS t
+JOIN LATERAL (SELECT k.oid FROM pg_catalog.pg_class AS k
+              WHERE k.oid = t.table_oid AND k.relkind IN ('r', 'p') OFFSET 0) AS c ON true
+WHERE ($1::pg_catalog.oid[] IS NULL OR c.oid = ANY ($1::pg_catalog.oid[]))
   AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT')
   AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks AS l
                   WHERE l.locktype = 'relation' AND l.relation = c.oid AND l.pid = pg_catalog.pg_backend_pid()
