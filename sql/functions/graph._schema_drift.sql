@@ -94,6 +94,8 @@ BEGIN
            'reconcile'
     FROM keys AS k
     JOIN captured AS t ON t.table_oid = k.table_oid AND t.present
+    -- (OFFSET 0: the table's indexes looked up by its oid, never an anti-join hashing
+    -- all of pg_index, every index of the database: tests/test_operation_costs.py)
     WHERE NOT EXISTS (
         SELECT FROM pg_catalog.pg_index AS i
         WHERE i.indrelid = k.table_oid AND i.indisunique AND i.indisvalid
@@ -108,6 +110,7 @@ BEGIN
                     AND a.attnum = ANY ((i.indkey::int2 [])[0:i.indnkeyatts - 1])
               )
           )
+        OFFSET 0
     )
     UNION ALL
     SELECT 'trigger_' || x.state, x.table_oid, x.table_name, NULL,
