@@ -191,6 +191,26 @@ def plan(tables, fks, registered, edges, names, exclude):
     return steps
 
 
+# The tables (and partitioned tables) of schema $1, as c (a FROM item): found through
+# the schema's dependents in pg_depend (by pg_depend_reference_index) and each looked up
+# in pg_class by its oid, never by reading all of pg_class, which has no index on the
+# schema alone: beside 2,000 unrelated tables, add_schema of two tables read some
+# 17,000 pg_class rows (tests/test_operation_costs.py). A pinned schema (pg_catalog)
+# has no dependents recorded: its relations are read from pg_class.
+_SCHEMA_TABLES = """(
+    SELECT d.objid FROM pg_catalog.pg_depend AS d
+    WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND d.refobjid = $1::pg_catalog.oid
+      AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid = 0 AND d.deptype = 'n'
+    UNION
+    SELECT k.oid FROM pg_catalog.pg_class AS k
+    WHERE $1::pg_catalog.oid = 'pg_catalog'::pg_catalog.regnamespace AND k.relnamespace = $1::pg_catalog.oid
+) AS s (oid)
+CROSS JOIN LATERAL (
+    SELECT k.oid, k.relname, k.relnamespace, k.relpersistence FROM pg_catalog.pg_class AS k
+    WHERE k.oid = s.oid AND k.relnamespace = $1::pg_catalog.oid AND k.relkind IN ('r', 'p')
+    OFFSET 0
+) AS c"""
+
 # The tables of a schema: key (graph._table_key), columns, the tables they are
 # partitions or inheritance children of (nearest first), whether the caller
 # may register them (graph._check_table asks for SELECT and TRIGGER), and whether
@@ -209,10 +229,9 @@ SELECT c.oid::int8 AS oid, c.oid::pg_catalog.regclass::text AS name, c.relname::
        pg_catalog.has_table_privilege(c.oid, 'SELECT') AND pg_catalog.has_table_privilege(c.oid, 'TRIGGER')
            AS may_register,
        c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AS catalog, c.relpersistence = 't' AS temporary
-FROM pg_catalog.pg_class AS c
-WHERE c.relnamespace = $1::pg_catalog.oid AND c.relkind IN ('r', 'p')
+FROM %s
 ORDER BY c.oid
-"""
+""" % _SCHEMA_TABLES
 
 # Foreign keys declared on those tables (not the copies PostgreSQL makes on
 # partitions), columns in the constraint's order: looked up by each table of the
@@ -227,15 +246,14 @@ SELECT k.conname::text AS name, k.conrelid::int8 AS from_oid, k.confrelid::int8 
        ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY AS u (n, i)
              JOIN pg_catalog.pg_attribute AS a ON a.attrelid = k.confrelid AND a.attnum = u.n
              ORDER BY u.i) AS to_columns
-FROM pg_catalog.pg_class AS c
+FROM %s
 CROSS JOIN LATERAL (
     SELECT x.conname, x.conrelid, x.confrelid, x.conkey, x.confkey FROM pg_catalog.pg_constraint AS x
     WHERE x.conrelid = c.oid AND x.contype = 'f' AND x.conparentid = 0
     OFFSET 0
 ) AS k
-WHERE c.relnamespace = $1::pg_catalog.oid AND c.relkind IN ('r', 'p')
 ORDER BY k.conrelid, k.conname
-"""
+""" % _SCHEMA_TABLES
 
 # What is registered: node tables with their keys; edge sources that are no JSON
 # references, with their end columns (one column or a list, in key order).
