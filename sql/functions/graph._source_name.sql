@@ -131,6 +131,9 @@ BEGIN
         WITH tree AS (
             SELECT m.rel FROM pg_catalog.unnest(members) AS m (rel)
         ),
+        -- (each member's indexes, statistics and constraints looked up by its oid, OFFSET
+        -- 0: joins to the catalogs were planned as hashes of all of them, every table's,
+        -- for a catalog of a few hundred relations: tests/test_operation_costs.py)
         planned AS (  -- what the planner folds on constants, as the objects pg_depend records
             SELECT 'pg_catalog.pg_class'::pg_catalog.regclass AS classid, tree.rel AS objid,
                    pg_catalog.format('the partition key of %s', tree.rel::pg_catalog.regclass) AS what
@@ -138,16 +141,24 @@ BEGIN
             UNION ALL
             SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, x.indexrelid,
                    pg_catalog.format('index %s', x.indexrelid::pg_catalog.regclass)
-            FROM tree JOIN pg_catalog.pg_index AS x ON x.indrelid = tree.rel
+            FROM tree CROSS JOIN LATERAL (
+                SELECT i.indexrelid FROM pg_catalog.pg_index AS i WHERE i.indrelid = tree.rel OFFSET 0
+            ) AS x
             UNION ALL
             SELECT 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, s.oid,
                    pg_catalog.format('statistics %I.%I', n.nspname, s.stxname)
-            FROM tree JOIN pg_catalog.pg_statistic_ext AS s ON s.stxrelid = tree.rel
+            FROM tree CROSS JOIN LATERAL (
+                SELECT e.oid, e.stxname, e.stxnamespace FROM pg_catalog.pg_statistic_ext AS e
+                WHERE e.stxrelid = tree.rel OFFSET 0
+            ) AS s
             JOIN pg_catalog.pg_namespace AS n ON n.oid = s.stxnamespace
             UNION ALL
             SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid,
                    pg_catalog.format('constraint %I of %s', k.conname, tree.rel::pg_catalog.regclass)
-            FROM tree JOIN pg_catalog.pg_constraint AS k ON k.conrelid = tree.rel AND k.contype = 'c'
+            FROM tree CROSS JOIN LATERAL (
+                SELECT o.oid, o.conname FROM pg_catalog.pg_constraint AS o
+                WHERE o.conrelid = tree.rel AND o.contype = 'c' OFFSET 0
+            ) AS k
         ),
         called AS (  -- the functions they call, and those of the operators they use
             SELECT o.what, d.refobjid AS fn
