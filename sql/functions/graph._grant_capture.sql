@@ -65,12 +65,13 @@ BEGIN
             SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
             JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.relid
         )
-        SELECT k.oid FROM up JOIN pg_catalog.pg_class AS k ON k.oid OPERATOR(pg_catalog.=) up.relid
-        WHERE EXISTS (SELECT FROM pg_catalog.pg_proc AS p
+        SELECT up.relid AS oid FROM up
+        WHERE EXISTS (SELECT FROM pg_catalog.pg_class AS k WHERE k.oid OPERATOR(pg_catalog.=) up.relid)
+          AND EXISTS (SELECT FROM pg_catalog.pg_proc AS p
                       WHERE p.pronamespace OPERATOR(pg_catalog.=) 'graph'::pg_catalog.regnamespace
-                        AND p.proname IN ('_capture_' || k.oid::text, '_capture_row_' || k.oid::text)
+                        AND p.proname IN ('_capture_' || up.relid::text, '_capture_row_' || up.relid::text)
                         AND p.pronargs OPERATOR(pg_catalog.=) 0)
-        ORDER BY k.oid
+        ORDER BY up.relid
     LOOP
         -- the owners of the table and of its partitions and children at any depth
         owners := ARRAY(
@@ -80,8 +81,11 @@ BEGIN
                 SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
                 JOIN down ON i.inhparent OPERATOR(pg_catalog.=) down.relid
             )
-            SELECT DISTINCT k.relowner FROM down JOIN pg_catalog.pg_class AS k
-                ON k.oid OPERATOR(pg_catalog.=) down.relid);
+            -- each looked up by its oid: a join read all of pg_class while the catalog
+            -- was small (tests/test_operation_costs.py)
+            SELECT DISTINCT o.relowner FROM down
+            CROSS JOIN LATERAL (SELECT k.relowner FROM pg_catalog.pg_class AS k
+                                WHERE k.oid OPERATOR(pg_catalog.=) down.relid OFFSET 0) AS o);
         -- a session of graph_admin, of an owner in the family, or of a role that
         -- holds EXECUTE on one of its functions and owns nothing in it any more
         IF NOT (pg_catalog.pg_has_role(session_user, admin, 'MEMBER')
