@@ -248,7 +248,7 @@ def _reconcile_race(dsn, table, row, writer_call, loser):
         for conn, name in ((w, "writer"), (r, "reconcile")):
             conn.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
             # the loser's check within the 5 s reconcile's trigger repair waits for a
-            # writer (reconcile.TRIGGER_LOCK_WAIT), with room for a loaded machine
+            # writer (graph._install_capture_bounded), with room for a loaded machine
             conn.execute("SET deadlock_timeout = %s" % ("'2s'" if loser == name else "'60s'"))
         w.execute("BEGIN")
         w.execute(f"INSERT INTO {table} VALUES {row}")

@@ -1060,7 +1060,7 @@ def test_a_reconcile_whose_trigger_repair_waits_for_an_open_writer_gives_up_nami
         assert admin.execute("SHOW lock_timeout").fetchone() == (lock_timeout or "0",)
         assert actions == [("failed", error)], actions
         assert status == "failed", (status, error)
-        assert ("graph.reconcile(): could not lock table public.notes within %s" % (lock_timeout or "5s")
+        assert ("graph.reconcile(): could not lock public.notes within %s" % (lock_timeout or "5s")
                 in error), error
         assert "writer" in error and "run graph.reconcile() again" in error, error
         actions = admin.execute("SELECT action FROM graph.reconcile()").fetchall()

@@ -38,8 +38,6 @@ DECLARE
     e_message text;
     e_detail text;
     e_hint text;
-    caller_timeout text;
-    bound text;
 BEGIN
     PERFORM graph._require_admin();
     node := graph._node_table(tbl, 'table');
@@ -131,25 +129,10 @@ BEGIN
     -- the lock above does not: it waited for any writer's open transaction (a plain
     -- UPDATE left open) without bound, and every new writer of the table queued behind
     -- it. Bounded as that lock (5 s, the caller's lock_timeout when shorter), then
-    -- 55P03 naming the table (tests/test_writer_poison.py). Not the stronger lock in
+    -- 55P03 naming the table: graph._install_capture_bounded (tests/test_writer_poison.py). Not the stronger lock in
     -- the step above: it would hold off, or fail on, every writer of the table for a
     -- change that needs no trigger DDL, as most do.
-    caller_timeout := pg_catalog.current_setting('lock_timeout');
-    bound := CASE WHEN caller_timeout::pg_catalog.interval > '0'::pg_catalog.interval
-                       AND caller_timeout::pg_catalog.interval < '5s'::pg_catalog.interval
-                  THEN caller_timeout ELSE '5s' END;
-    PERFORM pg_catalog.set_config('lock_timeout', bound, true);
-    BEGIN
-        PERFORM graph._install_capture(tbl);
-    EXCEPTION WHEN lock_not_available THEN
-        RAISE EXCEPTION 'graphsync could not lock % within % to repair its capture triggers: a writer of it'
-                        ' (or another session) holds it in a transaction still open; nothing was changed', tbl, bound
-            USING ERRCODE = '55P03',
-                  DETAIL = 'A capture trigger of the table is disabled, missing or not graphsync''s, and enabling'
-                           ' or creating it waits for every open transaction that wrote the table.',
-                  HINT = 'Retry when that transaction has ended (pg_locks shows who holds the table).';
-    END;
-    PERFORM pg_catalog.set_config('lock_timeout', caller_timeout, true);
+    PERFORM graph._install_capture_bounded(ARRAY[tbl::oid], 'repair');
     UPDATE graph._sync_state SET build_required = true;
     RETURN tbl;
 EXCEPTION WHEN query_canceled OR OTHERS THEN

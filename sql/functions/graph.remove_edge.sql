@@ -26,8 +26,6 @@ DECLARE
     t_cols text [] := to_columns;
     found_ids integer [];
     carrier oid;
-    caller_timeout text;
-    bound text;
     e_state text;
     e_message text;
     e_detail text;
@@ -73,25 +71,9 @@ BEGIN
     -- Its trigger DDL (dropping a join table's triggers, or enabling one its owner
     -- disabled: SHARE ROW EXCLUSIVE or more) waited for any writer's open transaction
     -- (a plain UPDATE left open) without bound, and every new writer of the table
-    -- queued behind it. At most 5 s (the caller's lock_timeout when shorter), as
-    -- graph.alter_table's, then 55P03 naming the table (tests/test_writer_poison.py).
-    caller_timeout := pg_catalog.current_setting('lock_timeout');
-    bound := CASE WHEN caller_timeout::pg_catalog.interval > '0'::pg_catalog.interval
-                       AND caller_timeout::pg_catalog.interval < '5s'::pg_catalog.interval
-                  THEN caller_timeout ELSE '5s' END;
-    PERFORM pg_catalog.set_config('lock_timeout', bound, true);
-    BEGIN
-        PERFORM graph._install_capture(carrier);
-    EXCEPTION WHEN lock_not_available THEN
-        RAISE EXCEPTION 'graphsync could not lock % within % to drop or repair its capture triggers: a writer of'
-                        ' it (or another session) holds it in a transaction still open; nothing was changed',
-                        carrier::regclass, bound
-            USING ERRCODE = '55P03',
-                  DETAIL = 'Dropping or enabling a table''s capture triggers waits for every open transaction'
-                           ' that wrote the table.',
-                  HINT = 'Retry when that transaction has ended (pg_locks shows who holds the table).';
-    END;
-    PERFORM pg_catalog.set_config('lock_timeout', caller_timeout, true);
+    -- queued behind it. At most 5 s (the caller's lock_timeout when shorter), then
+    -- 55P03 naming the table: graph._install_capture_bounded (tests/test_writer_poison.py).
+    PERFORM graph._install_capture_bounded(ARRAY[carrier], 'drop');
     UPDATE graph._sync_state SET build_required = true;
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where

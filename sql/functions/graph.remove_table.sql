@@ -12,8 +12,6 @@ AS $$
 DECLARE
     carriers oid [];
     member oid;
-    caller_timeout text;
-    bound text;
     e_state text;
     e_message text;
     e_detail text;
@@ -43,27 +41,11 @@ BEGIN
     -- Dropping a table's triggers (DROP FUNCTION ... CASCADE: ACCESS EXCLUSIVE) waited
     -- for any writer's open transaction (a plain UPDATE left open) without bound, and
     -- every new writer and reader of the table queued behind it. At most 5 s a table
-    -- (the caller's lock_timeout when shorter), as graph.alter_table's, then 55P03
-    -- naming it (tests/test_writer_poison.py).
-    caller_timeout := pg_catalog.current_setting('lock_timeout');
-    bound := CASE WHEN caller_timeout::pg_catalog.interval > '0'::pg_catalog.interval
-                       AND caller_timeout::pg_catalog.interval < '5s'::pg_catalog.interval
-                  THEN caller_timeout ELSE '5s' END;
-    PERFORM pg_catalog.set_config('lock_timeout', bound, true);
+    -- (the caller's lock_timeout when shorter), then 55P03 naming it:
+    -- graph._install_capture_bounded (tests/test_writer_poison.py).
     FOREACH member IN ARRAY carriers || tbl::oid LOOP
-        BEGIN
-            PERFORM graph._install_capture(member);
-        EXCEPTION WHEN lock_not_available THEN
-            RAISE EXCEPTION 'graphsync could not lock % within % to drop or regenerate its capture triggers: a'
-                            ' writer of it (or another session) holds it in a transaction still open; nothing was'
-                            ' changed', member::regclass, bound
-                USING ERRCODE = '55P03',
-                      DETAIL = 'Dropping or changing a table''s capture triggers waits for every open transaction'
-                               ' that wrote the table.',
-                      HINT = 'Retry when that transaction has ended (pg_locks shows who holds the table).';
-        END;
+        PERFORM graph._install_capture_bounded(ARRAY[member], 'drop');
     END LOOP;
-    PERFORM pg_catalog.set_config('lock_timeout', caller_timeout, true);
     UPDATE graph._sync_state SET build_required = true;
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where

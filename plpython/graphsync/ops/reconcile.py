@@ -24,7 +24,7 @@ module repairs it:
 
 These repairs run under the sources' locks, before graph._sync_state's row is
 taken (a registration's order: their trigger DDL waits for the tables' writers,
-who may apply meanwhile, each table at most TRIGGER_LOCK_WAIT: past it the repair
+who may apply meanwhile, each table at most 5 s, graph._install_capture_bounded: past it the repair
 rolls back with the sources' locks and the run is 'failed', naming the table, 55000
 as a source not locked in time); then apply pending sync, compare with the sources (graph.verify()) and
 rebuild when anything differs, so writes made while triggers were off or with
@@ -64,9 +64,9 @@ EVENT_TRIGGERS = {
 LOST_RACE = ("lost a lock race with another session (%s); nothing was lost: what the run repaired or applied"
              " before stands and pending log rows stay pending; run graph.reconcile() again")
 
-# How long a repair's trigger DDL waits for the table's writers (Repairs.install_capture),
-# as graph.alter_table's lock of its table.
-TRIGGER_LOCK_WAIT = "5s"
+# What graph._install_capture_bounded's 55P03 starts with (a repair's trigger DDL that
+# waited its bound for the table's writers: Repairs.install_capture says the rest).
+BOUNDED_BY = "graphsync "
 
 # The call a run is, as its messages name it: its apply's rebuild of a backlog
 # ("graph.reconcile()'s rebuild of a backlog"), its source check and its rebuild
@@ -264,27 +264,27 @@ class Repairs:
             self.install_capture(oid)
 
     def install_capture(self, oid):
-        """graph._install_capture(oid), its trigger DDL (SHARE ROW EXCLUSIVE) waiting at
-        most TRIGGER_LOCK_WAIT (the caller's lock_timeout when shorter) for the table's
-        writers, then NotLocked (55000) naming the table: waited for without bound, a
-        writer's UPDATE left open kept the run waiting with its sources' locks and the
-        maintenance lock (tests/test_writer_poison.py). The repair rolls back with the
-        sources' locks (sources.lock_sources_then_state) and the run ends 'failed'."""
+        """graph._install_capture_bounded(oid, 'repair'): its trigger DDL (SHARE ROW
+        EXCLUSIVE) waits at most 5 s (the caller's lock_timeout when shorter) for the
+        table's writers, then 55P03 naming the table, raised here as NotLocked (55000)
+        for graph.reconcile(): waited for without bound, a writer's UPDATE left open kept
+        the run waiting with its sources' locks and the maintenance lock
+        (tests/test_writer_poison.py). The bound and its message are the registrations'
+        (one SQL form). The repair rolls back with the sources' locks
+        (sources.lock_sources_then_state) and the run ends 'failed'."""
         plpy = self.plpy
         try:
             with plpy.subtransaction():
-                wait = plpy.execute(plpy.prepare(sources.LOCK_WAIT, ["text"]), [TRIGGER_LOCK_WAIT])[0]
-                self.q("SELECT graph._install_capture($1)", ["oid"], [oid])
-                self.q("SELECT pg_catalog.set_config('lock_timeout', $1, true)", ["text"], [wait["was"]])
+                self.q("SELECT graph._install_capture_bounded(ARRAY[$1], 'repair')", ["oid"], [oid])
         except plpy.SPIError as exc:
             if getattr(exc, "sqlstate", None) != errors.LOCK_TIMEOUT:
                 raise
-            name = self.q(sources.SOURCE_NAME, ["oid"], [oid])
+            said = exc.args[0] if exc.args else str(exc)
+            if said.startswith(BOUNDED_BY):
+                said = said[len(BOUNDED_BY):]
             raise sources.NotLocked(
-                "graph.reconcile()", "could not lock table %s within %s to repair its capture triggers: a writer"
-                " of it (or another session) holds it in a transaction still open; nothing was repaired, nothing"
-                " was lost: run graph.reconcile() again when that transaction has ended"
-                % (name[0]["name"] if name else oid, wait["bound"]), hint=sources.LOCK_HINT) from None
+                "graph.reconcile()", "%s, nothing was lost: run graph.reconcile() again when that transaction has"
+                " ended" % said, hint=getattr(exc, "hint", None) or sources.LOCK_HINT) from None
 
 
 def _summarize(repairs, found, action):
