@@ -1231,6 +1231,16 @@ def _unregister_notes(c):
     c.execute("SELECT graph.build()")
 
 
+def _remove_edge_then_disable(c):
+    c.execute("SELECT graph.remove_edge('notes', 'account_txt', 'accounts')")
+    _disable_capture_triggers(c)
+
+
+def _unregister_all(c):
+    c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables")
+    c.execute("SELECT graph.build()")
+
+
 # A registration whose trigger DDL waits for notes' open writer: (what is done to the
 # world first, the call, the caller's lock_timeout, a query of what the call changes
 # with its rows before and after the call, and notes' node after a build: its
@@ -1255,6 +1265,30 @@ REGISTRATIONS = {
     # remove_edge's DDL on its carrying table where a trigger was disabled by its owner
     "remove_edge": (_disable_capture_triggers, "SELECT graph.remove_edge('notes', 'account_txt', 'accounts')",
                     None, NOTES_EDGES, [(2,)], [(1,)], (None, WRITTEN[1])),
+    # add_edge's DDL: a carrier with a disabled trigger (drift), or a join table that
+    # carries nothing yet (CREATE TRIGGER)
+    "add_edge-disabled": (_remove_edge_then_disable,
+                          "SELECT graph.add_edge('notes', 'account_txt', 'accounts', label => 'about_txt')", None,
+                          NOTES_EDGES, [(1,)], [(2,)], (None, WRITTEN[1])),
+    "add_edge-join_table": (_unregister_notes,
+                            "SELECT graph.add_edge('accounts', 'account', 'accounts', 'account_txt',"
+                            " via_table => 'notes')", None,
+                            f"SELECT (SELECT count(*) FROM graph._edge_sources WHERE via_table = 'notes'::regclass),"
+                            f" ({TRIGGERS})", [(0, 0)], [(1, Some())], None),
+    # add_schema's one graph._install_capture of every table it registered
+    "add_schema": (_unregister_all, "SELECT count(*) FROM graph.add_schema('public')", None,
+                   "SELECT count(*) FROM graph._node_tables", [(0,)], [(3,)], None),
+    # alter_edge's new row filter regenerates its carrier's capture: a disabled trigger
+    # enabled again
+    "alter_edge": (_disable_capture_triggers,
+                   "SELECT graph.alter_edge((SELECT edge_source_id FROM graph._edge_sources"
+                   " WHERE from_column = 'account_txt'), row_filter => 'account_txt IS NOT NULL')", None,
+                   "SELECT row_filter IS NOT NULL FROM graph._edge_sources WHERE from_column = 'account_txt'",
+                   [(False,)], [(True,)], (None, WRITTEN[1])),
+    # add_filter_column's: the same
+    "add_filter_column": (_disable_capture_triggers, "SELECT graph.add_filter_column('notes', 'account_txt')", None,
+                          "SELECT filter_columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass",
+                          [([],)], [(["account_txt"],)], (None, WRITTEN[1])),
 }
 
 

@@ -165,7 +165,13 @@ BEGIN
     ) RETURNING edge_source_id INTO new_id;
     -- The table's lock (its triggers' DDL) before graph._sync_state's row, as a build
     -- takes its sources' locks before the row: one order (tests/test_writer_poison.py).
-    PERFORM graph._install_capture(carrier);
+    -- Its trigger DDL (a join table that carried nothing yet: CREATE TRIGGER; a trigger
+    -- of the carrier its owner disabled or dropped: enabled or created again, SHARE ROW
+    -- EXCLUSIVE) waited for any writer's open transaction (a plain UPDATE left open)
+    -- without bound, and every new writer of the table queued behind it. At most 5 s
+    -- (the caller's lock_timeout when shorter), then 55P03 naming the table:
+    -- graph._install_capture_bounded (tests/test_writer_poison.py).
+    PERFORM graph._install_capture_bounded(ARRAY[carrier], 'install');
     UPDATE graph._sync_state SET build_required = true;
     RETURN new_id;
 EXCEPTION WHEN query_canceled OR OTHERS THEN

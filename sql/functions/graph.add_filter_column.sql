@@ -23,8 +23,16 @@ BEGIN
     END IF;
     UPDATE graph._node_tables AS n SET filter_columns = n.filter_columns || column_name
     WHERE n.table_oid = tbl;
+    -- The table's lock (its triggers' DDL) before graph._sync_state's row, as a build
+    -- takes its sources' locks before the row, and every other registration: it took
+    -- the row first and then waited for the table. That DDL (a trigger its owner
+    -- disabled or dropped, enabled or created again: SHARE ROW EXCLUSIVE) waited for
+    -- any writer's open transaction (a plain UPDATE left open) without bound, every
+    -- new writer of the table queued behind it and, holding the row, every replay too.
+    -- At most 5 s (the caller's lock_timeout when shorter), then 55P03 naming the
+    -- table: graph._install_capture_bounded (tests/test_writer_poison.py).
+    PERFORM graph._install_capture_bounded(ARRAY[tbl::oid], 'repair');
     UPDATE graph._sync_state SET build_required = true;
-    PERFORM graph._install_capture(tbl);
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where
     -- it arose: no internal query text, no PL/Python traceback (CONTEXT).

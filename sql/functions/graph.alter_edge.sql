@@ -66,10 +66,19 @@ BEGIN
     SET label = coalesce(alter_edge.label, s.label), bidirectional = coalesce(alter_edge.bidirectional, s.bidirectional),
         row_filter = filter_sql, row_filter_columns = filter_cols
     WHERE s.edge_source_id = e.edge_source_id;
-    UPDATE graph._sync_state SET build_required = true;
+    -- The carrier's lock (its triggers' DDL) before graph._sync_state's row, as a build
+    -- takes its sources' locks before the row, and every other registration: it took
+    -- the row first and then waited for the table. That DDL (a new row filter
+    -- regenerates the capture; a trigger its owner disabled or dropped is enabled or
+    -- created again: SHARE ROW EXCLUSIVE) waited for any writer's open transaction (a
+    -- plain UPDATE left open) without bound, every new writer of the table queued
+    -- behind it and, holding the row, every replay too. At most 5 s (the caller's
+    -- lock_timeout when shorter), then 55P03 naming the table:
+    -- graph._install_capture_bounded (tests/test_writer_poison.py).
     IF filter_sql IS DISTINCT FROM e.row_filter THEN
-        PERFORM graph._install_capture(carrier);
+        PERFORM graph._install_capture_bounded(ARRAY[carrier], 'repair');
     END IF;
+    UPDATE graph._sync_state SET build_required = true;
     RETURN e.edge_source_id;
 EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- The caller gets the error's SQLSTATE, message, detail and hint, not where

@@ -282,9 +282,12 @@ ADD_EDGE = {
 
 # graph._install_capture does nothing while this is 'on' (in this transaction):
 # add_schema installs capture once per table it touched, after registering, in
-# one call (graph._install_capture(oid[]): one pass over the triggers).
+# one call (graph._install_capture(oid[]): one pass over the triggers), whose
+# trigger DDL waits at most 5 s for the tables' open writers, then 55P03 naming
+# the table, as every registration's (graph._install_capture_bounded): it waited
+# for a writer's UPDATE left open without bound (tests/test_writer_poison.py).
 DEFER = "SELECT pg_catalog.set_config('graphsync.deferring_capture', $1, true)"
-INSTALL_CAPTURE = "SELECT graph._install_capture($1::pg_catalog.oid[])"
+INSTALL_CAPTURE = "SELECT graph._install_capture_bounded($1::pg_catalog.oid[], 'install')"
 
 
 OIDS = """
