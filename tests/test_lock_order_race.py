@@ -388,3 +388,54 @@ def test_a_table_registered_while_a_call_locks_its_sources_is_locked_before_the_
     with connect(world) as su:
         su.execute("SELECT graph.remove_table('lo_late', true)")
         su.execute("DROP TABLE lo_late")
+
+
+def _registration_race(dsn, table, row, call, loser):
+    """As _reconcile_race, for a registration ``call`` whose capture repair (enabling
+    ``table``'s disabled trigger: SHARE ROW EXCLUSIVE) waits for a writer's open INSERT
+    of ``row``; the writer then applies (it takes graph._sync_state's row) and commits.
+    The registration's rows, or its error; the writer's apply's rows, or its error."""
+    out = {}
+    with connect(dsn) as c:
+        c.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+    with connect(dsn) as w, connect(dsn) as r, connect(dsn) as c:
+        for conn, name in ((w, "writer"), (r, "registration")):
+            conn.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
+            # the loser's check within the 5 s the registration's trigger DDL waits for a
+            # writer (graph._install_capture_bounded), with room for a loaded machine
+            conn.execute("SET deadlock_timeout = %s" % ("'2s'" if loser == name else "'60s'"))
+        w.execute("BEGIN")
+        w.execute(f"INSERT INTO {table} VALUES {row}")
+        tr = threading.Thread(target=_run, args=(r, call, out, "registration"))
+        tr.start()
+        try:
+            assert wait_until(lambda: blocked_by(c, r.info.backend_pid, w.info.backend_pid)), \
+                "the registration never waited for the writer"
+            _run(w, "SELECT inserts FROM graph.apply_sync()", out, "writer")  # waits for it, or not
+        finally:
+            w.execute("ROLLBACK" if isinstance(out.get("writer"), psycopg.Error) else "COMMIT")
+            tr.join()
+    return out
+
+
+@pytest.mark.parametrize("loser", ["writer", "registration"])
+@pytest.mark.parametrize("table, row, call", [
+    ("lo_transfers", "(100, 1)",
+     "SELECT graph.alter_edge((SELECT edge_source_id FROM graph._edge_sources), row_filter => 'dst IS NOT NULL')"),
+    ("lo_accounts", "(100, 'written while the trigger was off')",
+     "SELECT graph.add_filter_column('lo_accounts', 'name')"),
+], ids=["alter_edge", "add_filter_column"])
+def test_a_registration_repairing_a_trigger_and_a_writer_that_applies_do_not_deadlock(world, table, row, call, loser):
+    """alter_edge() and add_filter_column() wrote graph._sync_state's row and then ran
+    their capture's trigger DDL (here: enabling a trigger its owner disabled, SHARE ROW
+    EXCLUSIVE), which waited for a writer of the table; the writer's transaction then
+    applied (as a read applies), waiting for the row: 40P01 for one of them. They now
+    run that DDL first and take the row last, the order of every other registration and
+    of a build: the writer's apply goes on and commits, the registration goes on, and
+    the row written with the trigger off reaches the graph at the next build."""
+    out = _registration_race(world, table, row, call, loser)
+    assert _failure(out["writer"]) is None and _failure(out["registration"]) is None, out
+    with connect(world) as c:
+        assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift() WHERE kind LIKE 'trigger%'")] == []
+        c.execute("SELECT graph.build()")
+        assert verify(c) == []

@@ -21,6 +21,16 @@ BEGIN
         RAISE EXCEPTION 'column % of % is already a filter column', quote_ident(column_name), tbl
             USING ERRCODE = '42710';
     END IF;
+    -- A capture trigger its owner disabled or dropped is repaired first, before the
+    -- registry write below: that write takes graph._sync_state's row (the registry's
+    -- statement triggers, graph._bump_graph_version), and the repair's DDL (SHARE ROW
+    -- EXCLUSIVE) waits for the table's open writers; holding the row while waiting, a
+    -- writer whose transaction then applied deadlocked with it (40P01,
+    -- tests/test_lock_order_race.py, seen failing). The install after the write then
+    -- needs no DDL of the table.
+    IF EXISTS (SELECT FROM graph._trigger_states(tbl::oid) AS s WHERE s.state <> 'ok') THEN
+        PERFORM graph._install_capture_bounded(ARRAY[tbl::oid], 'repair');
+    END IF;
     UPDATE graph._node_tables AS n SET filter_columns = n.filter_columns || column_name
     WHERE n.table_oid = tbl;
     -- The table's lock (its triggers' DDL) before graph._sync_state's row, as a build

@@ -62,6 +62,18 @@ BEGIN
        AND filter_sql IS NOT DISTINCT FROM e.row_filter THEN
         RETURN e.edge_source_id;
     END IF;
+    IF filter_sql IS DISTINCT FROM e.row_filter THEN
+        -- A capture trigger its owner disabled or dropped is repaired first, before the
+        -- registry write below: that write takes graph._sync_state's row (the registry's
+        -- statement triggers, graph._bump_graph_version), and the repair's DDL (SHARE ROW
+        -- EXCLUSIVE) waits for the table's open writers; holding the row while waiting, a
+        -- writer whose transaction then applied deadlocked with it (40P01,
+        -- tests/test_lock_order_race.py, seen failing). The install after the write then
+        -- needs no DDL of the table.
+        IF EXISTS (SELECT FROM graph._trigger_states(carrier) AS s WHERE s.state <> 'ok') THEN
+            PERFORM graph._install_capture_bounded(ARRAY[carrier], 'repair');
+        END IF;
+    END IF;
     UPDATE graph._edge_sources AS s
     SET label = coalesce(alter_edge.label, s.label), bidirectional = coalesce(alter_edge.bidirectional, s.bidirectional),
         row_filter = filter_sql, row_filter_columns = filter_cols
