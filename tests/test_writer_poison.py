@@ -1171,28 +1171,48 @@ def test_an_admin_call_waiting_for_the_state_row_holds_no_sources_lock(admin_wor
         assert admin.execute("SELECT 1").fetchone() == (1,)
 
 
+# A registration that locks its table (SHARE UPDATE EXCLUSIVE, a build's) before it
+# writes the registry: (the call, a query of what it changes, its rows after).
+SHARE_LOCKED = {
+    "alter_table": ("SELECT graph.alter_table('notes', add_properties => '{account_txt}')",
+                    "SELECT columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass",
+                    [(["body", "account_txt"],)]),
+    "remove_table": ("SELECT graph.remove_table('notes', true)",
+                     "SELECT count(*) FROM graph._node_tables WHERE table_oid = 'notes'::regclass", [(0,)]),
+    "remove_edge": ("SELECT graph.remove_edge('notes', 'account_txt', 'accounts')",
+                    "SELECT count(*) FROM graph._edge_sources WHERE from_table = 'notes'::regclass", [(1,)]),
+}
+
+
 @pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)
-def test_an_alter_table_waits_a_bounded_time_for_a_writers_share_lock(admin_world):
-    """alter_table() now takes its table's lock (SHARE UPDATE EXCLUSIVE, a build's) before
-    it writes the registry rows a build writes too. A writer holding its table IN SHARE
-    MODE in an open transaction kept an admin's alter_table() waiting as long as the
-    writer liked (the session's lock_timeout, none by default). It now waits at most
-    5 s, as a read's lock does, then fails 55P03 naming the table; after the writer is
-    done it succeeds. The admin a superuser or a graph_admin member who is not one
-    (admin_world)."""
+@pytest.mark.parametrize("case", list(SHARE_LOCKED))
+def test_a_registration_waits_a_bounded_time_for_a_writers_share_lock(admin_world, case):
+    """alter_table(), remove_table() and remove_edge() take their tables' lock (SHARE
+    UPDATE EXCLUSIVE, a build's) before they write the registry rows a build writes too.
+    A writer holding its table IN SHARE MODE in an open transaction kept an admin's call
+    waiting as long as the writer liked (the session's lock_timeout, none by default;
+    remove_table's and remove_edge's waited so until they were bounded too, seen
+    failing). It now waits at most 5 s, as a read's lock does, then fails 55P03 naming
+    the table, changing nothing; after the writer is done it succeeds. The admin a
+    superuser or a graph_admin member who is not one (admin_world)."""
+    call, state, after = SHARE_LOCKED[case]
     dsn, writer, admin_login = admin_world
-    with as_role(dsn, writer) as w, admin_login() as admin:
+    with as_role(dsn, writer) as w, admin_login() as admin, connect(dsn) as c:
+        before = c.execute(state).fetchall()
         w.execute("BEGIN")
         w.execute("LOCK TABLE notes IN SHARE MODE")
         admin.execute("SET statement_timeout = '30s'")  # a guard against the hang, not a timing
-        with pytest.raises(psycopg.errors.LockNotAvailable) as info:
-            admin.execute("SELECT graph.alter_table('notes', add_properties => '{account_txt}')")
+        try:
+            with pytest.raises(psycopg.Error) as info:
+                admin.execute(call)
+            assert c.execute(state).fetchall() == before
+        finally:
+            w.execute("ROLLBACK")
+        assert info.value.sqlstate == "55P03", info.value
         assert "notes" in str(info.value), info.value
         assert "pg_locks" in (info.value.diag.message_hint or ""), info.value.diag.message_hint
-        w.execute("ROLLBACK")
-        admin.execute("SELECT graph.alter_table('notes', add_properties => '{account_txt}')")
-        assert admin.execute("SELECT columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass"
-                             ).fetchone()[0] == ["body", "account_txt"]
+        admin.execute(call)
+        assert c.execute(state).fetchall() == after
 
 
 TRIGGERS = "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'notes'::regclass AND NOT tgisinternal"

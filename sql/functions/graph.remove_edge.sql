@@ -62,8 +62,11 @@ BEGIN
     -- before it writes the registry rows a build writes too (graph._after_build) and
     -- graph._sync_state's row: a build takes its sources' locks, then those rows, and
     -- a registration holding them while it waited for the table deadlocked with it.
+    -- Waited for at most 5 s (then 55P03 naming the table), as alter_table's: a writer
+    -- holding a table IN SHARE MODE in an open transaction kept the call waiting as
+    -- long as it liked (tests/test_writer_poison.py).
     PERFORM graph._lock_sources(ARRAY(SELECT coalesce(e.via_table, e.from_table) FROM graph._edge_sources AS e
-                                      WHERE e.edge_source_id = found_ids[1]), true);
+                                      WHERE e.edge_source_id = found_ids[1]), false);
     DELETE FROM graph._edge_sources AS e WHERE e.edge_source_id = found_ids[1]
     RETURNING coalesce(e.via_table, e.from_table) INTO carrier;
     -- The table's lock (its triggers' DDL) before graph._sync_state's row, as a build

@@ -28,8 +28,11 @@ BEGIN
     -- before it writes the registry rows a build writes too (graph._after_build) and
     -- graph._sync_state's row: a build takes its sources' locks, then those rows, and
     -- a registration holding them while it waited for the table deadlocked with it.
+    -- Waited for at most 5 s (then 55P03 naming the table), as alter_table's: a writer
+    -- holding a table IN SHARE MODE in an open transaction kept the call waiting as
+    -- long as it liked (tests/test_writer_poison.py).
     PERFORM graph._lock_sources(ARRAY(SELECT coalesce(e.via_table, e.from_table) FROM graph._edge_sources AS e
-                                      WHERE tbl IN (e.from_table, e.to_table)) || tbl::oid, true);
+                                      WHERE tbl IN (e.from_table, e.to_table)) || tbl::oid, false);
     WITH gone AS (
         DELETE FROM graph._edge_sources AS e WHERE tbl IN (e.from_table, e.to_table)
         RETURNING coalesce(e.via_table, e.from_table) AS carrier
