@@ -424,9 +424,12 @@ def _registration_race(dsn, table, row, call, loser):
      "SELECT graph.alter_edge((SELECT edge_source_id FROM graph._edge_sources), row_filter => 'dst IS NOT NULL')"),
     ("lo_accounts", "(100, 'written while the trigger was off')",
      "SELECT graph.add_filter_column('lo_accounts', 'name')"),
-], ids=["alter_edge", "add_filter_column"])
+    ("lo_accounts", "(100, 'written while the trigger was off')",
+     "SELECT graph.alter_table('lo_accounts', add_filter_columns => '{name}')"),
+], ids=["alter_edge", "add_filter_column", "alter_table"])
 def test_a_registration_repairing_a_trigger_and_a_writer_that_applies_do_not_deadlock(world, table, row, call, loser):
-    """alter_edge() and add_filter_column() wrote graph._sync_state's row and then ran
+    """alter_edge(), add_filter_column() and alter_table() wrote the registry (which takes
+    graph._sync_state's row: graph._bump_graph_version) and then ran
     their capture's trigger DDL (here: enabling a trigger its owner disabled, SHARE ROW
     EXCLUSIVE), which waited for a writer of the table; the writer's transaction then
     applied (as a read applies), waiting for the row: 40P01 for one of them. They now

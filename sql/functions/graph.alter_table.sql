@@ -119,6 +119,16 @@ BEGIN
     -- long as it liked, where a change of registered columns alone, which takes no
     -- lock of the table, had not waited at all (tests/test_writer_poison.py).
     PERFORM graph._lock_sources(ARRAY[tbl::oid], false);
+    -- A capture trigger its owner disabled or dropped is repaired first, before the
+    -- registry write below: that write takes graph._sync_state's row (the registry's
+    -- statement triggers, graph._bump_graph_version), and the repair's DDL (SHARE ROW
+    -- EXCLUSIVE) waits for the table's open writers; holding the row while waiting, a
+    -- writer whose transaction then applied deadlocked with it (40P01,
+    -- tests/test_lock_order_race.py, seen failing). The install after the write then
+    -- needs no DDL of the table.
+    IF EXISTS (SELECT FROM graph._trigger_states(tbl::oid) AS s WHERE s.state <> 'ok') THEN
+        PERFORM graph._install_capture_bounded(ARRAY[tbl::oid], 'repair');
+    END IF;
     UPDATE graph._node_tables AS n
     SET columns = props, filter_columns = filters, row_filter = filter_sql, row_filter_columns = filter_cols
     WHERE n.table_oid = tbl;
