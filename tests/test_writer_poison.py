@@ -49,7 +49,11 @@ rebuild or every read for everyone (found in review, each seen failing).
 - alter_table()'s trigger DDL (re-enabling or creating a capture trigger its owner
   disabled or dropped) waited so too, past its bounded SHARE UPDATE EXCLUSIVE lock,
   and new writers queued behind it: at most 5 s now, then 55P03 naming the table;
-  add_table()'s CREATE TRIGGER, remove_table()'s DROP and remove_edge()'s DDL likewise."""
+  add_table()'s CREATE TRIGGER, remove_table()'s DROP and remove_edge()'s DDL likewise;
+  then add_edge()'s (a new join table, or a carrier's disabled trigger), add_schema()'s,
+  alter_edge()'s and add_filter_column()'s, all through graph._install_capture_bounded.
+  remove_table()'s and remove_edge()'s lock of their tables waited for a writer's SHARE
+  lock without bound, as alter_table()'s had: at most 5 s now."""
 
 import threading
 import uuid
