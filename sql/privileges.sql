@@ -38,7 +38,7 @@ REVOKE EXECUTE ON FUNCTION graph._compile_package() FROM graph_admin;
 -- holds graph_admin's table rights through its membership; it may create
 -- functions in schema graph (capture generation) and lend that right to
 -- graph_capture for the moment a new capture function is handed over
--- (graph._write_capture). Three stay with the installing superuser; below, why.
+-- (graph._write_capture). Four stay with the installing superuser; below, why.
 GRANT USAGE ON SCHEMA graph TO graph_capture;
 GRANT INSERT ON graph._sync_log TO graph_capture;
 -- ... and note the id of a TRUNCATE marker it logs (migration 385).
@@ -53,17 +53,21 @@ DECLARE
 BEGIN
     EXECUTE format('GRANT USAGE ON SEQUENCE %s TO graph_capture',
                    pg_catalog.pg_get_serial_sequence('graph._sync_log', 'id'));
-    -- Three definers stay with the installing superuser on purpose: only a table's
+    -- Four definers stay with the installing superuser on purpose: only a table's
     -- owner may enable its triggers (graph._enable_capture_trigger: reconcile by an
     -- admin who owns no table), only the database's owner may ALTER DATABASE
     -- ... SET (graph.set_setting), and only a table's owner or a role that may write
     -- it may lock it SHARE UPDATE EXCLUSIVE (graph._hold_sources: a superuser's or
-    -- admin's read holds its sources against new indexes, statistics, partitions). Each refuses a session user outside graph_admin
+    -- admin's read holds its sources against new indexes, statistics, partitions), nor
+    -- in the stronger modes a registration's trigger DDL takes (graph._lock_for_capture:
+    -- that lock before the registry write, on tables the session's role has TRIGGER on).
+    -- Each refuses a session user outside graph_admin
     -- and does that one thing, to graphsync's own capture triggers or graph.*
     -- settings only, running no code a table owner controls.
     FOR fn, owner IN
         SELECT p.oid::regprocedure, CASE WHEN p.proname LIKE '\_capture\_%' THEN 'graph_capture'
-                                         WHEN p.proname IN ('_enable_capture_trigger', 'set_setting', '_hold_sources') THEN current_user
+                                         WHEN p.proname IN ('_enable_capture_trigger', 'set_setting', '_hold_sources',
+                                                            '_lock_for_capture') THEN current_user
                                          ELSE 'graph_sync' END
         FROM pg_catalog.pg_proc AS p
         WHERE p.pronamespace = 'graph'::regnamespace AND p.prosecdef

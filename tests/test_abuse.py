@@ -1712,6 +1712,10 @@ DEFINERS = {
     # a lock no role can be granted (SHARE UPDATE EXCLUSIVE on someone's table) for the
     # planned-code check: graph_admin's alone, registered tables only, no owner code run
     "_hold_sources": (INSTALLER, False),
+    # the lock a registration's trigger DDL takes (SHARE ROW EXCLUSIVE, ACCESS EXCLUSIVE),
+    # before its registry write: graph_admin's alone, tables the session's role has
+    # TRIGGER on only, no owner code run
+    "_lock_for_capture": (INSTALLER, False),
 }
 
 

@@ -390,15 +390,19 @@ def test_a_table_registered_while_a_call_locks_its_sources_is_locked_before_the_
         su.execute("DROP TABLE lo_late")
 
 
-def _registration_race(dsn, table, row, call, loser):
+def _registration_race(dsn, table, row, call, loser, disable=True, login=None):
     """As _reconcile_race, for a registration ``call`` whose capture repair (enabling
     ``table``'s disabled trigger: SHARE ROW EXCLUSIVE) waits for a writer's open INSERT
     of ``row``; the writer then applies (it takes graph._sync_state's row) and commits.
-    The registration's rows, or its error; the writer's apply's rows, or its error."""
+    The registration's rows, or its error; the writer's apply's rows, or its error.
+    disable false: the table's triggers are left as they are (a registration whose own
+    trigger DDL, creating or dropping them, waits for the writer); login: how the
+    registration's session logs in (the admin fixture), a superuser by default."""
     out = {}
-    with connect(dsn) as c:
-        c.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-    with connect(dsn) as w, connect(dsn) as r, connect(dsn) as c:
+    if disable:
+        with connect(dsn) as c:
+            c.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+    with connect(dsn) as w, (login or (lambda: connect(dsn)))() as r, connect(dsn) as c:
         for conn, name in ((w, "writer"), (r, "registration")):
             conn.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
             # the loser's check within the 5 s the registration's trigger DDL waits for a
@@ -444,25 +448,73 @@ def test_a_registration_repairing_a_trigger_and_a_writer_that_applies_do_not_dea
         assert verify(c) == []
 
 
-@pytest.mark.xfail(strict=True, reason="add_table writes the registry (graph._bump_graph_version takes"
-                                       " graph._sync_state's row) before its CREATE TRIGGER waits for the writer")
 @pytest.mark.parametrize("loser", ["writer", "registration"])
-def test_a_table_registered_beside_its_open_writer_that_applies_does_not_deadlock(world, loser):
-    """Known gap: add_table() inserts the table's registry row, whose statement trigger
-    (graph._bump_graph_version) takes graph._sync_state's row, and then creates the
-    capture triggers (SHARE ROW EXCLUSIVE), which wait for a writer's open INSERT of the
-    table; the writer's transaction then applies (as a read applies), waiting for the
-    row: 40P01 for one of them. Repairing first, as alter_table() does, cannot help a
-    table that has no triggers yet."""
+def test_a_table_registered_beside_its_open_writer_that_applies_does_not_deadlock(world, admin, loser):
+    """add_table() inserted the table's registry row, whose statement trigger
+    (graph._bump_graph_version) takes graph._sync_state's row, and then created the
+    capture triggers (SHARE ROW EXCLUSIVE), which waited for a writer's open INSERT of
+    the table; the writer's transaction then applied (as a read applies), waiting for
+    the row: 40P01 for one of them. Repairing first, as alter_table() does, cannot help
+    a table that has no triggers yet: the lock its CREATE TRIGGER takes is now taken
+    before the registry write (graph._lock_for_triggers), so the registration waits
+    for the writer holding nothing the writer's apply needs. Run as a superuser and as
+    an admin with only SELECT and TRIGGER on the table (LOCK TABLE in that mode is
+    refused such a role: the lock is a definer's)."""
     with connect(world) as c:
         c.execute("DROP TABLE IF EXISTS lo_fresh")
         c.execute("CREATE TABLE lo_fresh (id bigint PRIMARY KEY, name text)")
+        c.execute("GRANT SELECT, TRIGGER ON lo_fresh TO graph_admin")
     try:
         out = _registration_race(world, "lo_fresh", "(1, 'written before registration')",
-                                 "SELECT graph.add_table('lo_fresh', columns => '{name}')", loser)
+                                 "SELECT graph.add_table('lo_fresh', columns => '{name}')", loser, login=admin)
         assert _failure(out["writer"]) is None and _failure(out["registration"]) is None, out
+        with connect(world) as c:
+            assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift() WHERE kind LIKE 'trigger%'")] == []
+            c.execute("SELECT graph.build()")
+            assert verify(c) == []
+            assert c.execute("SELECT count(*) FROM graph._node_tables WHERE table_oid = 'lo_fresh'::regclass"
+                             ).fetchone() == (1,)
     finally:
         with connect(world) as c:
             c.execute("SELECT graph.remove_table(table_oid::regclass, true) FROM graph._node_tables"
                       " WHERE table_oid = 'lo_fresh'::regclass")
             c.execute("DROP TABLE lo_fresh")
+
+
+@pytest.mark.parametrize("loser", ["writer", "registration"])
+@pytest.mark.parametrize("table, row, registered, call", [
+    ("lo_links", "(1, 2)", False,
+     "SELECT graph.add_edge('lo_accounts', 'a', 'lo_accounts', to_column => 'b', via_table => 'lo_links')"),
+    ("lo_links", "(1, 2)", True,
+     "SELECT graph.remove_edge('lo_accounts', 'a', 'lo_accounts', via_table => 'lo_links')"),
+    ("lo_accounts", "(100, 'written before the removal')", False,
+     "SELECT graph.remove_table('lo_accounts', true)"),
+], ids=["add_edge_join_table", "remove_edge_join_table", "remove_table"])
+def test_a_registration_whose_trigger_ddl_waits_for_a_writer_that_applies_does_not_deadlock(
+        world, table, row, registered, call, loser):
+    """add_edge() of a join table that carried nothing yet (CREATE TRIGGER: SHARE ROW
+    EXCLUSIVE), remove_edge() of a join table's last edge source and remove_table()
+    (their triggers dropped: ACCESS EXCLUSIVE) wrote the registry, taking
+    graph._sync_state's row (graph._bump_graph_version), and then ran that DDL, which
+    waited for a writer's open INSERT of the table; the writer then applied, waiting for
+    the row: 40P01 for one of them. The DDL's lock is now taken first (bounded): the
+    writer's apply goes on and commits, and so does the registration."""
+    with connect(world) as c:
+        c.execute("DROP TABLE IF EXISTS lo_links")
+        c.execute("CREATE TABLE lo_links (a bigint, b bigint, PRIMARY KEY (a, b))")
+        if registered:
+            c.execute("SELECT graph.add_edge('lo_accounts', 'a', 'lo_accounts', to_column => 'b',"
+                      " via_table => 'lo_links')")
+            c.execute("SELECT graph.build()")
+    try:
+        out = _registration_race(world, table, row, call, loser, disable=False)
+        assert _failure(out["writer"]) is None and _failure(out["registration"]) is None, out
+        with connect(world) as c:
+            assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift() WHERE kind LIKE 'trigger%'")] == []
+            c.execute("SELECT graph.build()")
+            assert verify(c) == []
+    finally:
+        with connect(world) as c:
+            c.execute("SELECT graph.remove_edge(from_table, from_column, to_table, via_table => via_table)"
+                      " FROM graph._edge_sources WHERE via_table = 'lo_links'::regclass")
+            c.execute("DROP TABLE lo_links")

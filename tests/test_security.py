@@ -21,7 +21,8 @@ from conftest import apply, as_role, connect, verify
 from owner_traps import MOOD_TRAPS
 
 OWNER, ADMIN, MALLORY = "gs_sec_owner", "gs_sec_admin", "gs_sec_mallory"
-SUPERUSER_DEFINERS = {"_enable_capture_trigger", "set_setting", "_hold_sources"}  # see sql/privileges.sql
+# see sql/privileges.sql
+SUPERUSER_DEFINERS = {"_enable_capture_trigger", "set_setting", "_hold_sources", "_lock_for_capture"}
 HOSTILE_PATH = "SET search_path = own, evil, public, pg_catalog"
 # What every capture function pins: search_path (a SECURITY DEFINER function must),
 # and jit and merge joins off (its plans are kept for every statement size).

@@ -149,6 +149,22 @@ BEGIN
             HINT = 'graph.alter_edge changes its label, direction and row filter; graph.remove_edge removes it.';
     END IF;
 
+    -- A join table that carries nothing yet: the lock its CREATE TRIGGER takes (SHARE
+    -- ROW EXCLUSIVE), first. The registry write below takes graph._sync_state's row
+    -- (graph._bump_graph_version), and the DDL waiting after it for a writer of the
+    -- table whose transaction then applied (waiting for that row) deadlocked with it,
+    -- 40P01 for one of them (tests/test_lock_order_race.py); locked first, the call
+    -- waits for the writer holding nothing its apply needs. At most 5 s (the caller's
+    -- lock_timeout when shorter), then 55P03 naming the table; a definer
+    -- (graph._lock_for_capture), given the table only when the caller has TRIGGER on
+    -- it; not while capture is deferred (graph.add_schema locks its tables first). A
+    -- carrier that has triggers already gets its capture regenerated, no trigger DDL.
+    IF current_setting('graphsync.deferring_capture', true) IS DISTINCT FROM 'on'
+       AND NOT EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = carrier)
+       AND NOT EXISTS (SELECT FROM graph._edge_sources AS e WHERE carrier IN (e.from_table, e.via_table))
+       AND has_table_privilege(carrier, 'TRIGGER') THEN
+        PERFORM graph._lock_for_capture(ARRAY[carrier::oid], 'install');
+    END IF;
     INSERT INTO graph._edge_sources (
         kind, from_table, from_column, to_table, to_column, via_table, via_id_columns,
         label, bidirectional, weight_column, label_column,
@@ -163,17 +179,13 @@ BEGIN
         coalesce(bidirectional, false), weight_column, label_column,
         f_cols, t_cols, add_edge.json_path, filter_sql, filter_cols
     ) RETURNING edge_source_id INTO new_id;
-    -- Not the order a build takes (its sources' locks, then graph._sync_state's row):
-    -- the registry write above already took the row (graph._bump_graph_version), so a
-    -- writer of the table that applies while this DDL waits for it deadlocks with the
-    -- call, 40P01 for one of them (not yet fixed; tests/test_lock_order_race.py, a
-    -- strict xfail for add_table).
-    -- Its trigger DDL (a join table that carried nothing yet: CREATE TRIGGER; a trigger
-    -- of the carrier its owner disabled or dropped: enabled or created again, SHARE ROW
-    -- EXCLUSIVE) waited for any writer's open transaction (a plain UPDATE left open)
-    -- without bound, and every new writer of the table queued behind it. At most 5 s
-    -- (the caller's lock_timeout when shorter), then 55P03 naming the table:
-    -- graph._install_capture_bounded (tests/test_writer_poison.py).
+    -- Its trigger DDL (a join table that carried nothing yet: CREATE TRIGGER, its lock
+    -- taken above; a trigger of the carrier its owner disabled or dropped: enabled or
+    -- created again, SHARE ROW EXCLUSIVE, still after the registry write: not yet
+    -- repaired first as alter_edge does) waited for any writer's open transaction (a
+    -- plain UPDATE left open) without bound, and every new writer of the table queued
+    -- behind it. At most 5 s (the caller's lock_timeout when shorter), then 55P03
+    -- naming the table: graph._install_capture_bounded (tests/test_writer_poison.py).
     PERFORM graph._install_capture_bounded(ARRAY[carrier], 'install');
     UPDATE graph._sync_state SET build_required = true;
     RETURN new_id;

@@ -85,19 +85,27 @@ BEGIN
         SELECT f.expression, f.columns INTO filter_sql, filter_cols FROM graph._check_filter(tbl, row_filter) AS f;
     END IF;
 
+    -- The lock its CREATE TRIGGER takes (SHARE ROW EXCLUSIVE), first: the registry
+    -- write below takes graph._sync_state's row (graph._bump_graph_version), and the
+    -- DDL waiting after it for a writer of the table whose transaction then applied
+    -- (waiting for that row) deadlocked with it, 40P01 for one of them
+    -- (tests/test_lock_order_race.py). Locked first, the call waits for the writer
+    -- holding nothing its apply needs: the order of a build (its sources' locks, then
+    -- the row). At most 5 s (the caller's lock_timeout when shorter), then 55P03
+    -- naming the table (tests/test_writer_poison.py). graph._lock_for_capture is a
+    -- definer (LOCK TABLE in that mode needs more than the TRIGGER an admin has),
+    -- given the table only when the caller has TRIGGER on it; not while capture is
+    -- deferred (graph.add_schema locks its tables itself, before its first write).
+    IF current_setting('graphsync.deferring_capture', true) IS DISTINCT FROM 'on'
+       AND has_table_privilege(tbl, 'TRIGGER') THEN
+        PERFORM graph._lock_for_capture(ARRAY[tbl::oid], 'install');
+    END IF;
     INSERT INTO graph._node_tables (table_oid, table_name, id_columns, columns, tenant_column, row_filter,
                                     row_filter_columns)
     VALUES (tbl, tbl::text, key_cols, coalesce(columns, '{}'), tenant_column, filter_sql, filter_cols);
-    -- Not the order a build takes (its sources' locks, then graph._sync_state's row):
-    -- the registry write above already took the row (graph._bump_graph_version), so a
-    -- writer of the table that applies while this DDL waits for it deadlocks with the
-    -- call, 40P01 for one of them (not yet fixed; tests/test_lock_order_race.py, a
-    -- strict xfail for add_table).
-    -- CREATE TRIGGER takes SHARE ROW EXCLUSIVE: it waited for any writer's open
-    -- transaction (a plain UPDATE left open) without bound, and every new writer of
-    -- the table queued behind it. At most 5 s (the caller's lock_timeout when
-    -- shorter), then 55P03 naming the table: graph._install_capture_bounded
-    -- (tests/test_writer_poison.py).
+    -- CREATE TRIGGER then finds its lock held; bounded all the same (a partition
+    -- attached meanwhile is none: the lock above holds off ATTACH PARTITION):
+    -- graph._install_capture_bounded.
     PERFORM graph._install_capture_bounded(ARRAY[tbl::oid], 'install');
     UPDATE graph._sync_state SET build_required = true;
     RETURN tbl;

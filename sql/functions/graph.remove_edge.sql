@@ -67,15 +67,31 @@ BEGIN
     -- long as it liked (tests/test_writer_poison.py).
     PERFORM graph._lock_sources(ARRAY(SELECT coalesce(e.via_table, e.from_table) FROM graph._edge_sources AS e
                                       WHERE e.edge_source_id = found_ids[1]), false);
+    -- And the lock the drop of a join table's triggers takes (DROP FUNCTION ... CASCADE:
+    -- ACCESS EXCLUSIVE), when this edge source is all it carries, first: the registry
+    -- write below takes graph._sync_state's row (graph._bump_graph_version), and the
+    -- drop waiting after it for a writer or reader of the table whose transaction then
+    -- applied (waiting for that row) deadlocked with it, 40P01 for one of them
+    -- (tests/test_lock_order_race.py). Locked first, the call waits holding nothing
+    -- that transaction's apply needs. At most 5 s (the caller's lock_timeout when
+    -- shorter), then 55P03 naming the table; a definer (graph._lock_for_capture), given
+    -- the table only when the caller has TRIGGER on it. A carrier still registered
+    -- otherwise (a node table, another edge source's) gets its capture regenerated.
+    IF current_setting('graphsync.deferring_capture', true) IS DISTINCT FROM 'on' THEN
+        PERFORM graph._lock_for_capture(ARRAY(
+            SELECT coalesce(e.via_table, e.from_table) FROM graph._edge_sources AS e
+            WHERE e.edge_source_id = found_ids[1]
+              AND has_table_privilege(coalesce(e.via_table, e.from_table), 'TRIGGER') IS true
+              AND NOT EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = coalesce(e.via_table, e.from_table))
+              AND NOT EXISTS (SELECT FROM graph._edge_sources AS o
+                              WHERE o.edge_source_id <> found_ids[1]
+                                AND coalesce(e.via_table, e.from_table) IN (o.from_table, o.via_table))), 'drop');
+    END IF;
     DELETE FROM graph._edge_sources AS e WHERE e.edge_source_id = found_ids[1]
     RETURNING coalesce(e.via_table, e.from_table) INTO carrier;
-    -- Not the order a build takes (its sources' locks, then graph._sync_state's row):
-    -- the registry write above already took the row (graph._bump_graph_version), so a
-    -- writer of the table that applies while this DDL waits for it deadlocks with the
-    -- call, 40P01 for one of them (not yet fixed; tests/test_lock_order_race.py, a
-    -- strict xfail for add_table).
-    -- Its trigger DDL (dropping a join table's triggers, or enabling one its owner
-    -- disabled: SHARE ROW EXCLUSIVE or more) waited for any writer's open transaction
+    -- Its trigger DDL (dropping a join table's triggers, its lock taken above; or
+    -- enabling one its owner disabled: SHARE ROW EXCLUSIVE or more, still after the
+    -- registry write) waited for any writer's open transaction
     -- (a plain UPDATE left open) without bound, and every new writer of the table
     -- queued behind it. At most 5 s (the caller's lock_timeout when shorter), then
     -- 55P03 naming the table: graph._install_capture_bounded (tests/test_writer_poison.py).

@@ -33,19 +33,36 @@ BEGIN
     -- long as it liked (tests/test_writer_poison.py).
     PERFORM graph._lock_sources(ARRAY(SELECT coalesce(e.via_table, e.from_table) FROM graph._edge_sources AS e
                                       WHERE tbl IN (e.from_table, e.to_table)) || tbl::oid, false);
+    -- And the lock the drop of their triggers takes (DROP FUNCTION ... CASCADE: ACCESS
+    -- EXCLUSIVE) on tbl and on each carrier left carrying nothing, first: the registry
+    -- writes below take graph._sync_state's row (graph._bump_graph_version), and the
+    -- drop waiting after them for a writer or reader of the table whose transaction then
+    -- applied (waiting for that row) deadlocked with it, 40P01 for one of them
+    -- (tests/test_lock_order_race.py). Locked first, the call waits holding nothing that
+    -- transaction's apply needs. At most 5 s (the caller's lock_timeout when shorter),
+    -- then 55P03 naming the table; a definer (graph._lock_for_capture), given only the
+    -- tables the caller has TRIGGER on. A carrier still registered otherwise gets its
+    -- capture regenerated, no trigger DDL.
+    IF current_setting('graphsync.deferring_capture', true) IS DISTINCT FROM 'on' THEN
+        PERFORM graph._lock_for_capture(ARRAY(
+            SELECT u.t
+            FROM unnest(ARRAY(SELECT DISTINCT coalesce(e.via_table, e.from_table) FROM graph._edge_sources AS e
+                              WHERE tbl IN (e.from_table, e.to_table)) || tbl::oid) WITH ORDINALITY AS u (t, o)
+            WHERE has_table_privilege(u.t, 'TRIGGER') IS true
+              AND (u.t = tbl
+                   OR NOT EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = u.t)
+                      AND NOT EXISTS (SELECT FROM graph._edge_sources AS e
+                                      WHERE u.t IN (e.from_table, e.via_table) AND tbl NOT IN (e.from_table, e.to_table)))
+            ORDER BY u.o), 'drop');
+    END IF;
     WITH gone AS (
         DELETE FROM graph._edge_sources AS e WHERE tbl IN (e.from_table, e.to_table)
         RETURNING coalesce(e.via_table, e.from_table) AS carrier
     )
     SELECT coalesce(array_agg(DISTINCT carrier), '{}') INTO carriers FROM gone;
     DELETE FROM graph._node_tables AS n WHERE n.table_oid = tbl;
-    -- Not the order a build takes (its sources' locks, then graph._sync_state's row):
-    -- the registry write above already took the row (graph._bump_graph_version), so a
-    -- writer of the table that applies while this DDL waits for it deadlocks with the
-    -- call, 40P01 for one of them (not yet fixed; tests/test_lock_order_race.py, a
-    -- strict xfail for add_table).
-    -- Dropping a table's triggers (DROP FUNCTION ... CASCADE: ACCESS EXCLUSIVE) waited
-    -- for any writer's open transaction (a plain UPDATE left open) without bound, and
+    -- Dropping a table's triggers (DROP FUNCTION ... CASCADE: ACCESS EXCLUSIVE, its
+    -- lock taken above) waited for any writer's open transaction (a plain UPDATE left open) without bound, and
     -- every new writer and reader of the table queued behind it. At most 5 s a table
     -- (the caller's lock_timeout when shorter), then 55P03 naming it:
     -- graph._install_capture_bounded (tests/test_writer_poison.py).

@@ -160,15 +160,15 @@ SELECT is_empty($$
     SELECT p.oid::regprocedure::text, p.proowner::regrole::text FROM pg_proc AS p
     WHERE p.pronamespace = 'graph'::regnamespace AND p.prosecdef
       AND p.proowner::regrole::text <> CASE WHEN p.proname LIKE '\_capture\_%' THEN 'graph_capture' ELSE 'graph_sync' END
-      AND p.proname NOT IN ('_enable_capture_trigger', 'set_setting', '_hold_sources')
+      AND p.proname NOT IN ('_enable_capture_trigger', 'set_setting', '_hold_sources', '_lock_for_capture')
 $$, 'every SECURITY DEFINER function is owned by graph_sync, the capture functions by graph_capture');
--- but for three that need a superuser (a table's triggers, ALTER DATABASE, a source's
--- SHARE UPDATE EXCLUSIVE lock), each narrow
+-- but for four that need a superuser (a table's triggers, ALTER DATABASE, a source's
+-- SHARE UPDATE EXCLUSIVE lock, a registration's trigger DDL lock), each narrow
 SELECT is(ARRAY(
     SELECT p.proname::text FROM pg_proc AS p JOIN pg_roles AS r ON r.oid = p.proowner
     WHERE p.pronamespace = 'graph'::regnamespace AND p.prosecdef AND r.rolsuper ORDER BY 1
-), ARRAY['_enable_capture_trigger', '_hold_sources', 'set_setting'],
-'only the trigger, source lock and setting helpers run as a superuser');
+), ARRAY['_enable_capture_trigger', '_hold_sources', '_lock_for_capture', 'set_setting'],
+'only the trigger, source lock, trigger DDL lock and setting helpers run as a superuser');
 
 -- The same holds for the capture functions registration generates.
 CREATE TABLE public.pgtap_fn_t (id int PRIMARY KEY, v text);

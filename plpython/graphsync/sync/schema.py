@@ -288,6 +288,21 @@ ADD_EDGE = {
 # for a writer's UPDATE left open without bound (tests/test_writer_poison.py).
 DEFER = "SELECT pg_catalog.set_config('graphsync.deferring_capture', $1, true)"
 INSTALL_CAPTURE = "SELECT graph._install_capture_bounded($1::pg_catalog.oid[], 'install')"
+# ... and before its first registry write (which takes graph._sync_state's row:
+# graph._bump_graph_version), the lock that trigger DDL takes (SHARE ROW EXCLUSIVE) on
+# each table it will register or carry an edge of that has no triggers yet: taken
+# after the row, it waited for a writer of the table whose transaction then applied
+# (waiting for the row), 40P01 for one of them (tests/test_lock_order_race.py). At
+# most 5 s, then 55P03 naming the table (graph._lock_for_capture: a definer, given
+# only the tables the caller has TRIGGER on).
+LOCK_FOR_CAPTURE = """
+SELECT graph._lock_for_capture(ARRAY(
+    SELECT u.t FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u (t, o)
+    WHERE pg_catalog.has_table_privilege(u.t, 'TRIGGER') IS true
+      AND NOT EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = u.t)
+      AND NOT EXISTS (SELECT FROM graph._edge_sources AS e WHERE u.t IN (e.from_table, e.via_table))
+    ORDER BY u.o), 'install')
+"""
 
 
 OIDS = """
@@ -354,9 +369,13 @@ def add_schema(plpy, schema, preview, exclude):
     schema, excluded = ids["oid"], {int(x) for x in ids["exclude"]}
     tables, fks, registered, edges, names = _facts(plpy, schema)
     out, touched = [], []
+    steps = plan(tables, fks, registered, edges, names, excluded)
     if not preview:
+        planned = list(dict.fromkeys(s.table for s in steps if s.action == "register"))
+        if planned:
+            db.run(plpy, LOCK_FOR_CAPTURE, ["int8[]"], [planned])
         db.run(plpy, DEFER, ["text"], ["on"])
-    for s in plan(tables, fks, registered, edges, names, excluded):
+    for s in steps:
         edge_id, action, reason = None, s.action, s.reason
         if s.action == "register":
             if preview:
