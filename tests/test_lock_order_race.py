@@ -518,3 +518,43 @@ def test_a_registration_whose_trigger_ddl_waits_for_a_writer_that_applies_does_n
             c.execute("SELECT graph.remove_edge(from_table, from_column, to_table, via_table => via_table)"
                       " FROM graph._edge_sources WHERE via_table = 'lo_links'::regclass")
             c.execute("DROP TABLE lo_links")
+
+
+def test_the_trigger_ddl_lock_is_taken_only_where_the_session_could_take_it_by_that_ddl(world):
+    """graph._lock_for_capture (a definer: LOCK TABLE in SHARE ROW EXCLUSIVE or ACCESS
+    EXCLUSIVE mode needs UPDATE, DELETE or TRUNCATE in PostgreSQL 15) locks only what
+    the session's role could lock by the trigger DDL it precedes: a table that role has
+    TRIGGER on, and for a drop only a registered one. A graph_admin member calling it
+    by hand on a table it has no TRIGGER on, or asking for a drop of an unregistered
+    table, locks nothing; its own registered table it locks, to the end of its
+    transaction."""
+    role = "lo_locker_" + uuid.uuid4().hex[:8]
+    with connect(world) as c:
+        c.execute("DROP TABLE IF EXISTS lo_other")
+        c.execute("CREATE TABLE lo_other (id bigint PRIMARY KEY)")
+        c.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER IN ROLE graph_admin")
+        c.execute(f"GRANT SELECT, TRIGGER ON lo_accounts, lo_other TO {role}")
+        c.execute(f"GRANT SELECT ON lo_transfers TO {role}")
+    try:
+        with as_role(world, role) as a, connect(world) as c:
+            def held():
+                return sorted(c.execute("SELECT relation::regclass::text, mode FROM pg_locks WHERE pid = %s"
+                                        " AND relation IN ('lo_accounts'::regclass, 'lo_transfers'::regclass,"
+                                        " 'lo_other'::regclass)", (a.info.backend_pid,)).fetchall())
+            for tables, doing, want in (
+                    ("{lo_transfers}", "install", []),  # registered, but no TRIGGER on it
+                    ("{lo_transfers}", "drop", []),
+                    ("{lo_other}", "drop", []),  # TRIGGER, but not registered
+                    ("{lo_other}", "install", [("lo_other", "ShareRowExclusiveLock")]),
+                    ("{lo_accounts,lo_transfers}", "drop", [("lo_accounts", "AccessExclusiveLock")])):
+                a.execute("BEGIN")
+                a.execute("SELECT graph._lock_for_capture(%s::regclass[]::oid[], %s)", (tables, doing))
+                assert held() == want, (tables, doing)
+                a.execute("ROLLBACK")
+            with pytest.raises(psycopg.errors.InvalidParameterValue):
+                a.execute("SELECT graph._lock_for_capture('{lo_other}'::regclass[]::oid[], 'repair')")
+    finally:
+        with connect(world) as c:
+            c.execute("DROP TABLE lo_other")
+            c.execute(f"DROP OWNED BY {role}")
+            c.execute(f"DROP ROLE {role}")
