@@ -430,7 +430,9 @@ def _registration_race(dsn, table, row, call, loser, disable=True, login=None):
      "SELECT graph.add_filter_column('lo_accounts', 'name')"),
     ("lo_accounts", "(100, 'written while the trigger was off')",
      "SELECT graph.alter_table('lo_accounts', add_filter_columns => '{name}')"),
-], ids=["alter_edge", "add_filter_column", "alter_table"])
+    ("lo_transfers", "(100, 1)",
+     "SELECT graph.add_edge('lo_transfers', 'id', 'lo_accounts', label => 'same')"),
+], ids=["alter_edge", "add_filter_column", "alter_table", "add_edge"])
 def test_a_registration_repairing_a_trigger_and_a_writer_that_applies_do_not_deadlock(world, table, row, call, loser):
     """alter_edge(), add_filter_column() and alter_table() wrote the registry (which takes
     graph._sync_state's row: graph._bump_graph_version) and then ran
