@@ -86,8 +86,13 @@ END;
 $$;
 
 -- Reads (graph.traverse, paths, components, search) run as the caller. The
--- structural graph tables are readable by everyone: node ids, edges, label ids,
--- the registry. Label names are row values: graph._labels' row-level security
+-- registry, the node ids of graph._nodes and the label ids are readable by
+-- everyone. The edges are not: graph._csr, graph._edge_overlay and graph._edge_cuts
+-- hold every row's edges and weights (a reader read there the weights and ends of
+-- the rows of tables it may not SELECT), so they are graph_admin's alone, and a
+-- read loads them into its backend's memory through graph._run_as_definer
+-- (graph_sync's; it returns nothing to SQL), then drops the edges its caller may
+-- not read. Label names are row values: graph._labels' row-level security
 -- (migration 240) shows each reader the labels it could read from the sources;
 -- the sequence of label ids tells reads the highest id (a number, no label). Keys, tenants and properties live in graph._nodes (a
 -- view, below), whose row-level security (migrations 002, 180, 245) shows each reader only the nodes of the
@@ -95,7 +100,7 @@ $$;
 -- SECURITY DEFINER functions graph._read_sync and graph._pending_ids (through the
 -- views graph._pending_visible and graph._pending_by_xid, which graph._pending_columns
 -- reads as the caller).
-GRANT SELECT ON graph._csr, graph._edge_overlay, graph._edge_cuts, graph._labels, graph._sync_state,
+GRANT SELECT ON graph._labels, graph._sync_state,
 graph._node_tables, graph._edge_sources, graph._nodes, graph._graph_version, graph._column_renames,
 graph._py_modules TO public;
 -- What capture was generated for: each registered column's attribute number (a
@@ -161,7 +166,7 @@ DECLARE
         '_row_visible', '_row_scope',
         -- ... and graph._labels' row-level security
         '_label_visible',
-        '_node_changes', '_node_runs', '_node_ids_held', '_traverse', '_components', '_component_of',
+        '_node_changes', '_node_runs', '_node_ids_held', '_run_as_definer', '_traverse', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',
         '_export',
         -- what the event trigger graph._follow_ddl calls as the role whose DDL it

@@ -1,36 +1,38 @@
-"""What the graph tables every role may SELECT tell a reader about rows it may not read.
+"""What the graph's structural tables tell a reader about rows it may not read.
 
-sql/privileges.sql grants SELECT on graph._csr, graph._edge_overlay and graph._edge_cuts
-to PUBLIC: the reads run as their caller and load the graph from them (or from the shared
-base file written from graph._csr). They hold no key and no property, but they hold every
-edge of every edge source with its weight and label number, and graph._csr's tables array
-names the table of every node. So a reader that may not SELECT a table still reads there
-how many rows it has, which of the nodes the reader sees its rows point to, and each such
-row's weight (a value of the row's weight column). The reads themselves drop those edges
-(README "Read security"); a direct SELECT does not. Known gap, strict xfail: closing it
-takes the reads' load of the base and the overlay out of the caller's privileges (the
-tables revoked from PUBLIC, the load done by graphsync's definer role into the backend's
-memory only, never returned to SQL), which every read path goes through.
+graph._csr, graph._edge_overlay and graph._edge_cuts hold no key and no property, but
+every edge of every edge source with its weight and label number, and graph._csr's
+tables array names the table of every node. A reader that could SELECT them read
+there how many rows a table it may not read has, which of the nodes it sees those
+rows point to, and each such row's weight (a value of the row's weight column). So
+they are graph_admin's alone: a read loads them into its backend's memory through
+graph._run_as_definer, which runs as graphsync's definer role the load the read's
+own Python asked for and returns nothing to SQL (db.as_definer). The reads then
+drop the edges the caller may not read (README "Read security").
 """
 
 import struct
 
+import psycopg
 import pytest
 
 from conftest import as_role, connect
 
-READER = "gs_st_reader"
-WEIGHT = 999.125  # a value of the row the reader may not read
+READER = "gs_st_reader"  # may read customers, not payments
+BOTH = "gs_st_both"  # may read both
+WEIGHT = 999.125  # a value of a row READER may not read
 
 SETUP = f"""
 CREATE ROLE {READER} LOGIN;
+CREATE ROLE {BOTH} LOGIN;
 CREATE SCHEMA st;
 CREATE TABLE st.customers (id int PRIMARY KEY, name text);
 CREATE TABLE st.payments (id int PRIMARY KEY, customer_id int REFERENCES st.customers, amount float8);
-INSERT INTO st.customers VALUES (1, 'one'), (2, 'two');
+INSERT INTO st.customers VALUES (1, 'one'), (2, 'two'), (3, 'three');
 INSERT INTO st.payments VALUES (10, 1, 5.5);
-GRANT USAGE ON SCHEMA st TO {READER};
-GRANT SELECT ON st.customers TO {READER};
+GRANT USAGE ON SCHEMA st TO {READER}, {BOTH};
+GRANT SELECT ON st.customers TO {READER}, {BOTH};
+GRANT SELECT ON st.payments TO {BOTH};
 SELECT graph.add_table('st.customers', columns => '{{name}}');
 SELECT graph.add_table('st.payments', columns => '{{}}');
 SELECT graph.add_edge('st.payments', 'customer_id', 'st.customers', weight_column => 'amount');
@@ -38,6 +40,8 @@ SELECT graph.build();
 """
 # committed after the build, then applied: an edge of graph._edge_overlay
 LATER = (f"INSERT INTO st.payments VALUES (11, 2, {WEIGHT})", "SELECT graph.apply_sync()")
+STRUCTURAL = ("graph._csr", "graph._edge_overlay", "graph._edge_cuts")
+READ = "SELECT node_id FROM graph.traverse('st.customers', %s, max_depth => 1, direction => 'in') ORDER BY 1"
 
 
 @pytest.fixture(scope="module")
@@ -51,17 +55,49 @@ def world(db):
         c.execute("DROP SCHEMA st CASCADE")
         c.execute("SELECT graph.build()")
         c.execute(f"DROP ROLE {READER}")
+        c.execute(f"DROP ROLE {BOTH}")
 
 
-@pytest.mark.xfail(strict=True, reason="graph._edge_overlay and graph._csr are PUBLIC's: they hold the weights"
-                   " and ends of the edges of rows a reader may not read (see the module docstring)")
-def test_a_reader_reads_no_weight_or_edge_of_a_table_it_may_not_select(world):
+@pytest.mark.parametrize("table", STRUCTURAL)
+def test_a_reader_may_not_select_a_structural_table(world, table):
     with as_role(world, READER) as r:
         assert r.execute("SELECT has_table_privilege('st.payments', 'SELECT')").fetchone()[0] is False
-        # the payment row applied since the build: its weight, and the visible customer it points to
-        overlay = r.execute("SELECT o.weight, n.pk FROM graph._edge_overlay AS o"
-                            " JOIN graph._nodes AS n ON n.node_id = o.dst").fetchall()
-        # the rows in the base: their weights in graph._csr's weights array (float64, little-endian)
-        base = r.execute("SELECT weights FROM graph._csr WHERE direction = 'out'").fetchall()
-    seen = [w for w, _ in overlay] + [w for (b,) in base for (w,) in struct.iter_unpack("<d", bytes(b))]
-    assert WEIGHT not in seen and 5.5 not in seen, (overlay, seen)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            r.execute(f"SELECT * FROM {table}")
+
+
+def test_what_an_admin_reads_there_holds_the_weights_a_reader_may_not_read(world):
+    # (what the test above keeps from READER is there to keep: the weight of a payment
+    # of the base, and of the one applied since, in the overlay)
+    with connect(world) as c:
+        overlay = [w for (w,) in c.execute("SELECT weight FROM graph._edge_overlay").fetchall()]
+        base = [w for (b,) in c.execute("SELECT weights FROM graph._csr WHERE direction = 'out'").fetchall()
+                for (w,) in struct.iter_unpack("<d", bytes(b))]
+    assert WEIGHT in overlay and 5.5 in base, (overlay, base)
+
+
+def test_reads_still_load_the_base_and_the_overlay_as_the_caller_may_not(world):
+    # a fresh backend of each role loads the base (customer 1's payment) and folds the
+    # overlay (customer 2's); READER's read drops the payments' edges
+    with as_role(world, BOTH) as b, as_role(world, READER) as r:
+        assert b.execute(READ, ["1"]).fetchall() == [("1",), ("10",)]
+        assert b.execute(READ, ["2"]).fetchall() == [("11",), ("2",)]
+        assert r.execute(READ, ["1"]).fetchall() == [("1",)]
+        assert r.execute(READ, ["2"]).fetchall() == [("2",)]
+        # a change applied while the backends hold the graph: they refresh it
+        with connect(world) as c:
+            c.execute("INSERT INTO st.payments VALUES (12, 3, 1.0)")
+            c.execute("SELECT graph.apply_sync()")
+            c.execute("TRUNCATE st.payments")  # a cut: the refresh reads graph._edge_cuts
+            c.execute("INSERT INTO st.payments VALUES (13, 3, 2.0)")
+            c.execute("SELECT graph.apply_sync()")
+        assert b.execute(READ, ["3"]).fetchall() == [("13",), ("3",)]
+        assert b.execute(READ, ["1"]).fetchall() == [("1",)]
+        assert r.execute(READ, ["3"]).fetchall() == [("3",)]
+
+
+def test_the_definer_gives_a_direct_caller_nothing(world):
+    with as_role(world, READER) as r:
+        for request in (0, 1, 2, 10 ** 6):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="internal"):
+                r.execute("SELECT graph._run_as_definer(%s)", [request])

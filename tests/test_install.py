@@ -544,16 +544,22 @@ def test_a_backend_connected_before_an_upgrade_runs_the_upgraded_code(installed_
 def test_every_plpython_function_asks_for_the_installed_package_on_its_first_call(installed_db):
     """The reload above works because each PL/Python function that imports the package
     asks graph._import_package() on its first call (its SD empty), not once per backend
-    (GD): a function that did the latter would keep the old package after an upgrade."""
+    (GD): a function that did the latter would keep the old package after an upgrade.
+    graph._run_as_definer is the exception: it runs within a read that asked already
+    (db.as_definer), and a direct call must import nothing, so it only looks the package's
+    module up."""
     with connect(installed_db) as c:
-        bodies = c.execute("""SELECT p.oid::regprocedure::text, p.prosrc FROM pg_proc AS p
-                              JOIN pg_language AS l ON l.oid = p.prolang
-                              WHERE p.pronamespace = 'graph'::regnamespace AND l.lanname = 'plpython3u'
-                                AND p.prosrc LIKE '%graphsync%'
-                                AND p.proname NOT IN ('_import_package', '_compile_package')""").fetchall()
+        bodies = dict(c.execute("""SELECT p.oid::regprocedure::text, p.prosrc FROM pg_proc AS p
+                                   JOIN pg_language AS l ON l.oid = p.prolang
+                                   WHERE p.pronamespace = 'graph'::regnamespace AND l.lanname = 'plpython3u'
+                                     AND p.prosrc LIKE '%graphsync%'
+                                     AND p.proname NOT IN ('_import_package', '_compile_package')""").fetchall())
+    definer = bodies.pop("graph._run_as_definer(bigint)")
+    assert "import graphsync" not in definer and "from graphsync" not in definer and "_import_package" not in definer
+    assert 'sys.modules.get("graphsync.db")' in definer
     assert len(bodies) >= 15
     ask = 'if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:'
-    wrong = [name for name, src in bodies if ask not in src or "GD" in src]
+    wrong = [name for name, src in bodies.items() if ask not in src or "GD" in src]
     assert wrong == []
 
 

@@ -253,6 +253,52 @@ def run(plpy, sql, types=(), args=()):
     return plpy.execute(plan(plpy, sql, types), list(args))
 
 
+# Requests as_definer hands graph._run_as_definer: request number -> [fn, args,
+# result, exception]. Only this backend's Python writes them, so SQL can name one but
+# never make one (serve).
+_requests = {}
+_last_request = 0
+
+RUN_AS_DEFINER = "SELECT graph._run_as_definer($1)"
+
+
+def as_definer(plpy, fn, *args):
+    """``fn(*args)``, run as graphsync's definer role (graph_sync) through
+    graph._run_as_definer: what it returns or raises, as if called here.
+
+    For the reads' loads of the graph's structural tables (graph._csr,
+    graph._edge_overlay, graph._edge_cuts), which hold the edges and weights of every
+    row and so are not PUBLIC's: the rows go into this backend's memory and never
+    back to SQL, and the read drops what its caller may not see. ``fn`` must run no
+    statement that evaluates code a table owner controls (a source's policies,
+    triggers, operators): it runs with graph_sync's rights."""
+    global _last_request
+    _last_request += 1
+    request = _last_request
+    box = _requests[request] = [fn, args, None, None]
+    try:
+        run(plpy, RUN_AS_DEFINER, ["bigint"], [request])
+    finally:
+        _requests.pop(request, None)
+    if box[3] is not None:
+        raise box[3]
+    return box[2]
+
+
+@errors.entry_point
+def serve(plpy, request):
+    """Run request ``request`` of as_definer (graph._run_as_definer's body): its
+    result or exception is kept for as_definer. A request this backend's Python did
+    not make (a direct call) is refused: 42501."""
+    box = _requests.get(request)
+    if box is None or box[2] is not None or box[3] is not None:
+        raise errors.InsufficientPrivilege("graph._run_as_definer is internal: only graphsync's reads call it")
+    try:
+        box[2] = box[0](*box[1])
+    except BaseException as exc:  # noqa: BLE001 (handed back to as_definer, which raises it)
+        box[3] = exc
+
+
 def empty_temp_table(plpy, name, columns):
     """pg_temp.``name`` (``columns``: a constant of the caller's), empty and dropped at
     commit: created if this transaction has none yet, else truncated, so a second

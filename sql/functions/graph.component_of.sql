@@ -1,7 +1,7 @@
 -- graph.component_of(tbl, id, tenant): the nodes of the weakly connected
 -- component that holds node (tbl, id), that node included; no row when the
 -- node does not exist or the caller may not see it. Applies
--- graph.query_freshness. Reads: graph._csr, graph._edge_overlay, graph._nodes
+-- graph.query_freshness. Reads: graph._csr, graph._edge_overlay (as graph_sync: graph._run_as_definer), graph._nodes
 -- (as the caller). RETURN QUERY over graph._component_of, which packs the
 -- answer in one row; the unnest calls in the select list walk its arrays in
 -- step. PL/pgSQL, so that an error reaches the caller with its SQLSTATE,

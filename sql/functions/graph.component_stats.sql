@@ -1,7 +1,7 @@
 -- graph.component_stats(tenant): one row per weakly connected component of the
 -- nodes the caller may see: its number (as graph.connected_components numbers
 -- it) and its size, largest first. Applies graph.query_freshness.
--- Reads: graph._csr, graph._edge_overlay, graph._nodes.
+-- Reads: graph._csr, graph._edge_overlay (as graph_sync: graph._run_as_definer), graph._nodes.
 -- PL/pgSQL around graph._component_stats, which does the work in PL/Python: an error
 -- reaches the caller with its SQLSTATE, message, detail and hint only.
 CREATE OR REPLACE FUNCTION graph.component_stats(tenant text DEFAULT NULL)

@@ -1,7 +1,7 @@
 -- graph.connected_components(tenant): every node the caller may see (of tenant,
 -- when given) with its weakly connected component (edge direction ignored).
 -- Components are numbered 0.. in the order of their first node. Applies
--- graph.query_freshness. Reads: graph._csr, graph._edge_overlay, graph._nodes
+-- graph.query_freshness. Reads: graph._csr, graph._edge_overlay (as graph_sync: graph._run_as_definer), graph._nodes
 -- (as the caller). RETURN QUERY over graph._components, which packs the
 -- answer in one row (see there); the unnest calls in the select list walk its
 -- arrays in step. PL/pgSQL, so that an error reaches the caller with its

@@ -10,7 +10,7 @@
 -- escaped for the format (plpython/graphsync/reads/export.py).
 -- Runs as the caller: graph.traverse does the walk (same checks, freshness,
 -- privileges, bounds and SQLSTATEs); 42703 for an unknown label_property.
--- Reads: what graph.traverse reads (graph._csr, graph._edge_overlay,
+-- Reads: what graph.traverse reads (graph._csr, graph._edge_overlay (as graph_sync: graph._run_as_definer),
 -- graph._nodes as the caller, the sources when label_property is given).
 -- PL/pgSQL around graph._export('mermaid', ...), which does the work in PL/Python: an error
 -- reaches the caller with its SQLSTATE, message, detail and hint only.

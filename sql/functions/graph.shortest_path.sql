@@ -5,7 +5,7 @@
 -- node, step 0 being the source; edge_label is the label of the edge that
 -- reaches the node. No row when there is no such path. Among equally short
 -- paths, any one may be returned. Applies graph.query_freshness.
--- Reads: graph._csr, graph._edge_overlay, graph._nodes (as the caller).
+-- Reads: graph._csr, graph._edge_overlay (as graph_sync: graph._run_as_definer), graph._nodes (as the caller).
 -- PL/pgSQL around graph._shortest_path, which does the work in PL/Python: an error
 -- reaches the caller with its SQLSTATE, message, detail and hint only.
 CREATE OR REPLACE FUNCTION graph.shortest_path(

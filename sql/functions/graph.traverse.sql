@@ -17,7 +17,7 @@
 -- Returns one row per node in visit order, with the node it was reached from
 -- and the label of that edge. Nodes of tables the caller may not SELECT are
 -- never entered. Applies graph.query_freshness first.
--- Reads: graph._csr, graph._edge_overlay, graph._nodes (as the caller), sources.
+-- Reads: graph._csr, graph._edge_overlay (as graph_sync: graph._run_as_definer), graph._nodes (as the caller), sources.
 -- Runs as the caller. RETURN QUERY over graph._traverse (tables passed as
 -- oids: the names were resolved by the regclass casts), which returns the
 -- answer as one row of array literals (see there); the unnest calls in the

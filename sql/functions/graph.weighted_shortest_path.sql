@@ -11,7 +11,7 @@
 -- overlay or are still pending. One row per node: edge_weight of the edge that
 -- reaches it, cost so far, total_cost of the whole path. No row when
 -- unreachable. Applies graph.query_freshness.
--- Reads: graph._csr, graph._edge_overlay, graph._nodes (as the caller).
+-- Reads: graph._csr, graph._edge_overlay (as graph_sync: graph._run_as_definer), graph._nodes (as the caller).
 -- PL/pgSQL around graph._weighted_shortest_path, which does the work in PL/Python: an error
 -- reaches the caller with its SQLSTATE, message, detail and hint only.
 CREATE OR REPLACE FUNCTION graph.weighted_shortest_path(

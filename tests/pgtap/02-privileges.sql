@@ -2,7 +2,7 @@
 -- the structural tables, graph._nodes behind row-level security, never the log.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(19);
+SELECT plan(23);
 
 SELECT ok(
     (SELECT c.relrowsecurity FROM pg_class AS c WHERE c.oid = 'graph._node_rows'::regclass),
@@ -54,7 +54,9 @@ $$, $$
         '_row_visible', '_row_scope',
         '_label_visible', '_as_key_expr', '_end_expr', '_edge_filter_expr', '_row_passes', '_filter_type_ok', '_filter_row_expr',
         '_filter_foreign_name',
-        '_node_changes', '_node_runs', '_node_ids_held', '_traverse', '_components', '_component_of',
+        '_node_changes', '_node_runs', '_node_ids_held', '_traverse',
+        -- the reads' load of the structural tables, as graph_sync (nothing returned to SQL)
+        '_run_as_definer', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',
         '_export',
         '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture', '_note_capture_off',
@@ -98,6 +100,10 @@ SELECT throws_ok('SELECT count(*) FROM graph._sync_log', '42501', NULL, 'PUBLIC 
 SELECT throws_ok('INSERT INTO graph._sync_log (op, table_oid, table_name) VALUES (''T'', 0, ''x'')', '42501',
                  NULL, 'PUBLIC cannot write the log');
 SELECT throws_ok('DELETE FROM graph._nodes', '42501', NULL, 'PUBLIC cannot change the graph');
+SELECT throws_ok('SELECT count(*) FROM graph._csr', '42501', NULL, 'PUBLIC cannot read the base''s edges');
+SELECT throws_ok('SELECT count(*) FROM graph._edge_overlay', '42501', NULL, 'PUBLIC cannot read the overlay''s edges');
+SELECT throws_ok('SELECT count(*) FROM graph._edge_cuts', '42501', NULL, 'PUBLIC cannot read the cuts');
+SELECT throws_ok('SELECT graph._run_as_definer(1)', '42501', NULL, 'PUBLIC cannot make graph_sync run anything');
 SELECT throws_ok('SELECT graph.add_table(''pg_class'')', '42501', NULL, 'PUBLIC cannot register tables');
 SELECT throws_ok('SELECT * FROM graph.apply_sync()', '42501', NULL, 'PUBLIC cannot replay');
 SELECT lives_ok('SELECT * FROM graph.sync_health()', 'PUBLIC can read sync health');

@@ -43,7 +43,9 @@ when they do not. A transaction that wrote a new base keeps nothing.
 
 Dead nodes keep their edges: the algorithms take an ``alive``/enterable mask.
 Everything held is structural (node ids, tables of node ids, alive flags, edges,
-label ids): the same for every role. Label names are row values (a label
+label ids): the same for every role, and read as graphsync's definer role
+(db.as_definer: the base, the overlay, the cuts), since the tables it comes from hold
+the edges of rows the reading role may not read; each read drops those. Label names are row values (a label
 column's): they are asked of graph._labels as the reading role, so graph._labels'
 row-level security (migration 240) gives a read the names of the labels its caller
 may see; an edge whose label it may not see has no name. A read asks only for the
@@ -66,7 +68,7 @@ from graphsync.algorithms import csr
 from graphsync.algorithms import weights as weights_mod
 from graphsync.algorithms.adjacency import Overlay, both_ways, cut_base
 from graphsync.algorithms.lazy_numpy import np
-from graphsync.db import may_select, run
+from graphsync.db import as_definer, may_select, run
 from graphsync.reads import label_policy
 from graphsync.sync import base, registry
 
@@ -355,7 +357,12 @@ class Live:
         """(cuts, overlay row, node change row): what changed since the last refresh (up
         to the given ids), as refresh folds it in; the whole overlay when the cuts changed.
         ``overlay`` False: no overlay row while the cuts are the same (an overlay row of
-        last None, ``behind``: refresh leaves them for a later refresh, overlay_behind)."""
+        last None, ``behind``: refresh leaves them for a later refresh, overlay_behind).
+        Read as graphsync's definer role (db.as_definer): graph._edge_overlay and
+        graph._edge_cuts are not the reading role's."""
+        return as_definer(plpy, self._changes, plpy, upto_overlay, upto_change, overlay)
+
+    def _changes(self, plpy, upto_overlay, upto_change, overlay):
         cuts = {int(r["edge_source_id"]): r["overlay_id"] for r in run(plpy, CUTS)}
         if overlay or cuts != self.cuts:
             after = self.last_overlay if cuts == self.cuts else 0
@@ -646,10 +653,18 @@ _taint = {}
 # Whether the rows the kept graph read last in a transaction that wrote the graph
 # ($2, $3: the last overlay row id and node change id it read, 0 for none) still
 # exist, and, $1 given, that transaction committed.
+# $2 is asked as graphsync's definer role (db.as_definer: graph._edge_overlay is not
+# the reading role's), the rest as the reader (_STILL_THERE_OVERLAY).
 _STILL_THERE = """
 SELECT ($1 IS NULL OR pg_catalog.pg_xact_status($1::pg_catalog.xid8) = 'committed')
-       AND ($2 = 0 OR EXISTS (SELECT FROM graph._edge_overlay AS o WHERE o.id = $2))
-       AND ($3 = 0 OR EXISTS (SELECT FROM graph._nodes AS n WHERE n.change_id = $3)) AS ok"""
+       AND ($2 OR EXISTS (SELECT FROM graph._nodes AS n WHERE n.change_id = $3)) AS ok"""
+_STILL_THERE_OVERLAY = "SELECT $1 = 0 OR EXISTS (SELECT FROM graph._edge_overlay AS o WHERE o.id = $1) AS ok"
+
+
+def _still_there(plpy, xid, overlay, change):
+    if not as_definer(plpy, run, plpy, _STILL_THERE_OVERLAY, ["bigint"], [overlay])[0]["ok"]:
+        return False
+    return run(plpy, _STILL_THERE, ["text", "boolean", "bigint"], [xid, change == 0, change])[0]["ok"]
 
 
 def _untaint(plpy, own):
@@ -659,10 +674,8 @@ def _untaint(plpy, own):
     savepoint took back, for the rest of the generation:
     tests/test_abuse_session44.py)."""
     if own is not None and own["xid"] == _taint["xid"]:
-        return run(plpy, _STILL_THERE, ["text", "bigint", "bigint"],
-                   [None, _taint["overlay"], _taint["change"]])[0]["ok"]
-    ok = run(plpy, _STILL_THERE, ["text", "bigint", "bigint"],
-             [_taint["xid"], _taint["overlay"], _taint["change"]])[0]["ok"]
+        return _still_there(plpy, None, _taint["overlay"], _taint["change"])
+    ok = _still_there(plpy, _taint["xid"], _taint["overlay"], _taint["change"])
     _taint.clear()
     return ok
 

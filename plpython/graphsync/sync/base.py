@@ -10,7 +10,7 @@ import mmap
 from graphsync import errors
 from graphsync.algorithms import csr, traverse
 from graphsync.algorithms.lazy_numpy import np
-from graphsync.db import run
+from graphsync.db import as_definer, run
 from graphsync.sync import basefile
 
 # Per-backend cache of the base: {"generation": g, "out": Csr, "in": Csr, "any": Csr
@@ -87,12 +87,13 @@ def record_file(plpy, generation, file):
 def load(plpy, generation, keep=True):
     """The base of ``generation``: mapped from its shared file once per backend, then
     from the cache (``keep=False``: a base this transaction wrote and may roll back;
-    read privately, never cached nor written to a file)."""
+    read privately, never cached nor written to a file). Read as graphsync's definer
+    role (db.as_definer): graph._csr is not the reading role's."""
     if not keep:
-        return _read(plpy, generation)
+        return as_definer(plpy, _read, plpy, generation)
     if _cache.get("generation") != generation:
         _cache.clear()
-        _cache.update(_shared(plpy, generation))
+        _cache.update(as_definer(plpy, _shared, plpy, generation))
     return _cache
 
 
