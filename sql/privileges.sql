@@ -166,7 +166,7 @@ DECLARE
         '_row_visible', '_row_scope',
         -- ... and graph._labels' row-level security
         '_label_visible',
-        '_node_changes', '_node_runs', '_node_ids_held', '_run_as_definer', '_traverse', '_components', '_component_of',
+        '_run_as_definer', '_traverse', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',
         '_export',
         -- what the event trigger graph._follow_ddl calls as the role whose DDL it

@@ -81,6 +81,9 @@ def test_reads_still_load_the_base_and_the_overlay_as_the_caller_may_not(world):
     # overlay (customer 2's); READER's read drops the payments' edges
     with as_role(world, BOTH) as b, as_role(world, READER) as r:
         assert b.execute(READ, ["1"]).fetchall() == [("1",), ("10",)]
+        # (the tables of the nodes, read when a read names node_tables)
+        assert b.execute("SELECT node_id FROM graph.traverse('st.customers', '2', max_depth => 1,"
+                         " direction => 'in', node_tables => '{st.payments}') ORDER BY 1").fetchall() == [("11",), ("2",)]
         assert b.execute(READ, ["2"]).fetchall() == [("11",), ("2",)]
         assert r.execute(READ, ["1"]).fetchall() == [("1",)]
         assert r.execute(READ, ["2"]).fetchall() == [("2",)]
@@ -94,6 +97,16 @@ def test_reads_still_load_the_base_and_the_overlay_as_the_caller_may_not(world):
         assert b.execute(READ, ["3"]).fetchall() == [("13",), ("3",)]
         assert b.execute(READ, ["1"]).fetchall() == [("1",)]
         assert r.execute(READ, ["3"]).fetchall() == [("3",)]
+
+
+@pytest.mark.parametrize("call", ["graph._node_changes(0, 1000000)", "graph._node_runs(1000000)",
+                                  "graph._node_ids_held(0, 1000000)"])
+def test_a_reader_may_not_ask_which_nodes_of_a_table_changed_or_are(world, call):
+    # (which payment rows changed when, and how many there are: asked by the reads
+    # through graph._run_as_definer, never by the reader)
+    with as_role(world, READER) as r:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            r.execute(f"SELECT * FROM {call}")
 
 
 def test_the_definer_gives_a_direct_caller_nothing(world):

@@ -2,7 +2,9 @@
 -- numbered after < change_id <= upto (migration 070): their ids, alive flags and
 -- tables, and the highest change_id among them (NULL when none). Structural only:
 -- no key, tenant or property. SECURITY DEFINER so every role derives the same
--- alive flags from it (graph._nodes shows each reader its own rows).
+-- alive flags from it (graph._nodes shows each reader its own rows); reads call
+-- it through graph._run_as_definer, as graph_sync: not PUBLIC's, since which rows
+-- of a table changed when is not every reader's to learn.
 -- Reads: graph._node_rows (through _nodes_change_idx).
 CREATE OR REPLACE FUNCTION graph._node_changes(
     after bigint,

@@ -4,7 +4,8 @@
 -- the nodes it holds asks whether every id in between is a row before it allocates
 -- for them (reads/view.py, Live.grow_to): an index range scan of the rows it would
 -- allocate for, or of the few a forged id leaves. Structural only: a count.
--- SECURITY DEFINER: graph._nodes shows each reader its own rows.
+-- SECURITY DEFINER: graph._nodes shows each reader its own rows; reads call it
+-- through graph._run_as_definer, as graph_sync: not PUBLIC's.
 -- Reads: graph._node_rows (through its primary key).
 CREATE OR REPLACE FUNCTION graph._node_ids_held(low bigint, high bigint)
 RETURNS bigint

@@ -2,7 +2,9 @@
 -- as runs of consecutive ids (build numbers the nodes table by table, so a
 -- base has about one run per table). Structural only: no key, tenant or
 -- property. SECURITY DEFINER so reads can mask the nodes of tables the caller
--- may not SELECT without reading them. Reads: graph._node_rows.
+-- may not SELECT without reading them; reads call it through
+-- graph._run_as_definer, as graph_sync: not PUBLIC's (a table's node count).
+-- Reads: graph._node_rows.
 CREATE OR REPLACE FUNCTION graph._node_runs(below bigint)
 RETURNS TABLE (table_oid oid, first_id bigint, last_id bigint)
 LANGUAGE sql

@@ -54,7 +54,7 @@ $$, $$
         '_row_visible', '_row_scope',
         '_label_visible', '_as_key_expr', '_end_expr', '_edge_filter_expr', '_row_passes', '_filter_type_ok', '_filter_row_expr',
         '_filter_foreign_name',
-        '_node_changes', '_node_runs', '_node_ids_held', '_traverse',
+        '_traverse',
         -- the reads' load of the structural tables, as graph_sync (nothing returned to SQL)
         '_run_as_definer', '_components', '_component_of',
         '_search', '_shortest_path', '_weighted_shortest_path', '_component_stats',

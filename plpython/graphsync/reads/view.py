@@ -344,7 +344,7 @@ class Live:
                 n, far = top, table
             count += len(ids)
         if n > have + count:
-            r = run(plpy, NODE_IDS_HELD, ["bigint", "bigint"], [have, n])[0]
+            r = as_definer(plpy, run, plpy, NODE_IDS_HELD, ["bigint", "bigint"], [have, n])[0]
             same_generation(self.generation, r)  # (a rebuild renumbers the nodes: Renumbered)
             if r["held"] < n - have:
                 raise errors.DataCorrupted(
@@ -467,23 +467,27 @@ class Live:
     def node_tables(self, plpy):
         """Table oid of every node id (int64[node_count]), made on first use: the
         base's (recorded by build, else runs over the base ids from graph._nodes),
-        then every node changed since the build."""
+        then every node changed since the build. Read as graphsync's definer role
+        (db.as_definer), as the overlay is."""
         if self.tables is None:
-            tables = np.zeros(self.node_count, dtype=np.int64)
-            if self.base.get("tables") is not None:  # recorded by build (migration 130)
-                tables[:self.base_count] = np.asarray(self.base["tables"])
-            else:
-                for r in run(plpy, NODE_RUNS, ["bigint"], [self.base_count]):
-                    same_generation(self.generation, r)
-                    tables[r["first_id"]:r["last_id"] + 1] = int(r["table_oid"])
-            d = run(plpy, NODE_CHANGES, ["bigint", "bigint"], [0, self.last_change])[0]
-            same_generation(self.generation, d)
-            if d["node_ids"]:
-                ids = np.asarray(d["node_ids"], dtype=np.int64)
-                keep = ids < len(tables)
-                tables[ids[keep]] = np.asarray(d["table_oids"], dtype=np.int64)[keep]
-            self.tables = tables
+            self.tables = as_definer(plpy, self._read_node_tables, plpy)
         return self.tables
+
+    def _read_node_tables(self, plpy):
+        tables = np.zeros(self.node_count, dtype=np.int64)
+        if self.base.get("tables") is not None:  # recorded by build (migration 130)
+            tables[:self.base_count] = np.asarray(self.base["tables"])
+        else:
+            for r in run(plpy, NODE_RUNS, ["bigint"], [self.base_count]):
+                same_generation(self.generation, r)
+                tables[r["first_id"]:r["last_id"] + 1] = int(r["table_oid"])
+        d = run(plpy, NODE_CHANGES, ["bigint", "bigint"], [0, self.last_change])[0]
+        same_generation(self.generation, d)
+        if d["node_ids"]:
+            ids = np.asarray(d["node_ids"], dtype=np.int64)
+            keep = ids < len(tables)
+            tables[ids[keep]] = np.asarray(d["table_oids"], dtype=np.int64)[keep]
+        return tables
 
     def arrays(self):
         """What this graph holds, for base.cache_nbytes()."""
