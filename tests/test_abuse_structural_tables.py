@@ -82,8 +82,9 @@ def test_reads_still_load_the_base_and_the_overlay_as_the_caller_may_not(world):
     with as_role(world, BOTH) as b, as_role(world, READER) as r:
         assert b.execute(READ, ["1"]).fetchall() == [("1",), ("10",)]
         # (the tables of the nodes, read when a read names node_tables)
-        assert b.execute("SELECT node_id FROM graph.traverse('st.customers', '2', max_depth => 1,"
-                         " direction => 'in', node_tables => '{st.payments}') ORDER BY 1").fetchall() == [("11",), ("2",)]
+        named = b.execute("SELECT node_id FROM graph.traverse('st.customers', '2', max_depth => 1,"
+                          " direction => 'in', node_tables => '{st.payments}') ORDER BY 1").fetchall()
+        assert named == [("11",), ("2",)]
         assert b.execute(READ, ["2"]).fetchall() == [("11",), ("2",)]
         assert r.execute(READ, ["1"]).fetchall() == [("1",)]
         assert r.execute(READ, ["2"]).fetchall() == [("2",)]
