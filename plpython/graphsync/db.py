@@ -291,10 +291,11 @@ def serve(plpy, request):
     result or exception is kept for as_definer. A request this backend's Python did
     not make (a direct call) is refused: 42501."""
     box = _requests.get(request)
-    if box is None or box[2] is not None or box[3] is not None:
+    if box is None or box[0] is None:  # (none made, or run already)
         raise errors.InsufficientPrivilege("graph._run_as_definer is internal: only graphsync's reads call it")
+    fn, box[0] = box[0], None
     try:
-        box[2] = box[0](*box[1])
+        box[2] = fn(*box[1])
     except BaseException as exc:  # noqa: BLE001 (handed back to as_definer, which raises it)
         box[3] = exc
 
