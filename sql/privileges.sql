@@ -60,7 +60,8 @@ BEGIN
     -- it may lock it SHARE UPDATE EXCLUSIVE (graph._hold_sources: a superuser's or
     -- admin's read holds its sources against new indexes, statistics, partitions), nor
     -- in the stronger modes a registration's trigger DDL takes (graph._lock_for_capture:
-    -- that lock before the registry write, on tables the session's role has TRIGGER on).
+    -- that lock before the registry write, on tables the session's role has TRIGGER on;
+    -- both lock through graph._lock_tables, an invoker, which so runs as their owner).
     -- Each refuses a session user outside graph_admin
     -- and does that one thing, to graphsync's own capture triggers or graph.*
     -- settings only, running no code a table owner controls.

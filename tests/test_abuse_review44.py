@@ -117,6 +117,20 @@ def test_a_definers_lock_never_lands_on_a_table_a_schema_rename_gave_the_name(db
     assert on_registered == ["ShareUpdateExclusiveLock"]
 
 
+@pytest.mark.parametrize("doing, mode", [("install", "ShareRowExclusiveLock"), ("drop", "AccessExclusiveLock")])
+def test_the_capture_lock_never_lands_on_a_table_a_schema_rename_gave_the_name(db, swap, doing, mode):
+    """graph._lock_for_capture (the superuser's definer a registration calls before its
+    registry write) locks by name through the same retry as graph._hold_sources
+    (graph._lock_tables): after the owner's schema swap its lock is given back from
+    the victim's table and taken on the registered one, in the trigger DDL's mode."""
+    registered = swap[2]
+    error, on_other, on_registered = swap_while_waited(
+        db, swap, lambda p: p.execute("SELECT graph._lock_for_capture(ARRAY[%s::oid], %s)", (registered, doing)))
+    assert on_other == [], "the victim's table was locked by the definer (%s)" % on_other
+    assert error is None, error
+    assert on_registered == [mode]
+
+
 def test_maintenance_never_locks_a_table_a_schema_rename_gave_the_name(db, swap):
     """Maintenance's rebuild (graph.vacuum(), as a superuser here, as pg_cron's job
     runs it) locks its sources by name: after the owner's schema swap it held the

@@ -16,9 +16,9 @@
 -- under the lock_timeout of 10 s at most they set, sync/sources.py lock_sources; and
 -- remove_table and remove_edge before their registry writes, whose trigger DDL waits
 -- for the table anyway): waits as the session's lock_timeout lets it.
--- wait false (reads; alter_table before its registry writes): waits at most the
--- session's lock_timeout or 5 s, whichever is shorter, then raises 55P03 naming the
--- table.
+-- wait false (reads; alter_table before its registry writes): waits at most
+-- graph._registration_lock_wait() (the session's lock_timeout or 5 s, whichever is
+-- shorter), then raises 55P03 naming the table.
 -- SECURITY DEFINER, owned by the installing superuser (only a table's owner, a
 -- superuser or a role that may write the table may take that lock, and graphsync
 -- owns no one's tables): EXECUTE is graph_admin's alone (sql/privileges.sql), and it
@@ -34,9 +34,11 @@
 -- PostgreSQL looks up again when a lock it waited for is granted: the owner of a
 -- registered table who held it locked and swapped the names of two schemas it owns
 -- had this definer lock the other role's table that then bore the name, and leave
--- its own unlocked (tests/test_abuse_review44.py). So a lock holds only when the
+-- its own unlocked (tests/test_abuse_review44.py). So it locks through
+-- graph._lock_tables, as graph._lock_for_capture does: a lock holds only when the
 -- name still names the table it was taken for; otherwise every lock of the attempt
--- is given back and the tables locked again. On a hot standby (no lock
+-- is given back and the tables locked again (55000 after three tries). The tables'
+-- list is made once, before the first lock. On a hot standby (no lock
 -- above ROW EXCLUSIVE there) it takes ACCESS SHARE. Reads: graph._node_tables,
 -- graph._edge_sources, pg_inherits, pg_class (of those tables, by oid).
 CREATE OR REPLACE FUNCTION graph._hold_sources(tables oid[], wait boolean)
@@ -47,96 +49,47 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    rel oid;
     mode text := CASE WHEN pg_catalog.pg_is_in_recovery() THEN 'ACCESS SHARE' ELSE 'SHARE UPDATE EXCLUSIVE' END;
-    caller_timeout text := pg_catalog.current_setting('lock_timeout');
-    bound text;
-    moved oid;  -- a table whose name named another relation when its lock was granted
-    tries integer := 0;
+    rels oid[];
 BEGIN
-    IF NOT wait THEN
-        bound := CASE WHEN caller_timeout::pg_catalog.interval > '0'::pg_catalog.interval
-                            AND caller_timeout::pg_catalog.interval < '5s'::pg_catalog.interval
-                      THEN caller_timeout ELSE '5s' END;
-        PERFORM pg_catalog.set_config('lock_timeout', bound, true);
+    -- One table without partitions or children (graph._source_name's call, most
+    -- tables): locked without the walk.
+    IF pg_catalog.cardinality(tables) = 1
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = tables[1]) THEN
+        rels := ARRAY(SELECT tables[1]
+                      WHERE EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = tables[1])
+                         OR EXISTS (SELECT FROM graph._edge_sources AS e
+                                    WHERE tables[1] IN (e.from_table, e.via_table)));
+    ELSE
+        rels := ARRAY(
+            WITH RECURSIVE tree AS (
+                SELECT u.t AS rel, u.t AS top, 0 AS depth
+                FROM pg_catalog.unnest(tables) AS u (t)
+                WHERE EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = u.t)
+                   OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE u.t IN (e.from_table, e.via_table))
+                UNION
+                SELECT i.inhrelid, tree.top, tree.depth + 1
+                FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.rel
+            )
+            SELECT t.rel FROM tree AS t
+            GROUP BY t.rel
+            ORDER BY min(t.top), min(t.depth), t.rel
+        );
     END IF;
-    LOOP
-        tries := tries + 1;
-        moved := NULL;
-        BEGIN
-            -- One table without partitions or children (graph._source_name's call, most
-            -- tables): locked without the walk.
-            IF pg_catalog.cardinality(tables) = 1
-               AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = tables[1]) THEN
-                rel := tables[1];
-                IF EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = rel AND c.relkind IN ('r', 'p'))
-                   AND (EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = rel)
-                        OR EXISTS (SELECT FROM graph._edge_sources AS e
-                                   WHERE rel IN (e.from_table, e.via_table))) THEN
-                    moved := rel;  -- (until the lock is known to be rel's: see below)
-                    IF NOT coalesce(graph._lock_by_oid(rel, mode, false), false) THEN
-                        RAISE EXCEPTION USING ERRCODE = 'undefined_table';  -- (not rel's name now)
-                    END IF;
-                    moved := NULL;
-                END IF;
-            ELSE
-                FOR rel IN
-                    WITH RECURSIVE tree AS (
-                        SELECT u.t AS rel, u.t AS top, 0 AS depth
-                        FROM pg_catalog.unnest(tables) AS u (t)
-                        WHERE EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = u.t)
-                           OR EXISTS (SELECT FROM graph._edge_sources AS e WHERE u.t IN (e.from_table, e.via_table))
-                        UNION
-                        SELECT i.inhrelid, tree.top, tree.depth + 1
-                        FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.rel
-                    )
-                    SELECT t.rel FROM tree AS t
-                    -- each relation's kind looked up by its oid: a join to pg_class was
-                    -- planned as a hash of all of it, every table of the database
-                    -- (tests/test_operation_costs.py)
-                    WHERE (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = t.rel) IN ('r', 'p')
-                    GROUP BY t.rel
-                    ORDER BY min(t.top), min(t.depth), t.rel
-                LOOP
-                    moved := rel;
-                    IF NOT coalesce(graph._lock_by_oid(rel, mode, false), false) THEN
-                        RAISE EXCEPTION USING ERRCODE = 'undefined_table';  -- (not rel's name now)
-                    END IF;
-                    moved := NULL;
-                END LOOP;
-            END IF;
-            EXIT;  -- every table locked
-        EXCEPTION WHEN undefined_table THEN
-            -- LOCK TABLE takes a name: PostgreSQL looks it up again when a lock it
-            -- waited for is granted, and a rename committed meanwhile (the owner's, of
-            -- its table or of a schema it owns) had it lock the relation that bears the
-            -- name then, another role's table, or none (42P01). The block's
-            -- subtransaction is rolled back, which gives back each lock it took, and
-            -- the tables are locked again under their names now (twice more at most).
-            IF moved IS NULL THEN
-                RAISE;
-            ELSIF tries >= 3 THEN
-                RAISE EXCEPTION 'graphsync could not lock %: it was renamed while its lock was waited for',
-                    moved::pg_catalog.regclass
-                    USING ERRCODE = '55000',
-                          HINT = 'Retry when the table''s or its schema''s name has settled.';
-            END IF;
-        WHEN lock_not_available THEN
-            IF wait THEN
-                RAISE;
-            END IF;
-            RAISE EXCEPTION 'graphsync could not lock % in % mode within %', rel::pg_catalog.regclass, mode, bound
-                USING ERRCODE = '55P03',
-                      DETAIL = 'A superuser''s or graph_admin member''s read holds the tables it reads against new'
-                               ' indexes, statistics and partitions until its transaction ends, and waits for'
-                               ' VACUUM, ANALYZE, CREATE INDEX CONCURRENTLY, CREATE STATISTICS or another such'
-                               ' read of the table that holds them.',
-                      HINT = 'Retry when that is done (pg_locks shows who holds the table), or read as a role'
-                             ' outside graph_admin, whose read takes no such lock.';
-        END;
-    END LOOP;
-    IF NOT wait THEN
-        PERFORM pg_catalog.set_config('lock_timeout', caller_timeout, true);
+    -- (graph._lock_tables locks the ones that are tables, r or p: each relation's kind
+    -- looked up by its oid; a join to pg_class was planned as a hash of all of it,
+    -- every table of the database, tests/test_operation_costs.py)
+    IF wait THEN
+        PERFORM graph._lock_tables(rels, mode);
+    ELSE
+        PERFORM graph._lock_tables(
+            rels, mode, 'graphsync could not lock %1$s in ' || mode || ' mode within %2$s',
+            'A superuser''s or graph_admin member''s read holds the tables it reads against new'
+            ' indexes, statistics and partitions until its transaction ends, and waits for'
+            ' VACUUM, ANALYZE, CREATE INDEX CONCURRENTLY, CREATE STATISTICS or another such'
+            ' read of the table that holds them.',
+            'Retry when that is done (pg_locks shows who holds the table), or read as a role'
+            ' outside graph_admin, whose read takes no such lock.');
     END IF;
 END;
 $$;

@@ -1,16 +1,17 @@
 -- graph._install_capture_bounded(tbls, doing): graph._install_capture(tbls) whose
 -- trigger DDL (CREATE TRIGGER, ALTER TABLE ... ENABLE TRIGGER: SHARE ROW EXCLUSIVE;
 -- dropping a trigger: ACCESS EXCLUSIVE) waits for the tables' open writers at most
--- 5 s (the caller's lock_timeout when shorter), then 55P03 naming the table that
--- could not be locked, with a DETAIL and a HINT; lock_timeout is the caller's again
--- afterwards. Unbounded, that DDL waited for any writer's open transaction (a plain
--- UPDATE left open) as long as it stayed open, and every new writer of the table
--- queued behind it (tests/test_writer_poison.py). doing says what the call was
--- doing, for the message and its DETAIL: 'install' (registering a table: its
--- triggers are created), 'repair' (a capture trigger disabled, missing or not
--- graphsync's is enabled or created again), 'drop' (a table's triggers dropped, or
--- its capture regenerated); anything else is refused (22023). The one form of this
--- bound: every registration and reconcile's trigger repair call it.
+-- graph._registration_lock_wait() (5 s, the caller's lock_timeout when shorter),
+-- then 55P03 naming the table that could not be locked, with a DETAIL and a HINT;
+-- lock_timeout is the caller's again afterwards. Unbounded, that DDL waited for
+-- any writer's open transaction (a plain UPDATE left open) as long as it stayed
+-- open, and every new writer of the table queued behind it
+-- (tests/test_writer_poison.py). doing says what the call was doing, for the
+-- message and its DETAIL: 'install' (registering a table: its triggers are
+-- created), 'repair' (a capture trigger disabled, missing or not graphsync's is
+-- enabled or created again), 'drop' (a table's triggers dropped, or its capture
+-- regenerated); anything else is refused (22023). The one form of this bound's
+-- use for trigger DDL: every registration and reconcile's trigger repair call it.
 -- A single call for all tbls (graph.add_schema's one pass over their triggers);
 -- with several tables, the one named is the first of them (or of their partitions
 -- and inheritance children) another session holds a lock on (pg_locks), all of them
@@ -48,9 +49,7 @@ BEGIN
     IF tbls IS NULL OR pg_catalog.cardinality(tbls) = 0 THEN
         RETURN;
     END IF;
-    bound := CASE WHEN caller_timeout::pg_catalog.interval > '0'::pg_catalog.interval
-                       AND caller_timeout::pg_catalog.interval < '5s'::pg_catalog.interval
-                  THEN caller_timeout ELSE '5s' END;
+    bound := graph._registration_lock_wait();
     PERFORM pg_catalog.set_config('lock_timeout', bound, true);
     BEGIN
         PERFORM graph._install_capture(tbls);

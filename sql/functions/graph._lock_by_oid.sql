@@ -14,8 +14,9 @@
 -- SECURITY INVOKER: it locks as its caller (a definer's owner, or the role whose
 -- DDL graph._follow_ddl follows), so it never lets anyone lock a table that one
 -- could not lock with LOCK TABLE; PUBLIC's to run for the DDL follower's sake.
--- Its callers: graph._hold_sources, graph._follow_ddl (ALTER SCHEMA) and the
--- source locks of build, verify, reconcile and maintenance (sync/sources.py lock_sources).
+-- Its callers: graph._lock_tables (for graph._hold_sources and
+-- graph._lock_for_capture), graph._follow_ddl (ALTER SCHEMA) and the source locks
+-- of build, verify, reconcile and maintenance (sync/sources.py lock_sources).
 CREATE OR REPLACE FUNCTION graph._lock_by_oid(rel oid, mode text, members boolean)
 RETURNS boolean
 LANGUAGE plpgsql
