@@ -158,10 +158,10 @@ BEGIN
     -- lock_timeout when shorter), then 55P03 naming the table; a definer
     -- (graph._lock_for_capture), given the table only when the caller has TRIGGER on
     -- it; not while capture is deferred (graph.add_schema locks its tables first). A
-    -- carrier that has triggers already gets its capture regenerated, no trigger DDL.
+    -- carrier that has triggers already (graph._captured_tables: a node table or a
+    -- join table) gets its capture regenerated, no trigger DDL.
     IF current_setting('graphsync.deferring_capture', true) IS DISTINCT FROM 'on'
-       AND NOT EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = carrier)
-       AND NOT EXISTS (SELECT FROM graph._edge_sources AS e WHERE carrier IN (e.from_table, e.via_table))
+       AND NOT EXISTS (SELECT FROM graph._captured_tables(carrier))
        AND has_table_privilege(carrier, 'TRIGGER') THEN
         PERFORM graph._lock_for_capture(ARRAY[carrier::oid], 'install');
     ELSIF current_setting('graphsync.deferring_capture', true) IS DISTINCT FROM 'on'

@@ -294,13 +294,15 @@ INSTALL_CAPTURE = "SELECT graph._install_capture_bounded($1::pg_catalog.oid[], '
 # after the row, it waited for a writer of the table whose transaction then applied
 # (waiting for the row), 40P01 for one of them (tests/test_lock_order_race.py). At
 # most 5 s, then 55P03 naming the table (graph._lock_for_capture: a definer, given
-# only the tables the caller has TRIGGER on).
+# only the tables the caller has TRIGGER on). "No triggers yet" is what graph.add_edge
+# asks too: not among graph._captured_tables() (node tables and join tables), asked
+# of each planned table: asked of all, it read every registered table's pg_class row
+# (tests/test_operation_costs.py).
 LOCK_FOR_CAPTURE = """
 SELECT graph._lock_for_capture(ARRAY(
     SELECT u.t FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u (t, o)
     WHERE pg_catalog.has_table_privilege(u.t, 'TRIGGER') IS true
-      AND NOT EXISTS (SELECT FROM graph._node_tables AS n WHERE n.table_oid = u.t)
-      AND NOT EXISTS (SELECT FROM graph._edge_sources AS e WHERE u.t IN (e.from_table, e.via_table))
+      AND NOT EXISTS (SELECT FROM graph._captured_tables(u.t))
     ORDER BY u.o), 'install')
 """
 
