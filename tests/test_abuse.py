@@ -1693,9 +1693,14 @@ DEFINERS = {
     # reads: catch the graph up, read the log (admin-only) for a reader
     "_read_sync": ("graph_sync", True),
     "_pending_ids": ("graph_sync", True),  # ids only; graph._pending_rows reads the rows as its caller
-    "_node_changes": ("graph_sync", True),
-    "_node_runs": ("graph_sync", True),
-    "_node_ids_held": ("graph_sync", True),  # a count of node ids in a range
+    # the reads' load of the structural tables, which are graph_admin's: a request the
+    # read's own Python made, run as graph_sync, nothing returned (a direct call: 42501)
+    "_run_as_definer": ("graph_sync", True),
+    # ... and what it asks: which nodes changed, each table's node ids (not PUBLIC's:
+    # polling them showed when a table the role may not read was written)
+    "_node_changes": ("graph_sync", False),
+    "_node_runs": ("graph_sync", False),
+    "_node_ids_held": ("graph_sync", False),  # a count of node ids in a range
     # the DDL follower's helpers, called as the role whose DDL fired it: each derives
     # what it does from the catalog
     "_followed_tables": ("graph_sync", True),
