@@ -1368,3 +1368,39 @@ def test_a_registration_whose_trigger_ddl_waits_for_an_open_writer_gives_up_nami
         if node:
             got = c.execute(NOTES_NODE).fetchone()
             assert (got[0] if node[0] else None, got[1]) == node, got
+
+
+@pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)
+def test_a_remove_table_waiting_for_an_open_reader_gives_up_naming_it(admin_world):
+    """remove_table() drops the table's capture (ACCESS EXCLUSIVE), which a reader's
+    open transaction (ACCESS SHARE: a plain SELECT) holds up as a writer's does, and
+    while the drop waits every later reader of the table queues behind it: at most 5 s,
+    then 55P03 naming the table; nothing changed, the later reader served, and once the
+    reader's transaction ends the same call succeeds."""
+    dsn, writer, admin_login = admin_world
+    with (as_role(dsn, writer) as reader, as_role(dsn, writer) as later, admin_login() as admin,
+          connect(dsn) as c):
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM notes")
+        admin.execute("SET statement_timeout = '30s'")  # a guard against a hang, not a timing
+        later.execute("SET statement_timeout = '30s'")
+        try:
+            done = {}
+
+            def read_later():  # once the drop waits for the reader: queued behind the drop
+                if wait_until(lambda: blocked_by(c, admin.info.backend_pid, reader.info.backend_pid)):
+                    done["rows"] = later.execute("SELECT count(*) FROM notes").fetchone()
+
+            t = threading.Thread(target=read_later)
+            t.start()
+            with pytest.raises(psycopg.Error) as raised:
+                admin.execute("SELECT graph.remove_table('notes', true)")
+            t.join()
+            assert done["rows"] == (0,)  # served once the drop gave up
+            assert c.execute(NOTES_REGISTERED).fetchall() == [(1, 2, Some())]
+        finally:
+            reader.execute("COMMIT")
+        assert raised.value.sqlstate == "55P03", raised.value
+        assert "could not lock public.notes within 5s" in str(raised.value), raised.value
+        admin.execute("SELECT graph.remove_table('notes', true)")
+        assert c.execute(NOTES_REGISTERED).fetchall() == [(0, 0, 0)]
