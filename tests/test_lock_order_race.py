@@ -560,3 +560,40 @@ def test_the_trigger_ddl_lock_is_taken_only_where_the_session_could_take_it_by_t
             c.execute("DROP TABLE lo_other")
             c.execute(f"DROP OWNED BY {role}")
             c.execute(f"DROP ROLE {role}")
+
+
+REPLICA_TRIGGERS = ("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'lo_accounts'::regclass"
+                    " AND tgname LIKE 'graphsync\\_replica\\_capture\\_%'")
+
+
+@pytest.mark.parametrize("loser", ["writer", "registration"])
+@pytest.mark.parametrize("enabled", [True, False])
+def test_replica_capture_switched_beside_an_open_writer_that_applies_does_not_deadlock(world, admin, enabled, loser):
+    """graph.enable_replica_capture() wrote graph._sync_state's row (replica_capture)
+    and then ran its trigger DDL on every captured table (CREATE TRIGGER: SHARE ROW
+    EXCLUSIVE; turned off, DROP FUNCTION ... CASCADE: ACCESS EXCLUSIVE), which waited
+    for a writer's open INSERT of one of them; the writer's transaction then applied (as
+    a read applies), waiting for the row: 40P01 for one of them (seen failing so). The
+    tables' locks are now taken first, bounded (graph._lock_for_capture), and the row
+    after them: the call waits for the writer holding nothing the writer's apply needs,
+    the apply goes on and commits, and so does the call. Run as a superuser and as an
+    admin with only SELECT and TRIGGER on the tables."""
+    if not enabled:
+        with connect(world) as c:
+            c.execute("SELECT graph.enable_replica_capture()")
+            assert c.execute(REPLICA_TRIGGERS).fetchone()[0] > 0
+    try:
+        out = _registration_race(world, "lo_accounts", "(100, 'written while switching')",
+                                 "SELECT graph.enable_replica_capture(%s)" % ("true" if enabled else "false"),
+                                 loser, disable=False, login=admin)
+        assert _failure(out["writer"]) is None and _failure(out["registration"]) is None, out
+        assert out["registration"] == [(2 if enabled else 0,)], out
+        with connect(world) as c:
+            assert (c.execute(REPLICA_TRIGGERS).fetchone()[0] > 0) is enabled
+            assert c.execute("SELECT replica_capture FROM graph._sync_state").fetchone() == (enabled,)
+            assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift() WHERE kind LIKE 'trigger%'")] == []
+            apply(c)
+            assert verify(c) == []
+    finally:
+        with connect(world) as c:
+            c.execute("SELECT graph.enable_replica_capture(false)")

@@ -1404,3 +1404,77 @@ def test_a_remove_table_waiting_for_an_open_reader_gives_up_naming_it(admin_worl
         assert "could not lock public.notes within 5s" in str(raised.value), raised.value
         admin.execute("SELECT graph.remove_table('notes', true)")
         assert c.execute(NOTES_REGISTERED).fetchall() == [(0, 0, 0)]
+
+
+REPLICA_TRIGGERS = ("SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('accounts'::regclass, 'transfers'::regclass,"
+                    " 'notes'::regclass) AND tgname LIKE 'graphsync\\_replica\\_capture\\_%'")
+
+
+def _state_row_free(c):
+    """Whether graph._sync_state's row is free now (no other session holds it)."""
+    try:
+        with c.transaction():
+            c.execute("SELECT FROM graph._sync_state FOR UPDATE NOWAIT")
+        return True
+    except psycopg.errors.LockNotAvailable:
+        return False
+
+
+@pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)
+@pytest.mark.parametrize("lock_timeout", [None, "1s"])
+def test_replica_capture_waiting_for_an_open_writer_holds_no_ones_replay_and_gives_up_naming_it(admin_world,
+                                                                                               lock_timeout):
+    """graph.enable_replica_capture() wrote graph._sync_state's row and then created
+    the row-level capture triggers of every captured table (SHARE ROW EXCLUSIVE), which
+    waited for a writer's plain UPDATE left open, without bound: every apply (a read's
+    too) and every registration waited behind the row for as long as the writer liked
+    (seen failing so: the other session's apply waited). The tables' locks are now
+    taken first, at most 5 s (the caller's lock_timeout when shorter, which the message
+    states), and the row only then: meanwhile replay goes on; past the bound the call
+    fails 55P03 naming the table, changing nothing (no trigger, replica_capture as it
+    was, nothing of the tables held, the caller's lock_timeout its own); once the
+    writer commits the same call succeeds. The admin a superuser or a graph_admin
+    member who is not one (admin_world)."""
+    dsn, writer, admin_login = admin_world
+    failed = {}
+    call = "SELECT graph.enable_replica_capture()"
+    try:
+        with as_role(dsn, writer) as w, admin_login() as admin, connect(dsn) as c:
+            c.execute("INSERT INTO transfers VALUES (100, 1)")  # a pending row for the apply below
+            w.execute("BEGIN")
+            w.execute("INSERT INTO notes (id, body) VALUES (1, 'written while waited for')")
+            admin.execute("SET statement_timeout = '30s'")  # a guard against the hang, not a timing
+            if lock_timeout:
+                admin.execute(f"SET lock_timeout = '{lock_timeout}'")
+            waiting = threading.Thread(target=lambda: _record(admin, call, failed))
+            waiting.start()
+            try:
+                assert wait_until(lambda: blocked_by(c, admin.info.backend_pid, w.info.backend_pid))
+                free = _state_row_free(c)
+                c.execute("SET statement_timeout = '5s'")  # (the guard again)
+                applied = None if not free else apply(c)["inserts"]
+                c.execute("RESET statement_timeout")
+            finally:
+                waiting.join()
+                # nothing half-done, and nothing of the writer's table held once it failed
+                triggers = c.execute(REPLICA_TRIGGERS).fetchone()[0]
+                state = c.execute("SELECT replica_capture FROM graph._sync_state").fetchone()
+                held = c.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND relation = 'notes'::regclass",
+                                 [admin.info.backend_pid]).fetchone()[0]
+                w.execute("COMMIT")
+            assert free, "enable_replica_capture() waited for the writer holding graph._sync_state's row"
+            assert applied == 1
+            assert (triggers, state, held) == (0, (False,), 0)
+            error = failed.get(call, "")
+            assert error.startswith("55P03: "), failed
+            assert ("could not lock public.notes within %s" % (lock_timeout or "5s")) in error, error
+            assert "writer" in error, error
+            assert admin.execute("SHOW lock_timeout").fetchone() == (lock_timeout or "0",)
+            assert admin.execute(call).fetchone() == (3,)
+            assert c.execute(REPLICA_TRIGGERS).fetchone()[0] > 0
+            assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift() WHERE kind LIKE 'trigger%'")] == []
+            apply(c)
+            assert verify(c) == []
+    finally:
+        with connect(dsn) as c:
+            c.execute("SELECT graph.enable_replica_capture(false)")

@@ -9,7 +9,17 @@
 -- subscribe in a way that event trigger does not see (it was disabled), or that
 -- wants the triggers in place ahead of time. Stored in
 -- graph._sync_state.replica_capture; capture is regenerated and the triggers
--- attached as the caller, as registration does (graph._install_capture).
+-- attached as the caller, as registration does (graph._install_capture_bounded).
+-- Lock order, a registration's: the tables the trigger DDL will take (CREATE
+-- TRIGGER: SHARE ROW EXCLUSIVE; turned off, the row-level function dropped with its
+-- triggers: ACCESS EXCLUSIVE) first, through graph._lock_for_capture, and
+-- graph._sync_state's row only then. Written first, the row was held while that
+-- DDL waited without bound for a writer's open transaction: every apply, every read
+-- that applies and every registration waited behind it, and a writer whose
+-- transaction then applied deadlocked with it (tests/test_writer_poison.py,
+-- tests/test_lock_order_race.py). Each lock waits at most 5 s (the caller's
+-- lock_timeout when shorter), then 55P03 naming the table; the call is one
+-- transaction: nothing of it stays.
 -- Admin only. Returns how many captured tables carry replica capture now.
 -- Touches: graph._sync_state, the functions graph._capture_row_<oid>, pg_trigger.
 -- Errors reach the caller with SQLSTATE, message, detail and hint only.
@@ -19,6 +29,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    tbls oid [];
     e_state text;
     e_message text;
     e_detail text;
@@ -28,9 +39,22 @@ BEGIN
     IF enabled IS NULL THEN
         RAISE EXCEPTION 'enabled must be true or false' USING ERRCODE = '22004';
     END IF;
+    tbls := ARRAY(SELECT t.table_oid FROM graph._captured_tables() AS t WHERE t.present ORDER BY t.table_oid);
+    IF enabled THEN
+        PERFORM graph._lock_for_capture(tbls, 'install');
+    ELSE
+        -- the tables whose row-level function goes, with its triggers (DROP FUNCTION
+        -- ... CASCADE): those a subscription applies to keep it
+        PERFORM graph._lock_for_capture(ARRAY(
+            SELECT u.t FROM pg_catalog.unnest(tbls) WITH ORDINALITY AS u (t, o)
+            WHERE pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_row_' || u.t)) IS NOT NULL
+              AND u.t <> ALL (graph._replica_capture_applied())
+            ORDER BY u.o), 'drop');
+    END IF;
     UPDATE graph._sync_state SET replica_capture = enabled;
-    PERFORM graph._install_capture(ARRAY(SELECT t.table_oid FROM graph._captured_tables() AS t
-                                         WHERE t.present ORDER BY t.table_oid));
+    -- bounded all the same: DDL on a table not locked above (a repair of its
+    -- statement triggers, a table the session has no TRIGGER on) waits no longer
+    PERFORM graph._install_capture_bounded(tbls, CASE WHEN enabled THEN 'install' ELSE 'drop' END);
     RETURN (SELECT count(*) FROM graph._captured_tables() AS t
             WHERE pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_row_' || t.table_oid))
                   IS NOT NULL);
