@@ -1478,3 +1478,95 @@ def test_replica_capture_waiting_for_an_open_writer_holds_no_ones_replay_and_giv
     finally:
         with connect(dsn) as c:
             c.execute("SELECT graph.enable_replica_capture(false)")
+
+
+def _unfollowed(c, ddl):
+    """``ddl`` on notes with graphsync's event triggers off: drift that reconcile()'s
+    repair follows by writing the registry."""
+    c.execute("ALTER EVENT TRIGGER graphsync_follow_ddl DISABLE")
+    c.execute("ALTER EVENT TRIGGER graphsync_follow_drop DISABLE")
+    try:
+        c.execute(ddl)
+    finally:
+        c.execute("ALTER EVENT TRIGGER graphsync_follow_ddl ENABLE ALWAYS")
+        c.execute("ALTER EVENT TRIGGER graphsync_follow_drop ENABLE ALWAYS")
+
+
+# Drift (by its kind) whose repair writes the registry: (the DDL, the repair's action, a
+# query of the registration and its rows after). A property column dropped is
+# followed (ops/follow.py) by a superuser under graphsync's mark, which spares the
+# state row (migration 438): its case is an admin's who is not one.
+REPAIRED_IN_THE_REGISTRY = {
+    "column_dropped": ("ALTER TABLE notes DROP COLUMN body", "unregistered_column",
+                       "SELECT columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass", [([],)]),
+    "key_changed": ("ALTER TABLE notes DROP CONSTRAINT notes_pkey, ADD PRIMARY KEY (id, body)", "rekeyed_table",
+                    "SELECT id_columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass",
+                    [(["id", "body"],)]),
+}
+
+
+@pytest.mark.parametrize("drift, admin_world", [("column_dropped", "graph_admin"), ("key_changed", "superuser"),
+                                                ("key_changed", "graph_admin")], indirect=["admin_world"])
+def test_a_reconcile_whose_repair_waits_for_the_state_row_holds_no_sources_lock(admin_world, drift):
+    """reconcile()'s repair runs under its sources' locks, before it takes
+    graph._sync_state's row; but its registry writes (REPAIRED_IN_THE_REGISTRY: a
+    property column unregistered, a table re-keyed, after DDL made while the event
+    triggers were off) fire graph._bump_graph_version,
+    which takes that row, and that wait had no bound: a session whose transaction
+    applied (graph.apply_sync()) and stayed open held the run there, with every
+    source's SHARE UPDATE EXCLUSIVE lock, as long as it liked (their owners' VACUUM,
+    ANALYZE, CREATE INDEX, every writer's LOCK TABLE ... IN SHARE MODE waited; seen
+    failing). That wait is now bounded as the run's own wait for the row (10 s, the
+    caller's lock_timeout when shorter): past it the repair rolls back with the
+    sources' locks, the row is waited for holding none, and the repair runs again
+    once it is free, then succeeds. The admin a superuser or a graph_admin member who
+    is not one (admin_world)."""
+    ddl, action, state, after = REPAIRED_IN_THE_REGISTRY[drift]
+    dsn, _writer, admin_login = admin_world
+    failed = {}
+    call = "SELECT action, table_name FROM graph.reconcile()"
+    got = []
+    with connect(dsn) as c:
+        _unfollowed(c, ddl)
+        assert (drift, "public.notes") in [(k, t) for k, t in c.execute(
+            "SELECT kind, table_name FROM graph._schema_drift()")]
+    with connect(dsn) as holder, admin_login() as admin, connect(dsn) as c, connect(dsn) as owner:
+        holder.execute("BEGIN")
+        holder.execute("SELECT * FROM graph.apply_sync()")
+        assert not _state_row_free(c)
+        admin.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
+
+        def run():
+            try:
+                got.extend(admin.execute(call).fetchall())
+            except psycopg.Error as exc:
+                failed[call] = "%s: %s" % (exc.sqlstate, exc)
+
+        waiting = threading.Thread(target=run)
+        waiting.start()
+        try:
+            assert wait_until(lambda: blocked_by(c, admin.info.backend_pid, holder.info.backend_pid))
+
+            def owner_may_lock():
+                owner.execute("BEGIN")
+                try:
+                    owner.execute("LOCK TABLE accounts, transfers, notes IN SHARE UPDATE EXCLUSIVE MODE NOWAIT")
+                    return blocked_by(c, admin.info.backend_pid, holder.info.backend_pid)  # (still waiting)
+                except psycopg.errors.LockNotAvailable:
+                    return False
+                finally:
+                    owner.execute("ROLLBACK")
+
+            may_lock = wait_until(owner_may_lock, timeout=60)
+        finally:
+            holder.execute("COMMIT")
+            waiting.join()
+        assert may_lock, "reconcile() waited for graph._sync_state's row holding its sources' locks"
+        assert failed == {}, failed
+        assert (action, "public.notes") in got, got
+        status, error = c.execute("SELECT status, error FROM graph._maintenance_jobs"
+                                  " WHERE kind = 'reconcile' ORDER BY job_id DESC LIMIT 1").fetchone()
+        assert status == "succeeded", (status, error, got)
+        assert c.execute(state).fetchall() == after
+        assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift()")] == []
+        assert verify(c) == []

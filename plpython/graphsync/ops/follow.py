@@ -449,10 +449,12 @@ def follow_tables(plpy, repairs, tables):
     marked = f.q(MAY_MARK)[0]["may"]
     if marked:
         f.q(MARK)
+        repairs.renames_marked = True  # (reconcile's repair takes the row for no write of these)
     for oid in sorted(set(int(t) for t in tables)):
         f.follow_table(oid)  # counts each change (CHANGED): no build_required on graph._sync_state
     if marked:
         f.q(UNMARK)
+        repairs.renames_marked = False
     attach = set()
     for oid in sorted(f.dropped):
         f.forget(oid)

@@ -39,8 +39,16 @@ in rolled back, nothing is lost, run it again: one row 'lost_lock_race' after wh
 phases before it did). The settings it reads (through apply_sync and
 graph._rebuild_reasons) are checked before it starts: a bad value is an error
 (22023), not a failed run.
+
+A repair that writes the registry (a column unregistered, a table re-keyed) takes
+graph._sync_state's row before that write, its wait bounded as the run's own for
+it (Repairs.q, sources.hold_state_row): the registry's statement trigger
+(graph._bump_graph_version) waited for the row without bound, holding every
+source's lock, as long as another session's transaction that applied stayed open
+(tests/test_writer_poison.py).
 """
 
+import re
 
 from graphsync import db, errors, settings
 from graphsync.ops import drift, follow, jobs, verify
@@ -68,6 +76,11 @@ LOST_RACE = ("lost a lock race with another session (%s); nothing was lost: what
 # waited its bound for the table's writers: Repairs.install_capture says the rest).
 BOUNDED_BY = "graphsync "
 
+# A write of the registry (what reconcile's repair and ops/follow.py write: their
+# statements start so), whose statement trigger graph._bump_graph_version takes
+# graph._sync_state's row (Repairs.q).
+REGISTRY_WRITE = re.compile(r"\s*(?:UPDATE|DELETE\s+FROM|INSERT\s+INTO)\s+graph\._(?:node_tables|edge_sources)\b")
+
 # The call a run is, as its messages name it: its apply's rebuild of a backlog
 # ("graph.reconcile()'s rebuild of a backlog"), its source check and its rebuild
 # ("graph.reconcile()'s source check", "...'s rebuild"; they named graph.apply_sync(),
@@ -81,8 +94,12 @@ SETTINGS_READ = ("graph.sync_batch_size", "graph.edge_buffer_size", "graph.sync_
 class Repairs:
     """What reconcile changed: rows (action, table_name, items, detail)."""
 
-    def __init__(self, plpy):
+    def __init__(self, plpy, why=None):
         self.plpy = plpy
+        # the call whose repair this is (graph.reconcile()): its registry writes take
+        # graph._sync_state's row first, bounded (sources.hold_state_row); None (the
+        # event trigger's follower) leaves them to the registry's trigger
+        self.why = why
         self.kept = 0  # how many actions stand (a phase that rolled back: not its own)
         self.given = {}  # (level, message, hint) -> how many times a client was given it
         self.reset()
@@ -95,6 +112,8 @@ class Repairs:
         self.registration_changed = False
         self.unrepaired = []
         self.said = {}  # (level, message, hint) -> how many times this repair said it
+        self.state_held = False  # graph._sync_state's row taken by this repair (hold_state_row)
+        self.renames_marked = False  # follow.follow_tables' mark: its registry writes spare the row
 
     def say(self, level, message, hint=None):
         """A WARNING or NOTICE (``level``) of the repair, given once: a repair that
@@ -116,6 +135,11 @@ class Repairs:
         self.actions.append((action, table_name, items, detail))
 
     def q(self, sql, types=(), args=()):
+        if self.why is not None and not self.state_held and not self.renames_marked and REGISTRY_WRITE.match(sql):
+            # graph._bump_graph_version would wait for the row without bound here,
+            # holding the sources' locks: taken first, bounded (StateRowBusy past it)
+            sources.hold_state_row(self.plpy, self.why)
+            self.state_held = True
         return self.plpy.execute(self.plpy.prepare(sql, list(types)), list(args))
 
     def remove_edge_sources(self, where, types, args, why):
@@ -426,7 +450,7 @@ def reconcile(plpy):
     jobs.lock(plpy, wait=True)
     job_id = jobs.job_start(plpy, "reconcile")
     result = jobs.new_result(job_id)
-    repairs = Repairs(plpy)
+    repairs = Repairs(plpy, CALL)
     try:
         undone = _reconcile(plpy, job_id, repairs, result)
         undone[:0] = ["%s: %s" % (a[1], a[3]) for a in repairs.actions if a[0] == "needs_attention"]

@@ -268,6 +268,40 @@ class _GiveBack(Exception):
     once free) is given back."""
 
 
+class StateRowBusy(Exception):
+    """Raised by hold_state_row within ``first`` of lock_sources_then_state: the row
+    was not granted within the bound; handled as that call's own wait for the row
+    running out (the sources' locks and ``first``'s work given back, the row waited for
+    holding none, it all run again)."""
+
+
+# What takes graph._sync_state's row ahead of a registry write (hold_state_row).
+HOLD_STATE = "SELECT FROM graph._sync_state FOR UPDATE"
+
+
+def hold_state_row(plpy, why):
+    """Take graph._sync_state's row now, from ``first`` of lock_sources_then_state
+    (reconcile's repair), before a statement that takes it without bound: a write of
+    the registry (graph._node_tables, graph._edge_sources), whose statement trigger
+    graph._bump_graph_version locks the row under the session's lock_timeout (none by
+    default). Waited for so under the sources' locks, a session whose transaction
+    applied and stayed open (an open graph.apply_sync(), a read that applied) kept
+    every source table under SHARE UPDATE EXCLUSIVE for as long as it liked
+    (tests/test_writer_poison.py). Here the wait is bounded as lock_sources_then_state
+    bounds its own (SOURCE_LOCK_WAIT, the caller's lock_timeout when shorter; the
+    caller's again afterwards); past it StateRowBusy, which lock_sources_then_state
+    handles as its own wait running out. A deadlock is lock_state's 40P01."""
+    was = plpy.execute(plpy.prepare(LOCK_WAIT, ["text"]), [SOURCE_LOCK_WAIT])[0]["was"]
+    try:
+        lock_state(plpy, why, HOLD_STATE)
+    except plpy.SPIError as exc:
+        if getattr(exc, "sqlstate", None) != errors.LOCK_TIMEOUT:
+            raise
+        raise StateRowBusy() from None
+    finally:
+        plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('lock_timeout', $1, true)", ["text"]), [was])
+
+
 def lock_sources_then_state(plpy, why, statement, first=None):
     """lock_sources(plpy, why), then ``first()`` when given (what the caller does under
     the sources' locks before it takes the row: reconcile's repair, whose DDL waits for
@@ -284,8 +318,10 @@ def lock_sources_then_state(plpy, why, statement, first=None):
     of a join table failed (55P03) and so did maintenance's source check
     (tests/test_writer_poison.py). Only the row's wait is bounded so: what ``first``
     raises is raised (a lock it waits for, as long as the caller's lock_timeout lets
-    it). A cancel still stops it; a deadlock with a session that took the row first
-    is lock_state's 40P01.
+    it). ``first`` takes the row itself through hold_state_row before a statement
+    that would wait for it without bound (a registry write): past the same bound, the
+    same (StateRowBusy). A cancel still stops it; a deadlock with a session that took
+    the row first is lock_state's 40P01.
     A table registered while the sources were locked (before the row was taken: a
     registration takes the row too) is not among them: the caller locked it later,
     in its read, holding the row, and a writer of it holding it IN SHARE MODE that
@@ -322,7 +358,7 @@ def lock_sources_then_state(plpy, why, statement, first=None):
             return rows
         except _Newcomers:
             continue
-        except _GiveBack:
+        except (_GiveBack, StateRowBusy):  # (StateRowBusy: first's own wait for the row, hold_state_row)
             pass
         try:
             with plpy.subtransaction():
