@@ -1433,8 +1433,9 @@ def test_replica_capture_waiting_for_an_open_writer_holds_no_ones_replay_and_giv
     states), and the row only then: meanwhile replay goes on; past the bound the call
     fails 55P03 naming the table, changing nothing (no trigger, replica_capture as it
     was, nothing of the tables held, the caller's lock_timeout its own); once the
-    writer commits the same call succeeds. The admin a superuser or a graph_admin
-    member who is not one (admin_world)."""
+    writer commits the same call succeeds, and called again beside a writer it locks
+    nothing (its triggers are in place: no DDL). The admin a superuser or a
+    graph_admin member who is not one (admin_world)."""
     dsn, writer, admin_login = admin_world
     failed = {}
     call = "SELECT graph.enable_replica_capture()"
@@ -1472,6 +1473,13 @@ def test_replica_capture_waiting_for_an_open_writer_holds_no_ones_replay_and_giv
             assert admin.execute("SHOW lock_timeout").fetchone() == (lock_timeout or "0",)
             assert admin.execute(call).fetchone() == (3,)
             assert c.execute(REPLICA_TRIGGERS).fetchone()[0] > 0
+            # called again beside an open writer: it changes nothing, and waits for no one
+            w.execute("BEGIN")
+            w.execute("INSERT INTO notes (id, body) VALUES (2, 'written beside a call that changes nothing')")
+            try:
+                assert admin.execute(call).fetchone() == (3,)
+            finally:
+                w.execute("COMMIT")
             assert [k for k, in c.execute("SELECT kind FROM graph._schema_drift() WHERE kind LIKE 'trigger%'")] == []
             apply(c)
             assert verify(c) == []

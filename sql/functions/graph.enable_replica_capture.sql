@@ -10,9 +10,9 @@
 -- wants the triggers in place ahead of time. Stored in
 -- graph._sync_state.replica_capture; capture is regenerated and the triggers
 -- attached as the caller, as registration does (graph._install_capture_bounded).
--- Lock order, a registration's: the tables the trigger DDL will take (CREATE
--- TRIGGER: SHARE ROW EXCLUSIVE; turned off, the row-level function dropped with its
--- triggers: ACCESS EXCLUSIVE) first, through graph._lock_for_capture, and
+-- Lock order, a registration's: the tables whose trigger DDL runs, the lock it will
+-- take (CREATE TRIGGER: SHARE ROW EXCLUSIVE; turned off, the row-level function
+-- dropped with its triggers: ACCESS EXCLUSIVE) first, through graph._lock_for_capture, and
 -- graph._sync_state's row only then. Written first, the row was held while that
 -- DDL waited without bound for a writer's open transaction: every apply, every read
 -- that applies and every registration waited behind it, and a writer whose
@@ -40,17 +40,19 @@ BEGIN
         RAISE EXCEPTION 'enabled must be true or false' USING ERRCODE = '22004';
     END IF;
     tbls := ARRAY(SELECT t.table_oid FROM graph._captured_tables() AS t WHERE t.present ORDER BY t.table_oid);
-    IF enabled THEN
-        PERFORM graph._lock_for_capture(tbls, 'install');
-    ELSE
-        -- the tables whose row-level function goes, with its triggers (DROP FUNCTION
-        -- ... CASCADE): those a subscription applies to keep it
-        PERFORM graph._lock_for_capture(ARRAY(
-            SELECT u.t FROM pg_catalog.unnest(tbls) WITH ORDINALITY AS u (t, o)
-            WHERE pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_row_' || u.t)) IS NOT NULL
-              AND u.t <> ALL (graph._replica_capture_applied())
-            ORDER BY u.o), 'drop');
-    END IF;
+    -- The tables whose row-level capture comes or goes, and only those: enabled, the
+    -- ones without its function yet (their triggers are created); turned off, the
+    -- ones with it that no subscription applies to (dropped with its triggers). A
+    -- call that changes nothing waits for no writer.
+    PERFORM graph._lock_for_capture(ARRAY(
+        SELECT u.t FROM pg_catalog.unnest(tbls) WITH ORDINALITY AS u (t, o)
+        WHERE CASE WHEN enabled
+                   THEN pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_row_' || u.t)) IS NULL
+                   ELSE pg_catalog.to_regprocedure(pg_catalog.format('graph.%I()', '_capture_row_' || u.t))
+                        IS NOT NULL
+                        AND u.t <> ALL (graph._replica_capture_applied())
+              END
+        ORDER BY u.o), CASE WHEN enabled THEN 'install' ELSE 'drop' END);
     UPDATE graph._sync_state SET replica_capture = enabled;
     -- bounded all the same: DDL on a table not locked above (a repair of its
     -- statement triggers, a table the session has no TRIGGER on) waits no longer
