@@ -38,7 +38,10 @@ BEGIN
         WITH RECURSIVE up AS (
             SELECT r.oid AS rel FROM unnest(relations) AS r (oid)
             UNION
-            SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits AS i ON i.inhrelid = up.rel
+            -- each level looked up by its oids (OFFSET 0), as in tree below
+            SELECT i.inhparent FROM up
+            CROSS JOIN LATERAL (SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
+                                WHERE i.inhrelid = up.rel OFFSET 0) AS i
         ),
         candidates AS (
             SELECT up.rel FROM up
@@ -89,7 +92,12 @@ BEGIN
            OR EXISTS (WITH RECURSIVE tree AS (
                           SELECT i.inhrelid AS member FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = t
                           UNION
-                          SELECT i.inhrelid FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.member
+                          -- each level looked up by its oids (OFFSET 0): a join read all of
+                          -- pg_inherits, every partition of the database, other tables' too
+                          -- (tests/test_operation_costs.py)
+                          SELECT i.inhrelid FROM tree
+                          CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
+                                              WHERE i.inhparent = tree.member OFFSET 0) AS i
                       ),
                       recorded AS (
                           SELECT m.member_oid FROM graph._capture_members AS m

@@ -42,12 +42,17 @@
 -- (tests/test_abuse_capture_execute.py). Such a call now does nothing; the DDL
 -- follower's call as an owner in the table's family, a superuser's or an
 -- admin's, and reconcile mend it. Reads: pg_inherits up from each table given and
--- down from each captured one. Touches: the functions' ACLs.
+-- down from each captured one, by index (the rows of their trees only). Touches: the functions' ACLs.
 CREATE OR REPLACE FUNCTION graph._grant_capture(tables oid[])
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- the catalog by index, however small: a lookup of a member's partitions was a read of all
+-- of pg_inherits for each member while it was small, and each table's capture functions a
+-- read of all of pg_proc (tests/test_operation_costs.py)
+SET enable_seqscan = off
+SET jit = off  -- (a plan with no index to use costs more then: no JIT compilation for it)
 AS $$
 DECLARE
     t record;
@@ -62,8 +67,11 @@ BEGIN
         WITH RECURSIVE up (relid) AS (
             SELECT u.oid FROM unnest(tables) AS u (oid) WHERE u.oid IS NOT NULL
             UNION
-            SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
-            JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.relid
+            -- each level looked up by its oids (OFFSET 0: never a hash of all of
+            -- pg_inherits, every partition of the database, at each level)
+            SELECT i.inhparent FROM up
+            CROSS JOIN LATERAL (SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
+                                WHERE i.inhrelid OPERATOR(pg_catalog.=) up.relid OFFSET 0) AS i
         )
         SELECT up.relid AS oid FROM up
         WHERE EXISTS (SELECT FROM pg_catalog.pg_class AS k WHERE k.oid OPERATOR(pg_catalog.=) up.relid)
@@ -78,8 +86,11 @@ BEGIN
             WITH RECURSIVE down (relid) AS (
                 SELECT t.oid
                 UNION
-                SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
-                JOIN down ON i.inhparent OPERATOR(pg_catalog.=) down.relid
+                -- (as up: read all of pg_inherits at each level, other tables' partitions
+                -- too; tests/test_operation_costs.py)
+                SELECT i.inhrelid FROM down
+                CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
+                                    WHERE i.inhparent OPERATOR(pg_catalog.=) down.relid OFFSET 0) AS i
             )
             -- each looked up by its oid: a join read all of pg_class while the catalog
             -- was small (tests/test_operation_costs.py)

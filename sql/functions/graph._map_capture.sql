@@ -34,7 +34,10 @@ BEGIN
         WITH RECURSIVE members AS (
             SELECT tbl AS member
             UNION
-            SELECT i.inhrelid FROM members AS m JOIN pg_catalog.pg_inherits AS i ON i.inhparent = m.member
+            -- each level looked up by its oids (OFFSET 0), never a read of all of pg_inherits
+            SELECT i.inhrelid FROM members AS m
+            CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
+                                WHERE i.inhparent = m.member OFFSET 0) AS i
         )
         SELECT array_agg(m.member), array_agg(m.member::regclass::text) INTO member_oids, member_names
         FROM members AS m;

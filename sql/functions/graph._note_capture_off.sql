@@ -22,13 +22,16 @@
 -- The event trigger graph._follow_ddl calls it as the DDL's role: SECURITY
 -- DEFINER (graph._schema_events is not the DDL role's to write), PUBLIC's to
 -- run, and what it records is derived from the catalog alone, so a direct call
--- records nothing but what is true. Reads: pg_inherits, the registry,
+-- records nothing but what is true. Reads: pg_inherits (by index), the registry,
 -- graph._trigger_states. Writes: graph._schema_events.
 CREATE OR REPLACE FUNCTION graph._note_capture_off(relations oid[], dropped boolean)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- the catalog by index, however small (as graph._trigger_states)
+SET enable_seqscan = off
+SET jit = off  -- (a plan with no index to use costs more then: no JIT compilation for it)
 AS $$
 DECLARE
     t oid;
@@ -38,7 +41,12 @@ BEGIN
         WITH RECURSIVE up AS (
             SELECT r.oid AS rel FROM unnest(relations) AS r (oid) WHERE r.oid IS NOT NULL
             UNION
-            SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits AS i ON i.inhrelid = up.rel
+            -- each level looked up by its oids (OFFSET 0): a join planned as a hash of all
+            -- of pg_inherits read every partition of the database, other tables' too, at
+            -- each level, at every ALTER TABLE of a partition (tests/test_operation_costs.py)
+            SELECT i.inhparent FROM up
+            CROSS JOIN LATERAL (SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
+                                WHERE i.inhrelid = up.rel OFFSET 0) AS i
         )
         SELECT up.rel FROM up
         -- (OFFSET 0: an index probe per relation, never a hash of the whole registry,
@@ -70,7 +78,9 @@ BEGIN
                   WITH RECURSIVE a AS (
                       SELECT i.inhparent AS rel FROM pg_catalog.pg_inherits AS i WHERE i.inhrelid = g.tgrelid
                       UNION
-                      SELECT i.inhparent FROM a JOIN pg_catalog.pg_inherits AS i ON i.inhrelid = a.rel
+                      SELECT i.inhparent FROM a
+                      CROSS JOIN LATERAL (SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
+                                          WHERE i.inhrelid = a.rel OFFSET 0) AS i
                   )
                   SELECT FROM a WHERE a.rel = t
               ))

@@ -73,7 +73,11 @@ MEMBERS = """
 WITH RECURSIVE tree AS (
     SELECT i.inhrelid AS member FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = $1
     UNION
-    SELECT i.inhrelid FROM tree JOIN pg_catalog.pg_inherits AS i ON i.inhparent = tree.member
+    -- each level looked up by its oids (OFFSET 0): a join read all of pg_inherits, every
+    -- partition of the database, other tables' too (tests/test_operation_costs.py)
+    SELECT i.inhrelid FROM tree
+    CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
+                        WHERE i.inhparent = tree.member OFFSET 0) AS i
 ), recorded AS (
     SELECT m.member_oid, m.member_name FROM graph._capture_members AS m
     WHERE m.table_oid = $1 AND m.member_oid <> $1
@@ -84,7 +88,9 @@ SELECT coalesce(t.member, r.member_oid) AS member,
        CASE WHEN c.oid IS NOT NULL THEN pg_catalog.pg_relation_size(c.oid) END AS bytes
 FROM tree AS t
 FULL JOIN recorded AS r ON r.member_oid = t.member
-LEFT JOIN pg_catalog.pg_class AS c ON c.oid = coalesce(t.member, r.member_oid)
+-- each by its oid (OFFSET 0): a join hashed all of pg_class, every relation of the database
+LEFT JOIN LATERAL (SELECT k.oid FROM pg_catalog.pg_class AS k
+                   WHERE k.oid = coalesce(t.member, r.member_oid) OFFSET 0) AS c ON true
 WHERE t.member IS NULL OR r.member_oid IS NULL
 ORDER BY 2
 """
@@ -389,7 +395,8 @@ class Follower:
         self.repairs.tables.add(int(oid))
 
     def members(self, oid, name):
-        changed = self.q(MEMBERS, ["oid"], [oid])
+        with db.no_seqscan(self.plpy):  # each member's partitions by index, however small the catalog
+            changed = self.q(MEMBERS, ["oid"], [oid])
         for m in changed:
             self.reattach.add(oid)
             if m["joined"]:
