@@ -64,9 +64,6 @@ ROWS 50  -- a few capture triggers, not 1000: index lookups of the catalog, not 
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
--- the catalog by index, however small: a lookup of a member's partitions was a read of all
--- of pg_inherits for each member while it was small (tests/test_operation_costs.py)
-SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
