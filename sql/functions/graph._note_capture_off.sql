@@ -29,9 +29,6 @@ RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
--- the catalog by index, however small (as graph._trigger_states)
-SET enable_seqscan = off
-SET jit = off  -- (a plan with no index to use costs more then: no JIT compilation for it)
 AS $$
 DECLARE
     t oid;
