@@ -73,6 +73,8 @@ RUNS = {
     "error_message.py": [[*TINY, "--calls", "20", "--reps", "1"]],
     "add_schema.py": [["--reps", "1"], ["--tables", "3", "--registered", "3", "--baseline", "HEAD", "--reps", "1"]],
     "build_schema.py": [["--reps", "1"]],
+    "partition_ddl.py": [["--partitions", "3", "--reps", "1"]],
+    "refreshing_reads.py": [["--before", "{copy}", *TINY, "--reads", "5", "--reps", "1"]],
 }
 LIBRARIES = {"common.py"}  # imported by the scripts, run by none
 
