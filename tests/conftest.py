@@ -406,6 +406,16 @@ def wait_until(check, timeout: float = 30, interval: float = 0.02) -> bool:
     return True
 
 
+def state_row_free(conn) -> bool:
+    """Whether graph._sync_state's row is free now (no other session holds it)."""
+    try:
+        with conn.transaction():
+            conn.execute("SELECT FROM graph._sync_state FOR UPDATE NOWAIT")
+        return True
+    except psycopg.errors.LockNotAvailable:
+        return False
+
+
 def blocked_by(conn, pid: int, other: int) -> bool:
     """Whether backend ``pid`` waits for a lock backend ``other`` holds."""
     return conn.execute("SELECT %s = ANY (pg_blocking_pids(%s))", (other, pid)).fetchone()[0]

@@ -22,7 +22,7 @@ import uuid
 import psycopg
 import pytest
 
-from conftest import apply, as_role, blocked_by, connect, pending_count, verify, wait_until
+from conftest import apply, as_role, blocked_by, connect, pending_count, state_row_free, verify, wait_until
 
 TABLES = ("lo_accounts", "lo_transfers")
 
@@ -323,16 +323,6 @@ def test_a_reconcile_that_loses_a_lock_race_says_so_and_loses_nothing(world, los
         assert verify(c) == []
 
 
-def _row_free(c):
-    """Whether graph._sync_state's row is free now (no session holds it)."""
-    try:
-        with c.transaction():
-            c.execute("SELECT FROM graph._sync_state FOR UPDATE NOWAIT")
-        return True
-    except psycopg.errors.LockNotAvailable:
-        return False
-
-
 @pytest.mark.parametrize("call", ["SELECT * FROM graph.reconcile()", "SELECT graph.build()",
                                   "SELECT count(*) FROM graph.verify()"])
 def test_a_table_registered_while_a_call_locks_its_sources_is_locked_before_the_state_row(world, call):
@@ -367,7 +357,7 @@ def test_a_table_registered_while_a_call_locks_its_sources_is_locked_before_the_
             writer.execute("INSERT INTO lo_late VALUES (2, 'written')")
             first.execute("ROLLBACK")
             assert wait_until(lambda: blocked_by(look, caller.info.backend_pid, writer.info.backend_pid))
-            free = _row_free(look)
+            free = state_row_free(look)
             applied = None
             if free:
                 applied = writer.execute("SELECT inserts FROM graph.apply_sync()").fetchone()

@@ -61,7 +61,7 @@ import uuid
 import psycopg
 import pytest
 
-from conftest import apply, as_role, blocked_by, connect, verify, wait_until
+from conftest import apply, as_role, blocked_by, connect, state_row_free, verify, wait_until
 
 
 @pytest.fixture
@@ -1112,6 +1112,19 @@ def test_a_build_waiting_on_a_writer_and_a_registration_of_a_table_it_locked_do_
                          " AND tgname LIKE 'graphsync%'").fetchone() == (0,)
 
 
+def _owner_may_lock(owner, c, admin, holder):
+    """Whether the tables' owner may lock them now (NOWAIT), while ``admin`` still waits
+    for ``holder``: the admin's call waits holding none of the sources."""
+    owner.execute("BEGIN")
+    try:
+        owner.execute("LOCK TABLE accounts, transfers, notes IN SHARE UPDATE EXCLUSIVE MODE NOWAIT")
+        return blocked_by(c, admin.info.backend_pid, holder.info.backend_pid)  # (still waiting)
+    except psycopg.errors.LockNotAvailable:
+        return False
+    finally:
+        owner.execute("ROLLBACK")
+
+
 def _record(conn, statement, failed):
     try:
         conn.execute(statement)
@@ -1157,17 +1170,7 @@ def test_an_admin_call_waiting_for_the_state_row_holds_no_sources_lock(admin_wor
         try:
             assert wait_until(lambda: blocked_by(c, admin.info.backend_pid, w.info.backend_pid))
 
-            def owner_may_lock():
-                owner.execute("BEGIN")
-                try:
-                    owner.execute("LOCK TABLE accounts, transfers, notes IN SHARE UPDATE EXCLUSIVE MODE NOWAIT")
-                    return blocked_by(c, admin.info.backend_pid, w.info.backend_pid)  # (still waiting)
-                except psycopg.errors.LockNotAvailable:
-                    return False
-                finally:
-                    owner.execute("ROLLBACK")
-
-            assert wait_until(owner_may_lock, timeout=60)
+            assert wait_until(lambda: _owner_may_lock(owner, c, admin, w), timeout=60)
         finally:
             w.execute("ROLLBACK")
             waiting.join()
@@ -1410,16 +1413,6 @@ REPLICA_TRIGGERS = ("SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('accounts
                     " 'notes'::regclass) AND tgname LIKE 'graphsync\\_replica\\_capture\\_%'")
 
 
-def _state_row_free(c):
-    """Whether graph._sync_state's row is free now (no other session holds it)."""
-    try:
-        with c.transaction():
-            c.execute("SELECT FROM graph._sync_state FOR UPDATE NOWAIT")
-        return True
-    except psycopg.errors.LockNotAvailable:
-        return False
-
-
 @pytest.mark.parametrize("admin_world", ["superuser", "graph_admin"], indirect=True)
 @pytest.mark.parametrize("lock_timeout", [None, "1s"])
 def test_replica_capture_waiting_for_an_open_writer_holds_no_ones_replay_and_gives_up_naming_it(admin_world,
@@ -1451,7 +1444,7 @@ def test_replica_capture_waiting_for_an_open_writer_holds_no_ones_replay_and_giv
             waiting.start()
             try:
                 assert wait_until(lambda: blocked_by(c, admin.info.backend_pid, w.info.backend_pid))
-                free = _state_row_free(c)
+                free = state_row_free(c)
                 c.execute("SET statement_timeout = '5s'")  # (the guard again)
                 applied = None if not free else apply(c)["inserts"]
                 c.execute("RESET statement_timeout")
@@ -1541,7 +1534,7 @@ def test_a_reconcile_whose_repair_waits_for_the_state_row_holds_no_sources_lock(
     with connect(dsn) as holder, admin_login() as admin, connect(dsn) as c, connect(dsn) as owner:
         holder.execute("BEGIN")
         holder.execute("SELECT * FROM graph.apply_sync()")
-        assert not _state_row_free(c)
+        assert not state_row_free(c)
         admin.execute("SET statement_timeout = '120s'")  # a guard against a hang, not a timing
 
         def run():
@@ -1555,17 +1548,7 @@ def test_a_reconcile_whose_repair_waits_for_the_state_row_holds_no_sources_lock(
         try:
             assert wait_until(lambda: blocked_by(c, admin.info.backend_pid, holder.info.backend_pid))
 
-            def owner_may_lock():
-                owner.execute("BEGIN")
-                try:
-                    owner.execute("LOCK TABLE accounts, transfers, notes IN SHARE UPDATE EXCLUSIVE MODE NOWAIT")
-                    return blocked_by(c, admin.info.backend_pid, holder.info.backend_pid)  # (still waiting)
-                except psycopg.errors.LockNotAvailable:
-                    return False
-                finally:
-                    owner.execute("ROLLBACK")
-
-            may_lock = wait_until(owner_may_lock, timeout=60)
+            may_lock = wait_until(lambda: _owner_may_lock(owner, c, admin, holder), timeout=60)
         finally:
             holder.execute("COMMIT")
             waiting.join()
