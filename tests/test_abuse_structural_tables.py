@@ -19,12 +19,16 @@ import pytest
 from conftest import as_role, connect
 
 READER = "gs_st_reader"  # may read customers, not payments
+OWNER = "gs_st_owner"  # owns a registered table of its own, may not read payments
+ADMIN = "gs_st_admin"  # a graph_admin member, no superuser
 BOTH = "gs_st_both"  # may read both
 WEIGHT = 999.125  # a value of a row READER may not read
 
 SETUP = f"""
 CREATE ROLE {READER} LOGIN;
 CREATE ROLE {BOTH} LOGIN;
+CREATE ROLE {OWNER} LOGIN;
+CREATE ROLE {ADMIN} LOGIN IN ROLE graph_admin;
 CREATE SCHEMA st;
 CREATE TABLE st.customers (id int PRIMARY KEY, name text);
 CREATE TABLE st.payments (id int PRIMARY KEY, customer_id int REFERENCES st.customers, amount float8);
@@ -36,6 +40,14 @@ GRANT SELECT ON st.payments TO {BOTH};
 SELECT graph.add_table('st.customers', columns => '{{name}}');
 SELECT graph.add_table('st.payments', columns => '{{}}');
 SELECT graph.add_edge('st.payments', 'customer_id', 'st.customers', weight_column => 'amount');
+CREATE TABLE st.owned (id int PRIMARY KEY, customer_id int REFERENCES st.customers);
+ALTER TABLE st.owned OWNER TO {OWNER};
+GRANT USAGE ON SCHEMA st TO {OWNER};
+GRANT SELECT ON st.customers TO {OWNER}, {ADMIN};
+GRANT USAGE ON SCHEMA st TO {ADMIN};
+DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO {OWNER}', current_database()); END $$;
+SELECT graph.add_table('st.owned');
+SELECT graph.add_edge('st.owned', 'customer_id', 'st.customers');
 SELECT graph.build();
 """
 # committed after the build, then applied: an edge of graph._edge_overlay
@@ -54,8 +66,9 @@ def world(db):
     with connect(db) as c:
         c.execute("DROP SCHEMA st CASCADE")
         c.execute("SELECT graph.build()")
-        c.execute(f"DROP ROLE {READER}")
-        c.execute(f"DROP ROLE {BOTH}")
+        for role in (READER, BOTH, OWNER, ADMIN):
+            c.execute(f"DROP OWNED BY {role}")
+            c.execute(f"DROP ROLE {role}")
 
 
 @pytest.mark.parametrize("table", STRUCTURAL)
@@ -115,3 +128,38 @@ def test_the_definer_gives_a_direct_caller_nothing(world):
         for request in (0, 1, 2, 10 ** 6):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="internal"):
                 r.execute("SELECT graph._run_as_definer(%s)", [request])
+
+
+# The three roles of tests/test_abuse_three_roles.py, each at what this change moved: a
+# table owner (who owns a registered table, not payments), a plain reader, and a
+# graph_admin member who is no superuser. Written after the fix; with PUBLIC's grants of
+# before put back on the tables, the owner's and the reader's SELECTs were seen succeeding.
+THREE = (OWNER, READER, ADMIN)
+
+
+@pytest.mark.parametrize("role", THREE)
+def test_three_roles_at_the_structural_tables_and_their_definer(world, role):
+    with as_role(world, role) as r:
+        for table in STRUCTURAL:
+            if role == ADMIN:  # graph_admin's tables: it reads them, as it always did
+                r.execute(f"SELECT count(*) FROM {table}").fetchone()
+            else:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    r.execute(f"SELECT * FROM {table}")
+        # no request of this backend's reads is pending: nothing runs as graph_sync
+        for request in (0, 1, -1, 2 ** 62):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="internal"):
+                r.execute("SELECT graph._run_as_definer(%s)", [request])
+        # a read first (the package loaded, a request made and run), then the same call
+        r.execute("SELECT count(*) FROM graph.traverse('st.customers', '1', direction => 'any')").fetchone()
+        for request in range(0, 8):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="internal"):
+                r.execute("SELECT graph._run_as_definer(%s)", [request])
+        # the owner's own search_path and functions change nothing of what reads load
+        if role == OWNER:
+            r.execute("CREATE SCHEMA IF NOT EXISTS gs_st_trap")
+            r.execute("CREATE OR REPLACE FUNCTION gs_st_trap.array_agg(anyelement) RETURNS anyarray"
+                      " LANGUAGE sql AS 'SELECT NULL::anyarray'")
+            r.execute("SET search_path = gs_st_trap, public")
+            assert r.execute(READ, ["1"]).fetchall() == [("1",)]
+            r.execute("DROP SCHEMA gs_st_trap CASCADE")
