@@ -45,8 +45,8 @@ Dead nodes keep their edges: the algorithms take an ``alive``/enterable mask.
 Everything held is structural (node ids, tables of node ids, alive flags, edges,
 label ids): the same for every role, and read as graphsync's definer role
 (db.as_definer: the base, the overlay, the cuts), since the tables it comes from hold
-the edges of rows the reading role may not read; each read drops those. Label names are row values (a label
-column's): they are asked of graph._labels as the reading role, so graph._labels'
+the edges of rows the reading role may not read; each read drops those. Label names
+are row values (a label column's): they are asked of graph._labels as the reading role, so graph._labels'
 row-level security (migration 240) gives a read the names of the labels its caller
 may see; an edge whose label it may not see has no name. A read asks only for the
 labels it needs -- those its answer carries, the edge types it follows, the labels
@@ -655,20 +655,19 @@ _taint = {}
 
 
 # Whether the rows the kept graph read last in a transaction that wrote the graph
-# ($2, $3: the last overlay row id and node change id it read, 0 for none) still
-# exist, and, $1 given, that transaction committed.
-# $2 is asked as graphsync's definer role (db.as_definer: graph._edge_overlay is not
-# the reading role's), the rest as the reader (_STILL_THERE_OVERLAY).
+# still exist, and, $1 given, that transaction committed: the last node change id it
+# read ($2, 0 for none), as the reader; the last overlay row id (_STILL_THERE_OVERLAY),
+# as graphsync's definer role (db.as_definer: graph._edge_overlay is not the reader's).
 _STILL_THERE = """
 SELECT ($1 IS NULL OR pg_catalog.pg_xact_status($1::pg_catalog.xid8) = 'committed')
-       AND ($2 OR EXISTS (SELECT FROM graph._nodes AS n WHERE n.change_id = $3)) AS ok"""
-_STILL_THERE_OVERLAY = "SELECT $1 = 0 OR EXISTS (SELECT FROM graph._edge_overlay AS o WHERE o.id = $1) AS ok"
+       AND ($2 = 0 OR EXISTS (SELECT FROM graph._nodes AS n WHERE n.change_id = $2)) AS ok"""
+_STILL_THERE_OVERLAY = "SELECT EXISTS (SELECT FROM graph._edge_overlay AS o WHERE o.id = $1) AS ok"
 
 
 def _still_there(plpy, xid, overlay, change):
-    if not as_definer(plpy, run, plpy, _STILL_THERE_OVERLAY, ["bigint"], [overlay])[0]["ok"]:
+    if overlay and not as_definer(plpy, run, plpy, _STILL_THERE_OVERLAY, ["bigint"], [overlay])[0]["ok"]:
         return False
-    return run(plpy, _STILL_THERE, ["text", "boolean", "bigint"], [xid, change == 0, change])[0]["ok"]
+    return run(plpy, _STILL_THERE, ["text", "bigint"], [xid, change])[0]["ok"]
 
 
 def _untaint(plpy, own):
