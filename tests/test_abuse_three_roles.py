@@ -140,6 +140,7 @@ graph._traverse(oid,text,integer,text,text[],oid[],jsonb,text,text,integer,boole
 graph._trigger_states()
 graph._trigger_states(oid)
 graph._trigger_states(oid[])
+graph._trigger_states(oid[],oid[])
 graph._value_expr(oid,text,text)
 graph._weighted_shortest_path(regclass,text,regclass,text,text,text[],text,text)
 graph._functions_named(text[],text)

@@ -9,6 +9,7 @@ replaced by reconcile() and by graph._install_capture."""
 
 import pytest
 
+import install
 from conftest import apply, connect, health, verify
 
 
@@ -207,3 +208,40 @@ def test_the_ddl_follower_regenerates_the_row_level_capture_with_the_one_generat
         # the property renamed there and back is renamed in the nodes at the next rebuild
         c.execute("SELECT * FROM graph.reconcile()")
         assert_healthy(c)
+
+
+def test_trigger_states_of_some_members_are_the_whole_trees_rows_of_those(fresh_db):
+    """graph._trigger_states(tbls, only_members), which the DDL follower asks of the
+    members an ALTER TABLE names, gives exactly the rows the whole tree's states give
+    for those members: their missing, disabled and impostor triggers, a trigger calling
+    the capture function under another name on one, and one on a detached former
+    member; nothing for a relation outside the tree or for a member not given."""
+    with connect(fresh_db) as c:
+        install.install(c)
+        c.execute("""
+            CREATE TABLE public.v (id int, day int, PRIMARY KEY (id, day)) PARTITION BY LIST (day);
+            CREATE TABLE public.v_0 PARTITION OF public.v FOR VALUES IN (0);
+            CREATE TABLE public.v_1 PARTITION OF public.v FOR VALUES IN (1, 2) PARTITION BY LIST (day);
+            CREATE TABLE public.v_1a PARTITION OF public.v_1 FOR VALUES IN (1);
+            CREATE TABLE public.v_1b PARTITION OF public.v_1 FOR VALUES IN (2);
+            CREATE TABLE public.v_3 PARTITION OF public.v FOR VALUES IN (3);
+            CREATE TABLE public.other (id int PRIMARY KEY);
+        """)
+        c.execute("SELECT graph.add_table('public.v')")
+        oid = c.execute("SELECT 'public.v'::regclass::oid").fetchone()[0]
+        c.execute(f"""
+            ALTER TABLE public.v DETACH PARTITION public.v_3;
+            CREATE TRIGGER stray AFTER INSERT ON public.v_3 FOR EACH STATEMENT EXECUTE FUNCTION graph._capture_{oid}();
+            ALTER TABLE public.v_0 DISABLE TRIGGER graphsync_capture_insert_{oid};
+            DROP TRIGGER graphsync_capture_delete_{oid} ON public.v_1a;
+            ALTER TRIGGER graphsync_capture_update_{oid} ON public.v_1b RENAME TO renamed;
+        """)
+        everything = c.execute("SELECT * FROM graph._trigger_states(ARRAY[%s::oid], NULL)", (oid,)).fetchall()
+        assert {s for *_, s in everything} == {"ok", "disabled", "missing", "extra"}, everything
+        names = ("public.v", "public.v_0", "public.v_1", "public.v_1a", "public.v_1b", "public.v_3", "public.other")
+        rel = dict(c.execute("SELECT r, r::regclass::oid FROM unnest(%s::text[]) AS r", (list(names),)).fetchall())
+        for given in (["public.v_0"], ["public.v_1a", "public.v_1b"], ["public.v"], ["public.v_3"],
+                      ["public.other"], ["public.v_1", "public.other", "public.v_0"], list(names)):
+            oids = [rel[g] for g in given]
+            some = c.execute("SELECT * FROM graph._trigger_states(ARRAY[%s::oid], %s::oid[])", (oid, oids)).fetchall()
+            assert sorted(some) == sorted(r for r in everything if r[2] in oids), given

@@ -51,7 +51,7 @@ BEGIN
         SELECT s.table_oid, s.member_oid, s.trigger_name, s.event, s.state, s.member_oid::regclass AS member,
                pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE') AS owner
         -- (never NULL: a NULL array would ask of every captured table)
-        FROM graph._trigger_states(ARRAY(SELECT u.tbl FROM unnest(tbls) AS u (tbl) WHERE u.tbl IS NOT NULL)) AS s
+        FROM graph._trigger_states(ARRAY(SELECT u.tbl FROM unnest(tbls) AS u (tbl) WHERE u.tbl IS NOT NULL), NULL) AS s
         -- the owner of each member concerned, looked up by its oid (OFFSET 0: never a
         -- join that reads all of pg_class, as a plan for a small catalog did)
         JOIN LATERAL (

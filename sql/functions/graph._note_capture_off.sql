@@ -58,7 +58,9 @@ BEGIN
         INTO off
         FROM (
             SELECT s.trigger_name, s.member_oid
-            FROM graph._trigger_states(ARRAY[t]) AS s
+            -- (relations' rows only: not the table's whole tree, at every ALTER TABLE of
+            -- each of its partitions; tests/test_operation_costs.py)
+            FROM graph._trigger_states(ARRAY[t], relations) AS s
             WHERE s.member_oid = ANY (relations)
               AND s.trigger_name LIKE 'graphsync\_capture\_%'
               AND (s.state IN ('disabled', 'impostor') OR (dropped AND s.state = 'missing'))

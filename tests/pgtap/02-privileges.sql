@@ -67,9 +67,10 @@ $$, $$
         -- _lock_by_oid: an invoker the DDL follower locks a renamed schema's tables with;
         -- _trigger_impostors: its test of a created capture trigger
         '_lock_by_oid', '_trigger_impostors',
-        -- _trigger_states(oid): the same for one table, and _trigger_states(oid[]): for
-        -- several (graph._attach_capture asks so)
-        '_trigger_states', '_trigger_states',
+        -- _trigger_states(oid): the same for one table, _trigger_states(oid[]): for
+        -- several (graph._attach_capture asks so), and _trigger_states(oid[], oid[]): of
+        -- some members only (graph._note_capture_off asks so)
+        '_trigger_states', '_trigger_states', '_trigger_states',
         -- _attach_capture(oid[]): the same for several tables (graph.add_schema)
         '_attach_capture'
     ])
