@@ -159,6 +159,59 @@ def test_rows_that_join_or_leave_without_dml_are_rebuilt(events, owner):
         assert health(admin)["schema_state"] == "current"
 
 
+def test_members_that_join_or_leave_below_a_member_are_followed(events, owner):
+    """The DDL follower compares the whole tree with the members recorded only where the
+    DDL names the table or a partitioned table of its tree (an ATTACH or DETACH names
+    the parent it changes), and otherwise the relations it names: a sub-partition
+    detached from a partition, and attached again, and an inheritance grandchild
+    created under a child and leaving it, are each followed."""
+    def members(admin):
+        return {r[0] for r in admin.execute("SELECT member_oid::regclass::text FROM graph._capture_members"
+                                            " WHERE table_oid = 'ev.events'::regclass").fetchall()}
+
+    def triggers(admin, table):
+        return admin.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = %s::regclass"
+                             " AND tgname LIKE 'graphsync%%'", (table,)).fetchone()[0]
+
+    with as_role(events, owner) as app, connect(events) as admin:
+        assert "ev.events_1b" in members(admin)
+        app.execute("ALTER TABLE ev.events_1 DETACH PARTITION ev.events_1b")
+        assert "ev.events_1b" not in members(admin) and triggers(admin, "ev.events_1b") == 0
+        start = high_water(admin)
+        app.execute("INSERT INTO ev.events_1b VALUES (401, 16, 1, 'outside')")
+        assert log_rows(admin, start) == []
+        assert "members_changed" in health(admin)["schema_drift"]
+        app.execute("ALTER TABLE ev.events_1 ATTACH PARTITION ev.events_1b FOR VALUES FROM (15) TO (20)")
+        assert "ev.events_1b" in members(admin) and triggers(admin, "ev.events_1b") > 0
+        start = high_water(admin)
+        app.execute("INSERT INTO ev.events_1b VALUES (402, 17, 1, 'inside')")
+        assert log_rows(admin, start) == [("I", "ev.events", "(402,17)")]
+        apply(admin)
+        assert maintain(admin)[:2] == ("succeeded", True)
+        assert verify(admin) == []
+    with connect(events) as c:
+        c.execute("DROP SCHEMA IF EXISTS inh2 CASCADE")
+    with as_role(events, owner) as app, connect(events) as admin:
+        app.execute("""
+            CREATE SCHEMA inh2;
+            CREATE TABLE inh2.items (id int PRIMARY KEY, name text);
+            CREATE TABLE inh2.books (isbn text) INHERITS (inh2.items);
+        """)
+        admin.execute("SELECT graph.add_table('inh2.items', columns => '{name}')")
+        app.execute("CREATE TABLE inh2.novels (pages int) INHERITS (inh2.books)")  # a grandchild
+        assert triggers(admin, "inh2.novels") > 0
+        start = high_water(admin)
+        app.execute("INSERT INTO inh2.novels VALUES (1, 'n', 'x', 10)")
+        assert [r[:2] for r in log_rows(admin, start)] == [("I", "inh2.items")]
+        app.execute("ALTER TABLE inh2.novels NO INHERIT inh2.books")  # it leaves, named itself
+        assert triggers(admin, "inh2.novels") == 0
+        start = high_water(admin)
+        app.execute("INSERT INTO inh2.novels VALUES (2, 'm', 'y', 20)")
+        assert log_rows(admin, start) == []
+        admin.execute("SELECT graph.remove_table('inh2.items')")
+        admin.execute("DROP SCHEMA inh2 CASCADE")
+
+
 def test_inheritance_children(db, owner):
     with connect(db) as c:
         c.execute("DROP SCHEMA IF EXISTS inh CASCADE")

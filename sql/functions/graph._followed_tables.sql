@@ -12,7 +12,10 @@
 -- for: the table exists under the name its capture logs (graph._capture_members'
 -- own row), each column capture was generated for (graph._column_map) is live
 -- under the same attnum, name and type, no registered column that capture was
--- not generated for is gone, and its partitions and children are those recorded.
+-- not generated for is gone, and its partitions and children are those recorded:
+-- the whole tree compared where relations hold the table or a partitioned table
+-- (which an ATTACH or DETACH names), and otherwise each relation and its own
+-- children, so that an ALTER TABLE of one partition reads no other.
 -- Derived from the catalog only, never from anything a session sets, so no DDL
 -- that changes what capture depends on can pass for one that does not.
 -- SECURITY DEFINER (graph._capture_members and graph._column_map are not
@@ -88,8 +91,13 @@ BEGIN
                         AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
                                         WHERE a.attrelid = t AND a.attname = r.c
                                           AND a.attnum > 0 AND NOT a.attisdropped))
-           -- the partitions and children at any depth, against those recorded
-           OR EXISTS (WITH RECURSIVE tree AS (
+           -- the partitions and children at any depth, against those recorded: the
+           -- whole tree when the table itself, or a partitioned table of its tree, is
+           -- among relations (an ATTACH or DETACH names the parent it changes) ...
+           OR ((t = ANY (relations)
+                OR EXISTS (SELECT FROM unnest(relations) AS r (oid)
+                           JOIN pg_catalog.pg_class AS k ON k.oid = r.oid AND k.relkind = 'p'))
+               AND EXISTS (WITH RECURSIVE tree AS (
                           SELECT i.inhrelid AS member FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = t
                           UNION
                           -- each level looked up by its oids (OFFSET 0): a join read all of
@@ -104,7 +112,37 @@ BEGIN
                           WHERE m.table_oid = t AND m.member_oid <> t
                       )
                       SELECT FROM tree FULL JOIN recorded AS r ON r.member_oid = tree.member
-                      WHERE tree.member IS NULL OR r.member_oid IS NULL)
+                      WHERE tree.member IS NULL OR r.member_oid IS NULL))
+           -- ... and otherwise the relations only: each in the tree now exactly when it
+           -- is recorded (created, attached as a child, NO INHERIT, dropped), and its own
+           -- children recorded. No other member can have come or gone: a DDL naming
+           -- only tables that are not partitioned cannot detach anything from them. The
+           -- whole tree compared at each partition's ALTER TABLE (add_table enables each
+           -- one's triggers so) made add_table grow with the square of the partitions
+           -- (tests/test_operation_costs.py).
+           OR EXISTS (WITH RECURSIVE up AS (
+                          SELECT r.oid AS origin, r.oid AS rel FROM unnest(relations) AS r (oid)
+                          WHERE r.oid IS NOT NULL AND r.oid <> t
+                          UNION
+                          SELECT up.origin, i.inhparent FROM up
+                          CROSS JOIN LATERAL (SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
+                                              WHERE i.inhrelid = up.rel OFFSET 0) AS i
+                      ),
+                      named AS (SELECT DISTINCT up.origin AS member FROM up WHERE up.rel = t),
+                      below AS (
+                          SELECT named.member FROM named
+                          UNION
+                          SELECT i.inhrelid FROM below
+                          CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
+                                              WHERE i.inhparent = below.member OFFSET 0) AS i
+                      )
+                      SELECT FROM below
+                      WHERE NOT EXISTS (SELECT FROM graph._capture_members AS m
+                                        WHERE m.table_oid = t AND m.member_oid = below.member)
+                      UNION ALL
+                      SELECT FROM graph._capture_members AS m
+                      WHERE m.table_oid = t AND m.member_oid = ANY (relations) AND m.member_oid <> t
+                        AND NOT EXISTS (SELECT FROM named WHERE named.member = m.member_oid))
         THEN
             RETURN NEXT t;
         END IF;

@@ -42,7 +42,9 @@
 -- (tests/test_abuse_capture_execute.py). Such a call now does nothing; the DDL
 -- follower's call as an owner in the table's family, a superuser's or an
 -- admin's, and reconcile mend it. Reads: pg_inherits up from each table given and
--- down from each captured one, by index (the rows of their trees only). Touches: the functions' ACLs.
+-- down from each captured one, by index (the rows of their trees only); a captured
+-- table reached only through members given, whose grants are graph_admin's and its
+-- owner's alone, down from those members only (below). Touches: the functions' ACLs.
 CREATE OR REPLACE FUNCTION graph._grant_capture(tables oid[])
 RETURNS void
 LANGUAGE plpgsql
@@ -59,28 +61,73 @@ DECLARE
     r record;
     admin oid := 'graph_admin'::pg_catalog.regrole;
     owners oid [];
+    table_owner oid;
     grantees oid [];
     other oid;
 BEGIN
     FOR t IN
-        -- the tables given and their ancestors, of those the captured ones
-        WITH RECURSIVE up (relid) AS (
-            SELECT u.oid FROM unnest(tables) AS u (oid) WHERE u.oid IS NOT NULL
+        -- the tables given and their ancestors, of those the captured ones, each with
+        -- whether it was given itself and which of the tables given are below it
+        WITH RECURSIVE up (origin, relid) AS (
+            SELECT u.oid, u.oid FROM unnest(tables) AS u (oid) WHERE u.oid IS NOT NULL
             UNION
             -- each level looked up by its oids (OFFSET 0: never a hash of all of
             -- pg_inherits, every partition of the database, at each level)
-            SELECT i.inhparent FROM up
+            SELECT up.origin, i.inhparent FROM up
             CROSS JOIN LATERAL (SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
                                 WHERE i.inhrelid OPERATOR(pg_catalog.=) up.relid OFFSET 0) AS i
         )
-        SELECT up.relid AS oid FROM up
+        SELECT up.relid AS oid, pg_catalog.bool_or(up.origin OPERATOR(pg_catalog.=) up.relid) AS given,
+               pg_catalog.array_agg(up.origin) FILTER (WHERE up.origin OPERATOR(pg_catalog.<>) up.relid) AS below
+        FROM up
         WHERE EXISTS (SELECT FROM pg_catalog.pg_class AS k WHERE k.oid OPERATOR(pg_catalog.=) up.relid)
           AND EXISTS (SELECT FROM pg_catalog.pg_proc AS p
                       WHERE p.pronamespace OPERATOR(pg_catalog.=) 'graph'::pg_catalog.regnamespace
                         AND p.proname IN ('_capture_' || up.relid::text, '_capture_row_' || up.relid::text)
                         AND p.pronargs OPERATOR(pg_catalog.=) 0)
+        GROUP BY up.relid
         ORDER BY up.relid
     LOOP
+        -- Given only through members of its (an ALTER TABLE of a partition: add_table
+        -- enables each partition's triggers so, and the DDL follower follows each),
+        -- where each function's grantees are exactly graph_admin and the table's owner
+        -- and those members and their own partitions are that owner's too: in step,
+        -- without walking the table's whole tree. Every other member is as it was before
+        -- the DDL, when those grantees said it was that owner's; and no grant is left
+        -- that is not due, as both are. That walk at each partition's ALTER TABLE made
+        -- add_table's grants grow with the square of the partitions
+        -- (tests/test_operation_costs.py).
+        IF NOT t.given THEN
+            table_owner := (SELECT k.relowner FROM pg_catalog.pg_class AS k WHERE k.oid OPERATOR(pg_catalog.=) t.oid);
+            IF NOT EXISTS (
+                   WITH RECURSIVE down (relid) AS (
+                       SELECT b.oid FROM unnest(t.below) AS b (oid)
+                       UNION
+                       SELECT i.inhrelid FROM down
+                       CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
+                                           WHERE i.inhparent OPERATOR(pg_catalog.=) down.relid OFFSET 0) AS i
+                   )
+                   SELECT FROM down
+                   CROSS JOIN LATERAL (SELECT k.relowner FROM pg_catalog.pg_class AS k
+                                       WHERE k.oid OPERATOR(pg_catalog.=) down.relid OFFSET 0) AS o
+                   WHERE o.relowner OPERATOR(pg_catalog.<>) table_owner)
+               AND NOT EXISTS (
+                   SELECT FROM pg_catalog.pg_proc AS p
+                   WHERE p.pronamespace OPERATOR(pg_catalog.=) 'graph'::pg_catalog.regnamespace
+                     AND p.proname IN ('_capture_' || t.oid::text, '_capture_row_' || t.oid::text)
+                     AND p.pronargs OPERATOR(pg_catalog.=) 0
+                     AND ARRAY(SELECT DISTINCT a.grantee
+                               FROM pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner)))
+                                   AS a
+                               WHERE a.privilege_type = 'EXECUTE' AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+                               ORDER BY a.grantee)
+                         OPERATOR(pg_catalog.<>)
+                         ARRAY(SELECT DISTINCT g.g FROM unnest(ARRAY[admin, table_owner]) AS g (g)
+                               WHERE g.g OPERATOR(pg_catalog.<>) p.proowner ORDER BY g.g))
+            THEN
+                CONTINUE;
+            END IF;
+        END IF;
         -- the owners of the table and of its partitions and children at any depth
         owners := ARRAY(
             WITH RECURSIVE down (relid) AS (
