@@ -71,8 +71,9 @@ $$, $$
         -- several (graph._attach_capture asks so), and _trigger_states(oid[], oid[]): of
         -- some members only (graph._note_capture_off asks so)
         '_trigger_states', '_trigger_states', '_trigger_states',
-        -- _attach_capture(oid[]): the same for several tables (graph.add_schema)
-        '_attach_capture'
+        -- _attach_capture(oid[]): the same for several tables (graph.add_schema), and
+        -- _attach_capture(oid[], oid[]): of some members only (the DDL follower)
+        '_attach_capture', '_attach_capture'
     ])
 $$, 'PUBLIC may run exactly health, the reads and what the reads call');
 SELECT schema_privs_are('graph', 'public', ARRAY['USAGE'], 'PUBLIC has USAGE only on schema graph');
