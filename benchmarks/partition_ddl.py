@@ -20,7 +20,8 @@ superuser, the cycle
 (the table back at N partitions after it), each statement timed by the client on a
 connection of its own role (autocommit: the commit is in the figure), the registered and
 the peer table alternating which goes first. One cycle of each before the repetitions,
-untimed (plans made, PL/Python started). Reports ms per statement, median (min-max), and
+untimed (plans made, PL/Python started), after an ANALYZE of the database (the catalogs'
+statistics as autovacuum leaves them soon after thousands of partitions were made). Reports ms per statement, median (min-max), and
 registered / peer per repetition, median (min-max), with the machine's load. Writes
 benchmarks/PARTITION_DDL.md (or --out).
 """
@@ -108,6 +109,11 @@ def measure(dsn: str, sizes: list[int], reps: int) -> tuple[dict[tuple, list[flo
             for n in sizes:
                 registered[n] = make_tables(admin, owner, n)
                 print(f"{n} partitions: add_table took {registered[n]:.1f} s", flush=True)
+            # the catalogs' statistics as autovacuum leaves them within a minute: just
+            # after thousands of partitions were created they are stale, and each DDL of
+            # even the 10-partition table took some 200-300 ms more until an ANALYZE
+            # (benchmarks/HISTORY.md, fifty-first stop)
+            admin.execute("ANALYZE")
             conns = {"owner": owner, "superuser": admin}
             for n in sizes:
                 for role in ROLES:
