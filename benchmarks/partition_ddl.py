@@ -21,9 +21,9 @@ superuser, the cycle
 connection of its own role (autocommit: the commit is in the figure), the registered and
 the peer table alternating which goes first. One cycle of each before the repetitions,
 untimed (plans made, PL/Python started), after an ANALYZE of the database (the catalogs'
-statistics as autovacuum leaves them soon after thousands of partitions were made). Reports ms per statement, median (min-max), and
-registered / peer per repetition, median (min-max), with the machine's load. Writes
-benchmarks/PARTITION_DDL.md (or --out).
+statistics as autovacuum leaves them soon after thousands of partitions were made).
+Reports ms per statement, median (min-max), and registered / peer per repetition,
+median (min-max), with the machine's load. Writes benchmarks/PARTITION_DDL.md (or --out).
 """
 
 from __future__ import annotations
