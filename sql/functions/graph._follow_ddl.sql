@@ -230,7 +230,9 @@ BEGIN
         IF tables = '{}' THEN
             RETURN;
         END IF;
-        tables := ARRAY(SELECT graph._follow_registry(tables));
+        -- (the relations named, from which it derives the tables again: a table the
+        -- DDL concerns through members only has those compared, not its whole tree)
+        tables := ARRAY(SELECT graph._follow_registry(relations));
         -- The tables the DDL concerns through members of their trees only (a partition
         -- created, a child's INHERIT): it named neither the table nor a partitioned
         -- table, and graph._followed_tables compared the members it named only. Their

@@ -14,7 +14,10 @@
 -- 'follow_failed' record health shows); but where neither the session may
 -- generate that table's capture nor the change is the owner's own, it raises
 -- 55000 instead (ops/follow.py _not_followed: another role's change switches
--- off no one's capture).
+-- off no one's capture). The event trigger gives it the relations the DDL named:
+-- a table concerned through members only (the DDL named neither it nor a
+-- partitioned table) has those members compared and recorded, not its whole tree
+-- (ops/follow.py NAMED_MEMBERS, graph._map_capture(tbl, only_members)).
 -- Touches: the registry, graph._registered_columns, graph._column_map,
 -- graph._capture_members, graph._schema_events, graph._column_renames (each change
 -- of the registry, in place of graph._sync_state and graph._graph_version, which
@@ -33,7 +36,7 @@ if not concerned:
 if "graphsync" not in SD and plpy.execute("SELECT graph._import_package() AS settled")[0]["settled"]:
     SD["graphsync"] = True
 from graphsync.ops import reconcile
-return reconcile.follow_ddl(plpy, concerned)
+return reconcile.follow_ddl(plpy, concerned, tables or [])
 $$;
 
 COMMENT ON FUNCTION graph._follow_registry(oid[]) IS

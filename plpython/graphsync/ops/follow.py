@@ -95,6 +95,46 @@ WHERE t.member IS NULL OR r.member_oid IS NULL
 ORDER BY 2
 """
 
+# The same of the relations a schema change named ($2) only, where it named neither the
+# table nor a partitioned table (named_members): each of those that is in the tree now,
+# with its own partitions and children, against those of them recorded. A DDL naming only
+# tables that are not partitioned cannot detach anything from them, so no other member
+# can have come or gone (graph._followed_tables compares so too). Comparing the whole
+# tree at each partition created made that grow with the table's partitions
+# (tests/test_operation_costs.py).
+NAMED_MEMBERS = """
+WITH RECURSIVE up AS (
+    SELECT r.oid AS origin, r.oid AS rel FROM unnest($2::oid[]) AS r (oid) WHERE r.oid IS NOT NULL AND r.oid <> $1
+    UNION
+    SELECT up.origin, i.inhparent FROM up
+    CROSS JOIN LATERAL (SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
+                        WHERE i.inhrelid = up.rel OFFSET 0) AS i
+), named AS (
+    SELECT DISTINCT up.origin AS member FROM up WHERE up.rel = $1
+), tree AS (
+    SELECT named.member FROM named
+    UNION
+    SELECT i.inhrelid FROM tree
+    CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
+                        WHERE i.inhparent = tree.member OFFSET 0) AS i
+), recorded AS (
+    SELECT m.member_oid, m.member_name FROM graph._capture_members AS m
+    WHERE m.table_oid = $1 AND m.member_oid <> $1
+      AND (m.member_oid = ANY ($2::oid[]) OR m.member_oid IN (SELECT tree.member FROM tree))
+)
+SELECT coalesce(t.member, r.member_oid) AS member,
+       coalesce(c.oid::regclass::text, r.member_name) AS name,
+       t.member IS NOT NULL AS joined, c.oid IS NOT NULL AS exists,
+       CASE WHEN c.oid IS NOT NULL THEN pg_catalog.pg_relation_size(c.oid) END AS bytes
+FROM tree AS t
+FULL JOIN recorded AS r ON r.member_oid = t.member
+-- each by its oid (OFFSET 0): a join hashed all of pg_class, every relation of the database
+LEFT JOIN LATERAL (SELECT k.oid FROM pg_catalog.pg_class AS k
+                   WHERE k.oid = coalesce(t.member, r.member_oid) OFFSET 0) AS c ON true
+WHERE t.member IS NULL OR r.member_oid IS NULL
+ORDER BY 2
+"""
+
 TABLE = """
 SELECT c.oid::regclass::text AS name,
        (SELECT m.member_name FROM graph._capture_members AS m
@@ -262,9 +302,12 @@ def _cancelled(exc):
 class Follower:
     """Follows the tables of one schema change; collects what to regenerate and record."""
 
-    def __init__(self, plpy, repairs):
+    def __init__(self, plpy, repairs, named=None):
         self.plpy = plpy
         self.repairs = repairs  # a reconcile.Repairs: the one implementation of unregistering
+        # the relations the schema change named, where it named no partitioned table
+        # (named_members): a table it concerns through members only compares those
+        self.named = named
         self.events = []  # (table_oid, table_name, column_name, kind, detail, repair)
         self.regenerate = set()  # tables whose capture function must be generated again
         self.reattach = set()  # tables whose triggers must be checked (members changed)
@@ -394,9 +437,20 @@ class Follower:
                              why + ": register it again with graph.add_table(..., id_columns => ...)")
         self.repairs.tables.add(int(oid))
 
+    def named_members(self, oid):
+        """The relations the schema change named, when it concerns table ``oid`` through
+        members of its tree only; None when the whole tree is compared."""
+        if self.named is None or oid in self.named:
+            return None
+        return self.named
+
     def members(self, oid, name):
+        named = self.named_members(oid)
         with db.no_seqscan(self.plpy):  # each member's partitions by index, however small the catalog
-            changed = self.q(MEMBERS, ["oid"], [oid])
+            if named is None:
+                changed = self.q(MEMBERS, ["oid"], [oid])
+            else:
+                changed = self.q(NAMED_MEMBERS, ["oid", "oid[]"], [oid, named])
         for m in changed:
             self.reattach.add(oid)
             if m["joined"]:
@@ -445,14 +499,16 @@ class Follower:
         self.events = []
 
 
-def follow_tables(plpy, repairs, tables):
+def follow_tables(plpy, repairs, tables, named=None):
     """Follow ``tables`` (captured table oids) with ``repairs``, raising on error
-    (reconcile() uses this). Returns the tables whose triggers to attach."""
+    (reconcile() uses this). ``named``: the relations a schema change named, where it
+    named no partitioned table (follow_ddl): a table concerned through members only
+    has those compared and recorded. Returns the tables whose triggers to attach."""
     # The registry's statement triggers leave the state row and graph._graph_version
     # alone for the follower's own statements (MARK; migrations 431, 437, 438): CHANGED
     # counts each change instead. (An error leaves the mark in a (sub)transaction that
     # then rolls back, and with it.)
-    f = Follower(plpy, repairs)
+    f = Follower(plpy, repairs, named)
     marked = f.q(MAY_MARK)[0]["may"]
     if marked:
         f.q(MARK)
@@ -469,7 +525,10 @@ def follow_tables(plpy, repairs, tables):
         if f.regenerated(oid):
             attach.add(oid)
     for oid in sorted(f.reattach - f.regenerate - f.dropped):
-        f.q("SELECT graph._map_capture($1)", ["oid"], [oid])
+        if f.named_members(oid) is None:
+            f.q("SELECT graph._map_capture($1)", ["oid"], [oid])
+        else:
+            f.q("SELECT graph._map_capture($1, $2)", ["oid", "oid[]"], [oid, f.named_members(oid)])
         attach.add(oid)
     # Tables whose capture depends on a changed one (edge sources removed, a key
     # renamed or retyped): generated again where the caller may; capture that
@@ -524,6 +583,14 @@ def _switch_off(plpy, oid, exc):
         if not plpy.execute(plpy.prepare(OPEN_FAILURE, ["oid"]), [oid]):
             plpy.execute(plpy.prepare(RECORD, ["oid", "text", "text", "text", "text", "text"]),
                          [oid, name, None, "follow_failed", detail, "reconcile"])
+
+
+# Whether any of the relations $1 a schema change named is a partitioned table: an
+# ATTACH or DETACH names the parent it changes, so its table's whole tree is compared.
+PARTITIONED_NAMED = """
+SELECT EXISTS (SELECT FROM unnest($1::oid[]) AS r (oid)
+               JOIN pg_catalog.pg_class AS k ON k.oid = r.oid AND k.relkind = 'p') AS any
+"""
 
 
 # Whether the session may have capture of table $1 generated (graph._write_capture's
@@ -590,18 +657,22 @@ def _not_followed(plpy, oid, exc):
         hint="Have the owner of %s or a member of graph_admin make the change." % name))
 
 
-def follow_ddl(plpy, repairs_for, tables):
+def follow_ddl(plpy, repairs_for, tables, named=None):
     """What the event trigger calls (through graph._follow_registry): follow each
     of ``tables``, one at a time, never raising but for a cancel and _not_followed. ``repairs_for``
-    makes a reconcile.Repairs. Returns the tables whose triggers the caller
-    attaches. A table that cannot be followed has its capture switched off
-    (_switch_off), but for another role's change in a session that may not generate
-    its capture, where the change fails instead (_not_followed)."""
+    makes a reconcile.Repairs. ``named``: the relations the schema change named
+    (follow_tables: where none is a partitioned table). Returns the tables whose
+    triggers the caller attaches. A table that cannot be followed has its capture
+    switched off (_switch_off), but for another role's change in a session that may
+    not generate its capture, where the change fails instead (_not_followed)."""
+    if named is not None and plpy.execute(plpy.prepare(PARTITIONED_NAMED, ["oid[]"]), [named])[0]["any"]:
+        named = None
+    named = None if named is None else [int(r) for r in named if r is not None]
     attach = []
     for oid in sorted(set(int(t) for t in tables)):
         try:
             with plpy.subtransaction():
-                attach += follow_tables(plpy, repairs_for(plpy), [oid])
+                attach += follow_tables(plpy, repairs_for(plpy), [oid], named)
         except Exception as exc:  # noqa: BLE001 - anything but a cancel is turned into a record
             if _cancelled(exc):
                 raise

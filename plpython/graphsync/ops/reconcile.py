@@ -336,10 +336,11 @@ def _follow_all(plpy, repairs):
         repairs.add("followed_again", r["table_name"], 1, r["detail"])
 
 
-def follow_ddl(plpy, tables):
+def follow_ddl(plpy, tables, named=None):
     """The event trigger's follower (graph._follow_registry): ops/follow.py, with
-    this module's repairs. Returns the tables whose triggers to attach."""
-    return follow.follow_ddl(plpy, Repairs, tables)
+    this module's repairs (``named``: the relations the schema change named).
+    Returns the tables whose triggers to attach."""
+    return follow.follow_ddl(plpy, Repairs, tables, named)
 
 
 def _note_unread(repairs, result, unread):
