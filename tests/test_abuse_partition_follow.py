@@ -1,0 +1,132 @@
+"""A table owner, a plain reader and a graph_admin member who is no superuser, each at
+what the fifty-first stop changed in the DDL follower of partitioned tables: the
+follower looks at the relations a DDL names (graph._trigger_states(tbls,
+only_members), graph._attach_capture(tbls, only_members), graph._map_capture(tbl,
+only_members), graph._follow_registry given those relations, graph._grant_capture's
+short path). Each of them is PUBLIC's to run but _map_capture; the definers derive
+what they do from the catalog. No role may, by naming relations of its choosing:
+see or change another role's capture triggers, record a member that is not one,
+drop one that is, or come to hold EXECUTE on a capture function; and an owner's own
+search_path and functions run in none of it. Written after the change (the new
+functions did not exist before it)."""
+
+import psycopg
+import pytest
+
+from conftest import as_role, connect
+
+OWNER = "gs_pf_owner"  # owns the registered partitioned table
+READER = "gs_pf_reader"  # may read it, owns nothing
+ADMIN = "gs_pf_admin"  # a graph_admin member, no superuser
+THREE = (OWNER, READER, ADMIN)
+
+SETUP = f"""
+CREATE ROLE {OWNER} LOGIN;
+CREATE ROLE {READER} LOGIN;
+CREATE ROLE {ADMIN} LOGIN IN ROLE graph_admin;
+CREATE SCHEMA pf;
+GRANT USAGE ON SCHEMA pf TO {READER}, {ADMIN};
+GRANT USAGE, CREATE ON SCHEMA pf TO {OWNER};
+CREATE TABLE pf.days (id int, day int, PRIMARY KEY (id, day)) PARTITION BY LIST (day);
+CREATE TABLE pf.days_0 PARTITION OF pf.days FOR VALUES IN (0);
+CREATE TABLE pf.days_1 PARTITION OF pf.days FOR VALUES IN (1);
+ALTER TABLE pf.days OWNER TO {OWNER};
+ALTER TABLE pf.days_0 OWNER TO {OWNER};
+ALTER TABLE pf.days_1 OWNER TO {OWNER};
+GRANT SELECT ON pf.days TO {READER};
+CREATE TABLE pf.loose (id int, day int);
+ALTER TABLE pf.loose OWNER TO {READER};
+DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO {OWNER}', current_database()); END $$;
+SELECT graph.add_table('pf.days');
+"""
+
+MEMBERS = "SELECT member_oid::regclass::text FROM graph._capture_members WHERE table_oid = 'pf.days'::regclass"
+STATES = "SELECT member_oid::regclass::text, trigger_name, state FROM graph._trigger_states('pf.days'::regclass)"
+GRANTEES = """SELECT coalesce(array_agg(a.grantee::regrole::text ORDER BY a.grantee::regrole::text), '{}')
+              FROM pg_proc AS p CROSS JOIN aclexplode(p.proacl) AS a
+              WHERE p.oid = to_regprocedure(format('graph.%I()', '_capture_' || 'pf.days'::regclass::oid))
+                AND a.grantee <> p.proowner"""
+
+
+@pytest.fixture(scope="module")
+def world(db):
+    with connect(db) as c:
+        c.execute(SETUP)
+    yield db
+    with connect(db) as c:
+        c.execute("SELECT graph.remove_table('pf.days')")
+        c.execute("DROP SCHEMA pf CASCADE")
+        for role in THREE:
+            c.execute(f"DROP OWNED BY {role}")
+            c.execute(f"DROP ROLE {role}")
+
+
+def _snapshot(world):
+    with connect(world) as c:
+        return (sorted(c.execute(MEMBERS).fetchall()), sorted(c.execute(STATES).fetchall()),
+                c.execute(GRANTEES).fetchone()[0])
+
+
+@pytest.mark.parametrize("role", THREE)
+def test_naming_relations_of_ones_choosing_changes_nothing(world, role):
+    before = _snapshot(world)
+    assert {s for _, _, s in before[1]} == {"ok"}, before
+    with as_role(world, role) as r:
+        oids = dict(r.execute("SELECT t, t::regclass::oid FROM unnest(%s::text[]) AS t",
+                              (["pf.days", "pf.days_0", "pf.days_1", "pf.loose", "pg_catalog.pg_class"],)).fetchall())
+        hostile = [[oids["pf.loose"]], [oids["pf.days_0"], oids["pf.loose"]], [oids["pg_catalog.pg_class"]],
+                   [None], [], [0, 4294967295], list(oids.values()) * 50]
+        for named in hostile:
+            # the states of relations given: those of the tree only, never another table's
+            rows = r.execute("SELECT member_oid FROM graph._trigger_states(ARRAY[%s::oid], %s::oid[])",
+                             (oids["pf.days"], named)).fetchall()
+            assert {m for (m,) in rows} <= {oids["pf.days_0"], oids["pf.days_1"], oids["pf.days"]}, (named, rows)
+            # the follower's steps, called directly with them: in step, they do nothing
+            r.execute("SELECT count(*) FROM graph._follow_registry(%s::oid[])", (named,))
+            r.execute("SELECT graph._grant_capture(%s::oid[])", (named,))
+            with r.transaction():
+                r.execute("SAVEPOINT attach")
+                try:  # as an invoker: the caller's own rights on the triggers, or a WARNING
+                    r.execute("SELECT graph._attach_capture(ARRAY[%s::oid], %s::oid[])", (oids["pf.days"], named))
+                except psycopg.errors.InsufficientPrivilege:
+                    r.execute("ROLLBACK TO SAVEPOINT attach")
+            # recording members is the follower's (graph_sync's) alone
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                r.execute("SELECT graph._map_capture(%s, %s::oid[])", (oids["pf.days"], named))
+    assert _snapshot(world) == before
+
+
+def test_the_owners_search_path_runs_none_of_its_functions_in_the_follower(world):
+    with as_role(world, OWNER) as o:
+        o.execute("CREATE SCHEMA IF NOT EXISTS gs_pf_trap")
+        for fn, args, returns in (("array_agg", "anyelement", "anyarray"), ("unnest", "anyarray", "anyelement"),
+                                  ("format", "text, VARIADIC text[]", "text"),
+                                  ("pg_has_role", "oid, oid, text", "bool")):
+            o.execute(f"CREATE OR REPLACE FUNCTION gs_pf_trap.{fn}({args}) RETURNS {returns} LANGUAGE plpgsql"
+                      f" AS $$ BEGIN RAISE EXCEPTION 'the owner''s {fn} ran'; END $$")
+        # (before pg_catalog: unqualified calls in the owner's session are its own now)
+        o.execute("SET search_path = gs_pf_trap, pg_catalog, pf, public")
+        with pytest.raises(psycopg.errors.RaiseException, match="owner's unnest ran"):
+            o.execute("SELECT unnest(ARRAY[1])")
+        o.execute("CREATE TABLE pf.days_2 PARTITION OF pf.days FOR VALUES IN (2)")
+        o.execute("INSERT INTO pf.days VALUES (1, 2)")
+        o.execute("DROP TABLE pf.days_2")
+        o.execute("DROP SCHEMA gs_pf_trap CASCADE")
+    with connect(world) as c:
+        assert "pf.days_2" not in {m for (m,) in c.execute(MEMBERS).fetchall()}
+        assert c.execute("SELECT count(*) FROM graph._sync_log WHERE table_oid = 'pf.days'::regclass"
+                         " AND op = 'I'").fetchone()[0] >= 1
+        assert {s for _, _, s in c.execute(STATES).fetchall()} == {"ok"}
+
+
+def test_a_reader_cannot_make_the_follower_record_its_own_table(world):
+    # attaching its table as a partition is refused by PostgreSQL (it does not own
+    # pf.days); named to the follower, a table outside the tree records nothing
+    with as_role(world, READER) as r:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            r.execute("ALTER TABLE pf.days ATTACH PARTITION pf.loose FOR VALUES IN (9)")
+        loose = r.execute("SELECT 'pf.loose'::regclass::oid").fetchone()[0]
+        r.execute("SELECT count(*) FROM graph._follow_registry(ARRAY[%s::oid])", (loose,))
+    with connect(world) as c:
+        assert "pf.loose" not in {m for (m,) in c.execute(MEMBERS).fetchall()}
+        assert c.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'pf.loose'::regclass").fetchone()[0] == 0
