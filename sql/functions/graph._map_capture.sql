@@ -36,8 +36,11 @@ BEGIN
     -- detached, dropped or renamed): a table partitioned by day gains a partition
     -- each day, and deleting and inserting again the row of every partition cost
     -- each such DDL two writes, and a graph._check_registration call, per partition.
-    IF only_members IS NOT NULL
-       AND EXISTS (SELECT FROM graph._captured_tables(tbl) AS t WHERE t.table_oid = tbl AND t.present) THEN
+    IF NOT EXISTS (SELECT FROM graph._captured_tables(tbl) AS t WHERE t.table_oid = tbl AND t.present) THEN
+        DELETE FROM graph._capture_members AS m WHERE m.table_oid = tbl;
+        RETURN;
+    END IF;
+    IF only_members IS NOT NULL THEN
         -- the relations given that are in the table's tree now, and their own
         -- partitions and children, against the rows of those recorded
         WITH RECURSIVE up AS (
@@ -61,11 +64,7 @@ BEGIN
           AND (c.member_oid = ANY (only_members) OR c.member_oid = ANY (member_oids))
           AND NOT EXISTS (SELECT FROM unnest(member_oids, member_names) AS n (member, name)
                           WHERE n.member = c.member_oid AND n.name = c.member_name);
-        INSERT INTO graph._capture_members (member_oid, table_oid, member_name)
-        SELECT n.member, tbl, n.name FROM unnest(member_oids, member_names) AS n (member, name)
-        WHERE NOT EXISTS (SELECT FROM graph._capture_members AS c
-                          WHERE c.member_oid = n.member AND c.table_oid = tbl AND c.member_name = n.name);
-    ELSIF EXISTS (SELECT FROM graph._captured_tables(tbl) AS t WHERE t.table_oid = tbl AND t.present) THEN
+    ELSE
         WITH RECURSIVE members AS (
             SELECT tbl AS member
             UNION
@@ -80,13 +79,11 @@ BEGIN
         WHERE c.table_oid = tbl
           AND NOT EXISTS (SELECT FROM unnest(member_oids, member_names) AS n (member, name)
                           WHERE n.member = c.member_oid AND n.name = c.member_name);
-        INSERT INTO graph._capture_members (member_oid, table_oid, member_name)
-        SELECT n.member, tbl, n.name FROM unnest(member_oids, member_names) AS n (member, name)
-        WHERE NOT EXISTS (SELECT FROM graph._capture_members AS c
-                          WHERE c.member_oid = n.member AND c.table_oid = tbl AND c.member_name = n.name);
-    ELSE
-        DELETE FROM graph._capture_members AS m WHERE m.table_oid = tbl;
     END IF;
+    INSERT INTO graph._capture_members (member_oid, table_oid, member_name)
+    SELECT n.member, tbl, n.name FROM unnest(member_oids, member_names) AS n (member, name)
+    WHERE NOT EXISTS (SELECT FROM graph._capture_members AS c
+                      WHERE c.member_oid = n.member AND c.table_oid = tbl AND c.member_name = n.name);
 END;
 $$;
 

@@ -67,8 +67,24 @@ WHERE r.table_oid = $1
 ORDER BY r.column_name
 """
 
-# Partitions and children now (tree) against those recorded (graph._capture_members),
-# with the size of each that changed: rows may have come or gone with it.
+# MEMBERS and NAMED_MEMBERS, after the members now (CTE tree) and those recorded (CTE
+# recorded): each that came or went, with the size of each that changed (rows may have
+# come or gone with it).
+COMPARED = """
+SELECT coalesce(t.member, r.member_oid) AS member,
+       coalesce(c.oid::regclass::text, r.member_name) AS name,
+       t.member IS NOT NULL AS joined, c.oid IS NOT NULL AS exists,
+       CASE WHEN c.oid IS NOT NULL THEN pg_catalog.pg_relation_size(c.oid) END AS bytes
+FROM tree AS t
+FULL JOIN recorded AS r ON r.member_oid = t.member
+-- each by its oid (OFFSET 0): a join hashed all of pg_class, every relation of the database
+LEFT JOIN LATERAL (SELECT k.oid FROM pg_catalog.pg_class AS k
+                   WHERE k.oid = coalesce(t.member, r.member_oid) OFFSET 0) AS c ON true
+WHERE t.member IS NULL OR r.member_oid IS NULL
+ORDER BY 2
+"""
+
+# Partitions and children now (tree) against those recorded (graph._capture_members).
 MEMBERS = """
 WITH RECURSIVE tree AS (
     SELECT i.inhrelid AS member FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = $1
@@ -82,18 +98,7 @@ WITH RECURSIVE tree AS (
     SELECT m.member_oid, m.member_name FROM graph._capture_members AS m
     WHERE m.table_oid = $1 AND m.member_oid <> $1
 )
-SELECT coalesce(t.member, r.member_oid) AS member,
-       coalesce(c.oid::regclass::text, r.member_name) AS name,
-       t.member IS NOT NULL AS joined, c.oid IS NOT NULL AS exists,
-       CASE WHEN c.oid IS NOT NULL THEN pg_catalog.pg_relation_size(c.oid) END AS bytes
-FROM tree AS t
-FULL JOIN recorded AS r ON r.member_oid = t.member
--- each by its oid (OFFSET 0): a join hashed all of pg_class, every relation of the database
-LEFT JOIN LATERAL (SELECT k.oid FROM pg_catalog.pg_class AS k
-                   WHERE k.oid = coalesce(t.member, r.member_oid) OFFSET 0) AS c ON true
-WHERE t.member IS NULL OR r.member_oid IS NULL
-ORDER BY 2
-"""
+""" + COMPARED
 
 # The same of the relations a schema change named ($2) only, where it named neither the
 # table nor a partitioned table (named_members): each of those that is in the tree now,
@@ -122,18 +127,7 @@ WITH RECURSIVE up AS (
     WHERE m.table_oid = $1 AND m.member_oid <> $1
       AND (m.member_oid = ANY ($2::oid[]) OR m.member_oid IN (SELECT tree.member FROM tree))
 )
-SELECT coalesce(t.member, r.member_oid) AS member,
-       coalesce(c.oid::regclass::text, r.member_name) AS name,
-       t.member IS NOT NULL AS joined, c.oid IS NOT NULL AS exists,
-       CASE WHEN c.oid IS NOT NULL THEN pg_catalog.pg_relation_size(c.oid) END AS bytes
-FROM tree AS t
-FULL JOIN recorded AS r ON r.member_oid = t.member
--- each by its oid (OFFSET 0): a join hashed all of pg_class, every relation of the database
-LEFT JOIN LATERAL (SELECT k.oid FROM pg_catalog.pg_class AS k
-                   WHERE k.oid = coalesce(t.member, r.member_oid) OFFSET 0) AS c ON true
-WHERE t.member IS NULL OR r.member_oid IS NULL
-ORDER BY 2
-"""
+""" + COMPARED
 
 TABLE = """
 SELECT c.oid::regclass::text AS name,
@@ -525,10 +519,7 @@ def follow_tables(plpy, repairs, tables, named=None):
         if f.regenerated(oid):
             attach.add(oid)
     for oid in sorted(f.reattach - f.regenerate - f.dropped):
-        if f.named_members(oid) is None:
-            f.q("SELECT graph._map_capture($1)", ["oid"], [oid])
-        else:
-            f.q("SELECT graph._map_capture($1, $2)", ["oid", "oid[]"], [oid, f.named_members(oid)])
+        f.q("SELECT graph._map_capture($1, $2)", ["oid", "oid[]"], [oid, f.named_members(oid)])
         attach.add(oid)
     # Tables whose capture depends on a changed one (edge sources removed, a key
     # renamed or retyped): generated again where the caller may; capture that
