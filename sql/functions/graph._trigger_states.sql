@@ -57,7 +57,14 @@
 -- whole tree, add_table of a table of 200 partitions took 3.2 s, 2.3 of them there.
 -- graph._trigger_states(tbls) is graph._trigger_states(tbls, NULL).
 -- Without JIT: its estimates are far above its real size, and compiling
--- took longer than running it. Triggers are looked up by table and name, and
+-- took longer than running it. Without sequential scans: a tree's members are
+-- looked up level by level by their oids, and once pg_inherits' statistics know
+-- a table of many partitions (every partition of one parent), the planner
+-- expects each lookup to find them all and scans the whole catalog for each
+-- member instead: a whole tree of 200 partitions read 402 pg_inherits rows a
+-- partition (20: 42), a health call or a partition detached beside 2,000 took
+-- some 400 ms more (tests/test_operation_costs.py). No statement here needs to
+-- read a whole table. Triggers are looked up by table and name, and
 -- the ones calling a capture function (either) through pg_depend by that function
 -- (pg_depend_reference_index), not by reading all of pg_trigger, nor every
 -- trigger's dependencies (the dependent side's index, which a plan whose
@@ -72,6 +79,7 @@ ROWS 50  -- a few capture triggers, not 1000: index lookups of the catalog, not 
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
