@@ -159,6 +159,31 @@ def test_rows_that_join_or_leave_without_dml_are_rebuilt(events, owner):
         assert health(admin)["schema_state"] == "current"
 
 
+def test_a_ddl_concerns_a_table_through_its_members_only_when_it_names_neither_it_nor_a_partitioned_table(events):
+    """graph._named_members_only, the one rule by which the DDL follower compares,
+    records, grants and attaches for the members a DDL named rather than the whole
+    tree: a partition (or several) named alone, yes; the table itself, or any
+    partitioned table among them (an ATTACH or DETACH names the parent it changes,
+    here a sub-partitioned partition), no. A NULL element names nothing."""
+    cases = [
+        (["ev.events_0"], True),
+        (["ev.events_0", "ev.events_1a"], True),
+        (["ev.events_1a", None], True),
+        ([], True),
+        (["ev.events"], False),
+        (["ev.events_0", "ev.events"], False),
+        (["ev.events_1"], False),  # partitioned itself
+        (["ev.events_0", "ev.events_1"], False),
+        (["ev.accounts", "ev.events_0"], True),  # another table, not partitioned
+    ]
+    with connect(events) as c:
+        for named, want in cases:
+            got = c.execute("SELECT graph._named_members_only('ev.events'::regclass,"
+                            " ARRAY(SELECT r::regclass::oid FROM unnest(%s::text[]) WITH ORDINALITY AS u (r, i)"
+                            " ORDER BY i))", (named,)).fetchone()[0]
+            assert got is want, named
+
+
 def test_members_that_join_or_leave_below_a_member_are_followed(events, owner):
     """The DDL follower compares the whole tree with the members recorded only where the
     DDL names the table or a partitioned table of its tree (an ATTACH or DETACH names

@@ -234,23 +234,20 @@ BEGIN
         -- DDL concerns through members only has those compared, not its whole tree)
         tables := ARRAY(SELECT graph._follow_registry(relations));
         -- The tables the DDL concerns through members of their trees only (a partition
-        -- created, a child's INHERIT): it named neither the table nor a partitioned
-        -- table, and graph._followed_tables compared the members it named only. Their
-        -- grants and triggers are brought in step for those members (and their own
-        -- partitions), not for every member (below).
-        IF NOT EXISTS (SELECT FROM unnest(relations) AS r (oid)
-                       JOIN pg_catalog.pg_class AS k ON k.oid = r.oid AND k.relkind = 'p') THEN
-            by_members := ARRAY(
-                WITH RECURSIVE up AS (
-                    SELECT r.oid FROM unnest(relations) AS r (oid) WHERE r.oid IS NOT NULL
-                    UNION
-                    SELECT i.inhparent FROM up
-                    CROSS JOIN LATERAL (SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
-                                        WHERE i.inhrelid = up.oid OFFSET 0) AS i
-                )
-                SELECT t.t FROM unnest(tables) AS t (t)
-                WHERE t.t <> ALL (relations) AND t.t IN (SELECT up.oid FROM up));
-        END IF;
+        -- created, a child's INHERIT: graph._named_members_only), that hold a member
+        -- it named now; graph._followed_tables compared the members it named only.
+        -- Their grants and triggers are brought in step for those members (and their
+        -- own partitions), not for every member (below).
+        by_members := ARRAY(
+            WITH RECURSIVE up AS (
+                SELECT r.oid FROM unnest(relations) AS r (oid) WHERE r.oid IS NOT NULL
+                UNION
+                SELECT i.inhparent FROM up
+                CROSS JOIN LATERAL (SELECT i.inhparent FROM pg_catalog.pg_inherits AS i
+                                    WHERE i.inhrelid = up.oid OFFSET 0) AS i
+            )
+            SELECT t.t FROM unnest(tables) AS t (t)
+            WHERE graph._named_members_only(t.t, relations) AND t.t IN (SELECT up.oid FROM up));
         -- The owner of each table to attach capture for holds EXECUTE on its
         -- capture functions before the attach (CREATE TRIGGER needs it): an owner
         -- change that fired no event trigger (REASSIGN OWNED BY) left it with the

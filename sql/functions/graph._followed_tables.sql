@@ -94,9 +94,7 @@ BEGIN
            -- the partitions and children at any depth, against those recorded: the
            -- whole tree when the table itself, or a partitioned table of its tree, is
            -- among relations (an ATTACH or DETACH names the parent it changes) ...
-           OR ((t = ANY (relations)
-                OR EXISTS (SELECT FROM unnest(relations) AS r (oid)
-                           JOIN pg_catalog.pg_class AS k ON k.oid = r.oid AND k.relkind = 'p'))
+           OR (NOT graph._named_members_only(t, relations)
                AND EXISTS (WITH RECURSIVE tree AS (
                           SELECT i.inhrelid AS member FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = t
                           UNION

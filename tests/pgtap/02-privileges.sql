@@ -64,6 +64,8 @@ $$, $$
         '_refuse_enum_relabel',
         -- ... and for an ALTER TABLE (an owner change moves EXECUTE on capture functions)
         '_grant_capture',
+        -- ... and whether a DDL concerns a table through members of its tree only
+        '_named_members_only',
         -- _lock_by_oid: an invoker the DDL follower locks a renamed schema's tables with;
         -- _trigger_impostors: its test of a created capture trigger
         '_lock_by_oid', '_trigger_impostors',

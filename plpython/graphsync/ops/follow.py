@@ -100,8 +100,8 @@ WITH RECURSIVE tree AS (
 )
 """ + COMPARED
 
-# The same of the relations a schema change named ($2) only, where it named neither the
-# table nor a partitioned table (named_members): each of those that is in the tree now,
+# The same of the relations a schema change named ($2) only, where it concerns the table
+# through members only (graph._named_members_only): each of those that is in the tree now,
 # with its own partitions and children, against those of them recorded. A DDL naming only
 # tables that are not partitioned cannot detach anything from them, so no other member
 # can have come or gone (graph._followed_tables compares so too). Comparing the whole
@@ -299,9 +299,10 @@ class Follower:
     def __init__(self, plpy, repairs, named=None):
         self.plpy = plpy
         self.repairs = repairs  # a reconcile.Repairs: the one implementation of unregistering
-        # the relations the schema change named, where it named no partitioned table
-        # (named_members): a table it concerns through members only compares those
+        # the relations the schema change named (named_members): a table it concerns
+        # through members only compares those
         self.named = named
+        self.members_only = {}  # table -> graph._named_members_only of it and named
         self.events = []  # (table_oid, table_name, column_name, kind, detail, repair)
         self.regenerate = set()  # tables whose capture function must be generated again
         self.reattach = set()  # tables whose triggers must be checked (members changed)
@@ -433,10 +434,14 @@ class Follower:
 
     def named_members(self, oid):
         """The relations the schema change named, when it concerns table ``oid`` through
-        members of its tree only; None when the whole tree is compared."""
-        if self.named is None or oid in self.named:
+        members of its tree only (graph._named_members_only); None when the whole tree
+        is compared."""
+        if self.named is None:
             return None
-        return self.named
+        if oid not in self.members_only:
+            self.members_only[oid] = self.q("SELECT graph._named_members_only($1, $2) AS only",
+                                            ["oid", "oid[]"], [oid, self.named])[0]["only"]
+        return self.named if self.members_only[oid] else None
 
     def members(self, oid, name):
         named = self.named_members(oid)
@@ -495,8 +500,8 @@ class Follower:
 
 def follow_tables(plpy, repairs, tables, named=None):
     """Follow ``tables`` (captured table oids) with ``repairs``, raising on error
-    (reconcile() uses this). ``named``: the relations a schema change named, where it
-    named no partitioned table (follow_ddl): a table concerned through members only
+    (reconcile() uses this). ``named``: the relations a schema change named
+    (follow_ddl): a table concerned through members only
     has those compared and recorded. Returns the tables whose triggers to attach."""
     # The registry's statement triggers leave the state row and graph._graph_version
     # alone for the follower's own statements (MARK; migrations 431, 437, 438): CHANGED
@@ -576,14 +581,6 @@ def _switch_off(plpy, oid, exc):
                          [oid, name, None, "follow_failed", detail, "reconcile"])
 
 
-# Whether any of the relations $1 a schema change named is a partitioned table: an
-# ATTACH or DETACH names the parent it changes, so its table's whole tree is compared.
-PARTITIONED_NAMED = """
-SELECT EXISTS (SELECT FROM unnest($1::oid[]) AS r (oid)
-               JOIN pg_catalog.pg_class AS k ON k.oid = r.oid AND k.relkind = 'p') AS any
-"""
-
-
 # Whether the session may have capture of table $1 generated (graph._write_capture's
 # test: a graph_admin member, a superuser or a role of the table's owner), or the table
 # is gone: else a failed follow fails the change (_not_followed), unless the table is
@@ -652,12 +649,10 @@ def follow_ddl(plpy, repairs_for, tables, named=None):
     """What the event trigger calls (through graph._follow_registry): follow each
     of ``tables``, one at a time, never raising but for a cancel and _not_followed. ``repairs_for``
     makes a reconcile.Repairs. ``named``: the relations the schema change named
-    (follow_tables: where none is a partitioned table). Returns the tables whose
+    (Follower.named_members). Returns the tables whose
     triggers the caller attaches. A table that cannot be followed has its capture
     switched off (_switch_off), but for another role's change in a session that may
     not generate its capture, where the change fails instead (_not_followed)."""
-    if named is not None and plpy.execute(plpy.prepare(PARTITIONED_NAMED, ["oid[]"]), [named])[0]["any"]:
-        named = None
     named = None if named is None else [int(r) for r in named if r is not None]
     attach = []
     for oid in sorted(set(int(t) for t in tables)):
