@@ -66,6 +66,8 @@ DECLARE
     routines text;
     replaced oid [] := '{}';
     by_members oid [] := '{}';
+    followed jsonb;  -- {table: the members whose triggers to check, or null for every member's}
+    only_members oid [];
 BEGIN
     IF TG_EVENT = 'ddl_command_end' AND TG_TAG = 'CREATE RULE' THEN
         -- The registered tables a rule ON SELECT made views: out of step with the
@@ -232,12 +234,15 @@ BEGIN
         END IF;
         -- (the relations named, from which it derives the tables again: a table the
         -- DDL concerns through members only has those compared, not its whole tree)
-        tables := ARRAY(SELECT graph._follow_registry(relations));
+        SELECT jsonb_object_agg(f.table_oid::text, f.only_members) INTO followed
+        FROM graph._follow_registry(relations) AS f;
+        tables := ARRAY(SELECT k::oid FROM jsonb_object_keys(coalesce(followed, '{}')) AS k ORDER BY 1);
         -- The tables the DDL concerns through members of their trees only (a partition
         -- created, a child's INHERIT: graph._named_members_only), that hold a member
         -- it named now; graph._followed_tables compared the members it named only.
-        -- Their grants and triggers are brought in step for those members (and their
-        -- own partitions), not for every member (below).
+        -- Their grants are brought in step for those members (and their own
+        -- partitions), not for every member (below); a member dropped or detached
+        -- has the whole tree's owners walked, so that its owner's EXECUTE goes.
         by_members := ARRAY(
             WITH RECURSIVE up AS (
                 SELECT r.oid FROM unnest(relations) AS r (oid) WHERE r.oid IS NOT NULL
@@ -285,15 +290,19 @@ BEGIN
     END IF;
     FOREACH tbl IN ARRAY tables LOOP
         BEGIN
-            -- A table concerned by members only (by_members): the triggers of those
-            -- members and of their own partitions, not of every member
-            -- (graph._attach_capture(tbls, only_members)): checking all made each
-            -- partition's creation beside 2,000 others cost some 150 ms more. Health
-            -- shows, and reconcile repairs, any other member's.
-            IF tbl = ANY (by_members) THEN
+            -- Where graph._follow_registry names members (those the DDL named, when it
+            -- concerns the table through members only; else those that joined or left
+            -- its tree, an ATTACH or DETACH): the triggers of those members and of their
+            -- own partitions, not of every member (graph._attach_capture(tbls,
+            -- only_members)): checking all made each partition's creation beside 2,000
+            -- others cost some 150 ms more, and a detach some 75 ms. Health shows, and
+            -- reconcile repairs, any other member's.
+            only_members := CASE WHEN jsonb_typeof(followed -> tbl::text) = 'array' THEN ARRAY(
+                SELECT x::oid FROM jsonb_array_elements_text(followed -> tbl::text) AS x) END;
+            IF only_members IS NOT NULL THEN
                 PERFORM graph._attach_capture(ARRAY[tbl], ARRAY(
                     WITH RECURSIVE down AS (
-                        SELECT r.oid FROM unnest(relations) AS r (oid) WHERE r.oid IS NOT NULL
+                        SELECT r.oid FROM unnest(only_members) AS r (oid) WHERE r.oid IS NOT NULL
                         UNION
                         SELECT i.inhrelid FROM down
                         CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i

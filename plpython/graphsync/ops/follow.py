@@ -306,6 +306,7 @@ class Follower:
         self.events = []  # (table_oid, table_name, column_name, kind, detail, repair)
         self.regenerate = set()  # tables whose capture function must be generated again
         self.reattach = set()  # tables whose triggers must be checked (members changed)
+        self.moved = {}  # table -> the members that joined or left its tree (members)
         self.related = set()  # other tables whose capture depends on a changed one
         self.dropped = set()  # tables that no longer exist
         self.changed = False  # follow_table's table's registry rows changed (renamed)
@@ -452,6 +453,7 @@ class Follower:
                 changed = self.q(NAMED_MEMBERS, ["oid", "oid[]"], [oid, named])
         for m in changed:
             self.reattach.add(oid)
+            self.moved.setdefault(oid, set()).add(int(m["member"]))
             if m["joined"]:
                 if m["bytes"]:
                     self.event(oid, name, None, "members_changed",
@@ -501,8 +503,13 @@ class Follower:
 def follow_tables(plpy, repairs, tables, named=None):
     """Follow ``tables`` (captured table oids) with ``repairs``, raising on error
     (reconcile() uses this). ``named``: the relations a schema change named
-    (follow_ddl): a table concerned through members only
-    has those compared and recorded. Returns the tables whose triggers to attach."""
+    (follow_ddl): a table concerned through members only has those compared and
+    recorded. Returns {table: members} of the tables whose triggers to attach:
+    ``members`` the relations whose triggers (with their own partitions' and
+    children's) to check, or None for every member's. Where only members joined or
+    left the tree, those are the members named (named_members) or else the ones that
+    moved: an ATTACH or DETACH of one partition beside 2,000 checked every member's
+    triggers (tests/test_operation_costs.py)."""
     # The registry's statement triggers leave the state row and graph._graph_version
     # alone for the follower's own statements (MARK; migrations 431, 437, 438): CHANGED
     # counts each change instead. (An error leaves the mark in a (sub)transaction that
@@ -517,15 +524,17 @@ def follow_tables(plpy, repairs, tables, named=None):
     if marked:
         f.q(UNMARK)
         repairs.renames_marked = False
-    attach = set()
+    attach = {}
     for oid in sorted(f.dropped):
         f.forget(oid)
     for oid in sorted(f.regenerate):
         if f.regenerated(oid):
-            attach.add(oid)
+            attach[oid] = None
     for oid in sorted(f.reattach - f.regenerate - f.dropped):
-        f.q("SELECT graph._map_capture($1, $2)", ["oid", "oid[]"], [oid, f.named_members(oid)])
-        attach.add(oid)
+        named = f.named_members(oid)
+        only = sorted(f.moved.get(oid, ())) if named is None else named
+        f.q("SELECT graph._map_capture($1, $2)", ["oid", "oid[]"], [oid, only])
+        attach[oid] = only
     # Tables whose capture depends on a changed one (edge sources removed, a key
     # renamed or retyped): generated again where the caller may; capture that
     # stays as it was only renders stale values, which reconcile() repairs.
@@ -535,7 +544,7 @@ def follow_tables(plpy, repairs, tables, named=None):
         try:
             with plpy.subtransaction():
                 if f.regenerated(oid):
-                    attach.add(oid)
+                    attach[oid] = None
         except plpy.SPIError as exc:
             if _cancelled(exc):
                 raise
@@ -543,7 +552,7 @@ def follow_tables(plpy, repairs, tables, named=None):
                     "its capture depends on a table that changed and could not be generated again (%s)"
                     % (exc.args[0] if exc.args else exc), repair="reconcile")
     f.record()
-    return sorted(attach)
+    return attach
 
 
 def _failed(plpy, oid, exc):
@@ -649,16 +658,21 @@ def follow_ddl(plpy, repairs_for, tables, named=None):
     """What the event trigger calls (through graph._follow_registry): follow each
     of ``tables``, one at a time, never raising but for a cancel and _not_followed. ``repairs_for``
     makes a reconcile.Repairs. ``named``: the relations the schema change named
-    (Follower.named_members). Returns the tables whose
-    triggers the caller attaches. A table that cannot be followed has its capture
-    switched off (_switch_off), but for another role's change in a session that may
-    not generate its capture, where the change fails instead (_not_followed)."""
+    (Follower.named_members). Returns (table, members) of the tables whose triggers
+    the caller attaches, in table order: ``members`` the relations whose triggers to
+    check, or None for every member's (follow_tables). A table that cannot be
+    followed has its capture switched off (_switch_off), but for another role's
+    change in a session that may not generate its capture, where the change fails
+    instead (_not_followed)."""
     named = None if named is None else [int(r) for r in named if r is not None]
-    attach = []
+    attach = {}
     for oid in sorted(set(int(t) for t in tables)):
         try:
             with plpy.subtransaction():
-                attach += follow_tables(plpy, repairs_for(plpy), [oid], named)
+                for table, members in follow_tables(plpy, repairs_for(plpy), [oid], named).items():
+                    # (every member's when any follow of the table asks for every member's)
+                    known = attach.get(table, ())
+                    attach[table] = None if members is None or known is None else sorted(set(known) | set(members))
         except Exception as exc:  # noqa: BLE001 - anything but a cancel is turned into a record
             if _cancelled(exc):
                 raise
@@ -666,4 +680,4 @@ def follow_ddl(plpy, repairs_for, tables, named=None):
                 _switch_off(plpy, oid, exc)
             else:
                 _not_followed(plpy, oid, exc)
-    return sorted(set(attach))
+    return sorted(attach.items())

@@ -324,7 +324,7 @@ def _follow_all(plpy, repairs):
     now; resolve the 'follow_failed' records, whose tables get their capture generated
     again."""
     tables = [int(r["table_oid"]) for r in plpy.execute("SELECT table_oid FROM graph._captured_tables()")]
-    repairs.tables |= set(follow.follow_tables(plpy, repairs, tables))
+    repairs.tables |= set(follow.follow_tables(plpy, repairs, tables))  # (its keys: the tables)
     # EXECUTE on each capture function to graph_admin and its table's owner now: an
     # owner change that fired no event trigger (REASSIGN OWNED BY) left it with the
     # former owner (graph._grant_capture: a no-op for the tables in step).
@@ -339,7 +339,7 @@ def _follow_all(plpy, repairs):
 def follow_ddl(plpy, tables, named=None):
     """The event trigger's follower (graph._follow_registry): ops/follow.py, with
     this module's repairs (``named``: the relations the schema change named).
-    Returns the tables whose triggers to attach."""
+    Returns (table, members) of the tables whose triggers to attach (follow.follow_ddl)."""
     return follow.follow_ddl(plpy, Repairs, tables, named)
 
 
