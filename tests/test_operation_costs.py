@@ -1003,3 +1003,48 @@ def test_a_partition_attached_detached_or_dropped_has_the_triggers_of_the_member
     for statement in WHOLE_TREE[2:]:
         for t in ("pg_catalog.pg_trigger", "pg_catalog.pg_depend"):
             assert read[(statement, 200)][t] - read[(statement, 20)][t] <= 40, (statement, t, read)
+
+
+def test_a_partitions_ddl_and_health_compile_nothing_with_jit(fresh_db):
+    """Right after thousands of partitions are made, until autovacuum analyzes the
+    catalogs, the planner's estimates of the DDL follower's catalog statements (and
+    health's) are far above their real size, past jit_above_cost: each partition's
+    creation, attach and detach then JIT-compiled dozens of statements, some 150-350 ms
+    each beside 10 partitions as beside 2,000 (benchmarks/HISTORY.md, fifty-second
+    stop), and each health call did too. They run with JIT off now, as the capture
+    functions and the reads do. With JIT at any cost in the session (jit_above_cost =
+    0), auto_explain must show no statement of those compiled."""
+    with connect(fresh_db) as c:
+        c.execute("SET jit = on")
+        if not c.execute("SELECT pg_jit_available()").fetchone()[0]:
+            pytest.skip("this server has no JIT provider")
+        install.install(c)
+        c.execute("CREATE TABLE public.days (id int, day int, PRIMARY KEY (id, day)) PARTITION BY LIST (day)")
+        c.execute("".join(f"CREATE TABLE public.days_{d} PARTITION OF public.days FOR VALUES IN ({d});"
+                          for d in range(3)))
+        c.execute("SELECT graph.add_table('public.days')")
+    with connect(fresh_db) as c:
+        notices = []
+        c.add_notice_handler(lambda n: notices.append(n.message_primary or ""))
+        for setting in ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
+                        "SET auto_explain.log_nested_statements = on", "SET auto_explain.log_level = notice",
+                        "SET jit = on", "SET jit_above_cost = 0"):
+            c.execute(setting)
+        c.execute("SELECT 1")
+        assert any("JIT:" in n for n in notices), "auto_explain shows no JIT: this test could not fail"
+        compiled = {}
+        for statement in ("CREATE TABLE public.days_9 PARTITION OF public.days FOR VALUES IN (9)",
+                          "ALTER TABLE public.days DETACH PARTITION public.days_9",
+                          "ALTER TABLE public.days ATTACH PARTITION public.days_9 FOR VALUES IN (9)",
+                          "DROP TABLE public.days_9",
+                          "SELECT * FROM graph.sync_health()"):
+            notices.clear()
+            c.execute(statement)
+            explained = [n for n in notices if "Query Text:" in n]
+            assert explained, statement  # nested statements were explained
+            compiled[statement] = [n.split("\n")[1][:100] for n in explained
+                                   if "JIT:" in n and statement not in n]
+        assert all(v == [] for v in compiled.values()), compiled
+    with connect(fresh_db) as c:
+        assert c.execute("SELECT count(*) FROM graph._trigger_states('public.days'::regclass)"
+                         " WHERE state <> 'ok'").fetchone()[0] == 0

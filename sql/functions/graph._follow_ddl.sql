@@ -40,6 +40,12 @@
 -- to read a table that became a view with this trigger disabled. And (55000)
 -- an ALTER TYPE that relabelled an enum a registered table renders in captured
 -- text (graph._refuse_enum_relabel).
+-- Without JIT, for everything it runs (the functions it calls, the follower's
+-- Python): right after thousands of partitions are made, until autovacuum
+-- analyzes the catalogs, its catalog statements are estimated far above their
+-- size, past jit_above_cost, and each partition's creation, attach or detach
+-- JIT-compiled dozens of them, some 150-350 ms more, beside 10 partitions as
+-- beside 2,000 (tests/test_operation_costs.py).
 -- It reads no setting: nothing a session sets can make it skip a change (a
 -- marker a session could set would let a table owner leave capture behind its
 -- schema). graphsync's own DDL fires it too -- graph._attach_capture enabling a
@@ -55,6 +61,7 @@ CREATE OR REPLACE FUNCTION graph._follow_ddl()
 RETURNS event_trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
     relations oid [];

@@ -38,6 +38,7 @@ RETURNS graph.sync_health_row
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off  -- catalog statements estimated far above their size until an ANALYZE: no compiling
 AS $$
 DECLARE
     got record;
