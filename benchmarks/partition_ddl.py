@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What a partition's DDL costs on a registered partitioned table, beside many partitions.
 
-    .venv/bin/python benchmarks/partition_ddl.py [--partitions 10,200[,2000]] [--reps R] [--out FILE]
+    .venv/bin/python benchmarks/partition_ddl.py [--partitions 10,200[,2000]] [--reps R] [--stale] [--out FILE]
 
 One throwaway cluster (benchmarks/common.py), one database with graphsync installed,
 a login role ``bench_owner`` (neither a superuser nor graph_admin: an application's
@@ -21,7 +21,8 @@ superuser, the cycle
 connection of its own role (autocommit: the commit is in the figure), the registered and
 the peer table alternating which goes first. One cycle of each before the repetitions,
 untimed (plans made, PL/Python started), after an ANALYZE of the database (the catalogs'
-statistics as autovacuum leaves them soon after thousands of partitions were made).
+statistics as autovacuum leaves them soon after thousands of partitions were made; with
+--stale, none: the statistics as they are right after, autovacuum off for the run).
 Reports ms per statement, median (min-max), and registered / peer per repetition,
 median (min-max), with the machine's load. Writes benchmarks/PARTITION_DDL.md (or --out).
 """
@@ -94,7 +95,7 @@ def make_tables(admin: psycopg.Connection, owner: psycopg.Connection, n: int) ->
     return seconds
 
 
-def measure(dsn: str, sizes: list[int], reps: int) -> tuple[dict[tuple, list[float]], dict[int, float]]:
+def measure(dsn: str, sizes: list[int], reps: int, stale: bool) -> tuple[dict[tuple, list[float]], dict[int, float]]:
     """Seconds per (partitions, role, variant, statement), one per repetition, in the
     database of ``dsn``; and the seconds each registered table's add_table took."""
     times: dict[tuple, list[float]] = {}
@@ -104,16 +105,21 @@ def measure(dsn: str, sizes: list[int], reps: int) -> tuple[dict[tuple, list[flo
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(OWNER)))
         admin.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(
             sql.Identifier(admin.info.dbname), sql.Identifier(OWNER)))
+        if stale:  # (the throwaway cluster's own setting: it goes with the cluster)
+            admin.execute("ALTER SYSTEM SET autovacuum = off")
+            admin.execute("SELECT pg_catalog.pg_reload_conf()")
         with psycopg.connect(as_role(dsn, OWNER), autocommit=True) as owner:
             owner.execute("CREATE SCHEMA app")
             for n in sizes:
                 registered[n] = make_tables(admin, owner, n)
                 print(f"{n} partitions: add_table took {registered[n]:.1f} s", flush=True)
-            # the catalogs' statistics as autovacuum leaves them within a minute: just
-            # after thousands of partitions were created they are stale, and each DDL of
-            # even the 10-partition table took some 200-300 ms more until an ANALYZE
-            # (benchmarks/HISTORY.md, fifty-first stop)
-            admin.execute("ANALYZE")
+            # the catalogs' statistics as autovacuum leaves them within a minute (unless
+            # --stale: as they are right after thousands of partitions were made, when
+            # each DDL of even the 10-partition table JIT-compiled the follower's catalog
+            # statements, some 200-300 ms more; benchmarks/HISTORY.md, fifty-first and
+            # fifty-second stops)
+            if not stale:
+                admin.execute("ANALYZE")
             conns = {"owner": owner, "superuser": admin}
             for n in sizes:
                 for role in ROLES:
@@ -141,6 +147,8 @@ def main() -> int:
     parser.add_argument("--partitions", default="10,200",
                         help="existing partitions, comma-separated (2,000: add_table alone takes minutes)")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--stale", action="store_true",
+                        help="no ANALYZE after the partitions are made, and autovacuum off for the run")
     parser.add_argument("--out", default=str(HERE / "PARTITION_DDL.md"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.partitions.split(",")]
@@ -148,7 +156,7 @@ def main() -> int:
     started = time.perf_counter()
     with server() as admin_dsn:
         with database(admin_dsn, "bench_partition_ddl") as dsn:
-            times, registered = measure(dsn, sizes, args.reps)
+            times, registered = measure(dsn, sizes, args.reps, args.stale)
         # (the database went with its thousands of tables, then the role: a DROP SCHEMA
         # of them all would need more locks than one transaction may hold)
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
@@ -156,6 +164,8 @@ def main() -> int:
     load_after = load()
     minutes = (time.perf_counter() - started) / 60
 
+    state = ("with no ANALYZE and autovacuum off (--stale: the catalogs' statistics as right after"
+             " the partitions were made)") if args.stale else "after an ANALYZE"
     lines = [
         "# A partition's DDL on a registered table, beside many partitions",
         "",
@@ -166,7 +176,8 @@ def main() -> int:
         f" repetition creates a partition (`CREATE TABLE ... PARTITION OF`), detaches it, attaches"
         f" it again and drops it, as that owner and as a superuser, each statement timed by the"
         f" client (its commit included), the two tables alternating which goes first;"
-        f" {args.reps} repetitions after one untimed cycle each. Milliseconds per statement,"
+        f" {args.reps} repetitions after one untimed cycle each, {state}."
+        f" Milliseconds per statement,"
         f" median (min–max); registered / peer per repetition, median (min–max). Load average"
         f" (1/5/15 min) {load_before} before, {load_after} after; {os.cpu_count()} cores, shared"
         f" (the absolute times are noisy, the ratios less so). The run took {minutes:.1f} minutes.",
