@@ -130,3 +130,90 @@ def test_a_reader_cannot_make_the_follower_record_its_own_table(world):
     with connect(world) as c:
         assert "pf.loose" not in {m for (m,) in c.execute(MEMBERS).fetchall()}
         assert c.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'pf.loose'::regclass").fetchone()[0] == 0
+
+
+# The fifty-second stop: after an ATTACH, DETACH or a member's DROP the follower checks
+# the triggers of the members that joined or left only (graph._follow_registry returns
+# them with each table, migration 473), and asks graph._named_members_only (PUBLIC, an
+# invoker) whether a DDL concerns a table through members only. Written after those
+# changes, not before them.
+
+
+@pytest.mark.parametrize("role", THREE)
+def test_attaching_detaching_and_dropping_is_the_owners_alone_and_leaves_capture_whole(world, role):
+    """Each role tries to move a partition out of the registered table and back, and to
+    drop one: PostgreSQL lets the owner only (the admin is no superuser and owns
+    nothing). What the owner moved is followed: a detached partition has no capture
+    trigger left and is no member, attached again it has all four, and every other
+    member's triggers are as they were; the grants stay graph_admin's and the owner's."""
+    before = _snapshot(world)
+    with as_role(world, role) as r:
+        if role != OWNER:
+            for ddl in ("ALTER TABLE pf.days DETACH PARTITION pf.days_1", "DROP TABLE pf.days_1",
+                        "CREATE TABLE pf.days_7 PARTITION OF pf.days FOR VALUES IN (7)"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    r.execute(ddl)
+        else:
+            r.execute("ALTER TABLE pf.days DETACH PARTITION pf.days_1")
+            with connect(world) as c:
+                assert "pf.days_1" not in {m for (m,) in c.execute(MEMBERS).fetchall()}
+                assert c.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'pf.days_1'::regclass"
+                                 " AND tgname LIKE 'graphsync%'").fetchone()[0] == 0
+                assert {s for _, _, s in c.execute(STATES).fetchall()} == {"ok"}
+            r.execute("ALTER TABLE pf.days ATTACH PARTITION pf.days_1 FOR VALUES IN (1)")
+            r.execute("CREATE TABLE pf.days_7 PARTITION OF pf.days FOR VALUES IN (7)")
+            r.execute("DROP TABLE pf.days_7")
+    assert _snapshot(world) == before
+
+
+def test_a_detached_members_owner_loses_execute_and_capture(world):
+    """A partition another role owns (here the reader, given it by a superuser) holds
+    EXECUTE on the table's capture function. The table's owner detaches it: that DDL
+    names the parent, so the grants are still walked over every member's owner and the
+    reader's EXECUTE goes, though only the members that moved have their triggers
+    checked; the partition is no member any more, and the reader's writes to it are
+    not captured (they fail, as before this stop: the triggers stay on a table the
+    owner may not drop them from)."""
+    with connect(world) as c:
+        c.execute("CREATE TABLE pf.days_8 PARTITION OF pf.days FOR VALUES IN (8)")
+        c.execute(f"ALTER TABLE pf.days_8 OWNER TO {READER}")
+        assert READER in c.execute(GRANTEES).fetchone()[0]
+    try:
+        with as_role(world, OWNER) as o:
+            o.execute("ALTER TABLE pf.days DETACH PARTITION pf.days_8")
+        with connect(world) as c:
+            assert c.execute(GRANTEES).fetchone()[0] == ["graph_admin", OWNER]
+            assert "pf.days_8" not in {m for (m,) in c.execute(MEMBERS).fetchall()}
+            assert {s for _, _, s in c.execute(STATES).fetchall()} == {"ok"}
+            start = c.execute("SELECT coalesce(max(id), 0) FROM graph._sync_log").fetchone()[0]
+        with as_role(world, READER) as r:
+            # the capture triggers left on its own table, which the owner may not drop,
+            # refuse to capture a table that is no member: 42501, no log row (until the
+            # reader drops them; health does not show them: it is no member)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                r.execute("INSERT INTO pf.days_8 VALUES (1, 8)")
+        with connect(world) as c:
+            assert c.execute("SELECT count(*) FROM graph._sync_log WHERE id > %s", (start,)).fetchone()[0] == 0
+    finally:
+        with connect(world) as c:
+            c.execute("DROP TABLE IF EXISTS pf.days_8")
+
+
+@pytest.mark.parametrize("role", THREE)
+def test_the_followers_answers_given_hostile_relations_change_nothing(world, role):
+    """graph._follow_registry (a definer, PUBLIC's) answers, for each table whose
+    capture triggers to attach, the members to check: called by any role with relations
+    of its choosing, while everything is in step, it answers nothing and changes
+    nothing. graph._named_members_only (an invoker) reads relkinds only: what it says
+    of any relations, even another role's or a catalog's, is true or false, never an
+    error or a change."""
+    before = _snapshot(world)
+    with as_role(world, role) as r:
+        oids = [o for (o,) in r.execute("SELECT t::regclass::oid FROM unnest(%s::text[]) AS t",
+                                        (["pf.days", "pf.days_0", "pf.loose", "pg_catalog.pg_class"],))]
+        days = oids[0]
+        for named in ([oids[1]], [oids[0]], [oids[2]], [oids[3]], [None], [], [0, 4294967295], oids * 50):
+            assert r.execute("SELECT * FROM graph._follow_registry(%s::oid[])", (named,)).fetchall() == [], named
+            assert r.execute("SELECT graph._named_members_only(%s, %s::oid[])",
+                             (days, named)).fetchone()[0] in (True, False), named
+    assert _snapshot(world) == before
