@@ -84,17 +84,21 @@ WHERE t.member IS NULL OR r.member_oid IS NULL
 ORDER BY 2
 """
 
+# The recursive step of MEMBERS' and NAMED_MEMBERS' CTE tree: the children of each
+# member found, each level looked up by its oids (OFFSET 0): a join read all of
+# pg_inherits, every partition of the database, other tables' too
+# (tests/test_operation_costs.py).
+CHILDREN = """    UNION
+    SELECT i.inhrelid FROM tree
+    CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
+                        WHERE i.inhparent = tree.member OFFSET 0) AS i
+"""
+
 # Partitions and children now (tree) against those recorded (graph._capture_members).
 MEMBERS = """
 WITH RECURSIVE tree AS (
     SELECT i.inhrelid AS member FROM pg_catalog.pg_inherits AS i WHERE i.inhparent = $1
-    UNION
-    -- each level looked up by its oids (OFFSET 0): a join read all of pg_inherits, every
-    -- partition of the database, other tables' too (tests/test_operation_costs.py)
-    SELECT i.inhrelid FROM tree
-    CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
-                        WHERE i.inhparent = tree.member OFFSET 0) AS i
-), recorded AS (
+""" + CHILDREN + """), recorded AS (
     SELECT m.member_oid, m.member_name FROM graph._capture_members AS m
     WHERE m.table_oid = $1 AND m.member_oid <> $1
 )
@@ -118,11 +122,7 @@ WITH RECURSIVE up AS (
     SELECT DISTINCT up.origin AS member FROM up WHERE up.rel = $1
 ), tree AS (
     SELECT named.member FROM named
-    UNION
-    SELECT i.inhrelid FROM tree
-    CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
-                        WHERE i.inhparent = tree.member OFFSET 0) AS i
-), recorded AS (
+""" + CHILDREN + """), recorded AS (
     SELECT m.member_oid, m.member_name FROM graph._capture_members AS m
     WHERE m.table_oid = $1 AND m.member_oid <> $1
       AND (m.member_oid = ANY ($2::oid[]) OR m.member_oid IN (SELECT tree.member FROM tree))
@@ -302,11 +302,10 @@ class Follower:
         # the relations the schema change named (named_members): a table it concerns
         # through members only compares those
         self.named = named
-        self.members_only = {}  # table -> graph._named_members_only of it and named
         self.events = []  # (table_oid, table_name, column_name, kind, detail, repair)
         self.regenerate = set()  # tables whose capture function must be generated again
-        self.reattach = set()  # tables whose triggers must be checked (members changed)
-        self.moved = {}  # table -> the members that joined or left its tree (members)
+        # table -> the members that joined or left its tree (members): its triggers to check
+        self.moved = {}
         self.related = set()  # other tables whose capture depends on a changed one
         self.dropped = set()  # tables that no longer exist
         self.changed = False  # follow_table's table's registry rows changed (renamed)
@@ -437,12 +436,10 @@ class Follower:
         """The relations the schema change named, when it concerns table ``oid`` through
         members of its tree only (graph._named_members_only); None when the whole tree
         is compared."""
-        if self.named is None:
+        if self.named is None or not self.q("SELECT graph._named_members_only($1, $2) AS only",
+                                            ["oid", "oid[]"], [oid, self.named])[0]["only"]:
             return None
-        if oid not in self.members_only:
-            self.members_only[oid] = self.q("SELECT graph._named_members_only($1, $2) AS only",
-                                            ["oid", "oid[]"], [oid, self.named])[0]["only"]
-        return self.named if self.members_only[oid] else None
+        return self.named
 
     def members(self, oid, name):
         named = self.named_members(oid)
@@ -452,7 +449,6 @@ class Follower:
             else:
                 changed = self.q(NAMED_MEMBERS, ["oid", "oid[]"], [oid, named])
         for m in changed:
-            self.reattach.add(oid)
             self.moved.setdefault(oid, set()).add(int(m["member"]))
             if m["joined"]:
                 if m["bytes"]:
@@ -507,9 +503,9 @@ def follow_tables(plpy, repairs, tables, named=None):
     recorded. Returns {table: members} of the tables whose triggers to attach:
     ``members`` the relations whose triggers (with their own partitions' and
     children's) to check, or None for every member's. Where only members joined or
-    left the tree, those are the members named (named_members) or else the ones that
-    moved: an ATTACH or DETACH of one partition beside 2,000 checked every member's
-    triggers (tests/test_operation_costs.py)."""
+    left the tree, those that did, as the comparison found them (of the members named,
+    or of the whole tree): an ATTACH or DETACH of one partition beside 2,000 checked
+    every member's triggers (tests/test_operation_costs.py)."""
     # The registry's statement triggers leave the state row and graph._graph_version
     # alone for the follower's own statements (MARK; migrations 431, 437, 438): CHANGED
     # counts each change instead. (An error leaves the mark in a (sub)transaction that
@@ -530,11 +526,10 @@ def follow_tables(plpy, repairs, tables, named=None):
     for oid in sorted(f.regenerate):
         if f.regenerated(oid):
             attach[oid] = None
-    for oid in sorted(f.reattach - f.regenerate - f.dropped):
-        named = f.named_members(oid)
-        only = sorted(f.moved.get(oid, ())) if named is None else named
-        f.q("SELECT graph._map_capture($1, $2)", ["oid", "oid[]"], [oid, only])
-        attach[oid] = only
+    for oid in sorted(set(f.moved) - f.regenerate - f.dropped):
+        moved = sorted(f.moved[oid])
+        f.q("SELECT graph._map_capture($1, $2)", ["oid", "oid[]"], [oid, moved])
+        attach[oid] = moved
     # Tables whose capture depends on a changed one (edge sources removed, a key
     # renamed or retyped): generated again where the caller may; capture that
     # stays as it was only renders stale values, which reconcile() repairs.
