@@ -890,13 +890,18 @@ def test_a_partition_created_reads_the_tree_of_its_table_not_every_partition_of_
     assert read[2000] <= read[0] + 20, read
 
 
-def _add_partitioned_table(conn, partitions):
-    """Rows of each of PARTITION_CATALOGS (and pg_proc) that add_table of a table of
-    ``partitions`` partitions read, per partition."""
+def _days(conn, partitions):
+    """public.days, made anew: LIST-partitioned by day, with ``partitions`` partitions."""
     conn.execute("DROP TABLE IF EXISTS public.days")
     conn.execute("CREATE TABLE public.days (id int, day int, PRIMARY KEY (id, day)) PARTITION BY LIST (day)")
     conn.execute("".join(f"CREATE TABLE public.days_{d} PARTITION OF public.days FOR VALUES IN ({d});"
                          for d in range(partitions)))
+
+
+def _add_partitioned_table(conn, partitions):
+    """Rows of each of PARTITION_CATALOGS (and pg_proc) that add_table of a table of
+    ``partitions`` partitions read, per partition."""
+    _days(conn, partitions)
     catalogs = PARTITION_CATALOGS + ("pg_catalog.pg_proc",)
     with conn.transaction():
         before = {t: conn.execute(SYS_ROWS_READ, (t,)).fetchone()[0] for t in catalogs}
@@ -946,10 +951,7 @@ def _whole_tree_statements(dsn, sizes=(20, 200)):
     read = {}
     for n in sizes:
         with connect(dsn) as c:
-            c.execute("DROP TABLE IF EXISTS public.days")
-            c.execute("CREATE TABLE public.days (id int, day int, PRIMARY KEY (id, day)) PARTITION BY LIST (day)")
-            c.execute("".join(f"CREATE TABLE public.days_{d} PARTITION OF public.days FOR VALUES IN ({d});"
-                              for d in range(n)))
+            _days(c, n)
             c.execute("SELECT graph.add_table('public.days')")
             c.execute("ANALYZE pg_catalog.pg_inherits, pg_catalog.pg_trigger, pg_catalog.pg_depend")
         for statement in WHOLE_TREE:
@@ -1019,9 +1021,7 @@ def test_a_partitions_ddl_and_health_compile_nothing_with_jit(fresh_db):
         if not c.execute("SELECT pg_jit_available()").fetchone()[0]:
             pytest.skip("this server has no JIT provider")
         install.install(c)
-        c.execute("CREATE TABLE public.days (id int, day int, PRIMARY KEY (id, day)) PARTITION BY LIST (day)")
-        c.execute("".join(f"CREATE TABLE public.days_{d} PARTITION OF public.days FOR VALUES IN ({d});"
-                          for d in range(3)))
+        _days(c, 3)
         c.execute("SELECT graph.add_table('public.days')")
     with connect(fresh_db) as c:
         notices = []
