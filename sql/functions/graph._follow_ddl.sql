@@ -297,9 +297,9 @@ BEGIN
     END IF;
     FOREACH tbl IN ARRAY tables LOOP
         BEGIN
-            -- Where graph._follow_registry names members (those the DDL named, when it
-            -- concerns the table through members only; else those that joined or left
-            -- its tree, an ATTACH or DETACH): the triggers of those members and of their
+            -- Where graph._follow_registry names members (those that joined or left the
+            -- table's tree: a partition created, attached, detached or dropped, a
+            -- child's INHERIT or NO INHERIT): the triggers of those members and of their
             -- own partitions, not of every member (graph._attach_capture(tbls,
             -- only_members)): checking all made each partition's creation beside 2,000
             -- others cost some 150 ms more, and a detach some 75 ms. Health shows, and

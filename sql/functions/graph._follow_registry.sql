@@ -6,8 +6,8 @@
 -- whose capture triggers the caller attaches (graph._attach_capture), each with
 -- the members whose triggers to check (with their own partitions' and
 -- children's), or NULL for every member's: where only members joined or left
--- its tree, the members the DDL named (below) or else those that joined or
--- left (an ATTACH or DETACH names the parent: checking every member's triggers
+-- its tree, those that did (of the members the DDL named, below, or of the whole
+-- tree: an ATTACH or DETACH names the parent, and checking every member's triggers
 -- took a detach beside 2,000 partitions some 75 ms; tests/test_operation_costs.py).
 -- (It returned the tables alone before migration 473.)
 -- The event trigger graph._follow_ddl calls it as the role whose DDL fired it,
