@@ -914,7 +914,8 @@ def test_an_admin_cannot_forge_log_rows_through_another_tables_capture(world):
     """graph_admin may insert into graph._sync_log itself (its rows are admin data,
     replayed with the admin's rights); what it cannot do is make a capture function
     log rows for a table it does not write: a capture function attached to the
-    admin's own table refuses (42501)."""
+    admin's own table logs nothing there (it refused with 42501 before the
+    fifty-third stop)."""
     with connect(world) as c:
         docs = c.execute("SELECT 'ab.docs'::regclass::oid").fetchone()[0]
         log_rows = c.execute("SELECT count(*) FROM graph._sync_log").fetchone()[0]
@@ -922,8 +923,7 @@ def test_an_admin_cannot_forge_log_rows_through_another_tables_capture(world):
         a.execute("CREATE TABLE adm.fake (id int PRIMARY KEY, team text, title text, ref int)")
         a.execute(f"CREATE TRIGGER forge AFTER INSERT ON adm.fake REFERENCING NEW TABLE AS new_rows"
                   f" FOR EACH STATEMENT EXECUTE FUNCTION graph._capture_{docs}()")
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="belongs to table"):
-            a.execute("INSERT INTO adm.fake VALUES (999, 'blue', 'forged', NULL)")
+        a.execute("INSERT INTO adm.fake VALUES (999, 'blue', 'forged', NULL)")
         a.execute("DROP TABLE adm.fake")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):  # not the table's owner
             a.execute("ALTER TABLE ab.docs DISABLE TRIGGER USER")

@@ -42,8 +42,8 @@
 --                standard_conforming_strings on says) (every capture function pins
 --                search_path, as every SECURITY DEFINER function must; its body is
 --                schema-qualified too), written by the CREATE FUNCTION statement)
---   %10$L %11$L  tbl's oid and name, for the check on TG_RELID (and a
---                TRUNCATE's table_name)
+--   %10$L %11$L  tbl's oid, for the check on TG_RELID, and name, a TRUNCATE's
+--                table_name
 --   %12$s        the statements below (ops), made by placeholders 2 to 8, 10, 11 and
 --   %13$s-%18$s  fk_n, fp_n, fr_n, fk_o, fr_o, fp_o: k, p, r of a single row
 --                (see fast; else the same as k, p, r)
@@ -100,9 +100,14 @@
 -- role that may only insert into graph._sync_log (and use its sequence) and
 -- graph._sync_log_attention: a
 -- writer of a registered table needs no right on the log, and nothing that
--- could run inside capture runs with more. It refuses to run as the trigger of
--- any table but tbl and its partitions and inheritance children (42501), so
--- EXECUTE granted by mistake cannot forge log rows of tbl. EXECUTE is
+-- could run inside capture runs with more. Run as the trigger of any table but
+-- tbl and its partitions and inheritance children, it logs nothing and lets the
+-- write go on, so EXECUTE granted by mistake cannot forge log rows of tbl, and a
+-- partition detached from tbl (or a child made NO INHERIT) whose capture
+-- triggers the DDL's role could not drop (another role owns it: they stay until
+-- that role drops them) is written as any table is. Before the fifty-third stop
+-- it refused (42501): every write of such a former member failed
+-- (tests/test_abuse_partition_follow.py). EXECUTE is
 -- graph_admin's, tbl's owner's and its partitions' and children's owners' only
 -- (graph._grant_capture), so each can attach it to a partition or child it
 -- creates (graph._follow_ddl runs as that owner) and no other role can create a
@@ -589,7 +594,8 @@ $o$, format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, tbl_name, N
     body := format($b$
 %13$sBEGIN
     IF TG_RELID OPERATOR(pg_catalog.<>) %10$L::pg_catalog.oid THEN
-        -- Fired on a partition or inheritance child of the table, or forged.
+        -- Fired on a partition or inheritance child of the table, on a former
+        -- one, or forged.
         OPEN logged FOR
             WITH RECURSIVE up (relid) AS (
                 SELECT TG_RELID
@@ -601,8 +607,8 @@ $o$, format(ops, fn, ident, k_n, p_n, r_n, k_o, r_o, p_o, NULL, tbl, tbl_name, N
         MOVE logged;
         CLOSE logged;
         IF NOT FOUND THEN
-            RAISE EXCEPTION 'graphsync: this capture function belongs to table %%', %11$L
-                USING ERRCODE = '42501';
+            -- Not a table of this table's tree (any more): nothing to capture there.
+            RETURN NULL;
         END IF;
     END IF;
 %14$s%12$s    RETURN NULL;
