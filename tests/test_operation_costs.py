@@ -3,6 +3,7 @@
 (pg_stat_xact_all_tables through conftest.rows_read, pg_stat_xact_user_functions)."""
 
 import contextlib
+import re
 
 import pytest
 
@@ -1045,6 +1046,54 @@ def test_a_partitions_ddl_and_health_compile_nothing_with_jit(fresh_db):
             compiled[statement] = [n.split("\n")[1][:100] for n in explained
                                    if "JIT:" in n and statement not in n]
         assert all(v == [] for v in compiled.values()), compiled
+    with connect(fresh_db) as c:
+        assert c.execute("SELECT count(*) FROM graph._trigger_states('public.days'::regclass)"
+                         " WHERE state <> 'ok'").fetchone()[0] == 0
+
+
+def test_a_partitions_ddl_starts_no_walk_of_the_tree_it_does_not_run(fresh_db):
+    """A recursive UNION zeroes a hash table as its statement starts, sized by the
+    planner's estimate of the walk (up to hash_mem: megabytes beside a table of many
+    partitions), whether or not the walk then runs. graph._followed_tables tested a
+    table's registration and tree in one statement of ORs, so each call started the
+    walk of the whole tree, which a DDL naming a partition alone never runs; a
+    partition's creation and graphsync's own ALTER TABLE of each partition (add_table)
+    call it three times and once. Each test is a statement of its own now. Counted,
+    not timed: in the plans auto_explain shows for a partition's DDL beside 200
+    partitions, catalogs analyzed (nested statements, with ANALYZE, so that a node
+    that did not run says "never executed"), no recursive UNION estimated at more than
+    10,000 rows that never ran (the whole tree's was estimated at millions; the small
+    walks of a few relations' ancestors, some 100 rows, may be left unrun)."""
+    with connect(fresh_db) as c:
+        install.install(c)
+        _days(c, 200)
+        c.execute("SELECT graph.add_table('public.days')")
+        c.execute("ANALYZE pg_catalog.pg_inherits")
+        c.execute("ANALYZE pg_catalog.pg_class")
+        table = c.execute("SELECT 'public.days'::regclass::oid").fetchone()[0]
+    with connect(fresh_db) as c:
+        notices = []
+        c.add_notice_handler(lambda n: notices.append(n.message_primary or ""))
+        for setting in ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
+                        "SET auto_explain.log_nested_statements = on", "SET auto_explain.log_level = notice",
+                        "SET auto_explain.log_analyze = on", "SET auto_explain.log_timing = off"):
+            c.execute(setting)
+        unrun = {}
+        largest = 0
+        for statement in ("CREATE TABLE public.days_900 PARTITION OF public.days FOR VALUES IN (900)",
+                          "ALTER TABLE public.days_900 SET (fillfactor = 90)",
+                          f"ALTER TABLE public.days_900 ENABLE ALWAYS TRIGGER graphsync_capture_insert_{table}"):
+            notices.clear()
+            c.execute(statement)
+            explained = [n for n in notices if "Query Text:" in n]
+            assert explained, statement  # nested statements were explained
+            walks = [(int(m.group(1)), "never executed" in line, n.split("\n")[1][:80])
+                     for n in explained for line in n.split("\n")
+                     for m in [re.search(r"Recursive Union .*?rows=(\d+)", line)] if m]
+            largest = max([largest] + [rows for rows, _, _ in walks])
+            unrun[statement] = [(rows, query) for rows, never, query in walks if never and rows > 10_000]
+        assert largest > 10_000, f"no walk estimated above 10,000 rows ({largest}): this test could not fail"
+        assert all(v == [] for v in unrun.values()), unrun
     with connect(fresh_db) as c:
         assert c.execute("SELECT count(*) FROM graph._trigger_states('public.days'::regclass)"
                          " WHERE state <> 'ok'").fetchone()[0] == 0

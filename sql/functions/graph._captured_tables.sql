@@ -2,9 +2,12 @@
 -- tables and join tables), with the name the registry knows them by (kept
 -- when the table itself is gone). graph._captured_tables(tbl): the same of
 -- table tbl alone (all when NULL), so capture generation for one table does not
--- read the whole registry: planned for each call's tbl (a plan kept for every tbl
--- reads every row, and drift's calls for all made the kept plan such a one), its
--- rows found by index however few the statistics say there are.
+-- read the whole registry: the tables are chosen by one statement for all and
+-- another for tbl, each with a plan kept for the session (one statement for
+-- both, planned at each call for its tbl, since a plan kept for every tbl reads
+-- every row, cost some 0.8 ms a call: graph._trigger_states calls it at every
+-- partition's DDL and at every trigger check), their rows found by index however
+-- few the statistics say there are.
 CREATE OR REPLACE FUNCTION graph._captured_tables(tbl oid)
 RETURNS TABLE (table_oid oid, table_name text, present boolean)
 LANGUAGE plpgsql
@@ -14,10 +17,22 @@ SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off  -- one table's rows by index, however few the statistics say there are
 SET jit = off  -- (a statement with no index to use costs more then, and must buy no JIT
 SET max_parallel_workers_per_gather = 0  -- compilation and no parallel workers for it)
-SET plan_cache_mode = force_custom_plan  -- planned for tbl: a plan kept for every tbl (NULL: all) reads all
 AS $$
 #variable_conflict use_column
+DECLARE
+    tbls oid [];
 BEGIN
+    IF tbl IS NULL THEN
+        tbls := ARRAY(
+            SELECT n.table_oid FROM graph._node_tables AS n
+            UNION
+            SELECT e.via_table FROM graph._edge_sources AS e WHERE e.kind = 'join');
+    ELSE
+        tbls := ARRAY(
+            SELECT n.table_oid FROM graph._node_tables AS n WHERE n.table_oid = tbl
+            UNION
+            SELECT e.via_table FROM graph._edge_sources AS e WHERE e.kind = 'join' AND e.via_table = tbl);
+    END IF;
     RETURN QUERY
         SELECT
             t.table_oid,
@@ -29,12 +44,7 @@ BEGIN
             ),
             EXISTS (SELECT FROM pg_catalog.pg_class AS c
                     WHERE c.oid = t.table_oid AND c.relkind IN ('r', 'p'))
-        FROM (
-            SELECT n.table_oid FROM graph._node_tables AS n WHERE tbl IS NULL OR n.table_oid = tbl
-            UNION
-            SELECT e.via_table FROM graph._edge_sources AS e
-            WHERE e.kind = 'join' AND (tbl IS NULL OR e.via_table = tbl)
-        ) AS t;
+        FROM unnest(tbls) AS t (table_oid);
 END;
 $$;
 

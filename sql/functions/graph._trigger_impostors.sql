@@ -15,13 +15,19 @@
 -- function's call costs what the test does many times over (every function pins
 -- search_path, so none is inlined), and graph._trigger_states runs over every
 -- capture trigger. Reads pg_trigger and pg_proc by oid (index lookups).
+-- PL/pgSQL, not SQL: a SQL function that is not inlined plans its statement at
+-- every call (some 0.3 ms), and the DDL follower calls it at each CREATE TRIGGER,
+-- four a partition as graphsync attaches capture (benchmarks/PARTITION_DDL.md);
+-- PL/pgSQL keeps the plan for the session.
 CREATE OR REPLACE FUNCTION graph._trigger_impostors(triggers oid[])
 RETURNS TABLE (trigger_oid oid, table_oid oid, trigger_name name)
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 ROWS 10
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    RETURN QUERY
     SELECT t.oid, t.tgrelid, t.tgname
     FROM pg_catalog.pg_trigger AS t
     CROSS JOIN LATERAL (
@@ -51,7 +57,8 @@ AS $$
            OR t.tgnewtable IS DISTINCT FROM
               CASE WHEN NOT s.per_row AND s.event IN ('insert', 'update') THEN 'new_rows' END
            OR t.tgqual IS NOT NULL OR pg_catalog.cardinality(t.tgattr::pg_catalog.int2 []) > 0
-           OR t.tgisinternal)
+           OR t.tgisinternal);
+END;
 $$;
 
 COMMENT ON FUNCTION graph._trigger_impostors(oid[]) IS
