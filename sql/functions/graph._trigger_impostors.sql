@@ -15,16 +15,20 @@
 -- function's call costs what the test does many times over (every function pins
 -- search_path, so none is inlined), and graph._trigger_states runs over every
 -- capture trigger. Reads pg_trigger and pg_proc by oid (index lookups).
--- PL/pgSQL, not SQL: a SQL function that is not inlined plans its statement at
--- every call (some 0.3 ms), and the DDL follower calls it at each CREATE TRIGGER,
--- four a partition as graphsync attaches capture (benchmarks/PARTITION_DDL.md);
--- PL/pgSQL keeps the plan for the session.
+-- PL/pgSQL, and its plan generic: the DDL follower calls it at each CREATE
+-- TRIGGER, four a partition as graphsync attaches capture, and planning its
+-- statement cost each call some 0.2 ms against 0.04 for the rest (as a SQL
+-- function, planned at every call; in PL/pgSQL the planner kept choosing a plan
+-- for each call's oids, the generic one being estimated dearer: an index lookup
+-- of each oid either way) (benchmarks/PARTITION_DDL.md).
 CREATE OR REPLACE FUNCTION graph._trigger_impostors(triggers oid[])
 RETURNS TABLE (trigger_oid oid, table_oid oid, trigger_name name)
 LANGUAGE plpgsql
 STABLE
 ROWS 10
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off  -- each trigger by its oid, however many the generic plan expects
 AS $$
 BEGIN
     RETURN QUERY
