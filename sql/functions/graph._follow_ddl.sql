@@ -199,7 +199,20 @@ BEGIN
             relations := ARRAY(
                 SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
                 WHERE c.classid = 'pg_catalog.pg_class'::regclass AND c.object_type = 'table');
-            PERFORM graph._note_capture_off(relations, false);
+            -- What an ALTER TABLE can do to a capture trigger is switch it off (DISABLE,
+            -- ENABLE REPLICA): graph._note_capture_off is asked only when a trigger of the
+            -- relations under a capture trigger's name, or calling a capture function,
+            -- is not enabled ALWAYS. Its trigger-state check at each partition's ALTER
+            -- TABLE of graphsync's own (add_table enables each one's triggers so) was a
+            -- third of what the follower cost it (tests/test_operation_costs.py).
+            IF EXISTS (SELECT FROM pg_catalog.pg_trigger AS g
+                       WHERE g.tgrelid = ANY (relations) AND g.tgenabled <> 'A'
+                         AND (g.tgname LIKE 'graphsync\_capture\_%'
+                              OR EXISTS (SELECT FROM pg_catalog.pg_proc AS p
+                                         WHERE p.oid = g.tgfoid AND p.pronamespace = 'graph'::regnamespace
+                                           AND p.proname ~ '^_capture_[0-9]+$'))) THEN
+                PERFORM graph._note_capture_off(relations, false);
+            END IF;
             -- EXECUTE on a capture function follows the owners of its table and of
             -- the table's members (ALTER TABLE ... OWNER TO of either; a partition
             -- attached or detached): graph._grant_capture, a no-op when in step.
