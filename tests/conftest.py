@@ -369,6 +369,18 @@ def connect(dsn: str, **kwargs) -> psycopg.Connection:
     return psycopg.connect(dsn, autocommit=True, **kwargs)
 
 
+def explained_plans(conn, *settings) -> list[str]:
+    """The plans auto_explain shows ``conn`` from now on, each statement's and every
+    nested one's (a NOTICE each, appended to the list returned), with ``settings``
+    of auto_explain's besides (``"log_analyze = on"``)."""
+    plans = []
+    conn.add_notice_handler(lambda d: plans.append(d.message_primary or ""))
+    conn.execute("LOAD 'auto_explain'")
+    for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_level = notice", *settings):
+        conn.execute(f"SET auto_explain.{setting}")
+    return plans
+
+
 def as_role(dsn: str, role: str) -> psycopg.Connection:
     """An autocommit connection to ``dsn`` logged in as ``role`` (a real role of the test)."""
     return connect(psycopg.conninfo.make_conninfo(dsn, user=role))

@@ -5,7 +5,7 @@ and then a value is captured the same whatever the writer's session says."""
 
 import pytest
 
-from conftest import apply, connect, verify
+from conftest import apply, connect, explained_plans, verify
 
 LOGGED = "SELECT op, pk, old_pk, new_pk, properties, old_row, new_row FROM graph._sync_log"
 
@@ -137,11 +137,7 @@ def test_a_multi_row_update_is_paired_by_a_hash_join_whatever_row_count_planned_
     conn.execute("CREATE TABLE hashed (id int PRIMARY KEY, name text)")
     conn.execute("INSERT INTO hashed SELECT g, 'h' || g FROM generate_series(1, 50) g")
     conn.execute("SELECT graph.add_table('hashed', columns => '{name}')")
-    plans = []
-    conn.add_notice_handler(lambda d: plans.append(d.message_primary))
-    conn.execute("LOAD 'auto_explain'")
-    for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_level = notice"):
-        conn.execute(f"SET auto_explain.{setting}")
+    plans = explained_plans(conn)
     conn.execute("UPDATE hashed SET name = name || '!' WHERE id <= 2")
     conn.execute("UPDATE hashed SET name = name || '!'")
     pairing = [p for p in plans if "row_number() OVER" in p and "Insert on _sync_log" in p]
@@ -226,12 +222,7 @@ def test_the_type_check_is_folded_when_the_statement_is_planned(conn):
     row (the checked forms log the rows then: test_security.py's stale tests)."""
     conn.execute("CREATE TABLE folded (id int PRIMARY KEY, name text, tenant int)")
     conn.execute("SELECT graph.add_table('folded', columns => '{name}', tenant_column => 'tenant')")
-    plans = []
-    conn.add_notice_handler(lambda d: plans.append(d.message_primary))
-    conn.execute("LOAD 'auto_explain'")
-    for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_level = notice",
-                    "log_verbose = on"):
-        conn.execute(f"SET auto_explain.{setting}")
+    plans = explained_plans(conn, "log_verbose = on")
     conn.execute("INSERT INTO folded VALUES (1, 'a', 7)")
     conn.execute("DELETE FROM folded WHERE id = 1")
     logging = [p[p.index("Insert on graph._sync_log"):] for p in plans if "Insert on graph._sync_log" in p]
@@ -240,15 +231,6 @@ def test_the_type_check_is_folded_when_the_statement_is_planned(conn):
     assert conn.execute("SELECT op, pk, properties, old_row, new_row FROM graph._sync_log"
                         " WHERE table_oid = 'folded'::regclass ORDER BY id").fetchall() == [
         ("I", "1", {"name": "a"}, None, {"tenant": "7"}), ("D", "1", None, {"tenant": "7"}, None)]
-
-
-def _plans(conn, *settings):
-    plans = []
-    conn.add_notice_handler(lambda d: plans.append(d.message_primary))
-    conn.execute("LOAD 'auto_explain'")
-    for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_level = notice", *settings):
-        conn.execute(f"SET auto_explain.{setting}")
-    return plans
 
 
 def test_no_capture_statement_is_jit_compiled_after_a_large_first_one(conn):
@@ -265,7 +247,7 @@ def test_no_capture_statement_is_jit_compiled_after_a_large_first_one(conn):
     conn.execute("SELECT graph.add_table('jitted', columns => '{name}', tenant_column => 'tenant')")
     for setting in ("jit = on", "jit_above_cost = 10", "jit_inline_above_cost = -1", "jit_optimize_above_cost = -1"):
         conn.execute(f"SET {setting}")
-    plans = _plans(conn)
+    plans = explained_plans(conn)
 
     def logging(since):
         return [p for p in plans[since:] if "Insert on _sync_log" in p]

@@ -8,7 +8,7 @@ import re
 import pytest
 
 import install
-from conftest import apply, as_role, connect, rows_read, table_owner, verify
+from conftest import apply, as_role, connect, explained_plans, rows_read, table_owner, verify
 
 GRAPH = """
 CREATE TABLE public.people (id int PRIMARY KEY, name text NOT NULL, boss int);
@@ -1025,12 +1025,9 @@ def test_a_partitions_ddl_and_health_compile_nothing_with_jit(fresh_db):
         _days(c, 3)
         c.execute("SELECT graph.add_table('public.days')")
     with connect(fresh_db) as c:
-        notices = []
-        c.add_notice_handler(lambda n: notices.append(n.message_primary or ""))
-        for setting in ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
-                        "SET auto_explain.log_nested_statements = on", "SET auto_explain.log_level = notice",
-                        "SET jit = on", "SET jit_above_cost = 0"):
-            c.execute(setting)
+        notices = explained_plans(c)
+        c.execute("SET jit = on")
+        c.execute("SET jit_above_cost = 0")
         c.execute("SELECT 1")
         assert any("JIT:" in n for n in notices), "auto_explain shows no JIT: this test could not fail"
         compiled = {}
@@ -1099,12 +1096,7 @@ def test_a_partitions_ddl_starts_no_walk_of_the_tree_it_does_not_run(fresh_db):
         c.execute("ANALYZE pg_catalog.pg_class")
         table = c.execute("SELECT 'public.days'::regclass::oid").fetchone()[0]
     with connect(fresh_db) as c:
-        notices = []
-        c.add_notice_handler(lambda n: notices.append(n.message_primary or ""))
-        for setting in ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
-                        "SET auto_explain.log_nested_statements = on", "SET auto_explain.log_level = notice",
-                        "SET auto_explain.log_analyze = on", "SET auto_explain.log_timing = off"):
-            c.execute(setting)
+        notices = explained_plans(c, "log_analyze = on", "log_timing = off")
         unrun = {}
         largest = 0
         for statement in ("CREATE TABLE public.days_900 PARTITION OF public.days FOR VALUES IN (900)",
