@@ -21,7 +21,7 @@ from test_install import REGISTER, USER_SCHEMA, WRITE_ROWS, writes
 # LAST_RELEASE, the last landed (a function whose arguments changed since must be
 # dropped by a migration: CREATE OR REPLACE leaves the old one behind).
 PREVIOUS_RELEASE = "05270d3"
-LAST_RELEASE = "bede9cd"
+LAST_RELEASE = "b20ad75"
 
 
 def _git(*args: str) -> subprocess.CompletedProcess:
