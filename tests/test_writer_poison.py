@@ -1493,25 +1493,30 @@ def _unfollowed(c, ddl):
         c.execute("ALTER EVENT TRIGGER graphsync_follow_drop ENABLE ALWAYS")
 
 
-# Drift (by its kind) whose repair writes the registry: (the DDL, the repair's action, a
-# query of the registration and its rows after). A property column dropped is
+# Drift whose repair writes the registry (reconcile.Repairs.write): (its kind, the DDL,
+# the repair's action, a query of the registration and its rows after). A column dropped is
 # followed (ops/follow.py) by a superuser under graphsync's mark, which spares the
 # state row (migration 438): its case is an admin's who is not one.
 REPAIRED_IN_THE_REGISTRY = {
-    "column_dropped": ("ALTER TABLE notes DROP COLUMN body", "unregistered_column",
-                       "SELECT columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass", [([],)]),
-    "key_changed": ("ALTER TABLE notes DROP CONSTRAINT notes_pkey, ADD PRIMARY KEY (id, body)", "rekeyed_table",
-                    "SELECT id_columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass",
+    "property_dropped": ("column_dropped", "ALTER TABLE notes DROP COLUMN body", "unregistered_column",
+                         "SELECT columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass", [([],)]),
+    "edge_end_dropped": ("column_dropped", "ALTER TABLE notes DROP COLUMN account_txt", "removed_edge_source",
+                         "SELECT label FROM graph._edge_sources WHERE from_table = 'notes'::regclass",
+                         [("about",)]),
+    "key_changed": ("key_changed", "ALTER TABLE notes DROP CONSTRAINT notes_pkey, ADD PRIMARY KEY (id, body)",
+                    "rekeyed_table", "SELECT id_columns FROM graph._node_tables WHERE table_oid = 'notes'::regclass",
                     [(["id", "body"],)]),
 }
 
 
-@pytest.mark.parametrize("drift, admin_world", [("column_dropped", "graph_admin"), ("key_changed", "superuser"),
-                                                ("key_changed", "graph_admin")], indirect=["admin_world"])
-def test_a_reconcile_whose_repair_waits_for_the_state_row_holds_no_sources_lock(admin_world, drift):
+@pytest.mark.parametrize("case, admin_world", [("property_dropped", "graph_admin"), ("edge_end_dropped", "graph_admin"),
+                                               ("key_changed", "superuser"), ("key_changed", "graph_admin")],
+                         indirect=["admin_world"])
+def test_a_reconcile_whose_repair_waits_for_the_state_row_holds_no_sources_lock(admin_world, case):
     """reconcile()'s repair runs under its sources' locks, before it takes
     graph._sync_state's row; but its registry writes (REPAIRED_IN_THE_REGISTRY: a
-    property column unregistered, a table re-keyed, after DDL made while the event
+    property column unregistered, an edge source removed with its end column, a
+    table re-keyed, after DDL made while the event
     triggers were off) fire graph._bump_graph_version,
     which takes that row, and that wait had no bound: a session whose transaction
     applied (graph.apply_sync()) and stayed open held the run there, with every
@@ -1522,7 +1527,7 @@ def test_a_reconcile_whose_repair_waits_for_the_state_row_holds_no_sources_lock(
     sources' locks, the row is waited for holding none, and the repair runs again
     once it is free, then succeeds. The admin a superuser or a graph_admin member who
     is not one (admin_world)."""
-    ddl, action, state, after = REPAIRED_IN_THE_REGISTRY[drift]
+    drift, ddl, action, state, after = REPAIRED_IN_THE_REGISTRY[case]
     dsn, _writer, admin_login = admin_world
     failed = {}
     call = "SELECT action, table_name FROM graph.reconcile()"

@@ -313,6 +313,10 @@ class Follower:
     def q(self, sql, types=(), args=()):
         return self.repairs.q(sql, types, args)
 
+    def write(self, sql, types=(), args=()):
+        """A write of the registry (reconcile.Repairs.write)."""
+        return self.repairs.write(sql, types, args)
+
     def event(self, oid, name, column, kind, detail, repair="rebuild", level="warning"):
         self.events.append((oid, name, column, kind, detail, repair))
         self.repairs.say(level, "graphsync: %s%s: %s" % (name, "." + column if column else "", detail))
@@ -381,7 +385,7 @@ class Follower:
             " AND column_name = ANY ($2)", ["oid", "text[]"], [oid, old])}
         self.changed = True  # counted (CHANGED), not on graph._sync_state: see RENAME_LOG
         for sql in RENAME_STATEMENTS:
-            self.q(sql, ["oid", "text[]", "text[]"], [oid, old, new])
+            self.write(sql, ["oid", "text[]", "text[]"], [oid, old, new])
         with db.no_seqscan(self.plpy):  # (see RENAME_LOG)
             self.q(RENAME_LOG, ["oid", "text[]", "text[]"], [oid, old, new])
         for o, n in renames.items():
@@ -426,7 +430,7 @@ class Follower:
         self.repairs.actions.pop()  # its needs_attention row: the table is unregistered instead
         why = "its key column %s was dropped and it has no key graphsync could use instead" % col
         self.repairs.remove_edge_sources("$1 IN (from_table, to_table) OR via_table = $1", ["oid"], [oid], why)
-        if self.q("DELETE FROM graph._node_tables WHERE table_oid = $1 RETURNING 1", ["oid"], [oid]):
+        if self.write("DELETE FROM graph._node_tables WHERE table_oid = $1 RETURNING 1", ["oid"], [oid]):
             self.repairs.registration_changed = True
             self.repairs.add("unregistered_table", name, 1,
                              why + ": register it again with graph.add_table(..., id_columns => ...)")
@@ -465,7 +469,7 @@ class Follower:
                            " graph at the next rebuild" % m["name"])
 
     def table_renamed(self, oid, old, new):
-        self.q("UPDATE graph._node_tables SET table_name = $2 WHERE table_oid = $1", ["oid", "text"], [oid, new])
+        self.write("UPDATE graph._node_tables SET table_name = $2 WHERE table_oid = $1", ["oid", "text"], [oid, new])
         self.q("UPDATE graph._registered_columns SET table_name = $2 WHERE table_oid = $1",
                ["oid", "text"], [oid, new])
         self.repairs.say("notice", "graphsync: table %s is now %s; capture logs the new name" % (old, new))

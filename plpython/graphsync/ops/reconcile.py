@@ -42,13 +42,11 @@ graph._rebuild_reasons) are checked before it starts: a bad value is an error
 
 A repair that writes the registry (a column unregistered, a table re-keyed) takes
 graph._sync_state's row before that write, its wait bounded as the run's own for
-it (Repairs.q, sources.hold_state_row): the registry's statement trigger
+it (Repairs.write, sources.hold_state_row): the registry's statement trigger
 (graph._bump_graph_version) waited for the row without bound, holding every
 source's lock, as long as another session's transaction that applied stayed open
 (tests/test_writer_poison.py).
 """
-
-import re
 
 from graphsync import db, errors, settings
 from graphsync.ops import drift, follow, jobs, verify
@@ -75,11 +73,6 @@ LOST_RACE = ("lost a lock race with another session (%s); nothing was lost: what
 # What graph._install_capture_bounded's 55P03 starts with (a repair's trigger DDL that
 # waited its bound for the table's writers: Repairs.install_capture says the rest).
 BOUNDED_BY = "graphsync "
-
-# A write of the registry (what reconcile's repair and ops/follow.py write: their
-# statements start so), whose statement trigger graph._bump_graph_version takes
-# graph._sync_state's row (Repairs.q).
-REGISTRY_WRITE = re.compile(r"\s*(?:UPDATE|DELETE\s+FROM|INSERT\s+INTO)\s+graph\._(?:node_tables|edge_sources)\b")
 
 # The call a run is, as its messages name it: its apply's rebuild of a backlog
 # ("graph.reconcile()'s rebuild of a backlog"), its source check and its rebuild
@@ -135,19 +128,28 @@ class Repairs:
         self.actions.append((action, table_name, items, detail))
 
     def q(self, sql, types=(), args=()):
-        if self.why is not None and not self.state_held and not self.renames_marked and REGISTRY_WRITE.match(sql):
-            # graph._bump_graph_version would wait for the row without bound here,
-            # holding the sources' locks: taken first, bounded (StateRowBusy past it)
-            sources.hold_state_row(self.plpy, self.why)
-            self.state_held = True
+        """A statement of the repair or the follower that writes no registry table (a
+        read; the follower's records and marks)."""
         return self.plpy.execute(self.plpy.prepare(sql, list(types)), list(args))
 
+    def write(self, sql, types=(), args=()):
+        """A write of the registry (graph._node_tables, graph._edge_sources), whose
+        statement trigger graph._bump_graph_version takes graph._sync_state's row
+        without bound: for reconcile's repair (``why``) the row is taken first, its
+        wait bounded (sources.hold_state_row, StateRowBusy past it), rather than waited
+        for there holding the sources' locks; unless the follower's mark spares the
+        row its writes (renames_marked)."""
+        if self.why is not None and not self.state_held and not self.renames_marked:
+            sources.hold_state_row(self.plpy, self.why)
+            self.state_held = True
+        return self.q(sql, types, args)
+
     def remove_edge_sources(self, where, types, args, why):
-        for e in self.q("DELETE FROM graph._edge_sources WHERE " + where + " RETURNING edge_source_id,"
-                        " label, coalesce(via_table, from_table) AS carrier,"
-                        " coalesce((SELECT n.table_name FROM graph._node_tables AS n"
-                        " WHERE n.table_oid = from_table), from_table::regclass::text) AS from_name",
-                        types, args):
+        for e in self.write("DELETE FROM graph._edge_sources WHERE " + where + " RETURNING edge_source_id,"
+                            " label, coalesce(via_table, from_table) AS carrier,"
+                            " coalesce((SELECT n.table_name FROM graph._node_tables AS n"
+                            " WHERE n.table_oid = from_table), from_table::regclass::text) AS from_name",
+                            types, args):
             self.tables.add(int(e["carrier"]))
             self.registration_changed = True
             self.add("removed_edge_source", e["from_name"], 1,
@@ -157,7 +159,7 @@ class Repairs:
         oid = d["table_oid"]
         self.remove_edge_sources("$1 IN (from_table, to_table) OR via_table = $1", ["oid"], [oid],
                                  "table %s was dropped" % d["table_name"])
-        if self.q("DELETE FROM graph._node_tables WHERE table_oid = $1 RETURNING 1", ["oid"], [oid]):
+        if self.write("DELETE FROM graph._node_tables WHERE table_oid = $1 RETURNING 1", ["oid"], [oid]):
             self.add("unregistered_table", d["table_name"], 1, "the table was dropped")
             self.registration_changed = True
         self.tables.add(int(oid))
@@ -169,14 +171,14 @@ class Repairs:
                            ["oid", "text"], [oid, col])[0]["roles"])
         for role, field in (("property", "columns"), ("filter", "filter_columns")):
             if role in roles:
-                self.q("UPDATE graph._node_tables SET %s = array_remove(%s, $2) WHERE table_oid = $1"
-                       % (field, field), ["oid", "text"], [oid, col])
+                self.write("UPDATE graph._node_tables SET %s = array_remove(%s, $2) WHERE table_oid = $1"
+                           % (field, field), ["oid", "text"], [oid, col])
                 self.add("unregistered_column", name, 1, "%s column %s was dropped" % (role, col))
         for role, field in (("weight", "weight_column"), ("label", "label_column")):
             if role in roles:
-                self.q("UPDATE graph._edge_sources SET %s = NULL"
-                       " WHERE coalesce(via_table, from_table) = $1 AND %s = $2" % (field, field),
-                       ["oid", "text"], [oid, col])
+                self.write("UPDATE graph._edge_sources SET %s = NULL"
+                           " WHERE coalesce(via_table, from_table) = $1 AND %s = $2" % (field, field),
+                           ["oid", "text"], [oid, col])
                 self.add("unregistered_column", name, 1,
                          "%s column %s was dropped; its edges take the default %s" % (role, col, role))
         if "edge_end" in roles:
@@ -189,14 +191,14 @@ class Repairs:
             # (soft-deleted, private) never lets them in by being dropped.
             for table, where in (("_node_tables", "table_oid = $1"),
                                  ("_edge_sources", "coalesce(via_table, from_table) = $1")):
-                self.q("UPDATE graph.%s SET row_filter = 'false', row_filter_columns = '{}'"
-                       " WHERE %s AND $2 = ANY (row_filter_columns)" % (table, where), ["oid", "text"], [oid, col])
+                self.write("UPDATE graph.%s SET row_filter = 'false', row_filter_columns = '{}'"
+                           " WHERE %s AND $2 = ANY (row_filter_columns)" % (table, where), ["oid", "text"], [oid, col])
             self.add("unregistered_column", name, 1,
                      "row filter column %s was dropped: the row filter is now false (no row passes) until a new"
                      " one is registered" % col)
         if "tenant" in roles:
-            self.q("UPDATE graph._node_tables SET tenant_column = NULL WHERE table_oid = $1 AND tenant_column = $2",
-                   ["oid", "text"], [oid, col])
+            self.write("UPDATE graph._node_tables SET tenant_column = NULL WHERE table_oid = $1 AND tenant_column = $2",
+                       ["oid", "text"], [oid, col])
             self.add("unregistered_column", name, 1,
                      "tenant column %s was dropped: the table's nodes have no tenant now, so a read for any"
                      " tenant sees them; register the table again with another tenant_column to scope them" % col)
@@ -219,10 +221,10 @@ class Repairs:
                      % (d["column_name"], why))
             return
         if node:
-            self.q("UPDATE graph._node_tables SET id_columns = $2 WHERE table_oid = $1",
+            self.write("UPDATE graph._node_tables SET id_columns = $2 WHERE table_oid = $1",
+                       ["oid", "text[]"], [oid, new_key])
+        self.write("UPDATE graph._edge_sources SET via_id_columns = $2 WHERE via_table = $1",
                    ["oid", "text[]"], [oid, new_key])
-        self.q("UPDATE graph._edge_sources SET via_id_columns = $2 WHERE via_table = $1",
-               ["oid", "text[]"], [oid, new_key])
         self.add("rekeyed_table", name, 1, "key %s -> %s" % (d["column_name"], ",".join(new_key)))
         self.tables.add(int(oid))
         self.registration_changed = True
