@@ -173,7 +173,7 @@ DECLARE
         -- what the event trigger graph._follow_ddl calls as the role whose DDL it
         -- follows (a table owner): each derives what it does from the catalog
         '_followed_tables', '_follow_registry', '_trigger_states', '_attach_capture', '_note_capture_off',
-        '_refuse_enum_relabel', '_grant_capture', '_named_members_only',
+        '_refuse_enum_relabel', '_grant_capture', '_named_members_only', '_note_leftover_capture',
         -- ... its test of a replaced capture trigger, and its ALTER SCHEMA lock (an
         -- invoker: LOCK TABLE as its caller)
         '_trigger_impostors', '_lock_by_oid'

@@ -175,14 +175,26 @@ def test_a_detached_members_owner_loses_execute_and_its_writes_go_on_uncaptured(
     table's owner may not drop them from a table it does not own), and its owner's
     writes to it go on, logged nowhere: a capture function fired on a table outside its
     own table's tree logs nothing. Before the fifty-third stop each such write failed
-    (42501), against "a write never fails because of graphsync"."""
+    (42501), against "a write never fails because of graphsync". The owner who
+    detached it is told (a NOTICE, graph._note_leftover_capture): the triggers still
+    cost each write of the former member, and only its owner may drop them."""
     with connect(world) as c:
         c.execute("CREATE TABLE pf.days_8 PARTITION OF pf.days FOR VALUES IN (8)")
         c.execute(f"ALTER TABLE pf.days_8 OWNER TO {READER}")
         assert READER in c.execute(GRANTEES).fetchone()[0]
     try:
         with as_role(world, OWNER) as o:
+            said = []
+            o.add_notice_handler(lambda d: said.append((d.severity_nonlocalized, d.message_primary, d.message_hint)))
             o.execute("ALTER TABLE pf.days DETACH PARTITION pf.days_8")
+        # ... and the owner who detached it hears of them, with its owner's statements
+        with connect(world) as c:
+            days = c.execute("SELECT 'pf.days'::regclass::oid").fetchone()[0]
+        names = [f"graphsync_capture_{e}_{days}" for e in ("delete", "insert", "truncate", "update")]
+        assert said == [("NOTICE", f"graphsync: pf.days_8 is no longer a partition or child of pf.days and keeps"
+                                   f" its capture triggers {', '.join(names)}, which log nothing there: only its"
+                                   f" owner {READER} may drop them",
+                         f"As {READER}: " + " ".join(f"DROP TRIGGER {n} ON pf.days_8;" for n in names))], said
         with connect(world) as c:
             assert c.execute(GRANTEES).fetchone()[0] == ["graph_admin", OWNER]
             assert "pf.days_8" not in {m for (m,) in c.execute(MEMBERS).fetchall()}
@@ -201,6 +213,25 @@ def test_a_detached_members_owner_loses_execute_and_its_writes_go_on_uncaptured(
     finally:
         with connect(world) as c:
             c.execute("DROP TABLE IF EXISTS pf.days_8")
+
+
+def test_a_detached_partition_of_the_tables_owner_keeps_no_capture_trigger_and_nothing_is_said(world):
+    """The same detach of a partition the table's owner owns: the follower drops its
+    capture triggers (graph._attach_capture), so nothing is left to tell of; a
+    partition created is no member that left (no NOTICE either)."""
+    said = []
+    with as_role(world, OWNER) as o:
+        o.add_notice_handler(lambda d: said.append((d.severity_nonlocalized, d.message_primary)))
+        o.execute("CREATE TABLE pf.days_9 PARTITION OF pf.days FOR VALUES IN (9)")
+        o.execute("ALTER TABLE pf.days DETACH PARTITION pf.days_9")
+    try:
+        assert said == [], said
+        with connect(world) as c:
+            assert c.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'pf.days_9'::regclass").fetchone()[0] == 0
+            assert {s for _, _, s in c.execute(STATES).fetchall()} == {"ok"}
+    finally:
+        with connect(world) as c:
+            c.execute("DROP TABLE IF EXISTS pf.days_9")
 
 
 @pytest.mark.parametrize("role", THREE)

@@ -320,7 +320,7 @@ BEGIN
             only_members := CASE WHEN jsonb_typeof(followed -> tbl::text) = 'array' THEN ARRAY(
                 SELECT x::oid FROM jsonb_array_elements_text(followed -> tbl::text) AS x) END;
             IF only_members IS NOT NULL THEN
-                PERFORM graph._attach_capture(ARRAY[tbl], ARRAY(
+                only_members := ARRAY(
                     WITH RECURSIVE down AS (
                         SELECT r.oid FROM unnest(only_members) AS r (oid) WHERE r.oid IS NOT NULL
                         UNION
@@ -328,7 +328,18 @@ BEGIN
                         CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i
                                             WHERE i.inhparent = down.oid OFFSET 0) AS i
                     )
-                    SELECT down.oid FROM down));
+                    SELECT down.oid FROM down);
+                PERFORM graph._attach_capture(ARRAY[tbl], only_members);
+                IF TG_TAG = 'ALTER TABLE' THEN
+                    -- A member that left the tree (DETACH PARTITION, NO INHERIT) keeps
+                    -- the capture triggers its owner's rights alone may drop: graph._attach_capture
+                    -- dropped those of a member of the table owner's; another role's keep
+                    -- firing, logging nothing (a capture function logs nothing for a
+                    -- table outside its table's tree) but costing each of its writes the
+                    -- call and its transition tables. Said here: health reports the
+                    -- triggers of the table's tree only.
+                    PERFORM graph._note_leftover_capture(tbl, only_members);
+                END IF;
             ELSE
                 PERFORM graph._attach_capture(tbl);
             END IF;

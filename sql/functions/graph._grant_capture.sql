@@ -12,8 +12,8 @@
 -- 469), that owner's sub-partition was created with a WARNING per capture trigger,
 -- health showing them missing and its rows uncaptured until graph.reconcile()
 -- (tests/test_abuse_capture_execute.py). A member's owner may so create a trigger
--- calling the function on a table outside the family, where the function refuses
--- to run (42501, graph._write_capture). EXECUTE was PUBLIC's: any role could
+-- calling the function on a table outside the family, where the function logs
+-- nothing (graph._write_capture). EXECUTE was PUBLIC's: any role could
 -- create a trigger of its own calling another table's capture function, and
 -- graph.remove_table's DROP FUNCTION ... CASCADE then waited on that role's lock
 -- (tests/test_abuse_capture_toggle.py). graph._write_capture calls it when it

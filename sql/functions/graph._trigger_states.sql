@@ -203,10 +203,10 @@ BEGIN
             OFFSET 0
         ) AS x
         -- on a member, or on a relation whose owner has the rights of the captured
-        -- table's owner (a detached former member): a capture function is EXECUTE to
-        -- PUBLIC, and another role's trigger calling it on a table of its own (which
-        -- captures nothing: the function refuses that table) is no drift of this one
-        -- (tests/test_abuse_capture_toggle.py)
+        -- table's owner (a detached former member): another role's trigger calling a
+        -- capture function on a table of its own (a member's owner may make one, and
+        -- one made while EXECUTE was PUBLIC's may remain; it logs nothing there) is no
+        -- drift of this one (tests/test_abuse_capture_toggle.py)
         WHERE EXISTS (SELECT FROM members AS m WHERE m.table_oid = x.table_oid AND m.member_oid = x.tgrelid)
            OR pg_catalog.pg_has_role(
                (SELECT k.relowner FROM pg_catalog.pg_class AS k WHERE k.oid = x.tgrelid),
