@@ -192,8 +192,8 @@ def test_a_detached_members_owner_loses_execute_and_its_writes_go_on_uncaptured(
             days = c.execute("SELECT 'pf.days'::regclass::oid").fetchone()[0]
         names = [f"graphsync_capture_{e}_{days}" for e in ("delete", "insert", "truncate", "update")]
         assert said == [("NOTICE", f"graphsync: pf.days_8 is no longer a partition or child of pf.days and keeps"
-                                   f" its capture triggers {', '.join(names)}, which log nothing there: only its"
-                                   f" owner {READER} may drop them",
+                                   f" its capture triggers {', '.join(names)}, which log nothing there: its owner"
+                                   f" {READER} (or a superuser) may drop them",
                          f"As {READER}: " + " ".join(f"DROP TRIGGER {n} ON pf.days_8;" for n in names))], said
         with connect(world) as c:
             assert c.execute(GRANTEES).fetchone()[0] == ["graph_admin", OWNER]

@@ -52,7 +52,7 @@ BEGIN
         GROUP BY m.oid, k.relowner
         ORDER BY m.oid
     LOOP
-        RAISE NOTICE 'graphsync: % is no longer a partition or child of % and keeps its capture triggers %, which log nothing there: only its owner % may drop them',
+        RAISE NOTICE 'graphsync: % is no longer a partition or child of % and keeps its capture triggers %, which log nothing there: its owner % (or a superuser) may drop them',
             member, tbl::regclass, array_to_string(names, ', '), quote_ident(owner)
             USING HINT = format('As %I: %s', owner, (SELECT string_agg(format('DROP TRIGGER %I ON %s;', n, member), ' ')
                                                      FROM unnest(names) AS n));
