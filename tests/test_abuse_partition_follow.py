@@ -76,6 +76,8 @@ def test_naming_relations_of_ones_choosing_changes_nothing(world, role):
                               (["pf.days", "pf.days_0", "pf.days_1", "pf.loose", "pg_catalog.pg_class"],)).fetchall())
         hostile = [[oids["pf.loose"]], [oids["pf.days_0"], oids["pf.loose"]], [oids["pg_catalog.pg_class"]],
                    [None], [], [0, 4294967295], list(oids.values()) * 50]
+        said = []
+        r.add_notice_handler(lambda d: said.append(d.message_primary))
         for named in hostile:
             # the states of relations given: those of the tree only, never another table's
             rows = r.execute("SELECT member_oid FROM graph._trigger_states(ARRAY[%s::oid], %s::oid[])",
@@ -93,6 +95,11 @@ def test_naming_relations_of_ones_choosing_changes_nothing(world, role):
             # recording members is the follower's (graph_sync's) alone
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 r.execute("SELECT graph._map_capture(%s, %s::oid[])", (oids["pf.days"], named))
+            # its note of a former member's triggers: none left anywhere, nothing said
+            said.clear()
+            r.execute("SELECT graph._note_leftover_capture(%s, %s::oid[])", (oids["pf.days"], named))
+            r.execute("SELECT graph._note_leftover_capture(%s, %s::oid[])", (oids["pg_catalog.pg_class"], named))
+            assert said == [], (named, said)
     assert _snapshot(world) == before
 
 
