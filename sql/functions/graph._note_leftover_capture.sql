@@ -61,4 +61,4 @@ END;
 $$;
 
 COMMENT ON FUNCTION graph._note_leftover_capture(oid, oid[]) IS
-'Internal: a NOTICE for each of the members that left the captured table''s tree and keep triggers calling its capture functions (another role''s table: only its owner may drop them).';
+'Internal: a NOTICE for each of the members that left the captured table''s tree and keep triggers calling its capture functions (another role''s table: its owner or a superuser may drop them).';
