@@ -66,6 +66,8 @@ $$, $$
         '_grant_capture',
         -- ... and whether a DDL concerns a table through members of its tree only
         '_named_members_only',
+        -- ... and its NOTICE of a former member's capture triggers (an invoker, the catalog only)
+        '_note_leftover_capture',
         -- _lock_by_oid: an invoker the DDL follower locks a renamed schema's tables with;
         -- _trigger_impostors: its test of a created capture trigger
         '_lock_by_oid', '_trigger_impostors',
